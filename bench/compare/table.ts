@@ -1,0 +1,42 @@
+// The report as a plain-text table for stdout: one row per workload, one column per system
+// (median and min–max), then Raiment/anchor for each anchor against the workload's target.
+import type { Report } from './report.js'
+import { format } from './stats.js'
+import { msPerStep } from './workloads.js'
+
+const NAMES: Record<string, string> = { raiment: 'Raiment', dbos: 'DBOS', restate: 'Restate' }
+
+function render(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   ').trimEnd()).join('\n')
+}
+
+/** The table, followed by one line per system that was skipped or failed. */
+export function table(report: Report): string {
+  const ok = report.systems.filter((s) => s.status === 'ok')
+  const anchors = Object.keys(report.ratios)
+  const header = ['workload', 'unit', ...ok.map((s) => NAMES[s.system]!), ...anchors.map((a) => `Raiment/${NAMES[a]}`), 'target']
+  const rows: string[][] = [header]
+  for (const w of report.workloads) {
+    rows.push([
+      `${w.id} ${w.title}`,
+      w.unit,
+      ...ok.map((s) => { const f = s.figures[w.id]; return `${format(f.median)} (${format(f.min)}–${format(f.max)})` }),
+      ...anchors.map((a) => {
+        const r = report.ratios[a]![w.id]!
+        return `${format(r)}× ${r >= w.target ? 'met' : 'MISSED'}`
+      }),
+      `≥ ${w.target}×`,
+    ])
+    if (w.id === 'W1') {
+      // ms/step is the inverse of steps/s, so its median is the inverse of the median and min/max swap.
+      rows.push(['   same, as latency', 'ms/step', ...ok.map((s) => { const f = s.figures.W1; return `${format(msPerStep(f.median))} (${format(msPerStep(f.max))}–${format(msPerStep(f.min))})` }), ...anchors.map(() => ''), ''])
+    }
+  }
+  const lines = [render(rows), '', ...ok.map((s) => `${NAMES[s.system]}: ${s.label}`)]
+  for (const s of report.systems) {
+    if (s.status !== 'ok') lines.push(`${NAMES[s.system]}: ${s.status.toUpperCase()}: ${s.reason.split('\n')[0]}`)
+  }
+  lines.push(`median of ${report.runs} runs (min–max); ${report.machine.cores} × ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}`)
+  return lines.join('\n')
+}

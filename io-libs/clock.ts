@@ -1,0 +1,48 @@
+/**
+ * clock: the time, and durable sleep. `sleep(ms)` is recorded as the time it started plus a wait
+ * until a deadline, so after a crash only the remainder is waited.
+ */
+import { callContext } from 'raiment'
+import type { LibraryApi } from 'raiment'
+
+const clock = {
+  /** Milliseconds since the epoch. */
+  async now(): Promise<number> {
+    return Date.now()
+  },
+  /** Waits until the wall-clock time `at` (ms since the epoch); returns at once if it has passed. */
+  sleepUntil(at: number): Promise<void> {
+    if (typeof at !== 'number' || !Number.isFinite(at)) {
+      return Promise.reject(new TypeError(`clock.sleepUntil expects a time in ms since the epoch, got ${String(at)}`))
+    }
+    const { signal } = callContext()
+    return new Promise((resolve, reject) => {
+      const left = at - Date.now()
+      if (left <= 0) return resolve()
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      }, left)
+      const onAbort = (): void => {
+        clearTimeout(timer)
+        reject(signal.reason as Error)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  },
+}
+export default clock
+
+export const threadSide = {
+  /**
+   * Sleeps `ms` milliseconds, durably: the deadline is recorded, so a thread resumed after a
+   * crash waits only what is left of it.
+   */
+  async sleep(this: LibraryApi<typeof clock>, ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !(ms >= 0)) throw new TypeError(`clock.sleep expects a number of ms >= 0, got ${String(ms)}`)
+    const now = await this.now()
+    await this.sleepUntil(now + ms)
+  },
+}
+
+export type ClockApi = LibraryApi<typeof clock> & { sleep(ms: number): Promise<void> }

@@ -1,0 +1,82 @@
+/**
+ * The context of the live call an I/O library method is running for. Read it with
+ * `callContext()` synchronously at the start of the method (before its first `await`).
+ */
+import { createHash } from 'node:crypto'
+import { RaimentError } from './errors.js'
+
+export interface CallContext {
+  /** The calling thread's id. */
+  readonly threadId: string
+  readonly lib: string
+  readonly method: string
+  /**
+   * Stable across resume: thread id + key + ordinal. Pass it on as an idempotency key so a call
+   * that was in flight when the weave died does its effect once when it runs again.
+   */
+  readonly callId: string
+  /** Aborted when the thread is killed or the weave shuts down. */
+  readonly signal: AbortSignal
+  /** The weave's configuration. */
+  readonly config: WeaveConfig
+}
+
+export interface WeaveConfig {
+  readonly db: string
+  readonly weaveId: string
+  readonly [key: string]: unknown
+}
+
+export interface LiveCall {
+  readonly threadId: string
+  readonly lib: { readonly name: string }
+  readonly method: string
+  readonly key: string
+  readonly ord: number
+  controller: AbortController | null
+  readonly config: WeaveConfig
+}
+
+let current: LiveCall | null = null
+
+/** @internal Sets the call whose library method is being entered. */
+export function enterCall(call: LiveCall | null): void {
+  current = call
+}
+
+/** The id of a call: thread id, a digest of the key, and the ordinal. */
+export function callIdOf(threadId: string, key: string, ord: number): string {
+  return `${threadId}:${createHash('sha256').update(key).digest('base64url').slice(0, 16)}:${ord}`
+}
+
+/**
+ * The context of the live call being made, for use inside an I/O library method.
+ * @throws RaimentError (`RAIMENT_NO_CALL`) outside the synchronous start of a library method
+ * @example
+ * async charge(cents: number) {
+ *   const { callId } = callContext()
+ *   return stripe.charge({ cents, idempotencyKey: callId })
+ * }
+ */
+export function callContext(): CallContext {
+  const call = current
+  if (call === null) {
+    throw new RaimentError(
+      'RAIMENT_NO_CALL',
+      'callContext() is only available synchronously at the start of an I/O library method, before its first await',
+    )
+  }
+  return {
+    threadId: call.threadId,
+    lib: call.lib.name,
+    method: call.method,
+    config: call.config,
+    get callId() {
+      return callIdOf(call.threadId, call.key, call.ord)
+    },
+    get signal() {
+      call.controller ??= new AbortController()
+      return call.controller.signal
+    },
+  }
+}

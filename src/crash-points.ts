@@ -1,0 +1,19 @@
+/**
+ * Named crash points, for crash tests: `RAIMENT_CRASH_AT=after-call:17` kills this process with
+ * SIGKILL the 17th time the weft passes the point `after-call` (a live call has completed and its
+ * outcome is not yet recorded); `after-commit` is after the outcome is durable and before the
+ * thread sees it. Unset, a point costs one boolean test.
+ */
+export type CrashPoint = 'after-call' | 'after-commit'
+
+const spec = process.env['RAIMENT_CRASH_AT']
+const [point, countText] = spec ? spec.split(':') : []
+let remaining = Number(countText ?? '1')
+
+/** True when a crash point is armed in this process. */
+export const crashArmed = spec !== undefined && spec !== ''
+
+/** Kills the process with SIGKILL when `name` is the armed point and its count is reached. */
+export function crashPoint(name: CrashPoint): void {
+  if (name === point && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
+}

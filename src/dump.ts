@@ -1,0 +1,130 @@
+/**
+ * Dumps: a thread's spawn record and journal in one self-contained file (superjson), readable
+ * and editable by a person. A dump records its format version; every version ever written stays
+ * readable.
+ */
+import superjson from 'superjson'
+import { readFileSync } from 'node:fs'
+import { decodeArgs, decodeValue, encodeArgs, errorFromRecord, type ErrorRecord } from './encoding.js'
+import { InvalidDump, UnknownThread } from './errors.js'
+import type { Journal, ThreadStatus } from './journal.js'
+import { splitKey, type Entry } from './weft.js'
+
+export const DUMP_FORMAT = 1
+
+export interface DumpEntry {
+  seq: number
+  /** `lib.method` */
+  call: string
+  args: unknown[]
+  ord: number
+  ok: boolean
+  value?: unknown
+  error?: ErrorRecord
+  /** Wall-clock ms when the call started, and how long it took (ms). */
+  started: number
+  duration: number
+}
+
+export interface Dump {
+  format: number
+  thread: {
+    id: string
+    type: string
+    params: unknown
+    parent: string | null
+    status: ThreadStatus
+    result?: unknown
+    error?: ErrorRecord
+    created: number
+    ended: number | null
+  }
+  entries: DumpEntry[]
+}
+
+/** Builds the dump of a thread from its journal. */
+export function makeDump(journal: Journal, id: string): Dump {
+  const row = journal.thread(id)
+  if (!row) throw new UnknownThread(id)
+  const thread: Dump['thread'] = {
+    id: row.id,
+    type: row.type,
+    params: decodeValue(row.params),
+    parent: row.parent,
+    status: row.status,
+    created: row.created,
+    ended: row.ended,
+  }
+  if (row.outcome !== null) {
+    if (row.status === 'done') thread.result = decodeValue(row.outcome)
+    else if (row.status === 'failed') thread.error = decodeValue(row.outcome) as ErrorRecord
+  }
+  const entries = journal.entries(id).map(([seq, key, ord, ok, outcome, started, duration]): DumpEntry => {
+    const { call, args } = splitKey(key)
+    const e: DumpEntry = { seq, call, args: decodeArgs(args), ord, ok: ok === 1, started, duration }
+    if (ok === 1) e.value = decodeValue(outcome)
+    else e.error = decodeValue(outcome) as ErrorRecord
+    return e
+  })
+  return { format: DUMP_FORMAT, thread, entries }
+}
+
+/** The text of a dump file. */
+export function dumpText(d: Dump): string {
+  return JSON.stringify(superjson.serialize(d), null, 2) + '\n'
+}
+
+/**
+ * Reads a dump from a file path, its text, or an already-parsed dump object.
+ * @throws InvalidDump naming what is wrong
+ */
+export function readDump(source: string | Dump): Dump {
+  if (typeof source !== 'string') return checkDump(source, 'the dump')
+  let text = source
+  let where = 'the dump text'
+  if (!source.trimStart().startsWith('{')) {
+    where = source
+    try {
+      text = readFileSync(source, 'utf8')
+    } catch (e) {
+      throw new InvalidDump(source, (e as Error).message)
+    }
+  }
+  let parsed: unknown
+  try {
+    const raw = JSON.parse(text) as { json?: unknown; meta?: unknown }
+    parsed = raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(raw as never) : raw
+  } catch (e) {
+    throw new InvalidDump(where, `not valid JSON (${(e as Error).message})`)
+  }
+  return checkDump(parsed, where)
+}
+
+function checkDump(d: unknown, where: string): Dump {
+  const o = d as Dump
+  if (!o || typeof o !== 'object' || typeof o.format !== 'number') throw new InvalidDump(where, "no 'format' field")
+  if (o.format > DUMP_FORMAT) throw new InvalidDump(where, `format ${o.format} is newer than this Raiment reads (${DUMP_FORMAT}); upgrade raiment`)
+  if (!o.thread || typeof o.thread.type !== 'string') throw new InvalidDump(where, "no 'thread.type'")
+  if (!Array.isArray(o.entries)) throw new InvalidDump(where, "no 'entries' array")
+  o.entries.forEach((e, i) => {
+    if (typeof e.call !== 'string' || !Array.isArray(e.args) || typeof e.ord !== 'number' || typeof e.ok !== 'boolean') {
+      throw new InvalidDump(where, `entries[${i}] needs call (string), args (array), ord (number) and ok (boolean)`)
+    }
+  })
+  return o
+}
+
+/** The replay entries of a dump, in recorded completion order. */
+export function dumpEntries(d: Dump): Entry[] {
+  return [...d.entries]
+    .sort((a, b) => a.seq - b.seq)
+    .map((e) => ({
+      seq: e.seq,
+      key: e.call + ':' + encodeArgs(e.args),
+      ord: e.ord,
+      ok: e.ok,
+      text: undefined,
+      value: e.ok ? e.value : errorFromRecord(e.error ?? { name: 'Error', message: 'unknown', fields: {} }),
+      call: null,
+    }))
+}

@@ -1,0 +1,126 @@
+/**
+ * Every error Raiment throws is a `RaimentError` with a stable string `code`, so callers can
+ * branch on `err.code` rather than on message text. Messages say what was wrong and what to do.
+ */
+export class RaimentError extends Error {
+  readonly code: string
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** A replayed thread asked for something its record does not hold, or skipped what it holds. */
+export class ReplayDivergence extends RaimentError {
+  constructor(message: string) {
+    super('RAIMENT_REPLAY_DIVERGENCE', message)
+  }
+}
+
+/** The thread was killed: every pending and later weft call rejects with this. */
+export class ThreadKilled extends RaimentError {
+  readonly threadId: string
+  constructor(threadId: string) {
+    super('RAIMENT_THREAD_KILLED', `thread ${threadId} was killed; it can make no more I/O calls`)
+    this.threadId = threadId
+  }
+}
+
+export class UnknownThreadType extends RaimentError {
+  constructor(type: string, known: readonly string[]) {
+    super(
+      'RAIMENT_UNKNOWN_THREAD_TYPE',
+      `unknown thread type '${type}'; known types: ${known.length ? known.join(', ') : '(none)'}. ` +
+        `A thread type is a module in the threads directory whose default export is thread({ uses, does }).`,
+    )
+  }
+}
+
+export class UnknownLibrary extends RaimentError {
+  constructor(name: string, where: string, known: readonly string[]) {
+    super(
+      'RAIMENT_UNKNOWN_LIBRARY',
+      `${where} uses unknown I/O library '${name}'; libraries that exist: ${known.join(', ')}. ` +
+        `Add io-libs/${name}.ts or fix the name in 'uses'.`,
+    )
+  }
+}
+
+export class UnknownMethod extends RaimentError {
+  constructor(lib: string, method: string, known: readonly string[]) {
+    super(
+      'RAIMENT_UNKNOWN_METHOD',
+      `I/O library '${lib}' has no method '${method}'; it has: ${known.join(', ')}`,
+    )
+  }
+}
+
+/** A value that cannot be recorded faithfully: a function, a symbol, an unregistered class instance. */
+export class UnrecordableValue extends RaimentError {
+  readonly path: string
+  constructor(path: string, what: string) {
+    super(
+      'RAIMENT_UNRECORDABLE',
+      `${path} is ${what}, which cannot be recorded in the journal. Pass plain data ` +
+        `(objects, arrays, strings, numbers, Date, Map, Set, BigInt, typed arrays), ` +
+        `or register the class with registerClass().`,
+    )
+    this.path = path
+  }
+}
+
+export class InvalidArgument extends RaimentError {
+  constructor(message: string) {
+    super('RAIMENT_INVALID_ARGUMENT', message)
+  }
+}
+
+export class InvalidThreadModule extends RaimentError {
+  constructor(file: string, why: string) {
+    super('RAIMENT_INVALID_THREAD_MODULE', `${file}: ${why}`)
+  }
+}
+
+export class InvalidLibraryModule extends RaimentError {
+  constructor(file: string, why: string) {
+    super('RAIMENT_INVALID_LIBRARY', `${file}: ${why}`)
+  }
+}
+
+export class NotARaimentDb extends RaimentError {
+  constructor(file: string, why: string) {
+    super(
+      'RAIMENT_NOT_A_RAIMENT_DB',
+      `${file} is not a Raiment journal (${why}); it was left untouched. Pass another --db file.`,
+    )
+  }
+}
+
+export class DbTooNew extends RaimentError {
+  constructor(file: string, version: number, supported: number) {
+    super(
+      'RAIMENT_DB_TOO_NEW',
+      `${file} has journal schema version ${version}, but this Raiment knows versions up to ${supported}; ` +
+        `it was left untouched. Upgrade raiment to open it.`,
+    )
+  }
+}
+
+export class UnknownThread extends RaimentError {
+  constructor(id: string) {
+    super('RAIMENT_UNKNOWN_THREAD', `no thread with id '${id}' in this journal; 'raiment ps' lists them`)
+  }
+}
+
+export class InvalidDump extends RaimentError {
+  constructor(source: string, why: string) {
+    super('RAIMENT_INVALID_DUMP', `${source} is not a usable Raiment dump: ${why}`)
+  }
+}
+
+export class WeaveClosed extends RaimentError {
+  constructor() {
+    super('RAIMENT_WEAVE_CLOSED', 'the weave is closed; open a new one to spawn threads')
+  }
+}

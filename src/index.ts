@@ -1,0 +1,34 @@
+/**
+ * Raiment's public API. Everything exported here, and from `raiment/testing`, is promised;
+ * nothing else is.
+ */
+import './builtins.js'
+
+export { thread, isThreadType } from './thread.js'
+export type { AnyThreadType, Libraries, LibraryApi, LibraryName, ThreadThis, ThreadType } from './thread.js'
+export { Weave } from './weave.js'
+export type { ThreadEnd, WeaveOptions } from './weave.js'
+export type { Durability, ThreadStatus } from './journal.js'
+export type { LibraryModule, LibrarySpec } from './libraries.js'
+export { callContext } from './call-context.js'
+export type { CallContext, WeaveConfig } from './call-context.js'
+export { registerClass, registerError } from './encoding.js'
+export { readDump, makeDump, dumpText } from './dump.js'
+export type { Dump, DumpEntry } from './dump.js'
+export {
+  RaimentError,
+  ReplayDivergence,
+  ThreadKilled,
+  UnknownThreadType,
+  UnknownLibrary,
+  UnknownMethod,
+  UnrecordableValue,
+  InvalidArgument,
+  InvalidThreadModule,
+  InvalidLibraryModule,
+  NotARaimentDb,
+  DbTooNew,
+  UnknownThread,
+  InvalidDump,
+  WeaveClosed,
+} from './errors.js'

@@ -1,0 +1,358 @@
+/**
+ * The SQLite journal: schema, migrations, prepared statements and the group commit.
+ *
+ * Invariants:
+ * - Every write goes through `#flush`, one synchronous transaction per batch; a write's
+ *   `after` callback runs only once that transaction has committed (durable under the chosen
+ *   durability), never before.
+ * - A file that is not a Raiment journal, or one written by a newer schema, is refused before
+ *   anything is written to it.
+ */
+import Database from 'better-sqlite3'
+import { existsSync, statSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { basename } from 'node:path'
+import { DbTooNew, InvalidArgument, NotARaimentDb } from './errors.js'
+
+export type Durability = 'sync' | 'batched' | 'memory'
+export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory']
+
+/** 'RAIM' */
+const APPLICATION_ID = 0x5241494d
+
+/** Append-only: migration i takes the schema from version i to i + 1. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+   CREATE TABLE threads (
+     id TEXT PRIMARY KEY,
+     type TEXT NOT NULL,
+     params TEXT NOT NULL,
+     parent TEXT,
+     status TEXT NOT NULL,
+     outcome TEXT,
+     created INTEGER NOT NULL,
+     ended INTEGER,
+     calls INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX threads_status ON threads(status);
+   CREATE TABLE journal (
+     thread TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     ord INTEGER NOT NULL,
+     ok INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     started REAL NOT NULL,
+     duration REAL NOT NULL,
+     PRIMARY KEY (thread, seq)
+   ) WITHOUT ROWID;
+   CREATE TABLE control (
+     n INTEGER PRIMARY KEY,
+     kind TEXT NOT NULL,
+     thread TEXT,
+     arg TEXT,
+     reply TEXT,
+     done INTEGER NOT NULL DEFAULT 0
+   );`,
+]
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+export type ThreadStatus = 'pending' | 'running' | 'done' | 'failed' | 'killed'
+
+export interface ThreadRow {
+  id: string
+  type: string
+  params: string
+  parent: string | null
+  status: ThreadStatus
+  outcome: string | null
+  created: number
+  ended: number | null
+  calls: number
+}
+
+/** A journal entry as stored: [seq, key, ord, ok, outcome, started, duration]. */
+export type EntryRow = [number, string, number, 0 | 1, string, number, number]
+
+export interface ControlRow {
+  n: number
+  kind: string
+  thread: string | null
+  arg: string | null
+}
+
+type Statement = Database.Statement<unknown[]>
+
+export interface JournalOptions {
+  durability?: Durability
+  /** Open read-only and refuse a missing file (for the CLI's inspection commands). */
+  readonly?: boolean
+  /** The weave id written into a new journal; defaults to host name and file name. */
+  weaveId?: string
+}
+
+export class Journal {
+  readonly file: string
+  readonly weaveId: string
+  readonly db: Database.Database
+  /** Increments at each commit; lets a thread tell outcomes of one batch from the next. */
+  epoch = 0
+  #stmts: Statement[] = []
+  #params: unknown[][] = []
+  #after: Array<() => void> = []
+  #scheduled = false
+  #closed = false
+  #insertEntry: Statement
+  #insertThread: Statement
+  #endThread: Statement
+  #setStatus: Statement
+  #setMeta: Statement
+  #dropEntry: Statement
+  #nextThread = 0
+  #threadLimit = 0
+
+  /**
+   * Opens (creating if needed) a journal file.
+   * @throws NotARaimentDb for a file that is not a Raiment journal (left untouched)
+   * @throws DbTooNew for a journal of a newer schema (left untouched)
+   */
+  constructor(file: string, options: JournalOptions = {}) {
+    const durability = options.durability ?? 'sync'
+    if (!DURABILITIES.includes(durability)) {
+      throw new InvalidArgument(`durability must be one of ${DURABILITIES.join(', ')}, got ${JSON.stringify(durability)}`)
+    }
+    this.file = file
+    const memory = file === ':memory:'
+    if (options.readonly && !memory && !existsSync(file)) {
+      throw new InvalidArgument(`no journal at ${file}; start a weave there first (raiment start --db ${file})`)
+    }
+    if (!memory && existsSync(file) && statSync(file).isDirectory()) {
+      throw new NotARaimentDb(file, 'it is a directory')
+    }
+    let db: Database.Database
+    try {
+      db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false })
+    } catch (e) {
+      throw new NotARaimentDb(file, (e as Error).message)
+    }
+    this.db = db
+    try {
+      this.#checkAndMigrate(options.readonly ?? false)
+    } catch (e) {
+      db.close()
+      throw e
+    }
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL')
+      db.pragma(`synchronous = ${durability === 'sync' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
+    }
+    db.pragma('busy_timeout = 5000')
+    this.weaveId = this.meta('weave_id') ?? ''
+    if (!this.weaveId && !options.readonly) {
+      const id = options.weaveId ?? defaultWeaveId(file)
+      db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run('weave_id', id)
+      this.weaveId = id
+    }
+    const prep = (sql: string): Statement => (options.readonly ? (null as unknown as Statement) : db.prepare(sql))
+    this.#insertEntry = prep(
+      'INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    )
+    this.#insertThread = prep(
+      'INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, ?, ?, ?)',
+    )
+    this.#endThread = prep(
+      'UPDATE threads SET status = ?, outcome = ?, ended = ?, calls = (SELECT count(*) FROM journal WHERE thread = ?) WHERE id = ?',
+    )
+    this.#setStatus = prep('UPDATE threads SET status = ? WHERE id = ?')
+    this.#dropEntry = prep('DELETE FROM journal WHERE thread = ? AND seq = ?')
+    this.#setMeta = prep('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
+  }
+
+  #checkAndMigrate(readonly: boolean): void {
+    const db = this.db
+    let appId: number
+    let version: number
+    let tables: number
+    try {
+      appId = db.pragma('application_id', { simple: true }) as number
+      version = db.pragma('user_version', { simple: true }) as number
+      tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n
+    } catch (e) {
+      throw new NotARaimentDb(this.file, (e as Error).message)
+    }
+    if (appId !== APPLICATION_ID && !(appId === 0 && version === 0 && tables === 0)) {
+      throw new NotARaimentDb(this.file, 'it is an SQLite database of another application')
+    }
+    if (version > SCHEMA_VERSION) throw new DbTooNew(this.file, version, SCHEMA_VERSION)
+    if (version === SCHEMA_VERSION) return
+    if (readonly) {
+      throw new InvalidArgument(`${this.file} has schema version ${version}; open it once with 'raiment start' to migrate it`)
+    }
+    db.transaction(() => {
+      for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!)
+      db.pragma(`application_id = ${APPLICATION_ID}`)
+      db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    })()
+  }
+
+  meta(k: string): string | undefined {
+    const row = this.db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: string } | undefined
+    return row?.v
+  }
+
+  /**
+   * A new thread id `<weave>/<n>`. Numbers are reserved in blocks in the file (one small
+   * transaction per block), so other processes spawning on the same journal never reuse one.
+   */
+  nextThreadId(block = 1000): string {
+    if (this.#nextThread >= this.#threadLimit) {
+      this.#nextThread = this.db.transaction(() => {
+        const n = Number(this.meta('next_thread') ?? '1')
+        this.#setMeta.run('next_thread', String(n + block))
+        return n
+      })()
+      this.#threadLimit = this.#nextThread + block
+    }
+    return `${this.weaveId}/${this.#nextThread++}`
+  }
+
+  insertThread(id: string, type: string, params: string, parent: string | null, status: ThreadStatus, after?: () => void): void {
+    this.#queue(this.#insertThread, [id, type, params, parent, status, Date.now()], after)
+  }
+
+  /** Deletes a recorded entry (a resume told to continue past a divergence drops what it skips). */
+  dropEntry(thread: string, seq: number): void {
+    this.#queue(this.#dropEntry, [thread, seq])
+  }
+
+  setStatus(id: string, status: ThreadStatus, after?: () => void): void {
+    this.#queue(this.#setStatus, [status, id], after)
+  }
+
+  endThread(id: string, status: ThreadStatus, outcome: string | null, after?: () => void): void {
+    this.#queue(this.#endThread, [status, outcome, Date.now(), id, id], after)
+  }
+
+  /** Queues a journal entry; `after` runs once it is durable. */
+  addEntry(thread: string, seq: number, key: string, ord: number, ok: 0 | 1, outcome: string, started: number, duration: number, after: () => void): void {
+    this.#stmts.push(this.#insertEntry)
+    this.#params.push([thread, seq, key, ord, ok, outcome, started, duration])
+    this.#after.push(after)
+    if (!this.#scheduled) this.#schedule()
+  }
+
+  /** Queues an arbitrary statement into the next batch (used by plug-ins such as mailboxes). */
+  queue(sql: Statement, params: unknown[], after?: () => void): void {
+    this.#queue(sql, params, after)
+  }
+
+  #queue(stmt: Statement, params: unknown[], after?: () => void): void {
+    this.#stmts.push(stmt)
+    this.#params.push(params)
+    if (after) this.#after.push(after)
+    if (!this.#scheduled) this.#schedule()
+  }
+
+  /** Resolves once everything queued so far is durable. */
+  committed(): Promise<void> {
+    if (this.#stmts.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#after.push(resolve))
+  }
+
+  #schedule(): void {
+    this.#scheduled = true
+    setImmediate(this.#flush)
+  }
+
+  #flush = (): void => {
+    this.#scheduled = false
+    if (this.#closed) return
+    const stmts = this.#stmts
+    const params = this.#params
+    const after = this.#after
+    this.#stmts = []
+    this.#params = []
+    this.#after = []
+    if (stmts.length > 0) {
+      this.db.exec('BEGIN')
+      try {
+        for (let i = 0; i < stmts.length; i++) stmts[i]!.run(...params[i]!)
+        this.db.exec('COMMIT')
+      } catch (e) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK')
+        throw e
+      }
+    }
+    this.epoch++
+    for (let i = 0; i < after.length; i++) after[i]!()
+  }
+
+  /** Commits what is queued now, synchronously (used at shutdown). */
+  flushNow(): void {
+    if (this.#stmts.length > 0 || this.#after.length > 0) this.#flush()
+  }
+
+  threads(where: { status?: ThreadStatus[]; type?: string } = {}): ThreadRow[] {
+    const clauses: string[] = []
+    const args: unknown[] = []
+    if (where.status?.length) {
+      clauses.push(`status IN (${where.status.map(() => '?').join(', ')})`)
+      args.push(...where.status)
+    }
+    if (where.type) {
+      clauses.push('type = ?')
+      args.push(where.type)
+    }
+    const sql = `SELECT * FROM threads ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''} ORDER BY rowid`
+    return this.db.prepare(sql).all(...args) as ThreadRow[]
+  }
+
+  thread(id: string): ThreadRow | undefined {
+    return this.db.prepare('SELECT * FROM threads WHERE id = ?').get(id) as ThreadRow | undefined
+  }
+
+  /** A thread's entries in completion order. */
+  entries(thread: string): EntryRow[] {
+    return this.db
+      .prepare('SELECT seq, key, ord, ok, outcome, started, duration FROM journal WHERE thread = ? ORDER BY seq')
+      .raw(true)
+      .all(thread) as EntryRow[]
+  }
+
+  callCounts(): Map<string, number> {
+    const rows = this.db.prepare('SELECT thread, count(*) AS n FROM journal GROUP BY thread').all() as Array<{ thread: string; n: number }>
+    return new Map(rows.map((r) => [r.thread, r.n]))
+  }
+
+  /** Control requests from other processes that this weave has not handled yet. */
+  control(): ControlRow[] {
+    return this.db.prepare('SELECT n, kind, thread, arg FROM control WHERE done = 0 ORDER BY n').all() as ControlRow[]
+  }
+
+  replyControl(n: number, reply: string): void {
+    this.db.prepare('UPDATE control SET done = 1, reply = ? WHERE n = ?').run(reply, n)
+  }
+
+  /** PRAGMA data_version: changes when another connection commits. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number
+  }
+
+  setMeta(k: string, v: string | null): void {
+    if (v === null) this.db.prepare('DELETE FROM meta WHERE k = ?').run(k)
+    else this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(k, v)
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.flushNow()
+    this.#closed = true
+    this.db.close()
+  }
+}
+
+function defaultWeaveId(file: string): string {
+  const host = hostname().split('.')[0] ?? 'host'
+  const name = file === ':memory:' ? 'memory' : basename(file).replace(/\.[^.]*$/, '')
+  return `${host}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-')
+}

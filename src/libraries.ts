@@ -1,0 +1,164 @@
+/**
+ * I/O libraries: loading them (from `io-libs/` directories or given inline), and the thread-side
+ * objects through which a thread reaches them (`this.clock.now()`), whose every method is a weft
+ * call. The core knows no library by name.
+ */
+import PQueue from 'p-queue'
+import { readdirSync, existsSync } from 'node:fs'
+import { join, resolve, extname, basename } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { InvalidLibraryModule, UnknownMethod } from './errors.js'
+import type { WeaveConfig } from './call-context.js'
+
+type Method = (...args: unknown[]) => unknown
+
+/** What an I/O library module may export. */
+export interface LibraryModule {
+  /** The methods (async), or a factory that receives the weave's config and returns them. */
+  default: Record<string, unknown> | ((config: WeaveConfig) => Record<string, unknown> | Promise<Record<string, unknown>>)
+  /** At most this many live calls of the library in flight at once per weave. */
+  concurrency?: number
+  /**
+   * Methods that run inside the thread and are made of other calls of the same library (their
+   * `this` is the thread-side library); they are not journaled themselves, their calls are.
+   */
+  threadSide?: Record<string, Method>
+}
+
+/** Where the weft finds a thread's weft, on the thread-side objects. */
+export const WEFT = Symbol('raiment.weft')
+
+export interface WeftLike {
+  call(lib: Library, method: string, args: unknown[]): Promise<unknown>
+}
+
+export class Library {
+  readonly name: string
+  readonly impl: Record<string, Method>
+  readonly methods: readonly string[]
+  /** Limits live calls in flight; null when unlimited. */
+  readonly queue: PQueue | null
+  /** The prototype of every thread's view of this library. */
+  readonly #proto: Record<string, Method>
+
+  private constructor(name: string, impl: Record<string, Method>, methods: readonly string[], queue: PQueue | null, fallback: object) {
+    this.name = name
+    this.impl = impl
+    this.methods = methods
+    this.queue = queue
+    this.#proto = Object.create(fallback) as Record<string, Method>
+  }
+
+  /** A library whose methods are the functions of `impl`, plus thread-side methods. */
+  static of(name: string, impl: Record<string, unknown>, concurrency: number | undefined, threadSide: Record<string, Method> | undefined, source: string): Library {
+    const fns: Record<string, Method> = {}
+    for (const [k, v] of Object.entries(impl)) if (typeof v === 'function') fns[k] = (v as Method).bind(impl)
+    const methods = Object.keys(fns)
+    if (methods.length === 0) throw new InvalidLibraryModule(source, 'the library exports no methods')
+    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
+      throw new InvalidLibraryModule(source, `'concurrency' must be a whole number from 1 up, got ${String(concurrency)}`)
+    }
+    const all = [...methods, ...Object.keys(threadSide ?? {})]
+    const queue = concurrency === undefined ? null : new PQueue({ concurrency })
+    const lib = new Library(name, fns, all, queue, missingMethods(name, all))
+    for (const m of methods) lib.#proto[m] = weftMethod(lib, m)
+    lib.#addThreadSide(threadSide, source)
+    return lib
+  }
+
+  /**
+   * A library known only by name, for replaying a dump: every method is a weft call (nothing is
+   * ever called live), and the module's thread-side methods are kept.
+   */
+  static replayOnly(name: string, threadSide: Record<string, Method> | undefined): Library {
+    let lib: Library | null = null
+    const fallback = new Proxy(Object.create(null) as object, {
+      get(_t, prop) {
+        if (typeof prop === 'symbol' || passThrough.has(prop)) return undefined
+        return weftMethod(lib!, prop)
+      },
+    })
+    lib = new Library(name, {}, Object.keys(threadSide ?? {}), null, fallback)
+    lib.#addThreadSide(threadSide, `library '${name}'`)
+    return lib
+  }
+
+  #addThreadSide(threadSide: Record<string, Method> | undefined, source: string): void {
+    for (const [m, f] of Object.entries(threadSide ?? {})) {
+      if (typeof f !== 'function') throw new InvalidLibraryModule(source, `threadSide.${m} is not a function`)
+      this.#proto[m] = f
+    }
+  }
+
+  /** The thread-side object for one thread. */
+  bind(weft: WeftLike): object {
+    const o = Object.create(this.#proto) as { [WEFT]: WeftLike }
+    o[WEFT] = weft
+    return o
+  }
+}
+
+/** A thread-side method: one weft call; `this` is the thread's view of the library. */
+function weftMethod(lib: Library, method: string): Method {
+  return function (this: { [WEFT]: WeftLike }, ...args: unknown[]) {
+    return this[WEFT].call(lib, method, args)
+  }
+}
+
+const passThrough = new Set(['then', 'toJSON', 'constructor', 'asymmetricMatch', '$$typeof', 'nodeType', 'inspect', 'valueOf', 'toString'])
+
+/** The end of every thread-side prototype chain: a clear error for a method that does not exist. */
+function missingMethods(lib: string, methods: readonly string[]): object {
+  return new Proxy(Object.create(null) as object, {
+    get(_t, prop) {
+      if (typeof prop === 'symbol' || passThrough.has(prop)) return undefined
+      return () => {
+        throw new UnknownMethod(lib, prop, methods)
+      }
+    },
+  })
+}
+
+/** A library given inline: a plain object of methods, or a module-shaped object. */
+export type LibrarySpec = Record<string, unknown> | LibraryModule
+
+export async function makeLibrary(name: string, spec: LibrarySpec, config: WeaveConfig, source: string): Promise<Library> {
+  const isModule = typeof spec === 'object' && spec !== null && 'default' in spec
+  const mod: LibraryModule = isModule ? (spec as LibraryModule) : { default: spec }
+  let impl = mod.default
+  if (typeof impl === 'function') impl = await impl(config)
+  if (impl === null || typeof impl !== 'object') {
+    throw new InvalidLibraryModule(source, 'the default export must be an object of async methods, or a factory returning one')
+  }
+  return Library.of(name, impl, mod.concurrency, mod.threadSide, source)
+}
+
+const SOURCE_EXT = new Set(['.ts', '.mts', '.js', '.mjs'])
+
+/** The library modules of a directory, by name (file name without extension). */
+export function libraryFiles(dir: string): Map<string, string> {
+  const out = new Map<string, string>()
+  if (!existsSync(dir)) return out
+  for (const f of readdirSync(dir)) {
+    const ext = extname(f)
+    if (!SOURCE_EXT.has(ext) || f.endsWith('.d.ts') || /\.(test|spec)\./.test(f)) continue
+    out.set(basename(f, ext), resolve(join(dir, f)))
+  }
+  return out
+}
+
+export async function loadLibraryFile(name: string, file: string, config: WeaveConfig): Promise<Library> {
+  let mod: unknown
+  try {
+    mod = await import(pathToFileURL(file).href)
+  } catch (e) {
+    throw new InvalidLibraryModule(file, `could not be loaded: ${(e as Error).message}`)
+  }
+  if (typeof mod !== 'object' || mod === null || !('default' in mod)) {
+    throw new InvalidLibraryModule(file, 'has no default export; export default an object of async methods')
+  }
+  return makeLibrary(name, mod, config, file)
+}
+
+/** The directory of the built-in libraries shipped with Raiment. */
+export const BUILTIN_DIR = new URL('../io-libs/', import.meta.url)

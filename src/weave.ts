@@ -1,0 +1,446 @@
+/**
+ * A weave: one journal, a set of thread types and I/O libraries, and the threads it runs.
+ *
+ * Invariants:
+ * - A thread starts only once its spawn record is durable, so no I/O is done for a thread the
+ *   journal does not know.
+ * - On open, every thread recorded as running is resumed (re-run from the start with its
+ *   journal as the cache); done, failed and killed threads are never re-run.
+ * - A thread's end (result, error, killed) is recorded in the same ordered commit stream as its
+ *   outcomes, after all of them.
+ */
+import { EventEmitter } from 'node:events'
+import { hostname } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { WeaveConfig } from './call-context.js'
+import { makeDump, dumpText } from './dump.js'
+import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
+import { InvalidArgument, ThreadKilled, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
+import { Journal, type Durability, type ThreadRow } from './journal.js'
+import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
+import { checkUses, loadThreadTypes } from './thread-types.js'
+import type { AnyThreadType } from './thread.js'
+import { Weft, type Entry } from './weft.js'
+
+export interface WeaveOptions {
+  /** The journal file (default `./raiment.db`); `:memory:` for a throwaway weave. */
+  db?: string
+  /** A directory of thread types (default `./threads`), or thread types by name. */
+  threads?: string | Record<string, AnyThreadType>
+  /** A directory of the project's I/O libraries (default `./io-libs`; false for none). */
+  ioLibs?: string | false
+  /** More I/O libraries by name: plain objects of async methods, or module-shaped objects. */
+  libraries?: Record<string, LibrarySpec>
+  /** `sync` (fsync per commit, default), `batched` (WAL, synchronous=NORMAL), `memory` (no fsync). */
+  durability?: Durability
+  /** Where failed threads' dumps go (default `./dumps`; false for none). */
+  dumps?: string | false
+  /** On resume, a thread whose record no longer matches its code fails (default) or continues live. */
+  onDivergence?: 'fail' | 'continue'
+  /** This weave's id, used as the prefix of thread ids (default: host name and db file name). */
+  weaveId?: string
+  /** How often (ms) to look for threads spawned and killed by other processes (default 50). */
+  pollMs?: number
+  /** Passed to library factories as part of their config. */
+  config?: Record<string, unknown>
+  /**
+   * Test mode: after every live outcome is durable, the thread is re-run from the start with its
+   * journal as the cache instead of being handed the outcome. Results must not change.
+   */
+  alwaysReplay?: boolean
+}
+
+export type ThreadEnd =
+  | { id: string; type: string; status: 'done'; result: unknown }
+  | { id: string; type: string; status: 'failed'; error: Error }
+  | { id: string; type: string; status: 'killed' }
+
+interface Run {
+  readonly id: string
+  readonly type: string
+  weft: Weft
+  joiners: Array<(end: ThreadEnd) => void> | null
+  ended: boolean
+}
+
+export interface WeaveEvents {
+  'thread-start': [{ id: string; type: string; resumed: boolean }]
+  'thread-end': [ThreadEnd]
+  error: [Error]
+}
+
+/**
+ * A weave. Open one with `Weave.open()`; it resumes what was running, then runs what you spawn.
+ * @example
+ * const weave = await Weave.open({ db: 'app.db' })
+ * const id = weave.spawn('greet', { name: 'ada' })
+ * console.log(await weave.join(id))
+ * await weave.close()
+ */
+export class Weave extends EventEmitter<WeaveEvents> {
+  readonly journal: Journal
+  readonly config: WeaveConfig
+  /** How many running threads were resumed when the weave opened. */
+  resumed = 0
+  readonly #types: Map<string, AnyThreadType>
+  readonly #libs: Map<string, Library>
+  readonly #runs = new Map<string, Run>()
+  readonly #dumps: string | false
+  readonly #onDivergence: 'fail' | 'continue'
+  readonly #alwaysReplay: boolean
+  #poll: NodeJS.Timeout | null = null
+  #dataVersion = 0
+  #closed = false
+  #dumpWrites = new Set<Promise<void>>()
+
+  private constructor(journal: Journal, types: Map<string, AnyThreadType>, libs: Map<string, Library>, config: WeaveConfig, o: WeaveOptions) {
+    super()
+    this.journal = journal
+    this.#types = types
+    this.#libs = libs
+    this.config = config
+    this.#dumps = o.dumps === false ? false : resolve(o.dumps ?? 'dumps')
+    this.#onDivergence = o.onDivergence ?? 'fail'
+    this.#alwaysReplay = o.alwaysReplay ?? false
+  }
+
+  /**
+   * Opens the journal, loads thread types and libraries, and resumes every running thread.
+   * @throws NotARaimentDb / DbTooNew for a journal it must not touch (left untouched)
+   * @throws UnknownLibrary when a thread type uses a library that does not exist
+   * @throws InvalidThreadModule / InvalidLibraryModule for a module that cannot be used
+   */
+  static async open(o: WeaveOptions = {}): Promise<Weave> {
+    checkOptions(o)
+    const types = typeof o.threads === 'object' ? new Map(Object.entries(o.threads)) : await loadThreadTypes(o.threads ?? 'threads')
+    const dbFile = o.db ?? 'raiment.db'
+    const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}) })
+    try {
+      const config: WeaveConfig = { ...(o.config ?? {}), db: dbFile, weaveId: journal.weaveId, durability: o.durability ?? 'sync' }
+      const libs = await loadLibraries(o, config)
+      checkUses(types, [...libs.keys()])
+      const weave = new Weave(journal, types, libs, config, o)
+      weave.#resume()
+      weave.#startPolling(o.pollMs ?? 50)
+      return weave
+    } catch (e) {
+      journal.close()
+      throw e
+    }
+  }
+
+  /** The names of the thread types this weave knows. */
+  get types(): string[] {
+    return [...this.#types.keys()]
+  }
+
+  /** The names of the I/O libraries this weave has. */
+  get libraries(): string[] {
+    return [...this.#libs.keys()]
+  }
+
+  /** Threads running in this weave now. */
+  get running(): number {
+    return this.#runs.size
+  }
+
+  /**
+   * Records a new thread and runs it once the record is durable. Returns its id at once.
+   * @throws UnknownThreadType naming the known types
+   * @throws UnrecordableValue when params cannot be recorded
+   */
+  spawn(type: string, params?: unknown, opts: { parent?: string } = {}): string {
+    if (this.#closed) throw new WeaveClosed()
+    const t = this.#types.get(type)
+    if (t === undefined) throw new UnknownThreadType(type, this.types)
+    const text = encodeValue(params, 'params')
+    const id = this.journal.nextThreadId()
+    const run = this.#prepare(id, type, null)
+    this.journal.insertThread(id, type, text, opts.parent ?? null, 'running', () => {
+      if (!this.#closed && !run.ended) this.#start(run, t, decodeValue(text), false)
+    })
+    return id
+  }
+
+  /** Resolves once everything recorded so far (spawns, outcomes, ends) is durable. */
+  committed(): Promise<void> {
+    return this.journal.committed()
+  }
+
+  /**
+   * Waits for a thread to end and tells how: `done` with its result, `failed` with its error
+   * (rebuilt as the class it was thrown as, where registered), or `killed`.
+   * @throws UnknownThread when no thread has that id
+   */
+  join(id: string): Promise<ThreadEnd> {
+    const run = this.#runs.get(id)
+    if (run !== undefined && !run.ended) {
+      return new Promise((res) => (run.joiners ??= []).push(res))
+    }
+    const row = this.journal.thread(id)
+    if (row === undefined) return Promise.reject(new UnknownThread(id))
+    const end = rowEnd(row)
+    if (end !== null) return Promise.resolve(end)
+    // Recorded but not running here yet (spawned a moment ago, or by another process).
+    return new Promise((res, rej) => {
+      const check = (): void => {
+        const r = this.#runs.get(id)
+        if (r !== undefined && !r.ended) {
+          ;(r.joiners ??= []).push(res)
+          return
+        }
+        const row2 = this.journal.thread(id)
+        const e = row2 ? rowEnd(row2) : null
+        if (e !== null) res(e)
+        else if (this.#closed) rej(new WeaveClosed())
+        else setTimeout(check, 10)
+      }
+      setImmediate(check)
+    })
+  }
+
+  /**
+   * Kills a thread: its pending and later weft calls reject with ThreadKilled, and it is recorded
+   * as killed. Returns false when the thread had already ended.
+   * @throws UnknownThread when no thread has that id
+   */
+  kill(id: string): boolean {
+    const run = this.#runs.get(id)
+    if (run === undefined || run.ended) {
+      const row = this.journal.thread(id)
+      if (row === undefined) throw new UnknownThread(id)
+      if (row.status !== 'pending' && row.status !== 'running') return false
+      this.journal.endThread(id, 'killed', null)
+      return true
+    }
+    run.ended = true
+    run.weft.stop(new ThreadKilled(id))
+    this.journal.endThread(id, 'killed', null, () => this.#ended(run, { id, type: run.type, status: 'killed' }))
+    return true
+  }
+
+  /**
+   * Stops taking work, commits what is queued, and closes the journal. Threads still running
+   * stay recorded as running and resume when a weave opens this journal again.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#poll) clearInterval(this.#poll)
+    for (const run of this.#runs.values()) run.weft.detach()
+    this.journal.flushNow()
+    await Promise.all(this.#dumpWrites)
+    this.journal.setMeta('owner', null)
+    this.journal.close()
+  }
+
+  /** Registers a thread's run (so it can be joined and killed) before it starts. */
+  #prepare(id: string, type: string, entries: Entry[] | null): Run {
+    const run: Run = { id, type, joiners: null, ended: false, weft: null as unknown as Weft }
+    run.weft = this.#weft(run, entries)
+    this.#runs.set(id, run)
+    return run
+  }
+
+  #weft(run: Run, entries: Entry[] | null): Weft {
+    const weft: Weft = new Weft({
+      threadId: run.id,
+      type: run.type,
+      journal: this.journal,
+      config: this.config,
+      entries,
+      onDivergence: this.#onDivergence,
+      onStop: (err) => {
+        if (run.weft === weft) this.#finish(run, false, err)
+      },
+      ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
+    })
+    return weft
+  }
+
+  #start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
+    const weft = run.weft
+    const self: Record<string, object> = {}
+    for (const u of t.uses) self[u] = this.#libs.get(u)!.bind(weft)
+    this.emit('thread-start', { id: run.id, type: run.type, resumed })
+    Promise.resolve()
+      .then(() => t.does.call(self as never, params as never))
+      .then(
+        (r) => {
+          if (run.weft === weft) this.#finish(run, true, r)
+        },
+        (e: unknown) => {
+          if (run.weft === weft) this.#finish(run, false, e)
+        },
+      )
+  }
+
+  /** Always-replay mode: re-run a thread from the start with its journal as the cache. */
+  #rerun(run: Run): void {
+    if (run.ended || this.#closed) return
+    const row = this.journal.thread(run.id)!
+    run.weft = this.#weft(run, this.#entries(run.id))
+    this.#start(run, this.#types.get(run.type)!, decodeValue(row.params), true)
+  }
+
+  #entries(id: string): Entry[] {
+    return this.journal.entries(id).map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
+  }
+
+  #finish(run: Run, ok: boolean, value: unknown): void {
+    if (run.ended || this.#closed) return
+    const stop = run.weft.finish()
+    if (stop instanceof ThreadKilled) return
+    if (stop !== null) {
+      ok = false
+      value = stop
+    }
+    run.ended = true
+    let text: string
+    if (ok) {
+      try {
+        text = encodeValue(value, 'the result')
+      } catch (e) {
+        ok = false
+        value = e
+        text = ''
+      }
+    } else text = ''
+    if (!ok) text = encodeError(value)
+    const status = ok ? 'done' : 'failed'
+    this.journal.endThread(run.id, status, text, () => {
+      const end: ThreadEnd = ok
+        ? { id: run.id, type: run.type, status: 'done', result: value }
+        : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
+      if (!ok && this.#dumps !== false) this.#writeDump(run.id)
+      this.#ended(run, end)
+    })
+  }
+
+  #ended(run: Run, end: ThreadEnd): void {
+    this.#runs.delete(run.id)
+    const joiners = run.joiners
+    run.joiners = null
+    if (joiners) for (const j of joiners) j(end)
+    this.emit('thread-end', end)
+  }
+
+  /** Where the dump of a failed thread is written. */
+  dumpPath(id: string): string | null {
+    return this.#dumps === false ? null : join(this.#dumps, ...id.split('/')) + '.json'
+  }
+
+  #writeDump(id: string): void {
+    const file = this.dumpPath(id)!
+    const text = dumpText(makeDump(this.journal, id))
+    const p = mkdir(dirname(file), { recursive: true })
+      .then(() => writeFile(file, text))
+      .catch((e: unknown) => {
+        this.emit('error', new Error(`could not write the dump of ${id} to ${file}: ${(e as Error).message}`))
+      })
+      .finally(() => this.#dumpWrites.delete(p))
+    this.#dumpWrites.add(p)
+  }
+
+  #resume(): void {
+    const rows = this.journal.threads({ status: ['running', 'pending'] })
+    for (const row of rows) this.#adopt(row)
+    this.journal.setMeta('owner', JSON.stringify({ pid: process.pid, host: hostName(), since: Date.now() }))
+  }
+
+  /** Starts (pending) or resumes (running) a recorded thread. */
+  #adopt(row: ThreadRow): void {
+    if (this.#runs.has(row.id)) return
+    const t = this.#types.get(row.type)
+    if (t === undefined) {
+      this.emit('error', new UnknownThreadType(row.type, this.types))
+      return
+    }
+    const params = decodeValue(row.params)
+    if (row.status === 'pending') {
+      const run = this.#prepare(row.id, row.type, null)
+      this.journal.setStatus(row.id, 'running', () => {
+        if (!this.#closed && !run.ended) this.#start(run, t, params, false)
+      })
+      return
+    }
+    this.resumed++
+    this.#start(this.#prepare(row.id, row.type, this.#entries(row.id)), t, params, true)
+  }
+
+  #startPolling(ms: number): void {
+    this.#dataVersion = this.journal.dataVersion()
+    this.#poll = setInterval(() => {
+      try {
+        this.#pollOnce()
+      } catch (e) {
+        this.emit('error', e as Error)
+      }
+    }, ms)
+    this.#poll.unref()
+  }
+
+  /** Picks up what other processes asked of this journal: new threads, kills. */
+  #pollOnce(): void {
+    const v = this.journal.dataVersion()
+    if (v === this.#dataVersion) return
+    this.#dataVersion = v
+    for (const row of this.journal.threads({ status: ['pending'] })) this.#adopt(row)
+    for (const c of this.journal.control()) {
+      let reply: string
+      try {
+        if (c.kind === 'kill' && c.thread) reply = this.kill(c.thread) ? 'killed' : 'already ended'
+        else reply = `unknown request '${c.kind}'`
+      } catch (e) {
+        reply = (e as Error).message
+      }
+      this.journal.replyControl(c.n, reply)
+    }
+  }
+}
+
+function rowEnd(row: ThreadRow): ThreadEnd | null {
+  switch (row.status) {
+    case 'done':
+      return { id: row.id, type: row.type, status: 'done', result: decodeValue(row.outcome ?? 'U') }
+    case 'failed':
+      return { id: row.id, type: row.type, status: 'failed', error: errorFromRecord(decodeValue(row.outcome ?? 'U') as ErrorRecord) }
+    case 'killed':
+      return { id: row.id, type: row.type, status: 'killed' }
+    default:
+      return null
+  }
+}
+
+async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promise<Map<string, Library>> {
+  const files = libraryFiles(fileURLToPath(BUILTIN_DIR))
+  if (o.ioLibs !== false) {
+    for (const [name, file] of libraryFiles(o.ioLibs ?? 'io-libs')) files.set(name, file)
+  }
+  const libs = new Map<string, Library>()
+  for (const [name, file] of files) libs.set(name, await loadLibraryFile(name, file, config))
+  for (const [name, spec] of Object.entries(o.libraries ?? {})) {
+    libs.set(name, await makeLibrary(name, spec, config, `library '${name}'`))
+  }
+  return libs
+}
+
+const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay'])
+
+function checkOptions(o: WeaveOptions): void {
+  for (const k of Object.keys(o)) {
+    if (!KNOWN_OPTIONS.has(k)) throw new InvalidArgument(`unknown weave option '${k}'; the options are: ${[...KNOWN_OPTIONS].join(', ')}`)
+  }
+  if (o.onDivergence !== undefined && o.onDivergence !== 'fail' && o.onDivergence !== 'continue') {
+    throw new InvalidArgument(`onDivergence must be 'fail' or 'continue', got ${JSON.stringify(o.onDivergence)}`)
+  }
+  if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
+    throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)
+  }
+}
+
+function hostName(): string {
+  return hostname()
+}

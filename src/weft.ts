@@ -1,0 +1,448 @@
+/**
+ * The weft: the per-thread interceptor between a thread and its I/O libraries.
+ *
+ * Invariants:
+ * - A call is found by (key, ordinal): key = library, method and canonical arguments; the
+ *   ordinal counts earlier calls with the same key in this thread, in the order they were made.
+ * - Outcomes reach the thread in completion order, one at a time, and the thread's microtasks
+ *   drain between two releases (live and replayed alike), so code that reacts to whichever call
+ *   finishes first behaves the same on replay as it did live.
+ * - Live, an outcome reaches the thread only after the journal has made it durable.
+ * - On replay, recorded outcomes are released in recorded order; a request the record does not
+ *   hold is held back until every recorded outcome has been released (it was in flight at the
+ *   crash, so live it completed after all of them), then runs live, or, where the record is
+ *   exhausted on a strict replay, or a recorded request is never made, is a ReplayDivergence.
+ * - Once stopped (killed, diverged), every pending and later call rejects with the same error.
+ */
+import { performance } from 'node:perf_hooks'
+import { enterCall, type LiveCall, type WeaveConfig } from './call-context.js'
+import { crashArmed, crashPoint } from './crash-points.js'
+import { decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from './encoding.js'
+import { ReplayDivergence } from './errors.js'
+import type { Journal } from './journal.js'
+import type { Library, WeftLike } from './libraries.js'
+
+/** A recorded outcome, as the replay sees it. */
+export interface Entry {
+  readonly seq: number
+  readonly key: string
+  readonly ord: number
+  readonly ok: boolean
+  /** The encoded outcome (from the journal), or undefined when `value` holds it (from a dump). */
+  readonly text: string | undefined
+  readonly value?: unknown
+  call: Call | null
+}
+
+/** One request made by a thread, in the order it was made (for tests and traces). */
+export interface CallTrace {
+  readonly call: string
+  readonly args: readonly unknown[]
+}
+
+const noop = (): void => {}
+
+/** Runs `fn` once the microtask queue has fully drained. */
+function afterDrain(fn: () => void): void {
+  queueMicrotask(() => process.nextTick(fn))
+}
+
+class Call implements LiveCall {
+  readonly threadId: string
+  readonly lib: Library
+  readonly method: string
+  readonly args: unknown[]
+  readonly key: string
+  readonly ord: number
+  readonly config: WeaveConfig
+  controller: AbortController | null = null
+  promise!: Promise<unknown>
+  resolve!: (v: unknown) => void
+  reject!: (e: unknown) => void
+  ok = true
+  value: unknown = undefined
+  started = 0
+  t0 = 0
+
+  constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig) {
+    this.threadId = threadId
+    this.lib = lib
+    this.method = method
+    this.args = args
+    this.key = key
+    this.ord = ord
+    this.config = config
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+  }
+}
+
+class Replay {
+  readonly entries: Entry[]
+  next = 0
+  held: Call[] = []
+  scheduled = false
+  /** When set, recorded entries the thread never asks for are dropped instead of diverging. */
+  skipUnrequested = false
+  #index: Map<string, Array<Entry | undefined>> | null = null
+
+  constructor(entries: Entry[]) {
+    this.entries = entries
+  }
+
+  find(key: string, ord: number): Entry | undefined {
+    const n = this.entries[this.next]
+    if (n !== undefined && n.call === null && n.ord === ord && n.key === key) return n
+    if (this.#index === null) {
+      this.#index = new Map()
+      for (const e of this.entries) {
+        let arr = this.#index.get(e.key)
+        if (arr === undefined) this.#index.set(e.key, (arr = []))
+        arr[e.ord] = e
+      }
+    }
+    return this.#index.get(key)?.[ord]
+  }
+}
+
+export interface WeftOptions {
+  threadId: string
+  /** Where live outcomes are recorded; null for a strict replay that never goes live. */
+  journal: Journal | null
+  config: WeaveConfig
+  /** Recorded entries in completion order; null or empty for a new thread. */
+  entries: Entry[] | null
+  /** What to do when the record diverges: fail the thread (default) or continue live. */
+  onDivergence?: 'fail' | 'continue'
+  /** Called once when the weft stops on its own (a divergence), so the weave can end the thread. */
+  onStop?: (err: Error) => void
+  /** Collect the sequence of requests (for tests). */
+  trace?: boolean
+  /** The thread type's name, for messages. */
+  type?: string
+  /**
+   * Always-replay mode (tests): instead of releasing a durable live outcome, this is called and
+   * the weave re-runs the thread from its journal.
+   */
+  onDurable?: () => void
+}
+
+/** Splits a key into its call name and argument text. */
+export function splitKey(key: string): { call: string; args: string } {
+  const i = key.indexOf(':')
+  return { call: key.slice(0, i), args: key.slice(i + 1) }
+}
+
+export class Weft implements WeftLike {
+  readonly threadId: string
+  readonly trace: CallTrace[] | null
+  readonly #journal: Journal | null
+  readonly #config: WeaveConfig
+  readonly #counts = new Map<string, number>()
+  readonly #onDivergence: 'fail' | 'continue'
+  readonly #onStop: ((err: Error) => void) | undefined
+  readonly #type: string
+  readonly #onDurable: (() => void) | undefined
+  #seq = 0
+  #replay: Replay | null
+  /** Calls made and not yet settled: live, replayed-and-waiting, and held. */
+  #pending: Set<Call> | null = null
+  #stopped: Error | null = null
+  #ended = false
+  /** The journal epoch of the last outcome released directly. */
+  #epoch = -1
+  /** Outcomes of one batch waiting for their turn (released one per microtask drain). */
+  #queue: Call[] | null = null
+
+  constructor(o: WeftOptions) {
+    this.threadId = o.threadId
+    this.#journal = o.journal
+    this.#config = o.config
+    this.#onDivergence = o.onDivergence ?? 'fail'
+    this.#onStop = o.onStop
+    this.#type = o.type ?? 'thread'
+    this.#onDurable = o.onDurable
+    this.trace = o.trace ? [] : null
+    const entries = o.entries
+    this.#replay = entries && entries.length > 0 ? new Replay(entries) : null
+    if (entries && entries.length > 0) this.#seq = entries[entries.length - 1]!.seq + 1
+  }
+
+  /** True while recorded outcomes remain to be released. */
+  get replaying(): boolean {
+    return this.#replay !== null
+  }
+
+  get stopped(): Error | null {
+    return this.#stopped
+  }
+
+  call(lib: Library, method: string, args: unknown[]): Promise<unknown> {
+    if (this.#stopped !== null) return Promise.reject(this.#stopped)
+    let argsText: string
+    try {
+      argsText = encodeArgs(args)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const key = lib.name + '.' + method + ':' + argsText
+    const ord = this.#counts.get(key) ?? 0
+    this.#counts.set(key, ord + 1)
+    const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
+    if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
+    ;(this.#pending ??= new Set()).add(call)
+    if (this.#replay !== null) this.#request(this.#replay, call)
+    else this.#live(call)
+    return call.promise
+  }
+
+  // ---- live ---------------------------------------------------------------------------------
+
+  #live(call: Call): void {
+    if (this.#journal === null) {
+      this.#divergence(`the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, call)
+      return
+    }
+    const q = call.lib.queue
+    if (q !== null) void q.add(() => this.#invoke(call))
+    else void this.#invoke(call)
+  }
+
+  #invoke(call: Call): Promise<void> {
+    if (this.#stopped !== null) return Promise.resolve()
+    call.started = Date.now()
+    call.t0 = performance.now()
+    let p: unknown
+    enterCall(call)
+    try {
+      p = call.lib.impl[call.method]!(...call.args)
+    } catch (e) {
+      // Whatever the library threw is the call's outcome, error or not.
+      p = Promise.reject(e)
+    } finally {
+      enterCall(null)
+    }
+    return Promise.resolve(p).then(
+      (v) => this.#complete(call, true, v),
+      (e: unknown) => this.#complete(call, false, e),
+    )
+  }
+
+  #complete(call: Call, ok: boolean, v: unknown): void {
+    if (this.#stopped !== null || this.#ended) return
+    if (crashArmed) crashPoint('after-call')
+    let text: string
+    if (ok) {
+      try {
+        text = encodeValue(v, `the outcome of ${call.lib.name}.${call.method}`)
+      } catch (e) {
+        ok = false
+        v = e
+        text = ''
+      }
+    } else text = ''
+    if (!ok) {
+      text = encodeError(v)
+      // The thread sees the error as replay will rebuild it, so live and replay agree.
+      v = decodeError(text)
+    }
+    call.ok = ok
+    call.value = v
+    const seq = this.#seq++
+    this.#journal!.addEntry(this.threadId, seq, call.key, call.ord, ok ? 1 : 0, text, call.started, performance.now() - call.t0, () => this.#durable(call))
+  }
+
+  #durable(call: Call): void {
+    if (crashArmed) crashPoint('after-commit')
+    if (this.#stopped !== null || this.#ended) return
+    if (this.#onDurable !== undefined) {
+      this.detach()
+      this.#onDurable()
+      return
+    }
+    const epoch = this.#journal!.epoch
+    if (this.#queue === null && this.#epoch !== epoch) {
+      this.#epoch = epoch
+      this.#settle(call)
+      return
+    }
+    if (this.#queue === null) {
+      this.#queue = [call]
+      afterDrain(this.#pumpLive)
+    } else this.#queue.push(call)
+  }
+
+  #pumpLive = (): void => {
+    const q = this.#queue
+    if (q === null) return
+    const call = q.shift()
+    if (call !== undefined && this.#stopped === null) this.#settle(call)
+    if (q.length > 0) afterDrain(this.#pumpLive)
+    else this.#queue = null
+  }
+
+  #settle(call: Call): void {
+    this.#pending?.delete(call)
+    if (call.ok) call.resolve(call.value)
+    else call.reject(call.value)
+  }
+
+  // ---- replay -------------------------------------------------------------------------------
+
+  #request(r: Replay, call: Call): void {
+    const e = r.find(call.key, call.ord)
+    if (e !== undefined && e.call === null) e.call = call
+    else r.held.push(call)
+    this.#schedule(r)
+  }
+
+  #schedule(r: Replay): void {
+    if (r.scheduled) return
+    r.scheduled = true
+    afterDrain(this.#pump)
+  }
+
+  /** Runs when the thread has drained: release the next recorded outcome, or decide what next. */
+  #pump = (): void => {
+    const r = this.#replay
+    if (r === null || this.#stopped !== null) return
+    r.scheduled = false
+    while (r.next < r.entries.length) {
+      const e = r.entries[r.next]!
+      if (e.call !== null) {
+        r.next++
+        this.#release(e)
+        if (r.next < r.entries.length || r.held.length > 0) this.#schedule(r)
+        else this.#goLive(r)
+        return
+      }
+      if (!r.skipUnrequested) {
+        if (this.#ended) return
+        this.#divergenceAt(r, e)
+        return
+      }
+      r.next++
+      this.#journal?.dropEntry(this.threadId, e.seq)
+    }
+    this.#goLive(r)
+  }
+
+  #release(e: Entry): void {
+    const call = e.call!
+    this.#pending?.delete(call)
+    if (e.text !== undefined) {
+      if (e.ok) call.resolve(decodeValue(e.text))
+      else call.reject(decodeError(e.text))
+    } else if (e.ok) call.resolve(e.value)
+    else call.reject(e.value)
+  }
+
+  #goLive(r: Replay): void {
+    this.#replay = null
+    const held = r.held
+    for (const call of held) {
+      if (this.#stopped !== null) return
+      this.#live(call)
+    }
+  }
+
+  #divergenceAt(r: Replay, expected: Entry): void {
+    const got = r.held[0]
+    if (this.#onDivergence === 'continue' && this.#journal !== null) {
+      r.skipUnrequested = true
+      this.#schedule(r)
+      return
+    }
+    const asked = got ? `asked for ${describeKey(got.key)} (ordinal ${got.ord})` : 'made no further request'
+    this.#divergence(
+      `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
+        `but the thread ${asked}.${nearest(r, got)}`,
+      got,
+    )
+  }
+
+  #divergence(what: string, _call: Call | undefined): void {
+    const r = this.#replay
+    const released = r ? r.next : 0
+    const last = r && released > 0 ? ` Last matched: ${describeKey(r.entries[released - 1]!.key)}.` : ''
+    const err = new ReplayDivergence(
+      `thread ${this.threadId} (${this.#type}) diverged from its record: ${what}${last} ` +
+        `The thread's code or its inputs changed since the record was made: make sure the thread is ` +
+        `deterministic (all time, randomness and I/O through this.<library>), or record it again.`,
+    )
+    this.stop(err)
+    this.#onStop?.(err)
+  }
+
+  /**
+   * The thread's `does` has settled. Returns the error the thread must end with instead of its
+   * own outcome (a divergence, or the kill), or null.
+   */
+  finish(): Error | null {
+    if (this.#stopped !== null) return this.#stopped
+    const r = this.#replay
+    if (r !== null) {
+      for (let i = r.next; i < r.entries.length; i++) {
+        const e = r.entries[i]!
+        if (e.call === null) {
+          if (r.skipUnrequested || this.#onDivergence === 'continue') continue
+          this.#divergence(
+            `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.entries.length}, which it never asked for.`,
+            undefined,
+          )
+          return this.#stopped
+        }
+      }
+    }
+    this.#ended = true
+    return null
+  }
+
+  /** Disconnects the thread: every pending and later call rejects with `err`. */
+  stop(err: Error): void {
+    if (this.#stopped !== null) return
+    this.#stopped = err
+    this.#replay = null
+    this.#queue = null
+    const pending = this.#pending
+    this.#pending = null
+    if (pending === null) return
+    for (const call of pending) {
+      call.controller?.abort(err)
+      call.promise.catch(noop)
+      call.reject(err)
+    }
+  }
+
+  /** Aborts live calls (weave shutdown) without settling them: the thread resumes later. */
+  detach(): void {
+    this.#ended = true
+    if (this.#pending === null) return
+    for (const call of this.#pending) call.controller?.abort(new Error('weave shutting down'))
+  }
+}
+
+/** `fs.readFile("a.txt")` from a key. */
+export function describeKey(key: string, max = 120): string {
+  const { call, args } = splitKey(key)
+  let a = args.startsWith('[') ? args.slice(1, -1) : args
+  if (a.length > max) a = a.slice(0, max) + '…'
+  return `${call}(${a})`
+}
+
+function nearest(r: Replay, got: Call | undefined): string {
+  if (got === undefined) return ''
+  const name = got.lib.name + '.' + got.method + ':'
+  const same = r.entries.filter((e) => e.key.startsWith(name))
+  const pool = same.length > 0 ? same : r.entries
+  const score = (k: string): number => {
+    let i = 0
+    while (i < k.length && i < got.key.length && k[i] === got.key[i]) i++
+    return i
+  }
+  const best = [...pool].sort((a, b) => score(b.key) - score(a.key)).slice(0, 3)
+  if (best.length === 0) return ''
+  return ` Nearest recorded requests: ${best.map((e) => `${describeKey(e.key)} #${e.ord}`).join('; ')}.`
+}

@@ -1,0 +1,107 @@
+// What every part of `npm run bench` shares: the no-op library and the thread types that call
+// it, fresh journal files in temp dirs, and the summary line each figure is printed as.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { thread, type LibraryApi } from '../src/index.js'
+
+/** The no-op I/O library every workload calls: `step(i)` returns `i` at once. */
+export const noop = {
+  async step(i: number): Promise<number> {
+    return i
+  },
+}
+
+declare module '../src/index.js' {
+  interface Libraries {
+    noop: LibraryApi<typeof noop>
+  }
+}
+
+/** One thread making `n` weft calls one after another. */
+export const sequential = thread({
+  uses: ['noop'],
+  async does(params: { n: number }) {
+    let sum = 0
+    for (let i = 0; i < params.n; i++) sum += await this.noop.step(i)
+    return sum
+  },
+})
+
+/** One thread making `n` weft calls at once (`Promise.all`). */
+export const concurrent = thread({
+  uses: ['noop'],
+  async does(params: { n: number }) {
+    const calls: Array<Promise<number>> = []
+    for (let i = 0; i < params.n; i++) calls.push(this.noop.step(i))
+    let sum = 0
+    for (const v of await Promise.all(calls)) sum += v
+    return sum
+  },
+})
+
+/** One thread blocked in a durable sleep of an hour. */
+export const idle = thread({
+  uses: ['clock'],
+  async does() {
+    await this.clock.sleep(3_600_000)
+  },
+})
+
+/** Sum of 0..n-1: what `sequential` and `concurrent` return. */
+export const expectedSum = (n: number): number => (n * (n - 1)) / 2
+
+/** A fresh temp dir; `done()` removes it. */
+export function tempDir(): { dir: string; file: (name: string) => string; done: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'raiment-bench-'))
+  return {
+    dir,
+    file: (name) => join(dir, name),
+    done: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+/** Milliseconds, with sub-millisecond resolution. */
+export const nowMs = (): number => performance.now()
+
+/** A figure measured several times. */
+export interface Summary {
+  median: number
+  min: number
+  max: number
+  runs: number[]
+}
+
+export function summarize(values: number[]): Summary {
+  if (values.length === 0) throw new RangeError('Expected at least one measurement, got none')
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, runs: values }
+}
+
+/** A number as people read it: 12,345 / 123 / 12.3 / 1.23. */
+export function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x)
+  if (Math.abs(x) >= 100) return Math.round(x).toLocaleString('en-US')
+  if (Math.abs(x) >= 10) return x.toFixed(1)
+  return x.toFixed(2)
+}
+
+/** `<figure>: median <v> <unit> (min-max a-b; runs r1, r2, r3)`, as the anchors print it. */
+export function line(figure: string, s: Summary, unit: string): string {
+  const spread = s.runs.length > 1 ? ` (min-max ${fmt(s.min)}-${fmt(s.max)}; runs ${s.runs.map(fmt).join(', ')})` : ''
+  return `${figure}: median ${fmt(s.median)} ${unit}${spread}`
+}
+
+/** A target: `at least` or `at most` a value; printed as `[target >= 50,000 calls/s: met]`. */
+export interface Target {
+  atLeast?: number
+  atMost?: number
+  text: string
+}
+
+export function verdict(value: number, t: Target): string {
+  const met = (t.atLeast === undefined || value >= t.atLeast) && (t.atMost === undefined || value <= t.atMost)
+  return `[target ${t.text}: ${met ? 'MET' : 'MISSED'}]`
+}

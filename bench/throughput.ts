@@ -1,0 +1,87 @@
+// Journaled calls per second through a weave, and the same rows through a bare better-sqlite3
+// loop: same schema and pragmas (the journal file is created by `Journal` itself), same rows in
+// the same order, committed in the same batches as the weave's group commit made them.
+import type Database from 'better-sqlite3'
+import { Weave, type Durability } from '../src/index.js'
+import { Journal } from '../src/journal.js'
+import { concurrent, expectedSum, noop, nowMs, sequential, tempDir } from './common.js'
+
+type Row = [string, number, string, number, 0 | 1, string, number, number]
+
+/** What one weave run did: its rate, and the rows it committed, batch by batch. */
+export interface WeaveRun {
+  callsPerSec: number
+  batches: Row[][]
+}
+
+export interface Workload {
+  /** `sequential` or `concurrent`. */
+  type: 'sequential' | 'concurrent'
+  threads: number
+  calls: number
+}
+
+export const SEQUENTIAL: Workload = { type: 'sequential', threads: 1, calls: 10_000 }
+export const CONCURRENT: Workload = { type: 'concurrent', threads: 100, calls: 1_000 }
+
+/** Runs `w` on a fresh weave; times from the first spawn to the last thread's end. */
+export async function weaveRun(w: Workload, durability: Durability): Promise<WeaveRun> {
+  const tmp = tempDir()
+  const weave = await Weave.open({
+    db: tmp.file('weave.db'),
+    durability,
+    threads: { sequential, concurrent },
+    ioLibs: false,
+    dumps: false,
+    libraries: { noop },
+  })
+  // Keep the rows of each commit, in the order they were queued, for the bare loop.
+  const batches: Row[][] = []
+  const journal = weave.journal
+  const addEntry = journal.addEntry.bind(journal)
+  journal.addEntry = (thread, seq, key, ord, ok, outcome, started, duration, after) => {
+    ;(batches[journal.epoch] ??= []).push([thread, seq, key, ord, ok, outcome, started, duration])
+    addEntry(thread, seq, key, ord, ok, outcome, started, duration, after)
+  }
+  try {
+    const t0 = nowMs()
+    const ids: string[] = []
+    for (let i = 0; i < w.threads; i++) ids.push(weave.spawn(w.type, { n: w.calls }))
+    const ends = await Promise.all(ids.map((id) => weave.join(id)))
+    const ms = nowMs() - t0
+    for (const end of ends) {
+      if (end.status !== 'done' || end.result !== expectedSum(w.calls)) {
+        throw new Error(`bench thread ${end.id} ended ${end.status}: ${end.status === 'failed' ? String(end.error) : JSON.stringify(end)}`)
+      }
+    }
+    return { callsPerSec: (w.threads * w.calls) / (ms / 1000), batches: batches.filter((b) => b !== undefined) }
+  } finally {
+    await weave.close()
+    tmp.done()
+  }
+}
+
+/** Inserts and commits `batches` with better-sqlite3 alone; rows per second. */
+export function bareRun(batches: Row[][], durability: Durability): number {
+  const tmp = tempDir()
+  const file = tmp.file('bare.db')
+  const journal = new Journal(file, { durability }) // the same schema and pragmas
+  const db: Database.Database = journal.db
+  try {
+    const insert = db.prepare(
+      'INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    )
+    let rows = 0
+    const t0 = nowMs()
+    for (const batch of batches) {
+      db.exec('BEGIN')
+      for (const r of batch) insert.run(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+      db.exec('COMMIT')
+      rows += batch.length
+    }
+    return rows / ((nowMs() - t0) / 1000)
+  } finally {
+    journal.close()
+    tmp.done()
+  }
+}

@@ -3,9 +3,25 @@
  * imports a library's code.
  */
 import type { ClockApi } from '../io-libs/clock.js'
+import type { FetchApi } from '../io-libs/fetch.js'
+import type { FsApi } from '../io-libs/fs.js'
+import type { LogApi } from '../io-libs/log.js'
+import type { MailboxApi } from '../io-libs/mailbox.js'
+import type { RegistryApi } from '../io-libs/registry.js'
+import type { ThreadsApi } from '../io-libs/threads.js'
+import type { RandomApi } from '../io-libs/random.js'
+import type { SqliteApi } from '../io-libs/sqlite.js'
 
 declare module './thread.js' {
   interface Libraries {
     clock: ClockApi
+    random: RandomApi
+    log: LogApi
+    fs: FsApi
+    fetch: FetchApi
+    sqlite: SqliteApi
+    mailbox: MailboxApi
+    threads: ThreadsApi
+    registry: RegistryApi
   }
 }

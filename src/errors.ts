@@ -124,3 +124,14 @@ export class WeaveClosed extends RaimentError {
     super('RAIMENT_WEAVE_CLOSED', 'the weave is closed; open a new one to spawn threads')
   }
 }
+
+/** A linked thread ended abnormally, so this one ends too (unless it traps exits). */
+export class LinkedExit extends RaimentError {
+  readonly from: string
+  readonly exit: unknown
+  constructor(threadId: string, from: string, status: string, exit: unknown) {
+    super('RAIMENT_LINKED_EXIT', `thread ${threadId} ended because linked thread ${from} ${status === 'killed' ? 'was killed' : 'failed'}; trap exits (this.threads.trapExits(true)) to receive an exit message instead`)
+    this.from = from
+    this.exit = exit
+  }
+}

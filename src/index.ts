@@ -13,6 +13,9 @@ export type { LibraryModule, LibrarySpec } from './libraries.js'
 export { callContext } from './call-context.js'
 export type { CallContext, WeaveConfig } from './call-context.js'
 export { registerClass, registerError } from './encoding.js'
+export { TIMED_OUT, weaveOf } from './weave-access.js'
+export { NameTaken, NoSuchMessage, matches } from './messages.js'
+export type { SendResult } from './messages.js'
 export { readDump, makeDump, dumpText } from './dump.js'
 export type { Dump, DumpEntry } from './dump.js'
 export {
@@ -31,4 +34,5 @@ export {
   UnknownThread,
   InvalidDump,
   WeaveClosed,
+  LinkedExit,
 } from './errors.js'

@@ -54,6 +54,32 @@ const MIGRATIONS: readonly string[] = [
      reply TEXT,
      done INTEGER NOT NULL DEFAULT 0
    );`,
+  `CREATE TABLE inbox (
+     n INTEGER PRIMARY KEY,
+     thread TEXT NOT NULL,
+     sender TEXT,
+     msg_id TEXT NOT NULL UNIQUE,
+     body TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE INDEX inbox_thread ON inbox(thread, n);
+   CREATE TABLE names (name TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;
+   CREATE INDEX names_thread ON names(thread);
+   CREATE TABLE watches (
+     target TEXT NOT NULL,
+     watcher TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     PRIMARY KEY (target, watcher, kind)
+   ) WITHOUT ROWID;
+   CREATE TABLE traps (thread TEXT PRIMARY KEY) WITHOUT ROWID;
+   CREATE TABLE dead_letters (
+     n INTEGER PRIMARY KEY,
+     sender TEXT,
+     recipient TEXT NOT NULL,
+     body TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );`,
 ]
 export const SCHEMA_VERSION = MIGRATIONS.length
 

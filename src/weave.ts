@@ -17,8 +17,9 @@ import { fileURLToPath } from 'node:url'
 import type { WeaveConfig } from './call-context.js'
 import { makeDump, dumpText } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
-import { InvalidArgument, ThreadKilled, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
+import { InvalidArgument, LinkedExit, ThreadKilled, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type Durability, type ThreadRow } from './journal.js'
+import { Messages } from './messages.js'
 import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
 import { checkUses, loadThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
@@ -60,6 +61,7 @@ export type ThreadEnd =
 interface Run {
   readonly id: string
   readonly type: string
+  readonly parent: string | null
   weft: Weft
   joiners: Array<(end: ThreadEnd) => void> | null
   ended: boolean
@@ -82,6 +84,8 @@ export interface WeaveEvents {
 export class Weave extends EventEmitter<WeaveEvents> {
   readonly journal: Journal
   readonly config: WeaveConfig
+  /** Inboxes, names, monitors and links of this weave's threads. */
+  readonly messages: Messages
   /** How many running threads were resumed when the weave opened. */
   resumed = 0
   readonly #types: Map<string, AnyThreadType>
@@ -95,12 +99,15 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #closed = false
   #dumpWrites = new Set<Promise<void>>()
 
-  private constructor(journal: Journal, types: Map<string, AnyThreadType>, libs: Map<string, Library>, config: WeaveConfig, o: WeaveOptions) {
+  private constructor(journal: Journal, types: Map<string, AnyThreadType>, config: WeaveConfig, o: WeaveOptions) {
     super()
     this.journal = journal
     this.#types = types
-    this.#libs = libs
+    this.#libs = new Map()
     this.config = config
+    // Libraries that need the weave (mailbox, threads, registry) find it in their config.
+    Object.defineProperty(config, 'weave', { value: this, enumerable: false })
+    this.messages = new Messages(journal, (id) => this.isAlive(id))
     this.#dumps = o.dumps === false ? false : resolve(o.dumps ?? 'dumps')
     this.#onDivergence = o.onDivergence ?? 'fail'
     this.#alwaysReplay = o.alwaysReplay ?? false
@@ -119,9 +126,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}) })
     try {
       const config: WeaveConfig = { ...(o.config ?? {}), db: dbFile, weaveId: journal.weaveId, durability: o.durability ?? 'sync' }
-      const libs = await loadLibraries(o, config)
-      checkUses(types, [...libs.keys()])
-      const weave = new Weave(journal, types, libs, config, o)
+      const weave = new Weave(journal, types, config, o)
+      for (const [name, lib] of await loadLibraries(o, config)) weave.#libs.set(name, lib)
+      checkUses(types, weave.libraries)
       weave.#resume()
       weave.#startPolling(o.pollMs ?? 50)
       return weave
@@ -157,7 +164,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (t === undefined) throw new UnknownThreadType(type, this.types)
     const text = encodeValue(params, 'params')
     const id = this.journal.nextThreadId()
-    const run = this.#prepare(id, type, null)
+    const run = this.#prepare(id, type, opts.parent ?? null, null)
     this.journal.insertThread(id, type, text, opts.parent ?? null, 'running', () => {
       if (!this.#closed && !run.ended) this.#start(run, t, decodeValue(text), false)
     })
@@ -217,8 +224,51 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     run.ended = true
     run.weft.stop(new ThreadKilled(id))
+    this.#exitSignals(run, 'killed', undefined, null)
     this.journal.endThread(id, 'killed', null, () => this.#ended(run, { id, type: run.type, status: 'killed' }))
     return true
+  }
+
+  /** Is the thread recorded as pending or running (here, or waiting to be adopted)? */
+  isAlive(id: string): boolean {
+    const run = this.#runs.get(id)
+    if (run !== undefined) return !run.ended
+    const row = this.journal.thread(id)
+    return row !== undefined && (row.status === 'running' || row.status === 'pending')
+  }
+
+  /**
+   * Tells the parent and monitors that a thread ended (an exit message), and ends linked threads
+   * with it unless they trap exits (then they get the message). Queued before the end record.
+   */
+  #exitSignals(run: Run, status: 'done' | 'failed' | 'killed', result: unknown, error: ErrorRecord | null): void {
+    const id = run.id
+    const msg =
+      status === 'done'
+        ? { exit: id, status, result }
+        : status === 'failed'
+          ? { exit: id, status, error: { name: error?.name ?? 'Error', message: error?.message ?? '', ...pickCode(error) } }
+          : { exit: id, status }
+    const told = new Set<string>()
+    const tell = (to: string): void => {
+      if (told.has(to) || !this.isAlive(to)) return
+      told.add(to)
+      this.messages.send(id, to, msg, `exit:${id}:${to}`)
+    }
+    if (run.parent !== null) tell(run.parent)
+    for (const { watcher, kind } of this.messages.watchers(id)) {
+      if (kind === 'monitor' || this.messages.traps(watcher)) tell(watcher)
+      else if (status !== 'done') this.#linkedExit(watcher, id, status, msg)
+    }
+    this.messages.ended(id)
+  }
+
+  #linkedExit(id: string, from: string, status: string, msg: unknown): void {
+    const run = this.#runs.get(id)
+    if (run === undefined || run.ended) return
+    const err = new LinkedExit(id, from, status, msg)
+    run.weft.stop(err)
+    this.#finish(run, false, err)
   }
 
   /**
@@ -237,8 +287,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   /** Registers a thread's run (so it can be joined and killed) before it starts. */
-  #prepare(id: string, type: string, entries: Entry[] | null): Run {
-    const run: Run = { id, type, joiners: null, ended: false, weft: null as unknown as Weft }
+  #prepare(id: string, type: string, parent: string | null, entries: Entry[] | null): Run {
+    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft }
     run.weft = this.#weft(run, entries)
     this.#runs.set(id, run)
     return run
@@ -310,6 +360,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     } else text = ''
     if (!ok) text = encodeError(value)
     const status = ok ? 'done' : 'failed'
+    this.#exitSignals(run, status, value, ok ? null : (decodeValue(text) as ErrorRecord))
     this.journal.endThread(run.id, status, text, () => {
       const end: ThreadEnd = ok
         ? { id: run.id, type: run.type, status: 'done', result: value }
@@ -360,14 +411,14 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     const params = decodeValue(row.params)
     if (row.status === 'pending') {
-      const run = this.#prepare(row.id, row.type, null)
+      const run = this.#prepare(row.id, row.type, row.parent, null)
       this.journal.setStatus(row.id, 'running', () => {
         if (!this.#closed && !run.ended) this.#start(run, t, params, false)
       })
       return
     }
     this.resumed++
-    this.#start(this.#prepare(row.id, row.type, this.#entries(row.id)), t, params, true)
+    this.#start(this.#prepare(row.id, row.type, row.parent, this.#entries(row.id)), t, params, true)
   }
 
   #startPolling(ms: number): void {
@@ -399,6 +450,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
       this.journal.replyControl(c.n, reply)
     }
   }
+}
+
+function pickCode(e: ErrorRecord | null): { code?: unknown } {
+  return e && 'code' in e.fields ? { code: e.fields['code'] } : {}
 }
 
 function rowEnd(row: ThreadRow): ThreadEnd | null {

@@ -1,0 +1,29 @@
+/**
+ * registry: names for threads. A name belongs to one live thread at a time and is freed when the
+ * thread ends; `mailbox.send` accepts a name wherever it accepts an id.
+ */
+import { callContext, weaveOf, type LibraryApi, type WeaveConfig } from 'raiment'
+
+const registry = (config: WeaveConfig) => {
+  const messages = () => weaveOf(config).messages
+  return {
+    /** Registers `name` for this thread. Throws NameTaken when a live thread holds it. */
+    async register(name: string): Promise<void> {
+      if (typeof name !== 'string' || name === '' || name.includes('/')) {
+        throw new TypeError(`registry.register: a name is a non-empty string without '/', got ${JSON.stringify(name)}`)
+      }
+      messages().register(name, callContext().threadId)
+    },
+    /** The id of the live thread registered as `name`, or null. */
+    async whereis(name: string): Promise<string | null> {
+      return messages().whereis(name)
+    },
+    /** Frees `name` if this thread holds it; returns whether it did. */
+    async unregister(name: string): Promise<boolean> {
+      return messages().unregister(name, callContext().threadId)
+    },
+  }
+}
+export default registry
+
+export type RegistryApi = LibraryApi<ReturnType<typeof registry>>

@@ -1,0 +1,301 @@
+/**
+ * Messages between threads of one weave: inboxes, names, monitors, links and dead letters.
+ *
+ * Invariants:
+ * - A send's inbox row (or dead letter) is queued in the same group-commit batch as the send's
+ *   journal entry, so the message exists exactly when the sender's record says it was sent.
+ * - A take's inbox delete is queued in the same batch as the take's journal entry: a message is
+ *   in exactly one place, the inbox or the receiver's record.
+ * - Inbox rows are numbered in delivery order; a receiver sees them in that order, so messages
+ *   from one thread to another arrive in the order sent.
+ * - A waiting receiver is woken only once a delivery is durable.
+ */
+import type Database from 'better-sqlite3'
+import { decodeValue, encodeValue } from './encoding.js'
+import { RaimentError } from './errors.js'
+import type { Journal } from './journal.js'
+
+/** What `send` resolves to: the message was put in the receiver's inbox, or dead-lettered. */
+export type SendResult = { delivered: true; to: string } | { delivered: false; to: string; reason: string }
+
+/** The recorded outcome of a take or peek that waited until its deadline. */
+export interface TimedOut {
+  timedOut: true
+}
+
+export interface Received {
+  n: number
+  from: string | null
+  message: unknown
+}
+
+interface Msg {
+  n: number
+  from: string | null
+  body: string
+  value?: unknown
+}
+
+interface Waiter {
+  /** Returns true when the waiter took a message (and must be removed). */
+  offer(m: Msg): boolean
+}
+
+interface Inbox {
+  msgs: Msg[]
+  waiters: Waiter[]
+}
+
+export class NameTaken extends RaimentError {
+  constructor(name: string, owner: string) {
+    super('RAIMENT_NAME_TAKEN', `the name '${name}' belongs to thread ${owner} while it lives; pick another name or unregister it there`)
+  }
+}
+
+export class NoSuchMessage extends RaimentError {
+  constructor(thread: string, n: number) {
+    super('RAIMENT_NO_SUCH_MESSAGE', `thread ${thread} has no message #${n} in its inbox (it was taken already)`)
+  }
+}
+
+type Stmt = Database.Statement<unknown[]>
+
+/**
+ * Deep partial equality: every key of `pattern` is in `value` with an equal value (recursively
+ * for plain objects; arrays, dates and primitives compare whole).
+ */
+export function matches(value: unknown, pattern: unknown): boolean {
+  if (pattern === undefined) return true
+  if (pattern === null || typeof pattern !== 'object') return Object.is(value, pattern)
+  if (value === null || typeof value !== 'object') return false
+  if (Array.isArray(pattern)) {
+    return Array.isArray(value) && value.length === pattern.length && pattern.every((p, i) => matches(value[i], p))
+  }
+  if (pattern instanceof Date) return value instanceof Date && value.getTime() === pattern.getTime()
+  for (const k of Object.keys(pattern)) {
+    if (!(k in value) || !matches((value as Record<string, unknown>)[k], (pattern as Record<string, unknown>)[k])) return false
+  }
+  return true
+}
+
+export class Messages {
+  readonly #journal: Journal
+  readonly #isAlive: (id: string) => boolean
+  readonly #inboxes = new Map<string, Inbox>()
+  readonly #names = new Map<string, string>()
+  #nextN: number
+  readonly #insert: Stmt
+  readonly #delete: Stmt
+  readonly #dead: Stmt
+  readonly #load: Stmt
+  readonly #nameSet: Stmt
+  readonly #nameDel: Stmt
+  readonly #watch: Stmt
+  readonly #trapSet: Stmt
+  readonly #trapDel: Stmt
+
+  constructor(journal: Journal, isAlive: (id: string) => boolean) {
+    this.#journal = journal
+    this.#isAlive = isAlive
+    const db = journal.db
+    this.#nextN = ((db.prepare('SELECT max(n) AS n FROM inbox').get() as { n: number | null }).n ?? 0) + 1
+    for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
+      this.#names.set(r.name, r.thread)
+    }
+    this.#insert = db.prepare('INSERT OR IGNORE INTO inbox (n, thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?, ?)')
+    this.#delete = db.prepare('DELETE FROM inbox WHERE n = ?')
+    this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
+    this.#load = db.prepare('SELECT n, sender AS "from", body FROM inbox WHERE thread = ? ORDER BY n')
+    this.#nameSet = db.prepare('INSERT OR REPLACE INTO names (name, thread) VALUES (?, ?)')
+    this.#nameDel = db.prepare('DELETE FROM names WHERE name = ?')
+    this.#watch = db.prepare('INSERT OR IGNORE INTO watches (target, watcher, kind) VALUES (?, ?, ?)')
+    this.#trapSet = db.prepare('INSERT OR IGNORE INTO traps (thread) VALUES (?)')
+    this.#trapDel = db.prepare('DELETE FROM traps WHERE thread = ?')
+  }
+
+  /** The thread a name or id designates now, or null. */
+  resolve(to: string): string | null {
+    const named = this.#names.get(to)
+    if (named !== undefined) return named
+    return to.includes('/') ? to : null
+  }
+
+  /**
+   * Puts a message in the receiver's inbox, or in the dead letters when the receiver has ended or
+   * never existed. Queued in the current batch; the receiver is woken once it is durable.
+   */
+  send(from: string | null, to: string, value: unknown, msgId: string): SendResult {
+    const body = encodeValue(value, 'the message')
+    const target = this.resolve(to)
+    if (target === null || !this.#isAlive(target)) {
+      const reason = target === null ? `no thread is registered as '${to}'` : this.#journal.thread(target) ? `thread ${target} has ended` : `no thread ${target} exists`
+      this.#journal.queue(this.#dead, [from, to, body, reason, Date.now()])
+      return { delivered: false, to, reason }
+    }
+    const n = this.#nextN++
+    const msg: Msg = { n, from, body }
+    this.#journal.queue(this.#insert, [n, target, from, msgId, body, Date.now()], () => this.#delivered(target, msg))
+    return { delivered: true, to: target }
+  }
+
+  #delivered(target: string, msg: Msg): void {
+    const inbox = this.#inboxes.get(target)
+    if (inbox === undefined) return
+    for (let i = 0; i < inbox.waiters.length; i++) {
+      if (inbox.waiters[i]!.offer(msg)) {
+        inbox.waiters.splice(i, 1)
+        return
+      }
+    }
+    inbox.msgs.push(msg)
+  }
+
+  #inbox(thread: string): Inbox {
+    let inbox = this.#inboxes.get(thread)
+    if (inbox === undefined) {
+      inbox = { msgs: this.#load.all(thread) as Msg[], waiters: [] }
+      this.#inboxes.set(thread, inbox)
+    }
+    return inbox
+  }
+
+  #value(m: Msg): unknown {
+    if (!('value' in m)) m.value = decodeValue(m.body)
+    return m.value
+  }
+
+  #taken(m: Msg): Received {
+    this.#journal.queue(this.#delete, [m.n])
+    return { n: m.n, from: m.from, message: this.#value(m) }
+  }
+
+  /**
+   * Takes the first message (in arrival order) that matches `pattern`, waiting until one arrives
+   * or until the wall-clock time `until`.
+   */
+  take(thread: string, pattern: unknown, until: number | null, signal: AbortSignal | null): Promise<Received | TimedOut> {
+    const inbox = this.#inbox(thread)
+    const i = inbox.msgs.findIndex((m) => matches(this.#value(m), pattern))
+    if (i >= 0) return Promise.resolve(this.#taken(inbox.msgs.splice(i, 1)[0]!))
+    return this.#wait(inbox, until, signal, (m, done) => {
+      if (!matches(this.#value(m), pattern)) return false
+      done(this.#taken(m))
+      return true
+    })
+  }
+
+  /** The first message numbered after `after`, left in the inbox; waits like take. */
+  peek(thread: string, after: number, until: number | null, signal: AbortSignal | null): Promise<Received | TimedOut> {
+    const inbox = this.#inbox(thread)
+    const m = inbox.msgs.find((x) => x.n > after)
+    if (m !== undefined) return Promise.resolve({ n: m.n, from: m.from, message: this.#value(m) })
+    return this.#wait(inbox, until, signal, (msg, done) => {
+      inbox.msgs.push(msg)
+      done({ n: msg.n, from: msg.from, message: this.#value(msg) })
+      // Left in the inbox: the delivery is kept by the push above.
+      return true
+    })
+  }
+
+  /** Takes message number `n` (found by peek). */
+  takeNumber(thread: string, n: number): Received {
+    const inbox = this.#inbox(thread)
+    const i = inbox.msgs.findIndex((m) => m.n === n)
+    if (i < 0) throw new NoSuchMessage(thread, n)
+    return this.#taken(inbox.msgs.splice(i, 1)[0]!)
+  }
+
+  #wait(inbox: Inbox, until: number | null, signal: AbortSignal | null, offer: (m: Msg, done: (r: Received) => void) => boolean): Promise<Received | TimedOut> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null
+      const finish = (): void => {
+        if (timer !== null) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const waiter: Waiter = {
+        offer: (m) =>
+          offer(m, (r) => {
+            finish()
+            resolve(r)
+          }),
+      }
+      const remove = (): void => {
+        const i = inbox.waiters.indexOf(waiter)
+        if (i >= 0) inbox.waiters.splice(i, 1)
+      }
+      const onAbort = (): void => {
+        finish()
+        remove()
+        reject(signal!.reason as Error)
+      }
+      if (until !== null) {
+        const left = until - Date.now()
+        if (left <= 0) return resolve({ timedOut: true })
+        timer = setTimeout(() => {
+          remove()
+          signal?.removeEventListener('abort', onAbort)
+          resolve({ timedOut: true })
+        }, left)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      inbox.waiters.push(waiter)
+    })
+  }
+
+  /** Registers `name` for `thread`. */
+  register(name: string, thread: string): void {
+    const owner = this.#names.get(name)
+    if (owner !== undefined && owner !== thread && this.#isAlive(owner)) throw new NameTaken(name, owner)
+    this.#names.set(name, thread)
+    this.#journal.queue(this.#nameSet, [name, thread])
+  }
+
+  /** Frees `name` if `thread` holds it; returns whether it did. */
+  unregister(name: string, thread: string): boolean {
+    if (this.#names.get(name) !== thread) return false
+    this.#names.delete(name)
+    this.#journal.queue(this.#nameDel, [name])
+    return true
+  }
+
+  whereis(name: string): string | null {
+    const id = this.#names.get(name)
+    return id !== undefined && this.#isAlive(id) ? id : null
+  }
+
+  /** `watcher` is told when `target` ends (monitor), or shares its fate (link, both ways). */
+  watch(watcher: string, target: string, kind: 'monitor' | 'link'): void {
+    this.#journal.queue(this.#watch, [target, watcher, kind])
+    if (kind === 'link') this.#journal.queue(this.#watch, [watcher, target, kind])
+  }
+
+  trapExits(thread: string, on: boolean): void {
+    this.#journal.queue(on ? this.#trapSet : this.#trapDel, [thread])
+  }
+
+  traps(thread: string): boolean {
+    return this.#journal.db.prepare('SELECT 1 FROM traps WHERE thread = ?').get(thread) !== undefined
+  }
+
+  /** Who watches `target`: monitors and links. */
+  watchers(target: string): Array<{ watcher: string; kind: 'monitor' | 'link' }> {
+    return this.#journal.db.prepare('SELECT watcher, kind FROM watches WHERE target = ?').all(target) as Array<{ watcher: string; kind: 'monitor' | 'link' }>
+  }
+
+  /**
+   * A thread has ended: free its names, drop its watches, dead-letter what it never received.
+   * Queued in the same batch as the thread's end.
+   */
+  ended(thread: string): void {
+    for (const [name, owner] of this.#names) if (owner === thread) this.unregister(name, thread)
+    const db = this.#journal.db
+    this.#journal.queue(db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?'), [thread, thread])
+    this.#journal.queue(db.prepare('DELETE FROM traps WHERE thread = ?'), [thread])
+    this.#journal.queue(
+      db.prepare("INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?"),
+      [thread],
+    )
+    this.#journal.queue(db.prepare('DELETE FROM inbox WHERE thread = ?'), [thread])
+    this.#inboxes.delete(thread)
+  }
+}

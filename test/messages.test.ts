@@ -170,7 +170,7 @@ describe('messages between threads', () => {
     const p1 = weave.spawn('partner', { trap: false, other: d1 })
     const e1 = await weave.join(p1)
     expect(e1.status).toBe('failed')
-    expect((e1 as { error: Error & { code: string } }).error.code).toBe('RAIMENT_LINKED_EXIT')
+    expect((e1 as unknown as { error: { code: string } }).error.code).toBe('RAIMENT_LINKED_EXIT')
     const d2 = weave.spawn('doomed')
     const p2 = weave.spawn('partner', { trap: true, other: d2 })
     expect(await weave.join(p2)).toMatchObject({ status: 'done', result: { exit: d2, status: 'failed', error: { message: 'doomed' } } })

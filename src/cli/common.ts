@@ -1,0 +1,186 @@
+/**
+ * What the CLI's commands share: output, the weave-owner check, opening journals, and turning
+ * values into short one-line text for tables.
+ */
+import { existsSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { relative, isAbsolute } from 'node:path'
+import { inspect } from 'node:util'
+import { InvalidArgument, UnknownThreadType } from '../errors.js'
+import { Journal, type Durability } from '../journal.js'
+import { loadThreadTypes } from '../thread-types.js'
+import type { AnyThreadType } from '../thread.js'
+
+/** Options every command that opens a journal takes. */
+export interface DbOptions {
+  db: string
+}
+
+/** Options of the commands that load thread types and I/O libraries. */
+export interface ProjectOptions extends DbOptions {
+  threads: string
+  ioLibs: string
+}
+
+export const DEFAULT_DB = 'raiment.db'
+export const DEFAULT_THREADS = 'threads'
+export const DEFAULT_IO_LIBS = 'io-libs'
+
+/** Writes one line to stdout. */
+export function say(line = ''): void {
+  process.stdout.write(line + '\n')
+}
+
+/** Writes one line to stderr (notes that scripts reading stdout should not see). */
+export function note(line: string): void {
+  process.stderr.write(line + '\n')
+}
+
+/** The weave process that owns a journal, as it recorded itself in meta 'owner'. */
+export interface Owner {
+  pid: number
+  host: string
+  since: number
+}
+
+/**
+ * The weave running on this journal now, or null. A weave records itself in meta 'owner' when it
+ * opens and clears it when it closes; a weave that was killed leaves the record behind, so the
+ * process must also still exist on this host.
+ */
+export function runningOwner(journal: Journal): Owner | null {
+  const text = journal.meta('owner')
+  if (text === undefined) return null
+  let owner: Owner
+  try {
+    owner = JSON.parse(text) as Owner
+  } catch {
+    return null
+  }
+  if (typeof owner?.pid !== 'number' || owner.host !== hostname() || owner.pid === process.pid) return null
+  try {
+    process.kill(owner.pid, 0)
+    return owner
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? owner : null
+  }
+}
+
+/** Opens a journal only to read it; a missing or foreign file is an error and is left untouched. */
+export function openReadonly(db: string): Journal {
+  return new Journal(db, { readonly: true })
+}
+
+/**
+ * Opens an existing journal to write to it (kill). A missing file is an error: it is not created.
+ */
+export function openExisting(db: string, durability: Durability = 'sync'): Journal {
+  if (!existsSync(db)) {
+    throw new InvalidArgument(`no journal at ${db}; start a weave there first (raiment start --db ${db})`)
+  }
+  return new Journal(db, { durability })
+}
+
+/** Throws when another live weave already runs on this journal file. */
+export function refuseIfOwned(db: string): void {
+  if (!existsSync(db)) return
+  const journal = openReadonly(db)
+  try {
+    const owner = runningOwner(journal)
+    if (owner !== null) {
+      throw new InvalidArgument(
+        `a weave (pid ${owner.pid}) is already running on ${db}; stop it first, or talk to it with 'raiment spawn' and 'raiment kill'`,
+      )
+    }
+  } finally {
+    journal.close()
+  }
+}
+
+/** A path as a user would type it: relative to the working directory when it lies inside it. */
+export function displayPath(p: string): string {
+  if (!isAbsolute(p)) return p
+  const r = relative(process.cwd(), p)
+  return r && !r.startsWith('..') && !isAbsolute(r) ? r : p
+}
+
+/** How long ago `ms` was, in the largest unit that fits: `12s`, `5m`, `3h`, `2d`. */
+export function age(ms: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - ms) / 1000))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m`
+  if (s < 48 * 3600) return `${Math.floor(s / 3600)}h`
+  return `${Math.floor(s / 86400)}d`
+}
+
+/** A value as one line of JSON-like text (BigInt, Map, Set, bytes and errors made readable). */
+export function toText(v: unknown): string {
+  if (v === undefined) return 'undefined'
+  if (v instanceof Error) return errorText(v)
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => {
+      if (typeof x === 'bigint') return `${x}n`
+      if (x instanceof Map) return Object.fromEntries(x as Map<string, unknown>)
+      if (x instanceof Set) return [...(x as Set<unknown>)]
+      if (x instanceof Uint8Array) return `<${x.length} bytes>`
+      if (x instanceof Error) return errorText(x)
+      if (x === undefined) return null
+      return x
+    })
+  } catch {
+    return inspect(v, { breakLength: Infinity, depth: 3 })
+  }
+}
+
+/** `Name: message`, the way the CLI shows an error. */
+export function errorText(e: { name?: string; message?: string }): string {
+  const name = e.name ?? 'Error'
+  return `${name}: ${e.message ?? ''}`
+}
+
+/** `toText` cut to at most `max` characters. */
+export function short(v: unknown, max = 40): string {
+  const t = (typeof v === 'string' ? v : toText(v)).replace(/\r?\n|\r/g, '\\n')
+  return t.length > max ? t.slice(0, max - 1) + '…' : t
+}
+
+/** Lays rows out in columns under a header; the last column is not padded. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (r: readonly string[]): string =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()
+  return [line(header), ...rows.map(line)]
+}
+
+/** Parses the PARAMS_JSON argument of spawn, with an example in the error. */
+export function parseParams(text: string | undefined, type: string): unknown {
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text) as unknown
+  } catch (e) {
+    throw new InvalidArgument(
+      `PARAMS_JSON is not valid JSON (${(e as Error).message}): ${JSON.stringify(text)}. ` +
+        `Quote it for the shell, e.g. raiment spawn ${type} '{"name":"ada"}'`,
+    )
+  }
+}
+
+/**
+ * Loads the thread types of `dir` and returns the one named `type`.
+ * @throws UnknownThreadType naming the known types, or InvalidArgument when there are none
+ */
+export async function threadType(dir: string, type: string): Promise<AnyThreadType> {
+  const types = await loadThreadTypes(dir)
+  const t = types.get(type)
+  if (t !== undefined) return t
+  if (types.size === 0) {
+    throw new InvalidArgument(
+      `unknown thread type '${type}': ${existsSync(dir) ? `${dir} holds no thread types` : `there is no directory '${dir}'`}; pass --threads DIR`,
+    )
+  }
+  throw new UnknownThreadType(type, [...types.keys()])
+}

@@ -1,0 +1,110 @@
+/**
+ * `raiment demo` (what `npm start` runs): a weave on ./raiment.db running the example threads.
+ *
+ * The ids of the current batch live in meta 'demo_batch', written in the same commit as the
+ * batch's spawn records, so after a SIGKILL the next run knows which threads are the demo's: if
+ * any is unfinished, the weave has just resumed it and no new batch is spawned. Every result is
+ * a function of the params alone, so a resumed run prints the same results as an uninterrupted
+ * one.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { dumpText, makeDump } from '../dump.js'
+import { decodeValue, errorFromRecord, type ErrorRecord } from '../encoding.js'
+import type { ThreadRow } from '../journal.js'
+import type { Weave } from '../weave.js'
+import { DEFAULT_THREADS, displayPath, errorText, note, say, short, table, toText } from './common.js'
+import { endLine, openWeave, runUntilSignal, type StartOptions } from './weave-commands.js'
+
+const BATCH_KEY = 'demo_batch'
+
+/** The demo's threads: ~6 s in all, long enough to SIGKILL it half-way. */
+export const DEMO_BATCH: ReadonlyArray<{ type: string; params: unknown }> = [
+  { type: 'greet', params: { name: 'ada' } },
+  { type: 'inventory', params: { dir: 'demo-data', items: { bolts: 120, nuts: 80, washers: 45 } } },
+  { type: 'sleeper', params: { steps: 6, ms: 1_000 } },
+  { type: 'checkout', params: { order: 42, cents: 12_500, limit: 10_000 } },
+]
+
+export async function demo(o: StartOptions): Promise<number> {
+  const began = Date.now()
+  const weave = await openWeave(o)
+  weave.on('error', (e) => note(`raiment: ${e.message}`))
+  const journal = weave.journal
+  let ids = batchIds(weave)
+  const unfinished = ids.filter((id) => {
+    const s = journal.thread(id)?.status
+    return s === 'running' || s === 'pending'
+  })
+  const mine = (id: string): boolean => ids.includes(id)
+  weave.on('thread-start', ({ id, type }) => {
+    if (mine(id)) say(`started ${id} ${type}`)
+  })
+  weave.on('thread-end', (end) => {
+    if (mine(end.id)) say(endLine(weave, end))
+  })
+  say(`weave ${journal.weaveId} on ${o.db}: ${weave.types.length} thread types`)
+  if (unfinished.length > 0) {
+    say(`resumed ${unfinished.length} threads of the demo begun earlier (${ids.length - unfinished.length} had already ended)`)
+    for (const u of unfinished) say(`resumed ${u} ${journal.thread(u)?.type ?? ''}`)
+  } else {
+    ids = DEMO_BATCH.map((t) => weave.spawn(t.type, t.params))
+    // Same commit as the spawn records: a crash leaves both or neither.
+    journal.queue(journal.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'), [
+      BATCH_KEY,
+      JSON.stringify(ids),
+    ])
+    say(`spawned ${ids.length} threads: ${DEMO_BATCH.map((t) => t.type).join(', ')} (their log lines go to stderr)`)
+  }
+  return runUntilSignal(weave, async () => {
+    await Promise.all(ids.map((i) => weave.join(i)))
+    await weave.committed()
+    const rows = ids.map((i) => journal.thread(i)!)
+    say('')
+    say(`all ${rows.length} demo threads ended (${((Date.now() - began) / 1000).toFixed(1)} s in this run). Results:`)
+    for (const l of table(['ID', 'TYPE', 'STATUS', 'RESULT'], rows.map(resultRow))) say(l)
+    for (const r of rows.filter((x) => x.status === 'failed')) {
+      const file = ensureDump(weave, r.id)
+      if (file === null) continue
+      const threads = o.threads === DEFAULT_THREADS ? '' : ` --threads ${o.threads}`
+      say('')
+      say(`${r.id} failed on purpose and left a dump: ${file}`)
+      say(`reproduce the failure from the dump alone: npx raiment replay ${file}${threads}`)
+    }
+    say(`inspect a thread: npx raiment show ${ids[0]}   list them: npx raiment ps`)
+    return 0
+  })
+}
+
+function batchIds(weave: Weave): string[] {
+  const text = weave.journal.meta(BATCH_KEY)
+  if (text === undefined) return []
+  try {
+    const ids = JSON.parse(text) as unknown
+    return Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : []
+  } catch {
+    return []
+  }
+}
+
+function resultRow(r: ThreadRow): string[] {
+  let result: string
+  if (r.status === 'done') result = toText(decodeValue(r.outcome ?? 'U'))
+  else if (r.status === 'failed') result = errorText(errorFromRecord(decodeValue(r.outcome ?? 'U') as ErrorRecord))
+  else result = '-'
+  return [r.id, r.type, r.status, short(result, 160)]
+}
+
+/**
+ * The failed thread's dump, written now if the weave that failed it died before writing it.
+ * Returns its path as a user would type it, or null when dumps are off.
+ */
+function ensureDump(weave: Weave, id: string): string | null {
+  const file = weave.dumpPath(id)
+  if (file === null) return null
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, dumpText(makeDump(weave.journal, id)))
+  }
+  return displayPath(file)
+}

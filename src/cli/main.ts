@@ -1,0 +1,135 @@
+/**
+ * The `raiment` command line. `main(argv)` parses the arguments, runs one command and resolves
+ * to the exit code; it never calls process.exit (except on a second SIGINT while closing).
+ *
+ * Every failure is one line on stderr, `raiment: <what is wrong and what to do>`, with exit 1
+ * (2 for a usage error); RAIMENT_DEBUG=1 adds the stack.
+ */
+import { Command, CommanderError, Option } from 'commander'
+import { readFileSync } from 'node:fs'
+import { DURABILITIES } from '../journal.js'
+import { DEFAULT_DB, DEFAULT_IO_LIBS, DEFAULT_THREADS, note } from './common.js'
+import { demo } from './demo.js'
+import { dump, ps, show } from './inspect.js'
+import { replayCommand } from './replay.js'
+import { kill, spawn, start } from './weave-commands.js'
+
+/** Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let code = 0
+  const program = build((c) => (code = c))
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return code
+  } catch (e) {
+    // Commander has already printed its message (or the help) through outputError.
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2
+    report(e)
+    return 1
+  }
+}
+
+function report(e: unknown): void {
+  const err = e instanceof Error ? e : new Error(String(e))
+  note(`raiment: ${err.message.replace(/\s*\n\s*/g, ' ')}`)
+  if (process.env.RAIMENT_DEBUG === '1' && err.stack) note(err.stack)
+}
+
+type Action = (...args: never[]) => number | Promise<number>
+
+function build(setCode: (c: number) => void): Command {
+  const program = new Command('raiment')
+  program
+    .description('Durable threads whose every I/O call is journaled in SQLite.')
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      outputError: (str, write) => write(`raiment: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
+    })
+    .addHelpText('after', "\nRun 'raiment <command> --help' for a command's options and an example.")
+
+  const run =
+    (fn: Action) =>
+    async (...args: unknown[]): Promise<void> => {
+      setCode(await (fn as (...a: unknown[]) => number | Promise<number>)(...args))
+    }
+
+  const db = (c: Command): Command => c.option('--db <file>', 'the journal file', DEFAULT_DB)
+  const project = (c: Command): Command =>
+    db(c)
+      .option('--threads <dir>', 'directory of thread types', DEFAULT_THREADS)
+      .option('--io-libs <dir>', "directory of the project's I/O libraries", DEFAULT_IO_LIBS)
+  const weaveOptions = (c: Command): Command =>
+    project(c)
+      .addOption(new Option('--durability <mode>', 'sync: fsync per commit; batched: WAL, synchronous=NORMAL; memory: no fsync').choices(DURABILITIES).default('sync'))
+      .option('--dumps <dir>', 'where dumps of failed threads are written', 'dumps')
+      .addOption(new Option('--on-divergence <what>', 'a resumed thread whose code changed: fail it, or continue live').choices(['fail', 'continue']).default('fail'))
+
+  weaveOptions(program.command('start'))
+    .description('Run a weave in the foreground: resume what was running, run what is spawned. SIGINT/SIGTERM stop it cleanly.')
+    .addHelpText('after', '\nExample:\n  raiment start --db app.db --threads threads')
+    .action(run(start))
+
+  weaveOptions(program.command('spawn'))
+    .description('Record a new thread; a weave running on the journal picks it up within 100 ms.')
+    .argument('<type>', "the thread type's name (its path in the threads directory without extension)")
+    .argument('[params_json]', 'the thread\'s params as JSON')
+    .option('-w, --wait', 'wait for the thread to end and print its result (or error); runs a weave here if none is running')
+    .addHelpText('after', `\nExamples:\n  raiment spawn greet '{"name":"ada"}'\n  raiment spawn greet '{"name":"ada"}' --wait`)
+    .action(run(spawn))
+
+  db(program.command('ps'))
+    .description('List threads: id, type, status, age, number of journaled calls.')
+    .option('--status <status>', 'only these statuses (pending, running, done, failed, killed; comma-separated)')
+    .option('--type <type>', 'only threads of this type')
+    .option('--tree', 'show children indented under their parents')
+    .addHelpText('after', '\nExample:\n  raiment ps --status running,pending')
+    .action(run(ps))
+
+  db(program.command('show'))
+    .description("Show a thread's journal as a timeline: seq, call, args, outcome, duration, ok/err.")
+    .argument('<id>', 'the thread id (see raiment ps)')
+    .addHelpText('after', '\nExample:\n  raiment show myhost-raiment/1')
+    .action(run(show))
+
+  db(program.command('dump'))
+    .description("Write a thread's dump (its spawn record and journal, superjson) to stdout or a file.")
+    .argument('<id>', 'the thread id (see raiment ps)')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .addHelpText('after', '\nExample:\n  raiment dump myhost-raiment/1 -o greet.json')
+    .action(run(dump))
+
+  program
+    .command('replay')
+    .description('Re-run a dump strictly (no I/O library is called): print the result, the error it reproduces, or the divergence.')
+    .argument('<file>', 'a dump file (from raiment dump, or dumps/ after a failure)')
+    .option('--threads <dir>', 'directory of thread types', DEFAULT_THREADS)
+    .option('--io-libs <dir>', "directory of the project's I/O libraries", DEFAULT_IO_LIBS)
+    .addHelpText('after', '\nExit status: 0 when the replay ends as the recording did, 1 otherwise.\n\nExample:\n  raiment replay greet.json')
+    .action(run(replayCommand))
+
+  db(program.command('kill'))
+    .description('Kill a thread: its pending and later I/O calls fail with ThreadKilled.')
+    .argument('<id>', 'the thread id (see raiment ps)')
+    .addHelpText('after', '\nExample:\n  raiment kill myhost-raiment/3')
+    .action(run(kill))
+
+  weaveOptions(program.command('demo'))
+    .description('Run the example threads on ./raiment.db and print their progress and results; run it again after a SIGKILL and it resumes.')
+    .addHelpText('after', '\nExample:\n  raiment demo')
+    .action(run(demo))
+
+  return program
+}
+
+function version(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'raiment' && pkg.version) return pkg.version
+    } catch {
+      // not there: try the next place
+    }
+  }
+  return 'unknown'
+}

@@ -1,0 +1,228 @@
+/**
+ * The commands that run a weave or talk to one: `start`, `spawn`, `kill`.
+ *
+ * Another process talks to a running weave only through the journal file: `spawn` inserts a
+ * thread as 'pending' (the weave notices the commit within its poll interval and adopts it), and
+ * `kill` inserts a control row that the weave answers in the same table.
+ */
+import { decodeValue, encodeValue, errorFromRecord, type ErrorRecord } from '../encoding.js'
+import { RaimentError, UnknownThread } from '../errors.js'
+import { Journal, type Durability, type ThreadRow } from '../journal.js'
+import { Weave, type ThreadEnd } from '../weave.js'
+import {
+  displayPath,
+  errorText,
+  note,
+  openExisting,
+  parseParams,
+  refuseIfOwned,
+  runningOwner,
+  say,
+  threadType,
+  toText,
+  type DbOptions,
+  type ProjectOptions,
+} from './common.js'
+
+export interface StartOptions extends ProjectOptions {
+  durability: Durability
+  dumps?: string
+  onDivergence: 'fail' | 'continue'
+}
+
+/** Opens a weave with the CLI's options, refusing a journal another live weave already runs on. */
+export async function openWeave(o: StartOptions): Promise<Weave> {
+  refuseIfOwned(o.db)
+  return Weave.open({
+    db: o.db,
+    threads: o.threads,
+    ioLibs: o.ioLibs,
+    durability: o.durability,
+    onDivergence: o.onDivergence,
+    ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
+  })
+}
+
+/** `raiment start`: runs a weave in the foreground until SIGINT or SIGTERM. */
+export async function start(o: StartOptions): Promise<number> {
+  const weave = await openWeave(o)
+  weave.on('error', (e) => note(`raiment: ${e.message}`))
+  weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
+  weave.on('thread-end', (end) => say(endLine(weave, end)))
+  say(
+    `weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${weave.types.length} thread types, ` +
+      `resumed ${weave.resumed} threads`,
+  )
+  return runUntilSignal(weave, () => new Promise<never>(() => {}))
+}
+
+/** One line telling how a thread ended. */
+export function endLine(weave: Weave, end: ThreadEnd): string {
+  switch (end.status) {
+    case 'done':
+      return `done ${end.id} ${end.type} → ${toText(end.result)}`
+    case 'failed': {
+      const dump = weave.dumpPath(end.id)
+      return `failed ${end.id} ${end.type}: ${errorText(end.error)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`
+    }
+    case 'killed':
+      return `killed ${end.id} ${end.type}`
+  }
+}
+
+/**
+ * Runs `work` with the weave open, keeping the process alive (the weave's own timers do not),
+ * and closes the weave when the work ends or at SIGINT / SIGTERM, which exit 0: threads still
+ * running stay recorded and resume when a weave opens the journal again.
+ */
+export async function runUntilSignal(weave: Weave, work: () => Promise<number>): Promise<number> {
+  const keepAlive = setInterval(() => {}, 1 << 30)
+  let onSignal: (sig: NodeJS.Signals) => void = () => {}
+  const signalled = new Promise<number>((resolve) => {
+    let closing = false
+    onSignal = (sig) => {
+      if (closing) {
+        note(`raiment: ${sig} again; exiting without waiting`)
+        process.exit(1)
+      }
+      closing = true
+      note(`${sig}: closing the weave; running threads resume at the next start`)
+      resolve(0)
+    }
+  })
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    return await Promise.race([work(), signalled])
+  } finally {
+    await weave.close()
+    clearInterval(keepAlive)
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+export interface SpawnOptions extends StartOptions {
+  wait?: boolean
+}
+
+/** `raiment spawn TYPE [PARAMS_JSON]`. */
+export async function spawn(type: string, paramsText: string | undefined, o: SpawnOptions): Promise<number> {
+  await threadType(o.threads, type)
+  const params = parseParams(paramsText, type)
+  const text = encodeValue(params, 'params')
+  const journal = new Journal(o.db, { durability: o.durability })
+  try {
+    const owner = runningOwner(journal)
+    if (owner !== null || !o.wait) {
+      const id = journal.nextThreadId(1)
+      journal.insertThread(id, type, text, null, 'pending')
+      journal.flushNow()
+      if (!o.wait) {
+        say(id)
+        if (owner === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
+        return 0
+      }
+      note(`spawned ${id} on the weave running on ${o.db} (pid ${owner?.pid})`)
+      return printEnd(await waitInJournal(journal, id), null)
+    }
+  } finally {
+    journal.close()
+  }
+  // --wait and no weave running: run one here until the thread ends.
+  const weave = await openWeave(o)
+  weave.on('error', (e) => note(`raiment: ${e.message}`))
+  return runUntilSignal(weave, async () => {
+    const id = weave.spawn(type, params)
+    note(`spawned ${id}; no weave runs on ${o.db}, so this process runs it`)
+    const end = await weave.join(id)
+    await weave.committed()
+    return printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null)
+  })
+}
+
+/** Polls the journal until the thread ends (a weave in another process runs it). */
+async function waitInJournal(journal: Journal, id: string): Promise<ThreadEnd> {
+  let checks = 0
+  for (;;) {
+    const row = journal.thread(id)
+    if (row === undefined) throw new UnknownThread(id)
+    const end = rowEnd(row)
+    if (end !== null) return end
+    if (++checks % 20 === 0 && runningOwner(journal) === null) {
+      throw new RaimentError(
+        'RAIMENT_WEAVE_STOPPED',
+        `the weave on ${journal.file} stopped before ${id} ended; it will run when a weave opens the journal again (raiment start)`,
+      )
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+function rowEnd(row: ThreadRow): ThreadEnd | null {
+  switch (row.status) {
+    case 'done':
+      return { id: row.id, type: row.type, status: 'done', result: decodeValue(row.outcome ?? 'U') }
+    case 'failed':
+      return { id: row.id, type: row.type, status: 'failed', error: errorFromRecord(decodeValue(row.outcome ?? 'U') as ErrorRecord) }
+    case 'killed':
+      return { id: row.id, type: row.type, status: 'killed' }
+    default:
+      return null
+  }
+}
+
+/** Prints a thread's end: the result as JSON on stdout (exit 0), or the error on stderr (exit 1). */
+function printEnd(end: ThreadEnd, dump: string | null): number {
+  if (end.status === 'done') {
+    say(toText(end.result))
+    return 0
+  }
+  if (end.status === 'killed') {
+    note(`raiment: thread ${end.id} was killed`)
+    return 1
+  }
+  note(`raiment: thread ${end.id} failed: ${errorText(end.error)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`)
+  return 1
+}
+
+const KILL_TIMEOUT_MS = 5_000
+
+/** `raiment kill ID`. */
+export async function kill(id: string, o: DbOptions): Promise<number> {
+  const journal = openExisting(o.db)
+  try {
+    const row = journal.thread(id)
+    if (row === undefined) throw new UnknownThread(id)
+    if (row.status !== 'running' && row.status !== 'pending') {
+      say(`${id} had already ended (${row.status})`)
+      return 0
+    }
+    const owner = runningOwner(journal)
+    if (owner === null) {
+      journal.endThread(id, 'killed', null)
+      journal.flushNow()
+      say(`killed ${id}`)
+      return 0
+    }
+    const n = journal.db.prepare('INSERT INTO control (kind, thread) VALUES (?, ?)').run('kill', id).lastInsertRowid
+    const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
+    const deadline = Date.now() + KILL_TIMEOUT_MS
+    while (Date.now() < deadline) {
+      const r = ask.get(n) as { done: number; reply: string | null }
+      if (r.done === 1) {
+        if (r.reply === 'killed') say(`killed ${id}`)
+        else if (r.reply === 'already ended') say(`${id} had already ended`)
+        else throw new RaimentError('RAIMENT_KILL_FAILED', `the weave (pid ${owner.pid}) could not kill ${id}: ${r.reply}`)
+        return 0
+      }
+      await new Promise((res) => setTimeout(res, 20))
+    }
+    throw new RaimentError(
+      'RAIMENT_KILL_TIMEOUT',
+      `the weave (pid ${owner.pid}) did not answer the kill of ${id} within ${KILL_TIMEOUT_MS / 1000} s; the request stays queued and it acts on it when it polls`,
+    )
+  } finally {
+    journal.close()
+  }
+}

@@ -2,6 +2,7 @@
 // Measures Raiment, DBOS Transact and Restate one after another, each in its own child process,
 // then prints the table and writes bench/results/<YYYY-MM-DD>.json and bench/results/compare.svg.
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { chart } from './chart.js'
@@ -57,6 +58,8 @@ async function measure(system: SystemName): Promise<Measurement> {
   return got ?? { system, status: 'failed', reason: `the measuring process exited (${code ?? 'signal'}) without a result` }
 }
 
+const loadAtStart = loadavg()[0]!
+if (loadAtStart > 0.5) console.error(`note: the machine is busy (1-minute load ${loadAtStart.toFixed(2)}): expect noisy figures`)
 const measured: Measurement[] = []
 for (const system of SYSTEMS.filter((s) => only.includes(s))) {
   console.error(`\n# ${system}`)
@@ -66,7 +69,7 @@ for (const system of SYSTEMS.filter((s) => only.includes(s))) {
 }
 
 const command = `npm run bench:compare${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`
-const report = buildReport(measured, runs, command)
+const report = buildReport(measured, runs, command, loadAtStart)
 console.log(`\n${table(report)}\n`)
 if (only.length === SYSTEMS.length || values.write) {
   // A partial run doesn't overwrite the full comparison unless asked to.

@@ -26,9 +26,11 @@ async function measure(system: SystemName, runs: number): Promise<Measurement> {
     throw error
   }
   try {
-    // Warm-up, as the anchors do: JIT, connection pools, first-use setup.
-    await engine.run(10)
-    await (await engine.start(1))()
+    // Warm-up, unmeasured: JIT, connection pools, first-use setup. A bit of each workload, as
+    // one W1 run of the fastest system lasts only a tenth of a second.
+    await engine.run(1000)
+    await Promise.all(Array.from({ length: 10 }, () => engine.run(100)))
+    for (let i = 0; i < 10; i++) await (await engine.start(1))()
     const figures = {} as Record<Workload['id'], Summary>
     for (const workload of WORKLOADS) {
       const values: number[] = []

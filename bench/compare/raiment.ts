@@ -31,6 +31,8 @@ export async function open(): Promise<Engine> {
     db: join(dir, 'bench.db'),
     durability: 'sync',
     threads: { steps },
+    ioLibs: false, // only the bench's own library, whatever the working directory holds
+    dumps: join(dir, 'dumps'),
     libraries: { steps: { async step(i: number) { return i } } },
   })
 

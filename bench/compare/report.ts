@@ -1,7 +1,7 @@
 // The report of one comparison run: machine, systems, figures and ratios, as written to
 // bench/results/<YYYY-MM-DD>.json and read by the table and the chart.
 import { execFileSync } from 'node:child_process'
-import { cpus, totalmem, version as osVersion, release } from 'node:os'
+import { cpus, loadavg, totalmem, version as osVersion, release } from 'node:os'
 import type { Measurement } from './measure.js'
 import { WORKLOADS, type Workload } from './workloads.js'
 
@@ -13,6 +13,8 @@ export interface Report {
   command: string
   commit: string | null
   machine: { cpu: string; cores: number; memoryGiB: number; os: string; node: string }
+  /** 1-minute load average when the run began and when it ended: above ~0.5 the figures are noisy. */
+  load: { start: number; end: number }
   runs: number
   workloads: { id: Workload['id']; title: string; unit: string; target: number }[]
   systems: Measurement[]
@@ -28,6 +30,8 @@ function gitCommit(): string | null {
   }
 }
 
+const round2 = (x: number): number => Math.round(x * 100) / 100
+
 /** The local date as YYYY-MM-DD. */
 export function today(): string {
   const d = new Date()
@@ -35,7 +39,7 @@ export function today(): string {
 }
 
 /** Assembles the report from each system's measurement. */
-export function buildReport(systems: Measurement[], runs: number, command: string): Report {
+export function buildReport(systems: Measurement[], runs: number, command: string, loadAtStart: number): Report {
   const raiment = systems.find((s) => s.system === 'raiment')
   const ratios: Record<string, Ratios> = {}
   for (const anchor of systems) {
@@ -56,6 +60,7 @@ export function buildReport(systems: Measurement[], runs: number, command: strin
       os: `${osVersion()} (${release()})`,
       node: process.version,
     },
+    load: { start: round2(loadAtStart), end: round2(loadavg()[0]!) },
     runs,
     workloads: WORKLOADS.map(({ id, title, unit, target }) => ({ id, title, unit, target })),
     systems,

@@ -37,6 +37,6 @@ export function table(report: Report): string {
   for (const s of report.systems) {
     if (s.status !== 'ok') lines.push(`${NAMES[s.system]}: ${s.status.toUpperCase()}: ${s.reason.split('\n')[0]}`)
   }
-  lines.push(`median of ${report.runs} runs (min–max); ${report.machine.cores} × ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}`)
+  lines.push(`median of ${report.runs} runs (min–max); ${report.machine.cores} × ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}; load ${report.load.start} → ${report.load.end}`)
   return lines.join('\n')
 }

@@ -8,6 +8,7 @@ import { relative, isAbsolute } from 'node:path'
 import { inspect } from 'node:util'
 import { InvalidArgument, UnknownThreadType } from '../errors.js'
 import { Journal, type Durability } from '../journal.js'
+import { supervisor } from '../supervisor.js'
 import { loadThreadTypes } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
 
@@ -145,6 +146,11 @@ export function short(v: unknown, max = 40): string {
   return t.length > max ? t.slice(0, max - 1) + '…' : t
 }
 
+/** `1 thread`, `3 threads`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
+}
+
 /** Lays rows out in columns under a header; the last column is not padded. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -170,12 +176,13 @@ export function parseParams(text: string | undefined, type: string): unknown {
 }
 
 /**
- * Loads the thread types of `dir` and returns the one named `type`.
+ * Loads the thread types of `dir` and returns the one named `type`; like a weave, it also knows
+ * the built-in `raiment/supervisor`.
  * @throws UnknownThreadType naming the known types, or InvalidArgument when there are none
  */
 export async function threadType(dir: string, type: string): Promise<AnyThreadType> {
   const types = await loadThreadTypes(dir)
-  const t = types.get(type)
+  const t = types.get(type) ?? (type === 'raiment/supervisor' ? (supervisor as AnyThreadType) : undefined)
   if (t !== undefined) return t
   if (types.size === 0) {
     throw new InvalidArgument(

@@ -11,9 +11,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { dumpText, makeDump } from '../dump.js'
 import { decodeValue, errorFromRecord, type ErrorRecord } from '../encoding.js'
+import { InvalidArgument } from '../errors.js'
 import type { ThreadRow } from '../journal.js'
+import { loadThreadTypes } from '../thread-types.js'
 import type { Weave } from '../weave.js'
-import { DEFAULT_THREADS, displayPath, errorText, note, say, short, table, toText } from './common.js'
+import { DEFAULT_THREADS, displayPath, errorText, note, plural, say, short, table, toText } from './common.js'
 import { endLine, openWeave, runUntilSignal, type StartOptions } from './weave-commands.js'
 
 const BATCH_KEY = 'demo_batch'
@@ -28,6 +30,14 @@ export const DEMO_BATCH: ReadonlyArray<{ type: string; params: unknown }> = [
 
 export async function demo(o: StartOptions): Promise<number> {
   const began = Date.now()
+  const types = await loadThreadTypes(o.threads)
+  const missing = [...new Set(DEMO_BATCH.map((t) => t.type))].filter((t) => !types.has(t))
+  if (missing.length > 0) {
+    throw new InvalidArgument(
+      `the demo runs the example thread types of the raiment repository, and ${o.threads} lacks ${missing.join(', ')}; ` +
+        `run it in a clone of the repository (npm start), or pass --threads DIR`,
+    )
+  }
   const weave = await openWeave(o)
   weave.on('error', (e) => note(`raiment: ${e.message}`))
   const journal = weave.journal
@@ -43,9 +53,9 @@ export async function demo(o: StartOptions): Promise<number> {
   weave.on('thread-end', (end) => {
     if (mine(end.id)) say(endLine(weave, end))
   })
-  say(`weave ${journal.weaveId} on ${o.db}: ${weave.types.length} thread types`)
+  say(`weave ${journal.weaveId} on ${o.db}: ${plural(weave.types.length, 'thread type')}`)
   if (unfinished.length > 0) {
-    say(`resumed ${unfinished.length} threads of the demo begun earlier (${ids.length - unfinished.length} had already ended)`)
+    say(`resumed ${plural(unfinished.length, 'thread')} of the demo begun earlier (${ids.length - unfinished.length} had already ended)`)
     for (const u of unfinished) say(`resumed ${u} ${journal.thread(u)?.type ?? ''}`)
   } else {
     ids = DEMO_BATCH.map((t) => weave.spawn(t.type, t.params))

@@ -111,7 +111,11 @@ export function show(id: string, o: DbOptions): number {
 }
 
 /** `raiment dump ID [-o FILE]`. */
-export function dump(id: string, o: DbOptions & { output?: string }): number {
+export interface DumpOptions extends DbOptions {
+  output?: string
+}
+
+export function dump(id: string, o: DumpOptions): number {
   const journal = openReadonly(o.db)
   let text: string
   try {

@@ -9,10 +9,14 @@ import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import { DURABILITIES } from '../journal.js'
 import { DEFAULT_DB, DEFAULT_IO_LIBS, DEFAULT_THREADS, note } from './common.js'
-import { demo } from './demo.js'
-import { dump, ps, show } from './inspect.js'
-import { replayCommand } from './replay.js'
-import { kill, spawn, start } from './weave-commands.js'
+import type { DumpOptions, PsOptions } from './inspect.js'
+import type { ReplayCommandOptions } from './replay.js'
+import type { SpawnOptions, StartOptions } from './weave-commands.js'
+import type { DbOptions } from './common.js'
+
+// Each command's module is loaded only when it runs, so `ps` does not pay for loading a weave.
+const inspect = () => import('./inspect.js')
+const weaveCommands = () => import('./weave-commands.js')
 
 /** Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -68,7 +72,7 @@ function build(setCode: (c: number) => void): Command {
   weaveOptions(program.command('start'))
     .description('Run a weave in the foreground: resume what was running, run what is spawned. SIGINT/SIGTERM stop it cleanly.')
     .addHelpText('after', '\nExample:\n  raiment start --db app.db --threads threads')
-    .action(run(start))
+    .action(run(async (o: StartOptions) => (await weaveCommands()).start(o)))
 
   weaveOptions(program.command('spawn'))
     .description('Record a new thread; a weave running on the journal picks it up within 100 ms.')
@@ -76,7 +80,7 @@ function build(setCode: (c: number) => void): Command {
     .argument('[params_json]', 'the thread\'s params as JSON')
     .option('-w, --wait', 'wait for the thread to end and print its result (or error); runs a weave here if none is running')
     .addHelpText('after', `\nExamples:\n  raiment spawn greet '{"name":"ada"}'\n  raiment spawn greet '{"name":"ada"}' --wait`)
-    .action(run(spawn))
+    .action(run(async (type: string, params: string | undefined, o: SpawnOptions) => (await weaveCommands()).spawn(type, params, o)))
 
   db(program.command('ps'))
     .description('List threads: id, type, status, age, number of journaled calls.')
@@ -84,20 +88,20 @@ function build(setCode: (c: number) => void): Command {
     .option('--type <type>', 'only threads of this type')
     .option('--tree', 'show children indented under their parents')
     .addHelpText('after', '\nExample:\n  raiment ps --status running,pending')
-    .action(run(ps))
+    .action(run(async (o: PsOptions) => (await inspect()).ps(o)))
 
   db(program.command('show'))
     .description("Show a thread's journal as a timeline: seq, call, args, outcome, duration, ok/err.")
     .argument('<id>', 'the thread id (see raiment ps)')
     .addHelpText('after', '\nExample:\n  raiment show myhost-raiment/1')
-    .action(run(show))
+    .action(run(async (id: string, o: DbOptions) => (await inspect()).show(id, o)))
 
   db(program.command('dump'))
     .description("Write a thread's dump (its spawn record and journal, superjson) to stdout or a file.")
     .argument('<id>', 'the thread id (see raiment ps)')
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .addHelpText('after', '\nExample:\n  raiment dump myhost-raiment/1 -o greet.json')
-    .action(run(dump))
+    .action(run(async (id: string, o: DumpOptions) => (await inspect()).dump(id, o)))
 
   program
     .command('replay')
@@ -106,18 +110,18 @@ function build(setCode: (c: number) => void): Command {
     .option('--threads <dir>', 'directory of thread types', DEFAULT_THREADS)
     .option('--io-libs <dir>', "directory of the project's I/O libraries", DEFAULT_IO_LIBS)
     .addHelpText('after', '\nExit status: 0 when the replay ends as the recording did, 1 otherwise.\n\nExample:\n  raiment replay greet.json')
-    .action(run(replayCommand))
+    .action(run(async (file: string, o: ReplayCommandOptions) => (await import('./replay.js')).replayCommand(file, o)))
 
   db(program.command('kill'))
     .description('Kill a thread: its pending and later I/O calls fail with ThreadKilled.')
     .argument('<id>', 'the thread id (see raiment ps)')
     .addHelpText('after', '\nExample:\n  raiment kill myhost-raiment/3')
-    .action(run(kill))
+    .action(run(async (id: string, o: DbOptions) => (await weaveCommands()).kill(id, o)))
 
   weaveOptions(program.command('demo'))
     .description('Run the example threads on ./raiment.db and print their progress and results; run it again after a SIGKILL and it resumes.')
     .addHelpText('after', '\nExample:\n  raiment demo')
-    .action(run(demo))
+    .action(run(async (o: StartOptions) => (await import('./demo.js')).demo(o)))
 
   return program
 }

@@ -5,6 +5,7 @@
  * thread as 'pending' (the weave notices the commit within its poll interval and adopts it), and
  * `kill` inserts a control row that the weave answers in the same table.
  */
+import { existsSync } from 'node:fs'
 import { decodeValue, encodeValue, errorFromRecord, type ErrorRecord } from '../encoding.js'
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
@@ -15,6 +16,7 @@ import {
   note,
   openExisting,
   parseParams,
+  plural,
   refuseIfOwned,
   runningOwner,
   say,
@@ -50,9 +52,13 @@ export async function start(o: StartOptions): Promise<number> {
   weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
   weave.on('thread-end', (end) => say(endLine(weave, end)))
   say(
-    `weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${weave.types.length} thread types, ` +
-      `resumed ${weave.resumed} threads`,
+    `weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, ` +
+      `resumed ${plural(weave.resumed, 'thread')}`,
   )
+  if (!existsSync(o.threads)) note(`raiment: there is no directory '${o.threads}', so only built-in thread types can run; pass --threads DIR`)
+  // Resumed threads started inside Weave.open, before these listeners existed; threads spawned
+  // while no weave ran are still 'pending' until their start commits, and print 'started' then.
+  for (const r of weave.journal.threads({ status: ['running'] })) say(`resumed ${r.id} ${r.type}`)
   return runUntilSignal(weave, () => new Promise<never>(() => {}))
 }
 
@@ -134,7 +140,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   weave.on('error', (e) => note(`raiment: ${e.message}`))
   return runUntilSignal(weave, async () => {
     const id = weave.spawn(type, params)
-    note(`spawned ${id}; no weave runs on ${o.db}, so this process runs it`)
+    note(`spawned ${id} (no weave runs on ${o.db}, so this process runs it)`)
     const end = await weave.join(id)
     await weave.committed()
     return printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null)

@@ -71,12 +71,14 @@ export function bareRun(batches: Row[][], durability: Durability): number {
     const insert = db.prepare(
       'INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     )
+    // better-sqlite3's own transaction wrapper: prepared BEGIN and COMMIT, the fastest way.
+    const commit = db.transaction((batch: Row[]) => {
+      for (const r of batch) insert.run(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+    })
     let rows = 0
     const t0 = nowMs()
     for (const batch of batches) {
-      db.exec('BEGIN')
-      for (const r of batch) insert.run(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
-      db.exec('COMMIT')
+      commit(batch)
       rows += batch.length
     }
     return rows / ((nowMs() - t0) / 1000)

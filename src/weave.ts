@@ -183,7 +183,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   join(id: string): Promise<ThreadEnd> {
     const run = this.#runs.get(id)
-    if (run !== undefined && !run.ended) {
+    // A run still here has not told its joiners yet, even when it has ended (killed a moment ago,
+    // its end not yet committed): wait for that.
+    if (run !== undefined) {
       return new Promise((res) => (run.joiners ??= []).push(res))
     }
     const row = this.journal.thread(id)

@@ -181,6 +181,9 @@ export class Weft implements WeftLike {
 
   call(lib: Library, method: string, args: unknown[]): Promise<unknown> {
     if (this.#stopped !== null) return Promise.reject(this.#stopped)
+    // The thread has ended (or was detached): a branch of it still running does no more I/O. Its
+    // call is not made, not recorded, and never answered, like a call in flight at the end.
+    if (this.#ended) return new Promise(noop)
     let argsText: string
     try {
       argsText = encodeArgs(args)

@@ -294,6 +294,14 @@ describe('raiment CLI', () => {
     await first.waitFor(/^started \S+ \S+$/m)
     first.child.kill('SIGKILL')
     expect((await first.done).signal).toBe('SIGKILL')
+    // The dump of a thread cut off mid-run replays up to where its record ends.
+    const ps = await raiment(broken, 'ps', '--type', 'sleeper')
+    const sleeper = /^(\S+)\s+sleeper\s+running/m.exec(ps.stdout)![1]!
+    expect((await raiment(broken, 'dump', sleeper, '-o', 'cut.json')).code).toBe(0)
+    const cut = await raiment(broken, 'replay', 'cut.json', ...T)
+    expect(cut.code, cut.stdout + cut.stderr).toBe(0)
+    expect(cut.stdout).toMatch(/where the record ends: the thread was still running when it was dumped/)
+
     const second = await raiment(broken, 'demo', ...T)
     expect(second.code, second.stderr).toBe(0)
     expect(second.stdout).toMatch(/^resumed [1-4] threads of the demo begun earlier/m)

@@ -40,11 +40,12 @@ class Cli {
   readonly done: Promise<Done>
   #waiters: Array<() => void> = []
 
-  constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, ['--conditions=development', BIN, ...args], {
-      cwd,
-      env: { ...process.env, RAIMENT_DEBUG: '' },
-    })
+  constructor(args: string[], cwd: string, viaShell = false) {
+    const argv = [process.execPath, '--conditions=development', BIN, ...args]
+    // Through a shell that stays the parent (as `npm start` runs its script), when asked.
+    this.child = viaShell
+      ? spawn('sh', ['-c', `${argv.map((a) => `'${a}'`).join(' ')}; true`], { cwd, env: { ...process.env, RAIMENT_DEBUG: '' } })
+      : spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, RAIMENT_DEBUG: '' } })
     this.child.stdout.setEncoding('utf8').on('data', (s: string) => {
       this.stdout += s
       this.#wake()
@@ -322,5 +323,18 @@ describe('raiment CLI', () => {
     const replayed = await raiment(broken, ...cmd)
     expect(replayed.code, replayed.stdout + replayed.stderr).toBe(0)
     expect(replayed.stdout).toMatch(/which is the recorded error/)
+  }, SLOW)
+
+  test.concurrent('the demo dies with the command that launched it, so running it again resumes', async () => {
+    const dir = tempDir()
+    // `npm start` killed with SIGKILL leaves its `sh -c` and the demo behind.
+    const first = new Cli(['demo', ...T], dir, true)
+    await first.waitFor(/^started \S+ \S+$/m)
+    first.child.kill('SIGKILL')
+    // The demo's stdout closes when the demo itself has died.
+    await first.done
+    const second = await raiment(dir, 'demo', ...T)
+    expect(second.code, second.stderr).toBe(0)
+    expect(second.stdout).toMatch(/^resumed [1-4] threads? of the demo begun earlier/m)
   }, SLOW)
 })

@@ -7,7 +7,7 @@
  * a function of the params alone, so a resumed run prints the same results as an uninterrupted
  * one.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { dumpText, makeDump } from '../dump.js'
 import { decodeValue, errorFromRecord, type ErrorRecord } from '../encoding.js'
@@ -39,6 +39,7 @@ export async function demo(o: StartOptions): Promise<number> {
     )
   }
   const weave = await openWeave(o)
+  dieWithLauncher()
   weave.on('error', (e) => note(`raiment: ${e.message}`))
   const journal = weave.journal
   let ids = batchIds(weave)
@@ -84,6 +85,42 @@ export async function demo(o: StartOptions): Promise<number> {
     say(`inspect a thread: npx raiment show ${ids[0]}   list them: npx raiment ps`)
     return 0
   })
+}
+
+/**
+ * The demo is interactive, so it dies with the command that launched it. Killing `npm start`
+ * with SIGKILL kills npm alone and leaves its `sh -c` and this process running; the demo then
+ * dies the same way (SIGKILL), so that running the command again resumes the threads instead
+ * of finding a weave still at work on the journal. It watches its parent and, on Linux, its
+ * grandparent.
+ */
+function dieWithLauncher(): void {
+  const watched = launchers()
+  if (watched.length === 0) return
+  setInterval(() => {
+    if (!watched.every(alive)) process.kill(process.pid, 'SIGKILL')
+  }, 100).unref()
+}
+
+function launchers(): number[] {
+  const out = process.ppid > 1 ? [process.ppid] : []
+  try {
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8')
+    const grandparent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    if (grandparent > 1) out.push(grandparent)
+  } catch {
+    // Not Linux: the parent alone.
+  }
+  return out
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 function batchIds(weave: Weave): string[] {

@@ -1,0 +1,261 @@
+/**
+ * Divergence: when a thread asks for something other than what its record holds (its code or
+ * inputs changed), a strict replay throws ReplayDivergence naming the request and the recorded
+ * one; a resume fails the thread the same way, or, told to, continues live.
+ */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { dumpText, ReplayDivergence, thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
+import { readDump, record, replay } from 'raiment/testing'
+import { tempDir } from './support/tmp.js'
+
+declare module 'raiment' {
+  interface Libraries {
+    dv: {
+      step(name: string, n?: number): Promise<string>
+      /** Never answers: holds a thread running until its weave closes. */
+      gate(): Promise<never>
+    }
+  }
+}
+
+function dvLib() {
+  const seen: string[] = []
+  return {
+    seen,
+    lib: {
+      async step(name: string, n = 0) {
+        seen.push(name)
+        return `${name}:${n}`
+      },
+      gate(): Promise<never> {
+        seen.push('gate')
+        return new Promise(() => {})
+      },
+    },
+  }
+}
+
+const recordOpts = () => ({ libraries: { dv: dvLib().lib }, ioLibs: false as const, name: 'orders' })
+
+const original = thread({
+  uses: ['dv'],
+  async does(p: { n: number }) {
+    const a = await this.dv.step('reserve', p.n)
+    const [b, c] = await Promise.all([this.dv.step('price', p.n), this.dv.step('stock', p.n)])
+    const d = await this.dv.step('charge', p.n)
+    return [a, b, c, d]
+  },
+})
+
+async function divergence(t: AnyThreadType, dump: Parameters<typeof replay>[1]): Promise<ReplayDivergence> {
+  const err = await replay(t, dump, { ioLibs: false }).then(
+    () => null,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(ReplayDivergence)
+  expect((err as ReplayDivergence).code).toBe('RAIMENT_REPLAY_DIVERGENCE')
+  return err as ReplayDivergence
+}
+
+describe('strict replay of a changed thread body', () => {
+  it('replays the unchanged body', async () => {
+    const { dump, result } = await record(original, { n: 1 }, recordOpts())
+    const run = await replay(original, dump, { ioLibs: false })
+    expect(run.result).toEqual(result)
+    expect(run.calls.map((c) => c.call)).toEqual(['dv.step', 'dv.step', 'dv.step', 'dv.step'])
+  })
+
+  it('a changed argument: names the request made and the one recorded', async () => {
+    const { dump } = await record(original, { n: 1 }, recordOpts())
+    const changed = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        await this.dv.step('reserve', p.n)
+        await Promise.all([this.dv.step('price', p.n), this.dv.step('stock', p.n)])
+        return this.dv.step('charge', p.n * 100)
+      },
+    })
+    const e = await divergence(changed, dump)
+    expect(e.message).toContain(`thread ${dump.thread.id} (orders)`)
+    expect(e.message).toContain('dv.step("charge",100)')
+    expect(e.message).toContain('the record holds dv.step("charge",1)')
+    expect(e.message).toContain('deterministic')
+  })
+
+  it('a different method, or a call inserted: names both', async () => {
+    const { dump } = await record(original, { n: 2 }, recordOpts())
+    const inserted = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        await this.dv.step('reserve', p.n)
+        await this.dv.step('audit', p.n)
+        return 'x'
+      },
+    })
+    const e = await divergence(inserted, dump)
+    expect(e.message).toContain('dv.step("audit",2)')
+    expect(e.message).toMatch(/the record holds dv\.step\("(price|stock)",2\)/)
+    // The nearest recorded requests are shown to help find the change.
+    expect(e.message).toContain('Nearest recorded requests')
+
+    const gated = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        await this.dv.step('reserve', p.n)
+        return this.dv.gate()
+      },
+    })
+    const g = await divergence(gated, dump)
+    expect(g.message).toContain('dv.gate()')
+  })
+
+  it('a call removed: the thread ends with recorded outcomes it never asked for', async () => {
+    const { dump } = await record(original, { n: 3 }, recordOpts())
+    const shorter = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        return this.dv.step('reserve', p.n)
+      },
+    })
+    const e = await divergence(shorter, dump)
+    expect(e.message).toContain('never asked for')
+    expect(e.message).toMatch(/dv\.step\("(price|stock)",3\)/)
+  })
+
+  it('strict: false returns the divergence instead of throwing it', async () => {
+    const { dump } = await record(original, { n: 4 }, recordOpts())
+    const changed = thread({ uses: ['dv'], async does() { return this.dv.step('other') } })
+    const run = await replay(changed, dump, { ioLibs: false, strict: false })
+    expect(run.status).toBe('failed')
+    expect(run.divergence).toBeInstanceOf(ReplayDivergence)
+    expect(run.divergence?.message).toContain('dv.step("other")')
+  })
+})
+
+describe('an edited dump', () => {
+  it('a request edited in the dump file no longer matches the thread: ReplayDivergence', async () => {
+    const { dump } = await record(original, { n: 5 }, recordOpts())
+    const text = dumpText(dump)
+    expect(text).toContain('"charge"')
+    const edited = text.replace('"charge"', '"refund"')
+    const e = await divergence(original, edited)
+    expect(e.message).toContain('dv.step("charge",5)')
+    expect(e.message).toContain('dv.step("refund",5)')
+  })
+
+  it('an edited argument of a concurrent call, and an edited ordinal, are caught too', async () => {
+    const { dump } = await record(original, { n: 6 }, recordOpts())
+    const args = structuredClone(dump)
+    const price = args.entries.find((e) => e.args[0] === 'price')!
+    price.args = ['price', 7]
+    const e = await divergence(original, args)
+    expect(e.message).toContain('dv.step("price",6)')
+
+    const ord = structuredClone(dump)
+    ord.entries[0]!.ord = 1
+    await divergence(original, ord)
+  })
+
+  it('an edited outcome is what the replay returns: the dump alone answers', async () => {
+    const { dump } = await record(original, { n: 8 }, recordOpts())
+    const text = dumpText(dump).replaceAll('"charge:8"', '"charge:edited"')
+    const run = await replay(original, readDump(text), { ioLibs: false })
+    expect(run.result).toEqual(['reserve:8', 'price:8', 'stock:8', 'charge:edited'])
+  })
+})
+
+describe('resume after the code changed', () => {
+  const v1 = thread({
+    uses: ['dv'],
+    async does() {
+      const a = await this.dv.step('a')
+      const b = await this.dv.step('b')
+      await this.dv.gate()
+      return [a, b]
+    },
+  })
+  const v2 = thread({
+    uses: ['dv'],
+    async does() {
+      const a = await this.dv.step('a')
+      const x = await this.dv.step('x')
+      const b = await this.dv.step('b')
+      return [a, x, b]
+    },
+  })
+
+  /** Runs v1 until it waits at the gate (two outcomes recorded), then closes its weave. */
+  async function leaveRunning(dir: string): Promise<string> {
+    const lib = dvLib()
+    const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: v1 }, libraries: { dv: lib.lib }, ioLibs: false, dumps: false })
+    const id = weave.spawn('t')
+    const started = new Promise<void>((resolve) => {
+      const poll = (): void => void (lib.seen.includes('gate') ? resolve() : setImmediate(poll))
+      poll()
+    })
+    await started
+    expect(weave.journal.entries(id)).toHaveLength(2)
+    await weave.close()
+    return id
+  }
+
+  it('fails the thread with ReplayDivergence naming the call, and writes its dump', async () => {
+    const dir = tempDir()
+    const id = await leaveRunning(dir)
+    const lib = dvLib()
+    const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: v2 }, libraries: { dv: lib.lib }, ioLibs: false, dumps: join(dir, 'dumps') })
+    expect(weave.resumed).toBe(1)
+    const end = (await weave.join(id)) as Extract<ThreadEnd, { status: 'failed' }>
+    expect(end.status).toBe('failed')
+    expect(end.error).toBeInstanceOf(ReplayDivergence)
+    expect(end.error.message).toContain('dv.step("x")')
+    expect(end.error.message).toContain('the record holds dv.step("b")')
+    // Nothing of the changed code ran live.
+    expect(lib.seen).toEqual([])
+    await weave.close()
+    expect(existsSync(weave.dumpPath(id)!)).toBe(true)
+  })
+
+  it("with onDivergence: 'continue', continues live from where the record stops matching", async () => {
+    const dir = tempDir()
+    const id = await leaveRunning(dir)
+    const lib = dvLib()
+    const weave = await Weave.open({
+      db: join(dir, 'w.db'),
+      durability: 'memory',
+      threads: { t: v2 },
+      libraries: { dv: lib.lib },
+      ioLibs: false,
+      dumps: false,
+      onDivergence: 'continue',
+    })
+    expect(await weave.join(id)).toMatchObject({ status: 'done', result: ['a:0', 'x:0', 'b:0'] })
+    // 'a' came from the record; 'x' and 'b' ran live (the record's 'b' no longer matched).
+    expect(lib.seen).toEqual(['x', 'b'])
+    await weave.committed()
+    const keys = weave.journal.entries(id).map(([, key]) => key)
+    expect(keys).toEqual(['dv.step:["a"]', 'dv.step:["x"]', 'dv.step:["b"]'])
+    await weave.close()
+  })
+
+  it('a call added after everything recorded is not a divergence: it runs live', async () => {
+    const dir = tempDir()
+    const id = await leaveRunning(dir)
+    const lib = dvLib()
+    const v3 = thread({
+      uses: ['dv'],
+      async does() {
+        const a = await this.dv.step('a')
+        const b = await this.dv.step('b')
+        const c = await this.dv.step('c')
+        return [a, b, c]
+      },
+    })
+    const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: v3 }, libraries: { dv: lib.lib }, ioLibs: false, dumps: false })
+    expect(await weave.join(id)).toMatchObject({ status: 'done', result: ['a:0', 'b:0', 'c:0'] })
+    expect(lib.seen).toEqual(['c'])
+    await weave.close()
+  })
+})

@@ -1,0 +1,48 @@
+/**
+ * The weave process of the crash test. Run it with
+ *   node --conditions=development --import tsx test/support/crash-child.ts DIR
+ * where DIR holds `plans.json` (one plan per worker thread). It opens `DIR/weave.db` with
+ * durability 'sync' (resuming whatever was running), spawns the workers on the first run, and
+ * prints one line per event: `call <callId>` and `done <callId>` from the library (progress
+ * lines), `end <threadId>` when a thread ends, `all-done` when every worker has, then exits 0.
+ * RAIMENT_CRASH_AT in its environment makes it kill itself at a named point of the weft.
+ */
+import { readFileSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { Weave } from 'raiment'
+import { fxLibrary, worker, type Plan } from './crash-plan.js'
+
+const dir = process.argv[2]
+if (!dir) throw new Error('usage: crash-child.ts DIR')
+
+/** Synchronous, so a line is out before anything that follows it (a SIGKILL included). */
+const say = (line: string): void => void writeSync(1, line + '\n')
+
+const plans = JSON.parse(readFileSync(join(dir, 'plans.json'), 'utf8')) as Plan[]
+const weave = await Weave.open({
+  db: join(dir, 'weave.db'),
+  durability: 'sync',
+  threads: { worker },
+  libraries: { fx: fxLibrary(join(dir, 'effects.db'), say) },
+  ioLibs: false,
+  dumps: false,
+})
+weave.on('error', (e) => say(`error ${e.message}`))
+
+const check = async (): Promise<void> => {
+  const rows = weave.journal.threads()
+  if (rows.length === plans.length && rows.every((r) => r.status !== 'running' && r.status !== 'pending')) {
+    say('all-done')
+    await weave.close()
+    process.exit(0)
+  }
+}
+weave.on('thread-end', (end) => {
+  say(`end ${end.id} ${end.status}`)
+  // The end is durable when thread-end fires.
+  void check()
+})
+
+say(`started resumed=${weave.resumed}`)
+if (weave.journal.threads().length === 0) for (const plan of plans) weave.spawn('worker', { plan })
+else await check()

@@ -120,11 +120,11 @@ function missingMethods(lib: string, methods: readonly string[]): object {
 }
 
 /** A library given inline: a plain object of methods, or a module-shaped object. */
-export type LibrarySpec = Record<string, unknown> | LibraryModule
+export type LibrarySpec = object | LibraryModule
 
 export async function makeLibrary(name: string, spec: LibrarySpec, config: WeaveConfig, source: string): Promise<Library> {
   const isModule = typeof spec === 'object' && spec !== null && 'default' in spec
-  const mod: LibraryModule = isModule ? (spec as LibraryModule) : { default: spec }
+  const mod: LibraryModule = isModule ? (spec as LibraryModule) : { default: spec as Record<string, unknown> }
   let impl = mod.default
   if (typeof impl === 'function') impl = await impl(config)
   if (impl === null || typeof impl !== 'object') {

@@ -20,6 +20,7 @@ import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecor
 import { InvalidArgument, LinkedExit, ThreadKilled, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type Durability, type ThreadRow } from './journal.js'
 import { Messages } from './messages.js'
+import { supervisor } from './supervisor.js'
 import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
 import { checkUses, loadThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
@@ -98,6 +99,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #dataVersion = 0
   #closed = false
   #dumpWrites = new Set<Promise<void>>()
+  /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
+  readonly #weftStopped = (err: Error, weft: Weft): void => {
+    const run = this.#runs.get(weft.threadId)
+    if (run !== undefined && run.weft === weft) this.#finish(run, false, err)
+  }
 
   private constructor(journal: Journal, types: Map<string, AnyThreadType>, config: WeaveConfig, o: WeaveOptions) {
     super()
@@ -122,6 +128,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   static async open(o: WeaveOptions = {}): Promise<Weave> {
     checkOptions(o)
     const types = typeof o.threads === 'object' ? new Map(Object.entries(o.threads)) : await loadThreadTypes(o.threads ?? 'threads')
+    if (!types.has('raiment/supervisor')) types.set('raiment/supervisor', supervisor as AnyThreadType)
     const dbFile = o.db ?? 'raiment.db'
     const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}) })
     try {
@@ -304,9 +311,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       config: this.config,
       entries,
       onDivergence: this.#onDivergence,
-      onStop: (err) => {
-        if (run.weft === weft) this.#finish(run, false, err)
-      },
+      onStop: this.#weftStopped,
       ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
     return weft

@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
+import { randomUUID } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,7 +20,7 @@ import { makeDump, dumpText } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
 import { InvalidArgument, LinkedExit, ThreadKilled, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type Durability, type ThreadRow } from './journal.js'
-import { Messages } from './messages.js'
+import { Messages, type SendResult } from './messages.js'
 import { supervisor } from './supervisor.js'
 import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
 import { checkUses, loadThreadTypes } from './thread-types.js'
@@ -238,6 +239,17 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return true
   }
 
+  /**
+   * Sends a message from outside any thread to a thread id or registered name. It is in the
+   * receiver's inbox once `committed()` resolves; a message for an ended or unknown thread goes
+   * to the dead letters and the result says so.
+   * @throws UnrecordableValue when the message cannot be recorded
+   */
+  send(to: string, message: unknown): SendResult {
+    if (this.#closed) throw new WeaveClosed()
+    return this.messages.send(null, to, message, `api:${this.journal.weaveId}:${randomUUID()}`)
+  }
+
   /** Is the thread recorded as pending or running (here, or waiting to be adopted)? */
   isAlive(id: string): boolean {
     const run = this.#runs.get(id)
@@ -450,6 +462,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       let reply: string
       try {
         if (c.kind === 'kill' && c.thread) reply = this.kill(c.thread) ? 'killed' : 'already ended'
+        else if (c.kind === 'send' && c.thread) reply = JSON.stringify(this.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), `control:${this.journal.weaveId}:${c.n}`))
         else reply = `unknown request '${c.kind}'`
       } catch (e) {
         reply = (e as Error).message

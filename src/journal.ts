@@ -55,7 +55,7 @@ const MIGRATIONS: readonly string[] = [
      done INTEGER NOT NULL DEFAULT 0
    );`,
   `CREATE TABLE inbox (
-     n INTEGER PRIMARY KEY,
+     n INTEGER PRIMARY KEY AUTOINCREMENT,
      thread TEXT NOT NULL,
      sender TEXT,
      msg_id TEXT NOT NULL UNIQUE,
@@ -134,6 +134,9 @@ export class Journal {
   #setStatus: Statement
   #setMeta: Statement
   #dropEntry: Statement
+  /** Prepared once: exec('BEGIN') would parse the SQL again at every commit. */
+  #begin: Statement
+  #commit: Statement
   #nextThread = 0
   #threadLimit = 0
 
@@ -192,6 +195,8 @@ export class Journal {
     this.#setStatus = prep('UPDATE threads SET status = ? WHERE id = ?')
     this.#dropEntry = prep('DELETE FROM journal WHERE thread = ? AND seq = ?')
     this.#setMeta = prep('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
+    this.#begin = prep('BEGIN')
+    this.#commit = prep('COMMIT')
   }
 
   #checkAndMigrate(readonly: boolean): void {
@@ -300,10 +305,10 @@ export class Journal {
     this.#params = []
     this.#after = []
     if (stmts.length > 0) {
-      this.db.exec('BEGIN')
+      this.#begin.run()
       try {
         for (let i = 0; i < stmts.length; i++) stmts[i]!.run(...params[i]!)
-        this.db.exec('COMMIT')
+        this.#commit.run()
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK')
         throw e

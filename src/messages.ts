@@ -98,7 +98,10 @@ export class Messages {
     this.#journal = journal
     this.#isAlive = isAlive
     const db = journal.db
-    this.#nextN = ((db.prepare('SELECT max(n) AS n FROM inbox').get() as { n: number | null }).n ?? 0) + 1
+    // Numbers are never reused, even after the newest message was taken (AUTOINCREMENT keeps
+    // the high-water mark), so a receiver's scan position stays valid across a restart.
+    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").get() as { seq: number } | undefined
+    this.#nextN = (seq?.seq ?? 0) + 1
     for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
       this.#names.set(r.name, r.thread)
     }

@@ -139,6 +139,7 @@ export class Journal {
   #commit: Statement
   #nextThread = 0
   #threadLimit = 0
+  #block = 8
 
   /**
    * Opens (creating if needed) a journal file.
@@ -235,8 +236,10 @@ export class Journal {
    * A new thread id `<weave>/<n>`. Numbers are reserved in blocks in the file (one small
    * transaction per block), so other processes spawning on the same journal never reuse one.
    */
-  nextThreadId(block = 1000): string {
+  nextThreadId(block = this.#block): string {
     if (this.#nextThread >= this.#threadLimit) {
+      // Blocks grow as a weave spawns more, so a short-lived process leaves small gaps.
+      this.#block = Math.min(this.#block * 2, 4096)
       this.#nextThread = this.db.transaction(() => {
         const n = Number(this.meta('next_thread') ?? '1')
         this.#setMeta.run('next_thread', String(n + block))

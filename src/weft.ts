@@ -151,6 +151,8 @@ export class Weft implements WeftLike {
   #pending: Set<Call> | null = null
   #stopped: Error | null = null
   #ended = false
+  /** Set by detach(): the weave has let go of the thread, so no library call starts any more. */
+  #detached = false
   /** The journal epoch of the last outcome released directly. */
   #epoch = -1
   /** Outcomes of one batch waiting for their turn (released one per microtask drain). */
@@ -214,7 +216,9 @@ export class Weft implements WeftLike {
   }
 
   #invoke(call: Call): Promise<void> {
-    if (this.#stopped !== null) return Promise.resolve()
+    // A call waiting for a concurrency slot when the weave let go of its thread is not made here:
+    // the thread is resumed later and makes it again.
+    if (this.#stopped !== null || this.#detached) return Promise.resolve()
     call.started = Date.now()
     call.t0 = performance.now()
     let p: unknown
@@ -422,6 +426,7 @@ export class Weft implements WeftLike {
   /** Aborts live calls (weave shutdown) without settling them: the thread resumes later. */
   detach(): void {
     this.#ended = true
+    this.#detached = true
     if (this.#pending === null) return
     for (const call of this.#pending) call.controller?.abort(new Error('weave shutting down'))
   }

@@ -54,7 +54,7 @@ async function open(threads: Record<string, AnyThreadType>, lib: LibrarySpec, db
   return Weave.open({ db, durability: 'memory', threads, libraries: { kl: lib }, ioLibs: false, dumps: false })
 }
 
-describe('weave.kill', () => {
+describe('weave.kill, and a weave letting go of its threads at close', () => {
   it('rejects pending calls with ThreadKilled, throws it from later calls, records the thread killed, and calls nothing more', async () => {
     const k = killLib()
     const errors: unknown[] = []
@@ -168,6 +168,48 @@ describe('weave.kill', () => {
     expect(k.seen).toEqual([])
     expect(weave.journal.thread(id)?.status).toBe('killed')
     await weave.close()
+  })
+
+  it('weave.close(): a call waiting for a concurrency slot is not started after the weave closed', async () => {
+    const seen: string[] = []
+    const first = deferred()
+    const firstDone = deferred()
+    const slow = {
+      default: {
+        async step(name: string) {
+          seen.push(name)
+          first.resolve()
+          await new Promise((r) => setTimeout(r, 20))
+          firstDone.resolve()
+          return name
+        },
+        async hang(): Promise<never> {
+          return new Promise(() => {})
+        },
+      },
+      concurrency: 1,
+    }
+    const t = thread({
+      uses: ['kl'],
+      async does() {
+        return Promise.all([this.kl.step('a'), this.kl.step('b'), this.kl.step('c')])
+      },
+    })
+    const db = join(tempDir(), 'k.db')
+    const weave = await open({ t }, slow, db)
+    const id = weave.spawn('t')
+    await first.promise
+    await weave.close()
+    // 'a' finishes after the close and frees its slot: 'b' and 'c' must not start in this weave.
+    await firstDone.promise
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r))
+    expect(seen).toEqual(['a'])
+    // They run when the thread is resumed.
+    const k = killLib()
+    const again = await open({ t }, k.lib, db)
+    expect(await again.join(id)).toMatchObject({ status: 'done', result: ['a', 'b', 'c'] })
+    expect(k.seen).toEqual(['a', 'b', 'c'])
+    await again.close()
   })
 
   it('a thread that has ended makes no more calls, even from a branch still running', async () => {

@@ -19,7 +19,8 @@ import { callIdOf } from '../src/call-context.js'
 import { decodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
 import { describeRun, runChild, supportScript, type ChildRun } from './support/child.js'
-import { expectedCounters, expectedResult, type Plan, type PlanCall } from './support/crash-plan.js'
+import { Weave } from 'raiment'
+import { expectedCounters, expectedResult, fxLibrary, worker, type Plan, type PlanCall } from './support/crash-plan.js'
 import { tempDir } from './support/tmp.js'
 
 const CHILD = supportScript('crash-child.ts')
@@ -49,8 +50,15 @@ function finished(r: ChildRun): boolean {
   return r.lines.includes('all-done')
 }
 
+/** No thread made a call after seeing an outcome that was not yet committed. */
+function expectDurableFirst(r: ChildRun): void {
+  const bad = r.lines.filter((l) => l.startsWith('not-durable '))
+  if (bad.length > 0) throw new Error(`a thread acted on outcomes that were not durable yet: ${bad.join(' | ')}`)
+}
+
 /** A run the test did not kill must end with every thread done and exit 0. */
 function expectClean(r: ChildRun): void {
+  expectDurableFirst(r)
   if (!(r.code === 0 && finished(r))) throw new Error(`the weave child did not finish cleanly: ${describeRun(r)}`)
 }
 
@@ -144,6 +152,7 @@ describe('crash and resume', () => {
           for (const n of killPoints) {
             let progress = 0
             const r = await runChild(CHILD, [dir], { killWhen: (line) => isProgress(line) && ++progress >= n })
+            expectDurableFirst(r)
             if (r.killed) {
               if (r.signal !== 'SIGKILL' && !finished(r)) throw new Error(`the weave child was not killed: ${describeRun(r)}`)
               kills++
@@ -178,6 +187,7 @@ describe('crash and resume', () => {
   it('crash point after-call: the call ran, its outcome was not recorded; on restart it runs again, its effect applied once', async () => {
     const dir = setUp(plans)
     const crashed = await runChild(CHILD, [dir], { env: { RAIMENT_CRASH_AT: 'after-call:5' } })
+    expectDurableFirst(crashed)
     expect(crashed.signal, describeRun(crashed)).toBe('SIGKILL')
     expect(finished(crashed)).toBe(false)
     // The fifth call to complete is the one whose answer was the last line before the crash.
@@ -202,6 +212,7 @@ describe('crash and resume', () => {
   it('crash point after-commit: the outcome was durable, the thread had not seen it; on restart it is replayed, not run again', async () => {
     const dir = setUp(plans)
     const crashed = await runChild(CHILD, [dir], { env: { RAIMENT_CRASH_AT: 'after-commit:5' } })
+    expectDurableFirst(crashed)
     expect(crashed.signal, describeRun(crashed)).toBe('SIGKILL')
     expect(finished(crashed)).toBe(false)
     const before = recordedCalls(dir)
@@ -212,5 +223,24 @@ describe('crash and resume', () => {
     verify(dir, plans)
     const fx = readEffects(dir)
     for (const id of before.all) expect(fx.attempts.get(id), id).toBe(1)
+  })
+
+  it.each(['sync', 'batched', 'memory'] as const)('durability %s: a thread acts only on outcomes already committed', async (durability) => {
+    const dir = setUp(plans)
+    const lines: string[] = []
+    const weave = await Weave.open({
+      db: join(dir, 'weave.db'),
+      durability,
+      threads: { worker },
+      libraries: { fx: fxLibrary(join(dir, 'effects.db'), (l) => lines.push(l)) },
+      ioLibs: false,
+      dumps: false,
+    })
+    const ids = plans.map((plan) => weave.spawn('worker', { plan }))
+    const ends = await Promise.all(ids.map((id) => weave.join(id)))
+    await weave.close()
+    expect(ends.map((e) => (e.status === 'done' ? e.result : e))).toEqual(plans.map(expectedResult))
+    expect(lines.filter((l) => l.startsWith('call '))).toHaveLength(plans.flat(2).length)
+    expect(lines.filter((l) => l.startsWith('not-durable '))).toEqual([])
   })
 })

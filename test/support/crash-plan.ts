@@ -4,6 +4,10 @@
  * they call, whose `incr` adds to a counter in a separate SQLite file using the call id as its
  * idempotency key. Every attempt is recorded too, so a test can tell "attempted twice" (a call in
  * flight at a crash runs again) from "applied twice" (a lost or duplicated effect).
+ *
+ * Each call also carries how many outcomes its thread had seen when it made it, and the library
+ * checks, on a connection of its own, that the journal already holds that many for the thread:
+ * a thread must act only on outcomes that are durable.
  */
 import Database from 'better-sqlite3'
 import { callContext, thread } from 'raiment'
@@ -16,8 +20,8 @@ export type PlanCall =
 export type Plan = PlanCall[][]
 
 export interface FxApi {
-  echo(v: string, delay: number): Promise<string>
-  incr(counter: string, amount: number, delay: number): Promise<string>
+  echo(v: string, delay: number, seen: number): Promise<string>
+  incr(counter: string, amount: number, delay: number, seen: number): Promise<string>
 }
 
 declare module 'raiment' {
@@ -30,10 +34,12 @@ export const worker = thread({
   uses: ['fx'],
   async does(p: { plan: Plan }) {
     const out: string[][] = []
+    let seen = 0
+    const saw = (v: string): string => (seen++, v)
     for (const group of p.plan) {
       out.push(
         await Promise.all(
-          group.map((c) => (c.kind === 'echo' ? this.fx.echo(c.v, c.delay) : this.fx.incr(c.counter, c.amount, c.delay))),
+          group.map((c) => (c.kind === 'echo' ? this.fx.echo(c.v, c.delay, seen) : this.fx.incr(c.counter, c.amount, c.delay, seen)).then(saw)),
         ),
       )
     }
@@ -62,9 +68,17 @@ export const EFFECTS_SCHEMA = `
 /**
  * The `fx` library over an effects database. Each method records its attempt and (incr) applies
  * its effect at once, in one transaction, then answers after `delay` ms; `say` is told of every
- * invocation and of every answer (the child prints them: they are the progress lines).
+ * invocation and of every answer (the child prints them: they are the progress lines), and of
+ * a call made by a thread that had seen outcomes not yet committed (`not-durable ...`).
  */
 export function fxLibrary(file: string, say: (line: string) => void): FxApi {
+  let journal: Database.Statement<[string], number> | null = null
+  const checkSeen = (seen: number): void => {
+    const { callId, threadId, config } = callContext()
+    journal ??= new Database(config.db, { readonly: true }).prepare<[string], number>('SELECT count(*) FROM journal WHERE thread = ?').pluck()
+    const committed = journal.get(threadId)!
+    if (committed < seen) say(`not-durable ${callId} seen=${seen} committed=${committed}`)
+  }
   const db = new Database(file)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = FULL')
@@ -84,13 +98,15 @@ export function fxLibrary(file: string, say: (line: string) => void): FxApi {
       }, delay),
     )
   return {
-    echo(v, delay) {
+    echo(v, delay, seen) {
+      checkSeen(seen)
       const { callId } = callContext()
       say(`call ${callId}`)
       attempt.run(callId, 'echo', process.pid)
       return answer(callId, delay, v)
     },
-    incr(counter, amount, delay) {
+    incr(counter, amount, delay, seen) {
+      checkSeen(seen)
       const { callId } = callContext()
       say(`call ${callId}`)
       incr(callId, counter, amount)

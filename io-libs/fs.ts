@@ -1,0 +1,142 @@
+/**
+ * fs: the file system. Every outcome is recorded: what a thread read, and whether a write
+ * succeeded, come back from the record on resume and replay without touching the disk.
+ *
+ * Relative paths resolve against the weave's working directory (`process.cwd()`) when the call
+ * runs. Errors are Node's own (`code` ENOENT, EEXIST, EISDIR…, `syscall`, `path`); they are
+ * recorded, and re-thrown on replay with the same name, message and fields.
+ *
+ * A call in flight when the weave died runs again on resume: `writeFile`, `mkdir` and `rm` are
+ * idempotent, `appendFile` may then append twice.
+ */
+import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { InvalidArgument } from 'raiment'
+import type { LibraryApi } from 'raiment'
+
+/** What `fs.stat` returns. */
+export interface FileStat {
+  /** Size in bytes. */
+  size: number
+  /** Last modification, ms since the epoch. */
+  mtimeMs: number
+  isFile: boolean
+  isDirectory: boolean
+}
+
+function pathOf(method: string, path: unknown): string {
+  if (typeof path !== 'string' || path === '') {
+    throw new InvalidArgument(`fs.${method} expects a path as a non-empty string, got ${JSON.stringify(path) ?? String(path)}`)
+  }
+  return resolve(path)
+}
+
+function dataOf(method: string, data: unknown): string | Uint8Array {
+  if (typeof data === 'string' || data instanceof Uint8Array) return data
+  throw new InvalidArgument(`fs.${method}(path, data) expects data as a string or a Uint8Array, got ${describe(data)}`)
+}
+
+function optionsOf<K extends string>(method: string, options: unknown, keys: readonly K[]): Partial<Record<K, boolean>> {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidArgument(`fs.${method} expects options as an object { ${keys.join(', ')} }, got ${describe(options)}`)
+  }
+  for (const [k, v] of Object.entries(options)) {
+    if (!keys.includes(k as K)) throw new InvalidArgument(`fs.${method}: unknown option '${k}'; the options are: ${keys.join(', ')}`)
+    if (v !== undefined && typeof v !== 'boolean') throw new InvalidArgument(`fs.${method}: option '${k}' must be true or false, got ${describe(v)}`)
+  }
+  return options
+}
+
+function describe(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v)
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+    case 'undefined':
+      return `${typeof v} ${String(v)}`
+    case 'object':
+      if (v === null) return 'null'
+      return (Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'an object'
+    default:
+      return `a ${typeof v}`
+  }
+}
+
+const fs = {
+  /**
+   * The content of a file: text (UTF-8, the default) or bytes.
+   * @throws Node's error (`code` ENOENT, EISDIR, EACCES…)
+   */
+  async readFile(path: string, as: 'utf8' | 'bytes' = 'utf8'): Promise<string | Uint8Array> {
+    const p = pathOf('readFile', path)
+    if (as === 'utf8') return await readFile(p, 'utf8')
+    if (as === 'bytes') return new Uint8Array(await readFile(p))
+    throw new InvalidArgument(`fs.readFile(path, as) expects as to be 'utf8' or 'bytes', got ${JSON.stringify(as) ?? String(as)}`)
+  },
+
+  /**
+   * Replaces (or creates) a file with `data`; the directory must exist.
+   * @throws Node's error (`code` ENOENT when the directory is missing, EISDIR…)
+   */
+  async writeFile(path: string, data: string | Uint8Array): Promise<void> {
+    await writeFile(pathOf('writeFile', path), dataOf('writeFile', data))
+  },
+
+  /**
+   * Appends `data` to a file, creating it if needed. Not idempotent: a call in flight at a crash
+   * runs again on resume and may append twice.
+   * @throws Node's error (`code` ENOENT when the directory is missing…)
+   */
+  async appendFile(path: string, data: string | Uint8Array): Promise<void> {
+    await appendFile(pathOf('appendFile', path), dataOf('appendFile', data))
+  },
+
+  /**
+   * The names in a directory, sorted (by UTF-16 code unit), without `.` and `..`.
+   * @throws Node's error (`code` ENOENT, ENOTDIR…)
+   */
+  async readdir(path: string): Promise<string[]> {
+    return (await readdir(pathOf('readdir', path))).sort()
+  },
+
+  /**
+   * Size, modification time and kind of a file or directory (symbolic links are followed).
+   * @throws Node's error (`code` ENOENT…)
+   */
+  async stat(path: string): Promise<FileStat> {
+    const s = await stat(pathOf('stat', path))
+    return { size: s.size, mtimeMs: s.mtimeMs, isFile: s.isFile(), isDirectory: s.isDirectory() }
+  },
+
+  /**
+   * Creates a directory; with `recursive`, its missing parents too (and no error if it exists).
+   * @throws Node's error (`code` EEXIST, ENOENT…)
+   */
+  async mkdir(path: string, options?: { recursive?: boolean }): Promise<void> {
+    const o = optionsOf('mkdir', options, ['recursive'])
+    await mkdir(pathOf('mkdir', path), { recursive: o.recursive ?? false })
+  },
+
+  /**
+   * Removes a file, or with `recursive` a directory and its content; with `force`, a missing
+   * path is not an error.
+   * @throws Node's error (`code` ENOENT without force, ERR_FS_EISDIR for a directory without
+   *   recursive…)
+   */
+  async rm(path: string, options?: { recursive?: boolean; force?: boolean }): Promise<void> {
+    const o = optionsOf('rm', options, ['recursive', 'force'])
+    await rm(pathOf('rm', path), { recursive: o.recursive ?? false, force: o.force ?? false })
+  },
+}
+export default fs
+
+type Base = LibraryApi<typeof fs>
+export type FsApi = Omit<Base, 'readFile'> & {
+  /** The content of a file as text (UTF-8). */
+  readFile(path: string, as?: 'utf8'): Promise<string>
+  /** The content of a file as bytes. */
+  readFile(path: string, as: 'bytes'): Promise<Uint8Array>
+}

@@ -394,7 +394,12 @@ export class Weft implements WeftLike {
       for (let i = r.next; i < r.entries.length; i++) {
         const e = r.entries[i]!
         if (e.call === null) {
-          if (r.skipUnrequested || this.#onDivergence === 'continue') continue
+          if (r.skipUnrequested || this.#onDivergence === 'continue') {
+            // Continuing live: drop what the changed code never asked for, as #pump does, so the
+            // thread's record replays with the code that made it.
+            this.#journal?.dropEntry(this.threadId, e.seq)
+            continue
+          }
           this.#divergence(
             `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.entries.length}, which it never asked for.`,
             undefined,

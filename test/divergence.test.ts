@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { dumpText, ReplayDivergence, thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
+import { dumpText, makeDump, ReplayDivergence, thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { readDump, record, replay } from 'raiment/testing'
 import { tempDir } from './support/tmp.js'
 
@@ -238,6 +238,28 @@ describe('resume after the code changed', () => {
     const keys = weave.journal.entries(id).map(([, key]) => key)
     expect(keys).toEqual(['dv.step:["a"]', 'dv.step:["x"]', 'dv.step:["b"]'])
     await weave.close()
+  })
+
+  it("after continuing past a divergence, the thread's journal replays strictly with the new code", async () => {
+    for (const changed of [v2, thread({ uses: ['dv'], async does() { return [await this.dv.step('a')] } })]) {
+      const dir = tempDir()
+      const id = await leaveRunning(dir)
+      const weave = await Weave.open({
+        db: join(dir, 'w.db'),
+        durability: 'memory',
+        threads: { t: changed },
+        libraries: { dv: dvLib().lib },
+        ioLibs: false,
+        dumps: false,
+        onDivergence: 'continue',
+      })
+      const end = await weave.join(id)
+      expect(end.status).toBe('done')
+      await weave.committed()
+      const run = await replay(changed, makeDump(weave.journal, id), { ioLibs: false })
+      expect(run.result).toEqual((end as Extract<ThreadEnd, { status: 'done' }>).result)
+      await weave.close()
+    }
   })
 
   it('a call added after everything recorded is not a divergence: it runs live', async () => {

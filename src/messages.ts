@@ -11,7 +11,7 @@
  * - A waiting receiver is woken only once a delivery is durable.
  */
 import type Database from 'better-sqlite3'
-import { decodeValue, encodeValue } from './encoding.js'
+import { decodeValue, encodeValue, registerError } from './encoding.js'
 import { RaimentError } from './errors.js'
 import type { Journal } from './journal.js'
 
@@ -57,6 +57,11 @@ export class NoSuchMessage extends RaimentError {
     super('RAIMENT_NO_SUCH_MESSAGE', `thread ${thread} has no message #${n} in its inbox (it was taken already)`)
   }
 }
+
+// Defined here rather than in errors.ts, so registered here: a thread that catches one (live,
+// resumed or replayed from its record) gets the same class back, and `instanceof` holds.
+registerError(NameTaken)
+registerError(NoSuchMessage)
 
 type Stmt = Database.Statement<unknown[]>
 

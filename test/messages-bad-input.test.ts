@@ -1,0 +1,285 @@
+/**
+ * Bad input to the message libraries is a clear error, and nothing is lost or half-done because
+ * of it: an unencodable message (refused before anything is recorded or delivered), a taken or
+ * malformed name (NameTaken / TypeError, recorded), joining, killing or monitoring an id no
+ * thread has (UnknownThread, recorded and re-thrown on replay), and a message to a weave-qualified
+ * id that no thread has (a dead letter, and `send` says so).
+ */
+import { describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { NameTaken, UnknownThread, UnrecordableValue, Weave, thread, TIMED_OUT, type AnyThreadType, type ThreadEnd } from 'raiment'
+import { replay } from 'raiment/testing'
+import { makeDump } from '../src/dump.js'
+import { decodeValue } from '../src/encoding.js'
+import { tempDir } from './support/tmp.js'
+
+async function open(threads: Record<string, AnyThreadType>): Promise<Weave> {
+  return Weave.open({ db: join(tempDir(), 'w.db'), durability: 'memory', threads, dumps: false, ioLibs: false })
+}
+
+function resultOf(end: ThreadEnd): unknown {
+  if (end.status !== 'done') throw new Error(`expected the thread to end done, it ended ${end.status}: ${end.status === 'failed' ? end.error.message : ''}`)
+  return end.result
+}
+
+/** What a caught error looks like in a thread's result (so live and replay can be compared). */
+function caught(e: unknown): { name: string; code: unknown; message: string; path?: unknown } {
+  const err = e as Error & { code?: unknown; path?: unknown }
+  return { name: err.name, code: err.code, message: err.message, ...(err.path !== undefined ? { path: err.path } : {}) }
+}
+
+function rows(weave: Weave, sql: string): unknown[] {
+  return weave.journal.db.prepare(sql).all()
+}
+
+/** Collects messages until `{ last: true }`. */
+const collector = thread({
+  uses: ['mailbox'],
+  async does() {
+    const got: unknown[] = []
+    for (;;) {
+      const m = await this.mailbox.receive()
+      if (m === TIMED_OUT || (typeof m === 'object' && m !== null && 'last' in m)) return got
+      got.push(m)
+    }
+  },
+})
+
+class Widget {
+  size = 3
+}
+
+describe('bad input to messages', () => {
+  it('an unencodable message is refused naming the path; nothing is delivered, recorded or lost', async () => {
+    const sender = thread({
+      uses: ['mailbox'],
+      async does(p: { to: string }) {
+        const errors: unknown[] = []
+        const attempt = async (msg: unknown): Promise<void> => {
+          try {
+            await this.mailbox.send(p.to, msg)
+            errors.push('sent')
+          } catch (e) {
+            errors.push(caught(e))
+          }
+        }
+        await this.mailbox.send(p.to, { n: 1 })
+        await attempt({ n: 2, onReply: () => 'x' })
+        await attempt(new Widget())
+        await attempt({ n: 3, nested: [{ ok: true }, { tag: Symbol('s') }] })
+        await this.mailbox.send(p.to, { n: 4, at: new Date(0), tags: new Set(['a']) })
+        await this.mailbox.send(p.to, { last: true })
+        return errors
+      },
+    })
+    const weave = await open({ sender, collector })
+    const r = weave.spawn('collector')
+    const s = weave.spawn('sender', { to: r })
+    const errors = resultOf(await weave.join(s)) as Array<ReturnType<typeof caught>>
+    expect(errors).toHaveLength(3)
+    for (const e of errors) {
+      expect(e).toMatchObject({ name: 'UnrecordableValue', code: 'RAIMENT_UNRECORDABLE' })
+      expect(e.message).toMatch(/cannot be recorded in the journal\. Pass plain data/)
+    }
+    expect(errors[0]).toMatchObject({ path: 'args[1].onReply' })
+    expect(errors[0]!.message).toMatch(/^args\[1\]\.onReply is a function \(onReply\)/)
+    expect(errors[1]).toMatchObject({ path: 'args[1]' })
+    expect(errors[1]!.message).toMatch(/an instance of an unregistered class \(Widget\)/)
+    expect(errors[2]).toMatchObject({ path: 'args[1].nested[1].tag' })
+    expect(errors[2]!.message).toMatch(/a symbol \(Symbol\(s\)\)/)
+
+    // The messages before and after arrive, in order, and intact; the refused ones nowhere.
+    expect(resultOf(await weave.join(r))).toEqual([{ n: 1 }, { n: 4, at: new Date(0), tags: new Set(['a']) }])
+    await weave.committed()
+    expect(rows(weave, 'SELECT * FROM inbox')).toEqual([])
+    expect(rows(weave, 'SELECT * FROM dead_letters')).toEqual([])
+    // The refused sends are not in the sender's record (they never reached the library).
+    const dump = makeDump(weave.journal, s)
+    expect(dump.entries.map((e) => e.call)).toEqual(['mailbox.send', 'mailbox.send', 'mailbox.send'])
+    await weave.close()
+
+    const again = await replay(sender, dump)
+    expect(again.result).toEqual(errors)
+  })
+
+  it('from outside the weave, an unencodable message is refused naming the path, and nothing is queued', async () => {
+    const weave = await open({ collector })
+    const r = weave.spawn('collector')
+    const err = (() => {
+      try {
+        weave.send(r, { n: 1, handler() {} })
+        return null
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(err).toBeInstanceOf(UnrecordableValue)
+    expect(err).toMatchObject({ code: 'RAIMENT_UNRECORDABLE', path: 'the message.handler' })
+    expect((err as Error).message).toMatch(/^the message\.handler is a function \(handler\)/)
+    expect(() => weave.send(r, new Widget())).toThrow(/^the message is an instance of an unregistered class \(Widget\)/)
+    weave.send(r, { n: 2 })
+    weave.send(r, { last: true })
+    expect(resultOf(await weave.join(r))).toEqual([{ n: 2 }])
+    await weave.committed()
+    expect(rows(weave, 'SELECT * FROM dead_letters')).toEqual([])
+    await weave.close()
+  })
+
+  it('registering a taken name is NameTaken (recorded, replayed); the holder keeps the name and its messages', async () => {
+    const holder = thread({
+      uses: ['registry', 'mailbox'],
+      async does() {
+        await this.registry.register('svc')
+        // Registering one's own name again is allowed.
+        await this.registry.register('svc')
+        return await this.mailbox.receive()
+      },
+    })
+    const taker = thread({
+      uses: ['registry', 'mailbox'],
+      async does() {
+        const out: unknown[] = []
+        for (const name of ['svc', '', 'a/b']) {
+          try {
+            await this.registry.register(name)
+            out.push('registered')
+          } catch (e) {
+            out.push({ ...caught(e), isNameTaken: e instanceof NameTaken })
+          }
+        }
+        out.push(await this.mailbox.send('svc', 'for the holder'))
+        return out
+      },
+    })
+    const weave = await open({ holder, taker })
+    const h = weave.spawn('holder')
+    while (weave.messages.whereis('svc') === null) await weave.committed().then(() => new Promise((r) => setImmediate(r)))
+    const t = weave.spawn('taker')
+    const out = resultOf(await weave.join(t)) as unknown[]
+    expect(out[0]).toEqual({
+      name: 'NameTaken',
+      code: 'RAIMENT_NAME_TAKEN',
+      message: `the name 'svc' belongs to thread ${h} while it lives; pick another name or unregister it there`,
+      isNameTaken: true,
+    })
+    expect(out[1]).toMatchObject({ name: 'TypeError', message: `registry.register: a name is a non-empty string without '/', got ""` })
+    expect(out[2]).toMatchObject({ name: 'TypeError', message: `registry.register: a name is a non-empty string without '/', got "a/b"` })
+    expect(out[3]).toEqual({ delivered: true, to: h })
+    expect(resultOf(await weave.join(h))).toBe('for the holder')
+    expect(weave.messages.whereis('svc')).toBeNull()
+    await weave.committed()
+    // The failed registrations left no name behind.
+    expect(rows(weave, 'SELECT * FROM names')).toEqual([])
+    const dump = makeDump(weave.journal, t)
+    await weave.close()
+
+    // The errors are in the record: replay hands them back, as the same classes.
+    expect(dump.entries.filter((e) => !e.ok).map((e) => e.error?.name)).toEqual(['NameTaken', 'TypeError', 'TypeError'])
+    expect((await replay(taker, dump)).result).toEqual(out)
+  })
+
+  it('joining, killing or monitoring an id no thread has is UnknownThread, recorded and re-thrown on replay', async () => {
+    const joiner = thread({
+      uses: ['threads'],
+      async does(p: { ids: string[] }) {
+        const out: unknown[] = []
+        for (const id of p.ids) {
+          for (const op of ['join', 'kill', 'monitor'] as const) {
+            try {
+              await this.threads[op](id)
+              out.push(`${op} ${id} succeeded`)
+            } catch (e) {
+              out.push({ op, ...caught(e), isUnknownThread: e instanceof UnknownThread })
+            }
+          }
+        }
+        return out
+      },
+    })
+    const weave = await open({ joiner })
+    const ids = [`${weave.journal.weaveId}/424242`, 'elsewhere/1', 'no-slash']
+    const j = weave.spawn('joiner', { ids })
+    const out = resultOf(await weave.join(j)) as Array<Record<string, unknown>>
+    expect(out).toEqual(
+      ids.flatMap((id) =>
+        ['join', 'kill', 'monitor'].map((op) => ({
+          op,
+          name: 'UnknownThread',
+          code: 'RAIMENT_UNKNOWN_THREAD',
+          message: `no thread with id '${id}' in this journal; 'raiment ps' lists them`,
+          isUnknownThread: true,
+        })),
+      ),
+    )
+    const dump = makeDump(weave.journal, j)
+    expect(dump.entries).toHaveLength(9)
+    expect(dump.entries.every((e) => !e.ok && e.error?.name === 'UnknownThread')).toBe(true)
+    // Nothing was created for the unknown ids.
+    expect(weave.journal.threads().map((t) => t.id)).toEqual([j])
+    await weave.close()
+
+    const again = await replay(joiner, dump)
+    expect(again.result).toEqual(out)
+    expect(again.calls.map((c) => c.call)).toEqual(dump.entries.map((e) => e.call))
+  })
+
+  it('a thread that does not catch UnknownThread fails with it, and its dump replays to the same failure', async () => {
+    const joiner = thread({
+      uses: ['threads'],
+      async does(p: { id: string }) {
+        return await this.threads.join(p.id)
+      },
+    })
+    const weave = await open({ joiner })
+    const j = weave.spawn('joiner', { id: 'nowhere/7' })
+    const end = await weave.join(j)
+    expect(end.status).toBe('failed')
+    const error = (end as Extract<ThreadEnd, { status: 'failed' }>).error
+    expect(error).toBeInstanceOf(UnknownThread)
+    expect(error).toMatchObject({ code: 'RAIMENT_UNKNOWN_THREAD', message: "no thread with id 'nowhere/7' in this journal; 'raiment ps' lists them" })
+    const dump = makeDump(weave.journal, j)
+    await weave.close()
+    const again = await replay(joiner, dump)
+    expect(again.status).toBe('failed')
+    expect(again.error).toBeInstanceOf(UnknownThread)
+    expect(again.error?.message).toBe(error.message)
+  })
+
+  it('a message to a weave-qualified id that no thread has goes to the dead letters, and send says so', async () => {
+    const sender = thread({
+      uses: ['mailbox', 'threads'],
+      async does(p: { to: string[] }) {
+        const out: unknown[] = []
+        for (const to of p.to) out.push(await this.mailbox.send(to, { hello: to, at: new Date(5) }))
+        return out
+      },
+    })
+    const weave = await open({ sender })
+    const here = `${weave.journal.weaveId}/31337`
+    const to = [here, 'other-weave/1', 'other-weave/1']
+    const s = weave.spawn('sender', { to })
+    const out = resultOf(await weave.join(s))
+    expect(out).toEqual([
+      { delivered: false, to: here, reason: `no thread ${here} exists` },
+      { delivered: false, to: 'other-weave/1', reason: 'no thread other-weave/1 exists' },
+      { delivered: false, to: 'other-weave/1', reason: 'no thread other-weave/1 exists' },
+    ])
+    // And from outside any thread.
+    expect(weave.send('other-weave/2', 'from outside')).toEqual({ delivered: false, to: 'other-weave/2', reason: 'no thread other-weave/2 exists' })
+    await weave.committed()
+    const dead = (rows(weave, 'SELECT sender, recipient, body, reason FROM dead_letters ORDER BY n') as Array<{ sender: string | null; recipient: string; body: string; reason: string }>).map((d) => ({
+      ...d,
+      body: decodeValue(d.body),
+    }))
+    expect(dead).toEqual([
+      { sender: s, recipient: here, body: { hello: here, at: new Date(5) }, reason: `no thread ${here} exists` },
+      { sender: s, recipient: 'other-weave/1', body: { hello: 'other-weave/1', at: new Date(5) }, reason: 'no thread other-weave/1 exists' },
+      { sender: s, recipient: 'other-weave/1', body: { hello: 'other-weave/1', at: new Date(5) }, reason: 'no thread other-weave/1 exists' },
+      { sender: null, recipient: 'other-weave/2', body: 'from outside', reason: 'no thread other-weave/2 exists' },
+    ])
+    expect(rows(weave, 'SELECT * FROM inbox')).toEqual([])
+    const dump = makeDump(weave.journal, s)
+    await weave.close()
+    expect((await replay(sender, dump)).result).toEqual(out)
+  })
+})

@@ -254,6 +254,10 @@ export class Weft implements WeftLike {
       text = encodeError(v)
       // The thread sees the error as replay will rebuild it, so live and replay agree.
       v = decodeError(text)
+    } else {
+      // Likewise the value: a copy as recorded, never the library's own object, which the thread
+      // could change (and the library hand out again) where replay would not see it.
+      v = decodeValue(text)
     }
     call.ok = ok
     call.value = v

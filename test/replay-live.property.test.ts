@@ -13,7 +13,7 @@
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { makeDump, Weave, type ThreadEnd } from 'raiment'
+import { makeDump, thread, Weave, type ThreadEnd } from 'raiment'
 import { replay } from 'raiment/testing'
 import { interpreter, realOps, topArb, VirtualOps, type Json, type Prog, type Req } from './support/program.js'
 import { tempDir } from './support/tmp.js'
@@ -142,3 +142,38 @@ it(`agrees with an always-replay run on a virtual clock for ${RUNS * PER_RUN} pr
     { numRuns: RUNS, seed },
   )
 }, TIMEOUT)
+
+declare module 'raiment' {
+  interface Libraries {
+    cache: { get(key: string): Promise<{ key: string; hits: number; at: Date }> }
+  }
+}
+
+it('a value the library hands out twice (one object it keeps) and the thread changes: live as replay', async () => {
+  // A library that returns the object it keeps, not a copy: live, the thread must still get the
+  // outcome as recorded (as replay will give it), not an alias of the library's object.
+  const kept = { key: 'k', hits: 0, at: new Date(0) }
+  const cache = { async get() { return kept } }
+  const t = thread({
+    uses: ['cache'],
+    async does() {
+      const a = await this.cache.get('k')
+      a.hits += 10
+      a.at.setTime(5)
+      const b = await this.cache.get('k')
+      b.hits += 1
+      return { a: a.hits, b: b.hits, at: b.at.getTime() }
+    },
+  })
+  const weave = await Weave.open({ db: join(tempDir(), 'w.db'), durability: 'memory', threads: { t }, libraries: { cache }, ioLibs: false, dumps: false })
+  try {
+    const id = weave.spawn('t')
+    const end = await weave.join(id)
+    const run = await replay(t, makeDump(weave.journal, id), { ioLibs: false })
+    expect(end).toEqual({ id, type: 't', status: 'done', result: run.result })
+    expect(run.result).toEqual({ a: 10, b: 1, at: 0 })
+    expect(kept).toEqual({ key: 'k', hits: 0, at: new Date(0) })
+  } finally {
+    await weave.close()
+  }
+})

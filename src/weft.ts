@@ -42,9 +42,13 @@ export interface CallTrace {
 
 const noop = (): void => {}
 
-/** Runs `fn` once the microtask queue has fully drained. */
-function afterDrain(fn: () => void): void {
-  queueMicrotask(() => process.nextTick(fn))
+/**
+ * Runs `tick(w)` once the microtask queue has fully drained: a microtask that queues a tick.
+ * The microtask is queued on a settled promise (queueMicrotask makes an AsyncResource per call),
+ * and `tick` is a static function, so a weft holds no closure of its own for this.
+ */
+function afterDrain(tick: (w: Weft) => void, w: Weft): void {
+  void Promise.resolve(w).then(tick)
 }
 
 class Call implements LiveCall {
@@ -117,7 +121,7 @@ export interface WeftOptions {
   /** What to do when the record diverges: fail the thread (default) or continue live. */
   onDivergence?: 'fail' | 'continue'
   /** Called once when the weft stops on its own (a divergence), so the weave can end the thread. */
-  onStop?: (err: Error) => void
+  onStop?: (err: Error, weft: Weft) => void
   /** Collect the sequence of requests (for tests). */
   trace?: boolean
   /** The thread type's name, for messages. */
@@ -142,7 +146,7 @@ export class Weft implements WeftLike {
   readonly #config: WeaveConfig
   readonly #counts = new Map<string, number>()
   readonly #onDivergence: 'fail' | 'continue'
-  readonly #onStop: ((err: Error) => void) | undefined
+  readonly #onStop: ((err: Error, weft: Weft) => void) | undefined
   readonly #type: string
   readonly #onDurable: (() => void) | undefined
   #seq = 0
@@ -281,16 +285,24 @@ export class Weft implements WeftLike {
     }
     if (this.#queue === null) {
       this.#queue = [call]
-      afterDrain(this.#pumpLive)
+      afterDrain(Weft.#pumpLiveSoon, this)
     } else this.#queue.push(call)
   }
 
-  #pumpLive = (): void => {
+  static #pumpLiveSoon(w: Weft): void {
+    process.nextTick(Weft.#pumpLiveNow, w)
+  }
+
+  static #pumpLiveNow(w: Weft): void {
+    w.#pumpLive()
+  }
+
+  #pumpLive(): void {
     const q = this.#queue
     if (q === null) return
     const call = q.shift()
     if (call !== undefined && this.#stopped === null) this.#settle(call)
-    if (q.length > 0) afterDrain(this.#pumpLive)
+    if (q.length > 0) afterDrain(Weft.#pumpLiveSoon, this)
     else this.#queue = null
   }
 
@@ -312,11 +324,19 @@ export class Weft implements WeftLike {
   #schedule(r: Replay): void {
     if (r.scheduled) return
     r.scheduled = true
-    afterDrain(this.#pump)
+    afterDrain(Weft.#pumpSoon, this)
+  }
+
+  static #pumpSoon(w: Weft): void {
+    process.nextTick(Weft.#pumpNow, w)
+  }
+
+  static #pumpNow(w: Weft): void {
+    w.#pump()
   }
 
   /** Runs when the thread has drained: release the next recorded outcome, or decide what next. */
-  #pump = (): void => {
+  #pump(): void {
     const r = this.#replay
     if (r === null || this.#stopped !== null) return
     r.scheduled = false
@@ -384,7 +404,7 @@ export class Weft implements WeftLike {
         `deterministic (all time, randomness and I/O through this.<library>), or record it again.`,
     )
     this.stop(err)
-    this.#onStop?.(err)
+    this.#onStop?.(err, this)
   }
 
   /**

@@ -88,7 +88,8 @@ export class Messages {
   readonly #isAlive: (id: string) => boolean
   readonly #inboxes = new Map<string, Inbox>()
   readonly #names = new Map<string, string>()
-  #nextN: number
+  /** The next inbox row number; 0 until the first send reads it (see #firstN). */
+  #nextN = 0
   readonly #insert: Stmt
   readonly #delete: Stmt
   readonly #dead: Stmt
@@ -103,10 +104,6 @@ export class Messages {
     this.#journal = journal
     this.#isAlive = isAlive
     const db = journal.db
-    // Numbers are never reused, even after the newest message was taken (AUTOINCREMENT keeps
-    // the high-water mark), so a receiver's scan position stays valid across a restart.
-    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").get() as { seq: number } | undefined
-    this.#nextN = (seq?.seq ?? 0) + 1
     for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
       this.#names.set(r.name, r.thread)
     }
@@ -140,10 +137,23 @@ export class Messages {
       this.#journal.queue(this.#dead, [from, to, body, reason, Date.now()])
       return { delivered: false, to, reason }
     }
+    if (this.#nextN === 0) this.#nextN = this.#firstN()
     const n = this.#nextN++
     const msg: Msg = { n, from, body }
     this.#journal.queue(this.#insert, [n, target, from, msgId, body, Date.now()], () => this.#delivered(target, msg))
     return { delivered: true, to: target }
+  }
+
+  /**
+   * Numbers are never reused, even after the newest message was taken (AUTOINCREMENT keeps the
+   * high-water mark), so a receiver's scan position stays valid across a restart. Read at the
+   * first send, not when the weave opens: by then the weave has recorded itself as the journal's
+   * owner, so a message that another process put in an inbox while no weave ran (`raiment send`
+   * checks for an owner in the same transaction) is counted and never overwritten.
+   */
+  #firstN(): number {
+    const seq = this.#journal.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").get() as { seq: number } | undefined
+    return (seq?.seq ?? 0) + 1
   }
 
   #delivered(target: string, msg: Msg): void {

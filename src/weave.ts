@@ -441,7 +441,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   #startPolling(ms: number): void {
-    this.#dataVersion = this.journal.dataVersion()
+    // Unlike any version SQLite reports, so the first poll also answers control requests left
+    // queued while no weave ran (a kill or send whose weave died before it answered).
+    this.#dataVersion = -1
     this.#poll = setInterval(() => {
       try {
         this.#pollOnce()

@@ -15,19 +15,16 @@ const clock = {
     if (typeof at !== 'number' || !Number.isFinite(at)) {
       return Promise.reject(new TypeError(`clock.sleepUntil expects a time in ms since the epoch, got ${String(at)}`))
     }
-    const { signal } = callContext()
+    const left = at - Date.now()
+    if (left <= 0) return Promise.resolve()
+    // A sleeping thread holds what is made here, so keep it small: onAbort rather than an
+    // AbortSignal (about 1 KB each), and no named closures (tsx gives each a property dictionary).
     return new Promise((resolve, reject) => {
-      const left = at - Date.now()
-      if (left <= 0) return resolve()
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort)
-        resolve()
-      }, left)
-      const onAbort = (): void => {
+      const timer = setTimeout(resolve, left)
+      callContext().onAbort((reason) => {
         clearTimeout(timer)
-        reject(signal.reason as Error)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
+        reject(reason)
+      })
     })
   },
 }

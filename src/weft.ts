@@ -60,6 +60,7 @@ class Call implements LiveCall {
   readonly ord: number
   readonly config: WeaveConfig
   controller: AbortController | null = null
+  abortHook: ((reason: Error) => void) | null = null
   promise!: Promise<unknown>
   resolve!: (v: unknown) => void
   reject!: (e: unknown) => void
@@ -446,7 +447,7 @@ export class Weft implements WeftLike {
     this.#pending = null
     if (pending === null) return
     for (const call of pending) {
-      call.controller?.abort(err)
+      abort(call, err)
       call.promise.catch(noop)
       call.reject(err)
     }
@@ -457,7 +458,17 @@ export class Weft implements WeftLike {
     this.#ended = true
     this.#detached = true
     if (this.#pending === null) return
-    for (const call of this.#pending) call.controller?.abort(new Error('weave shutting down'))
+    for (const call of this.#pending) abort(call, new Error('weave shutting down'))
+  }
+}
+
+/** Tells a live call's library that the call is aborted: its signal, and its onAbort hook once. */
+function abort(call: Call, reason: Error): void {
+  call.controller?.abort(reason)
+  const hook = call.abortHook
+  if (hook !== null) {
+    call.abortHook = null
+    hook(reason)
   }
 }
 

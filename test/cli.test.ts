@@ -98,6 +98,35 @@ function expectOneLineError(r: Done, re: RegExp): void {
   expect(lines[0]).toMatch(re)
 }
 
+/**
+ * Waits until `sql` returns a row from the journal at `dir/raiment.db` (read-only, beside the
+ * weave that writes it): synchronisation on journal state, checked every 20 ms, up to 60 s.
+ */
+async function untilRow(dir: string, sql: string, ...params: unknown[]): Promise<unknown> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const db = new Database(join(dir, 'raiment.db'), { readonly: true, fileMustExist: true })
+    try {
+      const row = db.prepare(sql).get(...params)
+      if (row !== undefined) return row
+    } finally {
+      db.close()
+    }
+    if (Date.now() > deadline) throw new Error(`no row for ${sql} ${JSON.stringify(params)} within 60 s`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** Row counts of the tables a send can write. */
+function messageRows(dir: string): Record<string, number> {
+  const db = new Database(join(dir, 'raiment.db'), { readonly: true, fileMustExist: true })
+  try {
+    return Object.fromEntries(['inbox', 'dead_letters', 'control'].map((t) => [t, (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n]))
+  } finally {
+    db.close()
+  }
+}
+
 /** The results table the demo prints last. */
 function resultsTable(stdout: string): string {
   const at = stdout.indexOf('Results:')
@@ -171,7 +200,8 @@ describe('raiment CLI', () => {
     const dir = tempDir()
     const made = await raiment(dir, 'spawn', 'greet', '{"name":"ada"}', ...T)
     expect(made.code, made.stderr).toBe(0)
-    const [malformed, unknownType, noThreads, unknownId, unknownKill, unknownDump, badStatus, usage] = await Promise.all([
+    const target = made.stdout.trim()
+    const [malformed, unknownType, noThreads, unknownId, unknownKill, unknownDump, badStatus, usage, badMessage, badString, badLimit, sendUsage] = await Promise.all([
       raiment(dir, 'spawn', 'greet', '{name: ada}', ...T),
       raiment(dir, 'spawn', 'greeet', ...T),
       raiment(dir, 'spawn', 'greet'),
@@ -180,9 +210,13 @@ describe('raiment CLI', () => {
       raiment(dir, 'dump', 'nope/1'),
       raiment(dir, 'ps', '--status', 'sleeping'),
       raiment(dir, 'spawn'),
+      raiment(dir, 'send', target, '{hello: world}'),
+      raiment(dir, 'send', 'ear', 'hi'),
+      raiment(dir, 'dead-letters', '--limit', '0'),
+      raiment(dir, 'send', target),
     ])
     expectOneLineError(malformed, /PARAMS_JSON is not valid JSON \(.*JSON.*\).*e\.g\. raiment spawn greet '\{"name":"ada"\}'/)
-    expectOneLineError(unknownType, /unknown thread type 'greeet'; known types: checkout, greet, inventory, sleeper/)
+    expectOneLineError(unknownType, /unknown thread type 'greeet'; known types: checkout, greet, inventory, listener, order-saga, /)
     expectOneLineError(noThreads, /no directory 'threads'; pass --threads DIR/)
     expectOneLineError(unknownId, /no thread with id 'nope\/1'/)
     expectOneLineError(unknownKill, /no thread with id 'nope\/1'/)
@@ -190,12 +224,20 @@ describe('raiment CLI', () => {
     expectOneLineError(badStatus, /--status must be one of pending, running, done, failed, killed/)
     expectOneLineError(usage, /missing required argument 'type'/)
     expect(usage.code).toBe(2)
+    expectOneLineError(badMessage, /MESSAGE_JSON is not valid JSON \(.*JSON.*\): "\{hello: world\}"; nothing was sent\. .*e\.g\. raiment send \S+ '\{"hello":"world"\}'/)
+    expectOneLineError(badString, /MESSAGE_JSON is not valid JSON .*"hi".*\(a string is '"hi"'\)/)
+    expectOneLineError(badLimit, /--limit must be a whole number from 1 up, got '0'/)
+    expectOneLineError(sendUsage, /missing required argument 'message_json'/)
+    expect(sendUsage.code).toBe(2)
+    // The malformed sends wrote nothing: no inbox row, no dead letter, no request to a weave.
+    expect(messageRows(dir)).toEqual({ inbox: 0, dead_letters: 0, control: 0 })
+    expect((await raiment(dir, 'dead-letters')).stdout).toBe('no dead letters in raiment.db\n')
 
     // Nothing was recorded by the failed commands: the journal still holds the one thread.
     const ps = await raiment(dir, 'ps')
     expect(ps.stdout.trim().split('\n')).toHaveLength(2)
 
-    for (const cmd of ['start', 'spawn', 'ps', 'show', 'dump', 'replay', 'kill', 'demo']) {
+    for (const cmd of ['start', 'spawn', 'ps', 'show', 'dump', 'replay', 'kill', 'send', 'dead-letters', 'demo']) {
       const help = await raiment(dir, cmd, '--help')
       expect(help.code, cmd).toBe(0)
       expect(help.stdout, cmd).toMatch(new RegExp(`^Usage: raiment ${cmd}`))
@@ -216,6 +258,8 @@ describe('raiment CLI', () => {
         raiment(dir, 'show', 'x/1', '--db', db),
         raiment(dir, 'dump', 'x/1', '--db', db),
         raiment(dir, 'kill', 'x/1', '--db', db),
+        raiment(dir, 'send', 'x/1', '{}', '--db', db),
+        raiment(dir, 'dead-letters', '--db', db),
         raiment(dir, 'spawn', 'greet', '{"name":"ada"}', '--db', db, ...T),
         raiment(dir, 'start', '--db', db, ...T),
       )
@@ -225,7 +269,12 @@ describe('raiment CLI', () => {
     for (const [f, bytes] of before) expect(readFileSync(join(dir, f)).equals(bytes), f).toBe(true)
 
     // A missing journal is an error for the commands that only read it, and is not created.
-    const missing = await Promise.all([raiment(dir, 'ps', '--db', 'none.db'), raiment(dir, 'kill', 'x/1', '--db', 'none.db')])
+    const missing = await Promise.all([
+      raiment(dir, 'ps', '--db', 'none.db'),
+      raiment(dir, 'kill', 'x/1', '--db', 'none.db'),
+      raiment(dir, 'send', 'x/1', '{}', '--db', 'none.db'),
+      raiment(dir, 'dead-letters', '--db', 'none.db'),
+    ])
     for (const r of missing) expectOneLineError(r, /no journal at none\.db/)
     expect(existsSync(join(dir, 'none.db'))).toBe(false)
   }, SLOW)
@@ -336,5 +385,71 @@ describe('raiment CLI', () => {
     const second = await raiment(dir, 'demo', ...T)
     expect(second.code, second.stderr).toBe(0)
     expect(second.stdout).toMatch(/^resumed [1-4] threads? of the demo begun earlier/m)
+  }, SLOW)
+
+  test.concurrent('`raiment send` to a running weave: received by id and by name; undeliverable messages are listed by `raiment dead-letters`', async () => {
+    const dir = tempDir()
+    const weave = new Cli(['start', ...T, '--durability', 'batched'], dir)
+    try {
+      await weave.waitFor(/^weave \S+ on raiment\.db/m)
+      const [a, b] = await Promise.all([raiment(dir, 'spawn', 'listener', ...T), raiment(dir, 'spawn', 'listener', '{"name":"ear"}', ...T)])
+      const byId = a.stdout.trim()
+      const named = b.stdout.trim()
+      await weave.waitFor(new RegExp(`^started ${byId} listener$`, 'm'))
+      await untilRow(dir, 'SELECT 1 FROM names WHERE name = ? AND thread = ?', 'ear', named)
+
+      const [toId, toName] = await Promise.all([raiment(dir, 'send', byId, '{"hello":"world"}'), raiment(dir, 'send', 'ear', '"hi"')])
+      expect(toId.code, toId.stderr).toBe(0)
+      expect(JSON.parse(toId.stdout)).toEqual({ delivered: true, to: byId })
+      expect(toName.code, toName.stderr).toBe(0)
+      expect(JSON.parse(toName.stdout)).toEqual({ delivered: true, to: named })
+      await weave.waitFor(new RegExp(`^done ${byId} listener → {"received":{"hello":"world"}}$`, 'm'))
+      await weave.waitFor(new RegExp(`^done ${named} listener → {"received":"hi"}$`, 'm'))
+
+      // Both have ended, and the name is free again: these go to the dead letters.
+      const [again, noName] = await Promise.all([raiment(dir, 'send', byId, '{"again":1}'), raiment(dir, 'send', 'ear', '[1,2]')])
+      expect(JSON.parse(again.stdout)).toEqual({ delivered: false, to: byId, reason: `thread ${byId} has ended` })
+      expectOneLineError(again, new RegExp(`not delivered to ${byId}: thread ${byId} has ended; .*raiment dead-letters`))
+      expect(JSON.parse(noName.stdout)).toEqual({ delivered: false, to: 'ear', reason: "no thread is registered as 'ear'" })
+
+      const letters = await raiment(dir, 'dead-letters')
+      expect(letters.code, letters.stderr).toBe(0)
+      const lines = letters.stdout.trimEnd().split('\n')
+      expect(lines[0]).toMatch(/^AT\s+SENDER\s+RECIPIENT\s+REASON\s+MESSAGE$/)
+      expect(lines).toHaveLength(3)
+      const rows = lines.slice(1).sort()
+      expect(rows.find((l) => l.includes(byId))).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:]+Z\\s+\\(outside\\)\\s+${byId}\\s+thread ${byId} has ended\\s+{"again":1}$`))
+      expect(rows.find((l) => l.includes('ear'))).toMatch(/\(outside\)\s+ear\s+no thread is registered as 'ear'\s+\[1,2\]$/)
+      const last = await raiment(dir, 'dead-letters', '--limit', '1')
+      expect(last.stdout.trimEnd().split('\n')).toHaveLength(2)
+      expect(last.stderr).toMatch(/the last 1 of 2 dead letters/)
+
+      weave.child.kill('SIGTERM')
+      expect((await weave.done).code).toBe(0)
+    } finally {
+      weave.child.kill('SIGKILL')
+    }
+  }, SLOW)
+
+  test.concurrent('`raiment send` with no weave running puts the message in the inbox, and `start` delivers it', async () => {
+    const dir = tempDir()
+    const id = (await raiment(dir, 'spawn', 'listener', ...T)).stdout.trim()
+    const [sent, lost] = await Promise.all([raiment(dir, 'send', id, '{"n":1}'), raiment(dir, 'send', 'nobody', '{"n":2}')])
+    expect(sent.code, sent.stderr).toBe(0)
+    expect(JSON.parse(sent.stdout)).toEqual({ delivered: true, to: id })
+    expect(sent.stderr).toMatch(new RegExp(`^no weave runs on raiment\\.db; the message waits in the inbox of ${id} until one does`))
+    expect(JSON.parse(lost.stdout)).toEqual({ delivered: false, to: 'nobody', reason: "no thread is registered as 'nobody'" })
+    expectOneLineError(lost, /not delivered to nobody: no thread is registered as 'nobody'; the message is kept in the dead letters/)
+    expect(messageRows(dir)).toEqual({ inbox: 1, dead_letters: 1, control: 0 })
+
+    const weave = new Cli(['start', ...T], dir)
+    try {
+      await weave.waitFor(new RegExp(`^done ${id} listener → {"received":{"n":1}}$`, 'm'))
+      weave.child.kill('SIGINT')
+      expect((await weave.done).code).toBe(0)
+    } finally {
+      weave.child.kill('SIGKILL')
+    }
+    expect((await raiment(dir, 'dead-letters')).stdout).toMatch(/\(outside\)\s+nobody\s+no thread is registered as 'nobody'\s+{"n":2}$/m)
   }, SLOW)
 })

@@ -91,7 +91,7 @@ export function refuseIfOwned(db: string): void {
     const owner = runningOwner(journal)
     if (owner !== null) {
       throw new InvalidArgument(
-        `a weave (pid ${owner.pid}) is already running on ${db}; stop it first, or talk to it with 'raiment spawn' and 'raiment kill'`,
+        `a weave (pid ${owner.pid}) is already running on ${db}; stop it first, or talk to it with 'raiment spawn', 'raiment send' and 'raiment kill'`,
       )
     }
   } finally {

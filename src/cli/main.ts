@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { DURABILITIES } from '../journal.js'
 import { DEFAULT_DB, DEFAULT_IO_LIBS, DEFAULT_THREADS, note } from './common.js'
 import type { DumpOptions, PsOptions } from './inspect.js'
+import type { DeadLettersOptions } from './messages.js'
 import type { ReplayCommandOptions } from './replay.js'
 import type { SpawnOptions, StartOptions } from './weave-commands.js'
 import type { DbOptions } from './common.js'
@@ -17,6 +18,7 @@ import type { DbOptions } from './common.js'
 // Each command's module is loaded only when it runs, so `ps` does not pay for loading a weave.
 const inspect = () => import('./inspect.js')
 const weaveCommands = () => import('./weave-commands.js')
+const messageCommands = () => import('./messages.js')
 
 /** Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -87,7 +89,7 @@ function build(setCode: (c: number) => void): Command {
     .option('--status <status>', 'only these statuses (pending, running, done, failed, killed; comma-separated)')
     .option('--type <type>', 'only threads of this type')
     .option('--tree', 'show children indented under their parents')
-    .addHelpText('after', '\nExample:\n  raiment ps --status running,pending')
+    .addHelpText('after', '\nExamples:\n  raiment ps --status running,pending\n  raiment ps --tree')
     .action(run(async (o: PsOptions) => (await inspect()).ps(o)))
 
   db(program.command('show'))
@@ -117,6 +119,26 @@ function build(setCode: (c: number) => void): Command {
     .argument('<id>', 'the thread id (see raiment ps)')
     .addHelpText('after', '\nExample:\n  raiment kill myhost-raiment/3')
     .action(run(async (id: string, o: DbOptions) => (await weaveCommands()).kill(id, o)))
+
+  db(program.command('send'))
+    .description('Send a message (JSON) to a thread, by id or registered name. A message for a thread that has ended or does not exist goes to the dead letters.')
+    .argument('<id_or_name>', 'a thread id (see raiment ps) or a name a thread registered')
+    .argument('<message_json>', 'the message as JSON')
+    .addHelpText(
+      'after',
+      '\nWith a weave running on the journal, the weave delivers the message and this prints its answer;\n' +
+        "with none, the message goes into the thread's inbox and waits there until a weave runs it.\n" +
+        'Either way it prints the result as JSON: {"delivered":true,"to":ID}, or\n{"delivered":false,"to":…,"reason":…}.' +
+        '\n\nExit status: 0 when delivered, 1 when the message went to the dead letters.' +
+        `\n\nExamples:\n  raiment send myhost-raiment/3 '{"hello":"world"}'\n  raiment send ear '"hi"'`,
+    )
+    .action(run(async (to: string, message: string, o: DbOptions) => (await messageCommands()).send(to, message, o)))
+
+  db(program.command('dead-letters'))
+    .description('List messages that could not be delivered (oldest first): when, sender, recipient, why, and the message.')
+    .option('-n, --limit <n>', 'show the last N', '20')
+    .addHelpText('after', '\nExample:\n  raiment dead-letters --limit 50')
+    .action(run(async (o: DeadLettersOptions) => (await messageCommands()).deadLetters(o)))
 
   weaveOptions(program.command('demo'))
     .description('Run the example threads on ./raiment.db and print their progress and results; run it again after a SIGKILL and it resumes.')

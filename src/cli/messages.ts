@@ -1,0 +1,163 @@
+/**
+ * The message commands: `send` (a message from outside to a thread) and `dead-letters`.
+ *
+ * Invariant: a message `raiment send` puts in an inbox itself is never lost or overwritten by a
+ * weave. It does so only inside a write transaction that finds no weave owning the journal; a
+ * weave records itself as the owner before it numbers any message of its own, so it counts the
+ * row this command wrote. When a weave does own the journal, the message goes to it as a control
+ * request, and the weave delivers it exactly as `Weave.send` would.
+ */
+import { randomUUID } from 'node:crypto'
+import { decodeValue, encodeValue } from '../encoding.js'
+import { InvalidArgument, RaimentError } from '../errors.js'
+import type { Journal } from '../journal.js'
+import type { SendResult } from '../messages.js'
+import { note, openExisting, openReadonly, plural, runningOwner, say, short, table, toText, type DbOptions, type Owner } from './common.js'
+
+/** How long `send` waits for a running weave to answer. */
+const SEND_TIMEOUT_MS = 5_000
+
+/** Parses the MESSAGE_JSON argument of send, with an example in the error. */
+export function parseMessage(text: string, to: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch (e) {
+    const quoted = /^[\w./:-]+$/.test(to) ? to : `'${to}'`
+    throw new InvalidArgument(
+      `MESSAGE_JSON is not valid JSON (${(e as Error).message}): ${JSON.stringify(text)}; nothing was sent. ` +
+        `Quote it for the shell, e.g. raiment send ${quoted} '{"hello":"world"}' (a string is '"hi"')`,
+    )
+  }
+}
+
+type Sent = { result: SendResult } | { owner: Owner; n: number }
+
+/** `raiment send ID_OR_NAME MESSAGE_JSON`. Exit 0 when delivered, 1 when dead-lettered. */
+export async function send(to: string, text: string, o: DbOptions): Promise<number> {
+  if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
+  const body = encodeValue(parseMessage(text, to), 'the message')
+  const journal = openExisting(o.db)
+  try {
+    // IMMEDIATE: the owner check and the write are one step that no weave opening now can split.
+    const sent = journal.db
+      .transaction((): Sent => {
+        const owner = runningOwner(journal)
+        if (owner === null) return { result: deliver(journal, to, body) }
+        const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('send', to, body).lastInsertRowid)
+        return { owner, n }
+      })
+      .immediate()
+    if ('result' in sent) {
+      say(JSON.stringify(sent.result))
+      if (!sent.result.delivered) return notDelivered(sent.result)
+      note(`no weave runs on ${o.db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${o.db})`)
+      return 0
+    }
+    const result = await awaitReply(journal, sent.n, sent.owner, to)
+    say(JSON.stringify(result))
+    return result.delivered ? 0 : notDelivered(result)
+  } finally {
+    journal.close()
+  }
+}
+
+function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
+  note(`raiment: not delivered to ${r.to}: ${r.reason}; the message is kept in the dead letters (raiment dead-letters)`)
+  return 1
+}
+
+/**
+ * With no weave running: into the inbox of a pending or running thread (by id, or by a name a
+ * thread holds), else into the dead letters, with the reasons a weave gives.
+ */
+function deliver(journal: Journal, to: string, body: string): SendResult {
+  const db = journal.db
+  const named = db.prepare('SELECT thread FROM names WHERE name = ?').get(to) as { thread: string } | undefined
+  const target = named?.thread ?? (to.includes('/') ? to : null)
+  const row = target === null ? undefined : journal.thread(target)
+  const now = Date.now()
+  if (target !== null && (row?.status === 'pending' || row?.status === 'running')) {
+    db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, NULL, ?, ?, ?)').run(target, `cli:${randomUUID()}`, body, now)
+    return { delivered: true, to: target }
+  }
+  const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`
+  db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (NULL, ?, ?, ?, ?)').run(to, body, reason, now)
+  return { delivered: false, to, reason }
+}
+
+/** Waits for the weave's answer to control request `n`: the JSON of a SendResult. */
+async function awaitReply(journal: Journal, n: number, owner: Owner, to: string): Promise<SendResult> {
+  const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
+  const deadline = Date.now() + SEND_TIMEOUT_MS
+  while (Date.now() < deadline) {
+    const r = ask.get(n) as { done: number; reply: string | null }
+    if (r.done === 1) {
+      let result: SendResult | undefined
+      try {
+        result = JSON.parse(r.reply ?? '') as SendResult
+      } catch {
+        // Not a SendResult: the weave's error message.
+      }
+      if (typeof result?.delivered !== 'boolean') {
+        throw new RaimentError('RAIMENT_SEND_FAILED', `the weave (pid ${owner.pid}) could not send to ${to}: ${r.reply}`)
+      }
+      return result
+    }
+    await new Promise((res) => setTimeout(res, 20))
+  }
+  throw new RaimentError(
+    'RAIMENT_SEND_TIMEOUT',
+    `the weave (pid ${owner.pid}) did not answer within ${SEND_TIMEOUT_MS / 1000} s; the message stays queued and is sent when a weave next polls the journal (check with raiment dead-letters or raiment show)`,
+  )
+}
+
+export interface DeadLettersOptions extends DbOptions {
+  limit: string
+}
+
+interface DeadLetter {
+  n: number
+  sender: string | null
+  recipient: string
+  body: string
+  reason: string
+  at: number
+}
+
+/** `raiment dead-letters`: the last N dead letters, oldest first. */
+export function deadLetters(o: DeadLettersOptions): number {
+  const limit = Number(o.limit)
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new InvalidArgument(`--limit must be a whole number from 1 up, got '${o.limit}'`)
+  }
+  const journal = openReadonly(o.db)
+  try {
+    const total = (journal.db.prepare('SELECT count(*) AS n FROM dead_letters').get() as { n: number }).n
+    if (total === 0) {
+      say(`no dead letters in ${o.db}`)
+      return 0
+    }
+    const rows = (journal.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as DeadLetter[]).reverse()
+    const lines = table(
+      ['AT', 'SENDER', 'RECIPIENT', 'REASON', 'MESSAGE'],
+      rows.map((r) => [time(r.at), r.sender ?? '(outside)', r.recipient, r.reason, short(body(r.body), 60)]),
+    )
+    for (const l of lines) say(l)
+    if (total > rows.length) note(`the last ${rows.length} of ${plural(total, 'dead letter')}; --limit N shows more`)
+    return 0
+  } finally {
+    journal.close()
+  }
+}
+
+function time(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z')
+}
+
+function body(text: string): string {
+  try {
+    return toText(decodeValue(text))
+  } catch {
+    return text
+  }
+}

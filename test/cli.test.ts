@@ -354,18 +354,27 @@ describe('raiment CLI', () => {
 
     const second = await raiment(broken, 'demo', ...T)
     expect(second.code, second.stderr).toBe(0)
-    expect(second.stdout).toMatch(/^resumed [1-4] threads of the demo begun earlier/m)
+    expect(second.stdout).toMatch(/^resumed [1-8] threads? of the demo begun earlier/m)
     expect(second.stdout).not.toMatch(/^spawned/m)
 
     const full = await uninterrupted
     expect(full.code, full.stderr).toBe(0)
     expect(full.stdout).not.toMatch(/resumed/)
     const table = resultsTable(full.stdout)
-    expect(table.split('\n')).toHaveLength(5)
+    expect(table.split('\n')).toHaveLength(9)
     expect(table).toMatch(/greet\s+done\s+{"greeted":"ada","greeting":"hello ada"}/)
     expect(table).toMatch(/sleeper\s+done\s+{"steps":6,"slept":6000}/)
     expect(table).toMatch(/checkout\s+failed\s+PaymentDeclined: order 42: card declined/)
+    expect(table).toMatch(/ping-pong\s+done\s+{"rounds":20,"pongs":20,"partner":{"served":20}}/)
+    expect(table).toMatch(/worker-pool\s+done\s+{"jobs":12,"done":\[1,2,3,4,5,6,7,8,9,10,11,12\],"sum":650,"crashes":3,"restarts":3}/)
+    expect(table).toMatch(/order-saga\s+done\s+{"order":"A-100","status":"completed","steps":\["reserve","charge","ship"\]}/)
+    expect(table).toMatch(/order-saga\s+done\s+{"order":"A-101","status":"compensated","failedAt":"ship",.*"undone":\["refund","release"\]}/)
     expect(resultsTable(second.stdout)).toBe(table)
+
+    // ps --tree: the pool's supervisor under the pool, its workers (crashed and restarted) under it.
+    const tree = (await raiment(whole, 'ps', '--tree')).stdout
+    expect(tree).toMatch(/^\S+\s+ping-pong\s+done.*\n {2}\S+\s+ping-pong\/pong\s+done/m)
+    expect(tree).toMatch(/^\S+\s+worker-pool\s+done.*\n {2}\S+\s+raiment\/supervisor\s+done.*\n( {4}\S+\s+worker-pool\/worker\s+(done|failed).*\n){6}/m)
 
     // The failed thread's dump replays to the same error, as the demo says.
     const cmd = /npx raiment (replay .+)$/m.exec(second.stdout)![1]!.split(' ')
@@ -384,7 +393,7 @@ describe('raiment CLI', () => {
     await first.done
     const second = await raiment(dir, 'demo', ...T)
     expect(second.code, second.stderr).toBe(0)
-    expect(second.stdout).toMatch(/^resumed [1-4] threads? of the demo begun earlier/m)
+    expect(second.stdout).toMatch(/^resumed [1-8] threads? of the demo begun earlier/m)
   }, SLOW)
 
   test.concurrent('`raiment send` to a running weave: received by id and by name; undeliverable messages are listed by `raiment dead-letters`', async () => {

@@ -7,7 +7,7 @@
  * a function of the params alone, so a resumed run prints the same results as an uninterrupted
  * one.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { dumpText, makeDump } from '../dump.js'
 import { decodeValue, errorFromRecord, type ErrorRecord } from '../encoding.js'
@@ -20,12 +20,20 @@ import { endLine, openWeave, runUntilSignal, type StartOptions } from './weave-c
 
 const BATCH_KEY = 'demo_batch'
 
+/** The application database the order sagas write; each new batch starts with a fresh one. */
+const SHOP_DB = 'demo-data/shop.db'
+const SHOP = { db: SHOP_DB, open: { stock: { lamp: 10, desk: 3 }, funds: { ada: 10_000, grace: 50_000 } } }
+
 /** The demo's threads: ~6 s in all, long enough to SIGKILL it half-way. */
 export const DEMO_BATCH: ReadonlyArray<{ type: string; params: unknown }> = [
   { type: 'greet', params: { name: 'ada' } },
   { type: 'inventory', params: { dir: 'demo-data', items: { bolts: 120, nuts: 80, washers: 45 } } },
   { type: 'sleeper', params: { steps: 6, ms: 1_000 } },
   { type: 'checkout', params: { order: 42, cents: 12_500, limit: 10_000 } },
+  { type: 'ping-pong', params: { rounds: 20 } },
+  { type: 'worker-pool', params: { jobs: 12, workers: 3, failEvery: 4, jobMs: 250 } },
+  { type: 'order-saga', params: { ...SHOP, order: 'A-100', customer: 'ada', item: 'lamp', qty: 2, cents: 4_000 } },
+  { type: 'order-saga', params: { ...SHOP, order: 'A-101', customer: 'grace', item: 'desk', qty: 1, cents: 25_000, failAt: 'ship' } },
 ]
 
 export async function demo(o: StartOptions): Promise<number> {
@@ -59,13 +67,16 @@ export async function demo(o: StartOptions): Promise<number> {
     say(`resumed ${plural(unfinished.length, 'thread')} of the demo begun earlier (${ids.length - unfinished.length} had already ended)`)
     for (const u of unfinished) say(`resumed ${u} ${journal.thread(u)?.type ?? ''}`)
   } else {
+    // The sagas' shop starts each batch afresh (no thread of this weave has opened it yet).
+    for (const suffix of ['', '-wal', '-shm']) rmSync(SHOP_DB + suffix, { force: true })
+    mkdirSync(dirname(SHOP_DB), { recursive: true })
     ids = DEMO_BATCH.map((t) => weave.spawn(t.type, t.params))
     // Same commit as the spawn records: a crash leaves both or neither.
     journal.queue(journal.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'), [
       BATCH_KEY,
       JSON.stringify(ids),
     ])
-    say(`spawned ${ids.length} threads: ${DEMO_BATCH.map((t) => t.type).join(', ')} (their log lines go to stderr)`)
+    say(`spawned ${ids.length} threads: ${[...new Set(DEMO_BATCH.map((t) => t.type))].join(', ')} (their log lines go to stderr)`)
   }
   return runUntilSignal(weave, async () => {
     await Promise.all(ids.map((i) => weave.join(i)))
@@ -82,7 +93,7 @@ export async function demo(o: StartOptions): Promise<number> {
       say(`${r.id} failed on purpose and left a dump: ${file}`)
       say(`reproduce the failure from the dump alone: npx raiment replay ${file}${threads}`)
     }
-    say(`inspect a thread: npx raiment show ${ids[0]}   list them: npx raiment ps`)
+    say(`inspect a thread: npx raiment show ${ids[0]}   list them, children under parents: npx raiment ps --tree`)
     return 0
   })
 }

@@ -2,7 +2,21 @@
  * threads: spawn, join and kill other threads, and watch them end. A replayed spawn returns the
  * recorded child id and does not spawn again.
  */
-import { callContext, ThreadKilled, weaveOf, type LibraryApi, type WeaveConfig } from 'raiment'
+import { createHash } from 'node:crypto'
+import { callContext, InvalidArgument, NoBroker, ThreadKilled, weaveOf, type LibraryApi, type Placement, type WeaveConfig } from 'raiment'
+
+export interface SpawnOptions {
+  /**
+   * Where the thread runs: 'local' (default), 'any' (the least loaded live weave), a weave id, or
+   * `{ key }` (a consistent-hash ring over the live weaves). Other than 'local' needs a broker.
+   */
+  on?: Placement
+}
+
+function checkPlacement(on: unknown): void {
+  const ok = typeof on === 'string' ? on !== '' && !on.includes('/') : typeof on === 'object' && on !== null && typeof (on as { key?: unknown }).key === 'string'
+  if (!ok) throw new InvalidArgument(`threads.spawn: 'on' must be 'local', 'any', a weave id or { key: string }, got ${JSON.stringify(on)}`)
+}
 
 const threads = (config: WeaveConfig) => {
   const weave = () => weaveOf(config)
@@ -11,10 +25,28 @@ const threads = (config: WeaveConfig) => {
     async self(): Promise<string> {
       return callContext().threadId
     },
-    /** Spawns a child thread (this thread is its parent: it gets the child's exit message). */
-    async spawn(type: string, params?: unknown): Promise<string> {
-      const { threadId } = callContext()
-      return weave().spawn(type, params, { parent: threadId })
+    /**
+     * Spawns a child thread (this thread is its parent: it gets the child's exit message), here
+     * or, with `opts.on`, on another weave: then the spawn is sent like a message (durable,
+     * exactly once) and the child's id names that weave; its type is checked there.
+     * @throws UnknownWeave when `on` names a weave that never joined the broker
+     * @example
+     * const id = await this.threads.spawn('orders/checkout', { cart }, { on: { key: cart.user } })
+     */
+    async spawn(type: string, params?: unknown, opts: SpawnOptions = {}): Promise<string> {
+      const { threadId, callId } = callContext()
+      const w = weave()
+      const on = opts.on ?? 'local'
+      checkPlacement(on)
+      if (on === 'local' || on === w.journal.weaveId) return w.spawn(type, params, { parent: threadId })
+      const remote = w.messages.remote
+      if (remote === null) throw new NoBroker(`threads.spawn with on: ${JSON.stringify(on)}`)
+      const dest = await remote.place(on)
+      if (dest === w.journal.weaveId) return w.spawn(type, params, { parent: threadId })
+      // Chosen from the call id, so a spawn run again after a crash names the same thread.
+      const id = `${dest}/${w.journal.weaveId}~${createHash('sha256').update(callId).digest('base64url').slice(0, 12)}`
+      w.messages.spawnRemote(dest, id, type, params, threadId)
+      return id
     },
     /** Waits for a thread's end: its result, or throws its error (ThreadKilled if killed). */
     async join(id: string): Promise<unknown> {

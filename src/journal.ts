@@ -80,6 +80,16 @@ const MIGRATIONS: readonly string[] = [
      reason TEXT NOT NULL,
      at INTEGER NOT NULL
    );`,
+  // Messages and spawns for other weaves, until the broker confirms them; ids of messages taken
+  // from other weaves, so a redelivered one is ignored.
+  `CREATE TABLE outbox (
+     n INTEGER PRIMARY KEY AUTOINCREMENT,
+     msg_id TEXT NOT NULL UNIQUE,
+     dest TEXT NOT NULL,
+     body TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE TABLE received (msg_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;`,
 ]
 export const SCHEMA_VERSION = MIGRATIONS.length
 

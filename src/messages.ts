@@ -14,6 +14,7 @@ import type Database from 'better-sqlite3'
 import { decodeValue, encodeValue, registerError } from './encoding.js'
 import { RaimentError } from './errors.js'
 import type { Journal } from './journal.js'
+import { weaveOfThread, type Remote } from './remote.js'
 
 /** What `send` resolves to: the message was put in the receiver's inbox, or dead-lettered. */
 export type SendResult = { delivered: true; to: string } | { delivered: false; to: string; reason: string }
@@ -65,6 +66,11 @@ registerError(NoSuchMessage)
 
 type Stmt = Database.Statement<unknown[]>
 
+/** What travels between weaves: a message for a thread, or a thread to spawn there. */
+export type Envelope =
+  | { k: 'msg'; from: string | null; to: string; body: string }
+  | { k: 'spawn'; id: string; type: string; params: string; parent: string | null }
+
 /**
  * Deep partial equality: every key of `pattern` is in `value` with an equal value (recursively
  * for plain objects; arrays, dates and primitives compare whole).
@@ -99,6 +105,13 @@ export class Messages {
   readonly #watch: Stmt
   readonly #trapSet: Stmt
   readonly #trapDel: Stmt
+  readonly #outbox: Stmt
+  readonly #received: Stmt
+  readonly #wasReceived: Stmt
+  /** Ids of messages from other weaves queued in the current batch, not yet committed. */
+  readonly #receiving = new Set<string>()
+  /** The transport joining this weave to others (set before any thread runs), or null. */
+  remote: Remote | null = null
 
   constructor(journal: Journal, isAlive: (id: string) => boolean) {
     this.#journal = journal
@@ -116,13 +129,59 @@ export class Messages {
     this.#watch = db.prepare('INSERT OR IGNORE INTO watches (target, watcher, kind) VALUES (?, ?, ?)')
     this.#trapSet = db.prepare('INSERT OR IGNORE INTO traps (thread) VALUES (?)')
     this.#trapDel = db.prepare('DELETE FROM traps WHERE thread = ?')
+    this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)')
+    this.#received = db.prepare('INSERT OR IGNORE INTO received (msg_id, at) VALUES (?, ?)')
+    this.#wasReceived = db.prepare('SELECT 1 FROM received WHERE msg_id = ?')
+  }
+
+  /** Is `id` a thread of another weave, reached through the transport? */
+  isRemote(id: string): boolean {
+    if (this.remote === null) return false
+    const w = weaveOfThread(id)
+    return w !== null && w !== this.#journal.weaveId
+  }
+
+  /**
+   * Queues an envelope for weave `dest` in the current batch (deduplicated by `msgId`); the
+   * transport publishes it once committed.
+   */
+  outbox(dest: string, msgId: string, envelope: Envelope): void {
+    const remote = this.remote
+    this.#journal.queue(this.#outbox, [msgId, dest, JSON.stringify(envelope), Date.now()], () => remote?.wake())
+  }
+
+  /**
+   * A message from another weave: into the inbox (or the dead letters), once per `msgId`.
+   * `after` runs once that is durable (or at once-durable for a duplicate): acknowledge it then.
+   */
+  receive(msgId: string, from: string | null, to: string, body: string, after: () => void): void {
+    if (this.#receiving.has(msgId) || this.#wasReceived.get(msgId) !== undefined) {
+      void this.#journal.committed().then(after)
+      return
+    }
+    this.#receiving.add(msgId)
+    this.#journal.queue(this.#received, [msgId, Date.now()], () => {
+      this.#receiving.delete(msgId)
+      after()
+    })
+    this.#deliver(from, to, body, msgId)
+  }
+
+  /** Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end. */
+  spawnRemote(dest: string, id: string, type: string, params: unknown, parent: string | null): void {
+    this.outbox(dest, `spawn:${id}`, { k: 'spawn', id, type, params: encodeValue(params, 'params'), parent })
+  }
+
+  /** This weave's registered names and their threads (for the transport to announce). */
+  names(): Record<string, string> {
+    return Object.fromEntries(this.#names)
   }
 
   /** The thread a name or id designates now, or null. */
   resolve(to: string): string | null {
     const named = this.#names.get(to)
     if (named !== undefined) return named
-    return to.includes('/') ? to : null
+    return to.includes('/') ? to : (this.remote?.resolveName(to) ?? null)
   }
 
   /**
@@ -132,6 +191,14 @@ export class Messages {
   send(from: string | null, to: string, value: unknown, msgId: string): SendResult {
     const body = encodeValue(value, 'the message')
     const target = this.resolve(to)
+    if (target !== null && this.isRemote(target)) {
+      this.outbox(weaveOfThread(target)!, msgId, { k: 'msg', from, to: target, body })
+      return { delivered: true, to: target }
+    }
+    return this.#deliver(from, to, body, msgId, target)
+  }
+
+  #deliver(from: string | null, to: string, body: string, msgId: string, target = this.resolve(to)): SendResult {
     if (target === null || !this.#isAlive(target)) {
       const reason = target === null ? `no thread is registered as '${to}'` : this.#journal.thread(target) ? `thread ${target} has ended` : `no thread ${target} exists`
       this.#journal.queue(this.#dead, [from, to, body, reason, Date.now()])
@@ -265,20 +332,21 @@ export class Messages {
     const owner = this.#names.get(name)
     if (owner !== undefined && owner !== thread && this.#isAlive(owner)) throw new NameTaken(name, owner)
     this.#names.set(name, thread)
-    this.#journal.queue(this.#nameSet, [name, thread])
+    this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
   }
 
   /** Frees `name` if `thread` holds it; returns whether it did. */
   unregister(name: string, thread: string): boolean {
     if (this.#names.get(name) !== thread) return false
     this.#names.delete(name)
-    this.#journal.queue(this.#nameDel, [name])
+    this.#journal.queue(this.#nameDel, [name], () => this.remote?.namesChanged())
     return true
   }
 
   whereis(name: string): string | null {
     const id = this.#names.get(name)
-    return id !== undefined && this.#isAlive(id) ? id : null
+    if (id === undefined) return this.remote?.resolveName(name) ?? null
+    return this.#isAlive(id) ? id : null
   }
 
   /** `watcher` is told when `target` ends (monitor), or shares its fate (link, both ways). */

@@ -21,6 +21,7 @@ import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecor
 import { InvalidArgument, LinkedExit, ThreadKilled, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type Durability, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
+import type { Remote } from './remote.js'
 import { supervisor } from './supervisor.js'
 import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
 import { checkUses, loadThreadTypes } from './thread-types.js'
@@ -53,6 +54,8 @@ export interface WeaveOptions {
    * journal as the cache instead of being handed the outcome. Results must not change.
    */
   alwaysReplay?: boolean
+  /** A transport joining this weave to others (see `raiment start --amqp`); none by default. */
+  remote?: Remote
 }
 
 export type ThreadEnd =
@@ -115,6 +118,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     // Libraries that need the weave (mailbox, threads, registry) find it in their config.
     Object.defineProperty(config, 'weave', { value: this, enumerable: false })
     this.messages = new Messages(journal, (id) => this.isAlive(id))
+    this.messages.remote = o.remote ?? null
     this.#dumps = o.dumps === false ? false : resolve(o.dumps ?? 'dumps')
     this.#onDivergence = o.onDivergence ?? 'fail'
     this.#alwaysReplay = o.alwaysReplay ?? false
@@ -166,12 +170,14 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws UnknownThreadType naming the known types
    * @throws UnrecordableValue when params cannot be recorded
    */
-  spawn(type: string, params?: unknown, opts: { parent?: string } = {}): string {
+  spawn(type: string, params?: unknown, opts: { parent?: string; id?: string } = {}): string {
     if (this.#closed) throw new WeaveClosed()
     const t = this.#types.get(type)
     if (t === undefined) throw new UnknownThreadType(type, this.types)
     const text = encodeValue(params, 'params')
-    const id = this.journal.nextThreadId()
+    // An id chosen elsewhere (a spawn sent by another weave) is spawned once, however often it comes.
+    if (opts.id !== undefined && (this.#runs.has(opts.id) || this.journal.thread(opts.id) !== undefined)) return opts.id
+    const id = opts.id ?? this.journal.nextThreadId()
     const run = this.#prepare(id, type, opts.parent ?? null, null)
     this.journal.insertThread(id, type, text, opts.parent ?? null, 'running', () => {
       if (!this.#closed && !run.ended) this.#start(run, t, decodeValue(text), false)
@@ -252,6 +258,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** Is the thread recorded as pending or running (here, or waiting to be adopted)? */
   isAlive(id: string): boolean {
+    // A thread of another weave: that weave tells (it dead-letters what its threads cannot take).
+    if (this.messages.isRemote(id)) return true
     const run = this.#runs.get(id)
     if (run !== undefined) return !run.ended
     const row = this.journal.thread(id)
@@ -504,7 +512,7 @@ async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promise<Map<
   return libs
 }
 
-const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay'])
+const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote'])
 
 function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {

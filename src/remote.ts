@@ -1,0 +1,52 @@
+/**
+ * The hook through which a transport (RabbitMQ, in `src/amqp/`) joins a weave to others. The
+ * core knows only this interface: it never imports a transport.
+ *
+ * Invariants:
+ * - A thread id names its home weave: `<weave>/<n>`; the weave is everything before the last '/'.
+ * - A message or spawn for a thread of another weave is an `outbox` row queued in the same
+ *   group-commit batch as the sender's journal entry; the transport publishes committed rows
+ *   and deletes each once the broker has confirmed it.
+ * - A message that arrives from another weave is taken once: its id is recorded in `received` in
+ *   the batch that puts it in the inbox, and the transport acknowledges it only after that commit.
+ */
+import { RaimentError } from './errors.js'
+
+/** Where `threads.spawn` places a thread: here, the least loaded weave, a weave id, or by key. */
+export type Placement = 'local' | 'any' | string | { key: string }
+
+export interface Remote {
+  /** Outbox rows were committed: publish them. */
+  wake(): void
+  /** The thread that a name registered on another live weave designates, or null. */
+  resolveName(name: string): string | null
+  /** This weave's names changed (tell the others). */
+  namesChanged(): void
+  /**
+   * The weave id a thread placed by `on` goes to (this weave's id for 'local').
+   * @throws UnknownWeave for a weave id no weave has ever used on this broker
+   */
+  place(on: Placement): Promise<string>
+}
+
+/** The weave a thread id names (everything before its last '/'), or null for a bare name. */
+export function weaveOfThread(id: string): string | null {
+  const i = id.lastIndexOf('/')
+  return i <= 0 ? null : id.slice(0, i)
+}
+
+export class UnknownWeave extends RaimentError {
+  constructor(id: string, live: readonly string[]) {
+    super(
+      'RAIMENT_UNKNOWN_WEAVE',
+      `no weave '${id}' has joined this broker's namespace; live weaves: ${live.length ? live.join(', ') : '(none)'}. ` +
+        `Start it with 'raiment start --amqp URL --id ${id}', or use on: 'any'.`,
+    )
+  }
+}
+
+export class NoBroker extends RaimentError {
+  constructor(what: string) {
+    super('RAIMENT_NO_BROKER', `${what} needs the weave to be joined to a broker: start it with --amqp URL (or RAIMENT_AMQP_URL)`)
+  }
+}

@@ -14,6 +14,7 @@ import type { DeadLettersOptions } from './messages.js'
 import type { ReplayCommandOptions } from './replay.js'
 import type { SpawnOptions, StartOptions } from './weave-commands.js'
 import type { DbOptions } from './common.js'
+import type { WeavesOptions } from './amqp-commands.js'
 
 // Each command's module is loaded only when it runs, so `ps` does not pay for loading a weave.
 const inspect = () => import('./inspect.js')
@@ -23,7 +24,7 @@ const messageCommands = () => import('./messages.js')
 /** Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   let code = 0
-  const program = build((c) => (code = c))
+  const program = build((c) => (code = c), argv)
   try {
     await program.parseAsync(argv, { from: 'user' })
     return code
@@ -43,7 +44,7 @@ function report(e: unknown): void {
 
 type Action = (...args: never[]) => number | Promise<number>
 
-function build(setCode: (c: number) => void): Command {
+function build(setCode: (c: number) => void, argv: readonly string[]): Command {
   const program = new Command('raiment')
   program
     .description('Durable threads whose every I/O call is journaled in SQLite.')
@@ -73,8 +74,22 @@ function build(setCode: (c: number) => void): Command {
 
   weaveOptions(program.command('start'))
     .description('Run a weave in the foreground: resume what was running, run what is spawned. SIGINT/SIGTERM stop it cleanly.')
-    .addHelpText('after', '\nExample:\n  raiment start --db app.db --threads threads')
-    .action(run(async (o: StartOptions) => (await weaveCommands()).start(o)))
+    .option('--amqp <url>', 'join the weaves on this RabbitMQ broker (default: $RAIMENT_AMQP_URL; none: no network at all)')
+    .option('--id <weave>', "this weave's id, the prefix of its thread ids (default: host name and db file name)")
+    .option('--namespace <ns>', 'prefix of the queues and exchanges, so clusters can share a broker', 'raiment')
+    .option('--heartbeat <ms>', 'how often the weave announces itself to the others', '1000')
+    .option('--weaves <n>', 'run N weave processes here (<db>-1.db …), restarting any that dies; needs --amqp')
+    .addHelpText('after', '\nExamples:\n  raiment start --db app.db --threads threads\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --id orders-1\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --weaves 3')
+    .action(run(async (o: StartOptions) => (await weaveCommands()).start(o, argv.slice(argv.indexOf('start') + 1))))
+
+  program
+    .command('weaves')
+    .description('List the live weaves on a broker: id, host, pid, thread count, last heartbeat.')
+    .option('--amqp <url>', 'the broker (default: $RAIMENT_AMQP_URL)')
+    .option('--namespace <ns>', 'the namespace the weaves joined', 'raiment')
+    .option('--json', 'print JSON instead of a table')
+    .addHelpText('after', '\nExample:\n  raiment weaves --amqp amqp://guest:guest@127.0.0.1:5672')
+    .action(run(async (o: WeavesOptions) => (await import('./amqp-commands.js')).weaves(o)))
 
   weaveOptions(program.command('spawn'))
     .description('Record a new thread; a weave running on the journal picks it up within 100 ms.')

@@ -10,6 +10,8 @@ import { decodeValue, encodeValue, errorFromRecord, type ErrorRecord } from '../
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
 import { Weave, type ThreadEnd } from '../weave.js'
+import type { Remote } from '../remote.js'
+import type { BrokerOptions } from './amqp-commands.js'
 import {
   displayPath,
   errorText,
@@ -26,16 +28,18 @@ import {
   type ProjectOptions,
 } from './common.js'
 
-export interface StartOptions extends ProjectOptions {
+export interface StartOptions extends ProjectOptions, BrokerOptions {
   durability: Durability
   dumps?: string
   onDivergence: 'fail' | 'continue'
 }
 
 /** Opens a weave with the CLI's options, refusing a journal another live weave already runs on. */
-export async function openWeave(o: StartOptions): Promise<Weave> {
+export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave> {
   refuseIfOwned(o.db)
   return Weave.open({
+    ...(remote !== undefined ? { remote } : {}),
+    ...(o.id !== undefined ? { weaveId: o.id } : {}),
     db: o.db,
     threads: o.threads,
     ioLibs: o.ioLibs,
@@ -46,8 +50,17 @@ export async function openWeave(o: StartOptions): Promise<Weave> {
 }
 
 /** `raiment start`: runs a weave in the foreground until SIGINT or SIGTERM. */
-export async function start(o: StartOptions): Promise<number> {
-  const weave = await openWeave(o)
+export async function start(o: StartOptions, argv: readonly string[] = []): Promise<number> {
+  const amqp = await import('./amqp-commands.js')
+  if (o.weaves !== undefined) return amqp.startMany(o, argv)
+  const link = await amqp.joinBroker(o)
+  let weave: Weave
+  try {
+    weave = await openWeave(o, link ?? undefined)
+  } catch (e) {
+    await link?.close()
+    throw e
+  }
   weave.on('error', (e) => note(`raiment: ${e.message}`))
   weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
   weave.on('thread-end', (end) => say(endLine(weave, end)))
@@ -59,7 +72,11 @@ export async function start(o: StartOptions): Promise<number> {
   // Resumed threads started inside Weave.open, before these listeners existed; threads spawned
   // while no weave ran are still 'pending' until their start commits, and print 'started' then.
   for (const r of weave.journal.threads({ status: ['running'] })) say(`resumed ${r.id} ${r.type}`)
-  return runUntilSignal(weave, () => new Promise<never>(() => {}))
+  if (link !== null) {
+    await link.start(weave)
+    say(`joined namespace '${link.topology.ns}' on ${link.broker.url.replace(/:[^:@/]*@/, ':***@')} as ${weave.journal.weaveId}`)
+  }
+  return runUntilSignal(weave, () => new Promise<never>(() => {}), () => link?.close())
 }
 
 /** One line telling how a thread ended. */
@@ -81,7 +98,7 @@ export function endLine(weave: Weave, end: ThreadEnd): string {
  * and closes the weave when the work ends or at SIGINT / SIGTERM, which exit 0: threads still
  * running stay recorded and resume when a weave opens the journal again.
  */
-export async function runUntilSignal(weave: Weave, work: () => Promise<number>): Promise<number> {
+export async function runUntilSignal(weave: Weave, work: () => Promise<number>, beforeClose?: () => Promise<void> | undefined): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30)
   let onSignal: (sig: NodeJS.Signals) => void = () => {}
   const signalled = new Promise<number>((resolve) => {
@@ -101,6 +118,7 @@ export async function runUntilSignal(weave: Weave, work: () => Promise<number>):
   try {
     return await Promise.race([work(), signalled])
   } finally {
+    await beforeClose?.()
     await weave.close()
     clearInterval(keepAlive)
     process.off('SIGINT', onSignal)

@@ -1,0 +1,151 @@
+/**
+ * One connection to the broker, kept up: the first connect fails loudly (a wrong URL or password
+ * is a mistake to report at start), later losses are retried with capped exponential backoff.
+ *
+ * Invariants:
+ * - 'up' is emitted with each new connection, 'down' once per loss; between them the weave keeps
+ *   working locally and its outbound messages wait in the outbox.
+ * - The state is logged once per change (lost, restored), never once per retry.
+ * - Every socket has Nagle off (`noDelay: true`): with it on, each request waits ~44 ms.
+ */
+import { EventEmitter } from 'node:events'
+import amqp, { type ChannelModel } from 'amqplib'
+import { RaimentError } from '../errors.js'
+
+export class BrokerUnreachable extends RaimentError {
+  constructor(url: string, cause: Error) {
+    super(
+      'RAIMENT_BROKER_UNREACHABLE',
+      `cannot reach the broker at ${redact(url)} (${cause.message}); is RabbitMQ running there? Start one with 'rabbitmq-server -detached', or fix --amqp`,
+      { cause },
+    )
+  }
+}
+
+export class BrokerLoginRefused extends RaimentError {
+  constructor(url: string, cause: Error) {
+    super(
+      'RAIMENT_BROKER_LOGIN_REFUSED',
+      `the broker at ${redact(url)} refused the login (ACCESS_REFUSED): check the user name and password in --amqp (amqp://USER:PASSWORD@HOST:PORT)`,
+      { cause },
+    )
+  }
+}
+
+export class InvalidBrokerUrl extends RaimentError {
+  constructor(url: string, why: string) {
+    super('RAIMENT_INVALID_BROKER_URL', `--amqp ${JSON.stringify(redact(url))} is not a broker URL (${why}); expected amqp://USER:PASSWORD@HOST:PORT`)
+  }
+}
+
+/** The URL with its password hidden, for messages and logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@')
+  }
+}
+
+const FIRST_DELAY_MS = 100
+const MAX_DELAY_MS = 5_000
+
+export interface BrokerEvents {
+  up: [ChannelModel]
+  down: [Error]
+}
+
+export class BrokerConnection extends EventEmitter<BrokerEvents> {
+  readonly url: string
+  readonly #log: (line: string) => void
+  #conn: ChannelModel | null = null
+  #closed = false
+  #timer: NodeJS.Timeout | null = null
+  #lostAt = 0
+
+  private constructor(url: string, log: (line: string) => void) {
+    super()
+    this.url = url
+    this.#log = log
+  }
+
+  /**
+   * Connects once, or throws what is wrong (unreachable, login refused, not a URL).
+   * @example
+   * const broker = await BrokerConnection.open('amqp://guest:guest@127.0.0.1:5672', console.error)
+   */
+  static async open(url: string, log: (line: string) => void): Promise<BrokerConnection> {
+    let u: URL
+    try {
+      u = new URL(url)
+    } catch (e) {
+      throw new InvalidBrokerUrl(url, (e as Error).message)
+    }
+    if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') throw new InvalidBrokerUrl(url, `the scheme is ${u.protocol}, not amqp:`)
+    const b = new BrokerConnection(url, log)
+    b.#adopt(await connect(url))
+    return b
+  }
+
+  /** The connection now, or null while it is down. */
+  get connection(): ChannelModel | null {
+    return this.#conn
+  }
+
+  #adopt(conn: ChannelModel): void {
+    this.#conn = conn
+    conn.on('error', () => {
+      // 'close' follows with the same error; that is where the loss is handled.
+    })
+    conn.on('close', (err?: Error) => {
+      if (this.#conn !== conn) return
+      this.#conn = null
+      if (this.#closed) return
+      this.#lostAt = Date.now()
+      const why = err?.message ?? 'closed'
+      this.#log(`raiment: broker connection lost (${why.replace(/\s+/g, ' ')}); working locally, outbound messages wait in the outbox; reconnecting`)
+      this.emit('down', err ?? new Error('closed'))
+      this.#retry(FIRST_DELAY_MS)
+    })
+    this.emit('up', conn)
+  }
+
+  #retry(delay: number): void {
+    if (this.#closed) return
+    // Jitter, so weaves that lost the broker together do not come back in lockstep.
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      connect(this.url).then(
+        (conn) => {
+          if (this.#closed) {
+            void conn.close().catch(() => {})
+            return
+          }
+          this.#log(`raiment: broker connection restored after ${((Date.now() - this.#lostAt) / 1000).toFixed(1)} s`)
+          this.#adopt(conn)
+        },
+        () => this.#retry(Math.min(delay * 2, MAX_DELAY_MS)),
+      )
+    }, delay * (0.75 + Math.random() * 0.5))
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#timer) clearTimeout(this.#timer)
+    const conn = this.#conn
+    this.#conn = null
+    if (conn) await conn.close().catch(() => {})
+  }
+}
+
+async function connect(url: string): Promise<ChannelModel> {
+  try {
+    return await amqp.connect(url, { noDelay: true, timeout: 5_000 })
+  } catch (e) {
+    const err = e as Error
+    if (/ACCESS.REFUSED|403/.test(err.message)) throw new BrokerLoginRefused(url, err)
+    throw new BrokerUnreachable(url, err)
+  }
+}

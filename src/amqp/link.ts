@@ -1,0 +1,178 @@
+/**
+ * The RabbitMQ transport: joins a weave to the other weaves on a broker. It plugs into the core
+ * through the `Remote` hook (`WeaveOptions.remote`); the core never imports it.
+ *
+ * @example
+ * const link = await AmqpLink.connect({ url: 'amqp://guest:guest@127.0.0.1:5672' })
+ * const weave = await Weave.open({ db: 'a.db', weaveId: 'a', remote: link })
+ * await link.start(weave)
+ * // ... threads on 'a' now reach threads on every weave of namespace 'raiment'
+ * await link.close()
+ * await weave.close()
+ */
+import { hostname } from 'node:os'
+import type { ChannelModel } from 'amqplib'
+import { UnknownWeave, type Placement, type Remote } from '../remote.js'
+import type { Weave } from '../weave.js'
+import { BrokerConnection } from './connection.js'
+import { Inbound } from './inbound.js'
+import { Membership, type Seen } from './membership.js'
+import { Relay } from './relay.js'
+import { Ring } from './ring.js'
+import { DEFAULT_NAMESPACE, Topology } from './topology.js'
+
+export interface AmqpOptions {
+  /** amqp://USER:PASSWORD@HOST:PORT */
+  url: string
+  /** Prefix of every queue and exchange (default 'raiment'). */
+  namespace?: string
+  /** How often this weave announces itself (default 1000 ms). */
+  heartbeatMs?: number
+  /** Where state changes are logged, one line each (default stderr). */
+  log?: (line: string) => void
+}
+
+export class AmqpLink implements Remote {
+  readonly topology: Topology
+  readonly broker: BrokerConnection
+  readonly #heartbeatMs: number
+  readonly #log: (line: string) => void
+  #weave: Weave | null = null
+  #relay: Relay | null = null
+  #inbound: Inbound | null = null
+  #members: Membership | null = null
+  #ring: { key: string; ring: Ring } | null = null
+  #closed = false
+
+  private constructor(broker: BrokerConnection, o: AmqpOptions) {
+    this.broker = broker
+    this.topology = new Topology(o.namespace ?? DEFAULT_NAMESPACE)
+    this.#heartbeatMs = o.heartbeatMs ?? 1_000
+    this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
+  }
+
+  /**
+   * Connects to the broker; a weave opened with this link as `remote` queues its outbound
+   * messages until `start`.
+   * @throws BrokerUnreachable, BrokerLoginRefused, InvalidBrokerUrl: at once, no retry
+   */
+  static async connect(o: AmqpOptions): Promise<AmqpLink> {
+    const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'))
+    return new AmqpLink(await BrokerConnection.open(o.url, log), o)
+  }
+
+  /** Declares this weave's queue, then relays its outbox, consumes its queue and announces it. */
+  async start(weave: Weave): Promise<void> {
+    this.#weave = weave
+    this.#relay = new Relay(weave.journal, this.topology)
+    this.#inbound = new Inbound(weave, this.topology)
+    this.#members = new Membership(
+      this.topology,
+      () => ({
+        id: weave.journal.weaveId,
+        host: hostname(),
+        pid: process.pid,
+        threads: weave.running,
+        names: weave.messages.names(),
+        at: Date.now(),
+        intervalMs: this.#heartbeatMs,
+      }),
+      this.#heartbeatMs,
+    )
+    this.broker.on('up', (conn) => void this.#attach(conn))
+    this.broker.on('down', () => {
+      this.#relay?.detach()
+      this.#inbound?.detach()
+    })
+    const conn = this.broker.connection
+    if (conn !== null) await this.#attach(conn)
+  }
+
+  async #attach(conn: ChannelModel): Promise<void> {
+    try {
+      // The queue first: a weave that is up can always be sent to.
+      await this.#inbound!.attach(conn)
+      await this.#relay!.attach(conn)
+      await this.#members!.attach(conn)
+    } catch (e) {
+      // The connection went while setting up: the next 'up' does it again.
+      if (this.broker.connection === conn && !this.#closed) this.#log(`raiment: broker setup failed (${(e as Error).message}); retrying with the next connection`)
+    }
+  }
+
+  wake(): void {
+    this.#relay?.wake()
+  }
+
+  resolveName(name: string): string | null {
+    let best: Seen | null = null
+    for (const b of this.#members?.live() ?? []) {
+      if (b.names[name] !== undefined && (best === null || b.at > best.at)) best = b
+    }
+    return best?.names[name] ?? null
+  }
+
+  namesChanged(): void {
+    this.#members?.beat()
+  }
+
+  /** The live weaves (this one included). */
+  live(): Seen[] {
+    return this.#members?.live() ?? []
+  }
+
+  /** Outbox rows not yet confirmed by the broker. */
+  pending(): number {
+    return this.#relay?.pending() ?? 0
+  }
+
+  /** Resolves once every outbound message and spawn committed so far is confirmed by the broker. */
+  outboxEmpty(): Promise<void> {
+    return this.#relay?.empty() ?? Promise.resolve()
+  }
+
+  async place(on: Placement): Promise<string> {
+    const self = this.#weave!.journal.weaveId
+    if (on === 'local') return self
+    const live = this.live()
+    if (on === 'any') {
+      let best = live[0]
+      for (const b of live) if (best === undefined || b.threads < best.threads) best = b
+      return best?.id ?? self
+    }
+    if (typeof on === 'object') {
+      const ids = live.map((b) => b.id)
+      const key = ids.join('\n')
+      if (this.#ring?.key !== key) this.#ring = { key, ring: new Ring(ids) }
+      return this.#ring.ring.owner(on.key) ?? self
+    }
+    if (on === self || live.some((b) => b.id === on) || this.#members?.heard(on)) return on
+    // Not heard from lately: it has joined if its queue exists (it may be restarting).
+    if (await this.#queueExists(on)) return on
+    throw new UnknownWeave(on, live.map((b) => b.id))
+  }
+
+  async #queueExists(id: string): Promise<boolean> {
+    const conn = this.broker.connection
+    if (conn === null) return false
+    const ch = await conn.createChannel()
+    ch.on('error', () => {})
+    try {
+      await ch.checkQueue(this.topology.queue(id))
+      await ch.close().catch(() => {})
+      return true
+    } catch {
+      return false // a failed check closes the channel
+    }
+  }
+
+  /** Stops consuming and announcing, says goodbye, closes the connection. Outbox rows stay. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#inbound?.detach()
+    this.#relay?.detach()
+    await this.#members?.leave()
+    await this.broker.close()
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The CLI's broker side: joining `raiment start` to a broker (`--amqp`, `--id`, `--namespace`),
+ * `raiment weaves` (the live weaves), and `raiment start --weaves N` (N weave processes on this
+ * host, each restarted when it dies).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { basename, dirname, extname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { AmqpLink } from '../amqp/link.js'
+import { Membership } from '../amqp/membership.js'
+import { BrokerConnection } from '../amqp/connection.js'
+import { checkName, DEFAULT_NAMESPACE, Topology } from '../amqp/topology.js'
+import { InvalidArgument } from '../errors.js'
+import { Journal } from '../journal.js'
+import { age, note, say, table } from './common.js'
+
+/** The options `start` takes for joining a broker. */
+export interface BrokerOptions {
+  amqp?: string
+  id?: string
+  namespace?: string
+  heartbeat?: string
+  weaves?: string
+}
+
+export function brokerUrl(o: BrokerOptions): string | undefined {
+  const url = o.amqp ?? process.env['RAIMENT_AMQP_URL']
+  return url === undefined || url === '' ? undefined : url
+}
+
+function namespaceOf(o: BrokerOptions): string {
+  const ns = o.namespace ?? DEFAULT_NAMESPACE
+  const bad = checkName('--namespace', ns)
+  if (bad) throw new InvalidArgument(bad)
+  return ns
+}
+
+function heartbeatOf(o: BrokerOptions): number {
+  const ms = o.heartbeat === undefined ? 1_000 : Number(o.heartbeat)
+  if (!(Number.isInteger(ms) && ms >= 50)) throw new InvalidArgument(`--heartbeat must be a whole number of ms from 50 up, got ${JSON.stringify(o.heartbeat)}`)
+  return ms
+}
+
+/**
+ * Checks --id against the journal (a journal keeps the weave id it was created with: thread ids
+ * name it) and connects to the broker when there is a URL. Null without one: no network at all.
+ * @throws BrokerUnreachable / BrokerLoginRefused / InvalidBrokerUrl / InvalidArgument
+ */
+export async function joinBroker(o: BrokerOptions & { db: string }): Promise<AmqpLink | null> {
+  if (o.id !== undefined) {
+    const bad = checkName('--id', o.id)
+    if (bad) throw new InvalidArgument(bad)
+    if (existsSync(o.db)) {
+      const j = new Journal(o.db, { readonly: true })
+      const had = j.weaveId
+      j.close()
+      if (had && had !== o.id) {
+        throw new InvalidArgument(`${o.db} belongs to weave '${had}' (its thread ids name it); pass --id ${had}, or another --db for weave '${o.id}'`)
+      }
+    }
+  }
+  const url = brokerUrl(o)
+  if (url === undefined) return null
+  return AmqpLink.connect({ url, namespace: namespaceOf(o), heartbeatMs: heartbeatOf(o), log: note })
+}
+
+export interface WeavesOptions {
+  amqp?: string
+  namespace?: string
+  json?: boolean
+}
+
+/** How long `raiment weaves` listens for answers to its probe. */
+const LISTEN_MS = 750
+
+/** `raiment weaves`: asks every weave of the namespace to announce itself and lists them. */
+export async function weaves(o: WeavesOptions): Promise<number> {
+  const url = brokerUrl(o)
+  if (url === undefined) throw new InvalidArgument("'raiment weaves' asks the broker: pass --amqp URL (or set RAIMENT_AMQP_URL)")
+  const topology = new Topology(namespaceOf(o))
+  const broker = await BrokerConnection.open(url, note)
+  try {
+    const members = new Membership(topology, null, 1_000)
+    await members.attach(broker.connection!)
+    members.probe()
+    // Live weaves answer a probe at once; there is no event for "everyone has answered".
+    await new Promise((r) => setTimeout(r, LISTEN_MS))
+    const live = members.live()
+    if (o.json) {
+      say(JSON.stringify(live.map(({ id, host, pid, threads, at }) => ({ id, host, pid, threads, lastHeartbeat: at }))))
+      return 0
+    }
+    if (live.length === 0) {
+      note(`no live weave in namespace '${topology.ns}' (start one with raiment start --amqp URL)`)
+      return 0
+    }
+    const now = Date.now()
+    for (const line of table(['ID', 'HOST', 'PID', 'THREADS', 'LAST HEARTBEAT'], live.map((b) => [b.id, b.host, String(b.pid), String(b.threads), `${age(b.at, now)} ago`]))) say(line)
+    return 0
+  } finally {
+    await broker.close()
+  }
+}
+
+/** The db file of weave i of N: raiment.db → raiment-1.db. */
+export function nthDb(db: string, i: number): string {
+  const ext = extname(db)
+  return join(dirname(db), `${basename(db, ext)}-${i}${ext || '.db'}`)
+}
+
+const RESTART_FIRST_MS = 200
+const RESTART_MAX_MS = 10_000
+
+/**
+ * `raiment start --weaves N`: runs N weave processes (`raiment start --db <db>-i.db`, the same
+ * other options), prefixes their output with `[i]`, restarts one that dies (it resumes its
+ * threads; quick repeated deaths back off), and stops them all on SIGINT/SIGTERM.
+ */
+export async function startMany(o: BrokerOptions & { db: string }, argv: readonly string[]): Promise<number> {
+  const n = Number(o.weaves)
+  if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new InvalidArgument(`--weaves must be a whole number from 1 to 64, got ${JSON.stringify(o.weaves)}`)
+  if (brokerUrl(o) === undefined) {
+    throw new InvalidArgument('--weaves runs weaves that talk to each other through a broker: pass --amqp URL (or set RAIMENT_AMQP_URL), e.g. --amqp amqp://guest:guest@127.0.0.1:5672')
+  }
+  // Fail here, once, on a bad URL or password, rather than in N restarting children.
+  const probe = await BrokerConnection.open(brokerUrl(o)!, note)
+  await probe.close()
+  const base = o.id ?? `${hostname().split('.')[0] ?? 'host'}-${basename(o.db, extname(o.db))}`.replace(/[^A-Za-z0-9_.-]/g, '-')
+  const rest = withoutOptions(argv, ['--weaves', '--db', '--id'])
+  const script = process.argv[1]!
+  const children = new Map<number, ChildProcess>()
+  let stopping = false
+  let resolveDone: (code: number) => void = () => {}
+  const done = new Promise<number>((r) => (resolveDone = r))
+
+  const run = (i: number, delay: number): void => {
+    const args = [...process.execArgv, script, 'start', ...rest, '--db', nthDb(o.db, i), '--id', `${base}-${i}`]
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const began = Date.now()
+    children.set(i, child)
+    for (const [stream, write] of [[child.stdout, say], [child.stderr, note]] as const) {
+      createInterface({ input: stream }).on('line', (l) => write(`[${i}] ${l}`))
+    }
+    child.on('exit', (code, signal) => {
+      children.delete(i)
+      if (stopping) {
+        if (children.size === 0) resolveDone(0)
+        return
+      }
+      // A weave that ran a while restarts at once; one that keeps dying backs off.
+      const next = Date.now() - began > 10_000 ? RESTART_FIRST_MS : Math.min(delay * 2, RESTART_MAX_MS)
+      note(`[${i}] weave exited (${signal ?? `code ${code}`}); restarting in ${(next / 1000).toFixed(1)} s`)
+      setTimeout(() => {
+        if (!stopping) run(i, next)
+      }, next)
+    })
+  }
+  for (let i = 1; i <= n; i++) run(i, RESTART_FIRST_MS)
+  note(`running ${n} weaves (${base}-1 … ${base}-${n}); SIGINT or SIGTERM stops them all`)
+
+  const stop = (sig: NodeJS.Signals): void => {
+    if (stopping) return
+    stopping = true
+    note(`${sig}: stopping ${children.size} weaves`)
+    if (children.size === 0) resolveDone(0)
+    for (const c of children.values()) c.kill('SIGTERM')
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  try {
+    return await done
+  } finally {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+  }
+}
+
+/** `argv` without the named options and their values (`--x v` and `--x=v`). */
+function withoutOptions(argv: readonly string[], names: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (names.some((n) => a.startsWith(n + '='))) continue
+    if (names.includes(a)) {
+      i++
+      continue
+    }
+    out.push(a)
+  }
+  return out
+}

@@ -1,0 +1,75 @@
+/**
+ * What the broker tests share: whether RabbitMQ answers (with CI=true a missing broker fails the
+ * suite; elsewhere the broker tests skip, and one line says how to start one), a fresh namespace
+ * per test, and removing a namespace's queues and exchanges afterwards.
+ */
+import amqp from 'amqplib'
+import { openSync, closeSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { Topology } from '../../src/amqp/topology.js'
+
+export const AMQP_URL = process.env['RAIMENT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672'
+
+function answers(): Promise<boolean> {
+  const u = new URL(AMQP_URL)
+  return new Promise((resolve) => {
+    const s = connect({ host: u.hostname, port: Number(u.port || 5672), timeout: 1_000 })
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+    s.once('timeout', () => {
+      s.destroy()
+      resolve(false)
+    })
+  })
+}
+
+export const brokerUp = await answers()
+export const CI = process.env['CI'] === 'true'
+
+if (!brokerUp && !CI) {
+  // One line per test run, not one per file: the first file to get here says it.
+  try {
+    closeSync(openSync(join(tmpdir(), `raiment-no-broker-${process.ppid}`), 'wx'))
+    console.log(`amqp tests skipped: no RabbitMQ at ${new URL(AMQP_URL).host}; start one with 'rabbitmq-server -detached' (with CI=true they fail instead)`)
+  } catch {
+    // another file said it
+  }
+}
+
+/** A namespace no other test (or run) uses. */
+export function freshNamespace(): string {
+  return `t-${randomBytes(5).toString('hex')}`
+}
+
+/** Declares the queues of these weaves in a namespace (as their first start would). */
+export async function declareWeaves(ns: string, ids: readonly string[]): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL, { noDelay: true })
+  try {
+    const ch = await conn.createChannel()
+    const t = new Topology(ns)
+    await t.exchanges(ch)
+    for (const id of ids) await t.weaveQueue(ch, id)
+  } finally {
+    await conn.close()
+  }
+}
+
+/** Deletes the queues of these weaves and the namespace's exchanges. */
+export async function removeNamespace(ns: string, ids: readonly string[]): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL, { noDelay: true })
+  try {
+    const ch = await conn.createChannel()
+    const t = new Topology(ns)
+    for (const id of ids) await ch.deleteQueue(t.queue(id))
+    await ch.deleteExchange(t.exchange)
+    await ch.deleteExchange(t.beat)
+  } finally {
+    await conn.close()
+  }
+}

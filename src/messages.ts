@@ -66,6 +66,9 @@ registerError(NoSuchMessage)
 
 type Stmt = Database.Statement<unknown[]>
 
+/** The longest delay setTimeout keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** What travels between weaves: a message for a thread, or a thread to spawn there. */
 export type Envelope =
   | { k: 'msg'; from: string | null; to: string; body: string }
@@ -316,11 +319,17 @@ export class Messages {
       if (until !== null) {
         const left = until - Date.now()
         if (left <= 0) return resolve({ timedOut: true })
-        timer = setTimeout(() => {
+        const expire = (): void => {
           remove()
           signal?.removeEventListener('abort', onAbort)
           resolve({ timedOut: true })
-        }, left)
+        }
+        // A timer holds at most 2^31 - 1 ms (24.8 days; a longer one fires after 1 ms): a longer
+        // wait is armed again, for what is left, each time that much has passed.
+        const arm = (ms: number): void => {
+          timer = ms > MAX_TIMER_MS ? setTimeout(() => arm(until - Date.now()), MAX_TIMER_MS) : setTimeout(expire, ms)
+        }
+        arm(left)
       }
       signal?.addEventListener('abort', onAbort, { once: true })
       inbox.waiters.push(waiter)

@@ -338,4 +338,24 @@ describe('selective receive', () => {
     expect(timedOut).toBeGreaterThan(0)
     expect(waited).toBeGreaterThan(0)
   }, 120_000)
+
+  it('a timeout longer than a timer can hold (24.8 days) still waits, and replays so', async () => {
+    const patient = thread({
+      uses: ['mailbox'],
+      async does() {
+        const m = await this.mailbox.receive({ timeout: 30 * 24 * 3600 * 1000 })
+        return m === TIMED_OUT ? 'timed out' : m
+      },
+    })
+    const weave = await Weave.open({ db: join(tempDir('raiment-receive-'), 'w.db'), durability: 'memory', threads: { patient }, ioLibs: false, dumps: false })
+    const id = weave.spawn('patient')
+    // Not a synchronisation: the claim is that 30 days have not passed 50 ms from now.
+    await new Promise((r) => setTimeout(r, 50))
+    weave.send(id, 'in time')
+    const end = await weave.join(id)
+    expect(end).toMatchObject({ status: 'done', result: 'in time' })
+    const dump = makeDump(weave.journal, id)
+    await weave.close()
+    expect((await replay(patient, dump)).result).toBe('in time')
+  })
 })

@@ -363,6 +363,9 @@ export class Weft implements WeftLike {
 
   #release(e: Entry): void {
     const call = e.call!
+    // A released entry is behind `next` and its (key, ordinal) is never asked for again (ordinals
+    // only grow), so nothing reads `call` again: let the call (promise, args) be collected.
+    e.call = null
     this.#pending?.delete(call)
     if (e.text !== undefined) {
       if (e.ok) call.resolve(decodeValue(e.text))

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { thread, Weave, type ThreadEnd } from 'raiment'
+import { thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { main } from '../src/cli/main.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
@@ -72,7 +72,8 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
   })
 
   /** Two weaves joined to a fresh namespace, in this process. */
-  async function pair(threads: Record<string, ReturnType<typeof thread>>) {
+  async function pair(types: Record<string, unknown>) {
+    const threads = types as Record<string, AnyThreadType>
     const dir = tempDir()
     const ns = freshNamespace()
     const open = async (id: string) => {

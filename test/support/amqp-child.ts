@@ -16,6 +16,12 @@ const [dir, id, ns, url, peerList, countText] = process.argv.slice(2)
 if (!dir || !id || !ns || !url || peerList === undefined || !countText) throw new Error('usage: amqp-child.ts DIR ID NS URL PEERS COUNT')
 const say = (line: string): void => void writeSync(1, line + '\n')
 
+declare module 'raiment' {
+  interface Libraries {
+    progress: { mark(i: number): Promise<void> }
+  }
+}
+
 const storm = thread({
   uses: ['mailbox', 'threads', 'progress'],
   async does(p: { peers: string[]; count: number }) {

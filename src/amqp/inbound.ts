@@ -39,8 +39,13 @@ export class Inbound {
 
   #take(ch: Channel, m: ConsumeMessage): void {
     const ack = (): void => {
-      // A channel closed since: the broker redelivers, and the copy is ignored.
-      if (this.#ch === ch) ch.ack(m)
+      // A channel closed since (or closing): the broker redelivers, and the copy is ignored.
+      if (this.#ch !== ch) return
+      try {
+        ch.ack(m)
+      } catch {
+        // closing: as above
+      }
     }
     let e: Envelope
     try {

@@ -68,6 +68,9 @@ class Call implements LiveCall {
   value: unknown = undefined
   started = 0
   t0 = 0
+  /** Neighbours in the weft's list of pending calls (in the order the calls were made). */
+  prevPending: Call | null = null
+  nextPending: Call | null = null
 
   constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig) {
     this.threadId = threadId
@@ -152,8 +155,12 @@ export class Weft implements WeftLike {
   readonly #onDurable: (() => void) | undefined
   #seq = 0
   #replay: Replay | null
-  /** Calls made and not yet settled: live, replayed-and-waiting, and held. */
-  #pending: Set<Call> | null = null
+  /**
+   * Calls made and not yet settled (live, replayed-and-waiting, and held), oldest first: a list
+   * linked through the calls themselves, so a thread holds no Set and a call needs no hash.
+   */
+  #firstPending: Call | null = null
+  #lastPending: Call | null = null
   #stopped: Error | null = null
   #ended = false
   /** Set by detach(): the weave has let go of the thread, so no library call starts any more. */
@@ -202,7 +209,7 @@ export class Weft implements WeftLike {
     this.#counts.set(key, ord + 1)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
-    ;(this.#pending ??= new Set()).add(call)
+    this.#addPending(call)
     if (this.#replay !== null) this.#request(this.#replay, call)
     else this.#live(call)
     return call.promise
@@ -307,8 +314,29 @@ export class Weft implements WeftLike {
     else this.#queue = null
   }
 
+  #addPending(call: Call): void {
+    const last = this.#lastPending
+    call.prevPending = last
+    if (last === null) this.#firstPending = call
+    else last.nextPending = call
+    this.#lastPending = call
+  }
+
+  /** Takes `call` off the pending list; a call not on it is left alone. */
+  #removePending(call: Call): void {
+    const prev = call.prevPending
+    const next = call.nextPending
+    if (prev === null && this.#firstPending !== call) return
+    if (prev === null) this.#firstPending = next
+    else prev.nextPending = next
+    if (next === null) this.#lastPending = prev
+    else next.prevPending = prev
+    call.prevPending = null
+    call.nextPending = null
+  }
+
   #settle(call: Call): void {
-    this.#pending?.delete(call)
+    this.#removePending(call)
     if (call.ok) call.resolve(call.value)
     else call.reject(call.value)
   }
@@ -366,7 +394,7 @@ export class Weft implements WeftLike {
     // A released entry is behind `next` and its (key, ordinal) is never asked for again (ordinals
     // only grow), so nothing reads `call` again: let the call (promise, args) be collected.
     e.call = null
-    this.#pending?.delete(call)
+    this.#removePending(call)
     if (e.text !== undefined) {
       if (e.ok) call.resolve(decodeValue(e.text))
       else call.reject(decodeError(e.text))
@@ -446,13 +474,17 @@ export class Weft implements WeftLike {
     this.#stopped = err
     this.#replay = null
     this.#queue = null
-    const pending = this.#pending
-    this.#pending = null
-    if (pending === null) return
-    for (const call of pending) {
+    let call = this.#firstPending
+    this.#firstPending = null
+    this.#lastPending = null
+    while (call !== null) {
+      const next = call.nextPending
+      call.prevPending = null
+      call.nextPending = null
       abort(call, err)
       call.promise.catch(noop)
       call.reject(err)
+      call = next
     }
   }
 
@@ -460,8 +492,12 @@ export class Weft implements WeftLike {
   detach(): void {
     this.#ended = true
     this.#detached = true
-    if (this.#pending === null) return
-    for (const call of this.#pending) abort(call, new Error('weave shutting down'))
+    let call = this.#firstPending
+    while (call !== null) {
+      const next = call.nextPending
+      abort(call, new Error('weave shutting down'))
+      call = next
+    }
   }
 }
 

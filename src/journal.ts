@@ -176,6 +176,9 @@ export class Journal {
       throw new NotARaimentDb(file, (e as Error).message)
     }
     this.db = db
+    // First: every statement below, the checks included, waits for another process's lock
+    // rather than failing with 'database is locked'.
+    db.pragma('busy_timeout = 5000')
     try {
       this.#checkAndMigrate(options.readonly ?? false)
     } catch (e) {
@@ -186,12 +189,11 @@ export class Journal {
       db.pragma('journal_mode = WAL')
       db.pragma(`synchronous = ${durability === 'sync' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
     }
-    db.pragma('busy_timeout = 5000')
     this.weaveId = this.meta('weave_id') ?? ''
     if (!this.weaveId && !options.readonly) {
-      const id = options.weaveId ?? defaultWeaveId(file)
-      db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run('weave_id', id)
-      this.weaveId = id
+      // OR IGNORE: another process opening the new file at the same moment may have named it.
+      db.prepare('INSERT OR IGNORE INTO meta (k, v) VALUES (?, ?)').run('weave_id', options.weaveId ?? defaultWeaveId(file))
+      this.weaveId = this.meta('weave_id') ?? ''
     }
     const prep = (sql: string): Statement => (options.readonly ? (null as unknown as Statement) : db.prepare(sql))
     this.#insertEntry = prep(
@@ -231,10 +233,12 @@ export class Journal {
       throw new InvalidArgument(`${this.file} has schema version ${version}; open it once with 'raiment start' to migrate it`)
     }
     db.transaction(() => {
-      for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!)
+      // Another process may have migrated the file while this one waited for the lock.
+      const from = db.pragma('user_version', { simple: true }) as number
+      for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!)
       db.pragma(`application_id = ${APPLICATION_ID}`)
       db.pragma(`user_version = ${SCHEMA_VERSION}`)
-    })()
+    }).immediate()
   }
 
   meta(k: string): string | undefined {
@@ -250,11 +254,16 @@ export class Journal {
     if (this.#nextThread >= this.#threadLimit) {
       // Blocks grow as a weave spawns more, so a short-lived process leaves small gaps.
       this.#block = Math.min(this.#block * 2, 4096)
-      this.#nextThread = this.db.transaction(() => {
-        const n = Number(this.meta('next_thread') ?? '1')
-        this.#setMeta.run('next_thread', String(n + block))
-        return n
-      })()
+      // IMMEDIATE: a read-then-write transaction that began as a reader would fail at once
+      // (SQLITE_BUSY_SNAPSHOT, 'database is locked') when another process, such as the weave
+      // running on this journal, commits between the read and the write.
+      this.#nextThread = this.db
+        .transaction(() => {
+          const n = Number(this.meta('next_thread') ?? '1')
+          this.#setMeta.run('next_thread', String(n + block))
+          return n
+        })
+        .immediate()
       this.#threadLimit = this.#nextThread + block
     }
     return `${this.weaveId}/${this.#nextThread++}`

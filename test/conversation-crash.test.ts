@@ -1,9 +1,10 @@
 /**
  * Crash during a conversation, with real processes: a weave child (durability 'sync') runs a
  * conductor that spawns receivers (registered by name) and senders; each sender sends a numbered
- * sequence of messages to several receivers, by id or by name; receivers take them with plain,
- * pattern, predicate and timed receives. The test SIGKILLs the child after a number of progress
- * lines that fast-check chooses, restarts it until every thread has ended, and checks:
+ * sequence of messages to several receivers, by id or by name (one at a time, or in rounds of
+ * concurrent sends to distinct receivers); receivers take them with plain, pattern, predicate and
+ * timed receives. The test SIGKILLs the child after a number of progress lines that fast-check
+ * chooses, restarts it until every thread has ended, and checks:
  *
  * - after every kill, in what is durable: every message whose send is recorded is in exactly one
  *   place, its receiver's inbox or its receiver's record of what it took, and no message is
@@ -39,12 +40,15 @@ console.log(`conversation: fast-check seed ${seed}, ${RUNS} runs (FC_SEED=${seed
 
 const style = fc.constantFrom<Style>('any', 'pattern', 'predicate', 'timed')
 
-const planArb: fc.Arbitrary<Plan> = fc.integer({ min: 2, max: 3 }).chain((receivers) =>
-  fc.record({
-    senders: fc.array(fc.array(fc.record({ to: fc.integer({ min: 0, max: receivers - 1 }), byName: fc.boolean() }), { minLength: 2, maxLength: 8 }), { minLength: 2, maxLength: 3 }),
-    receivers: fc.array(fc.array(style, { minLength: 1, maxLength: 3 }), { minLength: receivers, maxLength: receivers }),
-  }),
-)
+const planArb: fc.Arbitrary<Plan> = fc
+  .tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 2, max: 3 }))
+  .chain(([receivers, senders]) =>
+    fc.record({
+      senders: fc.array(fc.array(fc.record({ to: fc.integer({ min: 0, max: receivers - 1 }), byName: fc.boolean() }), { minLength: 2, maxLength: 8 }), { minLength: senders, maxLength: senders }),
+      parallel: fc.array(fc.boolean(), { minLength: senders, maxLength: senders }),
+      receivers: fc.array(fc.array(style, { minLength: 1, maxLength: 3 }), { minLength: receivers, maxLength: receivers }),
+    }),
+  )
 
 /** Progress lines of a plan's uninterrupted run, roughly: two per live call. */
 function progressLines(plan: Plan): number {
@@ -263,9 +267,13 @@ describe('crash during a conversation', () => {
     expect(midConversation).toBeGreaterThan(0)
   }, 60_000 + RUNS * 12_000)
 
-  /** Three senders, each sending three messages to each of three receivers, half of them by name. */
+  /**
+   * Three senders, each sending three messages to each of three receivers, half of them by name;
+   * the second sends in rounds of three at once.
+   */
   const plan: Plan = {
     senders: [0, 1, 2].map((s) => [0, 1, 2].flatMap((k) => [0, 1, 2].map((i) => ({ to: (i + s + k) % 3, byName: (i + s) % 2 === 0 })))),
+    parallel: [false, true, false],
     receivers: [['any', 'pattern'], ['predicate', 'timed'], ['pattern', 'predicate', 'any']],
   }
 

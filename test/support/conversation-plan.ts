@@ -30,6 +30,11 @@ export type Style =
 export interface Plan {
   /** One list per sender: its sends in order; `to` is a receiver's index. */
   senders: Array<Array<{ to: number; byName: boolean }>>
+  /**
+   * Per sender: send in rounds of concurrent sends (Promise.all) to distinct receivers, a round
+   * ending where a receiver would repeat, instead of one send at a time. Each pair's order holds.
+   */
+  parallel: boolean[]
   /** One list per receiver: the styles it cycles through. */
   receivers: Style[][]
 }
@@ -87,14 +92,26 @@ export const receiver = thread({
 
 export const sender = thread({
   uses: ['mailbox'],
-  async does(p: { s: number; sends: Array<{ to: string; r: number }> }) {
+  async does(p: { s: number; parallel: boolean; sends: Array<{ to: string; r: number }> }) {
     const next = new Map<number, number>()
-    for (const { to, r } of p.sends) {
+    const numbered = p.sends.map(({ to, r }) => {
       const k = next.get(r) ?? 0
       next.set(r, k + 1)
-      const res = await this.mailbox.send(to, { s: p.s, k, r } satisfies ConvMsg)
-      if (!res.delivered) throw new Error(`sender ${p.s}: message ${k} to ${to} was not delivered: ${res.reason}`)
+      return { to, msg: { s: p.s, k, r } satisfies ConvMsg }
+    })
+    const send = async ({ to, msg }: (typeof numbered)[number]): Promise<void> => {
+      const res = await this.mailbox.send(to, msg)
+      if (!res.delivered) throw new Error(`sender ${p.s}: message ${msg.k} to ${to} was not delivered: ${res.reason}`)
     }
+    let round: typeof numbered = []
+    for (const x of numbered) {
+      if (!p.parallel) await send(x)
+      else if (round.some((y) => y.msg.r === x.msg.r)) {
+        await Promise.all(round.map(send))
+        round = [x]
+      } else round.push(x)
+    }
+    await Promise.all(round.map(send))
     // One message no thread can take: it must reach the dead letters exactly once.
     const bye = await this.mailbox.send(NOBODY, { s: p.s, bye: true })
     if (bye.delivered) throw new Error(`sender ${p.s}: a message to '${NOBODY}' was delivered`)
@@ -116,7 +133,7 @@ export const conductor = thread({
     const ss: string[] = []
     for (let s = 0; s < plan.senders.length; s++) {
       const sends = plan.senders[s]!.map(({ to, byName }) => ({ to: byName ? receiverName(to) : rs[to]!, r: to }))
-      ss.push(await this.threads.spawn('sender', { s, sends }))
+      ss.push(await this.threads.spawn('sender', { s, parallel: plan.parallel[s] ?? false, sends }))
     }
     const exits: Record<string, unknown> = {}
     for (const id of [...ss, ...rs]) exits[id] = await this.mailbox.receive({ match: { exit: id } })

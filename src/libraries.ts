@@ -40,6 +40,8 @@ export class Library {
   readonly queue: PQueue | null
   /** The prototype of every thread's view of this library. */
   readonly #proto: Record<string, Method>
+  /** `name.method:` by method, made once rather than at every call. */
+  readonly #keyPrefixes = new Map<string, string>()
 
   private constructor(name: string, impl: Record<string, Method>, methods: readonly string[], queue: PQueue | null, fallback: object) {
     this.name = name
@@ -47,6 +49,13 @@ export class Library {
     this.methods = methods
     this.queue = queue
     this.#proto = Object.create(fallback) as Record<string, Method>
+  }
+
+  /** How the journal key of every call of `method` starts: `name.method:`. */
+  keyPrefix(method: string): string {
+    let prefix = this.#keyPrefixes.get(method)
+    if (prefix === undefined) this.#keyPrefixes.set(method, (prefix = this.name + '.' + method + ':'))
+    return prefix
   }
 
   /** A library whose methods are the functions of `impl`, plus thread-side methods. */

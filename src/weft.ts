@@ -204,7 +204,14 @@ export class Weft implements WeftLike {
     } catch (e) {
       return Promise.reject(e)
     }
-    const key = lib.name + '.' + method + ':' + argsText
+    let key = lib.keyPrefix(method) + argsText
+    // Replaying a thread that asks in recorded order, the next entry holds this same key: count
+    // it under the entry's string (flat, hashed once, already kept) rather than the one just made.
+    const r = this.#replay
+    if (r !== null) {
+      const next = r.entries[r.next]
+      if (next !== undefined && next.key === key) key = next.key
+    }
     const ord = this.#counts.get(key) ?? 0
     this.#counts.set(key, ord + 1)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)

@@ -19,6 +19,7 @@ const clock = {
     if (left <= 0) return Promise.resolve()
     // A sleeping thread holds what is made here, so keep it small: onAbort rather than an
     // AbortSignal (about 1 KB each), and no named closures (tsx gives each a property dictionary).
+    if (left > MAX_TIMER) return sleepLong(at)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(resolve, left)
       callContext().onAbort((reason) => {
@@ -29,6 +30,26 @@ const clock = {
   },
 }
 export default clock
+
+/** setTimeout holds at most 2^31 - 1 ms (24.8 days); a longer delay would fire after 1 ms. */
+const MAX_TIMER = 2_147_483_647
+
+/** A sleep longer than one timer can hold: re-armed until the deadline. */
+function sleepLong(at: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout
+    const arm = (): void => {
+      const left = at - Date.now()
+      if (left <= 0) resolve()
+      else timer = setTimeout(arm, Math.min(left, MAX_TIMER))
+    }
+    arm()
+    callContext().onAbort((reason) => {
+      clearTimeout(timer)
+      reject(reason)
+    })
+  })
+}
 
 export const threadSide = {
   /**

@@ -4,6 +4,7 @@
  * re-export it from `threads/` under a name of its own.
  */
 import './builtins.js'
+import { registerError } from './encoding.js'
 import { LinkedExit, RaimentError } from './errors.js'
 import { thread } from './thread.js'
 
@@ -41,6 +42,8 @@ export class SupervisorGaveUp extends RaimentError {
     )
   }
 }
+
+registerError(SupervisorGaveUp)
 
 const isExit = (m: unknown): m is ExitMessage => typeof m === 'object' && m !== null && typeof (m as ExitMessage).exit === 'string'
 

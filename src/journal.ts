@@ -364,6 +364,20 @@ export class Journal {
     return this.db.prepare('SELECT * FROM threads WHERE id = ?').get(id) as ThreadRow | undefined
   }
 
+  /**
+   * A thread's entries in completion order, for replay: `make(seq, key, ord, ok, outcome)` of
+   * each, read a row at a time (no array of a million rows to keep at once), without the timing.
+   */
+  replayEntries<T>(thread: string, make: (seq: number, key: string, ord: number, ok: boolean, outcome: string) => T): T[] {
+    const rows = this.db
+      .prepare('SELECT seq, key, ord, ok, outcome FROM journal WHERE thread = ? ORDER BY seq')
+      .raw(true)
+      .iterate(thread) as IterableIterator<[number, string, number, 0 | 1, string]>
+    const out: T[] = []
+    for (const r of rows) out.push(make(r[0], r[1], r[2], r[3] === 1, r[4]))
+    return out
+  }
+
   /** A thread's entries in completion order. */
   entries(thread: string): EntryRow[] {
     return this.db

@@ -363,7 +363,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   #entries(id: string): Entry[] {
-    return this.journal.entries(id).map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
+    return this.journal.replayEntries(id, (seq, key, ord, ok, text): Entry => ({ seq, key, ord, ok, text, call: null }))
   }
 
   #finish(run: Run, ok: boolean, value: unknown): void {

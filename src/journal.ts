@@ -90,10 +90,13 @@ const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL
    );
    CREATE TABLE received (msg_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;`,
+  // Threads that moved to another weave (status 'moved'), and where: messages for them go there.
+  `CREATE TABLE forwards (thread TEXT PRIMARY KEY, weave TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;`,
 ]
 export const SCHEMA_VERSION = MIGRATIONS.length
 
-export type ThreadStatus = 'pending' | 'running' | 'done' | 'failed' | 'killed'
+/** 'moved': the thread runs on another weave now (see `forwards`); not alive here, never resumed here. */
+export type ThreadStatus = 'pending' | 'running' | 'done' | 'failed' | 'killed' | 'moved'
 
 export interface ThreadRow {
   id: string

@@ -14,6 +14,7 @@ import type Database from 'better-sqlite3'
 import { decodeValue, encodeValue, registerError } from './encoding.js'
 import { RaimentError } from './errors.js'
 import type { Journal } from './journal.js'
+import type { MoveRecord } from './migration.js'
 import { weaveOfThread, type Remote } from './remote.js'
 
 /** What `send` resolves to: the message was put in the receiver's inbox, or dead-lettered. */
@@ -73,6 +74,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 export type Envelope =
   | { k: 'msg'; from: string | null; to: string; body: string }
   | { k: 'spawn'; id: string; type: string; params: string; parent: string | null }
+  | { k: 'move'; record: MoveRecord }
 
 /**
  * Deep partial equality: every key of `pattern` is in `value` with an equal value (recursively
@@ -113,6 +115,12 @@ export class Messages {
   readonly #wasReceived: Stmt
   /** Ids of messages from other weaves queued in the current batch, not yet committed. */
   readonly #receiving = new Set<string>()
+  /** Threads that moved from here to another weave: thread → weave. */
+  readonly #forwards = new Map<string, string>()
+  /** Threads that run here though their id names another weave (they moved here). */
+  readonly #guests = new Set<string>()
+  readonly #forwardSet: Stmt
+  readonly #forwardDel: Stmt
   /** The transport joining this weave to others (set before any thread runs), or null. */
   remote: Remote | null = null
 
@@ -135,12 +143,30 @@ export class Messages {
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)')
     this.#received = db.prepare('INSERT OR IGNORE INTO received (msg_id, at) VALUES (?, ?)')
     this.#wasReceived = db.prepare('SELECT 1 FROM received WHERE msg_id = ?')
+    this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
+    this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
+    for (const r of db.prepare('SELECT thread, weave FROM forwards').all() as Array<{ thread: string; weave: string }>) this.#forwards.set(r.thread, r.weave)
+    const self = journal.weaveId
+    const others = db.prepare("SELECT id FROM threads WHERE status != 'moved' AND substr(id, 1, ?) != ?").pluck()
+    for (const id of others.all(self.length + 1, `${self}/`) as string[]) {
+      if (weaveOfThread(id) !== self) this.#guests.add(id)
+    }
+  }
+
+  /** The weave a thread that moved away from here runs on now, or undefined. */
+  forwardOf(id: string): string | undefined {
+    return this.#forwards.get(id)
+  }
+
+  /** Where a thread lives: the weave it moved to from here, else the weave its id names. */
+  homeOf(id: string): string | null {
+    return this.#forwards.get(id) ?? (this.#guests.has(id) ? this.#journal.weaveId : weaveOfThread(id))
   }
 
   /** Is `id` a thread of another weave, reached through the transport? */
   isRemote(id: string): boolean {
     if (this.remote === null) return false
-    const w = weaveOfThread(id)
+    const w = this.homeOf(id)
     return w !== null && w !== this.#journal.weaveId
   }
 
@@ -158,16 +184,60 @@ export class Messages {
    * `after` runs once that is durable (or at once-durable for a duplicate): acknowledge it then.
    */
   receive(msgId: string, from: string | null, to: string, body: string, after: () => void): void {
+    if (this.receiveOnce(msgId, after)) this.#deliver(from, to, body, msgId)
+  }
+
+  /**
+   * True the first time `msgId` comes from another weave: its id is queued into `received` (the
+   * caller queues what it carries in the same batch) and `after` runs once that is durable.
+   * False for a duplicate: `after` runs once what is queued now is durable.
+   */
+  receiveOnce(msgId: string, after: () => void): boolean {
     if (this.#receiving.has(msgId) || this.#wasReceived.get(msgId) !== undefined) {
       void this.#journal.committed().then(after)
-      return
+      return false
     }
     this.#receiving.add(msgId)
     this.#journal.queue(this.#received, [msgId, Date.now()], () => {
       this.#receiving.delete(msgId)
       after()
     })
-    this.#deliver(from, to, body, msgId)
+    return true
+  }
+
+  /**
+   * A thread left for weave `to`: from now on what is sent to it here goes there. Its names,
+   * traps, watches and inbox here are dropped (the move record carries the inbox and names).
+   * Queued in the batch that marks it moved.
+   */
+  departed(thread: string, to: string): void {
+    this.#forwards.set(thread, to)
+    this.#guests.delete(thread)
+    this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
+    for (const [name, owner] of this.#names) if (owner === thread) this.unregister(name, thread)
+    const db = this.#journal.db
+    this.#journal.queue(db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?'), [thread, thread])
+    this.#journal.queue(this.#trapDel, [thread])
+    this.#journal.queue(db.prepare('DELETE FROM inbox WHERE thread = ?'), [thread])
+    this.#inboxes.delete(thread)
+  }
+
+  /** A thread arrived from another weave: its inbox (in order), names and traps, queued here. */
+  arrived(r: MoveRecord): void {
+    const thread = r.thread.id
+    this.#forwards.delete(thread)
+    this.#journal.queue(this.#forwardDel, [thread])
+    if (weaveOfThread(thread) !== this.#journal.weaveId) this.#guests.add(thread)
+    for (const m of r.inbox) {
+      if (this.#nextN === 0) this.#nextN = this.#firstN()
+      const msg: Msg = { n: this.#nextN++, from: m.from, body: m.body }
+      this.#journal.queue(this.#insert, [msg.n, thread, m.from, m.msgId, m.body, m.at], () => this.#delivered(thread, msg))
+    }
+    for (const name of r.names) {
+      this.#names.set(name, thread)
+      this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
+    }
+    if (r.traps) this.#journal.queue(this.#trapSet, [thread])
   }
 
   /** Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end. */
@@ -195,13 +265,19 @@ export class Messages {
     const body = encodeValue(value, 'the message')
     const target = this.resolve(to)
     if (target !== null && this.isRemote(target)) {
-      this.outbox(weaveOfThread(target)!, msgId, { k: 'msg', from, to: target, body })
+      this.outbox(this.homeOf(target)!, msgId, { k: 'msg', from, to: target, body })
       return { delivered: true, to: target }
     }
     return this.#deliver(from, to, body, msgId, target)
   }
 
   #deliver(from: string | null, to: string, body: string, msgId: string, target = this.resolve(to)): SendResult {
+    // A thread that moved on: forwarded, under the same id (so its new weave takes it once).
+    const moved = target === null ? undefined : this.#forwards.get(target)
+    if (moved !== undefined && target !== null) {
+      this.outbox(moved, msgId, { k: 'msg', from, to: target, body })
+      return { delivered: true, to: target }
+    }
     if (target === null || !this.#isAlive(target)) {
       const reason = target === null ? `no thread is registered as '${to}'` : this.#journal.thread(target) ? `thread ${target} has ended` : `no thread ${target} exists`
       this.#journal.queue(this.#dead, [from, to, body, reason, Date.now()])

@@ -21,7 +21,8 @@ import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecor
 import { InvalidArgument, LinkedExit, ThreadKilled, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type Durability, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
-import type { Remote } from './remote.js'
+import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
+import { NoBroker, type Remote } from './remote.js'
 import { supervisor } from './supervisor.js'
 import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
 import { checkUses, loadThreadTypes } from './thread-types.js'
@@ -62,6 +63,8 @@ export type ThreadEnd =
   | { id: string; type: string; status: 'done'; result: unknown }
   | { id: string; type: string; status: 'failed'; error: Error }
   | { id: string; type: string; status: 'killed' }
+  /** The thread runs on weave `to` now (`Weave.migrate`); join it there. */
+  | { id: string; type: string; status: 'moved'; to: string }
 
 interface Run {
   readonly id: string
@@ -103,6 +106,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #dataVersion = 0
   #closed = false
   #dumpWrites = new Set<Promise<void>>()
+  #moves: Moves | null = null
+  /** Control requests being answered asynchronously (a migrate), not to be started again. */
+  readonly #controlBusy = new Set<number>()
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
@@ -204,7 +210,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     const row = this.journal.thread(id)
     if (row === undefined) return Promise.reject(new UnknownThread(id))
-    const end = rowEnd(row)
+    const end = rowEnd(row, this.messages.forwardOf(id))
     if (end !== null) return Promise.resolve(end)
     // Recorded but not running here yet (spawned a moment ago, or by another process).
     return new Promise((res, rej) => {
@@ -215,7 +221,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
           return
         }
         const row2 = this.journal.thread(id)
-        const e = row2 ? rowEnd(row2) : null
+        const e = row2 ? rowEnd(row2, this.messages.forwardOf(id)) : null
         if (e !== null) res(e)
         else if (this.#closed) rej(new WeaveClosed())
         else setTimeout(check, 10)
@@ -235,6 +241,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
       const row = this.journal.thread(id)
       if (row === undefined) throw new UnknownThread(id)
       if (row.status !== 'pending' && row.status !== 'running') return false
+      // Moving away (its departure is queued): it runs elsewhere now, and is killed there.
+      if (this.messages.forwardOf(id) !== undefined) return false
       this.journal.endThread(id, 'killed', null)
       return true
     }
@@ -264,6 +272,85 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (run !== undefined) return !run.ended
     const row = this.journal.thread(id)
     return row !== undefined && (row.status === 'running' || row.status === 'pending')
+  }
+
+  /**
+   * Moves a running thread to weave `to`: it stops at once (a call it is waiting on, such as a
+   * receive or a sleep, is abandoned unrecorded; one in flight is made again on `to` with the same
+   * call id, as after a crash), its record (spawn record, journal, the messages in its inbox, its
+   * names) goes to `to` through the outbox, exactly once, and `to` resumes it by replay under the
+   * same id. Here it is then 'moved': not alive, never resumed, and what is sent to it here
+   * (from this weave, or from weaves that route by its id to this one) is forwarded to `to`.
+   * Resolves to `to` once the move is durable here (the record is in the outbox).
+   * @throws NoBroker when this weave is not joined to a broker
+   * @throws UnknownWeave when no weave `to` has joined the namespace (the thread keeps running here)
+   * @throws ThreadNotMovable when the thread is not running here, or `to` is this weave
+   * @example
+   * await weave.migrate('orders-1/17', 'orders-2')
+   */
+  async migrate(id: string, to: string): Promise<string> {
+    if (this.#closed) throw new WeaveClosed()
+    const remote = this.messages.remote
+    if (remote === null) throw new NoBroker('moving a thread to another weave')
+    if (typeof to !== 'string' || to === '') throw new InvalidArgument(`migrate: 'to' must be a weave id, got ${JSON.stringify(to)}`)
+    if (to === this.journal.weaveId) throw new ThreadNotMovable(id, `it already runs on weave '${to}'`)
+    const movable = (): Run => {
+      const run = this.#runs.get(id)
+      if (run !== undefined && !run.ended) return run
+      const row = this.journal.thread(id)
+      if (row === undefined) throw new UnknownThread(id)
+      const where = this.messages.forwardOf(id)
+      throw new ThreadNotMovable(id, where !== undefined ? `it has moved to weave '${where}'` : `it is ${row.status} here; only a running thread moves`)
+    }
+    movable()
+    const dest = await remote.place(to)
+    const run = movable()
+    if (this.#closed) throw new WeaveClosed()
+    // Stop it, then commit what it (and anyone sending to it) has queued, so the record read
+    // below is all of it; from the same synchronous step on, what comes for it is forwarded.
+    run.ended = true
+    run.weft.detach()
+    this.journal.flushNow()
+    const moves = (this.#moves ??= new Moves(this.journal))
+    const record = moves.read(id)
+    this.messages.departed(id, dest)
+    this.messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
+    this.journal.setStatus(id, 'moved', () => this.#ended(run, { id, type: run.type, status: 'moved', to: dest }))
+    await this.journal.committed()
+    return dest
+  }
+
+  /**
+   * A thread moved here from another weave (the transport calls this): recorded with its journal
+   * and inbox in one batch, taken once per `msgId`, then resumed by replay. `after` runs once that
+   * is durable (acknowledge the delivery then).
+   */
+  arrive(msgId: string, record: MoveRecord, after: () => void): void {
+    if (this.#closed) return // not acknowledged: redelivered to the next run
+    const bad = checkRecord(record)
+    if (bad !== null) {
+      this.emit('error', new Error(`a thread moving here from another weave came with an unreadable record (${bad}); it was dropped`))
+      after()
+      return
+    }
+    if (!this.messages.receiveOnce(msgId, after)) return
+    const t = record.thread
+    const moves = (this.#moves ??= new Moves(this.journal))
+    moves.write(record)
+    this.messages.arrived(record)
+    const type = this.#types.get(t.type)
+    if (type === undefined) {
+      // Recorded as running: a weave on this journal that knows the type resumes it.
+      this.emit('error', new UnknownThreadType(t.type, this.types))
+      return
+    }
+    const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
+    const run = this.#prepare(t.id, t.type, t.parent, entries)
+    void this.journal.committed().then(() => {
+      if (this.#closed || run.ended) return
+      this.resumed++
+      this.#start(run, type, decodeValue(t.params), true)
+    })
   }
 
   /**
@@ -473,6 +560,16 @@ export class Weave extends EventEmitter<WeaveEvents> {
       try {
         if (c.kind === 'kill' && c.thread) reply = this.kill(c.thread) ? 'killed' : 'already ended'
         else if (c.kind === 'send' && c.thread) reply = JSON.stringify(this.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), `control:${this.journal.weaveId}:${c.n}`))
+        else if (c.kind === 'migrate' && c.thread) {
+          // Answered when the move is durable (or refused); meanwhile later polls leave it be.
+          if (this.#controlBusy.has(c.n)) continue
+          this.#controlBusy.add(c.n)
+          this.migrate(c.thread, c.arg ?? '').then(
+            (to) => this.journal.replyControl(c.n, JSON.stringify({ moved: c.thread, to })),
+            (e: unknown) => this.journal.replyControl(c.n, (e as Error).message),
+          ).finally(() => this.#controlBusy.delete(c.n))
+          continue
+        }
         else reply = `unknown request '${c.kind}'`
       } catch (e) {
         reply = (e as Error).message
@@ -486,8 +583,10 @@ function pickCode(e: ErrorRecord | null): { code?: unknown } {
   return e && 'code' in e.fields ? { code: e.fields['code'] } : {}
 }
 
-function rowEnd(row: ThreadRow): ThreadEnd | null {
+function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
   switch (row.status) {
+    case 'moved':
+      return { id: row.id, type: row.type, status: 'moved', to: forward ?? '(unknown)' }
     case 'done':
       return { id: row.id, type: row.type, status: 'done', result: decodeValue(row.outcome ?? 'U') }
     case 'failed':

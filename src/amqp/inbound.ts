@@ -59,6 +59,10 @@ export class Inbound {
       w.messages.receive(String(m.properties.messageId), e.from, e.to, e.body, ack)
       return
     }
+    if (e.k === 'move') {
+      w.arrive(String(m.properties.messageId), e.record, ack)
+      return
+    }
     try {
       w.spawn(e.type, decodeValue(e.params), { id: e.id, ...(e.parent !== null ? { parent: e.parent } : {}) })
     } catch (err) {

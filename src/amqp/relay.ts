@@ -20,6 +20,8 @@ import type { Topology } from './topology.js'
 /** At most this many published rows await their confirm at once. */
 const MAX_IN_FLIGHT = 1_000
 const BATCH = 250
+/** How the outbox body of a move record begins (`JSON.stringify({ k: 'move', … })`). */
+const MOVE_PREFIX = '{"k":"move"'
 
 interface Row {
   n: number
@@ -108,6 +110,9 @@ export class Relay {
       const rows = this.#select.all(this.#next, Math.min(BATCH, MAX_IN_FLIGHT - this.#inFlight)) as Row[]
       if (rows.length === 0) return
       for (const row of rows) {
+        // A moving thread's record goes once everything before it is confirmed (in its queue),
+        // so what the thread sent from here is ahead of anything it sends from its new weave.
+        if (this.#inFlight > 0 && row.body.startsWith(MOVE_PREFIX)) return
         this.#next = row.n
         if (this.#confirmed.has(row.n)) continue
         this.#inFlight++
@@ -137,7 +142,8 @@ export class Relay {
     this.#confirmed.add(row.n)
     if (this.#returned.delete(row.msg_id)) {
       const e = JSON.parse(row.body) as Envelope
-      const [from, to, body] = e.k === 'msg' ? [e.from, e.to, e.body] : [e.parent, e.id, e.params]
+      // A moving thread's whole record is kept, so nothing of it is lost.
+      const [from, to, body] = e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : [e.record.from, e.record.thread.id, row.body]
       this.#journal.queue(this.#dead, [from, to, body, `no weave '${row.dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
     }
     this.#journal.queue(this.#delete, [row.n], () => {

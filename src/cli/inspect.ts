@@ -8,7 +8,7 @@ import { InvalidArgument } from '../errors.js'
 import type { ThreadRow, ThreadStatus } from '../journal.js'
 import { age, errorText, note, openReadonly, say, short, table, type DbOptions } from './common.js'
 
-const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed']
+const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
 export interface PsOptions extends DbOptions {
   status?: string

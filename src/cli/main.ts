@@ -15,6 +15,7 @@ import type { ReplayCommandOptions } from './replay.js'
 import type { SpawnOptions, StartOptions } from './weave-commands.js'
 import type { DbOptions } from './common.js'
 import type { WeavesOptions } from './amqp-commands.js'
+import type { MigrateOptions } from './migrate.js'
 
 // Each command's module is loaded only when it runs, so `ps` does not pay for loading a weave.
 const inspect = () => import('./inspect.js')
@@ -134,6 +135,13 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .argument('<id>', 'the thread id (see raiment ps)')
     .addHelpText('after', '\nExample:\n  raiment kill myhost-raiment/3')
     .action(run(async (id: string, o: DbOptions) => (await weaveCommands()).kill(id, o)))
+
+  db(program.command('migrate'))
+    .description('Move a running thread to another weave of the broker namespace: it resumes there by replay under the same id; messages sent to it here are forwarded.')
+    .argument('<id>', 'the thread id (see raiment ps)')
+    .requiredOption('--to <weave>', 'the weave to move it to (see raiment weaves)')
+    .addHelpText('after', '\nThe weave running on the journal does the move; it must have been started with --amqp.\n\nExample:\n  raiment migrate orders-1/17 --to orders-2 --db orders-1.db')
+    .action(run(async (id: string, o: MigrateOptions) => (await import('./migrate.js')).migrate(id, o)))
 
   db(program.command('send'))
     .description('Send a message (JSON) to a thread, by id or registered name. A message for a thread that has ended or does not exist goes to the dead letters.')

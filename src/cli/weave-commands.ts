@@ -90,6 +90,8 @@ export function endLine(weave: Weave, end: ThreadEnd): string {
     }
     case 'killed':
       return `killed ${end.id} ${end.type}`
+    case 'moved':
+      return `moved ${end.id} ${end.type} → weave ${end.to}`
   }
 }
 
@@ -171,7 +173,7 @@ async function waitInJournal(journal: Journal, id: string): Promise<ThreadEnd> {
   for (;;) {
     const row = journal.thread(id)
     if (row === undefined) throw new UnknownThread(id)
-    const end = rowEnd(row)
+    const end = rowEnd(row, journal)
     if (end !== null) return end
     if (++checks % 20 === 0 && runningOwner(journal) === null) {
       throw new RaimentError(
@@ -183,8 +185,12 @@ async function waitInJournal(journal: Journal, id: string): Promise<ThreadEnd> {
   }
 }
 
-function rowEnd(row: ThreadRow): ThreadEnd | null {
+function rowEnd(row: ThreadRow, journal: Journal): ThreadEnd | null {
   switch (row.status) {
+    case 'moved': {
+      const to = journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined
+      return { id: row.id, type: row.type, status: 'moved', to: to ?? '(another weave)' }
+    }
     case 'done':
       return { id: row.id, type: row.type, status: 'done', result: decodeValue(row.outcome ?? 'U') }
     case 'failed':
@@ -204,6 +210,10 @@ function printEnd(end: ThreadEnd, dump: string | null): number {
   }
   if (end.status === 'killed') {
     note(`raiment: thread ${end.id} was killed`)
+    return 1
+  }
+  if (end.status === 'moved') {
+    note(`raiment: thread ${end.id} moved to weave ${end.to}; it ends there (raiment ps on that weave's journal)`)
     return 1
   }
   note(`raiment: thread ${end.id} failed: ${errorText(end.error)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`)

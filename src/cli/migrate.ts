@@ -1,0 +1,61 @@
+/**
+ * `raiment migrate ID --to WEAVE`: asks the weave running on the journal (a control request, as
+ * `raiment kill` does) to move one of its threads to another weave of its broker namespace, and
+ * waits for its answer: where the thread went, or why it could not go (it then keeps running).
+ */
+import { checkName } from '../amqp/topology.js'
+import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
+import { openExisting, runningOwner, say, type DbOptions } from './common.js'
+
+/** How long to wait for the weave's answer (it may look the target weave up on the broker). */
+const MIGRATE_TIMEOUT_MS = 15_000
+
+export interface MigrateOptions extends DbOptions {
+  to: string
+}
+
+/** `raiment migrate ID --to WEAVE`. Exit 0 once the move is durable on this weave. */
+export async function migrate(id: string, o: MigrateOptions): Promise<number> {
+  const bad = checkName('--to', o.to)
+  if (bad) throw new InvalidArgument(bad)
+  const journal = openExisting(o.db)
+  try {
+    const row = journal.thread(id)
+    if (row === undefined) throw new UnknownThread(id)
+    if (row.status !== 'running' && row.status !== 'pending') {
+      throw new RaimentError('RAIMENT_THREAD_NOT_MOVABLE', `thread ${id} cannot move: it is ${row.status}; only a running thread moves`)
+    }
+    const owner = runningOwner(journal)
+    if (owner === null) {
+      throw new RaimentError(
+        'RAIMENT_NO_WEAVE',
+        `no weave runs on ${o.db}: a thread moves from a running weave joined to a broker (raiment start --db ${o.db} --amqp URL), then run this again`,
+      )
+    }
+    const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('migrate', id, o.to).lastInsertRowid
+    const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
+    const deadline = Date.now() + MIGRATE_TIMEOUT_MS
+    while (Date.now() < deadline) {
+      const r = ask.get(n) as { done: number; reply: string | null }
+      if (r.done === 1) {
+        let moved: { moved?: string; to?: string } = {}
+        try {
+          moved = JSON.parse(r.reply ?? '') as typeof moved
+        } catch {
+          // not JSON: the weave's error message
+        }
+        if (typeof moved.to !== 'string') throw new RaimentError('RAIMENT_MIGRATE_FAILED', `the weave (pid ${owner.pid}) did not move ${id}: ${r.reply}`)
+        say(`moved ${id} to weave ${moved.to}; messages sent to it here are forwarded there`)
+        return 0
+      }
+      // Another process's journal: polled, as for kill and send (SQLite has no cross-process event).
+      await new Promise((res) => setTimeout(res, 20))
+    }
+    throw new RaimentError(
+      'RAIMENT_MIGRATE_TIMEOUT',
+      `the weave (pid ${owner.pid}) did not answer within ${MIGRATE_TIMEOUT_MS / 1000} s; the request stays queued and it acts on it when it polls (check with raiment ps)`,
+    )
+  } finally {
+    journal.close()
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Moving a running thread to another weave: the record that travels, read on the weave it leaves
+ * and written on the weave it arrives at.
+ *
+ * Invariants:
+ * - A record is read only when nothing for the thread is queued and not yet committed (the weave
+ *   flushes first), and the departure (status 'moved', the forward, the record's outbox row, the
+ *   inbox emptied) is queued in the same synchronous step, so a message is either in the record
+ *   or forwarded after it, never both and never neither.
+ * - The record holds what a dump holds (spawn record and journal entries), in the journal's own
+ *   encoding so that the thread replays on arrival exactly as it would have resumed here, plus
+ *   the messages still in its inbox (in order), its registered names and whether it traps exits.
+ * - Arrival is taken once per record id (the `received` table), in one batch with the thread row
+ *   and its entries, and the thread is resumed only once that batch is durable.
+ */
+import type Database from 'better-sqlite3'
+import { RaimentError } from './errors.js'
+import type { EntryRow, Journal } from './journal.js'
+
+/** The version of `MoveRecord`; a weave refuses a newer one rather than guess. */
+export const MOVE_FORMAT = 1
+
+export interface MoveRecord {
+  format: number
+  /** The weave the thread left. */
+  from: string
+  thread: { id: string; type: string; params: string; parent: string | null; created: number }
+  entries: EntryRow[]
+  /** Messages not yet taken, oldest first; `msgId` keeps them unique on arrival. */
+  inbox: Array<{ from: string | null; msgId: string; body: string; at: number }>
+  names: string[]
+  traps: boolean
+}
+
+export class ThreadNotMovable extends RaimentError {
+  constructor(id: string, why: string) {
+    super('RAIMENT_THREAD_NOT_MOVABLE', `thread ${id} cannot move: ${why}`)
+  }
+}
+
+type Stmt = Database.Statement<unknown[]>
+
+/** Reads move records on departure and writes them on arrival. */
+export class Moves {
+  readonly #journal: Journal
+  readonly #inbox: Stmt
+  readonly #names: Stmt
+  readonly #traps: Stmt
+  readonly #insertThread: Stmt
+  readonly #reviveThread: Stmt
+  readonly #dropEntries: Stmt
+  readonly #insertEntry: Stmt
+
+  constructor(journal: Journal) {
+    this.#journal = journal
+    const db = journal.db
+    this.#inbox = db.prepare('SELECT sender AS "from", msg_id AS msgId, body, at FROM inbox WHERE thread = ? ORDER BY n')
+    this.#names = db.prepare('SELECT name FROM names WHERE thread = ?').pluck()
+    this.#traps = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
+    this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, ?, 'running', ?)")
+    this.#reviveThread = db.prepare("UPDATE threads SET status = 'running', outcome = NULL, ended = NULL WHERE id = ?")
+    this.#dropEntries = db.prepare('DELETE FROM journal WHERE thread = ?')
+    this.#insertEntry = db.prepare('INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+  }
+
+  /** The record of thread `id` as committed now (call with nothing queued for it). */
+  read(id: string): MoveRecord {
+    const j = this.#journal
+    const row = j.thread(id)
+    if (row === undefined) throw new ThreadNotMovable(id, 'no such thread in this weave')
+    return {
+      format: MOVE_FORMAT,
+      from: j.weaveId,
+      thread: { id: row.id, type: row.type, params: row.params, parent: row.parent, created: row.created },
+      entries: j.entries(id),
+      inbox: this.#inbox.all(id) as MoveRecord['inbox'],
+      names: this.#names.all(id) as string[],
+      traps: this.#traps.get(id) !== undefined,
+    }
+  }
+
+  /**
+   * Queues the thread row (new, or one that had moved away from here before) and its entries,
+   * replacing whatever journal this weave kept of it.
+   */
+  write(r: MoveRecord): void {
+    const j = this.#journal
+    const t = r.thread
+    if (j.thread(t.id) === undefined) j.queue(this.#insertThread, [t.id, t.type, t.params, t.parent, t.created])
+    else j.queue(this.#reviveThread, [t.id])
+    j.queue(this.#dropEntries, [t.id])
+    for (const e of r.entries) j.queue(this.#insertEntry, [t.id, ...e])
+  }
+}
+
+/** Checks a record that came off the wire before anything of it is written. */
+export function checkRecord(r: unknown): string | null {
+  const o = r as MoveRecord
+  if (!o || typeof o !== 'object' || typeof o.format !== 'number') return 'no format'
+  if (o.format > MOVE_FORMAT) return `format ${o.format} is newer than this Raiment reads (${MOVE_FORMAT}); upgrade raiment on this weave`
+  if (!o.thread || typeof o.thread.id !== 'string' || typeof o.thread.type !== 'string' || typeof o.thread.params !== 'string') return 'no thread'
+  if (!Array.isArray(o.entries) || !Array.isArray(o.inbox) || !Array.isArray(o.names)) return 'no entries, inbox or names'
+  return null
+}

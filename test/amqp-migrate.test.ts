@@ -1,0 +1,250 @@
+/**
+ * Moving a thread between weaves (`Weave.migrate`, `raiment migrate`), on a real broker with
+ * three weaves on separate journals: a counter on weave a takes numbered messages from a sender
+ * on weave c and acknowledges each; half-way through it moves to weave b. Nothing is lost or
+ * duplicated and each side sees the other's messages in send order. A move to a weave that never
+ * joined is a clear error and the thread carries on where it was.
+ */
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { main } from '../src/cli/main.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { tempDir } from './support/tmp.js'
+import listener from '../threads/listener.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const BIN = join(ROOT, 'bin', 'raiment.js')
+
+declare module 'raiment' {
+  interface Libraries {
+    progress: { mark(k: number): Promise<void> }
+  }
+}
+
+const COUNT = 200
+/** The sender waits for an acknowledgement once this many of its messages are unacknowledged. */
+const WINDOW = 8
+
+const counter = thread({
+  uses: ['mailbox', 'progress'],
+  async does(p: { count: number }) {
+    const got: number[] = []
+    for (let k = 0; k < p.count; k++) {
+      const m = (await this.mailbox.receive()) as { from: string; i: number }
+      got.push(m.i)
+      await this.mailbox.send(m.from, { ack: m.i })
+      await this.progress.mark(k)
+    }
+    return got
+  },
+})
+
+const sender = thread({
+  uses: ['mailbox', 'threads'],
+  async does(p: { to: string; count: number }) {
+    const self = await this.threads.self()
+    const acks: number[] = []
+    const ack = async (): Promise<void> => {
+      acks.push(((await this.mailbox.receive({ match: { ack: undefined } })) as unknown as { ack: number }).ack)
+    }
+    for (let i = 0; i < p.count; i++) {
+      await this.mailbox.send(p.to, { from: self, i })
+      if (i + 1 - acks.length >= WINDOW) await ack()
+    }
+    while (acks.length < p.count) await ack()
+    return acks
+  },
+})
+
+const types = { counter, sender } as Record<string, AnyThreadType>
+
+function result(end: ThreadEnd): unknown {
+  expect(end.status, JSON.stringify(end)).toBe('done')
+  return (end as Extract<ThreadEnd, { status: 'done' }>).result
+}
+
+describe('without a broker', () => {
+  it('migrate is a clear error and the thread keeps running', async () => {
+    const dir = tempDir()
+    const weave = await Weave.open({ db: join(dir, 'x.db'), weaveId: 'x', threads: types, ioLibs: false, dumps: false, durability: 'memory', libraries: { progress: { mark: async () => {} } } })
+    try {
+      const id = weave.spawn('counter', { count: 1 })
+      await expect(weave.migrate(id, 'y')).rejects.toMatchObject({ code: 'RAIMENT_NO_BROKER' })
+      weave.send(id, { from: 'outside', i: 7 })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: [7] })
+    } finally {
+      await weave.close()
+    }
+  })
+})
+
+describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
+  beforeAll(() => {
+    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+  })
+
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c()
+  })
+
+  /** Weaves joined to a fresh namespace, in this process, each on its own journal. */
+  async function weaves(ids: string[], onMark: (weave: string, k: number) => void) {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ids))
+    const out: Record<string, { link: AmqpLink; weave: Weave; db: string }> = {}
+    for (const id of ids) {
+      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+      const db = join(dir, `${id}.db`)
+      const weave = await Weave.open({
+        db,
+        weaveId: id,
+        threads: types,
+        ioLibs: false,
+        dumps: false,
+        durability: 'memory',
+        remote: link,
+        libraries: { progress: { mark: async (k: number) => onMark(id, k) } },
+      })
+      await link.start(weave)
+      cleanups.push(async () => {
+        await link.close()
+        await weave.close()
+      })
+      out[id] = { link, weave, db }
+    }
+    return out
+  }
+
+  function deadLetters(w: Weave): unknown[] {
+    return w.journal.db.prepare('SELECT sender, recipient, body, reason FROM dead_letters').all()
+  }
+
+  it('a counter moved half-way through a conversation loses and duplicates nothing, in order', async () => {
+    const side: { moving?: Promise<string> } = {}
+    let counterId = ''
+    const env = await weaves(['a', 'b', 'c'], (w, k) => {
+      // Half-way, on a: move the counter while the sender is still sending.
+      if (w === 'a' && k === COUNT / 2 && side.moving === undefined) side.moving = env.a!.weave.migrate(counterId, 'b')
+    })
+    const a = env.a!
+    const b = env.b!
+    const c = env.c!
+    counterId = a.weave.spawn('counter', { count: COUNT })
+    await a.weave.committed()
+    const senderId = c.weave.spawn('sender', { to: counterId, count: COUNT })
+
+    const sent = result(await c.weave.join(senderId))
+    expect(side.moving).toBeDefined()
+    expect(await side.moving).toBe('b')
+    const expected = Array.from({ length: COUNT }, (_, i) => i)
+    expect(sent, 'the acknowledgements the sender got').toEqual(expected)
+    // The same id, now run by b, ends there with every message once, in send order.
+    expect(result(await b.weave.join(counterId)), 'what the counter took').toEqual(expected)
+    expect(await a.weave.join(counterId)).toEqual({ id: counterId, type: 'counter', status: 'moved', to: 'b' })
+    expect(a.weave.journal.thread(counterId)?.status).toBe('moved')
+    expect(a.weave.journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(counterId)).toBe('b')
+    // Not alive here and never resumed here; a kill here leaves it be (it runs on b).
+    expect(a.weave.journal.threads({ status: ['running', 'pending'] }).map((t) => t.id)).not.toContain(counterId)
+    expect(a.weave.kill(counterId)).toBe(false)
+    // The journal moved with it: b holds the calls a made before the move.
+    const before = a.weave.journal.entries(counterId)
+    expect(before.length).toBeGreaterThan(COUNT)
+    expect(b.weave.journal.entries(counterId).slice(0, before.length)).toEqual(before)
+    for (const w of [a, b, c]) {
+      await w.link.outboxEmpty()
+      await w.weave.committed()
+      expect(deadLetters(w.weave), w.weave.journal.weaveId).toEqual([])
+    }
+    // A message sent to the old home later (from a, and from c routing by the id) is forwarded
+    // to b, where the counter has ended: a dead letter there, and not on a.
+    a.weave.send(counterId, { late: 'a' })
+    c.weave.send(counterId, { late: 'c' })
+    await a.link.outboxEmpty()
+    await c.link.outboxEmpty()
+    await expect.poll(() => deadLetters(b.weave).length, { timeout: 5_000, interval: 20 }).toBe(2)
+    expect(deadLetters(a.weave)).toEqual([])
+  }, 60_000)
+
+  it('a move to a weave that never joined is a clear error, and the thread carries on where it was', async () => {
+    let refused: unknown = null
+    let counterId = ''
+    const side: { asked?: Promise<unknown> } = {}
+    const env = await weaves(['a', 'c'], (w, k) => {
+      if (w === 'a' && k === 10 && side.asked === undefined) side.asked = env.a!.weave.migrate(counterId, 'nowhere').catch((e: unknown) => (refused = e))
+    })
+    const a = env.a!
+    const c = env.c!
+    counterId = a.weave.spawn('counter', { count: 40 })
+    await a.weave.committed()
+    const senderId = c.weave.spawn('sender', { to: counterId, count: 40 })
+    const expected = Array.from({ length: 40 }, (_, i) => i)
+    expect(result(await c.weave.join(senderId))).toEqual(expected)
+    expect(result(await a.weave.join(counterId))).toEqual(expected)
+    expect(side.asked).toBeDefined()
+    await side.asked
+    expect(refused).toMatchObject({ code: 'RAIMENT_UNKNOWN_WEAVE' })
+    expect((refused as Error).message).toMatch(/no weave 'nowhere' has joined .*live weaves: a, c/)
+    await expect(a.weave.migrate(counterId, 'c')).rejects.toMatchObject({ code: 'RAIMENT_THREAD_NOT_MOVABLE' })
+  }, 60_000)
+
+  it('raiment migrate ID --to WEAVE asks the weave process running on the journal; raiment send to the old home is forwarded', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+    const b = await Weave.open({ db: join(dir, 'b.db'), weaveId: 'b', threads: { listener }, ioLibs: false, dumps: false, durability: 'memory', remote: link })
+    await link.start(b)
+    cleanups.push(async () => {
+      await link.close()
+      await b.close()
+    })
+    const aDb = join(dir, 'a.db')
+    const child = spawn(process.execPath, ['--conditions=development', BIN, 'start', '--amqp', AMQP_URL, '--namespace', ns, '--id', 'a', '--db', aDb, '--threads', join(ROOT, 'threads'), '--durability', 'memory', '--heartbeat', '100'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const exited = new Promise((r) => child.on('exit', r))
+    cleanups.push(async () => {
+      child.kill('SIGTERM')
+      await exited
+    })
+    let output = ''
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        output += d
+        if (output.includes(`joined namespace '${ns}'`)) resolve()
+      })
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d))
+      child.on('exit', () => reject(new Error(`weave a exited: ${output}`)))
+    })
+    const printed: string[] = []
+    const out = (s: unknown): boolean => (printed.push(String(s)), true)
+    const cli = async (...args: string[]): Promise<number> => {
+      const write = vi.spyOn(process.stdout, 'write').mockImplementation(out)
+      const warn = vi.spyOn(process.stderr, 'write').mockImplementation(out)
+      try {
+        return await main([...args, '--db', aDb])
+      } finally {
+        write.mockRestore()
+        warn.mockRestore()
+      }
+    }
+    expect(await cli('spawn', 'listener', '{"name":"ear"}', '--threads', join(ROOT, 'threads')), printed.join('')).toBe(0)
+    const id = 'a/1'
+    expect(await cli('migrate', id, '--to', 'nowhere'), printed.join('')).toBe(1)
+    expect(printed.join('')).toMatch(/raiment: .*no weave 'nowhere' has joined .*live weaves: a, b/)
+    printed.length = 0
+    expect(await cli('migrate', id, '--to', 'b'), printed.join('')).toBe(0)
+    expect(printed.join('')).toContain(`moved ${id} to weave b`)
+    // Sent to the old home (a, through its control table), forwarded to b.
+    expect(await cli('send', id, '{"hello":"world"}'), printed.join('')).toBe(0)
+    expect(result(await b.join(id))).toEqual({ received: { hello: 'world' } })
+    expect(b.messages.names()).toEqual({})
+  }, 60_000)
+})

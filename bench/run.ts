@@ -5,7 +5,9 @@
 //   loop that inserts and commits the same rows in the same batches, with the ratio;
 // - replay speed: entries per second resuming a thread whose journal holds 1,000,000 entries;
 // - resident memory per idle thread, 100,000 threads blocked in clock.sleep (child process).
-// Options: --only seq,conc,replay,idle   --runs N
+// - cross-weave messages over RabbitMQ: msgs/s and round trips between two weave processes, next
+//   to raw amqplib on the same broker (bench/amqp.ts; one skip line when no broker answers).
+// Options: --only seq,conc,replay,idle,amqp   --runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -20,7 +22,7 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined
 }
 const RUNS = Number(opt('--runs') ?? 3)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,idle').split(','))
+const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,amqp').split(','))
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
@@ -130,3 +132,4 @@ if (only.has('seq')) await throughput(SEQUENTIAL, 'Sequential')
 if (only.has('conc')) await throughput(CONCURRENT, 'Concurrent')
 if (only.has('replay')) await replay()
 if (only.has('idle')) idle()
+if (only.has('amqp')) await (await import('./amqp.js')).amqpBench(RUNS, log, progress)

@@ -1,0 +1,123 @@
+// A weave process of the cross-weave benchmark (bench/amqp.ts). Run it with
+//   node --conditions=development --import tsx bench/amqp-child.ts ROLE DIR NS URL PAIRS PER ROUNDS
+// ROLE rx: weave 'rx' runs PAIRS sinks (rx/1 … rx/PAIRS), each taking PER messages from its
+//   source and checking their order, and one pong (rx/PAIRS+1) that answers ROUNDS pings. Prints
+//   `ready`, then `done <epoch ms> <in order?>` once every sink has ended.
+// ROLE tx: weave 'tx' prints `ready`; on the line `go` it prints `start <epoch ms>` and spawns
+//   PAIRS sources, each sending PER messages to its sink; on the line `ping` it runs ROUNDS round
+//   trips to the pong and prints `rtt <json ms[]>`.
+// Both use durability 'sync' (fsync per group commit) and the exactly-once path: outbox, confirms,
+// received ids. SIGTERM closes a weave.
+import { writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { thread, Weave, type LibraryApi } from '../src/index.js'
+import { AmqpLink } from '../src/amqp/link.js'
+
+const stamp = {
+  async now(): Promise<number> {
+    return performance.now()
+  },
+}
+
+declare module '../src/index.js' {
+  interface Libraries {
+    stamp: LibraryApi<typeof stamp>
+  }
+}
+
+const [role, dir, ns, url, pairsText, perText, roundsText] = process.argv.slice(2)
+if ((role !== 'rx' && role !== 'tx') || !dir || !ns || !url || !pairsText || !perText || !roundsText) {
+  throw new Error('usage: amqp-child.ts rx|tx DIR NS URL PAIRS PER ROUNDS')
+}
+const PAIRS = Number(pairsText)
+const PER = Number(perText)
+const ROUNDS = Number(roundsText)
+const say = (line: string): void => void writeSync(1, line + '\n')
+
+const sink = thread({
+  uses: ['mailbox'],
+  async does(p: { n: number }) {
+    let next = 0
+    for (let k = 0; k < p.n; k++) {
+      const m = (await this.mailbox.receive()) as { i: number }
+      if (m.i !== next) return false
+      next++
+    }
+    return true
+  },
+})
+
+const source = thread({
+  uses: ['mailbox'],
+  async does(p: { to: string; n: number }) {
+    for (let i = 0; i < p.n; i++) await this.mailbox.send(p.to, { i, pad: 'x'.repeat(120) })
+  },
+})
+
+const pong = thread({
+  uses: ['mailbox'],
+  async does(p: { n: number }) {
+    for (let k = 0; k < p.n; k++) {
+      const m = (await this.mailbox.receive()) as { from: string; k: number }
+      await this.mailbox.send(m.from, { k: m.k })
+    }
+  },
+})
+
+const ping = thread({
+  uses: ['mailbox', 'threads', 'stamp'],
+  async does(p: { to: string; n: number }) {
+    const self = await this.threads.self()
+    const rtts: number[] = []
+    let t0 = await this.stamp.now()
+    for (let k = 0; k < p.n; k++) {
+      await this.mailbox.send(p.to, { from: self, k })
+      await this.mailbox.receive()
+      const t1 = await this.stamp.now()
+      rtts.push(t1 - t0)
+      t0 = t1
+    }
+    return rtts
+  },
+})
+
+const link = await AmqpLink.connect({ url, namespace: ns, heartbeatMs: 1_000, log: (l) => say(`log ${l}`) })
+const weave = await Weave.open({
+  db: join(dir, `${role}.db`),
+  weaveId: role,
+  durability: 'sync',
+  threads: { sink, source, pong, ping },
+  libraries: { stamp },
+  ioLibs: false,
+  dumps: false,
+  remote: link,
+})
+weave.on('error', (e) => say(`error ${e.message}`))
+process.on('SIGTERM', () => {
+  void link.close().then(() => weave.close()).then(() => process.exit(0))
+})
+
+if (role === 'rx') {
+  // The threads exist before the weave takes messages.
+  const sinks = Array.from({ length: PAIRS }, () => weave.spawn('sink', { n: PER }))
+  weave.spawn('pong', { n: ROUNDS })
+  await weave.committed()
+  await link.start(weave)
+  say('ready')
+  const ends = await Promise.all(sinks.map((id) => weave.join(id)))
+  say(`done ${Date.now()} ${ends.every((e) => e.status === 'done' && e.result === true)}`)
+} else {
+  await link.start(weave)
+  say('ready')
+  createInterface({ input: process.stdin }).on('line', (l) => {
+    if (l === 'go') {
+      say(`start ${Date.now()}`)
+      for (let k = 1; k <= PAIRS; k++) weave.spawn('source', { to: `rx/${k}`, n: PER })
+    }
+    if (l === 'ping') {
+      const id = weave.spawn('ping', { to: `rx/${PAIRS + 1}`, n: ROUNDS })
+      void weave.join(id).then((end) => say(`rtt ${JSON.stringify(end.status === 'done' ? end.result : [])}`))
+    }
+  })
+}

@@ -1,0 +1,235 @@
+// Cross-weave messaging over RabbitMQ, for `npm run bench` (issue 4), in the same run:
+// - Raiment: messages per second from one weave process to another on the exactly-once path
+//   (sender's journal + outbox, publisher confirms, receiver's inbox + received ids, ack after
+//   commit; durability 'sync'), PAIRS sender threads each sending to its own receiver thread;
+//   and round-trip latency (median, p99) of one thread pinging a thread of the other weave;
+// - raw amqplib on the same broker: persistent publish with confirms (<= 1,000 unconfirmed in
+//   flight) to a quorum queue, consumed with manual acks on a second connection, end to end;
+//   and a persistent request/reply round trip through quorum queues;
+// and the ratio, with the target (>= 70% of raw amqplib throughput) beside it.
+// Without a broker it prints one line saying so and returns.
+import amqp from 'amqplib'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { connect } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { Topology } from '../src/amqp/topology.js'
+import { fmt, line, summarize, tempDir, verdict } from './common.js'
+
+const URL_ = process.env['RAIMENT_BENCH_AMQP_URL'] ?? process.env['RAIMENT_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672'
+const PAIRS = Number(process.env["BENCH_PAIRS"] ?? 50)
+const PER = Number(process.env["BENCH_PER"] ?? 400)
+const TOTAL = PAIRS * PER
+const ROUNDS = 1_000
+const WINDOW = 1_000
+const BODY = Buffer.from(JSON.stringify({ k: 'msg', from: 'tx/1', to: 'rx/1', body: `J${JSON.stringify({ i: 1, pad: 'x'.repeat(120) })}` }))
+const TARGET = { atLeast: 0.7, text: '>= 70% of raw amqplib' }
+
+function answers(url: string): Promise<boolean> {
+  const u = new URL(url)
+  return new Promise((resolve) => {
+    const s = connect({ host: u.hostname, port: Number(u.port || 5672), timeout: 1_000 })
+    s.once('connect', () => (s.destroy(), resolve(true)))
+    s.once('error', () => resolve(false))
+    s.once('timeout', () => (s.destroy(), resolve(false)))
+  })
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
+}
+
+interface Child {
+  proc: ChildProcess
+  next(prefix: string): Promise<string>
+}
+
+const CHILD = fileURLToPath(new URL('./amqp-child.ts', import.meta.url))
+
+function child(args: string[]): Child {
+  const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', CHILD, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const waiting: Array<{ prefix: string; resolve: (l: string) => void; reject: (e: Error) => void }> = []
+  const seen: string[] = []
+  createInterface({ input: proc.stdout }).on('line', (l) => {
+    const i = waiting.findIndex((w) => l.startsWith(w.prefix))
+    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(l)
+    else seen.push(l)
+  })
+  proc.on('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`bench weave ${args[0]} exited (${code}) before '${w.prefix}'; last lines: ${seen.slice(-5).join(' | ')}`))
+  })
+  return {
+    proc,
+    next: (prefix) => {
+      const i = seen.findIndex((l) => l.startsWith(prefix))
+      if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0]!)
+      return new Promise((resolve, reject) => waiting.push({ prefix, resolve, reject }))
+    },
+  }
+}
+
+async function stop(c: Child): Promise<void> {
+  if (c.proc.exitCode !== null) return
+  const exited = new Promise((r) => c.proc.once('exit', r))
+  c.proc.kill('SIGTERM')
+  await exited
+}
+
+async function removeNamespace(ns: string): Promise<void> {
+  const conn = await amqp.connect(URL_, { noDelay: true })
+  try {
+    const ch = await conn.createChannel()
+    const t = new Topology(ns)
+    for (const id of ['rx', 'tx']) await ch.deleteQueue(t.queue(id))
+    await ch.deleteExchange(t.exchange)
+    await ch.deleteExchange(t.beat)
+  } finally {
+    await conn.close()
+  }
+}
+
+/** One Raiment run: two weave processes, TOTAL messages, then ROUNDS round trips. */
+async function raimentRun(): Promise<{ rate: number; rtts: number[] }> {
+  const tmp = tempDir()
+  const ns = `bench-${randomBytes(4).toString('hex')}`
+  const args = (role: string): string[] => [role, tmp.dir, ns, URL_, String(PAIRS), String(PER), String(ROUNDS)]
+  const rx = child(args('rx'))
+  let tx: Child | null = null
+  try {
+    await rx.next('ready')
+    tx = child(args('tx'))
+    await tx.next('ready')
+    tx.proc.stdin!.write('go\n')
+    const t0 = Number((await tx.next('start ')).split(' ')[1])
+    const [, t1, ok] = (await rx.next('done ')).split(' ')
+    if (ok !== 'true') throw new Error('a receiver saw its messages out of order')
+    tx.proc.stdin!.write('ping\n')
+    const rtts = JSON.parse((await tx.next('rtt ')).slice(4)) as number[]
+    return { rate: TOTAL / ((Number(t1) - t0) / 1000), rtts: rtts.slice(100) }
+  } finally {
+    if (tx) await stop(tx)
+    await stop(rx)
+    await removeNamespace(ns)
+    tmp.done()
+  }
+}
+
+/** Raw amqplib, end to end: publish TOTAL with confirms (<= WINDOW in flight) while consuming with acks. */
+async function rawRun(): Promise<{ rate: number; rtts: number[] }> {
+  const pub = await amqp.connect(URL_, { noDelay: true })
+  const sub = await amqp.connect(URL_, { noDelay: true })
+  const q = `bench-raw-${randomBytes(4).toString('hex')}`
+  const request = `${q}-request`
+  const reply = `${q}-reply`
+  try {
+    const admin = await pub.createChannel()
+    for (const name of [q, request, reply]) await admin.assertQueue(name, { durable: true, arguments: { 'x-queue-type': 'quorum' } })
+    const cons = await sub.createChannel()
+    await cons.prefetch(500)
+    let got = 0
+    let allIn: () => void = () => {}
+    const received = new Promise<void>((r) => (allIn = r))
+    const t0 = performance.now()
+    await cons.consume(q, (m) => {
+      if (m === null) return
+      cons.ack(m)
+      if (++got === TOTAL) allIn()
+    })
+    const ch = await pub.createConfirmChannel()
+    await new Promise<void>((resolve, reject) => {
+      let sent = 0
+      let confirmed = 0
+      let inFlight = 0
+      const pump = (): void => {
+        while (inFlight < WINDOW && sent < TOTAL) {
+          inFlight++
+          sent++
+          ch.sendToQueue(q, BODY, { persistent: true }, (err) => {
+            if (err) return reject(err as Error)
+            inFlight--
+            if (++confirmed === TOTAL) resolve()
+            else pump()
+          })
+        }
+      }
+      pump()
+    })
+    await received
+    const rate = TOTAL / ((performance.now() - t0) / 1000)
+    await cons.close()
+    // Request/reply, persistent both ways through quorum queues, one at a time.
+    const server = await sub.createChannel()
+    await server.consume(request, (m) => {
+      if (m === null) return
+      server.sendToQueue(reply, m.content, { persistent: true, correlationId: m.properties.correlationId as string })
+      server.ack(m)
+    })
+    const client = await pub.createChannel()
+    let waiting: ((id: string) => void) | null = null
+    await client.consume(reply, (m) => {
+      if (m === null) return
+      client.ack(m)
+      const w = waiting
+      waiting = null
+      w?.(String(m.properties.correlationId))
+    })
+    const rtts: number[] = []
+    for (let i = 0; i < ROUNDS; i++) {
+      const t = performance.now()
+      const back = new Promise<string>((r) => (waiting = r))
+      client.sendToQueue(request, BODY, { persistent: true, correlationId: String(i) })
+      const id = await back
+      if (id !== String(i)) throw new Error(`correlation mismatch: sent ${i}, got ${id}`)
+      rtts.push(performance.now() - t)
+    }
+    for (const name of [q, request, reply]) await admin.deleteQueue(name)
+    return { rate, rtts: rtts.slice(100) }
+  } finally {
+    await pub.close().catch(() => {})
+    await sub.close().catch(() => {})
+  }
+}
+
+/** Runs the cross-weave benchmark `runs` times, printing with `log` (results) and `progress`. */
+export async function amqpBench(runs: number, log: (s: string) => void, progress: (s: string) => void): Promise<void> {
+  log('')
+  log(`## Cross-weave messages over RabbitMQ: ${fmt(TOTAL)} messages, ${PAIRS} sender threads on one weave process to ${PAIRS} receivers on another (durability sync, exactly once); ${fmt(ROUNDS)} round trips`)
+  if (!(await answers(URL_))) {
+    log(`skipped: no RabbitMQ answers at ${new URL(URL_).host} (start one with 'rabbitmq-server -detached', or set RAIMENT_BENCH_AMQP_URL)`)
+    return
+  }
+  const rates: number[] = []
+  const raws: number[] = []
+  const ratios: number[] = []
+  const p50: number[] = []
+  const p99: number[] = []
+  const rp50: number[] = []
+  const rp99: number[] = []
+  for (let r = 0; r < runs; r++) {
+    const w = await raimentRun()
+    const raw = await rawRun()
+    rates.push(w.rate)
+    raws.push(raw.rate)
+    ratios.push(w.rate / raw.rate)
+    p50.push(percentile(w.rtts, 50))
+    p99.push(percentile(w.rtts, 99))
+    rp50.push(percentile(raw.rtts, 50))
+    rp99.push(percentile(raw.rtts, 99))
+    progress(`  amqp run ${r + 1}/${runs}: raiment ${fmt(w.rate)} msgs/s, raw amqplib ${fmt(raw.rate)} msgs/s; rtt p50 ${fmt(percentile(w.rtts, 50))} ms`)
+  }
+  const ratio = summarize(ratios)
+  log(line('raiment, weave to weave, exactly once', summarize(rates), 'msgs/s'))
+  log(line('  raw amqplib, quorum queue, persistent, confirms (<= 1,000 in flight), consume with acks', summarize(raws), 'msgs/s'))
+  log(line('  raiment / raw amqplib', ratio, 'x') + ' ' + verdict(ratio.median, TARGET))
+  log(line('raiment round trip (thread to thread and back, incl. one journaled stamp call), p50', summarize(p50), 'ms'))
+  log(line('raiment round trip, p99', summarize(p99), 'ms'))
+  log(line('  raw amqplib request/reply through quorum queues, persistent, p50', summarize(rp50), 'ms'))
+  log(line('  raw amqplib request/reply, p99', summarize(rp99), 'ms'))
+}
+
+// Run on its own: node --conditions=development --import tsx bench/amqp.ts [runs]
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await amqpBench(Number(process.argv[2] ?? 1), console.log, (s) => void process.stderr.write(s + '\n'))
+}

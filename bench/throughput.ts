@@ -1,6 +1,6 @@
 // Journaled calls per second through a weave, and the same rows through a bare better-sqlite3
-// loop: same schema and pragmas (the journal file is created by `Journal` itself), same rows in
-// the same order, committed in the same batches as the weave's group commit made them.
+// loop: same schema and pragmas (the journal file is created by `Journal` itself), the same rows,
+// committed in batches of the same sizes as the weave's group commit made them.
 import type Database from 'better-sqlite3'
 import { Weave, type Durability } from '../src/index.js'
 import { Journal } from '../src/journal.js'
@@ -35,12 +35,15 @@ export async function weaveRun(w: Workload, durability: Durability): Promise<Wea
     dumps: false,
     libraries: { noop },
   })
-  // Keep the rows of each commit, in the order they were queued, for the bare loop.
-  const batches: Row[][] = []
+  // Count the entries of each commit (entries queued at epoch e commit as epoch e + 1), so the
+  // bare loop can commit the same rows in batches of the same sizes. Counting only: keeping
+  // the rows here would add allocation to the run being measured.
+  const perCommit: number[] = []
   const journal = weave.journal
   const addEntry = journal.addEntry.bind(journal)
   journal.addEntry = (thread, seq, key, ord, ok, outcome, started, duration, after) => {
-    ;(batches[journal.epoch] ??= []).push([thread, seq, key, ord, ok, outcome, started, duration])
+    const e = journal.epoch
+    perCommit[e] = (perCommit[e] ?? 0) + 1
     addEntry(thread, seq, key, ord, ok, outcome, started, duration, after)
   }
   try {
@@ -54,7 +57,21 @@ export async function weaveRun(w: Workload, durability: Durability): Promise<Wea
         throw new Error(`bench thread ${end.id} ended ${end.status}: ${end.status === 'failed' ? String(end.error) : JSON.stringify(end)}`)
       }
     }
-    return { callsPerSec: (w.threads * w.calls) / (ms / 1000), batches: batches.filter((b) => b !== undefined) }
+    // The rows as recorded, by thread and seq (within a batch the weave inserted them in
+    // completion order; sorted inserts are, if anything, kinder to the bare loop).
+    const rows = journal.db
+      .prepare('SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal ORDER BY thread, seq')
+      .raw(true)
+      .all() as Row[]
+    const batches: Row[][] = []
+    let at = 0
+    for (const n of perCommit) {
+      if (n === undefined) continue
+      batches.push(rows.slice(at, at + n))
+      at += n
+    }
+    if (at !== rows.length) throw new Error(`the bench counted ${at} entries but the journal holds ${rows.length}`)
+    return { callsPerSec: (w.threads * w.calls) / (ms / 1000), batches }
   } finally {
     await weave.close()
     tmp.done()

@@ -42,6 +42,8 @@ export class Library {
   readonly #proto: Record<string, Method>
   /** `name.method:` by method, made once rather than at every call. */
   readonly #keyPrefixes = new Map<string, string>()
+  /** `the outcome of name.method` by method, likewise. */
+  readonly #outcomePaths = new Map<string, string>()
 
   private constructor(name: string, impl: Record<string, Method>, methods: readonly string[], queue: PQueue | null, fallback: object) {
     this.name = name
@@ -56,6 +58,13 @@ export class Library {
     let prefix = this.#keyPrefixes.get(method)
     if (prefix === undefined) this.#keyPrefixes.set(method, (prefix = this.name + '.' + method + ':'))
     return prefix
+  }
+
+  /** How an unrecordable outcome of `method` is named in the error: `the outcome of name.method`. */
+  outcomePath(method: string): string {
+    let path = this.#outcomePaths.get(method)
+    if (path === undefined) this.#outcomePaths.set(method, (path = `the outcome of ${this.name}.${method}`))
+    return path
   }
 
   /** A library whose methods are the functions of `impl`, plus thread-side methods. */

@@ -262,7 +262,7 @@ export class Weft implements WeftLike {
     let text: string
     if (ok) {
       try {
-        text = encodeValue(v, `the outcome of ${call.lib.name}.${call.method}`)
+        text = encodeValue(v, call.lib.outcomePath(call.method))
       } catch (e) {
         ok = false
         v = e
@@ -273,9 +273,10 @@ export class Weft implements WeftLike {
       text = encodeError(v)
       // The thread sees the error as replay will rebuild it, so live and replay agree.
       v = decodeError(text)
-    } else {
+    } else if (typeof v === 'object' && v !== null) {
       // Likewise the value: a copy as recorded, never the library's own object, which the thread
-      // could change (and the library hand out again) where replay would not see it.
+      // could change (and the library hand out again) where replay would not see it. (A
+      // primitive decodes to itself, so it needs no copy.)
       v = decodeValue(text)
     }
     call.ok = ok

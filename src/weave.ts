@@ -429,9 +429,16 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const self: Record<string, object> = {}
     for (const u of t.uses) self[u] = this.#libs.get(u)!.bind(weft)
     this.emit('thread-start', { id: run.id, type: run.type, resumed })
-    Promise.resolve()
-      .then(() => t.does.call(self as never, params as never))
-      .then(
+    // The body starts in a microtask. While it runs, the thread holds one reaction on the body's
+    // own promise (a chain through a promise of our own would hold two more, and their resolvers).
+    void Promise.resolve().then(() => {
+      let body: Promise<unknown>
+      try {
+        body = Promise.resolve(t.does.call(self as never, params as never))
+      } catch (e) {
+        body = Promise.reject(e)
+      }
+      body.then(
         (r) => {
           if (run.weft === weft) this.#finish(run, true, r)
         },
@@ -439,6 +446,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
           if (run.weft === weft) this.#finish(run, false, e)
         },
       )
+    })
   }
 
   /** Always-replay mode: re-run a thread from the start with its journal as the cache. */

@@ -48,6 +48,14 @@ export const idle = thread({
   },
 })
 
+/** One thread that reads the clock once and ends (warms a weave up). */
+export const brief = thread({
+  uses: ['clock'],
+  async does() {
+    return this.clock.now()
+  },
+})
+
 /** Sum of 0..n-1: what `sequential` and `concurrent` return. */
 export const expectedSum = (n: number): number => (n * (n - 1)) / 2
 

@@ -148,7 +148,15 @@ export class Weft implements WeftLike {
   readonly trace: CallTrace[] | null
   readonly #journal: Journal | null
   readonly #config: WeaveConfig
-  readonly #counts = new Map<string, number>()
+  /**
+   * How many calls of each key the thread has made (the next ordinal). Most threads use few
+   * distinct keys: the first two are counted in fields, the rest in a Map (~250 B per thread).
+   */
+  #key0: string | null = null
+  #count0 = 0
+  #key1: string | null = null
+  #count1 = 0
+  #counts: Map<string, number> | null = null
   readonly #onDivergence: 'fail' | 'continue'
   readonly #onStop: ((err: Error, weft: Weft) => void) | undefined
   readonly #type: string
@@ -212,14 +220,36 @@ export class Weft implements WeftLike {
       const next = r.entries[r.next]
       if (next !== undefined && next.key === key) key = next.key
     }
-    const ord = this.#counts.get(key) ?? 0
-    this.#counts.set(key, ord + 1)
+    const ord = this.#count(key)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
     this.#addPending(call)
     if (this.#replay !== null) this.#request(this.#replay, call)
     else this.#live(call)
     return call.promise
+  }
+
+  /** Counts a call of `key`; returns its ordinal (how many calls of that key came before it). */
+  #count(key: string): number {
+    if (this.#key0 === key) return this.#count0++
+    if (this.#key1 === key) return this.#count1++
+    // The fields fill first and keep their keys, so a key in the Map is in neither field.
+    const counts = this.#counts
+    if (counts !== null) {
+      const ord = counts.get(key)
+      if (ord !== undefined) {
+        counts.set(key, ord + 1)
+        return ord
+      }
+    }
+    if (this.#key0 === null) {
+      this.#key0 = key
+      this.#count0 = 1
+    } else if (this.#key1 === null) {
+      this.#key1 = key
+      this.#count1 = 1
+    } else (this.#counts ??= new Map()).set(key, 1)
+    return 0
   }
 
   // ---- live ---------------------------------------------------------------------------------

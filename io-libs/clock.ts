@@ -15,15 +15,15 @@ const clock = {
     if (typeof at !== 'number' || !Number.isFinite(at)) {
       return Promise.reject(new TypeError(`clock.sleepUntil expects a time in ms since the epoch, got ${String(at)}`))
     }
-    const left = at - Date.now()
-    if (left <= 0) return Promise.resolve()
-    // A sleeping thread holds what is made here, so keep it small: onAbort rather than an
-    // AbortSignal (about 1 KB each), and no named closures (tsx gives each a property dictionary).
-    if (left > MAX_TIMER) return sleepLong(at)
+    if (at <= Date.now()) return Promise.resolve()
+    // A sleeping thread holds what is made here, so keep it small: an entry in the sleepers'
+    // heap rather than a Timeout of its own, onAbort rather than an AbortSignal (about 1 KB), and
+    // no named closures (tsx gives each a property dictionary).
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(resolve, left)
+      const sleeper = new Sleeper(at, resolve)
+      add(sleeper)
       callContext().onAbort((reason) => {
-        clearTimeout(timer)
+        remove(sleeper)
         reject(reason)
       })
     })
@@ -31,24 +31,107 @@ const clock = {
 }
 export default clock
 
-/** setTimeout holds at most 2^31 - 1 ms (24.8 days); a longer delay would fire after 1 ms. */
-const MAX_TIMER = 2_147_483_647
+/** How many sleepUntil calls of this process are waiting (for tests and benchmarks). */
+export function pendingSleeps(): number {
+  return sleepers.length
+}
 
-/** A sleep longer than one timer can hold: re-armed until the deadline. */
-function sleepLong(at: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout
-    const arm = (): void => {
-      const left = at - Date.now()
-      if (left <= 0) resolve()
-      else timer = setTimeout(arm, Math.min(left, MAX_TIMER))
-    }
-    arm()
-    callContext().onAbort((reason) => {
-      clearTimeout(timer)
-      reject(reason)
-    })
-  })
+/** A pending sleep: its deadline, how to end it, and its place in the heap. */
+class Sleeper {
+  readonly at: number
+  readonly resolve: () => void
+  index = -1
+
+  constructor(at: number, resolve: () => void) {
+    this.at = at
+    this.resolve = resolve
+  }
+}
+
+/**
+ * The pending sleeps as a binary min-heap on the deadline, all woken by one timer armed for the
+ * soonest (re-armed, never longer than a timer can hold: 2^31 - 1 ms, 24.8 days).
+ */
+const sleepers: Sleeper[] = []
+const MAX_TIMER = 2_147_483_647
+let timer: NodeJS.Timeout | null = null
+/** The deadline the timer was armed for; Infinity when it is not armed. */
+let armedFor = Infinity
+
+function add(s: Sleeper): void {
+  s.index = sleepers.length
+  sleepers.push(s)
+  siftUp(s.index)
+  if (s.at < armedFor) arm()
+}
+
+function remove(s: Sleeper): void {
+  const i = s.index
+  if (i < 0) return
+  s.index = -1
+  const last = sleepers.pop()!
+  if (last !== s) {
+    sleepers[i] = last
+    last.index = i
+    siftUp(i)
+    siftDown(last.index)
+  }
+  // The timer may stay armed for an earlier deadline: it then finds nothing due and re-arms.
+  if (sleepers.length === 0) arm()
+}
+
+function arm(): void {
+  if (timer !== null) clearTimeout(timer)
+  timer = null
+  armedFor = Infinity
+  const next = sleepers[0]
+  if (next === undefined) return
+  armedFor = next.at
+  timer = setTimeout(wake, Math.min(Math.max(next.at - Date.now(), 1), MAX_TIMER))
+}
+
+function wake(): void {
+  timer = null
+  armedFor = Infinity
+  const now = Date.now()
+  while (sleepers.length > 0 && sleepers[0]!.at <= now) {
+    const s = sleepers[0]!
+    remove(s)
+    s.resolve()
+  }
+  arm()
+}
+
+function siftUp(i: number): void {
+  const s = sleepers[i]!
+  while (i > 0) {
+    const p = (i - 1) >> 1
+    const parent = sleepers[p]!
+    if (parent.at <= s.at) break
+    sleepers[i] = parent
+    parent.index = i
+    i = p
+  }
+  sleepers[i] = s
+  s.index = i
+}
+
+function siftDown(i: number): void {
+  const n = sleepers.length
+  const s = sleepers[i]!
+  for (;;) {
+    const l = 2 * i + 1
+    if (l >= n) break
+    const r = l + 1
+    const c = r < n && sleepers[r]!.at < sleepers[l]!.at ? r : l
+    const child = sleepers[c]!
+    if (s.at <= child.at) break
+    sleepers[i] = child
+    child.index = i
+    i = c
+  }
+  sleepers[i] = s
+  s.index = i
 }
 
 export const threadSide = {

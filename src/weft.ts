@@ -212,13 +212,19 @@ export class Weft implements WeftLike {
     } catch (e) {
       return Promise.reject(e)
     }
-    let key = lib.keyPrefix(method) + argsText
-    // Replaying a thread that asks in recorded order, the next entry holds this same key: count
-    // it under the entry's string (flat, hashed once, already kept) rather than the one just made.
+    const prefix = lib.keyPrefix(method)
+    let key: string
     const r = this.#replay
     if (r !== null) {
+      key = prefix + argsText
+      // Replaying a thread that asks in recorded order, the next entry holds this same key: count
+      // it under the entry's string (flat, hashed once, already kept) rather than the one made.
       const next = r.entries[r.next]
       if (next !== undefined && next.key === key) key = next.key
+    } else {
+      // Live, the key is kept (the call, the counts): joined, it is one flat string, where a
+      // concatenation is a cons string holding its parts, and later its flattened copy too.
+      key = [prefix, argsText].join('')
     }
     const ord = this.#count(key)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)

@@ -109,7 +109,11 @@ export interface Target {
   text: string
 }
 
-export function verdict(value: number, t: Target): string {
+/** Every verdict given so far, for the summary at the end of the run. */
+export const verdicts: Array<{ figure: string; target: string; met: boolean }> = []
+
+export function verdict(value: number, t: Target, figure = ''): string {
   const met = (t.atLeast === undefined || value >= t.atLeast) && (t.atMost === undefined || value <= t.atMost)
+  verdicts.push({ figure, target: t.text, met })
   return `[target ${t.text}: ${met ? 'MET' : 'MISSED'}]`
 }

@@ -142,7 +142,7 @@ export type LibrarySpec = object | LibraryModule
 
 export async function makeLibrary(name: string, spec: LibrarySpec, config: WeaveConfig, source: string): Promise<Library> {
   const isModule = typeof spec === 'object' && spec !== null && 'default' in spec
-  const mod: LibraryModule = isModule ? (spec as LibraryModule) : { default: spec as Record<string, unknown> }
+  const mod: LibraryModule = isModule ? (spec) : { default: spec as Record<string, unknown> }
   let impl = mod.default
   if (typeof impl === 'function') impl = await impl(config)
   if (impl === null || typeof impl !== 'object') {

@@ -27,7 +27,8 @@ async function admin(sql: string): Promise<Record<string, unknown>[]> {
 
 /** Opens DBOS on a fresh system database. */
 export async function open(): Promise<Engine> {
-  const pgVersion = String((await admin('SHOW server_version'))[0]?.server_version ?? '?').split(' ')[0]
+  const version: unknown = (await admin('SHOW server_version'))[0]?.server_version
+  const pgVersion = (typeof version === 'string' ? version : '?').split(' ')[0]
   await admin(`DROP DATABASE IF EXISTS ${SYS_DB} WITH (FORCE)`)
 
   const { DBOS } = await loadDbos()

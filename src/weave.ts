@@ -591,7 +591,8 @@ function pickCode(e: ErrorRecord | null): { code?: unknown } {
   return e && 'code' in e.fields ? { code: e.fields['code'] } : {}
 }
 
-function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
+/** How a recorded thread ended, or null while it is pending or running. */
+export function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
   switch (row.status) {
     case 'moved':
       return { id: row.id, type: row.type, status: 'moved', to: forward ?? '(unknown)' }

@@ -6,10 +6,10 @@
  * `kill` inserts a control row that the weave answers in the same table.
  */
 import { existsSync } from 'node:fs'
-import { decodeValue, encodeValue, errorFromRecord, type ErrorRecord } from '../encoding.js'
+import { encodeValue } from '../encoding.js'
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
-import { Weave, type ThreadEnd } from '../weave.js'
+import { Weave, rowEnd, type ThreadEnd } from '../weave.js'
 import type { Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
 import {
@@ -173,7 +173,7 @@ async function waitInJournal(journal: Journal, id: string): Promise<ThreadEnd> {
   for (;;) {
     const row = journal.thread(id)
     if (row === undefined) throw new UnknownThread(id)
-    const end = rowEnd(row, journal)
+    const end = endOf(row, journal)
     if (end !== null) return end
     if (++checks % 20 === 0 && runningOwner(journal) === null) {
       throw new RaimentError(
@@ -185,21 +185,10 @@ async function waitInJournal(journal: Journal, id: string): Promise<ThreadEnd> {
   }
 }
 
-function rowEnd(row: ThreadRow, journal: Journal): ThreadEnd | null {
-  switch (row.status) {
-    case 'moved': {
-      const to = journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined
-      return { id: row.id, type: row.type, status: 'moved', to: to ?? '(another weave)' }
-    }
-    case 'done':
-      return { id: row.id, type: row.type, status: 'done', result: decodeValue(row.outcome ?? 'U') }
-    case 'failed':
-      return { id: row.id, type: row.type, status: 'failed', error: errorFromRecord(decodeValue(row.outcome ?? 'U') as ErrorRecord) }
-    case 'killed':
-      return { id: row.id, type: row.type, status: 'killed' }
-    default:
-      return null
-  }
+/** How a recorded thread ended, with where it moved to read from the journal. */
+function endOf(row: ThreadRow, journal: Journal): ThreadEnd | null {
+  const to = row.status === 'moved' ? (journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined) : undefined
+  return rowEnd(row, to ?? '(another weave)')
 }
 
 /** Prints a thread's end: the result as JSON on stdout (exit 0), or the error on stderr (exit 1). */

@@ -9,6 +9,7 @@
  * A call in flight when the weave died runs again on resume: `writeFile`, `mkdir` and `rm` are
  * idempotent, `appendFile` may then append twice.
  */
+import { describe } from './_describe.js'
 import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { InvalidArgument } from 'raiment'
@@ -48,22 +49,6 @@ function optionsOf<K extends string>(method: string, options: unknown, keys: rea
   return options
 }
 
-function describe(v: unknown): string {
-  switch (typeof v) {
-    case 'string':
-      return JSON.stringify(v)
-    case 'number':
-    case 'bigint':
-    case 'boolean':
-    case 'undefined':
-      return `${typeof v} ${String(v)}`
-    case 'object':
-      if (v === null) return 'null'
-      return (Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'an object'
-    default:
-      return `a ${typeof v}`
-  }
-}
 
 const fs = {
   /**

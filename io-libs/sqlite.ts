@@ -11,6 +11,7 @@
  * done once: the call id is stored in a table `_raiment_calls` of the same database, in the same
  * transaction as the statement, and a second run returns the first run's result.
  */
+import { describe } from './_describe.js'
 import Database from 'better-sqlite3'
 import { existsSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -52,22 +53,6 @@ function realish(file: string): string {
   }
 }
 
-function describe(v: unknown): string {
-  switch (typeof v) {
-    case 'string':
-      return JSON.stringify(v)
-    case 'number':
-    case 'bigint':
-    case 'boolean':
-    case 'undefined':
-      return `${typeof v} ${String(v)}`
-    case 'object':
-      if (v === null) return 'null'
-      return (Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'an object'
-    default:
-      return `a ${typeof v}`
-  }
-}
 
 function bindValue(v: unknown, where: string): unknown {
   if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint') return v

@@ -159,7 +159,8 @@ export function libraryFiles(dir: string): Map<string, string> {
   if (!existsSync(dir)) return out
   for (const f of readdirSync(dir)) {
     const ext = extname(f)
-    if (!SOURCE_EXT.has(ext) || f.endsWith('.d.ts') || /\.(test|spec)\./.test(f)) continue
+    // `_name` files are helpers shared by libraries, not libraries.
+    if (!SOURCE_EXT.has(ext) || f.startsWith('_') || f.endsWith('.d.ts') || /\.(test|spec)\./.test(f)) continue
     out.set(basename(f, ext), resolve(join(dir, f)))
   }
   return out

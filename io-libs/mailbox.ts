@@ -22,19 +22,20 @@ const mailbox = (config: WeaveConfig) => {
      * then goes to the dead letters).
      */
     async send(to: string, message: unknown): Promise<SendResult> {
-      const { threadId, callId } = callContext()
+      const ctx = callContext()
       if (typeof to !== 'string' || to === '') throw new TypeError(`mailbox.send: 'to' must be a thread id or a registered name, got ${String(to)}`)
-      return messages().send(threadId, to, message, callId)
+      // The call id (a digest) is made only if the message needs an id stored.
+      return messages().send(ctx.threadId, to, message, () => ctx.callId)
     },
     /** Takes the first message matching `match` (deep partial equality), waiting until `until`. */
     take(opts: { match?: unknown; until?: number }): Promise<Waited> {
-      const { threadId, signal } = callContext()
-      return messages().take(threadId, opts.match, opts.until ?? null, signal)
+      const ctx = callContext()
+      return messages().take(ctx.threadId, opts.match, opts.until ?? null, (fn) => ctx.onAbort(fn))
     },
     /** The first message numbered after `after`, left in the inbox; waits until `until`. */
     peek(after: number, until?: number): Promise<Waited> {
-      const { threadId, signal } = callContext()
-      return messages().peek(threadId, after, until ?? null, signal)
+      const ctx = callContext()
+      return messages().peek(ctx.threadId, after, until ?? null, (fn) => ctx.onAbort(fn))
     },
     /** Takes message number `n`, found by peek. */
     async takeNumber(n: number): Promise<Received> {

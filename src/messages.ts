@@ -8,7 +8,12 @@
  *   in exactly one place, the inbox or the receiver's record.
  * - Inbox rows are numbered in delivery order; a receiver sees them in that order, so messages
  *   from one thread to another arrive in the order sent.
- * - A waiting receiver is woken only once a delivery is durable.
+ * - A delivery is offered to a waiting receiver in the same synchronous step as the send, so the
+ *   take's journal entry commits in the same batch as the send's: one commit per hop. A message
+ *   taken so never gets an inbox row (it goes from the sender's record straight into the
+ *   receiver's); one that a receiver only looked at (peek), or that no one waited for, does. The
+ *   receiving thread sees the message only once that batch is durable (the weft releases no
+ *   outcome before).
  */
 import type Database from 'better-sqlite3'
 import { decodeValue, encodeValue, registerError } from './encoding.js'
@@ -36,12 +41,23 @@ interface Msg {
   from: string | null
   body: string
   value?: unknown
+  /** False while a message handed to a waiting receiver has no inbox row. */
+  stored?: boolean
 }
 
+/** What a waiter did with a message offered to it: took it, only looked at it, or let it pass. */
+type Offered = 'took' | 'saw' | null
+
 interface Waiter {
-  /** Returns true when the waiter took a message (and must be removed). */
-  offer(m: Msg): boolean
+  /** Not null when the waiter is done (and must be removed). */
+  offer(m: Msg): Offered
 }
+
+/** Registers what to do if the call waiting is aborted (see `CallContext.onAbort`). */
+export type OnAbort = (fn: (reason: Error) => void) => void
+
+/** A message id, or a function making it (called only if the message needs one stored). */
+export type MsgId = string | (() => string)
 
 interface Inbox {
   msgs: Msg[]
@@ -121,6 +137,11 @@ export class Messages {
   readonly #guests = new Set<string>()
   readonly #forwardSet: Stmt
   readonly #forwardDel: Stmt
+  readonly #unwatchAll: Stmt
+  readonly #trapped: Stmt
+  readonly #watchersOf: Stmt
+  readonly #deadInbox: Stmt
+  readonly #dropInbox: Stmt
   /** The transport joining this weave to others (set before any thread runs), or null. */
   remote: Remote | null = null
 
@@ -145,6 +166,13 @@ export class Messages {
     this.#wasReceived = db.prepare('SELECT 1 FROM received WHERE msg_id = ?')
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
     this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
+    this.#unwatchAll = db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?')
+    this.#trapped = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
+    this.#watchersOf = db.prepare('SELECT watcher, kind FROM watches WHERE target = ?')
+    this.#deadInbox = db.prepare(
+      "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?",
+    )
+    this.#dropInbox = db.prepare('DELETE FROM inbox WHERE thread = ?')
     for (const r of db.prepare('SELECT thread, weave FROM forwards').all() as Array<{ thread: string; weave: string }>) this.#forwards.set(r.thread, r.weave)
     const self = journal.weaveId
     const others = db.prepare("SELECT id FROM threads WHERE status != 'moved' AND substr(id, 1, ?) != ?").pluck()
@@ -215,10 +243,9 @@ export class Messages {
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
     for (const [name, owner] of this.#names) if (owner === thread) this.unregister(name, thread)
-    const db = this.#journal.db
-    this.#journal.queue(db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?'), [thread, thread])
+    this.#journal.queue(this.#unwatchAll, [thread, thread])
     this.#journal.queue(this.#trapDel, [thread])
-    this.#journal.queue(db.prepare('DELETE FROM inbox WHERE thread = ?'), [thread])
+    this.#journal.queue(this.#dropInbox, [thread])
     this.#inboxes.delete(thread)
   }
 
@@ -230,8 +257,7 @@ export class Messages {
     if (weaveOfThread(thread) !== this.#journal.weaveId) this.#guests.add(thread)
     for (const m of r.inbox) {
       if (this.#nextN === 0) this.#nextN = this.#firstN()
-      const msg: Msg = { n: this.#nextN++, from: m.from, body: m.body }
-      this.#journal.queue(this.#insert, [msg.n, thread, m.from, m.msgId, m.body, m.at], () => this.#delivered(thread, msg))
+      this.#put(thread, { n: this.#nextN++, from: m.from, body: m.body }, m.msgId, m.at)
     }
     for (const name of r.names) {
       this.#names.set(name, thread)
@@ -261,21 +287,21 @@ export class Messages {
    * Puts a message in the receiver's inbox, or in the dead letters when the receiver has ended or
    * never existed. Queued in the current batch; the receiver is woken once it is durable.
    */
-  send(from: string | null, to: string, value: unknown, msgId: string): SendResult {
+  send(from: string | null, to: string, value: unknown, msgId: MsgId): SendResult {
     const body = encodeValue(value, 'the message')
     const target = this.resolve(to)
     if (target !== null && this.isRemote(target)) {
-      this.outbox(this.homeOf(target)!, msgId, { k: 'msg', from, to: target, body })
+      this.outbox(this.homeOf(target)!, idOf(msgId), { k: 'msg', from, to: target, body })
       return { delivered: true, to: target }
     }
     return this.#deliver(from, to, body, msgId, target)
   }
 
-  #deliver(from: string | null, to: string, body: string, msgId: string, target = this.resolve(to)): SendResult {
+  #deliver(from: string | null, to: string, body: string, msgId: MsgId, target = this.resolve(to)): SendResult {
     // A thread that moved on: forwarded, under the same id (so its new weave takes it once).
     const moved = target === null ? undefined : this.#forwards.get(target)
     if (moved !== undefined && target !== null) {
-      this.outbox(moved, msgId, { k: 'msg', from, to: target, body })
+      this.outbox(moved, idOf(msgId), { k: 'msg', from, to: target, body })
       return { delivered: true, to: target }
     }
     if (target === null || !this.#isAlive(target)) {
@@ -284,10 +310,27 @@ export class Messages {
       return { delivered: false, to, reason }
     }
     if (this.#nextN === 0) this.#nextN = this.#firstN()
-    const n = this.#nextN++
-    const msg: Msg = { n, from, body }
-    this.#journal.queue(this.#insert, [n, target, from, msgId, body, Date.now()], () => this.#delivered(target, msg))
+    this.#put(target, { n: this.#nextN++, from, body }, msgId, Date.now())
     return { delivered: true, to: target }
+  }
+
+  /**
+   * Delivers `msg` to `target`'s inbox, in the current batch: a waiting receiver that takes it
+   * takes it now (no inbox row then); otherwise it gets a row and joins the inbox in memory (which
+   * is loaded first if it was not: a load later, before the batch commits, would miss the row).
+   */
+  #put(target: string, msg: Msg, msgId: MsgId, at: number): void {
+    const inbox = this.#inbox(target)
+    for (let i = 0; i < inbox.waiters.length; i++) {
+      const done = inbox.waiters[i]!.offer(msg)
+      if (done === null) continue
+      inbox.waiters.splice(i, 1)
+      if (done === 'took') return
+      break
+    }
+    msg.stored = true
+    this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at])
+    inbox.msgs.push(msg)
   }
 
   /**
@@ -300,18 +343,6 @@ export class Messages {
   #firstN(): number {
     const seq = this.#journal.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").get() as { seq: number } | undefined
     return (seq?.seq ?? 0) + 1
-  }
-
-  #delivered(target: string, msg: Msg): void {
-    const inbox = this.#inboxes.get(target)
-    if (inbox === undefined) return
-    for (let i = 0; i < inbox.waiters.length; i++) {
-      if (inbox.waiters[i]!.offer(msg)) {
-        inbox.waiters.splice(i, 1)
-        return
-      }
-    }
-    inbox.msgs.push(msg)
   }
 
   #inbox(thread: string): Inbox {
@@ -329,7 +360,7 @@ export class Messages {
   }
 
   #taken(m: Msg): Received {
-    this.#journal.queue(this.#delete, [m.n])
+    if (m.stored !== false) this.#journal.queue(this.#delete, [m.n])
     return { n: m.n, from: m.from, message: this.#value(m) }
   }
 
@@ -337,27 +368,26 @@ export class Messages {
    * Takes the first message (in arrival order) that matches `pattern`, waiting until one arrives
    * or until the wall-clock time `until`.
    */
-  take(thread: string, pattern: unknown, until: number | null, signal: AbortSignal | null): Promise<Received | TimedOut> {
+  take(thread: string, pattern: unknown, until: number | null, onAbort: OnAbort | null): Promise<Received | TimedOut> {
     const inbox = this.#inbox(thread)
     const i = inbox.msgs.findIndex((m) => matches(this.#value(m), pattern))
     if (i >= 0) return Promise.resolve(this.#taken(inbox.msgs.splice(i, 1)[0]!))
-    return this.#wait(inbox, until, signal, (m, done) => {
-      if (!matches(this.#value(m), pattern)) return false
+    return this.#wait(inbox, until, onAbort, (m, done) => {
+      if (!matches(this.#value(m), pattern)) return null
+      m.stored = false
       done(this.#taken(m))
-      return true
+      return 'took'
     })
   }
 
   /** The first message numbered after `after`, left in the inbox; waits like take. */
-  peek(thread: string, after: number, until: number | null, signal: AbortSignal | null): Promise<Received | TimedOut> {
+  peek(thread: string, after: number, until: number | null, onAbort: OnAbort | null): Promise<Received | TimedOut> {
     const inbox = this.#inbox(thread)
     const m = inbox.msgs.find((x) => x.n > after)
     if (m !== undefined) return Promise.resolve({ n: m.n, from: m.from, message: this.#value(m) })
-    return this.#wait(inbox, until, signal, (msg, done) => {
-      inbox.msgs.push(msg)
+    return this.#wait(inbox, until, onAbort, (msg, done) => {
       done({ n: msg.n, from: msg.from, message: this.#value(msg) })
-      // Left in the inbox: the delivery is kept by the push above.
-      return true
+      return 'saw' // left in the inbox
     })
   }
 
@@ -369,17 +399,15 @@ export class Messages {
     return this.#taken(inbox.msgs.splice(i, 1)[0]!)
   }
 
-  #wait(inbox: Inbox, until: number | null, signal: AbortSignal | null, offer: (m: Msg, done: (r: Received) => void) => boolean): Promise<Received | TimedOut> {
+  #wait(inbox: Inbox, until: number | null, onAbort: OnAbort | null, offer: (m: Msg, done: (r: Received) => void) => Offered): Promise<Received | TimedOut> {
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | null = null
-      const finish = (): void => {
-        if (timer !== null) clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
+      let settled = false
       const waiter: Waiter = {
         offer: (m) =>
           offer(m, (r) => {
-            finish()
+            settled = true
+            if (timer !== null) clearTimeout(timer)
             resolve(r)
           }),
       }
@@ -387,17 +415,12 @@ export class Messages {
         const i = inbox.waiters.indexOf(waiter)
         if (i >= 0) inbox.waiters.splice(i, 1)
       }
-      const onAbort = (): void => {
-        finish()
-        remove()
-        reject(signal!.reason as Error)
-      }
       if (until !== null) {
         const left = until - Date.now()
         if (left <= 0) return resolve({ timedOut: true })
         const expire = (): void => {
+          settled = true
           remove()
-          signal?.removeEventListener('abort', onAbort)
           resolve({ timedOut: true })
         }
         // A timer holds at most 2^31 - 1 ms (24.8 days; a longer one fires after 1 ms): a longer
@@ -407,7 +430,13 @@ export class Messages {
         }
         arm(left)
       }
-      signal?.addEventListener('abort', onAbort, { once: true })
+      onAbort?.((reason) => {
+        if (settled) return
+        settled = true
+        if (timer !== null) clearTimeout(timer)
+        remove()
+        reject(reason)
+      })
       inbox.waiters.push(waiter)
     })
   }
@@ -445,12 +474,12 @@ export class Messages {
   }
 
   traps(thread: string): boolean {
-    return this.#journal.db.prepare('SELECT 1 FROM traps WHERE thread = ?').get(thread) !== undefined
+    return this.#trapped.get(thread) !== undefined
   }
 
   /** Who watches `target`: monitors and links. */
   watchers(target: string): Array<{ watcher: string; kind: 'monitor' | 'link' }> {
-    return this.#journal.db.prepare('SELECT watcher, kind FROM watches WHERE target = ?').all(target) as Array<{ watcher: string; kind: 'monitor' | 'link' }>
+    return this.#watchersOf.all(target) as Array<{ watcher: string; kind: 'monitor' | 'link' }>
   }
 
   /**
@@ -459,14 +488,12 @@ export class Messages {
    */
   ended(thread: string): void {
     for (const [name, owner] of this.#names) if (owner === thread) this.unregister(name, thread)
-    const db = this.#journal.db
-    this.#journal.queue(db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?'), [thread, thread])
-    this.#journal.queue(db.prepare('DELETE FROM traps WHERE thread = ?'), [thread])
-    this.#journal.queue(
-      db.prepare("INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?"),
-      [thread],
-    )
-    this.#journal.queue(db.prepare('DELETE FROM inbox WHERE thread = ?'), [thread])
+    this.#journal.queue(this.#unwatchAll, [thread, thread])
+    this.#journal.queue(this.#trapDel, [thread])
+    this.#journal.queue(this.#deadInbox, [thread])
+    this.#journal.queue(this.#dropInbox, [thread])
     this.#inboxes.delete(thread)
   }
 }
+
+const idOf = (msgId: MsgId): string => (typeof msgId === 'string' ? msgId : msgId())

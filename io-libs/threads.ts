@@ -34,7 +34,8 @@ const threads = (config: WeaveConfig) => {
      * const id = await this.threads.spawn('orders/checkout', { cart }, { on: { key: cart.user } })
      */
     async spawn(type: string, params?: unknown, opts: SpawnOptions = {}): Promise<string> {
-      const { threadId, callId } = callContext()
+      const ctx = callContext()
+      const threadId = ctx.threadId
       const w = weave()
       const on = opts.on ?? 'local'
       checkPlacement(on)
@@ -44,7 +45,7 @@ const threads = (config: WeaveConfig) => {
       const dest = await remote.place(on)
       if (dest === w.journal.weaveId) return w.spawn(type, params, { parent: threadId })
       // Chosen from the call id, so a spawn run again after a crash names the same thread.
-      const id = `${dest}/${w.journal.weaveId}~${createHash('sha256').update(callId).digest('base64url').slice(0, 12)}`
+      const id = `${dest}/${w.journal.weaveId}~${createHash('sha256').update(ctx.callId).digest('base64url').slice(0, 12)}`
       w.messages.spawnRemote(dest, id, type, params, threadId)
       return id
     },
@@ -64,12 +65,14 @@ const threads = (config: WeaveConfig) => {
      * it has ended already).
      */
     async monitor(id: string): Promise<void> {
-      const { threadId, callId } = callContext()
+      const ctx = callContext()
+      const threadId = ctx.threadId
       const w = weave()
       if (w.isAlive(id)) {
         w.messages.watch(threadId, id, 'monitor')
         return
       }
+      const callId = ctx.callId
       const end = await w.join(id)
       const msg = end.status === 'done' ? { exit: id, status: end.status, result: end.result } : end.status === 'failed' ? { exit: id, status: end.status, error: { name: end.error.name, message: end.error.message } } : { exit: id, status: end.status }
       w.messages.send(id, threadId, msg, `exit:${id}:${threadId}:${callId}`)

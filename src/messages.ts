@@ -115,6 +115,8 @@ export class Messages {
   readonly #isAlive: (id: string) => boolean
   readonly #inboxes = new Map<string, Inbox>()
   readonly #names = new Map<string, string>()
+  /** The names each thread holds (the reverse of #names). */
+  readonly #namesOf = new Map<string, Set<string>>()
   /** The next inbox row number; 0 until the first send reads it (see #firstN). */
   #nextN = 0
   readonly #insert: Stmt
@@ -138,7 +140,13 @@ export class Messages {
   readonly #forwardSet: Stmt
   readonly #forwardDel: Stmt
   readonly #unwatchAll: Stmt
-  readonly #trapped: Stmt
+  /** Threads that trap exits (mirrors the traps table, ahead of its commit). */
+  readonly #trapping = new Set<string>()
+  /**
+   * Threads that may have rows in watches, as target or watcher (a superset: kept until the
+   * thread ends), so a thread that never watched nor was watched costs no query at its end.
+   */
+  readonly #watched = new Set<string>()
   readonly #watchersOf: Stmt
   readonly #deadInbox: Stmt
   readonly #dropInbox: Stmt
@@ -150,7 +158,7 @@ export class Messages {
     this.#isAlive = isAlive
     const db = journal.db
     for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
-      this.#names.set(r.name, r.thread)
+      this.#name(r.name, r.thread)
     }
     this.#insert = db.prepare('INSERT OR IGNORE INTO inbox (n, thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?, ?)')
     this.#delete = db.prepare('DELETE FROM inbox WHERE n = ?')
@@ -167,7 +175,11 @@ export class Messages {
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
     this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
     this.#unwatchAll = db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?')
-    this.#trapped = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
+    for (const t of db.prepare('SELECT thread FROM traps').pluck().all() as string[]) this.#trapping.add(t)
+    for (const r of db.prepare('SELECT target, watcher FROM watches').raw().all() as Array<[string, string]>) {
+      this.#watched.add(r[0])
+      this.#watched.add(r[1])
+    }
     this.#watchersOf = db.prepare('SELECT watcher, kind FROM watches WHERE target = ?')
     this.#deadInbox = db.prepare(
       "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?",
@@ -242,9 +254,8 @@ export class Messages {
     this.#forwards.set(thread, to)
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
-    for (const [name, owner] of this.#names) if (owner === thread) this.unregister(name, thread)
-    this.#journal.queue(this.#unwatchAll, [thread, thread])
-    this.#journal.queue(this.#trapDel, [thread])
+    this.#unregisterAll(thread)
+    this.#forget(thread)
     this.#journal.queue(this.#dropInbox, [thread])
     this.#inboxes.delete(thread)
   }
@@ -260,10 +271,10 @@ export class Messages {
       this.#put(thread, { n: this.#nextN++, from: m.from, body: m.body }, m.msgId, m.at)
     }
     for (const name of r.names) {
-      this.#names.set(name, thread)
+      this.#name(name, thread)
       this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
     }
-    if (r.traps) this.#journal.queue(this.#trapSet, [thread])
+    if (r.traps) this.trapExits(thread, true)
   }
 
   /** Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end. */
@@ -441,11 +452,30 @@ export class Messages {
     })
   }
 
+  /** Gives `name` to `thread` in memory (taking it from a previous owner). */
+  #name(name: string, thread: string): void {
+    const before = this.#names.get(name)
+    if (before !== undefined && before !== thread) {
+      const held = this.#namesOf.get(before)
+      held?.delete(name)
+      if (held?.size === 0) this.#namesOf.delete(before)
+    }
+    this.#names.set(name, thread)
+    let held = this.#namesOf.get(thread)
+    if (held === undefined) this.#namesOf.set(thread, (held = new Set()))
+    held.add(name)
+  }
+
+  #unregisterAll(thread: string): void {
+    const held = this.#namesOf.get(thread)
+    if (held !== undefined) for (const name of [...held]) this.unregister(name, thread)
+  }
+
   /** Registers `name` for `thread`. */
   register(name: string, thread: string): void {
     const owner = this.#names.get(name)
     if (owner !== undefined && owner !== thread && this.#isAlive(owner)) throw new NameTaken(name, owner)
-    this.#names.set(name, thread)
+    this.#name(name, thread)
     this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
   }
 
@@ -453,6 +483,9 @@ export class Messages {
   unregister(name: string, thread: string): boolean {
     if (this.#names.get(name) !== thread) return false
     this.#names.delete(name)
+    const held = this.#namesOf.get(thread)
+    held?.delete(name)
+    if (held?.size === 0) this.#namesOf.delete(thread)
     this.#journal.queue(this.#nameDel, [name], () => this.remote?.namesChanged())
     return true
   }
@@ -465,20 +498,25 @@ export class Messages {
 
   /** `watcher` is told when `target` ends (monitor), or shares its fate (link, both ways). */
   watch(watcher: string, target: string, kind: 'monitor' | 'link'): void {
+    this.#watched.add(target)
+    this.#watched.add(watcher)
     this.#journal.queue(this.#watch, [target, watcher, kind])
     if (kind === 'link') this.#journal.queue(this.#watch, [watcher, target, kind])
   }
 
   trapExits(thread: string, on: boolean): void {
+    if (on) this.#trapping.add(thread)
+    else this.#trapping.delete(thread)
     this.#journal.queue(on ? this.#trapSet : this.#trapDel, [thread])
   }
 
   traps(thread: string): boolean {
-    return this.#trapped.get(thread) !== undefined
+    return this.#trapping.has(thread)
   }
 
   /** Who watches `target`: monitors and links. */
   watchers(target: string): Array<{ watcher: string; kind: 'monitor' | 'link' }> {
+    if (!this.#watched.has(target)) return []
     return this.#watchersOf.all(target) as Array<{ watcher: string; kind: 'monitor' | 'link' }>
   }
 
@@ -486,12 +524,21 @@ export class Messages {
    * A thread has ended: free its names, drop its watches, dead-letter what it never received.
    * Queued in the same batch as the thread's end.
    */
+  /** Drops `thread`'s watches and trap, in the current batch (it ended, or left). */
+  #forget(thread: string): void {
+    if (this.#watched.delete(thread)) this.#journal.queue(this.#unwatchAll, [thread, thread])
+    if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
+  }
+
   ended(thread: string): void {
-    for (const [name, owner] of this.#names) if (owner === thread) this.unregister(name, thread)
-    this.#journal.queue(this.#unwatchAll, [thread, thread])
-    this.#journal.queue(this.#trapDel, [thread])
-    this.#journal.queue(this.#deadInbox, [thread])
-    this.#journal.queue(this.#dropInbox, [thread])
+    this.#unregisterAll(thread)
+    this.#forget(thread)
+    // A loaded inbox holds exactly the thread's rows: none left, nothing to move or delete.
+    const inbox = this.#inboxes.get(thread)
+    if (inbox === undefined || inbox.msgs.length > 0) {
+      this.#journal.queue(this.#deadInbox, [thread])
+      this.#journal.queue(this.#dropInbox, [thread])
+    }
     this.#inboxes.delete(thread)
   }
 }

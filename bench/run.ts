@@ -5,15 +5,19 @@
 //   loop that inserts and commits the same rows in the same batches, with the ratio;
 // - replay speed: entries per second resuming a thread whose journal holds 1,000,000 entries;
 // - resident memory per idle thread, 100,000 threads blocked in clock.sleep (child process).
+// - messages between threads of one weave (bench/messages.ts), in each durability mode: msgs/s
+//   from one thread to another, ping-pong round trips, the ring (10,000 threads x 100 laps) and
+//   the spawn rate of 100,000 short threads (these two: --big-runs times, default once);
 // - cross-weave messages over RabbitMQ: msgs/s and round trips between two weave processes, next
 //   to raw amqplib on the same broker (bench/amqp.ts; one skip line when no broker answers).
-// Options: --only seq,conc,replay,idle,amqp   --runs N
+// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp   --runs N   --big-runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { fmt, line, summarize, verdict, verdicts, type Summary } from './common.js'
 import { CONCURRENT, SEQUENTIAL, bareRun, weaveRun, type Workload } from './throughput.js'
 import { buildRecord, replayRun } from './replay.js'
+import { pingPongRun, ringRun, spawnRun, streamRun } from './messages.js'
 import type { Durability } from '../src/index.js'
 
 const args = process.argv.slice(2)
@@ -22,16 +26,23 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined
 }
 const RUNS = Number(opt('--runs') ?? 3)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,amqp').split(','))
+const BIG_RUNS = Number(opt('--big-runs') ?? 1)
+const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp').split(','))
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
+const STREAM = { messages: 20_000, window: 100 }
+const PING_PONG_ROUNDS = 2_000
+const RING = { size: 10_000, laps: 100, syncLaps: 10 }
+const SPAWNS = 100_000
 
 const TARGETS = {
   concurrentSync: { atLeast: 50_000, text: '>= 50,000 calls/s with sync' },
   sequentialRatio: { atMost: 1.5, text: 'within 1.5x of the bare loop' },
   replay: { atLeast: 1_000_000, text: '>= 1,000,000 entries/s' },
   idle: { atMost: 2.6 * 1024, text: '<= 2.6 KB (2,662 B) per thread' },
+  streamSync: { atLeast: 20_000, text: '>= 20,000 durable msgs/s between threads with sync' },
+  ring: { atMost: 60, text: 'ring of 10,000 threads x 100 laps under 60 s' },
 }
 
 const log = (s: string): void => console.log(s)
@@ -124,6 +135,80 @@ function idle(): void {
   log(line('  time to spawn them and see every one asleep', summarize(runs.map((x) => x.spawnMs)), 'ms'))
 }
 
+async function stream(): Promise<void> {
+  log('')
+  log(`## Messages from one thread to another: ${STREAM.messages.toLocaleString('en-US')} messages (${(STREAM.messages / 4).toLocaleString('en-US')} when awaited in turn), checked in send order`)
+  for (const mode of MODES) {
+    for (const window of [1, STREAM.window]) {
+      const rates: number[] = []
+      for (let r = 0; r < RUNS; r++) {
+        rates.push(await streamRun(mode, window === 1 ? STREAM.messages / 4 : STREAM.messages, window))
+        progress(`  stream ${mode} window ${window} run ${r + 1}/${RUNS}: ${fmt(rates[r]!)} msgs/s`)
+      }
+      const s = summarize(rates)
+      const how = window === 1 ? 'each send and receive awaited in turn' : `${window} sends and ${window} receives in flight`
+      const target = mode === 'sync' && window > 1 ? ' ' + verdict(s.median, TARGETS.streamSync, 'msgs/s between two threads, sync') : ''
+      log(line(`${mode}, ${how}`, s, 'msgs/s') + target)
+    }
+  }
+  log('  (awaited in turn, a message costs a commit: with sync, an fsync; in flight, many share one)')
+}
+
+async function pingPong(): Promise<void> {
+  log('')
+  log(`## Ping-pong: two threads, ${PING_PONG_ROUNDS.toLocaleString('en-US')} rounds of one message each way; round trip per round`)
+  for (const mode of MODES) {
+    const p50: number[] = []
+    const p99: number[] = []
+    for (let r = 0; r < RUNS; r++) {
+      const rtt = (await pingPongRun(mode, PING_PONG_ROUNDS)).sort((a, b) => a - b)
+      p50.push(rtt[Math.floor(rtt.length * 0.5)]!)
+      p99.push(rtt[Math.floor(rtt.length * 0.99)]!)
+      progress(`  ping-pong ${mode} run ${r + 1}/${RUNS}: median ${fmt(p50[r]!)} ms, p99 ${fmt(p99[r]!)} ms`)
+    }
+    log(line(`${mode}, round trip median`, summarize(p50), 'ms'))
+    log(line(`${mode}, round trip p99`, summarize(p99), 'ms'))
+  }
+}
+
+async function ring(): Promise<void> {
+  log('')
+  log(`## Ring: ${RING.size.toLocaleString('en-US')} threads pass a token ${RING.laps} times around, one message at a time (one run per mode unless --big-runs)`)
+  for (const mode of MODES) {
+    // With sync, each hop waits for its own fsync: 100 laps would take minutes; 10 tell the rate.
+    const laps = mode === 'sync' ? RING.syncLaps : RING.laps
+    const secs: number[] = []
+    const rates: number[] = []
+    const totals: number[] = []
+    for (let r = 0; r < BIG_RUNS; r++) {
+      const run = await ringRun(mode, RING.size, laps)
+      secs.push(run.lapsMs / 1000)
+      rates.push((RING.size * laps) / (run.lapsMs / 1000))
+      totals.push(run.totalMs / 1000)
+      progress(`  ring ${mode} run ${r + 1}/${BIG_RUNS}: ${fmt(run.lapsMs / 1000)} s for ${laps} laps`)
+    }
+    const s = summarize(secs)
+    const target = mode !== 'sync' ? ' ' + verdict(s.median, TARGETS.ring, `ring, ${mode}`) : ''
+    log(line(`${mode}, ${laps} laps (${(RING.size * laps).toLocaleString('en-US')} messages)`, s, 's') + target)
+    log(line(`  ${mode}, messages/s`, summarize(rates), 'msgs/s'))
+    log(line(`  ${mode}, with building the ring and stopping it`, summarize(totals), 's'))
+  }
+  log(`  (with sync, ${RING.syncLaps} laps only: each hop is a commit with its own fsync, one after another)`)
+}
+
+async function spawns(): Promise<void> {
+  log('')
+  log(`## Spawn rate: a thread spawns ${SPAWNS.toLocaleString('en-US')} short threads one after another (each spawn durable before the next), until all have ended`)
+  for (const mode of MODES) {
+    const rates: number[] = []
+    for (let r = 0; r < BIG_RUNS; r++) {
+      rates.push(await spawnRun(mode, SPAWNS))
+      progress(`  spawn ${mode} run ${r + 1}/${BIG_RUNS}: ${fmt(rates[r]!)} threads/s`)
+    }
+    log(line(mode, summarize(rates), 'threads/s'))
+  }
+}
+
 // Warm-up, unmeasured: JIT and first-use costs.
 await weaveRun({ type: 'sequential', threads: 1, calls: 2_000 }, 'memory')
 await weaveRun({ type: 'concurrent', threads: 10, calls: 1_000 }, 'memory')
@@ -132,6 +217,10 @@ if (only.has('seq')) await throughput(SEQUENTIAL, 'Sequential')
 if (only.has('conc')) await throughput(CONCURRENT, 'Concurrent')
 if (only.has('replay')) await replay()
 if (only.has('idle')) idle()
+if (only.has('stream')) await stream()
+if (only.has('pingpong')) await pingPong()
+if (only.has('ring')) await ring()
+if (only.has('spawn')) await spawns()
 if (only.has('amqp')) await (await import('./amqp.js')).amqpBench(RUNS, log, progress)
 
 log('')

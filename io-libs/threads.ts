@@ -49,16 +49,28 @@ const threads = (config: WeaveConfig) => {
       w.messages.spawnRemote(dest, id, type, params, threadId)
       return id
     },
-    /** Waits for a thread's end: its result, or throws its error (ThreadKilled if killed). */
+    /**
+     * Waits for a thread's end, here or on another weave: its result, or throws its error
+     * (ThreadKilled if killed).
+     * @throws UnknownThread when no thread has that id (on the weave the id names)
+     */
     async join(id: string): Promise<unknown> {
-      const end = await weave().join(id)
+      const w = weave()
+      const end = w.messages.isRemote(id) ? await w.watches.join(id) : await w.join(id)
       if (end.status === 'done') return end.result
       if (end.status === 'failed') throw end.error
       throw new ThreadKilled(id)
     },
-    /** Kills a thread; false when it had already ended. */
+    /**
+     * Kills a thread; false when it had already ended. A thread of another weave is killed there
+     * once the request arrives (durable, like a message): then this resolves true at once; join
+     * it to see how it ended.
+     */
     async kill(id: string): Promise<boolean> {
-      return weave().kill(id)
+      const w = weave()
+      if (!w.messages.isRemote(id)) return w.kill(id)
+      w.watches.kill(id, callContext().callId)
+      return true
     },
     /**
      * Sends this thread `{ exit: id, status, result | error }` when thread `id` ends (at once if
@@ -68,6 +80,11 @@ const threads = (config: WeaveConfig) => {
       const ctx = callContext()
       const threadId = ctx.threadId
       const w = weave()
+      if (w.messages.isRemote(id)) {
+        // Its weave answers at once if it has ended already (or never existed: a failed exit).
+        w.watches.watch(threadId, id, 'monitor')
+        return
+      }
       if (w.isAlive(id)) {
         w.messages.watch(threadId, id, 'monitor')
         return
@@ -79,11 +96,16 @@ const threads = (config: WeaveConfig) => {
     },
     /**
      * Links this thread and `id`: when either fails or is killed, the other ends too, unless it
-     * traps exits. Returns false when `id` has already ended.
+     * traps exits. Returns false when `id` has already ended; for a thread of another weave it
+     * returns true, and if that thread has already failed, this one ends as when a linked thread fails.
      */
     async link(id: string): Promise<boolean> {
       const { threadId } = callContext()
       const w = weave()
+      if (w.messages.isRemote(id)) {
+        w.watches.watch(threadId, id, 'link')
+        return true
+      }
       if (!w.isAlive(id)) return false
       w.messages.watch(threadId, id, 'link')
       return true

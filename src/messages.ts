@@ -92,6 +92,15 @@ export type Envelope =
   | { k: 'spawn'; id: string; type: string; params: string; parent: string | null }
   | { k: 'move'; record: MoveRecord }
 
+/** Join, kill, monitor and link across weaves (src/remote-watches.ts), carried the same way. */
+export type WatchEnvelope =
+  | { k: 'watch'; target: string; watcher: string; kind: WatchKind }
+  | { k: 'exit'; target: string; watcher: string; kind: WatchKind; status: 'done' | 'failed' | 'killed' | 'unknown'; body: string; outcome: string | null }
+  | { k: 'kill'; target: string }
+
+/** How a watcher hears of a thread's end: an exit message, a linked end, or a join's answer. */
+export type WatchKind = 'monitor' | 'link' | 'join'
+
 /**
  * Deep partial equality: every key of `pattern` is in `value` with an equal value (recursively
  * for plain objects; arrays, dates and primitives compare whole).
@@ -140,6 +149,7 @@ export class Messages {
   readonly #forwardSet: Stmt
   readonly #forwardDel: Stmt
   readonly #unwatchAll: Stmt
+  readonly #unwatchTarget: Stmt
   /** Threads that trap exits (mirrors the traps table, ahead of its commit). */
   readonly #trapping = new Set<string>()
   /**
@@ -175,6 +185,7 @@ export class Messages {
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
     this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
     this.#unwatchAll = db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?')
+    this.#unwatchTarget = db.prepare('DELETE FROM watches WHERE target = ?')
     for (const t of db.prepare('SELECT thread FROM traps').pluck().all() as string[]) this.#trapping.add(t)
     for (const r of db.prepare('SELECT target, watcher FROM watches').raw().all() as Array<[string, string]>) {
       this.#watched.add(r[0])
@@ -214,7 +225,7 @@ export class Messages {
    * Queues an envelope for weave `dest` in the current batch (deduplicated by `msgId`); the
    * transport publishes it once committed.
    */
-  outbox(dest: string, msgId: string, envelope: Envelope): void {
+  outbox(dest: string, msgId: string, envelope: Envelope | WatchEnvelope): void {
     const remote = this.remote
     this.#journal.queue(this.#outbox, [msgId, dest, JSON.stringify(envelope), Date.now()], () => remote?.wake())
   }
@@ -255,7 +266,10 @@ export class Messages {
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
     this.#unregisterAll(thread)
-    this.#forget(thread)
+    // Who watches it moves with it (the record has them); what it watches stays here, where
+    // those threads run, and their ends are sent on to it.
+    this.#journal.queue(this.#unwatchTarget, [thread])
+    if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
     this.#journal.queue(this.#dropInbox, [thread])
     this.#inboxes.delete(thread)
   }
@@ -275,6 +289,7 @@ export class Messages {
       this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
     }
     if (r.traps) this.trapExits(thread, true)
+    for (const w of r.watches ?? []) this.watchOne(thread, w.watcher, w.kind)
   }
 
   /** Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end. */
@@ -498,10 +513,15 @@ export class Messages {
 
   /** `watcher` is told when `target` ends (monitor), or shares its fate (link, both ways). */
   watch(watcher: string, target: string, kind: 'monitor' | 'link'): void {
+    this.watchOne(target, watcher, kind)
+    if (kind === 'link') this.watchOne(watcher, target, kind)
+  }
+
+  /** One watch row: `watcher` is told of `target`'s end (queued in the current batch). */
+  watchOne(target: string, watcher: string, kind: WatchKind): void {
     this.#watched.add(target)
     this.#watched.add(watcher)
     this.#journal.queue(this.#watch, [target, watcher, kind])
-    if (kind === 'link') this.#journal.queue(this.#watch, [watcher, target, kind])
   }
 
   trapExits(thread: string, on: boolean): void {
@@ -514,10 +534,10 @@ export class Messages {
     return this.#trapping.has(thread)
   }
 
-  /** Who watches `target`: monitors and links. */
-  watchers(target: string): Array<{ watcher: string; kind: 'monitor' | 'link' }> {
+  /** Who watches `target`: monitors, links, and (from other weaves) joins. */
+  watchers(target: string): Array<{ watcher: string; kind: WatchKind }> {
     if (!this.#watched.has(target)) return []
-    return this.#watchersOf.all(target) as Array<{ watcher: string; kind: 'monitor' | 'link' }>
+    return this.#watchersOf.all(target) as Array<{ watcher: string; kind: WatchKind }>
   }
 
   /**

@@ -9,13 +9,15 @@
  *   or forwarded after it, never both and never neither.
  * - The record holds what a dump holds (spawn record and journal entries), in the journal's own
  *   encoding so that the thread replays on arrival exactly as it would have resumed here, plus
- *   the messages still in its inbox (in order), its registered names and whether it traps exits.
+ *   the messages still in its inbox (in order), its registered names, whether it traps exits,
+ *   and who watches it (what it watches stays with the watched threads' weaves).
  * - Arrival is taken once per record id (the `received` table), in one batch with the thread row
  *   and its entries, and the thread is resumed only once that batch is durable.
  */
 import type Database from 'better-sqlite3'
 import { RaimentError } from './errors.js'
 import type { EntryRow, Journal } from './journal.js'
+import type { WatchKind } from './messages.js'
 
 /** The version of `MoveRecord`; a weave refuses a newer one rather than guess. */
 export const MOVE_FORMAT = 1
@@ -30,6 +32,8 @@ export interface MoveRecord {
   inbox: Array<{ from: string | null; msgId: string; body: string; at: number }>
   names: string[]
   traps: boolean
+  /** Who watches the thread (monitors, links, joins from other weaves); absent from older weaves. */
+  watches?: Array<{ watcher: string; kind: WatchKind }>
 }
 
 export class ThreadNotMovable extends RaimentError {
@@ -46,6 +50,7 @@ export class Moves {
   readonly #inbox: Stmt
   readonly #names: Stmt
   readonly #traps: Stmt
+  readonly #watches: Stmt
   readonly #insertThread: Stmt
   readonly #reviveThread: Stmt
   readonly #dropEntries: Stmt
@@ -57,6 +62,7 @@ export class Moves {
     this.#inbox = db.prepare('SELECT sender AS "from", msg_id AS msgId, body, at FROM inbox WHERE thread = ? ORDER BY n')
     this.#names = db.prepare('SELECT name FROM names WHERE thread = ?').pluck()
     this.#traps = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
+    this.#watches = db.prepare('SELECT watcher, kind FROM watches WHERE target = ? ORDER BY watcher, kind')
     this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, ?, 'running', ?)")
     this.#reviveThread = db.prepare("UPDATE threads SET status = 'running', outcome = NULL, ended = NULL WHERE id = ?")
     this.#dropEntries = db.prepare('DELETE FROM journal WHERE thread = ?')
@@ -76,6 +82,7 @@ export class Moves {
       inbox: this.#inbox.all(id) as MoveRecord['inbox'],
       names: this.#names.all(id) as string[],
       traps: this.#traps.get(id) !== undefined,
+      watches: this.#watches.all(id) as NonNullable<MoveRecord['watches']>,
     }
   }
 
@@ -100,5 +107,6 @@ export function checkRecord(r: unknown): string | null {
   if (o.format > MOVE_FORMAT) return `format ${o.format} is newer than this Raiment reads (${MOVE_FORMAT}); upgrade raiment on this weave`
   if (!o.thread || typeof o.thread.id !== 'string' || typeof o.thread.type !== 'string' || typeof o.thread.params !== 'string') return 'no thread'
   if (!Array.isArray(o.entries) || !Array.isArray(o.inbox) || !Array.isArray(o.names)) return 'no entries, inbox or names'
+  if (o.watches !== undefined && !Array.isArray(o.watches)) return 'watches is not a list'
   return null
 }

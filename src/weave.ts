@@ -23,6 +23,7 @@ import { Journal, type Durability, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
 import { NoBroker, type Remote } from './remote.js'
+import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { supervisor } from './supervisor.js'
 import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
 import { checkUses, loadThreadTypes } from './thread-types.js'
@@ -373,10 +374,26 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     if (run.parent !== null) tell(run.parent)
     for (const { watcher, kind } of this.messages.watchers(id)) {
-      if (kind === 'monitor' || this.messages.traps(watcher)) tell(watcher)
+      if (kind === 'join' || this.messages.isRemote(watcher)) this.watches.exitTo(watcher, id, kind, status, msg, { result, error })
+      else if (kind === 'monitor' || this.messages.traps(watcher)) tell(watcher)
       else if (status !== 'done') this.#linkedExit(watcher, id, status, msg)
     }
     this.messages.ended(id)
+  }
+
+  /** Join, kill, monitor and link across weaves (with a broker). */
+  get watches(): RemoteWatches {
+    return remoteWatches(this)
+  }
+
+  /** @internal True while thread `id` has ended here and its end record is not yet committed. */
+  isEnding(id: string): boolean {
+    return this.#runs.get(id)?.ended === true
+  }
+
+  /** @internal Ends thread `id` because `from`, linked to it, ended with `status` (another weave told). */
+  linkedExit(id: string, from: string, status: string, msg: unknown): void {
+    this.#linkedExit(id, from, status, msg)
   }
 
   #linkedExit(id: string, from: string, status: string, msg: unknown): void {

@@ -7,7 +7,7 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import { decodeValue } from '../encoding.js'
-import type { Envelope } from '../messages.js'
+import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Weave } from '../weave.js'
 import type { Topology } from './topology.js'
 
@@ -47,9 +47,9 @@ export class Inbound {
         // closing: as above
       }
     }
-    let e: Envelope
+    let e: Envelope | WatchEnvelope
     try {
-      e = JSON.parse(m.content.toString()) as Envelope
+      e = JSON.parse(m.content.toString()) as Envelope | WatchEnvelope
     } catch {
       ack() // not ours: nothing could ever take it
       return
@@ -61,6 +61,10 @@ export class Inbound {
     }
     if (e.k === 'move') {
       w.arrive(String(m.properties.messageId), e.record, ack)
+      return
+    }
+    if (e.k === 'watch' || e.k === 'exit' || e.k === 'kill') {
+      w.watches.receive(String(m.properties.messageId), e, ack)
       return
     }
     try {

@@ -1,0 +1,224 @@
+/**
+ * Join, kill, monitor and link across weaves. What travels is an envelope in the outbox, taken
+ * once by its id (the `received` table), like a message:
+ *
+ * - `watch { target, watcher, kind }` goes to the target's weave. A target that runs there gets
+ *   a watch row naming the watcher (a thread of another weave); one that has ended, or never
+ *   existed, is answered at once with `exit`.
+ * - `exit { target, watcher, kind, status, body, outcome }` goes to the watcher's weave when the
+ *   target ends: a monitor gets the exit message (`body`) in its inbox; a link ends the watcher
+ *   with LinkedExit when the target failed or was killed, unless it traps exits (then it gets
+ *   the message); a join resolves the joins of that target waiting on that weave.
+ * - `kill { target }` goes to the target's weave, which kills it if it still runs there.
+ *
+ * Each envelope goes to the weave the id names, or where it moved from there: a weave forwards
+ * what comes for a thread that left it.
+ *
+ * Invariants:
+ * - The watch row and the outbox row of an `exit` are queued in the batch that records the
+ *   target's end (or takes the `watch`), so an end is told to each watcher exactly once.
+ * - A join waits in memory only, under the weave's own pseudo-thread `<weave>/~join`: after a
+ *   crash the thread's join call runs again and asks again, under a fresh envelope id (a target
+ *   that has ended meanwhile is answered from its thread row).
+ */
+import { randomUUID } from 'node:crypto'
+import { decodeValue, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
+import { UnknownThread } from './errors.js'
+import type { Journal } from './journal.js'
+import type { Messages, WatchEnvelope, WatchKind } from './messages.js'
+import { weaveOfThread } from './remote.js'
+
+/** How a watched thread ended, as told across weaves ('unknown': no such thread there). */
+export type RemoteStatus = 'done' | 'failed' | 'killed' | 'unknown'
+
+/** What a join across weaves resolves to. */
+export type RemoteEnd =
+  | { id: string; status: 'done'; result: unknown }
+  | { id: string; status: 'failed'; error: Error }
+  | { id: string; status: 'killed' }
+
+/** What the weave offers this module. */
+export interface WatchHost {
+  readonly journal: Journal
+  readonly messages: Messages
+  isAlive(id: string): boolean
+  /** True while `id` has ended here and its end record is not yet committed. */
+  isEnding(id: string): boolean
+  kill(id: string): boolean
+  /** Ends `id` because `from`, which it is linked to, ended with `status`. */
+  linkedExit(id: string, from: string, status: string, msg: unknown): void
+}
+
+type Watch = Extract<WatchEnvelope, { k: 'watch' }>
+type Exit = Extract<WatchEnvelope, { k: 'exit' }>
+
+const all = new WeakMap<WatchHost, RemoteWatches>()
+
+/** The remote watches of a weave. */
+export function remoteWatches(host: WatchHost): RemoteWatches {
+  let w = all.get(host)
+  if (w === undefined) all.set(host, (w = new RemoteWatches(host)))
+  return w
+}
+
+export class RemoteWatches {
+  readonly #host: WatchHost
+  /** Joins waiting here for a thread of another weave: target → resolvers. */
+  readonly #joins = new Map<string, Array<{ resolve: (e: RemoteEnd) => void; reject: (e: Error) => void }>>()
+
+  constructor(host: WatchHost) {
+    this.#host = host
+  }
+
+  get #joiner(): string {
+    return `${this.#host.journal.weaveId}/~join`
+  }
+
+  /** Waits for the end of `target`, a thread of another weave. */
+  join(target: string): Promise<RemoteEnd> {
+    return new Promise((resolve, reject) => {
+      let waiting = this.#joins.get(target)
+      if (waiting === undefined) this.#joins.set(target, (waiting = []))
+      waiting.push({ resolve, reject })
+      this.#send(target, `watch:${target}:${this.#joiner}:join:${randomUUID()}`, { k: 'watch', target, watcher: this.#joiner, kind: 'join' })
+    })
+  }
+
+  /**
+   * Asks `target`'s weave to tell `watcher` (a thread here) of its end. For a link, the other way
+   * too: `target` is told of `watcher`'s end.
+   */
+  watch(watcher: string, target: string, kind: 'monitor' | 'link'): void {
+    if (kind === 'link') this.#host.messages.watchOne(watcher, target, 'link')
+    this.#send(target, `watch:${target}:${watcher}:${kind}`, { k: 'watch', target, watcher, kind })
+  }
+
+  /** Kills `target` on its weave (queued; it ends there if it still runs). */
+  kill(target: string, callId: string): void {
+    this.#send(target, `kill:${callId}`, { k: 'kill', target })
+  }
+
+  /**
+   * Tells `watcher` (of another weave) that `target` (of this one) ended. `msg` is the exit
+   * message; `result` or `error` the outcome, for a join.
+   */
+  exitTo(watcher: string, target: string, kind: WatchKind, status: RemoteStatus, msg: unknown, outcome: { result?: unknown; error?: ErrorRecord | null }, idSuffix = ''): void {
+    let text: string | null = null
+    if (kind === 'join') {
+      try {
+        text = status === 'done' ? encodeValue(outcome.result, 'the result') : status === 'failed' ? encodeValue(outcome.error ?? null) : null
+      } catch {
+        text = null // the end record holds the reason; the joiner gets the result it can
+      }
+    }
+    const e: Exit = { k: 'exit', target, watcher, kind, status, body: encodeValue(msg, 'the exit message'), outcome: text }
+    this.#send(watcher, `exit:${target}:${watcher}:${kind}${idSuffix}`, e)
+  }
+
+  /** An envelope of this module from another weave; `after` runs once it is taken (durable). */
+  receive(msgId: string, e: WatchEnvelope, after: () => void): void {
+    const host = this.#host
+    // Its end is queued, not yet durable: answer once it is, from the thread row.
+    if (e.k === 'watch' && host.isEnding(e.target)) {
+      void host.journal.committed().then(() => this.receive(msgId, e, after))
+      return
+    }
+    if (host.messages.receiveOnce(msgId, after)) this.#handle(msgId, e)
+  }
+
+  #handle(msgId: string, e: WatchEnvelope): void {
+    const m = this.#host.messages
+    if (e.k === 'watch') this.#watched(msgId, e)
+    else if (e.k === 'exit') this.#exited(msgId, e)
+    else if (e.k === 'kill') {
+      const moved = m.forwardOf(e.target)
+      if (moved !== undefined) m.outbox(moved, msgId, e)
+      else if (m.homeOf(e.target) === this.#host.journal.weaveId || this.#host.journal.thread(e.target) !== undefined) {
+        try {
+          this.#host.kill(e.target)
+        } catch (err) {
+          if (!(err instanceof UnknownThread)) throw err
+        }
+      }
+    }
+  }
+
+  #watched(msgId: string, e: Watch): void {
+    const host = this.#host
+    const m = host.messages
+    const moved = m.forwardOf(e.target)
+    if (moved !== undefined) {
+      m.outbox(moved, msgId, e)
+      return
+    }
+    if (host.isAlive(e.target) && !m.isRemote(e.target)) {
+      m.watchOne(e.target, e.watcher, e.kind)
+      return
+    }
+    // Ended, or never here: answered from the thread row, now.
+    const row = host.journal.thread(e.target)
+    const status: RemoteStatus = row === undefined ? 'unknown' : row.status === 'done' || row.status === 'failed' ? row.status : 'killed'
+    const outcome = row?.outcome ?? null
+    const decoded = outcome === null ? undefined : decodeValue(outcome)
+    const error = status === 'failed' ? (decoded as ErrorRecord) : status === 'unknown' ? unknownRecord(e.target) : null
+    this.exitTo(e.watcher, e.target, e.kind, status, exitMessage(e.target, status, decoded, error), { result: decoded, error }, `:${msgId}`)
+  }
+
+  #exited(msgId: string, e: Exit): void {
+    const host = this.#host
+    const m = host.messages
+    const moved = m.forwardOf(e.watcher)
+    if (moved !== undefined) {
+      m.outbox(moved, msgId, e)
+      return
+    }
+    if (e.kind === 'join') {
+      const waiting = this.#joins.get(e.target)
+      this.#joins.delete(e.target)
+      for (const w of waiting ?? []) {
+        if (e.status === 'unknown') w.reject(new UnknownThread(e.target))
+        else w.resolve(remoteEnd(e))
+      }
+      return
+    }
+    if (!host.isAlive(e.watcher)) return
+    const msg = decodeValue(e.body)
+    if (e.kind === 'monitor' || m.traps(e.watcher)) m.send(e.target, e.watcher, msg, `${msgId}:tell`)
+    else if (e.status !== 'done') host.linkedExit(e.watcher, e.target, e.status, msg)
+  }
+
+  /**
+   * Queues `e` for the weave of thread `to` (where it moved, if it moved from here); handled here
+   * at once if that is this weave (a watched thread that moved here from the watcher's weave).
+   */
+  #send(to: string, msgId: string, e: WatchEnvelope): void {
+    const m = this.#host.messages
+    const dest = m.homeOf(to) ?? weaveOfThread(to)
+    if (dest === null) throw new UnknownThread(to)
+    if (dest === this.#host.journal.weaveId) this.#handle(msgId, e)
+    else m.outbox(dest, msgId, e)
+  }
+}
+
+/** The exit message a watcher gets: `{ exit, status, result | error }`. */
+export function exitMessage(id: string, status: RemoteStatus, result: unknown, error: ErrorRecord | null): unknown {
+  if (status === 'done') return { exit: id, status, result }
+  if (status === 'killed') return { exit: id, status }
+  const code = (error?.fields as { code?: unknown } | undefined)?.code
+  return { exit: id, status: 'failed', error: { name: error?.name ?? 'Error', message: error?.message ?? '', ...(typeof code === 'string' ? { code } : {}) } }
+}
+
+function unknownRecord(id: string): ErrorRecord {
+  const e = new UnknownThread(id)
+  return { name: e.name, message: e.message, fields: { code: e.code } }
+}
+
+function remoteEnd(e: Exit): RemoteEnd {
+  const outcome = e.outcome === null ? undefined : decodeValue(e.outcome)
+  if (e.status === 'done') return { id: e.target, status: 'done', result: outcome }
+  if (e.status === 'failed') {
+    const rec = outcome as ErrorRecord | undefined
+    return { id: e.target, status: 'failed', error: rec ? errorFromRecord(rec) : new Error(`thread ${e.target} failed`) }
+  }
+  return { id: e.target, status: 'killed' }
+}

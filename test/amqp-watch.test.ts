@@ -1,0 +1,193 @@
+/**
+ * join, kill, monitor and link between threads of different weaves, on a real broker: weaves a,
+ * b (and c) in this process, each on its own journal, joined to a fresh namespace. Also: who
+ * monitors a thread still hears of its end after the thread moved to another weave.
+ */
+import { join } from 'node:path'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { tempDir } from './support/tmp.js'
+
+/** 'ok': returns 42; 'fail': throws; 'wait': takes one message, then fails if told to, else returns it. */
+const child = thread({
+  uses: ['mailbox'],
+  async does(p: { mode: 'ok' | 'fail' | 'wait' }) {
+    if (p.mode === 'ok') return 42
+    if (p.mode === 'fail') throw new RangeError('child failed on purpose')
+    const m = (await this.mailbox.receive()) as { fail?: boolean }
+    if (m.fail) throw new Error('told to fail')
+    return m
+  },
+})
+
+/** Spawns a child on weave `on` and joins it: its result, or the error it threw. */
+const joiner = thread({
+  uses: ['threads'],
+  async does(p: { on: string; mode: 'ok' | 'fail' }) {
+    const id = await this.threads.spawn('child', { mode: p.mode }, { on: p.on })
+    try {
+      return { id, result: await this.threads.join(id) }
+    } catch (e) {
+      return { id, error: { name: (e as Error).name, message: (e as Error).message, isRangeError: e instanceof RangeError } }
+    }
+  },
+})
+
+/** Joins `target` (any weave): its result, or the error it threw, by code or name. */
+const joinOne = thread({
+  uses: ['threads'],
+  async does(p: { target: string }) {
+    try {
+      return { result: await this.threads.join(p.target) }
+    } catch (e) {
+      return { error: (e as { code?: string }).code ?? (e as Error).name }
+    }
+  },
+})
+
+/** Monitors `target` and returns the exit message it gets. */
+const monitorer = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { target: string }) {
+    await this.threads.monitor(p.target)
+    return this.mailbox.receive({ match: { exit: p.target }, timeout: 20_000 })
+  },
+})
+
+/** Links to `target` (trapping exits if `trap`), then waits for a message. */
+const linker = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { target: string; trap: boolean; failAfterLink?: boolean }) {
+    if (p.trap) await this.threads.trapExits(true)
+    await this.threads.link(p.target)
+    if (p.failAfterLink) throw new Error('the linker fails')
+    return this.mailbox.receive({ timeout: 20_000 })
+  },
+})
+
+/** Kills `target` and joins it. */
+const killer = thread({
+  uses: ['threads'],
+  async does(p: { target: string }) {
+    const killed = await this.threads.kill(p.target)
+    try {
+      await this.threads.join(p.target)
+      return { killed, end: 'not killed' }
+    } catch (e) {
+      return { killed, end: (e as { code?: string }).code }
+    }
+  },
+})
+
+const types = { child, joiner, joinOne, monitorer, linker, killer } as Record<string, AnyThreadType>
+
+function result(end: ThreadEnd): unknown {
+  expect(end.status, JSON.stringify(end)).toBe('done')
+  return (end as Extract<ThreadEnd, { status: 'done' }>).result
+}
+
+describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
+  beforeAll(() => {
+    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+  })
+
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c()
+  })
+
+  async function weaves(ids: string[]): Promise<Record<string, Weave>> {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ids))
+    const out: Record<string, Weave> = {}
+    for (const id of ids) {
+      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link })
+      await link.start(weave)
+      cleanups.push(async () => {
+        await link.close()
+        await weave.close()
+      })
+      out[id] = weave
+    }
+    return out
+  }
+
+  it('join: a thread joins a child it spawned on another weave, and gets its result or its error', async () => {
+    const { a } = await weaves(['a', 'b'])
+    const ok = result(await a!.join(a!.spawn('joiner', { on: 'b', mode: 'ok' }))) as { id: string; result: unknown }
+    expect(ok.id.startsWith('b/')).toBe(true)
+    expect(ok.result).toBe(42)
+    const failed = result(await a!.join(a!.spawn('joiner', { on: 'b', mode: 'fail' }))) as { error: unknown }
+    expect(failed.error).toEqual({ name: 'RangeError', message: 'child failed on purpose', isRangeError: true })
+  }, 30_000)
+
+  it('join: a thread that ended before the join is answered from its record; an unknown id is UnknownThread', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const target = b!.spawn('child', { mode: 'ok' })
+    await b!.join(target)
+    expect(result(await a!.join(a!.spawn('joinOne', { target })))).toEqual({ result: 42 })
+    expect(result(await a!.join(a!.spawn('joinOne', { target: 'b/999999' })))).toEqual({ error: 'RAIMENT_UNKNOWN_THREAD' })
+  }, 30_000)
+
+  it('monitor: the exit message of a thread on another weave reaches the monitor', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const target = b!.spawn('child', { mode: 'wait' })
+    const watcher = a!.spawn('monitorer', { target })
+    // Once the watch is recorded on b, make the target fail.
+    await expect.poll(() => b!.journal.db.prepare('SELECT count(*) FROM watches WHERE target = ?').pluck().get(target), { timeout: 10_000, interval: 20 }).toBe(1)
+    b!.send(target, { fail: true })
+    expect(result(await a!.join(watcher))).toEqual({ exit: target, status: 'failed', error: { name: 'Error', message: 'told to fail' } })
+  }, 30_000)
+
+  it('link: a failure on one weave ends the linked thread on the other, both ways; a thread that traps exits gets the message', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    // b's thread fails: a's linked thread ends with LinkedExit.
+    const t1 = b!.spawn('child', { mode: 'wait' })
+    const l1 = a!.spawn('linker', { target: t1, trap: false })
+    await expect.poll(() => b!.journal.db.prepare('SELECT count(*) FROM watches WHERE target = ?').pluck().get(t1), { timeout: 10_000, interval: 20 }).toBe(1)
+    b!.send(t1, { fail: true })
+    const e1 = await a!.join(l1)
+    expect(e1.status).toBe('failed')
+    expect((e1 as { error: { code?: string } }).error.code).toBe('RAIMENT_LINKED_EXIT')
+
+    // a's thread fails after linking: b's thread ends with LinkedExit.
+    const t2 = b!.spawn('child', { mode: 'wait' })
+    const l2 = a!.spawn('linker', { target: t2, trap: false, failAfterLink: true })
+    expect((await a!.join(l2)).status).toBe('failed')
+    const e2 = await b!.join(t2)
+    expect(e2.status).toBe('failed')
+    expect((e2 as { error: { code?: string } }).error.code).toBe('RAIMENT_LINKED_EXIT')
+
+    // Trapping exits: the exit message instead.
+    const t3 = b!.spawn('child', { mode: 'wait' })
+    const l3 = a!.spawn('linker', { target: t3, trap: true })
+    await expect.poll(() => b!.journal.db.prepare('SELECT count(*) FROM watches WHERE target = ?').pluck().get(t3), { timeout: 10_000, interval: 20 }).toBe(1)
+    b!.send(t3, { fail: true })
+    expect(result(await a!.join(l3))).toEqual({ exit: t3, status: 'failed', error: { name: 'Error', message: 'told to fail' } })
+  }, 30_000)
+
+  it('kill: a thread kills a thread of another weave, and its join sees it killed', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const target = b!.spawn('child', { mode: 'wait' })
+    expect(result(await a!.join(a!.spawn('killer', { target })))).toEqual({ killed: true, end: 'RAIMENT_THREAD_KILLED' })
+    expect((await b!.join(target)).status).toBe('killed')
+  }, 30_000)
+
+  it('a monitor still hears of the end of a thread that moved to a third weave', async () => {
+    const { a, b, c } = await weaves(['a', 'b', 'c'])
+    const target = a!.spawn('child', { mode: 'wait' })
+    const watcher = c!.spawn('monitorer', { target })
+    await expect.poll(() => a!.journal.db.prepare('SELECT count(*) FROM watches WHERE target = ?').pluck().get(target), { timeout: 10_000, interval: 20 }).toBe(1)
+    await a!.committed()
+    expect(await a!.migrate(target, 'b')).toBe('b')
+    // The watch moved with it; the message routed by its id (to a) is forwarded to b.
+    await expect.poll(() => b!.journal.db.prepare('SELECT count(*) FROM watches WHERE target = ?').pluck().get(target), { timeout: 10_000, interval: 20 }).toBe(1)
+    c!.send(target, { fail: true })
+    expect(result(await c!.join(watcher))).toEqual({ exit: target, status: 'failed', error: { name: 'Error', message: 'told to fail' } })
+    expect((await b!.join(target)).status).toBe('failed')
+  }, 30_000)
+})

@@ -246,5 +246,23 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(await cli('send', id, '{"hello":"world"}'), printed.join('')).toBe(0)
     expect(result(await b.join(id))).toEqual({ received: { hello: 'world' } })
     expect(b.messages.names()).toEqual({})
+
+    // With no weave running on a's journal, raiment send to the moved thread puts the message in
+    // a's outbox; the next weave to run there sends it on to b (where the thread has ended now:
+    // a dead letter there, not on a).
+    child.kill('SIGTERM')
+    await exited
+    printed.length = 0
+    expect(await cli('send', id, '{"late":true}'), printed.join('')).toBe(0)
+    expect(printed.join('')).toContain(`${id} moved to weave 'b': the message waits in the outbox`)
+    const link2 = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+    const a2 = await Weave.open({ db: aDb, weaveId: 'a', threads: { listener }, ioLibs: false, dumps: false, durability: 'memory', remote: link2 })
+    await link2.start(a2)
+    cleanups.push(async () => {
+      await link2.close()
+      await a2.close()
+    })
+    await expect.poll(() => deadLetters(b).map((d) => (d as { body: string }).body), { timeout: 10_000, interval: 20 }).toEqual(['J{"late":true}'])
+    expect(deadLetters(a2)).toEqual([])
   }, 60_000)
 })

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto'
 import { decodeValue, encodeValue } from '../encoding.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
-import type { SendResult } from '../messages.js'
+import type { Envelope, SendResult } from '../messages.js'
 import { note, openExisting, openReadonly, plural, runningOwner, say, short, table, toText, type DbOptions, type Owner } from './common.js'
 
 /** How long `send` waits for a running weave to answer. */
@@ -30,7 +30,7 @@ export function parseMessage(text: string, to: string): unknown {
   }
 }
 
-type Sent = { result: SendResult } | { owner: Owner; n: number }
+type Sent = { result: SendResult; forwardTo?: string } | { owner: Owner; n: number }
 
 /** `raiment send ID_OR_NAME MESSAGE_JSON`. Exit 0 when delivered, 1 when dead-lettered. */
 export async function send(to: string, text: string, o: DbOptions): Promise<number> {
@@ -42,7 +42,7 @@ export async function send(to: string, text: string, o: DbOptions): Promise<numb
     const sent = journal.db
       .transaction((): Sent => {
         const owner = runningOwner(journal)
-        if (owner === null) return { result: deliver(journal, to, body) }
+        if (owner === null) return deliver(journal, to, body)
         const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('send', to, body).lastInsertRowid)
         return { owner, n }
       })
@@ -50,7 +50,9 @@ export async function send(to: string, text: string, o: DbOptions): Promise<numb
     if ('result' in sent) {
       say(JSON.stringify(sent.result))
       if (!sent.result.delivered) return notDelivered(sent.result)
-      note(`no weave runs on ${o.db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${o.db})`)
+      if (sent.forwardTo !== undefined) {
+        note(`no weave runs on ${o.db}; ${sent.result.to} moved to weave '${sent.forwardTo}': the message waits in the outbox here until a weave runs on this journal with a broker (raiment start --db ${o.db} --amqp URL) and sends it on`)
+      } else note(`no weave runs on ${o.db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${o.db})`)
       return 0
     }
     const result = await awaitReply(journal, sent.n, sent.owner, to)
@@ -68,9 +70,11 @@ function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
 
 /**
  * With no weave running: into the inbox of a pending or running thread (by id, or by a name a
- * thread holds), else into the dead letters, with the reasons a weave gives.
+ * thread holds); for a thread that moved to another weave, into the outbox for that weave (the
+ * relay sends it on when a weave next runs here with a broker), as the weave would forward it;
+ * else into the dead letters, with the reasons a weave gives.
  */
-function deliver(journal: Journal, to: string, body: string): SendResult {
+function deliver(journal: Journal, to: string, body: string): { result: SendResult; forwardTo?: string } {
   const db = journal.db
   const named = db.prepare('SELECT thread FROM names WHERE name = ?').get(to) as { thread: string } | undefined
   const target = named?.thread ?? (to.includes('/') ? to : null)
@@ -78,11 +82,18 @@ function deliver(journal: Journal, to: string, body: string): SendResult {
   const now = Date.now()
   if (target !== null && (row?.status === 'pending' || row?.status === 'running')) {
     db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, NULL, ?, ?, ?)').run(target, `cli:${randomUUID()}`, body, now)
-    return { delivered: true, to: target }
+    return { result: { delivered: true, to: target } }
+  }
+  const moved = row?.status === 'moved' ? (db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(target) as string | undefined) : undefined
+  if (target !== null && moved !== undefined) {
+    const msgId = `cli:${randomUUID()}`
+    const envelope: Envelope = { k: 'msg', from: null, to: target, body }
+    db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(msgId, moved, JSON.stringify(envelope), now)
+    return { result: { delivered: true, to: target }, forwardTo: moved }
   }
   const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`
   db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (NULL, ?, ?, ?, ?)').run(to, body, reason, now)
-  return { delivered: false, to, reason }
+  return { result: { delivered: false, to, reason } }
 }
 
 /** Waits for the weave's answer to control request `n`: the JSON of a SendResult. */

@@ -31,11 +31,11 @@ import { weaveOfThread } from './remote.js'
 /** How a watched thread ended, as told across weaves ('unknown': no such thread there). */
 export type RemoteStatus = 'done' | 'failed' | 'killed' | 'unknown'
 
-/** What a join across weaves resolves to. */
+/** What a join across weaves resolves to (`type` is '' when an older weave did not say). */
 export type RemoteEnd =
-  | { id: string; status: 'done'; result: unknown }
-  | { id: string; status: 'failed'; error: Error }
-  | { id: string; status: 'killed' }
+  | { id: string; type: string; status: 'done'; result: unknown }
+  | { id: string; type: string; status: 'failed'; error: Error }
+  | { id: string; type: string; status: 'killed' }
 
 /** What the weave offers this module. */
 export interface WatchHost {
@@ -102,7 +102,7 @@ export class RemoteWatches {
    * Tells `watcher` (of another weave) that `target` (of this one) ended. `msg` is the exit
    * message; `result` or `error` the outcome, for a join.
    */
-  exitTo(watcher: string, target: string, kind: WatchKind, status: RemoteStatus, msg: unknown, outcome: { result?: unknown; error?: ErrorRecord | null }, idSuffix = ''): void {
+  exitTo(watcher: string, target: string, type: string, kind: WatchKind, status: RemoteStatus, msg: unknown, outcome: { result?: unknown; error?: ErrorRecord | null }, idSuffix = ''): void {
     let text: string | null = null
     if (kind === 'join') {
       try {
@@ -111,7 +111,7 @@ export class RemoteWatches {
         text = null // the end record holds the reason; the joiner gets the result it can
       }
     }
-    const e: Exit = { k: 'exit', target, watcher, kind, status, body: encodeValue(msg, 'the exit message'), outcome: text }
+    const e: Exit = { k: 'exit', target, type, watcher, kind, status, body: encodeValue(msg, 'the exit message'), outcome: text }
     this.#send(watcher, `exit:${target}:${watcher}:${kind}${idSuffix}`, e)
   }
 
@@ -161,7 +161,7 @@ export class RemoteWatches {
     const outcome = row?.outcome ?? null
     const decoded = outcome === null ? undefined : decodeValue(outcome)
     const error = status === 'failed' ? (decoded as ErrorRecord) : status === 'unknown' ? unknownRecord(e.target) : null
-    this.exitTo(e.watcher, e.target, e.kind, status, exitMessage(e.target, status, decoded, error), { result: decoded, error }, `:${msgId}`)
+    this.exitTo(e.watcher, e.target, row?.type ?? '', e.kind, status, exitMessage(e.target, status, decoded, error), { result: decoded, error }, `:${msgId}`)
   }
 
   #exited(msgId: string, e: Exit): void {
@@ -215,10 +215,11 @@ function unknownRecord(id: string): ErrorRecord {
 
 function remoteEnd(e: Exit): RemoteEnd {
   const outcome = e.outcome === null ? undefined : decodeValue(e.outcome)
-  if (e.status === 'done') return { id: e.target, status: 'done', result: outcome }
+  const type = e.type ?? ''
+  if (e.status === 'done') return { id: e.target, type, status: 'done', result: outcome }
   if (e.status === 'failed') {
     const rec = outcome as ErrorRecord | undefined
-    return { id: e.target, status: 'failed', error: rec ? errorFromRecord(rec) : new Error(`thread ${e.target} failed`) }
+    return { id: e.target, type, status: 'failed', error: rec ? errorFromRecord(rec) : new Error(`thread ${e.target} failed`) }
   }
-  return { id: e.target, status: 'killed' }
+  return { id: e.target, type, status: 'killed' }
 }

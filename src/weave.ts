@@ -199,10 +199,14 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Waits for a thread to end and tells how: `done` with its result, `failed` with its error
-   * (rebuilt as the class it was thrown as, where registered), or `killed`.
-   * @throws UnknownThread when no thread has that id
+   * (rebuilt as the class it was thrown as, where registered), or `killed`. With a broker, `id`
+   * may name a thread of another weave: its weave is asked, as `threads.join` does (a thread
+   * that moved away from here answers `{ status: 'moved', to }`).
+   * @throws UnknownThread when no thread has that id (on the weave the id names)
    */
   join(id: string): Promise<ThreadEnd> {
+    // A thread that moved away from here answers { status: 'moved', to } below.
+    if (this.messages.isRemote(id) && this.messages.forwardOf(id) === undefined) return this.watches.join(id)
     const run = this.#runs.get(id)
     // A run still here has not told its joiners yet, even when it has ended (killed a moment ago,
     // its end not yet committed): wait for that.
@@ -374,7 +378,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     if (run.parent !== null) tell(run.parent)
     for (const { watcher, kind } of this.messages.watchers(id)) {
-      if (kind === 'join' || this.messages.isRemote(watcher)) this.watches.exitTo(watcher, id, kind, status, msg, { result, error })
+      if (kind === 'join' || this.messages.isRemote(watcher)) this.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error })
       else if (kind === 'monitor' || this.messages.traps(watcher)) tell(watcher)
       else if (status !== 'done') this.#linkedExit(watcher, id, status, msg)
     }

@@ -131,6 +131,9 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     await b!.join(target)
     expect(result(await a!.join(a!.spawn('joinOne', { target })))).toEqual({ result: 42 })
     expect(result(await a!.join(a!.spawn('joinOne', { target: 'b/999999' })))).toEqual({ error: 'RAIMENT_UNKNOWN_THREAD' })
+    // The program API too.
+    expect(await a!.join(target)).toEqual({ id: target, type: 'child', status: 'done', result: 42 })
+    await expect(a!.join('b/999999')).rejects.toMatchObject({ code: 'RAIMENT_UNKNOWN_THREAD' })
   }, 30_000)
 
   it('monitor: the exit message of a thread on another weave reaches the monitor', async () => {

@@ -144,6 +144,8 @@ export class Journal {
   #insertEntry: Statement
   #insertThread: Statement
   #endThread: Statement
+  #endThreadCounted: Statement
+  #thread: Statement
   #setStatus: Statement
   #setMeta: Statement
   #dropEntry: Statement
@@ -208,6 +210,9 @@ export class Journal {
     this.#endThread = prep(
       'UPDATE threads SET status = ?, outcome = ?, ended = ?, calls = (SELECT count(*) FROM journal WHERE thread = ?) WHERE id = ?',
     )
+    // A thread's weft knows how many entries it has; counting them in the commit would read them all.
+    this.#endThreadCounted = prep('UPDATE threads SET status = ?, outcome = ?, ended = ?, calls = ? WHERE id = ?')
+    this.#thread = db.prepare('SELECT * FROM threads WHERE id = ?')
     this.#setStatus = prep('UPDATE threads SET status = ? WHERE id = ?')
     this.#dropEntry = prep('DELETE FROM journal WHERE thread = ? AND seq = ?')
     this.#setMeta = prep('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
@@ -285,8 +290,13 @@ export class Journal {
     this.#queue(this.#setStatus, [status, id], after)
   }
 
-  endThread(id: string, status: ThreadStatus, outcome: string | null, after?: () => void): void {
-    this.#queue(this.#endThread, [status, outcome, Date.now(), id, id], after)
+  /**
+   * Records a thread's end. `calls` is how many journal entries the thread has, where the caller
+   * knows it (its weft); otherwise they are counted in the commit.
+   */
+  endThread(id: string, status: ThreadStatus, outcome: string | null, after?: () => void, calls?: number): void {
+    if (calls === undefined) this.#queue(this.#endThread, [status, outcome, Date.now(), id, id], after)
+    else this.#queue(this.#endThreadCounted, [status, outcome, Date.now(), calls, id], after)
   }
 
   /** Queues a journal entry; `after` runs once it is durable. */
@@ -364,7 +374,7 @@ export class Journal {
   }
 
   thread(id: string): ThreadRow | undefined {
-    return this.db.prepare('SELECT * FROM threads WHERE id = ?').get(id) as ThreadRow | undefined
+    return this.#thread.get(id) as ThreadRow | undefined
   }
 
   /**

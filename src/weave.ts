@@ -254,7 +254,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     run.ended = true
     run.weft.stop(new ThreadKilled(id))
     this.#exitSignals(run, 'killed', undefined, null)
-    this.journal.endThread(id, 'killed', null, () => this.#ended(run, { id, type: run.type, status: 'killed' }))
+    this.journal.endThread(id, 'killed', null, () => this.#ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
     return true
   }
 
@@ -510,7 +510,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
         : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
       if (!ok && this.#dumps !== false) this.#writeDump(run.id)
       this.#ended(run, end)
-    })
+    }, run.weft.recorded)
   }
 
   #ended(run: Run, end: ThreadEnd): void {

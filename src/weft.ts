@@ -162,6 +162,8 @@ export class Weft implements WeftLike {
   readonly #type: string
   readonly #onDurable: (() => void) | undefined
   #seq = 0
+  /** How many entries the journal holds (or has queued) for this thread. */
+  #recorded = 0
   #replay: Replay | null
   /**
    * Calls made and not yet settled (live, replayed-and-waiting, and held), oldest first: a list
@@ -189,12 +191,20 @@ export class Weft implements WeftLike {
     this.trace = o.trace ? [] : null
     const entries = o.entries
     this.#replay = entries && entries.length > 0 ? new Replay(entries) : null
-    if (entries && entries.length > 0) this.#seq = entries[entries.length - 1]!.seq + 1
+    if (entries && entries.length > 0) {
+      this.#seq = entries[entries.length - 1]!.seq + 1
+      this.#recorded = entries.length
+    }
   }
 
   /** True while recorded outcomes remain to be released. */
   get replaying(): boolean {
     return this.#replay !== null
+  }
+
+  /** How many journal entries the thread has, those queued for the next commit included. */
+  get recorded(): number {
+    return this.#recorded
   }
 
   get stopped(): Error | null {
@@ -318,6 +328,7 @@ export class Weft implements WeftLike {
     call.ok = ok
     call.value = v
     const seq = this.#seq++
+    this.#recorded++
     this.#journal!.addEntry(this.threadId, seq, call.key, call.ord, ok ? 1 : 0, text, call.started, performance.now() - call.t0, () => this.#durable(call))
   }
 
@@ -428,9 +439,15 @@ export class Weft implements WeftLike {
         return
       }
       r.next++
-      this.#journal?.dropEntry(this.threadId, e.seq)
+      this.#dropEntry(e)
     }
     this.#goLive(r)
+  }
+
+  #dropEntry(e: Entry): void {
+    if (this.#journal === null) return
+    this.#journal.dropEntry(this.threadId, e.seq)
+    this.#recorded--
   }
 
   #release(e: Entry): void {
@@ -497,7 +514,7 @@ export class Weft implements WeftLike {
           if (r.skipUnrequested || this.#onDivergence === 'continue') {
             // Continuing live: drop what the changed code never asked for, as #pump does, so the
             // thread's record replays with the code that made it.
-            this.#journal?.dropEntry(this.threadId, e.seq)
+            this.#dropEntry(e)
             continue
           }
           this.#divergence(

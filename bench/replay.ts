@@ -23,8 +23,9 @@ export function buildRecord(n: number): Recorded {
   const threadId = journal.nextThreadId()
   journal.insertThread(threadId, 'sequential', encodeValue({ n }, 'params'), null, 'running')
   journal.flushNow()
+  // Where a weave's commits leave a thread's entries (the view `journal` would run a trigger a row).
   const insert = journal.db.prepare(
-    'INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   )
   const started = Date.now()
   journal.db.transaction(() => {

@@ -41,10 +41,10 @@ export async function weaveRun(w: Workload, durability: Durability): Promise<Wea
   const perCommit: number[] = []
   const journal = weave.journal
   const addEntry = journal.addEntry.bind(journal)
-  journal.addEntry = (thread, seq, key, ord, ok, outcome, started, duration, after) => {
+  journal.addEntry = (thread, seq, key, ord, ok, outcome, started, duration, after, newThread) => {
     const e = journal.epoch
     perCommit[e] = (perCommit[e] ?? 0) + 1
-    addEntry(thread, seq, key, ord, ok, outcome, started, duration, after)
+    addEntry(thread, seq, key, ord, ok, outcome, started, duration, after, newThread)
   }
   try {
     const t0 = nowMs()
@@ -85,8 +85,10 @@ export function bareRun(batches: Row[][], durability: Durability): number {
   const journal = new Journal(file, { durability }) // the same schema and pragmas
   const db: Database.Database = journal.db
   try {
+    // The table the weave writes these batches to: one thread, or many entries per thread, per
+    // commit go straight to journal_main (see Journal's #flush).
     const insert = db.prepare(
-      'INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     )
     // better-sqlite3's own transaction wrapper: prepared BEGIN and COMMIT, the fastest way.
     const commit = db.transaction((batch: Row[]) => {

@@ -5,6 +5,9 @@
  * - Every write goes through `#flush`, one synchronous transaction per batch; a write's
  *   `after` callback runs only once that transaction has committed (durable under the chosen
  *   durability), never before.
+ * - A thread's entries are in journal_main, or (the newest) in journal_tail, never both; every
+ *   entry of a thread in journal_tail has a higher seq than all of its entries in journal_main.
+ *   Entries leave the tail only all at once, in the transaction of a batch (or at open).
  * - A file that is not a Raiment journal, or one written by a newer schema, is refused before
  *   anything is written to it.
  */
@@ -92,7 +95,45 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE received (msg_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;`,
   // Threads that moved to another weave (status 'moved'), and where: messages for them go there.
   `CREATE TABLE forwards (thread TEXT PRIMARY KEY, weave TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;`,
+  // A commit of a few entries each of many threads appends them to journal_tail, in commit order:
+  // a page or two, where journal_main, which keeps each thread's entries together, takes a page
+  // per thread (and the fsync'd write grows with the pages). The tail moves into journal_main in
+  // bulk (Journal.#moveTail). The view `journal` is both, as the table was; writes to it go to
+  // journal_main.
+  `ALTER TABLE journal RENAME TO journal_main;
+   CREATE TABLE journal_tail (
+     n INTEGER PRIMARY KEY,
+     thread TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     ord INTEGER NOT NULL,
+     ok INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     started REAL NOT NULL,
+     duration REAL NOT NULL
+   );
+   CREATE VIEW journal AS
+     SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_main
+     UNION ALL
+     SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_tail;
+   CREATE TRIGGER journal_insert INSTEAD OF INSERT ON journal BEGIN
+     INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration)
+     VALUES (NEW.thread, NEW.seq, NEW.key, NEW.ord, NEW.ok, NEW.outcome, NEW.started, NEW.duration);
+   END;
+   CREATE TRIGGER journal_delete INSTEAD OF DELETE ON journal BEGIN
+     DELETE FROM journal_main WHERE thread = OLD.thread AND seq = OLD.seq;
+     DELETE FROM journal_tail WHERE thread = OLD.thread AND seq = OLD.seq;
+   END;`,
 ]
+
+/**
+ * How many entries journal_tail holds before they move into journal_main: a move writes each
+ * thread's pages once for up to this many entries; a read of one thread scans the tail.
+ */
+const TAIL_LIMIT = 4096
+
+/** A batch whose entries number this many per thread goes straight to journal_main. */
+const DIRECT_PER_THREAD = 8
 export const SCHEMA_VERSION = MIGRATIONS.length
 
 /** 'moved': the thread runs on another weave now (see `forwards`); not alive here, never resumed here. */
@@ -142,6 +183,7 @@ export class Journal {
   #scheduled = false
   #closed = false
   #insertEntry: Statement
+  #insertMainEntry: Statement
   #insertThread: Statement
   #endThread: Statement
   #endThreadCounted: Statement
@@ -149,6 +191,18 @@ export class Journal {
   #setStatus: Statement
   #setMeta: Statement
   #dropEntry: Statement
+  #dropTailEntry: Statement
+  #mergeTail: Statement
+  #clearTail: Statement
+  #mainEntries: Statement
+  #tailEntries: Statement
+  #mainReplay: Statement
+  #tailReplay: Statement
+  /** Entries added to journal_tail since it was last merged (by this process). */
+  #tailRows = 0
+  /** Entries queued for the next commit, and how many threads they are of. */
+  #batchEntries = 0
+  #batchThreads = 0
   /** Prepared once: exec('BEGIN') would parse the SQL again at every commit. */
   #begin: Statement
   #commit: Statement
@@ -202,7 +256,10 @@ export class Journal {
     }
     const prep = (sql: string): Statement => (options.readonly ? (null as unknown as Statement) : db.prepare(sql))
     this.#insertEntry = prep(
-      'INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO journal_tail (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    )
+    this.#insertMainEntry = prep(
+      'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.#insertThread = prep(
       'INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, ?, ?, ?)',
@@ -214,10 +271,32 @@ export class Journal {
     this.#endThreadCounted = prep('UPDATE threads SET status = ?, outcome = ?, ended = ?, calls = ? WHERE id = ?')
     this.#thread = db.prepare('SELECT * FROM threads WHERE id = ?')
     this.#setStatus = prep('UPDATE threads SET status = ? WHERE id = ?')
-    this.#dropEntry = prep('DELETE FROM journal WHERE thread = ? AND seq = ?')
+    this.#dropEntry = prep('DELETE FROM journal_main WHERE thread = ? AND seq = ?')
+    this.#dropTailEntry = prep('DELETE FROM journal_tail WHERE thread = ? AND seq = ?')
+    // In (thread, seq) order: each page of journal_main is written once per merge.
+    this.#mergeTail = prep(
+      'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) ' +
+        'SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_tail ORDER BY thread, seq',
+    )
+    this.#clearTail = prep('DELETE FROM journal_tail')
+    const cols = 'seq, key, ord, ok, outcome, started, duration'
+    this.#mainEntries = db.prepare(`SELECT ${cols} FROM journal_main WHERE thread = ? ORDER BY seq`).raw(true)
+    this.#tailEntries = db.prepare(`SELECT ${cols} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)
+    const replayCols = 'seq, key, ord, ok, outcome'
+    this.#mainReplay = db.prepare(`SELECT ${replayCols} FROM journal_main WHERE thread = ? ORDER BY seq`).raw(true)
+    this.#tailReplay = db.prepare(`SELECT ${replayCols} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)
     this.#setMeta = prep('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
     this.#begin = prep('BEGIN')
     this.#commit = prep('COMMIT')
+    // What an earlier run left in the tail moves now, so resumed threads read journal_main.
+    if (!options.readonly) db.transaction(() => this.#moveTail()).immediate()
+  }
+
+  /** Moves every entry of journal_tail into journal_main (inside a transaction). */
+  #moveTail(): void {
+    this.#mergeTail.run()
+    this.#clearTail.run()
+    this.#tailRows = 0
   }
 
   #checkAndMigrate(readonly: boolean): void {
@@ -284,6 +363,7 @@ export class Journal {
   /** Deletes a recorded entry (a resume told to continue past a divergence drops what it skips). */
   dropEntry(thread: string, seq: number): void {
     this.#queue(this.#dropEntry, [thread, seq])
+    this.#queue(this.#dropTailEntry, [thread, seq])
   }
 
   setStatus(id: string, status: ThreadStatus, after?: () => void): void {
@@ -299,11 +379,16 @@ export class Journal {
     else this.#queue(this.#endThreadCounted, [status, outcome, Date.now(), calls, id], after)
   }
 
-  /** Queues a journal entry; `after` runs once it is durable. */
-  addEntry(thread: string, seq: number, key: string, ord: number, ok: 0 | 1, outcome: string, started: number, duration: number, after: () => void): void {
+  /**
+   * Queues a journal entry; `after` runs once it is durable. `newThread`: this is the first entry
+   * of its thread in this batch (true when the caller does not know).
+   */
+  addEntry(thread: string, seq: number, key: string, ord: number, ok: 0 | 1, outcome: string, started: number, duration: number, after: () => void, newThread = true): void {
     this.#stmts.push(this.#insertEntry)
     this.#params.push([thread, seq, key, ord, ok, outcome, started, duration])
     this.#after.push(after)
+    this.#batchEntries++
+    if (newThread) this.#batchThreads++
     if (!this.#scheduled) this.#schedule()
   }
 
@@ -336,13 +421,30 @@ export class Journal {
     const stmts = this.#stmts
     const params = this.#params
     const after = this.#after
+    const entries = this.#batchEntries
+    const threads = this.#batchThreads
     this.#stmts = []
     this.#params = []
     this.#after = []
+    this.#batchEntries = 0
+    this.#batchThreads = 0
     if (stmts.length > 0) {
       this.#begin.run()
       try {
-        for (let i = 0; i < stmts.length; i++) stmts[i]!.run(...params[i]!)
+        // Entries of many threads, a few each, go to the tail (a page or two for all of them).
+        // Those of one thread, or many each, go to journal_main (a page per thread is no more
+        // than they fill), once the tail has moved there, as it must not keep a thread's older
+        // entries than journal_main holds.
+        const direct = entries > 0 && (threads === 1 || entries >= DIRECT_PER_THREAD * threads)
+        if (direct && this.#tailRows > 0) this.#moveTail()
+        const insertEntry = direct ? this.#insertEntry : null
+        for (let i = 0; i < stmts.length; i++) {
+          const stmt = stmts[i]!
+          if (stmt === insertEntry) this.#insertMainEntry.run(...params[i]!)
+          else stmt.run(...params[i]!)
+        }
+        if (!direct) this.#tailRows += entries
+        if (this.#tailRows >= TAIL_LIMIT) this.#moveTail()
         this.#commit.run()
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK')
@@ -382,21 +484,19 @@ export class Journal {
    * each, read a row at a time (no array of a million rows to keep at once), without the timing.
    */
   replayEntries<T>(thread: string, make: (seq: number, key: string, ord: number, ok: boolean, outcome: string) => T): T[] {
-    const rows = this.db
-      .prepare('SELECT seq, key, ord, ok, outcome FROM journal WHERE thread = ? ORDER BY seq')
-      .raw(true)
-      .iterate(thread) as IterableIterator<[number, string, number, 0 | 1, string]>
     const out: T[] = []
-    for (const r of rows) out.push(make(r[0], r[1], r[2], r[3] === 1, r[4]))
+    // journal_main, then the tail (whose entries of a thread all come after those in main).
+    for (const stmt of [this.#mainReplay, this.#tailReplay]) {
+      for (const r of stmt.iterate(thread) as IterableIterator<EntryRow>) out.push(make(r[0], r[1], r[2], r[3] === 1, r[4]))
+    }
     return out
   }
 
   /** A thread's entries in completion order. */
   entries(thread: string): EntryRow[] {
-    return this.db
-      .prepare('SELECT seq, key, ord, ok, outcome, started, duration FROM journal WHERE thread = ? ORDER BY seq')
-      .raw(true)
-      .all(thread) as EntryRow[]
+    const main = this.#mainEntries.all(thread) as EntryRow[]
+    const tail = this.#tailEntries.all(thread) as EntryRow[]
+    return tail.length === 0 ? main : main.concat(tail)
   }
 
   callCounts(): Map<string, number> {

@@ -164,6 +164,8 @@ export class Weft implements WeftLike {
   #seq = 0
   /** How many entries the journal holds (or has queued) for this thread. */
   #recorded = 0
+  /** The journal epoch in which this thread last queued an entry (its batch). */
+  #batch = -1
   #replay: Replay | null
   /**
    * Calls made and not yet settled (live, replayed-and-waiting, and held), oldest first: a list
@@ -329,7 +331,10 @@ export class Weft implements WeftLike {
     call.value = v
     const seq = this.#seq++
     this.#recorded++
-    this.#journal!.addEntry(this.threadId, seq, call.key, call.ord, ok ? 1 : 0, text, call.started, performance.now() - call.t0, () => this.#durable(call))
+    const journal = this.#journal!
+    const newThread = this.#batch !== journal.epoch
+    this.#batch = journal.epoch
+    journal.addEntry(this.threadId, seq, call.key, call.ord, ok ? 1 : 0, text, call.started, performance.now() - call.t0, () => this.#durable(call), newThread)
   }
 
   #durable(call: Call): void {

@@ -10,6 +10,11 @@
  *   again from the first.
  * - A row the broker returns as unroutable (mandatory: no queue for that weave id, so no such
  *   weave ever joined) becomes a dead letter here, in the transaction that deletes it.
+ *
+ * Cost: the relay is pipelined. One query reads the rows of a commit (up to the window), they are
+ * published without waiting, and confirms come back while later rows go out; the rows confirmed
+ * in one turn of the event loop are deleted by one statement per run of consecutive numbers, in
+ * the journal's next group commit. Nothing here reads the outbox once per confirm.
  */
 import type { ConfirmChannel, ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'
@@ -17,17 +22,22 @@ import type { Journal } from '../journal.js'
 import type { Envelope } from '../messages.js'
 import type { Topology } from './topology.js'
 
-/** At most this many published rows await their confirm at once. */
-const MAX_IN_FLIGHT = 1_000
-const BATCH = 250
+/**
+ * At most this many published rows await their confirm at once: two commits' worth of a busy
+ * weave (a commit holds up to ~1,000 sends), so one commit's rows go out while the last one's
+ * confirms come back.
+ */
+export const MAX_IN_FLIGHT = 2_000
+/** At most this many rows read by one query. */
+const BATCH = 500
 /** How the outbox body of a move record begins (`JSON.stringify({ k: 'move', … })`). */
-const MOVE_PREFIX = '{"k":"move"'
+const MOVE_PREFIX = Buffer.from('{"k":"move"')
 
-interface Row {
-  n: number
-  msg_id: string
-  dest: string
-  body: string
+/** An outbox row as read: the body as bytes, ready to publish. */
+type Row = [n: number, msgId: string, dest: string, body: Buffer]
+
+function isMove(body: Buffer): boolean {
+  return body.length >= MOVE_PREFIX.length && body.compare(MOVE_PREFIX, 0, MOVE_PREFIX.length, 0, MOVE_PREFIX.length) === 0
 }
 
 type Stmt = Database.Statement<unknown[]>
@@ -36,31 +46,42 @@ export class Relay {
   readonly #journal: Journal
   readonly #topology: Topology
   readonly #select: Stmt
-  readonly #delete: Stmt
+  readonly #count: Stmt
+  readonly #deleteRange: Stmt
   readonly #dead: Stmt
   #ch: ConfirmChannel | null = null
   /** The highest row number published on the current channel. */
   #next = 0
   #inFlight = 0
+  /**
+   * True when rows may be committed and not yet published on this channel: set by `wake` (a
+   * commit), and when a pump stopped early (window full, a move waiting for the confirms before
+   * it); cleared when a query returns fewer rows than it asked for.
+   */
+  #more = true
+  #pumpQueued = false
   /** Rows confirmed whose delete is queued but not yet committed. */
   readonly #confirmed = new Set<number>()
+  /** Rows confirmed in this turn, whose delete is not yet queued. */
+  #toDelete: number[] = []
+  #deleteQueued = false
   /** Message ids the broker returned as unroutable on the current channel. */
   #returned = new Set<string>()
-  #pumping = false
   #idle: Array<() => void> = []
 
   constructor(journal: Journal, topology: Topology) {
     this.#journal = journal
     this.#topology = topology
     const db = journal.db
-    this.#select = db.prepare('SELECT n, msg_id, dest, body FROM outbox WHERE n > ? ORDER BY n LIMIT ?')
-    this.#delete = db.prepare('DELETE FROM outbox WHERE n = ?')
+    this.#select = db.prepare('SELECT n, msg_id, dest, CAST(body AS BLOB) FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
+    this.#count = db.prepare('SELECT count(*) FROM outbox').pluck()
+    this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
   }
 
   /** Rows waiting for the broker. */
   pending(): number {
-    return (this.#journal.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n
+    return this.#count.get() as number
   }
 
   /** Resolves once the outbox is empty (every row committed so far confirmed and deleted). */
@@ -92,35 +113,47 @@ export class Relay {
     this.wake()
   }
 
-  /** Publishes what is committed and not yet published on this channel. */
+  /**
+   * Outbox rows were committed: publishes them soon. Called once per row of a commit, so it only
+   * schedules one pump, which runs after the commit's other callbacks.
+   */
   wake(): void {
-    if (this.#pumping) return
-    this.#pumping = true
-    try {
-      this.#pump()
-    } finally {
-      this.#pumping = false
-    }
+    this.#more = true
+    this.#schedulePump()
   }
 
+  #schedulePump(): void {
+    if (this.#pumpQueued) return
+    this.#pumpQueued = true
+    process.nextTick(() => {
+      this.#pumpQueued = false
+      this.#pump()
+    })
+  }
+
+  /** Publishes what is committed and not yet published on this channel, up to the window. */
   #pump(): void {
-    for (;;) {
+    while (this.#more) {
       const ch = this.#ch
       if (ch === null || this.#inFlight >= MAX_IN_FLIGHT) return
-      const rows = this.#select.all(this.#next, Math.min(BATCH, MAX_IN_FLIGHT - this.#inFlight)) as Row[]
-      if (rows.length === 0) return
+      const limit = Math.min(BATCH, MAX_IN_FLIGHT - this.#inFlight)
+      const rows = this.#select.all(this.#next, limit) as Row[]
+      if (rows.length < limit) this.#more = false
       for (const row of rows) {
         // A moving thread's record goes once everything before it is confirmed (in its queue),
         // so what the thread sent from here is ahead of anything it sends from its new weave.
-        if (this.#inFlight > 0 && row.body.startsWith(MOVE_PREFIX)) return
-        this.#next = row.n
-        if (this.#confirmed.has(row.n)) continue
+        if (this.#inFlight > 0 && isMove(row[3])) {
+          this.#more = true
+          return
+        }
+        this.#next = row[0]
+        if (this.#confirmed.has(row[0])) continue
         this.#inFlight++
         try {
-          ch.publish(this.#topology.exchange, row.dest, Buffer.from(row.body), {
+          ch.publish(this.#topology.exchange, row[2], row[3], {
             persistent: true,
             mandatory: true,
-            messageId: row.msg_id,
+            messageId: row[1],
             contentType: 'application/json',
           }, (err) => this.#confirm(ch, row, err))
         } catch {
@@ -139,18 +172,50 @@ export class Relay {
       void ch.close().catch(() => {})
       return
     }
-    this.#confirmed.add(row.n)
-    if (this.#returned.delete(row.msg_id)) {
-      const e = JSON.parse(row.body) as Envelope
+    const [n, msgId, dest, body] = row
+    this.#confirmed.add(n)
+    if (this.#returned.delete(msgId)) {
+      const text = body.toString()
+      const e = JSON.parse(text) as Envelope
       // A moving thread's whole record is kept, so nothing of it is lost.
-      const [from, to, body] = e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : [e.record.from, e.record.thread.id, row.body]
-      this.#journal.queue(this.#dead, [from, to, body, `no weave '${row.dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
+      const [from, to, what] = e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : [e.record.from, e.record.thread.id, text]
+      this.#journal.queue(this.#dead, [from, to, what, `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
     }
-    this.#journal.queue(this.#delete, [row.n], () => {
-      this.#confirmed.delete(row.n)
+    this.#toDelete.push(n)
+    if (!this.#deleteQueued) {
+      this.#deleteQueued = true
+      // After the other confirms of this read from the socket: one delete for all of them.
+      process.nextTick(() => this.#queueDeletes())
+    }
+    if (this.#more) this.#schedulePump()
+  }
+
+  /** Queues the deletes of the rows confirmed since the last call, a statement per run of numbers. */
+  #queueDeletes(): void {
+    this.#deleteQueued = false
+    const ns = this.#toDelete
+    this.#toDelete = []
+    if (ns.length === 0) return
+    // Confirms come in publish order, so `ns` is almost always sorted already.
+    for (let i = 1; i < ns.length; i++) {
+      if (ns[i]! < ns[i - 1]!) {
+        ns.sort((a, b) => a - b)
+        break
+      }
+    }
+    const ranges: Array<[number, number]> = []
+    let lo = ns[0]!
+    for (let i = 1; i <= ns.length; i++) {
+      if (i < ns.length && ns[i] === ns[i - 1]! + 1) continue
+      ranges.push([lo, ns[i - 1]!])
+      if (i < ns.length) lo = ns[i]!
+    }
+    const last = ranges.length - 1
+    for (let i = 0; i < last; i++) this.#journal.queue(this.#deleteRange, ranges[i]!)
+    this.#journal.queue(this.#deleteRange, ranges[last]!, () => {
+      for (const n of ns) this.#confirmed.delete(n)
       this.#checkIdle()
     })
-    this.wake()
   }
 
   detach(): void {

@@ -4,6 +4,12 @@
  * Invariant: a delivery is acknowledged only after what it carries is committed here (a message
  * in an inbox or the dead letters, keyed by its id; a spawn as a thread row, keyed by the thread
  * id), so a crash at any instant leads to a redelivery that is then ignored, never to a loss.
+ *
+ * Cost: deliveries are acknowledged with `multiple`, one frame for every delivery up to the
+ * newest whose predecessors are all committed too, sent once per turn of the event loop rather
+ * than once per message; a delivery committed ahead of an older one waits for it (one never
+ * committed, as when the weave closes mid-way, holds the later ones back until the channel
+ * closes, and the broker redelivers them all).
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import { decodeValue } from '../encoding.js'
@@ -11,12 +17,70 @@ import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Weave } from '../weave.js'
 import type { Topology } from './topology.js'
 
-const PREFETCH = 500
+/**
+ * Unacknowledged deliveries the broker may send ahead. Each is acknowledged only after a commit
+ * here (a few ms), so this covers a couple of commits' worth, or the broker waits on the acks.
+ */
+export const PREFETCH = 2_000
+
+/** A delivery and whether what it carries is committed. */
+interface Pending {
+  m: ConsumeMessage
+  done: boolean
+}
+
+/** The deliveries of one channel not yet acknowledged, in delivery order. */
+class Acks {
+  readonly ch: Channel
+  readonly #pending: Pending[] = []
+  #head = 0
+  #queued = false
+
+  constructor(ch: Channel) {
+    this.ch = ch
+  }
+
+  /** Tracks a delivery; call the function returned once what it carries is committed. */
+  track(m: ConsumeMessage, live: () => boolean): () => void {
+    const p: Pending = { m, done: false }
+    this.#pending.push(p)
+    return () => {
+      p.done = true
+      if (this.#queued) return
+      this.#queued = true
+      // After the other callbacks of this commit: one ack for all of them.
+      process.nextTick(() => {
+        this.#queued = false
+        if (live()) this.#flush()
+      })
+    }
+  }
+
+  #flush(): void {
+    const q = this.#pending
+    let last: Pending | null = null
+    let i = this.#head
+    while (i < q.length && q[i]!.done) last = q[i++]!
+    if (last === null) return
+    if (i === q.length) {
+      q.length = 0
+      this.#head = 0
+    } else if (i > 1_024 && i * 2 > q.length) {
+      q.splice(0, i)
+      this.#head = 0
+    } else this.#head = i
+    try {
+      this.ch.ack(last.m, true)
+    } catch {
+      // A channel closing: the broker redelivers, and the copies are ignored.
+    }
+  }
+}
 
 export class Inbound {
   readonly #weave: Weave
   readonly #topology: Topology
-  #ch: Channel | null = null
+  #acks: Acks | null = null
 
   constructor(weave: Weave, topology: Topology) {
     this.#weave = weave
@@ -26,27 +90,22 @@ export class Inbound {
   async attach(conn: ChannelModel): Promise<void> {
     const ch = await conn.createChannel()
     ch.on('error', () => {})
+    const acks = new Acks(ch)
     ch.on('close', () => {
-      if (this.#ch === ch) this.#ch = null
+      if (this.#acks === acks) this.#acks = null
     })
     const id = this.#weave.journal.weaveId
     await this.#topology.exchanges(ch)
     await this.#topology.weaveQueue(ch, id)
     await ch.prefetch(PREFETCH)
-    this.#ch = ch
-    await ch.consume(this.#topology.queue(id), (m) => m && this.#take(ch, m), { noAck: false })
+    this.#acks = acks
+    // A channel closed since (or closing) is never acknowledged on: the broker redelivers what
+    // it had in flight there, and the copies are ignored.
+    const live = (): boolean => this.#acks === acks
+    await ch.consume(this.#topology.queue(id), (m) => m && this.#take(m, acks.track(m, live)), { noAck: false })
   }
 
-  #take(ch: Channel, m: ConsumeMessage): void {
-    const ack = (): void => {
-      // A channel closed since (or closing): the broker redelivers, and the copy is ignored.
-      if (this.#ch !== ch) return
-      try {
-        ch.ack(m)
-      } catch {
-        // closing: as above
-      }
-    }
+  #take(m: ConsumeMessage, ack: () => void): void {
     let e: Envelope | WatchEnvelope
     try {
       e = JSON.parse(m.content.toString()) as Envelope | WatchEnvelope
@@ -79,6 +138,6 @@ export class Inbound {
   }
 
   detach(): void {
-    this.#ch = null
+    this.#acks = null
   }
 }

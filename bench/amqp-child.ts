@@ -1,11 +1,12 @@
 // A weave process of the cross-weave benchmark (bench/amqp.ts). Run it with
-//   node --conditions=development --import tsx bench/amqp-child.ts ROLE DIR NS URL PAIRS PER ROUNDS
+//   node --conditions=development --import tsx bench/amqp-child.ts ROLE DIR NS URL PAIRS PER ROUNDS IN_FLIGHT
 // ROLE rx: weave 'rx' runs PAIRS sinks (rx/1 … rx/PAIRS), each taking PER messages from its
-//   source and checking their order, and one pong (rx/PAIRS+1) that answers ROUNDS pings. Prints
-//   `ready`, then `done <epoch ms> <in order?>` once every sink has ended.
+//   source, IN_FLIGHT receives at a time, and checking their order, and one pong (rx/PAIRS+1)
+//   that answers ROUNDS pings. Prints `ready`, then `done <epoch ms> <in order?>` once every sink
+//   has ended.
 // ROLE tx: weave 'tx' prints `ready`; on the line `go` it prints `start <epoch ms>` and spawns
-//   PAIRS sources, each sending PER messages to its sink; on the line `ping` it runs ROUNDS round
-//   trips to the pong and prints `rtt <json ms[]>`.
+//   PAIRS sources, each sending PER messages to its sink, IN_FLIGHT sends at a time; on the line
+//   `ping` it runs ROUNDS round trips to the pong and prints `rtt <json ms[]>`.
 // Both use durability 'sync' (fsync per group commit) and the exactly-once path: outbox, confirms,
 // received ids. SIGTERM closes a weave.
 import { writeSync } from 'node:fs'
@@ -26,23 +27,28 @@ declare module '../src/index.js' {
   }
 }
 
-const [role, dir, ns, url, pairsText, perText, roundsText] = process.argv.slice(2)
-if ((role !== 'rx' && role !== 'tx') || !dir || !ns || !url || !pairsText || !perText || !roundsText) {
-  throw new Error('usage: amqp-child.ts rx|tx DIR NS URL PAIRS PER ROUNDS')
+const [role, dir, ns, url, pairsText, perText, roundsText, inFlightText] = process.argv.slice(2)
+if ((role !== 'rx' && role !== 'tx') || !dir || !ns || !url || !pairsText || !perText || !roundsText || !inFlightText) {
+  throw new Error('usage: amqp-child.ts rx|tx DIR NS URL PAIRS PER ROUNDS IN_FLIGHT')
 }
 const PAIRS = Number(pairsText)
 const PER = Number(perText)
 const ROUNDS = Number(roundsText)
+const IN_FLIGHT = Number(inFlightText)
 const say = (line: string): void => void writeSync(1, line + '\n')
 
 const sink = thread({
   uses: ['mailbox'],
-  async does(p: { n: number }) {
+  async does(p: { n: number; inFlight: number }) {
     let next = 0
-    for (let k = 0; k < p.n; k++) {
-      const m = (await this.mailbox.receive()) as { i: number }
-      if (m.i !== next) return false
-      next++
+    for (let k = 0; k < p.n; k += p.inFlight) {
+      // Receives made together are answered in the order made, with messages in arrival order.
+      const takes: Array<Promise<unknown>> = []
+      for (let j = k; j < Math.min(k + p.inFlight, p.n); j++) takes.push(this.mailbox.receive())
+      for (const m of (await Promise.all(takes)) as Array<{ i: number }>) {
+        if (m.i !== next) return false
+        next++
+      }
     }
     return true
   },
@@ -50,8 +56,13 @@ const sink = thread({
 
 const source = thread({
   uses: ['mailbox'],
-  async does(p: { to: string; n: number }) {
-    for (let i = 0; i < p.n; i++) await this.mailbox.send(p.to, { i, pad: 'x'.repeat(120) })
+  async does(p: { to: string; n: number; inFlight: number }) {
+    for (let i = 0; i < p.n; i += p.inFlight) {
+      // Sends made together go out in the order made (each queues its outbox row when called).
+      const sends: Array<Promise<unknown>> = []
+      for (let j = i; j < Math.min(i + p.inFlight, p.n); j++) sends.push(this.mailbox.send(p.to, { i: j, pad: 'x'.repeat(120) }))
+      await Promise.all(sends)
+    }
   },
 })
 
@@ -100,7 +111,7 @@ process.on('SIGTERM', () => {
 
 if (role === 'rx') {
   // The threads exist before the weave takes messages.
-  const sinks = Array.from({ length: PAIRS }, () => weave.spawn('sink', { n: PER }))
+  const sinks = Array.from({ length: PAIRS }, () => weave.spawn('sink', { n: PER, inFlight: IN_FLIGHT }))
   weave.spawn('pong', { n: ROUNDS })
   await weave.committed()
   await link.start(weave)
@@ -113,7 +124,7 @@ if (role === 'rx') {
   createInterface({ input: process.stdin }).on('line', (l) => {
     if (l === 'go') {
       say(`start ${Date.now()}`)
-      for (let k = 1; k <= PAIRS; k++) weave.spawn('source', { to: `rx/${k}`, n: PER })
+      for (let k = 1; k <= PAIRS; k++) weave.spawn('source', { to: `rx/${k}`, n: PER, inFlight: IN_FLIGHT })
     }
     if (l === 'ping') {
       const id = weave.spawn('ping', { to: `rx/${PAIRS + 1}`, n: ROUNDS })

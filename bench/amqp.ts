@@ -1,16 +1,35 @@
 // Cross-weave messaging over RabbitMQ, for `npm run bench` (issue 4), in the same run:
 // - Raiment: messages per second from one weave process to another on the exactly-once path
-//   (sender's journal + outbox, publisher confirms, receiver's inbox + received ids, ack after
-//   commit; durability 'sync'), PAIRS sender threads each sending to its own receiver thread;
-//   and round-trip latency (median, p99) of one thread pinging a thread of the other weave;
-// - raw amqplib on the same broker: persistent publish with confirms (<= 1,000 unconfirmed in
-//   flight) to a quorum queue, consumed with manual acks on a second connection, end to end;
-//   and a persistent request/reply round trip through quorum queues;
+//   (sender's journal + outbox, publisher confirms, receiver's received ids, ack after commit;
+//   durability 'sync': an fsync per group commit on each side); and round-trip latency (median,
+//   p99) of one thread pinging a thread of the other weave;
+// - raw amqplib on the same broker: persistent publish with confirms to a quorum queue, consumed
+//   with manual acks on a second connection, end to end; and a persistent request/reply round
+//   trip through quorum queues;
 // and the ratio, with the target (>= 70% of raw amqplib throughput) beside it.
+//
+// The shape of the throughput run, both sides with about 1,000 messages in flight:
+// - raw: one publisher keeps <= WINDOW (1,000) unconfirmed publishes in flight; one consumer
+//   with prefetch 500 acks each delivery as it arrives. (With 2,000 in flight and prefetch 2,000
+//   raw amqplib measured no faster here, so it keeps these.)
+// - Raiment: PAIRS (50) source threads on weave 'tx', each sending PER (400) messages to its own
+//   sink thread on weave 'rx', IN_FLIGHT (20) sends at a time (`Promise.all` of 20 sends, then
+//   the next 20): 1,000 sends in flight. Each sink takes its messages IN_FLIGHT receives at a
+//   time and checks they arrive in the order sent. The library's own windows apply: the relay
+//   keeps <= 2,000 publishes unconfirmed (src/amqp/relay.ts), the consumer a prefetch of 2,000
+//   (src/amqp/inbound.ts), as an ack waits for the receiver's commit.
+// - Timed from the moment weave 'tx' is told to start (its threads not yet spawned) to the end
+//   of the last sink; raw from its first publish to its last delivery.
+// On Linux each run also prints (as progress) the CPU time per message of each process: the two
+// weaves and the broker, next to raw amqplib's process and the broker.
+//
+// Knobs (environment): BENCH_PAIRS, BENCH_PER, BENCH_IN_FLIGHT, BENCH_ROUNDS;
+// BENCH_CHILD_NODE_ARGS passes node options to the weave processes (e.g. '--cpu-prof').
 // Without a broker it prints one line saying so and returns.
 import amqp from 'amqplib'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
@@ -18,10 +37,11 @@ import { Topology } from '../src/amqp/topology.js'
 import { fmt, line, summarize, tempDir, verdict } from './common.js'
 
 const URL_ = process.env['RAIMENT_BENCH_AMQP_URL'] ?? process.env['RAIMENT_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672'
-const PAIRS = Number(process.env["BENCH_PAIRS"] ?? 50)
-const PER = Number(process.env["BENCH_PER"] ?? 400)
+const PAIRS = Number(process.env['BENCH_PAIRS'] ?? 50)
+const PER = Number(process.env['BENCH_PER'] ?? 400)
+const IN_FLIGHT = Number(process.env['BENCH_IN_FLIGHT'] ?? 20)
 const TOTAL = PAIRS * PER
-const ROUNDS = 1_000
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 1_000)
 const WINDOW = 1_000
 const BODY = Buffer.from(JSON.stringify({ k: 'msg', from: 'tx/1', to: 'rx/1', body: `J${JSON.stringify({ i: 1, pad: 'x'.repeat(120) })}` }))
 const TARGET = { atLeast: 0.7, text: '>= 70% of raw amqplib' }
@@ -49,7 +69,8 @@ interface Child {
 const CHILD = fileURLToPath(new URL('./amqp-child.ts', import.meta.url))
 
 function child(args: string[]): Child {
-  const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', CHILD, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const nodeArgs = process.env['BENCH_CHILD_NODE_ARGS']?.split(' ').filter(Boolean) ?? []
+  const proc = spawn(process.execPath, [...nodeArgs, '--conditions=development', '--import', 'tsx', CHILD, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
   const waiting: Array<{ prefix: string; resolve: (l: string) => void; reject: (e: Error) => void }> = []
   const seen: string[] = []
   createInterface({ input: proc.stdout }).on('line', (l) => {
@@ -90,24 +111,64 @@ async function removeNamespace(ns: string): Promise<void> {
   }
 }
 
+/** Clock ticks per second of /proc/<pid>/stat, or null where there is no /proc (not Linux). */
+const TICKS: number | null = (() => {
+  try {
+    readFileSync('/proc/self/stat')
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100
+  } catch {
+    return null
+  }
+})()
+
+/** CPU time (user + system, ms) process `pid` has used, or null when unknown. */
+function cpuMs(pid: number | null | undefined): number | null {
+  if (TICKS === null || pid === null || pid === undefined) return null
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS
+  } catch {
+    return null
+  }
+}
+
+/** The broker's process when it runs on this machine (its CPU is then counted), else null. */
+function brokerPid(): number | null {
+  if (TICKS === null || !['127.0.0.1', 'localhost', '[::1]'].includes(new URL(URL_).hostname)) return null
+  try {
+    return Number(execFileSync('pgrep', ['-x', 'beam.smp']).toString().split('\n')[0]) || null
+  } catch {
+    return null
+  }
+}
+
+/** CPU microseconds per message between two readings, or '?' when unknown. */
+function perMessage(before: number | null, after: number | null): string {
+  return before === null || after === null ? '?' : fmt(((after - before) * 1000) / TOTAL)
+}
+
 /** One Raiment run: two weave processes, TOTAL messages, then ROUNDS round trips. */
-async function raimentRun(): Promise<{ rate: number; rtts: number[] }> {
+async function raimentRun(): Promise<{ rate: number; rtts: number[]; cpu: string }> {
   const tmp = tempDir()
   const ns = `bench-${randomBytes(4).toString('hex')}`
-  const args = (role: string): string[] => [role, tmp.dir, ns, URL_, String(PAIRS), String(PER), String(ROUNDS)]
+  const args = (role: string): string[] => [role, tmp.dir, ns, URL_, String(PAIRS), String(PER), String(ROUNDS), String(IN_FLIGHT)]
   const rx = child(args('rx'))
   let tx: Child | null = null
   try {
     await rx.next('ready')
     tx = child(args('tx'))
     await tx.next('ready')
+    const pids = [tx.proc.pid, rx.proc.pid, brokerPid()]
+    const cpu0 = pids.map(cpuMs)
     tx.proc.stdin!.write('go\n')
     const t0 = Number((await tx.next('start ')).split(' ')[1])
     const [, t1, ok] = (await rx.next('done ')).split(' ')
+    const cpu1 = pids.map(cpuMs)
     if (ok !== 'true') throw new Error('a receiver saw its messages out of order')
+    const cpu = `tx ${perMessage(cpu0[0]!, cpu1[0]!)} + rx ${perMessage(cpu0[1]!, cpu1[1]!)} + broker ${perMessage(cpu0[2]!, cpu1[2]!)} us`
     tx.proc.stdin!.write('ping\n')
     const rtts = JSON.parse((await tx.next('rtt ')).slice(4)) as number[]
-    return { rate: TOTAL / ((Number(t1) - t0) / 1000), rtts: rtts.slice(100) }
+    return { rate: TOTAL / ((Number(t1) - t0) / 1000), rtts: rtts.slice(100), cpu }
   } finally {
     if (tx) await stop(tx)
     await stop(rx)
@@ -117,7 +178,7 @@ async function raimentRun(): Promise<{ rate: number; rtts: number[] }> {
 }
 
 /** Raw amqplib, end to end: publish TOTAL with confirms (<= WINDOW in flight) while consuming with acks. */
-async function rawRun(): Promise<{ rate: number; rtts: number[] }> {
+async function rawRun(): Promise<{ rate: number; rtts: number[]; cpu: string }> {
   const pub = await amqp.connect(URL_, { noDelay: true })
   const sub = await amqp.connect(URL_, { noDelay: true })
   const q = `bench-raw-${randomBytes(4).toString('hex')}`
@@ -131,6 +192,8 @@ async function rawRun(): Promise<{ rate: number; rtts: number[] }> {
     let got = 0
     let allIn: () => void = () => {}
     const received = new Promise<void>((r) => (allIn = r))
+    const broker = brokerPid()
+    const cpu0 = [process.cpuUsage(), cpuMs(broker)] as const
     const t0 = performance.now()
     await cons.consume(q, (m) => {
       if (m === null) return
@@ -158,6 +221,8 @@ async function rawRun(): Promise<{ rate: number; rtts: number[] }> {
     })
     await received
     const rate = TOTAL / ((performance.now() - t0) / 1000)
+    const own = process.cpuUsage(cpu0[0])
+    const cpu = `node ${fmt((own.user + own.system) / TOTAL)} + broker ${perMessage(cpu0[1], cpuMs(broker))} us`
     await cons.close()
     // Request/reply, persistent both ways through quorum queues, one at a time.
     const server = await sub.createChannel()
@@ -185,7 +250,7 @@ async function rawRun(): Promise<{ rate: number; rtts: number[] }> {
       rtts.push(performance.now() - t)
     }
     for (const name of [q, request, reply]) await admin.deleteQueue(name)
-    return { rate, rtts: rtts.slice(100) }
+    return { rate, rtts: rtts.slice(100), cpu }
   } finally {
     await pub.close().catch(() => {})
     await sub.close().catch(() => {})
@@ -195,7 +260,7 @@ async function rawRun(): Promise<{ rate: number; rtts: number[] }> {
 /** Runs the cross-weave benchmark `runs` times, printing with `log` (results) and `progress`. */
 export async function amqpBench(runs: number, log: (s: string) => void, progress: (s: string) => void): Promise<void> {
   log('')
-  log(`## Cross-weave messages over RabbitMQ: ${fmt(TOTAL)} messages, ${PAIRS} sender threads on one weave process to ${PAIRS} receivers on another (durability sync, exactly once); ${fmt(ROUNDS)} round trips`)
+  log(`## Cross-weave messages over RabbitMQ: ${fmt(TOTAL)} messages, ${PAIRS} sender threads on one weave process (${IN_FLIGHT} sends in flight each) to ${PAIRS} receivers on another (durability sync, exactly once); ${fmt(ROUNDS)} round trips`)
   if (!(await answers(URL_))) {
     log(`skipped: no RabbitMQ answers at ${new URL(URL_).host} (start one with 'rabbitmq-server -detached', or set RAIMENT_BENCH_AMQP_URL)`)
     return
@@ -218,6 +283,7 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
     rp50.push(percentile(raw.rtts, 50))
     rp99.push(percentile(raw.rtts, 99))
     progress(`  amqp run ${r + 1}/${runs}: raiment ${fmt(w.rate)} msgs/s, raw amqplib ${fmt(raw.rate)} msgs/s; rtt p50 ${fmt(percentile(w.rtts, 50))} ms`)
+    progress(`    CPU per message: raiment ${w.cpu}; raw amqplib ${raw.cpu}`)
   }
   const ratio = summarize(ratios)
   log(line('raiment, weave to weave, exactly once', summarize(rates), 'msgs/s'))

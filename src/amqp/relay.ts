@@ -31,14 +31,13 @@ export const MAX_IN_FLIGHT = 2_000
 /** At most this many rows read by one query. */
 const BATCH = 500
 /** How the outbox body of a move record begins (`JSON.stringify({ k: 'move', … })`). */
-const MOVE_PREFIX = Buffer.from('{"k":"move"')
+const MOVE_PREFIX = '{"k":"move"'
 
-/** An outbox row as read: the body as bytes, ready to publish. */
-type Row = [n: number, msgId: string, dest: string, body: Buffer]
-
-function isMove(body: Buffer): boolean {
-  return body.length >= MOVE_PREFIX.length && body.compare(MOVE_PREFIX, 0, MOVE_PREFIX.length, 0, MOVE_PREFIX.length) === 0
-}
+/**
+ * An outbox row as read. (The body is read as text and turned into bytes with Buffer.from, from
+ * Node's pool: reading it as a BLOB makes better-sqlite3 allocate a Buffer per row, ~1.5x slower.)
+ */
+type Row = [n: number, msgId: string, dest: string, body: string]
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -73,7 +72,7 @@ export class Relay {
     this.#journal = journal
     this.#topology = topology
     const db = journal.db
-    this.#select = db.prepare('SELECT n, msg_id, dest, CAST(body AS BLOB) FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
+    this.#select = db.prepare('SELECT n, msg_id, dest, body FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
     this.#count = db.prepare('SELECT count(*) FROM outbox').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
@@ -142,7 +141,7 @@ export class Relay {
       for (const row of rows) {
         // A moving thread's record goes once everything before it is confirmed (in its queue),
         // so what the thread sent from here is ahead of anything it sends from its new weave.
-        if (this.#inFlight > 0 && isMove(row[3])) {
+        if (this.#inFlight > 0 && row[3].startsWith(MOVE_PREFIX)) {
           this.#more = true
           return
         }
@@ -150,7 +149,7 @@ export class Relay {
         if (this.#confirmed.has(row[0])) continue
         this.#inFlight++
         try {
-          ch.publish(this.#topology.exchange, row[2], row[3], {
+          ch.publish(this.#topology.exchange, row[2], Buffer.from(row[3]), {
             persistent: true,
             mandatory: true,
             messageId: row[1],
@@ -175,10 +174,9 @@ export class Relay {
     const [n, msgId, dest, body] = row
     this.#confirmed.add(n)
     if (this.#returned.delete(msgId)) {
-      const text = body.toString()
-      const e = JSON.parse(text) as Envelope
+      const e = JSON.parse(body) as Envelope
       // A moving thread's whole record is kept, so nothing of it is lost.
-      const [from, to, what] = e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : [e.record.from, e.record.thread.id, text]
+      const [from, to, what] = e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : [e.record.from, e.record.thread.id, body]
       this.#journal.queue(this.#dead, [from, to, what, `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
     }
     this.#toDelete.push(n)

@@ -3,7 +3,8 @@
  *
  * Invariant: a delivery is acknowledged only after what it carries is committed here (a message
  * in an inbox or the dead letters, keyed by its id; a spawn as a thread row, keyed by the thread
- * id), so a crash at any instant leads to a redelivery that is then ignored, never to a loss.
+ * id; for a batch, every envelope in it), so a crash at any instant leads to a redelivery that is
+ * then ignored, never to a loss.
  *
  * Cost: deliveries are acknowledged with `multiple`, one frame for every delivery up to the
  * newest whose predecessors are all committed too, sent once per turn of the event loop rather
@@ -15,6 +16,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import { decodeValue } from '../encoding.js'
 import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Weave } from '../weave.js'
+import type { BatchEnvelope } from './relay.js'
 import type { Topology } from './topology.js'
 
 /**
@@ -106,24 +108,48 @@ export class Inbound {
   }
 
   #take(m: ConsumeMessage, ack: () => void): void {
-    let e: Envelope | WatchEnvelope
+    let e: Envelope | WatchEnvelope | BatchEnvelope
     try {
-      e = JSON.parse(m.content.toString()) as Envelope | WatchEnvelope
+      e = JSON.parse(m.content.toString()) as Envelope | WatchEnvelope | BatchEnvelope
     } catch {
       ack() // not ours: nothing could ever take it
       return
     }
+    if (typeof e !== 'object' || e === null || e.k !== 'batch') {
+      this.#one(String(m.properties.messageId), e, ack)
+      return
+    }
+    // Each envelope of a batch is taken as if it had come alone, in order; the delivery is
+    // acknowledged once every one of them is committed.
+    const { ids, items } = e
+    if (!Array.isArray(ids) || !Array.isArray(items) || ids.length !== items.length || ids.length === 0) {
+      ack() // as above
+      return
+    }
+    let left = items.length
+    const one = (): void => {
+      if (--left === 0) ack()
+    }
+    for (let i = 0; i < items.length; i++) this.#one(String(ids[i]), items[i]!, one)
+  }
+
+  /** Takes one envelope whose id is `msgId`; `after` runs once what it carries is committed. */
+  #one(msgId: string, e: Envelope | WatchEnvelope, after: () => void): void {
+    if (typeof e !== 'object' || e === null) {
+      after() // not ours: nothing could ever take it
+      return
+    }
     const w = this.#weave
     if (e.k === 'msg') {
-      w.messages.receive(String(m.properties.messageId), e.from, e.to, e.body, ack)
+      w.messages.receive(msgId, e.from, e.to, e.body, after)
       return
     }
     if (e.k === 'move') {
-      w.arrive(String(m.properties.messageId), e.record, ack)
+      w.arrive(msgId, e.record, after)
       return
     }
     if (e.k === 'watch' || e.k === 'exit' || e.k === 'kill') {
-      w.watches.receive(String(m.properties.messageId), e, ack)
+      w.watches.receive(msgId, e, after)
       return
     }
     try {
@@ -134,7 +160,7 @@ export class Inbound {
       const msg = { exit: e.id, status: 'failed', error: { name: (err as Error).name, message: (err as Error).message } }
       if (e.parent !== null) w.messages.send(e.id, e.parent, msg, `exit:${e.id}:${e.parent}`)
     }
-    void w.committed().then(ack)
+    void w.committed().then(after)
   }
 
   detach(): void {

@@ -12,12 +12,13 @@
  */
 import { hostname } from 'node:os'
 import type { ChannelModel } from 'amqplib'
+import { InvalidArgument } from '../errors.js'
 import { UnknownWeave, type Placement, type Remote } from '../remote.js'
 import type { Weave } from '../weave.js'
 import { BrokerConnection } from './connection.js'
 import { Inbound } from './inbound.js'
 import { Membership, type Seen } from './membership.js'
-import { Relay } from './relay.js'
+import { BATCH_ROWS, Relay } from './relay.js'
 import { Ring } from './ring.js'
 import { DEFAULT_NAMESPACE, Topology } from './topology.js'
 
@@ -30,12 +31,19 @@ export interface AmqpOptions {
   heartbeatMs?: number
   /** Where state changes are logged, one line each (default stderr). */
   log?: (line: string) => void
+  /**
+   * At most this many consecutive outbound messages for one weave travel in one AMQP message
+   * (default 250; each is still taken once, by its own id, in order). 1 sends each alone, which
+   * is what weaves of Raiment versions before batching can read.
+   */
+  batch?: number
 }
 
 export class AmqpLink implements Remote {
   readonly topology: Topology
   readonly broker: BrokerConnection
   readonly #heartbeatMs: number
+  readonly #batch: number
   readonly #log: (line: string) => void
   #weave: Weave | null = null
   #relay: Relay | null = null
@@ -48,6 +56,7 @@ export class AmqpLink implements Remote {
     this.broker = broker
     this.topology = new Topology(o.namespace ?? DEFAULT_NAMESPACE)
     this.#heartbeatMs = o.heartbeatMs ?? 1_000
+    this.#batch = o.batch ?? BATCH_ROWS
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
   }
 
@@ -55,8 +64,12 @@ export class AmqpLink implements Remote {
    * Connects to the broker; a weave opened with this link as `remote` queues its outbound
    * messages until `start`.
    * @throws BrokerUnreachable, BrokerLoginRefused, InvalidBrokerUrl: at once, no retry
+   * @throws InvalidArgument for a `batch` that is not a whole number from 1 up
    */
   static async connect(o: AmqpOptions): Promise<AmqpLink> {
+    if (o.batch !== undefined && !(Number.isInteger(o.batch) && o.batch >= 1)) {
+      throw new InvalidArgument(`batch must be a whole number from 1 up (1 sends each message alone), got ${String(o.batch)}`)
+    }
     const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'))
     return new AmqpLink(await BrokerConnection.open(o.url, log), o)
   }
@@ -64,7 +77,7 @@ export class AmqpLink implements Remote {
   /** Declares this weave's queue, then relays its outbox, consumes its queue and announces it. */
   async start(weave: Weave): Promise<void> {
     this.#weave = weave
-    this.#relay = new Relay(weave.journal, this.topology)
+    this.#relay = new Relay(weave.journal, this.topology, this.#batch)
     this.#inbound = new Inbound(weave, this.topology)
     this.#members = new Membership(
       this.topology,

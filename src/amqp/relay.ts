@@ -10,16 +10,21 @@
  *   again from the first.
  * - A row the broker returns as unroutable (mandatory: no queue for that weave id, so no such
  *   weave ever joined) becomes a dead letter here, in the transaction that deletes it.
+ * - Consecutive rows for one weave may travel in one AMQP message, a batch (`BatchEnvelope`):
+ *   their envelopes in `n` order, each with its own id, so the receiver takes each once and in
+ *   order exactly as if they had come one by one; the batch is confirmed, returned or redelivered
+ *   as a whole. A move record always travels alone.
  *
  * Cost: the relay is pipelined. One query reads the rows of a commit (up to the window), they are
- * published without waiting, and confirms come back while later rows go out; the rows confirmed
- * in one turn of the event loop are deleted by one statement per run of consecutive numbers, in
- * the journal's next group commit. Nothing here reads the outbox once per confirm.
+ * published without waiting, packed per destination weave, and confirms come back while later
+ * rows go out; the rows confirmed in one turn of the event loop are deleted by one statement per
+ * run of consecutive numbers, in the journal's next group commit. Nothing here reads the outbox
+ * once per confirm, and the broker handles one message per batch, not one per row.
  */
 import type { ConfirmChannel, ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'
 import type { Journal } from '../journal.js'
-import type { Envelope } from '../messages.js'
+import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Topology } from './topology.js'
 
 /**
@@ -29,7 +34,20 @@ import type { Topology } from './topology.js'
  */
 export const MAX_IN_FLIGHT = 2_000
 /** At most this many rows read by one query. */
-const BATCH = 500
+const READ = 500
+/** By default at most this many rows, and about BATCH_BYTES of envelopes, in one AMQP message. */
+export const BATCH_ROWS = 250
+const BATCH_BYTES = 96 * 1024
+
+/**
+ * Several envelopes for one weave in one AMQP message: `items[i]` has the id `ids[i]` (the AMQP
+ * message id of a row sent alone), in outbox order. Its own AMQP message id is `batch:<ids[0]>`.
+ */
+export interface BatchEnvelope {
+  k: 'batch'
+  ids: string[]
+  items: Array<Envelope | WatchEnvelope>
+}
 /** How the outbox body of a move record begins (`JSON.stringify({ k: 'move', … })`). */
 const MOVE_PREFIX = '{"k":"move"'
 
@@ -41,6 +59,12 @@ type Row = [n: number, msgId: string, dest: string, body: string]
 
 type Stmt = Database.Statement<unknown[]>
 
+/** Rows read for one destination weave, not yet published. */
+interface Pack {
+  rows: Row[]
+  bytes: number
+}
+
 export class Relay {
   readonly #journal: Journal
   readonly #topology: Topology
@@ -48,6 +72,8 @@ export class Relay {
   readonly #count: Stmt
   readonly #deleteRange: Stmt
   readonly #dead: Stmt
+  /** At most this many rows in one AMQP message (1: each alone). */
+  readonly #batch: number
   #ch: ConfirmChannel | null = null
   /** The highest row number published on the current channel. */
   #next = 0
@@ -68,9 +94,10 @@ export class Relay {
   #returned = new Set<string>()
   #idle: Array<() => void> = []
 
-  constructor(journal: Journal, topology: Topology) {
+  constructor(journal: Journal, topology: Topology, batch = BATCH_ROWS) {
     this.#journal = journal
     this.#topology = topology
+    this.#batch = batch
     const db = journal.db
     this.#select = db.prepare('SELECT n, msg_id, dest, body FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
     this.#count = db.prepare('SELECT count(*) FROM outbox').pluck()
@@ -135,51 +162,91 @@ export class Relay {
     while (this.#more) {
       const ch = this.#ch
       if (ch === null || this.#inFlight >= MAX_IN_FLIGHT) return
-      const limit = Math.min(BATCH, MAX_IN_FLIGHT - this.#inFlight)
+      const limit = Math.min(READ, MAX_IN_FLIGHT - this.#inFlight)
       const rows = this.#select.all(this.#next, limit) as Row[]
       if (rows.length < limit) this.#more = false
+      /** Rows read and not yet published, by destination weave, each list in `n` order. */
+      const packs = new Map<string, Pack>()
       for (const row of rows) {
-        // A moving thread's record goes once everything before it is confirmed (in its queue),
-        // so what the thread sent from here is ahead of anything it sends from its new weave.
-        if (this.#inFlight > 0 && row[3].startsWith(MOVE_PREFIX)) {
-          this.#more = true
-          return
+        if (row[3].startsWith(MOVE_PREFIX)) {
+          // A moving thread's record goes alone, once everything before it is confirmed (in its
+          // queue), so what the thread sent from here is ahead of anything it sends from its new
+          // weave.
+          if (!this.#publishAll(ch, packs)) return
+          if (this.#inFlight > 0) {
+            this.#more = true
+            return
+          }
+          this.#next = row[0]
+          if (!this.#confirmed.has(row[0]) && !this.#publish(ch, [row])) return
+          continue
         }
         this.#next = row[0]
         if (this.#confirmed.has(row[0])) continue
-        this.#inFlight++
-        try {
-          ch.publish(this.#topology.exchange, row[2], Buffer.from(row[3]), {
-            persistent: true,
-            mandatory: true,
-            messageId: row[1],
-            contentType: 'application/json',
-          }, (err) => this.#confirm(ch, row, err))
-        } catch {
-          // The channel is closing: its 'close' clears it, and the next one publishes from the start.
-          return
+        let pack = packs.get(row[2])
+        if (pack === undefined) packs.set(row[2], (pack = { rows: [], bytes: 0 }))
+        pack.rows.push(row)
+        pack.bytes += row[3].length
+        if (pack.rows.length >= this.#batch || pack.bytes >= BATCH_BYTES) {
+          packs.delete(row[2])
+          if (!this.#publish(ch, pack.rows)) return
         }
       }
+      if (!this.#publishAll(ch, packs)) return
     }
   }
 
-  #confirm(ch: ConfirmChannel, row: Row, err: unknown): void {
+  #publishAll(ch: ConfirmChannel, packs: Map<string, Pack>): boolean {
+    for (const pack of packs.values()) if (!this.#publish(ch, pack.rows)) return false
+    packs.clear()
+    return true
+  }
+
+  /** Publishes rows for one weave, alone or as a batch; false if the channel is closing. */
+  #publish(ch: ConfirmChannel, rows: Row[]): boolean {
+    const first = rows[0]!
+    let id = first[1]
+    let body = first[3]
+    if (rows.length > 1) {
+      id = `batch:${id}`
+      // The bodies are envelopes in JSON already: joined as they are, not parsed again.
+      body = `{"k":"batch","ids":${JSON.stringify(rows.map((r) => r[1]))},"items":[${rows.map((r) => r[3]).join(',')}]}`
+    }
+    this.#inFlight += rows.length
+    try {
+      ch.publish(this.#topology.exchange, first[2], Buffer.from(body), {
+        persistent: true,
+        mandatory: true,
+        messageId: id,
+        contentType: 'application/json',
+      }, (err) => this.#confirm(ch, id, rows, err))
+      return true
+    } catch {
+      // The channel is closing: its 'close' clears it, and the next one publishes from the start.
+      return false
+    }
+  }
+
+  #confirm(ch: ConfirmChannel, id: string, rows: Row[], err: unknown): void {
     if (this.#ch !== ch) return
-    this.#inFlight--
+    this.#inFlight -= rows.length
     if (err) {
       // Nacked (the queue could not take it): publish everything again on a fresh channel.
       void ch.close().catch(() => {})
       return
     }
-    const [n, msgId, dest, body] = row
-    this.#confirmed.add(n)
-    if (this.#returned.delete(msgId)) {
-      const e = JSON.parse(body) as Envelope
-      // A moving thread's whole record is kept, so nothing of it is lost.
-      const [from, to, what] = e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : [e.record.from, e.record.thread.id, body]
-      this.#journal.queue(this.#dead, [from, to, what, `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
+    const returned = this.#returned.delete(id)
+    for (const [n, , dest, body] of rows) {
+      this.#confirmed.add(n)
+      if (returned) {
+        const e = JSON.parse(body) as Envelope | WatchEnvelope
+        // A moving thread's whole record is kept, so nothing of it is lost.
+        const [from, to, what] =
+          e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : e.k === 'move' ? [e.record.from, e.record.thread.id, body] : [null, e.target, body]
+        this.#journal.queue(this.#dead, [from, to, what, `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
+      }
+      this.#toDelete.push(n)
     }
-    this.#toDelete.push(n)
     if (!this.#deleteQueued) {
       this.#deleteQueued = true
       // After the other confirms of this read from the socket: one delete for all of them.

@@ -1,5 +1,6 @@
 // A weave process of the cross-weave benchmark (bench/amqp.ts). Run it with
-//   node --conditions=development --import tsx bench/amqp-child.ts ROLE DIR NS URL PAIRS PER ROUNDS IN_FLIGHT
+//   node --conditions=development --import tsx bench/amqp-child.ts ROLE DIR NS URL PAIRS PER ROUNDS IN_FLIGHT BATCH
+// (BATCH: the link's `batch` option, or 'default')
 // ROLE rx: weave 'rx' runs PAIRS sinks (rx/1 … rx/PAIRS), each taking PER messages from its
 //   source, IN_FLIGHT receives at a time, and checking their order, and one pong (rx/PAIRS+1)
 //   that answers ROUNDS pings. Prints `ready`, then `done <epoch ms> <in order?>` once every sink
@@ -27,9 +28,9 @@ declare module '../src/index.js' {
   }
 }
 
-const [role, dir, ns, url, pairsText, perText, roundsText, inFlightText] = process.argv.slice(2)
-if ((role !== 'rx' && role !== 'tx') || !dir || !ns || !url || !pairsText || !perText || !roundsText || !inFlightText) {
-  throw new Error('usage: amqp-child.ts rx|tx DIR NS URL PAIRS PER ROUNDS IN_FLIGHT')
+const [role, dir, ns, url, pairsText, perText, roundsText, inFlightText, batchText] = process.argv.slice(2)
+if ((role !== 'rx' && role !== 'tx') || !dir || !ns || !url || !pairsText || !perText || !roundsText || !inFlightText || !batchText) {
+  throw new Error('usage: amqp-child.ts rx|tx DIR NS URL PAIRS PER ROUNDS IN_FLIGHT BATCH')
 }
 const PAIRS = Number(pairsText)
 const PER = Number(perText)
@@ -93,7 +94,13 @@ const ping = thread({
   },
 })
 
-const link = await AmqpLink.connect({ url, namespace: ns, heartbeatMs: 1_000, log: (l) => say(`log ${l}`) })
+const link = await AmqpLink.connect({
+  url,
+  namespace: ns,
+  heartbeatMs: 1_000,
+  log: (l) => say(`log ${l}`),
+  ...(batchText === 'default' ? {} : { batch: Number(batchText) }),
+})
 const weave = await Weave.open({
   db: join(dir, `${role}.db`),
   weaveId: role,

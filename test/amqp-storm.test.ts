@@ -5,10 +5,10 @@
  * close_all_connections`). Each thread must receive every message of each peer exactly once,
  * in the order sent. Synchronisation is on the children's output lines.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace, rabbitmqctl, removeNamespace } from './support/broker.js'
 import { supportScript } from './support/child.js'
 import { tempDir } from './support/tmp.js'
 
@@ -37,10 +37,6 @@ function startWeave(args: string[], onLine: (line: string) => void): Child {
   })
   started.push(c)
   return c
-}
-
-function rabbitmqctl(...args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => execFile('rabbitmqctl', args, (err, _out, errText) => (err ? reject(new Error(`rabbitmqctl ${args.join(' ')}: ${errText}`)) : resolve())))
 }
 
 afterEach(async () => {

@@ -77,7 +77,7 @@ export class AmqpLink implements Remote {
   /** Declares this weave's queue, then relays its outbox, consumes its queue and announces it. */
   async start(weave: Weave): Promise<void> {
     this.#weave = weave
-    this.#relay = new Relay(weave.journal, this.topology, this.#batch)
+    this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch)
     this.#inbound = new Inbound(weave, this.topology)
     this.#members = new Membership(
       this.topology,

@@ -8,6 +8,9 @@
  *   receiver, which keys messages by id).
  * - A row is deleted only after its confirm; with a new channel every remaining row is published
  *   again from the first.
+ * - A channel that closes while its connection lives (the broker nacked a publish: a queue full
+ *   or without a leader) is opened again after a back-off, 1 s doubling up to 30 s and reset by
+ *   the next confirm, and every remaining row is published again from the first.
  * - A row the broker returns as unroutable (mandatory: no queue for that weave id, so no such
  *   weave ever joined) becomes a dead letter here, in the transaction that deletes it.
  * - Consecutive rows for one weave may travel in one AMQP message, a batch (`BatchEnvelope`):
@@ -38,6 +41,9 @@ const READ = 500
 /** By default at most this many rows, and about BATCH_BYTES of envelopes, in one AMQP message. */
 export const BATCH_ROWS = 250
 const BATCH_BYTES = 96 * 1024
+/** A channel closed under a live connection is opened again after this, doubling up to REOPEN_MAX_MS. */
+const REOPEN_MS = 1_000
+const REOPEN_MAX_MS = 30_000
 
 /**
  * Several envelopes for one weave in one AMQP message: `items[i]` has the id `ids[i]` (the AMQP
@@ -74,7 +80,14 @@ export class Relay {
   readonly #dead: Stmt
   /** At most this many rows in one AMQP message (1: each alone). */
   readonly #batch: number
+  readonly #log: (line: string) => void
   #ch: ConfirmChannel | null = null
+  /** The connection the relay works on; null when detached. */
+  #conn: ChannelModel | null = null
+  #reopenMs = REOPEN_MS
+  /** The broker refused a publish and has confirmed nothing since (logged once, not per retry). */
+  #refused = false
+  #reopenTimer: NodeJS.Timeout | null = null
   /** The highest row number published on the current channel. */
   #next = 0
   #inFlight = 0
@@ -94,9 +107,10 @@ export class Relay {
   #returned = new Set<string>()
   #idle: Array<() => void> = []
 
-  constructor(journal: Journal, topology: Topology, batch = BATCH_ROWS) {
+  constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS) {
     this.#journal = journal
     this.#topology = topology
+    this.#log = log
     this.#batch = batch
     const db = journal.db
     this.#select = db.prepare('SELECT n, msg_id, dest, body FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
@@ -124,19 +138,41 @@ export class Relay {
   }
 
   async attach(conn: ChannelModel): Promise<void> {
+    this.#conn = conn
     const ch = await conn.createConfirmChannel()
     ch.on('error', () => {})
     await this.#topology.exchanges(ch)
     const returned = new Set<string>()
     ch.on('return', (m) => returned.add(String(m.properties.messageId)))
     ch.on('close', () => {
-      if (this.#ch === ch) this.#ch = null
+      if (this.#ch !== ch) return
+      this.#ch = null
+      if (this.#conn === conn) this.#reopen(conn)
     })
     this.#ch = ch
     this.#returned = returned
     this.#next = 0
     this.#inFlight = 0
     this.wake()
+  }
+
+  /** Opens a channel on `conn` again after the back-off, unless the relay moved on by then. */
+  #reopen(conn: ChannelModel): void {
+    if (this.#reopenTimer !== null) return
+    const ms = this.#reopenMs
+    this.#reopenMs = Math.min(ms * 2, REOPEN_MAX_MS)
+    if (!this.#refused) {
+      this.#refused = true
+      this.#log(`raiment: the broker refused a message (a queue full or without a leader); outbound messages stay in the outbox and are published again, first in ${ms / 1000} s`)
+    }
+    this.#reopenTimer = setTimeout(() => {
+      this.#reopenTimer = null
+      if (this.#conn !== conn) return
+      this.attach(conn).catch(() => {
+        // The connection is going too: its 'down' and 'up' bring the relay back.
+      })
+    }, ms)
+    this.#reopenTimer.unref()
   }
 
   /**
@@ -235,6 +271,11 @@ export class Relay {
       void ch.close().catch(() => {})
       return
     }
+    this.#reopenMs = REOPEN_MS
+    if (this.#refused) {
+      this.#refused = false
+      this.#log('raiment: the broker takes messages again')
+    }
     const returned = this.#returned.delete(id)
     for (const [n, , dest, body] of rows) {
       this.#confirmed.add(n)
@@ -285,5 +326,8 @@ export class Relay {
 
   detach(): void {
     this.#ch = null
+    this.#conn = null
+    if (this.#reopenTimer !== null) clearTimeout(this.#reopenTimer)
+    this.#reopenTimer = null
   }
 }

@@ -4,6 +4,7 @@
  * per test, and removing a namespace's queues and exchanges afterwards.
  */
 import amqp from 'amqplib'
+import { execFile } from 'node:child_process'
 import { openSync, closeSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -72,4 +73,9 @@ export async function removeNamespace(ns: string, ids: readonly string[]): Promi
   } finally {
     await conn.close()
   }
+}
+
+/** Runs `rabbitmqctl` with these arguments; rejects with its error output if it fails. */
+export function rabbitmqctl(...args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => execFile('rabbitmqctl', args, (err, _out, errText) => (err ? reject(new Error(`rabbitmqctl ${args.join(' ')}: ${errText}`)) : resolve())))
 }

@@ -1,0 +1,109 @@
+/**
+ * A publish the broker refuses (nacks): the weave's queue is full under a policy with
+ * `overflow: reject-publish`. The relay keeps the refused messages in its outbox, says so once,
+ * opens its channel again after a back-off and publishes them again; once the queue has room they
+ * arrive, each once and in order. Weaves a and b in this process, on a real broker.
+ */
+import { join } from 'node:path'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { thread, Weave, type ThreadEnd } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, rabbitmqctl, removeNamespace } from './support/broker.js'
+import { tempDir } from './support/tmp.js'
+
+/** Sends `n` messages to `to`, each awaited (so each is its own commit and AMQP message). */
+const source = thread({
+  uses: ['mailbox'],
+  async does(p: { to: string; n: number }) {
+    for (let i = 0; i < p.n; i++) await this.mailbox.send(p.to, { i })
+  },
+})
+
+/** Takes `n` messages; returns their `i` in the order taken. */
+const sink = thread({
+  uses: ['mailbox'],
+  async does(p: { n: number }) {
+    const got: number[] = []
+    for (let k = 0; k < p.n; k++) got.push(((await this.mailbox.receive()) as { i: number }).i)
+    return got
+  },
+})
+
+const types = { source, sink }
+/** Messages sent: enough that the queue's loose limit refuses some of them. */
+const N = 30
+
+function result(end: ThreadEnd): unknown {
+  if (end.status !== 'done') throw new Error(`thread ${end.id} ended ${end.status}: ${JSON.stringify(end)}`)
+  return end.result
+}
+
+describe.skipIf(!brokerUp && !CI)('a publish the broker refuses', () => {
+  beforeAll(() => {
+    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+  })
+
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c()
+  })
+
+  it('is kept in the outbox, logged once, and published again once the queue has room', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    const policy = `${ns}-full`
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    // b's queue refuses messages once it holds one (a quorum queue's limit is loose: it may take
+    // one more first). Set before the queue is declared, so it applies from the start.
+    await rabbitmqctl('set_policy', '--apply-to', 'queues', policy, `^${ns}\\.weave\\.b$`, '{"max-length":1,"overflow":"reject-publish"}')
+    let policySet = true
+    cleanups.push(async () => {
+      if (policySet) await rabbitmqctl('clear_policy', policy)
+    })
+
+    const open = async (id: string, log: (line: string) => void): Promise<{ weave: Weave; link: AmqpLink; close: () => Promise<void> }> => {
+      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log, batch: 1 })
+      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link })
+      await link.start(weave)
+      let closed = false
+      const close = async (): Promise<void> => {
+        if (closed) return
+        closed = true
+        await link.close()
+        await weave.close()
+      }
+      cleanups.push(close)
+      return { weave, link, close }
+    }
+
+    // b's sink exists, then b stops: nothing takes from its queue.
+    let b = await open('b', () => {})
+    const to = b.weave.spawn('sink', { n: N })
+    await b.weave.committed()
+    await b.close()
+
+    const lines: string[] = []
+    const waiting: Array<{ text: string; resolve: () => void }> = []
+    const a = await open('a', (l) => {
+      lines.push(l)
+      for (const w of waiting) if (l.includes(w.text)) w.resolve()
+    })
+    /** Resolves once a's link has logged a line with `text`. */
+    const seen = (text: string): Promise<void> =>
+      lines.some((l) => l.includes(text)) ? Promise.resolve() : new Promise((resolve) => waiting.push({ text, resolve }))
+    const sender = a.weave.spawn('source', { to, n: N })
+    // The first few fill the queue (its limit is checked a little after each message); a later one
+    // is refused.
+    await seen('the broker refused a message')
+    expect(a.link.pending()).toBeGreaterThan(0)
+    await rabbitmqctl('clear_policy', policy)
+    policySet = false
+    await seen('the broker takes messages again')
+    result(await a.weave.join(sender))
+    await a.link.outboxEmpty()
+    expect(lines.filter((l) => l.includes('refused')).length).toBe(1)
+
+    b = await open('b', () => {})
+    expect(result(await b.weave.join(to))).toEqual(Array.from({ length: N }, (_, i) => i))
+  }, 60_000)
+})

@@ -22,6 +22,7 @@ export interface BrokerOptions {
   id?: string
   namespace?: string
   heartbeat?: string
+  batch?: string
   weaves?: string
 }
 
@@ -41,6 +42,13 @@ function heartbeatOf(o: BrokerOptions): number {
   const ms = o.heartbeat === undefined ? 1_000 : Number(o.heartbeat)
   if (!(Number.isInteger(ms) && ms >= 50)) throw new InvalidArgument(`--heartbeat must be a whole number of ms from 50 up, got ${JSON.stringify(o.heartbeat)}`)
   return ms
+}
+
+function batchOf(o: BrokerOptions): number | undefined {
+  if (o.batch === undefined) return undefined
+  const n = Number(o.batch)
+  if (!(Number.isInteger(n) && n >= 1)) throw new InvalidArgument(`--batch must be a whole number from 1 up (1 sends each message alone), got ${JSON.stringify(o.batch)}`)
+  return n
 }
 
 /**
@@ -63,7 +71,8 @@ export async function joinBroker(o: BrokerOptions & { db: string }): Promise<Amq
   }
   const url = brokerUrl(o)
   if (url === undefined) return null
-  return AmqpLink.connect({ url, namespace: namespaceOf(o), heartbeatMs: heartbeatOf(o), log: note })
+  const batch = batchOf(o)
+  return AmqpLink.connect({ url, namespace: namespaceOf(o), heartbeatMs: heartbeatOf(o), log: note, ...(batch !== undefined ? { batch } : {}) })
 }
 
 export interface WeavesOptions {

@@ -79,6 +79,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--id <weave>', "this weave's id, the prefix of its thread ids (default: host name and db file name)")
     .option('--namespace <ns>', 'prefix of the queues and exchanges, so clusters can share a broker', 'raiment')
     .option('--heartbeat <ms>', 'how often the weave announces itself to the others', '1000')
+    .option('--batch <n>', 'at most N messages for one weave in one AMQP message (default 250); 1 while weaves of a Raiment without batches are in the namespace')
     .option('--weaves <n>', 'run N weave processes here (<db>-1.db …), restarting any that dies; needs --amqp')
     .addHelpText('after', '\nExamples:\n  raiment start --db app.db --threads threads\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --id orders-1\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --weaves 3')
     .action(run(async (o: StartOptions) => (await weaveCommands()).start(o, argv.slice(argv.indexOf('start') + 1))))

@@ -18,6 +18,8 @@ function checkPlacement(on: unknown): void {
   if (!ok) throw new InvalidArgument(`threads.spawn: 'on' must be 'local', 'any', a weave id or { key: string }, got ${JSON.stringify(on)}`)
 }
 
+const noop = (): void => {}
+
 const threads = (config: WeaveConfig) => {
   const weave = () => weaveOf(config)
   return {
@@ -55,6 +57,8 @@ const threads = (config: WeaveConfig) => {
      * @throws UnknownThread when no thread has that id (on the weave the id names)
      */
     async join(id: string): Promise<unknown> {
+      // A wait: a thread that moves while joining joins again from its new weave.
+      callContext().onAbort(noop)
       const w = weave()
       const end = w.messages.isRemote(id) ? await w.watches.join(id) : await w.join(id)
       if (end.status === 'done') return end.result

@@ -21,6 +21,8 @@ export interface CallContext {
    * Runs `fn` once, with the reason, if the call is aborted (the thread is killed or the weave
    * shuts down) before it ends: what `signal` tells, without an AbortSignal (about 1 KB each), for
    * calls that may wait long in great numbers, such as a sleep. A second `fn` replaces the first.
+   * It also marks the call as a wait: when its thread moves to another weave, a call with `fn`
+   * set is abandoned (and made again there), where one without is finished here first.
    * @example
    * const timer = setTimeout(resolve, ms)
    * callContext().onAbort((reason) => { clearTimeout(timer); reject(reason) })

@@ -110,6 +110,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #moves: Moves | null = null
   /** Control requests being answered asynchronously (a migrate), not to be started again. */
   readonly #controlBusy = new Set<number>()
+  /** Threads being moved (waiting for their calls in flight). */
+  readonly #moving = new Set<string>()
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
@@ -280,9 +282,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   /**
-   * Moves a running thread to weave `to`: it stops at once (a call it is waiting on, such as a
-   * receive or a sleep, is abandoned unrecorded; one in flight is made again on `to` with the same
-   * call id, as after a crash), its record (spawn record, journal, the messages in its inbox, its
+   * Moves a running thread to weave `to`: it stops at its next call (that call is not made here),
+   * once every call it has in flight is answered and recorded here, so none is made twice; a call
+   * it is waiting on, such as a receive or a sleep (a call that registered `onAbort`), is abandoned
+   * unrecorded and made again on `to`. A call still in flight after `opts.wait` ms (default
+   * 10,000) is abandoned too and made again on `to` with the same call id, as after a crash. Its
+   * record (spawn record, journal, the messages in its inbox, its
    * names) goes to `to` through the outbox, exactly once, and `to` resumes it by replay under the
    * same id. Here it is then 'moved': not alive, never resumed, and what is sent to it here
    * (from this weave, or from weaves that route by its id to this one) is forwarded to `to`.
@@ -290,10 +295,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws NoBroker when this weave is not joined to a broker
    * @throws UnknownWeave when no weave `to` has joined the namespace (the thread keeps running here)
    * @throws ThreadNotMovable when the thread is not running here, or `to` is this weave
+   * @throws ThreadNotMovable also when the thread ends while its calls in flight finish
    * @example
    * await weave.migrate('orders-1/17', 'orders-2')
    */
-  async migrate(id: string, to: string): Promise<string> {
+  async migrate(id: string, to: string, opts: { wait?: number } = {}): Promise<string> {
     if (this.#closed) throw new WeaveClosed()
     const remote = this.messages.remote
     if (remote === null) throw new NoBroker('moving a thread to another weave')
@@ -307,10 +313,28 @@ export class Weave extends EventEmitter<WeaveEvents> {
       const where = this.messages.forwardOf(id)
       throw new ThreadNotMovable(id, where !== undefined ? `it has moved to weave '${where}'` : `it is ${row.status} here; only a running thread moves`)
     }
+    const wait = opts.wait ?? MOVE_WAIT_MS
+    if (!(Number.isFinite(wait) && wait >= 0)) throw new InvalidArgument(`migrate: 'wait' must be a number of ms from 0 up, got ${String(wait)}`)
     movable()
+    if (this.#moving.has(id)) throw new ThreadNotMovable(id, 'it is moving already')
+    this.#moving.add(id)
+    try {
+      return await this.#move(id, remote, to, wait, movable)
+    } finally {
+      this.#moving.delete(id)
+    }
+  }
+
+  async #move(id: string, remote: Remote, to: string, wait: number, movable: () => Run): Promise<string> {
     const dest = await remote.place(to)
     const run = movable()
     if (this.#closed) throw new WeaveClosed()
+    // No call made from here on; those in flight finish and are recorded first (or time out).
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([run.weft.hold(), new Promise<void>((resolve) => (timer = setTimeout(resolve, wait)))])
+    clearTimeout(timer)
+    if (this.#closed) throw new WeaveClosed()
+    if (run.ended) throw new ThreadNotMovable(id, 'it ended while its calls in flight finished')
     // Stop it, then commit what it (and anyone sending to it) has queued, so the record read
     // below is all of it; from the same synchronous step on, what comes for it is forwarded.
     run.ended = true
@@ -640,6 +664,9 @@ async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promise<Map<
   }
   return libs
 }
+
+/** How long a move waits by default for a thread's calls in flight to finish here. */
+const MOVE_WAIT_MS = 10_000
 
 const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote'])
 

@@ -66,7 +66,10 @@ class Call implements LiveCall {
   reject!: (e: unknown) => void
   ok = true
   value: unknown = undefined
+  /** When the library was asked (0: not yet, e.g. waiting for a concurrency slot). */
   started = 0
+  /** The library answered (its outcome is recorded, or the thread has let go). */
+  answered = false
   t0 = 0
   /** Neighbours in the weft's list of pending calls (in the order the calls were made). */
   prevPending: Call | null = null
@@ -177,6 +180,9 @@ export class Weft implements WeftLike {
   #ended = false
   /** Set by detach(): the weave has let go of the thread, so no library call starts any more. */
   #detached = false
+  /** Set by hold(): calls are no longer made (the thread is moving); resolved once none must finish. */
+  #held: (() => void) | null = null
+  #holding = false
   /** The journal epoch of the last outcome released directly. */
   #epoch = -1
   /** Outcomes of one batch waiting for their turn (released one per microtask drain). */
@@ -217,7 +223,7 @@ export class Weft implements WeftLike {
     if (this.#stopped !== null) return Promise.reject(this.#stopped)
     // The thread has ended (or was detached): a branch of it still running does no more I/O. Its
     // call is not made, not recorded, and never answered, like a call in flight at the end.
-    if (this.#ended) return new Promise(noop)
+    if (this.#ended || this.#holding) return new Promise(noop)
     let argsText: string
     try {
       argsText = encodeArgs(args)
@@ -285,7 +291,7 @@ export class Weft implements WeftLike {
   #invoke(call: Call): Promise<void> {
     // A call waiting for a concurrency slot when the weave let go of its thread is not made here:
     // the thread is resumed later and makes it again.
-    if (this.#stopped !== null || this.#detached) return Promise.resolve()
+    if (this.#stopped !== null || this.#detached || this.#holding) return Promise.resolve()
     call.started = Date.now()
     call.t0 = performance.now()
     let p: unknown
@@ -305,6 +311,7 @@ export class Weft implements WeftLike {
   }
 
   #complete(call: Call, ok: boolean, v: unknown): void {
+    call.answered = true
     if (this.#stopped !== null || this.#ended) return
     if (crashArmed) crashPoint('after-call')
     let text: string
@@ -335,6 +342,7 @@ export class Weft implements WeftLike {
     const newThread = this.#batch !== journal.epoch
     this.#batch = journal.epoch
     journal.addEntry(this.threadId, seq, call.key, call.ord, ok ? 1 : 0, text, call.started, performance.now() - call.t0, () => this.#durable(call), newThread)
+    if (this.#held !== null) this.#checkHeld()
   }
 
   #durable(call: Call): void {
@@ -531,6 +539,7 @@ export class Weft implements WeftLike {
       }
     }
     this.#ended = true
+    if (this.#held !== null) this.#checkHeld()
     return null
   }
 
@@ -552,6 +561,7 @@ export class Weft implements WeftLike {
       call.reject(err)
       call = next
     }
+    if (this.#held !== null) this.#checkHeld()
   }
 
   /** Aborts live calls (weave shutdown) without settling them: the thread resumes later. */
@@ -564,6 +574,33 @@ export class Weft implements WeftLike {
       abort(call, new Error('weave shutting down'))
       call = next
     }
+    if (this.#held !== null) this.#checkHeld()
+  }
+
+  /**
+   * Stops the thread at its next call (before a move): from now on no call is made, and the
+   * promise resolves once no call in flight must finish first, that is, once every call the
+   * library was asked for is answered and its outcome queued for the journal, except waits (a
+   * call that registered `onAbort`, such as a receive or a sleep, which the thread makes again
+   * wherever it resumes). It also resolves if the thread ends, stops or is detached meanwhile.
+   */
+  hold(): Promise<void> {
+    this.#holding = true
+    return new Promise((resolve) => {
+      this.#held = resolve
+      this.#checkHeld()
+    })
+  }
+
+  #checkHeld(): void {
+    if (this.#stopped === null && !this.#ended) {
+      for (let c = this.#firstPending; c !== null; c = c.nextPending) {
+        if (c.started !== 0 && !c.answered && c.abortHook === null) return
+      }
+    }
+    const resolve = this.#held
+    this.#held = null
+    resolve?.()
   }
 }
 

@@ -22,6 +22,7 @@ const BIN = join(ROOT, 'bin', 'raiment.js')
 declare module 'raiment' {
   interface Libraries {
     progress: { mark(k: number): Promise<void> }
+    errand: { run(): Promise<string> }
   }
 }
 
@@ -60,7 +61,16 @@ const sender = thread({
   },
 })
 
-const types = { counter, sender } as Record<string, AnyThreadType>
+/** Makes one call of `errand` (which the test answers), then takes one message. */
+const worker = thread({
+  uses: ['errand', 'mailbox'],
+  async does() {
+    const done = await this.errand.run()
+    return { done, got: await this.mailbox.receive() }
+  },
+})
+
+const types = { counter, sender, worker } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -70,7 +80,7 @@ function result(end: ThreadEnd): unknown {
 describe('without a broker', () => {
   it('migrate is a clear error and the thread keeps running', async () => {
     const dir = tempDir()
-    const weave = await Weave.open({ db: join(dir, 'x.db'), weaveId: 'x', threads: types, ioLibs: false, dumps: false, durability: 'memory', libraries: { progress: { mark: async () => {} } } })
+    const weave = await Weave.open({ db: join(dir, 'x.db'), weaveId: 'x', threads: types, ioLibs: false, dumps: false, durability: 'memory', libraries: { progress: { mark: async () => {} }, errand: { run: async () => 'x' } } })
     try {
       const id = weave.spawn('counter', { count: 1 })
       await expect(weave.migrate(id, 'y')).rejects.toMatchObject({ code: 'RAIMENT_NO_BROKER' })
@@ -93,7 +103,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
   })
 
   /** Weaves joined to a fresh namespace, in this process, each on its own journal. */
-  async function weaves(ids: string[], onMark: (weave: string, k: number) => void) {
+  async function weaves(ids: string[], onMark: (weave: string, k: number) => void, work?: (weave: string) => Promise<string>) {
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ids))
@@ -109,7 +119,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
         dumps: false,
         durability: 'memory',
         remote: link,
-        libraries: { progress: { mark: async (k: number) => onMark(id, k) } },
+        libraries: { progress: { mark: async (k: number) => onMark(id, k) }, errand: { run: () => (work ?? (async () => id))(id) } },
       })
       await link.start(weave)
       cleanups.push(async () => {
@@ -170,6 +180,63 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     await expect.poll(() => deadLetters(b.weave).length, { timeout: 5_000, interval: 20 }).toBe(2)
     expect(deadLetters(a.weave)).toEqual([])
   }, 60_000)
+
+  /** An `errand` library whose calls the test answers: who was asked, and a way to answer each. */
+  function workCalls() {
+    const asked: string[] = []
+    const answer: Array<(v: string) => void> = []
+    let onAsk = (): void => {}
+    return {
+      asked,
+      answer,
+      run: (weave: string) =>
+        new Promise<string>((resolve) => {
+          asked.push(weave)
+          answer.push(resolve)
+          onAsk()
+        }),
+      /** Resolves once `n` calls have been made. */
+      nth: (n: number) => new Promise<void>((resolve) => (asked.length >= n ? resolve() : (onAsk = () => asked.length >= n && resolve()))),
+    }
+  }
+
+  it('a call in flight when a move is asked is finished and recorded here, once; the thread stops at its next call', async () => {
+    const work = workCalls()
+    const env = await weaves(['a', 'b'], () => {}, work.run)
+    const a = env.a!
+    const b = env.b!
+    await expect.poll(() => a.link.live().map((w) => w.id), { timeout: 5_000, interval: 20 }).toContain('b')
+    const id = a.weave.spawn('worker', {})
+    await work.nth(1)
+    const moving = a.weave.migrate(id, 'b')
+    // Let the move get as far as it goes without the call's answer (b is known to be live, so
+    // finding it takes no broker round trip).
+    await new Promise((r) => setImmediate(r))
+    expect(a.weave.journal.thread(id)?.status).toBe('running')
+    work.answer[0]!('answered on a')
+    expect(await moving).toBe('b')
+    b.weave.send(id, 'hello')
+    expect(result(await b.weave.join(id))).toEqual({ done: 'answered on a', got: 'hello' })
+    expect(work.asked, 'the call was made once, on a').toEqual(['a'])
+  }, 30_000)
+
+  it('a call still in flight after the wait is made again on the target', async () => {
+    const work = workCalls()
+    const env = await weaves(['a', 'b'], () => {}, work.run)
+    const a = env.a!
+    const b = env.b!
+    const id = a.weave.spawn('worker', {})
+    await work.nth(1)
+    expect(await a.weave.migrate(id, 'b', { wait: 50 })).toBe('b')
+    await work.nth(2)
+    expect(work.asked).toEqual(['a', 'b'])
+    work.answer[1]!('answered on b')
+    // The answer on a, late, is not recorded: the thread has left.
+    work.answer[0]!('answered on a')
+    b.weave.send(id, 'hello')
+    expect(result(await b.weave.join(id))).toEqual({ done: 'answered on b', got: 'hello' })
+    await expect(a.weave.migrate(id, 'b', { wait: -1 })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT' })
+  }, 30_000)
 
   it('a move to a weave that never joined is a clear error, and the thread carries on where it was', async () => {
     let refused: unknown = null

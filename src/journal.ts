@@ -128,9 +128,14 @@ const MIGRATIONS: readonly string[] = [
 
 /**
  * How many entries journal_tail holds before they move into journal_main: a move writes each
- * thread's pages once for up to this many entries; a read of one thread scans the tail.
+ * thread's pages once for up to this many entries; a read of one thread scans the tail. The tail
+ * moves once it holds TAIL_LIMIT entries and at least TAIL_PER_THREAD per thread in it, or
+ * TAIL_MAX entries: with many threads a few entries each (a ring of 10,000 threads passing a
+ * token), a move at TAIL_LIMIT would write a page of journal_main per entry.
  */
 const TAIL_LIMIT = 4096
+const TAIL_PER_THREAD = 4
+const TAIL_MAX = 65_536
 
 /** A batch whose entries number this many per thread goes straight to journal_main. */
 const DIRECT_PER_THREAD = 8
@@ -200,6 +205,8 @@ export class Journal {
   #tailReplay: Statement
   /** Entries added to journal_tail since it was last merged (by this process). */
   #tailRows = 0
+  /** The threads those entries are of. */
+  readonly #tailThreads = new Set<string>()
   /** Entries queued for the next commit, and how many threads they are of. */
   #batchEntries = 0
   #batchThreads = 0
@@ -297,6 +304,7 @@ export class Journal {
     this.#mergeTail.run()
     this.#clearTail.run()
     this.#tailRows = 0
+    this.#tailThreads.clear()
   }
 
   #checkAndMigrate(readonly: boolean): void {
@@ -437,14 +445,19 @@ export class Journal {
         // entries than journal_main holds.
         const direct = entries > 0 && (threads === 1 || entries >= DIRECT_PER_THREAD * threads)
         if (direct && this.#tailRows > 0) this.#moveTail()
-        const insertEntry = direct ? this.#insertEntry : null
+        const insertEntry = this.#insertEntry
         for (let i = 0; i < stmts.length; i++) {
           const stmt = stmts[i]!
-          if (stmt === insertEntry) this.#insertMainEntry.run(...params[i]!)
-          else stmt.run(...params[i]!)
+          if (stmt !== insertEntry) stmt.run(...params[i]!)
+          else if (direct) this.#insertMainEntry.run(...params[i]!)
+          else {
+            stmt.run(...params[i]!)
+            this.#tailThreads.add(params[i]![0] as string)
+          }
         }
         if (!direct) this.#tailRows += entries
-        if (this.#tailRows >= TAIL_LIMIT) this.#moveTail()
+        const rows = this.#tailRows
+        if (rows >= TAIL_LIMIT && (rows >= TAIL_PER_THREAD * this.#tailThreads.size || rows >= TAIL_MAX)) this.#moveTail()
         this.#commit.run()
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK')

@@ -8,41 +8,14 @@
 import amqp from 'amqplib'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { thread, Weave, type ThreadEnd } from 'raiment'
+import { Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { Topology } from '../src/amqp/topology.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { resultOf as result, sink, source } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
 
-/** Sends `n` messages to `to`, `inFlight` at a time. */
-const source = thread({
-  uses: ['mailbox'],
-  async does(p: { to: string; n: number; inFlight: number }) {
-    for (let i = 0; i < p.n; i += p.inFlight) {
-      const sends: Array<Promise<unknown>> = []
-      for (let j = i; j < Math.min(i + p.inFlight, p.n); j++) sends.push(this.mailbox.send(p.to, { i: j }))
-      await Promise.all(sends)
-    }
-  },
-})
-
-/** Takes `n` messages; returns their `i` in the order taken. */
-const sink = thread({
-  uses: ['mailbox'],
-  async does(p: { n: number }) {
-    const got: number[] = []
-    for (let k = 0; k < p.n; k++) got.push(((await this.mailbox.receive()) as { i: number }).i)
-    return got
-  },
-})
-
 const types = { source, sink }
-
-function result(end: ThreadEnd): unknown {
-  if (end.status !== 'done') throw new Error(`thread ${end.id} ended ${end.status}: ${JSON.stringify(end)}`)
-  return end.result
-}
-
 describe.skipIf(!brokerUp && !CI)('batches of envelopes between weaves', () => {
   beforeAll(() => {
     if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)

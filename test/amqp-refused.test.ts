@@ -6,37 +6,15 @@
  */
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { thread, Weave, type ThreadEnd } from 'raiment'
+import { Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, rabbitmqctl, removeNamespace } from './support/broker.js'
+import { resultOf as result, sink, source } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
-
-/** Sends `n` messages to `to`, each awaited (so each is its own commit and AMQP message). */
-const source = thread({
-  uses: ['mailbox'],
-  async does(p: { to: string; n: number }) {
-    for (let i = 0; i < p.n; i++) await this.mailbox.send(p.to, { i })
-  },
-})
-
-/** Takes `n` messages; returns their `i` in the order taken. */
-const sink = thread({
-  uses: ['mailbox'],
-  async does(p: { n: number }) {
-    const got: number[] = []
-    for (let k = 0; k < p.n; k++) got.push(((await this.mailbox.receive()) as { i: number }).i)
-    return got
-  },
-})
 
 const types = { source, sink }
 /** Messages sent: enough that the queue's loose limit refuses some of them. */
 const N = 30
-
-function result(end: ThreadEnd): unknown {
-  if (end.status !== 'done') throw new Error(`thread ${end.id} ended ${end.status}: ${JSON.stringify(end)}`)
-  return end.result
-}
 
 describe.skipIf(!brokerUp && !CI)('a publish the broker refuses', () => {
   beforeAll(() => {
@@ -91,7 +69,7 @@ describe.skipIf(!brokerUp && !CI)('a publish the broker refuses', () => {
     /** Resolves once a's link has logged a line with `text`. */
     const seen = (text: string): Promise<void> =>
       lines.some((l) => l.includes(text)) ? Promise.resolve() : new Promise((resolve) => waiting.push({ text, resolve }))
-    const sender = a.weave.spawn('source', { to, n: N })
+    const sender = a.weave.spawn('source', { to, n: N, inFlight: 1 })
     // The first few fill the queue (its limit is checked a little after each message); a later one
     // is refused.
     await seen('the broker refused a message')

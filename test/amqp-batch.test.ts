@@ -6,14 +6,11 @@
  * with batching on and off; and a weave that reads a batch built by hand with a duplicate in it.
  */
 import amqp from 'amqplib'
-import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { Weave } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
 import { Topology } from '../src/amqp/topology.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI } from './support/broker.js'
 import { resultOf as result, sink, source } from './support/streams.js'
-import { tempDir } from './support/tmp.js'
+import { openWeaves, type Weaves } from './support/weaves.js'
 
 const types = { source, sink }
 describe.skipIf(!brokerUp && !CI)('batches of envelopes between weaves', () => {
@@ -26,25 +23,7 @@ describe.skipIf(!brokerUp && !CI)('batches of envelopes between weaves', () => {
     for (const c of cleanups.splice(0).reverse()) await c()
   })
 
-  async function weaves(ids: string[], batch?: number): Promise<{ ns: string; w: Record<string, Weave>; links: Record<string, AmqpLink> }> {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ids))
-    const w: Record<string, Weave> = {}
-    const links: Record<string, AmqpLink> = {}
-    for (const id of ids) {
-      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {}, ...(batch !== undefined ? { batch } : {}) })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link })
-      await link.start(weave)
-      cleanups.push(async () => {
-        await link.close()
-        await weave.close()
-      })
-      w[id] = weave
-      links[id] = link
-    }
-    return { ns, w, links }
-  }
+  const weaves = (ids: string[], batch?: number): Promise<Weaves> => openWeaves(cleanups, ids, types, batch)
 
   for (const batch of [undefined, 1, 7]) {
     it(`every message arrives once and in order, through closed connections (batch: ${batch ?? 'default'})`, async () => {

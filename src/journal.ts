@@ -124,6 +124,16 @@ const MIGRATIONS: readonly string[] = [
      DELETE FROM journal_main WHERE thread = OLD.thread AND seq = OLD.seq;
      DELETE FROM journal_tail WHERE thread = OLD.thread AND seq = OLD.seq;
    END;`,
+  // Pruning of received (src/received.ts): where each id taken from another weave came from (the
+  // sending journal, its outbox row and the row before it for this weave), how far each sender's
+  // rows are known taken, the last row confirmed per destination here, and this journal's id.
+  `ALTER TABLE received ADD COLUMN src TEXT;
+   ALTER TABLE received ADD COLUMN sn INTEGER;
+   ALTER TABLE received ADD COLUMN prev INTEGER;
+   CREATE INDEX received_src ON received(src, sn) WHERE src IS NOT NULL;
+   CREATE TABLE received_chains (src TEXT PRIMARY KEY, base INTEGER NOT NULL, base_prev INTEGER, upto INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE outbox_sent (dest TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+   INSERT OR IGNORE INTO meta (k, v) VALUES ('journal_id', lower(hex(randomblob(8))));`,
 ]
 
 /**

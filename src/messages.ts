@@ -20,6 +20,7 @@ import { decodeValue, encodeValue, registerError } from './encoding.js'
 import { RaimentError } from './errors.js'
 import type { Journal } from './journal.js'
 import type { MoveRecord } from './migration.js'
+import { ReceivedIds, type Origin } from './received.js'
 import { weaveOfThread, type Remote } from './remote.js'
 
 /** What `send` resolves to: the message was put in the receiver's inbox, or dead-lettered. */
@@ -138,10 +139,8 @@ export class Messages {
   readonly #trapSet: Stmt
   readonly #trapDel: Stmt
   readonly #outbox: Stmt
-  readonly #received: Stmt
-  readonly #wasReceived: Stmt
-  /** Ids of messages from other weaves queued in the current batch, not yet committed. */
-  readonly #receiving = new Set<string>()
+  /** Ids of what was taken from other weaves (the `received` table). */
+  readonly received: ReceivedIds
   /** Threads that moved from here to another weave: thread → weave. */
   readonly #forwards = new Map<string, string>()
   /** Threads that run here though their id names another weave (they moved here). */
@@ -180,8 +179,7 @@ export class Messages {
     this.#trapSet = db.prepare('INSERT OR IGNORE INTO traps (thread) VALUES (?)')
     this.#trapDel = db.prepare('DELETE FROM traps WHERE thread = ?')
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)')
-    this.#received = db.prepare('INSERT OR IGNORE INTO received (msg_id, at) VALUES (?, ?)')
-    this.#wasReceived = db.prepare('SELECT 1 FROM received WHERE msg_id = ?')
+    this.received = new ReceivedIds(journal)
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
     this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
     this.#unwatchAll = db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?')
@@ -233,9 +231,10 @@ export class Messages {
   /**
    * A message from another weave: into the inbox (or the dead letters), once per `msgId`.
    * `after` runs once that is durable (or at once-durable for a duplicate): acknowledge it then.
+   * `origin`: where it came from (see src/received.ts), if the sender said.
    */
-  receive(msgId: string, from: string | null, to: string, body: string, after: () => void): void {
-    if (this.receiveOnce(msgId, after)) this.#deliver(from, to, body, msgId)
+  receive(msgId: string, from: string | null, to: string, body: string, after: () => void, origin?: Origin): void {
+    if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId)
   }
 
   /**
@@ -243,17 +242,8 @@ export class Messages {
    * caller queues what it carries in the same batch) and `after` runs once that is durable.
    * False for a duplicate: `after` runs once what is queued now is durable.
    */
-  receiveOnce(msgId: string, after: () => void): boolean {
-    if (this.#receiving.has(msgId) || this.#wasReceived.get(msgId) !== undefined) {
-      void this.#journal.committed().then(after)
-      return false
-    }
-    this.#receiving.add(msgId)
-    this.#journal.queue(this.#received, [msgId, Date.now()], () => {
-      this.#receiving.delete(msgId)
-      after()
-    })
-    return true
+  receiveOnce(msgId: string, after: () => void, origin?: Origin): boolean {
+    return this.received.once(msgId, origin, after)
   }
 
   /**

@@ -26,6 +26,7 @@ import { decodeValue, encodeValue, errorFromRecord, type ErrorRecord } from './e
 import { UnknownThread } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Messages, WatchEnvelope, WatchKind } from './messages.js'
+import type { Origin } from './received.js'
 import { weaveOfThread } from './remote.js'
 
 /** How a watched thread ended, as told across weaves ('unknown': no such thread there). */
@@ -116,14 +117,14 @@ export class RemoteWatches {
   }
 
   /** An envelope of this module from another weave; `after` runs once it is taken (durable). */
-  receive(msgId: string, e: WatchEnvelope, after: () => void): void {
+  receive(msgId: string, e: WatchEnvelope, after: () => void, origin?: Origin): void {
     const host = this.#host
     // Its end is queued, not yet durable: answer once it is, from the thread row.
     if (e.k === 'watch' && host.isEnding(e.target)) {
-      void host.journal.committed().then(() => this.receive(msgId, e, after))
+      void host.journal.committed().then(() => this.receive(msgId, e, after, origin))
       return
     }
-    if (host.messages.receiveOnce(msgId, after)) this.#handle(msgId, e)
+    if (host.messages.receiveOnce(msgId, after, origin)) this.#handle(msgId, e)
   }
 
   #handle(msgId: string, e: WatchEnvelope): void {

@@ -22,6 +22,7 @@ import { InvalidArgument, LinkedExit, ThreadKilled, UnknownThread, UnknownThread
 import { Journal, type Durability, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
+import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { supervisor } from './supervisor.js'
@@ -352,9 +353,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /**
    * A thread moved here from another weave (the transport calls this): recorded with its journal
    * and inbox in one batch, taken once per `msgId`, then resumed by replay. `after` runs once that
-   * is durable (acknowledge the delivery then).
+   * is durable (acknowledge the delivery then). `origin`: where it came from, if the sender said.
    */
-  arrive(msgId: string, record: MoveRecord, after: () => void): void {
+  arrive(msgId: string, record: MoveRecord, after: () => void, origin?: Origin): void {
     if (this.#closed) return // not acknowledged: redelivered to the next run
     const bad = checkRecord(record)
     if (bad !== null) {
@@ -362,7 +363,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       after()
       return
     }
-    if (!this.messages.receiveOnce(msgId, after)) return
+    if (!this.messages.receiveOnce(msgId, after, origin)) return
     const t = record.thread
     const moves = (this.#moves ??= new Moves(this.journal))
     moves.write(record)

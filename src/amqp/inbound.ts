@@ -11,10 +11,15 @@
  * than once per message; a delivery committed ahead of an older one waits for it (one never
  * committed, as when the weave closes mid-way, holds the later ones back until the channel
  * closes, and the broker redelivers them all).
+ *
+ * Each envelope is taken with its origin where the sender gave one (headers `src`, `sn`, `prev`;
+ * see src/received.ts), so that its id can later be pruned from `received`; envelopes of senders
+ * of earlier builds have none and are taken by id alone, as before.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import { decodeValue } from '../encoding.js'
 import type { Envelope, WatchEnvelope } from '../messages.js'
+import type { Origin } from '../received.js'
 import type { Weave } from '../weave.js'
 import type { BatchEnvelope } from './relay.js'
 import type { Topology } from './topology.js'
@@ -115,8 +120,9 @@ export class Inbound {
       ack() // not ours: nothing could ever take it
       return
     }
+    const h = (m.properties.headers ?? {}) as Record<string, unknown>
     if (typeof e !== 'object' || e === null || e.k !== 'batch') {
-      this.#one(String(m.properties.messageId), e, ack)
+      this.#one(String(m.properties.messageId), e, ack, origin(h['src'], h['sn'], h['prev']))
       return
     }
     // Each envelope of a batch is taken as if it had come alone, in order; the delivery is
@@ -130,26 +136,28 @@ export class Inbound {
     const one = (): void => {
       if (--left === 0) ack()
     }
-    for (let i = 0; i < items.length; i++) this.#one(String(ids[i]), items[i]!, one)
+    const sns = Array.isArray(h['sn']) && h['sn'].length === ids.length ? (h['sn'] as unknown[]) : null
+    const prevs = Array.isArray(h['prev']) ? (h['prev'] as unknown[]) : []
+    for (let i = 0; i < items.length; i++) this.#one(String(ids[i]), items[i]!, one, sns === null ? undefined : origin(h['src'], sns[i], prevs[i]))
   }
 
   /** Takes one envelope whose id is `msgId`; `after` runs once what it carries is committed. */
-  #one(msgId: string, e: Envelope | WatchEnvelope, after: () => void): void {
+  #one(msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin | undefined): void {
     if (typeof e !== 'object' || e === null) {
       after() // not ours: nothing could ever take it
       return
     }
     const w = this.#weave
     if (e.k === 'msg') {
-      w.messages.receive(msgId, e.from, e.to, e.body, after)
+      w.messages.receive(msgId, e.from, e.to, e.body, after, from)
       return
     }
     if (e.k === 'move') {
-      w.arrive(msgId, e.record, after)
+      w.arrive(msgId, e.record, after, from)
       return
     }
     if (e.k === 'watch' || e.k === 'exit' || e.k === 'kill') {
-      w.watches.receive(msgId, e, after)
+      w.watches.receive(msgId, e, after, from)
       return
     }
     try {
@@ -160,10 +168,20 @@ export class Inbound {
       const msg = { exit: e.id, status: 'failed', error: { name: (err as Error).name, message: (err as Error).message } }
       if (e.parent !== null) w.messages.send(e.id, e.parent, msg, `exit:${e.id}:${e.parent}`)
     }
+    // Taken once by its thread id; recorded so that the chain of its sender goes on past it.
+    if (from !== undefined) w.messages.received.passed(msgId, from)
     void w.committed().then(after)
   }
 
   detach(): void {
     this.#acks = null
   }
+}
+
+/** The origin the headers give, or undefined if they give none (an older sender) or a malformed one. */
+function origin(src: unknown, sn: unknown, prev: unknown): Origin | undefined {
+  if (typeof src !== 'string' || src === '' || !Number.isSafeInteger(sn) || (sn as number) < 1) return undefined
+  if (prev === undefined || prev === null) return { src, sn: sn as number, prev: null }
+  if (!Number.isSafeInteger(prev) || (prev as number) < 1 || (prev as number) >= (sn as number)) return undefined
+  return { src, sn: sn as number, prev: prev as number }
 }

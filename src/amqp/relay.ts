@@ -5,7 +5,7 @@
  * Invariants:
  * - Rows are published in `n` order on a single channel, so what one weave sends another
  *   arrives in the order sent (a row published twice, after a lost connection, is dropped by the
- *   receiver, which keys messages by id).
+ *   receiver, which keys messages by id and by row number).
  * - A row is deleted only after its confirm; with a new channel every remaining row is published
  *   again from the first.
  * - A channel that closes while its connection lives (the broker nacked a publish: a queue full
@@ -17,6 +17,11 @@
  *   their envelopes in `n` order, each with its own id, so the receiver takes each once and in
  *   order exactly as if they had come one by one; the batch is confirmed, returned or redelivered
  *   as a whole. A move record always travels alone.
+ * - Each AMQP message says where its envelopes come from (headers, see src/received.ts): `src`,
+ *   this journal; `sn`, each row's number; `prev`, the number of the row before it for the same
+ *   weave (null if not known). Rows leave the outbox only once confirmed, so the row before is one
+ *   still there and read before it on this channel, or the last one confirmed for that weave
+ *   (`#sentTo`, saved in `outbox_sent` in the transaction that deletes it).
  *
  * Cost: the relay is pipelined. One query reads the rows of a commit (up to the window), they are
  * published without waiting, packed per destination weave, and confirms come back while later
@@ -65,9 +70,10 @@ type Row = [n: number, msgId: string, dest: string, body: string]
 
 type Stmt = Database.Statement<unknown[]>
 
-/** Rows read for one destination weave, not yet published. */
+/** Rows read for one destination weave, not yet published, and the row before each for that weave. */
 interface Pack {
   rows: Row[]
+  prevs: Array<number | null>
   bytes: number
 }
 
@@ -78,6 +84,15 @@ export class Relay {
   readonly #count: Stmt
   readonly #deleteRange: Stmt
   readonly #dead: Stmt
+  readonly #saveSent: Stmt
+  /** This journal, as the receivers know it: `<weave id>#<journal id>`. */
+  readonly #src: string
+  /** Per destination weave: the highest row number confirmed. */
+  readonly #sentTo: Map<string, number>
+  /** Entries of #sentTo not yet queued into outbox_sent. */
+  readonly #sentDirty = new Map<string, number>()
+  /** Per destination weave: the highest row number read on this channel (from #sentTo at attach). */
+  #lastTo = new Map<string, number>()
   /** At most this many rows in one AMQP message (1: each alone). */
   readonly #batch: number
   readonly #log: (line: string) => void
@@ -117,6 +132,9 @@ export class Relay {
     this.#count = db.prepare('SELECT count(*) FROM outbox').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
+    this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = max(n, excluded.n)')
+    this.#sentTo = new Map(db.prepare('SELECT dest, n FROM outbox_sent').raw(true).all() as Array<[string, number]>)
+    this.#src = `${journal.weaveId}#${journal.meta('journal_id') ?? ''}`
   }
 
   /** Rows waiting for the broker. */
@@ -152,6 +170,7 @@ export class Relay {
     this.#ch = ch
     this.#returned = returned
     this.#next = 0
+    this.#lastTo = new Map(this.#sentTo)
     this.#inFlight = 0
     this.wake()
   }
@@ -214,18 +233,21 @@ export class Relay {
             return
           }
           this.#next = row[0]
-          if (!this.#confirmed.has(row[0]) && !this.#publish(ch, [row])) return
+          const prev = this.#prevOf(row)
+          if (!this.#confirmed.has(row[0]) && !this.#publish(ch, [row], [prev])) return
           continue
         }
         this.#next = row[0]
+        const prev = this.#prevOf(row)
         if (this.#confirmed.has(row[0])) continue
         let pack = packs.get(row[2])
-        if (pack === undefined) packs.set(row[2], (pack = { rows: [], bytes: 0 }))
+        if (pack === undefined) packs.set(row[2], (pack = { rows: [], prevs: [], bytes: 0 }))
         pack.rows.push(row)
+        pack.prevs.push(prev)
         pack.bytes += row[3].length
         if (pack.rows.length >= this.#batch || pack.bytes >= BATCH_BYTES) {
           packs.delete(row[2])
-          if (!this.#publish(ch, pack.rows)) return
+          if (!this.#publish(ch, pack.rows, pack.prevs)) return
         }
       }
       if (!this.#publishAll(ch, packs)) return
@@ -233,13 +255,21 @@ export class Relay {
   }
 
   #publishAll(ch: ConfirmChannel, packs: Map<string, Pack>): boolean {
-    for (const pack of packs.values()) if (!this.#publish(ch, pack.rows)) return false
+    for (const pack of packs.values()) if (!this.#publish(ch, pack.rows, pack.prevs)) return false
     packs.clear()
     return true
   }
 
+  /** The row before `row` in the outbox for its weave, or null; called for each row read, in order. */
+  #prevOf(row: Row): number | null {
+    const prev = this.#lastTo.get(row[2])
+    if (prev !== undefined && prev >= row[0]) return null // not a row before it: unknown
+    this.#lastTo.set(row[2], row[0])
+    return prev ?? null
+  }
+
   /** Publishes rows for one weave, alone or as a batch; false if the channel is closing. */
-  #publish(ch: ConfirmChannel, rows: Row[]): boolean {
+  #publish(ch: ConfirmChannel, rows: Row[], prevs: Array<number | null>): boolean {
     const first = rows[0]!
     let id = first[1]
     let body = first[3]
@@ -255,6 +285,7 @@ export class Relay {
         mandatory: true,
         messageId: id,
         contentType: 'application/json',
+        headers: rows.length > 1 ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null },
       }, (err) => this.#confirm(ch, id, rows, err))
       return true
     } catch {
@@ -279,6 +310,10 @@ export class Relay {
     const returned = this.#returned.delete(id)
     for (const [n, , dest, body] of rows) {
       this.#confirmed.add(n)
+      if (n > (this.#sentTo.get(dest) ?? 0)) {
+        this.#sentTo.set(dest, n)
+        this.#sentDirty.set(dest, n)
+      }
       if (returned) {
         const e = JSON.parse(body) as Envelope | WatchEnvelope
         // A moving thread's whole record is kept, so nothing of it is lost.
@@ -302,6 +337,9 @@ export class Relay {
     const ns = this.#toDelete
     this.#toDelete = []
     if (ns.length === 0) return
+    // In the transaction that deletes the rows: a row before the next one for its weave is known.
+    for (const e of this.#sentDirty) this.#journal.queue(this.#saveSent, e)
+    this.#sentDirty.clear()
     // Confirms come in publish order, so `ns` is almost always sorted already.
     for (let i = 1; i < ns.length; i++) {
       if (ns[i]! < ns[i - 1]!) {

@@ -83,20 +83,20 @@ describe('the journal tail', () => {
     await w.close()
   })
 
-  it('keeps entries of many threads, a few each, in the tail until it holds four per thread', async () => {
+  it('keeps entries of many threads, a few each, in the tail until it holds sixteen per thread', async () => {
     const w = await open(join(tempDir(), 'w.db'))
-    // 2,000 threads x 3 entries: past 4,096 entries, but fewer than 4 per thread.
+    // 2,000 threads x 3 entries: past 4,096 entries, but fewer than 16 per thread.
     const few = Array.from({ length: 2000 }, () => w.spawn('stepper', { n: 3 }))
     for (const id of few) expect((await w.join(id)).status).toBe('done')
     expect(count(w, 'journal_tail')).toBe(6000)
     expect(count(w, 'journal_main')).toBe(0)
-    // 100 threads x 30 more: 9,000 entries of 2,100 threads, over 4 each: the tail moves.
-    const more = Array.from({ length: 100 }, () => w.spawn('stepper', { n: 30 }))
+    // 100 threads x 300 more: 36,000 entries of 2,100 threads, over 16 each: the tail moves.
+    const more = Array.from({ length: 100 }, () => w.spawn('stepper', { n: 300 }))
     for (const id of more) expect((await w.join(id)).status).toBe('done')
     expect(count(w, 'journal_main')).toBeGreaterThan(0)
-    expect(count(w, 'journal_main') + count(w, 'journal_tail')).toBe(9000)
+    expect(count(w, 'journal_main') + count(w, 'journal_tail')).toBe(36000)
     expectWhole(w, few, 3)
-    expectWhole(w, more, 30)
+    expectWhole(w, more, 300)
     await w.close()
   })
 

@@ -6,7 +6,7 @@ import { Weave, type Durability } from '../src/index.js'
 import { Journal } from '../src/journal.js'
 import { concurrent, expectedSum, noop, nowMs, sequential, tempDir } from './common.js'
 
-type Row = [string, number, string, number, 0 | 1, string, number, number]
+export type Row = [string, number, string, number, 0 | 1, string, number, number]
 
 /** What one weave run did: its rate, and the rows it committed, batch by batch. */
 export interface WeaveRun {
@@ -78,8 +78,12 @@ export async function weaveRun(w: Workload, durability: Durability): Promise<Wea
   }
 }
 
-/** Inserts and commits `batches` with better-sqlite3 alone; rows per second. */
-export function bareRun(batches: Row[][], durability: Durability): number {
+/**
+ * Inserts and commits `batches` with better-sqlite3 alone; rows per second. `warmUp` batches are
+ * committed first, untimed (so that the WAL file has grown as a journal in use has: appending to
+ * it costs more per fsync than writing over it).
+ */
+export function bareRun(batches: Row[][], durability: Durability, warmUp: Row[][] = []): number {
   const tmp = tempDir()
   const file = tmp.file('bare.db')
   const journal = new Journal(file, { durability }) // the same schema and pragmas
@@ -94,6 +98,7 @@ export function bareRun(batches: Row[][], durability: Durability): number {
     const commit = db.transaction((batch: Row[]) => {
       for (const r of batch) insert.run(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
     })
+    for (const batch of warmUp) commit(batch)
     let rows = 0
     const t0 = nowMs()
     for (const batch of batches) {

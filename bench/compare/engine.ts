@@ -13,6 +13,13 @@ export interface Engine {
    * that would not lose it), with a function that waits for its result.
    */
   start(steps: number): Promise<() => Promise<number>>
+  /**
+   * The floor under W1, where an engine can measure it: the records of one `run(steps)`, written
+   * by its storage alone (no engine around it) with the same durability, one commit per step;
+   * steps per second. Raiment's is a bare better-sqlite3 loop with the journal's schema and
+   * pragmas: one fsync'd commit per step.
+   */
+  floor?(steps: number): Promise<number>
   /** Stops the engine and everything it started (servers, pools, temp files). */
   close(): Promise<void>
 }

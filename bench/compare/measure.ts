@@ -4,11 +4,11 @@
 // Sends one Measurement to the parent over IPC (stdout is left to the engines' own logs).
 import { EngineUnavailable, SYSTEMS, type Engine, type SystemName } from './engine.js'
 import { summarize, type Summary } from './stats.js'
-import { WORKLOADS, type Workload } from './workloads.js'
+import { W1_STEPS, WORKLOADS, type Workload } from './workloads.js'
 
 /** What one system's child reports. */
 export type Measurement =
-  | { system: SystemName; status: 'ok'; label: string; figures: Record<Workload['id'], Summary> }
+  | { system: SystemName; status: 'ok'; label: string; figures: Record<Workload['id'], Summary>; floor?: Summary }
   | { system: SystemName; status: 'skipped' | 'failed'; reason: string }
 
 const openers: Record<SystemName, () => Promise<Engine>> = {
@@ -40,7 +40,13 @@ async function measure(system: SystemName, runs: number): Promise<Measurement> {
       }
       figures[workload.id] = summarize(values)
     }
-    return { system, status: 'ok', label: engine.label, figures }
+    if (!engine.floor) return { system, status: 'ok', label: engine.label, figures }
+    const floors: number[] = []
+    for (let i = 0; i < runs; i++) {
+      floors.push(await engine.floor(W1_STEPS))
+      console.error(`  ${system} W1 floor run ${i + 1}/${runs}: ${Math.round(floors[i]!).toLocaleString('en-US')} steps/s`)
+    }
+    return { system, status: 'ok', label: engine.label, figures, floor: summarize(floors) }
   } finally {
     await engine.close()
   }

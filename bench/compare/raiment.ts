@@ -5,6 +5,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Weave, thread } from '../../src/index.js'
+import { bareRun, type Row } from '../throughput.js'
 import type { Engine } from './engine.js'
 
 declare module '../../src/index.js' {
@@ -49,6 +50,17 @@ export async function open(): Promise<Engine> {
       const id = weave.spawn('steps', { n })
       await weave.committed() // the spawn row is durable before the next start
       return () => finish(id)
+    },
+    async floor(n) {
+      // The rows W1 recorded, committed one at a time as the weave did, by better-sqlite3 alone,
+      // after the same rows of two more threads, untimed: the weave's journal has been written
+      // to before each W1 run too (the warm-up, the other runs).
+      const id = weave.spawn('steps', { n })
+      await finish(id)
+      const entries = weave.journal.entries(id)
+      if (entries.length !== n) throw new Error(`thread ${id} recorded ${entries.length} steps, expected ${n}`)
+      const rowsOf = (thread: string): Row[][] => entries.map(([seq, key, ord, ok, outcome, started, duration]) => [[thread, seq, key, ord, ok, outcome, started, duration]])
+      return bareRun(rowsOf(id), 'sync', [...rowsOf(`${id}-warm-1`), ...rowsOf(`${id}-warm-2`)])
     },
     async close() {
       await weave.close()

@@ -34,6 +34,20 @@ export function table(report: Report): string {
     }
   }
   const lines = [render(rows), '', ...ok.map((s) => `${NAMES[s.system]}: ${s.label}`)]
+  for (const s of ok) {
+    if (!s.floor) continue
+    const w1 = s.figures.W1.median
+    lines.push(
+      `${NAMES[s.system]} W1 floor: the same records written one commit per step by its storage alone: ${format(s.floor.median)} steps/s (${format(s.floor.min)}–${format(s.floor.max)}), ` +
+        `${format(msPerStep(s.floor.median))} ms/step; W1 reaches ${Math.round((100 * w1) / s.floor.median)}% of it`,
+    )
+    const target = report.workloads.find((w) => w.id === 'W1')!.target
+    for (const anchor of ok) {
+      if (anchor.system === s.system) continue
+      const need = target * anchor.figures.W1.median
+      lines.push(`  W1 at ${target}× ${NAMES[anchor.system]} needs ${format(need)} steps/s: ${need <= s.floor.median ? 'within' : 'ABOVE'} the floor`)
+    }
+  }
   for (const s of report.systems) {
     if (s.status !== 'ok') lines.push(`${NAMES[s.system]}: ${s.status.toUpperCase()}: ${s.reason.split('\n')[0]}`)
   }

@@ -159,6 +159,12 @@ export class Messages {
   readonly #watchersOf: Stmt
   readonly #deadInbox: Stmt
   readonly #dropInbox: Stmt
+  /**
+   * Threads with inbox rows when the weave opened, not loaded since. Every row written since
+   * goes through #put, which loads the inbox first: a thread neither here nor in #inboxes has no
+   * rows, and its end costs no query.
+   */
+  readonly #rowsAtOpen: Set<string>
   /** The transport joining this weave to others (set before any thread runs), or null. */
   remote: Remote | null = null
 
@@ -194,6 +200,7 @@ export class Messages {
       "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?",
     )
     this.#dropInbox = db.prepare('DELETE FROM inbox WHERE thread = ?')
+    this.#rowsAtOpen = new Set(db.prepare('SELECT DISTINCT thread FROM inbox').pluck().all() as string[])
     for (const r of db.prepare('SELECT thread, weave FROM forwards').all() as Array<{ thread: string; weave: string }>) this.#forwards.set(r.thread, r.weave)
     const self = journal.weaveId
     const others = db.prepare("SELECT id FROM threads WHERE status != 'moved' AND substr(id, 1, ?) != ?").pluck()
@@ -262,6 +269,7 @@ export class Messages {
     if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
     this.#journal.queue(this.#dropInbox, [thread])
     this.#inboxes.delete(thread)
+    this.#rowsAtOpen.delete(thread)
   }
 
   /** A thread arrived from another weave: its inbox (in order), names and traps, queued here. */
@@ -366,6 +374,7 @@ export class Messages {
     if (inbox === undefined) {
       inbox = { msgs: this.#load.all(thread) as Msg[], waiters: [] }
       this.#inboxes.set(thread, inbox)
+      this.#rowsAtOpen.delete(thread)
     }
     return inbox
   }
@@ -545,7 +554,7 @@ export class Messages {
     this.#forget(thread)
     // A loaded inbox holds exactly the thread's rows: none left, nothing to move or delete.
     const inbox = this.#inboxes.get(thread)
-    if (inbox === undefined || inbox.msgs.length > 0) {
+    if (inbox === undefined ? this.#rowsAtOpen.delete(thread) : inbox.msgs.length > 0) {
       this.#journal.queue(this.#deadInbox, [thread])
       this.#journal.queue(this.#dropInbox, [thread])
     }

@@ -5,6 +5,12 @@ import { replay } from 'raiment/testing'
 import { makeDump } from '../src/dump.js'
 import { tempDir } from './support/tmp.js'
 
+declare module 'raiment' {
+  interface Libraries {
+    gate: { wait(): Promise<string> }
+  }
+}
+
 async function open(threads: Record<string, AnyThreadType>, extra: Record<string, unknown> = {}) {
   const dir = tempDir()
   return Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads, dumps: false, ioLibs: false, ...extra })
@@ -132,6 +138,55 @@ describe('messages between threads', () => {
     await weave.committed()
     expect(weave.journal.db.prepare('SELECT recipient FROM dead_letters ORDER BY n').all()).toEqual([{ recipient: q }, { recipient: 'nobody' }, { recipient: 'x/999' }])
     await weave.close()
+  })
+
+  it('what a thread never received is dead-lettered when it ends, also after its weave reopened', async () => {
+    // Takes only { go }; anything else stays in its inbox until it ends.
+    const picky = thread({
+      uses: ['mailbox'],
+      async does() {
+        return this.mailbox.receive({ match: { go: true } })
+      },
+    })
+    // Never looks at its mailbox: waits on a library call, then ends.
+    const deaf = thread({
+      uses: ['gate'],
+      async does() {
+        return this.gate.wait()
+      },
+    })
+    const file = join(tempDir(), 'w.db')
+    const openAt = (open: boolean) =>
+      Weave.open({
+        db: file,
+        durability: 'memory',
+        threads: { picky, deaf },
+        dumps: false,
+        ioLibs: false,
+        libraries: { gate: { wait: () => (open ? Promise.resolve('opened') : new Promise<string>(() => {})) } },
+      })
+    const left = (w: Weave) => w.journal.db.prepare("SELECT recipient FROM dead_letters WHERE reason = 'the recipient ended before receiving it' ORDER BY n").pluck().all()
+    const inbox = (w: Weave) => w.journal.db.prepare('SELECT count(*) FROM inbox').pluck().get()
+
+    const first = await openAt(false)
+    const now = first.spawn('picky')
+    const later = first.spawn('deaf')
+    for (const id of [now, later]) {
+      for (const n of [1, 2]) expect(first.send(id, { n })).toMatchObject({ delivered: true })
+    }
+    first.send(now, { go: true })
+    expect(await first.join(now)).toMatchObject({ status: 'done', result: { go: true } })
+    await first.committed()
+    expect(left(first)).toEqual([now, now])
+    await first.close()
+
+    // `later` resumes with two messages in its inbox that this run never loads, and ends.
+    const second = await openAt(true)
+    expect(await second.join(later)).toMatchObject({ status: 'done', result: 'opened' })
+    await second.committed()
+    expect(left(second)).toEqual([now, now, later, later])
+    expect(inbox(second)).toBe(0)
+    await second.close()
   })
 
   it('a parent receives its child exit messages; monitors too', async () => {

@@ -42,10 +42,10 @@ export function table(report: Report): string {
         `${format(msPerStep(s.floor.median))} ms/step; W1 reaches ${Math.round((100 * w1) / s.floor.median)}% of it`,
     )
     const target = report.workloads.find((w) => w.id === 'W1')!.target
-    for (const anchor of ok) {
-      if (anchor.system === s.system) continue
-      const need = target * anchor.figures.W1.median
-      lines.push(`  W1 at ${target}× ${NAMES[anchor.system]} needs ${format(need)} steps/s: ${need <= s.floor.median ? 'within' : 'ABOVE'} the floor`)
+    for (const a of anchors) {
+      // The anchor's W1 is Raiment's over the ratio.
+      const need = (target * w1) / report.ratios[a]!.W1!
+      lines.push(`  W1 at ${target}× ${NAMES[a]} needs ${format(need)} steps/s: ${need <= s.floor.median ? 'within' : 'ABOVE'} the floor`)
     }
   }
   for (const s of report.systems) {

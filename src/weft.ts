@@ -492,11 +492,31 @@ export class Weft implements WeftLike {
       this.#schedule(r)
       return
     }
-    const asked = got ? `asked for ${describeKey(got.key)} (ordinal ${got.ord})` : 'made no further request'
+    if (got !== undefined || this.#firstPending === null) {
+      const asked = got ? `asked for ${describeKey(got.key)} (ordinal ${got.ord})` : 'made no further request'
+      this.#divergence(
+        `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
+          `but the thread ${asked}.${got ? nearest(r, got) : ''}`,
+        got,
+      )
+      return
+    }
+    // The thread asked for nothing the record lacks, yet not for the next recorded request: it
+    // waits on calls the record holds later. The calls were reordered (or that one removed).
+    const waiting: string[] = []
+    for (let c: Call | null = this.#firstPending; c !== null; c = c.nextPending) {
+      const e = r.find(c.key, c.ord)
+      const at = e !== undefined && e.call === c ? `, recorded later as outcome #${r.entries.indexOf(e) + 1}` : ''
+      waiting.push(`${describeKey(c.key, SHORT)} (ordinal ${c.ord}${at})`)
+    }
+    const unasked = r.entries.slice(r.next).filter((e) => e.call === null)
+    const first = describeKey(expected.key, SHORT)
     this.#divergence(
       `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
-        `but the thread ${asked}.${nearest(r, got)}`,
-      got,
+        `but the thread has not asked for it: it is waiting on ${list(waiting)}. ` +
+        `Recorded requests it has not made: ${list(unasked.map((e) => `${describeKey(e.key, SHORT)} (ordinal ${e.ord})`))}. ` +
+        `The calls look reordered: if the thread still makes ${first}, make it before ${describeKey(this.#firstPending.key, SHORT)} again, as it did when recorded.`,
+      undefined,
     )
   }
 
@@ -622,8 +642,16 @@ export function describeKey(key: string, max = 120): string {
   return `${call}(${a})`
 }
 
-function nearest(r: Replay, got: Call | undefined): string {
-  if (got === undefined) return ''
+/** How many characters of arguments a call shows in a list. */
+const SHORT = 60
+
+/** The first few items of a list, joined, and how many more there are. */
+function list(items: string[], max = 3): string {
+  const more = items.length - max
+  return items.slice(0, max).join('; ') + (more > 0 ? ` and ${more} more` : '')
+}
+
+function nearest(r: Replay, got: Call): string {
   const name = got.lib.name + '.' + got.method + ':'
   const same = r.entries.filter((e) => e.key.startsWith(name))
   const pool = same.length > 0 ? same : r.entries

@@ -111,6 +111,60 @@ describe('strict replay of a changed thread body', () => {
     expect(g.message).toContain('dv.gate()')
   })
 
+  it('two sequential calls reordered: names the recorded call not made and the call the thread waits on', async () => {
+    const { dump } = await record(original, { n: 9 }, recordOpts())
+    // The record's first outcome is reserve; this body asks for charge first and waits on it.
+    const reordered = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        const d = await this.dv.step('charge', p.n)
+        const a = await this.dv.step('reserve', p.n)
+        return [a, d]
+      },
+    })
+    const e = await divergence(reordered, dump)
+    expect(e.message).not.toContain('made no further request')
+    expect(e.message).toContain('the record holds dv.step("reserve",9) (ordinal 0) as outcome #1 of 4')
+    expect(e.message).toContain('it is waiting on dv.step("charge",9) (ordinal 0, recorded later as outcome #4)')
+    expect(e.message).toMatch(/Recorded requests it has not made: dv\.step\("reserve",9\) \(ordinal 0\); dv\.step\("(price|stock)",9\)/)
+    expect(e.message).toContain('make it before dv.step("charge",9) again')
+  })
+
+  it('a thread waiting on several reordered calls names each, and long arguments are cut short', async () => {
+    const long = 'x'.repeat(500)
+    const two = thread({
+      uses: ['dv'],
+      async does() {
+        return [await this.dv.step('a'), await this.dv.step(long), await this.dv.step('c')]
+      },
+    })
+    const { dump } = await record(two, undefined, recordOpts())
+    const swapped = thread({
+      uses: ['dv'],
+      async does() {
+        return await Promise.all([this.dv.step('c'), this.dv.step(long)])
+      },
+    })
+    const e = await divergence(swapped, dump)
+    expect(e.message).toContain('it is waiting on dv.step("c") (ordinal 0, recorded later as outcome #3); dv.step("xxx')
+    expect(e.message).toContain('…') // the long argument, shortened
+    expect(e.message).not.toContain(long)
+    expect(e.message).toContain('Recorded requests it has not made: dv.step("a") (ordinal 0).')
+  })
+
+  it('a thread that waits on something other than a weft call still says it made no further request', async () => {
+    const { dump } = await record(original, { n: 10 }, recordOpts())
+    const stuck = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        await this.dv.step('reserve', p.n)
+        await new Promise(() => {})
+      },
+    })
+    const e = await divergence(stuck, dump)
+    expect(e.message).toMatch(/the record holds dv\.step\("(price|stock)",10\) \(ordinal 0\) as outcome #2 of 4, but the thread made no further request\. Last matched: dv\.step\("reserve",10\)\./)
+  })
+
   it('a call removed: the thread ends with recorded outcomes it never asked for', async () => {
     const { dump } = await record(original, { n: 3 }, recordOpts())
     const shorter = thread({
@@ -216,6 +270,26 @@ describe('resume after the code changed', () => {
     expect(lib.seen).toEqual([])
     await weave.close()
     expect(existsSync(weave.dumpPath(id)!)).toBe(true)
+  })
+
+  it('a resume of reordered calls fails naming the call the thread waits on', async () => {
+    const dir = tempDir()
+    const id = await leaveRunning(dir)
+    const swapped = thread({
+      uses: ['dv'],
+      async does() {
+        const b = await this.dv.step('b')
+        const a = await this.dv.step('a')
+        return [a, b]
+      },
+    })
+    const lib = dvLib()
+    const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: swapped }, libraries: { dv: lib.lib }, ioLibs: false, dumps: false })
+    const end = (await weave.join(id)) as Extract<ThreadEnd, { status: 'failed' }>
+    expect(end.error).toBeInstanceOf(ReplayDivergence)
+    expect(end.error.message).toContain('the record holds dv.step("a") (ordinal 0) as outcome #1 of 2, but the thread has not asked for it: it is waiting on dv.step("b") (ordinal 0, recorded later as outcome #2)')
+    expect(lib.seen).toEqual([])
+    await weave.close()
   })
 
   it("with onDivergence: 'continue', continues live from where the record stops matching", async () => {

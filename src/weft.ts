@@ -15,24 +15,17 @@
  * - Once stopped (killed, diverged), every pending and later call rejects with the same error.
  */
 import { performance } from 'node:perf_hooks'
-import { enterCall, type LiveCall, type WeaveConfig } from './call-context.js'
+import { enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from './encoding.js'
 import { ReplayDivergence } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
+import { Call } from './call.js'
+import { describeKey, nearest, Replay, reordered, type Entry } from './replay-record.js'
 
-/** A recorded outcome, as the replay sees it. */
-export interface Entry {
-  readonly seq: number
-  readonly key: string
-  readonly ord: number
-  readonly ok: boolean
-  /** The encoded outcome (from the journal), or undefined when `value` holds it (from a dump). */
-  readonly text: string | undefined
-  readonly value?: unknown
-  call: Call | null
-}
+export { describeKey, splitKey, type Entry } from './replay-record.js'
+
 
 /** One request made by a thread, in the order it was made (for tests and traces). */
 export interface CallTrace {
@@ -51,72 +44,7 @@ function afterDrain(tick: (w: Weft) => void, w: Weft): void {
   void Promise.resolve(w).then(tick)
 }
 
-class Call implements LiveCall {
-  readonly threadId: string
-  readonly lib: Library
-  readonly method: string
-  readonly args: unknown[]
-  readonly key: string
-  readonly ord: number
-  readonly config: WeaveConfig
-  controller: AbortController | null = null
-  abortHook: ((reason: Error) => void) | null = null
-  promise!: Promise<unknown>
-  resolve!: (v: unknown) => void
-  reject!: (e: unknown) => void
-  ok = true
-  value: unknown = undefined
-  /** When the library was asked (0: not yet, e.g. waiting for a concurrency slot). */
-  started = 0
-  /** The library answered (its outcome is recorded, or the thread has let go). */
-  answered = false
-  t0 = 0
-  /** Neighbours in the weft's list of pending calls (in the order the calls were made). */
-  prevPending: Call | null = null
-  nextPending: Call | null = null
 
-  constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig) {
-    this.threadId = threadId
-    this.lib = lib
-    this.method = method
-    this.args = args
-    this.key = key
-    this.ord = ord
-    this.config = config
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve
-      this.reject = reject
-    })
-  }
-}
-
-class Replay {
-  readonly entries: Entry[]
-  next = 0
-  held: Call[] = []
-  scheduled = false
-  /** When set, recorded entries the thread never asks for are dropped instead of diverging. */
-  skipUnrequested = false
-  #index: Map<string, Array<Entry | undefined>> | null = null
-
-  constructor(entries: Entry[]) {
-    this.entries = entries
-  }
-
-  find(key: string, ord: number): Entry | undefined {
-    const n = this.entries[this.next]
-    if (n !== undefined && n.call === null && n.ord === ord && n.key === key) return n
-    if (this.#index === null) {
-      this.#index = new Map()
-      for (const e of this.entries) {
-        let arr = this.#index.get(e.key)
-        if (arr === undefined) this.#index.set(e.key, (arr = []))
-        arr[e.ord] = e
-      }
-    }
-    return this.#index.get(key)?.[ord]
-  }
-}
 
 export interface WeftOptions {
   threadId: string
@@ -140,11 +68,6 @@ export interface WeftOptions {
   onDurable?: () => void
 }
 
-/** Splits a key into its call name and argument text. */
-export function splitKey(key: string): { call: string; args: string } {
-  const i = key.indexOf(':')
-  return { call: key.slice(0, i), args: key.slice(i + 1) }
-}
 
 export class Weft implements WeftLike {
   readonly threadId: string
@@ -503,19 +426,9 @@ export class Weft implements WeftLike {
     }
     // The thread asked for nothing the record lacks, yet not for the next recorded request: it
     // waits on calls the record holds later. The calls were reordered (or that one removed).
-    const waiting: string[] = []
-    for (let c: Call | null = this.#firstPending; c !== null; c = c.nextPending) {
-      const e = r.find(c.key, c.ord)
-      const at = e !== undefined && e.call === c ? `, recorded later as outcome #${r.entries.indexOf(e) + 1}` : ''
-      waiting.push(`${describeKey(c.key, SHORT)} (ordinal ${c.ord}${at})`)
-    }
-    const unasked = r.entries.slice(r.next).filter((e) => e.call === null)
-    const first = describeKey(expected.key, SHORT)
-    this.#divergence(
-      `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
-        `but the thread has not asked for it: it is waiting on ${list(waiting)}. ` +
-        `Recorded requests it has not made: ${list(unasked.map((e) => `${describeKey(e.key, SHORT)} (ordinal ${e.ord})`))}. ` +
-        `The calls look reordered: if the thread still makes ${first}, make it before ${describeKey(this.#firstPending.key, SHORT)} again, as it did when recorded.`,
+    const pending: Call[] = []
+    for (let c: Call | null = this.#firstPending; c !== null; c = c.nextPending) pending.push(c)
+    this.#divergence(reordered(r, expected, pending),
       undefined,
     )
   }
@@ -634,33 +547,3 @@ function abort(call: Call, reason: Error): void {
   }
 }
 
-/** `fs.readFile("a.txt")` from a key. */
-export function describeKey(key: string, max = 120): string {
-  const { call, args } = splitKey(key)
-  let a = args.startsWith('[') ? args.slice(1, -1) : args
-  if (a.length > max) a = a.slice(0, max) + '…'
-  return `${call}(${a})`
-}
-
-/** How many characters of arguments a call shows in a list. */
-const SHORT = 60
-
-/** The first few items of a list, joined, and how many more there are. */
-function list(items: string[], max = 3): string {
-  const more = items.length - max
-  return items.slice(0, max).join('; ') + (more > 0 ? ` and ${more} more` : '')
-}
-
-function nearest(r: Replay, got: Call): string {
-  const name = got.lib.name + '.' + got.method + ':'
-  const same = r.entries.filter((e) => e.key.startsWith(name))
-  const pool = same.length > 0 ? same : r.entries
-  const score = (k: string): number => {
-    let i = 0
-    while (i < k.length && i < got.key.length && k[i] === got.key[i]) i++
-    return i
-  }
-  const best = [...pool].sort((a, b) => score(b.key) - score(a.key)).slice(0, 3)
-  if (best.length === 0) return ''
-  return ` Nearest recorded requests: ${best.map((e) => `${describeKey(e.key)} #${e.ord}`).join('; ')}.`
-}

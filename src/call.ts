@@ -1,0 +1,46 @@
+/**
+ * A call a thread made through its weft: the request, its promise, its outcome once the library
+ * answered, and its place in the weft's list of pending calls. The weft (weft.ts) owns its life.
+ */
+import type { LiveCall, WeaveConfig } from './call-context.js'
+import type { Library } from './libraries.js'
+
+/** A request a thread made, from the call until its outcome is released. */
+export class Call implements LiveCall {
+  readonly threadId: string
+  readonly lib: Library
+  readonly method: string
+  readonly args: unknown[]
+  readonly key: string
+  readonly ord: number
+  readonly config: WeaveConfig
+  controller: AbortController | null = null
+  abortHook: ((reason: Error) => void) | null = null
+  promise!: Promise<unknown>
+  resolve!: (v: unknown) => void
+  reject!: (e: unknown) => void
+  ok = true
+  value: unknown = undefined
+  /** When the library was asked (0: not yet, e.g. waiting for a concurrency slot). */
+  started = 0
+  /** The library answered (its outcome is recorded, or the thread has let go). */
+  answered = false
+  t0 = 0
+  /** Neighbours in the weft's list of pending calls (in the order the calls were made). */
+  prevPending: Call | null = null
+  nextPending: Call | null = null
+
+  constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig) {
+    this.threadId = threadId
+    this.lib = lib
+    this.method = method
+    this.args = args
+    this.key = key
+    this.ord = ord
+    this.config = config
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+  }
+}

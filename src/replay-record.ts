@@ -1,0 +1,105 @@
+/**
+ * A thread's record as a replay consumes it: the recorded entries in completion order, an index
+ * by (key, ordinal), the requests held back, and the text of the divergence messages built from
+ * them. The weft (weft.ts) drives it.
+ */
+import type { Call } from './call.js'
+
+/** A recorded outcome, as the replay sees it. */
+export interface Entry {
+  readonly seq: number
+  readonly key: string
+  readonly ord: number
+  readonly ok: boolean
+  /** The encoded outcome (from the journal), or undefined when `value` holds it (from a dump). */
+  readonly text: string | undefined
+  readonly value?: unknown
+  call: Call | null
+}
+
+/** The state of one replay: the next entry to release and the requests held back. */
+export class Replay {
+  readonly entries: Entry[]
+  next = 0
+  held: Call[] = []
+  scheduled = false
+  /** When set, recorded entries the thread never asks for are dropped instead of diverging. */
+  skipUnrequested = false
+  #index: Map<string, Array<Entry | undefined>> | null = null
+
+  constructor(entries: Entry[]) {
+    this.entries = entries
+  }
+
+  find(key: string, ord: number): Entry | undefined {
+    const n = this.entries[this.next]
+    if (n !== undefined && n.call === null && n.ord === ord && n.key === key) return n
+    if (this.#index === null) {
+      this.#index = new Map()
+      for (const e of this.entries) {
+        let arr = this.#index.get(e.key)
+        if (arr === undefined) this.#index.set(e.key, (arr = []))
+        arr[e.ord] = e
+      }
+    }
+    return this.#index.get(key)?.[ord]
+  }
+}
+
+/** Splits a key into its call name and argument text. */
+export function splitKey(key: string): { call: string; args: string } {
+  const i = key.indexOf(':')
+  return { call: key.slice(0, i), args: key.slice(i + 1) }
+}
+
+/** `fs.readFile("a.txt")` from a key. */
+export function describeKey(key: string, max = 120): string {
+  const { call, args } = splitKey(key)
+  let a = args.startsWith('[') ? args.slice(1, -1) : args
+  if (a.length > max) a = a.slice(0, max) + '…'
+  return `${call}(${a})`
+}
+
+/** How many characters of arguments a call shows in a list. */
+const SHORT = 60
+
+/** The first few items of a list, joined, and how many more there are. */
+function list(items: string[], max = 3): string {
+  const more = items.length - max
+  return items.slice(0, max).join('; ') + (more > 0 ? ` and ${more} more` : '')
+}
+
+/** The recorded requests nearest to one the record lacks, for the divergence message. */
+export function nearest(r: Replay, got: Call): string {
+  const name = got.lib.name + '.' + got.method + ':'
+  const same = r.entries.filter((e) => e.key.startsWith(name))
+  const pool = same.length > 0 ? same : r.entries
+  const score = (k: string): number => {
+    let i = 0
+    while (i < k.length && i < got.key.length && k[i] === got.key[i]) i++
+    return i
+  }
+  const best = [...pool].sort((a, b) => score(b.key) - score(a.key)).slice(0, 3)
+  if (best.length === 0) return ''
+  return ` Nearest recorded requests: ${best.map((e) => `${describeKey(e.key)} #${e.ord}`).join('; ')}.`
+}
+
+/**
+ * The message for a replay in which the thread asked for nothing the record lacks, yet not for
+ * the next recorded request: it waits on calls the record holds later (reordered, or removed).
+ */
+export function reordered(r: Replay, expected: Entry, pending: readonly Call[]): string {
+  const waiting = pending.map((c) => {
+    const e = r.find(c.key, c.ord)
+    const at = e !== undefined && e.call === c ? `, recorded later as outcome #${r.entries.indexOf(e) + 1}` : ''
+    return `${describeKey(c.key, SHORT)} (ordinal ${c.ord}${at})`
+  })
+  const unasked = r.entries.slice(r.next).filter((e) => e.call === null)
+  const first = describeKey(expected.key, SHORT)
+  return (
+    `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
+    `but the thread has not asked for it: it is waiting on ${list(waiting)}. ` +
+    `Recorded requests it has not made: ${list(unasked.map((e) => `${describeKey(e.key, SHORT)} (ordinal ${e.ord})`))}. ` +
+    `The calls look reordered: if the thread still makes ${first}, make it before ${describeKey(pending[0]!.key, SHORT)} again, as it did when recorded.`
+  )
+}

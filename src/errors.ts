@@ -37,7 +37,7 @@ export class UnknownThreadType extends RaimentError {
       'RAIMENT_UNKNOWN_THREAD_TYPE',
       `unknown thread type '${type}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}; known types: ${known.length ? known.join(', ') : '(none)'}. ` +
         `A thread type is a module in the threads directory whose default export is thread({ uses, does }); ` +
-        `a file added since the weave started is known once the weave starts again.`,
+        `a weave knows the modules that were there when it started.`,
     )
     this.type = type
     this.known = [...known]

@@ -27,14 +27,71 @@ export class ThreadKilled extends RaimentError {
   }
 }
 
+/** A thread type no module in the weave's threads directory provides (misspelt, or added since the weave started). */
 export class UnknownThreadType extends RaimentError {
+  readonly type: string
+  readonly known: readonly string[]
   constructor(type: string, known: readonly string[]) {
+    const near = closest(type, known)
     super(
       'RAIMENT_UNKNOWN_THREAD_TYPE',
-      `unknown thread type '${type}'; known types: ${known.length ? known.join(', ') : '(none)'}. ` +
-        `A thread type is a module in the threads directory whose default export is thread({ uses, does }).`,
+      `unknown thread type '${type}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}; known types: ${known.length ? known.join(', ') : '(none)'}. ` +
+        `A thread type is a module in the threads directory whose default export is thread({ uses, does }); ` +
+        `a weave knows the modules that were there when it started.`,
     )
+    this.type = type
+    this.known = [...known]
   }
+}
+
+/** A thread type whose module is there but failed to load; `cause` is the load error. */
+export class ThreadTypeUnavailable extends RaimentError {
+  readonly type: string
+  constructor(type: string, cause: Error) {
+    super(
+      'RAIMENT_THREAD_TYPE_UNAVAILABLE',
+      `thread type '${type}' is unavailable: ${cause.message.replace(/\.$/, '')}. A weave loads its thread types when it starts: fix this, then start it again.`,
+      { cause },
+    )
+    this.type = type
+  }
+}
+
+/**
+ * One line of plain text, at most 500 characters: a compiler's message may span lines, with
+ * colours and a code frame (the whole of it stays in the error's `cause`).
+ */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const t = text.replace(/\u001b\[[0-9;]*m/g, '').replace(/\s*\n\s*/g, ' ')
+  return t.length > 500 ? t.slice(0, 499) + '…' : t
+}
+
+/** The known name nearest to `name` when it is near enough to be a slip of the keyboard. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestD = Math.max(1, Math.floor(name.length / 3)) + 1
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase())
+    if (d < bestD) {
+      best = k
+      bestD = d
+    }
+  }
+  return best
+}
+
+/** Levenshtein distance (insert, delete, substitute: 1 each). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = cur
+  }
+  return prev[b.length]!
 }
 
 export class UnknownLibrary extends RaimentError {
@@ -76,9 +133,12 @@ export class InvalidArgument extends RaimentError {
   }
 }
 
+/** A module in the threads directory that cannot be a thread type: it failed to import, or exports no thread. */
 export class InvalidThreadModule extends RaimentError {
-  constructor(file: string, why: string) {
-    super('RAIMENT_INVALID_THREAD_MODULE', `${file}: ${why}`)
+  readonly file: string
+  constructor(file: string, why: string, options?: { cause?: unknown }) {
+    super('RAIMENT_INVALID_THREAD_MODULE', oneLine(`${file}: ${why}`), options)
+    this.file = file
   }
 }
 

@@ -27,6 +27,7 @@ export {
   ReplayDivergence,
   ThreadKilled,
   UnknownThreadType,
+  ThreadTypeUnavailable,
   UnknownLibrary,
   UnknownMethod,
   UnrecordableValue,

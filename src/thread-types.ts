@@ -1,11 +1,15 @@
 /**
  * Loading thread types: every module under a threads directory whose default export is a
  * thread type, named by its path without extension (`orders/checkout`).
+ *
+ * A module that fails to load (a syntax error, a throw at import, a default export that is not a
+ * thread type) makes only its own type unavailable: the others load, and the failure is kept,
+ * by type name, as the cause to give whoever asks for that type.
  */
 import { readdirSync, existsSync, statSync } from 'node:fs'
 import { join, relative, extname, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { InvalidThreadModule, UnknownLibrary } from './errors.js'
+import { InvalidThreadModule, RaimentError, ThreadTypeUnavailable, UnknownLibrary, UnknownThreadType } from './errors.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 
 const SOURCE_EXT = new Set(['.ts', '.mts', '.js', '.mjs'])
@@ -21,34 +25,99 @@ function walk(dir: string, out: string[]): void {
   }
 }
 
-/** Loads the thread types of `dir`, by name. A missing directory has none. */
-export async function loadThreadTypes(dir: string): Promise<Map<string, AnyThreadType>> {
-  const types = new Map<string, AnyThreadType>()
-  const root = resolve(dir)
-  if (!existsSync(root)) return types
-  const files: string[] = []
-  walk(root, files)
-  for (const file of files) {
-    const name = relative(root, file).slice(0, -extname(file).length).split(sep).join('/')
-    let mod: { default?: unknown }
-    try {
-      mod = (await import(pathToFileURL(file).href)) as { default?: unknown }
-    } catch (e) {
-      throw new InvalidThreadModule(file, `could not be loaded: ${(e as Error).message}`)
-    }
-    if (!isThreadType(mod.default)) {
-      throw new InvalidThreadModule(file, "its default export is not a thread type; write `export default thread({ uses, does })`")
-    }
-    types.set(name, mod.default)
-  }
-  return types
+/** The thread types of a directory: those that loaded, and why the others did not. */
+export interface ThreadTypes {
+  /** The types that loaded, by name. */
+  readonly types: Map<string, AnyThreadType>
+  /** The types that cannot run, by name, each with why: its module failed to load, or it uses a library that does not exist. */
+  readonly unavailable: Map<string, RaimentError>
+  /** The module of each type, by name. */
+  readonly files: Map<string, string>
 }
 
-/** Checks that every library a thread type uses exists. */
-export function checkUses(types: Map<string, AnyThreadType>, libraries: readonly string[]): void {
-  for (const [name, t] of types) {
-    for (const u of t.uses) {
-      if (!libraries.includes(u)) throw new UnknownLibrary(u, `thread type '${name}'`, libraries)
+/** The thread-type modules of `dir` by type name, without loading any. A missing directory has none. */
+export function threadFiles(dir: string): Map<string, string> {
+  const files = new Map<string, string>()
+  if (!existsSync(dir)) return files
+  const found: string[] = []
+  // Paths under `dir` as given, so messages name files as the user does (`threads/greet.ts`).
+  walk(dir, found)
+  for (const file of found) files.set(relative(dir, file).slice(0, -extname(file).length).split(sep).join('/'), file)
+  return files
+}
+
+/**
+ * Loads one module as a thread type.
+ * @throws InvalidThreadModule naming the file, when it cannot be imported (the import error is
+ *   its `cause`) or its default export is not a thread type
+ */
+export async function loadThreadType(file: string): Promise<AnyThreadType> {
+  let mod: { default?: unknown }
+  try {
+    mod = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown }
+  } catch (e) {
+    const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+    throw new InvalidThreadModule(file, `could not be loaded: ${why}`, { cause: e })
+  }
+  if (!isThreadType(mod.default)) {
+    throw new InvalidThreadModule(file, "its default export is not a thread type; write `export default thread({ uses, does })`")
+  }
+  return mod.default
+}
+
+/**
+ * Loads the thread types of `dir`. A module that fails to load is not thrown: its type goes to
+ * `unavailable` with the InvalidThreadModule that says why.
+ */
+export async function loadThreadTypes(dir: string): Promise<ThreadTypes> {
+  const types = new Map<string, AnyThreadType>()
+  const unavailable = new Map<string, RaimentError>()
+  const files = threadFiles(dir)
+  for (const [name, file] of files) {
+    try {
+      types.set(name, await loadThreadType(file))
+    } catch (e) {
+      if (!(e instanceof InvalidThreadModule)) throw e
+      unavailable.set(name, e)
     }
+  }
+  return { types, unavailable, files }
+}
+
+/**
+ * Loads only the thread type `name` of `dir` (a broken module of another type is not imported).
+ * @throws UnknownThreadType naming the types the directory has, when none is `name`
+ * @throws ThreadTypeUnavailable, with the InvalidThreadModule as its cause, when its module fails to load
+ */
+export async function loadThreadTypeNamed(dir: string, name: string): Promise<AnyThreadType> {
+  const files = threadFiles(dir)
+  const file = files.get(name)
+  if (file === undefined) throw new UnknownThreadType(name, [...files.keys()])
+  try {
+    return await loadThreadType(file)
+  } catch (e) {
+    throw e instanceof InvalidThreadModule ? new ThreadTypeUnavailable(name, e) : e
+  }
+}
+
+/**
+ * Checks that every library a thread type uses exists. With `unavailable`, a type that uses one
+ * that does not is moved there (with `files` naming its module); without, that is thrown.
+ * @throws UnknownLibrary naming the libraries that exist
+ */
+export function checkUses(
+  types: Map<string, AnyThreadType>,
+  libraries: readonly string[],
+  unavailable?: Map<string, RaimentError>,
+  files?: Map<string, string>,
+): void {
+  for (const [name, t] of types) {
+    const missing = t.uses.find((u) => !libraries.includes(u))
+    if (missing === undefined) continue
+    const file = files?.get(name)
+    const err = new UnknownLibrary(missing, `thread type '${name}'${file !== undefined ? ` (${file})` : ''}`, libraries)
+    if (unavailable === undefined) throw err
+    types.delete(name)
+    unavailable.set(name, err)
   }
 }

@@ -6,6 +6,9 @@
  *   journal does not know.
  * - On open, every thread recorded as running is resumed (re-run from the start with its
  *   journal as the cache); done, failed and killed threads are never re-run.
+ * - A recorded thread whose type this weave cannot run (unknown, or its module failed to load)
+ *   ends failed with why, as any failed thread; it never keeps a weave from opening. A spawn of
+ *   such a type is refused before anything is recorded.
  * - A thread's end (result, error, killed) is recorded in the same ordered commit stream as its
  *   outcomes, after all of them.
  */
@@ -18,7 +21,7 @@ import { fileURLToPath } from 'node:url'
 import type { WeaveConfig } from './call-context.js'
 import { makeDump, dumpText } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
-import { InvalidArgument, LinkedExit, ThreadKilled, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
+import { InvalidArgument, LinkedExit, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed, type RaimentError } from './errors.js'
 import { Journal, type Durability, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
@@ -27,7 +30,7 @@ import { NoBroker, type Remote } from './remote.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { supervisor } from './supervisor.js'
 import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
-import { checkUses, loadThreadTypes } from './thread-types.js'
+import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { Weft, type Entry } from './weft.js'
 
@@ -59,6 +62,11 @@ export interface WeaveOptions {
   alwaysReplay?: boolean
   /** A transport joining this weave to others (see `raiment start --amqp`); none by default. */
   remote?: Remote
+  /**
+   * Told of what does not stop the weave but should be fixed: a thread type that cannot run
+   * (its module failed to load), once each when the weave opens. Default: `process.emitWarning`.
+   */
+  onWarning?: (warning: Error) => void
 }
 
 export type ThreadEnd =
@@ -99,6 +107,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** How many running threads were resumed when the weave opened. */
   resumed = 0
   readonly #types: Map<string, AnyThreadType>
+  /** Types whose module is there but cannot run (it failed to load, or uses a missing library), with why. */
+  readonly #unavailable: Map<string, RaimentError>
   readonly #libs: Map<string, Library>
   readonly #runs = new Map<string, Run>()
   readonly #dumps: string | false
@@ -119,10 +129,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (run !== undefined && run.weft === weft) this.#finish(run, false, err)
   }
 
-  private constructor(journal: Journal, types: Map<string, AnyThreadType>, config: WeaveConfig, o: WeaveOptions) {
+  private constructor(journal: Journal, types: ThreadTypes, config: WeaveConfig, o: WeaveOptions) {
     super()
     this.journal = journal
-    this.#types = types
+    this.#types = types.types
+    this.#unavailable = types.unavailable
     this.#libs = new Map()
     this.config = config
     // Libraries that need the weave (mailbox, threads, registry) find it in their config.
@@ -136,21 +147,35 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Opens the journal, loads thread types and libraries, and resumes every running thread.
+   *
+   * A module of the threads directory that cannot be used (it fails to import, its default
+   * export is not a thread type, or it uses a library that does not exist) makes only its own
+   * type unavailable: the weave opens, reports it once to `onWarning` (one line: the file and
+   * why; `weave.unavailable` has them), refuses spawns of it with ThreadTypeUnavailable, and
+   * ends threads of it that it finds recorded as failed, with that error.
    * @throws NotARaimentDb / DbTooNew for a journal it must not touch (left untouched)
-   * @throws UnknownLibrary when a thread type uses a library that does not exist
-   * @throws InvalidThreadModule / InvalidLibraryModule for a module that cannot be used
+   * @throws UnknownLibrary when a thread type passed by name (`threads: { … }`) uses a library that does not exist
+   * @throws InvalidLibraryModule for an I/O library module that cannot be used
    */
   static async open(o: WeaveOptions = {}): Promise<Weave> {
     checkOptions(o)
-    const types = typeof o.threads === 'object' ? new Map(Object.entries(o.threads)) : await loadThreadTypes(o.threads ?? 'threads')
+    const byName = typeof o.threads === 'object'
+    const loaded: ThreadTypes =
+      typeof o.threads === 'object'
+        ? { types: new Map(Object.entries(o.threads)), unavailable: new Map(), files: new Map() }
+        : await loadThreadTypes(o.threads ?? 'threads')
+    const types = loaded.types
     if (!types.has('raiment/supervisor')) types.set('raiment/supervisor', supervisor as AnyThreadType)
     const dbFile = o.db ?? 'raiment.db'
     const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}) })
     try {
       const config: WeaveConfig = { ...(o.config ?? {}), db: dbFile, weaveId: journal.weaveId, durability: o.durability ?? 'sync' }
-      const weave = new Weave(journal, types, config, o)
+      const weave = new Weave(journal, loaded, config, o)
       for (const [name, lib] of await loadLibraries(o, config)) weave.#libs.set(name, lib)
-      checkUses(types, weave.libraries)
+      // Types given by name are the program's own: a missing library is thrown at this call.
+      checkUses(types, weave.libraries, byName ? undefined : loaded.unavailable, loaded.files)
+      const warn = o.onWarning ?? ((w: Error) => process.emitWarning(w))
+      for (const e of loaded.unavailable.values()) warn(e)
       weave.#resume()
       weave.#startPolling(o.pollMs ?? 50)
       return weave
@@ -165,6 +190,15 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return [...this.#types.keys()]
   }
 
+  /**
+   * The thread types of the threads directory that this weave cannot run, by name, each with
+   * why (InvalidThreadModule: the module failed to load; UnknownLibrary: it uses a library that
+   * does not exist).
+   */
+  get unavailable(): ReadonlyMap<string, Error> {
+    return this.#unavailable
+  }
+
   /** The names of the I/O libraries this weave has. */
   get libraries(): string[] {
     return [...this.#libs.keys()]
@@ -177,13 +211,15 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Records a new thread and runs it once the record is durable. Returns its id at once.
-   * @throws UnknownThreadType naming the known types
+   * Nothing is recorded when it throws.
+   * @throws UnknownThreadType naming the known types (and the nearest, for a misspelt one)
+   * @throws ThreadTypeUnavailable when the type's module failed to load (the load error is its `cause`)
    * @throws UnrecordableValue when params cannot be recorded
    */
   spawn(type: string, params?: unknown, opts: { parent?: string; id?: string } = {}): string {
     if (this.#closed) throw new WeaveClosed()
     const t = this.#types.get(type)
-    if (t === undefined) throw new UnknownThreadType(type, this.types)
+    if (t === undefined) throw this.#cannotRunType(type)
     const text = encodeValue(params, 'params')
     // An id chosen elsewhere (a spawn sent by another weave) is spawned once, however often it comes.
     if (opts.id !== undefined && (this.#runs.has(opts.id) || this.journal.thread(opts.id) !== undefined)) return opts.id
@@ -370,8 +406,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.messages.arrived(record)
     const type = this.#types.get(t.type)
     if (type === undefined) {
-      // Recorded as running: a weave on this journal that knows the type resumes it.
-      this.emit('error', new UnknownThreadType(t.type, this.types))
+      this.#cannotRun(t.id, t.type, t.parent)
       return
     }
     const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
@@ -507,7 +542,22 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return this.journal.replayEntries(id, (seq, key, ord, ok, text): Entry => ({ seq, key, ord, ok, text, call: null }))
   }
 
-  #finish(run: Run, ok: boolean, value: unknown): void {
+  /** Why this weave cannot run threads of `type`. */
+  #cannotRunType(type: string): RaimentError {
+    const why = this.#unavailable.get(type)
+    return why !== undefined ? new ThreadTypeUnavailable(type, why) : new UnknownThreadType(type, this.types)
+  }
+
+  /**
+   * A recorded thread (pending, running, or moved here) whose type this weave cannot run: it
+   * ends failed with why, as a thread that threw would (exit messages, dump, joiners).
+   */
+  #cannotRun(id: string, type: string, parent: string | null): void {
+    this.#finish(this.#prepare(id, type, parent, null), false, this.#cannotRunType(type), false)
+  }
+
+  /** `counted`: the weft knows how many entries the thread has (false: the commit counts them). */
+  #finish(run: Run, ok: boolean, value: unknown, counted = true): void {
     if (run.ended || this.#closed) return
     const stop = run.weft.finish()
     if (stop instanceof ThreadKilled) return
@@ -535,7 +585,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
         : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
       if (!ok && this.#dumps !== false) this.#writeDump(run.id)
       this.#ended(run, end)
-    }, run.weft.recorded)
+    }, counted ? run.weft.recorded : undefined)
   }
 
   #ended(run: Run, end: ThreadEnd): void {
@@ -574,7 +624,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (this.#runs.has(row.id)) return
     const t = this.#types.get(row.type)
     if (t === undefined) {
-      this.emit('error', new UnknownThreadType(row.type, this.types))
+      this.#cannotRun(row.id, row.type, row.parent)
       return
     }
     const params = decodeValue(row.params)
@@ -587,6 +637,27 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     this.resumed++
     this.#start(this.#prepare(row.id, row.type, row.parent, this.#entries(row.id)), t, params, true)
+  }
+
+  /**
+   * `raiment spawn` to this weave: spawns thread `id` (chosen by the asker, so a request answered
+   * again after a crash spawns it once) and replies `{ spawned: id }` once its record is durable,
+   * or `{ refused: <encoded error> }` with nothing recorded (an unknown or unavailable type).
+   */
+  #controlSpawn(n: number, id: string, arg: string): void {
+    let reply: string
+    try {
+      const { type, params } = JSON.parse(arg) as { type: string; params: string }
+      reply = JSON.stringify({ spawned: this.spawn(type, decodeValue(params), { id }) })
+    } catch (e) {
+      reply = JSON.stringify({ refused: encodeError(e) })
+    }
+    void this.journal
+      .committed()
+      .then(() => {
+        if (!this.#closed) this.journal.replyControl(n, reply)
+      })
+      .finally(() => this.#controlBusy.delete(n))
   }
 
   #startPolling(ms: number): void {
@@ -614,6 +685,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
       try {
         if (c.kind === 'kill' && c.thread) reply = this.kill(c.thread) ? 'killed' : 'already ended'
         else if (c.kind === 'send' && c.thread) reply = JSON.stringify(this.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), `control:${this.journal.weaveId}:${c.n}`))
+        else if (c.kind === 'spawn' && c.thread) {
+          if (this.#controlBusy.has(c.n)) continue
+          this.#controlBusy.add(c.n)
+          this.#controlSpawn(c.n, c.thread, c.arg ?? '')
+          continue
+        }
         else if (c.kind === 'migrate' && c.thread) {
           // Answered when the move is durable (or refused); meanwhile later polls leave it be.
           if (this.#controlBusy.has(c.n)) continue
@@ -669,7 +746,7 @@ async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promise<Map<
 /** How long a move waits by default for a thread's calls in flight to finish here. */
 const MOVE_WAIT_MS = 10_000
 
-const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote'])
+const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'onWarning'])
 
 function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {
@@ -677,6 +754,9 @@ function checkOptions(o: WeaveOptions): void {
   }
   if (o.onDivergence !== undefined && o.onDivergence !== 'fail' && o.onDivergence !== 'continue') {
     throw new InvalidArgument(`onDivergence must be 'fail' or 'continue', got ${JSON.stringify(o.onDivergence)}`)
+  }
+  if (o.onWarning !== undefined && typeof o.onWarning !== 'function') {
+    throw new InvalidArgument(`onWarning must be a function, got ${typeof o.onWarning}`)
   }
   if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
     throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)

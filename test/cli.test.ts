@@ -216,7 +216,7 @@ describe('raiment CLI', () => {
       raiment(dir, 'send', target),
     ])
     expectOneLineError(malformed, /PARAMS_JSON is not valid JSON \(.*JSON.*\).*e\.g\. raiment spawn greet '\{"name":"ada"\}'/)
-    expectOneLineError(unknownType, /unknown thread type 'greeet'; known types: checkout, greet, inventory, listener, order-saga, /)
+    expectOneLineError(unknownType, /unknown thread type 'greeet' \(did you mean 'greet'\?\); known types: checkout, greet, inventory, listener, order-saga, /)
     expectOneLineError(noThreads, /no directory 'threads'; pass --threads DIR/)
     expectOneLineError(unknownId, /no thread with id 'nope\/1'/)
     expectOneLineError(unknownKill, /no thread with id 'nope\/1'/)

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { Weave, type ThreadEnd } from 'raiment'
 import { replay } from 'raiment/testing'
 import { makeDump } from '../src/dump.js'
-import { loadThreadTypes } from '../src/thread-types.js'
+import { loadThreadTypeNamed } from '../src/thread-types.js'
 import { tempDir } from './support/tmp.js'
 
 const THREADS = fileURLToPath(new URL('../threads', import.meta.url))
@@ -28,7 +28,7 @@ function result(end: ThreadEnd): unknown {
 
 /** Replays thread `id` from its journal alone (no library is called) and returns its result. */
 async function replayed(weave: Weave, id: string): Promise<unknown> {
-  const type = (await loadThreadTypes(THREADS)).get(weave.journal.thread(id)!.type)!
+  const type = await loadThreadTypeNamed(THREADS, weave.journal.thread(id)!.type)
   const run = await replay(type, makeDump(weave.journal, id))
   expect(run.error, run.error?.message).toBeUndefined()
   return run.result

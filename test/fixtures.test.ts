@@ -10,9 +10,13 @@ import { loadThreadTypes } from '../src/thread-types.js'
 // recorded, with no library called.
 const root = fileURLToPath(new URL('..', import.meta.url))
 const fixtures = readdirSync(join(root, 'fixtures')).filter((f) => f.endsWith('.json')).sort()
-const types = await loadThreadTypes(join(root, 'threads'))
+const { types, unavailable } = await loadThreadTypes(join(root, 'threads'))
 
 describe('recorded fixtures', () => {
+  it('every example thread type loads', () => {
+    expect([...unavailable.values()].map((e) => e.message)).toEqual([])
+  })
+
   it('there are at least three', () => {
     expect(fixtures.length).toBeGreaterThanOrEqual(3)
   })

@@ -9,7 +9,7 @@ import { inspect } from 'node:util'
 import { InvalidArgument, UnknownThreadType } from '../errors.js'
 import { Journal, type Durability } from '../journal.js'
 import { supervisor } from '../supervisor.js'
-import { loadThreadTypes } from '../thread-types.js'
+import { loadThreadTypeNamed, threadFiles } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
 
 /** Options every command that opens a journal takes. */
@@ -176,18 +176,21 @@ export function parseParams(text: string | undefined, type: string): unknown {
 }
 
 /**
- * Loads the thread types of `dir` and returns the one named `type`; like a weave, it also knows
- * the built-in `raiment/supervisor`.
+ * Loads the thread type `type` of `dir`, and no other module (one that fails to load does not
+ * matter here); like a weave, it also knows the built-in `raiment/supervisor`.
  * @throws UnknownThreadType naming the known types, or InvalidArgument when there are none
+ * @throws ThreadTypeUnavailable when its module fails to load (the load error is its cause)
  */
 export async function threadType(dir: string, type: string): Promise<AnyThreadType> {
-  const types = await loadThreadTypes(dir)
-  const t = types.get(type) ?? (type === 'raiment/supervisor' ? (supervisor as AnyThreadType) : undefined)
-  if (t !== undefined) return t
-  if (types.size === 0) {
-    throw new InvalidArgument(
-      `unknown thread type '${type}': ${existsSync(dir) ? `${dir} holds no thread types` : `there is no directory '${dir}'`}; pass --threads DIR`,
-    )
+  if (type === 'raiment/supervisor' && !threadFiles(dir).has(type)) return supervisor as AnyThreadType
+  try {
+    return await loadThreadTypeNamed(dir, type)
+  } catch (e) {
+    if (e instanceof UnknownThreadType && e.known.length === 0) {
+      throw new InvalidArgument(
+        `unknown thread type '${type}': ${existsSync(dir) ? `${dir} holds no thread types` : `there is no directory '${dir}'`}; pass --threads DIR`,
+      )
+    }
+    throw e
   }
-  throw new UnknownThreadType(type, [...types.keys()])
 }

@@ -38,7 +38,7 @@ export const DEMO_BATCH: ReadonlyArray<{ type: string; params: unknown }> = [
 
 export async function demo(o: StartOptions): Promise<number> {
   const began = Date.now()
-  const types = await loadThreadTypes(o.threads)
+  const { types } = await loadThreadTypes(o.threads)
   const missing = [...new Set(DEMO_BATCH.map((t) => t.type))].filter((t) => !types.has(t))
   if (missing.length > 0) {
     throw new InvalidArgument(

@@ -6,7 +6,7 @@
  * `kill` inserts a control row that the weave answers in the same table.
  */
 import { existsSync } from 'node:fs'
-import { encodeValue } from '../encoding.js'
+import { decodeError, encodeValue } from '../encoding.js'
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
 import { Weave, rowEnd, type ThreadEnd } from '../weave.js'
@@ -25,6 +25,7 @@ import {
   threadType,
   toText,
   type DbOptions,
+  type Owner,
   type ProjectOptions,
 } from './common.js'
 
@@ -46,6 +47,7 @@ export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave
     durability: o.durability,
     onDivergence: o.onDivergence,
     ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
+    onWarning: (w) => note(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`),
   })
 }
 
@@ -66,12 +68,14 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   weave.on('thread-end', (end) => say(endLine(weave, end)))
   say(
     `weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, ` +
+      `${weave.unavailable.size > 0 ? `${weave.unavailable.size} unavailable (${[...weave.unavailable.keys()].join(', ')}), ` : ''}` +
       `resumed ${plural(weave.resumed, 'thread')}`,
   )
   if (!existsSync(o.threads)) note(`raiment: there is no directory '${o.threads}', so only built-in thread types can run; pass --threads DIR`)
   // Resumed threads started inside Weave.open, before these listeners existed; threads spawned
   // while no weave ran are still 'pending' until their start commits, and print 'started' then.
-  for (const r of weave.journal.threads({ status: ['running'] })) say(`resumed ${r.id} ${r.type}`)
+  // (A thread of a type this weave cannot run is ending failed instead: it prints 'failed' then.)
+  for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id)) say(`resumed ${r.id} ${r.type}`)
   if (link !== null) {
     await link.start(weave)
     say(`joined namespace '${link.topology.ns}' on ${link.broker.url.replace(/:[^:@/]*@/, ':***@')} as ${weave.journal.weaveId}`)
@@ -132,18 +136,27 @@ export interface SpawnOptions extends StartOptions {
   wait?: boolean
 }
 
-/** `raiment spawn TYPE [PARAMS_JSON]`. */
+/**
+ * `raiment spawn TYPE [PARAMS_JSON]`. With a weave running on the journal, that weave is asked
+ * to spawn it (so a type it does not know is refused, with nothing recorded); with none, the
+ * type is checked against --threads and the thread is recorded 'pending' for the next weave
+ * (or, with --wait, run by a weave in this process).
+ */
 export async function spawn(type: string, paramsText: string | undefined, o: SpawnOptions): Promise<number> {
-  await threadType(o.threads, type)
+  // No journal yet, so no weave runs on it: check the type before the file is made.
+  const checked = existsSync(o.db) ? null : await threadType(o.threads, type)
   const params = parseParams(paramsText, type)
   const text = encodeValue(params, 'params')
   const journal = new Journal(o.db, { durability: o.durability })
   try {
     const owner = runningOwner(journal)
+    if (owner === null && checked === null) await threadType(o.threads, type)
     if (owner !== null || !o.wait) {
-      const id = journal.nextThreadId(1)
-      journal.insertThread(id, type, text, null, 'pending')
-      journal.flushNow()
+      const id = owner !== null ? await spawnInWeave(journal, owner, type, text) : journal.nextThreadId(1)
+      if (owner === null) {
+        journal.insertThread(id, type, text, null, 'pending')
+        journal.flushNow()
+      }
       if (!o.wait) {
         say(id)
         if (owner === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
@@ -165,6 +178,54 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
     await weave.committed()
     return printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null)
   })
+}
+
+const CONTROL_TIMEOUT_MS = 5_000
+
+/**
+ * Asks the weave running on the journal to spawn a thread, under an id chosen here; resolves to
+ * the id once the spawn is durable.
+ * @throws the weave's refusal, rebuilt as its class (UnknownThreadType, ThreadTypeUnavailable, …)
+ * @throws RAIMENT_SPAWN_TIMEOUT when the weave does not answer in time (the request is withdrawn: nothing is spawned)
+ */
+async function spawnInWeave(journal: Journal, owner: Owner, type: string, params: string): Promise<string> {
+  const id = journal.nextThreadId(1)
+  const reply = await askWeave(journal, 'spawn', id, JSON.stringify({ type, params }), true)
+  if (reply === null) {
+    throw new RaimentError(
+      'RAIMENT_SPAWN_TIMEOUT',
+      `the weave (pid ${owner.pid}) on ${journal.file} did not answer within ${CONTROL_TIMEOUT_MS / 1000} s; nothing was spawned. Is it stuck? Try again, or stop it and use --wait`,
+    )
+  }
+  let answer: { spawned?: string; refused?: string }
+  try {
+    answer = JSON.parse(reply) as typeof answer
+  } catch {
+    // A weave of a Raiment that did not take spawns this way: record it for that weave's poll.
+    journal.insertThread(id, type, params, null, 'pending')
+    journal.flushNow()
+    return id
+  }
+  if (answer.refused !== undefined) throw decodeError(answer.refused)
+  return answer.spawned ?? id
+}
+
+/**
+ * Queues a control request for the weave running on the journal and waits for its reply. After
+ * CONTROL_TIMEOUT_MS without one: null, with the request withdrawn when `withdraw` (unless the
+ * weave took it meanwhile), else left queued for the weave's next poll.
+ */
+async function askWeave(journal: Journal, kind: string, thread: string, arg: string | null, withdraw: boolean): Promise<string | null> {
+  const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run(kind, thread, arg).lastInsertRowid
+  const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
+  const deadline = Date.now() + CONTROL_TIMEOUT_MS
+  for (;;) {
+    const r = ask.get(n) as { done: number; reply: string | null }
+    if (r.done === 1) return r.reply ?? ''
+    if (Date.now() >= deadline) {
+      if (!withdraw || journal.db.prepare('DELETE FROM control WHERE n = ? AND done = 0').run(n).changes === 1) return null
+    } else await new Promise((res) => setTimeout(res, 20))
+  }
 }
 
 /** Polls the journal until the thread ends (a weave in another process runs it). */
@@ -209,8 +270,6 @@ function printEnd(end: ThreadEnd, dump: string | null): number {
   return 1
 }
 
-const KILL_TIMEOUT_MS = 5_000
-
 /** `raiment kill ID`. */
 export async function kill(id: string, o: DbOptions): Promise<number> {
   const journal = openExisting(o.db)
@@ -228,23 +287,17 @@ export async function kill(id: string, o: DbOptions): Promise<number> {
       say(`killed ${id}`)
       return 0
     }
-    const n = journal.db.prepare('INSERT INTO control (kind, thread) VALUES (?, ?)').run('kill', id).lastInsertRowid
-    const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
-    const deadline = Date.now() + KILL_TIMEOUT_MS
-    while (Date.now() < deadline) {
-      const r = ask.get(n) as { done: number; reply: string | null }
-      if (r.done === 1) {
-        if (r.reply === 'killed') say(`killed ${id}`)
-        else if (r.reply === 'already ended') say(`${id} had already ended`)
-        else throw new RaimentError('RAIMENT_KILL_FAILED', `the weave (pid ${owner.pid}) could not kill ${id}: ${r.reply}`)
-        return 0
-      }
-      await new Promise((res) => setTimeout(res, 20))
+    const reply = await askWeave(journal, 'kill', id, null, false)
+    if (reply === null) {
+      throw new RaimentError(
+        'RAIMENT_KILL_TIMEOUT',
+        `the weave (pid ${owner.pid}) did not answer the kill of ${id} within ${CONTROL_TIMEOUT_MS / 1000} s; the request stays queued and it acts on it when it polls`,
+      )
     }
-    throw new RaimentError(
-      'RAIMENT_KILL_TIMEOUT',
-      `the weave (pid ${owner.pid}) did not answer the kill of ${id} within ${KILL_TIMEOUT_MS / 1000} s; the request stays queued and it acts on it when it polls`,
-    )
+    if (reply === 'killed') say(`killed ${id}`)
+    else if (reply === 'already ended') say(`${id} had already ended`)
+    else throw new RaimentError('RAIMENT_KILL_FAILED', `the weave (pid ${owner.pid}) could not kill ${id}: ${reply}`)
+    return 0
   } finally {
     journal.close()
   }

@@ -1,0 +1,178 @@
+/**
+ * Thread types a weave cannot run: a spawn of one is refused before anything is recorded; a
+ * recorded thread of one ends failed when a weave reaches it, and never keeps a weave from
+ * opening; a module of the threads directory that fails to load makes only its own type
+ * unavailable. Real journals and real module files in temp dirs.
+ */
+import { describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { InvalidThreadModule, ThreadTypeUnavailable, UnknownLibrary, UnknownThreadType, Weave, thread, type AnyThreadType } from 'raiment'
+import { encodeValue } from '../src/encoding.js'
+import { Journal } from '../src/journal.js'
+import { tempDir } from './support/tmp.js'
+import { BROKEN, GOOD_AND_BROKEN, projectWith } from './support/threads-dir.js'
+
+const greet = thread({ uses: ['clock'], async does(p: { name: string }) { await this.clock.now(); return `hi ${p.name}` } })
+
+/** Records thread `type` as pending in journal `db`, as a `raiment spawn` with no weave running does. */
+function recordPending(db: string, type: string, params = 'U'): string {
+  const j = new Journal(db)
+  try {
+    const id = j.nextThreadId(1)
+    j.insertThread(id, type, params, null, 'pending')
+    j.flushNow()
+    return id
+  } finally {
+    j.close()
+  }
+}
+
+function open(db: string, threads: Record<string, AnyThreadType> | string, more: Parameters<typeof Weave.open>[0] = {}): Promise<Weave> {
+  return Weave.open({ db, durability: 'memory', threads, ioLibs: false, dumps: false, ...more })
+}
+
+describe('a thread type the weave does not know', () => {
+  it('weave.spawn of a misspelt type is refused with the known types and the nearest one, and nothing is recorded', async () => {
+    const weave = await open(join(tempDir(), 'w.db'), { greet })
+    const err = (() => {
+      try {
+        weave.spawn('gret', { name: 'ada' })
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(err).toBeInstanceOf(UnknownThreadType)
+    expect((err as UnknownThreadType).code).toBe('RAIMENT_UNKNOWN_THREAD_TYPE')
+    expect((err as UnknownThreadType).known).toEqual(['greet', 'raiment/supervisor'])
+    expect((err as Error).message).toMatch(/unknown thread type 'gret' \(did you mean 'greet'\?\); known types: greet, raiment\/supervisor/)
+    // Far from every known name: no guess.
+    expect(() => weave.spawn('inventory')).toThrow(/unknown thread type 'inventory'; known/)
+    await weave.committed()
+    expect(weave.journal.threads({})).toEqual([])
+    await weave.close()
+  })
+
+  it('a thread spawning a child of a misspelt type gets the refusal at its call, and no child is recorded', async () => {
+    const parent = thread({
+      uses: ['threads'],
+      async does() {
+        try {
+          return await this.threads.spawn('greeet', { name: 'ada' })
+        } catch (e) {
+          return { name: (e as Error).name, code: (e as { code?: string }).code, message: (e as Error).message }
+        }
+      },
+    })
+    const weave = await open(join(tempDir(), 'w.db'), { greet, parent })
+    const id = weave.spawn('parent')
+    const end = await weave.join(id)
+    expect(end).toMatchObject({ status: 'done', result: { name: 'UnknownThreadType', code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+    expect((end as { result: { message: string } }).result.message).toMatch(/did you mean 'greet'/)
+    expect(weave.journal.threads({}).map((t) => t.id)).toEqual([id])
+    await weave.close()
+  })
+
+  it('a pending thread of an unknown type ends failed when a weave opens, and the weave runs the rest', async () => {
+    const db = join(tempDir(), 'w.db')
+    const gone = recordPending(db, 'gret')
+    const weave = await open(db, { greet })
+    const end = await weave.join(gone)
+    expect(end.status).toBe('failed')
+    const error = (end as { error: Error }).error
+    expect(error).toBeInstanceOf(UnknownThreadType)
+    expect(error.message).toMatch(/unknown thread type 'gret' \(did you mean 'greet'\?\)/)
+    expect(weave.journal.thread(gone)?.status).toBe('failed')
+    expect(await weave.join(weave.spawn('greet', { name: 'ada' }))).toMatchObject({ status: 'done', result: 'hi ada' })
+    await weave.close()
+  })
+
+  it('a running child whose type is gone ends failed at resume, and its parent gets the exit message', async () => {
+    const db = join(tempDir(), 'w.db')
+    const child = thread({ uses: ['mailbox'], async does() { return await this.mailbox.receive() } })
+    const parent = thread({
+      uses: ['threads', 'mailbox'],
+      async does() {
+        const id = await this.threads.spawn('child')
+        return { id, exit: await this.mailbox.receive() }
+      },
+    })
+    const first = await open(db, { parent, child })
+    const childStarted = new Promise<void>((resolve) => first.on('thread-start', (s) => s.type === 'child' && resolve()))
+    const pid = first.spawn('parent')
+    await childStarted
+    await first.close()
+
+    const second = await open(db, { parent })
+    const end = await second.join(pid)
+    expect(end.status, end.status === 'failed' ? end.error.message : '').toBe('done')
+    const { id, exit } = (end as { result: { id: string; exit: unknown } }).result
+    expect(exit).toMatchObject({ exit: id, status: 'failed', error: { name: 'UnknownThreadType', code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+    expect(second.journal.thread(id)?.status).toBe('failed')
+    await second.close()
+  })
+})
+
+describe('a module of the threads directory that fails to load', () => {
+  it('makes only its own type unavailable, reported once with its file and cause', async () => {
+    const dir = projectWith(GOOD_AND_BROKEN)
+    const warnings: Error[] = []
+    const weave = await open(join(dir, 'w.db'), join(dir, 'threads'), { onWarning: (w) => warnings.push(w) })
+    expect(weave.types.sort()).toEqual(['good', 'raiment/supervisor'])
+    expect([...weave.unavailable.keys()].sort()).toEqual(Object.keys(BROKEN).sort())
+    expect(warnings).toHaveLength(Object.keys(BROKEN).length)
+    for (const [type, re] of Object.entries(BROKEN)) {
+      const w = warnings.find((x) => x === weave.unavailable.get(type))!
+      expect(w, type).toBeDefined()
+      expect(w.message).toMatch(re)
+      expect(w.message).not.toMatch(/\n/)
+      expect(w).toBeInstanceOf(type === 'nested/missing-lib' ? UnknownLibrary : InvalidThreadModule)
+    }
+    // The good type runs.
+    expect(await weave.join(weave.spawn('good', { n: 21 }))).toMatchObject({ status: 'done', result: 42 })
+    // A broken one is refused, with its load error as the cause, and nothing is recorded.
+    let refused: unknown
+    try {
+      weave.spawn('throws')
+    } catch (e) {
+      refused = e
+    }
+    expect(refused).toBeInstanceOf(ThreadTypeUnavailable)
+    expect((refused as Error).message).toMatch(/thread type 'throws' is unavailable: .*threads\/throws\.ts: could not be loaded: Error: boom at import/)
+    expect((refused as Error).cause).toBe(weave.unavailable.get('throws'))
+    expect(((refused as Error).cause as Error).cause).toMatchObject({ message: 'boom at import' })
+    await weave.committed()
+    expect(weave.journal.threads({}).map((t) => t.type)).toEqual(['good'])
+    await weave.close()
+  })
+
+  it('a recorded thread of that type ends failed with the load error; the others run', async () => {
+    const dir = projectWith(GOOD_AND_BROKEN)
+    const db = join(dir, 'w.db')
+    const bad = recordPending(db, 'syntax')
+    const ok = recordPending(db, 'good', encodeValue({ n: 2 }, 'params'))
+    const weave = await open(db, join(dir, 'threads'), { onWarning: () => {} })
+    const end = await weave.join(bad)
+    expect(end.status).toBe('failed')
+    const error = (end as { error: Error }).error
+    expect(error).toBeInstanceOf(ThreadTypeUnavailable)
+    expect(error.message).toMatch(BROKEN['syntax']!)
+    expect(await weave.join(ok)).toMatchObject({ status: 'done', result: 4 })
+    await weave.close()
+  })
+
+  it('by default is reported as a process warning, once per file', async () => {
+    const dir = projectWith({ 'good.ts': GOOD_AND_BROKEN['good.ts']!, 'throws.ts': GOOD_AND_BROKEN['throws.ts']! })
+    const warnings: Error[] = []
+    const listen = (w: Error): void => void warnings.push(w)
+    process.on('warning', listen)
+    try {
+      const weave = await open(join(dir, 'w.db'), join(dir, 'threads'))
+      await new Promise((r) => setImmediate(r)) // warnings are emitted on the next tick
+      await weave.close()
+    } finally {
+      process.off('warning', listen)
+    }
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(BROKEN['throws']!)])
+    expect(warnings[0]).toMatchObject({ code: 'RAIMENT_INVALID_THREAD_MODULE' })
+  })
+})

@@ -157,6 +157,17 @@ export class NotARaimentDb extends RaimentError {
   }
 }
 
+/** An empty file where a journal was expected. */
+export class EmptyDb extends RaimentError {
+  constructor(file: string) {
+    super(
+      'RAIMENT_EMPTY_DB',
+      `${file} is empty, not a Raiment journal; it was left untouched. Pass a journal with --db FILE, ` +
+        `or remove the empty file: 'raiment start' and 'raiment spawn' create a journal where there is none.`,
+    )
+  }
+}
+
 export class DbTooNew extends RaimentError {
   constructor(file: string, version: number, supported: number) {
     super(

@@ -15,7 +15,7 @@ import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
-import { DbTooNew, InvalidArgument, NotARaimentDb } from './errors.js'
+import { DbTooNew, EmptyDb, InvalidArgument, NotARaimentDb } from './errors.js'
 
 export type Durability = 'sync' | 'batched' | 'memory'
 export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory']
@@ -339,6 +339,7 @@ export class Journal {
     if (version > SCHEMA_VERSION) throw new DbTooNew(this.file, version, SCHEMA_VERSION)
     if (version === SCHEMA_VERSION) return
     if (readonly) {
+      if (version === 0 && tables === 0) throw new EmptyDb(this.file)
       throw new InvalidArgument(`${this.file} has schema version ${version}; open it once with 'raiment start' to migrate it`)
     }
     db.transaction(() => {

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url'
 import type { WeaveConfig } from './call-context.js'
 import { makeDump, dumpText } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
-import { InvalidArgument, LinkedExit, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed, type RaimentError } from './errors.js'
+import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type Durability, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
@@ -395,7 +395,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (this.#closed) return // not acknowledged: redelivered to the next run
     const bad = checkRecord(record)
     if (bad !== null) {
-      this.emit('error', new Error(`a thread moving here from another weave came with an unreadable record (${bad}); it was dropped`))
+      this.emit('error', new RaimentError('RAIMENT_BAD_MIGRATION', `a thread moving here from another weave came with an unreadable record (${bad}); it was dropped`))
       after()
       return
     }
@@ -607,7 +607,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const p = mkdir(dirname(file), { recursive: true })
       .then(() => writeFile(file, text))
       .catch((e: unknown) => {
-        this.emit('error', new Error(`could not write the dump of ${id} to ${file}: ${(e as Error).message}`))
+        this.emit('error', new RaimentError('RAIMENT_DUMP_NOT_WRITTEN', `could not write the dump of ${id} to ${file}: ${(e as Error).message}`, { cause: e }))
       })
       .finally(() => this.#dumpWrites.delete(p))
     this.#dumpWrites.add(p)

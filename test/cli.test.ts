@@ -148,7 +148,7 @@ describe('raiment CLI', () => {
 
     const checkout = await raiment(dir, 'spawn', 'checkout', '{"order":7,"cents":500,"limit":100}', '--wait', ...T)
     expect(checkout.code).toBe(1)
-    expect(checkout.stderr).toMatch(/^raiment: thread \S+ failed: PaymentDeclined: order 7: card declined/m)
+    expect(checkout.stderr).toMatch(/^raiment: RAIMENT_THREAD_FAILED: thread \S+ failed: PaymentDeclined: order 7: card declined/m)
     const failed = /spawned ([^\s;]+)/.exec(checkout.stderr)![1]!
     const dumpFile = /\(dump: (.+)\)/.exec(checkout.stderr)![1]!
     expect(existsSync(join(dir, dumpFile))).toBe(true)
@@ -170,8 +170,8 @@ describe('raiment CLI', () => {
     expect(psType.stdout).not.toContain(`${id} `)
 
     expect(show.code).toBe(0)
-    expect(show.stdout).toMatch(/^SEQ\s+CALL\s+ARGS\s+OUTCOME\s+MS\s+OK/m)
-    expect(show.stdout).toMatch(/^0\s+clock\.now\s+\[\]\s+\d+\s+[\d.]+\s+ok$/m)
+    expect(show.stdout).toMatch(/^SEQ\s+STARTED\s+CALL\s+ARGS\s+OUTCOME\s+MS\s+OK\s+VIA/m)
+    expect(show.stdout).toMatch(/^0\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+clock\.now\s+\[\]\s+\d+\s+[\d.]+\s+ok$/m)
     expect(show.stdout).toMatch(/log\.info\s+\["hello ada",/)
     expect(show.stdout).toMatch(/^result {"greeted":"ada","greeting":"hello ada"}$/m)
 
@@ -427,7 +427,7 @@ describe('raiment CLI', () => {
       expect(lines[0]).toMatch(/^AT\s+SENDER\s+RECIPIENT\s+REASON\s+MESSAGE$/)
       expect(lines).toHaveLength(3)
       const rows = lines.slice(1).sort()
-      expect(rows.find((l) => l.includes(byId))).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:]+Z\\s+\\(outside\\)\\s+${byId}\\s+thread ${byId} has ended\\s+{"again":1}$`))
+      expect(rows.find((l) => l.includes(byId))).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\s+\\(outside\\)\\s+${byId}\\s+thread ${byId} has ended\\s+{"again":1}$`))
       expect(rows.find((l) => l.includes('ear'))).toMatch(/\(outside\)\s+ear\s+no thread is registered as 'ear'\s+\[1,2\]$/)
       const last = await raiment(dir, 'dead-letters', '--limit', '1')
       expect(last.stdout.trimEnd().split('\n')).toHaveLength(2)

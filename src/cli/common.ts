@@ -2,11 +2,11 @@
  * What the CLI's commands share: output, the weave-owner check, opening journals, and turning
  * values into short one-line text for tables.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { relative, isAbsolute } from 'node:path'
 import { inspect } from 'node:util'
-import { InvalidArgument, UnknownThreadType } from '../errors.js'
+import { EmptyDb, InvalidArgument, UnknownThreadType } from '../errors.js'
 import { Journal, type Durability } from '../journal.js'
 import { supervisor } from '../supervisor.js'
 import { loadThreadTypeNamed, threadFiles } from '../thread-types.js'
@@ -27,14 +27,78 @@ export const DEFAULT_DB = 'raiment.db'
 export const DEFAULT_THREADS = 'threads'
 export const DEFAULT_IO_LIBS = 'io-libs'
 
-/** Writes one line to stdout. */
+/** Set once the reader of stdout has gone (`raiment ps | head -1`): later lines are dropped. */
+let stdoutGone = false
+let pipesQuiet = false
+
+/** Writes one line to stdout (nothing once its reader has gone). */
 export function say(line = ''): void {
-  process.stdout.write(line + '\n')
+  if (!stdoutGone) process.stdout.write(line + '\n')
 }
 
 /** Writes one line to stderr (notes that scripts reading stdout should not see). */
 export function note(line: string): void {
   process.stderr.write(line + '\n')
+}
+
+/**
+ * Makes a closed pipe on stdout or stderr end the output quietly, as a reader such as `head`
+ * expects, instead of an uncaught EPIPE: what is left to print is dropped and the command ends
+ * as it would have (same exit status); a weave keeps running. Other write errors still throw.
+ */
+export function quietPipes(): void {
+  if (pipesQuiet) return
+  pipesQuiet = true
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e
+      if (stream === process.stdout) stdoutGone = true
+    })
+  }
+}
+
+/** Anything that carries a Raiment code (`RAIMENT_…`), whichever copy of Raiment threw it. */
+function raimentCode(e: unknown): string | null {
+  const code = (e as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('RAIMENT_') ? code : null
+}
+
+/**
+ * The code and one-line message the CLI prints for an error: a Raiment error's own code; for
+ * others, RAIMENT_SQLITE_ERROR (the journal's database), RAIMENT_SYSTEM_ERROR (a file or
+ * process call, such as ENOENT), or RAIMENT_INTERNAL (anything else: a bug to report).
+ */
+export function describeError(e: unknown): { code: string; message: string } {
+  const err = e instanceof Error ? e : new Error(String(e))
+  const own = raimentCode(err)
+  const code = (err as NodeJS.ErrnoException).code
+  let out: { code: string; message: string }
+  if (own !== null) out = { code: own, message: err.message }
+  else if (err.name === 'SqliteError') out = { code: 'RAIMENT_SQLITE_ERROR', message: `${code ?? 'SQLITE_ERROR'}: ${err.message}` }
+  else if (typeof (err as NodeJS.ErrnoException).syscall === 'string') out = { code: 'RAIMENT_SYSTEM_ERROR', message: err.message }
+  else {
+    out = {
+      code: 'RAIMENT_INTERNAL',
+      message: `${errorText(err)} (unexpected: a bug in Raiment or in code it loaded; RAIMENT_DEBUG=1 prints the stack)`,
+    }
+  }
+  return { code: out.code, message: redactUrls(out.message.replace(/\s*\n\s*/g, ' ')) }
+}
+
+/** The line the CLI prints for an error: `raiment: CODE: message`. */
+export function errorLine(e: unknown): string {
+  const { code, message } = describeError(e)
+  return `raiment: ${code}: ${message}`
+}
+
+/** Prints `raiment: CODE: message` on stderr, for a failure that is not a thrown error. */
+export function complain(code: string, message: string): void {
+  note(`raiment: ${code}: ${redactUrls(message)}`)
+}
+
+/** Text with the password of every `scheme://user:password@` hidden: `user:***@`. */
+export function redactUrls(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*):[^\s@/]*@/gi, '$1:***@')
 }
 
 /** The weave process that owns a journal, as it recorded itself in meta 'owner'. */
@@ -80,7 +144,14 @@ export function openExisting(db: string, durability: Durability = 'sync'): Journ
   if (!existsSync(db)) {
     throw new InvalidArgument(`no journal at ${db}; start a weave there first (raiment start --db ${db})`)
   }
+  refuseEmpty(db)
   return new Journal(db, { durability })
+}
+
+/** Throws EmptyDb for an empty file: opening it to write would make it a journal. */
+export function refuseEmpty(db: string): void {
+  const st = statSync(db, { throwIfNoEntry: false })
+  if (st?.isFile() && st.size === 0) throw new EmptyDb(db)
 }
 
 /** Throws when another live weave already runs on this journal file. */
@@ -104,6 +175,12 @@ export function displayPath(p: string): string {
   if (!isAbsolute(p)) return p
   const r = relative(process.cwd(), p)
   return r && !r.startsWith('..') && !isAbsolute(r) ? r : p
+}
+
+/** A moment as the CLI prints it everywhere: ISO 8601 in UTC, to the millisecond. */
+export function isoTime(ms: number): string {
+  const d = new Date(ms)
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString()
 }
 
 /** How long ago `ms` was, in the largest unit that fits: `12s`, `5m`, `3h`, `2d`. */
@@ -144,6 +221,15 @@ export function errorText(e: { name?: string; message?: string }): string {
 export function short(v: unknown, max = 40): string {
   const t = (typeof v === 'string' ? v : toText(v)).replace(/\r?\n|\r/g, '\\n')
   return t.length > max ? t.slice(0, max - 1) + '…' : t
+}
+
+/** A `--limit N` value: a whole number from 1 up. */
+export function parseLimit(text: string): number {
+  const n = Number(text)
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgument(`--limit must be a whole number from 1 up, got '${text}'`)
+  }
+  return n
 }
 
 /** `1 thread`, `3 threads`. */

@@ -15,7 +15,7 @@ import { InvalidArgument } from '../errors.js'
 import type { ThreadRow } from '../journal.js'
 import { loadThreadTypes } from '../thread-types.js'
 import type { Weave } from '../weave.js'
-import { DEFAULT_THREADS, displayPath, errorText, note, plural, say, short, table, toText } from './common.js'
+import { DEFAULT_THREADS, displayPath, errorLine, errorText, note, plural, say, short, table, toText } from './common.js'
 import { endLine, openWeave, runUntilSignal, type StartOptions } from './weave-commands.js'
 
 const BATCH_KEY = 'demo_batch'
@@ -48,7 +48,7 @@ export async function demo(o: StartOptions): Promise<number> {
   }
   const weave = await openWeave(o)
   dieWithLauncher()
-  weave.on('error', (e) => note(`raiment: ${e.message}`))
+  weave.on('error', (e) => note(errorLine(e)))
   const journal = weave.journal
   let ids = batchIds(weave)
   const unfinished = ids.filter((id) => {

@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs'
 import { dumpText, makeDump } from '../dump.js'
 import { InvalidArgument } from '../errors.js'
 import type { ThreadRow, ThreadStatus } from '../journal.js'
-import { age, errorText, note, openReadonly, say, short, table, type DbOptions } from './common.js'
+import { age, errorText, isoTime, note, openReadonly, parseLimit, plural, say, short, table, type DbOptions } from './common.js'
+import { callJson, threadJson, threadView, threadWithCalls } from './records.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -14,20 +15,29 @@ export interface PsOptions extends DbOptions {
   status?: string
   type?: string
   tree?: boolean
+  limit?: string
+  json?: boolean
 }
 
-/** `raiment ps`: one row per thread. */
+/** `raiment ps`: one row per thread, oldest first; `--limit N` the newest N. */
 export function ps(o: PsOptions): number {
   const status = o.status === undefined ? undefined : parseStatuses(o.status)
+  const limit = o.limit === undefined ? undefined : parseLimit(o.limit)
   const journal = openReadonly(o.db)
   try {
-    const rows = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
+    const all = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
+    const rows = limit === undefined || limit >= all.length ? all : all.slice(all.length - limit)
+    const live = rows.some((r) => r.status === 'running' || r.status === 'pending') ? journal.callCounts() : new Map<string, number>()
+    const count = (r: ThreadRow): number => (r.status === 'running' || r.status === 'pending' ? (live.get(r.id) ?? 0) : r.calls)
+    if (o.json) {
+      say(JSON.stringify(rows.map((r) => threadJson(threadView(r, journal, count(r))))))
+      return 0
+    }
     if (rows.length === 0) {
       say(o.status || o.type ? 'no threads match' : `no threads in ${o.db}`)
       return 0
     }
-    const live = rows.some((r) => r.status === 'running' || r.status === 'pending') ? journal.callCounts() : new Map<string, number>()
-    const calls = (r: ThreadRow): string => String(r.status === 'running' || r.status === 'pending' ? (live.get(r.id) ?? 0) : r.calls)
+    const calls = (r: ThreadRow): string => String(count(r))
     const now = Date.now()
     const ordered = o.tree ? treeOrder(rows) : rows.map((row) => ({ row, depth: 0 }))
     const header = ['ID', 'TYPE', 'STATUS', 'AGE', 'CALLS', ...(o.tree ? [] : ['PARENT'])]
@@ -43,6 +53,7 @@ export function ps(o: PsOptions): number {
       ]),
     )
     for (const l of lines) say(l)
+    if (rows.length < all.length) note(`the newest ${rows.length} of ${plural(all.length, 'thread')}; --limit N shows more`)
     return 0
   } finally {
     journal.close()
@@ -80,30 +91,58 @@ function treeOrder(rows: ThreadRow[]): Array<{ row: ThreadRow; depth: number }> 
   return out
 }
 
-/** `raiment show ID`: the thread's journal as a timeline. */
-export function show(id: string, o: DbOptions): number {
+export interface ShowOptions extends DbOptions {
+  full?: boolean
+  json?: boolean
+}
+
+/** How many characters of a value a row of `show` holds without --full. */
+const CELL = 36
+
+/**
+ * `raiment show ID`: the thread's journal as a timeline; `--full` shows values whole, `--json`
+ * prints `{thread, calls}` (see records.ts).
+ */
+export function show(id: string, o: ShowOptions): number {
   const journal = openReadonly(o.db)
   try {
-    const d = makeDump(journal, id)
-    const t = d.thread
-    say(`${t.id}  ${t.type}  ${t.status}  params ${short(t.params, 60)}  created ${new Date(t.created).toISOString()}`)
-    if (d.entries.length === 0) say('(no calls recorded)')
+    const { thread: t, calls } = threadWithCalls(journal, id)
+    if (o.json) {
+      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson) }))
+      return 0
+    }
+    let cut = false
+    const cell = (v: unknown, max: number): string => {
+      const whole = short(v, Infinity)
+      if (o.full || whole.length <= max) return whole
+      cut = true
+      return short(whole, max)
+    }
+    const ended = t.ended === null ? '' : `  ended ${isoTime(t.ended)}`
+    const parent = t.parent === null ? '' : `  parent ${t.parent}`
+    say(`${t.id}  ${t.type}  ${t.status}  created ${isoTime(t.created)}${ended}${parent}`)
+    say(`params ${cell(t.params, 200)}`)
+    if (calls.length === 0) say('(no calls recorded)')
     else {
       const lines = table(
-        ['SEQ', 'CALL', 'ARGS', 'OUTCOME', 'MS', 'OK'],
-        d.entries.map((e) => [
-          String(e.seq),
-          e.call,
-          short(e.args.length === 1 ? e.args[0] : e.args, 36),
-          short(e.ok ? e.value : errorText(e.error ?? {}), 36),
-          e.duration.toFixed(1),
-          e.ok ? 'ok' : 'err',
+        ['SEQ', 'STARTED', 'CALL', 'ARGS', 'OUTCOME', 'MS', 'OK', 'VIA'],
+        calls.map((c) => [
+          String(c.seq),
+          isoTime(c.started),
+          c.call,
+          cell(c.args.length === 1 ? c.args[0] : c.args, CELL),
+          cell(c.ok ? c.value : errorText(c.error ?? {}), CELL),
+          c.duration.toFixed(1),
+          c.ok ? 'ok' : 'err',
+          c.via ?? '',
         ]),
       )
       for (const l of lines) say(l)
     }
-    if (t.status === 'done') say(`result ${short(t.result, 200)}`)
-    else if (t.status === 'failed') say(`error ${short(errorText(t.error ?? {}), 200)}`)
+    if (t.status === 'done') say(`result ${cell(t.result, 200)}`)
+    else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
+    else if (t.movedTo !== undefined) say(`moved to weave ${t.movedTo}`)
+    if (cut) note(`values longer than a column are cut (…); --full shows them whole, --json as JSON`)
     return 0
   } finally {
     journal.close()

@@ -2,14 +2,15 @@
  * The `raiment` command line. `main(argv)` parses the arguments, runs one command and resolves
  * to the exit code; it never calls process.exit (except on a second SIGINT while closing).
  *
- * Every failure is one line on stderr, `raiment: <what is wrong and what to do>`, with exit 1
- * (2 for a usage error); RAIMENT_DEBUG=1 adds the stack.
+ * Every failure is one line on stderr, `raiment: CODE: <what is wrong and what to do>`, with
+ * exit 1 (2 for a usage error, code RAIMENT_USAGE); RAIMENT_DEBUG=1 adds the stack. A reader
+ * that closes stdout early (`raiment ps | head -1`) ends the output quietly.
  */
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import { DURABILITIES } from '../journal.js'
-import { DEFAULT_DB, DEFAULT_IO_LIBS, DEFAULT_THREADS, note } from './common.js'
-import type { DumpOptions, PsOptions } from './inspect.js'
+import { DEFAULT_DB, DEFAULT_IO_LIBS, DEFAULT_THREADS, errorLine, note, quietPipes, redactUrls } from './common.js'
+import type { DumpOptions, PsOptions, ShowOptions } from './inspect.js'
 import type { DeadLettersOptions } from './messages.js'
 import type { ReplayCommandOptions } from './replay.js'
 import type { SpawnOptions, StartOptions } from './weave-commands.js'
@@ -24,6 +25,7 @@ const messageCommands = () => import('./messages.js')
 
 /** Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  quietPipes()
   let code = 0
   const program = build((c) => (code = c), argv)
   try {
@@ -38,9 +40,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function report(e: unknown): void {
-  const err = e instanceof Error ? e : new Error(String(e))
-  note(`raiment: ${err.message.replace(/\s*\n\s*/g, ' ')}`)
-  if (process.env.RAIMENT_DEBUG === '1' && err.stack) note(err.stack)
+  note(errorLine(e))
+  if (process.env.RAIMENT_DEBUG === '1' && e instanceof Error && e.stack) note(redactUrls(e.stack))
 }
 
 type Action = (...args: never[]) => number | Promise<number>
@@ -52,7 +53,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .version(version(), '-V, --version')
     .exitOverride()
     .configureOutput({
-      outputError: (str, write) => write(`raiment: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
+      outputError: (str, write) => write(`raiment: RAIMENT_USAGE: ${redactUrls(str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' '))} (see --help)\n`),
     })
     .addHelpText('after', "\nRun 'raiment <command> --help' for a command's options and an example.")
 
@@ -98,7 +99,8 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .argument('<type>', "the thread type's name (its path in the threads directory without extension)")
     .argument('[params_json]', 'the thread\'s params as JSON')
     .option('-w, --wait', 'wait for the thread to end and print its result (or error); runs a weave here if none is running')
-    .addHelpText('after', `\nExamples:\n  raiment spawn greet '{"name":"ada"}'\n  raiment spawn greet '{"name":"ada"}' --wait`)
+    .option('--json', "print the thread's whole record as JSON (with --wait, once it has ended)")
+    .addHelpText('after', `\nExamples:\n  raiment spawn greet '{"name":"ada"}'\n  raiment spawn greet '{"name":"ada"}' --wait\n  raiment spawn greet '{"name":"ada"}' --wait --json`)
     .action(run(async (type: string, params: string | undefined, o: SpawnOptions) => (await weaveCommands()).spawn(type, params, o)))
 
   db(program.command('ps'))
@@ -106,14 +108,21 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--status <status>', 'only these statuses (pending, running, done, failed, killed; comma-separated)')
     .option('--type <type>', 'only threads of this type')
     .option('--tree', 'show children indented under their parents')
-    .addHelpText('after', '\nExamples:\n  raiment ps --status running,pending\n  raiment ps --tree')
+    .option('-n, --limit <n>', 'only the newest N threads (of those that match)')
+    .option('--json', 'print the threads as a JSON array of whole records (params, result, error…)')
+    .addHelpText('after', '\nExamples:\n  raiment ps --status running,pending\n  raiment ps --tree\n  raiment ps --limit 10 --json')
     .action(run(async (o: PsOptions) => (await inspect()).ps(o)))
 
   db(program.command('show'))
     .description("Show a thread's journal as a timeline: seq, call, args, outcome, duration, ok/err.")
     .argument('<id>', 'the thread id (see raiment ps)')
-    .addHelpText('after', '\nExample:\n  raiment show myhost-raiment/1')
-    .action(run(async (id: string, o: DbOptions) => (await inspect()).show(id, o)))
+    .option('--full', 'show values whole instead of cut to the width of a column')
+    .option('--json', 'print {thread, calls} as JSON, every value whole')
+    .addHelpText(
+      'after',
+      "\nTimes are ISO 8601 in UTC. VIA names the Raiment helper that made a call for the thread (mailbox.receive is made of\nmailbox.now, take, peek and takeNumber calls); it is blank for the calls the thread's own code made.\n\nExamples:\n  raiment show myhost-raiment/1\n  raiment show myhost-raiment/1 --json",
+    )
+    .action(run(async (id: string, o: ShowOptions) => (await inspect()).show(id, o)))
 
   db(program.command('dump'))
     .description("Write a thread's dump (its spawn record and journal, superjson) to stdout or a file.")
@@ -161,7 +170,8 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
   db(program.command('dead-letters'))
     .description('List messages that could not be delivered (oldest first): when, sender, recipient, why, and the message.')
     .option('-n, --limit <n>', 'show the last N', '20')
-    .addHelpText('after', '\nExample:\n  raiment dead-letters --limit 50')
+    .option('--json', 'print them as a JSON array, each message whole')
+    .addHelpText('after', '\nExamples:\n  raiment dead-letters --limit 50\n  raiment dead-letters --json')
     .action(run(async (o: DeadLettersOptions) => (await messageCommands()).deadLetters(o)))
 
   weaveOptions(program.command('demo'))

@@ -8,11 +8,12 @@
  * request, and the weave delivers it exactly as `Weave.send` would.
  */
 import { randomUUID } from 'node:crypto'
-import { decodeValue, encodeValue } from '../encoding.js'
+import { encodeValue } from '../encoding.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
-import { note, openExisting, openReadonly, plural, runningOwner, say, short, table, toText, type DbOptions, type Owner } from './common.js'
+import { complain, isoTime, note, openExisting, openReadonly, parseLimit, plural, runningOwner, say, short, table, toText, type DbOptions, type Owner } from './common.js'
+import { decodeShown, jsonValue } from './records.js'
 
 /** How long `send` waits for a running weave to answer. */
 const SEND_TIMEOUT_MS = 5_000
@@ -64,7 +65,7 @@ export async function send(to: string, text: string, o: DbOptions): Promise<numb
 }
 
 function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
-  note(`raiment: not delivered to ${r.to}: ${r.reason}; the message is kept in the dead letters (raiment dead-letters)`)
+  complain('RAIMENT_NOT_DELIVERED', `not delivered to ${r.to}: ${r.reason}; the message is kept in the dead letters (raiment dead-letters)`)
   return 1
 }
 
@@ -124,6 +125,7 @@ async function awaitReply(journal: Journal, n: number, owner: Owner, to: string)
 
 export interface DeadLettersOptions extends DbOptions {
   limit: string
+  json?: boolean
 }
 
 interface DeadLetter {
@@ -135,25 +137,26 @@ interface DeadLetter {
   at: number
 }
 
-/** `raiment dead-letters`: the last N dead letters, oldest first. */
+/**
+ * `raiment dead-letters`: the last N dead letters, oldest first; `--json` prints them as an
+ * array of `{n, at, sender, recipient, reason, message}` (sender null: from outside any thread).
+ */
 export function deadLetters(o: DeadLettersOptions): number {
-  const limit = Number(o.limit)
-  if (!Number.isInteger(limit) || limit < 1) {
-    throw new InvalidArgument(`--limit must be a whole number from 1 up, got '${o.limit}'`)
-  }
+  const limit = parseLimit(o.limit)
   const journal = openReadonly(o.db)
   try {
     const total = (journal.db.prepare('SELECT count(*) AS n FROM dead_letters').get() as { n: number }).n
-    if (total === 0) {
-      say(`no dead letters in ${o.db}`)
-      return 0
-    }
     const rows = (journal.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as DeadLetter[]).reverse()
-    const lines = table(
-      ['AT', 'SENDER', 'RECIPIENT', 'REASON', 'MESSAGE'],
-      rows.map((r) => [time(r.at), r.sender ?? '(outside)', r.recipient, r.reason, short(body(r.body), 60)]),
-    )
-    for (const l of lines) say(l)
+    if (o.json) {
+      say(JSON.stringify(rows.map((r) => ({ n: r.n, at: isoTime(r.at), sender: r.sender, recipient: r.recipient, reason: r.reason, message: jsonValue(body(r.body)) }))))
+    } else if (total === 0) say(`no dead letters in ${o.db}`)
+    else {
+      const lines = table(
+        ['AT', 'SENDER', 'RECIPIENT', 'REASON', 'MESSAGE'],
+        rows.map((r) => [isoTime(r.at), r.sender ?? '(outside)', r.recipient, r.reason, short(toText(body(r.body)), 60)]),
+      )
+      for (const l of lines) say(l)
+    }
     if (total > rows.length) note(`the last ${rows.length} of ${plural(total, 'dead letter')}; --limit N shows more`)
     return 0
   } finally {
@@ -161,13 +164,10 @@ export function deadLetters(o: DeadLettersOptions): number {
   }
 }
 
-function time(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z')
-}
-
-function body(text: string): string {
+/** A dead letter's message, decoded (its encoded text if it cannot be). */
+function body(text: string): unknown {
   try {
-    return toText(decodeValue(text))
+    return decodeShown(text)
   } catch {
     return text
   }

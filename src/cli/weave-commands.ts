@@ -12,13 +12,17 @@ import { Journal, type Durability, type ThreadRow } from '../journal.js'
 import { Weave, rowEnd, type ThreadEnd } from '../weave.js'
 import type { Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
+import { redact } from '../amqp/connection.js'
 import {
+  complain,
   displayPath,
+  errorLine,
   errorText,
   note,
   openExisting,
   parseParams,
   plural,
+  refuseEmpty,
   refuseIfOwned,
   runningOwner,
   say,
@@ -28,6 +32,7 @@ import {
   type Owner,
   type ProjectOptions,
 } from './common.js'
+import { threadJson, threadView } from './records.js'
 
 export interface StartOptions extends ProjectOptions, BrokerOptions {
   durability: Durability
@@ -63,7 +68,7 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
     await link?.close()
     throw e
   }
-  weave.on('error', (e) => note(`raiment: ${e.message}`))
+  weave.on('error', (e) => note(errorLine(e)))
   weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
   weave.on('thread-end', (end) => say(endLine(weave, end)))
   say(
@@ -71,14 +76,14 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
       `${weave.unavailable.size > 0 ? `${weave.unavailable.size} unavailable (${[...weave.unavailable.keys()].join(', ')}), ` : ''}` +
       `resumed ${plural(weave.resumed, 'thread')}`,
   )
-  if (!existsSync(o.threads)) note(`raiment: there is no directory '${o.threads}', so only built-in thread types can run; pass --threads DIR`)
+  if (!existsSync(o.threads)) complain('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}', so only built-in thread types can run; pass --threads DIR`)
   // Resumed threads started inside Weave.open, before these listeners existed; threads spawned
   // while no weave ran are still 'pending' until their start commits, and print 'started' then.
   // (A thread of a type this weave cannot run is ending failed instead: it prints 'failed' then.)
   for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id)) say(`resumed ${r.id} ${r.type}`)
   if (link !== null) {
     await link.start(weave)
-    say(`joined namespace '${link.topology.ns}' on ${link.broker.url.replace(/:[^:@/]*@/, ':***@')} as ${weave.journal.weaveId}`)
+    say(`joined namespace '${link.topology.ns}' on ${redact(link.broker.url)} as ${weave.journal.weaveId}`)
   }
   return runUntilSignal(weave, () => new Promise<never>(() => {}), () => link?.close())
 }
@@ -111,7 +116,7 @@ export async function runUntilSignal(weave: Weave, work: () => Promise<number>, 
     let closing = false
     onSignal = (sig) => {
       if (closing) {
-        note(`raiment: ${sig} again; exiting without waiting`)
+        complain('RAIMENT_FORCED_EXIT', `${sig} again; exiting without waiting for the weave to close`)
         process.exit(1)
       }
       closing = true
@@ -134,6 +139,7 @@ export async function runUntilSignal(weave: Weave, work: () => Promise<number>, 
 
 export interface SpawnOptions extends StartOptions {
   wait?: boolean
+  json?: boolean
 }
 
 /**
@@ -147,6 +153,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   const checked = existsSync(o.db) ? null : await threadType(o.threads, type)
   const params = parseParams(paramsText, type)
   const text = encodeValue(params, 'params')
+  refuseEmpty(o.db)
   const journal = new Journal(o.db, { durability: o.durability })
   try {
     const owner = runningOwner(journal)
@@ -158,25 +165,25 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
         journal.flushNow()
       }
       if (!o.wait) {
-        say(id)
+        say(o.json ? JSON.stringify(threadJson(threadView(journal.thread(id)!, journal, 0))) : id)
         if (owner === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
         return 0
       }
       note(`spawned ${id} on the weave running on ${o.db} (pid ${owner?.pid})`)
-      return printEnd(await waitInJournal(journal, id), null)
+      return printEnd(await waitInJournal(journal, id), null, journal, o.json)
     }
   } finally {
     journal.close()
   }
   // --wait and no weave running: run one here until the thread ends.
   const weave = await openWeave(o)
-  weave.on('error', (e) => note(`raiment: ${e.message}`))
+  weave.on('error', (e) => note(errorLine(e)))
   return runUntilSignal(weave, async () => {
     const id = weave.spawn(type, params)
     note(`spawned ${id} (no weave runs on ${o.db}, so this process runs it)`)
     const end = await weave.join(id)
     await weave.committed()
-    return printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null)
+    return printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null, weave.journal, o.json)
   })
 }
 
@@ -252,21 +259,23 @@ function endOf(row: ThreadRow, journal: Journal): ThreadEnd | null {
   return rowEnd(row, to ?? '(another weave)')
 }
 
-/** Prints a thread's end: the result as JSON on stdout (exit 0), or the error on stderr (exit 1). */
-function printEnd(end: ThreadEnd, dump: string | null): number {
+/**
+ * Prints a thread's end: the result on stdout (exit 0), or why it did not return one on stderr
+ * (exit 1). With `json`, stdout holds the thread's whole record (as `ps --json` prints it, with
+ * `dump` when a dump was written) whatever the end.
+ */
+function printEnd(end: ThreadEnd, dump: string | null, journal: Journal, json = false): number {
+  if (json) {
+    const row = journal.thread(end.id)
+    if (row !== undefined) say(JSON.stringify({ ...threadJson(threadView(row, journal)), ...(dump ? { dump: displayPath(dump) } : {}) }))
+  }
   if (end.status === 'done') {
-    say(toText(end.result))
+    if (!json) say(toText(end.result))
     return 0
   }
-  if (end.status === 'killed') {
-    note(`raiment: thread ${end.id} was killed`)
-    return 1
-  }
-  if (end.status === 'moved') {
-    note(`raiment: thread ${end.id} moved to weave ${end.to}; it ends there (raiment ps on that weave's journal)`)
-    return 1
-  }
-  note(`raiment: thread ${end.id} failed: ${errorText(end.error)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`)
+  if (end.status === 'killed') complain('RAIMENT_THREAD_KILLED', `thread ${end.id} was killed`)
+  else if (end.status === 'moved') complain('RAIMENT_THREAD_MOVED', `thread ${end.id} moved to weave ${end.to}; it ends there (raiment ps on that weave's journal)`)
+  else complain('RAIMENT_THREAD_FAILED', `thread ${end.id} failed: ${errorText(end.error)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`)
   return 1
 }
 

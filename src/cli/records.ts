@@ -1,0 +1,227 @@
+/**
+ * What the CLI shows of a journal, decoded once for both of its outputs: the text tables, and
+ * the JSON of `--json` (`ps`, `show`, `dead-letters`, `spawn`), whose shapes are documented in
+ * docs/cli.md and only ever gain fields.
+ *
+ * Invariant: a `--json` output holds every recorded value whole. A value JSON cannot hold as it
+ * is becomes `{"$type": T, "value": V}` (see `jsonValue`), so a script can tell the string
+ * "2026-01-01T00:00:00.000Z" from a Date, and `undefined` from `null`.
+ */
+import superjson from 'superjson'
+import type { Dump, DumpEntry } from '../dump.js'
+import { decodeArgs, decodeValue, type ErrorRecord } from '../encoding.js'
+import { UnknownThread } from '../errors.js'
+import type { Journal, ThreadRow } from '../journal.js'
+import { splitKey } from '../weft.js'
+import { isoTime } from './common.js'
+
+/**
+ * The calls a built-in library's thread-side helper makes on the thread's behalf, and the helper:
+ * Raiment's own bookkeeping, which the thread's code did not write. (`clock.sleep` is made of
+ * `clock.now` and `clock.sleepUntil`, and `fetch.get`/`post` of `fetch.request`, but those are
+ * methods a thread also calls itself, so the record cannot tell whose they were.)
+ */
+const VIA: Readonly<Record<string, string>> = {
+  'mailbox.now': 'mailbox.receive',
+  'mailbox.take': 'mailbox.receive',
+  'mailbox.peek': 'mailbox.receive',
+  'mailbox.takeNumber': 'mailbox.receive',
+}
+
+/** A thread as the CLI shows it, its values decoded: as in a dump, with how many calls it made. */
+export type ThreadView = Dump['thread'] & {
+  /** When moved: the weave it moved to. */
+  movedTo?: string
+  calls: number
+}
+
+/** One journaled call as the CLI shows it: as in a dump, with the helper that made it. */
+export interface CallView extends DumpEntry {
+  /** The Raiment helper that made this call for the thread (`mailbox.receive`), or null. */
+  via: string | null
+}
+
+/**
+ * Decodes a value of the journal. A value of a class registered by the thread's code (which this
+ * process has not loaded) comes back as an object of a stand-in class of the same name, instead
+ * of failing.
+ */
+export function decodeShown(text: string): unknown {
+  try {
+    return decodeValue(text)
+  } catch (e) {
+    if (!text.startsWith('S')) throw e
+    return standIns(text).parse(text.slice(1))
+  }
+}
+
+function decodeArgsShown(text: string): unknown[] {
+  try {
+    return decodeArgs(text)
+  } catch (e) {
+    if (!text.startsWith('S')) throw e
+    return standIns(text).parse<unknown[]>(text.slice(1))
+  }
+}
+
+/** A superjson that knows a stand-in class for every class named in the text's annotations. */
+function standIns(text: string): superjson {
+  const sj = new superjson()
+  for (const [, name] of text.matchAll(/\["class","((?:[^"\\]|\\.)*)"\]/g)) {
+    const id = JSON.parse(`"${name!}"`) as string
+    const StandIn = { [id]: class {} }[id]!
+    sj.registerClass(StandIn, { identifier: id })
+  }
+  return sj
+}
+
+/** A thread row with its values decoded; `calls` counts its journaled calls. */
+export function threadView(row: ThreadRow, journal: Journal, calls = row.calls): ThreadView {
+  const t: ThreadView = {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    parent: row.parent,
+    params: decodeShown(row.params),
+    created: row.created,
+    ended: row.ended,
+    calls,
+  }
+  if (row.outcome !== null && row.status === 'done') t.result = decodeShown(row.outcome)
+  else if (row.outcome !== null && row.status === 'failed') t.error = decodeShown(row.outcome) as ErrorRecord
+  else if (row.status === 'moved') {
+    const to = journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined
+    if (to !== undefined) t.movedTo = to
+  }
+  return t
+}
+
+/** A thread and its journal, in completion order. */
+export function threadWithCalls(journal: Journal, id: string): { thread: ThreadView; calls: CallView[] } {
+  const row = journal.thread(id)
+  if (row === undefined) throw new UnknownThread(id)
+  const calls = journal.entries(id).map(([seq, key, ord, ok, outcome, started, duration]): CallView => {
+    const { call, args } = splitKey(key)
+    const c: CallView = { seq, call, args: decodeArgsShown(args), ord, ok: ok === 1, started, duration, via: VIA[call] ?? null }
+    if (ok === 1) c.value = decodeShown(outcome)
+    else c.error = decodeShown(outcome) as ErrorRecord
+    return c
+  })
+  return { thread: threadView(row, journal, calls.length), calls }
+}
+
+/**
+ * A thread as JSON: `{id, type, status, parent, created, ended, calls, params}`, with `result`
+ * when done, `error` when failed, `movedTo` when moved. Times are ISO 8601 strings in UTC.
+ */
+export function threadJson(t: ThreadView): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    id: t.id,
+    type: t.type,
+    status: t.status,
+    parent: t.parent,
+    created: isoTime(t.created),
+    ended: t.ended === null ? null : isoTime(t.ended),
+    calls: t.calls,
+    params: jsonValue(t.params),
+  }
+  if ('result' in t) o['result'] = jsonValue(t.result)
+  if (t.error !== undefined) o['error'] = errorJson(t.error)
+  if (t.movedTo !== undefined) o['movedTo'] = t.movedTo
+  return o
+}
+
+/**
+ * A call as JSON: `{seq, call, args, ord, ok, value | error, started, ms, via}`; `started` is
+ * ISO 8601 in UTC, `ms` the duration.
+ */
+export function callJson(c: CallView): Record<string, unknown> {
+  return {
+    seq: c.seq,
+    call: c.call,
+    args: c.args.map(jsonValue),
+    ord: c.ord,
+    ok: c.ok,
+    ...(c.ok ? { value: jsonValue(c.value) } : { error: errorJson(c.error) }),
+    started: isoTime(c.started),
+    ms: Math.round(c.duration * 1000) / 1000,
+    via: c.via,
+  }
+}
+
+/** A recorded error as JSON: `{name, message, fields, stack?, cause?}`. */
+export function errorJson(e: ErrorRecord | undefined): Record<string, unknown> {
+  if (e === undefined || e === null || typeof e !== 'object') return { name: 'Error', message: String(e), fields: {} }
+  const o: Record<string, unknown> = { name: e.name, message: e.message, fields: jsonValue(e.fields ?? {}) }
+  if (typeof e.stack === 'string') o['stack'] = e.stack
+  if (e.cause !== undefined) o['cause'] = 'name' in e.cause ? errorJson(e.cause) : { value: jsonValue(e.cause.value) }
+  return o
+}
+
+const tag = (type: string, value?: unknown): Record<string, unknown> => (value === undefined ? { $type: type } : { $type: type, value })
+
+/**
+ * A decoded value as plain JSON. What JSON holds as it is stays as it is; the rest becomes
+ * `{"$type": T, "value": V}`:
+ *
+ * | value | T | V |
+ * | --- | --- | --- |
+ * | undefined (also an array hole) | `undefined` | (none) |
+ * | NaN, ±Infinity, -0 | `number` | `"NaN"`, `"Infinity"`, `"-Infinity"`, `"-0"` |
+ * | BigInt | `bigint` | its decimal digits, a string |
+ * | Date | `Date` | ISO 8601 in UTC (null if invalid) |
+ * | Map | `Map` | an array of `[key, value]` pairs |
+ * | Set | `Set` | an array |
+ * | RegExp, URL | `RegExp`, `URL` | its text (`/a+/g`, the href) |
+ * | typed array | its class (`Uint8Array`…) | an array of numbers (of strings for BigInt64Array) |
+ * | Error | `Error` | `{name, message, …its own fields}` |
+ * | an instance of a registered class | the class name | its own fields |
+ * | a plain object with its own `$type` key | `Object` | the object |
+ */
+export function jsonValue(v: unknown): unknown {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return v
+    case 'number':
+      if (Number.isFinite(v) && !Object.is(v, -0)) return v
+      return tag('number', Object.is(v, -0) ? '-0' : String(v))
+    case 'undefined':
+      return tag('undefined')
+    case 'bigint':
+      return tag('bigint', v.toString())
+    case 'object':
+      break
+    default:
+      // Functions and symbols are never recorded (encoding refuses them).
+      return String(v)
+  }
+  if (v === null) return null
+  if (Array.isArray(v)) {
+    const out: unknown[] = []
+    for (let i = 0; i < v.length; i++) out.push(i in v ? jsonValue(v[i]) : tag('undefined'))
+    return out
+  }
+  const proto = Object.getPrototypeOf(v) as object | null
+  if (proto === Object.prototype || proto === null) {
+    const fields = fieldsOf(v)
+    return Object.hasOwn(v, '$type') ? tag('Object', fields) : fields
+  }
+  if (v instanceof Date) return tag('Date', Number.isNaN(v.getTime()) ? null : v.toISOString())
+  if (v instanceof Map) return tag('Map', [...(v as Map<unknown, unknown>)].map(([k, x]) => [jsonValue(k), jsonValue(x)]))
+  if (v instanceof Set) return tag('Set', [...(v as Set<unknown>)].map(jsonValue))
+  if (v instanceof RegExp) return tag('RegExp', String(v))
+  if (v instanceof URL) return tag('URL', v.href)
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+    const items = [...(v as unknown as Iterable<number | bigint>)]
+    return tag(v.constructor.name, items.map((x) => (typeof x === 'bigint' ? x.toString() : x)))
+  }
+  if (v instanceof Error) return tag('Error', { name: v.name, message: v.message, ...fieldsOf(v) })
+  return tag((v.constructor as { name?: string } | undefined)?.name || 'Object', fieldsOf(v))
+}
+
+function fieldsOf(o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(o)) out[k] = jsonValue((o as Record<string, unknown>)[k])
+  return out
+}

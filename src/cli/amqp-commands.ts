@@ -14,7 +14,7 @@ import { BrokerConnection } from '../amqp/connection.js'
 import { checkName, DEFAULT_NAMESPACE, Topology } from '../amqp/topology.js'
 import { InvalidArgument } from '../errors.js'
 import { Journal } from '../journal.js'
-import { age, note, say, table } from './common.js'
+import { age, CHILD_OF_WEAVES, errorLine, note, say, table } from './common.js'
 
 /** The options `start` takes for joining a broker. */
 export interface BrokerOptions {
@@ -126,55 +126,77 @@ const RESTART_MAX_MS = 10_000
  * `raiment start --weaves N`: runs N weave processes (`raiment start --db <db>-i.db`, the same
  * other options), prefixes their output with `[i]`, restarts one that dies (it resumes its
  * threads; quick repeated deaths back off), and stops them all on SIGINT/SIGTERM.
+ *
+ * Signals: each weave runs in its own process group, so a signal for this process's group
+ * (Ctrl-C in a terminal, `kill -- -PGID`) reaches the weaves only as this process forwards it:
+ * once each, whether it came to the group or to this pid alone. A second signal is forwarded too
+ * (the weaves then exit without waiting). A weave watches its IPC channel to this process, so it
+ * stops cleanly as well if this process dies, even by SIGKILL. The broker URL reaches the weaves
+ * in their environment (RAIMENT_AMQP_URL), never on their command lines.
  */
 export async function startMany(o: BrokerOptions & { db: string }, argv: readonly string[]): Promise<number> {
   const n = Number(o.weaves)
   if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new InvalidArgument(`--weaves must be a whole number from 1 to 64, got ${JSON.stringify(o.weaves)}`)
-  if (brokerUrl(o) === undefined) {
+  const url = brokerUrl(o)
+  if (url === undefined) {
     throw new InvalidArgument('--weaves runs weaves that talk to each other through a broker: pass --amqp URL (or set RAIMENT_AMQP_URL), e.g. --amqp amqp://guest:guest@127.0.0.1:5672')
   }
   // Fail here, once, on a bad URL or password, rather than in N restarting children.
-  const probe = await BrokerConnection.open(brokerUrl(o)!, note)
+  const probe = await BrokerConnection.open(url, note)
   await probe.close()
   const base = o.id ?? `${hostname().split('.')[0] ?? 'host'}-${basename(o.db, extname(o.db))}`.replace(/[^A-Za-z0-9_.-]/g, '-')
-  const rest = withoutOptions(argv, ['--weaves', '--db', '--id'])
+  const rest = withoutOptions(argv, ['--weaves', '--db', '--id', '--amqp'])
   const script = process.argv[1]!
+  const env = { ...process.env, RAIMENT_AMQP_URL: url, [CHILD_OF_WEAVES]: '1' }
   const children = new Map<number, ChildProcess>()
+  const restarts = new Set<NodeJS.Timeout>()
   let stopping = false
+  let unclean = 0
   let resolveDone: (code: number) => void = () => {}
   const done = new Promise<number>((r) => (resolveDone = r))
 
   const run = (i: number, delay: number): void => {
     const args = [...process.execArgv, script, 'start', ...rest, '--db', nthDb(o.db, i), '--id', `${base}-${i}`]
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true, env })
     const began = Date.now()
     children.set(i, child)
-    for (const [stream, write] of [[child.stdout, say], [child.stderr, note]] as const) {
+    for (const [stream, write] of [[child.stdout!, say], [child.stderr!, note]] as const) {
       createInterface({ input: stream }).on('line', (l) => write(`[${i}] ${l}`))
     }
+    child.on('error', (e) => note(`[${i}] ${errorLine(e)}`))
     child.on('exit', (code, signal) => {
       children.delete(i)
       if (stopping) {
-        if (children.size === 0) resolveDone(0)
+        if (code === 0) note(`[${i}] weave stopped`)
+        else {
+          unclean++
+          note(`[${i}] weave ended (${signal ?? `code ${code}`}) while stopping`)
+        }
+        if (children.size === 0) resolveDone(unclean === 0 ? 0 : 1)
         return
       }
       // A weave that ran a while restarts at once; one that keeps dying backs off.
       const next = Date.now() - began > 10_000 ? RESTART_FIRST_MS : Math.min(delay * 2, RESTART_MAX_MS)
       note(`[${i}] weave exited (${signal ?? `code ${code}`}); restarting in ${(next / 1000).toFixed(1)} s`)
-      setTimeout(() => {
-        if (!stopping) run(i, next)
+      const timer = setTimeout(() => {
+        restarts.delete(timer)
+        run(i, next)
       }, next)
+      restarts.add(timer)
     })
   }
   for (let i = 1; i <= n; i++) run(i, RESTART_FIRST_MS)
   note(`running ${n} weaves (${base}-1 … ${base}-${n}); SIGINT or SIGTERM stops them all`)
 
   const stop = (sig: NodeJS.Signals): void => {
-    if (stopping) return
-    stopping = true
-    note(`${sig}: stopping ${children.size} weaves`)
-    if (children.size === 0) resolveDone(0)
-    for (const c of children.values()) c.kill('SIGTERM')
+    if (!stopping) {
+      stopping = true
+      for (const t of restarts) clearTimeout(t)
+      restarts.clear()
+      note(`${sig}: stopping ${children.size} weaves`)
+      if (children.size === 0) resolveDone(0)
+    } else note(`${sig} again: the weaves exit without waiting`)
+    for (const c of children.values()) c.kill(sig)
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)

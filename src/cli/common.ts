@@ -27,6 +27,9 @@ export const DEFAULT_DB = 'raiment.db'
 export const DEFAULT_THREADS = 'threads'
 export const DEFAULT_IO_LIBS = 'io-libs'
 
+/** Set in the environment of each weave `raiment start --weaves N` runs: it has an IPC channel to it. */
+export const CHILD_OF_WEAVES = 'RAIMENT_WEAVES_CHILD'
+
 /** Set once the reader of stdout has gone (`raiment ps | head -1`): later lines are dropped. */
 let stdoutGone = false
 let pipesQuiet = false

@@ -14,6 +14,7 @@ import type { Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
 import { redact } from '../amqp/connection.js'
 import {
+  CHILD_OF_WEAVES,
   complain,
   displayPath,
   errorLine,
@@ -60,11 +61,14 @@ export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave
 export async function start(o: StartOptions, argv: readonly string[] = []): Promise<number> {
   const amqp = await import('./amqp-commands.js')
   if (o.weaves !== undefined) return amqp.startMany(o, argv)
-  const link = await amqp.joinBroker(o)
+  const stop = new StopSignals()
+  let link: Awaited<ReturnType<typeof amqp.joinBroker>> = null
   let weave: Weave
   try {
+    link = await amqp.joinBroker(o)
     weave = await openWeave(o, link ?? undefined)
   } catch (e) {
+    stop.release()
     await link?.close()
     throw e
   }
@@ -85,7 +89,7 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
     await link.start(weave)
     say(`joined namespace '${link.topology.ns}' on ${redact(link.broker.url)} as ${weave.journal.weaveId}`)
   }
-  return runUntilSignal(weave, () => new Promise<never>(() => {}), () => link?.close())
+  return runUntilSignal(weave, () => new Promise<never>(() => {}), () => link?.close(), stop)
 }
 
 /** One line telling how a thread ended. */
@@ -105,35 +109,74 @@ export function endLine(weave: Weave, end: ThreadEnd): string {
 }
 
 /**
- * Runs `work` with the weave open, keeping the process alive (the weave's own timers do not),
- * and closes the weave when the work ends or at SIGINT / SIGTERM, which exit 0: threads still
- * running stay recorded and resume when a weave opens the journal again.
+ * What stops a weave that the CLI runs: SIGINT or SIGTERM, or, in a weave of
+ * `raiment start --weaves N`, the end of its IPC channel to that process (it died, even by
+ * SIGKILL). Caught from construction on, so a signal that comes while the weave is still opening
+ * stops it once it is open. A second signal while stopping exits at once, with status 1.
+ *
+ * A weave of `--weaves N` runs in its own process group, so a signal meant for the group of
+ * `raiment start --weaves N` (Ctrl-C, `kill -- -PGID`) reaches it once, forwarded by that process.
  */
-export async function runUntilSignal(weave: Weave, work: () => Promise<number>, beforeClose?: () => Promise<void> | undefined): Promise<number> {
-  const keepAlive = setInterval(() => {}, 1 << 30)
-  let onSignal: (sig: NodeJS.Signals) => void = () => {}
-  const signalled = new Promise<number>((resolve) => {
-    let closing = false
-    onSignal = (sig) => {
-      if (closing) {
+export class StopSignals {
+  /** Resolves with what asked the weave to stop. */
+  readonly stopped: Promise<string>
+  #stopping = false
+  readonly #onSignal: (sig: NodeJS.Signals) => void
+  readonly #onDisconnect: () => void
+
+  constructor() {
+    let resolve: (why: string) => void = () => {}
+    this.stopped = new Promise((r) => (resolve = r))
+    this.#onSignal = (sig) => {
+      if (this.#stopping) {
         complain('RAIMENT_FORCED_EXIT', `${sig} again; exiting without waiting for the weave to close`)
         process.exit(1)
       }
-      closing = true
+      this.#stopping = true
       note(`${sig}: closing the weave; running threads resume at the next start`)
-      resolve(0)
+      resolve(sig)
     }
-  })
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+    this.#onDisconnect = () => {
+      if (this.#stopping) return
+      this.#stopping = true
+      note('the raiment start --weaves that ran this weave has gone: closing the weave; running threads resume at the next start')
+      resolve('disconnect')
+    }
+    process.on('SIGINT', this.#onSignal)
+    process.on('SIGTERM', this.#onSignal)
+    if (process.env[CHILD_OF_WEAVES] === '1' && process.channel !== undefined) {
+      // The channel only tells when the parent goes; it must not keep this process alive.
+      process.channel.unref()
+      process.on('disconnect', this.#onDisconnect)
+    }
+  }
+
+  release(): void {
+    process.off('SIGINT', this.#onSignal)
+    process.off('SIGTERM', this.#onSignal)
+    process.off('disconnect', this.#onDisconnect)
+  }
+}
+
+/**
+ * Runs `work` with the weave open, keeping the process alive (the weave's own timers do not),
+ * and closes the weave when the work ends or when `stop` fires (SIGINT / SIGTERM), which exits
+ * 0: threads still running stay recorded and resume when a weave opens the journal again.
+ */
+export async function runUntilSignal(
+  weave: Weave,
+  work: () => Promise<number>,
+  beforeClose?: () => Promise<void> | undefined,
+  stop: StopSignals = new StopSignals(),
+): Promise<number> {
+  const keepAlive = setInterval(() => {}, 1 << 30)
   try {
-    return await Promise.race([work(), signalled])
+    return await Promise.race([work(), stop.stopped.then(() => 0)])
   } finally {
     await beforeClose?.()
     await weave.close()
     clearInterval(keepAlive)
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    stop.release()
   }
 }
 

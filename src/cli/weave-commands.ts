@@ -19,11 +19,11 @@ import {
   openExisting,
   parseParams,
   plural,
-  refuseIfOwned,
   runningOwner,
   say,
   threadType,
   toText,
+  withOwner,
   type DbOptions,
   type Owner,
   type ProjectOptions,
@@ -35,9 +35,11 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   onDivergence: 'fail' | 'continue'
 }
 
-/** Opens a weave with the CLI's options, refusing a journal another live weave already runs on. */
+/**
+ * Opens a weave with the CLI's options.
+ * @throws JournalOwned when another weave runs on the journal
+ */
 export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave> {
-  refuseIfOwned(o.db)
   return Weave.open({
     ...(remote !== undefined ? { remote } : {}),
     ...(o.id !== undefined ? { weaveId: o.id } : {}),
@@ -147,7 +149,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   const checked = existsSync(o.db) ? null : await threadType(o.threads, type)
   const params = parseParams(paramsText, type)
   const text = encodeValue(params, 'params')
-  const journal = new Journal(o.db, { durability: o.durability })
+  const journal = new Journal(o.db, { durability: o.durability, own: false })
   try {
     const owner = runningOwner(journal)
     if (owner === null && checked === null) await threadType(o.threads, type)
@@ -280,10 +282,12 @@ export async function kill(id: string, o: DbOptions): Promise<number> {
       say(`${id} had already ended (${row.status})`)
       return 0
     }
-    const owner = runningOwner(journal)
+    // With no weave running the kill is written here, in the transaction that found none.
+    const owner = withOwner(journal, (owner) => {
+      if (owner === null) journal.killNow(id)
+      return owner
+    })
     if (owner === null) {
-      journal.endThread(id, 'killed', null)
-      journal.flushNow()
       say(`killed ${id}`)
       return 0
     }

@@ -194,8 +194,8 @@ export class JournalOwned extends RaimentError {
       'RAIMENT_JOURNAL_OWNED',
       `${file} is already run by ${who}; one weave runs a journal at a time. ` +
         (here
-          ? 'Close that weave first (await weave.close()), or pass another db.'
-          : `Stop it first, or talk to it with 'raiment spawn', 'raiment send' and 'raiment kill', or pass another --db.`),
+          ? 'Close that weave first (await weave.close()), or use another journal file.'
+          : `Stop that weave first (SIGTERM or Ctrl-C closes it cleanly), talk to it with 'raiment spawn', 'raiment send' and 'raiment kill', or use another journal file.`),
     )
     this.file = file
     this.owner = owner

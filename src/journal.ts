@@ -11,20 +11,19 @@
  * - A file that is not a Raiment journal, or one written by a newer schema, is refused before
  *   anything is written to it, and before its owner lock is taken (no sidecar file appears).
  * - One owner at a time: a writable journal (unless opened with `own: false`) takes the owner
- *   lock (src/journal-lock.ts) before it writes anything, migrations included, and holds it until
+ *   lock (src/journal-owner.ts) before it writes anything, migrations included, and holds it until
  *   `close`. Its first write then is one IMMEDIATE transaction that records the owner (meta
  *   'owner'): a process that found the journal unowned inside a write transaction of its own
  *   (the CLI's kill and send) has committed before it, so the owner reads what it wrote.
  * - The journal is in WAL mode only while an owner runs, or after one died: a clean close goes
- *   back to rollback mode (the WAL checkpointed and removed), so a read-only open finds the file
- *   alone, or -wal and -shm already there, and creates nothing.
+ *   back to rollback mode, so a read-only open creates nothing (src/journal-owner.ts).
  */
 import Database from 'better-sqlite3'
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
 import { DbTooNew, InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
-import { JournalLock, LockHeld, lockPath } from './journal-lock.js'
+import { JournalLock, leaveWal, LockHeld, lockPath, openToRead } from './journal-owner.js'
 
 export type Durability = 'sync' | 'batched' | 'memory'
 export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory']
@@ -650,25 +649,9 @@ export class Journal {
     this.flushNow()
     this.#closed = true
     if (this.#lock !== null) this.setMeta('owner', null)
-    if (!this.#readonly) this.#leaveWal()
+    if (!this.#readonly) leaveWal(this.db, this.file, this.#lock !== null)
     this.db.close()
     this.#lock?.release()
-  }
-
-  /**
-   * Back to rollback mode (the WAL checkpointed into the file, then removed) when no owner
-   * remains. Another connection still open keeps it in WAL mode (busy): then that one, or the
-   * next owner, does it; either way every -wal and -shm stays until it is no longer needed.
-   */
-  #leaveWal(): void {
-    if (this.file === ':memory:' || (this.#lock === null && JournalLock.held(this.file))) return
-    try {
-      if (this.db.pragma('journal_mode', { simple: true }) !== 'wal') return
-      this.db.pragma('busy_timeout = 250')
-      this.db.pragma('journal_mode = DELETE')
-    } catch {
-      // Busy: see above.
-    }
   }
 }
 
@@ -679,40 +662,6 @@ function parseOwner(text: string | undefined): JournalOwner | null {
     return typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.since === 'number' ? { pid: o.pid, host: o.host, since: o.since } : null
   } catch {
     return null
-  }
-}
-
-/**
- * A connection that only reads and creates no file. Read-only SQLite creates -wal and -shm for a
- * WAL-mode file that has neither (one a Raiment before owner locks left so, or a program other
- * than Raiment): that file is opened for writing with writes refused, and SQLite removes the two
- * files again when its last connection closes.
- */
-function openToRead(file: string): Database.Database {
-  if (!walMode(file) || existsSync(`${file}-wal`)) return new Database(file, { readonly: true, fileMustExist: true })
-  let db: Database.Database
-  try {
-    db = new Database(file, { fileMustExist: true })
-  } catch {
-    return new Database(file, { readonly: true, fileMustExist: true })
-  }
-  db.pragma('query_only = ON')
-  return db
-}
-
-/** Whether the header of an SQLite file says WAL mode (its read and write versions are 2). */
-function walMode(file: string): boolean {
-  const header = Buffer.alloc(20)
-  let fd: number
-  try {
-    fd = openSync(file, 'r')
-  } catch {
-    return false
-  }
-  try {
-    return readSync(fd, header, 0, 20, 0) === 20 && header[18] === 2 && header[19] === 2
-  } finally {
-    closeSync(fd)
   }
 }
 

@@ -18,7 +18,7 @@ import { JournalOwned, Weave, thread, type AnyThreadType } from 'raiment'
 import { runningOwner } from '../src/cli/common.js'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
-import { JournalLock } from '../src/journal-lock.js'
+import { JournalLock } from '../src/journal-owner.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 

@@ -1,6 +1,7 @@
 /**
- * The owner lock of a journal: whatever runs threads on a journal file holds it for as long as
- * it does, so one process (one weave) runs a journal at a time.
+ * Who may open a journal, and how: the owner lock (whatever runs threads on a journal file holds
+ * it for as long as it does, so one process, one weave, runs a journal at a time), opening a
+ * journal only to read it without creating a file, and leaving WAL mode when no owner remains.
  *
  * Invariants:
  * - The lock is an exclusive SQLite lock (a POSIX fcntl lock, through better-sqlite3) on the
@@ -13,8 +14,12 @@
  * - The sidecar is never deleted: a process that opened it before a deletion could lock the old
  *   file while another process locks a new one, and both would own the journal.
  * - `held` opens the sidecar read-only and creates no file.
+ * - The journal is in WAL mode only while an owner runs, or after one died (src/journal.ts turns
+ *   WAL on for owners only; `leaveWal` turns it off), so `openToRead` finds the file alone, or its
+ *   -wal and -shm already there.
  */
 import Database from 'better-sqlite3'
+import { closeSync, existsSync, openSync, readSync } from 'node:fs'
 
 /** The sidecar file whose lock says who owns `journal`. */
 export function lockPath(journal: string): string {
@@ -83,5 +88,56 @@ export class JournalLock {
   release(): void {
     this.#db?.close()
     this.#db = null
+  }
+}
+
+/**
+ * Takes the journal that `db` (a connection that may write) is open on back to rollback mode
+ * (the WAL checkpointed into the file, then removed) when no owner remains: `owner` closing, or
+ * no one holding the lock. Another connection still open keeps it in WAL mode (busy): then that
+ * one, or the next owner, does it; either way every -wal and -shm stays until it is not needed.
+ */
+export function leaveWal(db: Database.Database, journal: string, owner: boolean): void {
+  if (journal === ':memory:' || (!owner && JournalLock.held(journal))) return
+  try {
+    if (db.pragma('journal_mode', { simple: true }) !== 'wal') return
+    db.pragma('busy_timeout = 250')
+    db.pragma('journal_mode = DELETE')
+  } catch {
+    // Busy: see above.
+  }
+}
+
+/**
+ * A connection to `journal` that only reads and creates no file. Read-only SQLite creates -wal
+ * and -shm for a WAL-mode file that has neither (as a Raiment before owner locks left one, or a
+ * program other than Raiment): that file is opened for writing with writes refused, and SQLite
+ * removes the two files again when its last connection closes.
+ */
+export function openToRead(journal: string): Database.Database {
+  if (!walMode(journal) || existsSync(`${journal}-wal`)) return new Database(journal, { readonly: true, fileMustExist: true })
+  let db: Database.Database
+  try {
+    db = new Database(journal, { fileMustExist: true })
+  } catch {
+    return new Database(journal, { readonly: true, fileMustExist: true })
+  }
+  db.pragma('query_only = ON')
+  return db
+}
+
+/** Whether the header of an SQLite file says WAL mode (its read and write versions are 2). */
+function walMode(file: string): boolean {
+  const header = Buffer.alloc(20)
+  let fd: number
+  try {
+    fd = openSync(file, 'r')
+  } catch {
+    return false
+  }
+  try {
+    return readSync(fd, header, 0, 20, 0) === 20 && header[18] === 2 && header[19] === 2
+  } finally {
+    closeSync(fd)
   }
 }

@@ -143,7 +143,7 @@ const make = (config: WeaveConfig) => {
     const known = dbs.get(path)
     if (known !== undefined) return known
     if (journal !== null && !memory) {
-      for (const suffix of ['', '-wal', '-shm', '-journal']) {
+      for (const suffix of ['', '-wal', '-shm', '-journal', '-lock']) {
         if (path === journal + suffix) {
           throw new InvalidArgument(
             `sqlite.${method}: ${file} is this weave's own journal${suffix ? ` (its ${suffix.slice(1)} file)` : ''}; ` +

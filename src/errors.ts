@@ -178,6 +178,41 @@ export class DbTooNew extends RaimentError {
   }
 }
 
+/** The process running threads on a journal, as it recorded itself when it took the journal. */
+export interface JournalOwner {
+  pid: number
+  host: string
+  /** When it took the journal (ms since the epoch). */
+  since: number
+}
+
+/**
+ * Another weave runs threads on this journal (one owner at a time): a second `raiment start`, a
+ * second `Weave.open()`, in another process or in this one.
+ */
+export class JournalOwned extends RaimentError {
+  readonly file: string
+  /** The owner as it recorded itself; null while it is still opening the journal. */
+  readonly owner: JournalOwner | null
+  constructor(file: string, owner: JournalOwner | null, here: boolean) {
+    const who =
+      owner === null
+        ? 'another process that is opening it now'
+        : here
+          ? `another weave in this process (pid ${owner.pid}), open since ${new Date(owner.since).toISOString()}`
+          : `a weave in pid ${owner.pid} on host ${owner.host}, open since ${new Date(owner.since).toISOString()}`
+    super(
+      'RAIMENT_JOURNAL_OWNED',
+      `${file} is already run by ${who}; one weave runs a journal at a time. ` +
+        (here
+          ? 'Close that weave first (await weave.close()), or use another journal file.'
+          : `Stop that weave first (SIGTERM or Ctrl-C closes it cleanly), talk to it with 'raiment spawn', 'raiment send' and 'raiment kill', or use another journal file.`),
+    )
+    this.file = file
+    this.owner = owner
+  }
+}
+
 export class UnknownThread extends RaimentError {
   constructor(id: string) {
     super('RAIMENT_UNKNOWN_THREAD', `no thread with id '${id}' in this journal; 'raiment ps' lists them`)

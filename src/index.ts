@@ -11,6 +11,7 @@ export { supervisor, SupervisorGaveUp } from './supervisor.js'
 export type { Backoff, ChildSpec, SupervisorParams, ExitMessage, Restart, Strategy } from './supervisor.js'
 export type { ThreadEnd, WeaveOptions } from './weave.js'
 export type { Durability, ThreadStatus } from './journal.js'
+export type { JournalOwner } from './errors.js'
 export type { LibraryModule, LibrarySpec } from './libraries.js'
 export { callContext } from './call-context.js'
 export type { CallContext, WeaveConfig } from './call-context.js'
@@ -36,6 +37,7 @@ export {
   InvalidLibraryModule,
   NotARaimentDb,
   DbTooNew,
+  JournalOwned,
   UnknownThread,
   InvalidDump,
   WeaveClosed,

@@ -9,13 +9,21 @@
  *   entry of a thread in journal_tail has a higher seq than all of its entries in journal_main.
  *   Entries leave the tail only all at once, in the transaction of a batch (or at open).
  * - A file that is not a Raiment journal, or one written by a newer schema, is refused before
- *   anything is written to it.
+ *   anything is written to it, and before its owner lock is taken (no sidecar file appears).
+ * - One owner at a time: a writable journal (unless opened with `own: false`) takes the owner
+ *   lock (src/journal-owner.ts) before it writes anything, migrations included, and holds it until
+ *   `close`. Its first write then is one IMMEDIATE transaction that records the owner (meta
+ *   'owner'): a process that found the journal unowned inside a write transaction of its own
+ *   (the CLI's kill and send) has committed before it, so the owner reads what it wrote.
+ * - The journal is in WAL mode only while an owner runs, or after one died: a clean close goes
+ *   back to rollback mode, so a read-only open creates nothing (src/journal-owner.ts).
  */
 import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
-import { DbTooNew, EmptyDb, InvalidArgument, NotARaimentDb } from './errors.js'
+import { DbTooNew, EmptyDb, InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
+import { JournalLock, leaveWal, LockHeld, lockPath, openToRead } from './journal-owner.js'
 
 export type Durability = 'sync' | 'batched' | 'memory'
 export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory']
@@ -184,8 +192,18 @@ type Statement = Database.Statement<unknown[]>
 
 export interface JournalOptions {
   durability?: Durability
-  /** Open read-only and refuse a missing file (for the CLI's inspection commands). */
+  /**
+   * Open read-only and refuse a missing file (for the CLI's inspection commands): no lock is
+   * taken and no file is created.
+   */
   readonly?: boolean
+  /**
+   * Take the journal's owner lock and hold it until `close` (default true for a writable
+   * journal): whatever runs threads on the journal must. `false`: write beside the owner, if one
+   * runs, without the lock (the CLI's spawn, send and kill: rows the owner picks up).
+   * @throws JournalOwned (from the constructor) when another owner holds the journal
+   */
+  own?: boolean
   /** The weave id written into a new journal; defaults to host name and file name. */
   weaveId?: string
 }
@@ -230,11 +248,15 @@ export class Journal {
   #nextThread = 0
   #threadLimit = 0
   #block = 8
+  readonly #readonly: boolean
+  /** The owner lock, held from before the first write until `close`; null for other openers. */
+  #lock: JournalLock | null = null
 
   /**
    * Opens (creating if needed) a journal file.
    * @throws NotARaimentDb for a file that is not a Raiment journal (left untouched)
    * @throws DbTooNew for a journal of a newer schema (left untouched)
+   * @throws JournalOwned when another weave owns the journal (unless `own: false` or read-only)
    */
   constructor(file: string, options: JournalOptions = {}) {
     const durability = options.durability ?? 'sync'
@@ -243,6 +265,8 @@ export class Journal {
     }
     this.file = file
     const memory = file === ':memory:'
+    this.#readonly = options.readonly ?? false
+    const own = !this.#readonly && !memory && (options.own ?? true)
     if (options.readonly && !memory && !existsSync(file)) {
       throw new InvalidArgument(`no journal at ${file}; start a weave there first (raiment start --db ${file})`)
     }
@@ -251,7 +275,7 @@ export class Journal {
     }
     let db: Database.Database
     try {
-      db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false })
+      db = options.readonly ? openToRead(file) : new Database(file)
     } catch (e) {
       throw new NotARaimentDb(file, (e as Error).message)
     }
@@ -260,14 +284,17 @@ export class Journal {
     // rather than failing with 'database is locked'.
     db.pragma('busy_timeout = 5000')
     try {
-      this.#checkAndMigrate(options.readonly ?? false)
+      this.#checkAndMigrate(options.readonly ?? false, own)
+      if (!options.readonly) {
+        // Only an owner turns WAL on: beside one, the journal is in WAL mode already; without
+        // one, a short write keeps it in rollback mode, which a read-only open needs no new file for.
+        if (own) db.pragma('journal_mode = WAL')
+        db.pragma(`synchronous = ${durability === 'sync' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
+      }
     } catch (e) {
       db.close()
+      this.#lock?.release()
       throw e
-    }
-    if (!options.readonly) {
-      db.pragma('journal_mode = WAL')
-      db.pragma(`synchronous = ${durability === 'sync' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
     }
     this.weaveId = this.meta('weave_id') ?? ''
     if (!this.weaveId && !options.readonly) {
@@ -309,8 +336,41 @@ export class Journal {
     this.#setMeta = prep('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
     this.#begin = prep('BEGIN')
     this.#commit = prep('COMMIT')
-    // What an earlier run left in the tail moves now, so resumed threads read journal_main.
-    if (!options.readonly) db.transaction(() => this.#moveTail()).immediate()
+    if (own) {
+      // The owner's first write (see the invariants): who it is, and what an earlier run left in
+      // the tail moves now, so resumed threads read journal_main.
+      try {
+        db.transaction(() => {
+          this.#setMeta.run('owner', JSON.stringify({ pid: process.pid, host: hostname(), since: Date.now() } satisfies JournalOwner))
+          this.#moveTail()
+        }).immediate()
+      } catch (e) {
+        db.close()
+        this.#lock?.release()
+        throw e
+      }
+    }
+  }
+
+  /**
+   * Takes the owner lock, or throws JournalOwned naming the owner as it recorded itself (read
+   * through this connection, which has written nothing).
+   */
+  #takeLock(): void {
+    try {
+      this.#lock = JournalLock.take(this.file)
+    } catch (e) {
+      if (!(e instanceof LockHeld)) {
+        throw new InvalidArgument(`could not take the owner lock of ${this.file} (${(e as Error).message}); its sidecar ${lockPath(this.file)} must be an empty file`)
+      }
+      let owner: JournalOwner | null = null
+      try {
+        owner = parseOwner(this.meta('owner'))
+      } catch {
+        // No meta table yet: the owner is creating the journal now.
+      }
+      throw new JournalOwned(this.file, owner, owner !== null && owner.pid === process.pid && owner.host === hostname())
+    }
   }
 
   /** Moves every entry of journal_tail into journal_main (inside a transaction). */
@@ -321,7 +381,7 @@ export class Journal {
     this.#tailThreads.clear()
   }
 
-  #checkAndMigrate(readonly: boolean): void {
+  #checkAndMigrate(readonly: boolean, own: boolean): void {
     const db = this.db
     let appId: number
     let version: number
@@ -337,7 +397,12 @@ export class Journal {
       throw new NotARaimentDb(this.file, 'it is an SQLite database of another application')
     }
     if (version > SCHEMA_VERSION) throw new DbTooNew(this.file, version, SCHEMA_VERSION)
+    // A file that may be written to: its owner lock first, before any write.
+    if (own) this.#takeLock()
     if (version === SCHEMA_VERSION) return
+    if (!own && !readonly && JournalLock.held(this.file)) {
+      throw new InvalidArgument(`${this.file} has schema version ${version}, older than this Raiment's, and an older Raiment runs a weave on it; stop that weave and start it with this Raiment (which migrates the journal), then run this again`)
+    }
     if (readonly) {
       if (version === 0 && tables === 0) throw new EmptyDb(this.file)
       throw new InvalidArgument(`${this.file} has schema version ${version}; open it once with 'raiment start' to migrate it`)
@@ -349,6 +414,22 @@ export class Journal {
       db.pragma(`application_id = ${APPLICATION_ID}`)
       db.pragma(`user_version = ${SCHEMA_VERSION}`)
     }).immediate()
+  }
+
+  /**
+   * The weave that owns this journal as it recorded itself when it took it, or null. A weave
+   * that was killed leaves its record behind: `owned()` tells whether one runs now.
+   */
+  owner(): JournalOwner | null {
+    return parseOwner(this.meta('owner'))
+  }
+
+  /**
+   * Whether a weave runs on this journal now: its owner lock is held (by this process or
+   * another). Reads the lock's sidecar file only; creates no file.
+   */
+  owned(): boolean {
+    return this.file !== ':memory:' && (this.#lock !== null || JournalLock.held(this.file))
   }
 
   meta(k: string): string | undefined {
@@ -387,6 +468,15 @@ export class Journal {
   dropEntry(thread: string, seq: number): void {
     this.#queue(this.#dropEntry, [thread, seq])
     this.#queue(this.#dropTailEntry, [thread, seq])
+  }
+
+  /**
+   * Records thread `id` as killed at once, in the caller's transaction: for a process that does
+   * not own the journal and found it unowned in that same transaction (the CLI's kill while no
+   * weave runs).
+   */
+  killNow(id: string): void {
+    this.#endThread.run('killed', null, Date.now(), id, id)
   }
 
   setStatus(id: string, status: ThreadStatus, after?: () => void): void {
@@ -551,11 +641,28 @@ export class Journal {
     else this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(k, v)
   }
 
+  /**
+   * Commits what is queued and closes the journal. The owner clears its record and releases the
+   * lock last; any writer that leaves the journal with no owner takes it out of WAL mode.
+   */
   close(): void {
     if (this.#closed) return
     this.flushNow()
     this.#closed = true
+    if (this.#lock !== null) this.setMeta('owner', null)
+    if (!this.#readonly) leaveWal(this.db, this.file, this.#lock !== null)
     this.db.close()
+    this.#lock?.release()
+  }
+}
+
+function parseOwner(text: string | undefined): JournalOwner | null {
+  if (text === undefined) return null
+  try {
+    const o = JSON.parse(text) as Partial<JournalOwner>
+    return typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.since === 'number' ? { pid: o.pid, host: o.host, since: o.since } : null
+  } catch {
+    return null
   }
 }
 

@@ -13,7 +13,6 @@
  *   outcomes, after all of them.
  */
 import { EventEmitter } from 'node:events'
-import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
@@ -146,13 +145,16 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   /**
-   * Opens the journal, loads thread types and libraries, and resumes every running thread.
+   * Opens the journal, loads thread types and libraries, and resumes every running thread. The
+   * weave owns the journal until `close()` (or until its process ends, however it ends): another
+   * weave, in this process or another, cannot open it meanwhile.
    *
    * A module of the threads directory that cannot be used (it fails to import, its default
    * export is not a thread type, or it uses a library that does not exist) makes only its own
    * type unavailable: the weave opens, reports it once to `onWarning` (one line: the file and
    * why; `weave.unavailable` has them), refuses spawns of it with ThreadTypeUnavailable, and
    * ends threads of it that it finds recorded as failed, with that error.
+   * @throws JournalOwned when another weave runs on the journal; its message names that weave's pid
    * @throws NotARaimentDb / DbTooNew for a journal it must not touch (left untouched)
    * @throws UnknownLibrary when a thread type passed by name (`threads: { … }`) uses a library that does not exist
    * @throws InvalidLibraryModule for an I/O library module that cannot be used
@@ -469,8 +471,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   /**
-   * Stops taking work, commits what is queued, and closes the journal. Threads still running
-   * stay recorded as running and resume when a weave opens this journal again.
+   * Stops taking work, commits what is queued, closes the journal and gives it up (its owner
+   * lock): another weave may open it from then on. Threads still running stay recorded as running
+   * and resume when a weave opens this journal again.
    */
   async close(): Promise<void> {
     if (this.#closed) return
@@ -479,7 +482,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
     for (const run of this.#runs.values()) run.weft.detach()
     this.journal.flushNow()
     await Promise.all(this.#dumpWrites)
-    this.journal.setMeta('owner', null)
     this.journal.close()
   }
 
@@ -616,7 +618,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #resume(): void {
     const rows = this.journal.threads({ status: ['running', 'pending'] })
     for (const row of rows) this.#adopt(row)
-    this.journal.setMeta('owner', JSON.stringify({ pid: process.pid, host: hostName(), since: Date.now() }))
   }
 
   /** Starts (pending) or resumes (running) a recorded thread. */
@@ -763,6 +764,3 @@ function checkOptions(o: WeaveOptions): void {
   }
 }
 
-function hostName(): string {
-  return hostname()
-}

@@ -306,7 +306,7 @@ describe('raiment CLI', () => {
       expect(again.stdout.trim()).toBe(`${sleeper} had already ended (killed)`)
 
       // A second weave on the same journal is refused while this one runs.
-      expectOneLineError(await raiment(dir, 'start', ...T), /already running on raiment\.db/)
+      expectOneLineError(await raiment(dir, 'start', ...T), new RegExp(`raiment\\.db is already run by a weave in pid ${weave.child.pid} `))
 
       weave.child.kill('SIGTERM')
       const end = await weave.done

@@ -665,7 +665,7 @@ describe('sqlite', () => {
         return await this.sqlite.query(p.file, 'SELECT count(*) AS n FROM threads')
       },
     })
-    for (const file of [join(dir, 'w.db'), join(dir, '.', 'sub', '..', 'w.db'), join(dir, 'w.db-wal')]) {
+    for (const file of [join(dir, 'w.db'), join(dir, '.', 'sub', '..', 'w.db'), join(dir, 'w.db-wal'), join(dir, 'w.db-lock')]) {
       mkdirSync(join(dir, 'sub'), { recursive: true })
       const err = errorOf(await run(t, { file }, { dir }))
       expect(err).toBeInstanceOf(InvalidArgument)

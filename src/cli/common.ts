@@ -3,7 +3,6 @@
  * values into short one-line text for tables.
  */
 import { existsSync, statSync } from 'node:fs'
-import { hostname } from 'node:os'
 import { relative, isAbsolute } from 'node:path'
 import { inspect } from 'node:util'
 import { EmptyDb, InvalidArgument, UnknownThreadType } from '../errors.js'
@@ -104,35 +103,21 @@ export function redactUrls(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*):[^\s@/]*@/gi, '$1:***@')
 }
 
-/** The weave process that owns a journal, as it recorded itself in meta 'owner'. */
+/** The weave process that owns a journal, as it recorded itself ('unknown' while it opens it). */
 export interface Owner {
-  pid: number
+  pid: number | 'unknown'
   host: string
   since: number
 }
 
 /**
- * The weave running on this journal now, or null. A weave records itself in meta 'owner' when it
- * opens and clears it when it closes; a weave that was killed leaves the record behind, so the
- * process must also still exist on this host.
+ * The weave running on this journal now, or null: a weave runs exactly while it holds the
+ * journal's owner lock (released by the OS when its process dies, so a killed weave, zombie or
+ * not, never counts). Who it is comes from the record it wrote when it took the lock.
  */
 export function runningOwner(journal: Journal): Owner | null {
-  const text = journal.meta('owner')
-  if (text === undefined) return null
-  let owner: Owner
-  try {
-    owner = JSON.parse(text) as Owner
-  } catch {
-    return null
-  }
-  if (typeof owner?.pid !== 'number' || owner.host !== hostname() || owner.pid === process.pid) return null
-  try {
-    process.kill(owner.pid, 0)
-    return owner
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM' ? owner : null
-  }
+  if (!journal.owned()) return null
+  return journal.owner() ?? { pid: 'unknown', host: '', since: 0 }
 }
 
 /** Opens a journal only to read it; a missing or foreign file is an error and is left untouched. */
@@ -141,14 +126,15 @@ export function openReadonly(db: string): Journal {
 }
 
 /**
- * Opens an existing journal to write to it (kill). A missing file is an error: it is not created.
+ * Opens an existing journal to write to it beside its owner, if one runs, without taking the
+ * owner lock (spawn, send, kill). A missing file is an error: it is not created.
  */
 export function openExisting(db: string, durability: Durability = 'sync'): Journal {
   if (!existsSync(db)) {
     throw new InvalidArgument(`no journal at ${db}; start a weave there first (raiment start --db ${db})`)
   }
   refuseEmpty(db)
-  return new Journal(db, { durability })
+  return new Journal(db, { durability, own: false })
 }
 
 /** Throws EmptyDb for an empty file: opening it to write would make it a journal. */
@@ -157,20 +143,13 @@ export function refuseEmpty(db: string): void {
   if (st?.isFile() && st.size === 0) throw new EmptyDb(db)
 }
 
-/** Throws when another live weave already runs on this journal file. */
-export function refuseIfOwned(db: string): void {
-  if (!existsSync(db)) return
-  const journal = openReadonly(db)
-  try {
-    const owner = runningOwner(journal)
-    if (owner !== null) {
-      throw new InvalidArgument(
-        `a weave (pid ${owner.pid}) is already running on ${db}; stop it first, or talk to it with 'raiment spawn', 'raiment send' and 'raiment kill'`,
-      )
-    }
-  } finally {
-    journal.close()
-  }
+/**
+ * Runs `write` in one IMMEDIATE transaction on `journal`, given the weave running on it now, or
+ * null. A weave that starts meanwhile takes the lock, then waits for this transaction to commit
+ * before it reads the journal, so what `write` did while finding no weave is seen by it.
+ */
+export function withOwner<T>(journal: Journal, write: (owner: Owner | null) => T): T {
+  return journal.db.transaction(() => write(runningOwner(journal))).immediate()
 }
 
 /** A path as a user would type it: relative to the working directory when it lies inside it. */

@@ -2,17 +2,17 @@
  * The message commands: `send` (a message from outside to a thread) and `dead-letters`.
  *
  * Invariant: a message `raiment send` puts in an inbox itself is never lost or overwritten by a
- * weave. It does so only inside a write transaction that finds no weave owning the journal; a
- * weave records itself as the owner before it numbers any message of its own, so it counts the
- * row this command wrote. When a weave does own the journal, the message goes to it as a control
- * request, and the weave delivers it exactly as `Weave.send` would.
+ * weave. It does so only inside a write transaction that finds the journal's owner lock free; a
+ * weave takes the lock, then waits for that transaction before it reads the journal, so it counts
+ * the row this command wrote. When a weave does own the journal, the message goes to it as a
+ * control request, and the weave delivers it exactly as `Weave.send` would.
  */
 import { randomUUID } from 'node:crypto'
 import { encodeValue } from '../encoding.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
-import { complain, isoTime, note, openExisting, openReadonly, parseLimit, plural, runningOwner, say, short, table, toText, type DbOptions, type Owner } from './common.js'
+import { complain, isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions, type Owner } from './common.js'
 import { decodeShown, jsonValue } from './records.js'
 
 /** How long `send` waits for a running weave to answer. */
@@ -39,15 +39,12 @@ export async function send(to: string, text: string, o: DbOptions): Promise<numb
   const body = encodeValue(parseMessage(text, to), 'the message')
   const journal = openExisting(o.db)
   try {
-    // IMMEDIATE: the owner check and the write are one step that no weave opening now can split.
-    const sent = journal.db
-      .transaction((): Sent => {
-        const owner = runningOwner(journal)
-        if (owner === null) return deliver(journal, to, body)
-        const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('send', to, body).lastInsertRowid)
-        return { owner, n }
-      })
-      .immediate()
+    // The owner check and the write are one step that no weave opening now can split.
+    const sent = withOwner(journal, (owner): Sent => {
+      if (owner === null) return deliver(journal, to, body)
+      const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('send', to, body).lastInsertRowid)
+      return { owner, n }
+    })
     if ('result' in sent) {
       say(JSON.stringify(sent.result))
       if (!sent.result.delivered) return notDelivered(sent.result)

@@ -24,11 +24,11 @@ import {
   parseParams,
   plural,
   refuseEmpty,
-  refuseIfOwned,
   runningOwner,
   say,
   threadType,
   toText,
+  withOwner,
   type DbOptions,
   type Owner,
   type ProjectOptions,
@@ -41,9 +41,11 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   onDivergence: 'fail' | 'continue'
 }
 
-/** Opens a weave with the CLI's options, refusing a journal another live weave already runs on. */
+/**
+ * Opens a weave with the CLI's options.
+ * @throws JournalOwned when another weave runs on the journal
+ */
 export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave> {
-  refuseIfOwned(o.db)
   return Weave.open({
     ...(remote !== undefined ? { remote } : {}),
     ...(o.id !== undefined ? { weaveId: o.id } : {}),
@@ -197,7 +199,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   const params = parseParams(paramsText, type)
   const text = encodeValue(params, 'params')
   refuseEmpty(o.db)
-  const journal = new Journal(o.db, { durability: o.durability })
+  const journal = new Journal(o.db, { durability: o.durability, own: false })
   try {
     const owner = runningOwner(journal)
     if (owner === null && checked === null) await threadType(o.threads, type)
@@ -332,10 +334,12 @@ export async function kill(id: string, o: DbOptions): Promise<number> {
       say(`${id} had already ended (${row.status})`)
       return 0
     }
-    const owner = runningOwner(journal)
+    // With no weave running the kill is written here, in the transaction that found none.
+    const owner = withOwner(journal, (owner) => {
+      if (owner === null) journal.killNow(id)
+      return owner
+    })
     if (owner === null) {
-      journal.endThread(id, 'killed', null)
-      journal.flushNow()
       say(`killed ${id}`)
       return 0
     }

@@ -1,0 +1,143 @@
+/**
+ * Who may open a journal, and how: the owner lock (whatever runs threads on a journal file holds
+ * it for as long as it does, so one process, one weave, runs a journal at a time), opening a
+ * journal only to read it without creating a file, and leaving WAL mode when no owner remains.
+ *
+ * Invariants:
+ * - The lock is an exclusive SQLite lock (a POSIX fcntl lock, through better-sqlite3) on the
+ *   sidecar file `<journal>-lock`, held by a transaction kept open on a connection of its own.
+ *   The kernel drops it when the process ends, however it ends (a SIGKILL included), so no crash
+ *   leaves a stale lock; within one process, SQLite's own lock table keeps a second connection
+ *   out, so a second owner in the same process is refused too.
+ * - Nothing is ever written to the sidecar: it stays an empty file, and its rollback journal is
+ *   in memory, so no `-journal` file appears beside it.
+ * - The sidecar is never deleted: a process that opened it before a deletion could lock the old
+ *   file while another process locks a new one, and both would own the journal.
+ * - `held` opens the sidecar read-only and creates no file.
+ * - The journal is in WAL mode only while an owner runs, or after one died (src/journal.ts turns
+ *   WAL on for owners only; `leaveWal` turns it off), so `openToRead` finds the file alone, or its
+ *   -wal and -shm already there.
+ */
+import Database from 'better-sqlite3'
+import { closeSync, existsSync, openSync, readSync } from 'node:fs'
+
+/** The sidecar file whose lock says who owns `journal`. */
+export function lockPath(journal: string): string {
+  return `${journal}-lock`
+}
+
+/** The lock is held by someone else (the caller names them). */
+export class LockHeld extends Error {}
+
+export class JournalLock {
+  /** The open connection whose transaction holds the lock; null once released. */
+  #db: Database.Database | null
+
+  private constructor(db: Database.Database) {
+    this.#db = db
+  }
+
+  /**
+   * Takes the owner lock of `journal` (creating the empty sidecar file if needed), or fails at
+   * once when another connection, in this process or another, holds it.
+   * @throws LockHeld when it is held
+   */
+  static take(journal: string): JournalLock {
+    const file = lockPath(journal)
+    // A process only probing the lock (`held`) holds a shared lock for a moment, and that makes
+    // an attempt fail too: after a refusal, a lock nobody holds is tried once more, waiting up
+    // to a second for such a probe to end.
+    for (const wait of [0, 1_000]) {
+      const db = new Database(file, { timeout: wait })
+      try {
+        db.pragma('journal_mode = MEMORY')
+        db.pragma('locking_mode = EXCLUSIVE')
+        db.exec('BEGIN EXCLUSIVE')
+        return new JournalLock(db)
+      } catch (e) {
+        db.close()
+        if ((e as { code?: string }).code !== 'SQLITE_BUSY') throw e
+        if (JournalLock.held(journal)) break
+      }
+    }
+    throw new LockHeld(`${file} is locked`)
+  }
+
+  /**
+   * Whether someone (this process included) holds the owner lock of `journal` now. Opens the
+   * sidecar read-only and creates no file; a missing sidecar means no one ever held the lock.
+   */
+  static held(journal: string): boolean {
+    let db: Database.Database
+    try {
+      db = new Database(lockPath(journal), { readonly: true, fileMustExist: true, timeout: 0 })
+    } catch {
+      return false
+    }
+    try {
+      db.pragma('schema_version')
+      return false
+    } catch (e) {
+      return (e as { code?: string }).code === 'SQLITE_BUSY'
+    } finally {
+      db.close()
+    }
+  }
+
+  /** Releases the lock (closing its connection); a second call does nothing. */
+  release(): void {
+    this.#db?.close()
+    this.#db = null
+  }
+}
+
+/**
+ * Takes the journal that `db` (a connection that may write) is open on back to rollback mode
+ * (the WAL checkpointed into the file, then removed) when no owner remains: `owner` closing, or
+ * no one holding the lock. Another connection still open keeps it in WAL mode (busy): then that
+ * one, or the next owner, does it; either way every -wal and -shm stays until it is not needed.
+ */
+export function leaveWal(db: Database.Database, journal: string, owner: boolean): void {
+  if (journal === ':memory:' || (!owner && JournalLock.held(journal))) return
+  try {
+    if (db.pragma('journal_mode', { simple: true }) !== 'wal') return
+    db.pragma('busy_timeout = 250')
+    db.pragma('journal_mode = DELETE')
+  } catch {
+    // Busy: see above.
+  }
+}
+
+/**
+ * A connection to `journal` that only reads and creates no file. Read-only SQLite creates -wal
+ * and -shm for a WAL-mode file that has neither (as a Raiment before owner locks left one, or a
+ * program other than Raiment): that file is opened for writing with writes refused, and SQLite
+ * removes the two files again when its last connection closes.
+ */
+export function openToRead(journal: string): Database.Database {
+  if (!walMode(journal) || existsSync(`${journal}-wal`)) return new Database(journal, { readonly: true, fileMustExist: true })
+  let db: Database.Database
+  try {
+    db = new Database(journal, { fileMustExist: true })
+  } catch {
+    return new Database(journal, { readonly: true, fileMustExist: true })
+  }
+  db.pragma('query_only = ON')
+  return db
+}
+
+/** Whether the header of an SQLite file says WAL mode (its read and write versions are 2). */
+function walMode(file: string): boolean {
+  const header = Buffer.alloc(20)
+  let fd: number
+  try {
+    fd = openSync(file, 'r')
+  } catch {
+    return false
+  }
+  try {
+    return readSync(fd, header, 0, 20, 0) === 20 && header[18] === 2 && header[19] === 2
+  } finally {
+    closeSync(fd)
+  }
+}

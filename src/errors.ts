@@ -195,3 +195,33 @@ export class LinkedExit extends RaimentError {
     this.exit = exit
   }
 }
+
+/**
+ * A thread type or I/O library that Node loads as CommonJS (its package.json says
+ * `"type": "commonjs"`, npm's default, or has no `type`) and that could not be loaded as one.
+ */
+export class CommonJsModule extends RaimentError {
+  readonly file: string
+  /** The package.json that decides the file's module format, or null when there is none. */
+  readonly packageJson: string | null
+  constructor(file: string, packageJson: string | null, type: unknown, cause: unknown) {
+    const why =
+      packageJson === null
+        ? 'no package.json above it says "type": "module"'
+        : type === undefined
+          ? `${packageJson} has no "type" field`
+          : `${packageJson} says "type": ${JSON.stringify(type)}${type === 'commonjs' ? " (npm init's default)" : ''}`
+    const fix =
+      packageJson === null
+        ? 'add a package.json with "type": "module" to the project'
+        : `set "type": "module" in ${packageJson} (npm pkg set type=module)`
+    super(
+      'RAIMENT_COMMONJS_MODULE',
+      `${file} loads as CommonJS because ${why}, but Raiment loads thread types and I/O libraries as ES modules (import/export): ` +
+        `${fix}, or name the file .mts (.mjs). Node said: ${(cause as Error)?.message ?? String(cause)}`,
+      { cause },
+    )
+    this.file = file
+    this.packageJson = packageJson
+  }
+}

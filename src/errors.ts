@@ -225,3 +225,16 @@ export class CommonJsModule extends RaimentError {
     this.packageJson = packageJson
   }
 }
+
+/** `raiment init` would overwrite a file, or change a script, that exists. */
+export class InitConflict extends RaimentError {
+  readonly conflicts: readonly string[]
+  constructor(dir: string, conflicts: readonly string[]) {
+    super(
+      'RAIMENT_INIT_CONFLICT',
+      `raiment init changes no file that exists, and ${dir} already has: ${conflicts.join(', ')}. ` +
+        'Nothing was written: move them away, or make the project in a new directory (raiment init DIR).',
+    )
+    this.conflicts = conflicts
+  }
+}

@@ -161,7 +161,9 @@ function completePackageJson(existing: PackageJson | null, target: string, own: 
   pkg.devDependencies = devDeps
   if (addedDev.length > 0) changes.push(`devDependencies ${addedDev.join(', ')}`)
   const allow = { ...(pkg.allowScripts ?? {}) }
-  for (const name of ALLOW_SCRIPTS) allow[name] ??= true
+  // From git, npm runs Raiment's prepare script (its build) in the project's install.
+  const fromGit = /^(git[+:]|github:|gitlab:|bitbucket:)/.test(pkg.dependencies?.raiment ?? pkg.devDependencies?.raiment ?? '')
+  for (const name of fromGit ? [...ALLOW_SCRIPTS, 'raiment'] : ALLOW_SCRIPTS) allow[name] ??= true
   pkg.allowScripts = allow
   return { pkg, changes, conflicts }
 }

@@ -217,8 +217,8 @@ export class CommonJsModule extends RaimentError {
         : `set "type": "module" in ${packageJson} (npm pkg set type=module)`
     super(
       'RAIMENT_COMMONJS_MODULE',
-      `${file} loads as CommonJS because ${why}, but Raiment loads thread types and I/O libraries as ES modules (import/export): ` +
-        `${fix}, or name the file .mts (.mjs). Node said: ${(cause as Error)?.message ?? String(cause)}`,
+      `${file} loads as CommonJS because ${why}, but thread types and I/O libraries are ES modules: ` +
+        `${fix}, or name the file .mts or .mjs. (Node said: ${(cause as Error)?.message ?? String(cause)})`,
       { cause },
     )
     this.file = file

@@ -5,28 +5,12 @@
  * project it makes passes `npm test` at once is test/package.test.ts's part (it needs an install).
  */
 import { describe, expect, test } from 'vitest'
-import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { readDump } from 'raiment/testing'
 import { raimentSpec } from '../src/cli/init.js'
+import { raiment } from './support/raiment-cli.js'
 import { tempDir } from './support/tmp.js'
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const BIN = join(ROOT, 'bin', 'raiment.js')
-const run = promisify(execFile)
-
-async function raiment(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, RAIMENT_DEBUG: '' } })
-    return { code: 0, stdout, stderr }
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string }
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr }
-  }
-}
 
 /** What `npm init -y` writes (npm 11). */
 const NPM_INIT = {

@@ -5,31 +5,14 @@
  * node_modules, no package.json): the CLI makes `raiment` importable for the thread file.
  */
 import { describe, expect, test } from 'vitest'
-import { execFile } from 'node:child_process'
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { InvalidArgument, InvalidDump, thread } from 'raiment'
 import { dumpText, readDump, record, replay } from 'raiment/testing'
 import greet from '../threads/greet.js'
 import pong from '../threads/ping-pong/pong.js'
+import { raiment, ROOT } from './support/raiment-cli.js'
 import { tempDir } from './support/tmp.js'
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const BIN = join(ROOT, 'bin', 'raiment.js')
-const run = promisify(execFile)
-
-/** `raiment ARGS` in `cwd` as a plain `node` child (bin/raiment.js sets up its own loading). */
-async function raiment(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, RAIMENT_DEBUG: '' } })
-    return { code: 0, stdout, stderr }
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string }
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr }
-  }
-}
 
 const inline = thread({
   uses: ['clock'],

@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
-  resolve: { conditions: ['development'] },
-  ssr: { resolve: { conditions: ['development'] } },
+  resolve: { conditions: ['raiment-source'] },
+  ssr: { resolve: { conditions: ['raiment-source'] } },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,

@@ -1,5 +1,5 @@
 // A weave process of the cross-weave benchmark (bench/amqp.ts). Run it with
-//   node --conditions=development --import tsx bench/amqp-child.ts ROLE DIR NS URL PAIRS PER ROUNDS IN_FLIGHT BATCH
+//   node --conditions=raiment-source --import tsx bench/amqp-child.ts ROLE DIR NS URL PAIRS PER ROUNDS IN_FLIGHT BATCH
 // (BATCH: the link's `batch` option, or 'default')
 // ROLE rx: weave 'rx' runs PAIRS sinks (rx/1 … rx/PAIRS), each taking PER messages from its
 //   source, IN_FLIGHT receives at a time, and checking their order, and one pong (rx/PAIRS+1)

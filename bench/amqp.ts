@@ -76,7 +76,7 @@ const CHILD = fileURLToPath(new URL('./amqp-child.ts', import.meta.url))
 
 function child(args: string[]): Child {
   const nodeArgs = process.env['BENCH_CHILD_NODE_ARGS']?.split(' ').filter(Boolean) ?? []
-  const proc = spawn(process.execPath, [...nodeArgs, '--conditions=development', '--import', 'tsx', CHILD, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const proc = spawn(process.execPath, [...nodeArgs, '--conditions=raiment-source', '--import', 'tsx', CHILD, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
   const waiting: Array<{ prefix: string; resolve: (l: string) => void; reject: (e: Error) => void }> = []
   const seen: string[] = []
   createInterface({ input: proc.stdout }).on('line', (l) => {
@@ -313,7 +313,7 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
   log(line('  raw amqplib request/reply, p99', summarize(rp99), 'ms'))
 }
 
-// Run on its own: node --conditions=development --import tsx bench/amqp.ts [runs]
+// Run on its own: node --conditions=raiment-source --import tsx bench/amqp.ts [runs]
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await amqpBench(Number(process.argv[2] ?? 1), console.log, (s) => void process.stderr.write(s + '\n'))
 }

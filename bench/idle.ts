@@ -1,7 +1,7 @@
 // Resident memory per idle thread, in a child process of its own (run with --expose-gc):
 // spawns N threads that each sleep for an hour, waits until every one is blocked in
 // `clock.sleep` (its sleepUntil call waiting in the clock), forces GC, and prints the RSS and heap deltas as JSON.
-//   node --expose-gc --conditions=development --import tsx bench/idle.ts [N]
+//   node --expose-gc --conditions=raiment-source --import tsx bench/idle.ts [N]
 // The baseline is taken after a warm-up of WARM_UP short threads, so that one-time growth (V8's
 // young generation, SQLite's page cache, compiled code) is not counted per thread. Threads are
 // spawned BATCH at a time, each batch committed before the next, as they arrive in a running

@@ -121,7 +121,7 @@ function idle(): void {
   for (let r = 0; r < RUNS; r++) {
     const out = execFileSync(
       process.execPath,
-      ['--expose-gc', '--conditions=development', '--import', 'tsx', script, String(IDLE_THREADS)],
+      ['--expose-gc', '--conditions=raiment-source', '--import', 'tsx', script, String(IDLE_THREADS)],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
     )
     const res = JSON.parse(out.trim().split('\n').pop()!) as IdleResult

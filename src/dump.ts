@@ -69,8 +69,13 @@ export function makeDump(journal: Journal, id: string): Dump {
   return { format: DUMP_FORMAT, thread, entries }
 }
 
-/** The text of a dump file. */
+/**
+ * The text of a dump file.
+ * @throws InvalidDump when `d` is not a dump (for example what `record()` returns, whose `dump`
+ *   property is the dump)
+ */
 export function dumpText(d: Dump): string {
+  checkDump(d, 'the value given to dumpText()')
   return JSON.stringify(superjson.serialize(d), null, 2) + '\n'
 }
 
@@ -102,6 +107,9 @@ export function readDump(source: string | Dump): Dump {
 
 function checkDump(d: unknown, where: string): Dump {
   const o = d as Dump
+  if (o && typeof o === 'object' && 'dump' in o && 'end' in o) {
+    throw new InvalidDump(where, "it is what record() returns ({ dump, end, result }); its 'dump' property is the dump: const { dump } = await record(type, params)")
+  }
   if (!o || typeof o !== 'object' || typeof o.format !== 'number') throw new InvalidDump(where, "no 'format' field")
   if (o.format > DUMP_FORMAT) throw new InvalidDump(where, `format ${o.format} is newer than this Raiment reads (${DUMP_FORMAT}); upgrade raiment`)
   if (!o.thread || typeof o.thread.type !== 'string') throw new InvalidDump(where, "no 'thread.type'")

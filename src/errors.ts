@@ -241,3 +241,46 @@ export class LinkedExit extends RaimentError {
     this.exit = exit
   }
 }
+
+/**
+ * A thread type or I/O library that Node loads as CommonJS (its package.json says
+ * `"type": "commonjs"`, npm's default, or has no `type`) and that could not be loaded as one.
+ */
+export class CommonJsModule extends RaimentError {
+  readonly file: string
+  /** The package.json that decides the file's module format, or null when there is none. */
+  readonly packageJson: string | null
+  constructor(file: string, packageJson: string | null, type: unknown, cause: unknown) {
+    const why =
+      packageJson === null
+        ? 'no package.json above it says "type": "module"'
+        : type === undefined
+          ? `${packageJson} has no "type" field`
+          : `${packageJson} says "type": ${JSON.stringify(type)}${type === 'commonjs' ? " (npm init's default)" : ''}`
+    const fix =
+      packageJson === null
+        ? 'add a package.json with "type": "module" to the project'
+        : `set "type": "module" in ${packageJson} (npm pkg set type=module)`
+    super(
+      'RAIMENT_COMMONJS_MODULE',
+      `${file} loads as CommonJS because ${why}, but thread types and I/O libraries are ES modules: ` +
+        `${fix}, or name the file .mts or .mjs. (Node said: ${(cause as Error)?.message ?? String(cause)})`,
+      { cause },
+    )
+    this.file = file
+    this.packageJson = packageJson
+  }
+}
+
+/** `raiment init` would overwrite a file, or change a script, that exists. */
+export class InitConflict extends RaimentError {
+  readonly conflicts: readonly string[]
+  constructor(dir: string, conflicts: readonly string[]) {
+    super(
+      'RAIMENT_INIT_CONFLICT',
+      `raiment init changes no file that exists, and ${dir} already has: ${conflicts.join(', ')}. ` +
+        'Nothing was written: move them away, or make the project in a new directory (raiment init DIR).',
+    )
+    this.conflicts = conflicts
+  }
+}

@@ -6,8 +6,8 @@
 import PQueue from 'p-queue'
 import { readdirSync, existsSync } from 'node:fs'
 import { join, resolve, extname, basename } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { InvalidLibraryModule, UnknownMethod } from './errors.js'
+import { CommonJsModule, InvalidLibraryModule, UnknownMethod } from './errors.js'
+import { importModule } from './loader.js'
 import type { WeaveConfig } from './call-context.js'
 
 type Method = (...args: unknown[]) => unknown
@@ -169,8 +169,9 @@ export function libraryFiles(dir: string): Map<string, string> {
 export async function loadLibraryFile(name: string, file: string, config: WeaveConfig): Promise<Library> {
   let mod: unknown
   try {
-    mod = await import(pathToFileURL(file).href)
+    mod = await importModule(file)
   } catch (e) {
+    if (e instanceof CommonJsModule) throw e
     throw new InvalidLibraryModule(file, `could not be loaded: ${(e as Error).message}`)
   }
   if (typeof mod !== 'object' || mod === null || !('default' in mod)) {

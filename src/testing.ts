@@ -5,12 +5,14 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import './builtins.js'
 import { dumpEntries, makeDump, readDump, type Dump } from './dump.js'
-import { InvalidDump, ReplayDivergence } from './errors.js'
+import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
+import { importModule } from './loader.js'
 import { BUILTIN_DIR, Library, libraryFiles, type LibraryModule, type LibrarySpec } from './libraries.js'
-import type { AnyThreadType } from './thread.js'
+import { isThreadType, type AnyThreadType } from './thread.js'
+import { typeNameOf } from './thread-name.js'
 import { Weave, type ThreadEnd } from './weave.js'
 import { Weft, type CallTrace } from './weft.js'
 
@@ -51,6 +53,7 @@ export interface ReplayOptions {
  * expect(run.result).toEqual({ greeted: 'ada' })
  */
 export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) => Promise<R> }, dump: string | Dump, options: ReplayOptions = {}): Promise<ReplayRun<R>> {
+  checkType('replay', type)
   const d = readDump(dump)
   const where = typeof dump === 'string' && !dump.trimStart().startsWith('{') ? dump : 'the dump'
   for (const e of d.entries) {
@@ -99,14 +102,19 @@ async function threadSideMethods(ioLibs: string | false): Promise<Map<string, Li
   if (ioLibs !== false) for (const [n, f] of libraryFiles(ioLibs)) files.set(n, f)
   const out = new Map<string, LibraryModule['threadSide']>()
   for (const [name, file] of files) {
-    const mod = (await import(pathToFileURL(file).href)) as Partial<LibraryModule>
+    const mod = (await importModule(file)) as Partial<LibraryModule>
     if (mod.threadSide) out.set(name, mod.threadSide)
   }
   return out
 }
 
 export interface RecordOptions {
-  /** The thread type's name in the dump (default `thread`). */
+  /**
+   * The thread type's name in the dump, by which `raiment replay` finds it. Default: the path of
+   * the module that declared the type under the nearest `threads/` directory, without extension
+   * (`threads/orders/checkout.ts` is `orders/checkout`), as a weave names it; for a module
+   * elsewhere, its file name without extension.
+   */
   name?: string
   /** Libraries besides the built-ins and the project's `io-libs/`. */
   libraries?: Record<string, LibrarySpec>
@@ -123,15 +131,25 @@ export interface Recording<R = unknown> {
 }
 
 /**
- * Runs a thread live in a temporary weave (real libraries) and returns its dump, to save as a
- * fixture with `dumpText(dump)`.
+ * Runs a thread live in a temporary weave (real libraries) and returns its dump with how it
+ * ended; `dumpText(recording.dump)` is the text to save as a fixture. The dump names the thread
+ * type as a weave would (see `RecordOptions.name`), so `raiment replay` finds it.
+ * @throws InvalidArgument when `type` is not a thread type, `name` is not a non-empty string, or
+ *   the type's name cannot be told (pass `name`)
  * @example
- * const { dump } = await record(greet, { name: 'ada' })
+ * const { dump, result } = await record(greet, { name: 'ada' })
  * writeFileSync('fixtures/greet-ada.json', dumpText(dump))
  */
 export async function record<P, R>(type: AnyThreadType & { does: (this: never, params: P) => Promise<R> }, params: P, options: RecordOptions = {}): Promise<Recording<R>> {
+  checkType('record', type)
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+    throw new InvalidArgument(`record(): 'name' must be the thread type's name (a non-empty string), got ${JSON.stringify(options.name)}`)
+  }
+  const name = options.name ?? typeNameOf(type)
+  if (name === null) {
+    throw new InvalidArgument("record(): the thread type's name cannot be told from where it was declared; pass it: record(type, params, { name: 'greet' })")
+  }
   const dir = await mkdtemp(join(tmpdir(), 'raiment-record-'))
-  const name = options.name ?? 'thread'
   const weave = await Weave.open({
     db: join(dir, 'record.db'),
     durability: 'memory',
@@ -149,6 +167,13 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
   } finally {
     await weave.close()
     await rm(dir, { recursive: true, force: true })
+  }
+}
+
+function checkType(fn: string, type: unknown): void {
+  if (!isThreadType(type)) {
+    const got = type && typeof type === 'object' && 'thread' in type && 'entries' in type ? 'a dump' : typeof type
+    throw new InvalidArgument(`${fn}() expects a thread type first (the default export of a module in threads/, made by thread()), got ${got}`)
   }
 }
 

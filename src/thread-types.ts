@@ -8,8 +8,8 @@
  */
 import { readdirSync, existsSync, statSync } from 'node:fs'
 import { join, relative, extname, resolve, sep } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { InvalidThreadModule, RaimentError, ThreadTypeUnavailable, UnknownLibrary, UnknownThreadType } from './errors.js'
+import { importModule } from './loader.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 
 const SOURCE_EXT = new Set(['.ts', '.mts', '.js', '.mjs'])
@@ -54,7 +54,7 @@ export function threadFiles(dir: string): Map<string, string> {
 export async function loadThreadType(file: string): Promise<AnyThreadType> {
   let mod: { default?: unknown }
   try {
-    mod = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown }
+    mod = (await importModule(resolve(file))) as { default?: unknown }
   } catch (e) {
     const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
     throw new InvalidThreadModule(file, `could not be loaded: ${why}`, { cause: e })

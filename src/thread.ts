@@ -4,6 +4,7 @@
  * library extends by declaration merging, so a misspelt library or method is a compile error.
  */
 import { InvalidArgument } from './errors.js'
+import { callerFile, SOURCE } from './thread-name.js'
 
 /**
  * The thread-side API of every I/O library, by name. Built-in libraries are declared by Raiment;
@@ -73,7 +74,8 @@ export function thread<const U extends readonly LibraryName[], P = undefined, R 
   if (typeof does !== 'function') {
     throw new InvalidArgument(`thread(): 'does' must be an async function, got ${typeof does}`)
   }
-  return Object.freeze({ uses: Object.freeze([...uses]) as unknown as U, does, [BRAND]: true as const })
+  // The declaring module names the type where only the object is at hand (record()).
+  return Object.freeze({ uses: Object.freeze([...uses]) as unknown as U, does, [BRAND]: true as const, [SOURCE]: callerFile(thread) })
 }
 
 /** Is `v` a thread type made by thread() (from any copy of Raiment loaded in this process)? */

@@ -26,7 +26,7 @@ interface Out {
 
 /** Runs `raiment ARGS` as a child process; `until` (on stdout+stderr) lets a test act mid-run. */
 function raiment(args: string[], cwd: string, until?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<Out> {
-  const child = spawn(process.execPath, ['--conditions=development', BIN, ...args], { cwd, env: { ...process.env, RAIMENT_AMQP_URL: '' } })
+  const child = spawn(process.execPath, ['--conditions=raiment-source', BIN, ...args], { cwd, env: { ...process.env, RAIMENT_AMQP_URL: '' } })
   const out: Out = { code: null, stdout: '', stderr: '' }
   const seen = (): void => until?.(out.stdout + out.stderr, child)
   child.stdout.setEncoding('utf8').on('data', (s: string) => ((out.stdout += s), seen()))

@@ -272,7 +272,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
       await b.close()
     })
     const aDb = join(dir, 'a.db')
-    const child = spawn(process.execPath, ['--conditions=development', BIN, 'start', '--amqp', AMQP_URL, '--namespace', ns, '--id', 'a', '--db', aDb, '--threads', join(ROOT, 'threads'), '--durability', 'memory', '--heartbeat', '100'], {
+    const child = spawn(process.execPath, ['--conditions=raiment-source', BIN, 'start', '--amqp', AMQP_URL, '--namespace', ns, '--id', 'a', '--db', aDb, '--threads', join(ROOT, 'threads'), '--durability', 'memory', '--heartbeat', '100'], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -24,7 +24,7 @@ interface Child {
 const started: Child[] = []
 
 function startWeave(args: string[], onLine: (line: string) => void): Child {
-  const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, ['--conditions=raiment-source', '--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   const c: Child = { proc, lines: [], exited: new Promise((r) => proc.on('exit', (code) => r(code))) }
   let stderr = ''
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))

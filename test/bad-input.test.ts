@@ -61,7 +61,7 @@ describe('bad input is a clear error, and nothing recorded is lost', () => {
     const { dump } = await record(reader, { k: 'z' }, { libraries: { kv }, ioLibs: false })
     const other = thread({ uses: ['clock'], async does() { return await this.clock.now() } })
     await expect(replay(other, dump)).rejects.toThrow(InvalidDump)
-    await expect(replay(other, dump)).rejects.toThrow(/recorded from thread type 'thread', which called kv.get/)
+    await expect(replay(other, dump)).rejects.toThrow(/recorded from thread type 'bad-input.test', which called kv.get/)
   })
 
   it('a file that is not a Raiment db is refused and left byte for byte as it was', async () => {

@@ -77,7 +77,7 @@ afterEach(() => {
  * SIGTERMs it and resolves to its run: its stdout lines and stderr.
  */
 async function startWeave(dir: string): Promise<{ stop: () => Promise<ChildRun> }> {
-  const args = ['--conditions=development', BIN, 'start', '--db', join(dir, 'raiment.db'), '--threads', join(dir, 'threads'), '--io-libs', join(dir, 'io-libs'), '--dumps', join(dir, 'dumps')]
+  const args = ['--conditions=raiment-source', BIN, 'start', '--db', join(dir, 'raiment.db'), '--threads', join(dir, 'threads'), '--io-libs', join(dir, 'io-libs'), '--dumps', join(dir, 'dumps')]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   weaves.add(child)
   const run: ChildRun = { code: null, signal: null, lines: [], stderr: '', killed: false, times: [] }

@@ -1,5 +1,5 @@
 /**
- * The `raiment` CLI, run as real child processes (`node --conditions=development bin/raiment.js`)
+ * The `raiment` CLI, run as real child processes (`node --conditions=raiment-source bin/raiment.js`)
  * in temporary directories, with --threads pointing at the repository's example threads.
  * Synchronisation is on the children's output, never on sleeps.
  */
@@ -41,7 +41,7 @@ class Cli {
   #waiters: Array<() => void> = []
 
   constructor(args: string[], cwd: string, viaShell = false) {
-    const argv = [process.execPath, '--conditions=development', BIN, ...args]
+    const argv = [process.execPath, '--conditions=raiment-source', BIN, ...args]
     // Through a shell that stays the parent (as `npm start` runs its script), when asked.
     this.child = viaShell
       ? spawn('sh', ['-c', `${argv.map((a) => `'${a}'`).join(' ')}; true`], { cwd, env: { ...process.env, RAIMENT_DEBUG: '' } })

@@ -57,7 +57,7 @@ interface Run {
 
 /** Runs `raiment ...args` in `cwd`; `printed(re)` resolves when its stdout matches `re`. */
 function raiment(cwd: string, args: string[]): { done: Promise<Run>; printed: (re: RegExp) => Promise<void>; kill: () => void } {
-  const child = spawn(process.execPath, ['--conditions=development', BIN, ...args], { cwd, env: { ...process.env, RAIMENT_DEBUG: '' } })
+  const child = spawn(process.execPath, ['--conditions=raiment-source', BIN, ...args], { cwd, env: { ...process.env, RAIMENT_DEBUG: '' } })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s))

@@ -122,7 +122,7 @@ console.log(JSON.stringify(end))
 await weave.close()
 `,
   )
-  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', file, join(dir, 'w.db')], {
+  const child = spawn(process.execPath, ['--conditions=raiment-source', '--import', 'tsx', file, join(dir, 'w.db')], {
     cwd: process.cwd(),
     env: { ...process.env, RAIMENT_CRASH_AT: crashAt },
     stdio: ['ignore', 'pipe', 'pipe'],

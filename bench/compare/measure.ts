@@ -1,6 +1,6 @@
 // One system's measurement, run by main.ts as a child process so that every system starts from a
 // fresh Node process (JIT, heap, pools) and a crash in one can't take the others down.
-//   node --conditions=development --import tsx bench/compare/measure.ts <system> <runs>
+//   node --conditions=raiment-source --import tsx bench/compare/measure.ts <system> <runs>
 // Sends one Measurement to the parent over IPC (stdout is left to the engines' own logs).
 import { EngineUnavailable, SYSTEMS, type Engine, type SystemName } from './engine.js'
 import { summarize, type Summary } from './stats.js'

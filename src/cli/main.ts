@@ -174,6 +174,13 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .addHelpText('after', '\nExamples:\n  raiment dead-letters --limit 50\n  raiment dead-letters --json')
     .action(run(async (o: DeadLettersOptions) => (await messageCommands()).deadLetters(o)))
 
+  program
+    .command('init')
+    .description('Make DIR (default: here) a Raiment project: package.json, tsconfig.json, eslint.config.js, a thread type, an I/O library, a replay test and its fixture; it overwrites nothing.')
+    .argument('[dir]', 'the project directory (made if missing)')
+    .addHelpText('after', '\nThen: npm install && npm test\n\nExamples:\n  npx raiment init\n  npx raiment init my-app')
+    .action(run(async (dir: string | undefined) => (await import('./init.js')).init(dir)))
+
   weaveOptions(program.command('demo'))
     .description('Run the example threads on ./raiment.db and print their progress and results; run it again after a SIGKILL and it resumes.')
     .addHelpText('after', '\nExample:\n  raiment demo')

@@ -1,6 +1,6 @@
 /**
  * A weave process of the broker storm test. Run it with
- *   node --conditions=development --import tsx test/support/amqp-child.ts DIR ID NS URL PEERS COUNT
+ *   node --conditions=raiment-source --import tsx test/support/amqp-child.ts DIR ID NS URL PEERS COUNT
  * It opens DIR/ID.db as weave ID joined to namespace NS, and on its first run spawns one storm
  * thread (ID/1) that sends COUNT messages to the storm thread of each peer weave (PEERS, comma
  * separated), interleaved, then receives as many from each and returns them by sender.

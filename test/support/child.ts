@@ -34,7 +34,7 @@ export function supportScript(name: string): string {
 }
 
 export function runChild(script: string, args: string[], o: ChildOptions = {}): Promise<ChildRun> {
-  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', script, ...args], {
+  const child = spawn(process.execPath, ['--conditions=raiment-source', '--import', 'tsx', script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
 /**
  * The weave process of the conversation crash test. Run it with
- *   node --conditions=development --import tsx test/support/conversation-child.ts DIR
+ *   node --conditions=raiment-source --import tsx test/support/conversation-child.ts DIR
  * where DIR holds `plan.json` (a conversation Plan). It opens `DIR/weave.db` with durability
  * 'sync' (resuming whatever was running), spawns the conductor on the first run, and prints one
  * line per event: `started resumed=<n>`, the `call …` and `done …` lines of every live message

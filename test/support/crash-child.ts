@@ -1,6 +1,6 @@
 /**
  * The weave process of the crash test. Run it with
- *   node --conditions=development --import tsx test/support/crash-child.ts DIR
+ *   node --conditions=raiment-source --import tsx test/support/crash-child.ts DIR
  * where DIR holds `plans.json` (one plan per worker thread). It opens `DIR/weave.db` with
  * durability 'sync' (resuming whatever was running), spawns the workers on the first run, and
  * prints one line per event: `call <callId>` and `done <callId>` from the library (progress

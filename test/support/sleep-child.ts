@@ -1,6 +1,6 @@
 /**
  * The weave process of the durable-sleep test:
- *   node --conditions=development --import tsx test/support/sleep-child.ts DIR
+ *   node --conditions=raiment-source --import tsx test/support/sleep-child.ts DIR
  * runs one thread that reads the clock, sleeps 1500 ms with clock.sleep, reads the clock again,
  * and returns both readings. The built-in clock is used as it is, except that `sleepUntil` first
  * prints `sleep-until <deadline> <now>` (so the test knows, from an event, when the thread has

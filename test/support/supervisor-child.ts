@@ -1,6 +1,6 @@
 /**
  * The weave process of the supervisor's back-off crash test:
- *   node --conditions=development --import tsx test/support/supervisor-child.ts DIR
+ *   node --conditions=raiment-source --import tsx test/support/supervisor-child.ts DIR
  * On its first run it spawns a `raiment/supervisor` of one transient child, `once`, with a
  * back-off of BACKOFF_MS; `once` fails on its first start and ends done on its second (it counts
  * its starts in DIR/starts, outside the journal). It prints `started resumed=<n>`, then

@@ -1,0 +1,222 @@
+/**
+ * `raiment init [DIR]`: makes DIR (default: here) a Raiment project that works at once: after
+ * `npm install`, `npm test` passes. It writes the files of template/ (a thread type, an I/O
+ * library, a replay test, tsconfig.json, eslint.config.js, a README), records the test's fixture
+ * by running the thread, and writes or completes package.json.
+ *
+ * It changes no file that exists: a project file already there, or a script of package.json that
+ * says something else, stops it before it writes anything (InitConflict). package.json itself is
+ * completed, not replaced: `"type": "module"` (npm init's `commonjs` cannot load thread types),
+ * the scripts it lacks, the raiment dependency (the spec this Raiment was installed from) and the
+ * development dependencies.
+ */
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { dumpText } from '../dump.js'
+import { InitConflict, InvalidArgument } from '../errors.js'
+import { importModule } from '../loader.js'
+import { record } from '../testing.js'
+import { isThreadType } from '../thread.js'
+import { displayPath, say } from './common.js'
+
+/** Files copied from template/, by path in the project. */
+const TEMPLATE_FILES = ['tsconfig.json', 'eslint.config.js', 'threads/greet.ts', 'io-libs/greeting.ts', 'test/greet.test.ts']
+/** Written only where there is none yet: a project often has its own already. */
+const OPTIONAL_FILES = ['README.md', '.gitignore']
+const FIXTURE = 'fixtures/greet-ada.json'
+
+const SCRIPTS: Record<string, string> = {
+  start: 'raiment start',
+  lint: 'eslint .',
+  typecheck: 'tsc --noEmit',
+  test: 'npm run lint && npm run typecheck && vitest run',
+}
+/** The test script `npm init` writes, which init replaces. */
+const NPM_INIT_TEST = 'echo "Error: no test specified" && exit 1'
+/** Development dependencies, at the versions Raiment itself is developed with. */
+const DEV_DEPENDENCIES = ['@types/node', 'eslint', 'typescript', 'typescript-eslint', 'vitest']
+/** Dependencies whose install scripts the project allows (npm's allowScripts): native builds. */
+const ALLOW_SCRIPTS = ['better-sqlite3', 'esbuild']
+
+const GITIGNORE = 'node_modules/\n*.db\n*.db-wal\n*.db-shm\ndumps/\n'
+
+interface PackageJson {
+  name?: string
+  version?: string
+  type?: string
+  scripts?: Record<string, string>
+  dependencies?: Record<string, string>
+  devDependencies?: Record<string, string>
+  allowScripts?: Record<string, boolean>
+  [k: string]: unknown
+}
+
+/** Raiment's own package: where it lies and its package.json. */
+function ownPackage(): { root: string; json: PackageJson } {
+  for (const rel of ['../../', '../../../']) {
+    const root = fileURLToPath(new URL(rel, import.meta.url))
+    try {
+      const json = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson
+      if (json.name === 'raiment') return { root: realpathSync(root), json }
+    } catch {
+      // not there: try the next place
+    }
+  }
+  throw new Error("raiment init cannot find Raiment's own package.json")
+}
+
+/** Runs `raiment init [dir]`; resolves to the exit code. */
+export async function init(dir: string | undefined): Promise<number> {
+  const target = resolve(dir ?? '.')
+  const shown = dir === undefined ? 'this directory' : displayPath(target)
+  const own = ownPackage()
+  const templates = join(own.root, 'template')
+
+  const pkgFile = join(target, 'package.json')
+  const existing = existsSync(pkgFile) ? readPackageJson(pkgFile) : null
+  const { pkg, changes, conflicts } = completePackageJson(existing, target, own)
+  for (const f of [...TEMPLATE_FILES, FIXTURE]) if (existsSync(join(target, f))) conflicts.push(f)
+  if (conflicts.length > 0) throw new InitConflict(shown, conflicts)
+
+  const written: string[] = []
+  const write = (file: string, text: string): void => {
+    mkdirSync(dirname(join(target, file)), { recursive: true })
+    writeFileSync(join(target, file), text, { flag: 'wx' })
+    written.push(file)
+  }
+  mkdirSync(target, { recursive: true })
+  writeFileSync(pkgFile, JSON.stringify(pkg, null, 2) + '\n')
+  for (const f of TEMPLATE_FILES) write(f, readFileSync(join(templates, f), 'utf8'))
+  const skipped: string[] = []
+  for (const f of OPTIONAL_FILES) {
+    if (existsSync(join(target, f))) skipped.push(f)
+    else write(f, f === '.gitignore' ? GITIGNORE : readFileSync(join(templates, f), 'utf8'))
+  }
+  write(FIXTURE, await recordFixture(target))
+
+  say(`raiment init: ${existing === null ? 'made' : 'completed'} a Raiment project in ${shown}`)
+  say(`  package.json: ${existing === null ? 'written' : changes.length > 0 ? changes.join('; ') : 'unchanged'}`)
+  for (const f of written) say(`  ${f}`)
+  for (const f of skipped) say(`  ${f}: there already, left as it was`)
+  say('Next:')
+  if (dir !== undefined && target !== process.cwd()) say(`  cd ${displayPath(target)}`)
+  say('  npm install')
+  say('  npm test')
+  say(`  npx raiment spawn greet '{"name":"ada"}' --wait`)
+  return 0
+}
+
+function readPackageJson(file: string): PackageJson {
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (e) {
+    throw new InvalidArgument(`${file} is not valid JSON (${(e as Error).message}); fix it, then run raiment init again`)
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new InvalidArgument(`${file} does not hold a JSON object; fix it, then run raiment init again`)
+  return json as PackageJson
+}
+
+/**
+ * The project's package.json with what a Raiment project needs, what was changed (in words) and
+ * the scripts that say something else (conflicts).
+ */
+function completePackageJson(existing: PackageJson | null, target: string, own: { root: string; json: PackageJson }): { pkg: PackageJson; changes: string[]; conflicts: string[] } {
+  const pkg: PackageJson = existing === null ? { name: packageName(target), version: '0.1.0', private: true } : { ...existing }
+  const changes: string[] = []
+  const conflicts: string[] = []
+  if (pkg.type !== 'module') {
+    changes.push(`"type": "module"${pkg.type === undefined ? '' : ` (was ${JSON.stringify(pkg.type)})`}`)
+    pkg.type = 'module'
+  }
+  const scripts = { ...(pkg.scripts ?? {}) }
+  const added: string[] = []
+  for (const [name, command] of Object.entries(SCRIPTS)) {
+    const had = scripts[name]
+    if (had === command) continue
+    if (had !== undefined && !(name === 'test' && had === NPM_INIT_TEST)) {
+      conflicts.push(`package.json script '${name}' (${JSON.stringify(had)}; init would set ${JSON.stringify(command)})`)
+      continue
+    }
+    scripts[name] = command
+    added.push(name)
+  }
+  pkg.scripts = scripts
+  if (added.length > 0) changes.push(`scripts ${added.join(', ')}`)
+
+  if (pkg.dependencies?.raiment === undefined && pkg.devDependencies?.raiment === undefined) {
+    const spec = raimentSpec(target, own)
+    pkg.dependencies = { ...(pkg.dependencies ?? {}), raiment: spec }
+    changes.push(`dependency raiment ${spec}`)
+  }
+  const devDeps = { ...(pkg.devDependencies ?? {}) }
+  const addedDev: string[] = []
+  for (const name of DEV_DEPENDENCIES) {
+    const version = own.json.devDependencies?.[name]
+    if (version === undefined || devDeps[name] !== undefined || pkg.dependencies?.[name] !== undefined) continue
+    devDeps[name] = version
+    addedDev.push(name)
+  }
+  pkg.devDependencies = devDeps
+  if (addedDev.length > 0) changes.push(`devDependencies ${addedDev.join(', ')}`)
+  const allow = { ...(pkg.allowScripts ?? {}) }
+  // From git, npm runs Raiment's prepare script (its build) in the project's install.
+  const fromGit = /^(git[+:]|github:|gitlab:|bitbucket:)/.test(pkg.dependencies?.raiment ?? pkg.devDependencies?.raiment ?? '')
+  for (const name of fromGit ? [...ALLOW_SCRIPTS, 'raiment'] : ALLOW_SCRIPTS) allow[name] ??= true
+  pkg.allowScripts = allow
+  return { pkg, changes, conflicts }
+}
+
+/** A package name made of the directory's name (npm's rules: lower case, no spaces). */
+function packageName(dir: string): string {
+  const name = basename(dir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '')
+  return name === '' ? 'raiment-project' : name
+}
+
+/**
+ * The dependency spec for this Raiment, as it was installed: the spec in the package.json of the
+ * project (or npx cache) whose node_modules holds it, with a `file:` path made relative to the
+ * new project; for a checkout of the repository, `file:` its path; else `^version`.
+ */
+export function raimentSpec(target: string, own: { root: string; json: PackageJson }): string {
+  const fallback = `^${own.json.version ?? '0.0.0'}`
+  const at = own.root.lastIndexOf(`${sep}node_modules${sep}`)
+  if (at < 0) return fileSpec(own.root, target)
+  const installRoot = own.root.slice(0, at)
+  let spec: string | undefined
+  try {
+    const json = JSON.parse(readFileSync(join(installRoot, 'package.json'), 'utf8')) as PackageJson
+    spec = json.dependencies?.raiment ?? json.devDependencies?.raiment
+  } catch {
+    // no package.json there: the lockfile may still say where it came from
+  }
+  if (spec === undefined) {
+    try {
+      const lock = JSON.parse(readFileSync(join(installRoot, 'node_modules', '.package-lock.json'), 'utf8')) as { packages?: Record<string, { resolved?: string }> }
+      spec = lock.packages?.['node_modules/raiment']?.resolved
+    } catch {
+      // no lockfile either
+    }
+  }
+  if (spec === undefined || /^https?:\/\/[^/]*registry/.test(spec)) return fallback
+  if (spec.startsWith('file:')) {
+    const path = spec.slice('file:'.length)
+    return fileSpec(isAbsolute(path) ? path : resolve(installRoot, path), target)
+  }
+  return spec
+}
+
+function fileSpec(path: string, target: string): string {
+  const rel = relative(target, path).split(sep).join('/')
+  return `file:${rel === '' ? '.' : rel}`
+}
+
+/** Runs the new project's `greet` live once and returns its dump's text: the replay test's fixture. */
+async function recordFixture(target: string): Promise<string> {
+  const mod = (await importModule(join(target, 'threads', 'greet.ts'))) as { default?: unknown }
+  if (!isThreadType(mod.default)) throw new Error('template/threads/greet.ts does not export a thread type')
+  const { dump, end } = await record(mod.default, { name: 'ada' }, { name: 'greet', ioLibs: join(target, 'io-libs'), config: { logLevel: 'silent' } })
+  if (end.status !== 'done') throw new Error(`recording the fixture failed: ${end.status === 'failed' ? end.error.message : end.status}`)
+  return dumpText(dump)
+}

@@ -1,0 +1,102 @@
+/**
+ * `raiment init`, run as a real child process of this checkout's bin/raiment.js: the files it
+ * writes, how it completes an `npm init -y` package.json, what it refuses to overwrite, and the
+ * raiment dependency spec it writes for each way Raiment can have been installed. That the
+ * project it makes passes `npm test` at once is test/package.test.ts's part (it needs an install).
+ */
+import { describe, expect, test } from 'vitest'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { readDump } from 'raiment/testing'
+import { raimentSpec } from '../src/cli/init.js'
+import { raiment } from './support/raiment-cli.js'
+import { tempDir } from './support/tmp.js'
+
+/** What `npm init -y` writes (npm 11). */
+const NPM_INIT = {
+  name: 'app',
+  version: '1.0.0',
+  description: '',
+  main: 'index.js',
+  scripts: { test: 'echo "Error: no test specified" && exit 1' },
+  keywords: [],
+  author: '',
+  license: 'ISC',
+  type: 'commonjs',
+}
+
+const FILES = ['package.json', 'tsconfig.json', 'eslint.config.js', 'threads/greet.ts', 'io-libs/greeting.ts', 'test/greet.test.ts', 'fixtures/greet-ada.json', 'README.md', '.gitignore']
+
+describe('raiment init', () => {
+  test('makes a new directory a project, with a fixture recorded from its own thread', async () => {
+    const parent = tempDir('raiment-init-')
+    const out = await raiment(['init', 'my-app'], parent)
+    expect(out.stderr).toBe('')
+    expect(out.code).toBe(0)
+    const dir = join(parent, 'my-app')
+    for (const f of FILES) expect(existsSync(join(dir, f)), f).toBe(true)
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+    expect(pkg).toMatchObject({ name: 'my-app', type: 'module', scripts: { test: 'npm run lint && npm run typecheck && vitest run', start: 'raiment start' } })
+    expect(Object.keys(pkg.devDependencies).sort()).toEqual(['@types/node', 'eslint', 'typescript', 'typescript-eslint', 'vitest'])
+    // From a checkout, the dependency is the checkout itself.
+    expect(pkg.dependencies.raiment).toMatch(/^file:(\.\.\/)+/)
+    const dump = readDump(join(dir, 'fixtures', 'greet-ada.json'))
+    expect(dump.thread).toMatchObject({ type: 'greet', status: 'done', result: { greeted: 'ada', text: 'hello ada' } })
+    expect(dump.entries.map((e) => e.call)).toEqual(['clock.now', 'greeting.compose', 'log.info'])
+    expect(out.stdout).toContain('cd my-app')
+  })
+
+  test("completes npm init's package.json: type module, the test script replaced, the rest kept", async () => {
+    const dir = tempDir('raiment-init-')
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...NPM_INIT, dependencies: { raiment: 'file:../raiment-0.1.0.tgz' } }, null, 2))
+    writeFileSync(join(dir, '.gitignore'), 'mine\n')
+    const out = await raiment(['init'], dir)
+    expect(out.code).toBe(0)
+    expect(out.stdout).toContain('"type": "module" (was "commonjs")')
+    expect(out.stdout).toContain('.gitignore: there already, left as it was')
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+    expect(pkg).toMatchObject({ name: 'app', license: 'ISC', type: 'module', dependencies: { raiment: 'file:../raiment-0.1.0.tgz' } })
+    expect(pkg.scripts.test).toBe('npm run lint && npm run typecheck && vitest run')
+    expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe('mine\n')
+  })
+
+  test('overwrites nothing: an existing project file or a different script stops it before it writes', async () => {
+    const dir = tempDir('raiment-init-')
+    mkdirSync(join(dir, 'threads'))
+    writeFileSync(join(dir, 'threads', 'greet.ts'), '// mine\n')
+    const pkgText = JSON.stringify({ ...NPM_INIT, scripts: { start: 'node server.js' } }, null, 2)
+    writeFileSync(join(dir, 'package.json'), pkgText)
+    const out = await raiment(['init'], dir)
+    expect(out.code).toBe(1)
+    expect(out.stderr).toMatch(/^raiment: .*already has: package\.json script 'start' \("node server\.js"; init would set "raiment start"\), threads\/greet\.ts\. Nothing was written/)
+    expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(pkgText)
+    expect(readFileSync(join(dir, 'threads', 'greet.ts'), 'utf8')).toBe('// mine\n')
+    for (const f of FILES.slice(1)) if (f !== 'threads/greet.ts') expect(existsSync(join(dir, f)), f).toBe(false)
+  })
+})
+
+describe('the raiment dependency init writes', () => {
+  const own = (root: string) => ({ root, json: { name: 'raiment', version: '1.2.3' } })
+
+  test('the spec the installing project (or npx) used, a file: path made relative to the new project', () => {
+    const base = tempDir('raiment-spec-')
+    const npx = join(base, 'cache', '_npx', 'abc')
+    mkdirSync(join(npx, 'node_modules', 'raiment'), { recursive: true })
+    writeFileSync(join(npx, 'package.json'), JSON.stringify({ dependencies: { raiment: 'file:../../../dl/raiment-1.2.3.tgz' } }))
+    expect(raimentSpec(join(base, 'work', 'app'), own(join(npx, 'node_modules', 'raiment')))).toBe('file:../../dl/raiment-1.2.3.tgz')
+
+    const git = join(base, 'gitproj')
+    mkdirSync(join(git, 'node_modules', 'raiment'), { recursive: true })
+    writeFileSync(join(git, 'package.json'), JSON.stringify({ dependencies: { raiment: 'git+https://example.com/raiment.git#v1' } }))
+    expect(raimentSpec(join(base, 'app'), own(join(git, 'node_modules', 'raiment')))).toBe('git+https://example.com/raiment.git#v1')
+  })
+
+  test('a version range when it came from the registry or nothing says where from; a checkout by its path', () => {
+    const base = tempDir('raiment-spec-')
+    const reg = join(base, 'reg')
+    mkdirSync(join(reg, 'node_modules', 'raiment'), { recursive: true })
+    writeFileSync(join(reg, 'package.json'), JSON.stringify({ dependencies: { other: '1' } }))
+    expect(raimentSpec(join(base, 'app'), own(join(reg, 'node_modules', 'raiment')))).toBe('^1.2.3')
+    expect(raimentSpec(join(base, 'app'), own(join(base, 'src', 'raiment')))).toBe('file:../src/raiment')
+  })
+})

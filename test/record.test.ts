@@ -1,0 +1,78 @@
+/**
+ * `record()` and the dumps it makes: the type name it records (so `raiment replay` finds the
+ * type), the shapes `dumpText()` and `replay()` refuse, and `raiment replay` of a recorded dump in
+ * a directory outside the repository that holds only the thread file and the dump (no
+ * node_modules, no package.json): the CLI makes `raiment` importable for the thread file.
+ */
+import { describe, expect, test } from 'vitest'
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { InvalidArgument, InvalidDump, thread } from 'raiment'
+import { dumpText, readDump, record, replay } from 'raiment/testing'
+import greet from '../threads/greet.js'
+import pong from '../threads/ping-pong/pong.js'
+import { raiment, ROOT } from './support/raiment-cli.js'
+import { tempDir } from './support/tmp.js'
+
+const inline = thread({
+  uses: ['clock'],
+  async does() {
+    return typeof (await this.clock.now())
+  },
+})
+
+describe('record() names the thread type as a weave does', () => {
+  test('a module under threads/ is named by its path there, without extension', async () => {
+    const { dump, result } = await record(greet, { name: 'ada' })
+    expect(result).toEqual({ greeted: 'ada', greeting: 'hello ada' })
+    expect(dump.thread.type).toBe('greet')
+    // threads/ping-pong/pong.ts, given no params, fails at once: its dump still names its type.
+    const nested = await record(pong, undefined as never)
+    expect(nested.end.status).toBe('failed')
+    expect(nested.dump.thread.type).toBe('ping-pong/pong')
+  })
+
+  test('a type declared elsewhere is named by its file; an explicit name wins; a bad name is refused', async () => {
+    expect((await record(inline, undefined)).dump.thread.type).toBe('record.test')
+    expect((await record(inline, undefined, { name: 'clocks/read' })).dump.thread.type).toBe('clocks/read')
+    await expect(record(inline, undefined, { name: '' })).rejects.toThrow(InvalidArgument)
+    await expect(record({ uses: [], does: async () => 1 } as never, undefined)).rejects.toMatchObject({
+      code: 'RAIMENT_INVALID_ARGUMENT',
+      message: expect.stringContaining('record() expects a thread type first'),
+    })
+  })
+})
+
+describe('dumpText() and replay() take a dump, not what record() returns', () => {
+  test('the wrapper is refused with what to pass instead', async () => {
+    const recording = await record(inline, undefined)
+    for (const attempt of [() => dumpText(recording as never), () => replay(inline, recording as never)]) {
+      let err: unknown
+      try {
+        await attempt()
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(InvalidDump)
+      expect(err).toMatchObject({ code: 'RAIMENT_INVALID_DUMP', message: expect.stringContaining("its 'dump' property is the dump") })
+    }
+    const text = dumpText(recording.dump)
+    expect(readDump(text).thread.type).toBe('record.test')
+    expect((await replay(inline, text)).result).toBe('number')
+  })
+})
+
+describe('raiment replay of a recorded dump', () => {
+  test('finds the recorded type in --threads, in a directory with only the thread file and the dump', async () => {
+    const { dump } = await record(greet, { name: 'ada' })
+    const dir = tempDir('raiment-replay-anywhere-')
+    mkdirSync(join(dir, 'threads'))
+    copyFileSync(join(ROOT, 'threads', 'greet.ts'), join(dir, 'threads', 'greet.ts'))
+    writeFileSync(join(dir, 'greet-ada.json'), dumpText(dump))
+    const out = await raiment(['replay', 'greet-ada.json', '--threads', 'threads'], dir)
+    expect(out.stderr).toBe('')
+    expect(out.stdout).toContain('(greet) from greet-ada.json')
+    expect(out.stdout).toContain('which equals the recorded result')
+    expect(out.code).toBe(0)
+  })
+})

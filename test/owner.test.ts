@@ -43,7 +43,7 @@ class Cli {
   #waiters: Array<() => void> = []
 
   constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, ['--conditions=development', BIN, ...args], { cwd, env: { ...process.env, RAIMENT_DEBUG: '', RAIMENT_AMQP_URL: '' } })
+    this.child = spawn(process.execPath, ['--conditions=raiment-source', BIN, ...args], { cwd, env: { ...process.env, RAIMENT_DEBUG: '', RAIMENT_AMQP_URL: '' } })
     const wake = (): void => this.#waiters.splice(0).forEach((w) => w())
     this.child.stdout.setEncoding('utf8').on('data', (s: string) => ((this.stdout += s), wake()))
     this.child.stderr.setEncoding('utf8').on('data', (s: string) => ((this.stderr += s), wake()))
@@ -82,7 +82,7 @@ async function raiment(cwd: string, ...args: string[]): Promise<{ code: number |
 
 /** Runs `raiment ARGS` synchronously: this process's event loop, which reaps its children, waits. */
 function raimentSync(cwd: string, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--conditions=development', BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env: { ...process.env, RAIMENT_DEBUG: '' } })
+  const r = spawnSync(process.execPath, ['--conditions=raiment-source', BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env: { ...process.env, RAIMENT_DEBUG: '' } })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 

@@ -1,5 +1,5 @@
 /**
- * `raiment` as a real child process (`node --conditions=development bin/raiment.js`), or a shell
+ * `raiment` as a real child process (`node --conditions=raiment-source bin/raiment.js`), or a shell
  * pipeline that runs it, with its output collected. A test can wait for a line of its output (an
  * event) and act on the process then.
  */
@@ -12,7 +12,7 @@ export const BIN = join(ROOT, 'bin', 'raiment.js')
 export const THREADS = join(ROOT, 'threads')
 
 /** The command line that runs `raiment`, quoted for a POSIX shell. */
-export const RAIMENT_SH = [process.execPath, '--conditions=development', BIN].map((a) => `'${a}'`).join(' ')
+export const RAIMENT_SH = [process.execPath, '--conditions=raiment-source', BIN].map((a) => `'${a}'`).join(' ')
 
 export interface Ended {
   code: number | null
@@ -65,7 +65,7 @@ export class Running {
 /** Starts `raiment ...args` in `cwd`. */
 export function raimentProcess(cwd: string, args: readonly string[], o: RaimentOptions = {}): Running {
   const env = { ...process.env, RAIMENT_DEBUG: '', RAIMENT_AMQP_URL: '', ...o.env }
-  return new Running(spawn(process.execPath, ['--conditions=development', BIN, ...args], { cwd, env, detached: o.group ?? false }))
+  return new Running(spawn(process.execPath, ['--conditions=raiment-source', BIN, ...args], { cwd, env, detached: o.group ?? false }))
 }
 
 /** Runs `raiment ...args` in `cwd` to its end. */

@@ -222,6 +222,7 @@ export function jsonValue(v: unknown): unknown {
 
 function fieldsOf(o: object): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const k of Object.keys(o)) out[k] = jsonValue((o as Record<string, unknown>)[k])
+  // defineProperty, so that a key named __proto__ stays an own field instead of a prototype.
+  for (const k of Object.keys(o)) Object.defineProperty(out, k, { value: jsonValue((o as Record<string, unknown>)[k]), enumerable: true, writable: true, configurable: true })
   return out
 }

@@ -46,6 +46,7 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
  * @throws JournalOwned when another weave runs on the journal
  */
 export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave> {
+  refuseEmpty(o.db)
   return Weave.open({
     ...(remote !== undefined ? { remote } : {}),
     ...(o.id !== undefined ? { weaveId: o.id } : {}),

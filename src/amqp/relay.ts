@@ -133,7 +133,8 @@ export class Relay {
     this.#batch = batch
     const db = journal.db
     this.#select = db.prepare('SELECT n, msg_id, dest, body FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
-    this.#count = db.prepare('SELECT count(*) FROM outbox').pluck()
+    // Messages waiting for the weave of their name (src/name-sends.ts) go into the outbox later.
+    this.#count = db.prepare('SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_names)').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
     this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = max(n, excluded.n)')
@@ -141,7 +142,7 @@ export class Relay {
     this.#src = `${journal.weaveId}#${journal.meta('journal_id') ?? ''}`
   }
 
-  /** Rows waiting for the broker. */
+  /** Rows waiting for the broker, or for the weave that holds their name. */
   pending(): number {
     return this.#count.get() as number
   }
@@ -214,6 +215,8 @@ export class Relay {
   wake(): void {
     this.#more = true
     this.#schedulePump()
+    // Messages waiting for a name may have gone to the dead letters, not through the outbox.
+    if (this.#idle.length > 0) process.nextTick(() => this.#checkIdle())
   }
 
   #schedulePump(): void {

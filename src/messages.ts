@@ -278,6 +278,7 @@ export class Messages {
     this.#forwards.set(thread, to)
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
+    this.nameSends.left(this.#namesOf.get(thread) ?? [], thread)
     this.#unregisterAll(thread)
     // Who watches it moves with it (the record has them); what it watches stays here, where
     // those threads run, and their ends are sent on to it.

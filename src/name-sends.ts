@@ -19,6 +19,9 @@
  *   after it and goes behind them. A name registered here meanwhile (`registered`) gets its
  *   waiting messages in its inbox, in order, the ones not yet committed included, in the batch
  *   that registers it.
+ * - The names of a thread that moves to another weave are announced from here as moved (`moved`)
+ *   until that weave announces them itself: other weaves keep sending by them (to the thread's
+ *   id, which this weave forwards) instead of finding no weave that holds them meanwhile.
  */
 import type Database from 'better-sqlite3'
 import type { Journal } from './journal.js'
@@ -61,6 +64,8 @@ export class NameSends {
   readonly #waiting: Set<string>
   /** Messages queued to wait and not yet committed, by name, in order. */
   readonly #queued = new Map<string, Waiting[]>()
+  /** Names of threads that moved from here, until their new weave announces them: name → thread. */
+  readonly #moved = new Map<string, string>()
 
   constructor(journal: Journal, host: NameSendsHost) {
     this.#journal = journal
@@ -134,8 +139,25 @@ export class NameSends {
     }
   }
 
+  /** A thread that held `names` moved from here: announce them as moved until they are claimed. */
+  left(names: Iterable<string>, thread: string): void {
+    for (const name of names) this.#moved.set(name, thread)
+  }
+
+  /** Another weave announced `names`: those that moved from here to it are its to announce now. */
+  claimed(names: Record<string, string>): void {
+    if (this.#moved.size === 0) return
+    for (const [name, thread] of this.#moved) if (Object.hasOwn(names, name) && names[name] === thread) this.#moved.delete(name)
+  }
+
+  /** The names announced as moved (name → thread), or undefined for none. */
+  moved(): Record<string, string> | undefined {
+    return this.#moved.size === 0 ? undefined : Object.fromEntries(this.#moved)
+  }
+
   /** `name` was registered here for `thread`: what waited for it goes into its inbox, in order. */
   registered(name: string, thread: string): void {
+    this.#moved.delete(name)
     if (!this.#waiting.delete(name)) return
     const all = [...(this.#load.all(name) as Waiting[]), ...(this.#queued.get(name) ?? [])]
     this.#journal.queue(this.#drop, [name])

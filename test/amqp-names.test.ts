@@ -4,8 +4,9 @@
  * weave that registers it, or to a thread of the sending weave that does; it is a dead letter
  * once the view is complete and still no weave holds it; the weave a name was last heard on is
  * kept in the journal, so a message by name reaches that weave's queue while it is down, from a
- * sending weave restarted meanwhile; the weave a message by name reaches delivers it to the
- * thread holding the name there when it arrives, or dead-letters it.
+ * sending weave restarted meanwhile; a thread that moves keeps receiving by its name; the weave a
+ * message by name reaches delivers it to the thread holding the name there when it arrives, or
+ * dead-letters it.
  * Weaves in this process, on the service broker (nothing here stops or disconnects it).
  */
 import { join } from 'node:path'
@@ -125,6 +126,25 @@ describe.skipIf(!brokerUp && !CI)('names across weaves', () => {
     b = await open('b')
     expect(resultOf(await b.weave.join(h))).toEqual([0, 1, 2])
     expect(dead(a.weave)).toEqual([])
+  })
+
+  it('a thread that moves on with its name keeps receiving by it while it is in transit, in order', async () => {
+    const open = cluster(['a', 'b', 'c'])
+    const a = await open('a')
+    const b = await open('b')
+    let c = await open('c')
+    const h = b.weave.spawn('holder', { name: 'mv', n: 6 })
+    await vi.waitFor(() => expect(a.link.resolveName('mv')).toEqual({ thread: h }), { timeout: 5_000, interval: 10 })
+    resultOf(await a.weave.join(a.weave.spawn('sender', { to: 'mv', n: 3 })))
+    // c is down: the thread waits in c's queue, and no weave announces 'mv' as its own.
+    await c.close()
+    expect(await b.weave.migrate(h, 'c')).toBe('c')
+    await vi.waitFor(() => expect(a.link.live().find((w) => w.id === 'b')?.names).toEqual({}), { timeout: 5_000, interval: 10 })
+    const sent = resultOf(await a.weave.join(a.weave.spawn('sender', { to: 'mv', from: 3, n: 3 }))) as SendResult[]
+    expect(sent).toEqual(Array.from({ length: 3 }, () => ({ delivered: true, to: h })))
+    c = await open('c')
+    expect(resultOf(await c.weave.join(h))).toEqual([0, 1, 2, 3, 4, 5])
+    for (const w of [a, b, c]) expect(dead(w.weave)).toEqual([])
   })
 })
 

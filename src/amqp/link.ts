@@ -84,20 +84,26 @@ export class AmqpLink implements Remote {
     const owners = (this.#owners = new NameOwners(weave.journal))
     this.#members = new Membership(
       this.topology,
-      () => ({
-        id: weave.journal.weaveId,
-        host: hostname(),
-        pid: process.pid,
-        threads: weave.running,
-        names: weave.messages.names(),
-        at: Date.now(),
-        intervalMs: this.#heartbeatMs,
-      }),
+      () => {
+        const moved = weave.messages.nameSends.moved()
+        return {
+          id: weave.journal.weaveId,
+          host: hostname(),
+          pid: process.pid,
+          threads: weave.running,
+          names: weave.messages.names(),
+          ...(moved !== undefined ? { moved } : {}),
+          at: Date.now(),
+          intervalMs: this.#heartbeatMs,
+        }
+      },
       this.#heartbeatMs,
       {
-        // Messages waiting for a name go as soon as it can be placed.
+        // Messages waiting for a name go as soon as it can be placed; names that moved from here
+        // are announced until their new weave announces them.
         beat: (b) => {
           owners.heard(b)
+          weave.messages.nameSends.claimed(b.names)
           weave.messages.retryNames()
         },
         complete: () => weave.messages.retryNames(),

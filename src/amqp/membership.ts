@@ -20,6 +20,8 @@ export interface Beat {
   pid: number
   threads: number
   names: Record<string, string>
+  /** Names of threads that moved from this weave, not yet announced by their new one: name → thread. */
+  moved?: Record<string, string>
   /** Sender's wall-clock time (ms). */
   at: number
   intervalMs: number

@@ -20,8 +20,11 @@
  *
  * A name's entry changes only on a heartbeat: set when a weave announces the name (a newer
  * announcement by another weave takes it over), deleted when the weave holding it announces
- * itself without it. A weave's goodbye (`leaving`) keeps its names: they are registered still,
- * and its threads resume with them.
+ * itself without it. A weave whose thread moved away with the name announces it as moved until
+ * the new weave announces it: the entry stays (on that weave and the thread, whose id routes
+ * there and is forwarded), so the name is never without a holder while the thread is in transit.
+ * A weave's goodbye (`leaving`) keeps its names: they are registered still, and its threads
+ * resume with them.
  */
 import type Database from 'better-sqlite3'
 import type { Journal } from '../journal.js'
@@ -79,10 +82,19 @@ export class NameOwners {
       this.#journal.queue(this.#set, [name, b.id, thread, b.at])
       changed = true
     }
+    const moved = typeof b.moved === 'object' && b.moved !== null ? b.moved : {}
+    for (const [name, thread] of Object.entries(moved)) {
+      // Kept on this weave (which forwards to the thread) unless another weave announced it since.
+      const o = this.#owners.get(name)
+      if (typeof thread !== 'string' || (o !== undefined && (o.weave !== b.id || o.thread === thread))) continue
+      this.#own(name, { weave: b.id, thread })
+      this.#journal.queue(this.#set, [name, b.id, thread, b.at])
+      changed = true
+    }
     const held = this.#byWeave.get(b.id)
     if (held !== undefined) {
       for (const name of held) {
-        if (Object.hasOwn(b.names, name)) continue
+        if (Object.hasOwn(b.names, name) || Object.hasOwn(moved, name)) continue
         held.delete(name)
         this.#owners.delete(name)
         this.#journal.queue(this.#delete, [name])

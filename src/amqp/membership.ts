@@ -84,12 +84,7 @@ export class Membership {
       // Every weave connected now announces itself at once: the view is complete soon after.
       this.#since = Date.now()
       this.probe()
-      if (this.#completeTimer !== null) clearTimeout(this.#completeTimer)
-      this.#completeTimer = setTimeout(() => {
-        this.#completeTimer = null
-        if (this.complete()) this.#hooks.complete?.()
-      }, 3 * this.#intervalMs + 1)
-      this.#completeTimer.unref()
+      this.#awaitComplete(3 * this.#intervalMs + 1)
       this.beat()
       if (this.#timer === null) {
         this.#timer = setInterval(() => this.beat(), this.#intervalMs)
@@ -107,6 +102,17 @@ export class Membership {
     if (b.leaving) this.#view.delete(b.id)
     else this.#view.set(b.id, { ...b, seen: Date.now() })
     if (b.id !== this.#selfId) this.#hooks.beat?.(b)
+  }
+
+  /** Tells the hook once the view is complete: looks after `ms`, and again each interval until it is (while connected). */
+  #awaitComplete(ms: number): void {
+    if (this.#completeTimer !== null) clearTimeout(this.#completeTimer)
+    this.#completeTimer = setTimeout(() => {
+      this.#completeTimer = null
+      if (this.complete()) this.#hooks.complete?.()
+      else if (this.#since !== null) this.#awaitComplete(this.#intervalMs)
+    }, ms)
+    this.#completeTimer.unref()
   }
 
   /** Has this weave heard every weave connected to the broker? (See the top of this file.) */

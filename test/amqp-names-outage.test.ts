@@ -90,7 +90,7 @@ describe('messages by name through a broker outage', () => {
     const until = (test: () => boolean): Promise<void> => (test() ? Promise.resolve() : new Promise((resolve) => waiters.push({ test, resolve })))
     const children: Child[] = IDS.map((id) => {
       const peers = IDS.filter((x) => x !== id).join(',')
-      const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', CHILD, dir, id, ns, broker.url(0), peers, String(COUNT), 'name'], {
+      const proc = spawn(process.execPath, ['--conditions=raiment-source', '--import', 'tsx', CHILD, dir, id, ns, broker.url(0), peers, String(COUNT), 'name'], {
         stdio: ['pipe', 'pipe', 'pipe'],
         env: { ...process.env, STORM_HOLD: [BEFORE, OUTAGE, BACK, ...CLOSES].join(',') },
       })

@@ -14,7 +14,11 @@ const registry = (config: WeaveConfig) => {
       }
       messages().register(name, callContext().threadId)
     },
-    /** The id of the live thread registered as `name`, or null. */
+    /**
+     * The id of the thread registered as `name`: a live thread of this weave, or, through a
+     * broker, the thread a live weave announces or the last weave heard to hold it announced;
+     * null if none is known (yet).
+     */
     async whereis(name: string): Promise<string | null> {
       return messages().whereis(name)
     },

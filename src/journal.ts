@@ -142,6 +142,19 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE received_chains (src TEXT PRIMARY KEY, base INTEGER NOT NULL, base_prev INTEGER, upto INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TABLE outbox_sent (dest TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
    INSERT OR IGNORE INTO meta (k, v) VALUES ('journal_id', lower(hex(randomblob(8))));`,
+  // Names across weaves (src/name-sends.ts, src/amqp/name-owners.ts): the weave and thread each
+  // name was last heard registered on, and messages sent by a name no weave was known to hold
+  // yet, waiting (in send order) until one is or the membership says none does.
+  `CREATE TABLE name_owners (name TEXT PRIMARY KEY, weave TEXT NOT NULL, thread TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE outbox_names (
+     n INTEGER PRIMARY KEY AUTOINCREMENT,
+     msg_id TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     sender TEXT,
+     body TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE INDEX outbox_names_name ON outbox_names(name, n);`,
 ]
 
 /**

@@ -20,6 +20,7 @@ import { decodeValue, encodeValue, registerError } from './encoding.js'
 import { RaimentError } from './errors.js'
 import type { Journal } from './journal.js'
 import type { MoveRecord } from './migration.js'
+import { NameSends } from './name-sends.js'
 import { ReceivedIds, type Origin } from './received.js'
 import { weaveOfThread, type Remote } from './remote.js'
 
@@ -89,7 +90,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** What travels between weaves: a message for a thread, or a thread to spawn there. */
 export type Envelope =
-  | { k: 'msg'; from: string | null; to: string; body: string }
+  // `name`: sent by that name; the receiving weave delivers it to the thread holding the name there.
+  | { k: 'msg'; from: string | null; to: string; body: string; name?: string }
   | { k: 'spawn'; id: string; type: string; params: string; parent: string | null }
   | { k: 'move'; record: MoveRecord }
 
@@ -141,6 +143,8 @@ export class Messages {
   readonly #outbox: Stmt
   /** Ids of what was taken from other weaves (the `received` table). */
   readonly received: ReceivedIds
+  /** Messages sent by a name no weave is known to hold yet (the `outbox_names` table). */
+  readonly nameSends: NameSends
   /** Threads that moved from here to another weave: thread → weave. */
   readonly #forwards = new Map<string, string>()
   /** Threads that run here though their id names another weave (they moved here). */
@@ -186,6 +190,18 @@ export class Messages {
     this.#trapDel = db.prepare('DELETE FROM traps WHERE thread = ?')
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)')
     this.received = new ReceivedIds(journal)
+    this.nameSends = new NameSends(journal, {
+      remote: () => this.remote,
+      homeOf: (id) => this.homeOf(id),
+      isRemote: (id) => this.isRemote(id),
+      outbox: (dest, msgId, e) => this.outbox(dest, msgId, e),
+      deliver: (from, thread, body, msgId, name) => this.#deliver(from, thread, body, msgId, thread, name),
+      put: (thread, from, body, msgId, at) => {
+        if (this.#nextN === 0) this.#nextN = this.#firstN()
+        this.#put(thread, { n: this.#nextN++, from, body }, msgId, at)
+      },
+      deadLetter: (from, to, body, reason) => this.#deadLetter(from, to, body, reason),
+    })
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
     this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
     this.#unwatchAll = db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?')
@@ -240,8 +256,8 @@ export class Messages {
    * `after` runs once that is durable (or at once-durable for a duplicate): acknowledge it then.
    * `origin`: where it came from (see src/received.ts), if the sender said.
    */
-  receive(msgId: string, from: string | null, to: string, body: string, after: () => void, origin?: Origin): void {
-    if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId)
+  receive(msgId: string, from: string | null, to: string, body: string, after: () => void, origin?: Origin, name?: string): void {
+    if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId, this.resolve(to), name)
   }
 
   /**
@@ -262,6 +278,7 @@ export class Messages {
     this.#forwards.set(thread, to)
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
+    this.nameSends.left(this.#namesOf.get(thread) ?? [], thread)
     this.#unregisterAll(thread)
     // Who watches it moves with it (the record has them); what it watches stays here, where
     // those threads run, and their ends are sent on to it.
@@ -286,6 +303,8 @@ export class Messages {
       this.#name(name, thread)
       this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
     }
+    // After its inbox: what waited for its names comes after what was sent to it before.
+    for (const name of r.names) this.nameSends.registered(name, thread)
     if (r.traps) this.trapExits(thread, true)
     for (const w of r.watches ?? []) this.watchOne(thread, w.watcher, w.kind)
   }
@@ -300,19 +319,19 @@ export class Messages {
     return Object.fromEntries(this.#names)
   }
 
-  /** The thread a name or id designates now, or null. */
+  /** The thread an id, or a name a thread of this weave holds, designates now, or null. */
   resolve(to: string): string | null {
-    const named = this.#names.get(to)
-    if (named !== undefined) return named
-    return to.includes('/') ? to : (this.remote?.resolveName(to) ?? null)
+    return this.#names.get(to) ?? (to.includes('/') ? to : null)
   }
 
   /**
    * Puts a message in the receiver's inbox, or in the dead letters when the receiver has ended or
-   * never existed. Queued in the current batch; the receiver is woken once it is durable.
+   * never existed. Queued in the current batch; the receiver is woken once it is durable. A name
+   * that no thread here holds goes through the transport (src/name-sends.ts).
    */
   send(from: string | null, to: string, value: unknown, msgId: MsgId): SendResult {
     const body = encodeValue(value, 'the message')
+    if (this.remote !== null && !to.includes('/') && !this.#names.has(to)) return this.nameSends.send(this.remote, from, to, body, idOf(msgId))
     const target = this.resolve(to)
     if (target !== null && this.isRemote(target)) {
       this.outbox(this.homeOf(target)!, idOf(msgId), { k: 'msg', from, to: target, body })
@@ -321,12 +340,32 @@ export class Messages {
     return this.#deliver(from, to, body, msgId, target)
   }
 
-  #deliver(from: string | null, to: string, body: string, msgId: MsgId, target = this.resolve(to)): SendResult {
+  /** What the transport knows of names changed: messages waiting for a name it can place now go. */
+  retryNames(): void {
+    this.nameSends.retry()
+  }
+
+  #deadLetter(from: string | null, to: string, body: string, reason: string): SendResult {
+    this.#journal.queue(this.#dead, [from, to, body, reason, Date.now()])
+    return { delivered: false, to, reason }
+  }
+
+  /**
+   * Delivers here, forwards to where `target` moved, or dead-letters. `name`: the message was
+   * sent by that name from another weave; it goes to the thread holding the name here now, and
+   * is a dead letter if none does (and the thread it was sent to did not move on with it).
+   */
+  #deliver(from: string | null, to: string, body: string, msgId: MsgId, target = this.resolve(to), name?: string): SendResult {
+    const holder = name === undefined ? undefined : this.#names.get(name)
+    if (holder !== undefined) target = holder
     // A thread that moved on: forwarded, under the same id (so its new weave takes it once).
     const moved = target === null ? undefined : this.#forwards.get(target)
     if (moved !== undefined && target !== null) {
-      this.outbox(moved, idOf(msgId), { k: 'msg', from, to: target, body })
+      this.outbox(moved, idOf(msgId), { k: 'msg', from, to: target, body, ...(name !== undefined ? { name } : {}) })
       return { delivered: true, to: target }
+    }
+    if (name !== undefined && holder === undefined) {
+      return this.#deadLetter(from, name, body, `no thread is registered as '${name}' on weave ${this.#journal.weaveId}`)
     }
     if (target === null || !this.#isAlive(target)) {
       const reason = target === null ? `no thread is registered as '${to}'` : this.#journal.thread(target) ? `thread ${target} has ended` : `no thread ${target} exists`
@@ -491,6 +530,7 @@ export class Messages {
     if (owner !== undefined && owner !== thread && this.#isAlive(owner)) throw new NameTaken(name, owner)
     this.#name(name, thread)
     this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
+    this.nameSends.registered(name, thread)
   }
 
   /** Frees `name` if `thread` holds it; returns whether it did. */
@@ -506,8 +546,9 @@ export class Messages {
 
   whereis(name: string): string | null {
     const id = this.#names.get(name)
-    if (id === undefined) return this.remote?.resolveName(name) ?? null
-    return this.#isAlive(id) ? id : null
+    if (id !== undefined) return this.#isAlive(id) ? id : null
+    const found = this.remote?.resolveName(name) ?? null
+    return found === null || found === 'unknown' ? null : found.thread
   }
 
   /** `watcher` is told when `target` ends (monitor), or shares its fate (link, both ways). */

@@ -9,8 +9,15 @@
  *   and deletes each once the broker has confirmed it.
  * - A message that arrives from another weave is taken once: its id is recorded in `received` in
  *   the batch that puts it in the inbox, and the transport acknowledges it only after that commit.
+ * - A name that no thread of this weave holds is looked up through `resolveName`, which answers
+ *   `null` (no weave holds it) only when the transport knows that for sure; while it does not
+ *   know, a message sent by that name waits here (src/name-sends.ts) instead of being
+ *   dead-lettered.
  */
 import { RaimentError } from './errors.js'
+
+/** What a transport knows of a name registered on another weave (see `Remote.resolveName`). */
+export type NameLookup = { thread: string } | 'unknown' | null
 
 /** Where `threads.spawn` places a thread: here, the least loaded weave, a weave id, or by key. */
 export type Placement = 'local' | 'any' | string | { key: string }
@@ -18,8 +25,13 @@ export type Placement = 'local' | 'any' | string | { key: string }
 export interface Remote {
   /** Outbox rows were committed: publish them. */
   wake(): void
-  /** The thread that a name registered on another live weave designates, or null. */
-  resolveName(name: string): string | null
+  /**
+   * Where a name that no thread of this weave holds is registered: `{ thread }` (a live weave
+   * announces it, or it is the last weave heard to hold it), `'unknown'` (not known yet: the
+   * broker is down, or this weave has not yet heard from every live weave), or null (no weave
+   * holds it, for sure: see the rule in src/amqp/name-owners.ts).
+   */
+  resolveName(name: string): NameLookup
   /** This weave's names changed (tell the others). */
   namesChanged(): void
   /**

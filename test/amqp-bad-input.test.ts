@@ -142,7 +142,7 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
     const { a, b } = await pair({ server, client, child })
     const s = b.weave.spawn('server')
     // The name is known on a once b has announced it (at once on registering).
-    await vi.waitFor(() => expect(a.link.resolveName('echo')).toBe(s), { timeout: 5_000, interval: 20 })
+    await vi.waitFor(() => expect(a.link.resolveName('echo')).toEqual({ thread: s }), { timeout: 5_000, interval: 20 })
     const end = await a.weave.join(a.weave.spawn('client'))
     expect(end.status, JSON.stringify(end)).toBe('done')
     const r = (end as Extract<ThreadEnd, { status: 'done' }>).result as { child: string; exit: unknown; echo: unknown }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { Weave, thread, type AnyThreadType } from 'raiment'
+import { SCHEMA_VERSION } from '../src/journal.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -138,9 +139,9 @@ describe('the journal tail', () => {
       poll()
     })
     await w.close()
-    // Back to schema 4: one clustered `journal` table (and without what schema 6 added).
+    // Back to schema 4: one clustered `journal` table (and without what schemas 6 and 7 added).
     const raw = new Database(file)
-    raw.exec(`DROP INDEX received_src; ALTER TABLE received DROP COLUMN src; ALTER TABLE received DROP COLUMN sn;
+    raw.exec(`DROP TABLE name_owners; DROP TABLE outbox_names; DROP INDEX received_src; ALTER TABLE received DROP COLUMN src; ALTER TABLE received DROP COLUMN sn;
       ALTER TABLE received DROP COLUMN prev; DROP TABLE received_chains; DROP TABLE outbox_sent; DELETE FROM meta WHERE k = 'journal_id';
       INSERT INTO journal_main SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_tail;
       DROP TRIGGER journal_insert; DROP TRIGGER journal_delete; DROP VIEW journal; DROP TABLE journal_tail;
@@ -149,7 +150,7 @@ describe('the journal tail', () => {
 
     const finish = thread({ uses: ['jt'], async does(p: { n: number }) { let s = 0; for (let i = 0; i < p.n; i++) s += await this.jt.step(i); return s } })
     const again = await open(file, { stepper: finish })
-    expect(again.journal.db.pragma('user_version', { simple: true })).toBe(6)
+    expect(again.journal.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
     expect(again.resumed).toBe(1)
     expect(await again.join(id)).toMatchObject({ status: 'done', result: 3 })
     expectWhole(again, [id], 3)

@@ -16,7 +16,7 @@ import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Journal } from '../src/journal.js'
+import { Journal, SCHEMA_VERSION } from '../src/journal.js'
 import { ReceivedIds, type Origin } from '../src/received.js'
 import { tempDir } from './support/tmp.js'
 
@@ -105,13 +105,13 @@ describe('pruning received', () => {
     new Journal(file).close()
     // Back to schema 5, with an id taken then.
     const raw = new Database(file)
-    raw.exec(`DROP INDEX received_src; ALTER TABLE received DROP COLUMN src; ALTER TABLE received DROP COLUMN sn;
+    raw.exec(`DROP TABLE name_owners; DROP TABLE outbox_names; DROP INDEX received_src; ALTER TABLE received DROP COLUMN src; ALTER TABLE received DROP COLUMN sn;
       ALTER TABLE received DROP COLUMN prev; DROP TABLE received_chains; DROP TABLE outbox_sent; DELETE FROM meta WHERE k = 'journal_id';
       INSERT INTO received (msg_id, at) VALUES ('old', 1); PRAGMA user_version = 5;`)
     raw.close()
     const journal = new Journal(file)
     try {
-      expect(journal.db.pragma('user_version', { simple: true })).toBe(6)
+      expect(journal.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
       expect(journal.meta('journal_id')).toMatch(/^[0-9a-f]{16}$/)
       const ids = new ReceivedIds(journal, 1)
       expect(ids.once('old', undefined, () => {})).toBe(false)

@@ -104,8 +104,10 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
       this.#conn = null
       if (this.#closed) return
       this.#lostAt = Date.now()
-      const why = err?.message ?? 'closed'
-      this.#log(`raiment: broker connection lost (${why.replace(/\s+/g, ' ')}); working locally, outbound messages wait in the outbox; reconnecting`)
+      this.#log(
+        `raiment: broker connection lost: ${whyLost(err)}; threads keep running here and outbound messages wait in the outbox ` +
+          `(those the broker had not confirmed are published again once reconnected, and still taken once); reconnecting`,
+      )
       this.emit('down', err ?? new Error('closed'))
       this.#retry(FIRST_DELAY_MS)
     })
@@ -138,6 +140,19 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
     this.#conn = null
     if (conn) await conn.close().catch(() => {})
   }
+}
+
+/** What ended a connection, in words, from the error amqplib closes it with. */
+export function whyLost(err: Error | undefined): string {
+  const m = (err?.message ?? '').replace(/\s+/g, ' ')
+  const forced = /CONNECTION_FORCED - (.*?)"?$/.exec(m)
+  if (forced !== null) {
+    if (/reason 'shutdown'/.test(forced[1]!)) return `the broker closed it: the broker is stopping or restarting (${forced[1]})`
+    return `the broker closed it at an operator's request (rabbitmqctl close_connection, close_all_connections or the management UI: "${forced[1]}")`
+  }
+  if (/heartbeat timeout/i.test(m)) return 'the broker stopped answering (heartbeat timeout)'
+  if (/ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(m)) return `the connection dropped (${m}): the broker process died or the network failed`
+  return m === '' ? 'closed' : m
 }
 
 async function connect(url: string): Promise<ChannelModel> {

@@ -149,7 +149,7 @@ export class Inbound {
     }
     const w = this.#weave
     if (e.k === 'msg') {
-      w.messages.receive(msgId, e.from, e.to, e.body, after, from)
+      w.messages.receive(msgId, e.from, e.to, e.body, after, from, typeof e.name === 'string' ? e.name : undefined)
       return
     }
     if (e.k === 'move') {

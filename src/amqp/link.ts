@@ -13,11 +13,12 @@
 import { hostname } from 'node:os'
 import type { ChannelModel } from 'amqplib'
 import { InvalidArgument } from '../errors.js'
-import { UnknownWeave, type Placement, type Remote } from '../remote.js'
+import { UnknownWeave, type NameLookup, type Placement, type Remote } from '../remote.js'
 import type { Weave } from '../weave.js'
 import { BrokerConnection } from './connection.js'
 import { Inbound } from './inbound.js'
 import { Membership, type Seen } from './membership.js'
+import { NameOwners } from './name-owners.js'
 import { BATCH_ROWS, Relay } from './relay.js'
 import { Ring } from './ring.js'
 import { DEFAULT_NAMESPACE, Topology } from './topology.js'
@@ -49,6 +50,7 @@ export class AmqpLink implements Remote {
   #relay: Relay | null = null
   #inbound: Inbound | null = null
   #members: Membership | null = null
+  #owners: NameOwners | null = null
   #ring: { key: string; ring: Ring } | null = null
   #closed = false
 
@@ -79,19 +81,36 @@ export class AmqpLink implements Remote {
     this.#weave = weave
     this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch)
     this.#inbound = new Inbound(weave, this.topology)
+    const owners = (this.#owners = new NameOwners(weave.journal))
     this.#members = new Membership(
       this.topology,
-      () => ({
-        id: weave.journal.weaveId,
-        host: hostname(),
-        pid: process.pid,
-        threads: weave.running,
-        names: weave.messages.names(),
-        at: Date.now(),
-        intervalMs: this.#heartbeatMs,
-      }),
+      () => {
+        const moved = weave.messages.nameSends.moved()
+        return {
+          id: weave.journal.weaveId,
+          host: hostname(),
+          pid: process.pid,
+          threads: weave.running,
+          names: weave.messages.names(),
+          ...(moved !== undefined ? { moved } : {}),
+          at: Date.now(),
+          intervalMs: this.#heartbeatMs,
+        }
+      },
       this.#heartbeatMs,
+      {
+        // Messages waiting for a name go as soon as it can be placed; names that moved from here
+        // are announced until their new weave announces them.
+        beat: (b) => {
+          owners.heard(b)
+          weave.messages.nameSends.claimed(b.names)
+          weave.messages.retryNames()
+        },
+        complete: () => weave.messages.retryNames(),
+      },
     )
+    // Names whose weave the journal knows need no broker to be placed.
+    weave.messages.retryNames()
     this.broker.on('up', (conn) => void this.#attach(conn))
     this.broker.on('down', () => {
       this.#relay?.detach()
@@ -117,12 +136,9 @@ export class AmqpLink implements Remote {
     this.#relay?.wake()
   }
 
-  resolveName(name: string): string | null {
-    let best: Seen | null = null
-    for (const b of this.#members?.live() ?? []) {
-      if (b.names[name] !== undefined && (best === null || b.at > best.at)) best = b
-    }
-    return best?.names[name] ?? null
+  /** Where a name of another weave is registered (the rule is in src/amqp/name-owners.ts). */
+  resolveName(name: string): NameLookup {
+    return this.#owners === null ? 'unknown' : this.#owners.resolve(name, this.#members)
   }
 
   namesChanged(): void {
@@ -134,12 +150,15 @@ export class AmqpLink implements Remote {
     return this.#members?.live() ?? []
   }
 
-  /** Outbox rows not yet confirmed by the broker. */
+  /** Outbox rows not yet confirmed by the broker, and messages waiting for their name's weave. */
   pending(): number {
     return this.#relay?.pending() ?? 0
   }
 
-  /** Resolves once every outbound message and spawn committed so far is confirmed by the broker. */
+  /**
+   * Resolves once every outbound message and spawn committed so far is confirmed by the broker
+   * (messages waiting for their name's weave included).
+   */
   outboxEmpty(): Promise<void> {
     return this.#relay?.empty() ?? Promise.resolve()
   }

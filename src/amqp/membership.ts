@@ -1,8 +1,15 @@
 /**
  * Membership: every weave announces itself on the heartbeat exchange (id, host, pid, thread
  * count, registered names) every `intervalMs`, at once when its names change, and once more as
- * `leaving` when it closes; it answers a `probe` (from `raiment weaves`) at once. A weave is live
- * while its last heartbeat is younger than three of its intervals.
+ * `leaving` when it closes; it answers a `probe` (from `raiment weaves`, and from every weave as
+ * it connects) at once. A weave is live while its last heartbeat is younger than three of its
+ * intervals.
+ *
+ * The view is complete (`complete`) once this weave has heard every weave connected to the
+ * broker: its heartbeat queue has been consuming for three of its intervals since it connected
+ * and probed (every connected weave answers a probe at once, and announces itself every interval
+ * anyway), and its own latest heartbeat came back through the broker less than three intervals
+ * ago (so the channel works now). While the broker is down, or just after connecting, it is not.
  */
 import type { Channel, ChannelModel } from 'amqplib'
 import type { Topology } from './topology.js'
@@ -13,6 +20,8 @@ export interface Beat {
   pid: number
   threads: number
   names: Record<string, string>
+  /** Names of threads that moved from this weave, not yet announced by their new one: name → thread. */
+  moved?: Record<string, string>
   /** Sender's wall-clock time (ms). */
   at: number
   intervalMs: number
@@ -26,19 +35,34 @@ export interface Seen extends Beat {
   seen: number
 }
 
+/** What a weave's membership tells it (both optional). */
+export interface MembershipHooks {
+  /** A heartbeat of another weave arrived (after the view took it). */
+  beat?(b: Beat): void
+  /** The view has just become complete (see `complete`). */
+  complete?(): void
+}
+
 export class Membership {
   readonly #topology: Topology
   readonly #self: (() => Beat) | null
   readonly #intervalMs: number
+  readonly #hooks: MembershipHooks
   readonly #view = new Map<string, Seen>()
   #ch: Channel | null = null
   #timer: NodeJS.Timeout | null = null
+  /** When the current heartbeat channel started consuming (and probed); null without one. */
+  #since: number | null = null
+  #completeTimer: NodeJS.Timeout | null = null
+  /** This weave's id (null for a listener). */
+  #selfId: string | null = null
 
   /** `self` is null for a listener that does not announce itself (`raiment weaves`). */
-  constructor(topology: Topology, self: (() => Beat) | null, intervalMs: number) {
+  constructor(topology: Topology, self: (() => Beat) | null, intervalMs: number, hooks: MembershipHooks = {}) {
     this.#topology = topology
     this.#self = self
     this.#intervalMs = intervalMs
+    this.#hooks = hooks
   }
 
   /** Joins the heartbeat exchange on a new connection and announces this weave. */
@@ -51,9 +75,16 @@ export class Membership {
     await ch.consume(queue, (m) => m && this.#heard(JSON.parse(m.content.toString()) as Message), { noAck: true })
     this.#ch = ch
     ch.on('close', () => {
-      if (this.#ch === ch) this.#ch = null
+      if (this.#ch !== ch) return
+      this.#ch = null
+      this.#since = null
     })
     if (this.#self !== null) {
+      this.#selfId = this.#self().id
+      // Every weave connected now announces itself at once: the view is complete soon after.
+      this.#since = Date.now()
+      this.probe()
+      this.#awaitComplete(3 * this.#intervalMs + 1)
       this.beat()
       if (this.#timer === null) {
         this.#timer = setInterval(() => this.beat(), this.#intervalMs)
@@ -70,6 +101,26 @@ export class Membership {
     const b = m.beat
     if (b.leaving) this.#view.delete(b.id)
     else this.#view.set(b.id, { ...b, seen: Date.now() })
+    if (b.id !== this.#selfId) this.#hooks.beat?.(b)
+  }
+
+  /** Tells the hook once the view is complete: looks after `ms`, and again each interval until it is (while connected). */
+  #awaitComplete(ms: number): void {
+    if (this.#completeTimer !== null) clearTimeout(this.#completeTimer)
+    this.#completeTimer = setTimeout(() => {
+      this.#completeTimer = null
+      if (this.complete()) this.#hooks.complete?.()
+      else if (this.#since !== null) this.#awaitComplete(this.#intervalMs)
+    }, ms)
+    this.#completeTimer.unref()
+  }
+
+  /** Has this weave heard every weave connected to the broker? (See the top of this file.) */
+  complete(now = Date.now()): boolean {
+    const window = 3 * this.#intervalMs
+    if (this.#ch === null || this.#since === null || now - this.#since < window || this.#selfId === null) return false
+    const mine = this.#view.get(this.#selfId)
+    return mine !== undefined && now - mine.seen <= window
   }
 
   #publish(m: Message): void {
@@ -111,6 +162,9 @@ export class Membership {
   async leave(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
+    if (this.#completeTimer) clearTimeout(this.#completeTimer)
+    this.#completeTimer = null
+    this.#since = null
     this.beat(true)
     const ch = this.#ch
     this.#ch = null

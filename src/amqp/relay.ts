@@ -9,8 +9,10 @@
  * - A row is deleted only after its confirm; with a new channel every remaining row is published
  *   again from the first.
  * - A channel that closes while its connection lives (the broker nacked a publish: a queue full
- *   or without a leader) is opened again after a back-off, 1 s doubling up to 30 s and reset by
- *   the next confirm, and every remaining row is published again from the first.
+ *   or without a leader; or it closed the channel with an error) is opened again after a
+ *   back-off, 1 s doubling up to 30 s and reset by the next confirm, and every remaining row is
+ *   published again from the first. A channel that closes with its connection is left to the
+ *   connection: its 'down' detaches the relay in the same step, and its next 'up' attaches it.
  * - A row the broker returns as unroutable (mandatory: no queue for that weave id, so no such
  *   weave ever joined) becomes a dead letter here, in the transaction that deletes it.
  * - Consecutive rows for one weave may travel in one AMQP message, a batch (`BatchEnvelope`):
@@ -102,6 +104,8 @@ export class Relay {
   #reopenMs = REOPEN_MS
   /** The broker refused a publish and has confirmed nothing since (logged once, not per retry). */
   #refused = false
+  /** Why the current channel is closing, if the broker said (a nack, or the channel's error). */
+  #why: string | null = null
   #reopenTimer: NodeJS.Timeout | null = null
   /** The highest row number published on the current channel. */
   #next = 0
@@ -129,7 +133,8 @@ export class Relay {
     this.#batch = batch
     const db = journal.db
     this.#select = db.prepare('SELECT n, msg_id, dest, body FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
-    this.#count = db.prepare('SELECT count(*) FROM outbox').pluck()
+    // Messages waiting for the weave of their name (src/name-sends.ts) go into the outbox later.
+    this.#count = db.prepare('SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_names)').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
     this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = max(n, excluded.n)')
@@ -137,7 +142,7 @@ export class Relay {
     this.#src = `${journal.weaveId}#${journal.meta('journal_id') ?? ''}`
   }
 
-  /** Rows waiting for the broker. */
+  /** Rows waiting for the broker, or for the weave that holds their name. */
   pending(): number {
     return this.#count.get() as number
   }
@@ -158,16 +163,25 @@ export class Relay {
   async attach(conn: ChannelModel): Promise<void> {
     this.#conn = conn
     const ch = await conn.createConfirmChannel()
-    ch.on('error', () => {})
+    ch.on('error', (e: Error) => {
+      if (this.#ch === ch) this.#why ??= `the broker closed the relay's channel (${e.message.replace(/\s+/g, ' ')})`
+    })
     await this.#topology.exchanges(ch)
     const returned = new Set<string>()
     ch.on('return', (m) => returned.add(String(m.properties.messageId)))
     ch.on('close', () => {
       if (this.#ch !== ch) return
       this.#ch = null
-      if (this.#conn === conn) this.#reopen(conn)
+      const why = this.#why ?? "the relay's channel closed"
+      this.#why = null
+      // Closed with its connection (the broker closed that, or it dropped), the connection's
+      // 'down' has detached the relay by the next tick: it reconnects, and logs why, itself.
+      process.nextTick(() => {
+        if (this.#conn === conn) this.#reopen(conn, why)
+      })
     })
     this.#ch = ch
+    this.#why = null
     this.#returned = returned
     this.#next = 0
     this.#lastTo = new Map(this.#sentTo)
@@ -176,13 +190,13 @@ export class Relay {
   }
 
   /** Opens a channel on `conn` again after the back-off, unless the relay moved on by then. */
-  #reopen(conn: ChannelModel): void {
+  #reopen(conn: ChannelModel, why: string): void {
     if (this.#reopenTimer !== null) return
     const ms = this.#reopenMs
     this.#reopenMs = Math.min(ms * 2, REOPEN_MAX_MS)
     if (!this.#refused) {
       this.#refused = true
-      this.#log(`raiment: the broker refused a message (a queue full or without a leader); outbound messages stay in the outbox and are published again, first in ${ms / 1000} s`)
+      this.#log(`raiment: ${why}; outbound messages stay in the outbox and those not confirmed are published again, first in ${ms / 1000} s`)
     }
     this.#reopenTimer = setTimeout(() => {
       this.#reopenTimer = null
@@ -201,6 +215,8 @@ export class Relay {
   wake(): void {
     this.#more = true
     this.#schedulePump()
+    // Messages waiting for a name may have gone to the dead letters, not through the outbox.
+    if (this.#idle.length > 0) process.nextTick(() => this.#checkIdle())
   }
 
   #schedulePump(): void {
@@ -299,6 +315,7 @@ export class Relay {
     this.#inFlight -= rows.length
     if (err) {
       // Nacked (the queue could not take it): publish everything again on a fresh channel.
+      this.#why ??= 'the broker refused a message (nack: a queue full, or without a leader)'
       void ch.close().catch(() => {})
       return
     }

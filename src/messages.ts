@@ -16,27 +16,16 @@
  *   outcome before).
  */
 import type Database from 'better-sqlite3'
-import { decodeValue, encodeValue, registerError } from './encoding.js'
-import { RaimentError } from './errors.js'
+import { decodeValue, encodeValue } from './encoding.js'
 import type { Journal } from './journal.js'
 import type { MoveRecord } from './migration.js'
 import { NameSends } from './name-sends.js'
+import { matches, NameTaken, NoSuchMessage, type Envelope, type Received, type SendResult, type TimedOut, type WatchEnvelope, type WatchKind } from './message-shapes.js'
+
+export { matches, NameTaken, NoSuchMessage, type Envelope, type Received, type SendResult, type TimedOut, type WatchEnvelope, type WatchKind } from './message-shapes.js'
 import { ReceivedIds, type Origin } from './received.js'
 import { weaveOfThread, type Remote } from './remote.js'
 
-/** What `send` resolves to: the message was put in the receiver's inbox, or dead-lettered. */
-export type SendResult = { delivered: true; to: string } | { delivered: false; to: string; reason: string }
-
-/** The recorded outcome of a take or peek that waited until its deadline. */
-export interface TimedOut {
-  timedOut: true
-}
-
-export interface Received {
-  n: number
-  from: string | null
-  message: unknown
-}
 
 interface Msg {
   n: number
@@ -66,61 +55,12 @@ interface Inbox {
   waiters: Waiter[]
 }
 
-export class NameTaken extends RaimentError {
-  constructor(name: string, owner: string) {
-    super('RAIMENT_NAME_TAKEN', `the name '${name}' belongs to thread ${owner} while it lives; pick another name or unregister it there`)
-  }
-}
-
-export class NoSuchMessage extends RaimentError {
-  constructor(thread: string, n: number) {
-    super('RAIMENT_NO_SUCH_MESSAGE', `thread ${thread} has no message #${n} in its inbox (it was taken already)`)
-  }
-}
-
-// Defined here rather than in errors.ts, so registered here: a thread that catches one (live,
-// resumed or replayed from its record) gets the same class back, and `instanceof` holds.
-registerError(NameTaken)
-registerError(NoSuchMessage)
 
 type Stmt = Database.Statement<unknown[]>
 
 /** The longest delay setTimeout keeps. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-/** What travels between weaves: a message for a thread, or a thread to spawn there. */
-export type Envelope =
-  // `name`: sent by that name; the receiving weave delivers it to the thread holding the name there.
-  | { k: 'msg'; from: string | null; to: string; body: string; name?: string }
-  | { k: 'spawn'; id: string; type: string; params: string; parent: string | null }
-  | { k: 'move'; record: MoveRecord }
-
-/** Join, kill, monitor and link across weaves (src/remote-watches.ts), carried the same way. */
-export type WatchEnvelope =
-  | { k: 'watch'; target: string; watcher: string; kind: WatchKind }
-  | { k: 'exit'; target: string; type?: string; watcher: string; kind: WatchKind; status: 'done' | 'failed' | 'killed' | 'unknown'; body: string; outcome: string | null }
-  | { k: 'kill'; target: string }
-
-/** How a watcher hears of a thread's end: an exit message, a linked end, or a join's answer. */
-export type WatchKind = 'monitor' | 'link' | 'join'
-
-/**
- * Deep partial equality: every key of `pattern` is in `value` with an equal value (recursively
- * for plain objects; arrays, dates and primitives compare whole).
- */
-export function matches(value: unknown, pattern: unknown): boolean {
-  if (pattern === undefined) return true
-  if (pattern === null || typeof pattern !== 'object') return Object.is(value, pattern)
-  if (value === null || typeof value !== 'object') return false
-  if (Array.isArray(pattern)) {
-    return Array.isArray(value) && value.length === pattern.length && pattern.every((p, i) => matches(value[i], p))
-  }
-  if (pattern instanceof Date) return value instanceof Date && value.getTime() === pattern.getTime()
-  for (const k of Object.keys(pattern)) {
-    if (!(k in value) || !matches((value as Record<string, unknown>)[k], (pattern as Record<string, unknown>)[k])) return false
-  }
-  return true
-}
 
 export class Messages {
   readonly #journal: Journal

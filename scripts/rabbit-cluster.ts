@@ -11,7 +11,7 @@
  * The service broker rabbit@localhost (5672) is never touched: another cookie, other ports.
  */
 import amqp from 'amqplib'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,8 +27,15 @@ export class ClusterError extends Error {
   readonly code = 'RAIMENT_CLUSTER'
 }
 
-export function layout(): NodeSet {
+/** RAIMENT_CLUSTER_PORT (default 5691), checked. */
+function basePort(): number {
   if (!Number.isInteger(PORT) || PORT < 1024 || PORT > 65535 - 40_010) throw new ClusterError(`RAIMENT_CLUSTER_PORT must be a port from 1024 to ${65535 - 40_010}, got ${process.env['RAIMENT_CLUSTER_PORT']}`)
+  return PORT
+}
+
+/** The cluster's nodes (their files written under DIR if missing). */
+export function layout(): NodeSet {
+  basePort()
   return layoutNodes({ dir: DIR, count: 3, amqpPort: PORT, distPort: PORT + 20_000, ctlDistPort: PORT + 40_000, prefix: 'rc' })
 }
 
@@ -47,11 +54,12 @@ function answers(port: number): Promise<boolean> {
   })
 }
 
-export const urls = (set: NodeSet): string => set.nodes.map((n) => n.url).join(',')
+/** The cluster's URLs, comma-separated (without touching its files). */
+export const urls = (): string => [0, 1, 2].map((i) => `amqp://guest:guest@127.0.0.1:${basePort() + i}`).join(',')
 
 function printUrls(set: NodeSet): void {
   for (const n of set.nodes) console.log(`  ${n.name}  ${n.url}`)
-  console.log(`RAIMENT_CLUSTER_URLS=${urls(set)}`)
+  console.log(`RAIMENT_CLUSTER_URLS=${urls()}`)
 }
 
 /** The last lines a node wrote, to say why it did not start. */
@@ -94,8 +102,56 @@ export async function streamReplicas(set: NodeSet, name: string): Promise<string
 export async function start(): Promise<number> {
   if (!rabbitInstalled) throw new ClusterError(`no RabbitMQ server scripts in ${RABBITMQ_BIN}; install rabbitmq-server or set RABBITMQ_BIN`)
   const set = layout()
+  const lock = join(DIR, 'start.lock')
+  await takeLock(lock)
+  try {
+    return await startLocked(set)
+  } finally {
+    rmSync(lock, { force: true })
+  }
+}
+
+/**
+ * Creates `file` holding this pid; while another live `start` holds it, waits (a script, not a
+ * test: it looks twice a second) up to the start timeout. A lock left by a dead process is taken over.
+ */
+async function takeLock(file: string): Promise<void> {
+  const until = Date.now() + START_TIMEOUT_MS
+  let said = false
+  for (;;) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' })
+      return
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    }
+    const holder = Number(readFileSync(file, 'utf8').trim())
+    if (!Number.isInteger(holder) || holder <= 1 || !alive(holder)) {
+      rmSync(file, { force: true })
+      continue
+    }
+    if (Date.now() > until) throw new ClusterError(`another start (pid ${holder}) holds ${file} for too long; stop it, or remove the file if that pid is not a start`)
+    if (!said) console.log(`another start (pid ${holder}) is under way; waiting for it`)
+    said = true
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+async function startLocked(set: NodeSet): Promise<number> {
   const down = set.nodes.filter((n) => markedPid(n) === null)
   if (down.length === 0) {
+    // Started by another `start` that may still be at it: wait until each node runs.
+    const ok = await Promise.all(set.nodes.map((n) => answers(n.amqpPort)))
+    if (ok.includes(false)) await Promise.all(set.nodes.map((n) => waitNode(set, n, START_TIMEOUT_MS)))
     console.log(`cluster already running (data in ${DIR}):`)
     printUrls(set)
     return 0

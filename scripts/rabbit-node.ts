@@ -67,13 +67,10 @@ export function layoutNodes(o: NodeSetOptions): NodeSet {
   if (!Number.isInteger(o.count) || o.count < 1 || o.count > 9) throw new Error(`count must be 1 to 9, got ${o.count}`)
   const home = join(o.dir, 'home')
   mkdirSync(home, { recursive: true })
-  const cookie = join(home, '.erlang.cookie')
-  if (!existsSync(cookie)) writeFileSync(cookie, randomBytes(20).toString('hex').toUpperCase(), { mode: 0o600 })
-  const markFile = join(o.dir, 'mark')
-  if (!existsSync(markFile)) writeFileSync(markFile, randomBytes(6).toString('hex'))
-  const mark = readFileSync(markFile, 'utf8').trim()
+  writeOnce(join(home, '.erlang.cookie'), randomBytes(20).toString('hex').toUpperCase(), 0o600)
+  const mark = writeOnce(join(o.dir, 'mark'), randomBytes(6).toString('hex'))
   const envFile = join(o.dir, 'rabbitmq-env.conf')
-  writeFileSync(envFile, '')
+  writeIfChanged(envFile, '')
   const ctlDist = o.ctlDistPort ?? o.amqpPort + 40_000
   const ctlEnv: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'],
@@ -91,8 +88,8 @@ export function layoutNodes(o: NodeSetOptions): NodeSet {
     const name = `${o.prefix}${amqpPort}@localhost`
     const dir = join(o.dir, `${o.prefix}${amqpPort}`)
     mkdirSync(join(dir, 'log'), { recursive: true })
-    writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.1 = 127.0.0.1:${amqpPort}\n`)
-    writeFileSync(join(dir, 'enabled_plugins'), '[].\n')
+    writeIfChanged(join(dir, 'rabbitmq.conf'), `listeners.tcp.1 = 127.0.0.1:${amqpPort}\n`)
+    writeIfChanged(join(dir, 'enabled_plugins'), '[].\n')
     const pidFile = join(dir, 'pid')
     const env: NodeJS.ProcessEnv = {
       ...ctlEnv,
@@ -112,6 +109,23 @@ export function layoutNodes(o: NodeSetOptions): NodeSet {
     nodes.push({ name, amqpPort, distPort: o.distPort + i, url: `amqp://guest:guest@127.0.0.1:${amqpPort}`, dir, pidFile, env, mark: `${mark}:${name}` })
   }
   return { nodes, ctlEnv }
+}
+
+/** The content of `file`, created with `content` unless it exists (so two processes laying out one set agree). */
+function writeOnce(file: string, content: string, mode = 0o644): string {
+  try {
+    writeFileSync(file, content, { mode, flag: 'wx' })
+    return content
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    return readFileSync(file, 'utf8').trim()
+  }
+}
+
+/** Writes `file` only when its content differs (a node starting meanwhile never reads it half-written). */
+function writeIfChanged(file: string, content: string): void {
+  if (existsSync(file) && readFileSync(file, 'utf8') === content) return
+  writeFileSync(file, content)
 }
 
 /**

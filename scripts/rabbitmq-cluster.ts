@@ -2,7 +2,7 @@
  * scripts/rabbitmq-cluster.sh start|status|stop|clean|urls: the command line of the 3-node
  * cluster of scripts/rabbit-cluster.ts (see docs/cluster.md).
  */
-import { clean, ClusterError, layout, start, status, stop, urls } from './rabbit-cluster.js'
+import { clean, ClusterError, start, status, stop, urls } from './rabbit-cluster.js'
 
 async function main(cmd: string | undefined): Promise<number> {
   switch (cmd) {
@@ -15,7 +15,7 @@ async function main(cmd: string | undefined): Promise<number> {
     case 'clean':
       return clean()
     case 'urls':
-      console.log(urls(layout()))
+      console.log(urls())
       return 0
     default:
       console.error(`raiment: RAIMENT_USAGE: rabbitmq-cluster.sh takes start, status, stop, clean or urls, got ${cmd === undefined ? 'nothing' : `'${cmd}'`}`)

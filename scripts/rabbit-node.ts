@@ -88,7 +88,10 @@ export function layoutNodes(o: NodeSetOptions): NodeSet {
     const name = `${o.prefix}${amqpPort}@localhost`
     const dir = join(o.dir, `${o.prefix}${amqpPort}`)
     mkdirSync(join(dir, 'log'), { recursive: true })
-    writeIfChanged(join(dir, 'rabbitmq.conf'), `listeners.tcp.1 = 127.0.0.1:${amqpPort}\n`)
+    // pause_minority: in a partition only the majority side keeps serving, so a lease (an
+    // exclusive queue) can never be granted on both sides (docs/host-loss.md).
+    const partitions = o.count > 1 ? 'cluster_partition_handling = pause_minority\n' : ''
+    writeIfChanged(join(dir, 'rabbitmq.conf'), `listeners.tcp.1 = 127.0.0.1:${amqpPort}\n${partitions}`)
     writeIfChanged(join(dir, 'enabled_plugins'), '[].\n')
     const pidFile = join(dir, 'pid')
     const env: NodeJS.ProcessEnv = {

@@ -4,11 +4,11 @@
  * .ci/run), else the script's defaults (127.0.0.1:5691..5693). Under CI=true a cluster that does
  * not answer fails the test file; elsewhere it skips, and one line per run says how to start it.
  */
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, existsSync, openSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { layout, streamReplicas as replicas } from '../../scripts/rabbit-cluster.js'
+import { DIR, layout, streamReplicas as replicas } from '../../scripts/rabbit-cluster.js'
 
 const CI = process.env['CI'] === 'true'
 const URLS = (process.env['RAIMENT_CLUSTER_URLS'] || [5691, 5692, 5693].map((p) => `amqp://guest:guest@127.0.0.1:${p}`).join(','))
@@ -32,6 +32,18 @@ function answers(url: string): Promise<boolean> {
   })
 }
 
+/**
+ * A `scripts/rabbitmq-cluster.sh start` under way (.ci/run starts the cluster in the background
+ * while `npm test` lints and typechecks) holds start.lock until the cluster is formed: wait for
+ * it, up to two minutes, before asking whether the nodes answer.
+ */
+async function startFinished(): Promise<void> {
+  const lock = join(DIR, 'start.lock')
+  const until = Date.now() + 120_000
+  while (existsSync(lock) && Date.now() < until) await new Promise((r) => setTimeout(r, 250))
+}
+
+await startFinished()
 const down = (await Promise.all(URLS.map(async (u) => ((await answers(u)) ? null : new URL(u).host)))).filter((h) => h !== null)
 
 /**

@@ -93,6 +93,8 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   if (link !== null) {
     await link.start(weave)
     say(`joined namespace '${link.topology.ns}' on ${redact(link.broker.url)} as ${weave.journal.weaveId}`)
+    const r = link.replicator
+    if (r !== null) say(`replicating the journal to ${link.topology.ns}.journal.${r.weaveId} (generation ${r.generation}, epoch ${r.epoch}, durability ${o.durability})`)
   }
   return runUntilSignal(weave, () => new Promise<never>(() => {}), () => link?.close(), stop)
 }

@@ -77,7 +77,6 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
         if (existsSync(o.file)) throw new InvalidArgument(`${o.file} appeared while the journal was rebuilt; the rebuilt one is left at ${tmp}`)
         renameSync(tmp, o.file)
         syncDir(dirname(resolve(o.file)))
-        log(`rebuilt journal '${o.weaveId}' (generation ${head.gen}, epoch ${r.epoch}, rseq ${r.lastRseq}): ${r.entries} entries in ${r.records} records`)
         return { ...r, generation: head.gen, ms: performance.now() - t0 }
       } catch (e) {
         rmSync(tmp, { force: true })

@@ -17,7 +17,7 @@ import { UnknownWeave, type NameLookup, type Placement, type Remote } from '../r
 import type { Weave } from '../weave.js'
 import { BrokerConnection } from './connection.js'
 import { Inbound } from './inbound.js'
-import { Membership, type Seen } from './membership.js'
+import { Membership, type Beat, type Seen } from './membership.js'
 import { NameOwners } from './name-owners.js'
 import { BATCH_ROWS, Relay } from './relay.js'
 import { Ring } from './ring.js'
@@ -38,6 +38,20 @@ export interface AmqpOptions {
    * is what weaves of Raiment versions before batching can read.
    */
   batch?: number
+  /** Hooks of journal replication (src/replication/); none without it. */
+  replication?: LinkHooks
+}
+
+/** What journal replication asks of the link, so the link knows nothing of it. */
+export interface LinkHooks {
+  /** Fields added to every heartbeat of this weave. */
+  announce?(): Pick<Beat, 'replicated' | 'hosts' | 'hostedBy'>
+  /** Runs first on every new connection; false: nothing is consumed or published on it. */
+  acquire?(conn: ChannelModel): Promise<boolean>
+  /** A heartbeat arrived: this weave's own (`own`: it came back through the broker) or another's. */
+  heard?(b: Beat, own: boolean): void
+  /** The membership, once started (for the view's completeness). */
+  members?(m: Membership): void
 }
 
 export class AmqpLink implements Remote {
@@ -46,6 +60,7 @@ export class AmqpLink implements Remote {
   readonly #heartbeatMs: number
   readonly #batch: number
   readonly #log: (line: string) => void
+  readonly #hooks: LinkHooks
   #weave: Weave | null = null
   #relay: Relay | null = null
   #inbound: Inbound | null = null
@@ -60,6 +75,7 @@ export class AmqpLink implements Remote {
     this.#heartbeatMs = o.heartbeatMs ?? 1_000
     this.#batch = o.batch ?? BATCH_ROWS
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
+    this.#hooks = o.replication ?? {}
   }
 
   /**
@@ -82,6 +98,7 @@ export class AmqpLink implements Remote {
     this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch)
     this.#inbound = new Inbound(weave, this.topology)
     const owners = (this.#owners = new NameOwners(weave.journal))
+    const hooks = this.#hooks
     this.#members = new Membership(
       this.topology,
       () => {
@@ -93,6 +110,7 @@ export class AmqpLink implements Remote {
           threads: weave.running,
           names: weave.messages.names(),
           ...(moved !== undefined ? { moved } : {}),
+          ...hooks.announce?.(),
           at: Date.now(),
           intervalMs: this.#heartbeatMs,
         }
@@ -105,10 +123,13 @@ export class AmqpLink implements Remote {
           owners.heard(b)
           weave.messages.nameSends.claimed(b.names)
           weave.messages.retryNames()
+          hooks.heard?.(b, false)
         },
+        own: (b) => hooks.heard?.(b, true),
         complete: () => weave.messages.retryNames(),
       },
     )
+    hooks.members?.(this.#members)
     // Names whose weave the journal knows need no broker to be placed.
     weave.messages.retryNames()
     this.broker.on('up', (conn) => void this.#attach(conn))
@@ -122,6 +143,7 @@ export class AmqpLink implements Remote {
 
   async #attach(conn: ChannelModel): Promise<void> {
     try {
+      if (this.#hooks.acquire !== undefined && !(await this.#hooks.acquire(conn))) return
       // The queue first: a weave that is up can always be sent to.
       await this.#inbound!.attach(conn)
       await this.#relay!.attach(conn)

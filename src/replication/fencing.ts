@@ -9,7 +9,7 @@
  * - W's gate is open only while (1) the lease is held on W's current connection, taken on it and
  *   checked against the stream's epoch (no higher epoch: nobody took W over meanwhile), and
  *   (2) W's own latest heartbeat that came back through the broker was sent less than
- *   `takeoverAfterMs - MARGIN_MS` ago. A heartbeat that came back reached the fanout, so every
+ *   `(1 - MARGIN) * takeoverAfterMs` ago. A heartbeat that came back reached the fanout, so every
  *   candidate consuming then heard it: none can begin a takeover before it was sent +
  *   takeoverAfterMs. (2) is checked at each release, synchronously, so a weave that was frozen
  *   (SIGSTOP) finds its gate closed the moment it runs again, before it reads anything from
@@ -25,8 +25,10 @@ import type { ChannelModel } from 'amqplib'
 import { RaimentError } from '../errors.js'
 import { takeLease } from './lease.js'
 
-/** Safety margin for clocks and scheduling between this weave and a candidate (ms). */
-export const MARGIN_MS = 3_000
+/** The share of takeoverAfterMs kept as a margin for clocks and scheduling between this weave and a candidate. */
+export const MARGIN = 0.3
+/** The shortest takeoverAfterMs (ms). */
+export const MIN_TAKEOVER_AFTER_MS = 1_000
 /** How often a closed gate, or a lease held by another, is looked at again (ms). */
 const RETRY_MS = 250
 
@@ -62,10 +64,13 @@ export class Fencing {
   #fenced: Fenced | null = null
   #held: Array<() => void> = []
   #timer: NodeJS.Timeout | null = null
+  /** How old (ms) the latest heartbeat that came back may be for the gate to be open. */
+  readonly #fresh: number
 
   constructor(o: FencingOptions) {
-    if (!(o.takeoverAfterMs > MARGIN_MS)) throw new RangeError(`takeoverAfterMs must be over ${MARGIN_MS}`)
+    if (!(o.takeoverAfterMs >= MIN_TAKEOVER_AFTER_MS)) throw new RangeError(`takeoverAfterMs must be ${MIN_TAKEOVER_AFTER_MS} or more, got ${o.takeoverAfterMs}`)
     this.#o = o
+    this.#fresh = (1 - MARGIN) * o.takeoverAfterMs
   }
 
   get weaveId(): string {
@@ -82,7 +87,7 @@ export class Fencing {
 
   /** Is the gate open now? (See the top of this file.) */
   open(now = Date.now()): boolean {
-    return this.#fenced === null && this.#conn !== null && now - this.#echoAt < this.#o.takeoverAfterMs - MARGIN_MS
+    return this.#fenced === null && this.#conn !== null && now - this.#echoAt < this.#fresh
   }
 
   /** Runs `fn` now if the gate is open, else once it opens (never, once fenced). */
@@ -130,7 +135,7 @@ export class Fencing {
       }
       if (got) break
       // Held by another: our own previous connection the broker has not dropped yet, or a taker.
-      if (Date.now() - this.#echoAt >= this.#o.takeoverAfterMs - MARGIN_MS) {
+      if (Date.now() - this.#echoAt >= this.#fresh) {
         this.fence('its lease is held by another connection and its heartbeats stopped reaching the broker long enough for a takeover')
         return false
       }

@@ -62,6 +62,8 @@ export interface HostOptions {
   log: (line: string) => void
   /** The own weave (or the process) is fenced: stop everything, recording nothing, exit 3. */
   fenced: (err: Fenced) => void
+  /** A weave is open here (the own one, or one taken over), before it takes messages from the broker. */
+  opened?: (weave: Weave, own: boolean) => void
   /** A weave was taken over and runs here now. */
   tookOver?: (id: string, info: { epoch: number; entries: number; rebuildMs: number; totalMs: number }) => void
 }
@@ -189,6 +191,7 @@ export class ReplicatedHost {
         this.#own = running
         takeovers.setSelf(id)
       } else this.#hosted.set(id, running)
+      this.#o.opened?.(replicated.weave, o.own)
       await link.start(replicated.weave)
       return running
     } catch (e) {

@@ -17,6 +17,15 @@
  *   (the CLI's kill and send) has committed before it, so the owner reads what it wrote.
  * - The journal is in WAL mode only while an owner runs, or after one died: a clean close goes
  *   back to rollback mode, so a read-only open creates nothing (src/journal-owner.ts).
+ * - With a tap (`setTap`, replication: src/replication/), every write of the owner that a rebuild
+ *   needs reaches the tap inside its own transaction, before COMMIT, in commit order, as logical
+ *   writes `[sql, params]`, one call per transaction, numbered `rseq` 1, 2, ... (meta 'rseq', in the
+ *   same transaction): each batch of `#flush` and each block `nextThreadId` reserves. The writes
+ *   that do not reach it need not: the owner record (meta 'owner'), answers to control requests,
+ *   moving the tail into journal_main (where an entry lies is not state), and writes made while
+ *   no owner ran (those, as everything before the tap, are in the snapshot the tap takes when it
+ *   is set). A batch's `after` callbacks then run when the tap releases them (`replicated`: once
+ *   the broker confirmed the batch), in commit order, or never (fenced).
  */
 import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
@@ -26,8 +35,20 @@ import { DbTooNew, EmptyDb, InvalidArgument, JournalOwned, NotARaimentDb, type J
 import { JournalLock, leaveWal, LockHeld, lockPath, openToRead } from './journal-owner.js'
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './journal-schema.js'
 
-export type Durability = 'sync' | 'batched' | 'memory'
-export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory']
+/** `replicated`: as `sync`, and an outcome is released only once the broker has it too (src/replication/). */
+export type Durability = 'sync' | 'batched' | 'memory' | 'replicated'
+export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory', 'replicated']
+
+/** A logical write: the SQL of a prepared statement and its parameters. */
+export type Write = readonly [sql: string, params: readonly unknown[]]
+
+/** Where replication plugs into the journal (see the invariant on taps above). */
+export interface JournalTap {
+  /** Inside the transaction of batch `rseq`, before COMMIT (may throw: the batch rolls back). */
+  write(rseq: number, writes: Write[]): void
+  /** After COMMIT: call `run` (the batch's callbacks) when they may run, in order; or never. */
+  release(run: () => void): void
+}
 
 export { SCHEMA_VERSION } from './journal-schema.js'
 
@@ -135,6 +156,9 @@ export class Journal {
   #threadLimit = 0
   #block = 8
   readonly #readonly: boolean
+  /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
+  #tap: JournalTap | null = null
+  #rseq = 0
   /** The owner lock, held from before the first write until `close`; null for other openers. */
   #lock: JournalLock | null = null
 
@@ -175,7 +199,7 @@ export class Journal {
         // Only an owner turns WAL on: beside one, the journal is in WAL mode already; without
         // one, a short write keeps it in rollback mode, which a read-only open needs no new file for.
         if (own) db.pragma('journal_mode = WAL')
-        db.pragma(`synchronous = ${durability === 'sync' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
+        db.pragma(`synchronous = ${durability === 'sync' || durability === 'replicated' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
       }
     } catch (e) {
       db.close()
@@ -338,6 +362,7 @@ export class Journal {
         .transaction(() => {
           const n = Number(this.meta('next_thread') ?? '1')
           this.#setMeta.run('next_thread', String(n + block))
+          if (this.#tap !== null) this.#tapWrite([this.#setMeta], [['next_thread', String(n + block)]])
           return n
         })
         .immediate()
@@ -449,6 +474,7 @@ export class Journal {
         if (!direct) this.#tailRows += entries
         const rows = this.#tailRows
         if (rows >= TAIL_LIMIT && (rows >= TAIL_PER_THREAD * this.#tailThreads.size || rows >= TAIL_MAX)) this.#moveTail()
+        if (this.#tap !== null) this.#tapWrite(stmts, params)
         this.#commit.run()
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK')
@@ -456,7 +482,40 @@ export class Journal {
       }
     }
     this.epoch++
-    for (let i = 0; i < after.length; i++) after[i]!()
+    if (this.#tap !== null) this.#tap.release(() => runAll(after))
+    else runAll(after)
+  }
+
+  /**
+   * Sets the tap (once, before the first batch it must see): from here on every batch reaches
+   * it (see the invariant). Returns the rseq of the last batch it saw, 0 for none.
+   */
+  setTap(tap: JournalTap): number {
+    if (this.#tap !== null) throw new InvalidArgument(`the journal ${this.file} has a tap already`)
+    this.flushNow()
+    this.#tap = tap
+    this.#rseq = Number(this.meta('rseq') ?? '0')
+    return this.#rseq
+  }
+
+  /** The rseq of the last batch committed through the tap (0 before any). */
+  get rseq(): number {
+    return this.#rseq
+  }
+
+  /** Inside a transaction: numbers it, and hands its writes to the tap. */
+  #tapWrite(stmts: Statement[], params: unknown[][]): void {
+    const rseq = this.#rseq + 1
+    const writes: Write[] = new Array<Write>(stmts.length)
+    const entry = this.#insertEntry
+    for (let i = 0; i < stmts.length; i++) writes[i] = [stmts[i] === entry ? this.#insertMainEntry.source : stmts[i]!.source, params[i]!]
+    this.#setMeta.run('rseq', String(rseq))
+    this.#tap!.write(rseq, writes)
+    this.#rseq = rseq
+  }
+
+  get closed(): boolean {
+    return this.#closed
   }
 
   /** Commits what is queued now, synchronously (used at shutdown). */
@@ -556,4 +615,8 @@ function defaultWeaveId(file: string): string {
   const host = hostname().split('.')[0] ?? 'host'
   const name = file === ':memory:' ? 'memory' : basename(file).replace(/\.[^.]*$/, '')
   return `${host}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-')
+}
+
+function runAll(fns: Array<() => void>): void {
+  for (let i = 0; i < fns.length; i++) fns[i]!()
 }

@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url'
 import type { WeaveConfig } from './call-context.js'
 import { InvalidArgument } from './errors.js'
-import type { Durability } from './journal.js'
+import type { Durability, Journal } from './journal.js'
 import { BUILTIN_DIR, libraryFiles, loadLibraryFile, makeLibrary, type Library, type LibrarySpec } from './libraries.js'
 import type { Remote } from './remote.js'
 import type { AnyThreadType } from './thread.js'
@@ -38,13 +38,20 @@ export interface WeaveOptions {
   /** A transport joining this weave to others (see `raiment start --amqp`); none by default. */
   remote?: Remote
   /**
+   * Replicate the journal to the broker of `remote` (its journal stream; docs/replication.md):
+   * every group commit is also appended there, in order, before the threads resume. With
+   * `durability: 'replicated'` an outcome reaches its thread only once the broker has it too;
+   * otherwise replication runs behind the local commits (see `raiment weaves` for the lag).
+   */
+  replicate?: boolean
+  /**
    * Told of what does not stop the weave but should be fixed: a thread type that cannot run
    * (its module failed to load), once each when the weave opens. Default: `process.emitWarning`.
    */
   onWarning?: (warning: Error) => void
 }
 
-export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'onWarning'])
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning'])
 
 export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {
@@ -55,6 +62,13 @@ export function checkOptions(o: WeaveOptions): void {
   }
   if (o.onWarning !== undefined && typeof o.onWarning !== 'function') {
     throw new InvalidArgument(`onWarning must be a function, got ${typeof o.onWarning}`)
+  }
+  if (o.replicate !== undefined && typeof o.replicate !== 'boolean') throw new InvalidArgument(`replicate must be true or false, got ${JSON.stringify(o.replicate)}`)
+  if (o.durability === 'replicated' && o.replicate !== true) {
+    throw new InvalidArgument("durability 'replicated' needs replicate: true (and a remote joined to a broker: raiment start --amqp URL --replicate)")
+  }
+  if (o.replicate === true && o.remote?.replicate === undefined) {
+    throw new InvalidArgument('replicate: true needs a remote that can replicate the journal (an AmqpLink: raiment start --amqp URL --replicate)')
   }
   if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
     throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)
@@ -75,3 +89,7 @@ export async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promi
   return libs
 }
 
+/** With `replicate`: the journal's commits reach the remote's journal stream from here on. */
+export async function replicateJournal(o: WeaveOptions, journal: Journal): Promise<void> {
+  if (o.replicate === true) await o.remote!.replicate!(journal, { hold: o.durability === 'replicated' })
+}

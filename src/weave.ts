@@ -31,7 +31,7 @@ import type { Library } from './libraries.js'
 import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
-import { checkOptions, loadLibraries, type WeaveOptions } from './weave-options.js'
+import { checkOptions, loadLibraries, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
 
 export type { WeaveOptions } from './weave-options.js'
@@ -146,6 +146,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       checkUses(types, weave.libraries, byName ? undefined : loaded.unavailable, loaded.files)
       const warn = o.onWarning ?? ((w: Error) => process.emitWarning(w))
       for (const e of loaded.unavailable.values()) warn(e)
+      await replicateJournal(o, journal)
       weave.#resume()
       weave.#control.start(o.pollMs ?? 50)
       return weave

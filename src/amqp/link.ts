@@ -17,11 +17,13 @@ import { UnknownWeave, type NameLookup, type Placement, type Remote } from '../r
 import type { Weave } from '../weave.js'
 import { BrokerConnection } from './connection.js'
 import { Inbound } from './inbound.js'
-import { Membership, type Seen } from './membership.js'
+import { Membership, type Beat, type Seen } from './membership.js'
 import { NameOwners } from './name-owners.js'
 import { BATCH_ROWS, Relay } from './relay.js'
 import { Ring } from './ring.js'
 import { DEFAULT_NAMESPACE, Topology } from './topology.js'
+import type { Journal } from '../journal.js'
+import { Replicator, type ReplicatorOptions } from '../replication/replicator.js'
 
 export interface AmqpOptions {
   /** amqp://USER:PASSWORD@HOST:PORT */
@@ -38,6 +40,11 @@ export interface AmqpOptions {
    * is what weaves of Raiment versions before batching can read.
    */
   batch?: number
+  /**
+   * How the journal is replicated when the weave is opened with `replicate: true`: the epoch,
+   * the checkpoint size, what to do on each connection first (the lease). See src/replication/.
+   */
+  replication?: Pick<ReplicatorOptions, 'epoch' | 'checkpointBytes' | 'maxLagBytes' | 'onConnection'>
 }
 
 export class AmqpLink implements Remote {
@@ -53,6 +60,8 @@ export class AmqpLink implements Remote {
   #owners: NameOwners | null = null
   #ring: { key: string; ring: Ring } | null = null
   #closed = false
+  readonly #replication: AmqpOptions['replication']
+  #replicator: Replicator | null = null
 
   private constructor(broker: BrokerConnection, o: AmqpOptions) {
     this.broker = broker
@@ -60,6 +69,17 @@ export class AmqpLink implements Remote {
     this.#heartbeatMs = o.heartbeatMs ?? 1_000
     this.#batch = o.batch ?? BATCH_ROWS
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
+    this.#replication = o.replication
+  }
+
+  /** Replicates the weave's journal to its stream (see `Remote.replicate`). */
+  async replicate(journal: Journal, o: { hold: boolean }): Promise<void> {
+    this.#replicator = await Replicator.start({ journal, broker: this.broker, namespace: this.topology.ns, hold: o.hold, log: this.#log, ...this.#replication })
+  }
+
+  /** The journal's replicator, when the weave was opened with `replicate: true`. */
+  get replicator(): Replicator | null {
+    return this.#replicator
   }
 
   /**
@@ -93,6 +113,7 @@ export class AmqpLink implements Remote {
           threads: weave.running,
           names: weave.messages.names(),
           ...(moved !== undefined ? { moved } : {}),
+          ...replicationBeat(this.#replicator),
           at: Date.now(),
           intervalMs: this.#heartbeatMs,
         }
@@ -205,6 +226,13 @@ export class AmqpLink implements Remote {
     this.#inbound?.detach()
     this.#relay?.detach()
     await this.#members?.leave()
+    await this.#replicator?.close()
     await this.broker.close()
   }
+}
+
+/** What a heartbeat says of the journal's replication (`raiment weaves` shows it). */
+function replicationBeat(r: Replicator | null): Pick<Beat, 'replication' | 'journals'> {
+  if (r === null) return {}
+  return { replication: { epoch: r.epoch, generation: r.generation, lag: r.lag(), streamBytes: r.streamBytes() }, journals: [r.weaveId] }
 }

@@ -22,6 +22,10 @@ export interface Beat {
   names: Record<string, string>
   /** Names of threads that moved from this weave, not yet announced by their new one: name → thread. */
   moved?: Record<string, string>
+  /** Its journal's replication (src/replication/), when it replicates. */
+  replication?: { epoch: number; generation: number; lag: { entries: number; bytes: number }; streamBytes: number }
+  /** The journals this weave process hosts (its own, and those it took over). */
+  journals?: string[]
   /** Sender's wall-clock time (ms). */
   at: number
   intervalMs: number

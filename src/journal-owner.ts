@@ -19,7 +19,7 @@
  *   -wal and -shm already there.
  */
 import Database from 'better-sqlite3'
-import { closeSync, existsSync, openSync, readSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 
 /** The sidecar file whose lock says who owns `journal`. */
 export function lockPath(journal: string): string {
@@ -111,11 +111,21 @@ export function leaveWal(db: Database.Database, journal: string, owner: boolean)
 /**
  * A connection to `journal` that only reads and creates no file. Read-only SQLite creates -wal
  * and -shm for a WAL-mode file that has neither (as a Raiment before owner locks left one, or a
- * program other than Raiment): that file is opened for writing with writes refused, and SQLite
- * removes the two files again when its last connection closes.
+ * program other than Raiment). Such a file holds every committed page itself, so it is read from
+ * a copy in memory, its header set to rollback mode: readers running at once never see each
+ * other's files. A file too large to copy is opened for writing with writes refused instead, and
+ * SQLite removes the two files again when its last connection closes (two such readers at once
+ * can leave them behind).
  */
 export function openToRead(journal: string): Database.Database {
   if (!walMode(journal) || existsSync(`${journal}-wal`)) return new Database(journal, { readonly: true, fileMustExist: true })
+  if (statSync(journal).size <= COPY_LIMIT) {
+    const image = readFileSync(journal)
+    // Bytes 18 and 19: the file format's write and read versions, 2 for WAL, 1 for rollback.
+    image[18] = 1
+    image[19] = 1
+    return new Database(image, { readonly: true })
+  }
   let db: Database.Database
   try {
     db = new Database(journal, { fileMustExist: true })
@@ -125,6 +135,9 @@ export function openToRead(journal: string): Database.Database {
   db.pragma('query_only = ON')
   return db
 }
+
+/** The largest WAL-mode journal without a -wal that `openToRead` reads from a copy in memory. */
+const COPY_LIMIT = 256 * 1024 * 1024
 
 /** Whether the header of an SQLite file says WAL mode (its read and write versions are 2). */
 function walMode(file: string): boolean {

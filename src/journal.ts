@@ -17,6 +17,15 @@
  *   (the CLI's kill and send) has committed before it, so the owner reads what it wrote.
  * - The journal is in WAL mode only while an owner runs, or after one died: a clean close goes
  *   back to rollback mode, so a read-only open creates nothing (src/journal-owner.ts).
+ * - With a tap (`setTap`, replication: src/replication/), every write of the owner that a rebuild
+ *   needs reaches the tap inside its own transaction, before COMMIT, in commit order, as logical
+ *   writes `[sql, params]`, one call per transaction, numbered `rseq` 1, 2, ... (meta 'rseq', in the
+ *   same transaction): each batch of `#flush` and each block `nextThreadId` reserves. The writes
+ *   that do not reach it need not: the owner record (meta 'owner'), answers to control requests,
+ *   moving the tail into journal_main (where an entry lies is not state), and writes made while
+ *   no owner ran (those, as everything before the tap, are in the snapshot the tap takes when it
+ *   is set). A batch's `after` callbacks then run when the tap releases them (`replicated`: once
+ *   the broker confirmed the batch), in commit order, or never (fenced).
  */
 import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
@@ -24,138 +33,24 @@ import { hostname } from 'node:os'
 import { basename } from 'node:path'
 import { DbTooNew, EmptyDb, InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
 import { JournalLock, leaveWal, LockHeld, lockPath, openToRead } from './journal-owner.js'
+import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './journal-schema.js'
 
-export type Durability = 'sync' | 'batched' | 'memory'
-export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory']
+/** `replicated`: as `sync`, and an outcome is released only once the broker has it too (src/replication/). */
+export type Durability = 'sync' | 'batched' | 'memory' | 'replicated'
+export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory', 'replicated']
 
-/** 'RAIM' */
-const APPLICATION_ID = 0x5241494d
+/** A logical write: the SQL of a prepared statement and its parameters. */
+export type Write = readonly [sql: string, params: readonly unknown[]]
 
-/** Append-only: migration i takes the schema from version i to i + 1. */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
-   CREATE TABLE threads (
-     id TEXT PRIMARY KEY,
-     type TEXT NOT NULL,
-     params TEXT NOT NULL,
-     parent TEXT,
-     status TEXT NOT NULL,
-     outcome TEXT,
-     created INTEGER NOT NULL,
-     ended INTEGER,
-     calls INTEGER NOT NULL DEFAULT 0
-   );
-   CREATE INDEX threads_status ON threads(status);
-   CREATE TABLE journal (
-     thread TEXT NOT NULL,
-     seq INTEGER NOT NULL,
-     key TEXT NOT NULL,
-     ord INTEGER NOT NULL,
-     ok INTEGER NOT NULL,
-     outcome TEXT NOT NULL,
-     started REAL NOT NULL,
-     duration REAL NOT NULL,
-     PRIMARY KEY (thread, seq)
-   ) WITHOUT ROWID;
-   CREATE TABLE control (
-     n INTEGER PRIMARY KEY,
-     kind TEXT NOT NULL,
-     thread TEXT,
-     arg TEXT,
-     reply TEXT,
-     done INTEGER NOT NULL DEFAULT 0
-   );`,
-  `CREATE TABLE inbox (
-     n INTEGER PRIMARY KEY AUTOINCREMENT,
-     thread TEXT NOT NULL,
-     sender TEXT,
-     msg_id TEXT NOT NULL UNIQUE,
-     body TEXT NOT NULL,
-     at INTEGER NOT NULL
-   );
-   CREATE INDEX inbox_thread ON inbox(thread, n);
-   CREATE TABLE names (name TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;
-   CREATE INDEX names_thread ON names(thread);
-   CREATE TABLE watches (
-     target TEXT NOT NULL,
-     watcher TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     PRIMARY KEY (target, watcher, kind)
-   ) WITHOUT ROWID;
-   CREATE TABLE traps (thread TEXT PRIMARY KEY) WITHOUT ROWID;
-   CREATE TABLE dead_letters (
-     n INTEGER PRIMARY KEY,
-     sender TEXT,
-     recipient TEXT NOT NULL,
-     body TEXT NOT NULL,
-     reason TEXT NOT NULL,
-     at INTEGER NOT NULL
-   );`,
-  // Messages and spawns for other weaves, until the broker confirms them; ids of messages taken
-  // from other weaves, so a redelivered one is ignored.
-  `CREATE TABLE outbox (
-     n INTEGER PRIMARY KEY AUTOINCREMENT,
-     msg_id TEXT NOT NULL UNIQUE,
-     dest TEXT NOT NULL,
-     body TEXT NOT NULL,
-     at INTEGER NOT NULL
-   );
-   CREATE TABLE received (msg_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;`,
-  // Threads that moved to another weave (status 'moved'), and where: messages for them go there.
-  `CREATE TABLE forwards (thread TEXT PRIMARY KEY, weave TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;`,
-  // A commit of a few entries each of many threads appends them to journal_tail, in commit order:
-  // a page or two, where journal_main, which keeps each thread's entries together, takes a page
-  // per thread (and the fsync'd write grows with the pages). The tail moves into journal_main in
-  // bulk (Journal.#moveTail). The view `journal` is both, as the table was; writes to it go to
-  // journal_main.
-  `ALTER TABLE journal RENAME TO journal_main;
-   CREATE TABLE journal_tail (
-     n INTEGER PRIMARY KEY,
-     thread TEXT NOT NULL,
-     seq INTEGER NOT NULL,
-     key TEXT NOT NULL,
-     ord INTEGER NOT NULL,
-     ok INTEGER NOT NULL,
-     outcome TEXT NOT NULL,
-     started REAL NOT NULL,
-     duration REAL NOT NULL
-   );
-   CREATE VIEW journal AS
-     SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_main
-     UNION ALL
-     SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_tail;
-   CREATE TRIGGER journal_insert INSTEAD OF INSERT ON journal BEGIN
-     INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration)
-     VALUES (NEW.thread, NEW.seq, NEW.key, NEW.ord, NEW.ok, NEW.outcome, NEW.started, NEW.duration);
-   END;
-   CREATE TRIGGER journal_delete INSTEAD OF DELETE ON journal BEGIN
-     DELETE FROM journal_main WHERE thread = OLD.thread AND seq = OLD.seq;
-     DELETE FROM journal_tail WHERE thread = OLD.thread AND seq = OLD.seq;
-   END;`,
-  // Pruning of received (src/received.ts): where each id taken from another weave came from (the
-  // sending journal, its outbox row and the row before it for this weave), how far each sender's
-  // rows are known taken, the last row confirmed per destination here, and this journal's id.
-  `ALTER TABLE received ADD COLUMN src TEXT;
-   ALTER TABLE received ADD COLUMN sn INTEGER;
-   ALTER TABLE received ADD COLUMN prev INTEGER;
-   CREATE INDEX received_src ON received(src, sn) WHERE src IS NOT NULL;
-   CREATE TABLE received_chains (src TEXT PRIMARY KEY, base INTEGER NOT NULL, base_prev INTEGER, upto INTEGER NOT NULL) WITHOUT ROWID;
-   CREATE TABLE outbox_sent (dest TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-   INSERT OR IGNORE INTO meta (k, v) VALUES ('journal_id', lower(hex(randomblob(8))));`,
-  // Names across weaves (src/name-sends.ts, src/amqp/name-owners.ts): the weave and thread each
-  // name was last heard registered on, and messages sent by a name no weave was known to hold
-  // yet, waiting (in send order) until one is or the membership says none does.
-  `CREATE TABLE name_owners (name TEXT PRIMARY KEY, weave TEXT NOT NULL, thread TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
-   CREATE TABLE outbox_names (
-     n INTEGER PRIMARY KEY AUTOINCREMENT,
-     msg_id TEXT NOT NULL UNIQUE,
-     name TEXT NOT NULL,
-     sender TEXT,
-     body TEXT NOT NULL,
-     at INTEGER NOT NULL
-   );
-   CREATE INDEX outbox_names_name ON outbox_names(name, n);`,
-]
+/** Where replication plugs into the journal (see the invariant on taps above). */
+export interface JournalTap {
+  /** Inside the transaction of batch `rseq`, before COMMIT (may throw: the batch rolls back). */
+  write(rseq: number, writes: Write[]): void
+  /** After COMMIT: call `run` (the batch's callbacks) when they may run, in order; or never. */
+  release(run: () => void): void
+}
+
+export { SCHEMA_VERSION } from './journal-schema.js'
 
 /**
  * How many entries journal_tail holds before they move into journal_main: a move writes each
@@ -174,7 +69,6 @@ const TAIL_MAX = 131_072
 
 /** A batch whose entries number this many per thread goes straight to journal_main. */
 const DIRECT_PER_THREAD = 8
-export const SCHEMA_VERSION = MIGRATIONS.length
 
 /** 'moved': the thread runs on another weave now (see `forwards`); not alive here, never resumed here. */
 export type ThreadStatus = 'pending' | 'running' | 'done' | 'failed' | 'killed' | 'moved'
@@ -262,6 +156,9 @@ export class Journal {
   #threadLimit = 0
   #block = 8
   readonly #readonly: boolean
+  /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
+  #tap: JournalTap | null = null
+  #rseq = 0
   /** The owner lock, held from before the first write until `close`; null for other openers. */
   #lock: JournalLock | null = null
 
@@ -302,7 +199,7 @@ export class Journal {
         // Only an owner turns WAL on: beside one, the journal is in WAL mode already; without
         // one, a short write keeps it in rollback mode, which a read-only open needs no new file for.
         if (own) db.pragma('journal_mode = WAL')
-        db.pragma(`synchronous = ${durability === 'sync' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
+        db.pragma(`synchronous = ${durability === 'sync' || durability === 'replicated' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
       }
     } catch (e) {
       db.close()
@@ -465,6 +362,7 @@ export class Journal {
         .transaction(() => {
           const n = Number(this.meta('next_thread') ?? '1')
           this.#setMeta.run('next_thread', String(n + block))
+          if (this.#tap !== null) this.#tapWrite([this.#setMeta], [['next_thread', String(n + block)]])
           return n
         })
         .immediate()
@@ -576,6 +474,7 @@ export class Journal {
         if (!direct) this.#tailRows += entries
         const rows = this.#tailRows
         if (rows >= TAIL_LIMIT && (rows >= TAIL_PER_THREAD * this.#tailThreads.size || rows >= TAIL_MAX)) this.#moveTail()
+        if (this.#tap !== null) this.#tapWrite(stmts, params)
         this.#commit.run()
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK')
@@ -583,7 +482,40 @@ export class Journal {
       }
     }
     this.epoch++
-    for (let i = 0; i < after.length; i++) after[i]!()
+    if (this.#tap !== null) this.#tap.release(() => runAll(after))
+    else runAll(after)
+  }
+
+  /**
+   * Sets the tap (once, before the first batch it must see): from here on every batch reaches
+   * it (see the invariant). Returns the rseq of the last batch it saw, 0 for none.
+   */
+  setTap(tap: JournalTap): number {
+    if (this.#tap !== null) throw new InvalidArgument(`the journal ${this.file} has a tap already`)
+    this.flushNow()
+    this.#tap = tap
+    this.#rseq = Number(this.meta('rseq') ?? '0')
+    return this.#rseq
+  }
+
+  /** The rseq of the last batch committed through the tap (0 before any). */
+  get rseq(): number {
+    return this.#rseq
+  }
+
+  /** Inside a transaction: numbers it, and hands its writes to the tap. */
+  #tapWrite(stmts: Statement[], params: unknown[][]): void {
+    const rseq = this.#rseq + 1
+    const writes: Write[] = new Array<Write>(stmts.length)
+    const entry = this.#insertEntry
+    for (let i = 0; i < stmts.length; i++) writes[i] = [stmts[i] === entry ? this.#insertMainEntry.source : stmts[i]!.source, params[i]!]
+    this.#setMeta.run('rseq', String(rseq))
+    this.#tap!.write(rseq, writes)
+    this.#rseq = rseq
+  }
+
+  get closed(): boolean {
+    return this.#closed
   }
 
   /** Commits what is queued now, synchronously (used at shutdown). */
@@ -683,4 +615,8 @@ function defaultWeaveId(file: string): string {
   const host = hostname().split('.')[0] ?? 'host'
   const name = file === ':memory:' ? 'memory' : basename(file).replace(/\.[^.]*$/, '')
   return `${host}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-')
+}
+
+function runAll(fns: Array<() => void>): void {
+  for (let i = 0; i < fns.length; i++) fns[i]!()
 }

@@ -15,6 +15,7 @@
  *   dead-lettered.
  */
 import { RaimentError } from './errors.js'
+import type { Journal } from './journal.js'
 
 /** What a transport knows of a name registered on another weave (see `Remote.resolveName`). */
 export type NameLookup = { thread: string } | 'unknown' | null
@@ -39,6 +40,11 @@ export interface Remote {
    * @throws UnknownWeave for a weave id no weave has ever used on this broker
    */
   place(on: Placement): Promise<string>
+  /**
+   * Replicates the journal (src/replication/): becomes its tap, and resolves once a first copy
+   * of it is confirmed by the broker. `hold`: a batch's callbacks wait for the broker's confirm.
+   */
+  replicate?(journal: Journal, o: { hold: boolean }): Promise<void>
 }
 
 /** The weave a thread id names (everything before its last '/'), or null for a bare name. */

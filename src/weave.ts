@@ -16,57 +16,25 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { WeaveConfig } from './call-context.js'
 import { makeDump, dumpText } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
-import { Journal, type Durability, type ThreadRow } from './journal.js'
+import { Journal, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { supervisor } from './supervisor.js'
-import { BUILTIN_DIR, Library, libraryFiles, loadLibraryFile, makeLibrary, type LibrarySpec } from './libraries.js'
+import type { Library } from './libraries.js'
 import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
+import { ControlRequests } from './weave-control.js'
+import { checkOptions, loadLibraries, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
 
-export interface WeaveOptions {
-  /** The journal file (default `./raiment.db`); `:memory:` for a throwaway weave. */
-  db?: string
-  /** A directory of thread types (default `./threads`), or thread types by name. */
-  threads?: string | Record<string, AnyThreadType>
-  /** A directory of the project's I/O libraries (default `./io-libs`; false for none). */
-  ioLibs?: string | false
-  /** More I/O libraries by name: plain objects of async methods, or module-shaped objects. */
-  libraries?: Record<string, LibrarySpec>
-  /** `sync` (fsync per commit, default), `batched` (WAL, synchronous=NORMAL), `memory` (no fsync). */
-  durability?: Durability
-  /** Where failed threads' dumps go (default `./dumps`; false for none). */
-  dumps?: string | false
-  /** On resume, a thread whose record no longer matches its code fails (default) or continues live. */
-  onDivergence?: 'fail' | 'continue'
-  /** This weave's id, used as the prefix of thread ids (default: host name and db file name). */
-  weaveId?: string
-  /** How often (ms) to look for threads spawned and killed by other processes (default 50). */
-  pollMs?: number
-  /** Passed to library factories as part of their config. */
-  config?: Record<string, unknown>
-  /**
-   * Test mode: after every live outcome is durable, the thread is re-run from the start with its
-   * journal as the cache instead of being handed the outcome. Results must not change.
-   */
-  alwaysReplay?: boolean
-  /** A transport joining this weave to others (see `raiment start --amqp`); none by default. */
-  remote?: Remote
-  /**
-   * Told of what does not stop the weave but should be fixed: a thread type that cannot run
-   * (its module failed to load), once each when the weave opens. Default: `process.emitWarning`.
-   */
-  onWarning?: (warning: Error) => void
-}
+export type { WeaveOptions } from './weave-options.js'
 
 export type ThreadEnd =
   | { id: string; type: string; status: 'done'; result: unknown }
@@ -113,13 +81,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #dumps: string | false
   readonly #onDivergence: 'fail' | 'continue'
   readonly #alwaysReplay: boolean
-  #poll: NodeJS.Timeout | null = null
-  #dataVersion = 0
   #closed = false
   #dumpWrites = new Set<Promise<void>>()
   #moves: Moves | null = null
-  /** Control requests being answered asynchronously (a migrate), not to be started again. */
-  readonly #controlBusy = new Set<number>()
+  /** What other processes ask of this journal (src/weave-control.ts). */
+  readonly #control: ControlRequests
   /** Threads being moved (waiting for their calls in flight). */
   readonly #moving = new Set<string>()
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
@@ -142,6 +108,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#dumps = o.dumps === false ? false : resolve(o.dumps ?? 'dumps')
     this.#onDivergence = o.onDivergence ?? 'fail'
     this.#alwaysReplay = o.alwaysReplay ?? false
+    this.#control = new ControlRequests(this, (row) => this.#adopt(row), () => this.#closed)
   }
 
   /**
@@ -161,11 +128,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   static async open(o: WeaveOptions = {}): Promise<Weave> {
     checkOptions(o)
-    const byName = typeof o.threads === 'object'
+    const threads = o.threads
+    const byName = typeof threads === 'object'
     const loaded: ThreadTypes =
-      typeof o.threads === 'object'
-        ? { types: new Map(Object.entries(o.threads)), unavailable: new Map(), files: new Map() }
-        : await loadThreadTypes(o.threads ?? 'threads')
+      byName
+        ? { types: new Map(Object.entries(threads)), unavailable: new Map(), files: new Map() }
+        : await loadThreadTypes(threads ?? 'threads')
     const types = loaded.types
     if (!types.has('raiment/supervisor')) types.set('raiment/supervisor', supervisor as AnyThreadType)
     const dbFile = o.db ?? 'raiment.db'
@@ -178,8 +146,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
       checkUses(types, weave.libraries, byName ? undefined : loaded.unavailable, loaded.files)
       const warn = o.onWarning ?? ((w: Error) => process.emitWarning(w))
       for (const e of loaded.unavailable.values()) warn(e)
+      await replicateJournal(o, journal)
       weave.#resume()
-      weave.#startPolling(o.pollMs ?? 50)
+      weave.#control.start(o.pollMs ?? 50)
       return weave
     } catch (e) {
       journal.close()
@@ -478,7 +447,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#poll) clearInterval(this.#poll)
+    this.#control.stop()
     for (const run of this.#runs.values()) run.weft.detach()
     this.journal.flushNow()
     await Promise.all(this.#dumpWrites)
@@ -640,75 +609,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#start(this.#prepare(row.id, row.type, row.parent, this.#entries(row.id)), t, params, true)
   }
 
-  /**
-   * `raiment spawn` to this weave: spawns thread `id` (chosen by the asker, so a request answered
-   * again after a crash spawns it once) and replies `{ spawned: id }` once its record is durable,
-   * or `{ refused: <encoded error> }` with nothing recorded (an unknown or unavailable type).
-   */
-  #controlSpawn(n: number, id: string, arg: string): void {
-    let reply: string
-    try {
-      const { type, params } = JSON.parse(arg) as { type: string; params: string }
-      reply = JSON.stringify({ spawned: this.spawn(type, decodeValue(params), { id }) })
-    } catch (e) {
-      reply = JSON.stringify({ refused: encodeError(e) })
-    }
-    void this.journal
-      .committed()
-      .then(() => {
-        if (!this.#closed) this.journal.replyControl(n, reply)
-      })
-      .finally(() => this.#controlBusy.delete(n))
-  }
-
-  #startPolling(ms: number): void {
-    // Unlike any version SQLite reports, so the first poll also answers control requests left
-    // queued while no weave ran (a kill or send whose weave died before it answered).
-    this.#dataVersion = -1
-    this.#poll = setInterval(() => {
-      try {
-        this.#pollOnce()
-      } catch (e) {
-        this.emit('error', e as Error)
-      }
-    }, ms)
-    this.#poll.unref()
-  }
-
-  /** Picks up what other processes asked of this journal: new threads, kills. */
-  #pollOnce(): void {
-    const v = this.journal.dataVersion()
-    if (v === this.#dataVersion) return
-    this.#dataVersion = v
-    for (const row of this.journal.threads({ status: ['pending'] })) this.#adopt(row)
-    for (const c of this.journal.control()) {
-      let reply: string
-      try {
-        if (c.kind === 'kill' && c.thread) reply = this.kill(c.thread) ? 'killed' : 'already ended'
-        else if (c.kind === 'send' && c.thread) reply = JSON.stringify(this.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), `control:${this.journal.weaveId}:${c.n}`))
-        else if (c.kind === 'spawn' && c.thread) {
-          if (this.#controlBusy.has(c.n)) continue
-          this.#controlBusy.add(c.n)
-          this.#controlSpawn(c.n, c.thread, c.arg ?? '')
-          continue
-        }
-        else if (c.kind === 'migrate' && c.thread) {
-          // Answered when the move is durable (or refused); meanwhile later polls leave it be.
-          if (this.#controlBusy.has(c.n)) continue
-          this.#controlBusy.add(c.n)
-          this.migrate(c.thread, c.arg ?? '').then(
-            (to) => this.journal.replyControl(c.n, JSON.stringify({ moved: c.thread, to })),
-            (e: unknown) => this.journal.replyControl(c.n, (e as Error).message),
-          ).finally(() => this.#controlBusy.delete(c.n))
-          continue
-        }
-        else reply = `unknown request '${c.kind}'`
-      } catch (e) {
-        reply = (e as Error).message
-      }
-      this.journal.replyControl(c.n, reply)
-    }
-  }
 }
 
 function pickCode(e: ErrorRecord | null): { code?: unknown } {
@@ -731,36 +631,5 @@ export function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
   }
 }
 
-async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promise<Map<string, Library>> {
-  const files = libraryFiles(fileURLToPath(BUILTIN_DIR))
-  if (o.ioLibs !== false) {
-    for (const [name, file] of libraryFiles(o.ioLibs ?? 'io-libs')) files.set(name, file)
-  }
-  const libs = new Map<string, Library>()
-  for (const [name, file] of files) libs.set(name, await loadLibraryFile(name, file, config))
-  for (const [name, spec] of Object.entries(o.libraries ?? {})) {
-    libs.set(name, await makeLibrary(name, spec, config, `library '${name}'`))
-  }
-  return libs
-}
-
 /** How long a move waits by default for a thread's calls in flight to finish here. */
 const MOVE_WAIT_MS = 10_000
-
-const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'onWarning'])
-
-function checkOptions(o: WeaveOptions): void {
-  for (const k of Object.keys(o)) {
-    if (!KNOWN_OPTIONS.has(k)) throw new InvalidArgument(`unknown weave option '${k}'; the options are: ${[...KNOWN_OPTIONS].join(', ')}`)
-  }
-  if (o.onDivergence !== undefined && o.onDivergence !== 'fail' && o.onDivergence !== 'continue') {
-    throw new InvalidArgument(`onDivergence must be 'fail' or 'continue', got ${JSON.stringify(o.onDivergence)}`)
-  }
-  if (o.onWarning !== undefined && typeof o.onWarning !== 'function') {
-    throw new InvalidArgument(`onWarning must be a function, got ${typeof o.onWarning}`)
-  }
-  if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
-    throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)
-  }
-}
-

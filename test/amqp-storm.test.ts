@@ -3,13 +3,16 @@
  * message storm (each thread sends to the threads of the two other weaves) while one weave is
  * SIGKILLed and restarted, and the broker closes every connection (`rabbitmqctl
  * close_all_connections`). Each thread must receive every message of each peer exactly once,
- * in the order sent. Synchronisation is on the children's output lines.
+ * in the order sent. Synchronisation is on the children's output lines. The broker is a node of
+ * the test's own (test/support/rabbit-nodes.ts): closing every connection of the service broker
+ * would disturb the other tests running beside this one.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace, rabbitmqctl, removeNamespace } from './support/broker.js'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { declareWeaves, freshNamespace } from './support/broker.js'
 import { supportScript } from './support/child.js'
+import { rabbitNodesOrSkip, type RabbitNodes } from './support/rabbit-nodes.js'
 import { tempDir } from './support/tmp.js'
 
 const CHILD = supportScript('amqp-child.ts')
@@ -46,16 +49,25 @@ afterEach(async () => {
   }
 })
 
-describe.skipIf(!brokerUp && !CI)('message storm across three weave processes', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
+let nodes: RabbitNodes | null = null
 
-  it('every message arrives exactly once, in send order per pair, through a SIGKILL and closed connections', async () => {
+beforeAll(async () => {
+  nodes = await rabbitNodesOrSkip({ count: 1, amqpPort: 5686, distPort: 25686, ctlDistPort: 45686 }, 'the message storm test')
+}, 90_000)
+
+afterAll(async () => {
+  await nodes?.stopAll()
+})
+
+describe('message storm across three weave processes', () => {
+  it('every message arrives exactly once, in send order per pair, through a SIGKILL and closed connections', async (ctx) => {
+    if (nodes === null) return ctx.skip()
+    const broker = nodes
+    const url = broker.url(0)
     const dir = tempDir('raiment-storm-')
     const ns = freshNamespace()
     const ids = ['a', 'b', 'c']
-    await declareWeaves(ns, ids)
+    await declareWeaves(ns, ids, url)
     try {
       const results = new Map<string, Record<string, number[]>>()
       let allDone: () => void = () => {}
@@ -65,7 +77,7 @@ describe.skipIf(!brokerUp && !CI)('message storm across three weave processes', 
 
       const run = (id: string): Child => {
         const peers = ids.filter((x) => x !== id).join(',')
-        const c: Child = startWeave([dir, id, ns, AMQP_URL, peers, String(COUNT)], (line) => {
+        const c: Child = startWeave([dir, id, ns, url, peers, String(COUNT)], (line) => {
           if (line.startsWith('done ')) {
             results.set(id, JSON.parse(line.slice(5)) as Record<string, number[]>)
             if (results.size === ids.length) allDone()
@@ -78,7 +90,7 @@ describe.skipIf(!brokerUp && !CI)('message storm across three weave processes', 
           }
           // (b) The broker closes every connection while a is still sending.
           if (id === 'a' && side.closedConnections === undefined && line === 'progress 150') {
-            side.closedConnections = rabbitmqctl('close_all_connections', 'raiment storm test')
+            side.closedConnections = broker.closeAllConnections(0, 'raiment storm test')
           }
         })
         return c
@@ -105,7 +117,6 @@ describe.skipIf(!brokerUp && !CI)('message storm across three weave processes', 
         c.proc.kill('SIGTERM')
         await c.exited
       }
-      await removeNamespace(ns, ids)
     }
   }, 120_000)
 })

@@ -119,6 +119,6 @@ describe('bad input is a clear error, and nothing recorded is lost', () => {
 
   it('a misspelt weave option is refused', async () => {
     await expect(Weave.open({ db: ':memory:', durabilty: 'sync' } as never)).rejects.toThrow(InvalidArgument)
-    await expect(Weave.open({ db: ':memory:', durability: 'fast' as never, threads: {}, ioLibs: false })).rejects.toThrow(/durability must be one of sync, batched, memory, got "fast"/)
+    await expect(Weave.open({ db: ':memory:', durability: 'fast' as never, threads: {}, ioLibs: false })).rejects.toThrow(/durability must be one of sync, batched, memory, replicated, got "fast"/)
   })
 })

@@ -22,6 +22,8 @@ import { NameOwners } from './name-owners.js'
 import { BATCH_ROWS, Relay } from './relay.js'
 import { Ring } from './ring.js'
 import { DEFAULT_NAMESPACE, Topology } from './topology.js'
+import type { Journal } from '../journal.js'
+import { Replicator, type ReplicatorOptions } from '../replication/replicator.js'
 
 export interface AmqpOptions {
   /** amqp://USER:PASSWORD@HOST:PORT */
@@ -38,14 +40,20 @@ export interface AmqpOptions {
    * is what weaves of Raiment versions before batching can read.
    */
   batch?: number
-  /** Hooks of journal replication (src/replication/); none without it. */
-  replication?: LinkHooks
+  /**
+   * How the journal is replicated when the weave is opened with `replicate: true`: the epoch,
+   * the checkpoint size, what to do on each connection first (the lease), the gate its
+   * callbacks pass. See src/replication/.
+   */
+  replication?: Pick<ReplicatorOptions, 'epoch' | 'checkpointBytes' | 'maxLagBytes' | 'onConnection' | 'gate'>
+  /** The lease and takeover hooks of a replicated weave (src/replication/host.ts); none without them. */
+  lease?: LinkHooks
 }
 
-/** What journal replication asks of the link, so the link knows nothing of it. */
+/** What the lease and takeover ask of the link, so the link knows nothing of them. */
 export interface LinkHooks {
-  /** Fields added to every heartbeat of this weave. */
-  announce?(): Pick<Beat, 'replicated' | 'hosts' | 'hostedBy'>
+  /** Fields added to every heartbeat of this weave (they override the link's own). */
+  announce?(): Pick<Beat, 'journals' | 'hostedBy'>
   /** Runs first on every new connection; false: nothing is consumed or published on it. */
   acquire?(conn: ChannelModel): Promise<boolean>
   /** A heartbeat arrived: this weave's own (`own`: it came back through the broker) or another's. */
@@ -68,6 +76,8 @@ export class AmqpLink implements Remote {
   #owners: NameOwners | null = null
   #ring: { key: string; ring: Ring } | null = null
   #closed = false
+  readonly #replication: AmqpOptions['replication']
+  #replicator: Replicator | null = null
 
   private constructor(broker: BrokerConnection, o: AmqpOptions) {
     this.broker = broker
@@ -75,7 +85,18 @@ export class AmqpLink implements Remote {
     this.#heartbeatMs = o.heartbeatMs ?? 1_000
     this.#batch = o.batch ?? BATCH_ROWS
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
-    this.#hooks = o.replication ?? {}
+    this.#hooks = o.lease ?? {}
+    this.#replication = o.replication
+  }
+
+  /** Replicates the weave's journal to its stream (see `Remote.replicate`). */
+  async replicate(journal: Journal, o: { hold: boolean }): Promise<void> {
+    this.#replicator = await Replicator.start({ journal, broker: this.broker, namespace: this.topology.ns, hold: o.hold, log: this.#log, ...this.#replication })
+  }
+
+  /** The journal's replicator, when the weave was opened with `replicate: true`. */
+  get replicator(): Replicator | null {
+    return this.#replicator
   }
 
   /**
@@ -110,6 +131,7 @@ export class AmqpLink implements Remote {
           threads: weave.running,
           names: weave.messages.names(),
           ...(moved !== undefined ? { moved } : {}),
+          ...replicationBeat(this.#replicator),
           ...hooks.announce?.(),
           at: Date.now(),
           intervalMs: this.#heartbeatMs,
@@ -227,6 +249,13 @@ export class AmqpLink implements Remote {
     this.#inbound?.detach()
     this.#relay?.detach()
     await this.#members?.leave()
+    await this.#replicator?.close()
     await this.broker.close()
   }
+}
+
+/** What a heartbeat says of the journal's replication (`raiment weaves` shows it). */
+function replicationBeat(r: Replicator | null): Pick<Beat, 'replication' | 'journals'> {
+  if (r === null) return {}
+  return { replication: { epoch: r.epoch, generation: r.generation, lag: r.lag(), streamBytes: r.streamBytes() }, journals: [r.weaveId] }
 }

@@ -22,15 +22,15 @@ export interface Beat {
   names: Record<string, string>
   /** Names of threads that moved from this weave, not yet announced by their new one: name → thread. */
   moved?: Record<string, string>
+  /** Its journal's replication (src/replication/), when it replicates. */
+  replication?: { epoch: number; generation: number; lag: { entries: number; bytes: number }; streamBytes: number }
+  /** The journals this weave process hosts (its own, and those it took over). */
+  journals?: string[]
   /** Sender's wall-clock time (ms). */
   at: number
   intervalMs: number
   leaving?: boolean
-  /** Set by a weave whose journal is replicated (src/replication/): the epoch it writes, and after how long a silent one is taken over. */
-  replicated?: { epoch: number; takeoverAfterMs: number }
-  /** Journals of other weaves this process hosts since it took them over. */
-  hosts?: string[]
-  /** The weave whose process hosts this one (it took this weave over). */
+  /** The weave whose process hosts this one (it took this weave over: src/replication/takeover.ts). */
   hostedBy?: string
 }
 

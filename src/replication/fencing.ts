@@ -22,7 +22,7 @@
  * Held releases are kept in order and run, in order, when the gate opens; never once fenced.
  */
 import type { ChannelModel } from 'amqplib'
-import { RaimentError } from '../errors.js'
+import { Fenced } from './errors.js'
 import { takeLease } from './lease.js'
 
 /** The share of takeoverAfterMs kept as a margin for clocks and scheduling between this weave and a candidate. */
@@ -31,16 +31,6 @@ export const MARGIN = 0.3
 export const MIN_TAKEOVER_AFTER_MS = 1_000
 /** How often a closed gate, or a lease held by another, is looked at again (ms). */
 const RETRY_MS = 250
-
-export class Fenced extends RaimentError {
-  constructor(weaveId: string, why: string) {
-    super(
-      'RAIMENT_FENCED',
-      `weave '${weaveId}' lost its lease (${why}): another weave may run its threads now, so this process stops them without recording anything more; ` +
-        `start a fresh weave (another --db), or see 'raiment weaves' for where '${weaveId}' runs now`,
-    )
-  }
-}
 
 export interface FencingOptions {
   ns: string
@@ -64,6 +54,7 @@ export class Fencing {
   #fenced: Fenced | null = null
   #held: Array<() => void> = []
   #timer: NodeJS.Timeout | null = null
+  readonly #attempts = new WeakMap<ChannelModel, Promise<boolean>>()
   /** How old (ms) the latest heartbeat that came back may be for the gate to be open. */
   readonly #fresh: number
 
@@ -123,7 +114,17 @@ export class Fencing {
    * lease on it and checks the epoch. True: go on with this connection. False: do not use it
    * (fenced, or the connection failed; the next one asks again).
    */
-  async acquire(conn: ChannelModel): Promise<boolean> {
+  acquire(conn: ChannelModel): Promise<boolean> {
+    // The link and the replicator both ask, for the same connection: one attempt answers both.
+    let p = this.#attempts.get(conn)
+    if (p === undefined) {
+      p = this.#acquire(conn)
+      this.#attempts.set(conn, p)
+    }
+    return p
+  }
+
+  async #acquire(conn: ChannelModel): Promise<boolean> {
     this.#conn = null
     for (;;) {
       if (this.#fenced !== null) return false
@@ -167,7 +168,7 @@ export class Fencing {
   /** Closes the gate for good and tells the owner, once. */
   fence(why: string): void {
     if (this.#fenced !== null) return
-    this.#fenced = new Fenced(this.#o.weaveId, why)
+    this.#fenced = new Fenced(this.#o.weaveId, `it lost its lease: ${why}`)
     this.#conn = null
     this.#held = []
     if (this.#timer !== null) clearTimeout(this.#timer)

@@ -70,7 +70,7 @@ export class Takeovers {
 
   /** A heartbeat of another weave arrived. */
   heard(b: Beat): void {
-    if (b.leaving || b.replicated === undefined) {
+    if (b.leaving || b.replication === undefined) {
       this.#heard.delete(b.id)
       return
     }
@@ -92,7 +92,7 @@ export class Takeovers {
   /** The weave that should take `id` over, on the ring of the live candidates (null: none). */
   candidate(id: string): string | null {
     const live = this.#members?.live() ?? []
-    const ids = live.filter((b) => b.replicated !== undefined && b.hostedBy === undefined && b.id !== id).map((b) => b.id)
+    const ids = live.filter((b) => b.replication !== undefined && b.hostedBy === undefined && b.id !== id).map((b) => b.id)
     return new Ring(ids).owner(id)
   }
 

@@ -49,8 +49,8 @@ export function freshNamespace(): string {
 }
 
 /** Declares the queues of these weaves in a namespace (as their first start would). */
-export async function declareWeaves(ns: string, ids: readonly string[]): Promise<void> {
-  const conn = await amqp.connect(AMQP_URL, { noDelay: true })
+export async function declareWeaves(ns: string, ids: readonly string[], url = AMQP_URL): Promise<void> {
+  const conn = await amqp.connect(url, { noDelay: true })
   try {
     const ch = await conn.createChannel()
     const t = new Topology(ns)

@@ -1,0 +1,138 @@
+/**
+ * The journal's schema: the application id that marks a file as a Raiment journal, and the
+ * migrations that take a journal from each schema version to the next (src/journal.ts applies
+ * them when an owner opens an older file).
+ *
+ * Invariant: MIGRATIONS is append-only; a released migration is never edited.
+ */
+
+/** 'RAIM' */
+export const APPLICATION_ID = 0x5241494d
+
+/** Append-only: migration i takes the schema from version i to i + 1. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+   CREATE TABLE threads (
+     id TEXT PRIMARY KEY,
+     type TEXT NOT NULL,
+     params TEXT NOT NULL,
+     parent TEXT,
+     status TEXT NOT NULL,
+     outcome TEXT,
+     created INTEGER NOT NULL,
+     ended INTEGER,
+     calls INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX threads_status ON threads(status);
+   CREATE TABLE journal (
+     thread TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     ord INTEGER NOT NULL,
+     ok INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     started REAL NOT NULL,
+     duration REAL NOT NULL,
+     PRIMARY KEY (thread, seq)
+   ) WITHOUT ROWID;
+   CREATE TABLE control (
+     n INTEGER PRIMARY KEY,
+     kind TEXT NOT NULL,
+     thread TEXT,
+     arg TEXT,
+     reply TEXT,
+     done INTEGER NOT NULL DEFAULT 0
+   );`,
+  `CREATE TABLE inbox (
+     n INTEGER PRIMARY KEY AUTOINCREMENT,
+     thread TEXT NOT NULL,
+     sender TEXT,
+     msg_id TEXT NOT NULL UNIQUE,
+     body TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE INDEX inbox_thread ON inbox(thread, n);
+   CREATE TABLE names (name TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;
+   CREATE INDEX names_thread ON names(thread);
+   CREATE TABLE watches (
+     target TEXT NOT NULL,
+     watcher TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     PRIMARY KEY (target, watcher, kind)
+   ) WITHOUT ROWID;
+   CREATE TABLE traps (thread TEXT PRIMARY KEY) WITHOUT ROWID;
+   CREATE TABLE dead_letters (
+     n INTEGER PRIMARY KEY,
+     sender TEXT,
+     recipient TEXT NOT NULL,
+     body TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );`,
+  // Messages and spawns for other weaves, until the broker confirms them; ids of messages taken
+  // from other weaves, so a redelivered one is ignored.
+  `CREATE TABLE outbox (
+     n INTEGER PRIMARY KEY AUTOINCREMENT,
+     msg_id TEXT NOT NULL UNIQUE,
+     dest TEXT NOT NULL,
+     body TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE TABLE received (msg_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;`,
+  // Threads that moved to another weave (status 'moved'), and where: messages for them go there.
+  `CREATE TABLE forwards (thread TEXT PRIMARY KEY, weave TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;`,
+  // A commit of a few entries each of many threads appends them to journal_tail, in commit order:
+  // a page or two, where journal_main, which keeps each thread's entries together, takes a page
+  // per thread (and the fsync'd write grows with the pages). The tail moves into journal_main in
+  // bulk (Journal.#moveTail). The view `journal` is both, as the table was; writes to it go to
+  // journal_main.
+  `ALTER TABLE journal RENAME TO journal_main;
+   CREATE TABLE journal_tail (
+     n INTEGER PRIMARY KEY,
+     thread TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     key TEXT NOT NULL,
+     ord INTEGER NOT NULL,
+     ok INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     started REAL NOT NULL,
+     duration REAL NOT NULL
+   );
+   CREATE VIEW journal AS
+     SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_main
+     UNION ALL
+     SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_tail;
+   CREATE TRIGGER journal_insert INSTEAD OF INSERT ON journal BEGIN
+     INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration)
+     VALUES (NEW.thread, NEW.seq, NEW.key, NEW.ord, NEW.ok, NEW.outcome, NEW.started, NEW.duration);
+   END;
+   CREATE TRIGGER journal_delete INSTEAD OF DELETE ON journal BEGIN
+     DELETE FROM journal_main WHERE thread = OLD.thread AND seq = OLD.seq;
+     DELETE FROM journal_tail WHERE thread = OLD.thread AND seq = OLD.seq;
+   END;`,
+  // Pruning of received (src/received.ts): where each id taken from another weave came from (the
+  // sending journal, its outbox row and the row before it for this weave), how far each sender's
+  // rows are known taken, the last row confirmed per destination here, and this journal's id.
+  `ALTER TABLE received ADD COLUMN src TEXT;
+   ALTER TABLE received ADD COLUMN sn INTEGER;
+   ALTER TABLE received ADD COLUMN prev INTEGER;
+   CREATE INDEX received_src ON received(src, sn) WHERE src IS NOT NULL;
+   CREATE TABLE received_chains (src TEXT PRIMARY KEY, base INTEGER NOT NULL, base_prev INTEGER, upto INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE outbox_sent (dest TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+   INSERT OR IGNORE INTO meta (k, v) VALUES ('journal_id', lower(hex(randomblob(8))));`,
+  // Names across weaves (src/name-sends.ts, src/amqp/name-owners.ts): the weave and thread each
+  // name was last heard registered on, and messages sent by a name no weave was known to hold
+  // yet, waiting (in send order) until one is or the membership says none does.
+  `CREATE TABLE name_owners (name TEXT PRIMARY KEY, weave TEXT NOT NULL, thread TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE outbox_names (
+     n INTEGER PRIMARY KEY AUTOINCREMENT,
+     msg_id TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     sender TEXT,
+     body TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE INDEX outbox_names_name ON outbox_names(name, n);`,
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length

@@ -1,0 +1,161 @@
+/**
+ * Rebuilding a journal file from its stream (a takeover, or `raiment restore`).
+ *
+ * Reads the current generation (src/replication/records.ts) from its snapshot to its end, drops
+ * records of an epoch lower than one already seen and batches already applied (by rseq; one that
+ * comes early, before a gap, waits for the gap to fill and is dropped if it never does: nothing
+ * after a gap was ever released), and writes a new journal whose live threads replay to the state
+ * they had. The file appears only once it is complete (written beside it, then renamed).
+ */
+import { existsSync, renameSync, rmSync } from 'node:fs'
+import type { ChannelModel } from 'amqplib'
+import type Database from 'better-sqlite3'
+import { BrokerConnection } from '../amqp/connection.js'
+import { InvalidArgument } from '../errors.js'
+import { Journal, type Write } from '../journal.js'
+import { RebuildFailed } from './errors.js'
+import { decodeWrites, genStream, type RecordHeaders } from './records.js'
+import { JournalStreamGone, NoJournalStream, readHead, readToEnd } from './streams.js'
+
+export interface RebuildOptions {
+  /** The broker (amqp://USER:PASSWORD@HOST:PORT); ignored when `conn` is given. */
+  url: string
+  /** Default 'raiment'. */
+  namespace?: string
+  /** The journal to rebuild: the weave id whose stream it is. */
+  weaveId: string
+  /** The new journal file; refused if it exists. */
+  file: string
+  log?: (line: string) => void
+  /** A connection to use instead of opening one on `url` (left open). */
+  conn?: ChannelModel
+}
+
+export interface RebuildResult {
+  /** Records read from the generation (snapshot parts and batches, duplicates included). */
+  records: number
+  /** Journal entries written. */
+  entries: number
+  /** The highest epoch in the stream. */
+  epoch: number
+  /** The last batch the rebuilt journal holds. */
+  lastRseq: number
+  /** The generation read. */
+  generation: number
+  ms: number
+}
+
+const ENTRY_SQL = 'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+const ATTEMPTS = 3
+const WRITE = /^(INSERT|UPDATE|DELETE) /
+
+/**
+ * Rebuilds journal `weaveId` from its stream into a new file `file`.
+ * @throws InvalidArgument when `file` exists (nothing is touched)
+ * @throws NoJournalStream (RAIMENT_NO_JOURNAL_STREAM) when the journal has no stream
+ * @throws RebuildFailed RAIMENT_JOURNAL_STREAM_INCOMPLETE when the generation holds no whole snapshot
+ * @throws JournalStreamGone when the generation is deleted under it three times running
+ * @example
+ * const r = await rebuildJournal({ url: 'amqp://guest:guest@127.0.0.1:5672', weaveId: 'orders-1', file: 'orders-1.restored.db' })
+ */
+export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> {
+  const t0 = performance.now()
+  const ns = o.namespace ?? 'raiment'
+  const log = o.log ?? (() => {})
+  if (existsSync(o.file)) throw new InvalidArgument(`${o.file} exists; a journal is rebuilt into a new file only: pass another --db, or move that one away`)
+  const broker = o.conn === undefined ? await BrokerConnection.open(o.url, log) : null
+  const conn = o.conn ?? broker!.connection!
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const head = await readHead(conn, ns, o.weaveId)
+      if (head === null) throw new NoJournalStream(ns, o.weaveId, 'its head stream is missing or names no generation')
+      const tmp = `${o.file}.rebuild-${process.pid}`
+      rmSync(tmp, { force: true })
+      try {
+        const r = await rebuildFrom(conn, ns, o.weaveId, head.gen, tmp)
+        if (existsSync(o.file)) throw new InvalidArgument(`${o.file} appeared while the journal was rebuilt; the rebuilt one is left at ${tmp}`)
+        renameSync(tmp, o.file)
+        log(`rebuilt journal '${o.weaveId}' (generation ${head.gen}, epoch ${r.epoch}, rseq ${r.lastRseq}): ${r.entries} entries in ${r.records} records`)
+        return { ...r, generation: head.gen, ms: performance.now() - t0 }
+      } catch (e) {
+        rmSync(tmp, { force: true })
+        // A checkpoint deleted the generation while it was read: read the head again.
+        if (!(e instanceof JournalStreamGone) || attempt >= ATTEMPTS) throw e
+        log(`generation ${head.gen} of '${o.weaveId}' went while it was read; reading the head again`)
+      }
+    }
+  } finally {
+    await broker?.close()
+  }
+}
+
+async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen: number, file: string): Promise<Omit<RebuildResult, 'generation' | 'ms'>> {
+  const journal = new Journal(file, { weaveId, own: false, durability: 'sync' })
+  const db = journal.db
+  const apply = new Applier(db)
+  let epoch = 0
+  let last = -1
+  let snapshotParts = 0
+  const early = new Map<number, Buffer>()
+  let records: number
+  db.exec('BEGIN')
+  try {
+    records = await readToEnd(conn, genStream(ns, weaveId, gen), (h: RecordHeaders, body: Buffer) => {
+      if (h.epoch < epoch) return
+      epoch = h.epoch
+      if (h.kind === 'snapshot') {
+        if (last >= 0 || h.part !== snapshotParts) return
+        apply.writes(decodeWrites(body))
+        snapshotParts++
+        if (h.end === 1) last = h.rseq
+        return
+      }
+      if (h.kind !== 'batch' || last < 0 || h.rseq <= last) return
+      if (h.rseq > last + 1) {
+        early.set(h.rseq, body)
+        return
+      }
+      apply.writes(decodeWrites(body))
+      last = h.rseq
+      for (let b = early.get(last + 1); b !== undefined; b = early.get(last + 1)) {
+        early.delete(last + 1)
+        apply.writes(decodeWrites(b))
+        last++
+      }
+    })
+    if (last < 0) throw new RebuildFailed('RAIMENT_JOURNAL_STREAM_INCOMPLETE', `generation ${gen} of journal '${weaveId}' holds no whole snapshot; nothing was written`)
+    const setMeta = db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)')
+    setMeta.run('rseq', String(last))
+    setMeta.run('repl_epoch', String(epoch))
+    db.exec('COMMIT')
+  } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK')
+    journal.close()
+    throw e
+  }
+  journal.close()
+  return { records, entries: apply.entries, epoch, lastRseq: last }
+}
+
+/** Runs logical writes, each SQL prepared once. */
+class Applier {
+  readonly #db: Database.Database
+  readonly #stmts = new Map<string, Database.Statement<unknown[]>>()
+  entries = 0
+  constructor(db: Database.Database) {
+    this.#db = db
+  }
+  writes(ws: readonly Write[]): void {
+    for (const [sql, params] of ws) {
+      let s = this.#stmts.get(sql)
+      if (s === undefined) {
+        // Only writes to the journal's own tables: never ATTACH, PRAGMA or the like from a stream.
+        if (!WRITE.test(sql)) throw new RebuildFailed('RAIMENT_JOURNAL_STREAM_INVALID', `a record of the stream holds a statement that is not a journal write (${sql.slice(0, 60)}); nothing was written`)
+        s = this.#db.prepare(sql)
+        this.#stmts.set(sql, s)
+      }
+      s.run(...params)
+      if (sql === ENTRY_SQL) this.entries++
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * What a journal's streams hold, and their names.
+ *
+ * Streams of journal W in namespace NS (RabbitMQ stream queues, `x-queue-type: stream`):
+ * - `NS.journal.W`, the head: one `generation` record per generation, appended once that
+ *   generation's snapshot is confirmed. The current generation is the one named by the last
+ *   `generation` record of the highest epoch (a stale writer's record of a lower epoch is ignored).
+ * - `NS.journal.W~G`, generation G (1, 2, ...): a snapshot of the journal's live state
+ *   (`snapshot` records, parts 0..n, the last marked `end`), then one `batch` record per group
+ *   commit, in commit order. A generation is deleted once a later one is current.
+ *   ('~' appears in no weave id, so no weave's head is another weave's generation.)
+ *
+ * Every record carries the headers `weave`, `epoch` (given by the lease: 1 for a journal never
+ * taken over), `rseq` (a batch's number; a snapshot's and a generation record's: the last batch
+ * the snapshot holds), `kind` and `gen`. Readers drop records of an epoch lower than one already
+ * seen, and batches whose rseq they have (a record republished after a reconnect comes twice).
+ * A `marker` record (kind 'marker', header `id`) is what a reader appends to know where the
+ * stream ends (the broker sends no end-of-stream over AMQP 0-9-1); everyone else ignores it.
+ *
+ * A record's body is JSON `[sqls, writes]`: the distinct SQL texts, and each write as
+ * `[index into sqls, params]`. Parameters JSON cannot carry exactly (bigint, Buffer, NaN, ±Infinity)
+ * are tagged `{ "$": kind, "v": text }`.
+ */
+import type { Write } from '../journal.js'
+
+export type RecordKind = 'batch' | 'snapshot' | 'generation' | 'marker'
+
+export interface RecordHeaders {
+  weave: string
+  epoch: number
+  rseq: number
+  kind: RecordKind
+  gen: number
+  /** snapshot: part number from 0 */
+  part?: number
+  /** snapshot: 1 on its last part */
+  end?: number
+  /** marker: the reader's id */
+  id?: string
+}
+
+export function headStream(ns: string, weaveId: string): string {
+  return `${ns}.journal.${weaveId}`
+}
+
+export function genStream(ns: string, weaveId: string, gen: number): string {
+  return `${ns}.journal.${weaveId}~${gen}`
+}
+
+/** Arguments every journal stream is declared with (a redeclare must use the same). */
+export const STREAM_ARGS = { 'x-queue-type': 'stream' } as const
+
+/** Encodes writes as a record body. */
+export function encodeWrites(writes: readonly Write[]): Buffer {
+  const sqls: string[] = []
+  const index = new Map<string, number>()
+  const out = new Array<[number, readonly unknown[]]>(writes.length)
+  for (let i = 0; i < writes.length; i++) {
+    const [sql, params] = writes[i]!
+    let k = index.get(sql)
+    if (k === undefined) {
+      k = sqls.length
+      sqls.push(sql)
+      index.set(sql, k)
+    }
+    out[i] = [k, plain(params) ? params : params.map(tag)]
+  }
+  return Buffer.from(JSON.stringify([sqls, out]))
+}
+
+/** Decodes a record body into its writes. @throws on a body that is not one */
+export function decodeWrites(body: Buffer): Write[] {
+  const [sqls, ws] = JSON.parse(body.toString()) as [string[], Array<[number, unknown[]]>]
+  const out = new Array<Write>(ws.length)
+  for (let i = 0; i < ws.length; i++) {
+    const [k, params] = ws[i]!
+    const sql = sqls[k]
+    if (sql === undefined) throw new Error(`write ${i} names SQL ${k} of ${sqls.length}`)
+    out[i] = [sql, tagged(params) ? params.map(untag) : params]
+  }
+  return out
+}
+
+function plain(params: readonly unknown[]): boolean {
+  for (const v of params) {
+    if (v === null) continue
+    const t = typeof v
+    if (t === 'object' || t === 'bigint' || (t === 'number' && !Number.isFinite(v))) return false
+  }
+  return true
+}
+
+function tagged(params: readonly unknown[]): boolean {
+  for (const v of params) if (v !== null && typeof v === 'object') return true
+  return false
+}
+
+function tag(v: unknown): unknown {
+  if (typeof v === 'bigint') return { $: 'n', v: v.toString() }
+  if (typeof v === 'number' && !Number.isFinite(v)) return { $: 'f', v: String(v) }
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return { $: 'b', v: Buffer.from(v).toString('base64') }
+  return v
+}
+
+function untag(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v
+  const o = v as { $: string; v: string }
+  if (o.$ === 'n') return BigInt(o.v)
+  if (o.$ === 'f') return Number(o.v)
+  if (o.$ === 'b') return Buffer.from(o.v, 'base64')
+  return v
+}
+
+/** The headers of a delivered record, checked; null when they are not a journal record's. */
+export function readHeaders(h: Record<string, unknown> | undefined): RecordHeaders | null {
+  if (h === undefined) return null
+  const kind = h['kind']
+  const epoch = Number(h['epoch'])
+  const rseq = Number(h['rseq'])
+  const gen = Number(h['gen'])
+  if (kind !== 'batch' && kind !== 'snapshot' && kind !== 'generation' && kind !== 'marker') return null
+  if (kind !== 'marker' && !(Number.isInteger(epoch) && Number.isInteger(rseq) && Number.isInteger(gen))) return null
+  const r: RecordHeaders = { weave: text(h['weave']), epoch, rseq, kind, gen }
+  if (h['part'] !== undefined) r.part = Number(h['part'])
+  if (h['end'] !== undefined) r.end = Number(h['end'])
+  if (h['id'] !== undefined) r.id = text(h['id'])
+  return r
+}
+
+/** A header's value as text (amqplib gives strings, or Buffers for long ones). */
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString() : typeof v === 'number' ? String(v) : ''
+}

@@ -1,0 +1,416 @@
+/**
+ * The Replicator: the journal's tap (src/journal.ts) that appends every group commit, in order,
+ * to the journal's stream (names and record format: src/replication/records.ts), with publisher
+ * confirms, on a confirm channel of its own on the weave's broker connection.
+ *
+ * Invariants:
+ * - A batch's callbacks (the outcomes it releases to threads, the acks of messages it took) run
+ *   in commit order, and under `hold` (durability 'replicated') only once the batch is confirmed
+ *   in the current generation, or covered by the confirmed snapshot of a later one: whatever a
+ *   thread has seen is in the stream a rebuild reads. Fenced, they never run.
+ * - Each generation starts with a snapshot of the journal taken at a batch boundary (when the
+ *   replicator starts, once a generation passes `checkpointBytes`, and when a stream was deleted
+ *   under it or records had to be dropped); it becomes current when its `generation` record in
+ *   the head is confirmed; the one before is then deleted.
+ * - After a reconnect, unconfirmed records are published again with the same headers (readers
+ *   drop the duplicates by rseq); a record may thus be in the stream twice, never missing before
+ *   a later one that was released.
+ */
+import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib'
+import type { BrokerConnection } from '../amqp/connection.js'
+import { InvalidArgument } from '../errors.js'
+import type { Journal, JournalTap, Write } from '../journal.js'
+import { Fenced, ReplicationUnavailable } from './errors.js'
+import { encodeWrites, genStream, headStream, STREAM_ARGS, type RecordHeaders } from './records.js'
+import { snapshotWrites } from './snapshot.js'
+import { readHead } from './streams.js'
+
+export interface ReplicatorOptions {
+  journal: Journal
+  /** The weave's broker connection (kept up by it); the replicator opens its own channels on it. */
+  broker: BrokerConnection
+  /** Default 'raiment'. */
+  namespace?: string
+  /** Whose journal this is: the stream's name (default the journal's weave id). */
+  weaveId?: string
+  /** The lease's epoch (default: the journal's meta 'repl_epoch', else 1). */
+  epoch?: number
+  /** Hold each batch's callbacks until the broker confirmed it (durability 'replicated'). */
+  hold: boolean
+  /** A generation past this many bytes is checkpointed into a new one (default 64 MiB). */
+  checkpointBytes?: number
+  /** Unconfirmed records past this many bytes are dropped, and a snapshot taken instead (default 64 MiB). */
+  maxLagBytes?: number
+  log?: (line: string) => void
+  /**
+   * Awaited on each connection before anything is published on it (the lease is taken there);
+   * a rejection fences the replicator with that error.
+   */
+  onConnection?: (conn: ChannelModel) => Promise<void>
+  /** Each batch's callbacks pass it once released (the lease's fencing: src/replication/fencing.ts). */
+  gate?: (run: () => void) => void
+}
+
+export interface Lag {
+  /** Writes (journal entries and other rows) not yet confirmed. */
+  entries: number
+  bytes: number
+}
+
+interface Item {
+  gen: number
+  queue: string
+  headers: RecordHeaders
+  /** null: dropped while the lag was too large; the next snapshot covers it. */
+  body: Buffer | null
+  entries: number
+  bytes: number
+  confirmed: boolean
+  runs: Array<() => void> | null
+}
+
+const MiB = 1024 * 1024
+const RETRY_MS = 500
+
+export class Replicator implements JournalTap {
+  readonly journal: Journal
+  readonly weaveId: string
+  readonly namespace: string
+  readonly epoch: number
+  readonly #broker: BrokerConnection
+  readonly #hold: boolean
+  readonly #checkpointBytes: number
+  readonly #maxLagBytes: number
+  readonly #log: (line: string) => void
+  readonly #onConnection: ((conn: ChannelModel) => Promise<void>) | undefined
+  readonly #gate: ((run: () => void) => void) | undefined
+  /** Records published or to publish, oldest first, until released. */
+  #items: Item[] = []
+  #head = 0
+  /** The generation the head names (confirmed); the one records go to now. */
+  #current = 0
+  #writing = 0
+  /** Generations to delete once a later one is current. */
+  #old: number[] = []
+  #genBytes = 0
+  #lagEntries = 0
+  #lagBytes = 0
+  #ch: ConfirmChannel | null = null
+  #conn: ChannelModel | null = null
+  #pubId = 0
+  readonly #returned = new Set<string>()
+  #checkpointing = false
+  #needSnapshot = false
+  #fenced: Error | null = null
+  #closed = false
+  #waiters: Array<() => void> = []
+  readonly #onUp = (conn: ChannelModel): void => void this.#attach(conn)
+  readonly #onDown = (): void => {
+    this.#ch = null
+    this.#conn = null
+  }
+
+  private constructor(o: ReplicatorOptions) {
+    this.journal = o.journal
+    this.weaveId = o.weaveId ?? o.journal.weaveId
+    this.namespace = o.namespace ?? 'raiment'
+    this.epoch = o.epoch ?? Number(o.journal.meta('repl_epoch') ?? '1')
+    if (!(Number.isInteger(this.epoch) && this.epoch >= 1)) throw new InvalidArgument(`epoch must be a whole number from 1 up, got ${String(this.epoch)}`)
+    this.#broker = o.broker
+    this.#hold = o.hold
+    this.#checkpointBytes = o.checkpointBytes ?? 64 * MiB
+    this.#maxLagBytes = o.maxLagBytes ?? 64 * MiB
+    this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
+    this.#onConnection = o.onConnection
+    this.#gate = o.gate
+  }
+
+  /**
+   * Becomes the journal's tap: writes a first generation (a snapshot of the journal as it is)
+   * and resolves once the broker has confirmed it. Call before the weave resumes its threads.
+   * @throws ReplicationUnavailable when the broker is not connected
+   * @throws Fenced when the journal's stream has a higher epoch than `epoch` (taken over)
+   * @example
+   * const r = await Replicator.start({ journal: weave.journal, broker: link.broker, hold: true })
+   */
+  static async start(o: ReplicatorOptions): Promise<Replicator> {
+    const r = new Replicator(o)
+    const conn = o.broker.connection
+    if (conn === null) throw new ReplicationUnavailable(`cannot replicate journal '${r.weaveId}': the broker connection is down`)
+    await r.#onConnection?.(conn)
+    const head = await readHead(conn, r.namespace, r.weaveId)
+    if (head !== null && head.epoch > r.epoch) throw new Fenced(r.weaveId, `its stream has epoch ${head.epoch}, this weave ${r.epoch}`)
+    if (head !== null) {
+      r.#current = r.#writing = head.gen
+      r.#old.push(head.gen)
+    }
+    o.journal.setMeta('repl_epoch', String(r.epoch))
+    r.#ch = await r.#channel(conn)
+    r.#conn = conn
+    const ready = r.#checkpoint(conn, true)
+    o.broker.on('up', r.#onUp)
+    o.broker.on('down', r.#onDown)
+    await ready
+    await r.flushed()
+    return r
+  }
+
+  /** The tap: inside the batch's transaction. */
+  write(rseq: number, writes: Write[]): void {
+    if (this.#fenced !== null || this.#closed) return
+    const body = encodeWrites(writes)
+    this.#push(this.#writing, { weave: this.weaveId, epoch: this.epoch, rseq, kind: 'batch', gen: this.#writing }, body, writes.length)
+    if (this.#genBytes >= this.#checkpointBytes && !this.#checkpointing && this.#conn !== null) {
+      const conn = this.#conn
+      setImmediate(() => void this.#checkpoint(conn, false))
+    }
+    if (this.#lagBytes > this.#maxLagBytes && !this.#needSnapshot) this.#dropBodies()
+  }
+
+  /** The tap: after COMMIT. */
+  release(run: () => void): void {
+    if (this.#fenced !== null) return
+    if (this.#gate !== undefined) {
+      const gate = this.#gate
+      const inner = run
+      run = () => gate(inner)
+    }
+    if (!this.#hold || this.#head === this.#items.length) {
+      run()
+      return
+    }
+    ;(this.#items[this.#items.length - 1]!.runs ??= []).push(run)
+  }
+
+  /** Entries and bytes committed here that the broker has not confirmed yet. */
+  lag(): Lag {
+    return { entries: this.#lagEntries, bytes: this.#lagBytes }
+  }
+
+  /** Bytes of the generation records go to now (its snapshot and batches since). */
+  streamBytes(): number {
+    return this.#genBytes
+  }
+
+  /** The current generation (the head names it). */
+  get generation(): number {
+    return this.#current
+  }
+
+  /** Resolves once every record so far is confirmed (or the replicator is fenced or closed). */
+  flushed(): Promise<void> {
+    if (this.#head === this.#items.length || this.#fenced !== null || this.#closed) return Promise.resolve()
+    return new Promise((r) => this.#waiters.push(r))
+  }
+
+  /**
+   * Stops for good: publishes nothing more and never runs a held callback (this weave lost its
+   * lease). `why` is kept as the reason.
+   */
+  fence(why: Error = new Fenced(this.weaveId, 'fenced')): void {
+    if (this.#fenced !== null) return
+    this.#fenced = why
+    for (let i = this.#head; i < this.#items.length; i++) this.#items[i]!.runs = null
+    const ch = this.#ch
+    this.#ch = null
+    void ch?.close().catch(() => {})
+    this.#wake()
+  }
+
+  get fenced(): Error | null {
+    return this.#fenced
+  }
+
+  /** Waits up to `waitMs` for the records in flight to be confirmed, then stops. */
+  async close(waitMs = 2_000): Promise<void> {
+    if (this.#closed) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.flushed(), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))])
+    clearTimeout(timer)
+    this.#closed = true
+    this.#broker.off('up', this.#onUp)
+    this.#broker.off('down', this.#onDown)
+    const ch = this.#ch
+    this.#ch = null
+    await ch?.close().catch(() => {})
+    this.#wake()
+  }
+
+  #push(gen: number, headers: RecordHeaders, body: Buffer, entries: number): void {
+    const item: Item = { gen, queue: headers.kind === 'generation' ? headStream(this.namespace, this.weaveId) : genStream(this.namespace, this.weaveId, gen), headers, body, entries, bytes: body.length, confirmed: false, runs: null }
+    this.#items.push(item)
+    this.#lagEntries += entries
+    this.#lagBytes += item.bytes
+    if (headers.kind !== 'generation') this.#genBytes += item.bytes
+    if (this.#ch !== null) this.#publish(this.#ch, item)
+  }
+
+  #publish(ch: ConfirmChannel, item: Item): void {
+    if (item.body === null) return
+    const id = String(++this.#pubId)
+    try {
+      ch.publish('', item.queue, item.body, { mandatory: true, messageId: id, headers: item.headers }, (err: unknown) => this.#confirmed(ch, item, id, err))
+    } catch {
+      // The channel is closing: the next one publishes what is unconfirmed.
+    }
+  }
+
+  #confirmed(ch: ConfirmChannel, item: Item, id: string, err: unknown): void {
+    const returned = this.#returned.delete(id)
+    if (this.#ch !== ch || this.#fenced !== null) return
+    if (err) {
+      this.#log(`raiment: RAIMENT_REPLICATION_REFUSED: the broker refused a record of journal '${this.weaveId}' (nack); publishing again in ${RETRY_MS} ms (outcomes wait under durability 'replicated')`)
+      this.#reopen(ch)
+      return
+    }
+    if (returned) {
+      // No such stream any more: deleted by an operator. A new generation starts from a snapshot.
+      if (item.gen >= this.#writing && !this.#checkpointing && this.#conn !== null) {
+        this.#log(`raiment: RAIMENT_JOURNAL_STREAM_GONE: the stream ${item.queue} of journal '${this.weaveId}' was deleted; writing a new generation from this weave's journal (left untouched)`)
+        void this.#checkpoint(this.#conn, false)
+      }
+      return
+    }
+    item.confirmed = true
+    if (item.headers.kind === 'generation' && item.gen > this.#current) {
+      this.#current = item.gen
+      this.#deleteOld()
+    }
+    this.#drain()
+  }
+
+  #drain(): void {
+    const items = this.#items
+    let h = this.#head
+    while (h < items.length) {
+      const it = items[h]!
+      if (!((it.confirmed && it.gen <= this.#current) || it.gen < this.#current)) break
+      h++
+      this.#lagEntries -= it.entries
+      this.#lagBytes -= it.bytes
+      if (it.runs !== null) for (const run of it.runs) run()
+    }
+    if (h === items.length) {
+      this.#items = []
+      this.#head = 0
+    } else if (h > 1024 && h * 2 > items.length) {
+      this.#items = items.slice(h)
+      this.#head = 0
+    } else this.#head = h
+    if (this.#head === this.#items.length) this.#wake()
+  }
+
+  #wake(): void {
+    const w = this.#waiters
+    this.#waiters = []
+    for (const f of w) f()
+  }
+
+  async #channel(conn: ChannelModel): Promise<ConfirmChannel> {
+    const ch = await conn.createConfirmChannel()
+    ch.on('error', () => {})
+    ch.on('return', (m: ConsumeMessage) => this.#returned.add(String(m.properties.messageId)))
+    ch.on('close', () => {
+      if (this.#ch === ch) this.#ch = null
+    })
+    return ch
+  }
+
+  /** A new connection: the lease first, then what is unconfirmed again (or a new snapshot). */
+  async #attach(conn: ChannelModel): Promise<void> {
+    if (this.#fenced !== null || this.#closed) return
+    try {
+      await this.#onConnection?.(conn)
+    } catch (e) {
+      this.fence(e as Error)
+      return
+    }
+    try {
+      const ch = await this.#channel(conn)
+      if (this.#broker.connection !== conn) return
+      this.#ch = ch
+      this.#conn = conn
+      if (this.#needSnapshot) await this.#checkpoint(conn, false)
+      else for (let i = this.#head; i < this.#items.length; i++) if (!this.#items[i]!.confirmed && this.#items[i]!.gen >= this.#current) this.#publish(ch, this.#items[i]!)
+    } catch (e) {
+      if (this.#broker.connection === conn) this.#log(`raiment: journal replication could not resume on the new connection (${(e as Error).message}); retrying with the next one`)
+    }
+  }
+
+  #reopen(ch: ConfirmChannel): void {
+    this.#ch = null
+    void ch.close().catch(() => {})
+    setTimeout(() => {
+      const conn = this.#broker.connection
+      if (conn !== null && this.#ch === null) void this.#attach(conn)
+    }, RETRY_MS).unref()
+  }
+
+  /** Too much unconfirmed: keep the callbacks, drop the bodies; a snapshot will cover them. */
+  #dropBodies(): void {
+    this.#needSnapshot = true
+    for (let i = this.#head; i < this.#items.length; i++) if (!this.#items[i]!.confirmed) this.#items[i]!.body = null
+    this.#log(`raiment: journal '${this.weaveId}' has more than ${Math.round(this.#maxLagBytes / MiB)} MiB unconfirmed by the broker; a snapshot replaces those records once it confirms again`)
+  }
+
+  /**
+   * Starts generation `#writing + 1`: declares it (deleting a leftover of a start that died),
+   * then, in one synchronous step, snapshots the journal and switches records to it, then
+   * appends its `generation` record to the head. Resolves once that is published (not confirmed).
+   */
+  async #checkpoint(conn: ChannelModel, first: boolean): Promise<void> {
+    if (this.#checkpointing) return
+    this.#checkpointing = true
+    try {
+      // Never a generation another weave wrote: a stale writer that still has a connection
+      // (it should not: the lease goes with it) finds a higher epoch here and stops.
+      const head = first ? null : await readHead(conn, this.namespace, this.weaveId)
+      if (head !== null && head.epoch > this.epoch) {
+        this.fence(new Fenced(this.weaveId, `its stream has epoch ${head.epoch}, this weave ${this.epoch}`))
+        return
+      }
+      const gen = Math.max(this.#writing, head?.gen ?? 0) + 1
+      const queue = genStream(this.namespace, this.weaveId, gen)
+      const ch = await conn.createChannel()
+      ch.on('error', () => {})
+      await ch.deleteQueue(queue)
+      await ch.assertQueue(queue, { durable: true, arguments: STREAM_ARGS })
+      await ch.assertQueue(headStream(this.namespace, this.weaveId), { durable: true, arguments: STREAM_ARGS })
+      await ch.close().catch(() => {})
+      if (this.#fenced !== null || this.#closed || this.journal.closed) return
+      const out = this.#ch
+      if (out === null) {
+        this.#needSnapshot = true
+        return
+      }
+      // One synchronous step: the state after exactly the last committed batch.
+      if (first) this.journal.setTap(this)
+      const rseq = this.journal.rseq
+      const parts = snapshotWrites(this.journal.db)
+      if (this.#writing > 0 && !this.#old.includes(this.#writing)) this.#old.push(this.#writing)
+      this.#writing = gen
+      this.#genBytes = 0
+      this.#needSnapshot = false
+      // Records that were dropped are covered by this snapshot: publish none of them again.
+      for (let i = this.#head; i < this.#items.length; i++) if (this.#items[i]!.body === null) this.#items[i]!.gen = -1
+      const base = { weave: this.weaveId, epoch: this.epoch, rseq, gen }
+      parts.forEach((w, part) => this.#push(gen, { ...base, kind: 'snapshot', part, ...(part === parts.length - 1 ? { end: 1 } : {}) }, encodeWrites(w), w.length))
+      this.#push(gen, { ...base, kind: 'generation' }, Buffer.alloc(0), 0)
+    } finally {
+      this.#checkpointing = false
+    }
+  }
+
+  #deleteOld(): void {
+    const conn = this.#conn
+    const old = this.#old.filter((g) => g < this.#current)
+    this.#old = this.#old.filter((g) => g >= this.#current)
+    if (conn === null || old.length === 0) return
+    void (async () => {
+      const ch = await conn.createChannel()
+      ch.on('error', () => {})
+      for (const g of old) await ch.deleteQueue(genStream(this.namespace, this.weaveId, g))
+      await ch.close()
+    })().catch(() => {})
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * What `Weave.open` takes: the options, their checks, and the I/O libraries they name.
+ */
+import { fileURLToPath } from 'node:url'
+import type { WeaveConfig } from './call-context.js'
+import { InvalidArgument } from './errors.js'
+import type { Durability, Journal } from './journal.js'
+import { BUILTIN_DIR, libraryFiles, loadLibraryFile, makeLibrary, type Library, type LibrarySpec } from './libraries.js'
+import type { Remote } from './remote.js'
+import type { AnyThreadType } from './thread.js'
+
+export interface WeaveOptions {
+  /** The journal file (default `./raiment.db`); `:memory:` for a throwaway weave. */
+  db?: string
+  /** A directory of thread types (default `./threads`), or thread types by name. */
+  threads?: string | Record<string, AnyThreadType>
+  /** A directory of the project's I/O libraries (default `./io-libs`; false for none). */
+  ioLibs?: string | false
+  /** More I/O libraries by name: plain objects of async methods, or module-shaped objects. */
+  libraries?: Record<string, LibrarySpec>
+  /** `sync` (fsync per commit, default), `batched` (WAL, synchronous=NORMAL), `memory` (no fsync). */
+  durability?: Durability
+  /** Where failed threads' dumps go (default `./dumps`; false for none). */
+  dumps?: string | false
+  /** On resume, a thread whose record no longer matches its code fails (default) or continues live. */
+  onDivergence?: 'fail' | 'continue'
+  /** This weave's id, used as the prefix of thread ids (default: host name and db file name). */
+  weaveId?: string
+  /** How often (ms) to look for threads spawned and killed by other processes (default 50). */
+  pollMs?: number
+  /** Passed to library factories as part of their config. */
+  config?: Record<string, unknown>
+  /**
+   * Test mode: after every live outcome is durable, the thread is re-run from the start with its
+   * journal as the cache instead of being handed the outcome. Results must not change.
+   */
+  alwaysReplay?: boolean
+  /** A transport joining this weave to others (see `raiment start --amqp`); none by default. */
+  remote?: Remote
+  /**
+   * Replicate the journal to the broker of `remote` (its journal stream; docs/replication.md):
+   * every group commit is also appended there, in order, before the threads resume. With
+   * `durability: 'replicated'` an outcome reaches its thread only once the broker has it too;
+   * otherwise replication runs behind the local commits (see `raiment weaves` for the lag).
+   */
+  replicate?: boolean
+  /**
+   * Told of what does not stop the weave but should be fixed: a thread type that cannot run
+   * (its module failed to load), once each when the weave opens. Default: `process.emitWarning`.
+   */
+  onWarning?: (warning: Error) => void
+}
+
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning'])
+
+export function checkOptions(o: WeaveOptions): void {
+  for (const k of Object.keys(o)) {
+    if (!KNOWN_OPTIONS.has(k)) throw new InvalidArgument(`unknown weave option '${k}'; the options are: ${[...KNOWN_OPTIONS].join(', ')}`)
+  }
+  if (o.onDivergence !== undefined && o.onDivergence !== 'fail' && o.onDivergence !== 'continue') {
+    throw new InvalidArgument(`onDivergence must be 'fail' or 'continue', got ${JSON.stringify(o.onDivergence)}`)
+  }
+  if (o.onWarning !== undefined && typeof o.onWarning !== 'function') {
+    throw new InvalidArgument(`onWarning must be a function, got ${typeof o.onWarning}`)
+  }
+  if (o.replicate !== undefined && typeof o.replicate !== 'boolean') throw new InvalidArgument(`replicate must be true or false, got ${JSON.stringify(o.replicate)}`)
+  if (o.durability === 'replicated' && o.replicate !== true) {
+    throw new InvalidArgument("durability 'replicated' needs replicate: true (and a remote joined to a broker: raiment start --amqp URL --replicate)")
+  }
+  if (o.replicate === true && o.remote?.replicate === undefined) {
+    throw new InvalidArgument('replicate: true needs a remote that can replicate the journal (an AmqpLink: raiment start --amqp URL --replicate)')
+  }
+  if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
+    throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)
+  }
+}
+
+
+export async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promise<Map<string, Library>> {
+  const files = libraryFiles(fileURLToPath(BUILTIN_DIR))
+  if (o.ioLibs !== false) {
+    for (const [name, file] of libraryFiles(o.ioLibs ?? 'io-libs')) files.set(name, file)
+  }
+  const libs = new Map<string, Library>()
+  for (const [name, file] of files) libs.set(name, await loadLibraryFile(name, file, config))
+  for (const [name, spec] of Object.entries(o.libraries ?? {})) {
+    libs.set(name, await makeLibrary(name, spec, config, `library '${name}'`))
+  }
+  return libs
+}
+
+/** With `replicate`: the journal's commits reach the remote's journal stream from here on. */
+export async function replicateJournal(o: WeaveOptions, journal: Journal): Promise<void> {
+  if (o.replicate === true) await o.remote!.replicate!(journal, { hold: o.durability === 'replicated' })
+}

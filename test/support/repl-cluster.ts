@@ -143,8 +143,19 @@ export function lineFrom(p: WeaveProc, line: string): Promise<void> {
 /** Rejects after `ms` with what each process printed last (a test's bound on a run; not a timed assertion). */
 export function deadline(ms: number, procs: readonly WeaveProc[], what: string): { promise: Promise<never>; clear: () => void } {
   let timer: NodeJS.Timeout | undefined
+  let last: NodeJS.Timeout | undefined
   const promise = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish: ${procs.map((c) => `${c.id}: ${c.lines.slice(-8).join(' | ')} ${c.stderr.slice(-500)}`).join(' || ')}`)), ms)
+    const tell = (c: WeaveProc): string => `${c.id}: ${c.lines.filter((l) => !l.startsWith('progress ') && !l.startsWith('done ')).join(' | ')} | last: ${c.lines.slice(-3).join(' | ')} ${c.stderr.slice(-500)}`
+    timer = setTimeout(() => {
+      for (const c of procs) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGUSR2')
+    }, ms - 1_000)
+    last = setTimeout(() => reject(new Error(`${what} did not finish: ${procs.map(tell).join(' || ')}`)), ms)
   })
-  return { promise, clear: () => clearTimeout(timer) }
+  return {
+    promise,
+    clear: () => {
+      clearTimeout(timer)
+      clearTimeout(last)
+    },
+  }
 }

@@ -158,7 +158,7 @@ export class Replicator implements JournalTap {
     this.#push(this.#writing, { weave: this.weaveId, epoch: this.epoch, rseq, kind: 'batch', gen: this.#writing }, body, writes.length)
     if (this.#genBytes >= this.#checkpointBytes && !this.#checkpointing && this.#conn !== null) {
       const conn = this.#conn
-      setImmediate(() => void this.#checkpoint(conn, false))
+      setImmediate(() => this.#checkpointSoon(conn))
     }
     if (this.#lagBytes > this.#maxLagBytes && !this.#needSnapshot) this.#dropBodies()
   }
@@ -258,7 +258,7 @@ export class Replicator implements JournalTap {
       // No such stream any more: deleted by an operator. A new generation starts from a snapshot.
       if (item.gen >= this.#writing && !this.#checkpointing && this.#conn !== null) {
         this.#log(`raiment: RAIMENT_JOURNAL_STREAM_GONE: the stream ${item.queue} of journal '${this.weaveId}' was deleted; writing a new generation from this weave's journal (left untouched)`)
-        void this.#checkpoint(this.#conn, false)
+        this.#checkpointSoon(this.#conn)
       }
       return
     }
@@ -390,6 +390,14 @@ export class Replicator implements JournalTap {
     } finally {
       this.#checkpointing = false
     }
+  }
+
+  /** A checkpoint in the background: one that fails (the connection went) is done on the next one. */
+  #checkpointSoon(conn: ChannelModel): void {
+    this.#checkpoint(conn, false).catch((e: unknown) => {
+      this.#needSnapshot = true
+      if (this.#broker.connection === conn && !this.#closed) this.#log(`raiment: a checkpoint of journal '${this.weaveId}' failed (${(e as Error).message}); it is done again on the next connection`)
+    })
   }
 
   #deleteOld(): void {

@@ -101,6 +101,8 @@ export class Replicator implements JournalTap {
   #fenced: Error | null = null
   #closed = false
   #waiters: Array<() => void> = []
+  /** Deletions of old generations under way (close waits for them). */
+  #deleting: Promise<void> = Promise.resolve()
   readonly #onUp = (conn: ChannelModel): void => void this.#attach(conn)
   readonly #onDown = (): void => {
     this.#ch = null
@@ -218,6 +220,7 @@ export class Replicator implements JournalTap {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([this.flushed(), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))])
     clearTimeout(timer)
+    await this.#deleting
     this.#closed = true
     this.#broker.off('up', this.#onUp)
     this.#broker.off('down', this.#onDown)
@@ -405,7 +408,9 @@ export class Replicator implements JournalTap {
     const old = this.#old.filter((g) => g < this.#current)
     this.#old = this.#old.filter((g) => g >= this.#current)
     if (conn === null || old.length === 0) return
-    void (async () => {
+    const before = this.#deleting
+    this.#deleting = (async () => {
+      await before
       const ch = await conn.createChannel()
       ch.on('error', () => {})
       for (const g of old) await ch.deleteQueue(genStream(this.namespace, this.weaveId, g))

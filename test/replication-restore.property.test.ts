@@ -40,7 +40,7 @@ const staged = thread({
     if (p.name !== undefined) await this.registry.register(p.name)
     const run = async (prog: Prog): Promise<unknown> => {
       try {
-        return await interpreter.does.call(this as never, { prog })
+        return await interpreter.does.call(this, { prog })
       } catch (e) {
         return { threw: (e as Error).message }
       }

@@ -395,11 +395,18 @@ export class Replicator implements JournalTap {
     }
   }
 
-  /** A checkpoint in the background: one that fails (the connection went) is done on the next one. */
+  /**
+   * A checkpoint in the background. One that fails is tried again: on the next connection if
+   * this one went, else after a pause (the streams changed under it, e.g. an operator deleting them).
+   */
   #checkpointSoon(conn: ChannelModel): void {
     this.#checkpoint(conn, false).catch((e: unknown) => {
       this.#needSnapshot = true
-      if (this.#broker.connection === conn && !this.#closed) this.#log(`raiment: a checkpoint of journal '${this.weaveId}' failed (${(e as Error).message}); it is done again on the next connection`)
+      if (this.#broker.connection !== conn || this.#closed || this.#fenced !== null) return
+      this.#log(`raiment: a checkpoint of journal '${this.weaveId}' failed (${(e as Error).message}); trying again in ${RETRY_MS} ms`)
+      setTimeout(() => {
+        if (this.#broker.connection === conn && this.#needSnapshot) this.#checkpointSoon(conn)
+      }, RETRY_MS).unref()
     })
   }
 

@@ -24,6 +24,7 @@ export interface BrokerOptions {
   heartbeat?: string
   batch?: string
   weaves?: string
+  replicate?: boolean
 }
 
 export function brokerUrl(o: BrokerOptions): string | undefined {
@@ -31,7 +32,7 @@ export function brokerUrl(o: BrokerOptions): string | undefined {
   return url === undefined || url === '' ? undefined : url
 }
 
-function namespaceOf(o: BrokerOptions): string {
+export function namespaceOf(o: BrokerOptions): string {
   const ns = o.namespace ?? DEFAULT_NAMESPACE
   const bad = checkName('--namespace', ns)
   if (bad) throw new InvalidArgument(bad)
@@ -98,7 +99,7 @@ export async function weaves(o: WeavesOptions): Promise<number> {
     await new Promise((r) => setTimeout(r, LISTEN_MS))
     const live = members.live()
     if (o.json) {
-      say(JSON.stringify(live.map(({ id, host, pid, threads, at }) => ({ id, host, pid, threads, lastHeartbeat: at }))))
+      say(JSON.stringify(live.map(({ id, host, pid, threads, at, replication, journals }) => ({ id, host, pid, threads, lastHeartbeat: at, replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id] }))))
       return 0
     }
     if (live.length === 0) {
@@ -106,7 +107,21 @@ export async function weaves(o: WeavesOptions): Promise<number> {
       return 0
     }
     const now = Date.now()
-    for (const line of table(['ID', 'HOST', 'PID', 'THREADS', 'LAST HEARTBEAT'], live.map((b) => [b.id, b.host, String(b.pid), String(b.threads), `${age(b.at, now)} ago`]))) say(line)
+    const rows = live.map((b) => {
+      const r = b.replication
+      return [
+        b.id,
+        b.host,
+        String(b.pid),
+        String(b.threads),
+        `${age(b.at, now)} ago`,
+        r === undefined ? 'no' : `yes (epoch ${r.epoch})`,
+        r === undefined ? '-' : `${r.lag.entries} / ${bytes(r.lag.bytes)}`,
+        r === undefined ? '-' : bytes(r.streamBytes),
+        (b.journals ?? [b.id]).join(','),
+      ]
+    })
+    for (const line of table(['ID', 'HOST', 'PID', 'THREADS', 'LAST HEARTBEAT', 'REPLICATED', 'LAG (ENTRIES / BYTES)', 'STREAM', 'JOURNALS'], rows)) say(line)
     return 0
   } finally {
     await broker.close()
@@ -221,4 +236,11 @@ function withoutOptions(argv: readonly string[], names: readonly string[]): stri
     out.push(a)
   }
   return out
+}
+
+/** A byte count for people: 512 B, 3.2 KiB, 41.0 MiB. */
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`
 }

@@ -17,6 +17,7 @@ import type { SpawnOptions, StartOptions } from './weave-commands.js'
 import type { DbOptions } from './common.js'
 import type { WeavesOptions } from './amqp-commands.js'
 import type { MigrateOptions } from './migrate.js'
+import type { RestoreOptions } from './replication-commands.js'
 
 // Each command's module is loaded only when it runs, so `ps` does not pay for loading a weave.
 const inspect = () => import('./inspect.js')
@@ -70,7 +71,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
       .option('--io-libs <dir>', "directory of the project's I/O libraries", DEFAULT_IO_LIBS)
   const weaveOptions = (c: Command): Command =>
     project(c)
-      .addOption(new Option('--durability <mode>', 'sync: fsync per commit; batched: WAL, synchronous=NORMAL; memory: no fsync').choices(DURABILITIES).default('sync'))
+      .addOption(new Option('--durability <mode>', 'sync: fsync per commit; batched: WAL, synchronous=NORMAL; memory: no fsync; replicated: sync, and outcomes wait for the broker (--replicate)').choices(DURABILITIES).default('sync'))
       .option('--dumps <dir>', 'where dumps of failed threads are written', 'dumps')
       .addOption(new Option('--on-divergence <what>', 'a resumed thread whose code changed: fail it, or continue live').choices(['fail', 'continue']).default('fail'))
 
@@ -82,6 +83,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--heartbeat <ms>', 'how often the weave announces itself to the others', '1000')
     .option('--batch <n>', 'at most N messages for one weave in one AMQP message (default 250); 1 while weaves of a Raiment without batches are in the namespace')
     .option('--weaves <n>', 'run N weave processes here (<db>-1.db …), restarting any that dies; needs --amqp')
+    .option('--replicate', "copy every commit of the journal to its RabbitMQ stream (needs --amqp); with --durability replicated, outcomes wait for the broker's copy")
     .addHelpText('after', '\nExamples:\n  raiment start --db app.db --threads threads\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --id orders-1\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --weaves 3')
     .action(run(async (o: StartOptions) => (await weaveCommands()).start(o, argv.slice(argv.indexOf('start') + 1))))
 
@@ -93,6 +95,16 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--json', 'print JSON instead of a table')
     .addHelpText('after', '\nExample:\n  raiment weaves --amqp amqp://guest:guest@127.0.0.1:5672')
     .action(run(async (o: WeavesOptions) => (await import('./amqp-commands.js')).weaves(o)))
+
+  program
+    .command('restore')
+    .description("Rebuild a journal file from its RabbitMQ stream (a weave started with --replicate): backup and restore, without a takeover.")
+    .requiredOption('--from <weave>', 'the weave id whose journal to rebuild')
+    .requiredOption('--db <file>', 'the journal file to write (must not exist)')
+    .option('--amqp <url>', 'the broker (default: $RAIMENT_AMQP_URL)')
+    .option('--namespace <ns>', 'the namespace the weave joined', 'raiment')
+    .addHelpText('after', '\nLive threads come back with their whole journals; ended threads with their end, result or error (their journals are not kept in the stream).\n\nExample:\n  raiment restore --from orders-1 --db orders-1.db --amqp amqp://guest:guest@127.0.0.1:5672')
+    .action(run(async (o: RestoreOptions) => (await import('./replication-commands.js')).restore(o)))
 
   weaveOptions(program.command('spawn'))
     .description('Record a new thread; a weave running on the journal picks it up within 100 ms.')

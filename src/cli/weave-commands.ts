@@ -49,6 +49,7 @@ export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave
   refuseEmpty(o.db)
   return Weave.open({
     ...(remote !== undefined ? { remote } : {}),
+    ...(o.replicate === true ? { replicate: true } : {}),
     ...(o.id !== undefined ? { weaveId: o.id } : {}),
     db: o.db,
     threads: o.threads,
@@ -63,6 +64,7 @@ export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave
 /** `raiment start`: runs a weave in the foreground until SIGINT or SIGTERM. */
 export async function start(o: StartOptions, argv: readonly string[] = []): Promise<number> {
   const amqp = await import('./amqp-commands.js')
+  ;(await import('./replication-commands.js')).checkReplicate(o)
   if (o.weaves !== undefined) return amqp.startMany(o, argv)
   const stop = new StopSignals()
   let link: Awaited<ReturnType<typeof amqp.joinBroker>> = null

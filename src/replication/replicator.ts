@@ -104,6 +104,8 @@ export class Replicator implements JournalTap {
   #fenced: Error | null = null
   #closed = false
   #waiters: Array<() => void> = []
+  /** Deletions of old generations under way (close waits for them). */
+  #deleting: Promise<void> = Promise.resolve()
   readonly #onUp = (conn: ChannelModel): void => void this.#attach(conn)
   readonly #onDown = (): void => {
     this.#ch = null
@@ -162,7 +164,7 @@ export class Replicator implements JournalTap {
     this.#push(this.#writing, { weave: this.weaveId, epoch: this.epoch, rseq, kind: 'batch', gen: this.#writing }, body, writes.length)
     if (this.#genBytes >= this.#checkpointBytes && !this.#checkpointing && this.#conn !== null) {
       const conn = this.#conn
-      setImmediate(() => void this.#checkpoint(conn, false))
+      setImmediate(() => this.#checkpointSoon(conn))
     }
     if (this.#lagBytes > this.#maxLagBytes && !this.#needSnapshot) this.#dropBodies()
   }
@@ -227,6 +229,7 @@ export class Replicator implements JournalTap {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([this.flushed(), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))])
     clearTimeout(timer)
+    await this.#deleting
     this.#closed = true
     this.#broker.off('up', this.#onUp)
     this.#broker.off('down', this.#onDown)
@@ -267,7 +270,7 @@ export class Replicator implements JournalTap {
       // No such stream any more: deleted by an operator. A new generation starts from a snapshot.
       if (item.gen >= this.#writing && !this.#checkpointing && this.#conn !== null) {
         this.#log(`raiment: RAIMENT_JOURNAL_STREAM_GONE: the stream ${item.queue} of journal '${this.weaveId}' was deleted; writing a new generation from this weave's journal (left untouched)`)
-        void this.#checkpoint(this.#conn, false)
+        this.#checkpointSoon(this.#conn)
       }
       return
     }
@@ -401,12 +404,29 @@ export class Replicator implements JournalTap {
     }
   }
 
+  /**
+   * A checkpoint in the background. One that fails is tried again: on the next connection if
+   * this one went, else after a pause (the streams changed under it, e.g. an operator deleting them).
+   */
+  #checkpointSoon(conn: ChannelModel): void {
+    this.#checkpoint(conn, false).catch((e: unknown) => {
+      this.#needSnapshot = true
+      if (this.#broker.connection !== conn || this.#closed || this.#fenced !== null) return
+      this.#log(`raiment: a checkpoint of journal '${this.weaveId}' failed (${(e as Error).message}); trying again in ${RETRY_MS} ms`)
+      setTimeout(() => {
+        if (this.#broker.connection === conn && this.#needSnapshot) this.#checkpointSoon(conn)
+      }, RETRY_MS).unref()
+    })
+  }
+
   #deleteOld(): void {
     const conn = this.#conn
     const old = this.#old.filter((g) => g < this.#current)
     this.#old = this.#old.filter((g) => g >= this.#current)
     if (conn === null || old.length === 0) return
-    void (async () => {
+    const before = this.#deleting
+    this.#deleting = (async () => {
+      await before
       const ch = await conn.createChannel()
       ch.on('error', () => {})
       for (const g of old) await ch.deleteQueue(genStream(this.namespace, this.weaveId, g))

@@ -1,0 +1,117 @@
+/**
+ * Replication's edges: `--replicate` without a broker and `--durability replicated` without
+ * `--replicate` are one-line errors with a code (real CLI processes); the same options through
+ * the API are clear errors; `raiment restore` refuses an existing file (left untouched) and says
+ * so when a weave has no stream; a stream deleted by an operator under a running weave is
+ * written again from the weave's journal (which nothing touches), and restores as before.
+ */
+import { execFile } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, describe, expect, it } from 'vitest'
+import { thread, Weave } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { rebuildJournal } from '../src/replication/rebuild.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace } from './support/broker.js'
+import { BIN } from './support/raiment-cli.js'
+import { dropStreams, journalState, openReplicated } from './support/replication.js'
+import { tempDir } from './support/tmp.js'
+
+const exec = promisify(execFile)
+
+async function raiment(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, ['--conditions=raiment-source', BIN, ...args], { cwd, env: { ...process.env, RAIMENT_AMQP_URL: '', RAIMENT_DEBUG: '' } })
+    return { code: 0, stdout, stderr }
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string }
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr }
+  }
+}
+
+function oneLineError(o: { code: number; stderr: string }, re: RegExp): void {
+  expect(o.code, o.stderr).toBe(1)
+  const lines = o.stderr.trim().split('\n')
+  expect(lines, o.stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(re)
+}
+
+const counter = thread({
+  uses: ['clock', 'mailbox'],
+  async does(p: { n: number }) {
+    let k = 0
+    for (let i = 0; i < p.n; i++) if ((await this.clock.now()) > 0) k++
+    const more = (await this.mailbox.receive()) as { n: number }
+    for (let i = 0; i < more.n; i++) if ((await this.clock.now()) > 0) k++
+    return k
+  },
+})
+
+describe('without a broker', () => {
+  it('start --replicate without --amqp is one line with a code, and creates no journal', async () => {
+    const dir = tempDir()
+    oneLineError(await raiment(['start', '--replicate', '--db', 'x.db'], dir), /^raiment: RAIMENT_REPLICATE_NEEDS_BROKER: --replicate .*pass --amqp URL/)
+    oneLineError(await raiment(['start', '--durability', 'replicated', '--db', 'x.db'], dir), /^raiment: RAIMENT_REPLICATE_NEEDS_BROKER: --durability replicated .*add --replicate/)
+    oneLineError(await raiment(['restore', '--from', 'w', '--db', 'x.db'], dir), /^raiment: RAIMENT_REPLICATE_NEEDS_BROKER: 'raiment restore' .*--amqp URL/)
+    expect(() => readFileSync(join(dir, 'x.db'))).toThrow()
+  })
+
+  it('the API refuses replicate without a remote, and replicated durability without replicate', async () => {
+    await expect(Weave.open({ db: ':memory:', threads: {}, ioLibs: false, replicate: true })).rejects.toThrow(/replicate: true needs a remote/)
+    await expect(Weave.open({ db: ':memory:', threads: {}, ioLibs: false, durability: 'replicated' })).rejects.toThrow(/durability 'replicated' needs replicate: true/)
+  })
+})
+
+describe.skipIf(!brokerUp && !CI)('with a broker', () => {
+  const namespaces: Array<[string, string]> = []
+  afterAll(async () => {
+    for (const [ns, id] of namespaces) await dropStreams(ns, id).catch(() => {})
+  })
+
+  it('restore refuses an existing file, left untouched, and a weave without a stream', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'x.db'), 'keep me')
+    const ns = freshNamespace()
+    oneLineError(await raiment(['restore', '--from', 'w', '--db', 'x.db', '--amqp', AMQP_URL, '--namespace', ns], dir), /^raiment: RAIMENT_INVALID_ARGUMENT: x\.db exists/)
+    expect(readFileSync(join(dir, 'x.db'), 'utf8')).toBe('keep me')
+    oneLineError(await raiment(['restore', '--from', 'w', '--db', 'y.db', '--amqp', AMQP_URL, '--namespace', ns], dir), /^raiment: RAIMENT_NO_JOURNAL_STREAM: no journal stream for weave 'w' in namespace/)
+  })
+
+  it('a stream deleted by an operator is written again from the journal, which nothing touches', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'd'])
+    const lines: string[] = []
+    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, log: (l) => lines.push(l) })
+    const weave = await Weave.open({ db: join(dir, 'a.db'), weaveId: 'd', threads: { counter }, ioLibs: false, dumps: false, remote: link, replicate: true, durability: 'replicated' })
+    await link.start(weave)
+    try {
+      const ids = [weave.spawn('counter', { n: 20 }), weave.spawn('counter', { n: 5 })]
+      await weave.committed()
+      await link.replicator!.flushed()
+      await dropStreams(ns, 'd')
+      // The threads go on: their next outcomes are released once the new generation is confirmed.
+      for (const id of ids) weave.send(id, { n: 10 })
+      expect((await Promise.all(ids.map((id) => weave.join(id)))).map((e) => (e.status === 'done' ? e.result : e))).toEqual([30, 15])
+      await link.replicator!.flushed()
+      expect(lines.some((l) => /^raiment: RAIMENT_JOURNAL_STREAM_GONE: the stream .* was deleted; writing a new generation/.test(l)), lines.join('\n')).toBe(true)
+      expect(link.replicator!.generation).toBeGreaterThan(1)
+    } finally {
+      await weave.close()
+      await link.close()
+    }
+    const r = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'd', file: join(dir, 'b.db') })
+    expect(r.generation).toBeGreaterThan(1)
+    expect(journalState(join(dir, 'b.db'), false)).toEqual(journalState(join(dir, 'a.db'), false))
+  })
+
+  it('a replicated weave that took its journal over refuses to start on an older epoch', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'e'])
+    const newer = await openReplicated(ns, { db: join(dir, 'new.db'), weaveId: 'e', threads: { counter } }, { epoch: 2 })
+    await newer.close()
+    await expect(openReplicated(ns, { db: join(dir, 'old.db'), weaveId: 'e', threads: { counter } })).rejects.toThrow(/RAIMENT_FENCED|no longer owns its journal: its stream has epoch 2, this weave 1/)
+  })
+})

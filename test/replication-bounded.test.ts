@@ -1,0 +1,78 @@
+/**
+ * Bounded streams: a weave whose generation passes `checkpointBytes` starts a new one from a
+ * snapshot of its live state; ended threads' entries are not carried; the old generation is
+ * deleted once the new one is current; a rebuild reads the live state, not all history.
+ */
+import amqp from 'amqplib'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { thread } from 'raiment'
+import { rebuildJournal } from '../src/replication/rebuild.js'
+import { genStream, headStream } from '../src/replication/records.js'
+import { queueExists } from '../src/replication/streams.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace } from './support/broker.js'
+import { dropStreams, journalState, openReplicated } from './support/replication.js'
+import { tempDir } from './support/tmp.js'
+
+const short = thread({
+  uses: ['clock'],
+  async does(p: { n: number }) {
+    for (let i = 0; i < p.n; i++) await this.clock.now()
+    return p.n
+  },
+})
+
+const waiting = thread({
+  uses: ['clock', 'mailbox'],
+  async does(p: { n: number }) {
+    for (let i = 0; i < p.n; i++) await this.clock.now()
+    return await this.mailbox.receive()
+  },
+})
+
+const CHECKPOINT = 64 * 1024
+
+describe.skipIf(!brokerUp && !CI)('bounded journal streams', () => {
+  const namespaces: Array<[string, string]> = []
+  afterAll(async () => {
+    for (const [ns, id] of namespaces) await dropStreams(ns, id).catch(() => {})
+  })
+
+  it('checkpoint into new generations, carry only live threads, and delete the old ones', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'b'])
+    const r = await openReplicated(ns, { db: join(dir, 'a.db'), weaveId: 'b', threads: { short, waiting } }, { checkpointBytes: CHECKPOINT })
+    r.weave.spawn('waiting', { n: 30 })
+    r.weave.spawn('waiting', { n: 7 })
+    let entries = 37
+    for (let round = 0; round < 10; round++) {
+      const ids = Array.from({ length: 20 }, () => r.weave.spawn('short', { n: 25 }))
+      for (const id of ids) await r.weave.join(id)
+      entries += 20 * 25
+    }
+    await r.weave.committed()
+    await r.link.replicator!.flushed()
+    const rep = r.link.replicator!
+    const gen = rep.generation
+    // 5,000 entries of some 100 bytes each: many times the checkpoint size went through.
+    expect(gen).toBeGreaterThan(3)
+    expect(rep.streamBytes()).toBeLessThan(2 * CHECKPOINT)
+    expect(rep.lag()).toEqual({ entries: 0, bytes: 0 })
+    await r.close()
+    const conn = await amqp.connect(AMQP_URL)
+    try {
+      expect(await queueExists(conn, headStream(ns, 'b'))).toBe(true)
+      expect(await queueExists(conn, genStream(ns, 'b', gen))).toBe(true)
+      for (let g = 1; g < gen; g++) expect(await queueExists(conn, genStream(ns, 'b', g)), `generation ${g} of ${gen}`).toBe(false)
+    } finally {
+      await conn.close()
+    }
+    const rebuilt = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'b', file: join(dir, 'b.db') })
+    expect(rebuilt.generation).toBe(gen)
+    // The live threads' entries, and those of the threads that ended since the last snapshot.
+    expect(rebuilt.entries).toBeGreaterThanOrEqual(37)
+    expect(rebuilt.entries).toBeLessThan(entries / 4)
+    expect(journalState(join(dir, 'b.db'), false)).toEqual(journalState(join(dir, 'a.db'), false))
+  })
+})

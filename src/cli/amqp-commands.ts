@@ -39,7 +39,7 @@ export function namespaceOf(o: BrokerOptions): string {
   return ns
 }
 
-function heartbeatOf(o: BrokerOptions): number {
+export function heartbeatOf(o: BrokerOptions): number {
   const ms = o.heartbeat === undefined ? 1_000 : Number(o.heartbeat)
   if (!(Number.isInteger(ms) && ms >= 50)) throw new InvalidArgument(`--heartbeat must be a whole number of ms from 50 up, got ${JSON.stringify(o.heartbeat)}`)
   return ms
@@ -99,7 +99,7 @@ export async function weaves(o: WeavesOptions): Promise<number> {
     await new Promise((r) => setTimeout(r, LISTEN_MS))
     const live = members.live()
     if (o.json) {
-      say(JSON.stringify(live.map(({ id, host, pid, threads, at, replication, journals }) => ({ id, host, pid, threads, lastHeartbeat: at, replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id] }))))
+      say(JSON.stringify(live.map(({ id, host, pid, threads, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, lastHeartbeat: at, replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) }))))
       return 0
     }
     if (live.length === 0) {
@@ -118,7 +118,8 @@ export async function weaves(o: WeavesOptions): Promise<number> {
         r === undefined ? 'no' : `yes (epoch ${r.epoch})`,
         r === undefined ? '-' : `${r.lag.entries} / ${bytes(r.lag.bytes)}`,
         r === undefined ? '-' : bytes(r.streamBytes),
-        (b.journals ?? [b.id]).join(','),
+        // A weave taken over runs in the process of the weave that took it (whose JOURNALS list it).
+        b.hostedBy !== undefined ? `(hosted by ${b.hostedBy})` : (b.journals ?? [b.id]).join(','),
       ]
     })
     for (const line of table(['ID', 'HOST', 'PID', 'THREADS', 'LAST HEARTBEAT', 'REPLICATED', 'LAG (ENTRIES / BYTES)', 'STREAM', 'JOURNALS'], rows)) say(line)

@@ -20,6 +20,7 @@ import type { ChannelModel } from 'amqplib'
 import { AmqpLink } from '../amqp/link.js'
 import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
 import { crashPoint } from '../crash-points.js'
+import { InvalidArgument } from '../errors.js'
 import { Journal } from '../journal.js'
 import { Weave, type WeaveOptions } from '../weave.js'
 import { Fenced } from './errors.js'
@@ -100,7 +101,7 @@ export class ReplicatedHost {
    */
   static async start(o: HostOptions): Promise<ReplicatedHost> {
     const host = new ReplicatedHost(o)
-    const weaveId = o.weave.weaveId ?? weaveIdOf(o.weave.db)
+    const weaveId = weaveIdOf(o.weave.db, o.weave.weaveId)
     await host.#run({ db: o.weave.db, weaveId, own: true })
     return host
   }
@@ -252,10 +253,17 @@ function journalEpoch(db: string): number {
   }
 }
 
-/** The weave id of journal `db`, creating the journal if there is none (as Weave.open would). */
-function weaveIdOf(db: string): string {
-  const j = existsSync(db) ? new Journal(db, { readonly: true }) : new Journal(db)
+/**
+ * The weave id of journal `db` (the lease is named by it), creating the journal if there is none
+ * (as Weave.open would).
+ * @throws InvalidArgument when `wanted` is not the id the journal was created with
+ */
+function weaveIdOf(db: string, wanted: string | undefined): string {
+  const j = existsSync(db) ? new Journal(db, { readonly: true }) : new Journal(db, wanted !== undefined ? { weaveId: wanted } : {})
   try {
+    if (wanted !== undefined && j.weaveId !== wanted) {
+      throw new InvalidArgument(`${db} belongs to weave '${j.weaveId}' (its thread ids name it); pass --id ${j.weaveId}, or another --db for weave '${wanted}'`)
+    }
     return j.weaveId
   } finally {
     j.close()

@@ -52,7 +52,7 @@ const WINDOW = 1_000
 const BODY = Buffer.from(JSON.stringify({ k: 'msg', from: 'tx/1', to: 'rx/1', body: `J${JSON.stringify({ i: 1, pad: 'x'.repeat(120) })}` }))
 const TARGET = { atLeast: 0.7, text: '>= 70% of raw amqplib' }
 
-function answers(url: string): Promise<boolean> {
+export function answers(url: string): Promise<boolean> {
   const u = new URL(url)
   return new Promise((resolve) => {
     const s = connect({ host: u.hostname, port: Number(u.port || 5672), timeout: 1_000 })

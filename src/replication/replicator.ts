@@ -23,6 +23,7 @@ import type { Journal, JournalTap, Write } from '../journal.js'
 import { Fenced, ReplicationUnavailable } from './errors.js'
 import { encodeWrites, genStream, headStream, STREAM_ARGS, type RecordHeaders } from './records.js'
 import { snapshotWrites } from './snapshot.js'
+import { sendNow } from './socket.js'
 import { readHead } from './streams.js'
 
 export interface ReplicatorOptions {
@@ -245,7 +246,10 @@ export class Replicator implements JournalTap {
     this.#lagEntries += entries
     this.#lagBytes += item.bytes
     if (headers.kind !== 'generation') this.#genBytes += item.bytes
-    if (this.#ch !== null) this.#publish(this.#ch, item)
+    if (this.#ch !== null) {
+      this.#publish(this.#ch, item)
+      if (headers.kind === 'batch') sendNow(this.#ch)
+    }
   }
 
   #publish(ch: ConfirmChannel, item: Item): void {

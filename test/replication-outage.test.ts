@@ -1,0 +1,83 @@
+/**
+ * A broker that takes no publishes: a replicated weave on a RabbitMQ node of the test's own
+ * (test/support/rabbit-nodes.ts; the service broker is shared and never stopped) whose node is
+ * stopped (`stop_app`). Under durability 'replicated' what is committed meanwhile stays in the
+ * journal and waits (the thread does not see it; the lag says so); once the node is back the
+ * batches are published again, in order, the thread runs on, and the journal rebuilt from the
+ * stream equals the file.
+ */
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { thread, Weave } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { rebuildJournal } from '../src/replication/rebuild.js'
+import { journalState } from './support/replication.js'
+import { rabbitNodesOrSkip, type RabbitNodes } from './support/rabbit-nodes.js'
+import { tempDir } from './support/tmp.js'
+
+const twice = thread({
+  uses: ['clock', 'mailbox'],
+  async does() {
+    await this.clock.now()
+    const a = await this.mailbox.receive()
+    await this.clock.now()
+    const b = await this.mailbox.receive()
+    return [a, b]
+  },
+})
+
+let nodes: RabbitNodes | null = null
+
+beforeAll(async () => {
+  nodes = await rabbitNodesOrSkip({ count: 1, amqpPort: 5688, distPort: 25688, ctlDistPort: 45688 }, 'the replication outage test')
+}, 90_000)
+
+afterAll(async () => {
+  await nodes?.stopAll()
+}, 60_000)
+
+describe('a broker that takes no publishes', () => {
+  it('holds outcomes under replicated durability, loses nothing, and publishes in order once back', async (ctx) => {
+    if (nodes === null) return ctx.skip()
+    const url = nodes.nodes[0]!.url
+    const dir = tempDir()
+    const file = join(dir, 'a.db')
+    const lines: string[] = []
+    const link = await AmqpLink.connect({ url, namespace: 'outage', log: (l) => lines.push(l) })
+    const weave = await Weave.open({ db: file, weaveId: 'o', threads: { twice }, ioLibs: false, dumps: false, remote: link, replicate: true, durability: 'replicated' })
+    await link.start(weave)
+    try {
+      const id = weave.spawn('twice')
+      weave.send(id, 'first')
+      await weave.committed()
+      const down = new Promise<void>((res) => link.broker.once('down', () => res()))
+      await nodes.stopApp(0)
+      await down
+      weave.send(id, 'second')
+      // The thread's receive takes it: the take is committed here (no broker needed for that),
+      // and its outcome waits for the broker. (Polled: nothing tells when the take's commit ran.)
+      const db = new Database(file, { readonly: true })
+      const recorded = (): number =>
+        (db.prepare("SELECT count(*) FROM inbox WHERE thread = ? AND body LIKE '%second%'").pluck().get(id) as number) +
+        (db.prepare("SELECT count(*) FROM journal WHERE thread = ? AND outcome LIKE '%second%'").pluck().get(id) as number)
+      for (let i = 0; i < 10_000 && recorded() === 0; i++) await new Promise((r) => setImmediate(r))
+      expect(recorded()).toBe(1)
+      db.close()
+      expect(link.replicator!.lag().entries).toBeGreaterThan(0)
+      expect(weave.isAlive(id)).toBe(true)
+      const up = new Promise<void>((res) => link.broker.once('up', () => res()))
+      await nodes.startApp(0)
+      await up
+      const end = await weave.join(id)
+      expect(end.status === 'done' ? end.result : end).toEqual(['first', 'second'])
+      await link.replicator!.flushed()
+      expect(link.replicator!.lag()).toEqual({ entries: 0, bytes: 0 })
+    } finally {
+      await weave.close()
+      await link.close()
+    }
+    await rebuildJournal({ url, namespace: 'outage', weaveId: 'o', file: join(dir, 'b.db') })
+    expect(journalState(join(dir, 'b.db'), true)).toEqual(journalState(file, true))
+  }, 90_000)
+})

@@ -130,10 +130,13 @@ export async function weaves(o: WeavesOptions): Promise<number> {
 }
 
 /** The db file of weave i of N: raiment.db → raiment-1.db. */
-export function nthDb(db: string, i: number): string {
+export function nthDb(db: string, i: number | string): string {
   const ext = extname(db)
   return join(dirname(db), `${basename(db, ext)}-${i}${ext || '.db'}`)
 }
+
+/** The exit status of a weave fenced by a takeover (raiment start --replicate): its slot starts a fresh weave. */
+export const FENCED_EXIT = 3
 
 const RESTART_FIRST_MS = 200
 const RESTART_MAX_MS = 10_000
@@ -171,8 +174,15 @@ export async function startMany(o: BrokerOptions & { db: string }, argv: readonl
   let resolveDone: (code: number) => void = () => {}
   const done = new Promise<number>((r) => (resolveDone = r))
 
+  /** Per slot, which weave it runs: 1, then 2, 3, ... after each weave of the slot was taken over (fenced). */
+  const gens = new Map<number, number>()
+  const slot = (i: number): { db: string; id: string } => {
+    const g = gens.get(i) ?? 1
+    return g === 1 ? { db: nthDb(o.db, i), id: `${base}-${i}` } : { db: nthDb(o.db, `${i}.${g}`), id: `${base}-${i}.${g}` }
+  }
   const run = (i: number, delay: number): void => {
-    const args = [...process.execArgv, script, 'start', ...rest, '--db', nthDb(o.db, i), '--id', `${base}-${i}`]
+    const { db, id } = slot(i)
+    const args = [...process.execArgv, script, 'start', ...rest, '--db', db, '--id', id]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true, env })
     const began = Date.now()
     children.set(i, child)
@@ -189,6 +199,14 @@ export async function startMany(o: BrokerOptions & { db: string }, argv: readonl
           note(`[${i}] weave ended (${signal ?? `code ${code}`}) while stopping`)
         }
         if (children.size === 0) resolveDone(unclean === 0 ? 0 : 1)
+        return
+      }
+      if (code === FENCED_EXIT) {
+        // Its threads run on the weave that took it over: this slot starts a fresh weave, with none.
+        gens.set(i, (gens.get(i) ?? 1) + 1)
+        const fresh = slot(i)
+        note(`[${i}] weave ${id} was taken over by another (exit ${code}); starting a fresh weave ${fresh.id} on ${fresh.db}`)
+        run(i, RESTART_FIRST_MS)
         return
       }
       // A weave that ran a while restarts at once; one that keeps dying backs off.

@@ -16,12 +16,9 @@ import type { ReplicatedHost } from '../replication/host.js'
 import { LeaseHeld } from '../replication/lease.js'
 import { DEFAULT_TAKEOVER_AFTER_MS } from '../replication/takeover.js'
 import type { Weave } from '../weave.js'
-import { brokerUrl, heartbeatOf, namespaceOf } from './amqp-commands.js'
+import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
 import { errorLine, note, plural, refuseEmpty, say } from './common.js'
 import { endLine, runUntilSignal, StopSignals, type StartOptions } from './weave-commands.js'
-
-/** Exit status of a weave fenced by a takeover. */
-export const FENCED_EXIT = 3
 
 export function takeoverAfterOf(o: { takeoverAfter?: string }): number {
   const ms = o.takeoverAfter === undefined ? DEFAULT_TAKEOVER_AFTER_MS : Number(o.takeoverAfter)

@@ -44,7 +44,7 @@ const threads = (config: WeaveConfig) => {
       if (on === 'local' || on === w.journal.weaveId) return w.spawn(type, params, { parent: threadId })
       const remote = w.messages.remote
       if (remote === null) throw new NoBroker(`threads.spawn with on: ${JSON.stringify(on)}`)
-      const dest = await remote.place(on)
+      const dest = await remote.place(on, 'spawn')
       if (dest === w.journal.weaveId) return w.spawn(type, params, { parent: threadId })
       // Chosen from the call id, so a spawn run again after a crash names the same thread.
       const id = `${dest}/${w.journal.weaveId}~${createHash('sha256').update(ctx.callId).digest('base64url').slice(0, 12)}`

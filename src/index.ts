@@ -20,7 +20,7 @@ export { TIMED_OUT, weaveOf } from './weave-access.js'
 export { NameTaken, NoSuchMessage, matches } from './messages.js'
 export type { SendResult } from './messages.js'
 export { NoBroker, UnknownWeave } from './remote.js'
-export type { Placement, Remote } from './remote.js'
+export type { Placement, PlacementUse, Remote } from './remote.js'
 export { readDump, makeDump, dumpText } from './dump.js'
 export type { Dump, DumpEntry } from './dump.js'
 export {

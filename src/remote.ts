@@ -36,10 +36,11 @@ export interface Remote {
   /** This weave's names changed (tell the others). */
   namesChanged(): void
   /**
-   * The weave id a thread placed by `on` goes to (this weave's id for 'local').
+   * The weave id a thread placed by `on` goes to (this weave's id for 'local'); `use` says why
+   * (a spawn, or a move of a running thread), so that an error gives advice that fits.
    * @throws UnknownWeave for a weave id no weave has ever used on this broker
    */
-  place(on: Placement): Promise<string>
+  place(on: Placement, use?: PlacementUse): Promise<string>
   /**
    * Replicates the journal (src/replication/): becomes its tap, and resolves once a first copy
    * of it is confirmed by the broker. `hold`: a batch's callbacks wait for the broker's confirm.
@@ -53,12 +54,21 @@ export function weaveOfThread(id: string): string | null {
   return i <= 0 ? null : id.slice(0, i)
 }
 
+/** What a placement is for: a spawn (`threads.spawn(..., { on })`) or a move (`migrate`). */
+export type PlacementUse = 'spawn' | 'migrate'
+
 export class UnknownWeave extends RaimentError {
-  constructor(id: string, live: readonly string[]) {
+  constructor(id: string, live: readonly string[], use: PlacementUse = 'spawn') {
+    const other =
+      use === 'migrate'
+        ? live.length
+          ? `or move the thread to one of the live weaves; it keeps running where it is`
+          : `then move the thread again; it keeps running where it is`
+        : `or spawn with on: 'any' to place the thread on the least loaded live weave`
     super(
       'RAIMENT_UNKNOWN_WEAVE',
       `no weave '${id}' has joined this broker's namespace; live weaves: ${live.length ? live.join(', ') : '(none)'}. ` +
-        `Start it with 'raiment start --amqp URL --id ${id}', or use on: 'any'.`,
+        `Start it with 'raiment start --amqp URL --id ${id}', ${other}.`,
     )
   }
 }

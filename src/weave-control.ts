@@ -77,7 +77,8 @@ export class ControlRequests {
             .migrate(thread, c.arg ?? '')
             .then(
               (to) => journal.replyControl(c.n, JSON.stringify({ moved: thread, to })),
-              (e: unknown) => journal.replyControl(c.n, (e as Error).message),
+              // The refusal keeps its class and code: raiment migrate prints them.
+              (e: unknown) => journal.replyControl(c.n, JSON.stringify({ refused: encodeError(e) })),
             )
             .finally(() => this.#busy.delete(c.n))
           continue

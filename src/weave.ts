@@ -334,7 +334,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   async #move(id: string, remote: Remote, to: string, wait: number, movable: () => Run): Promise<string> {
-    const dest = await remote.place(to)
+    const dest = await remote.place(to, 'migrate')
     const run = movable()
     if (this.#closed) throw new WeaveClosed()
     // No call made from here on; those in flight finish and are recorded first (or time out).

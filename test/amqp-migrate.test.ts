@@ -256,7 +256,8 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(side.asked).toBeDefined()
     await side.asked
     expect(refused).toMatchObject({ code: 'RAIMENT_UNKNOWN_WEAVE' })
-    expect((refused as Error).message).toMatch(/no weave 'nowhere' has joined .*live weaves: a, c/)
+    expect((refused as Error).message).toMatch(/no weave 'nowhere' has joined .*live weaves: a, c\. .*move the thread to one of the live weaves/)
+    expect((refused as Error).message).not.toContain("on: 'any'")
     await expect(a.weave.migrate(counterId, 'c')).rejects.toMatchObject({ code: 'RAIMENT_THREAD_NOT_MOVABLE' })
   }, 60_000)
 
@@ -305,7 +306,12 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(await cli('spawn', 'listener', '{"name":"ear"}', '--threads', join(ROOT, 'threads')), printed.join('')).toBe(0)
     const id = 'a/1'
     expect(await cli('migrate', id, '--to', 'nowhere'), printed.join('')).toBe(1)
-    expect(printed.join('')).toMatch(/raiment: .*no weave 'nowhere' has joined .*live weaves: a, b/)
+    // The weave's refusal keeps its code, and its advice is for a move, not for a spawn's placement.
+    expect(printed.join('')).toMatch(/^raiment: RAIMENT_UNKNOWN_WEAVE: no weave 'nowhere' has joined .*live weaves: a, b\. .*move the thread to one of the live weaves/m)
+    expect(printed.join('')).not.toContain("on: 'any'")
+    printed.length = 0
+    expect(await cli('migrate', 'a/99', '--to', 'b'), printed.join('')).toBe(1)
+    expect(printed.join('')).toMatch(/^raiment: RAIMENT_UNKNOWN_THREAD: /m)
     printed.length = 0
     expect(await cli('migrate', id, '--to', 'b'), printed.join('')).toBe(0)
     expect(printed.join('')).toContain(`moved ${id} to weave b`)

@@ -216,7 +216,8 @@ describe('raiment CLI', () => {
       raiment(dir, 'send', target),
     ])
     expectOneLineError(malformed, /PARAMS_JSON is not valid JSON \(.*JSON.*\).*e\.g\. raiment spawn greet '\{"name":"ada"\}'/)
-    expectOneLineError(unknownType, /unknown thread type 'greeet' \(did you mean 'greet'\?\); known types: checkout, greet, inventory, listener, order-saga, /)
+    // The built-in raiment/supervisor is spawnable, so it is among the known types.
+    expectOneLineError(unknownType, /unknown thread type 'greeet' \(did you mean 'greet'\?\); known types: checkout, greet, inventory, listener, order-saga, .*, raiment\/supervisor\. /)
     expectOneLineError(noThreads, /no directory 'threads'; pass --threads DIR/)
     expectOneLineError(unknownId, /no thread with id 'nope\/1'/)
     expectOneLineError(unknownKill, /no thread with id 'nope\/1'/)
@@ -360,6 +361,9 @@ describe('raiment CLI', () => {
     const full = await uninterrupted
     expect(full.code, full.stderr).toBe(0)
     expect(full.stdout).not.toMatch(/resumed/)
+    // What the demo did, in words a first-time user reads: how many threads, of which types.
+    expect(full.stdout).toMatch(/^spawned 8 threads of 7 types: greet, inventory, sleeper, checkout, ping-pong, worker-pool, order-saga \(their log lines go to stderr\)$/m)
+    expect(full.stdout).toMatch(/^inspect a thread: npx raiment show \S+$/m)
     const table = resultsTable(full.stdout)
     expect(table.split('\n')).toHaveLength(9)
     expect(table).toMatch(/greet\s+done\s+{"greeted":"ada","greeting":"hello ada"}/)

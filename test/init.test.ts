@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readDump } from 'raiment/testing'
 import { raimentSpec } from '../src/cli/init.js'
-import { raiment } from './support/raiment-cli.js'
+import { raimentAsUser } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
 /** What `npm init -y` writes (npm 11). */
@@ -30,7 +30,7 @@ const FILES = ['package.json', 'tsconfig.json', 'eslint.config.js', 'threads/gre
 describe('raiment init', () => {
   test('makes a new directory a project, with a fixture recorded from its own thread', async () => {
     const parent = tempDir('raiment-init-')
-    const out = await raiment(['init', 'my-app'], parent)
+    const out = await raimentAsUser(parent, 'init', 'my-app')
     expect(out.stderr).toBe('')
     expect(out.code).toBe(0)
     const dir = join(parent, 'my-app')
@@ -50,7 +50,7 @@ describe('raiment init', () => {
     const dir = tempDir('raiment-init-')
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...NPM_INIT, dependencies: { raiment: 'file:../raiment-0.1.0.tgz' } }, null, 2))
     writeFileSync(join(dir, '.gitignore'), 'mine\n')
-    const out = await raiment(['init'], dir)
+    const out = await raimentAsUser(dir, 'init')
     expect(out.code).toBe(0)
     expect(out.stdout).toContain('"type": "module" (was "commonjs")')
     expect(out.stdout).toContain('.gitignore: there already, left as it was')
@@ -66,7 +66,7 @@ describe('raiment init', () => {
     writeFileSync(join(dir, 'threads', 'greet.ts'), '// mine\n')
     const pkgText = JSON.stringify({ ...NPM_INIT, scripts: { start: 'node server.js' } }, null, 2)
     writeFileSync(join(dir, 'package.json'), pkgText)
-    const out = await raiment(['init'], dir)
+    const out = await raimentAsUser(dir, 'init')
     expect(out.code).toBe(1)
     expect(out.stderr).toMatch(/^raiment: .*already has: package\.json script 'start' \("node server\.js"; init would set "raiment start"\), threads\/greet\.ts\. Nothing was written/)
     expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(pkgText)

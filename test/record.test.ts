@@ -11,7 +11,7 @@ import { InvalidArgument, InvalidDump, thread } from 'raiment'
 import { dumpText, readDump, record, replay } from 'raiment/testing'
 import greet from '../threads/greet.js'
 import pong from '../threads/ping-pong/pong.js'
-import { raiment, ROOT } from './support/raiment-cli.js'
+import { raimentAsUser, ROOT } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
 const inline = thread({
@@ -69,7 +69,7 @@ describe('raiment replay of a recorded dump', () => {
     mkdirSync(join(dir, 'threads'))
     copyFileSync(join(ROOT, 'threads', 'greet.ts'), join(dir, 'threads', 'greet.ts'))
     writeFileSync(join(dir, 'greet-ada.json'), dumpText(dump))
-    const out = await raiment(['replay', 'greet-ada.json', '--threads', 'threads'], dir)
+    const out = await raimentAsUser(dir, 'replay', 'greet-ada.json', '--threads', 'threads')
     expect(out.stderr).toBe('')
     expect(out.stdout).toContain('(greet) from greet-ada.json')
     expect(out.stdout).toContain('which equals the recorded result')

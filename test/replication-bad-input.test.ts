@@ -14,7 +14,7 @@ import { thread, Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { rebuildJournal } from '../src/replication/rebuild.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace } from './support/broker.js'
-import { BIN } from './support/raiment-cli.js'
+import { BIN } from './support/raiment-process.js'
 import { dropStreams, journalState, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
 

@@ -13,7 +13,7 @@
 import { hostname } from 'node:os'
 import type { ChannelModel } from 'amqplib'
 import { InvalidArgument } from '../errors.js'
-import { UnknownWeave, type NameLookup, type Placement, type Remote } from '../remote.js'
+import { UnknownWeave, type NameLookup, type Placement, type PlacementUse, type Remote } from '../remote.js'
 import type { Weave } from '../weave.js'
 import { BrokerConnection } from './connection.js'
 import { Inbound } from './inbound.js'
@@ -207,7 +207,7 @@ export class AmqpLink implements Remote {
     return this.#relay?.empty() ?? Promise.resolve()
   }
 
-  async place(on: Placement): Promise<string> {
+  async place(on: Placement, use: PlacementUse = 'spawn'): Promise<string> {
     const self = this.#weave!.journal.weaveId
     if (on === 'local') return self
     const live = this.live()
@@ -225,7 +225,7 @@ export class AmqpLink implements Remote {
     if (on === self || live.some((b) => b.id === on) || this.#members?.heard(on)) return on
     // Not heard from lately: it has joined if its queue exists (it may be restarting).
     if (await this.#queueExists(on)) return on
-    throw new UnknownWeave(on, live.map((b) => b.id))
+    throw new UnknownWeave(on, live.map((b) => b.id), use)
   }
 
   async #queueExists(id: string): Promise<boolean> {

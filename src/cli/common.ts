@@ -259,6 +259,8 @@ export async function threadType(dir: string, type: string): Promise<AnyThreadTy
         `unknown thread type '${type}': ${existsSync(dir) ? `${dir} holds no thread types` : `there is no directory '${dir}'`}; pass --threads DIR`,
       )
     }
+    // The built-in types are spawnable too, so they are among the known ones (as a weave lists them).
+    if (e instanceof UnknownThreadType && !e.known.includes('raiment/supervisor')) throw new UnknownThreadType(type, [...e.known, 'raiment/supervisor'])
     throw e
   }
 }

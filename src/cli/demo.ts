@@ -76,7 +76,8 @@ export async function demo(o: StartOptions): Promise<number> {
       BATCH_KEY,
       JSON.stringify(ids),
     ])
-    say(`spawned ${ids.length} threads: ${[...new Set(DEMO_BATCH.map((t) => t.type))].join(', ')} (their log lines go to stderr)`)
+    const kinds = [...new Set(DEMO_BATCH.map((t) => t.type))]
+    say(`spawned ${plural(ids.length, 'thread')} of ${plural(kinds.length, 'type')}: ${kinds.join(', ')} (their log lines go to stderr)`)
   }
   return runUntilSignal(weave, async () => {
     await Promise.all(ids.map((i) => weave.join(i)))
@@ -93,7 +94,8 @@ export async function demo(o: StartOptions): Promise<number> {
       say(`${r.id} failed on purpose and left a dump: ${file}`)
       say(`reproduce the failure from the dump alone: npx raiment replay ${file}${threads}`)
     }
-    say(`inspect a thread: npx raiment show ${ids[0]}   list them, children under parents: npx raiment ps --tree`)
+    say(`inspect a thread: npx raiment show ${ids[0]}`)
+    say('list the threads, children under their parents: npx raiment ps --tree')
     return 0
   })
 }

@@ -4,6 +4,7 @@
  * waits for its answer: where the thread went, or why it could not go (it then keeps running).
  */
 import { checkName } from '../amqp/topology.js'
+import { decodeError } from '../encoding.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 
@@ -38,12 +39,14 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
     while (Date.now() < deadline) {
       const r = ask.get(n) as { done: number; reply: string | null }
       if (r.done === 1) {
-        let moved: { moved?: string; to?: string } = {}
+        let moved: { moved?: string; to?: string; refused?: string } = {}
         try {
           moved = JSON.parse(r.reply ?? '') as typeof moved
         } catch {
-          // not JSON: the weave's error message
+          // not JSON: the error message of a weave of an older Raiment
         }
+        // The weave's refusal, with its code (RAIMENT_UNKNOWN_WEAVE, RAIMENT_THREAD_NOT_MOVABLE, ...).
+        if (typeof moved.refused === 'string') throw decodeError(moved.refused)
         if (typeof moved.to !== 'string') throw new RaimentError('RAIMENT_MIGRATE_FAILED', `the weave (pid ${owner.pid}) did not move ${id}: ${r.reply}`)
         say(`moved ${id} to weave ${moved.to}; messages sent to it here are forwarded there`)
         return 0

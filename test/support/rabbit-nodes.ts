@@ -3,36 +3,26 @@
  * broker (rabbit@localhost, 127.0.0.1:5672) is shared by every other test running in parallel and
  * is never touched here.
  *
- * Each node runs the real server scripts (RABBITMQ_BIN, default /usr/lib/rabbitmq/bin; the
- * /usr/sbin wrappers would switch to the rabbitmq user and its cookie) as a child of the test
- * process, with everything of its own under one temp dir: HOME holding a fresh `.erlang.cookie`
- * (so neither the nodes nor their `rabbitmqctl` can reach the service node), node name
- * `rt<amqp port>@localhost`, AMQP and distribution ports, mnesia, log and pid files, an empty
- * env file (else /etc/rabbitmq/rabbitmq-env.conf is read), its own config file and an empty
- * plugin list; epmd and distribution on 127.0.0.1 only. `rabbitmqctl` gets a distribution port
- * range of its own (`ctlDistPort`.. +9), apart from the service's (35672..35682).
+ * How a node is configured and started (its own HOME and cookie, ports, files, the mark a pid
+ * must carry before it is signalled) is scripts/rabbit-node.ts, shared with
+ * scripts/rabbitmq-cluster.sh; here the nodes are children of the test process, named
+ * `rt<amqp port>@localhost`, under one temp dir removed by `stopAll`, and die with the test.
  *
  * Node i (0-based) listens for AMQP on `amqpPort + i` and for distribution on `distPort + i`.
  * With `count` > 1 the nodes form one cluster (nodes 2..n join node 1 one at a time).
- *
- * Every node's VM carries RAIMENT_TEST_RABBIT=<token of this set>:<node name> in its environment;
- * a pid is signalled only after /proc/<pid>/environ shows that mark, so a stale pid file can
- * never make this kill another process (the service node above all).
  *
  * @example
  * const nodes = await startRabbitNodes({ count: 1, amqpPort: 5681, distPort: 25681, ctlDistPort: 45681 })
  * await nodes.stopApp(0); await nodes.startApp(0); await nodes.closeAllConnections(0)
  * await nodes.stopAll()
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { type ChildProcess } from 'node:child_process'
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { joinCluster, killPid, layoutNodes, markedPid, rabbitInstalled, rabbitmqctl, RABBITMQ_BIN, spawnNode, waitNode, type NodeSet, type NodeSpec } from '../../scripts/rabbit-node.js'
 
-export const RABBITMQ_BIN = process.env['RABBITMQ_BIN'] ?? '/usr/lib/rabbitmq/bin'
-/** The server scripts are installed here (else tests that need nodes of their own skip, or fail under CI). */
-export const rabbitInstalled = existsSync(join(RABBITMQ_BIN, 'rabbitmq-server')) && existsSync(join(RABBITMQ_BIN, 'rabbitmqctl'))
+export { RABBITMQ_BIN, rabbitInstalled }
 
 const CI = process.env['CI'] === 'true'
 
@@ -59,9 +49,7 @@ export interface RabbitNode {
 }
 
 interface NodeState extends RabbitNode {
-  dir: string
-  env: NodeJS.ProcessEnv
-  pidFile: string
+  spec: NodeSpec
   /** The `rabbitmq-server` script process while it runs. */
   proc: ChildProcess | null
   exited: Promise<void>
@@ -78,61 +66,16 @@ export class RabbitNodes {
   readonly nodes: readonly RabbitNode[]
   readonly #nodes: NodeState[]
   readonly #dir: string
-  readonly #mark: string
-  readonly #ctlEnv: NodeJS.ProcessEnv
+  readonly #set: NodeSet
   readonly #startTimeoutMs: number
 
   private constructor(o: RabbitNodesOptions) {
-    if (!Number.isInteger(o.count) || o.count < 1 || o.count > 9) throw new Error(`count must be 1 to 9, got ${o.count}`)
     this.#dir = mkdtempSync(join(tmpdir(), 'raiment-rabbit-'))
-    this.#mark = randomBytes(6).toString('hex')
     this.#startTimeoutMs = o.startTimeoutMs ?? 60_000
-    const home = join(this.#dir, 'home')
-    mkdirSync(home)
-    writeFileSync(join(home, '.erlang.cookie'), randomBytes(20).toString('hex').toUpperCase(), { mode: 0o600 })
-    const envFile = join(this.#dir, 'rabbitmq-env.conf')
-    writeFileSync(envFile, '')
-    const ctlDist = o.ctlDistPort ?? o.amqpPort + 40_000
-    const common: NodeJS.ProcessEnv = {
-      PATH: process.env['PATH'],
-      LANG: 'C.UTF-8',
-      HOME: home,
-      RABBITMQ_CONF_ENV_FILE: envFile,
-      ERL_EPMD_ADDRESS: '127.0.0.1',
-      ERL_FLAGS: '-kernel inet_dist_use_interface {127,0,0,1}',
-      RABBITMQ_CTL_DIST_PORT_MIN: String(ctlDist),
-      RABBITMQ_CTL_DIST_PORT_MAX: String(ctlDist + 9),
-    }
-    this.#ctlEnv = common
-    this.#nodes = []
-    for (let i = 0; i < o.count; i++) {
-      const amqpPort = o.amqpPort + i
-      const name = `rt${amqpPort}@localhost`
-      const dir = join(this.#dir, `rt${amqpPort}`)
-      mkdirSync(join(dir, 'log'), { recursive: true })
-      writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.1 = 127.0.0.1:${amqpPort}\n`)
-      writeFileSync(join(dir, 'enabled_plugins'), '[].\n')
-      const pidFile = join(dir, 'pid')
-      const env: NodeJS.ProcessEnv = {
-        ...common,
-        RAIMENT_TEST_RABBIT: `${this.#mark}:${name}`,
-        RABBITMQ_NODENAME: name,
-        RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-        RABBITMQ_NODE_PORT: String(amqpPort),
-        RABBITMQ_DIST_PORT: String(o.distPort + i),
-        RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-        RABBITMQ_MNESIA_DIR: join(dir, 'mnesia', name),
-        RABBITMQ_LOG_BASE: join(dir, 'log'),
-        RABBITMQ_PID_FILE: pidFile,
-        RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
-        RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, 'advanced.config'),
-        RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
-      }
-      this.#nodes.push({ name, amqpPort, distPort: o.distPort + i, url: `amqp://guest:guest@127.0.0.1:${amqpPort}`, dir, env, pidFile, proc: null, exited: Promise.resolve(), output: '' })
-    }
+    this.#set = layoutNodes({ dir: this.#dir, count: o.count, amqpPort: o.amqpPort, distPort: o.distPort, ctlDistPort: o.ctlDistPort, prefix: 'rt' })
+    this.#nodes = this.#set.nodes.map((spec) => ({ name: spec.name, amqpPort: spec.amqpPort, distPort: spec.distPort, url: spec.url, spec, proc: null, exited: Promise.resolve(), output: '' }))
     this.nodes = this.#nodes
   }
-
   /**
    * Starts `count` nodes (clustered when more than one) and resolves once every one takes AMQP
    * connections. Rejects (after stopping what it started) when a node does not start, with the
@@ -144,12 +87,8 @@ export class RabbitNodes {
     live.add(set)
     try {
       await Promise.all(set.#nodes.map((_, i) => set.start(i)))
-      const first = set.#nodes[0]!.name
-      for (let i = 1; i < set.#nodes.length; i++) {
-        await set.ctl(i, 'stop_app')
-        await set.ctl(i, 'join_cluster', first)
-        await set.ctl(i, 'start_app')
-      }
+      const first = set.#nodes[0]!.spec
+      for (const n of set.#nodes.slice(1)) await joinCluster(set.#set, n.spec, first)
     } catch (e) {
       await set.stopAll()
       throw e
@@ -172,13 +111,13 @@ export class RabbitNodes {
   async start(i: number): Promise<void> {
     const n = this.#node(i)
     if (n.proc !== null) throw new Error(`node ${n.name} is running already`)
-    rmSync(n.pidFile, { force: true })
+    rmSync(n.spec.pidFile, { force: true })
     n.output = ''
-    const proc = spawn(join(RABBITMQ_BIN, 'rabbitmq-server'), [], { env: n.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawnNode(n.spec, false)
     n.proc = proc
     const keep = (d: Buffer): void => void (n.output = (n.output + d.toString()).slice(-4_000))
-    proc.stdout.on('data', keep)
-    proc.stderr.on('data', keep)
+    proc.stdout?.on('data', keep)
+    proc.stderr?.on('data', keep)
     n.exited = new Promise((resolve) =>
       proc.on('exit', () => {
         if (n.proc === proc) n.proc = null
@@ -188,8 +127,7 @@ export class RabbitNodes {
     const died = n.exited.then(() => {
       throw new Error(`RabbitMQ node ${n.name} exited while starting: ${n.output.trim().split('\n').slice(-8).join(' | ')}`)
     })
-    // `wait` returns once the pid file is there and the broker application runs.
-    const up = this.ctl(i, 'wait', n.pidFile, '--timeout', String(Math.ceil(this.#startTimeoutMs / 1000)))
+    const up = waitNode(this.#set, n.spec, this.#startTimeoutMs)
     await Promise.race([up, died])
   }
 
@@ -198,12 +136,7 @@ export class RabbitNodes {
    * with its error output.
    */
   ctl(i: number, ...args: string[]): Promise<string> {
-    const n = this.#node(i)
-    return new Promise((resolve, reject) =>
-      execFile(join(RABBITMQ_BIN, 'rabbitmqctl'), ['-n', n.name, ...args], { env: this.#ctlEnv, timeout: this.#startTimeoutMs }, (err, out, errText) =>
-        err ? reject(new Error(`rabbitmqctl -n ${n.name} ${args.join(' ')}: ${(errText || err.message).trim()}`)) : resolve(out),
-      ),
-    )
+    return rabbitmqctl(this.#set, this.#node(i).spec, args, this.#startTimeoutMs)
   }
 
   /** Stops the broker application on node i (every connection to it closes; the VM stays). */
@@ -242,34 +175,9 @@ export class RabbitNodes {
   }
 
   #killNow(n: NodeState): void {
-    const vm = this.#vmPid(n)
-    if (vm !== null) signal(vm)
-    if (n.proc?.pid !== undefined) signal(n.proc.pid)
-  }
-
-  /** The pid of node n's VM, if its pid file names a live process that carries this set's mark for it. */
-  #vmPid(n: NodeState): number | null {
-    let pid: number
-    try {
-      pid = Number(readFileSync(n.pidFile, 'utf8').trim())
-    } catch {
-      return null
-    }
-    if (!Number.isInteger(pid) || pid <= 1) return null
-    try {
-      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
-      return env.includes(`RAIMENT_TEST_RABBIT=${this.#mark}:${n.name}`) ? pid : null
-    } catch {
-      return null // gone
-    }
-  }
-}
-
-function signal(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL')
-  } catch {
-    // gone already
+    const vm = markedPid(n.spec)
+    if (vm !== null) killPid(vm)
+    if (n.proc?.pid !== undefined) killPid(n.proc.pid)
   }
 }
 

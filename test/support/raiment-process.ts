@@ -1,7 +1,8 @@
 /**
- * `raiment` as a real child process (`node --conditions=raiment-source bin/raiment.js`), or a shell
- * pipeline that runs it, with its output collected. A test can wait for a line of its output (an
- * event) and act on the process then.
+ * `raiment` as a real child process (`node --conditions=raiment-source bin/raiment.js`, or, as a
+ * user runs it, plain `node bin/raiment.js`), or a shell pipeline that runs it, with its output
+ * collected. A test can wait for a line of its output (an event) and act on the process then.
+ * The one runner of the CLI for the test suites.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
@@ -25,6 +26,11 @@ export interface RaimentOptions {
   env?: Record<string, string>
   /** Its own process group (its pid is the group id), so a test can signal the group. */
   group?: boolean
+  /**
+   * As a user runs it: `node bin/raiment.js` with no flags, so the command sets up its own
+   * loading (of the sources or `dist/`, and of `raiment` for the thread files it loads).
+   */
+  plain?: boolean
 }
 
 /** A running process whose output can be waited on. */
@@ -65,12 +71,18 @@ export class Running {
 /** Starts `raiment ...args` in `cwd`. */
 export function raimentProcess(cwd: string, args: readonly string[], o: RaimentOptions = {}): Running {
   const env = { ...process.env, RAIMENT_DEBUG: '', RAIMENT_AMQP_URL: '', ...o.env }
-  return new Running(spawn(process.execPath, ['--conditions=raiment-source', BIN, ...args], { cwd, env, detached: o.group ?? false }))
+  const flags = o.plain === true ? [] : ['--conditions=raiment-source']
+  return new Running(spawn(process.execPath, [...flags, BIN, ...args], { cwd, env, detached: o.group ?? false }))
 }
 
 /** Runs `raiment ...args` in `cwd` to its end. */
 export function raiment(cwd: string, ...args: string[]): Promise<Ended> {
   return raimentProcess(cwd, args).ended
+}
+
+/** Runs `raiment ...args` in `cwd` to its end as a user runs it (plain `node bin/raiment.js`). */
+export function raimentAsUser(cwd: string, ...args: string[]): Promise<Ended> {
+  return raimentProcess(cwd, args, { plain: true }).ended
 }
 
 /** Runs a bash command line (with pipefail: a pipeline fails if any part fails) to its end. */

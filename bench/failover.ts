@@ -12,6 +12,7 @@ import { rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { registryStream } from '../src/replication/registry.js'
 import { deleteJournalStreams } from '../src/replication/streams.js'
 import { fmt, line, summarize, tempDir, verdict } from './common.js'
 
@@ -85,6 +86,7 @@ async function oneRun(): Promise<{ failoverMs: number; entries: number; rebuildM
       await deleteJournalStreams(conn, ns, id)
       await ch.deleteQueue(`${ns}.weave.${id}`)
     }
+    await ch.deleteQueue(registryStream(ns))
     await ch.deleteExchange(`${ns}.weaves`)
     await ch.deleteExchange(`${ns}.beat`)
     await conn.close()

@@ -27,6 +27,7 @@ import { Fenced } from './errors.js'
 import { Fencing } from './fencing.js'
 import { leaseUrl, LeaseHeld, takeLease } from './lease.js'
 import { rebuildJournal } from './rebuild.js'
+import { register, registeredUp } from './registry.js'
 import type { ReplicatorOptions } from './replicator.js'
 import { readHead } from './streams.js'
 import { DEFAULT_TAKEOVER_AFTER_MS, Takeovers } from './takeover.js'
@@ -187,6 +188,7 @@ export class ReplicatedHost {
       } else this.#hosted.set(id, running)
       this.#o.opened?.(weave, o.own)
       await link.start(weave)
+      if (o.own) await this.#register(link, id)
       return running
     } catch (e) {
       await link.close()
@@ -223,6 +225,18 @@ export class ReplicatedHost {
     return true
   }
 
+  /** Says in the registry that this weave runs, and learns which others should be running. */
+  async #register(link: AmqpLink, id: string): Promise<void> {
+    const conn = link.broker.connection
+    if (conn === null) return
+    try {
+      await register(conn, this.ns, id, 'up')
+      this.#takeovers.registered((await registeredUp(conn, this.ns)).filter((x) => x !== id))
+    } catch (e) {
+      this.#o.log(`raiment: cannot read the registry of replicated weaves (${(e as Error).message}); only weaves heard from will be taken over`)
+    }
+  }
+
   #dropHosted(id: string, err: Fenced): void {
     const r = this.#hosted.get(id)
     this.#hosted.delete(id)
@@ -234,6 +248,9 @@ export class ReplicatedHost {
   async close(): Promise<void> {
     this.#closed = true
     this.#takeovers.stop()
+    // Stopped on purpose: not to be taken over. (Hosted weaves are, once silent.)
+    const conn = this.#own?.link.broker.connection
+    if (conn && this.#own?.fencing.fenced === null) await register(conn, this.ns, this.#own.weave.journal.weaveId, 'down').catch(() => {})
     for (const r of [...this.#hosted.values(), ...(this.#own ? [this.#own] : [])]) {
       r.fencing.close()
       await r.link.close()

@@ -68,13 +68,24 @@ export class Takeovers {
     }
   }
 
-  /** A heartbeat of another weave arrived. */
+  /**
+   * A heartbeat of another weave arrived. A goodbye of a weave taken over (its host closes) is
+   * no stop on purpose: it is taken over again once silent.
+   */
   heard(b: Beat): void {
-    if (b.leaving || b.replication === undefined) {
+    if ((b.leaving && b.hostedBy === undefined) || b.replication === undefined) {
       this.#heard.delete(b.id)
       return
     }
     this.#heard.set(b.id, { at: Date.now() })
+  }
+
+  /**
+   * Replicated weaves that should be running (src/replication/registry.ts): those not heard yet
+   * count as silent from the moment this weave started listening.
+   */
+  registered(ids: readonly string[]): void {
+    for (const id of ids) if (!this.#heard.has(id)) this.#heard.set(id, { at: 0 })
   }
 
   /** The weaves this process has heard are silent now, with how long (ms). */

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http'
 import { createInterface } from 'node:readline'
 import amqp from 'amqplib'
 import { expect } from 'vitest'
+import { registryStream } from '../../src/replication/registry.js'
 import { deleteJournalStreams } from '../../src/replication/streams.js'
 import { removeNamespace } from './broker.js'
 import { supportScript } from './child.js'
@@ -80,12 +81,14 @@ export class Effects {
   }
 }
 
-/** Removes a namespace's weave queues, exchanges and journal streams. */
+/** Removes a namespace's weave queues, exchanges, journal streams and registry of replicated weaves. */
 export async function removeReplNamespace(url: string, ns: string, ids: readonly string[]): Promise<void> {
   await removeNamespace(ns, ids)
   const conn = await amqp.connect(url)
   try {
     for (const id of ids) await deleteJournalStreams(conn, ns, id)
+    const ch = await conn.createChannel()
+    await ch.deleteQueue(registryStream(ns))
   } finally {
     await conn.close()
   }

@@ -92,7 +92,8 @@ async function oneRun(loss: Loss): Promise<number> {
   }
   try {
     for (const id of IDS) {
-      procs.push(startReplWeave({ dir: tempDir(`raiment-loss-${id}-`), id, ns, url: AMQP_URL, peers: IDS.filter((x) => x !== id), count: COUNT, steps: STEPS, effects: effects.url }, onLine))
+      // The shortest takeover time (1 s) keeps 20 losses within the file's time.
+      procs.push(startReplWeave({ dir: tempDir(`raiment-loss-${id}-`), id, ns, url: AMQP_URL, peers: IDS.filter((x) => x !== id), count: COUNT, steps: STEPS, effects: effects.url, env: { REPL_TAKEOVER_MS: '1000' } }, onLine))
     }
     const bound = deadline(60_000, procs, `the run ${JSON.stringify(loss)}`)
     try {

@@ -5,32 +5,22 @@
  * so when a weave has no stream; a stream deleted by an operator under a running weave is
  * written again from the weave's journal (which nothing touches), and restores as before.
  */
-import { execFile } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { rebuildJournal } from '../src/replication/rebuild.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace } from './support/broker.js'
-import { BIN } from './support/raiment-process.js'
+import { raiment as run } from './support/raiment-process.js'
 import { dropStreams, journalState, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
 
-const exec = promisify(execFile)
-
-async function raiment(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, ['--conditions=raiment-source', BIN, ...args], { cwd, env: { ...process.env, RAIMENT_AMQP_URL: '', RAIMENT_DEBUG: '' } })
-    return { code: 0, stdout, stderr }
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string }
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr }
-  }
+async function raiment(args: string[], cwd: string): Promise<{ code: number | null; stderr: string }> {
+  return run(cwd, ...args)
 }
 
-function oneLineError(o: { code: number; stderr: string }, re: RegExp): void {
+function oneLineError(o: { code: number | null; stderr: string }, re: RegExp): void {
   expect(o.code, o.stderr).toBe(1)
   const lines = o.stderr.trim().split('\n')
   expect(lines, o.stderr).toHaveLength(1)

@@ -22,6 +22,7 @@ import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
 import { crashPoint } from '../crash-points.js'
 import { InvalidArgument } from '../errors.js'
 import { Journal } from '../journal.js'
+import { lockPath } from '../journal-owner.js'
 import { Weave, type WeaveOptions } from '../weave.js'
 import { Fenced } from './errors.js'
 import { Fencing } from './fencing.js'
@@ -165,7 +166,6 @@ export class ReplicatedHost {
       const epoch = o.prepare !== undefined ? await o.prepare(conn) : journalEpoch(o.db)
       replication.epoch = epoch
       const id = o.weaveId
-      let weave: Weave | null = null
       fencing = new Fencing({
         ns,
         weaveId: id,
@@ -180,7 +180,7 @@ export class ReplicatedHost {
         log: this.#o.log,
       })
       // Opening replicates the journal (its first generation confirmed) before any thread resumes.
-      weave = await Weave.open({ ...this.#o.weave, db: o.db, weaveId: id, remote: link, replicate: true })
+      const weave = await Weave.open({ ...this.#o.weave, db: o.db, weaveId: id, remote: link, replicate: true })
       const running = { weave, link, fencing }
       if (o.own) {
         this.#own = running
@@ -210,8 +210,9 @@ export class ReplicatedHost {
       // Under the lease, held on the hosted weave's own connection from here on.
       prepare: async (conn) => {
         this.#o.log(`raiment: weave ${id} stopped heartbeating over ${(this.takeoverAfterMs / 1000).toFixed(1)} s ago; taking it over (rebuilding its journal from its stream)`)
-        // Left by an attempt of this process that did not finish (or an earlier hosting of it).
-        if (existsSync(file)) rmSync(file)
+        // Left by an attempt of this process that did not finish (or an earlier hosting of it),
+        // with its WAL and lock beside it: none of it may meet the new file.
+        for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
         const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file, conn, log: () => {} })
         crashPoint('takeover-rebuilt')
         info = { epoch: rebuilt.epoch + 1, entries: rebuilt.entries, rebuildMs: Math.round(rebuilt.ms) }

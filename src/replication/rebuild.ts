@@ -7,7 +7,8 @@
  * after a gap was ever released), and writes a new journal whose live threads replay to the state
  * they had. The file appears only once it is complete (written beside it, then renamed).
  */
-import { existsSync, renameSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import type { ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'
 import { BrokerConnection } from '../amqp/connection.js'
@@ -75,6 +76,7 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
         const r = await rebuildFrom(conn, ns, o.weaveId, head.gen, tmp)
         if (existsSync(o.file)) throw new InvalidArgument(`${o.file} appeared while the journal was rebuilt; the rebuilt one is left at ${tmp}`)
         renameSync(tmp, o.file)
+        syncDir(dirname(resolve(o.file)))
         log(`rebuilt journal '${o.weaveId}' (generation ${head.gen}, epoch ${r.epoch}, rseq ${r.lastRseq}): ${r.entries} entries in ${r.records} records`)
         return { ...r, generation: head.gen, ms: performance.now() - t0 }
       } catch (e) {
@@ -90,7 +92,8 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
 }
 
 async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen: number, file: string): Promise<Omit<RebuildResult, 'generation' | 'ms'>> {
-  const journal = new Journal(file, { weaveId, own: false, durability: 'sync' })
+  // No fsync while writing (the file is not in place yet: a crash leaves only it); one at the end.
+  const journal = new Journal(file, { weaveId, own: false, durability: 'memory' })
   const db = journal.db
   const apply = new Applier(db)
   let epoch = 0
@@ -134,6 +137,12 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
     throw e
   }
   journal.close()
+  const fd = openSync(file, 'r+')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
   return { records, entries: apply.entries, epoch, lastRseq: last }
 }
 
@@ -157,5 +166,15 @@ class Applier {
       s.run(...params)
       if (sql === ENTRY_SQL) this.entries++
     }
+  }
+}
+
+/** Makes a rename in `dir` durable. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
   }
 }

@@ -12,7 +12,9 @@
 //   to raw amqplib on the same broker (bench/amqp.ts; one skip line when no broker answers).
 // - journal replication (bench/replication.ts): W1 and W2 under durability replicated vs sync, on
 //   the local broker and on the 3-node cluster when it answers; rebuild from the stream, entries/s.
-// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl   --runs N   --big-runs N
+// - failover: from the SIGKILL of a replicated weave of 1,000 threads to all of them running on
+//   the weave that took it over (bench/failover.ts).
+// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover   --runs N   --big-runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -29,7 +31,7 @@ const opt = (name: string): string | undefined => {
 }
 const RUNS = Number(opt('--runs') ?? 3)
 const BIG_RUNS = Number(opt('--big-runs') ?? 1)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl').split(','))
+const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover').split(','))
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
@@ -225,6 +227,7 @@ if (only.has('ring')) await ring()
 if (only.has('spawn')) await spawns()
 if (only.has('amqp')) await (await import('./amqp.js')).amqpBench(RUNS, log, progress)
 if (only.has('repl')) await (await import('./replication.js')).replicationBench(RUNS, log, progress)
+if (only.has('failover')) await (await import('./failover.js')).failoverBench(RUNS, log, progress)
 
 log('')
 log(`## Targets: ${verdicts.filter((v) => v.met).length} of ${verdicts.length} met`)

@@ -2,9 +2,10 @@
  * Named crash points, for crash tests: `RAIMENT_CRASH_AT=after-call:17` kills this process with
  * SIGKILL the 17th time the weft passes the point `after-call` (a live call has completed and its
  * outcome is not yet recorded); `after-commit` is after the outcome is durable and before the
- * thread sees it. Unset, a point costs one boolean test.
+ * thread sees it; `takeover-rebuilt` is in a weave taking another over, once the journal is rebuilt
+ * from the stream and before the takeover is recorded in it. Unset, a point costs one boolean test.
  */
-export type CrashPoint = 'after-call' | 'after-commit'
+export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt'
 
 const spec = process.env['RAIMENT_CRASH_AT']
 const [point, countText] = spec ? spec.split(':') : []

@@ -42,9 +42,24 @@ export interface AmqpOptions {
   batch?: number
   /**
    * How the journal is replicated when the weave is opened with `replicate: true`: the epoch,
-   * the checkpoint size, what to do on each connection first (the lease). See src/replication/.
+   * the checkpoint size, what to do on each connection first (the lease), the gate its
+   * callbacks pass. See src/replication/.
    */
-  replication?: Pick<ReplicatorOptions, 'epoch' | 'checkpointBytes' | 'maxLagBytes' | 'onConnection'>
+  replication?: Pick<ReplicatorOptions, 'epoch' | 'checkpointBytes' | 'maxLagBytes' | 'onConnection' | 'gate'>
+  /** The lease and takeover hooks of a replicated weave (src/replication/host.ts); none without them. */
+  lease?: LinkHooks
+}
+
+/** What the lease and takeover ask of the link, so the link knows nothing of them. */
+export interface LinkHooks {
+  /** Fields added to every heartbeat of this weave (they override the link's own). */
+  announce?(): Pick<Beat, 'journals' | 'hostedBy'>
+  /** Runs first on every new connection; false: nothing is consumed or published on it. */
+  acquire?(conn: ChannelModel): Promise<boolean>
+  /** A heartbeat arrived: this weave's own (`own`: it came back through the broker) or another's. */
+  heard?(b: Beat, own: boolean): void
+  /** The membership, once started (for the view's completeness). */
+  members?(m: Membership): void
 }
 
 export class AmqpLink implements Remote {
@@ -53,6 +68,7 @@ export class AmqpLink implements Remote {
   readonly #heartbeatMs: number
   readonly #batch: number
   readonly #log: (line: string) => void
+  readonly #hooks: LinkHooks
   #weave: Weave | null = null
   #relay: Relay | null = null
   #inbound: Inbound | null = null
@@ -69,6 +85,7 @@ export class AmqpLink implements Remote {
     this.#heartbeatMs = o.heartbeatMs ?? 1_000
     this.#batch = o.batch ?? BATCH_ROWS
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
+    this.#hooks = o.lease ?? {}
     this.#replication = o.replication
   }
 
@@ -102,6 +119,7 @@ export class AmqpLink implements Remote {
     this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch)
     this.#inbound = new Inbound(weave, this.topology)
     const owners = (this.#owners = new NameOwners(weave.journal))
+    const hooks = this.#hooks
     this.#members = new Membership(
       this.topology,
       () => {
@@ -114,6 +132,7 @@ export class AmqpLink implements Remote {
           names: weave.messages.names(),
           ...(moved !== undefined ? { moved } : {}),
           ...replicationBeat(this.#replicator),
+          ...hooks.announce?.(),
           at: Date.now(),
           intervalMs: this.#heartbeatMs,
         }
@@ -126,10 +145,13 @@ export class AmqpLink implements Remote {
           owners.heard(b)
           weave.messages.nameSends.claimed(b.names)
           weave.messages.retryNames()
+          hooks.heard?.(b, false)
         },
+        own: (b) => hooks.heard?.(b, true),
         complete: () => weave.messages.retryNames(),
       },
     )
+    hooks.members?.(this.#members)
     // Names whose weave the journal knows need no broker to be placed.
     weave.messages.retryNames()
     this.broker.on('up', (conn) => void this.#attach(conn))
@@ -143,6 +165,7 @@ export class AmqpLink implements Remote {
 
   async #attach(conn: ChannelModel): Promise<void> {
     try {
+      if (this.#hooks.acquire !== undefined && !(await this.#hooks.acquire(conn))) return
       // The queue first: a weave that is up can always be sent to.
       await this.#inbound!.attach(conn)
       await this.#relay!.attach(conn)

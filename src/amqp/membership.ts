@@ -30,6 +30,8 @@ export interface Beat {
   at: number
   intervalMs: number
   leaving?: boolean
+  /** The weave whose process hosts this one (it took this weave over: src/replication/takeover.ts). */
+  hostedBy?: string
 }
 
 type Message = { beat: Beat } | { probe: true }
@@ -45,6 +47,8 @@ export interface MembershipHooks {
   beat?(b: Beat): void
   /** The view has just become complete (see `complete`). */
   complete?(): void
+  /** This weave's own heartbeat came back through the broker. */
+  own?(b: Beat): void
 }
 
 export class Membership {
@@ -106,6 +110,7 @@ export class Membership {
     if (b.leaving) this.#view.delete(b.id)
     else this.#view.set(b.id, { ...b, seen: Date.now() })
     if (b.id !== this.#selfId) this.#hooks.beat?.(b)
+    else this.#hooks.own?.(b)
   }
 
   /** Tells the hook once the view is complete: looks after `ms`, and again each interval until it is (while connected). */
@@ -144,6 +149,11 @@ export class Membership {
   /** Asks every weave to announce itself now. */
   probe(): void {
     this.#publish({ probe: true })
+  }
+
+  /** Since when the current heartbeat channel has been consuming (ms), or null without one. */
+  get since(): number | null {
+    return this.#since
   }
 
   /** Has a weave with this id been heard since this process joined (live or not)? */

@@ -39,7 +39,7 @@ export function namespaceOf(o: BrokerOptions): string {
   return ns
 }
 
-function heartbeatOf(o: BrokerOptions): number {
+export function heartbeatOf(o: BrokerOptions): number {
   const ms = o.heartbeat === undefined ? 1_000 : Number(o.heartbeat)
   if (!(Number.isInteger(ms) && ms >= 50)) throw new InvalidArgument(`--heartbeat must be a whole number of ms from 50 up, got ${JSON.stringify(o.heartbeat)}`)
   return ms
@@ -99,7 +99,7 @@ export async function weaves(o: WeavesOptions): Promise<number> {
     await new Promise((r) => setTimeout(r, LISTEN_MS))
     const live = members.live()
     if (o.json) {
-      say(JSON.stringify(live.map(({ id, host, pid, threads, at, replication, journals }) => ({ id, host, pid, threads, lastHeartbeat: at, replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id] }))))
+      say(JSON.stringify(live.map(({ id, host, pid, threads, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, lastHeartbeat: at, replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) }))))
       return 0
     }
     if (live.length === 0) {
@@ -118,7 +118,8 @@ export async function weaves(o: WeavesOptions): Promise<number> {
         r === undefined ? 'no' : `yes (epoch ${r.epoch})`,
         r === undefined ? '-' : `${r.lag.entries} / ${bytes(r.lag.bytes)}`,
         r === undefined ? '-' : bytes(r.streamBytes),
-        (b.journals ?? [b.id]).join(','),
+        // A weave taken over runs in the process of the weave that took it (whose JOURNALS list it).
+        b.hostedBy !== undefined ? `(hosted by ${b.hostedBy})` : (b.journals ?? [b.id]).join(','),
       ]
     })
     for (const line of table(['ID', 'HOST', 'PID', 'THREADS', 'LAST HEARTBEAT', 'REPLICATED', 'LAG (ENTRIES / BYTES)', 'STREAM', 'JOURNALS'], rows)) say(line)
@@ -129,10 +130,13 @@ export async function weaves(o: WeavesOptions): Promise<number> {
 }
 
 /** The db file of weave i of N: raiment.db → raiment-1.db. */
-export function nthDb(db: string, i: number): string {
+export function nthDb(db: string, i: number | string): string {
   const ext = extname(db)
   return join(dirname(db), `${basename(db, ext)}-${i}${ext || '.db'}`)
 }
+
+/** The exit status of a weave fenced by a takeover (raiment start --replicate): its slot starts a fresh weave. */
+export const FENCED_EXIT = 3
 
 const RESTART_FIRST_MS = 200
 const RESTART_MAX_MS = 10_000
@@ -170,8 +174,15 @@ export async function startMany(o: BrokerOptions & { db: string }, argv: readonl
   let resolveDone: (code: number) => void = () => {}
   const done = new Promise<number>((r) => (resolveDone = r))
 
+  /** Per slot, which weave it runs: 1, then 2, 3, ... after each weave of the slot was taken over (fenced). */
+  const gens = new Map<number, number>()
+  const slot = (i: number): { db: string; id: string } => {
+    const g = gens.get(i) ?? 1
+    return g === 1 ? { db: nthDb(o.db, i), id: `${base}-${i}` } : { db: nthDb(o.db, `${i}.${g}`), id: `${base}-${i}.${g}` }
+  }
   const run = (i: number, delay: number): void => {
-    const args = [...process.execArgv, script, 'start', ...rest, '--db', nthDb(o.db, i), '--id', `${base}-${i}`]
+    const { db, id } = slot(i)
+    const args = [...process.execArgv, script, 'start', ...rest, '--db', db, '--id', id]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true, env })
     const began = Date.now()
     children.set(i, child)
@@ -188,6 +199,14 @@ export async function startMany(o: BrokerOptions & { db: string }, argv: readonl
           note(`[${i}] weave ended (${signal ?? `code ${code}`}) while stopping`)
         }
         if (children.size === 0) resolveDone(unclean === 0 ? 0 : 1)
+        return
+      }
+      if (code === FENCED_EXIT) {
+        // Its threads run on the weave that took it over: this slot starts a fresh weave, with none.
+        gens.set(i, (gens.get(i) ?? 1) + 1)
+        const fresh = slot(i)
+        note(`[${i}] weave ${id} was taken over by another (exit ${code}); starting a fresh weave ${fresh.id} on ${fresh.db}`)
+        run(i, RESTART_FIRST_MS)
         return
       }
       // A weave that ran a while restarts at once; one that keeps dying backs off.

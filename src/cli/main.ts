@@ -84,6 +84,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--batch <n>', 'at most N messages for one weave in one AMQP message (default 250); 1 while weaves of a Raiment without batches are in the namespace')
     .option('--weaves <n>', 'run N weave processes here (<db>-1.db …), restarting any that dies; needs --amqp')
     .option('--replicate', "copy every commit of the journal to its RabbitMQ stream (needs --amqp); with --durability replicated, outcomes wait for the broker's copy")
+    .option('--takeover-after <ms>', 'with --replicate: a replicated weave silent this long is taken over by a live one (default 10000)')
     .addHelpText('after', '\nExamples:\n  raiment start --db app.db --threads threads\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --id orders-1\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --weaves 3')
     .action(run(async (o: StartOptions) => (await weaveCommands()).start(o, argv.slice(argv.indexOf('start') + 1))))
 

@@ -65,7 +65,9 @@ export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave
 export async function start(o: StartOptions, argv: readonly string[] = []): Promise<number> {
   const amqp = await import('./amqp-commands.js')
   ;(await import('./replication-commands.js')).checkReplicate(o)
+  ;(await import('./replicated-start.js')).checkTakeover(o)
   if (o.weaves !== undefined) return amqp.startMany(o, argv)
+  if (o.replicate === true) return (await import('./replicated-start.js')).startReplicated(o)
   const stop = new StopSignals()
   let link: Awaited<ReturnType<typeof amqp.joinBroker>> = null
   let weave: Weave

@@ -48,6 +48,8 @@ export interface ReplicatorOptions {
    * a rejection fences the replicator with that error.
    */
   onConnection?: (conn: ChannelModel) => Promise<void>
+  /** Each batch's callbacks pass it once released (the lease's fencing: src/replication/fencing.ts). */
+  gate?: (run: () => void) => void
 }
 
 export interface Lag {
@@ -82,6 +84,7 @@ export class Replicator implements JournalTap {
   readonly #maxLagBytes: number
   readonly #log: (line: string) => void
   readonly #onConnection: ((conn: ChannelModel) => Promise<void>) | undefined
+  readonly #gate: ((run: () => void) => void) | undefined
   /** Records published or to publish, oldest first, until released. */
   #items: Item[] = []
   #head = 0
@@ -122,6 +125,7 @@ export class Replicator implements JournalTap {
     this.#maxLagBytes = o.maxLagBytes ?? 64 * MiB
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
     this.#onConnection = o.onConnection
+    this.#gate = o.gate
   }
 
   /**
@@ -169,6 +173,11 @@ export class Replicator implements JournalTap {
   /** The tap: after COMMIT. */
   release(run: () => void): void {
     if (this.#fenced !== null) return
+    if (this.#gate !== undefined) {
+      const gate = this.#gate
+      const inner = run
+      run = () => gate(inner)
+    }
     if (!this.#hold || this.#head === this.#items.length) {
       run()
       return

@@ -1,0 +1,92 @@
+/**
+ * `raiment start --replicate`: the weave runs in a ReplicatedHost (src/replication/host.ts), which
+ * holds its lease, fences it, and takes over the replicated weaves of the namespace that stop
+ * heartbeating for `--takeover-after` ms. A weave taken over runs in this process from then on;
+ * its threads print as the own weave's do.
+ *
+ * Fenced (its lease lost to a takeover), the process prints one line `raiment: RAIMENT_FENCED: ...`
+ * and exits 3 at once: closing the weave would record more (a last commit), which it must not.
+ */
+import { writeSync } from 'node:fs'
+import { redact } from '../amqp/connection.js'
+import { InvalidArgument } from '../errors.js'
+import { MIN_TAKEOVER_AFTER_MS } from '../replication/fencing.js'
+import { Fenced } from '../replication/errors.js'
+import type { ReplicatedHost } from '../replication/host.js'
+import { LeaseHeld } from '../replication/lease.js'
+import { DEFAULT_TAKEOVER_AFTER_MS } from '../replication/takeover.js'
+import type { Weave } from '../weave.js'
+import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
+import { errorLine, note, plural, refuseEmpty, say } from './common.js'
+import { endLine, runUntilSignal, StopSignals, type StartOptions } from './weave-commands.js'
+
+export function takeoverAfterOf(o: { takeoverAfter?: string }): number {
+  const ms = o.takeoverAfter === undefined ? DEFAULT_TAKEOVER_AFTER_MS : Number(o.takeoverAfter)
+  if (!(Number.isInteger(ms) && ms >= MIN_TAKEOVER_AFTER_MS)) {
+    throw new InvalidArgument(`--takeover-after must be a whole number of ms from ${MIN_TAKEOVER_AFTER_MS} up (default ${DEFAULT_TAKEOVER_AFTER_MS}), got ${JSON.stringify(o.takeoverAfter)}`)
+  }
+  return ms
+}
+
+/** `--takeover-after` belongs with `--replicate`. */
+export function checkTakeover(o: { takeoverAfter?: string; replicate?: boolean }): void {
+  if (o.takeoverAfter !== undefined && o.replicate !== true) {
+    throw new InvalidArgument('--takeover-after is for replicated weaves (only those can be taken over): add --replicate --amqp URL, or drop --takeover-after')
+  }
+  if (o.takeoverAfter !== undefined) takeoverAfterOf(o)
+}
+
+export async function startReplicated(o: StartOptions & { takeoverAfter?: string }): Promise<number> {
+  refuseEmpty(o.db)
+  const takeoverAfterMs = takeoverAfterOf(o)
+  const url = brokerUrl(o)!
+  const stop = new StopSignals()
+  const { ReplicatedHost } = await import('../replication/host.js')
+  const watch = (weave: Weave): void => {
+    weave.on('error', (e) => note(errorLine(e)))
+    weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
+    weave.on('thread-end', (end) => say(endLine(weave, end)))
+  }
+  let host: ReplicatedHost
+  try {
+    host = await ReplicatedHost.start({
+      url,
+      namespace: namespaceOf(o),
+      heartbeatMs: heartbeatOf(o),
+      takeoverAfterMs,
+      log: note,
+      weave: {
+        db: o.db,
+        ...(o.id !== undefined ? { weaveId: o.id } : {}),
+        threads: o.threads,
+        ioLibs: o.ioLibs,
+        durability: o.durability,
+        onDivergence: o.onDivergence,
+        ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
+        onWarning: (w) => note(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`),
+      },
+      fenced: (err) => {
+        writeSync(2, errorLine(err) + '\n')
+        process.exit(FENCED_EXIT)
+      },
+      opened: (weave, own) => {
+        watch(weave)
+        if (!own) for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id)) say(`resumed ${r.id} ${r.type}`)
+      },
+    })
+  } catch (e) {
+    stop.release()
+    // Taken over while it was away: the same one line and status as a weave fenced while running.
+    if (e instanceof LeaseHeld || e instanceof Fenced) {
+      note(errorLine(e))
+      return FENCED_EXIT
+    }
+    throw e
+  }
+  const weave = host.weave
+  say(`weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, resumed ${plural(weave.resumed, 'thread')}`)
+  for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id)) say(`resumed ${r.id} ${r.type}`)
+  say(`joined namespace '${host.ns}' on ${redact(url)} as ${weave.journal.weaveId}, replicated; takes over silent replicated weaves after ${takeoverAfterMs / 1000} s`)
+  // The host closes every weave it runs; runUntilSignal closes the own one again (a no-op).
+  return runUntilSignal(weave, () => new Promise<never>(() => {}), () => host.close(), stop)
+}

@@ -1,0 +1,289 @@
+/**
+ * A process that runs replicated weaves: its own, and those it took over (hosted).
+ *
+ * Each replicated weave here has its own AmqpLink (its own connection: the one holding its
+ * lease and writing its journal stream), its own Fencing and its own Replicator. The process's
+ * own weave watches the heartbeats (src/replication/takeover.ts) and, when it is the candidate for
+ * a silent weave, takes it over: its lease on a new connection, its journal rebuilt from its
+ * stream beside this weave's own (`<dir>/<id>.taken.db`), then a second Weave on it, replicating
+ * with the epoch after the stream's (the Replicator's first generation record, confirmed before
+ * any of its threads runs, says so: a weave of an older epoch that gets the lease back later
+ * finds it and stops). The lost weave's queue, names, timers, supervisors, links, monitors and
+ * joins all go on, as it is the same weave id with the same journal.
+ *
+ * A weave fenced here (src/replication/fencing.ts) releases and publishes nothing more: the own
+ * weave's fencing ends the process (`fenced`: exit 3); a hosted one's is dropped.
+ */
+import { existsSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import type { ChannelModel } from 'amqplib'
+import { AmqpLink } from '../amqp/link.js'
+import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
+import { crashPoint } from '../crash-points.js'
+import { InvalidArgument } from '../errors.js'
+import { Journal } from '../journal.js'
+import { lockPath } from '../journal-owner.js'
+import { Weave, type WeaveOptions } from '../weave.js'
+import { Fenced } from './errors.js'
+import { Fencing } from './fencing.js'
+import { leaseUrl, LeaseHeld, takeLease } from './lease.js'
+import { rebuildJournal } from './rebuild.js'
+import { register, registeredUp } from './registry.js'
+import type { ReplicatorOptions } from './replicator.js'
+import { readHead } from './streams.js'
+import { DEFAULT_TAKEOVER_AFTER_MS, Takeovers } from './takeover.js'
+
+export interface HostOptions {
+  url: string
+  namespace?: string
+  /** The own weave: its journal file and the rest of its options (`remote` and `replicate` are set here). */
+  weave: Omit<WeaveOptions, 'remote' | 'replicate'> & { db: string }
+  heartbeatMs?: number
+  takeoverAfterMs?: number
+  log: (line: string) => void
+  /** The own weave is fenced: stop everything, recording nothing (the CLI exits 3). */
+  fenced: (err: Fenced) => void
+  /** A weave is open here (the own one, or one taken over), before it takes messages from the broker. */
+  opened?: (weave: Weave, own: boolean) => void
+  /** A weave was taken over and runs here now. */
+  tookOver?: (id: string, info: TakeoverInfo) => void
+}
+
+export interface TakeoverInfo {
+  epoch: number
+  /** Journal entries rebuilt from the stream. */
+  entries: number
+  rebuildMs: number
+  /** From the decision to take it over to its threads running here (ms). */
+  totalMs: number
+}
+
+interface RunOptions {
+  db: string
+  weaveId: string
+  own: boolean
+  /** For a takeover: runs under the lease, before the journal is opened; returns the epoch to write. */
+  prepare?: (conn: ChannelModel) => Promise<number>
+}
+
+interface Running {
+  weave: Weave
+  link: AmqpLink
+  fencing: Fencing
+}
+
+export class ReplicatedHost {
+  readonly #o: HostOptions
+  readonly ns: string
+  readonly takeoverAfterMs: number
+  #own: Running | null = null
+  readonly #hosted = new Map<string, Running>()
+  readonly #takeovers: Takeovers
+  #closed = false
+
+  private constructor(o: HostOptions) {
+    this.#o = o
+    this.ns = o.namespace ?? DEFAULT_NAMESPACE
+    this.takeoverAfterMs = o.takeoverAfterMs ?? DEFAULT_TAKEOVER_AFTER_MS
+    this.#takeovers = new Takeovers({
+      takeoverAfterMs: this.takeoverAfterMs,
+      takeOver: (id) => this.#takeOver(id),
+      hosted: () => new Set(this.#hosted.keys()),
+      log: o.log,
+    })
+  }
+
+  /**
+   * Opens the own weave (its lease first: refused if held) and starts watching for weaves to
+   * take over.
+   * @throws LeaseHeld when another connection holds this weave's lease (it was taken over, or runs elsewhere)
+   * @throws Fenced when its stream has a higher epoch than its journal (it was taken over)
+   * @example
+   * const host = await ReplicatedHost.start({ url, weave: { db: 'a.db', weaveId: 'a', durability: 'replicated' }, log: console.error, fenced: () => process.exit(3) })
+   */
+  static async start(o: HostOptions): Promise<ReplicatedHost> {
+    const host = new ReplicatedHost(o)
+    const weaveId = weaveIdOf(o.weave.db, o.weave.weaveId)
+    await host.#run({ db: o.weave.db, weaveId, own: true })
+    return host
+  }
+
+  /** The own weave. */
+  get weave(): Weave {
+    return this.#own!.weave
+  }
+
+  get link(): AmqpLink {
+    return this.#own!.link
+  }
+
+  /** The weaves this process hosts besides its own, by id. */
+  get hosted(): ReadonlyMap<string, Weave> {
+    return new Map([...this.#hosted].map(([id, r]) => [id, r.weave]))
+  }
+
+  /**
+   * Opens one replicated weave with its link, lease and fencing. The lease is taken on the
+   * link's connection first, before the journal is opened or rebuilt, and stays there.
+   * Null: the lease of a weave to take over was held by another.
+   */
+  async #run(o: RunOptions): Promise<Running | null> {
+    const ns = this.ns
+    const takeovers = this.#takeovers
+    let fencing: Fencing | null = null
+    // Read by the link when the weave opens (after `prepare` has set the epoch of a takeover).
+    const replication: Pick<ReplicatorOptions, 'epoch' | 'onConnection' | 'gate'> = {
+      onConnection: async (conn) => {
+        if (fencing !== null && !(await fencing.acquire(conn)) && fencing.fenced !== null) throw fencing.fenced
+      },
+      gate: (run) => (fencing === null ? run() : fencing.release(run)),
+    }
+    const link = await AmqpLink.connect({
+      url: leaseUrl(this.#o.url),
+      namespace: ns,
+      ...(this.#o.heartbeatMs !== undefined ? { heartbeatMs: this.#o.heartbeatMs } : {}),
+      log: this.#o.log,
+      replication,
+      lease: {
+        announce: () => (o.own ? { journals: [o.weaveId, ...this.#hosted.keys()] } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }),
+        acquire: (conn) => (fencing === null ? Promise.resolve(true) : fencing.acquire(conn)),
+        heard: (b, own) => {
+          if (own) fencing?.echo(b.at)
+          else if (o.own) takeovers.heard(b)
+        },
+        members: (m) => {
+          if (o.own) takeovers.start(m)
+        },
+      },
+    })
+    try {
+      const conn = link.broker.connection
+      if (conn === null || !(await takeLease(conn, ns, o.weaveId))) {
+        if (o.own) throw new LeaseHeld(ns, o.weaveId)
+        await link.close()
+        return null
+      }
+      const epoch = o.prepare !== undefined ? await o.prepare(conn) : journalEpoch(o.db)
+      replication.epoch = epoch
+      const id = o.weaveId
+      fencing = new Fencing({
+        ns,
+        weaveId: id,
+        epoch,
+        takeoverAfterMs: this.takeoverAfterMs,
+        streamEpoch: async (c) => (await readHead(c, ns, id))?.epoch ?? 0,
+        fenced: (err) => {
+          link.replicator?.fence(err)
+          if (o.own) this.#o.fenced(err)
+          else this.#dropHosted(id, err)
+        },
+        log: this.#o.log,
+      })
+      // Opening replicates the journal (its first generation confirmed) before any thread resumes.
+      const weave = await Weave.open({ ...this.#o.weave, db: o.db, weaveId: id, remote: link, replicate: true })
+      const running = { weave, link, fencing }
+      if (o.own) {
+        this.#own = running
+        takeovers.setSelf(id)
+      } else this.#hosted.set(id, running)
+      this.#o.opened?.(weave, o.own)
+      await link.start(weave)
+      if (o.own) await this.#register(link, id)
+      return running
+    } catch (e) {
+      await link.close()
+      throw e
+    }
+  }
+
+  /** Takes weave `id` over (see the top of this file). False: its lease is held by another. */
+  async #takeOver(id: string): Promise<boolean> {
+    if (this.#closed || this.#own === null) return false
+    const began = performance.now()
+    const own = this.#own.weave
+    const file = join(dirname(own.journal.file), `${id}.taken.db`)
+    let info = { epoch: 0, entries: 0, rebuildMs: 0 }
+    const running = await this.#run({
+      db: file,
+      weaveId: id,
+      own: false,
+      // Under the lease, held on the hosted weave's own connection from here on.
+      prepare: async (conn) => {
+        this.#o.log(`raiment: weave ${id} stopped heartbeating over ${(this.takeoverAfterMs / 1000).toFixed(1)} s ago; taking it over (rebuilding its journal from its stream)`)
+        // Left by an attempt of this process that did not finish (or an earlier hosting of it),
+        // with its WAL and lock beside it: none of it may meet the new file.
+        for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
+        const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file, conn, log: () => {} })
+        crashPoint('takeover-rebuilt')
+        info = { epoch: rebuilt.epoch + 1, entries: rebuilt.entries, rebuildMs: Math.round(rebuilt.ms) }
+        return rebuilt.epoch + 1
+      },
+    })
+    if (running === null) return false
+    const totalMs = Math.round(performance.now() - began)
+    this.#o.log(`raiment: took over weave ${id} at epoch ${info.epoch}: ${info.entries} entries rebuilt in ${info.rebuildMs} ms; its threads run here (${totalMs} ms in all)`)
+    this.#o.tookOver?.(id, { ...info, totalMs })
+    return true
+  }
+
+  /** Says in the registry that this weave runs, and learns which others should be running. */
+  async #register(link: AmqpLink, id: string): Promise<void> {
+    const conn = link.broker.connection
+    if (conn === null) return
+    try {
+      await register(conn, this.ns, id, 'up')
+      this.#takeovers.registered((await registeredUp(conn, this.ns)).filter((x) => x !== id))
+    } catch (e) {
+      this.#o.log(`raiment: cannot read the registry of replicated weaves (${(e as Error).message}); only weaves heard from will be taken over`)
+    }
+  }
+
+  #dropHosted(id: string, err: Fenced): void {
+    const r = this.#hosted.get(id)
+    this.#hosted.delete(id)
+    this.#o.log(`raiment: ${err.code}: ${err.message}`)
+    void r?.link.close()
+  }
+
+  /** Closes every weave here (hosted ones included): their threads resume where they are taken over or started again. */
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#takeovers.stop()
+    // Stopped on purpose: not to be taken over. (Hosted weaves are, once silent.)
+    const conn = this.#own?.link.broker.connection
+    if (conn && this.#own?.fencing.fenced === null) await register(conn, this.ns, this.#own.weave.journal.weaveId, 'down').catch(() => {})
+    for (const r of [...this.#hosted.values(), ...(this.#own ? [this.#own] : [])]) {
+      r.fencing.close()
+      await r.link.close()
+      await r.weave.close()
+    }
+  }
+}
+
+/** The epoch journal `db` writes (meta 'repl_epoch'; 1 for a new one). */
+function journalEpoch(db: string): number {
+  if (!existsSync(db)) return 1
+  const j = new Journal(db, { readonly: true })
+  try {
+    return Number(j.meta('repl_epoch') ?? '1')
+  } finally {
+    j.close()
+  }
+}
+
+/**
+ * The weave id of journal `db` (the lease is named by it), creating the journal if there is none
+ * (as Weave.open would).
+ * @throws InvalidArgument when `wanted` is not the id the journal was created with
+ */
+function weaveIdOf(db: string, wanted: string | undefined): string {
+  const j = existsSync(db) ? new Journal(db, { readonly: true }) : new Journal(db, wanted !== undefined ? { weaveId: wanted } : {})
+  try {
+    if (wanted !== undefined && j.weaveId !== wanted) {
+      throw new InvalidArgument(`${db} belongs to weave '${j.weaveId}' (its thread ids name it); pass --id ${j.weaveId}, or another --db for weave '${wanted}'`)
+    }
+    return j.weaveId
+  } finally {
+    j.close()
+  }
+}

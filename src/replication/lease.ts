@@ -1,0 +1,72 @@
+/**
+ * The lease of journal W: an exclusive queue `<ns>.lease.<W>` declared on the connection that
+ * writes W's journal stream. RabbitMQ lets one connection at a time hold an exclusive queue
+ * (another's declare fails with 405 RESOURCE_LOCKED) and deletes it when that connection closes:
+ * about 50 ms after its process dies or closes it, about 0.3 s after its broker node dies, and,
+ * for a process frozen (SIGSTOP) or cut off, once the broker's heartbeat timeout has passed
+ * (replicated weaves connect with a 2 s heartbeat: about 5 s).
+ *
+ * Invariant: while `take` has returned true on a connection and that connection is open, no
+ * other connection holds the lease. The broker fences nothing else: a writer that lost its
+ * connection must stop by itself (src/replication/fencing.ts).
+ */
+import type { ChannelModel } from 'amqplib'
+import { RaimentError } from '../errors.js'
+
+/** The AMQP heartbeat (s) of a replicated weave's connections: a frozen holder loses its lease ~2.5 heartbeats later. */
+export const LEASE_HEARTBEAT_S = 2
+
+/** The URL with the lease heartbeat set (amqplib reads `heartbeat` from the query). */
+export function leaseUrl(url: string): string {
+  const u = new URL(url)
+  u.searchParams.set('heartbeat', String(LEASE_HEARTBEAT_S))
+  return u.toString()
+}
+
+export function leaseQueue(ns: string, weaveId: string): string {
+  return `${ns}.lease.${weaveId}`
+}
+
+/** The lease of a journal is held by another connection: someone else runs (or is taking over) this weave. */
+export class LeaseHeld extends RaimentError {
+  constructor(ns: string, weaveId: string) {
+    super(
+      'RAIMENT_LEASE_HELD',
+      `the lease of weave '${weaveId}' (queue ${leaseQueue(ns, weaveId)}) is held by another connection: another process runs this weave, ` +
+        `or has taken it over after this one stopped heartbeating; 'raiment weaves' shows which`,
+    )
+  }
+}
+
+/**
+ * Tries to take the lease of `weaveId` on `conn`. True: this connection holds it (declaring it
+ * again on the connection that holds it is a no-op). False: another connection holds it.
+ * Rejects only when the connection itself fails.
+ */
+export async function takeLease(conn: ChannelModel, ns: string, weaveId: string): Promise<boolean> {
+  const ch = await conn.createChannel()
+  ch.on('error', () => {})
+  try {
+    await ch.assertQueue(leaseQueue(ns, weaveId), { exclusive: true, durable: false, autoDelete: false })
+  } catch (e) {
+    // 405 RESOURCE_LOCKED closes the channel, not the connection.
+    if (/RESOURCE_LOCKED|405/.test((e as Error).message)) return false
+    throw e
+  }
+  await ch.close().catch(() => {})
+  return true
+}
+
+/** Is the lease of `weaveId` held by some connection now? (Read-only: for `raiment weaves` and tests.) */
+export async function leaseHeld(conn: ChannelModel, ns: string, weaveId: string): Promise<boolean> {
+  const ch = await conn.createChannel()
+  ch.on('error', () => {})
+  try {
+    await ch.checkQueue(leaseQueue(ns, weaveId))
+    await ch.close().catch(() => {})
+    return true
+  } catch (e) {
+    // 405 RESOURCE_LOCKED: another connection's exclusive queue; 404: nobody holds it.
+    return /RESOURCE_LOCKED|405/.test((e as Error).message)
+  }
+}

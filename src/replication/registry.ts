@@ -1,0 +1,70 @@
+/**
+ * The registry of replicated weaves of a namespace: a stream `<ns>.replicated` where each
+ * replicated weave appends `up` when it starts and `down` when it stops cleanly (a weave taken
+ * over, fenced or killed never says `down`). A weave that joins reads it from its first record,
+ * so it knows the replicated weaves that should be running even if it never heard them: one that
+ * stays silent for the takeover time after it joined is taken over like one it heard stop
+ * (src/replication/takeover.ts). Records: empty bodies, headers `kind: 'weave'`, `weave`,
+ * `state`; a reader appends a `kind: 'marker'` record of its own and reads until it.
+ */
+import { randomUUID } from 'node:crypto'
+import type { ChannelModel, ConsumeMessage } from 'amqplib'
+
+export function registryStream(ns: string): string {
+  return `${ns}.replicated`
+}
+
+async function declare(conn: ChannelModel, ns: string): Promise<void> {
+  const ch = await conn.createChannel()
+  ch.on('error', () => {})
+  await ch.assertQueue(registryStream(ns), { durable: true, arguments: { 'x-queue-type': 'stream' } })
+  await ch.close().catch(() => {})
+}
+
+/** Appends `state` for weave `id` and waits for the broker's confirm. */
+export async function register(conn: ChannelModel, ns: string, id: string, state: 'up' | 'down'): Promise<void> {
+  await declare(conn, ns)
+  const ch = await conn.createConfirmChannel()
+  ch.on('error', () => {})
+  try {
+    ch.sendToQueue(registryStream(ns), Buffer.alloc(0), { persistent: true, headers: { kind: 'weave', weave: id, state } })
+    await ch.waitForConfirms()
+  } finally {
+    await ch.close().catch(() => {})
+  }
+}
+
+/** The weaves whose last record says `up`. */
+export async function registeredUp(conn: ChannelModel, ns: string): Promise<string[]> {
+  await declare(conn, ns)
+  const marker = randomUUID()
+  const state = new Map<string, string>()
+  const ch = await conn.createChannel()
+  ch.on('error', () => {})
+  try {
+    await ch.prefetch(1_000)
+    const read = new Promise<void>((resolve, reject) => {
+      ch.on('close', () => reject(new Error(`the channel reading ${registryStream(ns)} closed`)))
+      ch.consume(
+        registryStream(ns),
+        (m: ConsumeMessage | null) => {
+          if (m === null) return reject(new Error(`${registryStream(ns)} was deleted`))
+          ch.ack(m)
+          const h = m.properties.headers ?? {}
+          if (h['kind'] === 'marker' && String(h['id']) === marker) resolve()
+          else if (h['kind'] === 'weave') state.set(String(h['weave']), String(h['state']))
+        },
+        { noAck: false, arguments: { 'x-stream-offset': 'first' } },
+      ).catch(reject)
+    })
+    const pub = await conn.createConfirmChannel()
+    pub.on('error', () => {})
+    pub.sendToQueue(registryStream(ns), Buffer.alloc(0), { headers: { kind: 'marker', id: marker } })
+    await pub.waitForConfirms()
+    await pub.close().catch(() => {})
+    await read
+  } finally {
+    await ch.close().catch(() => {})
+  }
+  return [...state].filter(([, s]) => s === 'up').map(([id]) => id)
+}

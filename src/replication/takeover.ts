@@ -1,0 +1,137 @@
+/**
+ * Takeover: which live weave takes over a replicated weave that stopped heartbeating, and when.
+ *
+ * Invariants:
+ * - A weave W is taken over only when its heartbeats say it is replicated, it did not say
+ *   goodbye (`leaving`: a weave stopped on purpose is restarted by its operator, not taken over),
+ *   and this process has heard nothing from it for `takeoverAfterMs`, counted from the later of
+ *   its last heartbeat and the moment this weave's heartbeat consumer started (a weave that just
+ *   connected has not been listening long enough to call anyone silent). Fencing relies on this
+ *   (src/replication/fencing.ts).
+ * - One candidate: the owner of W's id on the ring of the live, replicated weaves that are not
+ *   themselves hosted (src/amqp/ring.ts). Every weave with the same view picks the same one; if
+ *   views differ, the lease still lets one at a time through (src/replication/lease.ts).
+ * - If the candidate dies (even mid-rebuild), its lease goes with its connection and it leaves
+ *   the ring three heartbeats later: the next owner on the ring tries.
+ */
+import type { Beat, Membership } from '../amqp/membership.js'
+import { Ring } from '../amqp/ring.js'
+
+export const DEFAULT_TAKEOVER_AFTER_MS = 10_000
+/** How often silences are looked at (ms). */
+const LOOK_MS = 250
+/** After a failed or refused attempt, the next one waits this long (ms). */
+const RETRY_MS = 1_000
+
+interface Heard {
+  /** When this process last heard it (ms). */
+  at: number
+}
+
+export interface TakeoverOptions {
+  takeoverAfterMs: number
+  /**
+   * Takes weave `id` over: resolves true once it runs here, false when its lease was held by
+   * another (try again later); rejects on failure (logged, tried again later).
+   */
+  takeOver: (id: string) => Promise<boolean>
+  /** Journals this process hosts already (never taken over by itself). */
+  hosted: () => ReadonlySet<string>
+  log: (line: string) => void
+}
+
+export class Takeovers {
+  readonly #o: TakeoverOptions
+  readonly #heard = new Map<string, Heard>()
+  readonly #busy = new Set<string>()
+  /** Not before this time (ms) is a weave whose lease was held tried again. */
+  readonly #notBefore = new Map<string, number>()
+  #members: Membership | null = null
+  #timer: NodeJS.Timeout | null = null
+  /** This weave's id (its name on the ring), once its journal is open. */
+  #self: string | null = null
+
+  constructor(o: TakeoverOptions) {
+    this.#o = o
+  }
+
+  setSelf(id: string): void {
+    this.#self = id
+  }
+
+  /** Starts looking, with the membership of this weave's link. */
+  start(members: Membership): void {
+    this.#members = members
+    if (this.#timer === null) {
+      this.#timer = setInterval(() => this.look(), LOOK_MS)
+      this.#timer.unref()
+    }
+  }
+
+  /**
+   * A heartbeat of another weave arrived. A goodbye of a weave taken over (its host closes) is
+   * no stop on purpose: it is taken over again once silent.
+   */
+  heard(b: Beat): void {
+    if ((b.leaving && b.hostedBy === undefined) || b.replication === undefined) {
+      this.#heard.delete(b.id)
+      return
+    }
+    this.#heard.set(b.id, { at: Date.now() })
+  }
+
+  /**
+   * Replicated weaves that should be running (src/replication/registry.ts): those not heard yet
+   * count as silent from the moment this weave started listening.
+   */
+  registered(ids: readonly string[]): void {
+    for (const id of ids) if (!this.#heard.has(id)) this.#heard.set(id, { at: 0 })
+  }
+
+  /** The weaves this process has heard are silent now, with how long (ms). */
+  silent(now = Date.now()): Map<string, number> {
+    const out = new Map<string, number>()
+    const since = this.#members?.since ?? null
+    if (since === null) return out
+    for (const [id, h] of this.#heard) {
+      const quiet = now - Math.max(h.at, since)
+      if (quiet >= this.#o.takeoverAfterMs) out.set(id, quiet)
+    }
+    return out
+  }
+
+  /** The weave that should take `id` over, on the ring of the live candidates (null: none). */
+  candidate(id: string): string | null {
+    const live = this.#members?.live() ?? []
+    const ids = live.filter((b) => b.replication !== undefined && b.hostedBy === undefined && b.id !== id).map((b) => b.id)
+    return new Ring(ids).owner(id)
+  }
+
+  look(now = Date.now()): void {
+    const hosted = this.#o.hosted()
+    for (const [id] of this.silent(now)) {
+      if (this.#self === null || this.#busy.has(id) || hosted.has(id) || id === this.#self || (this.#notBefore.get(id) ?? 0) > now) continue
+      if (this.candidate(id) !== this.#self) continue
+      this.#busy.add(id)
+      this.#o
+        .takeOver(id)
+        .then(
+          (took) => {
+            // Taken: its heartbeats (from this process now) will say so. Held: look again later.
+            if (took) this.#heard.delete(id)
+            else this.#notBefore.set(id, Date.now() + RETRY_MS)
+          },
+          (e: Error) => {
+            this.#notBefore.set(id, Date.now() + RETRY_MS)
+            this.#o.log(`raiment: taking over weave ${id} failed (${e.message}); trying again`)
+          },
+        )
+        .finally(() => this.#busy.delete(id))
+    }
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+}

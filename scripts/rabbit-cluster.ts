@@ -12,10 +12,9 @@
  */
 import amqp from 'amqplib'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { joinCluster, killPid, layoutNodes, markedPid, rabbitInstalled, rabbitmqctl, RABBITMQ_BIN, spawnNode, waitNode, type NodeSet, type NodeSpec } from './rabbit-node.js'
+import { joinCluster, killPid, layoutNodes, portAnswers, markedPid, rabbitInstalled, rabbitmqctl, RABBITMQ_BIN, spawnNode, waitNode, type NodeSet, type NodeSpec } from './rabbit-node.js'
 
 export const DIR = process.env['RAIMENT_CLUSTER_DIR'] || join(tmpdir(), 'raiment-cluster')
 const PORT = Number(process.env['RAIMENT_CLUSTER_PORT'] || 5691)
@@ -37,21 +36,6 @@ function basePort(): number {
 export function layout(): NodeSet {
   basePort()
   return layoutNodes({ dir: DIR, count: 3, amqpPort: PORT, distPort: PORT + 20_000, ctlDistPort: PORT + 40_000, prefix: 'rc' })
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port, timeout: 1_000 })
-    s.once('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.once('error', () => resolve(false))
-    s.once('timeout', () => {
-      s.destroy()
-      resolve(false)
-    })
-  })
 }
 
 /** The cluster's URLs, comma-separated (without touching its files). */
@@ -150,14 +134,14 @@ async function startLocked(set: NodeSet): Promise<number> {
   const down = set.nodes.filter((n) => markedPid(n) === null)
   if (down.length === 0) {
     // Started by another `start` that may still be at it: wait until each node runs.
-    const ok = await Promise.all(set.nodes.map((n) => answers(n.amqpPort)))
+    const ok = await Promise.all(set.nodes.map((n) => portAnswers('127.0.0.1', n.amqpPort)))
     if (ok.includes(false)) await Promise.all(set.nodes.map((n) => waitNode(set, n, START_TIMEOUT_MS)))
     console.log(`cluster already running (data in ${DIR}):`)
     printUrls(set)
     return 0
   }
   for (const n of down) {
-    if (await answers(n.amqpPort)) throw new ClusterError(`port ${n.amqpPort} is taken by a process that is not node ${n.name} of ${DIR}; stop it or set RAIMENT_CLUSTER_PORT`)
+    if (await portAnswers('127.0.0.1', n.amqpPort)) throw new ClusterError(`port ${n.amqpPort} is taken by a process that is not node ${n.name} of ${DIR}; stop it or set RAIMENT_CLUSTER_PORT`)
   }
   const fresh = new Set(down.filter((n) => !existsSync(n.env['RABBITMQ_MNESIA_DIR']!)).map((n) => n.name))
   console.log(`starting ${down.map((n) => n.name).join(', ')} (data in ${DIR})`)
@@ -198,7 +182,7 @@ export async function status(): Promise<number> {
   let upCount = 0
   for (const n of set.nodes) {
     const pid = markedPid(n)
-    const ok = pid !== null && (await answers(n.amqpPort))
+    const ok = pid !== null && (await portAnswers('127.0.0.1', n.amqpPort))
     if (ok) upCount++
     console.log(`${n.name}  ${n.url}  ${ok ? `up (pid ${pid})` : pid !== null ? `starting (pid ${pid})` : 'down'}`)
   }

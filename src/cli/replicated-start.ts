@@ -18,7 +18,7 @@ import { DEFAULT_TAKEOVER_AFTER_MS } from '../replication/takeover.js'
 import type { Weave } from '../weave.js'
 import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
 import { errorLine, note, plural, refuseEmpty, say } from './common.js'
-import { endLine, runUntilSignal, StopSignals, type StartOptions } from './weave-commands.js'
+import { endLine, runUntilSignal, StopSignals, weaveOptions, type StartOptions } from './weave-commands.js'
 
 export function takeoverAfterOf(o: { takeoverAfter?: string }): number {
   const ms = o.takeoverAfter === undefined ? DEFAULT_TAKEOVER_AFTER_MS : Number(o.takeoverAfter)
@@ -55,16 +55,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
       heartbeatMs: heartbeatOf(o),
       takeoverAfterMs,
       log: note,
-      weave: {
-        db: o.db,
-        ...(o.id !== undefined ? { weaveId: o.id } : {}),
-        threads: o.threads,
-        ioLibs: o.ioLibs,
-        durability: o.durability,
-        onDivergence: o.onDivergence,
-        ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
-        onWarning: (w) => note(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`),
-      },
+      weave: weaveOptions(o),
       fenced: (err) => {
         writeSync(2, errorLine(err) + '\n')
         process.exit(FENCED_EXIT)

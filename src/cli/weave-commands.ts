@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import { decodeError, encodeValue } from '../encoding.js'
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
-import { Weave, rowEnd, type ThreadEnd } from '../weave.js'
+import { Weave, rowEnd, type ThreadEnd, type WeaveOptions } from '../weave.js'
 import type { Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
 import { redact } from '../amqp/connection.js'
@@ -50,6 +50,13 @@ export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave
   return Weave.open({
     ...(remote !== undefined ? { remote } : {}),
     ...(o.replicate === true ? { replicate: true } : {}),
+    ...weaveOptions(o),
+  })
+}
+
+/** The weave options the CLI's `start` gives (without a transport). */
+export function weaveOptions(o: StartOptions): WeaveOptions & { db: string } {
+  return {
     ...(o.id !== undefined ? { weaveId: o.id } : {}),
     db: o.db,
     threads: o.threads,
@@ -58,7 +65,7 @@ export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave
     onDivergence: o.onDivergence,
     ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
     onWarning: (w) => note(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`),
-  })
+  }
 }
 
 /** `raiment start`: runs a weave in the foreground until SIGINT or SIGTERM. */

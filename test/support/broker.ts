@@ -6,28 +6,17 @@
 import amqp from 'amqplib'
 import { execFile } from 'node:child_process'
 import { openSync, closeSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { portAnswers } from '../../scripts/rabbit-node.js'
 import { Topology } from '../../src/amqp/topology.js'
 
 export const AMQP_URL = process.env['RAIMENT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672'
 
 function answers(): Promise<boolean> {
   const u = new URL(AMQP_URL)
-  return new Promise((resolve) => {
-    const s = connect({ host: u.hostname, port: Number(u.port || 5672), timeout: 1_000 })
-    s.once('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.once('error', () => resolve(false))
-    s.once('timeout', () => {
-      s.destroy()
-      resolve(false)
-    })
-  })
+  return portAnswers(u.hostname, Number(u.port || 5672))
 }
 
 export const brokerUp = await answers()

@@ -5,10 +5,10 @@
  * not answer fails the test file; elsewhere it skips, and one line per run says how to start it.
  */
 import { closeSync, existsSync, openSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DIR, layout, streamReplicas as replicas } from '../../scripts/rabbit-cluster.js'
+import { portAnswers } from '../../scripts/rabbit-node.js'
 
 const CI = process.env['CI'] === 'true'
 const URLS = (process.env['RAIMENT_CLUSTER_URLS'] || [5691, 5692, 5693].map((p) => `amqp://guest:guest@127.0.0.1:${p}`).join(','))
@@ -18,18 +18,7 @@ const URLS = (process.env['RAIMENT_CLUSTER_URLS'] || [5691, 5692, 5693].map((p) 
 
 function answers(url: string): Promise<boolean> {
   const u = new URL(url)
-  return new Promise((resolve) => {
-    const s = connect({ host: u.hostname, port: Number(u.port || 5672), timeout: 1_000 })
-    s.once('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.once('error', () => resolve(false))
-    s.once('timeout', () => {
-      s.destroy()
-      resolve(false)
-    })
-  })
+  return portAnswers(u.hostname, Number(u.port || 5672))
 }
 
 /**

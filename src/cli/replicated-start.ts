@@ -42,10 +42,19 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   const url = brokerUrl(o)!
   const stop = new StopSignals()
   const { ReplicatedHost } = await import('../replication/host.js')
+  // Threads said started or resumed already: a pending one can start (its start committed and,
+  // under 'replicated', confirmed) before the listing of running threads below.
+  const said = new Set<string>()
   const watch = (weave: Weave): void => {
     weave.on('error', (e) => note(errorLine(e)))
-    weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
+    weave.on('thread-start', ({ id, type, resumed }) => {
+      said.add(id)
+      say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`)
+    })
     weave.on('thread-end', (end) => say(endLine(weave, end)))
+  }
+  const sayResumed = (weave: Weave): void => {
+    for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id) && !said.has(r.id)) say(`resumed ${r.id} ${r.type}`)
   }
   let host: ReplicatedHost
   try {
@@ -62,7 +71,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
       },
       opened: (weave, own) => {
         watch(weave)
-        if (!own) for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id)) say(`resumed ${r.id} ${r.type}`)
+        if (!own) sayResumed(weave)
       },
     })
   } catch (e) {
@@ -76,7 +85,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   }
   const weave = host.weave
   say(`weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, resumed ${plural(weave.resumed, 'thread')}`)
-  for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id)) say(`resumed ${r.id} ${r.type}`)
+  sayResumed(weave)
   say(`joined namespace '${host.ns}' on ${redact(url)} as ${weave.journal.weaveId}, replicated; takes over silent replicated weaves after ${takeoverAfterMs / 1000} s`)
   // The host closes every weave it runs; runUntilSignal closes the own one again (a no-op).
   return runUntilSignal(weave, () => new Promise<never>(() => {}), () => host.close(), stop)

@@ -15,7 +15,7 @@ import { Ring } from '../src/amqp/ring.js'
 import { genStream } from '../src/replication/records.js'
 import { readHead, readToEnd } from '../src/replication/streams.js'
 import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace } from './support/broker.js'
-import { deadline, Effects, Ends, lineFrom, removeReplNamespace, startReplWeave, type WeaveProc } from './support/repl-cluster.js'
+import { deadline, Effects, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
 const COUNT = 40
@@ -82,13 +82,7 @@ describe.skipIf(!brokerUp && !CI)('fencing and takeover faults', () => {
       expect(effects.done.size).toBe(ids.length * STEPS)
       await expectNoStaleRecords(ns, 'a')
     } finally {
-      for (const p of procs) {
-        p.proc.kill('SIGCONT')
-        p.proc.kill('SIGTERM')
-        await p.exited
-      }
-      await removeReplNamespace(AMQP_URL, ns, ids)
-      await effects.close()
+      await tearDown(procs, AMQP_URL, ns, ids, effects)
     }
   }, 90_000)
 
@@ -138,12 +132,7 @@ describe.skipIf(!brokerUp && !CI)('fencing and takeover faults', () => {
       ends.expectUninterrupted(ids, COUNT, STEPS)
       expect(effects.done.size).toBe(ids.length * STEPS)
     } finally {
-      for (const p of procs) {
-        p.proc.kill('SIGTERM')
-        await p.exited
-      }
-      await removeReplNamespace(AMQP_URL, ns, ids)
-      await effects.close()
+      await tearDown(procs, AMQP_URL, ns, ids, effects)
     }
   }, 90_000)
 })
@@ -188,12 +177,7 @@ describe.skipIf(!brokerUp && !CI)('takeover of a weave no live weave heard', () 
       ends.expectUninterrupted(ids, COUNT, STEPS)
       expect(effects.done.size).toBe(ids.length * STEPS)
     } finally {
-      for (const p of procs) {
-        p.proc.kill('SIGTERM')
-        await p.exited
-      }
-      await removeReplNamespace(AMQP_URL, ns, ids)
-      await effects.close()
+      await tearDown(procs, AMQP_URL, ns, ids, effects)
     }
   }, 90_000)
 })

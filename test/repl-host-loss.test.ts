@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs'
 import { fc } from '@fast-check/vitest'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace } from './support/broker.js'
-import { deadline, Effects, Ends, lineFrom, removeReplNamespace, startReplWeave, type WeaveProc } from './support/repl-cluster.js'
+import { deadline, Effects, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
 const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
@@ -111,11 +111,6 @@ async function oneRun(loss: Loss): Promise<number> {
     expect(effects.done.size).toBe(IDS.length * STEPS)
     return killed
   } finally {
-    for (const p of procs) {
-      p.proc.kill('SIGTERM')
-      await p.exited
-    }
-    await removeReplNamespace(AMQP_URL, ns, IDS)
-    await effects.close()
+    await tearDown(procs, AMQP_URL, ns, IDS, effects)
   }
 }

@@ -94,6 +94,20 @@ export async function removeReplNamespace(url: string, ns: string, ids: readonly
   }
 }
 
+/**
+ * The end of a run: every weave stopped (woken first, should one be frozen by SIGSTOP), the
+ * namespace removed from `url`, the effects service closed.
+ */
+export async function tearDown(procs: readonly WeaveProc[], url: string, ns: string, ids: readonly string[], effects: Effects): Promise<void> {
+  for (const p of procs) {
+    p.proc.kill('SIGCONT')
+    p.proc.kill('SIGTERM')
+    await p.exited
+  }
+  await removeReplNamespace(url, ns, ids)
+  await effects.close()
+}
+
 /** Thread ends reported by the weaves (`done THREAD JSON`), by thread; the same thread twice must agree. */
 export class Ends {
   readonly ends = new Map<string, string>()

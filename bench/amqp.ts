@@ -35,9 +35,9 @@ import amqp from 'amqplib'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
+import { portAnswers } from '../scripts/rabbit-node.js'
 import { BATCH_ROWS } from '../src/amqp/relay.js'
 import { Topology } from '../src/amqp/topology.js'
 import { fmt, line, summarize, tempDir, verdict } from './common.js'
@@ -52,14 +52,10 @@ const WINDOW = 1_000
 const BODY = Buffer.from(JSON.stringify({ k: 'msg', from: 'tx/1', to: 'rx/1', body: `J${JSON.stringify({ i: 1, pad: 'x'.repeat(120) })}` }))
 const TARGET = { atLeast: 0.7, text: '>= 70% of raw amqplib' }
 
+/** Whether a broker answers at `url` (its TCP port accepts a connection). */
 export function answers(url: string): Promise<boolean> {
   const u = new URL(url)
-  return new Promise((resolve) => {
-    const s = connect({ host: u.hostname, port: Number(u.port || 5672), timeout: 1_000 })
-    s.once('connect', () => (s.destroy(), resolve(true)))
-    s.once('error', () => resolve(false))
-    s.once('timeout', () => (s.destroy(), resolve(false)))
-  })
+  return portAnswers(u.hostname, Number(u.port || 5672))
 }
 
 function percentile(xs: number[], p: number): number {

@@ -9,11 +9,11 @@ import amqp from 'amqplib'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
-import { connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { registryStream } from '../src/replication/registry.js'
 import { deleteJournalStreams } from '../src/replication/streams.js'
+import { answers } from './amqp.js'
 import { fmt, line, summarize, tempDir, verdict } from './common.js'
 
 const URL_ = process.env['RAIMENT_BENCH_AMQP_URL'] ?? process.env['RAIMENT_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672'
@@ -46,16 +46,6 @@ function start(dir: string, id: string, ns: string, n: number): Proc {
     }
   }
   return { proc, lines, exited, wait }
-}
-
-function answers(url: string): Promise<boolean> {
-  const u = new URL(url)
-  return new Promise((resolve) => {
-    const s = connect({ host: u.hostname, port: Number(u.port || 5672), timeout: 1_000 })
-    s.once('connect', () => (s.destroy(), resolve(true)))
-    s.once('error', () => resolve(false))
-    s.once('timeout', () => (s.destroy(), resolve(false)))
-  })
 }
 
 async function oneRun(): Promise<{ failoverMs: number; entries: number; rebuildMs: number }> {

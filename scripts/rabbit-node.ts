@@ -109,6 +109,8 @@ export function layoutNodes(o: NodeSetOptions): NodeSet {
       RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
       RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, 'advanced.config'),
       RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+      // A node that dies writes its crash dump here, not in the caller's working directory.
+      ERL_CRASH_DUMP: join(dir, `erl_crash-${name}.dump`),
     }
     nodes.push({ name, amqpPort, distPort: o.distPort + i, url: `amqp://guest:guest@127.0.0.1:${amqpPort}`, dir, pidFile, env, mark: `${mark}:${name}` })
   }
@@ -139,9 +141,9 @@ function writeIfChanged(file: string, content: string): void {
  */
 export function spawnNode(n: NodeSpec, detached: boolean): ChildProcess {
   const bin = join(RABBITMQ_BIN, 'rabbitmq-server')
-  if (!detached) return spawn(bin, [], { env: n.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  if (!detached) return spawn(bin, [], { env: n.env, cwd: n.dir, stdio: ['ignore', 'pipe', 'pipe'] })
   const out = openSync(join(n.dir, 'server.out'), 'a')
-  const proc = spawn(bin, [], { env: n.env, stdio: ['ignore', out, out], detached: true })
+  const proc = spawn(bin, [], { env: n.env, cwd: n.dir, stdio: ['ignore', out, out], detached: true })
   proc.unref()
   return proc
 }

@@ -15,6 +15,8 @@ import { callContext, InvalidArgument, RaimentError, registerError } from 'raime
 import type { LibraryApi } from 'raiment'
 
 export const concurrency = 16
+/** Authorization, Cookie, Set-Cookie and what the weave adds are recorded as markers: docs/secrets.md. */
+export { secrets } from './_fetch-secrets.js'
 
 export interface RequestOptions {
   /** GET (default), POST, PUT, PATCH, DELETE, HEAD… */

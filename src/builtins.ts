@@ -3,6 +3,7 @@
  * imports a library's code.
  */
 import type { ClockApi } from '../io-libs/clock.js'
+import type { EnvApi } from '../io-libs/env.js'
 import type { FetchApi } from '../io-libs/fetch.js'
 import type { FsApi } from '../io-libs/fs.js'
 import type { LogApi } from '../io-libs/log.js'
@@ -15,6 +16,7 @@ import type { SqliteApi } from '../io-libs/sqlite.js'
 declare module './thread.js' {
   interface Libraries {
     clock: ClockApi
+    env: EnvApi
     random: RandomApi
     log: LogApi
     fs: FsApi

@@ -9,6 +9,7 @@ import { join, resolve, extname, basename } from 'node:path'
 import { CommonJsModule, InvalidLibraryModule, UnknownMethod } from './errors.js'
 import { importModule } from './loader.js'
 import type { WeaveConfig } from './call-context.js'
+import type { BoundSecrets, LibrarySecrets } from './secrets/rules.js'
 
 type Method = (...args: unknown[]) => unknown
 
@@ -23,6 +24,8 @@ export interface LibraryModule {
    * `this` is the thread-side library); they are not journaled themselves, their calls are.
    */
   threadSide?: Record<string, Method>
+  /** Which values of its calls are secret: recorded as markers, never as they are (docs/secrets.md). */
+  secrets?: LibrarySecrets
 }
 
 /** Where the weft finds a thread's weft, on the thread-side objects. */
@@ -38,6 +41,10 @@ export class Library {
   readonly methods: readonly string[]
   /** Limits live calls in flight; null when unlimited. */
   readonly queue: PQueue | null
+  /** What the module declares secret in its calls. */
+  declaredSecrets: LibrarySecrets | undefined = undefined
+  /** What is secret in its calls in this weave (declared and added); null: nothing. */
+  secrets: BoundSecrets | null = null
   /** The prototype of every thread's view of this library. */
   readonly #proto: Record<string, Method>
   /** `name.method:` by method, made once rather than at every call. */
@@ -148,7 +155,9 @@ export async function makeLibrary(name: string, spec: LibrarySpec, config: Weave
   if (impl === null || typeof impl !== 'object') {
     throw new InvalidLibraryModule(source, 'the default export must be an object of async methods, or a factory returning one')
   }
-  return Library.of(name, impl, mod.concurrency, mod.threadSide, source)
+  const lib = Library.of(name, impl, mod.concurrency, mod.threadSide, source)
+  lib.declaredSecrets = mod.secrets
+  return lib
 }
 
 const SOURCE_EXT = new Set(['.ts', '.mts', '.js', '.mjs'])

@@ -7,6 +7,7 @@ import { InvalidArgument } from './errors.js'
 import type { Durability, Journal } from './journal.js'
 import { BUILTIN_DIR, libraryFiles, loadLibraryFile, makeLibrary, type Library, type LibrarySpec } from './libraries.js'
 import type { Remote } from './remote.js'
+import { bindSecrets, checkWeaveSecrets, type WeaveSecrets } from './secrets/rules.js'
 import type { AnyThreadType } from './thread.js'
 
 export interface WeaveOptions {
@@ -49,9 +50,15 @@ export interface WeaveOptions {
    * (its module failed to load), once each when the weave opens. Default: `process.emitWarning`.
    */
   onWarning?: (warning: Error) => void
+  /**
+   * What else is secret in the calls of this weave's threads, by library, added to what each
+   * library declares (docs/secrets.md): `{ fetch: { headers: ['x-api-key'], body: ['password'] } }`.
+   * Secret values are recorded as markers, never as they are.
+   */
+  secrets?: WeaveSecrets
 }
 
-export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning'])
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets'])
 
 export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {
@@ -70,6 +77,7 @@ export function checkOptions(o: WeaveOptions): void {
   if (o.replicate === true && o.remote?.replicate === undefined) {
     throw new InvalidArgument('replicate: true needs a remote that can replicate the journal (an AmqpLink: raiment start --amqp URL --replicate)')
   }
+  if (o.secrets !== undefined) checkWeaveSecrets(o.secrets)
   if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
     throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)
   }
@@ -86,6 +94,10 @@ export async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promi
   for (const [name, spec] of Object.entries(o.libraries ?? {})) {
     libs.set(name, await makeLibrary(name, spec, config, `library '${name}'`))
   }
+  for (const lib of o.secrets === undefined ? [] : Object.keys(o.secrets)) {
+    if (!libs.has(lib)) throw new InvalidArgument(`secrets: there is no library '${lib}'; the libraries are: ${[...libs.keys()].join(', ')}`)
+  }
+  for (const lib of libs.values()) lib.secrets = bindSecrets(lib.name, lib.methods, lib.declaredSecrets, o.secrets?.[lib.name])
   return libs
 }
 

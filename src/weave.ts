@@ -27,6 +27,7 @@ import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { supervisor } from './supervisor.js'
+import { Keyring } from './secrets/keyring.js'
 import type { Library } from './libraries.js'
 import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
@@ -81,6 +82,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #dumps: string | false
   readonly #onDivergence: 'fail' | 'continue'
   readonly #alwaysReplay: boolean
+  /** The key of secret values' markers (src/secrets/keyring.ts); read or made on first use. */
+  readonly #keyring: Keyring
   #closed = false
   #dumpWrites = new Set<Promise<void>>()
   #moves: Moves | null = null
@@ -108,6 +111,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#dumps = o.dumps === false ? false : resolve(o.dumps ?? 'dumps')
     this.#onDivergence = o.onDivergence ?? 'fail'
     this.#alwaysReplay = o.alwaysReplay ?? false
+    this.#keyring = Keyring.forJournal(config.db)
     this.#control = new ControlRequests(this, (row) => this.#adopt(row), () => this.#closed)
   }
 
@@ -471,6 +475,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       entries,
       onDivergence: this.#onDivergence,
       onStop: this.#weftStopped,
+      keyring: this.#keyring,
       ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
     return weft

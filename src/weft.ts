@@ -23,6 +23,8 @@ import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import { Call } from './call.js'
 import { describeKey, nearest, Replay, reordered, type Entry } from './replay-record.js'
+import { CallSecrets } from './secrets/calls.js'
+import type { Keyring } from './secrets/keyring.js'
 
 export { describeKey, splitKey, type Entry } from './replay-record.js'
 
@@ -66,6 +68,8 @@ export interface WeftOptions {
    * the weave re-runs the thread from its journal.
    */
   onDurable?: () => void
+  /** The weave's secret key (src/secrets/); none for a replay of a dump. */
+  keyring?: Keyring | null
 }
 
 
@@ -93,6 +97,8 @@ export class Weft implements WeftLike {
   /** The journal epoch in which this thread last queued an entry (its batch). */
   #batch = -1
   #replay: Replay | null
+  /** How the calls of libraries with secrets are keyed, recorded and handed back; null: none. */
+  readonly #secrets: CallSecrets | null
   /**
    * Calls made and not yet settled (live, replayed-and-waiting, and held), oldest first: a list
    * linked through the calls themselves, so a thread holds no Set and a call needs no hash.
@@ -120,7 +126,8 @@ export class Weft implements WeftLike {
     this.#type = o.type ?? 'thread'
     this.#onDurable = o.onDurable
     this.trace = o.trace ? [] : null
-    const entries = o.entries
+    const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
+    this.#secrets = secrets
     this.#replay = entries && entries.length > 0 ? new Replay(entries) : null
     if (entries && entries.length > 0) {
       this.#seq = entries[entries.length - 1]!.seq + 1
@@ -149,7 +156,8 @@ export class Weft implements WeftLike {
     if (this.#ended || this.#holding) return new Promise(noop)
     let argsText: string
     try {
-      argsText = encodeArgs(args)
+      const s = this.#secrets
+      argsText = s === null || !s.covers(lib) ? encodeArgs(args) : s.argsText(lib, method, args)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -238,9 +246,11 @@ export class Weft implements WeftLike {
     if (this.#stopped !== null || this.#ended) return
     if (crashArmed) crashPoint('after-call')
     let text: string
+    const s = this.#secrets
+    const sealed = ok && s !== null && s.sealsOutcomes(call.lib)
     if (ok) {
       try {
-        text = encodeValue(v, call.lib.outcomePath(call.method))
+        text = encodeValue(sealed ? s.seal(call.lib, call.method, v) : v, call.lib.outcomePath(call.method))
       } catch (e) {
         ok = false
         v = e
@@ -257,6 +267,7 @@ export class Weft implements WeftLike {
       // primitive decodes to itself, so it needs no copy.)
       v = decodeValue(text)
     }
+    if (sealed) v = s.open(typeof v === 'object' && v !== null ? v : decodeValue(text))
     call.ok = ok
     call.value = v
     const seq = this.#seq++
@@ -392,7 +403,9 @@ export class Weft implements WeftLike {
     // only grow), so nothing reads `call` again: let the call (promise, args) be collected.
     e.call = null
     this.#removePending(call)
-    if (e.text !== undefined) {
+    const s = this.#secrets
+    if (e.ok && s !== null && s.sealsOutcomes(call.lib)) call.resolve(s.open(e.text !== undefined ? decodeValue(e.text) : e.value))
+    else if (e.text !== undefined) {
       if (e.ok) call.resolve(decodeValue(e.text))
       else call.reject(decodeError(e.text))
     } else if (e.ok) call.resolve(e.value)

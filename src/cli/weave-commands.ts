@@ -13,6 +13,7 @@ import { Weave, rowEnd, type ThreadEnd, type WeaveOptions } from '../weave.js'
 import type { Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
 import { redact } from '../amqp/connection.js'
+import { parseSecretOptions } from '../secrets/rules.js'
 import {
   CHILD_OF_WEAVES,
   complain,
@@ -39,6 +40,8 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   durability: Durability
   dumps?: string
   onDivergence: 'fail' | 'continue'
+  /** `--secret LIB.KIND=VALUE`, repeated. */
+  secret?: string[]
 }
 
 /**
@@ -64,6 +67,7 @@ export function weaveOptions(o: StartOptions): WeaveOptions & { db: string } {
     durability: o.durability,
     onDivergence: o.onDivergence,
     ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
+    ...(o.secret !== undefined && o.secret.length > 0 ? { secrets: parseSecretOptions(o.secret) } : {}),
     onWarning: (w) => note(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`),
   }
 }

@@ -1,0 +1,161 @@
+/**
+ * Secrets in one thread's calls: how the weft keys, records and hands back a call whose library
+ * has secrets (src/weft.ts calls this, and only for such libraries).
+ *
+ * Invariants:
+ * - No secret value reaches the journal: a secret argument is keyed by its MAC marker, a secret
+ *   outcome is recorded sealed (encrypted); the thread gets the value itself (opened again on
+ *   resume with the same key).
+ * - With the key that made the record (a resume), a call matches its record by the MAC: two
+ *   different secrets are two different calls.
+ * - Without it (a dump replayed elsewhere, a thread moved to a weave with another key), every
+ *   secret is `[secret]` on both sides: in the record, and in the calls, at the places the
+ *   record holds a marker and the places the library declares; calls that then share a key take
+ *   ordinals in the order the record completed them.
+ */
+import { decodeArgs, encodeArgs } from '../encoding.js'
+import type { Library } from '../libraries.js'
+import { splitKey, type Entry } from '../replay-record.js'
+import type { Keyring } from './keyring.js'
+import { anyForm, anyMarker, hasMarker, isMarker, markerKids, sealedParts } from './marker.js'
+import { markPaths, type Mark, type Path } from './rules.js'
+
+const markAny: Mark = () => anyMarker
+
+export class CallSecrets {
+  readonly #keyring: Keyring | null
+  readonly #any: boolean
+  /** In the any mode: where the record holds markers, by call name (`fetch.request`). */
+  readonly #recorded: ReadonlyMap<string, readonly Path[]> | null
+  readonly #recordedLibs: ReadonlySet<string>
+  readonly #mark: Mark
+  readonly #seal: Mark
+
+  private constructor(keyring: Keyring | null, any: boolean, recorded: ReadonlyMap<string, readonly Path[]> | null) {
+    this.#keyring = keyring
+    this.#any = any
+    this.#recorded = recorded
+    this.#recordedLibs = new Set([...(recorded?.keys() ?? [])].map((c) => c.slice(0, c.indexOf('.'))))
+    this.#mark = any || keyring === null ? markAny : (v) => keyring.mac(v)
+    this.#seal = keyring === null ? markAny : (v) => keyring.seal(v)
+  }
+
+  /**
+   * The secrets of a thread's weft, and the record as it must be matched: as recorded, or in the
+   * any mode (see the module's comment). Null when nothing of the thread is secret.
+   */
+  static of(keyring: Keyring | null, entries: Entry[] | null): { secrets: CallSecrets | null; entries: Entry[] | null } {
+    let kids: Set<string | null> | null = null
+    for (const e of entries ?? []) {
+      if (hasMarker(e.key)) for (const k of markerKids(e.key)) (kids ??= new Set()).add(k)
+    }
+    const any = kids !== null && (keyring === null || [...kids].some((k) => k !== keyring.kid))
+    if (!any) return { secrets: keyring === null ? null : new CallSecrets(keyring, false, null), entries }
+    return { secrets: new CallSecrets(keyring, true, recordedPaths(entries!)), entries: anyEntries(entries!) }
+  }
+
+  /** Does a call of `lib` need this (to key, record or hand back its values)? */
+  covers(lib: Library): boolean {
+    return lib.secrets !== null || this.#recordedLibs.has(lib.name)
+  }
+
+  /** The canonical text of a call's arguments, each secret replaced by its marker. */
+  argsText(lib: Library, method: string, args: readonly unknown[]): string {
+    let a = lib.secrets === null ? args : lib.secrets.args(method, args, this.#mark)
+    const paths = this.#recorded?.get(lib.name + '.' + method)
+    if (paths !== undefined) a = markPaths(a, paths, this.#mark) as readonly unknown[]
+    const text = encodeArgs(a)
+    return this.#any ? anyForm(text) : text
+  }
+
+  /** Whether `lib`'s outcomes may hold secrets (to seal, and to open when handed back). */
+  sealsOutcomes(lib: Library): boolean {
+    return lib.secrets?.marksOutcomes === true
+  }
+
+  /** An outcome as it is recorded: each secret sealed. */
+  seal(lib: Library, method: string, v: unknown): unknown {
+    return lib.secrets === null ? v : lib.secrets.outcome(method, v, this.#seal)
+  }
+
+  /** A recorded outcome as the thread gets it: each secret sealed with this key opened. */
+  open(v: unknown): unknown {
+    const k = this.#keyring
+    return k === null ? v : openIn(v, k)
+  }
+}
+
+function openIn(v: unknown, k: Keyring): unknown {
+  if (typeof v === 'string') {
+    const p = v.length > 16 && v.startsWith('[secret:') ? sealedParts(v) : null
+    return p === null ? v : k.open(p.kid, p.data, v)
+  }
+  if (Array.isArray(v)) {
+    let out: unknown[] | null = null
+    v.forEach((x, i) => {
+      const n = openIn(x, k)
+      if (n !== x) (out ??= v.slice())[i] = n
+    })
+    return out ?? v
+  }
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
+    let out: Record<string, unknown> | null = null
+    for (const [key, x] of Object.entries(v)) {
+      const n = openIn(x, k)
+      if (n !== x) (out ??= { ...(v as Record<string, unknown>) })[key] = n
+    }
+    return out ?? v
+  }
+  return v
+}
+
+/** Where the recorded arguments hold markers, by call name. */
+function recordedPaths(entries: readonly Entry[]): Map<string, Path[]> {
+  const seen = new Map<string, Map<string, Path>>()
+  for (const e of entries) {
+    if (!hasMarker(e.key)) continue
+    const { call, args } = splitKey(e.key)
+    let at = seen.get(call)
+    if (at === undefined) seen.set(call, (at = new Map<string, Path>()))
+    const found = at
+    walk(decodeArgs(args), [], (p) => found.set(p.join('\0'), p))
+  }
+  return new Map([...seen].map(([call, at]) => [call, [...at.values()]]))
+}
+
+function walk(v: unknown, path: string[], found: (p: Path) => void): void {
+  if (isMarker(v)) found(path)
+  else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, String(i)], found))
+  else if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const [k, x] of Object.entries(v)) walk(x, [...path, k], found)
+  }
+}
+
+/**
+ * The record in the any mode: every keyed marker made `[secret]`; where that gives calls of
+ * different keys one key, their ordinals are dealt again, each key's calls in their order, the
+ * keys' calls interleaved in the order they completed.
+ */
+function anyEntries(entries: readonly Entry[]): Entry[] {
+  const groups = new Map<string, Map<string, Entry[]>>()
+  for (const e of entries) {
+    const k = anyForm(e.key)
+    let byOld = groups.get(k)
+    if (byOld === undefined) groups.set(k, (byOld = new Map<string, Entry[]>()))
+    let list = byOld.get(e.key)
+    if (list === undefined) byOld.set(e.key, (list = []))
+    list.push(e)
+  }
+  const ords = new Map<Entry, number>()
+  for (const byOld of groups.values()) {
+    const lists = [...byOld.values()].map((l) => [...l].sort((a, b) => a.ord - b.ord))
+    let n = 0
+    for (;;) {
+      let best: Entry[] | null = null
+      for (const l of lists) if (l.length > 0 && (best === null || l[0]!.seq < best[0]!.seq)) best = l
+      if (best === null) break
+      ords.set(best.shift()!, n++)
+    }
+  }
+  return entries.map((e) => ({ ...e, key: anyForm(e.key), ord: ords.get(e)!, call: null }))
+}

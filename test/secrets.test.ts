@@ -1,0 +1,169 @@
+/**
+ * Secrets kept out of the journal (src/secrets/): the keyed markers of arguments, the sealed
+ * outcomes, the matching with and without the key, and the additions a weave makes.
+ */
+import { readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { describe, expect, test } from 'vitest'
+import { InvalidArgument, thread, Weave, type LibrarySecrets } from '../src/index.js'
+import { dumpText, makeDump } from '../src/dump.js'
+import { record, replay } from '../src/testing.js'
+import { Keyring, secretKeyFile } from '../src/secrets/keyring.js'
+import { markPaths } from '../src/secrets/rules.js'
+import { tempDir } from './support/tmp.js'
+
+/** A library whose `use(secret, n)` takes a secret first argument, and `issue()` returns one. */
+const vaultSecrets: LibrarySecrets = {
+  args: (method, args, mark) => (method === 'use' ? [mark(args[0]), ...args.slice(1)] : args),
+  outcome: (method, value, mark) => (method === 'issue' ? mark(value) : value),
+}
+const issued = 'issued-' + 'x'.repeat(12)
+const vault = {
+  default: {
+    async use(secret: string, n: number): Promise<string> {
+      return `used ${secret.length} ${n}`
+    },
+    async issue(): Promise<string> {
+      return issued
+    },
+  },
+  secrets: vaultSecrets,
+}
+
+interface VaultApi {
+  use(secret: string, n: number): Promise<string>
+  issue(): Promise<string>
+}
+
+/** Uses the secrets it is given (a closure: params are recorded as they are) and one it is issued. */
+function user(secrets: () => string[]) {
+  return thread({
+    uses: ['vault' as 'clock'],
+    async does() {
+      const v = this as unknown as { vault: VaultApi }
+      const out: string[] = []
+      for (const [i, s] of secrets().entries()) out.push(await v.vault.use(s, i % 2))
+      const got = await v.vault.issue()
+      out.push(await v.vault.use(got, 9))
+      // Without the key (a dump replayed elsewhere) `got` is a marker: only its presence is the same.
+      return { out, issued: got !== '' }
+    },
+  })
+}
+
+async function run(dir: string, type: ReturnType<typeof user>) {
+  const weave = await Weave.open({ db: join(dir, 'w.db'), threads: { user: type }, libraries: { vault }, ioLibs: false, dumps: false, durability: 'memory' })
+  try {
+    const id = weave.spawn('user')
+    const end = await weave.join(id)
+    const keys = weave.journal.entries(id).map(([, key, ord]) => [key, ord] as const)
+    return { end, keys, dump: makeDump(weave.journal, id) }
+  } finally {
+    await weave.close()
+  }
+}
+
+describe('keyed markers of secret arguments', () => {
+  test('two different secrets give two keys; the same secret the same key, in the next run too; no secret is recorded', async () => {
+    const dir = tempDir()
+    const [a, b] = ['alpha-secret-' + 'a'.repeat(8), 'bravo-secret-' + 'b'.repeat(8)]
+    const type = user(() => [a, b, a])
+    const first = await run(dir, type)
+    expect(first.end).toMatchObject({ status: 'done', result: { out: [`used ${a.length} 0`, `used ${b.length} 1`, `used ${a.length} 0`, 'used 19 9'], issued: true } })
+    const [ka, kb, ka2, kIssue, kUse] = first.keys
+    expect(ka![0]).not.toBe(kb![0])
+    expect(ka2).toEqual([ka![0], 1])
+    expect(ka![0]).toMatch(/^vault\.use:\["\[secret:[\w-]{8}:[\w-]{22}\]",0\]$/)
+    expect(kIssue![0]).toBe('vault.issue:[]')
+    // The issued secret, given back to the library, is keyed by its value: the same in every run.
+    expect(kUse![0]).toMatch(/^vault\.use:\["\[secret:/)
+    // The next run on the journal (same key file) keys the same secrets the same way.
+    expect((await run(dir, type)).keys).toEqual(first.keys)
+    const bytes = readFileSync(join(dir, 'w.db'))
+    for (const s of [a, b, issued]) {
+      expect(bytes.includes(s)).toBe(false)
+      expect(dumpText(first.dump)).not.toContain(s)
+    }
+    expect(statSync(secretKeyFile(join(dir, 'w.db'))).mode & 0o777).toBe(0o600)
+  })
+
+  test('a resumed thread finds its record by the keyed hash, and gets sealed outcomes back', async () => {
+    const dir = tempDir()
+    const a = 'resume-secret-' + 'r'.repeat(10)
+    const type = user(() => [a])
+    const db = join(dir, 'w.db')
+    const weave = await Weave.open({ db, threads: { user: type }, libraries: { vault }, ioLibs: false, dumps: false, durability: 'sync', alwaysReplay: true })
+    try {
+      const end = await weave.join(weave.spawn('user'))
+      // Always-replay re-ran the thread from its journal after every outcome: every call matched.
+      expect(end).toMatchObject({ status: 'done', result: { issued: true } })
+    } finally {
+      await weave.close()
+    }
+  })
+
+  test('a dump replays without the key and without the secrets: every secret matches any secret', async () => {
+    const dir = tempDir()
+    // b and c are both used with 1: without the key they are one call, made twice.
+    let given = ['a-secret-value-1', 'b-secret-value-2', 'a-secret-value-1', 'c-secret-value-3']
+    const type = user(() => given)
+    const { dump } = await run(dir, type)
+    expect(dump.entries.filter((e) => e.args[1] === 1).map((e) => e.ord)).toEqual([0, 0])
+    given = ['w', 'x', 'y', 'z']
+    const r = await replay(type, dumpText(dump), { ioLibs: false })
+    expect(r.status).toBe('done')
+    expect(r.result).toEqual((dump.thread as { result?: unknown }).result)
+    given = ['x', 'y', 'z']
+    await expect(replay(type, dumpText(dump), { ioLibs: false })).rejects.toThrow(/diverged/)
+  })
+
+  test('record() makes a fixture that holds no secret', async () => {
+    const s = 'fixture-secret-' + 'f'.repeat(9)
+    const type = user(() => [s])
+    const { dump } = await record(type, {}, { name: 'user', libraries: { vault }, ioLibs: false })
+    expect(dumpText(dump)).not.toContain(s)
+    expect(dumpText(dump)).not.toContain(issued)
+    expect((await replay(type, dump, { ioLibs: false })).status).toBe('done')
+  })
+
+  test('property: markers are keyed: equal for equal values under one key, different for different values or keys', () => {
+    const k1 = Keyring.forJournal('', { RAIMENT_SECRET_KEY: 'k'.repeat(20) })
+    const k1again = Keyring.forJournal('', { RAIMENT_SECRET_KEY: 'k'.repeat(20) })
+    const k2 = Keyring.random()
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (x, y) => {
+        expect(k1.mac(x)).toBe(k1again.mac(x))
+        expect(k1.mac(x) === k1.mac(y)).toBe(x === y)
+        expect(k1.mac(x)).not.toBe(k2.mac(x))
+        expect(k1again.open(k1.kid, k1.seal(x).split(':')[3]!.slice(0, -1), '?')).toBe(x)
+        expect(k1.mac(x)).not.toContain(x.length > 3 ? x : '\u0000')
+      }),
+    )
+  })
+})
+
+describe('what a weave adds', () => {
+  test('markPaths marks what each dot path names, and leaves the value given alone', () => {
+    const body = { user: 'ada', password: 'pw', cards: [{ number: '4242' }, { number: '5555' }] }
+    const out = markPaths(body, ['password', 'cards.*.number', 'missing.path'], (v) => `<${String(v)}>`)
+    expect(out).toEqual({ user: 'ada', password: '<pw>', cards: [{ number: '<4242>' }, { number: '<5555>' }] })
+    expect(body.password).toBe('pw')
+  })
+
+  test('an addition of a kind a library does not take is refused at open, naming the kinds', async () => {
+    const dir = tempDir()
+    await expect(Weave.open({ db: join(dir, 'a.db'), ioLibs: false, secrets: { fetch: { hedaers: ['x'] } } })).rejects.toThrow(
+      /secrets\.fetch: 'hedaers' is neither a kind of secret fetch takes.*'headers'.*'body'.*'response'/,
+    )
+    await expect(Weave.open({ db: join(dir, 'b.db'), ioLibs: false, secrets: { nolib: { x: ['y'] } } })).rejects.toThrow(/there is no library 'nolib'/)
+    await expect(Weave.open({ db: join(dir, 'c.db'), ioLibs: false, secrets: { fetch: { headers: 'x' } } as never })).rejects.toThrow(InvalidArgument)
+    // Any library takes dot paths into the arguments of its methods: sqlite's run, its first parameter.
+    const w = await Weave.open({ db: join(dir, 'd.db'), ioLibs: false, threads: {}, secrets: { sqlite: { run: ['2.0'] } } })
+    await w.close()
+  })
+
+  test('RAIMENT_SECRET_KEY too short is refused', () => {
+    expect(() => Keyring.forJournal('x.db', { RAIMENT_SECRET_KEY: 'short' })).toThrow(/at least 16 characters/)
+  })
+})

@@ -121,7 +121,7 @@ describe('keyed markers of secret arguments', () => {
   test('record() makes a fixture that holds no secret', async () => {
     const s = 'fixture-secret-' + 'f'.repeat(9)
     const type = user(() => [s])
-    const { dump } = await record(type, {}, { name: 'user', libraries: { vault }, ioLibs: false })
+    const { dump } = await record(type, undefined, { name: 'user', libraries: { vault }, ioLibs: false })
     expect(dumpText(dump)).not.toContain(s)
     expect(dumpText(dump)).not.toContain(issued)
     expect((await replay(type, dump, { ioLibs: false })).status).toBe('done')

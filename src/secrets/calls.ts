@@ -22,6 +22,9 @@ import { markPaths, type Mark, type Path } from './rules.js'
 
 const markAny: Mark = () => anyMarker
 
+/** The secrets of the threads of a weave whose record matches its key: one per key, shared. */
+const shared = new WeakMap<Keyring, CallSecrets>()
+
 export class CallSecrets {
   readonly #keyring: Keyring | null
   readonly #any: boolean
@@ -50,13 +53,18 @@ export class CallSecrets {
       if (hasMarker(e.key)) for (const k of markerKids(e.key)) (kids ??= new Set()).add(k)
     }
     const any = kids !== null && (keyring === null || [...kids].some((k) => k !== keyring.kid))
-    if (!any) return { secrets: keyring === null ? null : new CallSecrets(keyring, false, null), entries }
+    if (!any) {
+      if (keyring === null) return { secrets: null, entries }
+      let s = shared.get(keyring)
+      if (s === undefined) shared.set(keyring, (s = new CallSecrets(keyring, false, null)))
+      return { secrets: s, entries }
+    }
     return { secrets: new CallSecrets(keyring, true, recordedPaths(entries!)), entries: anyEntries(entries!) }
   }
 
   /** Does a call of `lib` need this (to key, record or hand back its values)? */
   covers(lib: Library): boolean {
-    return lib.secrets !== null || this.#recordedLibs.has(lib.name)
+    return lib.secrets !== null || (this.#recorded !== null && this.#recordedLibs.has(lib.name))
   }
 
   /** The canonical text of a call's arguments, each secret replaced by its marker. */

@@ -29,7 +29,7 @@ export const rules = {
     { selector: "CallExpression[callee.object.name='performance'][callee.property.name='now']", message: ioLib('performance.now()', 'clock') },
     { selector: "CallExpression[callee.name=/^(setTimeout|setInterval|setImmediate)$/]", message: ioLib('A timer', 'clock') + ' (this.clock.sleep(ms))' },
     { selector: "CallExpression[callee.name='fetch']", message: ioLib('fetch()', 'fetch') },
-    { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'process.env differs between runs: pass configuration in the thread params.' },
+    { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'process.env differs between runs: pass configuration in the thread params, or read it with this.env.get(name) (and a secret with this.env.secret(name), kept out of the journal).' },
   ],
 }
 

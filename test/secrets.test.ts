@@ -2,7 +2,7 @@
  * Secrets kept out of the journal (src/secrets/): the keyed markers of arguments, the sealed
  * outcomes, the matching with and without the key, and the additions a weave makes.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
@@ -125,6 +125,47 @@ describe('keyed markers of secret arguments', () => {
     expect(dumpText(dump)).not.toContain(s)
     expect(dumpText(dump)).not.toContain(issued)
     expect((await replay(type, dump, { ioLibs: false })).status).toBe('done')
+  })
+
+  test('a thread resumed under another key (its key file lost, or moved to another weave) matches its secrets as any secret', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'w.db')
+    const a = 'moved-secret-' + 'm'.repeat(10)
+    const waiting = thread({
+      uses: ['vault' as 'clock', 'gate' as 'clock'],
+      async does() {
+        const v = this as unknown as { vault: VaultApi; gate: { wait(): Promise<void> } }
+        const first = await v.vault.use(a, 0)
+        const got = await v.vault.issue()
+        await v.gate.wait()
+        return { first, again: await v.vault.use(a, 0), got }
+      },
+    })
+    // The first weave's gate never opens: it tells once the thread waits there (all before is durable).
+    let reached: () => void = () => {}
+    const waits = new Promise<void>((r) => (reached = r))
+    const shut = { wait: () => (reached(), new Promise(() => {})) }
+    const open = (gate: object) => Weave.open({ db, threads: { waiting }, libraries: { vault, gate }, ioLibs: false, dumps: false, durability: 'memory' })
+    let weave = await open(shut)
+    const id = weave.spawn('waiting')
+    await waits
+    await weave.close()
+    rmSync(secretKeyFile(db))
+    weave = await open({ wait: async () => {} })
+    try {
+      const end = await weave.join(id)
+      expect(end.status).toBe('done')
+      const r = (end as { result: { first: string; again: string; got: string } }).result
+      expect(r.first).toBe(r.again)
+      // Sealed under the lost key: it comes back as its marker.
+      expect(r.got).toMatch(/^\[secret:[\w-]+:sealed:/)
+      const uses = weave.journal.entries(id).map(([, key, ord]) => `${key} #${ord}`).filter((k) => k.startsWith('vault.use'))
+      // Recorded under the lost key, then under none: the ordinals carry on across the two.
+      expect(uses[0]).toMatch(/^vault\.use:\["\[secret:[\w-]{8}:[\w-]{22}\]",0\] #0$/)
+      expect(uses[1]).toBe('vault.use:["[secret]",0] #1')
+    } finally {
+      await weave.close()
+    }
   })
 
   test('property: markers are keyed: equal for equal values under one key, different for different values or keys', () => {

@@ -107,8 +107,9 @@ function prepare(url: unknown, options: unknown, callId: () => string): Prepared
       if (typeof v !== 'string') throw new InvalidArgument(`fetch.request: header '${k}' must be a string, got ${show(v)}`)
       try {
         headers.set(k, v)
-      } catch (e) {
-        throw new InvalidArgument(`fetch.request: header ${show(k)}: ${show(v)} is not valid: ${(e as Error).message}`)
+      } catch {
+        // Neither the value nor Node's message (which quotes it) is shown: it may be a secret.
+        throw new InvalidArgument(`fetch.request: header ${show(k)} is not valid: a name is letters, digits and !#$%&'*+-.^_\`|~, a value has no line break or NUL (the value is not shown: it may be secret)`)
       }
     }
   }

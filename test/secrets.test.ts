@@ -184,6 +184,30 @@ describe('keyed markers of secret arguments', () => {
   })
 })
 
+describe('fetch', () => {
+  test('a secret header fetch refuses is not quoted in the error, nor recorded', async () => {
+    const dir = tempDir()
+    const token = 'bad-token-' + 'q'.repeat(10)
+    const bad = thread({
+      uses: ['fetch'],
+      async does() {
+        return await this.fetch.get('http://127.0.0.1:9/x', { headers: { Authorization: `Bearer ${token}\nX-Evil: 1` } })
+      },
+    })
+    const weave = await Weave.open({ db: join(dir, 'w.db'), threads: { bad }, ioLibs: false, dumps: false, durability: 'memory' })
+    try {
+      const end = await weave.join(weave.spawn('bad'))
+      expect(end.status).toBe('failed')
+      const err = (end as { error: Error }).error
+      expect(err.message).toMatch(/header "Authorization" is not valid/)
+      expect(err.message).not.toContain(token)
+    } finally {
+      await weave.close()
+    }
+    expect(readFileSync(join(dir, 'w.db')).includes(token)).toBe(false)
+  })
+})
+
 describe('what a weave adds', () => {
   test('markPaths marks what each dot path names, and leaves the value given alone', () => {
     const body = { user: 'ada', password: 'pw', cards: [{ number: '4242' }, { number: '5555' }] }

@@ -11,6 +11,8 @@ import { dumpText, makeDump } from '../src/dump.js'
 import { record, replay } from '../src/testing.js'
 import { Keyring, secretKeyFile } from '../src/secrets/keyring.js'
 import { markPaths } from '../src/secrets/rules.js'
+import { encodeArgs } from '../src/encoding.js'
+import { secrets as fetchSecrets } from '../io-libs/_fetch-secrets.js'
 import { tempDir } from './support/tmp.js'
 
 /** A library whose `use(secret, n)` takes a secret first argument, and `issue()` returns one. */
@@ -185,6 +187,25 @@ describe('keyed markers of secret arguments', () => {
 })
 
 describe('fetch', () => {
+  test('property: a request keyed with its secrets marked holds none of their bytes; other secrets, another key; the request given is left as it was', () => {
+    const k = Keyring.random()
+    const mark = (v: unknown): string => k.mac(v)
+    const secret = fc.string({ minLength: 1 }).map((x) => `S3CR3T-${x}`)
+    const field = fc.string({ minLength: 1, maxLength: 8 }).filter((x) => !x.includes('.') && x !== '*' && x !== '__proto__')
+    fc.assert(
+      fc.property(fc.dictionary(field, fc.jsonValue()), field, secret, secret, fc.constantFrom('Authorization', 'cookie', 'X-Api-Key'), (rest, at, s1, s2, header) => {
+        const request = (s: string) => ['https://x.test/', { method: 'POST', headers: { [header]: s, Accept: 'json' }, body: { ...rest, [at]: s } }]
+        const added = { headers: ['x-api-key'], body: [at] }
+        const args = request(s1)
+        const copy = structuredClone(args)
+        const text = encodeArgs(fetchSecrets.args!('request', args, mark, added))
+        expect(args).toEqual(copy)
+        expect(text).not.toContain(JSON.stringify(s1).slice(1, -1))
+        expect(text === encodeArgs(fetchSecrets.args!('request', request(s2), mark, added))).toBe(s1 === s2)
+      }),
+    )
+  })
+
   test('a secret header fetch refuses is not quoted in the error, nor recorded', async () => {
     const dir = tempDir()
     const token = 'bad-token-' + 'q'.repeat(10)

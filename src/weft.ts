@@ -267,7 +267,7 @@ export class Weft implements WeftLike {
       // primitive decodes to itself, so it needs no copy.)
       v = decodeValue(text)
     }
-    if (sealed) v = s.open(typeof v === 'object' && v !== null ? v : decodeValue(text))
+    if (sealed && ok) v = s.open(typeof v === 'object' && v !== null ? v : decodeValue(text))
     call.ok = ok
     call.value = v
     const seq = this.#seq++

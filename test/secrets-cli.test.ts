@@ -114,10 +114,9 @@ test('a thread that used secrets, killed and resumed, leaves none of their bytes
   expect(counts).toEqual({ login: 1, next: 2 })
 
   const id = /done (\S+) login/.exec(second.stdout)![1]!
-  const show = await raiment(dir, 'show', id, '--json')
+  const [show, dumped] = await Promise.all([raiment(dir, 'show', id, '--json'), raiment(dir, 'dump', id, '-o', 'login.json')])
   expect(show.code).toBe(0)
   expect(show.stdout).toContain('[secret:')
-  const dumped = await raiment(dir, 'dump', id, '-o', 'login.json')
   expect(dumped.code).toBe(0)
   printed.push(show.stdout, show.stderr, dumped.stdout, dumped.stderr)
 

@@ -25,6 +25,10 @@ export type { SendResult } from './messages.js'
 export { NoBroker, UnknownWeave } from './remote.js'
 export type { Placement, PlacementUse, Remote } from './remote.js'
 export { readDump, makeDump, dumpText } from './dump.js'
+export { Schedules } from './schedules/schedules.js'
+export { InvalidSchedule, ScheduleExists, UnknownSchedule, DeclaredSchedule } from './schedules/errors.js'
+export type { MissedPolicy, ScheduleDeclaration, ScheduleInfo, ScheduleOptions, ScheduleSource } from './schedules/spec.js'
+export type { ScheduleClock } from './schedules/clock.js'
 export type { Dump, DumpEntry } from './dump.js'
 export {
   RaimentError,

@@ -6,6 +6,8 @@
  * Invariant: MIGRATIONS is append-only; a released migration is never edited.
  */
 
+import { schedulesMigration } from './schedules/schema.js'
+
 /** 'RAIM' */
 export const APPLICATION_ID = 0x5241494d
 
@@ -133,6 +135,8 @@ export const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL
    );
    CREATE INDEX outbox_names_name ON outbox_names(name, n);`,
+  // Schedules (src/schedules/): one row per schedule, with the time it has fired up to.
+  schedulesMigration(),
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

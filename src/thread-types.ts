@@ -33,6 +33,8 @@ export interface ThreadTypes {
   readonly unavailable: Map<string, RaimentError>
   /** The module of each type, by name. */
   readonly files: Map<string, string>
+  /** What each type's module exports as `schedule`, by type name, where it exports one (src/schedules/). */
+  readonly declared?: Map<string, unknown>
 }
 
 /** The thread-type modules of `dir` by type name, without loading any. A missing directory has none. */
@@ -52,7 +54,12 @@ export function threadFiles(dir: string): Map<string, string> {
  *   its `cause`) or its default export is not a thread type
  */
 export async function loadThreadType(file: string): Promise<AnyThreadType> {
-  let mod: { default?: unknown }
+  return (await loadThreadModule(file)).type
+}
+
+/** Loads one module as a thread type, with what it exports as `schedule` (undefined: nothing). */
+async function loadThreadModule(file: string): Promise<{ type: AnyThreadType; schedule: unknown }> {
+  let mod: { default?: unknown; schedule?: unknown }
   try {
     mod = (await importModule(resolve(file))) as { default?: unknown }
   } catch (e) {
@@ -62,7 +69,7 @@ export async function loadThreadType(file: string): Promise<AnyThreadType> {
   if (!isThreadType(mod.default)) {
     throw new InvalidThreadModule(file, "its default export is not a thread type; write `export default thread({ uses, does })`")
   }
-  return mod.default
+  return { type: mod.default, schedule: mod.schedule }
 }
 
 /**
@@ -72,16 +79,19 @@ export async function loadThreadType(file: string): Promise<AnyThreadType> {
 export async function loadThreadTypes(dir: string): Promise<ThreadTypes> {
   const types = new Map<string, AnyThreadType>()
   const unavailable = new Map<string, RaimentError>()
+  const declared = new Map<string, unknown>()
   const files = threadFiles(dir)
   for (const [name, file] of files) {
     try {
-      types.set(name, await loadThreadType(file))
+      const { type, schedule } = await loadThreadModule(file)
+      types.set(name, type)
+      if (schedule !== undefined) declared.set(name, schedule)
     } catch (e) {
       if (!(e instanceof InvalidThreadModule)) throw e
       unavailable.set(name, e)
     }
   }
-  return { types, unavailable, files }
+  return { types, unavailable, files, declared }
 }
 
 /**

@@ -82,6 +82,17 @@ export class ControlRequests {
             )
             .finally(() => this.#busy.delete(c.n))
           continue
+        } else if (c.kind === 'schedule') {
+          // `raiment schedule add|rm|pause|resume`: answered once the change is durable.
+          if (this.#busy.has(c.n)) continue
+          this.#busy.add(c.n)
+          void this.#weave.schedules
+            .control(c.arg ?? '')
+            .then((r) => {
+              if (!this.#closed()) journal.replyControl(c.n, r)
+            })
+            .finally(() => this.#busy.delete(c.n))
+          continue
         } else reply = `unknown request '${c.kind}'`
       } catch (e) {
         reply = (e as Error).message

@@ -7,6 +7,7 @@ import { InvalidArgument } from './errors.js'
 import type { Durability, Journal } from './journal.js'
 import { BUILTIN_DIR, libraryFiles, loadLibraryFile, makeLibrary, type Library, type LibrarySpec } from './libraries.js'
 import type { Remote } from './remote.js'
+import type { ScheduleClock } from './schedules/clock.js'
 import { bindSecrets, checkWeaveSecrets, type WeaveSecrets } from './secrets/rules.js'
 import type { AnyThreadType } from './thread.js'
 
@@ -56,9 +57,11 @@ export interface WeaveOptions {
    * Secret values are recorded as markers, never as they are.
    */
   secrets?: WeaveSecrets
+  /** The time schedules go by (src/schedules/clock.ts); the real clock by default. For tests. */
+  scheduleClock?: ScheduleClock
 }
 
-export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets'])
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'scheduleClock'])
 
 export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {

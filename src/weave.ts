@@ -26,6 +26,7 @@ import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migrati
 import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
+import { Schedules } from './schedules/schedules.js'
 import { supervisor } from './supervisor.js'
 import { Keyring } from './secrets/keyring.js'
 import type { Library } from './libraries.js'
@@ -74,6 +75,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly messages: Messages
   /** How many running threads were resumed when the weave opened. */
   resumed = 0
+  /** The schedules of this weave's journal: threads spawned at the times of cron expressions (docs/schedules.md). */
+  readonly schedules: Schedules
   readonly #types: Map<string, AnyThreadType>
   /** Types whose module is there but cannot run (it failed to load, or uses a missing library), with why. */
   readonly #unavailable: Map<string, RaimentError>
@@ -113,6 +116,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#alwaysReplay = o.alwaysReplay ?? false
     this.#keyring = Keyring.forJournal(config.db)
     this.#control = new ControlRequests(this, (row) => this.#adopt(row), () => this.#closed)
+    this.schedules = new Schedules(this, o.scheduleClock)
   }
 
   /**
@@ -152,6 +156,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       for (const e of loaded.unavailable.values()) warn(e)
       await replicateJournal(o, journal)
       weave.#resume()
+      weave.schedules.start(loaded.declared, warn)
       weave.#control.start(o.pollMs ?? 50)
       return weave
     } catch (e) {
@@ -452,6 +457,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (this.#closed) return
     this.#closed = true
     this.#control.stop()
+    this.schedules.stop()
     for (const run of this.#runs.values()) run.weft.detach()
     this.journal.flushNow()
     await Promise.all(this.#dumpWrites)

@@ -1,0 +1,333 @@
+/**
+ * A weave's schedules: at each time of each schedule, a thread of its type, with the time in
+ * its params (`scheduledAt`, ISO 8601).
+ *
+ * Invariants:
+ * - A time is fired by one transaction that holds the thread's spawn record and the move of the
+ *   schedule's `upto` to that time: after a crash both happened or neither did.
+ * - The thread of a time has an id made from (weave, schedule, time) (`scheduledThreadId`), and
+ *   a spawn of an id the journal holds records nothing: a time fired again is still one thread.
+ * - A schedule lives in one journal and fires only in the weave that owns it (one owner per
+ *   journal); with replication it moves with its journal when another weave takes it over.
+ * - The times that passed while no weave ran (after `upto`, up to when the weave started) follow
+ *   the schedule's policy: none (`skip`), the latest (`once`) or all (`all`). Every time after
+ *   the start is fired while the weave runs, however late its timer is. The times that pass while
+ *   a schedule is paused are not fired.
+ */
+import { decodeValue, encodeError } from '../encoding.js'
+import { RaimentError, ThreadTypeUnavailable, UnknownThreadType, WeaveClosed } from '../errors.js'
+import type { Journal } from '../journal.js'
+import type { Weave } from '../weave.js'
+import { realClock, type ScheduleClock } from './clock.js'
+import { CronTimes } from './cron.js'
+import { DeclaredSchedule, InvalidSchedule, ScheduleExists, UnknownSchedule } from './errors.js'
+import { checkDefinition, checkName, scheduledThreadId, type Definition, type ScheduleDeclaration, type ScheduleInfo, type ScheduleOptions, type ScheduleSource } from './spec.js'
+import { infoOf, ScheduleStore, type ScheduleRow, type Write } from './store.js'
+
+/** A schedule this weave runs: its row as committed or queued, and where it is in time. */
+interface Live {
+  row: ScheduleRow
+  cron: CronTimes
+  params: Record<string, unknown>
+  /** Times up to here are handled. */
+  from: number
+  /** Its next time, or null (none left). */
+  next: number | null
+}
+
+/** At most this many times fired in one turn; the rest in the next (a long list of missed times). */
+const PER_TURN = 1000
+
+export class Schedules {
+  readonly #weave: Weave
+  readonly #journal: Journal
+  readonly #clock: ScheduleClock
+  #store: ScheduleStore | null = null
+  readonly #live = new Map<string, Live>()
+  #cancel: (() => void) | null = null
+  #armedFor = Infinity
+  #running = false
+
+  /** @internal The weave makes it; `clock`: the time schedules go by (the real one by default). */
+  constructor(weave: Weave, clock: ScheduleClock = realClock) {
+    this.#weave = weave
+    this.#journal = weave.journal
+    this.#clock = clock
+  }
+
+  /**
+   * @internal Starts firing: the thread modules' declared schedules are brought in (`declared`:
+   * each type's `schedule` export; undefined when the weave was given its types by name), the
+   * times missed while no weave ran are handled by policy, and the timer is armed.
+   */
+  start(declared: ReadonlyMap<string, unknown> | undefined, warn: (e: Error) => void): void {
+    const store = (this.#store = new ScheduleStore(this.#journal))
+    const now = this.#clock.now()
+    const rows = new Map(store.all().map((r) => [r.name, r]))
+    if (declared !== undefined) this.#declare(declared, rows, now, warn)
+    this.#running = true
+    for (const row of rows.values()) {
+      let cron: CronTimes
+      try {
+        cron = new CronTimes(row.cron, row.tz)
+      } catch (e) {
+        warn(new RaimentError((e as RaimentError).code, `schedule '${row.name}' cannot run: ${(e as Error).message}`))
+        continue
+      }
+      const live: Live = { row, cron, params: decodeValue(row.params) as Record<string, unknown>, from: row.upto, next: null }
+      this.#live.set(row.name, live)
+      if (row.paused === 0) this.#missed(live, now)
+      live.next = cron.next(live.from)
+    }
+    this.#arm()
+  }
+
+  /** @internal Stops firing (the weave closes). */
+  stop(): void {
+    this.#running = false
+    this.#cancel?.()
+    this.#cancel = null
+    this.#armedFor = Infinity
+  }
+
+  /**
+   * Adds a schedule: from now on, at each time of `cron`, this weave spawns a thread of `type`
+   * with `{ ...params, scheduledAt }`. Resolves once it is durable. Nothing is recorded when it
+   * rejects.
+   * @throws ScheduleExists when a schedule has that name
+   * @throws InvalidSchedule RAIMENT_BAD_CRON, RAIMENT_BAD_TIME_ZONE or RAIMENT_BAD_SCHEDULE (name, policy, params)
+   * @throws UnknownThreadType / ThreadTypeUnavailable when this weave cannot run `type`
+   * @example
+   * await weave.schedules.add('nightly-report', { cron: '0 3 * * *', type: 'report', params: { to: 'ops' }, missed: 'once' })
+   */
+  async add(name: string, options: ScheduleOptions): Promise<ScheduleInfo> {
+    return this.#add(name, options, 'api')
+  }
+
+  /**
+   * Removes a schedule; a thread it spawned runs on. Resolves once that is durable.
+   * @throws UnknownSchedule when no schedule has that name
+   * @throws DeclaredSchedule for a schedule a thread module declares (remove its export instead)
+   */
+  async remove(name: string): Promise<void> {
+    const live = this.#get(name)
+    if (live.row.source === 'module') throw new DeclaredSchedule(name, live.row.type, 'remove it')
+    this.#live.delete(name)
+    this.#queue(this.#store!.delete(name))
+    this.#arm()
+    await this.#journal.committed()
+  }
+
+  /**
+   * Pauses a schedule: no thread is spawned for the times that pass until it resumes. Resolves
+   * once that is durable.
+   * @throws UnknownSchedule when no schedule has that name
+   */
+  async pause(name: string): Promise<ScheduleInfo> {
+    const live = this.#get(name)
+    if (live.row.paused === 0) {
+      live.row.paused = 1
+      this.#queue(this.#store!.pause(name))
+      this.#arm()
+    }
+    await this.#journal.committed()
+    return this.#info(live)
+  }
+
+  /**
+   * Resumes a paused schedule, from now: the times that passed while it was paused are not fired.
+   * @throws UnknownSchedule when no schedule has that name
+   */
+  async resume(name: string): Promise<ScheduleInfo> {
+    const live = this.#get(name)
+    if (live.row.paused === 1) {
+      const now = this.#clock.now()
+      live.row.paused = 0
+      live.from = Math.max(live.from, now)
+      live.row.upto = Math.max(live.row.upto, now)
+      live.next = live.cron.next(live.from)
+      this.#queue(this.#store!.resume(name, now))
+      this.#arm()
+    }
+    await this.#journal.committed()
+    return this.#info(live)
+  }
+
+  /** The schedules of this weave, by name, with their next time and the last they fired. */
+  list(): ScheduleInfo[] {
+    return [...this.#live.values()].sort((a, b) => (a.row.name < b.row.name ? -1 : 1)).map((l) => this.#info(l))
+  }
+
+  /** One schedule, or undefined. */
+  get(name: string): ScheduleInfo | undefined {
+    const live = this.#live.get(name)
+    return live === undefined ? undefined : this.#info(live)
+  }
+
+  /**
+   * @internal A request of `raiment schedule` while this weave runs (src/weave-control.ts):
+   * `{ op, name, options? }`; the reply is `{ ok }` or `{ refused: <encoded error> }`, given once
+   * the change is durable.
+   */
+  async control(arg: string): Promise<string> {
+    try {
+      const { op, name, options } = JSON.parse(arg) as { op: string; name: string; options?: ScheduleOptions }
+      let ok: unknown
+      if (op === 'add') ok = await this.#add(name, options!, 'cli')
+      else if (op === 'rm') ok = await this.remove(name).then(() => true)
+      else if (op === 'pause') ok = await this.pause(name)
+      else if (op === 'resume') ok = await this.resume(name)
+      else throw new RaimentError('RAIMENT_INVALID_ARGUMENT', `unknown schedule request '${op}'`)
+      return JSON.stringify({ ok })
+    } catch (e) {
+      return JSON.stringify({ refused: encodeError(e) })
+    }
+  }
+
+  async #add(name: string, options: ScheduleOptions, source: ScheduleSource): Promise<ScheduleInfo> {
+    this.#open()
+    const d = checkDefinition(name, options)
+    this.#checkType(d.type)
+    if (this.#live.has(d.name) || this.#store!.get(d.name) !== undefined) throw new ScheduleExists(d.name)
+    const now = this.#clock.now()
+    const write = this.#store!.insert(d, source, now)
+    this.#queue(write)
+    const live: Live = { row: newRow(d, source, now), cron: d.cron, params: d.params, from: now, next: d.cron.next(now) }
+    this.#live.set(d.name, live)
+    this.#arm()
+    await this.#journal.committed()
+    return this.#info(live)
+  }
+
+  /** The times missed while no weave ran, by the schedule's policy; then it counts from `now`. */
+  #missed(live: Live, now: number): void {
+    const { cron, row } = live
+    if (row.missed === 'once') {
+      const t = cron.latest(live.from, now)
+      if (t !== null) this.#fire(live, t)
+    } else if (row.missed === 'all') {
+      for (const t of cron.between(live.from, now)) this.#fire(live, t)
+    }
+    live.from = Math.max(live.from, now)
+  }
+
+  /** The timer: fires every time that is due, then arms for the next. */
+  readonly #turn = (): void => {
+    this.#cancel = null
+    this.#armedFor = Infinity
+    if (!this.#running) return
+    const now = this.#clock.now()
+    let fired = 0
+    for (const live of this.#live.values()) {
+      if (live.row.paused === 1 || live.next === null || live.next > now) continue
+      for (const t of live.cron.between(live.from, now)) {
+        this.#fire(live, t)
+        if (++fired >= PER_TURN) break
+      }
+      live.next = live.cron.next(live.from)
+      if (fired >= PER_TURN) break
+    }
+    this.#arm()
+  }
+
+  /** Spawns the thread of time `at`, and moves `upto` to `at`, in one batch. */
+  #fire(live: Live, at: number): void {
+    const row = live.row
+    const id = scheduledThreadId(this.#journal.weaveId, row.name, at)
+    let spawned: string | null = null
+    try {
+      spawned = this.#weave.spawn(row.type, { ...live.params, scheduledAt: new Date(at).toISOString() }, { id })
+    } catch (e) {
+      if (e instanceof WeaveClosed) return
+      const err = new RaimentError('RAIMENT_SCHEDULE_NOT_FIRED', `schedule '${row.name}' did not spawn its thread of ${new Date(at).toISOString()}: ${(e as Error).message}`, { cause: e })
+      if (this.#weave.listenerCount('error') > 0) this.#weave.emit('error', err)
+      else process.emitWarning(err)
+    }
+    this.#queue(this.#store!.fired(row.name, at, spawned, { at: row.last_fired, thread: row.last_thread }))
+    live.from = at
+    row.upto = at
+    if (spawned !== null) {
+      row.last_fired = at
+      row.last_thread = spawned
+    }
+  }
+
+  #arm(): void {
+    if (!this.#running) return
+    let soonest = Infinity
+    for (const l of this.#live.values()) if (l.row.paused === 0 && l.next !== null && l.next < soonest) soonest = l.next
+    if (soonest >= this.#armedFor) return
+    this.#cancel?.()
+    this.#armedFor = soonest
+    this.#cancel = soonest === Infinity ? null : this.#clock.setTimer(soonest, this.#turn)
+  }
+
+  /** The declared schedules, brought into `rows` (and the journal): added, changed, or removed. */
+  #declare(declared: ReadonlyMap<string, unknown>, rows: Map<string, ScheduleRow>, now: number, warn: (e: Error) => void): void {
+    const store = this.#store!
+    const named = new Set<string>()
+    for (const [type, exported] of declared) {
+      for (const decl of Array.isArray(exported) ? exported : [exported]) {
+        const name = (decl as ScheduleDeclaration | null)?.name ?? type.replaceAll('/', '.')
+        named.add(name)
+        // Its type cannot run here (the weave has said why): its row, if any, is kept as it is.
+        if (this.#weave.unavailable.has(type)) continue
+        try {
+          if (decl === null || typeof decl !== 'object') throw new InvalidSchedule('RAIMENT_BAD_SCHEDULE', `expected { cron, params?, missed?, tz?, name? }, got ${String(decl)}`)
+          const { name: _n, ...rest } = decl as ScheduleDeclaration
+          const d = checkDefinition(name, { ...rest, type }, new Set(['name']))
+          const row = rows.get(name)
+          if (row === undefined) {
+            this.#queue(store.insert(d, 'module', now))
+            rows.set(name, newRow(d, 'module', now))
+          } else if (row.source !== 'module') {
+            throw new ScheduleExists(name)
+          } else if (row.cron !== d.cron.expr || row.tz !== d.cron.tz || row.type !== d.type || row.params !== d.paramsText || row.missed !== d.missed) {
+            this.#queue(store.define(d))
+            rows.set(name, { ...row, cron: d.cron.expr, tz: d.cron.tz, type: d.type, params: d.paramsText, missed: d.missed })
+          }
+        } catch (e) {
+          const code = (e as { code?: string }).code ?? 'RAIMENT_BAD_SCHEDULE'
+          warn(new RaimentError(code, `the schedule exported by thread type '${type}' is not used: ${(e as Error).message}`, { cause: e }))
+        }
+      }
+    }
+    // A declaration gone from its module goes too (unless the module failed to load this time).
+    for (const row of [...rows.values()]) {
+      if (row.source === 'module' && !named.has(row.name) && !this.#weave.unavailable.has(row.type)) {
+        this.#queue(store.delete(row.name))
+        rows.delete(row.name)
+      }
+    }
+  }
+
+  #get(name: string): Live {
+    this.#open()
+    checkName(name)
+    const live = this.#live.get(name)
+    if (live === undefined) throw new UnknownSchedule(name, [...this.#live.keys()])
+    return live
+  }
+
+  #open(): void {
+    if (!this.#running) throw new WeaveClosed()
+  }
+
+  #checkType(type: string): void {
+    if (this.#weave.types.includes(type)) return
+    const why = this.#weave.unavailable.get(type)
+    throw why !== undefined ? new ThreadTypeUnavailable(type, why) : new UnknownThreadType(type, this.#weave.types)
+  }
+
+  #queue([stmt, params]: Write): void {
+    this.#journal.queue(stmt, params)
+  }
+
+  #info(live: Live): ScheduleInfo {
+    return infoOf(live.row, live.row.paused === 1 ? null : live.next)
+  }
+}
+
+function newRow(d: Definition, source: ScheduleSource, now: number): ScheduleRow {
+  return { name: d.name, cron: d.cron.expr, tz: d.cron.tz, type: d.type, params: d.paramsText, missed: d.missed, paused: 0, upto: now, last_fired: null, last_thread: null, source, created: now }
+}

@@ -285,7 +285,7 @@ async function spawnInWeave(journal: Journal, owner: Owner, type: string, params
  * CONTROL_TIMEOUT_MS without one: null, with the request withdrawn when `withdraw` (unless the
  * weave took it meanwhile), else left queued for the weave's next poll.
  */
-async function askWeave(journal: Journal, kind: string, thread: string, arg: string | null, withdraw: boolean): Promise<string | null> {
+export async function askWeave(journal: Journal, kind: string, thread: string | null, arg: string | null, withdraw: boolean): Promise<string | null> {
   const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run(kind, thread, arg).lastInsertRowid
   const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
   const deadline = Date.now() + CONTROL_TIMEOUT_MS

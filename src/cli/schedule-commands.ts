@@ -1,0 +1,146 @@
+/**
+ * `raiment schedule add|ls|rm|pause|resume`. With a weave running on the journal, the weave makes
+ * the change (a control request: it checks the type against the types it runs, and the change
+ * reaches its replication); with none, the change is written here, in the transaction that found
+ * none, and the next weave picks it up.
+ */
+import { existsSync } from 'node:fs'
+import { decodeError } from '../encoding.js'
+import { RaimentError } from '../errors.js'
+import { Journal } from '../journal.js'
+import { CronTimes } from '../schedules/cron.js'
+import { DeclaredSchedule, ScheduleExists, UnknownSchedule } from '../schedules/errors.js'
+import { checkDefinition, checkName, type MissedPolicy, type ScheduleInfo, type ScheduleOptions } from '../schedules/spec.js'
+import { infoOf, scheduleRows, ScheduleStore, type ScheduleRow } from '../schedules/store.js'
+import { isoTime, note, openExisting, openReadonly, parseParams, refuseEmpty, runningOwner, say, short, table, threadType, withOwner, type DbOptions, type Owner } from './common.js'
+import { askWeave } from './weave-commands.js'
+
+export interface ScheduleAddOptions extends DbOptions {
+  cron: string
+  missed: string
+  tz: string
+  threads: string
+}
+
+export interface ScheduleLsOptions extends DbOptions {
+  json?: boolean
+}
+
+/** `raiment schedule add NAME TYPE [PARAMS_JSON] --cron EXPR [--missed POLICY] [--tz ZONE]`. */
+export async function add(name: string, type: string, paramsText: string | undefined, o: ScheduleAddOptions): Promise<number> {
+  const params = parseParams(paramsText, type)
+  const options: ScheduleOptions = { cron: o.cron, type, params: params as Record<string, unknown>, missed: o.missed as MissedPolicy, tz: o.tz }
+  if (params === undefined) delete options.params
+  // Everything but the type is checked before any file is touched.
+  const d = checkDefinition(name, options)
+  const exists = existsSync(o.db)
+  if (exists) refuseEmpty(o.db)
+  // No weave runs on a journal that does not exist yet: the type is checked here.
+  if (!exists) await threadType(o.threads, type)
+  const journal = new Journal(o.db, { own: false })
+  try {
+    if (exists && runningOwner(journal) === null) await threadType(o.threads, type)
+    const owner = withOwner(journal, (owner) => {
+      if (owner !== null) return owner
+      const store = new ScheduleStore(journal)
+      if (store.get(d.name) !== undefined) throw new ScheduleExists(d.name)
+      const [stmt, args] = store.insert(d, 'cli', Date.now())
+      stmt.run(...args)
+      return null
+    })
+    const info = owner === null ? infoOf(new ScheduleStore(journal).get(d.name)!, d.cron.next(Date.now())) : ((await ask(journal, owner, 'add', name, options)) as ScheduleInfo)
+    say(`added schedule ${info.name}: ${info.type} at "${info.cron}" (${info.tz}), missed times: ${info.missed}; next ${info.next === null ? '-' : isoTime(info.next)}`)
+    if (owner === null) note(`no weave runs on ${o.db}; the schedule fires while one does (raiment start --db ${o.db})`)
+    return 0
+  } finally {
+    journal.close()
+  }
+}
+
+/** `raiment schedule rm|pause|resume NAME`. */
+export async function change(op: 'rm' | 'pause' | 'resume', name: string, o: DbOptions): Promise<number> {
+  checkName(name)
+  const journal = openExisting(o.db)
+  try {
+    const owner = withOwner(journal, (owner) => {
+      if (owner !== null) return owner
+      const store = new ScheduleStore(journal)
+      const row = store.get(name)
+      if (row === undefined) throw new UnknownSchedule(name, store.all().map((r) => r.name))
+      if (op === 'rm' && row.source === 'module') throw new DeclaredSchedule(name, row.type, 'remove it')
+      const [stmt, args] = op === 'rm' ? store.delete(name) : op === 'pause' ? store.pause(name) : store.resume(name, Date.now())
+      stmt.run(...args)
+      return null
+    })
+    if (owner !== null) await ask(journal, owner, op, name)
+    say(`${op === 'rm' ? 'removed' : op === 'pause' ? 'paused' : 'resumed'} schedule ${name}`)
+    return 0
+  } finally {
+    journal.close()
+  }
+}
+
+/** `raiment schedule ls`: each schedule with its next time, the last it fired, paused, policy. */
+export function ls(o: ScheduleLsOptions): number {
+  const journal = openReadonly(o.db)
+  try {
+    const now = Date.now()
+    const infos = scheduleRows(journal.db).map((r) => infoOf(r, r.paused === 1 ? null : nextOf(r, now)))
+    if (o.json) {
+      say(JSON.stringify(infos))
+      return 0
+    }
+    if (infos.length === 0) {
+      say(`no schedules in ${o.db} (raiment schedule add NAME TYPE --cron EXPR)`)
+      return 0
+    }
+    const header = ['NAME', 'TYPE', 'CRON', 'TZ', 'MISSED', 'STATE', 'NEXT', 'LAST FIRED', 'LAST THREAD', 'PARAMS']
+    const rows = infos.map((s) => [
+      s.name,
+      s.type,
+      s.cron,
+      s.tz,
+      s.missed,
+      s.paused ? 'paused' : s.source === 'module' ? 'active (module)' : 'active',
+      s.next === null ? '-' : isoTime(s.next),
+      s.lastFired === null ? '-' : isoTime(s.lastFired),
+      s.lastThread ?? '-',
+      short(s.params),
+    ])
+    for (const l of table(header, rows)) say(l)
+    return 0
+  } finally {
+    journal.close()
+  }
+}
+
+/** The next time of a schedule from now (a weave that starts later fires the missed ones by policy). */
+function nextOf(row: ScheduleRow, now: number): number | null {
+  try {
+    return new CronTimes(row.cron, row.tz).next(Math.max(row.upto, now))
+  } catch {
+    return null
+  }
+}
+
+const CONTROL_TIMEOUT_S = 5
+
+/** Asks the weave running on the journal to make the change; its refusal is thrown as its class. */
+async function ask(journal: Journal, owner: Owner, op: string, name: string, options?: ScheduleOptions): Promise<unknown> {
+  const reply = await askWeave(journal, 'schedule', null, JSON.stringify({ op, name, options }), true)
+  if (reply === null) {
+    throw new RaimentError(
+      'RAIMENT_SCHEDULE_TIMEOUT',
+      `the weave (pid ${owner.pid}) on ${journal.file} did not answer within ${CONTROL_TIMEOUT_S} s; nothing was changed. Is it stuck? Try again`,
+    )
+  }
+  let answer: { ok?: unknown; refused?: string }
+  try {
+    answer = JSON.parse(reply) as typeof answer
+  } catch {
+    throw new RaimentError('RAIMENT_SCHEDULE_UNSUPPORTED', `the weave (pid ${owner.pid}) on ${journal.file} does not take schedules (${reply}); start it with this Raiment`)
+  }
+  if (answer.refused !== undefined) throw decodeError(answer.refused)
+  return answer.ok
+}
+

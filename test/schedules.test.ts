@@ -1,0 +1,173 @@
+/**
+ * Schedules through the API: bad definitions are refused with a code and write nothing; pause,
+ * resume and remove; the missed-times policies on one worked example; schedules exported by
+ * thread modules; and one run on the real clock.
+ */
+import Database from 'better-sqlite3'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { thread, Weave, type MissedPolicy, type WeaveOptions } from 'raiment'
+import { TestClock } from './support/schedule-clock.js'
+import { tempDir } from './support/tmp.js'
+
+const tick = thread({ uses: [], async does(p: { scheduledAt: string; n?: number }) { return p } })
+const T0 = Date.parse('2026-03-01T10:00:30Z')
+
+function setup(o: Partial<WeaveOptions> = {}): { db: string; clock: TestClock; open: () => Promise<Weave> } {
+  const db = join(tempDir('raiment-sched-'), 'w.db')
+  const clock = new TestClock(T0)
+  return { db, clock, open: () => Weave.open({ db, durability: 'memory', threads: { tick }, ioLibs: false, dumps: false, scheduleClock: clock, ...o }) }
+}
+
+/** The scheduledAt of every thread of the journal, in order. */
+function fired(weave: Weave): string[] {
+  return weave.journal
+    .threads()
+    .map((t) => (JSON.parse(t.params.slice(1)) as { scheduledAt: string }).scheduledAt)
+    .sort()
+}
+
+const iso = (s: string): string => new Date(Date.parse(s)).toISOString()
+
+describe('weave.schedules', () => {
+  it('refuses a bad definition with a code, and writes nothing', async () => {
+    const { open } = setup()
+    const weave = await open()
+    const bad: Array<[string, unknown, string]> = [
+      ['a', { cron: 'every minute', type: 'tick' }, 'RAIMENT_BAD_CRON'],
+      ['a', { cron: '61 * * * *', type: 'tick' }, 'RAIMENT_BAD_CRON'],
+      ['a', { cron: '0 0 0 1 1 * 2020', type: 'tick' }, 'RAIMENT_BAD_CRON'],
+      ['a', { cron: '* * * * *', type: 'tick', tz: 'Mars/Olympus' }, 'RAIMENT_BAD_TIME_ZONE'],
+      ['a', { cron: '* * * * *', type: 'nosuch' }, 'RAIMENT_UNKNOWN_THREAD_TYPE'],
+      ['a', { cron: '* * * * *', type: 'tick', missed: 'sometimes' }, 'RAIMENT_BAD_SCHEDULE'],
+      ['a', { cron: '* * * * *', type: 'tick', params: [1] }, 'RAIMENT_BAD_SCHEDULE'],
+      ['a', { cron: '* * * * *', type: 'tick', every: 5 }, 'RAIMENT_BAD_SCHEDULE'],
+      ['a/b', { cron: '* * * * *', type: 'tick' }, 'RAIMENT_BAD_SCHEDULE'],
+      ['a', { cron: '* * * * *', type: 'tick', params: { f: () => 1 } }, 'RAIMENT_UNRECORDABLE'],
+    ]
+    for (const [name, o, code] of bad) {
+      await expect(weave.schedules.add(name, o as never), JSON.stringify(o)).rejects.toMatchObject({ code })
+    }
+    await weave.schedules.add('a', { cron: '* * * * *', type: 'tick' })
+    await expect(weave.schedules.add('a', { cron: '*/2 * * * *', type: 'tick' })).rejects.toMatchObject({ code: 'RAIMENT_SCHEDULE_EXISTS' })
+    await expect(weave.schedules.pause('b')).rejects.toMatchObject({ code: 'RAIMENT_UNKNOWN_SCHEDULE' })
+    await weave.committed()
+    const rows = weave.journal.db.prepare('SELECT name, cron FROM schedules').all()
+    expect(rows).toEqual([{ name: 'a', cron: '* * * * *' }])
+    await weave.close()
+  })
+
+  it('fires each time with scheduledAt in the params; pause skips the times until resume; remove stops it', async () => {
+    const { clock, open } = setup()
+    const weave = await open()
+    const info = await weave.schedules.add('five', { cron: '*/5 * * * *', type: 'tick', params: { n: 7 } })
+    expect(info).toMatchObject({ name: 'five', missed: 'skip', tz: 'UTC', paused: false, source: 'api', lastFired: null, next: Date.parse('2026-03-01T10:05:00Z') })
+    await clock.advance(Date.parse('2026-03-01T10:11:00Z'), weave)
+    expect(fired(weave)).toEqual([iso('2026-03-01T10:05:00Z'), iso('2026-03-01T10:10:00Z')])
+    const id = `${weave.journal.weaveId}/five@20260301T101000Z`
+    expect(await weave.join(id)).toMatchObject({ status: 'done', result: { n: 7, scheduledAt: iso('2026-03-01T10:10:00Z') } })
+    expect(weave.schedules.get('five')).toMatchObject({ lastFired: Date.parse('2026-03-01T10:10:00Z'), lastThread: id })
+    await weave.schedules.pause('five')
+    expect(weave.schedules.get('five')).toMatchObject({ paused: true, next: null })
+    await clock.advance(Date.parse('2026-03-01T10:26:00Z'), weave)
+    await weave.schedules.resume('five')
+    await clock.advance(Date.parse('2026-03-01T10:31:00Z'), weave)
+    expect(fired(weave).slice(2)).toEqual([iso('2026-03-01T10:30:00Z')])
+    await weave.schedules.remove('five')
+    await clock.advance(Date.parse('2026-03-01T11:00:00Z'), weave)
+    expect(fired(weave)).toHaveLength(3)
+    expect(weave.schedules.list()).toEqual([])
+    expect(clock.armed).toBe(0)
+    await weave.close()
+  })
+
+  it.each<[MissedPolicy, string[]]>([
+    ['skip', ['10:05', '10:40']],
+    ['once', ['10:05', '10:35', '10:40']],
+    ['all', ['10:05', '10:10', '10:15', '10:20', '10:25', '10:30', '10:35', '10:40']],
+  ])('times missed while no weave ran: %s', async (missed, times) => {
+    const { clock, open } = setup()
+    let weave = await open()
+    await weave.schedules.add('five', { cron: '*/5 * * * *', type: 'tick', missed })
+    await clock.advance(Date.parse('2026-03-01T10:07:00Z'), weave)
+    await weave.close()
+    // No weave from 10:07 to 10:37.
+    clock.t = Date.parse('2026-03-01T10:37:00Z')
+    weave = await open()
+    await clock.advance(Date.parse('2026-03-01T10:42:00Z'), weave)
+    expect(fired(weave)).toEqual(times.map((t) => iso(`2026-03-01T${t}:00Z`)))
+    await weave.close()
+  })
+
+  it('reads the expression in its time zone', async () => {
+    const { clock, open } = setup()
+    const weave = await open()
+    await weave.schedules.add('nine', { cron: '0 9 * * *', type: 'tick', tz: 'Europe/Paris' })
+    await clock.advance(Date.parse('2026-03-03T00:00:00Z'), weave)
+    expect(fired(weave)).toEqual([iso('2026-03-02T08:00:00Z')])
+    await weave.close()
+  })
+
+  it('takes the schedules thread modules export, keeps them in step with the modules, and refuses to remove one', async () => {
+    const dir = tempDir('raiment-sched-mod-')
+    const raiment = new URL('../src/index.ts', import.meta.url).href
+    /** A threads directory `name` whose `reports/daily` exports `schedule` (none when null), and a module with a bad one. */
+    const threads = (name: string, cron: string | null): string => {
+      mkdirSync(join(dir, name, 'reports'), { recursive: true })
+      const decl = cron === null ? '' : `export const schedule = { cron: '${cron}', params: { to: 'ops' }, missed: 'all' }\n`
+      writeFileSync(join(dir, name, 'reports', 'daily.ts'), `import { thread } from '${raiment}'\n${decl}export default thread({ uses: [], async does(p: unknown) { return p } })\n`)
+      writeFileSync(join(dir, name, 'broken.ts'), `import { thread } from '${raiment}'\nexport const schedule = [{ cron: 'nope' }]\nexport default thread({ uses: [], async does() { return 1 } })\n`)
+      return join(dir, name)
+    }
+    const clock = new TestClock(T0)
+    const warnings: Error[] = []
+    const o = (dirOfThreads: string): WeaveOptions => ({ db: join(dir, 'w.db'), threads: dirOfThreads, ioLibs: false, dumps: false, durability: 'memory', scheduleClock: clock, onWarning: (w) => warnings.push(w) })
+    let weave = await Weave.open(o(threads('v1', '0 6 * * *')))
+    expect(warnings.map((w) => (w as { code?: string }).code)).toEqual(['RAIMENT_BAD_CRON'])
+    expect(warnings[0]!.message).toMatch(/thread type 'broken'/)
+    expect(weave.schedules.list()).toMatchObject([{ name: 'reports.daily', cron: '0 6 * * *', type: 'reports/daily', source: 'module', params: { to: 'ops' } }])
+    await expect(weave.schedules.remove('reports.daily')).rejects.toMatchObject({ code: 'RAIMENT_DECLARED_SCHEDULE' })
+    await clock.advance(Date.parse('2026-03-02T06:30:00Z'), weave)
+    expect(fired(weave)).toEqual([iso('2026-03-02T06:00:00Z')])
+    await weave.close()
+    // The module now says 07:00: the schedule follows, from where it was (07:00 of the 2nd is missed: `all` runs it).
+    weave = await Weave.open(o(threads('v2', '0 7 * * *')))
+    expect(weave.schedules.get('reports.daily')).toMatchObject({ cron: '0 7 * * *', lastFired: Date.parse('2026-03-02T06:00:00Z') })
+    clock.t = Date.parse('2026-03-02T08:00:00Z')
+    await weave.close()
+    weave = await Weave.open(o(threads('v2b', '0 7 * * *')))
+    await weave.committed()
+    expect(fired(weave)).toEqual([iso('2026-03-02T06:00:00Z'), iso('2026-03-02T07:00:00Z')])
+    await weave.close()
+    // The export is gone: so is the schedule.
+    weave = await Weave.open(o(threads('v3', null)))
+    expect(weave.schedules.list()).toEqual([])
+    await weave.close()
+  })
+
+  it('fires on the real clock: an every-second schedule for about 3 s', async () => {
+    const db = join(tempDir('raiment-sched-rt-'), 'w.db')
+    const weave = await Weave.open({ db, durability: 'memory', threads: { tick }, ioLibs: false, dumps: false })
+    const ends: Array<{ id: string; at: number }> = []
+    const three = new Promise<void>((resolve) =>
+      weave.on('thread-end', (e) => {
+        if (e.status === 'done') ends.push({ id: e.id, at: Date.parse((e.result as { scheduledAt: string }).scheduledAt) })
+        if (ends.length === 3) resolve()
+      }),
+    )
+    const added = Date.now()
+    await weave.schedules.add('second', { cron: '* * * * * *', type: 'tick' })
+    await three
+    await weave.close()
+    const ats = ends.map((e) => e.at).sort((a, b) => a - b)
+    // Consecutive whole seconds after the schedule was added, each its own thread.
+    expect(ats[0]! % 1000).toBe(0)
+    expect(ats[0]!).toBeGreaterThan(added)
+    expect(ats).toEqual([ats[0]!, ats[0]! + 1000, ats[0]! + 2000])
+    expect(new Set(ends.map((e) => e.id)).size).toBe(3)
+    const raw = new Database(db, { readonly: true })
+    expect((raw.prepare('SELECT count(*) AS n FROM threads').get() as { n: number }).n).toBeGreaterThanOrEqual(3)
+    raw.close()
+  })
+})

@@ -30,7 +30,6 @@ describe('raiment schedule', () => {
     const dir = projectWith({ 'tick.ts': TICK })
     const cases: Array<[string[], string]> = [
       [['every', 'tick', '--cron', '*/5 * * *'], 'RAIMENT_BAD_CRON'],
-      [['every', 'tick', '--cron', '* * * * *', '--tz', 'Nowhere/City'], 'RAIMENT_BAD_TIME_ZONE'],
       [['every', 'tock', '--cron', '* * * * *'], 'RAIMENT_UNKNOWN_THREAD_TYPE'],
       [['every', 'tick', '{"a":', '--cron', '* * * * *'], 'RAIMENT_INVALID_ARGUMENT'],
     ]
@@ -45,12 +44,9 @@ describe('raiment schedule', () => {
     const ok = await raiment(dir, 'schedule', 'add', 'every', 'tick', '{"n":1}', '--cron', '*/5 * * * *', '--missed', 'once')
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toMatch(/^added schedule every: tick at "\*\/5 \* \* \* \*" \(UTC\), missed times: once; next \d{4}-/)
-    const dup = await raiment(dir, 'schedule', 'add', 'every', 'tick', '--cron', '* * * * *')
-    expect(dup.stderr).toMatch(/^raiment: RAIMENT_SCHEDULE_EXISTS: /)
     expect((await raiment(dir, 'schedule', 'pause', 'every')).stdout).toBe('paused schedule every\n')
     expect(schedules(dir)).toEqual([{ name: 'every', paused: 1 }])
     expect((await raiment(dir, 'schedule', 'ls')).stdout).toMatch(/^NAME +TYPE +CRON +TZ +MISSED +STATE +NEXT +LAST FIRED +LAST THREAD +PARAMS\nevery +tick +\*\/5 \* \* \* \* +UTC +once +paused +- +- +- +\{"n":1\}\n$/)
-    expect((await raiment(dir, 'schedule', 'rm', 'nope')).stderr).toMatch(/^raiment: RAIMENT_UNKNOWN_SCHEDULE: no schedule named 'nope'; schedules: every/)
     expect((await raiment(dir, 'schedule', 'rm', 'every')).code).toBe(0)
     expect(schedules(dir)).toEqual([])
   })

@@ -137,7 +137,7 @@ describe('weave.schedules', () => {
     clock.t = Date.parse('2026-03-02T08:00:00Z')
     await weave.close()
     weave = await Weave.open(o(threads('v2b', '0 7 * * *')))
-    await weave.committed()
+    await clock.advance(clock.t, weave)
     expect(fired(weave)).toEqual([iso('2026-03-02T06:00:00Z'), iso('2026-03-02T07:00:00Z')])
     await weave.close()
     // The export is gone: so is the schedule.

@@ -199,14 +199,15 @@ export class Schedules {
     return this.#info(live)
   }
 
-  /** The times missed while no weave ran, by the schedule's policy; then it counts from `now`. */
+  /**
+   * The times missed while no weave ran, by the schedule's policy: `all` leaves them to the
+   * timer's turns (a thousand a turn, oldest first); `skip` and `once` count from `now` on.
+   */
   #missed(live: Live, now: number): void {
-    const { cron, row } = live
-    if (row.missed === 'once') {
-      const t = cron.latest(live.from, now)
+    if (live.row.missed === 'all') return
+    if (live.row.missed === 'once') {
+      const t = live.cron.latest(live.from, now)
       if (t !== null) this.#fire(live, t)
-    } else if (row.missed === 'all') {
-      for (const t of cron.between(live.from, now)) this.#fire(live, t)
     }
     live.from = Math.max(live.from, now)
   }
@@ -216,6 +217,16 @@ export class Schedules {
     this.#cancel = null
     this.#armedFor = Infinity
     if (!this.#running) return
+    try {
+      this.#fireDue()
+    } catch (e) {
+      this.#error(new RaimentError('RAIMENT_SCHEDULE_FAILED', `the schedules stopped firing: ${(e as Error).message}`, { cause: e }))
+      return
+    }
+    this.#arm()
+  }
+
+  #fireDue(): void {
     const now = this.#clock.now()
     let fired = 0
     for (const live of this.#live.values()) {
@@ -227,7 +238,12 @@ export class Schedules {
       live.next = live.cron.next(live.from)
       if (fired >= PER_TURN) break
     }
-    this.#arm()
+  }
+
+  /** To the weave's `error` listeners, or a process warning when it has none. */
+  #error(err: Error): void {
+    if (this.#weave.listenerCount('error') > 0) this.#weave.emit('error', err)
+    else process.emitWarning(err)
   }
 
   /** Spawns the thread of time `at`, and moves `upto` to `at`, in one batch. */
@@ -239,9 +255,7 @@ export class Schedules {
       spawned = this.#weave.spawn(row.type, { ...live.params, scheduledAt: new Date(at).toISOString() }, { id })
     } catch (e) {
       if (e instanceof WeaveClosed) return
-      const err = new RaimentError('RAIMENT_SCHEDULE_NOT_FIRED', `schedule '${row.name}' did not spawn its thread of ${new Date(at).toISOString()}: ${(e as Error).message}`, { cause: e })
-      if (this.#weave.listenerCount('error') > 0) this.#weave.emit('error', err)
-      else process.emitWarning(err)
+      this.#error(new RaimentError('RAIMENT_SCHEDULE_NOT_FIRED', `schedule '${row.name}' did not spawn its thread of ${new Date(at).toISOString()}: ${(e as Error).message}`, { cause: e }))
     }
     this.#queue(this.#store!.fired(row.name, at, spawned, { at: row.last_fired, thread: row.last_thread }))
     live.from = at

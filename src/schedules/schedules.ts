@@ -283,10 +283,12 @@ export class Schedules {
     for (const [type, exported] of declared) {
       for (const decl of Array.isArray(exported) ? exported : [exported]) {
         const name = (decl as ScheduleDeclaration | null)?.name ?? type.replaceAll('/', '.')
+        const twice = named.has(name)
         named.add(name)
         // Its type cannot run here (the weave has said why): its row, if any, is kept as it is.
         if (this.#weave.unavailable.has(type)) continue
         try {
+          if (twice) throw new InvalidSchedule('RAIMENT_BAD_SCHEDULE', `the name '${name}' is declared by another export too; give each a name of its own`)
           if (decl === null || typeof decl !== 'object') throw new InvalidSchedule('RAIMENT_BAD_SCHEDULE', `expected { cron, params?, missed?, tz?, name? }, got ${String(decl)}`)
           const { name: _n, ...rest } = decl as ScheduleDeclaration
           const d = checkDefinition(name, { ...rest, type }, new Set(['name']))

@@ -61,7 +61,7 @@ export async function loadThreadType(file: string): Promise<AnyThreadType> {
 async function loadThreadModule(file: string): Promise<{ type: AnyThreadType; schedule: unknown }> {
   let mod: { default?: unknown; schedule?: unknown }
   try {
-    mod = (await importModule(resolve(file))) as { default?: unknown }
+    mod = (await importModule(resolve(file))) as typeof mod
   } catch (e) {
     const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
     throw new InvalidThreadModule(file, `could not be loaded: ${why}`, { cause: e })

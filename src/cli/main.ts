@@ -18,7 +18,7 @@ import type { DbOptions } from './common.js'
 import type { WeavesOptions } from './amqp-commands.js'
 import type { MigrateOptions } from './migrate.js'
 import type { RestoreOptions } from './replication-commands.js'
-import type { ScheduleAddOptions, ScheduleLsOptions } from './schedule-commands.js'
+import { scheduleCommands } from './schedule-cli.js'
 
 // Each command's module is loaded only when it runs, so `ps` does not pay for loading a weave.
 const inspect = () => import('./inspect.js')
@@ -46,7 +46,7 @@ function report(e: unknown): void {
   if (process.env.RAIMENT_DEBUG === '1' && e instanceof Error && e.stack) note(redactUrls(e.stack))
 }
 
-type Action = (...args: never[]) => number | Promise<number>
+export type Action = (...args: never[]) => number | Promise<number>
 
 function build(setCode: (c: number) => void, argv: readonly string[]): Command {
   const program = new Command('raiment')
@@ -204,45 +204,6 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .action(run(async (o: StartOptions) => (await import('./demo.js')).demo(o)))
 
   return program
-}
-
-/** `raiment schedule add|ls|rm|pause|resume` (src/cli/schedule-commands.ts). */
-function scheduleCommands(program: Command, db: (c: Command) => Command, run: (fn: Action) => (...args: unknown[]) => Promise<void>): void {
-  const commands = () => import('./schedule-commands.js')
-  const schedule = program
-    .command('schedule')
-    .description('Schedules: a weave spawns a thread of a type at each time of a cron expression, exactly once per time.')
-    .addHelpText(
-      'after',
-      '\nOptions of schedule add: --cron <expr>, --missed <policy> (skip, once, all), --tz <zone>, --db <file>, --threads <dir>;' +
-        '\nof schedule ls: --json, --db <file>; of rm, pause and resume: --db <file>.' +
-        `\n\nExamples:\n  raiment schedule add cleanup --cron "*/5 * * * *" cleanup '{"older_than_days":7}'\n  raiment schedule ls\n  raiment schedule pause cleanup`,
-    )
-  db(schedule.command('add'))
-    .description('Add a schedule: at each time of --cron, the weave on the journal spawns TYPE with PARAMS_JSON and scheduledAt (ISO 8601).')
-    .argument('<name>', "the schedule's name: letters, digits, '_', '.', '-'")
-    .argument('<type>', 'the thread type to spawn at each time')
-    .argument('[params_json]', "the threads' params, a JSON object (scheduledAt is added)")
-    .requiredOption('--cron <expr>', 'a cron expression: 5 fields (minute precision), 6 (seconds first) or 7 (years last)')
-    .addOption(new Option('--missed <policy>', 'the times that passed while no weave ran: skip them, run once (the latest), or run all').choices(['skip', 'once', 'all']).default('skip'))
-    .option('--tz <zone>', 'the IANA time zone the expression is read in', 'UTC')
-    .option('--threads <dir>', 'directory of thread types (to check TYPE when no weave runs)', DEFAULT_THREADS)
-    .addHelpText('after', `\nExamples:\n  raiment schedule add cleanup --cron "*/5 * * * *" cleanup '{"older_than_days":7}'\n  raiment schedule add report --cron "0 9 * * MON-FRI" --tz Europe/Paris --missed once report`)
-    .action(run(async (name: string, type: string, params: string | undefined, o: ScheduleAddOptions) => (await commands()).add(name, type, params, o)))
-  db(schedule.command('ls'))
-    .description('List the schedules: type, cron, time zone, missed-times policy, paused, next time, last fired time and thread.')
-    .option('--json', 'print them as a JSON array')
-    .action(run(async (o: ScheduleLsOptions) => (await commands()).ls(o)))
-  for (const [op, what] of [
-    ['rm', 'Remove a schedule (the threads it spawned run on).'],
-    ['pause', 'Pause a schedule: the times that pass while it is paused are not fired.'],
-    ['resume', 'Resume a paused schedule, from now.'],
-  ] as const) {
-    db(schedule.command(op))
-      .description(what)
-      .argument('<name>', "the schedule's name (see raiment schedule ls)")
-      .action(run(async (name: string, o: DbOptions) => (await commands()).change(op, name, o)))
-  }
 }
 
 function version(): string {

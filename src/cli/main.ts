@@ -19,6 +19,7 @@ import type { WeavesOptions } from './amqp-commands.js'
 import type { MigrateOptions } from './migrate.js'
 import type { RestoreOptions } from './replication-commands.js'
 import { scheduleCommands } from './schedule-cli.js'
+import type { UiCommandOptions } from './ui.js'
 
 // Each command's module is loaded only when it runs, so `ps` does not pay for loading a weave.
 const inspect = () => import('./inspect.js')
@@ -190,6 +191,16 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .action(run(async (o: DeadLettersOptions) => (await messageCommands()).deadLetters(o)))
 
   scheduleCommands(program, db, run)
+
+  program
+    .command('ui')
+    .description('Serve a web UI on 127.0.0.1: threads, a thread\'s timeline, messages and children, weaves, dead letters; it updates live. Prints its URL and a token that kill and send need.')
+    .option('--db <file>', 'a journal file to show (repeat for several; default raiment.db)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--amqp <url>', 'also show the live weaves of this broker (default: $RAIMENT_AMQP_URL)')
+    .option('--namespace <ns>', 'the namespace the weaves joined', 'raiment')
+    .option('--port <n>', 'the port (default: a free one)')
+    .addHelpText('after', '\nThe journals are read read-only, beside a running weave or with none; nothing changes them but kill and send,\nwhich need the token.\n\nExamples:\n  raiment ui\n  raiment ui --db a.db --db b.db --port 8080\n  raiment ui --amqp amqp://guest:guest@127.0.0.1:5672')
+    .action(run(async (o: UiCommandOptions) => (await import('./ui.js')).ui(o)))
 
   program
     .command('init')

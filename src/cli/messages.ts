@@ -33,11 +33,25 @@ export function parseMessage(text: string, to: string): unknown {
 
 type Sent = { result: SendResult; forwardTo?: string } | { owner: Owner; n: number }
 
-/** `raiment send ID_OR_NAME MESSAGE_JSON`. Exit 0 when delivered, 1 when dead-lettered. */
-export async function send(to: string, text: string, o: DbOptions): Promise<number> {
+/** What a send did: the weave's (or this process's) result, and a note when the message waits. */
+export interface SendOutcome {
+  result: SendResult
+  /** With no weave running: where the message waits until one does. */
+  waits?: string
+}
+
+/**
+ * Sends `message` from outside any thread to a thread id or registered name of journal `db`, the
+ * way `raiment send` does: with a weave running on it, a control request that weave answers
+ * exactly as `Weave.send` (waiting up to 5 s); with none, into the thread's inbox (or outbox, or
+ * the dead letters) here. The UI's send is this too.
+ * @throws InvalidArgument for an empty address or a value that cannot be recorded
+ * @throws RaimentError (`RAIMENT_SEND_TIMEOUT`, `RAIMENT_SEND_FAILED`)
+ */
+export async function sendMessage(db: string, to: string, message: unknown): Promise<SendOutcome> {
   if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
-  const body = encodeValue(parseMessage(text, to), 'the message')
-  const journal = openExisting(o.db)
+  const body = encodeValue(message, 'the message')
+  const journal = openExisting(db)
   try {
     // The owner check and the write are one step that no weave opening now can split.
     const sent = withOwner(journal, (owner): Sent => {
@@ -45,20 +59,26 @@ export async function send(to: string, text: string, o: DbOptions): Promise<numb
       const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('send', to, body).lastInsertRowid)
       return { owner, n }
     })
-    if ('result' in sent) {
-      say(JSON.stringify(sent.result))
-      if (!sent.result.delivered) return notDelivered(sent.result)
-      if (sent.forwardTo !== undefined) {
-        note(`no weave runs on ${o.db}; ${sent.result.to} moved to weave '${sent.forwardTo}': the message waits in the outbox here until a weave runs on this journal with a broker (raiment start --db ${o.db} --amqp URL) and sends it on`)
-      } else note(`no weave runs on ${o.db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${o.db})`)
-      return 0
-    }
-    const result = await awaitReply(journal, sent.n, sent.owner, to)
-    say(JSON.stringify(result))
-    return result.delivered ? 0 : notDelivered(result)
+    if (!('result' in sent)) return { result: await awaitReply(journal, sent.n, sent.owner, to) }
+    if (!sent.result.delivered) return { result: sent.result }
+    const waits =
+      sent.forwardTo !== undefined
+        ? `no weave runs on ${db}; ${sent.result.to} moved to weave '${sent.forwardTo}': the message waits in the outbox here until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends it on`
+        : `no weave runs on ${db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${db})`
+    return { result: sent.result, waits }
   } finally {
     journal.close()
   }
+}
+
+/** `raiment send ID_OR_NAME MESSAGE_JSON`. Exit 0 when delivered, 1 when dead-lettered. */
+export async function send(to: string, text: string, o: DbOptions): Promise<number> {
+  if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
+  const { result, waits } = await sendMessage(o.db, to, parseMessage(text, to))
+  say(JSON.stringify(result))
+  if (!result.delivered) return notDelivered(result)
+  if (waits !== undefined) note(waits)
+  return 0
 }
 
 function notDelivered(r: Extract<SendResult, { delivered: false }>): number {

@@ -55,7 +55,8 @@ export function decodeShown(text: string): unknown {
   }
 }
 
-function decodeArgsShown(text: string): unknown[] {
+/** Decodes the arguments of a journal key, as `decodeShown` does a value. */
+export function decodeArgsShown(text: string): unknown[] {
   try {
     return decodeArgs(text)
   } catch (e) {

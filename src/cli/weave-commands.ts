@@ -342,25 +342,27 @@ function printEnd(end: ThreadEnd, dump: string | null, journal: Journal, json = 
   return 1
 }
 
-/** `raiment kill ID`. */
-export async function kill(id: string, o: DbOptions): Promise<number> {
-  const journal = openExisting(o.db)
+/** What a kill did: the thread was killed now, or it had already ended (with that status). */
+export type KillOutcome = { killed: true } | { killed: false; status: string }
+
+/**
+ * Kills thread `id` of journal `db`, the way `raiment kill` does: with a weave running on the
+ * journal, a control request it answers (waiting up to 5 s); with none, the thread is marked
+ * killed in the transaction that found no weave. The UI's kill is this too.
+ * @throws UnknownThread, RaimentError (`RAIMENT_KILL_TIMEOUT`, `RAIMENT_KILL_FAILED`)
+ */
+export async function killThread(db: string, id: string): Promise<KillOutcome> {
+  const journal = openExisting(db)
   try {
     const row = journal.thread(id)
     if (row === undefined) throw new UnknownThread(id)
-    if (row.status !== 'running' && row.status !== 'pending') {
-      say(`${id} had already ended (${row.status})`)
-      return 0
-    }
+    if (row.status !== 'running' && row.status !== 'pending') return { killed: false, status: row.status }
     // With no weave running the kill is written here, in the transaction that found none.
     const owner = withOwner(journal, (owner) => {
       if (owner === null) journal.killNow(id)
       return owner
     })
-    if (owner === null) {
-      say(`killed ${id}`)
-      return 0
-    }
+    if (owner === null) return { killed: true }
     const reply = await askWeave(journal, 'kill', id, null, false)
     if (reply === null) {
       throw new RaimentError(
@@ -368,11 +370,17 @@ export async function kill(id: string, o: DbOptions): Promise<number> {
         `the weave (pid ${owner.pid}) did not answer the kill of ${id} within ${CONTROL_TIMEOUT_MS / 1000} s; the request stays queued and it acts on it when it polls`,
       )
     }
-    if (reply === 'killed') say(`killed ${id}`)
-    else if (reply === 'already ended') say(`${id} had already ended`)
-    else throw new RaimentError('RAIMENT_KILL_FAILED', `the weave (pid ${owner.pid}) could not kill ${id}: ${reply}`)
-    return 0
+    if (reply === 'killed') return { killed: true }
+    if (reply === 'already ended') return { killed: false, status: journal.thread(id)?.status ?? 'ended' }
+    throw new RaimentError('RAIMENT_KILL_FAILED', `the weave (pid ${owner.pid}) could not kill ${id}: ${reply}`)
   } finally {
     journal.close()
   }
+}
+
+/** `raiment kill ID`. */
+export async function kill(id: string, o: DbOptions): Promise<number> {
+  const r = await killThread(o.db, id)
+  say(r.killed ? `killed ${id}` : `${id} had already ended (${r.status})`)
+  return 0
 }

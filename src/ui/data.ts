@@ -1,0 +1,462 @@
+/**
+ * What the UI reads from journals: pages of threads, a thread with a page of its journal, its
+ * children, messages, mailbox, links and monitors, and the dead letters.
+ *
+ * Invariants:
+ * - A journal is opened read-only for one request and closed at its end (src/journal-owner.ts
+ *   `openToRead`, through `Journal({ readonly: true })`): no connection stays open between
+ *   requests, so the UI never keeps a weave's journal in WAL mode after the weave has stopped,
+ *   takes no lock and creates no file.
+ * - Every listing is a keyset page read through an index (`rowid`, `threads_status`,
+ *   `threads_type`, `threads_type_status`, `threads_parent`, the journal's primary key): its cost
+ *   does not grow with the journal.
+ */
+import { statSync } from 'node:fs'
+import { callIdOf } from '../call-context.js'
+import { type ErrorRecord } from '../encoding.js'
+import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
+import { decodeArgsShown, decodeShown, threadView, type ThreadView } from '../cli/records.js'
+import { splitKey } from '../weft.js'
+
+export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
+
+/** The journals the UI shows, opened afresh for each read. */
+export class Journals {
+  readonly files: readonly string[]
+
+  constructor(files: readonly string[]) {
+    this.files = files
+  }
+
+  /** Runs `fn` on journal `i` opened read-only, and closes it. */
+  read<T>(i: number, fn: (j: Journal) => T): T {
+    const j = new Journal(this.files[i]!, { readonly: true })
+    try {
+      return fn(j)
+    } finally {
+      j.close()
+    }
+  }
+
+  /**
+   * A signature of what the journal files hold now (size and change time of each file and its
+   * -wal): it changes when a weave commits. Read from the file system, without opening SQLite.
+   */
+  signature(): string {
+    const parts: string[] = []
+    for (const f of this.files) {
+      for (const p of [f, `${f}-wal`]) {
+        const st = statSync(p, { throwIfNoEntry: false, bigint: true })
+        parts.push(st === undefined ? '-' : `${st.size}:${st.mtimeNs}:${st.ino}`)
+      }
+    }
+    return parts.join('|')
+  }
+
+  /** The journal holding thread `id` (its index), or -1. */
+  find(id: string): number {
+    for (let i = 0; i < this.files.length; i++) if (this.read(i, (j) => j.thread(id) !== undefined)) return i
+    return -1
+  }
+}
+
+export interface ThreadFilter {
+  status?: ThreadStatus
+  type?: string
+  /** A registered name, or its beginning. */
+  name?: string
+}
+
+/** A thread as a row of the threads table. */
+export interface ThreadItem {
+  id: string
+  type: string
+  status: ThreadStatus
+  weave: string
+  names: string[]
+  parent: string | null
+  created: number
+  ended: number | null
+  calls: number
+}
+
+export interface ThreadPage {
+  rows: ThreadItem[]
+  /** The cursor of the next page, or null on the last. */
+  next: string | null
+}
+
+/** Per journal: the rowid the next page starts below; null: from the newest; 0: none left. */
+type Cursor = Array<number | null>
+
+function decodeCursor(text: string | undefined, n: number): Cursor {
+  if (text) {
+    try {
+      const c = JSON.parse(Buffer.from(text, 'base64url').toString()) as unknown
+      if (Array.isArray(c) && c.length === n && c.every((x) => x === null || (typeof x === 'number' && Number.isSafeInteger(x)))) return c as Cursor
+    } catch {
+      // A cursor that is not one of ours: the first page.
+    }
+  }
+  return new Array<number | null>(n).fill(null)
+}
+
+const encodeCursor = (c: Cursor): string => Buffer.from(JSON.stringify(c)).toString('base64url')
+
+/** Names starting with `prefix` (at most 1,000), and their threads. */
+function namedThreads(j: Journal, prefix: string): string[] {
+  return j.db
+    .prepare('SELECT thread FROM names WHERE name >= ? AND name < ? LIMIT 1000')
+    .pluck()
+    .all(prefix, prefix + '\u{10ffff}') as string[]
+}
+
+/** How many journaled calls a thread has now (its row's count once it has ended). */
+export function callCount(j: Journal, row: Pick<ThreadRow, 'id' | 'status' | 'calls'>): number {
+  if (row.status !== 'running' && row.status !== 'pending') return row.calls
+  return j.db.prepare('SELECT (SELECT count(*) FROM journal_main WHERE thread = ?) + (SELECT count(*) FROM journal_tail WHERE thread = ?)').pluck().get(row.id, row.id) as number
+}
+
+function namesOf(j: Journal, id: string): string[] {
+  return j.db.prepare('SELECT name FROM names WHERE thread = ? ORDER BY name').pluck().all(id) as string[]
+}
+
+const item = (j: Journal, r: ThreadRow): ThreadItem => ({
+  id: r.id,
+  type: r.type,
+  status: r.status,
+  weave: j.weaveId,
+  names: namesOf(j, r.id),
+  parent: r.parent,
+  created: r.created,
+  ended: r.ended,
+  calls: callCount(j, r),
+})
+
+/**
+ * A page of threads, newest first, of every journal merged by creation time; `cursor` is the
+ * `next` of the page before. Each journal is read by keyset (rowid below the cursor) through the
+ * index that fits the filter.
+ */
+export function threadPage(journals: Journals, filter: ThreadFilter, cursorText: string | undefined, limit: number): ThreadPage {
+  const n = journals.files.length
+  const cursor = decodeCursor(cursorText, n)
+  type Got = { i: number; k: number; row: ThreadItem }
+  const got: Got[][] = []
+  for (let i = 0; i < n; i++) {
+    const below = cursor[i]
+    if (below === 0) {
+      got.push([])
+      continue
+    }
+    got.push(
+      journals.read(i, (j) => {
+        const where: string[] = []
+        const args: unknown[] = []
+        if (filter.status) {
+          where.push('status = ?')
+          args.push(filter.status)
+        }
+        if (filter.type) {
+          where.push('type = ?')
+          args.push(filter.type)
+        }
+        if (filter.name) {
+          const ids = namedThreads(j, filter.name)
+          if (ids.length === 0) return []
+          where.push(`id IN (${ids.map(() => '?').join(', ')})`)
+          args.push(...ids)
+        }
+        if (below !== null && below !== undefined) {
+          where.push('rowid < ?')
+          args.push(below)
+        }
+        const sql = `SELECT rowid AS k, * FROM threads ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY rowid DESC LIMIT ?`
+        const rows = j.db.prepare(sql).all(...args, limit + 1) as Array<ThreadRow & { k: number }>
+        return rows.map((r) => ({ i, k: r.k, row: item(j, r) }))
+      }),
+    )
+  }
+  // Merge, newest first (ties: the journal order, then the newer row).
+  const all = got.flat().sort((a, b) => b.row.created - a.row.created || a.i - b.i || b.k - a.k)
+  const page = all.slice(0, limit)
+  const next: Cursor = cursor.slice()
+  for (let i = 0; i < n; i++) {
+    const mine = got[i]!
+    const taken = page.filter((g) => g.i === i)
+    if (taken.length > 0) next[i] = taken[taken.length - 1]!.k
+    // Nothing of this journal is left past what was taken.
+    if (taken.length === mine.length) next[i] = 0
+  }
+  return { rows: page.map((g) => g.row), next: next.every((c) => c === 0) ? null : encodeCursor(next) }
+}
+
+/** Threads whose id is `id`, or starts with it (at most `limit`, in id order). */
+export function threadsById(journals: Journals, id: string, limit: number): ThreadItem[] {
+  const out: ThreadItem[] = []
+  for (let i = 0; i < journals.files.length && out.length < limit; i++) {
+    journals.read(i, (j) => {
+      const rows = j.db.prepare('SELECT * FROM threads WHERE id >= ? AND id < ? ORDER BY id LIMIT ?').all(id, id + '\u{10ffff}', limit - out.length) as ThreadRow[]
+      for (const r of rows) out.push(item(j, r))
+    })
+  }
+  return out
+}
+
+/** The thread types recorded in a journal (for the filter's choices), at most 200. */
+export function threadTypes(journals: Journals): string[] {
+  const types = new Set<string>()
+  for (let i = 0; i < journals.files.length; i++) {
+    journals.read(i, (j) => {
+      // A skip-scan of threads_type: one step per distinct type.
+      let t = j.db.prepare('SELECT min(type) FROM threads').pluck().get() as string | null
+      const nextType = j.db.prepare('SELECT min(type) FROM threads WHERE type > ?').pluck()
+      while (t !== null && types.size < 200) {
+        types.add(t)
+        t = nextType.get(t) as string | null
+      }
+    })
+  }
+  return [...types].sort()
+}
+
+/** One journaled call as the timeline shows it. */
+export interface CallItem {
+  seq: number
+  call: string
+  args: unknown[]
+  ord: number
+  ok: boolean
+  value?: unknown
+  error?: ErrorRecord
+  started: number
+  duration: number
+  callId: string
+}
+
+export interface Watch {
+  target: string
+  watcher: string
+  kind: string
+}
+
+export interface InboxItem {
+  n: number
+  sender: string | null
+  at: number
+  message: unknown
+}
+
+/** A message in the thread's conversation: sent (`to` a peer) or received (`from` a peer). */
+export interface MessageItem {
+  seq: number
+  at: number
+  dir: 'sent' | 'received'
+  peer: string
+  message: unknown
+  /** For a send: whether it was delivered. */
+  delivered?: boolean
+}
+
+export interface ThreadDetail {
+  thread: ThreadView
+  weave: string
+  journal: string
+  names: string[]
+  /** A page of its journal, from `from` (a seq). */
+  calls: CallItem[]
+  total: number
+  from: number
+  pageSize: number
+  children: Array<ThreadItem & { depth: number }>
+  childrenCut: boolean
+  messages: MessageItem[]
+  messagesCut: boolean
+  inbox: InboxItem[]
+  watches: Watch[]
+}
+
+/** The largest number of entries of a thread's journal the thread page shows at once. */
+export const CALL_PAGE = 500
+/** The largest number of descendants and messages the thread page shows. */
+const CHILDREN_MAX = 500
+const MESSAGES_MAX = 300
+
+function decodeSafe(text: string): unknown {
+  try {
+    return decodeShown(text)
+  } catch {
+    return text
+  }
+}
+
+function argsOf(text: string): unknown[] {
+  try {
+    return decodeArgsShown(text)
+  } catch {
+    return [text]
+  }
+}
+
+/** Entries `from`.. (at most `limit`) of a thread, in completion order. */
+function callPage(j: Journal, id: string, from: number, limit: number): CallItem[] {
+  const cols = 'seq, key, ord, ok, outcome, started, duration'
+  const main = j.db.prepare(`SELECT ${cols} FROM journal_main WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, limit) as EntryRow[]
+  const rest = limit - main.length
+  const tail = rest > 0 ? (j.db.prepare(`SELECT ${cols} FROM journal_tail WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, rest) as EntryRow[]) : []
+  return main.concat(tail).map((e) => {
+    const { call, args } = splitKey(e.key)
+    const c: CallItem = {
+      seq: e.seq,
+      call,
+      args: argsOf(args),
+      ord: e.ord,
+      ok: e.ok === 1,
+      started: e.started,
+      duration: e.duration,
+      callId: callIdOf(id, e.key, e.ord),
+    }
+    if (e.ok === 1) c.value = decodeSafe(e.outcome)
+    else c.error = decodeSafe(e.outcome) as ErrorRecord
+    return c
+  })
+}
+
+interface EntryRow {
+  seq: number
+  key: string
+  ord: number
+  ok: number
+  outcome: string
+  started: number
+  duration: number
+}
+
+/** Its descendants, depth first in spawn order, at most CHILDREN_MAX. */
+function descendants(j: Journal, id: string): { rows: Array<ThreadItem & { depth: number }>; cut: boolean } {
+  const kids = j.db.prepare('SELECT * FROM threads WHERE parent = ? ORDER BY rowid')
+  const rows: Array<ThreadItem & { depth: number }> = []
+  let cut = false
+  const visit = (parent: string, depth: number): void => {
+    for (const r of kids.iterate(parent) as IterableIterator<ThreadRow>) {
+      if (rows.length >= CHILDREN_MAX) {
+        cut = true
+        return
+      }
+      rows.push({ ...item(j, r), depth })
+      visit(r.id, depth + 1)
+    }
+  }
+  visit(id, 0)
+  return { rows, cut }
+}
+
+/** What it sent and received, from its journal: `mailbox.send` calls, and messages it took. */
+function conversation(j: Journal, id: string): { messages: MessageItem[]; cut: boolean } {
+  const out: MessageItem[] = []
+  const sql =
+    "SELECT seq, key, ok, outcome, started FROM journal_main WHERE thread = ? AND (key >= 'mailbox.' AND key < 'mailbox/') " +
+    "UNION ALL SELECT seq, key, ok, outcome, started FROM journal_tail WHERE thread = ? AND (key >= 'mailbox.' AND key < 'mailbox/') ORDER BY seq"
+  for (const e of j.db.prepare(sql).iterate(id, id) as IterableIterator<EntryRow>) {
+    if (out.length >= MESSAGES_MAX) return { messages: out, cut: true }
+    if (e.ok !== 1) continue
+    const { call, args } = splitKey(e.key)
+    if (call === 'mailbox.send') {
+      const [to, message] = argsOf(args)
+      const r = decodeSafe(e.outcome) as { delivered?: boolean; to?: string } | undefined
+      out.push({ seq: e.seq, at: e.started, dir: 'sent', peer: r?.to ?? String(to), message, delivered: r?.delivered !== false })
+    } else if (call === 'mailbox.take' || call === 'mailbox.takeNumber') {
+      const r = decodeSafe(e.outcome) as { from?: string | null; message?: unknown; timedOut?: boolean } | undefined
+      if (r === undefined || r === null || typeof r !== 'object' || r.timedOut) continue
+      out.push({ seq: e.seq, at: e.started, dir: 'received', peer: r.from ?? '(outside)', message: r.message })
+    }
+  }
+  return { messages: out, cut: false }
+}
+
+/** A thread with a page of its journal from `from` (a seq), or null when no journal has it. */
+export function threadDetail(journals: Journals, id: string, from: number): ThreadDetail | null {
+  const i = journals.find(id)
+  if (i < 0) return null
+  return journals.read(i, (j) => {
+    const row = j.thread(id)!
+    const total = callCount(j, { id, status: 'running', calls: 0 })
+    const { rows: children, cut: childrenCut } = descendants(j, id)
+    const { messages, cut: messagesCut } = conversation(j, id)
+    const inbox = (j.db.prepare('SELECT n, sender, at, body FROM inbox WHERE thread = ? ORDER BY n LIMIT 200').all(id) as Array<{ n: number; sender: string | null; at: number; body: string }>).map(
+      (m) => ({ n: m.n, sender: m.sender, at: m.at, message: decodeSafe(m.body) }),
+    )
+    const watches = j.db.prepare('SELECT target, watcher, kind FROM watches WHERE target = ? OR watcher = ? ORDER BY kind, target, watcher').all(id, id) as Watch[]
+    const start = Math.max(0, Math.min(from, Math.max(0, total - 1)))
+    return {
+      thread: threadView(row, j, total),
+      weave: j.weaveId,
+      journal: journals.files[i]!,
+      names: namesOf(j, id),
+      calls: callPage(j, id, start, CALL_PAGE),
+      total,
+      from: start,
+      pageSize: CALL_PAGE,
+      children,
+      childrenCut,
+      messages,
+      messagesCut,
+      inbox,
+      watches,
+    }
+  })
+}
+
+export interface DeadLetterItem {
+  n: number
+  weave: string
+  at: number
+  sender: string | null
+  recipient: string
+  reason: string
+  message: unknown
+}
+
+/** The newest dead letters of each journal (at most `limit` each), newest first. */
+export function deadLetters(journals: Journals, limit: number): DeadLetterItem[] {
+  const out: DeadLetterItem[] = []
+  for (let i = 0; i < journals.files.length; i++) {
+    journals.read(i, (j) => {
+      const rows = j.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as Array<{
+        n: number
+        sender: string | null
+        recipient: string
+        body: string
+        reason: string
+        at: number
+      }>
+      for (const r of rows) out.push({ n: r.n, weave: j.weaveId, at: r.at, sender: r.sender, recipient: r.recipient, reason: r.reason, message: decodeSafe(r.body) })
+    })
+  }
+  return out.sort((a, b) => b.at - a.at).slice(0, limit)
+}
+
+/** A journal as the Weaves page shows it. */
+export interface JournalSummary {
+  file: string
+  weave: string
+  running: boolean
+  owner: { pid: number; host: string; since: number } | null
+  statuses: Record<string, number>
+  outbox: number
+  inbox: number
+  deadLetters: number
+}
+
+export function journalSummaries(journals: Journals): JournalSummary[] {
+  return journals.files.map((file, i) =>
+    journals.read(i, (j) => {
+      const statuses: Record<string, number> = {}
+      const count = j.db.prepare('SELECT count(*) FROM threads WHERE status = ?').pluck()
+      for (const s of STATUSES) statuses[s] = count.get(s) as number
+      const n = (table: string): number => j.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number
+      const running = j.owned()
+      return { file, weave: j.weaveId, running, owner: running ? j.owner() : null, statuses, outbox: n('outbox'), inbox: n('inbox'), deadLetters: n('dead_letters') }
+    }),
+  )
+}

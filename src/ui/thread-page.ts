@@ -1,0 +1,153 @@
+/**
+ * A thread's page: its record (params, result or error, dump and the command that replays it),
+ * its journal as a timeline (a page of entries at a time), its children as a tree, its
+ * conversation as a sequence diagram, its mailbox, its links and monitors.
+ */
+import { errorText, isoTime } from '../cli/common.js'
+import type { ErrorRecord } from '../encoding.js'
+import type { CallItem, MessageItem, ThreadDetail } from './data.js'
+import { h, type Html } from './html.js'
+import { duration, json, shortJson, statusBadge, threadLink } from './pages.js'
+
+/** The file name a thread's dump downloads as. */
+export function dumpFileName(id: string): string {
+  return `${id.replace(/[^A-Za-z0-9_.-]+/g, '-')}.json`
+}
+
+const time = (ms: number): string => isoTime(ms).replace('T', ' ').replace('Z', '')
+
+function errorBlock(e: ErrorRecord | undefined): Html {
+  if (e === undefined || e === null) return h`<pre class="error">(no error recorded)</pre>`
+  const fields = e.fields && Object.keys(e.fields).length > 0 ? h`<div class="fields">fields <code>${shortJson(e.fields, 400)}</code></div>` : ''
+  const stack = typeof e.stack === 'string' ? h`<details class="stack"><summary>stack</summary><pre>${e.stack}</pre></details>` : ''
+  const cause = e.cause === undefined ? '' : h`<div class="cause">cause: ${'name' in e.cause ? errorText(e.cause) : shortJson(e.cause.value, 200)}</div>`
+  return h`<div class="error"><strong>${errorText(e)}</strong>${fields}${cause}${stack}</div>`
+}
+
+export function threadPage(d: ThreadDetail, now = Date.now()): Html {
+  const t = d.thread
+  const took = duration((t.ended ?? now) - t.created)
+  const file = dumpFileName(t.id)
+  const facts = h`<dl class="facts">
+<dt>Type</dt><dd>${t.type}</dd>
+<dt>Status</dt><dd>${statusBadge(t.status)}${t.movedTo ? h` to weave ${t.movedTo}` : ''}</dd>
+<dt>Weave</dt><dd>${d.weave} <span class="note">(${d.journal})</span></dd>
+<dt>Started</dt><dd class="time">${time(t.created)} UTC</dd>
+<dt>${t.ended === null ? 'Running for' : 'Duration'}</dt><dd>${took}${t.ended === null ? '' : h` <span class="note">ended ${time(t.ended)}</span>`}</dd>
+<dt>Calls</dt><dd>${d.total}</dd>
+${t.parent ? h`<dt>Parent</dt><dd>${threadLink(t.parent)}</dd>` : ''}
+${d.names.length ? h`<dt>Names</dt><dd>${d.names.join(', ')}</dd>` : ''}
+</dl>`
+  const outcome =
+    t.status === 'done'
+      ? h`<section><h2>Result</h2><pre class="value">${json(t.result)}</pre></section>`
+      : t.status === 'failed'
+        ? h`<section><h2>Error</h2>${errorBlock(t.error)}</section>`
+        : ''
+  const dump = h`<section class="dump"><h2>Dump</h2>
+<p><a class="button" id="dump" href="/dump?id=${encodeURIComponent(t.id)}" download="${file}">Download ${file}</a>
+its spawn record and every journaled call; replay it, from the project's directory, with no I/O library called:</p>
+<pre class="command"><code>npx raiment replay ${file}</code></pre></section>`
+  return h`<h1 class="thread-title" data-status="${t.status}">${threadLink(t.id)} ${statusBadge(t.status)}</h1>
+<div class="cols">${facts}<section><h2>Params</h2><pre class="value">${json(t.params)}</pre></section></div>
+${outcome}${dump}
+${timeline(d)}
+${sequence(t.id, d.messages, d.messagesCut)}
+${children(d)}
+${mailbox(d)}
+${watches(d)}`
+}
+
+function timeline(d: ThreadDetail): Html {
+  const calls = d.calls
+  const pager = d.total > d.pageSize ? pages(d) : ''
+  if (calls.length === 0) return h`<section><h2>Timeline</h2><p class="empty">No calls recorded.</p></section>`
+  const t0 = Math.min(...calls.map((c) => c.started))
+  const t1 = Math.max(...calls.map((c) => c.started + c.duration))
+  const span = Math.max(t1 - t0, 1)
+  const row = (c: CallItem): Html => {
+    const left = ((c.started - t0) / span) * 100
+    const width = Math.max((c.duration / span) * 100, 0.4)
+    const outcome = c.ok ? json(c.value) : ''
+    return h`<details class="call ${c.ok ? 'ok' : 'err'}" id="call-${c.seq}" data-key="call-${c.seq}">
+<summary><span class="seq">${c.seq}</span><span class="name">${c.call}</span><span class="args">${shortJson(c.args.length === 1 ? c.args[0] : c.args, 60)}</span>
+<span class="track"><span class="bar" style="left:${left.toFixed(3)}%;width:${Math.min(width, 100 - left).toFixed(3)}%"></span></span>
+<span class="ms">${duration(c.duration)}</span><span class="badge ${c.ok ? 'done' : 'failed'}">${c.ok ? 'ok' : 'error'}</span></summary>
+<div class="call-body">
+<div><span class="label">call id</span> <code>${c.callId}</code> <span class="label">ordinal</span> ${c.ord} <span class="label">started</span> ${time(c.started)} UTC</div>
+<div class="label">arguments</div><pre class="value">${json(c.args)}</pre>
+<div class="label">${c.ok ? 'outcome' : 'error'}</div>${c.ok ? h`<pre class="value">${outcome}</pre>` : errorBlock(c.error)}
+</div></details>`
+  }
+  return h`<section class="timeline"><h2>Timeline <span class="note">calls ${d.from}–${d.from + calls.length - 1} of ${d.total}, in the order they completed; each bar runs from request to outcome (${duration(span)} in all)</span></h2>
+${pager}<div class="calls">${calls.map(row)}</div>${pager}</section>`
+}
+
+function pages(d: ThreadDetail): Html {
+  const id = encodeURIComponent(d.thread.id)
+  const last = Math.floor((d.total - 1) / d.pageSize) * d.pageSize
+  const link = (from: number, label: string, on: boolean): Html => (on ? h`<a href="/thread?id=${id}&from=${from}#timeline">${label}</a>` : h`<span class="off">${label}</span>`)
+  return h`<nav class="pager">${link(0, '« first', d.from > 0)} ${link(Math.max(0, d.from - d.pageSize), '‹ earlier', d.from > 0)}
+<span>page ${Math.floor(d.from / d.pageSize) + 1} of ${Math.floor((d.total - 1) / d.pageSize) + 1}</span>
+${link(d.from + d.pageSize, 'later ›', d.from + d.pageSize < d.total)} ${link(last, 'last »', d.from < last)}
+<form method="get" action="/thread#timeline"><input type="hidden" name="id" value="${d.thread.id}"><label>from call <input name="from" size="7" value="${d.from}"></label></form></nav>`
+}
+
+/** The conversation as a sequence diagram: one lifeline for the thread and each peer. */
+function sequence(self: string, messages: MessageItem[], cut: boolean): Html {
+  if (messages.length === 0) return h`<section><h2>Messages</h2><p class="empty">It sent and received no message.</p></section>`
+  const peers: string[] = []
+  for (const m of messages) if (!peers.includes(m.peer) && m.peer !== self) peers.push(m.peer)
+  const shown = peers.slice(0, 7)
+  const lanes = [self, ...shown, ...(peers.length > shown.length ? ['(others)'] : [])]
+  const lane = (p: string): number => (p === self ? 0 : shown.includes(p) ? shown.indexOf(p) + 1 : lanes.length - 1)
+  const W = 190
+  const top = 56
+  const step = 30
+  const width = lanes.length * W
+  const height = top + messages.length * step + 20
+  const x = (i: number): number => i * W + W / 2
+  const heads = lanes.map((p, i) => {
+    const label = p.length > 26 ? '…' + p.slice(-25) : p
+    const box = h`<rect x="${x(i) - 86}" y="8" width="172" height="28" rx="6" class="${i === 0 ? 'self' : 'peer'}"/><text x="${x(i)}" y="27" text-anchor="middle">${label}</text>`
+    return p.includes('/') && i > 0 ? h`<a href="/thread?id=${encodeURIComponent(p)}"><title>${p}</title>${box}</a>` : h`<g><title>${p}</title>${box}</g>`
+  })
+  const lines = lanes.map((_p, i) => h`<line x1="${x(i)}" y1="36" x2="${x(i)}" y2="${height - 8}" class="life"/>`)
+  const arrows = messages.map((m, k) => {
+    const y = top + k * step + 12
+    const [a, b] = m.dir === 'sent' ? [0, lane(m.peer)] : [lane(m.peer), 0]
+    const x1 = x(a)
+    const x2 = x(b)
+    const dirn = x2 >= x1 ? 1 : -1
+    const label = shortJson(m.message, 34)
+    const cls = m.dir === 'sent' ? (m.delivered === false ? 'undelivered' : 'sent') : 'received'
+    return h`<g class="msg ${cls}"><title>${m.dir} ${time(m.at)} UTC (call ${m.seq}): ${shortJson(m.message, 400)}</title>
+<line x1="${x1}" y1="${y}" x2="${x2 - dirn * 6}" y2="${y}"/><path d="M${x2} ${y} l${-dirn * 8} -4 v8 z"/>
+<text x="${(x1 + x2) / 2}" y="${y - 5}" text-anchor="middle">${label}</text></g>`
+  })
+  return h`<section><h2>Messages <span class="note">${messages.filter((m) => m.dir === 'sent').length} sent, ${messages.filter((m) => m.dir === 'received').length} received${cut ? ' (the first ones only)' : ''}</span></h2>
+<div class="seqwrap"><svg class="sequence" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="sequence diagram">${lines}${heads}${arrows}</svg></div></section>`
+}
+
+function children(d: ThreadDetail): Html {
+  if (d.children.length === 0) return h`<section><h2>Children</h2><p class="empty">It spawned no thread.</p></section>`
+  return h`<section><h2>Children</h2><ul class="tree">${d.children.map(
+    (c) => h`<li style="margin-left:${c.depth * 1.4}rem">${threadLink(c.id)} <span class="type">${c.type}</span> ${statusBadge(c.status)} <span class="note">${c.calls} calls</span></li>`,
+  )}</ul>${d.childrenCut ? h`<p class="note">The first ${d.children.length} only.</p>` : ''}</section>`
+}
+
+function mailbox(d: ThreadDetail): Html {
+  if (d.inbox.length === 0) return h`<section><h2>Mailbox</h2><p class="empty">Nothing waits in its mailbox.</p></section>`
+  return h`<section><h2>Mailbox <span class="note">${d.inbox.length} waiting</span></h2><table><thead><tr><th>#</th><th>From</th><th>Arrived (UTC)</th><th>Message</th></tr></thead><tbody>
+${d.inbox.map((m) => h`<tr><td>${m.n}</td><td>${m.sender === null ? '(outside)' : threadLink(m.sender)}</td><td class="time">${time(m.at)}</td><td><code>${shortJson(m.message, 160)}</code></td></tr>`)}</tbody></table></section>`
+}
+
+function watches(d: ThreadDetail): Html {
+  if (d.watches.length === 0) return h`<section><h2>Links and monitors</h2><p class="empty">No links or monitors.</p></section>`
+  const id = d.thread.id
+  return h`<section><h2>Links and monitors</h2><ul>${d.watches.map((w) =>
+    w.target === id
+      ? h`<li>${w.kind === 'link' ? 'linked with' : `${w.kind}ed by`} ${threadLink(w.watcher)}</li>`
+      : h`<li>${w.kind === 'link' ? 'linked with' : `${w.kind}s`} ${threadLink(w.target)}</li>`,
+  )}</ul></section>`
+}

@@ -334,11 +334,12 @@ interface EntryRow {
 
 /** Its descendants, depth first in spawn order, at most CHILDREN_MAX. */
 function descendants(j: Journal, id: string): { rows: Array<ThreadItem & { depth: number }>; cut: boolean } {
-  const kids = j.db.prepare('SELECT * FROM threads WHERE parent = ? ORDER BY rowid')
+  const kids = j.db.prepare('SELECT * FROM threads WHERE parent = ? ORDER BY rowid LIMIT ?')
   const rows: Array<ThreadItem & { depth: number }> = []
   let cut = false
   const visit = (parent: string, depth: number): void => {
-    for (const r of kids.iterate(parent) as IterableIterator<ThreadRow>) {
+    // all(), not iterate(): the statement is run again, for the grandchildren, inside the loop.
+    for (const r of kids.all(parent, CHILDREN_MAX + 1) as ThreadRow[]) {
       if (rows.length >= CHILDREN_MAX) {
         cut = true
         return

@@ -24,6 +24,15 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  // The UI's client runs in the browser (src/ui/assets, served as they are).
+  {
+    files: ['src/ui/assets/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'fetch', 'localStorage', 'EventSource', 'HTMLSelectElement', 'confirm'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {

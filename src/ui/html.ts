@@ -21,7 +21,7 @@ function part(p: Part): string {
   if (p === null || p === undefined || p === false) return ''
   if (p instanceof Html) return p.text
   if (Array.isArray(p)) return (p as readonly Part[]).map(part).join('')
-  return escapeHtml(String(p as string | number | boolean))
+  return escapeHtml(String(p))
 }
 
 export function h(strings: TemplateStringsArray, ...parts: Part[]): Html {

@@ -242,7 +242,7 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     }
     let body: Record<string, unknown>
     try {
-      body = (await c.req.json()) as Record<string, unknown>
+      body = await c.req.json<Record<string, unknown>>()
     } catch {
       return c.json({ error: { code: 'RAIMENT_USAGE', message: 'the body must be JSON' } }, 400)
     }
@@ -265,7 +265,9 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     guarded(c, async (b) => {
       const to = b['to']
       const file = journalOf(to)
-      return sendMessage(file, to as string, parseMessage(String(b['message'] ?? ''), to as string))
+      const text = b['message']
+      if (typeof text !== 'string') throw new InvalidArgument('the message must be JSON text, e.g. {"hello":"world"}')
+      return sendMessage(file, to as string, parseMessage(text, to as string))
     }),
   )
 

@@ -14,7 +14,8 @@
 //   the local broker and on the 3-node cluster when it answers; rebuild from the stream, entries/s.
 // - failover: from the SIGKILL of a replicated weave of 1,000 threads to all of them running on
 //   the weave that took it over (bench/failover.ts).
-// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover   --runs N   --big-runs N
+// - raiment ui (bench/ui.ts): HTTP pages over a journal of 1,000,000 threads, ms each.
+// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui   --runs N   --big-runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -31,7 +32,7 @@ const opt = (name: string): string | undefined => {
 }
 const RUNS = Number(opt('--runs') ?? 3)
 const BIG_RUNS = Number(opt('--big-runs') ?? 1)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover').split(','))
+const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui').split(','))
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
@@ -228,6 +229,7 @@ if (only.has('spawn')) await spawns()
 if (only.has('amqp')) await (await import('./amqp.js')).amqpBench(RUNS, log, progress)
 if (only.has('repl')) await (await import('./replication.js')).replicationBench(RUNS, log, progress)
 if (only.has('failover')) await (await import('./failover.js')).failoverBench(RUNS, log, progress)
+if (only.has('ui')) await (await import('./ui.js')).uiBench(RUNS, log, progress)
 
 log('')
 log(`## Targets: ${verdicts.filter((v) => v.met).length} of ${verdicts.length} met`)

@@ -265,7 +265,10 @@ export interface ThreadDetail {
   names: string[]
   /** A page of its journal, from `from` (a seq). */
   calls: CallItem[]
+  /** How many calls it made. */
   total: number
+  /** One past its last seq: where its pages end. */
+  extent: number
   from: number
   pageSize: number
   children: Array<ThreadItem & { depth: number }>
@@ -277,7 +280,7 @@ export interface ThreadDetail {
 }
 
 /** The largest number of entries of a thread's journal the thread page shows at once. */
-export const CALL_PAGE = 500
+export const CALL_PAGE = 200
 /** The largest number of descendants and messages the thread page shows. */
 const CHILDREN_MAX = 500
 const MESSAGES_MAX = 300
@@ -352,13 +355,16 @@ function descendants(j: Journal, id: string): { rows: Array<ThreadItem & { depth
   return { rows, cut }
 }
 
-/** What it sent and received, from its journal: `mailbox.send` calls, and messages it took. */
-function conversation(j: Journal, id: string): { messages: MessageItem[]; cut: boolean } {
+/**
+ * What it sent and received in its calls `from`..`to` (seq), from its journal: `mailbox.send`
+ * calls, and the messages it took.
+ */
+function conversation(j: Journal, id: string, from: number, to: number): { messages: MessageItem[]; cut: boolean } {
   const out: MessageItem[] = []
   const sql =
-    "SELECT seq, key, ok, outcome, started FROM journal_main WHERE thread = ? AND (key >= 'mailbox.' AND key < 'mailbox/') " +
-    "UNION ALL SELECT seq, key, ok, outcome, started FROM journal_tail WHERE thread = ? AND (key >= 'mailbox.' AND key < 'mailbox/') ORDER BY seq"
-  for (const e of j.db.prepare(sql).iterate(id, id) as IterableIterator<EntryRow>) {
+    "SELECT seq, key, ok, outcome, started FROM journal_main WHERE thread = ? AND seq >= ? AND seq < ? AND (key >= 'mailbox.' AND key < 'mailbox/') " +
+    "UNION ALL SELECT seq, key, ok, outcome, started FROM journal_tail WHERE thread = ? AND seq >= ? AND seq < ? AND (key >= 'mailbox.' AND key < 'mailbox/') ORDER BY seq"
+  for (const e of j.db.prepare(sql).iterate(id, from, to, id, from, to) as IterableIterator<EntryRow>) {
     if (out.length >= MESSAGES_MAX) return { messages: out, cut: true }
     if (e.ok !== 1) continue
     const { call, args } = splitKey(e.key)
@@ -381,14 +387,17 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
   if (i < 0) return null
   return journals.read(i, (j) => {
     const row = j.thread(id)!
-    const total = callCount(j, { id, status: 'running', calls: 0 })
+    // Pages go by seq (completion order, from 0): the last seq bounds them, read from the index.
+    const extent = (j.db.prepare('SELECT max(m) FROM (SELECT max(seq) AS m FROM journal_main WHERE thread = ? UNION ALL SELECT max(seq) FROM journal_tail WHERE thread = ?)').pluck().get(id, id) as number | null) ?? -1
+    const total = row.status === 'running' || row.status === 'pending' ? extent + 1 : row.calls
+    const start = Math.max(0, Math.min(from, extent))
     const { rows: children, cut: childrenCut } = descendants(j, id)
-    const { messages, cut: messagesCut } = conversation(j, id)
+    // The conversation of the calls on this page (all of it, for a thread of one page).
+    const { messages, cut: messagesCut } = conversation(j, id, start, start + CALL_PAGE)
     const inbox = (j.db.prepare('SELECT n, sender, at, body FROM inbox WHERE thread = ? ORDER BY n LIMIT 200').all(id) as Array<{ n: number; sender: string | null; at: number; body: string }>).map(
       (m) => ({ n: m.n, sender: m.sender, at: m.at, message: decodeSafe(m.body) }),
     )
     const watches = j.db.prepare('SELECT target, watcher, kind FROM watches WHERE target = ? OR watcher = ? ORDER BY kind, target, watcher').all(id, id) as Watch[]
-    const start = Math.max(0, Math.min(from, Math.max(0, total - 1)))
     return {
       thread: threadView(row, j, total),
       weave: j.weaveId,
@@ -396,6 +405,7 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
       names: namesOf(j, id),
       calls: callPage(j, id, start, CALL_PAGE),
       total,
+      extent: extent + 1,
       from: start,
       pageSize: CALL_PAGE,
       children,

@@ -65,6 +65,7 @@ export const threadLink = (id: string): Html => h`<a class="id" href="/thread?id
 
 /** A decoded value as indented JSON (see records.ts `jsonValue`). */
 export function json(v: unknown, indent = 2): string {
+  if (v === undefined) return 'undefined'
   const text = JSON.stringify(jsonValue(v), null, indent)
   return text === undefined ? 'undefined' : text
 }

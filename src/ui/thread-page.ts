@@ -52,15 +52,29 @@ its spawn record and every journaled call; replay it, from the project's directo
 <div class="cols">${facts}<section><h2>Params</h2><pre class="value">${json(t.params)}</pre></section></div>
 ${outcome}${dump}
 ${timeline(d)}
-${sequence(t.id, d.messages, d.messagesCut)}
-${children(d)}
-${mailbox(d)}
-${watches(d)}`
+${sequence(t.id, d.messages, d.messagesCut, d.extent > d.pageSize ? `in calls ${d.from}–${d.from + d.calls.length - 1}` : '') ?? ''}
+${children(d) ?? ''}
+${mailbox(d) ?? ''}
+${watches(d) ?? ''}
+${none(d)}`
+}
+
+/** One line for what the thread does not have (messages, children, mailbox, links). */
+function none(d: ThreadDetail): Html {
+  const missing = [
+    d.messages.length === 0 ? (d.extent > d.pageSize ? 'no messages in these calls' : 'no messages sent or received') : '',
+    d.children.length === 0 ? 'no children' : '',
+    d.inbox.length === 0 ? 'nothing waits in its mailbox' : '',
+    d.watches.length === 0 ? 'no links or monitors' : '',
+  ].filter(Boolean)
+  if (missing.length === 0) return h``
+  const text = missing.join(' · ')
+  return h`<section class="none"><p class="empty">${text[0]!.toUpperCase() + text.slice(1)}.</p></section>`
 }
 
 function timeline(d: ThreadDetail): Html {
   const calls = d.calls
-  const pager = d.total > d.pageSize ? pages(d) : ''
+  const pager = d.extent > d.pageSize ? pages(d) : ''
   if (calls.length === 0) return h`<section><h2>Timeline</h2><p class="empty">No calls recorded.</p></section>`
   const t0 = Math.min(...calls.map((c) => c.started))
   const t1 = Math.max(...calls.map((c) => c.started + c.duration))
@@ -85,23 +99,23 @@ ${pager}<div class="calls">${calls.map(row)}</div>${pager}</section>`
 
 function pages(d: ThreadDetail): Html {
   const id = encodeURIComponent(d.thread.id)
-  const last = Math.floor((d.total - 1) / d.pageSize) * d.pageSize
+  const last = Math.floor((d.extent - 1) / d.pageSize) * d.pageSize
   const link = (from: number, label: string, on: boolean): Html => (on ? h`<a href="/thread?id=${id}&from=${from}#timeline">${label}</a>` : h`<span class="off">${label}</span>`)
   return h`<nav class="pager">${link(0, '« first', d.from > 0)} ${link(Math.max(0, d.from - d.pageSize), '‹ earlier', d.from > 0)}
-<span>page ${Math.floor(d.from / d.pageSize) + 1} of ${Math.floor((d.total - 1) / d.pageSize) + 1}</span>
-${link(d.from + d.pageSize, 'later ›', d.from + d.pageSize < d.total)} ${link(last, 'last »', d.from < last)}
+<span>page ${Math.floor(d.from / d.pageSize) + 1} of ${Math.floor((d.extent - 1) / d.pageSize) + 1}</span>
+${link(d.from + d.pageSize, 'later ›', d.from + d.pageSize < d.extent)} ${link(last, 'last »', d.from < last)}
 <form method="get" action="/thread#timeline"><input type="hidden" name="id" value="${d.thread.id}"><label>from call <input name="from" size="7" value="${d.from}"></label></form></nav>`
 }
 
 /** The conversation as a sequence diagram: one lifeline for the thread and each peer. */
-function sequence(self: string, messages: MessageItem[], cut: boolean): Html {
-  if (messages.length === 0) return h`<section><h2>Messages</h2><p class="empty">It sent and received no message.</p></section>`
+function sequence(self: string, messages: MessageItem[], cut: boolean, range: string): Html | null {
+  if (messages.length === 0) return null
   const peers: string[] = []
   for (const m of messages) if (!peers.includes(m.peer) && m.peer !== self) peers.push(m.peer)
   const shown = peers.slice(0, 7)
   const lanes = [self, ...shown, ...(peers.length > shown.length ? ['(others)'] : [])]
   const lane = (p: string): number => (p === self ? 0 : shown.includes(p) ? shown.indexOf(p) + 1 : lanes.length - 1)
-  const W = 190
+  const W = 230
   const top = 56
   const step = 30
   const width = lanes.length * W
@@ -119,31 +133,31 @@ function sequence(self: string, messages: MessageItem[], cut: boolean): Html {
     const x1 = x(a)
     const x2 = x(b)
     const dirn = x2 >= x1 ? 1 : -1
-    const label = shortJson(m.message, 34)
+    const label = shortJson(m.message, 30)
     const cls = m.dir === 'sent' ? (m.delivered === false ? 'undelivered' : 'sent') : 'received'
     return h`<g class="msg ${cls}"><title>${m.dir} ${time(m.at)} UTC (call ${m.seq}): ${shortJson(m.message, 400)}</title>
 <line x1="${x1}" y1="${y}" x2="${x2 - dirn * 6}" y2="${y}"/><path d="M${x2} ${y} l${-dirn * 8} -4 v8 z"/>
 <text x="${(x1 + x2) / 2}" y="${y - 5}" text-anchor="middle">${label}</text></g>`
   })
-  return h`<section><h2>Messages <span class="note">${messages.filter((m) => m.dir === 'sent').length} sent, ${messages.filter((m) => m.dir === 'received').length} received${cut ? ' (the first ones only)' : ''}</span></h2>
+  return h`<section><h2>Messages <span class="note">${messages.filter((m) => m.dir === 'sent').length} sent, ${messages.filter((m) => m.dir === 'received').length} received${range ? ` ${range}` : ''}${cut ? ' (the first ones only)' : ''}</span></h2>
 <div class="seqwrap"><svg class="sequence" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="sequence diagram">${lines}${heads}${arrows}</svg></div></section>`
 }
 
-function children(d: ThreadDetail): Html {
-  if (d.children.length === 0) return h`<section><h2>Children</h2><p class="empty">It spawned no thread.</p></section>`
+function children(d: ThreadDetail): Html | null {
+  if (d.children.length === 0) return null
   return h`<section><h2>Children</h2><ul class="tree">${d.children.map(
     (c) => h`<li style="margin-left:${c.depth * 1.4}rem">${threadLink(c.id)} <span class="type">${c.type}</span> ${statusBadge(c.status)} <span class="note">${c.calls} calls</span></li>`,
   )}</ul>${d.childrenCut ? h`<p class="note">The first ${d.children.length} only.</p>` : ''}</section>`
 }
 
-function mailbox(d: ThreadDetail): Html {
-  if (d.inbox.length === 0) return h`<section><h2>Mailbox</h2><p class="empty">Nothing waits in its mailbox.</p></section>`
+function mailbox(d: ThreadDetail): Html | null {
+  if (d.inbox.length === 0) return null
   return h`<section><h2>Mailbox <span class="note">${d.inbox.length} waiting</span></h2><table><thead><tr><th>#</th><th>From</th><th>Arrived (UTC)</th><th>Message</th></tr></thead><tbody>
 ${d.inbox.map((m) => h`<tr><td>${m.n}</td><td>${m.sender === null ? '(outside)' : threadLink(m.sender)}</td><td class="time">${time(m.at)}</td><td><code>${shortJson(m.message, 160)}</code></td></tr>`)}</tbody></table></section>`
 }
 
-function watches(d: ThreadDetail): Html {
-  if (d.watches.length === 0) return h`<section><h2>Links and monitors</h2><p class="empty">No links or monitors.</p></section>`
+function watches(d: ThreadDetail): Html | null {
+  if (d.watches.length === 0) return null
   const id = d.thread.id
   return h`<section><h2>Links and monitors</h2><ul>${d.watches.map((w) =>
     w.target === id

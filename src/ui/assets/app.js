@@ -136,7 +136,10 @@ function mountActions() {
   const aside = document.getElementById('actions')
   if (!aside) return
   const st = document.querySelector('#live [data-status]')?.getAttribute('data-status')
-  render(html`<${Actions} id=${aside.dataset.thread} live=${st === 'running' || st === 'pending'} />`, aside)
+  const live = st === 'running' || st === 'pending'
+  // A thread that has ended takes no kill; once it ends under the reader's eyes, what was said stays.
+  if (live || aside.dataset.acted) render(html`<${Actions} id=${aside.dataset.thread} live=${live} />`, aside)
+  if (live) aside.dataset.acted = '1'
 }
 
 render(html`<${TokenBox} />`, document.getElementById('token'))

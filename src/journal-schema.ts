@@ -139,9 +139,9 @@ export const MIGRATIONS: readonly string[] = [
   schedulesMigration(),
   // Listings of a large journal (raiment ui): a page of threads of one type (and status), newest
   // first, and a thread's children, read through an index instead of the whole table.
-  `CREATE INDEX threads_type ON threads(type);
-   CREATE INDEX threads_type_status ON threads(type, status);
-   CREATE INDEX threads_parent ON threads(parent) WHERE parent IS NOT NULL;`,
+  `CREATE INDEX IF NOT EXISTS threads_type ON threads(type);
+   CREATE INDEX IF NOT EXISTS threads_type_status ON threads(type, status);
+   CREATE INDEX IF NOT EXISTS threads_parent ON threads(parent) WHERE parent IS NOT NULL;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -1,0 +1,118 @@
+/**
+ * What `raiment ui` reads and refuses, without a browser: keyset pages over several journals
+ * hold every thread that matches exactly once, newest first (a property over random journals,
+ * filters and page sizes); the server answers only requests addressed to itself and mutates only
+ * with the token.
+ */
+import { describe, expect, it } from 'vitest'
+import { fc, test } from '@fast-check/vitest'
+import { readdirSync } from 'node:fs'
+import { request } from 'node:http'
+import { join } from 'node:path'
+import { encodeValue } from '../src/encoding.js'
+import { Journal, type ThreadStatus } from '../src/journal.js'
+import { Journals, threadPage, type ThreadFilter } from '../src/ui/data.js'
+import { startUi } from '../src/ui/server.js'
+import { tempDir } from './support/tmp.js'
+
+interface Row {
+  type: string
+  status: ThreadStatus
+  /** ms after the start; rows of a journal are written in time order, as a weave writes them. */
+  at: number
+}
+
+/** Writes journals holding these threads (ids `j<i>/<n>`), closed. */
+function journals(dir: string, rows: Row[][]): string[] {
+  return rows.map((list, i) => {
+    const file = join(dir, `j${i}.db`)
+    const j = new Journal(file, { durability: 'memory', weaveId: `j${i}` })
+    const insert = j.db.prepare('INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, NULL, ?, ?)')
+    const params = encodeValue(null)
+    const sorted = [...list].sort((a, b) => a.at - b.at)
+    sorted.forEach((r, n) => insert.run(`j${i}/${n}`, r.type, params, r.status, 1_000_000 + r.at))
+    j.close()
+    return file
+  })
+}
+
+const row = fc.record({
+  type: fc.constantFrom('a', 'b', 'c'),
+  status: fc.constantFrom<ThreadStatus>('running', 'done', 'failed'),
+  at: fc.integer({ min: 0, max: 500 }),
+})
+
+describe('threadPage', () => {
+  test.prop(
+    [
+      fc.array(fc.array(row, { maxLength: 40 }), { minLength: 1, maxLength: 3 }),
+      fc.record({ status: fc.option(fc.constantFrom<ThreadStatus>('running', 'done', 'failed'), { nil: undefined }), type: fc.option(fc.constantFrom('a', 'b'), { nil: undefined }) }),
+      fc.integer({ min: 1, max: 12 }),
+    ],
+    { numRuns: 40 },
+  )('pages hold every thread that matches once, newest first, across journals', (lists, f, limit) => {
+    const dir = tempDir()
+    const js = new Journals(journals(dir, lists))
+    const filter: ThreadFilter = { ...(f.status ? { status: f.status } : {}), ...(f.type ? { type: f.type } : {}) }
+    const seen: Array<{ id: string; created: number }> = []
+    let cursor: string | undefined
+    for (let pages = 0; ; pages++) {
+      expect(pages).toBeLessThanOrEqual(200)
+      const p = threadPage(js, filter, cursor, limit)
+      expect(p.rows.length).toBeLessThanOrEqual(limit)
+      seen.push(...p.rows.map((r) => ({ id: r.id, created: r.created })))
+      if (p.next === null) break
+      cursor = p.next
+    }
+    const want = lists.flatMap((list, i) =>
+      [...list]
+        .sort((a, b) => a.at - b.at)
+        .map((r, n) => ({ id: `j${i}/${n}`, ...r }))
+        .filter((r) => (!filter.status || r.status === filter.status) && (!filter.type || r.type === filter.type)),
+    )
+    expect(seen.map((s) => s.id).sort()).toEqual(want.map((w) => w.id).sort())
+    for (let k = 1; k < seen.length; k++) expect(seen[k]!.created).toBeLessThanOrEqual(seen[k - 1]!.created)
+  })
+})
+
+describe('the UI server', () => {
+  it('answers only requests addressed to it, mutates only with the token, and creates no file', async () => {
+    const dir = tempDir()
+    const [file] = journals(dir, [[{ type: 'a', status: 'running', at: 1 }]])
+    const before = readdirSync(dir).sort()
+    const ui = await startUi({ journals: new Journals([file!]), port: 0, token: 'secret' })
+    try {
+      const get = (path: string, headers: Record<string, string> = {}) => fetch(new URL(path, ui.url), { headers })
+      expect((await get('/')).status).toBe(200)
+      // A page of another site whose name resolves to 127.0.0.1 sends its own Host (fetch cannot).
+      const foreign = await new Promise<number>((resolve, reject) => {
+        request(ui.url, { headers: { host: 'evil.example' } }, (res) => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        })
+          .on('error', reject)
+          .end()
+      })
+      expect(foreign).toBe(403)
+      const dump = await get('/dump?id=j0%2F0')
+      expect(dump.headers.get('content-disposition')).toBe('attachment; filename="j0-0.json"')
+      expect(await dump.text()).toContain('"id": "j0/0"')
+      const kill = (token?: string) =>
+        fetch(new URL('/api/kill', ui.url), { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { 'x-raiment-token': token } : {}) }, body: JSON.stringify({ id: 'j0/0' }) })
+      for (const bad of [undefined, 'wrong', 'secre']) {
+        const r = await kill(bad)
+        expect(r.status).toBe(403)
+        expect(((await r.json()) as { error: { code: string } }).error.code).toBe('RAIMENT_UI_TOKEN')
+      }
+      expect(readdirSync(dir).sort()).toEqual(before)
+      const threads = await (await get('/?status=running')).text()
+      expect(threads).toContain('data-id="j0/0"')
+      // With the token: no weave runs, so the kill is written into the journal, as raiment kill does.
+      const r = await kill('secret')
+      expect(await r.json()).toEqual({ killed: true })
+      expect(await (await get('/?status=killed')).text()).toContain('data-id="j0/0"')
+    } finally {
+      await ui.close()
+    }
+  })
+})

@@ -190,25 +190,29 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     return c.body(readFileSync(a.file), 200, { 'content-type': a.type, 'cache-control': 'no-cache' })
   })
 
-  // Server-sent events: `change` whenever a journal (or the broker's view of the weaves) changed.
-  const listeners = new Set<() => void>()
-  let last = ''
-  const signature = (): string => journals.signature() + '#' + (o.weaves?.signature() ?? '')
-  last = signature()
+  // Server-sent events: `change` whenever a journal changed, `weaves` whenever a heartbeat of the
+  // broker's weaves was heard (only the Weaves page follows those).
+  const listeners = new Set<(event: 'change' | 'weaves') => void>()
+  let lastJournals = journals.signature()
+  let lastWeaves = o.weaves?.signature() ?? ''
   const watch = setInterval(() => {
-    const now = signature()
-    if (now === last) return
-    last = now
-    for (const l of listeners) l()
+    const j = journals.signature()
+    const w = o.weaves?.signature() ?? ''
+    const events: Array<'change' | 'weaves'> = []
+    if (j !== lastJournals) events.push('change')
+    if (w !== lastWeaves) events.push('weaves')
+    lastJournals = j
+    lastWeaves = w
+    for (const e of events) for (const l of listeners) l(e)
   }, WATCH_MS)
   watch.unref()
 
   app.get('/events', (c) =>
     streamSSE(c, async (stream) => {
       let wake: (() => void) | null = null
-      let changed = false
-      const l = (): void => {
-        changed = true
+      const pending = new Set<'change' | 'weaves'>()
+      const l = (event: 'change' | 'weaves'): void => {
+        pending.add(event)
         wake?.()
       }
       listeners.add(l)
@@ -221,16 +225,19 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
       await stream.writeSSE({ event: 'hello', data: '' })
       while (open) {
         // A comment every 15 s keeps proxies and the browser from closing an idle stream.
-        await new Promise<void>((r) => {
-          wake = r
-          setTimeout(r, 15_000).unref()
-        })
-        wake = null
+        if (pending.size === 0) {
+          await new Promise<void>((r) => {
+            wake = r
+            setTimeout(r, 15_000).unref()
+          })
+          wake = null
+        }
         if (!open) break
-        if (changed) {
-          changed = false
-          await stream.writeSSE({ event: 'change', data: String(Date.now()) })
-        } else await stream.write(': idle\n\n')
+        if (pending.size === 0) await stream.write(': idle\n\n')
+        for (const event of [...pending]) {
+          pending.delete(event)
+          await stream.writeSSE({ event, data: String(Date.now()) })
+        }
       }
       listeners.delete(l)
     }),
@@ -285,7 +292,6 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(watch)
-        for (const l of listeners) l()
         listeners.clear()
         ;(server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
         server.close(() => resolve())

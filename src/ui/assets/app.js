@@ -57,6 +57,9 @@ events.addEventListener('hello', () => {
   status.className = 'live'
 })
 events.addEventListener('change', () => void refresh())
+events.addEventListener('weaves', () => {
+  if (location.pathname === '/weaves') void refresh()
+})
 events.onerror = () => {
   status.textContent = 'offline'
   status.className = 'offline'

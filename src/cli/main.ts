@@ -195,7 +195,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
   program
     .command('ui')
     .description('Serve a web UI on 127.0.0.1: threads, a thread\'s timeline, messages and children, weaves, dead letters; it updates live. Prints its URL and a token that kill and send need.')
-    .option('--db <file>', 'a journal file to show (repeat for several; default raiment.db)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--db <file>', 'a journal file to show (repeat for several; default raiment.db)', (v: string, all: string[] | undefined) => [...(all ?? []), v])
     .option('--amqp <url>', 'also show the live weaves of this broker (default: $RAIMENT_AMQP_URL)')
     .option('--namespace <ns>', 'the namespace the weaves joined', 'raiment')
     .option('--port <n>', 'the port (default: a free one)')

@@ -11,14 +11,14 @@ import { brokerUrl, namespaceOf } from './amqp-commands.js'
 import { DEFAULT_DB, note, openReadonly, say } from './common.js'
 
 export interface UiCommandOptions {
-  db: string[]
+  db?: string[]
   amqp?: string
   namespace?: string
   port?: string
 }
 
 export async function ui(o: UiCommandOptions): Promise<number> {
-  const files = o.db.length > 0 ? [...new Set(o.db)] : [DEFAULT_DB]
+  const files = o.db !== undefined && o.db.length > 0 ? [...new Set(o.db)] : [DEFAULT_DB]
   const port = o.port === undefined ? 0 : Number(o.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgument(`--port must be a port number from 0 to 65535 (0: a free one), got '${o.port}'`)
   for (const f of files) openReadonly(f).close()

@@ -129,6 +129,7 @@ export class AmqpLink implements Remote {
           host: hostname(),
           pid: process.pid,
           threads: weave.running,
+          outbox: this.#relay?.pending() ?? 0,
           names: weave.messages.names(),
           ...(moved !== undefined ? { moved } : {}),
           ...replicationBeat(this.#replicator),

@@ -24,6 +24,8 @@ export interface Beat {
   moved?: Record<string, string>
   /** Its journal's replication (src/replication/), when it replicates. */
   replication?: { epoch: number; generation: number; lag: { entries: number; bytes: number }; streamBytes: number }
+  /** Rows in its outbox at the heartbeat: messages and spawns the broker has not confirmed yet. */
+  outbox?: number
   /** The journals this weave process hosts (its own, and those it took over). */
   journals?: string[]
   /** Sender's wall-clock time (ms). */

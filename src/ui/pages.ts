@@ -127,9 +127,9 @@ export function weavesPage(journals: JournalSummary[], live: LiveWeave[] | null,
       ? h`<p class="note">Start the UI with <code>--amqp URL</code> to see the live weaves of a broker namespace, their heartbeats and threads.</p>`
       : live.length === 0
         ? h`<p class="empty">No live weave in the namespace${brokerNote ? h` (${brokerNote})` : ''}.</p>`
-        : h`<table><thead><tr><th>Weave</th><th>Host</th><th class="num">Pid</th><th class="num">Threads</th><th>Last heartbeat</th><th>Replicated</th><th>Journals</th></tr></thead><tbody>
+        : h`<table><thead><tr><th>Weave</th><th>Host</th><th class="num">Pid</th><th class="num">Threads</th><th class="num">Outbox</th><th>Last heartbeat</th><th>Replicated</th><th>Journals</th></tr></thead><tbody>
 ${live.map(
-  (w) => h`<tr><td>${w.id}</td><td>${w.host}</td><td class="num">${w.pid}</td><td class="num">${w.threads}</td><td>${duration(now - w.at)} ago (every ${w.intervalMs} ms)</td>
+  (w) => h`<tr><td>${w.id}</td><td>${w.host}</td><td class="num">${w.pid}</td><td class="num">${w.threads}</td><td class="num">${w.outbox ?? '-'}</td><td>${duration(now - w.at)} ago (every ${w.intervalMs} ms)</td>
 <td>${w.replication ? `epoch ${w.replication.epoch}, lag ${w.replication.lag.entries} entries` : 'no'}</td><td>${w.hostedBy ? `hosted by ${w.hostedBy}` : (w.journals ?? [w.id]).join(', ')}</td></tr>`,
 )}</tbody></table>${brokerNote ? h`<p class="note">${brokerNote}</p>` : ''}`
   const journalRows = journals.map(

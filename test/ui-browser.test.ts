@@ -12,6 +12,8 @@ import { Weave } from 'raiment'
 import { raiment, raimentProcess, ROOT, THREADS, type Running } from './support/raiment-process.js'
 import { sharedTempDir } from './support/tmp.js'
 
+/** What the page shows comes from other processes (a weave, the UI): wait for it, long enough for a loaded machine. */
+const POLL = { timeout: 20_000 }
 const CHROMIUM = process.env['RAIMENT_CHROMIUM'] ?? '/usr/bin/chromium'
 const have = existsSync(CHROMIUM)
 if (!have && process.env['CI'] === 'true') {
@@ -71,7 +73,7 @@ describe.skipIf(!have)('raiment ui in a browser', () => {
   it('lists the threads, and filters them by status, type and name', async () => {
     const page = await open('/')
     expect(new Set(await rowIds(page))).toEqual(new Set(Object.values(ids)))
-    await expect.poll(() => page.locator(`tr[data-id="${ids['checkout']}"] .badge`).textContent()).toBe('failed')
+    await expect.poll(() => page.locator(`tr[data-id="${ids['checkout']}"] .badge`).textContent(), POLL).toBe('failed')
     await page.selectOption('select[name=status]', 'failed')
     await page.waitForURL(/status=failed/)
     expect(await rowIds(page)).toEqual([ids['checkout']])
@@ -84,12 +86,12 @@ describe.skipIf(!have)('raiment ui in a browser', () => {
 
   it("shows a failed thread's error and timeline, and its dump replays to the same error", async () => {
     const page = await open(`/thread?id=${encodeURIComponent(ids['checkout']!)}`)
-    await expect.poll(() => page.locator('.error strong').first().textContent()).toContain('PaymentDeclined: order 42: card declined')
+    await expect.poll(() => page.locator('.error strong').first().textContent(), POLL).toContain('PaymentDeclined: order 42: card declined')
     const calls = page.locator('details.call')
     expect(await calls.count()).toBe(8)
     expect(await calls.locator('.name').allTextContents()).toContain('log.warn')
     await calls.first().locator('summary').click()
-    await expect.poll(() => calls.first().locator('.call-body').textContent()).toContain(`${ids['checkout']}:`)
+    await expect.poll(() => calls.first().locator('.call-body').textContent(), POLL).toContain(`${ids['checkout']}:`)
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#dump')])
     const file = join(dir, download.suggestedFilename())
     await download.saveAs(file)
@@ -106,7 +108,7 @@ describe.skipIf(!have)('raiment ui in a browser', () => {
     const sleeper = ids['sleeper']!
     const page = await open(`/thread?id=${encodeURIComponent(sleeper)}`)
     page.on('dialog', (d) => void d.accept())
-    await expect.poll(() => page.locator('h1[data-status]').getAttribute('data-status')).toBe('running')
+    await expect.poll(() => page.locator('h1[data-status]').getAttribute('data-status'), POLL).toBe('running')
     // No token: refused, and nothing changes.
     const refused = await page.evaluate(async (id) => {
       const r = await fetch('/api/kill', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }) })
@@ -114,13 +116,13 @@ describe.skipIf(!have)('raiment ui in a browser', () => {
     }, sleeper)
     expect(refused.status).toBe(403)
     await page.click('#kill')
-    await expect.poll(() => page.locator('#said').textContent()).toContain('RAIMENT_UI_TOKEN')
+    await expect.poll(() => page.locator('#said').textContent(), POLL).toContain('RAIMENT_UI_TOKEN')
     expect(await page.locator('h1[data-status]').getAttribute('data-status')).toBe('running')
     // With the token, typed into the page as a user would.
     await page.fill('input[name=token]', token)
     await page.click('.token-form button')
     await page.click('#kill')
-    await expect.poll(() => page.locator('#said').textContent()).toBe(`killed ${sleeper}`)
+    await expect.poll(() => page.locator('#said').textContent(), POLL).toBe(`killed ${sleeper}`)
     // The weave killed it; the page shows that without being reloaded.
     await page.waitForSelector('h1[data-status=killed]')
     expect(weave.stdout).toContain(`killed ${sleeper}`)
@@ -131,9 +133,9 @@ describe.skipIf(!have)('raiment ui in a browser', () => {
     const page = await open(`/thread?id=${encodeURIComponent(ids['listener']!)}#token=${token}`)
     await page.fill('#message', '{"hello":"world"}')
     await page.click('#send')
-    await expect.poll(() => page.locator('#said').textContent()).toBe(`delivered to ${ids['listener']}`)
+    await expect.poll(() => page.locator('#said').textContent(), POLL).toBe(`delivered to ${ids['listener']}`)
     await page.waitForSelector('h1[data-status=done]')
-    await expect.poll(() => page.locator('pre.value').last().textContent()).toContain('"hello": "world"')
+    await expect.poll(() => page.locator('pre.value').last().textContent(), POLL).toContain('"hello": "world"')
     await page.close()
   })
 

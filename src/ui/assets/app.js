@@ -85,7 +85,7 @@ function TokenBox() {
     if (text.trim() === '') return
     localStorage.setItem(KEY, text.trim())
     setHas(true)
-  }}><input name="token" type="password" placeholder="token (for kill and send)" value=${text} onInput=${(e) => setText(e.target.value)} /><button>Use</button></form>`
+  }}><input name="token" type="password" autocomplete="off" placeholder="token (for kill and send)" value=${text} onInput=${(e) => setText(e.target.value)} /><button>Use</button></form>`
 }
 
 async function post(path, body) {

@@ -54,7 +54,8 @@ describe.skipIf(!have)('raiment ui in a browser', () => {
     url = /raiment ui: (\S+)/.exec(ui.stdout)![1]!
     token = /token: (\S+)/.exec(ui.stdout)![1]!
     browser = await chromium.launch({ executablePath: CHROMIUM })
-  })
+    // Three processes start here (a weave, the UI, chromium): give a loaded machine time.
+  }, 120_000)
 
   afterAll(async () => {
     await browser?.close()

@@ -8,6 +8,7 @@ import type { FetchApi } from '../io-libs/fetch.js'
 import type { FsApi } from '../io-libs/fs.js'
 import type { LogApi } from '../io-libs/log.js'
 import type { MailboxApi } from '../io-libs/mailbox.js'
+import type { PatchApi } from '../io-libs/patch.js'
 import type { RegistryApi } from '../io-libs/registry.js'
 import type { ThreadsApi } from '../io-libs/threads.js'
 import type { RandomApi } from '../io-libs/random.js'
@@ -23,6 +24,7 @@ declare module './thread.js' {
     fetch: FetchApi
     sqlite: SqliteApi
     mailbox: MailboxApi
+    patch: PatchApi
     threads: ThreadsApi
     registry: RegistryApi
   }

@@ -11,10 +11,32 @@ export class RaimentError extends Error {
   }
 }
 
+/**
+ * Where a replay left its record, as data (`raiment check` reports it):
+ * - `unexpected`: the thread asked for a call the record does not hold where it holds `recorded`;
+ * - `reordered`: the thread waits on calls the record holds later, not on `recorded`;
+ * - `missing`: the thread made no further request where the record holds `recorded`;
+ * - `ended`: the thread ended where the record holds `recorded`;
+ * - `beyond`: every recorded outcome was released, and the thread asked for more (`made`): the
+ *   end of the record, which a thread that has not ended yet reaches where it goes on live.
+ */
+export interface DivergenceDetail {
+  readonly kind: 'unexpected' | 'reordered' | 'missing' | 'ended' | 'beyond'
+  /** The index (0-based, in completion order) of the recorded entry where the replay left the record. */
+  readonly index: number
+  /** The recorded entry there (none for `beyond`). */
+  readonly recorded?: { readonly seq: number; readonly key: string; readonly ord: number }
+  /** The call the thread made there (none for `missing` and `ended`); `stack` where stacks were kept. */
+  readonly made?: { readonly key: string; readonly ord: number; readonly stack?: string }
+}
+
 /** A replayed thread asked for something its record does not hold, or skipped what it holds. */
 export class ReplayDivergence extends RaimentError {
-  constructor(message: string) {
+  /** Where the replay left the record, as data (set by the weft). */
+  readonly detail: DivergenceDetail | undefined
+  constructor(message: string, detail?: DivergenceDetail) {
     super('RAIMENT_REPLAY_DIVERGENCE', message)
+    this.detail = detail
   }
 }
 

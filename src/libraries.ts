@@ -6,6 +6,7 @@
 import PQueue from 'p-queue'
 import { readdirSync, existsSync } from 'node:fs'
 import { join, resolve, extname, basename } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { CommonJsModule, InvalidLibraryModule, UnknownMethod } from './errors.js'
 import { importModule } from './loader.js'
 import type { WeaveConfig } from './call-context.js'
@@ -26,6 +27,13 @@ export interface LibraryModule {
   threadSide?: Record<string, Method>
   /** Which values of its calls are secret: recorded as markers, never as they are (docs/secrets.md). */
   secrets?: LibrarySecrets
+  /**
+   * Marker methods, each with the value it answers on the replay of a record made before the
+   * code called it: such a call the record lacks, made while the thread has recorded calls still
+   * to make, answers that value unrecorded instead of diverging (`patch.patched`). Live, and
+   * past the end of the record, it is an ordinary call.
+   */
+  markers?: Record<string, unknown>
 }
 
 /** Where the weft finds a thread's weft, on the thread-side objects. */
@@ -45,6 +53,8 @@ export class Library {
   declaredSecrets: LibrarySecrets | undefined = undefined
   /** What is secret in its calls in this weave (declared and added); null: nothing. */
   secrets: BoundSecrets | null = null
+  /** Marker methods and the value each answers where the record lacks it (LibraryModule.markers); null for none. */
+  markers: ReadonlyMap<string, unknown> | null = null
   /** The prototype of every thread's view of this library. */
   readonly #proto: Record<string, Method>
   /** `name.method:` by method, made once rather than at every call. */
@@ -75,7 +85,7 @@ export class Library {
   }
 
   /** A library whose methods are the functions of `impl`, plus thread-side methods. */
-  static of(name: string, impl: Record<string, unknown>, concurrency: number | undefined, threadSide: Record<string, Method> | undefined, source: string): Library {
+  static of(name: string, impl: Record<string, unknown>, concurrency: number | undefined, threadSide: Record<string, Method> | undefined, source: string, markers?: Record<string, unknown>): Library {
     const fns: Record<string, Method> = {}
     for (const [k, v] of Object.entries(impl)) if (typeof v === 'function') fns[k] = (v as Method).bind(impl)
     const methods = Object.keys(fns)
@@ -88,14 +98,19 @@ export class Library {
     const lib = new Library(name, fns, all, queue, missingMethods(name, all))
     for (const m of methods) lib.#proto[m] = weftMethod(lib, m)
     lib.#addThreadSide(threadSide, source)
+    lib.#setMarkers(markers)
     return lib
+  }
+
+  #setMarkers(markers: Record<string, unknown> | undefined): void {
+    if (markers !== undefined && markers !== null && Object.keys(markers).length > 0) this.markers = new Map(Object.entries(markers))
   }
 
   /**
    * A library known only by name, for replaying a dump: every method is a weft call (nothing is
    * ever called live), and the module's thread-side methods are kept.
    */
-  static replayOnly(name: string, threadSide: Record<string, Method> | undefined): Library {
+  static replayOnly(name: string, threadSide: Record<string, Method> | undefined, markers?: Record<string, unknown>): Library {
     let lib: Library | null = null
     const fallback = new Proxy(Object.create(null) as object, {
       get(_t, prop) {
@@ -105,6 +120,7 @@ export class Library {
     })
     lib = new Library(name, {}, Object.keys(threadSide ?? {}), null, fallback)
     lib.#addThreadSide(threadSide, `library '${name}'`)
+    lib.#setMarkers(markers)
     return lib
   }
 
@@ -155,7 +171,7 @@ export async function makeLibrary(name: string, spec: LibrarySpec, config: Weave
   if (impl === null || typeof impl !== 'object') {
     throw new InvalidLibraryModule(source, 'the default export must be an object of async methods, or a factory returning one')
   }
-  const lib = Library.of(name, impl, mod.concurrency, mod.threadSide, source)
+  const lib = Library.of(name, impl, mod.concurrency, mod.threadSide, source, mod.markers)
   lib.declaredSecrets = mod.secrets
   return lib
 }
@@ -191,3 +207,24 @@ export async function loadLibraryFile(name: string, file: string, config: WeaveC
 
 /** The directory of the built-in libraries shipped with Raiment. */
 export const BUILTIN_DIR = new URL('../io-libs/', import.meta.url)
+
+/** What a replay keeps of a library module: its thread-side methods and markers (no code of it runs). */
+export interface ReplayParts {
+  threadSide?: LibraryModule['threadSide']
+  markers?: LibraryModule['markers']
+}
+
+/**
+ * The replay parts of the built-in libraries and those of `ioLibs`, by library name: modules are
+ * imported, no factory is called.
+ */
+export async function replayParts(ioLibs: string | false): Promise<Map<string, ReplayParts>> {
+  const files = libraryFiles(fileURLToPath(BUILTIN_DIR))
+  if (ioLibs !== false) for (const [n, f] of libraryFiles(ioLibs)) files.set(n, f)
+  const out = new Map<string, ReplayParts>()
+  for (const [name, file] of files) {
+    const mod = (await importModule(file)) as Partial<LibraryModule>
+    out.set(name, { ...(mod.threadSide ? { threadSide: mod.threadSide } : {}), ...(mod.markers ? { markers: mod.markers } : {}) })
+  }
+  return out
+}

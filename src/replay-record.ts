@@ -31,6 +31,12 @@ export class Replay {
     this.entries = entries
   }
 
+  /** Whether an entry from `next` on is one the thread has not asked for yet. */
+  unasked(): boolean {
+    for (let i = this.next; i < this.entries.length; i++) if (this.entries[i]!.call === null) return true
+    return false
+  }
+
   find(key: string, ord: number): Entry | undefined {
     const n = this.entries[this.next]
     if (n !== undefined && n.call === null && n.ord === ord && n.key === key) return n

@@ -5,12 +5,10 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import './builtins.js'
 import { dumpEntries, makeDump, readDump, type Dump } from './dump.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
-import { importModule } from './loader.js'
-import { BUILTIN_DIR, Library, libraryFiles, type LibraryModule, type LibrarySpec } from './libraries.js'
+import { Library, replayParts, type LibrarySpec } from './libraries.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 import { typeNameOf } from './thread-name.js'
 import { Weave, type ThreadEnd } from './weave.js'
@@ -65,7 +63,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
       )
     }
   }
-  const threadSide = await threadSideMethods(options.ioLibs ?? 'io-libs')
+  const parts = await replayParts(options.ioLibs ?? 'io-libs')
   let stopped: (e: Error) => void = () => {}
   const stop = new Promise<never>((_, rej) => (stopped = rej))
   stop.catch(() => {})
@@ -79,7 +77,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     onStop: (e) => stopped(e),
   })
   const self: Record<string, object> = {}
-  for (const u of type.uses) self[u] = Library.replayOnly(u, threadSide.get(u)).bind(weft)
+  for (const u of type.uses) self[u] = Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers).bind(weft)
   let run: ReplayRun<R>
   try {
     const result = await Promise.race([type.does.call(self as never, d.thread.params as never), stop])
@@ -95,17 +93,6 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     run.divergence = run.error
   }
   return run
-}
-
-async function threadSideMethods(ioLibs: string | false): Promise<Map<string, LibraryModule['threadSide']>> {
-  const files = libraryFiles(fileURLToPath(BUILTIN_DIR))
-  if (ioLibs !== false) for (const [n, f] of libraryFiles(ioLibs)) files.set(n, f)
-  const out = new Map<string, LibraryModule['threadSide']>()
-  for (const [name, file] of files) {
-    const mod = (await importModule(file)) as Partial<LibraryModule>
-    if (mod.threadSide) out.set(name, mod.threadSide)
-  }
-  return out
 }
 
 export interface RecordOptions {

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks'
 import { enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from './encoding.js'
-import { ReplayDivergence } from './errors.js'
+import { ReplayDivergence, type DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import { Call } from './call.js'
@@ -70,6 +70,13 @@ export interface WeftOptions {
   onDurable?: () => void
   /** The weave's secret key (src/secrets/); none for a replay of a dump. */
   keyring?: Keyring | null
+  /**
+   * Keep the stack of every call made, so a divergence names where in the thread's code the call
+   * was made (`raiment check`, on its second look at a thread that diverged).
+   */
+  stacks?: boolean
+  /** Told of each marker call (see `LibraryModule.markers`) answered as absent on replay. */
+  onMarker?: (key: string, value: unknown) => void
 }
 
 
@@ -91,6 +98,10 @@ export class Weft implements WeftLike {
   readonly #onStop: ((err: Error, weft: Weft) => void) | undefined
   readonly #type: string
   readonly #onDurable: (() => void) | undefined
+  readonly #stacks: WeakMap<Call, string> | null
+  readonly #onMarker: ((key: string, value: unknown) => void) | undefined
+  /** How many entries the record held when the weft was made. */
+  readonly #initial: number
   #seq = 0
   /** How many entries the journal holds (or has queued) for this thread. */
   #recorded = 0
@@ -125,6 +136,8 @@ export class Weft implements WeftLike {
     this.#onStop = o.onStop
     this.#type = o.type ?? 'thread'
     this.#onDurable = o.onDurable
+    this.#stacks = o.stacks === true ? new WeakMap() : null
+    this.#onMarker = o.onMarker
     this.trace = o.trace ? [] : null
     const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
     this.#secrets = secrets
@@ -133,6 +146,7 @@ export class Weft implements WeftLike {
       this.#seq = entries[entries.length - 1]!.seq + 1
       this.#recorded = entries.length
     }
+    this.#initial = this.#recorded
   }
 
   /** True while recorded outcomes remain to be released. */
@@ -178,6 +192,7 @@ export class Weft implements WeftLike {
     const ord = this.#count(key)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
+    if (this.#stacks !== null) this.#stacks.set(call, new Error().stack ?? '')
     this.#addPending(call)
     if (this.#replay !== null) this.#request(this.#replay, call)
     else this.#live(call)
@@ -211,7 +226,7 @@ export class Weft implements WeftLike {
 
   #live(call: Call): void {
     if (this.#journal === null) {
-      this.#divergence(`the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, call)
+      this.#divergence(`the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, { kind: 'beyond', index: this.#initial, made: this.#made(call) })
       return
     }
     const q = call.lib.queue
@@ -348,7 +363,15 @@ export class Weft implements WeftLike {
   #request(r: Replay, call: Call): void {
     const e = r.find(call.key, call.ord)
     if (e !== undefined && e.call === null) e.call = call
-    else r.held.push(call)
+    else if (e === undefined && call.lib.markers !== null && call.lib.markers.has(call.method) && r.unasked()) {
+      // A marker the record lacks while the thread has recorded calls still to make: the record
+      // was made by code without it, so the call answers as that code went, unrecorded.
+      const absent = call.lib.markers.get(call.method)
+      this.#removePending(call)
+      this.#onMarker?.(call.key, absent)
+      call.resolve(absent)
+      return
+    } else r.held.push(call)
     this.#schedule(r)
   }
 
@@ -433,7 +456,7 @@ export class Weft implements WeftLike {
       this.#divergence(
         `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
           `but the thread ${asked}.${got ? nearest(r, got) : ''}`,
-        got,
+        { kind: got ? 'unexpected' : 'missing', index: r.next, recorded: recordedAt(expected), ...(got ? { made: this.#made(got) } : {}) },
       )
       return
     }
@@ -441,12 +464,15 @@ export class Weft implements WeftLike {
     // waits on calls the record holds later. The calls were reordered (or that one removed).
     const pending: Call[] = []
     for (let c: Call | null = this.#firstPending; c !== null; c = c.nextPending) pending.push(c)
-    this.#divergence(reordered(r, expected, pending),
-      undefined,
-    )
+    this.#divergence(reordered(r, expected, pending), { kind: 'reordered', index: r.next, recorded: recordedAt(expected), made: this.#made(pending[0]!) })
   }
 
-  #divergence(what: string, _call: Call | undefined): void {
+  #made(call: Call): DivergenceDetail['made'] {
+    const stack = this.#stacks?.get(call)
+    return stack === undefined ? { key: call.key, ord: call.ord } : { key: call.key, ord: call.ord, stack }
+  }
+
+  #divergence(what: string, detail: DivergenceDetail): void {
     const r = this.#replay
     const released = r ? r.next : 0
     const last = r && released > 0 ? ` Last matched: ${describeKey(r.entries[released - 1]!.key)}.` : ''
@@ -454,6 +480,7 @@ export class Weft implements WeftLike {
       `thread ${this.threadId} (${this.#type}) diverged from its record: ${what}${last} ` +
         `The thread's code or its inputs changed since the record was made: make sure the thread is ` +
         `deterministic (all time, randomness and I/O through this.<library>), or record it again.`,
+      detail,
     )
     this.stop(err)
     this.#onStop?.(err, this)
@@ -478,7 +505,7 @@ export class Weft implements WeftLike {
           }
           this.#divergence(
             `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.entries.length}, which it never asked for.`,
-            undefined,
+            { kind: 'ended', index: i, recorded: recordedAt(e) },
           )
           return this.#stopped
         }
@@ -548,6 +575,10 @@ export class Weft implements WeftLike {
     this.#held = null
     resolve?.()
   }
+}
+
+function recordedAt(e: Entry): NonNullable<DivergenceDetail['recorded']> {
+  return { seq: e.seq, key: e.key, ord: e.ord }
 }
 
 /** Tells a live call's library that the call is aborted: its signal, and its onAbort hook once. */

@@ -13,6 +13,7 @@ import { DEFAULT_DB, DEFAULT_IO_LIBS, DEFAULT_THREADS, errorLine, note, quietPip
 import type { DumpOptions, PsOptions, ShowOptions } from './inspect.js'
 import type { DeadLettersOptions } from './messages.js'
 import type { ReplayCommandOptions } from './replay.js'
+import type { CheckCommandOptions } from './check.js'
 import type { SpawnOptions, StartOptions } from './weave-commands.js'
 import type { DbOptions } from './common.js'
 import type { WeavesOptions } from './amqp-commands.js'
@@ -155,6 +156,16 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--io-libs <dir>', "directory of the project's I/O libraries", DEFAULT_IO_LIBS)
     .addHelpText('after', '\nExit status: 0 when the replay ends as the recording did, 1 otherwise.\n\nExample:\n  raiment replay greet.json')
     .action(run(async (file: string, o: ReplayCommandOptions) => (await import('./replay.js')).replayCommand(file, o)))
+
+  project(program.command('check'))
+    .description('Replay every unfinished thread of the journal strictly under the thread types on disk now (no I/O library is called, nothing is written): compatible, diverges at entry K, or does not load.')
+    .option('--ended <n>', 'also check the N threads that ended last')
+    .option('--json', 'print the report as JSON: every thread, the summary per type, the changes (patch.patched)')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 when every thread replays and every thread type loads, 1 otherwise. Safe beside a running weave,\nand on a copy of a production journal.\n\nExamples:\n  raiment check --db raiment.db --threads threads\n  raiment check --db prod-copy.db --ended 100 --json',
+    )
+    .action(run(async (o: CheckCommandOptions) => (await import('./check.js')).check(o)))
 
   db(program.command('kill'))
     .description('Kill a thread: its pending and later I/O calls fail with ThreadKilled.')

@@ -1,0 +1,145 @@
+/**
+ * `raiment check`: does every unfinished thread of a journal still replay under the thread types
+ * on disk now? Each record is replayed strictly (src/check/replay-check.ts) with no library
+ * called; the journal is opened read-only (nothing is created or changed, and a weave may be
+ * running on it).
+ */
+import type { ThreadRow } from '../journal.js'
+import { Journal } from '../journal.js'
+import { libraryFiles, replayParts, BUILTIN_DIR, type ReplayParts } from '../libraries.js'
+import { supervisor } from '../supervisor.js'
+import { checkUses, loadThreadTypes } from '../thread-types.js'
+import type { AnyThreadType } from '../thread.js'
+import { UnknownThreadType, type RaimentError } from '../errors.js'
+import type { Entry } from '../weft.js'
+import { fileURLToPath } from 'node:url'
+import { checkThread, type Verdict } from './replay-check.js'
+
+export type { Verdict } from './replay-check.js'
+
+export interface CheckOptions {
+  /** The journal file. */
+  db: string
+  /** The directory of thread types (default `threads`). */
+  threads?: string
+  /** The project's I/O library directory (default `io-libs`; false for none). */
+  ioLibs?: string | false
+  /** Also check the N threads that ended last (done, failed, killed). */
+  ended?: number
+  /** Told of each thread checked (progress). */
+  onVerdict?: (v: Verdict) => void
+}
+
+/** Per thread type: how many threads are compatible, diverge, or cannot load. */
+export interface TypeSummary {
+  type: string
+  compatible: number
+  diverges: number
+  doesNotLoad: number
+}
+
+/** Per change id (a marker such as `patch.patched`): the unfinished threads that still take its old path. */
+export interface ChangeSummary {
+  change: string
+  /** Unfinished threads whose record lacks the marker where they reach it (they take the old path). */
+  oldPath: string[]
+  /** Threads whose replay reached the marker on the new path (recorded, or past their record). */
+  newPath: number
+}
+
+export interface CheckReport {
+  db: string
+  threads: Verdict[]
+  types: TypeSummary[]
+  changes: ChangeSummary[]
+  /** Thread-type modules that do not load now (whether or not a thread of theirs is in the journal). */
+  unavailable: Array<{ type: string; code: string; message: string }>
+  /** True when no thread diverges or fails to load, and every thread-type module loads. */
+  ok: boolean
+}
+
+const UNFINISHED = ['running', 'pending'] as const
+
+/**
+ * Checks the journal `o.db` against the thread types of `o.threads`.
+ * @throws NotARaimentDb / DbTooNew / InvalidArgument for a journal it cannot read (left untouched)
+ */
+export async function checkJournal(o: CheckOptions): Promise<CheckReport> {
+  const journal = new Journal(o.db, { readonly: true })
+  try {
+    const rows = journal.threads({ status: [...UNFINISHED] })
+    if (o.ended !== undefined && o.ended > 0) {
+      rows.push(...(journal.db.prepare("SELECT * FROM threads WHERE status IN ('done', 'failed', 'killed') ORDER BY ended DESC, rowid DESC LIMIT ?").all(o.ended) as ThreadRow[]))
+    }
+    const loaded = await loadThreadTypes(o.threads ?? 'threads')
+    if (!loaded.types.has('raiment/supervisor')) loaded.types.set('raiment/supervisor', supervisor as AnyThreadType)
+    const libs = libraryFiles(fileURLToPath(BUILTIN_DIR))
+    if (o.ioLibs !== false) for (const [n, f] of libraryFiles(o.ioLibs ?? 'io-libs')) libs.set(n, f)
+    checkUses(loaded.types, [...libs.keys()], loaded.unavailable, loaded.files)
+    const parts = await replayParts(o.ioLibs ?? 'io-libs')
+    const verdicts: Verdict[] = []
+    const changes = new Map<string, ChangeSummary>()
+    for (const row of rows) {
+      const v = await checkRow(journal, row, loaded.types, loaded.unavailable, loaded.files, parts, changes)
+      verdicts.push(v)
+      o.onVerdict?.(v)
+    }
+    const broken = [...loaded.unavailable].map(([type, e]) => ({ type, code: e.code, message: e.message }))
+    return report(o.db, verdicts, changes, broken)
+  } finally {
+    journal.close()
+  }
+}
+
+async function checkRow(
+  journal: Journal,
+  row: ThreadRow,
+  types: ReadonlyMap<string, AnyThreadType>,
+  unavailable: ReadonlyMap<string, RaimentError>,
+  files: ReadonlyMap<string, string>,
+  parts: ReadonlyMap<string, ReplayParts>,
+  changes: Map<string, ChangeSummary>,
+): Promise<Verdict> {
+  const base = { id: row.id, type: row.type, status: row.status }
+  const type = types.get(row.type)
+  if (type === undefined) {
+    const why = unavailable.get(row.type) ?? new UnknownThreadType(row.type, [...types.keys()])
+    return { ...base, verdict: 'does-not-load', code: why.code, message: why.message }
+  }
+  const { verdict, markers } = await checkThread(
+    type,
+    {
+      ...base,
+      params: row.params,
+      entries: () => journal.replayEntries(row.id, (seq, key, ord, ok, text): Entry => ({ seq, key, ord, ok, text, call: null })),
+    },
+    parts,
+    files.get(row.type),
+  )
+  for (const m of markers) {
+    let c = changes.get(m.change)
+    if (c === undefined) changes.set(m.change, (c = { change: m.change, oldPath: [], newPath: 0 }))
+    if (!m.old) c.newPath++
+    else if (row.status === 'running' || row.status === 'pending') c.oldPath.push(row.id)
+  }
+  return verdict
+}
+
+function report(db: string, verdicts: Verdict[], changes: Map<string, ChangeSummary>, unavailable: CheckReport['unavailable']): CheckReport {
+  const types = new Map<string, TypeSummary>()
+  for (const v of verdicts) {
+    let s = types.get(v.type)
+    if (s === undefined) types.set(v.type, (s = { type: v.type, compatible: 0, diverges: 0, doesNotLoad: 0 }))
+    if (v.verdict === 'compatible') s.compatible++
+    else if (v.verdict === 'diverges') s.diverges++
+    else s.doesNotLoad++
+  }
+  return {
+    db,
+    threads: verdicts,
+    types: [...types.values()].sort((a, b) => a.type.localeCompare(b.type)),
+    changes: [...changes.values()].sort((a, b) => a.change.localeCompare(b.change)),
+    unavailable,
+    ok: unavailable.length === 0 && verdicts.every((v) => v.verdict === 'compatible'),
+  }
+}

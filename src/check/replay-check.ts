@@ -1,0 +1,214 @@
+/**
+ * Checking one thread's record against a thread type: a strict replay that calls no library
+ * (the weft with no journal), and the verdict drawn from how it ends.
+ *
+ * Invariants:
+ * - Nothing is written and no library method runs: every call is answered from the record, and
+ *   a call the record cannot answer stops the replay there.
+ * - A thread that has not ended (running, pending, killed) is compatible when its whole record
+ *   replays: asking for more once every recorded outcome is released is where it goes on live.
+ *   A thread that ended (done, failed) must also end where its record ends.
+ * - The replay runs in microtasks only (the weft releases outcomes on drained microtask queues),
+ *   so a thread still unsettled when a macrotask runs waits on something outside its record.
+ */
+import { decodeArgs, decodeValue, encodeArgs } from '../encoding.js'
+import { ReplayDivergence, type DivergenceDetail } from '../errors.js'
+import { Library, type ReplayParts } from '../libraries.js'
+import type { AnyThreadType } from '../thread.js'
+import { describeKey, splitKey, Weft, type Entry } from '../weft.js'
+import { argsDiff, callSite } from './diff.js'
+
+/** A thread to check: its row, and a way to read its record (fresh entries at each call). */
+export interface CheckedThread {
+  readonly id: string
+  readonly type: string
+  readonly status: string
+  /** The encoded params, as the journal holds them. */
+  readonly params: string
+  entries(): Entry[]
+}
+
+/** A call as a verdict shows it: `lib.method` and its decoded arguments. */
+export interface ShownCall {
+  readonly call: string
+  readonly args: unknown
+  readonly ord: number
+}
+
+export type Verdict =
+  | {
+      readonly id: string
+      readonly type: string
+      readonly status: string
+      readonly verdict: 'compatible'
+      /** How many recorded outcomes replayed. */
+      readonly entries: number
+      /** How the replay went on past the record: it ended (`done`, `failed` with its error), or would go on live. */
+      readonly then: 'done' | 'failed' | 'live'
+      readonly error?: string
+    }
+  | {
+      readonly id: string
+      readonly type: string
+      readonly status: string
+      readonly verdict: 'diverges'
+      /** The entry (0-based, in completion order) where the replay left the record, and its seq. */
+      readonly at: number
+      readonly seq: number | null
+      readonly kind: DivergenceDetail['kind'] | 'stuck'
+      readonly recorded: ShownCall | null
+      readonly made: ShownCall | null
+      /** Where the thread's code made `made`: `file:line:column`, or null. */
+      readonly where: string | null
+      /** How the arguments of `made` differ from those of `recorded`, one line per difference. */
+      readonly diff: string[]
+      readonly message: string
+    }
+  | {
+      readonly id: string
+      readonly type: string
+      readonly status: string
+      readonly verdict: 'does-not-load'
+      readonly code: string
+      readonly message: string
+    }
+
+/** Markers seen in a thread's replay: each marker call, and whether it took the old path. */
+export interface MarkerUse {
+  /** The change: the marker's single string argument, or the call as text. */
+  readonly change: string
+  /** True where the record lacked it (the old path), false where the record holds it (the new). */
+  readonly old: boolean
+}
+
+export interface CheckResult {
+  readonly verdict: Verdict
+  readonly markers: MarkerUse[]
+}
+
+const ENDED = new Set(['done', 'failed'])
+
+interface Outcome {
+  /** How many recorded entries the replay was given. */
+  entries: number
+  error: Error | null
+  markers: MarkerUse[]
+}
+
+/** One strict replay of `t`'s record under `type`; `stacks`: keep each call's stack. */
+async function replayOnce(type: AnyThreadType, t: CheckedThread, parts: ReadonlyMap<string, ReplayParts>, stacks: boolean): Promise<Outcome> {
+  const absent: string[] = []
+  let markerLibs: Set<string> | null = null
+  for (const u of type.uses) if (parts.get(u)?.markers !== undefined) (markerLibs ??= new Set()).add(u)
+  let stopped: (e: Error) => void = () => {}
+  const stop = new Promise<never>((_, rej) => (stopped = rej))
+  stop.catch(() => {})
+  const entries = t.entries()
+  const weft = new Weft({
+    threadId: t.id,
+    type: t.type,
+    journal: null,
+    config: { db: '', weaveId: 'check' },
+    entries,
+    stacks,
+    trace: markerLibs !== null,
+    onStop: (e) => stopped(e),
+    onMarker: (key) => absent.push(key),
+  })
+  const self: Record<string, object> = {}
+  for (const u of type.uses) self[u] = Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers).bind(weft)
+  let stuck: () => void = () => {}
+  const idle = new Promise<'stuck'>((res) => (stuck = () => res('stuck')))
+  const timer = setImmediate(stuck)
+  let out: Outcome
+  try {
+    const body = Promise.resolve().then(() => type.does.call(self as never, decodeValue(t.params) as never))
+    const r = await Promise.race([body, stop, idle])
+    if (r === 'stuck' && weft.stopped === null) {
+      weft.stop(new ReplayDivergence('stuck'))
+      return { entries: entries.length, error: STUCK, markers: [] }
+    }
+    out = { entries: entries.length, error: weft.finish(), markers: [] }
+  } catch (e) {
+    out = { entries: entries.length, error: weft.finish() ?? (e as Error), markers: [] }
+  } finally {
+    clearImmediate(timer)
+  }
+  if (markerLibs !== null) {
+    const old = new Set(absent)
+    for (const c of weft.trace!) {
+      const lib = c.call.slice(0, c.call.indexOf('.'))
+      if (!markerLibs.has(lib) || !Object.hasOwn(parts.get(lib)!.markers!, c.call.slice(lib.length + 1))) continue
+      const change = c.args.length === 1 && typeof c.args[0] === 'string' ? c.args[0] : describeKey(c.call + ':' + encodeArgs(c.args))
+      out.markers.push({ change, old: old.has(c.call + ':' + encodeArgs(c.args)) })
+    }
+  }
+  return out
+}
+
+const STUCK = new Error('stuck')
+
+/**
+ * Checks thread `t` against `type`: a strict replay of its record; a divergence is replayed a
+ * second time keeping stacks, to say where in `file` (the type's module) the call was made.
+ */
+export async function checkThread(type: AnyThreadType, t: CheckedThread, parts: ReadonlyMap<string, ReplayParts>, file?: string): Promise<CheckResult> {
+  const first = await replayOnce(type, t, parts, false)
+  const verdict = verdictOf(t, first)
+  if (verdict.verdict !== 'diverges' || verdict.made === null) return { verdict, markers: first.markers }
+  const second = await replayOnce(type, t, parts, true)
+  const d = second.error instanceof ReplayDivergence ? second.error.detail : undefined
+  const where = d?.made?.stack !== undefined ? callSite(d.made.stack, file) : null
+  return { verdict: { ...verdict, where }, markers: first.markers }
+}
+
+function verdictOf(t: CheckedThread, o: Outcome): Verdict {
+  const base = { id: t.id, type: t.type, status: t.status }
+  const e = o.error
+  if (e === STUCK) {
+    return {
+      ...base,
+      verdict: 'diverges',
+      at: -1,
+      seq: null,
+      kind: 'stuck',
+      recorded: null,
+      made: null,
+      where: null,
+      diff: [],
+      message: `thread ${t.id} (${t.type}) waits on something that is not a call through this.<library> (a timer, a promise of its own), so its record cannot say how it goes on: make it deterministic`,
+    }
+  }
+  const entries = o.entries
+  if (e === null) return { ...base, verdict: 'compatible', entries, then: 'done' }
+  if (!(e instanceof ReplayDivergence) || e.detail === undefined) {
+    return { ...base, verdict: 'compatible', entries, then: 'failed', error: `${e.name}: ${e.message}` }
+  }
+  const d = e.detail
+  if (d.kind === 'beyond' && !ENDED.has(t.status)) return { ...base, verdict: 'compatible', entries, then: 'live' }
+  const recorded = d.recorded ? shown(d.recorded.key, d.recorded.ord) : null
+  const made = d.made ? shown(d.made.key, d.made.ord) : null
+  return {
+    ...base,
+    verdict: 'diverges',
+    at: d.index,
+    seq: d.recorded?.seq ?? null,
+    kind: d.kind,
+    recorded,
+    made,
+    where: null,
+    diff: recorded !== null && made !== null ? argsDiff(recorded, made) : [],
+    message: e.message,
+  }
+}
+
+function shown(key: string, ord: number): ShownCall {
+  const { call, args } = splitKey(key)
+  let decoded: unknown
+  try {
+    decoded = decodeArgs(args)
+  } catch {
+    decoded = args
+  }
+  return { call, args: decoded, ord }
+}

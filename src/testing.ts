@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import './builtins.js'
-import { dumpEntries, makeDump, readDump, type Dump } from './dump.js'
+import { dumpEntries, makeDump, readDump, type Dump, type DumpEntry } from './dump.js'
+import { editRecord } from './check/fork.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
 import { Library, replayParts, type LibrarySpec } from './libraries.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
@@ -35,6 +36,16 @@ export interface ReplayOptions {
   strict?: boolean
   /** The project's I/O library directory, for thread-side methods (default `./io-libs`). */
   ioLibs?: string | false
+  /**
+   * Replay only the entries before seq `at` (as `raiment fork --at`): the thread's next request
+   * after them is one the dump does not hold, a divergence (`strict: false` returns it).
+   */
+  at?: number
+  /**
+   * Replace recorded outcomes, by seq (as `raiment fork --set`): "what if this call had answered
+   * X". A later request that the new answer changes is a divergence, as in any replay.
+   */
+  set?: Record<number, unknown> | ReadonlyMap<number, unknown>
 }
 
 /**
@@ -46,14 +57,23 @@ export interface ReplayOptions {
  *   where the thread was
  * @throws InvalidDump when the dump cannot be read, or was recorded from a thread type that uses
  *   other libraries
+ * @throws InvalidArgument for an `at` or a `set` seq that the dump does not hold
  * @example
  * const run = await replay(greet, 'fixtures/greet-ada.json')
  * expect(run.result).toEqual({ greeted: 'ada' })
  */
 export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) => Promise<R> }, dump: string | Dump, options: ReplayOptions = {}): Promise<ReplayRun<R>> {
   checkType('replay', type)
-  const d = readDump(dump)
+  let d = readDump(dump)
   const where = typeof dump === 'string' && !dump.trimStart().startsWith('{') ? dump : 'the dump'
+  if (options.at !== undefined || options.set !== undefined) {
+    const sorted = [...d.entries].sort((a, b) => a.seq - b.seq)
+    const entries = editRecord(sorted, (e) => e.seq, { ...(options.at !== undefined ? { at: options.at } : {}), ...(options.set !== undefined ? { set: options.set } : {}) }, where, (e, value): DumpEntry => {
+      const { error: _error, ...rest } = e
+      return { ...rest, ok: true, value }
+    })
+    d = { ...d, entries }
+  }
   for (const e of d.entries) {
     const lib = e.call.slice(0, e.call.indexOf('.'))
     if (!type.uses.includes(lib as never)) {

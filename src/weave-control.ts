@@ -68,6 +68,12 @@ export class ControlRequests {
           this.#busy.add(c.n)
           this.#spawn(c.n, c.thread, c.arg ?? '')
           continue
+        } else if (c.kind === 'fork' && c.thread) {
+          // `raiment fork`: answered once the fork is durable, as a spawn is.
+          if (this.#busy.has(c.n)) continue
+          this.#busy.add(c.n)
+          this.#fork(c.n, c.thread, c.arg ?? '{}')
+          continue
         } else if (c.kind === 'migrate' && c.thread) {
           // Answered when the move is durable (or refused); meanwhile later polls leave it be.
           if (this.#busy.has(c.n)) continue
@@ -99,6 +105,23 @@ export class ControlRequests {
       }
       journal.replyControl(c.n, reply)
     }
+  }
+
+  /** `raiment fork`: replies `{ forked: id }` once the fork is durable, or `{ refused }` with nothing recorded. */
+  #fork(n: number, id: string, arg: string): void {
+    let reply: string
+    try {
+      const edits = JSON.parse(arg) as { at?: number; set?: Record<number, unknown> }
+      reply = JSON.stringify({ forked: this.#weave.fork(id, edits) })
+    } catch (e) {
+      reply = JSON.stringify({ refused: encodeError(e) })
+    }
+    void this.#journal
+      .committed()
+      .then(() => {
+        if (!this.#closed()) this.#journal.replyControl(n, reply)
+      })
+      .finally(() => this.#busy.delete(n))
   }
 
   /**

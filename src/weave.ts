@@ -33,6 +33,7 @@ import type { Library } from './libraries.js'
 import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
+import { forkEntries, Forks, type RecordEdits } from './check/fork.js'
 import { checkOptions, loadLibraries, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
 
@@ -90,6 +91,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #closed = false
   #dumpWrites = new Set<Promise<void>>()
   #moves: Moves | null = null
+  #forks: Forks | null = null
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
   /** Threads being moved (waiting for their calls in flight). */
@@ -396,6 +398,35 @@ export class Weave extends EventEmitter<WeaveEvents> {
       this.resumed++
       this.#start(run, type, decodeValue(t.params), true)
     })
+  }
+
+  /**
+   * Forks thread `id`: a new thread of the same type and params replays `id`'s record up to
+   * (not including) entry `at`, with the outcomes of `set` replaced, then runs live. The original
+   * is only read. The fork is recorded (thread and entries) in one commit and starts once that is
+   * durable; a crash after it resumes the fork like any running thread. Its live calls carry
+   * their own call ids (its own thread id).
+   * @throws UnknownThread when no thread has that id
+   * @throws UnknownThreadType / ThreadTypeUnavailable when this weave cannot run its type
+   * @throws InvalidArgument for an `at` or a `set` seq the record does not hold (nothing written)
+   * @example
+   * const id = weave.fork('orders-1/17', { at: 4, set: { 3: { stock: 5 } } })
+   */
+  fork(id: string, edits: RecordEdits = {}): string {
+    if (this.#closed) throw new WeaveClosed()
+    const row = this.journal.thread(id)
+    if (row === undefined) throw new UnknownThread(id)
+    const t = this.#types.get(row.type)
+    if (t === undefined) throw this.#cannotRunType(row.type)
+    // What the original has queued is committed first, so its record is read whole.
+    this.journal.flushNow()
+    const entries = forkEntries(this.journal, id, edits)
+    const forkId = this.journal.nextThreadId()
+    const run = this.#prepare(forkId, row.type, null, entries.map(([seq, key, ord, ok, text]): Entry => ({ seq, key, ord, ok: ok === 1, text, call: null })))
+    ;(this.#forks ??= new Forks(this.journal)).queue(forkId, row, entries, () => {
+      if (!this.#closed && !run.ended) this.#start(run, t, decodeValue(row.params), true)
+    })
+    return forkId
   }
 
   /**

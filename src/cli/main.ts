@@ -14,6 +14,7 @@ import type { DumpOptions, PsOptions, ShowOptions } from './inspect.js'
 import type { DeadLettersOptions } from './messages.js'
 import type { ReplayCommandOptions } from './replay.js'
 import type { CheckCommandOptions } from './check.js'
+import type { ForkCommandOptions } from './fork.js'
 import type { SpawnOptions, StartOptions } from './weave-commands.js'
 import type { DbOptions } from './common.js'
 import type { WeavesOptions } from './amqp-commands.js'
@@ -166,6 +167,17 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
       '\nExit status: 0 when every thread replays and every thread type loads, 1 otherwise. Safe beside a running weave,\nand on a copy of a production journal.\n\nExamples:\n  raiment check --db raiment.db --threads threads\n  raiment check --db prod-copy.db --ended 100 --json',
     )
     .action(run(async (o: CheckCommandOptions) => (await import('./check.js')).check(o)))
+
+  project(program.command('fork'))
+    .description("Fork a thread: a new thread replays ID's record up to entry SEQ, with the outcomes given replaced, then runs live; ID stays as it is.")
+    .argument('<id>', 'the thread to fork (see raiment ps)')
+    .option('--at <seq>', 'the first entry not replayed: it and what follows run live (default: after the whole record)')
+    .option('--set <seq=json...>', 'replace the outcome of entry SEQ (before --at) with this JSON value; repeatable')
+    .addHelpText(
+      'after',
+      "\nThe fork's live calls carry call ids of their own. With a weave running on the journal, that weave runs the fork;\nwith none, it is recorded and starts when one does. Prints the fork's id.\n\nExamples:\n  raiment fork myhost-raiment/7 --at 3\n  raiment fork myhost-raiment/7 --at 3 --set 2='{\"stock\":5}'",
+    )
+    .action(run(async (id: string, o: ForkCommandOptions) => (await import('./fork.js')).fork(id, o)))
 
   db(program.command('kill'))
     .description('Kill a thread: its pending and later I/O calls fail with ThreadKilled.')

@@ -250,7 +250,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   })
 }
 
-const CONTROL_TIMEOUT_MS = 5_000
+export const CONTROL_TIMEOUT_MS = 5_000
 
 /**
  * Asks the weave running on the journal to spawn a thread, under an id chosen here; resolves to

@@ -1,0 +1,81 @@
+/**
+ * Forks: a new thread that replays another's record up to an entry, with some recorded outcomes
+ * replaced, then runs live (`weave.fork`, `raiment fork`). The same edits make a "what if" of a
+ * replay in a test (`replay(type, dump, { at, set })`).
+ *
+ * Invariants:
+ * - The original is only read: its row and entries are never written.
+ * - A fork is recorded (its thread row, as running, and its entries) in one transaction, so a
+ *   crash leaves no fork or the whole of one, which a weave resumes like any running thread.
+ * - A fork has an id of its own, so every call id of its live calls is its own too: an
+ *   idempotent library does the fork's effects even where the original did the same ones.
+ * - Edits are checked before anything is written: `at` must be a seq of the record or its end,
+ *   and each replaced entry a seq of the record before `at`.
+ */
+import type Database from 'better-sqlite3'
+import { encodeValue } from '../encoding.js'
+import { InvalidArgument } from '../errors.js'
+import type { EntryRow, Journal, ThreadRow } from '../journal.js'
+
+/** Edits of a record: replay up to (not including) entry `at`, with the outcomes of `set` replaced. */
+export interface RecordEdits {
+  /** The seq of the first entry not replayed (it, and what follows, runs live); default: the whole record. */
+  at?: number
+  /** Outcomes to replace, by seq: each recorded entry answers this value instead (as a success). */
+  set?: Record<number, unknown> | ReadonlyMap<number, unknown>
+}
+
+/**
+ * Applies `edits` to a record (entries in seq order): those before `at`, with `set` applied by `replace`.
+ * @throws InvalidArgument naming the seq that the record does not hold, or an `at` that is not one of its seqs or its end
+ */
+export function editRecord<T>(entries: readonly T[], seqOf: (e: T) => number, edits: RecordEdits, where: string, replace: (e: T, value: unknown) => T): T[] {
+  const seqs = entries.map(seqOf)
+  const end = seqs.length === 0 ? 0 : seqs[seqs.length - 1]! + 1
+  const range = seqs.length === 0 ? 'it has no entries' : `its entries are seq ${seqs[0]} to ${end - 1}`
+  const at = edits.at ?? end
+  if (!Number.isSafeInteger(at) || (at !== end && !seqs.includes(at))) {
+    throw new InvalidArgument(`at: ${JSON.stringify(edits.at)} is not an entry of the record of ${where} nor its end (${end}); ${range}`)
+  }
+  const set = edits.set === undefined ? new Map<number, unknown>() : edits.set instanceof Map ? (edits.set as ReadonlyMap<number, unknown>) : new Map(Object.entries(edits.set).map(([k, v]) => [Number(k), v]))
+  for (const seq of set.keys()) {
+    if (!Number.isSafeInteger(seq) || !seqs.includes(seq)) throw new InvalidArgument(`set: the record of ${where} has no entry seq ${String(seq)}; ${range}`)
+    if (seq >= at) throw new InvalidArgument(`set: entry seq ${seq} of ${where} is not replayed (the fork runs live from seq ${at}); set only entries before --at`)
+  }
+  return entries.filter((e) => seqOf(e) < at).map((e) => (set.has(seqOf(e)) ? replace(e, set.get(seqOf(e))) : e))
+}
+
+/** The entries of a fork of `id`: its record, edited (values are checked to be recordable). */
+export function forkEntries(journal: Journal, id: string, edits: RecordEdits): EntryRow[] {
+  return editRecord(journal.entries(id), (e) => e[0], edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]])
+}
+
+type Stmt = Database.Statement<unknown[]>
+
+/** Writes forks: prepared once per journal. */
+export class Forks {
+  readonly #insertThread: Stmt
+  readonly #insertEntry: Stmt
+  readonly #journal: Journal
+
+  constructor(journal: Journal) {
+    this.#journal = journal
+    const db = journal.db
+    this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, NULL, 'running', ?)")
+    this.#insertEntry = db.prepare('INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+  }
+
+  /** Queues fork `id` of `row` with `entries` into the journal's next batch (a weave's way). */
+  queue(id: string, row: ThreadRow, entries: readonly EntryRow[], after: () => void): void {
+    const j = this.#journal
+    j.queue(this.#insertThread, [id, row.type, row.params, Date.now()])
+    for (const e of entries) j.queue(this.#insertEntry, [id, ...e])
+    j.queue(this.#insertThread.database.prepare('SELECT 1'), [], after)
+  }
+
+  /** Writes fork `id` now, inside the caller's transaction (the CLI's, with no weave running). */
+  write(id: string, row: ThreadRow, entries: readonly EntryRow[]): void {
+    this.#insertThread.run(id, row.type, row.params, Date.now())
+    for (const e of entries) this.#insertEntry.run(id, ...e)
+  }
+}

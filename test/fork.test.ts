@@ -1,0 +1,142 @@
+/**
+ * Fork: a new thread replays another's record up to an entry, with outcomes replaced, then runs
+ * live. The original's record is untouched; the fork's live calls carry call ids of its own; a
+ * SIGKILL during the forked run loses nothing (the fork resumes). Bad edits are refused, in one
+ * line with a code from the command, before anything is written. raiment/testing's replay takes
+ * the same edits.
+ */
+import Database from 'better-sqlite3'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { InvalidArgument, thread, Weave } from 'raiment'
+import { replay } from 'raiment/testing'
+import { makeDump } from '../src/dump.js'
+import { describeRun, runChild, supportScript } from './support/child.js'
+import { raiment } from './support/raiment-process.js'
+import { tempDir } from './support/tmp.js'
+
+const CHILD = supportScript('fork-child.ts')
+
+/** A thread's row and entries, as SQLite holds them. */
+function recordOf(db: string, id: string): unknown {
+  const raw = new Database(db, { readonly: true })
+  try {
+    return { row: raw.prepare('SELECT * FROM threads WHERE id = ?').get(id), entries: raw.prepare('SELECT * FROM journal WHERE thread = ? ORDER BY seq').all(id) }
+  } finally {
+    raw.close()
+  }
+}
+
+declare module 'raiment' {
+  interface Libraries {
+    inv: { count(item: string): Promise<number>; take(item: string, n: number): Promise<string> }
+  }
+}
+
+const takeAll = thread({
+  uses: ['inv'],
+  async does(p: { item: string }) {
+    const n = await this.inv.count(p.item)
+    const a = await this.inv.take(p.item, n)
+    return { n, a }
+  },
+})
+
+function inv() {
+  const ids: string[] = []
+  return {
+    ids,
+    lib: {
+      async count() {
+        return 2
+      },
+      async take(item: string, n: number) {
+        return `${item} x${n}`
+      },
+    },
+  }
+}
+
+describe('fork', () => {
+  it('weave.fork: replays up to --at with --set applied, then live; the original untouched', async () => {
+    const db = join(tempDir(), 'f.db')
+    const { lib } = inv()
+    const weave = await Weave.open({ db, threads: { takeAll }, libraries: { inv: lib }, ioLibs: false, durability: 'memory', dumps: false })
+    try {
+      const orig = weave.spawn('takeAll', { item: 'hat' })
+      expect(await weave.join(orig)).toMatchObject({ status: 'done', result: { n: 2, a: 'hat x2' } })
+      const before = recordOf(db, orig)
+      const f = weave.fork(orig, { at: 1, set: { 0: 7 } })
+      expect(await weave.join(f)).toMatchObject({ status: 'done', result: { n: 7, a: 'hat x7' } })
+      // The whole record, unedited: the fork replays all of it and ends as the original did.
+      const whole = weave.fork(orig)
+      expect(await weave.join(whole)).toMatchObject({ status: 'done', result: { n: 2, a: 'hat x2' } })
+      await weave.committed()
+      expect(recordOf(db, orig)).toEqual(before)
+      expect(makeDump(weave.journal, f).entries.map((e) => [e.seq, e.call, e.value])).toEqual([[0, 'inv.count', 7], [1, 'inv.take', 'hat x7']])
+
+      // Bad edits: refused before anything is written.
+      const threads = weave.journal.threads().length
+      expect(() => weave.fork(orig, { set: { 5: 1 } })).toThrow(/has no entry seq 5; its entries are seq 0 to 1/)
+      expect(() => weave.fork(orig, { at: 1, set: { 1: 1 } })).toThrow(/entry seq 1 of .* is not replayed/)
+      expect(() => weave.fork(orig, { at: 9 })).toThrow(InvalidArgument)
+      expect(() => weave.fork(orig, { set: { 0: () => 1 } })).toThrow(/cannot be recorded/)
+      expect(weave.journal.threads().length).toBe(threads)
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it("raiment/testing's replay takes the same edits", async () => {
+    const { dump } = await (await import('raiment/testing')).record(takeAll, { item: 'hat' }, { libraries: { inv: inv().lib }, ioLibs: false, name: 'takeAll' })
+    const run = await replay(takeAll, dump, { ioLibs: false, set: { 0: 3 }, strict: false })
+    // What if count had answered 3: the thread asks to take 3, which the record does not hold.
+    expect(run.divergence?.detail).toMatchObject({ kind: 'unexpected', index: 1, made: { key: 'inv.take:["hat",3]' } })
+    const cut = await replay(takeAll, dump, { ioLibs: false, at: 1, strict: false })
+    expect(cut.divergence?.detail).toMatchObject({ kind: 'beyond', index: 1 })
+    await expect(replay(takeAll, dump, { ioLibs: false, set: { 4: 1 } })).rejects.toThrow(InvalidArgument)
+  })
+
+  it('a SIGKILL during the forked run: the fork resumes, with its own call ids; the original untouched', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'weave.db')
+    const first = await runChild(CHILD, [dir, 'record'])
+    const orig = first.lines.find((l) => l.startsWith('original '))?.slice('original '.length)
+    expect(orig, describeRun(first)).toBeDefined()
+    expect(first.lines).toContain('end failed "out of stock: hat"')
+    const before = recordOf(db, orig!)
+
+    const forked = await runChild(CHILD, [dir, 'fork', orig!], { killWhen: (_l, lines) => lines.filter((l) => l.startsWith('ship ')).length === 3 })
+    expect(forked.killed, describeRun(forked)).toBe(true)
+    const forkId = forked.lines.find((l) => l.startsWith('fork '))!.slice('fork '.length)
+    const shipped = forked.lines.filter((l) => l.startsWith('ship ')).map((l) => l.slice(5))
+    expect(shipped.every((c) => c.startsWith(forkId + ':'))).toBe(true)
+
+    const resumed = await runChild(CHILD, [dir, 'resume', forkId])
+    expect(resumed.lines, describeRun(resumed)).toContain('resumed 1')
+    expect(resumed.lines).toContain(`end done ${JSON.stringify({ stock: 10, parts: [0, 1, 2, 3, 4].map((i) => `shipped hat ${i}`) })}`)
+    const again = resumed.lines.filter((l) => l.startsWith('ship ')).map((l) => l.slice(5))
+    // The shipment in flight at the kill runs again with the same call id; the two before it are not made again.
+    expect(again[0]).toBe(shipped[2])
+    expect(again).toHaveLength(3)
+    expect(recordOf(db, orig!)).toEqual(before)
+  })
+
+  it('the command: a --set of an entry that does not exist, or not JSON: one line with its code, nothing written', async () => {
+    const dir = tempDir()
+    await runChild(CHILD, [dir, 'record'])
+    const db = join(dir, 'weave.db')
+    const bytes = readFileSync(db)
+    const id = new Database(db, { readonly: true }).prepare('SELECT id FROM threads').pluck().get() as string
+    for (const [args, line] of [
+      [['--set', '9=1'], /^raiment: RAIMENT_INVALID_ARGUMENT: set: the record of .* has no entry seq 9; its entries are seq 0 to 0$/],
+      [['--set', '0={oops'], /^raiment: RAIMENT_INVALID_ARGUMENT: --set 0=…: the value is not valid JSON/],
+    ] as const) {
+      const out = await raiment(dir, 'fork', id, '--db', db, ...args)
+      expect(out.code).toBe(1)
+      expect(out.stderr.trim().split('\n')).toEqual([expect.stringMatching(line)])
+    }
+    expect(readFileSync(db).equals(bytes)).toBe(true)
+  })
+})

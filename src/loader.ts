@@ -24,10 +24,11 @@ const ESM_EXT = new Set(['.mjs', '.mts'])
  * @throws CommonJsModule when Node loads the file as CommonJS and loading failed; the import's
  *   own error otherwise
  */
-export async function importModule(file: string): Promise<unknown> {
+export async function importModule(file: string, query?: string): Promise<unknown> {
   if (TS_EXT.has(extname(file))) await typescriptLoader()
   try {
-    return await import(pathToFileURL(file).href)
+    // A query makes another module of the same file: its text as it is now (a reload).
+    return await import(pathToFileURL(file).href + (query !== undefined ? `?${query}` : ''))
   } catch (e) {
     throw commonJsError(file, e) ?? e
   }

@@ -53,15 +53,15 @@ export function threadFiles(dir: string): Map<string, string> {
  * @throws InvalidThreadModule naming the file, when it cannot be imported (the import error is
  *   its `cause`) or its default export is not a thread type
  */
-export async function loadThreadType(file: string): Promise<AnyThreadType> {
-  return (await loadThreadModule(file)).type
+export async function loadThreadType(file: string, query?: string): Promise<AnyThreadType> {
+  return (await loadThreadModule(file, query)).type
 }
 
 /** Loads one module as a thread type, with what it exports as `schedule` (undefined: nothing). */
-async function loadThreadModule(file: string): Promise<{ type: AnyThreadType; schedule: unknown }> {
+async function loadThreadModule(file: string, query?: string): Promise<{ type: AnyThreadType; schedule: unknown }> {
   let mod: { default?: unknown; schedule?: unknown }
   try {
-    mod = (await importModule(resolve(file))) as typeof mod
+    mod = (await importModule(resolve(file), query)) as typeof mod
   } catch (e) {
     const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
     throw new InvalidThreadModule(file, `could not be loaded: ${why}`, { cause: e })

@@ -74,6 +74,18 @@ export class ControlRequests {
           this.#busy.add(c.n)
           this.#fork(c.n, c.thread, c.arg ?? '{}')
           continue
+        } else if (c.kind === 'reload') {
+          // `raiment reload`: answered with the report once the reload is done.
+          if (this.#busy.has(c.n)) continue
+          this.#busy.add(c.n)
+          this.#weave
+            .reload()
+            .then(
+              (report) => journal.replyControl(c.n, JSON.stringify({ report })),
+              (e: unknown) => journal.replyControl(c.n, JSON.stringify({ refused: encodeError(e) })),
+            )
+            .finally(() => this.#busy.delete(c.n))
+          continue
         } else if (c.kind === 'migrate' && c.thread) {
           // Answered when the move is durable (or refused); meanwhile later polls leave it be.
           if (this.#busy.has(c.n)) continue

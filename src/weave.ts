@@ -34,6 +34,7 @@ import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkEntries, Forks, type RecordEdits } from './check/fork.js'
+import { hashFiles, reload, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
 
@@ -58,6 +59,8 @@ interface Run {
 export interface WeaveEvents {
   'thread-start': [{ id: string; type: string; resumed: boolean }]
   'thread-end': [ThreadEnd]
+  /** A reload (`reload()`) loaded changed thread files: which threads moved to the new code, which kept theirs. */
+  reload: [ReloadReport]
   error: [Error]
 }
 
@@ -92,6 +95,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #dumpWrites = new Set<Promise<void>>()
   #moves: Moves | null = null
   #forks: Forks | null = null
+  /** The threads directory (null: types given by name), the I/O library directory, and the hashes of the thread files as loaded. */
+  readonly #threadsDir: string | null
+  readonly #ioLibs: string | false
+  readonly #hashes: Map<string, string>
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
   /** Threads being moved (waiting for their calls in flight). */
@@ -107,6 +114,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.journal = journal
     this.#types = types.types
     this.#unavailable = types.unavailable
+    this.#threadsDir = typeof o.threads === 'object' ? null : (o.threads ?? 'threads')
+    this.#ioLibs = o.ioLibs ?? 'io-libs'
+    this.#hashes = this.#threadsDir === null ? new Map<string, string>() : hashFiles(types.files.values())
     this.#libs = new Map()
     this.config = config
     // Libraries that need the weave (mailbox, threads, registry) find it in their config.
@@ -427,6 +437,60 @@ export class Weave extends EventEmitter<WeaveEvents> {
       if (!this.#closed && !run.ended) this.#start(run, t, decodeValue(row.params), true)
     })
     return forkId
+  }
+
+  /**
+   * Loads the files of the threads directory that changed since they were loaded: new spawns run
+   * the new code; each running thread of a changed type is checked by a strict replay of its
+   * record under the new code, and resumed on it from its record when it is compatible (its calls
+   * in flight made again, with the same call ids, as after a crash), else left on the code it
+   * started with. A file that fails to load changes nothing. Emits 'reload' with the report.
+   * Only the thread files are loaded again, not modules they import.
+   * @throws InvalidArgument when the weave was given its thread types by name (no directory)
+   * @example
+   * const report = await weave.reload()   // { types: [{ type, file, moved, kept, error? }] }
+   */
+  reload(): Promise<ReloadReport> {
+    if (this.#closed) return Promise.reject(new WeaveClosed())
+    if (this.#threadsDir === null) return Promise.reject(new InvalidArgument('reload(): this weave was given its thread types by name (threads: { … }); only a threads directory can be reloaded'))
+    // One at a time: a reload asked for during another runs after it.
+    const next = this.#reloading.then(() => this.#reload(this.#threadsDir!))
+    this.#reloading = next.catch(() => {})
+    return next
+  }
+
+  #reloading: Promise<unknown> = Promise.resolve()
+
+  async #reload(dir: string): Promise<ReloadReport> {
+    if (this.#closed) throw new WeaveClosed()
+    const report = await reload({
+      dir,
+      ioLibs: this.#ioLibs,
+      types: this.#types,
+      unavailable: this.#unavailable,
+      libraries: this.libraries,
+      hashes: this.#hashes,
+      running: (type) => [...this.#runs.values()].filter((r) => r.type === type && !r.ended && !this.#closed).map((r) => ({ id: r.id, params: this.journal.thread(r.id)!.params })),
+      entries: (id) => {
+        this.journal.flushNow()
+        return this.#entries(id)
+      },
+      stop: (id) => {
+        const run = this.#runs.get(id)
+        if (run === undefined || run.ended || this.#closed) return null
+        run.weft.detach()
+        this.journal.flushNow()
+        return this.#entries(id)
+      },
+      resume: (id, t, entries) => {
+        const run = this.#runs.get(id)
+        if (run === undefined || run.ended || this.#closed) return
+        run.weft = this.#weft(run, entries)
+        this.#start(run, t, decodeValue(this.journal.thread(id)!.params), true)
+      },
+    })
+    this.emit('reload', report)
+    return report
   }
 
   /**

@@ -90,6 +90,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--weaves <n>', 'run N weave processes here (<db>-1.db …), restarting any that dies; needs --amqp')
     .option('--replicate', "copy every commit of the journal to its RabbitMQ stream (needs --amqp); with --durability replicated, outcomes wait for the broker's copy")
     .option('--takeover-after <ms>', 'with --replicate: a replicated weave silent this long is taken over by a live one (default 10000)')
+    .option('--watch', 'reload thread files as they change (as raiment reload and SIGHUP do): new spawns run the new code, running threads move to it where their record replays')
     .addHelpText('after', '\nExamples:\n  raiment start --db app.db --threads threads\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --id orders-1\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --weaves 3')
     .action(run(async (o: StartOptions) => (await weaveCommands()).start(o, argv.slice(argv.indexOf('start') + 1))))
 
@@ -178,6 +179,11 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
       "\nThe fork's live calls carry call ids of their own. With a weave running on the journal, that weave runs the fork;\nwith none, it is recorded and starts when one does. Prints the fork's id.\n\nExamples:\n  raiment fork myhost-raiment/7 --at 3\n  raiment fork myhost-raiment/7 --at 3 --set 2='{\"stock\":5}'",
     )
     .action(run(async (id: string, o: ForkCommandOptions) => (await import('./fork.js')).fork(id, o)))
+
+  db(program.command('reload'))
+    .description('Make the weave running on the journal load its changed thread files (as SIGHUP does): new spawns run the new code; each running thread of a changed type moves to it if its record replays under it, else keeps its code.')
+    .addHelpText('after', '\nPrints what moved and what was kept; exit 1 when a changed file failed to load (the running code is unchanged).\n\nExample:\n  raiment reload --db raiment.db')
+    .action(run(async (o: DbOptions) => (await import('./reload.js')).reloadCommand(o)))
 
   db(program.command('kill'))
     .description('Kill a thread: its pending and later I/O calls fail with ThreadKilled.')

@@ -5,7 +5,8 @@
  * thread as 'pending' (the weave notices the commit within its poll interval and adopts it), and
  * `kill` inserts a control row that the weave answers in the same table.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, watch, type FSWatcher } from 'node:fs'
+import type { ReloadReport } from '../check/reload.js'
 import { decodeError, encodeValue } from '../encoding.js'
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
@@ -37,6 +38,8 @@ import {
 import { threadJson, threadView } from './records.js'
 
 export interface StartOptions extends ProjectOptions, BrokerOptions {
+  /** Reload changed thread files as they change. */
+  watch?: boolean
   durability: Durability
   dumps?: string
   onDivergence: 'fail' | 'continue'
@@ -93,6 +96,7 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   weave.on('error', (e) => note(errorLine(e)))
   weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
   weave.on('thread-end', (end) => say(endLine(weave, end)))
+  const stopReloads = reloads(weave, o)
   say(
     `weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, ` +
       `${weave.unavailable.size > 0 ? `${weave.unavailable.size} unavailable (${[...weave.unavailable.keys()].join(', ')}), ` : ''}` +
@@ -109,7 +113,45 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
     const r = link.replicator
     if (r !== null) say(`replicating the journal to ${link.topology.ns}.journal.${r.weaveId} (generation ${r.generation}, epoch ${r.epoch}, durability ${o.durability})`)
   }
-  return runUntilSignal(weave, () => new Promise<never>(() => {}), () => link?.close(), stop)
+  const beforeClose = (): Promise<void> | undefined => {
+    stopReloads()
+    return link?.close()
+  }
+  return runUntilSignal(weave, () => new Promise<never>(() => {}), beforeClose, stop)
+}
+
+/**
+ * Reloads for `raiment start`: each reload's report printed, SIGHUP reloads, and with --watch a
+ * change under the threads directory does (after 200 ms without another). Returns the stop.
+ */
+function reloads(weave: Weave, o: StartOptions): () => void {
+  weave.on('reload', (r) => {
+    for (const t of r.types) for (const l of reloadLines(t)) say(l)
+  })
+  const again = (): void => void weave.reload().catch((e: unknown) => note(errorLine(e)))
+  process.on('SIGHUP', again)
+  let watcher: FSWatcher | null = null
+  let timer: NodeJS.Timeout | undefined
+  if (o.watch === true && existsSync(o.threads)) {
+    watcher = watch(o.threads, { recursive: true }, () => {
+      clearTimeout(timer)
+      timer = setTimeout(again, 200)
+    })
+  }
+  return () => {
+    process.off('SIGHUP', again)
+    clearTimeout(timer)
+    watcher?.close()
+  }
+}
+
+/** What a reload did to one thread type, as `start` prints it. */
+export function reloadLines(t: ReloadReport['types'][number]): string[] {
+  if (t.error !== undefined) return [`reload of ${displayPath(t.file)} failed, the running code is unchanged: ${t.error.code}: ${t.error.message}`]
+  const lines = [`reloaded ${t.type} (${displayPath(t.file)}): ${plural(t.moved.length, 'running thread')} moved to the new code, ${t.kept.length} kept on the old`]
+  for (const id of t.moved) lines.push(`  moved ${id}`)
+  for (const k of t.kept) lines.push(`  kept ${k.id}: ${k.why}`)
+  return lines
 }
 
 /** One line telling how a thread ended. */

@@ -1,0 +1,128 @@
+/**
+ * Live reload: thread files that changed on disk are loaded into a running weave (`weave.reload()`,
+ * `raiment reload`, SIGHUP, `raiment start --watch`).
+ *
+ * Invariants:
+ * - A file that fails to load (or uses a library that does not exist) changes nothing: the type
+ *   keeps the code it ran with, and the report says why.
+ * - New spawns of a reloaded type run the new code.
+ * - Each running thread of a reloaded type is checked by a strict replay of its record under the
+ *   new code (src/check/replay-check.ts). A compatible one is stopped as at a shutdown (its calls
+ *   in flight aborted, what it recorded committed) and resumed from its record on the new code,
+ *   after a second check of the record as it is then (a call answered between the two checks is
+ *   in it); one that is not compatible (at either check) keeps, or resumes on, the code it
+ *   started with, whose module stays loaded.
+ * - Only the thread file itself is loaded again: modules it imports stay as they were loaded.
+ */
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { InvalidThreadModule, type RaimentError } from '../errors.js'
+import { replayParts, type ReplayParts } from '../libraries.js'
+import { checkUses, loadThreadType, threadFiles } from '../thread-types.js'
+import type { AnyThreadType } from '../thread.js'
+import type { Entry } from '../weft.js'
+import { checkThread } from './replay-check.js'
+
+/** What a reload did, per thread type whose file changed. */
+export interface ReloadReport {
+  types: Array<{
+    type: string
+    file: string
+    /** Why the new file was not taken (the old code runs on); absent when it was. */
+    error?: { code: string; message: string }
+    /** Running threads that continue on the new code. */
+    moved: string[]
+    /** Running threads that keep the code they started with, and why. */
+    kept: Array<{ id: string; why: string }>
+  }>
+}
+
+/** What the weave lends a reload (src/weave.ts). */
+export interface ReloadAccess {
+  readonly dir: string
+  readonly ioLibs: string | false
+  /** The types the weave runs, by name (replaced here for the files that changed). */
+  readonly types: Map<string, AnyThreadType>
+  readonly unavailable: Map<string, RaimentError>
+  readonly libraries: readonly string[]
+  /** The content hash of each thread file as last loaded, by file. */
+  readonly hashes: Map<string, string>
+  /** The threads of `type` running now, with their encoded params. */
+  running(type: string): Array<{ id: string; params: string }>
+  /** The record of a thread as committed now. */
+  entries(id: string): Entry[]
+  /** Stops thread `id` as at a shutdown and commits what it recorded; returns its record then (null: it has ended). */
+  stop(id: string): Entry[] | null
+  /** Resumes thread `id` from `entries` on `type`. */
+  resume(id: string, type: AnyThreadType, entries: Entry[]): void
+}
+
+let reloads = 0
+
+/** The content hash of each file, by file. */
+export function hashFiles(files: Iterable<string>): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const f of files) out.set(f, hashOf(f))
+  return out
+}
+
+function hashOf(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex')
+  } catch {
+    return ''
+  }
+}
+
+/** Loads the thread files of `a.dir` that changed since they were loaded, and moves what can move. */
+export async function reload(a: ReloadAccess): Promise<ReloadReport> {
+  const report: ReloadReport = { types: [] }
+  let parts: Map<string, ReplayParts> | null = null
+  const query = `raiment-reload=${++reloads}`
+  for (const [name, file] of threadFiles(a.dir)) {
+    const hash = hashOf(file)
+    if (a.hashes.get(file) === hash) continue
+    const entry: ReloadReport['types'][number] = { type: name, file, moved: [], kept: [] }
+    report.types.push(entry)
+    let t: AnyThreadType
+    try {
+      t = await loadThreadType(file, query)
+      checkUses(new Map([[name, t]]), a.libraries)
+    } catch (e) {
+      const err = e as RaimentError
+      entry.error = { code: err.code ?? 'RAIMENT_INVALID_THREAD_MODULE', message: err instanceof InvalidThreadModule ? err.message : `${file}: ${err.message}` }
+      continue
+    }
+    a.hashes.set(file, hash)
+    const old = a.types.get(name)
+    a.types.set(name, t)
+    a.unavailable.delete(name)
+    if (old === undefined) continue
+    parts ??= await replayParts(a.ioLibs)
+    for (const run of a.running(name)) {
+      const thread = { id: run.id, type: name, status: 'running', params: run.params }
+      const first = await checkThread(t, { ...thread, entries: () => a.entries(run.id) }, parts, file)
+      if (first.verdict.verdict !== 'compatible') {
+        entry.kept.push({ id: run.id, why: why(first.verdict) })
+        continue
+      }
+      const record = a.stop(run.id)
+      if (record === null) continue
+      const second = await checkThread(t, { ...thread, entries: () => record.map((e) => ({ ...e, call: null })) }, parts, file)
+      if (second.verdict.verdict === 'compatible') {
+        a.resume(run.id, t, record)
+        entry.moved.push(run.id)
+      } else {
+        a.resume(run.id, old, record)
+        entry.kept.push({ id: run.id, why: why(second.verdict) })
+      }
+    }
+  }
+  return report
+}
+
+function why(v: Awaited<ReturnType<typeof checkThread>>['verdict']): string {
+  if (v.verdict === 'diverges') return `diverges at entry ${v.at}${v.made !== null ? `: the new code calls ${v.made.call}` : ''}${v.recorded !== null ? ` where the record holds ${v.recorded.call}` : ''}`
+  if (v.verdict === 'does-not-load') return v.message
+  return 'compatible'
+}

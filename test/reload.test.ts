@@ -1,0 +1,88 @@
+/**
+ * Live reload in a real weave process (`raiment start`, SIGHUP): thread files changed under
+ * running threads are loaded without a restart. A running thread whose record replays under its
+ * new code moves to it and ends with the new code's behaviour; one whose record does not keeps
+ * the code it started with and ends with the old behaviour; a file that fails to load leaves the
+ * running code as it was.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { raiment, raimentProcess } from './support/raiment-process.js'
+import { tempDir } from './support/tmp.js'
+
+const RAIMENT = new URL('../src/index.ts', import.meta.url).href
+
+/** A thread that logs, waits for a message, and returns the version of its code with it. */
+const waiter = (version: number, arg: number): string => `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['clock', 'log', 'mailbox'],
+  async does() {
+    await this.log.info('waiting', { arg: ${arg} })
+    const m = await this.mailbox.receive()
+    return { version: ${version}, m }
+  },
+})
+`
+
+/** Spawns two of each waiter, waits for a message, then sends it on to each and joins them. */
+const STARTER = `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['threads', 'mailbox'],
+  async does() {
+    const ids = [
+      await this.threads.spawn('moves'), await this.threads.spawn('moves'),
+      await this.threads.spawn('stays'), await this.threads.spawn('stays'),
+    ]
+    const go = await this.mailbox.receive()
+    for (const id of ids) await this.mailbox.send(id, go)
+    const out = []
+    for (const id of ids) out.push(await this.threads.join(id))
+    return out
+  },
+})
+`
+
+describe('live reload', () => {
+  it('SIGHUP: compatible threads move to the new code, the others keep theirs; a broken file changes nothing', async () => {
+    const dir = tempDir('raiment-reload-')
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+    mkdirSync(join(dir, 'threads'))
+    const put = (name: string, text: string): void => writeFileSync(join(dir, 'threads', name), text)
+    put('moves.ts', waiter(1, 1))
+    put('stays.ts', waiter(1, 1))
+    put('starter.ts', STARTER)
+    const weave = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'batched'])
+    try {
+      await weave.until((out) => out.includes('weave '))
+      const spawned = await raiment(dir, 'spawn', 'starter', '--db', 'app.db')
+      const starter = spawned.stdout.trim()
+      await weave.until((out) => (out.match(/ waiting /g) ?? []).length === 4)
+      const ids = (kind: string) => [...weave.stdout.matchAll(new RegExp(`started (\\S+) ${kind}`, 'g'))].map((m) => m[1]!)
+
+      // moves: changed after the wait (its record replays); stays: changed before it (it does not).
+      put('moves.ts', waiter(2, 1))
+      put('stays.ts', waiter(2, 99))
+      put('broken.ts', 'export default thread({ uses: [], async does( { return 1 } })\n')
+      weave.child.kill('SIGHUP')
+      await weave.until((out) => (out.match(/\n {2}(moved|kept) /g) ?? []).length === 4 && out.includes('reload of threads/broken.ts failed'))
+      expect(weave.stdout).toContain('reloaded moves (threads/moves.ts): 2 running threads moved to the new code, 0 kept on the old')
+      expect(weave.stdout).toContain('reloaded stays (threads/stays.ts): 0 running threads moved to the new code, 2 kept on the old')
+      expect(weave.stdout).toMatch(/kept \S+: diverges at entry 0: the new code calls log\.info where the record holds log\.info/)
+      expect(weave.stdout).toMatch(/reload of threads\/broken\.ts failed, the running code is unchanged: RAIMENT_INVALID_THREAD_MODULE: /)
+
+      const sent = await raiment(dir, 'send', starter, '"go"', '--db', 'app.db')
+      expect(sent.code, sent.stderr).toBe(0)
+      await weave.until((out) => out.includes(`done ${starter} starter`))
+      for (const id of ids('moves')) expect(weave.stdout).toContain(`done ${id} moves → {"version":2,"m":"go"}`)
+      for (const id of ids('stays')) expect(weave.stdout).toContain(`done ${id} stays → {"version":1,"m":"go"}`)
+      // A spawn after the reload runs the new code.
+      const fresh = await raiment(dir, 'spawn', 'stays', '--db', 'app.db')
+      await weave.until((out) => out.includes(`started ${fresh.stdout.trim()} stays`) && (out.match(/ waiting /g) ?? []).length === 5)
+      expect(weave.stderr).toMatch(new RegExp(`${fresh.stdout.trim()} waiting \\{"arg":99\\}`))
+    } finally {
+      weave.child.kill('SIGTERM')
+      await weave.ended
+    }
+  })
+})

@@ -116,7 +116,7 @@ async function replayOnce(type: AnyThreadType, t: CheckedThread, parts: Readonly
     onMarker: (key) => absent.push(key),
   })
   const self: Record<string, object> = {}
-  for (const u of type.uses) self[u] = Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers).bind(weft)
+  for (const u of type.uses) self[u] = replayLibrary(parts, u).bind(weft)
   let stuck: () => void = () => {}
   const idle = new Promise<'stuck'>((res) => (stuck = () => res('stuck')))
   const timer = setImmediate(stuck)
@@ -147,6 +147,17 @@ async function replayOnce(type: AnyThreadType, t: CheckedThread, parts: Readonly
 }
 
 const STUCK = new Error('stuck')
+
+/** The replay-only libraries of a set of parts, made once each (a thread binds its own view). */
+const libraries = new WeakMap<ReadonlyMap<string, ReplayParts>, Map<string, Library>>()
+
+function replayLibrary(parts: ReadonlyMap<string, ReplayParts>, name: string): Library {
+  let byName = libraries.get(parts)
+  if (byName === undefined) libraries.set(parts, (byName = new Map<string, Library>()))
+  let lib = byName.get(name)
+  if (lib === undefined) byName.set(name, (lib = Library.replayOnly(name, parts.get(name)?.threadSide, parts.get(name)?.markers)))
+  return lib
+}
 
 /**
  * Checks thread `t` against `type`: a strict replay of its record; a divergence is replayed a

@@ -43,15 +43,21 @@ export default thread({
 })
 `
 
+/** A project whose threads/ holds the waiters (v1) and the starter; returns it and `put`. */
+function project(): { dir: string; put: (name: string, text: string) => void } {
+  const dir = tempDir('raiment-reload-')
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+  mkdirSync(join(dir, 'threads'))
+  const put = (name: string, text: string): void => writeFileSync(join(dir, 'threads', name), text)
+  put('moves.ts', waiter(1, 1))
+  put('stays.ts', waiter(1, 1))
+  put('starter.ts', STARTER)
+  return { dir, put }
+}
+
 describe('live reload', () => {
   it('SIGHUP: compatible threads move to the new code, the others keep theirs; a broken file changes nothing', async () => {
-    const dir = tempDir('raiment-reload-')
-    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
-    mkdirSync(join(dir, 'threads'))
-    const put = (name: string, text: string): void => writeFileSync(join(dir, 'threads', name), text)
-    put('moves.ts', waiter(1, 1))
-    put('stays.ts', waiter(1, 1))
-    put('starter.ts', STARTER)
+    const { dir, put } = project()
     const weave = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'batched'])
     try {
       await weave.until((out) => out.includes('weave '))
@@ -83,6 +89,39 @@ describe('live reload', () => {
     } finally {
       weave.child.kill('SIGTERM')
       await weave.ended
+    }
+  })
+
+  it('a SIGKILL during a reload loses nothing: every thread resumes from its record under the files on disk', async () => {
+    const { dir, put } = project()
+    const first = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'sync'])
+    let starter = ''
+    try {
+      await first.until((out) => out.includes('weave '))
+      starter = (await raiment(dir, 'spawn', 'starter', '--db', 'app.db')).stdout.trim()
+      await first.until((out) => (out.match(/ waiting /g) ?? []).length === 4)
+      put('moves.ts', waiter(2, 1))
+      first.child.kill('SIGHUP')
+      // Killed as the reload moves the first thread: between stopping it and the end of the reload.
+      await first.until((out) => out.includes('resumed ') || out.includes('  moved '))
+      first.child.kill('SIGKILL')
+    } finally {
+      await first.ended
+    }
+    const second = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'sync'])
+    try {
+      await second.until((out) => out.includes('weave '))
+      expect(second.stdout).toMatch(/resumed 5 threads/)
+      const sent = await raiment(dir, 'send', starter, '"go"', '--db', 'app.db')
+      expect(sent.code, sent.stderr).toBe(0)
+      await second.until((out) => out.includes(`done ${starter} starter`))
+      const moves = [...second.stdout.matchAll(/resumed (\S+) moves/g)].map((m) => m[1]!)
+      expect(moves).toHaveLength(2)
+      for (const id of moves) expect(second.stdout).toContain(`done ${id} moves → {"version":2,"m":"go"}`)
+      expect((second.stdout.match(/ stays → \{"version":1,"m":"go"\}/g) ?? []).length).toBe(2)
+    } finally {
+      second.child.kill('SIGTERM')
+      await second.ended
     }
   })
 })

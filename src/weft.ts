@@ -15,12 +15,13 @@
  * - Once stopped (killed, diverged), every pending and later call rejects with the same error.
  */
 import { performance } from 'node:perf_hooks'
-import { enterCall, type WeaveConfig } from './call-context.js'
+import { callIdOf, enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from './encoding.js'
 import { ReplayDivergence } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
+import type { RunObservation } from './observer.js'
 import { Call } from './call.js'
 import { describeKey, nearest, Replay, reordered, type Entry } from './replay-record.js'
 import { CallSecrets } from './secrets/calls.js'
@@ -70,6 +71,8 @@ export interface WeftOptions {
   onDurable?: () => void
   /** The weave's secret key (src/secrets/); none for a replay of a dump. */
   keyring?: Keyring | null
+  /** The run's observation (src/observer.ts): each live call is observed in it. */
+  observe?: RunObservation | null
 }
 
 
@@ -91,6 +94,7 @@ export class Weft implements WeftLike {
   readonly #onStop: ((err: Error, weft: Weft) => void) | undefined
   readonly #type: string
   readonly #onDurable: (() => void) | undefined
+  readonly #observe: RunObservation | null
   #seq = 0
   /** How many entries the journal holds (or has queued) for this thread. */
   #recorded = 0
@@ -125,6 +129,7 @@ export class Weft implements WeftLike {
     this.#onStop = o.onStop
     this.#type = o.type ?? 'thread'
     this.#onDurable = o.onDurable
+    this.#observe = o.observe ?? null
     this.trace = o.trace ? [] : null
     const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
     this.#secrets = secrets
@@ -225,6 +230,7 @@ export class Weft implements WeftLike {
     if (this.#stopped !== null || this.#detached || this.#holding) return Promise.resolve()
     call.started = Date.now()
     call.t0 = performance.now()
+    if (this.#observe !== null) call.obs = this.#observe.call(call.lib.name, call.method, call.ord, () => callIdOf(call.threadId, call.key, call.ord))
     let p: unknown
     enterCall(call)
     try {
@@ -243,6 +249,7 @@ export class Weft implements WeftLike {
 
   #complete(call: Call, ok: boolean, v: unknown): void {
     call.answered = true
+    if (call.obs !== null) call.obs.end(ok, v)
     if (this.#stopped !== null || this.#ended) return
     if (crashArmed) crashPoint('after-call')
     let text: string

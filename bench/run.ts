@@ -15,7 +15,9 @@
 // - failover: from the SIGKILL of a replicated weave of 1,000 threads to all of them running on
 //   the weave that took it over (bench/failover.ts).
 // - raiment ui (bench/ui.ts): HTTP pages over a journal of 1,000,000 threads, ms each.
-// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui   --runs N   --big-runs N
+// - OpenTelemetry (bench/otel.ts): W2 without the hook, with the API and no SDK (within 3 %), and
+//   with an SDK and a no-op exporter.
+// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,otel   --runs N   --big-runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -32,7 +34,7 @@ const opt = (name: string): string | undefined => {
 }
 const RUNS = Number(opt('--runs') ?? 3)
 const BIG_RUNS = Number(opt('--big-runs') ?? 1)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui').split(','))
+const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,otel').split(','))
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
@@ -230,6 +232,7 @@ if (only.has('amqp')) await (await import('./amqp.js')).amqpBench(RUNS, log, pro
 if (only.has('repl')) await (await import('./replication.js')).replicationBench(RUNS, log, progress)
 if (only.has('failover')) await (await import('./failover.js')).failoverBench(RUNS, log, progress)
 if (only.has('ui')) await (await import('./ui.js')).uiBench(RUNS, log, progress)
+if (only.has('otel')) await (await import('./otel.js')).otelBench(RUNS, log, progress)
 
 log('')
 log(`## Targets: ${verdicts.filter((v) => v.met).length} of ${verdicts.length} met`)

@@ -27,6 +27,8 @@ export class WeaveMetrics {
   readonly #meter: Api.Meter
   #callback: BatchObservableCallback | null = null
   #attrs: Record<string, string> = {}
+  /** The attributes of each call name and outcome, made once (a call then allocates none). */
+  readonly #callAttrs = new Map<string, Record<string, string>>()
 
   constructor(api: OtelApi) {
     const m = api.metrics.getMeter('raiment', '0.1.0')
@@ -42,7 +44,10 @@ export class WeaveMetrics {
   }
 
   call(name: string, ok: boolean): void {
-    this.#calls.add(1, { 'raiment.call': name, 'raiment.outcome': ok ? 'ok' : 'error', ...this.#attrs })
+    const k = ok ? name : name + '\0'
+    let attrs = this.#callAttrs.get(k)
+    if (attrs === undefined) this.#callAttrs.set(k, (attrs = { 'raiment.call': name, 'raiment.outcome': ok ? 'ok' : 'error', ...this.#attrs }))
+    this.#calls.add(1, attrs)
   }
 
   commit(entries: number, ms: number): void {
@@ -59,6 +64,7 @@ export class WeaveMetrics {
     this.detach()
     const attrs = { 'raiment.weave.id': weave.weaveId }
     this.#attrs = attrs
+    this.#callAttrs.clear()
     const cb: BatchObservableCallback = (r) => {
       for (const [status, n] of weave.threadsByStatus()) r.observe(this.#threads, n, { ...attrs, 'raiment.thread.status': status })
       const d = weave.depths()

@@ -23,7 +23,6 @@ import {
   note,
   openExisting,
   parseParams,
-  plural,
   refuseEmpty,
   runningOwner,
   say,
@@ -35,6 +34,7 @@ import {
   type ProjectOptions,
 } from './common.js'
 import { threadJson, threadView } from './records.js'
+import { logOpened, logResumed, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 
 export interface StartOptions extends ProjectOptions, BrokerOptions {
   durability: Durability
@@ -42,6 +42,7 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   onDivergence: 'fail' | 'continue'
   /** `--secret LIB.KIND=VALUE`, repeated. */
   secret?: string[]
+  logFormat?: LogFormat
 }
 
 /**
@@ -68,7 +69,9 @@ export function weaveOptions(o: StartOptions): WeaveOptions & { db: string } {
     onDivergence: o.onDivergence,
     ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
     ...(o.secret !== undefined && o.secret.length > 0 ? { secrets: parseSecretOptions(o.secret) } : {}),
-    onWarning: (w) => note(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`),
+    onWarning: (w) => weaveLog.warn(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`, { event: 'warning', code: (w as { code?: string }).code ?? w.name }),
+    // With --log-format json, the log library's lines go through the weave's logger.
+    ...(weaveLog.logger !== null ? { config: { logger: weaveLog.logger } } : {}),
   }
 }
 
@@ -77,6 +80,7 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   const amqp = await import('./amqp-commands.js')
   ;(await import('./replication-commands.js')).checkReplicate(o)
   ;(await import('./replicated-start.js')).checkTakeover(o)
+  weaveLog.use(o.logFormat)
   if (o.weaves !== undefined) return amqp.startMany(o, argv)
   if (o.replicate === true) return (await import('./replicated-start.js')).startReplicated(o)
   const stop = new StopSignals()
@@ -90,24 +94,18 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
     await link?.close()
     throw e
   }
-  weave.on('error', (e) => note(errorLine(e)))
-  weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
-  weave.on('thread-end', (end) => say(endLine(weave, end)))
-  say(
-    `weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, ` +
-      `${weave.unavailable.size > 0 ? `${weave.unavailable.size} unavailable (${[...weave.unavailable.keys()].join(', ')}), ` : ''}` +
-      `resumed ${plural(weave.resumed, 'thread')}`,
-  )
+  logWeave(weave, endLine)
+  logOpened(weave, o.db)
   if (!existsSync(o.threads)) complain('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}', so only built-in thread types can run; pass --threads DIR`)
   // Resumed threads started inside Weave.open, before these listeners existed; threads spawned
   // while no weave ran are still 'pending' until their start commits, and print 'started' then.
   // (A thread of a type this weave cannot run is ending failed instead: it prints 'failed' then.)
-  for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id)) say(`resumed ${r.id} ${r.type}`)
+  logResumed(weave)
   if (link !== null) {
     await link.start(weave)
-    say(`joined namespace '${link.topology.ns}' on ${redact(link.broker.url)} as ${weave.journal.weaveId}`)
+    weaveLog.info(`joined namespace '${link.topology.ns}' on ${redact(link.broker.url)} as ${weave.journal.weaveId}`, { event: 'joined', namespace: link.topology.ns, broker: redact(link.broker.url), weave: weave.journal.weaveId })
     const r = link.replicator
-    if (r !== null) say(`replicating the journal to ${link.topology.ns}.journal.${r.weaveId} (generation ${r.generation}, epoch ${r.epoch}, durability ${o.durability})`)
+    if (r !== null) weaveLog.info(`replicating the journal to ${link.topology.ns}.journal.${r.weaveId} (generation ${r.generation}, epoch ${r.epoch}, durability ${o.durability})`, { event: 'replicating', generation: r.generation, epoch: r.epoch })
   }
   return runUntilSignal(weave, () => new Promise<never>(() => {}), () => link?.close(), stop)
 }
@@ -153,13 +151,13 @@ export class StopSignals {
         process.exit(1)
       }
       this.#stopping = true
-      note(`${sig}: closing the weave; running threads resume at the next start`)
+      weaveLog.warn(`${sig}: closing the weave; running threads resume at the next start`, { event: 'stopping', signal: sig })
       resolve(sig)
     }
     this.#onDisconnect = () => {
       if (this.#stopping) return
       this.#stopping = true
-      note('the raiment start --weaves that ran this weave has gone: closing the weave; running threads resume at the next start')
+      weaveLog.warn('the raiment start --weaves that ran this weave has gone: closing the weave; running threads resume at the next start', { event: 'stopping', signal: 'disconnect' })
       resolve('disconnect')
     }
     process.on('SIGINT', this.#onSignal)

@@ -57,6 +57,16 @@ interface Run {
   obs: RunObservation | null
 }
 
+/** How far the threads a weave resumed have replayed their records (`Weave.resumeProgress`). */
+export interface ResumeProgress {
+  /** Threads resumed, and how many of them have replayed their whole record (or ended). */
+  threads: number
+  done: number
+  /** Entries their records held, and how many replay has released. */
+  entries: number
+  replayed: number
+}
+
 export interface WeaveEvents {
   'thread-start': [{ id: string; type: string; resumed: boolean }]
   'thread-end': [ThreadEnd]
@@ -97,6 +107,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #moves: Moves | null = null
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
+  /** Resumed runs still replaying, each with how many entries its record holds. */
+  readonly #replaying = new Map<Run, number>()
+  #replayedDone = 0
+  #resumedDone = 0
+  #toReplay = 0
   /** Threads being moved (waiting for their calls in flight). */
   readonly #moving = new Set<string>()
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
@@ -595,11 +610,33 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   #ended(run: Run, end: ThreadEnd): void {
     this.#runs.delete(run.id)
+    const toReplay = this.#replaying.get(run)
+    if (toReplay !== undefined) {
+      this.#replaying.delete(run)
+      this.#resumedDone++
+      this.#replayedDone += toReplay
+    }
     run.obs?.end(end.status, end.status === 'failed' ? end.error : undefined)
     const joiners = run.joiners
     run.joiners = null
     if (joiners) for (const j of joiners) j(end)
     this.emit('thread-end', end)
+  }
+
+  /**
+   * How far the threads resumed when the weave opened have replayed their records: read it
+   * while they do (`raiment start` shows it as progress).
+   */
+  resumeProgress(): ResumeProgress {
+    let partial = 0
+    for (const [run, n] of this.#replaying) {
+      if (run.ended || !run.weft.replaying) {
+        this.#replaying.delete(run)
+        this.#resumedDone++
+        this.#replayedDone += n
+      } else partial += run.weft.released
+    }
+    return { threads: this.#resumedDone + this.#replaying.size, done: this.#resumedDone, entries: this.#toReplay, replayed: this.#replayedDone + partial }
   }
 
   /** Where the dump of a failed thread is written. */
@@ -643,6 +680,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.resumed++
     const entries = this.#entries(row.id)
     const run = this.#prepare(row.id, row.type, row.parent, entries, row.trace ?? null)
+    this.#replaying.set(run, entries.length)
+    this.#toReplay += entries.length
     if (run.obs !== null) {
       this.#observer!.replayed(entries.length)
       this.journal.setTrace(row.id, run.obs.traceparent)

@@ -39,6 +39,14 @@ export interface CallTrace {
 const noop = (): void => {}
 
 /**
+ * Called every 16,384 recorded outcomes replayed in this process, when set: a replay runs in
+ * microtasks without yielding to the event loop, so a progress display (src/cli/progress.ts)
+ * has no timer that fires meanwhile.
+ */
+export const replayTick: { hook: (() => void) | null } = { hook: null }
+let releasedCount = 0
+
+/**
  * Runs `tick(w)` once the microtask queue has fully drained: a microtask that queues a tick.
  * The microtask is queued on a settled promise (queueMicrotask makes an AsyncResource per call),
  * and `tick` is a static function, so a weft holds no closure of its own for this.
@@ -143,6 +151,11 @@ export class Weft implements WeftLike {
   /** True while recorded outcomes remain to be released. */
   get replaying(): boolean {
     return this.#replay !== null
+  }
+
+  /** How many recorded outcomes replay has released so far (for progress). */
+  get released(): number {
+    return this.#replay === null ? 0 : this.#replay.next
   }
 
   /** How many journal entries the thread has, those queued for the next commit included. */
@@ -405,6 +418,7 @@ export class Weft implements WeftLike {
   }
 
   #release(e: Entry): void {
+    if ((++releasedCount & 0x3fff) === 0 && replayTick.hook !== null) replayTick.hook()
     const call = e.call!
     // A released entry is behind `next` and its (key, ordinal) is never asked for again (ordinals
     // only grow), so nothing reads `call` again: let the call (promise, args) be collected.

@@ -19,6 +19,7 @@ import type { Weave } from '../weave.js'
 import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
 import { errorLine, note, refuseEmpty } from './common.js'
 import { endLine, runUntilSignal, StopSignals, weaveOptions, type StartOptions } from './weave-commands.js'
+import { trackResume } from './progress.js'
 import { logOpened, logResumed, logWeave, weaveLog } from './weave-log.js'
 
 export function takeoverAfterOf(o: { takeoverAfter?: string }): number {
@@ -42,6 +43,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   const takeoverAfterMs = takeoverAfterOf(o)
   const url = brokerUrl(o)!
   const stop = new StopSignals()
+  const since = performance.now()
   const { ReplicatedHost } = await import('../replication/host.js')
   // Threads said started or resumed already: a pending one can start (its start committed and,
   // under 'replicated', confirmed) before the listing of running threads below.
@@ -77,6 +79,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   }
   const weave = host.weave
   logOpened(weave, o.db)
+  void trackResume(weave, since)
   sayResumed(weave)
   weaveLog.info(`joined namespace '${host.ns}' on ${redact(url)} as ${weave.journal.weaveId}, replicated; takes over silent replicated weaves after ${takeoverAfterMs / 1000} s`, { event: 'joined', namespace: host.ns, broker: redact(url), weave: weave.journal.weaveId, replicated: true })
   // The host closes every weave it runs; runUntilSignal closes the own one again (a no-op).

@@ -34,6 +34,7 @@ import {
   type ProjectOptions,
 } from './common.js'
 import { threadJson, threadView } from './records.js'
+import { trackResume } from './progress.js'
 import { logOpened, logResumed, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 
 export interface StartOptions extends ProjectOptions, BrokerOptions {
@@ -86,6 +87,7 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   const stop = new StopSignals()
   let link: Awaited<ReturnType<typeof amqp.joinBroker>> = null
   let weave: Weave
+  const since = performance.now()
   try {
     link = await amqp.joinBroker(o)
     weave = await openWeave(o, link ?? undefined)
@@ -96,6 +98,7 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   }
   logWeave(weave, endLine)
   logOpened(weave, o.db)
+  void trackResume(weave, since)
   if (!existsSync(o.threads)) complain('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}', so only built-in thread types can run; pass --threads DIR`)
   // Resumed threads started inside Weave.open, before these listeners existed; threads spawned
   // while no weave ran are still 'pending' until their start commits, and print 'started' then.

@@ -46,6 +46,11 @@ const noop = (): void => {}
 export const replayTick: { hook: (() => void) | null } = { hook: null }
 let releasedCount = 0
 
+/** How many recorded outcomes replay has released in this process (for progress). */
+export function releasedOutcomes(): number {
+  return releasedCount
+}
+
 /**
  * Runs `tick(w)` once the microtask queue has fully drained: a microtask that queues a tick.
  * The microtask is queued on a settled promise (queueMicrotask makes an AsyncResource per call),

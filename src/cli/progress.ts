@@ -24,11 +24,11 @@ export function duration(ms: number): string {
 }
 
 /**
- * Shows `line(elapsedMs)` every `everyMs` on a terminal until `finished()` is true, then clears it
- * and resolves (a terminal sees the line go; anything else sees nothing here). `tty`: whether to
- * draw (default: stderr is a terminal).
+ * Shows `line(elapsedMs)` every `everyMs` on a terminal until `finished()` is true or `stop()` is
+ * called, then clears it and `ended` resolves to the time taken (a terminal sees the line go;
+ * anything else sees nothing here). `tty`: whether to draw (default: stderr is a terminal).
  */
-export function showProgress(line: (elapsedMs: number) => string, finished: () => boolean, o: { everyMs?: number; tty?: boolean } = {}): Promise<number> {
+export function showProgress(line: (elapsedMs: number) => string, finished: () => boolean, o: { everyMs?: number; tty?: boolean } = {}): { ended: Promise<number>; stop: () => void } {
   const t0 = performance.now()
   const tty = o.tty ?? process.stderr.isTTY === true
   let drawn = t0
@@ -40,10 +40,12 @@ export function showProgress(line: (elapsedMs: number) => string, finished: () =
   }
   // Replay yields to no timer while it runs: it calls this every so many outcomes instead.
   if (tty) replayTick.hook = draw
-  return new Promise((resolve) => {
-    const tick = (): void => {
+  let stopped = false
+  let tick = (): void => {}
+  const ended = new Promise<number>((resolve) => {
+    tick = (): void => {
       const elapsed = performance.now() - t0
-      if (finished()) {
+      if (stopped || finished()) {
         if (tty) process.stderr.write('\r\x1b[2K')
         if (replayTick.hook === draw) replayTick.hook = null
         clearInterval(timer)
@@ -55,13 +57,20 @@ export function showProgress(line: (elapsedMs: number) => string, finished: () =
         draw()
       }
     }
+    // The first line after everyMs: work done sooner shows none.
     const timer = setInterval(tick, o.everyMs ?? 200)
     timer.unref()
-    tick()
   })
+  return {
+    ended,
+    stop: () => {
+      stopped = true
+      tick()
+    },
+  }
 }
 
-/** "1,234 of 10,000 threads resumed, 45,000 entries/s, 12 s left". */
+/** "12 of 50 threads, 163,840 of 200,050 entries replayed, 45,000 entries/s, 0.8 s left". */
 export function resumeLine(threads: Progress, entries: Progress, elapsedMs: number): string {
   const rate = entries.done / Math.max(elapsedMs / 1000, 1e-3)
   const left = rate > 0 ? ((entries.total - entries.done) / rate) * 1000 : Infinity
@@ -87,7 +96,7 @@ export async function trackResume(weave: Weave, since: number): Promise<void> {
     },
     // Pretty lines only: a JSON log is read by programs.
     { tty: weaveLog.logger === null && process.stderr.isTTY === true },
-  )
+  ).ended
   const p = state()
   const ms = performance.now() - since
   weaveLog.info(`resumed ${plural(p.threads, 'thread')}: ${fmt(p.entries)} entries replayed in ${duration(ms)} (${fmt(p.entries / Math.max(ms / 1000, 1e-3))} entries/s)`, {
@@ -96,4 +105,11 @@ export async function trackResume(weave: Weave, since: number): Promise<void> {
     entries: p.entries,
     ms: Math.round(ms),
   })
+}
+
+/** "163,840 of 1,000,000 entries replayed, 45,000 entries/s, 12 s left". */
+export function replayLine(done: number, total: number, elapsedMs: number): string {
+  const rate = done / Math.max(elapsedMs / 1000, 1e-3)
+  const left = rate > 0 ? ((total - done) / rate) * 1000 : Infinity
+  return `replaying: ${fmt(done)} of ${fmt(total)} entries, ${fmt(rate)} entries/s, ${duration(left)} left`
 }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { context, trace } from '@opentelemetry/api'
 import { thread, Weave, type AnyThreadType } from 'raiment'
+import { runChild, supportScript } from './support/child.js'
 import { named, parentOf, registerSdk, type Sdk } from './support/otel.js'
 import { tempDir } from './support/tmp.js'
 
@@ -193,5 +194,13 @@ describe('OpenTelemetry', () => {
       await weave.close()
     }
     expect(sdk.spans.getFinishedSpans()).toHaveLength(0)
+  })
+})
+
+describe('without @opentelemetry/api', () => {
+  it('a weave runs as ever where the package cannot be imported (even with telemetry: true)', async () => {
+    const run = await runChild(supportScript('no-otel-child.ts'), [])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.lines).toEqual(['api missing: true', expect.stringMatching(/^end: \{.*"status":"done","result":"hi"\}$/)])
   })
 })

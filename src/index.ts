@@ -9,7 +9,7 @@ export type { AnyThreadType, Libraries, LibraryApi, LibraryName, ThreadThis, Thr
 export { Weave } from './weave.js'
 export { supervisor, SupervisorGaveUp } from './supervisor.js'
 export type { Backoff, ChildSpec, SupervisorParams, ExitMessage, Restart, Strategy } from './supervisor.js'
-export type { ThreadEnd, WeaveOptions } from './weave.js'
+export type { ResumeProgress, ThreadEnd, WeaveOptions } from './weave.js'
 export type { Durability, ThreadStatus } from './journal.js'
 export type { JournalOwner } from './errors.js'
 export type { LibraryModule, LibrarySpec } from './libraries.js'

@@ -132,6 +132,7 @@ class RunSpan implements RunObservation {
   readonly id: string
   readonly type: string
   #tp: string | null = null
+  #ended = false
 
   constructor(o: OtelObserver, span: Span, id: string, type: string) {
     this.#o = o
@@ -149,6 +150,9 @@ class RunSpan implements RunObservation {
   }
 
   end(status: string, error?: unknown): void {
+    // Once: a run ending as the weave closes is told 'detached', then perhaps its end.
+    if (this.#ended) return
+    this.#ended = true
     this.span.setAttribute('raiment.thread.status', status)
     this.#o.ended(this.span, status !== 'failed', error)
   }

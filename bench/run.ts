@@ -17,7 +17,9 @@
 // - raiment ui (bench/ui.ts): HTTP pages over a journal of 1,000,000 threads, ms each.
 // - raiment check: 10,000 running threads x 100 entries checked against a thread type on disk
 //   (bench/check.ts), seconds, target < 10 s.
-// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check   --runs N   --big-runs N
+// - OpenTelemetry (bench/otel.ts): W2 without the hook, with the API and no SDK (within 3 %), and
+//   with an SDK and a no-op exporter.
+// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel   --runs N   --big-runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -34,7 +36,7 @@ const opt = (name: string): string | undefined => {
 }
 const RUNS = Number(opt('--runs') ?? 3)
 const BIG_RUNS = Number(opt('--big-runs') ?? 1)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check').split(','))
+const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel').split(','))
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
@@ -233,6 +235,7 @@ if (only.has('repl')) await (await import('./replication.js')).replicationBench(
 if (only.has('failover')) await (await import('./failover.js')).failoverBench(RUNS, log, progress)
 if (only.has('ui')) await (await import('./ui.js')).uiBench(RUNS, log, progress)
 if (only.has('check')) await (await import('./check.js')).checkBench(RUNS, log, progress)
+if (only.has('otel')) await (await import('./otel.js')).otelBench(RUNS, log, progress)
 
 log('')
 log(`## Targets: ${verdicts.filter((v) => v.met).length} of ${verdicts.length} met`)

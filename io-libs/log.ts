@@ -3,6 +3,10 @@
  *
  *     2026-11-22T03:00:00.000Z info  host-w/1 charged card {"cents":1200}
  *
+ * or, when the weave's config has a `logger` (a pino logger, or anything with the same level
+ * methods: `raiment start --log-format json` gives its own), through it: the fields, `thread`
+ * (the thread id) and `call` (the call id), and the message.
+ *
  * A log call is a weft call like any other, so a resumed or replayed thread does not print again
  * what it printed before: replayed calls never reach this library. Lines below the weave's level
  * are dropped (the call is still recorded, so a thread's record does not depend on the level).
@@ -48,8 +52,21 @@ function oneLine(s: string): string {
   return s.replace(/\r?\n|\r/g, '\\n')
 }
 
+/** What the `logger` of the weave's config must have: pino's level methods. */
+export type StructuredLogger = Record<Exclude<LogLevel, 'silent'>, (fields: Record<string, unknown>, message: string) => void>
+
+function loggerOf(config: WeaveConfig): StructuredLogger | null {
+  const l = config.logger as Partial<StructuredLogger> | undefined
+  if (l === undefined || l === null) return null
+  if (LEVELS.slice(0, 4).some((k) => typeof l[k as keyof StructuredLogger] !== 'function')) {
+    throw new InvalidArgument('config.logger must be a pino logger (or have its methods debug, info, warn and error)')
+  }
+  return l as StructuredLogger
+}
+
 const make = (config: WeaveConfig) => {
   const min = LEVELS.indexOf(levelOf(config))
+  const logger = loggerOf(config)
   const write = (level: Exclude<LogLevel, 'silent'>, message: string, fields: Record<string, unknown> | undefined): void => {
     if (typeof message !== 'string') {
       throw new InvalidArgument(`log.${level}(message, fields?) expects a string message, got ${typeof message}`)
@@ -57,8 +74,15 @@ const make = (config: WeaveConfig) => {
     if (fields !== undefined && !isPlainObject(fields)) {
       throw new InvalidArgument(`log.${level}(message, fields?) expects fields to be a plain object, got ${String(fields)}`)
     }
-    const { threadId } = callContext()
+    const ctx = callContext()
+    const threadId = ctx.threadId
     if (LEVELS.indexOf(level) < min) return
+    if (logger !== null) {
+      // As JSON holds them (BigInt, Map, Set and errors shown, as on a pretty line).
+      const shown = fields === undefined ? {} : (JSON.parse(fieldsText(fields)) as Record<string, unknown>)
+      logger[level]({ ...shown, thread: threadId, call: ctx.callId }, message)
+      return
+    }
     const tail = fields === undefined || Object.keys(fields).length === 0 ? '' : ' ' + fieldsText(fields)
     process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} ${threadId} ${oneLine(message)}${tail}\n`)
   }

@@ -25,7 +25,7 @@ const mailbox = (config: WeaveConfig) => {
       const ctx = callContext()
       if (typeof to !== 'string' || to === '') throw new TypeError(`mailbox.send: 'to' must be a thread id or a registered name, got ${String(to)}`)
       // The call id (a digest) is made only if the message needs an id stored.
-      return messages().send(ctx.threadId, to, message, () => ctx.callId)
+      return messages().send(ctx.threadId, to, message, () => ctx.callId, ctx.traceparent)
     },
     /** Takes the first message matching `match` (deep partial equality), waiting until `until`. */
     take(opts: { match?: unknown; until?: number }): Promise<Waited> {

@@ -41,14 +41,15 @@ const threads = (config: WeaveConfig) => {
       const w = weave()
       const on = opts.on ?? 'local'
       checkPlacement(on)
-      if (on === 'local' || on === w.journal.weaveId) return w.spawn(type, params, { parent: threadId })
+      const trace = ctx.traceparent
+      if (on === 'local' || on === w.journal.weaveId) return w.spawn(type, params, { parent: threadId, trace })
       const remote = w.messages.remote
       if (remote === null) throw new NoBroker(`threads.spawn with on: ${JSON.stringify(on)}`)
       const dest = await remote.place(on, 'spawn')
-      if (dest === w.journal.weaveId) return w.spawn(type, params, { parent: threadId })
+      if (dest === w.journal.weaveId) return w.spawn(type, params, { parent: threadId, trace })
       // Chosen from the call id, so a spawn run again after a crash names the same thread.
       const id = `${dest}/${w.journal.weaveId}~${createHash('sha256').update(ctx.callId).digest('base64url').slice(0, 12)}`
-      w.messages.spawnRemote(dest, id, type, params, threadId)
+      w.messages.spawnRemote(dest, id, type, params, threadId, trace)
       return id
     },
     /**

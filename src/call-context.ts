@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { RaimentError } from './errors.js'
+import type { CallObservation } from './observer.js'
 
 export interface CallContext {
   /** The calling thread's id. */
@@ -30,6 +31,12 @@ export interface CallContext {
   onAbort(fn: (reason: Error) => void): void
   /** The weave's configuration. */
   readonly config: WeaveConfig
+  /**
+   * The call's trace context as a W3C `traceparent` header value when OpenTelemetry is on (an
+   * SDK registered: docs/observability.md), else null. Pass it on (an HTTP header) so what the
+   * call causes elsewhere joins its trace.
+   */
+  readonly traceparent: string | null
 }
 
 export interface WeaveConfig {
@@ -48,6 +55,8 @@ export interface LiveCall {
   /** What `onAbort` registered; the weft calls it (once) where it aborts `controller`. */
   abortHook: ((reason: Error) => void) | null
   readonly config: WeaveConfig
+  /** Its observation, when the weave is observed (src/observer.ts). */
+  readonly obs: CallObservation | null
 }
 
 let current: LiveCall | null = null
@@ -55,6 +64,11 @@ let current: LiveCall | null = null
 /** @internal Sets the call whose library method is being entered. */
 export function enterCall(call: LiveCall | null): void {
   current = call
+}
+
+/** @internal The observation of the live call whose library method is being entered, or null. */
+export function currentObservation(): CallObservation | null {
+  return current === null ? null : current.obs
 }
 
 /** The id of a call: thread id, a digest of the key, and the ordinal. */
@@ -111,5 +125,10 @@ class Context implements CallContext {
 
   onAbort(fn: (reason: Error) => void): void {
     this.#call.abortHook = fn
+  }
+
+  get traceparent(): string | null {
+    const obs = this.#call.obs
+    return obs === null ? null : obs.traceparent
   }
 }

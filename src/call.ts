@@ -4,6 +4,7 @@
  */
 import type { LiveCall, WeaveConfig } from './call-context.js'
 import type { Library } from './libraries.js'
+import type { CallObservation } from './observer.js'
 
 /** A request a thread made, from the call until its outcome is released. */
 export class Call implements LiveCall {
@@ -16,6 +17,8 @@ export class Call implements LiveCall {
   readonly config: WeaveConfig
   controller: AbortController | null = null
   abortHook: ((reason: Error) => void) | null = null
+  /** Its observation (a span), while live and observed. */
+  obs: CallObservation | null = null
   promise!: Promise<unknown>
   resolve!: (v: unknown) => void
   reject!: (e: unknown) => void

@@ -142,6 +142,11 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE INDEX IF NOT EXISTS threads_type ON threads(type);
    CREATE INDEX IF NOT EXISTS threads_type_status ON threads(type, status);
    CREATE INDEX IF NOT EXISTS threads_parent ON threads(parent) WHERE parent IS NOT NULL;`,
+  // Trace contexts (W3C traceparent, src/observer.ts) recorded with what carries them, when
+  // OpenTelemetry is on: a thread's last run, and the send that made a message or envelope.
+  `ALTER TABLE threads ADD COLUMN trace TEXT;
+   ALTER TABLE inbox ADD COLUMN trace TEXT;
+   ALTER TABLE outbox ADD COLUMN trace TEXT;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

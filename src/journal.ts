@@ -34,6 +34,7 @@ import { basename } from 'node:path'
 import { DbTooNew, EmptyDb, InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
 import { JournalLock, leaveWal, LockHeld, lockPath, openToRead } from './journal-owner.js'
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './journal-schema.js'
+import type { Observer } from './observer.js'
 
 /** `replicated`: as `sync`, and an outcome is released only once the broker has it too (src/replication/). */
 export type Durability = 'sync' | 'batched' | 'memory' | 'replicated'
@@ -83,6 +84,8 @@ export interface ThreadRow {
   created: number
   ended: number | null
   calls: number
+  /** The trace context of the thread's latest run, when OpenTelemetry was on (src/observer.ts). */
+  trace?: string | null
 }
 
 /** A journal entry as stored: [seq, key, ord, ok, outcome, started, duration]. */
@@ -133,6 +136,9 @@ export class Journal {
   #endThreadCounted: Statement
   #thread: Statement
   #setStatus: Statement
+  #setTrace: Statement | null = null
+  /** Told of each group commit (src/observer.ts); null: nobody is. */
+  observer: Observer | null = null
   #setMeta: Statement
   #dropEntry: Statement
   #dropTailEntry: Statement
@@ -220,7 +226,7 @@ export class Journal {
       'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.#insertThread = prep(
-      'INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO threads (id, type, params, parent, status, created, trace) VALUES (?, ?, ?, ?, ?, ?, ?)',
     )
     this.#endThread = prep(
       'UPDATE threads SET status = ?, outcome = ?, ended = ?, calls = (SELECT count(*) FROM journal WHERE thread = ?) WHERE id = ?',
@@ -371,8 +377,14 @@ export class Journal {
     return `${this.weaveId}/${this.#nextThread++}`
   }
 
-  insertThread(id: string, type: string, params: string, parent: string | null, status: ThreadStatus, after?: () => void): void {
-    this.#queue(this.#insertThread, [id, type, params, parent, status, Date.now()], after)
+  /** `trace`: the trace context of the thread's run (src/observer.ts), or null. */
+  insertThread(id: string, type: string, params: string, parent: string | null, status: ThreadStatus, after?: () => void, trace: string | null = null): void {
+    this.#queue(this.#insertThread, [id, type, params, parent, status, Date.now(), trace], after)
+  }
+
+  /** Records the trace context of a thread's latest run (a resumed run, observed). */
+  setTrace(id: string, trace: string): void {
+    this.#queue((this.#setTrace ??= this.db.prepare('UPDATE threads SET trace = ? WHERE id = ?')), [trace, id])
   }
 
   /** Deletes a recorded entry (a resume told to continue past a divergence drops what it skips). */
@@ -452,6 +464,9 @@ export class Journal {
     this.#after = []
     this.#batchEntries = 0
     this.#batchThreads = 0
+    const obs = this.observer
+    const t0 = obs !== null ? performance.now() : 0
+    let fsyncMs = 0
     if (stmts.length > 0) {
       this.#begin.run()
       try {
@@ -475,13 +490,18 @@ export class Journal {
         const rows = this.#tailRows
         if (rows >= TAIL_LIMIT && (rows >= TAIL_PER_THREAD * this.#tailThreads.size || rows >= TAIL_MAX)) this.#moveTail()
         if (this.#tap !== null) this.#tapWrite(stmts, params)
-        this.#commit.run()
+        if (obs !== null) {
+          const t1 = performance.now()
+          this.#commit.run()
+          fsyncMs = performance.now() - t1
+        } else this.#commit.run()
       } catch (e) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK')
         throw e
       }
     }
     this.epoch++
+    if (obs !== null && stmts.length > 0) obs.commit(entries, stmts.length, performance.now() - t0, fsyncMs)
     if (this.#tap !== null) this.#tap.release(() => runAll(after))
     else runAll(after)
   }

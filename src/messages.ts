@@ -19,6 +19,8 @@ import type Database from 'better-sqlite3'
 import { decodeValue, encodeValue } from './encoding.js'
 import type { Journal } from './journal.js'
 import type { MoveRecord } from './migration.js'
+import { currentObservation } from './call-context.js'
+import type { CallObservation } from './observer.js'
 import { NameSends } from './name-sends.js'
 import { matches, NameTaken, NoSuchMessage, type Envelope, type Received, type SendResult, type TimedOut, type WatchEnvelope, type WatchKind } from './message-shapes.js'
 
@@ -34,6 +36,8 @@ interface Msg {
   value?: unknown
   /** False while a message handed to a waiting receiver has no inbox row. */
   stored?: boolean
+  /** The trace context of the send that made it (src/observer.ts), if observed. */
+  trace?: string | null
 }
 
 /** What a waiter did with a message offered to it: took it, only looked at it, or let it pass. */
@@ -111,6 +115,8 @@ export class Messages {
   readonly #rowsAtOpen: Set<string>
   /** The transport joining this weave to others (set before any thread runs), or null. */
   remote: Remote | null = null
+  /** The weave is observed (src/observer.ts): a receive that takes a message tells its call. */
+  observed = false
 
   constructor(journal: Journal, isAlive: (id: string) => boolean) {
     this.#journal = journal
@@ -119,16 +125,16 @@ export class Messages {
     for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
       this.#name(r.name, r.thread)
     }
-    this.#insert = db.prepare('INSERT OR IGNORE INTO inbox (n, thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?, ?)')
+    this.#insert = db.prepare('INSERT OR IGNORE INTO inbox (n, thread, sender, msg_id, body, at, trace) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.#delete = db.prepare('DELETE FROM inbox WHERE n = ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
-    this.#load = db.prepare('SELECT n, sender AS "from", body FROM inbox WHERE thread = ? ORDER BY n')
+    this.#load = db.prepare('SELECT n, sender AS "from", body, trace FROM inbox WHERE thread = ? ORDER BY n')
     this.#nameSet = db.prepare('INSERT OR REPLACE INTO names (name, thread) VALUES (?, ?)')
     this.#nameDel = db.prepare('DELETE FROM names WHERE name = ?')
     this.#watch = db.prepare('INSERT OR IGNORE INTO watches (target, watcher, kind) VALUES (?, ?, ?)')
     this.#trapSet = db.prepare('INSERT OR IGNORE INTO traps (thread) VALUES (?)')
     this.#trapDel = db.prepare('DELETE FROM traps WHERE thread = ?')
-    this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)')
+    this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at, trace) VALUES (?, ?, ?, ?, ?)')
     this.received = new ReceivedIds(journal)
     this.nameSends = new NameSends(journal, {
       remote: () => this.remote,
@@ -184,20 +190,21 @@ export class Messages {
 
   /**
    * Queues an envelope for weave `dest` in the current batch (deduplicated by `msgId`); the
-   * transport publishes it once committed.
+   * transport publishes it once committed. `trace`: the trace context it was sent in (an AMQP header).
    */
-  outbox(dest: string, msgId: string, envelope: Envelope | WatchEnvelope): void {
+  outbox(dest: string, msgId: string, envelope: Envelope | WatchEnvelope, trace: string | null = null): void {
     const remote = this.remote
-    this.#journal.queue(this.#outbox, [msgId, dest, JSON.stringify(envelope), Date.now()], () => remote?.wake())
+    this.#journal.queue(this.#outbox, [msgId, dest, JSON.stringify(envelope), Date.now(), trace], () => remote?.wake())
   }
 
   /**
    * A message from another weave: into the inbox (or the dead letters), once per `msgId`.
    * `after` runs once that is durable (or at once-durable for a duplicate): acknowledge it then.
-   * `origin`: where it came from (see src/received.ts), if the sender said.
+   * `origin`: where it came from (see src/received.ts), if the sender said; `trace`: the trace
+   * context it was sent in.
    */
-  receive(msgId: string, from: string | null, to: string, body: string, after: () => void, origin?: Origin, name?: string): void {
-    if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId, this.resolve(to), name)
+  receive(msgId: string, from: string | null, to: string, body: string, after: () => void, origin?: Origin, name?: string, trace: string | null = null): void {
+    if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId, this.resolve(to), name, trace)
   }
 
   /**
@@ -250,8 +257,8 @@ export class Messages {
   }
 
   /** Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end. */
-  spawnRemote(dest: string, id: string, type: string, params: unknown, parent: string | null): void {
-    this.outbox(dest, `spawn:${id}`, { k: 'spawn', id, type, params: encodeValue(params, 'params'), parent })
+  spawnRemote(dest: string, id: string, type: string, params: unknown, parent: string | null, trace: string | null = null): void {
+    this.outbox(dest, `spawn:${id}`, { k: 'spawn', id, type, params: encodeValue(params, 'params'), parent }, trace)
   }
 
   /** This weave's registered names and their threads (for the transport to announce). */
@@ -267,17 +274,18 @@ export class Messages {
   /**
    * Puts a message in the receiver's inbox, or in the dead letters when the receiver has ended or
    * never existed. Queued in the current batch; the receiver is woken once it is durable. A name
-   * that no thread here holds goes through the transport (src/name-sends.ts).
+   * that no thread here holds goes through the transport (src/name-sends.ts). `trace`: the trace
+   * context of the send (src/observer.ts), recorded with the message.
    */
-  send(from: string | null, to: string, value: unknown, msgId: MsgId): SendResult {
+  send(from: string | null, to: string, value: unknown, msgId: MsgId, trace: string | null = null): SendResult {
     const body = encodeValue(value, 'the message')
     if (this.remote !== null && !to.includes('/') && !this.#names.has(to)) return this.nameSends.send(this.remote, from, to, body, idOf(msgId))
     const target = this.resolve(to)
     if (target !== null && this.isRemote(target)) {
-      this.outbox(this.homeOf(target)!, idOf(msgId), { k: 'msg', from, to: target, body })
+      this.outbox(this.homeOf(target)!, idOf(msgId), { k: 'msg', from, to: target, body }, trace)
       return { delivered: true, to: target }
     }
-    return this.#deliver(from, to, body, msgId, target)
+    return this.#deliver(from, to, body, msgId, target, undefined, trace)
   }
 
   /** What the transport knows of names changed: messages waiting for a name it can place now go. */
@@ -295,13 +303,13 @@ export class Messages {
    * sent by that name from another weave; it goes to the thread holding the name here now, and
    * is a dead letter if none does (and the thread it was sent to did not move on with it).
    */
-  #deliver(from: string | null, to: string, body: string, msgId: MsgId, target = this.resolve(to), name?: string): SendResult {
+  #deliver(from: string | null, to: string, body: string, msgId: MsgId, target = this.resolve(to), name?: string, trace: string | null = null): SendResult {
     const holder = name === undefined ? undefined : this.#names.get(name)
     if (holder !== undefined) target = holder
     // A thread that moved on: forwarded, under the same id (so its new weave takes it once).
     const moved = target === null ? undefined : this.#forwards.get(target)
     if (moved !== undefined && target !== null) {
-      this.outbox(moved, idOf(msgId), { k: 'msg', from, to: target, body, ...(name !== undefined ? { name } : {}) })
+      this.outbox(moved, idOf(msgId), { k: 'msg', from, to: target, body, ...(name !== undefined ? { name } : {}) }, trace)
       return { delivered: true, to: target }
     }
     if (name !== undefined && holder === undefined) {
@@ -313,7 +321,7 @@ export class Messages {
       return { delivered: false, to, reason }
     }
     if (this.#nextN === 0) this.#nextN = this.#firstN()
-    this.#put(target, { n: this.#nextN++, from, body }, msgId, Date.now())
+    this.#put(target, trace === null ? { n: this.#nextN++, from, body } : { n: this.#nextN++, from, body, trace }, msgId, Date.now())
     return { delivered: true, to: target }
   }
 
@@ -332,7 +340,7 @@ export class Messages {
       break
     }
     msg.stored = true
-    this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at])
+    this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null])
     inbox.msgs.push(msg)
   }
 
@@ -363,8 +371,9 @@ export class Messages {
     return m.value
   }
 
-  #taken(m: Msg): Received {
+  #taken(m: Msg, obs: CallObservation | null): Received {
     if (m.stored !== false) this.#journal.queue(this.#delete, [m.n])
+    if (obs !== null && typeof m.trace === 'string') obs.took(m.trace, m.from)
     return { n: m.n, from: m.from, message: this.#value(m) }
   }
 
@@ -374,12 +383,14 @@ export class Messages {
    */
   take(thread: string, pattern: unknown, until: number | null, onAbort: OnAbort | null): Promise<Received | TimedOut> {
     const inbox = this.#inbox(thread)
+    // Called at the start of the receiving call's library method: that call is the current one.
+    const obs = this.observed ? currentObservation() : null
     const i = inbox.msgs.findIndex((m) => matches(this.#value(m), pattern))
-    if (i >= 0) return Promise.resolve(this.#taken(inbox.msgs.splice(i, 1)[0]!))
+    if (i >= 0) return Promise.resolve(this.#taken(inbox.msgs.splice(i, 1)[0]!, obs))
     return this.#wait(inbox, until, onAbort, (m, done) => {
       if (!matches(this.#value(m), pattern)) return null
       m.stored = false
-      done(this.#taken(m))
+      done(this.#taken(m, obs))
       return 'took'
     })
   }
@@ -400,7 +411,7 @@ export class Messages {
     const inbox = this.#inbox(thread)
     const i = inbox.msgs.findIndex((m) => m.n === n)
     if (i < 0) throw new NoSuchMessage(thread, n)
-    return this.#taken(inbox.msgs.splice(i, 1)[0]!)
+    return this.#taken(inbox.msgs.splice(i, 1)[0]!, this.observed ? currentObservation() : null)
   }
 
   #wait(inbox: Inbox, until: number | null, onAbort: OnAbort | null, offer: (m: Msg, done: (r: Received) => void) => Offered): Promise<Received | TimedOut> {

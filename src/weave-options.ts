@@ -6,6 +6,7 @@ import type { WeaveConfig } from './call-context.js'
 import { InvalidArgument } from './errors.js'
 import type { Durability, Journal } from './journal.js'
 import { BUILTIN_DIR, libraryFiles, loadLibraryFile, makeLibrary, type Library, type LibrarySpec } from './libraries.js'
+import type { ObservedWeave, Observer } from './observer.js'
 import type { Remote } from './remote.js'
 import type { ScheduleClock } from './schedules/clock.js'
 import { bindSecrets, checkWeaveSecrets, type WeaveSecrets } from './secrets/rules.js'
@@ -59,9 +60,15 @@ export interface WeaveOptions {
   secrets?: WeaveSecrets
   /** The time schedules go by (src/schedules/clock.ts); the real clock by default. For tests. */
   scheduleClock?: ScheduleClock
+  /**
+   * OpenTelemetry (docs/observability.md): by default on when `@opentelemetry/api` is installed
+   * and an SDK is registered before the weave opens; true: on whenever the API is installed
+   * (spans go wherever a provider registered later sends them); false: off.
+   */
+  telemetry?: boolean
 }
 
-export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'scheduleClock'])
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'scheduleClock', 'telemetry'])
 
 export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {
@@ -81,6 +88,7 @@ export function checkOptions(o: WeaveOptions): void {
     throw new InvalidArgument('replicate: true needs a remote that can replicate the journal (an AmqpLink: raiment start --amqp URL --replicate)')
   }
   if (o.secrets !== undefined) checkWeaveSecrets(o.secrets)
+  if (o.telemetry !== undefined && typeof o.telemetry !== 'boolean') throw new InvalidArgument(`telemetry must be true or false, got ${JSON.stringify(o.telemetry)}`)
   if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
     throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)
   }
@@ -107,4 +115,27 @@ export async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promi
 /** With `replicate`: the journal's commits reach the remote's journal stream from here on. */
 export async function replicateJournal(o: WeaveOptions, journal: Journal): Promise<void> {
   if (o.replicate === true) await o.remote!.replicate!(journal, { hold: o.durability === 'replicated' })
+}
+
+/** The weave's observer: OpenTelemetry's (src/otel/), loaded only if telemetry may be on. */
+export async function loadObserver(o: WeaveOptions): Promise<Observer | null> {
+  if (o.telemetry === false) return null
+  const { otelObserver } = await import('./otel/index.js')
+  return otelObserver(o.telemetry)
+}
+
+/** What an observer's gauges read of a journal (when a metric reader collects). */
+export function observed(journal: Journal): ObservedWeave {
+  const db = journal.db
+  const byStatus = db.prepare('SELECT status, count(*) FROM threads GROUP BY status').raw(true)
+  const depths = db.prepare('SELECT (SELECT count(*) FROM inbox), (SELECT count(*) FROM outbox)').raw(true)
+  return {
+    weaveId: journal.weaveId,
+    threadsByStatus: () => (journal.closed ? [] : (byStatus.all() as Array<[string, number]>)),
+    depths: () => {
+      if (journal.closed) return { mailbox: 0, outbox: 0 }
+      const [mailbox, outbox] = depths.get() as [number, number]
+      return { mailbox, outbox }
+    },
+  }
 }

@@ -22,6 +22,7 @@ import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecor
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
+import type { Observer, RunObservation } from './observer.js'
 import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
@@ -35,7 +36,7 @@ import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkEntries, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reload, type ReloadReport } from './check/reload.js'
-import { checkOptions, loadLibraries, type WeaveOptions, replicateJournal } from './weave-options.js'
+import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
 
 export type { WeaveOptions } from './weave-options.js'
@@ -54,6 +55,18 @@ interface Run {
   weft: Weft
   joiners: Array<(end: ThreadEnd) => void> | null
   ended: boolean
+  /** The run's observation (a span), when the weave is observed. */
+  obs: RunObservation | null
+}
+
+/** How far the threads a weave resumed have replayed their records (`Weave.resumeProgress`). */
+export interface ResumeProgress {
+  /** Threads resumed, and how many of them have replayed their whole record (or ended). */
+  threads: number
+  done: number
+  /** Entries their records held, and how many replay has released. */
+  entries: number
+  replayed: number
 }
 
 export interface WeaveEvents {
@@ -92,6 +105,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** The key of secret values' markers (src/secrets/keyring.ts); read or made on first use. */
   readonly #keyring: Keyring
   #closed = false
+  /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
+  #observer: Observer | null = null
   #dumpWrites = new Set<Promise<void>>()
   #moves: Moves | null = null
   #forks: Forks | null = null
@@ -101,6 +116,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #hashes: Map<string, string>
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
+  /** Resumed runs still replaying, each with how many entries its record holds. */
+  readonly #replaying = new Map<Run, number>()
+  #replayedDone = 0
+  #resumedDone = 0
+  #toReplay = 0
   /** Threads being moved (waiting for their calls in flight). */
   readonly #moving = new Set<string>()
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
@@ -161,6 +181,13 @@ export class Weave extends EventEmitter<WeaveEvents> {
     try {
       const config: WeaveConfig = { ...(o.config ?? {}), db: dbFile, weaveId: journal.weaveId, durability: o.durability ?? 'sync' }
       const weave = new Weave(journal, loaded, config, o)
+      const observer = await loadObserver(o)
+      if (observer !== null) {
+        weave.#observer = observer
+        journal.observer = observer
+        weave.messages.observed = true
+        observer.attach(observed(journal))
+      }
       for (const [name, lib] of await loadLibraries(o, config)) weave.#libs.set(name, lib)
       // Types given by name are the program's own: a missing library is thrown at this call.
       checkUses(types, weave.libraries, byName ? undefined : loaded.unavailable, loaded.files)
@@ -208,7 +235,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws ThreadTypeUnavailable when the type's module failed to load (the load error is its `cause`)
    * @throws UnrecordableValue when params cannot be recorded
    */
-  spawn(type: string, params?: unknown, opts: { parent?: string; id?: string } = {}): string {
+  spawn(type: string, params?: unknown, opts: { parent?: string; id?: string; trace?: string | null } = {}): string {
     if (this.#closed) throw new WeaveClosed()
     const t = this.#types.get(type)
     if (t === undefined) throw this.#cannotRunType(type)
@@ -216,10 +243,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
     // An id chosen elsewhere (a spawn sent by another weave) is spawned once, however often it comes.
     if (opts.id !== undefined && (this.#runs.has(opts.id) || this.journal.thread(opts.id) !== undefined)) return opts.id
     const id = opts.id ?? this.journal.nextThreadId()
-    const run = this.#prepare(id, type, opts.parent ?? null, null)
+    const obs = this.#observer
+    const run = this.#prepare(id, type, opts.parent ?? null, null, obs === null ? null : (opts.trace ?? obs.active()))
     this.journal.insertThread(id, type, text, opts.parent ?? null, 'running', () => {
       if (!this.#closed && !run.ended) this.#start(run, t, decodeValue(text), false)
-    })
+    }, run.obs === null ? null : run.obs.traceparent)
     return id
   }
 
@@ -297,7 +325,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   send(to: string, message: unknown): SendResult {
     if (this.#closed) throw new WeaveClosed()
-    return this.messages.send(null, to, message, `api:${this.journal.weaveId}:${randomUUID()}`)
+    return this.messages.send(null, to, message, `api:${this.journal.weaveId}:${randomUUID()}`, this.#observer === null ? null : this.#observer.active())
   }
 
   /** Is the thread recorded as pending or running (here, or waiting to be adopted)? */
@@ -403,6 +431,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
     const run = this.#prepare(t.id, t.type, t.parent, entries)
+    this.#observer?.replayed(entries.length)
     void this.journal.committed().then(() => {
       if (this.#closed || run.ended) return
       this.resumed++
@@ -553,15 +582,23 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#closed = true
     this.#control.stop()
     this.schedules.stop()
-    for (const run of this.#runs.values()) run.weft.detach()
+    for (const run of this.#runs.values()) {
+      run.weft.detach()
+      run.obs?.end('detached')
+    }
     this.journal.flushNow()
+    this.#observer?.detach()
     await Promise.all(this.#dumpWrites)
     this.journal.close()
   }
 
-  /** Registers a thread's run (so it can be joined and killed) before it starts. */
-  #prepare(id: string, type: string, parent: string | null, entries: Entry[] | null): Run {
-    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft }
+  /**
+   * Registers a thread's run (so it can be joined and killed) before it starts. `trace`: where it
+   * was spawned (a traceparent), or for a resumed run (`entries` given) its earlier run.
+   */
+  #prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace: string | null = null): Run {
+    const obs = this.#observer === null ? null : this.#observer.run(id, type, entries !== null, trace)
+    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs }
     run.weft = this.#weft(run, entries)
     this.#runs.set(id, run)
     return run
@@ -577,6 +614,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       onDivergence: this.#onDivergence,
       onStop: this.#weftStopped,
       keyring: this.#keyring,
+      observe: run.obs,
       ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
     return weft
@@ -667,10 +705,33 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   #ended(run: Run, end: ThreadEnd): void {
     this.#runs.delete(run.id)
+    const toReplay = this.#replaying.get(run)
+    if (toReplay !== undefined) {
+      this.#replaying.delete(run)
+      this.#resumedDone++
+      this.#replayedDone += toReplay
+    }
+    run.obs?.end(end.status, end.status === 'failed' ? end.error : undefined)
     const joiners = run.joiners
     run.joiners = null
     if (joiners) for (const j of joiners) j(end)
     this.emit('thread-end', end)
+  }
+
+  /**
+   * How far the threads resumed when the weave opened have replayed their records: read it
+   * while they do (`raiment start` shows it as progress).
+   */
+  resumeProgress(): ResumeProgress {
+    let partial = 0
+    for (const [run, n] of this.#replaying) {
+      if (run.ended || !run.weft.replaying) {
+        this.#replaying.delete(run)
+        this.#resumedDone++
+        this.#replayedDone += n
+      } else partial += run.weft.released
+    }
+    return { threads: this.#resumedDone + this.#replaying.size, done: this.#resumedDone, entries: this.#toReplay, replayed: this.#replayedDone + partial }
   }
 
   /** Where the dump of a failed thread is written. */
@@ -705,14 +766,22 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     const params = decodeValue(row.params)
     if (row.status === 'pending') {
-      const run = this.#prepare(row.id, row.type, row.parent, null)
+      const run = this.#prepare(row.id, row.type, row.parent, null, row.trace ?? null)
       this.journal.setStatus(row.id, 'running', () => {
         if (!this.#closed && !run.ended) this.#start(run, t, params, false)
       })
       return
     }
     this.resumed++
-    this.#start(this.#prepare(row.id, row.type, row.parent, this.#entries(row.id)), t, params, true)
+    const entries = this.#entries(row.id)
+    const run = this.#prepare(row.id, row.type, row.parent, entries, row.trace ?? null)
+    this.#replaying.set(run, entries.length)
+    this.#toReplay += entries.length
+    if (run.obs !== null) {
+      this.#observer!.replayed(entries.length)
+      this.journal.setTrace(row.id, run.obs.traceparent)
+    }
+    this.#start(run, t, params, true)
   }
 
 }

@@ -15,12 +15,13 @@
  * - Once stopped (killed, diverged), every pending and later call rejects with the same error.
  */
 import { performance } from 'node:perf_hooks'
-import { enterCall, type WeaveConfig } from './call-context.js'
+import { callIdOf, enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from './encoding.js'
 import { ReplayDivergence, type DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
+import type { RunObservation } from './observer.js'
 import { Call } from './call.js'
 import { describeKey, nearest, Replay, reordered, type Entry } from './replay-record.js'
 import { CallSecrets } from './secrets/calls.js'
@@ -36,6 +37,19 @@ export interface CallTrace {
 }
 
 const noop = (): void => {}
+
+/**
+ * Called every 16,384 recorded outcomes replayed in this process, when set: a replay runs in
+ * microtasks without yielding to the event loop, so a progress display (src/cli/progress.ts)
+ * has no timer that fires meanwhile.
+ */
+export const replayTick: { hook: (() => void) | null } = { hook: null }
+let releasedCount = 0
+
+/** How many recorded outcomes replay has released in this process (for progress). */
+export function releasedOutcomes(): number {
+  return releasedCount
+}
 
 /**
  * Runs `tick(w)` once the microtask queue has fully drained: a microtask that queues a tick.
@@ -77,6 +91,8 @@ export interface WeftOptions {
   stacks?: boolean
   /** Told of each marker call (see `LibraryModule.markers`) answered as absent on replay. */
   onMarker?: (key: string, value: unknown) => void
+  /** The run's observation (src/observer.ts): each live call is observed in it. */
+  observe?: RunObservation | null
 }
 
 
@@ -102,6 +118,7 @@ export class Weft implements WeftLike {
   readonly #onMarker: ((key: string, value: unknown) => void) | undefined
   /** How many entries the record held when the weft was made. */
   readonly #initial: number
+  readonly #observe: RunObservation | null
   #seq = 0
   /** How many entries the journal holds (or has queued) for this thread. */
   #recorded = 0
@@ -138,6 +155,7 @@ export class Weft implements WeftLike {
     this.#onDurable = o.onDurable
     this.#stacks = o.stacks === true ? new WeakMap() : null
     this.#onMarker = o.onMarker
+    this.#observe = o.observe ?? null
     this.trace = o.trace ? [] : null
     const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
     this.#secrets = secrets
@@ -152,6 +170,11 @@ export class Weft implements WeftLike {
   /** True while recorded outcomes remain to be released. */
   get replaying(): boolean {
     return this.#replay !== null
+  }
+
+  /** How many recorded outcomes replay has released so far (for progress). */
+  get released(): number {
+    return this.#replay === null ? 0 : this.#replay.next
   }
 
   /** How many journal entries the thread has, those queued for the next commit included. */
@@ -240,6 +263,7 @@ export class Weft implements WeftLike {
     if (this.#stopped !== null || this.#detached || this.#holding) return Promise.resolve()
     call.started = Date.now()
     call.t0 = performance.now()
+    if (this.#observe !== null) call.obs = this.#observe.call(call.lib.name, call.method, call.ord, () => callIdOf(call.threadId, call.key, call.ord))
     let p: unknown
     enterCall(call)
     try {
@@ -258,6 +282,7 @@ export class Weft implements WeftLike {
 
   #complete(call: Call, ok: boolean, v: unknown): void {
     call.answered = true
+    if (call.obs !== null) call.obs.end(ok, v)
     if (this.#stopped !== null || this.#ended) return
     if (crashArmed) crashPoint('after-call')
     let text: string
@@ -421,6 +446,7 @@ export class Weft implements WeftLike {
   }
 
   #release(e: Entry): void {
+    if ((++releasedCount & 0x3fff) === 0 && replayTick.hook !== null) replayTick.hook()
     const call = e.call!
     // A released entry is behind `next` and its (key, ordinal) is never asked for again (ordinals
     // only grow), so nothing reads `call` again: let the call (promise, args) be collected.

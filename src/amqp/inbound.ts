@@ -122,7 +122,7 @@ export class Inbound {
     }
     const h = (m.properties.headers ?? {}) as Record<string, unknown>
     if (typeof e !== 'object' || e === null || e.k !== 'batch') {
-      this.#one(String(m.properties.messageId), e, ack, origin(h['src'], h['sn'], h['prev']))
+      this.#one(String(m.properties.messageId), e, ack, origin(h['src'], h['sn'], h['prev']), traceOf(h['traceparent']))
       return
     }
     // Each envelope of a batch is taken as if it had come alone, in order; the delivery is
@@ -138,18 +138,19 @@ export class Inbound {
     }
     const sns = Array.isArray(h['sn']) && h['sn'].length === ids.length ? (h['sn'] as unknown[]) : null
     const prevs = Array.isArray(h['prev']) ? (h['prev'] as unknown[]) : []
-    for (let i = 0; i < items.length; i++) this.#one(String(ids[i]), items[i]!, one, sns === null ? undefined : origin(h['src'], sns[i], prevs[i]))
+    const tps = Array.isArray(h['traceparents']) ? (h['traceparents'] as unknown[]) : []
+    for (let i = 0; i < items.length; i++) this.#one(String(ids[i]), items[i]!, one, sns === null ? undefined : origin(h['src'], sns[i], prevs[i]), traceOf(tps[i]))
   }
 
   /** Takes one envelope whose id is `msgId`; `after` runs once what it carries is committed. */
-  #one(msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin | undefined): void {
+  #one(msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin | undefined, trace: string | null = null): void {
     if (typeof e !== 'object' || e === null) {
       after() // not ours: nothing could ever take it
       return
     }
     const w = this.#weave
     if (e.k === 'msg') {
-      w.messages.receive(msgId, e.from, e.to, e.body, after, from, typeof e.name === 'string' ? e.name : undefined)
+      w.messages.receive(msgId, e.from, e.to, e.body, after, from, typeof e.name === 'string' ? e.name : undefined, trace)
       return
     }
     if (e.k === 'move') {
@@ -161,7 +162,7 @@ export class Inbound {
       return
     }
     try {
-      w.spawn(e.type, decodeValue(e.params), { id: e.id, ...(e.parent !== null ? { parent: e.parent } : {}) })
+      w.spawn(e.type, decodeValue(e.params), { id: e.id, trace, ...(e.parent !== null ? { parent: e.parent } : {}) })
     } catch (err) {
       if ((err as { code?: string }).code === 'RAIMENT_WEAVE_CLOSED') return // redelivered to the next run
       // An unknown type here: tell the parent, as for a thread that failed at once.
@@ -184,4 +185,9 @@ function origin(src: unknown, sn: unknown, prev: unknown): Origin | undefined {
   if (prev === undefined || prev === null) return { src, sn: sn as number, prev: null }
   if (!Number.isSafeInteger(prev) || (prev as number) < 1 || (prev as number) >= (sn as number)) return undefined
   return { src, sn: sn as number, prev: prev as number }
+}
+
+/** A trace context header (W3C traceparent) as sent, or null for none or anything malformed. */
+function traceOf(v: unknown): string | null {
+  return typeof v === 'string' && v.length === 55 ? v : null
 }

@@ -68,7 +68,7 @@ const MOVE_PREFIX = '{"k":"move"'
  * An outbox row as read. (The body is read as text and turned into bytes with Buffer.from, from
  * Node's pool: reading it as a BLOB makes better-sqlite3 allocate a Buffer per row, ~1.5x slower.)
  */
-type Row = [n: number, msgId: string, dest: string, body: string]
+type Row = [n: number, msgId: string, dest: string, body: string, trace: string | null]
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -132,7 +132,7 @@ export class Relay {
     this.#log = log
     this.#batch = batch
     const db = journal.db
-    this.#select = db.prepare('SELECT n, msg_id, dest, body FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
+    this.#select = db.prepare('SELECT n, msg_id, dest, body, trace FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
     // Messages waiting for the weave of their name (src/name-sends.ts) go into the outbox later.
     this.#count = db.prepare('SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_names)').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
@@ -301,7 +301,7 @@ export class Relay {
         mandatory: true,
         messageId: id,
         contentType: 'application/json',
-        headers: rows.length > 1 ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null },
+        headers: traced(rows, rows.length > 1 ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null }),
       }, (err) => this.#confirm(ch, id, rows, err))
       return true
     } catch {
@@ -385,4 +385,17 @@ export class Relay {
     if (this.#reopenTimer !== null) clearTimeout(this.#reopenTimer)
     this.#reopenTimer = null
   }
+}
+
+/**
+ * The trace contexts the rows were sent in (src/observer.ts), added to `headers`: `traceparent`
+ * (W3C) for a row alone, `traceparents` (one per envelope, null where none) for a batch; none
+ * when no row has one.
+ */
+function traced(rows: Row[], headers: Record<string, unknown>): Record<string, unknown> {
+  if (rows.length === 1) {
+    const tp = rows[0]![4]
+    if (tp !== null) headers['traceparent'] = tp
+  } else if (rows.some((r) => r[4] !== null)) headers['traceparents'] = rows.map((r) => r[4])
+  return headers
 }

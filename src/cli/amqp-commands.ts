@@ -12,6 +12,7 @@ import { AmqpLink } from '../amqp/link.js'
 import { Membership } from '../amqp/membership.js'
 import { BrokerConnection } from '../amqp/connection.js'
 import { checkName, DEFAULT_NAMESPACE, Topology } from '../amqp/topology.js'
+import { weaveLog } from './weave-log.js'
 import { InvalidArgument } from '../errors.js'
 import { Journal } from '../journal.js'
 import { age, CHILD_OF_WEAVES, errorLine, note, say, table } from './common.js'
@@ -73,7 +74,7 @@ export async function joinBroker(o: BrokerOptions & { db: string }): Promise<Amq
   const url = brokerUrl(o)
   if (url === undefined) return null
   const batch = batchOf(o)
-  return AmqpLink.connect({ url, namespace: namespaceOf(o), heartbeatMs: heartbeatOf(o), log: note, ...(batch !== undefined ? { batch } : {}) })
+  return AmqpLink.connect({ url, namespace: namespaceOf(o), heartbeatMs: heartbeatOf(o), log: (line) => weaveLog.warn(line), ...(batch !== undefined ? { batch } : {}) })
 }
 
 export interface WeavesOptions {

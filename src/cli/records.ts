@@ -32,6 +32,8 @@ const VIA: Readonly<Record<string, string>> = {
 export type ThreadView = Dump['thread'] & {
   /** When moved: the weave it moved to. */
   movedTo?: string
+  /** The trace context (W3C traceparent) of its latest run, when OpenTelemetry was on. */
+  trace?: string
   calls: number
 }
 
@@ -94,6 +96,8 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
     const to = journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined
     if (to !== undefined) t.movedTo = to
   }
+  // Where its latest run is in the traces, when OpenTelemetry was on (docs/observability.md).
+  if (typeof row.trace === 'string') t.trace = row.trace
   return t
 }
 

@@ -7,7 +7,9 @@ import { readDump } from '../dump.js'
 import { errorToRecord, type ErrorRecord } from '../encoding.js'
 import { ReplayDivergence } from '../errors.js'
 import { replay as replayDump } from '../testing.js'
+import { releasedOutcomes } from '../weft.js'
 import { errorText, plural, say, threadType, toText } from './common.js'
+import { replayLine, showProgress } from './progress.js'
 
 export interface ReplayCommandOptions {
   threads: string
@@ -23,9 +25,13 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
   const type = await threadType(o.threads, d.thread.type)
   const head = `replayed ${d.thread.id} (${d.thread.type}) from ${file}: ${plural(d.entries.length, 'recorded call')}`
   let run
+  // On a terminal, a long replay shows how far it has come (stderr), then the line goes.
+  const base = releasedOutcomes()
+  const shown = showProgress((ms) => replayLine(releasedOutcomes() - base, d.entries.length, ms), () => false)
   try {
     run = await replayDump(type, file, { strict: true, ioLibs: o.ioLibs })
   } catch (e) {
+    shown.stop()
     if (!(e instanceof ReplayDivergence)) throw e
     if ((d.thread.status === 'running' || d.thread.status === 'pending') && endOfRecord(e)) {
       say(`${head}; it made every recorded call, then asked for one the record does not hold yet:`)
@@ -37,6 +43,7 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
     say(e.message)
     return 1
   }
+  shown.stop()
   const recorded = d.thread.status
   if (run.status === 'done') {
     say(`${head}; it returned:`)

@@ -17,8 +17,10 @@ import { LeaseHeld } from '../replication/lease.js'
 import { DEFAULT_TAKEOVER_AFTER_MS } from '../replication/takeover.js'
 import type { Weave } from '../weave.js'
 import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
-import { errorLine, note, plural, refuseEmpty, say } from './common.js'
+import { errorLine, note, refuseEmpty } from './common.js'
 import { endLine, runUntilSignal, StopSignals, weaveOptions, type StartOptions } from './weave-commands.js'
+import { trackResume } from './progress.js'
+import { logOpened, logResumed, logWeave, weaveLog } from './weave-log.js'
 
 export function takeoverAfterOf(o: { takeoverAfter?: string }): number {
   const ms = o.takeoverAfter === undefined ? DEFAULT_TAKEOVER_AFTER_MS : Number(o.takeoverAfter)
@@ -41,21 +43,13 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   const takeoverAfterMs = takeoverAfterOf(o)
   const url = brokerUrl(o)!
   const stop = new StopSignals()
+  const since = performance.now()
   const { ReplicatedHost } = await import('../replication/host.js')
   // Threads said started or resumed already: a pending one can start (its start committed and,
   // under 'replicated', confirmed) before the listing of running threads below.
   const said = new Set<string>()
-  const watch = (weave: Weave): void => {
-    weave.on('error', (e) => note(errorLine(e)))
-    weave.on('thread-start', ({ id, type, resumed }) => {
-      said.add(id)
-      say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`)
-    })
-    weave.on('thread-end', (end) => say(endLine(weave, end)))
-  }
-  const sayResumed = (weave: Weave): void => {
-    for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id) && !said.has(r.id)) say(`resumed ${r.id} ${r.type}`)
-  }
+  const watch = (weave: Weave): void => logWeave(weave, endLine, said)
+  const sayResumed = (weave: Weave): void => logResumed(weave, said)
   let host: ReplicatedHost
   try {
     host = await ReplicatedHost.start({
@@ -63,7 +57,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
       namespace: namespaceOf(o),
       heartbeatMs: heartbeatOf(o),
       takeoverAfterMs,
-      log: note,
+      log: (line) => weaveLog.warn(line),
       weave: weaveOptions(o),
       fenced: (err) => {
         writeSync(2, errorLine(err) + '\n')
@@ -84,9 +78,10 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
     throw e
   }
   const weave = host.weave
-  say(`weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, resumed ${plural(weave.resumed, 'thread')}`)
+  logOpened(weave, o.db)
+  void trackResume(weave, since)
   sayResumed(weave)
-  say(`joined namespace '${host.ns}' on ${redact(url)} as ${weave.journal.weaveId}, replicated; takes over silent replicated weaves after ${takeoverAfterMs / 1000} s`)
+  weaveLog.info(`joined namespace '${host.ns}' on ${redact(url)} as ${weave.journal.weaveId}, replicated; takes over silent replicated weaves after ${takeoverAfterMs / 1000} s`, { event: 'joined', namespace: host.ns, broker: redact(url), weave: weave.journal.weaveId, replicated: true })
   // The host closes every weave it runs; runUntilSignal closes the own one again (a no-op).
   return runUntilSignal(weave, () => new Promise<never>(() => {}), () => host.close(), stop)
 }

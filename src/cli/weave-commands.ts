@@ -36,6 +36,8 @@ import {
   type ProjectOptions,
 } from './common.js'
 import { threadJson, threadView } from './records.js'
+import { trackResume } from './progress.js'
+import { logOpened, logResumed, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 
 export interface StartOptions extends ProjectOptions, BrokerOptions {
   /** Reload changed thread files as they change. */
@@ -45,6 +47,7 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   onDivergence: 'fail' | 'continue'
   /** `--secret LIB.KIND=VALUE`, repeated. */
   secret?: string[]
+  logFormat?: LogFormat
 }
 
 /**
@@ -71,7 +74,9 @@ export function weaveOptions(o: StartOptions): WeaveOptions & { db: string } {
     onDivergence: o.onDivergence,
     ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
     ...(o.secret !== undefined && o.secret.length > 0 ? { secrets: parseSecretOptions(o.secret) } : {}),
-    onWarning: (w) => note(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`),
+    onWarning: (w) => weaveLog.warn(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`, { event: 'warning', code: (w as { code?: string }).code ?? w.name }),
+    // With --log-format json, the log library's lines go through the weave's logger.
+    ...(weaveLog.logger !== null ? { config: { logger: weaveLog.logger } } : {}),
   }
 }
 
@@ -80,11 +85,13 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   const amqp = await import('./amqp-commands.js')
   ;(await import('./replication-commands.js')).checkReplicate(o)
   ;(await import('./replicated-start.js')).checkTakeover(o)
+  weaveLog.use(o.logFormat)
   if (o.weaves !== undefined) return amqp.startMany(o, argv)
   if (o.replicate === true) return (await import('./replicated-start.js')).startReplicated(o)
   const stop = new StopSignals()
   let link: Awaited<ReturnType<typeof amqp.joinBroker>> = null
   let weave: Weave
+  const since = performance.now()
   try {
     link = await amqp.joinBroker(o)
     weave = await openWeave(o, link ?? undefined)
@@ -93,25 +100,20 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
     await link?.close()
     throw e
   }
-  weave.on('error', (e) => note(errorLine(e)))
-  weave.on('thread-start', ({ id, type, resumed }) => say(`${resumed ? 'resumed' : 'started'} ${id} ${type}`))
-  weave.on('thread-end', (end) => say(endLine(weave, end)))
+  logWeave(weave, endLine)
   const stopReloads = reloads(weave, o)
-  say(
-    `weave ${weave.journal.weaveId} on ${o.db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, ` +
-      `${weave.unavailable.size > 0 ? `${weave.unavailable.size} unavailable (${[...weave.unavailable.keys()].join(', ')}), ` : ''}` +
-      `resumed ${plural(weave.resumed, 'thread')}`,
-  )
+  logOpened(weave, o.db)
+  void trackResume(weave, since)
   if (!existsSync(o.threads)) complain('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}', so only built-in thread types can run; pass --threads DIR`)
   // Resumed threads started inside Weave.open, before these listeners existed; threads spawned
   // while no weave ran are still 'pending' until their start commits, and print 'started' then.
   // (A thread of a type this weave cannot run is ending failed instead: it prints 'failed' then.)
-  for (const r of weave.journal.threads({ status: ['running'] })) if (!weave.isEnding(r.id)) say(`resumed ${r.id} ${r.type}`)
+  logResumed(weave)
   if (link !== null) {
     await link.start(weave)
-    say(`joined namespace '${link.topology.ns}' on ${redact(link.broker.url)} as ${weave.journal.weaveId}`)
+    weaveLog.info(`joined namespace '${link.topology.ns}' on ${redact(link.broker.url)} as ${weave.journal.weaveId}`, { event: 'joined', namespace: link.topology.ns, broker: redact(link.broker.url), weave: weave.journal.weaveId })
     const r = link.replicator
-    if (r !== null) say(`replicating the journal to ${link.topology.ns}.journal.${r.weaveId} (generation ${r.generation}, epoch ${r.epoch}, durability ${o.durability})`)
+    if (r !== null) weaveLog.info(`replicating the journal to ${link.topology.ns}.journal.${r.weaveId} (generation ${r.generation}, epoch ${r.epoch}, durability ${o.durability})`, { event: 'replicating', generation: r.generation, epoch: r.epoch })
   }
   const beforeClose = (): Promise<void> | undefined => {
     stopReloads()
@@ -126,9 +128,14 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
  */
 function reloads(weave: Weave, o: StartOptions): () => void {
   weave.on('reload', (r) => {
-    for (const t of r.types) for (const l of reloadLines(t)) say(l)
+    for (const t of r.types) {
+      for (const l of reloadLines(t)) {
+        if (t.error === undefined) weaveLog.info(l, { event: 'reload', type: t.type })
+        else weaveLog.warn(l, { event: 'reload', type: t.type })
+      }
+    }
   })
-  const again = (): void => void weave.reload().catch((e: unknown) => note(errorLine(e)))
+  const again = (): void => void weave.reload().catch((e: unknown) => weaveLog.error(errorLine(e), { event: 'reload' }))
   process.on('SIGHUP', again)
   let watcher: FSWatcher | null = null
   let timer: NodeJS.Timeout | undefined
@@ -195,13 +202,13 @@ export class StopSignals {
         process.exit(1)
       }
       this.#stopping = true
-      note(`${sig}: closing the weave; running threads resume at the next start`)
+      weaveLog.warn(`${sig}: closing the weave; running threads resume at the next start`, { event: 'stopping', signal: sig })
       resolve(sig)
     }
     this.#onDisconnect = () => {
       if (this.#stopping) return
       this.#stopping = true
-      note('the raiment start --weaves that ran this weave has gone: closing the weave; running threads resume at the next start')
+      weaveLog.warn('the raiment start --weaves that ran this weave has gone: closing the weave; running threads resume at the next start', { event: 'stopping', signal: 'disconnect' })
       resolve('disconnect')
     }
     process.on('SIGINT', this.#onSignal)

@@ -1,0 +1,111 @@
+/**
+ * The lines a running weave prints (`raiment start`): threads started, resumed and ended, the
+ * broker joined, signals, errors. `--log-format pretty` (default) prints them as they always
+ * were: one human line each, events on stdout, warnings and errors on stderr. `--log-format json`
+ * prints one JSON object per line through pino (`level`, `time`, `pid`, `hostname`, `msg`, and
+ * the event's fields: `event`, `thread`, `type`, …), info on stdout, warn and error on stderr;
+ * the `log` library's lines (io-libs/log.ts) go through the same logger, with `thread` and `call`.
+ */
+import { pino, type Logger } from 'pino'
+import { InvalidArgument } from '../errors.js'
+import type { ThreadEnd, Weave } from '../weave.js'
+import { errorLine, note, plural, say } from './common.js'
+
+export const LOG_FORMATS = ['pretty', 'json'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
+
+type Fields = Record<string, unknown>
+
+class WeaveLog {
+  #logger: Logger | null = null
+
+  /** The pino logger of `--log-format json`, or null for pretty lines. */
+  get logger(): Logger | null {
+    return this.#logger
+  }
+
+  /** Chooses the format (once, before the weave opens). */
+  use(format: string | undefined): void {
+    if (format === undefined || format === 'pretty') {
+      this.#logger = null
+      return
+    }
+    if (format !== 'json') throw new InvalidArgument(`--log-format must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(format)}`)
+    // Synchronous writes: a line is out before the process exits, in the order it was logged.
+    this.#logger = pino(
+      { level: 'trace' },
+      pino.multistream(
+        [
+          { level: 'trace', stream: pino.destination({ fd: 1, sync: true }) },
+          { level: 'warn', stream: pino.destination({ fd: 2, sync: true }) },
+        ],
+        { dedupe: true },
+      ),
+    )
+  }
+
+  /** An event (stdout). */
+  info(msg: string, fields?: Fields): void {
+    if (this.#logger === null) say(msg)
+    else this.#logger.info(fields ?? {}, msg)
+  }
+
+  /** Something to look at (stderr). */
+  warn(msg: string, fields?: Fields): void {
+    if (this.#logger === null) note(msg)
+    else this.#logger.warn(fields ?? {}, msg)
+  }
+
+  /** Something that went wrong (stderr). */
+  error(msg: string, fields?: Fields): void {
+    if (this.#logger === null) note(msg)
+    else this.#logger.error(fields ?? {}, msg)
+  }
+}
+
+/** The running weave's log (one per process). */
+export const weaveLog = new WeaveLog()
+
+/** The fields of a thread's end, for a JSON line. */
+function endFields(weave: Weave, end: ThreadEnd): Fields {
+  const f: Fields = { event: 'thread-end', thread: end.id, type: end.type, status: end.status }
+  if (end.status === 'done') f['result'] = end.result
+  else if (end.status === 'failed') {
+    const e = end.error as Error & { code?: unknown }
+    f['error'] = { name: e.name, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}) }
+    const dump = weave.dumpPath(end.id)
+    if (dump !== null) f['dump'] = dump
+  } else if (end.status === 'moved') f['to'] = end.to
+  return f
+}
+
+/**
+ * Logs what `weave` does: its errors, and each thread's start and end (`endLine`: the pretty line
+ * of an end). `said`: ids whose start was logged, kept up to date.
+ */
+export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) => string, said?: Set<string>): void {
+  weave.on('error', (e) => weaveLog.error(errorLine(e), { event: 'error', code: (e as { code?: unknown }).code ?? e.name }))
+  weave.on('thread-start', ({ id, type, resumed }) => {
+    said?.add(id)
+    weaveLog.info(`${resumed ? 'resumed' : 'started'} ${id} ${type}`, { event: resumed ? 'thread-resumed' : 'thread-start', thread: id, type })
+  })
+  weave.on('thread-end', (end) => weaveLog.info(endLine(weave, end), endFields(weave, end)))
+}
+
+/** Logs the threads `weave` resumed as it opened (before `logWeave` listened), but those in `said`. */
+export function logResumed(weave: Weave, said?: Set<string>): void {
+  for (const r of weave.journal.threads({ status: ['running'] })) {
+    if (!weave.isEnding(r.id) && !said?.has(r.id)) weaveLog.info(`resumed ${r.id} ${r.type}`, { event: 'thread-resumed', thread: r.id, type: r.type })
+  }
+}
+
+/** The line a weave logs once it is open. */
+export function logOpened(weave: Weave, db: string, extra = ''): void {
+  const unavailable = [...weave.unavailable.keys()]
+  weaveLog.info(
+    `weave ${weave.journal.weaveId} on ${db} (pid ${process.pid}): ${plural(weave.types.length, 'thread type')}, ` +
+      `${unavailable.length > 0 ? `${unavailable.length} unavailable (${unavailable.join(', ')}), ` : ''}` +
+      `resumed ${plural(weave.resumed, 'thread')}${extra}`,
+    { event: 'weave-open', weave: weave.journal.weaveId, db, types: weave.types.length, unavailable, resumed: weave.resumed },
+  )
+}

@@ -1,0 +1,43 @@
+/**
+ * OpenTelemetry for a weave: loads `@opentelemetry/api` (an optional peer dependency) once, with a
+ * dynamic import, and makes an observer (src/observer.ts) when an SDK is registered. Without the
+ * package, or with it and no SDK, there is no observer: the weave runs as if this folder did not
+ * exist.
+ */
+import type * as Api from '@opentelemetry/api'
+import type { Observer } from '../observer.js'
+import { OtelObserver } from './otel-observer.js'
+
+type OtelApi = typeof Api
+
+let loading: Promise<OtelApi | null> | null = null
+
+/** `@opentelemetry/api`, or null when it is not installed (imported once per process). */
+export function otelApi(): Promise<OtelApi | null> {
+  loading ??= import('@opentelemetry/api').then(
+    (m) => m,
+    () => null,
+  )
+  return loading
+}
+
+/** Is a tracer provider or a meter provider registered (anything but the API's no-ops)? */
+export function sdkRegistered(api: OtelApi): boolean {
+  let tp: unknown = api.trace.getTracerProvider()
+  if (tp instanceof api.ProxyTracerProvider) tp = tp.getDelegate()
+  const noopTracer = new api.ProxyTracerProvider().getDelegate()
+  const noopMeter = api.createNoopMeter().constructor
+  return tp !== noopTracer || !(api.metrics.getMeter('raiment') instanceof noopMeter)
+}
+
+/**
+ * The observer for a weave: with `telemetry` true, whenever the API is installed; by default,
+ * when it is and an SDK is registered (register it before the weave opens); never with false.
+ */
+export async function otelObserver(telemetry: boolean | undefined): Promise<Observer | null> {
+  if (telemetry === false) return null
+  const api = await otelApi()
+  if (api === null) return null
+  if (telemetry !== true && !sdkRegistered(api)) return null
+  return new OtelObserver(api)
+}

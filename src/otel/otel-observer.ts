@@ -1,0 +1,189 @@
+/**
+ * The OpenTelemetry observer: a span per thread run, per live weft call, per message taken and
+ * per group commit, and the weave's metrics (src/otel/metrics.ts). Made only when an SDK is
+ * registered (src/otel/index.ts).
+ *
+ * Spans:
+ * - `thread <type>`: one run of a thread, from its spawn (or resume) to its end. Its parent is
+ *   where it was spawned: the spawning call (another thread, on this weave or another), or the
+ *   caller's active span. A resumed run is a child of the run before it, and linked to it.
+ * - `<lib>.<method>`: a live weft call (replayed calls make none), child of its run.
+ * - `deliver`: a message taken by a receive, child of the send that made it (so a conversation
+ *   is one trace), linked to the receiving call.
+ * - `raiment.commit`: a group commit (its entries, and the time of its COMMIT: the fsync).
+ */
+import type * as Api from '@opentelemetry/api'
+import type { Attributes, Context, Link, Span, Tracer } from '@opentelemetry/api'
+import type { CallObservation, ObservedWeave, Observer, RunObservation } from '../observer.js'
+import { WeaveMetrics } from './metrics.js'
+import { fromTraceparent, toTraceparent } from './traceparent.js'
+
+type OtelApi = typeof Api
+
+const VERSION = '0.1.0'
+
+/** Calls that hand something to another thread: producer spans. */
+const PRODUCERS = new Set(['mailbox.send', 'threads.spawn'])
+
+export class OtelObserver implements Observer {
+  readonly #api: OtelApi
+  readonly #tracer: Tracer
+  readonly metrics: WeaveMetrics
+  #weaveId = ''
+
+  constructor(api: OtelApi) {
+    this.#api = api
+    this.#tracer = api.trace.getTracer('raiment', VERSION)
+    this.metrics = new WeaveMetrics(api)
+  }
+
+  /** A context whose span is the one `tp` names, or null. */
+  #contextOf(tp: string | null): Context | null {
+    const sc = fromTraceparent(tp)
+    return sc === null ? null : this.#api.trace.setSpanContext(this.#api.ROOT_CONTEXT, sc)
+  }
+
+  active(): string | null {
+    const span = this.#api.trace.getSpan(this.#api.context.active())
+    if (span === undefined) return null
+    const sc = span.spanContext()
+    return this.#api.trace.isSpanContextValid(sc) ? toTraceparent(sc) : null
+  }
+
+  run(id: string, type: string, resumed: boolean, parent: string | null): RunObservation {
+    const api = this.#api
+    const parentCtx = this.#contextOf(parent)
+    const links: Link[] = []
+    if (resumed && parentCtx !== null) links.push({ context: api.trace.getSpanContext(parentCtx)!, attributes: { 'raiment.link': 'resumed-from' } })
+    const attributes: Attributes = { 'raiment.thread.id': id, 'raiment.thread.type': type, 'raiment.resumed': resumed }
+    if (this.#weaveId !== '') attributes['raiment.weave.id'] = this.#weaveId
+    const span = this.#tracer.startSpan(`thread ${type}`, { attributes, links }, parentCtx ?? api.context.active())
+    return new RunSpan(this, span, id, type)
+  }
+
+  /** @internal */
+  startCall(run: RunSpan, lib: string, method: string, ord: number, callId: () => string): CallObservation {
+    const api = this.#api
+    const name = `${lib}.${method}`
+    const span = this.#tracer.startSpan(
+      name,
+      {
+        kind: PRODUCERS.has(name) ? api.SpanKind.PRODUCER : api.SpanKind.INTERNAL,
+        attributes: {
+          'raiment.thread.id': run.id,
+          'raiment.thread.type': run.type,
+          'raiment.call': name,
+          'raiment.call.id': callId(),
+          'raiment.call.ordinal': ord,
+        },
+      },
+      api.trace.setSpan(api.ROOT_CONTEXT, run.span),
+    )
+    return new CallSpan(this, span, run, name)
+  }
+
+  /** @internal A message sent in context `tp` was taken by the call of `call`. */
+  deliver(call: CallSpan, tp: string, from: string | null): void {
+    const api = this.#api
+    const parent = this.#contextOf(tp)
+    if (parent === null) return
+    const attributes: Attributes = { 'raiment.thread.id': call.run.id, 'messaging.system': 'raiment' }
+    if (from !== null) attributes['raiment.message.from'] = from
+    this.#tracer
+      .startSpan('deliver', { kind: api.SpanKind.CONSUMER, attributes, links: [{ context: call.span.spanContext() }] }, parent)
+      .end()
+  }
+
+  /** @internal */
+  ended(span: Span, ok: boolean, value: unknown): void {
+    if (!ok) {
+      const api = this.#api
+      if (value instanceof Error) span.recordException(value)
+      span.setStatus({ code: api.SpanStatusCode.ERROR, message: value instanceof Error ? value.message : String(value) })
+    }
+    span.end()
+  }
+
+  commit(entries: number, writes: number, ms: number, fsyncMs: number): void {
+    const now = performance.timeOrigin + performance.now()
+    const attributes: Attributes = { 'raiment.commit.entries': entries, 'raiment.commit.writes': writes, 'raiment.commit.fsync_ms': fsyncMs }
+    if (this.#weaveId !== '') attributes['raiment.weave.id'] = this.#weaveId
+    this.#tracer.startSpan('raiment.commit', { attributes, startTime: now - ms, root: true }).end(now)
+    this.metrics.commit(entries, ms)
+  }
+
+  replayed(entries: number): void {
+    this.metrics.replayed(entries)
+  }
+
+  attach(weave: ObservedWeave): void {
+    this.#weaveId = weave.weaveId
+    this.metrics.attach(weave)
+  }
+
+  detach(): void {
+    this.metrics.detach()
+  }
+}
+
+class RunSpan implements RunObservation {
+  readonly #o: OtelObserver
+  readonly span: Span
+  readonly id: string
+  readonly type: string
+  #tp: string | null = null
+  #ended = false
+
+  constructor(o: OtelObserver, span: Span, id: string, type: string) {
+    this.#o = o
+    this.span = span
+    this.id = id
+    this.type = type
+  }
+
+  get traceparent(): string {
+    return (this.#tp ??= toTraceparent(this.span.spanContext()))
+  }
+
+  call(lib: string, method: string, ord: number, callId: () => string): CallObservation {
+    return this.#o.startCall(this, lib, method, ord, callId)
+  }
+
+  end(status: string, error?: unknown): void {
+    // Once: a run ending as the weave closes is told 'detached', then perhaps its end.
+    if (this.#ended) return
+    this.#ended = true
+    this.span.setAttribute('raiment.thread.status', status)
+    this.#o.ended(this.span, status !== 'failed', error)
+  }
+}
+
+class CallSpan implements CallObservation {
+  readonly #o: OtelObserver
+  readonly span: Span
+  readonly run: RunSpan
+  readonly #name: string
+  #done = false
+
+  constructor(o: OtelObserver, span: Span, run: RunSpan, name: string) {
+    this.#o = o
+    this.span = span
+    this.run = run
+    this.#name = name
+  }
+
+  get traceparent(): string {
+    return toTraceparent(this.span.spanContext())
+  }
+
+  end(ok: boolean, value: unknown): void {
+    if (this.#done) return
+    this.#done = true
+    this.#o.metrics.call(this.#name, ok)
+    this.#o.ended(this.span, ok, value)
+  }
+
+  took(traceparent: string, from: string | null): void {
+    this.#o.deliver(this, traceparent, from)
+  }
+}

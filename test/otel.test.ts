@@ -1,0 +1,206 @@
+/**
+ * OpenTelemetry with the SDK's in-memory exporters: spans of thread runs, live calls, messages
+ * and commits; a resumed run linked to the one before; metrics.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { context, trace } from '@opentelemetry/api'
+import { thread, Weave, type AnyThreadType } from 'raiment'
+import { runChild, supportScript } from './support/child.js'
+import { named, parentOf, registerSdk, type Sdk } from './support/otel.js'
+import { tempDir } from './support/tmp.js'
+
+declare module 'raiment' {
+  interface Libraries {
+    otelwork: { echo<T>(v: T): Promise<T>; fail(why: string): Promise<never> }
+  }
+}
+
+const otelwork = {
+  async echo(v: unknown) {
+    return v
+  },
+  async fail(why: string) {
+    throw new Error(why)
+  },
+}
+
+const worker = thread({
+  uses: ['otelwork', 'mailbox', 'threads'],
+  async does() {
+    const self = await this.threads.self()
+    const m = (await this.mailbox.receive()) as { reply: string }
+    await this.mailbox.send(m.reply, { from: self, echoed: await this.otelwork.echo(1) })
+    return 'served'
+  },
+})
+
+const boss = thread({
+  uses: ['otelwork', 'mailbox', 'threads'],
+  async does() {
+    const self = await this.threads.self()
+    const child = await this.threads.spawn('worker', {})
+    await this.mailbox.send(child, { reply: self })
+    const answer = await this.mailbox.receive()
+    await this.threads.join(child)
+    return answer
+  },
+})
+
+const failing = thread({
+  uses: ['otelwork'],
+  async does() {
+    await this.otelwork.fail('no luck')
+  },
+})
+
+const waiter = thread({
+  uses: ['otelwork', 'mailbox'],
+  async does() {
+    await this.otelwork.echo('before')
+    return this.mailbox.receive()
+  },
+})
+
+const threads = { worker, boss, failing, waiter } as Record<string, AnyThreadType>
+
+let sdk: Sdk
+beforeAll(() => {
+  sdk = registerSdk()
+})
+afterAll(async () => {
+  await sdk.shutdown()
+})
+
+const open = (db: string) => Weave.open({ db, durability: 'memory', threads, libraries: { otelwork }, ioLibs: false, dumps: false })
+
+describe('OpenTelemetry', () => {
+  it('traces a thread run, its live calls, the threads it spawns and the messages between them as one trace', async () => {
+    sdk.spans.reset()
+    const weave = await open(join(tempDir(), 'w.db'))
+    try {
+      // Spawned inside a span of the caller: the run joins the caller's trace.
+      const outer = trace.getTracer('test').startSpan('request')
+      const id = context.with(trace.setSpan(context.active(), outer), () => weave.spawn('boss'))
+      const end = await weave.join(id)
+      outer.end()
+      expect(end).toMatchObject({ status: 'done', result: { echoed: 1 } })
+      await weave.committed()
+    } finally {
+      await weave.close()
+    }
+    const spans = sdk.spans.getFinishedSpans()
+    const request = named(sdk.spans, 'request')[0]!
+    const traceId = request.spanContext().traceId
+    const [bossRun] = named(sdk.spans, 'thread boss')
+    const [workerRun] = named(sdk.spans, 'thread worker')
+    expect(bossRun).toBeDefined()
+    expect(workerRun).toBeDefined()
+    // One trace: the request, both runs, every call and both deliveries.
+    for (const s of spans.filter((x) => x.name !== 'raiment.commit')) expect(s.spanContext().traceId, s.name).toBe(traceId)
+    expect(parentOf(bossRun!)).toBe(request.spanContext().spanId)
+    const spawn = spans.find((s) => s.name === 'threads.spawn')!
+    expect(parentOf(spawn)).toBe(bossRun!.spanContext().spanId)
+    expect(parentOf(workerRun!)).toBe(spawn.spanContext().spanId)
+    expect(bossRun!.attributes).toMatchObject({ 'raiment.thread.type': 'boss', 'raiment.resumed': false, 'raiment.thread.status': 'done' })
+    // A live call: its attributes.
+    const echo = spans.find((s) => s.name === 'otelwork.echo')!
+    expect(echo.attributes).toMatchObject({ 'raiment.thread.id': workerRun!.attributes['raiment.thread.id'], 'raiment.thread.type': 'worker', 'raiment.call': 'otelwork.echo', 'raiment.call.ordinal': 0 })
+    expect(String(echo.attributes['raiment.call.id'])).toMatch(/:0$/)
+    expect(parentOf(echo)).toBe(workerRun!.spanContext().spanId)
+    // Each message taken: a 'deliver' span, child of its send, linked to the receive that took it.
+    const sends = spans.filter((s) => s.name === 'mailbox.send')
+    const delivers = named(sdk.spans, 'deliver')
+    expect(delivers).toHaveLength(2)
+    for (const d of delivers) {
+      expect(sends.map((s) => s.spanContext().spanId)).toContain(parentOf(d))
+      const takes = spans.filter((s) => s.name === 'mailbox.take' || s.name === 'mailbox.peek' || s.name === 'mailbox.takeNumber')
+      expect(takes.map((s) => s.spanContext().spanId)).toContain(d.links[0]!.context.spanId)
+    }
+    // Group commits: entries and the time of the COMMIT.
+    const commits = named(sdk.spans, 'raiment.commit')
+    expect(commits.length).toBeGreaterThan(0)
+    expect(commits.reduce((n, c) => n + Number(c.attributes['raiment.commit.entries']), 0)).toBeGreaterThan(0)
+    expect(typeof commits[0]!.attributes['raiment.commit.fsync_ms']).toBe('number')
+  })
+
+  it('records a failed call and a failed run as errors', async () => {
+    sdk.spans.reset()
+    const weave = await open(join(tempDir(), 'w.db'))
+    try {
+      const end = await weave.join(weave.spawn('failing'))
+      expect(end.status).toBe('failed')
+    } finally {
+      await weave.close()
+    }
+    const call = named(sdk.spans, 'otelwork.fail')[0]!
+    expect(call.status).toMatchObject({ code: 2, message: 'no luck' })
+    expect(call.events.map((e) => e.name)).toContain('exception')
+    const run = named(sdk.spans, 'thread failing')[0]!
+    expect(run.status.code).toBe(2)
+    expect(run.attributes['raiment.thread.status']).toBe('failed')
+  })
+
+  it('links a resumed run to the run before it, in the same trace; its message keeps the sender\'s context', async () => {
+    sdk.spans.reset()
+    const db = join(tempDir(), 'resume.db')
+    let weave = await open(db)
+    const id = weave.spawn('waiter')
+    // Sent while the weave runs, inside a span: recorded with the message in its inbox.
+    await new Promise<void>((resolve) => weave.on('thread-start', () => resolve()))
+    // Its first call (the echo) recorded: it waits in its receive now.
+    while (weave.journal.entries(id).length === 0) await weave.committed().then(() => new Promise((r) => setImmediate(r)))
+    await weave.close()
+    const first = named(sdk.spans, 'thread waiter')[0]!
+    expect(first.attributes['raiment.thread.status']).toBe('detached')
+
+    weave = await open(db)
+    try {
+      const sender = trace.getTracer('test').startSpan('sender')
+      context.with(trace.setSpan(context.active(), sender), () => weave.send(id, 'hello'))
+      sender.end()
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'hello' })
+      const runs = named(sdk.spans, 'thread waiter')
+      const resumed = runs.find((s) => s.attributes['raiment.resumed'] === true)!
+      expect(resumed.spanContext().traceId).toBe(first.spanContext().traceId)
+      expect(parentOf(resumed)).toBe(first.spanContext().spanId)
+      expect(resumed.links.map((l) => l.context.spanId)).toEqual([first.spanContext().spanId])
+      // The replayed echo made no span; the receive did, and the message came in the sender's trace.
+      expect(named(sdk.spans, 'otelwork.echo')).toHaveLength(1)
+      const deliver = named(sdk.spans, 'deliver')[0]!
+      expect(deliver.spanContext().traceId).toBe(sender.spanContext().traceId)
+      expect(parentOf(deliver)).toBe(sender.spanContext().spanId)
+      // Metrics of this weave (the other tests' weaves have other ids).
+      const all = await sdk.metrics()
+      const ours = (name: string) => (all.get(name) ?? []).filter((p) => p.attributes['raiment.weave.id'] === weave.journal.weaveId)
+      expect(ours('raiment.replayed.entries')[0]?.value).toBe(1)
+      expect(ours('raiment.calls').find((p) => p.attributes['raiment.call'] === 'otelwork.echo')?.value).toBe(1)
+      expect(ours('raiment.commits')[0]?.value).toBeGreaterThan(0)
+      expect((ours('raiment.commit.duration')[0]?.value as { count: number }).count).toBeGreaterThan(0)
+      expect(ours('raiment.threads').find((p) => p.attributes['raiment.thread.status'] === 'done')?.value).toBe(1)
+      expect(ours('raiment.mailbox.depth')[0]?.value).toBe(0)
+      expect(ours('raiment.outbox.depth')[0]?.value).toBe(0)
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('telemetry: false makes no spans', async () => {
+    sdk.spans.reset()
+    const weave = await Weave.open({ db: join(tempDir(), 'w.db'), durability: 'memory', threads, libraries: { otelwork }, ioLibs: false, dumps: false, telemetry: false })
+    try {
+      await weave.join(weave.spawn('failing'))
+    } finally {
+      await weave.close()
+    }
+    expect(sdk.spans.getFinishedSpans()).toHaveLength(0)
+  })
+})
+
+describe('without @opentelemetry/api', () => {
+  it('a weave runs as ever where the package cannot be imported (even with telemetry: true)', async () => {
+    const run = await runChild(supportScript('no-otel-child.ts'), [])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.lines).toEqual(['api missing: true', expect.stringMatching(/^end: \{.*"status":"done","result":"hi"\}$/)])
+  })
+})

@@ -6,6 +6,7 @@
  * Invariant: MIGRATIONS is append-only; a released migration is never edited.
  */
 
+import { retryMigration } from './retry/schema.js'
 import { schedulesMigration } from './schedules/schema.js'
 
 /** 'RAIM' */
@@ -142,6 +143,8 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE INDEX IF NOT EXISTS threads_type ON threads(type);
    CREATE INDEX IF NOT EXISTS threads_type_status ON threads(type, status);
    CREATE INDEX IF NOT EXISTS threads_parent ON threads(parent) WHERE parent IS NOT NULL;`,
+  // Retries (src/retry/): each failed attempt of a retried call, with when the next is due.
+  retryMigration(),
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

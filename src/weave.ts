@@ -577,6 +577,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       onDivergence: this.#onDivergence,
       onStop: this.#weftStopped,
       keyring: this.#keyring,
+      retry: this.#types.get(run.type)?.retry ?? null,
       ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
     return weft

@@ -25,6 +25,9 @@ import { Call } from './call.js'
 import { describeKey, nearest, Replay, reordered, type Entry } from './replay-record.js'
 import { CallSecrets } from './secrets/calls.js'
 import type { Keyring } from './secrets/keyring.js'
+import type { Policy, ThreadRetry } from './retry/policy.js'
+import { callRetry } from './retry/resolve.js'
+import { GONE, retryCall, type RetryHost } from './retry/run.js'
 
 export { describeKey, splitKey, type Entry } from './replay-record.js'
 
@@ -77,6 +80,8 @@ export interface WeftOptions {
   stacks?: boolean
   /** Told of each marker call (see `LibraryModule.markers`) answered as absent on replay. */
   onMarker?: (key: string, value: unknown) => void
+  /** The thread type's retry policies (src/retry/), or null. */
+  retry?: ThreadRetry | null
 }
 
 
@@ -102,6 +107,9 @@ export class Weft implements WeftLike {
   readonly #onMarker: ((key: string, value: unknown) => void) | undefined
   /** How many entries the record held when the weft was made. */
   readonly #initial: number
+  readonly #retry: ThreadRetry | null
+  /** What the retry runner calls back (made at the first call that has a policy). */
+  #retryHost: RetryHost | null = null
   #seq = 0
   /** How many entries the journal holds (or has queued) for this thread. */
   #recorded = 0
@@ -138,6 +146,7 @@ export class Weft implements WeftLike {
     this.#onDurable = o.onDurable
     this.#stacks = o.stacks === true ? new WeakMap() : null
     this.#onMarker = o.onMarker
+    this.#retry = o.retry ?? null
     this.trace = o.trace ? [] : null
     const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
     this.#secrets = secrets
@@ -169,7 +178,10 @@ export class Weft implements WeftLike {
     // call is not made, not recorded, and never answered, like a call in flight at the end.
     if (this.#ended || this.#holding) return new Promise(noop)
     let argsText: string
+    let retry: Policy | null = null
     try {
+      // Retries (src/retry/): the call's policy, and its own `retry` option off the arguments.
+      if (lib.retry !== null || this.#retry !== null) ({ args, policy: retry } = callRetry(lib, method, args, this.#retry))
       const s = this.#secrets
       argsText = s === null || !s.covers(lib) ? encodeArgs(args) : s.argsText(lib, method, args)
     } catch (e) {
@@ -191,6 +203,7 @@ export class Weft implements WeftLike {
     }
     const ord = this.#count(key)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
+    call.retry = retry
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
     if (this.#stacks !== null) this.#stacks.set(call, new Error().stack ?? '')
     this.#addPending(call)
@@ -229,15 +242,29 @@ export class Weft implements WeftLike {
       this.#divergence(`the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, { kind: 'beyond', index: this.#initial, made: this.#made(call) })
       return
     }
+    if (call.retry !== null) {
+      this.#retrying(call)
+      return
+    }
     const q = call.lib.queue
     if (q !== null) void q.add(() => this.#invoke(call))
     else void this.#invoke(call)
   }
 
   #invoke(call: Call): Promise<void> {
+    const p = this.#attempt(call)
+    if (p === null) return Promise.resolve()
+    return p.then(
+      (v) => this.#complete(call, true, v),
+      (e: unknown) => this.#complete(call, false, e),
+    )
+  }
+
+  /** Asks the library for `call`, once; null when the weave has let go of the thread meanwhile. */
+  #attempt(call: Call): Promise<unknown> | null {
     // A call waiting for a concurrency slot when the weave let go of its thread is not made here:
     // the thread is resumed later and makes it again.
-    if (this.#stopped !== null || this.#detached || this.#holding) return Promise.resolve()
+    if (this.#stopped !== null || this.#detached || this.#holding) return null
     call.started = Date.now()
     call.t0 = performance.now()
     let p: unknown
@@ -250,7 +277,23 @@ export class Weft implements WeftLike {
     } finally {
       enterCall(null)
     }
-    return Promise.resolve(p).then(
+    return Promise.resolve(p)
+  }
+
+  /** A call with a retry policy: src/retry/ makes its attempts and waits; its final outcome is recorded here. */
+  #retrying(call: Call): void {
+    this.#retryHost ??= {
+      attempt: (c) => {
+        const q = (c as Call).lib.queue
+        const once = (): Promise<unknown> => this.#attempt(c as Call) ?? Promise.resolve(GONE)
+        return q !== null ? q.add(once) : once()
+      },
+      active: () => this.#stopped === null && !this.#ended,
+      waiting: () => {
+        if (this.#held !== null) this.#checkHeld()
+      },
+    }
+    retryCall(call, call.retry!, this.#journal!, this.#retryHost).then(
       (v) => this.#complete(call, true, v),
       (e: unknown) => this.#complete(call, false, e),
     )

@@ -139,9 +139,9 @@ describe('the journal tail', () => {
       poll()
     })
     await w.close()
-    // Back to schema 4: one clustered `journal` table (and without what schemas 6 to 8 added).
+    // Back to schema 4: one clustered `journal` table (and without what schemas 6 to 9 added).
     const raw = new Database(file)
-    raw.exec(`DROP TABLE schedules; DROP TABLE name_owners; DROP TABLE outbox_names; DROP INDEX received_src; ALTER TABLE received DROP COLUMN src; ALTER TABLE received DROP COLUMN sn;
+    raw.exec(`DROP TABLE retry_attempts; DROP TABLE schedules; DROP TABLE name_owners; DROP TABLE outbox_names; DROP INDEX received_src; ALTER TABLE received DROP COLUMN src; ALTER TABLE received DROP COLUMN sn;
       ALTER TABLE received DROP COLUMN prev; DROP TABLE received_chains; DROP TABLE outbox_sent; DELETE FROM meta WHERE k = 'journal_id';
       INSERT INTO journal_main SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_tail;
       DROP TRIGGER journal_insert; DROP TRIGGER journal_delete; DROP VIEW journal; DROP TABLE journal_tail;

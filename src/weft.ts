@@ -285,7 +285,14 @@ export class Weft implements WeftLike {
     this.#retryHost ??= {
       attempt: (c) => {
         const q = (c as Call).lib.queue
-        const once = (): Promise<unknown> => this.#attempt(c as Call) ?? Promise.resolve(GONE)
+        const once = (): Promise<unknown> => {
+          const p = this.#attempt(c as Call)
+          if (p !== null) return p
+          // Not made (the weave let go of the thread): nothing a move must wait for.
+          ;(c as Call).started = 0
+          if (this.#held !== null) this.#checkHeld()
+          return Promise.resolve(GONE)
+        }
         return q !== null ? q.add(once) : once()
       },
       active: () => this.#stopped === null && !this.#ended,

@@ -252,3 +252,53 @@ describe('raiment show', () => {
     ])
   })
 })
+
+describe('waits', () => {
+  /** Resolves once a call of this process waits between two attempts. */
+  function waiting(): Promise<void> {
+    return new Promise((resolve) => {
+      const poll = (): void => void (pendingRetryWaits() > 0 ? resolve() : setImmediate(poll))
+      poll()
+    })
+  }
+
+  it('a thread killed during a wait ends at once, and no attempt follows', async () => {
+    const db = join(tempDir('raiment-retry-'), 'w.db')
+    const weave = await Weave.open({ db, weaveId: `retry-${++weaves}`, durability: 'memory', threads: { t: poster }, ioLibs: false, dumps: false })
+    try {
+      const id = weave.spawn('t', { url: `${server.url}/effect?fail=9`, retry: { attempts: 5, initialInterval: 600_000 } })
+      await waiting()
+      expect(weave.kill(id)).toBe(true)
+      expect((await weave.join(id)).status).toBe('killed')
+      expect(pendingRetryWaits()).toBe(0)
+      expect(AttemptLog.of(weave.journal).ofThread(id)).toHaveLength(1)
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('a weave closed during a wait resumes it when it opens again: the attempts go on from where they were', async () => {
+    const db = join(tempDir('raiment-retry-'), 'w.db')
+    const weaveId = `retry-${++weaves}`
+    const open = (): Promise<Weave> => Weave.open({ db, weaveId, durability: 'sync', threads: { t: poster }, ioLibs: false, dumps: false })
+    const first = await open()
+    const id = first.spawn('t', { url: `${server.url}/effect?fail=2`, retry: { attempts: 3, initialInterval: 150, jitter: 0 } })
+    await waiting()
+    const [row] = AttemptLog.of(first.journal).ofThread(id)
+    await first.close()
+    expect(pendingRetryWaits()).toBe(0)
+    const again = await open()
+    try {
+      const end = await again.join(id)
+      expect(end).toMatchObject({ status: 'done', result: { status: 200 } })
+      const rows = AttemptLog.of(again.journal).ofThread(id)
+      // Attempt 1 as recorded before the close (its due time kept), then attempt 2 after it.
+      expect(rows.map((r) => r.n)).toEqual([1, 2])
+      expect(rows[0]).toEqual(row)
+      expect(rows[1]!.started).toBeGreaterThanOrEqual(row!.due)
+      expect(server.keys.get(rows[0]!.call)).toMatchObject({ requests: 3, effects: 1 })
+    } finally {
+      await again.close()
+    }
+  })
+})

@@ -13,6 +13,8 @@
  *   crash, so live it completed after all of them), then runs live, or, where the record is
  *   exhausted on a strict replay, or a recorded request is never made, is a ReplayDivergence.
  * - Once stopped (killed, diverged), every pending and later call rejects with the same error.
+ * - A live call with a retry policy makes its attempts in src/retry/ (run.ts); only its final
+ *   outcome is recorded and released here, as any call's is.
  */
 import { performance } from 'node:perf_hooks'
 import { enterCall, type WeaveConfig } from './call-context.js'

@@ -63,7 +63,7 @@ export class AttemptLog {
   }
 
   /** Queues a failed attempt into the next commit; `after` runs once it is durable. */
-  add(thread: string, a: AttemptRow, after: () => void): void {
+  add(thread: string, a: AttemptRow, after?: () => void): void {
     this.#insert ??= this.#journal.db.prepare(
       `INSERT OR REPLACE INTO retry_attempts (thread, ${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     )

@@ -139,7 +139,7 @@ describe('the journal tail', () => {
       poll()
     })
     await w.close()
-    // Back to schema 4: one clustered `journal` table (and without what schemas 6 to 9 added).
+    // Back to schema 4: one clustered `journal` table (and without what schemas 6 to 10 added).
     const raw = new Database(file)
     raw.exec(`DROP TABLE retry_attempts; DROP TABLE schedules; DROP TABLE name_owners; DROP TABLE outbox_names; DROP INDEX received_src; ALTER TABLE received DROP COLUMN src; ALTER TABLE received DROP COLUMN sn;
       ALTER TABLE received DROP COLUMN prev; DROP TABLE received_chains; DROP TABLE outbox_sent; DELETE FROM meta WHERE k = 'journal_id';

@@ -12,7 +12,8 @@
  * RAIMENT_FETCH_TIMEOUT, RAIMENT_FETCH_BAD_JSON; bad arguments are InvalidArgument.
  */
 import { callContext, InvalidArgument, RaimentError, registerError } from 'raiment'
-import type { LibraryApi } from 'raiment'
+import type { LibraryApi, RetryPolicy } from 'raiment'
+import { httpRetry } from './_http-retry.js'
 
 export const concurrency = 16
 /** Authorization, Cookie, Set-Cookie and what the weave adds are recorded as markers: docs/secrets.md. */
@@ -30,6 +31,8 @@ export interface RequestOptions {
   idempotent?: boolean
   /** Fail with RAIMENT_FETCH_TIMEOUT if the response (body included) takes longer. */
   timeoutMs?: number
+  /** This request's retry policy, over the thread type's and fetch's own; false: one attempt (docs/retries.md). */
+  retry?: RetryPolicy | false
 }
 
 export interface FetchResponse<B = unknown> {
@@ -53,6 +56,9 @@ export class FetchError extends RaimentError {
   }
 }
 registerError(FetchError)
+
+/** Retries of transient failures of requests safe to repeat, and where a request gives its own (io-libs/_http-retry.ts). */
+export const retry = httpRetry(FetchError)
 
 const OPTIONS = ['method', 'headers', 'body', 'as', 'idempotent', 'timeoutMs']
 

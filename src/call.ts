@@ -5,6 +5,7 @@
 import type { LiveCall, WeaveConfig } from './call-context.js'
 import type { Library } from './libraries.js'
 import type { CallObservation } from './observer.js'
+import type { Policy } from './retry/policy.js'
 
 /** A request a thread made, from the call until its outcome is released. */
 export class Call implements LiveCall {
@@ -15,6 +16,8 @@ export class Call implements LiveCall {
   readonly key: string
   readonly ord: number
   readonly config: WeaveConfig
+  /** How the call is retried when it fails live (src/retry/); null: it is made once. */
+  retry: Policy | null = null
   controller: AbortController | null = null
   abortHook: ((reason: Error) => void) | null = null
   /** Its observation (a span), while live and observed. */

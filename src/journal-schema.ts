@@ -6,6 +6,7 @@
  * Invariant: MIGRATIONS is append-only; a released migration is never edited.
  */
 
+import { retryMigration } from './retry/schema.js'
 import { schedulesMigration } from './schedules/schema.js'
 
 /** 'RAIM' */
@@ -147,6 +148,8 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE threads ADD COLUMN trace TEXT;
    ALTER TABLE inbox ADD COLUMN trace TEXT;
    ALTER TABLE outbox ADD COLUMN trace TEXT;`,
+  // Retries (src/retry/): each failed attempt of a retried call, with when the next is due.
+  retryMigration(),
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

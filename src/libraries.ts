@@ -11,6 +11,7 @@ import { CommonJsModule, InvalidLibraryModule, UnknownMethod } from './errors.js
 import { importModule } from './loader.js'
 import type { WeaveConfig } from './call-context.js'
 import type { BoundSecrets, LibrarySecrets } from './secrets/rules.js'
+import { checkLibraryRetry, type LibraryRetry } from './retry/policy.js'
 
 type Method = (...args: unknown[]) => unknown
 
@@ -34,6 +35,8 @@ export interface LibraryModule {
    * past the end of the record, it is an ordinary call.
    */
   markers?: Record<string, unknown>
+  /** How its calls are retried by default, and where a call passes its own policy (docs/retries.md). */
+  retry?: LibraryRetry
 }
 
 /** Where the weft finds a thread's weft, on the thread-side objects. */
@@ -55,6 +58,8 @@ export class Library {
   secrets: BoundSecrets | null = null
   /** Marker methods and the value each answers where the record lacks it (LibraryModule.markers); null for none. */
   markers: ReadonlyMap<string, unknown> | null = null
+  /** The module's `retry` declaration, or null (src/retry/). */
+  retry: LibraryRetry | null = null
   /** The prototype of every thread's view of this library. */
   readonly #proto: Record<string, Method>
   /** `name.method:` by method, made once rather than at every call. */
@@ -85,7 +90,7 @@ export class Library {
   }
 
   /** A library whose methods are the functions of `impl`, plus thread-side methods. */
-  static of(name: string, impl: Record<string, unknown>, concurrency: number | undefined, threadSide: Record<string, Method> | undefined, source: string, markers?: Record<string, unknown>): Library {
+  static of(name: string, impl: Record<string, unknown>, concurrency: number | undefined, threadSide: Record<string, Method> | undefined, source: string, markers?: Record<string, unknown>, retry?: unknown): Library {
     const fns: Record<string, Method> = {}
     for (const [k, v] of Object.entries(impl)) if (typeof v === 'function') fns[k] = (v as Method).bind(impl)
     const methods = Object.keys(fns)
@@ -99,7 +104,18 @@ export class Library {
     for (const m of methods) lib.#proto[m] = weftMethod(lib, m)
     lib.#addThreadSide(threadSide, source)
     lib.#setMarkers(markers)
+    lib.#setRetry(retry, source)
     return lib
+  }
+
+  #setRetry(retry: unknown, source: string): void {
+    if (retry === undefined) return
+    try {
+      checkLibraryRetry(retry, "its 'retry' export")
+    } catch (e) {
+      throw new InvalidLibraryModule(source, (e as Error).message)
+    }
+    this.retry = retry
   }
 
   #setMarkers(markers: Record<string, unknown> | undefined): void {
@@ -110,7 +126,7 @@ export class Library {
    * A library known only by name, for replaying a dump: every method is a weft call (nothing is
    * ever called live), and the module's thread-side methods are kept.
    */
-  static replayOnly(name: string, threadSide: Record<string, Method> | undefined, markers?: Record<string, unknown>): Library {
+  static replayOnly(name: string, threadSide: Record<string, Method> | undefined, markers?: Record<string, unknown>, retry?: LibraryRetry): Library {
     let lib: Library | null = null
     const fallback = new Proxy(Object.create(null) as object, {
       get(_t, prop) {
@@ -121,6 +137,8 @@ export class Library {
     lib = new Library(name, {}, Object.keys(threadSide ?? {}), null, fallback)
     lib.#addThreadSide(threadSide, `library '${name}'`)
     lib.#setMarkers(markers)
+    // A call's own retry option is taken off its arguments before it is keyed, in replay too.
+    lib.#setRetry(retry, `library '${name}'`)
     return lib
   }
 
@@ -171,7 +189,7 @@ export async function makeLibrary(name: string, spec: LibrarySpec, config: Weave
   if (impl === null || typeof impl !== 'object') {
     throw new InvalidLibraryModule(source, 'the default export must be an object of async methods, or a factory returning one')
   }
-  const lib = Library.of(name, impl, mod.concurrency, mod.threadSide, source, mod.markers)
+  const lib = Library.of(name, impl, mod.concurrency, mod.threadSide, source, mod.markers, mod.retry)
   lib.declaredSecrets = mod.secrets
   return lib
 }
@@ -208,10 +226,14 @@ export async function loadLibraryFile(name: string, file: string, config: WeaveC
 /** The directory of the built-in libraries shipped with Raiment. */
 export const BUILTIN_DIR = new URL('../io-libs/', import.meta.url)
 
-/** What a replay keeps of a library module: its thread-side methods and markers (no code of it runs). */
+/**
+ * What a replay keeps of a library module: its thread-side methods, markers, and retry
+ * declaration (a call's own retry option is taken off its arguments in replay too); no code of it runs.
+ */
 export interface ReplayParts {
   threadSide?: LibraryModule['threadSide']
   markers?: LibraryModule['markers']
+  retry?: LibraryModule['retry']
 }
 
 /**
@@ -224,7 +246,7 @@ export async function replayParts(ioLibs: string | false): Promise<Map<string, R
   const out = new Map<string, ReplayParts>()
   for (const [name, file] of files) {
     const mod = (await importModule(file)) as Partial<LibraryModule>
-    out.set(name, { ...(mod.threadSide ? { threadSide: mod.threadSide } : {}), ...(mod.markers ? { markers: mod.markers } : {}) })
+    out.set(name, { ...(mod.threadSide ? { threadSide: mod.threadSide } : {}), ...(mod.markers ? { markers: mod.markers } : {}), ...(mod.retry ? { retry: mod.retry } : {}) })
   }
   return out
 }

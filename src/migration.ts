@@ -18,6 +18,7 @@ import type Database from 'better-sqlite3'
 import { RaimentError } from './errors.js'
 import type { EntryRow, Journal } from './journal.js'
 import type { WatchKind } from './messages.js'
+import { AttemptLog, type AttemptRow } from './retry/attempts.js'
 
 /** The version of `MoveRecord`; a weave refuses a newer one rather than guess. */
 export const MOVE_FORMAT = 1
@@ -34,6 +35,8 @@ export interface MoveRecord {
   traps: boolean
   /** Who watches the thread (monitors, links, joins from other weaves); absent from older weaves. */
   watches?: Array<{ watcher: string; kind: WatchKind }>
+  /** The failed attempts of its retried calls (src/retry/), so a wait goes on where it arrives; absent from older weaves. */
+  attempts?: AttemptRow[]
 }
 
 export class ThreadNotMovable extends RaimentError {
@@ -83,6 +86,7 @@ export class Moves {
       names: this.#names.all(id) as string[],
       traps: this.#traps.get(id) !== undefined,
       watches: this.#watches.all(id) as NonNullable<MoveRecord['watches']>,
+      attempts: AttemptLog.of(j).ofThread(id),
     }
   }
 
@@ -97,6 +101,8 @@ export class Moves {
     else j.queue(this.#reviveThread, [t.id])
     j.queue(this.#dropEntries, [t.id])
     for (const e of r.entries) j.queue(this.#insertEntry, [t.id, ...e])
+    const attempts = AttemptLog.of(j)
+    for (const a of r.attempts ?? []) attempts.add(t.id, a)
   }
 }
 
@@ -108,5 +114,6 @@ export function checkRecord(r: unknown): string | null {
   if (!o.thread || typeof o.thread.id !== 'string' || typeof o.thread.type !== 'string' || typeof o.thread.params !== 'string') return 'no thread'
   if (!Array.isArray(o.entries) || !Array.isArray(o.inbox) || !Array.isArray(o.names)) return 'no entries, inbox or names'
   if (o.watches !== undefined && !Array.isArray(o.watches)) return 'watches is not a list'
+  if (o.attempts !== undefined && !Array.isArray(o.attempts)) return 'attempts is not a list'
   return null
 }

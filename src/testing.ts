@@ -97,7 +97,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     onStop: (e) => stopped(e),
   })
   const self: Record<string, object> = {}
-  for (const u of type.uses) self[u] = Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers).bind(weft)
+  for (const u of type.uses) self[u] = Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers, parts.get(u)?.retry).bind(weft)
   let run: ReplayRun<R>
   try {
     const result = await Promise.race([type.does.call(self as never, d.thread.params as never), stop])

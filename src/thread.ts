@@ -4,6 +4,7 @@
  * library extends by declaration merging, so a misspelt library or method is a compile error.
  */
 import { InvalidArgument } from './errors.js'
+import { checkThreadRetry, type RetryPolicy, type ThreadRetry } from './retry/policy.js'
 import { callerFile, SOURCE } from './thread-name.js'
 
 /**
@@ -36,6 +37,8 @@ const BRAND = Symbol.for('raiment.thread-type')
 export interface ThreadType<U extends readonly LibraryName[] = readonly LibraryName[], P = never, R = unknown> {
   readonly uses: U
   readonly does: (this: ThreadThis<U>, params: P) => Promise<R>
+  /** Retry policies of its calls, by library or `library.method` (docs/retries.md). */
+  readonly retry?: ThreadRetry
   readonly [BRAND]: true
 }
 
@@ -50,7 +53,10 @@ export type AnyThreadType = ThreadType<readonly LibraryName[], any, unknown>
  * `does` must be deterministic apart from the calls it makes through `this`: time, randomness,
  * messages, files, network and databases all come through I/O libraries, so that the weave can
  * resume it after a crash and tests can replay it from its record.
- * @throws InvalidArgument when `uses` is not an array of names or `does` is not a function
+ * `retry` (optional) gives the thread's calls retry policies, by library (`fetch`) or method
+ * (`fetch.request`), over the library's own; `false` turns retries off (docs/retries.md).
+ * @throws InvalidArgument when `uses` is not an array of names, `does` is not a function, or
+ *   `retry` names a library the type does not use or holds a policy that is not one
  * @example
  * export default thread({
  *   uses: ['clock', 'log'],
@@ -62,20 +68,28 @@ export type AnyThreadType = ThreadType<readonly LibraryName[], any, unknown>
  */
 export function thread<const U extends readonly LibraryName[], P = undefined, R = unknown>(def: {
   uses: U
+  retry?: Partial<Record<U[number] | `${U[number]}.${string}`, RetryPolicy | false>>
   does: (this: ThreadThis<U>, params: P) => Promise<R>
 }): ThreadType<U, P, R> {
   if (def === null || typeof def !== 'object') {
     throw new InvalidArgument(`thread() expects { uses, does }, got ${String(def)}`)
   }
-  const { uses, does } = def
+  const { uses, does, retry } = def
   if (!Array.isArray(uses) || uses.some((u) => typeof u !== 'string')) {
     throw new InvalidArgument(`thread(): 'uses' must be an array of library names, got ${JSON.stringify(uses)}`)
   }
   if (typeof does !== 'function') {
     throw new InvalidArgument(`thread(): 'does' must be an async function, got ${typeof does}`)
   }
+  if (retry !== undefined) checkThreadRetry(retry, uses)
   // The declaring module names the type where only the object is at hand (record()).
-  return Object.freeze({ uses: Object.freeze([...uses]) as unknown as U, does, [BRAND]: true as const, [SOURCE]: callerFile(thread) })
+  return Object.freeze({
+    uses: Object.freeze([...uses]) as unknown as U,
+    does,
+    ...(retry === undefined ? {} : { retry: Object.freeze({ ...retry }) }),
+    [BRAND]: true as const,
+    [SOURCE]: callerFile(thread),
+  })
 }
 
 /** Is `v` a thread type made by thread() (from any copy of Raiment loaded in this process)? */

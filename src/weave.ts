@@ -615,6 +615,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       onStop: this.#weftStopped,
       keyring: this.#keyring,
       observe: run.obs,
+      retry: this.#types.get(run.type)?.retry ?? null,
       ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
     return weft

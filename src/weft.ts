@@ -13,6 +13,8 @@
  *   crash, so live it completed after all of them), then runs live, or, where the record is
  *   exhausted on a strict replay, or a recorded request is never made, is a ReplayDivergence.
  * - Once stopped (killed, diverged), every pending and later call rejects with the same error.
+ * - A live call with a retry policy makes its attempts in src/retry/ (run.ts); only its final
+ *   outcome is recorded and released here, as any call's is.
  */
 import { performance } from 'node:perf_hooks'
 import { callIdOf, enterCall, type WeaveConfig } from './call-context.js'
@@ -26,6 +28,9 @@ import { Call } from './call.js'
 import { describeKey, nearest, Replay, reordered, type Entry } from './replay-record.js'
 import { CallSecrets } from './secrets/calls.js'
 import type { Keyring } from './secrets/keyring.js'
+import type { Policy, ThreadRetry } from './retry/policy.js'
+import { callRetry } from './retry/resolve.js'
+import { GONE, retryCall, type RetryHost } from './retry/run.js'
 
 export { describeKey, splitKey, type Entry } from './replay-record.js'
 
@@ -93,6 +98,8 @@ export interface WeftOptions {
   onMarker?: (key: string, value: unknown) => void
   /** The run's observation (src/observer.ts): each live call is observed in it. */
   observe?: RunObservation | null
+  /** The thread type's retry policies (src/retry/), or null. */
+  retry?: ThreadRetry | null
 }
 
 
@@ -119,6 +126,9 @@ export class Weft implements WeftLike {
   /** How many entries the record held when the weft was made. */
   readonly #initial: number
   readonly #observe: RunObservation | null
+  readonly #retry: ThreadRetry | null
+  /** What the retry runner calls back (made at the first call that has a policy). */
+  #retryHost: RetryHost | null = null
   #seq = 0
   /** How many entries the journal holds (or has queued) for this thread. */
   #recorded = 0
@@ -156,6 +166,7 @@ export class Weft implements WeftLike {
     this.#stacks = o.stacks === true ? new WeakMap() : null
     this.#onMarker = o.onMarker
     this.#observe = o.observe ?? null
+    this.#retry = o.retry ?? null
     this.trace = o.trace ? [] : null
     const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
     this.#secrets = secrets
@@ -192,7 +203,10 @@ export class Weft implements WeftLike {
     // call is not made, not recorded, and never answered, like a call in flight at the end.
     if (this.#ended || this.#holding) return new Promise(noop)
     let argsText: string
+    let retry: Policy | null = null
     try {
+      // Retries (src/retry/): the call's policy, and its own `retry` option off the arguments.
+      if (lib.retry !== null || this.#retry !== null) ({ args, policy: retry } = callRetry(lib, method, args, this.#retry))
       const s = this.#secrets
       argsText = s === null || !s.covers(lib) ? encodeArgs(args) : s.argsText(lib, method, args)
     } catch (e) {
@@ -214,6 +228,7 @@ export class Weft implements WeftLike {
     }
     const ord = this.#count(key)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
+    call.retry = retry
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
     if (this.#stacks !== null) this.#stacks.set(call, new Error().stack ?? '')
     this.#addPending(call)
@@ -252,18 +267,33 @@ export class Weft implements WeftLike {
       this.#divergence(`the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, { kind: 'beyond', index: this.#initial, made: this.#made(call) })
       return
     }
+    if (call.retry !== null) {
+      this.#retrying(call)
+      return
+    }
     const q = call.lib.queue
     if (q !== null) void q.add(() => this.#invoke(call))
     else void this.#invoke(call)
   }
 
   #invoke(call: Call): Promise<void> {
+    const p = this.#attempt(call)
+    if (p === null) return Promise.resolve()
+    return p.then(
+      (v) => this.#complete(call, true, v),
+      (e: unknown) => this.#complete(call, false, e),
+    )
+  }
+
+  /** Asks the library for `call`, once; null when the weave has let go of the thread meanwhile. */
+  #attempt(call: Call): Promise<unknown> | null {
     // A call waiting for a concurrency slot when the weave let go of its thread is not made here:
     // the thread is resumed later and makes it again.
-    if (this.#stopped !== null || this.#detached || this.#holding) return Promise.resolve()
+    if (this.#stopped !== null || this.#detached || this.#holding) return null
     call.started = Date.now()
     call.t0 = performance.now()
-    if (this.#observe !== null) call.obs = this.#observe.call(call.lib.name, call.method, call.ord, () => callIdOf(call.threadId, call.key, call.ord))
+    // One span for the call, across its attempts (a retried call makes several).
+    if (this.#observe !== null && call.obs === null) call.obs = this.#observe.call(call.lib.name, call.method, call.ord, () => callIdOf(call.threadId, call.key, call.ord))
     let p: unknown
     enterCall(call)
     try {
@@ -274,7 +304,30 @@ export class Weft implements WeftLike {
     } finally {
       enterCall(null)
     }
-    return Promise.resolve(p).then(
+    return Promise.resolve(p)
+  }
+
+  /** A call with a retry policy: src/retry/ makes its attempts and waits; its final outcome is recorded here. */
+  #retrying(call: Call): void {
+    this.#retryHost ??= {
+      attempt: (c) => {
+        const q = (c as Call).lib.queue
+        const once = (): Promise<unknown> => {
+          const p = this.#attempt(c as Call)
+          if (p !== null) return p
+          // Not made (the weave let go of the thread): nothing a move must wait for.
+          ;(c as Call).started = 0
+          if (this.#held !== null) this.#checkHeld()
+          return Promise.resolve(GONE)
+        }
+        return q !== null ? q.add(once) : once()
+      },
+      active: () => this.#stopped === null && !this.#ended,
+      waiting: () => {
+        if (this.#held !== null) this.#checkHeld()
+      },
+    }
+    retryCall(call, call.retry!, this.#journal!, this.#retryHost).then(
       (v) => this.#complete(call, true, v),
       (e: unknown) => this.#complete(call, false, e),
     )

@@ -155,7 +155,7 @@ function replayLibrary(parts: ReadonlyMap<string, ReplayParts>, name: string): L
   let byName = libraries.get(parts)
   if (byName === undefined) libraries.set(parts, (byName = new Map<string, Library>()))
   let lib = byName.get(name)
-  if (lib === undefined) byName.set(name, (lib = Library.replayOnly(name, parts.get(name)?.threadSide, parts.get(name)?.markers)))
+  if (lib === undefined) byName.set(name, (lib = Library.replayOnly(name, parts.get(name)?.threadSide, parts.get(name)?.markers, parts.get(name)?.retry)))
   return lib
 }
 

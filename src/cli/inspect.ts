@@ -7,7 +7,8 @@ import { dumpText, makeDump } from '../dump.js'
 import { InvalidArgument } from '../errors.js'
 import type { ThreadRow, ThreadStatus } from '../journal.js'
 import { age, errorText, isoTime, note, openReadonly, parseLimit, plural, say, short, table, type DbOptions } from './common.js'
-import { callJson, threadJson, threadView, threadWithCalls } from './records.js'
+import { attemptErrorText, type AttemptView } from '../retry/view.js'
+import { attemptJson, callJson, threadJson, threadView, threadWithCalls } from './records.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -106,9 +107,9 @@ const CELL = 36
 export function show(id: string, o: ShowOptions): number {
   const journal = openReadonly(o.db)
   try {
-    const { thread: t, calls } = threadWithCalls(journal, id)
+    const { thread: t, calls, retrying } = threadWithCalls(journal, id)
     if (o.json) {
-      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson) }))
+      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson), ...(retrying.length > 0 ? { retrying: retrying.map(attemptJson) } : {}) }))
       return 0
     }
     let cut = false
@@ -139,6 +140,12 @@ export function show(id: string, o: ShowOptions): number {
       )
       for (const l of lines) say(l)
     }
+    const attempt = (where: string, a: AttemptView): void =>
+      say(`${where}  attempt ${a.n}  ${isoTime(a.started)}  ${cell(attemptErrorText(a.error), 2 * CELL)}  next at ${isoTime(a.due)}`)
+    const retried = calls.filter((c) => c.attempts !== undefined)
+    if (retried.length > 0 || retrying.length > 0) say('failed attempts (retried):')
+    for (const c of retried) for (const a of c.attempts!) attempt(`  seq ${c.seq} ${c.call}`, a)
+    for (const a of retrying) attempt(`  in flight ${a.call}`, a)
     if (t.status === 'done') say(`result ${cell(t.result, 200)}`)
     else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
     else if (t.movedTo !== undefined) say(`moved to weave ${t.movedTo}`)

@@ -13,6 +13,7 @@ import { decodeArgs, decodeValue, type ErrorRecord } from '../encoding.js'
 import { UnknownThread } from '../errors.js'
 import type { Journal, ThreadRow } from '../journal.js'
 import { splitKey } from '../weft.js'
+import { threadAttempts, type AttemptView } from '../retry/view.js'
 import { isoTime } from './common.js'
 
 /**
@@ -41,6 +42,8 @@ export type ThreadView = Dump['thread'] & {
 export interface CallView extends DumpEntry {
   /** The Raiment helper that made this call for the thread (`mailbox.receive`), or null. */
   via: string | null
+  /** Its failed attempts, when it was retried (docs/retries.md). */
+  attempts?: AttemptView[]
 }
 
 /**
@@ -101,18 +104,24 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
   return t
 }
 
-/** A thread and its journal, in completion order. */
-export function threadWithCalls(journal: Journal, id: string): { thread: ThreadView; calls: CallView[] } {
+/**
+ * A thread and its journal, in completion order; `retrying`: the failed attempts of calls that
+ * have no outcome yet (waiting for their next attempt).
+ */
+export function threadWithCalls(journal: Journal, id: string): { thread: ThreadView; calls: CallView[]; retrying: AttemptView[] } {
   const row = journal.thread(id)
   if (row === undefined) throw new UnknownThread(id)
+  const attempts = threadAttempts(journal, id, decodeShown)
   const calls = journal.entries(id).map(([seq, key, ord, ok, outcome, started, duration]): CallView => {
     const { call, args } = splitKey(key)
     const c: CallView = { seq, call, args: decodeArgsShown(args), ord, ok: ok === 1, started, duration, via: VIA[call] ?? null }
     if (ok === 1) c.value = decodeShown(outcome)
     else c.error = decodeShown(outcome) as ErrorRecord
+    const tried = attempts.of(key, ord)
+    if (tried !== undefined) c.attempts = tried
     return c
   })
-  return { thread: threadView(row, journal, calls.length), calls }
+  return { thread: threadView(row, journal, calls.length), calls, retrying: attempts.inFlight() }
 }
 
 /**
@@ -151,7 +160,13 @@ export function callJson(c: CallView): Record<string, unknown> {
     started: isoTime(c.started),
     ms: Math.round(c.duration * 1000) / 1000,
     via: c.via,
+    ...(c.attempts === undefined ? {} : { attempts: c.attempts.map(attemptJson) }),
   }
+}
+
+/** A failed attempt as JSON: `{n, call, error, started, ended, due}`, times ISO 8601 in UTC. */
+export function attemptJson(a: AttemptView): Record<string, unknown> {
+  return { n: a.n, call: a.call, error: errorJson(a.error), started: isoTime(a.started), ended: isoTime(a.ended), due: isoTime(a.due) }
 }
 
 /** A recorded error as JSON: `{name, message, fields, stack?, cause?}`. */

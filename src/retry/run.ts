@@ -1,0 +1,124 @@
+/**
+ * The retry runner: makes the attempts of one live call under its policy, records each failed
+ * attempt that is retried, and waits out the back-off as a durable timer. The weft (weft.ts)
+ * hands it the calls that have a policy and records the final outcome it settles with.
+ *
+ * Invariants:
+ * - Every attempt of a call is the same call (same key, ordinal, and so call id): a library that
+ *   passes the call id on as an idempotency key does the effect once, however many attempts.
+ * - Attempt n's row (its error and the time the next attempt is due) is durable before the wait
+ *   starts, and the next attempt starts no earlier than that time. After a crash the call runs
+ *   again from here: it reads its rows, waits only what is left until the last one's due time,
+ *   and numbers its next attempt after them.
+ * - Only the final outcome (success, an error that does not retry, or the last attempt's) leaves
+ *   here; a replayed call never comes here (its outcome is in the record), so replay neither
+ *   retries nor waits.
+ * - A thread killed, or a weave shutting down, during a wait ends the wait (the call's onAbort
+ *   hook, as for a sleep); no attempt starts and nothing is recorded after the weft let go.
+ */
+import { callIdOf } from '../call-context.js'
+import { encodeError } from '../encoding.js'
+import type { Journal } from '../journal.js'
+import { AttemptLog } from './attempts.js'
+import { delay, retries, type Policy } from './policy.js'
+import type { RetryingLibrary } from './resolve.js'
+
+/** What an attempt resolves to when the weft let go of the thread before it could be made. */
+export const GONE: unique symbol = Symbol('raiment.retry.gone')
+
+/** What the runner needs of a call. */
+export interface RetryingCall {
+  readonly threadId: string
+  readonly lib: RetryingLibrary
+  readonly method: string
+  readonly args: unknown[]
+  readonly key: string
+  readonly ord: number
+  /** When the current attempt started (set by the host's `attempt`). */
+  readonly started: number
+  abortHook: ((reason: Error) => void) | null
+}
+
+/** What the runner needs of the weft. */
+export interface RetryHost {
+  /** Asks the library once (through its concurrency limit); GONE when the weft let go first. */
+  attempt(call: RetryingCall): Promise<unknown>
+  /** The thread still takes outcomes (not killed, ended or detached). */
+  active(): boolean
+  /** The call now waits between attempts: a thread about to move need not wait for it. */
+  waiting(): void
+}
+
+const noop = (): void => {}
+const never = (): Promise<never> => new Promise<never>(noop)
+
+let waits = 0
+
+/** How many calls of this process wait between two attempts (for tests). */
+export function pendingRetryWaits(): number {
+  return waits
+}
+
+/** The final outcome of `call` under `policy`: its value, or its error thrown. */
+export async function retryCall(call: RetryingCall, policy: Policy, journal: Journal, host: RetryHost): Promise<unknown> {
+  const log = AttemptLog.of(journal)
+  const id = callIdOf(call.threadId, call.key, call.ord)
+  const name = `${call.lib.name}.${call.method}`
+  const failure = call.lib.retry?.failure
+  const past = log.ofCall(id)
+  let n = past.length
+  // Resumed in the middle of a back-off: only the rest of it.
+  if (n > 0) await until(call, past[n - 1]!.due, host)
+  for (;;) {
+    const answer = host.attempt(call)
+    let ok = true
+    let value: unknown
+    try {
+      value = await answer
+    } catch (e) {
+      ok = false
+      value = e
+    }
+    if (value === GONE) return never()
+    n++
+    const failed = ok ? (failure?.(value, call.args) ?? null) : value
+    if (failed === null || n >= policy.attempts || !host.active() || !retries(policy, failed, { call: name, args: call.args, attempt: n })) {
+      if (ok) return value
+      throw value
+    }
+    const ended = Date.now()
+    const row = { call: id, n, name, error: encodeError(failed), started: call.started, ended, due: ended + delay(policy, n, Math.random()) }
+    await new Promise<void>((resolve) => log.add(call.threadId, row, resolve))
+    if (!host.active()) return never()
+    await until(call, row.due, host)
+  }
+}
+
+/**
+ * Waits until the wall-clock time `due`, as a wait the call can be aborted out of. A timer that
+ * fires a little early (timers run on a coarser clock than Date.now) is armed again.
+ */
+function until(call: RetryingCall, due: number, host: RetryHost): Promise<void> {
+  if (due <= Date.now()) return Promise.resolve()
+  return new Promise<void>((resolve, reject) => {
+    let timer: NodeJS.Timeout | null = null
+    waits++
+    const arm = (): void => {
+      const left = due - Date.now()
+      if (left > 0) {
+        timer = setTimeout(arm, left)
+        return
+      }
+      waits--
+      call.abortHook = null
+      resolve()
+    }
+    call.abortHook = (reason) => {
+      if (timer !== null) clearTimeout(timer)
+      waits--
+      reject(reason)
+    }
+    host.waiting()
+    arm()
+  })
+}

@@ -1,0 +1,53 @@
+/**
+ * What `raiment show` tells of retries: the failed attempts of a thread's calls, decoded, by call.
+ */
+import { callIdOf } from '../call-context.js'
+import { decodeValue, type ErrorRecord } from '../encoding.js'
+import type { Journal } from '../journal.js'
+import { AttemptLog } from './attempts.js'
+
+/** A failed attempt as the CLI shows it. */
+export interface AttemptView {
+  /** The attempt, from 1. */
+  n: number
+  /** `lib.method` */
+  call: string
+  error: ErrorRecord
+  /** When it started and failed, and when the next attempt was due (ms since the epoch). */
+  started: number
+  ended: number
+  due: number
+}
+
+/**
+ * The failed attempts of thread `id`: `of(key, ord)` those of a journaled call; `inFlight` those
+ * of calls that have no outcome yet (waiting for their next attempt, or cut by a crash).
+ */
+export function threadAttempts(journal: Journal, id: string, decode: (text: string) => unknown = decodeValue): {
+  of(key: string, ord: number): AttemptView[] | undefined
+  inFlight(): AttemptView[]
+} {
+  const byCall = new Map<string, AttemptView[]>()
+  for (const a of AttemptLog.of(journal).ofThread(id)) {
+    const v: AttemptView = { n: a.n, call: a.name, error: decode(a.error) as ErrorRecord, started: a.started, ended: a.ended, due: a.due }
+    const list = byCall.get(a.call)
+    if (list === undefined) byCall.set(a.call, [v])
+    else list.push(v)
+  }
+  return {
+    of(key, ord) {
+      if (byCall.size === 0) return undefined
+      const callId = callIdOf(id, key, ord)
+      const list = byCall.get(callId)
+      byCall.delete(callId)
+      return list
+    },
+    inFlight: () => [...byCall.values()].flat(),
+  }
+}
+
+/** One line of text for an attempt's error: `Name CODE: message`. */
+export function attemptErrorText(e: ErrorRecord): string {
+  const code = e.fields?.['code']
+  return `${e.name}${typeof code === 'string' ? ` ${code}` : ''}: ${e.message}`
+}

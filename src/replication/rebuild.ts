@@ -15,7 +15,8 @@ import { BrokerConnection } from '../amqp/connection.js'
 import { InvalidArgument } from '../errors.js'
 import { Journal, type Write } from '../journal.js'
 import { RebuildFailed } from './errors.js'
-import { decodeWrites, genStream, type RecordHeaders } from './records.js'
+import { decodeWrites } from './codec.js'
+import { genStream, type RecordHeaders } from './records.js'
 import { JournalStreamGone, NoJournalStream, readHead, readToEnd } from './streams.js'
 
 export interface RebuildOptions {
@@ -107,7 +108,7 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
       epoch = h.epoch
       if (h.kind === 'snapshot') {
         if (last >= 0 || h.part !== snapshotParts) return
-        apply.writes(decodeWrites(body))
+        apply.writes(decode(body))
         snapshotParts++
         if (h.end === 1) last = h.rseq
         return
@@ -117,11 +118,11 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
         early.set(h.rseq, body)
         return
       }
-      apply.writes(decodeWrites(body))
+      apply.writes(decode(body))
       last = h.rseq
       for (let b = early.get(last + 1); b !== undefined; b = early.get(last + 1)) {
         early.delete(last + 1)
-        apply.writes(decodeWrites(b))
+        apply.writes(decode(b))
         last++
       }
     })
@@ -165,6 +166,15 @@ class Applier {
       s.run(...params)
       if (sql === ENTRY_SQL) this.entries++
     }
+  }
+}
+
+/** A record's writes. @throws RebuildFailed RAIMENT_JOURNAL_STREAM_INVALID on a body that is not a record's */
+function decode(body: Buffer): Write[] {
+  try {
+    return decodeWrites(body)
+  } catch (e) {
+    throw new RebuildFailed('RAIMENT_JOURNAL_STREAM_INVALID', `a record of the stream cannot be read (${(e as Error).message}); nothing was written`)
   }
 }
 

@@ -17,11 +17,9 @@
  * A `marker` record (kind 'marker', header `id`) is what a reader appends to know where the
  * stream ends (the broker sends no end-of-stream over AMQP 0-9-1); everyone else ignores it.
  *
- * A record's body is JSON `[sqls, writes]`: the distinct SQL texts, and each write as
- * `[index into sqls, params]`. Parameters JSON cannot carry exactly (bigint, Buffer, NaN, ±Infinity)
- * are tagged `{ "$": kind, "v": text }`.
+ * A `batch` or `snapshot` record's body is its logical writes, encoded by src/replication/codec.ts
+ * (a format byte first: streams written in an older format still rebuild).
  */
-import type { Write } from '../journal.js'
 
 export type RecordKind = 'batch' | 'snapshot' | 'generation' | 'marker'
 
@@ -49,67 +47,6 @@ export function genStream(ns: string, weaveId: string, gen: number): string {
 
 /** Arguments every journal stream is declared with (a redeclare must use the same). */
 export const STREAM_ARGS = { 'x-queue-type': 'stream' } as const
-
-/** Encodes writes as a record body. */
-export function encodeWrites(writes: readonly Write[]): Buffer {
-  const sqls: string[] = []
-  const index = new Map<string, number>()
-  const out = new Array<[number, readonly unknown[]]>(writes.length)
-  for (let i = 0; i < writes.length; i++) {
-    const [sql, params] = writes[i]!
-    let k = index.get(sql)
-    if (k === undefined) {
-      k = sqls.length
-      sqls.push(sql)
-      index.set(sql, k)
-    }
-    out[i] = [k, plain(params) ? params : params.map(tag)]
-  }
-  return Buffer.from(JSON.stringify([sqls, out]))
-}
-
-/** Decodes a record body into its writes. @throws on a body that is not one */
-export function decodeWrites(body: Buffer): Write[] {
-  const [sqls, ws] = JSON.parse(body.toString()) as [string[], Array<[number, unknown[]]>]
-  const out = new Array<Write>(ws.length)
-  for (let i = 0; i < ws.length; i++) {
-    const [k, params] = ws[i]!
-    const sql = sqls[k]
-    if (sql === undefined) throw new Error(`write ${i} names SQL ${k} of ${sqls.length}`)
-    out[i] = [sql, tagged(params) ? params.map(untag) : params]
-  }
-  return out
-}
-
-function plain(params: readonly unknown[]): boolean {
-  for (const v of params) {
-    if (v === null) continue
-    const t = typeof v
-    if (t === 'object' || t === 'bigint' || (t === 'number' && !Number.isFinite(v))) return false
-  }
-  return true
-}
-
-function tagged(params: readonly unknown[]): boolean {
-  for (const v of params) if (v !== null && typeof v === 'object') return true
-  return false
-}
-
-function tag(v: unknown): unknown {
-  if (typeof v === 'bigint') return { $: 'n', v: v.toString() }
-  if (typeof v === 'number' && !Number.isFinite(v)) return { $: 'f', v: String(v) }
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return { $: 'b', v: Buffer.from(v).toString('base64') }
-  return v
-}
-
-function untag(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return v
-  const o = v as { $: string; v: string }
-  if (o.$ === 'n') return BigInt(o.v)
-  if (o.$ === 'f') return Number(o.v)
-  if (o.$ === 'b') return Buffer.from(o.v, 'base64')
-  return v
-}
 
 /** The headers of a delivered record, checked; null when they are not a journal record's. */
 export function readHeaders(h: Record<string, unknown> | undefined): RecordHeaders | null {

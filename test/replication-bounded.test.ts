@@ -1,12 +1,14 @@
 /**
  * Bounded streams: a weave whose generation passes `checkpointBytes` starts a new one from a
  * snapshot of its live state; ended threads' entries are not carried; the old generation is
- * deleted once the new one is current; a rebuild reads the live state, not all history.
+ * deleted once the new one is current; a rebuild reads the live state, not all history. A
+ * generation of many small batches is checkpointed by their count (`checkpointRecords`), once
+ * they outweigh its snapshot.
  */
 import amqp from 'amqplib'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { thread } from 'raiment'
+import { thread, Weave } from 'raiment'
 import { rebuildJournal } from '../src/replication/rebuild.js'
 import { genStream, headStream } from '../src/replication/records.js'
 import { queueExists } from '../src/replication/streams.js'
@@ -74,5 +76,30 @@ describe.skipIf(!brokerUp && !CI)('bounded journal streams', () => {
     expect(rebuilt.entries).toBeGreaterThanOrEqual(37)
     expect(rebuilt.entries).toBeLessThan(entries / 4)
     expect(journalState(join(dir, 'b.db'), false)).toEqual(journalState(join(dir, 'a.db'), false))
+  })
+
+  it('checkpoint a generation of many small batches by their count, once they outweigh its snapshot', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'c'], [ns, 'd'])
+    // One thread's sequential steps: a small batch each, and a snapshot of almost nothing.
+    const r = await openReplicated(ns, { db: join(dir, 'c.db'), weaveId: 'c', threads: { short } }, { checkpointRecords: 20 })
+    await r.weave.join(r.weave.spawn('short', { n: 200 }))
+    await r.link.replicator!.flushed()
+    expect(r.link.replicator!.generation).toBeGreaterThan(3)
+    await r.close()
+    const rebuilt = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'c', file: join(dir, 'c2.db') })
+    expect(rebuilt.records).toBeLessThan(60)
+    expect(journalState(join(dir, 'c2.db'), false)).toEqual(journalState(join(dir, 'c.db'), false))
+    // A journal whose state (300 ended threads) outweighs 60 small batches: no checkpoint for them.
+    const plain = await Weave.open({ db: join(dir, 'd.db'), weaveId: 'd', threads: { short }, ioLibs: false, dumps: false })
+    const ids = Array.from({ length: 300 }, () => plain.spawn('short', { n: 1 }))
+    for (const id of ids) await plain.join(id)
+    await plain.close()
+    const d = await openReplicated(ns, { db: join(dir, 'd.db'), weaveId: 'd', threads: { short } }, { checkpointRecords: 20 })
+    await d.weave.join(d.weave.spawn('short', { n: 60 }))
+    await d.link.replicator!.flushed()
+    expect(d.link.replicator!.generation).toBe(1)
+    await d.close()
   })
 })

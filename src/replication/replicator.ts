@@ -9,8 +9,9 @@
  *   in the current generation, or covered by the confirmed snapshot of a later one: whatever a
  *   thread has seen is in the stream a rebuild reads. Fenced, they never run.
  * - Each generation starts with a snapshot of the journal taken at a batch boundary (when the
- *   replicator starts, once a generation passes `checkpointBytes`, and when a stream was deleted
- *   under it or records had to be dropped); it becomes current when its `generation` record in
+ *   replicator starts, once a generation passes `checkpointBytes`, or `checkpointRecords` batches
+ *   that together outweigh its snapshot, and when a stream was deleted under it or records had
+ *   to be dropped); it becomes current when its `generation` record in
  *   the head is confirmed; the one before is then deleted.
  * - After a reconnect, unconfirmed records are published again with the same headers (readers
  *   drop the duplicates by rseq); a record may thus be in the stream twice, never missing before
@@ -41,6 +42,12 @@ export interface ReplicatorOptions {
   hold: boolean
   /** A generation past this many bytes is checkpointed into a new one (default 64 MiB). */
   checkpointBytes?: number
+  /**
+   * A generation past this many batch records is checkpointed too, once its batches outweigh its
+   * snapshot (default 50,000): a rebuild receives each record as one broker delivery, so a journal
+   * of small batches (one thread's steps) is bounded by their count long before 64 MiB.
+   */
+  checkpointRecords?: number
   /** Unconfirmed records past this many bytes are dropped, and a snapshot taken instead (default 64 MiB). */
   maxLagBytes?: number
   log?: (line: string) => void
@@ -82,6 +89,7 @@ export class Replicator implements JournalTap {
   readonly #broker: BrokerConnection
   readonly #hold: boolean
   readonly #checkpointBytes: number
+  readonly #checkpointRecords: number
   readonly #maxLagBytes: number
   readonly #log: (line: string) => void
   readonly #onConnection: ((conn: ChannelModel) => Promise<void>) | undefined
@@ -95,6 +103,9 @@ export class Replicator implements JournalTap {
   /** Generations to delete once a later one is current. */
   #old: number[] = []
   #genBytes = 0
+  /** Batch records of the generation records go to now, and the bytes of its snapshot. */
+  #genRecords = 0
+  #snapshotBytes = 0
   #lagEntries = 0
   #lagBytes = 0
   #ch: ConfirmChannel | null = null
@@ -123,6 +134,7 @@ export class Replicator implements JournalTap {
     this.#broker = o.broker
     this.#hold = o.hold
     this.#checkpointBytes = o.checkpointBytes ?? 64 * MiB
+    this.#checkpointRecords = o.checkpointRecords ?? 50_000
     this.#maxLagBytes = o.maxLagBytes ?? 64 * MiB
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
     this.#onConnection = o.onConnection
@@ -164,7 +176,9 @@ export class Replicator implements JournalTap {
     if (this.#fenced !== null || this.#closed) return
     const body = encodeWrites(writes)
     this.#push(this.#writing, { weave: this.weaveId, epoch: this.epoch, rseq, kind: 'batch', gen: this.#writing }, body, writes.length)
-    if (this.#genBytes >= this.#checkpointBytes && !this.#checkpointing && this.#conn !== null) {
+    this.#genRecords++
+    const due = this.#genBytes >= this.#checkpointBytes || (this.#genRecords >= this.#checkpointRecords && this.#genBytes >= 2 * this.#snapshotBytes)
+    if (due && !this.#checkpointing && this.#conn !== null) {
       const conn = this.#conn
       setImmediate(() => this.#checkpointSoon(conn))
     }
@@ -398,11 +412,13 @@ export class Replicator implements JournalTap {
       if (this.#writing > 0 && !this.#old.includes(this.#writing)) this.#old.push(this.#writing)
       this.#writing = gen
       this.#genBytes = 0
+      this.#genRecords = 0
       this.#needSnapshot = false
       // Records that were dropped are covered by this snapshot: publish none of them again.
       for (let i = this.#head; i < this.#items.length; i++) if (this.#items[i]!.body === null) this.#items[i]!.gen = -1
       const base = { weave: this.weaveId, epoch: this.epoch, rseq, gen }
       parts.forEach((w, part) => this.#push(gen, { ...base, kind: 'snapshot', part, ...(part === parts.length - 1 ? { end: 1 } : {}) }, encodeWrites(w), w.length))
+      this.#snapshotBytes = this.#genBytes
       this.#push(gen, { ...base, kind: 'generation' }, Buffer.alloc(0), 0)
     } finally {
       this.#checkpointing = false

@@ -8,7 +8,7 @@
  * is, forever: the test publishes it to a fresh namespace and rebuilds it.
  */
 import amqp from 'amqplib'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
@@ -47,6 +47,25 @@ const waiting = thread({
   },
 })
 
+/** Publishes the fixture's head and `records` as the streams of weave `j` in `ns`. */
+async function publish(ns: string, records: Fixture['records']): Promise<void> {
+  const id = fixture.weaveId
+  const conn = await amqp.connect(AMQP_URL)
+  try {
+    const head = headStream(ns, id)
+    const gen = genStream(ns, id, fixture.generation)
+    await declareStream(conn, head)
+    await declareStream(conn, gen)
+    const ch = await conn.createConfirmChannel()
+    for (const r of fixture.head) ch.publish('', head, Buffer.from(r.body), { headers: r.headers })
+    for (const r of records) ch.publish('', gen, Buffer.from(r.body), { headers: r.headers })
+    await ch.waitForConfirms()
+    await ch.close()
+  } finally {
+    await conn.close()
+  }
+}
+
 describe.skipIf(!brokerUp && !CI)('a journal stream of JSON records (the format before the binary one)', () => {
   const namespaces: string[] = []
   afterAll(async () => {
@@ -58,20 +77,7 @@ describe.skipIf(!brokerUp && !CI)('a journal stream of JSON records (the format 
     namespaces.push(ns)
     const id = fixture.weaveId
     expect(fixture.records.every((r) => r.headers.kind === 'generation' || r.body.startsWith('['))).toBe(true)
-    const conn = await amqp.connect(AMQP_URL)
-    try {
-      const head = headStream(ns, id)
-      const gen = genStream(ns, id, fixture.generation)
-      await declareStream(conn, head)
-      await declareStream(conn, gen)
-      const ch = await conn.createConfirmChannel()
-      for (const r of fixture.head) ch.publish('', head, Buffer.from(r.body), { headers: r.headers })
-      for (const r of fixture.records) ch.publish('', gen, Buffer.from(r.body), { headers: r.headers })
-      await ch.waitForConfirms()
-      await ch.close()
-    } finally {
-      await conn.close()
-    }
+    await publish(ns, fixture.records)
     const dir = tempDir()
     const file = join(dir, 'restored.db')
     const r = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: id, file })
@@ -84,5 +90,15 @@ describe.skipIf(!brokerUp && !CI)('a journal stream of JSON records (the format 
     } finally {
       await weave.close()
     }
+  })
+
+  it('refuses a record it cannot read, writing nothing', async () => {
+    const ns = freshNamespace()
+    namespaces.push(ns)
+    const records = fixture.records.map((r, i) => (i === 3 ? { ...r, body: '\u0009 from a newer version' } : r))
+    await publish(ns, records)
+    const file = join(tempDir(), 'restored.db')
+    await expect(rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: fixture.weaveId, file })).rejects.toMatchObject({ code: 'RAIMENT_JOURNAL_STREAM_INVALID' })
+    expect(existsSync(file)).toBe(false)
   })
 })

@@ -103,7 +103,7 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
   let records: number
   db.exec('BEGIN')
   try {
-    records = await readToEnd(conn, genStream(ns, weaveId, gen), (h: RecordHeaders, body: Buffer) => {
+    ;({ records } = await readToEnd(conn, genStream(ns, weaveId, gen), (h: RecordHeaders, body: Buffer) => {
       if (h.epoch < epoch) return
       epoch = h.epoch
       if (h.kind === 'snapshot') {
@@ -125,7 +125,7 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
         apply.writes(decode(b))
         last++
       }
-    })
+    }))
     if (last < 0) throw new RebuildFailed('RAIMENT_JOURNAL_STREAM_INCOMPLETE', `generation ${gen} of journal '${weaveId}' holds no whole snapshot; nothing was written`)
     const setMeta = db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)')
     setMeta.run('rseq', String(last))

@@ -43,9 +43,12 @@ export interface ReplicatorOptions {
   /** A generation past this many bytes is checkpointed into a new one (default 64 MiB). */
   checkpointBytes?: number
   /**
-   * A generation past this many batch records is checkpointed too, once its batches outweigh its
-   * snapshot (default 50,000): a rebuild receives each record as one broker delivery, so a journal
-   * of small batches (one thread's steps) is bounded by their count long before 64 MiB.
+   * A generation past this many batch records, and past as many as the head stream holds, is
+   * checkpointed too, once its batches outweigh its snapshot (default 50,000): a rebuild receives
+   * each record (of the head, then of the generation) as one broker delivery, so a journal of
+   * small batches (one thread's steps) is bounded by their count long before 64 MiB. (Each
+   * checkpoint adds two records to the head, which is never trimmed: as it grows, checkpoints
+   * by count space out, keeping what a takeover reads within about twice the least it could.)
    */
   checkpointRecords?: number
   /** Unconfirmed records past this many bytes are dropped, and a snapshot taken instead (default 64 MiB). */
@@ -106,6 +109,8 @@ export class Replicator implements JournalTap {
   /** Batch records of the generation records go to now, and the bytes of its snapshot. */
   #genRecords = 0
   #snapshotBytes = 0
+  /** Records in the head stream as last read (markers included), and those appended since. */
+  #headLength = 0
   #lagEntries = 0
   #lagBytes = 0
   #ch: ConfirmChannel | null = null
@@ -156,6 +161,7 @@ export class Replicator implements JournalTap {
     await r.#onConnection?.(conn)
     const head = await readHead(conn, r.namespace, r.weaveId)
     if (head !== null && head.epoch > r.epoch) throw new Fenced(r.weaveId, `its stream has epoch ${head.epoch}, this weave ${r.epoch}`)
+    r.#headLength = head?.length ?? 0
     if (head !== null) {
       r.#current = r.#writing = head.gen
       r.#old.push(head.gen)
@@ -177,7 +183,9 @@ export class Replicator implements JournalTap {
     const body = encodeWrites(writes)
     this.#push(this.#writing, { weave: this.weaveId, epoch: this.epoch, rseq, kind: 'batch', gen: this.#writing }, body, writes.length)
     this.#genRecords++
-    const due = this.#genBytes >= this.#checkpointBytes || (this.#genRecords >= this.#checkpointRecords && this.#genBytes >= 2 * this.#snapshotBytes)
+    const due =
+      this.#genBytes >= this.#checkpointBytes ||
+      (this.#genRecords >= Math.max(this.#checkpointRecords, this.#headLength) && this.#genBytes >= 2 * this.#snapshotBytes)
     if (due && !this.#checkpointing && this.#conn !== null) {
       const conn = this.#conn
       setImmediate(() => this.#checkpointSoon(conn))
@@ -391,6 +399,7 @@ export class Replicator implements JournalTap {
         this.fence(new Fenced(this.weaveId, `its stream has epoch ${head.epoch}, this weave ${this.epoch}`))
         return
       }
+      if (head !== null) this.#headLength = head.length
       const gen = Math.max(this.#writing, head?.gen ?? 0) + 1
       const queue = genStream(this.namespace, this.weaveId, gen)
       const ch = await conn.createChannel()
@@ -420,6 +429,7 @@ export class Replicator implements JournalTap {
       parts.forEach((w, part) => this.#push(gen, { ...base, kind: 'snapshot', part, ...(part === parts.length - 1 ? { end: 1 } : {}) }, encodeWrites(w), w.length))
       this.#snapshotBytes = this.#genBytes
       this.#push(gen, { ...base, kind: 'generation' }, Buffer.alloc(0), 0)
+      this.#headLength++
     } finally {
       this.#checkpointing = false
     }

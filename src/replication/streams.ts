@@ -55,11 +55,12 @@ export async function declareStream(conn: ChannelModel, queue: string): Promise<
 
 /**
  * Appends a marker to `queue`, then reads it from its first record to the marker, calling
- * `onRecord` with each journal record (markers left out) in stream order.
+ * `onRecord` with each journal record (markers left out) in stream order. Resolves with the
+ * count of journal records, and of all deliveries (markers of other readers included).
  * @throws JournalStreamGone when the stream is deleted before the marker is read
  * @throws whatever `onRecord` throws (reading stops)
  */
-export async function readToEnd(conn: ChannelModel, queue: string, onRecord: (h: RecordHeaders, body: Buffer) => void): Promise<number> {
+export async function readToEnd(conn: ChannelModel, queue: string, onRecord: (h: RecordHeaders, body: Buffer) => void): Promise<{ records: number; deliveries: number }> {
   const id = randomUUID()
   const pub = await conn.createConfirmChannel()
   pub.on('error', () => {})
@@ -73,13 +74,13 @@ export async function readToEnd(conn: ChannelModel, queue: string, onRecord: (h:
   await ch.prefetch(PREFETCH)
   let records = 0
   let n = 0
-  return new Promise<number>((resolve, reject) => {
+  return new Promise<{ records: number; deliveries: number }>((resolve, reject) => {
     let done = false
     const finish = (e: Error | null): void => {
       if (done) return
       done = true
       void ch.close().catch(() => {})
-      if (e === null) resolve(records)
+      if (e === null) resolve({ records, deliveries: n })
       else reject(e)
     }
     ch.on('error', (e: Error) => finish(e))
@@ -114,6 +115,8 @@ export interface Head {
   epoch: number
   /** The last batch its snapshot holds. */
   rseq: number
+  /** Records in the head stream (markers included): what each read of it receives. */
+  length: number
 }
 
 /**
@@ -123,14 +126,14 @@ export interface Head {
 export async function readHead(conn: ChannelModel, ns: string, weaveId: string): Promise<Head | null> {
   const head = headStream(ns, weaveId)
   if (!(await queueExists(conn, head))) return null
-  let found: Head | null = null
+  let found: Omit<Head, 'length'> | null = null
   let maxEpoch = 0
-  await readToEnd(conn, head, (h) => {
+  const { deliveries } = await readToEnd(conn, head, (h) => {
     if (h.kind !== 'generation' || h.epoch < maxEpoch) return
     maxEpoch = h.epoch
     found = { gen: h.gen, epoch: h.epoch, rseq: h.rseq }
   })
-  return found
+  return found === null ? null : { ...(found as Omit<Head, 'length'>), length: deliveries }
 }
 
 /** Deletes every stream of a journal (the head and its current generation); for tests and operators. */

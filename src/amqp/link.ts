@@ -129,7 +129,8 @@ export class AmqpLink implements Remote {
           host: hostname(),
           pid: process.pid,
           threads: weave.running,
-          outbox: this.#relay?.pending() ?? 0,
+          // The leaving beat of a link closed after its weave: the journal is closed, nothing to count.
+          outbox: weave.journal.closed ? 0 : (this.#relay?.pending() ?? 0),
           names: weave.messages.names(),
           ...(moved !== undefined ? { moved } : {}),
           ...replicationBeat(this.#replicator),

@@ -47,6 +47,27 @@ const waiting = thread({
   },
 })
 
+/**
+ * A rebuilt journal's state with the columns the fixture's schema had: columns added since
+ * (appended to their tables by later migrations) must be empty in a journal from an older stream.
+ */
+function asRecorded(state: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [table, rows] of Object.entries(state)) {
+    const recorded = fixture.state[table] as unknown[][] | undefined
+    const width = recorded?.[0]?.length
+    if (!Array.isArray(rows) || width === undefined) {
+      out[table] = rows
+      continue
+    }
+    out[table] = (rows as unknown[][]).map((row) => {
+      expect(row.slice(width).every((v) => v === null), `${table}: a column added since holds a value`).toBe(true)
+      return row.slice(0, width)
+    })
+  }
+  return out
+}
+
 /** Publishes the fixture's head and `records` as the streams of weave `j` in `ns`. */
 async function publish(ns: string, records: Fixture['records']): Promise<void> {
   const id = fixture.weaveId
@@ -82,7 +103,7 @@ describe.skipIf(!brokerUp && !CI)('a journal stream of JSON records (the format 
     const file = join(dir, 'restored.db')
     const r = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: id, file })
     expect(r.generation).toBe(fixture.generation)
-    expect(journalState(file, false)).toEqual(fixture.state)
+    expect(asRecorded(journalState(file, false))).toEqual(fixture.state)
     const weave = await Weave.open({ db: file, weaveId: id, threads: { short, waiting }, ioLibs: false, dumps: false })
     try {
       weave.send(fixture.waiting, { after: 'restore' })

@@ -42,8 +42,12 @@ export interface Dump {
   entries: DumpEntry[]
 }
 
-/** Builds the dump of a thread from its journal. */
-export function makeDump(journal: Journal, id: string): Dump {
+/**
+ * Builds the dump of a thread from its journal. `tick(done, total)` is called every 16,384
+ * entries decoded (and once at the end): building is synchronous, so a progress line is drawn
+ * from there.
+ */
+export function makeDump(journal: Journal, id: string, tick?: (done: number, total: number) => void): Dump {
   const row = journal.thread(id)
   if (!row) throw new UnknownThread(id)
   const thread: Dump['thread'] = {
@@ -59,13 +63,16 @@ export function makeDump(journal: Journal, id: string): Dump {
     if (row.status === 'done') thread.result = decodeValue(row.outcome)
     else if (row.status === 'failed') thread.error = decodeValue(row.outcome) as ErrorRecord
   }
-  const entries = journal.entries(id).map(([seq, key, ord, ok, outcome, started, duration]): DumpEntry => {
+  const rows = journal.entries(id)
+  const entries = rows.map(([seq, key, ord, ok, outcome, started, duration], i): DumpEntry => {
+    if (tick !== undefined && (i & 0x3fff) === 0) tick(i, rows.length)
     const { call, args } = splitKey(key)
     const e: DumpEntry = { seq, call, args: decodeArgs(args), ord, ok: ok === 1, started, duration }
     if (ok === 1) e.value = decodeValue(outcome)
     else e.error = decodeValue(outcome) as ErrorRecord
     return e
   })
+  tick?.(rows.length, rows.length)
   return { format: DUMP_FORMAT, thread, entries }
 }
 

@@ -9,6 +9,7 @@ import type { ThreadRow, ThreadStatus } from '../journal.js'
 import { age, errorText, isoTime, note, openReadonly, parseLimit, plural, say, short, table, type DbOptions } from './common.js'
 import { attemptErrorText, type AttemptView } from '../retry/view.js'
 import { attemptJson, callJson, threadJson, threadView, threadWithCalls } from './records.js'
+import { dumpLine, showProgress } from './progress.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -164,9 +165,20 @@ export interface DumpOptions extends DbOptions {
 export function dump(id: string, o: DumpOptions): number {
   const journal = openReadonly(o.db)
   let text: string
+  // On a terminal, a large dump shows how far it has come (stderr), then the line goes.
+  let done = 0
+  let total = 0
+  const shown = showProgress((ms) => dumpLine(done, total, ms), () => false)
   try {
-    text = dumpText(makeDump(journal, id))
+    const d = makeDump(journal, id, (n, of) => {
+      done = n
+      total = of
+      // The last tick: the entries are decoded, the text is written next (no tick there).
+      shown.draw(n === of)
+    })
+    text = dumpText(d)
   } finally {
+    shown.stop()
     journal.close()
   }
   if (o.output === undefined || o.output === '-') {

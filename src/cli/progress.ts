@@ -28,18 +28,23 @@ export function duration(ms: number): string {
  * called, then clears it and `ended` resolves to the time taken (a terminal sees the line go;
  * anything else sees nothing here). `tty`: whether to draw (default: stderr is a terminal).
  */
-export function showProgress(line: (elapsedMs: number) => string, finished: () => boolean, o: { everyMs?: number; tty?: boolean } = {}): { ended: Promise<number>; stop: () => void } {
+export function showProgress(
+  line: (elapsedMs: number) => string,
+  finished: () => boolean,
+  o: { everyMs?: number; tty?: boolean } = {},
+): { ended: Promise<number>; stop: () => void; draw: (force?: boolean) => void } {
   const t0 = performance.now()
   const tty = o.tty ?? process.stderr.isTTY === true
   let drawn = t0
-  const draw = (): void => {
+  const draw = (force = false): void => {
     const now = performance.now()
-    if (now - drawn < (o.everyMs ?? 200)) return
+    if (!force && now - drawn < (o.everyMs ?? 200)) return
     drawn = now
     process.stderr.write('\r\x1b[2K' + line(now - t0).slice(0, (process.stderr.columns || 120) - 1))
   }
   // Replay yields to no timer while it runs: it calls this every so many outcomes instead.
-  if (tty) replayTick.hook = draw
+  if (tty) replayTick.hook = () => draw()
+  const hook = replayTick.hook
   let stopped = false
   let tick = (): void => {}
   const ended = new Promise<number>((resolve) => {
@@ -47,7 +52,7 @@ export function showProgress(line: (elapsedMs: number) => string, finished: () =
       const elapsed = performance.now() - t0
       if (stopped || finished()) {
         if (tty) process.stderr.write('\r\x1b[2K')
-        if (replayTick.hook === draw) replayTick.hook = null
+        if (tty && replayTick.hook === hook) replayTick.hook = null
         clearInterval(timer)
         resolve(elapsed)
         return
@@ -63,6 +68,8 @@ export function showProgress(line: (elapsedMs: number) => string, finished: () =
   })
   return {
     ended,
+    // Synchronous work (a dump) draws from inside itself: no timer runs meanwhile.
+    draw: tty ? draw : () => {},
     stop: () => {
       stopped = true
       tick()
@@ -105,6 +112,13 @@ export async function trackResume(weave: Weave, since: number): Promise<void> {
     entries: p.entries,
     ms: Math.round(ms),
   })
+}
+
+/** "dumping: 163,840 of 1,000,000 entries, 45,000 entries/s, 12 s left". */
+export function dumpLine(done: number, total: number, elapsedMs: number): string {
+  const rate = done / Math.max(elapsedMs / 1000, 1e-3)
+  const left = rate > 0 ? ((total - done) / rate) * 1000 : Infinity
+  return total === 0 ? 'dumping: reading the journal' : done < total ? `dumping: ${fmt(done)} of ${fmt(total)} entries, ${fmt(rate)} entries/s, ${duration(left)} left` : `dumping: writing ${fmt(total)} entries`
 }
 
 /** "163,840 of 1,000,000 entries replayed, 45,000 entries/s, 12 s left". */

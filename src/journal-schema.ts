@@ -150,6 +150,9 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE outbox ADD COLUMN trace TEXT;`,
   // Retries (src/retry/): each failed attempt of a retried call, with when the next is due.
   retryMigration(),
+  // Trace contexts of messages sent by a name no weave was known to hold yet (src/name-sends.ts),
+  // kept while they wait.
+  `ALTER TABLE outbox_names ADD COLUMN trace TEXT;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -140,11 +140,11 @@ export class Messages {
       remote: () => this.remote,
       homeOf: (id) => this.homeOf(id),
       isRemote: (id) => this.isRemote(id),
-      outbox: (dest, msgId, e) => this.outbox(dest, msgId, e),
-      deliver: (from, thread, body, msgId, name) => this.#deliver(from, thread, body, msgId, thread, name),
-      put: (thread, from, body, msgId, at) => {
+      outbox: (dest, msgId, e, trace) => this.outbox(dest, msgId, e, trace),
+      deliver: (from, thread, body, msgId, name, trace) => this.#deliver(from, thread, body, msgId, thread, name, trace),
+      put: (thread, from, body, msgId, at, trace) => {
         if (this.#nextN === 0) this.#nextN = this.#firstN()
-        this.#put(thread, { n: this.#nextN++, from, body }, msgId, at)
+        this.#put(thread, trace === null ? { n: this.#nextN++, from, body } : { n: this.#nextN++, from, body, trace }, msgId, at)
       },
       deadLetter: (from, to, body, reason) => this.#deadLetter(from, to, body, reason),
     })
@@ -244,7 +244,8 @@ export class Messages {
     if (weaveOfThread(thread) !== this.#journal.weaveId) this.#guests.add(thread)
     for (const m of r.inbox) {
       if (this.#nextN === 0) this.#nextN = this.#firstN()
-      this.#put(thread, { n: this.#nextN++, from: m.from, body: m.body }, m.msgId, m.at)
+      const trace = m.trace ?? null
+      this.#put(thread, trace === null ? { n: this.#nextN++, from: m.from, body: m.body } : { n: this.#nextN++, from: m.from, body: m.body, trace }, m.msgId, m.at)
     }
     for (const name of r.names) {
       this.#name(name, thread)
@@ -279,7 +280,7 @@ export class Messages {
    */
   send(from: string | null, to: string, value: unknown, msgId: MsgId, trace: string | null = null): SendResult {
     const body = encodeValue(value, 'the message')
-    if (this.remote !== null && !to.includes('/') && !this.#names.has(to)) return this.nameSends.send(this.remote, from, to, body, idOf(msgId))
+    if (this.remote !== null && !to.includes('/') && !this.#names.has(to)) return this.nameSends.send(this.remote, from, to, body, idOf(msgId), trace)
     const target = this.resolve(to)
     if (target !== null && this.isRemote(target)) {
       this.outbox(this.homeOf(target)!, idOf(msgId), { k: 'msg', from, to: target, body }, trace)

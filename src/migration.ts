@@ -27,10 +27,11 @@ export interface MoveRecord {
   format: number
   /** The weave the thread left. */
   from: string
-  thread: { id: string; type: string; params: string; parent: string | null; created: number }
+  /** `trace`: its last run's trace context (src/observer.ts), if observed; absent from older weaves. */
+  thread: { id: string; type: string; params: string; parent: string | null; created: number; trace?: string | null }
   entries: EntryRow[]
   /** Messages not yet taken, oldest first; `msgId` keeps them unique on arrival. */
-  inbox: Array<{ from: string | null; msgId: string; body: string; at: number }>
+  inbox: Array<{ from: string | null; msgId: string; body: string; at: number; trace?: string | null }>
   names: string[]
   traps: boolean
   /** Who watches the thread (monitors, links, joins from other weaves); absent from older weaves. */
@@ -62,7 +63,7 @@ export class Moves {
   constructor(journal: Journal) {
     this.#journal = journal
     const db = journal.db
-    this.#inbox = db.prepare('SELECT sender AS "from", msg_id AS msgId, body, at FROM inbox WHERE thread = ? ORDER BY n')
+    this.#inbox = db.prepare('SELECT sender AS "from", msg_id AS msgId, body, at, trace FROM inbox WHERE thread = ? ORDER BY n')
     this.#names = db.prepare('SELECT name FROM names WHERE thread = ?').pluck()
     this.#traps = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
     this.#watches = db.prepare('SELECT watcher, kind FROM watches WHERE target = ? ORDER BY watcher, kind')
@@ -80,7 +81,7 @@ export class Moves {
     return {
       format: MOVE_FORMAT,
       from: j.weaveId,
-      thread: { id: row.id, type: row.type, params: row.params, parent: row.parent, created: row.created },
+      thread: { id: row.id, type: row.type, params: row.params, parent: row.parent, created: row.created, trace: row.trace ?? null },
       entries: j.entries(id),
       inbox: this.#inbox.all(id) as MoveRecord['inbox'],
       names: this.#names.all(id) as string[],

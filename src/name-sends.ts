@@ -36,6 +36,8 @@ interface Waiting {
   from: string | null
   body: string
   at: number
+  /** The trace context of the send (src/observer.ts), if observed. */
+  trace: string | null
 }
 
 /** What `Messages` lends this module (its own steps, so that they stay private there). */
@@ -43,11 +45,11 @@ export interface NameSendsHost {
   remote(): Remote | null
   homeOf(id: string): string | null
   isRemote(id: string): boolean
-  outbox(dest: string, msgId: string, envelope: Envelope): void
+  outbox(dest: string, msgId: string, envelope: Envelope, trace: string | null): void
   /** Delivers `thread` here by `name` (or forwards it, or dead-letters it), in the current batch. */
-  deliver(from: string | null, thread: string, body: string, msgId: string, name: string): SendResult
+  deliver(from: string | null, thread: string, body: string, msgId: string, name: string, trace: string | null): SendResult
   /** Puts a message into `thread`'s inbox here, in the current batch. */
-  put(thread: string, from: string | null, body: string, msgId: string, at: number): void
+  put(thread: string, from: string | null, body: string, msgId: string, at: number, trace: string | null): void
   deadLetter(from: string | null, to: string, body: string, reason: string): SendResult
 }
 
@@ -71,16 +73,16 @@ export class NameSends {
     this.#journal = journal
     this.#host = host
     const db = journal.db
-    this.#hold = db.prepare('INSERT OR IGNORE INTO outbox_names (msg_id, name, sender, body, at) VALUES (?, ?, ?, ?, ?)')
+    this.#hold = db.prepare('INSERT OR IGNORE INTO outbox_names (msg_id, name, sender, body, at, trace) VALUES (?, ?, ?, ?, ?, ?)')
     // The envelope as `send` writes it: { k: 'msg', from, to, body, name }.
     this.#toOutbox = db.prepare(
-      `INSERT OR IGNORE INTO outbox (msg_id, dest, body, at)
-       SELECT msg_id, ?, json_object('k', 'msg', 'from', sender, 'to', ?, 'body', body, 'name', name), at FROM outbox_names WHERE name = ? ORDER BY n`,
+      `INSERT OR IGNORE INTO outbox (msg_id, dest, body, at, trace)
+       SELECT msg_id, ?, json_object('k', 'msg', 'from', sender, 'to', ?, 'body', body, 'name', name), at, trace FROM outbox_names WHERE name = ? ORDER BY n`,
     )
     this.#toDead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, name, body, ?, ? FROM outbox_names WHERE name = ? ORDER BY n')
     this.#drop = db.prepare('DELETE FROM outbox_names WHERE name = ?')
     this.#count = db.prepare('SELECT count(*) FROM outbox_names').pluck()
-    this.#load = db.prepare('SELECT msg_id AS msgId, sender AS "from", body, at FROM outbox_names WHERE name = ? ORDER BY n')
+    this.#load = db.prepare('SELECT msg_id AS msgId, sender AS "from", body, at, trace FROM outbox_names WHERE name = ? ORDER BY n')
     this.#waiting = new Set(db.prepare('SELECT DISTINCT name FROM outbox_names').pluck().all() as string[])
   }
 
@@ -89,29 +91,32 @@ export class NameSends {
     return this.#count.get() as number
   }
 
-  /** Sends `body` by `name`, a name no thread of this weave holds (see the top of this file). */
-  send(remote: Remote, from: string | null, name: string, body: string, msgId: string): SendResult {
+  /**
+   * Sends `body` by `name`, a name no thread of this weave holds (see the top of this file).
+   * `trace`: the trace context it was sent in, kept with it while it waits.
+   */
+  send(remote: Remote, from: string | null, name: string, body: string, msgId: string, trace: string | null = null): SendResult {
     const h = this.#host
     if (!this.#waiting.has(name)) {
       const found = remote.resolveName(name)
       if (found === null) return h.deadLetter(from, name, body, `no thread is registered as '${name}'`)
       if (found !== 'unknown') {
-        if (!h.isRemote(found.thread)) return h.deliver(from, found.thread, body, msgId, name)
-        h.outbox(h.homeOf(found.thread)!, msgId, { k: 'msg', from, to: found.thread, body, name })
+        if (!h.isRemote(found.thread)) return h.deliver(from, found.thread, body, msgId, name, trace)
+        h.outbox(h.homeOf(found.thread)!, msgId, { k: 'msg', from, to: found.thread, body, name }, trace)
         return { delivered: true, to: found.thread }
       }
     }
-    this.#hold1(from, name, body, msgId)
+    this.#hold1(from, name, body, msgId, trace)
     return { delivered: true, to: name }
   }
 
-  #hold1(from: string | null, name: string, body: string, msgId: string): void {
+  #hold1(from: string | null, name: string, body: string, msgId: string, trace: string | null): void {
     this.#waiting.add(name)
-    const w: Waiting = { msgId, from, body, at: Date.now() }
+    const w: Waiting = { msgId, from, body, at: Date.now(), trace }
     let queued = this.#queued.get(name)
     if (queued === undefined) this.#queued.set(name, (queued = []))
     queued.push(w)
-    this.#journal.queue(this.#hold, [msgId, name, from, body, w.at], () => {
+    this.#journal.queue(this.#hold, [msgId, name, from, body, w.at, trace], () => {
       const q = this.#queued.get(name)
       const i = q?.indexOf(w) ?? -1
       if (i < 0) return
@@ -161,6 +166,6 @@ export class NameSends {
     if (!this.#waiting.delete(name)) return
     const all = [...(this.#load.all(name) as Waiting[]), ...(this.#queued.get(name) ?? [])]
     this.#journal.queue(this.#drop, [name])
-    for (const m of all) this.#host.put(thread, m.from, m.body, m.msgId, m.at)
+    for (const m of all) this.#host.put(thread, m.from, m.body, m.msgId, m.at, m.trace ?? null)
   }
 }

@@ -430,8 +430,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
       return
     }
     const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
-    const run = this.#prepare(t.id, t.type, t.parent, entries)
-    this.#observer?.replayed(entries.length)
+    // Its run here goes on the trace of its run where it came from.
+    const run = this.#prepare(t.id, t.type, t.parent, entries, t.trace ?? null)
+    if (run.obs !== null) {
+      this.#observer!.replayed(entries.length)
+      this.journal.setTrace(t.id, run.obs.traceparent)
+    }
     void this.journal.committed().then(() => {
       if (this.#closed || run.ended) return
       this.resumed++

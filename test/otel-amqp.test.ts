@@ -3,7 +3,7 @@
  * they talk; the spawn and the messages carry their trace context in AMQP headers, so the whole
  * conversation is one trace.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { context, trace } from '@opentelemetry/api'
 import { thread, type AnyThreadType } from 'raiment'
 import { AMQP_URL, brokerUp, CI } from './support/broker.js'
@@ -31,7 +31,22 @@ const remoteBoss = thread({
   },
 })
 
-const types = { remoteWorker, remoteBoss } as Record<string, AnyThreadType>
+const namedBox = thread({
+  uses: ['mailbox', 'registry'],
+  async does() {
+    await this.registry.register('box')
+    return await this.mailbox.receive()
+  },
+})
+
+const byName = thread({
+  uses: ['mailbox'],
+  async does() {
+    await this.mailbox.send('box', { hi: 1 })
+  },
+})
+
+const types = { remoteWorker, remoteBoss, namedBox, byName } as Record<string, AnyThreadType>
 
 describe.skipIf(!brokerUp && !CI)('OpenTelemetry across weaves', () => {
   let sdk: Sdk
@@ -80,5 +95,24 @@ describe.skipIf(!brokerUp && !CI)('OpenTelemetry across weaves', () => {
         ['remoteWorker', id],
       ]),
     )
+  })
+
+  it('a message sent by name to a thread on another weave is a child of its send', async () => {
+    sdk.spans.reset() // The test before ran threads of the same ids (a/1, b/1) in its own namespace.
+    const { w, links } = await openWeaves(cleanups, ['a', 'b'], types)
+    const box = w['b']!.spawn('namedBox')
+    // a hears of the name from b's announcements.
+    await vi.waitFor(() => expect(links['a']!.resolveName('box')).toMatchObject({ thread: box }), { timeout: 10_000, interval: 20 })
+    const outer = trace.getTracer('test').startSpan('request by name')
+    const sender = context.with(trace.setSpan(context.active(), outer), () => w['a']!.spawn('byName'))
+    expect(await w['a']!.join(sender)).toMatchObject({ status: 'done' })
+    expect(await w['b']!.join(box)).toMatchObject({ status: 'done', result: { hi: 1 } })
+    outer.end()
+    const traceId = outer.spanContext().traceId
+    const send = named(sdk.spans, 'mailbox.send').find((s) => s.attributes['raiment.thread.id'] === sender)!
+    const deliver = named(sdk.spans, 'deliver').find((s) => s.attributes['raiment.thread.id'] === box)!
+    expect(send.spanContext().traceId).toBe(traceId)
+    expect(deliver.spanContext().traceId).toBe(traceId)
+    expect(parentOf(deliver)).toBe(send.spanContext().spanId)
   })
 })

@@ -22,7 +22,7 @@ import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecor
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
-import type { Observer, RunObservation } from './observer.js'
+import type { Observer } from './observer.js'
 import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
@@ -38,44 +38,10 @@ import { forkEntries, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reload, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
+import { pickCode, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents } from './weave-types.js'
 
 export type { WeaveOptions } from './weave-options.js'
-
-export type ThreadEnd =
-  | { id: string; type: string; status: 'done'; result: unknown }
-  | { id: string; type: string; status: 'failed'; error: Error }
-  | { id: string; type: string; status: 'killed' }
-  /** The thread runs on weave `to` now (`Weave.migrate`); join it there. */
-  | { id: string; type: string; status: 'moved'; to: string }
-
-interface Run {
-  readonly id: string
-  readonly type: string
-  readonly parent: string | null
-  weft: Weft
-  joiners: Array<(end: ThreadEnd) => void> | null
-  ended: boolean
-  /** The run's observation (a span), when the weave is observed. */
-  obs: RunObservation | null
-}
-
-/** How far the threads a weave resumed have replayed their records (`Weave.resumeProgress`). */
-export interface ResumeProgress {
-  /** Threads resumed, and how many of them have replayed their whole record (or ended). */
-  threads: number
-  done: number
-  /** Entries their records held, and how many replay has released. */
-  entries: number
-  replayed: number
-}
-
-export interface WeaveEvents {
-  'thread-start': [{ id: string; type: string; resumed: boolean }]
-  'thread-end': [ThreadEnd]
-  /** A reload (`reload()`) loaded changed thread files: which threads moved to the new code, which kept theirs. */
-  reload: [ReloadReport]
-  error: [Error]
-}
+export { rowEnd, type ResumeProgress, type ThreadEnd, type WeaveEvents } from './weave-types.js'
 
 /**
  * A weave. Open one with `Weave.open()`; it resumes what was running, then runs what you spawn.
@@ -789,26 +755,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#start(run, t, params, true)
   }
 
-}
-
-function pickCode(e: ErrorRecord | null): { code?: unknown } {
-  return e && 'code' in e.fields ? { code: e.fields['code'] } : {}
-}
-
-/** How a recorded thread ended, or null while it is pending or running. */
-export function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
-  switch (row.status) {
-    case 'moved':
-      return { id: row.id, type: row.type, status: 'moved', to: forward ?? '(unknown)' }
-    case 'done':
-      return { id: row.id, type: row.type, status: 'done', result: decodeValue(row.outcome ?? 'U') }
-    case 'failed':
-      return { id: row.id, type: row.type, status: 'failed', error: errorFromRecord(decodeValue(row.outcome ?? 'U') as ErrorRecord) }
-    case 'killed':
-      return { id: row.id, type: row.type, status: 'killed' }
-    default:
-      return null
-  }
 }
 
 /** How long a move waits by default for a thread's calls in flight to finish here. */

@@ -1,0 +1,67 @@
+/**
+ * What a weave tells and reports: how a thread ended, resume progress, the weave's events; and
+ * the record of one run the weave keeps (internal, not exported by src/index.ts).
+ */
+import { decodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
+import type { ThreadRow } from './journal.js'
+import type { RunObservation } from './observer.js'
+import type { ReloadReport } from './check/reload.js'
+import type { Weft } from './weft.js'
+
+export type ThreadEnd =
+  | { id: string; type: string; status: 'done'; result: unknown }
+  | { id: string; type: string; status: 'failed'; error: Error }
+  | { id: string; type: string; status: 'killed' }
+  /** The thread runs on weave `to` now (`Weave.migrate`); join it there. */
+  | { id: string; type: string; status: 'moved'; to: string }
+
+/** @internal A thread's run in this weave: registered before it starts, until its end is committed. */
+export interface Run {
+  readonly id: string
+  readonly type: string
+  readonly parent: string | null
+  weft: Weft
+  joiners: Array<(end: ThreadEnd) => void> | null
+  ended: boolean
+  /** The run's observation (a span), when the weave is observed. */
+  obs: RunObservation | null
+}
+
+/** How far the threads a weave resumed have replayed their records (`Weave.resumeProgress`). */
+export interface ResumeProgress {
+  /** Threads resumed, and how many of them have replayed their whole record (or ended). */
+  threads: number
+  done: number
+  /** Entries their records held, and how many replay has released. */
+  entries: number
+  replayed: number
+}
+
+export interface WeaveEvents {
+  'thread-start': [{ id: string; type: string; resumed: boolean }]
+  'thread-end': [ThreadEnd]
+  /** A reload (`reload()`) loaded changed thread files: which threads moved to the new code, which kept theirs. */
+  reload: [ReloadReport]
+  error: [Error]
+}
+
+/** The `code` field of a recorded error, if it has one (an exit message carries it). */
+export function pickCode(e: ErrorRecord | null): { code?: unknown } {
+  return e && 'code' in e.fields ? { code: e.fields['code'] } : {}
+}
+
+/** How a recorded thread ended, or null while it is pending or running. */
+export function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
+  switch (row.status) {
+    case 'moved':
+      return { id: row.id, type: row.type, status: 'moved', to: forward ?? '(unknown)' }
+    case 'done':
+      return { id: row.id, type: row.type, status: 'done', result: decodeValue(row.outcome ?? 'U') }
+    case 'failed':
+      return { id: row.id, type: row.type, status: 'failed', error: errorFromRecord(decodeValue(row.outcome ?? 'U') as ErrorRecord) }
+    case 'killed':
+      return { id: row.id, type: row.type, status: 'killed' }
+    default:
+      return null
+  }
+}

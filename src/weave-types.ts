@@ -4,9 +4,12 @@
  */
 import { decodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
 import type { ThreadRow } from './journal.js'
-import type { RunObservation } from './observer.js'
+import type { Observer, RunObservation } from './observer.js'
 import type { ReloadReport } from './check/reload.js'
-import type { Weft } from './weft.js'
+import type { RaimentError } from './errors.js'
+import type { AnyThreadType } from './thread.js'
+import type { Weave } from './weave.js'
+import type { Entry, Weft } from './weft.js'
 
 export type ThreadEnd =
   | { id: string; type: string; status: 'done'; result: unknown }
@@ -64,4 +67,30 @@ export function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
     default:
       return null
   }
+}
+
+/**
+ * @internal What the helpers that act on a weave's runs (moves between weaves, forks, reloads)
+ * reach of it: src/weave.ts makes one over its private state, so none of it is public.
+ */
+export interface WeaveHost {
+  readonly weave: Weave
+  closed(): boolean
+  run(id: string): Run | undefined
+  runs(): Iterable<Run>
+  /** The thread type of that name this weave runs, if it runs it. */
+  type(name: string): AnyThreadType | undefined
+  /** Registers a run before it starts (`entries`: its record, for a resumed run; `trace`: the traceparent it goes on). */
+  prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace?: string | null): Run
+  start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void
+  /** The run's end is committed: tell its joiners and the 'thread-end' listeners. */
+  ended(run: Run, end: ThreadEnd): void
+  /** A recorded thread whose type this weave cannot run ends failed with why. */
+  cannotRun(id: string, type: string, parent: string | null): void
+  cannotRunType(type: string): RaimentError
+  /** The thread's record as committed, for a replay. */
+  entries(id: string): Entry[]
+  /** A new weft for the run, replaying `entries`. */
+  weft(run: Run, entries: Entry[] | null): Weft
+  observer(): Observer | null
 }

@@ -23,9 +23,8 @@ import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnav
 import { Journal, type ThreadRow } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import type { Observer } from './observer.js'
-import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
+import type { MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
-import { NoBroker, type Remote } from './remote.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { Schedules } from './schedules/schedules.js'
 import { supervisor } from './supervisor.js'
@@ -38,7 +37,8 @@ import { forkEntries, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reload, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
-import { pickCode, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents } from './weave-types.js'
+import { pickCode, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
+import { WeaveMoves } from './weave-moves.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type ThreadEnd, type WeaveEvents } from './weave-types.js'
@@ -74,7 +74,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
   #observer: Observer | null = null
   #dumpWrites = new Set<Promise<void>>()
-  #moves: Moves | null = null
+  /** Moves of threads to and from other weaves (src/weave-moves.ts). */
+  readonly #moves: WeaveMoves
   #forks: Forks | null = null
   /** The threads directory (null: types given by name), the I/O library directory, and the hashes of the thread files as loaded. */
   readonly #threadsDir: string | null
@@ -87,8 +88,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #replayedDone = 0
   #resumedDone = 0
   #toReplay = 0
-  /** Threads being moved (waiting for their calls in flight). */
-  readonly #moving = new Set<string>()
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
@@ -115,6 +114,26 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#keyring = Keyring.forJournal(config.db)
     this.#control = new ControlRequests(this, (row) => this.#adopt(row), () => this.#closed)
     this.schedules = new Schedules(this, o.scheduleClock)
+    this.#moves = new WeaveMoves(this.#host())
+  }
+
+  /** What the helpers acting on this weave's runs reach of it (moves, forks, reloads). */
+  #host(): WeaveHost {
+    return {
+      weave: this,
+      closed: () => this.#closed,
+      run: (id) => this.#runs.get(id),
+      runs: () => this.#runs.values(),
+      type: (name) => this.#types.get(name),
+      prepare: (id, type, parent, entries, trace) => this.#prepare(id, type, parent, entries, trace ?? null),
+      start: (run, t, params, resumed) => this.#start(run, t, params, resumed),
+      ended: (run, end) => this.#ended(run, end),
+      cannotRun: (id, type, parent) => this.#cannotRun(id, type, parent),
+      cannotRunType: (type) => this.#cannotRunType(type),
+      entries: (id) => this.#entries(id),
+      weft: (run, entries) => this.#weft(run, entries),
+      observer: () => this.#observer,
+    }
   }
 
   /**
@@ -322,54 +341,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @example
    * await weave.migrate('orders-1/17', 'orders-2')
    */
-  async migrate(id: string, to: string, opts: { wait?: number } = {}): Promise<string> {
-    if (this.#closed) throw new WeaveClosed()
-    const remote = this.messages.remote
-    if (remote === null) throw new NoBroker('moving a thread to another weave')
-    if (typeof to !== 'string' || to === '') throw new InvalidArgument(`migrate: 'to' must be a weave id, got ${JSON.stringify(to)}`)
-    if (to === this.journal.weaveId) throw new ThreadNotMovable(id, `it already runs on weave '${to}'`)
-    const movable = (): Run => {
-      const run = this.#runs.get(id)
-      if (run !== undefined && !run.ended) return run
-      const row = this.journal.thread(id)
-      if (row === undefined) throw new UnknownThread(id)
-      const where = this.messages.forwardOf(id)
-      throw new ThreadNotMovable(id, where !== undefined ? `it has moved to weave '${where}'` : `it is ${row.status} here; only a running thread moves`)
-    }
-    const wait = opts.wait ?? MOVE_WAIT_MS
-    if (!(Number.isFinite(wait) && wait >= 0)) throw new InvalidArgument(`migrate: 'wait' must be a number of ms from 0 up, got ${String(wait)}`)
-    movable()
-    if (this.#moving.has(id)) throw new ThreadNotMovable(id, 'it is moving already')
-    this.#moving.add(id)
-    try {
-      return await this.#move(id, remote, to, wait, movable)
-    } finally {
-      this.#moving.delete(id)
-    }
-  }
-
-  async #move(id: string, remote: Remote, to: string, wait: number, movable: () => Run): Promise<string> {
-    const dest = await remote.place(to, 'migrate')
-    const run = movable()
-    if (this.#closed) throw new WeaveClosed()
-    // No call made from here on; those in flight finish and are recorded first (or time out).
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([run.weft.hold(), new Promise<void>((resolve) => (timer = setTimeout(resolve, wait)))])
-    clearTimeout(timer)
-    if (this.#closed) throw new WeaveClosed()
-    if (run.ended) throw new ThreadNotMovable(id, 'it ended while its calls in flight finished')
-    // Stop it, then commit what it (and anyone sending to it) has queued, so the record read
-    // below is all of it; from the same synchronous step on, what comes for it is forwarded.
-    run.ended = true
-    run.weft.detach()
-    this.journal.flushNow()
-    const moves = (this.#moves ??= new Moves(this.journal))
-    const record = moves.read(id)
-    this.messages.departed(id, dest)
-    this.messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
-    this.journal.setStatus(id, 'moved', () => this.#ended(run, { id, type: run.type, status: 'moved', to: dest }))
-    await this.journal.committed()
-    return dest
+  migrate(id: string, to: string, opts: { wait?: number } = {}): Promise<string> {
+    if (this.#closed) return Promise.reject(new WeaveClosed())
+    return this.#moves.migrate(id, to, opts)
   }
 
   /**
@@ -379,34 +353,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   arrive(msgId: string, record: MoveRecord, after: () => void, origin?: Origin): void {
     if (this.#closed) return // not acknowledged: redelivered to the next run
-    const bad = checkRecord(record)
-    if (bad !== null) {
-      this.emit('error', new RaimentError('RAIMENT_BAD_MIGRATION', `a thread moving here from another weave came with an unreadable record (${bad}); it was dropped`))
-      after()
-      return
-    }
-    if (!this.messages.receiveOnce(msgId, after, origin)) return
-    const t = record.thread
-    const moves = (this.#moves ??= new Moves(this.journal))
-    moves.write(record)
-    this.messages.arrived(record)
-    const type = this.#types.get(t.type)
-    if (type === undefined) {
-      this.#cannotRun(t.id, t.type, t.parent)
-      return
-    }
-    const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
-    // Its run here goes on the trace of its run where it came from.
-    const run = this.#prepare(t.id, t.type, t.parent, entries, t.trace ?? null)
-    if (run.obs !== null) {
-      this.#observer!.replayed(entries.length)
-      this.journal.setTrace(t.id, run.obs.traceparent)
-    }
-    void this.journal.committed().then(() => {
-      if (this.#closed || run.ended) return
-      this.resumed++
-      this.#start(run, type, decodeValue(t.params), true)
-    })
+    this.#moves.arrive(msgId, record, after, origin)
   }
 
   /**
@@ -756,6 +703,3 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
 }
-
-/** How long a move waits by default for a thread's calls in flight to finish here. */
-const MOVE_WAIT_MS = 10_000

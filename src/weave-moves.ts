@@ -1,0 +1,117 @@
+/**
+ * Moves of threads between weaves (`Weave.migrate`, `Weave.arrive`): a running thread leaves
+ * with its record through the outbox; a thread that arrives is recorded, then resumed by replay.
+ *
+ * Invariants:
+ * - A thread leaves only once every call it has in flight is answered and recorded here (or the
+ *   wait ran out), so no call is made twice; once it has left it is 'moved' here, never resumed.
+ * - A thread moves once at a time; one arriving is taken once per message id.
+ */
+import { randomUUID } from 'node:crypto'
+import { decodeValue } from './encoding.js'
+import { InvalidArgument, RaimentError, UnknownThread, WeaveClosed } from './errors.js'
+import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
+import type { Origin } from './received.js'
+import { NoBroker, type Remote } from './remote.js'
+import type { Run, WeaveHost } from './weave-types.js'
+
+/** How long a move waits by default for a thread's calls in flight to finish here. */
+const MOVE_WAIT_MS = 10_000
+
+export class WeaveMoves {
+  readonly #host: WeaveHost
+  /** The move records of the journal, made at the first move. */
+  #moves: Moves | null = null
+  /** Threads being moved (waiting for their calls in flight). */
+  readonly #moving = new Set<string>()
+
+  constructor(host: WeaveHost) {
+    this.#host = host
+  }
+
+  /** `Weave.migrate`, for a weave that is open. */
+  async migrate(id: string, to: string, opts: { wait?: number }): Promise<string> {
+    const weave = this.#host.weave
+    const remote = weave.messages.remote
+    if (remote === null) throw new NoBroker('moving a thread to another weave')
+    if (typeof to !== 'string' || to === '') throw new InvalidArgument(`migrate: 'to' must be a weave id, got ${JSON.stringify(to)}`)
+    if (to === weave.journal.weaveId) throw new ThreadNotMovable(id, `it already runs on weave '${to}'`)
+    const movable = (): Run => {
+      const run = this.#host.run(id)
+      if (run !== undefined && !run.ended) return run
+      const row = weave.journal.thread(id)
+      if (row === undefined) throw new UnknownThread(id)
+      const where = weave.messages.forwardOf(id)
+      throw new ThreadNotMovable(id, where !== undefined ? `it has moved to weave '${where}'` : `it is ${row.status} here; only a running thread moves`)
+    }
+    const wait = opts.wait ?? MOVE_WAIT_MS
+    if (!(Number.isFinite(wait) && wait >= 0)) throw new InvalidArgument(`migrate: 'wait' must be a number of ms from 0 up, got ${String(wait)}`)
+    movable()
+    if (this.#moving.has(id)) throw new ThreadNotMovable(id, 'it is moving already')
+    this.#moving.add(id)
+    try {
+      return await this.#move(id, remote, to, wait, movable)
+    } finally {
+      this.#moving.delete(id)
+    }
+  }
+
+  async #move(id: string, remote: Remote, to: string, wait: number, movable: () => Run): Promise<string> {
+    const { journal, messages } = this.#host.weave
+    const dest = await remote.place(to, 'migrate')
+    const run = movable()
+    if (this.#host.closed()) throw new WeaveClosed()
+    // No call made from here on; those in flight finish and are recorded first (or time out).
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([run.weft.hold(), new Promise<void>((resolve) => (timer = setTimeout(resolve, wait)))])
+    clearTimeout(timer)
+    if (this.#host.closed()) throw new WeaveClosed()
+    if (run.ended) throw new ThreadNotMovable(id, 'it ended while its calls in flight finished')
+    // Stop it, then commit what it (and anyone sending to it) has queued, so the record read
+    // below is all of it; from the same synchronous step on, what comes for it is forwarded.
+    run.ended = true
+    run.weft.detach()
+    journal.flushNow()
+    const moves = (this.#moves ??= new Moves(journal))
+    const record = moves.read(id)
+    messages.departed(id, dest)
+    messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
+    journal.setStatus(id, 'moved', () => this.#host.ended(run, { id, type: run.type, status: 'moved', to: dest }))
+    await journal.committed()
+    return dest
+  }
+
+  /** `Weave.arrive`, for a weave that is open. */
+  arrive(msgId: string, record: MoveRecord, after: () => void, origin?: Origin): void {
+    const host = this.#host
+    const weave = host.weave
+    const bad = checkRecord(record)
+    if (bad !== null) {
+      weave.emit('error', new RaimentError('RAIMENT_BAD_MIGRATION', `a thread moving here from another weave came with an unreadable record (${bad}); it was dropped`))
+      after()
+      return
+    }
+    if (!weave.messages.receiveOnce(msgId, after, origin)) return
+    const t = record.thread
+    const moves = (this.#moves ??= new Moves(weave.journal))
+    moves.write(record)
+    weave.messages.arrived(record)
+    const type = host.type(t.type)
+    if (type === undefined) {
+      host.cannotRun(t.id, t.type, t.parent)
+      return
+    }
+    const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
+    // Its run here goes on the trace of its run where it came from.
+    const run = host.prepare(t.id, t.type, t.parent, entries, t.trace ?? null)
+    if (run.obs !== null) {
+      host.observer()!.replayed(entries.length)
+      weave.journal.setTrace(t.id, run.obs.traceparent)
+    }
+    void weave.journal.committed().then(() => {
+      if (host.closed() || run.ended) return
+      weave.resumed++
+      host.start(run, type, decodeValue(t.params), true)
+    })
+  }
+}

@@ -33,8 +33,8 @@ import type { Library } from './libraries.js'
 import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
-import { forkEntries, Forks, type RecordEdits } from './check/fork.js'
-import { hashFiles, reload, type ReloadReport } from './check/reload.js'
+import { forkThread, Forks, type RecordEdits } from './check/fork.js'
+import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
 import { pickCode, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
@@ -74,6 +74,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
   #observer: Observer | null = null
   #dumpWrites = new Set<Promise<void>>()
+  /** What the helpers acting on this weave's runs reach of it (moves, forks, reloads). */
+  readonly #host: WeaveHost
   /** Moves of threads to and from other weaves (src/weave-moves.ts). */
   readonly #moves: WeaveMoves
   #forks: Forks | null = null
@@ -114,11 +116,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#keyring = Keyring.forJournal(config.db)
     this.#control = new ControlRequests(this, (row) => this.#adopt(row), () => this.#closed)
     this.schedules = new Schedules(this, o.scheduleClock)
-    this.#moves = new WeaveMoves(this.#host())
+    this.#host = this.#makeHost()
+    this.#moves = new WeaveMoves(this.#host)
   }
 
-  /** What the helpers acting on this weave's runs reach of it (moves, forks, reloads). */
-  #host(): WeaveHost {
+  #makeHost(): WeaveHost {
     return {
       weave: this,
       closed: () => this.#closed,
@@ -370,19 +372,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   fork(id: string, edits: RecordEdits = {}): string {
     if (this.#closed) throw new WeaveClosed()
-    const row = this.journal.thread(id)
-    if (row === undefined) throw new UnknownThread(id)
-    const t = this.#types.get(row.type)
-    if (t === undefined) throw this.#cannotRunType(row.type)
-    // What the original has queued is committed first, so its record is read whole.
-    this.journal.flushNow()
-    const entries = forkEntries(this.journal, id, edits)
-    const forkId = this.journal.nextThreadId()
-    const run = this.#prepare(forkId, row.type, null, entries.map(([seq, key, ord, ok, text]): Entry => ({ seq, key, ord, ok: ok === 1, text, call: null })))
-    ;(this.#forks ??= new Forks(this.journal)).queue(forkId, row, entries, () => {
-      if (!this.#closed && !run.ended) this.#start(run, t, decodeValue(row.params), true)
-    })
-    return forkId
+    return forkThread(this.#host, (this.#forks ??= new Forks(this.journal)), id, edits)
   }
 
   /**
@@ -409,34 +399,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   async #reload(dir: string): Promise<ReloadReport> {
     if (this.#closed) throw new WeaveClosed()
-    const report = await reload({
-      dir,
-      ioLibs: this.#ioLibs,
-      types: this.#types,
-      unavailable: this.#unavailable,
-      libraries: this.libraries,
-      hashes: this.#hashes,
-      running: (type) => [...this.#runs.values()].filter((r) => r.type === type && !r.ended && !this.#closed).map((r) => ({ id: r.id, params: this.journal.thread(r.id)!.params })),
-      entries: (id) => {
-        this.journal.flushNow()
-        return this.#entries(id)
-      },
-      stop: (id) => {
-        const run = this.#runs.get(id)
-        if (run === undefined || run.ended || this.#closed) return null
-        run.weft.detach()
-        this.journal.flushNow()
-        return this.#entries(id)
-      },
-      resume: (id, t, entries) => {
-        const run = this.#runs.get(id)
-        if (run === undefined || run.ended || this.#closed) return
-        run.weft = this.#weft(run, entries)
-        this.#start(run, t, decodeValue(this.journal.thread(id)!.params), true)
-      },
-    })
-    this.emit('reload', report)
-    return report
+    return reloadWeave(this.#host, { dir, ioLibs: this.#ioLibs, types: this.#types, unavailable: this.#unavailable, hashes: this.#hashes })
   }
 
   /**

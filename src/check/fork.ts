@@ -13,9 +13,11 @@
  *   and each replaced entry a seq of the record before `at`.
  */
 import type Database from 'better-sqlite3'
-import { encodeValue } from '../encoding.js'
-import { InvalidArgument } from '../errors.js'
+import { decodeValue, encodeValue } from '../encoding.js'
+import { InvalidArgument, UnknownThread } from '../errors.js'
 import type { EntryRow, Journal, ThreadRow } from '../journal.js'
+import type { WeaveHost } from '../weave-types.js'
+import type { Entry } from '../weft.js'
 
 /** Edits of a record: replay up to (not including) entry `at`, with the outcomes of `set` replaced. */
 export interface RecordEdits {
@@ -78,4 +80,25 @@ export class Forks {
     this.#insertThread.run(id, row.type, row.params, Date.now())
     for (const e of entries) this.#insertEntry.run(id, ...e)
   }
+}
+
+/**
+ * `Weave.fork`, for a weave that is open: records fork of thread `id` through `forks` (its
+ * journal's) and starts it once that is durable. Returns the fork's id.
+ */
+export function forkThread(host: WeaveHost, forks: Forks, id: string, edits: RecordEdits): string {
+  const journal = host.weave.journal
+  const row = journal.thread(id)
+  if (row === undefined) throw new UnknownThread(id)
+  const t = host.type(row.type)
+  if (t === undefined) throw host.cannotRunType(row.type)
+  // What the original has queued is committed first, so its record is read whole.
+  journal.flushNow()
+  const entries = forkEntries(journal, id, edits)
+  const forkId = journal.nextThreadId()
+  const run = host.prepare(forkId, row.type, null, entries.map(([seq, key, ord, ok, text]): Entry => ({ seq, key, ord, ok: ok === 1, text, call: null })))
+  forks.queue(forkId, row, entries, () => {
+    if (!host.closed() && !run.ended) host.start(run, t, decodeValue(row.params), true)
+  })
+  return forkId
 }

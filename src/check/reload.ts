@@ -20,6 +20,8 @@ import { InvalidThreadModule, type RaimentError } from '../errors.js'
 import { replayParts, type ReplayParts } from '../libraries.js'
 import { checkUses, loadThreadType, threadFiles } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
+import { decodeValue } from '../encoding.js'
+import type { Run, WeaveHost } from '../weave-types.js'
 import type { Entry } from '../weft.js'
 import { checkThread } from './replay-check.js'
 
@@ -125,4 +127,41 @@ function why(v: Awaited<ReturnType<typeof checkThread>>['verdict']): string {
   if (v.verdict === 'diverges') return `diverges at entry ${v.at}${v.made !== null ? `: the new code calls ${v.made.call}` : ''}${v.recorded !== null ? ` where the record holds ${v.recorded.call}` : ''}`
   if (v.verdict === 'does-not-load') return v.message
   return 'compatible'
+}
+
+/**
+ * `Weave.reload`, for a weave that is open, given its thread files and the state a reload
+ * replaces (types, unavailable, hashes): reloads, then emits 'reload' with the report.
+ */
+export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' | 'ioLibs' | 'types' | 'unavailable' | 'hashes'>): Promise<ReloadReport> {
+  const weave = host.weave
+  const journal = weave.journal
+  const live = (id: string): Run | null => {
+    const run = host.run(id)
+    return run === undefined || run.ended || host.closed() ? null : run
+  }
+  const report = await reload({
+    ...o,
+    libraries: weave.libraries,
+    running: (type) => [...host.runs()].filter((r) => r.type === type && !r.ended && !host.closed()).map((r) => ({ id: r.id, params: journal.thread(r.id)!.params })),
+    entries: (id) => {
+      journal.flushNow()
+      return host.entries(id)
+    },
+    stop: (id) => {
+      const run = live(id)
+      if (run === null) return null
+      run.weft.detach()
+      journal.flushNow()
+      return host.entries(id)
+    },
+    resume: (id, t, entries) => {
+      const run = live(id)
+      if (run === null) return
+      run.weft = host.weft(run, entries)
+      host.start(run, t, decodeValue(journal.thread(id)!.params), true)
+    },
+  })
+  weave.emit('reload', report)
+  return report
 }

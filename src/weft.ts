@@ -26,20 +26,14 @@ import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { Call } from './call.js'
 import { describeKey, nearest, Replay, reordered, type Entry } from './replay-record.js'
+import type { CallTrace, WeftOptions } from './weft-options.js'
 import { CallSecrets } from './secrets/calls.js'
-import type { Keyring } from './secrets/keyring.js'
 import type { Policy, ThreadRetry } from './retry/policy.js'
 import { callRetry } from './retry/resolve.js'
 import { GONE, retryCall, type RetryHost } from './retry/run.js'
 
 export { describeKey, splitKey, type Entry } from './replay-record.js'
-
-
-/** One request made by a thread, in the order it was made (for tests and traces). */
-export interface CallTrace {
-  readonly call: string
-  readonly args: readonly unknown[]
-}
+export type { CallTrace, WeftOptions } from './weft-options.js'
 
 const noop = (): void => {}
 
@@ -64,44 +58,6 @@ export function releasedOutcomes(): number {
 function afterDrain(tick: (w: Weft) => void, w: Weft): void {
   void Promise.resolve(w).then(tick)
 }
-
-
-
-export interface WeftOptions {
-  threadId: string
-  /** Where live outcomes are recorded; null for a strict replay that never goes live. */
-  journal: Journal | null
-  config: WeaveConfig
-  /** Recorded entries in completion order; null or empty for a new thread. */
-  entries: Entry[] | null
-  /** What to do when the record diverges: fail the thread (default) or continue live. */
-  onDivergence?: 'fail' | 'continue'
-  /** Called once when the weft stops on its own (a divergence), so the weave can end the thread. */
-  onStop?: (err: Error, weft: Weft) => void
-  /** Collect the sequence of requests (for tests). */
-  trace?: boolean
-  /** The thread type's name, for messages. */
-  type?: string
-  /**
-   * Always-replay mode (tests): instead of releasing a durable live outcome, this is called and
-   * the weave re-runs the thread from its journal.
-   */
-  onDurable?: () => void
-  /** The weave's secret key (src/secrets/); none for a replay of a dump. */
-  keyring?: Keyring | null
-  /**
-   * Keep the stack of every call made, so a divergence names where in the thread's code the call
-   * was made (`raiment check`, on its second look at a thread that diverged).
-   */
-  stacks?: boolean
-  /** Told of each marker call (see `LibraryModule.markers`) answered as absent on replay. */
-  onMarker?: (key: string, value: unknown) => void
-  /** The run's observation (src/observer.ts): each live call is observed in it. */
-  observe?: RunObservation | null
-  /** The thread type's retry policies (src/retry/), or null. */
-  retry?: ThreadRetry | null
-}
-
 
 export class Weft implements WeftLike {
   readonly threadId: string

@@ -20,12 +20,13 @@ import { performance } from 'node:perf_hooks'
 import { callIdOf, enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from './encoding.js'
-import { ReplayDivergence, type DivergenceDetail } from './errors.js'
+import type { DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { Call } from './call.js'
-import { describeKey, nearest, Replay, reordered, type Entry } from './replay-record.js'
+import { describeKey, Replay, type Entry } from './replay-record.js'
+import { divergenceAt, divergenceError, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { CallSecrets } from './secrets/calls.js'
 import type { Policy, ThreadRetry } from './retry/policy.js'
@@ -220,7 +221,7 @@ export class Weft implements WeftLike {
 
   #live(call: Call): void {
     if (this.#journal === null) {
-      this.#divergence(`the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, { kind: 'beyond', index: this.#initial, made: this.#made(call) })
+      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: this.#initial, made: this.#made(call) } })
       return
     }
     if (call.retry !== null) {
@@ -480,26 +481,12 @@ export class Weft implements WeftLike {
   }
 
   #divergenceAt(r: Replay, expected: Entry): void {
-    const got = r.held[0]
     if (this.#onDivergence === 'continue' && this.#journal !== null) {
       r.skipUnrequested = true
       this.#schedule(r)
       return
     }
-    if (got !== undefined || this.#firstPending === null) {
-      const asked = got ? `asked for ${describeKey(got.key)} (ordinal ${got.ord})` : 'made no further request'
-      this.#divergence(
-        `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
-          `but the thread ${asked}.${got ? nearest(r, got) : ''}`,
-        { kind: got ? 'unexpected' : 'missing', index: r.next, recorded: recordedAt(expected), ...(got ? { made: this.#made(got) } : {}) },
-      )
-      return
-    }
-    // The thread asked for nothing the record lacks, yet not for the next recorded request: it
-    // waits on calls the record holds later. The calls were reordered (or that one removed).
-    const pending: Call[] = []
-    for (let c: Call | null = this.#firstPending; c !== null; c = c.nextPending) pending.push(c)
-    this.#divergence(reordered(r, expected, pending), { kind: 'reordered', index: r.next, recorded: recordedAt(expected), made: this.#made(pending[0]!) })
+    this.#divergence(divergenceAt(r, expected, this.#firstPending, (c) => this.#made(c)))
   }
 
   #made(call: Call): DivergenceDetail['made'] {
@@ -507,16 +494,8 @@ export class Weft implements WeftLike {
     return stack === undefined ? { key: call.key, ord: call.ord } : { key: call.key, ord: call.ord, stack }
   }
 
-  #divergence(what: string, detail: DivergenceDetail): void {
-    const r = this.#replay
-    const released = r ? r.next : 0
-    const last = r && released > 0 ? ` Last matched: ${describeKey(r.entries[released - 1]!.key)}.` : ''
-    const err = new ReplayDivergence(
-      `thread ${this.threadId} (${this.#type}) diverged from its record: ${what}${last} ` +
-        `The thread's code or its inputs changed since the record was made: make sure the thread is ` +
-        `deterministic (all time, randomness and I/O through this.<library>), or record it again.`,
-      detail,
-    )
+  #divergence(d: Divergence): void {
+    const err = divergenceError(this.threadId, this.#type, this.#replay, d)
     this.stop(err)
     this.#onStop?.(err, this)
   }
@@ -538,10 +517,7 @@ export class Weft implements WeftLike {
             this.#dropEntry(e)
             continue
           }
-          this.#divergence(
-            `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.entries.length}, which it never asked for.`,
-            { kind: 'ended', index: i, recorded: recordedAt(e) },
-          )
+          this.#divergence(endedBefore(r, e, i))
           return this.#stopped
         }
       }
@@ -610,10 +586,6 @@ export class Weft implements WeftLike {
     this.#held = null
     resolve?.()
   }
-}
-
-function recordedAt(e: Entry): NonNullable<DivergenceDetail['recorded']> {
-  return { seq: e.seq, key: e.key, ord: e.ord }
 }
 
 /** Tells a live call's library that the call is aborted: its signal, and its onAbort hook once. */

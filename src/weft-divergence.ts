@@ -1,0 +1,56 @@
+/**
+ * What a weft says when a thread's replay diverges from its record (src/weft.ts): the
+ * ReplayDivergence names the thread, the call it made, what the record held there, and how to
+ * fix it; its detail says where, for `raiment check`.
+ */
+import type { Call } from './call.js'
+import { ReplayDivergence, type DivergenceDetail } from './errors.js'
+import { describeKey, nearest, reordered, type Entry, type Replay } from './replay-record.js'
+
+export type Divergence = { what: string; detail: DivergenceDetail }
+
+export function recordedAt(e: Entry): NonNullable<DivergenceDetail['recorded']> {
+  return { seq: e.seq, key: e.key, ord: e.ord }
+}
+
+/**
+ * The record's next entry, `expected`, was not asked for. `first`: the oldest of the thread's
+ * calls not yet settled; `made`: where a call was made.
+ */
+export function divergenceAt(r: Replay, expected: Entry, first: Call | null, made: (c: Call) => DivergenceDetail['made']): Divergence {
+  const got = r.held[0]
+  if (got !== undefined || first === null) {
+    const asked = got ? `asked for ${describeKey(got.key)} (ordinal ${got.ord})` : 'made no further request'
+    return {
+      what:
+        `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
+        `but the thread ${asked}.${got ? nearest(r, got) : ''}`,
+      detail: { kind: got ? 'unexpected' : 'missing', index: r.next, recorded: recordedAt(expected), ...(got ? { made: made(got) } : {}) },
+    }
+  }
+  // The thread asked for nothing the record lacks, yet not for the next recorded request: it
+  // waits on calls the record holds later. The calls were reordered (or that one removed).
+  const pending: Call[] = []
+  for (let c: Call | null = first; c !== null; c = c.nextPending) pending.push(c)
+  return { what: reordered(r, expected, pending), detail: { kind: 'reordered', index: r.next, recorded: recordedAt(expected), made: made(pending[0]!) } }
+}
+
+/** The thread ended, and entry `i` of the record, `e`, was never asked for. */
+export function endedBefore(r: Replay, e: Entry, i: number): Divergence {
+  return {
+    what: `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.entries.length}, which it never asked for.`,
+    detail: { kind: 'ended', index: i, recorded: recordedAt(e) },
+  }
+}
+
+/** The error thread `threadId` of `type` stops with; `r`: its replay, to name the last entry matched. */
+export function divergenceError(threadId: string, type: string, r: Replay | null, { what, detail }: Divergence): ReplayDivergence {
+  const released = r ? r.next : 0
+  const last = r && released > 0 ? ` Last matched: ${describeKey(r.entries[released - 1]!.key)}.` : ''
+  return new ReplayDivergence(
+    `thread ${threadId} (${type}) diverged from its record: ${what}${last} ` +
+      `The thread's code or its inputs changed since the record was made: make sure the thread is ` +
+      `deterministic (all time, randomness and I/O through this.<library>), or record it again.`,
+    detail,
+  )
+}

@@ -5,8 +5,10 @@
  */
 import superjson from 'superjson'
 import { readFileSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { decodeArgs, decodeValue, encodeArgs, errorFromRecord, type ErrorRecord } from './encoding.js'
-import { InvalidDump, UnknownThread } from './errors.js'
+import { InvalidDump, RaimentError, UnknownThread } from './errors.js'
 import type { Journal, ThreadStatus } from './journal.js'
 import { splitKey, type Entry } from './weft.js'
 
@@ -142,4 +144,44 @@ export function dumpEntries(d: Dump): Entry[] {
       value: e.ok ? e.value : errorFromRecord(e.error ?? { name: 'Error', message: 'unknown', fields: {} }),
       call: null,
     }))
+}
+
+/** Where a weave writes the dumps of its failed threads, and the writes not yet done. */
+export class DumpWriter {
+  /** The dumps directory, or false: no dumps. */
+  readonly #dir: string | false
+  readonly #journal: Journal
+  /** Told when a dump cannot be written. */
+  readonly #onError: (err: Error) => void
+  readonly #writes = new Set<Promise<void>>()
+
+  constructor(dir: string | false, journal: Journal, onError: (err: Error) => void) {
+    this.#dir = dir
+    this.#journal = journal
+    this.#onError = onError
+  }
+
+  /** Where the dump of thread `id` is written, or null when there are no dumps. */
+  path(id: string): string | null {
+    return this.#dir === false ? null : join(this.#dir, ...id.split('/')) + '.json'
+  }
+
+  /** Writes the dump of thread `id` (if there are dumps), from its journal as committed. */
+  write(id: string): void {
+    const file = this.path(id)
+    if (file === null) return
+    const text = dumpText(makeDump(this.#journal, id))
+    const p = mkdir(dirname(file), { recursive: true })
+      .then(() => writeFile(file, text))
+      .catch((e: unknown) => {
+        this.#onError(new RaimentError('RAIMENT_DUMP_NOT_WRITTEN', `could not write the dump of ${id} to ${file}: ${(e as Error).message}`, { cause: e }))
+      })
+      .finally(() => this.#writes.delete(p))
+    this.#writes.add(p)
+  }
+
+  /** Resolves once every write started so far is done. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#writes)
+  }
 }

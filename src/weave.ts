@@ -14,10 +14,9 @@
  */
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import type { WeaveConfig } from './call-context.js'
-import { makeDump, dumpText } from './dump.js'
+import { DumpWriter } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type ThreadRow } from './journal.js'
@@ -65,7 +64,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #unavailable: Map<string, RaimentError>
   readonly #libs: Map<string, Library>
   readonly #runs = new Map<string, Run>()
-  readonly #dumps: string | false
+  /** Writes the dumps of failed threads (src/dump.ts). */
+  readonly #dumps: DumpWriter
   readonly #onDivergence: 'fail' | 'continue'
   readonly #alwaysReplay: boolean
   /** The key of secret values' markers (src/secrets/keyring.ts); read or made on first use. */
@@ -73,7 +73,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #closed = false
   /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
   #observer: Observer | null = null
-  #dumpWrites = new Set<Promise<void>>()
   /** What the helpers acting on this weave's runs reach of it (moves, forks, reloads). */
   readonly #host: WeaveHost
   /** Moves of threads to and from other weaves (src/weave-moves.ts). */
@@ -110,7 +109,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     Object.defineProperty(config, 'weave', { value: this, enumerable: false })
     this.messages = new Messages(journal, (id) => this.isAlive(id))
     this.messages.remote = o.remote ?? null
-    this.#dumps = o.dumps === false ? false : resolve(o.dumps ?? 'dumps')
+    this.#dumps = new DumpWriter(o.dumps === false ? false : resolve(o.dumps ?? 'dumps'), journal, (e) => this.emit('error', e))
     this.#onDivergence = o.onDivergence ?? 'fail'
     this.#alwaysReplay = o.alwaysReplay ?? false
     this.#keyring = Keyring.forJournal(config.db)
@@ -468,7 +467,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     this.journal.flushNow()
     this.#observer?.detach()
-    await Promise.all(this.#dumpWrites)
+    await this.#dumps.settled()
     this.journal.close()
   }
 
@@ -579,7 +578,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       const end: ThreadEnd = ok
         ? { id: run.id, type: run.type, status: 'done', result: value }
         : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
-      if (!ok && this.#dumps !== false) this.#writeDump(run.id)
+      if (!ok) this.#dumps.write(run.id)
       this.#ended(run, end)
     }, counted ? run.weft.recorded : undefined)
   }
@@ -617,19 +616,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** Where the dump of a failed thread is written. */
   dumpPath(id: string): string | null {
-    return this.#dumps === false ? null : join(this.#dumps, ...id.split('/')) + '.json'
-  }
-
-  #writeDump(id: string): void {
-    const file = this.dumpPath(id)!
-    const text = dumpText(makeDump(this.journal, id))
-    const p = mkdir(dirname(file), { recursive: true })
-      .then(() => writeFile(file, text))
-      .catch((e: unknown) => {
-        this.emit('error', new RaimentError('RAIMENT_DUMP_NOT_WRITTEN', `could not write the dump of ${id} to ${file}: ${(e as Error).message}`, { cause: e }))
-      })
-      .finally(() => this.#dumpWrites.delete(p))
-    this.#dumpWrites.add(p)
+    return this.#dumps.path(id)
   }
 
   #resume(): void {

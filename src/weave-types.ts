@@ -40,6 +40,39 @@ export interface ResumeProgress {
   replayed: number
 }
 
+/** @internal Counts how far the runs resumed when a weave opened have replayed (`Weave.resumeProgress`). */
+export class ResumeCounter {
+  /** Resumed runs still replaying, each with how many entries its record holds. */
+  readonly #replaying = new Map<Run, number>()
+  #replayedDone = 0
+  #resumedDone = 0
+  #toReplay = 0
+
+  /** Run `run` resumes with `entries` entries to replay. */
+  add(run: Run, entries: number): void {
+    this.#replaying.set(run, entries)
+    this.#toReplay += entries
+  }
+
+  /** Run `run` has ended (or replayed its whole record). */
+  done(run: Run): void {
+    const n = this.#replaying.get(run)
+    if (n === undefined) return
+    this.#replaying.delete(run)
+    this.#resumedDone++
+    this.#replayedDone += n
+  }
+
+  progress(): ResumeProgress {
+    let partial = 0
+    for (const run of this.#replaying.keys()) {
+      if (run.ended || !run.weft.replaying) this.done(run)
+      else partial += run.weft.released
+    }
+    return { threads: this.#resumedDone + this.#replaying.size, done: this.#resumedDone, entries: this.#toReplay, replayed: this.#replayedDone + partial }
+  }
+}
+
 export interface WeaveEvents {
   'thread-start': [{ id: string; type: string; resumed: boolean }]
   'thread-end': [ThreadEnd]

@@ -36,7 +36,7 @@ import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
-import { pickCode, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
+import { pickCode, ResumeCounter, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 
 export type { WeaveOptions } from './weave-options.js'
@@ -84,11 +84,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #hashes: Map<string, string>
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
-  /** Resumed runs still replaying, each with how many entries its record holds. */
-  readonly #replaying = new Map<Run, number>()
-  #replayedDone = 0
-  #resumedDone = 0
-  #toReplay = 0
+  /** How far the runs resumed at open have replayed. */
+  readonly #resuming = new ResumeCounter()
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
@@ -585,12 +582,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   #ended(run: Run, end: ThreadEnd): void {
     this.#runs.delete(run.id)
-    const toReplay = this.#replaying.get(run)
-    if (toReplay !== undefined) {
-      this.#replaying.delete(run)
-      this.#resumedDone++
-      this.#replayedDone += toReplay
-    }
+    this.#resuming.done(run)
     run.obs?.end(end.status, end.status === 'failed' ? end.error : undefined)
     const joiners = run.joiners
     run.joiners = null
@@ -603,15 +595,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * while they do (`raiment start` shows it as progress).
    */
   resumeProgress(): ResumeProgress {
-    let partial = 0
-    for (const [run, n] of this.#replaying) {
-      if (run.ended || !run.weft.replaying) {
-        this.#replaying.delete(run)
-        this.#resumedDone++
-        this.#replayedDone += n
-      } else partial += run.weft.released
-    }
-    return { threads: this.#resumedDone + this.#replaying.size, done: this.#resumedDone, entries: this.#toReplay, replayed: this.#replayedDone + partial }
+    return this.#resuming.progress()
   }
 
   /** Where the dump of a failed thread is written. */
@@ -643,8 +627,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.resumed++
     const entries = this.#entries(row.id)
     const run = this.#prepare(row.id, row.type, row.parent, entries, row.trace ?? null)
-    this.#replaying.set(run, entries.length)
-    this.#toReplay += entries.length
+    this.#resuming.add(run, entries.length)
     if (run.obs !== null) {
       this.#observer!.replayed(entries.length)
       this.journal.setTrace(row.id, run.obs.traceparent)

@@ -81,11 +81,6 @@ export interface WeaveEvents {
   error: [Error]
 }
 
-/** The `code` field of a recorded error, if it has one (an exit message carries it). */
-export function pickCode(e: ErrorRecord | null): { code?: unknown } {
-  return e && 'code' in e.fields ? { code: e.fields['code'] } : {}
-}
-
 /** How a recorded thread ended, or null while it is pending or running. */
 export function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
   switch (row.status) {

@@ -36,8 +36,9 @@ import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
-import { pickCode, ResumeCounter, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
+import { ResumeCounter, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
+import { exitSignals } from './weave-exits.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type ThreadEnd, type WeaveEvents } from './weave-types.js'
@@ -295,7 +296,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     run.ended = true
     run.weft.stop(new ThreadKilled(id))
-    this.#exitSignals(run, 'killed', undefined, null)
+    exitSignals(this, run, 'killed', undefined, null)
     this.journal.endThread(id, 'killed', null, () => this.#ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
     return true
   }
@@ -396,33 +397,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
   async #reload(dir: string): Promise<ReloadReport> {
     if (this.#closed) throw new WeaveClosed()
     return reloadWeave(this.#host, { dir, ioLibs: this.#ioLibs, types: this.#types, unavailable: this.#unavailable, hashes: this.#hashes })
-  }
-
-  /**
-   * Tells the parent and monitors that a thread ended (an exit message), and ends linked threads
-   * with it unless they trap exits (then they get the message). Queued before the end record.
-   */
-  #exitSignals(run: Run, status: 'done' | 'failed' | 'killed', result: unknown, error: ErrorRecord | null): void {
-    const id = run.id
-    const msg =
-      status === 'done'
-        ? { exit: id, status, result }
-        : status === 'failed'
-          ? { exit: id, status, error: { name: error?.name ?? 'Error', message: error?.message ?? '', ...pickCode(error) } }
-          : { exit: id, status }
-    const told = new Set<string>()
-    const tell = (to: string): void => {
-      if (told.has(to) || !this.isAlive(to)) return
-      told.add(to)
-      this.messages.send(id, to, msg, `exit:${id}:${to}`)
-    }
-    if (run.parent !== null) tell(run.parent)
-    for (const { watcher, kind } of this.messages.watchers(id)) {
-      if (kind === 'join' || this.messages.isRemote(watcher)) this.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error })
-      else if (kind === 'monitor' || this.messages.traps(watcher)) tell(watcher)
-      else if (status !== 'done') this.#linkedExit(watcher, id, status, msg)
-    }
-    this.messages.ended(id)
   }
 
   /** Join, kill, monitor and link across weaves (with a broker). */
@@ -570,7 +544,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     } else text = ''
     if (!ok) text = encodeError(value)
     const status = ok ? 'done' : 'failed'
-    this.#exitSignals(run, status, value, ok ? null : (decodeValue(text) as ErrorRecord))
+    exitSignals(this, run, status, value, ok ? null : (decodeValue(text) as ErrorRecord))
     this.journal.endThread(run.id, status, text, () => {
       const end: ThreadEnd = ok
         ? { id: run.id, type: run.type, status: 'done', result: value }

@@ -1,0 +1,36 @@
+/** The exit signals of a thread that ended: what its parent, monitors, joiners and links are told. */
+import type { ErrorRecord } from './encoding.js'
+import type { Weave } from './weave.js'
+import type { Run } from './weave-types.js'
+
+/**
+ * Tells the parent and monitors that a thread ended (an exit message), and ends linked threads
+ * with it unless they trap exits (then they get the message). Queued before the end record.
+ */
+export function exitSignals(weave: Weave, run: Run, status: 'done' | 'failed' | 'killed', result: unknown, error: ErrorRecord | null): void {
+  const id = run.id
+  const msg =
+    status === 'done'
+      ? { exit: id, status, result }
+      : status === 'failed'
+        ? { exit: id, status, error: { name: error?.name ?? 'Error', message: error?.message ?? '', ...pickCode(error) } }
+        : { exit: id, status }
+  const told = new Set<string>()
+  const tell = (to: string): void => {
+    if (told.has(to) || !weave.isAlive(to)) return
+    told.add(to)
+    weave.messages.send(id, to, msg, `exit:${id}:${to}`)
+  }
+  if (run.parent !== null) tell(run.parent)
+  for (const { watcher, kind } of weave.messages.watchers(id)) {
+    if (kind === 'join' || weave.messages.isRemote(watcher)) weave.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error })
+    else if (kind === 'monitor' || weave.messages.traps(watcher)) tell(watcher)
+    else if (status !== 'done') weave.linkedExit(watcher, id, status, msg)
+  }
+  weave.messages.ended(id)
+}
+
+/** The `code` field of a recorded error, if it has one (an exit message carries it). */
+function pickCode(e: ErrorRecord | null): { code?: unknown } {
+  return e && 'code' in e.fields ? { code: e.fields['code'] } : {}
+}

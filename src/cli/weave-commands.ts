@@ -128,12 +128,8 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
  */
 function reloads(weave: Weave, o: StartOptions): () => void {
   weave.on('reload', (r) => {
-    for (const t of r.types) {
-      for (const l of reloadLines(t)) {
-        if (t.error === undefined) weaveLog.info(l, { event: 'reload', type: t.type })
-        else weaveLog.warn(l, { event: 'reload', type: t.type })
-      }
-    }
+    // On stdout, as the other lines of what the weave does (a failed reload changed nothing).
+    for (const t of r.types) for (const l of reloadLines(t)) weaveLog.info(l, { event: 'reload', type: t.type, ...(t.error !== undefined ? { code: t.error.code } : {}) })
   })
   const again = (): void => void weave.reload().catch((e: unknown) => weaveLog.error(errorLine(e), { event: 'reload' }))
   process.on('SIGHUP', again)

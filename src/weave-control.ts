@@ -128,6 +128,11 @@ export class ControlRequests {
     } catch (e) {
       reply = JSON.stringify({ refused: encodeError(e) })
     }
+    this.#replyWhenDurable(n, reply)
+  }
+
+  /** Answers request n once what it queued is durable. */
+  #replyWhenDurable(n: number, reply: string): void {
     void this.#journal
       .committed()
       .then(() => {
@@ -149,11 +154,6 @@ export class ControlRequests {
     } catch (e) {
       reply = JSON.stringify({ refused: encodeError(e) })
     }
-    void this.#journal
-      .committed()
-      .then(() => {
-        if (!this.#closed()) this.#journal.replyControl(n, reply)
-      })
-      .finally(() => this.#busy.delete(n))
+    this.#replyWhenDurable(n, reply)
   }
 }

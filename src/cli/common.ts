@@ -230,15 +230,15 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)]
 }
 
-/** Parses the PARAMS_JSON argument of spawn, with an example in the error. */
-export function parseParams(text: string | undefined, type: string): unknown {
+/** Parses the PARAMS_JSON argument of spawn (or of `example`'s command), with an example in the error. */
+export function parseParams(text: string | undefined, type: string, example = `raiment spawn ${type} '{"name":"ada"}'`): unknown {
   if (text === undefined) return undefined
   try {
     return JSON.parse(text) as unknown
   } catch (e) {
     throw new InvalidArgument(
       `PARAMS_JSON is not valid JSON (${(e as Error).message}): ${JSON.stringify(text)}. ` +
-        `Quote it for the shell, e.g. raiment spawn ${type} '{"name":"ada"}'`,
+        `Quote it for the shell, e.g. ${example}`,
     )
   }
 }

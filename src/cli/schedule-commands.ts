@@ -6,13 +6,13 @@
  */
 import { existsSync } from 'node:fs'
 import { decodeError } from '../encoding.js'
-import { InvalidArgument, RaimentError } from '../errors.js'
+import { RaimentError } from '../errors.js'
 import { Journal } from '../journal.js'
 import { CronTimes } from '../schedules/cron.js'
 import { DeclaredSchedule, ScheduleExists, UnknownSchedule } from '../schedules/errors.js'
 import { checkDefinition, checkName, type MissedPolicy, type ScheduleInfo, type ScheduleOptions } from '../schedules/spec.js'
 import { infoOf, scheduleRows, ScheduleStore, type ScheduleRow } from '../schedules/store.js'
-import { isoTime, note, openExisting, openReadonly, refuseEmpty, runningOwner, say, short, table, threadType, withOwner, type DbOptions, type Owner } from './common.js'
+import { isoTime, note, openExisting, openReadonly, parseParams, refuseEmpty, runningOwner, say, short, table, threadType, withOwner, type DbOptions, type Owner } from './common.js'
 import { askWeave } from './weave-commands.js'
 
 export interface ScheduleAddOptions extends DbOptions {
@@ -28,7 +28,7 @@ export interface ScheduleLsOptions extends DbOptions {
 
 /** `raiment schedule add NAME TYPE [PARAMS_JSON] --cron EXPR [--missed POLICY] [--tz ZONE]`. */
 export async function add(name: string, type: string, paramsText: string | undefined, o: ScheduleAddOptions): Promise<number> {
-  const params = parseJsonObject(paramsText, name, type)
+  const params = parseParams(paramsText, type, `raiment schedule add ${name} ${type} '{"name":"ada"}' --cron "*/5 * * * *"`)
   const options: ScheduleOptions = { cron: o.cron, type, params: params as Record<string, unknown>, missed: o.missed as MissedPolicy, tz: o.tz }
   if (params === undefined) delete options.params
   // Everything but the type is checked before any file is touched.
@@ -142,18 +142,4 @@ async function ask(journal: Journal, owner: Owner, op: string, name: string, opt
   }
   if (answer.refused !== undefined) throw decodeError(answer.refused)
   return answer.ok
-}
-
-
-/** PARAMS_JSON of `schedule add`, with an example in the error. */
-function parseJsonObject(text: string | undefined, name: string, type: string): unknown {
-  if (text === undefined) return undefined
-  try {
-    return JSON.parse(text) as unknown
-  } catch (e) {
-    throw new InvalidArgument(
-      `PARAMS_JSON is not valid JSON (${(e as Error).message}): ${JSON.stringify(text)}. ` +
-        `Quote it for the shell, e.g. raiment schedule add ${name} ${type} '{"name":"ada"}' --cron "*/5 * * * *"`,
-    )
-  }
 }

@@ -13,6 +13,7 @@
  */
 import { statSync } from 'node:fs'
 import { callIdOf } from '../call-context.js'
+import type { DumpEntry } from '../dump.js'
 import { type ErrorRecord } from '../encoding.js'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
 import { decodeArgsShown, decodeShown, threadView, type ThreadView } from '../cli/records.js'
@@ -220,17 +221,8 @@ export function threadTypes(journals: Journals): string[] {
   return [...types].sort()
 }
 
-/** One journaled call as the timeline shows it. */
-export interface CallItem {
-  seq: number
-  call: string
-  args: unknown[]
-  ord: number
-  ok: boolean
-  value?: unknown
-  error?: ErrorRecord
-  started: number
-  duration: number
+/** One journaled call as the timeline shows it: a dump's entry, and its call id. */
+export interface CallItem extends DumpEntry {
   callId: string
 }
 

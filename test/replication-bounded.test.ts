@@ -89,7 +89,10 @@ describe.skipIf(!brokerUp && !CI)('bounded journal streams', () => {
     expect(r.link.replicator!.generation).toBeGreaterThan(3)
     await r.close()
     const rebuilt = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'c', file: join(dir, 'c2.db') })
-    expect(rebuilt.records).toBeLessThan(60)
+    // Without checkpoints by count it reads ~200 batches. With them: the head (two records a
+    // checkpoint, plus a marker per reconnect), the last snapshot and the batches since, which
+    // may be as many as the head holds: ~40 on a quiet machine, 62 seen in a loaded full run.
+    expect(rebuilt.records).toBeLessThan(100)
     expect(journalState(join(dir, 'c2.db'), false)).toEqual(journalState(join(dir, 'c.db'), false))
     // A journal whose state (300 ended threads) outweighs 60 small batches: no checkpoint for them.
     const plain = await Weave.open({ db: join(dir, 'd.db'), weaveId: 'd', threads: { short }, ioLibs: false, dumps: false })

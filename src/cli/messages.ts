@@ -145,13 +145,18 @@ export interface DeadLettersOptions extends DbOptions {
   json?: boolean
 }
 
-interface DeadLetter {
+export interface DeadLetter {
   n: number
   sender: string | null
   recipient: string
   body: string
   reason: string
   at: number
+}
+
+/** The last `limit` dead letters of a journal, newest first (`raiment dead-letters`, the UI). */
+export function lastDeadLetters(journal: Journal, limit: number): DeadLetter[] {
+  return journal.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as DeadLetter[]
 }
 
 /**
@@ -163,7 +168,7 @@ export function deadLetters(o: DeadLettersOptions): number {
   const journal = openReadonly(o.db)
   try {
     const total = (journal.db.prepare('SELECT count(*) AS n FROM dead_letters').get() as { n: number }).n
-    const rows = (journal.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as DeadLetter[]).reverse()
+    const rows = lastDeadLetters(journal, limit).reverse()
     if (o.json) {
       say(JSON.stringify(rows.map((r) => ({ n: r.n, at: isoTime(r.at), sender: r.sender, recipient: r.recipient, reason: r.reason, message: jsonValue(body(r.body)) }))))
     } else if (total === 0) say(`no dead letters in ${o.db}`)

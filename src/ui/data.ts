@@ -16,6 +16,7 @@ import { callIdOf } from '../call-context.js'
 import type { DumpEntry } from '../dump.js'
 import { type ErrorRecord } from '../encoding.js'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
+import { lastDeadLetters } from '../cli/messages.js'
 import { decodeArgsShown, decodeShown, threadView, type ThreadView } from '../cli/records.js'
 import { splitKey } from '../weft.js'
 
@@ -425,15 +426,7 @@ export function deadLetters(journals: Journals, limit: number): DeadLetterItem[]
   const out: DeadLetterItem[] = []
   for (let i = 0; i < journals.files.length; i++) {
     journals.read(i, (j) => {
-      const rows = j.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as Array<{
-        n: number
-        sender: string | null
-        recipient: string
-        body: string
-        reason: string
-        at: number
-      }>
-      for (const r of rows) out.push({ n: r.n, weave: j.weaveId, at: r.at, sender: r.sender, recipient: r.recipient, reason: r.reason, message: decodeSafe(r.body) })
+      for (const r of lastDeadLetters(j, limit)) out.push({ n: r.n, weave: j.weaveId, at: r.at, sender: r.sender, recipient: r.recipient, reason: r.reason, message: decodeSafe(r.body) })
     })
   }
   return out.sort((a, b) => b.at - a.at).slice(0, limit)

@@ -7,7 +7,7 @@ import superjson from 'superjson'
 import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { decodeArgs, decodeValue, encodeArgs, errorFromRecord, type ErrorRecord } from './encoding.js'
+import { decodeArgs, decodeValue, encodeArgs, errorFromRecord, escapeKeys, unescapeKeys, type ErrorRecord } from './encoding.js'
 import { InvalidDump, RaimentError, UnknownThread } from './errors.js'
 import type { Journal, ThreadStatus } from './journal.js'
 import { splitKey, type Entry } from './weft.js'
@@ -85,7 +85,8 @@ export function makeDump(journal: Journal, id: string, tick?: (done: number, tot
  */
 export function dumpText(d: Dump): string {
   checkDump(d, 'the value given to dumpText()')
-  return JSON.stringify(superjson.serialize(d), null, 2) + '\n'
+  // Keys superjson refuses (a field named `constructor` in a recorded value) are escaped.
+  return JSON.stringify(superjson.serialize(escapeKeys(d)), null, 2) + '\n'
 }
 
 /**
@@ -107,7 +108,7 @@ export function readDump(source: string | Dump): Dump {
   let parsed: unknown
   try {
     const raw = JSON.parse(text) as { json?: unknown; meta?: unknown }
-    parsed = raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(raw as never) : raw
+    parsed = unescapeKeys(raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(raw as never) : raw)
   } catch (e) {
     throw new InvalidDump(where, `not valid JSON (${(e as Error).message})`)
   }

@@ -2,12 +2,14 @@
  * How values are written into the journal.
  *
  * Invariant: `decodeValue(encodeValue(v))` is deep-equal to `v`, with the same classes, for every
- * value this module accepts; anything it cannot round-trip exactly is refused with
+ * value this module accepts (a hole in an array comes back as `undefined`, and an object without
+ * a prototype as a plain object); anything it cannot round-trip is refused with
  * `UnrecordableValue` naming the path, never recorded lossily.
  *
  * Text forms: `U` is undefined; `J…` is JSON (used whenever JSON represents the value exactly,
  * since it is ~4.5× faster than superjson); `S…` is superjson (Date, Map, Set, BigInt, undefined
- * inside objects, typed arrays, errors, registered classes).
+ * inside objects, typed arrays, errors, registered classes); `E…` is superjson whose object keys
+ * are escaped (see escapeKey), written only when a key is one superjson refuses.
  *
  * Call arguments are encoded canonically (object keys sorted) so that the same request always
  * yields the same journal key.
@@ -116,10 +118,37 @@ function jsonExact(v: unknown): boolean {
   }
 }
 
-const typedArrayProtos = new Set<unknown>(
-  [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-    Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((C) => C.prototype),
-)
+const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array]
+const typedArrayProtos = new Set<unknown>(typedArrays.map((C) => C.prototype))
+type TypedArray = InstanceType<(typeof typedArrays)[number]>
+
+/**
+ * Teaches a superjson to write typed arrays as the base64 of their bytes: exact (superjson's own
+ * form writes their numbers as JSON, where Infinity and NaN become null) and compact; and an
+ * invalid Date as one. Records written in superjson's own form still read.
+ */
+export function registerCodecs(sj: Pick<superjson, 'registerCustom'>): void {
+  sj.registerCustom<TypedArray, [string, string]>(
+    {
+      isApplicable: (v): v is TypedArray => ArrayBuffer.isView(v) && typedArrayProtos.has(Object.getPrototypeOf(v)),
+      serialize: (v) => [v.constructor.name, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')],
+      deserialize: ([name, text]) => {
+        const C = typedArrays.find((c) => c.name === name)
+        if (C === undefined) throw new TypeError(`unknown typed array ${name}`)
+        const b = Buffer.from(text, 'base64')
+        return new C(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
+      },
+    },
+    'bytes',
+  )
+  // superjson writes an invalid Date as null.
+  sj.registerCustom<Date, string>(
+    { isApplicable: (v): v is Date => v instanceof Date && Number.isNaN(v.getTime()), serialize: () => 'Invalid Date', deserialize: () => new Date(NaN) },
+    'invalid-date',
+  )
+}
+registerCodecs(superjson)
 const builtinProtos = new Set<unknown>([Date.prototype, RegExp.prototype, URL.prototype])
 
 function describe(v: unknown): string {
@@ -130,32 +159,75 @@ function describe(v: unknown): string {
 }
 
 /**
- * Checks that superjson can round-trip `v` exactly, and returns a copy whose plain-object keys
- * are sorted (so the encoding is canonical). Throws UnrecordableValue naming the path.
+ * Keys superjson refuses inside a value (its guards against prototype pollution) are written
+ * with a NUL before them, and so are keys that begin with a NUL, so that unescapeKeys gives back
+ * exactly the keys there were. A value with such a key is tagged `E` instead of `S`.
  */
-function prepare(v: unknown, path: string, sortKeys: boolean, seen: Set<object>): unknown {
+const ESC = '\u0000'
+
+function needsEscape(k: string): boolean {
+  return k === '__proto__' || k === 'constructor' || k === 'prototype' || k.charCodeAt(0) === 0
+}
+
+/** What one prepare walk carries. */
+interface Walk {
+  sortKeys: boolean
+  seen: Set<object>
+  /** Set when a key was escaped: the text is tagged `E`. */
+  escaped: boolean
+}
+
+function walk(sortKeys: boolean): Walk {
+  return { sortKeys, seen: new Set(), escaped: false }
+}
+
+/** Sets an own field, also one named `__proto__` (which an assignment would take as the prototype). */
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+  else o[k] = v
+}
+
+/**
+ * Checks that superjson can round-trip `v` exactly, and returns a copy whose plain-object keys
+ * are sorted when `w.sortKeys` (so the encoding is canonical) and escaped where superjson would
+ * refuse them. Throws UnrecordableValue naming the path.
+ */
+function prepare(v: unknown, path: string, w: Walk): unknown {
   if (v === null) return v
   const t = typeof v
   if (t === 'function' || t === 'symbol') throw new UnrecordableValue(path, describe(v))
   if (t !== 'object') return v
   const o = v as object
-  if (seen.has(o)) throw new UnrecordableValue(path, 'a circular reference')
-  seen.add(o)
+  if (w.seen.has(o)) throw new UnrecordableValue(path, 'a circular reference')
+  w.seen.add(o)
   try {
-    if (Array.isArray(o)) return o.map((x, i) => prepare(x, `${path}[${i}]`, sortKeys, seen))
+    if (Array.isArray(o)) {
+      // A hole becomes undefined (superjson would write it as null).
+      const copy = new Array<unknown>(o.length)
+      for (let i = 0; i < o.length; i++) copy[i] = i in o ? prepare(o[i], `${path}[${i}]`, w) : undefined
+      return copy
+    }
     const proto = Object.getPrototypeOf(o) as unknown
     if (plainProtos.has(proto)) {
       const keys = Object.keys(o)
-      if (sortKeys) keys.sort()
+      if (w.sortKeys) keys.sort()
       const copy: Record<string, unknown> = {}
-      for (const k of keys) copy[k] = prepare((o as Record<string, unknown>)[k], `${path}.${k}`, sortKeys, seen)
+      for (const k of keys) {
+        const x = prepare((o as Record<string, unknown>)[k], `${path}.${k}`, w)
+        if (needsEscape(k)) {
+          w.escaped = true
+          copy[ESC + k] = x
+        } else {
+          copy[k] = x
+        }
+      }
       return copy
     }
     if (o instanceof Map) {
       let i = 0
       const copy = new Map()
       for (const [k, x] of o) {
-        copy.set(prepare(k, `${path}.keys[${i}]`, sortKeys, seen), prepare(x, `${path}.get(${i})`, sortKeys, seen))
+        copy.set(prepare(k, `${path}.keys[${i}]`, w), prepare(x, `${path}.get(${i})`, w))
         i++
       }
       return copy
@@ -163,7 +235,7 @@ function prepare(v: unknown, path: string, sortKeys: boolean, seen: Set<object>)
     if (o instanceof Set) {
       let i = 0
       const copy = new Set()
-      for (const x of o) copy.add(prepare(x, `${path}.values[${i++}]`, sortKeys, seen))
+      for (const x of o) copy.add(prepare(x, `${path}.values[${i++}]`, w))
       return copy
     }
     if (builtinProtos.has(proto) || typedArrayProtos.has(proto)) return o
@@ -171,7 +243,89 @@ function prepare(v: unknown, path: string, sortKeys: boolean, seen: Set<object>)
     if (registeredClasses.has(proto as object)) return o
     throw new UnrecordableValue(path, describe(o))
   } finally {
-    seen.delete(o)
+    w.seen.delete(o)
+  }
+}
+
+/** The superjson text of what prepare made, tagged `S`, or `E` when keys were escaped. */
+function superText(prepared: unknown, w: Walk, path: string): string {
+  try {
+    return (w.escaped ? 'E' : 'S') + superjson.stringify(prepared)
+  } catch (e) {
+    // Left: a key superjson refuses among the own fields of a registered class's instance.
+    throw new UnrecordableValue(path, `a value superjson refuses (${(e as Error).message})`)
+  }
+}
+
+/**
+ * Gives back the keys escaped by prepare (or escapeKeys), in a value superjson decoded. Plain
+ * objects, arrays, maps and sets are rebuilt; anything else is returned as it is.
+ */
+export function unescapeKeys(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (i in v) v[i] = unescapeKeys(v[i])
+    return v
+  }
+  const proto = Object.getPrototypeOf(v) as unknown
+  if (plainProtos.has(proto)) {
+    const out: Record<string, unknown> = {}
+    for (const k of Object.keys(v)) setOwn(out, k.charCodeAt(0) === 0 ? k.slice(1) : k, unescapeKeys((v as Record<string, unknown>)[k]))
+    return out
+  }
+  if (v instanceof Map) return new Map([...(v as Map<unknown, unknown>)].map(([k, x]) => [unescapeKeys(k), unescapeKeys(x)]))
+  if (v instanceof Set) return new Set([...(v as Set<unknown>)].map(unescapeKeys))
+  return v
+}
+
+/**
+ * Escapes, as prepare does, the keys superjson refuses, in a value that is not checked (a dump's
+ * decoded values, which may hold stand-ins for classes this process does not know). Returns the
+ * value itself when nothing needed escaping.
+ */
+export function escapeKeys(v: unknown, seen = new Set<object>()): unknown {
+  if (v === null || typeof v !== 'object' || seen.has(v)) return v
+  seen.add(v)
+  try {
+    if (Array.isArray(v)) {
+      let out: unknown[] | undefined
+      for (let i = 0; i < v.length; i++) {
+        if (!(i in v)) continue
+        const x = escapeKeys(v[i], seen)
+        if (x !== v[i]) (out ??= v.slice())[i] = x
+      }
+      return out ?? v
+    }
+    const proto = Object.getPrototypeOf(v) as unknown
+    if (plainProtos.has(proto)) {
+      let changed = false
+      const out: Record<string, unknown> = {}
+      for (const k of Object.keys(v)) {
+        const x0 = (v as Record<string, unknown>)[k]
+        const x = escapeKeys(x0, seen)
+        if (needsEscape(k)) {
+          changed = true
+          out[ESC + k] = x
+        } else {
+          changed ||= x !== x0
+          out[k] = x
+        }
+      }
+      return changed ? out : v
+    }
+    if (v instanceof Map) {
+      const entries = [...(v as Map<unknown, unknown>)]
+      const out = entries.map(([k, x]) => [escapeKeys(k, seen), escapeKeys(x, seen)] as const)
+      return out.some(([k, x], i) => k !== entries[i]![0] || x !== entries[i]![1]) ? new Map(out) : v
+    }
+    if (v instanceof Set) {
+      const values = [...(v as Set<unknown>)]
+      const out = values.map((x) => escapeKeys(x, seen))
+      return out.some((x, i) => x !== values[i]) ? new Set(out) : v
+    }
+    return v
+  } finally {
+    seen.delete(v)
   }
 }
 
@@ -185,12 +339,13 @@ export function encodeArgs(args: readonly unknown[]): string {
   } catch (e) {
     if (e !== NEEDS_SUPERJSON) throw e
   }
-  return 'S' + superjson.stringify(prepare(args, 'args', true, new Set()))
+  const w = walk(true)
+  return superText(prepare(args, 'args', w), w, 'args')
 }
 
 /** Decodes what encodeArgs wrote. */
 export function decodeArgs(text: string): unknown[] {
-  return (text.startsWith('S') ? superjson.parse(text.slice(1)) : JSON.parse(text)) as unknown[]
+  return decodeTagged(text, () => JSON.parse(text)) as unknown[]
 }
 
 /**
@@ -200,7 +355,8 @@ export function decodeArgs(text: string): unknown[] {
 export function encodeValue(v: unknown, path = 'value'): string {
   if (v === undefined) return 'U'
   if (jsonExact(v)) return 'J' + JSON.stringify(v)
-  return 'S' + superjson.stringify(prepare(v, path, false, new Set()))
+  const w = walk(false)
+  return superText(prepare(v, path, w), w, path)
 }
 
 /** Decodes what encodeValue wrote. */
@@ -208,7 +364,18 @@ export function decodeValue(text: string): unknown {
   const tag = text.charCodeAt(0)
   if (tag === 74 /* J */) return JSON.parse(text.slice(1))
   if (tag === 85 /* U */) return undefined
-  return superjson.parse(text.slice(1))
+  return decodeTagged(text, () => superjson.parse(text.slice(1)))
+}
+
+/**
+ * Decodes superjson text tagged `S` or `E` (with `sj`, which may know stand-in classes);
+ * anything else is decoded by `other`.
+ */
+export function decodeTagged(text: string, other: () => unknown, sj: Pick<superjson, 'parse'> = superjson): unknown {
+  const tag = text.charCodeAt(0)
+  if (tag === 83 /* S */) return sj.parse(text.slice(1))
+  if (tag === 69 /* E */) return unescapeKeys(sj.parse(text.slice(1)))
+  return other()
 }
 
 interface ErrorRecord {
@@ -226,7 +393,7 @@ function errorRecord(e: unknown, depth = 0): ErrorRecord {
   const fields: Record<string, unknown> = {}
   for (const k of Object.keys(e)) {
     if (k === 'message' || k === 'stack' || k === 'cause') continue
-    fields[k] = safeValue((e as unknown as Record<string, unknown>)[k])
+    setOwn(fields, k, safeValue((e as unknown as Record<string, unknown>)[k]))
   }
   const rec: ErrorRecord = { name: e.name, message: e.message, stack: e.stack, fields }
   if (e.cause !== undefined && depth < 5) {
@@ -237,7 +404,7 @@ function errorRecord(e: unknown, depth = 0): ErrorRecord {
 
 function safeValue(v: unknown): unknown {
   try {
-    prepare(v, 'field', false, new Set())
+    prepare(v, 'field', walk(false))
     return v
   } catch {
     return safeString(v)
@@ -262,7 +429,7 @@ function fromRecord(rec: ErrorRecord): Error {
   if (e.name !== rec.name) {
     Object.defineProperty(e, 'name', { value: rec.name, writable: true, configurable: true, enumerable: false })
   }
-  Object.assign(e, rec.fields)
+  for (const k of Object.keys(rec.fields)) setOwn(e as unknown as Record<string, unknown>, k, rec.fields[k])
   if (rec.cause !== undefined) {
     const cause = 'value' in rec.cause ? rec.cause.value : fromRecord(rec.cause)
     Object.defineProperty(e, 'cause', { value: cause, writable: true, configurable: true, enumerable: false })
@@ -272,7 +439,8 @@ function fromRecord(rec: ErrorRecord): Error {
 
 /** Encodes a thrown value so decodeError gives back the same class, name, message and own fields. */
 export function encodeError(e: unknown): string {
-  return 'S' + superjson.stringify(errorRecord(e))
+  const w = walk(false)
+  return superText(prepare(errorRecord(e), 'error', w), w, 'error')
 }
 
 /** Rebuilds an error recorded by encodeError. */

@@ -9,7 +9,7 @@
  */
 import superjson from 'superjson'
 import type { Dump, DumpEntry } from '../dump.js'
-import { decodeArgs, decodeValue, type ErrorRecord } from '../encoding.js'
+import { decodeArgs, decodeTagged, decodeValue, registerCodecs, type ErrorRecord } from '../encoding.js'
 import { UnknownThread } from '../errors.js'
 import type { Journal, ThreadRow } from '../journal.js'
 import { splitKey } from '../weft.js'
@@ -55,8 +55,7 @@ export function decodeShown(text: string): unknown {
   try {
     return decodeValue(text)
   } catch (e) {
-    if (!text.startsWith('S')) throw e
-    return standIns(text).parse(text.slice(1))
+    return decodeTagged(text, () => { throw e }, standIns(text))
   }
 }
 
@@ -65,14 +64,14 @@ export function decodeArgsShown(text: string): unknown[] {
   try {
     return decodeArgs(text)
   } catch (e) {
-    if (!text.startsWith('S')) throw e
-    return standIns(text).parse<unknown[]>(text.slice(1))
+    return decodeTagged(text, () => { throw e }, standIns(text)) as unknown[]
   }
 }
 
 /** A superjson that knows a stand-in class for every class named in the text's annotations. */
 function standIns(text: string): superjson {
   const sj = new superjson()
+  registerCodecs(sj)
   for (const [, name] of text.matchAll(/\["class","((?:[^"\\]|\\.)*)"\]/g)) {
     const id = JSON.parse(`"${name!}"`) as string
     const StandIn = { [id]: class {} }[id]!

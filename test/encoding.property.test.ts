@@ -1,0 +1,100 @@
+/**
+ * Every recordable value comes back from the journal as it went in, also when its objects have
+ * keys that superjson refuses (`__proto__`, `constructor`, `prototype`) next to values JSON cannot
+ * hold (a Date, a Map): as an outcome, as call arguments (the same key for the same request), as
+ * an error's fields, and through a dump file that a strict replay then reproduces.
+ *
+ * Reproduce a failure with FC_SEED=<seed>.
+ */
+import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import { expect, test } from 'vitest'
+import { fc, test as fcTest } from '@fast-check/vitest'
+import { makeDump, thread, Weave } from 'raiment'
+import { dumpText, readDump, replay } from 'raiment/testing'
+import { decodeArgs, decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from '../src/encoding.js'
+import { tempDir } from './support/tmp.js'
+
+declare module 'raiment' {
+  interface Libraries {
+    keysApi: { get(q: { constructor: number }): Promise<unknown> }
+  }
+}
+
+const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
+console.log(`encoding: fast-check seed ${seed} (FC_SEED=${seed} to reproduce)`)
+const params = { seed, numRuns: 300 }
+
+/** Keys that superjson refuses, keys that look escaped, and ordinary ones. */
+const key = fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', '\u0000', '\u0000constructor', '\u0000\u0000a'), fc.string())
+const value = fc.anything({ key, withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true })
+
+/** Own keys, deeply, as a list: deep equality that also sees a `__proto__` own field. */
+function shape(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map(shape)
+  if (v instanceof Map) return ['Map', [...(v as Map<unknown, unknown>)].map(([k, x]) => [shape(k), shape(x)])]
+  if (v instanceof Set) return ['Set', [...(v as Set<unknown>)].map(shape)]
+  if (Object.getPrototypeOf(v) === Object.prototype) return Object.keys(v).map((k) => [k, shape((v as Record<string, unknown>)[k])])
+  return v
+}
+
+fcTest.prop([value], params)('a value comes back deep-equal, with the same own keys', (v) => {
+  const back = decodeValue(encodeValue(v))
+  expect(isDeepStrictEqual(back, v)).toBe(true)
+  expect(shape(back)).toEqual(shape(v))
+})
+
+fcTest.prop([fc.array(value, { maxLength: 3 })], params)('arguments come back, and the same request gives the same key', (args) => {
+  const text = encodeArgs(args)
+  expect(isDeepStrictEqual(decodeArgs(text), args)).toBe(true)
+  expect(encodeArgs(decodeArgs(text))).toBe(text)
+})
+
+fcTest.prop([fc.dictionary(key, value)], params)("an error's own fields come back", (fields) => {
+  const e = new Error('boom')
+  for (const k of Object.keys(fields)) Object.defineProperty(e, k, { value: fields[k], enumerable: true, writable: true, configurable: true })
+  const back = decodeError(encodeError(e)) as Error & Record<string, unknown>
+  expect(back.message).toBe('boom')
+  for (const k of Object.keys(fields)) {
+    if (k === 'message' || k === 'stack' || k === 'cause') continue
+    expect(isDeepStrictEqual(back[k], fields[k]), `field ${JSON.stringify(k)}`).toBe(true)
+  }
+})
+
+test('a hole in an array comes back as undefined, never as null', () => {
+  // eslint-disable-next-line no-sparse-arrays
+  for (const v of [[, 1], [, new Date(0)]]) expect(decodeValue(encodeValue(v))).toStrictEqual([undefined, v[1]])
+  // eslint-disable-next-line no-sparse-arrays
+  expect(decodeArgs(encodeArgs([[, new Date(0)]]))).toStrictEqual([[undefined, new Date(0)]])
+})
+
+test('a thread whose outcomes have such keys is dumped, read back and replayed to the same result', async () => {
+  const answer = { constructor: { at: new Date(0) }, prototype: new Map([['a', { __proto__: 1 }]]) }
+  Object.defineProperty(answer.prototype.get('a'), '__proto__', { value: [1n], enumerable: true, writable: true, configurable: true })
+  const t = thread({
+    uses: ['keysApi'],
+    async does() {
+      const got = await this.keysApi.get({ constructor: 1 })
+      return { got, again: await this.keysApi.get({ constructor: 1 }) }
+    },
+  })
+  const weave = await Weave.open({
+    db: join(tempDir('raiment-encoding-'), 'w.db'),
+    threads: { t },
+    libraries: { keysApi: { get: async () => answer } },
+    ioLibs: false,
+  })
+  try {
+    const id = weave.spawn('t', {})
+    const end = await weave.join(id)
+    expect(end.status).toBe('done')
+    const dump = readDump(dumpText(makeDump(weave.journal, id)))
+    expect(shape(dump.entries[0]!.value)).toEqual(shape(answer))
+    const run = await replay(t, dump, { ioLibs: false })
+    expect(run.status).toBe('done')
+    expect(shape(run.result)).toEqual(shape({ got: answer, again: answer }))
+  } finally {
+    await weave.close()
+  }
+})

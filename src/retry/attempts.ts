@@ -36,6 +36,11 @@ export class AttemptLog {
   #insert: Stmt | null = null
   #ofCall: Stmt | null = null
   #ofThread: Stmt | null = null
+  /**
+   * The calls of unfinished threads that have failed attempts: read once, then kept up to date by
+   * add, so that a fresh call (nearly every call) asks SQLite nothing.
+   */
+  #calls: Set<string> | null = null
 
   private constructor(journal: Journal) {
     this.#journal = journal
@@ -52,8 +57,18 @@ export class AttemptLog {
 
   /** The failed attempts of call `callId` so far, in order. */
   ofCall(callId: string): AttemptRow[] {
+    if (!this.#known().has(callId)) return []
     this.#ofCall ??= this.#journal.db.prepare(`SELECT ${COLS} FROM retry_attempts WHERE call = ? ORDER BY n`)
     return this.#ofCall.all(callId) as AttemptRow[]
+  }
+
+  #known(): Set<string> {
+    return (this.#calls ??= new Set(
+      this.#journal.db
+        .prepare('SELECT DISTINCT a.call FROM retry_attempts a JOIN threads t ON t.id = a.thread WHERE t.ended IS NULL')
+        .pluck()
+        .all() as string[],
+    ))
   }
 
   /** Every failed attempt of a thread's calls, by call id then attempt. */
@@ -67,6 +82,7 @@ export class AttemptLog {
     this.#insert ??= this.#journal.db.prepare(
       `INSERT OR REPLACE INTO retry_attempts (thread, ${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     )
+    this.#known().add(a.call)
     this.#journal.queue(this.#insert, [thread, a.call, a.n, a.name, a.error, a.started, a.ended, a.due], after)
   }
 }

@@ -7,16 +7,14 @@
  * lines), `end <threadId>` when a thread ends, `all-done` when every worker has, then exits 0.
  * RAIMENT_CRASH_AT in its environment makes it kill itself at a named point of the weft.
  */
-import { readFileSync, writeSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Weave } from 'raiment'
+import { say, superviseChild } from './child-weave.js'
 import { fxLibrary, worker, type Plan } from './crash-plan.js'
 
 const dir = process.argv[2]
 if (!dir) throw new Error('usage: crash-child.ts DIR')
-
-/** Synchronous, so a line is out before anything that follows it (a SIGKILL included). */
-const say = (line: string): void => void writeSync(1, line + '\n')
 
 const plans = JSON.parse(readFileSync(join(dir, 'plans.json'), 'utf8')) as Plan[]
 const weave = await Weave.open({
@@ -27,22 +25,6 @@ const weave = await Weave.open({
   ioLibs: false,
   dumps: false,
 })
-weave.on('error', (e) => say(`error ${e.message}`))
-
-const check = async (): Promise<void> => {
-  const rows = weave.journal.threads()
-  if (rows.length === plans.length && rows.every((r) => r.status !== 'running' && r.status !== 'pending')) {
-    say('all-done')
-    await weave.close()
-    process.exit(0)
-  }
-}
-weave.on('thread-end', (end) => {
-  say(`end ${end.id} ${end.status}`)
-  // The end is durable when thread-end fires.
-  void check()
+await superviseChild(weave, plans.length, () => {
+  for (const plan of plans) weave.spawn('worker', { plan })
 })
-
-say(`started resumed=${weave.resumed}`)
-if (weave.journal.threads().length === 0) for (const plan of plans) weave.spawn('worker', { plan })
-else await check()

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { thread, type LibraryApi } from '../src/index.js'
+import { thread, type LibraryApi, type Weave } from '../src/index.js'
 
 /** The no-op I/O library every workload calls: `step(i)` returns `i` at once. */
 export const noop = {
@@ -27,6 +27,29 @@ export const sequential = thread({
     return sum
   },
 })
+
+/** A workload of `threads` sequential threads of `steps` calls each, all spawned at once. */
+export interface StepsWorkload {
+  threads: number
+  steps: number
+}
+
+/** W2 of the comparison (bench/compare): 100 threads x 100 steps, all at once. */
+export const W2: StepsWorkload = { threads: 100, steps: 100 }
+
+/**
+ * Runs `w` on `weave` (which knows `sequential` and `noop`) and returns the milliseconds from the
+ * first spawn to the last end; a thread that does not end done fails the bench.
+ */
+export async function runSteps(weave: Weave, w: StepsWorkload): Promise<number> {
+  const t0 = nowMs()
+  const ids = Array.from({ length: w.threads }, () => weave.spawn('sequential', { n: w.steps }))
+  for (const id of ids) {
+    const end = await weave.join(id)
+    if (end.status !== 'done') throw new Error(`bench thread ${id} ended ${end.status}`)
+  }
+  return nowMs() - t0
+}
 
 /** One thread making `n` weft calls at once (`Promise.all`). */
 export const concurrent = thread({

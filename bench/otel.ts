@@ -9,20 +9,10 @@
 import { metrics, trace } from '@opentelemetry/api'
 import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics'
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base'
-import { Weave, thread } from '../src/index.js'
-import { fmt, line, noop, nowMs, summarize, tempDir, verdict } from './common.js'
+import { Weave } from '../src/index.js'
+import { fmt, line, noop, runSteps, sequential, summarize, tempDir, verdict, W2 } from './common.js'
 
-const W2 = { threads: 100, steps: 100 }
 const TARGET = { atLeast: 0.97, text: 'W2 with the API and no SDK within 3 % of W2 without the hook' }
-
-const steps = thread({
-  uses: ['noop'],
-  async does(p: { n: number }) {
-    let sum = 0
-    for (let i = 0; i < p.n; i++) sum += await this.noop.step(i)
-    return sum
-  },
-})
 
 /** Steps per second of W2 on a fresh weave. */
 async function w2(telemetry: false | undefined): Promise<number> {
@@ -30,20 +20,14 @@ async function w2(telemetry: false | undefined): Promise<number> {
   const weave = await Weave.open({
     db: tmp.file('w.db'),
     durability: 'sync',
-    threads: { steps },
+    threads: { sequential },
     libraries: { noop },
     ioLibs: false,
     dumps: false,
     ...(telemetry === false ? { telemetry } : {}),
   })
   try {
-    const t0 = nowMs()
-    const ids = Array.from({ length: W2.threads }, () => weave.spawn('steps', { n: W2.steps }))
-    for (const id of ids) {
-      const end = await weave.join(id)
-      if (end.status !== 'done') throw new Error(`bench thread ${id} ended ${end.status}`)
-    }
-    return (W2.threads * W2.steps) / ((nowMs() - t0) / 1000)
+    return (W2.threads * W2.steps) / ((await runSteps(weave, W2)) / 1000)
   } finally {
     await weave.close()
     tmp.done()

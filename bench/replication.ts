@@ -9,16 +9,15 @@
 //   (target >= 200,000).
 import amqp from 'amqplib'
 import { AmqpLink } from '../src/amqp/link.js'
-import { Weave, thread, type Durability } from '../src/index.js'
+import { Weave, type Durability } from '../src/index.js'
 import { rebuildJournal } from '../src/replication/rebuild.js'
 import { deleteJournalStreams } from '../src/replication/streams.js'
 import { answers } from './amqp.js'
-import { fmt, line, noop, nowMs, summarize, tempDir, verdict } from './common.js'
+import { fmt, line, noop, runSteps, sequential, summarize, tempDir, verdict, W2 } from './common.js'
 
 const LOCAL = process.env['RAIMENT_BENCH_AMQP_URL'] ?? process.env['RAIMENT_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672'
 const CLUSTER = (process.env['RAIMENT_CLUSTER_URLS'] ?? [5691, 5692, 5693].map((p) => `amqp://guest:guest@127.0.0.1:${p}`).join(',')).split(',')
 const W1 = { threads: 1, steps: 1_000 }
-const W2 = { threads: 100, steps: 100 }
 const REBUILD = { threads: 200, steps: 1_000 }
 
 const TARGETS = {
@@ -26,15 +25,6 @@ const TARGETS = {
   w1: { atMost: 2, text: 'W1 step latency replicated <= 2x sync' },
   rebuild: { atLeast: 200_000, text: 'rebuild >= 200,000 entries/s' },
 }
-
-const steps = thread({
-  uses: ['noop'],
-  async does(p: { n: number }) {
-    let sum = 0
-    for (let i = 0; i < p.n; i++) sum += await this.noop.step(i)
-    return sum
-  },
-})
 
 let nsCount = 0
 
@@ -47,20 +37,14 @@ async function run(w: { threads: number; steps: number }, durability: Durability
     db: tmp.file('w.db'),
     weaveId: 'w',
     durability,
-    threads: { steps },
+    threads: { sequential },
     libraries: { noop },
     ioLibs: false,
     dumps: false,
     ...(link !== null ? { remote: link, replicate: true } : {}),
   })
   try {
-    const t0 = nowMs()
-    const ids = Array.from({ length: w.threads }, () => weave.spawn('steps', { n: w.steps }))
-    for (const id of ids) {
-      const end = await weave.join(id)
-      if (end.status !== 'done') throw new Error(`bench thread ${id} ended ${end.status}`)
-    }
-    const ms = nowMs() - t0
+    const ms = await runSteps(weave, w)
     if (link !== null) await link.replicator!.flushed()
     return (w.threads * w.steps) / (ms / 1000)
   } finally {

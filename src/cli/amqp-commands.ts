@@ -145,7 +145,8 @@ const RESTART_MAX_MS = 10_000
 /**
  * `raiment start --weaves N`: runs N weave processes (`raiment start --db <db>-i.db`, the same
  * other options), prefixes their output with `[i]`, restarts one that dies (it resumes its
- * threads; quick repeated deaths back off), and stops them all on SIGINT/SIGTERM.
+ * threads; quick repeated deaths back off), stops them all on SIGINT/SIGTERM, and passes SIGHUP
+ * on to each (a reload).
  *
  * Signals: each weave runs in its own process group, so a signal for this process's group
  * (Ctrl-C in a terminal, `kill -- -PGID`) reaches the weaves only as this process forwards it:
@@ -233,13 +234,19 @@ export async function startMany(o: BrokerOptions & { db: string }, argv: readonl
     } else note(`${sig} again: the weaves exit without waiting`)
     for (const c of children.values()) c.kill(sig)
   }
+  // SIGHUP: each weave loads its changed thread files (as `raiment start` alone does).
+  const reload = (): void => {
+    for (const c of children.values()) c.kill('SIGHUP')
+  }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  process.on('SIGHUP', reload)
   try {
     return await done
   } finally {
     process.off('SIGINT', stop)
     process.off('SIGTERM', stop)
+    process.off('SIGHUP', reload)
   }
 }
 

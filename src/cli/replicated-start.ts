@@ -18,7 +18,7 @@ import { DEFAULT_TAKEOVER_AFTER_MS } from '../replication/takeover.js'
 import type { Weave } from '../weave.js'
 import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
 import { errorLine, note, refuseEmpty } from './common.js'
-import { endLine, runUntilSignal, StopSignals, weaveOptions, type StartOptions } from './weave-commands.js'
+import { endLine, logReloads, reloadTriggers, runUntilSignal, StopSignals, weaveOptions, type StartOptions } from './weave-commands.js'
 import { trackResume } from './progress.js'
 import { logOpened, logResumed, logWeave, weaveLog } from './weave-log.js'
 
@@ -65,6 +65,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
       },
       opened: (weave, own) => {
         watch(weave)
+        logReloads(weave)
         if (!own) sayResumed(weave)
       },
     })
@@ -82,6 +83,11 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   void trackResume(weave, since)
   sayResumed(weave)
   weaveLog.info(`joined namespace '${host.ns}' on ${redact(url)} as ${weave.journal.weaveId}, replicated; takes over silent replicated weaves after ${takeoverAfterMs / 1000} s`, { event: 'joined', namespace: host.ns, broker: redact(url), weave: weave.journal.weaveId, replicated: true })
+  const stopReloads = reloadTriggers(() => [host.weave, ...host.hosted.values()], o)
   // The host closes every weave it runs; runUntilSignal closes the own one again (a no-op).
-  return runUntilSignal(weave, () => new Promise<never>(() => {}), () => host.close(), stop)
+  const beforeClose = (): Promise<void> => {
+    stopReloads()
+    return host.close()
+  }
+  return runUntilSignal(weave, () => new Promise<never>(() => {}), beforeClose, stop)
 }

@@ -101,7 +101,8 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
     throw e
   }
   logWeave(weave, endLine)
-  const stopReloads = reloads(weave, o)
+  logReloads(weave)
+  const stopReloads = reloadTriggers(() => [weave], o)
   logOpened(weave, o.db)
   void trackResume(weave, since)
   if (!existsSync(o.threads)) complain('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}', so only built-in thread types can run; pass --threads DIR`)
@@ -122,16 +123,23 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   return runUntilSignal(weave, () => new Promise<never>(() => {}), beforeClose, stop)
 }
 
-/**
- * Reloads for `raiment start`: each reload's report printed, SIGHUP reloads, and with --watch a
- * change under the threads directory does (after 200 ms without another). Returns the stop.
- */
-function reloads(weave: Weave, o: StartOptions): () => void {
+/** Prints each reload's report of `weave` (on stdout, as the other lines of what it does). */
+export function logReloads(weave: Weave): void {
   weave.on('reload', (r) => {
-    // On stdout, as the other lines of what the weave does (a failed reload changed nothing).
+    // A failed reload changed nothing.
     for (const t of r.types) for (const l of reloadLines(t)) weaveLog.info(l, { event: 'reload', type: t.type, ...(t.error !== undefined ? { code: t.error.code } : {}) })
   })
-  const again = (): void => void weave.reload().catch((e: unknown) => weaveLog.error(errorLine(e), { event: 'reload' }))
+}
+
+/**
+ * Reloads for `raiment start`: SIGHUP reloads the weaves this process runs (its own and, when
+ * replicated, those it took over), and with --watch a change under the threads directory does
+ * (after 200 ms without another). Returns the stop.
+ */
+export function reloadTriggers(weaves: () => readonly Weave[], o: StartOptions): () => void {
+  const again = (): void => {
+    for (const weave of weaves()) void weave.reload().catch((e: unknown) => weaveLog.error(errorLine(e), { event: 'reload' }))
+  }
   process.on('SIGHUP', again)
   let watcher: FSWatcher | null = null
   let timer: NodeJS.Timeout | undefined

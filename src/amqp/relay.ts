@@ -144,6 +144,7 @@ export class Relay {
 
   /** Rows waiting for the broker, or for the weave that holds their name. */
   pending(): number {
+    if (this.#journal.closed) return 0
     return this.#count.get() as number
   }
 
@@ -230,6 +231,8 @@ export class Relay {
 
   /** Publishes what is committed and not yet published on this channel, up to the window. */
   #pump(): void {
+    // A pump queued as the weave closed its journal has nothing left to publish from.
+    if (this.#journal.closed) return
     while (this.#more) {
       const ch = this.#ch
       if (ch === null || this.#inFlight >= MAX_IN_FLIGHT) return

@@ -12,7 +12,8 @@ export class Call implements LiveCall {
   readonly threadId: string
   readonly lib: Library
   readonly method: string
-  readonly args: unknown[]
+  /** Its arguments, until the library is asked (kept for the attempts of a call that is retried). */
+  args: unknown[]
   readonly key: string
   readonly ord: number
   readonly config: WeaveConfig

@@ -28,7 +28,7 @@ import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { Schedules } from './schedules/schedules.js'
 import { supervisor } from './supervisor.js'
 import { Keyring } from './secrets/keyring.js'
-import type { Library } from './libraries.js'
+import { threadView, type Library } from './libraries.js'
 import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
@@ -473,8 +473,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   #start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
     const weft = run.weft
-    const self: Record<string, object> = {}
-    for (const u of t.uses) self[u] = this.#libs.get(u)!.bind(weft)
+    const self = threadView(t.uses, this.#libs, weft)
     this.emit('thread-start', { id: run.id, type: run.type, resumed })
     // The body starts in a microtask. While it runs, the thread holds one reaction on the body's
     // own promise (a chain through a promise of our own would hold two more, and their resolvers).
@@ -485,15 +484,20 @@ export class Weave extends EventEmitter<WeaveEvents> {
       } catch (e) {
         body = Promise.reject(e)
       }
-      body.then(
-        (r) => {
-          if (run.weft === weft) this.#finish(run, true, r)
-        },
-        (e: unknown) => {
-          if (run.weft === weft) this.#finish(run, false, e)
-        },
-      )
+      this.#watch(run, weft, body)
     })
+  }
+
+  /** Ends the run when its body settles: handlers whose scope holds only what they need. */
+  #watch(run: Run, weft: Weft, body: Promise<unknown>): void {
+    body.then(
+      (r) => {
+        if (run.weft === weft) this.#finish(run, true, r)
+      },
+      (e: unknown) => {
+        if (run.weft === weft) this.#finish(run, false, e)
+      },
+    )
   }
 
   /** Always-replay mode: re-run a thread from the start with its journal as the cache. */

@@ -37,6 +37,7 @@ export { describeKey, splitKey, type Entry } from './replay-record.js'
 export type { CallTrace, WeftOptions } from './weft-options.js'
 
 const noop = (): void => {}
+const NO_ARGS: unknown[] = []
 
 /**
  * Called every 16,384 recorded outcomes replayed in this process, when set: a replay runs in
@@ -180,8 +181,9 @@ export class Weft implements WeftLike {
       if (next !== undefined && next.key === key) key = next.key
     } else {
       // Live, the key is kept (the call, the counts): joined, it is one flat string, where a
-      // concatenation is a cons string holding its parts, and later its flattened copy too.
-      key = [prefix, argsText].join('')
+      // concatenation is a cons string holding its parts, and later its flattened copy too. A
+      // call without arguments (clock.now) shares its library's one key string.
+      key = argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
     }
     const ord = this.#count(key)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
@@ -261,6 +263,8 @@ export class Weft implements WeftLike {
     } finally {
       enterCall(null)
     }
+    // Made once (no retry policy): nothing reads its arguments again, so a long wait keeps none.
+    if (call.retry === null) call.args = NO_ARGS
     return Promise.resolve(p)
   }
 

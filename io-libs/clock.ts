@@ -24,7 +24,7 @@ const clock = {
     try {
       ctx = callContext()
     } catch (e) {
-      return Promise.reject(e as Error)
+      return Promise.reject(e)
     }
     const sleeper = new Sleeper(at)
     const promise = new Promise<void>((resolve, reject) => {

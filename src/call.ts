@@ -50,4 +50,16 @@ export class Call implements LiveCall {
       this.reject = reject
     })
   }
+
+  /**
+   * The arguments to ask the library with. A call made once (no retry policy) lets go of them
+   * then: nothing reads them again, so a call that waits long (a sleep) keeps none.
+   */
+  takeArgs(): unknown[] {
+    const args = this.args
+    if (this.retry === null) this.args = NO_ARGS
+    return args
+  }
 }
+
+const NO_ARGS: unknown[] = []

@@ -36,7 +36,7 @@ import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
-import { ResumeCounter, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
+import { ResumeCounter, rowEnd, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { exitSignals } from './weave-exits.js'
 
@@ -87,6 +87,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #control: ControlRequests
   /** How far the runs resumed at open have replayed. */
   readonly #resuming = new ResumeCounter()
+  /** Ends a run whose body settled (`watchBody`). */
+  readonly #ends = (run: Run, ok: boolean, value: unknown): void => this.#finish(run, ok, value)
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
@@ -484,20 +486,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
       } catch (e) {
         body = Promise.reject(e)
       }
-      this.#watch(run, weft, body)
+      watchBody(body, run, weft, this.#ends)
     })
-  }
-
-  /** Ends the run when its body settles: handlers whose scope holds only what they need. */
-  #watch(run: Run, weft: Weft, body: Promise<unknown>): void {
-    body.then(
-      (r) => {
-        if (run.weft === weft) this.#finish(run, true, r)
-      },
-      (e: unknown) => {
-        if (run.weft === weft) this.#finish(run, false, e)
-      },
-    )
   }
 
   /** Always-replay mode: re-run a thread from the start with its journal as the cache. */

@@ -37,7 +37,6 @@ export { describeKey, splitKey, type Entry } from './replay-record.js'
 export type { CallTrace, WeftOptions } from './weft-options.js'
 
 const noop = (): void => {}
-const NO_ARGS: unknown[] = []
 
 /**
  * Called every 16,384 recorded outcomes replayed in this process, when set: a replay runs in
@@ -180,9 +179,8 @@ export class Weft implements WeftLike {
       const next = r.entries[r.next]
       if (next !== undefined && next.key === key) key = next.key
     } else {
-      // Live, the key is kept (the call, the counts): joined, it is one flat string, where a
-      // concatenation is a cons string holding its parts, and later its flattened copy too. A
-      // call without arguments (clock.now) shares its library's one key string.
+      // Live, the key is kept (the call, the counts): joined, one flat string (a concatenation is a
+      // cons string holding its parts, later its flat copy too); without arguments, the library's.
       key = argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
     }
     const ord = this.#count(key)
@@ -256,15 +254,13 @@ export class Weft implements WeftLike {
     let p: unknown
     enterCall(call)
     try {
-      p = call.lib.impl[call.method]!(...call.args)
+      p = call.lib.impl[call.method]!(...call.takeArgs())
     } catch (e) {
       // Whatever the library threw is the call's outcome, error or not.
       p = Promise.reject(e)
     } finally {
       enterCall(null)
     }
-    // Made once (no retry policy): nothing reads its arguments again, so a long wait keeps none.
-    if (call.retry === null) call.args = NO_ARGS
     return Promise.resolve(p)
   }
 

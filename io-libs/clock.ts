@@ -3,7 +3,7 @@
  * until a deadline, so after a crash only the remainder is waited.
  */
 import { callContext } from 'raiment'
-import type { LibraryApi } from 'raiment'
+import type { CallContext, LibraryApi } from 'raiment'
 
 const clock = {
   /** Milliseconds since the epoch. */
@@ -17,16 +17,26 @@ const clock = {
     }
     if (at <= Date.now()) return Promise.resolve()
     // A sleeping thread holds what is made here, so keep it small: an entry in the sleepers'
-    // heap rather than a Timeout of its own, onAbort rather than an AbortSignal (about 1 KB), and
-    // no named closures (tsx gives each a property dictionary).
-    return new Promise((resolve, reject) => {
-      const sleeper = new Sleeper(at, resolve)
-      add(sleeper)
-      callContext().onAbort((reason) => {
-        remove(sleeper)
-        reject(reason)
-      })
+    // heap rather than a Timeout of its own, onAbort rather than an AbortSignal (about 1 KB), no
+    // named closures (tsx gives each a property dictionary), and one closure that outlives this
+    // call (the abort hook), whose scope holds the sleeper alone (`at` in it would be a second).
+    let ctx: CallContext
+    try {
+      ctx = callContext()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const sleeper = new Sleeper(at)
+    const promise = new Promise<void>((resolve, reject) => {
+      sleeper.resolve = resolve
+      sleeper.reject = reject
     })
+    add(sleeper)
+    ctx.onAbort((reason) => {
+      remove(sleeper)
+      sleeper.reject(reason)
+    })
+    return promise
   },
 }
 export default clock
@@ -39,14 +49,16 @@ export function pendingSleeps(): number {
 /** A pending sleep: its deadline, how to end it, and its place in the heap. */
 class Sleeper {
   readonly at: number
-  readonly resolve: () => void
+  resolve: () => void = noop
+  reject: (reason: Error) => void = noop
   index = -1
 
-  constructor(at: number, resolve: () => void) {
+  constructor(at: number) {
     this.at = at
-    this.resolve = resolve
   }
 }
+
+function noop(): void {}
 
 /**
  * The pending sleeps as a binary min-heap on the deadline, all woken by one timer armed for the

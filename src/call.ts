@@ -12,7 +12,8 @@ export class Call implements LiveCall {
   readonly threadId: string
   readonly lib: Library
   readonly method: string
-  readonly args: unknown[]
+  /** Its arguments, until the library is asked (kept for the attempts of a call that is retried). */
+  args: unknown[]
   readonly key: string
   readonly ord: number
   readonly config: WeaveConfig
@@ -49,4 +50,16 @@ export class Call implements LiveCall {
       this.reject = reject
     })
   }
+
+  /**
+   * The arguments to ask the library with. A call made once (no retry policy) lets go of them
+   * then: nothing reads them again, so a call that waits long (a sleep) keeps none.
+   */
+  takeArgs(): unknown[] {
+    const args = this.args
+    if (this.retry === null) this.args = NO_ARGS
+    return args
+  }
 }
+
+const NO_ARGS: unknown[] = []

@@ -30,6 +30,22 @@ export interface Run {
   obs: RunObservation | null
 }
 
+/**
+ * @internal Calls `end(run, ok, value)` once the run's body settles, unless the run has another
+ * weft by then (re-run, reloaded). Here, not in the weave, so that the two handlers, which an idle
+ * thread keeps, hold these three values alone (not the thread's params and `this`).
+ */
+export function watchBody(body: Promise<unknown>, run: Run, weft: Weft, end: (run: Run, ok: boolean, value: unknown) => void): void {
+  body.then(
+    (r) => {
+      if (run.weft === weft) end(run, true, r)
+    },
+    (e: unknown) => {
+      if (run.weft === weft) end(run, false, e)
+    },
+  )
+}
+
 /** How far the threads a weave resumed have replayed their records (`Weave.resumeProgress`). */
 export interface ResumeProgress {
   /** Threads resumed, and how many of them have replayed their whole record (or ended). */

@@ -28,7 +28,7 @@ import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { Schedules } from './schedules/schedules.js'
 import { supervisor } from './supervisor.js'
 import { Keyring } from './secrets/keyring.js'
-import type { Library } from './libraries.js'
+import { threadView, type Library } from './libraries.js'
 import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
@@ -36,7 +36,7 @@ import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
-import { ResumeCounter, rowEnd, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
+import { ResumeCounter, rowEnd, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { exitSignals } from './weave-exits.js'
 
@@ -87,6 +87,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #control: ControlRequests
   /** How far the runs resumed at open have replayed. */
   readonly #resuming = new ResumeCounter()
+  /** Ends a run whose body settled (`watchBody`). */
+  readonly #ends = (run: Run, ok: boolean, value: unknown): void => this.#finish(run, ok, value)
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
@@ -473,8 +475,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   #start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
     const weft = run.weft
-    const self: Record<string, object> = {}
-    for (const u of t.uses) self[u] = this.#libs.get(u)!.bind(weft)
+    const self = threadView(t.uses, this.#libs, weft)
     this.emit('thread-start', { id: run.id, type: run.type, resumed })
     // The body starts in a microtask. While it runs, the thread holds one reaction on the body's
     // own promise (a chain through a promise of our own would hold two more, and their resolvers).
@@ -485,14 +486,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       } catch (e) {
         body = Promise.reject(e)
       }
-      body.then(
-        (r) => {
-          if (run.weft === weft) this.#finish(run, true, r)
-        },
-        (e: unknown) => {
-          if (run.weft === weft) this.#finish(run, false, e)
-        },
-      )
+      watchBody(body, run, weft, this.#ends)
     })
   }
 

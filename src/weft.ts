@@ -179,9 +179,9 @@ export class Weft implements WeftLike {
       const next = r.entries[r.next]
       if (next !== undefined && next.key === key) key = next.key
     } else {
-      // Live, the key is kept (the call, the counts): joined, it is one flat string, where a
-      // concatenation is a cons string holding its parts, and later its flattened copy too.
-      key = [prefix, argsText].join('')
+      // Live, the key is kept (the call, the counts): joined, one flat string (a concatenation is a
+      // cons string holding its parts, later its flat copy too); without arguments, the library's.
+      key = argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
     }
     const ord = this.#count(key)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
@@ -254,7 +254,7 @@ export class Weft implements WeftLike {
     let p: unknown
     enterCall(call)
     try {
-      p = call.lib.impl[call.method]!(...call.args)
+      p = call.lib.impl[call.method]!(...call.takeArgs())
     } catch (e) {
       // Whatever the library threw is the call's outcome, error or not.
       p = Promise.reject(e)

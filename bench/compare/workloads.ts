@@ -40,6 +40,11 @@ export const W1_STEPS = 1000
 export const W2_THREADS = 100
 export const W2_STEPS = 100
 export const W3_THREADS = 1000
+/**
+ * W3 against the floor (issue 17): each start of W3 is one durable commit, as each step of the
+ * floor is, so W3's threads/s should reach this share of the floor's steps/s.
+ */
+export const W3_OF_FLOOR = 0.9
 
 export const WORKLOADS: readonly Workload[] = [
   {

@@ -149,7 +149,6 @@ export function registerCodecs(sj: Pick<superjson, 'registerCustom'>): void {
   )
 }
 registerCodecs(superjson)
-const builtinProtos = new Set<unknown>([Date.prototype, RegExp.prototype, URL.prototype])
 
 function describe(v: unknown): string {
   if (typeof v === 'function') return `a function (${(v as { name?: string }).name || 'anonymous'})`
@@ -238,7 +237,12 @@ function prepare(v: unknown, path: string, w: Walk): unknown {
       for (const x of o) copy.add(prepare(x, `${path}.values[${i++}]`, w))
       return copy
     }
-    if (builtinProtos.has(proto) || typedArrayProtos.has(proto)) return o
+    // A copy: superjson restores an object met twice by its paths, and puts a wrong one back
+    // inside a Set (`{ a: new Set([d1, d2]), b: new Set([d1, d2]) }` gave b two d2s).
+    if (typedArrayProtos.has(proto)) return (o as TypedArray).slice()
+    if (proto === Date.prototype) return new Date((o as Date).getTime())
+    if (proto === RegExp.prototype) return new RegExp((o as RegExp).source, (o as RegExp).flags)
+    if (proto === URL.prototype) return new URL((o as URL).href)
     if (o instanceof Error) return o
     if (registeredClasses.has(proto as object)) return o
     throw new UnrecordableValue(path, describe(o))

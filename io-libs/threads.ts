@@ -3,7 +3,7 @@
  * recorded child id and does not spawn again.
  */
 import { createHash } from 'node:crypto'
-import { callContext, InvalidArgument, NoBroker, ThreadKilled, weaveOf, type LibraryApi, type Placement, type WeaveConfig } from 'raiment'
+import { callContext, ContinueAsNew, InvalidArgument, NoBroker, ThreadKilled, weaveOf, type LibraryApi, type Placement, type WeaveConfig } from 'raiment'
 
 export interface SpawnOptions {
   /**
@@ -123,4 +123,30 @@ const threads = (config: WeaveConfig) => {
 }
 export default threads
 
-export type ThreadsApi = LibraryApi<ReturnType<typeof threads>>
+export const threadSide = {
+  /**
+   * Ends this run of the thread and goes on as a fresh run of the same thread type, from
+   * `params`, under the same id, names, mailbox (the messages waiting stay, in order), parent,
+   * links, monitors and trapExits; joiners keep waiting. The current record is discarded in the
+   * same commit that records `params`, so a crash resumes either the old run (which comes back
+   * here and continues again) or the new one, never neither. Not a call: nothing is recorded.
+   * Returns a promise that rejects with ContinueAsNew: return or await it, and do not catch it.
+   * Calls the thread still has in flight are abandoned as at its end (a pending receive or sleep
+   * takes nothing): await them first.
+   * @throws UnrecordableValue (as the rejection) when `params` cannot be recorded
+   * @example
+   * for (let n = 0; n < 1_000; n++) state = step(state, await this.mailbox.receive())
+   * return this.threads.continueAsNew(state)
+   */
+  continueAsNew(params?: unknown): Promise<never> {
+    try {
+      return Promise.reject(new ContinueAsNew(params))
+    } catch (e) {
+      return Promise.reject(e as Error)
+    }
+  },
+}
+
+export type ThreadsApi = LibraryApi<ReturnType<typeof threads>> & {
+  continueAsNew(params?: unknown): Promise<never>
+}

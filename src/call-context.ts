@@ -12,7 +12,9 @@ export interface CallContext {
   readonly lib: string
   readonly method: string
   /**
-   * Stable across resume: thread id + key + ordinal. Pass it on as an idempotency key so a call
+   * Stable across resume: thread id + key + ordinal (after a continue-as-new, the thread id and
+   * how many times it continued, so a new run's calls never share an id with an earlier run's).
+   * Pass it on as an idempotency key so a call
    * that was in flight when the weave died does its effect once when it runs again.
    */
   readonly callId: string
@@ -77,6 +79,22 @@ export function callIdOf(threadId: string, key: string, ord: number): string {
 }
 
 /**
+ * On the config of a run of a thread that continued as new (src/continue/): what its call ids
+ * begin with instead of the thread id, so that they differ from those of its earlier runs.
+ */
+export const CALL_SCOPE: unique symbol = Symbol('raiment.call-scope')
+
+/** What the call ids of a thread that continued as new `continued` times begin with. */
+export function callScope(threadId: string, continued: number | null | undefined): string {
+  return continued ? `${threadId}~${continued}` : threadId
+}
+
+/** The id of a live call (see CALL_SCOPE). */
+export function callIdOfCall(call: { readonly threadId: string; readonly key: string; readonly ord: number; readonly config: WeaveConfig }): string {
+  return callIdOf((call.config as { [CALL_SCOPE]?: string })[CALL_SCOPE] ?? call.threadId, call.key, call.ord)
+}
+
+/**
  * The context of the live call being made, for use inside an I/O library method.
  * @throws RaimentError (`RAIMENT_NO_CALL`) outside the synchronous start of a library method
  * @example
@@ -113,8 +131,7 @@ class Context implements CallContext {
   }
 
   get callId(): string {
-    const call = this.#call
-    return callIdOf(call.threadId, call.key, call.ord)
+    return callIdOfCall(this.#call)
   }
 
   get signal(): AbortSignal {

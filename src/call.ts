@@ -63,3 +63,13 @@ export class Call implements LiveCall {
 }
 
 const NO_ARGS: unknown[] = []
+
+/** Tells a live call's library that the call is aborted: its signal, and its onAbort hook once. */
+export function abort(call: Call, reason: Error): void {
+  call.controller?.abort(reason)
+  const hook = call.abortHook
+  if (hook !== null) {
+    call.abortHook = null
+    hook(reason)
+  }
+}

@@ -6,6 +6,7 @@
  * Invariant: MIGRATIONS is append-only; a released migration is never edited.
  */
 
+import { continueMigration } from './continue/schema.js'
 import { retryMigration } from './retry/schema.js'
 import { schedulesMigration } from './schedules/schema.js'
 
@@ -153,6 +154,8 @@ export const MIGRATIONS: readonly string[] = [
   // Trace contexts of messages sent by a name no weave was known to hold yet (src/name-sends.ts),
   // kept while they wait.
   `ALTER TABLE outbox_names ADD COLUMN trace TEXT;`,
+  // Continue-as-new (src/continue/): how many times each thread continued as new.
+  continueMigration(),
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

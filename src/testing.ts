@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import './builtins.js'
 import { dumpEntries, makeDump, readDump, type Dump, type DumpEntry } from './dump.js'
 import { editRecord } from './check/fork.js'
+import { isContinueAsNew } from './continue/continue.js'
+import { decodeValue } from './encoding.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
 import { Library, replayParts, type LibrarySpec } from './libraries.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
@@ -19,9 +21,11 @@ export type { CallTrace } from './weft.js'
 export type { Dump } from './dump.js'
 
 export interface ReplayRun<R = unknown> {
-  /** How the replayed thread ended. */
-  status: 'done' | 'failed'
+  /** How the replayed thread ended ('continued': it called `threads.continueAsNew`). */
+  status: 'done' | 'failed' | 'continued'
   result?: R
+  /** With status 'continued', the params it continued with. */
+  continued?: unknown
   error?: Error
   /** Every request the thread made, in the order it made them. */
   calls: CallTrace[]
@@ -106,7 +110,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     run = { status: 'done', result, calls: weft.trace!, dump: d }
   } catch (e) {
     const err = weft.finish() ?? (e as Error)
-    run = { status: 'failed', error: err, calls: weft.trace!, dump: d }
+    run = isContinueAsNew(err) ? { status: 'continued', continued: decodeValue(err.params), calls: weft.trace!, dump: d } : { status: 'failed', error: err, calls: weft.trace!, dump: d }
   }
   if (run.error instanceof ReplayDivergence) {
     if (options.strict ?? true) throw run.error

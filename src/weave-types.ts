@@ -28,6 +28,8 @@ export interface Run {
   ended: boolean
   /** The run's observation (a span), when the weave is observed. */
   obs: RunObservation | null
+  /** How many times the thread continued as new (src/continue/); absent for none. */
+  continued?: number
 }
 
 /**
@@ -124,8 +126,11 @@ export interface WeaveHost {
   runs(): Iterable<Run>
   /** The thread type of that name this weave runs, if it runs it. */
   type(name: string): AnyThreadType | undefined
-  /** Registers a run before it starts (`entries`: its record, for a resumed run; `trace`: the traceparent it goes on). */
-  prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace?: string | null): Run
+  /**
+   * Registers a run before it starts (`entries`: its record, for a resumed run; `trace`: the
+   * traceparent it goes on; `continued`: how many times it continued as new).
+   */
+  prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace?: string | null, continued?: number): Run
   start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void
   /** The run's end is committed: tell its joiners and the 'thread-end' listeners. */
   ended(run: Run, end: ThreadEnd): void

@@ -39,6 +39,8 @@ import { Weft, type Entry } from './weft.js'
 import { ResumeCounter, rowEnd, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { exitSignals } from './weave-exits.js'
+import { continuedOf, isContinueAsNew, continueRun, runConfig } from './continue/continue.js'
+import { warnLongRecords } from './continue/long-record.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type ThreadEnd, type WeaveEvents } from './weave-types.js'
@@ -126,7 +128,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       run: (id) => this.#runs.get(id),
       runs: () => this.#runs.values(),
       type: (name) => this.#types.get(name),
-      prepare: (id, type, parent, entries, trace) => this.#prepare(id, type, parent, entries, trace ?? null),
+      prepare: (id, type, parent, entries, trace, continued) => this.#prepare(id, type, parent, entries, trace ?? null, continued),
       start: (run, t, params, resumed) => this.#start(run, t, params, resumed),
       ended: (run, end) => this.#ended(run, end),
       cannotRun: (id, type, parent) => this.#cannotRun(id, type, parent),
@@ -178,6 +180,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       // Types given by name are the program's own: a missing library is thrown at this call.
       checkUses(types, weave.libraries, byName ? undefined : loaded.unavailable, loaded.files)
       const warn = o.onWarning ?? ((w: Error) => process.emitWarning(w))
+      warnLongRecords(weave, warn)
       for (const e of loaded.unavailable.values()) warn(e)
       await replicateJournal(o, journal)
       weave.#resume()
@@ -413,10 +416,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** @internal Ends thread `id` because `from`, linked to it, ended with `status` (another weave told). */
   linkedExit(id: string, from: string, status: string, msg: unknown): void {
-    this.#linkedExit(id, from, status, msg)
-  }
-
-  #linkedExit(id: string, from: string, status: string, msg: unknown): void {
     const run = this.#runs.get(id)
     if (run === undefined || run.ended) return
     const err = new LinkedExit(id, from, status, msg)
@@ -448,20 +447,21 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * Registers a thread's run (so it can be joined and killed) before it starts. `trace`: where it
    * was spawned (a traceparent), or for a resumed run (`entries` given) its earlier run.
    */
-  #prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace: string | null = null): Run {
+  #prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace: string | null = null, continued = 0): Run {
     const obs = this.#observer === null ? null : this.#observer.run(id, type, entries !== null, trace)
     const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs }
+    if (continued > 0) run.continued = continued
     run.weft = this.#weft(run, entries)
     this.#runs.set(id, run)
     return run
   }
 
   #weft(run: Run, entries: Entry[] | null): Weft {
-    const weft: Weft = new Weft({
+    return new Weft({
       threadId: run.id,
       type: run.type,
       journal: this.journal,
-      config: this.config,
+      config: runConfig(this.config, run),
       entries,
       onDivergence: this.#onDivergence,
       onStop: this.#weftStopped,
@@ -470,7 +470,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
       retry: this.#types.get(run.type)?.retry ?? null,
       ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
-    return weft
   }
 
   #start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
@@ -524,7 +523,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (stop !== null) {
       ok = false
       value = stop
-    }
+    } else if (isContinueAsNew(value)) return continueRun(this.#host, run, value)
     run.ended = true
     let text: string
     if (ok) {
@@ -594,7 +593,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     this.resumed++
     const entries = this.#entries(row.id)
-    const run = this.#prepare(row.id, row.type, row.parent, entries, row.trace ?? null)
+    const run = this.#prepare(row.id, row.type, row.parent, entries, row.trace ?? null, continuedOf(row))
     this.#resuming.add(run, entries.length)
     if (run.obs !== null) {
       this.#observer!.replayed(entries.length)
@@ -602,5 +601,4 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     this.#start(run, t, params, true)
   }
-
 }

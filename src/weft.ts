@@ -17,14 +17,14 @@
  *   outcome is recorded and released here, as any call's is.
  */
 import { performance } from 'node:perf_hooks'
-import { callIdOf, enterCall, type WeaveConfig } from './call-context.js'
+import { callIdOfCall, enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from './encoding.js'
 import type { DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
-import { Call } from './call.js'
+import { abort, Call } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { divergenceAt, divergenceError, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
@@ -32,6 +32,7 @@ import { CallSecrets } from './secrets/calls.js'
 import type { Policy, ThreadRetry } from './retry/policy.js'
 import { callRetry } from './retry/resolve.js'
 import { GONE, retryCall, type RetryHost } from './retry/run.js'
+import { LONG_RECORD, longRecord } from './continue/long-record.js'
 
 export { describeKey, splitKey, type Entry } from './replay-record.js'
 export type { CallTrace, WeftOptions } from './weft-options.js'
@@ -250,7 +251,7 @@ export class Weft implements WeftLike {
     call.started = Date.now()
     call.t0 = performance.now()
     // One span for the call, across its attempts (a retried call makes several).
-    if (this.#observe !== null && call.obs === null) call.obs = this.#observe.call(call.lib.name, call.method, call.ord, () => callIdOf(call.threadId, call.key, call.ord))
+    if (this.#observe !== null && call.obs === null) call.obs = this.#observe.call(call.lib.name, call.method, call.ord, () => callIdOfCall(call))
     let p: unknown
     enterCall(call)
     try {
@@ -321,7 +322,7 @@ export class Weft implements WeftLike {
     call.ok = ok
     call.value = v
     const seq = this.#seq++
-    this.#recorded++
+    if (++this.#recorded === LONG_RECORD) longRecord(this.#config, this.threadId, this.#type)
     const journal = this.#journal!
     const newThread = this.#batch !== journal.epoch
     this.#batch = journal.epoch
@@ -585,16 +586,6 @@ export class Weft implements WeftLike {
     const resolve = this.#held
     this.#held = null
     resolve?.()
-  }
-}
-
-/** Tells a live call's library that the call is aborted: its signal, and its onAbort hook once. */
-function abort(call: Call, reason: Error): void {
-  call.controller?.abort(reason)
-  const hook = call.abortHook
-  if (hook !== null) {
-    call.abortHook = null
-    hook(reason)
   }
 }
 

@@ -16,7 +16,7 @@
  * - A thread killed, or a weave shutting down, during a wait ends the wait (the call's onAbort
  *   hook, as for a sleep); no attempt starts and nothing is recorded after the weft let go.
  */
-import { callIdOf } from '../call-context.js'
+import { callIdOfCall, type WeaveConfig } from '../call-context.js'
 import { encodeError } from '../encoding.js'
 import type { Journal } from '../journal.js'
 import { AttemptLog } from './attempts.js'
@@ -34,6 +34,7 @@ export interface RetryingCall {
   readonly args: unknown[]
   readonly key: string
   readonly ord: number
+  readonly config: WeaveConfig
   /** When the current attempt started (set by the host's `attempt`). */
   readonly started: number
   abortHook: ((reason: Error) => void) | null
@@ -62,7 +63,7 @@ export function pendingRetryWaits(): number {
 /** The final outcome of `call` under `policy`: its value, or its error thrown. */
 export async function retryCall(call: RetryingCall, policy: Policy, journal: Journal, host: RetryHost): Promise<unknown> {
   const log = AttemptLog.of(journal)
-  const id = callIdOf(call.threadId, call.key, call.ord)
+  const id = callIdOfCall(call)
   const name = `${call.lib.name}.${call.method}`
   const failure = call.lib.retry?.failure
   const past = log.ofCall(id)

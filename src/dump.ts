@@ -40,6 +40,8 @@ export interface Dump {
     error?: ErrorRecord
     created: number
     ended: number | null
+    /** How many times the thread continued as new (`threads.continueAsNew`); absent for none. The record is its current run's. */
+    continued?: number
   }
   entries: DumpEntry[]
 }
@@ -61,6 +63,8 @@ export function makeDump(journal: Journal, id: string, tick?: (done: number, tot
     created: row.created,
     ended: row.ended,
   }
+  const continued = (row as { continued?: number }).continued ?? 0
+  if (continued > 0) thread.continued = continued
   if (row.outcome !== null) {
     if (row.status === 'done') thread.result = decodeValue(row.outcome)
     else if (row.status === 'failed') thread.error = decodeValue(row.outcome) as ErrorRecord

@@ -3,9 +3,11 @@
  * SIGKILL the 17th time the weft passes the point `after-call` (a live call has completed and its
  * outcome is not yet recorded); `after-commit` is after the outcome is durable and before the
  * thread sees it; `takeover-rebuilt` is in a weave taking another over, once the journal is rebuilt
- * from the stream and before the takeover is recorded in it. Unset, a point costs one boolean test.
+ * from the stream and before the takeover is recorded in it; `continue-queued` is when a thread
+ * continuing as new has queued the switch (not yet committed), `continue-committed` once the switch
+ * is durable and before the new run starts. Unset, a point costs one boolean test.
  */
-export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt'
+export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed'
 
 const spec = process.env['RAIMENT_CRASH_AT']
 const [point, countText] = spec ? spec.split(':') : []

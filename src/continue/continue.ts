@@ -20,6 +20,7 @@
  */
 import type Database from 'better-sqlite3'
 import { CALL_SCOPE, callScope, type WeaveConfig } from '../call-context.js'
+import { crashArmed, crashPoint } from '../crash-points.js'
 import { decodeValue, encodeValue } from '../encoding.js'
 import { RaimentError } from '../errors.js'
 import type { Journal, ThreadRow } from '../journal.js'
@@ -110,8 +111,10 @@ export function continueRun(host: WeaveHost, run: Run, next: Pick<ContinueAsNew,
   journal.queue(s.dropTail, [run.id])
   journal.queue(s.dropAttempts, [run.id])
   journal.queue(s.renew, [next.params, n, run.id], () => {
+    if (crashArmed) crashPoint('continue-committed')
     if (host.closed() || run.ended || run.weft !== weft) return
     // A type a weave runs is never removed (a reload replaces it), so it is there.
     host.start(run, host.type(run.type)!, decodeValue(next.params), false)
   })
+  if (crashArmed) crashPoint('continue-queued')
 }

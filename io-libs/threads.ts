@@ -142,7 +142,7 @@ export const threadSide = {
     try {
       return Promise.reject(new ContinueAsNew(params))
     } catch (e) {
-      return Promise.reject(e as Error)
+      return Promise.reject(e)
     }
   },
 }

@@ -10,6 +10,7 @@ import { LongRecord, thread, Weave, type AnyThreadType, type WeaveOptions } from
 import { replay } from 'raiment/testing'
 import { makeDump } from '../src/dump.js'
 import { actor, feeder, fxLibrary, logger, ticks, type ActorResult } from './support/continue-plan.js'
+import { raiment } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
 async function open(extra: Partial<WeaveOptions> & { threads?: Record<string, AnyThreadType> } = {}) {
@@ -138,6 +139,16 @@ describe('continue-as-new', () => {
     } finally {
       await weave.close()
     }
+    // The CLI, on the journal the weave closed: show tells the count, dump writes the current run.
+    const db = join(dir, 'w.db')
+    const [json, text, dumped] = await Promise.all([raiment(dir, 'show', id, '--json', '--db', db), raiment(dir, 'show', id, '--db', db), raiment(dir, 'dump', id, '--db', db, '-o', join(dir, 'actor.json'))])
+    expect(json.code, json.stderr).toBe(0)
+    expect((JSON.parse(json.stdout) as { thread: unknown }).thread).toMatchObject({ id, status: 'done', continued: 3, calls: 4 })
+    expect(text.stdout).toContain('continued as new 3 times')
+    expect(dumped.code, dumped.stderr).toBe(0)
+    const fromFile = await replay(actor, join(dir, 'actor.json'))
+    expect(fromFile).toMatchObject({ status: 'done', result: { runs: 3 } })
+    expect(fromFile.dump.thread.continued).toBe(3)
   })
 
   it('a dump of a run that continued replays to status "continued" with the params it continued with', async () => {

@@ -124,6 +124,7 @@ export function show(id: string, o: ShowOptions): number {
     const parent = t.parent === null ? '' : `  parent ${t.parent}`
     say(`${t.id}  ${t.type}  ${t.status}  created ${isoTime(t.created)}${ended}${parent}`)
     say(`params ${cell(t.params, 200)}`)
+    if (t.continued !== undefined) say(`continued as new ${t.continued} time${t.continued === 1 ? '' : 's'}: the calls below are its current run's`)
     if (calls.length === 0) say('(no calls recorded)')
     else {
       const lines = table(

@@ -98,6 +98,8 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
     const to = journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined
     if (to !== undefined) t.movedTo = to
   }
+  const continued = (row as { continued?: number }).continued ?? 0
+  if (continued > 0) t.continued = continued
   // Where its latest run is in the traces, when OpenTelemetry was on (docs/observability.md).
   if (typeof row.trace === 'string') t.trace = row.trace
   return t
@@ -141,6 +143,7 @@ export function threadJson(t: ThreadView): Record<string, unknown> {
   if ('result' in t) o['result'] = jsonValue(t.result)
   if (t.error !== undefined) o['error'] = errorJson(t.error)
   if (t.movedTo !== undefined) o['movedTo'] = t.movedTo
+  if (t.continued !== undefined) o['continued'] = t.continued
   return o
 }
 

@@ -27,8 +27,11 @@ export interface MoveRecord {
   format: number
   /** The weave the thread left. */
   from: string
-  /** `trace`: its last run's trace context (src/observer.ts), if observed; absent from older weaves. */
-  thread: { id: string; type: string; params: string; parent: string | null; created: number; trace?: string | null }
+  /**
+   * `trace`: its last run's trace context (src/observer.ts), if observed; `continued`: how many
+   * times it continued as new (src/continue/), absent for none; both absent from older weaves.
+   */
+  thread: { id: string; type: string; params: string; parent: string | null; created: number; trace?: string | null; continued?: number }
   entries: EntryRow[]
   /** Messages not yet taken, oldest first; `msgId` keeps them unique on arrival. */
   inbox: Array<{ from: string | null; msgId: string; body: string; at: number; trace?: string | null }>
@@ -67,8 +70,8 @@ export class Moves {
     this.#names = db.prepare('SELECT name FROM names WHERE thread = ?').pluck()
     this.#traps = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
     this.#watches = db.prepare('SELECT watcher, kind FROM watches WHERE target = ? ORDER BY watcher, kind')
-    this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, ?, 'running', ?)")
-    this.#reviveThread = db.prepare("UPDATE threads SET status = 'running', outcome = NULL, ended = NULL WHERE id = ?")
+    this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created, continued) VALUES (?, ?, ?, ?, 'running', ?, ?)")
+    this.#reviveThread = db.prepare("UPDATE threads SET status = 'running', outcome = NULL, ended = NULL, params = ?, continued = ? WHERE id = ?")
     this.#dropEntries = db.prepare('DELETE FROM journal WHERE thread = ?')
     this.#insertEntry = db.prepare('INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
   }
@@ -81,7 +84,7 @@ export class Moves {
     return {
       format: MOVE_FORMAT,
       from: j.weaveId,
-      thread: { id: row.id, type: row.type, params: row.params, parent: row.parent, created: row.created, trace: row.trace ?? null },
+      thread: { id: row.id, type: row.type, params: row.params, parent: row.parent, created: row.created, trace: row.trace ?? null, ...continuedOf(row as { continued?: number }) },
       entries: j.entries(id),
       inbox: this.#inbox.all(id) as MoveRecord['inbox'],
       names: this.#names.all(id) as string[],
@@ -98,13 +101,18 @@ export class Moves {
   write(r: MoveRecord): void {
     const j = this.#journal
     const t = r.thread
-    if (j.thread(t.id) === undefined) j.queue(this.#insertThread, [t.id, t.type, t.params, t.parent, t.created])
-    else j.queue(this.#reviveThread, [t.id])
+    if (j.thread(t.id) === undefined) j.queue(this.#insertThread, [t.id, t.type, t.params, t.parent, t.created, t.continued ?? 0])
+    else j.queue(this.#reviveThread, [t.params, t.continued ?? 0, t.id])
     j.queue(this.#dropEntries, [t.id])
     for (const e of r.entries) j.queue(this.#insertEntry, [t.id, ...e])
     const attempts = AttemptLog.of(j)
     for (const a of r.attempts ?? []) attempts.add(t.id, a)
   }
+}
+
+/** A row's continue-as-new count, as a record carries it (absent for none). */
+function continuedOf(row: { continued?: number }): { continued?: number } {
+  return row.continued ? { continued: row.continued } : {}
 }
 
 /** Checks a record that came off the wire before anything of it is written. */

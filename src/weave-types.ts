@@ -92,7 +92,8 @@ export class ResumeCounter {
 }
 
 export interface WeaveEvents {
-  'thread-start': [{ id: string; type: string; resumed: boolean }]
+  /** `continued`: how many times the thread has continued as new (src/continue/), absent for none. */
+  'thread-start': [{ id: string; type: string; resumed: boolean; continued?: number }]
   'thread-end': [ThreadEnd]
   /** A reload (`reload()`) loaded changed thread files: which threads moved to the new code, which kept theirs. */
   reload: [ReloadReport]

@@ -475,7 +475,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
     const weft = run.weft
     const self = threadView(t.uses, this.#libs, weft)
-    this.emit('thread-start', { id: run.id, type: run.type, resumed })
+    this.emit('thread-start', run.continued === undefined ? { id: run.id, type: run.type, resumed } : { id: run.id, type: run.type, resumed, continued: run.continued })
     // The body starts in a microtask. While it runs, the thread holds one reaction on the body's
     // own promise (a chain through a promise of our own would hold two more, and their resolvers).
     void Promise.resolve().then(() => {

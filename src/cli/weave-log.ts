@@ -85,9 +85,10 @@ function endFields(weave: Weave, end: ThreadEnd): Fields {
  */
 export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) => string, said?: Set<string>): void {
   weave.on('error', (e) => weaveLog.error(errorLine(e), { event: 'error', code: (e as { code?: unknown }).code ?? e.name }))
-  weave.on('thread-start', ({ id, type, resumed }) => {
+  weave.on('thread-start', ({ id, type, resumed, continued }) => {
     said?.add(id)
-    weaveLog.info(`${resumed ? 'resumed' : 'started'} ${id} ${type}`, { event: resumed ? 'thread-resumed' : 'thread-start', thread: id, type })
+    if (continued !== undefined && !resumed) weaveLog.info(`continued ${id} ${type} as new (${continued})`, { event: 'thread-continued', thread: id, type, continued })
+    else weaveLog.info(`${resumed ? 'resumed' : 'started'} ${id} ${type}`, { event: resumed ? 'thread-resumed' : 'thread-start', thread: id, type })
   })
   weave.on('thread-end', (end) => weaveLog.info(endLine(weave, end), endFields(weave, end)))
 }

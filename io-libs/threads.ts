@@ -132,7 +132,7 @@ export const threadSide = {
    * here and continues again) or the new one, never neither. Not a call: nothing is recorded.
    * Returns a promise that rejects with ContinueAsNew: return or await it, and do not catch it.
    * Calls the thread still has in flight are abandoned as at its end (a pending receive or sleep
-   * takes nothing): await them first.
+   * is cancelled): await them first.
    * @throws UnrecordableValue (as the rejection) when `params` cannot be recorded
    * @example
    * for (let n = 0; n < 1_000; n++) state = step(state, await this.mailbox.receive())

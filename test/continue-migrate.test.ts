@@ -1,14 +1,15 @@
 /**
  * A thread that continued as new moves to another weave (`Weave.migrate`, a real broker): its
  * count goes with it, so its calls there keep ids of their own (none equals a call id of an
- * earlier run), and it goes on continuing there with its mailbox whole.
+ * earlier run, and none of its messages has the id of an earlier run's: the weave they reach
+ * takes each), and it goes on continuing there with its mailbox whole.
  */
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
-import { actor, fxLibrary, ticks } from './support/continue-plan.js'
+import { actor, fxLibrary, logger, ticks } from './support/continue-plan.js'
 import { tempDir } from './support/tmp.js'
 
 describe.skipIf(!brokerUp && !CI)('continue-as-new and moves', () => {
@@ -27,7 +28,7 @@ describe.skipIf(!brokerUp && !CI)('continue-as-new and moves', () => {
     const effects = join(dir, 'effects.db')
     const open = async (id: string) => {
       const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: { actor }, ioLibs: false, dumps: false, durability: 'memory', remote: link, libraries: { cfx: fxLibrary(effects) } })
+      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: { actor, logger }, ioLibs: false, dumps: false, durability: 'memory', remote: link, libraries: { cfx: fxLibrary(effects) } })
       await link.start(weave)
       cleanups.push(async () => {
         await link.close()
@@ -37,11 +38,14 @@ describe.skipIf(!brokerUp && !CI)('continue-as-new and moves', () => {
     }
     const a = await open('a')
     const b = await open('b')
-    const id = a.spawn('actor', { every: 2, got: [], runs: 0 })
+    // Each run sends the same 'tick' to a logger on b: one message per run, through the broker.
+    const log = b.spawn('logger')
+    await b.committed()
+    const id = a.spawn('actor', { every: 2, got: [], runs: 0, log })
     await a.committed()
     for (let n = 0; n < 5; n++) a.send(id, { n })
     // Two continues (0-1, 2-3), then it has taken 4 and waits with nothing left.
-    await expect.poll(() => a.journal.entries(id).length, { timeout: 10_000, interval: 10 }).toBe(3)
+    await expect.poll(() => a.journal.entries(id).length, { timeout: 10_000, interval: 10 }).toBe(4)
     expect((a.journal.thread(id) as { continued?: number }).continued).toBe(2)
     expect(await a.migrate(id, 'b')).toBe('b')
     for (let n = 5; n < 9; n++) a.send(id, { n })
@@ -51,5 +55,8 @@ describe.skipIf(!brokerUp && !CI)('continue-as-new and moves', () => {
     expect((b.journal.thread(id) as { continued?: number }).continued).toBe(4)
     const scopes = ticks(effects).map((c) => c.slice(0, c.indexOf(':')))
     expect(scopes).toEqual([id, `${id}~1`, `${id}~2`, `${id}~3`, `${id}~4`])
+    // Five runs, five 'tick' messages taken by b, none taken for a copy of another.
+    a.send(log, { stop: true })
+    expect(await b.join(log)).toMatchObject({ status: 'done', result: 5 })
   }, 60_000)
 })

@@ -19,7 +19,9 @@
 //   (bench/check.ts), seconds, target < 10 s.
 // - OpenTelemetry (bench/otel.ts): W2 without the hook, with the API and no SDK (within 3 %), and
 //   with an SDK and a no-op exporter.
-// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel   --runs N   --big-runs N
+// - continue-as-new (bench/continue.ts): a stream to an actor that continues as new every EVERY
+//   messages, msgs/s, and its resume afterwards, ms, next to one that never continues.
+// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue   --runs N   --big-runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -36,7 +38,7 @@ const opt = (name: string): string | undefined => {
 }
 const RUNS = Number(opt('--runs') ?? 3)
 const BIG_RUNS = Number(opt('--big-runs') ?? 1)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel').split(','))
+const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue').split(','))
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
@@ -236,6 +238,7 @@ if (only.has('failover')) await (await import('./failover.js')).failoverBench(RU
 if (only.has('ui')) await (await import('./ui.js')).uiBench(RUNS, log, progress)
 if (only.has('check')) await (await import('./check.js')).checkBench(RUNS, log, progress)
 if (only.has('otel')) await (await import('./otel.js')).otelBench(RUNS, log, progress)
+if (only.has('continue')) await (await import('./continue.js')).continueBench(RUNS, log, progress)
 
 log('')
 log(`## Targets: ${verdicts.filter((v) => v.met).length} of ${verdicts.length} met`)

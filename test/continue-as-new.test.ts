@@ -169,6 +169,29 @@ describe('continue-as-new', () => {
     }
   })
 
+  it("a receive the old run left pending is cancelled at the switch: the message it waited for goes to the new run", async () => {
+    const leaves = thread({
+      uses: ['mailbox', 'threads'],
+      async does(p: { runs: number }) {
+        if (p.runs === 0) {
+          // Never awaited: cancelled when the thread continues, so it takes nothing.
+          void this.mailbox.receive({ match: { x: 1 } })
+          return this.threads.continueAsNew({ runs: 1 })
+        }
+        return this.mailbox.receive({ match: { x: 1 } })
+      },
+    })
+    const { weave } = await open({ threads: { leaves } })
+    try {
+      const id = weave.spawn('leaves', { runs: 0 })
+      await until(() => (weave.journal.thread(id) as { continued?: number } | undefined)?.continued === 1)
+      weave.send(id, { x: 1 })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: { x: 1 } })
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('params that cannot be recorded fail the thread with UnrecordableValue; nothing continues', async () => {
     const bad = thread({
       uses: ['threads'],

@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest'
 import { LongRecord, thread, Weave, type AnyThreadType, type WeaveOptions } from 'raiment'
 import { replay } from 'raiment/testing'
 import { makeDump } from '../src/dump.js'
+import { Journals, threadDetail } from '../src/ui/data.js'
+import { threadPage } from '../src/ui/thread-page.js'
 import { actor, feeder, fxLibrary, logger, ticks, type ActorResult } from './support/continue-plan.js'
 import { raiment } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
@@ -149,6 +151,9 @@ describe('continue-as-new', () => {
     const fromFile = await replay(actor, join(dir, 'actor.json'))
     expect(fromFile).toMatchObject({ status: 'done', result: { runs: 3 } })
     expect(fromFile.dump.thread.continued).toBe(3)
+    // The UI's thread page says so beside its calls.
+    const detail = threadDetail(new Journals([db]), id, 0)!
+    expect(String(threadPage(detail))).toContain('it continued as new 3 times')
   })
 
   it('a dump of a run that continued replays to status "continued" with the params it continued with', async () => {

@@ -34,7 +34,7 @@ export function threadPage(d: ThreadDetail, now = Date.now()): Html {
 <dt>Weave</dt><dd>${d.weave} <span class="note">(${d.journal})</span></dd>
 <dt>Started</dt><dd class="time">${time(t.created)} UTC</dd>
 <dt>${t.ended === null ? 'Running for' : 'Duration'}</dt><dd>${took}${t.ended === null ? '' : h` <span class="note">ended ${time(t.ended)}</span>`}</dd>
-<dt>Calls</dt><dd>${d.total}</dd>
+<dt>Calls</dt><dd>${d.total}${t.continued ? h` <span class="note">of its current run: it continued as new ${t.continued} time${t.continued === 1 ? '' : 's'}</span>` : ''}</dd>
 ${t.parent ? h`<dt>Parent</dt><dd>${threadLink(t.parent)}</dd>` : ''}
 ${d.names.length ? h`<dt>Names</dt><dd>${d.names.join(', ')}</dd>` : ''}
 </dl>`

@@ -61,20 +61,21 @@ const stream = (alwaysReplay: boolean) => async () => {
   const { weave, effects } = await open({ threads: { actor, feeder, logger, watcher }, alwaysReplay })
   try {
     const log = weave.spawn('logger')
-    const id = weave.spawn('actor', { every: 3, got: [], runs: 0, log })
+    const id = weave.spawn('actor', { every: 3, got: [], runs: 0, log, name: 'acc' })
     const joined = weave.join(id)
     const mon = weave.spawn('watcher', { target: id, how: 'monitor' })
     const lnk = weave.spawn('watcher', { target: id, how: 'link' })
     await weave.committed()
-    const feed = weave.spawn('feeder', { to: id, count: 40 })
+    // By its name, which it registers again in each run.
+    const feed = weave.spawn('feeder', { to: 'acc', count: 40, join: id })
     const end = await joined
     const result = { got: Array.from({ length: 40 }, (_, i) => i), runs: 13 }
     expect(end).toEqual({ id, type: 'actor', status: 'done', result })
     expect(await weave.join(feed)).toMatchObject({ status: 'done', result })
     const row = weave.journal.thread(id)!
     expect((row as { continued?: number }).continued).toBe(13)
-    // The record is the last run's: its tick and 'tick' message, then n = 39 (received, seen) and the stop.
-    expect(weave.journal.entries(id).map((e) => e[1].slice(0, e[1].indexOf(':')))).toEqual(['cfx.tick', 'mailbox.send', 'mailbox.take', 'cfx.seen', 'mailbox.take'])
+    // The record is the last run's: its name, tick and 'tick' message, then n = 39 (received, seen) and the stop.
+    expect(weave.journal.entries(id).map((e) => e[1].slice(0, e[1].indexOf(':')))).toEqual(['registry.register', 'cfx.tick', 'mailbox.send', 'mailbox.take', 'cfx.seen', 'mailbox.take'])
     for (const w of [mon, lnk]) weave.send(w, { stop: true })
     weave.send(log, { stop: true })
     for (const w of [mon, lnk]) expect(await weave.join(w)).toMatchObject({ status: 'done', result: [{ exit: id, status: 'done', result }] })
@@ -89,7 +90,7 @@ const stream = (alwaysReplay: boolean) => async () => {
 }
 
 describe('continue-as-new', () => {
-  it('an actor continuing every 3 messages gets a stream of 40 once and in order; joiners, monitors and trapping links see only its real end', stream(false))
+  it('an actor continuing every 3 messages gets a stream of 40, sent to the name it registers in each run, once and in order; joiners, monitors and trapping links see only its real end', stream(false))
 
   it('the same under alwaysReplay (each thread re-run from its record after every outcome)', stream(true))
 

@@ -7,8 +7,9 @@
  *   run it makes a call with the same arguments in every run (`cfx.tick()`, and a 'tick' message
  *   to `log` if given): the same key and ordinal each run, so only the call-id scope keeps them
  *   apart.
+ *   With `name`, it registers that name at the start of each run.
  * - `feeder` sends `{ n: 0 }` … `{ n: count - 1 }` to `to`, then `{ stop: true }`, then joins it
- *   (a join across its continues) and returns what it ended with.
+ *   (a join across its continues; `join`: its id, where `to` is a name) and returns what it ended with.
  * - `logger` counts the messages it receives until `{ stop: true }`.
  */
 import Database from 'better-sqlite3'
@@ -19,6 +20,8 @@ export interface ActorParams {
   got: number[]
   runs: number
   log?: string
+  /** A name it registers at the start of each run (it holds it already after the first). */
+  name?: string
 }
 
 export interface ActorResult {
@@ -40,8 +43,9 @@ declare module 'raiment' {
 }
 
 export const actor = thread({
-  uses: ['mailbox', 'threads', 'cfx'],
+  uses: ['mailbox', 'threads', 'registry', 'cfx'],
   async does(p: ActorParams): Promise<ActorResult> {
+    if (p.name !== undefined) await this.registry.register(p.name)
     await this.cfx.tick()
     if (p.log !== undefined) await this.mailbox.send(p.log, 'tick')
     const got = [...p.got]
@@ -58,10 +62,10 @@ export const actor = thread({
 
 export const feeder = thread({
   uses: ['mailbox', 'threads'],
-  async does(p: { to: string; count: number }) {
+  async does(p: { to: string; count: number; join?: string }) {
     for (let n = 0; n < p.count; n++) await this.mailbox.send(p.to, { n })
     await this.mailbox.send(p.to, { stop: true })
-    return this.threads.join(p.to)
+    return this.threads.join(p.join ?? p.to)
   },
 })
 

@@ -5,7 +5,8 @@
  * or at the named crash points of the switch: queued and not committed, committed and the new run
  * not started), restarts it until both threads have ended, and checks that nothing was lost or
  * received twice (the actor got 0 … COUNT-1 in order), that each run's call with the same key and
- * ordinal had its own call id and its effect once, and that the record is the last run's.
+ * ordinal had its own call id and its effect once, that a monitor of the actor got one exit
+ * message, of its real end, and that the record is the last run's.
  *
  * Reproduce a failure with FC_SEED=<seed>.
  */
@@ -53,12 +54,14 @@ function verify(dir: string): void {
   const journal = new Journal(join(dir, 'weave.db'), { readonly: true })
   let actorId: string
   try {
-    const [a, f] = journal.threads()
+    const [a, f, m] = journal.threads()
     actorId = a!.id
     const result = { got: Array.from({ length: COUNT }, (_, i) => i), runs: CONTINUES }
-    expect([a!.status, f!.status]).toEqual(['done', 'done'])
+    expect([a!.status, f!.status, m!.status]).toEqual(['done', 'done', 'done'])
     expect(decodeValue(a!.outcome!)).toEqual(result)
     expect(decodeValue(f!.outcome!)).toEqual(result)
+    // The monitor's one exit message is the real end (a second one would be a dead letter below).
+    expect(decodeValue(m!.outcome!)).toEqual({ exit: actorId, status: 'done', result })
     expect((a as { continued?: number }).continued).toBe(CONTINUES)
     expect(decodeValue(a!.params)).toMatchObject({ runs: CONTINUES, got: result.got.slice(0, CONTINUES * EVERY) })
     // tick, and per message left after the last continue a take and a seen, and the stop's take.

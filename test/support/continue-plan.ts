@@ -10,6 +10,8 @@
  *   With `name`, it registers that name at the start of each run.
  * - `feeder` sends `{ n: 0 }` … `{ n: count - 1 }` to `to`, then `{ stop: true }`, then joins it
  *   (a join across its continues; `join`: its id, where `to` is a name) and returns what it ended with.
+ * - `monitorer` monitors a thread and returns the first message it gets (then a second one would
+ *   be a dead letter).
  * - `logger` counts the messages it receives until `{ stop: true }`.
  */
 import Database from 'better-sqlite3'
@@ -66,6 +68,15 @@ export const feeder = thread({
     for (let n = 0; n < p.count; n++) await this.mailbox.send(p.to, { n })
     await this.mailbox.send(p.to, { stop: true })
     return this.threads.join(p.join ?? p.to)
+  },
+})
+
+/** Monitors `target` and returns the first message it gets: the exit message of its real end. */
+export const monitorer = thread({
+  uses: ['mailbox', 'threads'],
+  async does(p: { target: string }) {
+    await this.threads.monitor(p.target)
+    return this.mailbox.receive()
   },
 })
 

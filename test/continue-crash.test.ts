@@ -21,7 +21,7 @@ import { tempDir } from './support/tmp.js'
 
 const CHILD = supportScript('continue-child.ts')
 const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
-const RUNS = Number(process.env['CRASH_RUNS'] ?? 10)
+const RUNS = Number(process.env['CRASH_RUNS'] ?? 8)
 const COUNT = 20
 const EVERY = 3
 const CONTINUES = Math.floor(COUNT / EVERY)

@@ -45,8 +45,8 @@ describe.skipIf(!brokerUp && !CI)('continue-as-new and moves', () => {
     await a.committed()
     for (let n = 0; n < 5; n++) a.send(id, { n })
     // Two continues (0-1, 2-3), then it has taken 4 and waits with nothing left.
-    await expect.poll(() => a.journal.entries(id).length, { timeout: 10_000, interval: 10 }).toBe(4)
-    expect((a.journal.thread(id) as { continued?: number }).continued).toBe(2)
+    const state = (): string => `${(a.journal.thread(id) as { continued?: number } | undefined)?.continued}:${a.journal.entries(id).length}`
+    await expect.poll(state, { timeout: 10_000, interval: 10 }).toBe('2:4')
     expect(await a.migrate(id, 'b')).toBe('b')
     for (let n = 5; n < 9; n++) a.send(id, { n })
     a.send(id, { stop: true })

@@ -10,11 +10,16 @@
 //   `ping` it runs ROUNDS round trips to the pong and prints `rtt <json ms[]>`.
 // Both use durability 'sync' (fsync per group commit) and the exactly-once path: outbox, confirms,
 // received ids. SIGTERM closes a weave.
-import { writeSync } from 'node:fs'
+import { writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { thread, Weave, type LibraryApi } from '../src/index.js'
 import { AmqpLink } from '../src/amqp/link.js'
+import { install, mark, probe } from './amqp-probe.js'
+
+// BENCH_RTT_TRACE=1: time stamps along the round trips (bench/amqp-probe.ts).
+const TRACE = process.env['BENCH_RTT_TRACE'] === '1'
+if (TRACE) install()
 
 const stamp = {
   async now(): Promise<number> {
@@ -37,6 +42,12 @@ const PER = Number(perText)
 const ROUNDS = Number(roundsText)
 const IN_FLIGHT = Number(inFlightText)
 const say = (line: string): void => void writeSync(1, line + '\n')
+/** Writes the stamps to a file beside the journal (too long for a line of the pipe); its path. */
+const saveStamps = (stamps: unknown): string => {
+  const file = join(dir, `${role}-stamps.json`)
+  writeFileSync(file, JSON.stringify(stamps))
+  return file
+}
 
 const sink = thread({
   uses: ['mailbox'],
@@ -72,6 +83,7 @@ const pong = thread({
   async does(p: { n: number }) {
     for (let k = 0; k < p.n; k++) {
       const m = (await this.mailbox.receive()) as { from: string; k: number }
+      mark('pong got')
       await this.mailbox.send(m.from, { k: m.k })
     }
   },
@@ -82,13 +94,15 @@ const ping = thread({
   async does(p: { to: string; n: number }) {
     const self = await this.threads.self()
     const rtts: number[] = []
-    let t0 = await this.stamp.now()
     for (let k = 0; k < p.n; k++) {
-      await this.mailbox.send(p.to, { from: self, k })
+      mark('ping send')
+      // The time stamp is taken with the send (one commit for both), and after the reply (its
+      // commit comes after): the interval holds the send's commit and the reply's, not a stamp's.
+      const [t0] = await Promise.all([this.stamp.now(), this.mailbox.send(p.to, { from: self, k })])
       await this.mailbox.receive()
+      mark('ping got')
       const t1 = await this.stamp.now()
       rtts.push(t1 - t0)
-      t0 = t1
     }
     return rtts
   },
@@ -123,6 +137,17 @@ if (role === 'rx') {
   await weave.committed()
   await link.start(weave)
   say('ready')
+  if (TRACE) {
+    // The parent starts the stamps before the round trips and asks for them after.
+    let stop: (() => unknown) | null = null
+    createInterface({ input: process.stdin }).on('line', (l) => {
+      if (l === 'probe') {
+        stop = probe()
+        say('probing')
+      }
+      if (l === 'stamps' && stop !== null) say(`stamps ${saveStamps(stop())}`)
+    })
+  }
   const ends = await Promise.all(sinks.map((id) => weave.join(id)))
   say(`done ${Date.now()} ${ends.every((e) => e.status === 'done' && e.result === true)}`)
 } else {
@@ -134,8 +159,12 @@ if (role === 'rx') {
       for (let k = 1; k <= PAIRS; k++) weave.spawn('source', { to: `rx/${k}`, n: PER, inFlight: IN_FLIGHT })
     }
     if (l === 'ping') {
+      const stop = TRACE ? probe() : null
       const id = weave.spawn('ping', { to: `rx/${PAIRS + 1}`, n: ROUNDS })
-      void weave.join(id).then((end) => say(`rtt ${JSON.stringify(end.status === 'done' ? end.result : [])}`))
+      void weave.join(id).then((end) => {
+        if (stop !== null) say(`stamps ${saveStamps(stop())}`)
+        say(`rtt ${JSON.stringify(end.status === 'done' ? end.result : [])}`)
+      })
     }
   })
 }

@@ -6,7 +6,13 @@
 // - raw amqplib on the same broker: persistent publish with confirms to a quorum queue, consumed
 //   with manual acks on a second connection, end to end; and a persistent request/reply round
 //   trip through quorum queues;
-// and the ratio, with the target (>= 70% of raw amqplib throughput) beside it.
+// and the ratios, with their targets beside them: throughput >= 70% of raw amqplib's (issue 4);
+// round trip p50 <= 2x raw amqplib's request/reply p50 (issue 17). The round trip is timed inside
+// the pinging thread by a journaled stamp call made together with the send (they share its
+// commit) and one after the reply is received: four fsync'd commits lie in it (the send's, the
+// receiver's take, its reply's, the sender's take), each required by exactly-once under 'sync'.
+// (Until 2026-12-04 the stamp was taken alone before each send, and its commit, a fifth fsync,
+// lay in the round trip too.)
 //
 // The shape of the throughput run, both sides with about 1,000 messages in flight:
 // - raw: one publisher keeps <= WINDOW (1,000) unconfirmed publishes in flight; one consumer
@@ -29,6 +35,8 @@
 // weaves and the broker, next to raw amqplib's process and the broker.
 //
 // Knobs (environment): BENCH_PAIRS, BENCH_PER, BENCH_IN_FLIGHT, BENCH_ROUNDS;
+// BENCH_RTT_TRACE=1 stamps each step of the round trips and prints the median of each
+// (bench/amqp-probe.ts; the stamping itself costs a few microseconds per step);
 // BENCH_CHILD_NODE_ARGS passes node options to the weave processes (e.g. '--cpu-prof').
 // Without a broker it prints one line saying so and returns.
 import amqp from 'amqplib'
@@ -40,6 +48,7 @@ import { createInterface } from 'node:readline'
 import { portAnswers } from '../scripts/rabbit-node.js'
 import { BATCH_ROWS } from '../src/amqp/relay.js'
 import { Topology } from '../src/amqp/topology.js'
+import { breakdown, type Stamp } from './amqp-probe.js'
 import { fmt, line, summarize, tempDir, verdict } from './common.js'
 
 const URL_ = process.env['RAIMENT_BENCH_AMQP_URL'] ?? process.env['RAIMENT_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672'
@@ -51,6 +60,10 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 1_000)
 const WINDOW = 1_000
 const BODY = Buffer.from(JSON.stringify({ k: 'msg', from: 'tx/1', to: 'rx/1', body: `J${JSON.stringify({ i: 1, pad: 'x'.repeat(120) })}` }))
 const TARGET = { atLeast: 0.7, text: '>= 70% of raw amqplib' }
+/** Issue 17: the round trip's p50 at most twice raw amqplib's request/reply p50, in the same run. */
+const RTT_TARGET = { atMost: 2, text: 'round trip p50 <= 2x raw amqplib request/reply' }
+/** BENCH_RTT_TRACE=1: each run also prints where the round trip's time goes (bench/amqp-probe.ts). */
+const TRACE = process.env['BENCH_RTT_TRACE'] === '1'
 
 /** Whether a broker answers at `url` (its TCP port accepts a connection). */
 export function answers(url: string): Promise<boolean> {
@@ -153,7 +166,7 @@ function perMessage(before: number | null, after: number | null): string {
  * One Raiment run: two weave processes, TOTAL messages, then (if `pings`) ROUNDS round trips.
  * `batch`: the link's option (at most this many messages per AMQP message), or null for its default.
  */
-async function raimentRun(batch: number | null, pings: boolean): Promise<{ rate: number; rtts: number[]; cpu: string }> {
+async function raimentRun(batch: number | null, pings: boolean): Promise<{ rate: number; rtts: number[]; cpu: string; steps: string[] }> {
   const tmp = tempDir()
   const ns = `bench-${randomBytes(4).toString('hex')}`
   const args = (role: string): string[] => [role, tmp.dir, ns, URL_, String(PAIRS), String(PER), String(ROUNDS), String(IN_FLIGHT), String(batch ?? 'default')]
@@ -172,10 +185,21 @@ async function raimentRun(batch: number | null, pings: boolean): Promise<{ rate:
     if (ok !== 'true') throw new Error('a receiver saw its messages out of order')
     const cpu = `tx ${perMessage(cpu0[0]!, cpu1[0]!)} + rx ${perMessage(cpu0[1]!, cpu1[1]!)} + broker ${perMessage(cpu0[2]!, cpu1[2]!)} us`
     const rate = TOTAL / ((Number(t1) - t0) / 1000)
-    if (!pings) return { rate, rtts: [], cpu }
+    if (!pings) return { rate, rtts: [], cpu, steps: [] }
+    if (TRACE) {
+      rx.proc.stdin!.write('probe\n')
+      await rx.next('probing')
+    }
     tx.proc.stdin!.write('ping\n')
     const rtts = JSON.parse((await tx.next('rtt ')).slice(4)) as number[]
-    return { rate, rtts: rtts.slice(100), cpu }
+    let steps: string[] = []
+    if (TRACE) {
+      const txStamps = JSON.parse(readFileSync((await tx.next('stamps ')).slice(7), 'utf8')) as Stamp[]
+      rx.proc.stdin!.write('stamps\n')
+      const rxStamps = JSON.parse(readFileSync((await rx.next('stamps ')).slice(7), 'utf8')) as Stamp[]
+      steps = breakdown(txStamps, rxStamps)
+    }
+    return { rate, rtts: rtts.slice(100), cpu, steps }
   } finally {
     if (tx) await stop(tx)
     await stop(rx)
@@ -281,6 +305,7 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
   const p99: number[] = []
   const rp50: number[] = []
   const rp99: number[] = []
+  const rttRatios: number[] = []
   for (let r = 0; r < runs; r++) {
     const w = await raimentRun(null, true)
     const one = await raimentRun(1, false)
@@ -294,8 +319,10 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
     p99.push(percentile(w.rtts, 99))
     rp50.push(percentile(raw.rtts, 50))
     rp99.push(percentile(raw.rtts, 99))
-    progress(`  amqp run ${r + 1}/${runs}: raiment ${fmt(w.rate)} msgs/s (one per AMQP message: ${fmt(one.rate)}), raw amqplib ${fmt(raw.rate)} msgs/s; rtt p50 ${fmt(percentile(w.rtts, 50))} ms`)
+    rttRatios.push(percentile(w.rtts, 50) / percentile(raw.rtts, 50))
+    progress(`  amqp run ${r + 1}/${runs}: raiment ${fmt(w.rate)} msgs/s (one per AMQP message: ${fmt(one.rate)}), raw amqplib ${fmt(raw.rate)} msgs/s; rtt p50 ${fmt(percentile(w.rtts, 50))} ms (raw ${fmt(percentile(raw.rtts, 50))} ms)`)
     progress(`    CPU per message: raiment ${w.cpu} (one per AMQP message: ${one.cpu}); raw amqplib ${raw.cpu}`)
+    for (const l of w.steps) progress(`    ${l}`)
   }
   const ratio = summarize(ratios)
   log(line(`raiment, weave to weave, exactly once (up to ${BATCH_ROWS} messages per AMQP message, the default)`, summarize(rates), 'msgs/s'))
@@ -303,10 +330,11 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
   log(line('  raiment / raw amqplib', ratio, 'x') + ' ' + verdict(ratio.median, TARGET))
   log(line('raiment with batch: 1 (one AMQP message per message, as raw amqplib)', summarize(alone), 'msgs/s'))
   log(line('  raiment with batch: 1 / raw amqplib', summarize(aloneRatios), 'x'))
-  log(line('raiment round trip (thread to thread and back, incl. one journaled stamp call), p50', summarize(p50), 'ms'))
+  log(line('raiment round trip (thread to thread and back: the send, the reply, their four commits), p50', summarize(p50), 'ms'))
   log(line('raiment round trip, p99', summarize(p99), 'ms'))
   log(line('  raw amqplib request/reply through quorum queues, persistent, p50', summarize(rp50), 'ms'))
   log(line('  raw amqplib request/reply, p99', summarize(rp99), 'ms'))
+  log(line('  raiment round trip p50 / raw amqplib p50 (each run against its own raw run)', summarize(rttRatios), 'x') + ' ' + verdict(summarize(rttRatios).median, RTT_TARGET))
 }
 
 // Run on its own: node --conditions=raiment-source --import tsx bench/amqp.ts [runs]

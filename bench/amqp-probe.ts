@@ -126,6 +126,8 @@ export function breakdown(tx: Stamp[], rx: Stamp[]): string[] {
   })
   const deltas: number[][] = STEPS.map(() => [])
   const confirms: number[] = []
+  /** Commits (fsyncs under 'sync') per round trip in each weave, the stamp's included. */
+  const commits: Record<'tx' | 'rx', number[]> = { tx: [], rx: [] }
   /** COMMIT statements alone (the fsync), of every commit stamped. */
   const fsyncs: number[] = []
   for (const side of [tx, rx]) {
@@ -147,7 +149,8 @@ export function breakdown(tx: Stamp[], rx: Stamp[]): string[] {
     }
     if (got.length !== STEPS.length) continue
     got.forEach((d, s) => deltas[s]!.push(d))
-    for (const side of ['tx', 'rx']) {
+    for (const side of ['tx', 'rx'] as const) {
+      commits[side].push(all.slice(from, to).filter(([, l]) => l === `${side} commit`).length)
       const pub = all.slice(from, to + 1).find(([, l]) => l === `${side} publish`)
       const conf = pub && all.slice(from, to + 1).find(([t, l]) => l === `${side} confirm` && t >= pub[0])
       if (pub && conf) confirms.push(conf[0] - pub[0])
@@ -166,5 +169,7 @@ export function breakdown(tx: Stamp[], rx: Stamp[]): string[] {
     lines.push(`  ${s.role} ${s.what.padEnd(52)} ${m.toFixed(3)}`)
   })
   lines.push(`  sum of the medians ${total.toFixed(3)} ms; COMMIT alone (fsync) ${median(fsyncs).toFixed(3)} ms; off the path: publish → confirm ${median(confirms).toFixed(3)} ms, delivery → ack ${median(acks).toFixed(3)} ms`)
+  const mean = (xs: number[]): string => (xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)).toFixed(2)
+  lines.push(`  commits per round trip (each an fsync; the stamp's after the reply included): tx ${mean(commits.tx)}, rx ${mean(commits.rx)}`)
   return lines
 }

@@ -8,8 +8,9 @@
 // ROLE tx: weave 'tx' prints `ready`; on the line `go` it prints `start <epoch ms>` and spawns
 //   PAIRS sources, each sending PER messages to its sink, IN_FLIGHT sends at a time; on the line
 //   `ping` it runs ROUNDS round trips to the pong and prints `rtt <json ms[]>`.
-// Both use durability 'sync' (fsync per group commit) and the exactly-once path: outbox, confirms,
-// received ids. SIGTERM closes a weave.
+// Both use durability 'sync' (fsync per group commit; BENCH_DURABILITY=batched: none, durable
+// against a crash of the process, not of the machine) and the exactly-once path: outbox,
+// confirms, received ids. SIGTERM closes a weave.
 import { writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -41,6 +42,8 @@ const PAIRS = Number(pairsText)
 const PER = Number(perText)
 const ROUNDS = Number(roundsText)
 const IN_FLIGHT = Number(inFlightText)
+/** BENCH_DURABILITY: the weaves' durability, 'sync' (the default: an fsync per group commit) or 'batched'. */
+const DURABILITY = process.env['BENCH_DURABILITY'] === 'batched' ? 'batched' : 'sync'
 const say = (line: string): void => void writeSync(1, line + '\n')
 /** Writes the stamps to a file beside the journal (too long for a line of the pipe); its path. */
 const saveStamps = (stamps: unknown): string => {
@@ -118,7 +121,7 @@ const link = await AmqpLink.connect({
 const weave = await Weave.open({
   db: join(dir, `${role}.db`),
   weaveId: role,
-  durability: 'sync',
+  durability: DURABILITY,
   threads: { sink, source, pong, ping },
   libraries: { stamp },
   ioLibs: false,

@@ -35,6 +35,7 @@
 // weaves and the broker, next to raw amqplib's process and the broker.
 //
 // Knobs (environment): BENCH_PAIRS, BENCH_PER, BENCH_IN_FLIGHT, BENCH_ROUNDS;
+// BENCH_DURABILITY=batched runs both weaves without an fsync per commit (what the fsyncs cost);
 // BENCH_RTT_TRACE=1 stamps each step of the round trips and prints the median of each
 // (bench/amqp-probe.ts; the stamping itself costs a few microseconds per step);
 // BENCH_CHILD_NODE_ARGS passes node options to the weave processes (e.g. '--cpu-prof').
@@ -291,7 +292,7 @@ async function rawRun(): Promise<{ rate: number; rtts: number[]; cpu: string }> 
 /** Runs the cross-weave benchmark `runs` times, printing with `log` (results) and `progress`. */
 export async function amqpBench(runs: number, log: (s: string) => void, progress: (s: string) => void): Promise<void> {
   log('')
-  log(`## Cross-weave messages over RabbitMQ: ${fmt(TOTAL)} messages, ${PAIRS} sender threads on one weave process (${IN_FLIGHT} sends in flight each) to ${PAIRS} receivers on another (durability sync, exactly once); ${fmt(ROUNDS)} round trips`)
+  log(`## Cross-weave messages over RabbitMQ: ${fmt(TOTAL)} messages, ${PAIRS} sender threads on one weave process (${IN_FLIGHT} sends in flight each) to ${PAIRS} receivers on another (durability ${process.env['BENCH_DURABILITY'] === 'batched' ? 'batched' : 'sync'}, exactly once); ${fmt(ROUNDS)} round trips`)
   if (!(await answers(URL_))) {
     log(`skipped: no RabbitMQ answers at ${new URL(URL_).host} (start one with 'rabbitmq-server -detached', or set RAIMENT_BENCH_AMQP_URL)`)
     return

@@ -379,6 +379,8 @@ export class Relay {
     this.#deleteQueued = false
     if (this.#deleteTimer !== null) clearTimeout(this.#deleteTimer)
     this.#deleteTimer = null
+    // Closed meanwhile (the weave before its link): the rows are published again at the next start.
+    if (this.#journal.closed) return
     const ns = this.#toDelete
     this.#toDelete = []
     if (ns.length === 0) return
@@ -409,7 +411,7 @@ export class Relay {
 
   detach(): void {
     // What was confirmed is deleted in the journal's next commit (at the latest when it closes).
-    if (this.#deleteTimer !== null && !this.#journal.closed) this.#queueDeletes()
+    if (this.#deleteTimer !== null) this.#queueDeletes()
     this.#ch = null
     this.#conn = null
     if (this.#reopenTimer !== null) clearTimeout(this.#reopenTimer)

@@ -4,6 +4,8 @@
 //   concurrent calls to a no-op library, in each durability mode, next to a bare better-sqlite3
 //   loop that inserts and commits the same rows in the same batches, with the ratio;
 // - replay speed: entries per second resuming a thread whose journal holds 1,000,000 entries;
+// - resume: 10,000 running threads x 100 entries each, from Weave.open to every thread running
+//   live (bench/resume.ts);
 // - resident memory per idle thread, 100,000 threads blocked in clock.sleep (child process).
 // - messages between threads of one weave (bench/messages.ts), in each durability mode: msgs/s
 //   from one thread to another, ping-pong round trips, the ring (10,000 threads x 100 laps) and
@@ -21,13 +23,14 @@
 //   with an SDK and a no-op exporter.
 // - continue-as-new (bench/continue.ts): a stream to an actor that continues as new every EVERY
 //   messages, msgs/s, and its resume afterwards, ms, next to one that never continues.
-// Options: --only seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue   --runs N   --big-runs N
+// Options: --only seq,conc,replay,resume,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue   --runs N   --big-runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { fmt, line, summarize, verdict, verdicts, type Summary } from './common.js'
 import { CONCURRENT, SEQUENTIAL, bareRun, weaveRun, type Workload } from './throughput.js'
 import { buildRecord, replayRun } from './replay.js'
+import { buildJournal, RESUME, resumeRun } from './resume.js'
 import { pingPongRun, ringRun, spawnRun, streamRun } from './messages.js'
 import type { Durability } from '../src/index.js'
 
@@ -38,7 +41,7 @@ const opt = (name: string): string | undefined => {
 }
 const RUNS = Number(opt('--runs') ?? 3)
 const BIG_RUNS = Number(opt('--big-runs') ?? 1)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue').split(','))
+const only = new Set((opt('--only') ?? 'seq,conc,replay,resume,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue').split(','))
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
@@ -51,6 +54,7 @@ const TARGETS = {
   concurrentSync: { atLeast: 50_000, text: '>= 50,000 calls/s with sync' },
   sequentialRatio: { atMost: 1.5, text: 'within 1.5x of the bare loop' },
   replay: { atLeast: 1_000_000, text: '>= 1,000,000 entries/s' },
+  resume: { atMost: 2, text: '10,000 threads x 100 entries running live in < 2 s' },
   idle: { atMost: 2.6 * 1024, text: '<= 2.6 KB (2,662 B) per thread' },
   streamSync: { atLeast: 20_000, text: '>= 20,000 durable msgs/s between threads with sync' },
   ring: { atMost: 60, text: 'ring of 10,000 threads x 100 laps under 60 s' },
@@ -113,6 +117,34 @@ async function replay(): Promise<void> {
     log(line('  and re-running the thread to its end', summarize(rest), 'ms'))
   } finally {
     record.done()
+  }
+}
+
+async function resume(): Promise<void> {
+  const { threads, entries } = RESUME
+  log('')
+  log(`## Resume: ${threads.toLocaleString('en-US')} running threads x ${entries} journal entries, Weave.open to every thread running live (asleep in its next call, clock.sleep)`)
+  const t0 = performance.now()
+  const journaled = buildJournal(threads, entries)
+  progress(`  built the journal in ${fmt(performance.now() - t0)} ms`)
+  try {
+    const live: number[] = []
+    const open: number[] = []
+    const replayed: number[] = []
+    for (let r = 0; r < RUNS; r++) {
+      const run = await resumeRun(journaled)
+      live.push(run.liveMs / 1000)
+      open.push(run.openMs)
+      replayed.push(run.replayedMs)
+      progress(`  resume run ${r + 1}/${RUNS}: ${fmt(run.liveMs / 1000)} s`)
+    }
+    const s = summarize(live)
+    log(line('resume', s, 's') + ' ' + verdict(s.median, TARGETS.resume, 'resume, 10,000 threads x 100 entries'))
+    log(line('  of which Weave.open (load the records, start the threads)', summarize(open), 'ms'))
+    log(line('  Weave.open to every record replayed', summarize(replayed), 'ms'))
+    log(line('  entries replayed per second, to every record replayed', summarize(replayed.map((ms) => (threads * entries) / (ms / 1000))), 'entries/s'))
+  } finally {
+    journaled.done()
   }
 }
 
@@ -227,6 +259,7 @@ await weaveRun({ type: 'concurrent', threads: 10, calls: 1_000 }, 'memory')
 if (only.has('seq')) await throughput(SEQUENTIAL, 'Sequential')
 if (only.has('conc')) await throughput(CONCURRENT, 'Concurrent')
 if (only.has('replay')) await replay()
+if (only.has('resume')) await resume()
 if (only.has('idle')) idle()
 if (only.has('stream')) await stream()
 if (only.has('pingpong')) await pingPong()

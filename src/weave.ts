@@ -20,6 +20,7 @@ import { DumpWriter } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type ThreadRow } from './journal.js'
+import { resumeSet } from './replay-load.js'
 import { Messages, type SendResult } from './messages.js'
 import type { Observer } from './observer.js'
 import type { MoveRecord } from './migration.js'
@@ -571,12 +572,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   #resume(): void {
-    const rows = this.journal.threads({ status: ['running', 'pending'] })
-    for (const row of rows) this.#adopt(row)
+    const { rows, records } = resumeSet(this.journal)
+    for (const row of rows) this.#adopt(row, records.get(row.id) ?? [])
   }
 
-  /** Starts (pending) or resumes (running) a recorded thread. */
-  #adopt(row: ThreadRow): void {
+  /** Starts (pending) or resumes (running) a recorded thread; `record`: its entries, when read already. */
+  #adopt(row: ThreadRow, record?: Entry[]): void {
     if (this.#runs.has(row.id)) return
     const t = this.#types.get(row.type)
     if (t === undefined) {
@@ -592,7 +593,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       return
     }
     this.resumed++
-    const entries = this.#entries(row.id)
+    const entries = record ?? this.#entries(row.id)
     const run = this.#prepare(row.id, row.type, row.parent, entries, row.trace ?? null, continuedOf(row))
     this.#resuming.add(run, entries.length)
     if (run.obs !== null) {

@@ -26,6 +26,7 @@ import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { abort, Call } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
+import { ReplayRounds } from './replay-rounds.js'
 import { divergenceAt, divergenceError, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { CallSecrets } from './secrets/calls.js'
@@ -174,11 +175,11 @@ export class Weft implements WeftLike {
     let key: string
     const r = this.#replay
     if (r !== null) {
-      key = prefix + argsText
       // Replaying a thread that asks in recorded order, the next entry holds this same key: count
-      // it under the entry's string (flat, hashed once, already kept) rather than the one made.
-      const next = r.entries[r.next]
-      if (next !== undefined && next.key === key) key = next.key
+      // it under the entry's string (flat, hashed once, already kept), compared in its two parts
+      // rather than joined (a joined key would be flattened into a new string to compare).
+      const k = r.entries[r.next]?.key
+      key = k !== undefined && k.length === prefix.length + argsText.length && k.endsWith(argsText) && k.startsWith(prefix) ? k : prefix + argsText
     } else {
       // Live, the key is kept (the call, the counts): joined, one flat string (a concatenation is a
       // cons string holding its parts, later its flat copy too); without arguments, the library's.
@@ -411,18 +412,13 @@ export class Weft implements WeftLike {
     this.#schedule(r)
   }
 
+  /** Every replaying weft of the process is pumped in shared rounds (src/replay-rounds.ts). */
+  static readonly #rounds = new ReplayRounds<Weft>((w) => w.#pump())
+
   #schedule(r: Replay): void {
     if (r.scheduled) return
     r.scheduled = true
-    afterDrain(Weft.#pumpSoon, this)
-  }
-
-  static #pumpSoon(w: Weft): void {
-    process.nextTick(Weft.#pumpNow, w)
-  }
-
-  static #pumpNow(w: Weft): void {
-    w.#pump()
+    Weft.#rounds.add(this)
   }
 
   /** Runs when the thread has drained: release the next recorded outcome, or decide what next. */

@@ -1,17 +1,29 @@
 /**
  * Replay rounds: the wefts that replay (src/weft.ts) release their recorded outcomes in rounds.
- * A round runs once the microtask queue has fully drained, and pumps each weft that asked for
- * it since the last round once: each releases at most one outcome per round.
+ * A round runs once the microtask queue has fully drained, and pumps up to ROUND wefts once
+ * each: each releases at most one outcome per round.
  *
- * Invariant: a round runs after a full microtask drain that followed the round before it, so a
- * thread's microtasks drain between two of its releases, as one weft's own schedule had it;
- * threads replaying together share one schedule (one promise reaction and one tick a round)
- * instead of one each per outcome.
+ * Invariants:
+ * - A round runs after a full microtask drain that followed the round before it, so a thread's
+ *   microtasks drain between two of its releases, as one weft's own schedule had it. Threads
+ *   replaying together share one schedule (one promise reaction and one tick a round) instead of
+ *   one each per outcome.
+ * - The wefts a round pumped, and that ask again, go first in the next round; others wait in the
+ *   order they asked. Thousands of threads resumed together thus replay ROUND at a time rather
+ *   than all in turn, so what one release makes (the call, its promise, the thread's
+ *   continuation) is garbage before the next scavenge instead of surviving it in every thread.
+ *   A weft waiting its turn only replays later: what it is released and in which order is the same.
  */
+const ROUND = 64
+
 export class ReplayRounds<T> {
-  /** The wefts to pump in the next round, in the order they asked. */
-  #next: T[] = []
+  /** Wefts pumped in the round that runs now or ran last, that asked again (at most ROUND). */
+  #again: T[] = []
+  /** The other wefts that asked, in order, from `#head` on. */
+  #waiting: T[] = []
+  #head = 0
   #queued = false
+  #running = false
   readonly #pump: (t: T) => void
   readonly #self: Promise<ReplayRounds<T>>
 
@@ -20,9 +32,14 @@ export class ReplayRounds<T> {
     this.#self = Promise.resolve(this)
   }
 
-  /** Pumps `t` in the next round (the caller asks once per round). */
+  /** Pumps `t` in a later round (the caller asks once until it is pumped). */
   add(t: T): void {
-    this.#next.push(t)
+    if (this.#running) this.#again.push(t)
+    else this.#waiting.push(t)
+    this.#queue()
+  }
+
+  #queue(): void {
     if (this.#queued) return
     this.#queued = true
     // A microtask that queues a tick: the tick runs once the microtask queue has drained, from
@@ -37,15 +54,27 @@ export class ReplayRounds<T> {
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   static #run(this: void, r: ReplayRounds<any>): void {
-    const list = r.#next
-    r.#next = []
     r.#queued = false
+    const list = r.#again
+    r.#again = []
+    const waiting = r.#waiting
+    while (list.length < ROUND && r.#head < waiting.length) list.push(waiting[r.#head++])
+    if (r.#head === waiting.length) {
+      r.#waiting = []
+      r.#head = 0
+    } else if (r.#head >= 4096) {
+      r.#waiting = waiting.slice(r.#head)
+      r.#head = 0
+    }
+    r.#running = true
     let i = 0
     try {
       for (; i < list.length; i++) r.#pump(list[i])
     } finally {
+      r.#running = false
       // A pump that threw leaves the others to the next round.
-      for (let j = i + 1; j < list.length; j++) r.add(list[j])
+      for (let j = i + 1; j < list.length; j++) r.#again.push(list[j])
+      if (r.#again.length > 0 || r.#head < r.#waiting.length) r.#queue()
     }
   }
 }

@@ -1,53 +1,81 @@
 /**
- * The records of the threads a weave resumes when it opens, read for all of them at once: one
- * ordered scan of journal_main over the running threads (by the threads' rowid, then seq), where
- * a query a thread costs a statement's run and two cursors each (10,000 threads: ~10,000 runs).
+ * Reading threads' records for replay: a weave's resume at open (all running threads at once),
+ * a thread adopted or re-run later, and `raiment check`.
  *
- * Invariant: the thread rows and their records are read in one read transaction, so a record is
- * that of the row's state (a CLI that ends a thread meanwhile is seen in neither or both).
+ * A thread's entries in journal_main are read in blocks of BLOCK rows (`all()`, by seq), not a
+ * row at a time: better-sqlite3 hands a block over in one call, where a cursor costs a call, an
+ * array and a result object a row, and a record of a million entries still never sits in one
+ * array of rows. journal_tail (bounded, not indexed by thread; empty after an owner's open, which
+ * moves it into journal_main) is read once for many threads.
+ *
+ * Invariant: `resumeSet` reads the thread rows and their records in one read transaction, so a
+ * record is that of the row's state (a CLI that ends a thread meanwhile is seen in neither or both).
  */
+import type Database from 'better-sqlite3'
 import type { Journal, ThreadRow } from './journal.js'
 import type { Entry } from './replay-record.js'
 
-/** A journal row as the scan reads it: [thread rowid, seq, key, ord, ok, outcome]. */
-type Row = [number, number, string, number, 0 | 1, string]
-/** A journal_tail row: [thread id, seq, key, ord, ok, outcome]. */
-type TailRow = [string, number, string, number, 0 | 1, string]
+/** A row as read: [seq, key, ord, ok, outcome]. */
+type Row = [number, string, number, 0 | 1, string]
 
-const MAIN =
-  'SELECT t.rowid, j.seq, j.key, j.ord, j.ok, j.outcome FROM threads t JOIN journal_main j ON j.thread = t.id ' +
-  "WHERE t.status = 'running' ORDER BY t.rowid, j.seq"
-// The tail is empty after an owner's open (it moves into journal_main then); scanned once, not per thread.
-const TAIL = 'SELECT thread, seq, key, ord, ok, outcome FROM journal_tail ORDER BY thread, seq'
+const BLOCK = 4096
+const COLS = 'seq, key, ord, ok, outcome'
+
+function entry(r: Row): Entry {
+  return { seq: r[0], key: r[1], ord: r[2], ok: r[3] === 1, text: r[4], call: null }
+}
+
+/** Reads records of one journal; `many`: of many threads (journal_tail is then read once). */
+export class RecordReader {
+  readonly #db: Database.Database
+  readonly #main: Database.Statement<unknown[]>
+  readonly #many: boolean
+  #tail: Map<string, Row[]> | null = null
+
+  constructor(db: Database.Database, many: boolean) {
+    this.#db = db
+    this.#many = many
+    this.#main = db.prepare(`SELECT ${COLS} FROM journal_main WHERE thread = ? AND seq > ? ORDER BY seq LIMIT ${BLOCK}`).raw(true)
+  }
+
+  /** Thread `id`'s entries in completion order (journal_main, then the tail's, which all come after). */
+  entries(id: string): Entry[] {
+    const out: Entry[] = []
+    let last = -1
+    for (;;) {
+      const rows = this.#main.all(id, last) as Row[]
+      for (let i = 0; i < rows.length; i++) out.push(entry(rows[i]!))
+      if (rows.length < BLOCK) break
+      last = rows[rows.length - 1]![0]
+    }
+    const tail = this.#many ? this.#tailOf(id) : (this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true).all(id) as Row[])
+    for (const r of tail) out.push(entry(r))
+    return out
+  }
+
+  #tailOf(id: string): Row[] {
+    if (this.#tail === null) {
+      this.#tail = new Map()
+      for (const r of this.#db.prepare(`SELECT thread, ${COLS} FROM journal_tail ORDER BY thread, seq`).raw(true).iterate() as IterableIterator<[string, ...Row]>) {
+        let list = this.#tail.get(r[0])
+        if (list === undefined) this.#tail.set(r[0], (list = []))
+        list.push(r.slice(1) as Row)
+      }
+    }
+    return this.#tail.get(id) ?? []
+  }
+}
 
 /**
  * The running and pending threads of `journal`, in rowid order, and the records of the running
- * ones by thread id (a thread with no entries has none there).
+ * ones by thread id.
  */
 export function resumeSet(journal: Journal): { rows: ThreadRow[]; records: Map<string, Entry[]> } {
-  const db = journal.db
-  return db.transaction(() => {
+  return journal.db.transaction(() => {
     const rows = journal.threads({ status: ['running', 'pending'] })
-    const ids = new Map<number, string>()
-    for (const r of db.prepare("SELECT rowid, id FROM threads WHERE status = 'running'").raw(true).iterate() as IterableIterator<[number, string]>) ids.set(r[0], r[1])
+    const reader = new RecordReader(journal.db, true)
     const records = new Map<string, Entry[]>()
-    let rowid = -1
-    let entries: Entry[] = []
-    for (const r of db.prepare(MAIN).raw(true).iterate() as IterableIterator<Row>) {
-      if (r[0] !== rowid) {
-        rowid = r[0]
-        records.set(ids.get(rowid)!, (entries = []))
-      }
-      entries.push({ seq: r[1], key: r[2], ord: r[3], ok: r[4] === 1, text: r[5], call: null })
-    }
-    let running: Set<string> | null = null
-    for (const r of db.prepare(TAIL).raw(true).iterate() as IterableIterator<TailRow>) {
-      running ??= new Set(ids.values())
-      if (!running.has(r[0])) continue
-      let e = records.get(r[0])
-      if (e === undefined) records.set(r[0], (e = []))
-      e.push({ seq: r[1], key: r[2], ord: r[3], ok: r[4] === 1, text: r[5], call: null })
-    }
+    for (const row of rows) if (row.status === 'running') records.set(row.id, reader.entries(row.id))
     return { rows, records }
   })()
 }

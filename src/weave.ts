@@ -20,7 +20,7 @@ import { DumpWriter } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
 import { Journal, type ThreadRow } from './journal.js'
-import { resumeSet } from './replay-load.js'
+import { RecordReader, resumeSet } from './replay-load.js'
 import { Messages, type SendResult } from './messages.js'
 import type { Observer } from './observer.js'
 import type { MoveRecord } from './migration.js'
@@ -499,7 +499,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   #entries(id: string): Entry[] {
-    return this.journal.replayEntries(id, (seq, key, ord, ok, text): Entry => ({ seq, key, ord, ok, text, call: null }))
+    return new RecordReader(this.journal.db, false).entries(id)
   }
 
   /** Why this weave cannot run threads of `type`. */

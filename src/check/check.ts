@@ -11,7 +11,7 @@ import { supervisor } from '../supervisor.js'
 import { checkUses, loadThreadTypes } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
 import { UnknownThreadType, type RaimentError } from '../errors.js'
-import type { Entry } from '../weft.js'
+import { RecordReader } from '../replay-load.js'
 import { fileURLToPath } from 'node:url'
 import { checkThread, type Verdict } from './replay-check.js'
 
@@ -77,7 +77,8 @@ export async function checkJournal(o: CheckOptions): Promise<CheckReport> {
     if (o.ioLibs !== false) for (const [n, f] of libraryFiles(o.ioLibs ?? 'io-libs')) libs.set(n, f)
     checkUses(loaded.types, [...libs.keys()], loaded.unavailable, loaded.files)
     const parts = await replayParts(o.ioLibs ?? 'io-libs')
-    const records = new Records(journal)
+    // A thread's entries at once (in blocks), and journal_tail once for all threads.
+    const records = new RecordReader(journal.db, true)
     const verdicts: Verdict[] = []
     const changes = new Map<string, ChangeSummary>()
     for (const row of rows) {
@@ -92,42 +93,8 @@ export async function checkJournal(o: CheckOptions): Promise<CheckReport> {
   }
 }
 
-/**
- * The records of the threads checked, read faster than `Journal.replayEntries` reads one (it
- * steps a row at a time, to keep one huge record off the heap): a thread's entries in
- * journal_main at once, and the whole of journal_tail (bounded, and not indexed by thread) once.
- */
-class Records {
-  readonly #main: Statement
-  #tail: Map<string, unknown[][]> | null = null
-  readonly #journal: Journal
-
-  constructor(journal: Journal) {
-    this.#journal = journal
-    this.#main = journal.db.prepare('SELECT seq, key, ord, ok, outcome FROM journal_main WHERE thread = ? ORDER BY seq').raw(true)
-  }
-
-  entries(id: string): Entry[] {
-    if (this.#tail === null) {
-      this.#tail = new Map()
-      for (const r of this.#journal.db.prepare('SELECT thread, seq, key, ord, ok, outcome FROM journal_tail ORDER BY thread, seq').raw(true).all() as unknown[][]) {
-        const t = r[0] as string
-        let list = this.#tail.get(t)
-        if (list === undefined) this.#tail.set(t, (list = []))
-        list.push(r.slice(1))
-      }
-    }
-    const rows = this.#main.all(id) as unknown[][]
-    const tail = this.#tail.get(id)
-    const all = tail === undefined ? rows : rows.concat(tail)
-    return all.map((r): Entry => ({ seq: r[0] as number, key: r[1] as string, ord: r[2] as number, ok: r[3] === 1, text: r[4] as string, call: null }))
-  }
-}
-
-type Statement = ReturnType<Journal['db']['prepare']>
-
 async function checkRow(
-  records: Records,
+  records: RecordReader,
   row: ThreadRow,
   types: ReadonlyMap<string, AnyThreadType>,
   unavailable: ReadonlyMap<string, RaimentError>,

@@ -25,7 +25,13 @@ export class Replay {
   scheduled = false
   /** When set, recorded entries the thread never asks for are dropped instead of diverging. */
   skipUnrequested = false
-  #index: Map<string, Array<Entry | undefined>> | null = null
+  /**
+   * Positions, in increasing order, of the entries that are the first of their key and whose call,
+   * asked in recorded order, was counted by them rather than in the weft's counts (`firstCounted`).
+   */
+  readonly implicit: number[] = []
+  /** Positions of the entries by key and ordinal, built at the first lookup out of order. */
+  #index: Map<string, Array<number | undefined>> | null = null
 
   constructor(entries: Entry[]) {
     this.entries = entries
@@ -40,15 +46,41 @@ export class Replay {
   find(key: string, ord: number): Entry | undefined {
     const n = this.entries[this.next]
     if (n !== undefined && n.call === null && n.ord === ord && n.key === key) return n
-    if (this.#index === null) {
-      this.#index = new Map()
-      for (const e of this.entries) {
-        let arr = this.#index.get(e.key)
-        if (arr === undefined) this.#index.set(e.key, (arr = []))
-        arr[e.ord] = e
-      }
+    const at = this.#positions(key)?.[ord]
+    return at === undefined ? undefined : this.entries[at]
+  }
+
+  /**
+   * How many calls of `key` were counted by the record's entry of ordinal 0 (0 or 1): a record
+   * holds each (key, ordinal) once, so only the first call of a key is ever counted so.
+   */
+  firstCounted(key: string): number {
+    const at = this.#positions(key)?.[0]
+    if (at === undefined) return 0
+    const implicit = this.implicit
+    let lo = 0
+    let hi = implicit.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (implicit[mid]! < at) lo = mid + 1
+      else hi = mid
     }
-    return this.#index.get(key)?.[ord]
+    return implicit[lo] === at ? 1 : 0
+  }
+
+  #positions(key: string): Array<number | undefined> | undefined {
+    if (this.#index === null) {
+      const index = new Map<string, Array<number | undefined>>()
+      const entries = this.entries
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!
+        let arr = index.get(e.key)
+        if (arr === undefined) index.set(e.key, (arr = []))
+        arr[e.ord] = i
+      }
+      this.#index = index
+    }
+    return this.#index.get(key)
   }
 }
 

@@ -16,6 +16,34 @@
  */
 const ROUND = 64
 
+/**
+ * Called every 16,384 recorded outcomes replayed in this process, when set: a replay runs in
+ * microtasks without yielding to the event loop, so a progress display (src/cli/progress.ts)
+ * has no timer that fires meanwhile.
+ */
+export const replayTick: { hook: (() => void) | null } = { hook: null }
+let releasedCount = 0
+
+/** How many recorded outcomes replay has released in this process (for progress). */
+export function releasedOutcomes(): number {
+  return releasedCount
+}
+
+/** Counts a released outcome (for progress). */
+export function countRelease(): void {
+  if ((++releasedCount & 0x3fff) === 0 && replayTick.hook !== null) replayTick.hook()
+}
+
+/**
+ * Runs `tick(w)` once the microtask queue has fully drained: a microtask that queues a tick.
+ * The microtask is queued on a settled promise (queueMicrotask makes an AsyncResource per call),
+ * and `tick` is a static function, so a weft holds no closure of its own for this (live
+ * outcomes of one batch, src/weft.ts).
+ */
+export function afterDrain<W>(tick: (w: W) => void, w: W): void {
+  void Promise.resolve(w).then(tick)
+}
+
 export class ReplayRounds<T> {
   /** Wefts pumped in the round that runs now or ran last, that asked again (at most ROUND). */
   #again: T[] = []

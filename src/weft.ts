@@ -26,7 +26,7 @@ import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { abort, Call } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
-import { ReplayRounds } from './replay-rounds.js'
+import { afterDrain, countRelease, ReplayRounds } from './replay-rounds.js'
 import { divergenceAt, divergenceError, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { CallSecrets } from './secrets/calls.js'
@@ -37,30 +37,9 @@ import { LONG_RECORD, longRecord } from './continue/long-record.js'
 
 export { describeKey, splitKey, type Entry } from './replay-record.js'
 export type { CallTrace, WeftOptions } from './weft-options.js'
+export { releasedOutcomes, replayTick } from './replay-rounds.js'
 
 const noop = (): void => {}
-
-/**
- * Called every 16,384 recorded outcomes replayed in this process, when set: a replay runs in
- * microtasks without yielding to the event loop, so a progress display (src/cli/progress.ts)
- * has no timer that fires meanwhile.
- */
-export const replayTick: { hook: (() => void) | null } = { hook: null }
-let releasedCount = 0
-
-/** How many recorded outcomes replay has released in this process (for progress). */
-export function releasedOutcomes(): number {
-  return releasedCount
-}
-
-/**
- * Runs `tick(w)` once the microtask queue has fully drained: a microtask that queues a tick.
- * The microtask is queued on a settled promise (queueMicrotask makes an AsyncResource per call),
- * and `tick` is a static function, so a weft holds no closure of its own for this.
- */
-function afterDrain(tick: (w: Weft) => void, w: Weft): void {
-  void Promise.resolve(w).then(tick)
-}
 
 export class Weft implements WeftLike {
   readonly threadId: string
@@ -76,6 +55,8 @@ export class Weft implements WeftLike {
   #key1: string | null = null
   #count1 = 0
   #counts: Map<string, number> | null = null
+  /** Keys whose first call a finished replay counted by its entry, not yet in the counts (see #count). */
+  #firstKeys: string[] | null = null
   readonly #onDivergence: 'fail' | 'continue'
   readonly #onStop: ((err: Error, weft: Weft) => void) | undefined
   readonly #type: string
@@ -173,19 +154,25 @@ export class Weft implements WeftLike {
     }
     const prefix = lib.keyPrefix(method)
     let key: string
+    let ord: number
     const r = this.#replay
-    if (r !== null) {
-      // Replaying a thread that asks in recorded order, the next entry holds this same key: count
-      // it under the entry's string (flat, hashed once, already kept), compared in its two parts
-      // rather than joined (a joined key would be flattened into a new string to compare).
-      const k = r.entries[r.next]?.key
-      key = k !== undefined && k.length === prefix.length + argsText.length && k.endsWith(argsText) && k.startsWith(prefix) ? k : prefix + argsText
+    const next = r === null ? undefined : r.entries[r.next]
+    const k = next?.key
+    if (k !== undefined && k.length === prefix.length + argsText.length && k.endsWith(argsText) && k.startsWith(prefix)) {
+      // Replaying a thread that asks in recorded order, the next entry holds this same key (compared
+      // in its two parts, not joined and flattened): the call takes the entry's string. A key's
+      // first call, matched so, is counted by its entry, not in the counts (see #counted).
+      key = k
+      if (next!.ord === 0 && next!.call === null && !this.#counted(k)) {
+        r!.implicit.push(r!.next)
+        ord = 0
+      } else ord = this.#count(key)
     } else {
       // Live, the key is kept (the call, the counts): joined, one flat string (a concatenation is a
       // cons string holding its parts, later its flat copy too); without arguments, the library's.
-      key = argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
+      key = r !== null ? prefix + argsText : argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
+      ord = this.#count(key)
     }
-    const ord = this.#count(key)
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
     call.retry = retry
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
@@ -196,7 +183,16 @@ export class Weft implements WeftLike {
     return call.promise
   }
 
-  /** Counts a call of `key`; returns its ordinal (how many calls of that key came before it). */
+  /** Whether the counts hold `key`. */
+  #counted(key: string): boolean {
+    return this.#key0 === key || this.#key1 === key || (this.#counts !== null && this.#counts.has(key))
+  }
+
+  /**
+   * Counts a call of `key`; returns its ordinal (how many calls of that key came before it). A
+   * key's first call in a replay may be counted by its entry instead (most keys are called once);
+   * the counts take those keys in at the first call after the replay of a key they lack.
+   */
   #count(key: string): number {
     if (this.#key0 === key) return this.#count0++
     if (this.#key1 === key) return this.#count1++
@@ -209,14 +205,21 @@ export class Weft implements WeftLike {
         return ord
       }
     }
+    if (this.#firstKeys !== null) {
+      const keys = this.#firstKeys
+      this.#firstKeys = null
+      for (let i = 0; i < keys.length; i++) if (!this.#counted(keys[i]!)) this.#count(keys[i]!)
+      return this.#count(key)
+    }
+    const ord = this.#replay === null ? 0 : this.#replay.firstCounted(key)
     if (this.#key0 === null) {
       this.#key0 = key
-      this.#count0 = 1
+      this.#count0 = ord + 1
     } else if (this.#key1 === null) {
       this.#key1 = key
-      this.#count1 = 1
-    } else (this.#counts ??= new Map()).set(key, 1)
-    return 0
+      this.#count1 = ord + 1
+    } else (this.#counts ??= new Map()).set(key, ord + 1)
+    return ord
   }
 
   // ---- live ---------------------------------------------------------------------------------
@@ -453,7 +456,7 @@ export class Weft implements WeftLike {
   }
 
   #release(e: Entry): void {
-    if ((++releasedCount & 0x3fff) === 0 && replayTick.hook !== null) replayTick.hook()
+    countRelease()
     const call = e.call!
     // A released entry is behind `next` and its (key, ordinal) is never asked for again (ordinals
     // only grow), so nothing reads `call` again: let the call (promise, args) be collected.
@@ -470,6 +473,8 @@ export class Weft implements WeftLike {
 
   #goLive(r: Replay): void {
     this.#replay = null
+    // The keys of the calls counted by their entries, for #count.
+    this.#firstKeys = r.implicit.length === 0 ? null : r.implicit.map((i) => r.entries[i]!.key)
     const held = r.held
     for (const call of held) {
       if (this.#stopped !== null) return

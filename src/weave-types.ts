@@ -95,6 +95,8 @@ export interface WeaveEvents {
   /** `continued`: how many times the thread has continued as new (src/continue/), absent for none. */
   'thread-start': [{ id: string; type: string; resumed: boolean; continued?: number }]
   'thread-end': [ThreadEnd]
+  /** A waiting thread left memory (src/passivation/); it wakes by replay when what it waits for comes. */
+  'thread-passivated': [{ id: string; type: string }]
   /** A reload (`reload()`) loaded changed thread files: which threads moved to the new code, which kept theirs. */
   reload: [ReloadReport]
   error: [Error]

@@ -67,6 +67,7 @@ export class Weft implements WeftLike {
   readonly #initial: number
   readonly #observe: RunObservation | null
   readonly #retry: ThreadRetry | null
+  readonly #onWait: ((weft: Weft) => void) | null
   /** What the retry runner calls back (made at the first call that has a policy). */
   #retryHost: RetryHost | null = null
   #seq = 0
@@ -107,6 +108,7 @@ export class Weft implements WeftLike {
     this.#onMarker = o.onMarker
     this.#observe = o.observe ?? null
     this.#retry = o.retry ?? null
+    this.#onWait = o.onWait ?? null
     this.trace = o.trace ? [] : null
     const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
     this.#secrets = secrets
@@ -266,6 +268,7 @@ export class Weft implements WeftLike {
     } finally {
       enterCall(null)
     }
+    if (call.abortHook !== null && this.#onWait !== null) this.#onWait(this)
     return Promise.resolve(p)
   }
 
@@ -527,6 +530,23 @@ export class Weft implements WeftLike {
     this.#ended = true
     if (this.#held !== null) this.#checkHeld()
     return null
+  }
+
+  /**
+   * The calls the thread waits on when it does nothing else (src/passivation/): the live waits
+   * (calls that registered `onAbort`) still unanswered, when every call made and not settled is
+   * one and nothing is left to replay or release; 'busy' when it waits with other work in
+   * flight; null when it waits on nothing (or has ended, stopped, or is held).
+   */
+  waits(): Call[] | 'busy' | null {
+    if (this.#replay !== null || this.#stopped !== null || this.#ended || this.#holding) return null
+    const out: Call[] = []
+    let busy = this.#queue !== null
+    for (let c = this.#firstPending; c !== null; c = c.nextPending) {
+      if (c.started !== 0 && !c.answered && c.abortHook !== null) out.push(c)
+      else busy = true
+    }
+    return out.length === 0 ? null : busy ? 'busy' : out
   }
 
   /** Disconnects the thread: every pending and later call rejects with `err`. */

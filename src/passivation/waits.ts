@@ -1,0 +1,51 @@
+/**
+ * What a blocked thread waits for, read off the live wait calls it has pending: the built-in
+ * waits of the mailbox (`take`, `peek`), the clock (`sleepUntil`) and threads (`join`). A thread
+ * waiting on anything else (a library's own wait, a join across weaves, two joins at once) is
+ * not passivated: nothing in SQLite would wake it.
+ */
+
+/** What wakes a passivated thread (a row of the `passivated` table). */
+export interface Wake {
+  /** The soonest wall-clock time (ms) one of its waits ends, or null. */
+  due: number | null
+  /** It waits for a message: any message to it wakes it (replay evaluates its pattern again). */
+  mailbox: boolean
+  /** The thread whose end it waits for, or null. */
+  joins: string | null
+}
+
+/** One pending wait call: its library's name, method and arguments. */
+export interface WaitCall {
+  readonly lib: { readonly name: string }
+  readonly method: string
+  readonly args: readonly unknown[]
+}
+
+/** What wakes a thread blocked in `calls`, or null when something it waits for is not known here. */
+export function wakeOf(calls: readonly WaitCall[], isRemote: (id: string) => boolean): Wake | null {
+  const w: Wake = { due: null, mailbox: false, joins: null }
+  const until = (t: unknown): boolean => {
+    if (t === undefined || t === null) return true
+    if (typeof t !== 'number' || !Number.isFinite(t)) return false
+    w.due = w.due === null ? t : Math.min(w.due, t)
+    return true
+  }
+  for (const c of calls) {
+    const m = `${c.lib.name}.${c.method}`
+    if (m === 'mailbox.take') {
+      w.mailbox = true
+      if (!until((c.args[0] as { until?: unknown } | undefined)?.until)) return null
+    } else if (m === 'mailbox.peek') {
+      w.mailbox = true
+      if (!until(c.args[1])) return null
+    } else if (m === 'clock.sleepUntil') {
+      if (!until(c.args[0])) return null
+    } else if (m === 'threads.join') {
+      const id = c.args[0]
+      if (typeof id !== 'string' || isRemote(id) || (w.joins !== null && w.joins !== id)) return null
+      w.joins = id
+    } else return null
+  }
+  return w
+}

@@ -103,7 +103,7 @@ const actor = thread({
   async does(p: { me: number; visits: Visit[] }) {
     await this.threads.trapExits(true)
     const self = await this.threads.self()
-    const { ids } = (await this.mailbox.receive({ match: { idsFor: p.me } })) as { ids: string[] }
+    const { ids } = (await this.mailbox.receive({ match: { idsFor: p.me } })) as unknown as { ids: string[] }
     const got: unknown[] = []
     let sent = 0
     const mine = p.visits.map((v, i) => ({ v, i })).filter((x) => x.v.actor === p.me)
@@ -125,7 +125,7 @@ const actor = thread({
           await this.threads.link(c)
           await this.mailbox.send(c, { go: c, parent: self })
           await this.mailbox.receive({ match: { fromChild: c } })
-          const exit = (await this.mailbox.receive({ match: { exit: c } })) as { status: string; error?: { message: string } }
+          const exit = (await this.mailbox.receive({ match: { exit: c } })) as unknown as { status: string; error?: { message: string } }
           got.push(`child ${exit.status}${exit.error ? `: ${exit.error.message.replace(c, 'C')}` : ''}`)
         }
       }
@@ -151,7 +151,7 @@ const conductor = thread({
     await this.mailbox.send(ids[c.visits[0]!.actor]!, { token: 0 })
     const results: unknown[] = []
     for (const id of ids) {
-      const exit = (await this.mailbox.receive({ match: { exit: id } })) as { status: string; result?: unknown; error?: unknown }
+      const exit = (await this.mailbox.receive({ match: { exit: id } })) as unknown as { status: string; result?: unknown; error?: unknown }
       results.push(exit.status === 'done' ? exit.result : exit)
     }
     return results

@@ -10,6 +10,7 @@ import { age, errorText, isoTime, note, openReadonly, parseLimit, plural, say, s
 import { attemptErrorText, type AttemptView } from '../retry/view.js'
 import { attemptJson, callJson, threadJson, threadView, threadWithCalls } from './records.js'
 import { dumpLine, showProgress } from './progress.js'
+import { passivatedIds, waitText } from '../passivation/listing.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -41,6 +42,8 @@ export function ps(o: PsOptions): number {
     }
     const calls = (r: ThreadRow): string => String(count(r))
     const now = Date.now()
+    // A running thread out of memory, waiting (docs/passivation.md).
+    const asleep = rows.some((r) => r.status === 'running') ? passivatedIds(journal.db) : new Set<string>()
     const ordered = o.tree ? treeOrder(rows) : rows.map((row) => ({ row, depth: 0 }))
     const header = ['ID', 'TYPE', 'STATUS', 'AGE', 'CALLS', ...(o.tree ? [] : ['PARENT'])]
     const lines = table(
@@ -48,7 +51,7 @@ export function ps(o: PsOptions): number {
       ordered.map(({ row, depth }) => [
         '  '.repeat(depth) + row.id,
         row.type,
-        row.status,
+        asleep.has(row.id) ? 'passivated' : row.status,
         age(row.created, now),
         calls(row),
         ...(o.tree ? [] : [row.parent ?? '-']),
@@ -122,7 +125,8 @@ export function show(id: string, o: ShowOptions): number {
     }
     const ended = t.ended === null ? '' : `  ended ${isoTime(t.ended)}`
     const parent = t.parent === null ? '' : `  parent ${t.parent}`
-    say(`${t.id}  ${t.type}  ${t.status}  created ${isoTime(t.created)}${ended}${parent}`)
+    const status = t.passivated === undefined ? t.status : `passivated (waiting for ${waitText(t.passivated)}, since ${isoTime(t.passivated.since)})`
+    say(`${t.id}  ${t.type}  ${status}  created ${isoTime(t.created)}${ended}${parent}`)
     say(`params ${cell(t.params, 200)}`)
     if (t.continued !== undefined) say(`continued as new ${t.continued} time${t.continued === 1 ? '' : 's'}: the calls below are its current run's`)
     if (calls.length === 0) say('(no calls recorded)')

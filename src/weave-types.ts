@@ -30,6 +30,8 @@ export interface Run {
   obs: RunObservation | null
   /** How many times the thread continued as new (src/continue/); absent for none. */
   continued?: number
+  /** The code it runs (a reload keeps a thread its record does not fit on the code it started with). */
+  code?: AnyThreadType
 }
 
 /**
@@ -145,4 +147,8 @@ export interface WeaveHost {
   /** A new weft for the run, replaying `entries`. */
   weft(run: Run, entries: Entry[] | null): Weft
   observer(): Observer | null
+  /** The run of thread `id`, woken by replay first if it is passivated (src/passivation/). */
+  wake(id: string): Run | undefined
+  /** The ids of the passivated threads of `type` (none when passivation is off). */
+  passivated(type: string): string[]
 }

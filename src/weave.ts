@@ -142,6 +142,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
       entries: (id) => this.#entries(id),
       weft: (run, entries) => this.#weft(run, entries),
       observer: () => this.#observer,
+      wake: (id) => this.#runs.get(id) ?? this.#passivation?.wake(id),
+      passivated: (type) => this.#passivation?.ofType(type) ?? [],
     }
   }
 
@@ -484,6 +486,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   #start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
     const weft = run.weft
+    run.code = t
     const self = threadView(t.uses, this.#libs, weft)
     this.emit('thread-start', run.continued === undefined ? { id: run.id, type: run.type, resumed } : { id: run.id, type: run.type, resumed, continued: run.continued })
     // The body starts in a microtask. While it runs, the thread holds one reaction on the body's

@@ -114,6 +114,16 @@ export class Passivation {
     return this.#host.run(id) === undefined && this.#row(id) !== null
   }
 
+  /** The passivated threads of thread type `type` (a reload wakes them to check them against its new code). */
+  ofType(type: string): string[] {
+    this.#host.weave.journal.flushNow()
+    const ids = this.#host.weave.journal.db
+      .prepare("SELECT p.thread FROM passivated p JOIN threads t ON t.id = p.thread WHERE t.type = ? AND t.status = 'running'")
+      .pluck()
+      .all(type) as string[]
+    return ids.filter((id) => this.isPassivated(id))
+  }
+
   /** A weft's call started waiting: look again in `after` ms whether its thread still only waits. */
   readonly onWait = (weft: Weft): void => {
     this.#enqueue(weft, Date.now() + this.#after)
@@ -178,7 +188,8 @@ export class Passivation {
   #passivate(weft: Weft): 'busy' | null {
     const host = this.#host
     const run = host.run(weft.threadId)
-    if (run === undefined || run.weft !== weft || run.ended || host.closed()) return null
+    // A thread a reload kept on the code it started with stays: it would wake on the new code.
+    if (run === undefined || run.weft !== weft || run.ended || host.closed() || run.code !== host.type(run.type)) return null
     const calls = weft.waits()
     if (calls === null || calls === 'busy') return calls
     const messages = host.weave.messages

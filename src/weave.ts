@@ -37,11 +37,12 @@ import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
-import { ResumeCounter, rowEnd, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
+import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { exitSignals } from './weave-exits.js'
 import { continuedOf, isContinueAsNew, continueRun, runConfig } from './continue/continue.js'
 import { warnLongRecords } from './continue/long-record.js'
+import { joinLocal } from './weave-join.js'
 import { Passivation } from './passivation/passivation.js'
 
 export type { WeaveOptions } from './weave-options.js'
@@ -263,34 +264,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   join(id: string): Promise<ThreadEnd> {
     // A thread that moved away from here answers { status: 'moved', to } below.
     if (this.messages.isRemote(id) && this.messages.forwardOf(id) === undefined) return this.watches.join(id)
-    const run = this.#runs.get(id)
-    const asleep = run === undefined ? this.#passivation?.join(id) : null
-    if (asleep) return asleep
-    // A run still here has not told its joiners yet, even when it has ended (killed a moment ago,
-    // its end not yet committed): wait for that.
-    if (run !== undefined) {
-      return new Promise((res) => (run.joiners ??= []).push(res))
-    }
-    const row = this.journal.thread(id)
-    if (row === undefined) return Promise.reject(new UnknownThread(id))
-    const end = rowEnd(row, this.messages.forwardOf(id))
-    if (end !== null) return Promise.resolve(end)
-    // Recorded but not running here yet (spawned a moment ago, or by another process).
-    return new Promise((res, rej) => {
-      const check = (): void => {
-        const r = this.#runs.get(id)
-        if (r !== undefined && !r.ended) {
-          ;(r.joiners ??= []).push(res)
-          return
-        }
-        const row2 = this.journal.thread(id)
-        const e = row2 ? rowEnd(row2, this.messages.forwardOf(id)) : null
-        if (e !== null) res(e)
-        else if (this.#closed) rej(new WeaveClosed())
-        else setTimeout(check, 10)
-      }
-      setImmediate(check)
-    })
+    return joinLocal(this.#host, id, (t) => this.#passivation?.join(t))
   }
 
   /**

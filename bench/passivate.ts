@@ -4,7 +4,7 @@
 //    `mailbox.receive` in a weave with `passivateAfter: 0`, waits until every one is passivated
 //    (the 'thread-passivated' events), forces GC, and measures the process's resident memory in
 //    all and its growth per thread over a baseline taken after a warm-up.
-// 2. In the same weave, WAKES threads each with a 100-entry record (100 clock.now calls), then
+// 2. In the same weave, WAKES threads (after WARM_WAKES not counted) each with a 100-entry record (100 clock.now calls), then
 //    passivated in receive: sends each a message and measures, one at a time, from `weave.send`
 //    to the thread's first live call after it took the message (it has been rebuilt by replay of
 //    its 100 entries, and its take is durable): p50 and p99.
@@ -15,6 +15,8 @@ import { brief, nowMs, tempDir } from './common.js'
 const WARM_UP = 20_000
 const BATCH = 2_000
 const WAKES = 300
+/** Wake-ups first made and not counted (the first runs cold code paths). */
+const WARM_WAKES = 20
 
 const gc = (globalThis as { gc?: () => void }).gc
 if (gc === undefined) throw new Error('bench/passivate.ts needs node --expose-gc')
@@ -105,8 +107,8 @@ const after = await settle()
 if (weave.running !== 0) throw new Error(`expected no thread in memory, got ${weave.running}`)
 
 // Wake-ups: threads with 100-entry records, passivated in receive.
-const ids = Array.from({ length: WAKES }, () => weave.spawn('sleeper100', undefined))
-await allPassivated(n + 1 + WAKES)
+const ids = Array.from({ length: WARM_WAKES + WAKES }, () => weave.spawn('sleeper100', undefined))
+await allPassivated(n + 1 + WARM_WAKES + WAKES)
 const lat: number[] = []
 for (const id of ids) {
   const hit = new Promise<void>((r) => hits.set(id, r))
@@ -116,6 +118,8 @@ for (const id of ids) {
   lat.push(nowMs() - s)
   await weave.join(id)
 }
+lat.splice(0, WARM_WAKES)
+const slowest = lat.map((ms, i) => [i, Math.round(ms * 100) / 100] as const).sort((a, b) => b[1] - a[1]).slice(0, 5)
 lat.sort((a, b) => a - b)
 const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))]!
 const rows = weave.journal.db.prepare('SELECT count(*) FROM passivated').pluck().get() as number
@@ -132,6 +136,7 @@ process.stdout.write(
     wakeP50: pct(50),
     wakeP99: pct(99),
     wakeMax: lat[lat.length - 1],
+    slowest,
   }) + '\n',
 )
 await weave.close()

@@ -32,6 +32,8 @@ export interface Run {
   continued?: number
   /** The code it runs (a reload keeps a thread its record does not fit on the code it started with). */
   code?: AnyThreadType
+  /** In passivation's queue of runs to look at (src/passivation/), once at a time. */
+  waitQueued?: boolean
 }
 
 /**

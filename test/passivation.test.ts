@@ -167,6 +167,25 @@ describe('passivation', () => {
     }
   })
 
+  it('with passivateAfter 200, a thread is passivated 200 ms after its latest wait began, not earlier', async () => {
+    const weave = await open(tempDir('raiment-passivate-'), { passivateAfter: 200 })
+    try {
+      const id = weave.spawn('echo')
+      let last = Date.now()
+      for (let n = 0; n < 4; n++) {
+        await new Promise((r) => setTimeout(r, 60))
+        last = Date.now()
+        weave.send(id, { n })
+      }
+      await passivated(weave, id)
+      expect(Date.now() - last).toBeGreaterThanOrEqual(200)
+      weave.send(id, { n: -1 })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: [0, 1, 2, 3] })
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('passivateAfter: false keeps waiting threads in memory; a bad value is refused', async () => {
     const weave = await open(tempDir('raiment-passivate-'), { passivateAfter: false })
     try {

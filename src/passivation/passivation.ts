@@ -49,8 +49,8 @@ export class Passivation {
   readonly #overlay = new Map<string, Wake | null>()
   /** Who joins a passivated thread from this process (weave.join): handed to its run when it wakes. */
   readonly #joiners = new Map<string, Array<(end: ThreadEnd) => void>>()
-  /** Threads that started waiting, with when to look whether they still do: oldest first. */
-  #checkWefts: Weft[] = []
+  /** Runs that started waiting, with when to look whether they still do: about oldest first. */
+  #checkRuns: Run[] = []
   #checkAt: number[] = []
   #checkHead = 0
   #checkTimer: NodeJS.Timeout | null = null
@@ -124,9 +124,15 @@ export class Passivation {
     return ids.filter((id) => this.isPassivated(id))
   }
 
-  /** A weft's call started waiting: look again in `after` ms whether its thread still only waits. */
+  /**
+   * A weft's call started waiting: look in `after` ms whether its thread still only waits. A run
+   * is queued once at a time (`run.waitQueued`), however often it waits meanwhile.
+   */
   readonly onWait = (weft: Weft): void => {
-    this.#enqueue(weft, Date.now() + this.#after)
+    const run = this.#host.run(weft.threadId)
+    if (run === undefined || run.weft !== weft || run.waitQueued === true) return
+    run.waitQueued = true
+    this.#enqueue(run, Date.now() + this.#after)
   }
 
   /**
@@ -151,8 +157,8 @@ export class Passivation {
 
   // ---- passivating -----------------------------------------------------------------------------
 
-  #enqueue(weft: Weft, at: number): void {
-    this.#checkWefts.push(weft)
+  #enqueue(run: Run, at: number): void {
+    this.#checkRuns.push(run)
     this.#checkAt.push(at)
     if (this.#checkTimer === null && !this.#stopped) this.#checkTimer = setTimeout(this.#check, Math.max(0, at - Date.now()))
   }
@@ -160,38 +166,51 @@ export class Passivation {
   readonly #check = (): void => {
     this.#checkTimer = null
     const now = Date.now()
-    const wefts = this.#checkWefts
+    const runs = this.#checkRuns
     const ats = this.#checkAt
     let i = this.#checkHead
-    const requeue: Weft[] = []
-    for (; i < wefts.length && ats[i]! <= now; i++) {
-      const weft = wefts[i]!
-      wefts[i] = undefined as unknown as Weft
-      if (this.#passivate(weft) === 'busy') requeue.push(weft)
+    const again: Array<[Run, number]> = []
+    for (; i < runs.length && ats[i]! <= now; i++) {
+      const run = runs[i]!
+      runs[i] = undefined as unknown as Run
+      run.waitQueued = false
+      const next = this.#passivate(run, now)
+      if (next !== null) again.push([run, next])
     }
-    if (i === wefts.length) {
-      this.#checkWefts = []
+    if (i === runs.length) {
+      this.#checkRuns = []
       this.#checkAt = []
       this.#checkHead = 0
-    } else if (i > 4096 && i * 2 > wefts.length) {
-      this.#checkWefts = wefts.slice(i)
+    } else if (i > 4096 && i * 2 > runs.length) {
+      this.#checkRuns = runs.slice(i)
       this.#checkAt = ats.slice(i)
       this.#checkHead = 0
     } else this.#checkHead = i
-    for (const w of requeue) this.#enqueue(w, now + Math.max(this.#after, RECHECK_MS))
-    if (this.#checkTimer === null && this.#checkHead < this.#checkWefts.length && !this.#stopped) {
+    for (const [run, at] of again) {
+      run.waitQueued = true
+      this.#enqueue(run, at)
+    }
+    if (this.#checkTimer === null && this.#checkHead < this.#checkRuns.length && !this.#stopped) {
       this.#checkTimer = setTimeout(this.#check, Math.max(0, this.#checkAt[this.#checkHead]! - Date.now()))
     }
   }
 
-  /** Passivates the weft's thread if it only waits; 'busy' if it waits with other calls in flight. */
-  #passivate(weft: Weft): 'busy' | null {
+  /**
+   * Passivates `run` if it only waits, and has for `after` ms (since the latest of its waits
+   * started). Returns when to look again (it waits, not for long enough yet, or with other work in
+   * flight), or null (passivated, or not waiting).
+   */
+  #passivate(run: Run, now: number): number | null {
     const host = this.#host
-    const run = host.run(weft.threadId)
+    const weft = run.weft
     // A thread a reload kept on the code it started with stays: it would wake on the new code.
-    if (run === undefined || run.weft !== weft || run.ended || host.closed() || run.code !== host.type(run.type)) return null
+    if (host.run(run.id) !== run || run.ended || host.closed() || run.code !== host.type(run.type)) return null
     const calls = weft.waits()
-    if (calls === null || calls === 'busy') return calls
+    if (calls === null) return null
+    if (calls === 'busy') return now + Math.max(this.#after, RECHECK_MS)
+    let since = 0
+    for (const c of calls) since = Math.max(since, c.started)
+    if (since + this.#after > now) return since + this.#after
     const messages = host.weave.messages
     const wake = wakeOf(calls, (id) => messages.isRemote(id))
     if (wake === null) return null

@@ -43,7 +43,8 @@ it('passivated threads survive a SIGKILL: nothing wakes before it is due, each t
   expect(second.code, describeRun(second)).toBe(0)
   // Those whose deadline passed while no weave ran wake at the open; the others stay passivated.
   const dueBy = (t: number): number => [...deadlines.values()].filter((at) => at <= t).length
-  const [resumed, running, now] = fields(second.lines, 'started')[0]!.map((f) => Number(f.split('=')[1]))
+  const [running, now] = fields(second.lines, 'opened')[0]!.map((f) => Number(f.split('=')[1]))
+  const resumed = Number(fields(second.lines, 'started')[0]![0]!.split('=')[1])
   expect(resumed).toBe(running)
   expect(resumed).toBeGreaterThanOrEqual(dueBy(restart))
   expect(resumed).toBeLessThanOrEqual(dueBy(now!))

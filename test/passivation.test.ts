@@ -3,6 +3,7 @@
  * record when a message, its due time, the joined thread's end, a kill or a linked exit comes,
  * and goes on as if it had stayed. Real SQLite, real weave.
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { thread, TIMED_OUT, Weave, type WeaveOptions } from 'raiment'
@@ -73,6 +74,19 @@ function passivated(weave: Weave, id: string): Promise<void> {
     weave.on('thread-passivated', on)
   })
 }
+
+const RAIMENT = new URL('../src/index.ts', import.meta.url).href
+
+/** A thread file: waits for a message, then returns it with its version; `arg` is in its record. */
+const waiterFile = (version: number, arg: number): string => `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['log', 'mailbox'],
+  async does() {
+    await this.log.info('waiting', { arg: ${arg} })
+    return { version: ${version}, m: await this.mailbox.receive() }
+  },
+})
+`
 
 const rowOf = (weave: Weave, id: string): unknown => weave.journal.db.prepare('SELECT due, mailbox, joins FROM passivated WHERE thread = ?').get(id)
 
@@ -198,6 +212,36 @@ describe('passivation', () => {
       await weave.close()
     }
     await expect(open(tempDir('raiment-passivate-'), { passivateAfter: -1 })).rejects.toThrow(/passivateAfter must be/)
+  })
+
+  it('a reload wakes passivated threads of a changed type on their old code: the compatible move to the new code, the others keep theirs', async () => {
+    const dir = tempDir('raiment-passivate-reload-')
+    mkdirSync(join(dir, 'threads'))
+    const put = (name: string, text: string): void => writeFileSync(join(dir, 'threads', name), text)
+    put('moves.ts', waiterFile(1, 1))
+    put('stays.ts', waiterFile(1, 1))
+    const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: join(dir, 'threads'), dumps: false, passivateAfter: 0, onWarning: () => {} })
+    try {
+      const moves = weave.spawn('moves')
+      const stays = weave.spawn('stays')
+      await Promise.all([passivated(weave, moves), passivated(weave, stays)])
+      put('moves.ts', waiterFile(2, 1))
+      put('stays.ts', waiterFile(2, 99))
+      const again = passivated(weave, moves)
+      const report = await weave.reload()
+      const of = (t: string) => report.types.find((x) => x.type === t)!
+      expect(of('moves').moved).toEqual([moves])
+      expect(of('stays').kept.map((k) => k.id)).toEqual([stays])
+      // The one moved is passivated again; the one kept stays in memory on its old code.
+      await again
+      expect(weave.running).toBe(1)
+      weave.send(moves, 'a')
+      weave.send(stays, 'b')
+      expect(await weave.join(moves)).toMatchObject({ status: 'done', result: { version: 2, m: 'a' } })
+      expect(await weave.join(stays)).toMatchObject({ status: 'done', result: { version: 1, m: 'b' } })
+    } finally {
+      await weave.close()
+    }
   })
 
   it('passivated threads stay passivated across a restart, and wake when a message comes', async () => {

@@ -8,6 +8,7 @@
 //    passivated in receive: sends each a message and measures, one at a time, from `weave.send`
 //    to the thread's first live call after it took the message (it has been rebuilt by replay of
 //    its 100 entries, and its take is durable): p50 and p99.
+// 3. Closes the weave and opens it again: how long the open takes, and that it resumes nothing.
 // Prints one JSON line.
 import { callContext, thread, Weave, type Durability } from '../src/index.js'
 import { brief, nowMs, tempDir } from './common.js'
@@ -123,8 +124,17 @@ const slowest = lat.map((ms, i) => [i, Math.round(ms * 100) / 100] as const).sor
 lat.sort((a, b) => a - b)
 const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))]!
 const rows = weave.journal.db.prepare('SELECT count(*) FROM passivated').pluck().get() as number
+await weave.close()
+// Opening the journal again: the passivated threads stay passivated (none is resumed).
+const o0 = nowMs()
+const again = await Weave.open({ db: tmp.file('passivate.db'), durability, threads: { waiter, sleeper100, brief }, libraries: { wakeProbe: { async hit(): Promise<void> {} } }, ioLibs: false, dumps: false, passivateAfter: 0 })
+const reopenMs = nowMs() - o0
+const resumed = again.resumed
+await again.close()
 process.stdout.write(
   JSON.stringify({
+    reopenMs,
+    resumed,
     threads: n,
     durability,
     spawnMs,
@@ -139,6 +149,5 @@ process.stdout.write(
     slowest,
   }) + '\n',
 )
-await weave.close()
 tmp.done()
 process.exit(0)

@@ -170,6 +170,8 @@ interface PassivateResult {
   heapUsed: number
   wakeP50: number
   wakeP99: number
+  reopenMs: number
+  resumed: number
 }
 
 function passivate(): void {
@@ -197,6 +199,7 @@ function passivate(): void {
   const p99 = summarize(runs.map((x) => x.wakeP99))
   log(line('wake-up by a message, 100-entry record, p50', p50, 'ms') + ' ' + verdict(p50.median, TARGETS.wakeP50, 'passivated wake-up p50'))
   log(line('wake-up by a message, 100-entry record, p99', p99, 'ms') + ' ' + verdict(p99.median, TARGETS.wakeP99, 'passivated wake-up p99'))
+  log(line('opening the journal again (all stay passivated)', summarize(runs.map((x) => x.reopenMs)), 'ms') + ` (resumed: ${runs.map((x) => x.resumed).join(', ')})`)
 }
 
 function idle(): void {

@@ -4,6 +4,8 @@
  * waiting on anything else (a library's own wait, a join across weaves, two joins at once) is
  * not passivated: nothing in SQLite would wake it.
  */
+import { decodeArgs } from '../encoding.js'
+import { splitKey } from '../replay-record.js'
 
 /** What wakes a passivated thread (a row of the `passivated` table). */
 export interface Wake {
@@ -15,11 +17,24 @@ export interface Wake {
   joins: string | null
 }
 
-/** One pending wait call: its library's name, method and arguments. */
+/**
+ * One pending wait call: its library's name, method and journal key. Its arguments are read off
+ * the key (a call lets go of its own once made, src/call.ts), so a wait keeps nothing for this.
+ */
 export interface WaitCall {
   readonly lib: { readonly name: string }
   readonly method: string
-  readonly args: readonly unknown[]
+  readonly key: string
+}
+
+/** The arguments of a call, decoded from its key; null when they cannot be (a secret's digest). */
+function argsOf(c: WaitCall): readonly unknown[] | null {
+  try {
+    const args = decodeArgs(splitKey(c.key).args)
+    return Array.isArray(args) ? args : null
+  } catch {
+    return null
+  }
 }
 
 /** What wakes a thread blocked in `calls`, or null when something it waits for is not known here. */
@@ -33,16 +48,18 @@ export function wakeOf(calls: readonly WaitCall[], isRemote: (id: string) => boo
   }
   for (const c of calls) {
     const m = `${c.lib.name}.${c.method}`
+    const args = argsOf(c)
+    if (args === null) return null
     if (m === 'mailbox.take') {
       w.mailbox = true
-      if (!until((c.args[0] as { until?: unknown } | undefined)?.until)) return null
+      if (!until((args[0] as { until?: unknown } | undefined)?.until)) return null
     } else if (m === 'mailbox.peek') {
       w.mailbox = true
-      if (!until(c.args[1])) return null
+      if (!until(args[1])) return null
     } else if (m === 'clock.sleepUntil') {
-      if (!until(c.args[0])) return null
+      if (!until(args[0])) return null
     } else if (m === 'threads.join') {
-      const id = c.args[0]
+      const id = args[0]
       if (typeof id !== 'string' || isRemote(id) || (w.joins !== null && w.joins !== id)) return null
       w.joins = id
     } else return null

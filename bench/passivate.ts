@@ -111,15 +111,22 @@ if (weave.running !== 0) throw new Error(`expected no thread in memory, got ${we
 const ids = Array.from({ length: WARM_WAKES + WAKES }, () => weave.spawn('sleeper100', undefined))
 await allPassivated(n + 1 + WARM_WAKES + WAKES)
 const lat: number[] = []
+/** CPU time (user + system) of this process during each wake-up: what is left when the machine is busy is waiting. */
+const cpu: number[] = []
 for (const id of ids) {
   const hit = new Promise<void>((r) => hits.set(id, r))
+  const c0 = process.cpuUsage()
   const s = nowMs()
   weave.send(id, 'wake')
   await hit
   lat.push(nowMs() - s)
+  const c = process.cpuUsage(c0)
+  cpu.push((c.user + c.system) / 1000)
   await weave.join(id)
 }
 lat.splice(0, WARM_WAKES)
+cpu.splice(0, WARM_WAKES)
+cpu.sort((a, b) => a - b)
 const slowest = lat.map((ms, i) => [i, Math.round(ms * 100) / 100] as const).sort((a, b) => b[1] - a[1]).slice(0, 5)
 lat.sort((a, b) => a - b)
 const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))]!
@@ -146,6 +153,8 @@ process.stdout.write(
     wakeP50: pct(50),
     wakeP99: pct(99),
     wakeMax: lat[lat.length - 1],
+    wakeCpuP50: cpu[Math.floor(cpu.length / 2)],
+    wakeCpuP99: cpu[Math.min(cpu.length - 1, Math.floor(0.99 * cpu.length))],
     slowest,
   }) + '\n',
 )

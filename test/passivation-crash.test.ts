@@ -35,6 +35,11 @@ it('passivated threads survive a SIGKILL: nothing wakes before it is due, each t
   expect(ps.code, ps.stderr).toBe(0)
   const statuses = ps.stdout.split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s+/)[2])
   expect(statuses).toEqual(Array(SLEEPERS + WAITERS).fill('passivated'))
+  const only = await raiment(dir, 'ps', '--status', 'passivated', '--json', '--db', join(dir, 'weave.db'))
+  const listed = JSON.parse(only.stdout) as Array<{ status: string; passivated?: { mailbox: boolean; due: string | null } }>
+  expect(listed.length).toBe(SLEEPERS + WAITERS)
+  expect(listed.filter((t) => t.passivated?.mailbox === true).length).toBe(WAITERS)
+  expect(listed.filter((t) => t.passivated?.due !== null).length).toBe(SLEEPERS)
   const show = await raiment(dir, 'show', [...deadlines.keys()][0]!, '--db', join(dir, 'weave.db'))
   expect(show.stdout).toMatch(/passivated \(waiting for \d{4}-.*Z, since/)
 

@@ -24,11 +24,16 @@ export interface PsOptions extends DbOptions {
 
 /** `raiment ps`: one row per thread, oldest first; `--limit N` the newest N. */
 export function ps(o: PsOptions): number {
-  const status = o.status === undefined ? undefined : parseStatuses(o.status)
+  const asked = o.status === undefined ? undefined : parseStatuses(o.status)
+  // `passivated`: running threads out of memory (docs/passivation.md); `running` lists them too.
+  const onlyAsleep = asked !== undefined && asked.includes('passivated') && !asked.includes('running')
+  const status = asked?.map((s): ThreadStatus => (s === 'passivated' ? 'running' : s))
   const limit = o.limit === undefined ? undefined : parseLimit(o.limit)
   const journal = openReadonly(o.db)
   try {
-    const all = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
+    const asleep = status === undefined || status.includes('running') ? passivatedIds(journal.db) : new Set<string>()
+    const listed = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
+    const all = onlyAsleep ? listed.filter((r) => r.status !== 'running' || asleep.has(r.id)) : listed
     const rows = limit === undefined || limit >= all.length ? all : all.slice(all.length - limit)
     const live = rows.some((r) => r.status === 'running' || r.status === 'pending') ? journal.callCounts() : new Map<string, number>()
     const count = (r: ThreadRow): number => (r.status === 'running' || r.status === 'pending' ? (live.get(r.id) ?? 0) : r.calls)
@@ -42,8 +47,6 @@ export function ps(o: PsOptions): number {
     }
     const calls = (r: ThreadRow): string => String(count(r))
     const now = Date.now()
-    // A running thread out of memory, waiting (docs/passivation.md).
-    const asleep = rows.some((r) => r.status === 'running') ? passivatedIds(journal.db) : new Set<string>()
     const ordered = o.tree ? treeOrder(rows) : rows.map((row) => ({ row, depth: 0 }))
     const header = ['ID', 'TYPE', 'STATUS', 'AGE', 'CALLS', ...(o.tree ? [] : ['PARENT'])]
     const lines = table(
@@ -65,14 +68,14 @@ export function ps(o: PsOptions): number {
   }
 }
 
-function parseStatuses(text: string): ThreadStatus[] {
+function parseStatuses(text: string): Array<ThreadStatus | 'passivated'> {
   const list = text.split(',').map((s) => s.trim()).filter(Boolean)
   for (const s of list) {
-    if (!STATUSES.includes(s as ThreadStatus)) {
-      throw new InvalidArgument(`--status must be one of ${STATUSES.join(', ')} (or several, comma-separated), got '${s}'`)
+    if (!STATUSES.includes(s as ThreadStatus) && s !== 'passivated') {
+      throw new InvalidArgument(`--status must be one of ${STATUSES.join(', ')}, passivated (or several, comma-separated), got '${s}'`)
     }
   }
-  return list as ThreadStatus[]
+  return list as Array<ThreadStatus | 'passivated'>
 }
 
 /** Children right under their parent, indented one step per generation. */

@@ -126,7 +126,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
 
   db(program.command('ps'))
     .description('List threads: id, type, status, age, number of journaled calls.')
-    .option('--status <status>', 'only these statuses (pending, running, done, failed, killed; comma-separated)')
+    .option('--status <status>', 'only these statuses (pending, running, passivated, done, failed, killed; comma-separated; running includes passivated)')
     .option('--type <type>', 'only threads of this type')
     .option('--tree', 'show children indented under their parents')
     .option('-n, --limit <n>', 'only the newest N threads (of those that match)')

@@ -30,10 +30,13 @@ export interface Run {
   obs: RunObservation | null
   /** How many times the thread continued as new (src/continue/); absent for none. */
   continued?: number
-  /** The code it runs (a reload keeps a thread its record does not fit on the code it started with). */
-  code?: AnyThreadType
   /** In passivation's queue of runs to look at (src/passivation/), once at a time. */
-  waitQueued?: boolean
+  waitQueued: boolean
+  /**
+   * A reload is checking it, or kept it on the code it started with (its record does not fit the
+   * new code): it is not passivated, since it would wake on the new code.
+   */
+  kept?: boolean
 }
 
 /**

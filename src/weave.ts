@@ -434,7 +434,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   #prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace: string | null = null, continued = 0): Run {
     const obs = this.#observer === null ? null : this.#observer.run(id, type, entries !== null, trace)
-    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs }
+    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs, waitQueued: false }
     if (continued > 0) run.continued = continued
     run.weft = this.#weft(run, entries)
     this.#runs.set(id, run)
@@ -460,7 +460,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   #start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
     const weft = run.weft
-    run.code = t
     const self = threadView(t.uses, this.#libs, weft)
     this.emit('thread-start', run.continued === undefined ? { id: run.id, type: run.type, resumed } : { id: run.id, type: run.type, resumed, continued: run.continued })
     // The body starts in a microtask. While it runs, the thread holds one reaction on the body's

@@ -147,13 +147,12 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
     ...o,
     libraries: weave.libraries,
     // Passivated threads of a changed type wake on the code they ran, to be checked and moved or
-    // kept like the others.
+    // kept like the others; none of them is passivated again until it is moved (`kept`).
     wake: (type) => {
       for (const id of host.passivated(type)) host.wake(id)
+      for (const r of host.runs()) if (r.type === type) r.kept = true
     },
-    running: (type) => {
-      return [...host.runs()].filter((r) => r.type === type && !r.ended && !host.closed()).map((r) => ({ id: r.id, params: journal.thread(r.id)!.params }))
-    },
+    running: (type) => [...host.runs()].filter((r) => r.type === type && !r.ended && !host.closed()).map((r) => ({ id: r.id, params: journal.thread(r.id)!.params })),
     entries: (id) => {
       journal.flushNow()
       return host.entries(id)
@@ -169,6 +168,8 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
       const run = live(id)
       if (run === null) return
       run.weft = host.weft(run, entries)
+      // Kept on its old code: never passivated (it would wake on the new code).
+      run.kept = t !== host.type(run.type)
       host.start(run, t, decodeValue(journal.thread(id)!.params), true)
     },
   })

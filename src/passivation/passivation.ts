@@ -130,7 +130,7 @@ export class Passivation {
    */
   readonly onWait = (weft: Weft): void => {
     const run = this.#host.run(weft.threadId)
-    if (run === undefined || run.weft !== weft || run.waitQueued === true) return
+    if (run === undefined || run.weft !== weft || run.waitQueued) return
     run.waitQueued = true
     this.#enqueue(run, Date.now() + this.#after)
   }
@@ -204,7 +204,7 @@ export class Passivation {
     const host = this.#host
     const weft = run.weft
     // A thread a reload kept on the code it started with stays: it would wake on the new code.
-    if (host.run(run.id) !== run || run.ended || host.closed() || run.code !== host.type(run.type)) return null
+    if (host.run(run.id) !== run || run.ended || host.closed() || run.kept === true) return null
     const calls = weft.waits()
     if (calls === null) return null
     if (calls === 'busy') return now + Math.max(this.#after, RECHECK_MS)

@@ -532,21 +532,10 @@ export class Weft implements WeftLike {
     return null
   }
 
-  /**
-   * The calls the thread waits on when it does nothing else (src/passivation/): the live waits
-   * (calls that registered `onAbort`) still unanswered, when every call made and not settled is
-   * one and nothing is left to replay or release; 'busy' when it waits with other work in
-   * flight; null when it waits on nothing (or has ended, stopped, or is held).
-   */
-  waits(): Call[] | 'busy' | null {
-    if (this.#replay !== null || this.#stopped !== null || this.#ended || this.#holding) return null
-    const out: Call[] = []
-    let busy = this.#queue !== null
-    for (let c = this.#firstPending; c !== null; c = c.nextPending) {
-      if (c.started !== 0 && !c.answered && c.abortHook !== null) out.push(c)
-      else busy = true
-    }
-    return out.length === 0 ? null : busy ? 'busy' : out
+  /** For src/passivation/: the oldest pending call (a list through `nextPending`); 'busy' while outcomes are left to replay or release; null once ended, stopped or held. */
+  pendingCalls(): Call | 'busy' | null {
+    if (this.#stopped !== null || this.#ended || this.#holding) return null
+    return this.#replay !== null || this.#queue !== null ? 'busy' : this.#firstPending
   }
 
   /** Disconnects the thread: every pending and later call rejects with `err`. */

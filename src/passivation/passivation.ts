@@ -21,7 +21,8 @@ import { decodeValue } from '../encoding.js'
 import type { ThreadRow } from '../journal.js'
 import type { Run, ThreadEnd, WeaveHost } from '../weave-types.js'
 import type { Weft } from '../weft.js'
-import { wakeOf, type Wake } from './waits.js'
+import { waitsOf, wakeOf, type Wake } from './waits.js'
+import { continuedOf } from '../continue/continue.js'
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -205,7 +206,7 @@ export class Passivation {
     const weft = run.weft
     // A thread a reload kept on the code it started with stays: it would wake on the new code.
     if (host.run(run.id) !== run || run.ended || host.closed() || run.kept === true) return null
-    const calls = weft.waits()
+    const calls = waitsOf(weft.pendingCalls())
     if (calls === null) return null
     if (calls === 'busy') return now + Math.max(this.#after, RECHECK_MS)
     let since = 0
@@ -259,7 +260,7 @@ export class Passivation {
       host.cannotRun(id, row.type, row.parent)
       return host.run(id)
     }
-    const run = host.prepare(id, row.type, row.parent, host.entries(id), row.trace ?? null)
+    const run = host.prepare(id, row.type, row.parent, host.entries(id), row.trace ?? null, continuedOf(row))
     const joiners = this.#joiners.get(id)
     if (joiners !== undefined) {
       this.#joiners.delete(id)

@@ -1,5 +1,5 @@
 /**
- * The journal table of passivated threads (src/journal-schema.ts appends this migration as 13).
+ * The journal table of passivated threads (src/journal-schema.ts appends this migration: schema version 14).
  *
  * One row per thread that left memory while it waited (src/passivation/passivation.ts): what wakes
  * it. `due`: the soonest wall-clock time (ms since the epoch) one of its waits ends (a sleep's

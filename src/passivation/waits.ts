@@ -37,6 +37,30 @@ function argsOf(c: WaitCall): readonly unknown[] | null {
   }
 }
 
+/** A pending call of a weft, as passivation reads it (src/call.ts). */
+interface Pending extends WaitCall {
+  readonly started: number
+  readonly answered: boolean
+  readonly abortHook: unknown
+  readonly nextPending: Pending | null
+}
+
+/**
+ * The calls a thread waits on when it does nothing else: every call it made and that is not
+ * settled is a live wait (it registered `onAbort`) still unanswered. 'busy' when it waits with
+ * other work in flight (or outcomes to release); null when it waits on nothing.
+ */
+export function waitsOf<T extends Pending>(first: T | 'busy' | null): T[] | 'busy' | null {
+  if (first === null || first === 'busy') return first
+  const out: T[] = []
+  let busy = false
+  for (let c: Pending | null = first; c !== null; c = c.nextPending) {
+    if (c.started !== 0 && !c.answered && c.abortHook !== null) out.push(c as T)
+    else busy = true
+  }
+  return out.length === 0 ? null : busy ? 'busy' : out
+}
+
 /** What wakes a thread blocked in `calls`, or null when something it waits for is not known here. */
 export function wakeOf(calls: readonly WaitCall[], isRemote: (id: string) => boolean): Wake | null {
   const w: Wake = { due: null, mailbox: false, joins: null }

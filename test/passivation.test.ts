@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { thread, TIMED_OUT, Weave, type WeaveOptions } from 'raiment'
+import { parsePassivateAfter } from '../src/passivation/options.js'
 import { tempDir } from './support/tmp.js'
 
 const echo = thread({
@@ -242,6 +243,16 @@ describe('passivation', () => {
     } finally {
       await weave.close()
     }
+  })
+
+  it('raiment start --passivate-after takes a duration or never', () => {
+    expect(parsePassivateAfter('0')).toBe(0)
+    expect(parsePassivateAfter('500ms')).toBe(500)
+    expect(parsePassivateAfter('30s')).toBe(30_000)
+    expect(parsePassivateAfter('1.5m')).toBe(90_000)
+    expect(parsePassivateAfter('1h')).toBe(3_600_000)
+    expect(parsePassivateAfter('never')).toBe(false)
+    expect(() => parsePassivateAfter('soon')).toThrow(/--passivate-after must be a duration such as 0, 500ms, 30s, 5m or 1h, or 'never', got 'soon'/)
   })
 
   it('passivated threads stay passivated across a restart, and wake when a message comes', async () => {

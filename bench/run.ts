@@ -23,7 +23,9 @@
 //   with an SDK and a no-op exporter.
 // - continue-as-new (bench/continue.ts): a stream to an actor that continues as new every EVERY
 //   messages, msgs/s, and its resume afterwards, ms, next to one that never continues.
-// Options: --only seq,conc,replay,resume,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue   --runs N   --big-runs N
+// - passivation (bench/passivate.ts): resident memory of a weave with 1,000,000 passivated threads
+//   (--passivate-threads N), and the wake-up by a message of a thread with a 100-entry record.
+// Options: --only seq,conc,replay,resume,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue,passivate   --runs N   --big-runs N
 import { execFileSync } from 'node:child_process'
 import { cpus, totalmem, release } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -41,7 +43,8 @@ const opt = (name: string): string | undefined => {
 }
 const RUNS = Number(opt('--runs') ?? 3)
 const BIG_RUNS = Number(opt('--big-runs') ?? 1)
-const only = new Set((opt('--only') ?? 'seq,conc,replay,resume,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue').split(','))
+const only = new Set((opt('--only') ?? 'seq,conc,replay,resume,idle,stream,pingpong,ring,spawn,amqp,repl,failover,ui,check,otel,continue,passivate').split(','))
+const PASSIVATED = Number(opt('--passivate-threads') ?? 1_000_000)
 const MODES: Durability[] = ['sync', 'batched', 'memory']
 const REPLAY_ENTRIES = 1_000_000
 const IDLE_THREADS = 100_000
@@ -58,6 +61,9 @@ const TARGETS = {
   idle: { atMost: 2.6 * 1024, text: '<= 2.6 KB (2,662 B) per thread' },
   streamSync: { atLeast: 20_000, text: '>= 20,000 durable msgs/s between threads with sync' },
   ring: { atMost: 60, text: 'ring of 10,000 threads x 100 laps under 60 s' },
+  passivatedRss: { atMost: 300 * 2 ** 20, text: '<= 300 MB resident in all with 1,000,000 passivated threads' },
+  wakeP50: { atMost: 1, text: 'p50 <= 1 ms' },
+  wakeP99: { atMost: 10, text: 'p99 <= 10 ms' },
 }
 
 const log = (s: string): void => console.log(s)
@@ -154,6 +160,49 @@ interface IdleResult {
   rss: number
   heapUsed: number
   external: number
+}
+
+interface PassivateResult {
+  threads: number
+  spawnMs: number
+  rssTotal: number
+  rss: number
+  heapUsed: number
+  wakeP50: number
+  wakeP99: number
+  reopenMs: number
+  resumed: number
+  wakeCpuP50: number
+  wakeCpuP99: number
+}
+
+function passivate(): void {
+  log('')
+  log(`## Passivation: ${PASSIVATED.toLocaleString('en-US')} threads passivated in receive in one weave (child process, batched, passivateAfter 0; after forced GC), then wake-ups of threads with a 100-entry record by a message`)
+  const script = fileURLToPath(new URL('./passivate.ts', import.meta.url))
+  const runs: PassivateResult[] = []
+  for (let r = 0; r < RUNS; r++) {
+    const out = execFileSync(process.execPath, ['--expose-gc', '--conditions=raiment-source', '--import', 'tsx', script, String(PASSIVATED), 'batched'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    })
+    const res = JSON.parse(out.trim().split('\n').pop()!) as PassivateResult
+    runs.push(res)
+    progress(`  passivate run ${r + 1}/${RUNS}: ${fmt(res.rssTotal / 2 ** 20)} MB RSS in all, ${fmt(res.rss / res.threads)} B/thread, wake p50 ${res.wakeP50.toFixed(2)} ms p99 ${res.wakeP99.toFixed(2)} ms`)
+  }
+  const total = summarize(runs.map((x) => x.rssTotal))
+  const scale = PASSIVATED === 1_000_000 ? '' : ` (measured with ${PASSIVATED.toLocaleString('en-US')}, not 1,000,000)`
+  log(line('RSS of the weave process in all', summarize(runs.map((x) => x.rssTotal / 2 ** 20)), 'MB') + ' ' + verdict(total.median, TARGETS.passivatedRss, 'RSS with 1,000,000 passivated threads') + scale)
+  log(line('  growth per passivated thread', summarize(runs.map((x) => x.rss / x.threads)), 'bytes'))
+  log(line('  of which V8 heap used', summarize(runs.map((x) => x.heapUsed / x.threads)), 'bytes'))
+  log(line('  time to spawn them and see every one passivated', summarize(runs.map((x) => x.spawnMs / 1000)), 's'))
+  const p50 = summarize(runs.map((x) => x.wakeP50))
+  const p99 = summarize(runs.map((x) => x.wakeP99))
+  log(line('wake-up by a message, 100-entry record, p50', p50, 'ms') + ' ' + verdict(p50.median, TARGETS.wakeP50, 'passivated wake-up p50'))
+  log(line('wake-up by a message, 100-entry record, p99', p99, 'ms') + ' ' + verdict(p99.median, TARGETS.wakeP99, 'passivated wake-up p99'))
+  log(line('  CPU time of the process per wake-up, p50', summarize(runs.map((x) => x.wakeCpuP50)), 'ms') + '; p99 ' + runs.map((x) => x.wakeCpuP99.toFixed(2)).join(', ') + ' ms (wall time beyond it: waiting for a core)')
+  log(line('opening the journal again (all stay passivated)', summarize(runs.map((x) => x.reopenMs)), 'ms') + ` (resumed: ${runs.map((x) => x.resumed).join(', ')})`)
 }
 
 function idle(): void {
@@ -270,6 +319,7 @@ if (only.has('repl')) await (await import('./replication.js')).replicationBench(
 if (only.has('failover')) await (await import('./failover.js')).failoverBench(RUNS, log, progress)
 if (only.has('ui')) await (await import('./ui.js')).uiBench(RUNS, log, progress)
 if (only.has('check')) await (await import('./check.js')).checkBench(RUNS, log, progress)
+if (only.has('passivate')) passivate()
 if (only.has('otel')) await (await import('./otel.js')).otelBench(RUNS, log, progress)
 if (only.has('continue')) await (await import('./continue.js')).continueBench(RUNS, log, progress)
 

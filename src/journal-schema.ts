@@ -7,6 +7,7 @@
  */
 
 import { continueMigration } from './continue/schema.js'
+import { passivationMigration } from './passivation/schema.js'
 import { retryMigration } from './retry/schema.js'
 import { schedulesMigration } from './schedules/schema.js'
 
@@ -156,6 +157,8 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE outbox_names ADD COLUMN trace TEXT;`,
   // Continue-as-new (src/continue/): how many times each thread continued as new.
   continueMigration(),
+  // Passivation (src/passivation/): what wakes each thread that left memory while it waited.
+  passivationMigration(),
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

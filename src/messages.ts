@@ -117,6 +117,8 @@ export class Messages {
   remote: Remote | null = null
   /** The weave is observed (src/observer.ts): a receive that takes a message tells its call. */
   observed = false
+  /** Told of a message put in an inbox that no waiting receiver took (src/passivation/ wakes its thread). */
+  onStored: ((thread: string) => void) | null = null
 
   constructor(journal: Journal, isAlive: (id: string) => boolean) {
     this.#journal = journal
@@ -343,6 +345,16 @@ export class Messages {
     msg.stored = true
     this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null])
     inbox.msgs.push(msg)
+    if (this.onStored !== null) this.onStored(target)
+  }
+
+  /**
+   * Lets go of thread `thread`'s inbox in memory (it left memory: src/passivation/) when it is
+   * empty and nobody waits on it; one holding messages stays (their rows may not be committed yet).
+   */
+  unload(thread: string): void {
+    const inbox = this.#inboxes.get(thread)
+    if (inbox !== undefined && inbox.msgs.length === 0 && inbox.waiters.length === 0) this.#inboxes.delete(thread)
   }
 
   /**

@@ -70,9 +70,10 @@ export class RecordReader {
  * The running and pending threads of `journal`, in rowid order, and the records of the running
  * ones by thread id.
  */
-export function resumeSet(journal: Journal): { rows: ThreadRow[]; records: Map<string, Entry[]> } {
+export function resumeSet(journal: Journal, which?: () => ThreadRow[]): { rows: ThreadRow[]; records: Map<string, Entry[]> } {
   return journal.db.transaction(() => {
-    const rows = journal.threads({ status: ['running', 'pending'] })
+    // `which`: the rows to resume, where not every running one is (src/passivation/ keeps the passivated asleep).
+    const rows = which !== undefined ? which() : journal.threads({ status: ['running', 'pending'] })
     const reader = new RecordReader(journal.db, true)
     const records = new Map<string, Entry[]>()
     for (const row of rows) if (row.status === 'running') records.set(row.id, reader.entries(row.id))

@@ -66,9 +66,16 @@ export interface WeaveOptions {
    * (spans go wherever a provider registered later sends them); false: off.
    */
   telemetry?: boolean
+  /**
+   * Passivation (docs/passivation.md): a thread that has waited this many ms in `receive`,
+   * `clock.sleep` or a join, and does nothing else, leaves memory; a message, its due time, the
+   * joined thread's end, a kill or a linked exit wakes it by replay of its record. 0: as soon as it
+   * waits; `false` or `Infinity`: never. Default 30,000.
+   */
+  passivateAfter?: number | false
 }
 
-export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'scheduleClock', 'telemetry'])
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'scheduleClock', 'telemetry', 'passivateAfter'])
 
 export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {
@@ -89,6 +96,10 @@ export function checkOptions(o: WeaveOptions): void {
   }
   if (o.secrets !== undefined) checkWeaveSecrets(o.secrets)
   if (o.telemetry !== undefined && typeof o.telemetry !== 'boolean') throw new InvalidArgument(`telemetry must be true or false, got ${JSON.stringify(o.telemetry)}`)
+  const pa = o.passivateAfter
+  if (pa !== undefined && pa !== false && !(typeof pa === 'number' && pa >= 0)) {
+    throw new InvalidArgument(`passivateAfter must be a number of milliseconds >= 0, Infinity or false, got ${String(pa)}`)
+  }
   if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
     throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)
   }

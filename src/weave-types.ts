@@ -30,6 +30,13 @@ export interface Run {
   obs: RunObservation | null
   /** How many times the thread continued as new (src/continue/); absent for none. */
   continued?: number
+  /** In passivation's queue of runs to look at (src/passivation/), once at a time. */
+  waitQueued: boolean
+  /**
+   * A reload is checking it, or kept it on the code it started with (its record does not fit the
+   * new code): it is not passivated, since it would wake on the new code.
+   */
+  kept?: boolean
 }
 
 /**
@@ -95,6 +102,8 @@ export interface WeaveEvents {
   /** `continued`: how many times the thread has continued as new (src/continue/), absent for none. */
   'thread-start': [{ id: string; type: string; resumed: boolean; continued?: number }]
   'thread-end': [ThreadEnd]
+  /** A waiting thread left memory (src/passivation/); it wakes by replay when what it waits for comes. */
+  'thread-passivated': [{ id: string; type: string }]
   /** A reload (`reload()`) loaded changed thread files: which threads moved to the new code, which kept theirs. */
   reload: [ReloadReport]
   error: [Error]
@@ -143,4 +152,8 @@ export interface WeaveHost {
   /** A new weft for the run, replaying `entries`. */
   weft(run: Run, entries: Entry[] | null): Weft
   observer(): Observer | null
+  /** The run of thread `id`, woken by replay first if it is passivated (src/passivation/). */
+  wake(id: string): Run | undefined
+  /** The ids of the passivated threads of `type` (none when passivation is off). */
+  passivated(type: string): string[]
 }

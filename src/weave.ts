@@ -37,11 +37,13 @@ import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import { Weft, type Entry } from './weft.js'
-import { ResumeCounter, rowEnd, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
+import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { exitSignals } from './weave-exits.js'
 import { continuedOf, isContinueAsNew, continueRun, runConfig } from './continue/continue.js'
 import { warnLongRecords } from './continue/long-record.js'
+import { joinLocal } from './weave-join.js'
+import { Passivation } from './passivation/passivation.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type ThreadEnd, type WeaveEvents } from './weave-types.js'
@@ -82,6 +84,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** Moves of threads to and from other weaves (src/weave-moves.ts). */
   readonly #moves: WeaveMoves
   #forks: Forks | null = null
+  /** Threads leaving memory while they wait, and waking (src/passivation/); null when off. */
+  readonly #passivation: Passivation | null
   /** The threads directory (null: types given by name), the I/O library directory, and the hashes of the thread files as loaded. */
   readonly #threadsDir: string | null
   readonly #ioLibs: string | false
@@ -120,6 +124,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.schedules = new Schedules(this, o.scheduleClock)
     this.#host = this.#makeHost()
     this.#moves = new WeaveMoves(this.#host)
+    const after = o.passivateAfter ?? 30_000
+    this.#passivation = after === false || after === Infinity ? null : new Passivation({ ...this.#host, forget: (run) => this.#forget(run) }, after)
   }
 
   #makeHost(): WeaveHost {
@@ -137,6 +143,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
       entries: (id) => this.#entries(id),
       weft: (run, entries) => this.#weft(run, entries),
       observer: () => this.#observer,
+      wake: (id) => this.#runs.get(id) ?? this.#passivation?.wake(id),
+      passivated: (type) => this.#passivation?.ofType(type) ?? [],
     }
   }
 
@@ -256,32 +264,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   join(id: string): Promise<ThreadEnd> {
     // A thread that moved away from here answers { status: 'moved', to } below.
     if (this.messages.isRemote(id) && this.messages.forwardOf(id) === undefined) return this.watches.join(id)
-    const run = this.#runs.get(id)
-    // A run still here has not told its joiners yet, even when it has ended (killed a moment ago,
-    // its end not yet committed): wait for that.
-    if (run !== undefined) {
-      return new Promise((res) => (run.joiners ??= []).push(res))
-    }
-    const row = this.journal.thread(id)
-    if (row === undefined) return Promise.reject(new UnknownThread(id))
-    const end = rowEnd(row, this.messages.forwardOf(id))
-    if (end !== null) return Promise.resolve(end)
-    // Recorded but not running here yet (spawned a moment ago, or by another process).
-    return new Promise((res, rej) => {
-      const check = (): void => {
-        const r = this.#runs.get(id)
-        if (r !== undefined && !r.ended) {
-          ;(r.joiners ??= []).push(res)
-          return
-        }
-        const row2 = this.journal.thread(id)
-        const e = row2 ? rowEnd(row2, this.messages.forwardOf(id)) : null
-        if (e !== null) res(e)
-        else if (this.#closed) rej(new WeaveClosed())
-        else setTimeout(check, 10)
-      }
-      setImmediate(check)
-    })
+    return joinLocal(this.#host, id, (t) => this.#passivation?.join(t))
   }
 
   /**
@@ -290,7 +273,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws UnknownThread when no thread has that id
    */
   kill(id: string): boolean {
-    const run = this.#runs.get(id)
+    const run = this.#runs.get(id) ?? this.#passivation?.wake(id)
     if (run === undefined || run.ended) {
       const row = this.journal.thread(id)
       if (row === undefined) throw new UnknownThread(id)
@@ -417,7 +400,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** @internal Ends thread `id` because `from`, linked to it, ended with `status` (another weave told). */
   linkedExit(id: string, from: string, status: string, msg: unknown): void {
-    const run = this.#runs.get(id)
+    const run = this.#runs.get(id) ?? this.#passivation?.wake(id)
     if (run === undefined || run.ended) return
     const err = new LinkedExit(id, from, status, msg)
     run.weft.stop(err)
@@ -434,6 +417,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#closed = true
     this.#control.stop()
     this.schedules.stop()
+    this.#passivation?.stop()
     for (const run of this.#runs.values()) {
       run.weft.detach()
       run.obs?.end('detached')
@@ -450,7 +434,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   #prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace: string | null = null, continued = 0): Run {
     const obs = this.#observer === null ? null : this.#observer.run(id, type, entries !== null, trace)
-    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs }
+    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs, waitQueued: false }
     if (continued > 0) run.continued = continued
     run.weft = this.#weft(run, entries)
     this.#runs.set(id, run)
@@ -469,6 +453,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       keyring: this.#keyring,
       observe: run.obs,
       retry: this.#types.get(run.type)?.retry ?? null,
+      onWait: this.#passivation === null ? null : this.#passivation.onWait,
       ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
   }
@@ -548,6 +533,14 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }, counted ? run.weft.recorded : undefined)
   }
 
+  /** The run leaves memory without an end (it is passivated: src/passivation/); its weft is detached. */
+  #forget(run: Run): void {
+    this.#runs.delete(run.id)
+    this.#resuming.done(run)
+    run.obs?.end('detached')
+    this.emit('thread-passivated', { id: run.id, type: run.type })
+  }
+
   #ended(run: Run, end: ThreadEnd): void {
     this.#runs.delete(run.id)
     this.#resuming.done(run)
@@ -572,8 +565,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   #resume(): void {
-    const { rows, records } = resumeSet(this.journal)
+    // Passivated threads stay so, unless what wakes them came while no weave ran.
+    const p = this.#passivation
+    const { rows, records } = resumeSet(this.journal, p === null ? undefined : () => p.toResume())
     for (const row of rows) this.#adopt(row, records.get(row.id) ?? [])
+    p?.start()
   }
 
   /** Starts (pending) or resumes (running) a recorded thread; `record`: its entries, when read already. */

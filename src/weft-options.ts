@@ -46,4 +46,6 @@ export interface WeftOptions {
   observe?: RunObservation | null
   /** The thread type's retry policies (src/retry/), or null. */
   retry?: ThreadRetry | null
+  /** Told when a live call starts waiting (it registered `onAbort`): src/passivation/ looks later. */
+  onWait?: ((weft: Weft) => void) | null
 }

@@ -67,6 +67,7 @@ export class Weft implements WeftLike {
   readonly #initial: number
   readonly #observe: RunObservation | null
   readonly #retry: ThreadRetry | null
+  readonly #onWait: ((weft: Weft) => void) | null
   /** What the retry runner calls back (made at the first call that has a policy). */
   #retryHost: RetryHost | null = null
   #seq = 0
@@ -107,6 +108,7 @@ export class Weft implements WeftLike {
     this.#onMarker = o.onMarker
     this.#observe = o.observe ?? null
     this.#retry = o.retry ?? null
+    this.#onWait = o.onWait ?? null
     this.trace = o.trace ? [] : null
     const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
     this.#secrets = secrets
@@ -266,6 +268,7 @@ export class Weft implements WeftLike {
     } finally {
       enterCall(null)
     }
+    if (call.abortHook !== null && this.#onWait !== null) this.#onWait(this)
     return Promise.resolve(p)
   }
 
@@ -527,6 +530,12 @@ export class Weft implements WeftLike {
     this.#ended = true
     if (this.#held !== null) this.#checkHeld()
     return null
+  }
+
+  /** For src/passivation/: the oldest pending call (a list through `nextPending`); 'busy' while outcomes are left to replay or release; null once ended, stopped or held. */
+  pendingCalls(): Call | 'busy' | null {
+    if (this.#stopped !== null || this.#ended || this.#holding) return null
+    return this.#replay !== null || this.#queue !== null ? 'busy' : this.#firstPending
   }
 
   /** Disconnects the thread: every pending and later call rejects with `err`. */

@@ -57,6 +57,8 @@ export interface ReloadAccess {
   stop(id: string): Entry[] | null
   /** Resumes thread `id` from `entries` on `type`. */
   resume(id: string, type: AnyThreadType, entries: Entry[]): void
+  /** Wakes the passivated threads of `type` (src/passivation/) on the code they run, before it is replaced. */
+  wake?(type: string): void
 }
 
 let reloads = 0
@@ -97,6 +99,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     }
     a.hashes.set(file, hash)
     const old = a.types.get(name)
+    a.wake?.(name)
     a.types.set(name, t)
     a.unavailable.delete(name)
     if (old === undefined) continue
@@ -143,6 +146,12 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
   const report = await reload({
     ...o,
     libraries: weave.libraries,
+    // Passivated threads of a changed type wake on the code they ran, to be checked and moved or
+    // kept like the others; none of them is passivated again until it is moved (`kept`).
+    wake: (type) => {
+      for (const id of host.passivated(type)) host.wake(id)
+      for (const r of host.runs()) if (r.type === type) r.kept = true
+    },
     running: (type) => [...host.runs()].filter((r) => r.type === type && !r.ended && !host.closed()).map((r) => ({ id: r.id, params: journal.thread(r.id)!.params })),
     entries: (id) => {
       journal.flushNow()
@@ -159,6 +168,8 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
       const run = live(id)
       if (run === null) return
       run.weft = host.weft(run, entries)
+      // Kept on its old code: never passivated (it would wake on the new code).
+      run.kept = t !== host.type(run.type)
       host.start(run, t, decodeValue(journal.thread(id)!.params), true)
     },
   })

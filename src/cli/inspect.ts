@@ -10,6 +10,7 @@ import { age, errorText, isoTime, note, openReadonly, parseLimit, plural, say, s
 import { attemptErrorText, type AttemptView } from '../retry/view.js'
 import { attemptJson, callJson, threadJson, threadView, threadWithCalls } from './records.js'
 import { dumpLine, showProgress } from './progress.js'
+import { passivatedIds, waitText } from '../passivation/listing.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -23,11 +24,16 @@ export interface PsOptions extends DbOptions {
 
 /** `raiment ps`: one row per thread, oldest first; `--limit N` the newest N. */
 export function ps(o: PsOptions): number {
-  const status = o.status === undefined ? undefined : parseStatuses(o.status)
+  const asked = o.status === undefined ? undefined : parseStatuses(o.status)
+  // `passivated`: running threads out of memory (docs/passivation.md); `running` lists them too.
+  const onlyAsleep = asked !== undefined && asked.includes('passivated') && !asked.includes('running')
+  const status = asked?.map((s): ThreadStatus => (s === 'passivated' ? 'running' : s))
   const limit = o.limit === undefined ? undefined : parseLimit(o.limit)
   const journal = openReadonly(o.db)
   try {
-    const all = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
+    const asleep = status === undefined || status.includes('running') ? passivatedIds(journal.db) : new Set<string>()
+    const listed = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
+    const all = onlyAsleep ? listed.filter((r) => r.status !== 'running' || asleep.has(r.id)) : listed
     const rows = limit === undefined || limit >= all.length ? all : all.slice(all.length - limit)
     const live = rows.some((r) => r.status === 'running' || r.status === 'pending') ? journal.callCounts() : new Map<string, number>()
     const count = (r: ThreadRow): number => (r.status === 'running' || r.status === 'pending' ? (live.get(r.id) ?? 0) : r.calls)
@@ -48,7 +54,7 @@ export function ps(o: PsOptions): number {
       ordered.map(({ row, depth }) => [
         '  '.repeat(depth) + row.id,
         row.type,
-        row.status,
+        asleep.has(row.id) ? 'passivated' : row.status,
         age(row.created, now),
         calls(row),
         ...(o.tree ? [] : [row.parent ?? '-']),
@@ -62,14 +68,14 @@ export function ps(o: PsOptions): number {
   }
 }
 
-function parseStatuses(text: string): ThreadStatus[] {
+function parseStatuses(text: string): Array<ThreadStatus | 'passivated'> {
   const list = text.split(',').map((s) => s.trim()).filter(Boolean)
   for (const s of list) {
-    if (!STATUSES.includes(s as ThreadStatus)) {
-      throw new InvalidArgument(`--status must be one of ${STATUSES.join(', ')} (or several, comma-separated), got '${s}'`)
+    if (!STATUSES.includes(s as ThreadStatus) && s !== 'passivated') {
+      throw new InvalidArgument(`--status must be one of ${STATUSES.join(', ')}, passivated (or several, comma-separated), got '${s}'`)
     }
   }
-  return list as ThreadStatus[]
+  return list as Array<ThreadStatus | 'passivated'>
 }
 
 /** Children right under their parent, indented one step per generation. */
@@ -122,7 +128,8 @@ export function show(id: string, o: ShowOptions): number {
     }
     const ended = t.ended === null ? '' : `  ended ${isoTime(t.ended)}`
     const parent = t.parent === null ? '' : `  parent ${t.parent}`
-    say(`${t.id}  ${t.type}  ${t.status}  created ${isoTime(t.created)}${ended}${parent}`)
+    const status = t.passivated === undefined ? t.status : `passivated (waiting for ${waitText(t.passivated)}, since ${isoTime(t.passivated.since)})`
+    say(`${t.id}  ${t.type}  ${status}  created ${isoTime(t.created)}${ended}${parent}`)
     say(`params ${cell(t.params, 200)}`)
     if (t.continued !== undefined) say(`continued as new ${t.continued} time${t.continued === 1 ? '' : 's'}: the calls below are its current run's`)
     if (calls.length === 0) say('(no calls recorded)')

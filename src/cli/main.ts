@@ -90,6 +90,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--weaves <n>', 'run N weave processes here (<db>-1.db …), restarting any that dies; needs --amqp')
     .option('--replicate', "copy every commit of the journal to its RabbitMQ stream (needs --amqp); with --durability replicated, outcomes wait for the broker's copy")
     .option('--takeover-after <ms>', 'with --replicate: a replicated weave silent this long is taken over by a live one (default 10000)')
+    .option('--passivate-after <duration>', 'a thread waiting this long in receive, sleep or a join leaves memory until what it waits for comes: 0, 500ms, 30s, 5m, or never (default 30s)')
     .option('--watch', 'reload thread files as they change (as raiment reload and SIGHUP do): new spawns run the new code, running threads move to it where their record replays')
     .addOption(new Option('--log-format <format>', "the weave's log lines: pretty (one human line each) or json (one JSON object per line, through pino; the log library's lines too)").choices(['pretty', 'json']).default('pretty'))
     .addHelpText('after', '\nExamples:\n  raiment start --db app.db --threads threads\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --id orders-1\n  raiment start --amqp amqp://guest:guest@127.0.0.1:5672 --weaves 3')
@@ -125,7 +126,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
 
   db(program.command('ps'))
     .description('List threads: id, type, status, age, number of journaled calls.')
-    .option('--status <status>', 'only these statuses (pending, running, done, failed, killed; comma-separated)')
+    .option('--status <status>', 'only these statuses (pending, running, passivated, done, failed, killed; comma-separated; running includes passivated)')
     .option('--type <type>', 'only threads of this type')
     .option('--tree', 'show children indented under their parents')
     .option('-n, --limit <n>', 'only the newest N threads (of those that match)')

@@ -7,6 +7,7 @@
  * is becomes `{"$type": T, "value": V}` (see `jsonValue`), so a script can tell the string
  * "2026-01-01T00:00:00.000Z" from a Date, and `undefined` from `null`.
  */
+import { passivatedOf, type PassivatedView } from '../passivation/listing.js'
 import superjson from 'superjson'
 import type { Dump, DumpEntry } from '../dump.js'
 import { decodeArgs, decodeTagged, decodeValue, registerCodecs, type ErrorRecord } from '../encoding.js'
@@ -35,6 +36,8 @@ export type ThreadView = Dump['thread'] & {
   movedTo?: string
   /** The trace context (W3C traceparent) of its latest run, when OpenTelemetry was on. */
   trace?: string
+  /** When passivated (out of memory, waiting: docs/passivation.md): what it waits for. */
+  passivated?: PassivatedView
   calls: number
 }
 
@@ -102,6 +105,10 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
   if (continued > 0) t.continued = continued
   // Where its latest run is in the traces, when OpenTelemetry was on (docs/observability.md).
   if (typeof row.trace === 'string') t.trace = row.trace
+  if (row.status === 'running') {
+    const p = passivatedOf(journal.db, row.id)
+    if (p !== undefined) t.passivated = p
+  }
   return t
 }
 
@@ -144,6 +151,10 @@ export function threadJson(t: ThreadView): Record<string, unknown> {
   if (t.error !== undefined) o['error'] = errorJson(t.error)
   if (t.movedTo !== undefined) o['movedTo'] = t.movedTo
   if (t.continued !== undefined) o['continued'] = t.continued
+  if (t.passivated !== undefined) {
+    const p = t.passivated
+    o['passivated'] = { since: isoTime(p.since), due: p.due === null ? null : isoTime(p.due), mailbox: p.mailbox, joins: p.joins }
+  }
   return o
 }
 

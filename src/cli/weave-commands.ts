@@ -37,6 +37,7 @@ import {
 } from './common.js'
 import { threadJson, threadView } from './records.js'
 import { trackResume } from './progress.js'
+import { parsePassivateAfter } from '../passivation/options.js'
 import { logOpened, logResumed, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 
 export interface StartOptions extends ProjectOptions, BrokerOptions {
@@ -48,6 +49,8 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   /** `--secret LIB.KIND=VALUE`, repeated. */
   secret?: string[]
   logFormat?: LogFormat
+  /** `--passivate-after`: a duration, or `never`. */
+  passivateAfter?: string
 }
 
 /**
@@ -72,6 +75,7 @@ export function weaveOptions(o: StartOptions): WeaveOptions & { db: string } {
     ioLibs: o.ioLibs,
     durability: o.durability,
     onDivergence: o.onDivergence,
+    ...(o.passivateAfter !== undefined ? { passivateAfter: parsePassivateAfter(o.passivateAfter) } : {}),
     ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
     ...(o.secret !== undefined && o.secret.length > 0 ? { secrets: parseSecretOptions(o.secret) } : {}),
     onWarning: (w) => weaveLog.warn(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`, { event: 'warning', code: (w as { code?: string }).code ?? w.name }),

@@ -8,6 +8,7 @@ import type { ErrorRecord } from '../encoding.js'
 import type { CallItem, MessageItem, ThreadDetail } from './data.js'
 import { h, type Html } from './html.js'
 import { duration, json, shortJson, statusBadge, threadLink } from './pages.js'
+import { waitText } from '../passivation/listing.js'
 
 /** The file name a thread's dump downloads as. */
 export function dumpFileName(id: string): string {
@@ -30,7 +31,7 @@ export function threadPage(d: ThreadDetail, now = Date.now()): Html {
   const file = dumpFileName(t.id)
   const facts = h`<dl class="facts">
 <dt>Type</dt><dd>${t.type}</dd>
-<dt>Status</dt><dd>${statusBadge(t.status)}${t.movedTo ? h` to weave ${t.movedTo}` : ''}</dd>
+<dt>Status</dt><dd>${statusBadge(t.status)}${t.movedTo ? h` to weave ${t.movedTo}` : ''}${t.passivated ? h` — passivated: out of memory, waiting for ${waitText(t.passivated)}` : ''}</dd>
 <dt>Weave</dt><dd>${d.weave} <span class="note">(${d.journal})</span></dd>
 <dt>Started</dt><dd class="time">${time(t.created)} UTC</dd>
 <dt>${t.ended === null ? 'Running for' : 'Duration'}</dt><dd>${took}${t.ended === null ? '' : h` <span class="note">ended ${time(t.ended)}</span>`}</dd>

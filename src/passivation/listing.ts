@@ -1,0 +1,43 @@
+/**
+ * What the read-only views (`raiment ps`, `raiment show`, the UI) tell of passivated threads: a
+ * running thread with a row in `passivated` is out of memory, waiting for what the row says.
+ */
+import type Database from 'better-sqlite3'
+
+/** What a passivated thread waits for, and since when (ms since the epoch). */
+export interface PassivatedView {
+  /** When its sleep or receive timeout is due, or null. */
+  due: number | null
+  /** It waits for a message. */
+  mailbox: boolean
+  /** The thread whose end it waits for, or null. */
+  joins: string | null
+  since: number
+}
+
+/** A journal of an older schema (opened read-only) has no such table. */
+function hasTable(db: Database.Database): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passivated'").get() !== undefined
+}
+
+/** The ids of the passivated threads. */
+export function passivatedIds(db: Database.Database): Set<string> {
+  if (!hasTable(db)) return new Set()
+  return new Set(db.prepare('SELECT thread FROM passivated').pluck().all() as string[])
+}
+
+/** What passivated thread `id` waits for, or undefined if it is not passivated. */
+export function passivatedOf(db: Database.Database, id: string): PassivatedView | undefined {
+  if (!hasTable(db)) return undefined
+  const r = db.prepare('SELECT due, mailbox, joins, at FROM passivated WHERE thread = ?').get(id) as { due: number | null; mailbox: number; joins: string | null; at: number } | undefined
+  return r === undefined ? undefined : { due: r.due, mailbox: r.mailbox === 1, joins: r.joins, since: r.at }
+}
+
+/** What it waits for, in words: `a message, until 2026-12-04T18:00:00.000Z` and the like. */
+export function waitText(p: PassivatedView): string {
+  const what: string[] = []
+  if (p.mailbox) what.push('a message')
+  if (p.joins !== null) what.push(`the end of ${p.joins}`)
+  if (p.due !== null) what.push(`${what.length > 0 ? 'until ' : ''}${new Date(p.due).toISOString()}`)
+  return what.join(', ')
+}

@@ -1,0 +1,314 @@
+/**
+ * Passivation: a thread blocked in waits only (a receive, a sleep, a join) for `passivateAfter`
+ * ms leaves memory; what wakes it is a row of the `passivated` table; when that fires (a message
+ * to it, its due time, the end of the thread it joins, a kill, a linked exit) the weave rebuilds
+ * it by the ordinary resume of its record, as after a crash of the weave.
+ *
+ * Invariants:
+ * - A thread is passivated only when every call it has pending is a live wait, unanswered, and
+ *   every outcome it was ever given has been released (so is durable): its journal holds all it
+ *   needs, and the waits it drops were never recorded (replay makes them again, with the same
+ *   arguments: a timeout's deadline and a sleep's are computed from recorded times).
+ * - Dropping a wait aborts it as a weave shutdown does: a take leaves the inbox untouched, a
+ *   sleep leaves the sleepers' heap. Messages stay in the inbox (SQLite, or in memory while it
+ *   holds messages the thread did not take), so nothing delivered is lost or taken twice.
+ * - A row is written and deleted in the group commit; until its batch commits, `#overlay` holds
+ *   it (or null: deleted), so a message arriving meanwhile still finds it.
+ * - At most one run of a thread: a wake of a thread that is in memory is that run.
+ */
+import type Database from 'better-sqlite3'
+import { decodeValue } from '../encoding.js'
+import type { ThreadRow } from '../journal.js'
+import type { Run, ThreadEnd, WeaveHost } from '../weave-types.js'
+import type { Weft } from '../weft.js'
+import { waitsOf, wakeOf, type Wake } from './waits.js'
+import { continuedOf } from '../continue/continue.js'
+
+type Stmt = Database.Statement<unknown[]>
+
+/** The longest delay setTimeout keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+/** How soon a thread found waiting but busy (a call of another kind in flight) is looked at again, at least. */
+const RECHECK_MS = 10
+
+/** What passivation needs of the weave beyond its runs: to let a run go without an end. */
+export interface PassivationHost extends WeaveHost {
+  /** The run leaves memory (no end is recorded): its weft is detached already. */
+  forget(run: Run): void
+}
+
+export class Passivation {
+  readonly #host: PassivationHost
+  readonly #after: number
+  readonly #insert: Stmt
+  readonly #delete: Stmt
+  readonly #get: Stmt
+  readonly #dueBy: Stmt
+  readonly #minDue: Stmt
+  readonly #joining: Stmt
+  /** Rows written or deleted (null) in batches not yet committed. */
+  readonly #overlay = new Map<string, Wake | null>()
+  /** Who joins a passivated thread from this process (weave.join): handed to its run when it wakes. */
+  readonly #joiners = new Map<string, Array<(end: ThreadEnd) => void>>()
+  /** Runs that started waiting, with when to look whether they still do: about oldest first. */
+  #checkRuns: Run[] = []
+  #checkAt: number[] = []
+  #checkHead = 0
+  #checkTimer: NodeJS.Timeout | null = null
+  /** The timer of the soonest due row, and the time it is armed for (Infinity: none). */
+  #dueTimer: NodeJS.Timeout | null = null
+  #armedFor = Infinity
+  #stopped = false
+
+  /** `after`: how long (ms) a thread waits before it is passivated. */
+  constructor(host: PassivationHost, after: number) {
+    this.#host = host
+    this.#after = after
+    const db = host.weave.journal.db
+    this.#insert = db.prepare('INSERT OR REPLACE INTO passivated (thread, due, mailbox, joins, at) VALUES (?, ?, ?, ?, ?)')
+    this.#delete = db.prepare('DELETE FROM passivated WHERE thread = ?')
+    this.#get = db.prepare('SELECT due, mailbox, joins FROM passivated WHERE thread = ?').raw(true)
+    this.#dueBy = db.prepare('SELECT thread FROM passivated WHERE due <= ? ORDER BY due').pluck()
+    this.#minDue = db.prepare('SELECT min(due) FROM passivated').pluck()
+    this.#joining = db.prepare('SELECT thread FROM passivated WHERE joins = ?').pluck()
+    host.weave.messages.onStored = (thread) => this.#stored(thread)
+    host.weave.on('thread-end', (end) => this.#ended(end.id))
+  }
+
+  /**
+   * The recorded threads to resume when the weave opens, in spawn order: those pending or running
+   * that are not passivated, and the passivated ones whose wake has come while no weave ran (due,
+   * a message in the inbox, the joined thread ended). The others stay passivated. Rows of threads
+   * that ended meanwhile (killed by the CLI while no weave ran) are deleted.
+   */
+  toResume(): ThreadRow[] {
+    const db = this.#host.weave.journal.db
+    const journal = this.#host.weave.journal
+    journal.queue(db.prepare("DELETE FROM passivated WHERE thread IN (SELECT id FROM threads WHERE status NOT IN ('running', 'pending'))"), [])
+    const rows = db
+      .prepare(
+        `SELECT t.*, p.thread IS NOT NULL AS asleep FROM threads t LEFT JOIN passivated p ON p.thread = t.id
+         WHERE t.status IN ('running', 'pending') AND (p.thread IS NULL OR p.due <= @now
+           OR (p.mailbox = 1 AND EXISTS (SELECT 1 FROM inbox i WHERE i.thread = t.id))
+           OR (p.joins IS NOT NULL AND NOT EXISTS (SELECT 1 FROM threads j WHERE j.id = p.joins AND j.status IN ('running', 'pending'))))
+         ORDER BY t.rowid`,
+      )
+      .all({ now: Date.now() }) as Array<ThreadRow & { asleep: 0 | 1 }>
+    for (const r of rows) if (r.asleep === 1) this.#forgetRow(r.id)
+    return rows
+  }
+
+  /** Arms the timer of the soonest due row (once the weave has resumed what it resumes). */
+  start(): void {
+    this.#arm()
+  }
+
+  stop(): void {
+    this.#stopped = true
+    if (this.#checkTimer !== null) clearTimeout(this.#checkTimer)
+    if (this.#dueTimer !== null) clearTimeout(this.#dueTimer)
+    this.#checkTimer = this.#dueTimer = null
+  }
+
+  /** Is thread `id` passivated (not in memory, a row says what wakes it)? */
+  isPassivated(id: string): boolean {
+    return this.#host.run(id) === undefined && this.#row(id) !== null
+  }
+
+  /** The passivated threads of thread type `type` (a reload wakes them to check them against its new code). */
+  ofType(type: string): string[] {
+    this.#host.weave.journal.flushNow()
+    const ids = this.#host.weave.journal.db
+      .prepare("SELECT p.thread FROM passivated p JOIN threads t ON t.id = p.thread WHERE t.type = ? AND t.status = 'running'")
+      .pluck()
+      .all(type) as string[]
+    return ids.filter((id) => this.isPassivated(id))
+  }
+
+  /**
+   * A weft's call started waiting: look in `after` ms whether its thread still only waits. A run
+   * is queued once at a time (`run.waitQueued`), however often it waits meanwhile.
+   */
+  readonly onWait = (weft: Weft): void => {
+    const run = this.#host.run(weft.threadId)
+    if (run === undefined || run.weft !== weft || run.waitQueued) return
+    run.waitQueued = true
+    this.#enqueue(run, Date.now() + this.#after)
+  }
+
+  /**
+   * The run of thread `id`: in memory, or rebuilt now by replay of its record if it is passivated
+   * (a kill, a linked exit); undefined when it is neither.
+   */
+  wake(id: string): Run | undefined {
+    const run = this.#host.run(id)
+    if (run !== undefined || this.#row(id) === null) return run
+    return this.#wake(id)
+  }
+
+  /** For `weave.join` of a passivated thread: its end, once it wakes and ends; null if it is not passivated. */
+  join(id: string): Promise<ThreadEnd> | null {
+    if (!this.isPassivated(id)) return null
+    return new Promise((res) => {
+      const list = this.#joiners.get(id)
+      if (list === undefined) this.#joiners.set(id, [res])
+      else list.push(res)
+    })
+  }
+
+  // ---- passivating -----------------------------------------------------------------------------
+
+  #enqueue(run: Run, at: number): void {
+    this.#checkRuns.push(run)
+    this.#checkAt.push(at)
+    if (this.#checkTimer === null && !this.#stopped) this.#checkTimer = setTimeout(this.#check, Math.max(0, at - Date.now()))
+  }
+
+  readonly #check = (): void => {
+    this.#checkTimer = null
+    const now = Date.now()
+    const runs = this.#checkRuns
+    const ats = this.#checkAt
+    let i = this.#checkHead
+    const again: Array<[Run, number]> = []
+    for (; i < runs.length && ats[i]! <= now; i++) {
+      const run = runs[i]!
+      runs[i] = undefined as unknown as Run
+      run.waitQueued = false
+      const next = this.#passivate(run, now)
+      if (next !== null) again.push([run, next])
+    }
+    if (i === runs.length) {
+      this.#checkRuns = []
+      this.#checkAt = []
+      this.#checkHead = 0
+    } else if (i > 4096 && i * 2 > runs.length) {
+      this.#checkRuns = runs.slice(i)
+      this.#checkAt = ats.slice(i)
+      this.#checkHead = 0
+    } else this.#checkHead = i
+    for (const [run, at] of again) {
+      run.waitQueued = true
+      this.#enqueue(run, at)
+    }
+    if (this.#checkTimer === null && this.#checkHead < this.#checkRuns.length && !this.#stopped) {
+      this.#checkTimer = setTimeout(this.#check, Math.max(0, this.#checkAt[this.#checkHead]! - Date.now()))
+    }
+  }
+
+  /**
+   * Passivates `run` if it only waits, and has for `after` ms (since the latest of its waits
+   * started). Returns when to look again (it waits, not for long enough yet, or with other work in
+   * flight), or null (passivated, or not waiting).
+   */
+  #passivate(run: Run, now: number): number | null {
+    const host = this.#host
+    const weft = run.weft
+    // A thread a reload kept on the code it started with stays: it would wake on the new code.
+    if (host.run(run.id) !== run || run.ended || host.closed() || run.kept === true) return null
+    const calls = waitsOf(weft.pendingCalls())
+    if (calls === null) return null
+    if (calls === 'busy') return now + Math.max(this.#after, RECHECK_MS)
+    let since = 0
+    for (const c of calls) since = Math.max(since, c.started)
+    if (since + this.#after > now) return since + this.#after
+    const messages = host.weave.messages
+    const wake = wakeOf(calls, (id) => messages.isRemote(id))
+    if (wake === null) return null
+    const id = run.id
+    if (run.joiners !== null) this.#joiners.set(id, run.joiners)
+    run.joiners = null
+    weft.detach()
+    host.forget(run)
+    messages.unload(id)
+    this.#write(id, wake)
+    if (wake.due !== null && wake.due < this.#armedFor) this.#arm(wake.due)
+    return null
+  }
+
+  #write(id: string, wake: Wake): void {
+    this.#overlay.set(id, wake)
+    this.#host.weave.journal.queue(this.#insert, [id, wake.due, wake.mailbox ? 1 : 0, wake.joins, Date.now()], () => {
+      if (this.#overlay.get(id) === wake) this.#overlay.delete(id)
+    })
+  }
+
+  #forgetRow(id: string): void {
+    this.#overlay.set(id, null)
+    this.#host.weave.journal.queue(this.#delete, [id], () => {
+      if (this.#overlay.get(id) === null) this.#overlay.delete(id)
+    })
+  }
+
+  /** The row of `id` as it will be once what is queued commits; null: none. */
+  #row(id: string): Wake | null {
+    const o = this.#overlay.get(id)
+    if (o !== undefined) return o
+    const r = this.#get.get(id) as [number | null, number, string | null] | undefined
+    return r === undefined ? null : { due: r[0], mailbox: r[1] === 1, joins: r[2] }
+  }
+
+  // ---- waking ----------------------------------------------------------------------------------
+
+  #wake(id: string): Run | undefined {
+    const host = this.#host
+    this.#forgetRow(id)
+    const row = host.weave.journal.thread(id)
+    if (row === undefined || row.status !== 'running' || host.closed()) return undefined
+    const t = host.type(row.type)
+    if (t === undefined) {
+      host.cannotRun(id, row.type, row.parent)
+      return host.run(id)
+    }
+    const run = host.prepare(id, row.type, row.parent, host.entries(id), row.trace ?? null, continuedOf(row))
+    const joiners = this.#joiners.get(id)
+    if (joiners !== undefined) {
+      this.#joiners.delete(id)
+      run.joiners = joiners
+    }
+    host.start(run, t, decodeValue(row.params), true)
+    return run
+  }
+
+  /** A message went into thread `thread`'s inbox (nobody took it at once). */
+  #stored(thread: string): void {
+    if (this.#host.run(thread) !== undefined) return
+    const row = this.#row(thread)
+    if (row !== null && row.mailbox) this.#wake(thread)
+  }
+
+  /** Thread `id` ended (its end is durable): wake who joins it. */
+  #ended(id: string): void {
+    const woken = new Set<string>()
+    for (const [t, w] of this.#overlay) if (w !== null && w.joins === id) woken.add(t)
+    for (const t of this.#joining.all(id) as string[]) woken.add(t)
+    for (const t of woken) if (this.#host.run(t) === undefined && this.#row(t) !== null) this.#wake(t)
+  }
+
+  /** Arms the due timer for `at`, or for the soonest due row. */
+  #arm(at?: number): void {
+    if (this.#stopped) return
+    if (at === undefined) {
+      let min = (this.#minDue.get() as number | null) ?? Infinity
+      for (const w of this.#overlay.values()) if (w !== null && w.due !== null && w.due < min) min = w.due
+      at = min
+    }
+    if (this.#dueTimer !== null) clearTimeout(this.#dueTimer)
+    this.#dueTimer = null
+    this.#armedFor = at
+    if (at === Infinity) return
+    this.#dueTimer = setTimeout(this.#fire, Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS))
+  }
+
+  readonly #fire = (): void => {
+    this.#dueTimer = null
+    this.#armedFor = Infinity
+    const now = Date.now()
+    if (this.#host.closed()) return
+    const due = new Set<string>(this.#dueBy.all(now) as string[])
+    for (const [t, w] of this.#overlay) if (w !== null && w.due !== null && w.due <= now) due.add(t)
+    for (const t of due) if (this.#host.run(t) === undefined && this.#row(t) !== null) this.#wake(t)
+    // Once the deletions of the rows woken are committed, the soonest row left is the next.
+    void this.#host.weave.journal.committed().then(() => this.#arm())
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * The journal table of passivated threads (src/journal-schema.ts appends this migration: schema version 14).
+ *
+ * One row per thread that left memory while it waited (src/passivation/passivation.ts): what wakes
+ * it. `due`: the soonest wall-clock time (ms since the epoch) one of its waits ends (a sleep's
+ * deadline, a receive's timeout), or null; `mailbox`: 1 when it waits for a message (any message
+ * to it wakes it: its receive pattern is code, so replay evaluates it again); `joins`: the thread
+ * whose end it waits for, or null; `at`: when it was passivated. Indexed by what fires them.
+ */
+export function passivationMigration(): string {
+  return `CREATE TABLE passivated (
+     thread TEXT PRIMARY KEY,
+     due INTEGER,
+     mailbox INTEGER NOT NULL,
+     joins TEXT,
+     at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX passivated_due ON passivated(due) WHERE due IS NOT NULL;
+   CREATE INDEX passivated_joins ON passivated(joins) WHERE joins IS NOT NULL;`
+}

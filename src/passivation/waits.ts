@@ -1,0 +1,92 @@
+/**
+ * What a blocked thread waits for, read off the live wait calls it has pending: the built-in
+ * waits of the mailbox (`take`, `peek`), the clock (`sleepUntil`) and threads (`join`). A thread
+ * waiting on anything else (a library's own wait, a join across weaves, two joins at once) is
+ * not passivated: nothing in SQLite would wake it.
+ */
+import { decodeArgs } from '../encoding.js'
+import { splitKey } from '../replay-record.js'
+
+/** What wakes a passivated thread (a row of the `passivated` table). */
+export interface Wake {
+  /** The soonest wall-clock time (ms) one of its waits ends, or null. */
+  due: number | null
+  /** It waits for a message: any message to it wakes it (replay evaluates its pattern again). */
+  mailbox: boolean
+  /** The thread whose end it waits for, or null. */
+  joins: string | null
+}
+
+/**
+ * One pending wait call: its library's name, method and journal key. Its arguments are read off
+ * the key (a call lets go of its own once made, src/call.ts), so a wait keeps nothing for this.
+ */
+export interface WaitCall {
+  readonly lib: { readonly name: string }
+  readonly method: string
+  readonly key: string
+}
+
+/** The arguments of a call, decoded from its key; null when they cannot be (a secret's digest). */
+function argsOf(c: WaitCall): readonly unknown[] | null {
+  try {
+    const args = decodeArgs(splitKey(c.key).args)
+    return Array.isArray(args) ? args : null
+  } catch {
+    return null
+  }
+}
+
+/** A pending call of a weft, as passivation reads it (src/call.ts). */
+interface Pending extends WaitCall {
+  readonly started: number
+  readonly answered: boolean
+  readonly abortHook: unknown
+  readonly nextPending: Pending | null
+}
+
+/**
+ * The calls a thread waits on when it does nothing else: every call it made and that is not
+ * settled is a live wait (it registered `onAbort`) still unanswered. 'busy' when it waits with
+ * other work in flight (or outcomes to release); null when it waits on nothing.
+ */
+export function waitsOf<T extends Pending>(first: T | 'busy' | null): T[] | 'busy' | null {
+  if (first === null || first === 'busy') return first
+  const out: T[] = []
+  let busy = false
+  for (let c: Pending | null = first; c !== null; c = c.nextPending) {
+    if (c.started !== 0 && !c.answered && c.abortHook !== null) out.push(c as T)
+    else busy = true
+  }
+  return out.length === 0 ? null : busy ? 'busy' : out
+}
+
+/** What wakes a thread blocked in `calls`, or null when something it waits for is not known here. */
+export function wakeOf(calls: readonly WaitCall[], isRemote: (id: string) => boolean): Wake | null {
+  const w: Wake = { due: null, mailbox: false, joins: null }
+  const until = (t: unknown): boolean => {
+    if (t === undefined || t === null) return true
+    if (typeof t !== 'number' || !Number.isFinite(t)) return false
+    w.due = w.due === null ? t : Math.min(w.due, t)
+    return true
+  }
+  for (const c of calls) {
+    const m = `${c.lib.name}.${c.method}`
+    const args = argsOf(c)
+    if (args === null) return null
+    if (m === 'mailbox.take') {
+      w.mailbox = true
+      if (!until((args[0] as { until?: unknown } | undefined)?.until)) return null
+    } else if (m === 'mailbox.peek') {
+      w.mailbox = true
+      if (!until(args[1])) return null
+    } else if (m === 'clock.sleepUntil') {
+      if (!until(args[0])) return null
+    } else if (m === 'threads.join') {
+      const id = args[0]
+      if (typeof id !== 'string' || isRemote(id) || (w.joins !== null && w.joins !== id)) return null
+      w.joins = id
+    } else return null
+  }
+  return w
+}

@@ -274,7 +274,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   kill(id: string): boolean {
     const run = this.#runs.get(id) ?? this.#passivation?.wake(id)
-    if (run === undefined || run.ended) {
+    // Its end is queued (not yet committed): it has ended, with that end.
+    if (run?.ended === true) return false
+    if (run === undefined) {
       const row = this.journal.thread(id)
       if (row === undefined) throw new UnknownThread(id)
       if (row.status !== 'pending' && row.status !== 'running') return false

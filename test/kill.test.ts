@@ -170,6 +170,34 @@ describe('weave.kill, and a weave letting go of its threads at close', () => {
     await weave.close()
   })
 
+  it('a kill while its end is queued, not yet committed, finds it ended: the end stays as it was', async () => {
+    const k = killLib()
+    const t = thread({
+      uses: ['kl'],
+      async does() {
+        return await this.kl.step('a')
+      },
+    })
+    const weave = await Weave.open({ db: join(tempDir(), 'k.db'), durability: 'batched', threads: { t }, libraries: { kl: k.lib }, ioLibs: false, dumps: false })
+    try {
+      // The kill comes right after the end was queued, before its commit.
+      const journal = weave.journal
+      const endThread = journal.endThread.bind(journal)
+      let killed: boolean | undefined
+      journal.endThread = (...a: Parameters<typeof endThread>): void => {
+        endThread(...a)
+        if (a[1] === 'done') killed = weave.kill(a[0])
+      }
+      const id = weave.spawn('t')
+      expect(await weave.join(id)).toEqual({ id, type: 't', status: 'done', result: 'a' })
+      expect(killed).toBe(false)
+      await weave.committed()
+      expect(journal.thread(id)?.status).toBe('done')
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('weave.close(): a call waiting for a concurrency slot is not started after the weave closed', async () => {
     const seen: string[] = []
     const first = deferred()

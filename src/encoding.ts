@@ -45,6 +45,7 @@ export function registerClass(cls: new (...args: never[]) => object, name = cls.
     return
   }
   superjson.registerClass(cls, name)
+  keyJson.registerClass(cls, name)
   registeredClasses.add(cls.prototype as object)
 }
 
@@ -150,6 +151,9 @@ export function registerCodecs(sj: Pick<superjson, 'registerCustom'>): void {
 }
 registerCodecs(superjson)
 
+/** The superjson of call arguments: without the codecs above, as keys were first written. */
+const keyJson = new superjson()
+
 function describe(v: unknown): string {
   if (typeof v === 'function') return `a function (${(v as { name?: string }).name || 'anonymous'})`
   if (typeof v === 'symbol') return `a symbol (${String(v)})`
@@ -170,6 +174,11 @@ function needsEscape(k: string): boolean {
 
 /** What one prepare walk carries. */
 interface Walk {
+  /**
+   * Call arguments: keys sorted, and written exactly as before the `bytes` and `invalid-date`
+   * codecs, the copies and the holes written as `undefined` (each call's key must stay the text
+   * its record holds, so that a thread recorded by an earlier version resumes).
+   */
   sortKeys: boolean
   seen: Set<object>
   /** Set when a key was escaped: the text is tagged `E`. */
@@ -201,6 +210,7 @@ function prepare(v: unknown, path: string, w: Walk): unknown {
   w.seen.add(o)
   try {
     if (Array.isArray(o)) {
+      if (w.sortKeys) return o.map((x, i) => prepare(x, `${path}[${i}]`, w))
       // A hole becomes undefined (superjson would write it as null).
       const copy = new Array<unknown>(o.length)
       for (let i = 0; i < o.length; i++) copy[i] = i in o ? prepare(o[i], `${path}[${i}]`, w) : undefined
@@ -237,6 +247,7 @@ function prepare(v: unknown, path: string, w: Walk): unknown {
       for (const x of o) copy.add(prepare(x, `${path}.values[${i++}]`, w))
       return copy
     }
+    if (w.sortKeys && (typedArrayProtos.has(proto) || proto === Date.prototype || proto === RegExp.prototype || proto === URL.prototype)) return o
     // A copy: superjson restores an object met twice by its paths, and puts a wrong one back
     // inside a Set (`{ a: new Set([d1, d2]), b: new Set([d1, d2]) }` gave b two d2s).
     if (typedArrayProtos.has(proto)) return (o as TypedArray).slice()
@@ -254,7 +265,7 @@ function prepare(v: unknown, path: string, w: Walk): unknown {
 /** The superjson text of what prepare made, tagged `S`, or `E` when keys were escaped. */
 function superText(prepared: unknown, w: Walk, path: string): string {
   try {
-    return (w.escaped ? 'E' : 'S') + superjson.stringify(prepared)
+    return (w.escaped ? 'E' : 'S') + (w.sortKeys ? keyJson : superjson).stringify(prepared)
   } catch (e) {
     // Left: a key superjson refuses among the own fields of a registered class's instance.
     throw new UnrecordableValue(path, `a value superjson refuses (${(e as Error).message})`)

@@ -48,7 +48,15 @@ fcTest.prop([value], params)('a value comes back deep-equal, with the same own k
   expect(shape(decodeValue(encodeValue(v)))).toStrictEqual(shape(v))
 })
 
-fcTest.prop([fc.array(value, { maxLength: 3 })], params)('arguments come back, and the same request gives the same key', (args) => {
+/** Call arguments: written as keys always were, which holds these exactly (not holes, typed arrays or invalid Dates). */
+const argValue = fc.anything({
+  key,
+  withMap: true,
+  withSet: true,
+  values: [fc.boolean(), fc.integer(), fc.double(), fc.string(), fc.constant(null), fc.constant(undefined), fc.bigInt(), fc.date({ noInvalidDate: true })],
+})
+
+fcTest.prop([fc.array(argValue, { maxLength: 3 })], params)('arguments come back, and the same request gives the same key', (args) => {
   const text = encodeArgs(args)
   expect(shape(decodeArgs(text))).toStrictEqual(shape(args))
   expect(encodeArgs(decodeArgs(text))).toBe(text)
@@ -76,8 +84,25 @@ test('an object met twice comes back right, also inside sets', () => {
 test('a hole in an array comes back as undefined, never as null', () => {
   // eslint-disable-next-line no-sparse-arrays
   for (const v of [[, 1], [, new Date(0)]]) expect(decodeValue(encodeValue(v))).toStrictEqual([undefined, v[1]])
-  // eslint-disable-next-line no-sparse-arrays
-  expect(decodeArgs(encodeArgs([[, new Date(0)]]))).toStrictEqual([[undefined, new Date(0)]])
+})
+
+test('call arguments are keyed as an earlier version recorded them, so its threads resume', () => {
+  // The texts written by the version before the bytes and invalid-date codecs (2026-12-03).
+  const d = new Date(5)
+  const recorded: Array<[unknown[], string]> = [
+    [[new Uint8Array([1, 2, 3])], 'S{"json":[[1,2,3]],"meta":{"values":{"0":[["typed-array","Uint8Array"]]},"v":1}}'],
+    [[Float64Array.from([1.5, Infinity])], 'S{"json":[[1.5,null]],"meta":{"values":{"0":[["typed-array","Float64Array"]]},"v":1}}'],
+    [[new Date(NaN)], 'S{"json":[null]}'],
+    // eslint-disable-next-line no-sparse-arrays
+    [[[1, , 2]], 'S{"json":[[1,null,2]]}'],
+    [[{ a: d, b: d }], 'S{"json":[{"a":"1970-01-01T00:00:00.005Z","b":"1970-01-01T00:00:00.005Z"}],"meta":{"values":{"0.a":["Date"],"0.b":["Date"]},"referentialEqualities":{"0.a":["0.b"]},"v":1}}'],
+    [[new Set([new Date(1), new Date(2)])], 'S{"json":[["1970-01-01T00:00:00.001Z","1970-01-01T00:00:00.002Z"]],"meta":{"values":{"0":["set",{"0":["Date"],"1":["Date"]}]},"v":1}}'],
+    [
+      [{ when: new Date(0), tags: new Set(['a']), n: 10n, u: undefined, m: new Map([[1, 'x']]) }],
+      'S{"json":[{"m":[[1,"x"]],"n":"10","tags":["a"],"u":null,"when":"1970-01-01T00:00:00.000Z"}],"meta":{"values":{"0.m":["map"],"0.n":["bigint"],"0.tags":["set"],"0.u":["undefined"],"0.when":["Date"]},"v":1}}',
+    ],
+  ]
+  for (const [args, text] of recorded) expect(encodeArgs(args)).toBe(text)
 })
 
 test('a thread whose outcomes have such keys is dumped, read back and replayed to the same result', async () => {

@@ -247,7 +247,8 @@ export function jsonValue(v: unknown): unknown {
   if (v instanceof URL) return tag('URL', v.href)
   if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
     const items = [...(v as unknown as Iterable<number | bigint>)]
-    return tag(v.constructor.name, items.map((x) => (typeof x === 'bigint' ? x.toString() : x)))
+    // Infinity, NaN and -0 tagged as a number is elsewhere (JSON holds none of them).
+    return tag(v.constructor.name, items.map((x) => (typeof x === 'bigint' ? x.toString() : jsonValue(x))))
   }
   if (v instanceof Error) return tag('Error', { name: v.name, message: v.message, ...fieldsOf(v) })
   return tag((v.constructor as { name?: string } | undefined)?.name || 'Object', fieldsOf(v))

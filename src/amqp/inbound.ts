@@ -109,7 +109,9 @@ export class Inbound {
     // A channel closed since (or closing) is never acknowledged on: the broker redelivers what
     // it had in flight there, and the copies are ignored.
     const live = (): boolean => this.#acks === acks
-    await ch.consume(this.#topology.queue(id), (m) => m && this.#take(m, acks.track(m, live)), { noAck: false })
+    // A delivery that comes as the weave closes is left unacknowledged: the broker gives it to the
+    // weave's next run (a throw here, inside amqplib's frame handling, would wedge the channel).
+    await ch.consume(this.#topology.queue(id), (m) => m && !this.#weave.journal.closed && this.#take(m, acks.track(m, live)), { noAck: false })
   }
 
   #take(m: ConsumeMessage, ack: () => void): void {

@@ -272,13 +272,15 @@ export class Passivation {
 
   /** A message went into thread `thread`'s inbox (nobody took it at once). */
   #stored(thread: string): void {
-    if (this.#host.run(thread) !== undefined) return
+    // A message that came in as the weave closed (its journal may be closed) wakes nothing.
+    if (this.#stopped || this.#host.closed() || this.#host.run(thread) !== undefined) return
     const row = this.#row(thread)
     if (row !== null && row.mailbox) this.#wake(thread)
   }
 
   /** Thread `id` ended (its end is durable): wake who joins it. */
   #ended(id: string): void {
+    if (this.#stopped || this.#host.closed()) return
     const woken = new Set<string>()
     for (const [t, w] of this.#overlay) if (w !== null && w.joins === id) woken.add(t)
     for (const t of this.#joining.all(id) as string[]) woken.add(t)

@@ -96,6 +96,16 @@ function canonJson(v: unknown): string {
   }
 }
 
+/** jsonExact, false for a circular value (which prepare then names: UnrecordableValue). */
+function jsonExactOrCircular(v: unknown): boolean {
+  try {
+    return jsonExact(v)
+  } catch (e) {
+    if (e instanceof RangeError) return false
+    throw e
+  }
+}
+
 /** Does JSON represent `v` exactly (so JSON.parse(JSON.stringify(v)) is deep-equal to it)? */
 function jsonExact(v: unknown): boolean {
   switch (typeof v) {
@@ -352,7 +362,8 @@ export function encodeArgs(args: readonly unknown[]): string {
   try {
     return canonJson(args)
   } catch (e) {
-    if (e !== NEEDS_SUPERJSON) throw e
+    // A RangeError: a circular reference, which prepare names (UnrecordableValue).
+    if (e !== NEEDS_SUPERJSON && !(e instanceof RangeError)) throw e
   }
   const w = walk(true)
   return superText(prepare(args, 'args', w), w, 'args')
@@ -369,7 +380,7 @@ export function decodeArgs(text: string): unknown[] {
  */
 export function encodeValue(v: unknown, path = 'value'): string {
   if (v === undefined) return 'U'
-  if (jsonExact(v)) return 'J' + JSON.stringify(v)
+  if (jsonExactOrCircular(v)) return 'J' + JSON.stringify(v)
   const w = walk(false)
   return superText(prepare(v, path, w), w, path)
 }

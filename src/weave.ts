@@ -511,7 +511,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (stop !== null) {
       ok = false
       value = stop
-    } else if (isContinueAsNew(value)) return continueRun(this.#host, run, value)
+    } else if (!ok && isContinueAsNew(value)) return continueRun(this.#host, run, value)
     run.ended = true
     let text: string
     if (ok) {

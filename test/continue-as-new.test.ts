@@ -216,6 +216,28 @@ describe('continue-as-new', () => {
     }
   })
 
+  it('a thread that catches the continue and returns it as its result ends done, it does not continue', async () => {
+    const caught = thread({
+      uses: ['threads'],
+      async does() {
+        try {
+          await this.threads.continueAsNew({ again: true })
+        } catch (e) {
+          return { caught: (e as { code?: string }).code }
+        }
+        return null
+      },
+    })
+    const { weave } = await open({ threads: { caught } })
+    try {
+      const id = weave.spawn('caught')
+      expect(await weave.join(id)).toEqual({ id, type: 'caught', status: 'done', result: { caught: 'RAIMENT_CONTINUE_AS_NEW' } })
+      expect((weave.journal.thread(id) as { continued?: number }).continued).toBe(0)
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('a record that reaches 10,000 entries gets one RAIMENT_LONG_RECORD warning naming continueAsNew, even across a continue', async () => {
     const long = thread({
       uses: ['cfx', 'threads'],

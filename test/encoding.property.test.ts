@@ -81,6 +81,13 @@ test('an object met twice comes back right, also inside sets', () => {
   expect(decodeValue(encodeValue(v))).toStrictEqual(v)
 })
 
+test('a circular value is refused with UnrecordableValue naming where, as a value and as arguments', () => {
+  const o: Record<string, unknown> = { a: 1 }
+  o['self'] = o
+  expect(() => encodeValue(o, 'params')).toThrow(/^params\.self is a circular reference/)
+  expect(() => encodeArgs([o])).toThrow(/^args\[0\]\.self is a circular reference/)
+})
+
 test('a hole in an array comes back as undefined, never as null', () => {
   // eslint-disable-next-line no-sparse-arrays
   for (const v of [[, 1], [, new Date(0)]]) expect(decodeValue(encodeValue(v))).toStrictEqual([undefined, v[1]])

@@ -20,7 +20,7 @@ export class LongRecord extends RaimentError {
       'RAIMENT_LONG_RECORD',
       `thread ${thread} (${type}) has ${entries.toLocaleString('en-US')} entries in its record and it grows: a resume, a move or a reload replays it whole. ` +
         'A thread that loops forever (an actor on mailbox.receive) can end its record and go on from fresh params under the same id, ' +
-        'mailbox, names, links and monitors: return this.threads.continueAsNew(state) (docs/threads-and-libraries.md#continue-as-new)',
+        'mailbox, names, links and monitors: return this.threads.continueAsNew(state) (docs/messages-and-supervision.md#continue-as-new)',
     )
     this.thread = thread
     this.entries = entries

@@ -5,6 +5,7 @@
  * once and does its effect once, and each waiter wakes on its message.
  */
 import { join } from 'node:path'
+import { Journals, threadPage } from '../src/ui/data.js'
 import { expect, it } from 'vitest'
 import { Journal } from '../src/journal.js'
 import { describeRun, runChild, supportScript } from './support/child.js'
@@ -40,6 +41,9 @@ it('passivated threads survive a SIGKILL: nothing wakes before it is due, each t
   expect(listed.length).toBe(SLEEPERS + WAITERS)
   expect(listed.filter((t) => t.passivated?.mailbox === true).length).toBe(WAITERS)
   expect(listed.filter((t) => t.passivated?.due !== null).length).toBe(SLEEPERS)
+  // The UI's threads table says the same (read-only, as raiment ui reads it).
+  const page = threadPage(new Journals([join(dir, 'weave.db')]), {}, undefined, 100)
+  expect(page.rows.map((r) => r.passivated === true)).toEqual(Array(SLEEPERS + WAITERS).fill(true))
   const show = await raiment(dir, 'show', [...deadlines.keys()][0]!, '--db', join(dir, 'weave.db'))
   expect(show.stdout).toMatch(/passivated \(waiting for \d{4}-.*Z, since/)
 

@@ -26,6 +26,15 @@ export function passivatedIds(db: Database.Database): Set<string> {
   return new Set(db.prepare('SELECT thread FROM passivated').pluck().all() as string[])
 }
 
+const isStmt = new WeakMap<Database.Database, Database.Statement | null>()
+
+/** Is running thread `id` passivated? One lookup by its key (for a page of rows). */
+export function isPassivated(db: Database.Database, id: string): boolean {
+  let stmt = isStmt.get(db)
+  if (stmt === undefined) isStmt.set(db, (stmt = hasTable(db) ? db.prepare('SELECT 1 FROM passivated WHERE thread = ?').pluck() : null))
+  return stmt !== null && stmt.get(id) !== undefined
+}
+
 /** What passivated thread `id` waits for, or undefined if it is not passivated. */
 export function passivatedOf(db: Database.Database, id: string): PassivatedView | undefined {
   if (!hasTable(db)) return undefined

@@ -19,6 +19,7 @@ import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
 import { lastDeadLetters } from '../cli/messages.js'
 import { decodeArgsShown, decodeShown, threadView, type ThreadView } from '../cli/records.js'
 import { splitKey } from '../weft.js'
+import { isPassivated } from '../passivation/listing.js'
 
 export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -74,6 +75,8 @@ export interface ThreadItem {
   id: string
   type: string
   status: ThreadStatus
+  /** A running thread out of memory, waiting (docs/passivation.md). */
+  passivated?: true
   weave: string
   names: string[]
   parent: string | null
@@ -127,6 +130,7 @@ const item = (j: Journal, r: ThreadRow): ThreadItem => ({
   id: r.id,
   type: r.type,
   status: r.status,
+  ...(r.status === 'running' && isPassivated(j.db, r.id) ? { passivated: true as const } : {}),
   weave: j.weaveId,
   names: namesOf(j, r.id),
   parent: r.parent,

@@ -117,7 +117,7 @@ export function threadsPage(v: ThreadsView, now = Date.now()): { top: Html; main
 function threadRow(r: ThreadItem, now: number): Html {
   const t = timing(r, now)
   return h`<tr data-id="${r.id}" class="${r.status}">
-<td>${threadLink(r.id)}</td><td>${r.type}</td><td>${r.names.join(', ')}</td><td>${statusBadge(r.status)}</td><td>${r.weave}</td>
+<td>${threadLink(r.id)}</td><td>${r.type}</td><td>${r.names.join(', ')}</td><td>${statusBadge(r.passivated ? 'passivated' : r.status)}</td><td>${r.weave}</td>
 <td class="time">${t.started}</td><td class="num">${t.took}</td><td class="num">${r.calls}</td></tr>`
 }
 

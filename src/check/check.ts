@@ -66,6 +66,9 @@ const UNFINISHED = ['running', 'pending'] as const
  */
 export async function checkJournal(o: CheckOptions): Promise<CheckReport> {
   const journal = new Journal(o.db, { readonly: true })
+  // One read transaction: every record is read as of one moment, also while a weave runs on the
+  // journal (a thread continuing as new or a tail move meanwhile would otherwise mix two states).
+  journal.db.exec('BEGIN')
   try {
     const rows = journal.threads({ status: [...UNFINISHED] })
     if (o.ended !== undefined && o.ended > 0) {
@@ -89,6 +92,7 @@ export async function checkJournal(o: CheckOptions): Promise<CheckReport> {
     const broken = [...loaded.unavailable].map(([type, e]) => ({ type, code: e.code, message: e.message }))
     return report(o.db, verdicts, changes, broken)
   } finally {
+    if (journal.db.inTransaction) journal.db.exec('COMMIT')
     journal.close()
   }
 }

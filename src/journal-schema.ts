@@ -1,12 +1,15 @@
 /**
  * The journal's schema: the application id that marks a file as a Raiment journal, and the
- * migrations that take a journal from each schema version to the next (src/journal.ts applies
- * them when an owner opens an older file).
+ * migrations that take a journal from each schema version to the next, and the check a file
+ * gets when it is opened (checkAndMigrate: it applies them when an owner opens an older file).
  *
  * Invariant: MIGRATIONS is append-only; a released migration is never edited.
  */
 
+import type Database from 'better-sqlite3'
 import { continueMigration } from './continue/schema.js'
+import { DbTooNew, EmptyDb, InvalidArgument, NotARaimentDb } from './errors.js'
+import { JournalLock } from './journal-owner.js'
 import { passivationMigration } from './passivation/schema.js'
 import { retryMigration } from './retry/schema.js'
 import { schedulesMigration } from './schedules/schema.js'
@@ -162,3 +165,43 @@ export const MIGRATIONS: readonly string[] = [
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
+
+/**
+ * Checks that `db` (the file `file`) is a Raiment journal this version can open, and migrates an
+ * older one to SCHEMA_VERSION when it may write to it. `own`: it will run a weave, so it takes the
+ * owner lock (`takeLock`) before any write.
+ * @throws NotARaimentDb, DbTooNew, EmptyDb, InvalidArgument (left untouched)
+ */
+export function checkAndMigrate(db: Database.Database, file: string, readonly: boolean, own: boolean, takeLock: () => void): void {
+  let appId: number
+  let version: number
+  let tables: number
+  try {
+    appId = db.pragma('application_id', { simple: true }) as number
+    version = db.pragma('user_version', { simple: true }) as number
+    tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n
+  } catch (e) {
+    throw new NotARaimentDb(file, (e as Error).message)
+  }
+  if (appId !== APPLICATION_ID && !(appId === 0 && version === 0 && tables === 0)) {
+    throw new NotARaimentDb(file, 'it is an SQLite database of another application')
+  }
+  if (version > SCHEMA_VERSION) throw new DbTooNew(file, version, SCHEMA_VERSION)
+  // A file that may be written to: its owner lock first, before any write.
+  if (own) takeLock()
+  if (version === SCHEMA_VERSION) return
+  if (!own && !readonly && JournalLock.held(file)) {
+    throw new InvalidArgument(`${file} has schema version ${version}, older than this Raiment's, and an older Raiment runs a weave on it; stop that weave and start it with this Raiment (which migrates the journal), then run this again`)
+  }
+  if (readonly) {
+    if (version === 0 && tables === 0) throw new EmptyDb(file)
+    throw new InvalidArgument(`${file} has schema version ${version}; open it once with 'raiment start' to migrate it`)
+  }
+  db.transaction(() => {
+    // Another process may have migrated the file while this one waited for the lock.
+    const from = db.pragma('user_version', { simple: true }) as number
+    for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!)
+    db.pragma(`application_id = ${APPLICATION_ID}`)
+    db.pragma(`user_version = ${SCHEMA_VERSION}`)
+  }).immediate()
+}

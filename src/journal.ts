@@ -31,9 +31,9 @@ import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
-import { DbTooNew, EmptyDb, InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
+import { InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
 import { JournalLock, leaveWal, LockHeld, lockPath, openToRead } from './journal-owner.js'
-import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './journal-schema.js'
+import { checkAndMigrate } from './journal-schema.js'
 import type { Observer } from './observer.js'
 
 /** `replicated`: as `sync`, and an outcome is released only once the broker has it too (src/replication/). */
@@ -200,7 +200,7 @@ export class Journal {
     // rather than failing with 'database is locked'.
     db.pragma('busy_timeout = 5000')
     try {
-      this.#checkAndMigrate(options.readonly ?? false, own)
+      checkAndMigrate(db, file, options.readonly ?? false, own, () => this.#takeLock())
       if (!options.readonly) {
         // Only an owner turns WAL on: beside one, the journal is in WAL mode already; without
         // one, a short write keeps it in rollback mode, which a read-only open needs no new file for.
@@ -295,41 +295,6 @@ export class Journal {
     this.#clearTail.run()
     this.#tailRows = 0
     this.#tailThreads.clear()
-  }
-
-  #checkAndMigrate(readonly: boolean, own: boolean): void {
-    const db = this.db
-    let appId: number
-    let version: number
-    let tables: number
-    try {
-      appId = db.pragma('application_id', { simple: true }) as number
-      version = db.pragma('user_version', { simple: true }) as number
-      tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n
-    } catch (e) {
-      throw new NotARaimentDb(this.file, (e as Error).message)
-    }
-    if (appId !== APPLICATION_ID && !(appId === 0 && version === 0 && tables === 0)) {
-      throw new NotARaimentDb(this.file, 'it is an SQLite database of another application')
-    }
-    if (version > SCHEMA_VERSION) throw new DbTooNew(this.file, version, SCHEMA_VERSION)
-    // A file that may be written to: its owner lock first, before any write.
-    if (own) this.#takeLock()
-    if (version === SCHEMA_VERSION) return
-    if (!own && !readonly && JournalLock.held(this.file)) {
-      throw new InvalidArgument(`${this.file} has schema version ${version}, older than this Raiment's, and an older Raiment runs a weave on it; stop that weave and start it with this Raiment (which migrates the journal), then run this again`)
-    }
-    if (readonly) {
-      if (version === 0 && tables === 0) throw new EmptyDb(this.file)
-      throw new InvalidArgument(`${this.file} has schema version ${version}; open it once with 'raiment start' to migrate it`)
-    }
-    db.transaction(() => {
-      // Another process may have migrated the file while this one waited for the lock.
-      const from = db.pragma('user_version', { simple: true }) as number
-      for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!)
-      db.pragma(`application_id = ${APPLICATION_ID}`)
-      db.pragma(`user_version = ${SCHEMA_VERSION}`)
-    }).immediate()
   }
 
   /**

@@ -237,9 +237,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (this.#closed) throw new WeaveClosed()
     const t = this.#types.get(type)
     if (t === undefined) throw this.#cannotRunType(type)
-    // '~' scopes the call ids of a thread that continued as new (src/continue/): `x~1` as an id
-    // would share them with `x` after its first continue.
-    if (opts.id?.includes('~') === true) throw new InvalidArgument(`a thread id cannot contain '~' (got ${JSON.stringify(opts.id)}): choose another id, or let the weave make one`)
     const text = encodeValue(params, 'params')
     // An id chosen elsewhere (a spawn sent by another weave) is spawned once, however often it comes.
     if (opts.id !== undefined && (this.#runs.has(opts.id) || this.journal.thread(opts.id) !== undefined)) return opts.id

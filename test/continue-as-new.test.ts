@@ -238,16 +238,6 @@ describe('continue-as-new', () => {
     }
   })
 
-  it("a chosen thread id with '~' (which scopes a continued thread's call ids) is refused, nothing recorded", async () => {
-    const { weave } = await open()
-    try {
-      expect(() => weave.spawn('logger', {}, { id: 'x~1' })).toThrow(expect.objectContaining({ code: 'RAIMENT_INVALID_ARGUMENT' }))
-      expect(weave.journal.thread('x~1')).toBeUndefined()
-    } finally {
-      await weave.close()
-    }
-  })
-
   it('a record that reaches 10,000 entries gets one RAIMENT_LONG_RECORD warning naming continueAsNew, even across a continue', async () => {
     const long = thread({
       uses: ['cfx', 'threads'],

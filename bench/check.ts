@@ -5,9 +5,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkJournal } from '../src/check/check.js'
-import { encodeArgs, encodeValue } from '../src/encoding.js'
-import { Journal } from '../src/journal.js'
 import { fmt, line, nowMs, summarize, tempDir, verdict } from './common.js'
+import { writeStepRecords } from './replay.js'
 
 export const CHECK = { threads: 10_000, entries: 100 }
 const TARGET = { atMost: 10, text: '10,000 threads x 100 entries checked in < 10 s' }
@@ -28,21 +27,8 @@ function build(threads: number, entries: number): { db: string; dir: string; don
       `  let sum = 0\n  for (let i = 0; i < p.n; i++) sum += await (this as unknown as { noop: { step(i: number): Promise<number> } }).noop.step(i)\n  return sum\n} })\n`,
   )
   const db = tmp.file('check.db')
-  const journal = new Journal(db, { durability: 'memory' })
-  const insertThread = journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, 'steps', ?, NULL, 'running', ?)")
-  const insert = journal.db.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-  const keys = Array.from({ length: entries }, (_, i) => 'noop.step:' + encodeArgs([i]))
-  const outcomes = Array.from({ length: entries }, (_, i) => encodeValue(i))
-  const params = encodeValue({ n: entries + 1 }, 'params')
-  const now = Date.now()
-  journal.db.transaction(() => {
-    for (let t = 0; t < threads; t++) {
-      const id = `bench/${t + 1}`
-      insertThread.run(id, params, now)
-      for (let i = 0; i < entries; i++) insert.run(id, i, keys[i], 0, 1, outcomes[i], now, 0.001)
-    }
-  })()
-  journal.close()
+  // One call more than recorded: every thread is running, its record replays whole.
+  writeStepRecords(db, { type: 'steps', threads, entries, params: { n: entries + 1 }, id: (t) => `bench/${t + 1}` })
   return { db, dir: tmp.dir, done: tmp.done }
 }
 

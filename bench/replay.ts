@@ -15,24 +15,40 @@ export interface Recorded {
   done(): void
 }
 
+/**
+ * Writes into the journal file `file` `threads` running threads of type `type` and params
+ * `params`, each having made `entries` calls `noop.step(i)` answered `i`: keys and outcomes
+ * encoded exactly as the weft encodes them (a mismatch would end a resumed thread with a
+ * ReplayDivergence, which fails the bench). Returns the thread ids.
+ */
+export function writeStepRecords(file: string, o: { type: string; threads: number; entries: number; params: unknown; id?: (t: number) => string }): string[] {
+  const journal = new Journal(file, { durability: 'memory' })
+  const insertThread = journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, NULL, 'running', ?)")
+  // Where a weave's commits leave a thread's entries (the view `journal` would run a trigger a row).
+  const insert = journal.db.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+  const keys = Array.from({ length: o.entries }, (_, i) => 'noop.step:' + encodeArgs([i]))
+  const outcomes = Array.from({ length: o.entries }, (_, i) => encodeValue(i))
+  const params = encodeValue(o.params, 'params')
+  const now = Date.now()
+  const ids: string[] = []
+  journal.db.transaction(() => {
+    for (let t = 0; t < o.threads; t++) {
+      const id = o.id?.(t) ?? journal.nextThreadId()
+      ids.push(id)
+      insertThread.run(id, o.type, params, now)
+      for (let i = 0; i < o.entries; i++) insert.run(id, i, keys[i], 0, 1, outcomes[i], now, 0.001)
+    }
+  })()
+  journal.close()
+  return ids
+}
+
 /** A journal holding one running `sequential` thread that has made `n` calls. */
 export function buildRecord(n: number): Recorded {
   const tmp = tempDir()
   const file = tmp.file('record.db')
-  const journal = new Journal(file, { durability: 'memory' })
-  const threadId = journal.nextThreadId()
-  journal.insertThread(threadId, 'sequential', encodeValue({ n }, 'params'), null, 'running')
-  journal.flushNow()
-  // Where a weave's commits leave a thread's entries (the view `journal` would run a trigger a row).
-  const insert = journal.db.prepare(
-    'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-  )
-  const started = Date.now()
-  journal.db.transaction(() => {
-    for (let i = 0; i < n; i++) insert.run(threadId, i, 'noop.step:' + encodeArgs([i]), 0, 1, encodeValue(i), started, 0.001)
-  })()
-  journal.close()
-  return { file, threadId, entries: n, done: tmp.done }
+  const [threadId] = writeStepRecords(file, { type: 'sequential', threads: 1, entries: n, params: { n } })
+  return { file, threadId: threadId!, entries: n, done: tmp.done }
 }
 
 export interface ReplayRun {

@@ -5,10 +5,9 @@
 // A thread whose replay diverged would end failed instead, which fails the bench.
 import { copyFileSync } from 'node:fs'
 import { Weave, thread } from '../src/index.js'
-import { encodeArgs, encodeValue } from '../src/encoding.js'
-import { Journal } from '../src/journal.js'
 import { pendingSleeps } from '../io-libs/clock.js'
 import { noop, nowMs, tempDir } from './common.js'
+import { writeStepRecords } from './replay.js'
 
 export const RESUME = { threads: 10_000, entries: 100 }
 
@@ -34,22 +33,7 @@ export interface Journaled {
 export function buildJournal(threads: number, entries: number): Journaled {
   const tmp = tempDir()
   const file = tmp.file('resume.db')
-  const journal = new Journal(file, { durability: 'memory' })
-  const insertThread = journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, 'resumable', ?, NULL, 'running', ?)")
-  // Where a weave's commits leave a thread's entries (the view `journal` would run a trigger a row).
-  const insert = journal.db.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-  const keys = Array.from({ length: entries }, (_, i) => 'noop.step:' + encodeArgs([i]))
-  const outcomes = Array.from({ length: entries }, (_, i) => encodeValue(i))
-  const params = encodeValue({ n: entries }, 'params')
-  const now = Date.now()
-  journal.db.transaction(() => {
-    for (let t = 0; t < threads; t++) {
-      const id = journal.nextThreadId()
-      insertThread.run(id, params, now)
-      for (let i = 0; i < entries; i++) insert.run(id, i, keys[i], 0, 1, outcomes[i], now, 0.001)
-    }
-  })()
-  journal.close()
+  writeStepRecords(file, { type: 'resumable', threads, entries, params: { n: entries } })
   return { file, threads, entries, done: tmp.done }
 }
 

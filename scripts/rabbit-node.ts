@@ -159,7 +159,19 @@ export function rabbitmqctl(set: NodeSet, n: NodeSpec, args: readonly string[], 
 
 /** Resolves once node n's pid file is there and its broker application runs (`rabbitmqctl wait`). */
 export async function waitNode(set: NodeSet, n: NodeSpec, timeoutMs: number): Promise<void> {
-  await rabbitmqctl(set, n, ['wait', n.pidFile, '--timeout', String(Math.ceil(timeoutMs / 1000))], timeoutMs + 5_000)
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const left = Math.max(1, Math.ceil((end - Date.now()) / 1000))
+    try {
+      await rabbitmqctl(set, n, ['wait', n.pidFile, '--timeout', String(left)], left * 1000 + 5_000)
+      return
+    } catch (e) {
+      // The server writes its pid file in two steps: read between them, it is empty
+      // (`garbage_in_pid_file`). Ask again until it is whole.
+      if (!/garbage_in_pid_file/.test(String(e)) || Date.now() > end) throw e
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
 }
 
 /** Node `joiner` leaves whatever it was and joins the cluster of node `to`. */

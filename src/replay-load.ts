@@ -2,11 +2,15 @@
  * Reading threads' records for replay: a weave's resume at open (all running threads at once),
  * a thread adopted or re-run later, and `raiment check`.
  *
- * A thread's entries in journal_main are read in blocks of BLOCK rows (`all()`, by seq), not a
- * row at a time: better-sqlite3 hands a block over in one call, where a cursor costs a call, an
- * array and a result object a row, and a record of a million entries still never sits in one
- * array of rows. journal_tail (bounded, not indexed by thread; empty after an owner's open, which
- * moves it into journal_main) is read once for many threads.
+ * A thread's entries in journal_main are read in blocks of BLOCK rows (by seq), each block as one
+ * row of columns joined by SQLite (`group_concat`, separated by US, U+001F) and split here: a
+ * block costs five strings handed over, not five values and an array a row (better-sqlite3 hands
+ * a row over as an array of values; at a million entries that hand-over was half of a replay).
+ * JSON text, which keys and outcomes are, never holds a raw U+001F; a block whose pieces do not
+ * count up to its rows, or whose seqs do not rise (SQLite keeps the subquery's order in the
+ * aggregate, but does not promise it), is read again row by row. journal_tail (bounded, not
+ * indexed by thread; empty after an owner's open, which moves it into journal_main) is read once
+ * for many threads.
  *
  * Invariant: `resumeSet` reads the thread rows and their records in one read transaction, so a
  * record is that of the row's state (a CLI that ends a thread meanwhile is seen in neither or both).
@@ -20,6 +24,13 @@ type Row = [number, string, number, 0 | 1, string]
 
 const BLOCK = 4096
 const COLS = 'seq, key, ord, ok, outcome'
+const US = '\x1f'
+const JOINED =
+  "SELECT count(*), group_concat(seq, char(31)), group_concat(key, char(31)), group_concat(ord, char(31)), group_concat(ok, ''), group_concat(outcome, char(31)) " +
+  `FROM (SELECT ${COLS} FROM journal_main WHERE thread = ? AND seq > ? ORDER BY seq LIMIT ${BLOCK})`
+
+/** A block as read joined: [rows, seqs, keys, ords, oks, outcomes]. */
+type Joined = [number, string | null, string | null, string | null, string | null, string | null]
 
 function entry(r: Row): Entry {
   return { seq: r[0], key: r[1], ord: r[2], ok: r[3] === 1, text: r[4], call: null }
@@ -29,6 +40,7 @@ function entry(r: Row): Entry {
 export class RecordReader {
   readonly #db: Database.Database
   readonly #main: Database.Statement<unknown[]>
+  readonly #joined: Database.Statement<unknown[]>
   readonly #many: boolean
   #tail: Map<string, Row[]> | null = null
 
@@ -36,6 +48,7 @@ export class RecordReader {
     this.#db = db
     this.#many = many
     this.#main = db.prepare(`SELECT ${COLS} FROM journal_main WHERE thread = ? AND seq > ? ORDER BY seq LIMIT ${BLOCK}`).raw(true)
+    this.#joined = db.prepare(JOINED).raw(true)
   }
 
   /** Thread `id`'s entries in completion order (journal_main, then the tail's, which all come after). */
@@ -43,14 +56,46 @@ export class RecordReader {
     const out: Entry[] = []
     let last = -1
     for (;;) {
-      const rows = this.#main.all(id, last) as Row[]
-      for (let i = 0; i < rows.length; i++) out.push(entry(rows[i]!))
-      if (rows.length < BLOCK) break
-      last = rows[rows.length - 1]![0]
+      let n = this.#block(id, last, out)
+      if (n < 0) {
+        const rows = this.#main.all(id, last) as Row[]
+        for (let i = 0; i < rows.length; i++) out.push(entry(rows[i]!))
+        n = rows.length
+      }
+      if (n < BLOCK) break
+      last = out[out.length - 1]!.seq
     }
     const tail = this.#many ? this.#tailOf(id) : (this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true).all(id) as Row[])
     for (const r of tail) out.push(entry(r))
     return out
+  }
+
+  /**
+   * Appends the block of `id`'s entries after seq `last`, read joined, to `out`; returns how many,
+   * or -1 (nothing appended) when the block must be read row by row.
+   */
+  #block(id: string, last: number, out: Entry[]): number {
+    const [n, seqText, keyText, ordText, oks, textText] = this.#joined.get(id, last) as Joined
+    if (n === 0) return 0
+    if (seqText === null || keyText === null || ordText === null || oks === null || textText === null || oks.length !== n) return -1
+    const seqs = seqText.split(US)
+    const keys = keyText.split(US)
+    const ords = ordText.split(US)
+    const texts = textText.split(US)
+    if (seqs.length !== n || keys.length !== n || ords.length !== n || texts.length !== n) return -1
+    const start = out.length
+    let prev = last
+    for (let i = 0; i < n; i++) {
+      const seq = +seqs[i]!
+      if (!(seq > prev)) {
+        out.length = start
+        return -1
+      }
+      prev = seq
+      const o = ords[i]!
+      out.push({ seq, key: keys[i]!, ord: o === '0' ? 0 : +o, ok: oks.charCodeAt(i) === 49, text: texts[i]!, call: null })
+    }
+    return n
   }
 
   #tailOf(id: string): Row[] {

@@ -1,7 +1,10 @@
 // The records a weave resumes are read in blocks (src/replay-load.ts): a record longer than a
 // block, with a gap in its seqs (an entry dropped), and entries in journal_tail as well as in
 // journal_main, reads as the journal holds it, and the threads resume from it to their end, also
-// more of them than one replay round pumps (src/replay-rounds.ts).
+// more of them than one replay round pumps (src/replay-rounds.ts). Blocks are read joined by
+// SQLite and split: any text (a separator in a key or an outcome, an empty one, a character
+// outside the BMP) and any ordinals read as a row at a time reads them (property test).
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { Weave, thread } from 'raiment'
@@ -79,6 +82,35 @@ describe('records read in blocks', () => {
     } finally {
       journal.close()
     }
+  })
+
+  it('reads any texts and ordinals, across blocks, as a row at a time reads them (property)', () => {
+    const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom('', '\x1f', 'a\x1fb', '\x1f\x1f', '😀'))
+    const rec = fc.array(fc.record({ gap: fc.integer({ min: 1, max: 3 }), key: text, ord: fc.nat(1_000_000), ok: fc.boolean(), outcome: text }), { maxLength: 40 })
+    const dir = tempDir()
+    let run = 0
+    fc.assert(
+      fc.property(rec, fc.nat(9000), (odd, plain) => {
+        const file = join(dir, `p${run++}.db`)
+        const journal = new Journal(file, { durability: 'memory' })
+        try {
+          const id = journal.nextThreadId()
+          const main = journal.db.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, 0, 0)')
+          journal.db.transaction(() => {
+            // `plain` ordinary entries, then the odd ones (some blocks split, some read by row).
+            let seq = 0
+            for (let i = 0; i < plain; i++) main.run(id, seq++, 'rl.step:' + encodeArgs([i]), 0, 1, encodeValue(i))
+            for (const e of odd) main.run(id, (seq += e.gap), e.key, e.ord, e.ok ? 1 : 0, e.outcome)
+          })()
+          const expected = journal.replayEntries(id, (seq, key, ord, ok, text) => [seq, key, ord, ok, text])
+          expect(new RecordReader(journal.db, false).entries(id).map(shape)).toEqual(expected)
+          expect(expected.length).toBe(plain + odd.length)
+        } finally {
+          journal.close()
+        }
+      }),
+      { numRuns: 60 },
+    )
   })
 
   it('resumes threads from such records to their end', async () => {

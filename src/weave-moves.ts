@@ -37,7 +37,8 @@ export class WeaveMoves {
     if (typeof to !== 'string' || to === '') throw new InvalidArgument(`migrate: 'to' must be a weave id, got ${JSON.stringify(to)}`)
     if (to === weave.journal.weaveId) throw new ThreadNotMovable(id, `it already runs on weave '${to}'`)
     const movable = (): Run => {
-      const run = this.#host.run(id)
+      // A passivated thread wakes by replay of its record first, and moves as any running one.
+      const run = this.#host.wake(id)
       if (run !== undefined && !run.ended) return run
       const row = weave.journal.thread(id)
       if (row === undefined) throw new UnknownThread(id)

@@ -90,7 +90,7 @@ export function bareRun(batches: Row[][], durability: Durability, warmUp: Row[][
   const db: Database.Database = journal.db
   try {
     // The table the weave writes these batches to: one thread, or many entries per thread, per
-    // commit go straight to journal_main (see Journal's #flush).
+    // commit go straight to journal_main (see GroupCommit's #flush, src/group-commit.ts).
     const insert = db.prepare(
       'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     )

@@ -1,13 +1,9 @@
 /**
- * The SQLite journal: schema, migrations, prepared statements and the group commit.
+ * The SQLite journal: opening and closing the file, its owner, the statements that write each
+ * kind of row, and the reads. What it queues commits through its group commit
+ * (src/group-commit.ts), which states the invariants of batches, of journal_tail and of the tap.
  *
  * Invariants:
- * - Every write goes through `#flush`, one synchronous transaction per batch; a write's
- *   `after` callback runs only once that transaction has committed (durable under the chosen
- *   durability), never before.
- * - A thread's entries are in journal_main, or (the newest) in journal_tail, never both; every
- *   entry of a thread in journal_tail has a higher seq than all of its entries in journal_main.
- *   Entries leave the tail only all at once, in the transaction of a batch (or at open).
  * - A file that is not a Raiment journal, or one written by a newer schema, is refused before
  *   anything is written to it, and before its owner lock is taken (no sidecar file appears).
  * - One owner at a time: a writable journal (unless opened with `own: false`) takes the owner
@@ -17,15 +13,6 @@
  *   (the CLI's kill and send) has committed before it, so the owner reads what it wrote.
  * - The journal is in WAL mode only while an owner runs, or after one died: a clean close goes
  *   back to rollback mode, so a read-only open creates nothing (src/journal-owner.ts).
- * - With a tap (`setTap`, replication: src/replication/), every write of the owner that a rebuild
- *   needs reaches the tap inside its own transaction, before COMMIT, in commit order, as logical
- *   writes `[sql, params]`, one call per transaction, numbered `rseq` 1, 2, ... (meta 'rseq', in the
- *   same transaction): each batch of `#flush` and each block `nextThreadId` reserves. The writes
- *   that do not reach it need not: the owner record (meta 'owner'), answers to control requests,
- *   moving the tail into journal_main (where an entry lies is not state), and writes made while
- *   no owner ran (those, as everything before the tap, are in the snapshot the tap takes when it
- *   is set). A batch's `after` callbacks then run when the tap releases them (`replicated`: once
- *   the broker confirmed the batch), in commit order, or never (fenced).
  */
 import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
@@ -34,42 +21,15 @@ import { basename } from 'node:path'
 import { InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
 import { JournalLock, leaveWal, LockHeld, lockPath, openToRead } from './journal-owner.js'
 import { checkAndMigrate } from './journal-schema.js'
+import { GroupCommit, type JournalTap } from './group-commit.js'
 import type { Observer } from './observer.js'
 
 /** `replicated`: as `sync`, and an outcome is released only once the broker has it too (src/replication/). */
 export type Durability = 'sync' | 'batched' | 'memory' | 'replicated'
 export const DURABILITIES: readonly Durability[] = ['sync', 'batched', 'memory', 'replicated']
 
-/** A logical write: the SQL of a prepared statement and its parameters. */
-export type Write = readonly [sql: string, params: readonly unknown[]]
-
-/** Where replication plugs into the journal (see the invariant on taps above). */
-export interface JournalTap {
-  /** Inside the transaction of batch `rseq`, before COMMIT (may throw: the batch rolls back). */
-  write(rseq: number, writes: Write[]): void
-  /** After COMMIT: call `run` (the batch's callbacks) when they may run, in order; or never. */
-  release(run: () => void): void
-}
-
+export type { JournalTap, Write } from './group-commit.js'
 export { SCHEMA_VERSION } from './journal-schema.js'
-
-/**
- * How many entries journal_tail holds before they move into journal_main: a move writes each
- * thread's pages once for up to this many entries; a read of one thread scans the tail. The tail
- * moves once it holds TAIL_LIMIT entries and at least TAIL_PER_THREAD per thread in it, or
- * TAIL_MAX entries: with many threads a few entries each (a ring of 10,000 threads passing a
- * token), a move at TAIL_LIMIT would write a page of journal_main per entry. A move writes the
- * last page of each thread in it, so the more entries per thread it carries, the fewer pages per
- * entry (the ring, `batched`: 62 s at 4 per thread and 65,536 at most, 46 s at 16 and 131,072).
- * Reading one thread's entries while they are in the tail (a dump, a move) scans it: ~6 ms at
- * 131,072 rows.
- */
-const TAIL_LIMIT = 4096
-const TAIL_PER_THREAD = 16
-const TAIL_MAX = 131_072
-
-/** A batch whose entries number this many per thread goes straight to journal_main. */
-const DIRECT_PER_THREAD = 8
 
 /** 'moved': the thread runs on another weave now (see `forwards`); not alive here, never resumed here. */
 export type ThreadStatus = 'pending' | 'running' | 'done' | 'failed' | 'killed' | 'moved'
@@ -124,13 +84,9 @@ export class Journal {
   readonly db: Database.Database
   /** Increments at each commit; lets a thread tell outcomes of one batch from the next. */
   epoch = 0
-  #stmts: Statement[] = []
-  #params: unknown[][] = []
-  #after: Array<() => void> = []
-  #scheduled = false
   #closed = false
-  #insertEntry: Statement
-  #insertMainEntry: Statement
+  /** The batches: every write queued here commits through it. */
+  readonly #commits: GroupCommit
   #insertThread: Statement
   #endThread: Statement
   #endThreadCounted: Statement
@@ -142,29 +98,14 @@ export class Journal {
   #setMeta: Statement
   #dropEntry: Statement
   #dropTailEntry: Statement
-  #mergeTail: Statement
-  #clearTail: Statement
   #mainEntries: Statement
   #tailEntries: Statement
   #mainReplay: Statement
   #tailReplay: Statement
-  /** Entries added to journal_tail since it was last merged (by this process). */
-  #tailRows = 0
-  /** The threads those entries are of. */
-  readonly #tailThreads = new Set<string>()
-  /** Entries queued for the next commit, and how many threads they are of. */
-  #batchEntries = 0
-  #batchThreads = 0
-  /** Prepared once: exec('BEGIN') would parse the SQL again at every commit. */
-  #begin: Statement
-  #commit: Statement
   #nextThread = 0
   #threadLimit = 0
   #block = 8
   readonly #readonly: boolean
-  /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
-  #tap: JournalTap | null = null
-  #rseq = 0
   /** The owner lock, held from before the first write until `close`; null for other openers. */
   #lock: JournalLock | null = null
 
@@ -219,12 +160,6 @@ export class Journal {
       this.weaveId = this.meta('weave_id') ?? ''
     }
     const prep = (sql: string): Statement => (options.readonly ? (null as unknown as Statement) : db.prepare(sql))
-    this.#insertEntry = prep(
-      'INSERT INTO journal_tail (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    )
-    this.#insertMainEntry = prep(
-      'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    )
     this.#insertThread = prep(
       'INSERT INTO threads (id, type, params, parent, status, created, trace) VALUES (?, ?, ?, ?, ?, ?, ?)',
     )
@@ -237,12 +172,6 @@ export class Journal {
     this.#setStatus = prep('UPDATE threads SET status = ? WHERE id = ?')
     this.#dropEntry = prep('DELETE FROM journal_main WHERE thread = ? AND seq = ?')
     this.#dropTailEntry = prep('DELETE FROM journal_tail WHERE thread = ? AND seq = ?')
-    // In (thread, seq) order: each page of journal_main is written once per merge.
-    this.#mergeTail = prep(
-      'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) ' +
-        'SELECT thread, seq, key, ord, ok, outcome, started, duration FROM journal_tail ORDER BY thread, seq',
-    )
-    this.#clearTail = prep('DELETE FROM journal_tail')
     const cols = 'seq, key, ord, ok, outcome, started, duration'
     this.#mainEntries = db.prepare(`SELECT ${cols} FROM journal_main WHERE thread = ? ORDER BY seq`).raw(true)
     this.#tailEntries = db.prepare(`SELECT ${cols} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)
@@ -250,15 +179,14 @@ export class Journal {
     this.#mainReplay = db.prepare(`SELECT ${replayCols} FROM journal_main WHERE thread = ? ORDER BY seq`).raw(true)
     this.#tailReplay = db.prepare(`SELECT ${replayCols} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)
     this.#setMeta = prep('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
-    this.#begin = prep('BEGIN')
-    this.#commit = prep('COMMIT')
+    this.#commits = new GroupCommit(this, prep, this.#setMeta)
     if (own) {
       // The owner's first write (see the invariants): who it is, and what an earlier run left in
       // the tail moves now, so resumed threads read journal_main.
       try {
         db.transaction(() => {
           this.#setMeta.run('owner', JSON.stringify({ pid: process.pid, host: hostname(), since: Date.now() } satisfies JournalOwner))
-          this.#moveTail()
+          this.#commits.moveTail()
         }).immediate()
       } catch (e) {
         db.close()
@@ -287,14 +215,6 @@ export class Journal {
       }
       throw new JournalOwned(this.file, owner, owner !== null && owner.pid === process.pid && owner.host === hostname())
     }
-  }
-
-  /** Moves every entry of journal_tail into journal_main (inside a transaction). */
-  #moveTail(): void {
-    this.#mergeTail.run()
-    this.#clearTail.run()
-    this.#tailRows = 0
-    this.#tailThreads.clear()
   }
 
   /**
@@ -333,7 +253,7 @@ export class Journal {
         .transaction(() => {
           const n = Number(this.meta('next_thread') ?? '1')
           this.#setMeta.run('next_thread', String(n + block))
-          if (this.#tap !== null) this.#tapWrite([this.#setMeta], [['next_thread', String(n + block)]])
+          this.#commits.tapOwn([this.#setMeta], [['next_thread', String(n + block)]])
           return n
         })
         .immediate()
@@ -344,18 +264,18 @@ export class Journal {
 
   /** `trace`: the trace context of the thread's run (src/observer.ts), or null. */
   insertThread(id: string, type: string, params: string, parent: string | null, status: ThreadStatus, after?: () => void, trace: string | null = null): void {
-    this.#queue(this.#insertThread, [id, type, params, parent, status, Date.now(), trace], after)
+    this.#commits.queue(this.#insertThread, [id, type, params, parent, status, Date.now(), trace], after)
   }
 
   /** Records the trace context of a thread's latest run (a resumed run, observed). */
   setTrace(id: string, trace: string): void {
-    this.#queue((this.#setTrace ??= this.db.prepare('UPDATE threads SET trace = ? WHERE id = ?')), [trace, id])
+    this.#commits.queue((this.#setTrace ??= this.db.prepare('UPDATE threads SET trace = ? WHERE id = ?')), [trace, id])
   }
 
   /** Deletes a recorded entry (a resume told to continue past a divergence drops what it skips). */
   dropEntry(thread: string, seq: number): void {
-    this.#queue(this.#dropEntry, [thread, seq])
-    this.#queue(this.#dropTailEntry, [thread, seq])
+    this.#commits.queue(this.#dropEntry, [thread, seq])
+    this.#commits.queue(this.#dropTailEntry, [thread, seq])
   }
 
   /**
@@ -368,7 +288,7 @@ export class Journal {
   }
 
   setStatus(id: string, status: ThreadStatus, after?: () => void): void {
-    this.#queue(this.#setStatus, [status, id], after)
+    this.#commits.queue(this.#setStatus, [status, id], after)
   }
 
   /**
@@ -376,8 +296,8 @@ export class Journal {
    * knows it (its weft); otherwise they are counted in the commit.
    */
   endThread(id: string, status: ThreadStatus, outcome: string | null, after?: () => void, calls?: number): void {
-    if (calls === undefined) this.#queue(this.#endThread, [status, outcome, Date.now(), id, id], after)
-    else this.#queue(this.#endThreadCounted, [status, outcome, Date.now(), calls, id], after)
+    if (calls === undefined) this.#commits.queue(this.#endThread, [status, outcome, Date.now(), id, id], after)
+    else this.#commits.queue(this.#endThreadCounted, [status, outcome, Date.now(), calls, id], after)
   }
 
   /**
@@ -385,118 +305,30 @@ export class Journal {
    * of its thread in this batch (true when the caller does not know).
    */
   addEntry(thread: string, seq: number, key: string, ord: number, ok: 0 | 1, outcome: string, started: number, duration: number, after: () => void, newThread = true): void {
-    this.#stmts.push(this.#insertEntry)
-    this.#params.push([thread, seq, key, ord, ok, outcome, started, duration])
-    this.#after.push(after)
-    this.#batchEntries++
-    if (newThread) this.#batchThreads++
-    if (!this.#scheduled) this.#schedule()
+    this.#commits.addEntry(thread, seq, key, ord, ok, outcome, started, duration, after, newThread)
   }
 
   /** Queues an arbitrary statement into the next batch (used by plug-ins such as mailboxes). */
   queue(sql: Statement, params: unknown[], after?: () => void): void {
-    this.#queue(sql, params, after)
-  }
-
-  #queue(stmt: Statement, params: unknown[], after?: () => void): void {
-    this.#stmts.push(stmt)
-    this.#params.push(params)
-    if (after) this.#after.push(after)
-    if (!this.#scheduled) this.#schedule()
+    this.#commits.queue(sql, params, after)
   }
 
   /** Resolves once everything queued so far is durable. */
   committed(): Promise<void> {
-    if (this.#stmts.length === 0) return Promise.resolve()
-    return new Promise((resolve) => this.#after.push(resolve))
-  }
-
-  #schedule(): void {
-    this.#scheduled = true
-    setImmediate(this.#flush)
-  }
-
-  #flush = (): void => {
-    this.#scheduled = false
-    if (this.#closed) return
-    const stmts = this.#stmts
-    const params = this.#params
-    const after = this.#after
-    const entries = this.#batchEntries
-    const threads = this.#batchThreads
-    this.#stmts = []
-    this.#params = []
-    this.#after = []
-    this.#batchEntries = 0
-    this.#batchThreads = 0
-    const obs = this.observer
-    const t0 = obs !== null ? performance.now() : 0
-    let fsyncMs = 0
-    if (stmts.length > 0) {
-      this.#begin.run()
-      try {
-        // Entries of many threads, a few each, go to the tail (a page or two for all of them).
-        // Those of one thread, or many each, go to journal_main (a page per thread is no more
-        // than they fill), once the tail has moved there, as it must not keep a thread's older
-        // entries than journal_main holds.
-        const direct = entries > 0 && (threads === 1 || entries >= DIRECT_PER_THREAD * threads)
-        if (direct && this.#tailRows > 0) this.#moveTail()
-        const insertEntry = this.#insertEntry
-        for (let i = 0; i < stmts.length; i++) {
-          const stmt = stmts[i]!
-          if (stmt !== insertEntry) stmt.run(...params[i]!)
-          else if (direct) this.#insertMainEntry.run(...params[i]!)
-          else {
-            stmt.run(...params[i]!)
-            this.#tailThreads.add(params[i]![0] as string)
-          }
-        }
-        if (!direct) this.#tailRows += entries
-        const rows = this.#tailRows
-        if (rows >= TAIL_LIMIT && (rows >= TAIL_PER_THREAD * this.#tailThreads.size || rows >= TAIL_MAX)) this.#moveTail()
-        if (this.#tap !== null) this.#tapWrite(stmts, params)
-        if (obs !== null) {
-          const t1 = performance.now()
-          this.#commit.run()
-          fsyncMs = performance.now() - t1
-        } else this.#commit.run()
-      } catch (e) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK')
-        throw e
-      }
-    }
-    this.epoch++
-    if (obs !== null && stmts.length > 0) obs.commit(entries, stmts.length, performance.now() - t0, fsyncMs)
-    if (this.#tap !== null) this.#tap.release(() => runAll(after))
-    else runAll(after)
+    return this.#commits.committed()
   }
 
   /**
    * Sets the tap (once, before the first batch it must see): from here on every batch reaches
-   * it (see the invariant). Returns the rseq of the last batch it saw, 0 for none.
+   * it (see src/group-commit.ts). Returns the rseq of the last batch it saw, 0 for none.
    */
   setTap(tap: JournalTap): number {
-    if (this.#tap !== null) throw new InvalidArgument(`the journal ${this.file} has a tap already`)
-    this.flushNow()
-    this.#tap = tap
-    this.#rseq = Number(this.meta('rseq') ?? '0')
-    return this.#rseq
+    return this.#commits.setTap(tap)
   }
 
   /** The rseq of the last batch committed through the tap (0 before any). */
   get rseq(): number {
-    return this.#rseq
-  }
-
-  /** Inside a transaction: numbers it, and hands its writes to the tap. */
-  #tapWrite(stmts: Statement[], params: unknown[][]): void {
-    const rseq = this.#rseq + 1
-    const writes: Write[] = new Array<Write>(stmts.length)
-    const entry = this.#insertEntry
-    for (let i = 0; i < stmts.length; i++) writes[i] = [stmts[i] === entry ? this.#insertMainEntry.source : stmts[i]!.source, params[i]!]
-    this.#setMeta.run('rseq', String(rseq))
-    this.#tap!.write(rseq, writes)
-    this.#rseq = rseq
+    return this.#commits.rseq
   }
 
   get closed(): boolean {
@@ -505,7 +337,7 @@ export class Journal {
 
   /** Commits what is queued now, synchronously (used at shutdown). */
   flushNow(): void {
-    if (this.#stmts.length > 0 || this.#after.length > 0) this.#flush()
+    this.#commits.flushNow()
   }
 
   threads(where: { status?: ThreadStatus[]; type?: string } = {}): ThreadRow[] {
@@ -600,8 +432,4 @@ function defaultWeaveId(file: string): string {
   const host = hostname().split('.')[0] ?? 'host'
   const name = file === ':memory:' ? 'memory' : basename(file).replace(/\.[^.]*$/, '')
   return `${host}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-')
-}
-
-function runAll(fns: Array<() => void>): void {
-  for (let i = 0; i < fns.length; i++) fns[i]!()
 }

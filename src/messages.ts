@@ -1,5 +1,6 @@
 /**
- * Messages between threads of one weave: inboxes, names, monitors, links and dead letters.
+ * Messages between threads of one weave: inboxes, dead letters, and where a message goes (a
+ * thread here, by id or by a name in src/thread-registry.ts, one that moved, or another weave).
  *
  * Invariants:
  * - A send's inbox row (or dead letter) is queued in the same group-commit batch as the send's
@@ -22,7 +23,8 @@ import type { MoveRecord } from './migration.js'
 import { currentObservation } from './call-context.js'
 import type { CallObservation } from './observer.js'
 import { NameSends } from './name-sends.js'
-import { matches, NameTaken, NoSuchMessage, type Envelope, type Received, type SendResult, type TimedOut, type WatchEnvelope, type WatchKind } from './message-shapes.js'
+import { matches, NoSuchMessage, type Envelope, type Received, type SendResult, type TimedOut, type WatchEnvelope, type WatchKind } from './message-shapes.js'
+import { ThreadRegistry } from './thread-registry.js'
 
 export { matches, NameTaken, NoSuchMessage, type Envelope, type Received, type SendResult, type TimedOut, type WatchEnvelope, type WatchKind } from './message-shapes.js'
 import { ReceivedIds, type Origin } from './received.js'
@@ -70,20 +72,14 @@ export class Messages {
   readonly #journal: Journal
   readonly #isAlive: (id: string) => boolean
   readonly #inboxes = new Map<string, Inbox>()
-  readonly #names = new Map<string, string>()
-  /** The names each thread holds (the reverse of #names). */
-  readonly #namesOf = new Map<string, Set<string>>()
+  /** The names, watches and traps of the threads here. */
+  readonly #registry: ThreadRegistry
   /** The next inbox row number; 0 until the first send reads it (see #firstN). */
   #nextN = 0
   readonly #insert: Stmt
   readonly #delete: Stmt
   readonly #dead: Stmt
   readonly #load: Stmt
-  readonly #nameSet: Stmt
-  readonly #nameDel: Stmt
-  readonly #watch: Stmt
-  readonly #trapSet: Stmt
-  readonly #trapDel: Stmt
   readonly #outbox: Stmt
   /** Ids of what was taken from other weaves (the `received` table). */
   readonly received: ReceivedIds
@@ -95,16 +91,6 @@ export class Messages {
   readonly #guests = new Set<string>()
   readonly #forwardSet: Stmt
   readonly #forwardDel: Stmt
-  readonly #unwatchAll: Stmt
-  readonly #unwatchTarget: Stmt
-  /** Threads that trap exits (mirrors the traps table, ahead of its commit). */
-  readonly #trapping = new Set<string>()
-  /**
-   * Threads that may have rows in watches, as target or watcher (a superset: kept until the
-   * thread ends), so a thread that never watched nor was watched costs no query at its end.
-   */
-  readonly #watched = new Set<string>()
-  readonly #watchersOf: Stmt
   readonly #deadInbox: Stmt
   readonly #dropInbox: Stmt
   /**
@@ -124,18 +110,11 @@ export class Messages {
     this.#journal = journal
     this.#isAlive = isAlive
     const db = journal.db
-    for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
-      this.#name(r.name, r.thread)
-    }
+    this.#registry = new ThreadRegistry(journal, isAlive, () => this.remote?.namesChanged())
     this.#insert = db.prepare('INSERT OR IGNORE INTO inbox (n, thread, sender, msg_id, body, at, trace) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.#delete = db.prepare('DELETE FROM inbox WHERE n = ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
     this.#load = db.prepare('SELECT n, sender AS "from", body, trace FROM inbox WHERE thread = ? ORDER BY n')
-    this.#nameSet = db.prepare('INSERT OR REPLACE INTO names (name, thread) VALUES (?, ?)')
-    this.#nameDel = db.prepare('DELETE FROM names WHERE name = ?')
-    this.#watch = db.prepare('INSERT OR IGNORE INTO watches (target, watcher, kind) VALUES (?, ?, ?)')
-    this.#trapSet = db.prepare('INSERT OR IGNORE INTO traps (thread) VALUES (?)')
-    this.#trapDel = db.prepare('DELETE FROM traps WHERE thread = ?')
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at, trace) VALUES (?, ?, ?, ?, ?)')
     this.received = new ReceivedIds(journal)
     this.nameSends = new NameSends(journal, {
@@ -152,14 +131,6 @@ export class Messages {
     })
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
     this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
-    this.#unwatchAll = db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?')
-    this.#unwatchTarget = db.prepare('DELETE FROM watches WHERE target = ?')
-    for (const t of db.prepare('SELECT thread FROM traps').pluck().all() as string[]) this.#trapping.add(t)
-    for (const r of db.prepare('SELECT target, watcher FROM watches').raw().all() as Array<[string, string]>) {
-      this.#watched.add(r[0])
-      this.#watched.add(r[1])
-    }
-    this.#watchersOf = db.prepare('SELECT watcher, kind FROM watches WHERE target = ?')
     this.#deadInbox = db.prepare(
       "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?",
     )
@@ -227,12 +198,8 @@ export class Messages {
     this.#forwards.set(thread, to)
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
-    this.nameSends.left(this.#namesOf.get(thread) ?? [], thread)
-    this.#unregisterAll(thread)
-    // Who watches it moves with it (the record has them); what it watches stays here, where
-    // those threads run, and their ends are sent on to it.
-    this.#journal.queue(this.#unwatchTarget, [thread])
-    if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
+    this.nameSends.left(this.#registry.namesOf(thread), thread)
+    this.#registry.departed(thread)
     this.#journal.queue(this.#dropInbox, [thread])
     this.#inboxes.delete(thread)
     this.#rowsAtOpen.delete(thread)
@@ -249,14 +216,11 @@ export class Messages {
       const trace = m.trace ?? null
       this.#put(thread, trace === null ? { n: this.#nextN++, from: m.from, body: m.body } : { n: this.#nextN++, from: m.from, body: m.body, trace }, m.msgId, m.at)
     }
-    for (const name of r.names) {
-      this.#name(name, thread)
-      this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
-    }
+    for (const name of r.names) this.#registry.give(name, thread)
     // After its inbox: what waited for its names comes after what was sent to it before.
     for (const name of r.names) this.nameSends.registered(name, thread)
-    if (r.traps) this.trapExits(thread, true)
-    for (const w of r.watches ?? []) this.watchOne(thread, w.watcher, w.kind)
+    if (r.traps) this.#registry.trapExits(thread, true)
+    for (const w of r.watches ?? []) this.#registry.watchOne(thread, w.watcher, w.kind)
   }
 
   /** Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end. */
@@ -266,12 +230,12 @@ export class Messages {
 
   /** This weave's registered names and their threads (for the transport to announce). */
   names(): Record<string, string> {
-    return Object.fromEntries(this.#names)
+    return this.#registry.names()
   }
 
   /** The thread an id, or a name a thread of this weave holds, designates now, or null. */
   resolve(to: string): string | null {
-    return this.#names.get(to) ?? (to.includes('/') ? to : null)
+    return this.#registry.holder(to) ?? (to.includes('/') ? to : null)
   }
 
   /**
@@ -282,7 +246,7 @@ export class Messages {
    */
   send(from: string | null, to: string, value: unknown, msgId: MsgId, trace: string | null = null): SendResult {
     const body = encodeValue(value, 'the message')
-    if (this.remote !== null && !to.includes('/') && !this.#names.has(to)) return this.nameSends.send(this.remote, from, to, body, idOf(msgId), trace)
+    if (this.remote !== null && !to.includes('/') && this.#registry.holder(to) === undefined) return this.nameSends.send(this.remote, from, to, body, idOf(msgId), trace)
     const target = this.resolve(to)
     if (target !== null && this.isRemote(target)) {
       this.outbox(this.homeOf(target)!, idOf(msgId), { k: 'msg', from, to: target, body }, trace)
@@ -307,7 +271,7 @@ export class Messages {
    * is a dead letter if none does (and the thread it was sent to did not move on with it).
    */
   #deliver(from: string | null, to: string, body: string, msgId: MsgId, target = this.resolve(to), name?: string, trace: string | null = null): SendResult {
-    const holder = name === undefined ? undefined : this.#names.get(name)
+    const holder = name === undefined ? undefined : this.#registry.holder(name)
     if (holder !== undefined) target = holder
     // A thread that moved on: forwarded, under the same id (so its new weave takes it once).
     const moved = target === null ? undefined : this.#forwards.get(target)
@@ -469,47 +433,22 @@ export class Messages {
     })
   }
 
-  /** Gives `name` to `thread` in memory (taking it from a previous owner). */
-  #name(name: string, thread: string): void {
-    const before = this.#names.get(name)
-    if (before !== undefined && before !== thread) {
-      const held = this.#namesOf.get(before)
-      held?.delete(name)
-      if (held?.size === 0) this.#namesOf.delete(before)
-    }
-    this.#names.set(name, thread)
-    let held = this.#namesOf.get(thread)
-    if (held === undefined) this.#namesOf.set(thread, (held = new Set()))
-    held.add(name)
-  }
-
-  #unregisterAll(thread: string): void {
-    const held = this.#namesOf.get(thread)
-    if (held !== undefined) for (const name of [...held]) this.unregister(name, thread)
-  }
-
-  /** Registers `name` for `thread`. */
+  /**
+   * Registers `name` for `thread`; messages that waited for the name go to it (src/name-sends.ts).
+   * @throws NameTaken when another thread that is alive holds it
+   */
   register(name: string, thread: string): void {
-    const owner = this.#names.get(name)
-    if (owner !== undefined && owner !== thread && this.#isAlive(owner)) throw new NameTaken(name, owner)
-    this.#name(name, thread)
-    this.#journal.queue(this.#nameSet, [name, thread], () => this.remote?.namesChanged())
+    this.#registry.register(name, thread)
     this.nameSends.registered(name, thread)
   }
 
   /** Frees `name` if `thread` holds it; returns whether it did. */
   unregister(name: string, thread: string): boolean {
-    if (this.#names.get(name) !== thread) return false
-    this.#names.delete(name)
-    const held = this.#namesOf.get(thread)
-    held?.delete(name)
-    if (held?.size === 0) this.#namesOf.delete(thread)
-    this.#journal.queue(this.#nameDel, [name], () => this.remote?.namesChanged())
-    return true
+    return this.#registry.unregister(name, thread)
   }
 
   whereis(name: string): string | null {
-    const id = this.#names.get(name)
+    const id = this.#registry.holder(name)
     if (id !== undefined) return this.#isAlive(id) ? id : null
     const found = this.remote?.resolveName(name) ?? null
     return found === null || found === 'unknown' ? null : found.thread
@@ -517,46 +456,34 @@ export class Messages {
 
   /** `watcher` is told when `target` ends (monitor), or shares its fate (link, both ways). */
   watch(watcher: string, target: string, kind: 'monitor' | 'link'): void {
-    this.watchOne(target, watcher, kind)
-    if (kind === 'link') this.watchOne(watcher, target, kind)
+    this.#registry.watchOne(target, watcher, kind)
+    if (kind === 'link') this.#registry.watchOne(watcher, target, kind)
   }
 
   /** One watch row: `watcher` is told of `target`'s end (queued in the current batch). */
   watchOne(target: string, watcher: string, kind: WatchKind): void {
-    this.#watched.add(target)
-    this.#watched.add(watcher)
-    this.#journal.queue(this.#watch, [target, watcher, kind])
+    this.#registry.watchOne(target, watcher, kind)
   }
 
   trapExits(thread: string, on: boolean): void {
-    if (on) this.#trapping.add(thread)
-    else this.#trapping.delete(thread)
-    this.#journal.queue(on ? this.#trapSet : this.#trapDel, [thread])
+    this.#registry.trapExits(thread, on)
   }
 
   traps(thread: string): boolean {
-    return this.#trapping.has(thread)
+    return this.#registry.traps(thread)
   }
 
   /** Who watches `target`: monitors, links, and (from other weaves) joins. */
   watchers(target: string): Array<{ watcher: string; kind: WatchKind }> {
-    if (!this.#watched.has(target)) return []
-    return this.#watchersOf.all(target) as Array<{ watcher: string; kind: WatchKind }>
+    return this.#registry.watchers(target)
   }
 
   /**
    * A thread has ended: free its names, drop its watches, dead-letter what it never received.
    * Queued in the same batch as the thread's end.
    */
-  /** Drops `thread`'s watches and trap, in the current batch (it ended, or left). */
-  #forget(thread: string): void {
-    if (this.#watched.delete(thread)) this.#journal.queue(this.#unwatchAll, [thread, thread])
-    if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
-  }
-
   ended(thread: string): void {
-    this.#unregisterAll(thread)
-    this.#forget(thread)
+    this.#registry.ended(thread)
     // A loaded inbox holds exactly the thread's rows: none left, nothing to move or delete.
     const inbox = this.#inboxes.get(thread)
     if (inbox === undefined ? this.#rowsAtOpen.delete(thread) : inbox.msgs.length > 0) {

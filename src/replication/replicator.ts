@@ -1,5 +1,5 @@
 /**
- * The Replicator: the journal's tap (src/journal.ts) that appends every group commit, in order,
+ * The Replicator: the journal's tap (src/group-commit.ts) that appends every group commit, in order,
  * to the journal's stream (names and record format: src/replication/records.ts), with publisher
  * confirms, on a confirm channel of its own on the weave's broker connection.
  *

@@ -1,0 +1,170 @@
+/**
+ * What the threads of one weave registered: the names they hold (table `names`), who watches whom
+ * (table `watches`: monitors, links and, from other weaves, joins) and which threads trap exits
+ * (table `traps`). Held by the weave's `Messages` (src/messages.ts), which resolves names through
+ * it and tells it when a thread ends or leaves.
+ *
+ * Invariants:
+ * - Each change is queued in the current batch, with the call or the end that makes it; the maps
+ *   here run ahead of those commits, so what a thread registered counts at once.
+ * - A name has one holder; `#namesOf` is the exact reverse of `#names`.
+ * - `#watched` is a superset of the threads with rows in watches (as target or watcher), kept
+ *   until the thread ends, so a thread that never watched nor was watched costs no query at its
+ *   end; `#trapping` mirrors the traps table.
+ */
+import type Database from 'better-sqlite3'
+import type { Journal } from './journal.js'
+import { NameTaken, type WatchKind } from './message-shapes.js'
+
+type Stmt = Database.Statement<unknown[]>
+
+export class ThreadRegistry {
+  readonly #journal: Journal
+  readonly #isAlive: (id: string) => boolean
+  /** Run once a change of names is durable (the transport announces them). */
+  readonly #namesChanged: () => void
+  readonly #names = new Map<string, string>()
+  /** The names each thread holds (the reverse of #names). */
+  readonly #namesOf = new Map<string, Set<string>>()
+  /** Threads that trap exits (mirrors the traps table, ahead of its commit). */
+  readonly #trapping = new Set<string>()
+  /**
+   * Threads that may have rows in watches, as target or watcher (a superset: kept until the
+   * thread ends), so a thread that never watched nor was watched costs no query at its end.
+   */
+  readonly #watched = new Set<string>()
+  readonly #nameSet: Stmt
+  readonly #nameDel: Stmt
+  readonly #watch: Stmt
+  readonly #trapSet: Stmt
+  readonly #trapDel: Stmt
+  readonly #unwatchAll: Stmt
+  readonly #unwatchTarget: Stmt
+  readonly #watchersOf: Stmt
+
+  /** `namesChanged` runs once a change of names is durable. */
+  constructor(journal: Journal, isAlive: (id: string) => boolean, namesChanged: () => void) {
+    this.#journal = journal
+    this.#isAlive = isAlive
+    this.#namesChanged = namesChanged
+    const db = journal.db
+    for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
+      this.#name(r.name, r.thread)
+    }
+    this.#nameSet = db.prepare('INSERT OR REPLACE INTO names (name, thread) VALUES (?, ?)')
+    this.#nameDel = db.prepare('DELETE FROM names WHERE name = ?')
+    this.#watch = db.prepare('INSERT OR IGNORE INTO watches (target, watcher, kind) VALUES (?, ?, ?)')
+    this.#trapSet = db.prepare('INSERT OR IGNORE INTO traps (thread) VALUES (?)')
+    this.#trapDel = db.prepare('DELETE FROM traps WHERE thread = ?')
+    this.#unwatchAll = db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?')
+    this.#unwatchTarget = db.prepare('DELETE FROM watches WHERE target = ?')
+    for (const t of db.prepare('SELECT thread FROM traps').pluck().all() as string[]) this.#trapping.add(t)
+    for (const r of db.prepare('SELECT target, watcher FROM watches').raw().all() as Array<[string, string]>) {
+      this.#watched.add(r[0])
+      this.#watched.add(r[1])
+    }
+    this.#watchersOf = db.prepare('SELECT watcher, kind FROM watches WHERE target = ?')
+  }
+
+  /** The thread here that holds `name`, alive or not, or undefined. */
+  holder(name: string): string | undefined {
+    return this.#names.get(name)
+  }
+
+  /** This weave's registered names and their threads. */
+  names(): Record<string, string> {
+    return Object.fromEntries(this.#names)
+  }
+
+  /** The names `thread` holds. */
+  namesOf(thread: string): Iterable<string> {
+    return this.#namesOf.get(thread) ?? []
+  }
+
+  /** Gives `name` to `thread` in memory (taking it from a previous owner). */
+  #name(name: string, thread: string): void {
+    const before = this.#names.get(name)
+    if (before !== undefined && before !== thread) {
+      const held = this.#namesOf.get(before)
+      held?.delete(name)
+      if (held?.size === 0) this.#namesOf.delete(before)
+    }
+    this.#names.set(name, thread)
+    let held = this.#namesOf.get(thread)
+    if (held === undefined) this.#namesOf.set(thread, (held = new Set()))
+    held.add(name)
+  }
+
+  /** Gives `name` to `thread`, taking it from whoever held it (in the current batch). */
+  give(name: string, thread: string): void {
+    this.#name(name, thread)
+    this.#journal.queue(this.#nameSet, [name, thread], this.#namesChanged)
+  }
+
+  /**
+   * Registers `name` for `thread`.
+   * @throws NameTaken when another thread that is alive holds it
+   */
+  register(name: string, thread: string): void {
+    const owner = this.#names.get(name)
+    if (owner !== undefined && owner !== thread && this.#isAlive(owner)) throw new NameTaken(name, owner)
+    this.give(name, thread)
+  }
+
+  /** Frees `name` if `thread` holds it; returns whether it did. */
+  unregister(name: string, thread: string): boolean {
+    if (this.#names.get(name) !== thread) return false
+    this.#names.delete(name)
+    const held = this.#namesOf.get(thread)
+    held?.delete(name)
+    if (held?.size === 0) this.#namesOf.delete(thread)
+    this.#journal.queue(this.#nameDel, [name], this.#namesChanged)
+    return true
+  }
+
+  #unregisterAll(thread: string): void {
+    const held = this.#namesOf.get(thread)
+    if (held !== undefined) for (const name of [...held]) this.unregister(name, thread)
+  }
+
+  /** One watch row: `watcher` is told of `target`'s end (queued in the current batch). */
+  watchOne(target: string, watcher: string, kind: WatchKind): void {
+    this.#watched.add(target)
+    this.#watched.add(watcher)
+    this.#journal.queue(this.#watch, [target, watcher, kind])
+  }
+
+  trapExits(thread: string, on: boolean): void {
+    if (on) this.#trapping.add(thread)
+    else this.#trapping.delete(thread)
+    this.#journal.queue(on ? this.#trapSet : this.#trapDel, [thread])
+  }
+
+  traps(thread: string): boolean {
+    return this.#trapping.has(thread)
+  }
+
+  /** Who watches `target`: monitors, links, and (from other weaves) joins. */
+  watchers(target: string): Array<{ watcher: string; kind: WatchKind }> {
+    if (!this.#watched.has(target)) return []
+    return this.#watchersOf.all(target) as Array<{ watcher: string; kind: WatchKind }>
+  }
+
+  /**
+   * `thread` left for another weave: its names and trap here are dropped, and who watches it (the
+   * move record has them); what it watches stays here, where those threads run, and their ends
+   * are sent on to it. In the current batch.
+   */
+  departed(thread: string): void {
+    this.#unregisterAll(thread)
+    this.#journal.queue(this.#unwatchTarget, [thread])
+    if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
+  }
+
+  /** `thread` has ended: its names are freed, its watches and trap dropped, in the current batch. */
+  ended(thread: string): void {
+    this.#unregisterAll(thread)
+    if (this.#watched.delete(thread)) this.#journal.queue(this.#unwatchAll, [thread, thread])
+    if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
+  }
+}

@@ -15,6 +15,10 @@
  * - Once stopped (killed, diverged), every pending and later call rejects with the same error.
  * - A live call with a retry policy makes its attempts in src/retry/ (run.ts); only its final
  *   outcome is recorded and released here, as any call's is.
+ *
+ * The weft owns the calls' keys and ordinals, the live calls, the replay and their outcomes; the
+ * calls not yet settled and the release of durable live outcomes are its base class
+ * (src/weft-pending.ts).
  */
 import { performance } from 'node:perf_hooks'
 import { callIdOfCall, enterCall, type WeaveConfig } from './call-context.js'
@@ -24,11 +28,12 @@ import type { DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
-import { abort, Call } from './call.js'
+import { Call } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
-import { afterDrain, countRelease, ReplayRounds } from './replay-rounds.js'
+import { countRelease, ReplayRounds } from './replay-rounds.js'
 import { divergenceAt, divergenceError, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
+import { PendingCalls } from './weft-pending.js'
 import { CallSecrets } from './secrets/calls.js'
 import type { Policy, ThreadRetry } from './retry/policy.js'
 import { callRetry } from './retry/resolve.js'
@@ -41,7 +46,7 @@ export { releasedOutcomes, replayTick } from './replay-rounds.js'
 
 const noop = (): void => {}
 
-export class Weft implements WeftLike {
+export class Weft extends PendingCalls implements WeftLike {
   readonly threadId: string
   readonly trace: CallTrace[] | null
   readonly #journal: Journal | null
@@ -78,12 +83,6 @@ export class Weft implements WeftLike {
   #replay: Replay | null
   /** How the calls of libraries with secrets are keyed, recorded and handed back; null: none. */
   readonly #secrets: CallSecrets | null
-  /**
-   * Calls made and not yet settled (live, replayed-and-waiting, and held), oldest first: a list
-   * linked through the calls themselves, so a thread holds no Set and a call needs no hash.
-   */
-  #firstPending: Call | null = null
-  #lastPending: Call | null = null
   #stopped: Error | null = null
   #ended = false
   /** Set by detach(): the weave has let go of the thread, so no library call starts any more. */
@@ -91,12 +90,9 @@ export class Weft implements WeftLike {
   /** Set by hold(): calls are no longer made (the thread is moving); resolved once none must finish. */
   #held: (() => void) | null = null
   #holding = false
-  /** The journal epoch of the last outcome released directly. */
-  #epoch = -1
-  /** Outcomes of one batch waiting for their turn (released one per microtask drain). */
-  #queue: Call[] | null = null
 
   constructor(o: WeftOptions) {
+    super()
     this.threadId = o.threadId
     this.#journal = o.journal
     this.#config = o.config
@@ -179,7 +175,7 @@ export class Weft implements WeftLike {
     call.retry = retry
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
     if (this.#stacks !== null) this.#stacks.set(call, new Error().stack ?? '')
-    this.#addPending(call)
+    this.addPending(call)
     if (this.#replay !== null) this.#request(this.#replay, call)
     else this.#live(call)
     return call.promise
@@ -345,60 +341,7 @@ export class Weft implements WeftLike {
       this.#onDurable()
       return
     }
-    const epoch = this.#journal!.epoch
-    if (this.#queue === null && this.#epoch !== epoch) {
-      this.#epoch = epoch
-      this.#settle(call)
-      return
-    }
-    if (this.#queue === null) {
-      this.#queue = [call]
-      afterDrain(Weft.#pumpLiveSoon, this)
-    } else this.#queue.push(call)
-  }
-
-  static #pumpLiveSoon(w: Weft): void {
-    process.nextTick(Weft.#pumpLiveNow, w)
-  }
-
-  static #pumpLiveNow(w: Weft): void {
-    w.#pumpLive()
-  }
-
-  #pumpLive(): void {
-    const q = this.#queue
-    if (q === null) return
-    const call = q.shift()
-    if (call !== undefined && this.#stopped === null) this.#settle(call)
-    if (q.length > 0) afterDrain(Weft.#pumpLiveSoon, this)
-    else this.#queue = null
-  }
-
-  #addPending(call: Call): void {
-    const last = this.#lastPending
-    call.prevPending = last
-    if (last === null) this.#firstPending = call
-    else last.nextPending = call
-    this.#lastPending = call
-  }
-
-  /** Takes `call` off the pending list; a call not on it is left alone. */
-  #removePending(call: Call): void {
-    const prev = call.prevPending
-    const next = call.nextPending
-    if (prev === null && this.#firstPending !== call) return
-    if (prev === null) this.#firstPending = next
-    else prev.nextPending = next
-    if (next === null) this.#lastPending = prev
-    else next.prevPending = prev
-    call.prevPending = null
-    call.nextPending = null
-  }
-
-  #settle(call: Call): void {
-    this.#removePending(call)
-    if (call.ok) call.resolve(call.value)
-    else call.reject(call.value)
+    this.releaseDurable(call, this.#journal!.epoch)
   }
 
   // ---- replay -------------------------------------------------------------------------------
@@ -410,7 +353,7 @@ export class Weft implements WeftLike {
       // A marker the record lacks while the thread has recorded calls still to make: the record
       // was made by code without it, so the call answers as that code went, unrecorded.
       const absent = call.lib.markers.get(call.method)
-      this.#removePending(call)
+      this.removePending(call)
       this.#onMarker?.(call.key, absent)
       call.resolve(absent)
       return
@@ -464,7 +407,7 @@ export class Weft implements WeftLike {
     // A released entry is behind `next` and its (key, ordinal) is never asked for again (ordinals
     // only grow), so nothing reads `call` again: let the call (promise, args) be collected.
     e.call = null
-    this.#removePending(call)
+    this.removePending(call)
     const s = this.#secrets
     if (e.ok && s !== null && s.sealsOutcomes(call.lib)) call.resolve(s.open(e.text !== undefined ? decodeValue(e.text) : e.value))
     else if (e.text !== undefined) {
@@ -491,7 +434,7 @@ export class Weft implements WeftLike {
       this.#schedule(r)
       return
     }
-    this.#divergence(divergenceAt(r, expected, this.#firstPending, (c) => this.#made(c)))
+    this.#divergence(divergenceAt(r, expected, this.firstPending, (c) => this.#made(c)))
   }
 
   #made(call: Call): DivergenceDetail['made'] {
@@ -535,7 +478,7 @@ export class Weft implements WeftLike {
   /** For src/passivation/: the oldest pending call (a list through `nextPending`); 'busy' while outcomes are left to replay or release; null once ended, stopped or held. */
   pendingCalls(): Call | 'busy' | null {
     if (this.#stopped !== null || this.#ended || this.#holding) return null
-    return this.#replay !== null || this.#queue !== null ? 'busy' : this.#firstPending
+    return this.#replay !== null || this.releasing ? 'busy' : this.firstPending
   }
 
   /** Disconnects the thread: every pending and later call rejects with `err`. */
@@ -543,19 +486,7 @@ export class Weft implements WeftLike {
     if (this.#stopped !== null) return
     this.#stopped = err
     this.#replay = null
-    this.#queue = null
-    let call = this.#firstPending
-    this.#firstPending = null
-    this.#lastPending = null
-    while (call !== null) {
-      const next = call.nextPending
-      call.prevPending = null
-      call.nextPending = null
-      abort(call, err)
-      call.promise.catch(noop)
-      call.reject(err)
-      call = next
-    }
+    this.stopPending(err)
     if (this.#held !== null) this.#checkHeld()
   }
 
@@ -563,12 +494,7 @@ export class Weft implements WeftLike {
   detach(): void {
     this.#ended = true
     this.#detached = true
-    let call = this.#firstPending
-    while (call !== null) {
-      const next = call.nextPending
-      abort(call, new Error('weave shutting down'))
-      call = next
-    }
+    this.detachPending()
     if (this.#held !== null) this.#checkHeld()
   }
 
@@ -588,11 +514,7 @@ export class Weft implements WeftLike {
   }
 
   #checkHeld(): void {
-    if (this.#stopped === null && !this.#ended) {
-      for (let c = this.#firstPending; c !== null; c = c.nextPending) {
-        if (c.started !== 0 && !c.answered && c.abortHook === null) return
-      }
-    }
+    if (this.#stopped === null && !this.#ended && this.mustFinish()) return
     const resolve = this.#held
     this.#held = null
     resolve?.()

@@ -16,14 +16,14 @@
  * - A live call with a retry policy makes its attempts in src/retry/ (run.ts); only its final
  *   outcome is recorded and released here, as any call's is.
  *
- * The weft owns the calls' keys and ordinals, the live calls, the replay and their outcomes; the
- * calls not yet settled and the release of durable live outcomes are its base class
- * (src/weft-pending.ts).
+ * The weft owns the calls' keys and ordinals, the live calls and the replay; the calls not yet
+ * settled and the release of durable live outcomes are its base class (src/weft-pending.ts), how
+ * an outcome is recorded and handed to the thread is src/weft-outcomes.ts.
  */
 import { performance } from 'node:perf_hooks'
 import { callIdOfCall, enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
-import { decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from './encoding.js'
+import { encodeArgs } from './encoding.js'
 import type { DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
@@ -34,6 +34,7 @@ import { countRelease, ReplayRounds } from './replay-rounds.js'
 import { divergenceAt, divergenceError, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { PendingCalls } from './weft-pending.js'
+import { recordOutcome, settleRecorded } from './weft-outcomes.js'
 import { CallSecrets } from './secrets/calls.js'
 import type { Policy, ThreadRetry } from './retry/policy.js'
 import { callRetry } from './retry/resolve.js'
@@ -299,37 +300,14 @@ export class Weft extends PendingCalls implements WeftLike {
     if (call.obs !== null) call.obs.end(ok, v)
     if (this.#stopped !== null || this.#ended) return
     if (crashArmed) crashPoint('after-call')
-    let text: string
-    const s = this.#secrets
-    const sealed = ok && s !== null && s.sealsOutcomes(call.lib)
-    if (ok) {
-      try {
-        text = encodeValue(sealed ? s.seal(call.lib, call.method, v) : v, call.lib.outcomePath(call.method))
-      } catch (e) {
-        ok = false
-        v = e
-        text = ''
-      }
-    } else text = ''
-    if (!ok) {
-      text = encodeError(v)
-      // The thread sees the error as replay will rebuild it, so live and replay agree.
-      v = decodeError(text)
-    } else if (typeof v === 'object' && v !== null) {
-      // Likewise the value: a copy as recorded, never the library's own object, which the thread
-      // could change (and the library hand out again) where replay would not see it. (A
-      // primitive decodes to itself, so it needs no copy.)
-      v = decodeValue(text)
-    }
-    if (sealed && ok) v = s.open(typeof v === 'object' && v !== null ? v : decodeValue(text))
-    call.ok = ok
-    call.value = v
+    // What the thread is to see goes to call.ok and call.value (src/weft-outcomes.ts).
+    const text = recordOutcome(call, ok, v, this.#secrets)
     const seq = this.#seq++
     if (++this.#recorded === LONG_RECORD) longRecord(this.#config, this.threadId, this.#type)
     const journal = this.#journal!
     const newThread = this.#batch !== journal.epoch
     this.#batch = journal.epoch
-    journal.addEntry(this.threadId, seq, call.key, call.ord, ok ? 1 : 0, text, call.started, performance.now() - call.t0, () => this.#durable(call), newThread)
+    journal.addEntry(this.threadId, seq, call.key, call.ord, call.ok ? 1 : 0, text, call.started, performance.now() - call.t0, () => this.#durable(call), newThread)
     if (this.#held !== null) this.#checkHeld()
   }
 
@@ -408,13 +386,7 @@ export class Weft extends PendingCalls implements WeftLike {
     // only grow), so nothing reads `call` again: let the call (promise, args) be collected.
     e.call = null
     this.removePending(call)
-    const s = this.#secrets
-    if (e.ok && s !== null && s.sealsOutcomes(call.lib)) call.resolve(s.open(e.text !== undefined ? decodeValue(e.text) : e.value))
-    else if (e.text !== undefined) {
-      if (e.ok) call.resolve(decodeValue(e.text))
-      else call.reject(decodeError(e.text))
-    } else if (e.ok) call.resolve(e.value)
-    else call.reject(e.value)
+    settleRecorded(call, e, this.#secrets)
   }
 
   #goLive(r: Replay): void {

@@ -38,7 +38,7 @@ export function countRelease(): void {
  * Runs `tick(w)` once the microtask queue has fully drained: a microtask that queues a tick.
  * The microtask is queued on a settled promise (queueMicrotask makes an AsyncResource per call),
  * and `tick` is a static function, so a weft holds no closure of its own for this (live
- * outcomes of one batch, src/weft.ts).
+ * outcomes of one batch, src/weft-pending.ts).
  */
 export function afterDrain<W>(tick: (w: W) => void, w: W): void {
   void Promise.resolve(w).then(tick)

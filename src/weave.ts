@@ -11,16 +11,18 @@
  *   such a type is refused before anything is recorded.
  * - A thread's end (result, error, killed) is recorded in the same ordered commit stream as its
  *   outcomes, after all of them.
+ *
+ * The weave owns its public API, its options and what it is made of; the runs of its threads
+ * (starting, ending, resuming) are in src/weave-runs.ts.
  */
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { resolve } from 'node:path'
 import type { WeaveConfig } from './call-context.js'
 import { DumpWriter } from './dump.js'
-import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
+import { decodeValue, encodeValue } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
-import { Journal, type ThreadRow } from './journal.js'
-import { RecordReader, resumeSet } from './replay-load.js'
+import { Journal } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import type { Observer } from './observer.js'
 import type { MoveRecord } from './migration.js'
@@ -29,21 +31,20 @@ import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { Schedules } from './schedules/schedules.js'
 import { supervisor } from './supervisor.js'
 import { Keyring } from './secrets/keyring.js'
-import { threadView, type Library } from './libraries.js'
+import type { Library } from './libraries.js'
 import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
-import { Weft, type Entry } from './weft.js'
-import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveEvents, type WeaveHost } from './weave-types.js'
+import type { ResumeProgress, ThreadEnd, WeaveEvents, WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { exitSignals } from './weave-exits.js'
-import { continuedOf, isContinueAsNew, continueRun, runConfig } from './continue/continue.js'
 import { warnLongRecords } from './continue/long-record.js'
 import { joinLocal } from './weave-join.js'
 import { Passivation } from './passivation/passivation.js'
+import { WeaveRuns } from './weave-runs.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type ThreadEnd, type WeaveEvents } from './weave-types.js'
@@ -69,13 +70,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** Types whose module is there but cannot run (it failed to load, or uses a missing library), with why. */
   readonly #unavailable: Map<string, RaimentError>
   readonly #libs: Map<string, Library>
-  readonly #runs = new Map<string, Run>()
+  /** The runs of its threads: started, ended, resumed (src/weave-runs.ts). */
+  readonly #runs: WeaveRuns
   /** Writes the dumps of failed threads (src/dump.ts). */
   readonly #dumps: DumpWriter
-  readonly #onDivergence: 'fail' | 'continue'
-  readonly #alwaysReplay: boolean
-  /** The key of secret values' markers (src/secrets/keyring.ts); read or made on first use. */
-  readonly #keyring: Keyring
   #closed = false
   /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
   #observer: Observer | null = null
@@ -92,15 +90,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #hashes: Map<string, string>
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
-  /** How far the runs resumed at open have replayed. */
-  readonly #resuming = new ResumeCounter()
-  /** Ends a run whose body settled (`watchBody`). */
-  readonly #ends = (run: Run, ok: boolean, value: unknown): void => this.#finish(run, ok, value)
-  /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
-  readonly #weftStopped = (err: Error, weft: Weft): void => {
-    const run = this.#runs.get(weft.threadId)
-    if (run !== undefined && run.weft === weft) this.#finish(run, false, err)
-  }
 
   private constructor(journal: Journal, types: ThreadTypes, config: WeaveConfig, o: WeaveOptions) {
     super()
@@ -117,15 +106,23 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.messages = new Messages(journal, (id) => this.isAlive(id))
     this.messages.remote = o.remote ?? null
     this.#dumps = new DumpWriter(o.dumps === false ? false : resolve(o.dumps ?? 'dumps'), journal, (e) => this.emit('error', e))
-    this.#onDivergence = o.onDivergence ?? 'fail'
-    this.#alwaysReplay = o.alwaysReplay ?? false
-    this.#keyring = Keyring.forJournal(config.db)
-    this.#control = new ControlRequests(this, (row) => this.#adopt(row), () => this.#closed)
+    // The key of secret values' markers (src/secrets/keyring.ts); read or made on first use.
+    const keyring = Keyring.forJournal(config.db)
+    this.#control = new ControlRequests(this, (row) => this.#runs.adopt(row), () => this.#closed)
     this.schedules = new Schedules(this, o.scheduleClock)
     this.#host = this.#makeHost()
     this.#moves = new WeaveMoves(this.#host)
     const after = o.passivateAfter ?? 30_000
-    this.#passivation = after === false || after === Infinity ? null : new Passivation({ ...this.#host, forget: (run) => this.#forget(run) }, after)
+    this.#passivation = after === false || after === Infinity ? null : new Passivation({ ...this.#host, forget: (run) => this.#runs.forget(run) }, after)
+    this.#runs = new WeaveRuns({
+      host: this.#host,
+      libs: this.#libs,
+      dumps: this.#dumps,
+      keyring,
+      onDivergence: o.onDivergence ?? 'fail',
+      alwaysReplay: o.alwaysReplay ?? false,
+      passivation: this.#passivation,
+    })
   }
 
   #makeHost(): WeaveHost {
@@ -135,13 +132,13 @@ export class Weave extends EventEmitter<WeaveEvents> {
       run: (id) => this.#runs.get(id),
       runs: () => this.#runs.values(),
       type: (name) => this.#types.get(name),
-      prepare: (id, type, parent, entries, trace, continued) => this.#prepare(id, type, parent, entries, trace ?? null, continued),
-      start: (run, t, params, resumed) => this.#start(run, t, params, resumed),
-      ended: (run, end) => this.#ended(run, end),
-      cannotRun: (id, type, parent) => this.#cannotRun(id, type, parent),
+      prepare: (id, type, parent, entries, trace, continued) => this.#runs.prepare(id, type, parent, entries, trace ?? null, continued),
+      start: (run, t, params, resumed) => this.#runs.start(run, t, params, resumed),
+      ended: (run, end) => this.#runs.ended(run, end),
+      cannotRun: (id, type, parent) => this.#runs.cannotRun(id, type, parent),
       cannotRunType: (type) => this.#cannotRunType(type),
-      entries: (id) => this.#entries(id),
-      weft: (run, entries) => this.#weft(run, entries),
+      entries: (id) => this.#runs.entries(id),
+      weft: (run, entries) => this.#runs.weft(run, entries),
       observer: () => this.#observer,
       wake: (id) => this.#runs.get(id) ?? this.#passivation?.wake(id),
       passivated: (type) => this.#passivation?.ofType(type) ?? [],
@@ -192,7 +189,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       warnLongRecords(weave, warn)
       for (const e of loaded.unavailable.values()) warn(e)
       await replicateJournal(o, journal)
-      weave.#resume()
+      weave.#runs.resume()
       weave.schedules.start(loaded.declared, warn)
       weave.#control.start(o.pollMs ?? 50)
       return weave
@@ -242,9 +239,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (opts.id !== undefined && (this.#runs.has(opts.id) || this.journal.thread(opts.id) !== undefined)) return opts.id
     const id = opts.id ?? this.journal.nextThreadId()
     const obs = this.#observer
-    const run = this.#prepare(id, type, opts.parent ?? null, null, obs === null ? null : (opts.trace ?? obs.active()))
+    const run = this.#runs.prepare(id, type, opts.parent ?? null, null, obs === null ? null : (opts.trace ?? obs.active()))
     this.journal.insertThread(id, type, text, opts.parent ?? null, 'running', () => {
-      if (!this.#closed && !run.ended) this.#start(run, t, decodeValue(text), false)
+      if (!this.#closed && !run.ended) this.#runs.start(run, t, decodeValue(text), false)
     }, run.obs === null ? null : run.obs.traceparent)
     return id
   }
@@ -288,7 +285,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     run.ended = true
     run.weft.stop(new ThreadKilled(id))
     exitSignals(this, run, 'killed', undefined, null)
-    this.journal.endThread(id, 'killed', null, () => this.#ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
+    this.journal.endThread(id, 'killed', null, () => this.#runs.ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
     return true
   }
 
@@ -406,7 +403,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (run === undefined || run.ended) return
     const err = new LinkedExit(id, from, status, msg)
     run.weft.stop(err)
-    this.#finish(run, false, err)
+    this.#runs.finish(run, false, err)
   }
 
   /**
@@ -430,65 +427,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.journal.close()
   }
 
-  /**
-   * Registers a thread's run (so it can be joined and killed) before it starts. `trace`: where it
-   * was spawned (a traceparent), or for a resumed run (`entries` given) its earlier run.
-   */
-  #prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace: string | null = null, continued = 0): Run {
-    const obs = this.#observer === null ? null : this.#observer.run(id, type, entries !== null, trace)
-    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs, waitQueued: false }
-    if (continued > 0) run.continued = continued
-    run.weft = this.#weft(run, entries)
-    this.#runs.set(id, run)
-    return run
-  }
-
-  #weft(run: Run, entries: Entry[] | null): Weft {
-    return new Weft({
-      threadId: run.id,
-      type: run.type,
-      journal: this.journal,
-      config: runConfig(this.config, run),
-      entries,
-      onDivergence: this.#onDivergence,
-      onStop: this.#weftStopped,
-      keyring: this.#keyring,
-      observe: run.obs,
-      retry: this.#types.get(run.type)?.retry ?? null,
-      onWait: this.#passivation === null ? null : this.#passivation.onWait,
-      ...(this.#alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
-    })
-  }
-
-  #start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
-    const weft = run.weft
-    const self = threadView(t.uses, this.#libs, weft)
-    this.emit('thread-start', run.continued === undefined ? { id: run.id, type: run.type, resumed } : { id: run.id, type: run.type, resumed, continued: run.continued })
-    // The body starts in a microtask. While it runs, the thread holds one reaction on the body's
-    // own promise (a chain through a promise of our own would hold two more, and their resolvers).
-    void Promise.resolve().then(() => {
-      let body: Promise<unknown>
-      try {
-        body = Promise.resolve(t.does.call(self as never, params as never))
-      } catch (e) {
-        body = Promise.reject(e)
-      }
-      watchBody(body, run, weft, this.#ends)
-    })
-  }
-
-  /** Always-replay mode: re-run a thread from the start with its journal as the cache. */
-  #rerun(run: Run): void {
-    if (run.ended || this.#closed) return
-    const row = this.journal.thread(run.id)!
-    run.weft = this.#weft(run, this.#entries(run.id))
-    this.#start(run, this.#types.get(run.type)!, decodeValue(row.params), true)
-  }
-
-  #entries(id: string): Entry[] {
-    return new RecordReader(this.journal.db, false).entries(id)
-  }
-
   /** Why this weave cannot run threads of `type`. */
   #cannotRunType(type: string): RaimentError {
     const why = this.#unavailable.get(type)
@@ -496,108 +434,15 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   /**
-   * A recorded thread (pending, running, or moved here) whose type this weave cannot run: it
-   * ends failed with why, as a thread that threw would (exit messages, dump, joiners).
-   */
-  #cannotRun(id: string, type: string, parent: string | null): void {
-    this.#finish(this.#prepare(id, type, parent, null), false, this.#cannotRunType(type), false)
-  }
-
-  /** `counted`: the weft knows how many entries the thread has (false: the commit counts them). */
-  #finish(run: Run, ok: boolean, value: unknown, counted = true): void {
-    if (run.ended || this.#closed) return
-    const stop = run.weft.finish()
-    if (stop instanceof ThreadKilled) return
-    if (stop !== null) {
-      ok = false
-      value = stop
-    } else if (!ok && isContinueAsNew(value)) return continueRun(this.#host, run, value)
-    run.ended = true
-    let text: string
-    if (ok) {
-      try {
-        text = encodeValue(value, 'the result')
-      } catch (e) {
-        ok = false
-        value = e
-        text = ''
-      }
-    } else text = ''
-    if (!ok) text = encodeError(value)
-    const status = ok ? 'done' : 'failed'
-    exitSignals(this, run, status, value, ok ? null : (decodeValue(text) as ErrorRecord))
-    this.journal.endThread(run.id, status, text, () => {
-      const end: ThreadEnd = ok
-        ? { id: run.id, type: run.type, status: 'done', result: value }
-        : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
-      if (!ok) this.#dumps.write(run.id)
-      this.#ended(run, end)
-    }, counted ? run.weft.recorded : undefined)
-  }
-
-  /** The run leaves memory without an end (it is passivated: src/passivation/); its weft is detached. */
-  #forget(run: Run): void {
-    this.#runs.delete(run.id)
-    this.#resuming.done(run)
-    run.obs?.end('detached')
-    this.emit('thread-passivated', { id: run.id, type: run.type })
-  }
-
-  #ended(run: Run, end: ThreadEnd): void {
-    this.#runs.delete(run.id)
-    this.#resuming.done(run)
-    run.obs?.end(end.status, end.status === 'failed' ? end.error : undefined)
-    const joiners = run.joiners
-    run.joiners = null
-    if (joiners) for (const j of joiners) j(end)
-    this.emit('thread-end', end)
-  }
-
-  /**
    * How far the threads resumed when the weave opened have replayed their records: read it
    * while they do (`raiment start` shows it as progress).
    */
   resumeProgress(): ResumeProgress {
-    return this.#resuming.progress()
+    return this.#runs.progress()
   }
 
   /** Where the dump of a failed thread is written. */
   dumpPath(id: string): string | null {
     return this.#dumps.path(id)
-  }
-
-  #resume(): void {
-    // Passivated threads stay so, unless what wakes them came while no weave ran.
-    const p = this.#passivation
-    const { rows, records } = resumeSet(this.journal, p === null ? undefined : () => p.toResume())
-    for (const row of rows) this.#adopt(row, records.get(row.id) ?? [])
-    p?.start()
-  }
-
-  /** Starts (pending) or resumes (running) a recorded thread; `record`: its entries, when read already. */
-  #adopt(row: ThreadRow, record?: Entry[]): void {
-    if (this.#runs.has(row.id)) return
-    const t = this.#types.get(row.type)
-    if (t === undefined) {
-      this.#cannotRun(row.id, row.type, row.parent)
-      return
-    }
-    const params = decodeValue(row.params)
-    if (row.status === 'pending') {
-      const run = this.#prepare(row.id, row.type, row.parent, null, row.trace ?? null)
-      this.journal.setStatus(row.id, 'running', () => {
-        if (!this.#closed && !run.ended) this.#start(run, t, params, false)
-      })
-      return
-    }
-    this.resumed++
-    const entries = record ?? this.#entries(row.id)
-    const run = this.#prepare(row.id, row.type, row.parent, entries, row.trace ?? null, continuedOf(row))
-    this.#resuming.add(run, entries.length)
-    if (run.obs !== null) {
-      this.#observer!.replayed(entries.length)
-      this.journal.setTrace(row.id, run.obs.traceparent)
-    }
-    this.#start(run, t, params, true)
   }
 }

@@ -1,0 +1,245 @@
+/**
+ * The runs of a weave's threads (src/weave.ts): registering a run with its weft, starting its
+ * thread, ending it, resuming recorded threads, and letting a passivated one go.
+ *
+ * Invariants:
+ * - A thread has at most one run here: registered (`prepare`) before its thread starts, until
+ *   its end is committed or it is passivated (`forget`).
+ * - A run ends once. Its end (result, error) is recorded in the same ordered commit stream as its
+ *   outcomes, after all of them; its joiners and the 'thread-end' listeners are told once that end
+ *   is committed.
+ * - Only the run's current weft ends it: a weft replaced meanwhile (re-run, reloaded) does not.
+ * - A pending thread starts only once its status 'running' is durable; a running one resumes by
+ *   replay of its record. A recorded thread whose type this weave cannot run ends failed with why.
+ */
+import type { WeaveConfig } from './call-context.js'
+import type { DumpWriter } from './dump.js'
+import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
+import { ThreadKilled } from './errors.js'
+import type { Journal, ThreadRow } from './journal.js'
+import { threadView, type Library } from './libraries.js'
+import type { Passivation } from './passivation/passivation.js'
+import { RecordReader, resumeSet } from './replay-load.js'
+import type { Keyring } from './secrets/keyring.js'
+import type { AnyThreadType } from './thread.js'
+import type { Weave } from './weave.js'
+import { exitSignals } from './weave-exits.js'
+import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveHost } from './weave-types.js'
+import { Weft, type Entry } from './weft.js'
+import { continuedOf, continueRun, isContinueAsNew, runConfig } from './continue/continue.js'
+
+/** What the runs reach of their weave: src/weave.ts makes it over its private state. */
+export interface RunsOf {
+  readonly host: WeaveHost
+  readonly libs: ReadonlyMap<string, Library>
+  /** Writes the dumps of failed threads (src/dump.ts). */
+  readonly dumps: DumpWriter
+  readonly keyring: Keyring
+  readonly onDivergence: 'fail' | 'continue'
+  readonly alwaysReplay: boolean
+  readonly passivation: Passivation | null
+}
+
+export class WeaveRuns {
+  readonly #weave: Weave
+  readonly #journal: Journal
+  readonly #config: WeaveConfig
+  readonly #o: RunsOf
+  readonly #runs = new Map<string, Run>()
+  /** How far the runs resumed at open have replayed. */
+  readonly #resuming = new ResumeCounter()
+  /** Ends a run whose body settled (`watchBody`). */
+  readonly #ends = (run: Run, ok: boolean, value: unknown): void => this.finish(run, ok, value)
+  /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
+  readonly #weftStopped = (err: Error, weft: Weft): void => {
+    const run = this.#runs.get(weft.threadId)
+    if (run !== undefined && run.weft === weft) this.finish(run, false, err)
+  }
+
+  constructor(o: RunsOf) {
+    this.#o = o
+    this.#weave = o.host.weave
+    this.#journal = o.host.weave.journal
+    this.#config = o.host.weave.config
+  }
+
+  /** Threads running here now. */
+  get size(): number {
+    return this.#runs.size
+  }
+
+  get(id: string): Run | undefined {
+    return this.#runs.get(id)
+  }
+
+  has(id: string): boolean {
+    return this.#runs.has(id)
+  }
+
+  values(): IterableIterator<Run> {
+    return this.#runs.values()
+  }
+
+  /** How far the threads resumed when the weave opened have replayed their records. */
+  progress(): ResumeProgress {
+    return this.#resuming.progress()
+  }
+
+  /**
+   * Registers a thread's run (so it can be joined and killed) before it starts. `trace`: where it
+   * was spawned (a traceparent), or for a resumed run (`entries` given) its earlier run.
+   */
+  prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace: string | null = null, continued = 0): Run {
+    const observer = this.#o.host.observer()
+    const obs = observer === null ? null : observer.run(id, type, entries !== null, trace)
+    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs, waitQueued: false }
+    if (continued > 0) run.continued = continued
+    run.weft = this.weft(run, entries)
+    this.#runs.set(id, run)
+    return run
+  }
+
+  /** A new weft for the run, replaying `entries`. */
+  weft(run: Run, entries: Entry[] | null): Weft {
+    const o = this.#o
+    return new Weft({
+      threadId: run.id,
+      type: run.type,
+      journal: this.#journal,
+      config: runConfig(this.#config, run),
+      entries,
+      onDivergence: o.onDivergence,
+      onStop: this.#weftStopped,
+      keyring: o.keyring,
+      observe: run.obs,
+      retry: o.host.type(run.type)?.retry ?? null,
+      onWait: o.passivation === null ? null : o.passivation.onWait,
+      ...(o.alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
+    })
+  }
+
+  start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
+    const weft = run.weft
+    const self = threadView(t.uses, this.#o.libs, weft)
+    this.#weave.emit('thread-start', run.continued === undefined ? { id: run.id, type: run.type, resumed } : { id: run.id, type: run.type, resumed, continued: run.continued })
+    // The body starts in a microtask. While it runs, the thread holds one reaction on the body's
+    // own promise (a chain through a promise of our own would hold two more, and their resolvers).
+    void Promise.resolve().then(() => {
+      let body: Promise<unknown>
+      try {
+        body = Promise.resolve(t.does.call(self as never, params as never))
+      } catch (e) {
+        body = Promise.reject(e)
+      }
+      watchBody(body, run, weft, this.#ends)
+    })
+  }
+
+  /** Always-replay mode: re-run a thread from the start with its journal as the cache. */
+  #rerun(run: Run): void {
+    if (run.ended || this.#o.host.closed()) return
+    const row = this.#journal.thread(run.id)!
+    run.weft = this.weft(run, this.entries(run.id))
+    this.start(run, this.#o.host.type(run.type)!, decodeValue(row.params), true)
+  }
+
+  /** The thread's record as committed, for a replay. */
+  entries(id: string): Entry[] {
+    return new RecordReader(this.#journal.db, false).entries(id)
+  }
+
+  /**
+   * A recorded thread (pending, running, or moved here) whose type this weave cannot run: it
+   * ends failed with why, as a thread that threw would (exit messages, dump, joiners).
+   */
+  cannotRun(id: string, type: string, parent: string | null): void {
+    this.finish(this.prepare(id, type, parent, null), false, this.#o.host.cannotRunType(type), false)
+  }
+
+  /** `counted`: the weft knows how many entries the thread has (false: the commit counts them). */
+  finish(run: Run, ok: boolean, value: unknown, counted = true): void {
+    if (run.ended || this.#o.host.closed()) return
+    const stop = run.weft.finish()
+    if (stop instanceof ThreadKilled) return
+    if (stop !== null) {
+      ok = false
+      value = stop
+    } else if (!ok && isContinueAsNew(value)) return continueRun(this.#o.host, run, value)
+    run.ended = true
+    let text: string
+    if (ok) {
+      try {
+        text = encodeValue(value, 'the result')
+      } catch (e) {
+        ok = false
+        value = e
+        text = ''
+      }
+    } else text = ''
+    if (!ok) text = encodeError(value)
+    const status = ok ? 'done' : 'failed'
+    exitSignals(this.#weave, run, status, value, ok ? null : (decodeValue(text) as ErrorRecord))
+    this.#journal.endThread(run.id, status, text, () => {
+      const end: ThreadEnd = ok
+        ? { id: run.id, type: run.type, status: 'done', result: value }
+        : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
+      if (!ok) this.#o.dumps.write(run.id)
+      this.ended(run, end)
+    }, counted ? run.weft.recorded : undefined)
+  }
+
+  /** The run leaves memory without an end (it is passivated: src/passivation/); its weft is detached. */
+  forget(run: Run): void {
+    this.#runs.delete(run.id)
+    this.#resuming.done(run)
+    run.obs?.end('detached')
+    this.#weave.emit('thread-passivated', { id: run.id, type: run.type })
+  }
+
+  /** The run's end is committed: tell its joiners and the 'thread-end' listeners. */
+  ended(run: Run, end: ThreadEnd): void {
+    this.#runs.delete(run.id)
+    this.#resuming.done(run)
+    run.obs?.end(end.status, end.status === 'failed' ? end.error : undefined)
+    const joiners = run.joiners
+    run.joiners = null
+    if (joiners) for (const j of joiners) j(end)
+    this.#weave.emit('thread-end', end)
+  }
+
+  /** Starts or resumes every thread recorded as pending or running (the weave opens). */
+  resume(): void {
+    // Passivated threads stay so, unless what wakes them came while no weave ran.
+    const p = this.#o.passivation
+    const { rows, records } = resumeSet(this.#journal, p === null ? undefined : () => p.toResume())
+    for (const row of rows) this.adopt(row, records.get(row.id) ?? [])
+    p?.start()
+  }
+
+  /** Starts (pending) or resumes (running) a recorded thread; `record`: its entries, when read already. */
+  adopt(row: ThreadRow, record?: Entry[]): void {
+    if (this.#runs.has(row.id)) return
+    const t = this.#o.host.type(row.type)
+    if (t === undefined) {
+      this.cannotRun(row.id, row.type, row.parent)
+      return
+    }
+    const params = decodeValue(row.params)
+    if (row.status === 'pending') {
+      const run = this.prepare(row.id, row.type, row.parent, null, row.trace ?? null)
+      this.#journal.setStatus(row.id, 'running', () => {
+        if (!this.#o.host.closed() && !run.ended) this.start(run, t, params, false)
+      })
+      return
+    }
+    this.#weave.resumed++
+    const entries = record ?? this.entries(row.id)
+    const run = this.prepare(row.id, row.type, row.parent, entries, row.trace ?? null, continuedOf(row))
+    this.#resuming.add(run, entries.length)
+    if (run.obs !== null) {
+      this.#o.host.observer()!.replayed(entries.length)
+      this.#journal.setTrace(row.id, run.obs.traceparent)
+    }
+    this.start(run, t, params, true)
+  }
+}

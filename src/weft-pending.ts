@@ -8,8 +8,9 @@
  *   `nextPending`), so a thread holds no Set and a call needs no hash.
  * - A call leaves the list when it is settled, or with all the others when the weft stops.
  * - Durable live outcomes reach the thread one at a time, in the order they became durable: the
- *   first of a journal epoch (a commit batch) at once, the others of that batch queued and
- *   released one per microtask drain, so the thread's microtasks drain between two of them.
+ *   first of a commit batch (journal epoch) at once when none waits, every other queued behind
+ *   those waiting and released one per microtask drain, so the thread's microtasks drain between
+ *   two of them.
  *
  * The weft extends this class rather than holding one, so a thread carries no object more for
  * it (an idle thread's memory is counted in bytes: `npm run bench`, idle); the state stays

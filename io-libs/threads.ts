@@ -58,10 +58,15 @@ const threads = (config: WeaveConfig) => {
      * @throws UnknownThread when no thread has that id (on the weave the id names)
      */
     async join(id: string): Promise<unknown> {
-      // A wait: a thread that moves while joining joins again from its new weave.
-      callContext().onAbort(noop)
+      // A wait: a thread that moves (or is passivated) while joining joins again where it resumes.
+      const ctx = callContext()
       const w = weave()
-      const end = w.messages.isRemote(id) ? await w.watches.join(id) : await w.join(id)
+      let end
+      if (w.messages.isRemote(id)) end = await w.watches.join(id, (cancel) => ctx.onAbort(cancel))
+      else {
+        ctx.onAbort(noop)
+        end = await w.join(id)
+      }
       if (end.status === 'done') return end.result
       if (end.status === 'failed') throw end.error
       throw new ThreadKilled(id)

@@ -55,6 +55,9 @@ type Exit = Extract<WatchEnvelope, { k: 'exit' }>
 
 const all = new WeakMap<WatchHost, RemoteWatches>()
 
+/** How many ends of other weaves' threads a weave keeps for its passivated joiners (see `#told`). */
+const TOLD_MAX = 10_000
+
 /** The remote watches of a weave. */
 export function remoteWatches(host: WatchHost): RemoteWatches {
   let w = all.get(host)
@@ -66,6 +69,18 @@ export class RemoteWatches {
   readonly #host: WatchHost
   /** Joins waiting here for a thread of another weave: target → resolvers. */
   readonly #joins = new Map<string, Array<{ resolve: (e: RemoteEnd) => void; reject: (e: Error) => void }>>()
+  /**
+   * Told each end of a thread of another weave that a join here asked for: passivation wakes its
+   * joiners, and says whether it woke any.
+   */
+  onJoinEnd: ((target: string) => boolean) | null = null
+  /**
+   * Ends that woke a passivated joiner (at most TOLD_MAX, oldest out): its join, made again as it
+   * resumes, is answered from here. Asked again across the broker instead, a thread passivated at
+   * once would sleep again before the answer came, and ask again when woken, for ever. An end is
+   * final, so one kept is never stale.
+   */
+  readonly #told = new Map<string, Exit>()
 
   constructor(host: WatchHost) {
     this.#host = host
@@ -75,12 +90,26 @@ export class RemoteWatches {
     return `${this.#host.journal.weaveId}/~join`
   }
 
-  /** Waits for the end of `target`, a thread of another weave. */
-  join(target: string): Promise<RemoteEnd> {
+  /**
+   * Waits for the end of `target`, a thread of another weave. `onCancel` is given the way to stop
+   * waiting (a thread passivated while joining, src/passivation/: its promise is then never
+   * settled, and the waiting entry goes).
+   */
+  join(target: string, onCancel?: (cancel: () => void) => void): Promise<RemoteEnd> {
+    const told = this.#told.get(target)
+    if (told !== undefined) return Promise.resolve(remoteEnd(told))
     return new Promise((resolve, reject) => {
       let waiting = this.#joins.get(target)
       if (waiting === undefined) this.#joins.set(target, (waiting = []))
-      waiting.push({ resolve, reject })
+      const w = { resolve, reject }
+      waiting.push(w)
+      onCancel?.(() => {
+        const list = this.#joins.get(target)
+        const i = list === undefined ? -1 : list.indexOf(w)
+        if (i < 0) return
+        list!.splice(i, 1)
+        if (list!.length === 0) this.#joins.delete(target)
+      })
       this.#send(target, `watch:${target}:${this.#joiner}:join:${randomUUID()}`, { k: 'watch', target, watcher: this.#joiner, kind: 'join' })
     })
   }
@@ -179,6 +208,11 @@ export class RemoteWatches {
       for (const w of waiting ?? []) {
         if (e.status === 'unknown') w.reject(new UnknownThread(e.target))
         else w.resolve(remoteEnd(e))
+      }
+      if (e.status !== 'unknown' && this.onJoinEnd !== null) {
+        this.#told.set(e.target, e)
+        if (!this.onJoinEnd(e.target)) this.#told.delete(e.target)
+        else if (this.#told.size > TOLD_MAX) this.#told.delete(this.#told.keys().next().value!)
       }
       return
     }

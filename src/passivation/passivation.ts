@@ -72,7 +72,9 @@ export class Passivation {
     this.#minDue = db.prepare('SELECT min(due) FROM passivated').pluck()
     this.#joining = db.prepare('SELECT thread FROM passivated WHERE joins = ?').pluck()
     host.weave.messages.onStored = (thread) => this.#stored(thread)
-    host.weave.on('thread-end', (end) => this.#ended(end.id))
+    host.weave.on('thread-end', (end) => void this.#ended(end.id))
+    // A thread of another weave ended, as its weave told a join here.
+    host.weave.watches.onJoinEnd = (target) => this.#ended(target)
   }
 
   /**
@@ -213,7 +215,7 @@ export class Passivation {
     for (const c of calls) since = Math.max(since, c.started)
     if (since + this.#after > now) return since + this.#after
     const messages = host.weave.messages
-    const wake = wakeOf(calls, (id) => messages.isRemote(id))
+    const wake = wakeOf(calls)
     if (wake === null) return null
     const id = run.id
     if (run.joiners !== null) this.#joiners.set(id, run.joiners)
@@ -278,13 +280,20 @@ export class Passivation {
     if (row !== null && row.mailbox) this.#wake(thread)
   }
 
-  /** Thread `id` ended (its end is durable): wake who joins it. */
-  #ended(id: string): void {
-    if (this.#stopped || this.#host.closed()) return
+  /** Thread `id` ended (its end is durable; or its weave told so, for one of another weave): wake who joins it. */
+  #ended(id: string): boolean {
+    if (this.#stopped || this.#host.closed()) return false
     const woken = new Set<string>()
     for (const [t, w] of this.#overlay) if (w !== null && w.joins === id) woken.add(t)
     for (const t of this.#joining.all(id) as string[]) woken.add(t)
-    for (const t of woken) if (this.#host.run(t) === undefined && this.#row(t) !== null) this.#wake(t)
+    let any = false
+    for (const t of woken) {
+      if (this.#host.run(t) === undefined && this.#row(t) !== null) {
+        this.#wake(t)
+        any = true
+      }
+    }
+    return any
   }
 
   /** Arms the due timer for `at`, or for the soonest due row. */

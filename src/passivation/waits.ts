@@ -1,7 +1,7 @@
 /**
  * What a blocked thread waits for, read off the live wait calls it has pending: the built-in
- * waits of the mailbox (`take`, `peek`), the clock (`sleepUntil`) and threads (`join`). A thread
- * waiting on anything else (a library's own wait, a join across weaves, two joins at once) is
+ * waits of the mailbox (`take`, `peek`), the clock (`sleepUntil`) and threads (`join`, here or
+ * across weaves). A thread waiting on anything else (a library's own wait, two joins at once) is
  * not passivated: nothing in SQLite would wake it.
  */
 import { decodeArgs } from '../encoding.js'
@@ -62,7 +62,7 @@ export function waitsOf<T extends Pending>(first: T | 'busy' | null): T[] | 'bus
 }
 
 /** What wakes a thread blocked in `calls`, or null when something it waits for is not known here. */
-export function wakeOf(calls: readonly WaitCall[], isRemote: (id: string) => boolean): Wake | null {
+export function wakeOf(calls: readonly WaitCall[]): Wake | null {
   const w: Wake = { due: null, mailbox: false, joins: null }
   const until = (t: unknown): boolean => {
     if (t === undefined || t === null) return true
@@ -84,7 +84,7 @@ export function wakeOf(calls: readonly WaitCall[], isRemote: (id: string) => boo
       if (!until(args[0])) return null
     } else if (m === 'threads.join') {
       const id = args[0]
-      if (typeof id !== 'string' || isRemote(id) || (w.joins !== null && w.joins !== id)) return null
+      if (typeof id !== 'string' || (w.joins !== null && w.joins !== id)) return null
       w.joins = id
     } else return null
   }

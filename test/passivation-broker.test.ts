@@ -1,0 +1,119 @@
+/**
+ * Passivation across weaves, on a real broker:
+ * - A passivated thread moves to another weave (`Weave.migrate`): it wakes by replay of its
+ *   record, leaves with it, and goes on there with its state and mailbox whole; messages sent to
+ *   it before and after the move each reach it once, in order.
+ * - A thread joining a thread of another weave is passivated, and wakes when that thread ends:
+ *   while its weave runs, and when the end came while its weave was down.
+ */
+import { join } from 'node:path'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Weave, thread } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { tempDir } from './support/tmp.js'
+
+/** Takes messages until one says stop; returns the others' n in the order taken. */
+const collector = thread({
+  uses: ['mailbox'],
+  async does() {
+    const got: number[] = []
+    for (;;) {
+      const m = (await this.mailbox.receive()) as { n?: number; stop?: boolean }
+      if (m.stop) return got
+      got.push(m.n!)
+    }
+  },
+})
+
+/** Joins `target` (a thread of another weave) and returns its result. */
+const joiner = thread({
+  uses: ['threads'],
+  async does(p: { target: string }) {
+    return { got: await this.threads.join(p.target) }
+  },
+})
+
+describe.skipIf(!brokerUp && !CI)('passivated threads and moves', () => {
+  beforeAll(() => {
+    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+  })
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c()
+  })
+
+  /** Opens weave `id` on the broker, passivating at once; closed after the test (or by `close`). */
+  async function openWeave(dir: string, ns: string, id: string): Promise<Weave & { down(): Promise<void> }> {
+    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+    const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: { collector, joiner }, ioLibs: false, dumps: false, durability: 'memory', remote: link, passivateAfter: 0 })
+    await link.start(weave)
+    let up = true
+    const down = async (): Promise<void> => {
+      if (!up) return
+      up = false
+      await link.close()
+      await weave.close()
+    }
+    cleanups.push(down)
+    return Object.assign(weave, { down })
+  }
+
+  const joinsOf = (w: Weave, id: string): string | undefined => w.journal.db.prepare('SELECT joins FROM passivated WHERE thread = ?').pluck().get(id) as string | undefined
+
+  it('a passivated thread wakes, moves, and takes every message once and in order on the other weave', async () => {
+    const dir = tempDir('raiment-passivate-move-')
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const open = (id: string) => openWeave(dir, ns, id)
+    const a = await open('a')
+    const b = await open('b')
+    const id = a.spawn('collector')
+    for (let n = 0; n < 3; n++) a.send(id, { n })
+    const passivated = (): number => a.journal.db.prepare('SELECT count(*) FROM passivated WHERE thread = ?').pluck().get(id) as number
+    // It takes the three, waits for more, and leaves memory.
+    await expect.poll(() => `${a.journal.entries(id).length}:${passivated()}`, { timeout: 10_000, interval: 10 }).toBe('3:1')
+    expect(await a.migrate(id, 'b')).toBe('b')
+    expect(passivated()).toBe(0)
+    expect(a.journal.thread(id)?.status).toBe('moved')
+    for (let n = 3; n < 6; n++) a.send(id, { n })
+    a.send(id, { stop: true })
+    await expect.poll(() => b.journal.thread(id)?.status, { timeout: 20_000, interval: 20 }).toBe('done')
+    expect(await b.join(id)).toMatchObject({ status: 'done', result: [0, 1, 2, 3, 4, 5] })
+  }, 60_000)
+
+  it('a thread joining a thread of another weave is passivated, and wakes with its result when it ends', async () => {
+    const dir = tempDir('raiment-passivate-join-')
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const a = await openWeave(dir, ns, 'a')
+    const b = await openWeave(dir, ns, 'b')
+    const target = b.spawn('collector')
+    await b.committed()
+    const x = a.spawn('joiner', { target })
+    await expect.poll(() => joinsOf(a, x), { timeout: 10_000, interval: 10 }).toBe(target)
+    expect(a.running).toBe(0)
+    b.send(target, { n: 7 })
+    b.send(target, { stop: true })
+    expect(await a.join(x)).toMatchObject({ status: 'done', result: { got: [7] } })
+    expect(joinsOf(a, x)).toBeUndefined()
+  }, 60_000)
+
+  it('a passivated joiner whose target ended while its weave was down wakes when the weave opens again', async () => {
+    const dir = tempDir('raiment-passivate-join-down-')
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const a = await openWeave(dir, ns, 'a')
+    const b = await openWeave(dir, ns, 'b')
+    const target = b.spawn('collector')
+    await b.committed()
+    const x = a.spawn('joiner', { target })
+    await expect.poll(() => joinsOf(a, x), { timeout: 10_000, interval: 10 }).toBe(target)
+    await a.down()
+    b.send(target, { n: 1 })
+    b.send(target, { stop: true })
+    expect(await b.join(target)).toMatchObject({ status: 'done', result: [1] })
+    const again = await openWeave(dir, ns, 'a')
+    expect(await again.join(x)).toMatchObject({ status: 'done', result: { got: [1] } })
+  }, 60_000)
+})

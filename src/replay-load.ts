@@ -8,7 +8,8 @@
  * a row over as an array of values; at a million entries that hand-over was half of a replay).
  * JSON text, which keys and outcomes are, never holds a raw U+001F; a block whose pieces do not
  * count up to its rows, or whose seqs do not rise (SQLite keeps the subquery's order in the
- * aggregate, but does not promise it), is read again row by row. journal_tail (bounded, not
+ * aggregate, but does not promise it), or whose joined text is too long for one string, is read
+ * again row by row. journal_tail (bounded, not
  * indexed by thread; empty after an owner's open, which moves it into journal_main) is read once
  * for many threads.
  *
@@ -75,7 +76,16 @@ export class RecordReader {
    * or -1 (nothing appended) when the block must be read row by row.
    */
   #block(id: string, last: number, out: Entry[]): number {
-    const [n, seqText, keyText, ordText, oks, textText] = this.#joined.get(id, last) as Joined
+    let joined: Joined
+    try {
+      joined = this.#joined.get(id, last) as Joined
+    } catch (e) {
+      // A block whose joined text passes the longest string SQLite may hand over (outcomes of
+      // ~130 KB a row, 4,096 rows): read by row.
+      if ((e as { code?: string }).code === 'SQLITE_TOOBIG') return -1
+      throw e
+    }
+    const [n, seqText, keyText, ordText, oks, textText] = joined
     if (n === 0) return 0
     if (seqText === null || keyText === null || ordText === null || oks === null || textText === null || oks.length !== n) return -1
     const seqs = seqText.split(US)

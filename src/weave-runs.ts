@@ -211,6 +211,11 @@ export class WeaveRuns {
   resume(): void {
     // Passivated threads stay so, unless what wakes them came while no weave ran.
     const p = this.#o.passivation
+    // With passivation off every running thread resumes: rows a weave with it on left would keep
+    // one asleep at the next open with it on, though it runs and waits on other things by then.
+    if (p === null && this.#journal.db.prepare('SELECT EXISTS (SELECT 1 FROM passivated)').pluck().get() === 1) {
+      this.#journal.queue(this.#journal.db.prepare('DELETE FROM passivated'), [])
+    }
     const { rows, records } = resumeSet(this.#journal, p === null ? undefined : () => p.toResume())
     for (const row of rows) this.adopt(row, records.get(row.id) ?? [])
     p?.start()

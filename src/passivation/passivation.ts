@@ -30,6 +30,8 @@ type Stmt = Database.Statement<unknown[]>
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** How soon a thread found waiting but busy (a call of another kind in flight) is looked at again, at least. */
 const RECHECK_MS = 10
+/** How soon a thread found waiting on something passivation cannot wake it for is looked at again, at least. */
+const UNROUTABLE_RECHECK_MS = 1_000
 
 /** What passivation needs of the weave beyond its runs: to let a run go without an end. */
 export interface PassivationHost extends WeaveHost {
@@ -85,8 +87,10 @@ export class Passivation {
    */
   toResume(): ThreadRow[] {
     const db = this.#host.weave.journal.db
-    const journal = this.#host.weave.journal
-    journal.queue(db.prepare("DELETE FROM passivated WHERE thread IN (SELECT id FROM threads WHERE status NOT IN ('running', 'pending'))"), [])
+    // Rows of threads that ended while no weave ran (a kill by the CLI) go, through the overlay:
+    // until that commits, a join of one must not wait for a wake that will never come.
+    const gone = db.prepare("SELECT p.thread FROM passivated p JOIN threads t ON t.id = p.thread WHERE t.status NOT IN ('running', 'pending')").pluck().all() as string[]
+    for (const id of gone) this.#forgetRow(id)
     const rows = db
       .prepare(
         `SELECT t.*, p.thread IS NOT NULL AS asleep FROM threads t LEFT JOIN passivated p ON p.thread = t.id
@@ -200,8 +204,8 @@ export class Passivation {
 
   /**
    * Passivates `run` if it only waits, and has for `after` ms (since the latest of its waits
-   * started). Returns when to look again (it waits, not for long enough yet, or with other work in
-   * flight), or null (passivated, or not waiting).
+   * started). Returns when to look again (it waits, not for long enough yet, with other work in
+   * flight, or on something no row can say), or null (passivated, or not waiting).
    */
   #passivate(run: Run, now: number): number | null {
     const host = this.#host
@@ -216,7 +220,9 @@ export class Passivation {
     if (since + this.#after > now) return since + this.#after
     const messages = host.weave.messages
     const wake = wakeOf(calls)
-    if (wake === null) return null
+    // It waits on something no row can say (a library's own wait): it may wait on nothing else
+    // once that is done, with no new wait to make it looked at again, so look again later.
+    if (wake === null) return now + Math.max(this.#after, UNROUTABLE_RECHECK_MS)
     const id = run.id
     if (run.joiners !== null) this.#joiners.set(id, run.joiners)
     run.joiners = null
@@ -259,17 +265,24 @@ export class Passivation {
     if (row === undefined || row.status !== 'running' || host.closed()) return undefined
     const t = host.type(row.type)
     if (t === undefined) {
+      // It ends failed (its type is gone): its run stays until the end commits, and tells them.
       host.cannotRun(id, row.type, row.parent)
-      return host.run(id)
+      const ending = host.run(id)
+      if (ending !== undefined) this.#handJoiners(id, ending)
+      return ending
     }
     const run = host.prepare(id, row.type, row.parent, host.entries(id), row.trace ?? null, continuedOf(row))
-    const joiners = this.#joiners.get(id)
-    if (joiners !== undefined) {
-      this.#joiners.delete(id)
-      run.joiners = joiners
-    }
+    this.#handJoiners(id, run)
     host.start(run, t, decodeValue(row.params), true)
     return run
+  }
+
+  /** Who joined passivated thread `id` from this process is told by its run from now on. */
+  #handJoiners(id: string, run: Run): void {
+    const joiners = this.#joiners.get(id)
+    if (joiners === undefined) return
+    this.#joiners.delete(id)
+    run.joiners = run.joiners === null ? joiners : [...run.joiners, ...joiners]
   }
 
   /** A message went into thread `thread`'s inbox (nobody took it at once). */

@@ -1,0 +1,169 @@
+/**
+ * Passivation at its edges (src/passivation/), each found by a review and checked to fail before
+ * its fix. Real SQLite files, real weaves opened and closed in turn.
+ * - Rows a weave with passivation on left do not keep a thread asleep after a run with it off.
+ * - A thread killed by the CLI while no weave ran: a join of it right after the open, and a parent
+ *   passivated in a join of it, get its end.
+ * - A passivated thread whose type is gone ends failed, and a `weave.join` of it gets that end.
+ * - A thread that waited on a library's own wait beside a receive is passivated once that wait
+ *   is done (no new wait begins to make it looked at again).
+ */
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { callContext, thread, Weave, type WeaveOptions } from 'raiment'
+import { killThread } from '../src/cli/weave-commands.js'
+import { tempDir } from './support/tmp.js'
+
+const sleepy = thread({
+  uses: ['mailbox', 'clock'],
+  async does() {
+    const m = await this.mailbox.receive()
+    await this.clock.sleep(200)
+    return { got: m }
+  },
+})
+
+const waiter = thread({
+  uses: ['mailbox'],
+  async does() {
+    return await this.mailbox.receive()
+  },
+})
+
+const parent = thread({
+  uses: ['threads'],
+  async does() {
+    const c = await this.threads.spawn('waiter')
+    try {
+      return { joined: await this.threads.join(c) }
+    } catch (e) {
+      return { joinThrew: (e as Error).name }
+    }
+  },
+})
+
+declare module 'raiment' {
+  interface Libraries {
+    custom: { wait(ms: number): Promise<void> }
+  }
+}
+
+/** A library's own wait (it registers onAbort), which no passivated row can say. */
+const custom = {
+  wait(ms: number): Promise<void> {
+    const ctx = callContext()
+    return new Promise<void>((res, rej) => {
+      const tm = setTimeout(res, ms)
+      ctx.onAbort((e) => {
+        clearTimeout(tm)
+        rej(e)
+      })
+    })
+  },
+}
+
+const both = thread({
+  uses: ['custom', 'mailbox'],
+  async does() {
+    const w = this.custom.wait(100)
+    const r = this.mailbox.receive()
+    await w
+    return await r
+  },
+})
+
+const types = { sleepy, waiter, parent, both }
+
+function open(file: string, o: Partial<WeaveOptions> = {}): Promise<Weave> {
+  return Weave.open({ db: file, durability: 'memory', threads: types, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0, ...o })
+}
+
+function passivatedOnce(weave: Weave, ids: string[]): Promise<void> {
+  const left = new Set(ids)
+  return new Promise((res) => {
+    weave.on('thread-passivated', (e) => {
+      left.delete(e.id)
+      if (left.size === 0) res()
+    })
+  })
+}
+
+const rows = (w: Weave): unknown[] => w.journal.db.prepare('SELECT thread FROM passivated').pluck().all()
+
+describe('passivation at its edges', () => {
+  it('a run with passivation off clears the rows, so a thread that went on is resumed by the next run with it on', async () => {
+    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
+    const w1 = await open(file)
+    const id = w1.spawn('sleepy')
+    await passivatedOnce(w1, [id])
+    await w1.close()
+
+    const w2 = await open(file, { passivateAfter: false })
+    expect(w2.resumed).toBe(1)
+    w2.send(id, 'hello')
+    // It takes the message and sleeps; the weave closes during the sleep.
+    await expect.poll(() => w2.journal.entries(id).length, { interval: 5 }).toBeGreaterThanOrEqual(1)
+    await w2.close()
+
+    const w3 = await open(file, { passivateAfter: 30_000 })
+    try {
+      expect(rows(w3)).toEqual([])
+      expect(w3.resumed).toBe(1)
+      expect(await w3.join(id)).toMatchObject({ status: 'done', result: { got: 'hello' } })
+    } finally {
+      await w3.close()
+    }
+  })
+
+  it('a thread killed by the CLI while no weave ran: a join right after the open, and its passivated parent, get its end', async () => {
+    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
+    const w1 = await open(file)
+    const seen: string[] = []
+    const two = new Promise<void>((res) => w1.on('thread-passivated', (e) => seen.push(e.id) === 2 && res()))
+    const p = w1.spawn('parent')
+    await two
+    const c = seen.find((x) => x !== p)!
+    await w1.close()
+    expect(await killThread(file, c)).toMatchObject({ killed: true })
+
+    const w2 = await open(file)
+    try {
+      expect(await w2.join(c)).toMatchObject({ status: 'killed' })
+      expect(await w2.join(p)).toMatchObject({ status: 'done', result: { joinThrew: 'ThreadKilled' } })
+      expect(rows(w2)).toEqual([])
+    } finally {
+      await w2.close()
+    }
+  })
+
+  it('a passivated thread whose type is gone ends failed when woken, and its joiner is told', async () => {
+    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
+    const w1 = await open(file)
+    const id = w1.spawn('waiter')
+    await passivatedOnce(w1, [id])
+    await w1.close()
+    const { waiter: _gone, ...rest } = types
+    const w2 = await Weave.open({ db: file, durability: 'memory', threads: rest, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0 })
+    try {
+      const end = w2.join(id)
+      expect(w2.kill(id)).toBe(false)
+      expect(await end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+    } finally {
+      await w2.close()
+    }
+  })
+
+  it('a thread that waited on a library wait beside a receive is passivated once that wait is done', async () => {
+    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
+    const w = await open(file)
+    try {
+      const id = w.spawn('both')
+      await passivatedOnce(w, [id])
+      expect(w.running).toBe(0)
+      w.send(id, 'late')
+      expect(await w.join(id)).toMatchObject({ status: 'done', result: 'late' })
+    } finally {
+      await w.close()
+    }
+  })
+})

@@ -211,8 +211,11 @@ export class Messages {
     this.#forwards.delete(thread)
     this.#journal.queue(this.#forwardDel, [thread])
     if (weaveOfThread(thread) !== this.#journal.weaveId) this.#guests.add(thread)
+    // Numbered here above every number they had there: the thread's record holds how far a receive
+    // of it scanned (`peek` after n), so one it had not looked at must not come below that.
+    if (this.#nextN === 0 && r.inbox.length > 0) this.#nextN = this.#firstN()
+    for (const m of r.inbox) if (typeof m.n === 'number' && Number.isSafeInteger(m.n) && m.n >= this.#nextN) this.#nextN = m.n + 1
     for (const m of r.inbox) {
-      if (this.#nextN === 0) this.#nextN = this.#firstN()
       const trace = m.trace ?? null
       this.#put(thread, trace === null ? { n: this.#nextN++, from: m.from, body: m.body } : { n: this.#nextN++, from: m.from, body: m.body, trace }, m.msgId, m.at)
     }

@@ -34,7 +34,8 @@ export interface MoveRecord {
   thread: { id: string; type: string; params: string; parent: string | null; created: number; trace?: string | null; continued?: number }
   entries: EntryRow[]
   /** Messages not yet taken, oldest first; `msgId` keeps them unique on arrival. */
-  inbox: Array<{ from: string | null; msgId: string; body: string; at: number; trace?: string | null }>
+  /** `n`: its number on the weave it left (absent from older weaves), which a receive may have scanned to. */
+  inbox: Array<{ n?: number; from: string | null; msgId: string; body: string; at: number; trace?: string | null }>
   names: string[]
   traps: boolean
   /** Who watches the thread (monitors, links, joins from other weaves); absent from older weaves. */
@@ -66,7 +67,7 @@ export class Moves {
   constructor(journal: Journal) {
     this.#journal = journal
     const db = journal.db
-    this.#inbox = db.prepare('SELECT sender AS "from", msg_id AS msgId, body, at, trace FROM inbox WHERE thread = ? ORDER BY n')
+    this.#inbox = db.prepare('SELECT n, sender AS "from", msg_id AS msgId, body, at, trace FROM inbox WHERE thread = ? ORDER BY n')
     this.#names = db.prepare('SELECT name FROM names WHERE thread = ?').pluck()
     this.#traps = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
     this.#watches = db.prepare('SELECT watcher, kind FROM watches WHERE target = ? ORDER BY watcher, kind')

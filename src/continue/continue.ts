@@ -115,7 +115,10 @@ export function continueRun(host: WeaveHost, run: Run, next: Pick<ContinueAsNew,
   journal.queue(s.renew, [next.params, n, run.id], () => {
     if (crashArmed) crashPoint('continue-committed')
     if (host.closed() || run.ended || run.weft !== weft) return
-    // A type a weave runs is never removed (a reload replaces it), so it is there.
+    // A type a weave runs is never removed (a reload replaces it), so it is there. The new run
+    // starts on the type's code of now, with a record of its own: one a reload kept on older
+    // code is on the current code from here, and may be passivated again.
+    run.kept = false
     host.start(run, host.type(run.type)!, decodeValue(next.params), false)
   })
   if (crashArmed) crashPoint('continue-queued')

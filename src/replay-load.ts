@@ -44,6 +44,8 @@ export class RecordReader {
   readonly #joined: Database.Statement<unknown[]>
   readonly #many: boolean
   #tail: Map<string, Row[]> | null = null
+  /** One thread's entries in journal_tail (a reader of one thread at a time). */
+  #tailOne: Database.Statement<unknown[]> | null = null
 
   constructor(db: Database.Database, many: boolean) {
     this.#db = db
@@ -66,7 +68,7 @@ export class RecordReader {
       if (n < BLOCK) break
       last = out[out.length - 1]!.seq
     }
-    const tail = this.#many ? this.#tailOf(id) : (this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true).all(id) as Row[])
+    const tail = this.#many ? this.#tailOf(id) : (this.#tailOne ??= this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)).all(id) as Row[]
     for (const r of tail) out.push(entry(r))
     return out
   }

@@ -48,6 +48,8 @@ export class WeaveRuns {
   readonly #runs = new Map<string, Run>()
   /** How far the runs resumed at open have replayed. */
   readonly #resuming = new ResumeCounter()
+  /** Reads one thread's record at a time (a wake, an adoption, a reload), its statements prepared once. */
+  #reader: RecordReader | null = null
   /** Ends a run whose body settled (`watchBody`). */
   readonly #ends = (run: Run, ok: boolean, value: unknown): void => this.finish(run, ok, value)
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
@@ -145,7 +147,7 @@ export class WeaveRuns {
 
   /** The thread's record as committed, for a replay. */
   entries(id: string): Entry[] {
-    return new RecordReader(this.#journal.db, false).entries(id)
+    return (this.#reader ??= new RecordReader(this.#journal.db, false)).entries(id)
   }
 
   /**

@@ -42,7 +42,7 @@ describe('continue-as-new after a reload kept a thread on its old code', () => {
     mkdirSync(join(dir, 'threads'))
     const file = join(dir, 'threads', 'actor.ts')
     writeFileSync(file, V1)
-    const weave = await Weave.open({ db: join(dir, 'w.db'), threads: join(dir, 'threads'), durability: 'memory', ioLibs: true, dumps: false, passivateAfter: 0 })
+    const weave = await Weave.open({ db: join(dir, 'w.db'), threads: join(dir, 'threads'), durability: 'memory', dumps: false, passivateAfter: 0 })
     try {
       const passivated: string[] = []
       weave.on('thread-passivated', (e) => passivated.push(e.id))

@@ -82,8 +82,8 @@ describe.skipIf(!brokerUp && !CI)('passivated threads and moves', () => {
     expect(await b.join(id)).toMatchObject({ status: 'done', result: [0, 1, 2, 3, 4, 5] })
   }, 60_000)
 
-  it('a thread joining a thread of another weave is passivated, and wakes with its result when it ends', async () => {
-    const dir = tempDir('raiment-passivate-join-')
+  /** Weaves a and b; thread x of a joins a collector of b, and is passivated in that join. */
+  async function joinerAsleep(dir: string) {
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['a', 'b']))
     const a = await openWeave(dir, ns, 'a')
@@ -92,6 +92,12 @@ describe.skipIf(!brokerUp && !CI)('passivated threads and moves', () => {
     await b.committed()
     const x = a.spawn('joiner', { target })
     await expect.poll(() => joinsOf(a, x), { timeout: 10_000, interval: 10 }).toBe(target)
+    return { ns, a, b, target, x }
+  }
+
+  it('a thread joining a thread of another weave is passivated, and wakes with its result when it ends', async () => {
+    const dir = tempDir('raiment-passivate-join-')
+    const { a, b, target, x } = await joinerAsleep(dir)
     expect(a.running).toBe(0)
     b.send(target, { n: 7 })
     b.send(target, { stop: true })
@@ -101,14 +107,7 @@ describe.skipIf(!brokerUp && !CI)('passivated threads and moves', () => {
 
   it('a passivated joiner whose target ended while its weave was down wakes when the weave opens again', async () => {
     const dir = tempDir('raiment-passivate-join-down-')
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
-    const a = await openWeave(dir, ns, 'a')
-    const b = await openWeave(dir, ns, 'b')
-    const target = b.spawn('collector')
-    await b.committed()
-    const x = a.spawn('joiner', { target })
-    await expect.poll(() => joinsOf(a, x), { timeout: 10_000, interval: 10 }).toBe(target)
+    const { ns, a, b, target, x } = await joinerAsleep(dir)
     await a.down()
     b.send(target, { n: 1 })
     b.send(target, { stop: true })

@@ -94,6 +94,8 @@ export class GroupCommit {
   #tailRows = 0
   /** The threads those entries are of. */
   readonly #tailThreads = new Set<string>()
+  /** A batch rolled back after a tail move: `#tailThreads` may miss threads until the next move. */
+  #tailUnknown = false
   /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
   #tap: JournalTap | null = null
   #rseq = 0
@@ -127,6 +129,15 @@ export class GroupCommit {
     this.#clearTail.run()
     this.#tailRows = 0
     this.#tailThreads.clear()
+    this.#tailUnknown = false
+  }
+
+  /**
+   * Whether journal_tail may hold entries of `thread`: false only when it holds none (of an owner
+   * since its open, which moved the tail; a reader of one record then skips the tail's scan).
+   */
+  mayHaveTail(thread: string): boolean {
+    return this.#tailUnknown || this.#tailThreads.has(thread)
   }
 
   /**
@@ -208,6 +219,7 @@ export class GroupCommit {
         } else this.#commit.run()
       } catch (e) {
         if (host.db.inTransaction) host.db.exec('ROLLBACK')
+        this.#tailUnknown = true
         throw e
       }
     }

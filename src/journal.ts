@@ -322,6 +322,11 @@ export class Journal {
    * Sets the tap (once, before the first batch it must see): from here on every batch reaches
    * it (see src/group-commit.ts). Returns the rseq of the last batch it saw, 0 for none.
    */
+  /** Whether journal_tail may hold entries of `thread` (false: it holds none; see GroupCommit). */
+  mayHaveTail(thread: string): boolean {
+    return this.#commits.mayHaveTail(thread)
+  }
+
   setTap(tap: JournalTap): number {
     return this.#commits.setTap(tap)
   }

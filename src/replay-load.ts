@@ -11,7 +11,8 @@
  * aggregate, but does not promise it), or whose joined text is too long for one string, is read
  * again row by row. journal_tail (bounded, not
  * indexed by thread; empty after an owner's open, which moves it into journal_main) is read once
- * for many threads.
+ * for many threads, and skipped by an owner's reader of one record for a thread it holds nothing
+ * of (the group commit knows which threads it put there).
  *
  * Invariant: `resumeSet` reads the thread rows and their records in one read transaction, so a
  * record is that of the row's state (a CLI that ends a thread meanwhile is seen in neither or both).
@@ -47,9 +48,13 @@ export class RecordReader {
   /** One thread's entries in journal_tail (a reader of one thread at a time). */
   #tailOne: Database.Statement<unknown[]> | null = null
 
-  constructor(db: Database.Database, many: boolean) {
+  readonly #mayHaveTail: ((id: string) => boolean) | null
+
+  /** `mayHaveTail`: false when journal_tail holds no entry of a thread (its scan is skipped). */
+  constructor(db: Database.Database, many: boolean, mayHaveTail: ((id: string) => boolean) | null = null) {
     this.#db = db
     this.#many = many
+    this.#mayHaveTail = mayHaveTail
     this.#main = db.prepare(`SELECT ${COLS} FROM journal_main WHERE thread = ? AND seq > ? ORDER BY seq LIMIT ${BLOCK}`).raw(true)
     this.#joined = db.prepare(JOINED).raw(true)
   }
@@ -68,6 +73,7 @@ export class RecordReader {
       if (n < BLOCK) break
       last = out[out.length - 1]!.seq
     }
+    if (this.#mayHaveTail !== null && !this.#mayHaveTail(id)) return out
     const tail = this.#many ? this.#tailOf(id) : (this.#tailOne ??= this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)).all(id) as Row[]
     for (const r of tail) out.push(entry(r))
     return out

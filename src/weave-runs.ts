@@ -147,7 +147,8 @@ export class WeaveRuns {
 
   /** The thread's record as committed, for a replay. */
   entries(id: string): Entry[] {
-    return (this.#reader ??= new RecordReader(this.#journal.db, false)).entries(id)
+    const journal = this.#journal
+    return (this.#reader ??= new RecordReader(journal.db, false, (t) => journal.mayHaveTail(t))).entries(id)
   }
 
   /**

@@ -113,6 +113,38 @@ describe('records read in blocks', () => {
     )
   })
 
+  it("an owner's reader skips journal_tail for a thread it holds nothing of, and reads it for one it does", () => {
+    const file = join(tempDir(), 'tail.db')
+    const journal = new Journal(file, { durability: 'memory' })
+    try {
+      const ids = Array.from({ length: 10 }, () => journal.nextThreadId())
+      const put = (id: string, seq: number, first = true): void => journal.addEntry(id, seq, 'rl.step:' + encodeArgs([seq]), 0, 1, encodeValue(seq), 0, 0, () => {}, first)
+      // Many threads, an entry each, in one batch: they go to the tail.
+      for (const id of ids) put(id, 0)
+      journal.flushNow()
+      const reader = new RecordReader(journal.db, false, (t) => journal.mayHaveTail(t))
+      const rows = (id: string) => journal.replayEntries(id, (seq, key, ord, ok, text) => [seq, key, ord, ok, text])
+      const inTail = (): number => journal.db.prepare('SELECT count(*) FROM journal_tail').pluck().get() as number
+      expect(inTail()).toBe(10)
+      for (const id of ids) {
+        expect(journal.mayHaveTail(id)).toBe(true)
+        expect(reader.entries(id).map(shape)).toEqual(rows(id))
+      }
+      expect(journal.mayHaveTail('other/1')).toBe(false)
+      // One thread's entries in a batch go to journal_main, the tail moving there first.
+      for (let seq = 1; seq < 40; seq++) put(ids[0]!, seq, seq === 1)
+      journal.flushNow()
+      expect(inTail()).toBe(0)
+      for (const id of ids) {
+        expect(journal.mayHaveTail(id)).toBe(false)
+        expect(reader.entries(id).map(shape)).toEqual(rows(id))
+      }
+      expect(reader.entries(ids[0]!).length).toBe(40)
+    } finally {
+      journal.close()
+    }
+  })
+
   it('resumes threads from such records to their end', async () => {
     const file = join(tempDir(), 'rl.db')
     const ids = build(file, [

@@ -1,0 +1,272 @@
+/**
+ * The inboxes of a weave's threads: their rows (table `inbox`), the messages in memory of the
+ * inboxes loaded, the receivers waiting, and the takes. src/messages.ts routes a message here once
+ * it is for a thread of this weave.
+ *
+ * Invariants:
+ * - Inbox rows are numbered in delivery order (`n`, never reused); a receiver sees them in that
+ *   order, so messages from one thread to another arrive in the order sent.
+ * - A delivery is offered to a waiting receiver in the same synchronous step as the send, so the
+ *   take's journal entry commits in the same batch as the send's: one commit per hop. A message
+ *   taken so never gets an inbox row; one that a receiver only looked at (peek), or that no one
+ *   waited for, does, queued in the batch of the send.
+ * - A take's inbox delete is queued in the same batch as the take's journal entry: a message is
+ *   in exactly one place, the inbox or the receiver's record.
+ * - A loaded inbox holds exactly its thread's rows, those not yet committed included; a thread
+ *   whose inbox is not loaded has no receiver waiting.
+ */
+import type Database from 'better-sqlite3'
+import { currentObservation } from './call-context.js'
+import { decodeValue } from './encoding.js'
+import type { Journal } from './journal.js'
+import { matches, NoSuchMessage, type Received, type TimedOut } from './message-shapes.js'
+import type { CallObservation } from './observer.js'
+
+export interface Msg {
+  n: number
+  from: string | null
+  body: string
+  value?: unknown
+  /** False while a message handed to a waiting receiver has no inbox row. */
+  stored?: boolean
+  /** The trace context of the send that made it (src/observer.ts), if observed. */
+  trace?: string | null
+}
+
+/** What a waiter did with a message offered to it: took it, only looked at it, or let it pass. */
+type Offered = 'took' | 'saw' | null
+
+interface Waiter {
+  /** Not null when the waiter is done (and must be removed). */
+  offer(m: Msg): Offered
+}
+
+/** Registers what to do if the call waiting is aborted (see `CallContext.onAbort`). */
+export type OnAbort = (fn: (reason: Error) => void) => void
+
+/** A message id, or a function making it (called only if the message needs one stored). */
+export type MsgId = string | (() => string)
+
+export const idOf = (msgId: MsgId): string => (typeof msgId === 'string' ? msgId : msgId())
+
+interface Inbox {
+  msgs: Msg[]
+  waiters: Waiter[]
+}
+
+type Stmt = Database.Statement<unknown[]>
+
+/** The longest delay setTimeout keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+export class Inboxes {
+  readonly #journal: Journal
+  readonly #inboxes = new Map<string, Inbox>()
+  /** The next inbox row number; 0 until the first send reads it (see #firstN). */
+  #nextN = 0
+  readonly #insert: Stmt
+  readonly #delete: Stmt
+  readonly #load: Stmt
+  readonly #deadInbox: Stmt
+  readonly #dropInbox: Stmt
+  /**
+   * Threads with inbox rows when the weave opened, not loaded since. Every row written since
+   * goes through #put, which loads the inbox first: a thread neither here nor in #inboxes has no
+   * rows, and its end costs no query.
+   */
+  readonly #rowsAtOpen: Set<string>
+  /** The weave is observed (src/observer.ts): a receive that takes a message tells its call. */
+  observed = false
+  /** Told of a message put in an inbox that no waiting receiver took (src/passivation/ wakes its thread). */
+  onStored: ((thread: string) => void) | null = null
+
+  constructor(journal: Journal) {
+    this.#journal = journal
+    const db = journal.db
+    this.#insert = db.prepare('INSERT OR IGNORE INTO inbox (n, thread, sender, msg_id, body, at, trace) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.#delete = db.prepare('DELETE FROM inbox WHERE n = ?')
+    this.#load = db.prepare('SELECT n, sender AS "from", body, trace FROM inbox WHERE thread = ? ORDER BY n')
+    this.#deadInbox = db.prepare(
+      "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?",
+    )
+    this.#dropInbox = db.prepare('DELETE FROM inbox WHERE thread = ?')
+    this.#rowsAtOpen = new Set(db.prepare('SELECT DISTINCT thread FROM inbox').pluck().all() as string[])
+  }
+
+  /** Delivers a message to thread `target`, numbered next (see #put). */
+  put(target: string, from: string | null, body: string, msgId: MsgId, at: number, trace: string | null): void {
+    if (this.#nextN === 0) this.#nextN = this.#firstN()
+    this.#put(target, trace === null ? { n: this.#nextN++, from, body } : { n: this.#nextN++, from, body, trace }, msgId, at)
+  }
+
+  /**
+   * Delivers the messages a thread that moved here brought, in their order. They are numbered
+   * above every number `n` they had on the weave they left: the thread's record holds how far a
+   * receive of it scanned (`peek` after n), so one it had not looked at must not come below that.
+   */
+  putMoved(target: string, msgs: ReadonlyArray<{ n?: number; from: string | null; msgId: string; body: string; at: number; trace?: string | null }>): void {
+    if (msgs.length === 0) return
+    if (this.#nextN === 0) this.#nextN = this.#firstN()
+    for (const m of msgs) if (typeof m.n === 'number' && Number.isSafeInteger(m.n) && m.n >= this.#nextN) this.#nextN = m.n + 1
+    for (const m of msgs) this.put(target, m.from, m.body, m.msgId, m.at, m.trace ?? null)
+  }
+
+  /**
+   * Delivers `msg` to `target`'s inbox, in the current batch: a waiting receiver that takes it
+   * takes it now (no inbox row then); otherwise it gets a row and joins the inbox in memory (which
+   * is loaded first if it was not: a load later, before the batch commits, would miss the row).
+   */
+  #put(target: string, msg: Msg, msgId: MsgId, at: number): void {
+    const inbox = this.#inbox(target)
+    for (let i = 0; i < inbox.waiters.length; i++) {
+      const done = inbox.waiters[i]!.offer(msg)
+      if (done === null) continue
+      inbox.waiters.splice(i, 1)
+      if (done === 'took') return
+      break
+    }
+    msg.stored = true
+    this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null])
+    inbox.msgs.push(msg)
+    if (this.onStored !== null) this.onStored(target)
+  }
+
+  /**
+   * Lets go of thread `thread`'s inbox in memory (it left memory: src/passivation/) when it is
+   * empty and nobody waits on it; one holding messages stays (their rows may not be committed yet).
+   */
+  unload(thread: string): void {
+    const inbox = this.#inboxes.get(thread)
+    if (inbox !== undefined && inbox.msgs.length === 0 && inbox.waiters.length === 0) this.#inboxes.delete(thread)
+  }
+
+  /** Thread `thread` left this weave: its rows go (the move record carries them), in the current batch. */
+  departed(thread: string): void {
+    this.#journal.queue(this.#dropInbox, [thread])
+    this.#inboxes.delete(thread)
+    this.#rowsAtOpen.delete(thread)
+  }
+
+  /** Thread `thread` ended: what it never received becomes dead letters, in the batch of its end. */
+  ended(thread: string): void {
+    // A loaded inbox holds exactly the thread's rows: none left, nothing to move or delete.
+    const inbox = this.#inboxes.get(thread)
+    if (inbox === undefined ? this.#rowsAtOpen.delete(thread) : inbox.msgs.length > 0) {
+      this.#journal.queue(this.#deadInbox, [thread])
+      this.#journal.queue(this.#dropInbox, [thread])
+    }
+    this.#inboxes.delete(thread)
+  }
+
+  /**
+   * Numbers are never reused, even after the newest message was taken (AUTOINCREMENT keeps the
+   * high-water mark), so a receiver's scan position stays valid across a restart. Read at the
+   * first send, not when the weave opens: by then the weave has recorded itself as the journal's
+   * owner, so a message that another process put in an inbox while no weave ran (`raiment send`
+   * checks for an owner in the same transaction) is counted and never overwritten.
+   */
+  #firstN(): number {
+    const seq = this.#journal.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").get() as { seq: number } | undefined
+    return (seq?.seq ?? 0) + 1
+  }
+
+  #inbox(thread: string): Inbox {
+    let inbox = this.#inboxes.get(thread)
+    if (inbox === undefined) {
+      inbox = { msgs: this.#load.all(thread) as Msg[], waiters: [] }
+      this.#inboxes.set(thread, inbox)
+      this.#rowsAtOpen.delete(thread)
+    }
+    return inbox
+  }
+
+  #value(m: Msg): unknown {
+    if (!('value' in m)) m.value = decodeValue(m.body)
+    return m.value
+  }
+
+  #taken(m: Msg, obs: CallObservation | null): Received {
+    if (m.stored !== false) this.#journal.queue(this.#delete, [m.n])
+    if (obs !== null && typeof m.trace === 'string') obs.took(m.trace, m.from)
+    return { n: m.n, from: m.from, message: this.#value(m) }
+  }
+
+  /**
+   * Takes the first message (in arrival order) that matches `pattern`, waiting until one arrives
+   * or until the wall-clock time `until`.
+   */
+  take(thread: string, pattern: unknown, until: number | null, onAbort: OnAbort | null): Promise<Received | TimedOut> {
+    const inbox = this.#inbox(thread)
+    // Called at the start of the receiving call's library method: that call is the current one.
+    const obs = this.observed ? currentObservation() : null
+    const i = inbox.msgs.findIndex((m) => matches(this.#value(m), pattern))
+    if (i >= 0) return Promise.resolve(this.#taken(inbox.msgs.splice(i, 1)[0]!, obs))
+    return this.#wait(inbox, until, onAbort, (m, done) => {
+      if (!matches(this.#value(m), pattern)) return null
+      m.stored = false
+      done(this.#taken(m, obs))
+      return 'took'
+    })
+  }
+
+  /** The first message numbered after `after`, left in the inbox; waits like take. */
+  peek(thread: string, after: number, until: number | null, onAbort: OnAbort | null): Promise<Received | TimedOut> {
+    const inbox = this.#inbox(thread)
+    const m = inbox.msgs.find((x) => x.n > after)
+    if (m !== undefined) return Promise.resolve({ n: m.n, from: m.from, message: this.#value(m) })
+    return this.#wait(inbox, until, onAbort, (msg, done) => {
+      done({ n: msg.n, from: msg.from, message: this.#value(msg) })
+      return 'saw' // left in the inbox
+    })
+  }
+
+  /** Takes message number `n` (found by peek). */
+  takeNumber(thread: string, n: number): Received {
+    const inbox = this.#inbox(thread)
+    const i = inbox.msgs.findIndex((m) => m.n === n)
+    if (i < 0) throw new NoSuchMessage(thread, n)
+    return this.#taken(inbox.msgs.splice(i, 1)[0]!, this.observed ? currentObservation() : null)
+  }
+
+  #wait(inbox: Inbox, until: number | null, onAbort: OnAbort | null, offer: (m: Msg, done: (r: Received) => void) => Offered): Promise<Received | TimedOut> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null
+      let settled = false
+      const waiter: Waiter = {
+        offer: (m) =>
+          offer(m, (r) => {
+            settled = true
+            if (timer !== null) clearTimeout(timer)
+            resolve(r)
+          }),
+      }
+      const remove = (): void => {
+        const i = inbox.waiters.indexOf(waiter)
+        if (i >= 0) inbox.waiters.splice(i, 1)
+      }
+      if (until !== null) {
+        const left = until - Date.now()
+        if (left <= 0) return resolve({ timedOut: true })
+        const expire = (): void => {
+          settled = true
+          remove()
+          resolve({ timedOut: true })
+        }
+        // A timer holds at most 2^31 - 1 ms (24.8 days; a longer one fires after 1 ms): a longer
+        // wait is armed again, for what is left, each time that much has passed.
+        const arm = (ms: number): void => {
+          timer = ms > MAX_TIMER_MS ? setTimeout(() => arm(until - Date.now()), MAX_TIMER_MS) : setTimeout(expire, ms)
+        }
+        arm(left)
+      }
+      onAbort?.((reason) => {
+        if (settled) return
+        settled = true
+        if (timer !== null) clearTimeout(timer)
+        remove()
+        reject(reason)
+      })
+      inbox.waiters.push(waiter)
+    })
+  }
+}

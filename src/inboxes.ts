@@ -13,7 +13,10 @@
  * - A take's inbox delete is queued in the same batch as the take's journal entry: a message is
  *   in exactly one place, the inbox or the receiver's record.
  * - A loaded inbox holds exactly its thread's rows, those not yet committed included; a thread
- *   whose inbox is not loaded has no receiver waiting.
+ *   whose inbox is not loaded has no receiver waiting, and no message in memory once its rows
+ *   are committed: a message to it only gets its row, and waits in `#uncommitted` until that
+ *   commits, so a load (the committed rows, then those) misses none. A thread out of memory
+ *   (src/passivation/) thus costs no memory for what is sent to it.
  */
 import type Database from 'better-sqlite3'
 import { currentObservation } from './call-context.js'
@@ -31,6 +34,8 @@ export interface Msg {
   stored?: boolean
   /** The trace context of the send that made it (src/observer.ts), if observed. */
   trace?: string | null
+  /** The journal's epoch when its row was queued (committed once the epoch is past it); absent: loaded, so committed. */
+  epoch?: number
 }
 
 /** What a waiter did with a message offered to it: took it, only looked at it, or let it pass. */
@@ -70,11 +75,13 @@ export class Inboxes {
   readonly #deadInbox: Stmt
   readonly #dropInbox: Stmt
   /**
-   * Threads with inbox rows when the weave opened, not loaded since. Every row written since
-   * goes through #put, which loads the inbox first: a thread neither here nor in #inboxes has no
-   * rows, and its end costs no query.
+   * Threads whose inbox has rows (committed or queued) and is not loaded: those with rows when the
+   * weave opened, and since, those sent to while not loaded or let go of with messages. A thread
+   * neither here nor in #inboxes has no rows, and its end costs no query.
    */
-  readonly #rowsAtOpen: Set<string>
+  readonly #unloaded: Set<string>
+  /** Messages of inboxes not loaded whose rows are not committed yet, in order (see the invariant). */
+  readonly #uncommitted = new Map<string, Msg[]>()
   /** The weave is observed (src/observer.ts): a receive that takes a message tells its call. */
   observed = false
   /** Told of a message put in an inbox that no waiting receiver took (src/passivation/ wakes its thread). */
@@ -90,13 +97,14 @@ export class Inboxes {
       "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?",
     )
     this.#dropInbox = db.prepare('DELETE FROM inbox WHERE thread = ?')
-    this.#rowsAtOpen = new Set(db.prepare('SELECT DISTINCT thread FROM inbox').pluck().all() as string[])
+    this.#unloaded = new Set(db.prepare('SELECT DISTINCT thread FROM inbox').pluck().all() as string[])
   }
 
   /** Delivers a message to thread `target`, numbered next (see #put). */
   put(target: string, from: string | null, body: string, msgId: MsgId, at: number, trace: string | null): void {
     if (this.#nextN === 0) this.#nextN = this.#firstN()
-    this.#put(target, trace === null ? { n: this.#nextN++, from, body } : { n: this.#nextN++, from, body, trace }, msgId, at)
+    const epoch = this.#journal.epoch
+    this.#put(target, trace === null ? { n: this.#nextN++, from, body, epoch } : { n: this.#nextN++, from, body, trace, epoch }, msgId, at)
   }
 
   /**
@@ -113,11 +121,21 @@ export class Inboxes {
 
   /**
    * Delivers `msg` to `target`'s inbox, in the current batch: a waiting receiver that takes it
-   * takes it now (no inbox row then); otherwise it gets a row and joins the inbox in memory (which
-   * is loaded first if it was not: a load later, before the batch commits, would miss the row).
+   * takes it now (no inbox row then); otherwise it gets a row, and joins the inbox in memory if
+   * that is loaded (else it waits for its commit in #uncommitted).
    */
   #put(target: string, msg: Msg, msgId: MsgId, at: number): void {
-    const inbox = this.#inbox(target)
+    const inbox = this.#inboxes.get(target)
+    if (inbox === undefined) {
+      msg.stored = true
+      const list = this.#uncommitted.get(target)
+      if (list === undefined) this.#uncommitted.set(target, [msg])
+      else list.push(msg)
+      this.#unloaded.add(target)
+      this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null], () => this.#prune(target))
+      if (this.onStored !== null) this.onStored(target)
+      return
+    }
     for (let i = 0; i < inbox.waiters.length; i++) {
       const done = inbox.waiters[i]!.offer(msg)
       if (done === null) continue
@@ -132,30 +150,56 @@ export class Inboxes {
   }
 
   /**
-   * Lets go of thread `thread`'s inbox in memory (it left memory: src/passivation/) when it is
-   * empty and nobody waits on it; one holding messages stays (their rows may not be committed yet).
+   * Lets go of thread `thread`'s inbox in memory (it left memory: src/passivation/) when nobody
+   * waits on it; its messages whose rows are not committed yet wait for that in #uncommitted.
    */
   unload(thread: string): void {
     const inbox = this.#inboxes.get(thread)
-    if (inbox !== undefined && inbox.msgs.length === 0 && inbox.waiters.length === 0) this.#inboxes.delete(thread)
+    if (inbox === undefined || inbox.waiters.length > 0) return
+    this.#inboxes.delete(thread)
+    if (inbox.msgs.length === 0) return
+    this.#unloaded.add(thread)
+    const epoch = this.#journal.epoch
+    const pending = inbox.msgs.filter((m) => m.epoch !== undefined && m.epoch >= epoch)
+    if (pending.length === 0) return
+    this.#uncommitted.set(thread, pending)
+    void this.#journal.committed().then(() => this.#prune(thread))
+  }
+
+  /** How many messages of `thread` are held in memory (its inbox loaded, or rows not yet committed). */
+  held(thread: string): number {
+    return (this.#inboxes.get(thread)?.msgs.length ?? 0) + (this.#uncommitted.get(thread)?.length ?? 0)
+  }
+
+  /** Drops from #uncommitted the messages of `thread` whose rows are committed. */
+  #prune(thread: string): void {
+    const list = this.#uncommitted.get(thread)
+    if (list === undefined) return
+    const epoch = this.#journal.epoch
+    let i = 0
+    while (i < list.length && list[i]!.epoch! < epoch) i++
+    if (i === list.length) this.#uncommitted.delete(thread)
+    else if (i > 0) list.splice(0, i)
   }
 
   /** Thread `thread` left this weave: its rows go (the move record carries them), in the current batch. */
   departed(thread: string): void {
     this.#journal.queue(this.#dropInbox, [thread])
     this.#inboxes.delete(thread)
-    this.#rowsAtOpen.delete(thread)
+    this.#unloaded.delete(thread)
+    this.#uncommitted.delete(thread)
   }
 
   /** Thread `thread` ended: what it never received becomes dead letters, in the batch of its end. */
   ended(thread: string): void {
     // A loaded inbox holds exactly the thread's rows: none left, nothing to move or delete.
     const inbox = this.#inboxes.get(thread)
-    if (inbox === undefined ? this.#rowsAtOpen.delete(thread) : inbox.msgs.length > 0) {
+    if (inbox === undefined ? this.#unloaded.delete(thread) : inbox.msgs.length > 0) {
       this.#journal.queue(this.#deadInbox, [thread])
       this.#journal.queue(this.#dropInbox, [thread])
     }
     this.#inboxes.delete(thread)
+    this.#uncommitted.delete(thread)
   }
 
   /**
@@ -173,9 +217,17 @@ export class Inboxes {
   #inbox(thread: string): Inbox {
     let inbox = this.#inboxes.get(thread)
     if (inbox === undefined) {
-      inbox = { msgs: this.#load.all(thread) as Msg[], waiters: [] }
+      // The committed rows, then the messages whose rows are not (numbered after all of those).
+      const msgs = this.#load.all(thread) as Msg[]
+      const pending = this.#uncommitted.get(thread)
+      if (pending !== undefined) {
+        this.#uncommitted.delete(thread)
+        const last = msgs.length === 0 ? 0 : msgs[msgs.length - 1]!.n
+        for (const m of pending) if (m.n > last) msgs.push(m)
+      }
+      inbox = { msgs, waiters: [] }
       this.#inboxes.set(thread, inbox)
-      this.#rowsAtOpen.delete(thread)
+      this.#unloaded.delete(thread)
     }
     return inbox
   }

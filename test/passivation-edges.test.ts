@@ -7,6 +7,8 @@
  * - A passivated thread whose type is gone ends failed, and a `weave.join` of it gets that end.
  * - A thread that waited on a library's own wait beside a receive is passivated once that wait
  *   is done (no new wait begins to make it looked at again).
+ * - A passivated thread holds no message in memory (what is sent to it while it sleeps, what its
+ *   receive left unmatched) once their rows are committed, and takes each once, in order.
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -72,7 +74,26 @@ const both = thread({
   },
 })
 
-const types = { sleepy, waiter, parent, both }
+/** Sleeps, then takes `n` messages: what was sent while it slept, in order. */
+const napper = thread({
+  uses: ['clock', 'mailbox'],
+  async does(p: { ms: number; n: number }) {
+    await this.clock.sleep(p.ms)
+    const got: unknown[] = []
+    for (let i = 0; i < p.n; i++) got.push(await this.mailbox.receive())
+    return got
+  },
+})
+
+/** Waits for the message { k: 'b' }, leaving the others. */
+const choosy = thread({
+  uses: ['mailbox'],
+  async does() {
+    return await this.mailbox.receive<{ k: string; i?: number }>({ match: { k: 'b' } })
+  },
+})
+
+const types = { sleepy, waiter, parent, both, napper, choosy }
 
 function open(file: string, o: Partial<WeaveOptions> = {}): Promise<Weave> {
   return Weave.open({ db: file, durability: 'memory', threads: types, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0, ...o })
@@ -150,6 +171,45 @@ describe('passivation at its edges', () => {
       expect(await end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
     } finally {
       await w2.close()
+    }
+  })
+
+  it('messages sent to a passivated sleeper are not held in memory, and reach it in order when it wakes', async () => {
+    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
+    const w = await open(file)
+    try {
+      const id = w.spawn('napper', { ms: 500, n: 50 })
+      await passivatedOnce(w, [id])
+      for (let i = 0; i < 50; i++) w.send(id, i)
+      await w.committed()
+      expect(w.messages.inboxes.held(id)).toBe(0)
+      expect(await w.join(id)).toMatchObject({ status: 'done', result: Array.from({ length: 50 }, (_, i) => i) })
+    } finally {
+      await w.close()
+    }
+  })
+
+  it('the messages a passivated receive left unmatched are not held in memory; the one it waits for reaches it', async () => {
+    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
+    const w = await open(file)
+    try {
+      const id = w.spawn('choosy')
+      await passivatedOnce(w, [id])
+      let sleeps = 0
+      w.on('thread-passivated', (e) => e.id === id && sleeps++)
+      // Each wakes it (its pattern is code), it looks, and sleeps again.
+      for (let i = 0; i < 5; i++) {
+        w.send(id, { k: 'a', i })
+        await expect.poll(() => sleeps, { interval: 5 }).toBe(i + 1)
+      }
+      await w.committed()
+      expect(w.messages.inboxes.held(id)).toBe(0)
+      w.send(id, { k: 'b' })
+      expect(await w.join(id)).toMatchObject({ status: 'done', result: { k: 'b' } })
+      // The five it left are dead letters at its end, once each.
+      expect(w.journal.db.prepare('SELECT count(*) FROM dead_letters WHERE recipient = ?').pluck().get(id)).toBe(5)
+    } finally {
+      await w.close()
     }
   })
 

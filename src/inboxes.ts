@@ -115,7 +115,8 @@ export class Inboxes {
   putMoved(target: string, msgs: ReadonlyArray<{ n?: number; from: string | null; msgId: string; body: string; at: number; trace?: string | null }>): void {
     if (msgs.length === 0) return
     if (this.#nextN === 0) this.#nextN = this.#firstN()
-    for (const m of msgs) if (typeof m.n === 'number' && Number.isSafeInteger(m.n) && m.n >= this.#nextN) this.#nextN = m.n + 1
+    // (A number past 2^52, which no weave reaches, is ignored: #nextN must stay exact.)
+    for (const m of msgs) if (typeof m.n === 'number' && Number.isSafeInteger(m.n) && m.n < 2 ** 52 && m.n >= this.#nextN) this.#nextN = m.n + 1
     for (const m of msgs) this.put(target, m.from, m.body, m.msgId, m.at, m.trace ?? null)
   }
 

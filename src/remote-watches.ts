@@ -78,7 +78,8 @@ export class RemoteWatches {
    * Ends that woke a passivated joiner (at most TOLD_MAX, oldest out): its join, made again as it
    * resumes, is answered from here. Asked again across the broker instead, a thread passivated at
    * once would sleep again before the answer came, and ask again when woken, for ever. An end is
-   * final, so one kept is never stale.
+   * final, so one kept is never stale; an answer that no such thread exists ('unknown') answers
+   * one join only.
    */
   readonly #told = new Map<string, Exit>()
 
@@ -97,7 +98,12 @@ export class RemoteWatches {
    */
   join(target: string, onCancel?: (cancel: () => void) => void): Promise<RemoteEnd> {
     const told = this.#told.get(target)
-    if (told !== undefined) return Promise.resolve(remoteEnd(told))
+    if (told !== undefined) {
+      if (told.status !== 'unknown') return Promise.resolve(remoteEnd(told))
+      // 'No such thread' is no end: told to one join, then asked again (a thread of that id may come).
+      this.#told.delete(target)
+      return Promise.reject(new UnknownThread(target))
+    }
     return new Promise((resolve, reject) => {
       let waiting = this.#joins.get(target)
       if (waiting === undefined) this.#joins.set(target, (waiting = []))
@@ -209,7 +215,7 @@ export class RemoteWatches {
         if (e.status === 'unknown') w.reject(new UnknownThread(e.target))
         else w.resolve(remoteEnd(e))
       }
-      if (e.status !== 'unknown' && this.onJoinEnd !== null) {
+      if (this.onJoinEnd !== null) {
         this.#told.set(e.target, e)
         if (!this.onJoinEnd(e.target)) this.#told.delete(e.target)
         else if (this.#told.size > TOLD_MAX) this.#told.delete(this.#told.keys().next().value!)

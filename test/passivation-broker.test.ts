@@ -26,11 +26,15 @@ const collector = thread({
   },
 })
 
-/** Joins `target` (a thread of another weave) and returns its result. */
+/** Joins `target` (a thread of another weave) and returns its result, or the name of the error. */
 const joiner = thread({
   uses: ['threads'],
   async does(p: { target: string }) {
-    return { got: await this.threads.join(p.target) }
+    try {
+      return { got: await this.threads.join(p.target) }
+    } catch (e) {
+      return { error: (e as Error).name }
+    }
   },
 })
 
@@ -102,6 +106,17 @@ describe.skipIf(!brokerUp && !CI)('passivated threads and moves', () => {
     b.send(target, { n: 7 })
     b.send(target, { stop: true })
     expect(await a.join(x)).toMatchObject({ status: 'done', result: { got: [7] } })
+    expect(joinsOf(a, x)).toBeUndefined()
+  }, 60_000)
+
+  it('a passivated joiner of a thread the other weave does not have wakes with UnknownThread', async () => {
+    const dir = tempDir('raiment-passivate-join-unknown-')
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const a = await openWeave(dir, ns, 'a')
+    await openWeave(dir, ns, 'b')
+    const x = a.spawn('joiner', { target: 'b/no-such-thread' })
+    expect(await a.join(x)).toMatchObject({ status: 'done', result: { error: 'UnknownThread' } })
     expect(joinsOf(a, x)).toBeUndefined()
   }, 60_000)
 

@@ -94,7 +94,7 @@ export class GroupCommit {
   #tailRows = 0
   /** The threads those entries are of. */
   readonly #tailThreads = new Set<string>()
-  /** A batch rolled back after a tail move: `#tailThreads` may miss threads until the next move. */
+  /** A batch rolled back (after a tail move, perhaps): the tail may hold rows `#tailRows` and `#tailThreads` miss, until the next move. */
   #tailUnknown = false
   /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
   #tap: JournalTap | null = null
@@ -197,7 +197,7 @@ export class GroupCommit {
         // than they fill), once the tail has moved there, as it must not keep a thread's older
         // entries than journal_main holds.
         const direct = entries > 0 && (threads === 1 || entries >= DIRECT_PER_THREAD * threads)
-        if (direct && this.#tailRows > 0) this.moveTail()
+        if (direct && (this.#tailRows > 0 || this.#tailUnknown)) this.moveTail()
         const insertEntry = this.#insertEntry
         for (let i = 0; i < stmts.length; i++) {
           const stmt = stmts[i]!

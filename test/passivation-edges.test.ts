@@ -109,6 +109,16 @@ function passivatedOnce(weave: Weave, ids: string[]): Promise<void> {
   })
 }
 
+/** Runs `fn` on a weave of a fresh journal (passivating at once), closed after. */
+async function inWeave(fn: (w: Weave) => Promise<void>): Promise<void> {
+  const w = await open(join(tempDir('raiment-passivate-edge-'), 'w.db'))
+  try {
+    await fn(w)
+  } finally {
+    await w.close()
+  }
+}
+
 const rows = (w: Weave): unknown[] => w.journal.db.prepare('SELECT thread FROM passivated').pluck().all()
 
 describe('passivation at its edges', () => {
@@ -175,55 +185,43 @@ describe('passivation at its edges', () => {
   })
 
   it('messages sent to a passivated sleeper are not held in memory, and reach it in order when it wakes', async () => {
-    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
-    const w = await open(file)
-    try {
-      const id = w.spawn('napper', { ms: 500, n: 50 })
-      await passivatedOnce(w, [id])
-      for (let i = 0; i < 50; i++) w.send(id, i)
-      await w.committed()
-      expect(w.messages.inboxes.held(id)).toBe(0)
-      expect(await w.join(id)).toMatchObject({ status: 'done', result: Array.from({ length: 50 }, (_, i) => i) })
-    } finally {
-      await w.close()
-    }
+    await inWeave(async (w) => {
+    const id = w.spawn('napper', { ms: 500, n: 50 })
+    await passivatedOnce(w, [id])
+    for (let i = 0; i < 50; i++) w.send(id, i)
+    await w.committed()
+    expect(w.messages.inboxes.held(id)).toBe(0)
+    expect(await w.join(id)).toMatchObject({ status: 'done', result: Array.from({ length: 50 }, (_, i) => i) })
+    })
   })
 
   it('the messages a passivated receive left unmatched are not held in memory; the one it waits for reaches it', async () => {
-    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
-    const w = await open(file)
-    try {
-      const id = w.spawn('choosy')
-      await passivatedOnce(w, [id])
-      let sleeps = 0
-      w.on('thread-passivated', (e) => e.id === id && sleeps++)
-      // Each wakes it (its pattern is code), it looks, and sleeps again.
-      for (let i = 0; i < 5; i++) {
-        w.send(id, { k: 'a', i })
-        await expect.poll(() => sleeps, { interval: 5 }).toBe(i + 1)
-      }
-      await w.committed()
-      expect(w.messages.inboxes.held(id)).toBe(0)
-      w.send(id, { k: 'b' })
-      expect(await w.join(id)).toMatchObject({ status: 'done', result: { k: 'b' } })
-      // The five it left are dead letters at its end, once each.
-      expect(w.journal.db.prepare('SELECT count(*) FROM dead_letters WHERE recipient = ?').pluck().get(id)).toBe(5)
-    } finally {
-      await w.close()
+    await inWeave(async (w) => {
+    const id = w.spawn('choosy')
+    await passivatedOnce(w, [id])
+    let sleeps = 0
+    w.on('thread-passivated', (e) => e.id === id && sleeps++)
+    // Each wakes it (its pattern is code), it looks, and sleeps again.
+    for (let i = 0; i < 5; i++) {
+      w.send(id, { k: 'a', i })
+      await expect.poll(() => sleeps, { interval: 5 }).toBe(i + 1)
     }
+    await w.committed()
+    expect(w.messages.inboxes.held(id)).toBe(0)
+    w.send(id, { k: 'b' })
+    expect(await w.join(id)).toMatchObject({ status: 'done', result: { k: 'b' } })
+    // The five it left are dead letters at its end, once each.
+    expect(w.journal.db.prepare('SELECT count(*) FROM dead_letters WHERE recipient = ?').pluck().get(id)).toBe(5)
+    })
   })
 
   it('a thread that waited on a library wait beside a receive is passivated once that wait is done', async () => {
-    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
-    const w = await open(file)
-    try {
-      const id = w.spawn('both')
-      await passivatedOnce(w, [id])
-      expect(w.running).toBe(0)
-      w.send(id, 'late')
-      expect(await w.join(id)).toMatchObject({ status: 'done', result: 'late' })
-    } finally {
-      await w.close()
-    }
+    await inWeave(async (w) => {
+    const id = w.spawn('both')
+    await passivatedOnce(w, [id])
+    expect(w.running).toBe(0)
+    w.send(id, 'late')
+    expect(await w.join(id)).toMatchObject({ status: 'done', result: 'late' })
+    })
   })
 })

@@ -5,7 +5,8 @@
  * error, a timeout, or an HTTP 5xx or 429 answer: 3 attempts, 1 s then 2 s apart (less up to 20 %
  * of jitter). An answer with an HTTP error status stands as a FetchError `RAIMENT_FETCH_STATUS`
  * (with its `status`) in the journal and in `retryOn`; when no attempt is left, the thread gets
- * the answer itself, as without retries.
+ * the answer itself, as without retries. An answer's `Retry-After` (seconds or an HTTP-date) is
+ * its error's `retryAfterMs`, which the retry waits instead of its back-off (src/retry/run.ts).
  */
 import type { LibraryRetry, RetryCallInfo } from 'raiment'
 
@@ -51,7 +52,19 @@ export function transient(error: unknown, call: RetryCallInfo): boolean {
   }
 }
 
-type StatusError = new (code: string, message: string, request: { method: string; url: string; status?: number }) => Error
+type StatusError = new (code: string, message: string, request: { method: string; url: string; status?: number; retryAfterMs?: number }) => Error
+
+/**
+ * A `Retry-After` header's wait in ms: delay-seconds, or an HTTP-date from `now` (0 once past);
+ * undefined when there is none or it says neither.
+ */
+export function retryAfterMs(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string') return undefined
+  const v = value.trim()
+  if (/^\d+$/.test(v)) return Number(v) * 1000
+  const at = Date.parse(v)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
+}
 
 /** fetch's `retry` declaration; `FetchError` makes the error that stands for an HTTP error status. */
 export function httpRetry(FetchError: StatusError): LibraryRetry {
@@ -59,13 +72,14 @@ export function httpRetry(FetchError: StatusError): LibraryRetry {
     policy: { attempts: 3, initialInterval: 1000, backoffCoefficient: 2, maximumInterval: 30_000, jitter: 0.2, retryOn: transient },
     callOption: { request: 1 },
     failure(value, args) {
-      const res = value as { status?: unknown; statusText?: unknown }
+      const res = value as { status?: unknown; statusText?: unknown; headers?: Record<string, unknown> }
       if (typeof res?.status !== 'number' || res.status < 400) return null
       const o = (args[1] ?? {}) as Options
       const method = typeof o.method === 'string' ? o.method.toUpperCase() : 'GET'
       const url = String(args[0])
       const text = typeof res.statusText === 'string' && res.statusText !== '' ? ` ${res.statusText}` : ''
-      return new FetchError('RAIMENT_FETCH_STATUS', `HTTP ${res.status}${text} from ${method} ${url}`, { method, url, status: res.status })
+      const after = retryAfterMs(res.headers?.['retry-after'])
+      return new FetchError('RAIMENT_FETCH_STATUS', `HTTP ${res.status}${text} from ${method} ${url}`, { method, url, status: res.status, ...(after === undefined ? {} : { retryAfterMs: after }) })
     },
   }
 }

@@ -48,11 +48,14 @@ export class FetchError extends RaimentError {
   readonly method: string
   readonly url: string
   readonly status?: number
-  constructor(code: string, message: string, request: { method: string; url: string; status?: number }, options?: { cause?: unknown }) {
+  /** How long the server asked to wait before asking again (its `Retry-After`), in ms; a retry waits that instead of its back-off. */
+  readonly retryAfterMs?: number
+  constructor(code: string, message: string, request: { method: string; url: string; status?: number; retryAfterMs?: number }, options?: { cause?: unknown }) {
     super(code, message, options)
     this.method = request.method
     this.url = request.url
     if (request.status !== undefined) this.status = request.status
+    if (request.retryAfterMs !== undefined) this.retryAfterMs = request.retryAfterMs
   }
 }
 registerError(FetchError)

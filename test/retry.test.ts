@@ -14,6 +14,7 @@ import { AttemptLog } from '../src/retry/attempts.js'
 import { delayBounds, mergePolicy } from '../src/retry/policy.js'
 import { pendingRetryWaits } from '../src/retry/run.js'
 import { flakyServer, type FlakyServer } from './support/flaky-server.js'
+import { retryAfterMs } from '../io-libs/_http-retry.js'
 import { main } from '../src/cli/main.js'
 import { tempDir } from './support/tmp.js'
 
@@ -239,6 +240,26 @@ async function cli(argv: string[]): Promise<string> {
 }
 
 describe('raiment show', () => {
+  it("waits what a 503's Retry-After asks (seconds or an HTTP-date) instead of the back-off, at most maximumInterval", async () => {
+    const slow = { attempts: 2, initialInterval: 10, backoffCoefficient: 1, maximumInterval: 5_000, jitter: 0 }
+    const honoured = await run(poster, { url: `${server.url}/effect?fail=1&retryAfter=1`, retry: slow })
+    expect(honoured.end).toMatchObject({ status: 'done', result: { status: 200 } })
+    expect(honoured.attempts.map((a) => a.due - a.ended)).toEqual([1_000])
+    const key = (honoured.end as { result: { body: { key: string } } }).result.body.key
+    const at = server.keys.get(key)!.at
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(1_000 - 5)
+    // Longer than the policy's longest wait: that instead.
+    const capped = await run(poster, { url: `${server.url}/effect?fail=1&retryAfter=120`, retry: { ...slow, maximumInterval: 300 } })
+    expect(capped.attempts.map((a) => a.due - a.ended)).toEqual([300])
+    // The header's two forms.
+    const now = Date.parse('2026-12-04T12:00:00Z')
+    expect(retryAfterMs('7', now)).toBe(7_000)
+    expect(retryAfterMs('Fri, 04 Dec 2026 12:00:30 GMT', now)).toBe(30_000)
+    expect(retryAfterMs('Fri, 04 Dec 2026 11:00:00 GMT', now)).toBe(0)
+    expect(retryAfterMs('soon', now)).toBeUndefined()
+    expect(retryAfterMs(undefined, now)).toBeUndefined()
+  })
+
   it('lists each failed attempt of a call under it', async () => {
     const r = await run(poster, { url: `${server.url}/effect?fail=2`, retry: { ...FAST, attempts: 4 } })
     const text = await cli(['show', r.id, '--db', r.db])

@@ -6,7 +6,8 @@
  * Invariants:
  * - Every attempt of a call is the same call (same key, ordinal, and so call id): a library that
  *   passes the call id on as an idempotency key does the effect once, however many attempts.
- * - Attempt n's row (its error and the time the next attempt is due) is durable before the wait
+ * - Attempt n's row (its error and the time the next attempt is due: the policy's back-off, or
+ *   the `retryAfterMs` the error carries, at most maximumInterval) is durable before the wait
  *   starts, and the next attempt starts no earlier than that time. After a crash the call runs
  *   again from here: it reads its rows, waits only what is left until the last one's due time,
  *   and numbers its next attempt after them.
@@ -88,11 +89,22 @@ export async function retryCall(call: RetryingCall, policy: Policy, journal: Jou
       throw value
     }
     const ended = Date.now()
-    const row = { call: id, n, name, error: encodeError(failed), started: call.started, ended, due: ended + delay(policy, n, Math.random()) }
+    const row = { call: id, n, name, error: encodeError(failed), started: call.started, ended, due: ended + wait(policy, n, failed) }
     await new Promise<void>((resolve) => log.add(call.threadId, row, resolve))
     if (!host.active()) return never()
     await until(call, row.due, host)
   }
+}
+
+/**
+ * The wait (ms) after failed attempt n: the `retryAfterMs` its error carries (a server's
+ * `Retry-After`, as undici's retry handler reads it), at most the policy's maximumInterval; else
+ * the policy's back-off.
+ */
+function wait(policy: Policy, n: number, failed: unknown): number {
+  const after = (failed as { retryAfterMs?: unknown } | null)?.retryAfterMs
+  if (typeof after === 'number' && Number.isFinite(after) && after >= 0) return Math.min(Math.round(after), policy.maximumInterval)
+  return delay(policy, n, Math.random())
 }
 
 /**

@@ -2,7 +2,8 @@
  * A flaky HTTP service on 127.0.0.1 for the retry tests: each request names its key in an
  * `Idempotency-Key` header (the call id that `fetch` sends with `idempotent: true`) and how many
  * of its key's first requests fail in the `fail` query parameter (`/effect?fail=2`). Those fail
- * with `503` (or, with `&mode=reset`, a connection closed with no answer); the next one does the
+ * with `503` (with `&retryAfter=V`, a `Retry-After: V` header; with `&mode=reset`, a connection
+ * closed with no answer instead); the next one does the
  * effect (counted once per key) and answers `200 {"key": ...}`; later requests with the same key
  * get the same answer without doing the effect again, as an idempotent service does.
  */
@@ -47,7 +48,10 @@ export async function flakyServer(): Promise<FlakyServer> {
       log.at.push(Date.now())
       if (log.requests <= fail) {
         if (url.searchParams.get('mode') === 'reset') res.socket?.destroy()
-        else res.writeHead(503, { 'content-type': 'text/plain' }).end('try again')
+        else {
+          const retryAfter = url.searchParams.get('retryAfter')
+          res.writeHead(503, { 'content-type': 'text/plain', ...(retryAfter === null ? {} : { 'retry-after': retryAfter }) }).end('try again')
+        }
         s.onFailure?.(key, log.requests)
         return
       }

@@ -6,22 +6,15 @@
  * with batching on and off; and a weave that reads a batch built by hand with a duplicate in it.
  */
 import amqp from 'amqplib'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Topology } from '../src/amqp/topology.js'
-import { AMQP_URL, brokerUp, CI } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, brokerTests } from './support/broker.js'
 import { resultOf as result, sink, source } from './support/streams.js'
 import { openWeaves, type Weaves } from './support/weaves.js'
 
 const types = { source, sink }
 describe.skipIf(!brokerUp && !CI)('batches of envelopes between weaves', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   const weaves = (ids: string[], batch?: number): Promise<Weaves> => openWeaves(cleanups, ids, types, batch)
 

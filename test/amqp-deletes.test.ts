@@ -4,10 +4,10 @@
  * go into at most one commit per DELETE_AFTER_MS (not one per confirm), the outbox empties with
  * no one waiting for it, and every message arrives once.
  */
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { thread } from 'raiment'
 import { DELETE_AFTER_MS } from '../src/amqp/relay.js'
-import { brokerUp, CI, AMQP_URL } from './support/broker.js'
+import { brokerUp, CI, brokerTests } from './support/broker.js'
 import { openWeaves } from './support/weaves.js'
 
 const ping = thread({
@@ -34,14 +34,7 @@ const pong = thread({
 })
 
 describe.skipIf(!brokerUp && !CI)('outbox rows confirmed are deleted in batches', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   it('a ping-pong commits its deletes at most once per DELETE_AFTER_MS, and the outbox empties unasked', async () => {
     const { w, links } = await openWeaves(cleanups, ['a', 'b'], { ping, pong })

@@ -8,11 +8,11 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { main } from '../src/cli/main.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 import listener from '../threads/listener.js'
 
@@ -93,14 +93,7 @@ describe('without a broker', () => {
 })
 
 describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   /** Weaves joined to a fresh namespace, in this process, each on its own journal. */
   async function weaves(ids: string[], onMark: (weave: string, k: number) => void, work?: (weave: string) => Promise<string>) {

@@ -10,10 +10,10 @@
  * Weaves in this process, on the service broker (nothing here stops or disconnects it).
  */
 import { join } from 'node:path'
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { thread, Weave, type AnyThreadType, type SendResult } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { resultOf } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
 
@@ -43,14 +43,7 @@ const threads = { sender, holder } as Record<string, AnyThreadType>
 const dead = (w: Weave): unknown[] => w.journal.db.prepare('SELECT sender, recipient, body, reason FROM dead_letters ORDER BY n').all()
 
 describe.skipIf(!brokerUp && !CI)('names across weaves', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   /** Weaves of one namespace, each on its journal in one temp dir; `open` again reopens one. */
   function cluster(ids: string[]) {

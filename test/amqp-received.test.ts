@@ -10,11 +10,11 @@
  *   gave it: ignored, by its row number.
  */
 import amqp from 'amqplib'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Weave } from 'raiment'
 import { Topology } from '../src/amqp/topology.js'
 import { PRUNE_EVERY, type Origin } from '../src/received.js'
-import { AMQP_URL, brokerUp, CI } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, brokerTests } from './support/broker.js'
 import { resultOf as result, sink, source } from './support/streams.js'
 import { openWeaves } from './support/weaves.js'
 
@@ -46,14 +46,7 @@ async function until(what: string, cond: () => boolean, ms = 20_000): Promise<vo
 }
 
 describe.skipIf(!brokerUp && !CI)('pruning the ids taken from other weaves', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   it('after a storm through closed connections: each message taken once, in order, and few ids kept', async () => {
     const { w, links } = await openWeaves(cleanups, ['a', 'b'], types)

@@ -5,10 +5,10 @@
  * arrive, each once and in order. Weaves a and b in this process, on a real broker.
  */
 import { join } from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, rabbitmqctl, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, rabbitmqctl, removeNamespace, brokerTests } from './support/broker.js'
 import { resultOf as result, sink, source } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
 
@@ -17,14 +17,7 @@ const types = { source, sink }
 const N = 30
 
 describe.skipIf(!brokerUp && !CI)('a publish the broker refuses', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   it('is kept in the outbox, logged once, and published again once the queue has room', async () => {
     const dir = tempDir()

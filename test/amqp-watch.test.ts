@@ -4,10 +4,10 @@
  * monitors a thread still hears of its end after the thread moved to another weave.
  */
 import { join } from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 
 /** 'ok': returns 42; 'fail': throws; 'wait': takes one message, then fails if told to, else returns it. */
@@ -89,14 +89,7 @@ function result(end: ThreadEnd): unknown {
 }
 
 describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   async function weaves(ids: string[]): Promise<Record<string, Weave>> {
     const dir = tempDir()

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
 import { AmqpLink, Fenced, rebuildJournal, ReplicatedHost } from 'raiment/broker'
-import { AMQP_URL, brokerUp, CI, freshNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, requireBroker } from './support/broker.js'
 import { dropStreams, journalState } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
 
@@ -26,7 +26,7 @@ const threads = { counter }
 
 describe.skipIf(!brokerUp && !CI)('raiment/broker', () => {
   it('Weave.open with an AmqpLink and replicate: true; rebuildJournal gives a journal that runs the thread on to the same end', async () => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+    requireBroker()
     const dir = tempDir()
     const namespace = freshNamespace()
     const link = await AmqpLink.connect({ url: AMQP_URL, namespace, log: () => {} })
@@ -64,7 +64,7 @@ describe.skipIf(!brokerUp && !CI)('raiment/broker', () => {
   }, 60_000)
 
   it('ReplicatedHost runs a replicated weave with its lease; a second host of the same journal is refused', async () => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+    requireBroker()
     const dir = tempDir()
     const namespace = freshNamespace()
     const lines: string[] = []

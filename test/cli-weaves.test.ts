@@ -5,8 +5,8 @@
  * on no weave's command line.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { describe, expect, test } from 'vitest'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { raimentProcess, THREADS, type Running } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
@@ -28,13 +28,7 @@ async function gone(pid: number): Promise<void> {
 }
 
 describe.skipIf(!brokerUp && !CI)('raiment start --weaves N and signals', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   /** `start --weaves 2` in its own process group, once both weaves have joined; their pids. */
   async function twoWeaves(): Promise<{ run: Running; pids: number[] }> {

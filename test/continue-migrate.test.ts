@@ -5,21 +5,15 @@
  * takes each), and it goes on continuing there with its mailbox whole.
  */
 import { join } from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { actor, fxLibrary, logger, ticks } from './support/continue-plan.js'
 import { tempDir } from './support/tmp.js'
 
 describe.skipIf(!brokerUp && !CI)('continue-as-new and moves', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   it('a thread that continued twice moves, keeps its count and mailbox, and continues there with call ids of its own', async () => {
     const dir = tempDir('raiment-continue-move-')

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { context, trace } from '@opentelemetry/api'
 import { thread, type AnyThreadType } from 'raiment'
-import { AMQP_URL, brokerUp, CI } from './support/broker.js'
+import { brokerUp, CI, requireBroker } from './support/broker.js'
 import { named, parentOf, registerSdk, type Sdk } from './support/otel.js'
 import { openWeaves } from './support/weaves.js'
 
@@ -51,7 +51,7 @@ const types = { remoteWorker, remoteBoss, namedBox, byName } as Record<string, A
 describe.skipIf(!brokerUp && !CI)('OpenTelemetry across weaves', () => {
   let sdk: Sdk
   beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+    requireBroker()
     sdk = registerSdk()
   })
   afterAll(async () => {

@@ -19,7 +19,7 @@ import { runningOwner } from '../src/cli/common.js'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
 import { JournalLock } from '../src/journal-owner.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, requireBroker } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -304,7 +304,7 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
   })
 
   test('each weave of `start --weaves 2` owns its journal while it runs', async () => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+    requireBroker()
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['w-1', 'w-2']))

@@ -7,10 +7,10 @@
  *   while its weave runs, and when the end came while its weave was down.
  */
 import { join } from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Weave, thread } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 
 /** Takes messages until one says stop; returns the others' n in the order taken. */
@@ -39,13 +39,7 @@ const joiner = thread({
 })
 
 describe.skipIf(!brokerUp && !CI)('passivated threads and moves', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
-  const cleanups: Array<() => Promise<void>> = []
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c()
-  })
+  const cleanups = brokerTests()
 
   /** Opens weave `id` on the broker, passivating at once; closed after the test (or by `close`). */
   async function openWeave(dir: string, ns: string, id: string): Promise<Weave & { down(): Promise<void> }> {

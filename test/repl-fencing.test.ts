@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { Ring } from '../src/amqp/ring.js'
 import { genStream } from '../src/replication/records.js'
 import { readHead, readToEnd } from '../src/replication/streams.js'
-import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace, requireBroker } from './support/broker.js'
 import { deadline, Effects, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
@@ -22,9 +22,7 @@ const COUNT = 40
 const STEPS = 30
 
 describe.skipIf(!brokerUp && !CI)('fencing and takeover faults', () => {
-  beforeAll(() => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
-  })
+  beforeAll(requireBroker)
 
   it('a weave frozen past the takeover time releases and publishes nothing after SIGCONT, and exits 3 with its line', async () => {
     const ids = ['a', 'b']

@@ -12,7 +12,7 @@
 import { rmSync } from 'node:fs'
 import { fc } from '@fast-check/vitest'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace, requireBroker } from './support/broker.js'
 import { deadline, Effects, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
@@ -40,7 +40,7 @@ const losses = fc.record({
 
 describe.skipIf(!brokerUp && !CI)('host loss: replicated weaves taken over', () => {
   beforeAll(async () => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+    requireBroker()
     console.log(`repl-host-loss: fast-check seed ${seed} (FC_SEED=${seed} to reproduce)`)
   })
 

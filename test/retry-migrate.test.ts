@@ -9,7 +9,7 @@ import { thread, Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { AttemptLog } from '../src/retry/attempts.js'
 import { pendingRetryWaits } from '../src/retry/run.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, requireBroker } from './support/broker.js'
 import { flakyServer, type FlakyServer } from './support/flaky-server.js'
 import { tempDir } from './support/tmp.js'
 
@@ -24,7 +24,7 @@ const poster = thread({
 describe.skipIf(!brokerUp && !CI)('retries of a thread that moves', () => {
   let server: FlakyServer
   beforeAll(async () => {
-    if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+    requireBroker()
     server = await flakyServer()
   })
   afterAll(async () => {

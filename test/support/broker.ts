@@ -4,6 +4,7 @@
  * per test, and removing a namespace's queues and exchanges afterwards.
  */
 import amqp from 'amqplib'
+import { afterEach, beforeAll } from 'vitest'
 import { execFile } from 'node:child_process'
 import { openSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -30,6 +31,24 @@ if (!brokerUp && !CI) {
   } catch {
     // another file said it
   }
+}
+
+/** In a broker test: fails it when no broker answers (under CI=true; elsewhere the suite is skipped). */
+export function requireBroker(): void {
+  if (!brokerUp) throw new Error(`CI=true and no RabbitMQ answers at ${new URL(AMQP_URL).host}: start it (rabbitmq-server -detached)`)
+}
+
+/**
+ * In a `describe.skipIf(!brokerUp && !CI)` of broker tests: requires the broker before them, and
+ * returns the list a test pushes its clean-ups to, run after it, last first.
+ */
+export function brokerTests(): Array<() => Promise<void>> {
+  beforeAll(requireBroker)
+  const cleanups: Array<() => Promise<void>> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c()
+  })
+  return cleanups
 }
 
 /** A namespace no other test (or run) uses. */

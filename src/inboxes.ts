@@ -127,26 +127,26 @@ export class Inboxes {
    */
   #put(target: string, msg: Msg, msgId: MsgId, at: number): void {
     const inbox = this.#inboxes.get(target)
-    if (inbox === undefined) {
-      msg.stored = true
+    if (inbox !== undefined) {
+      for (let i = 0; i < inbox.waiters.length; i++) {
+        const done = inbox.waiters[i]!.offer(msg)
+        if (done === null) continue
+        inbox.waiters.splice(i, 1)
+        if (done === 'took') return
+        break
+      }
+    }
+    msg.stored = true
+    let committed: (() => void) | undefined
+    if (inbox !== undefined) inbox.msgs.push(msg)
+    else {
       const list = this.#uncommitted.get(target)
       if (list === undefined) this.#uncommitted.set(target, [msg])
       else list.push(msg)
       this.#unloaded.add(target)
-      this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null], () => this.#prune(target))
-      if (this.onStored !== null) this.onStored(target)
-      return
+      committed = () => this.#prune(target)
     }
-    for (let i = 0; i < inbox.waiters.length; i++) {
-      const done = inbox.waiters[i]!.offer(msg)
-      if (done === null) continue
-      inbox.waiters.splice(i, 1)
-      if (done === 'took') return
-      break
-    }
-    msg.stored = true
-    this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null])
-    inbox.msgs.push(msg)
+    this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null], committed)
     if (this.onStored !== null) this.onStored(target)
   }
 

@@ -5,9 +5,10 @@
  * thread sees it; `takeover-rebuilt` is in a weave taking another over, once the journal is rebuilt
  * from the stream and before the takeover is recorded in it; `continue-queued` is when a thread
  * continuing as new has queued the switch (not yet committed), `continue-committed` once the switch
- * is durable and before the new run starts. Unset, a point costs one boolean test.
+ * is durable and before the new run starts; `control-answered` when a weave has answered a control
+ * request at once (`raiment kill`, `send`) and before that answer commits. Unset, a point costs one boolean test.
  */
-export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed'
+export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered'
 
 const spec = process.env['RAIMENT_CRASH_AT']
 const [point, countText] = spec ? spec.split(':') : []

@@ -102,6 +102,7 @@ export class Journal {
   #tailEntries: Statement
   #mainReplay: Statement
   #tailReplay: Statement
+  #replyControl: Statement | null = null
   #nextThread = 0
   #threadLimit = 0
   #block = 8
@@ -394,8 +395,14 @@ export class Journal {
     return this.db.prepare('SELECT n, kind, thread, arg FROM control WHERE done = 0 ORDER BY n').all() as ControlRow[]
   }
 
+  /**
+   * Answers control request `n` in the next group commit: with what the answer reports (a kill's
+   * end, a send's inbox row), which the caller queued before, so the asker never sees an answer
+   * whose effect a crash lost, and a request whose effect did not commit stays unanswered (the
+   * next weave answers it).
+   */
   replyControl(n: number, reply: string): void {
-    this.db.prepare('UPDATE control SET done = 1, reply = ? WHERE n = ?').run(reply, n)
+    this.#commits.queue((this.#replyControl ??= this.db.prepare('UPDATE control SET done = 1, reply = ? WHERE n = ?')), [reply, n])
   }
 
   /** PRAGMA data_version: changes when another connection commits. */

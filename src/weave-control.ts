@@ -6,9 +6,11 @@
  * Invariants:
  * - The journal is looked at only when another connection has committed (PRAGMA data_version),
  *   and once at the first poll, so requests left while no weave ran are answered too.
+ * - An answer commits with what it answers (src/journal.ts `replyControl`), never before it.
  * - A request answered asynchronously (spawn: once its record is durable; migrate: once the move
  *   is) is started once, however many polls see it before its answer is written.
  */
+import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeValue, encodeError } from './encoding.js'
 import type { Journal, ThreadRow } from './journal.js'
 import type { Weave } from './weave.js'
@@ -116,6 +118,7 @@ export class ControlRequests {
         reply = (e as Error).message
       }
       journal.replyControl(c.n, reply)
+      if (crashArmed) crashPoint('control-answered')
     }
   }
 

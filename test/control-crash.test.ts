@@ -1,0 +1,89 @@
+/**
+ * A control request answered at once (`raiment send`, `raiment kill`) and a SIGKILL: the answer
+ * commits with what it answers, never before it. A real `raiment start` is killed at the crash
+ * point `control-answered` (the answer given, not yet committed); a weave started again answers
+ * the request, and what the asker was told has happened: the message reached the thread, once;
+ * the thread is killed. (Before, the answer was written at once and the send or kill a moment
+ * later, in the next commit: a crash between told the asker "delivered" and lost the message.)
+ */
+import { join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import { sendMessage } from '../src/cli/messages.js'
+import { decodeValue } from '../src/encoding.js'
+import { Journal } from '../src/journal.js'
+import { raiment, raimentProcess, THREADS, type Running } from './support/raiment-process.js'
+import { tempDir } from './support/tmp.js'
+
+const T = ['--threads', THREADS]
+/** Several Node processes, each loading TypeScript through tsx. */
+const SLOW = 120_000
+
+/** `raiment start` on dir/raiment.db, once it says it runs. */
+async function startWeave(dir: string, env: Record<string, string> = {}): Promise<Running> {
+  const weave = raimentProcess(dir, ['start', ...T], { env })
+  await weave.until((out) => /^weave \S+ on raiment\.db/m.test(out))
+  return weave
+}
+
+/** A listener thread spawned on the running weave; it waits up to `timeout` ms for one message. */
+async function spawnListener(dir: string, timeout: number): Promise<string> {
+  const r = await raiment(dir, 'spawn', 'listener', JSON.stringify({ timeout }), ...T)
+  expect(r.code, r.stderr).toBe(0)
+  return r.stdout.trim()
+}
+
+function threadRow(dir: string, id: string): { status: string; outcome: unknown; inbox: number; dead: number } {
+  const journal = new Journal(join(dir, 'raiment.db'), { readonly: true })
+  try {
+    const row = journal.thread(id)!
+    const count = (sql: string): number => journal.db.prepare(sql).pluck().get() as number
+    return {
+      status: row.status,
+      outcome: row.outcome === null ? null : decodeValue(row.outcome),
+      inbox: count('SELECT count(*) FROM inbox'),
+      dead: count('SELECT count(*) FROM dead_letters'),
+    }
+  } finally {
+    journal.close()
+  }
+}
+
+describe('a control request and a SIGKILL between its answer and its commit', () => {
+  test('raiment send: a message the asker is told was delivered reaches the thread, once', async () => {
+    const dir = tempDir()
+    const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'control-answered' })
+    const id = await spawnListener(dir, 20_000)
+    const sent = sendMessage(join(dir, 'raiment.db'), id, { hello: 'once' }).then(
+      (r) => r.result,
+      (e: unknown) => e as Error,
+    )
+    expect((await crashing.ended).signal).toBe('SIGKILL')
+
+    const weave = await startWeave(dir)
+    // Told delivered (the new weave answered within the asker's wait), or told it waits for a
+    // weave (it did not): either way it is delivered, once.
+    const told = await sent
+    if (told instanceof Error) expect((told as { code?: string }).code).toBe('RAIMENT_SEND_TIMEOUT')
+    else expect(told).toEqual({ delivered: true, to: id })
+    await weave.until((out) => out.includes(`done ${id} listener`))
+    weave.child.kill('SIGTERM')
+    await weave.ended
+    expect(threadRow(dir, id)).toEqual({ status: 'done', outcome: { received: { hello: 'once' } }, inbox: 0, dead: 0 })
+  }, SLOW)
+
+  test('raiment kill: a thread the asker is told was killed is killed', async () => {
+    const dir = tempDir()
+    const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'control-answered' })
+    const id = await spawnListener(dir, 20_000)
+    const kill = raiment(dir, 'kill', id)
+    expect((await crashing.ended).signal).toBe('SIGKILL')
+
+    const weave = await startWeave(dir)
+    const killed = await kill
+    expect(killed.stdout.trim(), killed.stderr).toBe(`killed ${id}`)
+    // The answer commits with the kill: told killed, it is killed already.
+    expect(threadRow(dir, id)).toMatchObject({ status: 'killed', inbox: 0, dead: 0 })
+    weave.child.kill('SIGTERM')
+    await weave.ended
+  }, SLOW)
+})

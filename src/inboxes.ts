@@ -84,8 +84,8 @@ export class Inboxes {
   readonly #uncommitted = new Map<string, Msg[]>()
   /** The weave is observed (src/observer.ts): a receive that takes a message tells its call. */
   observed = false
-  /** Told of a message put in an inbox that no waiting receiver took (src/passivation/ wakes its thread). */
-  onStored: ((thread: string) => void) | null = null
+  /** Told of a message (number `n`, encoded `body`) put in an inbox that no waiting receiver took (src/passivation/ wakes its thread). */
+  onStored: ((thread: string, n: number, body: string) => void) | null = null
 
   constructor(journal: Journal) {
     this.#journal = journal
@@ -147,7 +147,7 @@ export class Inboxes {
       committed = () => this.#prune(target)
     }
     this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null], committed)
-    if (this.onStored !== null) this.onStored(target)
+    if (this.onStored !== null) this.onStored(target, msg.n, msg.body)
   }
 
   /**

@@ -10,7 +10,7 @@ import type Database from 'better-sqlite3'
 import { continueMigration } from './continue/schema.js'
 import { DbTooNew, EmptyDb, InvalidArgument, NotARaimentDb } from './errors.js'
 import { JournalLock } from './journal-owner.js'
-import { passivationMigration } from './passivation/schema.js'
+import { filterMigration, passivationMigration } from './passivation/schema.js'
 import { retryMigration } from './retry/schema.js'
 import { schedulesMigration } from './schedules/schema.js'
 
@@ -162,6 +162,8 @@ export const MIGRATIONS: readonly string[] = [
   continueMigration(),
   // Passivation (src/passivation/): what wakes each thread that left memory while it waited.
   passivationMigration(),
+  // Passivation: which message wakes a passivated receiver (its pattern), not any message.
+  filterMigration(),
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -54,7 +54,7 @@ export class Messages {
   }
 
   /** Told of a message put in an inbox that no waiting receiver took (src/passivation/ wakes its thread). */
-  set onStored(fn: ((thread: string) => void) | null) {
+  set onStored(fn: ((thread: string, n: number, body: string) => void) | null) {
     this.inboxes.onStored = fn
   }
 

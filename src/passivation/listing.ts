@@ -3,6 +3,7 @@
  * running thread with a row in `passivated` is out of memory, waiting for what the row says.
  */
 import type Database from 'better-sqlite3'
+import { decodeValue } from '../encoding.js'
 
 /** What a passivated thread waits for, and since when (ms since the epoch). */
 export interface PassivatedView {
@@ -10,6 +11,8 @@ export interface PassivatedView {
   due: number | null
   /** It waits for a message. */
   mailbox: boolean
+  /** Which message wakes it (src/passivation/waits.ts), encoded; null: any. */
+  filter: string | null
   /** The thread whose end it waits for, or null. */
   joins: string | null
   since: number
@@ -38,15 +41,29 @@ export function isPassivated(db: Database.Database, id: string): boolean {
 /** What passivated thread `id` waits for, or undefined if it is not passivated. */
 export function passivatedOf(db: Database.Database, id: string): PassivatedView | undefined {
   if (!hasTable(db)) return undefined
-  const r = db.prepare('SELECT due, mailbox, joins, at FROM passivated WHERE thread = ?').get(id) as { due: number | null; mailbox: number; joins: string | null; at: number } | undefined
-  return r === undefined ? undefined : { due: r.due, mailbox: r.mailbox === 1, joins: r.joins, since: r.at }
+  // *: a journal of schema 14, opened read-only, has no filter column.
+  const r = db.prepare('SELECT * FROM passivated WHERE thread = ?').get(id) as { due: number | null; mailbox: number; filter?: string | null; joins: string | null; at: number } | undefined
+  return r === undefined ? undefined : { due: r.due, mailbox: r.mailbox === 1, filter: r.filter ?? null, joins: r.joins, since: r.at }
 }
 
 /** What it waits for, in words: `a message, until 2026-12-04T18:00:00.000Z` and the like. */
 export function waitText(p: PassivatedView): string {
   const what: string[] = []
-  if (p.mailbox) what.push('a message')
+  if (p.mailbox) what.push(`a message${filterText(p.filter)}`)
   if (p.joins !== null) what.push(`the end of ${p.joins}`)
   if (p.due !== null) what.push(`${what.length > 0 ? 'until ' : ''}${new Date(p.due).toISOString()}`)
   return what.join(', ')
+}
+
+/** ` matching {"kind":"order"}`, ` after #12`, or nothing (any message). */
+function filterText(filter: string | null): string {
+  if (filter === null) return ''
+  try {
+    const f = decodeValue(filter) as Partial<{ match: unknown; after: number }>
+    if (typeof f.after === 'number') return ` after #${f.after}`
+    if ('match' in f) return ` matching ${JSON.stringify(f.match) ?? String(f.match)}`
+  } catch {
+    // Not one this Raiment wrote: said as any message.
+  }
+  return ''
 }

@@ -21,7 +21,7 @@ import { decodeValue } from '../encoding.js'
 import type { ThreadRow } from '../journal.js'
 import type { Run, ThreadEnd, WeaveHost } from '../weave-types.js'
 import type { Weft } from '../weft.js'
-import { waitsOf, wakeOf, type Wake } from './waits.js'
+import { waitsOf, wakeOf, wakesFor, type Wake } from './waits.js'
 import { continuedOf } from '../continue/continue.js'
 
 type Stmt = Database.Statement<unknown[]>
@@ -48,6 +48,7 @@ export class Passivation {
   readonly #dueBy: Stmt
   readonly #minDue: Stmt
   readonly #joining: Stmt
+  readonly #inbox: Stmt
   /** Rows written or deleted (null) in batches not yet committed. */
   readonly #overlay = new Map<string, Wake | null>()
   /** Who joins a passivated thread from this process (weave.join): handed to its run when it wakes. */
@@ -67,13 +68,14 @@ export class Passivation {
     this.#host = host
     this.#after = after
     const db = host.weave.journal.db
-    this.#insert = db.prepare('INSERT OR REPLACE INTO passivated (thread, due, mailbox, joins, at) VALUES (?, ?, ?, ?, ?)')
+    this.#insert = db.prepare('INSERT OR REPLACE INTO passivated (thread, due, mailbox, filter, joins, at) VALUES (?, ?, ?, ?, ?, ?)')
     this.#delete = db.prepare('DELETE FROM passivated WHERE thread = ?')
-    this.#get = db.prepare('SELECT due, mailbox, joins FROM passivated WHERE thread = ?').raw(true)
+    this.#get = db.prepare('SELECT due, mailbox, filter, joins FROM passivated WHERE thread = ?').raw(true)
+    this.#inbox = db.prepare('SELECT n, body FROM inbox WHERE thread = ? ORDER BY n').raw(true)
     this.#dueBy = db.prepare('SELECT thread FROM passivated WHERE due <= ? ORDER BY due').pluck()
     this.#minDue = db.prepare('SELECT min(due) FROM passivated').pluck()
     this.#joining = db.prepare('SELECT thread FROM passivated WHERE joins = ?').pluck()
-    host.weave.messages.onStored = (thread) => this.#stored(thread)
+    host.weave.messages.onStored = (thread, n, body) => this.#stored(thread, n, body)
     host.weave.on('thread-end', (end) => void this.#ended(end.id))
     // A thread of another weave ended, as its weave told a join here.
     host.weave.watches.onJoinEnd = (target) => this.#ended(target)
@@ -82,7 +84,7 @@ export class Passivation {
   /**
    * The recorded threads to resume when the weave opens, in spawn order: those pending or running
    * that are not passivated, and the passivated ones whose wake has come while no weave ran (due,
-   * a message in the inbox, the joined thread ended). The others stay passivated. Rows of threads
+   * a message in the inbox that wakes it, the joined thread ended). The others stay passivated. Rows of threads
    * that ended meanwhile (killed by the CLI while no weave ran) are deleted.
    */
   toResume(): ThreadRow[] {
@@ -91,17 +93,33 @@ export class Passivation {
     // until that commits, a join of one must not wait for a wake that will never come.
     const gone = db.prepare("SELECT p.thread FROM passivated p JOIN threads t ON t.id = p.thread WHERE t.status NOT IN ('running', 'pending')").pluck().all() as string[]
     for (const id of gone) this.#forgetRow(id)
+    // `filtered`: woken by nothing but messages in its inbox, each to be matched against its filter.
     const rows = db
       .prepare(
-        `SELECT t.*, p.thread IS NOT NULL AS asleep FROM threads t LEFT JOIN passivated p ON p.thread = t.id
+        `SELECT t.*, p.thread IS NOT NULL AS asleep, p.filter AS wakeFilter,
+           p.filter IS NOT NULL AND coalesce(p.due <= @now, 0) = 0
+             AND NOT (p.joins IS NOT NULL AND NOT EXISTS (SELECT 1 FROM threads j WHERE j.id = p.joins AND j.status IN ('running', 'pending'))) AS filtered
+         FROM threads t LEFT JOIN passivated p ON p.thread = t.id
          WHERE t.status IN ('running', 'pending') AND (p.thread IS NULL OR p.due <= @now
            OR (p.mailbox = 1 AND EXISTS (SELECT 1 FROM inbox i WHERE i.thread = t.id))
            OR (p.joins IS NOT NULL AND NOT EXISTS (SELECT 1 FROM threads j WHERE j.id = p.joins AND j.status IN ('running', 'pending'))))
          ORDER BY t.rowid`,
       )
-      .all({ now: Date.now() }) as Array<ThreadRow & { asleep: 0 | 1 }>
-    for (const r of rows) if (r.asleep === 1) this.#forgetRow(r.id)
-    return rows
+      .all({ now: Date.now() }) as Array<ThreadRow & { asleep: 0 | 1; wakeFilter: string | null; filtered: 0 | 1 }>
+    const resume: ThreadRow[] = []
+    for (const r of rows) {
+      const { asleep, wakeFilter, filtered, ...row } = r
+      if (filtered === 1 && !this.#inboxWakes(r.id, wakeFilter)) continue
+      if (asleep === 1) this.#forgetRow(r.id)
+      resume.push(row)
+    }
+    return resume
+  }
+
+  /** Whether a message in passivated thread `id`'s inbox (committed) wakes it. */
+  #inboxWakes(id: string, filter: string | null): boolean {
+    for (const [n, body] of this.#inbox.iterate(id) as IterableIterator<[number, string]>) if (wakesFor(filter, n, body)) return true
+    return false
   }
 
   /** Arms the timer of the soonest due row (once the weave has resumed what it resumes). */
@@ -236,7 +254,7 @@ export class Passivation {
 
   #write(id: string, wake: Wake): void {
     this.#overlay.set(id, wake)
-    this.#host.weave.journal.queue(this.#insert, [id, wake.due, wake.mailbox ? 1 : 0, wake.joins, Date.now()], () => {
+    this.#host.weave.journal.queue(this.#insert, [id, wake.due, wake.mailbox ? 1 : 0, wake.filter, wake.joins, Date.now()], () => {
       if (this.#overlay.get(id) === wake) this.#overlay.delete(id)
     })
   }
@@ -252,8 +270,8 @@ export class Passivation {
   #row(id: string): Wake | null {
     const o = this.#overlay.get(id)
     if (o !== undefined) return o
-    const r = this.#get.get(id) as [number | null, number, string | null] | undefined
-    return r === undefined ? null : { due: r[0], mailbox: r[1] === 1, joins: r[2] }
+    const r = this.#get.get(id) as [number | null, number, string | null, string | null] | undefined
+    return r === undefined ? null : { due: r[0], mailbox: r[1] === 1, filter: r[2], joins: r[3] }
   }
 
   // ---- waking ----------------------------------------------------------------------------------
@@ -285,12 +303,13 @@ export class Passivation {
     run.joiners = run.joiners === null ? joiners : [...run.joiners, ...joiners]
   }
 
-  /** A message went into thread `thread`'s inbox (nobody took it at once). */
-  #stored(thread: string): void {
+  /** Message `n` (encoded `body`) went into thread `thread`'s inbox (nobody took it at once). */
+  #stored(thread: string, n: number, body: string): void {
     // A message that came in as the weave closed (its journal may be closed) wakes nothing.
     if (this.#stopped || this.#host.closed() || this.#host.run(thread) !== undefined) return
     const row = this.#row(thread)
-    if (row !== null && row.mailbox) this.#wake(thread)
+    // One its receive would not take stays in the inbox, and the thread asleep.
+    if (row !== null && row.mailbox && wakesFor(row.filter, n, body)) this.#wake(thread)
   }
 
   /** Thread `id` ended (its end is durable; or its weave told so, for one of another weave): wake who joins it. */

@@ -4,17 +4,54 @@
  * across weaves). A thread waiting on anything else (a library's own wait, two joins at once) is
  * not passivated: nothing in SQLite would wake it.
  */
-import { decodeArgs } from '../encoding.js'
+import { decodeArgs, decodeValue, encodeValue } from '../encoding.js'
+import { matches } from '../message-shapes.js'
 import { splitKey } from '../replay-record.js'
 
 /** What wakes a passivated thread (a row of the `passivated` table). */
 export interface Wake {
   /** The soonest wall-clock time (ms) one of its waits ends, or null. */
   due: number | null
-  /** It waits for a message: any message to it wakes it (replay evaluates its pattern again). */
+  /** It waits for a message (which one: `filter`). */
   mailbox: boolean
+  /**
+   * Which message wakes it, encoded (`wakesFor` reads it): the pattern of its receive (the
+   * `match` of a take), or the number its predicate receive has looked up to (a peek after n);
+   * null: any message (replay evaluates its receive again).
+   */
+  filter: string | null
   /** The thread whose end it waits for, or null. */
   joins: string | null
+}
+
+/** A filter as encoded: a take's pattern, or a peek's number. */
+type Filter = { match: unknown } | { after: number }
+
+/** The filter of a mailbox wait, encoded; null when any message is to wake it. */
+function filterOf(f: Filter): string | null {
+  try {
+    return encodeValue(f)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Whether message number `n` of encoded value `body` wakes a thread waiting with `filter`: it
+ * matches the receive's pattern, or comes after what its predicate receive has looked at. A
+ * superset of what the receive takes (the pattern is its own, decoded from the call's key, which
+ * encodes it exactly); anything not understood wakes.
+ */
+export function wakesFor(filter: string | null, n: number, body: string): boolean {
+  if (filter === null) return true
+  try {
+    const f = decodeValue(filter) as Partial<{ match: unknown; after: unknown }>
+    if (typeof f.after === 'number') return n > f.after
+    if ('match' in f) return matches(decodeValue(body), f.match)
+  } catch {
+    // A body or filter that does not decode: the receive decides.
+  }
+  return true
 }
 
 /**
@@ -63,7 +100,8 @@ export function waitsOf<T extends Pending>(first: T | 'busy' | null): T[] | 'bus
 
 /** What wakes a thread blocked in `calls`, or null when something it waits for is not known here. */
 export function wakeOf(calls: readonly WaitCall[]): Wake | null {
-  const w: Wake = { due: null, mailbox: false, joins: null }
+  const w: Wake = { due: null, mailbox: false, filter: null, joins: null }
+  let mailboxWaits = 0
   const until = (t: unknown): boolean => {
     if (t === undefined || t === null) return true
     if (typeof t !== 'number' || !Number.isFinite(t)) return false
@@ -76,9 +114,12 @@ export function wakeOf(calls: readonly WaitCall[]): Wake | null {
     if (args === null) return null
     if (m === 'mailbox.take') {
       w.mailbox = true
-      if (!until((args[0] as { until?: unknown } | undefined)?.until)) return null
+      const o = args[0] as { match?: unknown; until?: unknown } | undefined
+      if (++mailboxWaits === 1 && o?.match !== undefined) w.filter = filterOf({ match: o.match })
+      if (!until(o?.until)) return null
     } else if (m === 'mailbox.peek') {
       w.mailbox = true
+      if (++mailboxWaits === 1 && typeof args[0] === 'number') w.filter = filterOf({ after: args[0] })
       if (!until(args[1])) return null
     } else if (m === 'clock.sleepUntil') {
       if (!until(args[0])) return null
@@ -88,5 +129,7 @@ export function wakeOf(calls: readonly WaitCall[]): Wake | null {
       w.joins = id
     } else return null
   }
+  // Two receives at once: any message may be for either.
+  if (mailboxWaits > 1) w.filter = null
   return w
 }

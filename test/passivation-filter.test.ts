@@ -134,7 +134,7 @@ describe('which message wakes a passivated receiver', () => {
     const value = fc.anything({ withBigInt: true, withDate: true, withNullPrototype: false, withBoxedValues: false, withTypedArray: false, withMap: false, withSet: false, maxDepth: 3 })
     // A message is often the pattern itself, grown by keys, so that matches are common.
     const grown = (p: unknown): fc.Arbitrary<unknown> =>
-      p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Date) ? fc.dictionary(fc.string({ maxLength: 3 }), value, { maxKeys: 2 }).map((extra) => ({ ...extra, ...(p as object) })) : fc.constant(p)
+      p !== null && typeof p === 'object' && !Array.isArray(p) && !(p instanceof Date) ? fc.dictionary(fc.string({ maxLength: 3 }), value, { maxKeys: 2 }).map((extra) => ({ ...extra, ...(p) })) : fc.constant(p)
     fc.assert(
       fc.property(
         value.chain((p) => fc.tuple(fc.constant(p), fc.oneof(grown(p), value), fc.nat())),

@@ -161,10 +161,19 @@ export class GroupCommit {
     if (!this.#scheduled) this.#schedule()
   }
 
-  /** Resolves once everything queued so far is durable. */
+  /**
+   * Resolves once everything queued so far, and what the microtasks running now queue, is
+   * durable, and every batch before it released: a batch of its own when nothing is queued. (A
+   * message taken at once by a waiting receive has no row; its take is queued a microtask later.
+   * With a tap holding batches, an earlier one may be committed and not yet released.)
+   */
   committed(): Promise<void> {
-    if (this.#stmts.length === 0) return Promise.resolve()
-    return new Promise((resolve) => this.#after.push(resolve))
+    // Closed: nothing more commits (what was queued went with the close's last flush).
+    if (this.#host.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.#after.push(resolve)
+      if (!this.#scheduled) this.#schedule()
+    })
   }
 
   #schedule(): void {

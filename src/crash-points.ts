@@ -6,7 +6,7 @@
  * from the stream and before the takeover is recorded in it; `continue-queued` is when a thread
  * continuing as new has queued the switch (not yet committed), `continue-committed` once the switch
  * is durable and before the new run starts; `control-answered` when a weave has answered a control
- * request at once (`raiment kill`, `send`) and before that answer commits. Unset, a point costs one boolean test.
+ * request (`raiment kill`, `send`, `spawn`, `fork`, ...) and before that answer commits. Unset, a point costs one boolean test.
  */
 export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered'
 

@@ -7,8 +7,9 @@
  * - The journal is looked at only when another connection has committed (PRAGMA data_version),
  *   and once at the first poll, so requests left while no weave ran are answered too.
  * - An answer commits with what it answers (src/journal.ts `replyControl`), never before it.
- * - A request answered asynchronously (spawn: once its record is durable; migrate: once the move
- *   is) is started once, however many polls see it before its answer is written.
+ * - A request is acted on once, however many polls see it before its answer commits (spawn,
+ *   fork, schedule, kill, send: answered in the batch of what they record; migrate and reload:
+ *   once done).
  */
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeValue, encodeError } from './encoding.js'
@@ -61,92 +62,83 @@ export class ControlRequests {
     this.#dataVersion = v
     for (const row of journal.threads({ status: ['pending'] })) this.#adopt(row)
     for (const c of journal.control()) {
+      // Being answered, or answered in a batch not yet committed.
+      if (this.#busy.has(c.n)) continue
+      this.#busy.add(c.n)
       let reply: string
       try {
         if (c.kind === 'kill' && c.thread) reply = this.#weave.kill(c.thread) ? 'killed' : 'already ended'
         else if (c.kind === 'send' && c.thread) reply = JSON.stringify(this.#weave.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), `control:${journal.weaveId}:${c.n}`))
         else if (c.kind === 'spawn' && c.thread) {
-          if (this.#busy.has(c.n)) continue
-          this.#busy.add(c.n)
           this.#spawn(c.n, c.thread, c.arg ?? '')
           continue
         } else if (c.kind === 'fork' && c.thread) {
-          // `raiment fork`: answered once the fork is durable, as a spawn is.
-          if (this.#busy.has(c.n)) continue
-          this.#busy.add(c.n)
           this.#fork(c.n, c.thread, c.arg ?? '{}')
           continue
         } else if (c.kind === 'reload') {
           // `raiment reload`: answered with the report once the reload is done.
-          if (this.#busy.has(c.n)) continue
-          this.#busy.add(c.n)
-          this.#weave
-            .reload()
-            .then(
-              (report) => journal.replyControl(c.n, JSON.stringify({ report })),
-              (e: unknown) => journal.replyControl(c.n, JSON.stringify({ refused: encodeError(e) })),
-            )
-            .finally(() => this.#busy.delete(c.n))
+          this.#weave.reload().then(
+            (report) => this.#reply(c.n, JSON.stringify({ report })),
+            (e: unknown) => this.#reply(c.n, JSON.stringify({ refused: encodeError(e) })),
+          )
           continue
         } else if (c.kind === 'migrate' && c.thread) {
-          // Answered when the move is durable (or refused); meanwhile later polls leave it be.
-          if (this.#busy.has(c.n)) continue
-          this.#busy.add(c.n)
           const thread = c.thread
-          this.#weave
-            .migrate(thread, c.arg ?? '')
-            .then(
-              (to) => journal.replyControl(c.n, JSON.stringify({ moved: thread, to })),
+          // Moved there already: the move committed and a crash came before its answer did.
+          if (journal.thread(thread)?.status === 'moved' && this.#weave.messages.forwardOf(thread) === c.arg) reply = JSON.stringify({ moved: thread, to: c.arg })
+          else {
+            // Answered when the move is durable (or refused).
+            this.#weave.migrate(thread, c.arg ?? '').then(
+              (to) => this.#reply(c.n, JSON.stringify({ moved: thread, to })),
               // The refusal keeps its class and code: raiment migrate prints them.
-              (e: unknown) => journal.replyControl(c.n, JSON.stringify({ refused: encodeError(e) })),
+              (e: unknown) => this.#reply(c.n, JSON.stringify({ refused: encodeError(e) })),
             )
-            .finally(() => this.#busy.delete(c.n))
-          continue
+            continue
+          }
         } else if (c.kind === 'schedule') {
-          // `raiment schedule add|rm|pause|resume`: answered once the change is durable.
-          if (this.#busy.has(c.n)) continue
-          this.#busy.add(c.n)
-          void this.#weave.schedules
-            .control(c.arg ?? '')
-            .then((r) => {
-              if (!this.#closed()) journal.replyControl(c.n, r)
-            })
-            .finally(() => this.#busy.delete(c.n))
-          continue
+          // `raiment schedule add|rm|pause|resume`: answered in the batch of the change.
+          reply = this.#weave.schedules.control(c.arg ?? '')
         } else reply = `unknown request '${c.kind}'`
       } catch (e) {
         reply = (e as Error).message
       }
-      journal.replyControl(c.n, reply)
-      if (crashArmed) crashPoint('control-answered')
+      this.#reply(c.n, reply)
     }
   }
 
-  /** `raiment fork`: replies `{ forked: id }` once the fork is durable, or `{ refused }` with nothing recorded. */
+  /**
+   * `raiment fork`: replies `{ forked: id }` in the batch of the fork, or `{ refused }` with
+   * nothing recorded. The fork reads the original's record committed (it flushes the journal), so
+   * it runs in a turn of its own, once what is queued now (and what its microtasks queue) is
+   * committed: a flush never splits what one step queued.
+   */
   #fork(n: number, id: string, arg: string): void {
-    let reply: string
-    try {
-      const edits = JSON.parse(arg) as { at?: number; set?: Record<number, unknown> }
-      reply = JSON.stringify({ forked: this.#weave.fork(id, edits) })
-    } catch (e) {
-      reply = JSON.stringify({ refused: encodeError(e) })
-    }
-    this.#replyWhenDurable(n, reply)
+    void this.#journal.committed().then(() =>
+      setImmediate(() => {
+        if (this.#closed()) return void this.#busy.delete(n)
+        let reply: string
+        try {
+          const edits = JSON.parse(arg) as { at?: number; set?: Record<number, unknown> }
+          reply = JSON.stringify({ forked: this.#weave.fork(id, edits) })
+        } catch (e) {
+          reply = JSON.stringify({ refused: encodeError(e) })
+        }
+        this.#reply(n, reply)
+      }),
+    )
   }
 
-  /** Answers request n once what it queued is durable. */
-  #replyWhenDurable(n: number, reply: string): void {
-    void this.#journal
-      .committed()
-      .then(() => {
-        if (!this.#closed()) this.#journal.replyControl(n, reply)
-      })
-      .finally(() => this.#busy.delete(n))
+  /** Answers request n in the batch of what it queued; it is not taken again until that commits. */
+  #reply(n: number, reply: string): void {
+    if (this.#closed()) return void this.#busy.delete(n)
+    this.#journal.replyControl(n, reply)
+    if (crashArmed) crashPoint('control-answered')
+    void this.#journal.committed().finally(() => this.#busy.delete(n))
   }
 
   /**
    * `raiment spawn` to this weave: spawns thread `id` (chosen by the asker, so a request answered
-   * again after a crash spawns it once) and replies `{ spawned: id }` once its record is durable,
+   * again after a crash spawns it once) and replies `{ spawned: id }` in the batch of its record,
    * or `{ refused: <encoded error> }` with nothing recorded (an unknown or unavailable type).
    */
   #spawn(n: number, id: string, arg: string): void {
@@ -157,6 +149,6 @@ export class ControlRequests {
     } catch (e) {
       reply = JSON.stringify({ refused: encodeError(e) })
     }
-    this.#replyWhenDurable(n, reply)
+    this.#reply(n, reply)
   }
 }

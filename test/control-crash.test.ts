@@ -1,9 +1,11 @@
 /**
- * A control request answered at once (`raiment send`, `raiment kill`) and a SIGKILL: the answer
- * commits with what it answers, never before it. A real `raiment start` is killed at the crash
- * point `control-answered` (the answer given, not yet committed); a weave started again answers
- * the request, and what the asker was told has happened: the message reached the thread, once;
- * the thread is killed. (Before, the answer was written at once and the send or kill a moment
+ * A control request (`raiment send`, `kill`, `fork`) and a SIGKILL: the answer commits with what
+ * it answers, never before or after it. A real `raiment start` is killed at the crash point
+ * `control-answered` (the answer queued, not yet committed; the first answer is the spawn of the
+ * thread, the second the request under test); a weave started again answers the request, and
+ * what the asker was told has happened, once: the message reached the thread; the thread is
+ * killed; one fork is recorded. (Before, a fork's answer came in the batch after the fork, so a
+ * crash between forked it again.) (Before, the answer was written at once and the send or kill a moment
  * later, in the next commit: a crash between told the asker "delivered" and lost the message.)
  */
 import { join } from 'node:path'
@@ -48,10 +50,19 @@ function threadRow(dir: string, id: string): { status: string; outcome: unknown;
   }
 }
 
+function listeners(dir: string): string[] {
+  const journal = new Journal(join(dir, 'raiment.db'), { readonly: true })
+  try {
+    return journal.db.prepare("SELECT id FROM threads WHERE type = 'listener' ORDER BY rowid").pluck().all() as string[]
+  } finally {
+    journal.close()
+  }
+}
+
 describe('a control request and a SIGKILL between its answer and its commit', () => {
   test('raiment send: a message the asker is told was delivered reaches the thread, once', async () => {
     const dir = tempDir()
-    const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'control-answered' })
+    const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'control-answered:2' })
     const id = await spawnListener(dir, 20_000)
     const sent = sendMessage(join(dir, 'raiment.db'), id, { hello: 'once' }).then(
       (r) => r.result,
@@ -73,7 +84,7 @@ describe('a control request and a SIGKILL between its answer and its commit', ()
 
   test('raiment kill: a thread the asker is told was killed is killed', async () => {
     const dir = tempDir()
-    const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'control-answered' })
+    const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'control-answered:2' })
     const id = await spawnListener(dir, 20_000)
     const kill = raiment(dir, 'kill', id)
     expect((await crashing.ended).signal).toBe('SIGKILL')
@@ -83,6 +94,26 @@ describe('a control request and a SIGKILL between its answer and its commit', ()
     expect(killed.stdout.trim(), killed.stderr).toBe(`killed ${id}`)
     // The answer commits with the kill: told killed, it is killed already.
     expect(threadRow(dir, id)).toMatchObject({ status: 'killed', inbox: 0, dead: 0 })
+    weave.child.kill('SIGTERM')
+    await weave.ended
+  }, SLOW)
+
+  test('raiment fork: one fork is recorded, the one the asker is told of', async () => {
+    const dir = tempDir()
+    const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'control-answered:2' })
+    const id = await spawnListener(dir, 20_000)
+    const fork = raiment(dir, 'fork', id, ...T)
+    expect((await crashing.ended).signal).toBe('SIGKILL')
+
+    const weave = await startWeave(dir)
+    const forked = await fork
+    if (forked.code === 0) {
+      expect(listeners(dir)).toEqual([id, forked.stdout.trim()])
+    } else {
+      // Not answered within the asker's wait: withdrawn, and nothing forked.
+      expect(forked.stderr).toMatch(/^RAIMENT_FORK_TIMEOUT/m)
+      expect(listeners(dir)).toEqual([id])
+    }
     weave.child.kill('SIGTERM')
     await weave.ended
   }, SLOW)

@@ -110,12 +110,16 @@ export class Schedules {
    * @throws DeclaredSchedule for a schedule a thread module declares (remove its export instead)
    */
   async remove(name: string): Promise<void> {
+    this.#removeNow(name)
+    await this.#journal.committed()
+  }
+
+  #removeNow(name: string): void {
     const live = this.#get(name)
     if (live.row.source === 'module') throw new DeclaredSchedule(name, live.row.type, 'remove it')
     this.#live.delete(name)
     this.#queue(this.#store!.delete(name))
     this.#arm()
-    await this.#journal.committed()
   }
 
   /**
@@ -124,14 +128,19 @@ export class Schedules {
    * @throws UnknownSchedule when no schedule has that name
    */
   async pause(name: string): Promise<ScheduleInfo> {
+    const live = this.#pauseNow(name)
+    await this.#journal.committed()
+    return this.#info(live)
+  }
+
+  #pauseNow(name: string): Live {
     const live = this.#get(name)
     if (live.row.paused === 0) {
       live.row.paused = 1
       this.#queue(this.#store!.pause(name))
       this.#arm()
     }
-    await this.#journal.committed()
-    return this.#info(live)
+    return live
   }
 
   /**
@@ -139,6 +148,12 @@ export class Schedules {
    * @throws UnknownSchedule when no schedule has that name
    */
   async resume(name: string): Promise<ScheduleInfo> {
+    const live = this.#resumeNow(name)
+    await this.#journal.committed()
+    return this.#info(live)
+  }
+
+  #resumeNow(name: string): Live {
     const live = this.#get(name)
     if (live.row.paused === 1) {
       const now = this.#clock.now()
@@ -149,8 +164,7 @@ export class Schedules {
       this.#queue(this.#store!.resume(name, now))
       this.#arm()
     }
-    await this.#journal.committed()
-    return this.#info(live)
+    return live
   }
 
   /** The schedules of this weave, by name, with their next time and the last they fired. */
@@ -166,17 +180,18 @@ export class Schedules {
 
   /**
    * @internal A request of `raiment schedule` while this weave runs (src/weave-control.ts):
-   * `{ op, name, options? }`; the reply is `{ ok }` or `{ refused: <encoded error> }`, given once
-   * the change is durable.
+   * `{ op, name, options? }`; the reply is `{ ok }` or `{ refused: <encoded error> }`. The change
+   * is queued now and the reply is returned at once, for the caller to queue into the same batch
+   * (a crash then loses both or neither).
    */
-  async control(arg: string): Promise<string> {
+  control(arg: string): string {
     try {
       const { op, name, options } = JSON.parse(arg) as { op: string; name: string; options?: ScheduleOptions }
       let ok: unknown
-      if (op === 'add') ok = await this.#add(name, options!, 'cli')
-      else if (op === 'rm') ok = await this.remove(name).then(() => true)
-      else if (op === 'pause') ok = await this.pause(name)
-      else if (op === 'resume') ok = await this.resume(name)
+      if (op === 'add') ok = this.#info(this.#addNow(name, options!, 'cli'))
+      else if (op === 'rm') ok = (this.#removeNow(name), true)
+      else if (op === 'pause') ok = this.#info(this.#pauseNow(name))
+      else if (op === 'resume') ok = this.#info(this.#resumeNow(name))
       else throw new RaimentError('RAIMENT_INVALID_ARGUMENT', `unknown schedule request '${op}'`)
       return JSON.stringify({ ok })
     } catch (e) {
@@ -185,6 +200,12 @@ export class Schedules {
   }
 
   async #add(name: string, options: ScheduleOptions, source: ScheduleSource): Promise<ScheduleInfo> {
+    const live = this.#addNow(name, options, source)
+    await this.#journal.committed()
+    return this.#info(live)
+  }
+
+  #addNow(name: string, options: ScheduleOptions, source: ScheduleSource): Live {
     this.#open()
     const d = checkDefinition(name, options)
     this.#checkType(d.type)
@@ -195,8 +216,7 @@ export class Schedules {
     const live: Live = { row: newRow(d, source, now), cron: d.cron, params: d.params, from: now, next: d.cron.next(now) }
     this.#live.set(d.name, live)
     this.#arm()
-    await this.#journal.committed()
-    return this.#info(live)
+    return live
   }
 
   /**

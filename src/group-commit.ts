@@ -96,6 +96,8 @@ export class GroupCommit {
   readonly #tailThreads = new Set<string>()
   /** A batch rolled back (after a tail move, perhaps): the tail may hold rows `#tailRows` and `#tailThreads` miss, until the next move. */
   #tailUnknown = false
+  /** Values read at each commit, handed over once its batch is released (`addMark`). */
+  readonly #marks: Array<{ read: () => number; released: (v: number) => void }> = []
   /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
   #tap: JournalTap | null = null
   #rseq = 0
@@ -234,8 +236,30 @@ export class GroupCommit {
     }
     host.epoch++
     if (obs !== null && stmts.length > 0) obs.commit(entries, stmts.length, performance.now() - t0, fsyncMs)
+    if (this.#marks.length > 0 && stmts.length > 0) this.#markAfter(after)
     if (this.#tap !== null) this.#tap.release(() => runAll(after))
     else runAll(after)
+  }
+
+  /** Appends to a batch's callbacks the hand-over of each mark's value read now (just committed). */
+  #markAfter(after: Array<() => void>): void {
+    for (const m of this.#marks) {
+      const v = m.read()
+      after.push(() => m.released(v))
+    }
+  }
+
+  /**
+   * Reads `read()` after each commit and calls `released` with it once that batch is released
+   * (its callbacks run: at once, or when the tap lets them go; never, fenced), in commit order;
+   * and once now, for what is committed already, behind the batches held. The outbox relay reads
+   * the last outbox row so: it publishes no row of a batch not released, whatever it reads.
+   */
+  addMark(read: () => number, released: (v: number) => void): void {
+    this.#marks.push({ read, released })
+    const v = read()
+    if (this.#tap !== null) this.#tap.release(() => released(v))
+    else released(v)
   }
 
   /** Commits what is queued now, synchronously. */

@@ -314,9 +314,14 @@ export class Journal {
     this.#commits.queue(sql, params, after)
   }
 
-  /** Resolves once everything queued so far is durable. */
+  /** Resolves once everything queued so far is durable (src/group-commit.ts). */
   committed(): Promise<void> {
     return this.#commits.committed()
+  }
+
+  /** A value read at each commit, handed over once its batch is released (src/group-commit.ts `addMark`). */
+  addMark(read: () => number, released: (v: number) => void): void {
+    this.#commits.addMark(read, released)
   }
 
   /**

@@ -3,6 +3,11 @@
  * confirm channel, and deletes each row once the broker has confirmed it.
  *
  * Invariants:
+ * - A row is published only once its batch is released (src/group-commit.ts `addMark`): under
+ *   `replicated`, once the journal's stream has it. A row committed here and lost with the host
+ *   before its batch reached the stream would otherwise be out while the rebuilt journal numbers
+ *   its next row the same, and the receiver would drop that one as a copy.
+ *   Fenced, nothing more is released, so nothing more is published.
  * - Rows are published in `n` order on a single channel, so what one weave sends another
  *   arrives in the order sent (a row published twice, after a lost connection, is dropped by the
  *   receiver, which keys messages by id and by row number).
@@ -131,6 +136,11 @@ export class Relay {
    */
   #more = true
   #pumpQueued = false
+  /**
+   * The last outbox row of the batches the journal has released: rows after it are committed here
+   * but, under `replicated`, perhaps not yet in the journal's stream, and are not published.
+   */
+  #released = 0
   /** Rows confirmed whose delete is queued but not yet committed. */
   readonly #confirmed = new Set<number>()
   /** Rows confirmed whose delete is not yet queued (within DELETE_AFTER_MS of the first). */
@@ -149,7 +159,7 @@ export class Relay {
     this.#log = log
     this.#batch = batch
     const db = journal.db
-    this.#select = db.prepare('SELECT n, msg_id, dest, body, trace FROM outbox WHERE n > ? ORDER BY n LIMIT ?').raw(true)
+    this.#select = db.prepare('SELECT n, msg_id, dest, body, trace FROM outbox WHERE n > ? AND n <= ? ORDER BY n LIMIT ?').raw(true)
     // Messages waiting for the weave of their name (src/name-sends.ts) go into the outbox later.
     this.#count = db.prepare('SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_names)').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
@@ -157,6 +167,17 @@ export class Relay {
     this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = max(n, excluded.n)')
     this.#sentTo = new Map(db.prepare('SELECT dest, n FROM outbox_sent').raw(true).all() as Array<[string, number]>)
     this.#src = `${journal.weaveId}#${journal.meta('journal_id') ?? ''}`
+    // The last row of the batches released (see the invariants); rows after it wait.
+    const last = db.prepare('SELECT coalesce(max(n), 0) FROM outbox').pluck()
+    journal.addMark(
+      () => last.get() as number,
+      (n) => {
+        if (n <= this.#released) return
+        this.#released = n
+        this.#more = true
+        this.#schedulePump()
+      },
+    )
   }
 
   /** Rows waiting for the broker, or for the weave that holds their name. */
@@ -256,7 +277,7 @@ export class Relay {
       const ch = this.#ch
       if (ch === null || this.#inFlight >= MAX_IN_FLIGHT) return
       const limit = Math.min(READ, MAX_IN_FLIGHT - this.#inFlight)
-      const rows = this.#select.all(this.#next, limit) as Row[]
+      const rows = this.#select.all(this.#next, this.#released, limit) as Row[]
       if (rows.length < limit) this.#more = false
       /** Rows read and not yet published, by destination weave, each list in `n` order. */
       const packs = new Map<string, Pack>()

@@ -1,0 +1,82 @@
+/**
+ * Marks of the group commit (src/group-commit.ts `addMark`), which the outbox relay publishes by:
+ * a value read after each commit reaches `released` only once the tap lets that batch go, in
+ * commit order, and never while it holds it (under `replicated`, a batch the stream has not
+ * confirmed; fenced, never). With a tap that holds batches and lets them go at random points, the
+ * last outbox row handed over is always that of the last batch released, never of one held.
+ * Also: `committed()` waits for the batches held before it, even with nothing queued.
+ * A real journal file; the tap is the test's (the replicator is tested against a broker elsewhere).
+ *
+ * Reproduce a failure with FC_SEED=<seed>.
+ */
+import fc from 'fast-check'
+import { join } from 'node:path'
+import { expect, it } from 'vitest'
+import { Journal, type JournalTap } from '../src/journal.js'
+import { tempDir } from './support/tmp.js'
+
+const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
+console.log(`commit-marks: fast-check seed ${seed} (FC_SEED=${seed} to reproduce)`)
+
+/** A tap that holds every batch until the test lets the oldest go. */
+class HoldingTap implements JournalTap {
+  readonly held: Array<() => void> = []
+  write(): void {}
+  release(run: () => void): void {
+    this.held.push(run)
+  }
+  letGo(n: number): void {
+    for (const run of this.held.splice(0, n)) run()
+  }
+}
+
+it('property: a mark is handed over once its batch is released, in order, never while held', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.oneof(fc.record({ rows: fc.integer({ min: 0, max: 3 }) }), fc.record({ letGo: fc.integer({ min: 0, max: 3 }) })), { maxLength: 30 }),
+      async (steps) => {
+        const journal = new Journal(join(tempDir('raiment-marks-'), 'w.db'), { durability: 'memory' })
+        try {
+          const insert = journal.db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)')
+          const last = journal.db.prepare('SELECT coalesce(max(n), 0) FROM outbox').pluck()
+          const tap = new HoldingTap()
+          journal.setTap(tap)
+          const got: number[] = []
+          journal.addMark(() => last.get() as number, (n) => got.push(n))
+          // The initial mark waits behind nothing: none is held yet.
+          tap.letGo(tap.held.length)
+          expect(got).toEqual([0])
+          /** The last row of each batch committed, in commit order; and how many are released. */
+          const committed: number[] = []
+          let released = 0
+          let rows = 0
+          for (const step of steps) {
+            if ('rows' in step) {
+              if (step.rows === 0) continue
+              for (let i = 0; i < step.rows; i++) journal.queue(insert, [`m${++rows}`, 'w2', '{}', 0])
+              journal.flushNow()
+              committed.push(rows)
+            } else {
+              const n = Math.min(step.letGo, tap.held.length)
+              tap.letGo(n)
+              released += n
+            }
+            // What was handed over is exactly the marks of the batches released, in order.
+            expect(got).toEqual([0, ...committed.slice(0, released)])
+          }
+          // committed() with nothing queued waits for every batch held before it.
+          let done = false
+          const all = journal.committed().then(() => (done = true))
+          await new Promise((res) => setImmediate(res))
+          expect(done).toBe(false)
+          tap.letGo(tap.held.length)
+          await all
+          expect(got).toEqual([0, ...committed])
+        } finally {
+          journal.close()
+        }
+      },
+    ),
+    { seed, numRuns: 60 },
+  )
+})

@@ -284,8 +284,14 @@ export class Journal {
    * not own the journal and found it unowned in that same transaction (the CLI's kill while no
    * weave runs).
    */
+  /**
+   * Records thread `id` killed now, with no weave running (the CLI's kill, inside its transaction
+   * that found none), and leaves the next weave a request to tell its parent, monitors and links
+   * and to dead-letter its inbox (src/weave-control.ts, 'killed').
+   */
   killNow(id: string): void {
     this.#endThread.run('killed', null, Date.now(), id, id)
+    this.db.prepare("INSERT INTO control (kind, thread) VALUES ('killed', ?)").run(id)
   }
 
   setStatus(id: string, status: ThreadStatus, after?: () => void): void {

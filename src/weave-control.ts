@@ -13,6 +13,7 @@
  */
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeValue, encodeError } from './encoding.js'
+import { exitSignals } from './weave-exits.js'
 import type { Journal, ThreadRow } from './journal.js'
 import type { Weave } from './weave.js'
 
@@ -68,6 +69,7 @@ export class ControlRequests {
       let reply: string
       try {
         if (c.kind === 'kill' && c.thread) reply = this.#weave.kill(c.thread) ? 'killed' : 'already ended'
+        else if (c.kind === 'killed' && c.thread) reply = this.#killedOffline(c.thread)
         else if (c.kind === 'send' && c.thread) reply = JSON.stringify(this.#weave.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), `control:${journal.weaveId}:${c.n}`))
         else if (c.kind === 'spawn' && c.thread) {
           this.#spawn(c.n, c.thread, c.arg ?? '')
@@ -126,6 +128,17 @@ export class ControlRequests {
         this.#reply(n, reply)
       }),
     )
+  }
+
+  /**
+   * A thread the CLI killed while no weave ran (src/journal.ts `killNow`): its parent, monitors
+   * and links are told, and its inbox goes to the dead letters, as for a kill here.
+   */
+  #killedOffline(id: string): string {
+    const row = this.#journal.thread(id)
+    if (row?.status !== 'killed') return 'not killed'
+    exitSignals(this.#weave, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
+    return 'told'
   }
 
   /** Answers request n in the batch of what it queued; it is not taken again until that commits. */

@@ -7,7 +7,7 @@ import type { Run } from './weave-types.js'
  * Tells the parent and monitors that a thread ended (an exit message), and ends linked threads
  * with it unless they trap exits (then they get the message). Queued before the end record.
  */
-export function exitSignals(weave: Weave, run: Run, status: 'done' | 'failed' | 'killed', result: unknown, error: ErrorRecord | null): void {
+export function exitSignals(weave: Weave, run: Pick<Run, 'id' | 'type' | 'parent'>, status: 'done' | 'failed' | 'killed', result: unknown, error: ErrorRecord | null): void {
   const id = run.id
   const msg =
     status === 'done'

@@ -279,6 +279,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
       if (row.status !== 'pending' && row.status !== 'running') return false
       // Moving away (its departure is queued): it runs elsewhere now, and is killed there.
       if (this.messages.forwardOf(id) !== undefined) return false
+      // Recorded, not running here (pending, or of a type this weave cannot run): told as any end.
+      exitSignals(this, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
       this.journal.endThread(id, 'killed', null)
       return true
     }

@@ -145,6 +145,8 @@ export class Relay {
   readonly #confirmed = new Set<number>()
   /** Rows confirmed whose delete is not yet queued (within DELETE_AFTER_MS of the first). */
   #toDelete: number[] = []
+  /** Dead letters of returned rows among them, queued with their deletes. */
+  #deadLetters: unknown[][] = []
   /** A call of #queueDeletes is scheduled: in this tick (someone waits for `empty`) or by #deleteTimer. */
   #deleteQueued = false
   /** Queues the deletes of #toDelete DELETE_AFTER_MS after the first confirm of them; or null. */
@@ -379,7 +381,8 @@ export class Relay {
         // A moving thread's whole record is kept, so nothing of it is lost.
         const [from, to, what] =
           e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : e.k === 'move' ? [e.record.from, e.record.thread.id, body] : [null, e.target, body]
-        this.#journal.queue(this.#dead, [from, to, what, `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
+        // Recorded in the transaction that deletes its row (a crash between would make it twice).
+        this.#deadLetters.push([from, to, what, `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
       }
       this.#toDelete.push(n)
     }
@@ -405,6 +408,8 @@ export class Relay {
     const ns = this.#toDelete
     this.#toDelete = []
     if (ns.length === 0) return
+    for (const d of this.#deadLetters) this.#journal.queue(this.#dead, d)
+    this.#deadLetters = []
     // In the transaction that deletes the rows: a row before the next one for its weave is known.
     for (const e of this.#sentDirty) this.#journal.queue(this.#saveSent, e)
     this.#sentDirty.clear()

@@ -263,6 +263,25 @@ export class Journal {
     return `${this.weaveId}/${this.#nextThread++}`
   }
 
+  /**
+   * Thread id `id` was reserved by another process (the CLI's `nextThreadId(1)`, asking this weave
+   * to spawn it): the counter it moved is written again through the tap, so a journal rebuilt from
+   * the stream (a takeover) never hands out that number again.
+   */
+  reservedThreadId(id: string): void {
+    const prefix = `${this.weaveId}/`
+    if (!id.startsWith(prefix)) return
+    const n = Number(id.slice(prefix.length))
+    if (!Number.isSafeInteger(n)) return
+    this.db
+      .transaction(() => {
+        const next = Math.max(Number(this.meta('next_thread') ?? '1'), n + 1)
+        this.#setMeta.run('next_thread', String(next))
+        this.#commits.tapOwn([this.#setMeta], [['next_thread', String(next)]])
+      })
+      .immediate()
+  }
+
   /** `trace`: the trace context of the thread's run (src/observer.ts), or null. */
   insertThread(id: string, type: string, params: string, parent: string | null, status: ThreadStatus, after?: () => void, trace: string | null = null): void {
     this.#commits.queue(this.#insertThread, [id, type, params, parent, status, Date.now(), trace], after)

@@ -158,6 +158,7 @@ export class ControlRequests {
     let reply: string
     try {
       const { type, params } = JSON.parse(arg) as { type: string; params: string }
+      this.#journal.reservedThreadId(id)
       reply = JSON.stringify({ spawned: this.#weave.spawn(type, decodeValue(params), { id }) })
     } catch (e) {
       reply = JSON.stringify({ refused: encodeError(e) })

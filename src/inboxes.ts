@@ -36,6 +36,9 @@ export interface Msg {
   trace?: string | null
   /** The journal's epoch when its row was queued (committed once the epoch is past it); absent: loaded, so committed. */
   epoch?: number
+  /** A message taken at once by a waiting receiver (no row): its id and time, should it go back (`#giveBack`). */
+  id?: MsgId
+  at?: number
 }
 
 /** What a waiter did with a message offered to it: took it, only looked at it, or let it pass. */
@@ -132,7 +135,11 @@ export class Inboxes {
         const done = inbox.waiters[i]!.offer(msg)
         if (done === null) continue
         inbox.waiters.splice(i, 1)
-        if (done === 'took') return
+        if (done === 'took') {
+          msg.id = msgId
+          msg.at = at
+          return
+        }
         break
       }
     }
@@ -254,12 +261,49 @@ export class Inboxes {
     const obs = this.observed ? currentObservation() : null
     const i = inbox.msgs.findIndex((m) => matches(this.#value(m), pattern))
     if (i >= 0) return Promise.resolve(this.#taken(inbox.msgs.splice(i, 1)[0]!, obs))
-    return this.#wait(inbox, until, onAbort, (m, done) => {
-      if (!matches(this.#value(m), pattern)) return null
-      m.stored = false
-      done(this.#taken(m, obs))
-      return 'took'
-    })
+    let took: Msg | null = null
+    return this.#wait(
+      inbox,
+      until,
+      onAbort,
+      (m, done) => {
+        if (!matches(this.#value(m), pattern)) return null
+        m.stored = false
+        took = m
+        done(this.#taken(m, obs))
+        return 'took'
+      },
+      // Taken, and the thread stopped or was let go before the take was recorded (the weft drops
+      // the outcome of a call answered after that): the message goes back where it was.
+      () => {
+        if (took !== null) this.#giveBack(thread, took)
+      },
+    )
+  }
+
+  /**
+   * A message taken by a receive whose outcome was never recorded: back into `thread`'s inbox
+   * under its number, in the current batch (after the delete its take queued, if it had a row).
+   * A thread killed meanwhile has it dead-lettered with the rest of its inbox.
+   */
+  #giveBack(thread: string, m: Msg): void {
+    m.stored = true
+    m.epoch = this.#journal.epoch
+    let committed: (() => void) | undefined
+    const inbox = this.#inboxes.get(thread)
+    if (inbox !== undefined) {
+      let i = inbox.msgs.length
+      while (i > 0 && inbox.msgs[i - 1]!.n > m.n) i--
+      inbox.msgs.splice(i, 0, m)
+    } else {
+      const list = this.#uncommitted.get(thread)
+      if (list === undefined) this.#uncommitted.set(thread, [m])
+      else list.push(m)
+      this.#unloaded.add(thread)
+      committed = () => this.#prune(thread)
+    }
+    const id = m.id === undefined ? `back:${thread}:${m.n}` : idOf(m.id)
+    this.#journal.queue(this.#insert, [m.n, thread, m.from, id, m.body, m.at ?? Date.now(), m.trace ?? null], committed)
   }
 
   /** The first message numbered after `after`, left in the inbox; waits like take. */
@@ -281,7 +325,7 @@ export class Inboxes {
     return this.#taken(inbox.msgs.splice(i, 1)[0]!, this.observed ? currentObservation() : null)
   }
 
-  #wait(inbox: Inbox, until: number | null, onAbort: OnAbort | null, offer: (m: Msg, done: (r: Received) => void) => Offered): Promise<Received | TimedOut> {
+  #wait(inbox: Inbox, until: number | null, onAbort: OnAbort | null, offer: (m: Msg, done: (r: Received) => void) => Offered, unrecorded?: () => void): Promise<Received | TimedOut> {
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | null = null
       let settled = false
@@ -312,8 +356,9 @@ export class Inboxes {
         }
         arm(left)
       }
+      // The weft clears this hook once the call's outcome is recorded (src/weft.ts #complete).
       onAbort?.((reason) => {
-        if (settled) return
+        if (settled) return unrecorded?.()
         settled = true
         if (timer !== null) clearTimeout(timer)
         remove()

@@ -299,6 +299,9 @@ export class Weft extends PendingCalls implements WeftLike {
     call.answered = true
     if (call.obs !== null) call.obs.end(ok, v)
     if (this.#stopped !== null || this.#ended) return
+    // Recorded from here on: an abort (a stop before its outcome is released) is not a wait's any
+    // more (a receive would give back a message its record holds).
+    call.abortHook = null
     if (crashArmed) crashPoint('after-call')
     // What the thread is to see goes to call.ok and call.value (src/weft-outcomes.ts).
     const text = recordOutcome(call, ok, v, this.#secrets)

@@ -5,7 +5,7 @@
  */
 import superjson from 'superjson'
 import { readFileSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { decodeArgs, decodeValue, encodeArgs, errorFromRecord, escapeKeys, unescapeKeys, type ErrorRecord } from './encoding.js'
 import { InvalidDump, RaimentError, UnknownThread } from './errors.js'
@@ -176,8 +176,11 @@ export class DumpWriter {
     const file = this.path(id)
     if (file === null) return
     const text = dumpText(makeDump(this.#journal, id))
+    // Written beside it and renamed: a crash leaves the whole dump or none, never half of one.
+    const tmp = `${file}.${process.pid}.tmp`
     const p = mkdir(dirname(file), { recursive: true })
-      .then(() => writeFile(file, text))
+      .then(() => writeFile(tmp, text))
+      .then(() => rename(tmp, file))
       .catch((e: unknown) => {
         this.#onError(new RaimentError('RAIMENT_DUMP_NOT_WRITTEN', `could not write the dump of ${id} to ${file}: ${(e as Error).message}`, { cause: e }))
       })

@@ -124,16 +124,6 @@ export class ReceivedIds {
     return true
   }
 
-  /**
-   * An envelope taken by other means (a spawn, once per thread id): recorded with its origin so
-   * that the chain of its src goes on past it. Call it once its taking is queued.
-   */
-  passed(msgId: string, origin: Origin): void {
-    if (this.#isCopy(origin)) return
-    this.#journal.queue(this.#insert, [msgId, Date.now(), origin.src, origin.sn, origin.prev])
-    this.#took(origin)
-  }
-
   #isCopy(o: Origin): boolean {
     const chain = this.#chains.get(o.src)
     return chain !== undefined && o.sn >= chain.base && o.sn <= chain.upto

@@ -14,9 +14,9 @@
  * - With a tap (`setTap`, replication: src/replication/), every write of the owner that a rebuild
  *   needs reaches the tap inside its own transaction, before COMMIT, in commit order, as logical
  *   writes `[sql, params]`, one call per transaction, numbered `rseq` 1, 2, ... (meta 'rseq', in the
- *   same transaction): each batch of `#flush` and each block the journal's `nextThreadId` reserves
- *   (handed over through `tapOwn`). The writes that do not reach it need not: the owner record
- *   (meta 'owner'), answers to control requests, moving the tail into journal_main (where an entry
+ *   same transaction): each batch of `#flush` (answers to control requests included) and each
+ *   block the journal's `nextThreadId` reserves (handed over through `tapOwn`). The writes that do
+ *   not reach it need not: the owner record (meta 'owner'), moving the tail into journal_main (where an entry
  *   lies is not state), and writes made while no owner ran (those, as everything before the tap,
  *   are in the snapshot the tap takes when it is set). A batch's `after` callbacks then run when
  *   the tap releases them (`replicated`: once the broker confirmed the batch), in commit order, or
@@ -96,6 +96,8 @@ export class GroupCommit {
   readonly #tailThreads = new Set<string>()
   /** A batch rolled back (after a tail move, perhaps): the tail may hold rows `#tailRows` and `#tailThreads` miss, until the next move. */
   #tailUnknown = false
+  /** Who waits in `committed()`, until its batch is released (or the journal closes). */
+  readonly #waiting = new Set<() => void>()
   /** Values read at each commit, handed over once its batch is released (`addMark`). */
   readonly #marks: Array<{ read: () => number; released: (v: number) => void }> = []
   /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
@@ -173,9 +175,19 @@ export class GroupCommit {
     // Closed: nothing more commits (what was queued went with the close's last flush).
     if (this.#host.closed) return Promise.resolve()
     return new Promise((resolve) => {
-      this.#after.push(resolve)
+      this.#waiting.add(resolve)
+      this.#after.push(() => {
+        this.#waiting.delete(resolve)
+        resolve()
+      })
       if (!this.#scheduled) this.#schedule()
     })
+  }
+
+  /** The journal closed: whoever waits in `committed()` for a commit that will not come resolves. */
+  closed(): void {
+    for (const resolve of this.#waiting) resolve()
+    this.#waiting.clear()
   }
 
   #schedule(): void {

@@ -110,6 +110,12 @@ export class Inboxes {
     this.#put(target, trace === null ? { n: this.#nextN++, from, body, epoch } : { n: this.#nextN++, from, body, trace, epoch }, msgId, at)
   }
 
+  /** The number the next message put into an inbox here will have. */
+  nextNumber(): number {
+    if (this.#nextN === 0) this.#nextN = this.#firstN()
+    return this.#nextN
+  }
+
   /**
    * Delivers the messages a thread that moved here brought, in their order. They are numbered
    * above every number `n` they had on the weave they left: the thread's record holds how far a

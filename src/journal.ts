@@ -102,7 +102,7 @@ export class Journal {
   #tailEntries: Statement
   #mainReplay: Statement
   #tailReplay: Statement
-  #replyControl: Statement | null = null
+  #replyControl: { answer: Statement; release: Statement } | null = null
   #nextThread = 0
   #threadLimit = 0
   #block = 8
@@ -306,11 +306,16 @@ export class Journal {
   /**
    * Records thread `id` killed now, with no weave running (the CLI's kill, inside its transaction
    * that found none), and leaves the next weave a request to tell its parent, monitors and links
-   * and to dead-letter its inbox (src/weave-control.ts, 'killed').
+   * and to dead-letter its inbox (src/weave-control.ts, 'killed'). False, writing nothing, when
+   * it has ended meanwhile.
    */
-  killNow(id: string): void {
-    this.#endThread.run('killed', null, Date.now(), id, id)
+  killNow(id: string): boolean {
+    const killed = this.db
+      .prepare("UPDATE threads SET status = 'killed', outcome = NULL, ended = ?, calls = (SELECT count(*) FROM journal WHERE thread = ?) WHERE id = ? AND status IN ('pending', 'running')")
+      .run(Date.now(), id, id)
+    if (killed.changes === 0) return false
     this.db.prepare("INSERT INTO control (kind, thread) VALUES ('killed', ?)").run(id)
+    return true
   }
 
   setStatus(id: string, status: ThreadStatus, after?: () => void): void {
@@ -432,7 +437,23 @@ export class Journal {
    * next weave answers it).
    */
   replyControl(n: number, reply: string): void {
-    this.#commits.queue((this.#replyControl ??= this.db.prepare('UPDATE control SET done = 1, reply = ? WHERE n = ?')), [reply, n])
+    // done 2: answered in this batch; 1, which the asker waits for, once the batch is released
+    // (under 'replicated': in the journal's stream), in a batch of its own.
+    const stmts = (this.#replyControl ??= {
+      answer: this.db.prepare('UPDATE control SET done = 2, reply = ? WHERE n = ?'),
+      release: this.db.prepare('UPDATE control SET done = 1 WHERE n = ? AND done = 2'),
+    })
+    this.#commits.queue(stmts.answer, [reply, n], () => this.#commits.queue(stmts.release, [n]))
+  }
+
+  /** Whether control request `n` is still there, unanswered (its asker withdraws it after a while). */
+  controlWaiting(n: number): boolean {
+    return this.db.prepare('SELECT 1 FROM control WHERE n = ? AND done = 0').get(n) !== undefined
+  }
+
+  /** At a weave's start, once what it found is released: the answers left at 2 by a weave that stopped between. */
+  releaseControlAnswers(): void {
+    this.#commits.queue(this.db.prepare('UPDATE control SET done = 1 WHERE done = 2'), [])
   }
 
   /** PRAGMA data_version: changes when another connection commits. */
@@ -453,6 +474,7 @@ export class Journal {
     if (this.#closed) return
     this.flushNow()
     this.#closed = true
+    this.#commits.closed()
     if (this.#lock !== null) this.setMeta('owner', null)
     if (!this.#readonly) leaveWal(this.db, this.file, this.#lock !== null)
     this.db.close()

@@ -40,6 +40,10 @@ export class ControlRequests {
     // Unlike any version SQLite reports, so the first poll also answers control requests left
     // queued while no weave ran (a kill or send whose weave died before it answered).
     this.#dataVersion = -1
+    // Answers a weave that stopped gave in a batch it committed (done 2): released now.
+    void this.#journal.committed().then(() => {
+      if (!this.#closed()) this.#journal.releaseControlAnswers()
+    })
     this.#poll = setInterval(() => {
       try {
         this.#pollOnce()
@@ -111,13 +115,12 @@ export class ControlRequests {
   /**
    * `raiment fork`: replies `{ forked: id }` in the batch of the fork, or `{ refused }` with
    * nothing recorded. The fork reads the original's record committed (it flushes the journal), so
-   * it runs in a turn of its own, once what is queued now (and what its microtasks queue) is
-   * committed: a flush never splits what one step queued.
+   * it runs in a turn of its own: a flush between turns never splits what one step queued.
    */
   #fork(n: number, id: string, arg: string): void {
-    void this.#journal.committed().then(() =>
-      setImmediate(() => {
-        if (this.#closed()) return void this.#busy.delete(n)
+    setImmediate(() => {
+        // Closed, or withdrawn by its asker meanwhile (who said nothing was forked).
+        if (this.#closed() || !this.#journal.controlWaiting(n)) return void this.#busy.delete(n)
         let reply: string
         try {
           const edits = JSON.parse(arg) as { at?: number; set?: Record<number, unknown> }
@@ -126,8 +129,7 @@ export class ControlRequests {
           reply = JSON.stringify({ refused: encodeError(e) })
         }
         this.#reply(n, reply)
-      }),
-    )
+    })
   }
 
   /**

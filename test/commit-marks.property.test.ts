@@ -80,3 +80,47 @@ it('property: a mark is handed over once its batch is released, in order, never 
     { seed, numRuns: 60 },
   )
 })
+
+it('a control answer is given (done 2) in the batch of what it answers, and told (done 1) once that batch is released', () => {
+  const file = join(tempDir('raiment-marks-'), 'w.db')
+  const journal = new Journal(file, { durability: 'memory' })
+  const asker = new Journal(file, { own: false })
+  try {
+    const tap = new HoldingTap()
+    journal.setTap(tap)
+    const ask = (): number => Number(asker.db.prepare("INSERT INTO control (kind, thread) VALUES ('kill', 'x/1')").run().lastInsertRowid)
+    const done = (n: number): unknown => asker.db.prepare('SELECT done FROM control WHERE n = ?').pluck().get(n)
+    const n = ask()
+    expect(journal.controlWaiting(n)).toBe(true)
+    journal.replyControl(n, 'killed')
+    journal.flushNow()
+    // Committed here, held by the tap: the asker waits on (and can no longer withdraw it).
+    expect(done(n)).toBe(2)
+    expect(journal.controlWaiting(n)).toBe(false)
+    expect(asker.db.prepare('DELETE FROM control WHERE n = ? AND done = 0').run(n).changes).toBe(0)
+    tap.letGo(tap.held.length)
+    journal.flushNow()
+    expect(done(n)).toBe(1)
+    // One a weave gave before it stopped: told at the next start, once what it found is released.
+    const m = ask()
+    journal.replyControl(m, 'killed')
+    journal.flushNow()
+    journal.releaseControlAnswers()
+    journal.flushNow()
+    expect(done(m)).toBe(1)
+  } finally {
+    asker.close()
+    journal.close()
+  }
+})
+
+it('committed() asked for as the journal closes resolves (nothing more commits)', async () => {
+  const journal = new Journal(join(tempDir('raiment-marks-'), 'w.db'), { durability: 'memory' })
+  const asked: { late?: Promise<void> } = {}
+  journal.queue(journal.db.prepare('SELECT 1'), [], () => {
+    asked.late = journal.committed()
+  })
+  journal.close()
+  expect(asked.late).toBeInstanceOf(Promise)
+  await asked.late
+})

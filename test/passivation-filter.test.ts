@@ -162,5 +162,13 @@ describe('which message wakes a passivated receiver', () => {
       { lib: { name: 'mailbox' }, method: 'take', key: 'mailbox.take:' + encodeArgs([{ match: { k: 'b' } }]) },
     ])!
     expect(two.filter).toBeNull()
+    // Numbers at or past the next message's here came from the weave a moved thread left: any wakes.
+    expect(wakeOf([{ lib: { name: 'mailbox' }, method: 'peek', key }], 7)!.filter).toBeNull()
+    expect(wakeOf([{ lib: { name: 'mailbox' }, method: 'peek', key }], 8)!.filter).not.toBeNull()
+  })
+
+  it('a pattern with secrets masked in its key wakes for any message', () => {
+    const key = 'mailbox.take:' + encodeArgs([{ match: { token: '[secret:k1:abc]' } }])
+    expect(wakeOf([{ lib: { name: 'mailbox' }, method: 'take', key }])!.filter).toBeNull()
   })
 })

@@ -163,17 +163,22 @@ export class Inbound {
       w.watches.receive(msgId, e, after, from)
       return
     }
-    // Taken once (a copy, redelivered, is dropped: it would tell the parent of an unknown type
-    // again), and recorded so that the chain of its sender goes on past it.
-    if (!w.messages.received.once(msgId, from, after)) return
+    let failed: Error | null = null
     try {
+      // Spawned once by its thread id (a copy finds it there).
       w.spawn(e.type, decodeValue(e.params), { id: e.id, trace, ...(e.parent !== null ? { parent: e.parent } : {}) })
     } catch (err) {
-      // Closed meanwhile: nothing commits any more, and the envelope is redelivered to the next run.
+      // Closing: nothing is recorded, and the envelope is redelivered to the next run.
       if ((err as { code?: string }).code === 'RAIMENT_WEAVE_CLOSED') return
+      failed = err as Error
+    }
+    // Taken once, in the batch of the spawn (a copy, redelivered, must not tell the parent of an
+    // unknown type again), and recorded so that the chain of its sender goes on past it.
+    if (!w.messages.received.once(msgId, from, after)) return
+    if (failed !== null && e.parent !== null) {
       // An unknown type here: tell the parent, as for a thread that failed at once.
-      const msg = { exit: e.id, status: 'failed', error: { name: (err as Error).name, message: (err as Error).message } }
-      if (e.parent !== null) w.messages.send(e.id, e.parent, msg, `exit:${e.id}:${e.parent}`)
+      const msg = { exit: e.id, status: 'failed', error: { name: failed.name, message: failed.message } }
+      w.messages.send(e.id, e.parent, msg, `exit:${e.id}:${e.parent}`)
     }
   }
 

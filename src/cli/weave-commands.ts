@@ -415,11 +415,12 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
     if (row === undefined) throw new UnknownThread(id)
     if (row.status !== 'running' && row.status !== 'pending') return { killed: false, status: row.status }
     // With no weave running the kill is written here, in the transaction that found none.
+    let killed = false
     const owner = withOwner(journal, (owner) => {
-      if (owner === null) journal.killNow(id)
+      if (owner === null) killed = journal.killNow(id)
       return owner
     })
-    if (owner === null) return { killed: true }
+    if (owner === null) return killed ? { killed: true } : { killed: false, status: journal.thread(id)?.status ?? 'ended' }
     const reply = await askWeave(journal, 'kill', id, null, false)
     if (reply === null) {
       throw new RaimentError(

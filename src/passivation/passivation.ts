@@ -237,7 +237,7 @@ export class Passivation {
     for (const c of calls) since = Math.max(since, c.started)
     if (since + this.#after > now) return since + this.#after
     const messages = host.weave.messages
-    const wake = wakeOf(calls)
+    const wake = wakeOf(calls, messages.inboxes.nextNumber())
     // It waits on something no row can say (a library's own wait): it may wait on nothing else
     // once that is done, with no new wait to make it looked at again, so look again later.
     if (wake === null) return now + Math.max(this.#after, UNROUTABLE_RECHECK_MS)

@@ -7,6 +7,7 @@
 import { decodeArgs, decodeValue, encodeValue } from '../encoding.js'
 import { matches } from '../message-shapes.js'
 import { splitKey } from '../replay-record.js'
+import { hasMarker } from '../secrets/marker.js'
 
 /** What wakes a passivated thread (a row of the `passivated` table). */
 export interface Wake {
@@ -98,8 +99,13 @@ export function waitsOf<T extends Pending>(first: T | 'busy' | null): T[] | 'bus
   return out.length === 0 ? null : busy ? 'busy' : out
 }
 
-/** What wakes a thread blocked in `calls`, or null when something it waits for is not known here. */
-export function wakeOf(calls: readonly WaitCall[]): Wake | null {
+/**
+ * What wakes a thread blocked in `calls`, or null when something it waits for is not known here.
+ * `nextMessage`: the number the next message into an inbox will have (a predicate receive's
+ * number is of use only below it: a thread that moved here may have looked further on the weave
+ * it left, where numbers ran higher).
+ */
+export function wakeOf(calls: readonly WaitCall[], nextMessage = Infinity): Wake | null {
   const w: Wake = { due: null, mailbox: false, filter: null, joins: null }
   let mailboxWaits = 0
   const until = (t: unknown): boolean => {
@@ -115,11 +121,12 @@ export function wakeOf(calls: readonly WaitCall[]): Wake | null {
     if (m === 'mailbox.take') {
       w.mailbox = true
       const o = args[0] as { match?: unknown; until?: unknown } | undefined
-      if (++mailboxWaits === 1 && o?.match !== undefined) w.filter = filterOf({ match: o.match })
+      // A key with secrets masked in it (src/secrets/) does not hold the pattern itself.
+      if (++mailboxWaits === 1 && o?.match !== undefined && !hasMarker(c.key)) w.filter = filterOf({ match: o.match })
       if (!until(o?.until)) return null
     } else if (m === 'mailbox.peek') {
       w.mailbox = true
-      if (++mailboxWaits === 1 && typeof args[0] === 'number') w.filter = filterOf({ after: args[0] })
+      if (++mailboxWaits === 1 && typeof args[0] === 'number' && args[0] < nextMessage) w.filter = filterOf({ after: args[0] })
       if (!until(args[1])) return null
     } else if (m === 'clock.sleepUntil') {
       if (!until(args[0])) return null

@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { callContext, thread, Weave, type WeaveOptions } from 'raiment'
 import { killThread } from '../src/cli/weave-commands.js'
+import { passivatedOnce } from './support/passivated.js'
 import { tempDir } from './support/tmp.js'
 
 const sleepy = thread({
@@ -91,16 +92,6 @@ const types = { sleepy, waiter, parent, both, napper }
 
 function open(file: string, o: Partial<WeaveOptions> = {}): Promise<Weave> {
   return Weave.open({ db: file, durability: 'memory', threads: types, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0, ...o })
-}
-
-function passivatedOnce(weave: Weave, ids: string[]): Promise<void> {
-  const left = new Set(ids)
-  return new Promise((res) => {
-    weave.on('thread-passivated', (e) => {
-      left.delete(e.id)
-      if (left.size === 0) res()
-    })
-  })
 }
 
 /** Runs `fn` on a weave of a fresh journal (passivating at once), closed after. */

@@ -22,6 +22,7 @@ import { decodeValue, encodeArgs, encodeValue } from '../src/encoding.js'
 import { matches } from '../src/message-shapes.js'
 import { wakeOf, wakesFor } from '../src/passivation/waits.js'
 import { raiment } from './support/raiment-process.js'
+import { passivatedOnce } from './support/passivated.js'
 import { tempDir } from './support/tmp.js'
 
 const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
@@ -45,16 +46,6 @@ const types = { choosy, picky }
 
 function open(file: string, o: Partial<WeaveOptions> = {}): Promise<Weave> {
   return Weave.open({ db: file, durability: 'memory', threads: types, ioLibs: false, dumps: false, passivateAfter: 0, ...o })
-}
-
-function passivatedOnce(weave: Weave, ids: string[]): Promise<void> {
-  const left = new Set(ids)
-  return new Promise((res) => {
-    weave.on('thread-passivated', (e) => {
-      left.delete(e.id)
-      if (left.size === 0) res()
-    })
-  })
 }
 
 /** Counts the runs of `id` that start from here on (a wake is a resumed start). */

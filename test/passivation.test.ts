@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { thread, TIMED_OUT, Weave, type WeaveOptions } from 'raiment'
 import { parsePassivateAfter } from '../src/passivation/options.js'
+import { passivatedOnce } from './support/passivated.js'
 import { tempDir } from './support/tmp.js'
 
 const echo = thread({
@@ -65,17 +66,6 @@ function open(dir: string, o: Partial<WeaveOptions> = {}): Promise<Weave> {
 }
 
 /** Resolves once thread `id` has been passivated (after `from` such events of it). */
-function passivated(weave: Weave, id: string): Promise<void> {
-  return new Promise((res) => {
-    const on = (e: { id: string }): void => {
-      if (e.id !== id) return
-      weave.off('thread-passivated', on)
-      res()
-    }
-    weave.on('thread-passivated', on)
-  })
-}
-
 const RAIMENT = new URL('../src/index.ts', import.meta.url).href
 
 /** A thread file: waits for a message, then returns it with its version; `arg` is in its record. */
@@ -97,13 +87,13 @@ describe('passivation', () => {
     try {
       const id = weave.spawn('echo')
       for (let n = 0; n < 5; n++) {
-        await passivated(weave, id)
+        await passivatedOnce(weave, [id])
         expect(weave.running).toBe(0)
         await weave.committed()
         expect(rowOf(weave, id)).toEqual({ due: null, mailbox: 1, joins: null })
         weave.send(id, { n })
       }
-      await passivated(weave, id)
+      await passivatedOnce(weave, [id])
       weave.send(id, { n: -1 })
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: [0, 1, 2, 3, 4] })
       await weave.committed()
@@ -118,9 +108,9 @@ describe('passivation', () => {
     const weave = await open(tempDir('raiment-passivate-'))
     try {
       const id = weave.spawn('picky')
-      await passivated(weave, id)
+      await passivatedOnce(weave, [id])
       weave.send(id, { k: 'a' })
-      await passivated(weave, id) // woken by 'a', which does not match: waits again
+      await passivatedOnce(weave, [id]) // woken by 'a', which does not match: waits again
       weave.send(id, { k: 'c' })
       weave.send(id, { k: 'b' })
       const end = await weave.join(id)
@@ -136,7 +126,7 @@ describe('passivation', () => {
       const starts: string[] = []
       weave.on('thread-start', (s) => starts.push(s.id))
       const id = weave.spawn('sleeper', { ms: 150 })
-      await passivated(weave, id)
+      await passivatedOnce(weave, [id])
       await weave.committed()
       const row = rowOf(weave, id) as { due: number; mailbox: number }
       expect(row.mailbox).toBe(0)
@@ -153,7 +143,7 @@ describe('passivation', () => {
     const weave = await open(tempDir('raiment-passivate-'))
     try {
       const id = weave.spawn('parent', { ms: 100 })
-      await passivated(weave, id)
+      await passivatedOnce(weave, [id])
       await weave.committed()
       const child = weave.journal.threads({ type: 'sleeper' })[0]!.id
       expect(rowOf(weave, id)).toEqual({ due: null, mailbox: 0, joins: child })
@@ -170,7 +160,7 @@ describe('passivation', () => {
     try {
       const target = weave.spawn('echo')
       const other = weave.spawn('linker', { to: target })
-      await Promise.all([passivated(weave, target), passivated(weave, other)])
+      await Promise.all([passivatedOnce(weave, [target]), passivatedOnce(weave, [other])])
       expect(weave.running).toBe(0)
       expect(weave.kill(target)).toBe(true)
       expect(await weave.join(target)).toMatchObject({ status: 'killed' })
@@ -192,7 +182,7 @@ describe('passivation', () => {
         last = Date.now()
         weave.send(id, { n })
       }
-      await passivated(weave, id)
+      await passivatedOnce(weave, [id])
       expect(Date.now() - last).toBeGreaterThanOrEqual(200)
       weave.send(id, { n: -1 })
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: [0, 1, 2, 3] })
@@ -225,10 +215,10 @@ describe('passivation', () => {
     try {
       const moves = weave.spawn('moves')
       const stays = weave.spawn('stays')
-      await Promise.all([passivated(weave, moves), passivated(weave, stays)])
+      await Promise.all([passivatedOnce(weave, [moves]), passivatedOnce(weave, [stays])])
       put('moves.ts', waiterFile(2, 1))
       put('stays.ts', waiterFile(2, 99))
-      const again = passivated(weave, moves)
+      const again = passivatedOnce(weave, [moves])
       const report = await weave.reload()
       const of = (t: string) => report.types.find((x) => x.type === t)!
       expect(of('moves').moved).toEqual([moves])
@@ -259,7 +249,7 @@ describe('passivation', () => {
     const dir = tempDir('raiment-passivate-')
     const first = await open(dir)
     const id = first.spawn('echo')
-    await passivated(first, id)
+    await passivatedOnce(first, [id])
     await first.close()
     const second = await open(dir)
     try {

@@ -149,18 +149,31 @@ export class Inboxes {
         break
       }
     }
+    this.#keep(target, inbox, msg, idOf(msgId), at)
+    if (this.onStored !== null) this.onStored(target, msg.n, msg.body)
+  }
+
+  /**
+   * Keeps `msg` in `target`'s inbox (`inbox`, if loaded): a row in the current batch, and in
+   * memory in number order if the inbox is loaded, else in #uncommitted until the row commits.
+   */
+  #keep(target: string, inbox: Inbox | undefined, msg: Msg, id: string, at: number): void {
     msg.stored = true
     let committed: (() => void) | undefined
-    if (inbox !== undefined) inbox.msgs.push(msg)
-    else {
+    if (inbox !== undefined) {
+      const msgs = inbox.msgs
+      let i = msgs.length
+      while (i > 0 && msgs[i - 1]!.n > msg.n) i--
+      if (i === msgs.length) msgs.push(msg)
+      else msgs.splice(i, 0, msg)
+    } else {
       const list = this.#uncommitted.get(target)
       if (list === undefined) this.#uncommitted.set(target, [msg])
       else list.push(msg)
       this.#unloaded.add(target)
       committed = () => this.#prune(target)
     }
-    this.#journal.queue(this.#insert, [msg.n, target, msg.from, idOf(msgId), msg.body, at, msg.trace ?? null], committed)
-    if (this.onStored !== null) this.onStored(target, msg.n, msg.body)
+    this.#journal.queue(this.#insert, [msg.n, target, msg.from, id, msg.body, at, msg.trace ?? null], committed)
   }
 
   /**
@@ -293,23 +306,8 @@ export class Inboxes {
    * A thread killed meanwhile has it dead-lettered with the rest of its inbox.
    */
   #giveBack(thread: string, m: Msg): void {
-    m.stored = true
     m.epoch = this.#journal.epoch
-    let committed: (() => void) | undefined
-    const inbox = this.#inboxes.get(thread)
-    if (inbox !== undefined) {
-      let i = inbox.msgs.length
-      while (i > 0 && inbox.msgs[i - 1]!.n > m.n) i--
-      inbox.msgs.splice(i, 0, m)
-    } else {
-      const list = this.#uncommitted.get(thread)
-      if (list === undefined) this.#uncommitted.set(thread, [m])
-      else list.push(m)
-      this.#unloaded.add(thread)
-      committed = () => this.#prune(thread)
-    }
-    const id = m.id === undefined ? `back:${thread}:${m.n}` : idOf(m.id)
-    this.#journal.queue(this.#insert, [m.n, thread, m.from, id, m.body, m.at ?? Date.now(), m.trace ?? null], committed)
+    this.#keep(thread, this.#inboxes.get(thread), m, m.id === undefined ? `back:${thread}:${m.n}` : idOf(m.id), m.at ?? Date.now())
   }
 
   /** The first message numbered after `after`, left in the inbox; waits like take. */

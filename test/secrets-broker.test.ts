@@ -2,7 +2,7 @@
  * The broker password never shows: not in the errors of a connection that fails (refused port,
  * refused login), whole (cause and stack included), nor in what `raiment` prints of them.
  */
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { inspect } from 'node:util'
@@ -14,8 +14,26 @@ import { tempDir } from './support/tmp.js'
 
 const PASSWORD = 'pw-' + 'Zq9'.repeat(6)
 
-/** A local port nothing listens on (taken, then let go). */
+/** Whether a connection to the local `port` is refused (nothing listens there). */
+async function refused(port: number): Promise<boolean> {
+  const c = connect(port, '127.0.0.1')
+  try {
+    await once(c, 'connect')
+    return false
+  } catch (e) {
+    return (e as { code?: string }).code === 'ECONNREFUSED'
+  } finally {
+    c.destroy()
+  }
+}
+
+/**
+ * A local port nothing listens on: port 1 (tcpmux: privileged, unused here), where a port taken
+ * and let go could be taken meanwhile by another process of the suite (a RabbitMQ node's tools
+ * listen on ports of the same range), or else such a port.
+ */
 async function closedPort(): Promise<number> {
+  if (await refused(1)) return 1
   const s = createServer().listen(0, '127.0.0.1')
   await once(s, 'listening')
   const port = (s.address() as AddressInfo).port

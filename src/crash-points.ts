@@ -6,9 +6,10 @@
  * from the stream and before the takeover is recorded in it; `continue-queued` is when a thread
  * continuing as new has queued the switch (not yet committed), `continue-committed` once the switch
  * is durable and before the new run starts; `control-answered` when a weave has answered a control
- * request (`raiment kill`, `send`, `spawn`, `fork`, ...) and before that answer commits. Unset, a point costs one boolean test.
+ * request (`raiment kill`, `send`, `spawn`, `fork`, ...) and before that answer commits;
+ * `failed-committed` once a failed thread's end is durable and before its dump is written. Unset, a point costs one boolean test.
  */
-export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered'
+export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed'
 
 const spec = process.env['RAIMENT_CRASH_AT']
 const [point, countText] = spec ? spec.split(':') : []

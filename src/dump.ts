@@ -4,7 +4,7 @@
  * readable.
  */
 import superjson from 'superjson'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { decodeArgs, decodeValue, encodeArgs, errorFromRecord, escapeKeys, unescapeKeys, type ErrorRecord } from './encoding.js'
@@ -169,6 +169,16 @@ export class DumpWriter {
   /** Where the dump of thread `id` is written, or null when there are no dumps. */
   path(id: string): string | null {
     return this.#dir === false ? null : join(this.#dir, ...id.split('/')) + '.json'
+  }
+
+  /**
+   * Writes the dumps missing of the threads that failed since `since` (ms since the epoch): a
+   * weave that crashed between a thread's end and its dump left none.
+   */
+  writeMissing(since: number): void {
+    if (this.#dir === false) return
+    const failed = this.#journal.db.prepare("SELECT id FROM threads WHERE status = 'failed' AND ended >= ?").pluck().all(since) as string[]
+    for (const id of failed) if (!existsSync(this.path(id)!)) this.write(id)
   }
 
   /** Writes the dump of thread `id` (if there are dumps), from its journal as committed. */

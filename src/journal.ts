@@ -81,6 +81,12 @@ export interface JournalOptions {
 export class Journal {
   readonly file: string
   readonly weaveId: string
+  /**
+   * When the owner before this one opened the journal, if it stopped without closing it (a crash,
+   * a SIGKILL): what it did last may be undone outside the journal (a dump not written). Null
+   * otherwise, and for other openers.
+   */
+  crashedSince: number | null = null
   readonly db: Database.Database
   /** Increments at each commit; lets a thread tell outcomes of one batch from the next. */
   epoch = 0
@@ -186,6 +192,8 @@ export class Journal {
       // the tail moves now, so resumed threads read journal_main.
       try {
         db.transaction(() => {
+          // An owner record left behind: that owner stopped without closing (a crash).
+          this.crashedSince = parseOwner(this.meta('owner'))?.since ?? null
           this.#setMeta.run('owner', JSON.stringify({ pid: process.pid, host: hostname(), since: Date.now() } satisfies JournalOwner))
           this.#commits.moveTail()
         }).immediate()

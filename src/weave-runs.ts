@@ -12,6 +12,7 @@
  * - A pending thread starts only once its status 'running' is durable; a running one resumes by
  *   replay of its record. A recorded thread whose type this weave cannot run ends failed with why.
  */
+import { crashArmed, crashPoint } from './crash-points.js'
 import type { WeaveConfig } from './call-context.js'
 import type { DumpWriter } from './dump.js'
 import { decodeValue, encodeError, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
@@ -186,7 +187,10 @@ export class WeaveRuns {
       const end: ThreadEnd = ok
         ? { id: run.id, type: run.type, status: 'done', result: value }
         : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
-      if (!ok) this.#o.dumps.write(run.id)
+      if (!ok) {
+        if (crashArmed) crashPoint('failed-committed')
+        this.#o.dumps.write(run.id)
+      }
       this.ended(run, end)
     }, counted ? run.weft.recorded : undefined)
   }

@@ -1,0 +1,48 @@
+/**
+ * A weave SIGKILLed after a failed thread's end is durable and before its dump is written (crash
+ * point `failed-committed`): the next weave on the journal writes the dump that is missing (of a
+ * thread that failed while the crashed owner ran), and it replays to the same failure. Real
+ * `raiment` processes; a clean close leaves nothing to write again.
+ */
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect, test } from 'vitest'
+import { raiment, raimentProcess, type Running } from './support/raiment-process.js'
+import { projectWith } from './support/threads-dir.js'
+
+const RAIMENT = new URL('../src/index.ts', import.meta.url).href
+
+const BOOM = `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['clock'],
+  async does() {
+    await this.clock.now()
+    throw new Error('boom')
+  },
+})
+`
+
+async function startWeave(dir: string, env: Record<string, string> = {}): Promise<Running> {
+  const weave = raimentProcess(dir, ['start'], { env })
+  await weave.until((out) => /^weave \S+ on raiment\.db/m.test(out))
+  return weave
+}
+
+test('a dump a crash kept from being written is written by the next weave, and replays', async () => {
+  const dir = projectWith({ 'boom.ts': BOOM })
+  const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'failed-committed' })
+  const spawned = await raiment(dir, 'spawn', 'boom')
+  expect(spawned.code, spawned.stderr).toBe(0)
+  const id = spawned.stdout.trim()
+  expect((await crashing.ended).signal).toBe('SIGKILL')
+  const dump = join(dir, 'dumps', ...id.split('/')) + '.json'
+  expect(existsSync(dump)).toBe(false)
+
+  const weave = await startWeave(dir)
+  weave.child.kill('SIGTERM')
+  expect((await weave.ended).code, weave.stderr).toBe(0)
+  expect(existsSync(dump)).toBe(true)
+  expect(readdirSync(join(dir, 'dumps'), { recursive: true }).filter((f) => String(f).endsWith('.tmp'))).toEqual([])
+  const replayed = await raiment(dir, 'replay', dump)
+  expect(replayed.stdout + replayed.stderr).toContain('boom')
+}, 120_000)

@@ -110,7 +110,7 @@ describe('which message wakes a passivated receiver', () => {
     }
   })
 
-  it('raiment show says which message a passivated receiver waits for', async () => {
+  it('raiment show says which message a passivated receiver waits for; ps, once it is killed, that it is', async () => {
     const dir = tempDir('raiment-passivate-filter-')
     const w = await open(join(dir, 'raiment.db'))
     const id = w.spawn('choosy')
@@ -119,6 +119,10 @@ describe('which message wakes a passivated receiver', () => {
     const show = await raiment(dir, 'show', id)
     expect(show.code, show.stderr).toBe(0)
     expect(show.stdout).toContain('passivated (waiting for a message matching {"k":"b"}, since ')
+    // Killed while no weave runs, it is killed, though its row stays until a weave deletes it.
+    expect((await raiment(dir, 'kill', id)).stdout.trim()).toBe(`killed ${id}`)
+    const ps = await raiment(dir, 'ps')
+    expect(ps.stdout).toMatch(new RegExp(`^${id}\\s+choosy\\s+killed\\s`, 'm'))
   })
 
   it('property: the filter wakes for exactly the messages the receive takes', () => {

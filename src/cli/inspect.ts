@@ -54,7 +54,8 @@ export function ps(o: PsOptions): number {
       ordered.map(({ row, depth }) => [
         '  '.repeat(depth) + row.id,
         row.type,
-        asleep.has(row.id) ? 'passivated' : row.status,
+        // A row of a thread killed while no weave ran stays until the next weave deletes it.
+        row.status === 'running' && asleep.has(row.id) ? 'passivated' : row.status,
         age(row.created, now),
         calls(row),
         ...(o.tree ? [] : [row.parent ?? '-']),

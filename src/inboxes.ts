@@ -244,13 +244,20 @@ export class Inboxes {
   #inbox(thread: string): Inbox {
     let inbox = this.#inboxes.get(thread)
     if (inbox === undefined) {
-      // The committed rows, then the messages whose rows are not (numbered after all of those).
+      // The committed rows, and the messages whose rows are not yet, in number order (new ones
+      // come after all of those; one given back (#giveBack) may come between).
       const msgs = this.#load.all(thread) as Msg[]
       const pending = this.#uncommitted.get(thread)
       if (pending !== undefined) {
         this.#uncommitted.delete(thread)
-        const last = msgs.length === 0 ? 0 : msgs[msgs.length - 1]!.n
-        for (const m of pending) if (m.n > last) msgs.push(m)
+        const have = new Set(msgs.map((m) => m.n))
+        let sorted = true
+        for (const m of pending) {
+          if (have.has(m.n)) continue
+          if (msgs.length > 0 && m.n < msgs[msgs.length - 1]!.n) sorted = false
+          msgs.push(m)
+        }
+        if (!sorted) msgs.sort((a, b) => a.n - b.n)
       }
       inbox = { msgs, waiters: [] }
       this.#inboxes.set(thread, inbox)

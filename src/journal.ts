@@ -459,9 +459,15 @@ export class Journal {
     return this.db.prepare('SELECT 1 FROM control WHERE n = ? AND done = 0').get(n) !== undefined
   }
 
-  /** At a weave's start, once what it found is released: the answers left at 2 by a weave that stopped between. */
-  releaseControlAnswers(): void {
-    this.#commits.queue(this.db.prepare('UPDATE control SET done = 1 WHERE done = 2'), [])
+  /** The control requests answered (done 2) and not yet told (a weave stopped between). */
+  controlAnswered(): number[] {
+    return this.db.prepare('SELECT n FROM control WHERE done = 2').pluck().all() as number[]
+  }
+
+  /** Tells the answers `ns` (of `controlAnswered`), once what they answered is released. */
+  releaseControlAnswers(ns: readonly number[]): void {
+    const release = this.db.prepare('UPDATE control SET done = 1 WHERE n = ? AND done = 2')
+    for (const n of ns) this.#commits.queue(release, [n])
   }
 
   /** PRAGMA data_version: changes when another connection commits. */

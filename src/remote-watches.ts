@@ -156,7 +156,10 @@ export class RemoteWatches {
     const host = this.#host
     // Its end is queued, not yet durable: answer once it is, from the thread row.
     if (e.k === 'watch' && host.isEnding(e.target)) {
-      void host.journal.committed().then(() => this.receive(msgId, e, after, origin))
+      // (Closed meanwhile: nothing more is taken; it is redelivered to the next run.)
+      void host.journal.committed().then(() => {
+        if (!host.journal.closed) this.receive(msgId, e, after, origin)
+      })
       return
     }
     if (host.messages.receiveOnce(msgId, after, origin)) this.#handle(msgId, e)

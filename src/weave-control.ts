@@ -40,10 +40,14 @@ export class ControlRequests {
     // Unlike any version SQLite reports, so the first poll also answers control requests left
     // queued while no weave ran (a kill or send whose weave died before it answered).
     this.#dataVersion = -1
-    // Answers a weave that stopped gave in a batch it committed (done 2): released now.
-    void this.#journal.committed().then(() => {
-      if (!this.#closed()) this.#journal.releaseControlAnswers()
-    })
+    // Answers a weave that stopped gave in a batch it committed (done 2), found now (not this
+    // weave's own, which are told when theirs are released): told once what it found is released.
+    const left = this.#journal.controlAnswered()
+    if (left.length > 0) {
+      void this.#journal.committed().then(() => {
+        if (!this.#closed()) this.#journal.releaseControlAnswers(left)
+      })
+    }
     this.#poll = setInterval(() => {
       try {
         this.#pollOnce()

@@ -106,7 +106,13 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.messages = new Messages(journal, (id) => this.isAlive(id))
     this.messages.remote = o.remote ?? null
     this.#dumps = new DumpWriter(o.dumps === false ? false : resolve(o.dumps ?? 'dumps'), journal, (e) => this.emit('error', e))
-    if (journal.crashedSince !== null) this.#dumps.writeMissing(journal.crashedSince)
+    // After the open (whoever opened it listens for 'error' by then), unless closed at once.
+    if (journal.crashedSince !== null) {
+      const since = journal.crashedSince
+      setImmediate(() => {
+        if (!this.#closed) this.#dumps.writeMissing(since)
+      })
+    }
     // The key of secret values' markers (src/secrets/keyring.ts); read or made on first use.
     const keyring = Keyring.forJournal(config.db)
     this.#control = new ControlRequests(this, (row) => this.#runs.adopt(row), () => this.#closed)

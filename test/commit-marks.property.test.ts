@@ -4,7 +4,9 @@
  * commit order, and never while it holds it (under `replicated`, a batch the stream has not
  * confirmed; fenced, never). With a tap that holds batches and lets them go at random points, the
  * last outbox row handed over is always that of the last batch released, never of one held.
- * Also: `committed()` waits for the batches held before it, even with nothing queued.
+ * Also: `committed()` waits for the batches held before it, even with nothing queued; a control
+ * answer is told to its asker only once its batch is released, and an asker still waiting at its
+ * deadline takes an answer given and not yet told.
  * A real journal file; the tap is the test's (the replicator is tested against a broker elsewhere).
  *
  * Reproduce a failure with FC_SEED=<seed>.
@@ -12,6 +14,7 @@
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
+import { askWeave } from '../src/cli/weave-commands.js'
 import { Journal, type JournalTap } from '../src/journal.js'
 import { tempDir } from './support/tmp.js'
 
@@ -105,7 +108,7 @@ it('a control answer is given (done 2) in the batch of what it answers, and told
     const m = ask()
     journal.replyControl(m, 'killed')
     journal.flushNow()
-    journal.releaseControlAnswers()
+    journal.releaseControlAnswers(journal.controlAnswered())
     journal.flushNow()
     expect(done(m)).toBe(1)
   } finally {
@@ -124,3 +127,30 @@ it('committed() asked for as the journal closes resolves (nothing more commits)'
   expect(asked.late).toBeInstanceOf(Promise)
   await asked.late
 })
+
+it('an asker whose answer is given (done 2) but not told by its deadline takes that answer, without spinning', async () => {
+  const file = join(tempDir('raiment-marks-'), 'w.db')
+  const journal = new Journal(file, { durability: 'memory' })
+  const asker = new Journal(file, { own: false })
+  try {
+    const tap = new HoldingTap()
+    journal.setTap(tap)
+    const asked = askWeave(asker, 'kill', 'x/1', null, true)
+    const n = asker.db.prepare('SELECT max(n) FROM control').pluck().get() as number
+    journal.replyControl(n, 'killed')
+    journal.flushNow()
+    // The tap never lets the batch go (a weave that stopped, or a stream that did not confirm).
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 100)
+    try {
+      expect(await asked).toBe('killed')
+    } finally {
+      clearInterval(timer)
+    }
+    // Its waiting let the event loop run.
+    expect(ticks).toBeGreaterThan(10)
+  } finally {
+    asker.close()
+    journal.close()
+  }
+}, 30_000)

@@ -118,9 +118,11 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
 async function awaitReply(journal: Journal, n: number, owner: Owner, to: string): Promise<SendResult> {
   const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
   const deadline = Date.now() + SEND_TIMEOUT_MS
-  while (Date.now() < deadline) {
+  for (;;) {
     const r = ask.get(n) as { done: number; reply: string | null }
-    if (r.done === 1) {
+    const late = Date.now() >= deadline
+    // done 2 at the deadline: answered in a batch the weave committed, not yet told (see askWeave).
+    if (r.done === 1 || (late && r.done === 2)) {
       let result: SendResult | undefined
       try {
         result = JSON.parse(r.reply ?? '') as SendResult
@@ -132,6 +134,7 @@ async function awaitReply(journal: Journal, n: number, owner: Owner, to: string)
       }
       return result
     }
+    if (late) break
     await new Promise((res) => setTimeout(res, 20))
   }
   throw new RaimentError(

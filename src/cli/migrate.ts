@@ -36,9 +36,11 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
     const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('migrate', id, o.to).lastInsertRowid
     const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
     const deadline = Date.now() + MIGRATE_TIMEOUT_MS
-    while (Date.now() < deadline) {
+    for (;;) {
       const r = ask.get(n) as { done: number; reply: string | null }
-      if (r.done === 1) {
+      const late = Date.now() >= deadline
+      // done 2 at the deadline: answered in a batch the weave committed, not yet told (see askWeave).
+      if (r.done === 1 || (late && r.done === 2)) {
         let moved: { moved?: string; to?: string; refused?: string } = {}
         try {
           moved = JSON.parse(r.reply ?? '') as typeof moved
@@ -51,6 +53,7 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
         say(`moved ${id} to weave ${moved.to}; messages sent to it here are forwarded there`)
         return 0
       }
+      if (late) break
       // Another process's journal: polled, as for kill and send (SQLite has no cross-process event).
       await new Promise((res) => setTimeout(res, 20))
     }

@@ -350,8 +350,13 @@ export async function askWeave(journal: Journal, kind: string, thread: string | 
     const r = ask.get(n) as { done: number; reply: string | null }
     if (r.done === 1) return r.reply ?? ''
     if (Date.now() >= deadline) {
+      // Answered in a batch the weave committed and not yet told (it stopped between, or its
+      // journal stream has not confirmed the batch yet): that is its answer.
+      if (r.done === 2) return r.reply ?? ''
       if (!withdraw || journal.db.prepare('DELETE FROM control WHERE n = ? AND done = 0').run(n).changes === 1) return null
-    } else await new Promise((res) => setTimeout(res, 20))
+      // Answered just now: read again.
+    }
+    await new Promise((res) => setTimeout(res, 20))
   }
 }
 

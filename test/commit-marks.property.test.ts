@@ -84,13 +84,23 @@ it('property: a mark is handed over once its batch is released, in order, never 
   )
 })
 
-it('a control answer is given (done 2) in the batch of what it answers, and told (done 1) once that batch is released', () => {
+/** A weave's journal with a tap that holds its batches, and an asker's connection (the CLI's) beside it. */
+async function withAsker(fn: (journal: Journal, asker: Journal, tap: HoldingTap) => void | Promise<void>): Promise<void> {
   const file = join(tempDir('raiment-marks-'), 'w.db')
   const journal = new Journal(file, { durability: 'memory' })
   const asker = new Journal(file, { own: false })
   try {
     const tap = new HoldingTap()
     journal.setTap(tap)
+    await fn(journal, asker, tap)
+  } finally {
+    asker.close()
+    journal.close()
+  }
+}
+
+it('a control answer is given (done 2) in the batch of what it answers, and told (done 1) once that batch is released', async () => {
+  await withAsker((journal, asker, tap) => {
     const ask = (): number => Number(asker.db.prepare("INSERT INTO control (kind, thread) VALUES ('kill', 'x/1')").run().lastInsertRowid)
     const done = (n: number): unknown => asker.db.prepare('SELECT done FROM control WHERE n = ?').pluck().get(n)
     const n = ask()
@@ -111,10 +121,7 @@ it('a control answer is given (done 2) in the batch of what it answers, and told
     journal.releaseControlAnswers(journal.controlAnswered())
     journal.flushNow()
     expect(done(m)).toBe(1)
-  } finally {
-    asker.close()
-    journal.close()
-  }
+  })
 })
 
 it('committed() asked for as the journal closes resolves (nothing more commits)', async () => {
@@ -129,12 +136,7 @@ it('committed() asked for as the journal closes resolves (nothing more commits)'
 })
 
 it('an asker whose answer is given (done 2) but not told by its deadline takes that answer, without spinning', async () => {
-  const file = join(tempDir('raiment-marks-'), 'w.db')
-  const journal = new Journal(file, { durability: 'memory' })
-  const asker = new Journal(file, { own: false })
-  try {
-    const tap = new HoldingTap()
-    journal.setTap(tap)
+  await withAsker(async (journal, asker) => {
     const asked = askWeave(asker, 'kill', 'x/1', null, true)
     const n = asker.db.prepare('SELECT max(n) FROM control').pluck().get() as number
     journal.replyControl(n, 'killed')
@@ -149,8 +151,5 @@ it('an asker whose answer is given (done 2) but not told by its deadline takes t
     }
     // Its waiting let the event loop run.
     expect(ticks).toBeGreaterThan(10)
-  } finally {
-    asker.close()
-    journal.close()
-  }
+  })
 }, 30_000)

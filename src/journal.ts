@@ -51,13 +51,6 @@ export interface ThreadRow {
 /** A journal entry as stored: [seq, key, ord, ok, outcome, started, duration]. */
 export type EntryRow = [number, string, number, 0 | 1, string, number, number]
 
-export interface ControlRow {
-  n: number
-  kind: string
-  thread: string | null
-  arg: string | null
-}
-
 type Statement = Database.Statement<unknown[]>
 
 export interface JournalOptions {
@@ -108,7 +101,6 @@ export class Journal {
   #tailEntries: Statement
   #mainReplay: Statement
   #tailReplay: Statement
-  #replyControl: { answer: Statement; release: Statement } | null = null
   #nextThread = 0
   #threadLimit = 0
   #block = 8
@@ -431,43 +423,6 @@ export class Journal {
   callCounts(): Map<string, number> {
     const rows = this.db.prepare('SELECT thread, count(*) AS n FROM journal GROUP BY thread').all() as Array<{ thread: string; n: number }>
     return new Map(rows.map((r) => [r.thread, r.n]))
-  }
-
-  /** Control requests from other processes that this weave has not handled yet. */
-  control(): ControlRow[] {
-    return this.db.prepare('SELECT n, kind, thread, arg FROM control WHERE done = 0 ORDER BY n').all() as ControlRow[]
-  }
-
-  /**
-   * Answers control request `n` in the next group commit: with what the answer reports (a kill's
-   * end, a send's inbox row), which the caller queued before, so the asker never sees an answer
-   * whose effect a crash lost, and a request whose effect did not commit stays unanswered (the
-   * next weave answers it).
-   */
-  replyControl(n: number, reply: string): void {
-    // done 2: answered in this batch; 1, which the asker waits for, once the batch is released
-    // (under 'replicated': in the journal's stream), in a batch of its own.
-    const stmts = (this.#replyControl ??= {
-      answer: this.db.prepare('UPDATE control SET done = 2, reply = ? WHERE n = ?'),
-      release: this.db.prepare('UPDATE control SET done = 1 WHERE n = ? AND done = 2'),
-    })
-    this.#commits.queue(stmts.answer, [reply, n], () => this.#commits.queue(stmts.release, [n]))
-  }
-
-  /** Whether control request `n` is still there, unanswered (its asker withdraws it after a while). */
-  controlWaiting(n: number): boolean {
-    return this.db.prepare('SELECT 1 FROM control WHERE n = ? AND done = 0').get(n) !== undefined
-  }
-
-  /** The control requests answered (done 2) and not yet told (a weave stopped between). */
-  controlAnswered(): number[] {
-    return this.db.prepare('SELECT n FROM control WHERE done = 2').pluck().all() as number[]
-  }
-
-  /** Tells the answers `ns` (of `controlAnswered`), once what they answered is released. */
-  releaseControlAnswers(ns: readonly number[]): void {
-    const release = this.db.prepare('UPDATE control SET done = 1 WHERE n = ? AND done = 2')
-    for (const n of ns) this.#commits.queue(release, [n])
   }
 
   /** PRAGMA data_version: changes when another connection commits. */

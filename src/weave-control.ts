@@ -6,11 +6,12 @@
  * Invariants:
  * - The journal is looked at only when another connection has committed (PRAGMA data_version),
  *   and once at the first poll, so requests left while no weave ran are answered too.
- * - An answer commits with what it answers (src/journal.ts `replyControl`), never before it.
+ * - An answer commits with what it answers (src/control-table.ts), never before it.
  * - A request is acted on once, however many polls see it before its answer commits (spawn,
  *   fork, schedule, kill, send: answered in the batch of what they record; migrate and reload:
  *   once done).
  */
+import { ControlTable } from './control-table.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeValue, encodeError } from './encoding.js'
 import { exitSignals } from './weave-exits.js'
@@ -20,6 +21,7 @@ import type { Weave } from './weave.js'
 export class ControlRequests {
   readonly #weave: Weave
   readonly #journal: Journal
+  readonly #control: ControlTable
   /** Starts or resumes a recorded thread (once: it ignores one already running). */
   readonly #adopt: (row: ThreadRow) => void
   readonly #closed: () => boolean
@@ -31,6 +33,7 @@ export class ControlRequests {
   constructor(weave: Weave, adopt: (row: ThreadRow) => void, closed: () => boolean) {
     this.#weave = weave
     this.#journal = weave.journal
+    this.#control = new ControlTable(weave.journal)
     this.#adopt = adopt
     this.#closed = closed
   }
@@ -42,10 +45,10 @@ export class ControlRequests {
     this.#dataVersion = -1
     // Answers a weave that stopped gave in a batch it committed (done 2), found now (not this
     // weave's own, which are told when theirs are released): told once what it found is released.
-    const left = this.#journal.controlAnswered()
+    const left = this.#control.answered()
     if (left.length > 0) {
       void this.#journal.committed().then(() => {
-        if (!this.#closed()) this.#journal.releaseControlAnswers(left)
+        if (!this.#closed()) this.#control.release(left)
       })
     }
     this.#poll = setInterval(() => {
@@ -70,7 +73,7 @@ export class ControlRequests {
     if (v === this.#dataVersion) return
     this.#dataVersion = v
     for (const row of journal.threads({ status: ['pending'] })) this.#adopt(row)
-    for (const c of journal.control()) {
+    for (const c of this.#control.pending()) {
       // Being answered, or answered in a batch not yet committed.
       if (this.#busy.has(c.n)) continue
       this.#busy.add(c.n)
@@ -124,7 +127,7 @@ export class ControlRequests {
   #fork(n: number, id: string, arg: string): void {
     setImmediate(() => {
         // Closed, or withdrawn by its asker meanwhile (who said nothing was forked).
-        if (this.#closed() || !this.#journal.controlWaiting(n)) return void this.#busy.delete(n)
+        if (this.#closed() || !this.#control.waiting(n)) return void this.#busy.delete(n)
         let reply: string
         try {
           const edits = JSON.parse(arg) as { at?: number; set?: Record<number, unknown> }
@@ -150,7 +153,7 @@ export class ControlRequests {
   /** Answers request n in the batch of what it queued; it is not taken again until that commits. */
   #reply(n: number, reply: string): void {
     if (this.#closed()) return void this.#busy.delete(n)
-    this.#journal.replyControl(n, reply)
+    this.#control.reply(n, reply)
     if (crashArmed) crashPoint('control-answered')
     void this.#journal.committed().finally(() => this.#busy.delete(n))
   }

@@ -15,6 +15,7 @@ import fc from 'fast-check'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { askWeave } from '../src/cli/weave-commands.js'
+import { ControlTable } from '../src/control-table.js'
 import { Journal, type JournalTap } from '../src/journal.js'
 import { tempDir } from './support/tmp.js'
 
@@ -101,24 +102,25 @@ async function withAsker(fn: (journal: Journal, asker: Journal, tap: HoldingTap)
 
 it('a control answer is given (done 2) in the batch of what it answers, and told (done 1) once that batch is released', async () => {
   await withAsker((journal, asker, tap) => {
+    const control = new ControlTable(journal)
     const ask = (): number => Number(asker.db.prepare("INSERT INTO control (kind, thread) VALUES ('kill', 'x/1')").run().lastInsertRowid)
     const done = (n: number): unknown => asker.db.prepare('SELECT done FROM control WHERE n = ?').pluck().get(n)
     const n = ask()
-    expect(journal.controlWaiting(n)).toBe(true)
-    journal.replyControl(n, 'killed')
+    expect(control.waiting(n)).toBe(true)
+    control.reply(n, 'killed')
     journal.flushNow()
     // Committed here, held by the tap: the asker waits on (and can no longer withdraw it).
     expect(done(n)).toBe(2)
-    expect(journal.controlWaiting(n)).toBe(false)
+    expect(control.waiting(n)).toBe(false)
     expect(asker.db.prepare('DELETE FROM control WHERE n = ? AND done = 0').run(n).changes).toBe(0)
     tap.letGo(tap.held.length)
     journal.flushNow()
     expect(done(n)).toBe(1)
     // One a weave gave before it stopped: told at the next start, once what it found is released.
     const m = ask()
-    journal.replyControl(m, 'killed')
+    control.reply(m, 'killed')
     journal.flushNow()
-    journal.releaseControlAnswers(journal.controlAnswered())
+    control.release(control.answered())
     journal.flushNow()
     expect(done(m)).toBe(1)
   })
@@ -137,9 +139,10 @@ it('committed() asked for as the journal closes resolves (nothing more commits)'
 
 it('an asker whose answer is given (done 2) but not told by its deadline takes that answer, without spinning', async () => {
   await withAsker(async (journal, asker) => {
+    const control = new ControlTable(journal)
     const asked = askWeave(asker, 'kill', 'x/1', null, true)
     const n = asker.db.prepare('SELECT max(n) FROM control').pluck().get() as number
-    journal.replyControl(n, 'killed')
+    control.reply(n, 'killed')
     journal.flushNow()
     // The tap never lets the batch go (a weave that stopped, or a stream that did not confirm).
     let ticks = 0

@@ -126,16 +126,16 @@ export class ControlRequests {
    */
   #fork(n: number, id: string, arg: string): void {
     setImmediate(() => {
-        // Closed, or withdrawn by its asker meanwhile (who said nothing was forked).
-        if (this.#closed() || !this.#control.waiting(n)) return void this.#busy.delete(n)
-        let reply: string
-        try {
-          const edits = JSON.parse(arg) as { at?: number; set?: Record<number, unknown> }
-          reply = JSON.stringify({ forked: this.#weave.fork(id, edits) })
-        } catch (e) {
-          reply = JSON.stringify({ refused: encodeError(e) })
-        }
-        this.#reply(n, reply)
+      // Closed, or withdrawn by its asker meanwhile (who said nothing was forked).
+      if (this.#closed() || !this.#control.waiting(n)) return void this.#busy.delete(n)
+      let reply: string
+      try {
+        const edits = JSON.parse(arg) as { at?: number; set?: Record<number, unknown> }
+        reply = JSON.stringify({ forked: this.#weave.fork(id, edits) })
+      } catch (e) {
+        reply = JSON.stringify({ refused: encodeError(e) })
+      }
+      this.#reply(n, reply)
     })
   }
 

@@ -3,7 +3,7 @@
  * running thread with a row in `passivated` is out of memory, waiting for what the row says.
  */
 import type Database from 'better-sqlite3'
-import { decodeValue } from '../encoding.js'
+import { readFilter } from './waits.js'
 
 /** What a passivated thread waits for, and since when (ms since the epoch). */
 export interface PassivatedView {
@@ -57,13 +57,7 @@ export function waitText(p: PassivatedView): string {
 
 /** ` matching {"kind":"order"}`, ` after #12`, or nothing (any message). */
 function filterText(filter: string | null): string {
-  if (filter === null) return ''
-  try {
-    const f = decodeValue(filter) as Partial<{ match: unknown; after: number }>
-    if (typeof f.after === 'number') return ` after #${f.after}`
-    if ('match' in f) return ` matching ${JSON.stringify(f.match) ?? String(f.match)}`
-  } catch {
-    // Not one this Raiment wrote: said as any message.
-  }
-  return ''
+  const f = readFilter(filter)
+  if (f === null) return ''
+  return 'after' in f ? ` after #${f.after}` : ` matching ${JSON.stringify(f.match) ?? String(f.match)}`
 }

@@ -26,7 +26,7 @@ export interface Wake {
 }
 
 /** A filter as encoded: a take's pattern, or a peek's number. */
-type Filter = { match: unknown } | { after: number }
+export type Filter = { match: unknown } | { after: number }
 
 /** The filter of a mailbox wait, encoded; null when any message is to wake it. */
 function filterOf(f: Filter): string | null {
@@ -44,15 +44,28 @@ function filterOf(f: Filter): string | null {
  * encodes it exactly); anything not understood wakes.
  */
 export function wakesFor(filter: string | null, n: number, body: string): boolean {
-  if (filter === null) return true
+  const f = readFilter(filter)
+  if (f === null) return true
+  if ('after' in f) return n > f.after
+  try {
+    return matches(decodeValue(body), f.match)
+  } catch {
+    // A body that does not decode: the receive decides.
+    return true
+  }
+}
+
+/** A filter as `filterOf` encoded it; null for none, or one not understood (any message wakes). */
+export function readFilter(filter: string | null): Filter | null {
+  if (filter === null) return null
   try {
     const f = decodeValue(filter) as Partial<{ match: unknown; after: unknown }>
-    if (typeof f.after === 'number') return n > f.after
-    if ('match' in f) return matches(decodeValue(body), f.match)
+    if (typeof f.after === 'number') return { after: f.after }
+    if ('match' in f) return { match: f.match }
   } catch {
-    // A body or filter that does not decode: the receive decides.
+    // Not one this Raiment wrote.
   }
-  return true
+  return null
 }
 
 /**

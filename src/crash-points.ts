@@ -7,9 +7,11 @@
  * continuing as new has queued the switch (not yet committed), `continue-committed` once the switch
  * is durable and before the new run starts; `control-answered` when a weave has answered a control
  * request (`raiment kill`, `send`, `spawn`, `fork`, ...) and before that answer commits;
- * `failed-committed` once a failed thread's end is durable and before its dump is written. Unset, a point costs one boolean test.
+ * `failed-committed` once a failed thread's end is durable and before its dump is written;
+ * `dumps-missing` when a weave opened after a crash is about to write the dumps that crash left
+ * unwritten. Unset, a point costs one boolean test.
  */
-export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed'
+export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'
 
 const spec = process.env['RAIMENT_CRASH_AT']
 const [point, countText] = spec ? spec.split(':') : []

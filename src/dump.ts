@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { decodeArgs, decodeValue, encodeArgs, errorFromRecord, escapeKeys, unescapeKeys, type ErrorRecord } from './encoding.js'
+import { crashArmed, crashPoint } from './crash-points.js'
 import { InvalidDump, RaimentError, UnknownThread } from './errors.js'
 import type { Journal, ThreadStatus } from './journal.js'
 import { splitKey, type Entry } from './weft.js'
@@ -173,18 +174,28 @@ export class DumpWriter {
 
   /**
    * Writes the dumps missing of the threads that failed since `since` (ms since the epoch): a
-   * weave that crashed between a thread's end and its dump left none.
+   * weave that crashed between a thread's end and its dump left none. Once they are written (or
+   * their failures reported), the journal's `dumps-due` mark is cleared.
    */
   writeMissing(since: number): void {
-    if (this.#dir === false) return
-    const failed = this.#journal.db.prepare("SELECT id FROM threads WHERE status = 'failed' AND ended >= ?").pluck().all(since) as string[]
-    for (const id of failed) if (!existsSync(this.path(id)!)) this.write(id)
+    if (crashArmed) crashPoint('dumps-missing')
+    const writes: Array<Promise<void>> = []
+    if (this.#dir !== false) {
+      const failed = this.#journal.db.prepare("SELECT id FROM threads WHERE status = 'failed' AND ended >= ?").pluck().all(since) as string[]
+      for (const id of failed) if (!existsSync(this.path(id)!)) writes.push(this.write(id))
+    }
+    void Promise.all(writes).then(() => {
+      if (!this.#journal.closed) this.#journal.setMeta('dumps-due', null)
+    })
   }
 
-  /** Writes the dump of thread `id` (if there are dumps), from its journal as committed. */
-  write(id: string): void {
+  /**
+   * Writes the dump of thread `id` (if there are dumps), from its journal as committed. The
+   * promise resolves when it is written or its failure reported.
+   */
+  write(id: string): Promise<void> {
     const file = this.path(id)
-    if (file === null) return
+    if (file === null) return Promise.resolve()
     const text = dumpText(makeDump(this.#journal, id))
     // Written beside it and renamed: a crash leaves the whole dump or none, never half of one.
     const tmp = `${file}.${process.pid}.tmp`
@@ -196,6 +207,7 @@ export class DumpWriter {
       })
       .finally(() => this.#writes.delete(p))
     this.#writes.add(p)
+    return p
   }
 
   /** Resolves once every write started so far is done. */

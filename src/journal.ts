@@ -75,11 +75,12 @@ export class Journal {
   readonly file: string
   readonly weaveId: string
   /**
-   * When the owner before this one opened the journal, if it stopped without closing it (a crash,
-   * a SIGKILL): what it did last may be undone outside the journal (a dump not written). Null
-   * otherwise, and for other openers.
+   * Set for an owner when failed threads may lack their dump: an owner before it stopped without
+   * closing (a crash), and the dumps missing since then (ms since the epoch) are not all written
+   * yet. Kept in meta `dumps-due` until they are, so a second crash before they are written does
+   * not lose them (src/dump.ts writes them and clears it). Null otherwise, and for other openers.
    */
-  crashedSince: number | null = null
+  dumpsDueSince: number | null = null
   readonly db: Database.Database
   /** Increments at each commit; lets a thread tell outcomes of one batch from the next. */
   epoch = 0
@@ -184,8 +185,12 @@ export class Journal {
       // the tail moves now, so resumed threads read journal_main.
       try {
         db.transaction(() => {
-          // An owner record left behind: that owner stopped without closing (a crash).
-          this.crashedSince = parseOwner(this.meta('owner'))?.since ?? null
+          // An owner record left behind: that owner stopped without closing (a crash). An older
+          // crash whose dumps are still due keeps its earlier time.
+          const crashed = parseOwner(this.meta('owner'))
+          if (crashed !== null && this.meta('dumps-due') === undefined) this.#setMeta.run('dumps-due', String(crashed.since))
+          const due = this.meta('dumps-due')
+          this.dumpsDueSince = due === undefined ? null : Number(due)
           this.#setMeta.run('owner', JSON.stringify({ pid: process.pid, host: hostname(), since: Date.now() } satisfies JournalOwner))
           this.#commits.moveTail()
         }).immediate()

@@ -189,7 +189,7 @@ export class WeaveRuns {
         : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
       if (!ok) {
         if (crashArmed) crashPoint('failed-committed')
-        this.#o.dumps.write(run.id)
+        void this.#o.dumps.write(run.id)
       }
       this.ended(run, end)
     }, counted ? run.weft.recorded : undefined)

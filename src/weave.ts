@@ -107,8 +107,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.messages.remote = o.remote ?? null
     this.#dumps = new DumpWriter(o.dumps === false ? false : resolve(o.dumps ?? 'dumps'), journal, (e) => this.emit('error', e))
     // After the open (whoever opened it listens for 'error' by then), unless closed at once.
-    if (journal.crashedSince !== null) {
-      const since = journal.crashedSince
+    if (journal.dumpsDueSince !== null) {
+      const since = journal.dumpsDueSince
       setImmediate(() => {
         if (!this.#closed) this.#dumps.writeMissing(since)
       })

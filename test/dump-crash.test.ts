@@ -2,7 +2,8 @@
  * A weave SIGKILLed after a failed thread's end is durable and before its dump is written (crash
  * point `failed-committed`): the next weave on the journal writes the dump that is missing (of a
  * thread that failed while the crashed owner ran), and it replays to the same failure. Real
- * `raiment` processes; a clean close leaves nothing to write again.
+ * `raiment` processes; a clean close leaves nothing to write again. A second crash before the
+ * missing dumps are written (crash point `dumps-missing`) leaves them due for the weave after.
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -28,8 +29,8 @@ async function startWeave(dir: string, env: Record<string, string> = {}): Promis
   return weave
 }
 
-test('a dump a crash kept from being written is written by the next weave, and replays', async () => {
-  const dir = projectWith({ 'boom.ts': BOOM })
+/** Starts a weave that crashes at `failed-committed`, spawns a failing thread, and returns its dump's path (not written). */
+async function crashBeforeDump(dir: string): Promise<string> {
   const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'failed-committed' })
   const spawned = await raiment(dir, 'spawn', 'boom')
   expect(spawned.code, spawned.stderr).toBe(0)
@@ -37,6 +38,12 @@ test('a dump a crash kept from being written is written by the next weave, and r
   expect((await crashing.ended).signal).toBe('SIGKILL')
   const dump = join(dir, 'dumps', ...id.split('/')) + '.json'
   expect(existsSync(dump)).toBe(false)
+  return dump
+}
+
+test('a dump a crash kept from being written is written by the next weave, and replays', async () => {
+  const dir = projectWith({ 'boom.ts': BOOM })
+  const dump = await crashBeforeDump(dir)
 
   const weave = await startWeave(dir)
   weave.child.kill('SIGTERM')
@@ -45,4 +52,18 @@ test('a dump a crash kept from being written is written by the next weave, and r
   expect(readdirSync(join(dir, 'dumps'), { recursive: true }).filter((f) => String(f).endsWith('.tmp'))).toEqual([])
   const replayed = await raiment(dir, 'replay', dump)
   expect(replayed.stdout + replayed.stderr).toContain('boom')
+}, 120_000)
+
+test('dumps still missing after a second crash are written by the weave after it', async () => {
+  const dir = projectWith({ 'boom.ts': BOOM })
+  const dump = await crashBeforeDump(dir)
+  // The next weave dies before it writes them: its own start is later than the failure.
+  const second = raimentProcess(dir, ['start'], { env: { RAIMENT_CRASH_AT: 'dumps-missing' } })
+  expect((await second.ended).signal).toBe('SIGKILL')
+  expect(existsSync(dump)).toBe(false)
+
+  const weave = await startWeave(dir)
+  weave.child.kill('SIGTERM')
+  expect((await weave.ended).code, weave.stderr).toBe(0)
+  expect(existsSync(dump)).toBe(true)
 }, 120_000)

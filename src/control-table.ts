@@ -3,7 +3,11 @@
  * on it (src/weave-control.ts), and its answers.
  *
  * Invariants:
- * - A request is `done` 0 until answered; the asker may withdraw it (delete it) only then.
+ * - A request is `done` 0 until the weave takes it; the asker may withdraw it (delete it) only
+ *   then. The weave claims it (`done` 3) in the transaction that reads it, before acting on it, so
+ *   nothing an asker withdrew is ever done. A claimed request left by a weave that stopped before
+ *   answering is taken again by the next one (what it did was not committed: see below); its
+ *   asker withdraws it only while no weave owns the journal (`withdraw`).
  * - An answer is given (`done` 2, with its reply) in the group commit of what it answers (a kill's
  *   end, a send's inbox row, queued before it), so a crash loses both or neither; it is told
  *   (`done` 1, what the asker waits for) in a later commit, once that one is released (under
@@ -11,10 +15,13 @@
  *   them are told by the next one (`answered`, `release`).
  */
 import type Database from 'better-sqlite3'
+import { JournalLock } from './journal-owner.js'
 import type { Journal } from './journal.js'
 
 export interface ControlRow {
   n: number
+  /** 0: new; 3: claimed before (by this weave, or one that stopped before answering). */
+  done: number
   kind: string
   thread: string | null
   arg: string | null
@@ -25,7 +32,7 @@ type Stmt = Database.Statement<unknown[]>
 export class ControlTable {
   readonly #journal: Journal
   readonly #pending: Stmt
-  readonly #waiting: Stmt
+  readonly #claim: Stmt
   readonly #answered: Stmt
   readonly #answer: Stmt
   readonly #release: Stmt
@@ -33,21 +40,25 @@ export class ControlTable {
   constructor(journal: Journal) {
     this.#journal = journal
     const db = journal.db
-    this.#pending = db.prepare('SELECT n, kind, thread, arg FROM control WHERE done = 0 ORDER BY n')
-    this.#waiting = db.prepare('SELECT 1 FROM control WHERE n = ? AND done = 0')
+    this.#pending = db.prepare('SELECT n, done, kind, thread, arg FROM control WHERE done IN (0, 3) ORDER BY n')
+    this.#claim = db.prepare('UPDATE control SET done = 3 WHERE done = 0 AND n <= ?')
     this.#answered = db.prepare('SELECT n FROM control WHERE done = 2').pluck()
     this.#answer = db.prepare('UPDATE control SET done = 2, reply = ? WHERE n = ?')
     this.#release = db.prepare('UPDATE control SET done = 1 WHERE n = ? AND done = 2')
   }
 
-  /** The requests not answered yet, oldest first. */
-  pending(): ControlRow[] {
-    return this.#pending.all() as ControlRow[]
-  }
-
-  /** Whether request `n` is still there, unanswered (its asker withdraws it after a while). */
-  waiting(n: number): boolean {
-    return this.#waiting.get(n) !== undefined
+  /**
+   * The requests not answered yet, oldest first, claimed (those new are `done` 3 from now on) in
+   * the transaction that reads them: their askers can no longer withdraw them.
+   */
+  take(): ControlRow[] {
+    return this.#journal.db
+      .transaction(() => {
+        const rows = this.#pending.all() as ControlRow[]
+        if (rows.some((r) => r.done === 0)) this.#claim.run(rows[rows.length - 1]!.n)
+        return rows
+      })
+      .immediate()
   }
 
   /** Answers request `n` in the next group commit, and tells it once that commit is released. */
@@ -64,4 +75,19 @@ export class ControlTable {
   release(ns: readonly number[]): void {
     for (const n of ns) this.#journal.queue(this.#release, [n])
   }
+}
+
+/**
+ * The asker's withdrawal of request `n` (the CLI gave up waiting): true when it is withdrawn and
+ * will never be acted on. A request the weave has not taken is; one it claimed is only when no
+ * weave owns the journal (one that claimed it and stopped before answering committed nothing of
+ * it), checked in the transaction that deletes it, so a weave opening now finds it gone.
+ */
+export function withdraw(journal: Journal, n: number | bigint): boolean {
+  return journal.db
+    .transaction(() => {
+      if (journal.db.prepare('DELETE FROM control WHERE n = ? AND done = 0').run(n).changes === 1) return true
+      return !JournalLock.held(journal.file) && journal.db.prepare('DELETE FROM control WHERE n = ? AND done = 3').run(n).changes === 1
+    })
+    .immediate()
 }

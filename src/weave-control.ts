@@ -73,7 +73,7 @@ export class ControlRequests {
     if (v === this.#dataVersion) return
     this.#dataVersion = v
     for (const row of journal.threads({ status: ['pending'] })) this.#adopt(row)
-    for (const c of this.#control.pending()) {
+    for (const c of this.#control.take()) {
       // Being answered, or answered in a batch not yet committed.
       if (this.#busy.has(c.n)) continue
       this.#busy.add(c.n)
@@ -126,8 +126,7 @@ export class ControlRequests {
    */
   #fork(n: number, id: string, arg: string): void {
     setImmediate(() => {
-      // Closed, or withdrawn by its asker meanwhile (who said nothing was forked).
-      if (this.#closed() || !this.#control.waiting(n)) return void this.#busy.delete(n)
+      if (this.#closed()) return void this.#busy.delete(n)
       let reply: string
       try {
         const edits = JSON.parse(arg) as { at?: number; set?: Record<number, unknown> }

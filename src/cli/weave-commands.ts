@@ -7,6 +7,7 @@
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs'
 import type { ReloadReport } from '../check/reload.js'
+import { withdraw as withdrawRequest } from '../control-table.js'
 import { decodeError, encodeValue } from '../encoding.js'
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
@@ -353,8 +354,8 @@ export async function askWeave(journal: Journal, kind: string, thread: string | 
       // Answered in a batch the weave committed and not yet told (it stopped between, or its
       // journal stream has not confirmed the batch yet): that is its answer.
       if (r.done === 2) return r.reply ?? ''
-      if (!withdraw || journal.db.prepare('DELETE FROM control WHERE n = ? AND done = 0').run(n).changes === 1) return null
-      // Answered just now: read again.
+      // Not withdrawn: taken by the weave meanwhile (it answers soon), or answered just now.
+      if (!withdraw || withdrawRequest(journal, n)) return null
     }
     await new Promise((res) => setTimeout(res, 20))
   }

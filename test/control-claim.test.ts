@@ -1,0 +1,81 @@
+/**
+ * The weave claims a control request (`done` 3) in the transaction that reads it, before acting on
+ * it, so an asker that gives up (`raiment spawn`, `fork`, `schedule`, `reload` withdraw their
+ * request at their deadline) is never told "nothing was done" for what the weave does. Before,
+ * the weave read the request, acted, and answered in the next commit: a withdrawal between went
+ * through, and the spawn or fork was recorded all the same. A request claimed by a weave that
+ * stopped before answering (nothing of it committed) is withdrawn only while no weave owns the
+ * journal, and is taken again by the next weave otherwise.
+ */
+import { join } from 'node:path'
+import { expect, it } from 'vitest'
+import { thread, Weave } from 'raiment'
+import { ControlTable, withdraw } from '../src/control-table.js'
+import { encodeValue } from '../src/encoding.js'
+import { Journal } from '../src/journal.js'
+import { tempDir } from './support/tmp.js'
+
+const quick = thread({
+  uses: ['clock'],
+  async does() {
+    return await this.clock.now()
+  },
+})
+
+const ask = (asker: Journal, kind: string, thread: string | null, arg: string | null): number =>
+  Number(asker.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run(kind, thread, arg).lastInsertRowid)
+const done = (asker: Journal, n: number): unknown => asker.db.prepare('SELECT done FROM control WHERE n = ?').pluck().get(n)
+
+it('a request taken is not withdrawn while its weave runs; once that weave stopped, it is, and the next weave does not act on it', () => {
+  const file = join(tempDir('raiment-claim-'), 'w.db')
+  const journal = new Journal(file, { durability: 'memory' })
+  const asker = new Journal(file, { own: false })
+  try {
+    const control = new ControlTable(journal)
+    const a = ask(asker, 'kill', 'x/1', null)
+    expect(withdraw(asker, a)).toBe(true)
+    const b = ask(asker, 'kill', 'x/2', null)
+    expect(control.take().map((r) => [r.n, r.done])).toEqual([[b, 0]])
+    expect(done(asker, b)).toBe(3)
+    expect(withdraw(asker, b)).toBe(false)
+    // Still the weave's to answer (a weave after a crash between claim and answer takes it again).
+    expect(control.take().map((r) => [r.n, r.done])).toEqual([[b, 3]])
+    journal.close()
+    expect(withdraw(asker, b)).toBe(true)
+    const next = new Journal(file, { durability: 'memory' })
+    try {
+      expect(new ControlTable(next).take()).toEqual([])
+    } finally {
+      next.close()
+    }
+  } finally {
+    asker.close()
+    journal.close()
+  }
+})
+
+it('an asker giving up at the instant the weave acts on its spawn is not told it withdrew it: the spawn is answered', async () => {
+  const file = join(tempDir('raiment-claim-'), 'w.db')
+  const w = await Weave.open({ db: file, durability: 'memory', threads: { quick }, ioLibs: false, dumps: false, passivateAfter: false, pollMs: 10 })
+  const asker = new Journal(file, { own: false })
+  try {
+    const id = asker.nextThreadId(1)
+    const n = ask(asker, 'spawn', id, JSON.stringify({ type: 'quick', params: encodeValue(null) }))
+    // The asker's deadline falls at the instant the weave spawns, before that spawn commits.
+    const spawn = w.spawn.bind(w)
+    const withdrawn = new Promise<boolean>((res) => {
+      w.spawn = ((...args: Parameters<Weave['spawn']>) => {
+        res(withdraw(asker, n))
+        return spawn(...args)
+      })
+    })
+    expect(await withdrawn).toBe(false)
+    expect(await w.join(id)).toMatchObject({ status: 'done' })
+    await w.committed()
+    await w.committed()
+    expect(done(asker, n)).toBe(1)
+  } finally {
+    asker.close()
+    await w.close()
+  }
+})

@@ -18,7 +18,8 @@
  *   commits, so they take the rows queued earlier in that batch too; a send after it is queued
  *   after it and goes behind them. A name registered here meanwhile (`registered`) gets its
  *   waiting messages in its inbox, in order, the ones not yet committed included, in the batch
- *   that registers it.
+ *   that registers it, each once (a message both committed and still queued, its batch not yet
+ *   released, is taken from the table).
  * - The names of a thread that moves to another weave are announced from here as moved (`moved`)
  *   until that weave announces them itself: other weaves keep sending by them (to the thread's
  *   id, which this weave forwards) instead of finding no weave that holds them meanwhile.
@@ -164,7 +165,14 @@ export class NameSends {
   registered(name: string, thread: string): void {
     this.#moved.delete(name)
     if (!this.#waiting.delete(name)) return
-    const all = [...(this.#load.all(name) as Waiting[]), ...(this.#queued.get(name) ?? [])]
+    // Those committed, then those queued and not yet in the table: a batch committed and not yet
+    // released (under 'replicated', held for the stream's confirm) has them in both.
+    const all = this.#load.all(name) as Waiting[]
+    const queued = this.#queued.get(name)
+    if (queued !== undefined) {
+      const loaded = new Set(all.map((m) => m.msgId))
+      for (const m of queued) if (!loaded.has(m.msgId)) all.push(m)
+    }
     this.#journal.queue(this.#drop, [name])
     for (const m of all) this.#host.put(thread, m.from, m.body, m.msgId, m.at, m.trace ?? null)
   }

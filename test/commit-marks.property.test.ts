@@ -16,23 +16,12 @@ import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { askWeave } from '../src/cli/weave-commands.js'
 import { ControlTable, withdraw } from '../src/control-table.js'
-import { Journal, type JournalTap } from '../src/journal.js'
+import { Journal } from '../src/journal.js'
+import { HoldingTap } from './support/holding-tap.js'
 import { tempDir } from './support/tmp.js'
 
 const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
 console.log(`commit-marks: fast-check seed ${seed} (FC_SEED=${seed} to reproduce)`)
-
-/** A tap that holds every batch until the test lets the oldest go. */
-class HoldingTap implements JournalTap {
-  readonly held: Array<() => void> = []
-  write(): void {}
-  release(run: () => void): void {
-    this.held.push(run)
-  }
-  letGo(n: number): void {
-    for (const run of this.held.splice(0, n)) run()
-  }
-}
 
 it('property: a mark is handed over once its batch is released, in order, never while held', async () => {
   await fc.assert(

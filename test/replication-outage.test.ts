@@ -4,7 +4,9 @@
  * stopped (`stop_app`). Under durability 'replicated' what is committed meanwhile stays in the
  * journal and waits (the thread does not see it; the lag says so); once the node is back the
  * batches are published again, in order, the thread runs on, and the journal rebuilt from the
- * stream equals the file.
+ * stream equals the file. Past `maxLagBytes` unconfirmed, the batches' bodies are dropped and a
+ * snapshot covers them: they are released once that snapshot's generation is current, not at the
+ * first confirm after the outage (before, they were, while the stream still named the old one).
  */
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -79,5 +81,34 @@ describe('a broker that takes no publishes', () => {
     }
     await rebuildJournal({ url, namespace: 'outage', weaveId: 'o', file: join(dir, 'b.db') })
     expect(journalState(join(dir, 'b.db'), true)).toEqual(journalState(file, true))
+  }, 90_000)
+
+  it('releases batches a snapshot replaced only once that snapshot is the current generation', async (ctx) => {
+    if (nodes === null) return ctx.skip()
+    const url = nodes.nodes[0]!.url
+    const file = join(tempDir(), 'a.db')
+    const link = await AmqpLink.connect({ url, namespace: 'outage-snap', log: () => {}, replication: { maxLagBytes: 1024 } })
+    const weave = await Weave.open({ db: file, weaveId: 's', threads: { twice }, ioLibs: false, dumps: false, remote: link, replicate: true, durability: 'replicated' })
+    await link.start(weave)
+    try {
+      const rep = link.replicator!
+      await rep.flushed()
+      const before = rep.generation
+      const down = new Promise<void>((res) => link.broker.once('down', () => res()))
+      await nodes.stopApp(0)
+      await down
+      const put = weave.journal.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
+      // A batch, then one that takes the unconfirmed bytes past the limit: both bodies dropped.
+      const released = new Promise<number>((res) => weave.journal.queue(put, ['probe', 'x'], () => res(rep.generation)))
+      weave.journal.flushNow()
+      weave.journal.queue(put, ['pad', 'x'.repeat(4096)])
+      weave.journal.flushNow()
+      await nodes.startApp(0)
+      expect(await released).toBeGreaterThan(before)
+      await rep.flushed()
+    } finally {
+      await weave.close()
+      await link.close()
+    }
   }, 90_000)
 })

@@ -195,7 +195,8 @@ export class Replicator implements JournalTap {
 
   /** The tap: after COMMIT. */
   release(run: () => void): void {
-    if (this.#fenced !== null) return
+    // Fenced, or closed (its batches are no longer published): never released.
+    if (this.#fenced !== null || this.#closed) return
     if (this.#gate !== undefined) {
       const gate = this.#gate
       const inner = run
@@ -423,8 +424,14 @@ export class Replicator implements JournalTap {
       this.#genBytes = 0
       this.#genRecords = 0
       this.#needSnapshot = false
-      // Records that were dropped are covered by this snapshot: publish none of them again.
-      for (let i = this.#head; i < this.#items.length; i++) if (this.#items[i]!.body === null) this.#items[i]!.gen = -1
+      // Records that were dropped are covered by this snapshot: publish none of them again, and
+      // release them when it counts (its generation record confirmed), not before.
+      for (let i = this.#head; i < this.#items.length; i++) {
+        const it = this.#items[i]!
+        if (it.body !== null) continue
+        it.gen = gen
+        it.confirmed = true
+      }
       const base = { weave: this.weaveId, epoch: this.epoch, rseq, gen }
       parts.forEach((w, part) => this.#push(gen, { ...base, kind: 'snapshot', part, ...(part === parts.length - 1 ? { end: 1 } : {}) }, encodeWrites(w), w.length))
       this.#snapshotBytes = this.#genBytes

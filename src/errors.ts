@@ -206,6 +206,8 @@ export interface JournalOwner {
   host: string
   /** When it took the journal (ms since the epoch). */
   since: number
+  /** Set when its durability is 'replicated' (absent in records of older Raiments). */
+  replicated?: true
 }
 
 /**

@@ -191,7 +191,7 @@ export class Journal {
           if (crashed !== null && this.meta('dumps-due') === undefined) this.#setMeta.run('dumps-due', String(crashed.since))
           const due = this.meta('dumps-due')
           this.dumpsDueSince = due === undefined ? null : Number(due)
-          this.#setMeta.run('owner', JSON.stringify({ pid: process.pid, host: hostname(), since: Date.now() } satisfies JournalOwner))
+          this.#setMeta.run('owner', JSON.stringify({ pid: process.pid, host: hostname(), since: Date.now(), ...(durability === 'replicated' ? { replicated: true } : {}) } satisfies JournalOwner))
           this.#commits.moveTail()
         }).immediate()
       } catch (e) {
@@ -460,7 +460,8 @@ function parseOwner(text: string | undefined): JournalOwner | null {
   if (text === undefined) return null
   try {
     const o = JSON.parse(text) as Partial<JournalOwner>
-    return typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.since === 'number' ? { pid: o.pid, host: o.host, since: o.since } : null
+    if (typeof o.pid !== 'number' || typeof o.host !== 'string' || typeof o.since !== 'number') return null
+    return { pid: o.pid, host: o.host, since: o.since, ...(o.replicated === true ? { replicated: true } : {}) }
   } catch {
     return null
   }

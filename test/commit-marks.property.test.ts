@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { askWeave } from '../src/cli/weave-commands.js'
 import { ControlTable, withdraw } from '../src/control-table.js'
-import { Journal } from '../src/journal.js'
+import { Journal, type Durability } from '../src/journal.js'
 import { HoldingTap } from './support/holding-tap.js'
 import { tempDir } from './support/tmp.js'
 
@@ -75,9 +75,9 @@ it('property: a mark is handed over once its batch is released, in order, never 
 })
 
 /** A weave's journal with a tap that holds its batches, and an asker's connection (the CLI's) beside it. */
-async function withAsker(fn: (journal: Journal, asker: Journal, tap: HoldingTap) => void | Promise<void>): Promise<void> {
+async function withAsker(fn: (journal: Journal, asker: Journal, tap: HoldingTap) => void | Promise<void>, durability: Durability = 'memory'): Promise<void> {
   const file = join(tempDir('raiment-marks-'), 'w.db')
-  const journal = new Journal(file, { durability: 'memory' })
+  const journal = new Journal(file, { durability })
   const asker = new Journal(file, { own: false })
   try {
     const tap = new HoldingTap()
@@ -144,4 +144,16 @@ it('an asker whose answer is given (done 2) but not told by its deadline takes t
     // Its waiting let the event loop run.
     expect(ticks).toBeGreaterThan(10)
   })
+}, 30_000)
+
+it('under durability replicated, an answer given and not told by the deadline is not taken for done: it is not in the stream yet', async () => {
+  await withAsker(async (journal, asker) => {
+    const control = new ControlTable(journal)
+    const asked = askWeave(asker, 'kill', 'x/1', null, true)
+    const n = asker.db.prepare('SELECT max(n) FROM control').pluck().get() as number
+    control.take()
+    control.reply(n, 'killed')
+    journal.flushNow()
+    await expect(asked).rejects.toMatchObject({ code: 'RAIMENT_ANSWER_NOT_REPLICATED', message: expect.stringContaining('"killed"') as unknown })
+  }, 'replicated')
 }, 30_000)

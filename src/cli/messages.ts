@@ -12,7 +12,7 @@ import { encodeValue } from '../encoding.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
-import { complain, isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions, type Owner } from './common.js'
+import { complain, givenAnswer, isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions, type Owner } from './common.js'
 import { decodeShown, jsonValue } from './records.js'
 
 /** How long `send` waits for a running weave to answer. */
@@ -123,9 +123,10 @@ async function awaitReply(journal: Journal, n: number, owner: Owner, to: string)
     const late = Date.now() >= deadline
     // done 2 at the deadline: answered in a batch the weave committed, not yet told (see askWeave).
     if (r.done === 1 || (late && r.done === 2)) {
+      const reply = r.done === 1 ? r.reply : givenAnswer(journal, r.reply)
       let result: SendResult | undefined
       try {
-        result = JSON.parse(r.reply ?? '') as SendResult
+        result = JSON.parse(reply ?? '') as SendResult
       } catch {
         // Not a SendResult: the weave's error message.
       }

@@ -6,7 +6,7 @@
 import { checkName } from '../amqp/topology.js'
 import { decodeError } from '../encoding.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
-import { openExisting, runningOwner, say, type DbOptions } from './common.js'
+import { givenAnswer, openExisting, runningOwner, say, type DbOptions } from './common.js'
 
 /** How long to wait for the weave's answer (it may look the target weave up on the broker). */
 const MIGRATE_TIMEOUT_MS = 15_000
@@ -41,9 +41,10 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
       const late = Date.now() >= deadline
       // done 2 at the deadline: answered in a batch the weave committed, not yet told (see askWeave).
       if (r.done === 1 || (late && r.done === 2)) {
+        const reply = r.done === 1 ? r.reply : givenAnswer(journal, r.reply)
         let moved: { moved?: string; to?: string; refused?: string } = {}
         try {
-          moved = JSON.parse(r.reply ?? '') as typeof moved
+          moved = JSON.parse(reply ?? '') as typeof moved
         } catch {
           // not JSON: the error message of a weave of an older Raiment
         }

@@ -27,6 +27,7 @@ import {
   parseParams,
   plural,
   refuseEmpty,
+  givenAnswer,
   runningOwner,
   say,
   threadType,
@@ -353,7 +354,7 @@ export async function askWeave(journal: Journal, kind: string, thread: string | 
     if (Date.now() >= deadline) {
       // Answered in a batch the weave committed and not yet told (it stopped between, or its
       // journal stream has not confirmed the batch yet): that is its answer.
-      if (r.done === 2) return r.reply ?? ''
+      if (r.done === 2) return givenAnswer(journal, r.reply)
       // Not withdrawn: taken by the weave meanwhile (it answers soon), or answered just now.
       if (!withdraw || withdrawRequest(journal, n)) return null
     }

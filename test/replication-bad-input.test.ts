@@ -3,9 +3,12 @@
  * `--replicate` are one-line errors with a code (real CLI processes); the same options through
  * the API are clear errors; `raiment restore` refuses an existing file (left untouched) and says
  * so when a weave has no stream; a stream deleted by an operator under a running weave is
- * written again from the weave's journal (which nothing touches), and restores as before.
+ * written again from the weave's journal (which nothing touches), and restores as before. A new
+ * file, or an older copy, started under the id of a replicated weave (its disk lost, without
+ * `raiment restore`) is refused, and its stream stays as it was: before, the file's snapshot
+ * became the new generation and the old one was deleted, every thread with it.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
@@ -103,5 +106,31 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
     const newer = await openReplicated(ns, { db: join(dir, 'new.db'), weaveId: 'e', threads: { counter } }, { epoch: 2 })
     await newer.close()
     await expect(openReplicated(ns, { db: join(dir, 'old.db'), weaveId: 'e', threads: { counter } })).rejects.toThrow(/RAIMENT_FENCED|no longer owns its journal: its stream has epoch 2, this weave 1/)
+  })
+
+  it('a new file or an older copy started under a replicated weave\'s id is refused, and its stream kept', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'f'])
+    const first = await openReplicated(ns, { db: join(dir, 'a.db'), weaveId: 'f', threads: { counter } })
+    const id = first.weave.spawn('counter', { n: 3 })
+    await first.weave.committed()
+    await first.close()
+    copyFileSync(join(dir, 'a.db'), join(dir, 'old.db'))
+    const again = await openReplicated(ns, { db: join(dir, 'a.db'), weaveId: 'f', threads: { counter } })
+    again.weave.send(id, { n: 2 })
+    expect(await again.weave.join(id)).toMatchObject({ status: 'done', result: 5 })
+    await again.close()
+
+    await expect(openReplicated(ns, { db: join(dir, 'fresh.db'), weaveId: 'f', threads: { counter } })).rejects.toMatchObject({
+      code: 'RAIMENT_STREAM_AHEAD',
+      message: expect.stringMatching(/replicates another journal file .*raiment restore --from f --db FILE/) as unknown,
+    })
+    await expect(openReplicated(ns, { db: join(dir, 'old.db'), weaveId: 'f', threads: { counter } })).rejects.toMatchObject({
+      code: 'RAIMENT_STREAM_AHEAD',
+      message: expect.stringMatching(/holds batches up to \d+, this file only up to \d+/) as unknown,
+    })
+    await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'f', file: join(dir, 'b.db') })
+    expect(journalState(join(dir, 'b.db'), false)).toEqual(journalState(join(dir, 'a.db'), false))
   })
 })

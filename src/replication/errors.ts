@@ -27,3 +27,18 @@ export class RebuildFailed extends RaimentError {
     super(code, why)
   }
 }
+
+/**
+ * The journal's stream holds another journal file's record, or more of this one's than the file:
+ * replicating this file would replace it (a new file, or an older copy, started under the id of a
+ * weave whose disk was lost).
+ */
+export class StreamAhead extends RaimentError {
+  constructor(ns: string, weaveId: string, why: string) {
+    super(
+      'RAIMENT_STREAM_AHEAD',
+      `the journal stream of weave '${weaveId}' in namespace '${ns}' ${why}; replicating this file would replace it and lose what only the stream holds, so nothing was written. ` +
+        `To go on from the stream, rebuild the file from it first (raiment restore --from ${weaveId} --db FILE); to start this file under another id, use --id`,
+    )
+  }
+}

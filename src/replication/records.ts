@@ -12,7 +12,8 @@
  *
  * Every record carries the headers `weave`, `epoch` (given by the lease: 1 for a journal never
  * taken over), `rseq` (a batch's number; a snapshot's and a generation record's: the last batch
- * the snapshot holds), `kind` and `gen`. Readers drop records of an epoch lower than one already
+ * the snapshot holds), `kind` and `gen`; a `generation` record also `journal`, the id of the journal
+ * file it replicates (a rebuilt file keeps it). Readers drop records of an epoch lower than one already
  * seen, and batches whose rseq they have (a record republished after a reconnect comes twice).
  * A `marker` record (kind 'marker', header `id`) is what a reader appends to know where the
  * stream ends (the broker sends no end-of-stream over AMQP 0-9-1); everyone else ignores it.
@@ -35,6 +36,8 @@ export interface RecordHeaders {
   end?: number
   /** marker: the reader's id */
   id?: string
+  /** generation: the journal's id (meta 'journal_id'; absent in streams of older Raiments) */
+  journal?: string
 }
 
 export function headStream(ns: string, weaveId: string): string {
@@ -61,6 +64,7 @@ export function readHeaders(h: Record<string, unknown> | undefined): RecordHeade
   if (h['part'] !== undefined) r.part = Number(h['part'])
   if (h['end'] !== undefined) r.end = Number(h['end'])
   if (h['id'] !== undefined) r.id = text(h['id'])
+  if (h['journal'] !== undefined) r.journal = text(h['journal'])
   return r
 }
 

@@ -27,6 +27,7 @@ import { genStream, headStream, STREAM_ARGS, type RecordHeaders } from './record
 import { snapshotWrites } from './snapshot.js'
 import { sendNow } from './socket.js'
 import { readHead } from './streams.js'
+import { checkSameJournal } from './same-journal.js'
 
 export interface ReplicatorOptions {
   journal: Journal
@@ -161,6 +162,7 @@ export class Replicator implements JournalTap {
     await r.#onConnection?.(conn)
     const head = await readHead(conn, r.namespace, r.weaveId)
     if (head !== null && head.epoch > r.epoch) throw new Fenced(r.weaveId, `its stream has epoch ${head.epoch}, this weave ${r.epoch}`)
+    if (head !== null) await checkSameJournal(conn, head, r, o.journal)
     r.#headLength = head?.length ?? 0
     if (head !== null) {
       r.#current = r.#writing = head.gen
@@ -435,7 +437,8 @@ export class Replicator implements JournalTap {
       const base = { weave: this.weaveId, epoch: this.epoch, rseq, gen }
       parts.forEach((w, part) => this.#push(gen, { ...base, kind: 'snapshot', part, ...(part === parts.length - 1 ? { end: 1 } : {}) }, encodeWrites(w), w.length))
       this.#snapshotBytes = this.#genBytes
-      this.#push(gen, { ...base, kind: 'generation' }, Buffer.alloc(0), 0)
+      const journal = this.journal.meta('journal_id')
+      this.#push(gen, { ...base, kind: 'generation', ...(journal !== undefined ? { journal } : {}) }, Buffer.alloc(0), 0)
       this.#headLength++
     } finally {
       this.#checkpointing = false
@@ -472,3 +475,4 @@ export class Replicator implements JournalTap {
     })().catch(() => {})
   }
 }
+

@@ -56,20 +56,30 @@ export async function declareStream(conn: ChannelModel, queue: string): Promise<
 /**
  * Appends a marker to `queue`, then reads it from its first record to the marker, calling
  * `onRecord` with each journal record (markers left out) in stream order. Resolves with the
- * count of journal records, and of all deliveries (markers of other readers included).
+ * count of journal records, and of all deliveries (markers of other readers included). With
+ * `from: 'last'`, it reads from the stream's last chunk (its last records) instead, the marker
+ * appended once it reads.
  * @throws JournalStreamGone when the stream is deleted before the marker is read
  * @throws whatever `onRecord` throws (reading stops)
  */
-export async function readToEnd(conn: ChannelModel, queue: string, onRecord: (h: RecordHeaders, body: Buffer) => void): Promise<{ records: number; deliveries: number }> {
+export async function readToEnd(
+  conn: ChannelModel,
+  queue: string,
+  onRecord: (h: RecordHeaders, body: Buffer) => void,
+  from: 'first' | 'last' = 'first',
+): Promise<{ records: number; deliveries: number }> {
   const id = randomUUID()
-  const pub = await conn.createConfirmChannel()
-  pub.on('error', () => {})
-  let returned = false
-  pub.on('return', () => (returned = true))
-  pub.publish('', queue, Buffer.alloc(0), { mandatory: true, headers: { kind: 'marker', id } })
-  await pub.waitForConfirms()
-  await pub.close().catch(() => {})
-  if (returned) throw new JournalStreamGone(queue)
+  const mark = async (): Promise<void> => {
+    const pub = await conn.createConfirmChannel()
+    pub.on('error', () => {})
+    let returned = false
+    pub.on('return', () => (returned = true))
+    pub.publish('', queue, Buffer.alloc(0), { mandatory: true, headers: { kind: 'marker', id } })
+    await pub.waitForConfirms()
+    await pub.close().catch(() => {})
+    if (returned) throw new JournalStreamGone(queue)
+  }
+  if (from === 'first') await mark()
   const ch = await conn.createChannel()
   await ch.prefetch(PREFETCH)
   let records = 0
@@ -105,8 +115,21 @@ export async function readToEnd(conn: ChannelModel, queue: string, onRecord: (h:
         finish(e as Error)
       }
     }
-    ch.consume(queue, take, { noAck: false, arguments: { 'x-stream-offset': 'first' } }).catch((e: unknown) => finish(e as Error))
+    ch.consume(queue, take, { noAck: false, arguments: { 'x-stream-offset': from } })
+      .then(() => (from === 'last' ? mark() : undefined))
+      .catch((e: unknown) => finish(e as Error))
   })
+}
+
+/**
+ * The last batch a journal generation's stream holds (its `rseq`; a snapshot's when it holds no
+ * batch yet), read from its last records.
+ * @throws JournalStreamGone when the stream is deleted meanwhile
+ */
+export async function lastRseq(conn: ChannelModel, queue: string): Promise<number> {
+  let last = 0
+  await readToEnd(conn, queue, (h) => (last = Math.max(last, h.rseq)), 'last')
+  return last
 }
 
 /** The current generation of a journal, as its head says. */
@@ -117,6 +140,8 @@ export interface Head {
   rseq: number
   /** Records in the head stream (markers included): what each read of it receives. */
   length: number
+  /** The id of the journal it replicates (absent in streams of older Raiments). */
+  journal?: string
 }
 
 /**
@@ -131,7 +156,7 @@ export async function readHead(conn: ChannelModel, ns: string, weaveId: string):
   const { deliveries } = await readToEnd(conn, head, (h) => {
     if (h.kind !== 'generation' || h.epoch < maxEpoch) return
     maxEpoch = h.epoch
-    found = { gen: h.gen, epoch: h.epoch, rseq: h.rseq }
+    found = { gen: h.gen, epoch: h.epoch, rseq: h.rseq, ...(h.journal !== undefined ? { journal: h.journal } : {}) }
   })
   return found === null ? null : { ...(found as Omit<Head, 'length'>), length: deliveries }
 }

@@ -7,7 +7,9 @@
  * Invariants:
  * - Each change is queued in the current batch, with the call or the end that makes it; the maps
  *   here run ahead of those commits, so what a thread registered counts at once.
- * - A name has one holder; `#namesOf` is the exact reverse of `#names`.
+ * - A name has one holder; `#namesOf` is the exact reverse of `#names`. `#durable` is the names
+ *   table as committed and released (each change applied by its batch's callback, in commit
+ *   order): what the heartbeat announces.
  * - `#watched` is a superset of the threads with rows in watches (as target or watcher), kept
  *   until the thread ends, so a thread that never watched nor was watched costs no query at its
  *   end; `#trapping` mirrors the traps table.
@@ -24,6 +26,8 @@ export class ThreadRegistry {
   /** Run once a change of names is durable (the transport announces them). */
   readonly #namesChanged: () => void
   readonly #names = new Map<string, string>()
+  /** The names as committed (released): what other weaves are told this weave holds. */
+  readonly #durable = new Map<string, string>()
   /** The names each thread holds (the reverse of #names). */
   readonly #namesOf = new Map<string, Set<string>>()
   /** Threads that trap exits (mirrors the traps table, ahead of its commit). */
@@ -50,6 +54,7 @@ export class ThreadRegistry {
     const db = journal.db
     for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
       this.#name(r.name, r.thread)
+      this.#durable.set(r.name, r.thread)
     }
     this.#nameSet = db.prepare('INSERT OR REPLACE INTO names (name, thread) VALUES (?, ?)')
     this.#nameDel = db.prepare('DELETE FROM names WHERE name = ?')
@@ -71,9 +76,13 @@ export class ThreadRegistry {
     return this.#names.get(name)
   }
 
-  /** This weave's registered names and their threads. */
+  /**
+   * This weave's registered names and their threads, as committed: a name registered in a batch
+   * not yet durable (or, under 'replicated', not yet in the stream) is not announced, since a
+   * crash would undo it, and other weaves would have sent it what should have waited.
+   */
   names(): Record<string, string> {
-    return Object.fromEntries(this.#names)
+    return Object.fromEntries(this.#durable)
   }
 
   /** The names `thread` holds. */
@@ -98,7 +107,10 @@ export class ThreadRegistry {
   /** Gives `name` to `thread`, taking it from whoever held it (in the current batch). */
   give(name: string, thread: string): void {
     this.#name(name, thread)
-    this.#journal.queue(this.#nameSet, [name, thread], this.#namesChanged)
+    this.#journal.queue(this.#nameSet, [name, thread], () => {
+      this.#durable.set(name, thread)
+      this.#namesChanged()
+    })
   }
 
   /**
@@ -118,7 +130,10 @@ export class ThreadRegistry {
     const held = this.#namesOf.get(thread)
     held?.delete(name)
     if (held?.size === 0) this.#namesOf.delete(thread)
-    this.#journal.queue(this.#nameDel, [name], this.#namesChanged)
+    this.#journal.queue(this.#nameDel, [name], () => {
+      this.#durable.delete(name)
+      this.#namesChanged()
+    })
     return true
   }
 

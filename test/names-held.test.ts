@@ -3,7 +3,10 @@
  * registering the name takes it into its inbox, once. Under 'replicated' the batch that made it
  * wait can be committed and not yet released (the stream has not confirmed it): the message is
  * then both in the table and still queued in memory, and was put into the inbox twice (received
- * twice by the thread). A real journal file; the tap holds batches as the replicator does.
+ * twice by the thread). And the names a weave announces to others are those committed and
+ * released: before, a name was announced from the moment a thread registered it, and a crash
+ * before its commit left other weaves sending to this one what should have waited for the name.
+ * A real journal file; the tap holds batches as the replicator does.
  */
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
@@ -34,6 +37,28 @@ it('a message waiting for a name, its batch committed and held, reaches the thre
     journal.flushNow()
     tap.letGo(tap.held.length)
     expect(await second).not.toHaveProperty('message')
+  } finally {
+    journal.close()
+  }
+})
+
+it('a name is announced once its registration is committed and released, and no longer once its removal is', () => {
+  const journal = new Journal(join(tempDir('raiment-names-held-'), 'w.db'), { weaveId: 'a', durability: 'memory' })
+  try {
+    const tap = new HoldingTap()
+    journal.setTap(tap)
+    const messages = new Messages(journal, () => true)
+    messages.register('N', 'a/1')
+    journal.flushNow()
+    expect(messages.names()).toEqual({})
+    tap.letGo(1)
+    expect(messages.names()).toEqual({ N: 'a/1' })
+    expect(messages.unregister('N', 'a/1')).toBe(true)
+    messages.register('M', 'a/1')
+    journal.flushNow()
+    expect(messages.names()).toEqual({ N: 'a/1' })
+    tap.letGo(1)
+    expect(messages.names()).toEqual({ M: 'a/1' })
   } finally {
     journal.close()
   }

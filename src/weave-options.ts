@@ -125,7 +125,11 @@ export async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promi
 
 /** With `replicate`: the journal's commits reach the remote's journal stream from here on. */
 export async function replicateJournal(o: WeaveOptions, journal: Journal): Promise<void> {
-  if (o.replicate === true) await o.remote!.replicate!(journal, { hold: o.durability === 'replicated' })
+  if (o.replicate === true) {
+    await o.remote!.replicate!(journal, { hold: o.durability === 'replicated' })
+    // What the CLI reads to refuse writing here while no weave runs (src/cli/common.ts).
+    journal.setMeta('replicating', '1')
+  } else if (journal.meta('replicating') !== undefined) journal.setMeta('replicating', null)
 }
 
 /** The weave's observer: OpenTelemetry's (src/otel/), loaded only if telemetry may be on. */

@@ -6,13 +6,18 @@
  * written again from the weave's journal (which nothing touches), and restores as before. A new
  * file, or an older copy, started under the id of a replicated weave (its disk lost, without
  * `raiment restore`) is refused, and its stream stays as it was: before, the file's snapshot
- * became the new generation and the old one was deleted, every thread with it.
+ * became the new generation and the old one was deleted, every thread with it. With no weave
+ * running on a replicated journal, `raiment send` and `kill` refuse to write into the file (the
+ * stream would not have it, nor a takeover elsewhere), until a weave that does not replicate has
+ * run on it.
  */
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
+import { sendMessage } from '../src/cli/messages.js'
+import { killThread } from '../src/cli/weave-commands.js'
 import { rebuildJournal } from '../src/replication/rebuild.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace } from './support/broker.js'
 import { raiment as run } from './support/raiment-process.js'
@@ -132,5 +137,24 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
     })
     await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'f', file: join(dir, 'b.db') })
     expect(journalState(join(dir, 'b.db'), false)).toEqual(journalState(join(dir, 'a.db'), false))
+  })
+
+  it('with no weave running on a replicated journal, send and kill write nothing into it', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'g'])
+    const file = join(dir, 'g.db')
+    const r = await openReplicated(ns, { db: file, weaveId: 'g', threads: { counter } })
+    const id = r.weave.spawn('counter', { n: 1 })
+    await r.weave.committed()
+    await r.close()
+    const before = journalState(file, true)
+    const refused = { code: 'RAIMENT_WEAVE_REPLICATED_DOWN', message: expect.stringContaining("weave 'g' replicates its journal") as unknown }
+    await expect(sendMessage(file, id, { n: 1 })).rejects.toMatchObject(refused)
+    await expect(killThread(file, id)).rejects.toMatchObject(refused)
+    expect(journalState(file, true)).toEqual(before)
+    // A weave that does not replicate ran on it: the file is its own again.
+    await (await Weave.open({ db: file, threads: { counter }, ioLibs: false, dumps: false })).close()
+    expect(await killThread(file, id)).toMatchObject({ killed: true })
   })
 })

@@ -167,7 +167,27 @@ export function refuseEmpty(db: string): void {
  * before it reads the journal, so what `write` did while finding no weave is seen by it.
  */
 export function withOwner<T>(journal: Journal, write: (owner: Owner | null) => T): T {
-  return journal.db.transaction(() => write(runningOwner(journal))).immediate()
+  return journal.db
+    .transaction(() => {
+      const owner = runningOwner(journal)
+      if (owner === null) refuseReplicatedOffline(journal)
+      return write(owner)
+    })
+    .immediate()
+}
+
+/**
+ * Refuses to write into a journal whose last weave replicated it while no weave runs on it: the
+ * write would not reach its stream, and a takeover (the weave crashed) or a restore elsewhere
+ * would not see it, after the CLI said it was done.
+ * @throws RaimentError `RAIMENT_WEAVE_REPLICATED_DOWN`
+ */
+export function refuseReplicatedOffline(journal: Journal): void {
+  if (journal.meta('replicating') === undefined) return
+  throw new RaimentError(
+    'RAIMENT_WEAVE_REPLICATED_DOWN',
+    `weave '${journal.weaveId}' replicates its journal ${journal.file}, and no weave runs on it: a write here would not reach its stream, and a takeover elsewhere would not see it. Start the weave (raiment start --replicate --amqp URL --db ${journal.file}) and run this again`,
+  )
 }
 
 /** A path as a user would type it: relative to the working directory when it lies inside it. */

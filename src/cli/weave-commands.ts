@@ -28,6 +28,7 @@ import {
   plural,
   refuseEmpty,
   givenAnswer,
+  refuseReplicatedOffline,
   runningOwner,
   say,
   threadType,
@@ -279,6 +280,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   const journal = new Journal(o.db, { durability: o.durability, own: false })
   try {
     const owner = runningOwner(journal)
+    if (owner === null) refuseReplicatedOffline(journal)
     if (owner === null && checked === null) await threadType(o.threads, type)
     if (owner !== null || !o.wait) {
       const id = owner !== null ? await spawnInWeave(journal, owner, type, text) : journal.nextThreadId(1)

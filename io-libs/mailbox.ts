@@ -39,8 +39,8 @@ const mailbox = (config: WeaveConfig) => {
     },
     /** Takes message number `n`, found by peek. */
     async takeNumber(n: number): Promise<Received> {
-      const { threadId } = callContext()
-      return messages().takeNumber(threadId, n)
+      const ctx = callContext()
+      return messages().takeNumber(ctx.threadId, n, (fn) => ctx.onAbort(fn))
     },
     async now(): Promise<number> {
       return Date.now()

@@ -286,7 +286,7 @@ export class Inboxes {
     // Called at the start of the receiving call's library method: that call is the current one.
     const obs = this.observed ? currentObservation() : null
     const i = inbox.msgs.findIndex((m) => matches(this.#value(m), pattern))
-    if (i >= 0) return Promise.resolve(this.#taken(inbox.msgs.splice(i, 1)[0]!, obs))
+    if (i >= 0) return Promise.resolve(this.#takenAt(thread, inbox.msgs.splice(i, 1)[0]!, obs, onAbort))
     let took: Msg | null = null
     return this.#wait(
       inbox,
@@ -329,11 +329,21 @@ export class Inboxes {
   }
 
   /** Takes message number `n` (found by peek). */
-  takeNumber(thread: string, n: number): Received {
+  takeNumber(thread: string, n: number, onAbort: OnAbort | null = null): Received {
     const inbox = this.#inbox(thread)
     const i = inbox.msgs.findIndex((m) => m.n === n)
     if (i < 0) throw new NoSuchMessage(thread, n)
-    return this.#taken(inbox.msgs.splice(i, 1)[0]!, this.observed ? currentObservation() : null)
+    return this.#takenAt(thread, inbox.msgs.splice(i, 1)[0]!, this.observed ? currentObservation() : null, onAbort)
+  }
+
+  /**
+   * A message taken at once from the inbox. Its take is recorded a moment later (the weft, once
+   * the call's promise settles): should the thread stop first (a kill by another thread in the
+   * same turn), the weft drops that outcome and the message goes back (`#giveBack`).
+   */
+  #takenAt(thread: string, m: Msg, obs: CallObservation | null, onAbort: OnAbort | null): Received {
+    onAbort?.(() => this.#giveBack(thread, m))
+    return this.#taken(m, obs)
   }
 
   #wait(inbox: Inbox, until: number | null, onAbort: OnAbort | null, offer: (m: Msg, done: (r: Received) => void) => Offered, unrecorded?: () => void): Promise<Received | TimedOut> {

@@ -238,8 +238,8 @@ export class Messages {
   }
 
   /** Takes message number `n` (found by peek). */
-  takeNumber(thread: string, n: number): Received {
-    return this.inboxes.takeNumber(thread, n)
+  takeNumber(thread: string, n: number, onAbort: OnAbort | null = null): Received {
+    return this.inboxes.takeNumber(thread, n, onAbort)
   }
 
   /** Lets go of `thread`'s inbox in memory (it left memory: src/passivation/). */

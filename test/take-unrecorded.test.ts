@@ -4,7 +4,9 @@
  * message goes back into the inbox under its number (src/inboxes.ts `#giveBack`). Killed, the
  * thread's inbox goes to the dead letters, this message with it; closed, the weave that opens the
  * journal next gives it to the resumed receive. (Before, it was nowhere: a `raiment send` and a
- * `raiment kill` answered in one poll told the sender "delivered" and lost it.)
+ * `raiment kill` answered in one poll told the sender "delivered" and lost it.) The same for a
+ * message a receive took at once from the inbox, its thread killed by another thread before that
+ * take was recorded (before, its row was deleted and it was nowhere).
  * Real SQLite files, weaves opened and closed in turn.
  */
 import { join } from 'node:path'
@@ -19,7 +21,26 @@ const listener = thread({
   },
 })
 
-const open = (file: string): Promise<Weave> => Weave.open({ db: file, durability: 'memory', threads: { listener }, ioLibs: false, dumps: false, passivateAfter: false })
+/** Receives after one call: a message sent meanwhile is in its inbox, and taken at once. */
+const taker = thread({
+  uses: ['clock', 'mailbox'],
+  async does() {
+    await this.clock.now()
+    return await this.mailbox.receive()
+  },
+})
+
+/** Kills `of` after one call: released in the same round as the taker's, it kills it right after its receive is made. */
+const killer = thread({
+  uses: ['clock', 'threads'],
+  async does(p: { of: string }) {
+    await this.clock.now()
+    return await this.threads.kill(p.of)
+  },
+})
+
+const open = (file: string): Promise<Weave> =>
+  Weave.open({ db: file, durability: 'memory', threads: { listener, taker, killer }, ioLibs: false, dumps: false, passivateAfter: false })
 
 /** A listener whose receive waits on its inbox. */
 async function waiting(w: Weave): Promise<string> {
@@ -56,5 +77,23 @@ it('closed in the step that sent it: the next weave gives it to the resumed rece
     expect(await w2.join(id)).toMatchObject({ status: 'done', result: { x: 2 } })
   } finally {
     await w2.close()
+  }
+})
+
+it('a message a receive took at once from the inbox, its thread killed before the take was recorded, is a dead letter', async () => {
+  const w = await open(join(tempDir('raiment-take-'), 'w.db'))
+  try {
+    const a = w.spawn('taker')
+    w.send(a, { x: 3 })
+    const b = w.spawn('killer', { of: a })
+    expect(await w.join(b)).toMatchObject({ status: 'done', result: true })
+    expect(await w.join(a)).toMatchObject({ status: 'killed' })
+    await w.committed()
+    // Killed before its take was recorded: the record holds no receive.
+    expect(w.journal.db.prepare("SELECT count(*) FROM journal WHERE thread = ? AND key LIKE 'mailbox.take%'").pluck().get(a)).toBe(0)
+    expect(w.journal.db.prepare('SELECT body FROM dead_letters WHERE recipient = ?').pluck().all(a)).toHaveLength(1)
+    expect(w.journal.db.prepare('SELECT count(*) FROM inbox').pluck().get()).toBe(0)
+  } finally {
+    await w.close()
   }
 })

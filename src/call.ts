@@ -21,6 +21,11 @@ export class Call implements LiveCall {
   retry: Policy | null = null
   controller: AbortController | null = null
   abortHook: ((reason: Error) => void) | null = null
+  /**
+   * A wait's hook (`abortHook`) once its outcome is recorded, until that outcome is released:
+   * a receive gives back what it took should its record be dropped meanwhile (continue-as-new).
+   */
+  unreleased: ((reason: Error) => void) | null = null
   /** Its observation (a span), while live and observed. */
   obs: CallObservation | null = null
   promise!: Promise<unknown>

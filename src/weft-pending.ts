@@ -64,6 +64,7 @@ export abstract class PendingCalls {
   /** Takes `call` off the list and settles it with its outcome (`call.ok`, `call.value`). */
   protected settle(call: Call): void {
     this.removePending(call)
+    call.unreleased = null
     if (call.ok) call.resolve(call.value)
     else call.reject(call.value)
   }
@@ -116,6 +117,36 @@ export abstract class PendingCalls {
       call.promise.catch(noop)
       call.reject(err)
       call = next
+    }
+  }
+
+  /**
+   * The thread's function has ended: what its waits still pending (a receive, a sleep it did not
+   * await) hold is let go, and left unsettled. A receive that took a message not yet recorded
+   * gives it back (its thread's inbox then goes to the dead letters); one still waiting leaves
+   * the inbox, so later messages stay there.
+   */
+  protected endWaits(): void {
+    const reason = new Error('thread ended')
+    for (let call = this.#first; call !== null; call = call.nextPending) {
+      const hook = call.abortHook
+      if (hook === null) continue
+      call.abortHook = null
+      hook(reason)
+    }
+  }
+
+  /**
+   * The thread's record is dropped (continue-as-new): a receive whose take is recorded and not
+   * released (its thread never saw the message) gives the message back.
+   */
+  giveBackUnreleased(): void {
+    const reason = new Error('record dropped')
+    for (let call = this.#first; call !== null; call = call.nextPending) {
+      const hook = call.unreleased
+      if (hook === null) continue
+      call.unreleased = null
+      hook(reason)
     }
   }
 

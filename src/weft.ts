@@ -301,6 +301,7 @@ export class Weft extends PendingCalls implements WeftLike {
     if (this.#stopped !== null || this.#ended) return
     // Recorded from here on: an abort (a stop before its outcome is released) is not a wait's any
     // more (a receive would give back a message its record holds).
+    call.unreleased = call.abortHook
     call.abortHook = null
     if (crashArmed) crashPoint('after-call')
     // What the thread is to see goes to call.ok and call.value (src/weft-outcomes.ts).
@@ -446,6 +447,7 @@ export class Weft extends PendingCalls implements WeftLike {
       }
     }
     this.#ended = true
+    this.endWaits()
     if (this.#held !== null) this.#checkHeld()
     return null
   }

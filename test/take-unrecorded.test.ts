@@ -6,7 +6,11 @@
  * journal next gives it to the resumed receive. (Before, it was nowhere: a `raiment send` and a
  * `raiment kill` answered in one poll told the sender "delivered" and lost it.) The same for a
  * message a receive took at once from the inbox, its thread killed by another thread before that
- * take was recorded (before, its row was deleted and it was nowhere).
+ * take was recorded (before, its row was deleted and it was nowhere). And a receive the thread
+ * left pending when its function ended (not awaited): a message arriving in the step of the end
+ * goes to the dead letters with the rest of its inbox (before, the leftover receive took it and
+ * its outcome was dropped); one arriving as it continues as new reaches the new run (before,
+ * its take was recorded in the record the switch dropped).
  * Real SQLite files, weaves opened and closed in turn.
  */
 import { join } from 'node:path'
@@ -39,8 +43,40 @@ const killer = thread({
   },
 })
 
+/** Leaves a receive pending (not awaited) and ends after one more call. */
+const leaver = thread({
+  uses: ['clock', 'mailbox'],
+  async does() {
+    this.mailbox.receive().catch(() => {})
+    await this.clock.now()
+    return 'ended'
+  },
+})
+
+/** Sends `to` a message after one call: released in the same round as the leaver's, in the step of its end. */
+const sender = thread({
+  uses: ['clock', 'mailbox'],
+  async does(p: { to: string }) {
+    await this.clock.now()
+    return await this.mailbox.send(p.to, 'late')
+  },
+})
+
+/** Round 0 leaves a receive pending, sends itself a message and continues as new; round 1 receives (a timeout fails it). */
+const continuer = thread({
+  uses: ['mailbox', 'threads'],
+  async does(p: { round: number }) {
+    if (p.round === 1) return await this.mailbox.receive({ timeout: 5_000 })
+    this.mailbox.receive().catch(() => {})
+    const me = await this.threads.self()
+    // Not awaited: the leftover receive takes it in this step, and the function never sees it.
+    this.mailbox.send(me, 'hi').catch(() => {})
+    return this.threads.continueAsNew({ round: 1 })
+  },
+})
+
 const open = (file: string): Promise<Weave> =>
-  Weave.open({ db: file, durability: 'memory', threads: { listener, taker, killer }, ioLibs: false, dumps: false, passivateAfter: false })
+  Weave.open({ db: file, durability: 'memory', threads: { listener, taker, killer, leaver, sender, continuer }, ioLibs: false, dumps: false, passivateAfter: false })
 
 /** A listener whose receive waits on its inbox. */
 async function waiting(w: Weave): Promise<string> {
@@ -93,6 +129,30 @@ it('a message a receive took at once from the inbox, its thread killed before th
     expect(w.journal.db.prepare("SELECT count(*) FROM journal WHERE thread = ? AND key LIKE 'mailbox.take%'").pluck().get(a)).toBe(0)
     expect(w.journal.db.prepare('SELECT body FROM dead_letters WHERE recipient = ?').pluck().all(a)).toHaveLength(1)
     expect(w.journal.db.prepare('SELECT count(*) FROM inbox').pluck().get()).toBe(0)
+  } finally {
+    await w.close()
+  }
+})
+
+it('a message a receive left pending at the end takes in the step of that end is a dead letter', async () => {
+  const w = await open(join(tempDir('raiment-take-'), 'w.db'))
+  try {
+    const a = w.spawn('leaver')
+    const b = w.spawn('sender', { to: a })
+    expect(await w.join(a)).toMatchObject({ status: 'done', result: 'ended' })
+    expect(await w.join(b)).toMatchObject({ status: 'done', result: { delivered: true } })
+    await w.committed()
+    expect(w.journal.db.prepare('SELECT body FROM dead_letters WHERE recipient = ?').pluck().all(a)).toHaveLength(1)
+  } finally {
+    await w.close()
+  }
+})
+
+it('a message a receive left pending took as its thread continued as new reaches the new run', async () => {
+  const w = await open(join(tempDir('raiment-take-'), 'w.db'))
+  try {
+    const id = w.spawn('continuer', { round: 0 })
+    expect(await w.join(id)).toMatchObject({ status: 'done', result: 'hi' })
   } finally {
     await w.close()
   }

@@ -100,8 +100,11 @@ function statements(journal: Journal): Statements {
  */
 export function continueRun(host: WeaveHost, run: Run, next: Pick<ContinueAsNew, 'params'>): void {
   const journal = host.weave.journal
-  // Its waits go now: a message that arrives from here on stays in the inbox for the new run.
+  // Its waits go now: a message that arrives from here on stays in the inbox for the new run;
+  // one a receive took and the function never saw (its take recorded with the record dropped
+  // below, or not recorded) goes back to it.
   run.weft.detach()
+  run.weft.giveBackUnreleased()
   const n = (run.continued ?? 0) + 1
   run.continued = n
   // The new weft is the run's at once: a kill or a linked exit before the switch commits ends

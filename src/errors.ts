@@ -211,6 +211,21 @@ export interface JournalOwner {
 }
 
 /**
+ * A batch of the journal could not be committed (the disk full, the file locked by another
+ * process for longer than the busy timeout, a write refused): what it held was never released,
+ * and the journal commits nothing after it, so no later write can depend on what it lost.
+ */
+export class JournalWriteFailed extends RaimentError {
+  constructor(file: string, cause: unknown) {
+    super(
+      'RAIMENT_JOURNAL_WRITE_FAILED',
+      `a batch could not be committed to ${file} (${(cause as Error)?.message ?? String(cause)}); nothing after it is committed, and nothing of it reached a thread. Stop this weave and start it again: it resumes from what the journal holds`,
+      { cause },
+    )
+  }
+}
+
+/**
  * Another weave runs threads on this journal (one owner at a time): a second `raiment start`, a
  * second `Weave.open()`, in another process or in this one.
  */

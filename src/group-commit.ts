@@ -21,9 +21,12 @@
  *   are in the snapshot the tap takes when it is set). A batch's `after` callbacks then run when
  *   the tap releases them (`replicated`: once the broker confirmed the batch), in commit order, or
  *   never (fenced).
+ * - A batch that fails to commit is the last: its callbacks never run, and every later flush
+ *   throws the same `JournalWriteFailed`, committing nothing (a later batch could hold what
+ *   depends on the lost one: a message taken, a send by a thread that replays).
  */
 import type Database from 'better-sqlite3'
-import { InvalidArgument } from './errors.js'
+import { InvalidArgument, JournalWriteFailed } from './errors.js'
 import type { Observer } from './observer.js'
 
 /** A logical write: the SQL of a prepared statement and its parameters. */
@@ -103,6 +106,8 @@ export class GroupCommit {
   /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
   #tap: JournalTap | null = null
   #rseq = 0
+  /** Set when a batch failed to commit: nothing commits after it (see the invariant). */
+  failed: JournalWriteFailed | null = null
 
   /**
    * `prep` prepares a statement (a read-only journal gives null for each: it never writes);
@@ -199,6 +204,7 @@ export class GroupCommit {
     this.#scheduled = false
     const host = this.#host
     if (host.closed) return
+    if (this.failed !== null) throw this.failed
     const stmts = this.#stmts
     const params = this.#params
     const after = this.#after
@@ -243,7 +249,8 @@ export class GroupCommit {
       } catch (e) {
         if (host.db.inTransaction) host.db.exec('ROLLBACK')
         this.#tailUnknown = true
-        throw e
+        // The tap may have seen it (published before a failed COMMIT): the rseq is not used again.
+        throw (this.failed = new JournalWriteFailed(host.file, e))
       }
     }
     host.epoch++

@@ -446,13 +446,21 @@ export class Journal {
    */
   close(): void {
     if (this.#closed) return
-    this.flushNow()
+    let error: Error | null = null
+    try {
+      this.flushNow()
+    } catch (e) {
+      error = e as Error
+    }
+    // After a batch failed, nothing more is written: the owner record stays, as after a crash.
+    const failed = this.#commits.failed !== null
     this.#closed = true
     this.#commits.closed()
-    if (this.#lock !== null) this.setMeta('owner', null)
+    if (this.#lock !== null && !failed) this.setMeta('owner', null)
     if (!this.#readonly) leaveWal(this.db, this.file, this.#lock !== null)
     this.db.close()
     this.#lock?.release()
+    if (error !== null) throw error
   }
 }
 

@@ -79,7 +79,11 @@ export class ControlRequests {
       this.#busy.add(c.n)
       let reply: string
       try {
-        if (c.kind === 'kill' && c.thread) reply = this.#weave.kill(c.thread) ? 'killed' : 'already ended'
+        if (c.kind === 'kill' && c.thread) {
+          // A thread that moved away: the kill goes after it (raiment kill says where).
+          const to = this.#weave.messages.forwardOf(c.thread)
+          reply = this.#weave.kill(c.thread) ? (to !== undefined ? `forwarded ${to}` : 'killed') : 'already ended'
+        }
         else if (c.kind === 'killed' && c.thread) reply = this.#killedOffline(c.thread)
         else if (c.kind === 'send' && c.thread) reply = JSON.stringify(this.#weave.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), `control:${journal.weaveId}:${c.n}`))
         else if (c.kind === 'spawn' && c.thread) {

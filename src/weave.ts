@@ -273,10 +273,17 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Kills a thread: its pending and later weft calls reject with ThreadKilled, and it is recorded
-   * as killed. Returns false when the thread had already ended.
+   * as killed. Returns false when the thread had already ended. A thread that moved to another
+   * weave is killed there (true: the kill is sent).
    * @throws UnknownThread when no thread has that id
    */
   kill(id: string): boolean {
+    // Moved to another weave (or moving: its departure queued): the kill goes after it, as a
+    // message forwarded there does; that weave kills it if it still runs.
+    if (this.messages.forwardOf(id) !== undefined) {
+      this.watches.kill(id, `api:${this.journal.weaveId}:${randomUUID()}`)
+      return true
+    }
     const run = this.#runs.get(id) ?? this.#passivation?.wake(id)
     // Its end is queued (not yet committed): it has ended, with that end.
     if (run?.ended === true) return false
@@ -284,8 +291,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
       const row = this.journal.thread(id)
       if (row === undefined) throw new UnknownThread(id)
       if (row.status !== 'pending' && row.status !== 'running') return false
-      // Moving away (its departure is queued): it runs elsewhere now, and is killed there.
-      if (this.messages.forwardOf(id) !== undefined) return false
       // Recorded, not running here (pending, or of a type this weave cannot run): told as any end.
       exitSignals(this, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
       this.journal.endThread(id, 'killed', null)

@@ -3,7 +3,8 @@
  * three weaves on separate journals: a counter on weave a takes numbered messages from a sender
  * on weave c and acknowledges each; half-way through it moves to weave b. Nothing is lost or
  * duplicated and each side sees the other's messages in send order. A move to a weave that never
- * joined is a clear error and the thread carries on where it was.
+ * joined is a clear error and the thread carries on where it was. A kill on the old home goes
+ * after the thread.
  */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
@@ -152,9 +153,9 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(await a.weave.join(counterId)).toEqual({ id: counterId, type: 'counter', status: 'moved', to: 'b' })
     expect(a.weave.journal.thread(counterId)?.status).toBe('moved')
     expect(a.weave.journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(counterId)).toBe('b')
-    // Not alive here and never resumed here; a kill here leaves it be (it runs on b).
+    // Not alive here and never resumed here; a kill here goes after it to b, where it has ended.
     expect(a.weave.journal.threads({ status: ['running', 'pending'] }).map((t) => t.id)).not.toContain(counterId)
-    expect(a.weave.kill(counterId)).toBe(false)
+    expect(a.weave.kill(counterId)).toBe(true)
     // The journal moved with it: b holds the calls a made before the move.
     const before = a.weave.journal.entries(counterId)
     expect(before.length).toBeGreaterThan(COUNT)
@@ -172,6 +173,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     await c.link.outboxEmpty()
     await expect.poll(() => deadLetters(b.weave).length, { timeout: 5_000, interval: 20 }).toBe(2)
     expect(deadLetters(a.weave)).toEqual([])
+    expect(b.weave.journal.thread(counterId)?.status).toBe('done')
   }, 60_000)
 
   /** An `errand` library whose calls the test answers: who was asked, and a way to answer each. */
@@ -211,6 +213,20 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     b.weave.send(id, 'hello')
     expect(result(await b.weave.join(id))).toEqual({ done: 'answered on a', got: 'hello' })
     expect(work.asked, 'the call was made once, on a').toEqual(['a'])
+  }, 30_000)
+
+  it('a thread killed on its old home after it moved is killed where it runs', async () => {
+    const work = workCalls()
+    const env = await weaves(['a', 'b'], () => {}, work.run)
+    const a = env.a!
+    const b = env.b!
+    const id = a.weave.spawn('worker', {})
+    await work.nth(1)
+    work.answer[0]!('answered on a')
+    expect(await a.weave.migrate(id, 'b')).toBe('b')
+    // Before, it answered "already ended" (the row here says moved) and the thread ran on.
+    expect(a.weave.kill(id)).toBe(true)
+    expect(await b.weave.join(id)).toMatchObject({ status: 'killed' })
   }, 30_000)
 
   it('a call still in flight after the wait is made again on the target', async () => {
@@ -254,7 +270,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     await expect(a.weave.migrate(counterId, 'c')).rejects.toMatchObject({ code: 'RAIMENT_THREAD_NOT_MOVABLE' })
   }, 60_000)
 
-  it('raiment migrate ID --to WEAVE asks the weave process running on the journal; raiment send to the old home is forwarded', async () => {
+  it('raiment migrate ID --to WEAVE asks the weave process running on the journal; raiment send and kill to the old home are forwarded', async () => {
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['a', 'b']))
@@ -312,6 +328,13 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(await cli('send', id, '{"hello":"world"}'), printed.join('')).toBe(0)
     expect(result(await b.join(id))).toEqual({ received: { hello: 'world' } })
     expect(b.messages.names()).toEqual({})
+    // Killed on the old home (a, through its control table): the kill goes after it to b.
+    expect(await cli('spawn', 'listener', '{"name":"ear2"}', '--threads', join(ROOT, 'threads')), printed.join('')).toBe(0)
+    expect(await cli('migrate', 'a/2', '--to', 'b'), printed.join('')).toBe(0)
+    printed.length = 0
+    expect(await cli('kill', 'a/2'), printed.join('')).toBe(0)
+    expect(printed.join('')).toContain('kill of a/2 sent to weave b, where it runs')
+    expect(await b.join('a/2')).toMatchObject({ status: 'killed' })
 
     // With no weave running on a's journal, raiment send to the moved thread puts the message in
     // a's outbox; the next weave to run there sends it on to b (where the thread has ended now:

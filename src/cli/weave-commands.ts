@@ -409,7 +409,7 @@ function printEnd(end: ThreadEnd, dump: string | null, journal: Journal, json = 
 }
 
 /** What a kill did: the thread was killed now, or it had already ended (with that status). */
-export type KillOutcome = { killed: true } | { killed: false; status: string }
+export type KillOutcome = { killed: true; forwardedTo?: string } | { killed: false; status: string }
 
 /**
  * Kills thread `id` of journal `db`, the way `raiment kill` does: with a weave running on the
@@ -422,11 +422,13 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
   try {
     const row = journal.thread(id)
     if (row === undefined) throw new UnknownThread(id)
-    if (row.status !== 'running' && row.status !== 'pending') return { killed: false, status: row.status }
+    // A thread that moved away is killed where it runs: the weave running here sends the kill after it.
+    const moved = row.status === 'moved'
+    if (row.status !== 'running' && row.status !== 'pending' && !moved) return { killed: false, status: row.status }
     // With no weave running the kill is written here, in the transaction that found none.
     let killed = false
     const owner = withOwner(journal, (owner) => {
-      if (owner === null) killed = journal.killNow(id)
+      if (owner === null && !moved) killed = journal.killNow(id)
       return owner
     })
     if (owner === null) return killed ? { killed: true } : { killed: false, status: journal.thread(id)?.status ?? 'ended' }
@@ -438,6 +440,7 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
       )
     }
     if (reply === 'killed') return { killed: true }
+    if (reply.startsWith('forwarded ')) return { killed: true, forwardedTo: reply.slice('forwarded '.length) }
     if (reply === 'already ended') return { killed: false, status: journal.thread(id)?.status ?? 'ended' }
     throw new RaimentError('RAIMENT_KILL_FAILED', `the weave (pid ${owner.pid}) could not kill ${id}: ${reply}`)
   } finally {
@@ -448,6 +451,6 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
 /** `raiment kill ID`. */
 export async function kill(id: string, o: DbOptions): Promise<number> {
   const r = await killThread(o.db, id)
-  say(r.killed ? `killed ${id}` : `${id} had already ended (${r.status})`)
+  say(r.killed ? (r.forwardedTo !== undefined ? `kill of ${id} sent to weave ${r.forwardedTo}, where it runs` : `killed ${id}`) : `${id} had already ended (${r.status})`)
   return 0
 }

@@ -74,6 +74,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #runs: WeaveRuns
   /** Writes the dumps of failed threads (src/dump.ts). */
   readonly #dumps: DumpWriter
+  /** Threads killed here while not running here, until their end commits (see `kill`). */
+  readonly #ending = new Set<string>()
   #closed = false
   /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
   #observer: Observer | null = null
@@ -292,8 +294,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
       if (row === undefined) throw new UnknownThread(id)
       if (row.status !== 'pending' && row.status !== 'running') return false
       // Recorded, not running here (pending, or of a type this weave cannot run): told as any end.
+      // Ended from now on (isAlive, a second kill), though its row says so only once committed.
+      if (this.#ending.has(id)) return false
+      this.#ending.add(id)
       exitSignals(this, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
-      this.journal.endThread(id, 'killed', null)
+      this.journal.endThread(id, 'killed', null, () => this.#ending.delete(id))
       return true
     }
     run.ended = true
@@ -320,6 +325,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (this.messages.isRemote(id)) return true
     const run = this.#runs.get(id)
     if (run !== undefined) return !run.ended
+    if (this.#ending.has(id)) return false
     const row = this.journal.thread(id)
     return row !== undefined && (row.status === 'running' || row.status === 'pending')
   }

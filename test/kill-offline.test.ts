@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { thread, Weave } from 'raiment'
+import { thread, TIMED_OUT, Weave } from 'raiment'
 import { killThread } from '../src/cli/weave-commands.js'
 import { tempDir } from './support/tmp.js'
 
@@ -34,8 +34,18 @@ const watcher = thread({
   },
 })
 
-const open = (file: string): Promise<Weave> =>
-  Weave.open({ db: file, durability: 'memory', threads: { stubborn, parent, watcher }, ioLibs: false, dumps: false, passivateAfter: false, pollMs: 10 })
+/** Takes its first message, and a second if one comes within 300 ms. */
+const twice = thread({
+  uses: ['mailbox'],
+  async does() {
+    const first = await this.mailbox.receive()
+    const second = await this.mailbox.receive({ timeout: 300 })
+    return [first, second === TIMED_OUT ? 'none' : second]
+  },
+})
+
+const open = (file: string, pollMs = 10): Promise<Weave> =>
+  Weave.open({ db: file, durability: 'memory', threads: { stubborn, parent, watcher, twice }, ioLibs: false, dumps: false, passivateAfter: false, pollMs })
 
 const deadLetters = (w: Weave, id: string): unknown[] => w.journal.db.prepare('SELECT body FROM dead_letters WHERE recipient = ?').pluck().all(id)
 
@@ -70,5 +80,24 @@ it('a thread killed while no weave ran: its parent and monitor are told once, it
     expect(w3.journal.db.prepare('SELECT count(*) FROM dead_letters').pluck().get()).toBe(1)
   } finally {
     await w3.close()
+  }
+})
+
+it('a recorded thread killed here while not running here is ended at once: a second kill and a message in that step find it ended', async () => {
+  const w = await open(join(tempDir('raiment-kill-offline-'), 'w.db'), 60_000)
+  try {
+    const p = w.spawn('twice')
+    // Recorded as the CLI records a spawn, not yet picked up (this weave polls once a minute).
+    const c = w.journal.nextThreadId()
+    w.journal.insertThread(c, 'stubborn', 'J{}', p, 'pending')
+    await w.committed()
+    expect(w.kill(c)).toBe(true)
+    expect(w.kill(c)).toBe(false)
+    expect(w.send(c, { late: true })).toMatchObject({ delivered: false })
+    // One exit message, then nothing within the timeout.
+    expect(await w.join(p)).toMatchObject({ status: 'done', result: [{ exit: c, status: 'killed' }, 'none'] })
+    expect(deadLetters(w, c)).toHaveLength(1)
+  } finally {
+    await w.close()
   }
 })

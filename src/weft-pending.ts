@@ -127,13 +127,7 @@ export abstract class PendingCalls {
    * the inbox, so later messages stay there.
    */
   protected endWaits(): void {
-    const reason = new Error('thread ended')
-    for (let call = this.#first; call !== null; call = call.nextPending) {
-      const hook = call.abortHook
-      if (hook === null) continue
-      call.abortHook = null
-      hook(reason)
-    }
+    runHooks(this.#first, 'abortHook', new Error('thread ended'))
   }
 
   /**
@@ -141,13 +135,7 @@ export abstract class PendingCalls {
    * released (its thread never saw the message) gives the message back.
    */
   giveBackUnreleased(): void {
-    const reason = new Error('record dropped')
-    for (let call = this.#first; call !== null; call = call.nextPending) {
-      const hook = call.unreleased
-      if (hook === null) continue
-      call.unreleased = null
-      hook(reason)
-    }
+    runHooks(this.#first, 'unreleased', new Error('record dropped'))
   }
 
   /** The weave lets go of the thread: every pending call is aborted, and left unsettled. */
@@ -169,5 +157,15 @@ export abstract class PendingCalls {
       if (c.started !== 0 && !c.answered && c.abortHook === null) return true
     }
     return false
+  }
+}
+
+/** Runs (once) the `hook` of each call of the list from `first` that has one. */
+function runHooks(first: Call | null, hook: 'abortHook' | 'unreleased', reason: Error): void {
+  for (let call = first; call !== null; call = call.nextPending) {
+    const fn = call[hook]
+    if (fn === null) continue
+    call[hook] = null
+    fn(reason)
   }
 }

@@ -176,6 +176,15 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(b.weave.journal.thread(counterId)?.status).toBe('done')
   }, 60_000)
 
+  /** Weaves a and b, and a worker on a whose errand call the test has not answered yet. */
+  async function workerOnA() {
+    const work = workCalls()
+    const env = await weaves(['a', 'b'], () => {}, work.run)
+    const id = env.a!.weave.spawn('worker', {})
+    await work.nth(1)
+    return { work, a: env.a!, b: env.b!, id }
+  }
+
   /** An `errand` library whose calls the test answers: who was asked, and a way to answer each. */
   function workCalls() {
     const asked: string[] = []
@@ -216,12 +225,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
   }, 30_000)
 
   it('a thread killed on its old home after it moved is killed where it runs', async () => {
-    const work = workCalls()
-    const env = await weaves(['a', 'b'], () => {}, work.run)
-    const a = env.a!
-    const b = env.b!
-    const id = a.weave.spawn('worker', {})
-    await work.nth(1)
+    const { work, a, b, id } = await workerOnA()
     work.answer[0]!('answered on a')
     expect(await a.weave.migrate(id, 'b')).toBe('b')
     // Before, it answered "already ended" (the row here says moved) and the thread ran on.
@@ -230,12 +234,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
   }, 30_000)
 
   it('a call still in flight after the wait is made again on the target', async () => {
-    const work = workCalls()
-    const env = await weaves(['a', 'b'], () => {}, work.run)
-    const a = env.a!
-    const b = env.b!
-    const id = a.weave.spawn('worker', {})
-    await work.nth(1)
+    const { work, a, b, id } = await workerOnA()
     expect(await a.weave.migrate(id, 'b', { wait: 50 })).toBe('b')
     await work.nth(2)
     expect(work.asked).toEqual(['a', 'b'])

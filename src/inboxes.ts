@@ -20,7 +20,7 @@
  */
 import type Database from 'better-sqlite3'
 import { currentObservation } from './call-context.js'
-import { decodeValue } from './encoding.js'
+import { decodeValue, encodeValue } from './encoding.js'
 import type { Journal } from './journal.js'
 import { matches, NoSuchMessage, type Received, type TimedOut } from './message-shapes.js'
 import type { CallObservation } from './observer.js'
@@ -315,6 +315,12 @@ export class Inboxes {
   #giveBack(thread: string, m: Msg): void {
     m.epoch = this.#journal.epoch
     this.#keep(thread, this.#inboxes.get(thread), m, m.id === undefined ? `back:${thread}:${m.n}` : idOf(m.id), m.at ?? Date.now())
+  }
+
+  /** The message of a recorded take (its outcome's text) goes back into `thread`'s inbox (see `#giveBack`). */
+  putBack(thread: string, text: string): void {
+    const r = decodeValue(text) as Received | TimedOut
+    if ('n' in r) this.#giveBack(thread, { n: r.n, from: r.from, body: encodeValue(r.message, 'the message'), value: r.message })
   }
 
   /** The first message numbered after `after`, left in the inbox; waits like take. */

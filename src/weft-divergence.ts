@@ -4,7 +4,9 @@
  * fix it; its detail says where, for `raiment check`.
  */
 import type { Call } from './call.js'
+import type { WeaveConfig } from './call-context.js'
 import { ReplayDivergence, type DivergenceDetail } from './errors.js'
+import { weaveOf } from './weave-access.js'
 import { describeKey, nearest, reordered, type Entry, type Replay } from './replay-record.js'
 
 export type Divergence = { what: string; detail: DivergenceDetail }
@@ -53,4 +55,13 @@ export function divergenceError(threadId: string, type: string, r: Replay | null
       `deterministic (all time, randomness and I/O through this.<library>), or record it again.`,
     detail,
   )
+}
+
+/**
+ * An entry a replay with `onDivergence: 'continue'` drops (the code no longer makes that call):
+ * a receive's take gives its message back to the thread's inbox, under its number, so the code
+ * may take it later (dropped with it, it was nowhere).
+ */
+export function droppedEntry(config: WeaveConfig, threadId: string, e: Entry): void {
+  if (e.ok && e.text !== undefined && (e.key.startsWith('mailbox.take:') || e.key.startsWith('mailbox.takeNumber:'))) weaveOf(config).messages.inboxes.putBack(threadId, e.text)
 }

@@ -16,9 +16,8 @@
  * - A live call with a retry policy makes its attempts in src/retry/ (run.ts); only its final
  *   outcome is recorded and released here, as any call's is.
  *
- * The weft owns the calls' keys and ordinals, the live calls and the replay; the calls not yet
- * settled and the release of durable live outcomes are its base class (src/weft-pending.ts), how
- * an outcome is recorded and handed to the thread is src/weft-outcomes.ts.
+ * The weft owns the calls' keys and ordinals, the live calls and the replay; its base class
+ * (src/weft-pending.ts) the calls not yet settled and the release of durable live outcomes.
  */
 import { performance } from 'node:perf_hooks'
 import { callIdOfCall, enterCall, type WeaveConfig } from './call-context.js'
@@ -31,7 +30,7 @@ import type { RunObservation } from './observer.js'
 import { Call } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
-import { divergenceAt, divergenceError, endedBefore, type Divergence } from './weft-divergence.js'
+import { divergenceAt, divergenceError, droppedEntry, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { PendingCalls } from './weft-pending.js'
 import { recordOutcome, settleRecorded } from './weft-outcomes.js'
@@ -381,6 +380,7 @@ export class Weft extends PendingCalls implements WeftLike {
     if (this.#journal === null) return
     this.#journal.dropEntry(this.threadId, e.seq)
     this.#recorded--
+    droppedEntry(this.#config, this.threadId, e)
   }
 
   #release(e: Entry): void {

@@ -314,6 +314,37 @@ describe('resume after the code changed', () => {
     await weave.close()
   })
 
+  it("with onDivergence: 'continue', a receive the new code no longer makes gives its message back", async () => {
+    const file = join(tempDir(), 'w.db')
+    const v1 = thread({
+      uses: ['mailbox'],
+      async does() {
+        await this.mailbox.receive()
+        return await this.mailbox.receive({ match: { never: true } })
+      },
+    })
+    const changed = thread({
+      uses: ['mailbox'],
+      async does() {
+        return await this.mailbox.receive({ match: { x: 1 }, timeout: 5_000 })
+      },
+    })
+    const open = (t: AnyThreadType): Promise<Weave> =>
+      Weave.open({ db: file, durability: 'memory', threads: { t }, ioLibs: false, dumps: false, passivateAfter: false, onDivergence: 'continue' })
+    const w1 = await open(v1)
+    const id = w1.spawn('t')
+    w1.send(id, { x: 1 })
+    await expect.poll(() => w1.journal.entries(id).length).toBe(1)
+    await w1.close()
+    // The record's take (of { x: 1 }) is not made by the new code: dropped, its message goes back.
+    const w2 = await open(changed)
+    try {
+      expect(await w2.join(id)).toMatchObject({ status: 'done', result: { x: 1 } })
+    } finally {
+      await w2.close()
+    }
+  })
+
   it("after continuing past a divergence, the thread's journal replays strictly with the new code", async () => {
     for (const changed of [v2, thread({ uses: ['dv'], async does() { return [await this.dv.step('a')] } })]) {
       const dir = tempDir()

@@ -304,11 +304,6 @@ export class Journal {
   }
 
   /**
-   * Records thread `id` as killed at once, in the caller's transaction: for a process that does
-   * not own the journal and found it unowned in that same transaction (the CLI's kill while no
-   * weave runs).
-   */
-  /**
    * Records thread `id` killed now, with no weave running (the CLI's kill, inside its transaction
    * that found none), and leaves the next weave a request to tell its parent, monitors and links
    * and to dead-letter its inbox (src/weave-control.ts, 'killed'). False, writing nothing, when

@@ -71,9 +71,11 @@ export class ControlRequests {
     const journal = this.#journal
     const v = journal.dataVersion()
     if (v === this.#dataVersion) return
-    this.#dataVersion = v
     for (const row of journal.threads({ status: ['pending'] })) this.#adopt(row)
-    for (const c of this.#control.take()) {
+    // Taken (claimed) in a write transaction: one that fails (busy) is tried again at the next poll.
+    const requests = this.#control.take()
+    this.#dataVersion = v
+    for (const c of requests) {
       // Being answered, or answered in a batch not yet committed.
       if (this.#busy.has(c.n)) continue
       this.#busy.add(c.n)

@@ -10,6 +10,7 @@
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
+import { askWeave } from '../src/cli/weave-commands.js'
 import { ControlTable, withdraw } from '../src/control-table.js'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
@@ -79,3 +80,19 @@ it('an asker giving up at the instant the weave acts on its spawn is not told it
     await w.close()
   }
 })
+
+it('an asker whose request the weave took and never answers gives up with RAIMENT_ANSWER_PENDING, not "nothing was done"', async () => {
+  const file = join(tempDir('raiment-claim-'), 'w.db')
+  const journal = new Journal(file, { durability: 'memory' })
+  const asker = new Journal(file, { own: false })
+  try {
+    const asked = askWeave(asker, 'spawn', 'x/9', '{}', true, 200)
+    // The weave takes it (a reload that never ends, a weave stuck after taking it).
+    expect(new ControlTable(journal).take()).toHaveLength(1)
+    await expect(asked).rejects.toMatchObject({ code: 'RAIMENT_ANSWER_PENDING', message: expect.stringContaining('it may still act on it') as unknown })
+    expect(done(asker, Number(asker.db.prepare('SELECT max(n) FROM control').pluck().get()))).toBe(3)
+  } finally {
+    asker.close()
+    journal.close()
+  }
+}, 30_000)

@@ -11,6 +11,7 @@
  * stream would not have it, nor a takeover elsewhere), until a weave that does not replicate has
  * run on it.
  */
+import amqp from 'amqplib'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -19,6 +20,8 @@ import { AmqpLink } from '../src/amqp/link.js'
 import { sendMessage } from '../src/cli/messages.js'
 import { killThread } from '../src/cli/weave-commands.js'
 import { rebuildJournal } from '../src/replication/rebuild.js'
+import { genStream } from '../src/replication/records.js'
+import { declareStream, lastRseq, readToEnd } from '../src/replication/streams.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace } from './support/broker.js'
 import { raiment as run } from './support/raiment-process.js'
 import { dropStreams, journalState, openReplicated } from './support/replication.js'
@@ -156,5 +159,51 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
     // A weave that does not replicate ran on it: the file is its own again.
     await (await Weave.open({ db: file, threads: { counter }, ioLibs: false, dumps: false })).close()
     expect(await killThread(file, id)).toMatchObject({ killed: true })
+  })
+
+  it("the last batch of a stream is read past a reader's marker; a missing stream is said to be gone", async () => {
+    const ns = freshNamespace()
+    const queue = genStream(ns, 'h', 1)
+    const conn = await amqp.connect(AMQP_URL)
+    try {
+      await declareStream(conn, queue)
+      const pub = await conn.createConfirmChannel()
+      for (let rseq = 1; rseq <= 20; rseq++) pub.publish('', queue, Buffer.from('x'), { headers: { weave: 'h', epoch: 1, rseq, kind: 'batch', gen: 1 } })
+      await pub.waitForConfirms()
+      await pub.close()
+      expect(await lastRseq(conn, queue)).toBe(20)
+      // A restore (or this very check) appended its marker: the stream's last chunk holds only that.
+      await readToEnd(conn, queue, () => {})
+      expect(await lastRseq(conn, queue)).toBe(20)
+      expect(await lastRseq(conn, queue)).toBe(20)
+      await expect(lastRseq(conn, genStream(ns, 'none', 1))).rejects.toMatchObject({ code: 'RAIMENT_JOURNAL_STREAM_GONE' })
+    } finally {
+      const ch = await conn.createChannel()
+      await ch.deleteQueue(queue).catch(() => {})
+      await conn.close()
+    }
+  })
+
+  it('a weave whose current generation an operator deleted while it was stopped starts, and writes a new one', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'i'])
+    const first = await openReplicated(ns, { db: join(dir, 'i.db'), weaveId: 'i', threads: { counter } })
+    const gen = first.link.replicator!.generation
+    await first.close()
+    const conn = await amqp.connect(AMQP_URL)
+    try {
+      const ch = await conn.createChannel()
+      await ch.deleteQueue(genStream(ns, 'i', gen))
+      await ch.close()
+    } finally {
+      await conn.close()
+    }
+    const again = await openReplicated(ns, { db: join(dir, 'i.db'), weaveId: 'i', threads: { counter } })
+    try {
+      expect(again.link.replicator!.generation).toBeGreaterThan(gen)
+    } finally {
+      await again.close()
+    }
   })
 })

@@ -197,8 +197,8 @@ export class Replicator implements JournalTap {
 
   /** The tap: after COMMIT. */
   release(run: () => void): void {
-    // Fenced, or closed (its batches are no longer published): never released.
-    if (this.#fenced !== null || this.#closed) return
+    // Fenced, or closed under 'replicated' (its batches are no longer published): never released.
+    if (this.#fenced !== null || (this.#closed && this.#hold)) return
     if (this.#gate !== undefined) {
       const gate = this.#gate
       const inner = run

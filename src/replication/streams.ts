@@ -80,6 +80,7 @@ export async function readToEnd(
     if (returned) throw new JournalStreamGone(queue)
   }
   if (from === 'first') await mark()
+  else if (!(await queueExists(conn, queue))) throw new JournalStreamGone(queue)
   const ch = await conn.createChannel()
   await ch.prefetch(PREFETCH)
   let records = 0
@@ -93,7 +94,9 @@ export async function readToEnd(
       if (e === null) resolve({ records, deliveries: n })
       else reject(e)
     }
-    ch.on('error', (e: Error) => finish(e))
+    // A stream that does not exist (deleted) closes the channel with 404.
+    const gone = (e: unknown): Error => ((e as { code?: unknown }).code === 404 ? new JournalStreamGone(queue) : (e as Error))
+    ch.on('error', (e: Error) => finish(gone(e)))
     ch.on('close', () => finish(new JournalStreamGone(queue)))
     const take = (m: ConsumeMessage | null): void => {
       if (done) return
@@ -117,19 +120,24 @@ export async function readToEnd(
     }
     ch.consume(queue, take, { noAck: false, arguments: { 'x-stream-offset': from } })
       .then(() => (from === 'last' ? mark() : undefined))
-      .catch((e: unknown) => finish(e as Error))
+      .catch((e: unknown) => finish(gone(e)))
   })
 }
 
 /**
  * The last batch a journal generation's stream holds (its `rseq`; a snapshot's when it holds no
- * batch yet), read from its last records.
- * @throws JournalStreamGone when the stream is deleted meanwhile
+ * batch yet), read from its last records; from its first when its last chunk holds none (only a
+ * reader's marker, appended after them).
+ * @throws JournalStreamGone when the stream does not exist, or is deleted meanwhile
  */
 export async function lastRseq(conn: ChannelModel, queue: string): Promise<number> {
-  let last = 0
-  await readToEnd(conn, queue, (h) => (last = Math.max(last, h.rseq)), 'last')
-  return last
+  let last = -1
+  const take = (h: RecordHeaders): void => {
+    last = Math.max(last, h.rseq)
+  }
+  await readToEnd(conn, queue, take, 'last')
+  if (last < 0) await readToEnd(conn, queue, take, 'first')
+  return Math.max(last, 0)
 }
 
 /** The current generation of a journal, as its head says. */

@@ -22,8 +22,9 @@ export class Call implements LiveCall {
   controller: AbortController | null = null
   abortHook: ((reason: Error) => void) | null = null
   /**
-   * A wait's hook (`abortHook`) once its outcome is recorded, until that outcome is released:
-   * a receive gives back what it took should its record be dropped meanwhile (continue-as-new).
+   * A receive's hook (`abortHook`, marked `givingBack`) once its outcome is recorded, until that
+   * outcome is released: it gives back what it took should its record be dropped meanwhile
+   * (continue-as-new). Other libraries' hooks never run once their call has ended.
    */
   unreleased: ((reason: Error) => void) | null = null
   /** Its observation (a span), while live and observed. */
@@ -68,6 +69,21 @@ export class Call implements LiveCall {
 }
 
 const NO_ARGS: unknown[] = []
+
+/** The abort hooks that give back what the call took (a receive's message): see `Call.unreleased`. */
+const givesBack = new WeakSet<(reason: Error) => void>()
+
+/** Marks `hook` (an onAbort hook) as one that gives back what its call took; returns it. */
+export function givingBack<T extends (reason: Error) => void>(hook: T): T {
+  givesBack.add(hook)
+  return hook
+}
+
+/** `call`'s hook to keep once its outcome is recorded, until released: a giving-back one, or null. */
+export function keptHook(call: Call): ((reason: Error) => void) | null {
+  const hook = call.abortHook
+  return hook !== null && givesBack.has(hook) ? hook : null
+}
 
 /** Tells a live call's library that the call is aborted: its signal, and its onAbort hook once. */
 export function abort(call: Call, reason: Error): void {

@@ -22,6 +22,7 @@ import type Database from 'better-sqlite3'
 import { currentObservation } from './call-context.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import type { Journal } from './journal.js'
+import { givingBack } from './call.js'
 import { matches, NoSuchMessage, type Received, type TimedOut } from './message-shapes.js'
 import type { CallObservation } from './observer.js'
 
@@ -348,7 +349,7 @@ export class Inboxes {
    * same turn), the weft drops that outcome and the message goes back (`#giveBack`).
    */
   #takenAt(thread: string, m: Msg, obs: CallObservation | null, onAbort: OnAbort | null): Received {
-    onAbort?.(() => this.#giveBack(thread, m))
+    onAbort?.(givingBack(() => this.#giveBack(thread, m)))
     return this.#taken(m, obs)
   }
 
@@ -384,13 +385,15 @@ export class Inboxes {
         arm(left)
       }
       // The weft clears this hook once the call's outcome is recorded (src/weft.ts #complete).
-      onAbort?.((reason) => {
+      const hook = (reason: Error): void => {
         if (settled) return unrecorded?.()
         settled = true
         if (timer !== null) clearTimeout(timer)
         remove()
         reject(reason)
-      })
+      }
+      // A take's hook gives back what it took (kept once recorded, until released: src/call.ts).
+      onAbort?.(unrecorded === undefined ? hook : givingBack(hook))
       inbox.waiters.push(waiter)
     })
   }

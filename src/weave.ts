@@ -441,9 +441,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
       run.weft.detach()
       run.obs?.end('detached')
     }
-    this.journal.flushNow()
     this.#observer?.detach()
     await this.#dumps.settled()
+    // Commits what is queued; after a failed batch (JournalWriteFailed) it still closes the file
+    // and lets go of the lock, then throws that error.
     this.journal.close()
   }
 

@@ -27,7 +27,7 @@ import type { DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
-import { Call } from './call.js'
+import { Call, keptHook } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
 import { divergenceAt, divergenceError, droppedEntry, endedBefore, type Divergence } from './weft-divergence.js'
@@ -300,7 +300,7 @@ export class Weft extends PendingCalls implements WeftLike {
     if (this.#stopped !== null || this.#ended) return
     // Recorded from here on: an abort (a stop before its outcome is released) is not a wait's any
     // more (a receive would give back a message its record holds).
-    call.unreleased = call.abortHook
+    call.unreleased = keptHook(call)
     call.abortHook = null
     if (crashArmed) crashPoint('after-call')
     // What the thread is to see goes to call.ok and call.value (src/weft-outcomes.ts).

@@ -9,6 +9,7 @@
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
+import { Weave } from 'raiment'
 import { Journal } from '../src/journal.js'
 import { tempDir } from './support/tmp.js'
 
@@ -32,5 +33,22 @@ it('after a batch fails to commit, nothing more commits and no callback of it ru
     expect(db.prepare("SELECT count(*) FROM meta WHERE k = 'owner'").pluck().get()).toBe(1)
   } finally {
     db.close()
+  }
+})
+
+it('a weave whose journal failed a batch closes (the lock let go) with that error, and the file opens again', async () => {
+  const file = join(tempDir('raiment-write-failed-'), 'w.db')
+  const w = await Weave.open({ db: file, durability: 'memory', threads: {}, ioLibs: false, dumps: false })
+  const put = w.journal.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)')
+  put.run('taken', 'x')
+  w.journal.queue(put, ['taken', 'again'])
+  expect(() => w.journal.flushNow()).toThrow(expect.objectContaining({ code: 'RAIMENT_JOURNAL_WRITE_FAILED' }) as Error)
+  w.journal.queue(put, ['later', '1'])
+  await expect(w.close()).rejects.toMatchObject({ code: 'RAIMENT_JOURNAL_WRITE_FAILED' })
+  const again = await Weave.open({ db: file, durability: 'memory', threads: {}, ioLibs: false, dumps: false })
+  try {
+    expect(again.journal.meta('later')).toBeUndefined()
+  } finally {
+    await again.close()
   }
 })

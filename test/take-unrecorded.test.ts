@@ -15,7 +15,7 @@
  */
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { thread, Weave } from 'raiment'
+import { callContext, thread, Weave } from 'raiment'
 import { tempDir } from './support/tmp.js'
 
 const listener = thread({
@@ -75,8 +75,35 @@ const continuer = thread({
   },
 })
 
+/** Spies on the abort hooks its calls register (each call answers at once). */
+const hooked: string[] = []
+const hooks = {
+  async now(): Promise<number> {
+    callContext().onAbort(() => hooked.push('aborted'))
+    return Date.now()
+  },
+}
+
+declare module 'raiment' {
+  interface Libraries {
+    hooks: typeof hooks
+  }
+}
+
+/** Makes a call it does not await, and continues as new before its outcome is released (round 1 ends). */
+const hookedContinuer = thread({
+  uses: ['hooks', 'threads'],
+  async does(p: { round: number }) {
+    if (p.round === 1) return 'new run'
+    this.hooks.now().catch(() => {})
+    // Its outcome recorded (a few microtasks), not yet released (that waits for the commit).
+    for (let i = 0; i < 5; i++) await Promise.resolve()
+    return this.threads.continueAsNew({ round: 1 })
+  },
+})
+
 const open = (file: string): Promise<Weave> =>
-  Weave.open({ db: file, durability: 'memory', threads: { listener, taker, killer, leaver, sender, continuer }, ioLibs: false, dumps: false, passivateAfter: false })
+  Weave.open({ db: file, durability: 'memory', threads: { listener, taker, killer, leaver, sender, continuer, hookedContinuer }, libraries: { hooks }, ioLibs: false, dumps: false, passivateAfter: false })
 
 /** A listener whose receive waits on its inbox. */
 async function waiting(w: Weave): Promise<string> {
@@ -153,6 +180,17 @@ it('a message a receive left pending took as its thread continued as new reaches
   try {
     const id = w.spawn('continuer', { round: 0 })
     expect(await w.join(id)).toMatchObject({ status: 'done', result: 'hi' })
+  } finally {
+    await w.close()
+  }
+})
+
+it("a library's abort hook does not run once its call has ended, the thread continuing as new", async () => {
+  const w = await open(join(tempDir('raiment-take-'), 'w.db'))
+  try {
+    const id = w.spawn('hookedContinuer', { round: 0 })
+    expect(await w.join(id)).toMatchObject({ status: 'done', result: 'new run' })
+    expect(hooked).toEqual([])
   } finally {
     await w.close()
   }

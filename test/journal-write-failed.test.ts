@@ -4,13 +4,17 @@
  * caller that caught the error (a fork, a reload, a move) let the weave go on: later batches
  * committed without the lost one (a message taken in memory, a send a replay makes again). A
  * real journal file; the failure is a statement the database refuses, as a full disk or a lock
- * held past the busy timeout would refuse the COMMIT.
+ * held past the busy timeout would refuse the COMMIT. And a real `raiment start` whose journal
+ * another process locks past the busy timeout: it stops with one line and the code, exit 1, and
+ * started again it resumes its thread (fail-stop).
  */
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { Weave } from 'raiment'
 import { Journal } from '../src/journal.js'
+import { raiment, raimentProcess } from './support/raiment-process.js'
+import { projectWith } from './support/threads-dir.js'
 import { tempDir } from './support/tmp.js'
 
 it('after a batch fails to commit, nothing more commits and no callback of it runs', () => {
@@ -52,3 +56,36 @@ it('a weave whose journal failed a batch closes (the lock let go) with that erro
     await again.close()
   }
 })
+
+const RAIMENT = new URL('../src/index.ts', import.meta.url).href
+
+const TICKER = `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['clock'],
+  async does() {
+    for (;;) await this.clock.sleep(20)
+  },
+})
+`
+
+it('raiment start whose journal is locked past the busy timeout stops with one line and its code, and resumes when started again', async () => {
+  const dir = projectWith({ 'ticker.ts': TICKER })
+  const weave = raimentProcess(dir, ['start'])
+  await weave.until((out) => /^weave \S+ on raiment\.db/m.test(out))
+  const spawned = await raiment(dir, 'spawn', 'ticker')
+  expect(spawned.code, spawned.stderr).toBe(0)
+  const id = spawned.stdout.trim()
+  await weave.until((out) => out.includes(`started ${id}`))
+  // Another process takes the write lock and keeps it: the weave's next commit waits 5 s, then fails.
+  const other = new Database(join(dir, 'raiment.db'))
+  other.exec('BEGIN IMMEDIATE')
+  const ended = await weave.ended
+  other.exec('ROLLBACK')
+  other.close()
+  expect(ended.code, ended.stderr).toBe(1)
+  expect(ended.stderr).toMatch(/^raiment: RAIMENT_JOURNAL_WRITE_FAILED: a batch could not be committed to .*raiment\.db/m)
+  const again = raimentProcess(dir, ['start'])
+  await again.until((out) => /resumed 1 thread/.test(out))
+  again.child.kill('SIGTERM')
+  expect((await again.ended).code).toBe(0)
+}, 60_000)

@@ -26,6 +26,7 @@ import {
   openExisting,
   parseParams,
   plural,
+  redactUrls,
   refuseEmpty,
   givenAnswer,
   refuseReplicatedOffline,
@@ -224,6 +225,7 @@ export class StopSignals {
     }
     process.on('SIGINT', this.#onSignal)
     process.on('SIGTERM', this.#onSignal)
+    process.on('uncaughtException', fatal)
     if (process.env[CHILD_OF_WEAVES] === '1' && process.channel !== undefined) {
       // The channel only tells when the parent goes; it must not keep this process alive.
       process.channel.unref()
@@ -235,7 +237,19 @@ export class StopSignals {
     process.off('SIGINT', this.#onSignal)
     process.off('SIGTERM', this.#onSignal)
     process.off('disconnect', this.#onDisconnect)
+    process.off('uncaughtException', fatal)
   }
+}
+
+/**
+ * An error nothing caught ends the weave's process (fail-stop: a batch the journal could not
+ * commit, RAIMENT_JOURNAL_WRITE_FAILED, is one), a Raiment error in one line with its code.
+ */
+function fatal(e: unknown): never {
+  const code = (e as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && code.startsWith('RAIMENT_')) note(redactUrls(errorLine(e)))
+  else process.stderr.write(`${(e as Error | null)?.stack ?? String(e)}\n`)
+  process.exit(1)
 }
 
 /**

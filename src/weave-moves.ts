@@ -15,8 +15,18 @@ import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
 import type { Run, WeaveHost } from './weave-types.js'
 
-/** How long a move waits by default for a thread's calls in flight to finish here. */
-const MOVE_WAIT_MS = 10_000
+/** How long a move (or a reload) waits by default for a thread's calls in flight to finish here. */
+export const MOVE_WAIT_MS = 10_000
+
+/**
+ * Stops `run` at its next call and waits up to `ms` for its calls in flight (not its waits) to
+ * finish and be recorded, so that, let go of then, none is made again (see `Weft.hold`).
+ */
+export async function holdCalls(run: Run, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([run.weft.hold(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
+}
 
 export class WeaveMoves {
   readonly #host: WeaveHost
@@ -63,9 +73,7 @@ export class WeaveMoves {
     const run = movable()
     if (this.#host.closed()) throw new WeaveClosed()
     // No call made from here on; those in flight finish and are recorded first (or time out).
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([run.weft.hold(), new Promise<void>((resolve) => (timer = setTimeout(resolve, wait)))])
-    clearTimeout(timer)
+    await holdCalls(run, wait)
     if (this.#host.closed()) throw new WeaveClosed()
     if (run.ended) throw new ThreadNotMovable(id, 'it ended while its calls in flight finished')
     // Stop it, then commit what it (and anyone sending to it) has queued, so the record read

@@ -23,6 +23,7 @@ import type { AnyThreadType } from '../thread.js'
 import { decodeValue } from '../encoding.js'
 import type { Run, WeaveHost } from '../weave-types.js'
 import type { Entry } from '../weft.js'
+import { holdCalls, MOVE_WAIT_MS } from '../weave-moves.js'
 import { checkThread } from './replay-check.js'
 
 /** What a reload did, per thread type whose file changed. */
@@ -53,8 +54,11 @@ export interface ReloadAccess {
   running(type: string): Array<{ id: string; params: string }>
   /** The record of a thread as committed now. */
   entries(id: string): Entry[]
-  /** Stops thread `id` as at a shutdown and commits what it recorded; returns its record then (null: it has ended). */
-  stop(id: string): Entry[] | null
+  /**
+   * Stops thread `id` as at a shutdown, once its calls in flight are answered and recorded (up to
+   * MOVE_WAIT_MS), and commits what it recorded; returns its record then (null: it has ended).
+   */
+  stop(id: string): Promise<Entry[] | null>
   /** Resumes thread `id` from `entries` on `type`. */
   resume(id: string, type: AnyThreadType, entries: Entry[]): void
   /** Wakes the passivated threads of `type` (src/passivation/) on the code they run, before it is replaced. */
@@ -111,7 +115,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
         entry.kept.push({ id: run.id, why: why(first.verdict) })
         continue
       }
-      const record = a.stop(run.id)
+      const record = await a.stop(run.id)
       if (record === null) continue
       const second = await checkThread(t, { ...thread, entries: () => record.map((e) => ({ ...e, call: null })) }, parts, file)
       if (second.verdict.verdict === 'compatible') {
@@ -157,7 +161,11 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
       journal.flushNow()
       return host.entries(id)
     },
-    stop: (id) => {
+    stop: async (id) => {
+      const live0 = live(id)
+      if (live0 === null) return null
+      // A call in flight let go of now would be made again by the resumed thread: it finishes first.
+      await holdCalls(live0, MOVE_WAIT_MS)
       const run = live(id)
       if (run === null) return null
       run.weft.detach()

@@ -100,6 +100,26 @@ describe('weave.schedules', () => {
     await weave.close()
   })
 
+  it('a weave that cannot run its type keeps its times: the next that can fires them by its policy', async () => {
+    const { db, clock, open } = setup()
+    let weave = await open()
+    await weave.schedules.add('five', { cron: '*/5 * * * *', type: 'tick', missed: 'all' })
+    await clock.advance(Date.parse('2026-03-01T10:07:00Z'), weave)
+    await weave.close()
+    // A weave without the type (a host whose threads directory lacks it, a module that fails to
+    // load) runs from 10:07 to 10:22: it fires nothing, says why once, and moves no time.
+    const warnings: Error[] = []
+    weave = await Weave.open({ db, durability: 'memory', threads: {}, ioLibs: false, dumps: false, scheduleClock: clock, onWarning: (w) => warnings.push(w) })
+    await clock.advance(Date.parse('2026-03-01T10:22:00Z'), weave)
+    expect(warnings.map((w) => (w as { code?: string }).code)).toContain('RAIMENT_SCHEDULE_BLOCKED')
+    expect(weave.schedules.get('five')).toMatchObject({ lastFired: Date.parse('2026-03-01T10:05:00Z') })
+    await weave.close()
+    weave = await open()
+    await clock.advance(Date.parse('2026-03-01T10:26:00Z'), weave)
+    expect(fired(weave)).toEqual(['10:05', '10:10', '10:15', '10:20', '10:25'].map((t) => iso(`2026-03-01T${t}:00Z`)))
+    await weave.close()
+  })
+
   it('reads the expression in its time zone', async () => {
     const { clock, open } = setup()
     const weave = await open()

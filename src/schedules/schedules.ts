@@ -31,8 +31,10 @@ interface Live {
   params: Record<string, unknown>
   /** Times up to here are handled. */
   from: number
-  /** Its next time, or null (none left). */
+  /** Its next time, or null (none left, or blocked). */
   next: number | null
+  /** Its type cannot run in this weave: it fires nothing here, and keeps its times. */
+  blocked: boolean
 }
 
 /** At most this many times fired in one turn; the rest in the next (a long list of missed times). */
@@ -74,8 +76,15 @@ export class Schedules {
         warn(new RaimentError((e as RaimentError).code, `schedule '${row.name}' cannot run: ${(e as Error).message}`))
         continue
       }
-      const live: Live = { row, cron, params: decodeValue(row.params) as Record<string, unknown>, from: row.upto, next: null }
+      // A type this weave cannot run (not loaded, or its library missing here): the schedule
+      // waits, its times kept, for a weave that runs it (which fires them by their policy).
+      const why = this.#weave.unavailable.get(row.type) ?? (this.#weave.types.includes(row.type) ? null : new UnknownThreadType(row.type, this.#weave.types))
+      const live: Live = { row, cron, params: decodeValue(row.params) as Record<string, unknown>, from: row.upto, next: null, blocked: why !== null }
       this.#live.set(row.name, live)
+      if (why !== null) {
+        warn(blocked(row.name, why))
+        continue
+      }
       if (row.paused === 0) this.#missed(live, now)
       live.next = cron.next(live.from)
     }
@@ -160,7 +169,7 @@ export class Schedules {
       live.row.paused = 0
       live.from = Math.max(live.from, now)
       live.row.upto = Math.max(live.row.upto, now)
-      live.next = live.cron.next(live.from)
+      if (!live.blocked) live.next = live.cron.next(live.from)
       this.#queue(this.#store!.resume(name, now))
       this.#arm()
     }
@@ -213,7 +222,7 @@ export class Schedules {
     const now = this.#clock.now()
     const write = this.#store!.insert(d, source, now)
     this.#queue(write)
-    const live: Live = { row: newRow(d, source, now), cron: d.cron, params: d.params, from: now, next: d.cron.next(now) }
+    const live: Live = { row: newRow(d, source, now), cron: d.cron, params: d.params, from: now, next: d.cron.next(now), blocked: false }
     this.#live.set(d.name, live)
     this.#arm()
     return live
@@ -253,9 +262,9 @@ export class Schedules {
       if (live.row.paused === 1 || live.next === null || live.next > now) continue
       for (const t of live.cron.between(live.from, now)) {
         this.#fire(live, t)
-        if (++fired >= PER_TURN) break
+        if (++fired >= PER_TURN || live.blocked) break
       }
-      live.next = live.cron.next(live.from)
+      if (!live.blocked) live.next = live.cron.next(live.from)
       if (fired >= PER_TURN) break
     }
   }
@@ -275,6 +284,12 @@ export class Schedules {
       spawned = this.#weave.spawn(row.type, { ...live.params, scheduledAt: new Date(at).toISOString() }, { id })
     } catch (e) {
       if (e instanceof WeaveClosed) return
+      if (e instanceof ThreadTypeUnavailable || e instanceof UnknownThreadType) {
+        // Its type went (a reload that failed to load it): it waits, as at start, its times kept.
+        live.blocked = true
+        live.next = null
+        return this.#error(blocked(row.name, e))
+      }
       this.#error(new RaimentError('RAIMENT_SCHEDULE_NOT_FIRED', `schedule '${row.name}' did not spawn its thread of ${new Date(at).toISOString()}: ${(e as Error).message}`, { cause: e }))
     }
     this.#queue(this.#store!.fired(row.name, at, spawned, { at: row.last_fired, thread: row.last_thread }))
@@ -366,4 +381,13 @@ export class Schedules {
 
 function newRow(d: Definition, source: ScheduleSource, now: number): ScheduleRow {
   return { name: d.name, cron: d.cron.expr, tz: d.cron.tz, type: d.type, params: d.paramsText, missed: d.missed, paused: 0, upto: now, last_fired: null, last_thread: null, source, created: now }
+}
+
+/** A schedule whose type this weave cannot run: it fires nothing here, and keeps its times. */
+function blocked(name: string, why: Error): RaimentError {
+  return new RaimentError(
+    'RAIMENT_SCHEDULE_BLOCKED',
+    `schedule '${name}' waits: ${why.message}. Its times are kept; a weave that runs its type fires them by the schedule's 'missed' policy when it starts`,
+    { cause: why },
+  )
 }

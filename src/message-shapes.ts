@@ -30,7 +30,8 @@ export type Envelope =
 /** Join, kill, monitor and link across weaves (src/remote-watches.ts), carried the same way. */
 export type WatchEnvelope =
   | { k: 'watch'; target: string; watcher: string; kind: WatchKind }
-  | { k: 'exit'; target: string; type?: string; watcher: string; kind: WatchKind; status: 'done' | 'failed' | 'killed' | 'unknown'; body: string; outcome: string | null }
+  // `told`: the watcher is the thread's parent, sent the same exit message already (no copy).
+  | { k: 'exit'; target: string; type?: string; watcher: string; kind: WatchKind; status: 'done' | 'failed' | 'killed' | 'unknown'; body: string; outcome: string | null; told?: boolean }
   | { k: 'kill'; target: string }
 
 /** How a watcher hears of a thread's end: an exit message, a linked end, or a join's answer. */

@@ -136,9 +136,10 @@ export class RemoteWatches {
 
   /**
    * Tells `watcher` (of another weave) that `target` (of this one) ended. `msg` is the exit
-   * message; `result` or `error` the outcome, for a join.
+   * message; `result` or `error` the outcome, for a join. `told`: the watcher is the target's
+   * parent, sent `msg` already: a monitor or a trapped link adds no copy of it.
    */
-  exitTo(watcher: string, target: string, type: string, kind: WatchKind, status: RemoteStatus, msg: unknown, outcome: { result?: unknown; error?: ErrorRecord | null }, idSuffix = ''): void {
+  exitTo(watcher: string, target: string, type: string, kind: WatchKind, status: RemoteStatus, msg: unknown, outcome: { result?: unknown; error?: ErrorRecord | null }, idSuffix = '', told = false): void {
     let text: string | null = null
     if (kind === 'join') {
       try {
@@ -147,7 +148,7 @@ export class RemoteWatches {
         text = null // the end record holds the reason; the joiner gets the result it can
       }
     }
-    const e: Exit = { k: 'exit', target, type, watcher, kind, status, body: encodeValue(msg, 'the exit message'), outcome: text }
+    const e: Exit = { k: 'exit', target, type, watcher, kind, status, body: encodeValue(msg, 'the exit message'), outcome: text, ...(told ? { told } : {}) }
     this.#send(watcher, `exit:${target}:${watcher}:${kind}${idSuffix}`, e)
   }
 
@@ -227,7 +228,9 @@ export class RemoteWatches {
     }
     if (!host.isAlive(e.watcher)) return
     const msg = decodeValue(e.body)
-    if (e.kind === 'monitor' || m.traps(e.watcher)) m.send(e.target, e.watcher, msg, `${msgId}:tell`)
+    if (e.kind === 'monitor' || m.traps(e.watcher)) {
+      if (e.told !== true) m.send(e.target, e.watcher, msg, `${msgId}:tell`)
+    }
     else if (e.status !== 'done') host.linkedExit(e.watcher, e.target, e.status, msg)
   }
 

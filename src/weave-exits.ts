@@ -23,7 +23,7 @@ export function exitSignals(weave: Weave, run: Pick<Run, 'id' | 'type' | 'parent
   }
   if (run.parent !== null) tell(run.parent)
   for (const { watcher, kind } of weave.messages.watchers(id)) {
-    if (kind === 'join' || weave.messages.isRemote(watcher)) weave.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error })
+    if (kind === 'join' || weave.messages.isRemote(watcher)) weave.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error }, '', told.has(watcher))
     else if (kind === 'monitor' || weave.messages.traps(watcher)) tell(watcher)
     else if (status !== 'done') weave.linkedExit(watcher, id, status, msg)
   }

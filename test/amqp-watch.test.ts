@@ -1,11 +1,12 @@
 /**
  * join, kill, monitor and link between threads of different weaves, on a real broker: weaves a,
  * b (and c) in this process, each on its own journal, joined to a fresh namespace. Also: who
- * monitors a thread still hears of its end after the thread moved to another weave.
+ * monitors a thread still hears of its end after the thread moved to another weave; a parent
+ * linked to its child on another weave gets its exit message once.
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
+import { thread, TIMED_OUT, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
@@ -81,7 +82,25 @@ const killer = thread({
   },
 })
 
-const types = { child, joiner, joinOne, monitorer, linker, killer } as Record<string, AnyThreadType>
+/**
+ * What a supervisor does with a child on another weave: traps exits, spawns it there, links it,
+ * tells it to fail, and takes the exit messages that come within a moment.
+ */
+const guardian = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { on: string }) {
+    await this.threads.trapExits(true)
+    const id = await this.threads.spawn('child', { mode: 'wait' }, { on: p.on })
+    await this.threads.link(id)
+    await this.mailbox.send(id, { fail: true })
+    const got: unknown[] = [await this.mailbox.receive()]
+    const more = await this.mailbox.receive({ timeout: 1_000 })
+    if (more !== TIMED_OUT) got.push(more)
+    return got
+  },
+})
+
+const types = { child, joiner, joinOne, monitorer, linker, killer, guardian } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -164,6 +183,13 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     await expect.poll(() => b!.journal.db.prepare('SELECT count(*) FROM watches WHERE target = ?').pluck().get(t3), { timeout: 10_000, interval: 20 }).toBe(1)
     b!.send(t3, { fail: true })
     expect(result(await a!.join(l3))).toEqual({ exit: t3, status: 'failed', error: { name: 'Error', message: 'told to fail' } })
+  }, 30_000)
+
+  it('a parent linked to its child on another weave, trapping exits, gets its exit message once', async () => {
+    const { a } = await weaves(['a', 'b'])
+    const g = a!.spawn('guardian', { on: 'b' })
+    // Before, it came twice: as the parent's exit message, and again through the link.
+    expect(result(await a!.join(g))).toMatchObject([{ status: 'failed', error: { message: 'told to fail' } }])
   }, 30_000)
 
   it('kill: a thread kills a thread of another weave, and its join sees it killed', async () => {

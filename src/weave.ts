@@ -383,9 +383,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /**
    * Loads the files of the threads directory that changed since they were loaded: new spawns run
    * the new code; each running thread of a changed type is checked by a strict replay of its
-   * record under the new code, and resumed on it from its record when it is compatible (its calls
-   * in flight made again, with the same call ids, as after a crash), else left on the code it
-   * started with. A file that fails to load changes nothing. Emits 'reload' with the report.
+   * record under the new code, and resumed on it from its record when it is compatible (once its
+   * calls in flight are answered and recorded, up to 10 s; one still in flight then is made again
+   * with the same call id), else left on the code it started with. A file that fails to load
+   * changes nothing. Emits 'reload' with the report.
    * Only the thread files are loaded again, not modules they import.
    * @throws InvalidArgument when the weave was given its thread types by name (no directory)
    * @example

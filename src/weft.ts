@@ -137,8 +137,7 @@ export class Weft extends PendingCalls implements WeftLike {
 
   call(lib: Library, method: string, args: unknown[]): Promise<unknown> {
     if (this.#stopped !== null) return Promise.reject(this.#stopped)
-    // The thread has ended (or was detached): a branch of it still running does no more I/O. Its
-    // call is not made, not recorded, and never answered, like a call in flight at the end.
+    // Ended or detached: a branch still running makes no call (not recorded, never answered).
     if (this.#ended || this.#holding) return new Promise(noop)
     let argsText: string
     let retry: Policy | null = null
@@ -298,8 +297,7 @@ export class Weft extends PendingCalls implements WeftLike {
     call.answered = true
     if (call.obs !== null) call.obs.end(ok, v)
     if (this.#stopped !== null || this.#ended) return
-    // Recorded from here on: an abort (a stop before its outcome is released) is not a wait's any
-    // more (a receive would give back a message its record holds).
+    // Recorded: an abort is not a wait's any more (only a take's hook is kept: src/call.ts).
     call.unreleased = keptHook(call)
     call.abortHook = null
     if (crashArmed) crashPoint('after-call')
@@ -480,12 +478,14 @@ export class Weft extends PendingCalls implements WeftLike {
    * promise resolves once no call in flight must finish first, that is, once every call the
    * library was asked for is answered and its outcome queued for the journal, except waits (a
    * call that registered `onAbort`, such as a receive or a sleep, which the thread makes again
-   * wherever it resumes). It also resolves if the thread ends, stops or is detached meanwhile.
+   * wherever it resumes). It also resolves if the thread ends, stops or is detached meanwhile;
+   * a second holder (a reload while a move waits) with the first.
    */
   hold(): Promise<void> {
     this.#holding = true
     return new Promise((resolve) => {
-      this.#held = resolve
+      const first = this.#held
+      this.#held = first === null ? resolve : () => (first(), resolve())
       this.#checkHeld()
     })
   }

@@ -24,37 +24,37 @@ export default thread({
 })
 `
 
-it('a call in flight at a reload is made once: it finishes, is recorded, and the thread moves to the new code with it', async () => {
+it('calls in flight at a reload are made once: they finish, are recorded, and the threads move to the new code with them', async () => {
   const dir = tempDir('raiment-reload-flight-')
   mkdirSync(join(dir, 'threads'))
   const file = join(dir, 'threads', 'poster.ts')
   writeFileSync(file, poster(1))
   const asked: string[] = []
-  let answer: (v: string) => void = () => {}
+  const answers: Array<(v: string) => void> = []
   let started: () => void = () => {}
   const called = new Promise<void>((res) => (started = res))
   const errand = {
     pay: (what: string): Promise<string> => {
       asked.push(callContext().callId)
-      started()
-      return new Promise((res) => (answer = (v) => res(`${what}: ${v}`)))
+      if (asked.length === 2) started()
+      return new Promise((res) => answers.push((v) => res(`${what}: ${v}`)))
     },
     note: (): Promise<void> => Promise.resolve(),
   }
   const weave = await Weave.open({ db: join(dir, 'w.db'), threads: join(dir, 'threads'), libraries: { errand }, ioLibs: false, durability: 'memory', dumps: false, passivateAfter: false })
   try {
-    const id = weave.spawn('poster')
+    const ids = [weave.spawn('poster'), weave.spawn('poster')]
     await called
     writeFileSync(file, poster(2))
     const reloading = weave.reload()
-    // Answered once the reload has had time to reach the thread (nothing tells when it waits for
-    // the call): before, it had let go of it by then, and the thread on the new code had made the
-    // call again.
-    setTimeout(() => answer('paid'), 500)
+    // Answered once the reload has had time to reach the threads (nothing tells when it waits for
+    // their calls, all at once): before, it had let go of them by then, and the threads on the new
+    // code had made the calls again.
+    setTimeout(() => answers.forEach((a) => a('paid')), 500)
     const report = await reloading
-    expect(report.types).toMatchObject([{ type: 'poster', moved: [id], kept: [] }])
-    expect(await weave.join(id)).toMatchObject({ status: 'done', result: { version: 2, paid: 'order-42: paid' } })
-    expect(asked).toHaveLength(1)
+    expect(report.types).toMatchObject([{ type: 'poster', moved: ids, kept: [] }])
+    for (const id of ids) expect(await weave.join(id)).toMatchObject({ status: 'done', result: { version: 2, paid: 'order-42: paid' } })
+    expect(asked).toHaveLength(2)
   } finally {
     await weave.close()
   }

@@ -120,6 +120,30 @@ describe('weave.schedules', () => {
     await weave.close()
   })
 
+  it('a schedule blocked by a module that does not load fires its kept times once a reload loads it', async () => {
+    const { db, clock, open } = setup()
+    let weave = await open()
+    await weave.schedules.add('five', { cron: '*/5 * * * *', type: 'tick', missed: 'all' })
+    await clock.advance(Date.parse('2026-03-01T10:06:00Z'), weave)
+    await weave.close()
+    const dir = join(tempDir('raiment-sched-files-'), 'threads')
+    mkdirSync(dir)
+    writeFileSync(join(dir, '..', 'package.json'), '{ "type": "module" }\n')
+    writeFileSync(join(dir, 'tick.ts'), "throw new Error('broken module')\n")
+    const warnings: Error[] = []
+    weave = await Weave.open({ db, durability: 'memory', threads: dir, ioLibs: false, dumps: false, scheduleClock: clock, onWarning: (w) => warnings.push(w) })
+    try {
+      await clock.advance(Date.parse('2026-03-01T10:11:00Z'), weave)
+      expect(warnings.map((w) => (w as { code?: string }).code)).toContain('RAIMENT_SCHEDULE_BLOCKED')
+      writeFileSync(join(dir, 'tick.ts'), `import { thread } from '${new URL('../src/index.ts', import.meta.url).href}'\nexport default thread({ uses: [], async does(p) { return p } })\n`)
+      expect((await weave.reload()).types).toMatchObject([{ type: 'tick' }])
+      await clock.advance(Date.parse('2026-03-01T10:16:00Z'), weave)
+      expect(fired(weave)).toEqual(['10:05', '10:10', '10:15'].map((t) => iso(`2026-03-01T${t}:00Z`)))
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('reads the expression in its time zone', async () => {
     const { clock, open } = setup()
     const weave = await open()

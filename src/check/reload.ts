@@ -55,10 +55,15 @@ export interface ReloadAccess {
   /** The record of a thread as committed now. */
   entries(id: string): Entry[]
   /**
-   * Stops thread `id` as at a shutdown, once its calls in flight are answered and recorded (up to
-   * MOVE_WAIT_MS), and commits what it recorded; returns its record then (null: it has ended).
+   * Stops threads `ids` at their next call and waits, all at once, up to MOVE_WAIT_MS for their
+   * calls in flight to be answered and recorded (a call let go of would be made again).
    */
-  stop(id: string): Promise<Entry[] | null>
+  hold(ids: string[]): Promise<void>
+  /**
+   * Stops thread `id` (held) as at a shutdown and commits what it recorded; returns its record
+   * then (null: it has ended, or it was moved meanwhile).
+   */
+  stop(id: string): Entry[] | null
   /** Resumes thread `id` from `entries` on `type`. */
   resume(id: string, type: AnyThreadType, entries: Entry[]): void
   /** Wakes the passivated threads of `type` (src/passivation/) on the code they run, before it is replaced. */
@@ -108,14 +113,17 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     a.unavailable.delete(name)
     if (old === undefined) continue
     parts ??= await replayParts(a.ioLibs)
+    const compatible: Array<{ id: string; params: string }> = []
     for (const run of a.running(name)) {
       const thread = { id: run.id, type: name, status: 'running', params: run.params }
       const first = await checkThread(t, { ...thread, entries: () => a.entries(run.id) }, parts, file)
-      if (first.verdict.verdict !== 'compatible') {
-        entry.kept.push({ id: run.id, why: why(first.verdict) })
-        continue
-      }
-      const record = await a.stop(run.id)
+      if (first.verdict.verdict !== 'compatible') entry.kept.push({ id: run.id, why: why(first.verdict) })
+      else compatible.push(run)
+    }
+    await a.hold(compatible.map((r) => r.id))
+    for (const run of compatible) {
+      const thread = { id: run.id, type: name, status: 'running', params: run.params }
+      const record = a.stop(run.id)
       if (record === null) continue
       const second = await checkThread(t, { ...thread, entries: () => record.map((e) => ({ ...e, call: null })) }, parts, file)
       if (second.verdict.verdict === 'compatible') {
@@ -143,6 +151,8 @@ function why(v: Awaited<ReturnType<typeof checkThread>>['verdict']): string {
 export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' | 'ioLibs' | 'types' | 'unavailable' | 'hashes'>): Promise<ReloadReport> {
   const weave = host.weave
   const journal = weave.journal
+  /** The wefts `hold` stopped, by thread: `stop` lets go of a thread only if it still runs on its own. */
+  const held = new Map<string, Run['weft']>()
   const live = (id: string): Run | null => {
     const run = host.run(id)
     return run === undefined || run.ended || host.closed() ? null : run
@@ -161,13 +171,15 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
       journal.flushNow()
       return host.entries(id)
     },
-    stop: async (id) => {
-      const live0 = live(id)
-      if (live0 === null) return null
-      // A call in flight let go of now would be made again by the resumed thread: it finishes first.
-      await holdCalls(live0, MOVE_WAIT_MS)
+    hold: async (ids) => {
+      const runs = ids.map(live).filter((r) => r !== null)
+      for (const r of runs) held.set(r.id, r.weft)
+      await Promise.all(runs.map((r) => holdCalls(r, MOVE_WAIT_MS)))
+    },
+    stop: (id) => {
       const run = live(id)
-      if (run === null) return null
+      // Ended meanwhile, or moved away (a move that held it too went first): nothing to stop.
+      if (run === null || run.weft !== held.get(id)) return null
       run.weft.detach()
       journal.flushNow()
       return host.entries(id)
@@ -181,6 +193,8 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
       host.start(run, t, decodeValue(journal.thread(id)!.params), true)
     },
   })
+  // Schedules that waited for a type this reload loaded fire again (their kept times by policy).
+  for (const t of report.types) if (t.error === undefined) weave.schedules.unblock(t.type)
   weave.emit('reload', report)
   return report
 }

@@ -267,10 +267,15 @@ export async function runUntilSignal(
   try {
     return await Promise.race([work(), stop.stopped.then(() => 0)])
   } finally {
-    await beforeClose?.()
-    await weave.close()
-    clearInterval(keepAlive)
-    stop.release()
+    try {
+      await beforeClose?.()
+      await weave.close()
+    } finally {
+      // Even when closing throws (a batch the journal could not commit): nothing keeps the
+      // process alive, and the signal handlers are let go.
+      clearInterval(keepAlive)
+      stop.release()
+    }
   }
 }
 

@@ -91,6 +91,22 @@ export class Schedules {
     this.#arm()
   }
 
+  /**
+   * @internal A reload loaded `type`: its schedules that were blocked (src/weave.ts could not run
+   * it) fire again, the times they kept by their policy.
+   */
+  unblock(type: string): void {
+    if (!this.#running) return
+    const now = this.#clock.now()
+    for (const live of this.#live.values()) {
+      if (!live.blocked || live.row.type !== type) continue
+      live.blocked = false
+      if (live.row.paused === 0) this.#missed(live, now)
+      live.next = live.cron.next(live.from)
+    }
+    this.#arm()
+  }
+
   /** @internal Stops firing (the weave closes). */
   stop(): void {
     this.#running = false
@@ -387,7 +403,7 @@ function newRow(d: Definition, source: ScheduleSource, now: number): ScheduleRow
 function blocked(name: string, why: Error): RaimentError {
   return new RaimentError(
     'RAIMENT_SCHEDULE_BLOCKED',
-    `schedule '${name}' waits: ${why.message}. Its times are kept; a weave that runs its type fires them by the schedule's 'missed' policy when it starts`,
+    `schedule '${name}' waits: ${why.message}. Its times are kept; a weave that runs its type fires them by the schedule's 'missed' policy when it starts, or this one once a reload loads the type`,
     { cause: why },
   )
 }

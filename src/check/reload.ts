@@ -64,8 +64,8 @@ export interface ReloadAccess {
    * then (null: it has ended, or it was moved meanwhile).
    */
   stop(id: string): Entry[] | null
-  /** Resumes thread `id` from `entries` on `type`. */
-  resume(id: string, type: AnyThreadType, entries: Entry[]): void
+  /** Resumes thread `id` from `entries` on `type`; false when it has ended (or moved away) meanwhile. */
+  resume(id: string, type: AnyThreadType, entries: Entry[]): boolean
   /** Wakes the passivated threads of `type` (src/passivation/) on the code they run, before it is replaced. */
   wake?(type: string): void
 }
@@ -121,17 +121,23 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
       else compatible.push(run)
     }
     await a.hold(compatible.map((r) => r.id))
-    for (const run of compatible) {
-      const thread = { id: run.id, type: name, status: 'running', params: run.params }
-      const record = a.stop(run.id)
-      if (record === null) continue
-      const second = await checkThread(t, { ...thread, entries: () => record.map((e) => ({ ...e, call: null })) }, parts, file)
-      if (second.verdict.verdict === 'compatible') {
-        a.resume(run.id, t, record)
-        entry.moved.push(run.id)
-      } else {
-        a.resume(run.id, old, record)
-        entry.kept.push({ id: run.id, why: why(second.verdict) })
+    let next = 0
+    try {
+      for (; next < compatible.length; next++) {
+        const run = compatible[next]!
+        const thread = { id: run.id, type: name, status: 'running', params: run.params }
+        const record = a.stop(run.id)
+        if (record === null) continue
+        const second = await checkThread(t, { ...thread, entries: () => record.map((e) => ({ ...e, call: null })) }, parts, file)
+        if (second.verdict.verdict === 'compatible') {
+          if (a.resume(run.id, t, record)) entry.moved.push(run.id)
+        } else if (a.resume(run.id, old, record)) entry.kept.push({ id: run.id, why: why(second.verdict) })
+      }
+    } finally {
+      // Something threw: the threads still held (that one included) go on, on the code they ran.
+      for (let i = next; i < compatible.length; i++) {
+        const record = a.stop(compatible[i]!.id)
+        if (record !== null) a.resume(compatible[i]!.id, old, record)
       }
     }
   }
@@ -186,11 +192,12 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
     },
     resume: (id, t, entries) => {
       const run = live(id)
-      if (run === null) return
+      if (run === null) return false
       run.weft = host.weft(run, entries)
       // Kept on its old code: never passivated (it would wake on the new code).
       run.kept = t !== host.type(run.type)
       host.start(run, t, decodeValue(journal.thread(id)!.params), true)
+      return true
     },
   })
   // Schedules that waited for a type this reload loaded fire again (their kept times by policy).

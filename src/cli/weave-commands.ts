@@ -268,8 +268,11 @@ export async function runUntilSignal(
     return await Promise.race([work(), stop.stopped.then(() => 0)])
   } finally {
     try {
-      await beforeClose?.()
-      await weave.close()
+      try {
+        await beforeClose?.()
+      } finally {
+        await weave.close()
+      }
     } finally {
       // Even when closing throws (a batch the journal could not commit): nothing keeps the
       // process alive, and the signal handlers are let go.

@@ -14,7 +14,7 @@
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { askWeave } from '../src/cli/weave-commands.js'
+import { askWeave } from '../src/cli/ask-weave.js'
 import { ControlTable, withdraw } from '../src/control-table.js'
 import { Journal, type Durability } from '../src/journal.js'
 import { HoldingTap } from './support/holding-tap.js'

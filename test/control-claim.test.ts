@@ -10,7 +10,7 @@
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
-import { askWeave } from '../src/cli/weave-commands.js'
+import { askWeave } from '../src/cli/ask-weave.js'
 import { ControlTable, withdraw } from '../src/control-table.js'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'

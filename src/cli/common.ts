@@ -120,23 +120,6 @@ export function runningOwner(journal: Journal): Owner | null {
   return journal.owner() ?? { pid: 'unknown', host: '', since: 0 }
 }
 
-/**
- * A control answer the weave gave (committed in its journal) and had not told by the asker's
- * deadline (`done` 2): told once its batch is released. That is the answer, unless the weave
- * replicates under durability 'replicated': then the journal stream has not confirmed it, and a
- * takeover after this host's loss would undo what it says.
- * @throws RaimentError `RAIMENT_ANSWER_NOT_REPLICATED` then, with the answer in its message
- */
-export function givenAnswer(journal: Journal, reply: string | null): string {
-  const owner = journal.owner()
-  if (owner?.replicated === true) {
-    throw new RaimentError(
-      'RAIMENT_ANSWER_NOT_REPLICATED',
-      `the weave (pid ${owner.pid}) on ${journal.file} answered ${JSON.stringify(reply ?? '')}, but its journal stream has not confirmed that yet: it holds on this host only, and is undone if this host is lost before the broker confirms it. Check the broker and the weave's lag (raiment weaves); raiment show tells what happened`,
-    )
-  }
-  return reply ?? ''
-}
 
 /** Opens a journal only to read it; a missing or foreign file is an error and is left untouched. */
 export function openReadonly(db: string): Journal {

@@ -8,7 +8,7 @@ import { forkEntries, Forks, type RecordEdits } from '../check/fork.js'
 import { decodeError } from '../encoding.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { note, openExisting, say, threadType, withOwner, type ProjectOptions } from './common.js'
-import { askWeave, CONTROL_TIMEOUT_MS } from './weave-commands.js'
+import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
 
 export interface ForkCommandOptions extends ProjectOptions {
   at?: string

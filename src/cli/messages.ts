@@ -12,7 +12,8 @@ import { encodeValue } from '../encoding.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
-import { complain, givenAnswer, isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions, type Owner } from './common.js'
+import { givenAnswer } from './ask-weave.js'
+import { complain, isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions, type Owner } from './common.js'
 import { decodeShown, jsonValue } from './records.js'
 
 /** How long `send` waits for a running weave to answer. */

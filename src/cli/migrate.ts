@@ -6,7 +6,8 @@
 import { checkName } from '../amqp/topology.js'
 import { decodeError } from '../encoding.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
-import { givenAnswer, openExisting, runningOwner, say, type DbOptions } from './common.js'
+import { givenAnswer } from './ask-weave.js'
+import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 
 /** How long to wait for the weave's answer (it may look the target weave up on the broker). */
 const MIGRATE_TIMEOUT_MS = 15_000

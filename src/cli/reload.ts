@@ -6,7 +6,8 @@ import type { ReloadReport } from '../check/reload.js'
 import { decodeError } from '../encoding.js'
 import { RaimentError } from '../errors.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
-import { askWeave, CONTROL_TIMEOUT_MS, reloadLines } from './weave-commands.js'
+import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
+import { reloadLines } from './weave-commands.js'
 
 export async function reloadCommand(o: DbOptions): Promise<number> {
   const journal = openExisting(o.db)

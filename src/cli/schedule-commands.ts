@@ -13,7 +13,7 @@ import { DeclaredSchedule, ScheduleExists, UnknownSchedule } from '../schedules/
 import { checkDefinition, checkName, type MissedPolicy, type ScheduleInfo, type ScheduleOptions } from '../schedules/spec.js'
 import { infoOf, scheduleRows, ScheduleStore, type ScheduleRow } from '../schedules/store.js'
 import { isoTime, note, openExisting, openReadonly, parseParams, refuseEmpty, runningOwner, say, short, table, threadType, withOwner, type DbOptions, type Owner } from './common.js'
-import { askWeave } from './weave-commands.js'
+import { askWeave } from './ask-weave.js'
 
 export interface ScheduleAddOptions extends DbOptions {
   cron: string

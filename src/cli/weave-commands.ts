@@ -7,7 +7,6 @@
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs'
 import type { ReloadReport } from '../check/reload.js'
-import { withdraw as withdrawRequest } from '../control-table.js'
 import { decodeError, encodeValue } from '../encoding.js'
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
@@ -28,7 +27,6 @@ import {
   plural,
   redactUrls,
   refuseEmpty,
-  givenAnswer,
   refuseReplicatedOffline,
   runningOwner,
   say,
@@ -39,6 +37,7 @@ import {
   type Owner,
   type ProjectOptions,
 } from './common.js'
+import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
 import { threadJson, threadView } from './records.js'
 import { trackResume } from './progress.js'
 import { parsePassivateAfter } from '../passivation/options.js'
@@ -333,8 +332,6 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   })
 }
 
-export const CONTROL_TIMEOUT_MS = 5_000
-
 /**
  * Asks the weave running on the journal to spawn a thread, under an id chosen here; resolves to
  * the id once the spawn is durable.
@@ -361,52 +358,6 @@ async function spawnInWeave(journal: Journal, owner: Owner, type: string, params
   }
   if (answer.refused !== undefined) throw decodeError(answer.refused)
   return answer.spawned ?? id
-}
-
-/**
- * Queues a control request for the weave running on the journal and waits for its reply. After
- * CONTROL_TIMEOUT_MS without one: null, with the request withdrawn when `withdraw` (unless the
- * weave took it meanwhile), else left queued for the weave's next poll. A request the weave took
- * is waited for `claimedMs` more.
- * @throws RaimentError `RAIMENT_ANSWER_PENDING` when it took it and has not answered by then
- */
-export async function askWeave(journal: Journal, kind: string, thread: string | null, arg: string | null, withdraw: boolean, claimedMs = CLAIMED_TIMEOUT_MS): Promise<string | null> {
-  const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run(kind, thread, arg).lastInsertRowid
-  const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
-  const deadline = Date.now() + CONTROL_TIMEOUT_MS
-  let tryAt = deadline
-  for (;;) {
-    const r = ask.get(n) as { done: number; reply: string | null }
-    if (r.done === 1) return r.reply ?? ''
-    const now = Date.now()
-    if (now >= deadline) {
-      // Answered in a batch the weave committed and not yet told (it stopped between, or its
-      // journal stream has not confirmed the batch yet): that is its answer.
-      if (r.done === 2) return givenAnswer(journal, r.reply)
-      if (!withdraw) return null
-      // Not taken yet: withdrawn now. Taken (claimed): the weave is acting on it and answers
-      // soon; withdrawn only once no weave owns the journal (tried twice a second).
-      if (now >= tryAt) {
-        if (withdrawRequest(journal, n)) return null
-        tryAt = now + 500
-      }
-      if (now >= deadline + claimedMs) throw new AnswerPending(journal, kind, CONTROL_TIMEOUT_MS + claimedMs)
-    }
-    await new Promise((res) => setTimeout(res, 20))
-  }
-}
-
-/** How long past CONTROL_TIMEOUT_MS an asker waits for a weave that took its request. */
-const CLAIMED_TIMEOUT_MS = 30_000
-
-/** The weave took a request (it may still act on it) and has not answered. */
-class AnswerPending extends RaimentError {
-  constructor(journal: Journal, kind: string, ms: number) {
-    super(
-      'RAIMENT_ANSWER_PENDING',
-      `the weave on ${journal.file} took the ${kind} request and has not answered within ${ms / 1000} s; it may still act on it. Look with raiment ps and raiment show before asking again`,
-    )
-  }
 }
 
 /** Polls the journal until the thread ends (a weave in another process runs it). */

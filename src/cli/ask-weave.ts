@@ -1,0 +1,75 @@
+/**
+ * What the CLI asks of the weave running on a journal through its `control` table
+ * (src/control-table.ts, src/weave-control.ts), and how it reads the answer: a request not taken
+ * within CONTROL_TIMEOUT_MS may be withdrawn; one the weave took is waited for longer; an answer
+ * given and not yet told is the answer, unless the weave replicates under 'replicated'.
+ */
+import { withdraw as withdrawRequest } from '../control-table.js'
+import { RaimentError } from '../errors.js'
+import type { Journal } from '../journal.js'
+
+export const CONTROL_TIMEOUT_MS = 5_000
+
+/**
+ * Queues a control request for the weave running on the journal and waits for its reply. After
+ * CONTROL_TIMEOUT_MS without one: null, with the request withdrawn when `withdraw` (unless the
+ * weave took it meanwhile), else left queued for the weave's next poll. A request the weave took
+ * is waited for `claimedMs` more.
+ * @throws RaimentError `RAIMENT_ANSWER_PENDING` when it took it and has not answered by then
+ */
+export async function askWeave(journal: Journal, kind: string, thread: string | null, arg: string | null, withdraw: boolean, claimedMs = CLAIMED_TIMEOUT_MS): Promise<string | null> {
+  const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run(kind, thread, arg).lastInsertRowid
+  const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
+  const deadline = Date.now() + CONTROL_TIMEOUT_MS
+  let tryAt = deadline
+  for (;;) {
+    const r = ask.get(n) as { done: number; reply: string | null }
+    if (r.done === 1) return r.reply ?? ''
+    const now = Date.now()
+    if (now >= deadline) {
+      // Answered in a batch the weave committed and not yet told (it stopped between, or its
+      // journal stream has not confirmed the batch yet): that is its answer.
+      if (r.done === 2) return givenAnswer(journal, r.reply)
+      if (!withdraw) return null
+      // Not taken yet: withdrawn now. Taken (claimed): the weave is acting on it and answers
+      // soon; withdrawn only once no weave owns the journal (tried twice a second).
+      if (now >= tryAt) {
+        if (withdrawRequest(journal, n)) return null
+        tryAt = now + 500
+      }
+      if (now >= deadline + claimedMs) throw new AnswerPending(journal, kind, CONTROL_TIMEOUT_MS + claimedMs)
+    }
+    await new Promise((res) => setTimeout(res, 20))
+  }
+}
+
+/** How long past CONTROL_TIMEOUT_MS an asker waits for a weave that took its request. */
+const CLAIMED_TIMEOUT_MS = 30_000
+
+/** The weave took a request (it may still act on it) and has not answered. */
+class AnswerPending extends RaimentError {
+  constructor(journal: Journal, kind: string, ms: number) {
+    super(
+      'RAIMENT_ANSWER_PENDING',
+      `the weave on ${journal.file} took the ${kind} request and has not answered within ${ms / 1000} s; it may still act on it. Look with raiment ps and raiment show before asking again`,
+    )
+  }
+}
+
+/**
+ * A control answer the weave gave (committed in its journal) and had not told by the asker's
+ * deadline (`done` 2): told once its batch is released. That is the answer, unless the weave
+ * replicates under durability 'replicated': then the journal stream has not confirmed it, and a
+ * takeover after this host's loss would undo what it says.
+ * @throws RaimentError `RAIMENT_ANSWER_NOT_REPLICATED` then, with the answer in its message
+ */
+export function givenAnswer(journal: Journal, reply: string | null): string {
+  const owner = journal.owner()
+  if (owner?.replicated === true) {
+    throw new RaimentError(
+      'RAIMENT_ANSWER_NOT_REPLICATED',
+      `the weave (pid ${owner.pid}) on ${journal.file} answered ${JSON.stringify(reply ?? '')}, but its journal stream has not confirmed that yet: it holds on this host only, and is undone if this host is lost before the broker confirms it. Check the broker and the weave's lag (raiment weaves); raiment show tells what happened`,
+    )
+  }
+  return reply ?? ''
+}

@@ -44,12 +44,10 @@ export interface ReplicatorOptions {
   /** A generation past this many bytes is checkpointed into a new one (default 64 MiB). */
   checkpointBytes?: number
   /**
-   * A generation past this many batch records, and past as many as the head stream holds, is
-   * checkpointed too, once its batches outweigh its snapshot (default 50,000): a rebuild receives
-   * each record (of the head, then of the generation) as one broker delivery, so a journal of
-   * small batches (one thread's steps) is bounded by their count long before 64 MiB. (Each
-   * checkpoint adds two records to the head, which is never trimmed: as it grows, checkpoints
-   * by count space out, keeping what a takeover reads within about twice the least it could.)
+   * A generation past this many batch records is checkpointed too, once its batches outweigh its
+   * snapshot (default 50,000): a rebuild receives each record as one broker delivery, so a
+   * journal of small batches (one thread's steps) is bounded by their count long before 64 MiB.
+   * (A read of the head, which is never trimmed, reads from its end: see `readHead`.)
    */
   checkpointRecords?: number
   /** Unconfirmed records past this many bytes are dropped, and a snapshot taken instead (default 64 MiB). */
@@ -110,8 +108,6 @@ export class Replicator implements JournalTap {
   /** Batch records of the generation records go to now, and the bytes of its snapshot. */
   #genRecords = 0
   #snapshotBytes = 0
-  /** Records in the head stream as last read (markers included), and those appended since. */
-  #headLength = 0
   #lagEntries = 0
   #lagBytes = 0
   #ch: ConfirmChannel | null = null
@@ -163,7 +159,6 @@ export class Replicator implements JournalTap {
     const head = await readHead(conn, r.namespace, r.weaveId)
     if (head !== null && head.epoch > r.epoch) throw new Fenced(r.weaveId, `its stream has epoch ${head.epoch}, this weave ${r.epoch}`)
     if (head !== null) await checkSameJournal(conn, head, r, o.journal)
-    r.#headLength = head?.length ?? 0
     if (head !== null) {
       r.#current = r.#writing = head.gen
       r.#old.push(head.gen)
@@ -187,7 +182,7 @@ export class Replicator implements JournalTap {
     this.#genRecords++
     const due =
       this.#genBytes >= this.#checkpointBytes ||
-      (this.#genRecords >= Math.max(this.#checkpointRecords, this.#headLength) && this.#genBytes >= 2 * this.#snapshotBytes)
+      (this.#genRecords >= this.#checkpointRecords && this.#genBytes >= 2 * this.#snapshotBytes)
     if (due && !this.#checkpointing && this.#conn !== null) {
       const conn = this.#conn
       setImmediate(() => this.#checkpointSoon(conn))
@@ -402,7 +397,6 @@ export class Replicator implements JournalTap {
         this.fence(new Fenced(this.weaveId, `its stream has epoch ${head.epoch}, this weave ${this.epoch}`))
         return
       }
-      if (head !== null) this.#headLength = head.length
       const gen = Math.max(this.#writing, head?.gen ?? 0) + 1
       const queue = genStream(this.namespace, this.weaveId, gen)
       const ch = await conn.createChannel()
@@ -439,7 +433,6 @@ export class Replicator implements JournalTap {
       this.#snapshotBytes = this.#genBytes
       const journal = this.journal.meta('journal_id')
       this.#push(gen, { ...base, kind: 'generation', ...(journal !== undefined ? { journal } : {}) }, Buffer.alloc(0), 0)
-      this.#headLength++
     } finally {
       this.#checkpointing = false
     }

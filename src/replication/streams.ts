@@ -53,12 +53,23 @@ export async function declareStream(conn: ChannelModel, queue: string): Promise<
   }
 }
 
+/** What a read to the end of a stream received. */
+export interface ReadToEnd {
+  /** Journal records (markers left out). */
+  records: number
+  /** Every delivery, markers of other readers included. */
+  deliveries: number
+  /** The offset of this reader's marker: the stream's last record when it was read (-1 if unknown). */
+  end: number
+}
+
 /**
  * Appends a marker to `queue`, then reads it from its first record to the marker, calling
  * `onRecord` with each journal record (markers left out) in stream order. Resolves with the
- * count of journal records, and of all deliveries (markers of other readers included). With
- * `from: 'last'`, it reads from the stream's last chunk (its last records) instead, the marker
- * appended once it reads.
+ * count of journal records, of all deliveries (markers of other readers included), and the
+ * offset of the marker (the stream's last record when it was read). With `from: 'last'`, it
+ * reads from the stream's last chunk (its last records) instead, the marker appended once it
+ * reads; with a number, from that offset on.
  * @throws JournalStreamGone when the stream is deleted before the marker is read
  * @throws whatever `onRecord` throws (reading stops)
  */
@@ -66,8 +77,8 @@ export async function readToEnd(
   conn: ChannelModel,
   queue: string,
   onRecord: (h: RecordHeaders, body: Buffer) => void,
-  from: 'first' | 'last' = 'first',
-): Promise<{ records: number; deliveries: number }> {
+  from: 'first' | 'last' | number = 'first',
+): Promise<ReadToEnd> {
   const id = randomUUID()
   const mark = async (): Promise<void> => {
     const pub = await conn.createConfirmChannel()
@@ -79,19 +90,20 @@ export async function readToEnd(
     await pub.close().catch(() => {})
     if (returned) throw new JournalStreamGone(queue)
   }
-  if (from === 'first') await mark()
+  if (from !== 'last') await mark()
   else if (!(await queueExists(conn, queue))) throw new JournalStreamGone(queue)
   const ch = await conn.createChannel()
   await ch.prefetch(PREFETCH)
   let records = 0
   let n = 0
-  return new Promise<{ records: number; deliveries: number }>((resolve, reject) => {
+  let end = -1
+  return new Promise<ReadToEnd>((resolve, reject) => {
     let done = false
     const finish = (e: Error | null): void => {
       if (done) return
       done = true
       void ch.close().catch(() => {})
-      if (e === null) resolve({ records, deliveries: n })
+      if (e === null) resolve({ records, deliveries: n, end })
       else reject(e)
     }
     // A stream that does not exist (deleted) closes the channel with 404.
@@ -106,6 +118,8 @@ export async function readToEnd(
       if (h === null) return
       if (h.kind === 'marker') {
         if (h.id === id) {
+          const at: unknown = m.properties.headers?.['x-stream-offset']
+          end = typeof at === 'number' && Number.isInteger(at) ? at : -1
           ch.ack(m, true)
           finish(null)
         }
@@ -146,27 +160,49 @@ export interface Head {
   epoch: number
   /** The last batch its snapshot holds. */
   rseq: number
-  /** Records in the head stream (markers included): what each read of it receives. */
+  /** Records in the head stream (markers included). */
   length: number
+  /** Records this read of the head received (markers included). */
+  read: number
   /** The id of the journal it replicates (absent in streams of older Raiments). */
   journal?: string
 }
 
+/** How many records before its end a read of the head looks first, once its last chunk named no generation. */
+const HEAD_WINDOW = 256
+
 /**
  * The journal's current generation: the last `generation` record of the highest epoch in its
  * head stream; null when the head stream does not exist or names none.
+ *
+ * The head is never trimmed (a generation record is appended at each checkpoint, start and
+ * takeover, a marker at each read), so it is read from its end: its last chunk, then from
+ * HEAD_WINDOW records before its end, sixteen times further back each time no generation record
+ * is found, to its first record. Each read goes on to the end, so the generation found is the
+ * head's last. (Only the lease holder appends generation records: a lower epoch's cannot follow a
+ * higher one's, see docs/host-loss.md, so the last is also of the highest epoch; a read keeps
+ * the rule within what it reads.)
  */
 export async function readHead(conn: ChannelModel, ns: string, weaveId: string): Promise<Head | null> {
   const head = headStream(ns, weaveId)
   if (!(await queueExists(conn, head))) return null
-  let found: Omit<Head, 'length'> | null = null
+  let found: Omit<Head, 'length' | 'read'> | null = null
   let maxEpoch = 0
-  const { deliveries } = await readToEnd(conn, head, (h) => {
+  const take = (h: RecordHeaders): void => {
     if (h.kind !== 'generation' || h.epoch < maxEpoch) return
     maxEpoch = h.epoch
     found = { gen: h.gen, epoch: h.epoch, rseq: h.rseq, ...(h.journal !== undefined ? { journal: h.journal } : {}) }
-  })
-  return found === null ? null : { ...(found as Omit<Head, 'length'>), length: deliveries }
+  }
+  let r = await readToEnd(conn, head, take, 'last')
+  let read = r.deliveries
+  for (let window = HEAD_WINDOW; found === null && r.end !== 0; window *= 16) {
+    // Unknown end (a broker that sent no offset): the whole head.
+    const from = r.end < 0 ? 0 : Math.max(0, r.end - window)
+    r = await readToEnd(conn, head, take, from === 0 ? 'first' : from)
+    read += r.deliveries
+    if (from === 0) break
+  }
+  return found === null ? null : { ...(found as Omit<Head, 'length' | 'read'>), length: r.end >= 0 ? r.end + 1 : r.deliveries, read }
 }
 
 /** Deletes every stream of a journal (the head and its current generation); for tests and operators. */

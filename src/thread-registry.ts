@@ -13,6 +13,9 @@
  * - `#watched` is a superset of the threads with rows in watches (as target or watcher), kept
  *   until the thread ends, so a thread that never watched nor was watched costs no query at its
  *   end; `#trapping` mirrors the traps table.
+ * - Who watches a thread is the watches table as committed and the watches queued in batches not
+ *   yet committed (`#pending`, each dropped by its batch's callback): a watch set up in the batch
+ *   in which its target ends is told of that end (the end's DELETE follows the INSERT there).
  */
 import type Database from 'better-sqlite3'
 import type { Journal } from './journal.js'
@@ -37,6 +40,8 @@ export class ThreadRegistry {
    * thread ends), so a thread that never watched nor was watched costs no query at its end.
    */
   readonly #watched = new Set<string>()
+  /** Watches queued and not yet committed, by target. */
+  readonly #pending = new Map<string, Array<{ watcher: string; kind: WatchKind }>>()
   readonly #nameSet: Stmt
   readonly #nameDel: Stmt
   readonly #watch: Stmt
@@ -146,7 +151,20 @@ export class ThreadRegistry {
   watchOne(target: string, watcher: string, kind: WatchKind): void {
     this.#watched.add(target)
     this.#watched.add(watcher)
-    this.#journal.queue(this.#watch, [target, watcher, kind])
+    const w = { watcher, kind }
+    let list = this.#pending.get(target)
+    if (list === undefined) this.#pending.set(target, (list = []))
+    list.push(w)
+    this.#journal.queue(this.#watch, [target, watcher, kind], () => this.#committed(target, w))
+  }
+
+  /** A queued watch's batch committed: the table has it (or the end that followed dropped it). */
+  #committed(target: string, w: { watcher: string; kind: WatchKind }): void {
+    const list = this.#pending.get(target)
+    const i = list?.indexOf(w) ?? -1
+    if (i < 0) return
+    list!.splice(i, 1)
+    if (list!.length === 0) this.#pending.delete(target)
   }
 
   trapExits(thread: string, on: boolean): void {
@@ -162,7 +180,11 @@ export class ThreadRegistry {
   /** Who watches `target`: monitors, links, and (from other weaves) joins. */
   watchers(target: string): Array<{ watcher: string; kind: WatchKind }> {
     if (!this.#watched.has(target)) return []
-    return this.#watchersOf.all(target) as Array<{ watcher: string; kind: WatchKind }>
+    const rows = this.#watchersOf.all(target) as Array<{ watcher: string; kind: WatchKind }>
+    const pending = this.#pending.get(target)
+    if (pending === undefined) return rows
+    for (const p of pending) if (!rows.some((r) => r.watcher === p.watcher && r.kind === p.kind)) rows.push(p)
+    return rows
   }
 
   /**
@@ -173,13 +195,22 @@ export class ThreadRegistry {
   departed(thread: string): void {
     this.#unregisterAll(thread)
     this.#journal.queue(this.#unwatchTarget, [thread])
+    this.#pending.delete(thread)
     if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
   }
 
   /** `thread` has ended: its names are freed, its watches and trap dropped, in the current batch. */
   ended(thread: string): void {
     this.#unregisterAll(thread)
-    if (this.#watched.delete(thread)) this.#journal.queue(this.#unwatchAll, [thread, thread])
+    if (this.#watched.delete(thread)) {
+      this.#journal.queue(this.#unwatchAll, [thread, thread])
+      this.#pending.delete(thread)
+      for (const [target, list] of this.#pending) {
+        const kept = list.filter((w) => w.watcher !== thread)
+        if (kept.length === 0) this.#pending.delete(target)
+        else if (kept.length !== list.length) this.#pending.set(target, kept)
+      }
+    }
     if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
   }
 }

@@ -82,6 +82,19 @@ const killer = thread({
   },
 })
 
+/** Joins `target` and, without waiting, kills it: the join's watch and the kill reach its weave together. */
+const joinThenKill = thread({
+  uses: ['threads'],
+  async does(p: { target: string }) {
+    const joined = this.threads.join(p.target).then(
+      () => 'not killed',
+      (e: unknown) => (e as { code?: string }).code,
+    )
+    const killed = await this.threads.kill(p.target)
+    return { killed, end: await joined }
+  },
+})
+
 /**
  * What a supervisor does with a child on another weave: traps exits, spawns it there, links it,
  * tells it to fail, and takes the exit messages that come within a moment.
@@ -100,7 +113,7 @@ const guardian = thread({
   },
 })
 
-const types = { child, joiner, joinOne, monitorer, linker, killer, guardian } as Record<string, AnyThreadType>
+const types = { child, joiner, joinOne, monitorer, linker, killer, joinThenKill, guardian } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -197,6 +210,15 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     const target = b!.spawn('child', { mode: 'wait' })
     expect(result(await a!.join(a!.spawn('killer', { target })))).toEqual({ killed: true, end: 'RAIMENT_THREAD_KILLED' })
     expect((await b!.join(target)).status).toBe('killed')
+  }, 30_000)
+
+  it('join then kill at once: the watch and the kill arrive in one batch, and the join is answered', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    for (let i = 0; i < 3; i++) {
+      const target = b!.spawn('child', { mode: 'wait' })
+      await b!.committed()
+      expect(result(await a!.join(a!.spawn('joinThenKill', { target })))).toEqual({ killed: true, end: 'RAIMENT_THREAD_KILLED' })
+    }
   }, 30_000)
 
   it('a monitor still hears of the end of a thread that moved to a third weave', async () => {

@@ -1,0 +1,65 @@
+/**
+ * A watch set up in the batch in which its target ends: a thread that monitors (or links to) a
+ * thread whose end is queued in the same group commit is told of that end. The watch's row is
+ * not committed when the end reads who watches the target (the end's DELETE follows its INSERT
+ * in the batch), so the registry counts the watches queued too. Both threads wake on messages
+ * sent in one turn, so their steps fall in one batch.
+ */
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { thread, TIMED_OUT, Weave, type AnyThreadType } from 'raiment'
+import { tempDir } from './support/tmp.js'
+
+/** Takes one message, then ends (failing if told to). */
+const quitter = thread({
+  uses: ['mailbox'],
+  async does() {
+    const m = (await this.mailbox.receive()) as { fail?: boolean }
+    if (m.fail) throw new Error('told to fail')
+    return 'bye'
+  },
+})
+
+/** Takes the target from a message, monitors or links to it, and returns what it hears of it. */
+const watcher = thread({
+  uses: ['mailbox', 'threads'],
+  async does(p: { how: 'monitor' | 'link' }) {
+    const m = (await this.mailbox.receive()) as { target: string }
+    if (p.how === 'monitor') await this.threads.monitor(m.target)
+    else await this.threads.link(m.target)
+    // A bound on waiting for what never comes (the bug): its absence is the failure.
+    const e = await this.mailbox.receive({ timeout: 10_000 })
+    return e === TIMED_OUT ? 'nothing heard' : e
+  },
+})
+
+const threads = { quitter, watcher } as Record<string, AnyThreadType>
+
+describe('a watch queued in the batch of its target end', () => {
+  for (const durability of ['sync', 'memory'] as const) {
+    it(`a monitor gets the exit message, a linked thread ends with its target (${durability})`, async () => {
+      const weave = await Weave.open({ db: join(tempDir(), 'w.db'), durability, threads, dumps: false, ioLibs: false })
+      try {
+        for (let i = 0; i < 3; i++) {
+          const b = weave.spawn('quitter')
+          const a = weave.spawn('watcher', { how: 'monitor' })
+          await weave.committed()
+          // Both wake in one release: a's monitor and b's end are queued in one batch.
+          weave.send(a, { target: b })
+          weave.send(b, { go: 1 })
+          expect(await weave.join(a)).toMatchObject({ status: 'done', result: { exit: b, status: 'done', result: 'bye' } })
+        }
+        const b = weave.spawn('quitter')
+        const a = weave.spawn('watcher', { how: 'link' })
+        await weave.committed()
+        weave.send(a, { target: b })
+        weave.send(b, { fail: true })
+        expect((await weave.join(b)).status).toBe('failed')
+        // Ended by the link (its receive would have timed out with 'nothing heard').
+        expect(await weave.join(a)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_LINKED_EXIT' } })
+      } finally {
+        await weave.close()
+      }
+    }, 60_000)
+  }
+})

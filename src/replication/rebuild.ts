@@ -127,6 +127,7 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
       }
     }))
     if (last < 0) throw new RebuildFailed('RAIMENT_JOURNAL_STREAM_INCOMPLETE', `generation ${gen} of journal '${weaveId}' holds no whole snapshot; nothing was written`)
+    skipOutboxNumbers(db)
     const setMeta = db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)')
     setMeta.run('rseq', String(last))
     setMeta.run('repl_epoch', String(epoch))
@@ -144,6 +145,23 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
     closeSync(fd)
   }
   return { records, entries: apply.entries, epoch, lastRseq: last }
+}
+
+/** How far a rebuilt journal numbers its next outbox row past the last the stream has. */
+export const OUTBOX_GAP = 2 ** 32
+
+/**
+ * Under 'sync' the lost weave may have published outbox rows whose batches the stream does not
+ * have (the lag). The rebuilt journal would number its next rows as those, and a weave that took
+ * them drops a row whose number it took from this journal (same weave and journal id) as a copy
+ * (src/received.ts): new messages lost. So new rows are numbered OUTBOX_GAP past the last the
+ * stream has. (The receiving weaves' chains follow rows by the number of the row before them,
+ * not by counting, so the gap costs nothing there.)
+ */
+function skipOutboxNumbers(db: Database.Database): void {
+  const row = db.prepare("SELECT rowid, seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { rowid: number; seq: number } | undefined
+  if (row === undefined) db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)").run(OUTBOX_GAP)
+  else db.prepare('UPDATE sqlite_sequence SET seq = ? WHERE rowid = ?').run(row.seq + OUTBOX_GAP, row.rowid)
 }
 
 /** Runs logical writes, each SQL prepared once. */

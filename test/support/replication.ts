@@ -6,6 +6,7 @@ import amqp from 'amqplib'
 import Database from 'better-sqlite3'
 import { Weave, type WeaveOptions } from 'raiment'
 import { AmqpLink, type AmqpOptions } from '../../src/amqp/link.js'
+import { OUTBOX_GAP } from '../../src/replication/rebuild.js'
 import { deleteJournalStreams } from '../../src/replication/streams.js'
 import { AMQP_URL } from './broker.js'
 
@@ -70,7 +71,10 @@ export function journalState(file: string, allEntries: boolean): Record<string, 
       deadLetters: all('SELECT * FROM dead_letters ORDER BY n'),
       received: all('SELECT * FROM received ORDER BY msg_id'),
       forwards: all('SELECT * FROM forwards ORDER BY thread'),
-      sequences: all("SELECT name, seq FROM sqlite_sequence WHERE seq > 0 ORDER BY name"),
+      // A rebuild numbers new outbox rows OUTBOX_GAP past the stream's (src/replication/rebuild.ts).
+      sequences: (all('SELECT name, seq FROM sqlite_sequence ORDER BY name') as Array<[string, number]>)
+        .map(([name, seq]) => [name, name === 'outbox' ? seq % OUTBOX_GAP : seq])
+        .filter(([, seq]) => (seq as number) > 0),
       meta: (all('SELECT k, v FROM meta ORDER BY k') as Array<[string, string]>).filter(([k]) => !LOCAL.has(k)),
     }
   } finally {

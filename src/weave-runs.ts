@@ -157,7 +157,15 @@ export class WeaveRuns {
    * ends failed with why, as a thread that threw would (exit messages, dump, joiners).
    */
   cannotRun(id: string, type: string, parent: string | null): void {
-    this.finish(this.prepare(id, type, parent, null), false, this.#o.host.cannotRunType(type), false)
+    this.endUnstarted(id, type, parent, this.#o.host.cannotRunType(type))
+  }
+
+  /**
+   * A recorded thread not started here (pending, or running and not adopted yet) ends failed with
+   * `error`, as a thread that threw would; adopting it later does nothing (it is in the runs).
+   */
+  endUnstarted(id: string, type: string, parent: string | null, error: Error): void {
+    this.finish(this.prepare(id, type, parent, null), false, error, false)
   }
 
   /** `counted`: the weft knows how many entries the thread has (false: the commit counts them). */

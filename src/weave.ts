@@ -298,7 +298,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
       if (this.#ending.has(id)) return false
       this.#ending.add(id)
       exitSignals(this, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
-      this.journal.endThread(id, 'killed', null, () => this.#ending.delete(id))
+      this.journal.endThread(id, 'killed', null, () => {
+        this.#ending.delete(id)
+        this.emit('thread-end', { id, type: row.type, status: 'killed' })
+      })
       return true
     }
     run.ended = true
@@ -421,7 +424,15 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** @internal Ends thread `id` because `from`, linked to it, ended with `status` (another weave told). */
   linkedExit(id: string, from: string, status: string, msg: unknown): void {
     const run = this.#runs.get(id) ?? this.#passivation?.wake(id)
-    if (run === undefined || run.ended) return
+    if (run === undefined) {
+      // Recorded and not started here yet (pending, or a resume that comes to it later): it ends now.
+      const row = this.journal.thread(id)
+      if (row !== undefined && (row.status === 'pending' || row.status === 'running') && !this.#ending.has(id) && this.messages.forwardOf(id) === undefined) {
+        this.#runs.endUnstarted(id, row.type, row.parent, new LinkedExit(id, from, status, msg))
+      }
+      return
+    }
+    if (run.ended) return
     const err = new LinkedExit(id, from, status, msg)
     run.weft.stop(err)
     this.#runs.finish(run, false, err)

@@ -1,9 +1,12 @@
 /**
- * A watch set up in the batch in which its target ends: a thread that monitors (or links to) a
- * thread whose end is queued in the same group commit is told of that end. The watch's row is
- * not committed when the end reads who watches the target (the end's DELETE follows its INSERT
- * in the batch), so the registry counts the watches queued too. Both threads wake on messages
- * sent in one turn, so their steps fall in one batch.
+ * Exit signals to threads at the edges of a batch or a resume:
+ * - a watch set up in the batch in which its target ends: a thread that monitors (or links to) a
+ *   thread whose end is queued in the same group commit is told of that end. The watch's row is
+ *   not committed when the end reads who watches the target (the end's DELETE follows its INSERT
+ *   in the batch), so the registry counts the watches queued too. Both threads wake on messages
+ *   sent in one turn, so their steps fall in one batch;
+ * - a thread linked to one that ends at a weave's open (its type is gone) before the resume
+ *   comes to it: it ends with the link, not adopted as if nothing had happened.
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -33,7 +36,17 @@ const watcher = thread({
   },
 })
 
-const threads = { quitter, watcher } as Record<string, AnyThreadType>
+/** Links to `other`, then waits for messages until told to stop. */
+const partner = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { other: string }) {
+    await this.threads.link(p.other)
+    while ((await this.mailbox.receive()) !== 'stop');
+    return 'stopped'
+  },
+})
+
+const threads = { quitter, watcher, partner } as Record<string, AnyThreadType>
 
 describe('a watch queued in the batch of its target end', () => {
   for (const durability of ['sync', 'memory'] as const) {
@@ -62,4 +75,24 @@ describe('a watch queued in the batch of its target end', () => {
       }
     }, 60_000)
   }
+
+  it('a thread linked to one whose type is gone at the next open ends with it, though the resume comes to it later', async () => {
+    const db = join(tempDir(), 'w.db')
+    const first = await Weave.open({ db, threads, dumps: false, ioLibs: false, passivateAfter: false })
+    // Spawned first: the resume comes to it first.
+    const doomed = first.spawn('quitter')
+    const p = first.spawn('partner', { other: doomed })
+    const linked = first.journal.db.prepare('SELECT 1 FROM watches WHERE target = ? AND watcher = ?').pluck()
+    while (linked.get(doomed, p) === undefined) await new Promise((r) => setImmediate(r))
+    await first.close()
+    const second = await Weave.open({ db, threads: { partner }, dumps: false, ioLibs: false, passivateAfter: false })
+    try {
+      expect(await second.join(doomed)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+      // A bound on waiting for what would never come (the partner running on as if linked to nothing).
+      const end = await Promise.race([second.join(p), new Promise((r) => setTimeout(() => r('ran on'), 10_000))])
+      expect(end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_LINKED_EXIT' } })
+    } finally {
+      await second.close()
+    }
+  }, 30_000)
 })

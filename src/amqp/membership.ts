@@ -154,6 +154,11 @@ export class Membership {
   }
 
   /** Since when the current heartbeat channel has been consuming (ms), or null without one. */
+  /** When this weave's own latest heartbeat came back through the broker (null: not yet). */
+  get ownSeen(): number | null {
+    return this.#selfId === null ? null : (this.#view.get(this.#selfId)?.seen ?? null)
+  }
+
   get since(): number | null {
     return this.#since
   }

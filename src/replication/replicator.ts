@@ -11,8 +11,9 @@
  * - Each generation starts with a snapshot of the journal taken at a batch boundary (when the
  *   replicator starts, once a generation passes `checkpointBytes`, or `checkpointRecords` batches
  *   that together outweigh its snapshot, and when a stream was deleted under it or records had
- *   to be dropped); it becomes current when its `generation` record in
- *   the head is confirmed; the one before is then deleted.
+ *   to be dropped); it becomes current when its `generation` record in the head and every part
+ *   of its snapshot are confirmed (confirms of records of different streams may come in any
+ *   order); the one before is then deleted.
  * - After a reconnect, unconfirmed records are published again with the same headers (readers
  *   drop the duplicates by rseq); a record may thus be in the stream twice, never missing before
  *   a later one that was released.
@@ -300,11 +301,32 @@ export class Replicator implements JournalTap {
       return
     }
     item.confirmed = true
-    if (item.headers.kind === 'generation' && item.gen > this.#current) {
-      this.#current = item.gen
-      this.#deleteOld()
-    }
+    if ((item.headers.kind === 'generation' || item.headers.kind === 'snapshot') && item.gen > this.#current) this.#advance()
     this.#drain()
+  }
+
+  /**
+   * The latest generation whose `generation` record and snapshot are all confirmed becomes
+   * current. (Its records are all at or after the head of the list: none of a generation later
+   * than the current one is released.)
+   */
+  #advance(): void {
+    const items = this.#items
+    let whole = true
+    let gen = -1
+    for (let i = this.#head; i < items.length; i++) {
+      const it = items[i]!
+      if (it.gen !== gen) {
+        gen = it.gen
+        whole = true
+      }
+      if (it.headers.kind === 'batch') continue
+      if (!it.confirmed) whole = false
+      else if (it.headers.kind === 'generation' && whole && it.gen > this.#current) {
+        this.#current = it.gen
+        this.#deleteOld()
+      }
+    }
   }
 
   #drain(): void {

@@ -36,8 +36,12 @@ export type Write = readonly [sql: string, params: readonly unknown[]]
 export interface JournalTap {
   /** Inside the transaction of batch `rseq`, before COMMIT (may throw: the batch rolls back). */
   write(rseq: number, writes: Write[]): void
-  /** After COMMIT: call `run` (the batch's callbacks) when they may run, in order; or never. */
-  release(run: () => void): void
+  /**
+   * After COMMIT: call `run` (the batch's callbacks) when they may run, in order; or never.
+   * `hold`: this batch (and so every later one) waits for the stream whatever the durability
+   * (a thread's move: see `holdForStream`).
+   */
+  release(run: () => void, hold?: boolean): void
 }
 
 type Statement = Database.Statement<unknown[]>
@@ -105,6 +109,8 @@ export class GroupCommit {
   readonly #marks: Array<{ read: () => number; released: (v: number) => void }> = []
   /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
   #tap: JournalTap | null = null
+  /** The batch forming now is released only once the tap's stream has it (`holdForStream`). */
+  #holdNext = false
   #rseq = 0
   /** Set when a batch failed to commit: nothing commits after it (see the invariant). */
   failed: JournalWriteFailed | null = null
@@ -213,6 +219,8 @@ export class GroupCommit {
     this.#stmts = []
     this.#params = []
     this.#after = []
+    const hold = this.#holdNext
+    this.#holdNext = false
     this.#batchEntries = 0
     this.#batchThreads = 0
     const obs = host.observer
@@ -256,8 +264,18 @@ export class GroupCommit {
     host.epoch++
     if (obs !== null && stmts.length > 0) obs.commit(entries, stmts.length, performance.now() - t0, fsyncMs)
     if (this.#marks.length > 0 && stmts.length > 0) this.#markAfter(after)
-    if (this.#tap !== null) this.#tap.release(() => runAll(after))
+    if (this.#tap !== null) this.#tap.release(() => runAll(after), hold)
     else runAll(after)
+  }
+
+  /**
+   * The batch forming now is released (its callbacks run, the outbox rows it holds published)
+   * only once the tap's stream has it, even where the durability releases at the local commit:
+   * a thread's move, which must not be out before the stream has it (or a takeover would rebuild
+   * the thread here while it runs there), nor taken before the stream has its arrival.
+   */
+  holdForStream(): void {
+    if (this.#tap !== null) this.#holdNext = true
   }
 
   /** Appends to a batch's callbacks the hand-over of each mark's value read now (just committed). */

@@ -349,6 +349,11 @@ export class Journal {
     return this.#commits.committed()
   }
 
+  /** The batch forming now is released only once the journal's stream has it (src/group-commit.ts). */
+  holdForStream(): void {
+    this.#commits.holdForStream()
+  }
+
   /** A value read at each commit, handed over once its batch is released (src/group-commit.ts `addMark`). */
   addMark(read: () => number, released: (v: number) => void): void {
     this.#commits.addMark(read, released)

@@ -88,6 +88,8 @@ export class WeaveMoves {
     const record = moves.read(id)
     messages.departed(id, dest)
     messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
+    // Out only once the journal's stream has it (under any durability): see holdForStream.
+    journal.holdForStream()
     journal.setStatus(id, 'moved', () => this.#host.ended(run, { id, type: run.type, status: 'moved', to: dest }))
     await journal.committed()
     return dest
@@ -107,6 +109,8 @@ export class WeaveMoves {
     const t = record.thread
     const moves = (this.#moves ??= new Moves(weave.journal))
     moves.write(record)
+    // Taken (acknowledged) only once the journal's stream has its arrival.
+    weave.journal.holdForStream()
     weave.messages.arrived(record)
     const type = host.type(t.type)
     if (type === undefined) {

@@ -99,6 +99,8 @@ export class Replicator implements JournalTap {
   readonly #gate: ((run: () => void) => void) | undefined
   /** Records published or to publish, oldest first, until released. */
   #items: Item[] = []
+  /** Records of #items (from #head) with callbacks waiting on them. */
+  #attached = 0
   #head = 0
   /** The generation the head names (confirmed); the one records go to now. */
   #current = 0
@@ -192,7 +194,7 @@ export class Replicator implements JournalTap {
   }
 
   /** The tap: after COMMIT. */
-  release(run: () => void): void {
+  release(run: () => void, hold = false): void {
     // Fenced, or closed under 'replicated' (its batches are no longer published): never released.
     if (this.#fenced !== null || (this.#closed && this.#hold)) return
     if (this.#gate !== undefined) {
@@ -200,11 +202,17 @@ export class Replicator implements JournalTap {
       const inner = run
       run = () => gate(inner)
     }
-    if (!this.#hold || this.#head === this.#items.length) {
+    // Without `hold`, at the local commit, unless a batch held for the stream waits before it.
+    if ((!this.#hold && ((!hold && this.#attached === 0) || this.#closed)) || this.#head === this.#items.length) {
       run()
       return
     }
-    ;(this.#items[this.#items.length - 1]!.runs ??= []).push(run)
+    const last = this.#items[this.#items.length - 1]!
+    if (last.runs === null) {
+      last.runs = []
+      this.#attached++
+    }
+    last.runs.push(run)
   }
 
   /** Entries and bytes committed here that the broker has not confirmed yet. */
@@ -236,6 +244,7 @@ export class Replicator implements JournalTap {
     if (this.#fenced !== null) return
     this.#fenced = why
     for (let i = this.#head; i < this.#items.length; i++) this.#items[i]!.runs = null
+    this.#attached = 0
     const ch = this.#ch
     this.#ch = null
     void ch?.close().catch(() => {})
@@ -338,7 +347,10 @@ export class Replicator implements JournalTap {
       h++
       this.#lagEntries -= it.entries
       this.#lagBytes -= it.bytes
-      if (it.runs !== null) for (const run of it.runs) run()
+      if (it.runs !== null) {
+        this.#attached--
+        for (const run of it.runs) run()
+      }
     }
     if (h === items.length) {
       this.#items = []

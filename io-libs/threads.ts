@@ -92,7 +92,7 @@ const threads = (config: WeaveConfig) => {
       const w = weave()
       if (w.messages.isRemote(id)) {
         // Its weave answers at once if it has ended already (or never existed: a failed exit).
-        w.watches.watch(threadId, id, 'monitor')
+        w.watches.watch(threadId, id, 'monitor', ctx.callId)
         return
       }
       if (w.isAlive(id)) {
@@ -110,10 +110,11 @@ const threads = (config: WeaveConfig) => {
      * returns true, and if that thread has already failed, this one ends as when a linked thread fails.
      */
     async link(id: string): Promise<boolean> {
-      const { threadId } = callContext()
+      const ctx = callContext()
+      const threadId = ctx.threadId
       const w = weave()
       if (w.messages.isRemote(id)) {
-        w.watches.watch(threadId, id, 'link')
+        w.watches.watch(threadId, id, 'link', ctx.callId)
         return true
       }
       if (!w.isAlive(id)) return false

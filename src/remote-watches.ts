@@ -122,11 +122,12 @@ export class RemoteWatches {
 
   /**
    * Asks `target`'s weave to tell `watcher` (a thread here) of its end. For a link, the other way
-   * too: `target` is told of `watcher`'s end.
+   * too: `target` is told of `watcher`'s end. `callId`: the call asking, so that a second monitor
+   * of an ended thread is answered too (an id of its own, not a copy of the first).
    */
-  watch(watcher: string, target: string, kind: 'monitor' | 'link'): void {
+  watch(watcher: string, target: string, kind: 'monitor' | 'link', callId: string): void {
     if (kind === 'link') this.#host.messages.watchOne(watcher, target, 'link')
-    this.#send(target, `watch:${target}:${watcher}:${kind}`, { k: 'watch', target, watcher, kind })
+    this.#send(target, `watch:${target}:${watcher}:${kind}:${callId}`, { k: 'watch', target, watcher, kind })
   }
 
   /** Kills `target` on its weave (queued; it ends there if it still runs). */

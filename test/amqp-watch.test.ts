@@ -57,6 +57,20 @@ const monitorer = thread({
   },
 })
 
+/** Monitors `target` twice, one after the other: the exit message each time. */
+const monitorTwice = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { target: string }) {
+    const got: unknown[] = []
+    for (let i = 0; i < 2; i++) {
+      await this.threads.monitor(p.target)
+      const m = await this.mailbox.receive({ match: { exit: p.target }, timeout: 10_000 })
+      got.push(m === TIMED_OUT ? 'not told' : m)
+    }
+    return got
+  },
+})
+
 /** Links to `target` (trapping exits if `trap`), then waits for a message. */
 const linker = thread({
   uses: ['threads', 'mailbox'],
@@ -113,7 +127,7 @@ const guardian = thread({
   },
 })
 
-const types = { child, joiner, joinOne, monitorer, linker, killer, joinThenKill, guardian } as Record<string, AnyThreadType>
+const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -210,6 +224,14 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     const target = b!.spawn('child', { mode: 'wait' })
     expect(result(await a!.join(a!.spawn('killer', { target })))).toEqual({ killed: true, end: 'RAIMENT_THREAD_KILLED' })
     expect((await b!.join(target)).status).toBe('killed')
+  }, 30_000)
+
+  it('monitor twice of a thread of another weave that has ended: both are answered', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const target = b!.spawn('child', { mode: 'ok' })
+    await b!.join(target)
+    const exit = { exit: target, status: 'done', result: 42 }
+    expect(result(await a!.join(a!.spawn('monitorTwice', { target })))).toEqual([exit, exit])
   }, 30_000)
 
   it('join then kill at once: the watch and the kill arrive in one batch, and the join is answered', async () => {

@@ -32,6 +32,17 @@ import type { Observer } from './observer.js'
 /** A logical write: the SQL of a prepared statement and its parameters. */
 export type Write = readonly [sql: string, params: readonly unknown[]]
 
+/**
+ * A turn of its own: await it before a synchronous flush (`flushNow`) made from an async
+ * continuation. A step's writes are queued a microtask apart (a library call's side write, then
+ * its entry once its promise settles); a flush between them, in a microtask queued before the
+ * entry's, would commit the one without the other, and a crash before the next commit would lose
+ * a message taken or send one twice. Between macrotasks no step is halfway.
+ */
+export function ownTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 /** Where replication plugs into the journal (see the invariant on taps above). */
 export interface JournalTap {
   /** Inside the transaction of batch `rseq`, before COMMIT (may throw: the batch rolls back). */

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { decodeValue } from './encoding.js'
+import { ownTurn } from './group-commit.js'
 import { InvalidArgument, RaimentError, UnknownThread, WeaveClosed } from './errors.js'
 import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
@@ -74,7 +75,14 @@ export class WeaveMoves {
     if (this.#host.closed()) throw new WeaveClosed()
     // No call made from here on; those in flight finish and are recorded first (or time out).
     const held = run.weft
-    await holdCalls(run, wait)
+    run.moving = true
+    try {
+      await holdCalls(run, wait)
+      // The flush below in a turn of its own (src/group-commit.ts `ownTurn`).
+      await ownTurn()
+    } finally {
+      run.moving = false
+    }
     if (this.#host.closed()) throw new WeaveClosed()
     if (run.ended) throw new ThreadNotMovable(id, 'it ended while its calls in flight finished')
     // A reload moved it to new code meanwhile: that weft's calls were not waited for.

@@ -37,6 +37,8 @@ export interface Run {
    * new code): it is not passivated, since it would wake on the new code.
    */
   kept?: boolean
+  /** It is moving to another weave (src/weave-moves.ts): it is not passivated meanwhile. */
+  moving?: boolean
 }
 
 /**

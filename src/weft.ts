@@ -364,7 +364,7 @@ export class Weft extends PendingCalls implements WeftLike {
         return
       }
       if (!r.skipUnrequested) {
-        if (this.#ended) return
+        if (this.#ended || this.#holding) return // held: a move or reload takes it, no call is made
         this.#divergenceAt(r, e)
         return
       }

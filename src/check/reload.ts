@@ -23,6 +23,7 @@ import type { AnyThreadType } from '../thread.js'
 import { decodeValue } from '../encoding.js'
 import type { Run, WeaveHost } from '../weave-types.js'
 import type { Entry } from '../weft.js'
+import { ownTurn } from '../group-commit.js'
 import { holdCalls, MOVE_WAIT_MS } from '../weave-moves.js'
 import { checkThread } from './replay-check.js'
 
@@ -108,6 +109,8 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     }
     a.hashes.set(file, hash)
     const old = a.types.get(name)
+    // Each call below that reads records flushes the journal: in a turn of its own (`ownTurn`).
+    await ownTurn()
     a.wake?.(name)
     a.types.set(name, t)
     a.unavailable.delete(name)
@@ -116,7 +119,9 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     const compatible: Array<{ id: string; params: string }> = []
     for (const run of a.running(name)) {
       const thread = { id: run.id, type: name, status: 'running', params: run.params }
-      const first = await checkThread(t, { ...thread, entries: () => a.entries(run.id) }, parts, file)
+      await ownTurn()
+      const recorded = a.entries(run.id)
+      const first = await checkThread(t, { ...thread, entries: () => recorded }, parts, file)
       if (first.verdict.verdict !== 'compatible') entry.kept.push({ id: run.id, why: why(first.verdict) })
       else compatible.push(run)
     }
@@ -126,6 +131,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
       for (; next < compatible.length; next++) {
         const run = compatible[next]!
         const thread = { id: run.id, type: name, status: 'running', params: run.params }
+        await ownTurn()
         const record = a.stop(run.id)
         if (record === null) continue
         const second = await checkThread(t, { ...thread, entries: () => record.map((e) => ({ ...e, call: null })) }, parts, file)
@@ -136,6 +142,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     } finally {
       // Something threw: the threads still held (that one included) go on, on the code they ran.
       for (let i = next; i < compatible.length; i++) {
+        await ownTurn()
         const record = a.stop(compatible[i]!.id)
         if (record !== null) a.resume(compatible[i]!.id, old, record)
       }

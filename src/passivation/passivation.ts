@@ -229,7 +229,7 @@ export class Passivation {
     const host = this.#host
     const weft = run.weft
     // A thread a reload kept on the code it started with stays: it would wake on the new code.
-    if (host.run(run.id) !== run || run.ended || host.closed() || run.kept === true) return null
+    if (host.run(run.id) !== run || run.ended || host.closed() || run.kept === true || run.moving === true) return null
     const calls = waitsOf(weft.pendingCalls())
     if (calls === null) return null
     if (calls === 'busy') return now + Math.max(this.#after, RECHECK_MS)

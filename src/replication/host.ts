@@ -182,6 +182,13 @@ export class ReplicatedHost {
       // Opening replicates the journal (its first generation confirmed) before any thread resumes.
       const weave = await Weave.open({ ...this.#o.weave, db: o.db, weaveId: id, remote: link, replicate: true })
       const running = { weave, link, fencing }
+      if (this.#closed && !o.own) {
+        // The host closed while the takeover ran: nothing of it is left running here.
+        fencing.close()
+        await link.close()
+        await weave.close()
+        return null
+      }
       if (o.own) {
         this.#own = running
         takeovers.setSelf(id)
@@ -242,7 +249,13 @@ export class ReplicatedHost {
     const r = this.#hosted.get(id)
     this.#hosted.delete(id)
     this.#o.log(`raiment: ${err.code}: ${err.message}`)
-    void r?.link.close()
+    if (r === undefined) return
+    // Its threads stop here (they released nothing since the fence): its file and lock are let go.
+    r.fencing.close()
+    void (async () => {
+      await r.link.close().catch(() => {})
+      await r.weave.close().catch(() => {})
+    })()
   }
 
   /** Closes every weave here (hosted ones included): their threads resume where they are taken over or started again. */

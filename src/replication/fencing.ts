@@ -43,6 +43,13 @@ export interface FencingOptions {
   /** Called once, when this weave is fenced. */
   fenced: (err: Fenced) => void
   log: (line: string) => void
+  /**
+   * A takeover's: the connection its lease was taken on before the journal was rebuilt. Until
+   * `opened` (its first generation confirmed, under the epoch it chose), a lease taken again on
+   * any other connection fences it: in between, another weave may have taken the lease, chosen
+   * that same epoch (the head did not have this one's yet) and released outcomes under it.
+   */
+  takenOn?: ChannelModel
 }
 
 export class Fencing {
@@ -57,6 +64,8 @@ export class Fencing {
   readonly #attempts = new WeakMap<ChannelModel, Promise<boolean>>()
   /** How old (ms) the latest heartbeat that came back may be for the gate to be open. */
   readonly #fresh: number
+  /** The weave is open: its first generation is in the stream under its epoch. */
+  #opened = false
 
   constructor(o: FencingOptions) {
     if (!(o.takeoverAfterMs >= MIN_TAKEOVER_AFTER_MS)) throw new RangeError(`takeoverAfterMs must be ${MIN_TAKEOVER_AFTER_MS} or more, got ${o.takeoverAfterMs}`)
@@ -124,8 +133,18 @@ export class Fencing {
     return p
   }
 
+  /** The weave opened: its first generation is confirmed (see `takenOn`). */
+  opened(): void {
+    this.#opened = true
+  }
+
   async #acquire(conn: ChannelModel): Promise<boolean> {
     this.#conn = null
+    const first = this.#o.takenOn
+    if (first !== undefined && conn !== first && !this.#opened) {
+      this.fence('its connection was lost while it took the journal over, before its first generation was in the stream: another weave may have taken it over meanwhile at the same epoch')
+      return false
+    }
     for (;;) {
       if (this.#fenced !== null) return false
       let got: boolean

@@ -178,15 +178,18 @@ export class ReplicatedHost {
           else this.#dropHosted(id, err)
         },
         log: this.#o.log,
+        ...(o.own ? {} : { takenOn: conn }),
       })
       // Opening replicates the journal (its first generation confirmed) before any thread resumes.
       const weave = await Weave.open({ ...this.#o.weave, db: o.db, weaveId: id, remote: link, replicate: true })
+      fencing.opened()
       const running = { weave, link, fencing }
-      if (this.#closed && !o.own) {
-        // The host closed while the takeover ran: nothing of it is left running here.
+      if ((this.#closed || fencing.fenced !== null) && !o.own) {
+        // The host closed while the takeover ran, or it was fenced meanwhile: nothing of it is left running here.
         fencing.close()
         await link.close()
-        await weave.close()
+        await weave.close().catch(() => {})
+        if (fencing.fenced !== null) throw fencing.fenced
         return null
       }
       if (o.own) {

@@ -20,6 +20,15 @@ import { idOf, Inboxes, type MsgId, type OnAbort } from './inboxes.js'
 import { ThreadRegistry } from './thread-registry.js'
 
 export type { MsgId, OnAbort } from './inboxes.js'
+
+/**
+ * The id under which weave `weaveId` sends on an envelope it took from another weave, to the weave
+ * its thread moved to: an envelope of its own per hop (`<id>><weave>`), so that one chasing a
+ * thread that moved away and back is not taken for a copy of itself where it passed before.
+ */
+export function hopId(msgId: string, weaveId: string): string {
+  return `${msgId}>${weaveId}`
+}
 export { matches, NameTaken, NoSuchMessage, type Envelope, type Received, type SendResult, type TimedOut, type WatchEnvelope, type WatchKind } from './message-shapes.js'
 import { ReceivedIds, type Origin } from './received.js'
 import { weaveOfThread, type Remote } from './remote.js'
@@ -119,8 +128,10 @@ export class Messages {
    * context it was sent in.
    */
   receive(msgId: string, from: string | null, to: string, body: string, after: () => void, origin?: Origin, name?: string, trace: string | null = null): void {
-    if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId, this.resolve(to), name, trace)
+    if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId, this.resolve(to), name, trace, true)
   }
+
+
 
   /**
    * True the first time `msgId` comes from another weave: its id is queued into `received` (the
@@ -206,13 +217,13 @@ export class Messages {
    * sent by that name from another weave; it goes to the thread holding the name here now, and
    * is a dead letter if none does (and the thread it was sent to did not move on with it).
    */
-  #deliver(from: string | null, to: string, body: string, msgId: MsgId, target = this.resolve(to), name?: string, trace: string | null = null): SendResult {
+  #deliver(from: string | null, to: string, body: string, msgId: MsgId, target = this.resolve(to), name?: string, trace: string | null = null, hop = false): SendResult {
     const holder = name === undefined ? undefined : this.#registry.holder(name)
     if (holder !== undefined) target = holder
     // A thread that moved on: forwarded, under the same id (so its new weave takes it once).
     const moved = target === null ? undefined : this.#forwards.get(target)
     if (moved !== undefined && target !== null) {
-      this.outbox(moved, idOf(msgId), { k: 'msg', from, to: target, body, ...(name !== undefined ? { name } : {}) }, trace)
+      this.outbox(moved, hop ? hopId(idOf(msgId), this.#journal.weaveId) : idOf(msgId), { k: 'msg', from, to: target, body, ...(name !== undefined ? { name } : {}) }, trace)
       return { delivered: true, to: target }
     }
     if (name !== undefined && holder === undefined) {

@@ -33,13 +33,12 @@
  *
  * Taken stays once per message id, not only once per row: a weave puts an id into its outbox once
  * (a send with the record of its call; a forward only when it takes the id, which it does once),
- * so one id is one row of each weave it passes, and a forwarded message comes here as the
- * forwarding weave's row, a src of its own, whose copies the chain of that src recognises; the
- * original sender's row went to the forwarding weave, never here. One id comes here from two srcs
- * only when the thread it is for moved away and back: the first copy was taken here and forwarded,
- * not delivered, and the second is the one to deliver (kept out, as before, while the first id's
- * row is there). A call made again after a divergence (`resume: 'continue'`) sends its message
- * again under the same id from a new row: taken again once the first id's row is gone.
+ * so one id is one row of one weave. A weave sends on what it took for a thread that moved under
+ * an id of its own per hop (`<id>><weave>`, src/messages.ts `hopId`): a message chasing a thread
+ * that moved away and back comes here again under a new id, and is delivered (under the id it
+ * first came with, it would be a copy). A call made again after a divergence
+ * (`resume: 'continue'`) sends its message again under the same id from a new row: taken again
+ * once the first id's row is gone.
  */
 import type Database from 'better-sqlite3'
 import type { Journal } from './journal.js'

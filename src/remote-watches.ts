@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto'
 import { decodeValue, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
 import { UnknownThread } from './errors.js'
 import type { Journal } from './journal.js'
-import type { Messages, WatchEnvelope, WatchKind } from './messages.js'
+import { hopId, type Messages, type WatchEnvelope, type WatchKind } from './messages.js'
 import type { Origin } from './received.js'
 import { weaveOfThread } from './remote.js'
 
@@ -173,7 +173,7 @@ export class RemoteWatches {
     else if (e.k === 'exit') this.#exited(msgId, e)
     else if (e.k === 'kill') {
       const moved = m.forwardOf(e.target)
-      if (moved !== undefined) m.outbox(moved, msgId, e)
+      if (moved !== undefined) m.outbox(moved, hopId(msgId, this.#host.journal.weaveId), e)
       else if (m.homeOf(e.target) === this.#host.journal.weaveId || this.#host.journal.thread(e.target) !== undefined) {
         try {
           this.#host.kill(e.target)
@@ -189,7 +189,7 @@ export class RemoteWatches {
     const m = host.messages
     const moved = m.forwardOf(e.target)
     if (moved !== undefined) {
-      m.outbox(moved, msgId, e)
+      m.outbox(moved, hopId(msgId, this.#host.journal.weaveId), e)
       return
     }
     if (host.isAlive(e.target) && !m.isRemote(e.target)) {
@@ -210,7 +210,7 @@ export class RemoteWatches {
     const m = host.messages
     const moved = m.forwardOf(e.watcher)
     if (moved !== undefined) {
-      m.outbox(moved, msgId, e)
+      m.outbox(moved, hopId(msgId, this.#host.journal.weaveId), e)
       return
     }
     if (e.kind === 'join') {

@@ -1,0 +1,78 @@
+/**
+ * A message that chases a thread moving away and back. Thread t of weave a moves to b; a message
+ * from weave c for t reaches a (its home) while t is on its way back, so a forwards it to b, and
+ * b, which t has left, forwards it back to a. Each hop is a new envelope: a takes it, though it
+ * took the message once already on its way to b (before, the copy coming back had the id a had
+ * taken, and a dropped it as a copy: lost).
+ *
+ * The order is made certain by the broker's queue: a is stopped while c sends (the message waits
+ * in a's queue) and while b moves t back (the move record waits behind it); a, started again,
+ * takes the message first (t is still forwarded to b), then t.
+ */
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { thread, Weave, type AnyThreadType } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { tempDir } from './support/tmp.js'
+
+const collector = thread({
+  uses: ['mailbox'],
+  async does(p: { n: number }) {
+    const got: unknown[] = []
+    for (let i = 0; i < p.n; i++) got.push(await this.mailbox.receive<unknown>())
+    return got
+  },
+})
+
+const sender = thread({
+  uses: ['mailbox'],
+  async does(p: { to: string; message: unknown }) {
+    return await this.mailbox.send(p.to, p.message)
+  },
+})
+
+const threads = { collector, sender } as Record<string, AnyThreadType>
+
+describe.skipIf(!brokerUp && !CI)('a message chasing a thread that moved away and back', () => {
+  const cleanups = brokerTests()
+
+  it('is delivered once, by the weave it came back to', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b', 'c']))
+    const open = async (id: string): Promise<{ weave: Weave; close(): Promise<void> }> => {
+      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads, ioLibs: false, dumps: false, remote: link })
+      await link.start(weave)
+      let open = true
+      const close = async (): Promise<void> => {
+        if (!open) return
+        open = false
+        await link.close()
+        await weave.close()
+      }
+      cleanups.push(close)
+      return { weave, close }
+    }
+    let a = await open('a')
+    const b = await open('b')
+    const c = await open('c')
+    const t = a.weave.spawn('collector', { n: 2 })
+    await a.weave.committed()
+    expect(await a.weave.migrate(t, 'b')).toBe('b')
+    // a stops: what comes for it waits in its queue, in order.
+    await a.close()
+    const outboxOf = (w: Weave): number => w.journal.db.prepare('SELECT count(*) FROM outbox').pluck().get() as number
+    expect(await c.weave.join(c.weave.spawn('sender', { to: t, message: 'first' }))).toMatchObject({ status: 'done' })
+    await expect.poll(() => outboxOf(c.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    expect(await b.weave.migrate(t, 'a')).toBe('a')
+    await expect.poll(() => outboxOf(b.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    // a again: it takes the message (t is still forwarded to b here: on to b), then t.
+    a = await open('a')
+    await expect.poll(() => a.weave.journal.thread(t)?.status, { timeout: 10_000, interval: 20 }).toBe('running')
+    a.weave.send(t, 'second')
+    const end = await Promise.race([a.weave.join(t), new Promise((r) => setTimeout(() => r('the first message never came back'), 10_000))])
+    expect(end).toMatchObject({ status: 'done', result: expect.arrayContaining(['first', 'second']) as unknown })
+  }, 60_000)
+})

@@ -117,7 +117,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     // The key of secret values' markers (src/secrets/keyring.ts); read or made on first use.
     const keyring = Keyring.forJournal(config.db)
-    this.#control = new ControlRequests(this, (row) => this.#runs.adopt(row), () => this.#closed)
+    // A pending row whose kill is queued (not yet committed) is not started.
+    this.#control = new ControlRequests(this, (row) => this.#ending.has(row.id) || this.#runs.adopt(row), () => this.#closed)
     this.schedules = new Schedules(this, o.scheduleClock)
     this.#host = this.#makeHost()
     this.#moves = new WeaveMoves(this.#host)

@@ -26,6 +26,12 @@
  *   number alone, however late and by whichever way it comes; the ids of the chain's rows are no
  *   longer needed and are deleted, in one transaction with the chain (`received_chains`), every
  *   PRUNE_EVERY rows taken.
+ * - A row whose `prev` lies inside the chain but before its end extends it too: no row for this
+ *   weave lies between them. Only a sender rebuilt from its stream sends so (under 'sync' the lost
+ *   weave had sent rows the stream lacked; the rebuilt journal numbers its rows past them,
+ *   src/replication/rebuild.ts, and links its first to the last the stream had): the chain then
+ *   follows the rebuilt history, whose rows the lost ones are not. (Left stuck, every later row
+ *   of that src would be kept by id for good.)
  * - A copy outside the chain is looked up by its id, as before. Rows taken beyond a gap (ahead of
  *   a row before them, as after a redelivery; they join the chain once the gap is taken, by
  *   walking `prev`), rows below a `base` whose `prev` is not known, and ids without an origin
@@ -131,7 +137,7 @@ export class ReceivedIds {
   #took(o: Origin): void {
     const chain = this.#chains.get(o.src)
     if (chain === undefined) this.#chains.set(o.src, { base: o.sn, basePrev: o.prev, upto: o.sn, dirty: true })
-    else if (o.prev !== null && o.prev === chain.upto) {
+    else if (o.prev !== null && o.sn > chain.upto && o.prev >= chain.base && o.prev <= chain.upto) {
       chain.upto = o.sn
       chain.dirty = true
     } else if (o.sn === chain.basePrev) {
@@ -150,7 +156,7 @@ export class ReceivedIds {
       // committed rows are seen: the others on the next prune).
       for (;;) {
         const next = this.#after.get(src, chain.upto) as [number, number | null] | undefined
-        if (next === undefined || next[1] !== chain.upto) break
+        if (next === undefined || next[1] === null || next[1] < chain.base || next[1] > chain.upto) break
         chain.upto = next[0]
         chain.dirty = true
       }

@@ -8,7 +8,9 @@
  * prunes every few rows. Each row must be taken exactly once; after a tail of rows in order, it
  * keeps about one prune interval of ids, not every id.
  *
- * Also: a journal of schema 5 keeps the ids it had (without an origin) and still ignores them.
+ * Also: a journal of schema 5 keeps the ids it had (without an origin) and still ignores them; a
+ * sender rebuilt from its stream (rows numbered past those its lost weave sent beyond the stream,
+ * the first linked to a row taken long before) is followed by the chain, not kept by id for good.
  *
  * Reproduce a failure with FC_SEED=<seed>.
  */
@@ -18,6 +20,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Journal, SCHEMA_VERSION } from '../src/journal.js'
 import { ReceivedIds, type Origin } from '../src/received.js'
+import { OUTBOX_GAP } from '../src/replication/rebuild.js'
 import { tempDir } from './support/tmp.js'
 
 const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
@@ -121,6 +124,38 @@ describe('pruning received', () => {
       journal.flushNow()
       expect(journal.db.prepare('SELECT msg_id, src FROM received ORDER BY msg_id').raw().all()).toEqual([['old', null]])
       expect(journal.db.prepare('SELECT src, base, base_prev, upto FROM received_chains').raw().all()).toEqual([[SRC, 2, 1, 2]])
+    } finally {
+      journal.close()
+    }
+  })
+
+  it('follows a sender rebuilt from its stream: its rows are pruned, copies of them ignored', () => {
+    const journal = new Journal(join(tempDir(), 'r.db'), { durability: 'memory' })
+    try {
+      const ids = new ReceivedIds(journal, PRUNE)
+      // The lost weave sent rows 1..5; its stream had them up to row 2 (its outbox_sent here: 2).
+      let prev: number | null = null
+      for (let sn = 1; sn <= 5; sn++) {
+        expect(ids.once(`lost-${sn}`, { src: SRC, sn, prev }, () => {})).toBe(true)
+        prev = sn
+      }
+      journal.flushNow()
+      // The rebuilt journal numbers its rows past the gap, the first linked to row 2.
+      prev = 2
+      for (let i = 0; i < 100; i++) {
+        const sn = OUTBOX_GAP + 3 + i
+        expect(ids.once(`new-${i}`, { src: SRC, sn, prev }, () => {})).toBe(true)
+        prev = sn
+        if (i % 5 === 0) journal.flushNow()
+      }
+      journal.flushNow()
+      // A copy of a rebuilt row, by its number alone; a row of the lost history the broker
+      // delivers late belongs to a history the rebuilt journal replaced (its thread sends again).
+      expect(ids.once('new-10', { src: SRC, sn: OUTBOX_GAP + 13, prev: OUTBOX_GAP + 12 }, () => {})).toBe(false)
+      expect(ids.once('lost-6', { src: SRC, sn: 6, prev: 5 }, () => {})).toBe(false)
+      journal.flushNow()
+      expect(count(journal.db, `SELECT count(*) FROM received WHERE src = '${SRC}'`)).toBeLessThanOrEqual(2 * PRUNE)
+      expect(journal.db.prepare('SELECT upto FROM received_chains WHERE src = ?').pluck().get(SRC)).toBeGreaterThan(OUTBOX_GAP)
     } finally {
       journal.close()
     }

@@ -325,6 +325,8 @@ export class Replicator implements JournalTap {
     let gen = -1
     for (let i = this.#head; i < items.length; i++) {
       const it = items[i]!
+      // A record dropped and covered by a later snapshot (its gen re-labelled) is no part of it.
+      if (it.headers.gen !== it.gen) continue
       if (it.gen !== gen) {
         gen = it.gen
         whole = true

@@ -153,12 +153,15 @@ export class Membership {
     this.#publish({ probe: true })
   }
 
-  /** Since when the current heartbeat channel has been consuming (ms), or null without one. */
-  /** When this weave's own latest heartbeat came back through the broker (null: not yet). */
-  get ownSeen(): number | null {
-    return this.#selfId === null ? null : (this.#view.get(this.#selfId)?.seen ?? null)
+  /**
+   * When this weave sent its own latest heartbeat that came back through the broker (null: none
+   * yet): what it has read of the heartbeat queue holds every heartbeat the broker had by then.
+   */
+  get ownEcho(): number | null {
+    return this.#selfId === null ? null : (this.#view.get(this.#selfId)?.at ?? null)
   }
 
+  /** Since when the current heartbeat channel has been consuming (ms), or null without one. */
   get since(): number | null {
     return this.#since
   }

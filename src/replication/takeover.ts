@@ -6,8 +6,8 @@
  *   goodbye (`leaving`: a weave stopped on purpose is restarted by its operator, not taken over),
  *   and this process has heard nothing from it for `takeoverAfterMs`, counted from the later of
  *   its last heartbeat and the moment this weave's heartbeat consumer started (a weave that just
- *   connected has not been listening long enough to call anyone silent), up to the moment its
- *   own latest heartbeat came back through the broker, not up to now: what it has read of its
+ *   connected has not been listening long enough to call anyone silent), up to the sending of its
+ *   own latest heartbeat that came back through the broker, not up to now: what it has read of its
  *   heartbeat queue vouches for the silence only that far (a weave whose event loop stalled runs
  *   its timers before it reads the heartbeats waiting in its socket). Fencing relies on this
  *   (src/replication/fencing.ts).
@@ -95,7 +95,7 @@ export class Takeovers {
   silent(now = Date.now()): Map<string, number> {
     const out = new Map<string, number>()
     const since = this.#members?.since ?? null
-    const upTo = Math.min(now, this.#members?.ownSeen ?? -Infinity)
+    const upTo = Math.min(now, this.#members?.ownEcho ?? -Infinity)
     if (since === null) return out
     for (const [id, h] of this.#heard) {
       const quiet = upTo - Math.max(h.at, since)

@@ -60,9 +60,11 @@ it('passivated threads survive a SIGKILL: nothing wakes before it is due, each t
   expect(second.lines).toContain('all-done')
   for (const [id, at] of deadlines) {
     const starts = fields(second.lines, 'start').filter(([t]) => t === id)
-    expect(starts.length, `${id} started ${starts.length} times`).toBe(1)
+    // One whose deadline passed while no weave ran is resumed inside Weave.open, before the
+    // child listens for 'thread-start' (on a loaded machine the first run can outlast a deadline).
+    expect(starts.length, `${id} started ${starts.length} times`).toBe(at <= now! ? Math.min(starts.length, 1) : 1)
     // Woken by its timer: not before the deadline it recorded before the kill.
-    expect(Number(starts[0]![1])).toBeGreaterThanOrEqual(at)
+    if (starts.length === 1) expect(Number(starts[0]![1])).toBeGreaterThanOrEqual(at)
     const fired = fields(second.lines, 'fired').filter(([t]) => t === id)
     expect(fired.length).toBe(1)
     expect(Number(fired[0]![2])).toBeGreaterThanOrEqual(at)

@@ -29,57 +29,9 @@ import { snapshotWrites } from './snapshot.js'
 import { sendNow } from './socket.js'
 import { readHead } from './streams.js'
 import { checkSameJournal } from './same-journal.js'
+import type { Item, Lag, ReplicatorOptions } from './replicator-options.js'
 
-export interface ReplicatorOptions {
-  journal: Journal
-  /** The weave's broker connection (kept up by it); the replicator opens its own channels on it. */
-  broker: BrokerConnection
-  /** Default 'raiment'. */
-  namespace?: string
-  /** Whose journal this is: the stream's name (default the journal's weave id). */
-  weaveId?: string
-  /** The lease's epoch (default: the journal's meta 'repl_epoch', else 1). */
-  epoch?: number
-  /** Hold each batch's callbacks until the broker confirmed it (durability 'replicated'). */
-  hold: boolean
-  /** A generation past this many bytes is checkpointed into a new one (default 64 MiB). */
-  checkpointBytes?: number
-  /**
-   * A generation past this many batch records is checkpointed too, once its batches outweigh its
-   * snapshot (default 50,000): a rebuild receives each record as one broker delivery, so a
-   * journal of small batches (one thread's steps) is bounded by their count long before 64 MiB.
-   * (A read of the head, which is never trimmed, reads from its end: see `readHead`.)
-   */
-  checkpointRecords?: number
-  /** Unconfirmed records past this many bytes are dropped, and a snapshot taken instead (default 64 MiB). */
-  maxLagBytes?: number
-  log?: (line: string) => void
-  /**
-   * Awaited on each connection before anything is published on it (the lease is taken there);
-   * a rejection fences the replicator with that error.
-   */
-  onConnection?: (conn: ChannelModel) => Promise<void>
-  /** Each batch's callbacks pass it once released (the lease's fencing: src/replication/fencing.ts). */
-  gate?: (run: () => void) => void
-}
-
-export interface Lag {
-  /** Writes (journal entries and other rows) not yet confirmed. */
-  entries: number
-  bytes: number
-}
-
-interface Item {
-  gen: number
-  queue: string
-  headers: RecordHeaders
-  /** null: dropped while the lag was too large; the next snapshot covers it. */
-  body: Buffer | null
-  entries: number
-  bytes: number
-  confirmed: boolean
-  runs: Array<() => void> | null
-}
+export type { Lag, ReplicatorOptions } from './replicator-options.js'
 
 const MiB = 1024 * 1024
 const RETRY_MS = 500
@@ -263,6 +215,16 @@ export class Replicator implements JournalTap {
     clearTimeout(timer)
     await this.#deleting
     this.#closed = true
+    // Without `hold`, batches held for the stream (a move) that it did not confirm in time go
+    // now, before any later batch (released at once from here on): in commit order.
+    if (!this.#hold && this.#attached > 0) {
+      this.#attached = 0
+      for (let i = this.#head; i < this.#items.length; i++) {
+        const runs = this.#items[i]!.runs
+        this.#items[i]!.runs = null
+        if (runs !== null) for (const run of runs) run()
+      }
+    }
     this.#broker.off('up', this.#onUp)
     this.#broker.off('down', this.#onDown)
     const ch = this.#ch

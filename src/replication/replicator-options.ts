@@ -1,0 +1,59 @@
+/**
+ * What a Replicator (src/replication/replicator.ts) is made with, and what it keeps per record.
+ */
+import type { ChannelModel } from 'amqplib'
+import type { BrokerConnection } from '../amqp/connection.js'
+import type { Journal } from '../journal.js'
+import type { RecordHeaders } from './records.js'
+
+export interface ReplicatorOptions {
+  journal: Journal
+  /** The weave's broker connection (kept up by it); the replicator opens its own channels on it. */
+  broker: BrokerConnection
+  /** Default 'raiment'. */
+  namespace?: string
+  /** Whose journal this is: the stream's name (default the journal's weave id). */
+  weaveId?: string
+  /** The lease's epoch (default: the journal's meta 'repl_epoch', else 1). */
+  epoch?: number
+  /** Hold each batch's callbacks until the broker confirmed it (durability 'replicated'). */
+  hold: boolean
+  /** A generation past this many bytes is checkpointed into a new one (default 64 MiB). */
+  checkpointBytes?: number
+  /**
+   * A generation past this many batch records is checkpointed too, once its batches outweigh its
+   * snapshot (default 50,000): a rebuild receives each record as one broker delivery, so a
+   * journal of small batches (one thread's steps) is bounded by their count long before 64 MiB.
+   * (A read of the head, which is never trimmed, reads from its end: see `readHead`.)
+   */
+  checkpointRecords?: number
+  /** Unconfirmed records past this many bytes are dropped, and a snapshot taken instead (default 64 MiB). */
+  maxLagBytes?: number
+  log?: (line: string) => void
+  /**
+   * Awaited on each connection before anything is published on it (the lease is taken there);
+   * a rejection fences the replicator with that error.
+   */
+  onConnection?: (conn: ChannelModel) => Promise<void>
+  /** Each batch's callbacks pass it once released (the lease's fencing: src/replication/fencing.ts). */
+  gate?: (run: () => void) => void
+}
+
+export interface Lag {
+  /** Writes (journal entries and other rows) not yet confirmed. */
+  entries: number
+  bytes: number
+}
+
+/** A record of the stream, published or to publish, until released. */
+export interface Item {
+  gen: number
+  queue: string
+  headers: RecordHeaders
+  /** null: dropped while the lag was too large; the next snapshot covers it. */
+  body: Buffer | null
+  entries: number
+  bytes: number
+  confirmed: boolean
+  runs: Array<() => void> | null
+}

@@ -9,11 +9,10 @@
  * in a's queue) and while b moves t back (the move record waits behind it); a, started again,
  * takes the message first (t is still forwarded to b), then t.
  */
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, Weave, type AnyThreadType } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { thread, type AnyThreadType, type Weave } from 'raiment'
+import { brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { openWeave, type OpenWeave } from './support/weaves.js'
 import { tempDir } from './support/tmp.js'
 
 const collector = thread({
@@ -41,20 +40,7 @@ describe.skipIf(!brokerUp && !CI)('a message chasing a thread that moved away an
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['a', 'b', 'c']))
-    const open = async (id: string): Promise<{ weave: Weave; close(): Promise<void> }> => {
-      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads, ioLibs: false, dumps: false, remote: link })
-      await link.start(weave)
-      let open = true
-      const close = async (): Promise<void> => {
-        if (!open) return
-        open = false
-        await link.close()
-        await weave.close()
-      }
-      cleanups.push(close)
-      return { weave, close }
-    }
+    const open = (id: string): Promise<OpenWeave> => openWeave(cleanups, dir, ns, id, threads, { durability: 'sync' })
     let a = await open('a')
     const b = await open('b')
     const c = await open('c')

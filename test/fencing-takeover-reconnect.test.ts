@@ -23,19 +23,20 @@ describe.skipIf(!brokerUp && !CI)('a takeover that loses its connection', () => 
     return c
   }
 
-  function fencingOn(ns: string, takenOn: ChannelModel, fenced: Fenced[]): Fencing {
-    const f = new Fencing({ ns, weaveId: 'w', epoch: 2, takeoverAfterMs: 1_000, streamEpoch: () => Promise.resolve(1), fenced: (e) => fenced.push(e), log: () => {}, takenOn })
-    cleanups.push(() => Promise.resolve(f.close()))
-    return f
-  }
-
-  it('before its first generation: fenced at the next connection, the lease left to others', async () => {
+  /** A takeover's fencing, its lease taken on a first connection (and checked there): the weave not open yet. */
+  async function takingOver(): Promise<{ ns: string; first: ChannelModel; f: Fencing; fenced: Fenced[] }> {
     const ns = freshNamespace()
     const first = await connect()
     expect(await takeLease(first, ns, 'w')).toBe(true)
     const fenced: Fenced[] = []
-    const f = fencingOn(ns, first, fenced)
+    const f = new Fencing({ ns, weaveId: 'w', epoch: 2, takeoverAfterMs: 1_000, streamEpoch: () => Promise.resolve(1), fenced: (e) => fenced.push(e), log: () => {}, takenOn: first })
+    cleanups.push(() => Promise.resolve(f.close()))
     expect(await f.acquire(first)).toBe(true)
+    return { ns, first, f, fenced }
+  }
+
+  it('before its first generation: fenced at the next connection, the lease left to others', async () => {
+    const { ns, first, f, fenced } = await takingOver()
     await first.close()
     const next = await connect()
     expect(await f.acquire(next)).toBe(false)
@@ -47,12 +48,7 @@ describe.skipIf(!brokerUp && !CI)('a takeover that loses its connection', () => 
   })
 
   it('once open: a reconnect takes the lease again', async () => {
-    const ns = freshNamespace()
-    const first = await connect()
-    expect(await takeLease(first, ns, 'w')).toBe(true)
-    const fenced: Fenced[] = []
-    const f = fencingOn(ns, first, fenced)
-    expect(await f.acquire(first)).toBe(true)
+    const { first, f, fenced } = await takingOver()
     f.opened()
     f.echo(Date.now())
     await first.close()

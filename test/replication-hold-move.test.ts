@@ -10,11 +10,11 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, Weave, type AnyThreadType } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { thread, type AnyThreadType } from 'raiment'
+import { brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
 import { dropStreams, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
+import { openWeave } from './support/weaves.js'
 
 const waiter = thread({
   uses: ['mailbox'],
@@ -64,13 +64,7 @@ describe.skipIf(!brokerUp && !CI)('batches held for the stream under sync', () =
     })
     const a = await openReplicated(ns, { db: join(dir, 'a.db'), weaveId: 'a', threads, durability: 'sync' })
     cleanups.push(() => a.close())
-    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
-    const b = await Weave.open({ db: join(dir, 'b.db'), weaveId: 'b', threads, ioLibs: false, dumps: false, remote: link })
-    await link.start(b)
-    cleanups.push(async () => {
-      await link.close()
-      await b.close()
-    })
+    const { weave: b } = await openWeave(cleanups, dir, ns, 'b', threads, { durability: 'sync' })
     const id = a.weave.spawn('waiter')
     await a.weave.committed()
     expect(await a.weave.migrate(id, 'b')).toBe('b')

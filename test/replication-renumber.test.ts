@@ -11,12 +11,12 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, Weave, type AnyThreadType } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
+import { thread, type AnyThreadType } from 'raiment'
 import { rebuildJournal } from '../src/replication/rebuild.js'
 import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
 import { dropStreams, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
+import { openWeave } from './support/weaves.js'
 
 const sender = thread({
   uses: ['mailbox'],
@@ -40,19 +40,6 @@ const threads = { sender, sink } as Record<string, AnyThreadType>
 describe.skipIf(!brokerUp && !CI)('outbox numbers of a rebuilt journal', () => {
   const cleanups = brokerTests()
 
-  async function plain(ns: string, db: string, weaveId: string): Promise<{ weave: Weave; close(): Promise<void> }> {
-    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
-    const weave = await Weave.open({ db, weaveId, threads, ioLibs: false, dumps: false, remote: link })
-    await link.start(weave)
-    return {
-      weave,
-      async close() {
-        await link.close()
-        await weave.close()
-      },
-    }
-  }
-
   it('a message sent after the rebuild reaches a weave that took rows the stream lacks', async () => {
     const dir = tempDir()
     const ns = freshNamespace()
@@ -60,14 +47,13 @@ describe.skipIf(!brokerUp && !CI)('outbox numbers of a rebuilt journal', () => {
       await dropStreams(ns, 'a')
       await removeNamespace(ns, ['a', 'b'])
     })
-    const b = await plain(ns, join(dir, 'b.db'), 'b')
-    cleanups.push(() => b.close())
+    const b = await openWeave(cleanups, dir, ns, 'b', threads, { durability: 'sync' })
     // a's stream: a snapshot of a journal that has sent nothing.
     const a1 = await openReplicated(ns, { db: join(dir, 'a.db'), weaveId: 'a', threads, durability: 'sync' })
     await a1.close()
     // Five rows published and taken by b, which the stream never gets.
     const first = b.weave.spawn('sink', { n: 5 })
-    const a2 = await plain(ns, join(dir, 'a.db'), 'a')
+    const a2 = await openWeave(cleanups, dir, ns, 'a', threads, { durability: 'sync' })
     await a2.weave.join(a2.weave.spawn('sender', { to: first, n: 5 }))
     expect(await b.weave.join(first)).toMatchObject({ status: 'done', result: [{ i: 0 }, { i: 1 }, { i: 2 }, { i: 3 }, { i: 4 }] })
     await a2.close()

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { thread, Weave, type MissedPolicy, type WeaveOptions } from 'raiment'
+import { raiment } from './support/raiment-process.js'
 import { TestClock } from './support/schedule-clock.js'
 import { tempDir } from './support/tmp.js'
 
@@ -135,8 +136,15 @@ describe('weave.schedules', () => {
     try {
       await clock.advance(Date.parse('2026-03-01T10:11:00Z'), weave)
       expect(warnings.map((w) => (w as { code?: string }).code)).toContain('RAIMENT_SCHEDULE_BLOCKED')
+      // Said as blocked, by the API and by `raiment schedule ls` beside the running weave.
+      expect(weave.schedules.get('five')).toMatchObject({ next: null, blocked: expect.stringMatching(/broken module/) as unknown })
+      const ls = await raiment(dir, 'schedule', 'ls', '--db', db)
+      expect(ls.stdout.split('\n')[1]).toMatch(/^five .* blocked /)
+      expect(ls.stderr).toMatch(/schedule 'five' fires nothing in the running weave: .*broken module/)
       writeFileSync(join(dir, 'tick.ts'), `import { thread } from '${new URL('../src/index.ts', import.meta.url).href}'\nexport default thread({ uses: [], async does(p) { return p } })\n`)
       expect((await weave.reload()).types).toMatchObject([{ type: 'tick' }])
+      expect(weave.schedules.get('five')?.blocked).toBeUndefined()
+      expect((await raiment(dir, 'schedule', 'ls', '--db', db)).stdout.split('\n')[1]).toMatch(/^five .* active /)
       await clock.advance(Date.parse('2026-03-01T10:16:00Z'), weave)
       expect(fired(weave)).toEqual(['10:05', '10:10', '10:15'].map((t) => iso(`2026-03-01T${t}:00Z`)))
     } finally {

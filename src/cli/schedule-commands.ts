@@ -11,7 +11,7 @@ import { Journal } from '../journal.js'
 import { CronTimes } from '../schedules/cron.js'
 import { DeclaredSchedule, ScheduleExists, UnknownSchedule } from '../schedules/errors.js'
 import { checkDefinition, checkName, type MissedPolicy, type ScheduleInfo, type ScheduleOptions } from '../schedules/spec.js'
-import { infoOf, scheduleRows, ScheduleStore, type ScheduleRow } from '../schedules/store.js'
+import { BLOCKED_META, infoOf, scheduleRows, ScheduleStore, type ScheduleRow } from '../schedules/store.js'
 import { isoTime, note, openExisting, openReadonly, parseParams, refuseEmpty, runningOwner, say, short, table, threadType, withOwner, type DbOptions, type Owner } from './common.js'
 import { askWeave } from './ask-weave.js'
 
@@ -85,7 +85,12 @@ export function ls(o: ScheduleLsOptions): number {
   const journal = openReadonly(o.db)
   try {
     const now = Date.now()
-    const infos = scheduleRows(journal.db).map((r) => infoOf(r, r.paused === 1 ? null : nextOf(r, now)))
+    // What the running weave says it cannot fire (its code cannot run the type); none when no weave runs.
+    const blocked = runningOwner(journal) === null ? {} : blockedIn(journal.meta(BLOCKED_META))
+    const infos = scheduleRows(journal.db).map((r): ScheduleInfo => {
+      const why = blocked[r.name]
+      return why === undefined ? infoOf(r, r.paused === 1 ? null : nextOf(r, now)) : { ...infoOf(r, null), blocked: why }
+    })
     if (o.json) {
       say(JSON.stringify(infos))
       return 0
@@ -101,16 +106,27 @@ export function ls(o: ScheduleLsOptions): number {
       s.cron,
       s.tz,
       s.missed,
-      s.paused ? 'paused' : s.source === 'module' ? 'active (module)' : 'active',
+      s.paused ? 'paused' : s.blocked !== undefined ? 'blocked' : s.source === 'module' ? 'active (module)' : 'active',
       s.next === null ? '-' : isoTime(s.next),
       s.lastFired === null ? '-' : isoTime(s.lastFired),
       s.lastThread ?? '-',
       short(s.params),
     ])
     for (const l of table(header, rows)) say(l)
+    for (const s of infos) if (s.blocked !== undefined) note(`schedule '${s.name}' fires nothing in the running weave: ${s.blocked}`)
     return 0
   } finally {
     journal.close()
+  }
+}
+
+/** The blocked schedules meta holds, by name (nothing readable: none). */
+function blockedIn(text: string | undefined): Record<string, string> {
+  try {
+    const v = text === undefined ? {} : (JSON.parse(text) as unknown)
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, string>) : {}
+  } catch {
+    return {}
   }
 }
 

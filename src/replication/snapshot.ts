@@ -16,7 +16,7 @@ import type { Write } from '../journal.js'
 /** Tables whose rows a snapshot does not carry (see above); entries are carried by thread. */
 const SKIP = new Set(['control', 'journal_main', 'journal_tail', 'sqlite_sequence'])
 /** meta keys local to one file. */
-export const LOCAL_META = new Set(['owner', 'rseq', 'repl_epoch', 'replicating', 'dumps-due'])
+export const LOCAL_META = new Set(['owner', 'rseq', 'repl_epoch', 'replicating', 'dumps-due', 'schedules-blocked'])
 
 const ENTRY_SQL = 'INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
 

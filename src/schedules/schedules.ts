@@ -22,7 +22,7 @@ import { realClock, type ScheduleClock } from './clock.js'
 import { CronTimes } from './cron.js'
 import { DeclaredSchedule, InvalidSchedule, ScheduleExists, UnknownSchedule } from './errors.js'
 import { checkDefinition, checkName, scheduledThreadId, type Definition, type ScheduleDeclaration, type ScheduleInfo, type ScheduleOptions, type ScheduleSource } from './spec.js'
-import { infoOf, ScheduleStore, type ScheduleRow, type Write } from './store.js'
+import { BLOCKED_META, infoOf, ScheduleStore, type ScheduleRow, type Write } from './store.js'
 
 /** A schedule this weave runs: its row as committed or queued, and where it is in time. */
 interface Live {
@@ -35,6 +35,8 @@ interface Live {
   next: number | null
   /** Its type cannot run in this weave: it fires nothing here, and keeps its times. */
   blocked: boolean
+  /** Why, while blocked. */
+  why?: string
 }
 
 /** At most this many times fired in one turn; the rest in the next (a long list of missed times). */
@@ -49,6 +51,8 @@ export class Schedules {
   #cancel: (() => void) | null = null
   #armedFor = Infinity
   #running = false
+  /** What meta says is blocked (undefined: not written yet by this weave). */
+  #blockedText: string | null | undefined = undefined
 
   /** @internal The weave makes it; `clock`: the time schedules go by (the real one by default). */
   constructor(weave: Weave, clock: ScheduleClock = realClock) {
@@ -82,12 +86,14 @@ export class Schedules {
       const live: Live = { row, cron, params: decodeValue(row.params) as Record<string, unknown>, from: row.upto, next: null, blocked: why !== null }
       this.#live.set(row.name, live)
       if (why !== null) {
+        live.why = why.message
         warn(blocked(row.name, why))
         continue
       }
       if (row.paused === 0) this.#missed(live, now)
       live.next = cron.next(live.from)
     }
+    this.#saveBlocked()
     this.#arm()
   }
 
@@ -104,7 +110,18 @@ export class Schedules {
       if (live.row.paused === 0) this.#missed(live, now)
       live.next = live.cron.next(live.from)
     }
+    this.#saveBlocked()
     this.#arm()
+  }
+
+  /** Says in meta which schedules are blocked here (read by `raiment schedule ls` while this weave runs). */
+  #saveBlocked(): void {
+    const out: Record<string, string> = {}
+    for (const live of this.#live.values()) if (live.blocked) out[live.row.name] = live.why ?? ''
+    const text = Object.keys(out).length === 0 ? null : JSON.stringify(out)
+    if (text === this.#blockedText) return
+    this.#blockedText = text
+    if (!this.#journal.closed) this.#journal.setMeta(BLOCKED_META, text)
   }
 
   /** @internal Stops firing (the weave closes). */
@@ -303,7 +320,9 @@ export class Schedules {
       if (e instanceof ThreadTypeUnavailable || e instanceof UnknownThreadType) {
         // Its type went (a reload that failed to load it): it waits, as at start, its times kept.
         live.blocked = true
+        live.why = e.message
         live.next = null
+        this.#saveBlocked()
         return this.#error(blocked(row.name, e))
       }
       this.#error(new RaimentError('RAIMENT_SCHEDULE_NOT_FIRED', `schedule '${row.name}' did not spawn its thread of ${new Date(at).toISOString()}: ${(e as Error).message}`, { cause: e }))
@@ -391,7 +410,8 @@ export class Schedules {
   }
 
   #info(live: Live): ScheduleInfo {
-    return infoOf(live.row, live.row.paused === 1 ? null : live.next)
+    const info = infoOf(live.row, live.row.paused === 1 ? null : live.next)
+    return live.blocked ? { ...info, blocked: live.why ?? '' } : info
   }
 }
 

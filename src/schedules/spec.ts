@@ -49,8 +49,10 @@ export interface ScheduleInfo {
   lastFired: number | null
   /** The id of that thread, or null. */
   lastThread: string | null
-  /** Its next time, or null (paused, or no time is left). */
+  /** Its next time, or null (paused, blocked, or no time is left). */
   next: number | null
+  /** Why it fires nothing in the running weave, whose code cannot run its type (absent: it can). */
+  blocked?: string
 }
 
 /** A checked definition, ready to be stored. */

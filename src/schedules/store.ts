@@ -99,6 +99,9 @@ export function scheduleRows(db: Database.Database): ScheduleRow[] {
   return db.prepare('SELECT * FROM schedules ORDER BY name').all() as ScheduleRow[]
 }
 
+/** Meta key: the schedules blocked in the running weave, and why (`raiment schedule ls`; local to the file). */
+export const BLOCKED_META = 'schedules-blocked'
+
 /** A row as the API shows it, with its next time (`next`: computed by the caller). */
 export function infoOf(row: ScheduleRow, next: number | null): ScheduleInfo {
   return {

@@ -48,7 +48,7 @@ export async function dropStreams(ns: string, weaveId: string): Promise<void> {
 }
 
 /** meta keys that differ between a journal and its copy by design (local to a file). */
-const LOCAL = new Set(['owner', 'rseq', 'repl_epoch', 'replicating', 'dumps-due'])
+const LOCAL = new Set(['owner', 'rseq', 'repl_epoch', 'replicating', 'dumps-due', 'schedules-blocked'])
 
 /**
  * A journal file's state as a rebuild must reproduce it: every thread row, the entries of the

@@ -116,7 +116,19 @@ export class ReceivedIds {
    * for a copy: `after` runs once what is queued now is durable.
    */
   once(msgId: string, origin: Origin | undefined, after: () => void): boolean {
-    if ((origin !== undefined && this.#isCopy(origin)) || this.#receiving.has(msgId) || this.#has.get(msgId) !== undefined) {
+    if (origin !== undefined && this.#isCopy(origin)) {
+      void this.#journal.committed().then(after)
+      return false
+    }
+    if (this.#receiving.has(msgId) || this.#has.get(msgId) !== undefined) {
+      // A copy by its id. Its row may be one not taken before (a send made again under its id
+      // from a new row: after a divergence, or by a journal rebuilt from its stream): the row is
+      // taken all the same, so the chain goes on through it (else every later row of that src
+      // would be kept by id for good).
+      if (origin !== undefined) {
+        this.#journal.queue(this.#insert, [`${msgId}@${origin.src}:${origin.sn}`, Date.now(), origin.src, origin.sn, origin.prev])
+        this.#took(origin)
+      }
       void this.#journal.committed().then(after)
       return false
     }

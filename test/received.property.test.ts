@@ -123,7 +123,8 @@ describe('pruning received', () => {
       expect(ids.once('new', { src: SRC, sn: 2, prev: 1 }, () => {})).toBe(true)
       journal.flushNow()
       expect(journal.db.prepare('SELECT msg_id, src FROM received ORDER BY msg_id').raw().all()).toEqual([['old', null]])
-      expect(journal.db.prepare('SELECT src, base, base_prev, upto FROM received_chains').raw().all()).toEqual([[SRC, 2, 1, 2]])
+      // Row 1, a copy by its id, is taken all the same: the chain starts there.
+      expect(journal.db.prepare('SELECT src, base, base_prev, upto FROM received_chains').raw().all()).toEqual([[SRC, 1, null, 2]])
     } finally {
       journal.close()
     }
@@ -156,6 +157,28 @@ describe('pruning received', () => {
       journal.flushNow()
       expect(count(journal.db, `SELECT count(*) FROM received WHERE src = '${SRC}'`)).toBeLessThanOrEqual(2 * PRUNE)
       expect(journal.db.prepare('SELECT upto FROM received_chains WHERE src = ?').pluck().get(SRC)).toBeGreaterThan(OUTBOX_GAP)
+    } finally {
+      journal.close()
+    }
+  })
+
+  it('a copy by its id from a row not taken before joins the chain: later rows are pruned', () => {
+    const journal = new Journal(join(tempDir(), 'c.db'), { durability: 'memory' })
+    try {
+      const ids = new ReceivedIds(journal, PRUNE)
+      for (let sn = 1; sn <= 5; sn++) expect(ids.once(`m-${sn}`, { src: SRC, sn, prev: sn === 1 ? null : sn - 1 }, () => {})).toBe(true)
+      journal.flushNow()
+      // Row 6 sends m-3 again (a call made again after a divergence, or by a rebuilt journal).
+      expect(ids.once('m-3', { src: SRC, sn: 6, prev: 5 }, () => {})).toBe(false)
+      for (let sn = 7; sn <= 80; sn++) {
+        expect(ids.once(`m-${sn}`, { src: SRC, sn, prev: sn - 1 }, () => {})).toBe(true)
+        if (sn % 5 === 0) journal.flushNow()
+      }
+      journal.flushNow()
+      expect(count(journal.db, `SELECT count(*) FROM received WHERE src = '${SRC}'`)).toBeLessThanOrEqual(2 * PRUNE)
+      expect(journal.db.prepare('SELECT upto FROM received_chains WHERE src = ?').pluck().get(SRC)).toBeGreaterThanOrEqual(70)
+      // And its copy is a copy by its number.
+      expect(ids.once('m-3', { src: SRC, sn: 6, prev: 5 }, () => {})).toBe(false)
     } finally {
       journal.close()
     }

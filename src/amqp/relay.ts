@@ -114,6 +114,8 @@ export class Relay {
   readonly #sentDirty = new Map<string, number>()
   /** Per destination weave: the highest row number read on this channel (from #sentTo at attach). */
   #lastTo = new Map<string, number>()
+  /** Per row not yet confirmed: the `prev` it was first published with. */
+  readonly #prevs = new Map<number, number | null>()
   /** At most this many rows in one AMQP message (1: each alone). */
   readonly #batch: number
   readonly #log: (line: string) => void
@@ -321,12 +323,20 @@ export class Relay {
     return true
   }
 
-  /** The row before `row` in the outbox for its weave, or null; called for each row read, in order. */
+  /**
+   * The row before `row` in the outbox for its weave, or null; called for each row read, in order.
+   * Kept from a row's first read (`#prevs`): read again on a new channel after a later row was
+   * confirmed (a nack), it says the same, so the receiver's chain still goes through it.
+   */
   #prevOf(row: Row): number | null {
-    const prev = this.#lastTo.get(row[2])
-    if (prev !== undefined && prev >= row[0]) return null // not a row before it: unknown
-    this.#lastTo.set(row[2], row[0])
-    return prev ?? null
+    const n = row[0]
+    const last = this.#lastTo.get(row[2])
+    if (last === undefined || last < n) this.#lastTo.set(row[2], n)
+    const known = this.#prevs.get(n)
+    if (known !== undefined) return known
+    const prev = last !== undefined && last >= n ? null : (last ?? null) // not a row before it: unknown
+    this.#prevs.set(n, prev)
+    return prev
   }
 
   /** Publishes rows for one weave, alone or as a batch; false if the channel is closing. */
@@ -372,6 +382,7 @@ export class Relay {
     const returned = this.#returned.delete(id)
     for (const [n, , dest, body] of rows) {
       this.#confirmed.add(n)
+      this.#prevs.delete(n)
       if (n > (this.#sentTo.get(dest) ?? 0)) {
         this.#sentTo.set(dest, n)
         this.#sentDirty.set(dest, n)

@@ -234,6 +234,15 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     expect(result(await a!.join(a!.spawn('monitorTwice', { target })))).toEqual([exit, exit])
   }, 30_000)
 
+  it('ids past what an AMQP message id holds (255 bytes) still travel: a monitor of a thread with a long id is answered', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    // Its exit message's id holds the target's id twice, and the watch's: some 300 bytes.
+    const target = b!.spawn('child', { mode: 'ok' }, { id: `b/${'long'.repeat(30)}` })
+    await b!.join(target)
+    const exit = { exit: target, status: 'done', result: 42 }
+    expect(result(await a!.join(a!.spawn('monitorTwice', { target })))).toEqual([exit, exit])
+  }, 30_000)
+
   it('join then kill at once: the watch and the kill arrive in one batch, and the join is answered', async () => {
     const { a, b } = await weaves(['a', 'b'])
     for (let i = 0; i < 3; i++) {

@@ -45,6 +45,7 @@
  * is, and the receiver ignores the copy, as for any confirm lost with a connection. Someone
  * waiting for an empty outbox (`empty`) has the deletes queued at once.
  */
+import { createHash } from 'node:crypto'
 import type { ConfirmChannel, ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'
 import type { Journal } from '../journal.js'
@@ -58,6 +59,18 @@ import type { Topology } from './topology.js'
  */
 export const MAX_IN_FLIGHT = 2_000
 /** At most this many rows read by one query. */
+/**
+ * The longest id an AMQP message carries as its message id (a short string: 255 bytes at most; a
+ * longer one makes amqplib throw). Ids grow with forwards (src/messages.ts `hopId`) and exit
+ * messages hold the ids of their watch and thread: a longer one travels in the body.
+ */
+const ID_MAX = 200
+
+/** The message id of an AMQP message: `id`, or its digest when it is too long. */
+function transportId(id: string): string {
+  return Buffer.byteLength(id) <= ID_MAX ? id : `sha256:${createHash('sha256').update(id).digest('base64url')}`
+}
+
 const READ = 500
 /** By default at most this many rows, and about BATCH_BYTES of envelopes, in one AMQP message. */
 export const BATCH_ROWS = 250
@@ -339,13 +352,16 @@ export class Relay {
     return prev
   }
 
-  /** Publishes rows for one weave, alone or as a batch; false if the channel is closing. */
+  /**
+   * Publishes rows for one weave, alone or as a batch; false if the channel is closing. A row
+   * whose id is too long for an AMQP message id goes as a batch of one (its id in the body).
+   */
   #publish(ch: ConfirmChannel, rows: Row[], prevs: Array<number | null>): boolean {
     const first = rows[0]!
     let id = first[1]
     let body = first[3]
-    if (rows.length > 1) {
-      id = `batch:${id}`
+    if (rows.length > 1 || Buffer.byteLength(id) > ID_MAX) {
+      id = transportId(`batch:${id}`)
       // The bodies are envelopes in JSON already: joined as they are, not parsed again.
       body = `{"k":"batch","ids":${JSON.stringify(rows.map((r) => r[1]))},"items":[${rows.map((r) => r[3]).join(',')}]}`
     }

@@ -241,6 +241,9 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     await b!.join(target)
     const exit = { exit: target, status: 'done', result: 42 }
     expect(result(await a!.join(a!.spawn('monitorTwice', { target })))).toEqual([exit, exit])
+    // Each came with where it came from (b's journal and row), as any row does.
+    const origins = a!.journal.db.prepare("SELECT src IS NOT NULL AND sn IS NOT NULL FROM received WHERE msg_id LIKE 'exit:%'").pluck().all()
+    expect(origins).toEqual([1, 1])
   }, 30_000)
 
   it('join then kill at once: the watch and the kill arrive in one batch, and the join is answered', async () => {

@@ -310,12 +310,16 @@ export class Relay {
           }
           this.#next = row[0]
           const prev = this.#prevOf(row)
-          if (!this.#confirmed.has(row[0]) && !this.#publish(ch, [row], [prev])) return
+          if (this.#confirmed.has(row[0])) this.#prevs.delete(row[0])
+          else if (!this.#publish(ch, [row], [prev])) return
           continue
         }
         this.#next = row[0]
         const prev = this.#prevOf(row)
-        if (this.#confirmed.has(row[0])) continue
+        if (this.#confirmed.has(row[0])) {
+          this.#prevs.delete(row[0])
+          continue
+        }
         let pack = packs.get(row[2])
         if (pack === undefined) packs.set(row[2], (pack = { rows: [], prevs: [], bytes: 0 }))
         pack.rows.push(row)
@@ -360,7 +364,8 @@ export class Relay {
     const first = rows[0]!
     let id = first[1]
     let body = first[3]
-    if (rows.length > 1 || Buffer.byteLength(id) > ID_MAX) {
+    const batch = rows.length > 1 || Buffer.byteLength(id) > ID_MAX
+    if (batch) {
       id = transportId(`batch:${id}`)
       // The bodies are envelopes in JSON already: joined as they are, not parsed again.
       body = `{"k":"batch","ids":${JSON.stringify(rows.map((r) => r[1]))},"items":[${rows.map((r) => r[3]).join(',')}]}`
@@ -372,7 +377,7 @@ export class Relay {
         mandatory: true,
         messageId: id,
         contentType: 'application/json',
-        headers: traced(rows, rows.length > 1 ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null }),
+        headers: traced(rows, batch, batch ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null }),
       }, (err) => this.#confirm(ch, id, rows, err))
       return true
     } catch {
@@ -477,8 +482,8 @@ export class Relay {
  * (W3C) for a row alone, `traceparents` (one per envelope, null where none) for a batch; none
  * when no row has one.
  */
-function traced(rows: Row[], headers: Record<string, unknown>): Record<string, unknown> {
-  if (rows.length === 1) {
+function traced(rows: Row[], batch: boolean, headers: Record<string, unknown>): Record<string, unknown> {
+  if (!batch) {
     const tp = rows[0]![4]
     if (tp !== null) headers['traceparent'] = tp
   } else if (rows.some((r) => r[4] !== null)) headers['traceparents'] = rows.map((r) => r[4])

@@ -59,6 +59,8 @@ export class Schedules {
     this.#weave = weave
     this.#journal = weave.journal
     this.#clock = clock
+    // Left by a weave that did not close (a crash): not this one's, until `start` says.
+    if (this.#journal.meta(BLOCKED_META) !== undefined) this.#journal.setMeta(BLOCKED_META, null)
   }
 
   /**
@@ -126,6 +128,8 @@ export class Schedules {
 
   /** @internal Stops firing (the weave closes). */
   stop(): void {
+    if (this.#blockedText !== undefined && this.#blockedText !== null && !this.#journal.closed) this.#journal.setMeta(BLOCKED_META, null)
+    this.#blockedText = undefined
     this.#running = false
     this.#cancel?.()
     this.#cancel = null

@@ -427,7 +427,7 @@ function newRow(d: Definition, source: ScheduleSource, now: number): ScheduleRow
 function blocked(name: string, why: Error): RaimentError {
   return new RaimentError(
     'RAIMENT_SCHEDULE_BLOCKED',
-    `schedule '${name}' waits: ${why.message}. Its times are kept; a weave that runs its type fires them by the schedule's 'missed' policy when it starts, or this one once a reload loads the type`,
+    `schedule '${name}' waits: ${why.message.replace(/\.$/, '')}. Its times are kept; a weave that runs its type fires them by the schedule's 'missed' policy when it starts, or this one once a reload loads the type`,
     { cause: why },
   )
 }

@@ -58,7 +58,6 @@ import type { Topology } from './topology.js'
  * confirms come back.
  */
 export const MAX_IN_FLIGHT = 2_000
-/** At most this many rows read by one query. */
 /**
  * The longest id an AMQP message carries as its message id (a short string: 255 bytes at most; a
  * longer one makes amqplib throw). Ids grow with forwards (src/messages.ts `hopId`) and exit
@@ -71,6 +70,7 @@ function transportId(id: string): string {
   return Buffer.byteLength(id) <= ID_MAX ? id : `sha256:${createHash('sha256').update(id).digest('base64url')}`
 }
 
+/** At most this many rows read by one query. */
 const READ = 500
 /** By default at most this many rows, and about BATCH_BYTES of envelopes, in one AMQP message. */
 export const BATCH_ROWS = 250

@@ -12,10 +12,10 @@
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { thread, Weave, type AnyThreadType, type SendResult } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
+import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { resultOf } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
+import { openWeave, type OpenWeave } from './support/weaves.js'
 
 /** Sends 0..n-1 to `to`, one at a time; returns what each send resolved to. */
 const sender = thread({
@@ -50,20 +50,7 @@ describe.skipIf(!brokerUp && !CI)('names across weaves', () => {
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ids))
-    return async (id: string, heartbeatMs = 100) => {
-      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs, log: () => {} })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads, ioLibs: false, dumps: false, durability: 'memory', remote: link })
-      await link.start(weave)
-      let open = true
-      const close = async (): Promise<void> => {
-        if (!open) return
-        open = false
-        await link.close()
-        await weave.close()
-      }
-      cleanups.push(close)
-      return { link, weave, close }
-    }
+    return (id: string, heartbeatMs = 100): Promise<OpenWeave> => openWeave(cleanups, dir, ns, id, threads, { heartbeatMs })
   }
 
   it('a name no weave has announced waits, in order, and goes to the weave that registers it', async () => {

@@ -24,12 +24,12 @@ export interface OpenWeave {
 
 /**
  * Opens and starts weave `id` on `dir/<id>.db`, on namespace `ns`; `o` as for Weave.open (durability
- * 'memory' unless given). Its close is pushed to `cleanups`, and may be called before (it is a
+ * 'memory' unless given), and the link's `batch` and `heartbeatMs` (100 unless given). Its close is pushed to `cleanups`, and may be called before (it is a
  * no-op after the first): a weave can be stopped and opened again on its journal.
  */
-export async function openWeave(cleanups: Array<() => Promise<void>>, dir: string, ns: string, id: string, threads: Record<string, AnyThreadType>, o: { batch?: number } & Partial<WeaveOptions> = {}): Promise<OpenWeave> {
-  const { batch, ...options } = o
-  const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {}, ...(batch !== undefined ? { batch } : {}) })
+export async function openWeave(cleanups: Array<() => Promise<void>>, dir: string, ns: string, id: string, threads: Record<string, AnyThreadType>, o: { batch?: number; heartbeatMs?: number } & Partial<WeaveOptions> = {}): Promise<OpenWeave> {
+  const { batch, heartbeatMs, ...options } = o
+  const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: heartbeatMs ?? 100, log: () => {}, ...(batch !== undefined ? { batch } : {}) })
   const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads, ioLibs: false, dumps: false, durability: 'memory', ...options, remote: link })
   await link.start(weave)
   let open = true

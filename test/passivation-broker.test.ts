@@ -6,12 +6,11 @@
  * - A thread joining a thread of another weave is passivated, and wakes when that thread ends:
  *   while its weave runs, and when the end came while its weave was down.
  */
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Weave, thread } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
+import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
+import { openWeave as openLinked } from './support/weaves.js'
 
 /** Takes messages until one says stop; returns the others' n in the order taken. */
 const collector = thread({
@@ -43,19 +42,10 @@ describe.skipIf(!brokerUp && !CI)('passivated threads and moves', () => {
 
   /** Opens weave `id` on the broker, passivating at once; closed after the test (or by `close`). */
   async function openWeave(dir: string, ns: string, id: string): Promise<Weave & { down(): Promise<void> }> {
-    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
-    const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: { collector, joiner }, ioLibs: false, dumps: false, durability: 'memory', remote: link, passivateAfter: 0 })
-    await link.start(weave)
-    let up = true
-    const down = async (): Promise<void> => {
-      if (!up) return
-      up = false
-      await link.close()
-      await weave.close()
-    }
-    cleanups.push(down)
-    return Object.assign(weave, { down })
+    const w = await openLinked(cleanups, dir, ns, id, { collector, joiner }, { passivateAfter: 0 })
+    return Object.assign(w.weave, { down: () => w.close() })
   }
+
 
   const joinsOf = (w: Weave, id: string): string | undefined => w.journal.db.prepare('SELECT joins FROM passivated WHERE thread = ?').pluck().get(id) as string | undefined
 

@@ -179,6 +179,20 @@ export class GroupCommit {
     if (!this.#scheduled) this.#schedule()
   }
 
+  /**
+   * The entries of `thread` queued for the next commit, in order, as journal rows
+   * `[seq, key, ord, ok, outcome, started, duration]` (a reader of a record that must not flush).
+   */
+  queuedEntries(thread: string): Array<[number, string, number, 0 | 1, string, number, number]> {
+    const out: Array<[number, string, number, 0 | 1, string, number, number]> = []
+    const stmts = this.#stmts
+    for (let i = 0; i < stmts.length; i++) {
+      const p = this.#params[i]!
+      if (stmts[i] === this.#insertEntry && p[0] === thread) out.push(p.slice(1) as [number, string, number, 0 | 1, string, number, number])
+    }
+    return out
+  }
+
   /** Queues a statement into the next batch; `after` runs once it is durable. */
   queue(stmt: Statement, params: unknown[], after?: () => void): void {
     this.#stmts.push(stmt)

@@ -425,6 +425,16 @@ export class Journal {
     return tail.length === 0 ? main : main.concat(tail)
   }
 
+  /**
+   * A thread's entries in completion order, those queued for the next commit included: its record
+   * as of now, read without a flush (a flush from an async continuation may split a step).
+   */
+  entriesNow(thread: string): EntryRow[] {
+    const queued = this.#commits.queuedEntries(thread)
+    const committed = this.entries(thread)
+    return queued.length === 0 ? committed : committed.concat(queued)
+  }
+
   callCounts(): Map<string, number> {
     const rows = this.db.prepare('SELECT thread, count(*) AS n FROM journal GROUP BY thread').all() as Array<{ thread: string; n: number }>
     return new Map(rows.map((r) => [r.thread, r.n]))

@@ -127,8 +127,8 @@ export class ControlRequests {
 
   /**
    * `raiment fork`: replies `{ forked: id }` in the batch of the fork, or `{ refused }` with
-   * nothing recorded. The fork reads the original's record committed (it flushes the journal), so
-   * it runs in a turn of its own: a flush between turns never splits what one step queued.
+   * nothing recorded. The fork reads the original's record as of now, the entries queued for the
+   * next commit included (nothing is flushed); it runs in a turn of its own.
    */
   #fork(n: number, id: string, arg: string): void {
     setImmediate(() => {

@@ -31,8 +31,18 @@ function recordOf(db: string, id: string): unknown {
 declare module 'raiment' {
   interface Libraries {
     inv: { count(item: string): Promise<number>; take(item: string, n: number): Promise<string> }
+    forkProbe: { at(): Promise<number> }
   }
 }
+
+/** Counts while `forkProbe.at` runs: its answer comes in a later turn, after the count's entry is queued. */
+const countAlongside = thread({
+  uses: ['inv', 'forkProbe'],
+  async does(p: { item: string }) {
+    const [n, at] = await Promise.all([this.inv.count(p.item), this.forkProbe.at()])
+    return { n, at }
+  },
+})
 
 const takeAll = thread({
   uses: ['inv'],
@@ -83,6 +93,40 @@ describe('fork', () => {
       expect(() => weave.fork(orig, { at: 9 })).toThrow(InvalidArgument)
       expect(() => weave.fork(orig, { set: { 0: () => 1 } })).toThrow(/cannot be recorded/)
       expect(weave.journal.threads().length).toBe(threads)
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('weave.fork reads entries queued for the next commit without flushing them: a fork from any context never splits a step', async () => {
+    const db = join(tempDir(), 'q.db')
+    let weave: Weave | null = null
+    let seen: { fork: string; committed: number } | null = null
+    const probe = {
+      // In a turn before the group commit's: the count's entry is queued by then, not committed.
+      at: () =>
+        new Promise<number>((resolve) =>
+          setImmediate(() => {
+            if (seen === null) {
+              const id = weave!.journal.db.prepare("SELECT id FROM threads WHERE type = 'countAlongside'").pluck().get() as string
+              const fork = weave!.fork(id)
+              const raw = new Database(db, { readonly: true })
+              seen = { fork, committed: raw.prepare('SELECT count(*) FROM journal WHERE thread = ?').pluck().get(id) as number }
+              raw.close()
+            }
+            resolve(1)
+          }),
+        ),
+    }
+    weave = await Weave.open({ db, threads: { countAlongside }, libraries: { inv: inv().lib, forkProbe: probe }, ioLibs: false, durability: 'memory', dumps: false })
+    try {
+      const orig = weave.spawn('countAlongside', { item: 'hat' })
+      expect(await weave.join(orig)).toMatchObject({ status: 'done', result: { n: 2, at: 1 } })
+      expect(seen).not.toBeNull()
+      // Nothing of the original was committed by the fork; its record held the queued count.
+      expect(seen!.committed).toBe(0)
+      expect(await weave.join(seen!.fork)).toMatchObject({ status: 'done', result: { n: 2, at: 1 } })
+      expect(makeDump(weave.journal, seen!.fork).entries.map((e) => e.call)).toEqual(['inv.count', 'forkProbe.at'])
     } finally {
       await weave.close()
     }

@@ -49,7 +49,7 @@ export function editRecord<T>(entries: readonly T[], seqOf: (e: T) => number, ed
 
 /** The entries of a fork of `id`: its record, edited (values are checked to be recordable). */
 export function forkEntries(journal: Journal, id: string, edits: RecordEdits): EntryRow[] {
-  return editRecord(journal.entries(id), (e) => e[0], edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]])
+  return editRecord(journal.entriesNow(id), (e) => e[0], edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]])
 }
 
 type Stmt = Database.Statement<unknown[]>
@@ -92,8 +92,9 @@ export function forkThread(host: WeaveHost, forks: Forks, id: string, edits: Rec
   if (row === undefined) throw new UnknownThread(id)
   const t = host.type(row.type)
   if (t === undefined) throw host.cannotRunType(row.type)
-  // What the original has queued is committed first, so its record is read whole.
-  journal.flushNow()
+  // Its record as of now, the entries queued for the next commit included: not flushed, as this
+  // may run from an async continuation, between the writes of one step (src/group-commit.ts
+  // `ownTurn`). The fork's rows are queued after those entries: they commit together.
   const entries = forkEntries(journal, id, edits)
   const forkId = journal.nextThreadId()
   const run = host.prepare(forkId, row.type, null, entries.map(([seq, key, ord, ok, text]): Entry => ({ seq, key, ord, ok: ok === 1, text, call: null })))

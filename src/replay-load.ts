@@ -3,9 +3,10 @@
  * a thread adopted or re-run later, and `raiment check`.
  *
  * A thread's entries in journal_main are read in blocks of BLOCK rows (by seq), each block as one
- * row of columns joined by SQLite (`group_concat`, separated by US, U+001F) and split here: a
- * block costs five strings handed over, not five values and an array a row (better-sqlite3 hands
- * a row over as an array of values; at a million entries that hand-over was half of a replay).
+ * row of columns joined by SQLite (`group_concat`, separated by US, U+001F), split into entries
+ * only as a replay reaches it (src/replay-blocks.ts): a block costs five strings handed over, not
+ * five values and an array a row (better-sqlite3 hands a row over as an array of values; at a
+ * million entries that hand-over was half of a replay).
  * JSON text, which keys and outcomes are, never holds a raw U+001F; a block whose pieces do not
  * count up to its rows, or whose seqs do not rise (SQLite keeps the subquery's order in the
  * aggregate, but does not promise it), or whose joined text is too long for one string, is read
@@ -19,16 +20,16 @@
  */
 import type Database from 'better-sqlite3'
 import type { Journal, ThreadRow } from './journal.js'
-import type { Entry } from './replay-record.js'
+import { cut, RecordBlocks, US, type Entry, type JoinedBlock } from './replay-blocks.js'
 
 /** A row as read: [seq, key, ord, ok, outcome]. */
 type Row = [number, string, number, 0 | 1, string]
 
 const BLOCK = 4096
 const COLS = 'seq, key, ord, ok, outcome'
-const US = '\x1f'
+const SEP = `char(${US.charCodeAt(0)})`
 const JOINED =
-  "SELECT count(*), group_concat(seq, char(31)), group_concat(key, char(31)), group_concat(ord, char(31)), group_concat(ok, ''), group_concat(outcome, char(31)) " +
+  `SELECT count(*), group_concat(seq, ${SEP}), group_concat(key, ${SEP}), group_concat(ord, ${SEP}), group_concat(ok, ''), group_concat(outcome, ${SEP}) ` +
   `FROM (SELECT ${COLS} FROM journal_main WHERE thread = ? AND seq > ? ORDER BY seq LIMIT ${BLOCK})`
 
 /** A block as read joined: [rows, seqs, keys, ords, oks, outcomes]. */
@@ -59,61 +60,55 @@ export class RecordReader {
     this.#joined = db.prepare(JOINED).raw(true)
   }
 
-  /** Thread `id`'s entries in completion order (journal_main, then the tail's, which all come after). */
+  /** Thread `id`'s entries in completion order, split (src/replay-blocks.ts `RecordBlocks` keeps them joined). */
   entries(id: string): Entry[] {
-    const out: Entry[] = []
-    let last = -1
-    for (;;) {
-      let n = this.#block(id, last, out)
-      if (n < 0) {
-        const rows = this.#main.all(id, last) as Row[]
-        for (let i = 0; i < rows.length; i++) out.push(entry(rows[i]!))
-        n = rows.length
-      }
-      if (n < BLOCK) break
-      last = out[out.length - 1]!.seq
-    }
-    if (this.#mayHaveTail !== null && !this.#mayHaveTail(id)) return out
-    const tail = this.#many ? this.#tailOf(id) : (this.#tailOne ??= this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)).all(id) as Row[]
-    for (const r of tail) out.push(entry(r))
-    return out
+    return this.record(id).toArray()
   }
 
   /**
-   * Appends the block of `id`'s entries after seq `last`, read joined, to `out`; returns how many,
-   * or -1 (nothing appended) when the block must be read row by row.
+   * Thread `id`'s record in completion order (journal_main, then the tail's, which all come
+   * after), its blocks joined, split as a replay reaches them.
    */
-  #block(id: string, last: number, out: Entry[]): number {
+  record(id: string): RecordBlocks {
+    const blocks: Array<Entry[] | JoinedBlock> = []
+    let last = -1
+    for (;;) {
+      const { n, units, end } = this.#block(id, last)
+      for (const u of units) blocks.push(u)
+      if (n < BLOCK) break
+      last = end
+    }
+    if (this.#mayHaveTail === null || this.#mayHaveTail(id)) {
+      const tail = this.#many ? this.#tailOf(id) : (this.#tailOne ??= this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)).all(id) as Row[]
+      if (tail.length > 0) blocks.push(tail.map(entry))
+    }
+    return new RecordBlocks(blocks)
+  }
+
+  /**
+   * The block of `id`'s entries after seq `last` (n rows, the last of seq `end`): joined and cut
+   * into units, or read by row where it does not split cleanly.
+   */
+  #block(id: string, last: number): { n: number; units: Array<Entry[] | JoinedBlock>; end: number } {
     let joined: Joined
     try {
       joined = this.#joined.get(id, last) as Joined
     } catch (e) {
       // A block whose joined text passes the longest string SQLite may hand over (outcomes of
       // ~130 KB a row, 4,096 rows): read by row.
-      if ((e as { code?: string }).code === 'SQLITE_TOOBIG') return -1
+      if ((e as { code?: string }).code === 'SQLITE_TOOBIG') return this.#byRow(id, last)
       throw e
     }
-    const [n, seqText, keyText, ordText, oks, textText] = joined
-    if (n === 0) return 0
-    if (seqText === null || keyText === null || ordText === null || oks === null || textText === null || oks.length !== n) return -1
-    const seqs = seqText.split(US)
-    const keys = keyText.split(US)
-    const ords = ordText.split(US)
-    const texts = textText.split(US)
-    if (seqs.length !== n || keys.length !== n || ords.length !== n || texts.length !== n) return -1
-    const start = out.length
-    let prev = last
-    for (let i = 0; i < n; i++) {
-      const seq = +seqs[i]!
-      if (!(seq > prev)) {
-        out.length = start
-        return -1
-      }
-      prev = seq
-      const o = ords[i]!
-      out.push({ seq, key: keys[i]!, ord: o === '0' ? 0 : +o, ok: oks.charCodeAt(i) === 49, text: texts[i]!, call: null })
-    }
-    return n
+    const [n, seqs, keys, ords, oks, texts] = joined
+    if (n === 0) return { n: 0, units: [], end: last }
+    if (seqs === null || keys === null || ords === null || oks === null || texts === null) return this.#byRow(id, last)
+    const c = cut({ n, seqs, keys, ords, oks, texts }, last)
+    return c === null ? this.#byRow(id, last) : { n, units: c.units, end: c.last }
+  }
+
+  #byRow(id: string, last: number): { n: number; units: Array<Entry[] | JoinedBlock>; end: number } {
+    const entries = (this.#main.all(id, last) as Row[]).map(entry)
+    return { n: entries.length, units: [entries], end: entries.length === 0 ? last : entries[entries.length - 1]!.seq }
   }
 
   #tailOf(id: string): Row[] {
@@ -133,13 +128,13 @@ export class RecordReader {
  * The running and pending threads of `journal`, in rowid order, and the records of the running
  * ones by thread id.
  */
-export function resumeSet(journal: Journal, which?: () => ThreadRow[]): { rows: ThreadRow[]; records: Map<string, Entry[]> } {
+export function resumeSet(journal: Journal, which?: () => ThreadRow[]): { rows: ThreadRow[]; records: Map<string, RecordBlocks> } {
   return journal.db.transaction(() => {
     // `which`: the rows to resume, where not every running one is (src/passivation/ keeps the passivated asleep).
     const rows = which !== undefined ? which() : journal.threads({ status: ['running', 'pending'] })
     const reader = new RecordReader(journal.db, true)
-    const records = new Map<string, Entry[]>()
-    for (const row of rows) if (row.status === 'running') records.set(row.id, reader.entries(row.id))
+    const records = new Map<string, RecordBlocks>()
+    for (const row of rows) if (row.status === 'running') records.set(row.id, reader.record(row.id))
     return { rows, records }
   })()
 }

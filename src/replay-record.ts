@@ -4,22 +4,14 @@
  * them. The weft (weft.ts) drives it.
  */
 import type { Call } from './call.js'
+import type { Entry, RecordBlocks } from './replay-blocks.js'
 
-/** A recorded outcome, as the replay sees it. */
-export interface Entry {
-  readonly seq: number
-  readonly key: string
-  readonly ord: number
-  readonly ok: boolean
-  /** The encoded outcome (from the journal), or undefined when `value` holds it (from a dump). */
-  readonly text: string | undefined
-  readonly value?: unknown
-  call: Call | null
-}
+export type { Entry } from './replay-blocks.js'
 
 /** The state of one replay: the next entry to release and the requests held back. */
 export class Replay {
-  readonly entries: Entry[]
+  /** The record, by position (src/replay-blocks.ts: split as the replay reaches it). */
+  readonly record: RecordBlocks
   next = 0
   held: Call[] = []
   scheduled = false
@@ -33,21 +25,26 @@ export class Replay {
   /** Positions of the entries by key and ordinal, built at the first lookup out of order. */
   #index: Map<string, Array<number | undefined>> | null = null
 
-  constructor(entries: Entry[]) {
-    this.entries = entries
+  constructor(record: RecordBlocks) {
+    this.record = record
   }
 
   /** Whether an entry from `next` on is one the thread has not asked for yet. */
   unasked(): boolean {
-    for (let i = this.next; i < this.entries.length; i++) if (this.entries[i]!.call === null) return true
+    for (let i = this.next; i < this.record.length; i++) if (this.record.at(i)!.call === null) return true
     return false
   }
 
   find(key: string, ord: number): Entry | undefined {
-    const n = this.entries[this.next]
+    const n = this.record.at(this.next)
     if (n !== undefined && n.call === null && n.ord === ord && n.key === key) return n
     const at = this.#positions(key)?.[ord]
-    return at === undefined ? undefined : this.entries[at]
+    return at === undefined ? undefined : this.record.at(at)
+  }
+
+  /** The position of the entry of `key` and `ord` in the record, or -1. */
+  positionOf(key: string, ord: number): number {
+    return this.#positions(key)?.[ord] ?? -1
   }
 
   /**
@@ -71,13 +68,11 @@ export class Replay {
   #positions(key: string): Array<number | undefined> | undefined {
     if (this.#index === null) {
       const index = new Map<string, Array<number | undefined>>()
-      const entries = this.entries
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!
-        let arr = index.get(e.key)
-        if (arr === undefined) index.set(e.key, (arr = []))
-        arr[e.ord] = i
-      }
+      this.record.eachKey((k, ord, i) => {
+        let arr = index.get(k)
+        if (arr === undefined) index.set(k, (arr = []))
+        arr[ord] = i
+      })
       this.#index = index
     }
     return this.#index.get(key)
@@ -110,8 +105,9 @@ function list(items: string[], max = 3): string {
 /** The recorded requests nearest to one the record lacks, for the divergence message. */
 export function nearest(r: Replay, got: Call): string {
   const name = got.lib.name + '.' + got.method + ':'
-  const same = r.entries.filter((e) => e.key.startsWith(name))
-  const pool = same.length > 0 ? same : r.entries
+  const all = r.record.toArray()
+  const same = all.filter((e) => e.key.startsWith(name))
+  const pool = same.length > 0 ? same : all
   const score = (k: string): number => {
     let i = 0
     while (i < k.length && i < got.key.length && k[i] === got.key[i]) i++
@@ -129,13 +125,14 @@ export function nearest(r: Replay, got: Call): string {
 export function reordered(r: Replay, expected: Entry, pending: readonly Call[]): string {
   const waiting = pending.map((c) => {
     const e = r.find(c.key, c.ord)
-    const at = e !== undefined && e.call === c ? `, recorded later as outcome #${r.entries.indexOf(e) + 1}` : ''
+    const at = e !== undefined && e.call === c ? `, recorded later as outcome #${r.positionOf(c.key, c.ord) + 1}` : ''
     return `${describeKey(c.key, SHORT)} (ordinal ${c.ord}${at})`
   })
-  const unasked = r.entries.slice(r.next).filter((e) => e.call === null)
+  const unasked: Entry[] = []
+  for (let i = r.next; i < r.record.length; i++) if (r.record.at(i)!.call === null) unasked.push(r.record.at(i)!)
   const first = describeKey(expected.key, SHORT)
   return (
-    `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
+    `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.record.length}, ` +
     `but the thread has not asked for it: it is waiting on ${list(waiting)}. ` +
     `Recorded requests it has not made: ${list(unasked.map((e) => `${describeKey(e.key, SHORT)} (ordinal ${e.ord})`))}. ` +
     `The calls look reordered: if the thread still makes ${first}, make it before ${describeKey(pending[0]!.key, SHORT)} again, as it did when recorded.`

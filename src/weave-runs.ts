@@ -20,6 +20,7 @@ import { ThreadKilled } from './errors.js'
 import type { Journal, ThreadRow } from './journal.js'
 import { threadView, type Library } from './libraries.js'
 import type { Passivation } from './passivation/passivation.js'
+import type { RecordBlocks } from './replay-blocks.js'
 import { RecordReader, resumeSet } from './replay-load.js'
 import type { Keyring } from './secrets/keyring.js'
 import type { AnyThreadType } from './thread.js'
@@ -92,7 +93,7 @@ export class WeaveRuns {
    * Registers a thread's run (so it can be joined and killed) before it starts. `trace`: where it
    * was spawned (a traceparent), or for a resumed run (`entries` given) its earlier run.
    */
-  prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace: string | null = null, continued = 0): Run {
+  prepare(id: string, type: string, parent: string | null, entries: Entry[] | RecordBlocks | null, trace: string | null = null, continued = 0): Run {
     const observer = this.#o.host.observer()
     const obs = observer === null ? null : observer.run(id, type, entries !== null, trace)
     const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs, waitQueued: false }
@@ -103,7 +104,7 @@ export class WeaveRuns {
   }
 
   /** A new weft for the run, replaying `entries`. */
-  weft(run: Run, entries: Entry[] | null): Weft {
+  weft(run: Run, entries: Entry[] | RecordBlocks | null): Weft {
     const o = this.#o
     return new Weft({
       threadId: run.id,
@@ -142,14 +143,19 @@ export class WeaveRuns {
   #rerun(run: Run): void {
     if (run.ended || this.#o.host.closed()) return
     const row = this.#journal.thread(run.id)!
-    run.weft = this.weft(run, this.entries(run.id))
+    run.weft = this.weft(run, this.record(run.id))
     this.start(run, this.#o.host.type(run.type)!, decodeValue(row.params), true)
   }
 
-  /** The thread's record as committed, for a replay. */
-  entries(id: string): Entry[] {
+  /** The thread's record as committed, for a replay: in blocks, split as the replay reaches them. */
+  record(id: string): RecordBlocks {
     const journal = this.#journal
-    return (this.#reader ??= new RecordReader(journal.db, false, (t) => journal.mayHaveTail(t))).entries(id)
+    return (this.#reader ??= new RecordReader(journal.db, false, (t) => journal.mayHaveTail(t))).record(id)
+  }
+
+  /** The thread's record as committed, whole. */
+  entries(id: string): Entry[] {
+    return this.record(id).toArray()
   }
 
   /**
@@ -232,12 +238,12 @@ export class WeaveRuns {
       this.#journal.queue(this.#journal.db.prepare('DELETE FROM passivated'), [])
     }
     const { rows, records } = resumeSet(this.#journal, p === null ? undefined : () => p.toResume())
-    for (const row of rows) this.adopt(row, records.get(row.id) ?? [])
+    for (const row of rows) this.adopt(row, records.get(row.id))
     p?.start()
   }
 
   /** Starts (pending) or resumes (running) a recorded thread; `record`: its entries, when read already. */
-  adopt(row: ThreadRow, record?: Entry[]): void {
+  adopt(row: ThreadRow, record?: RecordBlocks): void {
     if (this.#runs.has(row.id)) return
     const t = this.#o.host.type(row.type)
     if (t === undefined) {
@@ -253,7 +259,7 @@ export class WeaveRuns {
       return
     }
     this.#weave.resumed++
-    const entries = record ?? this.entries(row.id)
+    const entries = record ?? this.record(row.id)
     const run = this.prepare(row.id, row.type, row.parent, entries, row.trace ?? null, continuedOf(row))
     this.#resuming.add(run, entries.length)
     if (run.obs !== null) {

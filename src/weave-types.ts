@@ -9,6 +9,7 @@ import type { ReloadReport } from './check/reload.js'
 import type { RaimentError } from './errors.js'
 import type { AnyThreadType } from './thread.js'
 import type { Weave } from './weave.js'
+import type { RecordBlocks } from './replay-blocks.js'
 import type { Entry, Weft } from './weft.js'
 
 export type ThreadEnd =
@@ -142,7 +143,7 @@ export interface WeaveHost {
    * Registers a run before it starts (`entries`: its record, for a resumed run; `trace`: the
    * traceparent it goes on; `continued`: how many times it continued as new).
    */
-  prepare(id: string, type: string, parent: string | null, entries: Entry[] | null, trace?: string | null, continued?: number): Run
+  prepare(id: string, type: string, parent: string | null, entries: Entry[] | RecordBlocks | null, trace?: string | null, continued?: number): Run
   start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void
   /** The run's end is committed: tell its joiners and the 'thread-end' listeners. */
   ended(run: Run, end: ThreadEnd): void
@@ -151,8 +152,10 @@ export interface WeaveHost {
   cannotRunType(type: string): RaimentError
   /** The thread's record as committed, for a replay. */
   entries(id: string): Entry[]
+  /** The thread's record as committed, in blocks split as a replay reaches them. */
+  record(id: string): RecordBlocks
   /** A new weft for the run, replaying `entries`. */
-  weft(run: Run, entries: Entry[] | null): Weft
+  weft(run: Run, entries: Entry[] | RecordBlocks | null): Weft
   observer(): Observer | null
   /** The run of thread `id`, woken by replay first if it is passivated (src/passivation/). */
   wake(id: string): Run | undefined

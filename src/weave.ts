@@ -148,6 +148,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       cannotRun: (id, type, parent) => this.#runs.cannotRun(id, type, parent),
       cannotRunType: (type) => this.#cannotRunType(type),
       entries: (id) => this.#runs.entries(id),
+      record: (id) => this.#runs.record(id),
       weft: (run, entries) => this.#runs.weft(run, entries),
       observer: () => this.#observer,
       wake: (id) => this.#runs.get(id) ?? this.#passivation?.wake(id),

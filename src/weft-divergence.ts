@@ -25,7 +25,7 @@ export function divergenceAt(r: Replay, expected: Entry, first: Call | null, mad
     const asked = got ? `asked for ${describeKey(got.key)} (ordinal ${got.ord})` : 'made no further request'
     return {
       what:
-        `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.entries.length}, ` +
+        `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.record.length}, ` +
         `but the thread ${asked}.${got ? nearest(r, got) : ''}`,
       detail: { kind: got ? 'unexpected' : 'missing', index: r.next, recorded: recordedAt(expected), ...(got ? { made: made(got) } : {}) },
     }
@@ -40,7 +40,7 @@ export function divergenceAt(r: Replay, expected: Entry, first: Call | null, mad
 /** The thread ended, and entry `i` of the record, `e`, was never asked for. */
 export function endedBefore(r: Replay, e: Entry, i: number): Divergence {
   return {
-    what: `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.entries.length}, which it never asked for.`,
+    what: `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.record.length}, which it never asked for.`,
     detail: { kind: 'ended', index: i, recorded: recordedAt(e) },
   }
 }
@@ -48,7 +48,7 @@ export function endedBefore(r: Replay, e: Entry, i: number): Divergence {
 /** The error thread `threadId` of `type` stops with; `r`: its replay, to name the last entry matched. */
 export function divergenceError(threadId: string, type: string, r: Replay | null, { what, detail }: Divergence): ReplayDivergence {
   const released = r ? r.next : 0
-  const last = r && released > 0 ? ` Last matched: ${describeKey(r.entries[released - 1]!.key)}.` : ''
+  const last = r && released > 0 ? ` Last matched: ${describeKey(r.record.at(released - 1)!.key)}.` : ''
   return new ReplayDivergence(
     `thread ${threadId} (${type}) diverged from its record: ${what}${last} ` +
       `The thread's code or its inputs changed since the record was made: make sure the thread is ` +

@@ -2,7 +2,7 @@
 import type { WeaveConfig } from './call-context.js'
 import type { Journal } from './journal.js'
 import type { RunObservation } from './observer.js'
-import type { Entry } from './replay-record.js'
+import type { Entry, RecordBlocks } from './replay-blocks.js'
 import type { ThreadRetry } from './retry/policy.js'
 import type { Keyring } from './secrets/keyring.js'
 import type { Weft } from './weft.js'
@@ -18,8 +18,8 @@ export interface WeftOptions {
   /** Where live outcomes are recorded; null for a strict replay that never goes live. */
   journal: Journal | null
   config: WeaveConfig
-  /** Recorded entries in completion order; null or empty for a new thread. */
-  entries: Entry[] | null
+  /** Recorded entries in completion order (whole, or in blocks: src/replay-blocks.ts); null or empty for a new thread. */
+  entries: Entry[] | RecordBlocks | null
   /** What to do when the record diverges: fail the thread (default) or continue live. */
   onDivergence?: 'fail' | 'continue'
   /** Called once when the weft stops on its own (a divergence), so the weave can end the thread. */

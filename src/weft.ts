@@ -29,6 +29,7 @@ import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { Call, keptHook } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
+import { RecordBlocks } from './replay-blocks.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
 import { divergenceAt, divergenceError, droppedEntry, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
@@ -61,7 +62,7 @@ export class Weft extends PendingCalls implements WeftLike {
   #count1 = 0
   #counts: Map<string, number> | null = null
   /** Keys whose first call a finished replay counted by its entry, not yet in the counts (see #count). */
-  #firstKeys: string[] | null = null
+  #firstKeys: (() => string[]) | null = null
   readonly #onDivergence: 'fail' | 'continue'
   readonly #onStop: ((err: Error, weft: Weft) => void) | undefined
   readonly #type: string
@@ -80,7 +81,7 @@ export class Weft extends PendingCalls implements WeftLike {
   #recorded = 0
   /** The journal epoch in which this thread last queued an entry (its batch). */
   #batch = -1
-  #replay: Replay | null
+  #replay: Replay | null = null
   /** How the calls of libraries with secrets are keyed, recorded and handed back; null: none. */
   readonly #secrets: CallSecrets | null
   #stopped: Error | null = null
@@ -106,12 +107,12 @@ export class Weft extends PendingCalls implements WeftLike {
     this.#retry = o.retry ?? null
     this.#onWait = o.onWait ?? null
     this.trace = o.trace ? [] : null
-    const { secrets, entries } = CallSecrets.of(o.keyring ?? null, o.entries)
+    const { secrets, record } = CallSecrets.of(o.keyring ?? null, RecordBlocks.from(o.entries))
     this.#secrets = secrets
-    this.#replay = entries && entries.length > 0 ? new Replay(entries) : null
-    if (entries && entries.length > 0) {
-      this.#seq = entries[entries.length - 1]!.seq + 1
-      this.#recorded = entries.length
+    if (record !== null && record.length > 0) {
+      this.#replay = new Replay(record)
+      this.#seq = record.lastSeq + 1
+      this.#recorded = record.length
     }
     this.#initial = this.#recorded
   }
@@ -153,7 +154,7 @@ export class Weft extends PendingCalls implements WeftLike {
     let key: string
     let ord: number
     const r = this.#replay
-    const next = r === null ? undefined : r.entries[r.next]
+    const next = r === null ? undefined : r.record.at(r.next)
     const k = next?.key
     if (k !== undefined && k.length === prefix.length + argsText.length && k.endsWith(argsText) && k.startsWith(prefix)) {
       // Replaying a thread that asks in recorded order, the next entry holds this same key (compared
@@ -203,7 +204,7 @@ export class Weft extends PendingCalls implements WeftLike {
       }
     }
     if (this.#firstKeys !== null) {
-      const keys = this.#firstKeys
+      const keys = this.#firstKeys()
       this.#firstKeys = null
       for (let i = 0; i < keys.length; i++) if (!this.#counted(keys[i]!)) this.#count(keys[i]!)
       return this.#count(key)
@@ -218,8 +219,6 @@ export class Weft extends PendingCalls implements WeftLike {
     } else (this.#counts ??= new Map()).set(key, ord + 1)
     return ord
   }
-
-  // ---- live ---------------------------------------------------------------------------------
 
   #live(call: Call): void {
     if (this.#journal === null) {
@@ -323,8 +322,6 @@ export class Weft extends PendingCalls implements WeftLike {
     this.releaseDurable(call, this.#journal!.epoch)
   }
 
-  // ---- replay -------------------------------------------------------------------------------
-
   #request(r: Replay, call: Call): void {
     const e = r.find(call.key, call.ord)
     if (e !== undefined && e.call === null) e.call = call
@@ -354,12 +351,13 @@ export class Weft extends PendingCalls implements WeftLike {
     const r = this.#replay
     if (r === null || this.#stopped !== null) return
     r.scheduled = false
-    while (r.next < r.entries.length) {
-      const e = r.entries[r.next]!
+    const record = r.record
+    while (r.next < record.length) {
+      const e = record.at(r.next)!
       if (e.call !== null) {
-        r.next++
+        record.passed(++r.next)
         this.#release(e)
-        if (r.next < r.entries.length || r.held.length > 0) this.#schedule(r)
+        if (r.next < record.length || r.held.length > 0) this.#schedule(r)
         else this.#goLive(r)
         return
       }
@@ -393,8 +391,7 @@ export class Weft extends PendingCalls implements WeftLike {
 
   #goLive(r: Replay): void {
     this.#replay = null
-    // The keys of the calls counted by their entries, for #count.
-    this.#firstKeys = r.implicit.length === 0 ? null : r.implicit.map((i) => r.entries[i]!.key)
+    this.#firstKeys = r.implicit.length === 0 ? null : r.record.keysAt(r.implicit)
     const held = r.held
     for (const call of held) {
       if (this.#stopped !== null) return
@@ -430,8 +427,8 @@ export class Weft extends PendingCalls implements WeftLike {
     if (this.#stopped !== null) return this.#stopped
     const r = this.#replay
     if (r !== null) {
-      for (let i = r.next; i < r.entries.length; i++) {
-        const e = r.entries[i]!
+      for (let i = r.next; i < r.record.length; i++) {
+        const e = r.record.at(i)!
         if (e.call === null) {
           if (r.skipUnrequested || this.#onDivergence === 'continue') {
             // Continuing live: drop what the changed code never asked for, as #pump does, so the

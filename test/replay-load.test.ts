@@ -74,11 +74,11 @@ describe('records read in blocks', () => {
       const single = new RecordReader(journal.db, false)
       for (const id of ids) {
         const expected = journal.replayEntries(id, (seq, key, ord, ok, text) => [seq, key, ord, ok, text])
-        expect(records.get(id)!.map(shape)).toEqual(expected)
+        expect(records.get(id)!.toArray().map(shape)).toEqual(expected)
         expect(single.entries(id).map(shape)).toEqual(expected)
       }
       expect(records.get(ids[0]!)!.length).toBe(9000)
-      expect(records.get(ids[1]!)!.map((e) => e.seq).slice(-6)).toEqual([38, 40, 42, 44, 46, 48])
+      expect(records.get(ids[1]!)!.toArray().map((e) => e.seq).slice(-6)).toEqual([38, 40, 42, 44, 46, 48])
     } finally {
       journal.close()
     }

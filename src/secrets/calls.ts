@@ -15,7 +15,8 @@
  */
 import { decodeArgs, encodeArgs } from '../encoding.js'
 import type { Library } from '../libraries.js'
-import { splitKey, type Entry } from '../replay-record.js'
+import { RecordBlocks, type Entry } from '../replay-blocks.js'
+import { splitKey } from '../replay-record.js'
 import type { Keyring } from './keyring.js'
 import { anyForm, anyMarker, hasMarker, isMarker, markerKids, sealedParts } from './marker.js'
 import { markPaths, type Mark, type Path } from './rules.js'
@@ -47,19 +48,21 @@ export class CallSecrets {
    * The secrets of a thread's weft, and the record as it must be matched: as recorded, or in the
    * any mode (see the module's comment). Null when nothing of the thread is secret.
    */
-  static of(keyring: Keyring | null, entries: Entry[] | null): { secrets: CallSecrets | null; entries: Entry[] | null } {
+  static of(keyring: Keyring | null, record: RecordBlocks | null): { secrets: CallSecrets | null; record: RecordBlocks | null } {
     let kids: Set<string | null> | null = null
-    for (const e of entries ?? []) {
+    // The record's keys are looked at joined (a block's at once); split only where one has a marker.
+    const entries = record !== null && record.anyKey(hasMarker) ? record.toArray() : []
+    for (const e of entries) {
       if (hasMarker(e.key)) for (const k of markerKids(e.key)) (kids ??= new Set()).add(k)
     }
     const any = kids !== null && (keyring === null || [...kids].some((k) => k !== keyring.kid))
     if (!any) {
-      if (keyring === null) return { secrets: null, entries }
+      if (keyring === null) return { secrets: null, record }
       let s = shared.get(keyring)
       if (s === undefined) shared.set(keyring, (s = new CallSecrets(keyring, false, null)))
-      return { secrets: s, entries }
+      return { secrets: s, record }
     }
-    return { secrets: new CallSecrets(keyring, true, recordedPaths(entries!)), entries: anyEntries(entries!) }
+    return { secrets: new CallSecrets(keyring, true, recordedPaths(entries)), record: RecordBlocks.of(anyEntries(entries)) }
   }
 
   /** Does a call of `lib` need this (to key, record or hand back its values)? */

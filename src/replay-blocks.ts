@@ -1,0 +1,287 @@
+/**
+ * A thread's record as a replay reaches it: blocks of entries, each read from SQLite as one row
+ * of joined columns (src/replay-load.ts) and split into entries only when the replay reaches it;
+ * the entries of a block the replay has passed are let go (split again if ever asked for).
+ *
+ * Why: a record read whole at open, a million entries and their strings, lives until it is
+ * replayed, and the young generation copies all of it at every scavenge before it is promoted
+ * (half of a million-entry replay's time went so). Split as reached, a block's entries die young.
+ *
+ * Invariants:
+ * - Positions are those of the whole record: `at(i)` is the record's entry i, in completion order,
+ *   whether its block is split, let go, or never split yet. An entry split again is a new object
+ *   with `call` null: only entries behind the replay's next are let go, all released, whose
+ *   (key, ordinal) is never asked for again.
+ * - Every block's text is read in the transaction that reads the thread's row (src/replay-load.ts
+ *   `resumeSet`): nothing is read later, so the record is that of the row's state.
+ * - A joined block splits into its rows, seqs rising: the reader checks each block when it reads
+ *   it, cutting it into units of UNIT rows (`cut`), and reads by row one that fails (SQLite keeps
+ *   the subquery's order in the aggregate but does not promise it; a key that held a raw U+001F
+ *   would split wrong).
+ */
+import type { Call } from './call.js'
+
+/** A recorded outcome, as the replay sees it. */
+export interface Entry {
+  readonly seq: number
+  readonly key: string
+  readonly ord: number
+  readonly ok: boolean
+  /** The encoded outcome (from the journal), or undefined when `value` holds it (from a dump). */
+  readonly text: string | undefined
+  readonly value?: unknown
+  call: Call | null
+}
+
+/** Separator of the joined columns (U+001F): JSON text, which keys and outcomes are, never holds it raw. */
+export const US = '\x1f'
+
+/** A block's columns as SQLite joined them: n rows; seqs, keys, ords, outcomes separated by US; oks one '0' or '1' a row. */
+export interface JoinedBlock {
+  readonly n: number
+  readonly seqs: string
+  readonly keys: string
+  readonly ords: string
+  readonly oks: string
+  readonly texts: string
+}
+
+/** Entries split at once: few enough that a unit's entries die young, replayed before the next scavenge. */
+const UNIT = 256
+
+/** Where each unit of `text`'s pieces begins (every UNIT-th piece), or null when it does not split into `n`. */
+function cuts(text: string, n: number): number[] | null {
+  const out = [0]
+  let count = 1
+  for (let i = text.indexOf(US); i !== -1; i = text.indexOf(US, i + 1)) {
+    if (count % UNIT === 0) out.push(i + 1)
+    count++
+  }
+  return count === n ? out : null
+}
+
+/** The pieces of unit `u` of `text`, cut at `at`. */
+function piece(text: string, at: readonly number[], u: number): string {
+  return u + 1 < at.length ? text.slice(at[u], at[u + 1]! - 1) : text.slice(at[u])
+}
+
+/**
+ * Cuts a joined block into units of UNIT rows, checking that it splits cleanly into its rows,
+ * seqs rising from after `after`; returns them and the block's last seq, or null when it does
+ * not (read it by row).
+ */
+export function cut(b: JoinedBlock, after: number): { units: Array<JoinedBlock | Entry[]>; last: number } | null {
+  const n = b.n
+  if (b.oks.length !== n) return null
+  if (n <= UNIT) {
+    // A unit alone (most records): split now, as the replay reaches it next.
+    const entries = split(b)
+    if (entries === null || !rising(entries, after)) return null
+    return { units: [entries], last: entries[n - 1]!.seq }
+  }
+  const seqs = b.seqs.split(US)
+  if (seqs.length !== n) return null
+  const seqAt = [0]
+  let prev = after
+  let off = 0
+  for (let i = 0; i < n; i++) {
+    const text = seqs[i]!
+    const seq = +text
+    if (!(seq > prev)) return null
+    prev = seq
+    off += text.length + 1
+    if ((i + 1) % UNIT === 0) seqAt.push(off)
+  }
+  if (n % UNIT === 0) seqAt.pop()
+  const keyAt = cuts(b.keys, n)
+  const ordAt = cuts(b.ords, n)
+  const textAt = cuts(b.texts, n)
+  if (keyAt === null || ordAt === null || textAt === null) return null
+  const units: Array<JoinedBlock | Entry[]> = []
+  for (let u = 0; u < seqAt.length; u++) {
+    const from = u * UNIT
+    const len = Math.min(UNIT, n - from)
+    units.push({
+      n: len,
+      seqs: piece(b.seqs, seqAt, u),
+      keys: piece(b.keys, keyAt, u),
+      ords: piece(b.ords, ordAt, u),
+      oks: b.oks.slice(from, from + len),
+      texts: piece(b.texts, textAt, u),
+    })
+  }
+  return { units, last: prev }
+}
+
+/** Whether the entries' seqs rise from after `after`. */
+function rising(entries: readonly Entry[], after: number): boolean {
+  let prev = after
+  for (let i = 0; i < entries.length; i++) {
+    const seq = entries[i]!.seq
+    if (!(seq > prev)) return false
+    prev = seq
+  }
+  return true
+}
+
+/** A joined block's entries; null when a column does not split into its rows. */
+function split(b: JoinedBlock): Entry[] | null {
+  const seqs = b.seqs.split(US)
+  const keys = b.keys.split(US)
+  const ords = b.ords.split(US)
+  const texts = b.texts.split(US)
+  const oks = b.oks
+  if (seqs.length !== b.n || keys.length !== b.n || ords.length !== b.n || texts.length !== b.n) return null
+  const out = new Array<Entry>(b.n)
+  for (let i = 0; i < b.n; i++) {
+    const o = ords[i]!
+    out[i] = { seq: +seqs[i]!, key: keys[i]!, ord: o === '0' ? 0 : +o, ok: oks.charCodeAt(i) === 49, text: texts[i]!, call: null }
+  }
+  return out
+}
+
+/** A thread's record in blocks; see the invariants above. */
+export class RecordBlocks {
+  readonly length: number
+  /** The seq of the record's last entry (-1 when empty). */
+  readonly lastSeq: number
+  /** Each block's entries once split; null: not split, or let go. */
+  readonly #split: Array<Entry[] | null>
+  /** Each block's joined text; null for a block read by row (kept split). */
+  readonly #joined: Array<JoinedBlock | null>
+  /** The position of each block's first entry, and one past the last block's. */
+  readonly #starts: number[]
+  /** The block of the last lookup. */
+  #b = 0
+  /** Blocks before this one have been let go (or are read by row). */
+  #kept = 0
+
+  /** `blocks`: in order, each split already (an array) or joined. */
+  constructor(blocks: ReadonlyArray<Entry[] | JoinedBlock>) {
+    this.#split = []
+    this.#joined = []
+    this.#starts = [0]
+    let n = 0
+    for (const b of blocks) {
+      const len = Array.isArray(b) ? b.length : b.n
+      if (len === 0) continue
+      this.#split.push(Array.isArray(b) ? b : null)
+      this.#joined.push(Array.isArray(b) ? null : b)
+      this.#starts.push((n += len))
+    }
+    this.length = n
+    const last = this.#joined[this.#joined.length - 1]
+    if (n === 0) this.lastSeq = -1
+    else if (last === null || last === undefined) this.lastSeq = this.at(n - 1)!.seq
+    else this.lastSeq = +last.seqs.slice(last.seqs.lastIndexOf(US) + 1)
+  }
+
+  /** A record held whole already (a dump, a move, a fork, a reload). */
+  static of(entries: Entry[]): RecordBlocks {
+    return new RecordBlocks([entries])
+  }
+
+  /** `record` in blocks, whole or already so; null for none. */
+  static from(record: Entry[] | RecordBlocks | null): RecordBlocks | null {
+    return record === null || record instanceof RecordBlocks ? record : RecordBlocks.of(record)
+  }
+
+  /** The record's entry at position `i`, or undefined past its end. */
+  at(i: number): Entry | undefined {
+    if (!(i >= 0 && i < this.length)) return undefined
+    const starts = this.#starts
+    let b = this.#b
+    if (i < starts[b]! || i >= starts[b + 1]!) {
+      if (i >= starts[b + 1]! && i < starts[b + 2]!) b++
+      else {
+        let lo = 0
+        let hi = this.#split.length - 1
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >>> 1
+          if (starts[mid]! <= i) lo = mid
+          else hi = mid - 1
+        }
+        b = lo
+      }
+      this.#b = b
+    }
+    // A unit cut from a block checked whole (`cut`) splits into its rows.
+    const entries = this.#split[b] ?? (this.#split[b] = split(this.#joined[b]!)!)
+    return entries[i - starts[b]!]
+  }
+
+  /**
+   * Lets go of the split entries of every block wholly before position `next` (all replayed and
+   * released); they are split again if asked for.
+   */
+  passed(next: number): void {
+    const starts = this.#starts
+    let k = this.#kept
+    while (k < this.#split.length && starts[k + 1]! <= next) {
+      if (this.#joined[k] !== null) this.#split[k] = null
+      k++
+    }
+    this.#kept = k
+  }
+
+  /** Calls `f` with the key and ordinal of every entry, in order, without splitting outcomes. */
+  eachKey(f: (key: string, ord: number, i: number) => void): void {
+    for (let b = 0; b < this.#split.length; b++) {
+      const start = this.#starts[b]!
+      const entries = this.#split[b] ?? null
+      if (entries !== null) {
+        for (let i = 0; i < entries.length; i++) f(entries[i]!.key, entries[i]!.ord, start + i)
+        continue
+      }
+      const j = this.#joined[b]!
+      const keys = j.keys.split(US)
+      const ords = j.ords.split(US)
+      for (let i = 0; i < keys.length; i++) f(keys[i]!, +ords[i]!, start + i)
+    }
+  }
+
+  /**
+   * The keys of the entries at `positions`, read when called: the thunk keeps the blocks' keys
+   * alone, not their outcomes (a thread gone live holds it until it first needs them).
+   */
+  keysAt(positions: readonly number[]): () => string[] {
+    const starts = this.#starts
+    const keys = this.#joined.map((j, b) => (j !== null ? j.keys : this.#split[b]!.map((e) => e.key)))
+    return () => {
+      // Positions rise (the replay's `implicit`): the blocks are walked once.
+      const out = new Array<string>(positions.length)
+      let b = 0
+      let split: readonly string[] | null = null
+      for (let n = 0; n < positions.length; n++) {
+        const i = positions[n]!
+        if (i >= starts[b + 1]!) {
+          while (starts[b + 1]! <= i) b++
+          split = null
+        }
+        const k = keys[b]!
+        split ??= typeof k === 'string' ? k.split(US) : k
+        out[n] = split[i - starts[b]!]!
+      }
+      return out
+    }
+  }
+
+  /**
+   * Whether `test` holds of some key, asked of a joined block's keys at once: `test` must hold of
+   * a joined text exactly when it holds of one of its keys (a substring that holds no U+001F).
+   */
+  anyKey(test: (text: string) => boolean): boolean {
+    for (let b = 0; b < this.#split.length; b++) {
+      const j = this.#joined[b]
+      if (j !== null && j !== undefined ? test(j.keys) : this.#split[b]!.some((e) => test(e.key))) return true
+    }
+    return false
+  }
+
+  /** Every entry, split (for messages and the rare paths that need the record whole). */
+  toArray(): Entry[] {
+    const out: Entry[] = []
+    for (let i = 0; i < this.length; i++) out.push(this.at(i)!)
+    return out
+  }
+}

@@ -1,0 +1,138 @@
+// A record read for a resume is split into entries only as the replay reaches it, a unit of rows
+// at a time, and the entries of units replayed are let go (src/replay-blocks.ts). A thread whose
+// record spans many units, with calls of one key again and again, calls completing out of order
+// (found ahead of the replay) and a key called once before the restart and again after it, resumes
+// and goes on live exactly as the same thread run without a restart: the same result and the same
+// record, key for key and ordinal for ordinal. Positions read after their unit was let go (keys,
+// entries) are those of the record.
+import { describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { Weave, thread } from 'raiment'
+import { Journal } from '../src/journal.js'
+import { RecordReader } from '../src/replay-load.js'
+import { tempDir } from './support/tmp.js'
+
+declare module 'raiment' {
+  interface Libraries {
+    rb: { v(k: number, later: number): Promise<number>; ready(): Promise<void> }
+  }
+}
+
+/** Told when a thread reaches its receive. */
+let reached: () => void = () => {}
+
+const rb = {
+  /** Answers `k` after `later` microtasks: a call made first may complete after one made next. */
+  async v(k: number, later: number) {
+    for (let i = 0; i < later; i++) await Promise.resolve()
+    return k
+  },
+  async ready() {
+    reached()
+  },
+}
+
+/** Resolves when a thread next calls `rb.ready`. */
+function whenReady(): Promise<void> {
+  return new Promise((resolve) => (reached = resolve))
+}
+
+/** ~1,370 entries (units of 256), then a receive, then 60 calls live. */
+const long = thread({
+  uses: ['rb', 'mailbox'],
+  async does(p: { n: number }) {
+    const out: number[] = [await this.rb.v(1000, 0)]
+    for (let i = 0; i < p.n; i++) {
+      if (i % 7 === 3) {
+        const [a, b] = await Promise.all([this.rb.v(i % 5, 3), this.rb.v(100 + (i % 3), 0)])
+        out.push(a * 1000 + b)
+      } else out.push(await this.rb.v(i % 5, 0))
+    }
+    await this.rb.ready()
+    out.push((await this.mailbox.receive()) as number)
+    // Live after a resume: keys the replay counted, and one (1000) whose only call was counted by its entry.
+    for (let i = 0; i < 60; i++) out.push(await this.rb.v(i % 5, i % 4 === 0 ? 2 : 0))
+    out.push(await this.rb.v(1000, 0))
+    return out
+  },
+})
+
+const N = 1200
+
+function recordOf(journal: Journal, id: string): unknown[] {
+  return journal.entries(id).map(([, key, ord, ok, outcome]) => [key, ord, ok, outcome])
+}
+
+async function open(db: string): Promise<Weave> {
+  return Weave.open({ db, threads: { long }, libraries: { rb }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
+}
+
+describe('records split as the replay reaches them', () => {
+  it('a thread resumed from a record of many units goes on live as one never restarted', async () => {
+    const dir = tempDir()
+    // Never restarted.
+    const once = await open(join(dir, 'once.db'))
+    let expected: { result: unknown; record: unknown[] }
+    try {
+      const ready = whenReady()
+      const id = once.spawn('long', { n: N })
+      await ready
+      once.send(id, 7)
+      const end = await once.join(id)
+      if (end.status !== 'done') throw new Error(`the thread ended ${JSON.stringify(end)}`)
+      expected = { result: end.result, record: recordOf(once.journal, id) }
+    } finally {
+      await once.close()
+    }
+
+    // Closed while it waits in its receive, then resumed from its record.
+    const db = join(dir, 'restarted.db')
+    const first = await open(db)
+    let id: string
+    try {
+      const ready = whenReady()
+      id = first.spawn('long', { n: N })
+      await ready
+      // The ready call recorded: the resume replays all of it.
+      await first.committed()
+    } finally {
+      await first.close()
+    }
+    const second = await open(db)
+    try {
+      expect(second.resumed).toBe(1)
+      second.send(id, 7)
+      const end = await second.join(id)
+      expect(end).toMatchObject({ status: 'done', result: expected.result })
+      expect(recordOf(second.journal, id)).toEqual(expected.record)
+    } finally {
+      await second.close()
+    }
+
+    // The record read in blocks: every position, before and after its unit is let go, is the record's.
+    const journal = new Journal(db, { readonly: true })
+    try {
+      const whole = journal.entries(id).map(([seq, key, ord, ok, text]) => ({ seq, key, ord, ok: ok === 1, text }))
+      const record = new RecordReader(journal.db, false).record(id)
+      expect(record.length).toBe(whole.length)
+      expect(record.lastSeq).toBe(whole[whole.length - 1]!.seq)
+      const at = (i: number): unknown => {
+        const e = record.at(i)!
+        return { seq: e.seq, key: e.key, ord: e.ord, ok: e.ok, text: e.text }
+      }
+      for (let i = 0; i < whole.length; i++) {
+        expect(at(i)).toEqual(whole[i])
+        record.passed(i + 1)
+      }
+      expect(at(3)).toEqual(whole[3])
+      expect(at(whole.length - 1)).toEqual(whole[whole.length - 1])
+      const positions = [0, 1, 255, 256, 257, 700, whole.length - 1]
+      expect(record.keysAt(positions)()).toEqual(positions.map((i) => whole[i]!.key))
+      const keys: Array<[string, number, number]> = []
+      record.eachKey((key, ord, i) => keys.push([key, ord, i]))
+      expect(keys).toEqual(whole.map((e, i) => [e.key, e.ord, i]))
+    } finally {
+      journal.close()
+    }
+  })
+})

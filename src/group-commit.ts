@@ -252,8 +252,9 @@ export class GroupCommit {
     const t0 = obs !== null ? performance.now() : 0
     let fsyncMs = 0
     if (stmts.length > 0) {
-      this.#begin.run()
       try {
+        // Inside: a BEGIN that fails (busy past the timeout) fails the batch, as a COMMIT does.
+        this.#begin.run()
         // Entries of many threads, a few each, go to the tail (a page or two for all of them).
         // Those of one thread, or many each, go to journal_main (a page per thread is no more
         // than they fill), once the tail has moved there, as it must not keep a thread's older

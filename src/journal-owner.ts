@@ -5,7 +5,7 @@
  *
  * Invariants:
  * - The lock is an exclusive SQLite lock (a POSIX fcntl lock, through better-sqlite3) on the
- *   sidecar file `<journal>-lock`, held by a transaction kept open on a connection of its own.
+ *   sidecar file `<journal>-lock` (beside the real file, symbolic links resolved), held by a transaction kept open on a connection of its own.
  *   The kernel drops it when the process ends, however it ends (a SIGKILL included), so no crash
  *   leaves a stale lock; within one process, SQLite's own lock table keeps a second connection
  *   out, so a second owner in the same process is refused too.
@@ -19,11 +19,31 @@
  *   -wal and -shm already there.
  */
 import Database from 'better-sqlite3'
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import type { JournalOwner } from './errors.js'
 
-/** The sidecar file whose lock says who owns `journal`. */
+/**
+ * The sidecar file whose lock says who owns `journal`: beside the file the path leads to, its
+ * links followed as SQLite follows them, so a journal opened through a symbolic link (of the file
+ * or of a directory on its path) has the one sidecar whatever path names it.
+ */
 export function lockPath(journal: string): string {
-  return `${journal}-lock`
+  return `${realFile(journal)}-lock`
+}
+
+/** `journal` with its symbolic links resolved; for a file not there yet, its directory's. */
+function realFile(journal: string): string {
+  if (journal === ':memory:') return journal
+  try {
+    return realpathSync(journal)
+  } catch {
+    try {
+      return join(realpathSync(dirname(journal)), basename(journal))
+    } catch {
+      return journal
+    }
+  }
 }
 
 /** The lock is held by someone else (the caller names them). */
@@ -68,12 +88,11 @@ export class JournalLock {
    * sidecar read-only and creates no file; a missing sidecar means no one ever held the lock.
    */
   static held(journal: string): boolean {
-    let db: Database.Database
-    try {
-      db = new Database(lockPath(journal), { readonly: true, fileMustExist: true, timeout: 0 })
-    } catch {
-      return false
-    }
+    const file = lockPath(journal)
+    if (!existsSync(file)) return false
+    // Any other failure to look (no permission, no file descriptor left) is thrown: taken for
+    // "no owner", it would let a writer work beside a running weave.
+    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 })
     try {
       db.pragma('schema_version')
       return false
@@ -152,5 +171,37 @@ function walMode(file: string): boolean {
     return readSync(fd, header, 0, 20, 0) === 20 && header[18] === 2 && header[19] === 2
   } finally {
     closeSync(fd)
+  }
+}
+
+/** How long a statement waits for another process's lock before 'database is locked'. */
+export const BUSY_MS = 5_000
+
+/**
+ * Runs `f`, again while it fails busy, for up to `ms`. For what SQLite's busy timeout does not
+ * wait on: a change of journal mode fails at once while another process writes (a CLI's kill).
+ */
+export function whenNotBusy<T>(f: () => T, ms: number): T {
+  const until = Date.now() + ms
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (;;) {
+    try {
+      return f()
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= until) throw e
+      Atomics.wait(pause, 0, 0, 10)
+    }
+  }
+}
+
+/** The owner record (meta 'owner') as written by an owner's open, or null. */
+export function parseOwner(text: string | undefined): JournalOwner | null {
+  if (text === undefined) return null
+  try {
+    const o = JSON.parse(text) as Partial<JournalOwner>
+    if (typeof o.pid !== 'number' || typeof o.host !== 'string' || typeof o.since !== 'number') return null
+    return { pid: o.pid, host: o.host, since: o.since, ...(o.replicated === true ? { replicated: true } : {}) }
+  } catch {
+    return null
   }
 }

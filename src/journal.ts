@@ -19,7 +19,7 @@ import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
 import { InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
-import { JournalLock, leaveWal, LockHeld, lockPath, openToRead } from './journal-owner.js'
+import { BUSY_MS, JournalLock, leaveWal, LockHeld, lockPath, openToRead, parseOwner, whenNotBusy } from './journal-owner.js'
 import { checkAndMigrate } from './journal-schema.js'
 import { GroupCommit, type JournalTap } from './group-commit.js'
 import type { Observer } from './observer.js'
@@ -139,13 +139,13 @@ export class Journal {
     this.db = db
     // First: every statement below, the checks included, waits for another process's lock
     // rather than failing with 'database is locked'.
-    db.pragma('busy_timeout = 5000')
+    db.pragma(`busy_timeout = ${BUSY_MS}`)
     try {
       checkAndMigrate(db, file, options.readonly ?? false, own, () => this.#takeLock())
       if (!options.readonly) {
         // Only an owner turns WAL on: beside one, the journal is in WAL mode already; without
         // one, a short write keeps it in rollback mode, which a read-only open needs no new file for.
-        if (own) db.pragma('journal_mode = WAL')
+        if (own) whenNotBusy(() => db.pragma('journal_mode = WAL'), BUSY_MS)
         db.pragma(`synchronous = ${durability === 'sync' || durability === 'replicated' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
       }
     } catch (e) {
@@ -466,22 +466,18 @@ export class Journal {
     const failed = this.#commits.failed !== null
     this.#closed = true
     this.#commits.closed()
-    if (this.#lock !== null && !failed) this.setMeta('owner', null)
-    if (!this.#readonly) leaveWal(this.db, this.file, this.#lock !== null)
-    this.db.close()
-    this.#lock?.release()
+    try {
+      if (this.#lock !== null && !failed) this.setMeta('owner', null)
+      if (!this.#readonly) leaveWal(this.db, this.file, this.#lock !== null)
+    } catch (e) {
+      // Busy past the timeout, or the disk full: the owner record stays, as after a crash; the
+      // connection and the lock go all the same (a process living on could not open it again).
+      error ??= e as Error
+    } finally {
+      this.db.close()
+      this.#lock?.release()
+    }
     if (error !== null) throw error
-  }
-}
-
-function parseOwner(text: string | undefined): JournalOwner | null {
-  if (text === undefined) return null
-  try {
-    const o = JSON.parse(text) as Partial<JournalOwner>
-    if (typeof o.pid !== 'number' || typeof o.host !== 'string' || typeof o.since !== 'number') return null
-    return { pid: o.pid, host: o.host, since: o.since, ...(o.replicated === true ? { replicated: true } : {}) }
-  } catch {
-    return null
   }
 }
 

@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -127,6 +127,46 @@ describe('one owner per journal', () => {
     const again = await weaveAt(db)
     expect(await again.join(again.spawn('echo', 8))).toMatchObject({ status: 'done', result: 8 })
     await again.close()
+  })
+
+  test('a journal named through a symbolic link (of the file, or of a directory on its path) has one owner', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'raiment.db')
+    const first = await weaveAt(db)
+    try {
+      symlinkSync(db, join(dir, 'link.db'))
+      symlinkSync(dir, join(dir, 'dirlink'))
+      for (const other of [join(dir, 'link.db'), join(dir, 'dirlink', 'raiment.db')]) {
+        const err = (await weaveAt(other).catch((e: unknown) => e)) as JournalOwned
+        expect(err, other).toBeInstanceOf(JournalOwned)
+        expect(JournalLock.held(other)).toBe(true)
+      }
+      expect(await first.join(first.spawn('echo', 7))).toMatchObject({ status: 'done', result: 7 })
+    } finally {
+      await first.close()
+    }
+    expect(JournalLock.held(join(dir, 'link.db'))).toBe(false)
+  })
+
+  test('a weave opening while another process writes to the journal waits for it, rather than failing locked', async () => {
+    const db = join(tempDir(), 'raiment.db')
+    await (await weaveAt(db)).close()
+    // A writer without a weave (as a CLI's kill): it holds its write transaction for 300 ms.
+    const script =
+      "const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.exec('BEGIN IMMEDIATE');" +
+      " db.prepare(\"INSERT INTO meta (k, v) VALUES ('writer', '1')\").run(); console.log('held');" +
+      " setTimeout(() => { db.exec('COMMIT'); db.close() }, 300)"
+    const writer = spawn(process.execPath, ['-e', script, db], { cwd: ROOT })
+    const exited = new Promise((resolve) => writer.on('close', resolve))
+    await new Promise<void>((resolve) => writer.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve()))
+    const weave = await weaveAt(db)
+    try {
+      expect(weave.journal.meta('writer')).toBe('1')
+      expect(await weave.join(weave.spawn('echo', 3))).toMatchObject({ status: 'done', result: 3 })
+    } finally {
+      await weave.close()
+      await exited
+    }
   })
 
   test('beside a running `raiment start`, Weave.open and a second start are refused naming its pid; it runs on', async () => {

@@ -25,6 +25,8 @@ export interface ControlRow {
   kind: string
   thread: string | null
   arg: string | null
+  /** A send's message id, chosen by the asker (null in a request written before there was one). */
+  msg_id: string | null
 }
 
 type Stmt = Database.Statement<unknown[]>
@@ -40,7 +42,7 @@ export class ControlTable {
   constructor(journal: Journal) {
     this.#journal = journal
     const db = journal.db
-    this.#pending = db.prepare('SELECT n, done, kind, thread, arg FROM control WHERE done IN (0, 3) ORDER BY n')
+    this.#pending = db.prepare('SELECT n, done, kind, thread, arg, msg_id FROM control WHERE done IN (0, 3) ORDER BY n')
     this.#claim = db.prepare('UPDATE control SET done = 3 WHERE done = 0 AND n <= ?')
     this.#answered = db.prepare('SELECT n FROM control WHERE done = 2').pluck()
     this.#answer = db.prepare('UPDATE control SET done = 2, reply = ? WHERE n = ?')

@@ -164,6 +164,9 @@ export const MIGRATIONS: readonly string[] = [
   passivationMigration(),
   // Passivation: which message wakes a passivated receiver (its pattern), not any message.
   filterMigration(),
+  // The id of a message sent from outside (raiment send, the UI), chosen by the asker: unique
+  // whatever journal answers it (a rebuilt one numbers its requests from 1 again).
+  `ALTER TABLE control ADD COLUMN msg_id TEXT;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

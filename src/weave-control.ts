@@ -87,7 +87,12 @@ export class ControlRequests {
           reply = this.#weave.kill(c.thread) ? (to !== undefined ? `forwarded ${to}` : 'killed') : 'already ended'
         }
         else if (c.kind === 'killed' && c.thread) reply = this.#killedOffline(c.thread)
-        else if (c.kind === 'send' && c.thread) reply = JSON.stringify(this.#weave.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), `control:${journal.weaveId}:${c.n}`))
+        else if (c.kind === 'send' && c.thread) {
+          // The asker's id: one numbered by this journal's requests could be one a journal lost
+          // or rebuilt gave before, which receivers would drop as a copy.
+          const id = c.msg_id ?? `control:${journal.weaveId}:${c.n}`
+          reply = JSON.stringify(this.#weave.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), id))
+        }
         else if (c.kind === 'spawn' && c.thread) {
           this.#spawn(c.n, c.thread, c.arg ?? '')
           continue

@@ -57,7 +57,7 @@ export async function sendMessage(db: string, to: string, message: unknown): Pro
     // The owner check and the write are one step that no weave opening now can split.
     const sent = withOwner(journal, (owner): Sent => {
       if (owner === null) return deliver(journal, to, body)
-      const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('send', to, body).lastInsertRowid)
+      const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run('send', to, body, `cli:${randomUUID()}`).lastInsertRowid)
       return { owner, n }
     })
     if (!('result' in sent)) return { result: await awaitReply(journal, sent.n, sent.owner, to) }

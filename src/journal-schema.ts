@@ -167,6 +167,9 @@ export const MIGRATIONS: readonly string[] = [
   // The id of a message sent from outside (raiment send, the UI), chosen by the asker: unique
   // whatever journal answers it (a rebuilt one numbers its requests from 1 again).
   `ALTER TABLE control ADD COLUMN msg_id TEXT;`,
+  // Names of threads that moved from here, announced as moved until their new weave announces
+  // them (src/name-sends.ts): kept across a restart of this weave, and in its stream.
+  `CREATE TABLE moved_names (name TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -20,7 +20,8 @@
  *   waiting messages in its inbox, in order, the ones not yet committed included, in the batch
  *   that registers it, each once (a message both committed and still queued, its batch not yet
  *   released, is taken from the table).
- * - The names of a thread that moves to another weave are announced from here as moved (`moved`)
+ * - The names of a thread that moves to another weave are announced from here as moved (`moved`,
+ *   kept in table moved_names, so across a restart of this weave too)
  *   until that weave announces them itself: other weaves keep sending by them (to the thread's
  *   id, which this weave forwards) instead of finding no weave that holds them meanwhile.
  */
@@ -67,8 +68,10 @@ export class NameSends {
   readonly #waiting: Set<string>
   /** Messages queued to wait and not yet committed, by name, in order. */
   readonly #queued = new Map<string, Waiting[]>()
-  /** Names of threads that moved from here, until their new weave announces them: name → thread. */
-  readonly #moved = new Map<string, string>()
+  /** Names of threads that moved from here, until their new weave announces them: name → thread (table moved_names). */
+  readonly #moved: Map<string, string>
+  readonly #movedSet: Stmt
+  readonly #movedDel: Stmt
 
   constructor(journal: Journal, host: NameSendsHost) {
     this.#journal = journal
@@ -85,6 +88,9 @@ export class NameSends {
     this.#count = db.prepare('SELECT count(*) FROM outbox_names').pluck()
     this.#load = db.prepare('SELECT msg_id AS msgId, sender AS "from", body, at, trace FROM outbox_names WHERE name = ? ORDER BY n')
     this.#waiting = new Set(db.prepare('SELECT DISTINCT name FROM outbox_names').pluck().all() as string[])
+    this.#movedSet = db.prepare('INSERT OR REPLACE INTO moved_names (name, thread) VALUES (?, ?)')
+    this.#movedDel = db.prepare('DELETE FROM moved_names WHERE name = ?')
+    this.#moved = new Map((db.prepare('SELECT name, thread FROM moved_names').raw(true).all() as Array<[string, string]>).map(([n, t]) => [n, t]))
   }
 
   /** Messages waiting (committed). */
@@ -137,6 +143,8 @@ export class NameSends {
       const found = remote.resolveName(name)
       if (found === 'unknown') continue
       this.#waiting.delete(name)
+      // Moved on with the rows (below): a registration before their hold is released must not put them again.
+      this.#queued.delete(name)
       if (found !== null) {
         const dest = this.#host.homeOf(found.thread) ?? this.#journal.weaveId
         this.#journal.queue(this.#toOutbox, [dest, found.thread, name])
@@ -147,13 +155,20 @@ export class NameSends {
 
   /** A thread that held `names` moved from here: announce them as moved until they are claimed. */
   left(names: Iterable<string>, thread: string): void {
-    for (const name of names) this.#moved.set(name, thread)
+    for (const name of names) {
+      this.#moved.set(name, thread)
+      this.#journal.queue(this.#movedSet, [name, thread])
+    }
   }
 
   /** Another weave announced `names`: those that moved from here to it are its to announce now. */
   claimed(names: Record<string, string>): void {
     if (this.#moved.size === 0) return
-    for (const [name, thread] of this.#moved) if (Object.hasOwn(names, name) && names[name] === thread) this.#moved.delete(name)
+    for (const [name, thread] of this.#moved) if (Object.hasOwn(names, name) && names[name] === thread) this.#forgetMoved(name)
+  }
+
+  #forgetMoved(name: string): void {
+    if (this.#moved.delete(name)) this.#journal.queue(this.#movedDel, [name])
   }
 
   /** The names announced as moved (name → thread), or undefined for none. */
@@ -163,7 +178,7 @@ export class NameSends {
 
   /** `name` was registered here for `thread`: what waited for it goes into its inbox, in order. */
   registered(name: string, thread: string): void {
-    this.#moved.delete(name)
+    this.#forgetMoved(name)
     if (!this.#waiting.delete(name)) return
     // Those committed, then those queued and not yet in the table: a batch committed and not yet
     // released (under 'replicated', held for the stream's confirm) has them in both.

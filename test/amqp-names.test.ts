@@ -126,6 +126,27 @@ describe.skipIf(!brokerUp && !CI)('names across weaves', () => {
     expect(resultOf(await c.weave.join(h))).toEqual([0, 1, 2, 3, 4, 5])
     for (const w of [a, b, c]) expect(dead(w.weave)).toEqual([])
   })
+
+  it('a thread that moved on with its name keeps receiving by it after the weave it left restarted (moved names are in its journal)', async () => {
+    const open = cluster(['a', 'b', 'c'])
+    const a = await open('a')
+    let b = await open('b')
+    let c = await open('c')
+    const h = b.weave.spawn('holder', { name: 'mv', n: 3 })
+    await vi.waitFor(() => expect(a.link.resolveName('mv')).toEqual({ thread: h }), { timeout: 5_000, interval: 10 })
+    await c.close()
+    expect(await b.weave.migrate(h, 'c')).toBe('c')
+    await b.close()
+    b = await open('b')
+    // b's heartbeat after its restart (its pid is this process's either way: told apart by its `at`).
+    const since = Date.now()
+    await vi.waitFor(() => expect(a.link.live().find((w) => w.id === 'b' && w.at >= since)?.moved).toEqual({ mv: h }), { timeout: 5_000, interval: 10 })
+    const sent = resultOf(await a.weave.join(a.weave.spawn('sender', { to: 'mv', n: 3 }))) as SendResult[]
+    expect(sent).toEqual(Array.from({ length: 3 }, () => ({ delivered: true, to: h })))
+    c = await open('c')
+    expect(resultOf(await c.weave.join(h))).toEqual([0, 1, 2])
+    for (const w of [a, b, c]) expect(dead(w.weave)).toEqual([])
+  })
 })
 
 describe('a message by name from another weave, where it arrives', () => {

@@ -73,9 +73,16 @@ export interface WeaveOptions {
    * waits; `false` or `Infinity`: never. Default 30,000.
    */
   passivateAfter?: number | false
+  /**
+   * Several weaves loading the same thread modules (one app, `raiment start --weaves N`): the id
+   * of the one weave that brings in the schedules those modules declare (docs/schedules.md); every
+   * other weave removes them from its journal, so each time fires once in all. Default: this
+   * weave brings them in (one weave per app).
+   */
+  moduleSchedulesOn?: string
 }
 
-export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'scheduleClock', 'telemetry', 'passivateAfter'])
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'scheduleClock', 'telemetry', 'passivateAfter', 'moduleSchedulesOn'])
 
 export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {

@@ -201,7 +201,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
       for (const e of loaded.unavailable.values()) warn(e)
       await replicateJournal(o, journal)
       weave.#runs.resume()
-      weave.schedules.start(loaded.declared, warn)
+      // Declared by modules that several weaves load: brought in by one of them (the others' go).
+      const declares = o.moduleSchedulesOn === undefined || o.moduleSchedulesOn === journal.weaveId
+      weave.schedules.start(declares || loaded.declared === undefined ? loaded.declared : new Map(), warn)
       weave.#control.start(o.pollMs ?? 50)
       return weave
     } catch (e) {

@@ -198,6 +198,32 @@ describe('weave.schedules', () => {
     await weave.close()
   })
 
+  it('weaves loading the same thread modules: the schedules the modules declare fire on the one weave named, once a time', async () => {
+    const dir = tempDir('raiment-sched-many-')
+    const raiment = new URL('../src/index.ts', import.meta.url).href
+    mkdirSync(join(dir, 'threads'))
+    writeFileSync(join(dir, 'threads', 'sweep.ts'), `import { thread } from '${raiment}'\nexport const schedule = { cron: '*/5 * * * *' }\nexport default thread({ uses: [], async does(p: unknown) { return p } })\n`)
+    const clock = new TestClock(T0)
+    const o = (id: string, on?: string): WeaveOptions => ({ db: join(dir, `${id}.db`), weaveId: id, threads: join(dir, 'threads'), ioLibs: false, dumps: false, durability: 'memory', scheduleClock: clock, ...(on !== undefined ? { moduleSchedulesOn: on } : {}) })
+    // Before the option: b's journal took the declaration in as well.
+    const old = await Weave.open(o('b'))
+    expect(old.schedules.list().map((s) => s.name)).toEqual(['sweep'])
+    await old.close()
+    const a = await Weave.open(o('a', 'a'))
+    const b = await Weave.open(o('b', 'a'))
+    try {
+      expect(a.schedules.list().map((s) => s.name)).toEqual(['sweep'])
+      expect(b.schedules.list()).toEqual([])
+      await clock.advance(Date.parse('2026-03-01T10:16:00Z'), a)
+      await clock.advance(clock.t, b)
+      expect(fired(a)).toEqual(['10:05', '10:10', '10:15'].map((t) => iso(`2026-03-01T${t}:00Z`)))
+      expect(fired(b)).toEqual([])
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
   it('fires on the real clock: an every-second schedule for about 3 s', async () => {
     const db = join(tempDir('raiment-sched-rt-'), 'w.db')
     const weave = await Weave.open({ db, durability: 'memory', threads: { tick }, ioLibs: false, dumps: false })

@@ -155,7 +155,7 @@ const RESTART_MAX_MS = 10_000
  * stops cleanly as well if this process dies, even by SIGKILL. The broker URL reaches the weaves
  * in their environment (RAIMENT_AMQP_URL), never on their command lines.
  */
-export async function startMany(o: BrokerOptions & { db: string }, argv: readonly string[]): Promise<number> {
+export async function startMany(o: BrokerOptions & { db: string; moduleSchedulesOn?: string }, argv: readonly string[]): Promise<number> {
   const n = Number(o.weaves)
   if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new InvalidArgument(`--weaves must be a whole number from 1 to 64, got ${JSON.stringify(o.weaves)}`)
   const url = brokerUrl(o)
@@ -184,7 +184,10 @@ export async function startMany(o: BrokerOptions & { db: string }, argv: readonl
   }
   const run = (i: number, delay: number): void => {
     const { db, id } = slot(i)
-    const args = [...process.execArgv, script, 'start', ...rest, '--db', db, '--id', id]
+    // The schedules the thread modules declare fire on the slot's first weave alone (its journal
+    // wherever it runs: taken over, it is hosted under that id), not once per weave.
+    const schedulesOn = o.moduleSchedulesOn === undefined ? ['--module-schedules-on', `${base}-1`] : []
+    const args = [...process.execArgv, script, 'start', ...rest, ...schedulesOn, '--db', db, '--id', id]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true, env })
     const began = Date.now()
     children.set(i, child)

@@ -88,6 +88,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--heartbeat <ms>', 'how often the weave announces itself to the others', '1000')
     .option('--batch <n>', 'at most N messages for one weave in one AMQP message (default 250); 1 while weaves of a Raiment without batches are in the namespace')
     .option('--weaves <n>', 'run N weave processes here (<db>-1.db …), restarting any that dies; needs --amqp')
+    .option('--module-schedules-on <weave>', "with several weaves loading the same threads: the one weave that fires the schedules their modules declare (the others drop theirs); --weaves sets it to its first weave")
     .option('--replicate', "copy every commit of the journal to its RabbitMQ stream (needs --amqp); with --durability replicated, outcomes wait for the broker's copy")
     .option('--takeover-after <ms>', 'with --replicate: a replicated weave silent this long is taken over by a live one (default 10000)')
     .option('--passivate-after <duration>', 'a thread waiting this long in receive, sleep or a join leaves memory until what it waits for comes: 0, 500ms, 30s, 5m, or never (default 30s)')

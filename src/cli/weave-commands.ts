@@ -54,6 +54,8 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   logFormat?: LogFormat
   /** `--passivate-after`: a duration, or `never`. */
   passivateAfter?: string
+  /** `--module-schedules-on`: the weave that brings in the schedules thread modules declare. */
+  moduleSchedulesOn?: string
 }
 
 /**
@@ -79,6 +81,7 @@ export function weaveOptions(o: StartOptions): WeaveOptions & { db: string } {
     durability: o.durability,
     onDivergence: o.onDivergence,
     ...(o.passivateAfter !== undefined ? { passivateAfter: parsePassivateAfter(o.passivateAfter) } : {}),
+    ...(o.moduleSchedulesOn !== undefined ? { moduleSchedulesOn: o.moduleSchedulesOn } : {}),
     ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
     ...(o.secret !== undefined && o.secret.length > 0 ? { secrets: parseSecretOptions(o.secret) } : {}),
     onWarning: (w) => weaveLog.warn(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`, { event: 'warning', code: (w as { code?: string }).code ?? w.name }),

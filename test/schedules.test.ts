@@ -192,6 +192,12 @@ describe('weave.schedules', () => {
     await clock.advance(clock.t, weave)
     expect(fired(weave)).toEqual([iso('2026-03-02T06:00:00Z'), iso('2026-03-02T07:00:00Z')])
     await weave.close()
+    // A weave of other code, without the module at all (a takeover's): the schedule is kept.
+    mkdirSync(join(dir, 'other'))
+    writeFileSync(join(dir, 'other', 'misc.ts'), `import { thread } from '${raiment}'\nexport default thread({ uses: [], async does() { return 1 } })\n`)
+    weave = await Weave.open(o(join(dir, 'other')))
+    expect(weave.schedules.list()).toMatchObject([{ name: 'reports.daily', blocked: expect.stringContaining('reports/daily') as unknown }])
+    await weave.close()
     // The export is gone: so is the schedule.
     weave = await Weave.open(o(threads('v3', null)))
     expect(weave.schedules.list()).toEqual([])

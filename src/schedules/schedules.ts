@@ -382,9 +382,10 @@ export class Schedules {
         }
       }
     }
-    // A declaration gone from its module goes too (unless the module failed to load this time).
+    // A declaration gone from its module goes too: only where this weave loads that module (one
+    // that failed to load this time, or a weave of other code, a takeover's, keeps it, blocked).
     for (const row of [...rows.values()]) {
-      if (row.source === 'module' && !named.has(row.name) && !this.#weave.unavailable.has(row.type)) {
+      if (row.source === 'module' && !named.has(row.name) && this.#weave.types.includes(row.type) && !this.#weave.unavailable.has(row.type)) {
         this.#queue(store.delete(row.name))
         rows.delete(row.name)
       }

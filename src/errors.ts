@@ -270,6 +270,19 @@ export class WeaveClosed extends RaimentError {
   }
 }
 
+/**
+ * The weave closed before what a caller waited to see durable was (its batch failed to commit,
+ * or, under `replicated`, the broker had not confirmed it yet).
+ */
+export class ClosedBeforeDurable extends RaimentError {
+  constructor() {
+    super(
+      'RAIMENT_WEAVE_CLOSED',
+      'the weave closed before what was recorded was durable (under replicated: before the broker confirmed it); it holds only if the journal holds it when a weave next opens it',
+    )
+  }
+}
+
 /** A linked thread ended abnormally, so this one ends too (unless it traps exits). */
 export class LinkedExit extends RaimentError {
   readonly from: string

@@ -26,7 +26,7 @@
  *   depends on the lost one: a message taken, a send by a thread that replays).
  */
 import type Database from 'better-sqlite3'
-import { InvalidArgument, JournalWriteFailed } from './errors.js'
+import { ClosedBeforeDurable, InvalidArgument, JournalWriteFailed } from './errors.js'
 import type { Observer } from './observer.js'
 
 /** A logical write: the SQL of a prepared statement and its parameters. */
@@ -114,8 +114,8 @@ export class GroupCommit {
   readonly #tailThreads = new Set<string>()
   /** A batch rolled back (after a tail move, perhaps): the tail may hold rows `#tailRows` and `#tailThreads` miss, until the next move. */
   #tailUnknown = false
-  /** Who waits in `committed()`, until its batch is released (or the journal closes). */
-  readonly #waiting = new Set<() => void>()
+  /** Who waits in `committed()`, until its batch is released (or the journal closes): its resolve, and its reject if strict. */
+  readonly #waiting = new Map<() => void, ((e: Error) => void) | null>()
   /** Values read at each commit, handed over once its batch is released (`addMark`). */
   readonly #marks: Array<{ read: () => number; released: (v: number) => void }> = []
   /** Replication's hook (see the invariant), or null; `#rseq`: the last batch it saw. */
@@ -207,11 +207,11 @@ export class GroupCommit {
    * message taken at once by a waiting receive has no row; its take is queued a microtask later.
    * With a tap holding batches, an earlier one may be committed and not yet released.)
    */
-  committed(): Promise<void> {
+  committed(strict = false): Promise<void> {
     // Closed: nothing more commits (what was queued went with the close's last flush).
-    if (this.#host.closed) return Promise.resolve()
-    return new Promise((resolve) => {
-      this.#waiting.add(resolve)
+    if (this.#host.closed) return this.failed !== null && strict ? Promise.reject(this.failed) : Promise.resolve()
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(resolve, strict ? reject : null)
       this.#after.push(() => {
         this.#waiting.delete(resolve)
         resolve()
@@ -220,9 +220,16 @@ export class GroupCommit {
     })
   }
 
-  /** The journal closed: whoever waits in `committed()` for a commit that will not come resolves. */
+  /**
+   * The journal closed: whoever waits in `committed()` for a release that will not come resolves;
+   * a strict waiter (a caller told "durable": `Weave.committed`, a schedule's change, a move)
+   * rejects, with the failure of the batch that failed, or ClosedBeforeDurable.
+   */
   closed(): void {
-    for (const resolve of this.#waiting) resolve()
+    for (const [resolve, reject] of this.#waiting) {
+      if (reject === null) resolve()
+      else reject(this.failed ?? new ClosedBeforeDurable())
+    }
     this.#waiting.clear()
   }
 

@@ -53,5 +53,6 @@ export {
   UnknownThread,
   InvalidDump,
   WeaveClosed,
+  ClosedBeforeDurable,
   LinkedExit,
 } from './errors.js'

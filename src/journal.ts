@@ -344,9 +344,12 @@ export class Journal {
     this.#commits.queue(sql, params, after)
   }
 
-  /** Resolves once everything queued so far is durable (src/group-commit.ts). */
-  committed(): Promise<void> {
-    return this.#commits.committed()
+  /**
+   * Resolves once everything queued so far is durable (src/group-commit.ts); `strict`: rejects
+   * when the journal closes before that (else it resolves then).
+   */
+  committed(strict = false): Promise<void> {
+    return this.#commits.committed(strict)
   }
 
   /** The batch forming now is released only once the journal's stream has it (src/group-commit.ts). */

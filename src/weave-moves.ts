@@ -99,7 +99,7 @@ export class WeaveMoves {
     // Out only once the journal's stream has it (under any durability): see holdForStream.
     journal.holdForStream()
     journal.setStatus(id, 'moved', () => this.#host.ended(run, { id, type: run.type, status: 'moved', to: dest }))
-    await journal.committed()
+    await journal.committed(true)
     return dest
   }
 

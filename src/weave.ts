@@ -259,9 +259,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return id
   }
 
-  /** Resolves once everything recorded so far (spawns, outcomes, ends) is durable. */
+  /**
+   * Resolves once everything recorded so far (spawns, outcomes, ends) is durable.
+   * @throws ClosedBeforeDurable (or the JournalWriteFailed) when the weave closes before that
+   */
   committed(): Promise<void> {
-    return this.journal.committed()
+    return this.journal.committed(true)
   }
 
   /**

@@ -40,15 +40,21 @@ it('after a batch fails to commit, nothing more commits and no callback of it ru
   }
 })
 
-it('a weave whose journal failed a batch closes (the lock let go) with that error, and the file opens again', async () => {
+it('a weave whose journal failed a batch closes (the lock let go) with that error, tells who waits for durability so, and the file opens again', async () => {
   const file = join(tempDir('raiment-write-failed-'), 'w.db')
   const w = await Weave.open({ db: file, durability: 'memory', threads: {}, ioLibs: false, dumps: false })
   const put = w.journal.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)')
   put.run('taken', 'x')
   w.journal.queue(put, ['taken', 'again'])
+  // Asked before the failure: told it failed, not that it is durable.
+  const durable = w.committed()
   expect(() => w.journal.flushNow()).toThrow(expect.objectContaining({ code: 'RAIMENT_JOURNAL_WRITE_FAILED' }) as Error)
   w.journal.queue(put, ['later', '1'])
+  const later = w.committed()
   await expect(w.close()).rejects.toMatchObject({ code: 'RAIMENT_JOURNAL_WRITE_FAILED' })
+  await expect(durable).rejects.toMatchObject({ code: 'RAIMENT_JOURNAL_WRITE_FAILED' })
+  await expect(later).rejects.toMatchObject({ code: 'RAIMENT_JOURNAL_WRITE_FAILED' })
+  await expect(w.committed()).rejects.toMatchObject({ code: 'RAIMENT_JOURNAL_WRITE_FAILED' })
   const again = await Weave.open({ db: file, durability: 'memory', threads: {}, ioLibs: false, dumps: false })
   try {
     expect(again.journal.meta('later')).toBeUndefined()

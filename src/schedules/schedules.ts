@@ -157,7 +157,7 @@ export class Schedules {
    */
   async remove(name: string): Promise<void> {
     this.#removeNow(name)
-    await this.#journal.committed()
+    await this.#journal.committed(true)
   }
 
   #removeNow(name: string): void {
@@ -175,7 +175,7 @@ export class Schedules {
    */
   async pause(name: string): Promise<ScheduleInfo> {
     const live = this.#pauseNow(name)
-    await this.#journal.committed()
+    await this.#journal.committed(true)
     return this.#info(live)
   }
 
@@ -195,7 +195,7 @@ export class Schedules {
    */
   async resume(name: string): Promise<ScheduleInfo> {
     const live = this.#resumeNow(name)
-    await this.#journal.committed()
+    await this.#journal.committed(true)
     return this.#info(live)
   }
 
@@ -247,7 +247,7 @@ export class Schedules {
 
   async #add(name: string, options: ScheduleOptions, source: ScheduleSource): Promise<ScheduleInfo> {
     const live = this.#addNow(name, options, source)
-    await this.#journal.committed()
+    await this.#journal.committed(true)
     return this.#info(live)
   }
 

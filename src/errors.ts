@@ -270,6 +270,15 @@ export class WeaveClosed extends RaimentError {
   }
 }
 
+/** A thread moved to another weave, and what was asked of it cannot follow it from here now. */
+export class ThreadMoved extends RaimentError {
+  readonly to: string
+  constructor(id: string, to: string, what: string) {
+    super('RAIMENT_THREAD_MOVED', `thread ${id} moved to weave ${to}; ${what}`)
+    this.to = to
+  }
+}
+
 /**
  * The weave closed before what a caller waited to see durable was (its batch failed to commit,
  * or, under `replicated`, the broker had not confirmed it yet).

@@ -54,5 +54,6 @@ export {
   InvalidDump,
   WeaveClosed,
   ClosedBeforeDurable,
+  ThreadMoved,
   LinkedExit,
 } from './errors.js'

@@ -343,6 +343,10 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     printed.length = 0
     expect(await cli('send', id, '{"late":true}'), printed.join('')).toBe(0)
     expect(printed.join('')).toContain(`${id} moved to weave 'b': the message waits in the outbox`)
+    // A kill cannot follow it from a journal with no weave: said so with a code, not "had ended".
+    printed.length = 0
+    expect(await cli('kill', id), printed.join('')).toBe(1)
+    expect(printed.join('')).toMatch(new RegExp(`^raiment: RAIMENT_THREAD_MOVED: thread ${id} moved to weave b; no weave runs on `, 'm'))
     const link2 = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
     const a2 = await Weave.open({ db: aDb, weaveId: 'a', threads: { listener }, ioLibs: false, dumps: false, durability: 'memory', remote: link2 })
     await link2.start(a2)

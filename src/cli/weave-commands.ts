@@ -8,7 +8,7 @@
 import { existsSync, watch, type FSWatcher } from 'node:fs'
 import type { ReloadReport } from '../check/reload.js'
 import { decodeError, encodeValue } from '../encoding.js'
-import { RaimentError, UnknownThread } from '../errors.js'
+import { RaimentError, ThreadMoved, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
 import { Weave, rowEnd, type ThreadEnd, type WeaveOptions } from '../weave.js'
 import type { Remote } from '../remote.js'
@@ -414,7 +414,7 @@ export type KillOutcome = { killed: true; forwardedTo?: string } | { killed: fal
  * Kills thread `id` of journal `db`, the way `raiment kill` does: with a weave running on the
  * journal, a control request it answers (waiting up to 5 s); with none, the thread is marked
  * killed in the transaction that found no weave. The UI's kill is this too.
- * @throws UnknownThread, RaimentError (`RAIMENT_KILL_TIMEOUT`, `RAIMENT_KILL_FAILED`)
+ * @throws UnknownThread, ThreadMoved (moved away, and no weave runs here to send the kill after it), RaimentError (`RAIMENT_KILL_TIMEOUT`, `RAIMENT_KILL_FAILED`)
  */
 export async function killThread(db: string, id: string): Promise<KillOutcome> {
   const journal = openExisting(db)
@@ -430,6 +430,11 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
       if (owner === null && !moved) killed = journal.killNow(id)
       return owner
     })
+    if (owner === null && moved) {
+      // Nothing here can send it after the thread: saying it had ended would be wrong, it runs on.
+      const to = (journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(id) as string | undefined) ?? 'another weave'
+      throw new ThreadMoved(id, to, `no weave runs on ${db} to send the kill after it: kill it on the journal of the weave it runs on, or start a weave here with a broker (raiment start --db ${db} --amqp URL) and kill it again`)
+    }
     if (owner === null) return killed ? { killed: true } : { killed: false, status: journal.thread(id)?.status ?? 'ended' }
     const reply = await askWeave(journal, 'kill', id, null, false)
     if (reply === null) {

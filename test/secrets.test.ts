@@ -2,7 +2,7 @@
  * Secrets kept out of the journal (src/secrets/): the keyed markers of arguments, the sealed
  * outcomes, the matching with and without the key, and the additions a weave makes.
  */
-import { readFileSync, rmSync, statSync } from 'node:fs'
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
@@ -251,5 +251,17 @@ describe('what a weave adds', () => {
 
   test('RAIMENT_SECRET_KEY too short is refused', () => {
     expect(() => Keyring.forJournal('x.db', { RAIMENT_SECRET_KEY: 'short' })).toThrow(/at least 16 characters/)
+  })
+
+  test('a key file that holds no key is refused when the weave opens, not at its first secret (whose outcome it would replace)', async () => {
+    const db = join(tempDir(), 'w.db')
+    writeFileSync(secretKeyFile(db), 'not a key\n')
+    await expect(Weave.open({ db, threads: {}, ioLibs: false, dumps: false, durability: 'memory' })).rejects.toMatchObject({
+      code: 'RAIMENT_SECRET_KEY_UNUSABLE',
+      message: expect.stringContaining('does not hold a key') as unknown,
+    })
+    // Nothing was left open: with the file gone, the journal opens.
+    rmSync(secretKeyFile(db))
+    await (await Weave.open({ db, threads: {}, ioLibs: false, dumps: false, durability: 'memory' })).close()
   })
 })

@@ -16,7 +16,7 @@
  *   which key made a marker, without telling the key.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { RaimentError } from '../errors.js'
 import { anyMarker, macMarker, sealedMarker } from './marker.js'
 
@@ -55,7 +55,8 @@ export class Keyring {
 
   /**
    * The keyring of a journal: RAIMENT_SECRET_KEY, else the journal's key file (made on first use),
-   * else, for `:memory:`, a key of this process. Nothing is read or written until a secret is marked.
+   * else, for `:memory:`, a key of this process. A key file is read at once when there is one;
+   * none is made until a secret is marked.
    */
   static forJournal(db: string, env: NodeJS.ProcessEnv = process.env): Keyring {
     const fromEnv = env[SECRET_KEY_ENV]
@@ -65,7 +66,14 @@ export class Keyring {
       return new Keyring(() => key)
     }
     if (db === ':memory:' || db === '') return Keyring.random()
-    return new Keyring(() => keyFromFile(secretKeyFile(db)))
+    const file = secretKeyFile(db)
+    // A key file there already is read now: one that is not a key, or cannot be read, is said at
+    // open, not at the first secret sealed (whose call would record that error as its outcome).
+    if (existsSync(file)) {
+      const key = keyFromFile(file)
+      return new Keyring(() => key)
+    }
+    return new Keyring(() => keyFromFile(file))
   }
 
   /** A keyring with a fresh random key (tests, throwaway weaves). */

@@ -39,7 +39,7 @@ import { CallSecrets } from './secrets/calls.js'
 import type { Policy, ThreadRetry } from './retry/policy.js'
 import { callRetry } from './retry/resolve.js'
 import { GONE, retryCall, type RetryHost } from './retry/run.js'
-import { LONG_RECORD, longRecord } from './continue/long-record.js'
+import { LONG_RECORD, longRecord, warnOnce } from './continue/long-record.js'
 
 export { describeKey, splitKey, type Entry } from './replay-record.js'
 export type { CallTrace, WeftOptions } from './weft-options.js'
@@ -109,6 +109,8 @@ export class Weft extends PendingCalls implements WeftLike {
     this.trace = o.trace ? [] : null
     const { secrets, record } = CallSecrets.of(o.keyring ?? null, RecordBlocks.from(o.entries))
     this.#secrets = secrets
+    const mismatch = this.#journal === null ? null : (secrets?.mismatch(this.threadId, this.#type) ?? null)
+    if (mismatch !== null) warnOnce(this.#config, this.threadId, () => mismatch)
     if (record !== null && record.length > 0) {
       this.#replay = new Replay(record)
       this.#seq = record.lastSeq + 1

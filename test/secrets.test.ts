@@ -147,7 +147,8 @@ describe('keyed markers of secret arguments', () => {
     let reached: () => void = () => {}
     const waits = new Promise<void>((r) => (reached = r))
     const shut = { wait: () => (reached(), new Promise(() => {})) }
-    const open = (gate: object) => Weave.open({ db, threads: { waiting }, libraries: { vault, gate }, ioLibs: false, dumps: false, durability: 'memory' })
+    const warnings: Error[] = []
+    const open = (gate: object) => Weave.open({ db, threads: { waiting }, libraries: { vault, gate }, ioLibs: false, dumps: false, durability: 'memory', onWarning: (w) => warnings.push(w) })
     let weave = await open(shut)
     const id = weave.spawn('waiting')
     await waits
@@ -161,6 +162,8 @@ describe('keyed markers of secret arguments', () => {
       expect(r.first).toBe(r.again)
       // Sealed under the lost key: it comes back as its marker.
       expect(r.got).toMatch(/^\[secret:[\w-]+:sealed:/)
+      // And the weave says so, once, with a code.
+      expect(warnings.map((w) => [(w as { code?: string }).code, w.message.includes(`thread ${id} (waiting) resumed under secret key`)])).toEqual([['RAIMENT_SECRET_KEY_MISMATCH', true]])
       const uses = weave.journal.entries(id).map(([, key, ord]) => `${key} #${ord}`).filter((k) => k.startsWith('vault.use'))
       // Recorded under the lost key, then under none: the ordinals carry on across the two.
       expect(uses[0]).toMatch(/^vault\.use:\["\[secret:[\w-]{8}:[\w-]{22}\]",0\] #0$/)

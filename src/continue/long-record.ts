@@ -29,6 +29,7 @@ export class LongRecord extends RaimentError {
 
 interface Warned {
   warn: (w: Error) => void
+  /** `<code>\0<thread>` of each warning given. */
   threads: Set<string>
 }
 
@@ -42,9 +43,17 @@ export function warnLongRecords(weave: object, warn: (w: Error) => void): void {
 
 /** @internal The weft of thread `id` (of `type`) recorded its LONG_RECORD-th entry: warn once. */
 export function longRecord(config: WeaveConfig, id: string, type: string): void {
+  warnOnce(config, id, () => new LongRecord(id, type, LONG_RECORD))
+}
+
+/** @internal Warns the weave of `config` of thread `id` once per weave and kind (`make`'s code). */
+export function warnOnce(config: WeaveConfig, id: string, make: () => RaimentError): void {
   const weave = (config as { weave?: object }).weave
   const w = weave === undefined ? undefined : warnings.get(weave)
-  if (w === undefined || w.threads.has(id)) return
-  w.threads.add(id)
-  w.warn(new LongRecord(id, type, LONG_RECORD))
+  if (w === undefined) return
+  const e = make()
+  const key = `${e.code}\0${id}`
+  if (w.threads.has(key)) return
+  w.threads.add(key)
+  w.warn(e)
 }

@@ -14,6 +14,7 @@
  *   ordinals in the order the record completed them.
  */
 import { decodeArgs, encodeArgs } from '../encoding.js'
+import { RaimentError } from '../errors.js'
 import type { Library } from '../libraries.js'
 import { RecordBlocks, type Entry } from '../replay-blocks.js'
 import { splitKey } from '../replay-record.js'
@@ -62,7 +63,18 @@ export class CallSecrets {
       if (s === undefined) shared.set(keyring, (s = new CallSecrets(keyring, false, null)))
       return { secrets: s, record }
     }
-    return { secrets: new CallSecrets(keyring, true, recordedPaths(entries)), record: RecordBlocks.of(anyEntries(entries)) }
+    const secrets = new CallSecrets(keyring, true, recordedPaths(entries))
+    secrets.recordedKids = [...kids!].filter((k) => k !== null)
+    return { secrets, record: RecordBlocks.of(anyEntries(entries)) }
+  }
+
+  /** In the any mode: the keys (ids) the record's secrets were marked with, none of them this weave's. */
+  recordedKids: string[] | null = null
+
+  /** The warning for a live thread whose record was made under other keys than this weave's. */
+  mismatch(thread: string, type: string): SecretKeyMismatch | null {
+    if (this.recordedKids === null) return null
+    return new SecretKeyMismatch(thread, type, this.#keyring?.kid ?? null, this.recordedKids)
   }
 
   /** Does a call of `lib` need this (to key, record or hand back its values)? */
@@ -118,6 +130,18 @@ function openIn(v: unknown, k: Keyring): unknown {
     return out ?? v
   }
   return v
+}
+
+/** A thread resumed under another secret key than its record was made with (a warning). */
+export class SecretKeyMismatch extends RaimentError {
+  constructor(thread: string, type: string, kid: string | null, recorded: string[]) {
+    super(
+      'RAIMENT_SECRET_KEY_MISMATCH',
+      `thread ${thread} (${type}) resumed under ${kid === null ? 'no secret key' : `secret key ${kid}`}, but its record holds secrets of key ${recorded.join(', ') || 'unknown'}: ` +
+        'the secret outcomes it recorded cannot be opened here, and it gets their markers instead (its secrets match any secret). ' +
+        "Give this weave the key the record was made with (RAIMENT_SECRET_KEY, or the journal's key file: docs/secrets.md)",
+    )
+  }
 }
 
 /** Where the recorded arguments hold markers, by call name. */

@@ -39,7 +39,9 @@ export class Replay {
     const n = this.record.at(this.next)
     if (n !== undefined && n.call === null && n.ord === ord && n.key === key) return n
     const at = this.#positions(key)?.[ord]
-    return at === undefined ? undefined : this.record.at(at)
+    // Behind the replay: released (never asked for again: ordinals only grow) or dropped by a
+    // replay that continues past a divergence (a call of it now is one the record lacks).
+    return at === undefined || at < this.next ? undefined : this.record.at(at)
   }
 
   /** The position of the entry of `key` and `ord` in the record, or -1. */

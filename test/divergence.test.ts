@@ -314,6 +314,46 @@ describe('resume after the code changed', () => {
     await weave.close()
   })
 
+  it("with onDivergence: 'continue', reordered calls: a call of an entry dropped behind the replay runs live", async () => {
+    const dir = tempDir()
+    const first = dvLib()
+    const abc = thread({
+      uses: ['dv'],
+      async does() {
+        const out = [await this.dv.step('a'), await this.dv.step('b'), await this.dv.step('c')]
+        await this.dv.gate()
+        return out
+      },
+    })
+    const recorded = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: abc }, libraries: { dv: first.lib }, ioLibs: false, dumps: false })
+    const id = recorded.spawn('t')
+    await new Promise<void>((resolve) => {
+      const poll = (): void => void (first.seen.includes('gate') ? resolve() : setImmediate(poll))
+      poll()
+    })
+    await recorded.close()
+    const bac = thread({
+      uses: ['dv'],
+      async does() {
+        const b = await this.dv.step('b')
+        const a = await this.dv.step('a')
+        return [a, b, await this.dv.step('c')]
+      },
+    })
+    const lib = dvLib()
+    const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: bac }, libraries: { dv: lib.lib }, ioLibs: false, dumps: false, passivateAfter: false, onDivergence: 'continue' })
+    try {
+      // 'a', recorded first, was dropped when the thread asked for 'b'; asked for next, while 'c'
+      // is still to replay, it runs live (it hung, matched to the dropped entry).
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: ['a:0', 'b:0', 'c:0'] })
+      expect(lib.seen).toEqual(['a', 'c'])
+      await weave.committed()
+      expect(weave.journal.entries(id).map(([, key]) => key)).toEqual(['dv.step:["b"]', 'dv.step:["a"]', 'dv.step:["c"]'])
+    } finally {
+      await weave.close()
+    }
+  })
+
   it("with onDivergence: 'continue', a receive the new code no longer makes gives its message back", async () => {
     const file = join(tempDir(), 'w.db')
     const v1 = thread({

@@ -197,6 +197,9 @@ describe('weave.schedules', () => {
     writeFileSync(join(dir, 'other', 'misc.ts'), `import { thread } from '${raiment}'\nexport default thread({ uses: [], async does() { return 1 } })\n`)
     weave = await Weave.open(o(join(dir, 'other')))
     expect(weave.schedules.list()).toMatchObject([{ name: 'reports.daily', blocked: expect.stringContaining('reports/daily') as unknown }])
+    // Its module gone for good: there, and only there, it can be removed.
+    await weave.schedules.remove('reports.daily')
+    expect(weave.schedules.list()).toEqual([])
     await weave.close()
     // The export is gone: so is the schedule.
     weave = await Weave.open(o(threads('v3', null)))

@@ -9,7 +9,7 @@ import { decodeError } from '../encoding.js'
 import { RaimentError } from '../errors.js'
 import { Journal } from '../journal.js'
 import { CronTimes } from '../schedules/cron.js'
-import { DeclaredSchedule, ScheduleExists, UnknownSchedule } from '../schedules/errors.js'
+import { ScheduleExists, UnknownSchedule } from '../schedules/errors.js'
 import { checkDefinition, checkName, type MissedPolicy, type ScheduleInfo, type ScheduleOptions } from '../schedules/spec.js'
 import { BLOCKED_META, infoOf, scheduleRows, ScheduleStore, type ScheduleRow } from '../schedules/store.js'
 import { isoTime, note, openExisting, openReadonly, parseParams, refuseEmpty, runningOwner, say, short, table, threadType, withOwner, type DbOptions, type Owner } from './common.js'
@@ -61,19 +61,22 @@ export async function add(name: string, type: string, paramsText: string | undef
 export async function change(op: 'rm' | 'pause' | 'resume', name: string, o: DbOptions): Promise<number> {
   checkName(name)
   const journal = openExisting(o.db)
+  let declared = false
   try {
     const owner = withOwner(journal, (owner) => {
       if (owner !== null) return owner
       const store = new ScheduleStore(journal)
       const row = store.get(name)
       if (row === undefined) throw new UnknownSchedule(name, store.all().map((r) => r.name))
-      if (op === 'rm' && row.source === 'module') throw new DeclaredSchedule(name, row.type, 'remove it')
+      // With no weave: a module's schedule may go (its module gone); one still declared comes back at the next start.
+      if (op === 'rm' && row.source === 'module') declared = true
       const [stmt, args] = op === 'rm' ? store.delete(name) : op === 'pause' ? store.pause(name) : store.resume(name, Date.now())
       stmt.run(...args)
       return null
     })
     if (owner !== null) await ask(journal, owner, op, name)
     say(`${op === 'rm' ? 'removed' : op === 'pause' ? 'paused' : 'resumed'} schedule ${name}`)
+    if (declared) note(`schedule ${name} was declared by a thread module: a weave that starts with that module brings it in again (remove the module's 'schedule' export to end it)`)
     return 0
   } finally {
     journal.close()

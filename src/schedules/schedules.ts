@@ -153,7 +153,7 @@ export class Schedules {
   /**
    * Removes a schedule; a thread it spawned runs on. Resolves once that is durable.
    * @throws UnknownSchedule when no schedule has that name
-   * @throws DeclaredSchedule for a schedule a thread module declares (remove its export instead)
+   * @throws DeclaredSchedule for a schedule a thread module of this weave declares (remove its export instead)
    */
   async remove(name: string): Promise<void> {
     this.#removeNow(name)
@@ -162,7 +162,10 @@ export class Schedules {
 
   #removeNow(name: string): void {
     const live = this.#get(name)
-    if (live.row.source === 'module') throw new DeclaredSchedule(name, live.row.type, 'remove it')
+    // One whose module this weave does not load (gone, or failed to load) may go: it is kept,
+    // blocked, for a weave that has the module, and only a remove ends it.
+    const t = live.row.type
+    if (live.row.source === 'module' && this.#weave.types.includes(t) && !this.#weave.unavailable.has(t)) throw new DeclaredSchedule(name, t, 'remove it')
     this.#live.delete(name)
     this.#queue(this.#store!.delete(name))
     this.#arm()

@@ -286,7 +286,7 @@ export class ThreadMoved extends RaimentError {
 export class ClosedBeforeDurable extends RaimentError {
   constructor() {
     super(
-      'RAIMENT_WEAVE_CLOSED',
+      'RAIMENT_CLOSED_BEFORE_DURABLE',
       'the weave closed before what was recorded was durable (under replicated: before the broker confirmed it); it holds only if the journal holds it when a weave next opens it',
     )
   }

@@ -137,7 +137,8 @@ export function leaveWal(db: Database.Database, journal: string, owner: boolean)
  * can leave them behind).
  */
 export function openToRead(journal: string): Database.Database {
-  if (!walMode(journal) || existsSync(`${journal}-wal`)) return new Database(journal, { readonly: true, fileMustExist: true })
+  // SQLite keeps -wal beside the real file: through a symbolic link, look there.
+  if (!walMode(journal) || existsSync(`${realFile(journal)}-wal`)) return new Database(journal, { readonly: true, fileMustExist: true })
   if (statSync(journal).size <= COPY_LIMIT) {
     const image = readFileSync(journal)
     // Bytes 18 and 19: the file format's write and read versions, 2 for WAL, 1 for rollback.

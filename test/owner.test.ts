@@ -18,7 +18,7 @@ import { JournalOwned, Weave, thread, type AnyThreadType } from 'raiment'
 import { runningOwner } from '../src/cli/common.js'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
-import { JournalLock } from '../src/journal-owner.js'
+import { JournalLock, openToRead } from '../src/journal-owner.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, requireBroker } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 
@@ -142,6 +142,10 @@ describe('one owner per journal', () => {
         expect(JournalLock.held(other)).toBe(true)
       }
       expect(await first.join(first.spawn('echo', 7))).toMatchObject({ status: 'done', result: 7 })
+      // A reader through the link sees what is committed in the -wal beside the real file.
+      const reader = openToRead(join(dir, 'link.db'))
+      expect(reader.prepare('SELECT count(*) FROM threads').pluck().get()).toBe(1)
+      reader.close()
     } finally {
       await first.close()
     }

@@ -278,10 +278,16 @@ export class RecordBlocks {
     return false
   }
 
-  /** Every entry, split (for messages and the rare paths that need the record whole). */
+  /**
+   * Every entry, split (a reader of the record whole, and the rare paths that read all of it):
+   * units not split, or let go, are split for it alone, not kept so.
+   */
   toArray(): Entry[] {
     const out: Entry[] = []
-    for (let i = 0; i < this.length; i++) out.push(this.at(i)!)
+    for (let b = 0; b < this.#split.length; b++) {
+      const entries = this.#split[b] ?? split(this.#joined[b]!)!
+      for (let i = 0; i < entries.length; i++) out.push(entries[i]!)
+    }
     return out
   }
 }

@@ -307,17 +307,25 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
     if (owner === null) refuseReplicatedOffline(journal)
     if (owner === null && checked === null) await threadType(o.threads, type)
     if (owner !== null || !o.wait) {
-      const id = owner !== null ? await spawnInWeave(journal, owner, type, text) : journal.nextThreadId(1)
-      if (owner === null) {
-        journal.insertThread(id, type, text, null, 'pending')
-        journal.flushNow()
-      }
+      // With none running: the check for a weave and the pending row in one step that no weave
+      // opening now can split (a weave that read its pending threads, or took its stream's first
+      // snapshot, before the row would not run it, or not replicate it).
+      let made: string | null = null
+      const running =
+        owner ??
+        withOwner(journal, (now) => {
+          if (now !== null) return now
+          made = journal.nextThreadId(1)
+          journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, NULL, 'pending', ?)").run(made, type, text, Date.now())
+          return null
+        })
+      const id = running !== null ? await spawnInWeave(journal, running, type, text) : made!
       if (!o.wait) {
         say(o.json ? JSON.stringify(threadJson(threadView(journal.thread(id)!, journal, 0))) : id)
-        if (owner === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
+        if (running === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
         return 0
       }
-      note(`spawned ${id} on the weave running on ${o.db} (pid ${owner?.pid})`)
+      note(`spawned ${id} on the weave running on ${o.db} (pid ${running?.pid})`)
       return printEnd(await waitInJournal(journal, id), null, journal, o.json)
     }
   } finally {

@@ -27,6 +27,7 @@
  */
 import type Database from 'better-sqlite3'
 import { ClosedBeforeDurable, InvalidArgument, JournalWriteFailed } from './errors.js'
+import type { EntryRow } from './journal.js'
 import type { Observer } from './observer.js'
 
 /** A logical write: the SQL of a prepared statement and its parameters. */
@@ -183,12 +184,12 @@ export class GroupCommit {
    * The entries of `thread` queued for the next commit, in order, as journal rows
    * `[seq, key, ord, ok, outcome, started, duration]` (a reader of a record that must not flush).
    */
-  queuedEntries(thread: string): Array<[number, string, number, 0 | 1, string, number, number]> {
-    const out: Array<[number, string, number, 0 | 1, string, number, number]> = []
+  queuedEntries(thread: string): EntryRow[] {
+    const out: EntryRow[] = []
     const stmts = this.#stmts
     for (let i = 0; i < stmts.length; i++) {
       const p = this.#params[i]!
-      if (stmts[i] === this.#insertEntry && p[0] === thread) out.push(p.slice(1) as [number, string, number, 0 | 1, string, number, number])
+      if (stmts[i] === this.#insertEntry && p[0] === thread) out.push(p.slice(1) as EntryRow)
     }
     return out
   }

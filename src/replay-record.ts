@@ -38,10 +38,10 @@ export class Replay {
   find(key: string, ord: number): Entry | undefined {
     const n = this.record.at(this.next)
     if (n !== undefined && n.call === null && n.ord === ord && n.key === key) return n
-    const at = this.#positions(key)?.[ord]
-    // Behind the replay: released (never asked for again: ordinals only grow) or dropped by a
-    // replay that continues past a divergence (a call of it now is one the record lacks).
-    return at === undefined || at < this.next ? undefined : this.record.at(at)
+    // Behind the replay (or -1, none): released (never asked for again: ordinals only grow) or
+    // dropped by a replay that continues past a divergence (a call of it now is one the record lacks).
+    const at = this.positionOf(key, ord)
+    return at < this.next ? undefined : this.record.at(at)
   }
 
   /** The position of the entry of `key` and `ord` in the record, or -1. */

@@ -110,7 +110,7 @@ export class Weft extends PendingCalls implements WeftLike {
     const { secrets, record } = CallSecrets.of(o.keyring ?? null, RecordBlocks.from(o.entries))
     this.#secrets = secrets
     const mismatch = this.#journal === null ? null : (secrets?.mismatch(this.threadId, this.#type) ?? null)
-    if (mismatch !== null) warnOnce(this.#config, this.threadId, () => mismatch)
+    if (mismatch !== null) warnOnce(this.#config, this.threadId, mismatch)
     if (record !== null && record.length > 0) {
       this.#replay = new Replay(record)
       this.#seq = record.lastSeq + 1

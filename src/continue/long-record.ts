@@ -43,15 +43,14 @@ export function warnLongRecords(weave: object, warn: (w: Error) => void): void {
 
 /** @internal The weft of thread `id` (of `type`) recorded its LONG_RECORD-th entry: warn once. */
 export function longRecord(config: WeaveConfig, id: string, type: string): void {
-  warnOnce(config, id, () => new LongRecord(id, type, LONG_RECORD))
+  warnOnce(config, id, new LongRecord(id, type, LONG_RECORD))
 }
 
-/** @internal Warns the weave of `config` of thread `id` once per weave and kind (`make`'s code). */
-export function warnOnce(config: WeaveConfig, id: string, make: () => RaimentError): void {
+/** @internal Warns the weave of `config` of thread `id` with `e`, once per weave and code. */
+export function warnOnce(config: WeaveConfig, id: string, e: RaimentError): void {
   const weave = (config as { weave?: object }).weave
   const w = weave === undefined ? undefined : warnings.get(weave)
   if (w === undefined) return
-  const e = make()
   const key = `${e.code}\0${id}`
   if (w.threads.has(key)) return
   w.threads.add(key)

@@ -165,7 +165,7 @@ export class Schedules {
     // One whose module this weave does not load (gone, or failed to load) may go: it is kept,
     // blocked, for a weave that has the module, and only a remove ends it.
     const t = live.row.type
-    if (live.row.source === 'module' && this.#weave.types.includes(t) && !this.#weave.unavailable.has(t)) throw new DeclaredSchedule(name, t, 'remove it')
+    if (live.row.source === 'module' && this.#loads(t)) throw new DeclaredSchedule(name, t, 'remove it')
     this.#live.delete(name)
     this.#queue(this.#store!.delete(name))
     this.#arm()
@@ -388,11 +388,16 @@ export class Schedules {
     // A declaration gone from its module goes too: only where this weave loads that module (one
     // that failed to load this time, or a weave of other code, a takeover's, keeps it, blocked).
     for (const row of [...rows.values()]) {
-      if (row.source === 'module' && !named.has(row.name) && this.#weave.types.includes(row.type) && !this.#weave.unavailable.has(row.type)) {
+      if (row.source === 'module' && !named.has(row.name) && this.#loads(row.type)) {
         this.#queue(store.delete(row.name))
         rows.delete(row.name)
       }
     }
+  }
+
+  /** Whether this weave loads the module of thread type `type` (it runs it). */
+  #loads(type: string): boolean {
+    return this.#weave.types.includes(type) && !this.#weave.unavailable.has(type)
   }
 
   #get(name: string): Live {

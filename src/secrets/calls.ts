@@ -35,9 +35,12 @@ export class CallSecrets {
   readonly #recordedLibs: ReadonlySet<string>
   readonly #mark: Mark
   readonly #seal: Mark
+  /** In the any mode: the keys (ids) the record's secrets were marked with, none of them this weave's. */
+  readonly #recordedKids: string[] | null
 
-  private constructor(keyring: Keyring | null, any: boolean, recorded: ReadonlyMap<string, readonly Path[]> | null) {
+  private constructor(keyring: Keyring | null, any: boolean, recorded: ReadonlyMap<string, readonly Path[]> | null, recordedKids: string[] | null = null) {
     this.#keyring = keyring
+    this.#recordedKids = recordedKids
     this.#any = any
     this.#recorded = recorded
     this.#recordedLibs = new Set([...(recorded?.keys() ?? [])].map((c) => c.slice(0, c.indexOf('.'))))
@@ -63,18 +66,14 @@ export class CallSecrets {
       if (s === undefined) shared.set(keyring, (s = new CallSecrets(keyring, false, null)))
       return { secrets: s, record }
     }
-    const secrets = new CallSecrets(keyring, true, recordedPaths(entries))
-    secrets.recordedKids = [...kids!].filter((k) => k !== null)
-    return { secrets, record: RecordBlocks.of(anyEntries(entries)) }
+    const recordedKids = [...kids!].filter((k) => k !== null)
+    return { secrets: new CallSecrets(keyring, true, recordedPaths(entries), recordedKids), record: RecordBlocks.of(anyEntries(entries)) }
   }
 
-  /** In the any mode: the keys (ids) the record's secrets were marked with, none of them this weave's. */
-  recordedKids: string[] | null = null
-
-  /** The warning for a live thread whose record was made under other keys than this weave's. */
+  /** The warning for a live thread whose record was made under other keys than this weave's (the any mode). */
   mismatch(thread: string, type: string): SecretKeyMismatch | null {
-    if (this.recordedKids === null) return null
-    return new SecretKeyMismatch(thread, type, this.#keyring?.kid ?? null, this.recordedKids)
+    if (this.#recordedKids === null) return null
+    return new SecretKeyMismatch(thread, type, this.#keyring?.kid ?? null, this.#recordedKids)
   }
 
   /** Does a call of `lib` need this (to key, record or hand back its values)? */

@@ -343,6 +343,11 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     printed.length = 0
     expect(await cli('send', id, '{"late":true}'), printed.join('')).toBe(0)
     expect(printed.join('')).toContain(`${id} moved to weave 'b': the message waits in the outbox`)
+    // To a thread of b that never ran on a: the same, not the dead letters ("no thread exists").
+    const far = b.spawn('listener', {})
+    printed.length = 0
+    expect(await cli('send', far, '{"far":true}'), printed.join('')).toBe(0)
+    expect(printed.join('')).toContain(`${far} is a thread of weave 'b': the message waits in the outbox`)
     // A kill cannot follow it from a journal with no weave: said so with a code, not "had ended".
     printed.length = 0
     expect(await cli('kill', id), printed.join('')).toBe(1)
@@ -355,6 +360,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
       await a2.close()
     })
     await expect.poll(() => deadLetters(b).map((d) => (d as { body: string }).body), { timeout: 10_000, interval: 20 }).toEqual(['J{"late":true}'])
+    expect(result(await b.join(far))).toEqual({ received: { far: true } })
     expect(deadLetters(a2)).toEqual([])
   }, 60_000)
 })

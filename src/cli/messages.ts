@@ -15,6 +15,7 @@ import type { Envelope, SendResult } from '../messages.js'
 import { givenAnswer } from './ask-weave.js'
 import { complain, isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions, type Owner } from './common.js'
 import { decodeShown, jsonValue } from './records.js'
+import { weaveOfThread } from '../remote.js'
 
 /** How long `send` waits for a running weave to answer. */
 const SEND_TIMEOUT_MS = 5_000
@@ -32,7 +33,7 @@ export function parseMessage(text: string, to: string): unknown {
   }
 }
 
-type Sent = { result: SendResult; forwardTo?: string } | { owner: Owner; n: number }
+type Sent = ReturnType<typeof deliver> | { owner: Owner; n: number }
 
 /** What a send did: the weave's (or this process's) result, and a note when the message waits. */
 export interface SendOutcome {
@@ -62,9 +63,10 @@ export async function sendMessage(db: string, to: string, message: unknown): Pro
     })
     if (!('result' in sent)) return { result: await awaitReply(journal, sent.n, sent.owner, to) }
     if (!sent.result.delivered) return { result: sent.result }
+    const o = sent.outbox
     const waits =
-      sent.forwardTo !== undefined
-        ? `no weave runs on ${db}; ${sent.result.to} moved to weave '${sent.forwardTo}': the message waits in the outbox here until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends it on`
+      o !== undefined
+        ? `no weave runs on ${db}; ${sent.result.to} ${o.moved ? 'moved to' : 'is a thread of'} weave '${o.weave}': the message waits in the outbox here until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends it on`
         : `no weave runs on ${db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${db})`
     return { result: sent.result, waits }
   } finally {
@@ -89,11 +91,12 @@ function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
 
 /**
  * With no weave running: into the inbox of a pending or running thread (by id, or by a name a
- * thread holds); for a thread that moved to another weave, into the outbox for that weave (the
- * relay sends it on when a weave next runs here with a broker), as the weave would forward it;
- * else into the dead letters, with the reasons a weave gives.
+ * thread holds); for a thread that moved to another weave, or whose id names another weave and
+ * that never ran here, into the outbox for that weave (the relay sends it on when a weave next
+ * runs here with a broker), as the weave would send it; else into the dead letters, with the
+ * reasons a weave gives.
  */
-function deliver(journal: Journal, to: string, body: string): { result: SendResult; forwardTo?: string } {
+function deliver(journal: Journal, to: string, body: string): { result: SendResult; outbox?: { weave: string; moved: boolean } } {
   const db = journal.db
   const named = db.prepare('SELECT thread FROM names WHERE name = ?').get(to) as { thread: string } | undefined
   const target = named?.thread ?? (to.includes('/') ? to : null)
@@ -104,11 +107,14 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
     return { result: { delivered: true, to: target } }
   }
   const moved = row?.status === 'moved' ? (db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(target) as string | undefined) : undefined
-  if (target !== null && moved !== undefined) {
-    const msgId = `cli:${randomUUID()}`
+  // A thread of another weave (its id says so) that this journal never held: a weave running
+  // here with a broker sends it there, as this does through the outbox.
+  const home = target !== null && row === undefined ? weaveOfThread(target) : null
+  const dest = moved ?? (home !== null && home !== journal.weaveId ? home : undefined)
+  if (target !== null && dest !== undefined) {
     const envelope: Envelope = { k: 'msg', from: null, to: target, body }
-    db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(msgId, moved, JSON.stringify(envelope), now)
-    return { result: { delivered: true, to: target }, forwardTo: moved }
+    db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, dest, JSON.stringify(envelope), now)
+    return { result: { delivered: true, to: target }, outbox: { weave: dest, moved: moved !== undefined } }
   }
   const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`
   db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (NULL, ?, ?, ?, ?)').run(to, body, reason, now)

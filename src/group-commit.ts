@@ -333,6 +333,11 @@ export class GroupCommit {
     else released(v)
   }
 
+  /** Whether writes are queued for the next commit. */
+  get queued(): boolean {
+    return this.#stmts.length > 0
+  }
+
   /** Commits what is queued now, synchronously. */
   flushNow(): void {
     if (this.#stmts.length > 0 || this.#after.length > 0) this.#flush()

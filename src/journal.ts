@@ -384,6 +384,11 @@ export class Journal {
     return this.#closed
   }
 
+  /** Whether writes are queued for the next commit (a step may be halfway: see `ownTurn`). */
+  get queued(): boolean {
+    return this.#commits.queued
+  }
+
   /** Commits what is queued now, synchronously (used at shutdown). */
   flushNow(): void {
     this.#commits.flushNow()

@@ -22,6 +22,7 @@ import type { WeaveConfig } from './call-context.js'
 import { DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
+import { ownTurn } from './group-commit.js'
 import { Journal } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import type { Observer } from './observer.js'
@@ -77,6 +78,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** Threads killed here while not running here, until their end commits (see `kill`). */
   readonly #ending = new Set<string>()
   #closed = false
+  /** The turn a close waits for before it detaches the threads (see `close`). */
+  #closing: Promise<void> | null = null
   /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
   #observer: Observer | null = null
   /** What the helpers acting on this weave's runs reach of it (moves, forks, reloads). */
@@ -452,6 +455,15 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   async close(): Promise<void> {
     if (this.#closed) return
+    // A thread's step may be halfway, as this is called from an async continuation: a call's
+    // side write queued (a monitor's watch row), its entry queued a microtask later. Detached
+    // now, the close would commit the one without the other, and the next weave would run the
+    // call again (a second exit notice). With anything queued, the threads are detached at a
+    // turn of its own, where no step is halfway (src/group-commit.ts `ownTurn`).
+    if (this.journal.queued) {
+      await (this.#closing ??= ownTurn())
+      if (this.#closed) return
+    }
     this.#closed = true
     this.#control.stop()
     this.schedules.stop()

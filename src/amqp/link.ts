@@ -60,6 +60,8 @@ export interface LinkHooks {
   heard?(b: Beat, own: boolean): void
   /** The membership, once started (for the view's completeness). */
   members?(m: Membership): void
+  /** A process starting weave `id` again asks the one that hosts it to hand it back. */
+  reclaim?(id: string): void
 }
 
 export class AmqpLink implements Remote {
@@ -151,6 +153,7 @@ export class AmqpLink implements Remote {
         },
         own: (b) => hooks.heard?.(b, true),
         complete: () => weave.messages.retryNames(),
+        reclaim: (id) => hooks.reclaim?.(id),
       },
     )
     hooks.members?.(this.#members)

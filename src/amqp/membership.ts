@@ -2,7 +2,8 @@
  * Membership: every weave announces itself on the heartbeat exchange (id, host, pid, thread
  * count, registered names) every `intervalMs`, at once when its names change, and once more as
  * `leaving` when it closes; it answers a `probe` (from `raiment weaves`, and from every weave as
- * it connects) at once. A weave is live while its last heartbeat is younger than three of its
+ * it connects) at once. A `reclaim` of weave W (`askHandBack`: a process starting W again while
+ * another hosts it, src/replication/host.ts) goes to the hooks of every weave. A weave is live while its last heartbeat is younger than three of its
  * intervals.
  *
  * The view is complete (`complete`) once this weave has heard every weave connected to the
@@ -13,6 +14,21 @@
  */
 import type { Channel, ChannelModel } from 'amqplib'
 import type { Topology } from './topology.js'
+
+/**
+ * Asks the process that hosts weave `id` (it took it over) to hand it back, on `conn` (one
+ * message on the heartbeat exchange: every weave hears it, and only a host of `id` acts on it).
+ */
+export async function askHandBack(conn: ChannelModel, topology: Topology, id: string): Promise<void> {
+  const ch = await conn.createChannel()
+  ch.on('error', () => {})
+  try {
+    await topology.exchanges(ch)
+    ch.publish(topology.beat, '', Buffer.from(JSON.stringify({ reclaim: id } satisfies Message)), { contentType: 'application/json' })
+  } finally {
+    await ch.close().catch(() => {})
+  }
+}
 
 export interface Beat {
   id: string
@@ -36,7 +52,7 @@ export interface Beat {
   hostedBy?: string
 }
 
-type Message = { beat: Beat } | { probe: true }
+type Message = { beat: Beat } | { probe: true } | { reclaim: string }
 
 export interface Seen extends Beat {
   /** When this process received it (ms). */
@@ -51,6 +67,8 @@ export interface MembershipHooks {
   complete?(): void
   /** This weave's own heartbeat came back through the broker. */
   own?(b: Beat): void
+  /** A process starting weave `id` again asks the one that hosts it to hand it back. */
+  reclaim?(id: string): void
 }
 
 export class Membership {
@@ -106,6 +124,10 @@ export class Membership {
   #heard(m: Message): void {
     if ('probe' in m) {
       this.beat()
+      return
+    }
+    if ('reclaim' in m) {
+      if (typeof m.reclaim === 'string') this.#hooks.reclaim?.(m.reclaim)
       return
     }
     const b = m.beat

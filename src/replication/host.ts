@@ -14,15 +14,16 @@
  * A weave fenced here (src/replication/fencing.ts) releases and publishes nothing more: the own
  * weave's fencing ends the process (`fenced`: exit 3); a hosted one's is dropped.
  */
-import { existsSync, rmSync } from 'node:fs'
+import { existsSync, renameSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { ChannelModel } from 'amqplib'
 import { AmqpLink } from '../amqp/link.js'
+import { askHandBack } from '../amqp/membership.js'
 import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
 import { crashPoint } from '../crash-points.js'
 import { InvalidArgument } from '../errors.js'
 import { Journal } from '../journal.js'
-import { lockPath } from '../journal-owner.js'
+import { JournalLock, lockPath } from '../journal-owner.js'
 import { Weave, type WeaveOptions } from '../weave.js'
 import { Fenced } from './errors.js'
 import { Fencing } from './fencing.js'
@@ -47,6 +48,13 @@ export interface HostOptions {
   opened?: (weave: Weave, own: boolean) => void
   /** A weave was taken over and runs here now. */
   tookOver?: (id: string, info: TakeoverInfo) => void
+  /** A weave taken over here was handed back to a process that started it again. */
+  handedBack?: (id: string) => void
+  /**
+   * How long the own weave, its lease held as it starts, waits for the process that took it
+   * over to hand it back (ms; default 3,000; 0: it does not ask, and is refused at once).
+   */
+  reclaimMs?: number
 }
 
 export interface TakeoverInfo {
@@ -57,6 +65,9 @@ export interface TakeoverInfo {
   /** From the decision to take it over to its threads running here (ms). */
   totalMs: number
 }
+
+/** How long a weave starting again waits for the one that took it over to hand it back (ms). */
+const RECLAIM_MS = 3_000
 
 interface RunOptions {
   db: string
@@ -154,16 +165,19 @@ export class ReplicatedHost {
         members: (m) => {
           if (o.own) takeovers.start(m)
         },
+        reclaim: (id) => {
+          if (o.own) void this.#handBack(id)
+        },
       },
     })
     try {
       const conn = link.broker.connection
-      if (conn === null || !(await takeLease(conn, ns, o.weaveId))) {
+      if (conn === null || !((await takeLease(conn, ns, o.weaveId)) || (o.own && (await this.#reclaimLease(conn, link, o.weaveId))))) {
         if (o.own) throw new LeaseHeld(ns, o.weaveId)
         await link.close()
         return null
       }
-      const epoch = o.prepare !== undefined ? await o.prepare(conn) : journalEpoch(o.db)
+      const epoch = o.prepare !== undefined ? await o.prepare(conn) : o.own ? await this.#ownEpoch(conn, o.db, o.weaveId) : journalEpoch(o.db)
       replication.epoch = epoch
       const id = o.weaveId
       fencing = new Fencing({
@@ -234,6 +248,66 @@ export class ReplicatedHost {
     this.#o.log(`raiment: took over weave ${id} at epoch ${info.epoch}: ${info.entries} entries rebuilt in ${info.rebuildMs} ms; its threads run here (${totalMs} ms in all)`)
     this.#o.tookOver?.(id, { ...info, totalMs })
     return true
+  }
+
+  /**
+   * The lease of the own weave is held as it starts: if another process hosts it (took it over
+   * while this weave was down), asks that one to hand it back (again each second, should the
+   * ask come while it is still taking it over), and waits for the lease. False: not released in
+   * time (another process runs this weave: it hands nothing back).
+   */
+  async #reclaimLease(conn: ChannelModel, link: AmqpLink, id: string): Promise<boolean> {
+    const wait = this.#o.reclaimMs ?? RECLAIM_MS
+    if (wait <= 0) return false
+    this.#o.log(`raiment: the lease of weave ${id} is held; asking the weave that took it over to hand it back`)
+    const until = Date.now() + wait
+    let asked = 0
+    while (Date.now() < until && !this.#closed) {
+      if (Date.now() - asked >= 1_000) {
+        await askHandBack(conn, link.topology, id)
+        asked = Date.now()
+      }
+      await new Promise((r) => setTimeout(r, 100))
+      if (await takeLease(conn, this.ns, id)) return true
+    }
+    return false
+  }
+
+  /**
+   * The epoch the own weave writes, under its lease: its journal's, or, when its stream was
+   * taken over since (a higher epoch there: this file's threads ran on elsewhere, and what only
+   * this file holds was never released), its journal rebuilt from the stream, the file set aside
+   * beside it, and the epoch after the stream's: a takeover of itself.
+   */
+  async #ownEpoch(conn: ChannelModel, db: string, id: string): Promise<number> {
+    const mine = journalEpoch(db)
+    const head = await readHead(conn, this.ns, id)
+    if (head === null || head.epoch <= mine) return mine
+    const aside = `${db}.epoch-${mine}`
+    this.#o.log(`raiment: weave ${id} was taken over (its stream is at epoch ${head.epoch}, ${db} at ${mine}); rebuilding ${db} from its stream (the old file is kept as ${aside})`)
+    if (JournalLock.held(db)) throw new InvalidArgument(`${db} is open in another process; stop it before starting weave ${id} again`)
+    for (const [from, to] of [[db, aside], [`${db}-wal`, `${aside}-wal`]] as const) if (existsSync(from)) renameSync(from, to)
+    for (const f of [`${db}-shm`, lockPath(db)]) rmSync(f, { force: true })
+    const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file: db, conn, log: () => {} })
+    this.#o.log(`raiment: rebuilt ${db} from the stream of weave ${id}: ${rebuilt.entries} entries in ${Math.round(rebuilt.ms)} ms; its threads run here again at epoch ${rebuilt.epoch + 1}`)
+    return rebuilt.epoch + 1
+  }
+
+  /**
+   * Another process starts weave `id` again, which this one hosts: stops it here, as a close of
+   * this process would (its threads stop; what they did is in its stream), letting go of its
+   * lease, which that process then takes. Were that one to die before it runs `id`, `id` falls
+   * silent and is taken over again.
+   */
+  async #handBack(id: string): Promise<void> {
+    const r = this.#hosted.get(id)
+    if (r === undefined || this.#closed) return
+    this.#hosted.delete(id)
+    this.#o.log(`raiment: weave ${id} is starting again in another process; handing it back`)
+    r.fencing.close()
+    await r.link.close().catch(() => {})
+    await r.weave.close().catch(() => {})
+    this.#o.handedBack?.(id)
   }
 
   /** Says in the registry that this weave runs, and learns which others should be running. */

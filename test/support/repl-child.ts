@@ -8,10 +8,12 @@
  *   interleaved, then receives as many from each; returns them by sender;
  * - ID/2 `storm`: the same by name (it registers `storm-ID`, sends to `storm-<peer>`);
  * - ID/3 `saga`: STEPS calls of `effects.charge(item)`, a POST to EFFECTS_URL with the call id as
- *   its Idempotency-Key, a durable sleep of 5 ms after each; returns the answers.
+ *   its Idempotency-Key, a durable sleep of 5 ms after each; returns the answers;
+ * - with REPL_WAITER_MS set, ID/4 `waiter`: a durable sleep of that long, then returns 'woke'.
  * Lines: `ready ID`, `progress ID i` (a weft call: once per send i % 10 == 0), `took WEAVE` (it
- * runs here now), `done THREAD JSON` when a thread ends in this process (own or hosted weave) and
- * for every thread already ended in a journal taken over, `fenced LINE` before exiting 3.
+ * runs here now), `handed WEAVE` (given back to a process that started it again), `done THREAD
+ * JSON` when a thread ends in this process (own or hosted weave) and for every thread already
+ * ended in a journal taken over, `fenced LINE` before exiting 3.
  */
 import { writeSync } from 'node:fs'
 import { join } from 'node:path'
@@ -65,6 +67,14 @@ const saga = thread({
   },
 })
 
+const waiter = thread({
+  uses: ['clock'],
+  async does(p: { ms: number }) {
+    await this.clock.sleep(p.ms)
+    return 'woke'
+  },
+})
+
 const libraries = {
   lossProgress: {
     mark: async (weave: string, i: number) => {
@@ -107,7 +117,7 @@ const host = await ReplicatedHost.start({
   heartbeatMs: 100,
   takeoverAfterMs: Number(process.env['REPL_TAKEOVER_MS'] ?? 1_500),
   log: (l) => say(`log ${l}`),
-  weave: { db: join(dir, `${id}.db`), weaveId: id, durability: 'replicated', threads: { storm, saga }, libraries, ioLibs: false, dumps: false },
+  weave: { db: join(dir, `${id}.db`), weaveId: id, durability: 'replicated', threads: { storm, saga, waiter }, libraries, ioLibs: false, dumps: false },
   fenced: (err) => {
     say(`fenced raiment: ${err.code}: ${err.message}`)
     process.exit(3)
@@ -125,9 +135,12 @@ const host = await ReplicatedHost.start({
       weave.spawn('storm', { to: peers.map((p) => `${p}/1`), count: Number(countText), weave: id })
       weave.spawn('storm', { to: peers.map((p) => `storm-${p}`), count: Number(countText), name: `storm-${id}`, weave: id })
       weave.spawn('saga', { items: Array.from({ length: Number(stepsText) }, (_, i) => `${id}-${i}`) })
+      const waitMs = process.env['REPL_WAITER_MS']
+      if (waitMs !== undefined) weave.spawn('waiter', { ms: Number(waitMs) })
     }
   },
   tookOver: (taken) => say(`took ${taken}`),
+  handedBack: (given) => say(`handed ${given}`),
 })
 started = host
 // SIGUSR2: what each weave here holds (for a test that did not finish).

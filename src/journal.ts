@@ -384,6 +384,11 @@ export class Journal {
     return this.#closed
   }
 
+  /** Queues meta row `k` = `v` into the next batch. */
+  queueMeta(k: string, v: string): void {
+    this.#commits.queue(this.#setMeta, [k, v])
+  }
+
   /** Whether writes are queued for the next commit (a step may be halfway: see `ownTurn`). */
   get queued(): boolean {
     return this.#commits.queued

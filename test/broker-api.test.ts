@@ -80,10 +80,14 @@ describe.skipIf(!brokerUp && !CI)('raiment/broker', () => {
       const id = host.weave.spawn('counter', { n: 5 })
       expect(host.weave.send(id, 'hi').delivered).toBe(true)
       expect(await host.weave.join(id)).toEqual({ id, type: 'counter', status: 'done', result: { total: 5, got: 'hi' } })
-      // The lease is taken before the journal is opened: a second host of the journal is refused.
+      // The lease is taken before the journal is opened: a second host of the weave is refused
+      // (a weave that runs on its own hands nothing back when asked), and one on its very file at once.
       await expect(
-        ReplicatedHost.start({ url: AMQP_URL, namespace, weave: { db: join(dir, 'h.db'), threads, ioLibs: false }, log: () => {}, fenced: () => {} }),
+        ReplicatedHost.start({ url: AMQP_URL, namespace, weave: { db: join(dir, 'h2.db'), weaveId: 'api-h', threads, ioLibs: false }, log: () => {}, fenced: () => {}, reclaimMs: 500 }),
       ).rejects.toMatchObject({ code: 'RAIMENT_LEASE_HELD', message: expect.stringContaining("'api-h'") })
+      await expect(
+        ReplicatedHost.start({ url: AMQP_URL, namespace, weave: { db: join(dir, 'h.db'), threads, ioLibs: false }, log: () => {}, fenced: () => {}, reclaimMs: 500 }),
+      ).rejects.toMatchObject({ code: 'RAIMENT_JOURNAL_OWNED' })
       expect(fenced).toEqual([])
     } finally {
       await host.close()

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { NameTaken, UnknownThread, UnrecordableValue, Weave, thread, TIMED_OUT, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { replay } from 'raiment/testing'
+import { sendMessage } from '../src/cli/messages.js'
 import { makeDump } from '../src/dump.js'
 import { decodeValue } from '../src/encoding.js'
 import { tempDir } from './support/tmp.js'
@@ -281,5 +282,7 @@ describe('bad input to messages', () => {
     const dump = makeDump(weave.journal, s)
     await weave.close()
     expect((await replay(sender, dump)).result).toEqual(out)
+    // With no weave running, from a journal whose weave never ran with a broker: the same.
+    expect((await sendMessage(weave.journal.file, 'other-weave/3', 'offline')).result).toEqual({ delivered: false, to: 'other-weave/3', reason: 'no thread other-weave/3 exists' })
   })
 })

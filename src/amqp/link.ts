@@ -118,6 +118,9 @@ export class AmqpLink implements Remote {
   /** Declares this weave's queue, then relays its outbox, consumes its queue and announces it. */
   async start(weave: Weave): Promise<void> {
     this.#weave = weave
+    // The journal's weave talks to other weaves: what `raiment send` puts in it for another
+    // weave's thread, with no weave running, waits for a relay (src/cli/messages.ts).
+    if (weave.journal.meta('amqp') === undefined) weave.journal.queueMeta('amqp', this.topology.ns)
     this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch)
     this.#inbound = new Inbound(weave, this.topology)
     const owners = (this.#owners = new NameOwners(weave.journal))

@@ -24,7 +24,7 @@ export async function askHandBack(conn: ChannelModel, topology: Topology, id: st
   ch.on('error', () => {})
   try {
     await topology.exchanges(ch)
-    ch.publish(topology.beat, '', Buffer.from(JSON.stringify({ reclaim: id } satisfies Message)), { contentType: 'application/json' })
+    ch.publish(topology.beat, '', Buffer.from(JSON.stringify({ probe: true, reclaim: id } satisfies Message)), { contentType: 'application/json' })
   } finally {
     await ch.close().catch(() => {})
   }
@@ -52,7 +52,8 @@ export interface Beat {
   hostedBy?: string
 }
 
-type Message = { beat: Beat } | { probe: true } | { reclaim: string }
+/** A `reclaim` is sent as a probe too: a weave of a version before it answers it as one. */
+type Message = { beat: Beat } | { probe: true; reclaim?: string }
 
 export interface Seen extends Beat {
   /** When this process received it (ms). */
@@ -123,11 +124,8 @@ export class Membership {
 
   #heard(m: Message): void {
     if ('probe' in m) {
-      this.beat()
-      return
-    }
-    if ('reclaim' in m) {
       if (typeof m.reclaim === 'string') this.#hooks.reclaim?.(m.reclaim)
+      else this.beat()
       return
     }
     const b = m.beat

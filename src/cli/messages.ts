@@ -92,7 +92,7 @@ function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
 /**
  * With no weave running: into the inbox of a pending or running thread (by id, or by a name a
  * thread holds); for a thread that moved to another weave, or whose id names another weave and
- * that never ran here, into the outbox for that weave (the relay sends it on when a weave next
+ * that never ran here (the journal's weave has run with a broker), into the outbox for that weave (the relay sends it on when a weave next
  * runs here with a broker), as the weave would send it; else into the dead letters, with the
  * reasons a weave gives.
  */
@@ -107,10 +107,11 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
     return { result: { delivered: true, to: target } }
   }
   const moved = row?.status === 'moved' ? (db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(target) as string | undefined) : undefined
-  // A thread of another weave (its id says so) that this journal never held: a weave running
-  // here with a broker sends it there, as this does through the outbox.
+  // A thread of another weave (its id says so) that this journal never held, from a journal
+  // whose weave has run with a broker: that weave, running here again, sends it there, as this
+  // does through the outbox. (One that never did dead-letters it, as it would: "no thread".)
   const home = target !== null && row === undefined ? weaveOfThread(target) : null
-  const dest = moved ?? (home !== null && home !== journal.weaveId ? home : undefined)
+  const dest = moved ?? (home !== null && home !== journal.weaveId && journal.meta('amqp') !== undefined ? home : undefined)
   if (target !== null && dest !== undefined) {
     const envelope: Envelope = { k: 'msg', from: null, to: target, body }
     db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, dest, JSON.stringify(envelope), now)

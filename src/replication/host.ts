@@ -15,20 +15,20 @@
  * weave's fencing ends the process (`fenced`: exit 3); a hosted one's is dropped.
  */
 import { existsSync, renameSync, rmSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { ChannelModel } from 'amqplib'
 import { AmqpLink } from '../amqp/link.js'
 import { askHandBack } from '../amqp/membership.js'
 import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
 import { crashPoint } from '../crash-points.js'
-import { InvalidArgument } from '../errors.js'
+import { InvalidArgument, JournalOwned } from '../errors.js'
 import { Journal } from '../journal.js'
-import { JournalLock, lockPath } from '../journal-owner.js'
+import { JournalLock, lockPath, parseOwner } from '../journal-owner.js'
 import { Weave, type WeaveOptions } from '../weave.js'
 import { Fenced } from './errors.js'
 import { Fencing } from './fencing.js'
 import { leaseUrl, LeaseHeld, takeLease } from './lease.js'
-import { rebuildJournal } from './rebuild.js'
+import { rebuildJournal, syncDir } from './rebuild.js'
 import { register, registeredUp } from './registry.js'
 import type { ReplicatorOptions } from './replicator.js'
 import { readHead } from './streams.js'
@@ -52,7 +52,7 @@ export interface HostOptions {
   handedBack?: (id: string) => void
   /**
    * How long the own weave, its lease held as it starts, waits for the process that took it
-   * over to hand it back (ms; default 3,000; 0: it does not ask, and is refused at once).
+   * over to hand it back (ms; default 10,000; 0: it does not ask, and is refused at once).
    */
   reclaimMs?: number
 }
@@ -67,7 +67,9 @@ export interface TakeoverInfo {
 }
 
 /** How long a weave starting again waits for the one that took it over to hand it back (ms). */
-const RECLAIM_MS = 3_000
+const RECLAIM_MS = 10_000
+/** How long a weave handed back waits at most for its stream to confirm what it wrote (ms). */
+const HAND_BACK_FLUSH_MS = 30_000
 
 interface RunOptions {
   db: string
@@ -105,10 +107,12 @@ export class ReplicatedHost {
   }
 
   /**
-   * Opens the own weave (its lease first: refused if held) and starts watching for weaves to
-   * take over.
-   * @throws LeaseHeld when another connection holds this weave's lease (it was taken over, or runs elsewhere)
-   * @throws Fenced when its stream has a higher epoch than its journal (it was taken over)
+   * Opens the own weave and starts watching for weaves to take over. Its lease first: if another
+   * process holds it, having taken the weave over, that one is asked to hand it back
+   * (`reclaimMs`); a journal whose stream was taken over since it was written is rebuilt from
+   * the stream (the file set aside as `<db>.epoch-N`).
+   * @throws LeaseHeld when another connection holds this weave's lease and does not hand it back (it runs the weave on its own)
+   * @throws JournalOwned when the journal, to be rebuilt, is open in another process
    * @example
    * const host = await ReplicatedHost.start({ url, weave: { db: 'a.db', weaveId: 'a', durability: 'replicated' }, log: console.error, fenced: () => process.exit(3) })
    */
@@ -172,12 +176,16 @@ export class ReplicatedHost {
     })
     try {
       const conn = link.broker.connection
-      if (conn === null || !((await takeLease(conn, ns, o.weaveId)) || (o.own && (await this.#reclaimLease(conn, link, o.weaveId))))) {
-        if (o.own) throw new LeaseHeld(ns, o.weaveId)
+      if (conn === null || !((await takeLease(conn, ns, o.weaveId)) || (o.own && (await this.#reclaimLease(conn, link, o.db, o.weaveId))))) {
+        if (o.own) throw new LeaseHeld(ns, o.weaveId, conn === null ? 0 : Math.max(0, this.#o.reclaimMs ?? RECLAIM_MS))
         await link.close()
         return null
       }
-      const epoch = o.prepare !== undefined ? await o.prepare(conn) : o.own ? await this.#ownEpoch(conn, o.db, o.weaveId) : journalEpoch(o.db)
+      const self = o.own && o.prepare === undefined ? await this.#ownEpoch(conn, o.db, o.weaveId) : null
+      const epoch = o.prepare !== undefined ? await o.prepare(conn) : self !== null ? self.epoch : journalEpoch(o.db)
+      // Taken over (by another, or by itself from its stream): a lost connection before its
+      // first generation is confirmed gives it up (see Fencing's `takenOn`).
+      const taken = !o.own || self?.rebuilt === true
       replication.epoch = epoch
       const id = o.weaveId
       fencing = new Fencing({
@@ -192,7 +200,7 @@ export class ReplicatedHost {
           else this.#dropHosted(id, err)
         },
         log: this.#o.log,
-        ...(o.own ? {} : { takenOn: conn }),
+        ...(taken ? { takenOn: conn } : {}),
       })
       // Opening replicates the journal (its first generation confirmed) before any thread resumes.
       const weave = await Weave.open({ ...this.#o.weave, db: o.db, weaveId: id, remote: link, replicate: true })
@@ -212,6 +220,8 @@ export class ReplicatedHost {
       } else this.#hosted.set(id, running)
       this.#o.opened?.(weave, o.own)
       await link.start(weave)
+      // Handed back while it started: it runs elsewhere now.
+      if (!o.own && this.#hosted.get(id) !== running) return null
       if (o.own) await this.#register(link, id)
       return running
     } catch (e) {
@@ -256,9 +266,11 @@ export class ReplicatedHost {
    * ask come while it is still taking it over), and waits for the lease. False: not released in
    * time (another process runs this weave: it hands nothing back).
    */
-  async #reclaimLease(conn: ChannelModel, link: AmqpLink, id: string): Promise<boolean> {
+  async #reclaimLease(conn: ChannelModel, link: AmqpLink, db: string, id: string): Promise<boolean> {
     const wait = this.#o.reclaimMs ?? RECLAIM_MS
     if (wait <= 0) return false
+    // Before the host gives it up: this journal may be one it cannot use.
+    refuseOwned(db)
     this.#o.log(`raiment: the lease of weave ${id} is held; asking the weave that took it over to hand it back`)
     const until = Date.now() + wait
     let asked = 0
@@ -276,21 +288,26 @@ export class ReplicatedHost {
   /**
    * The epoch the own weave writes, under its lease: its journal's, or, when its stream was
    * taken over since (a higher epoch there: this file's threads ran on elsewhere, and what only
-   * this file holds was never released), its journal rebuilt from the stream, the file set aside
-   * beside it, and the epoch after the stream's: a takeover of itself.
+   * this file holds was never released), the epoch after the stream's, its journal rebuilt from
+   * the stream and the file set aside beside it: a takeover of itself (`rebuilt`).
    */
-  async #ownEpoch(conn: ChannelModel, db: string, id: string): Promise<number> {
+  async #ownEpoch(conn: ChannelModel, db: string, id: string): Promise<{ epoch: number; rebuilt: boolean }> {
     const mine = journalEpoch(db)
     const head = await readHead(conn, this.ns, id)
-    if (head === null || head.epoch <= mine) return mine
-    const aside = `${db}.epoch-${mine}`
+    if (head === null || head.epoch <= mine) return { epoch: mine, rebuilt: false }
+    refuseOwned(db)
+    const aside = freeName(`${db}.epoch-${mine}`)
     this.#o.log(`raiment: weave ${id} was taken over (its stream is at epoch ${head.epoch}, ${db} at ${mine}); rebuilding ${db} from its stream (the old file is kept as ${aside})`)
-    if (JournalLock.held(db)) throw new InvalidArgument(`${db} is open in another process; stop it before starting weave ${id} again`)
-    for (const [from, to] of [[db, aside], [`${db}-wal`, `${aside}-wal`]] as const) if (existsSync(from)) renameSync(from, to)
-    for (const f of [`${db}-shm`, lockPath(db)]) rmSync(f, { force: true })
-    const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file: db, conn, log: () => {} })
+    // Rebuilt beside it first: a rebuild that fails leaves the file where it was.
+    const fresh = `${db}.rebuilding`
+    for (const f of [fresh, `${fresh}-wal`, `${fresh}-shm`, lockPath(fresh)]) rmSync(f, { force: true })
+    const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file: fresh, conn, log: () => {} })
+    for (const [from, to] of [[`${db}-wal`, `${aside}-wal`], [db, aside]] as const) if (existsSync(from)) renameSync(from, to)
+    for (const f of [`${db}-shm`, lockPath(db), lockPath(fresh)]) rmSync(f, { force: true })
+    renameSync(fresh, db)
+    syncDir(dirname(resolve(db)))
     this.#o.log(`raiment: rebuilt ${db} from the stream of weave ${id}: ${rebuilt.entries} entries in ${Math.round(rebuilt.ms)} ms; its threads run here again at epoch ${rebuilt.epoch + 1}`)
-    return rebuilt.epoch + 1
+    return { epoch: rebuilt.epoch + 1, rebuilt: true }
   }
 
   /**
@@ -304,9 +321,15 @@ export class ReplicatedHost {
     if (r === undefined || this.#closed) return
     this.#hosted.delete(id)
     this.#o.log(`raiment: weave ${id} is starting again in another process; handing it back`)
+    // Its threads stop first, their last batch in the stream (under `sync` too: waited for
+    // here, not left as a lag), then the lease goes with the connection.
+    await r.weave.close().catch(() => {})
+    const flushed = r.link.replicator?.flushed() ?? Promise.resolve()
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([flushed, new Promise<void>((res) => (timer = setTimeout(res, HAND_BACK_FLUSH_MS)))])
+    clearTimeout(timer)
     r.fencing.close()
     await r.link.close().catch(() => {})
-    await r.weave.close().catch(() => {})
     this.#o.handedBack?.(id)
   }
 
@@ -376,4 +399,23 @@ function weaveIdOf(db: string, wanted: string | undefined): string {
   } finally {
     j.close()
   }
+}
+
+/** Refuses journal `db` while another process has it open (it is about to be set aside). */
+function refuseOwned(db: string): void {
+  if (!existsSync(db) || !JournalLock.held(db)) return
+  const j = new Journal(db, { readonly: true })
+  try {
+    throw new JournalOwned(db, parseOwner(j.meta('owner')), false)
+  } finally {
+    j.close()
+  }
+}
+
+/** `name`, or `name.2`, `name.3`, ...: the first that no file has. */
+function freeName(name: string): string {
+  let n = 1
+  let out = name
+  while (existsSync(out) || existsSync(`${out}-wal`)) out = `${name}.${++n}`
+  return out
 }

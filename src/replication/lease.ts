@@ -29,11 +29,15 @@ export function leaseQueue(ns: string, weaveId: string): string {
 
 /** The lease of a journal is held by another connection: someone else runs (or is taking over) this weave. */
 export class LeaseHeld extends RaimentError {
-  constructor(ns: string, weaveId: string) {
+  /** `askedMs`: how long the holder was asked to hand it back (0: it was not asked). */
+  constructor(ns: string, weaveId: string, askedMs = 0) {
     super(
       'RAIMENT_LEASE_HELD',
-      `the lease of weave '${weaveId}' (queue ${leaseQueue(ns, weaveId)}) is held by another connection: another process runs this weave, ` +
-        `or has taken it over after this one stopped heartbeating; 'raiment weaves' shows which`,
+      askedMs > 0
+        ? `the lease of weave '${weaveId}' (queue ${leaseQueue(ns, weaveId)}) is held by another connection, which did not hand it back within ${(askedMs / 1000).toFixed(1)} s: ` +
+            `another process runs this weave on its own (stop it first), or the weave that took it over is busy or runs an older Raiment (start this one again); 'raiment weaves' shows which`
+        : `the lease of weave '${weaveId}' (queue ${leaseQueue(ns, weaveId)}) is held by another connection: another process runs this weave, ` +
+            `or has taken it over after this one stopped heartbeating; 'raiment weaves' shows which`,
     )
   }
 }

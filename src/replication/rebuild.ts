@@ -197,7 +197,7 @@ function decode(body: Buffer): Write[] {
 }
 
 /** Makes a rename in `dir` durable. */
-function syncDir(dir: string): void {
+export function syncDir(dir: string): void {
   const fd = openSync(dir, 'r')
   try {
     fsyncSync(fd)

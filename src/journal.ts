@@ -389,9 +389,12 @@ export class Journal {
     this.#commits.queue(this.#setMeta, [k, v])
   }
 
-  /** Whether writes are queued for the next commit (a step may be halfway: see `ownTurn`). */
+  /**
+   * Whether writes are queued for a next commit (a step may be halfway: see `ownTurn`); false
+   * once a batch failed: nothing commits after it.
+   */
   get queued(): boolean {
-    return this.#commits.queued
+    return this.#commits.queued && this.#commits.failed === null
   }
 
   /** Commits what is queued now, synchronously (used at shutdown). */

@@ -14,9 +14,10 @@
  * A weave fenced here (src/replication/fencing.ts) releases and publishes nothing more: the own
  * weave's fencing ends the process (`fenced`: exit 3); a hosted one's is dropped.
  */
-import { existsSync, renameSync, rmSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { existsSync, linkSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 import type { ChannelModel } from 'amqplib'
+import Database from 'better-sqlite3'
 import { AmqpLink } from '../amqp/link.js'
 import { askHandBack } from '../amqp/membership.js'
 import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
@@ -52,7 +53,7 @@ export interface HostOptions {
   handedBack?: (id: string) => void
   /**
    * How long the own weave, its lease held as it starts, waits for the process that took it
-   * over to hand it back (ms; default 10,000; 0: it does not ask, and is refused at once).
+   * over to hand it back (ms; default 15,000; 0: it does not ask, and is refused at once).
    */
   reclaimMs?: number
 }
@@ -66,10 +67,10 @@ export interface TakeoverInfo {
   totalMs: number
 }
 
-/** How long a weave starting again waits for the one that took it over to hand it back (ms). */
-const RECLAIM_MS = 10_000
 /** How long a weave handed back waits at most for its stream to confirm what it wrote (ms). */
-const HAND_BACK_FLUSH_MS = 30_000
+const HAND_BACK_FLUSH_MS = 8_000
+/** How long a weave starting again waits for the one that took it over to hand it back (ms): longer than that. */
+const RECLAIM_MS = 15_000
 
 interface RunOptions {
   db: string
@@ -92,6 +93,8 @@ export class ReplicatedHost {
   #own: Running | null = null
   readonly #hosted = new Map<string, Running>()
   readonly #takeovers: Takeovers
+  /** Hand-backs under way (a close waits for them). */
+  readonly #handingBack = new Set<Promise<void>>()
   #closed = false
 
   private constructor(o: HostOptions) {
@@ -170,7 +173,10 @@ export class ReplicatedHost {
           if (o.own) takeovers.start(m)
         },
         reclaim: (id) => {
-          if (o.own) void this.#handBack(id)
+          if (!o.own) return
+          const p = this.#handBack(id)
+          this.#handingBack.add(p)
+          void p.finally(() => this.#handingBack.delete(p))
         },
       },
     })
@@ -217,11 +223,21 @@ export class ReplicatedHost {
       if (o.own) {
         this.#own = running
         takeovers.setSelf(id)
-      } else this.#hosted.set(id, running)
+      }
       this.#o.opened?.(weave, o.own)
       await link.start(weave)
-      // Handed back while it started: it runs elsewhere now.
-      if (!o.own && this.#hosted.get(id) !== running) return null
+      if (!o.own) {
+        // Hosted once started (a hand-back, or the host's close, finds it whole), unless the
+        // host closed or it was fenced meanwhile.
+        if (this.#closed || fencing.fenced !== null) {
+          fencing.close()
+          await link.close()
+          await weave.close().catch(() => {})
+          if (fencing.fenced !== null) throw fencing.fenced
+          return null
+        }
+        this.#hosted.set(id, running)
+      }
       if (o.own) await this.#register(link, id)
       return running
     } catch (e) {
@@ -298,14 +314,19 @@ export class ReplicatedHost {
     refuseOwned(db)
     const aside = freeName(`${db}.epoch-${mine}`)
     this.#o.log(`raiment: weave ${id} was taken over (its stream is at epoch ${head.epoch}, ${db} at ${mine}); rebuilding ${db} from its stream (the old file is kept as ${aside})`)
-    // Rebuilt beside it first: a rebuild that fails leaves the file where it was.
+    // Rebuilt beside it first: a rebuild that fails leaves the file where it was. Then the old
+    // one, made one file (its WAL checkpointed into it), gets its second name, and the rebuilt
+    // one replaces it in one rename: a crash at any point leaves `db` whole (old or new).
     const fresh = `${db}.rebuilding`
+    const dir = dirname(resolve(db))
+    for (const f of readdirSync(dir)) if (f.startsWith(`${basename(fresh)}.rebuild-`)) rmSync(join(dir, f), { force: true })
     for (const f of [fresh, `${fresh}-wal`, `${fresh}-shm`, lockPath(fresh)]) rmSync(f, { force: true })
     const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file: fresh, conn, log: () => {} })
-    for (const [from, to] of [[`${db}-wal`, `${aside}-wal`], [db, aside]] as const) if (existsSync(from)) renameSync(from, to)
-    for (const f of [`${db}-shm`, lockPath(db), lockPath(fresh)]) rmSync(f, { force: true })
+    oneFile(db)
+    linkSync(db, aside)
     renameSync(fresh, db)
-    syncDir(dirname(resolve(db)))
+    for (const f of [`${db}-wal`, `${db}-shm`, lockPath(db), lockPath(fresh)]) rmSync(f, { force: true })
+    syncDir(dir)
     this.#o.log(`raiment: rebuilt ${db} from the stream of weave ${id}: ${rebuilt.entries} entries in ${Math.round(rebuilt.ms)} ms; its threads run here again at epoch ${rebuilt.epoch + 1}`)
     return { epoch: rebuilt.epoch + 1, rebuilt: true }
   }
@@ -324,10 +345,16 @@ export class ReplicatedHost {
     // Its threads stop first, their last batch in the stream (under `sync` too: waited for
     // here, not left as a lag), then the lease goes with the connection.
     await r.weave.close().catch(() => {})
-    const flushed = r.link.replicator?.flushed() ?? Promise.resolve()
+    const flushed = (r.link.replicator?.flushed() ?? Promise.resolve()).then(() => true)
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([flushed, new Promise<void>((res) => (timer = setTimeout(res, HAND_BACK_FLUSH_MS)))])
+    const inTime = await Promise.race([flushed, new Promise<boolean>((res) => (timer = setTimeout(() => res(false), HAND_BACK_FLUSH_MS)))])
     clearTimeout(timer)
+    if (!inTime) {
+      this.#o.log(
+        `raiment: RAIMENT_HAND_BACK_LAG: weave ${id}: its stream did not confirm all it wrote within ${HAND_BACK_FLUSH_MS / 1000} s; handing it back anyway: ` +
+          'the calls whose outcomes the stream lacks run again there, with the same call ids (as after a host loss under sync)',
+      )
+    }
     r.fencing.close()
     await r.link.close().catch(() => {})
     this.#o.handedBack?.(id)
@@ -362,6 +389,7 @@ export class ReplicatedHost {
   async close(): Promise<void> {
     this.#closed = true
     this.#takeovers.stop()
+    await Promise.all(this.#handingBack)
     // Stopped on purpose: not to be taken over. (Hosted weaves are, once silent.)
     const conn = this.#own?.link.broker.connection
     if (conn && this.#own?.fencing.fenced === null) await register(conn, this.ns, this.#own.weave.journal.weaveId, 'down').catch(() => {})
@@ -418,4 +446,15 @@ function freeName(name: string): string {
   let out = name
   while (existsSync(out) || existsSync(`${out}-wal`)) out = `${name}.${++n}`
   return out
+}
+
+/** Checkpoints journal `db`'s WAL into it and leaves WAL mode: the file alone holds it. */
+function oneFile(db: string): void {
+  const d = new Database(db)
+  try {
+    d.pragma('wal_checkpoint(TRUNCATE)')
+    d.pragma('journal_mode = DELETE')
+  } finally {
+    d.close()
+  }
 }

@@ -71,6 +71,7 @@ describe.skipIf(!brokerUp && !CI)('hand-back of a weave taken over', () => {
         const logs = again.lines.filter((l) => l.startsWith('log '))
         expect(logs.some((l) => /^log raiment: weave a was taken over \(its stream is at epoch 2, .* at 1\); rebuilding /.test(l)), logs.join('\n')).toBe(true)
         expect(existsSync(join(dirA, 'a.db.epoch-1')), 'the old file, set aside').toBe(true)
+        expect(existsSync(join(b.dir, 'a.taken.db')), "b's copy, stale once handed back").toBe(false)
         // The waiter's timer, set before the loss, fired where a runs now; b took a over once.
         expect(again.lines).toContain('done a/4 "woke"')
         expect(b.lines.filter((l) => l === 'took a')).toHaveLength(1)

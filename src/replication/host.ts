@@ -357,6 +357,9 @@ export class ReplicatedHost {
     }
     r.fencing.close()
     await r.link.close().catch(() => {})
+    // Its copy here is stale from now on (a later takeover would rebuild it anyway).
+    const file = r.weave.journal.file
+    for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
     this.#o.handedBack?.(id)
   }
 

@@ -14,8 +14,8 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { Ring } from '../src/amqp/ring.js'
 import { genStream } from '../src/replication/records.js'
 import { readHead, readToEnd } from '../src/replication/streams.js'
-import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace, requireBroker } from './support/broker.js'
-import { deadline, Effects, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
+import { AMQP_URL, brokerUp, CI, requireBroker } from './support/broker.js'
+import { deadline, freshRun, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
 const COUNT = 40
@@ -26,10 +26,7 @@ describe.skipIf(!brokerUp && !CI)('fencing and takeover faults', () => {
 
   it('a weave frozen past the takeover time releases and publishes nothing after SIGCONT, and exits 3 with its line', async () => {
     const ids = ['a', 'b']
-    const ns = freshNamespace()
-    await declareWeaves(ns, ids)
-    const effects = new Effects()
-    await effects.listen()
+    const { ns, effects } = await freshRun(ids)
     const ends = new Ends(3 * ids.length)
     const procs: WeaveProc[] = []
     let frozen: () => void = () => {}
@@ -86,10 +83,7 @@ describe.skipIf(!brokerUp && !CI)('fencing and takeover faults', () => {
 
   it('a candidate that dies mid-takeover leaves it to the next one, which takes over both', async () => {
     const ids = ['a', 'b', 'c']
-    const ns = freshNamespace()
-    await declareWeaves(ns, ids)
-    const effects = new Effects()
-    await effects.listen()
+    const { ns, effects } = await freshRun(ids)
     const ends = new Ends(3 * ids.length)
     // The ring picks the candidate for 'a' among the live weaves: it dies once 'a' is rebuilt.
     const candidate = new Ring(['b', 'c']).owner('a')!
@@ -138,10 +132,7 @@ describe.skipIf(!brokerUp && !CI)('fencing and takeover faults', () => {
 describe.skipIf(!brokerUp && !CI)('takeover of a weave no live weave heard', () => {
   it('a weave lost while it ran alone is taken over by a replicated weave that starts later (the registry)', async () => {
     const ids = ['a', 'b']
-    const ns = freshNamespace()
-    await declareWeaves(ns, ids)
-    const effects = new Effects()
-    await effects.listen()
+    const { ns, effects } = await freshRun(ids)
     const ends = new Ends(3 * ids.length)
     const procs: WeaveProc[] = []
     let killed: () => void = () => {}

@@ -11,8 +11,8 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace, requireBroker } from './support/broker.js'
-import { deadline, Effects, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
+import { AMQP_URL, brokerUp, CI, requireBroker } from './support/broker.js'
+import { deadline, freshRun, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
 const COUNT = 40
@@ -25,10 +25,7 @@ describe.skipIf(!brokerUp && !CI)('hand-back of a weave taken over', () => {
 
   it('a weave started again after its takeover gets its journal back from the host and runs its threads itself', async () => {
     const ids = ['a', 'b']
-    const ns = freshNamespace()
-    await declareWeaves(ns, ids)
-    const effects = new Effects()
-    await effects.listen()
+    const { ns, effects } = await freshRun(ids)
     // Each weave's three threads and its waiter.
     const ends = new Ends(4 * ids.length)
     const procs: WeaveProc[] = []

@@ -12,8 +12,8 @@
 import { rmSync } from 'node:fs'
 import { fc } from '@fast-check/vitest'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { AMQP_URL, brokerUp, CI, declareWeaves, freshNamespace, requireBroker } from './support/broker.js'
-import { deadline, Effects, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
+import { AMQP_URL, brokerUp, CI, requireBroker } from './support/broker.js'
+import { deadline, freshRun, Ends, lineFrom, startReplWeave, tearDown, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
 const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
@@ -57,10 +57,7 @@ describe.skipIf(!brokerUp && !CI)('host loss: replicated weaves taken over', () 
 })
 
 async function oneRun(loss: Loss): Promise<number> {
-  const ns = freshNamespace()
-  await declareWeaves(ns, IDS)
-  const effects = new Effects()
-  await effects.listen()
+  const { ns, effects } = await freshRun(IDS)
   const procs: WeaveProc[] = []
   const ends = new Ends(3 * IDS.length)
   let tookFirst: () => void = () => {}

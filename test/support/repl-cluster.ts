@@ -10,7 +10,7 @@ import amqp from 'amqplib'
 import { expect } from 'vitest'
 import { registryStream } from '../../src/replication/registry.js'
 import { deleteJournalStreams } from '../../src/replication/streams.js'
-import { removeNamespace } from './broker.js'
+import { declareWeaves, freshNamespace, removeNamespace } from './broker.js'
 import { supportScript } from './child.js'
 
 const CHILD = supportScript('repl-child.ts')
@@ -79,6 +79,15 @@ export class Effects {
   close(): Promise<void> {
     return new Promise((r) => this.#server.close(() => r()))
   }
+}
+
+/** The start of a run: a fresh namespace with the queues of weaves `ids` declared, and the effects service listening. */
+export async function freshRun(ids: readonly string[]): Promise<{ ns: string; effects: Effects }> {
+  const ns = freshNamespace()
+  await declareWeaves(ns, ids)
+  const effects = new Effects()
+  await effects.listen()
+  return { ns, effects }
 }
 
 /** Removes a namespace's weave queues, exchanges, journal streams and registry of replicated weaves. */

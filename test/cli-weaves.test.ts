@@ -2,12 +2,15 @@
  * `raiment start --weaves 2` as a real process in its own process group, on the broker: a
  * SIGTERM or SIGINT to the whole group (as Ctrl-C sends one), or a SIGTERM to its pid alone, or
  * its death, stops every weave cleanly (each closes once, status 0); and the broker password is
- * on no weave's command line.
+ * on no weave's command line. With `--replicate`: a weave frozen (SIGSTOP) until the other took
+ * it over exits 3 when let run, and its slot starts it again, under its own id: the other hands
+ * it back.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { raimentProcess, THREADS, type Running } from './support/raiment-process.js'
+import { removeReplNamespace } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
 /** Each weave is a Node process loading TypeScript through tsx. */
@@ -87,5 +90,29 @@ describe.skipIf(!brokerUp && !CI)('raiment start --weaves N and signals', () => 
     run.child.kill('SIGKILL')
     expect((await run.ended).signal).toBe('SIGKILL')
     for (const pid of pids) await gone(pid)
+  }, SLOW)
+
+  test('--replicate: a weave taken over while frozen exits 3, and its slot starts it again: the other weave hands it back', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeReplNamespace(AMQP_URL, ns, ['w-1', 'w-2']))
+    const args = ['start', '--weaves', '2', '--amqp', AMQP_URL, '--namespace', ns, '--id', 'w', '--heartbeat', '100', '--replicate', '--takeover-after', '1000', '--threads', THREADS]
+    const run = raimentProcess(dir, args, { group: true })
+    cleanups.push(async () => {
+      if (run.child.exitCode === null && run.child.signalCode === null) process.kill(-run.child.pid!, 'SIGKILL')
+    })
+    await run.until((out) => out.includes(`[1] joined namespace '${ns}'`) && out.includes(`[2] joined namespace '${ns}'`))
+    const frozen = Number(/\[1\] weave w-1 on \S+ \(pid (\d+)\)/.exec(run.stdout)![1])
+    process.kill(frozen, 'SIGSTOP')
+    await run.until((out) => out.includes('[2] raiment: took over weave w-1'))
+    process.kill(frozen, 'SIGCONT')
+    await run.until((out) => out.includes('[2] raiment: weave w-1 is starting again in another process; handing it back') && /^\[1\] raiment: rebuilt \S+ from the stream of weave w-1/m.test(out))
+    await run.until((out) => out.split(`[1] joined namespace '${ns}'`).length === 3)
+    const output = run.stdout + run.stderr
+    expect(output).toMatch(/^\[1\] raiment: RAIMENT_FENCED: /m)
+    expect(output).toMatch(/^\[1\] weave w-1 was taken over by another \(exit 3\); starting it again/m)
+    expect(output).not.toContain('starting a fresh weave')
+    process.kill(-run.child.pid!, 'SIGTERM')
+    expect((await run.ended).code, run.stdout + run.stderr).toBe(0)
   }, SLOW)
 })

@@ -136,10 +136,12 @@ export function nthDb(db: string, i: number | string): string {
   return join(dirname(db), `${basename(db, ext)}-${i}${ext || '.db'}`)
 }
 
-/** The exit status of a weave fenced by a takeover (raiment start --replicate): its slot starts a fresh weave. */
+/** The exit status of a weave fenced by a takeover (raiment start --replicate): its slot starts it again, to be handed back. */
 export const FENCED_EXIT = 3
 
 const RESTART_FIRST_MS = 200
+/** A weave started again to be handed back that exits 3 within this long was not (ms). */
+const RECLAIM_RUN_MS = 60_000
 const RESTART_MAX_MS = 10_000
 
 /**
@@ -176,7 +178,9 @@ export async function startMany(o: BrokerOptions & { db: string; moduleSchedules
   let resolveDone: (code: number) => void = () => {}
   const done = new Promise<number>((r) => (resolveDone = r))
 
-  /** Per slot, which weave it runs: 1, then 2, 3, ... after each weave of the slot was taken over (fenced). */
+  /** Slots whose weave was started again after it was taken over (fenced), to be handed back. */
+  const reclaiming = new Set<number>()
+  /** Per slot, which weave it runs: 1, then 2, 3, ... after a weave of the slot was taken over and not handed back. */
   const gens = new Map<number, number>()
   const slot = (i: number): { db: string; id: string } => {
     const g = gens.get(i) ?? 1
@@ -207,10 +211,19 @@ export async function startMany(o: BrokerOptions & { db: string; moduleSchedules
         return
       }
       if (code === FENCED_EXIT) {
-        // Its threads run on the weave that took it over: this slot starts a fresh weave, with none.
+        // Its threads run on the weave that took it over. Started again, it gets them back (that
+        // weave hands it back: src/replication/host.ts); one started so that exits 3 again soon
+        // (not handed back) leaves the slot to a fresh weave, with none.
+        if (!(reclaiming.has(i) && Date.now() - began < RECLAIM_RUN_MS)) {
+          reclaiming.add(i)
+          note(`[${i}] weave ${id} was taken over by another (exit ${code}); starting it again: the weave that took it over hands it back`)
+          run(i, RESTART_FIRST_MS)
+          return
+        }
+        reclaiming.delete(i)
         gens.set(i, (gens.get(i) ?? 1) + 1)
         const fresh = slot(i)
-        note(`[${i}] weave ${id} was taken over by another (exit ${code}); starting a fresh weave ${fresh.id} on ${fresh.db}`)
+        note(`[${i}] weave ${id} was not handed back (exit ${code}); starting a fresh weave ${fresh.id} on ${fresh.db}`)
         run(i, RESTART_FIRST_MS)
         return
       }

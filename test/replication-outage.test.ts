@@ -85,6 +85,9 @@ describe('a broker that takes no publishes', () => {
 
   it('releases batches a snapshot replaced only once that snapshot is the current generation', async (ctx) => {
     if (nodes === null) return ctx.skip()
+    // Where it waits, said should the test time out (it did once in CI, under load).
+    let step = 'connect'
+    ctx.onTestFailed(() => console.log(`replication-outage: the snapshot case failed while waiting for: ${step}`))
     const url = nodes.nodes[0]!.url
     const file = join(tempDir(), 'a.db')
     const link = await AmqpLink.connect({ url, namespace: 'outage-snap', log: () => {}, replication: { maxLagBytes: 1024 } })
@@ -92,10 +95,13 @@ describe('a broker that takes no publishes', () => {
     await link.start(weave)
     try {
       const rep = link.replicator!
+      step = 'the first flush'
       await rep.flushed()
       const before = rep.generation
       const down = new Promise<void>((res) => link.broker.once('down', () => res()))
+      step = 'stop_app'
       await nodes.stopApp(0)
+      step = "the link's 'down'"
       await down
       const put = weave.journal.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
       // A batch, then one that takes the unconfirmed bytes past the limit: both bodies dropped.
@@ -103,10 +109,14 @@ describe('a broker that takes no publishes', () => {
       weave.journal.flushNow()
       weave.journal.queue(put, ['pad', 'x'.repeat(4096)])
       weave.journal.flushNow()
+      step = 'start_app'
       await nodes.startApp(0)
+      step = 'the release of the first batch'
       expect(await released).toBeGreaterThan(before)
+      step = 'the flush after the outage'
       await rep.flushed()
     } finally {
+      step = 'the close'
       await weave.close()
       await link.close()
     }

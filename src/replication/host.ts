@@ -349,17 +349,23 @@ export class ReplicatedHost {
     let timer: NodeJS.Timeout | undefined
     const inTime = await Promise.race([flushed, new Promise<boolean>((res) => (timer = setTimeout(() => res(false), HAND_BACK_FLUSH_MS)))])
     clearTimeout(timer)
+    const file = r.weave.journal.file
     if (!inTime) {
       this.#o.log(
         `raiment: RAIMENT_HAND_BACK_LAG: weave ${id}: its stream did not confirm all it wrote within ${HAND_BACK_FLUSH_MS / 1000} s; handing it back anyway: ` +
-          'the calls whose outcomes the stream lacks run again there, with the same call ids (as after a host loss under sync)',
+          `the calls whose outcomes the stream lacks run again there, with the same call ids (as after a host loss under sync); its copy here is kept, ${file}`,
       )
+    } else {
+      // Its copy here is stale from now on. Deleted while the lease is still held here, so no
+      // takeover of it by this process can have written a new one yet.
+      try {
+        for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
+      } catch (e) {
+        this.#o.log(`raiment: weave ${id} was handed back; its copy ${file} could not be deleted (${(e as Error).message})`)
+      }
     }
     r.fencing.close()
     await r.link.close().catch(() => {})
-    // Its copy here is stale from now on (a later takeover would rebuild it anyway).
-    const file = r.weave.journal.file
-    for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
     this.#o.handedBack?.(id)
   }
 

@@ -3,8 +3,8 @@
  * count, registered names) every `intervalMs`, at once when its names change, and once more as
  * `leaving` when it closes; it answers a `probe` (from `raiment weaves`, and from every weave as
  * it connects) at once. A `reclaim` of weave W (`askHandBack`: a process starting W again while
- * another hosts it, src/replication/host.ts) goes to the hooks of every weave. A weave is live while its last heartbeat is younger than three of its
- * intervals.
+ * another hosts it, src/replication/host.ts) goes to the hooks of every weave. A weave is live
+ * while its last heartbeat is younger than three of its intervals.
  *
  * The view is complete (`complete`) once this weave has heard every weave connected to the
  * broker: its heartbeat queue has been consuming for three of its intervals since it connected

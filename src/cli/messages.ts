@@ -92,9 +92,9 @@ function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
 /**
  * With no weave running: into the inbox of a pending or running thread (by id, or by a name a
  * thread holds); for a thread that moved to another weave, or whose id names another weave and
- * that never ran here (the journal's weave has run with a broker), into the outbox for that weave (the relay sends it on when a weave next
- * runs here with a broker), as the weave would send it; else into the dead letters, with the
- * reasons a weave gives.
+ * that never ran here (the journal's weave has run with a broker), into the outbox for that
+ * weave (the relay sends it on when a weave next runs here with a broker), as the weave would
+ * send it; else into the dead letters, with the reasons a weave gives.
  */
 function deliver(journal: Journal, to: string, body: string): { result: SendResult; outbox?: { weave: string; moved: boolean } } {
   const db = journal.db

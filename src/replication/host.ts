@@ -212,14 +212,8 @@ export class ReplicatedHost {
       const weave = await Weave.open({ ...this.#o.weave, db: o.db, weaveId: id, remote: link, replicate: true })
       fencing.opened()
       const running = { weave, link, fencing }
-      if ((this.#closed || fencing.fenced !== null) && !o.own) {
-        // The host closed while the takeover ran, or it was fenced meanwhile: nothing of it is left running here.
-        fencing.close()
-        await link.close()
-        await weave.close().catch(() => {})
-        if (fencing.fenced !== null) throw fencing.fenced
-        return null
-      }
+      // The host closed while the takeover ran, or it was fenced meanwhile: nothing of it is left running here.
+      if (!o.own && (this.#closed || fencing.fenced !== null)) return await abandon(running)
       if (o.own) {
         this.#own = running
         takeovers.setSelf(id)
@@ -229,13 +223,7 @@ export class ReplicatedHost {
       if (!o.own) {
         // Hosted once started (a hand-back, or the host's close, finds it whole), unless the
         // host closed or it was fenced meanwhile.
-        if (this.#closed || fencing.fenced !== null) {
-          fencing.close()
-          await link.close()
-          await weave.close().catch(() => {})
-          if (fencing.fenced !== null) throw fencing.fenced
-          return null
-        }
+        if (this.#closed || fencing.fenced !== null) return await abandon(running)
         this.#hosted.set(id, running)
       }
       if (o.own) await this.#register(link, id)
@@ -262,7 +250,7 @@ export class ReplicatedHost {
         this.#o.log(`raiment: weave ${id} stopped heartbeating over ${(this.takeoverAfterMs / 1000).toFixed(1)} s ago; taking it over (rebuilding its journal from its stream)`)
         // Left by an attempt of this process that did not finish (or an earlier hosting of it),
         // with its WAL and lock beside it: none of it may meet the new file.
-        for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
+        removeJournal(file)
         const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file, conn, log: () => {} })
         crashPoint('takeover-rebuilt')
         info = { epoch: rebuilt.epoch + 1, entries: rebuilt.entries, rebuildMs: Math.round(rebuilt.ms) }
@@ -320,7 +308,7 @@ export class ReplicatedHost {
     const fresh = `${db}.rebuilding`
     const dir = dirname(resolve(db))
     for (const f of readdirSync(dir)) if (f.startsWith(`${basename(fresh)}.rebuild-`)) rmSync(join(dir, f), { force: true })
-    for (const f of [fresh, `${fresh}-wal`, `${fresh}-shm`, lockPath(fresh)]) rmSync(f, { force: true })
+    removeJournal(fresh)
     const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file: fresh, conn, log: () => {} })
     oneFile(db)
     linkSync(db, aside)
@@ -359,7 +347,7 @@ export class ReplicatedHost {
       // Its copy here is stale from now on. Deleted while the lease is still held here, so no
       // takeover of it by this process can have written a new one yet.
       try {
-        for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
+        removeJournal(file)
       } catch (e) {
         this.#o.log(`raiment: weave ${id} was handed back; its copy ${file} could not be deleted (${(e as Error).message})`)
       }
@@ -466,4 +454,18 @@ function oneFile(db: string): void {
   } finally {
     d.close()
   }
+}
+
+/** Removes journal `file` with its WAL, shared memory and owner-lock sidecar, those that exist. */
+function removeJournal(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
+}
+
+/** Stops a weave of this process that must not run here after all (closed, or fenced); throws its fence. */
+async function abandon(r: Running): Promise<null> {
+  r.fencing.close()
+  await r.link.close()
+  await r.weave.close().catch(() => {})
+  if (r.fencing.fenced !== null) throw r.fencing.fenced
+  return null
 }

@@ -9,10 +9,12 @@
 // and the ratios, with their targets beside them: throughput >= 70% of raw amqplib's (issue 4);
 // round trip p50 <= 2x raw amqplib's request/reply p50 (issue 17). The round trip is timed inside
 // the pinging thread by a journaled stamp call made together with the send (they share its
-// commit) and one after the reply is received: four fsync'd commits lie in it (the send's, the
-// receiver's take, its reply's, the sender's take), each required by exactly-once under 'sync'.
-// (Until 2026-12-04 the stamp was taken alone before each send, and its commit, a fifth fsync,
-// lay in the round trip too.)
+// commit) and one as soon as the reply reaches the thread. The stamp library is `journalOnly`, as
+// the built-in clock, so the reply reaches the thread before its take commits, and the take, the
+// stamps and the next send commit together (src/weft-pending.ts): two fsync'd commits lie in a
+// round trip (the send's; the receiver's take with its reply), each required by exactly-once
+// under 'sync'. (Until 2026-12-05 a take committed before its thread saw the message: four
+// commits; until 2026-12-04 the stamp was taken alone before each send, a fifth.)
 //
 // The shape of the throughput run, both sides with about 1,000 messages in flight:
 // - raw: one publisher keeps <= WINDOW (1,000) unconfirmed publishes in flight; one consumer
@@ -331,7 +333,7 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
   log(line('  raiment / raw amqplib', ratio, 'x') + ' ' + verdict(ratio.median, TARGET))
   log(line('raiment with batch: 1 (one AMQP message per message, as raw amqplib)', summarize(alone), 'msgs/s'))
   log(line('  raiment with batch: 1 / raw amqplib', summarize(aloneRatios), 'x'))
-  log(line('raiment round trip (thread to thread and back: the send, the reply, their four commits), p50', summarize(p50), 'ms'))
+  log(line('raiment round trip (thread to thread and back: the send, the reply, their two commits), p50', summarize(p50), 'ms'))
   log(line('raiment round trip, p99', summarize(p99), 'ms'))
   log(line('  raw amqplib request/reply through quorum queues, persistent, p50', summarize(rp50), 'ms'))
   log(line('  raw amqplib request/reply, p99', summarize(rp99), 'ms'))

@@ -41,6 +41,9 @@ const clock = {
 }
 export default clock
 
+/** Reading the clock and waiting reach nothing outside the weave (see LibraryModule.journalOnly). */
+export const journalOnly = ['now', 'sleepUntil']
+
 /** How many sleepUntil calls of this process are waiting (for tests and benchmarks). */
 export function pendingSleeps(): number {
   return sleepers.length

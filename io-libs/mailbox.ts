@@ -49,6 +49,12 @@ const mailbox = (config: WeaveConfig) => {
 }
 export default mailbox
 
+/**
+ * Every method touches only the journal: a send's message commits with the step (a message to
+ * another weave leaves from the outbox once committed), a take is recorded in it.
+ */
+export const journalOnly = ['send', 'take', 'peek', 'takeNumber', 'now']
+
 type Live = LibraryApi<ReturnType<typeof mailbox>>
 
 export interface ReceiveOptions<T> {

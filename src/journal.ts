@@ -31,6 +31,9 @@ export { DURABILITIES, type Durability, type EntryRow, type JournalOptions, type
 
 type Statement = Database.Statement<unknown[]>
 
+/** Early outcomes a batch may carry (see `Journal.earlyRoom`). */
+const EARLY_PER_BATCH = 1024
+
 export class Journal {
   readonly file: string
   readonly weaveId: string
@@ -44,6 +47,14 @@ export class Journal {
   readonly db: Database.Database
   /** Increments at each commit; lets a thread tell outcomes of one batch from the next. */
   epoch = 0
+  /**
+   * Whether journal-only outcomes may reach their threads before their commit (src/weft-pending.ts):
+   * not under `replicated`, whose promise is that whatever a thread has seen exists off-host.
+   */
+  readonly #early: boolean
+  /** Early outcomes in the batch of `#earlyEpoch` (see `earlyRoom`). */
+  #earlyCount = 0
+  #earlyEpoch = -1
   #closed = false
   /** The batches: every write queued here commits through it. */
   readonly #commits: GroupCommit
@@ -80,6 +91,7 @@ export class Journal {
     if (!DURABILITIES.includes(durability)) {
       throw new InvalidArgument(`durability must be one of ${DURABILITIES.join(', ')}, got ${JSON.stringify(durability)}`)
     }
+    this.#early = durability !== 'replicated'
     this.file = file
     const memory = file === ':memory:'
     this.#readonly = options.readonly ?? false
@@ -338,6 +350,21 @@ export class Journal {
   /** The rseq of the last batch committed through the tap (0 before any). */
   get rseq(): number {
     return this.#commits.rseq
+  }
+
+  /**
+   * Whether one more outcome may reach its thread before the commit of the batch being queued
+   * (counted if so): at most EARLY_PER_BATCH a batch, so that threads passing messages on among
+   * themselves (a ring) give way to the commit, and to I/O, after as many, rather than running
+   * on within one turn of the event loop.
+   */
+  earlyRoom(): boolean {
+    if (!this.#early) return false
+    if (this.#earlyEpoch !== this.epoch) {
+      this.#earlyEpoch = this.epoch
+      this.#earlyCount = 0
+    }
+    return this.#earlyCount++ < EARLY_PER_BATCH
   }
 
   get closed(): boolean {

@@ -37,6 +37,13 @@ export interface LibraryModule {
   markers?: Record<string, unknown>
   /** How its calls are retried by default, and where a call passes its own policy (docs/retries.md). */
   retry?: LibraryRetry
+  /**
+   * Methods whose calls reach nothing outside the weave's journal (the mailbox's sends and takes,
+   * a clock read): what they do commits with the thread's step and leaves the process only after
+   * that commit. Their outcomes may reach the thread before their commit, and a thread that holds
+   * such an outcome starts calls of other methods only once it is durable (src/weft-pending.ts).
+   */
+  journalOnly?: readonly string[]
 }
 
 /** Where the weft finds a thread's weft, on the thread-side objects. */
@@ -60,6 +67,8 @@ export class Library {
   markers: ReadonlyMap<string, unknown> | null = null
   /** The module's `retry` declaration, or null (src/retry/). */
   retry: LibraryRetry | null = null
+  /** The methods declared `journalOnly` (LibraryModule.journalOnly); null for none. */
+  journalOnly: ReadonlySet<string> | null = null
   /** The prototype of every thread's view of this library. */
   readonly #proto: Record<string, Method>
   /** `name.method:` by method, made once rather than at every call. */
@@ -108,7 +117,7 @@ export class Library {
   }
 
   /** A library whose methods are the functions of `impl`, plus thread-side methods. */
-  static of(name: string, impl: Record<string, unknown>, concurrency: number | undefined, threadSide: Record<string, Method> | undefined, source: string, markers?: Record<string, unknown>, retry?: unknown): Library {
+  static of(name: string, impl: Record<string, unknown>, concurrency: number | undefined, threadSide: Record<string, Method> | undefined, source: string, markers?: Record<string, unknown>, retry?: unknown, journalOnly?: unknown): Library {
     const fns: Record<string, Method> = {}
     for (const [k, v] of Object.entries(impl)) if (typeof v === 'function') fns[k] = (v as Method).bind(impl)
     const methods = Object.keys(fns)
@@ -123,7 +132,16 @@ export class Library {
     lib.#addThreadSide(threadSide, source)
     lib.#setMarkers(markers)
     lib.#setRetry(retry, source)
+    lib.#setJournalOnly(journalOnly, methods, source)
     return lib
+  }
+
+  #setJournalOnly(journalOnly: unknown, methods: readonly string[], source: string): void {
+    if (journalOnly === undefined) return
+    if (!Array.isArray(journalOnly) || journalOnly.some((m) => typeof m !== 'string' || !methods.includes(m))) {
+      throw new InvalidLibraryModule(source, `'journalOnly' must be a list of the library's method names (${methods.join(', ')}), got ${JSON.stringify(journalOnly)}`)
+    }
+    if (journalOnly.length > 0) this.journalOnly = new Set(journalOnly as string[])
   }
 
   #setRetry(retry: unknown, source: string): void {
@@ -235,7 +253,7 @@ export async function makeLibrary(name: string, spec: LibrarySpec, config: Weave
   if (impl === null || typeof impl !== 'object') {
     throw new InvalidLibraryModule(source, 'the default export must be an object of async methods, or a factory returning one')
   }
-  const lib = Library.of(name, impl, mod.concurrency, mod.threadSide, source, mod.markers, mod.retry)
+  const lib = Library.of(name, impl, mod.concurrency, mod.threadSide, source, mod.markers, mod.retry, mod.journalOnly)
   lib.declaredSecrets = mod.secrets
   return lib
 }

@@ -11,6 +11,17 @@
  *   first of a commit batch (journal epoch) at once when none waits, every other queued behind
  *   those waiting and released one per microtask drain, so the thread's microtasks drain between
  *   two of them.
+ * - Early outcomes: the outcome of a journal-only call (`Library.journalOnly`: a take, a send, a
+ *   clock read) may reach the thread as soon as it is recorded, before its commit, when it is
+ *   the thread's only call pending and no outcome of the thread waits to be released (so
+ *   outcomes still reach it in the order they were recorded), and at most EARLY_MAX at a time
+ *   (1,024 in a batch for all threads: src/journal.ts `earlyRoom`).
+ *   Until every early outcome is durable, the thread's calls of other methods are held, not
+ *   started: nothing the thread does on an early outcome reaches outside the process before the
+ *   journal has it (what journal-only calls do leaves only once committed: the outbox's relay
+ *   reads committed rows; joiners learn of an end once it is committed). A crash before the
+ *   commit loses the outcome and all that followed from it together, as if the thread had not
+ *   got that far: the message taken is still in its inbox, or is redelivered, unacknowledged.
  *
  * The weft extends this class rather than holding one, so a thread carries no object more for
  * it (an idle thread's memory is counted in bytes: `npm run bench`, idle); the state stays
@@ -21,6 +32,19 @@ import { afterDrain } from './replay-rounds.js'
 
 const noop = (): void => {}
 
+/**
+ * At most this many early outcomes of one thread wait for their commit: a thread that loops on
+ * journal-only calls (sends, takes of messages already there) gives way to the commit after as
+ * many, rather than growing one batch for ever within a turn of the event loop.
+ */
+const EARLY_MAX = 16
+
+/** A thread's early outcomes not yet durable, and its calls held until they are. */
+interface Early {
+  count: number
+  readonly held: Call[]
+}
+
 export abstract class PendingCalls {
   /** The oldest and the newest call of the list; both null when it is empty. */
   #first: Call | null = null
@@ -29,15 +53,53 @@ export abstract class PendingCalls {
   #epoch = -1
   /** Outcomes of one batch waiting for their turn (released one per microtask drain). */
   #queue: Call[] | null = null
+  /** Early outcomes not yet durable, and the calls held meanwhile; null while there are none. */
+  #early: Early | null = null
 
   /** The oldest pending call (the list goes on through `nextPending`), or null. */
   protected get firstPending(): Call | null {
     return this.#first
   }
 
-  /** True while durable live outcomes wait for their turn. */
+  /** True while durable live outcomes wait for their turn, or early ones for their commit. */
   protected get releasing(): boolean {
-    return this.#queue !== null
+    return this.#queue !== null || this.#early !== null
+  }
+
+  /**
+   * Releases `call`'s outcome (just recorded, not committed) at once if it may go early (see the
+   * invariant): a journal-only call, the thread's only call pending, no outcome of it waiting,
+   * and room in the batch (`batch`: the journal). Returns whether it did; `earlyDurable()` must then be called once its commit is durable.
+   * Only the only call: a thread with others pending may not be waiting for this one at all (a
+   * receive it left pending as it continues as new must give its message back, unreleased).
+   */
+  protected releaseEarly(call: Call, batch: { earlyRoom(): boolean }): boolean {
+    const jo = call.lib.journalOnly
+    if (jo === null || !jo.has(call.method) || this.#queue !== null || this.#first !== call || call.nextPending !== null) return false
+    const early = this.#early
+    if ((early !== null && early.count >= EARLY_MAX) || !batch.earlyRoom()) return false
+    if (early === null) this.#early = { count: 1, held: [] }
+    else early.count++
+    this.settle(call)
+    return true
+  }
+
+  /** An early outcome is durable; once all are, the calls held meanwhile go to `start`, in the order made. */
+  protected earlyDurable(start: (call: Call) => void): void {
+    const early = this.#early
+    if (early === null || --early.count > 0) return
+    this.#early = null
+    for (const call of early.held) start(call)
+  }
+
+  /** True if `call` must wait for the thread's early outcomes to be durable (it is held meanwhile). */
+  protected holdUntilSure(call: Call): boolean {
+    const early = this.#early
+    if (early === null) return false
+    const jo = call.lib.journalOnly
+    if (jo !== null && jo.has(call.method)) return false
+    early.held.push(call)
+    return true
   }
 
   protected addPending(call: Call): void {
@@ -106,6 +168,7 @@ export abstract class PendingCalls {
   /** The weft stops: every pending call is taken off the list, aborted and rejected with `err`; queued outcomes are dropped. */
   protected stopPending(err: Error): void {
     this.#queue = null
+    this.#early = null
     let call = this.#first
     this.#first = null
     this.#last = null

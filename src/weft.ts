@@ -16,8 +16,9 @@
  * - A live call with a retry policy makes its attempts in src/retry/ (run.ts); only its final
  *   outcome is recorded and released here, as any call's is.
  *
- * The weft owns the calls' keys and ordinals, the live calls and the replay; its base class
- * (src/weft-pending.ts) the calls not yet settled and the release of durable live outcomes.
+ * The weft owns the calls' keys, the live calls and the replay; its base classes the count of
+ * ordinals by key (src/weft-keys.ts), and the calls not yet settled and the release of live
+ * outcomes, durable or early (src/weft-pending.ts).
  */
 import { performance } from 'node:perf_hooks'
 import { callIdOfCall, enterCall, type WeaveConfig } from './call-context.js'
@@ -33,7 +34,7 @@ import { RecordBlocks } from './replay-blocks.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
 import { divergenceAt, divergenceError, droppedEntry, endedBefore, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
-import { PendingCalls } from './weft-pending.js'
+import { KeyCounts } from './weft-keys.js'
 import { recordOutcome, settleRecorded } from './weft-outcomes.js'
 import { CallSecrets } from './secrets/calls.js'
 import type { Policy, ThreadRetry } from './retry/policy.js'
@@ -47,22 +48,11 @@ export { releasedOutcomes, replayTick } from './replay-rounds.js'
 
 const noop = (): void => {}
 
-export class Weft extends PendingCalls implements WeftLike {
+export class Weft extends KeyCounts implements WeftLike {
   readonly threadId: string
   readonly trace: CallTrace[] | null
   readonly #journal: Journal | null
   readonly #config: WeaveConfig
-  /**
-   * How many calls of each key the thread has made (the next ordinal). Most threads use few
-   * distinct keys: the first two are counted in fields, the rest in a Map (~250 B per thread).
-   */
-  #key0: string | null = null
-  #count0 = 0
-  #key1: string | null = null
-  #count1 = 0
-  #counts: Map<string, number> | null = null
-  /** Keys whose first call a finished replay counted by its entry, not yet in the counts (see #count). */
-  #firstKeys: (() => string[]) | null = null
   readonly #onDivergence: 'fail' | 'continue'
   readonly #onStop: ((err: Error, weft: Weft) => void) | undefined
   readonly #type: string
@@ -161,17 +151,17 @@ export class Weft extends PendingCalls implements WeftLike {
     if (k !== undefined && k.length === prefix.length + argsText.length && k.endsWith(argsText) && k.startsWith(prefix)) {
       // Replaying a thread that asks in recorded order, the next entry holds this same key (compared
       // in its two parts, not joined and flattened): the call takes the entry's string. A key's
-      // first call, matched so, is counted by its entry, not in the counts (see #counted).
+      // first call, matched so, is counted by its entry, not in the counts (see KeyCounts).
       key = k
-      if (next!.ord === 0 && next!.call === null && !this.#counted(k)) {
+      if (next!.ord === 0 && next!.call === null && !this.counted(k)) {
         r!.implicit.push(r!.next)
         ord = 0
-      } else ord = this.#count(key)
+      } else ord = this.count(key)
     } else {
       // Live, the key is kept (the call, the counts): joined, one flat string (a concatenation is a
       // cons string holding its parts, later its flat copy too); without arguments, the library's.
       key = r !== null ? prefix + argsText : argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
-      ord = this.#count(key)
+      ord = this.count(key)
     }
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
     call.retry = retry
@@ -179,47 +169,13 @@ export class Weft extends PendingCalls implements WeftLike {
     if (this.#stacks !== null) this.#stacks.set(call, new Error().stack ?? '')
     this.addPending(call)
     if (this.#replay !== null) this.#request(this.#replay, call)
-    else this.#live(call)
+    else if (!this.holdUntilSure(call)) this.#live(call)
     return call.promise
   }
 
-  /** Whether the counts hold `key`. */
-  #counted(key: string): boolean {
-    return this.#key0 === key || this.#key1 === key || (this.#counts !== null && this.#counts.has(key))
-  }
-
-  /**
-   * Counts a call of `key`; returns its ordinal (how many calls of that key came before it). A
-   * key's first call in a replay may be counted by its entry instead (most keys are called once);
-   * the counts take those keys in at the first call after the replay of a key they lack.
-   */
-  #count(key: string): number {
-    if (this.#key0 === key) return this.#count0++
-    if (this.#key1 === key) return this.#count1++
-    // The fields fill first and keep their keys, so a key in the Map is in neither field.
-    const counts = this.#counts
-    if (counts !== null) {
-      const ord = counts.get(key)
-      if (ord !== undefined) {
-        counts.set(key, ord + 1)
-        return ord
-      }
-    }
-    if (this.#firstKeys !== null) {
-      const keys = this.#firstKeys()
-      this.#firstKeys = null
-      for (let i = 0; i < keys.length; i++) if (!this.#counted(keys[i]!)) this.#count(keys[i]!)
-      return this.#count(key)
-    }
-    const ord = this.#replay === null ? 0 : this.#replay.firstCounted(key)
-    if (this.#key0 === null) {
-      this.#key0 = key
-      this.#count0 = ord + 1
-    } else if (this.#key1 === null) {
-      this.#key1 = key
-      this.#count1 = ord + 1
-    } else (this.#counts ??= new Map()).set(key, ord + 1)
-    return ord
+  /** A key's first ordinal: on replay, how many calls of it the record counts by their entries (src/weft-keys.ts). */
+  protected firstOrdinal(key: string): number {
+    return this.#replay === null ? 0 : this.#replay.firstCounted(key)
   }
 
   #live(call: Call): void {
@@ -309,8 +265,18 @@ export class Weft extends PendingCalls implements WeftLike {
     const journal = this.#journal!
     const newThread = this.#batch !== journal.epoch
     this.#batch = journal.epoch
-    journal.addEntry(this.threadId, seq, call.key, call.ord, call.ok ? 1 : 0, text, call.started, performance.now() - call.t0, () => this.#durable(call), newThread)
+    // A journal-only call's outcome may reach the thread now, before its commit (src/weft-pending.ts).
+    const early = this.#onDurable === undefined && this.releaseEarly(call, journal)
+    journal.addEntry(this.threadId, seq, call.key, call.ord, call.ok ? 1 : 0, text, call.started, performance.now() - call.t0, early ? () => this.#sure() : () => this.#durable(call), newThread)
     if (this.#held !== null) this.#checkHeld()
+  }
+
+  /** An outcome released early is durable: once all are, the calls held meanwhile start. */
+  #sure(): void {
+    if (crashArmed) crashPoint('after-commit')
+    this.earlyDurable((call) => {
+      if (!this.#ended) this.#live(call)
+    })
   }
 
   #durable(call: Call): void {
@@ -393,7 +359,7 @@ export class Weft extends PendingCalls implements WeftLike {
 
   #goLive(r: Replay): void {
     this.#replay = null
-    this.#firstKeys = r.implicit.length === 0 ? null : r.record.keysAt(r.implicit)
+    this.firstKeys = r.implicit.length === 0 ? null : r.record.keysAt(r.implicit)
     const held = r.held
     for (const call of held) {
       if (this.#stopped !== null) return

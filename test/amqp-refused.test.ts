@@ -6,11 +6,26 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Weave } from 'raiment'
+import { thread, Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, rabbitmqctl, removeNamespace, brokerTests } from './support/broker.js'
-import { resultOf as result, sink, source } from './support/streams.js'
+import { resultOf as result, sink } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
+
+/**
+ * Sends `n` messages to `to`, one every few ms: a queue's limit is checked a little after each
+ * message, so messages that came all at once could all be let in (sends reach their thread
+ * before their commit, so a thread sends up to 16 in one batch).
+ */
+const source = thread({
+  uses: ['mailbox', 'clock'],
+  async does(p: { to: string; n: number }) {
+    for (let i = 0; i < p.n; i++) {
+      await this.mailbox.send(p.to, { i })
+      await this.clock.sleep(5)
+    }
+  },
+})
 
 const types = { source, sink }
 /** Messages sent: enough that the queue's loose limit refuses some of them. */
@@ -62,7 +77,7 @@ describe.skipIf(!brokerUp && !CI)('a publish the broker refuses', () => {
     /** Resolves once a's link has logged a line with `text`. */
     const seen = (text: string): Promise<void> =>
       lines.some((l) => l.includes(text)) ? Promise.resolve() : new Promise((resolve) => waiting.push({ text, resolve }))
-    const sender = a.weave.spawn('source', { to, n: N, inFlight: 1 })
+    const sender = a.weave.spawn('source', { to, n: N })
     // The first few fill the queue (its limit is checked a little after each message); a later one
     // is refused.
     await seen('the broker refused a message')

@@ -25,39 +25,42 @@ const listener = thread({
   },
 })
 
-/** Receives after one call: a message sent meanwhile is in its inbox, and taken at once. */
+/**
+ * Receives after one call: a message sent meanwhile is in its inbox, and taken at once. (The
+ * call is not journal-only, so its outcome waits for its commit, as the killer's does.)
+ */
 const taker = thread({
-  uses: ['clock', 'mailbox'],
+  uses: ['threads', 'mailbox'],
   async does() {
-    await this.clock.now()
+    await this.threads.self()
     return await this.mailbox.receive()
   },
 })
 
 /** Kills `of` after one call: released in the same round as the taker's, it kills it right after its receive is made. */
 const killer = thread({
-  uses: ['clock', 'threads'],
+  uses: ['threads'],
   async does(p: { of: string }) {
-    await this.clock.now()
+    await this.threads.self()
     return await this.threads.kill(p.of)
   },
 })
 
 /** Leaves a receive pending (not awaited) and ends after one more call. */
 const leaver = thread({
-  uses: ['clock', 'mailbox'],
+  uses: ['threads', 'mailbox'],
   async does() {
     this.mailbox.receive().catch(() => {})
-    await this.clock.now()
+    await this.threads.self()
     return 'ended'
   },
 })
 
 /** Sends `to` a message after one call: released in the same round as the leaver's, in the step of its end. */
 const sender = thread({
-  uses: ['clock', 'mailbox'],
+  uses: ['threads', 'mailbox'],
   async does(p: { to: string }) {
-    await this.clock.now()
+    await this.threads.self()
     return await this.mailbox.send(p.to, 'late')
   },
 })

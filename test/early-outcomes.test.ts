@@ -1,0 +1,142 @@
+/**
+ * Early outcomes (src/weft-pending.ts): the outcome of a journal-only call (a mailbox take, a
+ * send, a clock read) reaches its thread before its commit, so a thread that takes a message and
+ * replies commits both at once; until that outcome is durable, the thread's calls of other
+ * libraries wait. Real SQLite files.
+ */
+import { join } from 'node:path'
+import { afterEach, expect, it } from 'vitest'
+import { thread, Weave } from 'raiment'
+import { tempDir } from './support/tmp.js'
+
+let weave: Weave | null = null
+afterEach(async () => {
+  await weave?.close()
+  weave = null
+})
+
+/** Answers `n` messages, each with its `k`, to its `from`. */
+const pong = thread({
+  uses: ['mailbox'],
+  async does(p: { n: number }) {
+    for (let i = 0; i < p.n; i++) {
+      const m = (await this.mailbox.receive()) as { from: string; k: number }
+      await this.mailbox.send(m.from, { k: m.k })
+    }
+  },
+})
+
+/** Pings `to` `n` times, each after the reply to the one before; returns the replies' `k`. */
+const ping = thread({
+  uses: ['mailbox', 'threads'],
+  async does(p: { to: string; n: number }) {
+    const self = await this.threads.self()
+    const got: number[] = []
+    for (let k = 0; k < p.n; k++) {
+      await this.mailbox.send(p.to, { from: self, k })
+      got.push(((await this.mailbox.receive()) as { k: number }).k)
+    }
+    return got
+  },
+})
+
+/** Whether the journal held its thread's take when `effect.probe` ran (the first answer is the one checked). */
+const seen: boolean[] = []
+let db: Weave['journal']['db'] | null = null
+const effect = {
+  async probe(thread: string): Promise<number> {
+    // The batch is one synchronous transaction: a row any code can read here is committed.
+    const takes = db!.prepare("SELECT count(*) FROM journal WHERE thread = ? AND key LIKE 'mailbox.take:%'").pluck().get(thread) as number
+    seen.push(takes > 0)
+    return takes
+  },
+}
+
+declare module 'raiment' {
+  interface Libraries {
+    effect: typeof effect
+  }
+}
+
+/** Takes one message, then calls a library that is not journal-only. */
+const actor = thread({
+  uses: ['mailbox', 'effect'],
+  async does() {
+    const m = (await this.mailbox.receive()) as { self: string }
+    return await this.effect.probe(m.self)
+  },
+})
+
+/** One of a ring: takes the token `laps` times, passing it on to `next` (the last lap's ends the ring). */
+const member = thread({
+  uses: ['mailbox'],
+  async does(p: { laps: number }) {
+    const next = (await this.mailbox.receive()) as string
+    for (let lap = 0; lap < p.laps; lap++) {
+      const hop = (await this.mailbox.receive()) as number
+      await this.mailbox.send(next, hop + 1)
+    }
+  },
+})
+
+const open = async (durability: 'sync' | 'memory' | 'replicated' = 'sync'): Promise<Weave> => {
+  weave = await Weave.open({ db: join(tempDir('raiment-early-'), 'w.db'), durability, threads: { ping, pong, actor, member }, libraries: { effect }, ioLibs: false, dumps: false })
+  db = weave.journal.db
+  return weave
+}
+
+it('threads that take messages and reply commit many of them at once: ping-pong in a few commits', async () => {
+  const w = await open()
+  const n = 200
+  const to = w.spawn('pong', { n })
+  const from = w.spawn('ping', { to, n })
+  await w.committed()
+  const epoch0 = w.journal.epoch
+  expect(await w.join(from)).toMatchObject({ status: 'done', result: Array.from({ length: n }, (_, i) => i) })
+  // Each send and take reaches its thread before its commit, up to 16 a thread a commit (its
+  // send and its take: 8 round trips). Before, each message took two commits (the send's, the take's).
+  const commits = w.journal.epoch - epoch0
+  expect(commits).toBeGreaterThanOrEqual(n / 8)
+  expect(commits).toBeLessThanOrEqual(n / 4)
+})
+
+it("a call of a library that is not journal-only waits until the thread's early take is durable", async () => {
+  const w = await open()
+  seen.length = 0
+  const ids = [w.spawn('actor'), w.spawn('actor'), w.spawn('actor')]
+  await w.committed()
+  // All three wake in one turn, their takes in one batch: each probe must see its take committed.
+  for (const id of ids) w.send(id, { self: id })
+  for (const id of ids) expect(await w.join(id)).toMatchObject({ status: 'done', result: 1 })
+  expect(seen).toEqual([true, true, true])
+})
+
+it('a resumed thread replays what it did on early outcomes to the same state, and goes on', async () => {
+  const file = join(tempDir('raiment-early-'), 'w.db')
+  const n = 30
+  const first = await Weave.open({ db: file, threads: { ping, pong }, ioLibs: false, dumps: false })
+  const to = first.spawn('pong', { n: 2 * n })
+  const from = first.spawn('ping', { to, n })
+  expect(await first.join(from)).toMatchObject({ status: 'done' })
+  await first.close()
+  // Started again: the pong replays its record (takes and replies recorded a batch at a time) and waits for the rest.
+  weave = await Weave.open({ db: file, threads: { ping, pong }, ioLibs: false, dumps: false })
+  const again = weave.spawn('ping', { to, n })
+  expect(await weave.join(again)).toMatchObject({ status: 'done', result: Array.from({ length: n }, (_, i) => i) })
+  expect(await weave.join(to)).toMatchObject({ status: 'done' })
+})
+
+it('a batch carries at most 1,024 early outcomes: a token passed round a ring gives way to the commit', async () => {
+  const w = await open('memory')
+  const size = 2_000
+  const laps = 2
+  const ids = Array.from({ length: size }, () => w.spawn('member', { laps }))
+  ids.forEach((id, i) => w.send(id, ids[(i + 1) % size]))
+  await w.committed()
+  const epoch0 = w.journal.epoch
+  w.send(ids[0]!, 0)
+  for (const id of ids) expect(await w.join(id)).toMatchObject({ status: 'done' })
+  // Each hop is a take and a send, two early outcomes: 512 hops a batch, where each thread's own
+  // bound (16) would let the token go round the ring 8 times in one turn of the event loop.
+  expect(w.journal.epoch - epoch0).toBeGreaterThanOrEqual((size * laps) / 512)
+})

@@ -89,24 +89,24 @@ interface Step {
   what: string
 }
 
+// A take reaches its thread before it commits (an early outcome: src/weft-pending.ts), so each
+// side's one commit a round trip holds the take, and the reply or the next ping after it.
 const STEPS: Step[] = [
   { role: 'tx', label: 'ping send', what: 'ping thread calls mailbox.send (and its stamp)' },
   { role: 'tx', label: 'outbox queued', what: 'send + outbox row queued for the group commit' },
-  { role: 'tx', label: 'commit', what: 'group commit (fsync) done' },
+  { role: 'tx', label: 'commit', what: 'group commit (fsync): the last take, the send' },
   { role: 'tx', label: 'relay woken', what: "relay woken by the commit's callback" },
   { role: 'tx', label: 'publish', what: 'relay reads the row and publishes' },
   { role: 'tx', label: 'socket write', what: 'the publish written to the socket' },
   { role: 'rx', label: 'delivered', what: 'broker to consumer: delivery taken' },
-  { role: 'rx', label: 'commit', what: 'received id + take committed (fsync)' },
-  { role: 'rx', label: 'pong got', what: 'receiving thread released, runs' },
+  { role: 'rx', label: 'pong got', what: 'receiving thread gets it (take not yet committed)' },
   { role: 'rx', label: 'outbox queued', what: 'reply queued' },
-  { role: 'rx', label: 'commit', what: 'group commit (fsync) done' },
+  { role: 'rx', label: 'commit', what: 'group commit (fsync): received id, take, reply' },
   { role: 'rx', label: 'relay woken', what: "relay woken by the commit's callback" },
   { role: 'rx', label: 'publish', what: 'relay reads the row and publishes' },
   { role: 'rx', label: 'socket write', what: 'the publish written to the socket' },
   { role: 'tx', label: 'delivered', what: 'broker to consumer: delivery taken' },
-  { role: 'tx', label: 'commit', what: 'received id + take committed (fsync)' },
-  { role: 'tx', label: 'ping got', what: 'ping thread released, runs' },
+  { role: 'tx', label: 'ping got', what: 'ping thread gets it (take not yet committed)' },
 ]
 
 const median = (xs: number[]): number => {
@@ -126,7 +126,7 @@ export function breakdown(tx: Stamp[], rx: Stamp[]): string[] {
   })
   const deltas: number[][] = STEPS.map(() => [])
   const confirms: number[] = []
-  /** Commits (fsyncs under 'sync') per round trip in each weave, the stamp's included. */
+  /** Commits (fsyncs under 'sync') per round trip in each weave. */
   const commits: Record<'tx' | 'rx', number[]> = { tx: [], rx: [] }
   /** COMMIT statements alone (the fsync), of every commit stamped. */
   const fsyncs: number[] = []
@@ -170,6 +170,6 @@ export function breakdown(tx: Stamp[], rx: Stamp[]): string[] {
   })
   lines.push(`  sum of the medians ${total.toFixed(3)} ms; COMMIT alone (fsync) ${median(fsyncs).toFixed(3)} ms; off the path: publish → confirm ${median(confirms).toFixed(3)} ms, delivery → ack ${median(acks).toFixed(3)} ms`)
   const mean = (xs: number[]): string => (xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)).toFixed(2)
-  lines.push(`  commits per round trip (each an fsync; the stamp's after the reply included): tx ${mean(commits.tx)}, rx ${mean(commits.rx)}`)
+  lines.push(`  commits per round trip (each an fsync): tx ${mean(commits.tx)}, rx ${mean(commits.rx)}`)
   return lines
 }

@@ -7,8 +7,9 @@
  * - A send's inbox row (or dead letter, or outbox row) is queued in the same group-commit batch
  *   as the send's journal entry, so the message exists exactly when the sender's record says it
  *   was sent.
- * - The receiving thread sees a message only once the batch that delivered it is durable (the
- *   weft releases no outcome before); see src/inboxes.ts for the order and the takes.
+ * - The receiving thread sees a message only once the batch that delivered it is durable, or
+ *   early, before (a take is journal-only: src/weft-pending.ts), when nothing it does on it
+ *   leaves the weave until then; see src/inboxes.ts for the order and the takes.
  */
 import type Database from 'better-sqlite3'
 import { encodeValue } from './encoding.js'

@@ -12,10 +12,15 @@
  *   those waiting and released one per microtask drain, so the thread's microtasks drain between
  *   two of them.
  * - Early outcomes: the outcome of a journal-only call (`Library.journalOnly`: a take, a send, a
- *   clock read) may reach the thread as soon as it is recorded, before its commit, when it is
- *   the thread's only call pending and no outcome of the thread waits to be released (so
- *   outcomes still reach it in the order they were recorded), and at most EARLY_MAX at a time
- *   (1,024 in a batch for all threads: src/journal.ts `earlyRoom`).
+ *   clock read) may reach the thread before its commit: once the thread's microtasks have
+ *   drained after it was recorded (as any release, so replay, which releases after each drain,
+ *   sees the same interleaving), when it was the thread's only call pending then and no outcome
+ *   of the thread waits to be released (so outcomes still reach it in the order they were
+ *   recorded), and the thread has neither ended nor stopped meanwhile (a receive it left pending
+ *   as it ends or continues as new gives its message back, unreleased); at most EARLY_MAX at a
+ *   time, 1,024 in a batch for all threads (src/journal.ts `earlyRoom`). Otherwise it is
+ *   released once durable, as any outcome. The drain comes before the group commit (a later
+ *   turn), so what the thread does on it joins the same batch.
  *   Until every early outcome is durable, the thread's calls of other methods are held, not
  *   started: nothing the thread does on an early outcome reaches outside the process before the
  *   journal has it (what journal-only calls do leaves only once committed: the outbox's relay
@@ -39,10 +44,12 @@ const noop = (): void => {}
  */
 const EARLY_MAX = 16
 
-/** A thread's early outcomes not yet durable, and its calls held until they are. */
+/** A thread's early outcomes not yet durable, its calls held until they are, and the outcome about to go early. */
 interface Early {
   count: number
-  readonly held: Call[]
+  held: Call[] | null
+  /** The call whose outcome goes early once the thread's microtasks drain (`#earlyNow`), if it still may. */
+  next: Call | null
 }
 
 export abstract class PendingCalls {
@@ -66,40 +73,73 @@ export abstract class PendingCalls {
     return this.#queue !== null || this.#early !== null
   }
 
+  /** Whether the thread may still be handed an outcome (not ended, stopped, detached or held). */
+  protected abstract get open(): boolean
+
   /**
-   * Releases `call`'s outcome (just recorded, not committed) at once if it may go early (see the
-   * invariant): a journal-only call, the thread's only call pending, no outcome of it waiting,
-   * and room in the batch (`batch`: the journal). Returns whether it did; `earlyDurable()` must then be called once its commit is durable.
-   * Only the only call: a thread with others pending may not be waiting for this one at all (a
-   * receive it left pending as it continues as new must give its message back, unreleased).
+   * `call`'s outcome is recorded, not committed: if it may go early (see the invariant: a
+   * journal-only call, the thread's only call pending, no outcome of it waiting, room in the
+   * batch, `batch` being the journal), it is released once the thread's microtasks drain, if it
+   * still may then. Returns whether it may: `earlyDurable()` must then be called once its commit
+   * is durable (it releases the outcome there if it did not go early).
    */
   protected releaseEarly(call: Call, batch: { earlyRoom(): boolean }): boolean {
     const jo = call.lib.journalOnly
     if (jo === null || !jo.has(call.method) || this.#queue !== null || this.#first !== call || call.nextPending !== null) return false
     const early = this.#early
     if ((early !== null && early.count >= EARLY_MAX) || !batch.earlyRoom()) return false
-    if (early === null) this.#early = { count: 1, held: [] }
-    else early.count++
-    this.settle(call)
+    if (early === null) this.#early = { count: 0, held: null, next: call }
+    else early.next = call
+    afterDrain(PendingCalls.#earlySoon, this)
     return true
   }
 
-  /** An early outcome is durable; once all are, the calls held meanwhile go to `start`, in the order made. */
-  protected earlyDurable(start: (call: Call) => void): void {
+  static #earlySoon(p: PendingCalls): void {
+    process.nextTick(PendingCalls.#earlyNow, p)
+  }
+
+  /** The thread's microtasks have drained: its outcome goes early if it still may. */
+  static #earlyNow(p: PendingCalls): void {
+    const early = p.#early
+    // Stopped meanwhile: the weft has let go of everything.
+    if (early === null) return
+    const call = early.next
+    early.next = null
+    if (call !== null && p.#queue === null && p.#first === call && p.open) {
+      early.count++
+      p.settle(call)
+    } else if (early.count === 0) p.#early = null
+  }
+
+  /**
+   * The commit of an outcome that `releaseEarly` let go early is durable: it is released now if
+   * it did not go early (`release`); once every early outcome is durable, the calls held
+   * meanwhile go to `start`, in the order made.
+   */
+  protected earlyDurable(call: Call, release: (call: Call) => void, start: (call: Call) => void): void {
+    if (this.isPending(call)) {
+      release(call)
+      return
+    }
     const early = this.#early
     if (early === null || --early.count > 0) return
     this.#early = null
-    for (const call of early.held) start(call)
+    if (early.held !== null) for (const held of early.held) start(held)
   }
 
   /** True if `call` must wait for the thread's early outcomes to be durable (it is held meanwhile). */
   protected holdUntilSure(call: Call): boolean {
     const early = this.#early
-    if (early === null) return false
+    if (early === null || early.count === 0) return false
     const jo = call.lib.journalOnly
     if (jo !== null && jo.has(call.method)) return false
-    early.held.push(call)
+    ;(early.held ??= []).push(call)
     return true
+  }
+
+  /** Whether `call` is on the list (not settled, the weft not stopped). */
+  protected isPending(call: Call): boolean {
+    return call.prevPending !== null || this.#first === call
   }
 
   protected addPending(call: Call): void {

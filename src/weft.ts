@@ -7,7 +7,9 @@
  * - Outcomes reach the thread in completion order, one at a time, and the thread's microtasks
  *   drain between two releases (live and replayed alike), so code that reacts to whichever call
  *   finishes first behaves the same on replay as it did live.
- * - Live, an outcome reaches the thread only after the journal has made it durable.
+ * - Live, an outcome reaches the thread only after the journal has made it durable, or, for a
+ *   journal-only call, early: before its commit, while the thread's other calls wait for it
+ *   (src/weft-pending.ts).
  * - On replay, recorded outcomes are released in recorded order; a request the record does not
  *   hold is held back until every recorded outcome has been released (it was in flight at the
  *   crash, so live it completed after all of them), then runs live, or, where the record is
@@ -267,16 +269,24 @@ export class Weft extends KeyCounts implements WeftLike {
     this.#batch = journal.epoch
     // A journal-only call's outcome may reach the thread now, before its commit (src/weft-pending.ts).
     const early = this.#onDurable === undefined && this.releaseEarly(call, journal)
-    journal.addEntry(this.threadId, seq, call.key, call.ord, call.ok ? 1 : 0, text, call.started, performance.now() - call.t0, early ? () => this.#sure() : () => this.#durable(call), newThread)
+    journal.addEntry(this.threadId, seq, call.key, call.ord, call.ok ? 1 : 0, text, call.started, performance.now() - call.t0, early ? () => this.#sure(call) : () => this.#durable(call), newThread)
     if (this.#held !== null) this.#checkHeld()
   }
 
-  /** An outcome released early is durable: once all are, the calls held meanwhile start. */
-  #sure(): void {
-    if (crashArmed) crashPoint('after-commit')
-    this.earlyDurable((call) => {
-      if (!this.#ended) this.#live(call)
-    })
+  /** Whether the thread may still be handed an outcome (src/weft-pending.ts). */
+  protected get open(): boolean {
+    return this.#stopped === null && !this.#ended && !this.#holding
+  }
+
+  /**
+   * A journal-only outcome that may have gone early is durable: released now if it did not;
+   * once every early one is, the calls held meanwhile start (a call made and not awaited as the
+   * thread ended too, as it would have started live; not once the weave let go of the thread).
+   */
+  #sure(call: Call): void {
+    // The crash point of a durable outcome the thread has seen (one not seen goes through #durable's).
+    if (crashArmed && !this.isPending(call)) crashPoint('after-commit')
+    this.earlyDurable(call, (c) => this.#durable(c), (c) => this.#live(c))
   }
 
   #durable(call: Call): void {

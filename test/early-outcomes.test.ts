@@ -6,7 +6,8 @@
  */
 import { join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
-import { thread, Weave } from 'raiment'
+import { thread, TIMED_OUT, Weave } from 'raiment'
+import { record, replay } from 'raiment/testing'
 import { tempDir } from './support/tmp.js'
 
 let weave: Weave | null = null
@@ -139,4 +140,91 @@ it('a batch carries at most 1,024 early outcomes: a token passed round a ring gi
   // Each hop is a take and a send, two early outcomes: 512 hops a batch, where each thread's own
   // bound (16) would let the token go round the ring 8 times in one turn of the event loop.
   expect(w.journal.epoch - epoch0).toBeGreaterThanOrEqual((size * laps) / 512)
+})
+
+/**
+ * A branch that only awaits (no call) runs beside journal-only calls: an early outcome goes once
+ * the thread's microtasks have drained, as a replayed one does, so the log reads the same live
+ * and replayed (released in the middle of the branch, it read otherwise, and the replay diverged).
+ */
+const mixer = thread({
+  uses: ['clock', 'mailbox'],
+  async does() {
+    const log: string[] = []
+    for (let round = 0; round < 3; round++) {
+      const branch = (async () => {
+        for (let i = 0; i < 4; i++) {
+          await Promise.resolve()
+          log.push(`b${i}`)
+        }
+      })()
+      await this.clock.now()
+      log.push('now')
+      await branch
+      await this.mailbox.send('nobody', log.join(','))
+    }
+    return log.join(',')
+  },
+})
+
+it('an early outcome reaches its thread after its microtasks drain: the replay of the record reads the same', async () => {
+  const live = await record(mixer, undefined, { name: 'mixer', ioLibs: false })
+  expect(live.end.status).toBe('done')
+  const again = await replay(mixer, live.dump, { ioLibs: false })
+  expect(again.result).toBe(live.result)
+  expect(String(live.result).split(',').slice(0, 5)).toEqual(['b0', 'b1', 'b2', 'b3', 'now'])
+})
+
+/** Round 0 takes a first message, leaves a receive pending that takes a second one already there, and continues as new; round 1 receives. */
+const switcher = thread({
+  uses: ['mailbox', 'threads'],
+  async does(p: { round: number }) {
+    if (p.round === 1) return await this.mailbox.receive({ timeout: 5_000 })
+    await this.mailbox.receive()
+    this.mailbox.receive().catch(() => {})
+    return this.threads.continueAsNew({ round: 1 })
+  },
+})
+
+it('a receive left pending as its thread continues as new is not handed its message early: the new run gets it', async () => {
+  weave = await Weave.open({ db: join(tempDir('raiment-early-'), 'w.db'), threads: { switcher }, ioLibs: false, dumps: false })
+  const id = weave.spawn('switcher', { round: 0 })
+  await weave.committed()
+  weave.send(id, 'first')
+  weave.send(id, 'second')
+  const end = await weave.join(id)
+  expect(end).toMatchObject({ status: 'done', result: 'second' })
+  expect((end as { result: unknown }).result).not.toBe(TIMED_OUT)
+})
+
+/** Takes a message, starts a call it does not await (not journal-only), and ends. */
+let fired: string[] = []
+const notify = {
+  async hook(what: string): Promise<void> {
+    fired.push(what)
+  },
+}
+declare module 'raiment' {
+  interface Libraries {
+    notify: typeof notify
+  }
+}
+const firer = thread({
+  uses: ['mailbox', 'notify'],
+  async does() {
+    const m = (await this.mailbox.receive()) as string
+    this.notify.hook(m).catch(() => {})
+    return 'ended'
+  },
+})
+
+it('a call held behind an early take is still made once the take is durable, though the thread has ended', async () => {
+  fired = []
+  weave = await Weave.open({ db: join(tempDir('raiment-early-'), 'w.db'), threads: { firer }, libraries: { notify }, ioLibs: false, dumps: false })
+  const id = weave.spawn('firer')
+  await weave.committed()
+  weave.send(id, 'hello')
+  expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'ended' })
+  await weave.committed()
+  expect(fired).toEqual(['hello'])
 })

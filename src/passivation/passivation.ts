@@ -6,7 +6,8 @@
  *
  * Invariants:
  * - A thread is passivated only when every call it has pending is a live wait, unanswered, and
- *   every outcome it was ever given has been released (so is durable): its journal holds all it
+ *   every outcome it was ever given has been released and is durable (early ones too: the weft
+ *   is busy until they are, src/weft-pending.ts): its journal holds all it
  *   needs, and the waits it drops were never recorded (replay makes them again, with the same
  *   arguments: a timeout's deadline and a sleep's are computed from recorded times).
  * - Dropping a wait aborts it as a weave shutdown does: a take leaves the inbox untouched, a

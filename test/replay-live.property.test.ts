@@ -4,6 +4,9 @@
  * delays, thrown and caught errors, uncaught errors) run live in a weave; the dump of each,
  * replayed strictly, gives the same result (or error) and the same sequence of requests.
  *
+ * Also with `ops` declared journal-only: outcomes then reach a thread early, before their commit
+ * (src/weft-pending.ts), once its microtasks drain, and the replay must still read the same.
+ *
  * The same programs also run on a virtual clock (completion order a function of the program), once
  * live and once with `alwaysReplay` (each thread re-run from its journal after every durable
  * outcome); the two must agree result for result.
@@ -66,12 +69,13 @@ async function expectReplayEquals(weave: Weave, id: string, live: Outcome, prog:
   }
 }
 
-async function openWeave(ops: object, alwaysReplay = false): Promise<Weave> {
+/** `early`: `ops.run` declared journal-only, so its outcomes may reach the threads before their commit. */
+async function openWeave(ops: object, alwaysReplay = false, early = false): Promise<Weave> {
   return Weave.open({
     db: join(tempDir('raiment-prop-'), 'w.db'),
     durability: 'memory',
     threads: { interp: interpreter },
-    libraries: { ops },
+    libraries: { ops: early ? { default: ops, journalOnly: ['run'] } : ops },
     ioLibs: false,
     dumps: false,
     alwaysReplay,
@@ -177,3 +181,24 @@ it('a value the library hands out twice (one object it keeps) and the thread cha
     await weave.close()
   }
 })
+
+it(`replays random programs exactly as they ran live with early outcomes (ops journal-only; seed ${seed})`, async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(topArb(), { minLength: PER_RUN, maxLength: PER_RUN }), async (progs) => {
+      const real = realOps()
+      const weave = await openWeave(real.lib, false, true)
+      try {
+        const ids = progs.map((prog) => weave.spawn('interp', { prog }))
+        const ends = (await Promise.all(ids.map((id) => weave.join(id)))).map(fromEnd)
+        for (const [i, id] of ids.entries()) {
+          expectProgramEnd(ends[i]!, progs[i]!)
+          expect(weave.journal.entries(id)).toHaveLength(ends[i]!.trace.length)
+          await expectReplayEquals(weave, id, ends[i]!, progs[i]!)
+        }
+      } finally {
+        await weave.close()
+      }
+    }),
+    { numRuns: Math.ceil(RUNS / 2), seed },
+  )
+}, TIMEOUT)

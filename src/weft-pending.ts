@@ -152,9 +152,9 @@ export abstract class PendingCalls {
 
   /** Takes `call` off the list; a call not on it is left alone. */
   protected removePending(call: Call): void {
+    if (!this.isPending(call)) return
     const prev = call.prevPending
     const next = call.nextPending
-    if (prev === null && this.#first !== call) return
     if (prev === null) this.#first = next
     else prev.nextPending = next
     if (next === null) this.#last = prev

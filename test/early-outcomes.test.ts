@@ -56,6 +56,7 @@ const effect = {
 declare module 'raiment' {
   interface Libraries {
     effect: typeof effect
+    notify: typeof notify
   }
 }
 
@@ -203,11 +204,6 @@ const notify = {
   async hook(what: string): Promise<void> {
     fired.push(what)
   },
-}
-declare module 'raiment' {
-  interface Libraries {
-    notify: typeof notify
-  }
 }
 const firer = thread({
   uses: ['mailbox', 'notify'],

@@ -136,6 +136,11 @@ export class Library {
     return lib
   }
 
+  /** Whether `method` is declared journal-only (its outcome may go early: src/weft-pending.ts). */
+  isJournalOnly(method: string): boolean {
+    return this.journalOnly !== null && this.journalOnly.has(method)
+  }
+
   #setJournalOnly(journalOnly: unknown, methods: readonly string[], source: string): void {
     if (journalOnly === undefined) return
     if (!Array.isArray(journalOnly) || journalOnly.some((m) => typeof m !== 'string' || !methods.includes(m))) {

@@ -84,8 +84,7 @@ export abstract class PendingCalls {
    * is durable (it releases the outcome there if it did not go early).
    */
   protected releaseEarly(call: Call, batch: { earlyRoom(): boolean }): boolean {
-    const jo = call.lib.journalOnly
-    if (jo === null || !jo.has(call.method) || this.#queue !== null || this.#first !== call || call.nextPending !== null) return false
+    if (!call.lib.isJournalOnly(call.method) || this.#queue !== null || this.#first !== call || call.nextPending !== null) return false
     const early = this.#early
     if ((early !== null && early.count >= EARLY_MAX) || !batch.earlyRoom()) return false
     if (early === null) this.#early = { count: 0, held: null, next: call }
@@ -130,9 +129,7 @@ export abstract class PendingCalls {
   /** True if `call` must wait for the thread's early outcomes to be durable (it is held meanwhile). */
   protected holdUntilSure(call: Call): boolean {
     const early = this.#early
-    if (early === null || early.count === 0) return false
-    const jo = call.lib.journalOnly
-    if (jo !== null && jo.has(call.method)) return false
+    if (early === null || early.count === 0 || call.lib.isJournalOnly(call.method)) return false
     ;(early.held ??= []).push(call)
     return true
   }

@@ -1,11 +1,14 @@
 /**
  * A thread's record as a replay reaches it: blocks of entries, each read from SQLite as one row
- * of joined columns (src/replay-load.ts) and split into entries only when the replay reaches it;
- * the entries of a block the replay has passed are let go (split again if ever asked for).
+ * of joined columns (src/replay-load.ts) and split into entries entry by entry as the replay
+ * reaches them; an entry released is let go, and so is a block the replay has passed (split
+ * again if ever asked for).
  *
  * Why: a record read whole at open, a million entries and their strings, lives until it is
  * replayed, and the young generation copies all of it at every scavenge before it is promoted
- * (half of a million-entry replay's time went so). Split as reached, a block's entries die young.
+ * (half of a million-entry replay's time went so). The same held for 10,000 threads of 100
+ * entries resumed at once when each was split at its first call: a million entries lived through
+ * the whole resume. Split as reached, entries die young; a record waiting its turn is five strings.
  *
  * Invariants:
  * - Positions are those of the whole record: `at(i)` is the record's entry i, in completion order,
@@ -15,11 +18,12 @@
  * - Every block's text is read in the transaction that reads the thread's row (src/replay-load.ts
  *   `resumeSet`): nothing is read later, so the record is that of the row's state.
  * - A joined block splits into its rows, seqs rising: the reader checks each block when it reads
- *   it, cutting it into units of UNIT rows (`cut`), and reads by row one that fails (SQLite keeps
- *   the subquery's order in the aggregate but does not promise it; a key that held a raw U+001F
- *   would split wrong).
+ *   it, without splitting it, cutting it into units of UNIT rows (`cut`), and reads by row one
+ *   that fails (SQLite keeps the subquery's order in the aggregate but does not promise it; a key
+ *   that held a raw U+001F would split wrong).
  */
 import type { Call } from './call.js'
+import { ReplayedKeys } from './replay-keys.js'
 
 /** A recorded outcome, as the replay sees it. */
 export interface Entry {
@@ -35,6 +39,7 @@ export interface Entry {
 
 /** Separator of the joined columns (U+001F): JSON text, which keys and outcomes are, never holds it raw. */
 export const US = '\x1f'
+export const US_CODE = 0x1f
 
 /** A block's columns as SQLite joined them: n rows; seqs, keys, ords, outcomes separated by US; oks one '0' or '1' a row. */
 export interface JoinedBlock {
@@ -46,7 +51,7 @@ export interface JoinedBlock {
   readonly texts: string
 }
 
-/** Entries split at once: few enough that a unit's entries die young, replayed before the next scavenge. */
+/** Rows of a unit, the part of a block let go whole once the replay has passed it. */
 const UNIT = 256
 
 /** Where each unit of `text`'s pieces begins (every UNIT-th piece), or null when it does not split into `n`. */
@@ -73,30 +78,30 @@ function piece(text: string, at: readonly number[], u: number): string {
 export function cut(b: JoinedBlock, after: number): { units: Array<JoinedBlock | Entry[]>; last: number } | null {
   const n = b.n
   if (b.oks.length !== n) return null
-  if (n <= UNIT) {
-    // A unit alone (most records): split now, as the replay reaches it next.
-    const entries = split(b)
-    if (entries === null || !rising(entries, after)) return null
-    return { units: [entries], last: entries[n - 1]!.seq }
-  }
-  const seqs = b.seqs.split(US)
-  if (seqs.length !== n) return null
+  // The seqs are checked in place (no piece made): a record of a few entries stays joined, as a
+  // big one's units do, until the replay reaches it (10,000 threads resumed at once would
+  // otherwise hold a million entries and their strings through every scavenge until replayed).
+  const seqs = b.seqs
   const seqAt = [0]
   let prev = after
-  let off = 0
+  let start = 0
+  const len = seqs.length
   for (let i = 0; i < n; i++) {
-    const text = seqs[i]!
-    const seq = +text
+    // A seq as SQLite writes an integer: digits (anything else is read by row).
+    let seq = 0
+    let at = start
+    for (let c = seqs.charCodeAt(at); c >= 48 && c <= 57; c = seqs.charCodeAt(++at)) seq = seq * 10 + (c - 48)
+    if (at === start || (at === len ? i !== n - 1 : seqs.charCodeAt(at) !== US_CODE || i === n - 1)) return null
     if (!(seq > prev)) return null
     prev = seq
-    off += text.length + 1
-    if ((i + 1) % UNIT === 0) seqAt.push(off)
+    start = at + 1
+    if ((i + 1) % UNIT === 0 && i + 1 < n) seqAt.push(start)
   }
-  if (n % UNIT === 0) seqAt.pop()
   const keyAt = cuts(b.keys, n)
   const ordAt = cuts(b.ords, n)
   const textAt = cuts(b.texts, n)
   if (keyAt === null || ordAt === null || textAt === null) return null
+  if (seqAt.length === 1) return { units: [b], last: prev }
   const units: Array<JoinedBlock | Entry[]> = []
   for (let u = 0; u < seqAt.length; u++) {
     const from = u * UNIT
@@ -111,17 +116,6 @@ export function cut(b: JoinedBlock, after: number): { units: Array<JoinedBlock |
     })
   }
   return { units, last: prev }
-}
-
-/** Whether the entries' seqs rise from after `after`. */
-function rising(entries: readonly Entry[], after: number): boolean {
-  let prev = after
-  for (let i = 0; i < entries.length; i++) {
-    const seq = entries[i]!.seq
-    if (!(seq > prev)) return false
-    prev = seq
-  }
-  return true
 }
 
 /** A joined block's entries; null when a column does not split into its rows. */
@@ -146,11 +140,13 @@ export class RecordBlocks {
   /** The seq of the record's last entry (-1 when empty). */
   readonly lastSeq: number
   /** Each block's entries once split; null: not split, or let go. */
-  readonly #split: Array<Entry[] | null>
+  readonly #split: Array<Array<Entry | undefined> | null>
   /** Each block's joined text; null for a block read by row (kept split). */
   readonly #joined: Array<JoinedBlock | null>
   /** The position of each block's first entry, and one past the last block's. */
   readonly #starts: number[]
+  /** Where each column's next piece begins in each joined block split in part: seqs, keys, ords, texts. */
+  readonly #at: Array<[number, number, number, number] | null> = []
   /** The block of the last lookup. */
   #b = 0
   /** Blocks before this one have been let go (or are read by row). */
@@ -205,9 +201,43 @@ export class RecordBlocks {
       }
       this.#b = b
     }
-    // A unit cut from a block checked whole (`cut`) splits into its rows.
-    const entries = this.#split[b] ?? (this.#split[b] = split(this.#joined[b]!)!)
-    return entries[i - starts[b]!]
+    const entries = this.#split[b] ?? (this.#split[b] = [])
+    const j = i - starts[b]!
+    if (j >= entries.length) return this.#splitTo(b, entries, j)
+    // Let go as released (`passed`): split again, alone (a divergence's message names the last).
+    return entries[j] ?? split(this.#joined[b]!)![j]
+  }
+
+  /**
+   * Splits joined block `b`'s entries after those split already, up to its entry `j`, and returns
+   * it: a replay splits a block entry by entry as it reaches them, so 10,000 threads resumed at
+   * once hold their records joined (a few strings each), not a million entries, until replayed.
+   * The block was checked whole when read (`cut`): every column holds its n pieces.
+   */
+  #splitTo(b: number, entries: Array<Entry | undefined>, j: number): Entry {
+    const block = this.#joined[b]!
+    const at = entries.length === 0 ? (this.#at[b] = [0, 0, 0, 0]) : this.#at[b]!
+    let [s, k, o, t] = at
+    const { seqs, keys, ords, oks, texts } = block
+    while (entries.length <= j) {
+      const n = entries.length
+      const last = n === block.n - 1
+      const se = last ? seqs.length : seqs.indexOf(US, s)
+      const ke = last ? keys.length : keys.indexOf(US, k)
+      const oe = last ? ords.length : ords.indexOf(US, o)
+      const te = last ? texts.length : texts.indexOf(US, t)
+      const ord = oe === o + 1 && ords.charCodeAt(o) === 48 ? 0 : +ords.slice(o, oe)
+      entries.push({ seq: +seqs.slice(s, se), key: keys.slice(k, ke), ord, ok: oks.charCodeAt(n) === 49, text: texts.slice(t, te), call: null })
+      s = se + 1
+      k = ke + 1
+      o = oe + 1
+      t = te + 1
+    }
+    at[0] = s
+    at[1] = k
+    at[2] = o
+    at[3] = t
+    return entries[j]!
   }
 
   /**
@@ -218,17 +248,30 @@ export class RecordBlocks {
     const starts = this.#starts
     let k = this.#kept
     while (k < this.#split.length && starts[k + 1]! <= next) {
-      if (this.#joined[k] !== null) this.#split[k] = null
+      if (this.#joined[k] !== null) {
+        this.#split[k] = null
+        this.#at[k] = null
+      }
       k++
     }
     this.#kept = k
+    // In the block the replay is in, the entry just released goes too: a record of a few entries
+    // is one block, and its entries would otherwise outlive their release until its last.
+    const entries = this.#joined[k] !== null ? this.#split[k] : null
+    const j = next - 1 - starts[k]!
+    if (entries !== null && entries !== undefined && j >= 0 && j < entries.length) entries[j] = undefined
+  }
+
+  /** Block `b`'s entries if it was read by row (kept whole), else null: a joined block is split in part, as replayed. */
+  #whole(b: number): Entry[] | null {
+    return this.#joined[b] === null ? this.#split[b]! as Entry[] : null
   }
 
   /** Calls `f` with the key and ordinal of every entry, in order, without splitting outcomes. */
   eachKey(f: (key: string, ord: number, i: number) => void): void {
     for (let b = 0; b < this.#split.length; b++) {
       const start = this.#starts[b]!
-      const entries = this.#split[b] ?? null
+      const entries = this.#whole(b)
       if (entries !== null) {
         for (let i = 0; i < entries.length; i++) f(entries[i]!.key, entries[i]!.ord, start + i)
         continue
@@ -241,29 +284,28 @@ export class RecordBlocks {
   }
 
   /**
-   * The keys of the entries at `positions`, read when called: the thunk keeps the blocks' keys
-   * alone, not their outcomes (a thread gone live holds it until it first needs them).
+   * The keys a finished replay counted by their entries (src/replay-keys.ts), at `positions` (the
+   * replay's `implicit`, rising): searched in the record's keys when it released every entry
+   * (`released`), else the keys at those positions. Keeps the blocks' keys alone, not their outcomes.
    */
-  keysAt(positions: readonly number[]): () => string[] {
+  replayedKeys(positions: readonly number[], released: boolean): ReplayedKeys {
+    const keys = this.#joined.map((j, b) => (j !== null ? j.keys : this.#whole(b)!.map((e) => e.key)))
+    if (released) return new ReplayedKeys(keys)
     const starts = this.#starts
-    const keys = this.#joined.map((j, b) => (j !== null ? j.keys : this.#split[b]!.map((e) => e.key)))
-    return () => {
-      // Positions rise (the replay's `implicit`): the blocks are walked once.
-      const out = new Array<string>(positions.length)
-      let b = 0
-      let split: readonly string[] | null = null
-      for (let n = 0; n < positions.length; n++) {
-        const i = positions[n]!
-        if (i >= starts[b + 1]!) {
-          while (starts[b + 1]! <= i) b++
-          split = null
-        }
-        const k = keys[b]!
-        split ??= typeof k === 'string' ? k.split(US) : k
-        out[n] = split[i - starts[b]!]!
+    const set = new Set<string>()
+    let b = 0
+    let split: readonly string[] | null = null
+    for (let n = 0; n < positions.length; n++) {
+      const i = positions[n]!
+      if (i >= starts[b + 1]!) {
+        while (starts[b + 1]! <= i) b++
+        split = null
       }
-      return out
+      const k = keys[b]!
+      split ??= typeof k === 'string' ? k.split(US) : k
+      set.add(split[i - starts[b]!]!)
     }
+    return new ReplayedKeys(null, set)
   }
 
   /**
@@ -273,7 +315,7 @@ export class RecordBlocks {
   anyKey(test: (text: string) => boolean): boolean {
     for (let b = 0; b < this.#split.length; b++) {
       const j = this.#joined[b]
-      if (j !== null && j !== undefined ? test(j.keys) : this.#split[b]!.some((e) => test(e.key))) return true
+      if (j !== null && j !== undefined ? test(j.keys) : this.#whole(b)!.some((e) => test(e.key))) return true
     }
     return false
   }
@@ -285,7 +327,7 @@ export class RecordBlocks {
   toArray(): Entry[] {
     const out: Entry[] = []
     for (let b = 0; b < this.#split.length; b++) {
-      const entries = this.#split[b] ?? split(this.#joined[b]!)!
+      const entries = this.#whole(b) ?? split(this.#joined[b]!)!
       for (let i = 0; i < entries.length; i++) out.push(entries[i]!)
     }
     return out

@@ -8,9 +8,10 @@
  * - Most threads use few distinct keys: the first two are counted in fields, the rest in a Map
  *   (~250 B per thread).
  * - A key's first call in a replay may be counted by its recorded entry instead (most keys are
- *   called once): `firstKeys` then gives those keys, which the counts take in, in one pass, at the
- *   first call after the replay of a key they lack.
+ *   called once): after the replay, `firstKeys` says which keys were (src/replay-keys.ts), asked
+ *   at a live call of a key the counts lack, which then counts it as its second.
  */
+import type { ReplayedKeys } from './replay-keys.js'
 import { PendingCalls } from './weft-pending.js'
 
 export abstract class KeyCounts extends PendingCalls {
@@ -19,8 +20,8 @@ export abstract class KeyCounts extends PendingCalls {
   #key1: string | null = null
   #count1 = 0
   #counts: Map<string, number> | null = null
-  /** Keys whose first call a finished replay counted by its entry, not yet in the counts (see `count`). */
-  protected firstKeys: (() => string[]) | null = null
+  /** Keys whose first call a finished replay counted by its entry (see `count`); null while replaying or if none. */
+  protected firstKeys: ReplayedKeys | null = null
 
   /** The ordinal of `key`'s first call the counts see: 0 live; on replay, after those its record counts by their entries. */
   protected abstract firstOrdinal(key: string): number
@@ -32,8 +33,8 @@ export abstract class KeyCounts extends PendingCalls {
 
   /**
    * Counts a call of `key`; returns its ordinal (how many calls of that key came before it). A
-   * key's first call in a replay may be counted by its entry instead (most keys are called once);
-   * the counts take those keys in at the first call after the replay of a key they lack.
+   * key's first call in a replay may be counted by its entry instead (most keys are called once):
+   * a key the counts lack starts after it (`firstOrdinal` while replaying, `firstKeys` after).
    */
   protected count(key: string): number {
     if (this.#key0 === key) return this.#count0++
@@ -47,13 +48,7 @@ export abstract class KeyCounts extends PendingCalls {
         return ord
       }
     }
-    if (this.firstKeys !== null) {
-      const keys = this.firstKeys()
-      this.firstKeys = null
-      for (let i = 0; i < keys.length; i++) if (!this.counted(keys[i]!)) this.count(keys[i]!)
-      return this.count(key)
-    }
-    const ord = this.firstOrdinal(key)
+    const ord = this.firstKeys === null ? this.firstOrdinal(key) : this.firstKeys.has(key) ? 1 : 0
     if (this.#key0 === null) {
       this.#key0 = key
       this.#count0 = ord + 1

@@ -123,11 +123,22 @@ describe('records split as the replay reaches them', () => {
       for (let i = 0; i < whole.length; i++) {
         expect(at(i)).toEqual(whole[i])
         record.passed(i + 1)
+        // Released in the unit the replay is in (let go entry by entry): split again alone.
+        if (i === 300) expect(at(299)).toEqual(whole[299])
       }
       expect(at(3)).toEqual(whole[3])
       expect(at(whole.length - 1)).toEqual(whole[whole.length - 1])
       const positions = [0, 1, 255, 256, 257, 700, whole.length - 1]
-      expect(record.keysAt(positions)()).toEqual(positions.map((i) => whole[i]!.key))
+      const exact = record.replayedKeys(positions, false)
+      const searched = record.replayedKeys(positions, true)
+      for (const i of positions) {
+        expect(exact.has(whole[i]!.key)).toBe(true)
+        expect(searched.has(whole[i]!.key)).toBe(true)
+      }
+      // A key of the record at no position given; a prefix and a suffix of a recorded key; none.
+      const other = whole.find((e) => !positions.some((i) => whole[i]!.key === e.key))!.key
+      expect(exact.has(other)).toBe(false)
+      for (const k of [whole[0]!.key.slice(0, -1), whole[0]!.key.slice(1), 'rb.v:[9,9]']) expect(searched.has(k)).toBe(false)
       const keys: Array<[string, number, number]> = []
       record.eachKey((key, ord, i) => keys.push([key, ord, i]))
       expect(keys).toEqual(whole.map((e, i) => [e.key, e.ord, i]))

@@ -1,0 +1,70 @@
+/**
+ * The keys a finished replay counted by their recorded entries rather than in the weft's counts
+ * (src/weft-keys.ts): a key's first call, matched in recorded order by its entry of ordinal 0.
+ * A live call of such a key after the replay is its second: ordinal 1.
+ *
+ * Held as the record's joined key texts (src/replay-blocks.ts), searched for a key when a live
+ * call asks, not as a Set or Map of every key: 10,000 threads resumed with 100 entries each would
+ * otherwise each build and keep a Map of 100 keys (~8 KB a thread) at their first live call. Once
+ * the searches have read a few times the texts' length, the keys go into a Set (a thread that
+ * makes many new calls after a long record pays for the Set once, not a search a call).
+ *
+ * Invariants:
+ * - `has(key)` is asked only of a key the counts lack: none of its calls was counted there, so
+ *   every call of it in the replay was matched by its entry of ordinal 0 (`implicit`).
+ * - Searching the whole record's keys is exact when the replay released every entry (none dropped
+ *   by a replay that went on past a divergence): a key the counts lack that is in the record had
+ *   its entries released to uncounted calls, so it has exactly one, of ordinal 0, and it was
+ *   counted by it. Otherwise the exact keys (those at the `implicit` positions) go in a Set.
+ */
+import { US, US_CODE } from './replay-blocks.js'
+
+/** How many times the texts' length the searches may read before the keys go into a Set. */
+const SEARCHES = 4
+
+export class ReplayedKeys {
+  /** Each block's keys: joined by US, or one string a key (a block read by row). */
+  #texts: ReadonlyArray<string | readonly string[]> | null
+  #set: Set<string> | null
+  /** Characters the searches may still read before the keys go into a Set. */
+  #left: number
+  readonly #length: number
+
+  /** `texts`: every key of the record (exact only if none was dropped); or `set`: the keys exactly. */
+  constructor(texts: ReadonlyArray<string | readonly string[]> | null, set: Set<string> | null = null) {
+    this.#texts = texts
+    this.#set = set
+    let length = 0
+    if (texts !== null) for (const t of texts) length += t.length
+    this.#length = length
+    this.#left = SEARCHES * length
+  }
+
+  /** Whether `key` was counted by its recorded entry (see the invariants). */
+  has(key: string): boolean {
+    if (this.#set !== null) return this.#set.has(key)
+    const texts = this.#texts!
+    let found = false
+    for (let b = 0; b < texts.length && !found; b++) {
+      const t = texts[b]!
+      found = typeof t === 'string' ? holds(t, key) : t.includes(key)
+    }
+    this.#left -= this.#length
+    if (this.#left < 0) {
+      const set = new Set<string>()
+      for (const t of texts) for (const k of typeof t === 'string' ? t.split(US) : t) set.add(k)
+      this.#set = set
+      this.#texts = null
+    }
+    return found
+  }
+}
+
+/** Whether `key` is one of the keys joined by US in `text` (a key holds no raw U+001F). */
+function holds(text: string, key: string): boolean {
+  const end = key.length
+  for (let i = text.indexOf(key); i !== -1; i = text.indexOf(key, i + 1)) {
+    if ((i === 0 || text.charCodeAt(i - 1) === US_CODE) && (i + end === text.length || text.charCodeAt(i + end) === US_CODE)) return true
+  }
+  return false
+}

@@ -217,18 +217,26 @@ export class RecordBlocks {
   #splitTo(b: number, entries: Array<Entry | undefined>, j: number): Entry {
     const block = this.#joined[b]!
     const at = entries.length === 0 ? (this.#at[b] = [0, 0, 0, 0]) : this.#at[b]!
-    let [s, k, o, t] = at
-    const { seqs, keys, ords, oks, texts } = block
+    let s = at[0]
+    let k = at[1]
+    let o = at[2]
+    let t = at[3]
+    const seqs = block.seqs
+    const keys = block.keys
+    const ords = block.ords
+    const texts = block.texts
     while (entries.length <= j) {
       const n = entries.length
       const last = n === block.n - 1
-      const se = last ? seqs.length : seqs.indexOf(US, s)
+      // A seq is digits (`cut` checked): read in place, no piece made.
+      let seq = 0
+      for (let c = seqs.charCodeAt(s); c >= 48 && c <= 57; c = seqs.charCodeAt(++s)) seq = seq * 10 + (c - 48)
       const ke = last ? keys.length : keys.indexOf(US, k)
       const oe = last ? ords.length : ords.indexOf(US, o)
       const te = last ? texts.length : texts.indexOf(US, t)
       const ord = oe === o + 1 && ords.charCodeAt(o) === 48 ? 0 : +ords.slice(o, oe)
-      entries.push({ seq: +seqs.slice(s, se), key: keys.slice(k, ke), ord, ok: oks.charCodeAt(n) === 49, text: texts.slice(t, te), call: null })
-      s = se + 1
+      entries.push({ seq, key: keys.slice(k, ke), ord, ok: block.oks.charCodeAt(n) === 49, text: texts.slice(t, te), call: null })
+      s++
       k = ke + 1
       o = oe + 1
       t = te + 1

@@ -78,7 +78,7 @@ export class Weft extends KeyCounts implements WeftLike {
   readonly #secrets: CallSecrets | null
   #stopped: Error | null = null
   #ended = false
-  /** Set by detach(): the weave has let go of the thread, so no library call starts any more. */
+  /** Set by detach() before the thread's function ended: the weave has let go of the thread, so no library call starts any more. */
   #detached = false
   /** Set by hold(): calls are no longer made (the thread is moving); resolved once none must finish. */
   #held: (() => void) | null = null
@@ -440,10 +440,15 @@ export class Weft extends KeyCounts implements WeftLike {
     if (this.#held !== null) this.#checkHeld()
   }
 
-  /** Aborts live calls (weave shutdown) without settling them: the thread resumes later. */
+  /**
+   * Aborts live calls (weave shutdown, a passivation, a continue-as-new) without settling them:
+   * the thread resumes later. Calls its function made before it ended (a continue-as-new, or an
+   * end the weave closes on) that have not started yet, held behind an early outcome or waiting
+   * for a concurrency slot, still start when they may, as after an end: no run makes them again.
+   */
   detach(): void {
+    if (!this.#ended) this.#detached = true
     this.#ended = true
-    this.#detached = true
     this.detachPending()
     if (this.#held !== null) this.#checkHeld()
   }

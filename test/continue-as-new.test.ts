@@ -15,6 +15,12 @@ import { actor, feeder, fxLibrary, logger, ticks, type ActorResult } from './sup
 import { raiment } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
+declare module 'raiment' {
+  interface Libraries {
+    slot: { step(name: string): Promise<string> }
+  }
+}
+
 async function open(extra: Partial<WeaveOptions> & { threads?: Record<string, AnyThreadType> } = {}) {
   const dir = tempDir('raiment-continue-')
   const effects = join(dir, 'effects.db')
@@ -193,6 +199,41 @@ describe('continue-as-new', () => {
       await until(() => (weave.journal.thread(id) as { continued?: number } | undefined)?.continued === 1)
       weave.send(id, { x: 1 })
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: { x: 1 } })
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('calls the old run made and did not await, waiting for a slot of their library, still start after the switch', async () => {
+    const seen: string[] = []
+    let open1: () => void = () => {}
+    const slot = {
+      default: {
+        async step(name: string): Promise<string> {
+          seen.push(name)
+          // The first holds the only slot until the new run has begun.
+          if (name === 'a') await new Promise<void>((resolve) => (open1 = resolve))
+          return name
+        },
+      },
+      concurrency: 1,
+    }
+    const queued = thread({
+      uses: ['slot', 'threads'],
+      async does(p: { runs: number }) {
+        if (p.runs === 0) {
+          for (const n of ['a', 'b', 'c']) this.slot.step(n).catch(() => {})
+          return this.threads.continueAsNew({ runs: 1 })
+        }
+        open1()
+        return this.slot.step('d')
+      },
+    })
+    const { weave } = await open({ threads: { queued }, libraries: { slot } })
+    try {
+      const id = weave.spawn('queued', { runs: 0 })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'd' })
+      expect(seen).toEqual(['a', 'b', 'c', 'd'])
     } finally {
       await weave.close()
     }

@@ -57,6 +57,7 @@ declare module 'raiment' {
   interface Libraries {
     effect: typeof effect
     notify: typeof notify
+    closer: typeof closer
   }
 }
 
@@ -222,5 +223,60 @@ it('a call held behind an early take is still made once the take is durable, tho
   weave.send(id, 'hello')
   expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'ended' })
   await weave.committed()
+  expect(fired).toEqual(['hello'])
+})
+
+/** Takes a message, starts a call it does not await (not journal-only), and continues as new, `rounds` times. */
+const refirer = thread({
+  uses: ['mailbox', 'notify', 'threads'],
+  async does(p: { round: number; rounds: number }) {
+    const m = (await this.mailbox.receive()) as string
+    this.notify.hook(m).catch(() => {})
+    if (p.round + 1 === p.rounds) return 'ended'
+    return this.threads.continueAsNew({ round: p.round + 1, rounds: p.rounds })
+  },
+})
+
+it('a call held behind an early take is still made once the take is durable, though the thread has continued as new', async () => {
+  fired = []
+  weave = await Weave.open({ db: join(tempDir('raiment-early-'), 'w.db'), threads: { refirer }, libraries: { notify }, ioLibs: false, dumps: false })
+  const id = weave.spawn('refirer', { round: 0, rounds: 3 })
+  await weave.committed()
+  for (const m of ['a', 'b', 'c']) weave.send(id, m)
+  expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'ended' })
+  await weave.committed()
+  expect(fired).toEqual(['a', 'b', 'c'])
+})
+
+/** Asks the weave to close, from inside a thread's call (journal-only, so its outcome may go early too). */
+const closer = {
+  async close(): Promise<string> {
+    void weave!.close()
+    return 'closing'
+  },
+}
+const lastWords = thread({
+  uses: ['mailbox', 'notify', 'closer'],
+  async does() {
+    const m = (await this.mailbox.receive()) as string
+    this.notify.hook(m).catch(() => {})
+    return await this.closer.close()
+  },
+})
+
+it('a call held behind an early take is still made when the weave closes as the thread ends, the take not yet committed', async () => {
+  fired = []
+  const db = join(tempDir('raiment-early-'), 'w.db')
+  const libraries = { notify, closer: { default: closer, journalOnly: ['close'] } }
+  weave = await Weave.open({ db, threads: { lastWords }, libraries, ioLibs: false, dumps: false })
+  const id = weave.spawn('lastWords')
+  await weave.committed()
+  weave.send(id, 'hello')
+  // The thread closes the weave as it ends; the close commits its take, its end, and then the call starts.
+  await new Promise<void>((resolve) => weave!.on('thread-end', () => resolve()))
+  await weave.close()
+  // The thread's end is committed: no run will make the call again.
+  weave = await Weave.open({ db, threads: { lastWords }, libraries, ioLibs: false, dumps: false })
+  expect(weave.resumed).toBe(0)
   expect(fired).toEqual(['hello'])
 })

@@ -201,8 +201,10 @@ export class RecordBlocks {
       }
       this.#b = b
     }
-    const entries = this.#split[b] ?? (this.#split[b] = [])
     const j = i - starts[b]!
+    // A block let go (a divergence's message names the last entry matched): split alone, not kept.
+    if (b < this.#kept && this.#split[b] === null) return split(this.#joined[b]!)![j]
+    const entries = this.#split[b] ?? (this.#split[b] = [])
     if (j >= entries.length) return this.#splitTo(b, entries, j)
     // Let go as released (`passed`): split again, alone (a divergence's message names the last).
     return entries[j] ?? split(this.#joined[b]!)![j]

@@ -146,4 +146,32 @@ describe('records split as the replay reaches them', () => {
       journal.close()
     }
   })
+
+  it('records read many at once (a resume) are those read one by one: long ones, gaps past the first block, none', () => {
+    const journal = new Journal(join(tempDir(), 'many.db'), { durability: 'memory' })
+    try {
+      const insert = journal.db.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, 0, 0)')
+      const seqs: Record<string, number[]> = {
+        long: Array.from({ length: 9000 }, (_, i) => i),
+        gap: [...Array.from({ length: 100 }, (_, i) => i), 5000, 5001],
+        short: [0, 1, 2, 7],
+        none: [],
+      }
+      journal.db.transaction(() => {
+        for (const [thread, list] of Object.entries(seqs)) for (const seq of list) insert.run(thread, seq, `rb.v:[${seq % 7}]`, Math.floor(seq / 7), seq % 5 === 0 ? 0 : 1, `J${seq}`)
+      })()
+      const ids = Object.keys(seqs)
+      const many = new RecordReader(journal.db, true).records(ids)
+      const one = new RecordReader(journal.db, false)
+      for (const id of ids) {
+        const expected = one.entries(id).map(({ seq, key, ord, ok, text }) => ({ seq, key, ord, ok, text }))
+        expect(expected.map((e) => e.seq)).toEqual(seqs[id])
+        const record = many.get(id)!
+        expect(record.length).toBe(expected.length)
+        expect(record.toArray().map(({ seq, key, ord, ok, text }) => ({ seq, key, ord, ok, text }))).toEqual(expected)
+      }
+    } finally {
+      journal.close()
+    }
+  })
 })

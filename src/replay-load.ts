@@ -10,7 +10,8 @@
  * JSON text, which keys and outcomes are, never holds a raw U+001F; a block whose pieces do not
  * count up to its rows, or whose seqs do not rise (SQLite keeps the subquery's order in the
  * aggregate, but does not promise it), or whose joined text is too long for one string, is read
- * again row by row. journal_tail (bounded, not
+ * again row by row. A resume reads the first block of 512 threads at a time in one statement
+ * (`records`), and goes on by thread only for those with more. journal_tail (bounded, not
  * indexed by thread; empty after an owner's open, which moves it into journal_main) is read once
  * for many threads, and skipped by an owner's reader of one record for a thread it holds nothing
  * of (the group commit knows which threads it put there).

@@ -5,7 +5,8 @@
 //   p99) of one thread pinging a thread of the other weave;
 // - raw amqplib on the same broker: persistent publish with confirms to a quorum queue, consumed
 //   with manual acks on a second connection, end to end; and a persistent request/reply round
-//   trip through quorum queues;
+//   trip through quorum queues, its echo in the same process (the anchor of the target), then
+//   in a process of its own (bench/amqp-echo.ts), as Raiment's round trip crosses two weaves;
 // and the ratios, with their targets beside them: throughput >= 70% of raw amqplib's (issue 4);
 // round trip p50 <= 2x raw amqplib's request/reply p50 (issue 17). The round trip is timed inside
 // the pinging thread by a journaled stamp call made together with the send (they share its
@@ -85,10 +86,11 @@ interface Child {
 }
 
 const CHILD = fileURLToPath(new URL('./amqp-child.ts', import.meta.url))
+const ECHO = fileURLToPath(new URL('./amqp-echo.ts', import.meta.url))
 
-function child(args: string[]): Child {
+function child(args: string[], script = CHILD): Child {
   const nodeArgs = process.env['BENCH_CHILD_NODE_ARGS']?.split(' ').filter(Boolean) ?? []
-  const proc = spawn(process.execPath, [...nodeArgs, '--conditions=raiment-source', '--import', 'tsx', CHILD, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const proc = spawn(process.execPath, [...nodeArgs, '--conditions=raiment-source', '--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
   const waiting: Array<{ prefix: string; resolve: (l: string) => void; reject: (e: Error) => void }> = []
   const seen: string[] = []
   createInterface({ input: proc.stdout }).on('line', (l) => {
@@ -212,7 +214,7 @@ async function raimentRun(batch: number | null, pings: boolean): Promise<{ rate:
 }
 
 /** Raw amqplib, end to end: publish TOTAL with confirms (<= WINDOW in flight) while consuming with acks. */
-async function rawRun(): Promise<{ rate: number; rtts: number[]; cpu: string }> {
+async function rawRun(): Promise<{ rate: number; rtts: number[]; apart: number[]; cpu: string }> {
   const pub = await amqp.connect(URL_, { noDelay: true })
   const sub = await amqp.connect(URL_, { noDelay: true })
   const q = `bench-raw-${randomBytes(4).toString('hex')}`
@@ -274,17 +276,31 @@ async function rawRun(): Promise<{ rate: number; rtts: number[]; cpu: string }> 
       waiting = null
       w?.(String(m.properties.correlationId))
     })
-    const rtts: number[] = []
-    for (let i = 0; i < ROUNDS; i++) {
-      const t = performance.now()
-      const back = new Promise<string>((r) => (waiting = r))
-      client.sendToQueue(request, BODY, { persistent: true, correlationId: String(i) })
-      const id = await back
-      if (id !== String(i)) throw new Error(`correlation mismatch: sent ${i}, got ${id}`)
-      rtts.push(performance.now() - t)
+    const roundTrips = async (): Promise<number[]> => {
+      const rtts: number[] = []
+      for (let i = 0; i < ROUNDS; i++) {
+        const t = performance.now()
+        const back = new Promise<string>((r) => (waiting = r))
+        client.sendToQueue(request, BODY, { persistent: true, correlationId: String(i) })
+        const id = await back
+        if (id !== String(i)) throw new Error(`correlation mismatch: sent ${i}, got ${id}`)
+        rtts.push(performance.now() - t)
+      }
+      return rtts.slice(100)
+    }
+    const rtts = await roundTrips()
+    // The same with the echo in a process of its own, as a round trip of Raiment crosses two.
+    await server.close()
+    const echo = child([URL_, request, reply], ECHO)
+    let apart: number[]
+    try {
+      await echo.next('ready')
+      apart = await roundTrips()
+    } finally {
+      await stop(echo)
     }
     for (const name of [q, request, reply]) await admin.deleteQueue(name)
-    return { rate, rtts: rtts.slice(100), cpu }
+    return { rate, rtts, apart, cpu }
   } finally {
     await pub.close().catch(() => {})
     await sub.close().catch(() => {})
@@ -309,6 +325,8 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
   const rp50: number[] = []
   const rp99: number[] = []
   const rttRatios: number[] = []
+  const ap50: number[] = []
+  const apartRatios: number[] = []
   for (let r = 0; r < runs; r++) {
     const w = await raimentRun(null, true)
     const one = await raimentRun(1, false)
@@ -323,7 +341,9 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
     rp50.push(percentile(raw.rtts, 50))
     rp99.push(percentile(raw.rtts, 99))
     rttRatios.push(percentile(w.rtts, 50) / percentile(raw.rtts, 50))
-    progress(`  amqp run ${r + 1}/${runs}: raiment ${fmt(w.rate)} msgs/s (one per AMQP message: ${fmt(one.rate)}), raw amqplib ${fmt(raw.rate)} msgs/s; rtt p50 ${fmt(percentile(w.rtts, 50))} ms (raw ${fmt(percentile(raw.rtts, 50))} ms)`)
+    ap50.push(percentile(raw.apart, 50))
+    apartRatios.push(percentile(w.rtts, 50) / percentile(raw.apart, 50))
+    progress(`  amqp run ${r + 1}/${runs}: raiment ${fmt(w.rate)} msgs/s (one per AMQP message: ${fmt(one.rate)}), raw amqplib ${fmt(raw.rate)} msgs/s; rtt p50 ${fmt(percentile(w.rtts, 50))} ms (raw ${fmt(percentile(raw.rtts, 50))} ms; echo in its own process ${fmt(percentile(raw.apart, 50))} ms)`)
     progress(`    CPU per message: raiment ${w.cpu} (one per AMQP message: ${one.cpu}); raw amqplib ${raw.cpu}`)
     for (const l of w.steps) progress(`    ${l}`)
   }
@@ -338,6 +358,8 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
   log(line('  raw amqplib request/reply through quorum queues, persistent, p50', summarize(rp50), 'ms'))
   log(line('  raw amqplib request/reply, p99', summarize(rp99), 'ms'))
   log(line('  raiment round trip p50 / raw amqplib p50 (each run against its own raw run)', summarize(rttRatios), 'x') + ' ' + verdict(summarize(rttRatios).median, RTT_TARGET))
+  log(line('  raw amqplib request/reply with the echo in a process of its own (as the two weaves), p50', summarize(ap50), 'ms'))
+  log(line('  raiment round trip p50 / that p50 (for comparison; the target is checked above)', summarize(apartRatios), 'x'))
 }
 
 // Run on its own: node --conditions=raiment-source --import tsx bench/amqp.ts [runs]

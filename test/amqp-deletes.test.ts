@@ -5,33 +5,10 @@
  * no one waiting for it, and every message arrives once.
  */
 import { describe, expect, it, vi } from 'vitest'
-import { thread } from 'raiment'
 import { DELETE_AFTER_MS } from '../src/amqp/relay.js'
 import { brokerUp, CI, brokerTests } from './support/broker.js'
+import { ping, pong } from './support/ping-pong.js'
 import { openWeaves } from './support/weaves.js'
-
-const ping = thread({
-  uses: ['mailbox', 'threads'],
-  async does(p: { to: string; n: number }) {
-    const self = await this.threads.self()
-    const back: number[] = []
-    for (let k = 0; k < p.n; k++) {
-      await this.mailbox.send(p.to, { from: self, k })
-      back.push(((await this.mailbox.receive()) as { k: number }).k)
-    }
-    return back
-  },
-})
-
-const pong = thread({
-  uses: ['mailbox'],
-  async does(p: { n: number }) {
-    for (let k = 0; k < p.n; k++) {
-      const m = (await this.mailbox.receive()) as { from: string; k: number }
-      await this.mailbox.send(m.from, { k: m.k })
-    }
-  },
-})
 
 describe.skipIf(!brokerUp && !CI)('outbox rows confirmed are deleted in batches', () => {
   const cleanups = brokerTests()

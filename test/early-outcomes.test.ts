@@ -8,37 +8,13 @@ import { join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
 import { thread, TIMED_OUT, Weave } from 'raiment'
 import { record, replay } from 'raiment/testing'
+import { ping, pong } from './support/ping-pong.js'
 import { tempDir } from './support/tmp.js'
 
 let weave: Weave | null = null
 afterEach(async () => {
   await weave?.close()
   weave = null
-})
-
-/** Answers `n` messages, each with its `k`, to its `from`. */
-const pong = thread({
-  uses: ['mailbox'],
-  async does(p: { n: number }) {
-    for (let i = 0; i < p.n; i++) {
-      const m = (await this.mailbox.receive()) as { from: string; k: number }
-      await this.mailbox.send(m.from, { k: m.k })
-    }
-  },
-})
-
-/** Pings `to` `n` times, each after the reply to the one before; returns the replies' `k`. */
-const ping = thread({
-  uses: ['mailbox', 'threads'],
-  async does(p: { to: string; n: number }) {
-    const self = await this.threads.self()
-    const got: number[] = []
-    for (let k = 0; k < p.n; k++) {
-      await this.mailbox.send(p.to, { from: self, k })
-      got.push(((await this.mailbox.receive()) as { k: number }).k)
-    }
-    return got
-  },
 })
 
 /** Whether the journal held its thread's take when `effect.probe` ran (the first answer is the one checked). */

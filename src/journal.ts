@@ -64,6 +64,8 @@ export class Journal {
   #thread: Statement
   #setStatus: Statement
   #setTrace: Statement | null = null
+  /** Run as the journal closes, first (a resume's read-ahead stops: src/replay-ahead.ts). */
+  readonly beforeClose: Array<() => void> = []
   /** Told of each group commit (src/observer.ts); null: nobody is. */
   observer: Observer | null = null
   #setMeta: Statement
@@ -459,6 +461,7 @@ export class Journal {
    */
   close(): void {
     if (this.#closed) return
+    for (const f of this.beforeClose.splice(0)) f()
     let error: Error | null = null
     try {
       this.flushNow()

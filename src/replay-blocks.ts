@@ -23,6 +23,7 @@
  *   that held a raw U+001F would split wrong).
  */
 import type { Call } from './call.js'
+import { RaimentError } from './errors.js'
 import { ReplayedKeys } from './replay-keys.js'
 
 /** A recorded outcome, as the replay sees it. */
@@ -38,15 +39,15 @@ export interface Entry {
 }
 
 /**
- * An entry split from a joined block. A class, not an object literal: V8 tracks an object
- * literal's allocation site and, once the objects made there survive young (a resume makes each
+ * An entry read from the journal (split from a joined block, or read by row: one shape). A class,
+ * not an object literal: V8 tracks an object literal's allocation site and, once the objects made there survive young (a resume makes each
  * thread's first entry at open, and it waits there for the thread's turn), allocates all later
  * ones in the old generation ("pretenuring"). The million entries a replay makes and drops at once
  * then died old, and kept their young strings alive through every scavenge until the next full
  * GC (a resume of 10,000 x 100 promoted ~50 MB more, and took ~0.5 s more, measured with V8's
  * `--no-allocation-site-pretenuring`).
  */
-class SplitEntry implements Entry {
+export class SplitEntry implements Entry {
   call: Call | null = null
   constructor(
     readonly seq: number,
@@ -154,11 +155,26 @@ function split(b: JoinedBlock): Entry[] | null {
   return out
 }
 
+/**
+ * The blocks of a record still to come, read ahead while the replay runs (src/replay-ahead.ts):
+ * how many entries they hold, the last one's seq, whether their keys include a text, and the next
+ * block, read or waited for (null once all came).
+ */
+export interface PendingBlocks {
+  readonly rows: number
+  readonly lastSeq: number
+  /** Whether a key of theirs includes `text`; null: not known without them. */
+  keysInclude(text: string): boolean | null
+  next(): Array<Entry[] | JoinedBlock> | null
+}
+
 /** A thread's record in blocks; see the invariants above. */
 export class RecordBlocks {
   readonly length: number
   /** The seq of the record's last entry (-1 when empty). */
   readonly lastSeq: number
+  /** Blocks not here yet (read ahead), added in order as the replay reaches them; null: all here. */
+  #pending: PendingBlocks | null
   /** Each block's entries once split; null: not split, or let go. */
   readonly #split: Array<Array<Entry | undefined> | null>
   /** Each block's joined text; null for a block read by row (kept split). */
@@ -172,12 +188,28 @@ export class RecordBlocks {
   /** Blocks before this one have been let go (or are read by row). */
   #kept = 0
 
-  /** `blocks`: in order, each split already (an array) or joined. */
-  constructor(blocks: ReadonlyArray<Entry[] | JoinedBlock>) {
+  /** `blocks`: in order, each split already (an array) or joined; `pending`: those that follow them. */
+  constructor(blocks: ReadonlyArray<Entry[] | JoinedBlock>, pending: PendingBlocks | null = null) {
     this.#split = []
     this.#joined = []
     this.#starts = [0]
-    let n = 0
+    this.#pending = null
+    this.#add(blocks)
+    const n = this.#starts[this.#starts.length - 1]!
+    this.length = n + (pending?.rows ?? 0)
+    if (pending !== null && pending.rows > 0) {
+      this.#pending = pending
+      this.lastSeq = pending.lastSeq
+      return
+    }
+    const last = this.#joined[this.#joined.length - 1]
+    if (n === 0) this.lastSeq = -1
+    else if (last === null || last === undefined) this.lastSeq = this.at(n - 1)!.seq
+    else this.lastSeq = +last.seqs.slice(last.seqs.lastIndexOf(US) + 1)
+  }
+
+  #add(blocks: ReadonlyArray<Entry[] | JoinedBlock>): void {
+    let n = this.#starts[this.#starts.length - 1]!
     for (const b of blocks) {
       const len = Array.isArray(b) ? b.length : b.n
       if (len === 0) continue
@@ -185,11 +217,26 @@ export class RecordBlocks {
       this.#joined.push(Array.isArray(b) ? null : b)
       this.#starts.push((n += len))
     }
-    this.length = n
-    const last = this.#joined[this.#joined.length - 1]
-    if (n === 0) this.lastSeq = -1
-    else if (last === null || last === undefined) this.lastSeq = this.at(n - 1)!.seq
-    else this.lastSeq = +last.seqs.slice(last.seqs.lastIndexOf(US) + 1)
+  }
+
+  /** Adds the pending blocks up to the one holding position `i` (all of them for Infinity). */
+  #arrive(i: number): void {
+    const pending = this.#pending!
+    const starts = this.#starts
+    while (starts[starts.length - 1]! <= i && starts[starts.length - 1]! < this.length) {
+      const blocks = pending.next()
+      if (blocks === null) {
+        // Told `rows` when the replay began, read in the same snapshot: never seen.
+        throw new RaimentError('RAIMENT_RECORD_SHORT', `a record read ahead ended after ${starts[starts.length - 1]!} of its ${this.length} entries; open the weave again`)
+      }
+      this.#add(blocks)
+    }
+    if (starts[starts.length - 1]! >= this.length) this.#pending = null
+  }
+
+  /** Every block here (a reader of the record whole). */
+  #all(): void {
+    if (this.#pending !== null) this.#arrive(Infinity)
   }
 
   /** A record held whole already (a dump, a move, a fork, a reload). */
@@ -206,6 +253,10 @@ export class RecordBlocks {
   at(i: number): Entry | undefined {
     if (!(i >= 0 && i < this.length)) return undefined
     const starts = this.#starts
+    if (i >= starts[starts.length - 1]!) {
+      if (this.#pending !== null) this.#arrive(i)
+      if (i >= starts[starts.length - 1]!) return undefined
+    }
     let b = this.#b
     if (i < starts[b]! || i >= starts[b + 1]!) {
       if (i >= starts[b + 1]! && i < starts[b + 2]!) b++
@@ -299,6 +350,7 @@ export class RecordBlocks {
 
   /** Calls `f` with the key and ordinal of every entry, in order, without splitting outcomes. */
   eachKey(f: (key: string, ord: number, i: number) => void): void {
+    this.#all()
     for (let b = 0; b < this.#split.length; b++) {
       const start = this.#starts[b]!
       const entries = this.#whole(b)
@@ -319,6 +371,7 @@ export class RecordBlocks {
    * (`released`), else the keys at those positions. Keeps the blocks' keys alone, not their outcomes.
    */
   replayedKeys(positions: readonly number[], released: boolean): ReplayedKeys {
+    this.#all()
     const keys = this.#joined.map((j, b) => (j !== null ? j.keys : this.#whole(b)!.map((e) => e.key)))
     if (released) return new ReplayedKeys(keys)
     const starts = this.#starts
@@ -338,14 +391,22 @@ export class RecordBlocks {
     return new ReplayedKeys(null, set)
   }
 
-  /**
-   * Whether `test` holds of some key, asked of a joined block's keys at once: `test` must hold of
-   * a joined text exactly when it holds of one of its keys (a substring that holds no U+001F).
-   */
-  anyKey(test: (text: string) => boolean): boolean {
-    for (let b = 0; b < this.#split.length; b++) {
+  /** Whether some key includes `text` (asked of a joined block's keys at once; of blocks to come, as they tell). */
+  keysInclude(text: string): boolean {
+    if (this.#include(0, text)) return true
+    const pending = this.#pending
+    if (pending === null) return false
+    const known = pending.keysInclude(text)
+    if (known !== null) return known
+    const from = this.#split.length
+    this.#all()
+    return this.#include(from, text)
+  }
+
+  #include(from: number, text: string): boolean {
+    for (let b = from; b < this.#split.length; b++) {
       const j = this.#joined[b]
-      if (j !== null && j !== undefined ? test(j.keys) : this.#whole(b)!.some((e) => test(e.key))) return true
+      if (j !== null && j !== undefined ? j.keys.includes(text) : this.#whole(b)!.some((e) => e.key.includes(text))) return true
     }
     return false
   }
@@ -355,6 +416,7 @@ export class RecordBlocks {
    * units not split, or let go, are split for it alone, not kept so.
    */
   toArray(): Entry[] {
+    this.#all()
     const out: Entry[] = []
     for (let b = 0; b < this.#split.length; b++) {
       const entries = this.#whole(b) ?? split(this.#joined[b]!)!

@@ -21,7 +21,9 @@
  */
 import type Database from 'better-sqlite3'
 import type { Journal, ThreadRow } from './journal.js'
-import { cut, RecordBlocks, US, type Entry, type JoinedBlock } from './replay-blocks.js'
+import { readAhead, ReadAhead, type Joined } from './replay-ahead.js'
+import { cut, RecordBlocks, SplitEntry, US, type Entry, type JoinedBlock, type PendingBlocks } from './replay-blocks.js'
+import { MARK } from './secrets/marker.js'
 
 /** A row as read: [seq, key, ord, ok, outcome]. */
 type Row = [number, string, number, 0 | 1, string]
@@ -46,11 +48,20 @@ const FIRSTS =
 const LONGER = `SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM journal_main WHERE thread = value AND seq >= ${BLOCK})`
 const CHUNK = 512
 
-/** A block as read joined: [rows, seqs, keys, ords, oks, outcomes]. */
-type Joined = [number, string | null, string | null, string | null, string | null, string | null]
+/** Of a thread's entries after a seq: the last one's seq (a seek), how many, whether a key includes a text. */
+const LAST_SEQ = 'SELECT max(seq) FROM journal_main WHERE thread = ? AND seq > ?'
+const COUNT = 'SELECT count(*) FROM journal_main WHERE thread = ? AND seq > ?'
+const INCLUDES = 'SELECT EXISTS (SELECT 1 FROM journal_main WHERE thread = ? AND seq > ? AND instr(key, ?) > 0)'
+
+/** An entry read by row (of the shape of those split from blocks: one shape for the weft to see). */
+/** A block read joined, cut into units (`cut`); null when a column is missing or it does not split cleanly. */
+function joinedCut([n, seqs, keys, ords, oks, texts]: Joined, after: number): ReturnType<typeof cut> {
+  if (seqs === null || keys === null || ords === null || oks === null || texts === null) return null
+  return cut({ n, seqs, keys, ords, oks, texts }, after)
+}
 
 function entry(r: Row): Entry {
-  return { seq: r[0], key: r[1], ord: r[2], ok: r[3] === 1, text: r[4], call: null }
+  return new SplitEntry(r[0], r[1], r[2], r[3] === 1, r[4])
 }
 
 /** Reads records of one journal; `many`: of many threads (journal_tail is then read once). */
@@ -62,6 +73,8 @@ export class RecordReader {
   #tail: Map<string, Row[]> | null = null
   #firstsOf: Database.Statement<unknown[]> | null = null
   #longerOf: Database.Statement<unknown[]> | null = null
+  #lastSeq: Database.Statement<unknown[]> | null = null
+  #count: Database.Statement<unknown[]> | null = null
   /** One thread's entries in journal_tail (a reader of one thread at a time). */
   #tailOne: Database.Statement<unknown[]> | null = null
 
@@ -86,7 +99,8 @@ export class RecordReader {
    * after), its blocks joined, split as a replay reaches them.
    */
   record(id: string, first?: Array<Entry[] | JoinedBlock>): RecordBlocks {
-    const blocks: Array<Entry[] | JoinedBlock> = first ?? []
+    // A copy: the tail is added to it (`first` is the caller's).
+    const blocks: Array<Entry[] | JoinedBlock> = first !== undefined ? [...first] : []
     let last = -1
     while (first === undefined) {
       const { n, units, end } = this.#block(id, last)
@@ -101,15 +115,80 @@ export class RecordReader {
     return new RecordBlocks(blocks)
   }
 
-  /** The records of threads `ids` (a reader of `many`), their first blocks read CHUNK threads at a time. */
-  records(ids: readonly string[]): Map<string, RecordBlocks> {
+  /**
+   * The records of threads `ids` (a reader of `many`), their first blocks read CHUNK threads at a
+   * time; `file`: the journal's, where long records may be read ahead by a worker
+   * (src/replay-ahead.ts; null: read here, whole). Returns the read-ahead to stop at the latest
+   * when the journal closes, if one runs.
+   */
+  records(ids: readonly string[], file: string | null = null): { records: Map<string, RecordBlocks>; ahead: ReadAhead | null } {
     const out = new Map<string, RecordBlocks>()
+    const long: string[] = []
     for (let i = 0; i < ids.length; i += CHUNK) {
       const chunk = ids.slice(i, i + CHUNK)
       const firsts = this.#firsts(chunk)
-      for (const id of chunk) out.set(id, this.record(id, firsts.get(id)))
+      for (const id of chunk) {
+        const first = firsts.get(id)
+        if (first === undefined && file !== null) long.push(id)
+        else out.set(id, this.record(id, first))
+      }
     }
-    return out
+    const ahead = long.length === 0 ? null : this.#long(long, file!, out)
+    return { records: out, ahead }
+  }
+
+  /**
+   * Records with more than a first block: their first read here, the rest read ahead when they
+   * hold readAhead.minRows entries in all (else, or when the worker does not start, read here).
+   */
+  #long(ids: readonly string[], file: string, out: Map<string, RecordBlocks>): ReadAhead | null {
+    const jobs: Array<{ id: string; after: number; first: Array<Entry[] | JoinedBlock>; lastSeq: number; rows: number; marked: boolean }> = []
+    let most = 0
+    for (const id of ids) {
+      const { n, units, end } = this.#block(id, -1)
+      if (n < BLOCK || this.#tailOf(id).length > 0) {
+        out.set(id, n < BLOCK ? this.record(id, units) : this.record(id))
+        continue
+      }
+      const lastSeq = (this.#lastSeq ??= this.#db.prepare(LAST_SEQ).pluck()).get(id, end) as number
+      jobs.push({ id, after: end, first: units, lastSeq, rows: 0, marked: false })
+      most += lastSeq - end
+    }
+    // Started on what the seqs allow (gaps only make fewer rows), before counting the rows, which
+    // runs meanwhile; its snapshot is taken before this transaction ends (`ready`).
+    const ahead = most >= readAhead.minRows && file !== ':memory:' ? new ReadAhead(file, { block: JOINED, includes: INCLUDES, text: MARK }, jobs.map(({ id, after }) => ({ id, after }))) : null
+    for (const job of jobs) job.rows = (this.#count ??= this.#db.prepare(COUNT).pluck()).get(job.id, job.after) as number
+    const marked = ahead?.ready() ?? null
+    jobs.forEach((job, t) => {
+      if (marked === null) out.set(job.id, this.record(job.id))
+      else out.set(job.id, new RecordBlocks(job.first, this.#pending({ ...job, marked: marked[t]! }, t, ahead!)))
+    })
+    return marked === null ? null : ahead
+  }
+
+  /** Thread `t` of a read-ahead's blocks after its first, as its record asks for them. */
+  #pending(job: { id: string; after: number; rows: number; lastSeq: number; marked: boolean }, t: number, ahead: ReadAhead): PendingBlocks {
+    let last = job.after
+    let alone = false
+    const next = (): Array<Entry[] | JoinedBlock> | null => {
+      if (alone) {
+        const b = this.#block(job.id, last)
+        last = b.end
+        return b.n === 0 ? null : b.units
+      }
+      const a = ahead.next(t)
+      if (a === 'end') return null
+      const c = a === 'alone' ? null : joinedCut(a, last)
+      if (c === null) {
+        // Given up by the worker, or not split cleanly: read on here, from the last block had.
+        alone = true
+        ahead.drop(t)
+        return next()
+      }
+      last = c.last
+      return c.units
+    }
+    return { rows: job.rows, lastSeq: job.lastSeq, keysInclude: (text) => (text === MARK ? job.marked : null), next }
   }
 
   /**
@@ -119,24 +198,24 @@ export class RecordReader {
    */
   #firsts(ids: readonly string[]): Map<string, Array<Entry[] | JoinedBlock>> {
     const firsts = new Map<string, Array<Entry[] | JoinedBlock>>()
-    const list = JSON.stringify(ids)
+    // Those with more than a first block are read by thread, so their first is not read here.
+    const longer = new Set((this.#longerOf ??= this.#db.prepare(LONGER).pluck()).all(JSON.stringify(ids)) as string[])
+    const short = longer.size === 0 ? ids : ids.filter((id) => !longer.has(id))
     let rows: Array<[string, ...Joined]>
     try {
-      rows = (this.#firstsOf ??= this.#db.prepare(FIRSTS).raw(true)).all(list) as Array<[string, ...Joined]>
+      rows = (this.#firstsOf ??= this.#db.prepare(FIRSTS).raw(true)).all(JSON.stringify(short)) as Array<[string, ...Joined]>
     } catch (e) {
       // Blocks whose joined text is too long for one string: all read by thread.
       if ((e as { code?: string }).code === 'SQLITE_TOOBIG') return firsts
       throw e
     }
-    const longer = new Set((this.#longerOf ??= this.#db.prepare(LONGER).pluck()).all(list) as string[])
     const read = new Set<string>()
-    for (const [thread, n, seqs, keys, ords, oks, texts] of rows) {
+    for (const [thread, ...joined] of rows) {
       read.add(thread)
-      if (longer.has(thread) || seqs === null || keys === null || ords === null || oks === null || texts === null) continue
-      const c = cut({ n, seqs, keys, ords, oks, texts }, -1)
+      const c = joinedCut(joined, -1)
       if (c !== null) firsts.set(thread, c.units)
     }
-    for (const id of ids) if (!read.has(id) && !longer.has(id)) firsts.set(id, [])
+    for (const id of short) if (!read.has(id)) firsts.set(id, [])
     return firsts
   }
 
@@ -154,10 +233,9 @@ export class RecordReader {
       if ((e as { code?: string }).code === 'SQLITE_TOOBIG') return this.#byRow(id, last)
       throw e
     }
-    const [n, seqs, keys, ords, oks, texts] = joined
+    const n = joined[0]
     if (n === 0) return { n: 0, units: [], end: last }
-    if (seqs === null || keys === null || ords === null || oks === null || texts === null) return this.#byRow(id, last)
-    const c = cut({ n, seqs, keys, ords, oks, texts }, last)
+    const c = joinedCut(joined, last)
     return c === null ? this.#byRow(id, last) : { n, units: c.units, end: c.last }
   }
 
@@ -188,7 +266,11 @@ export function resumeSet(journal: Journal, which?: () => ThreadRow[]): { rows: 
     // `which`: the rows to resume, where not every running one is (src/passivation/ keeps the passivated asleep).
     const rows = which !== undefined ? which() : journal.threads({ status: ['running', 'pending'] })
     const reader = new RecordReader(journal.db, true)
-    const records = reader.records(rows.filter((row) => row.status === 'running').map((row) => row.id))
+    const { records, ahead } = reader.records(
+      rows.filter((row) => row.status === 'running').map((row) => row.id),
+      journal.file,
+    )
+    if (ahead !== null) journal.beforeClose.push(() => ahead.stop())
     return { rows, records }
   })()
 }

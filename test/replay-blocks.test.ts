@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { Weave, thread } from 'raiment'
 import { Journal } from '../src/journal.js'
 import { RecordReader } from '../src/replay-load.js'
+import { onceAndResumed } from './support/resumed.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -59,55 +60,17 @@ const long = thread({
 
 const N = 1200
 
-function recordOf(journal: Journal, id: string): unknown[] {
-  return journal.entries(id).map(([, key, ord, ok, outcome]) => [key, ord, ok, outcome])
-}
-
 async function open(db: string): Promise<Weave> {
   return Weave.open({ db, threads: { long }, libraries: { rb }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
 }
 
 describe('records split as the replay reaches them', () => {
   it('a thread resumed from a record of many units goes on live as one never restarted', async () => {
-    const dir = tempDir()
-    // Never restarted.
-    const once = await open(join(dir, 'once.db'))
-    let expected: { result: unknown; record: unknown[] }
-    try {
-      const ready = whenReady()
-      const id = once.spawn('long', { n: N })
-      await ready
-      once.send(id, 7)
-      const end = await once.join(id)
-      if (end.status !== 'done') throw new Error(`the thread ended ${JSON.stringify(end)}`)
-      expected = { result: end.result, record: recordOf(once.journal, id) }
-    } finally {
-      await once.close()
-    }
-
-    // Closed while it waits in its receive, then resumed from its record.
-    const db = join(dir, 'restarted.db')
-    const first = await open(db)
-    let id: string
-    try {
-      const ready = whenReady()
-      id = first.spawn('long', { n: N })
-      await ready
-      // The ready call recorded: the resume replays all of it.
-      await first.committed()
-    } finally {
-      await first.close()
-    }
-    const second = await open(db)
-    try {
-      expect(second.resumed).toBe(1)
-      second.send(id, 7)
-      const end = await second.join(id)
-      expect(end).toMatchObject({ status: 'done', result: expected.result })
-      expect(recordOf(second.journal, id)).toEqual(expected.record)
-    } finally {
-      await second.close()
-    }
+    const { once, resumed, db, id, resumedCount } = await onceAndResumed({ open, type: 'long', params: { n: N }, message: 7, ready: whenReady })
+    expect(resumedCount).toBe(1)
+    expect(once.end.status).toBe('done')
+    expect(resumed.end).toMatchObject({ status: 'done', result: once.end.status === 'done' ? once.end.result : null })
+    expect(resumed.record).toEqual(once.record)
 
     // The record read in blocks: every position, before and after its unit is let go, is the record's.
     const journal = new Journal(db, { readonly: true })
@@ -161,7 +124,7 @@ describe('records split as the replay reaches them', () => {
         for (const [thread, list] of Object.entries(seqs)) for (const seq of list) insert.run(thread, seq, `rb.v:[${seq % 7}]`, Math.floor(seq / 7), seq % 5 === 0 ? 0 : 1, `J${seq}`)
       })()
       const ids = Object.keys(seqs)
-      const many = new RecordReader(journal.db, true).records(ids)
+      const many = new RecordReader(journal.db, true).records(ids).records
       const one = new RecordReader(journal.db, false)
       for (const id of ids) {
         const expected = one.entries(id).map(({ seq, key, ord, ok, text }) => ({ seq, key, ord, ok, text }))

@@ -19,7 +19,7 @@ import type { Library } from '../libraries.js'
 import { RecordBlocks, type Entry } from '../replay-blocks.js'
 import { splitKey } from '../replay-record.js'
 import type { Keyring } from './keyring.js'
-import { anyForm, anyMarker, hasMarker, isMarker, markerKids, sealedParts } from './marker.js'
+import { anyForm, anyMarker, hasMarker, isMarker, MARK, markerKids, sealedParts } from './marker.js'
 import { markPaths, type Mark, type Path } from './rules.js'
 
 const markAny: Mark = () => anyMarker
@@ -55,7 +55,7 @@ export class CallSecrets {
   static of(keyring: Keyring | null, record: RecordBlocks | null): { secrets: CallSecrets | null; record: RecordBlocks | null } {
     let kids: Set<string | null> | null = null
     // The record's keys are looked at joined (a block's at once); split only where one has a marker.
-    const entries = record !== null && record.anyKey(hasMarker) ? record.toArray() : []
+    const entries = record !== null && record.keysInclude(MARK) ? record.toArray() : []
     for (const e of entries) {
       if (hasMarker(e.key)) for (const k of markerKids(e.key)) (kids ??= new Set()).add(k)
     }

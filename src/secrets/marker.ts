@@ -21,9 +21,12 @@ export function sealedMarker(kid: string, data: string): string {
 const KEYED = /\[secret:([A-Za-z0-9_-]+):([A-Za-z0-9_-]+)(?::([A-Za-z0-9_-]+))?\]/g
 const WHOLE_SEALED = /^\[secret:([A-Za-z0-9_-]+):sealed:([A-Za-z0-9_-]+)\]$/
 
+/** What every marker begins with. */
+export const MARK = '[secret'
+
 /** Does a text hold a marker (keyed or not)? */
 export function hasMarker(text: string): boolean {
-  return text.includes('[secret')
+  return text.includes(MARK)
 }
 
 /** Is `v` a marker string? */

@@ -1,0 +1,204 @@
+/**
+ * Reading long records ahead at a resume: a worker thread reads the blocks of the records with
+ * many entries past their first block, joined as src/replay-load.ts reads them, while the main
+ * thread replays. Reading a million entries costs SQLite about as long as replaying a third of
+ * them; on the main thread that read came before the replay's first release, here it overlaps it.
+ *
+ * The worker hands each block over as it reads it (a message on a port, its text off V8's heap
+ * until taken); the replay takes the next block of a record when it reaches it
+ * (`receiveMessageOnPort`, waiting with `Atomics.wait` when the worker is behind), so the weft's
+ * record stays synchronous (src/replay-blocks.ts `PendingBlocks`).
+ *
+ * Invariants:
+ * - The worker's read transaction takes its snapshot before the resume's read transaction ends
+ *   (`ready` waits for it): the owner lock keeps every other process's writes out of
+ *   journal_main, and this process writes nothing meanwhile, so the worker reads the records the
+ *   resume read the threads' rows with.
+ * - A thread whose block the worker could not hand over joined (too long for one string, or a
+ *   column SQLite gave no text for), and every thread once the worker failed or stalled, is read
+ *   on by the main thread's own connection from the last block it had (src/replay-load.ts): a
+ *   thread's entries past the replay's next are written by nothing while it replays (a replay
+ *   records nothing; `onDivergence: 'continue'` drops released entries only).
+ * - The worker ends once it has read every record, or when told to stop (the journal closes:
+ *   `stop` waits for it, so no connection of it outlives the journal's).
+ */
+import { createRequire } from 'node:module'
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
+
+/** Tunables (tests lower `minRows` to read small records ahead too). */
+export const readAhead = {
+  /** Records past their first block holding at least this many entries in all are read ahead. */
+  minRows: 65_536,
+  /** How long to wait for the worker to start, and then for each block, before reading on alone. */
+  waitMs: 10_000,
+}
+
+/** A block as read joined: [rows, seqs, keys, ords, oks, outcomes]. */
+export type Joined = [number, string | null, string | null, string | null, string | null, string | null]
+
+/** What the worker hands over: a thread's next block; its end; a thread it gives up on; its failure. */
+type Message = { t: number; j: Joined } | { t: number; end: true } | { t: number; alone: true } | { error: string }
+
+/** What a record's reader gets from `next`: a block joined, the record's end, or read on yourself. */
+export type Ahead = Joined | 'end' | 'alone'
+
+// Flags shared with the worker: READY (1: its snapshot is taken; 2: it failed before), SENT (messages posted), STOP
+// (asked to stop), DONE (its connection closed).
+const READY = 0
+const SENT = 1
+const STOP = 2
+const DONE = 3
+
+/** The worker: plain JavaScript (eval), so it runs the same from src/ and dist/. */
+const WORKER = `
+const { workerData } = require('node:worker_threads')
+const { file, sqlite, port, flags, jobs, sql } = workerData
+const a = new Int32Array(flags)
+const post = (m) => { port.postMessage(m); Atomics.add(a, ${SENT}, 1); Atomics.notify(a, ${SENT}) }
+let db = null
+try {
+  const Database = require(sqlite)
+  db = new Database(file, { fileMustExist: true, timeout: 5000 })
+  db.pragma('query_only = ON')
+  const joined = db.prepare(sql.block).raw(true)
+  const includes = db.prepare(sql.includes).pluck()
+  db.exec('BEGIN')
+  // The snapshot is taken at the transaction's first read, while the resume's still holds.
+  const marked = jobs.map((job) => includes.get(job.id, job.after, sql.text) === 1)
+  port.postMessage({ marked })
+  Atomics.store(a, ${READY}, 1)
+  Atomics.notify(a, ${READY})
+  for (let t = 0; t < jobs.length && Atomics.load(a, ${STOP}) === 0; t++) {
+    let last = jobs[t].after
+    for (;;) {
+      if (Atomics.load(a, ${STOP}) !== 0) break
+      let j
+      try {
+        j = joined.get(jobs[t].id, last)
+      } catch (e) {
+        if (e && e.code === 'SQLITE_TOOBIG') { post({ t, alone: true }); break }
+        throw e
+      }
+      if (j[0] === 0) { post({ t, end: true }); break }
+      if (j[1] === null || j[2] === null || j[3] === null || j[4] === null || j[5] === null) { post({ t, alone: true }); break }
+      post({ t, j })
+      last = Number(j[1].slice(j[1].lastIndexOf('\\x1f') + 1))
+    }
+  }
+} catch (e) {
+  post({ error: String(e && e.message || e) })
+  // Failed before its snapshot: the resume reads the records itself at once.
+  if (Atomics.compareExchange(a, ${READY}, 0, 2) === 0) Atomics.notify(a, ${READY})
+} finally {
+  if (db !== null) db.close()
+  Atomics.store(a, ${DONE}, 1)
+  Atomics.notify(a, ${DONE})
+}
+`
+
+/** The statements a worker reads with, each taking a thread and the seq after which to read. */
+export interface AheadSql {
+  /** A block's, joined. */
+  readonly block: string
+  /** Whether a key includes `text` (1 or 0), its third parameter. */
+  readonly includes: string
+  readonly text: string
+}
+
+/** The records of a resume being read ahead by a worker. */
+export class ReadAhead {
+  readonly #worker: Worker
+  readonly #port: MessagePort
+  readonly #flags: Int32Array
+  /** Messages taken from the port and not yet asked for, by thread. */
+  readonly #queued: Message[][]
+  readonly #dropped = new Set<number>()
+  #taken = 0
+  #failed = false
+  #stopped = false
+
+  /**
+   * Starts a worker reading `jobs` (each a thread and the seq after which its blocks go on) from
+   * the journal `file` with `sql`; `ready` then waits for its snapshot.
+   */
+  constructor(file: string, sql: AheadSql, jobs: ReadonlyArray<{ id: string; after: number }>) {
+    this.#flags = new Int32Array(new SharedArrayBuffer(16))
+    const { port1, port2 } = new MessageChannel()
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
+    this.#worker = new Worker(WORKER, {
+      eval: true,
+      workerData: { file, sqlite, port: port2, flags: this.#flags.buffer, jobs, sql },
+      transferList: [port2],
+    })
+    this.#worker.unref()
+    // An error is a message of its own (the worker catches everything); nothing else to hear.
+    this.#worker.on('error', () => {})
+    this.#port = port1
+    this.#queued = Array.from({ length: jobs.length }, () => [])
+  }
+
+  /**
+   * Waits until the worker's snapshot is taken, and returns for each job whether a key of its
+   * blocks includes the text; null when it failed or did not start in time (read them yourself).
+   */
+  ready(): boolean[] | null {
+    Atomics.wait(this.#flags, READY, 0, readAhead.waitMs)
+    const got = Atomics.load(this.#flags, READY) === 1 ? receiveMessageOnPort(this.#port) : undefined
+    if (got === undefined) {
+      this.stop()
+      return null
+    }
+    return (got.message as { marked: boolean[] }).marked
+  }
+
+  /** Thread `t`'s next block, its end, or 'alone': the worker gave it up (read on yourself). */
+  next(t: number): Ahead {
+    const q = this.#queued[t]!
+    while (q.length === 0) {
+      if (this.#failed) return 'alone'
+      this.#take()
+    }
+    const m = q.shift()!
+    return 'j' in m ? m.j : 'end' in m ? 'end' : 'alone'
+  }
+
+  /** Lets go of thread `t`'s blocks: its reader reads on alone. */
+  drop(t: number): void {
+    this.#dropped.add(t)
+    this.#queued[t]!.length = 0
+  }
+
+  /** Takes the worker's next message (waiting for it) and queues it for its thread. */
+  #take(): void {
+    let got = receiveMessageOnPort(this.#port)
+    if (got === undefined) {
+      // The worker posts, then counts: a count past those taken means a message is there.
+      Atomics.wait(this.#flags, SENT, this.#taken, readAhead.waitMs)
+      got = receiveMessageOnPort(this.#port)
+    }
+    if (got === undefined) {
+      // Stalled past the wait: every record is read on by its reader.
+      this.#fail()
+      return
+    }
+    this.#taken++
+    const m = got.message as Message
+    if ('error' in m) this.#fail()
+    else if (!this.#dropped.has(m.t)) this.#queued[m.t]!.push(m)
+  }
+
+  #fail(): void {
+    this.#failed = true
+    this.stop()
+  }
+
+  /** Tells the worker to stop and waits until its connection is closed (it checks between blocks). */
+  stop(): void {
+    if (this.#stopped) return
+    this.#stopped = true
+    Atomics.store(this.#flags, STOP, 1)
+    Atomics.wait(this.#flags, DONE, 0, readAhead.waitMs)
+    void this.#worker.terminate()
+    this.#port.close()
+  }
+}

@@ -1,0 +1,184 @@
+// Long records are read ahead by a worker at a resume while the replay runs (src/replay-ahead.ts).
+// Whatever the records hold (gaps, a key SQLite's joined text cannot carry, a secret's marker past
+// the first block), and whether the worker starts or not, a record read ahead is the record read
+// whole, position for position; a thread resumed so goes on as one never restarted, and a weave
+// closed while the worker still reads closes cleanly and opens again.
+import { afterEach, describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { Weave, thread } from 'raiment'
+import { Journal } from '../src/journal.js'
+import { readAhead, ReadAhead } from '../src/replay-ahead.js'
+import { RecordReader } from '../src/replay-load.js'
+import { MARK } from '../src/secrets/marker.js'
+import { onceAndResumed } from './support/resumed.js'
+import { tempDir } from './support/tmp.js'
+
+declare module 'raiment' {
+  interface Libraries {
+    ra: { v(k: number, later: number): Promise<number>; ready(): Promise<void> }
+  }
+}
+
+const ra = {
+  /** Answers `k` after `later` microtasks: a call made first may complete after one made next. */
+  async v(k: number, later: number) {
+    for (let i = 0; i < later; i++) await Promise.resolve()
+    return k
+  },
+  async ready() {
+    reached()
+  },
+}
+
+/** Told when a thread reaches its receive. */
+let reached: () => void = () => {}
+const whenReady = (): Promise<void> => new Promise((resolve) => (reached = resolve))
+
+/** `n` calls (every 50th two at once, completing out of order), a receive, 20 calls live. */
+const longer = thread({
+  uses: ['ra', 'mailbox'],
+  async does(p: { n: number }) {
+    let sum = 0
+    for (let i = 0; i < p.n; i++) {
+      if (i % 50 === 7) {
+        const [a, b] = await Promise.all([this.ra.v(i % 11, 3), this.ra.v(1 + (i % 13), 0)])
+        sum += a * 3 + b
+      } else sum += await this.ra.v(i % 17, 0)
+    }
+    await this.ra.ready()
+    sum += (await this.mailbox.receive()) as number
+    for (let i = 0; i < 20; i++) sum += await this.ra.v(i % 17, i % 3)
+    return sum
+  },
+})
+
+const defaults = { ...readAhead }
+afterEach(() => Object.assign(readAhead, defaults))
+
+type Row = { seq: number; key: string; ord: number; ok: number; outcome: string }
+
+/** A journal holding `records` (thread id to rows), in journal_main. */
+function journalOf(records: Record<string, Row[]>): Journal {
+  const journal = new Journal(join(tempDir(), 'ahead.db'), { durability: 'memory' })
+  const insert = journal.db.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, 0, 0)')
+  journal.db.transaction(() => {
+    for (const [thread, rows] of Object.entries(records)) for (const r of rows) insert.run(thread, r.seq, r.key, r.ord, r.ok, r.outcome)
+  })()
+  return journal
+}
+
+const plain = (e: { seq: number; key: string; ord: number; ok: boolean; text: string | undefined }): unknown => [e.seq, e.key, e.ord, e.ok, e.text]
+
+/** Rows of one record: `n` entries, seqs rising with gaps, and odd keys at the given positions. */
+function rowsOf(n: number, gapEvery: number, odd: ReadonlyArray<readonly [number, 'us' | 'mark']>): Row[] {
+  const rows: Row[] = []
+  let seq = 0
+  for (let i = 0; i < n; i++) {
+    seq += i % gapEvery === gapEvery - 1 ? 3 : 1
+    rows.push({ seq, key: `ra.v:[${i % 17}]`, ord: Math.floor(i / 17), ok: i % 9 === 0 ? 0 : 1, outcome: `J${i}` })
+  }
+  for (const [at, what] of odd) {
+    if (n === 0) break
+    const r = rows[at % n]!
+    // A raw U+001F cannot travel in SQLite's joined text: that block is read by row.
+    r.key = what === 'us' ? `ra.v:["a\x1fb",${at}]` : `ra.v:["${MARK}]",${at}]`
+  }
+  return rows
+}
+
+const recordArb = fc
+  .record({
+    n: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 4000, max: 11000 })),
+    gapEvery: fc.integer({ min: 50, max: 5000 }),
+    odd: fc.array(fc.tuple(fc.integer({ min: 0, max: 11000 }), fc.constantFrom('us' as const, 'mark' as const)), { maxLength: 2 }),
+  })
+  .map(({ n, gapEvery, odd }) => rowsOf(n, gapEvery, odd))
+
+describe('records read ahead', () => {
+  it('are the records read whole, position for position, whatever they hold and whether the worker starts or not', () => {
+    fc.assert(
+      fc.property(fc.array(recordArb, { minLength: 1, maxLength: 3 }), fc.boolean(), (records, starts) => {
+        readAhead.minRows = 0
+        // A wait of 0 ms: the worker is never ready in time, and the records are read here.
+        readAhead.waitMs = starts ? defaults.waitMs : 0
+        const byId = Object.fromEntries(records.map((rows, i) => [`t${i}`, rows]))
+        const journal = journalOf(byId)
+        try {
+          const ids = Object.keys(byId)
+          const { records: got, ahead } = new RecordReader(journal.db, true).records(ids, journal.file)
+          if (starts && records.some((r) => r.length > 4096)) expect(ahead).not.toBeNull()
+          const one = new RecordReader(journal.db, false)
+          for (const id of ids) {
+            const whole = one.entries(id)
+            const record = got.get(id)!
+            expect(record.length).toBe(whole.length)
+            expect(record.lastSeq).toBe(whole.length === 0 ? -1 : whole[whole.length - 1]!.seq)
+            expect(record.keysInclude(MARK)).toBe(whole.some((e) => e.key.includes(MARK)))
+            // As a replay reads it: position by position, each released as passed.
+            for (let i = 0; i < whole.length; i++) {
+              expect(plain(record.at(i)!)).toEqual(plain(whole[i]!))
+              record.passed(i + 1)
+            }
+            expect(record.at(whole.length)).toBeUndefined()
+          }
+          ahead?.stop()
+        } finally {
+          journal.close()
+        }
+      }),
+      {
+        numRuns: 12,
+        // Past the first block: a key read by row, then a secret's marker the worker looks for.
+        examples: [
+          [[rowsOf(9000, 700, [[6000, 'us'], [8000, 'mark']]), rowsOf(5000, 5000, [])], true],
+          [[rowsOf(9000, 700, [[8000, 'mark']])], false],
+        ],
+      },
+    )
+  })
+
+  it('a worker that fails, before its snapshot or after, hands every record back to be read here', () => {
+    const journal = journalOf({ a: Array.from({ length: 10 }, (_, i) => ({ seq: i, key: `ra.v:[${i}]`, ord: 0, ok: 1, outcome: `J${i}` })) })
+    try {
+      const job = [{ id: 'a', after: -1 }]
+      const includes = 'SELECT 0 WHERE ? IS NOT ? AND ? IS NOT NULL'
+      // A statement SQLite refuses: the worker fails before its snapshot, and says so (the
+      // wait does not run out its minute).
+      readAhead.waitMs = 60_000
+      const t0 = Date.now()
+      expect(new ReadAhead(journal.file, { block: 'SELECT no_such_column FROM journal_main WHERE thread = ? AND seq > ?', includes, text: 'x' }, job).ready()).toBeNull()
+      expect(Date.now() - t0).toBeLessThan(30_000)
+      // One that fails as it runs (an integer overflow): after the snapshot.
+      const ahead = new ReadAhead(journal.file, { block: 'SELECT count(*) FROM journal_main WHERE thread = ? AND seq > ? AND abs(-9223372036854775807 - 1) > 0', includes, text: 'x' }, job)
+      expect(ahead.ready()).toEqual([false])
+      expect(ahead.next(0)).toBe('alone')
+      ahead.stop()
+    } finally {
+      journal.close()
+    }
+  })
+
+  it('a thread resumed from a long record read ahead goes on as one never restarted; a weave closed while the worker reads opens again', async () => {
+    readAhead.minRows = 0
+    const open = (db: string): Promise<Weave> =>
+      Weave.open({ db, threads: { longer }, libraries: { ra }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
+    const { once, resumed, resumedCount } = await onceAndResumed({
+      open,
+      type: 'longer',
+      params: { n: 9000 },
+      message: 5,
+      ready: whenReady,
+      // Closed at once, the worker still reading: the journal closes and leaves WAL mode.
+      between: async (db) => {
+        await (await open(db)).close()
+        expect(existsSync(`${db}-wal`)).toBe(false)
+      },
+    })
+    expect(resumedCount).toBe(1)
+    expect(once.end.status).toBe('done')
+    expect(resumed.end).toMatchObject({ status: 'done', result: once.end.status === 'done' ? once.end.result : null })
+    expect(resumed.record).toEqual(once.record)
+  })
+})

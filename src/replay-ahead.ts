@@ -11,16 +11,19 @@
  *
  * Invariants:
  * - The worker's read transaction takes its snapshot before the resume's read transaction ends
- *   (`ready` waits for it): the owner lock keeps every other process's writes out of
- *   journal_main, and this process writes nothing meanwhile, so the worker reads the records the
- *   resume read the threads' rows with.
+ *   (`ready` waits for it): only the journal's owner writes journal_main (other processes write
+ *   requests beside it, src/journal-owner.ts), and this process writes nothing meanwhile, so the
+ *   worker reads the records the resume read the threads' rows with.
  * - A thread whose block the worker could not hand over joined (too long for one string, or a
  *   column SQLite gave no text for), and every thread once the worker failed or stalled, is read
  *   on by the main thread's own connection from the last block it had (src/replay-load.ts): a
- *   thread's entries past the replay's next are written by nothing while it replays (a replay
- *   records nothing; `onDivergence: 'continue'` drops released entries only).
- * - The worker ends once it has read every record, or when told to stop (the journal closes:
- *   `stop` waits for it, so no connection of it outlives the journal's).
+ *   thread's entries past the last block it had are written by nothing while it replays (a replay
+ *   records nothing; `onDivergence: 'continue'` drops entries only once the replay reached them;
+ *   journal_tail's threads are not read ahead).
+ * - The worker reads the records a block each in turn (the replay runs them side by side), skips
+ *   those let go (a thread stopped mid-replay: `drop`), and ends once it has read them all, or
+ *   when told to stop (the journal closes: `stop` waits for its connection to close first, and
+ *   a record asked for more after that gets no more).
  */
 import { createRequire } from 'node:module'
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
@@ -39,15 +42,16 @@ export type Joined = [number, string | null, string | null, string | null, strin
 /** What the worker hands over: a thread's next block; its end; a thread it gives up on; its failure. */
 type Message = { t: number; j: Joined } | { t: number; end: true } | { t: number; alone: true } | { error: string }
 
-/** What a record's reader gets from `next`: a block joined, the record's end, or read on yourself. */
-export type Ahead = Joined | 'end' | 'alone'
+/** What a record's reader gets from `next`: a block joined, its end, read on yourself, or nothing more (stopped). */
+export type Ahead = Joined | 'end' | 'alone' | 'gone'
 
-// Flags shared with the worker: READY (1: its snapshot is taken; 2: it failed before), SENT (messages posted), STOP
-// (asked to stop), DONE (its connection closed).
+// Flags shared with the worker: READY (1: its snapshot is taken; 2: it failed before), SENT
+// (messages posted), STOP (asked to stop), DONE (its connection closed); then one a job (1: skip it).
 const READY = 0
 const SENT = 1
 const STOP = 2
 const DONE = 3
+const JOBS = 4
 
 /** The worker: plain JavaScript (eval), so it runs the same from src/ and dist/. */
 const WORKER = `
@@ -60,29 +64,35 @@ try {
   const Database = require(sqlite)
   db = new Database(file, { fileMustExist: true, timeout: 5000 })
   db.pragma('query_only = ON')
-  const joined = db.prepare(sql.block).raw(true)
-  const includes = db.prepare(sql.includes).pluck()
+  const joined = db.prepare(sql).raw(true)
   db.exec('BEGIN')
   // The snapshot is taken at the transaction's first read, while the resume's still holds.
-  const marked = jobs.map((job) => includes.get(job.id, job.after, sql.text) === 1)
-  port.postMessage({ marked })
+  db.prepare('SELECT 1 FROM journal_main LIMIT 1').get()
   Atomics.store(a, ${READY}, 1)
   Atomics.notify(a, ${READY})
-  for (let t = 0; t < jobs.length && Atomics.load(a, ${STOP}) === 0; t++) {
-    let last = jobs[t].after
-    for (;;) {
-      if (Atomics.load(a, ${STOP}) !== 0) break
+  // A block of each record in turn, as the replays run side by side.
+  const last = jobs.map((job) => job.after)
+  let open = jobs.length
+  while (open > 0 && Atomics.load(a, ${STOP}) === 0) {
+    for (let t = 0; t < jobs.length && Atomics.load(a, ${STOP}) === 0; t++) {
+      if (last[t] === null) continue
+      if (Atomics.load(a, ${JOBS} + t) !== 0) { last[t] = null; open--; continue }
       let j
       try {
-        j = joined.get(jobs[t].id, last)
+        j = joined.get(jobs[t].id, last[t])
       } catch (e) {
-        if (e && e.code === 'SQLITE_TOOBIG') { post({ t, alone: true }); break }
-        throw e
+        if (!(e && e.code === 'SQLITE_TOOBIG')) throw e
+        j = null
       }
-      if (j[0] === 0) { post({ t, end: true }); break }
-      if (j[1] === null || j[2] === null || j[3] === null || j[4] === null || j[5] === null) { post({ t, alone: true }); break }
-      post({ t, j })
-      last = Number(j[1].slice(j[1].lastIndexOf('\\x1f') + 1))
+      if (j !== null && j[0] === 0) post({ t, end: true })
+      else if (j === null || j[1] === null || j[2] === null || j[3] === null || j[4] === null || j[5] === null) post({ t, alone: true })
+      else {
+        post({ t, j })
+        last[t] = Number(j[1].slice(j[1].lastIndexOf('\\x1f') + 1))
+        continue
+      }
+      last[t] = null
+      open--
     }
   }
 } catch (e) {
@@ -96,15 +106,6 @@ try {
 }
 `
 
-/** The statements a worker reads with, each taking a thread and the seq after which to read. */
-export interface AheadSql {
-  /** A block's, joined. */
-  readonly block: string
-  /** Whether a key includes `text` (1 or 0), its third parameter. */
-  readonly includes: string
-  readonly text: string
-}
-
 /** The records of a resume being read ahead by a worker. */
 export class ReadAhead {
   readonly #worker: Worker
@@ -112,59 +113,62 @@ export class ReadAhead {
   readonly #flags: Int32Array
   /** Messages taken from the port and not yet asked for, by thread. */
   readonly #queued: Message[][]
-  readonly #dropped = new Set<number>()
   #taken = 0
   #failed = false
   #stopped = false
 
+  private constructor(worker: Worker, port: MessagePort, flags: Int32Array, jobs: number) {
+    this.#worker = worker
+    this.#port = port
+    this.#flags = flags
+    this.#queued = Array.from({ length: jobs }, () => [])
+  }
+
   /**
    * Starts a worker reading `jobs` (each a thread and the seq after which its blocks go on) from
-   * the journal `file` with `sql`; `ready` then waits for its snapshot.
+   * the journal `file` with `sql` (a block's statement, joined, taking thread and seq); `ready`
+   * then waits for its snapshot. Null where no worker can start (Node's permission model without
+   * `--allow-worker`, a bundle without better-sqlite3's files): read them yourself.
    */
-  constructor(file: string, sql: AheadSql, jobs: ReadonlyArray<{ id: string; after: number }>) {
-    this.#flags = new Int32Array(new SharedArrayBuffer(16))
+  static start(file: string, sql: string, jobs: ReadonlyArray<{ id: string; after: number }>): ReadAhead | null {
+    const flags = new Int32Array(new SharedArrayBuffer(4 * (JOBS + jobs.length)))
     const { port1, port2 } = new MessageChannel()
-    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
-    this.#worker = new Worker(WORKER, {
-      eval: true,
-      workerData: { file, sqlite, port: port2, flags: this.#flags.buffer, jobs, sql },
-      transferList: [port2],
-    })
-    this.#worker.unref()
-    // An error is a message of its own (the worker catches everything); nothing else to hear.
-    this.#worker.on('error', () => {})
-    this.#port = port1
-    this.#queued = Array.from({ length: jobs.length }, () => [])
-  }
-
-  /**
-   * Waits until the worker's snapshot is taken, and returns for each job whether a key of its
-   * blocks includes the text; null when it failed or did not start in time (read them yourself).
-   */
-  ready(): boolean[] | null {
-    Atomics.wait(this.#flags, READY, 0, readAhead.waitMs)
-    const got = Atomics.load(this.#flags, READY) === 1 ? receiveMessageOnPort(this.#port) : undefined
-    if (got === undefined) {
-      this.stop()
+    let worker: Worker
+    try {
+      const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
+      worker = new Worker(WORKER, { eval: true, workerData: { file, sqlite, port: port2, flags: flags.buffer, jobs, sql }, transferList: [port2] })
+    } catch {
+      port1.close()
       return null
     }
-    return (got.message as { marked: boolean[] }).marked
+    worker.unref()
+    // An error is a message of its own (the worker catches everything); nothing else to hear.
+    worker.on('error', () => {})
+    return new ReadAhead(worker, port1, flags, jobs.length)
   }
 
-  /** Thread `t`'s next block, its end, or 'alone': the worker gave it up (read on yourself). */
+  /** Waits until the worker's snapshot is taken; false when it failed or did not start in time (read them yourself). */
+  ready(): boolean {
+    Atomics.wait(this.#flags, READY, 0, readAhead.waitMs)
+    if (Atomics.load(this.#flags, READY) === 1) return true
+    this.stop()
+    return false
+  }
+
+  /** Thread `t`'s next block, its end, 'alone': the worker gave it up (read on yourself), or 'gone': stopped. */
   next(t: number): Ahead {
     const q = this.#queued[t]!
     while (q.length === 0) {
-      if (this.#failed) return 'alone'
+      if (this.#stopped) return this.#failed ? 'alone' : 'gone'
       this.#take()
     }
     const m = q.shift()!
     return 'j' in m ? m.j : 'end' in m ? 'end' : 'alone'
   }
 
-  /** Lets go of thread `t`'s blocks: its reader reads on alone. */
+  /** Lets go of thread `t`'s blocks: the worker skips the rest of its record. */
   drop(t: number): void {
-    this.#dropped.add(t)
+    Atomics.store(this.#flags, JOBS + t, 1)
     this.#queued[t]!.length = 0
   }
 
@@ -184,7 +188,7 @@ export class ReadAhead {
     this.#taken++
     const m = got.message as Message
     if ('error' in m) this.#fail()
-    else if (!this.#dropped.has(m.t)) this.#queued[m.t]!.push(m)
+    else if (Atomics.load(this.#flags, JOBS + m.t) === 0) this.#queued[m.t]!.push(m)
   }
 
   #fail(): void {

@@ -158,14 +158,16 @@ function split(b: JoinedBlock): Entry[] | null {
 /**
  * The blocks of a record still to come, read ahead while the replay runs (src/replay-ahead.ts):
  * how many entries they hold, the last one's seq, whether their keys include a text, and the next
- * block, read or waited for (null once all came).
+ * block, read or waited for (null once all came; 'gone' when the journal closed meanwhile).
  */
 export interface PendingBlocks {
   readonly rows: number
   readonly lastSeq: number
   /** Whether a key of theirs includes `text`; null: not known without them. */
   keysInclude(text: string): boolean | null
-  next(): Array<Entry[] | JoinedBlock> | null
+  next(): Array<Entry[] | JoinedBlock> | null | 'gone'
+  /** Nothing more is asked for (the thread stopped): they need not be read. */
+  drop(): void
 }
 
 /** A thread's record in blocks; see the invariants above. */
@@ -225,6 +227,11 @@ export class RecordBlocks {
     const starts = this.#starts
     while (starts[starts.length - 1]! <= i && starts[starts.length - 1]! < this.length) {
       const blocks = pending.next()
+      if (blocks === 'gone') {
+        // The weave closed: its threads are let go, and positions not here read as past the end.
+        this.#pending = null
+        return
+      }
       if (blocks === null) {
         // Told `rows` when the replay began, read in the same snapshot: never seen.
         throw new RaimentError('RAIMENT_RECORD_SHORT', `a record read ahead ended after ${starts[starts.length - 1]!} of its ${this.length} entries; open the weave again`)
@@ -232,6 +239,12 @@ export class RecordBlocks {
       this.#add(blocks)
     }
     if (starts[starts.length - 1]! >= this.length) this.#pending = null
+  }
+
+  /** The replay stopped (its thread ended, was killed, diverged): blocks still to come are not read. */
+  release(): void {
+    this.#pending?.drop()
+    this.#pending = null
   }
 
   /** Every block here (a reader of the record whole). */

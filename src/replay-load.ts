@@ -48,10 +48,9 @@ const FIRSTS =
 const LONGER = `SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM journal_main WHERE thread = value AND seq >= ${BLOCK})`
 const CHUNK = 512
 
-/** Of a thread's entries after a seq: the last one's seq (a seek), how many, whether a key includes a text. */
+/** Of a thread's entries after a seq: the last one's seq (a seek); how many, and whether a key includes a text (> 0). */
 const LAST_SEQ = 'SELECT max(seq) FROM journal_main WHERE thread = ? AND seq > ?'
-const COUNT = 'SELECT count(*) FROM journal_main WHERE thread = ? AND seq > ?'
-const INCLUDES = 'SELECT EXISTS (SELECT 1 FROM journal_main WHERE thread = ? AND seq > ? AND instr(key, ?) > 0)'
+const REST = 'SELECT count(*), max(instr(key, ?)) FROM journal_main WHERE thread = ? AND seq > ?'
 
 /** An entry read by row (of the shape of those split from blocks: one shape for the weft to see). */
 /** A block read joined, cut into units (`cut`); null when a column is missing or it does not split cleanly. */
@@ -74,7 +73,7 @@ export class RecordReader {
   #firstsOf: Database.Statement<unknown[]> | null = null
   #longerOf: Database.Statement<unknown[]> | null = null
   #lastSeq: Database.Statement<unknown[]> | null = null
-  #count: Database.Statement<unknown[]> | null = null
+  #rest: Database.Statement<unknown[]> | null = null
   /** One thread's entries in journal_tail (a reader of one thread at a time). */
   #tailOne: Database.Statement<unknown[]> | null = null
 
@@ -98,15 +97,15 @@ export class RecordReader {
    * Thread `id`'s record in completion order (journal_main, then the tail's, which all come
    * after), its blocks joined, split as a replay reaches them.
    */
-  record(id: string, first?: Array<Entry[] | JoinedBlock>): RecordBlocks {
+  record(id: string, first?: Array<Entry[] | JoinedBlock>, after?: number): RecordBlocks {
     // A copy: the tail is added to it (`first` is the caller's).
     const blocks: Array<Entry[] | JoinedBlock> = first !== undefined ? [...first] : []
-    let last = -1
-    while (first === undefined) {
+    // The blocks after seq `after`: all of them without `first`; none after a whole first.
+    let last = first === undefined ? -1 : (after ?? null)
+    while (last !== null) {
       const { n, units, end } = this.#block(id, last)
       for (const u of units) blocks.push(u)
-      if (n < BLOCK) break
-      last = end
+      last = n < BLOCK ? null : end
     }
     if (this.#mayHaveTail === null || this.#mayHaveTail(id)) {
       const tail = this.#many ? this.#tailOf(id) : (this.#tailOne ??= this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)).all(id) as Row[]
@@ -147,30 +146,32 @@ export class RecordReader {
     for (const id of ids) {
       const { n, units, end } = this.#block(id, -1)
       if (n < BLOCK || this.#tailOf(id).length > 0) {
-        out.set(id, n < BLOCK ? this.record(id, units) : this.record(id))
+        out.set(id, this.record(id, units, n < BLOCK ? undefined : end))
         continue
       }
-      const lastSeq = (this.#lastSeq ??= this.#db.prepare(LAST_SEQ).pluck()).get(id, end) as number
+      const lastSeq = ((this.#lastSeq ??= this.#db.prepare(LAST_SEQ).pluck()).get(id, end) as number | null) ?? end
       jobs.push({ id, after: end, first: units, lastSeq, rows: 0, marked: false })
       most += lastSeq - end
     }
-    // Started on what the seqs allow (gaps only make fewer rows), before counting the rows, which
-    // runs meanwhile; its snapshot is taken before this transaction ends (`ready`).
-    const ahead = most >= readAhead.minRows && file !== ':memory:' ? new ReadAhead(file, { block: JOINED, includes: INCLUDES, text: MARK }, jobs.map(({ id, after }) => ({ id, after }))) : null
-    for (const job of jobs) job.rows = (this.#count ??= this.#db.prepare(COUNT).pluck()).get(job.id, job.after) as number
-    const marked = ahead?.ready() ?? null
-    jobs.forEach((job, t) => {
-      if (marked === null) out.set(job.id, this.record(job.id))
-      else out.set(job.id, new RecordBlocks(job.first, this.#pending({ ...job, marked: marked[t]! }, t, ahead!)))
-    })
-    return marked === null ? null : ahead
+    // Started on what the seqs allow (gaps only make fewer rows), before the rows are counted,
+    // which runs meanwhile; its snapshot is taken before this transaction ends (`ready`).
+    const ahead = most >= readAhead.minRows && file !== ':memory:' ? ReadAhead.start(file, JOINED, jobs.map(({ id, after }) => ({ id, after }))) : null
+    const rest = (this.#rest ??= this.#db.prepare(REST).raw(true))
+    for (const job of jobs) {
+      const [rows, marked] = rest.get(MARK, job.id, job.after) as [number, number | null]
+      job.rows = rows
+      job.marked = (marked ?? 0) > 0
+    }
+    const ready = ahead?.ready() ?? false
+    jobs.forEach((job, t) => out.set(job.id, ready ? new RecordBlocks(job.first, this.#pending(job, t, ahead!)) : this.record(job.id, job.first, job.after)))
+    return ready ? ahead : null
   }
 
   /** Thread `t` of a read-ahead's blocks after its first, as its record asks for them. */
   #pending(job: { id: string; after: number; rows: number; lastSeq: number; marked: boolean }, t: number, ahead: ReadAhead): PendingBlocks {
     let last = job.after
     let alone = false
-    const next = (): Array<Entry[] | JoinedBlock> | null => {
+    const next = (): Array<Entry[] | JoinedBlock> | null | 'gone' => {
       if (alone) {
         const b = this.#block(job.id, last)
         last = b.end
@@ -178,6 +179,7 @@ export class RecordReader {
       }
       const a = ahead.next(t)
       if (a === 'end') return null
+      if (a === 'gone') return a
       const c = a === 'alone' ? null : joinedCut(a, last)
       if (c === null) {
         // Given up by the worker, or not split cleanly: read on here, from the last block had.
@@ -188,7 +190,7 @@ export class RecordReader {
       last = c.last
       return c.units
     }
-    return { rows: job.rows, lastSeq: job.lastSeq, keysInclude: (text) => (text === MARK ? job.marked : null), next }
+    return { rows: job.rows, lastSeq: job.lastSeq, keysInclude: (text) => (text === MARK ? job.marked : null), next, drop: () => ahead.drop(t) }
   }
 
   /**

@@ -331,7 +331,9 @@ export class Weft extends KeyCounts implements WeftLike {
     r.scheduled = false
     const record = r.record
     while (r.next < record.length) {
-      const e = record.at(r.next)!
+      const e = record.at(r.next)
+      // Undefined: the record's blocks read ahead stopped coming (the weave closed; src/replay-ahead.ts).
+      if (e === undefined) return
       if (e.call !== null) {
         record.passed(++r.next)
         this.#release(e)
@@ -406,7 +408,8 @@ export class Weft extends KeyCounts implements WeftLike {
     const r = this.#replay
     if (r !== null) {
       for (let i = r.next; i < r.record.length; i++) {
-        const e = r.record.at(i)!
+        const e = r.record.at(i)
+        if (e === undefined) break // blocks read ahead stopped coming: the weave closed
         if (e.call === null) {
           if (r.skipUnrequested || this.#onDivergence === 'continue') {
             // Continuing live: drop what the changed code never asked for, as #pump does, so the
@@ -435,6 +438,7 @@ export class Weft extends KeyCounts implements WeftLike {
   stop(err: Error): void {
     if (this.#stopped !== null) return
     this.#stopped = err
+    this.#replay?.record.release()
     this.#replay = null
     this.stopPending(err)
     if (this.#held !== null) this.#checkHeld()

@@ -143,18 +143,42 @@ describe('records read ahead', () => {
     const journal = journalOf({ a: Array.from({ length: 10 }, (_, i) => ({ seq: i, key: `ra.v:[${i}]`, ord: 0, ok: 1, outcome: `J${i}` })) })
     try {
       const job = [{ id: 'a', after: -1 }]
-      const includes = 'SELECT 0 WHERE ? IS NOT ? AND ? IS NOT NULL'
       // A statement SQLite refuses: the worker fails before its snapshot, and says so (the
       // wait does not run out its minute).
       readAhead.waitMs = 60_000
       const t0 = Date.now()
-      expect(new ReadAhead(journal.file, { block: 'SELECT no_such_column FROM journal_main WHERE thread = ? AND seq > ?', includes, text: 'x' }, job).ready()).toBeNull()
+      expect(ReadAhead.start(journal.file, 'SELECT no_such_column FROM journal_main WHERE thread = ? AND seq > ?', job)!.ready()).toBe(false)
       expect(Date.now() - t0).toBeLessThan(30_000)
       // One that fails as it runs (an integer overflow): after the snapshot.
-      const ahead = new ReadAhead(journal.file, { block: 'SELECT count(*) FROM journal_main WHERE thread = ? AND seq > ? AND abs(-9223372036854775807 - 1) > 0', includes, text: 'x' }, job)
-      expect(ahead.ready()).toEqual([false])
+      const ahead = ReadAhead.start(journal.file, 'SELECT count(*) FROM journal_main WHERE thread = ? AND seq > ? AND abs(-9223372036854775807 - 1) > 0', job)!
+      expect(ahead.ready()).toBe(true)
       expect(ahead.next(0)).toBe('alone')
       ahead.stop()
+    } finally {
+      journal.close()
+    }
+  })
+
+  it('a record let go is read no more while the others are; once stopped (the journal closes), what has not come reads as past the end at once', () => {
+    readAhead.minRows = 0
+    readAhead.waitMs = 60_000
+    const rows = rowsOf(12000, 5000, [])
+    const journal = journalOf({ a: rows, b: rows, c: rows })
+    try {
+      const { records, ahead } = new RecordReader(journal.db, true).records(['a', 'b', 'c'], journal.file)
+      expect(ahead).not.toBeNull()
+      const [a, b, c] = ['a', 'b', 'c'].map((id) => records.get(id)!)
+      expect(plain(a!.at(0)!)).toEqual(plain(b!.at(0)!))
+      // 'a' stops (its thread killed mid-replay): 'b' still reads whole.
+      a!.release()
+      for (let i = 0; i < rows.length; i++) expect(b!.at(i)!.seq).toBe(rows[i]!.seq)
+      // Stopped before 'c''s last block was taken (the worker posts it after 'b''s): no wait, no
+      // error, nothing more of it; what came reads as before.
+      const t0 = Date.now()
+      ahead!.stop()
+      expect(c!.at(rows.length - 1)).toBeUndefined()
+      expect(c!.at(100)!.seq).toBe(rows[100]!.seq)
+      expect(Date.now() - t0).toBeLessThan(30_000)
     } finally {
       journal.close()
     }

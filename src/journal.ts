@@ -17,7 +17,7 @@
 import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { basename } from 'node:path'
+import { basename, resolve } from 'node:path'
 import { InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
 import { BUSY_MS, JournalLock, leaveWal, LockHeld, lockPath, openToRead, parseOwner, whenNotBusy } from './journal-owner.js'
 import { checkAndMigrate } from './journal-schema.js'
@@ -36,6 +36,8 @@ const EARLY_PER_BATCH = 1024
 
 export class Journal {
   readonly file: string
+  /** `file` resolved when opened (another connection opens it so whatever the working directory becomes). */
+  readonly path: string
   readonly weaveId: string
   /**
    * Set for an owner when failed threads may lack their dump: an owner before it stopped without
@@ -95,6 +97,7 @@ export class Journal {
     }
     this.#early = durability !== 'replicated'
     this.file = file
+    this.path = file === ':memory:' ? file : resolve(file)
     const memory = file === ':memory:'
     this.#readonly = options.readonly ?? false
     const own = !this.#readonly && !memory && (options.own ?? true)

@@ -270,7 +270,7 @@ export function resumeSet(journal: Journal, which?: () => ThreadRow[]): { rows: 
     const reader = new RecordReader(journal.db, true)
     const { records, ahead } = reader.records(
       rows.filter((row) => row.status === 'running').map((row) => row.id),
-      journal.file,
+      journal.path,
     )
     if (ahead !== null) journal.beforeClose.push(() => ahead.stop())
     return { rows, records }

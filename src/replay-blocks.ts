@@ -16,7 +16,8 @@
  *   with `call` null: only entries behind the replay's next are let go, all released, whose
  *   (key, ordinal) is never asked for again.
  * - Every block's text is read in the transaction that reads the thread's row (src/replay-load.ts
- *   `resumeSet`): nothing is read later, so the record is that of the row's state.
+ *   `resumeSet`), or by a worker in a snapshot taken within it and handed over as the replay
+ *   reaches it (`PendingBlocks`, src/replay-ahead.ts): the record is that of the row's state.
  * - A joined block splits into its rows, seqs rising: the reader checks each block when it reads
  *   it, without splitting it, cutting it into units of UNIT rows (`cut`), and reads by row one
  *   that fails (SQLite keeps the subquery's order in the aggregate but does not promise it; a key

@@ -17,7 +17,8 @@
  * of (the group commit knows which threads it put there).
  *
  * Invariant: `resumeSet` reads the thread rows and their records in one read transaction, so a
- * record is that of the row's state (a CLI that ends a thread meanwhile is seen in neither or both).
+ * record is that of the row's state (a CLI that ends a thread meanwhile is seen in neither or both);
+ * the later blocks of long records are read ahead in a snapshot taken within it (src/replay-ahead.ts).
  */
 import type Database from 'better-sqlite3'
 import type { Journal, ThreadRow } from './journal.js'
@@ -52,13 +53,13 @@ const CHUNK = 512
 const LAST_SEQ = 'SELECT max(seq) FROM journal_main WHERE thread = ? AND seq > ?'
 const REST = 'SELECT count(*), max(instr(key, ?)) FROM journal_main WHERE thread = ? AND seq > ?'
 
-/** An entry read by row (of the shape of those split from blocks: one shape for the weft to see). */
 /** A block read joined, cut into units (`cut`); null when a column is missing or it does not split cleanly. */
 function joinedCut([n, seqs, keys, ords, oks, texts]: Joined, after: number): ReturnType<typeof cut> {
   if (seqs === null || keys === null || ords === null || oks === null || texts === null) return null
   return cut({ n, seqs, keys, ords, oks, texts }, after)
 }
 
+/** An entry read by row (of the shape of those split from blocks: one shape for the weft to see). */
 function entry(r: Row): Entry {
   return new SplitEntry(r[0], r[1], r[2], r[3] === 1, r[4])
 }

@@ -41,9 +41,9 @@ export interface Entry {
 
 /**
  * An entry read from the journal (split from a joined block, or read by row: one shape). A class,
- * not an object literal: V8 tracks an object literal's allocation site and, once the objects made there survive young (a resume makes each
- * thread's first entry at open, and it waits there for the thread's turn), allocates all later
- * ones in the old generation ("pretenuring"). The million entries a replay makes and drops at once
+ * not an object literal: V8 tracks an object literal's allocation site and, once the objects made
+ * there survive young (a resume makes each thread's first entry at open, and it waits there for
+ * the thread's turn), allocates all later ones in the old generation ("pretenuring"). The million entries a replay makes and drops at once
  * then died old, and kept their young strings alive through every scavenge until the next full
  * GC (a resume of 10,000 x 100 promoted ~50 MB more, and took ~0.5 s more, measured with V8's
  * `--no-allocation-site-pretenuring`).

@@ -66,7 +66,8 @@ function canonJson(v: unknown): string {
     case 'string':
       return JSON.stringify(v)
     case 'number':
-      if (Number.isFinite(v) && !Object.is(v, -0)) return JSON.stringify(v)
+      // A finite number's JSON text is its string (ECMA-262 JSON.stringify), made faster.
+      if (Number.isFinite(v) && !Object.is(v, -0)) return String(v)
       throw NEEDS_SUPERJSON
     case 'boolean':
       return v ? 'true' : 'false'
@@ -380,6 +381,7 @@ export function decodeArgs(text: string): unknown[] {
  */
 export function encodeValue(v: unknown, path = 'value'): string {
   if (v === undefined) return 'U'
+  if (typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0)) return 'J' + String(v)
   if (jsonExactOrCircular(v)) return 'J' + JSON.stringify(v)
   const w = walk(false)
   return superText(prepare(v, path, w), w, path)
@@ -388,9 +390,25 @@ export function encodeValue(v: unknown, path = 'value'): string {
 /** Decodes what encodeValue wrote. */
 export function decodeValue(text: string): unknown {
   const tag = text.charCodeAt(0)
-  if (tag === 74 /* J */) return JSON.parse(text.slice(1))
+  if (tag === 74 /* J */) return digits(text) ?? JSON.parse(text.slice(1))
   if (tag === 85 /* U */) return undefined
   return decodeTagged(text, () => superjson.parse(text.slice(1)))
+}
+
+/**
+ * The number of `J` and up to 15 digits with no leading zero (a count, a time stamp: exact as a
+ * double), as JSON.parse reads it, without the slice and the parser; undefined for anything else.
+ */
+function digits(text: string): number | undefined {
+  const len = text.length
+  if (len < 2 || len > 16 || (len > 2 && text.charCodeAt(1) === 48)) return undefined
+  let n = 0
+  for (let i = 1; i < len; i++) {
+    const c = text.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return undefined
+    n = n * 10 + c
+  }
+  return n
 }
 
 /**

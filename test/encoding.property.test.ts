@@ -48,6 +48,28 @@ fcTest.prop([value], params)('a value comes back deep-equal, with the same own k
   expect(shape(decodeValue(encodeValue(v)))).toStrictEqual(shape(v))
 })
 
+/** Numbers, most of all counts and time stamps: read and written by short paths, as JSON would. */
+const number = fc.oneof(fc.nat(), fc.maxSafeNat(), fc.integer(), fc.double(), fc.constantFrom(0, -0, 1e21, 1e-7, 2 ** 53, 2 ** 53 + 2, 123456789012345, 1234567890123456))
+
+fcTest.prop([number], params)("a number's text is JSON's, and reads back as JSON reads it", (n) => {
+  const json = JSON.stringify(n)
+  if (Number.isFinite(n) && !Object.is(n, -0)) {
+    expect(encodeValue(n)).toBe('J' + json)
+    expect(encodeArgs([n, [n]])).toBe(`[${json},[${json}]]`)
+  }
+  expect(Object.is(decodeValue('J' + json), JSON.parse(json))).toBe(true)
+  for (const text of ['J0' + json, 'J' + json + 'x', 'J-' + json]) {
+    let want: unknown
+    try {
+      want = JSON.parse(text.slice(1))
+    } catch {
+      expect(() => decodeValue(text)).toThrow()
+      continue
+    }
+    expect(Object.is(decodeValue(text), want)).toBe(true)
+  }
+})
+
 /** Call arguments: written as keys always were, which holds these exactly (not holes, typed arrays or invalid Dates). */
 const argValue = fc.anything({
   key,

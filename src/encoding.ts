@@ -12,7 +12,7 @@
  * are escaped (see escapeKey), written only when a key is one superjson refuses.
  *
  * Call arguments are encoded canonically (object keys sorted) so that the same request always
- * yields the same journal key.
+ * yields the same journal key. Errors are recorded as plain records: src/error-records.ts.
  */
 import superjson from 'superjson'
 import * as errors from './errors.js'
@@ -22,7 +22,8 @@ import { UnrecordableValue } from './errors.js'
 const NEEDS_SUPERJSON = new Error('needs superjson')
 
 const registeredClasses = new Set<object>()
-const errorClasses = new Map<string, new (...args: never[]) => Error>()
+/** Error classes by name (built-ins and those registered), for decoding recorded errors (src/error-records.ts). */
+export const errorClasses = new Map<string, new (...args: never[]) => Error>()
 
 for (const C of [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError]) {
   errorClasses.set(C.name, C)
@@ -184,7 +185,7 @@ function needsEscape(k: string): boolean {
 }
 
 /** What one prepare walk carries. */
-interface Walk {
+export interface Walk {
   /**
    * Call arguments: keys sorted, and written exactly as before the `bytes` and `invalid-date`
    * codecs, the copies and the holes written as `undefined` (each call's key must stay the text
@@ -196,12 +197,12 @@ interface Walk {
   escaped: boolean
 }
 
-function walk(sortKeys: boolean): Walk {
+export function walk(sortKeys: boolean): Walk {
   return { sortKeys, seen: new Set(), escaped: false }
 }
 
 /** Sets an own field, also one named `__proto__` (which an assignment would take as the prototype). */
-function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+export function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
   else o[k] = v
 }
@@ -211,7 +212,7 @@ function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
  * are sorted when `w.sortKeys` (so the encoding is canonical) and escaped where superjson would
  * refuse them. Throws UnrecordableValue naming the path.
  */
-function prepare(v: unknown, path: string, w: Walk): unknown {
+export function prepare(v: unknown, path: string, w: Walk): unknown {
   if (v === null) return v
   const t = typeof v
   if (t === 'function' || t === 'symbol') throw new UnrecordableValue(path, describe(v))
@@ -274,7 +275,7 @@ function prepare(v: unknown, path: string, w: Walk): unknown {
 }
 
 /** The superjson text of what prepare made, tagged `S`, or `E` when keys were escaped. */
-function superText(prepared: unknown, w: Walk, path: string): string {
+export function superText(prepared: unknown, w: Walk, path: string): string {
   try {
     return (w.escaped ? 'E' : 'S') + (w.sortKeys ? keyJson : superjson).stringify(prepared)
   } catch (e) {
@@ -421,85 +422,3 @@ export function decodeTagged(text: string, other: () => unknown, sj: Pick<superj
   if (tag === 69 /* E */) return unescapeKeys(sj.parse(text.slice(1)))
   return other()
 }
-
-interface ErrorRecord {
-  name: string
-  message: string
-  stack?: string | undefined
-  fields: Record<string, unknown>
-  cause?: ErrorRecord | { value: unknown }
-}
-
-function errorRecord(e: unknown, depth = 0): ErrorRecord {
-  if (!(e instanceof Error)) {
-    return { name: 'Error', message: `non-error thrown: ${safeString(e)}`, fields: { thrown: safeValue(e) } }
-  }
-  const fields: Record<string, unknown> = {}
-  for (const k of Object.keys(e)) {
-    if (k === 'message' || k === 'stack' || k === 'cause') continue
-    setOwn(fields, k, safeValue((e as unknown as Record<string, unknown>)[k]))
-  }
-  const rec: ErrorRecord = { name: e.name, message: e.message, stack: e.stack, fields }
-  if (e.cause !== undefined && depth < 5) {
-    rec.cause = e.cause instanceof Error ? errorRecord(e.cause, depth + 1) : { value: safeValue(e.cause) }
-  }
-  return rec
-}
-
-function safeValue(v: unknown): unknown {
-  try {
-    prepare(v, 'field', walk(false))
-    return v
-  } catch {
-    return safeString(v)
-  }
-}
-
-function safeString(v: unknown): string {
-  try {
-    return String(v)
-  } catch {
-    return typeof v
-  }
-}
-
-function fromRecord(rec: ErrorRecord): Error {
-  const C = errorClasses.get(rec.name) ?? Error
-  const e = Object.create(C.prototype as object) as Error
-  Object.defineProperty(e, 'message', { value: rec.message, writable: true, configurable: true, enumerable: false })
-  if (rec.stack !== undefined) {
-    Object.defineProperty(e, 'stack', { value: rec.stack, writable: true, configurable: true, enumerable: false })
-  }
-  if (e.name !== rec.name) {
-    Object.defineProperty(e, 'name', { value: rec.name, writable: true, configurable: true, enumerable: false })
-  }
-  for (const k of Object.keys(rec.fields)) setOwn(e as unknown as Record<string, unknown>, k, rec.fields[k])
-  if (rec.cause !== undefined) {
-    const cause = 'value' in rec.cause ? rec.cause.value : fromRecord(rec.cause)
-    Object.defineProperty(e, 'cause', { value: cause, writable: true, configurable: true, enumerable: false })
-  }
-  return e
-}
-
-/** Encodes a thrown value so decodeError gives back the same class, name, message and own fields. */
-export function encodeError(e: unknown): string {
-  const w = walk(false)
-  return superText(prepare(errorRecord(e), 'error', w), w, 'error')
-}
-
-/** Rebuilds an error recorded by encodeError. */
-export function decodeError(text: string): Error {
-  return fromRecord(decodeValue(text) as ErrorRecord)
-}
-
-/** The plain record of an error, for dumps and the CLI. */
-export function errorToRecord(e: unknown): ErrorRecord {
-  return errorRecord(e)
-}
-
-/** Rebuilds an error from errorToRecord's output. */
-export function errorFromRecord(rec: ErrorRecord): Error {
-  return fromRecord(rec)
-}
-
-export type { ErrorRecord }

@@ -22,7 +22,8 @@
  *   that has ended meanwhile is answered from its thread row).
  */
 import { randomUUID } from 'node:crypto'
-import { decodeValue, encodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
+import { decodeValue, encodeValue } from './encoding.js'
+import { errorFromRecord, type ErrorRecord } from './error-records.js'
 import { UnknownThread } from './errors.js'
 import type { Journal } from './journal.js'
 import { hopId, type Messages, type WatchEnvelope, type WatchKind } from './messages.js'

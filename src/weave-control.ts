@@ -13,7 +13,8 @@
  */
 import { ControlTable } from './control-table.js'
 import { crashArmed, crashPoint } from './crash-points.js'
-import { decodeValue, encodeError } from './encoding.js'
+import { decodeValue } from './encoding.js'
+import { encodeError } from './error-records.js'
 import { exitSignals } from './weave-exits.js'
 import type { Journal, ThreadRow } from './journal.js'
 import type { Weave } from './weave.js'

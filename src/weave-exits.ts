@@ -1,5 +1,5 @@
 /** The exit signals of a thread that ended: what its parent, monitors, joiners and links are told. */
-import type { ErrorRecord } from './encoding.js'
+import type { ErrorRecord } from './error-records.js'
 import type { Weave } from './weave.js'
 import type { Run } from './weave-types.js'
 

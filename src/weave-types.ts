@@ -2,7 +2,8 @@
  * What a weave tells and reports: how a thread ended, resume progress, the weave's events; and
  * the record of one run the weave keeps (internal, not exported by src/index.ts).
  */
-import { decodeValue, errorFromRecord, type ErrorRecord } from './encoding.js'
+import { decodeValue } from './encoding.js'
+import { errorFromRecord, type ErrorRecord } from './error-records.js'
 import type { ThreadRow } from './journal.js'
 import type { Observer, RunObservation } from './observer.js'
 import type { ReloadReport } from './check/reload.js'

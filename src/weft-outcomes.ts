@@ -10,7 +10,8 @@
  * - A secret outcome (src/secrets/) is recorded sealed and reaches the thread opened, both ways.
  */
 import type { Call } from './call.js'
-import { decodeError, decodeValue, encodeError, encodeValue } from './encoding.js'
+import { decodeValue, encodeValue } from './encoding.js'
+import { decodeError, encodeError } from './error-records.js'
 import type { Entry } from './replay-record.js'
 import type { CallSecrets } from './secrets/calls.js'
 

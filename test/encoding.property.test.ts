@@ -11,7 +11,8 @@ import { expect, test } from 'vitest'
 import { fc, test as fcTest } from '@fast-check/vitest'
 import { makeDump, thread, Weave } from 'raiment'
 import { dumpText, readDump, replay } from 'raiment/testing'
-import { decodeArgs, decodeError, decodeValue, encodeArgs, encodeError, encodeValue } from '../src/encoding.js'
+import { decodeArgs, decodeValue, encodeArgs, encodeValue } from '../src/encoding.js'
+import { decodeError, encodeError } from '../src/error-records.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {

@@ -5,7 +5,7 @@
  * starts when a weave opens the journal. The edits are checked before anything is written.
  */
 import { forkEntries, Forks, type RecordEdits } from '../check/fork.js'
-import { decodeError } from '../encoding.js'
+import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { note, openExisting, say, threadType, withOwner, type ProjectOptions } from './common.js'
 import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'

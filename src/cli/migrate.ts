@@ -4,7 +4,7 @@
  * waits for its answer: where the thread went, or why it could not go (it then keeps running).
  */
 import { checkName } from '../amqp/topology.js'
-import { decodeError } from '../encoding.js'
+import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { givenAnswer } from './ask-weave.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'

@@ -3,7 +3,7 @@
  * (src/check/reload.ts), and prints what it did.
  */
 import type { ReloadReport } from '../check/reload.js'
-import { decodeError } from '../encoding.js'
+import { decodeError } from '../error-records.js'
 import { RaimentError } from '../errors.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'

@@ -4,7 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util'
 import { readDump } from '../dump.js'
-import { errorToRecord, type ErrorRecord } from '../encoding.js'
+import { errorToRecord, type ErrorRecord } from '../error-records.js'
 import { ReplayDivergence } from '../errors.js'
 import { replay as replayDump } from '../testing.js'
 import { releasedOutcomes } from '../weft.js'

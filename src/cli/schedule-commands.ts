@@ -5,7 +5,7 @@
  * none, and the next weave picks it up.
  */
 import { existsSync } from 'node:fs'
-import { decodeError } from '../encoding.js'
+import { decodeError } from '../error-records.js'
 import { RaimentError } from '../errors.js'
 import { Journal } from '../journal.js'
 import { CronTimes } from '../schedules/cron.js'

@@ -7,7 +7,8 @@
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs'
 import type { ReloadReport } from '../check/reload.js'
-import { decodeError, encodeValue } from '../encoding.js'
+import { encodeValue } from '../encoding.js'
+import { decodeError } from '../error-records.js'
 import { RaimentError, ThreadMoved, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
 import { Weave, rowEnd, type ThreadEnd, type WeaveOptions } from '../weave.js'

@@ -18,7 +18,7 @@
  *   hook, as for a sleep); no attempt starts and nothing is recorded after the weft let go.
  */
 import { callIdOfCall, type WeaveConfig } from '../call-context.js'
-import { encodeError } from '../encoding.js'
+import { encodeError } from '../error-records.js'
 import type { Journal } from '../journal.js'
 import { AttemptLog } from './attempts.js'
 import { delay, retries, type Policy } from './policy.js'

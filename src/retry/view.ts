@@ -2,7 +2,8 @@
  * What `raiment show` tells of retries: the failed attempts of a thread's calls, decoded, by call.
  */
 import { callIdOf, callScope } from '../call-context.js'
-import { decodeValue, type ErrorRecord } from '../encoding.js'
+import { decodeValue } from '../encoding.js'
+import { type ErrorRecord } from '../error-records.js'
 import type { Journal } from '../journal.js'
 import { AttemptLog } from './attempts.js'
 

@@ -14,7 +14,8 @@
  *   the start is fired while the weave runs, however late its timer is. The times that pass while
  *   a schedule is paused are not fired.
  */
-import { decodeValue, encodeError } from '../encoding.js'
+import { decodeValue } from '../encoding.js'
+import { encodeError } from '../error-records.js'
 import { RaimentError, ThreadTypeUnavailable, UnknownThreadType, WeaveClosed } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Weave } from '../weave.js'

@@ -14,7 +14,7 @@
 import { statSync } from 'node:fs'
 import { callIdOf, callScope } from '../call-context.js'
 import type { DumpEntry } from '../dump.js'
-import { type ErrorRecord } from '../encoding.js'
+import { type ErrorRecord } from '../error-records.js'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
 import { lastDeadLetters } from '../cli/messages.js'
 import { decodeArgsShown, decodeShown, threadView, type ThreadView } from '../cli/records.js'

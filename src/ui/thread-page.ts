@@ -4,7 +4,7 @@
  * conversation as a sequence diagram, its mailbox, its links and monitors.
  */
 import { errorText, isoTime } from '../cli/common.js'
-import type { ErrorRecord } from '../encoding.js'
+import type { ErrorRecord } from '../error-records.js'
 import type { CallItem, MessageItem, ThreadDetail } from './data.js'
 import { h, type Html } from './html.js'
 import { duration, json, shortJson, statusBadge, threadLink } from './pages.js'

@@ -1,0 +1,88 @@
+/**
+ * Errors in the journal: a thrown value recorded as a plain record (class name, message, stack,
+ * own fields, cause) and rebuilt as an instance of the same class (built-in or registered with
+ * `registerError`, src/encoding.ts), for outcomes, thread ends, dumps and the CLI.
+ */
+import { decodeValue, errorClasses, prepare, setOwn, superText, walk } from './encoding.js'
+
+interface ErrorRecord {
+  name: string
+  message: string
+  stack?: string | undefined
+  fields: Record<string, unknown>
+  cause?: ErrorRecord | { value: unknown }
+}
+
+function errorRecord(e: unknown, depth = 0): ErrorRecord {
+  if (!(e instanceof Error)) {
+    return { name: 'Error', message: `non-error thrown: ${safeString(e)}`, fields: { thrown: safeValue(e) } }
+  }
+  const fields: Record<string, unknown> = {}
+  for (const k of Object.keys(e)) {
+    if (k === 'message' || k === 'stack' || k === 'cause') continue
+    setOwn(fields, k, safeValue((e as unknown as Record<string, unknown>)[k]))
+  }
+  const rec: ErrorRecord = { name: e.name, message: e.message, stack: e.stack, fields }
+  if (e.cause !== undefined && depth < 5) {
+    rec.cause = e.cause instanceof Error ? errorRecord(e.cause, depth + 1) : { value: safeValue(e.cause) }
+  }
+  return rec
+}
+
+function safeValue(v: unknown): unknown {
+  try {
+    prepare(v, 'field', walk(false))
+    return v
+  } catch {
+    return safeString(v)
+  }
+}
+
+function safeString(v: unknown): string {
+  try {
+    return String(v)
+  } catch {
+    return typeof v
+  }
+}
+
+function fromRecord(rec: ErrorRecord): Error {
+  const C = errorClasses.get(rec.name) ?? Error
+  const e = Object.create(C.prototype as object) as Error
+  Object.defineProperty(e, 'message', { value: rec.message, writable: true, configurable: true, enumerable: false })
+  if (rec.stack !== undefined) {
+    Object.defineProperty(e, 'stack', { value: rec.stack, writable: true, configurable: true, enumerable: false })
+  }
+  if (e.name !== rec.name) {
+    Object.defineProperty(e, 'name', { value: rec.name, writable: true, configurable: true, enumerable: false })
+  }
+  for (const k of Object.keys(rec.fields)) setOwn(e as unknown as Record<string, unknown>, k, rec.fields[k])
+  if (rec.cause !== undefined) {
+    const cause = 'value' in rec.cause ? rec.cause.value : fromRecord(rec.cause)
+    Object.defineProperty(e, 'cause', { value: cause, writable: true, configurable: true, enumerable: false })
+  }
+  return e
+}
+
+/** Encodes a thrown value so decodeError gives back the same class, name, message and own fields. */
+export function encodeError(e: unknown): string {
+  const w = walk(false)
+  return superText(prepare(errorRecord(e), 'error', w), w, 'error')
+}
+
+/** Rebuilds an error recorded by encodeError. */
+export function decodeError(text: string): Error {
+  return fromRecord(decodeValue(text) as ErrorRecord)
+}
+
+/** The plain record of an error, for dumps and the CLI. */
+export function errorToRecord(e: unknown): ErrorRecord {
+  return errorRecord(e)
+}
+
+/** Rebuilds an error from errorToRecord's output. */
+export function errorFromRecord(rec: ErrorRecord): Error {
+  return fromRecord(rec)
+}
+
+export type { ErrorRecord }

@@ -12,7 +12,7 @@ import { Journal } from '../src/journal.js'
 import { readAhead, ReadAhead } from '../src/replay-ahead.js'
 import { RecordReader } from '../src/replay-load.js'
 import { MARK } from '../src/secrets/marker.js'
-import { onceAndResumed } from './support/resumed.js'
+import { onceAndResumed, readyLibrary } from './support/resumed.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -21,20 +21,7 @@ declare module 'raiment' {
   }
 }
 
-const ra = {
-  /** Answers `k` after `later` microtasks: a call made first may complete after one made next. */
-  async v(k: number, later: number) {
-    for (let i = 0; i < later; i++) await Promise.resolve()
-    return k
-  },
-  async ready() {
-    reached()
-  },
-}
-
-/** Told when a thread reaches its receive. */
-let reached: () => void = () => {}
-const whenReady = (): Promise<void> => new Promise((resolve) => (reached = resolve))
+const { lib: ra, whenReady } = readyLibrary()
 
 /** `n` calls (every 50th two at once, completing out of order), a receive, 20 calls live. */
 const longer = thread({

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { Weave, thread } from 'raiment'
 import { Journal } from '../src/journal.js'
 import { RecordReader } from '../src/replay-load.js'
-import { onceAndResumed } from './support/resumed.js'
+import { onceAndResumed, readyLibrary } from './support/resumed.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -19,24 +19,7 @@ declare module 'raiment' {
   }
 }
 
-/** Told when a thread reaches its receive. */
-let reached: () => void = () => {}
-
-const rb = {
-  /** Answers `k` after `later` microtasks: a call made first may complete after one made next. */
-  async v(k: number, later: number) {
-    for (let i = 0; i < later; i++) await Promise.resolve()
-    return k
-  },
-  async ready() {
-    reached()
-  },
-}
-
-/** Resolves when a thread next calls `rb.ready`. */
-function whenReady(): Promise<void> {
-  return new Promise((resolve) => (reached = resolve))
-}
+const { lib: rb, whenReady } = readyLibrary()
 
 /** ~1,370 entries (units of 256), then a receive, then 60 calls live. */
 const long = thread({

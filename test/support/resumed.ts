@@ -4,6 +4,27 @@ import { join } from 'node:path'
 import type { ThreadEnd, Weave } from 'raiment'
 import { tempDir } from './tmp.js'
 
+/**
+ * A library for such threads: `v(k, later)` answers `k` after `later` microtasks (a call made
+ * first may complete after one made next); `ready()` tells `whenReady`'s promise that the thread
+ * reached its receive.
+ */
+export function readyLibrary(): { lib: { v(k: number, later: number): Promise<number>; ready(): Promise<void> }; whenReady: () => Promise<void> } {
+  let reached: () => void = () => {}
+  return {
+    lib: {
+      async v(k: number, later: number) {
+        for (let i = 0; i < later; i++) await Promise.resolve()
+        return k
+      },
+      async ready() {
+        reached()
+      },
+    },
+    whenReady: () => new Promise((resolve) => (reached = resolve)),
+  }
+}
+
 export interface Ran {
   end: ThreadEnd
   /** Its journal entries: [key, ordinal, ok, outcome]. */

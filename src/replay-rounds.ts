@@ -45,11 +45,18 @@ export function afterDrain<W>(tick: (w: W) => void, w: W): void {
 }
 
 export class ReplayRounds<T> {
+  // The three lists below are kept and reused, each with its own count, rather than made anew
+  // each round: a round per outcome (one thread replaying) would otherwise allocate two arrays
+  // and their backing stores per outcome. Slots past a count hold undefined (nothing kept alive).
   /** Wefts pumped in the round that runs now or ran last, that asked again (at most ROUND). */
-  #again: T[] = []
-  /** The other wefts that asked, in order, from `#head` on. */
-  #waiting: T[] = []
+  #again: Array<T | undefined> = []
+  #againN = 0
+  /** The round being run: its wefts. */
+  #list: Array<T | undefined> = []
+  /** The other wefts that asked, in order, from `#head` to `#waitingN`. */
+  readonly #waiting: Array<T | undefined> = []
   #head = 0
+  #waitingN = 0
   #queued = false
   #running = false
   readonly #pump: (t: T) => void
@@ -62,8 +69,8 @@ export class ReplayRounds<T> {
 
   /** Pumps `t` in a later round (the caller asks once until it is pumped). */
   add(t: T): void {
-    if (this.#running) this.#again.push(t)
-    else this.#waiting.push(t)
+    if (this.#running) this.#again[this.#againN++] = t
+    else this.#waiting[this.#waitingN++] = t
     this.#queue()
   }
 
@@ -75,34 +82,42 @@ export class ReplayRounds<T> {
     void this.#self.then(ReplayRounds.#soon)
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  static #soon(this: void, r: ReplayRounds<any>): void {
+  static #soon<T>(this: void, r: ReplayRounds<T>): void {
     process.nextTick(ReplayRounds.#run, r)
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  static #run(this: void, r: ReplayRounds<any>): void {
+  static #run<T>(this: void, r: ReplayRounds<T>): void {
     r.#queued = false
+    // This round's wefts: those that asked again, then the longest waiting, up to ROUND.
     const list = r.#again
-    r.#again = []
+    let n = r.#againN
+    r.#again = r.#list
+    r.#againN = 0
+    r.#list = list
     const waiting = r.#waiting
-    while (list.length < ROUND && r.#head < waiting.length) list.push(waiting[r.#head++])
-    if (r.#head === waiting.length) {
-      r.#waiting = []
+    while (n < ROUND && r.#head < r.#waitingN) {
+      list[n++] = waiting[r.#head]
+      waiting[r.#head++] = undefined
+    }
+    if (r.#head === r.#waitingN) {
       r.#head = 0
+      r.#waitingN = 0
     } else if (r.#head >= 4096) {
-      r.#waiting = waiting.slice(r.#head)
+      const n = r.#waitingN - r.#head
+      for (let j = 0; j < r.#waitingN; j++) waiting[j] = j < n ? waiting[j + r.#head] : undefined
+      r.#waitingN = n
       r.#head = 0
     }
     r.#running = true
     let i = 0
     try {
-      for (; i < list.length; i++) r.#pump(list[i])
+      for (; i < n; i++) r.#pump(list[i] as T)
     } finally {
       r.#running = false
       // A pump that threw leaves the others to the next round.
-      for (let j = i + 1; j < list.length; j++) r.#again.push(list[j])
-      if (r.#again.length > 0 || r.#head < r.#waiting.length) r.#queue()
+      for (let j = i + 1; j < n; j++) r.#again[r.#againN++] = list[j]
+      for (let j = 0; j < n; j++) list[j] = undefined
+      if (r.#againN > 0 || r.#head < r.#waitingN) r.#queue()
     }
   }
 }

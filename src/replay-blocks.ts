@@ -1,8 +1,8 @@
 /**
  * A thread's record as a replay reaches it: blocks of entries, each read from SQLite as one row
  * of joined columns (src/replay-load.ts) and split into entries entry by entry as the replay
- * reaches them; an entry released is let go, and so is a block the replay has passed (split
- * again if ever asked for).
+ * reaches them; an entry released is let go, and a unit the replay has passed keeps only its
+ * keys and ordinals.
  *
  * Why: a record read whole at open, a million entries and their strings, lives until it is
  * replayed, and the young generation copies all of it at every scavenge before it is promoted
@@ -12,9 +12,10 @@
  *
  * Invariants:
  * - Positions are those of the whole record: `at(i)` is the record's entry i, in completion order,
- *   whether its block is split, let go, or never split yet. An entry split again is a new object
- *   with `call` null: only entries behind the replay's next are let go, all released, whose
- *   (key, ordinal) is never asked for again.
+ *   whether its block is split or not split yet. An entry released is let go, and split again if
+ *   asked for while the replay is in its unit (a new object with `call` null: its (key, ordinal)
+ *   is never asked for again). A unit the replay has passed keeps only its keys and ordinals
+ *   (`keyAt`, `eachKey`): its outcomes go, so a replay holds only the outcomes it has yet to release.
  * - Every block's text is read in the transaction that reads the thread's row (src/replay-load.ts
  *   `resumeSet`), or by a worker in a snapshot taken within it and handed over as the replay
  *   reaches it (`PendingBlocks`, src/replay-ahead.ts): the record is that of the row's state.
@@ -26,6 +27,7 @@
 import type { Call } from './call.js'
 import { RaimentError } from './errors.js'
 import { ReplayedKeys } from './replay-keys.js'
+import type { RisingRuns } from './replay-record.js'
 
 /** A recorded outcome, as the replay sees it. */
 export interface Entry {
@@ -138,6 +140,11 @@ export function cut(b: JoinedBlock, after: number): { units: Array<JoinedBlock |
     })
   }
   return { units, last: prev }
+}
+
+/** An entry of a unit the replay passed was asked for whole: only its key and ordinal are kept. */
+function letGo(i: number): RaimentError {
+  return new RaimentError('RAIMENT_RECORD_LET_GO', `entry ${i} of the record was replayed and its outcome let go: only its key and ordinal are kept (a bug in Raiment: report it)`)
 }
 
 /** A joined block's entries; null when a column does not split into its rows. */
@@ -271,6 +278,18 @@ export class RecordBlocks {
       if (this.#pending !== null) this.#arrive(i)
       if (i >= starts[starts.length - 1]!) return undefined
     }
+    const b = this.#blockOf(i)
+    const j = i - starts[b]!
+    if (b < this.#kept && this.#split[b] === null) throw letGo(i)
+    const entries = this.#split[b] ?? (this.#split[b] = [])
+    if (j >= entries.length) return this.#splitTo(b, entries, j)
+    // Let go as released (`passed`): split again, alone (a divergence's message names the last).
+    return entries[j] ?? split(this.#joined[b]!)![j]
+  }
+
+  /** The block holding position `i` (within the blocks here). */
+  #blockOf(i: number): number {
+    const starts = this.#starts
     let b = this.#b
     if (i < starts[b]! || i >= starts[b + 1]!) {
       if (i >= starts[b + 1]! && i < starts[b + 2]!) b++
@@ -286,13 +305,17 @@ export class RecordBlocks {
       }
       this.#b = b
     }
-    const j = i - starts[b]!
-    // A block let go (a divergence's message names the last entry matched): split alone, not kept.
-    if (b < this.#kept && this.#split[b] === null) return split(this.#joined[b]!)![j]
-    const entries = this.#split[b] ?? (this.#split[b] = [])
-    if (j >= entries.length) return this.#splitTo(b, entries, j)
-    // Let go as released (`passed`): split again, alone (a divergence's message names the last).
-    return entries[j] ?? split(this.#joined[b]!)![j]
+    return b
+  }
+
+  /** The key of the entry at position `i`, passed or not (a divergence's message names the last matched). */
+  keyAt(i: number): string {
+    if (!(i >= 0 && i < this.length)) throw new RangeError(`no entry ${i} in a record of ${this.length}`)
+    if (i >= this.#starts[this.#starts.length - 1]!) return this.at(i)!.key
+    const b = this.#blockOf(i)
+    const j = i - this.#starts[b]!
+    const entries = this.#whole(b)
+    return entries !== null ? entries[j]!.key : this.#joined[b]!.keys.split(US)[j]!
   }
 
   /**
@@ -343,9 +366,13 @@ export class RecordBlocks {
     const starts = this.#starts
     let k = this.#kept
     while (k < this.#split.length && starts[k + 1]! <= next) {
-      if (this.#joined[k] !== null) {
+      const j = this.#joined[k]
+      if (j !== null && j !== undefined) {
+        // Its keys and ordinals stay (the keys counted by their entries, a divergence's message);
+        // its outcomes, seqs and oks go: a record's outcomes are not all held until its replay ends.
         this.#split[k] = null
         this.#at[k] = null
+        this.#joined[k] = { n: j.n, seqs: '', keys: j.keys, ords: j.ords, oks: '', texts: '' }
       }
       k++
     }
@@ -384,7 +411,7 @@ export class RecordBlocks {
    * replay's `implicit`, rising): searched in the record's keys when it released every entry
    * (`released`), else the keys at those positions. Keeps the blocks' keys alone, not their outcomes.
    */
-  replayedKeys(positions: readonly number[], released: boolean): ReplayedKeys {
+  replayedKeys(positions: RisingRuns, released: boolean): ReplayedKeys {
     this.#all()
     const keys = this.#joined.map((j, b) => (j !== null ? j.keys : this.#whole(b)!.map((e) => e.key)))
     if (released) return new ReplayedKeys(keys)
@@ -392,8 +419,7 @@ export class RecordBlocks {
     const set = new Set<string>()
     let b = 0
     let split: readonly string[] | null = null
-    for (let n = 0; n < positions.length; n++) {
-      const i = positions[n]!
+    positions.forEach((i) => {
       if (i >= starts[b + 1]!) {
         while (starts[b + 1]! <= i) b++
         split = null
@@ -401,7 +427,7 @@ export class RecordBlocks {
       const k = keys[b]!
       split ??= typeof k === 'string' ? k.split(US) : k
       set.add(split[i - starts[b]!]!)
-    }
+    })
     return new ReplayedKeys(null, set)
   }
 
@@ -427,12 +453,13 @@ export class RecordBlocks {
 
   /**
    * Every entry, split (a reader of the record whole, and the rare paths that read all of it):
-   * units not split, or let go, are split for it alone, not kept so.
+   * units not split are split for it alone, not kept so. Not once a replay has passed a unit.
    */
   toArray(): Entry[] {
     this.#all()
     const out: Entry[] = []
     for (let b = 0; b < this.#split.length; b++) {
+      if (b < this.#kept && this.#joined[b] !== null) throw letGo(this.#starts[b]!)
       const entries = this.#whole(b) ?? split(this.#joined[b]!)!
       for (let i = 0; i < entries.length; i++) out.push(entries[i]!)
     }

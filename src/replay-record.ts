@@ -21,7 +21,7 @@ export class Replay {
    * Positions, in increasing order, of the entries that are the first of their key and whose call,
    * asked in recorded order, was counted by them rather than in the weft's counts (`firstCounted`).
    */
-  readonly implicit: number[] = []
+  readonly implicit = new RisingRuns()
   /** Positions of the entries by key and ordinal, built at the first lookup out of order. */
   #index: Map<string, Array<number | undefined>> | null = null
 
@@ -55,16 +55,7 @@ export class Replay {
    */
   firstCounted(key: string): number {
     const at = this.#positions(key)?.[0]
-    if (at === undefined) return 0
-    const implicit = this.implicit
-    let lo = 0
-    let hi = implicit.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (implicit[mid]! < at) lo = mid + 1
-      else hi = mid
-    }
-    return implicit[lo] === at ? 1 : 0
+    return at !== undefined && this.implicit.has(at) ? 1 : 0
   }
 
   #positions(key: string): Array<number | undefined> | undefined {
@@ -78,6 +69,47 @@ export class Replay {
       this.#index = index
     }
     return this.#index.get(key)
+  }
+}
+
+/**
+ * Positions added in rising order, held as runs of consecutive ones (two numbers a run): a replay
+ * in recorded order adds 0, 1, 2, … (each key called once), one run however long the record,
+ * where an array of them held a number an entry and copied itself as it grew.
+ */
+export class RisingRuns {
+  /** Each run's first position and one past its last, in turn. */
+  readonly #bounds: number[] = []
+
+  get empty(): boolean {
+    return this.#bounds.length === 0
+  }
+
+  /** Adds `i`, greater than every position added before. */
+  push(i: number): void {
+    const b = this.#bounds
+    const n = b.length
+    if (n > 0 && b[n - 1] === i) b[n - 1] = i + 1
+    else b.push(i, i + 1)
+  }
+
+  has(i: number): boolean {
+    const b = this.#bounds
+    // The last run starting at or before `i`.
+    let lo = 0
+    let hi = b.length / 2
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (b[2 * mid]! <= i) lo = mid + 1
+      else hi = mid
+    }
+    return lo > 0 && i < b[2 * lo - 1]!
+  }
+
+  /** Calls `f` with each position, rising. */
+  forEach(f: (i: number) => void): void {
+    const b = this.#bounds
+    for (let r = 0; r < b.length; r += 2) for (let i = b[r]!; i < b[r + 1]!; i++) f(i)
   }
 }
 
@@ -107,7 +139,9 @@ function list(items: string[], max = 3): string {
 /** The recorded requests nearest to one the record lacks, for the divergence message. */
 export function nearest(r: Replay, got: Call): string {
   const name = got.lib.name + '.' + got.method + ':'
-  const all = r.record.toArray()
+  // Keys and ordinals only: the units the replay passed hold no more.
+  const all: Array<{ key: string; ord: number }> = []
+  r.record.eachKey((key, ord) => all.push({ key, ord }))
   const same = all.filter((e) => e.key.startsWith(name))
   const pool = same.length > 0 ? same : all
   const score = (k: string): number => {

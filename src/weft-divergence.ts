@@ -48,7 +48,7 @@ export function endedBefore(r: Replay, e: Entry, i: number): Divergence {
 /** The error thread `threadId` of `type` stops with; `r`: its replay, to name the last entry matched. */
 export function divergenceError(threadId: string, type: string, r: Replay | null, { what, detail }: Divergence): ReplayDivergence {
   const released = r ? r.next : 0
-  const last = r && released > 0 ? ` Last matched: ${describeKey(r.record.at(released - 1)!.key)}.` : ''
+  const last = r && released > 0 ? ` Last matched: ${describeKey(r.record.keyAt(released - 1))}.` : ''
   return new ReplayDivergence(
     `thread ${threadId} (${type}) diverged from its record: ${what}${last} ` +
       `The thread's code or its inputs changed since the record was made: make sure the thread is ` +

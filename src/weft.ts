@@ -371,7 +371,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #goLive(r: Replay): void {
     this.#replay = null
-    this.firstKeys = r.implicit.length === 0 ? null : r.record.replayedKeys(r.implicit, !r.skipUnrequested)
+    this.firstKeys = r.implicit.empty ? null : r.record.replayedKeys(r.implicit, !r.skipUnrequested)
     const held = r.held
     for (const call of held) {
       if (this.#stopped !== null) return

@@ -6,10 +6,12 @@
 // record, key for key and ordinal for ordinal. Positions read after their unit was let go (keys,
 // entries) are those of the record.
 import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import { join } from 'node:path'
 import { Weave, thread } from 'raiment'
 import { Journal } from '../src/journal.js'
 import { RecordReader } from '../src/replay-load.js'
+import { RisingRuns } from '../src/replay-record.js'
 import { onceAndResumed, readyLibrary } from './support/resumed.js'
 import { tempDir } from './support/tmp.js'
 
@@ -72,11 +74,15 @@ describe('records split as the replay reaches them', () => {
         // Released in the unit the replay is in (let go entry by entry): split again alone.
         if (i === 300) expect(at(299)).toEqual(whole[299])
       }
-      expect(at(3)).toEqual(whole[3])
-      expect(at(whole.length - 1)).toEqual(whole[whole.length - 1])
+      // A unit passed keeps its keys and ordinals, not its outcomes.
+      expect(() => record.at(3)).toThrow(expect.objectContaining({ code: 'RAIMENT_RECORD_LET_GO' }))
+      expect(() => record.toArray()).toThrow(expect.objectContaining({ code: 'RAIMENT_RECORD_LET_GO' }))
+      for (const i of [0, 3, 255, 256, whole.length - 2, whole.length - 1]) expect(record.keyAt(i)).toBe(whole[i]!.key)
       const positions = [0, 1, 255, 256, 257, 700, whole.length - 1]
-      const exact = record.replayedKeys(positions, false)
-      const searched = record.replayedKeys(positions, true)
+      const runs = new RisingRuns()
+      for (const i of positions) runs.push(i)
+      const exact = record.replayedKeys(runs, false)
+      const searched = record.replayedKeys(runs, true)
       for (const i of positions) {
         expect(exact.has(whole[i]!.key)).toBe(true)
         expect(searched.has(whole[i]!.key)).toBe(true)
@@ -119,5 +125,56 @@ describe('records split as the replay reaches them', () => {
     } finally {
       journal.close()
     }
+  })
+})
+
+describe('a divergence past the units a replay let go', () => {
+  it('names the last entry matched and the nearest recorded requests from the keys kept', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'j.db')
+    const first = await open(db)
+    const ready = whenReady()
+    const id = first.spawn('long', { n: N })
+    await ready
+    await first.close()
+    // The same thread type, changed: at its 600th step it asks for a call the record lacks.
+    const changed = thread({
+      uses: ['rb'],
+      async does(p: { n: number }) {
+        await this.rb.v(1000, 0)
+        for (let i = 0; i < p.n; i++) {
+          if (i === 600) await this.rb.v(77, 0)
+          if (i % 7 === 3) await Promise.all([this.rb.v(i % 5, 3), this.rb.v(100 + (i % 3), 0)])
+          else await this.rb.v(i % 5, 0)
+        }
+      },
+    })
+    const again = await Weave.open({ db, threads: { long: changed }, libraries: { rb }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
+    try {
+      const end = await again.join(id)
+      expect(end.status).toBe('failed')
+      const error = end.status === 'failed' ? end.error : null
+      expect(error).toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
+      expect(String((error as Error).message)).toMatch(/rb\.v\(77,0\).*Nearest recorded requests: rb\.v\(.*Last matched: rb\.v\(/s)
+    } finally {
+      await again.close()
+    }
+  })
+})
+
+describe('RisingRuns (the positions a replay counted by their entries)', () => {
+  it('holds exactly the positions added, in runs, and gives them back rising', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.nat(300), { maxLength: 120 }), (xs) => {
+        const rising = [...xs].sort((a, b) => a - b)
+        const runs = new RisingRuns()
+        for (const i of rising) runs.push(i)
+        expect(runs.empty).toBe(rising.length === 0)
+        for (let i = -1; i <= 302; i++) expect(runs.has(i)).toBe(rising.includes(i))
+        const back: number[] = []
+        runs.forEach((i) => back.push(i))
+        expect(back).toEqual(rising)
+      }),
+    )
   })
 })

@@ -39,11 +39,22 @@ export const readAhead = {
 /** A block as read joined: [rows, seqs, keys, ords, oks, outcomes]. */
 export type Joined = [number, string | null, string | null, string | null, string | null, string | null]
 
-/** What the worker hands over: a thread's next block; its end; a thread it gives up on; its failure. */
-type Message = { t: number; j: Joined } | { t: number; end: true } | { t: number; alone: true } | { error: string }
+/**
+ * A block as the worker hands it over: joined, and `x`, where each entry is in it (null: it does
+ * not split cleanly into its rows, seqs rising; cut it yourself). `x` holds, for n rows, the seqs
+ * [0, n), the ordinals [n, 2n), where each key starts [2n, 3n] and each outcome starts
+ * [3n + 1, 4n + 1], each list one past its last piece's end too (its length + 1).
+ */
+export interface AheadBlock {
+  readonly j: Joined
+  readonly x: Float64Array | null
+}
 
-/** What a record's reader gets from `next`: a block joined, its end, read on yourself, or nothing more (stopped). */
-export type Ahead = Joined | 'end' | 'alone' | 'gone'
+/** What the worker hands over: a thread's next block; its end; a thread it gives up on; its failure. */
+type Message = ({ t: number } & AheadBlock) | { t: number; end: true } | { t: number; alone: true } | { error: string }
+
+/** What a record's reader gets from `next`: a block, its end, read on yourself, or nothing more (stopped). */
+export type Ahead = AheadBlock | 'end' | 'alone' | 'gone'
 
 // Flags shared with the worker: READY (1: its snapshot is taken; 2: it failed before), SENT
 // (messages posted), STOP (asked to stop), DONE (its connection closed); then one a job (1: skip it).
@@ -58,7 +69,42 @@ const WORKER = `
 const { workerData } = require('node:worker_threads')
 const { file, sqlite, port, flags, jobs, sql } = workerData
 const a = new Int32Array(flags)
-const post = (m) => { port.postMessage(m); Atomics.add(a, ${SENT}, 1); Atomics.notify(a, ${SENT}) }
+const post = (m, transfer) => { port.postMessage(m, transfer); Atomics.add(a, ${SENT}, 1); Atomics.notify(a, ${SENT}) }
+// Where each entry of a block is (see AheadBlock), checked as the main thread's cut checks it
+// (seqs digits rising from after, ordinals digits, every column n pieces), so the replay splits
+// an entry with two slices; null where it does not split so.
+const US = 0x1f
+const digits = (text, n, x, base, after) => {
+  let p = 0
+  let prev = after
+  for (let i = 0; i < n; i++) {
+    let v = 0
+    let q = p
+    for (let c = text.charCodeAt(q); c >= 48 && c <= 57; c = text.charCodeAt(++q)) v = v * 10 + (c - 48)
+    if (q === p || (i < n - 1 ? text.charCodeAt(q) !== US : q !== text.length) || !(v > prev)) return false
+    x[base + i] = v
+    if (after !== -Infinity) prev = v
+    p = q + 1
+  }
+  return true
+}
+const starts = (text, n, x, base) => {
+  let i = 0
+  x[base] = 0
+  for (let k = text.indexOf('\x1f'); k !== -1; k = text.indexOf('\x1f', k + 1)) {
+    if (++i >= n) return false
+    x[base + i] = k + 1
+  }
+  x[base + n] = text.length + 1
+  return i === n - 1
+}
+const index = (j, after) => {
+  const n = j[0]
+  if (j[4].length !== n) return null
+  const x = new Float64Array(4 * n + 2)
+  const ok = digits(j[1], n, x, 0, after) && digits(j[3], n, x, n, -Infinity) && starts(j[2], n, x, 2 * n) && starts(j[5], n, x, 3 * n + 1)
+  return ok ? x : null
+}
 let db = null
 try {
   const Database = require(sqlite)
@@ -87,7 +133,8 @@ try {
       if (j !== null && j[0] === 0) post({ t, end: true })
       else if (j === null || j[1] === null || j[2] === null || j[3] === null || j[4] === null || j[5] === null) post({ t, alone: true })
       else {
-        post({ t, j })
+        const x = index(j, last[t])
+        post({ t, j, x }, x === null ? [] : [x.buffer])
         last[t] = Number(j[1].slice(j[1].lastIndexOf('\\x1f') + 1))
         continue
       }
@@ -163,7 +210,7 @@ export class ReadAhead {
       this.#take()
     }
     const m = q.shift()!
-    return 'j' in m ? m.j : 'end' in m ? 'end' : 'alone'
+    return 'j' in m ? m : 'end' in m ? 'end' : 'alone'
   }
 
   /** Lets go of thread `t`'s blocks: the worker skips the rest of its record. */

@@ -59,6 +59,11 @@ function joinedCut([n, seqs, keys, ords, oks, texts]: Joined, after: number): Re
   return cut({ n, seqs, keys, ords, oks, texts }, after)
 }
 
+/** A block the worker checked and indexed (src/replay-ahead.ts `AheadBlock`): one unit, split by its index. */
+function indexed([n, seqs, keys, ords, oks, texts]: Joined, index: Float64Array): { units: JoinedBlock[]; last: number } {
+  return { units: [{ n, seqs: seqs!, keys: keys!, ords: ords!, oks: oks!, texts: texts!, index }], last: index[n - 1]! }
+}
+
 /** An entry read by row (of the shape of those split from blocks: one shape for the weft to see). */
 function entry(r: Row): Entry {
   return new SplitEntry(r[0], r[1], r[2], r[3] === 1, r[4])
@@ -181,7 +186,7 @@ export class RecordReader {
       const a = ahead.next(t)
       if (a === 'end') return null
       if (a === 'gone') return a
-      const c = a === 'alone' ? null : joinedCut(a, last)
+      const c = a === 'alone' ? null : a.x !== null ? indexed(a.j, a.x) : joinedCut(a.j, last)
       if (c === null) {
         // Given up by the worker, or not split cleanly: read on here, from the last block had.
         alone = true

@@ -73,6 +73,25 @@ export interface JoinedBlock {
   readonly ords: string
   readonly oks: string
   readonly texts: string
+  /** Where each entry is, from the worker that read it ahead (src/replay-ahead.ts `AheadBlock`). */
+  readonly index?: Float64Array
+}
+
+/**
+ * A unit the replay has passed: its keys and ordinals as UTF-8, US between, off V8's heap. Kept
+ * as strings, a million-entry record's keys (the keys counted by their entries, src/replay-keys.ts)
+ * were copied by every scavenge until promoted: ~10 % of its replay's time.
+ */
+export interface PassedUnit {
+  readonly passed: true
+  readonly n: number
+  readonly keys: Buffer
+  readonly ords: Buffer
+}
+
+/** A column of a unit, joined: as read, or passed (UTF-8). */
+function textOf(column: string | Buffer): string {
+  return typeof column === 'string' ? column : column.toString('utf8')
 }
 
 /** Rows of a unit, the part of a block let go whole once the replay has passed it. */
@@ -188,7 +207,7 @@ export class RecordBlocks {
   /** Each block's entries once split; null: not split, or let go. */
   readonly #split: Array<Array<Entry | undefined> | null>
   /** Each block's joined text; null for a block read by row (kept split). */
-  readonly #joined: Array<JoinedBlock | null>
+  readonly #joined: Array<JoinedBlock | PassedUnit | null>
   /** The position of each block's first entry, and one past the last block's. */
   readonly #starts: number[]
   /** Where each column's next piece begins in each joined block split in part: seqs, keys, ords, texts. */
@@ -212,7 +231,7 @@ export class RecordBlocks {
       this.lastSeq = pending.lastSeq
       return
     }
-    const last = this.#joined[this.#joined.length - 1]
+    const last = this.#joined[this.#joined.length - 1] as JoinedBlock | null | undefined
     if (n === 0) this.lastSeq = -1
     else if (last === null || last === undefined) this.lastSeq = this.at(n - 1)!.seq
     else this.lastSeq = +last.seqs.slice(last.seqs.lastIndexOf(US) + 1)
@@ -284,7 +303,7 @@ export class RecordBlocks {
     const entries = this.#split[b] ?? (this.#split[b] = [])
     if (j >= entries.length) return this.#splitTo(b, entries, j)
     // Let go as released (`passed`): split again, alone (a divergence's message names the last).
-    return entries[j] ?? split(this.#joined[b]!)![j]
+    return entries[j] ?? split(this.#joined[b] as JoinedBlock)![j]
   }
 
   /** The block holding position `i` (within the blocks here). */
@@ -315,7 +334,7 @@ export class RecordBlocks {
     const b = this.#blockOf(i)
     const j = i - this.#starts[b]!
     const entries = this.#whole(b)
-    return entries !== null ? entries[j]!.key : this.#joined[b]!.keys.split(US)[j]!
+    return entries !== null ? entries[j]!.key : textOf(this.#joined[b]!.keys).split(US)[j]!
   }
 
   /**
@@ -325,7 +344,18 @@ export class RecordBlocks {
    * The block was checked whole when read (`cut`): every column holds its n pieces.
    */
   #splitTo(b: number, entries: Array<Entry | undefined>, j: number): Entry {
-    const block = this.#joined[b]!
+    const block = this.#joined[b] as JoinedBlock
+    const x = block.index
+    if (x !== undefined) {
+      // Indexed by the worker: two slices an entry, nothing searched.
+      const n = block.n
+      const { keys, texts, oks } = block
+      while (entries.length <= j) {
+        const i = entries.length
+        entries.push(new SplitEntry(x[i]!, keys.slice(x[2 * n + i], x[2 * n + i + 1]! - 1), x[n + i]!, oks.charCodeAt(i) === 49, texts.slice(x[3 * n + 1 + i], x[3 * n + 2 + i]! - 1)))
+      }
+      return entries[j]!
+    }
     const at = entries.length === 0 ? (this.#at[b] = [0, 0, 0, 0]) : this.#at[b]!
     let s = at[0]
     let k = at[1]
@@ -367,12 +397,13 @@ export class RecordBlocks {
     let k = this.#kept
     while (k < this.#split.length && starts[k + 1]! <= next) {
       const j = this.#joined[k]
-      if (j !== null && j !== undefined) {
-        // Its keys and ordinals stay (the keys counted by their entries, a divergence's message);
-        // its outcomes, seqs and oks go: a record's outcomes are not all held until its replay ends.
+      if (j !== null && j !== undefined && !('passed' in j)) {
+        // Its keys and ordinals stay (the keys counted by their entries, a divergence's message),
+        // off the heap; its outcomes, seqs and oks go: a record's outcomes are not all held until
+        // its replay ends.
         this.#split[k] = null
         this.#at[k] = null
-        this.#joined[k] = { n: j.n, seqs: '', keys: j.keys, ords: j.ords, oks: '', texts: '' }
+        this.#joined[k] = { passed: true, n: j.n, keys: Buffer.from(j.keys, 'utf8'), ords: Buffer.from(j.ords, 'latin1') }
       }
       k++
     }
@@ -400,8 +431,8 @@ export class RecordBlocks {
         continue
       }
       const j = this.#joined[b]!
-      const keys = j.keys.split(US)
-      const ords = j.ords.split(US)
+      const keys = textOf(j.keys).split(US)
+      const ords = textOf(j.ords).split(US)
       for (let i = 0; i < keys.length; i++) f(keys[i]!, +ords[i]!, start + i)
     }
   }
@@ -425,7 +456,7 @@ export class RecordBlocks {
         split = null
       }
       const k = keys[b]!
-      split ??= typeof k === 'string' ? k.split(US) : k
+      split ??= Array.isArray(k) ? k : textOf(k).split(US)
       set.add(split[i - starts[b]!]!)
     })
     return new ReplayedKeys(null, set)
@@ -460,7 +491,7 @@ export class RecordBlocks {
     const out: Entry[] = []
     for (let b = 0; b < this.#split.length; b++) {
       if (b < this.#kept && this.#joined[b] !== null) throw letGo(this.#starts[b]!)
-      const entries = this.#whole(b) ?? split(this.#joined[b]!)!
+      const entries = this.#whole(b) ?? split(this.#joined[b] as JoinedBlock)!
       for (let i = 0; i < entries.length; i++) out.push(entries[i]!)
     }
     return out

@@ -3,7 +3,8 @@
  * (src/weft-keys.ts): a key's first call, matched in recorded order by its entry of ordinal 0.
  * A live call of such a key after the replay is its second: ordinal 1.
  *
- * Held as the record's joined key texts (src/replay-blocks.ts), searched for a key when a live
+ * Held as the record's joined key texts (src/replay-blocks.ts; UTF-8 off the heap for the units the
+ * replay passed), searched for a key when a live
  * call asks, not as a Set or Map of every key: 10,000 threads resumed with 100 entries each would
  * otherwise each build and keep a Map of 100 keys (~8 KB a thread) at their first live call. Once
  * the searches have read a few times the texts' length, the keys go into a Set (a thread that
@@ -23,19 +24,19 @@ import { US, US_CODE } from './replay-blocks.js'
 const SEARCHES = 4
 
 export class ReplayedKeys {
-  /** Each block's keys: joined by US, or one string a key (a block read by row). */
-  #texts: ReadonlyArray<string | readonly string[]> | null
+  /** Each block's keys: joined by US (a string, or UTF-8), or one string a key (a block read by row). */
+  #texts: ReadonlyArray<Keys> | null
   #set: Set<string> | null
   /** Characters the searches may still read before the keys go into a Set. */
   #left: number
   readonly #length: number
 
   /** `texts`: every key of the record (exact only if none was dropped); or `set`: the keys exactly. */
-  constructor(texts: ReadonlyArray<string | readonly string[]> | null, set: Set<string> | null = null) {
+  constructor(texts: ReadonlyArray<Keys> | null, set: Set<string> | null = null) {
     this.#texts = texts
     this.#set = set
     let length = 0
-    if (texts !== null) for (const t of texts) length += typeof t === 'string' ? t.length : t.reduce((n, k) => n + k.length + 1, 0)
+    if (texts !== null) for (const t of texts) length += isList(t) ? t.reduce((n, k) => n + k.length + 1, 0) : t.length
     this.#length = length
     this.#left = SEARCHES * length
   }
@@ -43,16 +44,20 @@ export class ReplayedKeys {
   /** Whether `key` was counted by its recorded entry (see the invariants). */
   has(key: string): boolean {
     // A key holding a raw U+001F (a library or method name could) would match across two: a Set.
-    if (this.#set === null && !key.includes(US)) return this.#search(key)
+    // An empty key (none is: a key starts `library.method:`) would be found anywhere: a Set too.
+    if (this.#set === null && key.length > 0 && !key.includes(US)) return this.#search(key)
     return this.#keys().has(key)
   }
 
   #search(key: string): boolean {
     const texts = this.#texts!
     let found = false
+    let bytes: Buffer | null = null
     for (let b = 0; b < texts.length && !found; b++) {
       const t = texts[b]!
-      found = typeof t === 'string' ? holds(t, key) : t.includes(key)
+      if (typeof t === 'string') found = holds(t, key)
+      else if (isList(t)) found = t.includes(key)
+      else found = holds(t, (bytes ??= Buffer.from(key, 'utf8')))
     }
     this.#left -= this.#length
     if (this.#left < 0) this.#keys()
@@ -63,17 +68,28 @@ export class ReplayedKeys {
   #keys(): Set<string> {
     if (this.#set !== null) return this.#set
     const set = new Set<string>()
-    for (const t of this.#texts!) for (const k of typeof t === 'string' ? t.split(US) : t) set.add(k)
+    for (const t of this.#texts!) for (const k of isList(t) ? t : (typeof t === 'string' ? t : t.toString('utf8')).split(US)) set.add(k)
     this.#texts = null
     return (this.#set = set)
   }
 }
 
-/** Whether `key` is one of the keys joined by US in `text` (a key holds no raw U+001F). */
-function holds(text: string, key: string): boolean {
+/** A block's keys: joined by US (as read, or UTF-8), or one string a key. */
+export type Keys = string | Buffer | readonly string[]
+
+function isList(t: Keys): t is readonly string[] {
+  return Array.isArray(t)
+}
+
+/**
+ * Whether `key` is one of the keys joined by US in `text` (a key holds no raw U+001F); in UTF-8
+ * alike, byte for byte (a key's bytes match only at a character's start, and US is one byte).
+ */
+function holds<T extends string | Buffer>(text: T, key: T): boolean {
   const end = key.length
-  for (let i = text.indexOf(key); i !== -1; i = text.indexOf(key, i + 1)) {
-    if ((i === 0 || text.charCodeAt(i - 1) === US_CODE) && (i + end === text.length || text.charCodeAt(i + end) === US_CODE)) return true
+  const at = (i: number): number => (typeof text === 'string' ? text.charCodeAt(i) : text[i]!)
+  for (let i = text.indexOf(key as string & Buffer); i !== -1; i = text.indexOf(key as string & Buffer, i + 1)) {
+    if ((i === 0 || at(i - 1) === US_CODE) && (i + end === text.length || at(i + end) === US_CODE)) return true
   }
   return false
 }

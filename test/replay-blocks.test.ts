@@ -12,6 +12,8 @@ import { Weave, thread } from 'raiment'
 import { Journal } from '../src/journal.js'
 import { RecordReader } from '../src/replay-load.js'
 import { RisingRuns } from '../src/replay-record.js'
+import { ReplayedKeys } from '../src/replay-keys.js'
+import { US } from '../src/replay-blocks.js'
 import { onceAndResumed, readyLibrary } from './support/resumed.js'
 import { tempDir } from './support/tmp.js'
 
@@ -91,6 +93,9 @@ describe('records split as the replay reaches them', () => {
       const other = whole.find((e) => !positions.some((i) => whole[i]!.key === e.key))!.key
       expect(exact.has(other)).toBe(false)
       for (const k of [whole[0]!.key.slice(0, -1), whole[0]!.key.slice(1), 'rb.v:[9,9]']) expect(searched.has(k)).toBe(false)
+      // Searched in the passed units' keys (UTF-8), before enough searches put the keys in a Set.
+      for (const i of positions) expect(record.replayedKeys(runs, true).has(whole[i]!.key)).toBe(true)
+      for (const k of [whole[0]!.key.slice(0, -1), whole[0]!.key.slice(1), whole[700]!.key.slice(0, -1), 'rb.v:[9,9]']) expect(record.replayedKeys(runs, true).has(k)).toBe(false)
       const keys: Array<[string, number, number]> = []
       record.eachKey((key, ord, i) => keys.push([key, ord, i]))
       expect(keys).toEqual(whole.map((e, i) => [e.key, e.ord, i]))
@@ -174,6 +179,26 @@ describe('RisingRuns (the positions a replay counted by their entries)', () => {
         const back: number[] = []
         runs.forEach((i) => back.push(i))
         expect(back).toEqual(rising)
+      }),
+    )
+  })
+})
+
+describe('ReplayedKeys (the keys a finished replay counted by their entries)', () => {
+  it('finds exactly the keys joined in the texts, as strings and as UTF-8, before and after they go into a Set', () => {
+    const key = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 6 }).filter((k) => !k.includes(US))
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { minLength: 1, maxLength: 30 }), fc.array(key, { maxLength: 12 }), fc.nat(3), (keys, others, cut) => {
+        const at = Math.min(cut * 8, keys.length)
+        const parts = [keys.slice(0, at), keys.slice(at)].filter((p) => p.length > 0)
+        const probes = [...keys, ...others, ...keys.map((k) => k.slice(1)), ...keys.map((k) => k + k)]
+        for (const texts of [parts.map((p) => p.join(US)), parts.map((p) => Buffer.from(p.join(US), 'utf8')), parts]) {
+          const fresh = (): ReplayedKeys => new ReplayedKeys(texts)
+          for (const p of probes) expect(fresh().has(p)).toBe(keys.includes(p))
+          // One instance asked again and again: its searches end in a Set, which answers alike.
+          const kept = fresh()
+          for (const p of [...probes, ...probes, ...probes, ...probes, ...probes]) expect(kept.has(p)).toBe(keys.includes(p))
+        }
       }),
     )
   })

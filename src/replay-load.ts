@@ -51,7 +51,9 @@ const CHUNK = 512
 
 /** Of a thread's entries after a seq: the last one's seq (a seek); how many, and whether a key includes a text (> 0). */
 const LAST_SEQ = 'SELECT max(seq) FROM journal_main WHERE thread = ? AND seq > ?'
-const REST = 'SELECT count(*), max(instr(key, ?)) FROM journal_main WHERE thread = ? AND seq > ?'
+const REST = 'SELECT count(*), max(instr(key, ?)) FROM journal_main WHERE thread = ? AND seq > ? AND seq <= ?'
+/** Seqs a chunk of that count covers. */
+const COUNT_CHUNK = 65_536
 
 /** A block read joined, cut into units (`cut`); null when a column is missing or it does not split cleanly. */
 function joinedCut([n, seqs, keys, ords, oks, texts]: Joined, after: number): ReturnType<typeof cut> {
@@ -159,16 +161,35 @@ export class RecordReader {
       jobs.push({ id, after: end, first: units, lastSeq, rows: 0, marked: false })
       most += lastSeq - end
     }
-    // Started on what the seqs allow (gaps only make fewer rows), before the rows are counted,
-    // which runs meanwhile; its snapshot is taken before this transaction ends (`ready`).
-    const ahead = most >= readAhead.minRows && file !== ':memory:' ? ReadAhead.start(file, JOINED, jobs.map(({ id, after }) => ({ id, after }))) : null
+    // Started on what the seqs allow (gaps only make fewer rows), before the rows are counted;
+    // its snapshot is taken before this transaction ends (`ready`). The rows are counted (and
+    // their keys looked at for a secret's marker) in chunks of seqs, a scan each: this thread
+    // takes them from the front, the worker from the back once started (`AheadCount`).
+    const chunks: Array<[number, number, number]> = []
+    jobs.forEach((job, t) => {
+      for (let after = job.after; after < job.lastSeq; after += COUNT_CHUNK) chunks.push([t, after, Math.min(after + COUNT_CHUNK, job.lastSeq)])
+    })
+    const ahead = most >= readAhead.minRows && file !== ':memory:' ? ReadAhead.start(file, JOINED, jobs.map(({ id, after }) => ({ id, after })), { sql: REST, mark: MARK, chunks }) : null
     const rest = (this.#rest ??= this.#db.prepare(REST).raw(true))
-    for (const job of jobs) {
-      const [rows, marked] = rest.get(MARK, job.id, job.after) as [number, number | null]
-      job.rows = rows
-      job.marked = (marked ?? 0) > 0
+    const count = ([t, after, to]: readonly [number, number, number]): void => {
+      const [rows, marked] = rest.get(MARK, jobs[t]!.id, after, to) as [number, number | null]
+      jobs[t]!.rows += rows
+      jobs[t]!.marked ||= (marked ?? 0) > 0
     }
+    let front = 0
+    while (front < chunks.length && (ahead === null || ahead.claim(chunks.length))) count(chunks[front++]!)
     const ready = ahead?.ready() ?? false
+    if (ahead !== null)
+      jobs.forEach((job, t) => {
+        const back = ready ? ahead.counted(t) : null
+        // The worker failed: its chunks (those the front did not take) are counted here.
+        if (back === null) {
+          for (let c = front; c < chunks.length; c++) if (chunks[c]![0] === t) count(chunks[c]!)
+        } else {
+          job.rows += back.rows
+          job.marked ||= back.marked
+        }
+      })
     jobs.forEach((job, t) => out.set(job.id, ready ? new RecordBlocks(job.first, this.#pending(job, t, ahead!)) : this.record(job.id, job.first, job.after)))
     return ready ? ahead : null
   }

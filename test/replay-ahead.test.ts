@@ -146,6 +146,41 @@ describe('records read ahead', () => {
     }
   })
 
+  it('counts the chunks the resume does not take, the two claiming them from either end at once', () => {
+    const rows = (n: number, marked: number): Row[] => Array.from({ length: n }, (_, i) => ({ seq: i * 2 + (i % 5), key: i === marked ? `ra.v:["${MARK}]"]` : `ra.v:[${i}]`, ord: 0, ok: 1, outcome: `J${i}` }))
+    const journal = journalOf({ a: rows(3000, 2500), b: rows(1200, -1), c: rows(700, 3) })
+    const count = 'SELECT count(*), max(instr(key, ?)) FROM journal_main WHERE thread = ? AND seq > ? AND seq <= ?'
+    try {
+      const jobs = [{ id: 'a', after: -1 }, { id: 'b', after: 100 }, { id: 'c', after: -1 }]
+      const truth = jobs.map(({ id, after }) => journal.db.prepare(count).raw(true).get(MARK, id, after, 1e9) as [number, number | null])
+      for (const size of [7, 64, 1000]) {
+        const chunks: Array<[number, number, number]> = []
+        jobs.forEach(({ id, after }, t) => {
+          const last = journal.db.prepare('SELECT max(seq) FROM journal_main WHERE thread = ?').pluck().get(id) as number
+          for (let a = after; a < last; a += size) chunks.push([t, a, Math.min(a + size, last)])
+        })
+        const ahead = ReadAhead.start(journal.file, 'SELECT 0', jobs, { sql: count, mark: MARK, chunks })!
+        // Claimed once the worker can claim too, so both count.
+        expect(ahead.ready()).toBe(true)
+        const sums = jobs.map(() => ({ rows: 0, marked: false }))
+        for (let front = 0; front < chunks.length && ahead.claim(chunks.length); front++) {
+          const [t, a, to] = chunks[front]!
+          const [n, m] = journal.db.prepare(count).raw(true).get(MARK, jobs[t]!.id, a, to) as [number, number | null]
+          sums[t]!.rows += n
+          sums[t]!.marked ||= (m ?? 0) > 0
+        }
+        jobs.forEach((_, t) => {
+          const back = ahead.counted(t)!
+          expect(back).not.toBeNull()
+          expect({ rows: sums[t]!.rows + back.rows, marked: sums[t]!.marked || back.marked }).toEqual({ rows: truth[t]![0], marked: (truth[t]![1] ?? 0) > 0 })
+        })
+        ahead.stop()
+      }
+    } finally {
+      journal.close()
+    }
+  })
+
   it('a record let go is read no more while the others are; once stopped (the journal closes), what has not come reads as past the end at once', () => {
     readAhead.minRows = 0
     readAhead.waitMs = 60_000

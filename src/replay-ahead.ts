@@ -43,11 +43,14 @@ export type Joined = [number, string | null, string | null, string | null, strin
  * A block as the worker hands it over: joined, and `x`, where each entry is in it (null: it does
  * not split cleanly into its rows, seqs rising; cut it yourself). `x` holds, for n rows, the seqs
  * [0, n), the ordinals [n, 2n), where each key starts [2n, 3n] and each outcome starts
- * [3n + 1, 4n + 1], each list one past its last piece's end too (its length + 1).
+ * [3n + 1, 4n + 1], each list one past its last piece's end too (its length + 1); and `k`, its
+ * keys as UTF-8.
  */
 export interface AheadBlock {
   readonly j: Joined
   readonly x: Float64Array | null
+  /** With `x`: the keys as UTF-8, for the record to keep once the replay has passed them (src/replay-blocks.ts `PassedUnit`). */
+  readonly k: Uint8Array | null
 }
 
 /** What the worker counted of a record: rows, and whether a key holds the text asked for. */
@@ -100,6 +103,7 @@ const post = (m, transfer) => { port.postMessage(m, transfer); Atomics.add(a, ${
 // (seqs digits rising from after, ordinals digits, every column n pieces), so the replay splits
 // an entry with two slices; null where it does not split so.
 const US = 0x1f
+const utf8 = new TextEncoder()
 const digits = (text, n, x, base, after) => {
   let p = 0
   let prev = after
@@ -174,7 +178,9 @@ try {
       else if (j === null || j[1] === null || j[2] === null || j[3] === null || j[4] === null || j[5] === null) post({ t, alone: true })
       else {
         const x = index(j, last[t])
-        post({ t, j, x }, x === null ? [] : [x.buffer])
+        // The keys' UTF-8 made here, not by the replay (its own buffer: transferred, not copied).
+        const k = x === null ? null : utf8.encode(j[2])
+        post({ t, j, x, k }, x === null ? [] : [x.buffer, k.buffer])
         last[t] = Number(j[1].slice(j[1].lastIndexOf('\\x1f') + 1))
         continue
       }

@@ -75,6 +75,8 @@ export interface JoinedBlock {
   readonly texts: string
   /** Where each entry is, from the worker that read it ahead (src/replay-ahead.ts `AheadBlock`). */
   readonly index?: Float64Array
+  /** `keys` as UTF-8, likewise (kept once the replay has passed the block). */
+  readonly keyBytes?: Buffer
 }
 
 /**
@@ -403,7 +405,7 @@ export class RecordBlocks {
         // its replay ends.
         this.#split[k] = null
         this.#at[k] = null
-        this.#joined[k] = { passed: true, n: j.n, keys: Buffer.from(j.keys, 'utf8'), ords: Buffer.from(j.ords, 'latin1') }
+        this.#joined[k] = { passed: true, n: j.n, keys: j.keyBytes ?? Buffer.from(j.keys, 'utf8'), ords: Buffer.from(j.ords, 'latin1') }
       }
       k++
     }

@@ -22,7 +22,7 @@
  */
 import type Database from 'better-sqlite3'
 import type { Journal, ThreadRow } from './journal.js'
-import { readAhead, ReadAhead, type Joined } from './replay-ahead.js'
+import { readAhead, ReadAhead, type AheadBlock, type Joined } from './replay-ahead.js'
 import { cut, RecordBlocks, SplitEntry, US, type Entry, type JoinedBlock, type PendingBlocks } from './replay-blocks.js'
 import { MARK } from './secrets/marker.js'
 
@@ -62,8 +62,9 @@ function joinedCut([n, seqs, keys, ords, oks, texts]: Joined, after: number): Re
 }
 
 /** A block the worker checked and indexed (src/replay-ahead.ts `AheadBlock`): one unit, split by its index. */
-function indexed([n, seqs, keys, ords, oks, texts]: Joined, index: Float64Array): { units: JoinedBlock[]; last: number } {
-  return { units: [{ n, seqs: seqs!, keys: keys!, ords: ords!, oks: oks!, texts: texts!, index }], last: index[n - 1]! }
+function indexed({ j: [n, seqs, keys, ords, oks, texts], x, k }: AheadBlock): { units: JoinedBlock[]; last: number } {
+  const keyBytes = Buffer.from(k!.buffer, k!.byteOffset, k!.byteLength)
+  return { units: [{ n, seqs: seqs!, keys: keys!, ords: ords!, oks: oks!, texts: texts!, index: x!, keyBytes }], last: x![n - 1]! }
 }
 
 /** An entry read by row (of the shape of those split from blocks: one shape for the weft to see). */
@@ -207,7 +208,7 @@ export class RecordReader {
       const a = ahead.next(t)
       if (a === 'end') return null
       if (a === 'gone') return a
-      const c = a === 'alone' ? null : a.x !== null ? indexed(a.j, a.x) : joinedCut(a.j, last)
+      const c = a === 'alone' ? null : a.x !== null ? indexed(a) : joinedCut(a.j, last)
       if (c === null) {
         // Given up by the worker, or not split cleanly: read on here, from the last block had.
         alone = true

@@ -89,6 +89,7 @@ export class RisingRuns {
   push(i: number): void {
     const b = this.#bounds
     const n = b.length
+    if (n > 0 && i < b[n - 1]!) throw new RangeError(`position ${i} added after ${b[n - 1]! - 1}: positions are added rising`)
     if (n > 0 && b[n - 1] === i) b[n - 1] = i + 1
     else b.push(i, i + 1)
   }

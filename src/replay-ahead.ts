@@ -20,6 +20,11 @@
  *   thread's entries past the last block it had are written by nothing while it replays (a replay
  *   records nothing; `onDivergence: 'continue'` drops entries only once the replay reached them;
  *   journal_tail's threads are not read ahead).
+ * - Before it reads blocks, the worker counts the records' rows in the chunks of seqs it claims
+ *   from the back while the resume claims them from the front (`AheadCount`): each chunk is
+ *   counted once, by one of them; if the worker fails, the resume counts those it did not take.
+ * - The worker stays at most `readAhead.window` blocks ahead of what the replay took from the
+ *   port, so a long record does not wait in memory whole.
  * - The worker reads the records a block each in turn (the replay runs them side by side), skips
  *   those let go (a thread stopped mid-replay: `drop`), and ends once it has read them all, or
  *   when told to stop (the journal closes: `stop` waits for its connection to close first, and
@@ -27,11 +32,14 @@
  */
 import { createRequire } from 'node:module'
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
+import { RaimentError } from './errors.js'
 
 /** Tunables (tests lower `minRows` to read small records ahead too). */
 export const readAhead = {
   /** Records past their first block holding at least this many entries in all are read ahead. */
   minRows: 65_536,
+  /** Blocks the worker may have handed over that the replay has not taken from the port yet. */
+  window: 64,
   /** How long to wait for the worker to start, and then for each block, before reading on alone. */
   waitMs: 10_000,
 }
@@ -85,18 +93,20 @@ export type Ahead = AheadBlock | 'end' | 'alone' | 'gone'
 
 // Flags shared with the worker: READY (1: its snapshot is taken; 2: it failed before), SENT
 // (messages posted), STOP (asked to stop), DONE (its connection closed), TAKEN (chunks claimed
-// to count, `AheadCount`); then one a job (1: skip it).
+// to count, `AheadCount`), GOT (messages the replay took from the port); then one a job (1: skip it).
 const READY = 0
 const SENT = 1
 const STOP = 2
 const DONE = 3
 const TAKEN = 4
-const JOBS = 5
+const GOT = 5
+const JOBS = 6
+
 
 /** The worker: plain JavaScript (eval), so it runs the same from src/ and dist/. */
 const WORKER = `
 const { workerData } = require('node:worker_threads')
-const { file, sqlite, port, flags, jobs, sql, count } = workerData
+const { file, sqlite, port, flags, jobs, sql, count, window } = workerData
 const a = new Int32Array(flags)
 const post = (m, transfer) => { port.postMessage(m, transfer); Atomics.add(a, ${SENT}, 1); Atomics.notify(a, ${SENT}) }
 // Where each entry of a block is (see AheadBlock), checked as the main thread's cut checks it
@@ -121,7 +131,7 @@ const digits = (text, n, x, base, after) => {
 const starts = (text, n, x, base) => {
   let i = 0
   x[base] = 0
-  for (let k = text.indexOf('\x1f'); k !== -1; k = text.indexOf('\x1f', k + 1)) {
+  for (let k = text.indexOf('\\x1f'); k !== -1; k = text.indexOf('\\x1f', k + 1)) {
     if (++i >= n) return false
     x[base + i] = k + 1
   }
@@ -152,7 +162,7 @@ try {
     const counting = db.prepare(count.sql).raw(true)
     const sums = jobs.map(() => ({ rows: 0, marked: false }))
     const total = count.chunks.length
-    for (let back = total - 1; Atomics.add(a, ${TAKEN}, 1) < total; back--) {
+    for (let back = total - 1; Atomics.load(a, ${STOP}) === 0 && Atomics.add(a, ${TAKEN}, 1) < total; back--) {
       const [t, after, to] = count.chunks[back]
       const [rows, marked] = counting.get(count.mark, jobs[t].id, after, to)
       sums[t].rows += rows
@@ -177,6 +187,8 @@ try {
       if (j !== null && j[0] === 0) post({ t, end: true })
       else if (j === null || j[1] === null || j[2] === null || j[3] === null || j[4] === null || j[5] === null) post({ t, alone: true })
       else {
+        // At most \`window\` blocks ahead of the replay: a record is not all waiting in the port.
+        for (let got = Atomics.load(a, ${GOT}); Atomics.load(a, ${SENT}) - got >= window && Atomics.load(a, ${STOP}) === 0; got = Atomics.load(a, ${GOT})) Atomics.wait(a, ${GOT}, got, 1000)
         const x = index(j, last[t])
         // The keys' UTF-8 made here, not by the replay (its own buffer: transferred, not copied).
         const k = x === null ? null : utf8.encode(j[2])
@@ -230,7 +242,7 @@ export class ReadAhead {
     let worker: Worker
     try {
       const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
-      worker = new Worker(WORKER, { eval: true, workerData: { file, sqlite, port: port2, flags: flags.buffer, jobs, sql, count }, transferList: [port2] })
+      worker = new Worker(WORKER, { eval: true, workerData: { file, sqlite, port: port2, flags: flags.buffer, jobs, sql, count, window: readAhead.window }, transferList: [port2] })
     } catch {
       port1.close()
       return null
@@ -275,7 +287,10 @@ export class ReadAhead {
       this.#take()
     }
     const m = q.shift()!
-    return 'j' in m ? m : 'end' in m ? 'end' : 'alone'
+    if ('j' in m) return m
+    if ('end' in m) return 'end'
+    if ('alone' in m) return 'alone'
+    throw new RaimentError('RAIMENT_READ_AHEAD', `the read-ahead handed a record a count where a block was due (a bug in Raiment: report it)`)
   }
 
   /** Lets go of thread `t`'s blocks: the worker skips the rest of its record. */
@@ -298,6 +313,8 @@ export class ReadAhead {
       return
     }
     this.#taken++
+    Atomics.store(this.#flags, GOT, this.#taken)
+    Atomics.notify(this.#flags, GOT)
     const m = got.message as Message
     if ('error' in m) this.#fail()
     else if (Atomics.load(this.#flags, JOBS + m.t) === 0) this.#queued[m.t]!.push(m)
@@ -313,6 +330,7 @@ export class ReadAhead {
     if (this.#stopped) return
     this.#stopped = true
     Atomics.store(this.#flags, STOP, 1)
+    Atomics.notify(this.#flags, GOT)
     Atomics.wait(this.#flags, DONE, 0, readAhead.waitMs)
     void this.#worker.terminate()
     this.#port.close()

@@ -64,7 +64,9 @@ function rowsOf(n: number, gapEvery: number, odd: ReadonlyArray<readonly [number
   let seq = 0
   for (let i = 0; i < n; i++) {
     seq += i % gapEvery === gapEvery - 1 ? 3 : 1
-    rows.push({ seq, key: `ra.v:[${i % 17}]`, ord: Math.floor(i / 17), ok: i % 9 === 0 ? 0 : 1, outcome: `J${i}` })
+    // Keys of one, two, three and four UTF-8 bytes a character: the worker indexes them in UTF-16
+    // and hands them over in UTF-8.
+    rows.push({ seq, key: i % 23 === 5 ? `ra.v:["é€😀",${i % 17}]` : `ra.v:[${i % 17}]`, ord: Math.floor(i / 17), ok: i % 9 === 0 ? 0 : 1, outcome: `J${i}` })
   }
   for (const [at, what] of odd) {
     if (n === 0) break
@@ -86,8 +88,10 @@ const recordArb = fc
 describe('records read ahead', () => {
   it('are the records read whole, position for position, whatever they hold and whether the worker starts or not', () => {
     fc.assert(
-      fc.property(fc.array(recordArb, { minLength: 1, maxLength: 3 }), fc.boolean(), (records, starts) => {
+      fc.property(fc.array(recordArb, { minLength: 1, maxLength: 3 }), fc.boolean(), fc.constantFrom(1, 2, 64), (records, starts, window) => {
         readAhead.minRows = 0
+        // The worker waits for the replay to take what it handed over, up to `window` blocks.
+        readAhead.window = window
         // A wait of 0 ms: the worker is never ready in time, and the records are read here.
         readAhead.waitMs = starts ? defaults.waitMs : 0
         const byId = Object.fromEntries(records.map((rows, i) => [`t${i}`, rows]))
@@ -119,8 +123,8 @@ describe('records read ahead', () => {
         numRuns: 12,
         // Past the first block: a key read by row, then a secret's marker the worker looks for.
         examples: [
-          [[rowsOf(9000, 700, [[6000, 'us'], [8000, 'mark']]), rowsOf(5000, 5000, [])], true],
-          [[rowsOf(9000, 700, [[8000, 'mark']])], false],
+          [[rowsOf(9000, 700, [[6000, 'us'], [8000, 'mark']]), rowsOf(5000, 5000, [])], true, 1],
+          [[rowsOf(9000, 700, [[8000, 'mark']])], false, 64],
         ],
       },
     )
@@ -141,6 +145,12 @@ describe('records read ahead', () => {
       expect(ahead.ready()).toBe(true)
       expect(ahead.next(0)).toBe('alone')
       ahead.stop()
+      // One whose count fails (the same overflow), the resume taking no chunk: nothing counted.
+      const count = 'SELECT count(*), abs(-9223372036854775807 - 1) FROM journal_main WHERE ? AND thread = ? AND seq > ? AND seq <= ?'
+      const failing = ReadAhead.start(journal.file, 'SELECT 0', job, { sql: count, mark: MARK, chunks: [[0, -1, 9]] })!
+      expect(failing.ready()).toBe(true)
+      expect(failing.counted(0)).toBeNull()
+      failing.stop()
     } finally {
       journal.close()
     }

@@ -252,12 +252,12 @@ export class RecordBlocks {
     while (k < this.#split.length && starts[k + 1]! <= next) {
       const j = this.#joined[k]
       if (j !== null && j !== undefined && !('passed' in j)) {
-        // Its keys and ordinals stay (the keys counted by their entries, a divergence's message),
-        // off the heap; its outcomes, seqs and oks go: a record's outcomes are not all held until
-        // its replay ends.
+        // Its keys and ordinals stay (the keys counted by their entries, a divergence's message;
+        // off the heap when the worker read it, `PassedUnit`); its outcomes, seqs and oks go: a
+        // record's outcomes are not all held until its replay ends.
         this.#split[k] = null
         this.#at[k] = null
-        this.#joined[k] = { passed: true, n: j.n, keys: j.keyBytes ?? Buffer.from(j.keys, 'utf8'), ords: Buffer.from(j.ords, 'latin1') }
+        this.#joined[k] = { passed: true, n: j.n, keys: j.keyBytes ?? j.keys, ords: j.ords }
       }
       k++
     }

@@ -56,15 +56,17 @@ export interface JoinedBlock {
 }
 
 /**
- * A unit the replay has passed: its keys and ordinals as UTF-8, US between, off V8's heap. Kept
- * as strings, a million-entry record's keys (the keys counted by their entries, src/replay-keys.ts)
- * were copied by every scavenge until promoted: ~10 % of its replay's time.
+ * A unit the replay has passed: its keys and ordinals, US between. The keys of a block the
+ * worker read ahead are its UTF-8 (`keyBytes`), off V8's heap: kept as strings, a million-entry
+ * record's keys (the keys counted by their entries, src/replay-keys.ts) were copied by every
+ * scavenge until promoted, ~10 % of its replay's time. Others stay as read (encoding the keys of
+ * 10,000 resumed threads as they finish their replay cost more than it saved).
  */
 export interface PassedUnit {
   readonly passed: true
   readonly n: number
-  readonly keys: Buffer
-  readonly ords: Buffer
+  readonly keys: string | Buffer
+  readonly ords: string
 }
 
 /** A column of a unit, joined: as read, or passed (UTF-8). */

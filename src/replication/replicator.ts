@@ -351,15 +351,32 @@ export class Replicator implements JournalTap {
       this.fence(e as Error)
       return
     }
+    await this.#resume(conn)
+  }
+
+  /**
+   * On connection `conn`: what is unconfirmed published again, or a new snapshot. Tried again
+   * every RETRY_MS while `conn` stays the broker's: a node just started answers NOT_FOUND for its
+   * streams until it has recovered them, and nothing else would try again (no new connection
+   * comes), so batches a snapshot must cover waited forever.
+   */
+  async #resume(conn: ChannelModel): Promise<void> {
+    if (this.#fenced !== null || this.#closed || this.#broker.connection !== conn) return
     try {
-      const ch = await this.#channel(conn)
+      // A channel of this connection kept from a try before (`#onDown` lets go of the others).
+      const ch = this.#ch ?? (await this.#channel(conn))
       if (this.#broker.connection !== conn) return
       this.#ch = ch
       this.#conn = conn
-      if (this.#needSnapshot) await this.#checkpoint(conn, false)
-      else for (let i = this.#head; i < this.#items.length; i++) if (!this.#items[i]!.confirmed && this.#items[i]!.gen >= this.#current) this.#publish(ch, this.#items[i]!)
+      if (this.#needSnapshot) {
+        await this.#checkpoint(conn, false)
+        // Not written (its channel went meanwhile, or another checkpoint was under way): again.
+        if (this.#needSnapshot && !this.journal.closed) throw new Error('the snapshot was not written')
+      } else for (let i = this.#head; i < this.#items.length; i++) if (!this.#items[i]!.confirmed && this.#items[i]!.gen >= this.#current) this.#publish(ch, this.#items[i]!)
     } catch (e) {
-      if (this.#broker.connection === conn) this.#log(`raiment: journal replication could not resume on the new connection (${(e as Error).message}); retrying with the next one`)
+      if (this.#broker.connection !== conn || this.#closed || this.#fenced !== null || this.journal.closed) return
+      this.#log(`raiment: journal replication could not resume on the new connection (${(e as Error).message}); trying again in ${RETRY_MS} ms`)
+      setTimeout(() => void this.#resume(conn), RETRY_MS).unref()
     }
   }
 

@@ -286,7 +286,7 @@ export class RecordBlocks {
       }
       const j = this.#joined[b]!
       const keys = textOf(j.keys).split(US)
-      const ords = textOf(j.ords).split(US)
+      const ords = j.ords.split(US)
       for (let i = 0; i < keys.length; i++) f(keys[i]!, +ords[i]!, start + i)
     }
   }

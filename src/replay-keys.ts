@@ -18,7 +18,7 @@
  *   its entries released to uncounted calls, so it has exactly one, of ordinal 0, and it was
  *   counted by it. Otherwise the exact keys (those at the `implicit` positions) go in a Set.
  */
-import { US, US_CODE } from './replay-blocks.js'
+import { textOf, US, US_CODE } from './replay-joined.js'
 
 /** How many times the texts' length the searches may read before the keys go into a Set. */
 const SEARCHES = 4
@@ -68,7 +68,7 @@ export class ReplayedKeys {
   #keys(): Set<string> {
     if (this.#set !== null) return this.#set
     const set = new Set<string>()
-    for (const t of this.#texts!) for (const k of isList(t) ? t : (typeof t === 'string' ? t : t.toString('utf8')).split(US)) set.add(k)
+    for (const t of this.#texts!) for (const k of isList(t) ? t : textOf(t).split(US)) set.add(k)
     this.#texts = null
     return (this.#set = set)
   }

@@ -302,9 +302,13 @@ export class ReadAhead {
   /** Takes the worker's next message (waiting for it) and queues it for its thread. */
   #take(): void {
     let got = receiveMessageOnPort(this.#port)
-    if (got === undefined) {
-      // The worker posts, then counts: a count past those taken means a message is there.
-      Atomics.wait(this.#flags, SENT, this.#taken, readAhead.waitMs)
+    // The worker posts, then counts: a count past those taken means a message is there. The count
+    // may lag what was taken (a message taken before its post was counted), so it waits for the
+    // count it reads to change, as often as it must, until the wait's time is up.
+    for (const until = performance.now() + readAhead.waitMs; got === undefined; ) {
+      const sent = Atomics.load(this.#flags, SENT)
+      const left = until - performance.now()
+      if (sent <= this.#taken && (left <= 0 || Atomics.wait(this.#flags, SENT, sent, left) === 'timed-out')) break
       got = receiveMessageOnPort(this.#port)
     }
     if (got === undefined) {

@@ -122,7 +122,8 @@ run('a journal rebuilt from its stream', () => {
           for (const id of goNow) w.send(id, { now: id })
           for (const id of [...plainIds, ...goNow]) await w.join(id)
           await w.committed()
-          await r.link.replicator!.flushed()
+          // Every record confirmed, and a checkpoint the last batches started made current.
+          await r.link.replicator!.settled()
           await r.close()
           const generation = r.link.replicator!.generation
 

@@ -2,11 +2,10 @@
 // re-run from its record to its end. The record is written straight into the journal, with the
 // keys and outcomes encoded exactly as the weft encodes them (a mismatch would end the thread
 // with a ReplayDivergence, which fails the bench).
-import { copyFileSync } from 'node:fs'
 import { Weave } from '../src/index.js'
 import { encodeArgs, encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
-import { expectedSum, noop, nowMs, sequential, tempDir } from './common.js'
+import { copyJournal, expectedSum, noop, nowMs, sequential, tempDir } from './common.js'
 
 export interface Recorded {
   file: string
@@ -63,7 +62,7 @@ export interface ReplayRun {
 export async function replayRun(record: Recorded): Promise<ReplayRun> {
   const tmp = tempDir()
   const file = tmp.file('replay.db')
-  copyFileSync(record.file, file)
+  copyJournal(record.file, file)
   try {
     const t0 = nowMs()
     const weave = await Weave.open({ db: file, threads: { sequential }, ioLibs: false, dumps: false, libraries: { noop } })

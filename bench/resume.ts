@@ -3,10 +3,9 @@
 // `Weave.open`; the figure is the time from the open to every thread running live: each has
 // replayed its record and made its next call, a live `clock.sleep`, which the clock now holds.
 // A thread whose replay diverged would end failed instead, which fails the bench.
-import { copyFileSync } from 'node:fs'
 import { Weave, thread } from '../src/index.js'
 import { pendingSleeps } from '../io-libs/clock.js'
-import { noop, nowMs, tempDir } from './common.js'
+import { copyJournal, noop, nowMs, tempDir } from './common.js'
 import { writeStepRecords } from './replay.js'
 
 export const RESUME = { threads: 10_000, entries: 100 }
@@ -52,7 +51,7 @@ const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r))
 export async function resumeRun(journaled: Journaled): Promise<ResumeRun> {
   const tmp = tempDir()
   const file = tmp.file('resume.db')
-  copyFileSync(journaled.file, file)
+  copyJournal(journaled.file, file)
   const asleep = pendingSleeps()
   try {
     const t0 = nowMs()

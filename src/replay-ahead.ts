@@ -304,11 +304,16 @@ export class ReadAhead {
     let got = receiveMessageOnPort(this.#port)
     // The worker posts, then counts: a count past those taken means a message is there. The count
     // may lag what was taken (a message taken before its post was counted), so it waits for the
-    // count it reads to change, as often as it must, until the wait's time is up.
-    for (const until = performance.now() + readAhead.waitMs; got === undefined; ) {
+    // count it reads to change, as often as it must, until the wait's time is up (then a last look).
+    const until = performance.now() + readAhead.waitMs
+    while (got === undefined) {
       const sent = Atomics.load(this.#flags, SENT)
       const left = until - performance.now()
-      if (sent <= this.#taken && (left <= 0 || Atomics.wait(this.#flags, SENT, sent, left) === 'timed-out')) break
+      if (left <= 0) {
+        got = receiveMessageOnPort(this.#port)
+        break
+      }
+      if (sent <= this.#taken) Atomics.wait(this.#flags, SENT, sent, left)
       got = receiveMessageOnPort(this.#port)
     }
     if (got === undefined) {

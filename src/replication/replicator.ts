@@ -69,8 +69,9 @@ export class Replicator implements JournalTap {
   #conn: ChannelModel | null = null
   #pubId = 0
   readonly #returned = new Set<string>()
-  /** The checkpoint under way (settles once it has published its records, or failed). */
-  #checkpointing: Promise<void> | null = null
+  #checkpointing = false
+  /** The last checkpoint started (settles once it has published its records, or failed): `settled`. */
+  #checkpointRun: Promise<void> = Promise.resolve()
   /** A checkpoint is due, starting at the next turn (`write`). */
   #due = false
   #needSnapshot = false
@@ -141,12 +142,12 @@ export class Replicator implements JournalTap {
     const due =
       this.#genBytes >= this.#checkpointBytes ||
       (this.#genRecords >= this.#checkpointRecords && this.#genBytes >= 2 * this.#snapshotBytes)
-    if (due && this.#checkpointing === null && !this.#due && this.#conn !== null) {
+    if (due && !this.#checkpointing && !this.#due && this.#conn !== null) {
       const conn = this.#conn
       this.#due = true
       setImmediate(() => {
         this.#due = false
-        this.#checkpointSoon(conn)
+        if (!this.#closed && this.#fenced === null) this.#checkpointSoon(conn)
       })
     }
     if (this.#lagBytes > this.#maxLagBytes && !this.#needSnapshot) this.#dropBodies()
@@ -196,15 +197,15 @@ export class Replicator implements JournalTap {
   }
 
   /**
-   * Resolves once no checkpoint is under way or due and every record so far is confirmed (or the
-   * replicator is fenced or closed): a checkpoint started by the last batches has become current.
+   * Resolves once no checkpoint is under way or due and every record so far is confirmed: a
+   * checkpoint the last batches started has become current, unless it failed (its retry is not
+   * waited for) or found no channel. At once when fenced or closed.
    */
   async settled(): Promise<void> {
     for (;;) {
       await this.flushed()
-      const running = this.#checkpointing
-      if (running === null && !this.#due) return
-      await (running?.catch(() => {}) ?? new Promise<void>((r) => setImmediate(r)))
+      if (this.#fenced !== null || this.#closed || (!this.#checkpointing && !this.#due)) return
+      await (this.#checkpointing ? this.#checkpointRun.catch(() => {}) : new Promise<void>((r) => setImmediate(r)))
     }
   }
 
@@ -285,7 +286,7 @@ export class Replicator implements JournalTap {
     }
     if (returned) {
       // No such stream any more: deleted by an operator. A new generation starts from a snapshot.
-      if (item.gen >= this.#writing && this.#checkpointing === null && this.#conn !== null) {
+      if (item.gen >= this.#writing && !this.#checkpointing && this.#conn !== null) {
         this.#log(`raiment: RAIMENT_JOURNAL_STREAM_GONE: the stream ${item.queue} of journal '${this.weaveId}' was deleted; writing a new generation from this weave's journal (left untouched)`)
         this.#checkpointSoon(this.#conn)
       }
@@ -418,12 +419,8 @@ export class Replicator implements JournalTap {
 
   /** Starts a new generation (`#startGeneration`) unless one is being started. */
   #checkpoint(conn: ChannelModel, first: boolean): Promise<void> {
-    if (this.#checkpointing !== null) return Promise.resolve()
-    const run = this.#startGeneration(conn, first).finally(() => {
-      this.#checkpointing = null
-    })
-    this.#checkpointing = run
-    return run
+    if (this.#checkpointing) return Promise.resolve()
+    return (this.#checkpointRun = this.#startGeneration(conn, first))
   }
 
   /**
@@ -432,49 +429,54 @@ export class Replicator implements JournalTap {
    * appends its `generation` record to the head. Resolves once that is published (not confirmed).
    */
   async #startGeneration(conn: ChannelModel, first: boolean): Promise<void> {
-    // Never a generation another weave wrote: a stale writer that still has a connection
-    // (it should not: the lease goes with it) finds a higher epoch here and stops.
-    const head = first ? null : await readHead(conn, this.namespace, this.weaveId)
-    if (head !== null && head.epoch > this.epoch) {
-      this.fence(new Fenced(this.weaveId, `its stream has epoch ${head.epoch}, this weave ${this.epoch}`))
-      return
+    this.#checkpointing = true
+    try {
+      // Never a generation another weave wrote: a stale writer that still has a connection
+      // (it should not: the lease goes with it) finds a higher epoch here and stops.
+      const head = first ? null : await readHead(conn, this.namespace, this.weaveId)
+      if (head !== null && head.epoch > this.epoch) {
+        this.fence(new Fenced(this.weaveId, `its stream has epoch ${head.epoch}, this weave ${this.epoch}`))
+        return
+      }
+      const gen = Math.max(this.#writing, head?.gen ?? 0) + 1
+      const queue = genStream(this.namespace, this.weaveId, gen)
+      const ch = await conn.createChannel()
+      ch.on('error', () => {})
+      await ch.deleteQueue(queue)
+      await ch.assertQueue(queue, { durable: true, arguments: STREAM_ARGS })
+      await ch.assertQueue(headStream(this.namespace, this.weaveId), { durable: true, arguments: STREAM_ARGS })
+      await ch.close().catch(() => {})
+      if (this.#fenced !== null || this.#closed || this.journal.closed) return
+      const out = this.#ch
+      if (out === null) {
+        this.#needSnapshot = true
+        return
+      }
+      // One synchronous step: the state after exactly the last committed batch.
+      if (first) this.journal.setTap(this)
+      const rseq = this.journal.rseq
+      const parts = snapshotWrites(this.journal.db)
+      if (this.#writing > 0 && !this.#old.includes(this.#writing)) this.#old.push(this.#writing)
+      this.#writing = gen
+      this.#genBytes = 0
+      this.#genRecords = 0
+      this.#needSnapshot = false
+      // Records that were dropped are covered by this snapshot: publish none of them again, and
+      // release them when it counts (its generation record confirmed), not before.
+      for (let i = this.#head; i < this.#items.length; i++) {
+        const it = this.#items[i]!
+        if (it.body !== null) continue
+        it.gen = gen
+        it.confirmed = true
+      }
+      const base = { weave: this.weaveId, epoch: this.epoch, rseq, gen }
+      parts.forEach((w, part) => this.#push(gen, { ...base, kind: 'snapshot', part, ...(part === parts.length - 1 ? { end: 1 } : {}) }, encodeWrites(w), w.length))
+      this.#snapshotBytes = this.#genBytes
+      const journal = this.journal.meta('journal_id')
+      this.#push(gen, { ...base, kind: 'generation', ...(journal !== undefined ? { journal } : {}) }, Buffer.alloc(0), 0)
+    } finally {
+      this.#checkpointing = false
     }
-    const gen = Math.max(this.#writing, head?.gen ?? 0) + 1
-    const queue = genStream(this.namespace, this.weaveId, gen)
-    const ch = await conn.createChannel()
-    ch.on('error', () => {})
-    await ch.deleteQueue(queue)
-    await ch.assertQueue(queue, { durable: true, arguments: STREAM_ARGS })
-    await ch.assertQueue(headStream(this.namespace, this.weaveId), { durable: true, arguments: STREAM_ARGS })
-    await ch.close().catch(() => {})
-    if (this.#fenced !== null || this.#closed || this.journal.closed) return
-    const out = this.#ch
-    if (out === null) {
-      this.#needSnapshot = true
-      return
-    }
-    // One synchronous step: the state after exactly the last committed batch.
-    if (first) this.journal.setTap(this)
-    const rseq = this.journal.rseq
-    const parts = snapshotWrites(this.journal.db)
-    if (this.#writing > 0 && !this.#old.includes(this.#writing)) this.#old.push(this.#writing)
-    this.#writing = gen
-    this.#genBytes = 0
-    this.#genRecords = 0
-    this.#needSnapshot = false
-    // Records that were dropped are covered by this snapshot: publish none of them again, and
-    // release them when it counts (its generation record confirmed), not before.
-    for (let i = this.#head; i < this.#items.length; i++) {
-      const it = this.#items[i]!
-      if (it.body !== null) continue
-      it.gen = gen
-      it.confirmed = true
-    }
-    const base = { weave: this.weaveId, epoch: this.epoch, rseq, gen }
-    parts.forEach((w, part) => this.#push(gen, { ...base, kind: 'snapshot', part, ...(part === parts.length - 1 ? { end: 1 } : {}) }, encodeWrites(w), w.length))
-    this.#snapshotBytes = this.#genBytes
-    const journal = this.journal.meta('journal_id')
-    this.#push(gen, { ...base, kind: 'generation', ...(journal !== undefined ? { journal } : {}) }, Buffer.alloc(0), 0)
   }
 
   /**

@@ -9,16 +9,14 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { ChannelModel, ConsumeMessage } from 'amqplib'
+import { declareStream } from './streams.js'
 
 export function registryStream(ns: string): string {
   return `${ns}.replicated`
 }
 
 async function declare(conn: ChannelModel, ns: string): Promise<void> {
-  const ch = await conn.createChannel()
-  ch.on('error', () => {})
-  await ch.assertQueue(registryStream(ns), { durable: true, arguments: { 'x-queue-type': 'stream' } })
-  await ch.close().catch(() => {})
+  await declareStream(conn, registryStream(ns))
 }
 
 /** Appends `state` for weave `id` and waits for the broker's confirm. */

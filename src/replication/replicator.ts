@@ -24,10 +24,10 @@ import { InvalidArgument } from '../errors.js'
 import type { Journal, JournalTap, Write } from '../journal.js'
 import { Fenced, ReplicationUnavailable } from './errors.js'
 import { encodeWrites } from './codec.js'
-import { genStream, headStream, STREAM_ARGS, type RecordHeaders } from './records.js'
+import { genStream, headStream, type RecordHeaders } from './records.js'
 import { snapshotWrites } from './snapshot.js'
 import { sendNow } from './socket.js'
-import { readHead } from './streams.js'
+import { declareGeneration, deleteGenerations, readHead } from './streams.js'
 import { checkSameJournal } from './same-journal.js'
 import type { Item, Lag, ReplicatorOptions } from './replicator-options.js'
 
@@ -439,13 +439,7 @@ export class Replicator implements JournalTap {
         return
       }
       const gen = Math.max(this.#writing, head?.gen ?? 0) + 1
-      const queue = genStream(this.namespace, this.weaveId, gen)
-      const ch = await conn.createChannel()
-      ch.on('error', () => {})
-      await ch.deleteQueue(queue)
-      await ch.assertQueue(queue, { durable: true, arguments: STREAM_ARGS })
-      await ch.assertQueue(headStream(this.namespace, this.weaveId), { durable: true, arguments: STREAM_ARGS })
-      await ch.close().catch(() => {})
+      await declareGeneration(conn, this.namespace, this.weaveId, gen)
       if (this.#fenced !== null || this.#closed || this.journal.closed) return
       const out = this.#ch
       if (out === null) {
@@ -500,13 +494,7 @@ export class Replicator implements JournalTap {
     this.#old = this.#old.filter((g) => g >= this.#current)
     if (conn === null || old.length === 0) return
     const before = this.#deleting
-    this.#deleting = (async () => {
-      await before
-      const ch = await conn.createChannel()
-      ch.on('error', () => {})
-      for (const g of old) await ch.deleteQueue(genStream(this.namespace, this.weaveId, g))
-      await ch.close()
-    })().catch(() => {})
+    this.#deleting = before.then(() => deleteGenerations(conn, this.namespace, this.weaveId, old)).catch(() => {})
   }
 }
 

@@ -5,7 +5,7 @@
  * which closes the connection).
  */
 import { randomUUID } from 'node:crypto'
-import type { ChannelModel, ConsumeMessage } from 'amqplib'
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import { RaimentError } from '../errors.js'
 import { genStream, headStream, readHeaders, STREAM_ARGS, type RecordHeaders } from './records.js'
 
@@ -29,28 +29,45 @@ export class JournalStreamGone extends RaimentError {
 const PREFETCH = 2_000
 const ACK_EVERY = 500
 
-/** Whether a queue of that name exists (a failed passive declare closes its channel only). */
-export async function queueExists(conn: ChannelModel, queue: string): Promise<boolean> {
+/** Runs `f` on a channel of its own of `conn`, closed after (a failed operation closes it already). */
+export async function onChannel<T>(conn: ChannelModel, f: (ch: Channel) => Promise<T>): Promise<T> {
   const ch = await conn.createChannel()
   ch.on('error', () => {})
   try {
-    await ch.checkQueue(queue)
+    return await f(ch)
+  } finally {
     await ch.close().catch(() => {})
-    return true
-  } catch {
-    return false
   }
+}
+
+/** Whether a queue of that name exists (a failed passive declare closes its channel only). */
+export async function queueExists(conn: ChannelModel, queue: string): Promise<boolean> {
+  return onChannel(conn, (ch) => ch.checkQueue(queue)).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** Declares a journal stream (idempotent). */
 export async function declareStream(conn: ChannelModel, queue: string): Promise<void> {
-  const ch = await conn.createChannel()
-  ch.on('error', () => {})
-  try {
+  await onChannel(conn, (ch) => ch.assertQueue(queue, { durable: true, arguments: STREAM_ARGS }))
+}
+
+/** Generation `gen` of a journal's stream declared anew (a leftover of a start that died deleted first), and its head. */
+export async function declareGeneration(conn: ChannelModel, ns: string, weaveId: string, gen: number): Promise<void> {
+  await onChannel(conn, async (ch) => {
+    const queue = genStream(ns, weaveId, gen)
+    await ch.deleteQueue(queue)
     await ch.assertQueue(queue, { durable: true, arguments: STREAM_ARGS })
-  } finally {
-    await ch.close().catch(() => {})
-  }
+    await ch.assertQueue(headStream(ns, weaveId), { durable: true, arguments: STREAM_ARGS })
+  })
+}
+
+/** Generations `gens` of a journal's stream deleted. */
+export async function deleteGenerations(conn: ChannelModel, ns: string, weaveId: string, gens: readonly number[]): Promise<void> {
+  await onChannel(conn, async (ch) => {
+    for (const g of gens) await ch.deleteQueue(genStream(ns, weaveId, g))
+  })
 }
 
 /** What a read to the end of a stream received. */
@@ -208,12 +225,8 @@ export async function readHead(conn: ChannelModel, ns: string, weaveId: string):
 /** Deletes every stream of a journal (the head and its current generation); for tests and operators. */
 export async function deleteJournalStreams(conn: ChannelModel, ns: string, weaveId: string): Promise<void> {
   const head = await readHead(conn, ns, weaveId).catch(() => null)
-  const ch = await conn.createChannel()
-  ch.on('error', () => {})
-  try {
+  await onChannel(conn, async (ch) => {
     if (head !== null) await ch.deleteQueue(genStream(ns, weaveId, head.gen))
     await ch.deleteQueue(headStream(ns, weaveId))
-  } finally {
-    await ch.close().catch(() => {})
-  }
+  })
 }

@@ -1,8 +1,9 @@
 // What every part of `npm run bench` shares: the no-op library and the thread types that call
 // it, fresh journal files in temp dirs, and the summary line each figure is printed as.
-import { closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fsyncPath } from '../src/fsync.js'
 import { thread, type LibraryApi, type Weave } from '../src/index.js'
 
 /** The no-op I/O library every workload calls: `step(i)` returns `i` at once. */
@@ -100,12 +101,7 @@ export function tempDir(): { dir: string; file: (name: string) => string; done: 
  */
 export function copyJournal(from: string, to: string): void {
   copyFileSync(from, to)
-  const fd = openSync(to, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
+  fsyncPath(to)
 }
 
 /** Milliseconds, with sub-millisecond resolution. */

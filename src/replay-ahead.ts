@@ -102,7 +102,6 @@ const TAKEN = 4
 const GOT = 5
 const JOBS = 6
 
-
 /** The worker: plain JavaScript (eval), so it runs the same from src/ and dist/. */
 const WORKER = `
 const { workerData } = require('node:worker_threads')

@@ -7,12 +7,13 @@
  * after a gap was ever released), and writes a new journal whose live threads replay to the state
  * they had. The file appears only once it is complete (written beside it, then renamed).
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, renameSync, rmSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'
 import { BrokerConnection } from '../amqp/connection.js'
 import { InvalidArgument } from '../errors.js'
+import { fsyncPath, syncDir } from '../fsync.js'
 import { Journal, type Write } from '../journal.js'
 import { RebuildFailed } from './errors.js'
 import { decodeWrites } from './codec.js'
@@ -138,12 +139,7 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
     throw e
   }
   journal.close()
-  const fd = openSync(file, 'r+')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
+  fsyncPath(file)
   return { records, entries: apply.entries, epoch, lastRseq: last }
 }
 
@@ -196,12 +192,3 @@ function decode(body: Buffer): Write[] {
   }
 }
 
-/** Makes a rename in `dir` durable. */
-export function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}

@@ -170,6 +170,9 @@ export const MIGRATIONS: readonly string[] = [
   // Names of threads that moved from here, announced as moved until their new weave announces
   // them (src/name-sends.ts): kept across a restart of this weave, and in its stream.
   `CREATE TABLE moved_names (name TEXT PRIMARY KEY, thread TEXT NOT NULL) WITHOUT ROWID;`,
+  // The entries whose key holds a secret's marker (src/secrets/marker.ts MARK), indexed alone: a
+  // resume asks whether a long record holds one with a seek, not a scan of it (src/replay-load.ts).
+  `CREATE INDEX journal_marked ON journal_main(thread, seq) WHERE instr(key, '[secret') > 0;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

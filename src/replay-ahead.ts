@@ -20,9 +20,6 @@
  *   thread's entries past the last block it had are written by nothing while it replays (a replay
  *   records nothing; `onDivergence: 'continue'` drops entries only once the replay reached them;
  *   journal_tail's threads are not read ahead).
- * - Before it reads blocks, the worker counts the records' rows in the chunks of seqs it claims
- *   from the back while the resume claims them from the front (`AheadCount`): each chunk is
- *   counted once, by one of them; if the worker fails, the resume counts those it did not take.
  * - The worker stays at most `readAhead.window` blocks ahead of what the replay took from the
  *   port, so a long record does not wait in memory whole.
  * - The worker reads the records a block each in turn (the replay runs them side by side), skips
@@ -32,7 +29,6 @@
  */
 import { createRequire } from 'node:module'
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
-import { RaimentError } from './errors.js'
 
 /** Tunables (tests lower `minRows` to read small records ahead too). */
 export const readAhead = {
@@ -61,14 +57,8 @@ export interface AheadBlock {
   readonly k: Uint8Array | null
 }
 
-/** What the worker counted of a record: rows, and whether a key holds the text asked for. */
-export interface Counted {
-  readonly rows: number
-  readonly marked: boolean
-}
-
-/** What the worker hands over: what it counted of a record; its next block; its end; a record it gives up on; its failure. */
-type Message = ({ t: number } & Counted) | ({ t: number } & AheadBlock) | { t: number; end: true } | { t: number; alone: true } | { error: string }
+/** What the worker hands over: a record's next block; its end; a record it gives up on; its failure. */
+type Message = ({ t: number } & AheadBlock) | { t: number; end: true } | { t: number; alone: true } | { error: string }
 
 /** A record to read ahead: its thread, and the seq after which its blocks go on. */
 export interface AheadJob {
@@ -76,36 +66,23 @@ export interface AheadJob {
   readonly after: number
 }
 
-/**
- * Counting the records' rows, shared by the resume and the worker: `sql` (taking `mark`, the
- * thread, and the seqs after and to) run on `chunks` ([job, after, to] each). The resume takes
- * chunks from the front, the worker from the back, each claiming one by a shared count, until
- * all are taken: the two scan at once, whenever the worker starts.
- */
-export interface AheadCount {
-  readonly sql: string
-  readonly mark: string
-  readonly chunks: ReadonlyArray<readonly [number, number, number]>
-}
-
 /** What a record's reader gets from `next`: a block, its end, read on yourself, or nothing more (stopped). */
 export type Ahead = AheadBlock | 'end' | 'alone' | 'gone'
 
 // Flags shared with the worker: READY (1: its snapshot is taken; 2: it failed before), SENT
-// (messages posted), STOP (asked to stop), DONE (its connection closed), TAKEN (chunks claimed
-// to count, `AheadCount`), GOT (messages the replay took from the port); then one a job (1: skip it).
+// (messages posted), STOP (asked to stop), DONE (its connection closed), GOT (messages the replay
+// took from the port); then one a job (1: skip it).
 const READY = 0
 const SENT = 1
 const STOP = 2
 const DONE = 3
-const TAKEN = 4
-const GOT = 5
-const JOBS = 6
+const GOT = 4
+const JOBS = 5
 
 /** The worker: plain JavaScript (eval), so it runs the same from src/ and dist/. */
 const WORKER = `
 const { workerData } = require('node:worker_threads')
-const { file, sqlite, port, flags, jobs, sql, count, window } = workerData
+const { file, sqlite, port, flags, jobs, sql, window } = workerData
 const a = new Int32Array(flags)
 const post = (m, transfer) => { port.postMessage(m, transfer); Atomics.add(a, ${SENT}, 1); Atomics.notify(a, ${SENT}) }
 // Where each entry of a block is (see AheadBlock), checked as the main thread's cut checks it
@@ -155,20 +132,6 @@ try {
   db.prepare('SELECT 1 FROM journal_main LIMIT 1').get()
   Atomics.store(a, ${READY}, 1)
   Atomics.notify(a, ${READY})
-  // The records' rows counted first, chunks from the back (the resume takes them from the front,
-  // and waits for these sums).
-  if (count !== null) {
-    const counting = db.prepare(count.sql).raw(true)
-    const sums = jobs.map(() => ({ rows: 0, marked: false }))
-    const total = count.chunks.length
-    for (let back = total - 1; Atomics.load(a, ${STOP}) === 0 && Atomics.add(a, ${TAKEN}, 1) < total; back--) {
-      const [t, after, to] = count.chunks[back]
-      const [rows, marked] = counting.get(count.mark, jobs[t].id, after, to)
-      sums[t].rows += rows
-      sums[t].marked ||= (marked ?? 0) > 0
-    }
-    sums.forEach((sum, t) => post({ t, rows: sum.rows, marked: sum.marked }))
-  }
   // A block of each record in turn, as the replays run side by side.
   const last = jobs.map((job) => job.after)
   let open = jobs.length
@@ -230,18 +193,17 @@ export class ReadAhead {
 
   /**
    * Starts a worker reading `jobs` from the journal `file` with `sql` (a block's statement,
-   * joined, taking thread and seq); `ready` then waits for its snapshot. With `count`, it first
-   * counts the chunks it claims (`claim`, `counted`). Null where no worker can start (Node's
+   * joined, taking thread and seq); `ready` then waits for its snapshot. Null where no worker can start (Node's
    * permission model without `--allow-worker`, a bundle without better-sqlite3's files): read
    * them yourself.
    */
-  static start(file: string, sql: string, jobs: readonly AheadJob[], count: AheadCount | null = null): ReadAhead | null {
+  static start(file: string, sql: string, jobs: readonly AheadJob[]): ReadAhead | null {
     const flags = new Int32Array(new SharedArrayBuffer(4 * (JOBS + jobs.length)))
     const { port1, port2 } = new MessageChannel()
     let worker: Worker
     try {
       const sqlite = createRequire(import.meta.url).resolve('better-sqlite3')
-      worker = new Worker(WORKER, { eval: true, workerData: { file, sqlite, port: port2, flags: flags.buffer, jobs, sql, count, window: readAhead.window }, transferList: [port2] })
+      worker = new Worker(WORKER, { eval: true, workerData: { file, sqlite, port: port2, flags: flags.buffer, jobs, sql, window: readAhead.window }, transferList: [port2] })
     } catch {
       port1.close()
       return null
@@ -260,24 +222,6 @@ export class ReadAhead {
     return false
   }
 
-  /** Claims the next of `total` chunks to count (`AheadCount`) for the resume; false once all are taken. */
-  claim(total: number): boolean {
-    return Atomics.add(this.#flags, TAKEN, 1) < total
-  }
-
-  /** What the worker counted of job `t` in the chunks it claimed (asked before its blocks); null: it failed (count them yourself). */
-  counted(t: number): Counted | null {
-    const q = this.#queued[t]!
-    while (q.length === 0) {
-      if (this.#stopped) return null
-      this.#take()
-    }
-    const m = q[0]!
-    if (!('rows' in m)) return null
-    q.shift()
-    return m
-  }
-
   /** Thread `t`'s next block, its end, 'alone': the worker gave it up (read on yourself), or 'gone': stopped. */
   next(t: number): Ahead {
     const q = this.#queued[t]!
@@ -287,9 +231,7 @@ export class ReadAhead {
     }
     const m = q.shift()!
     if ('j' in m) return m
-    if ('end' in m) return 'end'
-    if ('alone' in m) return 'alone'
-    throw new RaimentError('RAIMENT_READ_AHEAD', `the read-ahead handed a record a count where a block was due (a bug in Raiment: report it)`)
+    return 'end' in m ? 'end' : 'alone'
   }
 
   /** Lets go of thread `t`'s blocks: the worker skips the rest of its record. */

@@ -40,11 +40,12 @@ function letGo(i: number): RaimentError {
 
 /**
  * The blocks of a record still to come, read ahead while the replay runs (src/replay-ahead.ts):
- * how many entries they hold, the last one's seq, whether their keys include a text, and the next
- * block, read or waited for (null once all came; 'gone' when the journal closed meanwhile).
+ * the last one's seq, whether their keys include a text, and the next block, read or waited for
+ * (null once all came; 'gone' when the journal closed meanwhile). How many entries they hold is
+ * not counted: known once the last came.
  */
 export interface PendingBlocks {
-  readonly rows: number
+  /** The seq of the record's last entry, read in the snapshot its blocks are read in. */
   readonly lastSeq: number
   /** Whether a key of theirs includes `text`; null: not known without them. */
   keysInclude(text: string): boolean | null
@@ -55,7 +56,12 @@ export interface PendingBlocks {
 
 /** A thread's record in blocks; see the invariants above. */
 export class RecordBlocks {
-  readonly length: number
+  /** The record's length once known: at once when all its blocks are here, else once the last came (`length`, `has`). */
+  #length: number | null
+  /** Its blocks stopped coming (the weave closed): positions not here read as past the end, and the replay stops. */
+  #gone = false
+  /** The seq of the last entry of the blocks here (-1: none). */
+  #lastAdded = -1
   /** The seq of the record's last entry (-1 when empty). */
   readonly lastSeq: number
   /** Blocks not here yet (read ahead), added in order as the replay reaches them; null: all here. */
@@ -80,17 +86,38 @@ export class RecordBlocks {
     this.#starts = [0]
     this.#pending = null
     this.#add(blocks)
-    const n = this.#starts[this.#starts.length - 1]!
-    this.length = n + (pending?.rows ?? 0)
-    if (pending !== null && pending.rows > 0) {
+    if (pending !== null) {
+      this.#length = null
       this.#pending = pending
       this.lastSeq = pending.lastSeq
       return
     }
-    const last = this.#joined[this.#joined.length - 1] as JoinedBlock | null | undefined
-    if (n === 0) this.lastSeq = -1
-    else if (last === null || last === undefined) this.lastSeq = this.at(n - 1)!.seq
-    else this.lastSeq = +last.seqs.slice(last.seqs.lastIndexOf(US) + 1)
+    this.#length = this.#starts[this.#starts.length - 1]!
+    this.lastSeq = this.#lastAdded
+  }
+
+  /** How many entries the record holds: every block still to come is read for it (prefer `has`). */
+  get length(): number {
+    if (this.#length === null && this.#pending !== null) this.#arrive(Infinity)
+    // Unknown still: its blocks stopped coming, or the replay let them go (`release`); those here.
+    return this.#length ?? this.#starts[this.#starts.length - 1]!
+  }
+
+  /** The record's length if known without reading a block more; null: not yet. */
+  get knownLength(): number | null {
+    return this.#length
+  }
+
+  /**
+   * Whether the record has an entry at position `i`, its block read for it if to come; true too
+   * once its blocks stopped coming (the weave closed), where `at(i)` is undefined and the replay
+   * stops.
+   */
+  has(i: number): boolean {
+    const starts = this.#starts
+    if (i < starts[starts.length - 1]!) return true
+    if (this.#pending !== null) this.#arrive(i)
+    return i < starts[starts.length - 1]! || this.#gone
   }
 
   #add(blocks: ReadonlyArray<Entry[] | JoinedBlock>): void {
@@ -98,6 +125,7 @@ export class RecordBlocks {
     for (const b of blocks) {
       const len = Array.isArray(b) ? b.length : b.n
       if (len === 0) continue
+      this.#lastAdded = Array.isArray(b) ? b[len - 1]!.seq : b.index !== undefined ? b.index[len - 1]! : +b.seqs.slice(b.seqs.lastIndexOf(US) + 1)
       this.#split.push(Array.isArray(b) ? b : null)
       this.#joined.push(Array.isArray(b) ? null : b)
       this.#starts.push((n += len))
@@ -108,20 +136,24 @@ export class RecordBlocks {
   #arrive(i: number): void {
     const pending = this.#pending!
     const starts = this.#starts
-    while (starts[starts.length - 1]! <= i && starts[starts.length - 1]! < this.length) {
+    while (starts[starts.length - 1]! <= i) {
       const blocks = pending.next()
       if (blocks === 'gone') {
         // The weave closed: its threads are let go, and positions not here read as past the end.
         this.#pending = null
+        this.#gone = true
         return
       }
       if (blocks === null) {
-        // Told `rows` when the replay began, read in the same snapshot: never seen.
-        throw new RaimentError('RAIMENT_RECORD_SHORT', `a record read ahead ended after ${starts[starts.length - 1]!} of its ${this.length} entries; open the weave again`)
+        this.#pending = null
+        this.#length = starts[starts.length - 1]!
+        // Its last seq was read in the snapshot its blocks were: never seen.
+        const last = this.#lastAdded
+        if (last !== this.lastSeq) throw new RaimentError('RAIMENT_RECORD_SHORT', `a record read ahead ended at seq ${last}, before its last entry's (${this.lastSeq}); open the weave again`)
+        return
       }
       this.#add(blocks)
     }
-    if (starts[starts.length - 1]! >= this.length) this.#pending = null
   }
 
   /** The replay stopped (its thread ended, was killed, diverged): blocks still to come are not read. */
@@ -147,7 +179,7 @@ export class RecordBlocks {
 
   /** The record's entry at position `i`, or undefined past its end. */
   at(i: number): Entry | undefined {
-    if (!(i >= 0 && i < this.length)) return undefined
+    if (!(i >= 0)) return undefined
     const starts = this.#starts
     if (i >= starts[starts.length - 1]!) {
       if (this.#pending !== null) this.#arrive(i)
@@ -186,7 +218,7 @@ export class RecordBlocks {
 
   /** The key of the entry at position `i`, passed or not (a divergence's message names the last matched). */
   keyAt(i: number): string {
-    if (!(i >= 0 && i < this.length)) throw new RangeError(`no entry ${i} in a record of ${this.length}`)
+    if (!(i >= 0 && this.has(i) && i < this.#starts[this.#starts.length - 1]!)) throw new RangeError(`no entry ${i} in a record of ${this.length}`)
     if (i >= this.#starts[this.#starts.length - 1]!) return this.at(i)!.key
     const b = this.#blockOf(i)
     const j = i - this.#starts[b]!

@@ -49,11 +49,21 @@ const FIRSTS =
 const LONGER = `SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM journal_main WHERE thread = value AND seq >= ${BLOCK})`
 const CHUNK = 512
 
-/** Of a thread's entries after a seq: the last one's seq (a seek); how many, and whether a key includes a text (> 0). */
+/**
+ * Of a thread's entries after a seq: the last one's seq (a seek); whether a key holds a secret's
+ * marker (a seek in journal_marked, which indexes only the entries whose key holds one).
+ */
 const LAST_SEQ = 'SELECT max(seq) FROM journal_main WHERE thread = ? AND seq > ?'
-const REST = 'SELECT count(*), max(instr(key, ?)) FROM journal_main WHERE thread = ? AND seq > ? AND seq <= ?'
-/** Seqs a chunk of that count covers. */
-const COUNT_CHUNK = 65_536
+const MARKED = `SELECT EXISTS (SELECT 1 FROM journal_main INDEXED BY journal_marked WHERE thread = ? AND seq > ? AND instr(key, '${MARK}') > 0)`
+
+/** A record read ahead: its first block, read here, up to seq `after`; its last seq; whether a later key holds a secret's marker. */
+interface Job {
+  readonly id: string
+  readonly first: Array<Entry[] | JoinedBlock>
+  readonly after: number
+  readonly lastSeq: number
+  readonly marked: boolean
+}
 
 /** A block read joined, cut into units (`cut`); null when a column is missing or it does not split cleanly. */
 function joinedCut([n, seqs, keys, ords, oks, texts]: Joined, after: number): ReturnType<typeof cut> {
@@ -82,7 +92,7 @@ export class RecordReader {
   #firstsOf: Database.Statement<unknown[]> | null = null
   #longerOf: Database.Statement<unknown[]> | null = null
   #lastSeq: Database.Statement<unknown[]> | null = null
-  #rest: Database.Statement<unknown[]> | null = null
+  #marked: Database.Statement<unknown[]> | null = null
   /** One thread's entries in journal_tail (a reader of one thread at a time). */
   #tailOne: Database.Statement<unknown[]> | null = null
 
@@ -148,9 +158,11 @@ export class RecordReader {
   /**
    * Records with more than a first block: their first read here, the rest read ahead when they
    * hold readAhead.minRows entries in all (else, or when the worker does not start, read here).
+   * Their rows are not counted: a record's length is known once its last block came
+   * (src/replay-blocks.ts).
    */
   #long(ids: readonly string[], file: string, out: Map<string, RecordBlocks>): ReadAhead | null {
-    const jobs: Array<{ id: string; after: number; first: Array<Entry[] | JoinedBlock>; lastSeq: number; rows: number; marked: boolean }> = []
+    const jobs: Job[] = []
     let most = 0
     for (const id of ids) {
       const { n, units, end } = this.#block(id, -1)
@@ -159,44 +171,21 @@ export class RecordReader {
         continue
       }
       const lastSeq = ((this.#lastSeq ??= this.#db.prepare(LAST_SEQ).pluck()).get(id, end) as number | null) ?? end
-      jobs.push({ id, after: end, first: units, lastSeq, rows: 0, marked: false })
+      // A secret's marker past the first block: a seek in the index of the keys that hold one.
+      const marked = ((this.#marked ??= this.#db.prepare(MARKED).pluck()).get(id, end) as number) === 1
+      jobs.push({ id, first: units, after: end, lastSeq, marked })
       most += lastSeq - end
     }
-    // Started on what the seqs allow (gaps only make fewer rows), before the rows are counted;
-    // its snapshot is taken before this transaction ends (`ready`). The rows are counted (and
-    // their keys looked at for a secret's marker) in chunks of seqs, a scan each: this thread
-    // takes them from the front, the worker from the back once started (`AheadCount`).
-    const chunks: Array<[number, number, number]> = []
-    jobs.forEach((job, t) => {
-      for (let after = job.after; after < job.lastSeq; after += COUNT_CHUNK) chunks.push([t, after, Math.min(after + COUNT_CHUNK, job.lastSeq)])
-    })
-    const ahead = most >= readAhead.minRows && file !== ':memory:' ? ReadAhead.start(file, JOINED, jobs.map(({ id, after }) => ({ id, after })), { sql: REST, mark: MARK, chunks }) : null
-    const rest = (this.#rest ??= this.#db.prepare(REST).raw(true))
-    const count = ([t, after, to]: readonly [number, number, number]): void => {
-      const [rows, marked] = rest.get(MARK, jobs[t]!.id, after, to) as [number, number | null]
-      jobs[t]!.rows += rows
-      jobs[t]!.marked ||= (marked ?? 0) > 0
-    }
-    let front = 0
-    while (front < chunks.length && (ahead === null || ahead.claim(chunks.length))) count(chunks[front++]!)
+    // Started on what the seqs allow (gaps only make fewer rows); its snapshot is taken before
+    // this transaction ends (`ready`).
+    const ahead = most >= readAhead.minRows && file !== ':memory:' ? ReadAhead.start(file, JOINED, jobs.map(({ id, after }) => ({ id, after }))) : null
     const ready = ahead?.ready() ?? false
-    if (ahead !== null)
-      jobs.forEach((job, t) => {
-        const back = ready ? ahead.counted(t) : null
-        // The worker failed: its chunks (those the front did not take) are counted here.
-        if (back === null) {
-          for (let c = front; c < chunks.length; c++) if (chunks[c]![0] === t) count(chunks[c]!)
-        } else {
-          job.rows += back.rows
-          job.marked ||= back.marked
-        }
-      })
     jobs.forEach((job, t) => out.set(job.id, ready ? new RecordBlocks(job.first, this.#pending(job, t, ahead!)) : this.record(job.id, job.first, job.after)))
     return ready ? ahead : null
   }
 
-  /** Thread `t` of a read-ahead's blocks after its first, as its record asks for them. */
-  #pending(job: { id: string; after: number; rows: number; lastSeq: number; marked: boolean }, t: number, ahead: ReadAhead): PendingBlocks {
+  /** Thread `t`'s blocks after its first, from the read-ahead as its record asks for them. */
+  #pending(job: Job, t: number, ahead: ReadAhead): PendingBlocks {
     let last = job.after
     let alone = false
     const next = (): Array<Entry[] | JoinedBlock> | null | 'gone' => {
@@ -218,7 +207,7 @@ export class RecordReader {
       last = c.last
       return c.units
     }
-    return { rows: job.rows, lastSeq: job.lastSeq, keysInclude: (text) => (text === MARK ? job.marked : null), next, drop: () => ahead.drop(t) }
+    return { lastSeq: job.lastSeq, keysInclude: (text) => (text === MARK ? job.marked : null), next, drop: () => ahead.drop(t) }
   }
 
   /**

@@ -31,7 +31,11 @@ export class Replay {
 
   /** Whether an entry from `next` on is one the thread has not asked for yet. */
   unasked(): boolean {
-    for (let i = this.next; i < this.record.length; i++) if (this.record.at(i)!.call === null) return true
+    for (let i = this.next; this.record.has(i); i++) {
+      const e = this.record.at(i)
+      if (e === undefined) return false // its blocks stopped coming: the weave closed
+      if (e.call === null) return true
+    }
     return false
   }
 
@@ -166,7 +170,10 @@ export function reordered(r: Replay, expected: Entry, pending: readonly Call[]):
     return `${describeKey(c.key, SHORT)} (ordinal ${c.ord}${at})`
   })
   const unasked: Entry[] = []
-  for (let i = r.next; i < r.record.length; i++) if (r.record.at(i)!.call === null) unasked.push(r.record.at(i)!)
+  for (let i = r.next; i < r.record.length; i++) {
+    const e = r.record.at(i)
+    if (e?.call === null) unasked.push(e)
+  }
   const first = describeKey(expected.key, SHORT)
   return (
     `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.record.length}, ` +

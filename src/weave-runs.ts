@@ -50,7 +50,9 @@ export class WeaveRuns {
   readonly #o: RunsOf
   readonly #runs = new Map<string, Run>()
   /** How far the runs resumed at open have replayed. */
-  readonly #resuming = new ResumeCounter()
+  readonly #resuming = new ResumeCounter((run, n) => {
+    if (run.obs !== null) this.#o.host.observer()!.replayed(n)
+  })
   /** Reads one thread's record at a time (a wake, an adoption, a reload), its statements prepared once. */
   #reader: RecordReader | null = null
   /** Ends a run whose body settled (`watchBody`). */
@@ -262,11 +264,8 @@ export class WeaveRuns {
     this.#weave.resumed++
     const entries = record ?? this.record(row.id)
     const run = this.prepare(row.id, row.type, row.parent, entries, row.trace ?? null, continuedOf(row))
-    this.#resuming.add(run, entries.length)
-    if (run.obs !== null) {
-      this.#o.host.observer()!.replayed(entries.length)
-      this.#journal.setTrace(row.id, run.obs.traceparent)
-    }
+    this.#resuming.add(run, entries)
+    if (run.obs !== null) this.#journal.setTrace(row.id, run.obs.traceparent)
     this.start(run, t, params, true)
   }
 }

@@ -64,41 +64,56 @@ export interface ResumeProgress {
   /** Threads resumed, and how many of them have replayed their whole record (or ended). */
   threads: number
   done: number
-  /** Entries their records held, and how many replay has released. */
+  /**
+   * Entries their records hold (a long record's, before its last block came, at most: one a
+   * seq, src/replay-blocks.ts), and how many replay has released.
+   */
   entries: number
   replayed: number
 }
 
 /** @internal Counts how far the runs resumed when a weave opened have replayed (`Weave.resumeProgress`). */
 export class ResumeCounter {
-  /** Resumed runs still replaying, each with how many entries its record holds. */
-  readonly #replaying = new Map<Run, number>()
+  /** Resumed runs still replaying, each with its record (its length known once its last block came) and whether `replayed` was told it. */
+  readonly #replaying = new Map<Run, { record: RecordBlocks; told: boolean }>()
+  readonly #replayed: ((run: Run, entries: number) => void) | null
   #replayedDone = 0
   #resumedDone = 0
-  #toReplay = 0
 
-  /** Run `run` resumes with `entries` entries to replay. */
-  add(run: Run, entries: number): void {
-    this.#replaying.set(run, entries)
-    this.#toReplay += entries
+  /** `replayed`: told how many entries each resumed run replays, once known (the observer's count). */
+  constructor(replayed: ((run: Run, entries: number) => void) | null = null) {
+    this.#replayed = replayed
+  }
+
+  /** Run `run` resumes with `record` to replay. */
+  add(run: Run, record: RecordBlocks): void {
+    const n = record.knownLength
+    if (n !== null) this.#replayed?.(run, n)
+    this.#replaying.set(run, { record, told: n !== null })
   }
 
   /** Run `run` has ended (or replayed its whole record). */
   done(run: Run): void {
-    const n = this.#replaying.get(run)
-    if (n === undefined) return
+    const r = this.#replaying.get(run)
+    if (r === undefined) return
     this.#replaying.delete(run)
     this.#resumedDone++
+    // Ended before its record's last block came: what it released.
+    const n = r.record.knownLength ?? run.weft.released
     this.#replayedDone += n
+    if (!r.told) this.#replayed?.(run, n)
   }
 
   progress(): ResumeProgress {
+    for (const run of [...this.#replaying.keys()]) if (run.ended || !run.weft.replaying) this.done(run)
     let partial = 0
-    for (const run of this.#replaying.keys()) {
-      if (run.ended || !run.weft.replaying) this.done(run)
-      else partial += run.weft.released
+    let entries = this.#replayedDone
+    for (const [run, { record }] of this.#replaying) {
+      partial += run.weft.released
+      // Not known before its last block came (not counted): at most one a seq.
+      entries += record.knownLength ?? record.lastSeq + 1
     }
-    return { threads: this.#resumedDone + this.#replaying.size, done: this.#resumedDone, entries: this.#toReplay, replayed: this.#replayedDone + partial }
+    return { threads: this.#resumedDone + this.#replaying.size, done: this.#resumedDone, entries, replayed: this.#replayedDone + partial }
   }
 }
 

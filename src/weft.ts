@@ -61,16 +61,16 @@ export class Weft extends KeyCounts implements WeftLike {
   readonly #onDurable: (() => void) | undefined
   readonly #stacks: WeakMap<Call, string> | null
   readonly #onMarker: ((key: string, value: unknown) => void) | undefined
-  /** How many entries the record held when the weft was made. */
-  readonly #initial: number
+  /** The record replayed (its length known once its last block came, src/replay-blocks.ts); null: none. */
+  readonly #record: RecordBlocks | null = null
   readonly #observe: RunObservation | null
   readonly #retry: ThreadRetry | null
   readonly #onWait: ((weft: Weft) => void) | null
   /** What the retry runner calls back (made at the first call that has a policy). */
   #retryHost: RetryHost | null = null
   #seq = 0
-  /** How many entries the journal holds (or has queued) for this thread. */
-  #recorded = 0
+  /** Entries queued for this thread since its record was read, less those dropped from it. */
+  #added = 0
   /** The journal epoch in which this thread last queued an entry (its batch). */
   #batch = -1
   #replay: Replay | null = null
@@ -103,12 +103,11 @@ export class Weft extends KeyCounts implements WeftLike {
     this.#secrets = secrets
     const mismatch = this.#journal === null ? null : (secrets?.mismatch(this.threadId, this.#type) ?? null)
     if (mismatch !== null) warnOnce(this.#config, this.threadId, mismatch)
-    if (record !== null && record.length > 0) {
+    if (record !== null && record.has(0)) {
       this.#replay = new Replay(record)
       this.#seq = record.lastSeq + 1
-      this.#recorded = record.length
+      this.#record = record
     }
-    this.#initial = this.#recorded
   }
 
   /** True while recorded outcomes remain to be released. */
@@ -121,9 +120,13 @@ export class Weft extends KeyCounts implements WeftLike {
     return this.#replay === null ? 0 : this.#replay.next
   }
 
-  /** How many journal entries the thread has, those queued for the next commit included. */
-  get recorded(): number {
-    return this.#recorded
+  /**
+   * How many journal entries the thread has, those queued for the next commit included; undefined
+   * while not known without reading the rest of its record (a replay of a long one not at its end).
+   */
+  get recorded(): number | undefined {
+    const base = this.#record === null ? 0 : this.#record.knownLength
+    return base === null ? undefined : base + this.#added
   }
 
   get stopped(): Error | null {
@@ -182,7 +185,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #live(call: Call): void {
     if (this.#journal === null) {
-      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: this.#initial, made: this.#made(call) } })
+      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: this.#record?.length ?? 0, made: this.#made(call) } })
       return
     }
     if (call.retry !== null) {
@@ -263,7 +266,8 @@ export class Weft extends KeyCounts implements WeftLike {
     // What the thread is to see goes to call.ok and call.value (src/weft-outcomes.ts).
     const text = recordOutcome(call, ok, v, this.#secrets)
     const seq = this.#seq++
-    if (++this.#recorded === LONG_RECORD) longRecord(this.#config, this.threadId, this.#type)
+    this.#added++
+    if (this.recorded === LONG_RECORD) longRecord(this.#config, this.threadId, this.#type)
     const journal = this.#journal!
     const newThread = this.#batch !== journal.epoch
     this.#batch = journal.epoch
@@ -330,14 +334,14 @@ export class Weft extends KeyCounts implements WeftLike {
     if (r === null || this.#stopped !== null) return
     r.scheduled = false
     const record = r.record
-    while (r.next < record.length) {
+    while (record.has(r.next)) {
       const e = record.at(r.next)
       // Undefined: the record's blocks read ahead stopped coming (the weave closed; src/replay-ahead.ts).
       if (e === undefined) return
       if (e.call !== null) {
         record.passed(++r.next)
         this.#release(e)
-        if (r.next < record.length || r.held.length > 0) this.#schedule(r)
+        if (r.held.length > 0 || record.has(r.next)) this.#schedule(r)
         else this.#goLive(r)
         return
       }
@@ -355,7 +359,7 @@ export class Weft extends KeyCounts implements WeftLike {
   #dropEntry(e: Entry): void {
     if (this.#journal === null) return
     this.#journal.dropEntry(this.threadId, e.seq)
-    this.#recorded--
+    this.#added--
     droppedEntry(this.#config, this.threadId, e)
   }
 
@@ -407,7 +411,7 @@ export class Weft extends KeyCounts implements WeftLike {
     if (this.#stopped !== null) return this.#stopped
     const r = this.#replay
     if (r !== null) {
-      for (let i = r.next; i < r.record.length; i++) {
+      for (let i = r.next; r.record.has(i); i++) {
         const e = r.record.at(i)
         if (e === undefined) break // blocks read ahead stopped coming: the weave closed
         if (e.call === null) {

@@ -4,6 +4,7 @@
 // whole, position for position; a thread resumed so goes on as one never restarted, and a weave
 // closed while the worker still reads closes cleanly and opens again.
 import { afterEach, describe, expect, it } from 'vitest'
+import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -100,19 +101,24 @@ describe('records read ahead', () => {
           const ids = Object.keys(byId)
           const { records: got, ahead } = new RecordReader(journal.db, true).records(ids, journal.file)
           if (starts && records.some((r) => r.length > 4096)) expect(ahead).not.toBeNull()
+          // Read ahead, a long record is not counted: its length is known once its last block came.
+          if (starts) for (const [id, rows] of Object.entries(byId)) expect(got.get(id)!.knownLength).toBe(rows.length > 4096 ? null : rows.length)
           const one = new RecordReader(journal.db, false)
           for (const id of ids) {
             const whole = one.entries(id)
             const record = got.get(id)!
-            expect(record.length).toBe(whole.length)
             expect(record.lastSeq).toBe(whole.length === 0 ? -1 : whole[whole.length - 1]!.seq)
             expect(record.keysInclude(MARK)).toBe(whole.some((e) => e.key.includes(MARK)))
             // As a replay reads it: position by position, each released as passed.
             for (let i = 0; i < whole.length; i++) {
+              expect(record.has(i)).toBe(true)
               expect(plain(record.at(i)!)).toEqual(plain(whole[i]!))
               record.passed(i + 1)
             }
+            expect(record.has(whole.length)).toBe(false)
             expect(record.at(whole.length)).toBeUndefined()
+            expect(record.knownLength).toBe(whole.length)
+            expect(record.length).toBe(whole.length)
           }
           ahead?.stop()
         } finally {
@@ -121,7 +127,8 @@ describe('records read ahead', () => {
       }),
       {
         numRuns: 12,
-        // Past the first block: a key read by row, then a secret's marker the worker looks for.
+        // Past the first block: a key read by row, then a secret's marker (found in the index of
+        // the keys that hold one).
         examples: [
           [[rowsOf(9000, 700, [[6000, 'us'], [8000, 'mark']]), rowsOf(5000, 5000, [])], true, 1],
           [[rowsOf(9000, 700, [[8000, 'mark']])], false, 64],
@@ -145,47 +152,6 @@ describe('records read ahead', () => {
       expect(ahead.ready()).toBe(true)
       expect(ahead.next(0)).toBe('alone')
       ahead.stop()
-      // One whose count fails (the same overflow), the resume taking no chunk: nothing counted.
-      const count = 'SELECT count(*), abs(-9223372036854775807 - 1) FROM journal_main WHERE ? AND thread = ? AND seq > ? AND seq <= ?'
-      const failing = ReadAhead.start(journal.file, 'SELECT 0', job, { sql: count, mark: MARK, chunks: [[0, -1, 9]] })!
-      expect(failing.ready()).toBe(true)
-      expect(failing.counted(0)).toBeNull()
-      failing.stop()
-    } finally {
-      journal.close()
-    }
-  })
-
-  it('counts the chunks the resume does not take, the two claiming them from either end at once', () => {
-    const rows = (n: number, marked: number): Row[] => Array.from({ length: n }, (_, i) => ({ seq: i * 2 + (i % 5), key: i === marked ? `ra.v:["${MARK}]"]` : `ra.v:[${i}]`, ord: 0, ok: 1, outcome: `J${i}` }))
-    const journal = journalOf({ a: rows(3000, 2500), b: rows(1200, -1), c: rows(700, 3) })
-    const count = 'SELECT count(*), max(instr(key, ?)) FROM journal_main WHERE thread = ? AND seq > ? AND seq <= ?'
-    try {
-      const jobs = [{ id: 'a', after: -1 }, { id: 'b', after: 100 }, { id: 'c', after: -1 }]
-      const truth = jobs.map(({ id, after }) => journal.db.prepare(count).raw(true).get(MARK, id, after, 1e9) as [number, number | null])
-      for (const size of [7, 64, 1000]) {
-        const chunks: Array<[number, number, number]> = []
-        jobs.forEach(({ id, after }, t) => {
-          const last = journal.db.prepare('SELECT max(seq) FROM journal_main WHERE thread = ?').pluck().get(id) as number
-          for (let a = after; a < last; a += size) chunks.push([t, a, Math.min(a + size, last)])
-        })
-        const ahead = ReadAhead.start(journal.file, 'SELECT 0', jobs, { sql: count, mark: MARK, chunks })!
-        // Claimed once the worker can claim too, so both count.
-        expect(ahead.ready()).toBe(true)
-        const sums = jobs.map(() => ({ rows: 0, marked: false }))
-        for (let front = 0; front < chunks.length && ahead.claim(chunks.length); front++) {
-          const [t, a, to] = chunks[front]!
-          const [n, m] = journal.db.prepare(count).raw(true).get(MARK, jobs[t]!.id, a, to) as [number, number | null]
-          sums[t]!.rows += n
-          sums[t]!.marked ||= (m ?? 0) > 0
-        }
-        jobs.forEach((_, t) => {
-          const back = ahead.counted(t)!
-          expect(back).not.toBeNull()
-          expect({ rows: sums[t]!.rows + back.rows, marked: sums[t]!.marked || back.marked }).toEqual({ rows: truth[t]![0], marked: (truth[t]![1] ?? 0) > 0 })
-        })
-        ahead.stop()
-      }
     } finally {
       journal.close()
     }
@@ -220,7 +186,7 @@ describe('records read ahead', () => {
     readAhead.minRows = 0
     const open = (db: string): Promise<Weave> =>
       Weave.open({ db, threads: { longer }, libraries: { ra }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
-    const { once, resumed, resumedCount } = await onceAndResumed({
+    const { once, resumed, resumedCount, db, id } = await onceAndResumed({
       open,
       type: 'longer',
       params: { n: 9000 },
@@ -236,5 +202,39 @@ describe('records read ahead', () => {
     expect(once.end.status).toBe('done')
     expect(resumed.end).toMatchObject({ status: 'done', result: once.end.status === 'done' ? once.end.result : null })
     expect(resumed.record).toEqual(once.record)
+    // Its entries counted at its end by the weft: the record's length, known once its last block came.
+    const raw = new Database(db, { readonly: true })
+    try {
+      expect(raw.prepare('SELECT calls FROM threads WHERE id = ?').pluck().get(id)).toBe(once.record.length)
+    } finally {
+      raw.close()
+    }
+  })
+
+  it('a thread ended as it replays a long record read ahead, whose length is not known yet, has its entries counted at its end', async () => {
+    readAhead.minRows = 0
+    const db = join(tempDir(), 'killed.db')
+    const open = (): Promise<Weave> => Weave.open({ db, threads: { longer }, libraries: { ra }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
+    const first = await open()
+    const reached = whenReady()
+    const id = first.spawn('longer', { n: 30_000 })
+    await reached
+    await first.committed()
+    const recorded = first.journal.entries(id).length
+    await first.close()
+    const again = await open()
+    try {
+      // Killed before its replay reached the last block (the worker's): the weft does not know
+      // how many entries the thread has, and the end's commit counts them.
+      const progress = again.resumeProgress()
+      expect(progress.done).toBe(0)
+      expect(progress.replayed).toBeLessThan(recorded)
+      expect(again.kill(id)).toBe(true)
+      expect(await again.join(id)).toMatchObject({ status: 'killed' })
+      expect(again.journal.db.prepare('SELECT calls FROM threads WHERE id = ?').pluck().get(id)).toBe(recorded)
+      expect(again.journal.entries(id)).toHaveLength(recorded)
+    } finally {
+      await again.close()
+    }
   })
 })

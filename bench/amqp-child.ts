@@ -7,7 +7,7 @@
 //   has ended.
 // ROLE tx: weave 'tx' prints `ready`; on the line `go` it prints `start <epoch ms>` and spawns
 //   PAIRS sources, each sending PER messages to its sink, IN_FLIGHT sends at a time; on the line
-//   `ping` it runs ROUNDS round trips to the pong and prints `rtt <json ms[]>`.
+//   `ping N` it runs N round trips to the pong (ROUNDS in all) and prints `rtt <json ms[]>`.
 // Both use durability 'sync' (fsync per group commit; BENCH_DURABILITY=batched: none, durable
 // against a crash of the process, not of the machine) and the exactly-once path: outbox,
 // confirms, received ids. SIGTERM closes a weave.
@@ -164,9 +164,9 @@ if (role === 'rx') {
       say(`start ${Date.now()}`)
       for (let k = 1; k <= PAIRS; k++) weave.spawn('source', { to: `rx/${k}`, n: PER, inFlight: IN_FLIGHT })
     }
-    if (l === 'ping') {
+    if (l.startsWith('ping ')) {
       const stop = TRACE ? probe() : null
-      const id = weave.spawn('ping', { to: `rx/${PAIRS + 1}`, n: ROUNDS })
+      const id = weave.spawn('ping', { to: `rx/${PAIRS + 1}`, n: Number(l.slice(5)) })
       void weave.join(id).then((end) => {
         if (stop !== null) say(`stamps ${saveStamps(stop())}`)
         say(`rtt ${JSON.stringify(end.status === 'done' ? end.result : [])}`)

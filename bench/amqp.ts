@@ -8,7 +8,9 @@
 //   trip through quorum queues, its echo in the same process (the anchor of the target), then
 //   in a process of its own (bench/amqp-echo.ts), as Raiment's round trip crosses two weaves;
 // and the ratios, with their targets beside them: throughput >= 70% of raw amqplib's (issue 4);
-// round trip p50 <= 2x raw amqplib's request/reply p50 (issue 17). The round trip is timed inside
+// round trip p50 <= 2x raw amqplib's request/reply p50 (issue 17). The round trips of the two
+// run side by side, in BLOCKS blocks in turn (the machine's speed drifts by 1.5-3x within
+// minutes; until 2026-12-06 raw amqplib's ran a minute or more after Raiment's). The round trip is timed inside
 // the pinging thread by a journaled stamp call made together with the send (they share its
 // commit) and one as soon as the reply reaches the thread. The stamp library is `journalOnly`, as
 // the built-in clock, so the reply reaches the thread before its take commits, and the take, the
@@ -61,6 +63,9 @@ const PER = Number(process.env['BENCH_PER'] ?? 400)
 const IN_FLIGHT = Number(process.env['BENCH_IN_FLIGHT'] ?? 20)
 const TOTAL = PAIRS * PER
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 1_000)
+/** The round trips run in this many blocks, Raiment's and raw amqplib's in turn; the first WARM of each block are not counted. */
+const BLOCKS = 5
+const WARM = 20
 const WINDOW = 1_000
 const BODY = Buffer.from(JSON.stringify({ k: 'msg', from: 'tx/1', to: 'rx/1', body: `J${JSON.stringify({ i: 1, pad: 'x'.repeat(120) })}` }))
 const TARGET = { atLeast: 0.7, text: '>= 70% of raw amqplib' }
@@ -168,10 +173,12 @@ function perMessage(before: number | null, after: number | null): string {
 }
 
 /**
- * One Raiment run: two weave processes, TOTAL messages, then (if `pings`) ROUNDS round trips.
+ * One Raiment run: two weave processes, TOTAL messages, then (with `raw`) ROUNDS round trips in
+ * BLOCKS blocks, each followed by a block of raw amqplib's request/reply (`raw`): the two are
+ * measured side by side, as this machine's speed drifts from minute to minute.
  * `batch`: the link's option (at most this many messages per AMQP message), or null for its default.
  */
-async function raimentRun(batch: number | null, pings: boolean): Promise<{ rate: number; rtts: number[]; cpu: string; steps: string[] }> {
+async function raimentRun(batch: number | null, raw: RawRtt | null): Promise<{ rate: number; rtts: number[]; rawRtts: number[]; cpu: string; steps: string[] }> {
   const tmp = tempDir()
   const ns = `bench-${randomBytes(4).toString('hex')}`
   const args = (role: string): string[] => [role, tmp.dir, ns, URL_, String(PAIRS), String(PER), String(ROUNDS), String(IN_FLIGHT), String(batch ?? 'default')]
@@ -190,21 +197,27 @@ async function raimentRun(batch: number | null, pings: boolean): Promise<{ rate:
     if (ok !== 'true') throw new Error('a receiver saw its messages out of order')
     const cpu = `tx ${perMessage(cpu0[0]!, cpu1[0]!)} + rx ${perMessage(cpu0[1]!, cpu1[1]!)} + broker ${perMessage(cpu0[2]!, cpu1[2]!)} us`
     const rate = TOTAL / ((Number(t1) - t0) / 1000)
-    if (!pings) return { rate, rtts: [], cpu, steps: [] }
+    if (raw === null) return { rate, rtts: [], rawRtts: [], cpu, steps: [] }
     if (TRACE) {
       rx.proc.stdin!.write('probe\n')
       await rx.next('probing')
     }
-    tx.proc.stdin!.write('ping\n')
-    const rtts = JSON.parse((await tx.next('rtt ')).slice(4)) as number[]
+    const rtts: number[] = []
+    const rawRtts: number[] = []
+    const txStamps: Stamp[] = []
+    for (const n of blocks()) {
+      tx.proc.stdin!.write(`ping ${n}\n`)
+      rtts.push(...(JSON.parse((await tx.next('rtt ')).slice(4)) as number[]).slice(WARM))
+      if (TRACE) txStamps.push(...(JSON.parse(readFileSync((await tx.next('stamps ')).slice(7), 'utf8')) as Stamp[]))
+      rawRtts.push(...(await raw.roundTrips(n)).slice(WARM))
+    }
     let steps: string[] = []
     if (TRACE) {
-      const txStamps = JSON.parse(readFileSync((await tx.next('stamps ')).slice(7), 'utf8')) as Stamp[]
       rx.proc.stdin!.write('stamps\n')
       const rxStamps = JSON.parse(readFileSync((await rx.next('stamps ')).slice(7), 'utf8')) as Stamp[]
       steps = breakdown(txStamps, rxStamps)
     }
-    return { rate, rtts: rtts.slice(100), cpu, steps }
+    return { rate, rtts, rawRtts, cpu, steps }
   } finally {
     if (tx) await stop(tx)
     await stop(rx)
@@ -213,16 +226,85 @@ async function raimentRun(batch: number | null, pings: boolean): Promise<{ rate:
   }
 }
 
-/** Raw amqplib, end to end: publish TOTAL with confirms (<= WINDOW in flight) while consuming with acks. */
-async function rawRun(): Promise<{ rate: number; rtts: number[]; apart: number[]; cpu: string }> {
+/** ROUNDS round trips in BLOCKS blocks (their sizes). */
+function blocks(): number[] {
+  return Array.from({ length: BLOCKS }, (_, b) => Math.floor((ROUNDS * (b + 1)) / BLOCKS) - Math.floor((ROUNDS * b) / BLOCKS))
+}
+
+/**
+ * Raw amqplib's request/reply, persistent both ways through quorum queues, one at a time: the
+ * echo in this process (on its own connection), or (`apart`) in a process of its own.
+ */
+interface RawRtt {
+  roundTrips(n: number): Promise<number[]>
+  apart(n: number): Promise<number[]>
+  close(): Promise<void>
+}
+
+async function rawRtt(): Promise<RawRtt> {
   const pub = await amqp.connect(URL_, { noDelay: true })
   const sub = await amqp.connect(URL_, { noDelay: true })
   const q = `bench-raw-${randomBytes(4).toString('hex')}`
   const request = `${q}-request`
   const reply = `${q}-reply`
+  const admin = await pub.createChannel()
+  for (const name of [request, reply]) await admin.assertQueue(name, { durable: true, arguments: { 'x-queue-type': 'quorum' } })
+  const server = await sub.createChannel()
+  const serving = await server.consume(request, (m) => {
+    if (m === null) return
+    server.sendToQueue(reply, m.content, { persistent: true, correlationId: m.properties.correlationId as string })
+    server.ack(m)
+  })
+  const client = await pub.createChannel()
+  let waiting: ((id: string) => void) | null = null
+  await client.consume(reply, (m) => {
+    if (m === null) return
+    client.ack(m)
+    const w = waiting
+    waiting = null
+    w?.(String(m.properties.correlationId))
+  })
+  const roundTrips = async (n: number): Promise<number[]> => {
+    const rtts: number[] = []
+    for (let i = 0; i < n; i++) {
+      const t = performance.now()
+      const back = new Promise<string>((r) => (waiting = r))
+      client.sendToQueue(request, BODY, { persistent: true, correlationId: String(i) })
+      const id = await back
+      if (id !== String(i)) throw new Error(`correlation mismatch: sent ${i}, got ${id}`)
+      rtts.push(performance.now() - t)
+    }
+    return rtts
+  }
+  return {
+    roundTrips,
+    // The echo in a process of its own, as a round trip of Raiment crosses two.
+    async apart(n) {
+      await server.cancel(serving.consumerTag)
+      const echo = child([URL_, request, reply], ECHO)
+      try {
+        await echo.next('ready')
+        return (await roundTrips(n)).slice(WARM)
+      } finally {
+        await stop(echo)
+      }
+    },
+    async close() {
+      for (const name of [request, reply]) await admin.deleteQueue(name).catch(() => {})
+      await pub.close().catch(() => {})
+      await sub.close().catch(() => {})
+    },
+  }
+}
+
+/** Raw amqplib, end to end: publish TOTAL with confirms (<= WINDOW in flight) while consuming with acks. */
+async function rawRun(): Promise<{ rate: number; cpu: string }> {
+  const pub = await amqp.connect(URL_, { noDelay: true })
+  const sub = await amqp.connect(URL_, { noDelay: true })
+  const q = `bench-raw-${randomBytes(4).toString('hex')}`
   try {
     const admin = await pub.createChannel()
-    for (const name of [q, request, reply]) await admin.assertQueue(name, { durable: true, arguments: { 'x-queue-type': 'quorum' } })
+    await admin.assertQueue(q, { durable: true, arguments: { 'x-queue-type': 'quorum' } })
     const cons = await sub.createChannel()
     await cons.prefetch(500)
     let got = 0
@@ -260,47 +342,8 @@ async function rawRun(): Promise<{ rate: number; rtts: number[]; apart: number[]
     const own = process.cpuUsage(cpu0[0])
     const cpu = `node ${fmt((own.user + own.system) / TOTAL)} + broker ${perMessage(cpu0[1], cpuMs(broker))} us`
     await cons.close()
-    // Request/reply, persistent both ways through quorum queues, one at a time.
-    const server = await sub.createChannel()
-    await server.consume(request, (m) => {
-      if (m === null) return
-      server.sendToQueue(reply, m.content, { persistent: true, correlationId: m.properties.correlationId as string })
-      server.ack(m)
-    })
-    const client = await pub.createChannel()
-    let waiting: ((id: string) => void) | null = null
-    await client.consume(reply, (m) => {
-      if (m === null) return
-      client.ack(m)
-      const w = waiting
-      waiting = null
-      w?.(String(m.properties.correlationId))
-    })
-    const roundTrips = async (): Promise<number[]> => {
-      const rtts: number[] = []
-      for (let i = 0; i < ROUNDS; i++) {
-        const t = performance.now()
-        const back = new Promise<string>((r) => (waiting = r))
-        client.sendToQueue(request, BODY, { persistent: true, correlationId: String(i) })
-        const id = await back
-        if (id !== String(i)) throw new Error(`correlation mismatch: sent ${i}, got ${id}`)
-        rtts.push(performance.now() - t)
-      }
-      return rtts.slice(100)
-    }
-    const rtts = await roundTrips()
-    // The same with the echo in a process of its own, as a round trip of Raiment crosses two.
-    await server.close()
-    const echo = child([URL_, request, reply], ECHO)
-    let apart: number[]
-    try {
-      await echo.next('ready')
-      apart = await roundTrips()
-    } finally {
-      await stop(echo)
-    }
-    for (const name of [q, request, reply]) await admin.deleteQueue(name)
-    return { rate, rtts, apart, cpu }
+    await admin.deleteQueue(q)
+    return { rate, cpu }
   } finally {
     await pub.close().catch(() => {})
     await sub.close().catch(() => {})
@@ -328,9 +371,17 @@ export async function amqpBench(runs: number, log: (s: string) => void, progress
   const ap50: number[] = []
   const apartRatios: number[] = []
   for (let r = 0; r < runs; r++) {
-    const w = await raimentRun(null, true)
-    const one = await raimentRun(1, false)
-    const raw = await rawRun()
+    const rttRaw = await rawRtt()
+    let w: Awaited<ReturnType<typeof raimentRun>>
+    let apart: number[]
+    try {
+      w = await raimentRun(null, rttRaw)
+      apart = await rttRaw.apart(ROUNDS)
+    } finally {
+      await rttRaw.close()
+    }
+    const one = await raimentRun(1, null)
+    const raw = { ...(await rawRun()), rtts: w.rawRtts, apart }
     rates.push(w.rate)
     alone.push(one.rate)
     raws.push(raw.rate)

@@ -105,4 +105,34 @@ describe.skipIf(!brokerUp && !CI)('bounded journal streams', () => {
     expect(d.link.replicator!.generation).toBe(1)
     await d.close()
   })
+
+  it('snapshot a live state larger than checkpointBytes again only once as many bytes were written since, not at every batch', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'e'])
+    // 40 waiting threads of 200 entries each: a snapshot of ~3x CHECKPOINT.
+    const plain = await Weave.open({ db: join(dir, 'e.db'), weaveId: 'e', threads: { short, waiting }, ioLibs: false, dumps: false })
+    for (let i = 0; i < 40; i++) plain.spawn('waiting', { n: 200 })
+    const count = plain.journal.db.prepare('SELECT count(*) FROM journal').pluck()
+    while ((count.get() as number) < 40 * 200) await plain.committed()
+    await plain.close()
+    const r = await openReplicated(ns, { db: join(dir, 'e.db'), weaveId: 'e', threads: { short, waiting } }, { checkpointBytes: CHECKPOINT })
+    const rep = r.link.replicator!
+    await rep.settled()
+    const snapshot = rep.streamBytes()
+    expect(snapshot).toBeGreaterThan(2 * CHECKPOINT)
+    const start = rep.generation
+    // A thread's 60 steps, each a batch of its own: far less than the snapshot.
+    await r.weave.join(r.weave.spawn('short', { n: 60 }))
+    await rep.settled()
+    expect(rep.generation).toBe(start)
+    // Then writes of more than the snapshot: checkpointed.
+    for (let round = 0; round < 20 && rep.generation === start; round++) {
+      const ids = Array.from({ length: 20 }, () => r.weave.spawn('short', { n: 25 }))
+      for (const id of ids) await r.weave.join(id)
+      await rep.settled()
+    }
+    expect(rep.generation).toBeGreaterThan(start)
+    await r.close()
+  })
 })

@@ -18,7 +18,11 @@ export interface ReplicatorOptions {
   epoch?: number
   /** Hold each batch's callbacks until the broker confirmed it (durability 'replicated'). */
   hold: boolean
-  /** A generation past this many bytes is checkpointed into a new one (default 64 MiB). */
+  /**
+   * A generation past this many bytes is checkpointed into a new one (default 64 MiB), once its
+   * batches outweigh its snapshot (a live state larger than this is snapshotted again only after
+   * as many bytes of writes).
+   */
   checkpointBytes?: number
   /**
    * A generation past this many batch records is checkpointed too, once its batches outweigh its

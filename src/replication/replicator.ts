@@ -9,9 +9,10 @@
  *   in the current generation, or covered by the confirmed snapshot of a later one: whatever a
  *   thread has seen is in the stream a rebuild reads. Fenced, they never run.
  * - Each generation starts with a snapshot of the journal taken at a batch boundary (when the
- *   replicator starts, once a generation passes `checkpointBytes`, or `checkpointRecords` batches
- *   that together outweigh its snapshot, and when a stream was deleted under it or records had
- *   to be dropped); it becomes current when its `generation` record in the head and every part
+ *   replicator starts; once a generation passes `checkpointBytes` or `checkpointRecords` batches,
+ *   and its batches together outweigh its snapshot, so each checkpoint follows at least its
+ *   snapshot's bytes of writes; and when a stream was deleted under it or records had to be
+ *   dropped); it becomes current when its `generation` record in the head and every part
  *   of its snapshot are confirmed (confirms of records of different streams may come in any
  *   order); the one before is then deleted.
  * - After a reconnect, unconfirmed records are published again with the same headers (readers
@@ -139,9 +140,8 @@ export class Replicator implements JournalTap {
     const body = encodeWrites(writes)
     this.#push(this.#writing, { weave: this.weaveId, epoch: this.epoch, rseq, kind: 'batch', gen: this.#writing }, body, writes.length)
     this.#genRecords++
-    const due =
-      this.#genBytes >= this.#checkpointBytes ||
-      (this.#genRecords >= this.#checkpointRecords && this.#genBytes >= 2 * this.#snapshotBytes)
+    // Its batches outweigh its snapshot: a live state past checkpointBytes is not snapshotted at every batch.
+    const due = this.#genBytes >= 2 * this.#snapshotBytes && (this.#genBytes >= this.#checkpointBytes || this.#genRecords >= this.#checkpointRecords)
     if (due && !this.#checkpointing && !this.#due && this.#conn !== null) {
       const conn = this.#conn
       this.#due = true

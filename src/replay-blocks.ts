@@ -99,13 +99,19 @@ export class RecordBlocks {
   /** How many entries the record holds: every block still to come is read for it (prefer `has`). */
   get length(): number {
     if (this.#length === null && this.#pending !== null) this.#arrive(Infinity)
-    // Unknown still: its blocks stopped coming, or the replay let them go (`release`); those here.
+    // Unknown still: its blocks stopped coming, or the replay let them go (`release`): only the
+    // entries here, fewer than the record holds (no caller asks then).
     return this.#length ?? this.#starts[this.#starts.length - 1]!
   }
 
   /** The record's length if known without reading a block more; null: not yet. */
   get knownLength(): number | null {
     return this.#length
+  }
+
+  /** Its length for a message: known, or at most one entry a seq (its blocks to come are not read for it). */
+  get lengthText(): string {
+    return this.#length !== null ? String(this.#length) : `at most ${this.lastSeq + 1}`
   }
 
   /**
@@ -149,7 +155,7 @@ export class RecordBlocks {
         this.#length = starts[starts.length - 1]!
         // Its last seq was read in the snapshot its blocks were: never seen.
         const last = this.#lastAdded
-        if (last !== this.lastSeq) throw new RaimentError('RAIMENT_RECORD_SHORT', `a record read ahead ended at seq ${last}, before its last entry's (${this.lastSeq}); open the weave again`)
+        if (last !== this.lastSeq) throw new RaimentError('RAIMENT_RECORD_SHORT', `a record read ahead ended at seq ${last}, where its last entry read before it started has seq ${this.lastSeq}; open the weave again`)
         return
       }
       this.#add(blocks)
@@ -218,8 +224,7 @@ export class RecordBlocks {
 
   /** The key of the entry at position `i`, passed or not (a divergence's message names the last matched). */
   keyAt(i: number): string {
-    if (!(i >= 0 && this.has(i) && i < this.#starts[this.#starts.length - 1]!)) throw new RangeError(`no entry ${i} in a record of ${this.length}`)
-    if (i >= this.#starts[this.#starts.length - 1]!) return this.at(i)!.key
+    if (!(i >= 0 && this.has(i) && i < this.#starts[this.#starts.length - 1]!)) throw new RangeError(`no entry ${i} in a record of ${this.lengthText}`)
     const b = this.#blockOf(i)
     const j = i - this.#starts[b]!
     const entries = this.#whole(b)

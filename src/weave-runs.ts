@@ -121,6 +121,8 @@ export class WeaveRuns {
       observe: run.obs,
       retry: o.host.type(run.type)?.retry ?? null,
       onWait: o.passivation === null ? null : o.passivation.onWait,
+      // Its replay counted in the resume's progress, and told to the observer, as it goes live.
+      onLive: () => this.#resuming.done(run),
       ...(o.alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
   }

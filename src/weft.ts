@@ -66,6 +66,9 @@ export class Weft extends KeyCounts implements WeftLike {
   readonly #observe: RunObservation | null
   readonly #retry: ThreadRetry | null
   readonly #onWait: ((weft: Weft) => void) | null
+  readonly #onLive: (() => void) | null
+  /** How many recorded outcomes the replay released, once it ended or stopped. */
+  #releasedBefore = 0
   /** What the retry runner calls back (made at the first call that has a policy). */
   #retryHost: RetryHost | null = null
   #seq = 0
@@ -98,6 +101,7 @@ export class Weft extends KeyCounts implements WeftLike {
     this.#observe = o.observe ?? null
     this.#retry = o.retry ?? null
     this.#onWait = o.onWait ?? null
+    this.#onLive = o.onLive ?? null
     this.trace = o.trace ? [] : null
     const { secrets, record } = CallSecrets.of(o.keyring ?? null, RecordBlocks.from(o.entries))
     this.#secrets = secrets
@@ -115,9 +119,9 @@ export class Weft extends KeyCounts implements WeftLike {
     return this.#replay !== null
   }
 
-  /** How many recorded outcomes replay has released so far (for progress). */
+  /** How many recorded outcomes replay has released so far (for progress; after it ended or stopped, in all). */
   get released(): number {
-    return this.#replay === null ? 0 : this.#replay.next
+    return this.#replay === null ? this.#releasedBefore : this.#replay.next
   }
 
   /**
@@ -375,6 +379,8 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #goLive(r: Replay): void {
     this.#replay = null
+    this.#releasedBefore = r.next
+    this.#onLive?.()
     this.firstKeys = r.implicit.empty ? null : r.record.replayedKeys(r.implicit, !r.skipUnrequested)
     const held = r.held
     for (const call of held) {
@@ -443,6 +449,7 @@ export class Weft extends KeyCounts implements WeftLike {
     if (this.#stopped !== null) return
     this.#stopped = err
     this.#replay?.record.release()
+    this.#releasedBefore = this.#replay?.next ?? this.#releasedBefore
     this.#replay = null
     this.stopPending(err)
     if (this.#held !== null) this.#checkHeld()

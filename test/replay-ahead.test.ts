@@ -42,6 +42,17 @@ const longer = thread({
   },
 })
 
+/** `n` calls of distinct keys (a replay in recorded order never looks a key up out of order), then a receive. */
+const distinct = thread({
+  uses: ['ra', 'mailbox'],
+  async does(p: { n: number }) {
+    let sum = 0
+    for (let i = 0; i < p.n; i++) sum += await this.ra.v(i, 0)
+    await this.ra.ready()
+    return sum + ((await this.mailbox.receive()) as number)
+  },
+})
+
 const defaults = { ...readAhead }
 afterEach(() => Object.assign(readAhead, defaults))
 
@@ -102,7 +113,7 @@ describe('records read ahead', () => {
           const { records: got, ahead } = new RecordReader(journal.db, true).records(ids, journal.file)
           if (starts && records.some((r) => r.length > 4096)) expect(ahead).not.toBeNull()
           // Read ahead, a long record is not counted: its length is known once its last block came.
-          if (starts) for (const [id, rows] of Object.entries(byId)) expect(got.get(id)!.knownLength).toBe(rows.length > 4096 ? null : rows.length)
+          if (starts) for (const [id, rows] of Object.entries(byId)) expect(got.get(id)!.knownLength).toBe(rows.length >= 4096 ? null : rows.length)
           const one = new RecordReader(journal.db, false)
           for (const id of ids) {
             const whole = one.entries(id)
@@ -211,30 +222,53 @@ describe('records read ahead', () => {
     }
   })
 
-  it('a thread ended as it replays a long record read ahead, whose length is not known yet, has its entries counted at its end', async () => {
+  it('a thread killed as it replays a long record read ahead, whose length is not known yet, has its entries counted at its end; one that replays to its end, by the replay', async () => {
     readAhead.minRows = 0
     const db = join(tempDir(), 'killed.db')
-    const open = (): Promise<Weave> => Weave.open({ db, threads: { longer }, libraries: { ra }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
+    const open = (): Promise<Weave> => Weave.open({ db, threads: { distinct }, libraries: { ra }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
     const first = await open()
-    const reached = whenReady()
-    const id = first.spawn('longer', { n: 30_000 })
-    await reached
+    const spawned = async (n: number): Promise<string> => {
+      const reached = whenReady()
+      const id = first.spawn('distinct', { n })
+      await reached
+      return id
+    }
+    const killed = await spawned(30_000)
+    const replayed = await spawned(20_000)
+    // Their ready calls recorded: the resume replays all of each.
     await first.committed()
-    const recorded = first.journal.entries(id).length
     await first.close()
     const again = await open()
     try {
       // Killed before its replay reached the last block (the worker's): the weft does not know
       // how many entries the thread has, and the end's commit counts them.
-      const progress = again.resumeProgress()
-      expect(progress.done).toBe(0)
-      expect(progress.replayed).toBeLessThan(recorded)
-      expect(again.kill(id)).toBe(true)
-      expect(await again.join(id)).toMatchObject({ status: 'killed' })
-      expect(again.journal.db.prepare('SELECT calls FROM threads WHERE id = ?').pluck().get(id)).toBe(recorded)
-      expect(again.journal.entries(id)).toHaveLength(recorded)
+      const before = again.resumeProgress()
+      expect(before.done).toBe(0)
+      expect(before.replayed).toBeLessThan(30_001)
+      expect(again.kill(killed)).toBe(true)
+      expect(await again.join(killed)).toMatchObject({ status: 'killed' })
+      const calls = again.journal.db.prepare('SELECT calls FROM threads WHERE id = ?').pluck()
+      expect(calls.get(killed)).toBe(30_001)
+      // What it released stays counted in the progress, and the other replays to its end.
+      while (again.resumeProgress().done < 2) await new Promise((r) => setImmediate(r))
+      const after = again.resumeProgress()
+      expect(after.replayed).toBeGreaterThanOrEqual(before.replayed)
+      expect(after.replayed).toBeGreaterThanOrEqual(20_001)
+      again.send(replayed, 1)
+      expect(await again.join(replayed)).toMatchObject({ status: 'done', result: (20_000 * 19_999) / 2 + 1 })
+      expect(calls.get(replayed)).toBe(20_002)
     } finally {
       await again.close()
+    }
+  })
+
+  it('looks for a secret\'s marker in an index whose condition is the one the reader asks (the two spell MARK alike)', () => {
+    const journal = journalOf({})
+    try {
+      const sql = journal.db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'journal_marked'").pluck().get() as string
+      expect(sql).toContain(`WHERE instr(key, '${MARK}') > 0`)
+    } finally {
+      journal.close()
     }
   })
 })

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { context, trace } from '@opentelemetry/api'
 import { thread, Weave, type AnyThreadType } from 'raiment'
+import { readAhead } from '../src/replay-ahead.js'
 import { runChild, supportScript } from './support/child.js'
 import { named, parentOf, registerSdk, type Sdk } from './support/otel.js'
 import { tempDir } from './support/tmp.js'
@@ -62,9 +63,19 @@ const waiter = thread({
   },
 })
 
-const threads = { worker, boss, failing, waiter } as Record<string, AnyThreadType>
+/** A record longer than a block (read ahead at a resume), then a wait. */
+const looper = thread({
+  uses: ['otelwork', 'mailbox'],
+  async does(p: { n: number }) {
+    for (let i = 0; i < p.n; i++) await this.otelwork.echo(i)
+    return this.mailbox.receive()
+  },
+})
+
+const threads = { worker, boss, failing, waiter, looper } as Record<string, AnyThreadType>
 
 let sdk: Sdk
+const defaultMinRows = readAhead.minRows
 beforeAll(() => {
   sdk = registerSdk()
 })
@@ -182,6 +193,35 @@ describe('OpenTelemetry', () => {
       expect(ours('raiment.outbox.depth')[0]?.value).toBe(0)
     } finally {
       await weave.close()
+    }
+  })
+
+  it('counts the entries a long record replayed as its thread goes live, while it waits', async () => {
+    readAhead.minRows = 0
+    try {
+      const db = join(tempDir(), 'long.db')
+      let weave = await open(db)
+      const id = weave.spawn('looper', { n: 6_000 })
+      const count = weave.journal.db.prepare('SELECT count(*) FROM journal WHERE thread = ?').pluck()
+      while ((count.get(id) as number) < 6_000) await weave.committed().then(() => new Promise((r) => setImmediate(r)))
+      await weave.close()
+      weave = await open(db)
+      try {
+        const replayed = async (): Promise<unknown> => {
+          const all = await sdk.metrics()
+          return (all.get('raiment.replayed.entries') ?? []).find((p) => p.attributes['raiment.weave.id'] === weave.journal.weaveId)?.value
+        }
+        // Its length is not known before the last block came: told once the replay is over,
+        // with the thread still waiting (no progress asked, no end).
+        for (let turn = 0; turn < 2_000 && (await replayed()) === undefined; turn++) await new Promise((r) => setImmediate(r))
+        expect(await replayed()).toBe(6_000)
+        weave.send(id, 'go')
+        expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'go' })
+      } finally {
+        await weave.close()
+      }
+    } finally {
+      readAhead.minRows = defaultMinRows
     }
   })
 

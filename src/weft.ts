@@ -61,13 +61,13 @@ export class Weft extends KeyCounts implements WeftLike {
   readonly #onDurable: (() => void) | undefined
   readonly #stacks: WeakMap<Call, string> | null
   readonly #onMarker: ((key: string, value: unknown) => void) | undefined
-  /** The record replayed (its length known once its last block came, src/replay-blocks.ts); null: none. */
-  readonly #record: RecordBlocks | null = null
+  /** How many entries the record replayed holds (null until its last block came), and the record until then. */
+  #base: number | null = 0
+  #unknown: RecordBlocks | null = null
   readonly #observe: RunObservation | null
   readonly #retry: ThreadRetry | null
   readonly #onWait: ((weft: Weft) => void) | null
   readonly #onLive: (() => void) | null
-  /** How many recorded outcomes the replay released, once it ended or stopped. */
   #releasedBefore = 0
   /** What the retry runner calls back (made at the first call that has a policy). */
   #retryHost: RetryHost | null = null
@@ -110,7 +110,8 @@ export class Weft extends KeyCounts implements WeftLike {
     if (record !== null && record.has(0)) {
       this.#replay = new Replay(record)
       this.#seq = record.lastSeq + 1
-      this.#record = record
+      this.#base = record.knownLength
+      if (this.#base === null) this.#unknown = record
     }
   }
 
@@ -119,18 +120,22 @@ export class Weft extends KeyCounts implements WeftLike {
     return this.#replay !== null
   }
 
-  /** How many recorded outcomes replay has released so far (for progress; after it ended or stopped, in all). */
+  /** How many recorded outcomes replay has released so far (for progress; once over, in all). */
   get released(): number {
     return this.#replay === null ? this.#releasedBefore : this.#replay.next
   }
 
-  /**
-   * How many journal entries the thread has, those queued for the next commit included; undefined
-   * while not known without reading the rest of its record (a replay of a long one not at its end).
-   */
+  /** How many journal entries the thread has, those queued included; undefined: its long record's last block has not come. */
   get recorded(): number | undefined {
-    const base = this.#record === null ? 0 : this.#record.knownLength
+    const base = this.#base ?? this.#unknown?.knownLength ?? null
     return base === null ? undefined : base + this.#added
+  }
+
+  /** The replay is over (ended or stopped) after `next` releases (`released`): of its record, only its length is kept. */
+  #over(next: number): void {
+    this.#releasedBefore = next
+    this.#base ??= this.#unknown?.knownLength ?? null
+    this.#unknown = null
   }
 
   get stopped(): Error | null {
@@ -189,7 +194,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #live(call: Call): void {
     if (this.#journal === null) {
-      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: this.#record?.length ?? 0, made: this.#made(call) } })
+      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: this.#base ?? 0, made: this.#made(call) } })
       return
     }
     if (call.retry !== null) {
@@ -379,7 +384,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #goLive(r: Replay): void {
     this.#replay = null
-    this.#releasedBefore = r.next
+    this.#over(r.next)
     this.#onLive?.()
     this.firstKeys = r.implicit.empty ? null : r.record.replayedKeys(r.implicit, !r.skipUnrequested)
     const held = r.held
@@ -449,7 +454,7 @@ export class Weft extends KeyCounts implements WeftLike {
     if (this.#stopped !== null) return
     this.#stopped = err
     this.#replay?.record.release()
-    this.#releasedBefore = this.#replay?.next ?? this.#releasedBefore
+    if (this.#replay !== null) this.#over(this.#replay.next)
     this.#replay = null
     this.stopPending(err)
     if (this.#held !== null) this.#checkHeld()

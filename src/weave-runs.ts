@@ -53,6 +53,11 @@ export class WeaveRuns {
   readonly #resuming = new ResumeCounter((run, n) => {
     if (run.obs !== null) this.#o.host.observer()!.replayed(n)
   })
+  /** A run's replay is over (live, or stopped): counted in the resume's progress, and told to the observer, then (one function for every weft). */
+  readonly #replayed = (weft: Weft, released: number): void => {
+    const run = this.#runs.get(weft.threadId)
+    if (run !== undefined && run.weft === weft) this.#resuming.done(run, released)
+  }
   /** Reads one thread's record at a time (a wake, an adoption, a reload), its statements prepared once. */
   #reader: RecordReader | null = null
   /** Ends a run whose body settled (`watchBody`). */
@@ -121,8 +126,7 @@ export class WeaveRuns {
       observe: run.obs,
       retry: o.host.type(run.type)?.retry ?? null,
       onWait: o.passivation === null ? null : o.passivation.onWait,
-      // Its replay counted in the resume's progress, and told to the observer, as it goes live.
-      onLive: () => this.#resuming.done(run),
+      onReplayed: this.#replayed,
       ...(o.alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
   }

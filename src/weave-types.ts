@@ -92,14 +92,14 @@ export class ResumeCounter {
     this.#replaying.set(run, { record, told: n !== null })
   }
 
-  /** Run `run` has ended (or replayed its whole record). */
-  done(run: Run): void {
+  /** Run `run` has ended, or its replay is over after `released` releases. */
+  done(run: Run, released = run.weft.released): void {
     const r = this.#replaying.get(run)
     if (r === undefined) return
     this.#replaying.delete(run)
     this.#resumedDone++
-    // Ended before its record's last block came: what it released.
-    const n = r.record.knownLength ?? run.weft.released
+    // Stopped before its record's last block came: what it released.
+    const n = r.record.knownLength ?? released
     this.#replayedDone += n
     if (!r.told) this.#replayed?.(run, n)
   }

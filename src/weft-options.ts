@@ -48,6 +48,6 @@ export interface WeftOptions {
   retry?: ThreadRetry | null
   /** Told when a live call starts waiting (it registered `onAbort`): src/passivation/ looks later. */
   onWait?: ((weft: Weft) => void) | null
-  /** Told when the replay released its record and the thread goes live (the record's length is known then). */
-  onLive?: (() => void) | null
+  /** Told when the replay is over: it released its record and the thread goes live, or it stopped after `released` releases. */
+  onReplayed?: ((weft: Weft, released: number) => void) | null
 }

@@ -61,14 +61,12 @@ export class Weft extends KeyCounts implements WeftLike {
   readonly #onDurable: (() => void) | undefined
   readonly #stacks: WeakMap<Call, string> | null
   readonly #onMarker: ((key: string, value: unknown) => void) | undefined
-  /** How many entries the record replayed holds (null until its last block came), and the record until then. */
-  #base: number | null = 0
-  #unknown: RecordBlocks | null = null
+  /** How many entries the record replayed holds; the record itself until its last block came. */
+  #base: number | RecordBlocks = 0
   readonly #observe: RunObservation | null
   readonly #retry: ThreadRetry | null
   readonly #onWait: ((weft: Weft) => void) | null
-  readonly #onLive: (() => void) | null
-  #releasedBefore = 0
+  readonly #onReplayed: ((weft: Weft, released: number) => void) | null
   /** What the retry runner calls back (made at the first call that has a policy). */
   #retryHost: RetryHost | null = null
   #seq = 0
@@ -101,7 +99,7 @@ export class Weft extends KeyCounts implements WeftLike {
     this.#observe = o.observe ?? null
     this.#retry = o.retry ?? null
     this.#onWait = o.onWait ?? null
-    this.#onLive = o.onLive ?? null
+    this.#onReplayed = o.onReplayed ?? null
     this.trace = o.trace ? [] : null
     const { secrets, record } = CallSecrets.of(o.keyring ?? null, RecordBlocks.from(o.entries))
     this.#secrets = secrets
@@ -110,8 +108,7 @@ export class Weft extends KeyCounts implements WeftLike {
     if (record !== null && record.has(0)) {
       this.#replay = new Replay(record)
       this.#seq = record.lastSeq + 1
-      this.#base = record.knownLength
-      if (this.#base === null) this.#unknown = record
+      this.#base = record.knownLength ?? record
     }
   }
 
@@ -120,22 +117,21 @@ export class Weft extends KeyCounts implements WeftLike {
     return this.#replay !== null
   }
 
-  /** How many recorded outcomes replay has released so far (for progress; once over, in all). */
+  /** How many recorded outcomes replay has released so far (for progress). */
   get released(): number {
-    return this.#replay === null ? this.#releasedBefore : this.#replay.next
+    return this.#replay === null ? 0 : this.#replay.next
   }
 
   /** How many journal entries the thread has, those queued included; undefined: its long record's last block has not come. */
   get recorded(): number | undefined {
-    const base = this.#base ?? this.#unknown?.knownLength ?? null
+    const base = typeof this.#base === 'number' ? this.#base : this.#base.knownLength
     return base === null ? undefined : base + this.#added
   }
 
-  /** The replay is over (ended or stopped) after `next` releases (`released`): of its record, only its length is kept. */
+  /** The replay is over (ended or stopped) after `next` releases: of its record, only its length is kept, once known. */
   #over(next: number): void {
-    this.#releasedBefore = next
-    this.#base ??= this.#unknown?.knownLength ?? null
-    this.#unknown = null
+    if (typeof this.#base !== 'number') this.#base = this.#base.knownLength ?? this.#base
+    this.#onReplayed?.(this, next)
   }
 
   get stopped(): Error | null {
@@ -194,7 +190,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #live(call: Call): void {
     if (this.#journal === null) {
-      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: this.#base ?? 0, made: this.#made(call) } })
+      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: this.#made(call) } })
       return
     }
     if (call.retry !== null) {
@@ -385,7 +381,6 @@ export class Weft extends KeyCounts implements WeftLike {
   #goLive(r: Replay): void {
     this.#replay = null
     this.#over(r.next)
-    this.#onLive?.()
     this.firstKeys = r.implicit.empty ? null : r.record.replayedKeys(r.implicit, !r.skipUnrequested)
     const held = r.held
     for (const call of held) {

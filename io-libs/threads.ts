@@ -61,12 +61,15 @@ const threads = (config: WeaveConfig) => {
       // A wait: a thread that moves (or is passivated) while joining joins again where it resumes.
       const ctx = callContext()
       const w = weave()
+      const remote = () => w.watches.join(id, (cancel) => ctx.onAbort(cancel))
       let end
-      if (w.messages.isRemote(id)) end = await w.watches.join(id, (cancel) => ctx.onAbort(cancel))
+      if (w.messages.isRemote(id)) end = await remote()
       else {
         ctx.onAbort(noop)
         end = await w.join(id)
       }
+      // It moved to another weave while this waited here: its end comes from there.
+      while (end.status === 'moved' && w.messages.isRemote(id)) end = await remote()
       if (end.status === 'done') return end.result
       if (end.status === 'failed') throw end.error
       throw new ThreadKilled(id)

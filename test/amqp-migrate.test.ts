@@ -71,7 +71,16 @@ const worker = thread({
   },
 })
 
-const types = { counter, sender, worker } as Record<string, AnyThreadType>
+/** Spawns a worker and joins it. */
+const parent = thread({
+  uses: ['threads'],
+  async does() {
+    const child = await this.threads.spawn('worker', {})
+    return { joined: await this.threads.join(child) }
+  },
+})
+
+const types = { counter, sender, worker, parent } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -231,6 +240,26 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     // Before, it answered "already ended" (the row here says moved) and the thread ran on.
     expect(a.weave.kill(id)).toBe(true)
     expect(await b.weave.join(id)).toMatchObject({ status: 'killed' })
+  }, 30_000)
+
+  it('a thread joining its child when the child moves gets the end it comes to on its new weave', async () => {
+    const work = workCalls()
+    const env = await weaves(['a', 'b'], () => {}, work.run)
+    const a = env.a!
+    const b = env.b!
+    const parentId = a.weave.spawn('parent', {})
+    await work.nth(1)
+    work.answer[0]!('answered on a')
+    // The child waits in receive; its parent, whose spawn committed with it, waits in join here.
+    await a.weave.committed()
+    await new Promise((r) => setImmediate(r))
+    const childId = a.weave.journal.threads({ status: ['running'] }).map((t) => t.id).find((t) => t !== parentId)!
+    expect(await a.weave.migrate(childId, 'b')).toBe('b')
+    b.weave.send(childId, 'hello')
+    const end = { done: 'answered on a', got: 'hello' }
+    expect(result(await b.weave.join(childId))).toEqual(end)
+    // Before, the parent's join ended ThreadKilled at the move, recorded so, while the child ran on.
+    expect(result(await a.weave.join(parentId))).toEqual({ joined: end })
   }, 30_000)
 
   it('a call still in flight after the wait is made again on the target', async () => {

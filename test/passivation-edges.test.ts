@@ -10,6 +10,7 @@
  * - A passivated thread holds no message in memory (what is sent to it while it sleeps) once
  *   their rows are committed, and takes each once, in order (what its receive left unmatched:
  *   test/passivation-filter.test.ts).
+ * - A message sent by a 'thread-passivated' listener to the thread wakes it.
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -179,6 +180,16 @@ describe('passivation at its edges', () => {
     expect(await w.join(id)).toMatchObject({ status: 'done', result: Array.from({ length: 50 }, (_, i) => i) })
     })
   })
+
+  it("a message sent by a 'thread-passivated' listener wakes the thread it was sent to", async () => {
+    await inWeave(async (w) => {
+      // Before, the event came before the thread's row was written: the message went into the
+      // inbox, woke nothing, and the thread slept on with it (for ever, as it has no timeout).
+      w.once('thread-passivated', ({ id }) => w.send(id, 'hello'))
+      const id = w.spawn('waiter')
+      expect(await w.join(id)).toMatchObject({ status: 'done', result: 'hello' })
+    })
+  }, 10_000)
 
   it('a thread that waited on a library wait beside a receive is passivated once that wait is done', async () => {
     await inWeave(async (w) => {

@@ -246,9 +246,10 @@ export class Passivation {
     if (run.joiners !== null) this.#joiners.set(id, run.joiners)
     run.joiners = null
     weft.detach()
-    host.forget(run)
     messages.unload(id)
     this.#write(id, wake)
+    // Forgotten last: its 'thread-passivated' listeners may send to it, and must find its row.
+    host.forget(run)
     if (wake.due !== null && wake.due < this.#armedFor) this.#arm(wake.due)
     return null
   }

@@ -130,6 +130,7 @@ export class Replicator implements JournalTap {
     o.broker.on('up', r.#onUp)
     o.broker.on('down', r.#onDown)
     await ready
+    if (r.#needSnapshot) r.#log(`raiment: the broker connection went while the first generation of journal '${r.weaveId}' was written; the next connection writes it (outcomes wait under durability 'replicated')`)
     await r.flushed()
     return r
   }
@@ -441,13 +442,15 @@ export class Replicator implements JournalTap {
       const gen = Math.max(this.#writing, head?.gen ?? 0) + 1
       await declareGeneration(conn, this.namespace, this.weaveId, gen)
       if (this.#fenced !== null || this.#closed || this.journal.closed) return
-      const out = this.#ch
-      if (out === null) {
+      // The tap first, even when the channel went meanwhile: the batches from now on are then kept
+      // (and held under 'replicated') until the snapshot the next connection writes covers them.
+      // Before, a first generation whose channel went left the journal with no tap for good.
+      if (first) this.journal.setTap(this)
+      if (this.#ch === null) {
         this.#needSnapshot = true
         return
       }
       // One synchronous step: the state after exactly the last committed batch.
-      if (first) this.journal.setTap(this)
       const rseq = this.journal.rseq
       const parts = snapshotWrites(this.journal.db)
       if (this.#writing > 0 && !this.#old.includes(this.#writing)) this.#old.push(this.#writing)

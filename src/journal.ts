@@ -169,6 +169,8 @@ export class Journal {
           const due = this.meta('dumps-due')
           this.dumpsDueSince = due === undefined ? null : Number(due)
           this.#setMeta.run('owner', JSON.stringify({ pid: process.pid, host: hostname(), since: Date.now(), ...(durability === 'replicated' ? { replicated: true } : {}) } satisfies JournalOwner))
+          // Replicated with the journal (src/replication/): a weave taken over keeps it.
+          this.#setMeta.run('durability', durability)
           this.#commits.moveTail()
         }).immediate()
       } catch (e) {

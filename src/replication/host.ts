@@ -23,7 +23,7 @@ import { askHandBack } from '../amqp/membership.js'
 import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
 import { crashPoint } from '../crash-points.js'
 import { InvalidArgument, JournalOwned } from '../errors.js'
-import { Journal } from '../journal.js'
+import { DURABILITIES, Journal, type Durability } from '../journal.js'
 import { JournalLock, lockPath, parseOwner } from '../journal-owner.js'
 import { Weave, type WeaveOptions } from '../weave.js'
 import { Fenced } from './errors.js'
@@ -209,8 +209,11 @@ export class ReplicatedHost {
         log: this.#o.log,
         ...(taken ? { takenOn: conn } : {}),
       })
+      // A weave taken over keeps the durability it ran with, not the host's: a 'replicated' one
+      // hosted by a 'sync' weave must not release what the stream has not confirmed.
+      const durability = o.own ? undefined : journalDurability(o.db)
       // Opening replicates the journal (its first generation confirmed) before any thread resumes.
-      const weave = await Weave.open({ ...this.#o.weave, db: o.db, weaveId: id, remote: link, replicate: true })
+      const weave = await Weave.open({ ...this.#o.weave, ...(durability !== undefined ? { durability } : {}), db: o.db, weaveId: id, remote: link, replicate: true })
       fencing.opened()
       const running = { weave, link, fencing }
       // The host closed while the takeover ran, or it was fenced meanwhile: nothing of it is left running here.
@@ -401,10 +404,21 @@ export class ReplicatedHost {
 
 /** The epoch journal `db` writes (meta 'repl_epoch'; 1 for a new one). */
 function journalEpoch(db: string): number {
-  if (!existsSync(db)) return 1
+  return Number(journalMeta(db, 'repl_epoch') ?? '1')
+}
+
+/** The durability journal `db`'s weave last ran with (its meta says since 2026-12-06), if it says. */
+function journalDurability(db: string): Durability | undefined {
+  const d = journalMeta(db, 'durability') as Durability | undefined
+  return d !== undefined && DURABILITIES.includes(d) ? d : undefined
+}
+
+/** Meta `k` of journal `db`, read without owning it; undefined when there is no such row or file. */
+function journalMeta(db: string, k: string): string | undefined {
+  if (!existsSync(db)) return undefined
   const j = new Journal(db, { readonly: true })
   try {
-    return Number(j.meta('repl_epoch') ?? '1')
+    return j.meta(k)
   } finally {
     j.close()
   }

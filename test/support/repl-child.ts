@@ -1,7 +1,7 @@
 /**
  * A replicated weave process of the host-loss tests. Run it with
  *   node --conditions=raiment-source --import tsx test/support/repl-child.ts DIR ID NS URL PEERS COUNT STEPS EFFECTS_URL
- * It runs weave ID on DIR/ID.db, replicated (durability 'replicated') through the broker at URL,
+ * It runs weave ID on DIR/ID.db, replicated (durability 'replicated', or REPL_DURABILITY) through the broker at URL,
  * namespace NS, taking over the weaves of NS that stop heartbeating (REPL_TAKEOVER_MS, default
  * 1500; heartbeat every 100 ms). On its first run weave ID spawns three threads:
  * - ID/1 `storm`: sends COUNT messages by id to `<peer>/1` of each peer (PEERS, comma separated),
@@ -13,11 +13,12 @@
  * Lines: `ready ID`, `progress ID i` (a weft call: once per send i % 10 == 0), `took WEAVE` (it
  * runs here now), `handed WEAVE` (given back to a process that started it again), `done THREAD
  * JSON` when a thread ends in this process (own or hosted weave) and for every thread already
- * ended in a journal taken over, `fenced LINE` before exiting 3.
+ * ended in a journal taken over, `opened WEAVE DURABILITY` as each weave opens here, `fenced LINE`
+ * before exiting 3.
  */
 import { writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { callContext, thread, type ThreadEnd, type Weave } from 'raiment'
+import { callContext, thread, type Durability, type ThreadEnd, type Weave } from 'raiment'
 import { rowEnd } from '../../src/weave.js'
 import { ReplicatedHost } from '../../src/replication/host.js'
 
@@ -117,13 +118,14 @@ const host = await ReplicatedHost.start({
   heartbeatMs: 100,
   takeoverAfterMs: Number(process.env['REPL_TAKEOVER_MS'] ?? 1_500),
   log: (l) => say(`log ${l}`),
-  weave: { db: join(dir, `${id}.db`), weaveId: id, durability: 'replicated', threads: { storm, saga, waiter }, libraries, ioLibs: false, dumps: false },
+  weave: { db: join(dir, `${id}.db`), weaveId: id, durability: (process.env['REPL_DURABILITY'] ?? 'replicated') as Durability, threads: { storm, saga, waiter }, libraries, ioLibs: false, dumps: false },
   fenced: (err) => {
     say(`fenced raiment: ${err.code}: ${err.message}`)
     process.exit(3)
   },
   opened: (weave, own) => {
     report(weave)
+    say(`opened ${weave.journal.weaveId} ${String(weave.config.durability)}`)
     if (!own) {
       // Threads that ended before the loss (their end may not have been printed by the lost process).
       for (const r of weave.journal.threads({ status: ['done'] })) {

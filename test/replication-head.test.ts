@@ -3,7 +3,8 @@
  * per checkpoint, start and takeover, a marker per read), so a takeover or restore must not read
  * all of it. `readHead` finds the last generation record however far back it is, and of the
  * highest epoch, while receiving only the records after it (and a window before), not the head's
- * history; a real replicated weave still restarts and rebuilds on it.
+ * history; a real replicated weave still restarts and rebuilds on it. A head naming a generation
+ * whose snapshot never became whole (a checkpoint lost as it began) is rebuilt from the one before.
  */
 import amqp, { type ChannelModel } from 'amqplib'
 import fc from 'fast-check'
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { thread } from 'raiment'
 import { rebuildJournal } from '../src/replication/rebuild.js'
 import { headStream, STREAM_ARGS } from '../src/replication/records.js'
-import { readHead } from '../src/replication/streams.js'
+import { declareGeneration, readHead } from '../src/replication/streams.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, requireBroker } from './support/broker.js'
 import { dropStreams, journalState, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
@@ -113,5 +114,34 @@ describe.skipIf(!brokerUp && !CI)('reading the head from its end', () => {
     expect(rebuilt.generation).toBe(2)
     expect(rebuilt.records).toBeLessThan(1_000)
     expect(journalState(join(dir, 'h2.db'), false)).toEqual(journalState(join(dir, 'h.db'), false))
+  }, 60_000)
+
+  it('a head naming a generation whose snapshot never became whole: the rebuild takes the one before', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'i'])
+    const r = await openReplicated(ns, { db: join(dir, 'i.db'), weaveId: 'i', threads: { steps } })
+    await r.weave.join(r.weave.spawn('steps', { n: 20 }))
+    await r.link.replicator!.settled()
+    expect(r.link.replicator!.generation).toBe(1)
+    const journal = r.weave.journal.meta('journal_id')!
+    await r.close()
+    // A checkpoint lost as it began: generation 2 declared and named by the head, its snapshot
+    // never written (its writer and the node holding it lost; generation 1 is not deleted then).
+    const conn = await amqp.connect(AMQP_URL)
+    try {
+      await declareGeneration(conn, ns, 'i', 2)
+      const ch = await conn.createConfirmChannel()
+      ch.publish('', headStream(ns, 'i'), Buffer.alloc(0), { headers: { weave: 'i', epoch: 1, rseq: 1_000, kind: 'generation', gen: 2, journal } })
+      await ch.waitForConfirms()
+      await ch.close()
+    } finally {
+      await conn.close()
+    }
+    const lines: string[] = []
+    const rebuilt = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'i', file: join(dir, 'i2.db'), log: (l) => lines.push(l) })
+    expect(rebuilt.generation).toBe(1)
+    expect(lines).toContain("generation 2 of 'i' holds no whole snapshot; rebuilding from generation 1")
+    expect(journalState(join(dir, 'i2.db'), true)).toEqual(journalState(join(dir, 'i.db'), true))
   }, 60_000)
 })

@@ -18,7 +18,7 @@ import { Journal, type Write } from '../journal.js'
 import { RebuildFailed } from './errors.js'
 import { decodeWrites } from './codec.js'
 import { genStream, type RecordHeaders } from './records.js'
-import { JournalStreamGone, NoJournalStream, readHead, readToEnd } from './streams.js'
+import { JournalStreamGone, NoJournalStream, queueExists, readHead, readToEnd } from './streams.js'
 
 export interface RebuildOptions {
   /** The broker (amqp://USER:PASSWORD@HOST:PORT); ignored when `conn` is given. */
@@ -56,7 +56,7 @@ const WRITE = /^(INSERT|UPDATE|DELETE) /
  * Rebuilds journal `weaveId` from its stream into a new file `file`.
  * @throws InvalidArgument when `file` exists (nothing is touched)
  * @throws NoJournalStream (RAIMENT_NO_JOURNAL_STREAM) when the journal has no stream
- * @throws RebuildFailed RAIMENT_JOURNAL_STREAM_INCOMPLETE when the generation holds no whole snapshot
+ * @throws RebuildFailed RAIMENT_JOURNAL_STREAM_INCOMPLETE when the generation holds no whole snapshot (nor the one before it, where there is one)
  * @throws JournalStreamGone when the generation is deleted under it three times running
  * @example
  * const r = await rebuildJournal({ url: 'amqp://guest:guest@127.0.0.1:5672', weaveId: 'orders-1', file: 'orders-1.restored.db' })
@@ -74,12 +74,23 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
       if (head === null) throw new NoJournalStream(ns, o.weaveId, 'its head stream is missing or names no generation')
       const tmp = `${o.file}.rebuild-${process.pid}`
       rmSync(tmp, { force: true })
+      let gen = head.gen
       try {
-        const r = await rebuildFrom(conn, ns, o.weaveId, head.gen, tmp)
+        const r = await rebuildFrom(conn, ns, o.weaveId, gen, tmp).catch(async (e: unknown) => {
+          // The head names a generation whose snapshot never became whole (its writer, or the
+          // node holding it, lost mid-checkpoint): the one before is still whole then, as a
+          // generation is deleted only once a later one is current.
+          if (!(e instanceof RebuildFailed && e.code === 'RAIMENT_JOURNAL_STREAM_INCOMPLETE') || gen <= 1) throw e
+          if (!(await queueExists(conn, genStream(ns, o.weaveId, gen - 1)))) throw e
+          log(`generation ${gen} of '${o.weaveId}' holds no whole snapshot; rebuilding from generation ${gen - 1}`)
+          rmSync(tmp, { force: true })
+          gen--
+          return rebuildFrom(conn, ns, o.weaveId, gen, tmp)
+        })
         if (existsSync(o.file)) throw new InvalidArgument(`${o.file} appeared while the journal was rebuilt; the rebuilt one is left at ${tmp}`)
         renameSync(tmp, o.file)
         syncDir(dirname(resolve(o.file)))
-        return { ...r, generation: head.gen, ms: performance.now() - t0 }
+        return { ...r, generation: gen, ms: performance.now() - t0 }
       } catch (e) {
         rmSync(tmp, { force: true })
         // A checkpoint deleted the generation while it was read: read the head again.

@@ -2,8 +2,9 @@
  * What a journal's streams hold, and their names.
  *
  * Streams of journal W in namespace NS (RabbitMQ stream queues, `x-queue-type: stream`):
- * - `NS.journal.W`, the head: one `generation` record per generation, appended once that
- *   generation's snapshot is confirmed. The current generation is the one named by the last
+ * - `NS.journal.W`, the head: one `generation` record per generation, published after that
+ *   generation's snapshot (confirmed in either order: a rebuild falls back to the generation
+ *   before one with no whole snapshot). The current generation is the one named by the last
  *   `generation` record of the highest epoch (a stale writer's record of a lower epoch is ignored).
  * - `NS.journal.W~G`, generation G (1, 2, ...): a snapshot of the journal's live state
  *   (`snapshot` records, parts 0..n, the last marked `end`), then one `batch` record per group

@@ -12,8 +12,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { thread } from 'raiment'
 import { rebuildJournal } from '../src/replication/rebuild.js'
-import { headStream, STREAM_ARGS } from '../src/replication/records.js'
-import { declareGeneration, readHead } from '../src/replication/streams.js'
+import { genStream, headStream, STREAM_ARGS } from '../src/replication/records.js'
+import { declareGeneration, queueExists, readHead } from '../src/replication/streams.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, requireBroker } from './support/broker.js'
 import { dropStreams, journalState, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
@@ -114,6 +114,34 @@ describe.skipIf(!brokerUp && !CI)('reading the head from its end', () => {
     expect(rebuilt.generation).toBe(2)
     expect(rebuilt.records).toBeLessThan(1_000)
     expect(journalState(join(dir, 'h2.db'), false)).toEqual(journalState(join(dir, 'h.db'), false))
+  }, 60_000)
+
+  it('a generation left undeleted by a weave that stopped after its head moved on is deleted at the next start', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'l'])
+    const run = async (): Promise<number> => {
+      const r = await openReplicated(ns, { db: join(dir, 'l.db'), weaveId: 'l', threads: { steps } })
+      await r.weave.join(r.weave.spawn('steps', { n: 3 }))
+      await r.link.replicator!.settled()
+      const gen = r.link.replicator!.generation
+      await r.close()
+      return gen
+    }
+    expect(await run()).toBe(1)
+    expect(await run()).toBe(2)
+    const conn = await amqp.connect(AMQP_URL)
+    try {
+      expect(await queueExists(conn, genStream(ns, 'l', 1))).toBe(false)
+      // As if the weave had stopped before it deleted generation 1.
+      await declareGeneration(conn, ns, 'l', 1)
+      expect(await run()).toBe(3)
+      expect(await queueExists(conn, genStream(ns, 'l', 1))).toBe(false)
+      expect(await queueExists(conn, genStream(ns, 'l', 2))).toBe(false)
+      expect(await queueExists(conn, genStream(ns, 'l', 3))).toBe(true)
+    } finally {
+      await conn.close()
+    }
   }, 60_000)
 
   it('a head naming a generation whose snapshot never became whole: the rebuild takes the one before', async () => {

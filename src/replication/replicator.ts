@@ -121,7 +121,8 @@ export class Replicator implements JournalTap {
     if (head !== null) await checkSameJournal(conn, head, r, o.journal)
     if (head !== null) {
       r.#current = r.#writing = head.gen
-      r.#old.push(head.gen)
+      // And the one before: a weave that stopped after its head moved on may not have deleted it.
+      r.#old.push(...(head.gen > 1 ? [head.gen - 1] : []), head.gen)
     }
     o.journal.setMeta('repl_epoch', String(r.epoch))
     r.#ch = await r.#channel(conn)
@@ -497,7 +498,10 @@ export class Replicator implements JournalTap {
     this.#old = this.#old.filter((g) => g >= this.#current)
     if (conn === null || old.length === 0) return
     const before = this.#deleting
-    this.#deleting = before.then(() => deleteGenerations(conn, this.namespace, this.weaveId, old)).catch(() => {})
+    // One that could not be deleted (the connection went) is tried again at the next checkpoint.
+    this.#deleting = before.then(() => deleteGenerations(conn, this.namespace, this.weaveId, old)).catch(() => {
+      for (const g of old) if (!this.#old.includes(g)) this.#old.push(g)
+    })
   }
 }
 

@@ -426,6 +426,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return remoteWatches(this)
   }
 
+  /** @internal True while thread `id` runs in this process (not ended, not passivated). */
+  inMemory(id: string): boolean {
+    return this.#runs.get(id)?.ended === false
+  }
+
   /** @internal True while thread `id` has ended here and its end record is not yet committed. */
   isEnding(id: string): boolean {
     return this.#runs.get(id)?.ended === true

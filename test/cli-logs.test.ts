@@ -1,9 +1,13 @@
 /**
  * `raiment start --log-format json`: one JSON object per line, the log library's lines among
- * them with thread and call ids; and, when not on a terminal, one summary line of a resume.
+ * them with thread and call ids; and, when not on a terminal, one summary line of a resume. A
+ * start says 'resumed' of the threads it runs, not of the passivated ones it leaves asleep.
  */
 import { describe, expect, test } from 'vitest'
 import { join } from 'node:path'
+import { Weave } from 'raiment'
+import listener from '../threads/listener.js'
+import { passivatedOnce } from './support/passivated.js'
 import { raiment, raimentProcess, THREADS } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
@@ -47,6 +51,32 @@ describe('the weave log', () => {
       expect(again.stdout).toMatch(new RegExp(`^weave \\S+ on .* resumed 1 thread\\n`))
       expect(again.stdout).toContain(`resumed ${listener} listener\n`)
       expect(again.stderr).not.toContain('resuming:')
+    },
+    SLOW,
+  )
+
+  test(
+    "a start says 'resumed' of the threads it runs, not of the passivated ones left asleep",
+    async () => {
+      const dir = tempDir()
+      const db = join(dir, 'w.db')
+      const w = await Weave.open({ db, threads: { listener }, durability: 'memory', ioLibs: false, dumps: false, passivateAfter: 0 })
+      const asleep = w.spawn('listener')
+      const woken = w.spawn('listener')
+      await passivatedOnce(w, [asleep, woken])
+      await w.close()
+      // Sent while no weave runs: the next open wakes it.
+      expect((await raiment(dir, 'send', woken, '"hi"', '--db', db)).code).toBe(0)
+      const opts = ['--db', db, '--threads', THREADS, '--durability', 'memory', '--dumps', join(dir, 'dumps'), '--log-format', 'json']
+      const run = raimentProcess(dir, ['start', ...opts])
+      await run.until((out) => out.includes('"event":"thread-end"'))
+      run.child.kill('SIGINT')
+      const ended = await run.ended
+      expect(ended.code, ended.stderr).toBe(0)
+      const lines = ended.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      // Before, every running row was said resumed: the sleeping one too.
+      expect(lines.filter((l) => l['event'] === 'thread-resumed').map((l) => l['thread'])).toEqual([woken])
+      expect(lines.find((l) => l['event'] === 'thread-end')).toMatchObject({ thread: woken, result: { received: 'hi' } })
     },
     SLOW,
   )

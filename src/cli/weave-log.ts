@@ -93,10 +93,19 @@ export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) =
   weave.on('thread-end', (end) => weaveLog.info(endLine(weave, end), endFields(weave, end)))
 }
 
-/** Logs the threads `weave` resumed as it opened (before `logWeave` listened), but those in `said`. */
+/**
+ * Logs the threads `weave` resumed as it opened (before `logWeave` listened), but those in `said`:
+ * those running in memory, not the passivated ones left asleep (a million of them, maybe).
+ */
 export function logResumed(weave: Weave, said?: Set<string>): void {
-  for (const r of weave.journal.threads({ status: ['running'] })) {
-    if (!weave.isEnding(r.id) && !said?.has(r.id)) weaveLog.info(`resumed ${r.id} ${r.type}`, { event: 'thread-resumed', thread: r.id, type: r.type })
+  // The rows of the passivated threads the open woke (their wake came while no weave ran) go.
+  weave.journal.flushNow()
+  const rows = weave.journal.db
+    .prepare("SELECT id, type FROM threads t WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM passivated p WHERE p.thread = t.id) ORDER BY rowid")
+    .raw(true)
+    .iterate() as IterableIterator<[string, string]>
+  for (const [id, type] of rows) {
+    if (weave.inMemory(id) && !said?.has(id)) weaveLog.info(`resumed ${id} ${type}`, { event: 'thread-resumed', thread: id, type })
   }
 }
 

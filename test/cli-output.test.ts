@@ -2,8 +2,8 @@
  * The CLI as a tool for scripts and terminals, run as real processes on real journals: `--json`
  * outputs hold whole records, `show` prints dates and whole values with --full and names
  * Raiment's own calls, `ps --limit`, every error line starts with its code, an empty --db file is
- * refused untouched, and a reader that closes the pipe early (`| head -1`) ends the output
- * quietly.
+ * refused untouched, `spawn --wait` stopped by a signal says so and does not exit 0, and a reader
+ * that closes the pipe early (`| head -1`) ends the output quietly.
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -155,6 +155,18 @@ describe('errors', () => {
       expect.stringMatching(/^raiment: RAIMENT_THREAD_FAILED: thread \S+ failed: PaymentDeclined: order 7: card declined/),
     ])
     expectError(undelivered, 'RAIMENT_NOT_DELIVERED', /not delivered to nobody/)
+  }, SLOW)
+
+  test.concurrent('spawn --wait stopped by SIGINT before the thread ends: its code, and not 0', async () => {
+    const dir = tempDir()
+    const run = raimentProcess(dir, ['spawn', 'sleeper', '{"steps":100,"ms":1000}', '--wait', '--db', 'w.db', '--durability', 'memory', ...T])
+    await run.until((out) => /spawned \S+ \(no weave runs/.test(out))
+    run.child.kill('SIGINT')
+    const r = await run.ended
+    // Before, it exited 0 with nothing printed, as if the thread had ended.
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toMatch(/^raiment: RAIMENT_WEAVE_STOPPED: the weave on w\.db stopped before \S+\/1 ended; it will run when a weave opens the journal again/m)
   }, SLOW)
 
   test.concurrent('an empty --db file is "empty, not a Raiment journal", and stays empty', async () => {

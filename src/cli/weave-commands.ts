@@ -258,17 +258,19 @@ function fatal(e: unknown): never {
 /**
  * Runs `work` with the weave open, keeping the process alive (the weave's own timers do not),
  * and closes the weave when the work ends or when `stop` fires (SIGINT / SIGTERM), which exits
- * 0: threads still running stay recorded and resume when a weave opens the journal again.
+ * with `stopped()` (0 by default): threads still running stay recorded and resume when a weave
+ * opens the journal again.
  */
 export async function runUntilSignal(
   weave: Weave,
   work: () => Promise<number>,
   beforeClose?: () => Promise<void> | undefined,
   stop: StopSignals = new StopSignals(),
+  stopped: () => number = () => 0,
 ): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30)
   try {
-    return await Promise.race([work(), stop.stopped.then(() => 0)])
+    return await Promise.race([work(), stop.stopped.then(stopped)])
   } finally {
     try {
       try {
@@ -335,13 +337,29 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   // --wait and no weave running: run one here until the thread ends.
   const weave = await openWeave(o)
   weave.on('error', (e) => note(errorLine(e)))
-  return runUntilSignal(weave, async () => {
-    const id = weave.spawn(type, params)
-    note(`spawned ${id} (no weave runs on ${o.db}, so this process runs it)`)
-    const end = await weave.join(id)
-    await weave.committed()
-    return printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null, weave.journal, o.json)
-  })
+  let id = ''
+  // Stopped by a signal before the thread ended: no result to print, so not 0.
+  const stopped = (): number => {
+    note(errorLine(weaveStopped(o.db, id)))
+    return 1
+  }
+  return runUntilSignal(
+    weave,
+    async () => {
+      id = weave.spawn(type, params)
+      note(`spawned ${id} (no weave runs on ${o.db}, so this process runs it)`)
+      const end = await weave.join(id)
+      await weave.committed()
+      return printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null, weave.journal, o.json)
+    },
+    undefined,
+    undefined,
+    stopped,
+  )
+}
+
+function weaveStopped(db: string, id: string): RaimentError {
+  return new RaimentError('RAIMENT_WEAVE_STOPPED', `the weave on ${db} stopped before ${id} ended; it will run when a weave opens the journal again (raiment start)`)
 }
 
 /**
@@ -380,12 +398,7 @@ async function waitInJournal(journal: Journal, id: string): Promise<ThreadEnd> {
     if (row === undefined) throw new UnknownThread(id)
     const end = endOf(row, journal)
     if (end !== null) return end
-    if (++checks % 20 === 0 && runningOwner(journal) === null) {
-      throw new RaimentError(
-        'RAIMENT_WEAVE_STOPPED',
-        `the weave on ${journal.file} stopped before ${id} ended; it will run when a weave opens the journal again (raiment start)`,
-      )
-    }
+    if (++checks % 20 === 0 && runningOwner(journal) === null) throw weaveStopped(journal.file, id)
     await new Promise((r) => setTimeout(r, 50))
   }
 }

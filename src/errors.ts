@@ -59,7 +59,7 @@ export class UnknownThreadType extends RaimentError {
       'RAIMENT_UNKNOWN_THREAD_TYPE',
       `unknown thread type '${type}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}; known types: ${known.length ? known.join(', ') : '(none)'}. ` +
         `A thread type is a module in the threads directory whose default export is thread({ uses, does }); ` +
-        `a weave knows the modules that were there when it started.`,
+        `a weave knows the modules that were there when it started or last reloaded (raiment reload).`,
     )
     this.type = type
     this.known = [...known]
@@ -72,7 +72,7 @@ export class ThreadTypeUnavailable extends RaimentError {
   constructor(type: string, cause: Error) {
     super(
       'RAIMENT_THREAD_TYPE_UNAVAILABLE',
-      `thread type '${type}' is unavailable: ${cause.message.replace(/\.$/, '')}. A weave loads its thread types when it starts: fix this, then start it again.`,
+      `thread type '${type}' is unavailable: ${cause.message.replace(/\.$/, '')}. A weave loads its thread types when it starts or reloads: fix this, then run raiment reload (or start it again).`,
       { cause },
     )
     this.type = type

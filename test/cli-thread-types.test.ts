@@ -121,7 +121,7 @@ describe('raiment CLI and thread types it cannot run', () => {
       writeThread(dir, 'late.ts', GOOD_AND_BROKEN['good.ts']!)
       const late = await raiment(dir, ['spawn', 'late', '--wait'])
       expect(late.code, describeRun(late)).toBe(1)
-      expect(late.stderr).toMatch(/^raiment: .*unknown thread type 'late'; known types: good, raiment\/supervisor\. .*a weave knows the modules that were there when it started\./m)
+      expect(late.stderr).toMatch(/^raiment: .*unknown thread type 'late'; known types: good, raiment\/supervisor\. .*a weave knows the modules that were there when it started or last reloaded \(raiment reload\)\./m)
       const typo = await raiment(dir, ['spawn', 'goood'])
       expect(typo.code, describeRun(typo)).toBe(1)
       expect(typo.stderr).toMatch(/unknown thread type 'goood' \(did you mean 'good'\?\)/)

@@ -45,11 +45,10 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   const stop = new StopSignals()
   const since = performance.now()
   const { ReplicatedHost } = await import('../replication/host.js')
-  // Threads said started or resumed already: a pending one can start (its start committed and,
-  // under 'replicated', confirmed) before the listing of running threads below.
-  const said = new Set<string>()
-  const watch = (weave: Weave): void => logWeave(weave, endLine, said)
-  const sayResumed = (weave: Weave): void => logResumed(weave, said)
+  // A pending thread can start (its start committed and, under 'replicated', confirmed) before
+  // the listing of running threads: logWeave keeps what it said until logResumed lists them.
+  const watch = (weave: Weave): void => logWeave(weave, endLine)
+  const sayResumed = (weave: Weave): void => logResumed(weave)
   let host: ReplicatedHost
   try {
     host = await ReplicatedHost.start({

@@ -79,14 +79,18 @@ function endFields(weave: Weave, end: ThreadEnd): Fields {
   return f
 }
 
+/** Per weave, the ids said started or resumed until `logResumed` lists its threads (not after: a weave may start millions). */
+const saidBefore = new WeakMap<Weave, Set<string>>()
+
 /**
  * Logs what `weave` does: its errors, and each thread's start and end (`endLine`: the pretty line
- * of an end). `said`: ids whose start was logged, kept up to date.
+ * of an end). Call `logResumed` for it next.
  */
-export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) => string, said?: Set<string>): void {
+export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) => string): void {
+  saidBefore.set(weave, new Set())
   weave.on('error', (e) => weaveLog.error(errorLine(e), { event: 'error', code: (e as { code?: unknown }).code ?? e.name }))
   weave.on('thread-start', ({ id, type, resumed, continued }) => {
-    said?.add(id)
+    saidBefore.get(weave)?.add(id)
     if (continued !== undefined && !resumed) weaveLog.info(`continued ${id} ${type} as new (${continued})`, { event: 'thread-continued', thread: id, type, continued })
     else weaveLog.info(`${resumed ? 'resumed' : 'started'} ${id} ${type}`, { event: resumed ? 'thread-resumed' : 'thread-start', thread: id, type })
   })
@@ -94,16 +98,16 @@ export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) =
 }
 
 /**
- * Logs the threads `weave` resumed as it opened (before `logWeave` listened), but those in `said`:
- * those running in memory, not the passivated ones left asleep (a million of them, maybe).
+ * Logs the threads `weave` resumed as it opened (before `logWeave` listened), but those said
+ * started or resumed since: those running in memory, not the passivated ones left asleep (a
+ * million of them, maybe).
  */
-export function logResumed(weave: Weave, said?: Set<string>): void {
-  // The rows of the passivated threads the open woke (their wake came while no weave ran) go.
-  weave.journal.flushNow()
-  const rows = weave.journal.db
-    .prepare("SELECT id, type FROM threads t WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM passivated p WHERE p.thread = t.id) ORDER BY rowid")
-    .raw(true)
-    .iterate() as IterableIterator<[string, string]>
+export function logResumed(weave: Weave): void {
+  const said = saidBefore.get(weave)
+  saidBefore.delete(weave)
+  // Running rows, those in memory: a passivated one is not (unless the open woke it); a pending
+  // one whose start has not committed yet says 'started' then.
+  const rows = weave.journal.db.prepare("SELECT id, type FROM threads WHERE status = 'running' ORDER BY rowid").raw(true).iterate() as IterableIterator<[string, string]>
   for (const [id, type] of rows) {
     if (weave.inMemory(id) && !said?.has(id)) weaveLog.info(`resumed ${id} ${type}`, { event: 'thread-resumed', thread: id, type })
   }

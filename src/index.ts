@@ -48,6 +48,7 @@ export {
   InvalidThreadModule,
   InvalidLibraryModule,
   NotARaimentDb,
+  JournalDamaged,
   DbTooNew,
   JournalOwned,
   UnknownThread,

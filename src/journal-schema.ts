@@ -8,7 +8,7 @@
 
 import type Database from 'better-sqlite3'
 import { continueMigration } from './continue/schema.js'
-import { DbTooNew, EmptyDb, InvalidArgument, NotARaimentDb } from './errors.js'
+import { DbTooNew, EmptyDb, InvalidArgument, JournalDamaged, NotARaimentDb } from './errors.js'
 import { JournalLock } from './journal-owner.js'
 import { filterMigration, passivationMigration } from './passivation/schema.js'
 import { retryMigration } from './retry/schema.js'
@@ -181,7 +181,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length
  * Checks that `db` (the file `file`) is a Raiment journal this version can open, and migrates an
  * older one to SCHEMA_VERSION when it may write to it. `own`: it will run a weave, so it takes the
  * owner lock (`takeLock`) before any write.
- * @throws NotARaimentDb, DbTooNew, EmptyDb, InvalidArgument (left untouched)
+ * @throws NotARaimentDb, JournalDamaged, DbTooNew, EmptyDb, InvalidArgument (left untouched)
  */
 export function checkAndMigrate(db: Database.Database, file: string, readonly: boolean, own: boolean, takeLock: () => void): void {
   let appId: number
@@ -192,6 +192,7 @@ export function checkAndMigrate(db: Database.Database, file: string, readonly: b
     version = db.pragma('user_version', { simple: true }) as number
     tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n
   } catch (e) {
+    if ((e as { code?: unknown }).code === 'SQLITE_CORRUPT') throw new JournalDamaged(file, (e as Error).message)
     throw new NotARaimentDb(file, (e as Error).message)
   }
   if (appId !== APPLICATION_ID && !(appId === 0 && version === 0 && tables === 0)) {

@@ -5,7 +5,8 @@
  * refused untouched, `spawn --wait` stopped by a signal says so and does not exit 0, and a reader
  * that closes the pipe early (`| head -1`) ends the output quietly.
  */
-import { readdirSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import superjson from 'superjson'
@@ -13,6 +14,7 @@ import { describe, expect, test } from 'vitest'
 import { fc, test as fcTest } from '@fast-check/vitest'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
+import { describeError } from '../src/cli/common.js'
 import { decodeShown, jsonValue } from '../src/cli/records.js'
 import { sharedTempDir as tempDir } from './support/tmp.js'
 import { bash, raiment, raimentProcess, RAIMENT_SH, THREADS, type Ended } from './support/raiment-process.js'
@@ -22,6 +24,16 @@ const T = ['--threads', THREADS]
 /** Each test starts several Node processes, each loading TypeScript through tsx. */
 const SLOW = 180_000
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+/** What `f` threw. */
+function captured(f: () => unknown): unknown {
+  try {
+    f()
+  } catch (e) {
+    return e
+  }
+  throw new Error('it threw nothing')
+}
 
 /** One line on stderr, `raiment: CODE: …`, and a failing exit status. */
 function expectError(r: Ended, code: string, re: RegExp = /./): void {
@@ -155,6 +167,28 @@ describe('errors', () => {
       expect.stringMatching(/^raiment: RAIMENT_THREAD_FAILED: thread \S+ failed: PaymentDeclined: order 7: card declined/),
     ])
     expectError(undelivered, 'RAIMENT_NOT_DELIVERED', /not delivered to nobody/)
+  }, SLOW)
+
+  test.concurrent('a journal cut short is damaged, with what to do, not "not a Raiment journal"; and left as it is', async () => {
+    const dir = tempDir()
+    const journal = new Journal(join(dir, 'whole.db'), { durability: 'memory' })
+    for (let i = 0; i < 5_000; i++) journal.insertThread(journal.nextThreadId(), 'greet', encodeValue({ name: `n${i}` }), null, 'pending')
+    journal.flushNow()
+    journal.close()
+    const half = join(dir, 'half.db')
+    copyFileSync(join(dir, 'whole.db'), half)
+    truncateSync(half, Math.floor(statSync(half).size / 8192) * 4096)
+    const before = readFileSync(half)
+    const r = await raiment(dir, 'ps', '--db', 'half.db')
+    expectError(r, 'RAIMENT_JOURNAL_DAMAGED', /^raiment: RAIMENT_JOURNAL_DAMAGED: half\.db is damaged \(database disk image is malformed\); .*raiment restore --from WEAVE_ID --db NEW_FILE/)
+    expect(readFileSync(half).equals(before)).toBe(true)
+    // Damage SQLite finds later, in a query: the same code and advice.
+    const db = new Database(half, { readonly: true })
+    try {
+      expect(describeError(captured(() => db.prepare('SELECT count(*) FROM threads').get()))).toMatchObject({ code: 'RAIMENT_JOURNAL_DAMAGED', message: expect.stringMatching(/^the journal is damaged \(SQLITE_CORRUPT: /) })
+    } finally {
+      db.close()
+    }
   }, SLOW)
 
   test.concurrent('spawn --wait stopped by SIGINT before the thread ends: its code, and not 0', async () => {

@@ -76,6 +76,20 @@ describe('threadPage', () => {
 })
 
 describe('the UI server', () => {
+  it('a port in use is its own error, saying what to do', async () => {
+    const dir = tempDir()
+    const [file] = journals(dir, [[{ type: 'a', status: 'running', at: 1 }]])
+    const ui = await startUi({ journals: new Journals([file!]), port: 0, token: 'secret' })
+    try {
+      await expect(startUi({ journals: new Journals([file!]), port: ui.port, token: 'secret' })).rejects.toMatchObject({
+        code: 'RAIMENT_PORT_IN_USE',
+        message: `port ${ui.port} on 127.0.0.1 is in use; pass another --port, or leave --port out to take a free one`,
+      })
+    } finally {
+      await ui.close()
+    }
+  })
+
   it('answers only requests addressed to it, mutates only with the token, and creates no file', async () => {
     const dir = tempDir()
     const [file] = journals(dir, [[{ type: 'a', status: 'running', at: 1 }]])

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { relative, isAbsolute } from 'node:path'
 import { inspect } from 'node:util'
-import { EmptyDb, InvalidArgument, RaimentError, UnknownThreadType } from '../errors.js'
+import { EmptyDb, InvalidArgument, JournalDamaged, RaimentError, UnknownThreadType } from '../errors.js'
 import { Journal, type Durability } from '../journal.js'
 import { supervisor } from '../supervisor.js'
 import { loadThreadTypeNamed, threadFiles } from '../thread-types.js'
@@ -76,7 +76,10 @@ export function describeError(e: unknown): { code: string; message: string } {
   const code = (err as NodeJS.ErrnoException).code
   let out: { code: string; message: string }
   if (own !== null) out = { code: own, message: err.message }
-  else if (err.name === 'SqliteError') out = { code: 'RAIMENT_SQLITE_ERROR', message: `${code ?? 'SQLITE_ERROR'}: ${err.message}` }
+  else if (err.name === 'SqliteError' && code === 'SQLITE_CORRUPT') {
+    const damaged = new JournalDamaged(null, `SQLITE_CORRUPT: ${err.message}`)
+    out = { code: damaged.code, message: damaged.message }
+  } else if (err.name === 'SqliteError') out = { code: 'RAIMENT_SQLITE_ERROR', message: `${code ?? 'SQLITE_ERROR'}: ${err.message}` }
   else if (typeof (err as NodeJS.ErrnoException).syscall === 'string') out = { code: 'RAIMENT_SYSTEM_ERROR', message: err.message }
   else {
     out = {

@@ -21,7 +21,7 @@ import { describeError } from '../cli/common.js'
 import { parseMessage, sendMessage } from '../cli/messages.js'
 import { killThread } from '../cli/weave-commands.js'
 import { dumpText, makeDump } from '../dump.js'
-import { InvalidArgument } from '../errors.js'
+import { InvalidArgument, RaimentError } from '../errors.js'
 import type { ThreadStatus } from '../journal.js'
 import { deadLetters, journalSummaries, Journals, STATUSES, threadDetail, threadPage, threadsById, threadTypes, type ThreadFilter } from './data.js'
 import { deadLettersPage, IMPORT_MAP, notFound, page, threadsPage, weavesPage, type Tab } from './pages.js'
@@ -283,7 +283,10 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
       port = info.port
       resolve(s)
     })
-    s.once('error', reject)
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearInterval(watch)
+      reject(e.code === 'EADDRINUSE' ? new RaimentError('RAIMENT_PORT_IN_USE', `port ${o.port} on 127.0.0.1 is in use; pass another --port, or leave --port out to take a free one`) : e)
+    })
   })
   return {
     url: `http://127.0.0.1:${port}/`,

@@ -56,7 +56,7 @@ function printReport(r: CheckReport, o: CheckCommandOptions): void {
     for (const c of r.changes) {
       say(
         c.oldPath.length > 0
-          ? `  ${c.change}: ${plural(c.oldPath.length, 'unfinished thread')} still take the old path (${short(c.oldPath.join(', '), 80)}): keep it`
+          ? `  ${c.change}: ${plural(c.oldPath.length, 'unfinished thread')} ${c.oldPath.length === 1 ? 'still takes' : 'still take'} the old path (${short(c.oldPath.join(', '), 80)}): keep it`
           : `  ${c.change}: no unfinished thread takes the old path: it can be deleted`,
       )
     }

@@ -305,13 +305,19 @@ export interface ReplayParts {
   retry?: LibraryModule['retry']
 }
 
+/** The files of the built-in libraries and of those in `ioLibs`, by library name (nothing imported). */
+export function allLibraryFiles(ioLibs: string | false): Map<string, string> {
+  const files = libraryFiles(fileURLToPath(BUILTIN_DIR))
+  if (ioLibs !== false) for (const [n, f] of libraryFiles(ioLibs)) files.set(n, f)
+  return files
+}
+
 /**
  * The replay parts of the built-in libraries and those of `ioLibs`, by library name: modules are
  * imported, no factory is called.
  */
 export async function replayParts(ioLibs: string | false): Promise<Map<string, ReplayParts>> {
-  const files = libraryFiles(fileURLToPath(BUILTIN_DIR))
-  if (ioLibs !== false) for (const [n, f] of libraryFiles(ioLibs)) files.set(n, f)
+  const files = allLibraryFiles(ioLibs)
   const out = new Map<string, ReplayParts>()
   for (const [name, file] of files) {
     const mod = (await importModule(file)) as Partial<LibraryModule>

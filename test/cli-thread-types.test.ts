@@ -149,6 +149,25 @@ describe('raiment CLI and thread types it cannot run', () => {
   )
 
   it(
+    'spawn with no weave running refuses a type whose library is missing, before recording it or making a journal',
+    async () => {
+      const dir = projectWith({ 'good.ts': GOOD_AND_BROKEN['good.ts']!, 'nested/missing-lib.ts': GOOD_AND_BROKEN['nested/missing-lib.ts']! })
+      for (const wait of [[], ['--wait']]) {
+        const r = await raiment(dir, ['spawn', 'nested/missing-lib', ...wait])
+        expect(r.code, describeRun(r)).toBe(1)
+        // Before, a journal (and its lock file) was made, then the thread recorded or refused.
+        expect(r.stderr).toMatch(/^raiment: RAIMENT_UNKNOWN_LIBRARY: thread type 'nested\/missing-lib' uses unknown I\/O library 'nosuchlib'/)
+        expect(existsSync(join(dir, 'raiment.db'))).toBe(false)
+      }
+      recordPending(dir, [['good', { n: 1 }]])
+      const r = await raiment(dir, ['spawn', 'nested/missing-lib'])
+      expect(r.code, describeRun(r)).toBe(1)
+      expect(threadRows(dir)).toEqual(['good pending'])
+    },
+    SLOW,
+  )
+
+  it(
     'broken modules in threads/: the others start, spawn and run, each broken one reported once and its threads failed; replay loads only the dump\'s type',
     async () => {
       const dir = projectWith(GOOD_AND_BROKEN)

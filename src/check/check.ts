@@ -6,13 +6,12 @@
  */
 import type { ThreadRow } from '../journal.js'
 import { Journal } from '../journal.js'
-import { libraryFiles, replayParts, BUILTIN_DIR, type ReplayParts } from '../libraries.js'
+import { allLibraryFiles, replayParts, type ReplayParts } from '../libraries.js'
 import { supervisor } from '../supervisor.js'
 import { checkUses, loadThreadTypes } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
 import { UnknownThreadType, type RaimentError } from '../errors.js'
 import { RecordReader } from '../replay-load.js'
-import { fileURLToPath } from 'node:url'
 import { checkThread, type Verdict } from './replay-check.js'
 
 export type { Verdict } from './replay-check.js'
@@ -76,9 +75,7 @@ export async function checkJournal(o: CheckOptions): Promise<CheckReport> {
     }
     const loaded = await loadThreadTypes(o.threads ?? 'threads')
     if (!loaded.types.has('raiment/supervisor')) loaded.types.set('raiment/supervisor', supervisor as AnyThreadType)
-    const libs = libraryFiles(fileURLToPath(BUILTIN_DIR))
-    if (o.ioLibs !== false) for (const [n, f] of libraryFiles(o.ioLibs ?? 'io-libs')) libs.set(n, f)
-    checkUses(loaded.types, [...libs.keys()], loaded.unavailable, loaded.files)
+    checkUses(loaded.types, [...allLibraryFiles(o.ioLibs ?? 'io-libs').keys()], loaded.unavailable, loaded.files)
     const parts = await replayParts(o.ioLibs ?? 'io-libs')
     // A thread's entries at once (in blocks), and journal_tail once for all threads.
     const records = new RecordReader(journal.db, true)

@@ -42,6 +42,9 @@ import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
 import { threadJson, threadView } from './records.js'
 import { trackResume } from './progress.js'
 import { parsePassivateAfter } from '../passivation/options.js'
+import { allLibraryFiles } from '../libraries.js'
+import { checkUses } from '../thread-types.js'
+import type { AnyThreadType } from '../thread.js'
 import { logOpened, logResumed, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 
 export interface StartOptions extends ProjectOptions, BrokerOptions {
@@ -300,7 +303,7 @@ export interface SpawnOptions extends StartOptions {
  */
 export async function spawn(type: string, paramsText: string | undefined, o: SpawnOptions): Promise<number> {
   // No journal yet, so no weave runs on it: check the type before the file is made.
-  const checked = existsSync(o.db) ? null : await threadType(o.threads, type)
+  const checked = existsSync(o.db) ? null : await runnableType(o, type)
   const params = parseParams(paramsText, type)
   const text = encodeValue(params, 'params')
   refuseEmpty(o.db)
@@ -308,7 +311,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   try {
     const owner = runningOwner(journal)
     if (owner === null) refuseReplicatedOffline(journal)
-    if (owner === null && checked === null) await threadType(o.threads, type)
+    if (owner === null && checked === null) await runnableType(o, type)
     if (owner !== null || !o.wait) {
       // With none running: the check for a weave and the pending row in one step that no weave
       // opening now can split (a weave that read its pending threads, or took its stream's first
@@ -360,6 +363,17 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
 
 function weaveStopped(db: string, id: string): RaimentError {
   return new RaimentError('RAIMENT_WEAVE_STOPPED', `the weave on ${db} stopped before ${id} ended; it will run when a weave opens the journal again (raiment start)`)
+}
+
+/**
+ * Thread type `type` of `--threads`, checked as a weave here would load it: its module, and the
+ * libraries it uses among the built-ins and `--io-libs`.
+ * @throws UnknownThreadType, InvalidThreadModule, UnknownLibrary
+ */
+async function runnableType(o: StartOptions, type: string): Promise<AnyThreadType> {
+  const t = await threadType(o.threads, type)
+  checkUses(new Map([[type, t]]), [...allLibraryFiles(o.ioLibs).keys()])
+  return t
 }
 
 /**

@@ -11,10 +11,11 @@
  *   their rows are committed, and takes each once, in order (what its receive left unmatched:
  *   test/passivation-filter.test.ts).
  * - A message sent by a 'thread-passivated' listener to the thread wakes it.
+ * - A thread looked at again later (a library's own wait) holds up no other thread's passivation.
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { callContext, thread, Weave, type WeaveOptions } from 'raiment'
+import { callContext, thread, TIMED_OUT, Weave, type WeaveOptions } from 'raiment'
 import { killThread } from '../src/cli/weave-commands.js'
 import { passivatedOnce } from './support/passivated.js'
 import { tempDir } from './support/tmp.js'
@@ -88,8 +89,25 @@ const napper = thread({
   },
 })
 
-/** Waits for the message { k: 'b' }, leaving the others. */
-const types = { sleepy, waiter, parent, both, napper }
+/** A library's own wait only: passivation looks at it again later, not at its every check. */
+const libWait = thread({
+  uses: ['custom'],
+  async does() {
+    await this.custom.wait(5_000)
+    return 'waited'
+  },
+})
+
+/** Takes a message, or gives up after `ms`. */
+const timed = thread({
+  uses: ['mailbox'],
+  async does(p: { ms: number }) {
+    const m = await this.mailbox.receive({ timeout: p.ms })
+    return m === TIMED_OUT ? 'timed out' : m
+  },
+})
+
+const types = { sleepy, waiter, parent, both, napper, libWait, timed }
 
 function open(file: string, o: Partial<WeaveOptions> = {}): Promise<Weave> {
   return Weave.open({ db: file, durability: 'memory', threads: types, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0, ...o })
@@ -190,6 +208,25 @@ describe('passivation at its edges', () => {
       expect(await w.join(id)).toMatchObject({ status: 'done', result: 'hello' })
     })
   }, 10_000)
+
+  it('a thread looked at again later (a library wait) does not hold up the passivation of threads that wait after it', async () => {
+    await inWeave(async (w) => {
+      const a = w.spawn('libWait')
+      await w.committed()
+      // Its first look (a timer due at once) finds a wait no row can say: it is queued for later.
+      await new Promise((r) => setTimeout(r, 5))
+      const c = w.spawn('timed', { ms: 700 })
+      const first = await new Promise<string>((res) => {
+        w.on('thread-passivated', (e) => e.id === c && res('passivated'))
+        w.on('thread-end', (e) => e.id === c && res('ended'))
+      })
+      // Before, it sat in one queue behind the library wait's next look (1 s on): its receive
+      // timed out in memory first.
+      expect(first).toBe('passivated')
+      expect(await w.join(c)).toMatchObject({ status: 'done', result: 'timed out' })
+      expect(w.kill(a)).toBe(true)
+    })
+  })
 
   it('a thread that waited on a library wait beside a receive is passivated once that wait is done', async () => {
     await inWeave(async (w) => {

@@ -24,6 +24,7 @@ import type { Run, ThreadEnd, WeaveHost } from '../weave-types.js'
 import type { Weft } from '../weft.js'
 import { waitsOf, wakeOf, wakesFor, type Wake } from './waits.js'
 import { continuedOf } from '../continue/continue.js'
+import { CheckQueue } from './check-queue.js'
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -54,11 +55,13 @@ export class Passivation {
   readonly #overlay = new Map<string, Wake | null>()
   /** Who joins a passivated thread from this process (weave.join): handed to its run when it wakes. */
   readonly #joiners = new Map<string, Array<(end: ThreadEnd) => void>>()
-  /** Runs that started waiting, with when to look whether they still do: about oldest first. */
-  #checkRuns: Run[] = []
-  #checkAt: number[] = []
-  #checkHead = 0
+  /** Runs that started waiting (or were busy), with when to look whether they still do. */
+  readonly #soon = new CheckQueue()
+  /** Runs waiting on something no row can say, looked at again later (UNROUTABLE_RECHECK_MS). */
+  readonly #later = new CheckQueue()
   #checkTimer: NodeJS.Timeout | null = null
+  /** When the check's timer is armed for (Infinity: not armed). */
+  #checkFor = Infinity
   /** The timer of the soonest due row, and the time it is armed for (Infinity: none). */
   #dueTimer: NodeJS.Timeout | null = null
   #armedFor = Infinity
@@ -183,65 +186,60 @@ export class Passivation {
 
   // ---- passivating -----------------------------------------------------------------------------
 
-  #enqueue(run: Run, at: number): void {
-    this.#checkRuns.push(run)
-    this.#checkAt.push(at)
-    if (this.#checkTimer === null && !this.#stopped) this.#checkTimer = setTimeout(this.#check, Math.max(0, at - Date.now()))
+  #enqueue(run: Run, at: number, later = false): void {
+    ;(later ? this.#later : this.#soon).push(run, at)
+    this.#armCheck(at)
+  }
+
+  /** The check's timer for `at`, unless it is armed for then or sooner. */
+  #armCheck(at: number): void {
+    if (this.#stopped || (this.#checkTimer !== null && this.#checkFor <= at)) return
+    if (this.#checkTimer !== null) clearTimeout(this.#checkTimer)
+    this.#checkFor = at
+    this.#checkTimer = setTimeout(this.#check, Math.max(0, at - Date.now()))
   }
 
   readonly #check = (): void => {
     this.#checkTimer = null
+    this.#checkFor = Infinity
     const now = Date.now()
-    const runs = this.#checkRuns
-    const ats = this.#checkAt
-    let i = this.#checkHead
-    const again: Array<[Run, number]> = []
-    for (; i < runs.length && ats[i]! <= now; i++) {
-      const run = runs[i]!
-      runs[i] = undefined as unknown as Run
+    const again: Array<[Run, number, boolean]> = []
+    const look = (run: Run): void => {
       run.waitQueued = false
       const next = this.#passivate(run, now)
-      if (next !== null) again.push([run, next])
+      if (next !== null) again.push([run, next[0], next[1]])
     }
-    if (i === runs.length) {
-      this.#checkRuns = []
-      this.#checkAt = []
-      this.#checkHead = 0
-    } else if (i > 4096 && i * 2 > runs.length) {
-      this.#checkRuns = runs.slice(i)
-      this.#checkAt = ats.slice(i)
-      this.#checkHead = 0
-    } else this.#checkHead = i
-    for (const [run, at] of again) {
+    this.#soon.takeDue(now, look)
+    this.#later.takeDue(now, look)
+    for (const [run, at, later] of again) {
       run.waitQueued = true
-      this.#enqueue(run, at)
+      this.#enqueue(run, at, later)
     }
-    if (this.#checkTimer === null && this.#checkHead < this.#checkRuns.length && !this.#stopped) {
-      this.#checkTimer = setTimeout(this.#check, Math.max(0, this.#checkAt[this.#checkHead]! - Date.now()))
-    }
+    const next = Math.min(this.#soon.next(), this.#later.next())
+    if (next !== Infinity) this.#armCheck(next)
   }
 
   /**
    * Passivates `run` if it only waits, and has for `after` ms (since the latest of its waits
    * started). Returns when to look again (it waits, not for long enough yet, with other work in
-   * flight, or on something no row can say), or null (passivated, or not waiting).
+   * flight, or on something no row can say: then `later`), or null (passivated, or not waiting).
    */
-  #passivate(run: Run, now: number): number | null {
+  #passivate(run: Run, now: number): [at: number, later: boolean] | null {
     const host = this.#host
     const weft = run.weft
     // A thread a reload kept on the code it started with stays: it would wake on the new code.
     if (host.run(run.id) !== run || run.ended || host.closed() || run.kept === true || run.moving === true) return null
     const calls = waitsOf(weft.pendingCalls())
     if (calls === null) return null
-    if (calls === 'busy') return now + Math.max(this.#after, RECHECK_MS)
+    if (calls === 'busy') return [now + Math.max(this.#after, RECHECK_MS), false]
     let since = 0
     for (const c of calls) since = Math.max(since, c.started)
-    if (since + this.#after > now) return since + this.#after
+    if (since + this.#after > now) return [since + this.#after, false]
     const messages = host.weave.messages
     const wake = wakeOf(calls, messages.inboxes.nextNumber())
     // It waits on something no row can say (a library's own wait): it may wait on nothing else
     // once that is done, with no new wait to make it looked at again, so look again later.
-    if (wake === null) return now + Math.max(this.#after, UNROUTABLE_RECHECK_MS)
+    if (wake === null) return [now + Math.max(this.#after, UNROUTABLE_RECHECK_MS), true]
     const id = run.id
     if (run.joiners !== null) this.#joiners.set(id, run.joiners)
     run.joiners = null

@@ -181,11 +181,12 @@ export class NotARaimentDb extends RaimentError {
 
 /** A journal SQLite finds damaged (SQLITE_CORRUPT): a file cut short, a page overwritten. */
 export class JournalDamaged extends RaimentError {
-  constructor(file: string | null, why: string) {
+  constructor(file: string | null, why: string, cause?: unknown) {
     super(
       'RAIMENT_JOURNAL_DAMAGED',
       `${file ?? 'the journal'} is damaged (${why}); nothing more was written to it. Restore it from a backup, or, ` +
         `if its weave replicated it, rebuild it from its stream: raiment restore --from WEAVE_ID --db NEW_FILE (docs/host-loss.md).`,
+      { cause },
     )
   }
 }

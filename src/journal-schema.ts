@@ -192,7 +192,7 @@ export function checkAndMigrate(db: Database.Database, file: string, readonly: b
     version = db.pragma('user_version', { simple: true }) as number
     tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'SQLITE_CORRUPT') throw new JournalDamaged(file, (e as Error).message)
+    if (String((e as { code?: unknown }).code).startsWith('SQLITE_CORRUPT')) throw new JournalDamaged(file, (e as Error).message, e)
     throw new NotARaimentDb(file, (e as Error).message)
   }
   if (appId !== APPLICATION_ID && !(appId === 0 && version === 0 && tables === 0)) {

@@ -74,8 +74,8 @@ describe('live reload', () => {
       await weave.until((out) => (out.match(/\n {2}(moved|kept) /g) ?? []).length === 4 && out.includes('reload of threads/broken.ts failed'))
       expect(weave.stdout).toContain('reloaded moves (threads/moves.ts): 2 running threads moved to the new code, 0 kept on the old')
       expect(weave.stdout).toContain('reloaded stays (threads/stays.ts): 0 running threads moved to the new code, 2 kept on the old')
-      // The same call with other arguments: which, as `raiment check` says it (before, "calls log.info where the record holds log.info").
-      expect(weave.stdout).toMatch(/kept \S+: diverges at entry 0: log\.info with other arguments \(args\[1\]\.arg: 1 → 99\)/)
+      // The same call, made otherwise: how, as `raiment check` says it (before, "calls log.info where the record holds log.info").
+      expect(weave.stdout).toMatch(/kept \S+: diverges at entry 0: log\.info differs \(args\[1\]\.arg: 1 → 99\)/)
       expect(weave.stdout).toMatch(/reload of threads\/broken\.ts failed, the running code is unchanged: RAIMENT_INVALID_THREAD_MODULE: /)
 
       const sent = await raiment(dir, 'send', starter, '"go"', '--db', 'app.db')

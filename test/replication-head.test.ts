@@ -7,6 +7,7 @@
  * whose snapshot never became whole (a checkpoint lost as it began) is rebuilt from the one before.
  */
 import amqp, { type ChannelModel } from 'amqplib'
+import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -154,13 +155,15 @@ describe.skipIf(!brokerUp && !CI)('reading the head from its end', () => {
     expect(r.link.replicator!.generation).toBe(1)
     const journal = r.weave.journal.meta('journal_id')!
     await r.close()
-    // A checkpoint lost as it began: generation 2 declared and named by the head, its snapshot
-    // never written (its writer and the node holding it lost; generation 1 is not deleted then).
+    // Two takeovers lost as they began (epochs 2 and 3): generations 2 and 3 declared and named
+    // by the head, their snapshots never written (generation 1 is not deleted then).
     const conn = await amqp.connect(AMQP_URL)
     try {
-      await declareGeneration(conn, ns, 'i', 2)
       const ch = await conn.createConfirmChannel()
-      ch.publish('', headStream(ns, 'i'), Buffer.alloc(0), { headers: { weave: 'i', epoch: 1, rseq: 1_000, kind: 'generation', gen: 2, journal } })
+      for (const gen of [2, 3]) {
+        await declareGeneration(conn, ns, 'i', gen)
+        ch.publish('', headStream(ns, 'i'), Buffer.alloc(0), { headers: { weave: 'i', epoch: gen, rseq: 1_000, kind: 'generation', gen, journal } })
+      }
       await ch.waitForConfirms()
       await ch.close()
     } finally {
@@ -169,7 +172,12 @@ describe.skipIf(!brokerUp && !CI)('reading the head from its end', () => {
     const lines: string[] = []
     const rebuilt = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'i', file: join(dir, 'i2.db'), log: (l) => lines.push(l) })
     expect(rebuilt.generation).toBe(1)
-    expect(lines).toContain("generation 2 of 'i' holds no whole snapshot; rebuilding from generation 1")
+    expect(lines).toEqual(["generation 3 of 'i' holds no whole snapshot; rebuilding from generation 2", "generation 2 of 'i' holds no whole snapshot; rebuilding from generation 1"])
     expect(journalState(join(dir, 'i2.db'), true)).toEqual(journalState(join(dir, 'i.db'), true))
+    // The head's epoch, not generation 1's: a takeover of it picks the one after the stream's.
+    expect(rebuilt.epoch).toBe(3)
+    const db = new Database(join(dir, 'i2.db'), { readonly: true })
+    expect(db.prepare("SELECT v FROM meta WHERE k = 'repl_epoch'").pluck().get()).toBe('3')
+    db.close()
   }, 60_000)
 })

@@ -26,7 +26,6 @@ import type { Entry } from '../weft.js'
 import { ownTurn } from '../group-commit.js'
 import { holdCalls, MOVE_WAIT_MS } from '../weave-moves.js'
 import { checkThread } from './replay-check.js'
-import { argsDiff } from './diff.js'
 
 /** What a reload did, per thread type whose file changed. */
 export interface ReloadReport {
@@ -154,8 +153,8 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
 
 function why(v: Awaited<ReturnType<typeof checkThread>>['verdict']): string {
   if (v.verdict === 'diverges') {
-    // The same call with other arguments: say which (as `raiment check` does), not the call twice.
-    if (v.made !== null && v.recorded !== null && v.made.call === v.recorded.call) return `diverges at entry ${v.at}: ${v.made.call} with other arguments (${argsDiff(v.recorded, v.made).join('; ')})`
+    // The same call, made otherwise: say how (as `raiment check` does), not the call twice.
+    if (v.made !== null && v.recorded !== null && v.made.call === v.recorded.call && v.diff.length > 0) return `diverges at entry ${v.at}: ${v.made.call} differs (${v.diff.join('; ')})`
     return `diverges at entry ${v.at}${v.made !== null ? `: the new code calls ${v.made.call}` : ''}${v.recorded !== null ? ` where the record holds ${v.recorded.call}` : ''}`
   }
   if (v.verdict === 'does-not-load') return v.message

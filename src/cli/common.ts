@@ -76,8 +76,8 @@ export function describeError(e: unknown): { code: string; message: string } {
   const code = (err as NodeJS.ErrnoException).code
   let out: { code: string; message: string }
   if (own !== null) out = { code: own, message: err.message }
-  else if (err.name === 'SqliteError' && code === 'SQLITE_CORRUPT') {
-    const damaged = new JournalDamaged(null, `SQLITE_CORRUPT: ${err.message}`)
+  else if (err.name === 'SqliteError' && code?.startsWith('SQLITE_CORRUPT') === true) {
+    const damaged = new JournalDamaged(null, `${code}: ${err.message}`, err)
     out = { code: damaged.code, message: damaged.message }
   } else if (err.name === 'SqliteError') out = { code: 'RAIMENT_SQLITE_ERROR', message: `${code ?? 'SQLITE_ERROR'}: ${err.message}` }
   else if (typeof (err as NodeJS.ErrnoException).syscall === 'string') out = { code: 'RAIMENT_SYSTEM_ERROR', message: err.message }

@@ -269,7 +269,7 @@ export async function runUntilSignal(
   work: () => Promise<number>,
   beforeClose?: () => Promise<void> | undefined,
   stop: StopSignals = new StopSignals(),
-  stopped: () => number = () => 0,
+  stopped: () => number | Promise<number> = () => 0,
 ): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30)
   try {
@@ -341,8 +341,10 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   const weave = await openWeave(o)
   weave.on('error', (e) => note(errorLine(e)))
   let id = ''
-  // Stopped by a signal before the thread ended: no result to print, so not 0.
-  const stopped = (): number => {
+  let printing: Promise<number> | null = null
+  // Stopped by a signal before the thread ended: no result to print, so not 0. (After: it is printed.)
+  const stopped = (): number | Promise<number> => {
+    if (printing !== null) return printing
     note(errorLine(weaveStopped(o.db, id)))
     return 1
   }
@@ -352,8 +354,8 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
       id = weave.spawn(type, params)
       note(`spawned ${id} (no weave runs on ${o.db}, so this process runs it)`)
       const end = await weave.join(id)
-      await weave.committed()
-      return printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null, weave.journal, o.json)
+      printing = weave.committed().then(() => printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null, weave.journal, o.json))
+      return printing
     },
     undefined,
     undefined,

@@ -213,7 +213,7 @@ export class Passivation {
     this.#later.takeDue(now, look)
     for (const [run, at, later] of again) {
       run.waitQueued = true
-      this.#enqueue(run, at, later)
+      ;(later ? this.#later : this.#soon).push(run, at)
     }
     const next = Math.min(this.#soon.next(), this.#later.next())
     if (next !== Infinity) this.#armCheck(next)

@@ -76,17 +76,23 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
       rmSync(tmp, { force: true })
       let gen = head.gen
       try {
-        const r = await rebuildFrom(conn, ns, o.weaveId, gen, tmp).catch(async (e: unknown) => {
-          // The head names a generation whose snapshot never became whole (its writer, or the
-          // node holding it, lost mid-checkpoint): the one before is still whole then, as a
-          // generation is deleted only once a later one is current.
-          if (!(e instanceof RebuildFailed && e.code === 'RAIMENT_JOURNAL_STREAM_INCOMPLETE') || gen <= 1) throw e
-          if (!(await queueExists(conn, genStream(ns, o.weaveId, gen - 1)))) throw e
-          log(`generation ${gen} of '${o.weaveId}' holds no whole snapshot; rebuilding from generation ${gen - 1}`)
-          rmSync(tmp, { force: true })
-          gen--
-          return rebuildFrom(conn, ns, o.weaveId, gen, tmp)
-        })
+        let r: Omit<RebuildResult, 'generation' | 'ms'>
+        for (;;) {
+          try {
+            // The epoch is at least the head's: a takeover picks the one after it.
+            r = await rebuildFrom(conn, ns, o.weaveId, gen, tmp, head.epoch)
+            break
+          } catch (e) {
+            // The head names a generation whose snapshot never became whole (its writer, or the
+            // node holding it, lost mid-checkpoint): the one before is still whole then, as a
+            // generation is deleted only once a later one is current (or incomplete too: on back).
+            if (!(e instanceof RebuildFailed && e.code === 'RAIMENT_JOURNAL_STREAM_INCOMPLETE') || gen <= 1) throw e
+            if (!(await queueExists(conn, genStream(ns, o.weaveId, gen - 1)))) throw e
+            log(`generation ${gen} of '${o.weaveId}' holds no whole snapshot; rebuilding from generation ${gen - 1}`)
+            rmSync(tmp, { force: true })
+            gen--
+          }
+        }
         if (existsSync(o.file)) throw new InvalidArgument(`${o.file} appeared while the journal was rebuilt; the rebuilt one is left at ${tmp}`)
         renameSync(tmp, o.file)
         syncDir(dirname(resolve(o.file)))
@@ -95,7 +101,7 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
         rmSync(tmp, { force: true })
         // A checkpoint deleted the generation while it was read: read the head again.
         if (!(e instanceof JournalStreamGone) || attempt >= ATTEMPTS) throw e
-        log(`generation ${head.gen} of '${o.weaveId}' went while it was read; reading the head again`)
+        log(`generation ${gen} of '${o.weaveId}' went while it was read; reading the head again`)
       }
     }
   } finally {
@@ -103,7 +109,8 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
   }
 }
 
-async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen: number, file: string): Promise<Omit<RebuildResult, 'generation' | 'ms'>> {
+/** Generation `gen` rebuilt into `file`; its epoch is at least `atLeast` (the head's). */
+async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen: number, file: string, atLeast: number): Promise<Omit<RebuildResult, 'generation' | 'ms'>> {
   // No fsync while writing (the file is not in place yet: a crash leaves only it); one at the end.
   const journal = new Journal(file, { weaveId, own: false, durability: 'memory' })
   const db = journal.db
@@ -140,6 +147,7 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
     }))
     if (last < 0) throw new RebuildFailed('RAIMENT_JOURNAL_STREAM_INCOMPLETE', `generation ${gen} of journal '${weaveId}' holds no whole snapshot; nothing was written`)
     skipOutboxNumbers(db)
+    epoch = Math.max(epoch, atLeast)
     const setMeta = db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)')
     setMeta.run('rseq', String(last))
     setMeta.run('repl_epoch', String(epoch))

@@ -106,7 +106,7 @@ export class Replicator implements JournalTap {
   /**
    * Becomes the journal's tap: writes a first generation (a snapshot of the journal as it is)
    * and resolves once the broker has confirmed it. Call before the weave resumes its threads.
-   * @throws ReplicationUnavailable when the broker is not connected
+   * @throws ReplicationUnavailable when the broker is not connected, or the connection goes before the first generation is written
    * @throws Fenced when the journal's stream has a higher epoch than `epoch` (taken over)
    * @example
    * const r = await Replicator.start({ journal: weave.journal, broker: link.broker, hold: true })
@@ -131,7 +131,12 @@ export class Replicator implements JournalTap {
     o.broker.on('up', r.#onUp)
     o.broker.on('down', r.#onDown)
     await ready
-    if (r.#needSnapshot) r.#log(`raiment: the broker connection went while the first generation of journal '${r.weaveId}' was written; the next connection writes it (outcomes wait under durability 'replicated')`)
+    // Not written (the connection went meanwhile): no thread may resume before its first
+    // generation is in the stream (a takeover's fencing counts on it), so the open fails.
+    if (r.#needSnapshot) {
+      await r.close(0)
+      throw new ReplicationUnavailable(`cannot replicate journal '${r.weaveId}': the broker connection went while its first generation was written; nothing was resumed: start it again`)
+    }
     await r.flushed()
     return r
   }
@@ -443,9 +448,8 @@ export class Replicator implements JournalTap {
       const gen = Math.max(this.#writing, head?.gen ?? 0) + 1
       await declareGeneration(conn, this.namespace, this.weaveId, gen)
       if (this.#fenced !== null || this.#closed || this.journal.closed) return
-      // The tap first, even when the channel went meanwhile: the batches from now on are then kept
-      // (and held under 'replicated') until the snapshot the next connection writes covers them.
-      // Before, a first generation whose channel went left the journal with no tap for good.
+      // The tap first, even when the channel went meanwhile (then `start` fails): before, a first
+      // generation whose channel went left the journal with no tap, and the weave ran on.
       if (first) this.journal.setTap(this)
       if (this.#ch === null) {
         this.#needSnapshot = true

@@ -12,7 +12,7 @@
  */
 import { hostname } from 'node:os'
 import type { ChannelModel } from 'amqplib'
-import { InvalidArgument } from '../errors.js'
+import { InvalidArgument, WeaveClosed } from '../errors.js'
 import { UnknownWeave, type NameLookup, type Placement, type PlacementUse, type Remote } from '../remote.js'
 import type { Weave } from '../weave.js'
 import { BrokerConnection } from './connection.js'
@@ -236,17 +236,42 @@ export class AmqpLink implements Remote {
     throw new UnknownWeave(on, live.map((b) => b.id), use)
   }
 
+  /**
+   * Whether weave `id`'s queue exists. With the broker out of reach it waits for it (a weave
+   * restarting during an outage has joined all the same): only the broker's "not found" is a no.
+   * @throws WeaveClosed when this link closes meanwhile
+   */
   async #queueExists(id: string): Promise<boolean> {
-    const conn = this.broker.connection
-    if (conn === null) return false
-    const ch = await conn.createChannel()
-    ch.on('error', () => {})
-    try {
-      await ch.checkQueue(this.topology.queue(id))
-      await ch.close().catch(() => {})
-      return true
-    } catch {
-      return false // a failed check closes the channel
+    for (;;) {
+      if (this.#closed) throw new WeaveClosed()
+      const conn = this.broker.connection
+      if (conn === null) {
+        await new Promise<void>((res) => {
+          const up = (): void => {
+            clearInterval(closed)
+            this.broker.off('up', up)
+            res()
+          }
+          // A close emits nothing here: look now and then.
+          const closed = setInterval(() => this.#closed && up(), 200)
+          this.broker.once('up', up)
+        })
+        continue
+      }
+      try {
+        const ch = await conn.createChannel()
+        ch.on('error', () => {})
+        await ch.checkQueue(this.topology.queue(id))
+        await ch.close().catch(() => {})
+        return true
+      } catch (e) {
+        // A failed check closes the channel. Not found: no. Another refusal of the broker's: say
+        // it. The connection going is no answer: ask again on the next.
+        const code = (e as { code?: unknown }).code
+        if (code === 404) return false
+        if (typeof code === 'number') throw e
+        if (this.broker.connection === conn) await new Promise((r) => setTimeout(r, 100))
+      }
     }
   }
 

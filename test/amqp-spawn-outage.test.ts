@@ -1,0 +1,71 @@
+/**
+ * A spawn on a named weave while the broker is out of reach. Weave b joined the namespace and
+ * stopped (as for a restart), so a no longer hears it; then a loses the broker (a TCP proxy in
+ * front of the service broker is cut). Before, a's check for b's queue answered "no" at once
+ * with no connection, and the spawn ended RAIMENT_UNKNOWN_WEAVE, recorded so for good. Now it
+ * waits for the broker, finds b's queue, and the spawn goes there.
+ */
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { thread, Weave, type AnyThreadType } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { brokerProxy } from './support/broker-proxy.js'
+import { tempDir } from './support/tmp.js'
+
+declare module 'raiment' {
+  interface Libraries {
+    probe: { before(): Promise<void> }
+  }
+}
+
+const child = thread({ uses: [], async does() { return 'child ran' } })
+const spawner = thread({
+  uses: ['probe', 'threads'],
+  async does(p: { on: string }) {
+    await this.probe.before()
+    return await this.threads.spawn('child', {}, { on: p.on })
+  },
+})
+const types = { child, spawner } as Record<string, AnyThreadType>
+
+describe.skipIf(!brokerUp && !CI)('a spawn on a named weave during an outage', () => {
+  const cleanups = brokerTests()
+
+  it('waits for the broker and goes to the weave, instead of failing for good', async () => {
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const px = await brokerProxy()
+    cleanups.push(() => px.close())
+    const dir = tempDir()
+    let asked = (): void => {}
+    const calling = new Promise<void>((r) => (asked = r))
+    const open = async (id: string, url: string) => {
+      const link = await AmqpLink.connect({ url, namespace: ns, heartbeatMs: 100, log: () => {} })
+      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link, libraries: { probe: { before: async () => asked() } } })
+      await link.start(weave)
+      return { link, weave }
+    }
+    const b = await open('b', AMQP_URL)
+    const a = await open('a', px.url)
+    cleanups.push(async () => {
+      await a.link.close()
+      await a.weave.close()
+    })
+    await expect.poll(() => a.link.live().map((w) => w.id), { timeout: 10_000, interval: 20 }).toContain('b')
+    await b.link.close()
+    await b.weave.close()
+    await expect.poll(() => a.link.live().map((w) => w.id), { timeout: 10_000, interval: 20 }).not.toContain('b')
+    const down = new Promise<void>((r) => a.link.broker.once('down', () => r()))
+    px.cut()
+    await down
+    const id = a.weave.spawn('spawner', { on: 'b' })
+    // Its spawn call is made once `before` is answered (committed), on a turn after.
+    await calling
+    await a.weave.committed()
+    await new Promise((r) => setImmediate(r))
+    px.restore()
+    const end = await a.weave.join(id)
+    expect(end, JSON.stringify(end)).toMatchObject({ status: 'done', result: expect.stringMatching(/^b\//) })
+  }, 60_000)
+})

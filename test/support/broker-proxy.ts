@@ -1,0 +1,52 @@
+/**
+ * A TCP proxy in front of the service broker, which a test cuts and restores: the weaves behind
+ * it lose the broker (their connections reset, new ones refused) while the broker itself, which
+ * other tests share, runs on. Loopback only.
+ */
+import net from 'node:net'
+
+export interface BrokerProxy {
+  /** The AMQP URL through the proxy. */
+  url: string
+  /** Resets every connection through it and refuses new ones. */
+  cut(): void
+  /** Lets connections through again. */
+  restore(): void
+  close(): Promise<void>
+}
+
+export async function brokerProxy(port = 5672): Promise<BrokerProxy> {
+  const socks = new Set<net.Socket>()
+  let down = false
+  const server = net.createServer((c) => {
+    if (down) return c.destroy()
+    const u = net.connect(port, '127.0.0.1')
+    socks.add(c).add(u)
+    c.pipe(u)
+    u.pipe(c)
+    const end = (): void => {
+      c.destroy()
+      u.destroy()
+      socks.delete(c)
+      socks.delete(u)
+    }
+    for (const s of [c, u]) s.on('error', end).on('close', end)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const cut = (): void => {
+    down = true
+    for (const s of socks) s.destroy()
+    socks.clear()
+  }
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    cut,
+    restore: () => {
+      down = false
+    },
+    close: () => {
+      cut()
+      return new Promise((r) => server.close(() => r()))
+    },
+  }
+}

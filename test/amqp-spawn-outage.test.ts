@@ -15,15 +15,15 @@ import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
   interface Libraries {
-    probe: { before(): Promise<void> }
+    spawnProbe: { before(): Promise<void> }
   }
 }
 
 const child = thread({ uses: [], async does() { return 'child ran' } })
 const spawner = thread({
-  uses: ['probe', 'threads'],
+  uses: ['spawnProbe', 'threads'],
   async does(p: { on: string }) {
-    await this.probe.before()
+    await this.spawnProbe.before()
     return await this.threads.spawn('child', {}, { on: p.on })
   },
 })
@@ -42,7 +42,7 @@ describe.skipIf(!brokerUp && !CI)('a spawn on a named weave during an outage', (
     const calling = new Promise<void>((r) => (asked = r))
     const open = async (id: string, url: string) => {
       const link = await AmqpLink.connect({ url, namespace: ns, heartbeatMs: 100, log: () => {} })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link, libraries: { probe: { before: async () => asked() } } })
+      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link, libraries: { spawnProbe: { before: async () => asked() } } })
       await link.start(weave)
       return { link, weave }
     }

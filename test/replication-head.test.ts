@@ -12,7 +12,7 @@ import fc from 'fast-check'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { thread } from 'raiment'
-import { rebuildJournal } from '../src/replication/rebuild.js'
+import { rebuildJournal, THREAD_GAP } from '../src/replication/rebuild.js'
 import { genStream, headStream, STREAM_ARGS } from '../src/replication/records.js'
 import { declareGeneration, queueExists, readHead } from '../src/replication/streams.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, requireBroker } from './support/broker.js'
@@ -176,8 +176,17 @@ describe.skipIf(!brokerUp && !CI)('reading the head from its end', () => {
     expect(journalState(join(dir, 'i2.db'), true)).toEqual(journalState(join(dir, 'i.db'), true))
     // The head's epoch, not generation 1's: a takeover of it picks the one after the stream's.
     expect(rebuilt.epoch).toBe(3)
-    const db = new Database(join(dir, 'i2.db'), { readonly: true })
-    expect(db.prepare("SELECT v FROM meta WHERE k = 'repl_epoch'").pluck().get()).toBe('3')
-    db.close()
+    const meta = (file: string, k: string): unknown => {
+      const db = new Database(join(dir, file), { readonly: true })
+      try {
+        return db.prepare('SELECT v FROM meta WHERE k = ?').pluck().get(k)
+      } finally {
+        db.close()
+      }
+    }
+    expect(meta('i2.db', 'repl_epoch')).toBe('3')
+    // Its thread numbers go on THREAD_GAP past the stream's: those of spawns a lost weave made
+    // under 'sync' that the stream lacks are never given again.
+    expect(Number(meta('i2.db', 'next_thread'))).toBe(Number(meta('i.db', 'next_thread')) + THREAD_GAP)
   }, 60_000)
 })

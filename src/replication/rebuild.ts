@@ -147,6 +147,7 @@ async function rebuildFrom(conn: ChannelModel, ns: string, weaveId: string, gen:
     }))
     if (last < 0) throw new RebuildFailed('RAIMENT_JOURNAL_STREAM_INCOMPLETE', `generation ${gen} of journal '${weaveId}' holds no whole snapshot; nothing was written`)
     skipOutboxNumbers(db)
+    skipThreadNumbers(db)
     epoch = Math.max(epoch, atLeast)
     const setMeta = db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)')
     setMeta.run('rseq', String(last))
@@ -177,6 +178,20 @@ function skipOutboxNumbers(db: Database.Database): void {
   const row = db.prepare("SELECT rowid, seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { rowid: number; seq: number } | undefined
   if (row === undefined) db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)").run(OUTBOX_GAP)
   else db.prepare('UPDATE sqlite_sequence SET seq = ? WHERE rowid = ?').run(row.seq + OUTBOX_GAP, row.rowid)
+}
+
+/** How far a rebuilt journal numbers its next thread past the last reservation the stream has. */
+export const THREAD_GAP = 2 ** 24
+
+/**
+ * Under 'sync' the stream may lack the lost weave's last reservations of thread numbers and the
+ * spawns that used them (a lag of at most `maxLagBytes`: far fewer than THREAD_GAP threads). The
+ * rebuilt journal would give those ids again, to other threads, which a watch, a link or a
+ * message meant for the lost ones would then reach. So its next numbers start THREAD_GAP on.
+ */
+function skipThreadNumbers(db: Database.Database): void {
+  const next = db.prepare("SELECT v FROM meta WHERE k = 'next_thread'").pluck().get() as string | undefined
+  db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)').run('next_thread', String(Number(next ?? '1') + THREAD_GAP))
 }
 
 /** Runs logical writes, each SQL prepared once. */

@@ -6,7 +6,7 @@ import amqp from 'amqplib'
 import Database from 'better-sqlite3'
 import { Weave, type WeaveOptions } from 'raiment'
 import { AmqpLink, type AmqpOptions } from '../../src/amqp/link.js'
-import { OUTBOX_GAP } from '../../src/replication/rebuild.js'
+import { OUTBOX_GAP, THREAD_GAP } from '../../src/replication/rebuild.js'
 import { deleteJournalStreams } from '../../src/replication/streams.js'
 import { AMQP_URL } from './broker.js'
 
@@ -75,7 +75,8 @@ export function journalState(file: string, allEntries: boolean): Record<string, 
       sequences: (all('SELECT name, seq FROM sqlite_sequence ORDER BY name') as Array<[string, number]>)
         .map(([name, seq]) => [name, name === 'outbox' ? seq % OUTBOX_GAP : seq])
         .filter(([, seq]) => (seq as number) > 0),
-      meta: (all('SELECT k, v FROM meta ORDER BY k') as Array<[string, string]>).filter(([k]) => !LOCAL.has(k)),
+      // And its next thread number THREAD_GAP past the stream's.
+      meta: (all('SELECT k, v FROM meta ORDER BY k') as Array<[string, string]>).filter(([k]) => !LOCAL.has(k)).map(([k, v]) => [k, k === 'next_thread' ? String(Number(v) % THREAD_GAP) : v]),
     }
   } finally {
     db.close()

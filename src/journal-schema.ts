@@ -173,6 +173,8 @@ export const MIGRATIONS: readonly string[] = [
   // The entries whose key holds a secret's marker (src/secrets/marker.ts MARK), indexed alone: a
   // resume asks whether a long record holds one with a seek, not a scan of it (src/replay-load.ts).
   `CREATE INDEX journal_marked ON journal_main(thread, seq) WHERE instr(key, '[secret') > 0;`,
+  // Threads that moved here, whose earlier messages from here may still be on the way (src/catch-up.ts).
+  `CREATE TABLE catch_up (thread TEXT PRIMARY KEY, via TEXT NOT NULL, fence TEXT NOT NULL) WITHOUT ROWID;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -26,6 +26,8 @@ export type Envelope =
   | { k: 'msg'; from: string | null; to: string; body: string; name?: string }
   | { k: 'spawn'; id: string; type: string; params: string; parent: string | null }
   | { k: 'move'; record: MoveRecord }
+  // Passed on toward `target` like a message, back to weave `back` (src/catch-up.ts).
+  | { k: 'fence'; target: string; back: string; fence: string }
 
 /** Join, kill, monitor and link across weaves (src/remote-watches.ts), carried the same way. */
 export type WatchEnvelope =

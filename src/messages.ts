@@ -13,6 +13,7 @@
  */
 import type Database from 'better-sqlite3'
 import { encodeValue } from './encoding.js'
+import { CatchUps, type Fence } from './catch-up.js'
 import type { Journal } from './journal.js'
 import type { MoveRecord } from './migration.js'
 import { NameSends } from './name-sends.js'
@@ -57,6 +58,8 @@ export class Messages {
   remote: Remote | null = null
   /** The inboxes of the threads here. */
   readonly inboxes: Inboxes
+  /** Threads that moved here, while what was sent to them from here may be on the way. */
+  readonly #catchUps: CatchUps
 
   /** The weave is observed (src/observer.ts): a receive that takes a message tells its call. */
   set observed(on: boolean) {
@@ -86,6 +89,7 @@ export class Messages {
       put: (thread, from, body, msgId, at, trace) => this.inboxes.put(thread, from, body, msgId, at, trace),
       deadLetter: (from, to, body, reason) => this.#deadLetter(from, to, body, reason),
     })
+    this.#catchUps = new CatchUps(journal, { outbox: (dest, msgId, e) => this.outbox(dest, msgId, e) })
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
     this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
     for (const r of db.prepare('SELECT thread, weave FROM forwards').all() as Array<{ thread: string; weave: string }>) this.#forwards.set(r.thread, r.weave)
@@ -135,6 +139,19 @@ export class Messages {
 
 
   /**
+   * A fence from another weave (src/catch-up.ts), once per `msgId`: taken if it came back here
+   * (nothing more if its thread left meanwhile), else passed on to where its thread moved from
+   * here, else sent back.
+   */
+  fenceIn(msgId: string, f: Fence, after: () => void, origin?: Origin): void {
+    if (!this.receiveOnce(msgId, after, origin)) return
+    const self = this.#journal.weaveId
+    const moved = this.#forwards.get(f.target)
+    if (f.back === self) this.#catchUps.returned(f)
+    else this.outbox(moved ?? f.back, hopId(msgId, self), f)
+  }
+
+  /**
    * True the first time `msgId` comes from another weave: its id is queued into `received` (the
    * caller queues what it carries in the same batch) and `after` runs once that is durable.
    * False for a duplicate: `after` runs once what is queued now is durable.
@@ -149,6 +166,7 @@ export class Messages {
    * Queued in the batch that marks it moved.
    */
   departed(thread: string, to: string): void {
+    this.#catchUps.end(thread)
     this.#forwards.set(thread, to)
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
@@ -160,6 +178,9 @@ export class Messages {
   /** A thread arrived from another weave: its inbox (in order), names and traps, queued here. */
   arrived(r: MoveRecord): void {
     const thread = r.thread.id
+    // What was sent to it from here went through this weave: it catches up (src/catch-up.ts).
+    const via = this.homeOf(thread)
+    if (this.remote !== null && via !== null && via !== this.#journal.weaveId) this.#catchUps.begin(thread, via)
     this.#forwards.delete(thread)
     this.#journal.queue(this.#forwardDel, [thread])
     if (weaveOfThread(thread) !== this.#journal.weaveId) this.#guests.add(thread)
@@ -196,6 +217,13 @@ export class Messages {
     const body = encodeValue(value, 'the message')
     if (this.remote !== null && !to.includes('/') && this.#registry.holder(to) === undefined) return this.nameSends.send(this.remote, from, to, body, idOf(msgId), trace)
     const target = this.resolve(to)
+    const via = target === null ? undefined : this.#catchUps.via(target)
+    if (via !== undefined) {
+      // It moved here and catches up: the way sends from here took, then a fence after it.
+      this.outbox(via, idOf(msgId), { k: 'msg', from, to: target!, body }, trace)
+      this.#catchUps.fence(target!, via)
+      return { delivered: true, to: target! }
+    }
     if (target !== null && this.isRemote(target)) {
       this.outbox(this.homeOf(target)!, idOf(msgId), { k: 'msg', from, to: target, body }, trace)
       return { delivered: true, to: target }

@@ -2,7 +2,8 @@
  * Moving a thread between weaves (`Weave.migrate`, `raiment migrate`), on a real broker with
  * three weaves on separate journals: a counter on weave a takes numbered messages from a sender
  * on weave c and acknowledges each; half-way through it moves to weave b. Nothing is lost or
- * duplicated and each side sees the other's messages in send order. A move to a weave that never
+ * duplicated and each side sees the other's messages in send order; so too when it moves onto
+ * the sender's own weave (src/catch-up.ts). A move to a weave that never
  * joined is a clear error and the thread carries on where it was. A kill on the old home goes
  * after the thread.
  */
@@ -184,6 +185,34 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(deadLetters(a.weave)).toEqual([])
     expect(b.weave.journal.thread(counterId)?.status).toBe('done')
   }, 60_000)
+
+  it("a counter moved onto its sender's weave takes every message once, in send order", async () => {
+    // Before, the sends made on c after the counter arrived there went straight into its inbox,
+    // ahead of those sent before and still on their way through a (forwarded to c after).
+    for (let round = 0; round < 3; round++) {
+      const side: { moving?: Promise<string> } = {}
+      let counterId = ''
+      const env = await weaves(['a', 'c'], (w, k) => {
+        if (w === 'a' && k === COUNT / 2 && side.moving === undefined) side.moving = env.a!.weave.migrate(counterId, 'c')
+      })
+      const a = env.a!
+      const c = env.c!
+      counterId = a.weave.spawn('counter', { count: COUNT })
+      await a.weave.committed()
+      const senderId = c.weave.spawn('sender', { to: counterId, count: COUNT })
+      const expected = Array.from({ length: COUNT }, (_, i) => i)
+      expect(result(await c.weave.join(senderId)), 'the acknowledgements the sender got').toEqual(expected)
+      expect(await side.moving).toBe('c')
+      expect(result(await c.weave.join(counterId)), 'what the counter took').toEqual(expected)
+      for (const w of [a, c]) {
+        await w.link.outboxEmpty()
+        await w.weave.committed()
+        expect(deadLetters(w.weave), w.weave.journal.weaveId).toEqual([])
+      }
+      // It caught up: the last fence came back, and sends from c go straight to it again.
+      await expect.poll(() => c.weave.journal.db.prepare('SELECT count(*) FROM catch_up').pluck().get(), { timeout: 5_000, interval: 20 }).toBe(0)
+    }
+  }, 90_000)
 
   /** Weaves a and b, and a worker on a whose errand call the test has not answered yet. */
   async function workerOnA() {

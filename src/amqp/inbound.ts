@@ -159,6 +159,10 @@ export class Inbound {
       w.arrive(msgId, e.record, after, from)
       return
     }
+    if (e.k === 'fence') {
+      w.messages.fenceIn(msgId, e, after, from)
+      return
+    }
     if (e.k === 'watch' || e.k === 'exit' || e.k === 'kill') {
       w.watches.receive(msgId, e, after, from)
       return

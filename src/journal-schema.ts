@@ -174,7 +174,9 @@ export const MIGRATIONS: readonly string[] = [
   // resume asks whether a long record holds one with a seek, not a scan of it (src/replay-load.ts).
   `CREATE INDEX journal_marked ON journal_main(thread, seq) WHERE instr(key, '[secret') > 0;`,
   // Threads that moved here, whose earlier messages from here may still be on the way (src/catch-up.ts).
-  `CREATE TABLE catch_up (thread TEXT PRIMARY KEY, via TEXT NOT NULL, fence TEXT NOT NULL) WITHOUT ROWID;`,
+  `CREATE TABLE catch_up (thread TEXT PRIMARY KEY, via TEXT NOT NULL, fence TEXT NOT NULL, since INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE catch_up_held (n INTEGER PRIMARY KEY AUTOINCREMENT, thread TEXT NOT NULL, sender TEXT, body TEXT NOT NULL, msg_id TEXT NOT NULL, at INTEGER NOT NULL, trace TEXT);
+   CREATE INDEX catch_up_held_thread ON catch_up_held(thread, n);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -89,7 +89,11 @@ export class Messages {
       put: (thread, from, body, msgId, at, trace) => this.inboxes.put(thread, from, body, msgId, at, trace),
       deadLetter: (from, to, body, reason) => this.#deadLetter(from, to, body, reason),
     })
-    this.#catchUps = new CatchUps(journal, { outbox: (dest, msgId, e) => this.outbox(dest, msgId, e) })
+    this.#catchUps = new CatchUps(journal, {
+      outbox: (dest, msgId, e) => this.outbox(dest, msgId, e),
+      deliver: (from, thread, body, msgId, trace) => void this.#deliver(from, thread, body, msgId, thread, undefined, trace),
+      put: (from, thread, body, msgId, trace) => this.inboxes.put(thread, from, body, msgId, Date.now(), trace),
+    })
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
     this.#forwardDel = db.prepare('DELETE FROM forwards WHERE thread = ?')
     for (const r of db.prepare('SELECT thread, weave FROM forwards').all() as Array<{ thread: string; weave: string }>) this.#forwards.set(r.thread, r.weave)
@@ -160,13 +164,25 @@ export class Messages {
     return this.received.once(msgId, origin, after)
   }
 
+  /** The weave closes: no timer of its own runs on. */
+  stop(): void {
+    this.#catchUps.stop()
+  }
+
+  /**
+   * Thread `thread` is stopped to move on: what is held for it while it catches up goes into its
+   * inbox now, to travel with it (its order with what is still on its way is given up).
+   */
+  beforeDeparture(thread: string): void {
+    this.#catchUps.end(thread, true)
+  }
+
   /**
    * A thread left for weave `to`: from now on what is sent to it here goes there. Its names,
    * traps, watches and inbox here are dropped (the move record carries the inbox and names).
    * Queued in the batch that marks it moved.
    */
   departed(thread: string, to: string): void {
-    this.#catchUps.end(thread)
     this.#forwards.set(thread, to)
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
@@ -217,12 +233,10 @@ export class Messages {
     const body = encodeValue(value, 'the message')
     if (this.remote !== null && !to.includes('/') && this.#registry.holder(to) === undefined) return this.nameSends.send(this.remote, from, to, body, idOf(msgId), trace)
     const target = this.resolve(to)
-    const via = target === null ? undefined : this.#catchUps.via(target)
-    if (via !== undefined) {
-      // It moved here and catches up: the way sends from here took, then a fence after it.
-      this.outbox(via, idOf(msgId), { k: 'msg', from, to: target!, body }, trace)
-      this.#catchUps.fence(target!, via)
-      return { delivered: true, to: target! }
+    if (target !== null && this.#catchUps.has(target) && this.#isAlive(target)) {
+      // It moved here, and what was sent to it from here before may be on its way: held till then.
+      this.#catchUps.hold(target, from, body, idOf(msgId), trace)
+      return { delivered: true, to: target }
     }
     if (target !== null && this.isRemote(target)) {
       this.outbox(this.homeOf(target)!, idOf(msgId), { k: 'msg', from, to: target, body }, trace)

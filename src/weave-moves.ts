@@ -91,6 +91,7 @@ export class WeaveMoves {
     // below is all of it; from the same synchronous step on, what comes for it is forwarded.
     run.ended = true
     run.weft.detach()
+    messages.beforeDeparture(id)
     journal.flushNow()
     const moves = (this.#moves ??= new Moves(journal))
     const record = moves.read(id)

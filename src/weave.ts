@@ -473,6 +473,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#control.stop()
     this.schedules.stop()
     this.#passivation?.stop()
+    this.messages.stop()
     for (const run of this.#runs.values()) {
       run.weft.detach()
       run.obs?.end('detached')

@@ -13,8 +13,9 @@
  * - A fence that has not come back after `catchUp.ms` (10 s; the weave it went to is down, or gone)
  *   lets them go all the same: the order is given up, not the messages. So is a thread that
  *   moves on before it caught up: they go into its inbox first, to travel with it.
- * Each step is queued in one batch (the arrival, a send, the fence's return): a crash leaves
- * nothing half done, and a restart picks up the rows.
+ * The arrival, a send and a fence's return are each queued in one batch with what they carry: a
+ * crash leaves nothing half done. A restart picks up the rows, and gives each catch-up
+ * `catchUp.ms` again from when the weave runs its threads.
  */
 import { randomUUID } from 'node:crypto'
 import type Database from 'better-sqlite3'
@@ -42,8 +43,8 @@ export interface CatchUpHost {
 export class CatchUps {
   readonly #journal: Journal
   readonly #host: CatchUpHost
-  /** Threads catching up: thread → its fence's id, what is held for it, and the timer that gives up on it. */
-  readonly #by = new Map<string, { fence: string; held: Held[]; timer: NodeJS.Timeout }>()
+  /** Threads catching up: thread → its fence's id, what is held for it, and the timer that gives up on it (null: not armed yet, or stopped). */
+  readonly #by = new Map<string, { fence: string; held: Held[]; timer: NodeJS.Timeout | null }>()
   readonly #set: Stmt
   readonly #del: Stmt
   readonly #hold: Stmt
@@ -58,9 +59,18 @@ export class CatchUps {
     this.#hold = db.prepare('INSERT INTO catch_up_held (thread, sender, body, msg_id, at, trace) VALUES (?, ?, ?, ?, ?, ?)')
     this.#dropHeld = db.prepare('DELETE FROM catch_up_held WHERE thread = ?')
     const held = db.prepare('SELECT sender, body, msg_id, trace FROM catch_up_held WHERE thread = ? ORDER BY n').raw(true)
-    for (const [thread, fence, since] of db.prepare('SELECT thread, fence, since FROM catch_up').raw(true).all() as Array<[string, string, number]>) {
-      this.#watch(thread, fence, since, held.all(thread) as Held[])
+    // Left by an earlier run: armed by `start`, once the weave runs its threads.
+    for (const [thread, fence] of db.prepare('SELECT thread, fence FROM catch_up').raw(true).all() as Array<[string, string]>) {
+      this.#by.set(thread, { fence, held: held.all(thread) as Held[], timer: null })
     }
+  }
+
+  /**
+   * The weave runs its threads: the catch-ups an earlier run left give up `catchUp.ms` from now
+   * (their fences may come back once the transport runs), not at once.
+   */
+  start(): void {
+    for (const [thread, c] of this.#by) if (c.timer === null) c.timer = this.#timer(thread)
   }
 
   /** Is `thread` catching up here (a send to it is held)? */
@@ -71,10 +81,9 @@ export class CatchUps {
   /** `thread` arrived here; sends from here reached it through weave `via`: a fence goes that way. */
   begin(thread: string, via: string): void {
     const fence = `fence:${thread}:${randomUUID()}`
-    const since = Date.now()
-    this.#journal.queue(this.#set, [thread, via, fence, since])
+    this.#journal.queue(this.#set, [thread, via, fence, Date.now()])
     this.#host.outbox(via, fence, { k: 'fence', target: thread, back: this.#journal.weaveId, fence })
-    this.#watch(thread, fence, since, [])
+    this.#by.set(thread, { fence, held: [], timer: this.#timer(thread) })
   }
 
   /** A send from here to `thread`, which catches up: held until it has. */
@@ -95,7 +104,7 @@ export class CatchUps {
   end(thread: string, moving = false): void {
     const c = this.#by.get(thread)
     if (c === undefined) return
-    clearTimeout(c.timer)
+    if (c.timer !== null) clearTimeout(c.timer)
     this.#by.delete(thread)
     for (const [from, body, msgId, trace] of c.held) {
       if (moving) this.#host.put(from, thread, body, msgId, trace)
@@ -107,13 +116,15 @@ export class CatchUps {
 
   /** Stops the timers (the weave closes; the rows stay for the next run). */
   stop(): void {
-    for (const c of this.#by.values()) clearTimeout(c.timer)
-    this.#by.clear()
+    for (const c of this.#by.values()) {
+      if (c.timer !== null) clearTimeout(c.timer)
+      c.timer = null
+    }
   }
 
-  #watch(thread: string, fence: string, since: number, held: Held[]): void {
-    const timer = setTimeout(() => this.end(thread), Math.max(0, since + catchUp.ms - Date.now()))
+  #timer(thread: string): NodeJS.Timeout {
+    const timer = setTimeout(() => this.end(thread), catchUp.ms)
     timer.unref()
-    this.#by.set(thread, { fence, held, timer })
+    return timer
   }
 }

@@ -91,7 +91,9 @@ export class Messages {
     })
     this.#catchUps = new CatchUps(journal, {
       outbox: (dest, msgId, e) => this.outbox(dest, msgId, e),
-      deliver: (from, thread, body, msgId, trace) => void this.#deliver(from, thread, body, msgId, thread, undefined, trace),
+      deliver: (from, thread, body, msgId, trace) => {
+        this.#deliver(from, thread, body, msgId, thread, undefined, trace)
+      },
       put: (from, thread, body, msgId, trace) => this.inboxes.put(thread, from, body, msgId, Date.now(), trace),
     })
     this.#forwardSet = db.prepare('INSERT OR REPLACE INTO forwards (thread, weave, at) VALUES (?, ?, ?)')
@@ -140,8 +142,6 @@ export class Messages {
     if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId, this.resolve(to), name, trace, true)
   }
 
-
-
   /**
    * A fence from another weave (src/catch-up.ts), once per `msgId`: taken if it came back here
    * (nothing more if its thread left meanwhile), else passed on to where its thread moved from
@@ -162,6 +162,11 @@ export class Messages {
    */
   receiveOnce(msgId: string, after: () => void, origin?: Origin): boolean {
     return this.received.once(msgId, origin, after)
+  }
+
+  /** The weave runs its threads: the timers of what an earlier run left start (src/catch-up.ts). */
+  start(): void {
+    this.#catchUps.start()
   }
 
   /** The weave closes: no timer of its own runs on. */

@@ -204,6 +204,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       for (const e of loaded.unavailable.values()) warn(e)
       await replicateJournal(o, journal)
       weave.#runs.resume()
+      weave.messages.start()
       // Declared by modules that several weaves load: brought in by one of them (the others' go).
       const declares = o.moduleSchedulesOn === undefined || o.moduleSchedulesOn === journal.weaveId
       weave.schedules.start(declares || loaded.declared === undefined ? loaded.declared : new Map(), warn)

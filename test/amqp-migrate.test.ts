@@ -209,7 +209,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
         await w.weave.committed()
         expect(deadLetters(w.weave), w.weave.journal.weaveId).toEqual([])
       }
-      // It caught up: the last fence came back, and sends from c go straight to it again.
+      // It caught up: its fence came back, and sends from c go straight to it again.
       await expect.poll(() => c.weave.journal.db.prepare('SELECT count(*) FROM catch_up').pluck().get(), { timeout: 5_000, interval: 20 }).toBe(0)
     }
   }, 90_000)

@@ -3,7 +3,8 @@
  * held until a fence sent the way they took before comes back. At the edges, on a real broker
  * with weaves on separate journals: the weave it left is down (the fence does not come back),
  * so the held sends go in once the catch-up gives up, not never; it moves on before it caught
- * up, and what was held travels with it; it ends, and a send to it is a dead letter, not held.
+ * up, and what was held travels with it; its weave restarts, and what was held goes in after;
+ * it ends, and a send to it is a dead letter, not held.
  * (The order itself: test/amqp-migrate.test.ts.)
  */
 import { join } from 'node:path'
@@ -24,27 +25,32 @@ describe.skipIf(!brokerUp && !CI)('catching up after a move', () => {
     catchUp.ms = MS
   })
 
+  type Running = { link: AmqpLink; weave: Weave; close: () => Promise<void> }
+
   async function weaves(ids: string[]) {
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ids))
-    const out: Record<string, { link: AmqpLink; weave: Weave; close: () => Promise<void> }> = {}
-    for (const id of ids) {
-      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link, passivateAfter: false })
-      await link.start(weave)
-      let closed = false
-      const close = async (): Promise<void> => {
-        if (closed) return
-        closed = true
-        await link.close()
-        await weave.close()
-      }
-      cleanups.push(close)
-      out[id] = { link, weave, close }
-    }
+    const out: Record<string, Running> = {}
+    for (const id of ids) out[id] = await open(dir, ns, id)
     for (const id of ids) await expect.poll(() => ids.every((o) => o === id || out[id]!.link.live().some((w) => w.id === o)), { timeout: 10_000, interval: 20 }).toBe(true)
     return out
+  }
+
+  /** Weave `id` of namespace `ns` on `dir/id.db`. */
+  async function open(dir: string, ns: string, id: string): Promise<Running> {
+    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+    const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link, passivateAfter: false })
+    await link.start(weave)
+    let closed = false
+    const close = async (): Promise<void> => {
+      if (closed) return
+      closed = true
+      await link.close()
+      await weave.close()
+    }
+    cleanups.push(close)
+    return { link, weave, close }
   }
 
   /** A listener spawned on `from`, moved to `to` once `from` has published all it holds, `from` then closed: its fence stays unanswered. */
@@ -79,6 +85,23 @@ describe.skipIf(!brokerUp && !CI)('catching up after a move', () => {
     expect(await c!.weave.migrate(id, 'b')).toBe('b')
     expect(await ended).toMatchObject({ status: 'done', result: { received: 'held' } })
     expect(c!.weave.journal.db.prepare('SELECT count(*) FROM catch_up').pluck().get()).toBe(0)
+  }, 30_000)
+
+  it('its weave restarts while it catches up: what was held goes in after the restart, once', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'c']))
+    const a = await open(dir, ns, 'a')
+    let c = await open(dir, ns, 'c')
+    await expect.poll(() => c.link.live().some((w) => w.id === 'a'), { timeout: 10_000, interval: 20 }).toBe(true)
+    const id = await movedFromClosed(a, c.weave)
+    expect(c.weave.send(id, 'held')).toEqual({ delivered: true, to: id })
+    await c.close()
+    catchUp.ms = 300
+    c = await open(dir, ns, 'c')
+    expect(c.weave.journal.db.prepare('SELECT count(*) FROM catch_up_held').pluck().get()).toBe(1)
+    expect(await c.weave.join(id)).toMatchObject({ status: 'done', result: { received: 'held' } })
+    expect(c.weave.journal.db.prepare('SELECT count(*) FROM catch_up').pluck().get()).toBe(0)
   }, 30_000)
 
   it('it ends while catching up: a send to it is a dead letter, not held', async () => {

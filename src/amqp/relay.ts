@@ -408,7 +408,8 @@ export class Relay {
         this.#sentTo.set(dest, n)
         this.#sentDirty.set(dest, n)
       }
-      if (returned) {
+      // A fence no weave takes is nobody's message: its thread's catch-up gives up in time (src/catch-up.ts).
+      if (returned && !body.startsWith('{"k":"fence"')) {
         const e = JSON.parse(body) as Envelope | WatchEnvelope
         // A moving thread's whole record is kept, so nothing of it is lost.
         const [from, to, what] =

@@ -183,6 +183,25 @@ export class WeaveRuns {
     this.finish(this.prepare(id, type, parent, null), false, error, false)
   }
 
+  /**
+   * Ends thread `id` with `err` (a thread linked to it ended on another weave): its `run`, or,
+   * with none, its record if it is recorded and not started here (pending, or a resume that comes
+   * to it later), unless its end is being recorded (`ending`) or it moved away.
+   */
+  endLinked(run: Run | undefined, id: string, err: Error, ending: boolean): void {
+    if (run === undefined) {
+      const { journal, messages } = this.#o.host.weave
+      const row = journal.thread(id)
+      if (row !== undefined && (row.status === 'pending' || row.status === 'running') && !ending && messages.forwardOf(id) === undefined) {
+        this.endUnstarted(id, row.type, row.parent, err)
+      }
+      return
+    }
+    if (run.ended) return
+    run.weft.stop(err)
+    this.finish(run, false, err)
+  }
+
   /** `counted`: the weft knows how many entries the thread has (false: the commit counts them). */
   finish(run: Run, ok: boolean, value: unknown, counted = true): void {
     if (run.ended || this.#o.host.closed()) return

@@ -439,19 +439,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** @internal Ends thread `id` because `from`, linked to it, ended with `status` (another weave told). */
   linkedExit(id: string, from: string, status: string, msg: unknown): void {
-    const run = this.#runs.get(id) ?? this.#passivation?.wake(id)
-    if (run === undefined) {
-      // Recorded and not started here yet (pending, or a resume that comes to it later): it ends now.
-      const row = this.journal.thread(id)
-      if (row !== undefined && (row.status === 'pending' || row.status === 'running') && !this.#ending.has(id) && this.messages.forwardOf(id) === undefined) {
-        this.#runs.endUnstarted(id, row.type, row.parent, new LinkedExit(id, from, status, msg))
-      }
-      return
-    }
-    if (run.ended) return
-    const err = new LinkedExit(id, from, status, msg)
-    run.weft.stop(err)
-    this.#runs.finish(run, false, err)
+    this.#runs.endLinked(this.#runs.get(id) ?? this.#passivation?.wake(id), id, new LinkedExit(id, from, status, msg), this.#ending.has(id))
   }
 
   /**

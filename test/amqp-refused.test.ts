@@ -4,11 +4,10 @@
  * opens its channel again after a back-off and publishes them again; once the queue has room they
  * arrive, each once and in order. Weaves a and b in this process, on a real broker.
  */
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, Weave } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, rabbitmqctl, removeNamespace, brokerTests } from './support/broker.js'
+import { thread } from 'raiment'
+import { brokerUp, CI, freshNamespace, rabbitmqctl, removeNamespace, brokerTests } from './support/broker.js'
+import { linkedWeave, type LinkedWeave } from './support/linked-weave.js'
 import { resultOf as result, sink } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
 
@@ -47,20 +46,7 @@ describe.skipIf(!brokerUp && !CI)('a publish the broker refuses', () => {
       if (policySet) await rabbitmqctl('clear_policy', policy)
     })
 
-    const open = async (id: string, log: (line: string) => void): Promise<{ weave: Weave; link: AmqpLink; close: () => Promise<void> }> => {
-      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log, batch: 1 })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link })
-      await link.start(weave)
-      let closed = false
-      const close = async (): Promise<void> => {
-        if (closed) return
-        closed = true
-        await link.close()
-        await weave.close()
-      }
-      cleanups.push(close)
-      return { weave, link, close }
-    }
+    const open = (id: string, log: (line: string) => void): Promise<LinkedWeave> => linkedWeave({ dir, ns, id, link: { log, batch: 1 }, weave: { threads: types } }, cleanups)
 
     // b's sink exists, then b stops: nothing takes from its queue.
     let b = await open('b', () => {})

@@ -5,12 +5,11 @@
  * with no connection, and the spawn ended RAIMENT_UNKNOWN_WEAVE, recorded so for good. Now it
  * waits for the broker, finds b's queue, and the spawn goes there.
  */
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, Weave, type AnyThreadType } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
+import { thread, type AnyThreadType } from 'raiment'
 import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
 import { brokerProxy } from './support/broker-proxy.js'
+import { linkedWeave, type LinkedWeave } from './support/linked-weave.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -40,21 +39,12 @@ describe.skipIf(!brokerUp && !CI)('a spawn on a named weave during an outage', (
     const dir = tempDir()
     let asked = (): void => {}
     const calling = new Promise<void>((r) => (asked = r))
-    const open = async (id: string, url: string) => {
-      const link = await AmqpLink.connect({ url, namespace: ns, heartbeatMs: 100, log: () => {} })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link, libraries: { spawnProbe: { before: async () => asked() } } })
-      await link.start(weave)
-      return { link, weave }
-    }
+    const open = (id: string, url: string): Promise<LinkedWeave> =>
+      linkedWeave({ dir, ns, id, link: { url }, weave: { threads: types, libraries: { spawnProbe: { before: async () => asked() } } } }, cleanups)
     const b = await open('b', AMQP_URL)
     const a = await open('a', px.url)
-    cleanups.push(async () => {
-      await a.link.close()
-      await a.weave.close()
-    })
     await expect.poll(() => a.link.live().map((w) => w.id), { timeout: 10_000, interval: 20 }).toContain('b')
-    await b.link.close()
-    await b.weave.close()
+    await b.close()
     await expect.poll(() => a.link.live().map((w) => w.id), { timeout: 10_000, interval: 20 }).not.toContain('b')
     const down = new Promise<void>((r) => a.link.broker.once('down', () => r()))
     px.cut()

@@ -7,12 +7,11 @@
  * it ends, and a send to it is a dead letter, not held.
  * (The order itself: test/amqp-migrate.test.ts.)
  */
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Weave, type AnyThreadType } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
 import { catchUp } from '../src/catch-up.js'
-import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { linkedWeave, type LinkedWeave } from './support/linked-weave.js'
 import { tempDir } from './support/tmp.js'
 import listener from '../threads/listener.js'
 
@@ -25,7 +24,7 @@ describe.skipIf(!brokerUp && !CI)('catching up after a move', () => {
     catchUp.ms = MS
   })
 
-  type Running = { link: AmqpLink; weave: Weave; close: () => Promise<void> }
+  type Running = LinkedWeave
 
   async function weaves(ids: string[]) {
     const dir = tempDir()
@@ -38,23 +37,12 @@ describe.skipIf(!brokerUp && !CI)('catching up after a move', () => {
   }
 
   /** Weave `id` of namespace `ns` on `dir/id.db`. */
-  async function open(dir: string, ns: string, id: string): Promise<Running> {
-    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
-    const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', remote: link, passivateAfter: false })
-    await link.start(weave)
-    let closed = false
-    const close = async (): Promise<void> => {
-      if (closed) return
-      closed = true
-      await link.close()
-      await weave.close()
-    }
-    cleanups.push(close)
-    return { link, weave, close }
+  function open(dir: string, ns: string, id: string): Promise<Running> {
+    return linkedWeave({ dir, ns, id, weave: { threads: types, passivateAfter: false } }, cleanups)
   }
 
   /** A listener spawned on `from`, moved to `to` once `from` has published all it holds, `from` then closed: its fence stays unanswered. */
-  async function movedFromClosed(from: { link: AmqpLink; weave: Weave; close: () => Promise<void> }, to: Weave): Promise<string> {
+  async function movedFromClosed(from: Running, to: Weave): Promise<string> {
     const id = from.weave.spawn('listener')
     await from.weave.committed()
     const arrived = new Promise<void>((r) => to.on('thread-start', (e) => e.id === id && r()))

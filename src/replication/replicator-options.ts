@@ -61,3 +61,25 @@ export interface Item {
   confirmed: boolean
   runs: Array<() => void> | null
 }
+
+export const MiB = 1024 * 1024
+
+/** What a Replicator checks its generation and lag against, the defaults filled in. */
+export interface Limits {
+  checkpointBytes: number
+  checkpointRecords: number
+  maxLagBytes: number
+}
+
+export function limitsOf(o: ReplicatorOptions): Limits {
+  return { checkpointBytes: o.checkpointBytes ?? 64 * MiB, checkpointRecords: o.checkpointRecords ?? 50_000, maxLagBytes: o.maxLagBytes ?? 64 * MiB }
+}
+
+/**
+ * Whether a generation of `bytes` (its snapshot's `snapshotBytes` among them) in `records` batch
+ * records is due for a checkpoint: past either limit, and its batches outweigh its snapshot (a
+ * live state past checkpointBytes is not snapshotted again at every batch).
+ */
+export function checkpointDue(l: Limits, bytes: number, records: number, snapshotBytes: number): boolean {
+  return bytes >= 2 * snapshotBytes && (bytes >= l.checkpointBytes || records >= l.checkpointRecords)
+}

@@ -30,11 +30,10 @@ import { snapshotWrites } from './snapshot.js'
 import { sendNow } from './socket.js'
 import { declareGeneration, deleteGenerations, readHead } from './streams.js'
 import { checkSameJournal } from './same-journal.js'
-import type { Item, Lag, ReplicatorOptions } from './replicator-options.js'
+import { checkpointDue, limitsOf, MiB, type Item, type Lag, type Limits, type ReplicatorOptions } from './replicator-options.js'
 
 export type { Lag, ReplicatorOptions } from './replicator-options.js'
 
-const MiB = 1024 * 1024
 const RETRY_MS = 500
 
 export class Replicator implements JournalTap {
@@ -44,9 +43,7 @@ export class Replicator implements JournalTap {
   readonly epoch: number
   readonly #broker: BrokerConnection
   readonly #hold: boolean
-  readonly #checkpointBytes: number
-  readonly #checkpointRecords: number
-  readonly #maxLagBytes: number
+  readonly #limits: Limits
   readonly #log: (line: string) => void
   readonly #onConnection: ((conn: ChannelModel) => Promise<void>) | undefined
   readonly #gate: ((run: () => void) => void) | undefined
@@ -95,9 +92,7 @@ export class Replicator implements JournalTap {
     if (!(Number.isInteger(this.epoch) && this.epoch >= 1)) throw new InvalidArgument(`epoch must be a whole number from 1 up, got ${String(this.epoch)}`)
     this.#broker = o.broker
     this.#hold = o.hold
-    this.#checkpointBytes = o.checkpointBytes ?? 64 * MiB
-    this.#checkpointRecords = o.checkpointRecords ?? 50_000
-    this.#maxLagBytes = o.maxLagBytes ?? 64 * MiB
+    this.#limits = limitsOf(o)
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
     this.#onConnection = o.onConnection
     this.#gate = o.gate
@@ -147,8 +142,7 @@ export class Replicator implements JournalTap {
     const body = encodeWrites(writes)
     this.#push(this.#writing, { weave: this.weaveId, epoch: this.epoch, rseq, kind: 'batch', gen: this.#writing }, body, writes.length)
     this.#genRecords++
-    // Its batches outweigh its snapshot: a live state past checkpointBytes is not snapshotted at every batch.
-    const due = this.#genBytes >= 2 * this.#snapshotBytes && (this.#genBytes >= this.#checkpointBytes || this.#genRecords >= this.#checkpointRecords)
+    const due = checkpointDue(this.#limits, this.#genBytes, this.#genRecords, this.#snapshotBytes)
     if (due && !this.#checkpointing && !this.#due && this.#conn !== null) {
       const conn = this.#conn
       this.#due = true
@@ -157,7 +151,7 @@ export class Replicator implements JournalTap {
         if (!this.#closed && this.#fenced === null) this.#checkpointSoon(conn)
       })
     }
-    if (this.#lagBytes > this.#maxLagBytes && !this.#needSnapshot) this.#dropBodies()
+    if (this.#lagBytes > this.#limits.maxLagBytes && !this.#needSnapshot) this.#dropBodies()
   }
 
   /** The tap: after COMMIT. */
@@ -421,7 +415,7 @@ export class Replicator implements JournalTap {
   #dropBodies(): void {
     this.#needSnapshot = true
     for (let i = this.#head; i < this.#items.length; i++) if (!this.#items[i]!.confirmed) this.#items[i]!.body = null
-    this.#log(`raiment: journal '${this.weaveId}' has more than ${Math.round(this.#maxLagBytes / MiB)} MiB unconfirmed by the broker; a snapshot replaces those records once it confirms again`)
+    this.#log(`raiment: journal '${this.weaveId}' has more than ${Math.round(this.#limits.maxLagBytes / MiB)} MiB unconfirmed by the broker; a snapshot replaces those records once it confirms again`)
   }
 
   /** Starts a new generation (`#startGeneration`) unless one is being started. */

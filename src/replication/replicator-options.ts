@@ -62,6 +62,17 @@ export interface Item {
   runs: Array<() => void> | null
 }
 
+/** Takes the callbacks of `items` from `from` on, in order: none of them is left to run through the list. */
+export function takeRuns(items: readonly Item[], from: number): Array<() => void> {
+  const out: Array<() => void> = []
+  for (let i = from; i < items.length; i++) {
+    const runs = items[i]!.runs
+    items[i]!.runs = null
+    if (runs !== null) out.push(...runs)
+  }
+  return out
+}
+
 export const MiB = 1024 * 1024
 
 /** What a Replicator checks its generation and lag against, the defaults filled in. */

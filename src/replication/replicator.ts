@@ -30,7 +30,7 @@ import { snapshotWrites } from './snapshot.js'
 import { sendNow } from './socket.js'
 import { declareGeneration, deleteGenerations, readHead } from './streams.js'
 import { checkSameJournal } from './same-journal.js'
-import { checkpointDue, limitsOf, MiB, type Item, type Lag, type Limits, type ReplicatorOptions } from './replicator-options.js'
+import { checkpointDue, limitsOf, MiB, takeRuns, type Item, type Lag, type Limits, type ReplicatorOptions } from './replicator-options.js'
 
 export type { Lag, ReplicatorOptions } from './replicator-options.js'
 
@@ -217,7 +217,7 @@ export class Replicator implements JournalTap {
   fence(why: Error = new Fenced(this.weaveId, 'fenced')): void {
     if (this.#fenced !== null) return
     this.#fenced = why
-    for (let i = this.#head; i < this.#items.length; i++) this.#items[i]!.runs = null
+    takeRuns(this.#items, this.#head)
     this.#attached = 0
     const ch = this.#ch
     this.#ch = null
@@ -241,11 +241,7 @@ export class Replicator implements JournalTap {
     // now, before any later batch (released at once from here on): in commit order.
     if (!this.#hold && this.#attached > 0) {
       this.#attached = 0
-      for (let i = this.#head; i < this.#items.length; i++) {
-        const runs = this.#items[i]!.runs
-        this.#items[i]!.runs = null
-        if (runs !== null) for (const run of runs) run()
-      }
+      for (const run of takeRuns(this.#items, this.#head)) run()
     }
     this.#broker.off('up', this.#onUp)
     this.#broker.off('down', this.#onDown)

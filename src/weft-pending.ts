@@ -236,6 +236,9 @@ export abstract class PendingCalls {
    */
   giveBackUnreleased(): void {
     runHooks(this.#first, 'unreleased', new Error('record dropped'))
+    // Nor is any outcome queued for release handed to the old run's function any more: a take
+    // given back would reach it and the new run both.
+    this.#queue = null
   }
 
   /** The weave lets go of the thread: every pending call is aborted, and left unsettled. */

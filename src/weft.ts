@@ -438,6 +438,22 @@ export class Weft extends KeyCounts implements WeftLike {
     return null
   }
 
+  /**
+   * The thread's record is dropped (continue-as-new): besides a live take not released, a take
+   * the replay had not released yet goes back too (a run replayed up to its continue, after a
+   * crash between the take's commit and the switch's, or under `alwaysReplay`).
+   */
+  override giveBackUnreleased(): void {
+    super.giveBackUnreleased()
+    const r = this.#replay
+    if (r === null) return
+    for (let i = r.next; r.record.has(i); i++) {
+      const e = r.record.at(i)
+      if (e === undefined) break // blocks read ahead stopped coming: the weave closed
+      droppedEntry(this.#config, this.threadId, e)
+    }
+  }
+
   /** For src/passivation/: the oldest pending call (a list through `nextPending`); 'busy' while outcomes are left to replay or release; null once ended, stopped or held. */
   pendingCalls(): Call | 'busy' | null {
     if (this.#stopped !== null || this.#ended || this.#holding) return null

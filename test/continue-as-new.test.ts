@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { LongRecord, thread, Weave, type AnyThreadType, type WeaveOptions } from 'raiment'
+import { callContext, LongRecord, thread, Weave, type AnyThreadType, type WeaveOptions } from 'raiment'
 import { replay } from 'raiment/testing'
 import { makeDump } from '../src/dump.js'
 import { Journals, threadDetail } from '../src/ui/data.js'
@@ -18,6 +18,7 @@ import { tempDir } from './support/tmp.js'
 declare module 'raiment' {
   interface Libraries {
     slot: { step(name: string): Promise<string> }
+    lingering: { go(): Promise<string> }
   }
 }
 
@@ -234,6 +235,43 @@ describe('continue-as-new', () => {
       const id = weave.spawn('queued', { runs: 0 })
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'd' })
       expect(seen).toEqual(['a', 'b', 'c', 'd'])
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('a call the old run made and did not await, in flight at the switch, is abandoned as at an end: not aborted, and its outcome not recorded', async () => {
+    let finish: () => void = () => {}
+    let signal: AbortSignal | null = null
+    const lingering = {
+      default: {
+        go: () =>
+          new Promise<string>((resolve) => {
+            signal = callContext().signal
+            finish = () => resolve('late')
+          }),
+      },
+    }
+    const leaves = thread({
+      uses: ['lingering', 'threads', 'mailbox'],
+      async does(p: { runs: number }) {
+        if (p.runs === 0) {
+          this.lingering.go().catch(() => {})
+          return this.threads.continueAsNew({ runs: 1 })
+        }
+        return this.mailbox.receive()
+      },
+    })
+    const { weave } = await open({ threads: { leaves }, libraries: { lingering } })
+    try {
+      const id = weave.spawn('leaves', { runs: 0 })
+      await until(() => (weave.journal.thread(id) as { continued?: number } | undefined)?.continued === 1)
+      finish()
+      weave.send(id, 'next')
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'next' })
+      expect(signal!.aborted).toBe(false)
+      // The new run's record: its take only.
+      expect(weave.journal.entries(id).map((e) => e[1])).toEqual(['mailbox.take:[{}]'])
     } finally {
       await weave.close()
     }

@@ -20,6 +20,7 @@ import { ticks } from './support/continue-plan.js'
 import { tempDir } from './support/tmp.js'
 
 const CHILD = supportScript('continue-child.ts')
+const PENDING_CHILD = supportScript('continue-pending-child.ts')
 const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31
 const RUNS = Number(process.env['CRASH_RUNS'] ?? 8)
 const COUNT = 20
@@ -109,6 +110,21 @@ describe('continue-as-new and SIGKILL', () => {
     console.log(`continue-crash: ${kills} kills`)
     expect(kills).toBeGreaterThan(0)
   }, 60_000 + RUNS * 15_000)
+
+  it('a kill as the switch is queued, with a take recorded that the run had not been handed: on restart the message goes to the new run', async () => {
+    const dir = tempDir('raiment-continue-crash-')
+    const killed = await runChild(PENDING_CHILD, [dir], { env: { RAIMENT_CRASH_AT: 'continue-queued:1' } })
+    expect(killed.signal, describeRun(killed)).toBe('SIGKILL')
+    const journal = new Journal(join(dir, 'weave.db'), { readonly: true })
+    try {
+      // The run that switched is whole: the gate's outcome, then the take of the message.
+      expect(journal.entries(journal.threads()[0]!.id).map((e) => e[1])).toEqual(['pendingGate.wait:[]', 'mailbox.take:[{}]'])
+    } finally {
+      journal.close()
+    }
+    const r = await runChild(PENDING_CHILD, [dir])
+    expect(r.lines, describeRun(r)).toContain('result {"m":1}')
+  }, 60_000)
 
   for (const point of ['continue-queued', 'continue-committed'] as const) {
     it(`a kill at ${point} (the second switch): on restart the thread goes on from the record it had, once`, async () => {

@@ -53,7 +53,7 @@ export interface AmqpOptions {
 /** What the lease and takeover ask of the link, so the link knows nothing of them. */
 export interface LinkHooks {
   /** Fields added to every heartbeat of this weave (they override the link's own). */
-  announce?(): Pick<Beat, 'journals' | 'hostedBy'>
+  announce?(): Pick<Beat, 'journals' | 'hostedBy' | 'leased'>
   /** Runs first on every new connection; false: nothing is consumed or published on it. */
   acquire?(conn: ChannelModel): Promise<boolean>
   /** A heartbeat arrived: this weave's own (`own`: it came back through the broker) or another's. */
@@ -137,6 +137,7 @@ export class AmqpLink implements Remote {
           // The leaving beat of a link closed after its weave: the journal is closed, nothing to count.
           outbox: weave.journal.closed ? 0 : (this.#relay?.pending() ?? 0),
           names: weave.messages.names(),
+          types: weave.types,
           ...(moved !== undefined ? { moved } : {}),
           ...replicationBeat(this.#replicator),
           ...hooks.announce?.(),

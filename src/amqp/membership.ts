@@ -50,6 +50,13 @@ export interface Beat {
   leaving?: boolean
   /** The weave whose process hosts this one (it took this weave over: src/replication/takeover.ts). */
   hostedBy?: string
+  /**
+   * It holds its journal's lease and is fenced by it (a weave of a `ReplicatedHost`): only such
+   * a weave is taken over when silent, and only such a weave takes others over.
+   */
+  leased?: true
+  /** The thread types it runs (a takeover goes to a weave that runs all of the lost one's). */
+  types?: string[]
 }
 
 /** A `reclaim` is sent as a probe too: a weave of a version before it answers it as one. */

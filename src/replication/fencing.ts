@@ -15,9 +15,14 @@
  *   (SIGSTOP) finds its gate closed the moment it runs again, before it reads anything from
  *   its sockets (confirms of records sent before the freeze can arrive after the lease moved).
  * - Any connection loss closes the gate (the lease went with the connection) until the lease is
- *   taken again on the new connection and the epoch checked. If another holds it and W's last
- *   heartbeat that came back is older than takeoverAfterMs, or the stream has a higher epoch, W
- *   is fenced: the gate never opens again and `fenced` is called once.
+ *   taken again on the new connection and the epoch checked. While another holds it (W's own
+ *   previous connection, which the broker drops only after its heartbeat timeout, or a taker),
+ *   the gate stays closed and W looks at the stream's epoch: a higher one (a taker opened W's
+ *   journal under it: it releases only then) fences W for good, the gate never opens again and
+ *   `fenced` is called once. A taker that dies before that lets the lease go with its
+ *   connection, and W, taking it again, finds its own epoch and goes on: nothing ran elsewhere.
+ *   (A stale heartbeat alone is no proof of a takeover: fencing on it stopped a weave whose
+ *   takeoverAfterMs is below the broker's heartbeat timeout at any blip, with no taker.)
  *
  * Held releases are kept in order and run, in order, when the gate opens; never once fenced.
  */
@@ -31,6 +36,8 @@ export const MARGIN = 0.3
 export const MIN_TAKEOVER_AFTER_MS = 1_000
 /** How often a closed gate, or a lease held by another, is looked at again (ms). */
 const RETRY_MS = 250
+/** How often the stream's epoch is read while another holds the lease (ms). */
+const EPOCH_EVERY_MS = 1_000
 
 export interface FencingOptions {
   ns: string
@@ -145,6 +152,8 @@ export class Fencing {
       this.fence('its connection was lost while it took the journal over, before its first generation was in the stream: another weave may have taken it over meanwhile at the same epoch')
       return false
     }
+    let epochAt = 0
+    let said = false
     for (;;) {
       if (this.#fenced !== null) return false
       let got: boolean
@@ -155,12 +164,25 @@ export class Fencing {
       }
       if (got) break
       // Held by another: our own previous connection the broker has not dropped yet, or a taker.
-      if (Date.now() - this.#echoAt >= this.#fresh) {
-        this.fence('its lease is held by another connection and its heartbeats stopped reaching the broker long enough for a takeover')
-        return false
+      if (Date.now() - epochAt >= EPOCH_EVERY_MS) {
+        epochAt = Date.now()
+        if (!(await this.#epochChecked(conn))) return false
+        if (!said && Date.now() - this.#echoAt >= this.#fresh) {
+          said = true
+          this.#o.log(`raiment: weave ${this.#o.weaveId}: its lease is held by another connection (its own lost one, until the broker drops it, or a weave taking it over); its threads wait`)
+        }
       }
       await new Promise((r) => setTimeout(r, RETRY_MS))
     }
+    if (!(await this.#epochChecked(conn))) return false
+    this.#conn = conn
+    conn.once('close', () => this.down(conn))
+    this.#drain()
+    return true
+  }
+
+  /** False when the stream's epoch is above this weave's (fenced now) or cannot be read (`conn` closed). */
+  async #epochChecked(conn: ChannelModel): Promise<boolean> {
     let epoch: number
     try {
       epoch = await this.#o.streamEpoch(conn)
@@ -173,9 +195,6 @@ export class Fencing {
       this.fence(`its journal stream is at epoch ${epoch}, this weave writes epoch ${this.#o.epoch}: it was taken over`)
       return false
     }
-    this.#conn = conn
-    conn.once('close', () => this.down(conn))
-    this.#drain()
     return true
   }
 

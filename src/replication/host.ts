@@ -70,6 +70,8 @@ export interface TakeoverInfo {
 
 /** How long a weave handed back waits at most for its stream to confirm what it wrote (ms). */
 const HAND_BACK_FLUSH_MS = 8_000
+/** How long a host closing waits at most for each weave's stream to confirm what it wrote (ms), as a replicator's close does. */
+const CLOSE_FLUSH_MS = 2_000
 /** How long a weave starting again waits for the one that took it over to hand it back (ms): longer than that. */
 const RECLAIM_MS = 15_000
 
@@ -164,7 +166,7 @@ export class ReplicatedHost {
       log: this.#o.log,
       replication,
       lease: {
-        announce: () => (o.own ? { journals: [o.weaveId, ...this.#hosted.keys()] } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }),
+        announce: () => (o.own ? { journals: [o.weaveId, ...this.#hosted.keys()], leased: true } : { hostedBy: this.#own?.weave.journal.weaveId ?? '', leased: true }),
         acquire: (conn) => (fencing === null ? Promise.resolve(true) : fencing.acquire(conn)),
         heard: (b, own) => {
           if (own) fencing?.echo(b.at)
@@ -334,13 +336,7 @@ export class ReplicatedHost {
     if (r === undefined || this.#closed) return
     this.#hosted.delete(id)
     this.#o.log(`raiment: weave ${id} is starting again in another process; handing it back`)
-    // Its threads stop first, their last batch in the stream (under `sync` too: waited for
-    // here, not left as a lag), then the lease goes with the connection.
-    await r.weave.close().catch(() => {})
-    const flushed = (r.link.replicator?.flushed() ?? Promise.resolve()).then(() => true)
-    let timer: NodeJS.Timeout | undefined
-    const inTime = await Promise.race([flushed, new Promise<boolean>((res) => (timer = setTimeout(() => res(false), HAND_BACK_FLUSH_MS)))])
-    clearTimeout(timer)
+    const inTime = await stopFlushed(r, HAND_BACK_FLUSH_MS)
     const file = r.weave.journal.file
     if (!inTime) {
       this.#o.log(
@@ -395,11 +391,27 @@ export class ReplicatedHost {
     const conn = this.#own?.link.broker.connection
     if (conn && this.#own?.fencing.fenced === null) await register(conn, this.ns, this.#own.weave.journal.weaveId, 'down').catch(() => {})
     for (const r of [...this.#hosted.values(), ...(this.#own ? [this.#own] : [])]) {
+      // As a hand-back: under `sync` a batch committed after the stream closed would be released
+      // to its threads and never reach the stream, so a weave taking this one over later would
+      // make its calls again.
+      await stopFlushed(r, CLOSE_FLUSH_MS)
       r.fencing.close()
       await r.link.close()
-      await r.weave.close()
     }
   }
+}
+
+/**
+ * Stops `r`'s threads, then waits up to `ms` for its stream to confirm their last batch (under
+ * `sync` too: not left as a lag); the lease goes later, with the link. False: not in time.
+ */
+async function stopFlushed(r: Running, ms: number): Promise<boolean> {
+  await r.weave.close().catch(() => {})
+  const flushed = (r.link.replicator?.flushed() ?? Promise.resolve()).then(() => true)
+  let timer: NodeJS.Timeout | undefined
+  const inTime = await Promise.race([flushed, new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)))])
+  clearTimeout(timer)
+  return inTime
 }
 
 /** The epoch journal `db` writes (meta 'repl_epoch'; 1 for a new one). */

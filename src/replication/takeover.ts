@@ -2,7 +2,9 @@
  * Takeover: which live weave takes over a replicated weave that stopped heartbeating, and when.
  *
  * Invariants:
- * - A weave W is taken over only when its heartbeats say it is replicated, it did not say
+ * - A weave W is taken over only when its heartbeats say it is replicated and holds its lease
+ *   (`leased`: a weave opened with `replicate` outside a ReplicatedHost has no lease to fence it,
+ *   so two copies of it would run), it did not say
  *   goodbye (`leaving`: a weave stopped on purpose is restarted by its operator, not taken over),
  *   and this process has heard nothing from it for `takeoverAfterMs`, counted from the later of
  *   its last heartbeat and the moment this weave's heartbeat consumer started (a weave that just
@@ -11,9 +13,11 @@
  *   heartbeat queue vouches for the silence only that far (a weave whose event loop stalled runs
  *   its timers before it reads the heartbeats waiting in its socket). Fencing relies on this
  *   (src/replication/fencing.ts).
- * - One candidate: the owner of W's id on the ring of the live, replicated weaves that are not
- *   themselves hosted (src/amqp/ring.ts). Every weave with the same view picks the same one; if
- *   views differ, the lease still lets one at a time through (src/replication/lease.ts).
+ * - One candidate: the owner of W's id on the ring of the live, leased weaves that are not
+ *   themselves hosted and run every thread type W said it runs (src/amqp/ring.ts); none such:
+ *   W waits (a weave without a type would end W's threads of it failed, for good). Every weave
+ *   with the same view picks the same one; if views differ, the lease still lets one at a time
+ *   through (src/replication/lease.ts).
  * - If the candidate dies (even mid-rebuild), its lease goes with its connection and it leaves
  *   the ring three heartbeats later: the next owner on the ring tries.
  */
@@ -29,6 +33,8 @@ const RETRY_MS = 1_000
 interface Heard {
   /** When this process last heard it (ms). */
   at: number
+  /** The thread types it said it runs (unknown for a weave only the registry named). */
+  types?: string[]
 }
 
 export interface TakeoverOptions {
@@ -49,6 +55,8 @@ export class Takeovers {
   readonly #busy = new Set<string>()
   /** Not before this time (ms) is a weave whose lease was held tried again. */
   readonly #notBefore = new Map<string, number>()
+  /** Silent weaves no live weave can take over for want of their thread types (said once each). */
+  readonly #unrunnable = new Set<string>()
   #members: Membership | null = null
   #timer: NodeJS.Timeout | null = null
   /** This weave's id (its name on the ring), once its journal is open. */
@@ -76,11 +84,11 @@ export class Takeovers {
    * no stop on purpose: it is taken over again once silent.
    */
   heard(b: Beat): void {
-    if ((b.leaving && b.hostedBy === undefined) || b.replication === undefined) {
+    if ((b.leaving && b.hostedBy === undefined) || b.replication === undefined || b.leased !== true) {
       this.#heard.delete(b.id)
       return
     }
-    this.#heard.set(b.id, { at: Date.now() })
+    this.#heard.set(b.id, b.types === undefined ? { at: Date.now() } : { at: Date.now(), types: b.types })
   }
 
   /**
@@ -105,9 +113,11 @@ export class Takeovers {
   }
 
   /** The weave that should take `id` over, on the ring of the live candidates (null: none). */
-  candidate(id: string): string | null {
+  candidate(id: string, needs: readonly string[] = this.#heard.get(id)?.types ?? []): string | null {
     const live = this.#members?.live() ?? []
-    const ids = live.filter((b) => b.replication !== undefined && b.hostedBy === undefined && b.id !== id).map((b) => b.id)
+    const ids = live
+      .filter((b) => b.replication !== undefined && b.leased === true && b.hostedBy === undefined && b.id !== id && needs.every((t) => b.types?.includes(t) === true))
+      .map((b) => b.id)
     return new Ring(ids).owner(id)
   }
 
@@ -115,7 +125,13 @@ export class Takeovers {
     const hosted = this.#o.hosted()
     for (const [id] of this.silent(now)) {
       if (this.#self === null || this.#busy.has(id) || hosted.has(id) || id === this.#self || (this.#notBefore.get(id) ?? 0) > now) continue
-      if (this.candidate(id) !== this.#self) continue
+      const candidate = this.candidate(id)
+      if (candidate === null && !this.#unrunnable.has(id) && this.candidate(id, []) !== null) {
+        this.#unrunnable.add(id)
+        this.#o.log(`raiment: weave ${id} is silent, and no live weave runs all its thread types (${(this.#heard.get(id)?.types ?? []).join(', ')}): it is taken over once one that does joins`)
+      }
+      if (candidate !== this.#self) continue
+      this.#unrunnable.delete(id)
       this.#busy.add(id)
       this.#o
         .takeOver(id)

@@ -12,19 +12,30 @@ export interface BrokerProxy {
   cut(): void
   /** Lets connections through again. */
   restore(): void
+  /**
+   * Resets the weaves' side of every connection through it and leaves the broker's side open and
+   * silent, as a lost route does: the broker drops those connections only after its heartbeat
+   * timeout. New connections go through at once.
+   */
+  drop(): void
   close(): Promise<void>
 }
 
 export async function brokerProxy(port = 5672): Promise<BrokerProxy> {
   const socks = new Set<net.Socket>()
+  /** Each connection's two sides: the weave's, the broker's. */
+  const pairs = new Set<[net.Socket, net.Socket]>()
   let down = false
   const server = net.createServer((c) => {
     if (down) return c.destroy()
     const u = net.connect(port, '127.0.0.1')
     socks.add(c).add(u)
+    const pair: [net.Socket, net.Socket] = [c, u]
+    pairs.add(pair)
     c.pipe(u)
     u.pipe(c)
     const end = (): void => {
+      if (!pairs.delete(pair)) return
       c.destroy()
       u.destroy()
       socks.delete(c)
@@ -43,6 +54,16 @@ export async function brokerProxy(port = 5672): Promise<BrokerProxy> {
     cut,
     restore: () => {
       down = false
+    },
+    drop: () => {
+      for (const pair of [...pairs]) {
+        const [c, u] = pair
+        pairs.delete(pair)
+        c.unpipe(u)
+        u.unpipe(c)
+        u.pause()
+        c.destroy()
+      }
     },
     close: () => {
       cut()

@@ -10,6 +10,7 @@
  * - ID/3 `saga`: STEPS calls of `effects.charge(item)`, a POST to EFFECTS_URL with the call id as
  *   its Idempotency-Key, a durable sleep of 5 ms after each; returns the answers;
  * - with REPL_WAITER_MS set, ID/4 `waiter`: a durable sleep of that long, then returns 'woke'.
+ * REPL_TYPES (comma separated) limits the thread types it runs (a weave of another app).
  * Lines: `ready ID`, `progress ID i` (a weft call: once per send i % 10 == 0), `took WEAVE` (it
  * runs here now), `handed WEAVE` (given back to a process that started it again), `done THREAD
  * JSON` when a thread ends in this process (own or hosted weave) and for every thread already
@@ -111,6 +112,12 @@ const report = (weave: Weave): void => {
   weave.on('thread-end', (end: ThreadEnd) => say(`done ${end.id} ${JSON.stringify(end.status === 'done' ? end.result : end)}`))
 }
 
+/** The types REPL_TYPES names, or all. */
+function runsTypes<T extends Record<string, unknown>>(all: T): Partial<T> {
+  const only = process.env['REPL_TYPES']?.split(',')
+  return only === undefined ? all : Object.fromEntries(Object.entries(all).filter(([k]) => only.includes(k))) as Partial<T>
+}
+
 let started: ReplicatedHost | null = null
 const host = await ReplicatedHost.start({
   url,
@@ -118,7 +125,7 @@ const host = await ReplicatedHost.start({
   heartbeatMs: 100,
   takeoverAfterMs: Number(process.env['REPL_TAKEOVER_MS'] ?? 1_500),
   log: (l) => say(`log ${l}`),
-  weave: { db: join(dir, `${id}.db`), weaveId: id, durability: (process.env['REPL_DURABILITY'] ?? 'replicated') as Durability, threads: { storm, saga, waiter }, libraries, ioLibs: false, dumps: false },
+  weave: { db: join(dir, `${id}.db`), weaveId: id, durability: (process.env['REPL_DURABILITY'] ?? 'replicated') as Durability, threads: runsTypes({ storm, saga, waiter }), libraries, ioLibs: false, dumps: false },
   fenced: (err) => {
     say(`fenced raiment: ${err.code}: ${err.message}`)
     process.exit(3)

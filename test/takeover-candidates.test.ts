@@ -1,0 +1,73 @@
+/**
+ * Which weave takes a silent one over: only a weave that holds its journal's lease (a
+ * ReplicatedHost's) and runs every thread type the lost one runs. A weave opened with `replicate`
+ * outside a host has no lease to fence it: it neither takes over (it has no takeover to make, and
+ * the lost weave would wait for good) nor is taken over (two copies of its threads would run). A
+ * weave of another app would end the lost weave's threads of a type it lacks failed, for good.
+ * The ids are chosen so that the ring, over every live replicated weave, gives `a` to the plain
+ * weave, or, without it, to the weave that lacks a type: only the full host `b` may take it.
+ */
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { Weave } from 'raiment'
+import { AmqpLink } from '../src/amqp/link.js'
+import { Ring } from '../src/amqp/ring.js'
+import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace } from './support/broker.js'
+import { deadline, lineFrom, removeReplNamespace, startReplWeave, type WeaveProc } from './support/repl-cluster.js'
+import { tempDir } from './support/tmp.js'
+
+/** Ids where the ring over b, c and p gives `a` to c, and over b and p to p. */
+function ids(): { c: string; p: string } {
+  for (let i = 0; i < 100; i++) {
+    for (let j = 0; j < 100; j++) {
+      const c = `c${i}`
+      const p = `p${j}`
+      if (new Ring(['b', c, p]).owner('a') === c && new Ring(['b', p]).owner('a') === p) return { c, p }
+    }
+  }
+  throw new Error('no such ids')
+}
+
+describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
+  const cleanups = brokerTests()
+
+  it('a lost weave goes to a weave holding a lease that runs all its types: not to a plain replicated weave, nor to one of another app', async () => {
+    const { c, p } = ids()
+    const dir = tempDir()
+    const ns = freshNamespace()
+    const procs: WeaveProc[] = []
+    const start = (id: string, env: Record<string, string> = {}): WeaveProc => {
+      const w = startReplWeave({ dir, id, ns, url: AMQP_URL, peers: [], count: 0, steps: 0, effects: 'http://127.0.0.1:9/', env: { REPL_TAKEOVER_MS: '1000', ...env } }, () => {})
+      procs.push(w)
+      return w
+    }
+    cleanups.push(async () => {
+      for (const w of procs) {
+        w.proc.kill('SIGKILL')
+        await w.exited
+      }
+      await removeReplNamespace(AMQP_URL, ns, ['a', 'b', c, p])
+    })
+    const a = start('a', { REPL_WAITER_MS: '4000' })
+    const b = start('b')
+    // Another app: it has no `waiter`.
+    const other = start(c, { REPL_TYPES: 'storm,saga' })
+    await Promise.all([lineFrom(a, 'ready a'), lineFrom(b, 'ready b'), lineFrom(other, `ready ${c}`)])
+    // A weave replicated through Weave.open alone, beating every 100 ms as the hosts do.
+    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+    const plain = await Weave.open({ db: join(dir, `${p}.db`), weaveId: p, remote: link, replicate: true, threads: {}, ioLibs: false, dumps: false })
+    await link.start(plain)
+    cleanups.push(async () => {
+      await link.close()
+      await plain.close()
+    })
+    a.proc.kill('SIGKILL')
+    const limit = deadline(30_000, procs, 'the takeover of a')
+    try {
+      await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit.promise])
+    } finally {
+      limit.clear()
+    }
+    expect(other.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
+  }, 60_000)
+})

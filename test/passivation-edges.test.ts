@@ -4,7 +4,9 @@
  * - Rows a weave with passivation on left do not keep a thread asleep after a run with it off.
  * - A thread killed by the CLI while no weave ran: a join of it right after the open, and a parent
  *   passivated in a join of it, get its end.
- * - A passivated thread whose type is gone ends failed, and a `weave.join` of it gets that end.
+ * - A passivated thread whose type is gone ends failed, and a `weave.join` of it gets that end;
+ *   it ends as the weave opens, as a live one would, so a parent passivated in a join of it
+ *   learns it with nothing else to wake either.
  * - A thread that waited on a library's own wait beside a receive is passivated once that wait
  *   is done (no new wait begins to make it looked at again).
  * - A passivated thread holds no message in memory (what is sent to it while it sleeps) once
@@ -183,6 +185,26 @@ describe('passivation at its edges', () => {
       const end = w2.join(id)
       expect(w2.kill(id)).toBe(false)
       expect(await end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+    } finally {
+      await w2.close()
+    }
+  })
+
+  it('a passivated thread whose type is gone ends failed as the weave opens: its passivated parent, joining it, is told', async () => {
+    const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
+    const w1 = await open(file)
+    const ends: string[] = []
+    w1.on('thread-end', (e) => ends.push(e.id))
+    const p = w1.spawn('parent')
+    // Both asleep: the parent in its join, the child in its receive.
+    const asleep = new Set<string>()
+    await new Promise<void>((res) => w1.on('thread-passivated', (e) => asleep.add(e.id).size === 2 && res()))
+    await w1.close()
+    expect(ends).toEqual([])
+    const { waiter: _gone, ...rest } = types
+    const w2 = await Weave.open({ db: file, durability: 'memory', threads: rest, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0 })
+    try {
+      expect(await w2.join(p)).toMatchObject({ status: 'done', result: { joinThrew: 'UnknownThreadType' } })
     } finally {
       await w2.close()
     }

@@ -88,7 +88,9 @@ export class Passivation {
   /**
    * The recorded threads to resume when the weave opens, in spawn order: those pending or running
    * that are not passivated, and the passivated ones whose wake has come while no weave ran (due,
-   * a message in the inbox that wakes it, the joined thread ended). The others stay passivated. Rows of threads
+   * a message in the inbox that wakes it, the joined thread ended), and those of a type this weave
+   * does not run (adopting one ends it failed, as a live one, so its parent, links and joiners
+   * learn it now, not at a wake that may never come). The others stay passivated. Rows of threads
    * that ended meanwhile (killed by the CLI while no weave ran) are deleted.
    */
   toResume(): ThreadRow[] {
@@ -101,15 +103,16 @@ export class Passivation {
     const rows = db
       .prepare(
         `SELECT t.*, p.thread IS NOT NULL AS asleep, p.filter AS wakeFilter,
-           p.filter IS NOT NULL AND coalesce(p.due <= @now, 0) = 0
+           p.filter IS NOT NULL AND coalesce(p.due <= @now, 0) = 0 AND t.type IN (SELECT value FROM json_each(@types))
              AND NOT (p.joins IS NOT NULL AND NOT EXISTS (SELECT 1 FROM threads j WHERE j.id = p.joins AND j.status IN ('running', 'pending'))) AS filtered
          FROM threads t LEFT JOIN passivated p ON p.thread = t.id
          WHERE t.status IN ('running', 'pending') AND (p.thread IS NULL OR p.due <= @now
+           OR t.type NOT IN (SELECT value FROM json_each(@types))
            OR (p.mailbox = 1 AND EXISTS (SELECT 1 FROM inbox i WHERE i.thread = t.id))
            OR (p.joins IS NOT NULL AND NOT EXISTS (SELECT 1 FROM threads j WHERE j.id = p.joins AND j.status IN ('running', 'pending'))))
          ORDER BY t.rowid`,
       )
-      .all({ now: Date.now() }) as Array<ThreadRow & { asleep: 0 | 1; wakeFilter: string | null; filtered: 0 | 1 }>
+      .all({ now: Date.now(), types: JSON.stringify(this.#host.weave.types) }) as Array<ThreadRow & { asleep: 0 | 1; wakeFilter: string | null; filtered: 0 | 1 }>
     const resume: ThreadRow[] = []
     for (const r of rows) {
       const { asleep, wakeFilter, filtered, ...row } = r

@@ -158,9 +158,10 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
       warn.mockRestore()
     }
     expect(code, printed.join('')).toBe(0)
-    const listed = JSON.parse(printed.at(-1)!) as Array<{ id: string; pid: number; threads: number; host: string; lastHeartbeat: number }>
+    const listed = JSON.parse(printed.at(-1)!) as Array<{ id: string; pid: number; threads: number; host: string; lastHeartbeat: string }>
     expect(listed.map((w) => w.id)).toEqual(['a', 'b'])
     expect(listed[0]!.pid).toBe(process.pid)
+    expect(listed[0]!.lastHeartbeat).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
   })
 
   it('start --weaves 2 runs two weaves, restarts one that dies, and stops both on SIGTERM', async () => {

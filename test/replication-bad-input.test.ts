@@ -70,13 +70,14 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
     for (const [ns, id] of namespaces) await dropStreams(ns, id).catch(() => {})
   })
 
-  it('restore refuses an existing file, left untouched, and a weave without a stream', async () => {
+  it('restore refuses an existing file, left untouched, a directory that does not exist, and a weave without a stream', async () => {
     const dir = tempDir()
     writeFileSync(join(dir, 'x.db'), 'keep me')
     const ns = freshNamespace()
     oneLineError(await raiment(['restore', '--from', 'w', '--db', 'x.db', '--amqp', AMQP_URL, '--namespace', ns], dir), /^raiment: RAIMENT_INVALID_ARGUMENT: x\.db exists/)
     expect(readFileSync(join(dir, 'x.db'), 'utf8')).toBe('keep me')
     oneLineError(await raiment(['restore', '--from', 'w', '--db', 'y.db', '--amqp', AMQP_URL, '--namespace', ns], dir), /^raiment: RAIMENT_NO_JOURNAL_STREAM: no journal stream for weave 'w' in namespace/)
+    oneLineError(await raiment(['restore', '--from', 'w', '--db', 'nodir/y.db', '--amqp', AMQP_URL, '--namespace', ns], dir), /^raiment: RAIMENT_INVALID_ARGUMENT: the directory of nodir\/y\.db does not exist; create it first/)
   })
 
   it('a stream deleted by an operator is written again from the journal, which nothing touches', async () => {

@@ -70,4 +70,37 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     }
     expect(other.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
   }, 60_000)
+
+  it("a weave is taken over only after its own takeover time, when it is longer than the taker's", async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    const procs: WeaveProc[] = []
+    cleanups.push(async () => {
+      for (const w of procs) {
+        w.proc.kill('SIGKILL')
+        await w.exited
+      }
+      await removeReplNamespace(AMQP_URL, ns, ['a', 'b'])
+    })
+    const start = (id: string, after: number): WeaveProc => {
+      const w = startReplWeave({ dir, id, ns, url: AMQP_URL, peers: [], count: 0, steps: 0, effects: 'http://127.0.0.1:9/', env: { REPL_TAKEOVER_MS: String(after) } }, () => {})
+      procs.push(w)
+      return w
+    }
+    // a first: b, as it starts, reads a's takeover time from the registry, whether or not it has heard a yet.
+    const a = start('a', 4_000)
+    await lineFrom(a, 'ready a')
+    const b = start('b', 1_000)
+    await lineFrom(b, 'ready b')
+    a.proc.kill('SIGKILL')
+    const killed = Date.now()
+    const limit = deadline(30_000, procs, 'the takeover of a')
+    try {
+      await Promise.race([lineFrom(b, 'took a'), limit.promise])
+    } finally {
+      limit.clear()
+    }
+    // Its last heartbeat came at most 100 ms before the kill.
+    expect(Date.now() - killed).toBeGreaterThanOrEqual(4_000 - 200)
+  }, 60_000)
 })

@@ -57,6 +57,8 @@ export interface Beat {
   leased?: true
   /** The thread types it runs (a takeover goes to a weave that runs all of the lost one's). */
   types?: string[]
+  /** A leased weave's own takeover time (ms): it is not taken over before it was silent that long. */
+  takeoverAfterMs?: number
 }
 
 /** A `reclaim` is sent as a probe too: a weave of a version before it answers it as one. */

@@ -100,7 +100,7 @@ export async function weaves(o: WeavesOptions): Promise<number> {
     await new Promise((r) => setTimeout(r, LISTEN_MS))
     const live = members.live()
     if (o.json) {
-      say(JSON.stringify(live.map(({ id, host, pid, threads, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, lastHeartbeat: at, replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) }))))
+      say(JSON.stringify(live.map(({ id, host, pid, threads, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, lastHeartbeat: new Date(at).toISOString(), replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) }))))
       return 0
     }
     if (live.length === 0) {

@@ -43,6 +43,7 @@ export async function restore(o: RestoreOptions): Promise<number> {
     `restored journal '${o.from}' to ${displayPath(o.db)}: generation ${r.generation}, epoch ${r.epoch}, up to batch ${r.lastRseq}; ` +
       `${r.entries} entries from ${r.records} records in ${(r.ms / 1000).toFixed(2)} s (${rate} entries/s)`,
   )
-  note(`start it with: raiment start --db ${o.db} --amqp URL --replicate (once no weave runs '${o.from}' any more: two weaves must never run one journal)`)
+  const ns = namespaceOf(o) === 'raiment' ? '' : ` --namespace ${namespaceOf(o)}`
+  note(`start it with: raiment start --db ${o.db} --amqp URL${ns} --replicate (once no weave runs '${o.from}' any more: two weaves must never run one journal)`)
   return 0
 }

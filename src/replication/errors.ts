@@ -9,7 +9,7 @@ export class Fenced extends RaimentError {
   constructor(weaveId: string, why: string) {
     super(
       'RAIMENT_FENCED',
-      `weave '${weaveId}' no longer owns its journal: ${why}; its threads run on the weave that took it over. Start a fresh weave (another --db and --id)`,
+      `weave '${weaveId}' no longer owns its journal: ${why}; its threads run on the weave that took it over. Start it again under the same --id (raiment start --replicate; under --weaves N its slot does): the weave that took it over hands it back`,
     )
   }
 }

@@ -166,7 +166,7 @@ export class ReplicatedHost {
       log: this.#o.log,
       replication,
       lease: {
-        announce: () => (o.own ? { journals: [o.weaveId, ...this.#hosted.keys()], leased: true } : { hostedBy: this.#own?.weave.journal.weaveId ?? '', leased: true }),
+        announce: () => ({ ...(o.own ? { journals: [o.weaveId, ...this.#hosted.keys()] } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }), leased: true, takeoverAfterMs: this.takeoverAfterMs }),
         acquire: (conn) => (fencing === null ? Promise.resolve(true) : fencing.acquire(conn)),
         heard: (b, own) => {
           if (own) fencing?.echo(b.at)
@@ -362,8 +362,10 @@ export class ReplicatedHost {
     const conn = link.broker.connection
     if (conn === null) return
     try {
-      await register(conn, this.ns, id, 'up')
-      this.#takeovers.registered((await registeredUp(conn, this.ns)).filter((x) => x !== id))
+      await register(conn, this.ns, id, 'up', this.takeoverAfterMs)
+      const up = await registeredUp(conn, this.ns)
+      up.delete(id)
+      this.#takeovers.registered(up)
     } catch (e) {
       this.#o.log(`raiment: cannot read the registry of replicated weaves (${(e as Error).message}); only weaves heard from will be taken over`)
     }

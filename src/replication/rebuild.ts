@@ -66,6 +66,7 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
   const ns = o.namespace ?? 'raiment'
   const log = o.log ?? (() => {})
   if (existsSync(o.file)) throw new InvalidArgument(`${o.file} exists; a journal is rebuilt into a new file only: pass another --db, or move that one away`)
+  if (!existsSync(dirname(resolve(o.file)))) throw new InvalidArgument(`the directory of ${o.file} does not exist; create it first (mkdir -p ${dirname(o.file)})`)
   const broker = o.conn === undefined ? await BrokerConnection.open(o.url, log) : null
   const conn = o.conn ?? broker!.connection!
   try {

@@ -19,24 +19,24 @@ async function declare(conn: ChannelModel, ns: string): Promise<void> {
   await declareStream(conn, registryStream(ns))
 }
 
-/** Appends `state` for weave `id` and waits for the broker's confirm. */
-export async function register(conn: ChannelModel, ns: string, id: string, state: 'up' | 'down'): Promise<void> {
+/** Appends `state` for weave `id` (with its takeover time, `up`) and waits for the broker's confirm. */
+export async function register(conn: ChannelModel, ns: string, id: string, state: 'up' | 'down', takeoverAfterMs?: number): Promise<void> {
   await declare(conn, ns)
   const ch = await conn.createConfirmChannel()
   ch.on('error', () => {})
   try {
-    ch.sendToQueue(registryStream(ns), Buffer.alloc(0), { persistent: true, headers: { kind: 'weave', weave: id, state } })
+    ch.sendToQueue(registryStream(ns), Buffer.alloc(0), { persistent: true, headers: { kind: 'weave', weave: id, state, ...(takeoverAfterMs !== undefined ? { after: takeoverAfterMs } : {}) } })
     await ch.waitForConfirms()
   } finally {
     await ch.close().catch(() => {})
   }
 }
 
-/** The weaves whose last record says `up`. */
-export async function registeredUp(conn: ChannelModel, ns: string): Promise<string[]> {
+/** The weaves whose last record says `up`, each with the takeover time it said (ms), if any. */
+export async function registeredUp(conn: ChannelModel, ns: string): Promise<Map<string, number | undefined>> {
   await declare(conn, ns)
   const marker = randomUUID()
-  const state = new Map<string, string>()
+  const state = new Map<string, { state: string; after: number | undefined }>()
   const ch = await conn.createChannel()
   ch.on('error', () => {})
   try {
@@ -50,7 +50,7 @@ export async function registeredUp(conn: ChannelModel, ns: string): Promise<stri
           ch.ack(m)
           const h = m.properties.headers ?? {}
           if (h['kind'] === 'marker' && String(h['id']) === marker) resolve()
-          else if (h['kind'] === 'weave') state.set(String(h['weave']), String(h['state']))
+          else if (h['kind'] === 'weave') state.set(String(h['weave']), { state: String(h['state']), after: typeof h['after'] === 'number' ? h['after'] : undefined })
         },
         { noAck: false, arguments: { 'x-stream-offset': 'first' } },
       ).catch(reject)
@@ -64,5 +64,5 @@ export async function registeredUp(conn: ChannelModel, ns: string): Promise<stri
   } finally {
     await ch.close().catch(() => {})
   }
-  return [...state].filter(([, s]) => s === 'up').map(([id]) => id)
+  return new Map([...state].filter(([, s]) => s.state === 'up').map(([id, s]) => [id, s.after]))
 }

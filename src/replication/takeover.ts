@@ -6,7 +6,8 @@
  *   (`leased`: a weave opened with `replicate` outside a ReplicatedHost has no lease to fence it,
  *   so two copies of it would run), it did not say
  *   goodbye (`leaving`: a weave stopped on purpose is restarted by its operator, not taken over),
- *   and this process has heard nothing from it for `takeoverAfterMs`, counted from the later of
+ *   and this process has heard nothing from it for `takeoverAfterMs` (or W's own, if longer:
+ *   W's gate stays open up to 70 % of its own, src/replication/fencing.ts), counted from the later of
  *   its last heartbeat and the moment this weave's heartbeat consumer started (a weave that just
  *   connected has not been listening long enough to call anyone silent), up to the sending of its
  *   own latest heartbeat that came back through the broker, not up to now: what it has read of its
@@ -35,6 +36,8 @@ interface Heard {
   at: number
   /** The thread types it said it runs (unknown for a weave only the registry named). */
   types?: string[]
+  /** Its own takeover time (ms), if it said one. */
+  afterMs?: number
 }
 
 export interface TakeoverOptions {
@@ -88,15 +91,18 @@ export class Takeovers {
       this.#heard.delete(b.id)
       return
     }
-    this.#heard.set(b.id, b.types === undefined ? { at: Date.now() } : { at: Date.now(), types: b.types })
+    const h: Heard = { at: Date.now() }
+    if (b.types !== undefined) h.types = b.types
+    if (typeof b.takeoverAfterMs === 'number') h.afterMs = b.takeoverAfterMs
+    this.#heard.set(b.id, h)
   }
 
   /**
    * Replicated weaves that should be running (src/replication/registry.ts): those not heard yet
    * count as silent from the moment this weave started listening.
    */
-  registered(ids: readonly string[]): void {
-    for (const id of ids) if (!this.#heard.has(id)) this.#heard.set(id, { at: 0 })
+  registered(weaves: ReadonlyMap<string, number | undefined>): void {
+    for (const [id, afterMs] of weaves) if (!this.#heard.has(id)) this.#heard.set(id, afterMs === undefined ? { at: 0 } : { at: 0, afterMs })
   }
 
   /** The weaves this process has heard are silent now, with how long (ms). */
@@ -107,7 +113,7 @@ export class Takeovers {
     if (since === null) return out
     for (const [id, h] of this.#heard) {
       const quiet = upTo - Math.max(h.at, since)
-      if (quiet >= this.#o.takeoverAfterMs) out.set(id, quiet)
+      if (quiet >= Math.max(this.#o.takeoverAfterMs, h.afterMs ?? 0)) out.set(id, quiet)
     }
     return out
   }

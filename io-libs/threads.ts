@@ -18,8 +18,6 @@ function checkPlacement(on: unknown): void {
   if (!ok) throw new InvalidArgument(`threads.spawn: 'on' must be 'local', 'any', a weave id or { key: string }, got ${JSON.stringify(on)}`)
 }
 
-const noop = (): void => {}
-
 const threads = (config: WeaveConfig) => {
   const weave = () => weaveOf(config)
   return {
@@ -65,8 +63,8 @@ const threads = (config: WeaveConfig) => {
       let end
       if (w.messages.isRemote(id)) end = await remote()
       else {
-        ctx.onAbort(noop)
-        end = await w.join(id)
+        // Given up when the call is (its thread passivated, moved or ended): nothing is left behind.
+        end = await w.joinHere(id, (cancel) => ctx.onAbort(cancel))
       }
       // It moved to another weave while this waited here: its end comes from there.
       while (end.status === 'moved' && w.messages.isRemote(id)) end = await remote()

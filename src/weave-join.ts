@@ -2,36 +2,50 @@
 import { UnknownThread, WeaveClosed } from './errors.js'
 import { rowEnd, type ThreadEnd, type WeaveHost } from './weave-types.js'
 
+type Joiner = (end: ThreadEnd) => void
+
+/** What passivation (src/passivation/) keeps of the joiners of its threads. */
+export interface AsleepJoins {
+  /** Adds `fn` to passivated thread `id`'s joiners; false if it is not passivated. */
+  join(id: string, fn: Joiner): boolean
+  /** Takes `fn` off thread `id`'s joiners, if there. */
+  unjoin(id: string, fn: Joiner): void
+}
+
 /**
- * Thread `id`'s end: at once if it is recorded, else once its run here tells its joiners.
- * `asleep(id)`: its end if it is passivated (src/passivation/), else null.
+ * Thread `id`'s end: at once if it is recorded, else once its run here (or, passivated, its wake
+ * and end) tells its joiners. `onCancel` is given a function that gives the join up (the call
+ * was abandoned: a joiner passivated, moved or ended): its resolver is taken off the lists, so a
+ * joiner that wakes and joins again, many times, leaves nothing behind.
  * @throws UnknownThread when no thread has that id
  */
-export function joinLocal(host: WeaveHost, id: string, asleep: (id: string) => Promise<ThreadEnd> | null | undefined): Promise<ThreadEnd> {
+export function joinLocal(host: WeaveHost, id: string, asleep: AsleepJoins | null, onCancel?: (cancel: () => void) => void): Promise<ThreadEnd> {
   const { journal, messages } = host.weave
-  const run = host.run(id)
-  // A run still here has not told its joiners yet, even when it has ended (killed a moment ago,
-  // its end not yet committed): wait for that.
-  if (run !== undefined) return new Promise((res) => (run.joiners ??= []).push(res))
-  const sleeping = asleep(id)
-  if (sleeping) return sleeping
-  const row = journal.thread(id)
-  if (row === undefined) return Promise.reject(new UnknownThread(id))
-  const end = rowEnd(row, messages.forwardOf(id))
-  if (end !== null) return Promise.resolve(end)
-  // Recorded but not running here yet (spawned a moment ago, or by another process).
-  return new Promise((res, rej) => {
+  let fn: Joiner = () => {}
+  let cancelled = false
+  const promise = new Promise<ThreadEnd>((res, rej) => {
+    fn = res
+    const run = host.run(id)
+    // A run still here has not told its joiners yet, even when it has ended (killed a moment ago,
+    // its end not yet committed): wait for that.
+    if (run !== undefined) {
+      ;(run.joiners ??= []).push(fn)
+      return
+    }
+    if (asleep?.join(id, fn) === true) return
+    const row = journal.thread(id)
+    if (row === undefined) return rej(new UnknownThread(id))
+    const end = rowEnd(row, messages.forwardOf(id))
+    if (end !== null) return res(end)
+    // Recorded but not running here yet (spawned a moment ago, or by another process).
     const check = (): void => {
+      if (cancelled) return
       const r = host.run(id)
       if (r !== undefined && !r.ended) {
-        ;(r.joiners ??= []).push(res)
+        ;(r.joiners ??= []).push(fn)
         return
       }
-      const s = r === undefined ? asleep(id) : null
-      if (s) {
-        s.then(res, rej)
-        return
-      }
+      if (r === undefined && asleep?.join(id, fn) === true) return
       const row2 = journal.thread(id)
       const e = row2 ? rowEnd(row2, messages.forwardOf(id)) : null
       if (e !== null) res(e)
@@ -40,4 +54,12 @@ export function joinLocal(host: WeaveHost, id: string, asleep: (id: string) => P
     }
     setImmediate(check)
   })
+  onCancel?.(() => {
+    cancelled = true
+    const joiners = host.run(id)?.joiners
+    const i = joiners?.indexOf(fn) ?? -1
+    if (i >= 0) joiners!.splice(i, 1)
+    asleep?.unjoin(id, fn)
+  })
+  return promise
 }

@@ -281,7 +281,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
   join(id: string): Promise<ThreadEnd> {
     // A thread that moved away from here answers { status: 'moved', to } below.
     if (this.messages.isRemote(id) && this.messages.forwardOf(id) === undefined) return this.watches.join(id)
-    return joinLocal(this.#host, id, (t) => this.#passivation?.join(t))
+    return joinLocal(this.#host, id, this.#passivation)
+  }
+
+  /** @internal `threads.join` of a thread of this weave: `onCancel` gets what gives the join up. */
+  joinHere(id: string, onCancel: (cancel: () => void) => void): Promise<ThreadEnd> {
+    return joinLocal(this.#host, id, this.#passivation, onCancel)
   }
 
   /**

@@ -177,14 +177,22 @@ export class Passivation {
     return this.#wake(id)
   }
 
-  /** For `weave.join` of a passivated thread: its end, once it wakes and ends; null if it is not passivated. */
-  join(id: string): Promise<ThreadEnd> | null {
-    if (!this.isPassivated(id)) return null
-    return new Promise((res) => {
-      const list = this.#joiners.get(id)
-      if (list === undefined) this.#joiners.set(id, [res])
-      else list.push(res)
-    })
+  /** For `weave.join` of a passivated thread: `fn` gets its end, once it wakes and ends; false if it is not passivated. */
+  join(id: string, fn: (end: ThreadEnd) => void): boolean {
+    if (!this.isPassivated(id)) return false
+    const list = this.#joiners.get(id)
+    if (list === undefined) this.#joiners.set(id, [fn])
+    else list.push(fn)
+    return true
+  }
+
+  /** Takes `fn` off passivated thread `id`'s joiners (its join was given up). */
+  unjoin(id: string, fn: (end: ThreadEnd) => void): void {
+    const list = this.#joiners.get(id)
+    const i = list?.indexOf(fn) ?? -1
+    if (i < 0) return
+    list!.splice(i, 1)
+    if (list!.length === 0) this.#joiners.delete(id)
   }
 
   // ---- passivating -----------------------------------------------------------------------------
@@ -243,6 +251,9 @@ export class Passivation {
     // It waits on something no row can say (a library's own wait): it may wait on nothing else
     // once that is done, with no new wait to make it looked at again, so look again later.
     if (wake === null) return [now + Math.max(this.#after, UNROUTABLE_RECHECK_MS), true]
+    // The thread it joins has ended, and its end has not reached the join yet (a join of a thread
+    // with no run here polls for its row): a row would wait for an end that came already.
+    if (wake.joins !== null && joinedEnded(host.weave.journal.thread(wake.joins)?.status)) return [now + Math.max(this.#after, RECHECK_MS), false]
     const id = run.id
     if (run.joiners !== null) this.#joiners.set(id, run.joiners)
     run.joiners = null
@@ -357,4 +368,9 @@ export class Passivation {
     // Once the deletions of the rows woken are committed, the soonest row left is the next.
     void this.#host.weave.journal.committed().then(() => this.#arm())
   }
+}
+
+/** Whether a joined thread's row says it ended (its joiners are told, or are about to be). */
+function joinedEnded(status: string | undefined): boolean {
+  return status !== undefined && status !== 'running' && status !== 'pending'
 }

@@ -64,6 +64,14 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
   #closed = false
   #timer: NodeJS.Timeout | null = null
   #lostAt = 0
+  /**
+   * What the weave does while the connection is down, said when it is lost; `restored`, added to
+   * the line when it is back. A weave under a lease (src/replication/) holds its threads instead.
+   */
+  whileDown: { lost: string; restored: string } = {
+    lost: 'threads keep running here and outbound messages wait in the outbox (those the broker had not confirmed are published again once reconnected, and still taken once)',
+    restored: '',
+  }
 
   private constructor(url: string, log: (line: string) => void) {
     super()
@@ -105,8 +113,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
       if (this.#closed) return
       this.#lostAt = Date.now()
       this.#log(
-        `raiment: broker connection lost: ${whyLost(err)}; threads keep running here and outbound messages wait in the outbox ` +
-          `(those the broker had not confirmed are published again once reconnected, and still taken once); reconnecting`,
+        `raiment: broker connection lost: ${whyLost(err)}; ${this.whileDown.lost}; reconnecting`,
       )
       this.emit('down', err ?? new Error('closed'))
       this.#retry(FIRST_DELAY_MS)
@@ -125,7 +132,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
             void conn.close().catch(() => {})
             return
           }
-          this.#log(`raiment: broker connection restored after ${((Date.now() - this.#lostAt) / 1000).toFixed(1)} s`)
+          this.#log(`raiment: broker connection restored after ${((Date.now() - this.#lostAt) / 1000).toFixed(1)} s${this.whileDown.restored}`)
           this.#adopt(conn)
         },
         () => this.#retry(Math.min(delay * 2, MAX_DELAY_MS)),

@@ -83,6 +83,13 @@ export class AmqpLink implements Remote {
 
   private constructor(broker: BrokerConnection, o: AmqpOptions) {
     this.broker = broker
+    if (o.lease?.acquire !== undefined) {
+      // Fenced by its lease: its outcomes wait while the lease is not held on a live connection.
+      broker.whileDown = {
+        lost: 'its threads wait (their outcomes are held) until it has its lease again on a new connection; outbound messages wait in the outbox',
+        restored: '; taking its lease again',
+      }
+    }
     this.topology = new Topology(o.namespace ?? DEFAULT_NAMESPACE)
     this.#heartbeatMs = o.heartbeatMs ?? 1_000
     this.#batch = o.batch ?? BATCH_ROWS

@@ -281,7 +281,7 @@ export class ReplicatedHost {
     if (wait <= 0) return false
     // Before the host gives it up: this journal may be one it cannot use.
     refuseOwned(db)
-    this.#o.log(`raiment: the lease of weave ${id} is held; asking the weave that took it over to hand it back`)
+    this.#o.log(`raiment: the lease of weave ${id} is held by another process (a weave that took it over, or one that runs it); asking for it back`)
     const until = Date.now() + wait
     let asked = 0
     while (Date.now() < until && !this.#closed) {

@@ -434,23 +434,27 @@ export class Weft extends KeyCounts implements WeftLike {
     }
     this.#ended = true
     this.endWaits()
+    // A take recorded that the function never saw: its message goes back (the end then
+    // dead-letters what is left in the inbox; a continue keeps it for the new run).
+    this.giveBackUnreleased()
     if (this.#held !== null) this.#checkHeld()
     return null
   }
 
   /**
-   * The thread's record is dropped (continue-as-new): besides a live take not released, a take
-   * the replay had not released yet goes back too (a run replayed up to its continue, after a
-   * crash between the take's commit and the switch's, or under `alwaysReplay`).
+   * The thread's function ended (and its record may be dropped: continue-as-new): besides a live
+   * take not released, a take the replay had not released yet goes back too (a run replayed up
+   * to its end, after a crash between the take's commit and the end's, or under `alwaysReplay`).
+   * Entries it never asked for were put back as they were dropped (`finish`).
    */
   override giveBackUnreleased(): void {
     super.giveBackUnreleased()
     const r = this.#replay
-    if (r === null) return
+    if (r === null || this.#journal === null) return
     for (let i = r.next; r.record.has(i); i++) {
       const e = r.record.at(i)
       if (e === undefined) break // blocks read ahead stopped coming: the weave closed
-      droppedEntry(this.#config, this.threadId, e)
+      if (e.call !== null) droppedEntry(this.#config, this.threadId, e)
     }
   }
 

@@ -101,10 +101,9 @@ function statements(journal: Journal): Statements {
 export function continueRun(host: WeaveHost, run: Run, next: Pick<ContinueAsNew, 'params'>): void {
   const journal = host.weave.journal
   // Its waits went as it ended (a message that arrives from here on stays in the inbox for the
-  // new run); one a receive took and the function never saw (its take recorded with the record
-  // dropped below, or not recorded) goes back to it. Other calls still in flight are abandoned as
-  // at any end (their outcomes are not recorded), not aborted.
-  run.weft.giveBackUnreleased()
+  // new run), and what a receive took that the function never saw went back (Weft.finish).
+  // Other calls still in flight are abandoned as at any end (their outcomes are not recorded),
+  // not aborted.
   const n = (run.continued ?? 0) + 1
   run.continued = n
   // The new weft is the run's at once: a kill or a linked exit before the switch commits ends

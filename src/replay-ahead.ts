@@ -150,7 +150,9 @@ try {
       else if (j === null || j[1] === null || j[2] === null || j[3] === null || j[4] === null || j[5] === null) post({ t, alone: true })
       else {
         // At most \`window\` blocks ahead of the replay: a record is not all waiting in the port.
-        for (let got = Atomics.load(a, ${GOT}); Atomics.load(a, ${SENT}) - got >= window && Atomics.load(a, ${STOP}) === 0; got = Atomics.load(a, ${GOT})) Atomics.wait(a, ${GOT}, got, 1000)
+        for (let got = Atomics.load(a, ${GOT}); Atomics.load(a, ${SENT}) - got >= window && Atomics.load(a, ${STOP}) === 0 && Atomics.load(a, ${JOBS} + t) === 0; got = Atomics.load(a, ${GOT})) Atomics.wait(a, ${GOT}, got, 1000)
+        // Let go of while it waited: this record is read no further.
+        if (Atomics.load(a, ${JOBS} + t) !== 0) { last[t] = null; open--; continue }
         const x = index(j, last[t])
         // The keys' UTF-8 made here, not by the replay (its own buffer: transferred, not copied).
         const k = x === null ? null : utf8.encode(j[2])
@@ -238,6 +240,12 @@ export class ReadAhead {
   drop(t: number): void {
     Atomics.store(this.#flags, JOBS + t, 1)
     this.#queued[t]!.length = 0
+    if (this.#stopped) return
+    // What the worker posted is taken now (this record's blocks dropped, others' queued): a worker
+    // waiting for room in its window goes on, and its snapshot is let go of once it has read all
+    // it still reads (a snapshot held would keep the WAL from being checkpointed).
+    for (let got = receiveMessageOnPort(this.#port); got !== undefined && !this.#stopped; got = receiveMessageOnPort(this.#port)) this.#took(got.message as Message)
+    Atomics.notify(this.#flags, GOT)
   }
 
   /** Takes the worker's next message (waiting for it) and queues it for its thread. */
@@ -262,10 +270,14 @@ export class ReadAhead {
       this.#fail()
       return
     }
+    this.#took(got.message as Message)
+  }
+
+  /** A message taken from the port: counted (the worker's window), and queued for its thread unless dropped. */
+  #took(m: Message): void {
     this.#taken++
     Atomics.store(this.#flags, GOT, this.#taken)
     Atomics.notify(this.#flags, GOT)
-    const m = got.message as Message
     if ('error' in m) this.#fail()
     else if (Atomics.load(this.#flags, JOBS + m.t) === 0) this.#queued[m.t]!.push(m)
   }

@@ -287,6 +287,8 @@ export class WeaveRuns {
     if (this.#runs.has(row.id)) return
     const t = this.#o.host.type(row.type)
     if (t === undefined) {
+      // Its record read ahead is let go of (the reader would wait for it to be taken).
+      record?.release()
       this.cannotRun(row.id, row.type, row.parent)
       return
     }

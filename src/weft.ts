@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks'
 import { callIdOfCall, enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { encodeArgs } from './encoding.js'
-import type { DivergenceDetail } from './errors.js'
+import { JournalDamaged, RaimentError, type DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
@@ -333,8 +333,22 @@ export class Weft extends KeyCounts implements WeftLike {
     Weft.#rounds.add(this)
   }
 
-  /** Runs when the thread has drained: release the next recorded outcome, or decide what next. */
+  /**
+   * Runs when the thread has drained: release the next recorded outcome, or decide what next. A
+   * record that cannot be read on (a damaged row, its blocks lost, a secret that does not open)
+   * fails this thread alone, not the weave's process, nor leaves it half replayed.
+   */
   #pump(): void {
+    try {
+      this.#pumpRecord()
+    } catch (e) {
+      const err = e instanceof RaimentError ? e : new JournalDamaged(this.#journal?.file ?? null, `thread ${this.threadId}'s record could not be replayed: ${(e as Error).message}`, e)
+      this.stop(err)
+      this.#onStop?.(err, this)
+    }
+  }
+
+  #pumpRecord(): void {
     const r = this.#replay
     if (r === null || this.#stopped !== null) return
     r.scheduled = false
@@ -355,6 +369,8 @@ export class Weft extends KeyCounts implements WeftLike {
         this.#divergenceAt(r, e)
         return
       }
+      // Held (a move or reload takes the record) or let go of: nothing is dropped from it.
+      if (this.#ended || this.#holding) return
       r.next++
       this.#dropEntry(e)
     }

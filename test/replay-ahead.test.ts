@@ -193,6 +193,70 @@ describe('records read ahead', () => {
     }
   })
 
+  it('a record read ahead whose thread is not run here (its type gone) is let go of: the worker ends and its snapshot with it (the WAL checkpoints whole)', async () => {
+    const db = join(tempDir(), 'gone.db')
+    const waits = thread({
+      uses: ['ra', 'mailbox'],
+      async does() {
+        await this.ra.v(0, 0)
+        return await this.mailbox.receive()
+      },
+    })
+    const first = await Weave.open({ db, threads: { gone: waits }, libraries: { ra }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
+    const id = first.spawn('gone')
+    await first.committed()
+    await first.close()
+    // A long record: blocks beyond the worker's window.
+    const raw = new Database(db)
+    const ins = raw.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, 0, 1, ?, 0, 0)')
+    raw.transaction(() => {
+      for (let i = 1; i < 30_000; i++) ins.run(id, i, `ra.v:[${i},0]`, `J${i}`)
+    })()
+    raw.close()
+    readAhead.minRows = 0
+    readAhead.window = 1
+    const other = thread({ uses: [], async does() { return 1 } })
+    const w = await Weave.open({ db, threads: { other }, libraries: { ra }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
+    try {
+      expect(await w.join(id)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+      await w.join(w.spawn('other'))
+      await w.committed()
+      let busy = 1
+      for (const until = Date.now() + 20_000; busy !== 0 && Date.now() < until; ) {
+        busy = (w.journal.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>)[0]!.busy
+        if (busy !== 0) await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(busy).toBe(0)
+    } finally {
+      await w.close()
+    }
+  })
+
+  it('a record that cannot be replayed (an outcome damaged on disk) fails its thread alone, with RAIMENT_JOURNAL_DAMAGED; the weave runs on', async () => {
+    const db = join(tempDir(), 'damaged.db')
+    const open = (): Promise<Weave> => Weave.open({ db, threads: { distinct }, libraries: { ra }, ioLibs: false, dumps: false, durability: 'batched', passivateAfter: false })
+    const first = await open()
+    const reached = whenReady()
+    const damaged = first.spawn('distinct', { n: 10 })
+    const whole = first.spawn('distinct', { n: 10 })
+    await reached
+    await first.committed()
+    await first.close()
+    const raw = new Database(db)
+    // Wherever the row is (a record's first rows may still be in the tail table).
+    const changed = ['journal_main', 'journal_tail'].map((t) => raw.prepare(`UPDATE ${t} SET outcome = ? WHERE thread = ? AND seq = 5`).run('J{bad', damaged).changes)
+    expect(changed.reduce((a, b) => a + b)).toBe(1)
+    raw.close()
+    const w = await open()
+    try {
+      expect(await w.join(damaged)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_JOURNAL_DAMAGED' } })
+      w.send(whole, 1)
+      expect(await w.join(whole)).toMatchObject({ status: 'done', result: 46 })
+    } finally {
+      await w.close()
+    }
+  })
+
   it('a thread resumed from a long record read ahead goes on as one never restarted; a weave closed while the worker reads opens again', async () => {
     readAhead.minRows = 0
     const open = (db: string): Promise<Weave> =>

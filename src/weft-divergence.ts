@@ -5,7 +5,7 @@
  */
 import type { Call } from './call.js'
 import type { WeaveConfig } from './call-context.js'
-import { ReplayDivergence, type DivergenceDetail } from './errors.js'
+import { JournalDamaged, RaimentError, ReplayDivergence, type DivergenceDetail } from './errors.js'
 import { weaveOf } from './weave-access.js'
 import { describeKey, nearest, reordered, type Entry, type Replay } from './replay-record.js'
 
@@ -64,4 +64,39 @@ export function divergenceError(threadId: string, type: string, r: Replay | null
  */
 export function droppedEntry(config: WeaveConfig, threadId: string, e: Entry): void {
   if (e.ok && e.text !== undefined && (e.key.startsWith('mailbox.take:') || e.key.startsWith('mailbox.takeNumber:'))) weaveOf(config).messages.inboxes.putBack(threadId, e.text)
+}
+
+/**
+ * The thread's function ended mid-replay: a take the replay had not released yet (from `r.next`
+ * on) goes back, as one live would (a run replayed up to its end after a crash between the
+ * take's commit and the end's, or under `alwaysReplay`). Entries it never asked for were put
+ * back as they were dropped.
+ */
+export function giveBackReplayed(config: WeaveConfig, threadId: string, r: Replay): void {
+  for (let i = r.next; r.record.has(i); i++) {
+    const e = r.record.at(i)
+    if (e === undefined) break // blocks read ahead stopped coming: the weave closed
+    if (e.call !== null) droppedEntry(config, threadId, e)
+  }
+}
+
+/** What a thread whose record cannot be replayed (a damaged row, its blocks lost) fails with: it alone. */
+export function unreplayable(file: string | null, threadId: string, e: unknown): RaimentError {
+  return e instanceof RaimentError ? e : new JournalDamaged(file, `thread ${threadId}'s record could not be replayed: ${(e as Error).message}`, e)
+}
+
+/**
+ * The rest of a replay as its thread's function ends: an entry it never asked for is dropped
+ * (`drop`, when `continuing` live, as the replay's pump does, so the record replays with the code
+ * that made it) or is a divergence (returned; nothing after it is dropped).
+ */
+export function replayLeft(r: Replay, continuing: boolean, drop: (e: Entry) => void): Divergence | null {
+  for (let i = r.next; r.record.has(i); i++) {
+    const e = r.record.at(i)
+    if (e === undefined) break // blocks read ahead stopped coming: the weave closed
+    if (e.call !== null) continue
+    if (!continuing) return endedBefore(r, e, i)
+    drop(e)
+  }
+  return null
 }

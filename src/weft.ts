@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks'
 import { callIdOfCall, enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { encodeArgs } from './encoding.js'
-import { JournalDamaged, RaimentError, type DivergenceDetail } from './errors.js'
+import type { DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
@@ -34,14 +34,14 @@ import { Call, keptHook } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { RecordBlocks } from './replay-blocks.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
-import { divergenceAt, divergenceError, droppedEntry, endedBefore, type Divergence } from './weft-divergence.js'
+import { divergenceAt, divergenceError, droppedEntry, giveBackReplayed, replayLeft, unreplayable, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { KeyCounts } from './weft-keys.js'
 import { recordOutcome, settleRecorded } from './weft-outcomes.js'
 import { CallSecrets } from './secrets/calls.js'
 import type { Policy, ThreadRetry } from './retry/policy.js'
 import { callRetry } from './retry/resolve.js'
-import { GONE, retryCall, type RetryHost } from './retry/run.js'
+import { retryCall, weftRetryHost, type RetryHost } from './retry/run.js'
 import { LONG_RECORD, longRecord, warnOnce } from './continue/long-record.js'
 
 export { describeKey, splitKey, type Entry } from './replay-record.js'
@@ -236,24 +236,16 @@ export class Weft extends KeyCounts implements WeftLike {
 
   /** A call with a retry policy: src/retry/ makes its attempts and waits; its final outcome is recorded here. */
   #retrying(call: Call): void {
-    this.#retryHost ??= {
-      attempt: (c) => {
-        const q = (c as Call).lib.queue
-        const once = (): Promise<unknown> => {
-          const p = this.#attempt(c as Call)
-          if (p !== null) return p
-          // Not made (the weave let go of the thread): nothing a move must wait for.
-          ;(c as Call).started = 0
-          if (this.#held !== null) this.#checkHeld()
-          return Promise.resolve(GONE)
-        }
-        return q !== null ? q.add(once) : once()
-      },
+    this.#retryHost ??= weftRetryHost({
+      queueOf: (c) => (c as Call).lib.queue,
+      once: (c) => this.#attempt(c as Call),
+      // Not made (the weave let go of the thread): nothing a move must wait for.
+      notMade: (c) => ((c as Call).started = 0),
       active: () => this.#stopped === null && !this.#ended,
       waiting: () => {
         if (this.#held !== null) this.#checkHeld()
       },
-    }
+    })
     retryCall(call, call.retry!, this.#journal!, this.#retryHost).then(
       (v) => this.#complete(call, true, v),
       (e: unknown) => this.#complete(call, false, e),
@@ -335,14 +327,13 @@ export class Weft extends KeyCounts implements WeftLike {
 
   /**
    * Runs when the thread has drained: release the next recorded outcome, or decide what next. A
-   * record that cannot be read on (a damaged row, its blocks lost, a secret that does not open)
-   * fails this thread alone, not the weave's process, nor leaves it half replayed.
+   * record that cannot be read on (damaged, its blocks lost) fails this thread alone.
    */
   #pump(): void {
     try {
       this.#pumpRecord()
     } catch (e) {
-      const err = e instanceof RaimentError ? e : new JournalDamaged(this.#journal?.file ?? null, `thread ${this.threadId}'s record could not be replayed: ${(e as Error).message}`, e)
+      const err = unreplayable(this.#journal?.file ?? null, this.threadId, e)
       this.stop(err)
       this.#onStop?.(err, this)
     }
@@ -432,21 +423,10 @@ export class Weft extends KeyCounts implements WeftLike {
   finish(): Error | null {
     if (this.#stopped !== null) return this.#stopped
     const r = this.#replay
-    if (r !== null) {
-      for (let i = r.next; r.record.has(i); i++) {
-        const e = r.record.at(i)
-        if (e === undefined) break // blocks read ahead stopped coming: the weave closed
-        if (e.call === null) {
-          if (r.skipUnrequested || this.#onDivergence === 'continue') {
-            // Continuing live: drop what the changed code never asked for, as #pump does, so the
-            // thread's record replays with the code that made it.
-            this.#dropEntry(e)
-            continue
-          }
-          this.#divergence(endedBefore(r, e, i))
-          return this.#stopped
-        }
-      }
+    const d = r === null ? null : replayLeft(r, r.skipUnrequested || this.#onDivergence === 'continue', (e) => this.#dropEntry(e))
+    if (d !== null) {
+      this.#divergence(d)
+      return this.#stopped
     }
     this.#ended = true
     this.endWaits()
@@ -457,21 +437,10 @@ export class Weft extends KeyCounts implements WeftLike {
     return null
   }
 
-  /**
-   * The thread's function ended (and its record may be dropped: continue-as-new): besides a live
-   * take not released, a take the replay had not released yet goes back too (a run replayed up
-   * to its end, after a crash between the take's commit and the end's, or under `alwaysReplay`).
-   * Entries it never asked for were put back as they were dropped (`finish`).
-   */
+  /** The thread's function ended: besides a live take not released, one its replay had not released goes back. */
   override giveBackUnreleased(): void {
     super.giveBackUnreleased()
-    const r = this.#replay
-    if (r === null || this.#journal === null) return
-    for (let i = r.next; r.record.has(i); i++) {
-      const e = r.record.at(i)
-      if (e === undefined) break // blocks read ahead stopped coming: the weave closed
-      if (e.call !== null) droppedEntry(this.#config, this.threadId, e)
-    }
+    if (this.#replay !== null && this.#journal !== null) giveBackReplayed(this.#config, this.threadId, this.#replay)
   }
 
   /** For src/passivation/: the oldest pending call (a list through `nextPending`); 'busy' while outcomes are left to replay or release; null once ended, stopped or held. */
@@ -492,10 +461,9 @@ export class Weft extends KeyCounts implements WeftLike {
   }
 
   /**
-   * Aborts live calls (weave shutdown, a passivation, a continue-as-new) without settling them:
-   * the thread resumes later. Calls its function made before it ended (a continue-as-new, or an
-   * end the weave closes on) that have not started yet, held behind an early outcome or waiting
-   * for a concurrency slot, still start when they may, as after an end: no run makes them again.
+   * Aborts live calls (weave shutdown, a passivation, a move) without settling them: the thread
+   * resumes later. Calls its function made before it ended, not started yet (held behind an
+   * early outcome, or waiting for a slot), still start when they may: no run makes them again.
    */
   detach(): void {
     if (!this.#ended) this.#detached = true
@@ -505,11 +473,9 @@ export class Weft extends KeyCounts implements WeftLike {
   }
 
   /**
-   * Stops the thread at its next call (before a move): from now on no call is made, and the
-   * promise resolves once no call in flight must finish first, that is, once every call the
-   * library was asked for is answered and its outcome queued for the journal, except waits (a
-   * call that registered `onAbort`, such as a receive or a sleep, which the thread makes again
-   * wherever it resumes). It also resolves if the thread ends, stops or is detached meanwhile;
+   * Stops the thread at its next call (before a move): no call is made from now on, and this
+   * resolves once every call the library was asked for, but waits (made again wherever it
+   * resumes), is answered and queued for the journal, or the thread ends, stops or is detached;
    * a second holder (a reload while a move waits) with the first.
    */
   hold(): Promise<void> {

@@ -51,6 +51,35 @@ export interface RetryHost {
   waiting(): void
 }
 
+/**
+ * A weft's host: each attempt goes through the library's concurrency queue (`queueOf`); `once`
+ * asks the library, or, the weft having let go of the thread, makes nothing (null): `notMade`
+ * and `waiting` are told, and the retry ends with GONE.
+ */
+export function weftRetryHost(o: {
+  queueOf(call: RetryingCall): { add(fn: () => Promise<unknown>): Promise<unknown> } | null
+  once(call: RetryingCall): Promise<unknown> | null
+  notMade(call: RetryingCall): void
+  active(): boolean
+  waiting(): void
+}): RetryHost {
+  return {
+    attempt: (c) => {
+      const once = (): Promise<unknown> => {
+        const p = o.once(c)
+        if (p !== null) return p
+        o.notMade(c)
+        o.waiting()
+        return Promise.resolve(GONE)
+      }
+      const q = o.queueOf(c)
+      return q !== null ? q.add(once) : once()
+    },
+    active: () => o.active(),
+    waiting: () => o.waiting(),
+  }
+}
+
 const noop = (): void => {}
 const never = (): Promise<never> => new Promise<never>(noop)
 

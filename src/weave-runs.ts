@@ -205,24 +205,12 @@ export class WeaveRuns {
   /** `counted`: the weft knows how many entries the thread has (false: the commit counts them). */
   finish(run: Run, ok: boolean, value: unknown, counted = true): void {
     if (run.ended || this.#o.host.closed()) return
-    const weft = run.weft
-    const stop = weft.finish()
+    const stop = run.weft.finish()
     if (stop instanceof ThreadKilled) return
     if (stop !== null) {
       ok = false
       value = stop
-    }
-    // Calls it made and did not await, held until its early outcomes are durable (a spawn as it
-    // returns), are recorded first: its end (or switch) goes in their batch, not ahead of them,
-    // where a crash between the two would keep the end and lose them.
-    if (stop === null && weft.afterHeld(() => this.#recordEnd(run, weft, ok, value, counted))) return
-    this.#recordEnd(run, weft, ok, value, counted)
-  }
-
-  #recordEnd(run: Run, weft: Weft, ok: boolean, value: unknown, counted: boolean): void {
-    // Ended otherwise meanwhile (killed), or let go of (the weave closed, the thread moved).
-    if (run.ended || this.#o.host.closed() || run.weft !== weft || this.#o.host.run(run.id) !== run) return
-    if (!ok && isContinueAsNew(value)) return continueRun(this.#o.host, run, value)
+    } else if (!ok && isContinueAsNew(value)) return continueRun(this.#o.host, run, value)
     run.ended = true
     let text: string
     if (ok) {

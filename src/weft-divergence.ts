@@ -80,9 +80,16 @@ export function giveBackReplayed(config: WeaveConfig, threadId: string, r: Repla
   }
 }
 
-/** What a thread whose record cannot be replayed (a damaged row, its blocks lost) fails with: it alone. */
-export function unreplayable(file: string | null, threadId: string, e: unknown): RaimentError {
-  return e instanceof RaimentError ? e : new JournalDamaged(file, `thread ${threadId}'s record could not be replayed: ${(e as Error).message}`, e)
+/**
+ * What a thread whose record cannot be replayed (a row that does not decode, its blocks lost, a
+ * damaged page) fails with: it alone. Null for any other error (an I/O error, the database
+ * busy, a bug): not the record's, so not a reason to end the thread for good.
+ */
+export function unreplayable(file: string | null, threadId: string, e: unknown): RaimentError | null {
+  if (e instanceof RaimentError) return e
+  const code = (e as { code?: unknown }).code
+  const damaged = e instanceof SyntaxError || (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT'))
+  return damaged ? new JournalDamaged(file, `thread ${threadId}'s record could not be replayed: ${(e as Error).message}`, e) : null
 }
 
 /**

@@ -48,8 +48,6 @@ const EARLY_MAX = 16
 interface Early {
   count: number
   held: Call[] | null
-  /** Run once the held calls have started (the thread's end, recorded after them: `afterHeld`). */
-  after: Array<() => void> | null
   /** The call whose outcome goes early once the thread's microtasks drain (`#earlyNow`), if it still may. */
   next: Call | null
 }
@@ -89,7 +87,7 @@ export abstract class PendingCalls {
     if (!call.lib.isJournalOnly(call.method) || this.#queue !== null || this.#first !== call || call.nextPending !== null) return false
     const early = this.#early
     if ((early !== null && early.count >= EARLY_MAX) || !batch.earlyRoom()) return false
-    if (early === null) this.#early = { count: 0, held: null, after: null, next: call }
+    if (early === null) this.#early = { count: 0, held: null, next: call }
     else early.next = call
     afterDrain(PendingCalls.#earlySoon, this)
     return true
@@ -126,19 +124,6 @@ export abstract class PendingCalls {
     if (early === null || --early.count > 0) return
     this.#early = null
     if (early.held !== null) for (const held of early.held) start(held)
-    if (early.after !== null) for (const fn of early.after) fn()
-  }
-
-  /**
-   * Calls the thread made and did not await wait for its early outcomes to be durable: `fn` runs
-   * once they have started (true), so that what follows them (the thread's end, recorded in
-   * their batch) cannot be durable without them. False: none is held (call `fn` now yourself).
-   */
-  afterHeld(fn: () => void): boolean {
-    const early = this.#early
-    if (early === null || early.held === null || early.count === 0) return false
-    ;(early.after ??= []).push(fn)
-    return true
   }
 
   /** True if `call` must wait for the thread's early outcomes to be durable (it is held meanwhile). */

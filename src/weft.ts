@@ -334,6 +334,7 @@ export class Weft extends KeyCounts implements WeftLike {
       this.#pumpRecord()
     } catch (e) {
       const err = unreplayable(this.#journal?.file ?? null, this.threadId, e)
+      if (err === null) throw e
       this.stop(err)
       this.#onStop?.(err, this)
     }

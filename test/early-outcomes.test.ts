@@ -8,8 +8,6 @@ import { join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
 import { thread, TIMED_OUT, Weave } from 'raiment'
 import { record, replay } from 'raiment/testing'
-import { Journal } from '../src/journal.js'
-import { describeRun, runChild, supportScript } from './support/child.js'
 import { ping, pong } from './support/ping-pong.js'
 import { tempDir } from './support/tmp.js'
 
@@ -257,24 +255,6 @@ it('a call held behind an early take is still made when the weave closes as the 
   weave = await Weave.open({ db, threads: { lastWords }, libraries, ioLibs: false, dumps: false })
   expect(weave.resumed).toBe(0)
   expect(fired).toEqual(['hello'])
-})
-
-it('a spawn made and not awaited as a thread ends on an early outcome is recorded with the end: a SIGKILL after the take commits loses neither', async () => {
-  const dir = tempDir('raiment-early-')
-  const child = supportScript('early-end-child.ts')
-  const killed = await runChild(child, [dir], { env: { RAIMENT_CRASH_AT: 'after-commit:1' } })
-  expect(killed.signal, describeRun(killed)).toBe('SIGKILL')
-  const r = await runChild(child, [dir])
-  expect(r.lines, describeRun(r)).toContain('all-done')
-  const journal = new Journal(join(dir, 'weave.db'), { readonly: true })
-  try {
-    expect(journal.threads().map((t) => [t.type, t.status])).toEqual([
-      ['parent', 'done'],
-      ['child', 'done'],
-    ])
-  } finally {
-    journal.close()
-  }
 })
 
 it('a take recorded that the thread never saw as it ended goes to the dead letters, not lost', async () => {

@@ -370,7 +370,10 @@ export class Passivation {
   }
 }
 
-/** Whether a joined thread's row says it ended (its joiners are told, or are about to be). */
+/**
+ * Whether a joined thread's row says it ended (its joiners are told, or are about to be). One
+ * that moved away is joined on its new weave: a wait a row can say, as any remote join.
+ */
 function joinedEnded(status: string | undefined): boolean {
-  return status !== undefined && status !== 'running' && status !== 'pending'
+  return status === 'done' || status === 'failed' || status === 'killed'
 }

@@ -94,3 +94,26 @@ export function limitsOf(o: ReplicatorOptions): Limits {
 export function checkpointDue(l: Limits, bytes: number, records: number, snapshotBytes: number): boolean {
   return bytes >= 2 * snapshotBytes && (bytes >= l.checkpointBytes || records >= l.checkpointRecords)
 }
+
+/**
+ * The latest generation, among records `items[from..]`, whose `generation` record and every part
+ * of its snapshot before it are confirmed (-1: none). A record dropped and covered by a later
+ * snapshot (its gen re-labelled) is no part of its generation.
+ */
+export function latestWhole(items: readonly Item[], from: number): number {
+  let latest = -1
+  let whole = true
+  let gen = -1
+  for (let i = from; i < items.length; i++) {
+    const it = items[i]!
+    if (it.headers.gen !== it.gen) continue
+    if (it.gen !== gen) {
+      gen = it.gen
+      whole = true
+    }
+    if (it.headers.kind === 'batch') continue
+    if (!it.confirmed) whole = false
+    else if (it.headers.kind === 'generation' && whole && it.gen > latest) latest = it.gen
+  }
+  return latest
+}

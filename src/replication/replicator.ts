@@ -30,7 +30,7 @@ import { snapshotWrites } from './snapshot.js'
 import { sendNow } from './socket.js'
 import { declareGeneration, deleteGenerations, readHead } from './streams.js'
 import { checkSameJournal } from './same-journal.js'
-import { checkpointDue, limitsOf, MiB, takeRuns, type Item, type Lag, type Limits, type ReplicatorOptions } from './replicator-options.js'
+import { checkpointDue, latestWhole, limitsOf, MiB, takeRuns, type Item, type Lag, type Limits, type ReplicatorOptions } from './replicator-options.js'
 
 export type { Lag, ReplicatorOptions } from './replicator-options.js'
 
@@ -300,24 +300,10 @@ export class Replicator implements JournalTap {
    * than the current one is released.)
    */
   #advance(): void {
-    const items = this.#items
-    let whole = true
-    let gen = -1
-    for (let i = this.#head; i < items.length; i++) {
-      const it = items[i]!
-      // A record dropped and covered by a later snapshot (its gen re-labelled) is no part of it.
-      if (it.headers.gen !== it.gen) continue
-      if (it.gen !== gen) {
-        gen = it.gen
-        whole = true
-      }
-      if (it.headers.kind === 'batch') continue
-      if (!it.confirmed) whole = false
-      else if (it.headers.kind === 'generation' && whole && it.gen > this.#current) {
-        this.#current = it.gen
-        this.#deleteOld()
-      }
-    }
+    const gen = latestWhole(this.#items, this.#head)
+    if (gen <= this.#current) return
+    this.#current = gen
+    this.#deleteOld()
   }
 
   #drain(): void {

@@ -27,6 +27,12 @@
  *   reads committed rows; joiners learn of an end once it is committed). A crash before the
  *   commit loses the outcome and all that followed from it together, as if the thread had not
  *   got that far: the message taken is still in its inbox, or is redelivered, unacknowledged.
+ *   Calls still held as the thread's function ends start then (`startHeld`), as they would have
+ *   without an early outcome, so that the end's batch holds what they record at once (a spawn):
+ *   started after the end's commit, a crash between the two would lose them. One that reaches
+ *   outside (a fetch not awaited) may then do so before the commit; after a crash the thread
+ *   takes the same message again and makes it again with the same call id, as any call in
+ *   flight at a crash.
  *
  * The weft extends this class rather than holding one, so a thread carries no object more for
  * it (an idle thread's memory is counted in bytes: `npm run bench`, idle); the state stays
@@ -124,6 +130,21 @@ export abstract class PendingCalls {
     if (early === null || --early.count > 0) return
     this.#early = null
     if (early.held !== null) for (const held of early.held) start(held)
+  }
+
+  /**
+   * The thread's function has ended: the calls it made and did not await, held behind its early
+   * outcomes, go to `start` now, as they would have gone had no outcome gone early. What they
+   * record at once (a spawn's thread, a kill's end) then joins the batch of the thread's end.
+   * Held on, they would start only once the early outcomes were durable, and so after the end's
+   * commit: a crash between the two would keep the end and lose them for good.
+   */
+  protected startHeld(start: (call: Call) => void): void {
+    const early = this.#early
+    if (early === null || early.held === null) return
+    const held = early.held
+    early.held = null
+    for (const call of held) start(call)
   }
 
   /** True if `call` must wait for the thread's early outcomes to be durable (it is held meanwhile). */

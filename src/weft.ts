@@ -281,8 +281,8 @@ export class Weft extends KeyCounts implements WeftLike {
 
   /**
    * A journal-only outcome that may have gone early is durable: released now if it did not;
-   * once every early one is, the calls held meanwhile start (a call made and not awaited as the
-   * thread ended too, as it would have started live; not once the weave let go of the thread).
+   * once every early one is, the calls held meanwhile start (not once the weave let go of the
+   * thread; those held as the thread ended started then: finish()).
    */
   #sure(call: Call): void {
     // The crash point of a durable outcome the thread has seen (one not seen goes through #durable's).
@@ -430,6 +430,7 @@ export class Weft extends KeyCounts implements WeftLike {
       return this.#stopped
     }
     this.#ended = true
+    this.startHeld((c) => this.#live(c))
     this.endWaits()
     // A take recorded that the function never saw: its message goes back (the end then
     // dead-letters what is left in the inbox; a continue keeps it for the new run).

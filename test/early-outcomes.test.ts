@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
 import { thread, TIMED_OUT, Weave } from 'raiment'
 import { record, replay } from 'raiment/testing'
+import { Journal } from '../src/journal.js'
+import { describeRun, runChild, supportScript } from './support/child.js'
 import { ping, pong } from './support/ping-pong.js'
 import { tempDir } from './support/tmp.js'
 
@@ -191,7 +193,7 @@ const firer = thread({
   },
 })
 
-it('a call held behind an early take is still made once the take is durable, though the thread has ended', async () => {
+it('a call held behind an early take is still made though the thread has ended: it starts as the thread ends', async () => {
   fired = []
   weave = await Weave.open({ db: join(tempDir('raiment-early-'), 'w.db'), threads: { firer }, libraries: { notify }, ioLibs: false, dumps: false })
   const id = weave.spawn('firer')
@@ -213,7 +215,7 @@ const refirer = thread({
   },
 })
 
-it('a call held behind an early take is still made once the take is durable, though the thread has continued as new', async () => {
+it('a call held behind an early take is still made though the thread has continued as new', async () => {
   fired = []
   weave = await Weave.open({ db: join(tempDir('raiment-early-'), 'w.db'), threads: { refirer }, libraries: { notify }, ioLibs: false, dumps: false })
   const id = weave.spawn('refirer', { round: 0, rounds: 3 })
@@ -248,13 +250,31 @@ it('a call held behind an early take is still made when the weave closes as the 
   const id = weave.spawn('lastWords')
   await weave.committed()
   weave.send(id, 'hello')
-  // The thread closes the weave as it ends; the close commits its take, its end, and then the call starts.
+  // The thread closes the weave as it ends, and the call starts then; the close commits its take and its end.
   await new Promise<void>((resolve) => weave!.on('thread-end', () => resolve()))
   await weave.close()
   // The thread's end is committed: no run will make the call again.
   weave = await Weave.open({ db, threads: { lastWords }, libraries, ioLibs: false, dumps: false })
   expect(weave.resumed).toBe(0)
   expect(fired).toEqual(['hello'])
+})
+
+it('a spawn made and not awaited as a thread ends on an early outcome is recorded with the end: a SIGKILL after the take commits loses neither', async () => {
+  const dir = tempDir('raiment-early-')
+  const child = supportScript('early-end-child.ts')
+  const killed = await runChild(child, [dir], { env: { RAIMENT_CRASH_AT: 'after-commit:1' } })
+  expect(killed.signal, describeRun(killed)).toBe('SIGKILL')
+  const r = await runChild(child, [dir])
+  expect(r.lines, describeRun(r)).toContain('all-done')
+  const journal = new Journal(join(dir, 'weave.db'), { readonly: true })
+  try {
+    expect(journal.threads().map((t) => [t.type, t.status])).toEqual([
+      ['parent', 'done'],
+      ['child', 'done'],
+    ])
+  } finally {
+    journal.close()
+  }
 })
 
 it('a take recorded that the thread never saw as it ended goes to the dead letters, not lost', async () => {

@@ -71,6 +71,42 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     expect(other.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
   }, 60_000)
 
+  it('a lost weave known only from the registry goes to a weave that runs all its types: its record says them', async () => {
+    // The ring over b and the weave of another app gives `a` to the latter.
+    const other = Array.from({ length: 100 }, (_, i) => `c${i}`).find((c) => new Ring(['b', c]).owner('a') === c)!
+    const dir = tempDir()
+    const ns = freshNamespace()
+    const procs: WeaveProc[] = []
+    const start = (id: string, env: Record<string, string> = {}): WeaveProc => {
+      const w = startReplWeave({ dir, id, ns, url: AMQP_URL, peers: [], count: 0, steps: 0, effects: 'http://127.0.0.1:9/', env: { REPL_TAKEOVER_MS: '1000', ...env } }, () => {})
+      procs.push(w)
+      return w
+    }
+    cleanups.push(async () => {
+      for (const w of procs) {
+        w.proc.kill('SIGKILL')
+        await w.exited
+      }
+      await removeReplNamespace(AMQP_URL, ns, ['a', 'b', other])
+    })
+    const a = start('a', { REPL_WAITER_MS: '4000' })
+    await lineFrom(a, 'ready a')
+    a.proc.kill('SIGKILL')
+    await a.exited
+    // Neither heard a beat: only its registry record tells them of `a`. The weave of another app
+    // starts first, and is alone on the ring for a while.
+    const c = start(other, { REPL_TYPES: 'storm,saga' })
+    await lineFrom(c, `ready ${other}`)
+    const b = start('b')
+    const limit = deadline(30_000, procs, 'the takeover of a')
+    try {
+      await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit.promise])
+    } finally {
+      limit.clear()
+    }
+    expect(c.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
+  }, 60_000)
+
   it("a weave is taken over only after its own takeover time, when it is longer than the taker's", async () => {
     const dir = tempDir()
     const ns = freshNamespace()

@@ -362,7 +362,7 @@ export class ReplicatedHost {
     const conn = link.broker.connection
     if (conn === null) return
     try {
-      await register(conn, this.ns, id, 'up', this.takeoverAfterMs)
+      await register(conn, this.ns, id, 'up', { afterMs: this.takeoverAfterMs, types: this.#own?.weave.types ?? [] })
       const up = await registeredUp(conn, this.ns)
       up.delete(id)
       this.#takeovers.registered(up)

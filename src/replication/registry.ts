@@ -5,7 +5,9 @@
  * so it knows the replicated weaves that should be running even if it never heard them: one that
  * stays silent for the takeover time after it joined is taken over like one it heard stop
  * (src/replication/takeover.ts). Records: empty bodies, headers `kind: 'weave'`, `weave`,
- * `state`; a reader appends a `kind: 'marker'` record of its own and reads until it.
+ * `state`, and with `up` the weave's takeover time (`after`, ms) and its thread types (`types`, a
+ * JSON list: a weave only the registry named goes to a weave that runs them all); a reader
+ * appends a `kind: 'marker'` record of its own and reads until it.
  */
 import { randomUUID } from 'node:crypto'
 import type { ChannelModel, ConsumeMessage } from 'amqplib'
@@ -19,24 +21,35 @@ async function declare(conn: ChannelModel, ns: string): Promise<void> {
   await declareStream(conn, registryStream(ns))
 }
 
-/** Appends `state` for weave `id` (with its takeover time, `up`) and waits for the broker's confirm. */
-export async function register(conn: ChannelModel, ns: string, id: string, state: 'up' | 'down', takeoverAfterMs?: number): Promise<void> {
+/** What a weave said of itself as it registered `up`. */
+export interface Registered {
+  /** Its takeover time (ms). */
+  afterMs?: number
+  /** The thread types it runs. */
+  types?: string[]
+}
+
+/** Appends `state` for weave `id` (with what it says of itself, `up`) and waits for the broker's confirm. */
+export async function register(conn: ChannelModel, ns: string, id: string, state: 'up' | 'down', self: Registered = {}): Promise<void> {
   await declare(conn, ns)
   const ch = await conn.createConfirmChannel()
   ch.on('error', () => {})
   try {
-    ch.sendToQueue(registryStream(ns), Buffer.alloc(0), { persistent: true, headers: { kind: 'weave', weave: id, state, ...(takeoverAfterMs !== undefined ? { after: takeoverAfterMs } : {}) } })
+    const headers: Record<string, unknown> = { kind: 'weave', weave: id, state }
+    if (self.afterMs !== undefined) headers['after'] = self.afterMs
+    if (self.types !== undefined) headers['types'] = JSON.stringify(self.types)
+    ch.sendToQueue(registryStream(ns), Buffer.alloc(0), { persistent: true, headers })
     await ch.waitForConfirms()
   } finally {
     await ch.close().catch(() => {})
   }
 }
 
-/** The weaves whose last record says `up`, each with the takeover time it said (ms), if any. */
-export async function registeredUp(conn: ChannelModel, ns: string): Promise<Map<string, number | undefined>> {
+/** The weaves whose last record says `up`, each with what it said of itself (older records say less). */
+export async function registeredUp(conn: ChannelModel, ns: string): Promise<Map<string, Registered>> {
   await declare(conn, ns)
   const marker = randomUUID()
-  const state = new Map<string, { state: string; after: number | undefined }>()
+  const state = new Map<string, { state: string; self: Registered }>()
   const ch = await conn.createChannel()
   ch.on('error', () => {})
   try {
@@ -50,7 +63,7 @@ export async function registeredUp(conn: ChannelModel, ns: string): Promise<Map<
           ch.ack(m)
           const h = m.properties.headers ?? {}
           if (h['kind'] === 'marker' && String(h['id']) === marker) resolve()
-          else if (h['kind'] === 'weave') state.set(String(h['weave']), { state: String(h['state']), after: typeof h['after'] === 'number' ? h['after'] : undefined })
+          else if (h['kind'] === 'weave') state.set(String(h['weave']), { state: String(h['state']), self: registeredSelf(h) })
         },
         { noAck: false, arguments: { 'x-stream-offset': 'first' } },
       ).catch(reject)
@@ -64,5 +77,21 @@ export async function registeredUp(conn: ChannelModel, ns: string): Promise<Map<
   } finally {
     await ch.close().catch(() => {})
   }
-  return new Map([...state].filter(([, s]) => s.state === 'up').map(([id, s]) => [id, s.after]))
+  return new Map([...state].filter(([, s]) => s.state === 'up').map(([id, s]) => [id, s.self]))
+}
+
+/** What a record's headers say of its weave; what is missing or not understood is left out. */
+function registeredSelf(h: Record<string, unknown>): Registered {
+  const self: Registered = {}
+  if (typeof h['after'] === 'number') self.afterMs = h['after']
+  const types = h['types']
+  if (typeof types === 'string' || Buffer.isBuffer(types)) {
+    try {
+      const list: unknown = JSON.parse(String(types))
+      if (Array.isArray(list) && list.every((t) => typeof t === 'string')) self.types = list
+    } catch {
+      // Not a list: the weave's types stay unknown, as for a record that says none.
+    }
+  }
+  return self
 }

@@ -24,6 +24,7 @@
  */
 import type { Beat, Membership } from '../amqp/membership.js'
 import { Ring } from '../amqp/ring.js'
+import type { Registered } from './registry.js'
 
 export const DEFAULT_TAKEOVER_AFTER_MS = 10_000
 /** How often silences are looked at (ms). */
@@ -34,7 +35,7 @@ const RETRY_MS = 1_000
 interface Heard {
   /** When this process last heard it (ms). */
   at: number
-  /** The thread types it said it runs (unknown for a weave only the registry named). */
+  /** The thread types it said it runs (unknown for a weave only a registry record of an older version named). */
   types?: string[]
   /** Its own takeover time (ms), if it said one. */
   afterMs?: number
@@ -101,8 +102,14 @@ export class Takeovers {
    * Replicated weaves that should be running (src/replication/registry.ts): those not heard yet
    * count as silent from the moment this weave started listening.
    */
-  registered(weaves: ReadonlyMap<string, number | undefined>): void {
-    for (const [id, afterMs] of weaves) if (!this.#heard.has(id)) this.#heard.set(id, afterMs === undefined ? { at: 0 } : { at: 0, afterMs })
+  registered(weaves: ReadonlyMap<string, Registered>): void {
+    for (const [id, self] of weaves) {
+      if (this.#heard.has(id)) continue
+      const h: Heard = { at: 0 }
+      if (self.types !== undefined) h.types = self.types
+      if (self.afterMs !== undefined) h.afterMs = self.afterMs
+      this.#heard.set(id, h)
+    }
   }
 
   /** The weaves this process has heard are silent now, with how long (ms). */

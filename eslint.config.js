@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint'
 import { threads } from './lint/threads.js'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'scratch/', 'bench/compare/node_modules/', 'bench/results/', 'coverage/', 'template/'] },
+  { ignores: ['dist/', 'node_modules/', 'scratch/', '.scratch*/', 'bench/compare/node_modules/', 'bench/results/', 'coverage/', 'template/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

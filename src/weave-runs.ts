@@ -206,7 +206,9 @@ export class WeaveRuns {
   finish(run: Run, ok: boolean, value: unknown, counted = true): void {
     if (run.ended || this.#o.host.closed()) return
     const stop = run.weft.finish()
-    if (stop instanceof ThreadKilled) return
+    // Killed, or ended otherwise meanwhile: by a call it made and did not await, held behind an
+    // early outcome and started as it ended (a kill of itself, or of a thread linked to it).
+    if (stop instanceof ThreadKilled || run.ended) return
     if (stop !== null) {
       ok = false
       value = stop

@@ -23,7 +23,8 @@
  *   turn), so what the thread does on it joins the same batch.
  *   Until every early outcome is durable, the thread's calls of other methods are held, not
  *   started: nothing the thread does on an early outcome reaches outside the process before the
- *   journal has it (what journal-only calls do leaves only once committed: the outbox's relay
+ *   journal has it (but for calls held as it ends, below; what journal-only calls do leaves only
+ *   once committed: the outbox's relay
  *   reads committed rows; joiners learn of an end once it is committed). A crash before the
  *   commit loses the outcome and all that followed from it together, as if the thread had not
  *   got that far: the message taken is still in its inbox, or is redelivered, unacknowledged.

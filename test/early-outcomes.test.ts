@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
-import { thread, TIMED_OUT, Weave } from 'raiment'
+import { callContext, thread, TIMED_OUT, Weave } from 'raiment'
 import { record, replay } from 'raiment/testing'
 import { Journal } from '../src/journal.js'
 import { describeRun, runChild, supportScript } from './support/child.js'
@@ -179,9 +179,13 @@ it('a receive left pending as its thread continues as new is not handed its mess
 
 /** Takes a message, starts a call it does not await (not journal-only), and ends. */
 let fired: string[] = []
+/** The status of the thread's row each time the hook ran (its end not queued yet: 'running'). */
+let firedWhile: string[] = []
 const notify = {
   async hook(what: string): Promise<void> {
     fired.push(what)
+    const t = weave?.journal.thread(callContext().threadId)
+    if (t !== undefined) firedWhile.push(t.status)
   },
 }
 const firer = thread({
@@ -195,6 +199,7 @@ const firer = thread({
 
 it('a call held behind an early take is still made though the thread has ended: it starts as the thread ends', async () => {
   fired = []
+  firedWhile = []
   weave = await Weave.open({ db: join(tempDir('raiment-early-'), 'w.db'), threads: { firer }, libraries: { notify }, ioLibs: false, dumps: false })
   const id = weave.spawn('firer')
   await weave.committed()
@@ -202,6 +207,8 @@ it('a call held behind an early take is still made though the thread has ended: 
   expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'ended' })
   await weave.committed()
   expect(fired).toEqual(['hello'])
+  // Before its end was queued, so that what it records joins the end's batch.
+  expect(firedWhile).toEqual(['running'])
 })
 
 /** Takes a message, starts a call it does not await (not journal-only), and continues as new, `rounds` times. */
@@ -250,7 +257,8 @@ it('a call held behind an early take is still made when the weave closes as the 
   const id = weave.spawn('lastWords')
   await weave.committed()
   weave.send(id, 'hello')
-  // The thread closes the weave as it ends, and the call starts then; the close commits its take and its end.
+  // The thread closes the weave as it ends; the close commits its take and its end, and then the
+  // call starts (it was made before the close's call, whose outcome could not go early then).
   await new Promise<void>((resolve) => weave!.on('thread-end', () => resolve()))
   await weave.close()
   // The thread's end is committed: no run will make the call again.
@@ -275,6 +283,42 @@ it('a spawn made and not awaited as a thread ends on an early outcome is recorde
   } finally {
     journal.close()
   }
+})
+
+/** Takes a message, kills itself without awaiting the kill (held behind the take), and returns. */
+const selfKiller = thread({
+  uses: ['mailbox', 'threads'],
+  async does() {
+    const me = await this.threads.self()
+    await this.mailbox.receive()
+    this.threads.kill(me).catch(() => {})
+    return 'returned'
+  },
+})
+const watcher = thread({
+  uses: ['mailbox', 'threads'],
+  async does() {
+    const id = await this.threads.spawn('selfKiller')
+    await this.threads.monitor(id)
+    await this.mailbox.send(id, 'go')
+    const first = await this.mailbox.receive()
+    const second = await this.mailbox.receive({ timeout: 300 })
+    return [first, second === TIMED_OUT ? 'none' : second]
+  },
+})
+
+it('a thread that kills itself in a call held behind an early take as it returns ends once, killed, as without the early take', async () => {
+  weave = await Weave.open({ db: join(tempDir('raiment-early-'), 'w.db'), threads: { selfKiller, watcher }, dumps: false })
+  const ends: string[] = []
+  weave.on('thread-end', (e: { type: string; status: string }) => ends.push(`${e.type}:${e.status}`))
+  const end = await weave.join(weave.spawn('watcher'))
+  expect(end.status).toBe('done')
+  const [first, second] = (end as { result: [{ status: string }, unknown] }).result
+  expect(first).toMatchObject({ status: 'killed' })
+  expect(second).toBe('none')
+  expect(ends).toEqual(['selfKiller:killed', 'watcher:done'])
+  const killed = weave.journal.threads().find((t) => t.type === 'selfKiller')!
+  expect(killed.status).toBe('killed')
 })
 
 it('a take recorded that the thread never saw as it ended goes to the dead letters, not lost', async () => {

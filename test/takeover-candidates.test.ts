@@ -9,9 +9,12 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import amqp from 'amqplib'
 import { Weave } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { Ring } from '../src/amqp/ring.js'
+import { TakeoverLacksTypes } from '../src/replication/errors.js'
+import { register } from '../src/replication/registry.js'
 import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace } from './support/broker.js'
 import { deadline, lineFrom, removeReplNamespace, startReplWeave, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
@@ -100,6 +103,47 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     const b = start('b')
     const limit = deadline(30_000, procs, 'the takeover of a')
     try {
+      await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit.promise])
+    } finally {
+      limit.clear()
+    }
+    expect(c.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
+  }, 60_000)
+
+  it('a candidate whose rebuild finds threads of a type it does not run gives the lease back, and says so in its heartbeats: a weave that runs them takes over', async () => {
+    const other = Array.from({ length: 100 }, (_, i) => `c${i}`).find((c) => new Ring(['b', c]).owner('a') === c)!
+    const dir = tempDir()
+    const ns = freshNamespace()
+    const procs: WeaveProc[] = []
+    const start = (id: string, env: Record<string, string> = {}): WeaveProc => {
+      const w = startReplWeave({ dir, id, ns, url: AMQP_URL, peers: [], count: 0, steps: 0, effects: 'http://127.0.0.1:9/', env: { REPL_TAKEOVER_MS: '1000', ...env } }, () => {})
+      procs.push(w)
+      return w
+    }
+    cleanups.push(async () => {
+      for (const w of procs) {
+        w.proc.kill('SIGKILL')
+        await w.exited
+      }
+      await removeReplNamespace(AMQP_URL, ns, ['a', 'b', other])
+    })
+    const a = start('a', { REPL_WAITER_MS: '4000' })
+    await lineFrom(a, 'ready a')
+    a.proc.kill('SIGKILL')
+    await a.exited
+    // The registry's last record of `a` names no types, as one written by an older version.
+    const conn = await amqp.connect(AMQP_URL)
+    try {
+      await register(conn, ns, 'a', 'up', { afterMs: 1_000 })
+    } finally {
+      await conn.close()
+    }
+    const c = start(other, { REPL_TYPES: 'storm,saga' })
+    const limit = deadline(30_000, procs, 'the takeover of a')
+    try {
+      await Promise.race([lineFrom(c, `log raiment: RAIMENT_TAKEOVER_LACKS_TYPES: ${new TakeoverLacksTypes('a', ['waiter']).message}`), limit.promise])
+      // The ring over b and c gives `a` to c; b hears from c's heartbeats that it declines.
+      const b = start('b')
       await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit.promise])
     } finally {
       limit.clear()

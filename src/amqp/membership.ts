@@ -59,6 +59,8 @@ export interface Beat {
   types?: string[]
   /** A leased weave's own takeover time (ms): it is not taken over before it was silent that long. */
   takeoverAfterMs?: number
+  /** Silent weaves it will not take over: their journals hold threads of types it does not run. */
+  declines?: string[]
 }
 
 /** A `reclaim` is sent as a probe too: a weave of a version before it answers it as one. */

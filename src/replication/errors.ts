@@ -42,3 +42,21 @@ export class StreamAhead extends RaimentError {
     )
   }
 }
+
+/**
+ * A weave about to take a lost one over found, its journal rebuilt, threads of types it does not
+ * run: it gives the lease back (they would end failed, for good), and the lost weave is left to
+ * a weave that runs them all.
+ */
+export class TakeoverLacksTypes extends RaimentError {
+  readonly weaveId: string
+  readonly types: string[]
+  constructor(weaveId: string, types: string[]) {
+    super(
+      'RAIMENT_TAKEOVER_LACKS_TYPES',
+      `weave '${weaveId}' has threads of types this weave does not run (${types.join(', ')}); it was not taken over here, and is left to a weave that runs them all (start one with those thread types)`,
+    )
+    this.weaveId = weaveId
+    this.types = types
+  }
+}

@@ -14,22 +14,17 @@
  * A weave fenced here (src/replication/fencing.ts) releases and publishes nothing more: the own
  * weave's fencing ends the process (`fenced`: exit 3); a hosted one's is dropped.
  */
-import { existsSync, linkSync, readdirSync, renameSync, rmSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { ChannelModel } from 'amqplib'
-import Database from 'better-sqlite3'
 import { AmqpLink } from '../amqp/link.js'
 import { askHandBack } from '../amqp/membership.js'
 import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
 import { crashPoint } from '../crash-points.js'
-import { InvalidArgument, JournalOwned } from '../errors.js'
-import { DURABILITIES, Journal, type Durability } from '../journal.js'
-import { JournalLock, lockPath, parseOwner } from '../journal-owner.js'
 import { Weave, type WeaveOptions } from '../weave.js'
-import { Fenced } from './errors.js'
+import { Fenced, TakeoverLacksTypes } from './errors.js'
 import { Fencing } from './fencing.js'
 import { leaseUrl, LeaseHeld, takeLease } from './lease.js'
-import { syncDir } from '../fsync.js'
+import { clearRebuild, freeName, journalDurability, journalEpoch, missingTypes, refuseOwned, removeJournal, swapInRebuilt, weaveIdOf } from './host-files.js'
 import { rebuildJournal } from './rebuild.js'
 import { register, registeredUp } from './registry.js'
 import type { ReplicatorOptions } from './replicator.js'
@@ -166,7 +161,7 @@ export class ReplicatedHost {
       log: this.#o.log,
       replication,
       lease: {
-        announce: () => ({ ...(o.own ? { journals: [o.weaveId, ...this.#hosted.keys()] } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }), leased: true, takeoverAfterMs: this.takeoverAfterMs }),
+        announce: () => ({ ...(o.own ? { journals: [o.weaveId, ...this.#hosted.keys()], ...takeovers.declines() } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }), leased: true, takeoverAfterMs: this.takeoverAfterMs }),
         acquire: (conn) => (fencing === null ? Promise.resolve(true) : fencing.acquire(conn)),
         heard: (b, own) => {
           if (own) fencing?.echo(b.at)
@@ -259,6 +254,13 @@ export class ReplicatedHost {
         removeJournal(file)
         const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file, conn, log: () => {} })
         crashPoint('takeover-rebuilt')
+        // Threads of a type not run here would end failed, for good: the lease goes back (this
+        // throws; the link closes), and the takeover waits for a weave that runs them all.
+        const missing = missingTypes(file, own.types)
+        if (missing.length > 0) {
+          removeJournal(file)
+          throw new TakeoverLacksTypes(id, missing)
+        }
         info = { epoch: rebuilt.epoch + 1, entries: rebuilt.entries, rebuildMs: Math.round(rebuilt.ms) }
         return rebuilt.epoch + 1
       },
@@ -312,15 +314,9 @@ export class ReplicatedHost {
     // one, made one file (its WAL checkpointed into it), gets its second name, and the rebuilt
     // one replaces it in one rename: a crash at any point leaves `db` whole (old or new).
     const fresh = `${db}.rebuilding`
-    const dir = dirname(resolve(db))
-    for (const f of readdirSync(dir)) if (f.startsWith(`${basename(fresh)}.rebuild-`)) rmSync(join(dir, f), { force: true })
-    removeJournal(fresh)
+    clearRebuild(fresh)
     const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file: fresh, conn, log: () => {} })
-    oneFile(db)
-    linkSync(db, aside)
-    renameSync(fresh, db)
-    for (const f of [`${db}-wal`, `${db}-shm`, lockPath(db), lockPath(fresh)]) rmSync(f, { force: true })
-    syncDir(dir)
+    swapInRebuilt(db, fresh, aside)
     this.#o.log(`raiment: rebuilt ${db} from the stream of weave ${id}: ${rebuilt.entries} entries in ${Math.round(rebuilt.ms)} ms; its threads run here again at epoch ${rebuilt.epoch + 1}`)
     return { epoch: rebuilt.epoch + 1, rebuilt: true }
   }
@@ -414,80 +410,6 @@ async function stopFlushed(r: Running, ms: number): Promise<boolean> {
   const inTime = await Promise.race([flushed, new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)))])
   clearTimeout(timer)
   return inTime
-}
-
-/** The epoch journal `db` writes (meta 'repl_epoch'; 1 for a new one). */
-function journalEpoch(db: string): number {
-  return Number(journalMeta(db, 'repl_epoch') ?? '1')
-}
-
-/** The durability journal `db`'s weave last ran with (its meta says since 2026-12-06), if it says. */
-function journalDurability(db: string): Durability | undefined {
-  const d = journalMeta(db, 'durability') as Durability | undefined
-  return d !== undefined && DURABILITIES.includes(d) ? d : undefined
-}
-
-/** Meta `k` of journal `db`, read without owning it; undefined when there is no such row or file. */
-function journalMeta(db: string, k: string): string | undefined {
-  if (!existsSync(db)) return undefined
-  const j = new Journal(db, { readonly: true })
-  try {
-    return j.meta(k)
-  } finally {
-    j.close()
-  }
-}
-
-/**
- * The weave id of journal `db` (the lease is named by it), creating the journal if there is none
- * (as Weave.open would).
- * @throws InvalidArgument when `wanted` is not the id the journal was created with
- */
-function weaveIdOf(db: string, wanted: string | undefined): string {
-  const j = existsSync(db) ? new Journal(db, { readonly: true }) : new Journal(db, wanted !== undefined ? { weaveId: wanted } : {})
-  try {
-    if (wanted !== undefined && j.weaveId !== wanted) {
-      throw new InvalidArgument(`${db} belongs to weave '${j.weaveId}' (its thread ids name it); pass --id ${j.weaveId}, or another --db for weave '${wanted}'`)
-    }
-    return j.weaveId
-  } finally {
-    j.close()
-  }
-}
-
-/** Refuses journal `db` while another process has it open (it is about to be set aside). */
-function refuseOwned(db: string): void {
-  if (!existsSync(db) || !JournalLock.held(db)) return
-  const j = new Journal(db, { readonly: true })
-  try {
-    throw new JournalOwned(db, parseOwner(j.meta('owner')), false)
-  } finally {
-    j.close()
-  }
-}
-
-/** `name`, or `name.2`, `name.3`, ...: the first that no file has. */
-function freeName(name: string): string {
-  let n = 1
-  let out = name
-  while (existsSync(out) || existsSync(`${out}-wal`)) out = `${name}.${++n}`
-  return out
-}
-
-/** Checkpoints journal `db`'s WAL into it and leaves WAL mode: the file alone holds it. */
-function oneFile(db: string): void {
-  const d = new Database(db)
-  try {
-    d.pragma('wal_checkpoint(TRUNCATE)')
-    d.pragma('journal_mode = DELETE')
-  } finally {
-    d.close()
-  }
-}
-
-/** Removes journal `file` with its WAL, shared memory and owner-lock sidecar, those that exist. */
-function removeJournal(file: string): void {
-  for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
 }
 
 /** Stops a weave of this process that must not run here after all (closed, or fenced); throws its fence. */

@@ -16,7 +16,9 @@
  *   (src/replication/fencing.ts).
  * - One candidate: the owner of W's id on the ring of the live, leased weaves that are not
  *   themselves hosted and run every thread type W said it runs (src/amqp/ring.ts); none such:
- *   W waits (a weave without a type would end W's threads of it failed, for good). Every weave
+ *   W waits (a weave without a type would end W's threads of it failed, for good). A candidate
+ *   whose rebuild of W's journal finds threads of a type it does not run (W said fewer: an older
+ *   registry record, a reload) gives the lease back, and the types count from then on. Every weave
  *   with the same view picks the same one; if views differ, the lease still lets one at a time
  *   through (src/replication/lease.ts).
  * - If the candidate dies (even mid-rebuild), its lease goes with its connection and it leaves
@@ -24,6 +26,7 @@
  */
 import type { Beat, Membership } from '../amqp/membership.js'
 import { Ring } from '../amqp/ring.js'
+import { TakeoverLacksTypes } from './errors.js'
 import type { Registered } from './registry.js'
 
 export const DEFAULT_TAKEOVER_AFTER_MS = 10_000
@@ -61,6 +64,8 @@ export class Takeovers {
   readonly #notBefore = new Map<string, number>()
   /** Silent weaves no live weave can take over for want of their thread types (said once each). */
   readonly #unrunnable = new Set<string>()
+  /** Silent weaves whose journal, rebuilt here, held threads of types this weave does not run (its heartbeats say so). */
+  readonly #declined = new Set<string>()
   #members: Membership | null = null
   #timer: NodeJS.Timeout | null = null
   /** This weave's id (its name on the ring), once its journal is open. */
@@ -88,6 +93,8 @@ export class Takeovers {
    * no stop on purpose: it is taken over again once silent.
    */
   heard(b: Beat): void {
+    // Alive (or hosted elsewhere): declined no more.
+    this.#declined.delete(b.id)
     if ((b.leaving && b.hostedBy === undefined) || b.replication === undefined || b.leased !== true) {
       this.#heard.delete(b.id)
       return
@@ -129,9 +136,14 @@ export class Takeovers {
   candidate(id: string, needs: readonly string[] = this.#heard.get(id)?.types ?? []): string | null {
     const live = this.#members?.live() ?? []
     const ids = live
-      .filter((b) => b.replication !== undefined && b.leased === true && b.hostedBy === undefined && b.id !== id && needs.every((t) => b.types?.includes(t) === true))
+      .filter((b) => b.replication !== undefined && b.leased === true && b.hostedBy === undefined && b.id !== id && b.declines?.includes(id) !== true && needs.every((t) => b.types?.includes(t) === true))
       .map((b) => b.id)
     return new Ring(ids).owner(id)
+  }
+
+  /** For this weave's heartbeats: the silent weaves it declines to take over, if any. */
+  declines(): { declines?: string[] } {
+    return this.#declined.size === 0 ? {} : { declines: [...this.#declined] }
   }
 
   look(now = Date.now()): void {
@@ -156,7 +168,15 @@ export class Takeovers {
           },
           (e: Error) => {
             this.#notBefore.set(id, Date.now() + RETRY_MS)
-            this.#o.log(`raiment: taking over weave ${id} failed (${e.message}); trying again`)
+            if (e instanceof TakeoverLacksTypes) {
+              // Its journal named types its heartbeats or registry record did not (an older
+              // record, a type it gained by a reload): a candidate must run them too, from now
+              // on; the other weaves learn from this one's heartbeats that it declines.
+              const h = this.#heard.get(id)
+              if (h !== undefined) h.types = [...new Set([...(h.types ?? []), ...e.types])]
+              this.#declined.add(id)
+              this.#o.log(`raiment: ${e.code}: ${e.message}`)
+            } else this.#o.log(`raiment: taking over weave ${id} failed (${e.message}); trying again`)
           },
         )
         .finally(() => this.#busy.delete(id))

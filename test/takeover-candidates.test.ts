@@ -34,8 +34,12 @@ function ids(): { c: string; p: string } {
 describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
   const cleanups = brokerTests()
 
-  it('a lost weave goes to a weave holding a lease that runs all its types: not to a plain replicated weave, nor to one of another app', async () => {
-    const { c, p } = ids()
+  /**
+   * A namespace of its own, and `start(id, env)` for a weave process in it (no storm, no saga;
+   * takeover after 1 s unless `env` says); every process is killed, and the namespace removed,
+   * after the test.
+   */
+  function namespace(ids: string[]): { dir: string; ns: string; procs: WeaveProc[]; start: (id: string, env?: Record<string, string>) => WeaveProc } {
     const dir = tempDir()
     const ns = freshNamespace()
     const procs: WeaveProc[] = []
@@ -49,8 +53,31 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
         w.proc.kill('SIGKILL')
         await w.exited
       }
-      await removeReplNamespace(AMQP_URL, ns, ['a', 'b', c, p])
+      await removeReplNamespace(AMQP_URL, ns, ids)
     })
+    return { dir, ns, procs, start }
+  }
+
+  /** Starts weave `a`, with its `waiter` asleep 4 s, and SIGKILLs it once ready: lost before another weave heard it. */
+  async function lostBeforeHeard(start: (id: string, env?: Record<string, string>) => WeaveProc): Promise<void> {
+    const a = start('a', { REPL_WAITER_MS: '4000' })
+    await lineFrom(a, 'ready a')
+    a.proc.kill('SIGKILL')
+    await a.exited
+  }
+
+  /** Waits for `b` to take `a` over and run its `waiter` to its end (within `limit`); `other` ran nothing of `a`. */
+  async function takenByB(b: WeaveProc, other: WeaveProc, limit: Promise<never>): Promise<void> {
+    await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit])
+    expect(other.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
+  }
+
+  /** The id of a weave of another app, such that the ring over it and `b` gives `a` to it. */
+  const otherApp = (): string => Array.from({ length: 100 }, (_, i) => `c${i}`).find((c) => new Ring(['b', c]).owner('a') === c)!
+
+  it('a lost weave goes to a weave holding a lease that runs all its types: not to a plain replicated weave, nor to one of another app', async () => {
+    const { c, p } = ids()
+    const { dir, ns, procs, start } = namespace(['a', 'b', c, p])
     const a = start('a', { REPL_WAITER_MS: '4000' })
     const b = start('b')
     // Another app: it has no `waiter`.
@@ -67,35 +94,16 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     a.proc.kill('SIGKILL')
     const limit = deadline(30_000, procs, 'the takeover of a')
     try {
-      await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit.promise])
+      await takenByB(b, other, limit.promise)
     } finally {
       limit.clear()
     }
-    expect(other.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
   }, 60_000)
 
   it('a lost weave known only from the registry goes to a weave that runs all its types: its record says them', async () => {
-    // The ring over b and the weave of another app gives `a` to the latter.
-    const other = Array.from({ length: 100 }, (_, i) => `c${i}`).find((c) => new Ring(['b', c]).owner('a') === c)!
-    const dir = tempDir()
-    const ns = freshNamespace()
-    const procs: WeaveProc[] = []
-    const start = (id: string, env: Record<string, string> = {}): WeaveProc => {
-      const w = startReplWeave({ dir, id, ns, url: AMQP_URL, peers: [], count: 0, steps: 0, effects: 'http://127.0.0.1:9/', env: { REPL_TAKEOVER_MS: '1000', ...env } }, () => {})
-      procs.push(w)
-      return w
-    }
-    cleanups.push(async () => {
-      for (const w of procs) {
-        w.proc.kill('SIGKILL')
-        await w.exited
-      }
-      await removeReplNamespace(AMQP_URL, ns, ['a', 'b', other])
-    })
-    const a = start('a', { REPL_WAITER_MS: '4000' })
-    await lineFrom(a, 'ready a')
-    a.proc.kill('SIGKILL')
-    await a.exited
+    const other = otherApp()
+    const { procs, start } = namespace(['a', 'b', other])
+    await lostBeforeHeard(start)
     // Neither heard a beat: only its registry record tells them of `a`. The weave of another app
     // starts first, and is alone on the ring for a while.
     const c = start(other, { REPL_TYPES: 'storm,saga' })
@@ -103,34 +111,16 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     const b = start('b')
     const limit = deadline(30_000, procs, 'the takeover of a')
     try {
-      await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit.promise])
+      await takenByB(b, c, limit.promise)
     } finally {
       limit.clear()
     }
-    expect(c.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
   }, 60_000)
 
   it('a candidate whose rebuild finds threads of a type it does not run gives the lease back, and says so in its heartbeats: a weave that runs them takes over', async () => {
-    const other = Array.from({ length: 100 }, (_, i) => `c${i}`).find((c) => new Ring(['b', c]).owner('a') === c)!
-    const dir = tempDir()
-    const ns = freshNamespace()
-    const procs: WeaveProc[] = []
-    const start = (id: string, env: Record<string, string> = {}): WeaveProc => {
-      const w = startReplWeave({ dir, id, ns, url: AMQP_URL, peers: [], count: 0, steps: 0, effects: 'http://127.0.0.1:9/', env: { REPL_TAKEOVER_MS: '1000', ...env } }, () => {})
-      procs.push(w)
-      return w
-    }
-    cleanups.push(async () => {
-      for (const w of procs) {
-        w.proc.kill('SIGKILL')
-        await w.exited
-      }
-      await removeReplNamespace(AMQP_URL, ns, ['a', 'b', other])
-    })
-    const a = start('a', { REPL_WAITER_MS: '4000' })
-    await lineFrom(a, 'ready a')
-    a.proc.kill('SIGKILL')
-    await a.exited
+    const other = otherApp()
+    const { ns, procs, start } = namespace(['a', 'b', other])
+    await lostBeforeHeard(start)
     // The registry's last record of `a` names no types, as one written by an older version.
     const conn = await amqp.connect(AMQP_URL)
     try {
@@ -143,30 +133,15 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     try {
       await Promise.race([lineFrom(c, `log raiment: RAIMENT_TAKEOVER_LACKS_TYPES: ${new TakeoverLacksTypes('a', ['waiter']).message}`), limit.promise])
       // The ring over b and c gives `a` to c; b hears from c's heartbeats that it declines.
-      const b = start('b')
-      await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit.promise])
+      await takenByB(start('b'), c, limit.promise)
     } finally {
       limit.clear()
     }
-    expect(c.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
   }, 60_000)
 
   it("a weave is taken over only after its own takeover time, when it is longer than the taker's", async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    const procs: WeaveProc[] = []
-    cleanups.push(async () => {
-      for (const w of procs) {
-        w.proc.kill('SIGKILL')
-        await w.exited
-      }
-      await removeReplNamespace(AMQP_URL, ns, ['a', 'b'])
-    })
-    const start = (id: string, after: number): WeaveProc => {
-      const w = startReplWeave({ dir, id, ns, url: AMQP_URL, peers: [], count: 0, steps: 0, effects: 'http://127.0.0.1:9/', env: { REPL_TAKEOVER_MS: String(after) } }, () => {})
-      procs.push(w)
-      return w
-    }
+    const { procs, start: startIn } = namespace(['a', 'b'])
+    const start = (id: string, after: number): WeaveProc => startIn(id, { REPL_TAKEOVER_MS: String(after) })
     // a first: b, as it starts, reads a's takeover time from the registry, whether or not it has heard a yet.
     const a = start('a', 4_000)
     await lineFrom(a, 'ready a')

@@ -21,6 +21,7 @@ import { callContext, thread, TIMED_OUT, Weave, type WeaveOptions } from 'raimen
 import { killThread } from '../src/cli/weave-commands.js'
 import { passivatedOnce } from './support/passivated.js'
 import { tempDir } from './support/tmp.js'
+import { receiveOne } from './support/receive-one.js'
 
 const sleepy = thread({
   uses: ['mailbox', 'clock'],
@@ -31,12 +32,7 @@ const sleepy = thread({
   },
 })
 
-const waiter = thread({
-  uses: ['mailbox'],
-  async does() {
-    return await this.mailbox.receive()
-  },
-})
+const waiter = receiveOne
 
 const parent = thread({
   uses: ['threads'],

@@ -12,16 +12,12 @@ import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
 import { tempDir } from './support/tmp.js'
+import { receiveOne } from './support/receive-one.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
-const idle = thread({
-  uses: ['mailbox'],
-  async does() {
-    return await this.mailbox.receive()
-  },
-})
+const idle = receiveOne
 
 const ticker = thread({
   uses: ['threads', 'clock'],

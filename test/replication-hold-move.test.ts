@@ -10,18 +10,14 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, type AnyThreadType } from 'raiment'
+import type { AnyThreadType } from 'raiment'
 import { brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
 import { dropStreams, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
 import { openWeave } from './support/weaves.js'
+import { receiveOne } from './support/receive-one.js'
 
-const waiter = thread({
-  uses: ['mailbox'],
-  async does() {
-    return await this.mailbox.receive()
-  },
-})
+const waiter = receiveOne
 
 const threads = { waiter } as Record<string, AnyThreadType>
 

@@ -17,13 +17,9 @@ import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { callContext, thread, Weave } from 'raiment'
 import { tempDir } from './support/tmp.js'
+import { receiveOne } from './support/receive-one.js'
 
-const listener = thread({
-  uses: ['mailbox'],
-  async does() {
-    return await this.mailbox.receive()
-  },
-})
+const listener = receiveOne
 
 /**
  * Receives after one call: a message sent meanwhile is in its inbox, and taken at once. (The

@@ -7,6 +7,7 @@
  * The ids are chosen so that the ring, over every live replicated weave, gives `a` to the plain
  * weave, or, without it, to the weave that lacks a type: only the full host `b` may take it.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import amqp from 'amqplib'
@@ -66,10 +67,16 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     await a.exited
   }
 
-  /** Waits for `b` to take `a` over and run its `waiter` to its end (within `limit`); `other` ran nothing of `a`. */
-  async function takenByB(b: WeaveProc, other: WeaveProc, limit: Promise<never>): Promise<void> {
+  /**
+   * Waits for `b` to take `a` over and run its `waiter` to its end (within `limit`); `other` ran
+   * nothing of `a`, and (`rebuilt` false) did not even begin to take it over: it knew `a`'s types.
+   */
+  async function takenByB(b: WeaveProc, other: WeaveProc, limit: Promise<never>, rebuilt = false): Promise<void> {
     await Promise.race([Promise.all([lineFrom(b, 'took a'), lineFrom(b, 'done a/4 "woke"')]), limit])
     expect(other.lines.filter((l) => l.includes(' a/') || l === 'took a')).toEqual([])
+    if (!rebuilt) expect(other.lines.filter((l) => l.includes('taking it over'))).toEqual([])
+    // At the epoch after a's: nothing a weave that declined did wrote one.
+    expect(b.lines.some((l) => l.startsWith('log raiment: took over weave a at epoch 2:'))).toBe(true)
   }
 
   /** The id of a weave of another app, such that the ring over it and `b` gives `a` to it. */
@@ -119,7 +126,7 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
 
   it('a candidate whose rebuild finds threads of a type it does not run gives the lease back, and says so in its heartbeats: a weave that runs them takes over', async () => {
     const other = otherApp()
-    const { ns, procs, start } = namespace(['a', 'b', other])
+    const { dir, ns, procs, start } = namespace(['a', 'b', other])
     await lostBeforeHeard(start)
     // The registry's last record of `a` names no types, as one written by an older version.
     const conn = await amqp.connect(AMQP_URL)
@@ -131,9 +138,13 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     const c = start(other, { REPL_TYPES: 'storm,saga' })
     const limit = deadline(30_000, procs, 'the takeover of a')
     try {
-      await Promise.race([lineFrom(c, `log raiment: RAIMENT_TAKEOVER_LACKS_TYPES: ${new TakeoverLacksTypes('a', ['waiter']).message}`), limit.promise])
+      const declined = `log raiment: RAIMENT_TAKEOVER_LACKS_TYPES: ${new TakeoverLacksTypes('a', ['waiter']).message}`
+      await Promise.race([lineFrom(c, declined), limit.promise])
+      // It gave the lease back, and left nothing of its rebuild behind.
+      expect(existsSync(join(dir, 'a.taken.db'))).toBe(false)
       // The ring over b and c gives `a` to c; b hears from c's heartbeats that it declines.
-      await takenByB(start('b'), c, limit.promise)
+      await takenByB(start('b'), c, limit.promise, true)
+      expect(c.lines.filter((l) => l === declined)).toHaveLength(1)
     } finally {
       limit.clear()
     }

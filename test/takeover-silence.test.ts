@@ -37,7 +37,7 @@ describe.skipIf(!brokerUp && !CI)('counting a weave silent', () => {
       await removeReplNamespace(AMQP_URL, ns, ['a', 'c'])
     })
     await lineFrom(a, 'ready a')
-    const takeovers = new Takeovers({ takeoverAfterMs: AFTER, takeOver: () => Promise.resolve(false), hosted: () => new Set(), log: () => {} })
+    const takeovers = new Takeovers({ takeoverAfterMs: AFTER, takeOver: () => Promise.resolve(false), hosted: () => new Set(), types: () => [], log: () => {} })
     const link = await AmqpLink.connect({
       url: AMQP_URL,
       namespace: ns,

@@ -103,6 +103,7 @@ export class ReplicatedHost {
       takeoverAfterMs: this.takeoverAfterMs,
       takeOver: (id) => this.#takeOver(id),
       hosted: () => new Set(this.#hosted.keys()),
+      types: () => this.#own?.weave.types ?? [],
       log: o.log,
     })
   }
@@ -359,6 +360,10 @@ export class ReplicatedHost {
     if (conn === null) return
     try {
       await register(conn, this.ns, id, 'up', { afterMs: this.takeoverAfterMs, types: this.#own?.weave.types ?? [] })
+    } catch (e) {
+      this.#o.log(`raiment: cannot write this weave's record in the registry of replicated weaves (${(e as Error).message}); lost before another weave hears it, it is not taken over`)
+    }
+    try {
       const up = await registeredUp(conn, this.ns)
       up.delete(id)
       this.#takeovers.registered(up)

@@ -21,6 +21,9 @@ async function declare(conn: ChannelModel, ns: string): Promise<void> {
   await declareStream(conn, registryStream(ns))
 }
 
+/** The longest list of thread types a registry record carries (JSON bytes). */
+const TYPES_MAX_BYTES = 32 * 1024
+
 /** What a weave said of itself as it registered `up`. */
 export interface Registered {
   /** Its takeover time (ms). */
@@ -37,7 +40,10 @@ export async function register(conn: ChannelModel, ns: string, id: string, state
   try {
     const headers: Record<string, unknown> = { kind: 'weave', weave: id, state }
     if (self.afterMs !== undefined) headers['after'] = self.afterMs
-    if (self.types !== undefined) headers['types'] = JSON.stringify(self.types)
+    // AMQP headers hold 64 KiB in all: a list longer than half of that is left out (its weave's
+    // types are then unknown, and a candidate finds them in its journal as it rebuilds it).
+    const types = self.types === undefined ? '' : JSON.stringify(self.types)
+    if (types !== '' && Buffer.byteLength(types) <= TYPES_MAX_BYTES) headers['types'] = types
     ch.sendToQueue(registryStream(ns), Buffer.alloc(0), { persistent: true, headers })
     await ch.waitForConfirms()
   } finally {

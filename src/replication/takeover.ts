@@ -15,12 +15,16 @@
  *   its timers before it reads the heartbeats waiting in its socket). Fencing relies on this
  *   (src/replication/fencing.ts).
  * - One candidate: the owner of W's id on the ring of the live, leased weaves that are not
- *   themselves hosted and run every thread type W said it runs (src/amqp/ring.ts); none such:
- *   W waits (a weave without a type would end W's threads of it failed, for good). A candidate
- *   whose rebuild of W's journal finds threads of a type it does not run (W said fewer: an older
- *   registry record, a reload) gives the lease back, and the types count from then on. Every weave
- *   with the same view picks the same one; if views differ, the lease still lets one at a time
- *   through (src/replication/lease.ts).
+ *   themselves hosted and do not decline W (src/amqp/ring.ts). A weave without one of W's
+ *   thread types would end W's threads of it failed, for good, so it declines W, and says so
+ *   in its heartbeats (`declines`): at once when W said it runs a type this weave does not
+ *   (in its heartbeats, or its registry record), else when its rebuild of W's journal finds a
+ *   thread of such a type (the journal is the authority: W may have said fewer, by an older
+ *   record or a reload, or more, as a hosted weave says its host's types, which count for
+ *   nothing here). It declines W no more once it runs them (a reload), or W is heard again.
+ *   None left: W waits, and each weave logs it once. Every weave with the same view picks the
+ *   same one (types do not choose, declines do, and they reach every weave); if views differ,
+ *   the lease still lets one at a time through (src/replication/lease.ts).
  * - If the candidate dies (even mid-rebuild), its lease goes with its connection and it leaves
  *   the ring three heartbeats later: the next owner on the ring tries.
  */
@@ -53,6 +57,8 @@ export interface TakeoverOptions {
   takeOver: (id: string) => Promise<boolean>
   /** Journals this process hosts already (never taken over by itself). */
   hosted: () => ReadonlySet<string>
+  /** The thread types this weave runs now. */
+  types: () => readonly string[]
   log: (line: string) => void
 }
 
@@ -62,10 +68,10 @@ export class Takeovers {
   readonly #busy = new Set<string>()
   /** Not before this time (ms) is a weave whose lease was held tried again. */
   readonly #notBefore = new Map<string, number>()
-  /** Silent weaves no live weave can take over for want of their thread types (said once each). */
+  /** Silent weaves every live weave declines (said once each). */
   readonly #unrunnable = new Set<string>()
-  /** Silent weaves whose journal, rebuilt here, held threads of types this weave does not run (its heartbeats say so). */
-  readonly #declined = new Set<string>()
+  /** Silent weaves this weave declines, each with the types it lacks for them (its heartbeats say so). */
+  readonly #declined = new Map<string, string[]>()
   #members: Membership | null = null
   #timer: NodeJS.Timeout | null = null
   /** This weave's id (its name on the ring), once its journal is open. */
@@ -100,7 +106,8 @@ export class Takeovers {
       return
     }
     const h: Heard = { at: Date.now() }
-    if (b.types !== undefined) h.types = b.types
+    // A hosted weave runs its host's types, which say nothing of its threads'.
+    if (b.types !== undefined && b.hostedBy === undefined) h.types = b.types
     if (typeof b.takeoverAfterMs === 'number') h.afterMs = b.takeoverAfterMs
     this.#heard.set(b.id, h)
   }
@@ -132,18 +139,29 @@ export class Takeovers {
     return out
   }
 
-  /** The weave that should take `id` over, on the ring of the live candidates (null: none). */
-  candidate(id: string, needs: readonly string[] = this.#heard.get(id)?.types ?? []): string | null {
+  /** The weave that should take `id` over, on the ring of the live candidates that do not decline it (null: none). */
+  candidate(id: string): string | null {
     const live = this.#members?.live() ?? []
     const ids = live
-      .filter((b) => b.replication !== undefined && b.leased === true && b.hostedBy === undefined && b.id !== id && b.declines?.includes(id) !== true && needs.every((t) => b.types?.includes(t) === true))
+      .filter((b) => b.replication !== undefined && b.leased === true && b.hostedBy === undefined && b.id !== id && b.declines?.includes(id) !== true)
       .map((b) => b.id)
     return new Ring(ids).owner(id)
   }
 
-  /** For this weave's heartbeats: the silent weaves it declines to take over, if any. */
+  /**
+   * For this weave's heartbeats: the silent weaves it declines to take over, if any; one whose
+   * types it runs now (a reload) is declined no more.
+   */
   declines(): { declines?: string[] } {
-    return this.#declined.size === 0 ? {} : { declines: [...this.#declined] }
+    const own = this.#o.types()
+    for (const [id, lacks] of this.#declined) if (lacks.every((t) => own.includes(t))) this.#declined.delete(id)
+    return this.#declined.size === 0 ? {} : { declines: [...this.#declined.keys()] }
+  }
+
+  /** This weave declines `id`, for want of `lacks`: logged once a weave, its heartbeats say it from now on. */
+  #decline(id: string, lacks: string[], line: string): void {
+    this.#declined.set(id, lacks)
+    this.#o.log(line)
   }
 
   look(now = Date.now()): void {
@@ -151,12 +169,19 @@ export class Takeovers {
     for (const [id] of this.silent(now)) {
       if (this.#self === null || this.#busy.has(id) || hosted.has(id) || id === this.#self || (this.#notBefore.get(id) ?? 0) > now) continue
       const candidate = this.candidate(id)
-      if (candidate === null && !this.#unrunnable.has(id) && this.candidate(id, []) !== null) {
+      if (candidate === null && !this.#unrunnable.has(id) && (this.#members?.live().length ?? 0) > 0) {
         this.#unrunnable.add(id)
-        this.#o.log(`raiment: weave ${id} is silent, and no live weave runs all its thread types (${(this.#heard.get(id)?.types ?? []).join(', ')}): it is taken over once one that does joins`)
+        this.#o.log(`raiment: weave ${id} is silent, and every live weave lacks one of its thread types: it is taken over once a weave that runs them all joins`)
       }
-      if (candidate !== this.#self) continue
+      // Declined already: its own heartbeat saying so may not have come back yet.
+      if (candidate !== this.#self || this.#declined.has(id)) continue
       this.#unrunnable.delete(id)
+      const own = this.#o.types()
+      const lacks = (this.#heard.get(id)?.types ?? []).filter((t) => !own.includes(t))
+      if (lacks.length > 0) {
+        this.#decline(id, lacks, `raiment: weave ${id} is silent, and runs thread types this weave does not (${lacks.join(', ')}): left to a weave that runs them all`)
+        continue
+      }
       this.#busy.add(id)
       this.#o
         .takeOver(id)
@@ -168,15 +193,10 @@ export class Takeovers {
           },
           (e: Error) => {
             this.#notBefore.set(id, Date.now() + RETRY_MS)
-            if (e instanceof TakeoverLacksTypes) {
-              // Its journal named types its heartbeats or registry record did not (an older
-              // record, a type it gained by a reload): a candidate must run them too, from now
-              // on; the other weaves learn from this one's heartbeats that it declines.
-              const h = this.#heard.get(id)
-              if (h !== undefined) h.types = [...new Set([...(h.types ?? []), ...e.types])]
-              this.#declined.add(id)
-              this.#o.log(`raiment: ${e.code}: ${e.message}`)
-            } else this.#o.log(`raiment: taking over weave ${id} failed (${e.message}); trying again`)
+            // Its journal holds threads of types it did not say it runs (an older record, a
+            // reload, a hosted weave): declined; the other weaves learn it from the heartbeats.
+            if (e instanceof TakeoverLacksTypes) this.#decline(id, e.types, `raiment: ${e.code}: ${e.message}`)
+            else this.#o.log(`raiment: taking over weave ${id} failed (${e.message}); trying again`)
           },
         )
         .finally(() => this.#busy.delete(id))

@@ -29,6 +29,18 @@ export async function holdCalls(run: Run, ms: number): Promise<void> {
   clearTimeout(timer)
 }
 
+/**
+ * Refuses what is not a weave id as the target of a move: 'any' and 'local' place a spawn (a
+ * move there could land on this weave, and a move picked up again after a crash could not tell
+ * it had been made).
+ * @throws InvalidArgument
+ */
+export function checkMoveTarget(to: unknown): void {
+  if (typeof to !== 'string' || to === '' || to === 'any' || to === 'local') {
+    throw new InvalidArgument(`migrate: 'to' must be the id of another weave (not 'any' or 'local', which place a spawn), got ${JSON.stringify(to)}`)
+  }
+}
+
 export class WeaveMoves {
   readonly #host: WeaveHost
   /** The move records of the journal, made at the first move. */
@@ -45,7 +57,7 @@ export class WeaveMoves {
     const weave = this.#host.weave
     const remote = weave.messages.remote
     if (remote === null) throw new NoBroker('moving a thread to another weave')
-    if (typeof to !== 'string' || to === '') throw new InvalidArgument(`migrate: 'to' must be a weave id, got ${JSON.stringify(to)}`)
+    checkMoveTarget(to)
     if (to === weave.journal.weaveId) throw new ThreadNotMovable(id, `it already runs on weave '${to}'`)
     const movable = (): Run => {
       // A passivated thread wakes by replay of its record first, and moves as any running one.

@@ -376,6 +376,14 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(printed.join('')).toMatch(/^raiment: RAIMENT_UNKNOWN_WEAVE: no weave 'nowhere' has joined .*live weaves: a, b\. .*move the thread to one of the live weaves/m)
     expect(printed.join('')).not.toContain("on: 'any'")
     printed.length = 0
+    // A placement is no weave id: 'any' could pick this weave, and a move it made could not be
+    // told apart from one not made when the request is picked up again after a crash.
+    for (const to of ['any', 'local']) {
+      expect(await cli('migrate', id, '--to', to), printed.join('')).toBe(1)
+      expect(printed.join('')).toMatch(/^raiment: RAIMENT_INVALID_ARGUMENT: migrate: 'to' must be the id of another weave/m)
+      printed.length = 0
+    }
+    await expect(b.migrate('b/1', 'any')).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT' })
     expect(await cli('migrate', 'a/99', '--to', 'b'), printed.join('')).toBe(1)
     expect(printed.join('')).toMatch(/^raiment: RAIMENT_UNKNOWN_THREAD: /m)
     printed.length = 0

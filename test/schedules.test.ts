@@ -207,6 +207,28 @@ describe('weave.schedules', () => {
     await weave.close()
   })
 
+  it("a module's changed expression counts from the start that brings it in: no time before it fires, of the old one or the new", async () => {
+    const dir = tempDir('raiment-sched-retime-')
+    const raiment = new URL('../src/index.ts', import.meta.url).href
+    const threads = (name: string, cron: string): string => {
+      mkdirSync(join(dir, name))
+      writeFileSync(join(dir, name, 'report.ts'), `import { thread } from '${raiment}'\nexport const schedule = { cron: '${cron}', missed: 'all' }\nexport default thread({ uses: [], async does(p: unknown) { return p } })\n`)
+      return join(dir, name)
+    }
+    const clock = new TestClock(Date.parse('2026-03-01T08:59:00Z'))
+    const o = (dirOfThreads: string): WeaveOptions => ({ db: join(dir, 'w.db'), threads: dirOfThreads, ioLibs: false, dumps: false, durability: 'memory', scheduleClock: clock })
+    let weave = await Weave.open(o(threads('daily', '0 9 * * *')))
+    await clock.advance(Date.parse('2026-03-01T09:30:00Z'), weave)
+    expect(fired(weave)).toEqual([iso('2026-03-01T09:00:00Z')])
+    await weave.close()
+    // Six hours down, then every hour: 10:00 to 15:00 were never times of the daily schedule.
+    clock.t = Date.parse('2026-03-01T15:30:00Z')
+    weave = await Weave.open(o(threads('hourly', '0 * * * *')))
+    await clock.advance(Date.parse('2026-03-01T16:30:00Z'), weave)
+    expect(fired(weave)).toEqual([iso('2026-03-01T09:00:00Z'), iso('2026-03-01T16:00:00Z')])
+    await weave.close()
+  })
+
   it('weaves loading the same thread modules: the schedules the modules declare fire on the one weave named, once a time', async () => {
     const dir = tempDir('raiment-sched-many-')
     const raiment = new URL('../src/index.ts', import.meta.url).href

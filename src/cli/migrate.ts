@@ -6,6 +6,7 @@
 import { checkName } from '../amqp/topology.js'
 import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
+import { checkMoveTarget } from '../weave-moves.js'
 import { givenAnswer } from './ask-weave.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 
@@ -20,6 +21,7 @@ export interface MigrateOptions extends DbOptions {
 export async function migrate(id: string, o: MigrateOptions): Promise<number> {
   const bad = checkName('--to', o.to)
   if (bad) throw new InvalidArgument(bad)
+  checkMoveTarget(o.to)
   const journal = openExisting(o.db)
   try {
     const row = journal.thread(id)

@@ -378,7 +378,12 @@ export class Schedules {
             throw new ScheduleExists(name)
           } else if (row.cron !== d.cron.expr || row.tz !== d.cron.tz || row.type !== d.type || row.params !== d.paramsText || row.missed !== d.missed) {
             this.#queue(store.define(d))
-            rows.set(name, { ...row, cron: d.cron.expr, tz: d.cron.tz, type: d.type, params: d.paramsText, missed: d.missed })
+            // New times count from now: the new expression (or zone) was never due before, so
+            // no time of it that passed while no weave ran is fired (a daily schedule made one
+            // of every second would fire one for each second of the downtime).
+            const retimed = row.cron !== d.cron.expr || row.tz !== d.cron.tz
+            if (retimed) this.#queue(store.upto(name, now))
+            rows.set(name, { ...row, cron: d.cron.expr, tz: d.cron.tz, type: d.type, params: d.paramsText, missed: d.missed, upto: retimed ? Math.max(row.upto, now) : row.upto })
           }
         } catch (e) {
           const code = (e as { code?: string }).code ?? 'RAIMENT_BAD_SCHEDULE'

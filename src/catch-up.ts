@@ -9,7 +9,11 @@
  *   back here after everything sent that way before it. Meanwhile the thread is catching up
  *   (table `catch_up`).
  * - Sends from here to it are held (table `catch_up_held`, in order) while it catches up; when
- *   the fence comes back they go into its inbox, after all that came that way.
+ *   the fence comes back they go into its inbox, after all that came that way. So are messages
+ *   for it sent straight from the weave of their sender, but the one the fence went to: that
+ *   sender may have sent it one before, which this weave forwarded that way (the thread was
+ *   there then), and which comes back behind them (src/messages.ts `receive`). What comes back
+ *   that way comes ahead of the fence: it goes in at once.
  * - A fence that has not come back after `catchUp.ms` (10 s; the weave it went to is down, or gone)
  *   lets them go all the same: the order is given up, not the messages. So is a thread that
  *   moves on before it caught up: they go into its inbox first, to travel with it.
@@ -43,8 +47,8 @@ export interface CatchUpHost {
 export class CatchUps {
   readonly #journal: Journal
   readonly #host: CatchUpHost
-  /** Threads catching up: thread → its fence's id, what is held for it, and the timer that gives up on it (null: not armed yet, or stopped). */
-  readonly #by = new Map<string, { fence: string; held: Held[]; timer: NodeJS.Timeout | null }>()
+  /** Threads catching up: thread → the weave its fence went to, its id, what is held for it, and the timer that gives up on it (null: not armed yet, or stopped). */
+  readonly #by = new Map<string, { via: string; fence: string; held: Held[]; timer: NodeJS.Timeout | null }>()
   readonly #set: Stmt
   readonly #del: Stmt
   readonly #hold: Stmt
@@ -60,8 +64,8 @@ export class CatchUps {
     this.#dropHeld = db.prepare('DELETE FROM catch_up_held WHERE thread = ?')
     const held = db.prepare('SELECT sender, body, msg_id, trace FROM catch_up_held WHERE thread = ? ORDER BY n').raw(true)
     // Left by an earlier run: armed by `start`, once the weave runs its threads.
-    for (const [thread, fence] of db.prepare('SELECT thread, fence FROM catch_up').raw(true).all() as Array<[string, string]>) {
-      this.#by.set(thread, { fence, held: held.all(thread) as Held[], timer: null })
+    for (const [thread, via, fence] of db.prepare('SELECT thread, via, fence FROM catch_up').raw(true).all() as Array<[string, string, string]>) {
+      this.#by.set(thread, { via, fence, held: held.all(thread) as Held[], timer: null })
     }
   }
 
@@ -78,12 +82,21 @@ export class CatchUps {
     return this.#by.has(thread)
   }
 
+  /**
+   * Is a message for `thread` from weave `sender` (null: not known) to be held: it catches up,
+   * and the message did not come from the weave its fence went to?
+   */
+  holdsFrom(thread: string, sender: string | null): boolean {
+    const c = this.#by.get(thread)
+    return c !== undefined && c.via !== sender
+  }
+
   /** `thread` arrived here; sends from here reached it through weave `via`: a fence goes that way. */
   begin(thread: string, via: string): void {
     const fence = `fence:${thread}:${randomUUID()}`
     this.#journal.queue(this.#set, [thread, via, fence, Date.now()])
     this.#host.outbox(via, fence, { k: 'fence', target: thread, back: this.#journal.weaveId, fence })
-    this.#by.set(thread, { fence, held: [], timer: this.#timer(thread) })
+    this.#by.set(thread, { via, fence, held: [], timer: this.#timer(thread) })
   }
 
   /** A send from here to `thread`, which catches up: held until it has. */

@@ -37,6 +37,11 @@ import { weaveOfThread, type Remote } from './remote.js'
 
 type Stmt = Database.Statement<unknown[]>
 
+/** The weave an envelope came from (its origin's `src` is `<weave id>#<journal id>`), or null when it did not say. */
+function senderWeave(origin: Origin | undefined): string | null {
+  return origin === undefined ? null : origin.src.slice(0, origin.src.lastIndexOf('#'))
+}
+
 export class Messages {
   readonly #journal: Journal
   readonly #isAlive: (id: string) => boolean
@@ -139,7 +144,17 @@ export class Messages {
    * context it was sent in.
    */
   receive(msgId: string, from: string | null, to: string, body: string, after: () => void, origin?: Origin, name?: string, trace: string | null = null): void {
-    if (this.receiveOnce(msgId, after, origin)) this.#deliver(from, to, body, msgId, this.resolve(to), name, trace, true)
+    if (!this.receiveOnce(msgId, after, origin)) return
+    const target = name === undefined ? this.resolve(to) : (this.#registry.holder(name) ?? null)
+    // It moved here, and a message its sender sent before, which went the way the thread was,
+    // may come back behind this one (src/catch-up.ts). Only a message sent straight from its
+    // sender's weave waits: one sent on by another weave is such an earlier one, or races as before.
+    const src = senderWeave(origin)
+    if (target !== null && src !== null && from !== null && weaveOfThread(from) === src && this.#catchUps.holdsFrom(target, src) && this.#isAlive(target)) {
+      this.#catchUps.hold(target, from, body, msgId, trace)
+      return
+    }
+    this.#deliver(from, to, body, msgId, this.resolve(to), name, trace, true)
   }
 
   /**

@@ -61,4 +61,40 @@ describe.skipIf(!brokerUp && !CI)('a message chasing a thread that moved away an
     const end = await Promise.race([a.weave.join(t), new Promise((r) => setTimeout(() => r('the first message never came back'), 10_000))])
     expect(end).toMatchObject({ status: 'done', result: expect.arrayContaining(['first', 'second']) as unknown })
   }, 60_000)
+
+  it("keeps the sender's order: a later message sent straight to the weave it came back to waits for the one coming back", async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b', 'c']))
+    const open = (id: string): Promise<OpenWeave> => openWeave(cleanups, dir, ns, id, threads, { durability: 'sync' })
+    let a = await open('a')
+    let b = await open('b')
+    const c = await open('c')
+    const t = a.weave.spawn('collector', { n: 2 })
+    await a.weave.committed()
+    expect(await a.weave.migrate(t, 'b')).toBe('b')
+    const outboxOf = (w: Weave): number => w.journal.db.prepare('SELECT count(*) FROM outbox').pluck().get() as number
+    const send = async (message: string): Promise<void> => {
+      expect(await c.weave.join(c.weave.spawn('sender', { to: t, message }))).toMatchObject({ status: 'done' })
+      await expect.poll(() => outboxOf(c.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    }
+    // a stopped: `first` waits in its queue, and t's move back behind it.
+    await a.close()
+    await send('first')
+    expect(await b.weave.migrate(t, 'a')).toBe('a')
+    await expect.poll(() => outboxOf(b.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    // b stopped: a forwards `first` to b (t was there when it came), where it waits, and t's
+    // fence behind it; t runs on a meanwhile.
+    await b.close()
+    a = await open('a')
+    await expect.poll(() => a.weave.journal.thread(t)?.status, { timeout: 10_000, interval: 20 }).toBe('running')
+    await expect.poll(() => outboxOf(a.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    // `second` comes to a straight from c, while `first` is still on its way back.
+    await send('second')
+    const fromC = (): number => a.weave.journal.db.prepare("SELECT count(*) FROM received WHERE src LIKE 'c#%'").pluck().get() as number
+    await expect.poll(fromC, { timeout: 10_000, interval: 20 }).toBe(2)
+    b = await open('b')
+    const end = await Promise.race([a.weave.join(t), new Promise((r) => setTimeout(() => r('t did not get both'), 20_000))])
+    expect(end).toMatchObject({ status: 'done', result: ['first', 'second'] })
+  }, 60_000)
 })

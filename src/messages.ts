@@ -145,7 +145,8 @@ export class Messages {
    */
   receive(msgId: string, from: string | null, to: string, body: string, after: () => void, origin?: Origin, name?: string, trace: string | null = null): void {
     if (!this.receiveOnce(msgId, after, origin)) return
-    const target = name === undefined ? this.resolve(to) : (this.#registry.holder(name) ?? null)
+    const resolved = this.resolve(to)
+    const target = name === undefined ? resolved : (this.#registry.holder(name) ?? null)
     // It moved here, and a message its sender sent before, which went the way the thread was,
     // may come back behind this one (src/catch-up.ts). Only a message sent straight from its
     // sender's weave waits: one sent on by another weave is such an earlier one, or races as before.
@@ -154,7 +155,7 @@ export class Messages {
       this.#catchUps.hold(target, from, body, msgId, trace)
       return
     }
-    this.#deliver(from, to, body, msgId, this.resolve(to), name, trace, true)
+    this.#deliver(from, to, body, msgId, resolved, name, trace, true)
   }
 
   /**

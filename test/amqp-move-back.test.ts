@@ -36,26 +36,40 @@ const threads = { collector, sender } as Record<string, AnyThreadType>
 describe.skipIf(!brokerUp && !CI)('a message chasing a thread that moved away and back', () => {
   const cleanups = brokerTests()
 
-  it('is delivered once, by the weave it came back to', async () => {
+  /**
+   * Weaves a, b and c on a namespace of their own, and t, a collector of two messages, moved from
+   * a to b; then a stopped, c's `first` for t waiting in a's queue, and t's move back from b to
+   * a behind it.
+   */
+  async function movedBack(): Promise<{ open: (id: string) => Promise<OpenWeave>; b: OpenWeave; t: string; send: (message: string) => Promise<void>; outboxOf: (w: Weave) => number }> {
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['a', 'b', 'c']))
     const open = (id: string): Promise<OpenWeave> => openWeave(cleanups, dir, ns, id, threads, { durability: 'sync' })
-    let a = await open('a')
+    const a = await open('a')
     const b = await open('b')
     const c = await open('c')
     const t = a.weave.spawn('collector', { n: 2 })
     await a.weave.committed()
     expect(await a.weave.migrate(t, 'b')).toBe('b')
+    const outboxOf = (w: Weave): number => w.journal.db.prepare('SELECT count(*) FROM outbox').pluck().get() as number
+    /** c sends `message` to t, and the broker has it. */
+    const send = async (message: string): Promise<void> => {
+      expect(await c.weave.join(c.weave.spawn('sender', { to: t, message }))).toMatchObject({ status: 'done' })
+      await expect.poll(() => outboxOf(c.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    }
     // a stops: what comes for it waits in its queue, in order.
     await a.close()
-    const outboxOf = (w: Weave): number => w.journal.db.prepare('SELECT count(*) FROM outbox').pluck().get() as number
-    expect(await c.weave.join(c.weave.spawn('sender', { to: t, message: 'first' }))).toMatchObject({ status: 'done' })
-    await expect.poll(() => outboxOf(c.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    await send('first')
     expect(await b.weave.migrate(t, 'a')).toBe('a')
     await expect.poll(() => outboxOf(b.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    return { open, b, t, send, outboxOf }
+  }
+
+  it('is delivered once, by the weave it came back to', async () => {
+    const { open, t } = await movedBack()
     // a again: it takes the message (t is still forwarded to b here: on to b), then t.
-    a = await open('a')
+    const a = await open('a')
     await expect.poll(() => a.weave.journal.thread(t)?.status, { timeout: 10_000, interval: 20 }).toBe('running')
     a.weave.send(t, 'second')
     const end = await Promise.race([a.weave.join(t), new Promise((r) => setTimeout(() => r('the first message never came back'), 10_000))])
@@ -63,37 +77,18 @@ describe.skipIf(!brokerUp && !CI)('a message chasing a thread that moved away an
   }, 60_000)
 
   it("keeps the sender's order: a later message sent straight to the weave it came back to waits for the one coming back", async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['a', 'b', 'c']))
-    const open = (id: string): Promise<OpenWeave> => openWeave(cleanups, dir, ns, id, threads, { durability: 'sync' })
-    let a = await open('a')
-    let b = await open('b')
-    const c = await open('c')
-    const t = a.weave.spawn('collector', { n: 2 })
-    await a.weave.committed()
-    expect(await a.weave.migrate(t, 'b')).toBe('b')
-    const outboxOf = (w: Weave): number => w.journal.db.prepare('SELECT count(*) FROM outbox').pluck().get() as number
-    const send = async (message: string): Promise<void> => {
-      expect(await c.weave.join(c.weave.spawn('sender', { to: t, message }))).toMatchObject({ status: 'done' })
-      await expect.poll(() => outboxOf(c.weave), { timeout: 10_000, interval: 20 }).toBe(0)
-    }
-    // a stopped: `first` waits in its queue, and t's move back behind it.
-    await a.close()
-    await send('first')
-    expect(await b.weave.migrate(t, 'a')).toBe('a')
-    await expect.poll(() => outboxOf(b.weave), { timeout: 10_000, interval: 20 }).toBe(0)
+    const { open, b: firstB, t, send, outboxOf } = await movedBack()
     // b stopped: a forwards `first` to b (t was there when it came), where it waits, and t's
     // fence behind it; t runs on a meanwhile.
-    await b.close()
-    a = await open('a')
+    await firstB.close()
+    const a = await open('a')
     await expect.poll(() => a.weave.journal.thread(t)?.status, { timeout: 10_000, interval: 20 }).toBe('running')
     await expect.poll(() => outboxOf(a.weave), { timeout: 10_000, interval: 20 }).toBe(0)
     // `second` comes to a straight from c, while `first` is still on its way back.
     await send('second')
     const fromC = (): number => a.weave.journal.db.prepare("SELECT count(*) FROM received WHERE src LIKE 'c#%'").pluck().get() as number
     await expect.poll(fromC, { timeout: 10_000, interval: 20 }).toBe(2)
-    b = await open('b')
+    await open('b')
     const end = await Promise.race([a.weave.join(t), new Promise((r) => setTimeout(() => r('t did not get both'), 20_000))])
     expect(end).toMatchObject({ status: 'done', result: ['first', 'second'] })
   }, 60_000)

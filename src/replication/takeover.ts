@@ -169,7 +169,7 @@ export class Takeovers {
     for (const [id] of this.silent(now)) {
       if (this.#self === null || this.#busy.has(id) || hosted.has(id) || id === this.#self || (this.#notBefore.get(id) ?? 0) > now) continue
       const candidate = this.candidate(id)
-      if (candidate === null && !this.#unrunnable.has(id) && (this.#members?.live().length ?? 0) > 0) {
+      if (candidate === null && !this.#unrunnable.has(id)) {
         this.#unrunnable.add(id)
         this.#o.log(`raiment: weave ${id} is silent, and every live weave lacks one of its thread types: it is taken over once a weave that runs them all joins`)
       }

@@ -79,6 +79,16 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     expect(b.lines.some((l) => l.startsWith('log raiment: took over weave a at epoch 2:'))).toBe(true)
   }
 
+  /** Runs `steps` bounded by 30 s for the takeover of `a` (`limit` rejects then, with what `procs` printed last). */
+  async function takeoverOfA(procs: readonly WeaveProc[], steps: (limit: Promise<never>) => Promise<void>): Promise<void> {
+    const limit = deadline(30_000, procs, 'the takeover of a')
+    try {
+      await steps(limit.promise)
+    } finally {
+      limit.clear()
+    }
+  }
+
   /** The id of a weave of another app, such that the ring over it and `b` gives `a` to it. */
   const otherApp = (): string => Array.from({ length: 100 }, (_, i) => `c${i}`).find((c) => new Ring(['b', c]).owner('a') === c)!
 
@@ -99,12 +109,7 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
       await plain.close()
     })
     a.proc.kill('SIGKILL')
-    const limit = deadline(30_000, procs, 'the takeover of a')
-    try {
-      await takenByB(b, other, limit.promise)
-    } finally {
-      limit.clear()
-    }
+    await takeoverOfA(procs, (limit) => takenByB(b, other, limit))
   }, 60_000)
 
   it('a lost weave known only from the registry goes to a weave that runs all its types: its record says them', async () => {
@@ -116,12 +121,7 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     const c = start(other, { REPL_TYPES: 'storm,saga' })
     await lineFrom(c, `ready ${other}`)
     const b = start('b')
-    const limit = deadline(30_000, procs, 'the takeover of a')
-    try {
-      await takenByB(b, c, limit.promise)
-    } finally {
-      limit.clear()
-    }
+    await takeoverOfA(procs, (limit) => takenByB(b, c, limit))
   }, 60_000)
 
   it('a candidate whose rebuild finds threads of a type it does not run gives the lease back, and says so in its heartbeats: a weave that runs them takes over', async () => {
@@ -136,18 +136,15 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
       await conn.close()
     }
     const c = start(other, { REPL_TYPES: 'storm,saga' })
-    const limit = deadline(30_000, procs, 'the takeover of a')
-    try {
+    await takeoverOfA(procs, async (limit) => {
       const declined = `log raiment: RAIMENT_TAKEOVER_LACKS_TYPES: ${new TakeoverLacksTypes('a', ['waiter']).message}`
-      await Promise.race([lineFrom(c, declined), limit.promise])
+      await Promise.race([lineFrom(c, declined), limit])
       // It gave the lease back, and left nothing of its rebuild behind.
       expect(existsSync(join(dir, 'a.taken.db'))).toBe(false)
       // The ring over b and c gives `a` to c; b hears from c's heartbeats that it declines.
-      await takenByB(start('b'), c, limit.promise, true)
+      await takenByB(start('b'), c, limit, true)
       expect(c.lines.filter((l) => l === declined)).toHaveLength(1)
-    } finally {
-      limit.clear()
-    }
+    })
   }, 60_000)
 
   it("a weave is taken over only after its own takeover time, when it is longer than the taker's", async () => {
@@ -160,12 +157,7 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
     await lineFrom(b, 'ready b')
     a.proc.kill('SIGKILL')
     const killed = Date.now()
-    const limit = deadline(30_000, procs, 'the takeover of a')
-    try {
-      await Promise.race([lineFrom(b, 'took a'), limit.promise])
-    } finally {
-      limit.clear()
-    }
+    await takeoverOfA(procs, (limit) => Promise.race([lineFrom(b, 'took a'), limit]))
     // Its last heartbeat came at most 100 ms before the kill.
     expect(Date.now() - killed).toBeGreaterThanOrEqual(4_000 - 200)
   }, 60_000)

@@ -177,6 +177,9 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE catch_up (thread TEXT PRIMARY KEY, via TEXT NOT NULL, fence TEXT NOT NULL, since INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TABLE catch_up_held (n INTEGER PRIMARY KEY AUTOINCREMENT, thread TEXT NOT NULL, sender TEXT, body TEXT NOT NULL, msg_id TEXT NOT NULL, at INTEGER NOT NULL, trace TEXT);
    CREATE INDEX catch_up_held_thread ON catch_up_held(thread, n);`,
+  // Envelopes from another weave that came ahead of the one before them from their sender, parked
+  // until it comes (src/amqp/resequence.ts).
+  `CREATE TABLE parked (src TEXT NOT NULL, sn INTEGER NOT NULL, prev INTEGER NOT NULL, msg_id TEXT NOT NULL, body TEXT NOT NULL, trace TEXT, at INTEGER NOT NULL, PRIMARY KEY (src, sn)) WITHOUT ROWID;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -108,6 +108,8 @@ export class ReceivedIds {
     for (const r of db.prepare('SELECT src, min(sn), prev FROM received WHERE src IS NOT NULL GROUP BY src').raw(true).all() as Array<[string, number, number | null]>) {
       if (!this.#chains.has(r[0])) this.#chains.set(r[0], { base: r[1], basePrev: r[2], upto: r[1], dirty: true })
     }
+    // Up to what was taken since the last prune: the next row of each src follows its chain.
+    for (const [src, chain] of this.#chains) this.#walk(src, chain)
   }
 
   /**
@@ -141,6 +143,16 @@ export class ReceivedIds {
     return true
   }
 
+  /**
+   * True if row `sn` of `src`'s outbox has been taken here: it lies in the chain (taken rows are
+   * in it as soon as they are queued), or its id is kept (committed).
+   */
+  taken(src: string, sn: number): boolean {
+    const chain = this.#chains.get(src)
+    if (chain !== undefined && sn >= chain.base && sn <= chain.upto) return true
+    return this.#at.get(src, sn) !== undefined
+  }
+
   #isCopy(o: Origin): boolean {
     const chain = this.#chains.get(o.src)
     return chain !== undefined && o.sn >= chain.base && o.sn <= chain.upto
@@ -160,25 +172,32 @@ export class ReceivedIds {
     if (++this.#taken >= this.#pruneEvery) this.#pruneAll()
   }
 
+  /**
+   * Extends `chain` over the rows kept that join it: taken beyond a gap, or below its start, whose
+   * gap has been taken since, or since it was last saved (only committed rows are seen: the others
+   * on the next prune).
+   */
+  #walk(src: string, chain: Chain): void {
+    for (;;) {
+      const next = this.#after.get(src, chain.upto) as [number, number | null] | undefined
+      if (next === undefined || next[1] === null || next[1] < chain.base || next[1] > chain.upto) break
+      chain.upto = next[0]
+      chain.dirty = true
+    }
+    while (chain.basePrev !== null) {
+      const below = this.#at.get(src, chain.basePrev) as [number | null] | undefined
+      if (below === undefined) break
+      chain.base = chain.basePrev
+      chain.basePrev = below[0]
+      chain.dirty = true
+    }
+  }
+
   /** Queues, for each chain that grew, its save and the deletion of its rows, in the current batch. */
   #pruneAll(): void {
     this.#taken = 0
     for (const [src, chain] of this.#chains) {
-      // Over rows taken beyond a gap, or below the start, whose gap has been taken since (only
-      // committed rows are seen: the others on the next prune).
-      for (;;) {
-        const next = this.#after.get(src, chain.upto) as [number, number | null] | undefined
-        if (next === undefined || next[1] === null || next[1] < chain.base || next[1] > chain.upto) break
-        chain.upto = next[0]
-        chain.dirty = true
-      }
-      while (chain.basePrev !== null) {
-        const below = this.#at.get(src, chain.basePrev) as [number | null] | undefined
-        if (below === undefined) break
-        chain.base = chain.basePrev
-        chain.basePrev = below[0]
-        chain.dirty = true
-      }
+      this.#walk(src, chain)
       if (!chain.dirty) continue
       this.#journal.queue(this.#saveChain, [src, chain.base, chain.basePrev, chain.upto])
       this.#journal.queue(this.#prune, [src, chain.base, chain.upto])

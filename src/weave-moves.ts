@@ -121,12 +121,12 @@ export class WeaveMoves {
     const host = this.#host
     const weave = host.weave
     const bad = checkRecord(record)
+    // Taken as it is (dropped) once: its sender's next envelope follows it (src/received.ts).
+    if (!weave.messages.receiveOnce(msgId, after, origin)) return
     if (bad !== null) {
       weave.emit('error', new RaimentError('RAIMENT_BAD_MIGRATION', `a thread moving here from another weave came with an unreadable record (${bad}); it was dropped`))
-      after()
       return
     }
-    if (!weave.messages.receiveOnce(msgId, after, origin)) return
     const t = record.thread
     const moves = (this.#moves ??= new Moves(weave.journal))
     moves.write(record)

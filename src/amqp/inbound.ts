@@ -14,7 +14,8 @@
  *
  * Each envelope is taken with its origin where the sender gave one (headers `src`, `sn`, `prev`;
  * see src/received.ts), so that its id can later be pruned from `received`; envelopes of senders
- * of earlier builds have none and are taken by id alone, as before.
+ * of earlier builds have none and are taken by id alone, as before. One that comes ahead of the
+ * row before it from its sender waits for it (src/amqp/resequence.ts).
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import { decodeValue } from '../encoding.js'
@@ -22,6 +23,7 @@ import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Origin } from '../received.js'
 import type { Weave } from '../weave.js'
 import type { BatchEnvelope } from './relay.js'
+import { Resequencer } from './resequence.js'
 import type { Topology } from './topology.js'
 
 /**
@@ -87,11 +89,13 @@ class Acks {
 export class Inbound {
   readonly #weave: Weave
   readonly #topology: Topology
+  readonly #seq: Resequencer
   #acks: Acks | null = null
 
-  constructor(weave: Weave, topology: Topology) {
+  constructor(weave: Weave, topology: Topology, log: (line: string) => void) {
     this.#weave = weave
     this.#topology = topology
+    this.#seq = new Resequencer(weave.journal, weave.messages.received, (msgId, e, after, from, trace) => this.#dispatch(msgId, e, after, from, trace), log)
   }
 
   async attach(conn: ChannelModel): Promise<void> {
@@ -105,6 +109,7 @@ export class Inbound {
     await this.#topology.exchanges(ch)
     await this.#topology.weaveQueue(ch, id)
     await ch.prefetch(PREFETCH)
+    this.#seq.load()
     this.#acks = acks
     // A channel closed since (or closing) is never acknowledged on: the broker redelivers what
     // it had in flight there, and the copies are ignored.
@@ -144,12 +149,23 @@ export class Inbound {
     for (let i = 0; i < items.length; i++) this.#one(String(ids[i]), items[i]!, one, sns === null ? undefined : origin(h['src'], sns[i], prevs[i]), traceOf(tps[i]))
   }
 
-  /** Takes one envelope whose id is `msgId`; `after` runs once what it carries is committed. */
+  /** Takes one envelope whose id is `msgId`, or parks it; `after` runs once what it carries is committed. */
   #one(msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin | undefined, trace: string | null = null): void {
     if (typeof e !== 'object' || e === null) {
       after() // not ours: nothing could ever take it
       return
     }
+    if (from === undefined) {
+      this.#dispatch(msgId, e, after, from, trace)
+      return
+    }
+    if (this.#seq.parks(msgId, e, from, trace, after)) return
+    this.#dispatch(msgId, e, after, from, trace)
+    this.#seq.taken(from)
+  }
+
+  /** Takes one envelope whose id is `msgId`; `after` runs once what it carries is committed. */
+  #dispatch(msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin | undefined, trace: string | null): void {
     const w = this.#weave
     if (e.k === 'msg') {
       w.messages.receive(msgId, e.from, e.to, e.body, after, from, typeof e.name === 'string' ? e.name : undefined, trace)
@@ -188,6 +204,12 @@ export class Inbound {
 
   detach(): void {
     this.#acks = null
+  }
+
+  /** The link closes: nothing parked is taken any more by this run. */
+  close(): void {
+    this.detach()
+    this.#seq.stop()
   }
 }
 

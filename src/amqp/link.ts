@@ -129,7 +129,7 @@ export class AmqpLink implements Remote {
     // weave's thread, with no weave running, waits for a relay (src/cli/messages.ts).
     if (weave.journal.meta('amqp') === undefined) weave.journal.queueMeta('amqp', this.topology.ns)
     this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch)
-    this.#inbound = new Inbound(weave, this.topology)
+    this.#inbound = new Inbound(weave, this.topology, this.#log)
     const owners = (this.#owners = new NameOwners(weave.journal))
     const hooks = this.#hooks
     this.#members = new Membership(
@@ -287,7 +287,7 @@ export class AmqpLink implements Remote {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#inbound?.detach()
+    this.#inbound?.close()
     this.#relay?.detach()
     await this.#members?.leave()
     await this.#replicator?.close()

@@ -404,7 +404,15 @@ export class Relay {
     for (const [n, , dest, body] of rows) {
       this.#confirmed.add(n)
       this.#prevs.delete(n)
-      if (n > (this.#sentTo.get(dest) ?? 0)) {
+      if (returned) {
+        // No weave took it: the next row for that weave does not follow it there (it would wait
+        // for it, src/amqp/resequence.ts), but the last row one took.
+        if (this.#lastTo.get(dest) === n) {
+          const sent = this.#sentTo.get(dest)
+          if (sent === undefined) this.#lastTo.delete(dest)
+          else this.#lastTo.set(dest, sent)
+        }
+      } else if (n > (this.#sentTo.get(dest) ?? 0)) {
         this.#sentTo.set(dest, n)
         this.#sentDirty.set(dest, n)
       }

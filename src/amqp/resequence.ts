@@ -1,0 +1,230 @@
+/**
+ * Order per sender kept when the broker takes a later envelope ahead of an earlier one.
+ *
+ * A sending weave's relay publishes its outbox rows in order, on one channel, without waiting for
+ * each confirm (src/amqp/relay.ts). When the broker refuses one publish (a queue full under
+ * `reject-publish`, a quorum queue without a leader) and takes later ones already on the wire,
+ * the refused row, published again, arrives here after them. Each envelope says which row came
+ * before it for this weave (`prev`, src/received.ts), so the gap shows here:
+ *
+ * - An envelope whose `prev` is not taken yet is parked (table `parked`), in the batch that
+ *   acknowledges its delivery: it leaves the broker's queue, so a full queue drains and the refused
+ *   row can come in; the broker's prefetch is never filled by envelopes waiting here.
+ * - When an envelope is taken, those parked behind it (their `prev` is its row) are taken right
+ *   after it, in order, and so on down the chain. A parked envelope's row is deleted once what it
+ *   carries is committed: a crash between the two takes it again, and the copy is ignored.
+ * - An envelope parked longer than `parking.ms` (60 s) is taken all the same, and a line says so:
+ *   its predecessor may never come (a journal put back from a file copy, a weave that lost what it
+ *   had taken with its host under 'sync'). The order is given up, not the message. A restart gives
+ *   each parked envelope `parking.ms` again from when the weave takes deliveries, so that the
+ *   predecessor, still in the queue, comes first.
+ * - A copy of a row parked is acknowledged and dropped; a copy of a row taken goes on to be ignored
+ *   as before (src/received.ts).
+ *
+ * Cost: an envelope that follows its predecessor (the usual case) is checked against its sender's
+ * chain in memory: no query, no allocation. A query is made only for an envelope whose `prev`
+ * lies outside the chain.
+ */
+import type Database from 'better-sqlite3'
+import type { Journal } from '../journal.js'
+import type { Envelope, WatchEnvelope } from '../messages.js'
+import type { Origin, ReceivedIds } from '../received.js'
+
+/** How long an envelope waits here for the one before it at most. (A test may shorten it.) */
+export const parking = { ms: 60_000 }
+
+/** Takes an envelope as it would have been taken on delivery; `after` runs once it is committed. */
+export type Take = (msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin, trace: string | null) => void
+
+interface Parked {
+  msgId: string
+  body: string
+  from: Origin & { prev: number }
+  trace: string | null
+  /** When it is taken even if its predecessor has not come. */
+  due: number
+}
+
+type Stmt = Database.Statement<unknown[]>
+
+export class Resequencer {
+  readonly #journal: Journal
+  readonly #received: ReceivedIds
+  readonly #take: Take
+  readonly #log: (line: string) => void
+  readonly #insert: Stmt
+  readonly #delete: Stmt
+  /** Parked, by `src \n prev`: those waiting for that row (more than one only after a sender was rebuilt). */
+  readonly #byPrev = new Map<string, Parked[]>()
+  /** Parked, by `src \n sn`. */
+  readonly #bySn = new Map<string, Parked>()
+  /** Rows handed to be taken that were not in their sender's chain then (their take may not be committed yet), by `src \n sn`: until when they count as taken. */
+  readonly #taking = new Map<string, number>()
+  #timer: NodeJS.Timeout | null = null
+  #loaded = false
+
+  constructor(journal: Journal, received: ReceivedIds, take: Take, log: (line: string) => void) {
+    this.#journal = journal
+    this.#received = received
+    this.#take = take
+    this.#log = log
+    const db = journal.db
+    this.#insert = db.prepare('INSERT OR IGNORE INTO parked (src, sn, prev, msg_id, body, trace, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.#delete = db.prepare('DELETE FROM parked WHERE src = ? AND sn = ?')
+  }
+
+  /**
+   * Picks up what an earlier run parked (once, before the first delivery is taken): rows whose
+   * envelope was taken meanwhile are deleted, those whose predecessor was are taken now, the others
+   * wait `parking.ms` from now.
+   */
+  load(): void {
+    if (this.#loaded) return
+    this.#loaded = true
+    const rows = this.#journal.db.prepare('SELECT src, sn, prev, msg_id, body, trace FROM parked ORDER BY src, sn').raw(true).all() as Array<[string, number, number, string, string, string | null]>
+    const due = Date.now() + parking.ms
+    for (const [src, sn, prev, msgId, body, trace] of rows) {
+      if (this.#received.taken(src, sn)) this.#journal.queue(this.#delete, [src, sn])
+      else this.#add({ msgId, body, from: { src, sn, prev }, trace, due })
+    }
+    for (const p of [...this.#bySn.values()]) {
+      if (this.#bySn.has(key(p.from.src, p.from.sn)) && this.#taken(p.from.src, p.from.prev) && this.#release(p)) this.taken(p.from)
+    }
+    this.#arm()
+  }
+
+  /**
+   * An envelope from another weave, as delivered: true if it is parked here (or is a copy of one
+   * parked), and `after` runs once that is durable; false if it is to be taken now (`taken` after).
+   */
+  parks(msgId: string, e: Envelope | WatchEnvelope, from: Origin, trace: string | null, after: () => void): boolean {
+    const { src, sn, prev } = from
+    if (prev === null || this.#taken(src, prev) || this.#taken(src, sn)) return false
+    if (this.#bySn.has(key(src, sn))) {
+      void this.#journal.committed().then(after)
+      return true
+    }
+    // A thread's record, like its arrival (src/weave-moves.ts), is acknowledged only once the journal's stream has it.
+    if (e.k === 'move') this.#journal.holdForStream()
+    const body = JSON.stringify(e)
+    this.#journal.queue(this.#insert, [src, sn, prev, msgId, body, trace, Date.now()], after)
+    this.#add({ msgId, body, from: { src, sn, prev }, trace, due: Date.now() + parking.ms })
+    this.#arm()
+    return true
+  }
+
+  /**
+   * The envelope of row `from.sn` has been handed to be taken: what is parked behind it is taken
+   * now, after it.
+   */
+  taken(from: Origin): void {
+    this.#track(from)
+    if (this.#byPrev.size === 0) return
+    // Down the chain of those parked behind it, without a stack frame per envelope.
+    const work = [from]
+    for (let i = 0; i < work.length; i++) {
+      const next = this.#byPrev.get(key(work[i]!.src, work[i]!.sn))
+      if (next === undefined) continue
+      for (const p of [...next]) if (this.#release(p)) work.push(p.from)
+    }
+  }
+
+  /**
+   * A row handed to be taken and not in its sender's chain yet (a watch waiting for its target's
+   * end; a row taken beyond a gap) counts as taken for `parking.ms`, time enough to be committed.
+   */
+  #track(from: Origin): void {
+    if (this.#received.taken(from.src, from.sn)) return
+    if (this.#taking.size >= 10_000) for (const [k, until] of this.#taking) if (until <= Date.now()) this.#taking.delete(k)
+    this.#taking.set(key(from.src, from.sn), Date.now() + parking.ms)
+  }
+
+  /** Stops the timer: the weave closes. What is parked stays for its next run. */
+  stop(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+  }
+
+  #taken(src: string, sn: number): boolean {
+    if (this.#received.taken(src, sn)) return true
+    if (this.#taking.size === 0) return false
+    const k = key(src, sn)
+    const until = this.#taking.get(k)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.#taking.delete(k)
+    return this.#received.taken(src, sn)
+  }
+
+  #add(p: Parked): void {
+    const { src, sn, prev } = p.from
+    this.#bySn.set(key(src, sn), p)
+    const k = key(src, prev)
+    const list = this.#byPrev.get(k)
+    if (list === undefined) this.#byPrev.set(k, [p])
+    else list.push(p)
+  }
+
+  #remove(p: Parked): void {
+    const { src, sn, prev } = p.from
+    this.#bySn.delete(key(src, sn))
+    const k = key(src, prev)
+    const list = this.#byPrev.get(k)
+    if (list === undefined) return
+    const i = list.indexOf(p)
+    if (i >= 0) list.splice(i, 1)
+    if (list.length === 0) this.#byPrev.delete(k)
+  }
+
+  /** Takes a parked envelope now (false: the journal is closed, nothing is taken). */
+  #release(p: Parked): boolean {
+    if (this.#journal.closed) return false
+    this.#remove(p)
+    const { src, sn } = p.from
+    // Its row goes once what it carries is committed (a crash between: taken again, a copy).
+    const after = (): void => {
+      if (!this.#journal.closed) this.#journal.queue(this.#delete, [src, sn])
+    }
+    let e: Envelope | WatchEnvelope | null = null
+    try {
+      e = JSON.parse(p.body) as Envelope | WatchEnvelope
+    } catch {
+      // Written here from a parsed envelope: it parses.
+    }
+    if (e === null) after()
+    else this.#take(p.msgId, e, after, p.from, p.trace)
+    this.#track(p.from)
+    return true
+  }
+
+  /** Sets the timer for the parked envelope due first. */
+  #arm(): void {
+    if (this.#timer !== null || this.#bySn.size === 0) return
+    let first = Infinity
+    for (const p of this.#bySn.values()) if (p.due < first) first = p.due
+    this.#timer = setTimeout(() => this.#expire(), Math.max(0, first - Date.now()))
+    this.#timer.unref()
+  }
+
+  /** Takes the envelopes whose predecessor has not come within `parking.ms`, oldest row first per sender. */
+  #expire(): void {
+    this.#timer = null
+    if (this.#journal.closed) return
+    const now = Date.now()
+    const due = [...this.#bySn.values()].filter((p) => p.due <= now).sort((a, b) => (a.from.src < b.from.src ? -1 : a.from.src > b.from.src ? 1 : a.from.sn - b.from.sn))
+    const senders = new Set<string>()
+    for (const p of due) {
+      if (!this.#bySn.has(key(p.from.src, p.from.sn))) continue // taken behind another
+      senders.add(p.from.src)
+      if (this.#release(p)) this.taken(p.from)
+    }
+    for (const src of senders) {
+      this.#log(`raiment: messages from ${src} waited ${parking.ms / 1000} s for an earlier one of that sender that has not come; taken without it (that sender's order is not kept for them)`)
+    }
+    this.#arm()
+  }
+}
+
+function key(src: string, sn: number): string {
+  return `${src}\n${sn}`
+}

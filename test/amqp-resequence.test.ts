@@ -1,0 +1,142 @@
+/**
+ * Envelopes that come ahead of the one before them from their sender (src/amqp/resequence.ts), on
+ * a real broker: weave b in this process takes rows a sender publishes by hand, with the headers a
+ * relay gives them, in the order a broker that refused some publishes would deliver them.
+ *
+ * - Property: rows 1..N, cut into batches that arrive in any order and some twice, reach b's
+ *   thread each once and in row order, and nothing stays parked.
+ * - A row that never comes: those behind it wait `parking.ms`, then are taken, in order, with a line.
+ * - A restart: what was parked is kept, and taken in order once the missing row comes.
+ */
+import amqp, { type ConfirmChannel } from 'amqplib'
+import fc from 'fast-check'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Weave } from 'raiment'
+import { parking } from '../src/amqp/resequence.js'
+import { Topology } from '../src/amqp/topology.js'
+import { AMQP_URL, brokerUp, brokerTests, CI, freshNamespace, removeNamespace } from './support/broker.js'
+import { linkedWeave } from './support/linked-weave.js'
+import { resultOf as result, sink } from './support/streams.js'
+import { tempDir } from './support/tmp.js'
+
+const types = { sink }
+
+/** Publishes rows of sender `src`, all for b's thread `to`, as a relay would: each `group` as one AMQP message. */
+async function publishRows(ns: string, src: string, to: string, groups: number[][]): Promise<void> {
+  const t = new Topology(ns)
+  const conn = await amqp.connect(AMQP_URL, { noDelay: true })
+  try {
+    const ch: ConfirmChannel = await conn.createConfirmChannel()
+    const env = (sn: number): string => JSON.stringify({ k: 'msg', from: null, to, body: `J${JSON.stringify({ i: sn - 1 })}` })
+    const prev = (sn: number): number | null => (sn === 1 ? null : sn - 1)
+    for (const g of groups) {
+      const ids = g.map((sn) => `${src}-m${sn}`)
+      if (g.length === 1) ch.publish(t.exchange, 'b', Buffer.from(env(g[0]!)), { persistent: true, messageId: ids[0]!, headers: { src, sn: g[0], prev: prev(g[0]!) } })
+      else {
+        const body = `{"k":"batch","ids":${JSON.stringify(ids)},"items":[${g.map(env).join(',')}]}`
+        ch.publish(t.exchange, 'b', Buffer.from(body), { persistent: true, messageId: `batch:${ids[0]}`, headers: { src, sn: g, prev: g.map(prev) } })
+      }
+    }
+    await ch.waitForConfirms()
+  } finally {
+    await conn.close()
+  }
+}
+
+function parked(w: Weave): number {
+  return w.journal.db.prepare('SELECT count(*) FROM parked').pluck().get() as number
+}
+
+async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** Rows 1..n cut into consecutive batches (as a relay packs them), in an order a broker may deliver them, some twice. */
+const schedules = fc
+  .integer({ min: 2, max: 14 })
+  .chain((n) =>
+    fc.record({
+      n: fc.constant(n),
+      cuts: fc.uniqueArray(fc.integer({ min: 2, max: n }), { maxLength: n - 1 }),
+      order: fc.array(fc.nat(), { minLength: n, maxLength: n }),
+      again: fc.array(fc.nat(), { maxLength: 3 }),
+    }),
+  )
+  .map(({ n, cuts, order, again }) => {
+    const starts = [1, ...cuts.sort((x, y) => x - y)]
+    const batches = starts.map((s, i) => Array.from({ length: (starts[i + 1] ?? n + 1) - s }, (_, k) => s + k))
+    // Shuffled by the keys drawn (a stable sort keeps equal keys in row order).
+    const groups = batches.map((b, i) => ({ b, key: order[i]! })).sort((x, y) => x.key - y.key).map((x) => x.b)
+    for (const a of again) groups.splice(a % (groups.length + 1), 0, batches[a % batches.length]!)
+    return { n, groups }
+  })
+
+describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from their sender', () => {
+  const cleanups = brokerTests()
+  const ms = parking.ms
+  beforeEach(() => {
+    parking.ms = ms
+  })
+  afterEach(() => {
+    parking.ms = ms
+  })
+
+  it('property: any order of delivery, with copies, gives each row once and in row order', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['b']))
+    const { weave: b } = await linkedWeave({ dir, ns, id: 'b', weave: { threads: types } }, cleanups)
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(schedules, async ({ n, groups }) => {
+        const to = b.spawn('sink', { n })
+        await b.committed()
+        await publishRows(ns, `x${++run}#0011223344556677`, to, groups)
+        expect(result(await b.join(to))).toEqual(Array.from({ length: n }, (_, i) => i))
+        await until('no envelope parked', () => parked(b) === 0)
+      }),
+      { numRuns: 25 },
+    )
+  }, 120_000)
+
+  it('takes what waits for a row that never comes after parking.ms, in order, and says so', async () => {
+    parking.ms = 300
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['b']))
+    const lines: string[] = []
+    const { weave: b } = await linkedWeave({ dir, ns, id: 'b', link: { log: (l) => lines.push(l) }, weave: { threads: types } }, cleanups)
+    const to = b.spawn('sink', { n: 3 })
+    await b.committed()
+    const src = 'y#8899aabbccddeeff'
+    // Row 1 never comes; 4 comes first.
+    await publishRows(ns, src, to, [[4], [2, 3]])
+    await until('three envelopes parked', () => parked(b) === 3)
+    expect(result(await b.join(to))).toEqual([1, 2, 3])
+    expect(lines.filter((l) => l.includes(`messages from ${src} waited 0.3 s`))).toHaveLength(1)
+    await until('no envelope parked', () => parked(b) === 0)
+  }, 60_000)
+
+  it('keeps what is parked across a restart, and takes it in order once the missing row comes', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['b']))
+    const open = (): ReturnType<typeof linkedWeave> => linkedWeave({ dir, ns, id: 'b', weave: { threads: types } }, cleanups)
+    let b = await open()
+    const to = b.weave.spawn('sink', { n: 4 })
+    await b.weave.committed()
+    const src = 'z#0123456789abcdef'
+    await publishRows(ns, src, to, [[3, 4], [2]])
+    await until('three envelopes parked', () => parked(b.weave) === 3)
+    await b.close()
+    b = await open()
+    // A copy of a row parked changes nothing; then the missing row.
+    await publishRows(ns, src, to, [[4], [1]])
+    expect(result(await b.weave.join(to))).toEqual([0, 1, 2, 3])
+    await until('no envelope parked', () => parked(b.weave) === 0)
+  }, 60_000)
+})

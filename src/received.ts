@@ -84,6 +84,10 @@ export class ReceivedIds {
   readonly #prune: Stmt
   /** Ids queued in the current batch, not yet committed. */
   readonly #receiving = new Set<string>()
+  /** Rows queued and not yet committed that are not in their src's chain, by `src \n sn` (see `taken`). */
+  readonly #queued = new Set<string>()
+  /** Told of each row taken (src/amqp/resequence.ts), once what it carries is queued or about to be. */
+  #onTaken: ((o: Origin) => void) | null = null
   /** Per src; ahead of received_chains by what was taken since the last prune. */
   readonly #chains = new Map<string, Chain>()
   /** Rows with an origin taken since the last prune. */
@@ -128,29 +132,49 @@ export class ReceivedIds {
       // taken all the same, so the chain goes on through it (else every later row of that src
       // would be kept by id for good).
       if (origin !== undefined) {
-        this.#journal.queue(this.#insert, [`${msgId}@${origin.src}:${origin.sn}`, Date.now(), origin.src, origin.sn, origin.prev])
-        this.#took(origin)
+        let key: string | null = null
+        this.#journal.queue(this.#insert, [`${msgId}@${origin.src}:${origin.sn}`, Date.now(), origin.src, origin.sn, origin.prev], () => {
+          if (key !== null) this.#queued.delete(key)
+        })
+        key = this.#tookNow(origin)
       }
       void this.#journal.committed().then(after)
       return false
     }
     this.#receiving.add(msgId)
+    let key: string | null = null
     this.#journal.queue(this.#insert, [msgId, Date.now(), origin?.src ?? null, origin?.sn ?? null, origin?.prev ?? null], () => {
       this.#receiving.delete(msgId)
+      if (key !== null) this.#queued.delete(key)
       after()
     })
-    if (origin !== undefined) this.#took(origin)
+    if (origin !== undefined) key = this.#tookNow(origin)
     return true
   }
 
   /**
-   * True if row `sn` of `src`'s outbox has been taken here: it lies in the chain (taken rows are
-   * in it as soon as they are queued), or its id is kept (committed).
+   * True if row `sn` of `src`'s outbox has been taken here (or is, in the batch forming): it lies
+   * in the chain, or it is queued, or its id is kept.
    */
   taken(src: string, sn: number): boolean {
     const chain = this.#chains.get(src)
     if (chain !== undefined && sn >= chain.base && sn <= chain.upto) return true
+    if (this.#queued.size > 0 && this.#queued.has(`${src}\n${sn}`)) return true
     return this.#at.get(src, sn) !== undefined
+  }
+
+  /** `fn` is told of each row taken from now on (one listener). */
+  onTaken(fn: (o: Origin) => void): void {
+    this.#onTaken = fn
+  }
+
+  /** Row `o`'s id is queued: the chain goes on; returns its key in #queued if it is kept there until committed. */
+  #tookNow(o: Origin): string | null {
+    this.#took(o)
+    let key: string | null = null
+    if (!this.#isCopy(o)) this.#queued.add((key = `${o.src}\n${o.sn}`))
+    this.#onTaken?.(o)
+    return key
   }
 
   #isCopy(o: Origin): boolean {

@@ -7,6 +7,8 @@
  *   thread each once and in row order, and nothing stays parked.
  * - A row that never comes: those behind it wait `parking.ms`, then are taken, in order, with a line.
  * - A restart: what was parked is kept, and taken in order once the missing row comes.
+ * - A row the broker returned (no such weave yet) is not the one before the next for that weave:
+ *   once the weave joins, what is sent to it is taken at once.
  */
 import amqp, { type ConfirmChannel } from 'amqplib'
 import fc from 'fast-check'
@@ -16,10 +18,10 @@ import { parking } from '../src/amqp/resequence.js'
 import { Topology } from '../src/amqp/topology.js'
 import { AMQP_URL, brokerUp, brokerTests, CI, freshNamespace, removeNamespace } from './support/broker.js'
 import { linkedWeave } from './support/linked-weave.js'
-import { resultOf as result, sink } from './support/streams.js'
+import { resultOf as result, sink, source } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
 
-const types = { sink }
+const types = { sink, source }
 
 /** Publishes rows of sender `src`, all for b's thread `to`, as a relay would: each `group` as one AMQP message. */
 async function publishRows(ns: string, src: string, to: string, groups: number[][]): Promise<void> {
@@ -113,8 +115,10 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
     const to = b.spawn('sink', { n: 3 })
     await b.committed()
     const src = 'y#8899aabbccddeeff'
-    // Row 1 never comes; 4 comes first.
-    await publishRows(ns, src, to, [[4], [2, 3]])
+    // Row 1 never comes; 4 comes first, so it is due first: the rows parked before it go first all the same.
+    await publishRows(ns, src, to, [[4]])
+    await until('one envelope parked', () => parked(b) === 1)
+    await publishRows(ns, src, to, [[2, 3]])
     await until('three envelopes parked', () => parked(b) === 3)
     expect(result(await b.join(to))).toEqual([1, 2, 3])
     expect(lines.filter((l) => l.includes(`messages from ${src} waited 0.3 s`))).toHaveLength(1)
@@ -139,4 +143,21 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
     expect(result(await b.weave.join(to))).toEqual([0, 1, 2, 3])
     await until('no envelope parked', () => parked(b.weave) === 0)
   }, 60_000)
+
+  it('does not make the next message for a weave wait for one the broker returned before it joined', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'd']))
+    const { weave: a } = await linkedWeave({ dir, ns, id: 'a', weave: { threads: types } }, cleanups)
+    // No weave d has joined: the broker returns the message, and a dead-letters it.
+    result(await a.join(a.spawn('source', { to: 'd/none', n: 1, inFlight: 1 })))
+    await until('the returned message dead-lettered', () => (a.journal.db.prepare('SELECT count(*) FROM dead_letters').pluck().get() as number) === 1)
+    const { weave: d } = await linkedWeave({ dir, ns, id: 'd', weave: { threads: types } }, cleanups)
+    const to = d.spawn('sink', { n: 1 })
+    await d.committed()
+    result(await a.join(a.spawn('source', { to, n: 1, inFlight: 1 })))
+    // Taken well within parking.ms (90 s): it followed no row d never had.
+    expect(result(await d.join(to))).toEqual([0])
+    expect(parked(d)).toBe(0)
+  }, 30_000)
 })

@@ -109,7 +109,6 @@ export class Inbound {
     await this.#topology.exchanges(ch)
     await this.#topology.weaveQueue(ch, id)
     await ch.prefetch(PREFETCH)
-    this.#seq.load()
     this.#acks = acks
     // A channel closed since (or closing) is never acknowledged on: the broker redelivers what
     // it had in flight there, and the copies are ignored.
@@ -155,13 +154,7 @@ export class Inbound {
       after() // not ours: nothing could ever take it
       return
     }
-    if (from === undefined) {
-      this.#dispatch(msgId, e, after, from, trace)
-      return
-    }
-    if (this.#seq.parks(msgId, e, from, trace, after)) return
-    this.#dispatch(msgId, e, after, from, trace)
-    this.#seq.taken(from)
+    if (from === undefined || !this.#seq.parks(msgId, e, from, trace, after)) this.#dispatch(msgId, e, after, from, trace)
   }
 
   /** Takes one envelope whose id is `msgId`; `after` runs once what it carries is committed. */

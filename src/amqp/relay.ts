@@ -28,7 +28,10 @@
  *   this journal; `sn`, each row's number; `prev`, the number of the row before it for the same
  *   weave (null if not known). Rows leave the outbox only once confirmed, so the row before is one
  *   still there and read before it on this channel, or the last one confirmed for that weave
- *   (`#sentTo`, saved in `outbox_sent` in the transaction that deletes it).
+ *   (`#sentTo`, saved in `outbox_sent` in the transaction that deletes it; while a row the broker
+ *   refused is not confirmed, the last one before it, as the later ones are taken after it). A
+ *   row returned (no such weave) is the row before none: the next ones follow the row before it.
+ *   The receiver parks an envelope that comes ahead of the row before it (src/amqp/resequence.ts).
  *
  * Cost: the relay is pipelined. One query reads the rows of a commit (up to the window), they are
  * published without waiting, packed per destination weave, and confirms come back while later
@@ -125,6 +128,10 @@ export class Relay {
   readonly #sentTo: Map<string, number>
   /** Entries of #sentTo not yet queued into outbox_sent. */
   readonly #sentDirty = new Map<string, number>()
+  /** Per destination weave with rows in #nacked: the highest row number confirmed (#sentTo stays below the first of those). */
+  readonly #confirmedTo = new Map<string, number>()
+  /** Per destination weave: rows the broker refused (nack) and has not confirmed since. */
+  readonly #nacked = new Map<string, Set<number>>()
   /** Per destination weave: the highest row number read on this channel (from #sentTo at attach). */
   #lastTo = new Map<string, number>()
   /** Per row not yet confirmed: the `prev` it was first published with. */
@@ -390,6 +397,14 @@ export class Relay {
     if (this.#ch !== ch) return
     this.#inFlight -= rows.length
     if (err) {
+      // Until they are confirmed, the rows before them are all that is known to be sent: after a
+      // restart, the first of them is published with the row before it as `prev`, not as one of
+      // unknown place (which would stall its receiver's chain, src/received.ts).
+      for (const [n, , dest] of rows) {
+        const nacked = this.#nacked.get(dest)
+        if (nacked === undefined) this.#nacked.set(dest, new Set([n]))
+        else nacked.add(n)
+      }
       // Nacked (the queue could not take it): publish everything again on a fresh channel.
       this.#why ??= 'the broker refused a message (nack: a queue full, or without a leader)'
       void ch.close().catch(() => {})
@@ -403,19 +418,10 @@ export class Relay {
     const returned = this.#returned.delete(id)
     for (const [n, , dest, body] of rows) {
       this.#confirmed.add(n)
+      const prev = this.#prevs.get(n) ?? null
       this.#prevs.delete(n)
-      if (returned) {
-        // No weave took it: the next row for that weave does not follow it there (it would wait
-        // for it, src/amqp/resequence.ts), but the last row one took.
-        if (this.#lastTo.get(dest) === n) {
-          const sent = this.#sentTo.get(dest)
-          if (sent === undefined) this.#lastTo.delete(dest)
-          else this.#lastTo.set(dest, sent)
-        }
-      } else if (n > (this.#sentTo.get(dest) ?? 0)) {
-        this.#sentTo.set(dest, n)
-        this.#sentDirty.set(dest, n)
-      }
+      if (returned) this.#unlink(dest, n, prev)
+      else this.#sent(dest, n)
       // A fence no weave takes is nobody's message: its thread's catch-up gives up in time (src/catch-up.ts).
       if (returned && !body.startsWith('{"k":"fence"')) {
         const e = JSON.parse(body) as Envelope | WatchEnvelope
@@ -437,6 +443,40 @@ export class Relay {
       }
     }
     if (this.#more) this.#schedulePump()
+  }
+
+  /** Row `n` for weave `dest` is confirmed: `#sentTo` goes up to it, or to the row before the first refused and not confirmed since. */
+  #sent(dest: string, n: number): void {
+    let upto = n
+    const nacked = this.#nacked.get(dest)
+    if (nacked !== undefined) {
+      nacked.delete(n)
+      const top = Math.max(this.#confirmedTo.get(dest) ?? 0, n)
+      if (nacked.size > 0) {
+        this.#confirmedTo.set(dest, top)
+        upto = Math.min(top, Math.min(...nacked) - 1)
+      } else {
+        this.#nacked.delete(dest)
+        this.#confirmedTo.delete(dest)
+        upto = top
+      }
+    }
+    if (upto > (this.#sentTo.get(dest) ?? 0)) {
+      this.#sentTo.set(dest, upto)
+      this.#sentDirty.set(dest, upto)
+    }
+  }
+
+  /**
+   * Row `n` for weave `dest` came back (no such weave): no weave took it, so the rows after it for
+   * that weave follow the row before it (`prev`) there, not it (else they would wait for it,
+   * src/amqp/resequence.ts).
+   */
+  #unlink(dest: string, n: number, prev: number | null): void {
+    for (const [m, p] of this.#prevs) if (p === n) this.#prevs.set(m, prev)
+    if (this.#lastTo.get(dest) !== n) return
+    if (prev === null) this.#lastTo.delete(dest)
+    else this.#lastTo.set(dest, prev)
   }
 
   /** Queues the deletes of the rows confirmed since the last call, a statement per run of numbers. */

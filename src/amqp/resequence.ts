@@ -10,20 +10,23 @@
  * - An envelope whose `prev` is not taken yet is parked (table `parked`), in the batch that
  *   acknowledges its delivery: it leaves the broker's queue, so a full queue drains and the refused
  *   row can come in; the broker's prefetch is never filled by envelopes waiting here.
- * - When an envelope is taken, those parked behind it (their `prev` is its row) are taken right
- *   after it, in order, and so on down the chain. A parked envelope's row is deleted once what it
- *   carries is committed: a crash between the two takes it again, and the copy is ignored.
- * - An envelope parked longer than `parking.ms` (60 s) is taken all the same, and a line says so:
- *   its predecessor may never come (a journal put back from a file copy, a weave that lost what it
- *   had taken with its host under 'sync'). The order is given up, not the message. A restart gives
- *   each parked envelope `parking.ms` again from when the weave takes deliveries, so that the
- *   predecessor, still in the queue, comes first.
+ * - When an envelope is taken (its id queued into `received`, src/received.ts `onTaken`), those
+ *   parked behind it (their `prev` is its row) are taken right after it (in a microtask: after
+ *   what it carries is queued too), in order, and so on down the chain. A parked envelope's row is
+ *   deleted once what it carries is committed: a crash between the two takes it again, and the
+ *   copy is ignored.
+ * - An envelope parked longer than `parking.ms` (90 s: a sender's relay tries a refused publish
+ *   again at least every 30 s) is taken all the same, from the first of those parked before it,
+ *   and a line says so: its predecessor may never come (a journal put back from a file copy, a
+ *   weave that lost what it had taken with its host under 'sync'). The order is given up, not the
+ *   message. A restart gives each parked envelope `parking.ms` again from when the weave starts,
+ *   so that the predecessor, still in the queue, comes first.
  * - A copy of a row parked is acknowledged and dropped; a copy of a row taken goes on to be ignored
  *   as before (src/received.ts).
  *
  * Cost: an envelope that follows its predecessor (the usual case) is checked against its sender's
  * chain in memory: no query, no allocation. A query is made only for an envelope whose `prev`
- * lies outside the chain.
+ * lies outside the chain. What is parked is held in memory too (its body included) until taken.
  */
 import type Database from 'better-sqlite3'
 import type { Journal } from '../journal.js'
@@ -31,7 +34,7 @@ import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Origin, ReceivedIds } from '../received.js'
 
 /** How long an envelope waits here for the one before it at most. (A test may shorten it.) */
-export const parking = { ms: 60_000 }
+export const parking = { ms: 90_000 }
 
 /** Takes an envelope as it would have been taken on delivery; `after` runs once it is committed. */
 export type Take = (msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin, trace: string | null) => void
@@ -58,11 +61,12 @@ export class Resequencer {
   readonly #byPrev = new Map<string, Parked[]>()
   /** Parked, by `src \n sn`. */
   readonly #bySn = new Map<string, Parked>()
-  /** Rows handed to be taken that were not in their sender's chain then (their take may not be committed yet), by `src \n sn`: until when they count as taken. */
-  readonly #taking = new Map<string, number>()
   #timer: NodeJS.Timeout | null = null
-  #loaded = false
 
+  /**
+   * Picks up what an earlier run parked: rows whose envelope was taken meanwhile are deleted, those
+   * whose predecessor was are taken now, the others wait `parking.ms` from now.
+   */
   constructor(journal: Journal, received: ReceivedIds, take: Take, log: (line: string) => void) {
     this.#journal = journal
     this.#received = received
@@ -71,35 +75,24 @@ export class Resequencer {
     const db = journal.db
     this.#insert = db.prepare('INSERT OR IGNORE INTO parked (src, sn, prev, msg_id, body, trace, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.#delete = db.prepare('DELETE FROM parked WHERE src = ? AND sn = ?')
-  }
-
-  /**
-   * Picks up what an earlier run parked (once, before the first delivery is taken): rows whose
-   * envelope was taken meanwhile are deleted, those whose predecessor was are taken now, the others
-   * wait `parking.ms` from now.
-   */
-  load(): void {
-    if (this.#loaded) return
-    this.#loaded = true
-    const rows = this.#journal.db.prepare('SELECT src, sn, prev, msg_id, body, trace FROM parked ORDER BY src, sn').raw(true).all() as Array<[string, number, number, string, string, string | null]>
+    received.onTaken((o) => this.#onTaken(o))
+    const rows = db.prepare('SELECT src, sn, prev, msg_id, body, trace FROM parked ORDER BY src, sn').raw(true).all() as Array<[string, number, number, string, string, string | null]>
     const due = Date.now() + parking.ms
     for (const [src, sn, prev, msgId, body, trace] of rows) {
-      if (this.#received.taken(src, sn)) this.#journal.queue(this.#delete, [src, sn])
+      if (received.taken(src, sn)) journal.queue(this.#delete, [src, sn])
       else this.#add({ msgId, body, from: { src, sn, prev }, trace, due })
     }
-    for (const p of [...this.#bySn.values()]) {
-      if (this.#bySn.has(key(p.from.src, p.from.sn)) && this.#taken(p.from.src, p.from.prev) && this.#release(p)) this.taken(p.from)
-    }
+    for (const p of [...this.#bySn.values()]) if (this.#bySn.has(key(p.from.src, p.from.sn)) && received.taken(p.from.src, p.from.prev)) this.#releaseFrom(p)
     this.#arm()
   }
 
   /**
    * An envelope from another weave, as delivered: true if it is parked here (or is a copy of one
-   * parked), and `after` runs once that is durable; false if it is to be taken now (`taken` after).
+   * parked), and `after` runs once that is durable; false if it is to be taken now.
    */
   parks(msgId: string, e: Envelope | WatchEnvelope, from: Origin, trace: string | null, after: () => void): boolean {
     const { src, sn, prev } = from
-    if (prev === null || this.#taken(src, prev) || this.#taken(src, sn)) return false
+    if (prev === null || this.#received.taken(src, prev) || this.#received.taken(src, sn)) return false
     if (this.#bySn.has(key(src, sn))) {
       void this.#journal.committed().then(after)
       return true
@@ -113,47 +106,30 @@ export class Resequencer {
     return true
   }
 
-  /**
-   * The envelope of row `from.sn` has been handed to be taken: what is parked behind it is taken
-   * now, after it.
-   */
-  taken(from: Origin): void {
-    this.#track(from)
-    if (this.#byPrev.size === 0) return
-    // Down the chain of those parked behind it, without a stack frame per envelope.
-    const work = [from]
-    for (let i = 0; i < work.length; i++) {
-      const next = this.#byPrev.get(key(work[i]!.src, work[i]!.sn))
-      if (next === undefined) continue
-      for (const p of [...next]) if (this.#release(p)) work.push(p.from)
-    }
-  }
-
-  /**
-   * A row handed to be taken and not in its sender's chain yet (a watch waiting for its target's
-   * end; a row taken beyond a gap) counts as taken for `parking.ms`, time enough to be committed.
-   */
-  #track(from: Origin): void {
-    if (this.#received.taken(from.src, from.sn)) return
-    if (this.#taking.size >= 10_000) for (const [k, until] of this.#taking) if (until <= Date.now()) this.#taking.delete(k)
-    this.#taking.set(key(from.src, from.sn), Date.now() + parking.ms)
-  }
-
   /** Stops the timer: the weave closes. What is parked stays for its next run. */
   stop(): void {
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = null
   }
 
-  #taken(src: string, sn: number): boolean {
-    if (this.#received.taken(src, sn)) return true
-    if (this.#taking.size === 0) return false
-    const k = key(src, sn)
-    const until = this.#taking.get(k)
-    if (until === undefined) return false
-    if (until > Date.now()) return true
-    this.#taking.delete(k)
-    return this.#received.taken(src, sn)
+  /** Row `o` is taken: what is parked behind it is taken once what `o` carries is queued too. */
+  #onTaken(o: Origin): void {
+    if (this.#byPrev.size === 0 || !this.#byPrev.has(key(o.src, o.sn))) return
+    queueMicrotask(() => this.#releaseAfter(o))
+  }
+
+  /** Takes `p` and, right after it, those parked behind it, down the chain (without a stack frame per envelope). */
+  #releaseFrom(p: Parked): void {
+    if (this.#release(p)) this.#releaseAfter(p.from)
+  }
+
+  #releaseAfter(from: Origin): void {
+    const work = [from]
+    for (let i = 0; i < work.length; i++) {
+      const next = this.#byPrev.get(key(work[i]!.src, work[i]!.sn))
+      if (next === undefined) continue
+      for (const p of [...next]) if (this.#release(p)) work.push(p.from)
+    }
   }
 
   #add(p: Parked): void {
@@ -193,7 +169,6 @@ export class Resequencer {
     }
     if (e === null) after()
     else this.#take(p.msgId, e, after, p.from, p.trace)
-    this.#track(p.from)
     return true
   }
 
@@ -206,17 +181,21 @@ export class Resequencer {
     this.#timer.unref()
   }
 
-  /** Takes the envelopes whose predecessor has not come within `parking.ms`, oldest row first per sender. */
+  /**
+   * Takes the envelopes whose predecessor has not come within `parking.ms`: each from the first of
+   * its sender's parked before it (whose predecessor is not parked here), so that they go in order.
+   */
   #expire(): void {
     this.#timer = null
     if (this.#journal.closed) return
     const now = Date.now()
     const due = [...this.#bySn.values()].filter((p) => p.due <= now).sort((a, b) => (a.from.src < b.from.src ? -1 : a.from.src > b.from.src ? 1 : a.from.sn - b.from.sn))
     const senders = new Set<string>()
-    for (const p of due) {
+    for (let p of due) {
       if (!this.#bySn.has(key(p.from.src, p.from.sn))) continue // taken behind another
+      for (let before = this.#bySn.get(key(p.from.src, p.from.prev)); before !== undefined; before = this.#bySn.get(key(p.from.src, p.from.prev))) p = before
       senders.add(p.from.src)
-      if (this.#release(p)) this.taken(p.from)
+      this.#releaseFrom(p)
     }
     for (const src of senders) {
       this.#log(`raiment: messages from ${src} waited ${parking.ms / 1000} s for an earlier one of that sender that has not come; taken without it (that sender's order is not kept for them)`)

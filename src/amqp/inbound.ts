@@ -128,7 +128,7 @@ export class Inbound {
     }
     const h = (m.properties.headers ?? {}) as Record<string, unknown>
     if (typeof e !== 'object' || e === null || e.k !== 'batch') {
-      this.#one(String(m.properties.messageId), e, ack, origin(h['src'], h['sn'], h['prev']), traceOf(h['traceparent']))
+      this.#one(String(m.properties.messageId), e, ack, origin(h['src'], h['sn'], h['prev']), traceOf(h['traceparent']), h['pend'] === 1)
       return
     }
     // Each envelope of a batch is taken as if it had come alone, in order; the delivery is
@@ -145,16 +145,20 @@ export class Inbound {
     const sns = Array.isArray(h['sn']) && h['sn'].length === ids.length ? (h['sn'] as unknown[]) : null
     const prevs = Array.isArray(h['prev']) ? (h['prev'] as unknown[]) : []
     const tps = Array.isArray(h['traceparents']) ? (h['traceparents'] as unknown[]) : []
-    for (let i = 0; i < items.length; i++) this.#one(String(ids[i]), items[i]!, one, sns === null ? undefined : origin(h['src'], sns[i], prevs[i]), traceOf(tps[i]))
+    // (The row before each envelope but the first is the one before it in the batch.)
+    for (let i = 0; i < items.length; i++) this.#one(String(ids[i]), items[i]!, one, sns === null ? undefined : origin(h['src'], sns[i], prevs[i]), traceOf(tps[i]), i > 0 || h['pend'] === 1)
   }
 
-  /** Takes one envelope whose id is `msgId`, or parks it; `after` runs once what it carries is committed. */
-  #one(msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin | undefined, trace: string | null = null): void {
+  /**
+   * Takes one envelope whose id is `msgId`, or parks it; `after` runs once what it carries is
+   * committed. `pend`: the row before it was not confirmed when it was sent (it may come later).
+   */
+  #one(msgId: string, e: Envelope | WatchEnvelope, after: () => void, from: Origin | undefined, trace: string | null, pend: boolean): void {
     if (typeof e !== 'object' || e === null) {
       after() // not ours: nothing could ever take it
       return
     }
-    if (from === undefined || !this.#seq.parks(msgId, e, from, trace, after)) this.#dispatch(msgId, e, after, from, trace)
+    if (from === undefined || !this.#seq.parks(msgId, e, from, trace, pend, after)) this.#dispatch(msgId, e, after, from, trace)
   }
 
   /** Takes one envelope whose id is `msgId`; `after` runs once what it carries is committed. */

@@ -128,7 +128,7 @@ export class Relay {
   readonly #sentTo: Map<string, number>
   /** Entries of #sentTo not yet queued into outbox_sent. */
   readonly #sentDirty = new Map<string, number>()
-  /** Per destination weave with rows in #nacked: the highest row number confirmed (#sentTo stays below the first of those). */
+  /** Per destination weave with rows in #nacked: the highest row number confirmed (#sentTo is below the first of those). */
   readonly #confirmedTo = new Map<string, number>()
   /** Per destination weave: rows the broker refused (nack) and has not confirmed since. */
   readonly #nacked = new Map<string, Set<number>>()
@@ -188,7 +188,7 @@ export class Relay {
     this.#count = db.prepare('SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_names)').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
-    this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = max(n, excluded.n)')
+    this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = excluded.n')
     this.#sentTo = new Map(db.prepare('SELECT dest, n FROM outbox_sent').raw(true).all() as Array<[string, number]>)
     this.#src = `${journal.weaveId}#${journal.meta('journal_id') ?? ''}`
     // The last row of the batches released (see the invariants); rows after it wait.
@@ -384,13 +384,25 @@ export class Relay {
         mandatory: true,
         messageId: id,
         contentType: 'application/json',
-        headers: traced(rows, batch, batch ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null }),
+        headers: traced(rows, batch, this.#pending(first[2], prevs[0] ?? null, batch ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null })),
       }, (err) => this.#confirm(ch, id, rows, err))
       return true
     } catch {
       // The channel is closing: its 'close' clears it, and the next one publishes from the start.
       return false
     }
+  }
+
+  /**
+   * `headers`, with `pend: 1` if the row before the first row of this message for weave `dest`
+   * (`prev`) is not confirmed yet: only then can this one reach that weave ahead of it (a refused
+   * publish), and only then does the receiver wait for it (src/amqp/resequence.ts). (One
+   * confirmed is in the queue ahead of this one, or taken; a weave restarted on a fresh journal
+   * never had it, and does not wait for it.)
+   */
+  #pending(dest: string, prev: number | null, headers: Record<string, unknown>): Record<string, unknown> {
+    if (prev !== null && !this.#confirmed.has(prev) && prev > (this.#sentTo.get(dest) ?? 0)) headers['pend'] = 1
+    return headers
   }
 
   #confirm(ch: ConfirmChannel, id: string, rows: Row[], err: unknown): void {
@@ -401,10 +413,14 @@ export class Relay {
       // restart, the first of them is published with the row before it as `prev`, not as one of
       // unknown place (which would stall its receiver's chain, src/received.ts).
       for (const [n, , dest] of rows) {
-        const nacked = this.#nacked.get(dest)
-        if (nacked === undefined) this.#nacked.set(dest, new Set([n]))
-        else nacked.add(n)
+        let nacked = this.#nacked.get(dest)
+        if (nacked === undefined) {
+          this.#nacked.set(dest, (nacked = new Set()))
+          this.#confirmedTo.set(dest, this.#sentTo.get(dest) ?? 0)
+        }
+        nacked.add(n)
       }
+      this.#settle(rows[0]![2])
       // Nacked (the queue could not take it): publish everything again on a fresh channel.
       this.#why ??= 'the broker refused a message (nack: a queue full, or without a leader)'
       void ch.close().catch(() => {})
@@ -421,7 +437,7 @@ export class Relay {
       const prev = this.#prevs.get(n) ?? null
       this.#prevs.delete(n)
       if (returned) this.#unlink(dest, n, prev)
-      else this.#sent(dest, n)
+      this.#sent(dest, n, !returned)
       // A fence no weave takes is nobody's message: its thread's catch-up gives up in time (src/catch-up.ts).
       if (returned && !body.startsWith('{"k":"fence"')) {
         const e = JSON.parse(body) as Envelope | WatchEnvelope
@@ -445,26 +461,40 @@ export class Relay {
     if (this.#more) this.#schedulePump()
   }
 
-  /** Row `n` for weave `dest` is confirmed: `#sentTo` goes up to it, or to the row before the first refused and not confirmed since. */
-  #sent(dest: string, n: number): void {
-    let upto = n
+  /**
+   * Row `n` for weave `dest` is confirmed (`delivered`: not returned): `#sentTo` goes up to it or,
+   * while rows for that weave refused are not confirmed, is the row before the first of them.
+   */
+  #sent(dest: string, n: number, delivered: boolean): void {
     const nacked = this.#nacked.get(dest)
-    if (nacked !== undefined) {
-      nacked.delete(n)
-      const top = Math.max(this.#confirmedTo.get(dest) ?? 0, n)
-      if (nacked.size > 0) {
-        this.#confirmedTo.set(dest, top)
-        upto = Math.min(top, Math.min(...nacked) - 1)
-      } else {
-        this.#nacked.delete(dest)
-        this.#confirmedTo.delete(dest)
-        upto = top
-      }
+    if (nacked === undefined) {
+      if (delivered && n > (this.#sentTo.get(dest) ?? 0)) this.#setSent(dest, n)
+      return
     }
-    if (upto > (this.#sentTo.get(dest) ?? 0)) {
-      this.#sentTo.set(dest, upto)
-      this.#sentDirty.set(dest, upto)
+    nacked.delete(n)
+    const top = this.#confirmedTo.get(dest)!
+    if (delivered && n > top) this.#confirmedTo.set(dest, n)
+    if (nacked.size > 0) {
+      this.#settle(dest)
+      return
     }
+    this.#nacked.delete(dest)
+    this.#confirmedTo.delete(dest)
+    this.#setSent(dest, Math.max(top, delivered ? n : 0))
+  }
+
+  /** While rows for `dest` refused are not confirmed: `#sentTo` is the row before the first of them (known from its first read). */
+  #settle(dest: string): void {
+    const nacked = this.#nacked.get(dest)
+    if (nacked === undefined) return
+    const before = this.#prevs.get(Math.min(...nacked))
+    if (before !== undefined && before !== null) this.#setSent(dest, before)
+  }
+
+  #setSent(dest: string, n: number): void {
+    if (this.#sentTo.get(dest) === n) return
+    this.#sentTo.set(dest, n)
+    this.#sentDirty.set(dest, n)
   }
 
   /**

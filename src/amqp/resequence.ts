@@ -7,7 +7,11 @@
  * the refused row, published again, arrives here after them. Each envelope says which row came
  * before it for this weave (`prev`, src/received.ts), so the gap shows here:
  *
- * - An envelope whose `prev` is not taken yet is parked (table `parked`), in the batch that
+ * - The relay marks an envelope sent while the row before it was not confirmed (`pend`): only such
+ *   an envelope can come ahead of that row. (One confirmed is in the queue ahead of it, or was
+ *   taken; one a weave never had, as a weave restarted on a fresh journal, is not waited for.)
+ * - An envelope with `pend` whose `prev` is not taken yet, or any envelope whose `prev` is parked
+ *   here, is parked (table `parked`), in the batch that
  *   acknowledges its delivery: it leaves the broker's queue, so a full queue drains and the refused
  *   row can come in; the broker's prefetch is never filled by envelopes waiting here.
  * - When an envelope is taken (its id queued into `received`, src/received.ts `onTaken`), those
@@ -88,11 +92,15 @@ export class Resequencer {
 
   /**
    * An envelope from another weave, as delivered: true if it is parked here (or is a copy of one
-   * parked), and `after` runs once that is durable; false if it is to be taken now.
+   * parked), and `after` runs once that is durable; false if it is to be taken now. `pend`: the
+   * row before it was not confirmed when it was sent, so it may come after it; else it came
+   * before it, and waits only if it is parked here.
    */
-  parks(msgId: string, e: Envelope | WatchEnvelope, from: Origin, trace: string | null, after: () => void): boolean {
+  parks(msgId: string, e: Envelope | WatchEnvelope, from: Origin, trace: string | null, pend: boolean, after: () => void): boolean {
     const { src, sn, prev } = from
-    if (prev === null || this.#received.taken(src, prev) || this.#received.taken(src, sn)) return false
+    if (prev === null) return false
+    if (!pend && (this.#bySn.size === 0 || !this.#bySn.has(key(src, prev)))) return false
+    if (this.#received.taken(src, prev) || this.#received.taken(src, sn)) return false
     if (this.#bySn.has(key(src, sn))) {
       void this.#journal.committed().then(after)
       return true
@@ -118,17 +126,26 @@ export class Resequencer {
     queueMicrotask(() => this.#releaseAfter(o))
   }
 
-  /** Takes `p` and, right after it, those parked behind it, down the chain (without a stack frame per envelope). */
+  /** Takes `p` and, right after it, those parked behind it, down the chain. */
   #releaseFrom(p: Parked): void {
-    if (this.#release(p)) this.#releaseAfter(p.from)
+    if (this.#release(p) && this.#received.taken(p.from.src, p.from.sn)) this.#releaseAfter(p.from)
   }
 
+  /**
+   * Takes those parked behind row `from`, depth first (each row's followers in row order), without
+   * a stack frame per envelope. Only behind a row taken now: one put off (a watch waiting for its
+   * target's end, the weave closing) lets them go once it is taken (`#onTaken`).
+   */
   #releaseAfter(from: Origin): void {
-    const work = [from]
-    for (let i = 0; i < work.length; i++) {
-      const next = this.#byPrev.get(key(work[i]!.src, work[i]!.sn))
-      if (next === undefined) continue
-      for (const p of [...next]) if (this.#release(p)) work.push(p.from)
+    const stack: Parked[] = []
+    const push = (f: Origin): void => {
+      const next = this.#byPrev.get(key(f.src, f.sn))
+      if (next !== undefined) for (let i = next.length - 1; i >= 0; i--) stack.push(next[i]!)
+    }
+    push(from)
+    for (let p = stack.pop(); p !== undefined; p = stack.pop()) {
+      if (this.#bySn.get(key(p.from.src, p.from.sn)) !== p) continue
+      if (this.#release(p) && this.#received.taken(p.from.src, p.from.sn)) push(p.from)
     }
   }
 
@@ -138,7 +155,12 @@ export class Resequencer {
     const k = key(src, prev)
     const list = this.#byPrev.get(k)
     if (list === undefined) this.#byPrev.set(k, [p])
-    else list.push(p)
+    else {
+      // In row order (more than one only after a sender was rebuilt from its stream).
+      let i = list.length
+      while (i > 0 && list[i - 1]!.from.sn > sn) i--
+      list.splice(i, 0, p)
+    }
   }
 
   #remove(p: Parked): void {

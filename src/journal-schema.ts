@@ -178,8 +178,10 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE catch_up_held (n INTEGER PRIMARY KEY AUTOINCREMENT, thread TEXT NOT NULL, sender TEXT, body TEXT NOT NULL, msg_id TEXT NOT NULL, at INTEGER NOT NULL, trace TEXT);
    CREATE INDEX catch_up_held_thread ON catch_up_held(thread, n);`,
   // Envelopes from another weave that came ahead of the one before them from their sender, parked
-  // until it comes (src/amqp/resequence.ts).
-  `CREATE TABLE parked (src TEXT NOT NULL, sn INTEGER NOT NULL, prev INTEGER NOT NULL, msg_id TEXT NOT NULL, body TEXT NOT NULL, trace TEXT, at INTEGER NOT NULL, PRIMARY KEY (src, sn)) WITHOUT ROWID;`,
+  // until it comes (src/amqp/resequence.ts); and the row before an outbox row the broker refused,
+  // for its publish after a restart (src/amqp/relay.ts).
+  `CREATE TABLE parked (src TEXT NOT NULL, sn INTEGER NOT NULL, prev INTEGER NOT NULL, msg_id TEXT NOT NULL, body TEXT NOT NULL, trace TEXT, at INTEGER NOT NULL, PRIMARY KEY (src, sn)) WITHOUT ROWID;
+   ALTER TABLE outbox ADD COLUMN prev INTEGER;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -165,6 +165,11 @@ export class ReceivedIds {
     return this.#at.get(src, sn) !== undefined
   }
 
+  /** True if a row of `src`'s outbox has been taken here. */
+  knows(src: string): boolean {
+    return this.#chains.has(src)
+  }
+
   /** `fn` is told of each row taken from now on (one listener). */
   onTaken(fn: (o: Origin) => void): void {
     this.#onTaken = fn

@@ -5,6 +5,8 @@
  *
  * - Property: rows 1..N, cut into batches that arrive in any order and some twice, reach b's
  *   thread each once and in row order, and nothing stays parked.
+ * - Unmarked (the row before it was confirmed when it was sent): taken at once from a sender not
+ *   heard from before (a fresh journal), parked from one known (a redelivery).
  * - A row that never comes: those behind it wait `parking.ms`, then are taken, in order, with a line.
  * - A restart: what was parked is kept, and taken in order once the missing row comes.
  * - A row the broker returned (no such weave yet) is not the one before the next for that weave:
@@ -130,6 +132,21 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
     await publishRows(ns, 'w#0123456789abcdef', to, [[5, 6]], () => true)
     expect(result(await b.join(to))).toEqual([4, 5])
     expect(parked(b)).toBe(0)
+  }, 30_000)
+
+  it('parks an unmarked message that comes ahead of its predecessor from a sender it knows (a redelivery)', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['b']))
+    const { weave: b } = await linkedWeave({ dir, ns, id: 'b', weave: { threads: types } }, cleanups)
+    const to = b.spawn('sink', { n: 3 })
+    await b.committed()
+    const src = 'v#0123456789abcdef'
+    // Row 2 was delivered to a connection of b's that died unseen; the broker gives it back later.
+    await publishRows(ns, src, to, [[1], [3]], () => true)
+    await until('row 3 parked', () => parked(b) === 1)
+    await publishRows(ns, src, to, [[2]], () => true)
+    expect(result(await b.join(to))).toEqual([0, 1, 2])
   }, 30_000)
 
   it('takes what waits for a row that never comes after parking.ms, in order, and says so', async () => {

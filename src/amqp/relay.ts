@@ -28,10 +28,13 @@
  *   this journal; `sn`, each row's number; `prev`, the number of the row before it for the same
  *   weave (null if not known). Rows leave the outbox only once confirmed, so the row before is one
  *   still there and read before it on this channel, or the last one confirmed for that weave
- *   (`#sentTo`, saved in `outbox_sent` in the transaction that deletes it; while a row the broker
- *   refused is not confirmed, the last one before it, as the later ones are taken after it). A
- *   row returned (no such weave) is the row before none: the next ones follow the row before it.
- *   The receiver parks an envelope that comes ahead of the row before it (src/amqp/resequence.ts).
+ *   (`#sentTo`, saved in `outbox_sent` in the transaction that deletes it). A row the broker
+ *   refused keeps the `prev` it was first published with (in memory, and in its outbox row,
+ *   column `prev`, for a restart): the rows after it, confirmed and gone, follow it there. A row
+ *   returned (no such weave) is the row before none: the next ones follow the row before it.
+ * - An envelope whose `prev` is a row not confirmed yet is marked (`pend`): only such an envelope
+ *   can reach its weave ahead of that row (a refused publish), and the receiver parks it until
+ *   that row comes (src/amqp/resequence.ts).
  *
  * Cost: the relay is pipelined. One query reads the rows of a commit (up to the window), they are
  * published without waiting, packed per destination weave, and confirms come back while later
@@ -103,7 +106,7 @@ const MOVE_PREFIX = '{"k":"move"'
  * An outbox row as read. (The body is read as text and turned into bytes with Buffer.from, from
  * Node's pool: reading it as a BLOB makes better-sqlite3 allocate a Buffer per row, ~1.5x slower.)
  */
-type Row = [n: number, msgId: string, dest: string, body: string, trace: string | null]
+type Row = [n: number, msgId: string, dest: string, body: string, trace: string | null, prev: number | null]
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -122,16 +125,13 @@ export class Relay {
   readonly #deleteRange: Stmt
   readonly #dead: Stmt
   readonly #saveSent: Stmt
+  readonly #savePrev: Stmt
   /** This journal, as the receivers know it: `<weave id>#<journal id>`. */
   readonly #src: string
   /** Per destination weave: the highest row number confirmed. */
   readonly #sentTo: Map<string, number>
   /** Entries of #sentTo not yet queued into outbox_sent. */
   readonly #sentDirty = new Map<string, number>()
-  /** Per destination weave with rows in #nacked: the highest row number confirmed (#sentTo is below the first of those). */
-  readonly #confirmedTo = new Map<string, number>()
-  /** Per destination weave: rows the broker refused (nack) and has not confirmed since. */
-  readonly #nacked = new Map<string, Set<number>>()
   /** Per destination weave: the highest row number read on this channel (from #sentTo at attach). */
   #lastTo = new Map<string, number>()
   /** Per row not yet confirmed: the `prev` it was first published with. */
@@ -183,12 +183,13 @@ export class Relay {
     this.#log = log
     this.#batch = batch
     const db = journal.db
-    this.#select = db.prepare('SELECT n, msg_id, dest, body, trace FROM outbox WHERE n > ? AND n <= ? ORDER BY n LIMIT ?').raw(true)
+    this.#select = db.prepare('SELECT n, msg_id, dest, body, trace, prev FROM outbox WHERE n > ? AND n <= ? ORDER BY n LIMIT ?').raw(true)
+    this.#savePrev = db.prepare('UPDATE outbox SET prev = ? WHERE n = ?')
     // Messages waiting for the weave of their name (src/name-sends.ts) go into the outbox later.
     this.#count = db.prepare('SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_names)').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
     this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
-    this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = excluded.n')
+    this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = max(n, excluded.n)')
     this.#sentTo = new Map(db.prepare('SELECT dest, n FROM outbox_sent').raw(true).all() as Array<[string, number]>)
     this.#src = `${journal.weaveId}#${journal.meta('journal_id') ?? ''}`
     // The last row of the batches released (see the invariants); rows after it wait.
@@ -358,7 +359,8 @@ export class Relay {
     if (last === undefined || last < n) this.#lastTo.set(row[2], n)
     const known = this.#prevs.get(n)
     if (known !== undefined) return known
-    const prev = last !== undefined && last >= n ? null : (last ?? null) // not a row before it: unknown
+    // Saved when it was refused (by an earlier run); else the last row read for that weave, if before it.
+    const prev = row[5] ?? (last !== undefined && last >= n ? null : (last ?? null))
     this.#prevs.set(n, prev)
     return prev
   }
@@ -384,7 +386,7 @@ export class Relay {
         mandatory: true,
         messageId: id,
         contentType: 'application/json',
-        headers: traced(rows, batch, this.#pending(first[2], prevs[0] ?? null, batch ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null })),
+        headers: traced(rows, batch, this.#pending(prevs[0] ?? null, batch ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null })),
       }, (err) => this.#confirm(ch, id, rows, err))
       return true
     } catch {
@@ -394,14 +396,15 @@ export class Relay {
   }
 
   /**
-   * `headers`, with `pend: 1` if the row before the first row of this message for weave `dest`
+   * `headers`, with `pend: 1` if the row before the first row of this message for its weave
    * (`prev`) is not confirmed yet: only then can this one reach that weave ahead of it (a refused
    * publish), and only then does the receiver wait for it (src/amqp/resequence.ts). (One
    * confirmed is in the queue ahead of this one, or taken; a weave restarted on a fresh journal
    * never had it, and does not wait for it.)
    */
-  #pending(dest: string, prev: number | null, headers: Record<string, unknown>): Record<string, unknown> {
-    if (prev !== null && !this.#confirmed.has(prev) && prev > (this.#sentTo.get(dest) ?? 0)) headers['pend'] = 1
+  #pending(prev: number | null, headers: Record<string, unknown>): Record<string, unknown> {
+    // Rows read and not confirmed are those in #prevs.
+    if (prev !== null && this.#prevs.has(prev)) headers['pend'] = 1
     return headers
   }
 
@@ -409,18 +412,12 @@ export class Relay {
     if (this.#ch !== ch) return
     this.#inFlight -= rows.length
     if (err) {
-      // Until they are confirmed, the rows before them are all that is known to be sent: after a
-      // restart, the first of them is published with the row before it as `prev`, not as one of
-      // unknown place (which would stall its receiver's chain, src/received.ts).
-      for (const [n, , dest] of rows) {
-        let nacked = this.#nacked.get(dest)
-        if (nacked === undefined) {
-          this.#nacked.set(dest, (nacked = new Set()))
-          this.#confirmedTo.set(dest, this.#sentTo.get(dest) ?? 0)
-        }
-        nacked.add(n)
+      // Published again after later rows were confirmed (and deleted): keeps the row before it,
+      // after a restart too (its outbox row), so that its receiver's chain goes through it.
+      for (const [n] of rows) {
+        const prev = this.#prevs.get(n)
+        if (prev !== undefined && prev !== null && !this.#journal.closed) this.#journal.queue(this.#savePrev, [prev, n])
       }
-      this.#settle(rows[0]![2])
       // Nacked (the queue could not take it): publish everything again on a fresh channel.
       this.#why ??= 'the broker refused a message (nack: a queue full, or without a leader)'
       void ch.close().catch(() => {})
@@ -437,7 +434,10 @@ export class Relay {
       const prev = this.#prevs.get(n) ?? null
       this.#prevs.delete(n)
       if (returned) this.#unlink(dest, n, prev)
-      this.#sent(dest, n, !returned)
+      else if (n > (this.#sentTo.get(dest) ?? 0)) {
+        this.#sentTo.set(dest, n)
+        this.#sentDirty.set(dest, n)
+      }
       // A fence no weave takes is nobody's message: its thread's catch-up gives up in time (src/catch-up.ts).
       if (returned && !body.startsWith('{"k":"fence"')) {
         const e = JSON.parse(body) as Envelope | WatchEnvelope
@@ -459,42 +459,6 @@ export class Relay {
       }
     }
     if (this.#more) this.#schedulePump()
-  }
-
-  /**
-   * Row `n` for weave `dest` is confirmed (`delivered`: not returned): `#sentTo` goes up to it or,
-   * while rows for that weave refused are not confirmed, is the row before the first of them.
-   */
-  #sent(dest: string, n: number, delivered: boolean): void {
-    const nacked = this.#nacked.get(dest)
-    if (nacked === undefined) {
-      if (delivered && n > (this.#sentTo.get(dest) ?? 0)) this.#setSent(dest, n)
-      return
-    }
-    nacked.delete(n)
-    const top = this.#confirmedTo.get(dest)!
-    if (delivered && n > top) this.#confirmedTo.set(dest, n)
-    if (nacked.size > 0) {
-      this.#settle(dest)
-      return
-    }
-    this.#nacked.delete(dest)
-    this.#confirmedTo.delete(dest)
-    this.#setSent(dest, Math.max(top, delivered ? n : 0))
-  }
-
-  /** While rows for `dest` refused are not confirmed: `#sentTo` is the row before the first of them (known from its first read). */
-  #settle(dest: string): void {
-    const nacked = this.#nacked.get(dest)
-    if (nacked === undefined) return
-    const before = this.#prevs.get(Math.min(...nacked))
-    if (before !== undefined && before !== null) this.#setSent(dest, before)
-  }
-
-  #setSent(dest: string, n: number): void {
-    if (this.#sentTo.get(dest) === n) return
-    this.#sentTo.set(dest, n)
-    this.#sentDirty.set(dest, n)
   }
 
   /**

@@ -7,13 +7,15 @@
  * the refused row, published again, arrives here after them. Each envelope says which row came
  * before it for this weave (`prev`, src/received.ts), so the gap shows here:
  *
- * - The relay marks an envelope sent while the row before it was not confirmed (`pend`): only such
- *   an envelope can come ahead of that row. (One confirmed is in the queue ahead of it, or was
- *   taken; one a weave never had, as a weave restarted on a fresh journal, is not waited for.)
- * - An envelope with `pend` whose `prev` is not taken yet, or any envelope whose `prev` is parked
- *   here, is parked (table `parked`), in the batch that
+ * - An envelope whose `prev` is not taken yet is parked (table `parked`), in the batch that
  *   acknowledges its delivery: it leaves the broker's queue, so a full queue drains and the refused
- *   row can come in; the broker's prefetch is never filled by envelopes waiting here.
+ *   row can come in; the broker's prefetch is never filled by envelopes waiting here. So is one
+ *   that comes ahead of its `prev` by a redelivery (the broker gives back, after its heartbeat
+ *   times out, what it had sent to a connection of this weave's that died unseen).
+ * - But not the first envelope from a sender not heard from before (this weave's journal is new
+ *   to it), unless the relay marked it (`pend`: the row before it was not confirmed when it was
+ *   sent, src/amqp/relay.ts): the row before it was taken by an earlier journal of this weave, or
+ *   is a copy of one taken here, and is not waited for.
  * - When an envelope is taken (its id queued into `received`, src/received.ts `onTaken`), those
  *   parked behind it (their `prev` is its row) are taken right after it (in a microtask: after
  *   what it carries is queued too), in order, and so on down the chain. A parked envelope's row is
@@ -93,13 +95,14 @@ export class Resequencer {
   /**
    * An envelope from another weave, as delivered: true if it is parked here (or is a copy of one
    * parked), and `after` runs once that is durable; false if it is to be taken now. `pend`: the
-   * row before it was not confirmed when it was sent, so it may come after it; else it came
-   * before it, and waits only if it is parked here.
+   * row before it was not confirmed when it was sent.
    */
   parks(msgId: string, e: Envelope | WatchEnvelope, from: Origin, trace: string | null, pend: boolean, after: () => void): boolean {
     const { src, sn, prev } = from
     if (prev === null) return false
-    if (!pend && (this.#bySn.size === 0 || !this.#bySn.has(key(src, prev)))) return false
+    // Unmarked, from a sender not heard from before: the row before it was confirmed, so it is
+    // one an earlier journal of this weave took.
+    if (!pend && !this.#received.knows(src) && !this.#bySn.has(key(src, prev))) return false
     if (this.#received.taken(src, prev) || this.#received.taken(src, sn)) return false
     if (this.#bySn.has(key(src, sn))) {
       void this.#journal.committed().then(after)

@@ -495,6 +495,13 @@ export class Relay {
         break
       }
     }
+    // A row not confirmed below one deleted now (refused, its nack yet to come) keeps the row
+    // before it for a restart, in this transaction (#prevs is in read order: `n` ascending).
+    const hi = ns[ns.length - 1]!
+    for (const [n, prev] of this.#prevs) {
+      if (n > hi) break
+      if (prev !== null) this.#journal.queue(this.#savePrev, [prev, n])
+    }
     const ranges: Array<[number, number]> = []
     let lo = ns[0]!
     for (let i = 1; i <= ns.length; i++) {

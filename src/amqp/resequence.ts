@@ -68,6 +68,8 @@ export class Resequencer {
   /** Parked, by `src \n sn`. */
   readonly #bySn = new Map<string, Parked>()
   #timer: NodeJS.Timeout | null = null
+  /** Released and not taken yet (a watch waiting for its target's end), by `src \n sn`: those behind it wait for it, even past their time. */
+  readonly #putOff = new Set<string>()
 
   /**
    * Picks up what an earlier run parked: rows whose envelope was taken meanwhile are deleted, those
@@ -100,14 +102,15 @@ export class Resequencer {
   parks(msgId: string, e: Envelope | WatchEnvelope, from: Origin, trace: string | null, pend: boolean, after: () => void): boolean {
     const { src, sn, prev } = from
     if (prev === null) return false
+    if (this.#bySn.size > 0 && this.#bySn.has(key(src, sn))) {
+      // A copy of one parked.
+      void this.#journal.committed().then(after)
+      return true
+    }
     // Unmarked, from a sender not heard from before: the row before it was confirmed, so it is
     // one an earlier journal of this weave took.
     if (!pend && !this.#received.knows(src) && !this.#bySn.has(key(src, prev))) return false
     if (this.#received.taken(src, prev) || this.#received.taken(src, sn)) return false
-    if (this.#bySn.has(key(src, sn))) {
-      void this.#journal.committed().then(after)
-      return true
-    }
     // A thread's record, like its arrival (src/weave-moves.ts), is acknowledged only once the journal's stream has it.
     if (e.k === 'move') this.#journal.holdForStream()
     const body = JSON.stringify(e)
@@ -125,6 +128,7 @@ export class Resequencer {
 
   /** Row `o` is taken: what is parked behind it is taken once what `o` carries is queued too. */
   #onTaken(o: Origin): void {
+    if (this.#putOff.size > 0) this.#putOff.delete(key(o.src, o.sn))
     if (this.#byPrev.size === 0 || !this.#byPrev.has(key(o.src, o.sn))) return
     queueMicrotask(() => this.#releaseAfter(o))
   }
@@ -193,7 +197,10 @@ export class Resequencer {
       // Written here from a parsed envelope: it parses.
     }
     if (e === null) after()
-    else this.#take(p.msgId, e, after, p.from, p.trace)
+    else {
+      this.#take(p.msgId, e, after, p.from, p.trace)
+      if (!this.#received.taken(src, sn)) this.#putOff.add(key(src, sn))
+    }
     return true
   }
 
@@ -216,9 +223,15 @@ export class Resequencer {
     const now = Date.now()
     const due = [...this.#bySn.values()].filter((p) => p.due <= now).sort((a, b) => (a.from.src < b.from.src ? -1 : a.from.src > b.from.src ? 1 : a.from.sn - b.from.sn))
     const senders = new Set<string>()
-    for (let p of due) {
-      if (!this.#bySn.has(key(p.from.src, p.from.sn))) continue // taken behind another
+    for (const d of due) {
+      if (!this.#bySn.has(key(d.from.src, d.from.sn))) continue // taken behind another
+      let p = d
       for (let before = this.#bySn.get(key(p.from.src, p.from.prev)); before !== undefined; before = this.#bySn.get(key(p.from.src, p.from.prev))) p = before
+      if (this.#putOff.has(key(p.from.src, p.from.prev))) {
+        // Behind one released and not taken yet: its take lets them go.
+        d.due = now + parking.ms
+        continue
+      }
       senders.add(p.from.src)
       this.#releaseFrom(p)
     }

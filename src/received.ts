@@ -26,11 +26,9 @@
  *   number alone, however late and by whichever way it comes; the ids of the chain's rows are no
  *   longer needed and are deleted, in one transaction with the chain (`received_chains`), every
  *   PRUNE_EVERY rows taken.
- * - A row whose `prev` lies inside the chain but before its end extends it too. A relay sends so
- *   after the broker refused a row and took later ones: on its next channel it links the next row
- *   to the refused one, the later ones being confirmed and gone (src/amqp/relay.ts); those lie in
- *   the chain. A sender rebuilt from its stream sends so too (under 'sync' the lost weave had sent
- *   rows the stream lacked; the rebuilt journal numbers its rows past them,
+ * - A row whose `prev` lies inside the chain but before its end extends it too: no row for this
+ *   weave lies between them. Only a sender rebuilt from its stream sends so (under 'sync' the lost
+ *   weave had sent rows the stream lacked; the rebuilt journal numbers its rows past them,
  *   src/replication/rebuild.ts, and links its first to the last the stream had): the chain then
  *   follows the rebuilt history, whose rows the lost ones are not. (Left stuck, every later row
  *   of that src would be kept by id for good.)

@@ -96,6 +96,20 @@ const schedules = fc
 describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from their sender', () => {
   const cleanups = brokerTests()
   const ms = parking.ms
+  /** A fresh namespace, removed after the test, and its directory; `ids` as its weaves. */
+  const namespace = (ids: string[]): { dir: string; ns: string } => {
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ids))
+    return { dir: tempDir(), ns }
+  }
+  /** Weave b of a fresh namespace (its link logging to `log`), with a sink thread for `n` messages, committed. */
+  const sinkOnB = async (n: number, log?: (line: string) => void): Promise<{ ns: string; b: Weave; to: string }> => {
+    const { dir, ns } = namespace(['b'])
+    const { weave: b } = await linkedWeave({ dir, ns, id: 'b', ...(log !== undefined ? { link: { log } } : {}), weave: { threads: types } }, cleanups)
+    const to = b.spawn('sink', { n })
+    await b.committed()
+    return { ns, b, to }
+  }
   beforeEach(() => {
     parking.ms = ms
   })
@@ -104,9 +118,7 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
   })
 
   it('property: any order of delivery, with copies, gives each row once and in row order', async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['b']))
+    const { dir, ns } = namespace(['b'])
     const { weave: b } = await linkedWeave({ dir, ns, id: 'b', weave: { threads: types } }, cleanups)
     let run = 0
     await fc.assert(
@@ -122,12 +134,7 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
   }, 120_000)
 
   it('takes at once a message whose predecessor was confirmed before it was sent, though this weave never had it (a fresh journal)', async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['b']))
-    const { weave: b } = await linkedWeave({ dir, ns, id: 'b', weave: { threads: types } }, cleanups)
-    const to = b.spawn('sink', { n: 2 })
-    await b.committed()
+    const { ns, b, to } = await sinkOnB(2)
     // Rows 1-4 went to an earlier journal of weave b; 5 and 6 come after them.
     await publishRows(ns, 'w#0123456789abcdef', to, [[5, 6]], () => true)
     expect(result(await b.join(to))).toEqual([4, 5])
@@ -135,12 +142,7 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
   }, 30_000)
 
   it('parks an unmarked message that comes ahead of its predecessor from a sender it knows (a redelivery)', async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['b']))
-    const { weave: b } = await linkedWeave({ dir, ns, id: 'b', weave: { threads: types } }, cleanups)
-    const to = b.spawn('sink', { n: 3 })
-    await b.committed()
+    const { ns, b, to } = await sinkOnB(3)
     const src = 'v#0123456789abcdef'
     // Row 2 was delivered to a connection of b's that died unseen; the broker gives it back later.
     await publishRows(ns, src, to, [[1], [3]], () => true)
@@ -151,13 +153,8 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
 
   it('takes what waits for a row that never comes after parking.ms, in order, and says so', async () => {
     parking.ms = 300
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['b']))
     const lines: string[] = []
-    const { weave: b } = await linkedWeave({ dir, ns, id: 'b', link: { log: (l) => lines.push(l) }, weave: { threads: types } }, cleanups)
-    const to = b.spawn('sink', { n: 3 })
-    await b.committed()
+    const { ns, b, to } = await sinkOnB(3, (l) => lines.push(l))
     const src = 'y#8899aabbccddeeff'
     // Row 1 never comes; 4 comes first, so it is due first: the rows parked before it go first all the same.
     await publishRows(ns, src, to, [[4]])
@@ -170,9 +167,7 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
   }, 60_000)
 
   it('keeps what is parked across a restart, and takes it in order once the missing row comes', async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['b']))
+    const { dir, ns } = namespace(['b'])
     const open = (): ReturnType<typeof linkedWeave> => linkedWeave({ dir, ns, id: 'b', weave: { threads: types } }, cleanups)
     let b = await open()
     const to = b.weave.spawn('sink', { n: 4 })
@@ -189,9 +184,7 @@ describe.skipIf(!brokerUp && !CI)('envelopes ahead of the one before them from t
   }, 60_000)
 
   it('does not make the next message for a weave wait for one the broker returned before it joined', async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['a', 'd']))
+    const { dir, ns } = namespace(['a', 'd'])
     const { weave: a } = await linkedWeave({ dir, ns, id: 'a', weave: { threads: types } }, cleanups)
     // No weave d has joined: the broker returns the message, and a dead-letters it.
     result(await a.join(a.spawn('source', { to: 'd/none', n: 1, inFlight: 1 })))

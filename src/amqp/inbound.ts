@@ -22,9 +22,9 @@ import { decodeValue } from '../encoding.js'
 import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Origin } from '../received.js'
 import type { Weave } from '../weave.js'
-import type { BatchEnvelope } from './relay.js'
 import { Resequencer } from './resequence.js'
 import type { Topology } from './topology.js'
+import type { BatchEnvelope } from './wire.js'
 
 /**
  * Unacknowledged deliveries the broker may send ahead. Each is acknowledged only after a commit

@@ -20,7 +20,7 @@
  *   connection: its 'down' detaches the relay in the same step, and its next 'up' attaches it.
  * - A row the broker returns as unroutable (mandatory: no queue for that weave id, so no such
  *   weave ever joined) becomes a dead letter here, in the transaction that deletes it.
- * - Consecutive rows for one weave may travel in one AMQP message, a batch (`BatchEnvelope`):
+ * - Consecutive rows for one weave may travel in one AMQP message, a batch (src/amqp/wire.ts):
  *   their envelopes in `n` order, each with its own id, so the receiver takes each once and in
  *   order exactly as if they had come one by one; the batch is confirmed, returned or redelivered
  *   as a whole. A move record always travels alone.
@@ -51,12 +51,12 @@
  * is, and the receiver ignores the copy, as for any confirm lost with a connection. Someone
  * waiting for an empty outbox (`empty`) has the deletes queued at once.
  */
-import { createHash } from 'node:crypto'
 import type { ConfirmChannel, ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'
 import type { Journal } from '../journal.js'
 import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Topology } from './topology.js'
+import { wireMessage, type Row } from './wire.js'
 
 /**
  * At most this many published rows await their confirm at once: two commits' worth of a busy
@@ -64,18 +64,6 @@ import type { Topology } from './topology.js'
  * confirms come back.
  */
 export const MAX_IN_FLIGHT = 2_000
-/**
- * The longest id an AMQP message carries as its message id (a short string: 255 bytes at most; a
- * longer one makes amqplib throw). Ids grow with forwards (src/messages.ts `hopId`) and exit
- * messages hold the ids of their watch and thread: a longer one travels in the body.
- */
-const ID_MAX = 200
-
-/** The message id of an AMQP message: `id`, or its digest when it is too long. */
-function transportId(id: string): string {
-  return Buffer.byteLength(id) <= ID_MAX ? id : `sha256:${createHash('sha256').update(id).digest('base64url')}`
-}
-
 /** At most this many rows read by one query. */
 const READ = 500
 /** By default at most this many rows, and about BATCH_BYTES of envelopes, in one AMQP message. */
@@ -90,23 +78,8 @@ const REOPEN_MAX_MS = 30_000
  */
 export const DELETE_AFTER_MS = 100
 
-/**
- * Several envelopes for one weave in one AMQP message: `items[i]` has the id `ids[i]` (the AMQP
- * message id of a row sent alone), in outbox order. Its own AMQP message id is `batch:<ids[0]>`.
- */
-export interface BatchEnvelope {
-  k: 'batch'
-  ids: string[]
-  items: Array<Envelope | WatchEnvelope>
-}
 /** How the outbox body of a move record begins (`JSON.stringify({ k: 'move', … })`). */
 const MOVE_PREFIX = '{"k":"move"'
-
-/**
- * An outbox row as read. (The body is read as text and turned into bytes with Buffer.from, from
- * Node's pool: reading it as a BLOB makes better-sqlite3 allocate a Buffer per row, ~1.5x slower.)
- */
-type Row = [n: number, msgId: string, dest: string, body: string, trace: string | null, prev: number | null]
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -370,42 +343,23 @@ export class Relay {
    * whose id is too long for an AMQP message id goes as a batch of one (its id in the body).
    */
   #publish(ch: ConfirmChannel, rows: Row[], prevs: Array<number | null>): boolean {
-    const first = rows[0]!
-    let id = first[1]
-    let body = first[3]
-    const batch = rows.length > 1 || Buffer.byteLength(id) > ID_MAX
-    if (batch) {
-      id = transportId(`batch:${id}`)
-      // The bodies are envelopes in JSON already: joined as they are, not parsed again.
-      body = `{"k":"batch","ids":${JSON.stringify(rows.map((r) => r[1]))},"items":[${rows.map((r) => r[3]).join(',')}]}`
-    }
+    // Marked (`pend`) if the row before the first is not confirmed yet (rows read and not
+    // confirmed are those in #prevs): only then can this message reach its weave ahead of it (a
+    // refused publish), and only then does the receiver wait for it (src/amqp/resequence.ts). (One
+    // confirmed is in the queue ahead of it, or taken; a weave restarted on a fresh journal never
+    // had it, and does not wait for it.)
+    const prev = prevs[0] ?? null
+    const { id, body, headers } = wireMessage(this.#src, rows, prevs, prev !== null && this.#prevs.has(prev))
     this.#inFlight += rows.length
     try {
-      ch.publish(this.#topology.exchange, first[2], Buffer.from(body), {
-        persistent: true,
-        mandatory: true,
-        messageId: id,
-        contentType: 'application/json',
-        headers: traced(rows, batch, this.#pending(prevs[0] ?? null, batch ? { src: this.#src, sn: rows.map((r) => r[0]), prev: prevs } : { src: this.#src, sn: first[0], prev: prevs[0] ?? null })),
-      }, (err) => this.#confirm(ch, id, rows, err))
+      ch.publish(this.#topology.exchange, rows[0]![2], Buffer.from(body), { persistent: true, mandatory: true, messageId: id, contentType: 'application/json', headers }, (err) =>
+        this.#confirm(ch, id, rows, err),
+      )
       return true
     } catch {
       // The channel is closing: its 'close' clears it, and the next one publishes from the start.
       return false
     }
-  }
-
-  /**
-   * `headers`, with `pend: 1` if the row before the first row of this message for its weave
-   * (`prev`) is not confirmed yet: only then can this one reach that weave ahead of it (a refused
-   * publish), and only then does the receiver wait for it (src/amqp/resequence.ts). (One
-   * confirmed is in the queue ahead of this one, or taken; a weave restarted on a fresh journal
-   * never had it, and does not wait for it.)
-   */
-  #pending(prev: number | null, headers: Record<string, unknown>): Record<string, unknown> {
-    // Rows read and not confirmed are those in #prevs.
-    if (prev !== null && this.#prevs.has(prev)) headers['pend'] = 1
-    return headers
   }
 
   #confirm(ch: ConfirmChannel, id: string, rows: Row[], err: unknown): void {
@@ -525,17 +479,4 @@ export class Relay {
     if (this.#reopenTimer !== null) clearTimeout(this.#reopenTimer)
     this.#reopenTimer = null
   }
-}
-
-/**
- * The trace contexts the rows were sent in (src/observer.ts), added to `headers`: `traceparent`
- * (W3C) for a row alone, `traceparents` (one per envelope, null where none) for a batch; none
- * when no row has one.
- */
-function traced(rows: Row[], batch: boolean, headers: Record<string, unknown>): Record<string, unknown> {
-  if (!batch) {
-    const tp = rows[0]![4]
-    if (tp !== null) headers['traceparent'] = tp
-  } else if (rows.some((r) => r[4] !== null)) headers['traceparents'] = rows.map((r) => r[4])
-  return headers
 }

@@ -17,6 +17,7 @@ import { PRUNE_EVERY, type Origin } from '../src/received.js'
 import { AMQP_URL, brokerUp, CI, brokerTests } from './support/broker.js'
 import { resultOf as result, sink, source } from './support/streams.js'
 import { openWeaves } from './support/weaves.js'
+import { until } from './support/until.js'
 
 const types = { source, sink }
 
@@ -35,14 +36,6 @@ function countCopies(w: Weave): { copies: number } {
     return took
   }
   return seen
-}
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
 }
 
 describe.skipIf(!brokerUp && !CI)('pruning the ids taken from other weaves', () => {

@@ -22,6 +22,7 @@ import { AMQP_URL, brokerUp, brokerTests, CI, freshNamespace, removeNamespace } 
 import { linkedWeave } from './support/linked-weave.js'
 import { resultOf as result, sink, source } from './support/streams.js'
 import { tempDir } from './support/tmp.js'
+import { until } from './support/until.js'
 
 const types = { sink, source }
 
@@ -54,14 +55,6 @@ async function publishRows(ns: string, src: string, to: string, groups: number[]
 
 function parked(w: Weave): number {
   return w.journal.db.prepare('SELECT count(*) FROM parked').pluck().get() as number
-}
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
 }
 
 /** Rows 1..n cut into consecutive batches (as a relay packs them), in an order a broker may deliver them, some twice. */

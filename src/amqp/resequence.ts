@@ -32,7 +32,9 @@
  *
  * Cost: an envelope that follows its predecessor (the usual case) is checked against its sender's
  * chain in memory: no query, no allocation. A query is made only for an envelope whose `prev`
- * lies outside the chain. What is parked is held in memory too (its body included) until taken.
+ * lies outside the chain. What is parked is indexed in memory (ids and origin, ~300 bytes an
+ * envelope); its body only until its row is committed, then read back from it when taken: a sender
+ * with large messages, its refused publish tried again for 90 s, does not fill this process.
  */
 import type Database from 'better-sqlite3'
 import type { Journal } from '../journal.js'
@@ -47,7 +49,8 @@ export type Take = (msgId: string, e: Envelope | WatchEnvelope, after: () => voi
 
 interface Parked {
   msgId: string
-  body: string
+  /** The envelope as JSON until its row is committed; then null, and read from the row when taken. */
+  body: string | null
   from: Origin & { prev: number }
   trace: string | null
   /** When it is taken even if its predecessor has not come. */
@@ -63,6 +66,7 @@ export class Resequencer {
   readonly #log: (line: string) => void
   readonly #insert: Stmt
   readonly #delete: Stmt
+  readonly #body: Stmt
   /** Parked, by `src \n prev`: those waiting for that row (more than one only after a sender was rebuilt). */
   readonly #byPrev = new Map<string, Parked[]>()
   /** Parked, by `src \n sn`. */
@@ -83,12 +87,13 @@ export class Resequencer {
     const db = journal.db
     this.#insert = db.prepare('INSERT OR IGNORE INTO parked (src, sn, prev, msg_id, body, trace, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.#delete = db.prepare('DELETE FROM parked WHERE src = ? AND sn = ?')
+    this.#body = db.prepare('SELECT body FROM parked WHERE src = ? AND sn = ?').pluck()
     received.onTaken((o) => this.#onTaken(o))
-    const rows = db.prepare('SELECT src, sn, prev, msg_id, body, trace FROM parked ORDER BY src, sn').raw(true).all() as Array<[string, number, number, string, string, string | null]>
+    const rows = db.prepare('SELECT src, sn, prev, msg_id, trace FROM parked ORDER BY src, sn').raw(true).all() as Array<[string, number, number, string, string | null]>
     const due = Date.now() + parking.ms
-    for (const [src, sn, prev, msgId, body, trace] of rows) {
+    for (const [src, sn, prev, msgId, trace] of rows) {
       if (received.taken(src, sn)) journal.queue(this.#delete, [src, sn])
-      else this.#add({ msgId, body, from: { src, sn, prev }, trace, due })
+      else this.#add({ msgId, body: null, from: { src, sn, prev }, trace, due })
     }
     for (const p of [...this.#bySn.values()]) if (this.#bySn.has(key(p.from.src, p.from.sn)) && received.taken(p.from.src, p.from.prev)) this.#releaseFrom(p)
     this.#arm()
@@ -113,9 +118,12 @@ export class Resequencer {
     if (this.#received.taken(src, prev) || this.#received.taken(src, sn)) return false
     // A thread's record, like its arrival (src/weave-moves.ts), is acknowledged only once the journal's stream has it.
     if (e.k === 'move') this.#journal.holdForStream()
-    const body = JSON.stringify(e)
-    this.#journal.queue(this.#insert, [src, sn, prev, msgId, body, trace, Date.now()], after)
-    this.#add({ msgId, body, from: { src, sn, prev }, trace, due: Date.now() + parking.ms })
+    const p: Parked = { msgId, body: JSON.stringify(e), from: { src, sn, prev }, trace, due: Date.now() + parking.ms }
+    this.#journal.queue(this.#insert, [src, sn, prev, msgId, p.body, trace, Date.now()], () => {
+      p.body = null
+      after()
+    })
+    this.#add(p)
     this.#arm()
     return true
   }
@@ -192,9 +200,9 @@ export class Resequencer {
     }
     let e: Envelope | WatchEnvelope | null = null
     try {
-      e = JSON.parse(p.body) as Envelope | WatchEnvelope
+      e = JSON.parse(p.body ?? (this.#body.get(src, sn) as string)) as Envelope | WatchEnvelope
     } catch {
-      // Written here from a parsed envelope: it parses.
+      // Written here from a parsed envelope: it parses (and its row is there until it is taken).
     }
     if (e === null) after()
     else {

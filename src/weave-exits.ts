@@ -22,9 +22,15 @@ export function exitSignals(weave: Weave, run: Pick<Run, 'id' | 'type' | 'parent
     weave.messages.send(id, to, msg, `exit:${id}:${to}`)
   }
   if (run.parent !== null) tell(run.parent)
-  for (const { watcher, kind } of weave.messages.watchers(id)) {
-    if (kind === 'join' || weave.messages.isRemote(watcher)) weave.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error }, '', told.has(watcher))
-    else if (kind === 'monitor' || weave.messages.traps(watcher)) tell(watcher)
+  const watchers = weave.messages.watchers(id)
+  // A watcher on another weave that monitors this thread is told by that envelope: a link's, for
+  // one that traps exits, tells it nothing more (one exit message, as on one weave).
+  const monitors = new Set<string>()
+  for (const w of watchers) if (w.kind === 'monitor') monitors.add(w.watcher)
+  for (const { watcher, kind } of watchers) {
+    if (kind === 'join' || weave.messages.isRemote(watcher)) {
+      weave.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error }, '', told.has(watcher) || (kind === 'link' && monitors.has(watcher)))
+    } else if (kind === 'monitor' || weave.messages.traps(watcher)) tell(watcher)
     else if (status !== 'done') weave.linkedExit(watcher, id, status, msg)
   }
   weave.messages.ended(id)

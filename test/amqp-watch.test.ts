@@ -127,7 +127,22 @@ const guardian = thread({
   },
 })
 
-const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian } as Record<string, AnyThreadType>
+/** Traps exits, links and monitors `target`, tells it to fail, and takes the exit messages that come within a moment. */
+const linkAndMonitor = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { target: string }) {
+    await this.threads.trapExits(true)
+    await this.threads.link(p.target)
+    await this.threads.monitor(p.target)
+    await this.mailbox.send(p.target, { fail: true })
+    const got: unknown[] = [await this.mailbox.receive()]
+    const more = await this.mailbox.receive({ timeout: 1_000 })
+    if (more !== TIMED_OUT) got.push(more)
+    return got
+  },
+})
+
+const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -217,6 +232,17 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     const g = a!.spawn('guardian', { on: 'b' })
     // Before, it came twice: as the parent's exit message, and again through the link.
     expect(result(await a!.join(g))).toMatchObject([{ status: 'failed', error: { message: 'told to fail' } }])
+  }, 30_000)
+
+  it('a thread that traps exits, links and monitors a thread of another weave gets one exit message when it fails, as on one weave', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const exit = (id: string): unknown => ({ exit: id, status: 'failed', error: { name: 'Error', message: 'told to fail' } })
+    const remote = b!.spawn('child', { mode: 'wait' })
+    expect(result(await a!.join(a!.spawn('linkAndMonitor', { target: remote })))).toEqual([exit(remote)])
+    // Its target on its own weave at first, then moved to the other one: told from there.
+    const moved = a!.spawn('child', { mode: 'wait' })
+    await a!.migrate(moved, 'b')
+    expect(result(await a!.join(a!.spawn('linkAndMonitor', { target: moved })))).toEqual([exit(moved)])
   }, 30_000)
 
   it('kill: a thread kills a thread of another weave, and its join sees it killed', async () => {

@@ -11,6 +11,12 @@ export interface SpawnOptions {
    * `{ key }` (a consistent-hash ring over the live weaves). Other than 'local' needs a broker.
    */
   on?: Placement
+  /**
+   * Links the child to this thread in the spawn itself (as `threads.link` would, in the same
+   * commit): no moment exists where the child runs unlinked, so a kill or a crash of this thread
+   * right after the spawn cannot leave the child running with nothing to end it.
+   */
+  link?: boolean
 }
 
 function checkPlacement(on: unknown): void {
@@ -39,15 +45,24 @@ const threads = (config: WeaveConfig) => {
       const w = weave()
       const on = opts.on ?? 'local'
       checkPlacement(on)
+      if (opts.link !== undefined && typeof opts.link !== 'boolean') throw new InvalidArgument(`threads.spawn: 'link' must be true or false, got ${JSON.stringify(opts.link)}`)
       const trace = ctx.traceparent
-      if (on === 'local' || on === w.journal.weaveId) return w.spawn(type, params, { parent: threadId, trace })
+      const here = (): string => {
+        const id = w.spawn(type, params, { parent: threadId, trace })
+        // Queued in the spawn's batch: the child and the link are durable together.
+        if (opts.link === true) w.messages.watch(threadId, id, 'link')
+        return id
+      }
+      if (on === 'local' || on === w.journal.weaveId) return here()
       const remote = w.messages.remote
       if (remote === null) throw new NoBroker(`threads.spawn with on: ${JSON.stringify(on)}`)
       const dest = await remote.place(on, 'spawn')
-      if (dest === w.journal.weaveId) return w.spawn(type, params, { parent: threadId, trace })
+      if (dest === w.journal.weaveId) return here()
       // Chosen from the call id, so a spawn run again after a crash names the same thread.
       const id = `${dest}/${w.journal.weaveId}~${createHash('sha256').update(ctx.callId).digest('base64url').slice(0, 12)}`
       w.messages.spawnRemote(dest, id, type, params, threadId, trace)
+      // Behind the spawn in the outbox, in its batch: its weave links the child as it starts it.
+      if (opts.link === true) w.watches.watch(threadId, id, 'link', ctx.callId)
       return id
     },
     /**

@@ -157,9 +157,12 @@ export function supervisorSettings(p: unknown): Settings {
  * // raiment spawn pool '{"children":[{"type":"counter","restart":"transient"}],"backoff":{"initial":100,"max":10000}}'
  */
 export const supervisor = thread({
-  uses: ['threads', 'mailbox', 'clock'],
+  uses: ['threads', 'mailbox', 'clock', 'patch'],
   async does(p: SupervisorParams) {
     const { children: specs, strategy, intensity, backoff } = supervisorSettings(p)
+    // A child is linked in its spawn (before: spawned, then linked, a commit apart; a supervisor
+    // killed between left its child running unsupervised). Records made before replay the old way.
+    const spawnLinked = await this.patch.patched('raiment/supervisor: spawn linked')
     await this.threads.trapExits(true)
     const ids: Array<string | null> = specs.map(() => null)
     /** When each child not running is due to start again (ms since the epoch), or null. */
@@ -179,10 +182,11 @@ export const supervisor = thread({
     }
     const start = async (i: number): Promise<void> => {
       due[i] = null
-      const id = await this.threads.spawn(specs[i]!.type, specs[i]!.params)
-      ids[i] = id
       // Linked: should the supervisor end, its children end with it.
-      await this.threads.link(id)
+      const { type, params } = specs[i]!
+      const id = spawnLinked ? await this.threads.spawn(type, params, { link: true }) : await this.threads.spawn(type, params)
+      ids[i] = id
+      if (!spawnLinked) await this.threads.link(id)
     }
     /** Starts, in order, every child due at `at` or before; each was restarted at `at`. */
     const startDue = async (at: number): Promise<void> => {

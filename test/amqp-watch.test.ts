@@ -142,7 +142,16 @@ const linkAndMonitor = thread({
   },
 })
 
-const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor } as Record<string, AnyThreadType>
+/** Spawns a child on weave `on`, linked in the spawn, and waits (until killed). */
+const spawnLinked = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { on: string }) {
+    await this.threads.spawn('child', { mode: 'wait' }, { on: p.on, link: true })
+    return this.mailbox.receive({ timeout: 20_000 })
+  },
+})
+
+const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor, spawnLinked } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -243,6 +252,18 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     const moved = a!.spawn('child', { mode: 'wait' })
     await a!.migrate(moved, 'b')
     expect(result(await a!.join(a!.spawn('linkAndMonitor', { target: moved })))).toEqual([exit(moved)])
+  }, 30_000)
+
+  it('spawn with link: a child spawned on another weave is linked in its spawn, and ends when its parent is killed', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const parent = a!.spawn('spawnLinked', { on: 'b' })
+    // The link is recorded with the spawn, on the parent's side; the child runs on b.
+    const linked = a!.journal.db.prepare("SELECT watcher FROM watches WHERE target = ? AND kind = 'link'").pluck()
+    await expect.poll(() => linked.all(parent).length, { timeout: 10_000, interval: 20 }).toBe(1)
+    const child = linked.get(parent) as string
+    await expect.poll(() => b!.journal.thread(child)?.status, { timeout: 10_000, interval: 20 }).toBe('running')
+    a!.kill(parent)
+    expect(await b!.join(child)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_LINKED_EXIT' } })
   }, 30_000)
 
   it('kill: a thread kills a thread of another weave, and its join sees it killed', async () => {

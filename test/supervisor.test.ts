@@ -239,6 +239,52 @@ describe('the supervisor', () => {
     expect(performance.now() - r0).toBeLessThan(500)
   })
 
+  it('links each child in its spawn: a supervisor killed the moment its child starts leaves no child running', async () => {
+    const weave = await open()
+    let sup = ''
+    const killed: string[] = []
+    // The child's spawn is durable: before, the supervisor's link was a call still to make.
+    weave.on('thread-start', (e) => {
+      if (e.type === 'child' && killed.length === 0) killed.push(e.id, String(weave.kill(sup)))
+    })
+    sup = weave.spawn('raiment/supervisor', { children: [{ type: 'child', params: { name: 'orphan?' } }] })
+    expect(await weave.join(sup)).toMatchObject({ status: 'killed' })
+    expect(killed[1]).toBe('true')
+    // Before, it went on running, unlinked: this join never returned.
+    expect(await weave.join(killed[0]!)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_LINKED_EXIT' } })
+    await weave.close()
+  })
+
+  it('replays a record made before children were spawned linked (a spawn, then a link call)', async () => {
+    const p = plan([{ fail: true }, { fail: false }])
+    const weave = await open({}, { plan: p.lib })
+    const sup = weave.spawn('raiment/supervisor', { children: [{ type: 'flaky', restart: 'transient' }], backoff: { initial: 0 } })
+    expect(await weave.join(sup)).toMatchObject({ status: 'done', result: { restarted: 1 } })
+    await weave.committed()
+    const dump = makeDump(weave.journal, sup)
+    await weave.close()
+    // The record as the supervisor before made it: no marker, each spawn unlinked and followed by a link.
+    const entries: typeof dump.entries = []
+    for (const e of dump.entries.filter((x) => x.call !== 'patch.patched').sort((x, y) => x.seq - y.seq)) {
+      if (e.call !== 'threads.spawn') entries.push(e)
+      else {
+        expect(e.args[2]).toEqual({ link: true })
+        entries.push({ ...e, args: e.args.slice(0, 2) }, { ...e, call: 'threads.link', args: [e.value], value: true })
+      }
+    }
+    // Numbered again: seq in order, ord among the calls with the same request.
+    const seen = new Map<string, number>()
+    const ord = (e: (typeof entries)[number]): number => {
+      const k = e.call + JSON.stringify(e.args)
+      const n = seen.get(k) ?? 0
+      seen.set(k, n + 1)
+      return n
+    }
+    const old = { ...dump, entries: entries.map((e, i) => ({ ...e, seq: i, ord: ord(e) })) }
+    expect((await replay(supervisor, old)).result).toEqual({ restarted: 1 })
+    expect((await replay(supervisor, dump)).result).toEqual({ restarted: 1 })
+  })
+
   it('refuses wrong params before it starts any child, naming the option and the value', async () => {
     const weave = await open()
     const cases: Array<[unknown, RegExp]> = [

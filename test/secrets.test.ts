@@ -252,6 +252,31 @@ describe('what a weave adds', () => {
     await w.close()
   })
 
+  test('a weave opened again without the addition that marked a secret resumes its thread, and the secret reaches neither the journal nor an error', async () => {
+    const dir = tempDir()
+    const password = 'hunter2-' + 'p'.repeat(12)
+    const lib = { async login(user: string, pw: string) { return `${user}:${pw.length}` } }
+    const t = thread({
+      uses: ['lib' as 'mailbox', 'mailbox'],
+      async does() {
+        const got = await (this as unknown as { lib: typeof lib }).lib.login('ada', password)
+        return [got, await this.mailbox.receive()]
+      },
+    })
+    const opts = { db: join(dir, 'w.db'), threads: { t }, libraries: { lib }, ioLibs: false as const, dumps: join(dir, 'dumps'), durability: 'sync' as const }
+    let weave = await Weave.open({ ...opts, secrets: { lib: { login: ['1'] } } })
+    const id = weave.spawn('t')
+    await expect.poll(() => weave.journal.entries(id).length).toBe(1)
+    await weave.close()
+    // The `secrets` forgotten: the record says where its secret was; before, the call diverged,
+    // and the divergence's message, with the password in it, became the thread's error.
+    weave = await Weave.open(opts)
+    weave.send(id, 'go')
+    expect(await weave.join(id)).toMatchObject({ status: 'done', result: ['ada:20', 'go'] })
+    await weave.close()
+    expect(readFileSync(join(dir, 'w.db')).includes(password)).toBe(false)
+  })
+
   test('RAIMENT_SECRET_KEY too short is refused', () => {
     expect(() => Keyring.forJournal('x.db', { RAIMENT_SECRET_KEY: 'short' })).toThrow(/at least 16 characters/)
   })

@@ -8,6 +8,7 @@
  *   resume with the same key).
  * - With the key that made the record (a resume), a call matches its record by the MAC: two
  *   different secrets are two different calls.
+ * - With it, a call is also marked at the places its record holds a marker, declared or not.
  * - Without it (a dump replayed elsewhere, a thread moved to a weave with another key), every
  *   secret is `[secret]` on both sides: in the record, and in the calls, at the places the
  *   record holds a marker and the places the library declares; calls that then share a key take
@@ -30,7 +31,7 @@ const shared = new WeakMap<Keyring, CallSecrets>()
 export class CallSecrets {
   readonly #keyring: Keyring | null
   readonly #any: boolean
-  /** In the any mode: where the record holds markers, by call name (`fetch.request`). */
+  /** Where the record holds markers, by call name (`fetch.request`); null when it holds none. */
   readonly #recorded: ReadonlyMap<string, readonly Path[]> | null
   readonly #recordedLibs: ReadonlySet<string>
   readonly #mark: Mark
@@ -62,6 +63,10 @@ export class CallSecrets {
     const any = kids !== null && (keyring === null || [...kids].some((k) => k !== keyring.kid))
     if (!any) {
       if (keyring === null) return { secrets: null, record }
+      // Made with this key: its calls are marked where the record holds markers too, whatever
+      // this weave declares (a weave opened without the `secrets` that made them: the secret is
+      // still keyed by its MAC, and never reaches a divergence's message, an error or a dump).
+      if (kids !== null) return { secrets: new CallSecrets(keyring, false, recordedPaths(entries)), record }
       let s = shared.get(keyring)
       if (s === undefined) shared.set(keyring, (s = new CallSecrets(keyring, false, null)))
       return { secrets: s, record }
@@ -85,7 +90,8 @@ export class CallSecrets {
   argsText(lib: Library, method: string, args: readonly unknown[]): string {
     let a = lib.secrets === null ? args : lib.secrets.args(method, args, this.#mark)
     const paths = this.#recorded?.get(lib.name + '.' + method)
-    if (paths !== undefined) a = markPaths(a, paths, this.#mark) as readonly unknown[]
+    // (A value the library marked already stays as it is.)
+    if (paths !== undefined) a = markPaths(a, paths, (v) => (isMarker(v) ? v : this.#mark(v))) as readonly unknown[]
     const text = encodeArgs(a)
     return this.#any ? anyForm(text) : text
   }

@@ -2,11 +2,13 @@
  * What the CLI's commands share: output, the weave-owner check, opening journals, and turning
  * values into short one-line text for tables.
  */
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, rmSync, statSync } from 'node:fs'
 import { relative, isAbsolute } from 'node:path'
 import { inspect } from 'node:util'
 import { EmptyDb, InvalidArgument, JournalDamaged, RaimentError, UnknownThreadType } from '../errors.js'
 import { Journal, type Durability } from '../journal.js'
+import { lockPath } from '../journal-owner.js'
+import { secretKeyFile } from '../secrets/keyring.js'
 import { supervisor } from '../supervisor.js'
 import { loadThreadTypeNamed, threadFiles } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
@@ -139,6 +141,20 @@ export function openExisting(db: string, durability: Durability = 'sync'): Journ
   }
   refuseEmpty(db)
   return new Journal(db, { durability, own: false })
+}
+
+/**
+ * For a start on a journal file not there yet: removes what it created (the file, its WAL, its
+ * lock sidecar, a secret key made for it) should the start fail before the weave runs. A refused
+ * start (a stream ahead of the file, a broker that refused the login) leaves no empty journal
+ * that `raiment restore --db` would then refuse as existing, and `ps` would show as the weave's.
+ */
+export function undoFreshJournal(db: string): () => void {
+  if (db === ':memory:' || existsSync(db)) return () => {}
+  const made = [db, `${db}-wal`, `${db}-shm`, `${db}-journal`, lockPath(db), secretKeyFile(db)].filter((f) => !existsSync(f))
+  return () => {
+    for (const f of made) rmSync(f, { force: true })
+  }
 }
 
 /** Throws EmptyDb for an empty file: opening it to write would make it a journal. */

@@ -17,7 +17,7 @@ import { LeaseHeld } from '../replication/lease.js'
 import { DEFAULT_TAKEOVER_AFTER_MS } from '../replication/takeover.js'
 import type { Weave } from '../weave.js'
 import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
-import { errorLine, note, refuseEmpty } from './common.js'
+import { errorLine, note, refuseEmpty, undoFreshJournal } from './common.js'
 import { endLine, logReloads, reloadTriggers, runUntilSignal, StopSignals, weaveOptions, type StartOptions } from './weave-commands.js'
 import { trackResume } from './progress.js'
 import { logOpened, logResumed, logWeave, weaveLog } from './weave-log.js'
@@ -50,6 +50,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   const watch = (weave: Weave): void => logWeave(weave, endLine)
   const sayResumed = (weave: Weave): void => logResumed(weave)
   let host: ReplicatedHost
+  const undo = undoFreshJournal(o.db)
   try {
     host = await ReplicatedHost.start({
       url,
@@ -70,6 +71,7 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
     })
   } catch (e) {
     stop.release()
+    undo()
     // Taken over while it was away: the same one line and status as a weave fenced while running.
     if (e instanceof LeaseHeld || e instanceof Fenced) {
       note(errorLine(e))

@@ -33,6 +33,7 @@ import {
   say,
   threadType,
   toText,
+  undoFreshJournal,
   withOwner,
   type DbOptions,
   type Owner,
@@ -106,12 +107,14 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   let link: Awaited<ReturnType<typeof amqp.joinBroker>> = null
   let weave: Weave
   const since = performance.now()
+  const undo = undoFreshJournal(o.db)
   try {
     link = await amqp.joinBroker(o)
     weave = await openWeave(o, link ?? undefined)
   } catch (e) {
     stop.release()
     await link?.close()
+    undo()
     throw e
   }
   logWeave(weave, endLine)

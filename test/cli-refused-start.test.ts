@@ -1,0 +1,55 @@
+/**
+ * A start refused before its weave runs leaves no journal behind when there was none: the refusal
+ * says to rebuild the file from the stream (`raiment restore --db FILE`), and restore refuses a
+ * file that exists. Real processes, on the broker.
+ */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, test } from 'vitest'
+import { AMQP_URL, brokerUp, CI, freshNamespace, brokerTests } from './support/broker.js'
+import { raiment, raimentProcess, THREADS } from './support/raiment-process.js'
+import { removeReplNamespace } from './support/repl-cluster.js'
+import { tempDir } from './support/tmp.js'
+
+/** Each weave is a Node process loading TypeScript through tsx. */
+const SLOW = 120_000
+
+/** The journal's files a start creates beside `db`. */
+const files = (db: string): string[] => [db, `${db}-wal`, `${db}-shm`, `${db}-lock`, `${db}-secret-key`].filter((f) => existsSync(f))
+
+describe.skipIf(!brokerUp && !CI)('a refused start', () => {
+  const cleanups = brokerTests()
+
+  test('leaves no new journal: refused because the stream holds another file, then restored from it', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeReplNamespace(AMQP_URL, ns, ['d']))
+    const db = join(dir, 'd.db')
+    const args = ['start', '--replicate', '--amqp', AMQP_URL, '--namespace', ns, '--id', 'd', '--heartbeat', '100', '--threads', THREADS]
+    const first = raimentProcess(dir, [...args, '--db', db])
+    await first.until((out) => out.includes(`joined namespace '${ns}'`))
+    first.child.kill('SIGTERM')
+    expect((await first.ended).code).toBe(0)
+    // Its disk lost: started again on a new file, which the stream would replace.
+    const again = await raiment(dir, ...args, '--db', db.replace('d.db', 'd2.db'))
+    expect(again.code).not.toBe(0)
+    expect(again.stderr).toMatch(/^raiment: RAIMENT_STREAM_AHEAD: .*raiment restore --from d --db FILE/m)
+    expect(files(join(dir, 'd2.db'))).toEqual([])
+    // What the line says to do works on that very file.
+    const restored = await raiment(dir, 'restore', '--from', 'd', '--db', join(dir, 'd2.db'), '--amqp', AMQP_URL, '--namespace', ns)
+    expect(restored.code, restored.stdout + restored.stderr).toBe(0)
+    expect(existsSync(join(dir, 'd2.db'))).toBe(true)
+  }, SLOW)
+
+  test('leaves no new journal when the broker refuses the login', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'w.db')
+    const wrong = AMQP_URL.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:wrong-password@')
+    for (const extra of [[], ['--replicate']]) {
+      const run = await raiment(dir, 'start', '--amqp', wrong, '--namespace', freshNamespace(), '--db', db, '--threads', THREADS, ...extra)
+      expect(run.code).not.toBe(0)
+      expect(run.stderr).toMatch(/^raiment: RAIMENT_BROKER_LOGIN_REFUSED: /m)
+      expect(files(db), extra.join(' ')).toEqual([])
+    }
+  }, SLOW)
+})

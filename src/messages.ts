@@ -76,6 +76,9 @@ export class Messages {
     this.inboxes.onStored = fn
   }
 
+  /** Whether this journal's weave has run with a broker (read once, when first asked without one). */
+  #ranWithBroker: boolean | undefined
+
   constructor(journal: Journal, isAlive: (id: string) => boolean) {
     this.#journal = journal
     this.#isAlive = isAlive
@@ -121,9 +124,15 @@ export class Messages {
     return this.#forwards.get(id) ?? (this.#guests.has(id) ? this.#journal.weaveId : weaveOfThread(id))
   }
 
-  /** Is `id` a thread of another weave, reached through the transport? */
+  /**
+   * Is `id` a thread of another weave, reached through the transport? Also while this weave runs
+   * without one, if its journal has run with a broker (meta 'amqp'): what goes to such a thread (a
+   * message, an exit, a kill, a watch) waits in the outbox for the next run with the broker, as a
+   * join's answer does and as `raiment send` with no weave running does (src/cli/messages.ts).
+   * Before, an exit for a parent or monitor there was dropped, and a message dead-lettered.
+   */
   isRemote(id: string): boolean {
-    if (this.remote === null) return false
+    if (this.remote === null && !(this.#ranWithBroker ??= this.#journal.meta('amqp') !== undefined)) return false
     const w = this.homeOf(id)
     return w !== null && w !== this.#journal.weaveId
   }

@@ -151,7 +151,16 @@ const spawnLinked = thread({
   },
 })
 
-const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor, spawnLinked } as Record<string, AnyThreadType>
+/** Spawns a waiting child on weave `on`, and returns its id and the exit message it gets. */
+const parentOf = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { on: string }) {
+    const id = await this.threads.spawn('child', { mode: 'wait' }, { on: p.on })
+    return { id, got: await this.mailbox.receive({ match: { exit: id }, timeout: 30_000 }) }
+  },
+})
+
+const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor, spawnLinked, parentOf } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -265,6 +274,47 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     a!.kill(parent)
     expect(await b!.join(child)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_LINKED_EXIT' } })
   }, 30_000)
+
+  it('a weave run for a while without its broker keeps the exit messages for threads of other weaves in its outbox, and sends them once back with it', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const open = async (id: string, broker: boolean): Promise<Weave> => {
+      const link = broker ? await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} }) : null
+      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: types, ioLibs: false, dumps: false, durability: 'memory', ...(link ? { remote: link } : {}) })
+      await link?.start(weave)
+      const close = async (): Promise<void> => {
+        await link?.close()
+        await weave.close()
+      }
+      cleanups.push(close)
+      closes.set(weave, close)
+      return weave
+    }
+    const closes = new Map<Weave, () => Promise<void>>()
+    const a = await open('a', true)
+    let b = await open('b', true)
+    const parent = a.spawn('parentOf', { on: 'b' })
+    const children = b.journal.db.prepare("SELECT id FROM threads WHERE type = 'child'").pluck()
+    await expect.poll(() => children.all().length, { timeout: 10_000, interval: 20 }).toBe(1)
+    const child = children.get() as string
+    const monitor = a.spawn('monitorer', { target: child })
+    await expect.poll(() => b.journal.db.prepare("SELECT count(*) FROM watches WHERE target = ? AND kind = 'monitor'").pluck().get(child), { timeout: 10_000, interval: 20 }).toBe(1)
+    await closes.get(b)!()
+    // Without the broker, the child fails: what its end tells a's threads waits.
+    b = await open('b', false)
+    b.send(child, { fail: true })
+    expect(await b.join(child)).toMatchObject({ status: 'failed' })
+    await b.committed()
+    expect(b.journal.db.prepare('SELECT count(*) FROM dead_letters').pluck().get()).toBe(0)
+    expect(b.journal.db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(2)
+    await closes.get(b)!()
+    b = await open('b', true)
+    const exit = { exit: child, status: 'failed', error: { name: 'Error', message: 'told to fail' } }
+    // Before, both were dropped: the parent and the monitor waited out their 30 s and 20 s.
+    expect(result(await a.join(parent))).toEqual({ id: child, got: exit })
+    expect(result(await a.join(monitor))).toEqual(exit)
+  }, 60_000)
 
   it('kill: a thread kills a thread of another weave, and its join sees it killed', async () => {
     const { a, b } = await weaves(['a', 'b'])

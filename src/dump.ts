@@ -7,7 +7,7 @@ import superjson from 'superjson'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { decodeArgs, decodeValue, encodeArgs, escapeKeys, unescapeKeys } from './encoding.js'
+import { decodeArgs, decodeValue, encodeArgs, encodeValue, escapeKeys, unescapeKeys } from './encoding.js'
 import { errorFromRecord, type ErrorRecord } from './error-records.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { InvalidDump, RaimentError, UnknownThread } from './errors.js'
@@ -21,6 +21,13 @@ export interface DumpEntry {
   /** `lib.method` */
   call: string
   args: unknown[]
+  /**
+   * The arguments' text as the journal recorded it, kept only where `args` re-encoded would not
+   * give it back (an Error, a hole in an array, an invalid Date, a Float64Array with NaN): replay
+   * matches the thread's request against it while `args` are as dumped (see `argsKey`). Edit
+   * `args`, not this.
+   */
+  argsText?: string
   ord: number
   ok: boolean
   value?: unknown
@@ -49,12 +56,16 @@ export interface Dump {
 }
 
 /**
- * Builds the dump of a thread from its journal. `tick(done, total)` is called every 16,384
- * entries decoded (and once at the end): building is synchronous, so a progress line is drawn
- * from there.
+ * Builds the dump of a thread from its journal, as of one commit. `tick(done, total)` is called
+ * every 16,384 entries decoded (and once at the end): building is synchronous, so a progress line
+ * is drawn from there.
  */
 export function makeDump(journal: Journal, id: string, tick?: (done: number, total: number) => void): Dump {
-  const row = journal.thread(id)
+  // One read transaction (DEFERRED: it takes no write lock, and a read-only connection may begin
+  // it): the row, journal_main and journal_tail are read from one snapshot. Read one by one, a
+  // weave's group commit (another process) could move the tail into journal_main between two
+  // reads, and the dump lacked the entries moved (a gap in seq), or held a row of another run.
+  const [row, rows] = journal.db.transaction(() => [journal.thread(id), journal.entries(id)] as const).deferred()
   if (!row) throw new UnknownThread(id)
   const thread: Dump['thread'] = {
     id: row.id,
@@ -71,11 +82,13 @@ export function makeDump(journal: Journal, id: string, tick?: (done: number, tot
     if (row.status === 'done') thread.result = decodeValue(row.outcome)
     else if (row.status === 'failed') thread.error = decodeValue(row.outcome) as ErrorRecord
   }
-  const rows = journal.entries(id)
   const entries = rows.map(([seq, key, ord, ok, outcome, started, duration], i): DumpEntry => {
     if (tick !== undefined && (i & 0x3fff) === 0) tick(i, rows.length)
     const { call, args } = splitKey(key)
-    const e: DumpEntry = { seq, call, args: decodeArgs(args), ord, ok: ok === 1, started, duration }
+    const decoded = decodeArgs(args)
+    const e: DumpEntry = encodesAs(decoded, args)
+      ? { seq, call, args: decoded, ord, ok: ok === 1, started, duration }
+      : { seq, call, args: decoded, argsText: args, ord, ok: ok === 1, started, duration }
     if (ok === 1) e.value = decodeValue(outcome)
     else e.error = decodeValue(outcome) as ErrorRecord
     return e
@@ -127,30 +140,95 @@ function checkDump(d: unknown, where: string): Dump {
     throw new InvalidDump(where, "it is what record() returns ({ dump, end, result }); its 'dump' property is the dump: const { dump } = await record(type, params)")
   }
   if (!o || typeof o !== 'object' || typeof o.format !== 'number') throw new InvalidDump(where, "no 'format' field")
+  if (!Number.isInteger(o.format) || o.format < 1) {
+    throw new InvalidDump(where, `'format' is ${o.format}, and dump formats are whole numbers from 1 (this Raiment writes ${DUMP_FORMAT}); put back the format the dump was written with, or dump the thread again (raiment dump ID)`)
+  }
   if (o.format > DUMP_FORMAT) throw new InvalidDump(where, `format ${o.format} is newer than this Raiment reads (${DUMP_FORMAT}); upgrade raiment`)
   if (!o.thread || typeof o.thread.type !== 'string') throw new InvalidDump(where, "no 'thread.type'")
   if (!Array.isArray(o.entries)) throw new InvalidDump(where, "no 'entries' array")
+  const seqs = new Set<number>()
   o.entries.forEach((e, i) => {
     if (typeof e.call !== 'string' || !Array.isArray(e.args) || typeof e.ord !== 'number' || typeof e.ok !== 'boolean') {
       throw new InvalidDump(where, `entries[${i}] needs call (string), args (array), ord (number) and ok (boolean)`)
+    }
+    // Replay orders the outcomes by seq: without one, an entry has no place in the record.
+    if (!Number.isInteger(e.seq) || e.seq < 0) {
+      throw new InvalidDump(where, `entries[${i}] (${e.call}) has ${e.seq === undefined ? 'no seq' : `seq ${JSON.stringify(e.seq)}`}; each entry needs seq, its place in the record (a whole number from 0, in the order the outcomes were recorded): give it one`)
+    }
+    if (seqs.has(e.seq)) throw new InvalidDump(where, `entries[${i}] (${e.call}) has seq ${e.seq}, as an entry before it does; each entry needs a seq of its own`)
+    seqs.add(e.seq)
+    if (e.argsText !== undefined && typeof e.argsText !== 'string') {
+      throw new InvalidDump(where, `entries[${i}] (${e.call}) has an 'argsText' that is not a string; remove it (replay then matches the entry's args)`)
     }
   })
   return o
 }
 
-/** The replay entries of a dump, in recorded completion order. */
+/**
+ * The replay entries of a dump, in recorded completion order. Each outcome is a copy (made here,
+ * at each call): the thread may change what it is given, as live, where each outcome is decoded
+ * from its text; the dump stays as it was, to be replayed again.
+ */
 export function dumpEntries(d: Dump): Entry[] {
   return [...d.entries]
     .sort((a, b) => a.seq - b.seq)
     .map((e) => ({
       seq: e.seq,
-      key: e.call + ':' + encodeArgs(e.args),
+      key: e.call + ':' + argsKey(e),
       ord: e.ord,
       ok: e.ok,
       text: undefined,
-      value: e.ok ? e.value : errorFromRecord(e.error ?? { name: 'Error', message: 'unknown', fields: {} }),
+      value: e.ok ? copyOf(e.value) : errorFromRecord(copyOf(e.error ?? { name: 'Error', message: 'unknown', fields: {} })),
       call: null,
     }))
+}
+
+/**
+ * A copy of a value of a dump, as the journal would give it back (`decodeValue(encodeValue(v))`),
+ * for a thread to be handed: live, a thread is never handed an object another holds.
+ */
+export function copyOf<T>(v: T): T {
+  if (typeof v !== 'object' || v === null) return v
+  try {
+    return decodeValue(encodeValue(v, 'a value of the dump')) as T
+  } catch {
+    // Not recordable again here (an instance of a class this process has not registered): as it is.
+    return v
+  }
+}
+
+/**
+ * The arguments' text that replay matches the thread's request against: the text the journal
+ * recorded, `encodeArgs` of what the thread asked for. A dump shows it decoded (`args`), and
+ * decoding does not always give back a value that encodes to the same text (an Error gains its
+ * `cause`, a hole in an array reads as null, the numbers of a Float64Array as written): so
+ * makeDump keeps the text itself in `argsText` where `args` re-encoded would not give it, and it
+ * is used while `args` are as dumped, that is while they encode as `argsText` decoded does. Once
+ * a person has edited `args` they differ, and the edit wins: they are encoded, as is every entry
+ * without `argsText` (every entry whose args re-encode exactly, and all of a dump written before
+ * `argsText` was, which so replays as it did).
+ */
+function argsKey(e: DumpEntry): string {
+  const text = encodeArgs(e.args)
+  if (e.argsText === undefined || text === e.argsText) return text
+  let recorded: string
+  try {
+    recorded = encodeArgs(decodeArgs(e.argsText))
+  } catch {
+    // Not a text the journal wrote (edited by hand): the args are what is meant.
+    return text
+  }
+  return recorded === text ? e.argsText : text
+}
+
+/** Whether `args` (decoded from `text`) encode to `text` again. */
+function encodesAs(args: unknown[], text: string): boolean {
+  try {
+    return encodeArgs(args) === text
+  } catch {
+    // Something decoded that cannot be recorded again (a class this process has not registered).
+    return false
+  }
 }
 
 /** Where a weave writes the dumps of its failed threads, and the writes not yet done. */

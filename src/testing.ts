@@ -6,16 +6,16 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import './builtins.js'
-import { dumpEntries, makeDump, readDump, type Dump, type DumpEntry } from './dump.js'
+import { copyOf, dumpEntries, makeDump, readDump, type Dump, type DumpEntry } from './dump.js'
 import { editRecord } from './check/fork.js'
 import { isContinueAsNew } from './continue/continue.js'
 import { decodeValue } from './encoding.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
 import { Library, replayParts, type LibrarySpec } from './libraries.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
-import { typeNameOf } from './thread-name.js'
+import { SOURCE, typeNameOf, typeNameOfFile } from './thread-name.js'
 import { Weave, type ThreadEnd } from './weave.js'
-import { Weft, type CallTrace } from './weft.js'
+import { describeKey, Weft, type CallTrace } from './weft.js'
 
 export type { CallTrace } from './weft.js'
 export type { Dump } from './dump.js'
@@ -55,12 +55,14 @@ export interface ReplayOptions {
 /**
  * Re-runs a thread from a dump alone: every request is answered from the dump, in the order the
  * outcomes were recorded; no library is called. The thread's result (or the error it threw) is
- * returned with the requests it made.
+ * returned with the requests it made. The thread is given copies of the dump's params and
+ * outcomes (as live, where they are decoded from the journal): the dump can be replayed again.
  * @throws ReplayDivergence (strict) when the thread asks for something the dump does not hold,
  *   or skips something it holds; the message shows the request, the nearest recorded ones and
  *   where the thread was
  * @throws InvalidDump when the dump cannot be read, or was recorded from a thread type that uses
- *   other libraries
+ *   other libraries, or from another type: one declared under `threads/` whose name there is not
+ *   the dump's `thread.type`, and whose replay diverged (strict or not)
  * @throws InvalidArgument for an `at` or a `set` seq that the dump does not hold
  * @example
  * const run = await replay(greet, 'fixtures/greet-ada.json')
@@ -104,7 +106,8 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
   for (const u of type.uses) self[u] = Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers, parts.get(u)?.retry).bind(weft)
   let run: ReplayRun<R>
   try {
-    const result = await Promise.race([type.does.call(self as never, d.thread.params as never), stop])
+    // A copy, as live (decoded from the journal): the dump stays as it was if the thread changes its params.
+    const result = await Promise.race([type.does.call(self as never, copyOf(d.thread.params) as never), stop])
     const err = weft.finish()
     if (err) throw err
     run = { status: 'done', result, calls: weft.trace!, dump: d }
@@ -113,6 +116,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     run = isContinueAsNew(err) ? { status: 'continued', continued: decodeValue(err.params), calls: weft.trace!, dump: d } : { status: 'failed', error: err, calls: weft.trace!, dump: d }
   }
   if (run.error instanceof ReplayDivergence) {
+    checkTypeName(type, d, where, run.error)
     if (options.strict ?? true) throw run.error
     run.divergence = run.error
   }
@@ -179,6 +183,38 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
     await weave.close()
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * A replay that diverged, with a thread type declared in a module under a `threads/` directory
+ * whose name there (`typeNameOf`, as a weave and `raiment replay` name it) ends otherwise than the
+ * name the dump records, was given the wrong type: that is said (InvalidDump, as for a type of
+ * other libraries), strict or not, rather than a divergence of the thread's. Only then: a type
+ * that replays its dump is right whatever its name (a module renamed still replays its old
+ * dumps); a type declared elsewhere (a test, a script) has a name given outright where it is
+ * recorded (`record(type, params, { name })`, a weave's `threads: { name: type }`), which
+ * typeNameOf cannot tell, and a changed copy of a type is replayed to see it diverge. The names'
+ * last parts are compared: a weave's `threads: { checkout }` names `orders/checkout.ts`
+ * `checkout`, and the built-in types are recorded as `raiment/<name>`.
+ */
+function checkTypeName(type: AnyThreadType, d: Dump, where: string, divergence: ReplayDivergence): void {
+  const file = (type as unknown as Record<symbol, unknown>)[SOURCE]
+  if (typeof file !== 'string' || !/[\\/]threads[\\/]/.test(file)) return
+  const name = typeNameOfFile(file)
+  const recorded = d.thread.type
+  const last = (n: string): string => n.slice(n.lastIndexOf('/') + 1)
+  if (last(name) === last(recorded)) return
+  const at = divergence.detail
+  let how = ''
+  if (at !== undefined) {
+    const made = at.made ? `the thread asked for ${describeKey(at.made.key, 60)}` : 'the thread made no further request'
+    how = at.recorded ? ` at outcome #${at.index + 1} of ${d.entries.length}, where the record holds ${describeKey(at.recorded.key, 60)} and ${made}` : ` after its ${d.entries.length} outcomes, where ${made}`
+  }
+  throw new InvalidDump(
+    where,
+    `it was recorded from thread type '${recorded}', and replay() was given thread type '${name}', which diverged from it${how}. ` +
+      `Replay the dump with the thread type it came from (threads/${recorded}); if '${name}' is '${recorded}' renamed, set the dump's thread.type to '${name}' to see the divergence itself.`,
+  )
 }
 
 function checkType(fn: string, type: unknown): void {

@@ -7,7 +7,7 @@ import { readDump } from '../dump.js'
 import { errorToRecord, type ErrorRecord } from '../error-records.js'
 import { ReplayDivergence } from '../errors.js'
 import { replay as replayDump } from '../testing.js'
-import { releasedOutcomes } from '../weft.js'
+import { describeKey, releasedOutcomes } from '../weft.js'
 import { errorText, plural, say, threadType, toText } from './common.js'
 import { replayLine, showProgress } from './progress.js'
 
@@ -33,10 +33,11 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
   } catch (e) {
     shown.stop()
     if (!(e instanceof ReplayDivergence)) throw e
-    if ((d.thread.status === 'running' || d.thread.status === 'pending') && endOfRecord(e)) {
+    if (!ended(d.thread.status) && endOfRecord(e)) {
       say(`${head}; it made every recorded call, then asked for one the record does not hold yet:`)
-      say(/holds no outcome for (.*?\(ordinal \d+\))/.exec(e.message)?.[1] ?? e.message)
-      say(`which is where the record ends: the thread was still ${d.thread.status} when it was dumped`)
+      const made = e.detail?.made
+      say(made ? `${describeKey(made.key)} (ordinal ${made.ord})` : e.message)
+      say(`which is where the record ends: ${whereItEnds(d.thread.status)}`)
       return 0
     }
     say(`${head}; it diverged from the record:`)
@@ -56,6 +57,18 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
     say(recordedEnd(recorded, d.thread.error))
     return recorded === 'failed' ? 1 : 0
   }
+  if (run.status === 'continued') {
+    // The record ends where the thread continued as new: dumped after its last outcome was
+    // committed and before its switch to the new run was (the switch starts a new record).
+    say(`${head}; it continued as new (threads.continueAsNew) with params:`)
+    say(toText(run.continued))
+    if (ended(recorded)) {
+      say(recordedEnd(recorded, d.thread.error))
+      return 1
+    }
+    say(`which is where the record ends: ${whereItEnds(recorded)}, before the switch to the new run was recorded`)
+    return 0
+  }
   const err = run.error!
   say(`${head}; it threw:`)
   say(errorText(err))
@@ -69,17 +82,34 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
 }
 
 /**
- * The replay went through every recorded outcome and then asked for more: for a thread dumped
- * while it ran, that is the end of its record, not a change of code. (The weft words this case
- * alone as "the dump holds no outcome for …".)
+ * Whether the recorded thread had ended (done, failed), as `raiment check` tells it: the record of
+ * one that had not (running, pending, or killed or moved on before it ended) stops where it was
+ * then, and a replay that asks for more there goes on where the thread went on live, or was
+ * stopped.
+ */
+function ended(status: string): boolean {
+  return status === 'done' || status === 'failed'
+}
+
+/** Why the record of a thread that had not ended stops where it does. */
+function whereItEnds(status: string): string {
+  if (status === 'killed') return 'the thread was killed there'
+  if (status === 'moved') return 'the thread moved to another weave there, whose journal holds the rest of its record'
+  return `the thread was still ${status} when it was dumped`
+}
+
+/**
+ * The replay went through every recorded outcome and then asked for more (kind `beyond`): for a
+ * thread that had not ended, that is the end of its record, not a change of code.
  */
 function endOfRecord(e: ReplayDivergence): boolean {
-  return e.message.includes('the dump holds no outcome for')
+  return e.detail?.kind === 'beyond'
 }
 
 function recordedEnd(status: string, error: ErrorRecord | undefined): string {
   if (status === 'done') return 'but the recording returned a result'
   if (status === 'failed') return `but the recording failed with ${errorText(error ?? {})}`
+  if (status === 'killed' || status === 'moved') return `the recording had not ended: the thread was ${status} before it did`
   return `the recording had not ended (status ${status})`
 }
 

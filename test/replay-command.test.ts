@@ -1,0 +1,93 @@
+/**
+ * `raiment replay` of records that had not ended as a return or a throw: a record that ends
+ * where the thread continued as new, and the record of a thread killed (or moved on) while it
+ * waited, which stops where it was then, as `raiment check` tells it. Real `raiment` processes,
+ * and dumps of real runs.
+ */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect, test } from 'vitest'
+import { dumpText, makeDump, Weave, type Dump } from 'raiment'
+import { record } from 'raiment/testing'
+import { loadThreadTypes } from '../src/thread-types.js'
+import { raiment } from './support/raiment-process.js'
+import { projectWith } from './support/threads-dir.js'
+
+const RAIMENT = new URL('../src/index.ts', import.meta.url).href
+
+const THREADS = {
+  'cont.ts': `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['random', 'threads'],
+  async does(p: { n: number }) {
+    const v = await this.random.int(0, 10)
+    if (p.n < 2) return this.threads.continueAsNew({ n: p.n + 1, v })
+    return { final: p.n, v }
+  },
+})
+`,
+  'waiter.ts': `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['clock', 'mailbox'],
+  async does() {
+    await this.clock.now()
+    return await this.mailbox.receive()
+  },
+})
+`,
+}
+
+const SLOW = 60_000
+
+async function replayed(dir: string, name: string, dump: Dump): Promise<{ code: number | null; out: string }> {
+  writeFileSync(join(dir, name), dumpText(dump))
+  const r = await raiment(dir, 'replay', name, '--threads', 'threads', '--io-libs', 'io-libs')
+  return { code: r.code, out: r.stdout + r.stderr }
+}
+
+test('a record that ends where the thread continued as new: its params, and whether the recording had ended', async () => {
+  const dir = projectWith(THREADS)
+  const cont = (await loadThreadTypes(join(dir, 'threads'))).types.get('cont')!
+  const { dump } = await record(cont, { n: 0 }, { name: 'cont', ioLibs: false })
+  const v = dump.entries[0]!.value as number
+  // The last run's record as the first run's: dumped after its outcome was committed and before
+  // the switch was.
+  const { result: _result, continued: _continued, ...rest } = dump.thread
+  const first: Dump = { ...dump, thread: { ...rest, params: { n: 0 }, status: 'running' } }
+  const running = await replayed(dir, 'first.json', first)
+  expect(running.out).toContain('it continued as new (threads.continueAsNew) with params:')
+  expect(running.out).toContain(JSON.stringify({ n: 1, v }))
+  expect(running.out).toContain('which is where the record ends: the thread was still running when it was dumped, before the switch to the new run was recorded')
+  expect(running.out).not.toContain('RAIMENT_INTERNAL')
+  expect(running.code).toBe(0)
+  // A recording that returned there: a different end.
+  const done = await replayed(dir, 'done.json', { ...first, thread: { ...first.thread, status: 'done', result: { final: 0, v } } })
+  expect(done.out).toContain('it continued as new')
+  expect(done.out).toContain('but the recording returned a result')
+  expect(done.code).toBe(1)
+}, SLOW)
+
+test('the record of a thread killed, or moved on, while it waited ends where it was then: not a divergence', async () => {
+  const dir = projectWith(THREADS)
+  const { types } = await loadThreadTypes(join(dir, 'threads'))
+  const weave = await Weave.open({ db: join(dir, 'k.db'), durability: 'memory', threads: { waiter: types.get('waiter')! }, ioLibs: false, dumps: false, passivateAfter: false })
+  let killed: Dump
+  try {
+    const id = weave.spawn('waiter', {})
+    // Killed before or after its clock.now is recorded: either way its replay asks for more than
+    // its record holds, where it waited when killed.
+    expect(weave.kill(id)).toBe(true)
+    expect((await weave.join(id)).status).toBe('killed')
+    killed = makeDump(weave.journal, id)
+  } finally {
+    await weave.close()
+  }
+  expect(killed.thread.status).toBe('killed')
+  const k = await replayed(dir, 'killed.json', killed)
+  expect(k.out).toContain('it made every recorded call, then asked for one the record does not hold yet')
+  expect(k.out).toContain('which is where the record ends: the thread was killed there')
+  expect(k.code).toBe(0)
+  const moved = await replayed(dir, 'moved.json', { ...killed, thread: { ...killed.thread, status: 'moved' } })
+  expect(moved.out).toContain('which is where the record ends: the thread moved to another weave there')
+  expect(moved.code).toBe(0)
+}, SLOW)

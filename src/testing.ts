@@ -11,7 +11,7 @@ import { editRecord } from './check/fork.js'
 import { isContinueAsNew } from './continue/continue.js'
 import { decodeValue } from './encoding.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
-import { Library, replayParts, type LibrarySpec } from './libraries.js'
+import { Library, replayParts, type LibraryModule, type LibrarySpec } from './libraries.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 import { SOURCE, typeNameOf, typeNameOfFile } from './thread-name.js'
 import { Weave, type ThreadEnd } from './weave.js'
@@ -50,6 +50,13 @@ export interface ReplayOptions {
    * X". A later request that the new answer changes is a divergence, as in any replay.
    */
   set?: Record<number, unknown> | ReadonlyMap<number, unknown>
+  /**
+   * Libraries by name, as given to `record()` or a weave (`libraries`): none of their methods is
+   * called, but a module's thread-side methods, markers and per-call retry options are used, as
+   * those of `ioLibs` are. Without it, a dump of a thread that used such a library's thread-side
+   * part diverges as if its code had changed.
+   */
+  libraries?: Record<string, LibrarySpec>
 }
 
 /**
@@ -90,6 +97,10 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     }
   }
   const parts = await replayParts(options.ioLibs ?? 'io-libs')
+  for (const [name, spec] of Object.entries(options.libraries ?? {})) {
+    const m = (typeof spec === 'object' && spec !== null && 'default' in spec ? spec : {}) as Partial<LibraryModule>
+    parts.set(name, { ...(m.threadSide ? { threadSide: m.threadSide } : {}), ...(m.markers ? { markers: m.markers } : {}), ...(m.retry ? { retry: m.retry } : {}) })
+  }
   let stopped: (e: Error) => void = () => {}
   const stop = new Promise<never>((_, rej) => (stopped = rej))
   stop.catch(() => {})

@@ -169,3 +169,30 @@ describe('what replay refuses, saying what is wrong', () => {
     expect(() => readDump(edit((j) => (j.format = 0)))).toThrow(InvalidDump)
   })
 })
+
+describe('replay with the libraries given to record()', () => {
+  test("a library's thread-side method, given as record() was, replays; without it, the replay cannot make its calls", async () => {
+    const kv = {
+      default: {
+        async get(k: string) {
+          return k.length
+        },
+      },
+      threadSide: {
+        async twice(this: { get(k: string): Promise<number> }, k: string) {
+          return (await this.get(k)) * 2
+        },
+      },
+    }
+    const t = thread({
+      uses: ['dumped'],
+      async does() {
+        return (this.dumped as unknown as { twice(k: string): Promise<number> }).twice('abc')
+      },
+    })
+    const { dump, result } = await record(t, undefined, { name: 'kv', libraries: { dumped: kv }, ioLibs: false })
+    expect(result).toBe(6)
+    expect((await replay(t, dump, { ioLibs: false, libraries: { dumped: kv } })).result).toBe(6)
+    expect((await replay(t, dump, { ioLibs: false, strict: false })).status).toBe('failed')
+  })
+})

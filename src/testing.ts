@@ -9,7 +9,7 @@ import './builtins.js'
 import { copyOf, dumpEntries, makeDump, readDump, type Dump, type DumpEntry } from './dump.js'
 import { editRecord } from './check/fork.js'
 import { isContinueAsNew } from './continue/continue.js'
-import { decodeValue } from './encoding.js'
+import { decodeValue, encodeValue } from './encoding.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
 import { Library, replayParts, type LibraryModule, type LibrarySpec } from './libraries.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
@@ -121,6 +121,8 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     const result = await Promise.race([type.does.call(self as never, copyOf(d.thread.params) as never), stop])
     const err = weft.finish()
     if (err) throw err
+    // A result no journal can hold fails its thread live (RAIMENT_UNRECORDABLE): so here.
+    encodeValue(result, 'the result')
     run = { status: 'done', result, calls: weft.trace!, dump: d }
   } catch (e) {
     const err = weft.finish() ?? (e as Error)

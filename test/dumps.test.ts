@@ -196,3 +196,18 @@ describe('replay with the libraries given to record()', () => {
     expect((await replay(t, dump, { ioLibs: false, strict: false })).status).toBe('failed')
   })
 })
+
+test('a result no journal can hold fails the replay as it failed the live run (RAIMENT_UNRECORDABLE)', async () => {
+  const t = thread({
+    uses: ['clock'],
+    async does() {
+      const at = await this.clock.now()
+      return { at, cb: () => at }
+    },
+  })
+  const { dump, end } = await record(t, undefined, { name: 'unrecordable', ioLibs: false })
+  expect(end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNRECORDABLE' } })
+  const run = await replay(t, dump, { ioLibs: false })
+  expect(run.status).toBe('failed')
+  expect(run.error).toMatchObject({ code: 'RAIMENT_UNRECORDABLE' })
+})

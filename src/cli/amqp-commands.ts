@@ -162,7 +162,7 @@ export async function startMany(o: BrokerOptions & { db: string; moduleSchedules
   if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new InvalidArgument(`--weaves must be a whole number from 1 to 64, got ${JSON.stringify(o.weaves)}`)
   const url = brokerUrl(o)
   if (url === undefined) {
-    throw new InvalidArgument('--weaves runs weaves that talk to each other through a broker: pass --amqp URL (or set RAIMENT_AMQP_URL), e.g. --amqp amqp://guest:guest@127.0.0.1:5672')
+    throw new InvalidArgument('--weaves runs weaves that talk to each other through a broker: pass --amqp URL (or set RAIMENT_AMQP_URL), e.g. --amqp amqp://127.0.0.1:5672 (the guest login of a RabbitMQ on this host)')
   }
   // Fail here, once, on a bad URL or password, rather than in N restarting children.
   const probe = await BrokerConnection.open(url, note)

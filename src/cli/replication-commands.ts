@@ -20,7 +20,7 @@ export class ReplicateNeedsBroker extends RaimentError {
  */
 export function checkReplicate(o: BrokerOptions & { replicate?: boolean; durability: Durability }): void {
   if (o.replicate === true && brokerUrl(o) === undefined) {
-    throw new ReplicateNeedsBroker('--replicate copies the journal to a RabbitMQ stream: pass --amqp URL (or set RAIMENT_AMQP_URL), e.g. --amqp amqp://guest:guest@127.0.0.1:5672 --replicate')
+    throw new ReplicateNeedsBroker('--replicate copies the journal to a RabbitMQ stream: pass --amqp URL (or set RAIMENT_AMQP_URL), e.g. --amqp amqp://127.0.0.1:5672 --replicate (the guest login of a RabbitMQ on this host)')
   }
   if (o.durability === 'replicated' && o.replicate !== true) {
     throw new ReplicateNeedsBroker("--durability replicated waits for the broker's copy of each commit: add --replicate (and --amqp URL)")

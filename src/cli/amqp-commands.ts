@@ -104,7 +104,7 @@ export async function weaves(o: WeavesOptions): Promise<number> {
       return 0
     }
     if (live.length === 0) {
-      note(`no live weave in namespace '${topology.ns}' (start one with raiment start --amqp URL)`)
+      note(`no live weave in namespace '${topology.ns}' (start one with raiment start --amqp URL; weaves started with --namespace NS are listed with --namespace NS)`)
       return 0
     }
     const now = Date.now()

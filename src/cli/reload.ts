@@ -1,13 +1,18 @@
 /**
- * `raiment reload`: asks the weave running on the journal to load its changed thread files
- * (src/check/reload.ts), and prints what it did.
+ * Reloads from the command line: `raiment reload` asks the weave running on the journal to load
+ * its changed thread files (src/check/reload.ts) and prints what it did; `raiment start` reloads
+ * on SIGHUP and, with --watch, when a thread file changes, and logs each reload's report.
  */
 import type { ReloadReport } from '../check/reload.js'
 import { decodeError } from '../error-records.js'
 import { RaimentError } from '../errors.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
-import { reloadLines } from './weave-commands.js'
+import { existsSync, watch, type FSWatcher } from 'node:fs'
+import type { Weave } from '../weave.js'
+import { displayPath, errorLine, plural } from './common.js'
+import type { StartOptions } from './weave-commands.js'
+import { weaveLog } from './weave-log.js'
 
 export async function reloadCommand(o: DbOptions): Promise<number> {
   const journal = openExisting(o.db)
@@ -26,4 +31,46 @@ export async function reloadCommand(o: DbOptions): Promise<number> {
   } finally {
     journal.close()
   }
+}
+
+/** Prints each reload's report of `weave` (on stdout, as the other lines of what it does). */
+export function logReloads(weave: Weave): void {
+  weave.on('reload', (r) => {
+    // A failed reload changed nothing.
+    for (const t of r.types) for (const l of reloadLines(t)) weaveLog.info(l, { event: 'reload', type: t.type, ...(t.error !== undefined ? { code: t.error.code } : {}) })
+  })
+}
+
+/**
+ * Reloads for `raiment start`: SIGHUP reloads the weaves this process runs (its own and, when
+ * replicated, those it took over), and with --watch a change under the threads directory does
+ * (after 200 ms without another). Returns the stop.
+ */
+export function reloadTriggers(weaves: () => readonly Weave[], o: StartOptions): () => void {
+  const again = (): void => {
+    for (const weave of weaves()) void weave.reload().catch((e: unknown) => weaveLog.error(errorLine(e), { event: 'reload' }))
+  }
+  process.on('SIGHUP', again)
+  let watcher: FSWatcher | null = null
+  let timer: NodeJS.Timeout | undefined
+  if (o.watch === true && existsSync(o.threads)) {
+    watcher = watch(o.threads, { recursive: true }, () => {
+      clearTimeout(timer)
+      timer = setTimeout(again, 200)
+    })
+  }
+  return () => {
+    process.off('SIGHUP', again)
+    clearTimeout(timer)
+    watcher?.close()
+  }
+}
+
+/** What a reload did to one thread type, as `start` prints it. */
+export function reloadLines(t: ReloadReport['types'][number]): string[] {
+  if (t.error !== undefined) return [`reload of ${displayPath(t.file)} failed, the running code is unchanged: ${t.error.code}: ${t.error.message}`]
+  const lines = [`reloaded ${t.type} (${displayPath(t.file)}): ${plural(t.moved.length, 'running thread')} moved to the new code, ${t.kept.length} kept on the old`]
+  for (const id of t.moved) lines.push(`  moved ${id}`)
+  for (const k of t.kept) lines.push(`  kept ${k.id}: ${k.why}`)
+  return lines
 }

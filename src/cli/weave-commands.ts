@@ -5,8 +5,7 @@
  * thread as 'pending' (the weave notices the commit within its poll interval and adopts it), and
  * `kill` inserts a control row that the weave answers in the same table.
  */
-import { existsSync, watch, type FSWatcher } from 'node:fs'
-import type { ReloadReport } from '../check/reload.js'
+import { existsSync } from 'node:fs'
 import { encodeValue } from '../encoding.js'
 import { decodeError } from '../error-records.js'
 import { RaimentError, ThreadMoved, UnknownThread } from '../errors.js'
@@ -14,6 +13,7 @@ import { Journal, type Durability, type ThreadRow } from '../journal.js'
 import { Weave, rowEnd, type ThreadEnd, type WeaveOptions } from '../weave.js'
 import type { Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
+import { logReloads, reloadTriggers } from './reload.js'
 import { redact } from '../amqp/connection.js'
 import { parseSecretOptions } from '../secrets/rules.js'
 import {
@@ -25,7 +25,6 @@ import {
   note,
   openExisting,
   parseParams,
-  plural,
   redactUrls,
   refuseEmpty,
   refuseReplicatedOffline,
@@ -138,48 +137,6 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
     return link?.close()
   }
   return runUntilSignal(weave, () => new Promise<never>(() => {}), beforeClose, stop)
-}
-
-/** Prints each reload's report of `weave` (on stdout, as the other lines of what it does). */
-export function logReloads(weave: Weave): void {
-  weave.on('reload', (r) => {
-    // A failed reload changed nothing.
-    for (const t of r.types) for (const l of reloadLines(t)) weaveLog.info(l, { event: 'reload', type: t.type, ...(t.error !== undefined ? { code: t.error.code } : {}) })
-  })
-}
-
-/**
- * Reloads for `raiment start`: SIGHUP reloads the weaves this process runs (its own and, when
- * replicated, those it took over), and with --watch a change under the threads directory does
- * (after 200 ms without another). Returns the stop.
- */
-export function reloadTriggers(weaves: () => readonly Weave[], o: StartOptions): () => void {
-  const again = (): void => {
-    for (const weave of weaves()) void weave.reload().catch((e: unknown) => weaveLog.error(errorLine(e), { event: 'reload' }))
-  }
-  process.on('SIGHUP', again)
-  let watcher: FSWatcher | null = null
-  let timer: NodeJS.Timeout | undefined
-  if (o.watch === true && existsSync(o.threads)) {
-    watcher = watch(o.threads, { recursive: true }, () => {
-      clearTimeout(timer)
-      timer = setTimeout(again, 200)
-    })
-  }
-  return () => {
-    process.off('SIGHUP', again)
-    clearTimeout(timer)
-    watcher?.close()
-  }
-}
-
-/** What a reload did to one thread type, as `start` prints it. */
-export function reloadLines(t: ReloadReport['types'][number]): string[] {
-  if (t.error !== undefined) return [`reload of ${displayPath(t.file)} failed, the running code is unchanged: ${t.error.code}: ${t.error.message}`]
-  const lines = [`reloaded ${t.type} (${displayPath(t.file)}): ${plural(t.moved.length, 'running thread')} moved to the new code, ${t.kept.length} kept on the old`]
-  for (const id of t.moved) lines.push(`  moved ${id}`)
-  for (const k of t.kept) lines.push(`  kept ${k.id}: ${k.why}`)
-  return lines
 }
 
 /** One line telling how a thread ended. */

@@ -2,7 +2,7 @@
  * The context of the live call an I/O library method is running for. Read it with
  * `callContext()` synchronously at the start of the method (before its first `await`).
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomInt } from 'node:crypto'
 import { RaimentError } from './errors.js'
 import type { CallObservation } from './observer.js'
 
@@ -57,6 +57,8 @@ export interface LiveCall {
   /** What `onAbort` registered; the weft calls it (once) where it aborts `controller`. */
   abortHook: ((reason: Error) => void) | null
   readonly config: WeaveConfig
+  /** Its thread's call scope (`scopeNumber`), -1 for none. */
+  readonly scope: number
   /** Its observation, when the weave is observed (src/observer.ts). */
   readonly obs: CallObservation | null
 }
@@ -84,14 +86,45 @@ export function callIdOf(threadId: string, key: string, ord: number): string {
  */
 export const CALL_SCOPE: unique symbol = Symbol('raiment.call-scope')
 
-/** What the call ids of a thread that continued as new `continued` times begin with. */
-export function callScope(threadId: string, continued: number | null | undefined): string {
-  return continued ? `${threadId}~${continued}` : threadId
+/**
+ * What the call ids of a thread begin with: its id, its scope (random, made with its row: a thread
+ * of the same id in another journal, one made again under the same weave id, has other call ids;
+ * none for a thread of an older journal), and how many times it continued as new (its earlier
+ * runs had other call ids).
+ */
+export function callScope(threadId: string, continued: number | null | undefined, scope?: string | null): string {
+  const s = scope ? `${threadId}@${scope}` : threadId
+  return continued ? `${s}~${continued}` : s
+}
+
+/** The id of call `key` #`ord` of the thread of journal row `row` (its id, continued count and scope). */
+export function callIdOfRow(row: { readonly id: string; readonly continued?: number | null; readonly scope?: string | null }, key: string, ord: number): string {
+  return callIdOf(callScope(row.id, row.continued, scopeText(scopeNumber(row.scope))), key, ord)
+}
+
+/**
+ * A new thread's call scope: a random number below 2^30, as text (base 36, at most 6 characters).
+ * In memory a thread's weft keeps the number (`scopeNumber`): a small integer costs no memory of its
+ * own, where a string would cost each idle thread some 30 bytes.
+ */
+export function newScope(): string {
+  return randomInt(2 ** 30).toString(36)
+}
+
+/** A scope as a weft keeps it: its number, or -1 for none. */
+export function scopeNumber(text: string | null | undefined): number {
+  const n = text ? parseInt(text, 36) : -1
+  return Number.isSafeInteger(n) ? n : -1
+}
+
+/** A scope kept as a number, as text again (null for none). */
+export function scopeText(n: number): string | null {
+  return n < 0 ? null : n.toString(36)
 }
 
 /** The id of a live call (see CALL_SCOPE). */
-export function callIdOfCall(call: { readonly threadId: string; readonly key: string; readonly ord: number; readonly config: WeaveConfig }): string {
-  return callIdOf((call.config as { [CALL_SCOPE]?: string })[CALL_SCOPE] ?? call.threadId, call.key, call.ord)
+export function callIdOfCall(call: { readonly threadId: string; readonly key: string; readonly ord: number; readonly config: WeaveConfig; readonly scope: number }): string {
+  return callIdOf((call.config as { [CALL_SCOPE]?: string })[CALL_SCOPE] ?? callScope(call.threadId, 0, scopeText(call.scope)), call.key, call.ord)
 }
 
 /**

@@ -17,6 +17,8 @@ export class Call implements LiveCall {
   readonly key: string
   readonly ord: number
   readonly config: WeaveConfig
+  /** Its thread's call scope (src/call-context.ts `scopeNumber`), -1 for none. */
+  readonly scope: number
   /** How the call is retried when it fails live (src/retry/); null: it is made once. */
   retry: Policy | null = null
   controller: AbortController | null = null
@@ -43,8 +45,9 @@ export class Call implements LiveCall {
   prevPending: Call | null = null
   nextPending: Call | null = null
 
-  constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig) {
+  constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig, scope = -1) {
     this.threadId = threadId
+    this.scope = scope
     this.lib = lib
     this.method = method
     this.args = args

@@ -182,6 +182,11 @@ export const MIGRATIONS: readonly string[] = [
   // for its publish after a restart (src/amqp/relay.ts).
   `CREATE TABLE parked (src TEXT NOT NULL, sn INTEGER NOT NULL, prev INTEGER NOT NULL, msg_id TEXT NOT NULL, body TEXT NOT NULL, trace TEXT, at INTEGER NOT NULL, PRIMARY KEY (src, sn)) WITHOUT ROWID;
    ALTER TABLE outbox ADD COLUMN prev INTEGER;`,
+  // A thread's call scope (src/call-context.ts callScope): random, made with its row and kept with
+  // it wherever it goes (a move, a takeover), so that its call ids differ from those of a thread
+  // of the same id in another journal (one made again under the same weave id). Null for the
+  // threads of older journals: their call ids are as they were.
+  `ALTER TABLE threads ADD COLUMN scope TEXT;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

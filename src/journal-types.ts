@@ -20,6 +20,8 @@ export interface ThreadRow {
   calls: number
   /** The trace context of the thread's latest run, when OpenTelemetry was on (src/observer.ts). */
   trace?: string | null
+  /** Its call scope (src/call-context.ts `callScope`); null (or absent) for a thread of an older journal. */
+  scope?: string | null
 }
 
 /** A journal entry as stored: [seq, key, ord, ok, outcome, started, duration]. */

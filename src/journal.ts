@@ -23,6 +23,7 @@ import { BUSY_MS, JournalLock, leaveWal, LockHeld, lockPath, openToRead, parseOw
 import { checkAndMigrate } from './journal-schema.js'
 import { GroupCommit, type JournalTap } from './group-commit.js'
 import type { Observer } from './observer.js'
+import { newScope } from './call-context.js'
 import { DURABILITIES, type EntryRow, type JournalOptions, type ThreadRow, type ThreadStatus } from './journal-types.js'
 
 export type { JournalTap, Write } from './group-commit.js'
@@ -138,7 +139,7 @@ export class Journal {
     }
     const prep = (sql: string): Statement => (options.readonly ? (null as unknown as Statement) : db.prepare(sql))
     this.#insertThread = prep(
-      'INSERT INTO threads (id, type, params, parent, status, created, trace) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO threads (id, type, params, parent, status, created, trace, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.#endThread = prep(
       'UPDATE threads SET status = ?, outcome = ?, ended = ?, calls = (SELECT count(*) FROM journal WHERE thread = ?) WHERE id = ?',
@@ -266,9 +267,12 @@ export class Journal {
       .immediate()
   }
 
-  /** `trace`: the trace context of the thread's run (src/observer.ts), or null. */
-  insertThread(id: string, type: string, params: string, parent: string | null, status: ThreadStatus, after?: () => void, trace: string | null = null): void {
-    this.#commits.queue(this.#insertThread, [id, type, params, parent, status, Date.now(), trace], after)
+  /**
+   * `trace`: the trace context of the thread's run (src/observer.ts), or null; `scope`: its call
+   * scope (`newScope()`, made here when not given).
+   */
+  insertThread(id: string, type: string, params: string, parent: string | null, status: ThreadStatus, after?: () => void, trace: string | null = null, scope: string = newScope()): void {
+    this.#commits.queue(this.#insertThread, [id, type, params, parent, status, Date.now(), trace, scope], after)
   }
 
   /** Records the trace context of a thread's latest run (a resumed run, observed). */

@@ -30,8 +30,9 @@ export interface MoveRecord {
   /**
    * `trace`: its last run's trace context (src/observer.ts), if observed; `continued`: how many
    * times it continued as new (src/continue/), absent for none; both absent from older weaves.
+   * `scope`: its call scope (src/call-context.ts `callScope`), absent for a thread of an older journal.
    */
-  thread: { id: string; type: string; params: string; parent: string | null; created: number; trace?: string | null; continued?: number }
+  thread: { id: string; type: string; params: string; parent: string | null; created: number; trace?: string | null; continued?: number; scope?: string }
   entries: EntryRow[]
   /** Messages not yet taken, oldest first; `msgId` keeps them unique on arrival. */
   /** `n`: its number on the weave it left (absent from older weaves), which a receive may have scanned to. */
@@ -71,8 +72,8 @@ export class Moves {
     this.#names = db.prepare('SELECT name FROM names WHERE thread = ?').pluck()
     this.#traps = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
     this.#watches = db.prepare('SELECT watcher, kind FROM watches WHERE target = ? ORDER BY watcher, kind')
-    this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created, continued) VALUES (?, ?, ?, ?, 'running', ?, ?)")
-    this.#reviveThread = db.prepare("UPDATE threads SET status = 'running', outcome = NULL, ended = NULL, params = ?, continued = ? WHERE id = ?")
+    this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created, continued, scope) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)")
+    this.#reviveThread = db.prepare("UPDATE threads SET status = 'running', outcome = NULL, ended = NULL, params = ?, continued = ?, scope = ? WHERE id = ?")
     this.#dropEntries = db.prepare('DELETE FROM journal WHERE thread = ?')
     this.#insertEntry = db.prepare('INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
   }
@@ -85,7 +86,7 @@ export class Moves {
     return {
       format: MOVE_FORMAT,
       from: j.weaveId,
-      thread: { id: row.id, type: row.type, params: row.params, parent: row.parent, created: row.created, trace: row.trace ?? null, ...continuedOf(row as { continued?: number }) },
+      thread: { id: row.id, type: row.type, params: row.params, parent: row.parent, created: row.created, trace: row.trace ?? null, ...continuedOf(row as { continued?: number }), ...(row.scope ? { scope: row.scope } : {}) },
       entries: j.entries(id),
       inbox: this.#inbox.all(id) as MoveRecord['inbox'],
       names: this.#names.all(id) as string[],
@@ -102,8 +103,10 @@ export class Moves {
   write(r: MoveRecord): void {
     const j = this.#journal
     const t = r.thread
-    if (j.thread(t.id) === undefined) j.queue(this.#insertThread, [t.id, t.type, t.params, t.parent, t.created, t.continued ?? 0])
-    else j.queue(this.#reviveThread, [t.params, t.continued ?? 0, t.id])
+    // (Its scope travels with it: a call made again here has the id it had there.)
+    const scope = typeof t.scope === 'string' ? t.scope : null
+    if (j.thread(t.id) === undefined) j.queue(this.#insertThread, [t.id, t.type, t.params, t.parent, t.created, t.continued ?? 0, scope])
+    else j.queue(this.#reviveThread, [t.params, t.continued ?? 0, scope, t.id])
     j.queue(this.#dropEntries, [t.id])
     for (const e of r.entries) j.queue(this.#insertEntry, [t.id, ...e])
     const attempts = AttemptLog.of(j)

@@ -140,7 +140,7 @@ export class WeaveMoves {
     }
     const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
     // Its run here goes on the trace of its run where it came from.
-    const run = host.prepare(t.id, t.type, t.parent, entries, t.trace ?? null, t.continued ?? 0)
+    const run = host.prepare(t.id, t.type, t.parent, entries, t.trace ?? null, t.continued ?? 0, typeof t.scope === 'string' ? t.scope : null)
     if (run.obs !== null) {
       host.observer()!.replayed(entries.length)
       weave.journal.setTrace(t.id, run.obs.traceparent)

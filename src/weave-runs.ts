@@ -13,7 +13,7 @@
  *   replay of its record. A recorded thread whose type this weave cannot run ends failed with why.
  */
 import { crashArmed, crashPoint } from './crash-points.js'
-import type { WeaveConfig } from './call-context.js'
+import { scopeNumber, type WeaveConfig } from './call-context.js'
 import type { DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, type ErrorRecord } from './error-records.js'
@@ -101,24 +101,25 @@ export class WeaveRuns {
    * Registers a thread's run (so it can be joined and killed) before it starts. `trace`: where it
    * was spawned (a traceparent), or for a resumed run (`entries` given) its earlier run.
    */
-  prepare(id: string, type: string, parent: string | null, entries: Entry[] | RecordBlocks | null, trace: string | null = null, continued = 0): Run {
+  prepare(id: string, type: string, parent: string | null, entries: Entry[] | RecordBlocks | null, trace: string | null = null, continued = 0, scope: string | null = null): Run {
     const observer = this.#o.host.observer()
     const obs = observer === null ? null : observer.run(id, type, entries !== null, trace)
     const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs, waitQueued: false }
     if (continued > 0) run.continued = continued
-    run.weft = this.weft(run, entries)
+    run.weft = this.weft(run, entries, scopeNumber(scope))
     this.#runs.set(id, run)
     return run
   }
 
-  /** A new weft for the run, replaying `entries`. */
-  weft(run: Run, entries: Entry[] | RecordBlocks | null): Weft {
+  /** A new weft for the run, replaying `entries`; `scope`: its call scope, by default its weft's. */
+  weft(run: Run, entries: Entry[] | RecordBlocks | null, scope: number = (run.weft as Weft | null)?.scope ?? -1): Weft {
     const o = this.#o
     return new Weft({
       threadId: run.id,
+      scope,
       type: run.type,
       journal: this.#journal,
-      config: runConfig(this.#config, run),
+      config: runConfig(this.#config, run, scope),
       entries,
       onDivergence: o.onDivergence,
       onStop: this.#weftStopped,
@@ -284,7 +285,7 @@ export class WeaveRuns {
     }
     const params = decodeValue(row.params)
     if (row.status === 'pending') {
-      const run = this.prepare(row.id, row.type, row.parent, null, row.trace ?? null)
+      const run = this.prepare(row.id, row.type, row.parent, null, row.trace ?? null, 0, row.scope ?? null)
       this.#journal.setStatus(row.id, 'running', () => {
         if (!this.#o.host.closed() && !run.ended) this.start(run, t, params, false)
       })
@@ -292,7 +293,7 @@ export class WeaveRuns {
     }
     this.#weave.resumed++
     const entries = record ?? this.record(row.id)
-    const run = this.prepare(row.id, row.type, row.parent, entries, row.trace ?? null, continuedOf(row))
+    const run = this.prepare(row.id, row.type, row.parent, entries, row.trace ?? null, continuedOf(row), row.scope ?? null)
     this.#resuming.add(run, entries)
     if (run.obs !== null) this.#journal.setTrace(row.id, run.obs.traceparent)
     this.start(run, t, params, true)

@@ -159,7 +159,7 @@ export interface WeaveHost {
    * Registers a run before it starts (`entries`: its record, for a resumed run; `trace`: the
    * traceparent it goes on; `continued`: how many times it continued as new).
    */
-  prepare(id: string, type: string, parent: string | null, entries: Entry[] | RecordBlocks | null, trace?: string | null, continued?: number): Run
+  prepare(id: string, type: string, parent: string | null, entries: Entry[] | RecordBlocks | null, trace?: string | null, continued?: number, scope?: string | null): Run
   start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void
   /** The run's end is committed: tell its joiners and the 'thread-end' listeners. */
   ended(run: Run, end: ThreadEnd): void

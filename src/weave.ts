@@ -18,7 +18,7 @@
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { resolve } from 'node:path'
-import type { WeaveConfig } from './call-context.js'
+import { newScope, type WeaveConfig } from './call-context.js'
 import { DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
@@ -145,7 +145,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       run: (id) => this.#runs.get(id),
       runs: () => this.#runs.values(),
       type: (name) => this.#types.get(name),
-      prepare: (id, type, parent, entries, trace, continued) => this.#runs.prepare(id, type, parent, entries, trace ?? null, continued),
+      prepare: (id, type, parent, entries, trace, continued, scope) => this.#runs.prepare(id, type, parent, entries, trace ?? null, continued, scope ?? null),
       start: (run, t, params, resumed) => this.#runs.start(run, t, params, resumed),
       ended: (run, end) => this.#runs.ended(run, end),
       cannotRun: (id, type, parent) => this.#runs.cannotRun(id, type, parent),
@@ -256,10 +256,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (opts.id !== undefined && (this.#runs.has(opts.id) || this.journal.thread(opts.id) !== undefined)) return opts.id
     const id = opts.id ?? this.journal.nextThreadId()
     const obs = this.#observer
-    const run = this.#runs.prepare(id, type, opts.parent ?? null, null, obs === null ? null : (opts.trace ?? obs.active()))
+    const scope = newScope()
+    const run = this.#runs.prepare(id, type, opts.parent ?? null, null, obs === null ? null : (opts.trace ?? obs.active()), 0, scope)
     this.journal.insertThread(id, type, text, opts.parent ?? null, 'running', () => {
       if (!this.#closed && !run.ended) this.#runs.start(run, t, decodeValue(text), false)
-    }, run.obs === null ? null : run.obs.traceparent)
+    }, run.obs === null ? null : run.obs.traceparent, scope)
     return id
   }
 

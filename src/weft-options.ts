@@ -15,6 +15,8 @@ export interface CallTrace {
 
 export interface WeftOptions {
   threadId: string
+  /** The thread's call scope (its row's `scope`, as src/call-context.ts `scopeNumber` gives it); -1 (default) for none: a thread of an older journal. */
+  scope?: number
   /** Where live outcomes are recorded; null for a strict replay that never goes live. */
   journal: Journal | null
   config: WeaveConfig

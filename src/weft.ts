@@ -52,6 +52,8 @@ const noop = (): void => {}
 
 export class Weft extends KeyCounts implements WeftLike {
   readonly threadId: string
+  /** The thread's call scope, as a number (src/call-context.ts `scopeNumber`), -1 for none. */
+  readonly scope: number
   readonly trace: CallTrace[] | null
   readonly #journal: Journal | null
   readonly #config: WeaveConfig
@@ -88,6 +90,7 @@ export class Weft extends KeyCounts implements WeftLike {
   constructor(o: WeftOptions) {
     super()
     this.threadId = o.threadId
+    this.scope = o.scope ?? -1
     this.#journal = o.journal
     this.#config = o.config
     this.#onDivergence = o.onDivergence ?? 'fail'
@@ -173,7 +176,7 @@ export class Weft extends KeyCounts implements WeftLike {
       key = r !== null ? prefix + argsText : argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
       ord = this.count(key)
     }
-    const call = new Call(this.threadId, lib, method, args, key, ord, this.#config)
+    const call = new Call(this.threadId, lib, method, args, key, ord, this.#config, this.scope)
     call.retry = retry
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
     if (this.#stacks !== null) this.#stacks.set(call, new Error().stack ?? '')

@@ -74,7 +74,9 @@ function verify(dir: string): void {
     journal.close()
   }
   const applied = ticks(join(dir, 'effects.db'))
-  const scopes = applied.map((id) => id.slice(0, id.indexOf(':'))).sort()
+  // Each run's call ids begin with the thread's id and scope (`@…`), and from the second with its count.
+  const scopes = applied.map((id) => id.slice(0, id.indexOf(':')).replace(/@[0-9a-z]+/, '')).sort()
+  expect(new Set(applied.map((id) => /@[0-9a-z]+/.exec(id)?.[0])).size).toBe(1)
   expect(scopes).toEqual([actorId, ...Array.from({ length: CONTINUES }, (_, i) => `${actorId}~${i + 1}`)].sort())
 }
 

@@ -47,8 +47,10 @@ describe.skipIf(!brokerUp && !CI)('continue-as-new and moves', () => {
     await expect.poll(() => b.journal.thread(id)?.status, { timeout: 20_000, interval: 20 }).toBe('done')
     expect(await b.join(id)).toMatchObject({ status: 'done', result: { got: [0, 1, 2, 3, 4, 5, 6, 7, 8], runs: 4 } })
     expect((b.journal.thread(id) as { continued?: number }).continued).toBe(4)
+    // Each run's call ids begin with the thread's id and scope (the same on both weaves), and from the second with its count.
+    const at = `${id}@${(b.journal.thread(id) as { scope?: string }).scope}`
     const scopes = ticks(effects).map((c) => c.slice(0, c.indexOf(':')))
-    expect(scopes).toEqual([id, `${id}~1`, `${id}~2`, `${id}~3`, `${id}~4`])
+    expect(scopes).toEqual([at, `${at}~1`, `${at}~2`, `${at}~3`, `${at}~4`])
     // Five runs, five 'tick' messages taken by b, none taken for a copy of another.
     a.send(log, { stop: true })
     expect(await b.join(log)).toMatchObject({ status: 'done', result: 5 })

@@ -25,7 +25,7 @@ import fc from 'fast-check'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { callIdOf } from '../src/call-context.js'
+import { callIdOfRow } from '../src/call-context.js'
 import { decodeArgs, decodeValue } from '../src/encoding.js'
 import { Journal, type ThreadRow } from '../src/journal.js'
 import { splitKey } from '../src/weft.js'
@@ -103,7 +103,7 @@ function readDurable(dir: string): Durable {
     for (const t of threads) {
       const took: ConvMsg[] = []
       for (const [, key, ord, ok, outcome] of journal.entries(t.id)) {
-        const callId = callIdOf(t.id, key, ord)
+        const callId = callIdOfRow(t, key, ord)
         calls.add(callId)
         if (ok !== 1) continue
         const { call, args } = splitKey(key)

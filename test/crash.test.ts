@@ -15,7 +15,7 @@ import fc from 'fast-check'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { callIdOf } from '../src/call-context.js'
+import { callIdOfRow } from '../src/call-context.js'
 import { decodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
 import { describeRun, runChild, supportScript, type ChildRun } from './support/child.js'
@@ -102,7 +102,7 @@ function recordedCalls(dir: string): { incr: string[]; all: string[]; journal: J
   const all: string[] = []
   for (const t of journal.threads()) {
     for (const [, key, ord] of journal.entries(t.id)) {
-      const id = callIdOf(t.id, key, ord)
+      const id = callIdOfRow(t, key, ord)
       all.push(id)
       if (key.startsWith('fx.incr:')) incr.push(id)
     }

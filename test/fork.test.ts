@@ -155,7 +155,7 @@ describe('fork', () => {
     expect(forked.killed, describeRun(forked)).toBe(true)
     const forkId = forked.lines.find((l) => l.startsWith('fork '))!.slice('fork '.length)
     const shipped = forked.lines.filter((l) => l.startsWith('ship ')).map((l) => l.slice(5))
-    expect(shipped.every((c) => c.startsWith(forkId + ':'))).toBe(true)
+    expect(shipped.every((c) => c.startsWith(forkId + '@'))).toBe(true)
 
     const resumed = await runChild(CHILD, [dir, 'resume', forkId])
     expect(resumed.lines, describeRun(resumed)).toContain('resumed 1')

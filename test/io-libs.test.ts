@@ -586,7 +586,7 @@ describe('fetch', () => {
     await server.close()
     expect(server.requests).toHaveLength(2)
     const [k1, k2] = server.requests.map((r) => r.headers['idempotency-key'])
-    expect(k1).toMatch(new RegExp(`^${resumed.id.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:[\\w-]{16}:0$`))
+    expect(k1).toMatch(new RegExp(`^${resumed.id.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}@[0-9a-z]{1,6}:[\\w-]{16}:0$`))
     expect(k2).toBe(k1)
     expect(resultOf(resumed.end)).toEqual({ key: k1, body: '{"cents":100}' })
     // The log call recorded before the crash is replayed, not printed again.

@@ -108,7 +108,7 @@ describe('pruning received', () => {
     new Journal(file).close()
     // Back to schema 5, with an id taken then (without what schemas 6 and later added).
     const raw = new Database(file)
-    raw.exec(`DROP TABLE parked; ALTER TABLE outbox DROP COLUMN prev; DROP TABLE catch_up_held; DROP TABLE catch_up; DROP INDEX journal_marked; DROP TABLE moved_names; ALTER TABLE control DROP COLUMN msg_id; DROP TABLE passivated; ALTER TABLE threads DROP COLUMN continued; DROP TABLE retry_attempts; ALTER TABLE threads DROP COLUMN trace; ALTER TABLE inbox DROP COLUMN trace; ALTER TABLE outbox DROP COLUMN trace;
+    raw.exec(`ALTER TABLE threads DROP COLUMN scope; DROP TABLE parked; ALTER TABLE outbox DROP COLUMN prev; DROP TABLE catch_up_held; DROP TABLE catch_up; DROP INDEX journal_marked; DROP TABLE moved_names; ALTER TABLE control DROP COLUMN msg_id; DROP TABLE passivated; ALTER TABLE threads DROP COLUMN continued; DROP TABLE retry_attempts; ALTER TABLE threads DROP COLUMN trace; ALTER TABLE inbox DROP COLUMN trace; ALTER TABLE outbox DROP COLUMN trace;
       DROP TABLE schedules; DROP TABLE name_owners; DROP TABLE outbox_names; DROP INDEX received_src; ALTER TABLE received DROP COLUMN src; ALTER TABLE received DROP COLUMN sn;
       ALTER TABLE received DROP COLUMN prev; DROP TABLE received_chains; DROP TABLE outbox_sent; DELETE FROM meta WHERE k = 'journal_id';
       INSERT INTO received (msg_id, at) VALUES ('old', 1); PRAGMA user_version = 5;`)

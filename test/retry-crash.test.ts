@@ -19,7 +19,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { replay } from 'raiment/testing'
-import { callIdOf } from '../src/call-context.js'
+import { callIdOfRow } from '../src/call-context.js'
 import { makeDump } from '../src/dump.js'
 import { Journal } from '../src/journal.js'
 import { AttemptLog, type AttemptRow } from '../src/retry/attempts.js'
@@ -79,7 +79,7 @@ function readRecord(dir: string): { attempts: Map<string, AttemptRow[]>; ends: M
     for (const t of journal.threads()) {
       for (const a of AttemptLog.of(journal).ofThread(t.id)) attempts.set(a.call, [...(attempts.get(a.call) ?? []), a])
       const [entry] = journal.entries(t.id)
-      if (entry !== undefined) ends.set(t.id, { status: t.status, started: entry[5], callId: callIdOf(t.id, entry[1], entry[2]) })
+      if (entry !== undefined) ends.set(t.id, { status: t.status, started: entry[5], callId: callIdOfRow(t, entry[1], entry[2]) })
     }
     return { attempts, ends }
   } finally {

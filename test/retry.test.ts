@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { InvalidArgument, InvalidLibraryModule, thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { record, replay } from 'raiment/testing'
 import { decodeError } from '../src/error-records.js'
-import { callIdOf } from '../src/call-context.js'
+import { callIdOfRow } from '../src/call-context.js'
+import type { ThreadRow } from '../src/journal.js'
 import { AttemptLog } from '../src/retry/attempts.js'
 import { delayBounds, mergePolicy } from '../src/retry/policy.js'
 import { pendingRetryWaits } from '../src/retry/run.js'
@@ -41,6 +42,8 @@ interface Ran {
   entries: Array<[number, string, number, 0 | 1, string, number, number]>
   db: string
   id: string
+  /** The thread's row (for its call ids). */
+  row: ThreadRow
 }
 
 let weaves = 0
@@ -52,7 +55,7 @@ async function run(type: AnyThreadType, params: unknown, libraries: Record<strin
   try {
     const id = weave.spawn('t', params)
     const end = await weave.join(id)
-    return { end, attempts: AttemptLog.of(weave.journal).ofThread(id), entries: weave.journal.entries(id), db, id }
+    return { end, attempts: AttemptLog.of(weave.journal).ofThread(id), entries: weave.journal.entries(id), db, id, row: weave.journal.thread(id)! }
   } finally {
     await weave.close()
   }
@@ -79,7 +82,7 @@ describe('fetch retries', () => {
     const entries = r.entries
     expect(entries).toHaveLength(1)
     // The key the server saw is the call id of the thread's one call, for all three attempts.
-    expect(key).toBe(callIdOf(r.id, entries[0]![1], 0))
+    expect(key).toBe(callIdOfRow(r.row, entries[0]![1], 0))
     expect(server.keys.get(key)).toMatchObject({ requests: 3, effects: 1 })
     expect(r.attempts.map((a) => [a.call, a.n, a.name])).toEqual([
       [key, 1, 'fetch.request'],

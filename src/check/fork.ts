@@ -13,6 +13,7 @@
  *   and each replaced entry a seq of the record before `at`.
  */
 import type Database from 'better-sqlite3'
+import { newScope } from '../call-context.js'
 import { decodeValue, encodeValue } from '../encoding.js'
 import { InvalidArgument, UnknownThread } from '../errors.js'
 import type { EntryRow, Journal, ThreadRow } from '../journal.js'
@@ -63,21 +64,21 @@ export class Forks {
   constructor(journal: Journal) {
     this.#journal = journal
     const db = journal.db
-    this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, NULL, 'running', ?)")
+    this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created, scope) VALUES (?, ?, ?, NULL, 'running', ?, ?)")
     this.#insertEntry = db.prepare('INSERT INTO journal (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
   }
 
   /** Queues fork `id` of `row` with `entries` into the journal's next batch (a weave's way). */
-  queue(id: string, row: ThreadRow, entries: readonly EntryRow[], after: () => void): void {
+  queue(id: string, row: ThreadRow, entries: readonly EntryRow[], after: () => void, scope: string = newScope()): void {
     const j = this.#journal
-    j.queue(this.#insertThread, [id, row.type, row.params, Date.now()])
+    j.queue(this.#insertThread, [id, row.type, row.params, Date.now(), scope])
     for (const e of entries) j.queue(this.#insertEntry, [id, ...e])
     j.queue(this.#insertThread.database.prepare('SELECT 1'), [], after)
   }
 
   /** Writes fork `id` now, inside the caller's transaction (the CLI's, with no weave running). */
   write(id: string, row: ThreadRow, entries: readonly EntryRow[]): void {
-    this.#insertThread.run(id, row.type, row.params, Date.now())
+    this.#insertThread.run(id, row.type, row.params, Date.now(), newScope())
     for (const e of entries) this.#insertEntry.run(id, ...e)
   }
 }
@@ -97,9 +98,10 @@ export function forkThread(host: WeaveHost, forks: Forks, id: string, edits: Rec
   // `ownTurn`). The fork's rows are queued after those entries: they commit together.
   const entries = forkEntries(journal, id, edits)
   const forkId = journal.nextThreadId()
-  const run = host.prepare(forkId, row.type, null, entries.map(([seq, key, ord, ok, text]): Entry => ({ seq, key, ord, ok: ok === 1, text, call: null })))
+  const scope = newScope()
+  const run = host.prepare(forkId, row.type, null, entries.map(([seq, key, ord, ok, text]): Entry => ({ seq, key, ord, ok: ok === 1, text, call: null })), null, 0, scope)
   forks.queue(forkId, row, entries, () => {
     if (!host.closed() && !run.ended) host.start(run, t, decodeValue(row.params), true)
-  })
+  }, scope)
   return forkId
 }

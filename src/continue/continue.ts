@@ -19,7 +19,7 @@
  *   sleep) is aborted and takes nothing; an outcome that comes later is not recorded.
  */
 import type Database from 'better-sqlite3'
-import { CALL_SCOPE, callScope, type WeaveConfig } from '../call-context.js'
+import { CALL_SCOPE, callScope, scopeText, type WeaveConfig } from '../call-context.js'
 import { crashArmed, crashPoint } from '../crash-points.js'
 import { decodeValue, encodeValue } from '../encoding.js'
 import { RaimentError } from '../errors.js'
@@ -60,10 +60,10 @@ export function continuedOf(row: ThreadRow): number {
 }
 
 /** The config a run's weft passes to its calls: the weave's, or for a continued thread one that scopes its call ids. */
-export function runConfig(config: WeaveConfig, run: Run): WeaveConfig {
+export function runConfig(config: WeaveConfig, run: Run, scope: number): WeaveConfig {
   const n = run.continued
   if (n === undefined || n === 0) return config
-  return Object.create(config, { [CALL_SCOPE]: { value: callScope(run.id, n) } }) as WeaveConfig
+  return Object.create(config, { [CALL_SCOPE]: { value: callScope(run.id, n, scopeText(scope)) } }) as WeaveConfig
 }
 
 type Stmt = Database.Statement<unknown[]>

@@ -303,7 +303,7 @@ export class Passivation {
       if (ending !== undefined) this.#handJoiners(id, ending)
       return ending
     }
-    const run = host.prepare(id, row.type, row.parent, host.record(id), row.trace ?? null, continuedOf(row))
+    const run = host.prepare(id, row.type, row.parent, host.record(id), row.trace ?? null, continuedOf(row), row.scope ?? null)
     this.#handJoiners(id, run)
     host.start(run, t, decodeValue(row.params), true)
     return run

@@ -36,6 +36,8 @@ export interface RetryingCall {
   readonly key: string
   readonly ord: number
   readonly config: WeaveConfig
+  /** Its thread's call scope (src/call-context.ts `scopeNumber`), -1 for none. */
+  readonly scope: number
   /** When the current attempt started (set by the host's `attempt`). */
   readonly started: number
   abortHook: ((reason: Error) => void) | null

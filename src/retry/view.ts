@@ -1,7 +1,7 @@
 /**
  * What `raiment show` tells of retries: the failed attempts of a thread's calls, decoded, by call.
  */
-import { callIdOf, callScope } from '../call-context.js'
+import { callIdOfRow } from '../call-context.js'
 import { decodeValue } from '../encoding.js'
 import { type ErrorRecord } from '../error-records.js'
 import type { Journal } from '../journal.js'
@@ -30,7 +30,7 @@ export function threadAttempts(journal: Journal, id: string, decode: (text: stri
 } {
   const byCall = new Map<string, AttemptView[]>()
   // A thread that continued as new: its calls' ids are scoped (src/continue/).
-  const scope = callScope(id, (journal.thread(id) as { continued?: number } | undefined)?.continued)
+  const row = journal.thread(id) as { id: string; continued?: number; scope?: string | null } | undefined
   for (const a of AttemptLog.of(journal).ofThread(id)) {
     const v: AttemptView = { n: a.n, call: a.name, error: decode(a.error) as ErrorRecord, started: a.started, ended: a.ended, due: a.due }
     const list = byCall.get(a.call)
@@ -40,7 +40,7 @@ export function threadAttempts(journal: Journal, id: string, decode: (text: stri
   return {
     of(key, ord) {
       if (byCall.size === 0) return undefined
-      const callId = callIdOf(scope, key, ord)
+      const callId = callIdOfRow(row ?? { id }, key, ord)
       const list = byCall.get(callId)
       byCall.delete(callId)
       return list

@@ -12,7 +12,7 @@
  *   does not grow with the journal.
  */
 import { statSync } from 'node:fs'
-import { callIdOf, callScope } from '../call-context.js'
+import { callIdOfRow } from '../call-context.js'
 import type { DumpEntry } from '../dump.js'
 import { type ErrorRecord } from '../error-records.js'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
@@ -302,7 +302,7 @@ function argsOf(text: string): unknown[] {
 function callPage(j: Journal, id: string, from: number, limit: number): CallItem[] {
   const cols = 'seq, key, ord, ok, outcome, started, duration'
   const main = j.db.prepare(`SELECT ${cols} FROM journal_main WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, limit) as EntryRow[]
-  const scope = callScope(id, (j.thread(id) as { continued?: number } | undefined)?.continued)
+  const row: (ThreadRow & { continued?: number }) | undefined = j.thread(id)
   const rest = limit - main.length
   const tail = rest > 0 ? (j.db.prepare(`SELECT ${cols} FROM journal_tail WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, rest) as EntryRow[]) : []
   return main.concat(tail).map((e) => {
@@ -315,7 +315,7 @@ function callPage(j: Journal, id: string, from: number, limit: number): CallItem
       ok: e.ok === 1,
       started: e.started,
       duration: e.duration,
-      callId: callIdOf(scope, e.key, e.ord),
+      callId: callIdOfRow(row ?? { id }, e.key, e.ord),
     }
     if (e.ok === 1) c.value = decodeSafe(e.outcome)
     else c.error = decodeSafe(e.outcome) as ErrorRecord

@@ -25,7 +25,7 @@ export interface RequestOptions {
   headers?: Record<string, string>
   /** A string or bytes, sent as they are; a plain object or array, sent as JSON. */
   body?: string | Uint8Array | Record<string, unknown> | unknown[]
-  /** How to read the response body; default JSON when the response says so, else text. */
+  /** How to read the response body; default JSON when the response says so, else text. An error answer (400 and up) whose body is not JSON comes as text under 'json' too. */
   as?: 'text' | 'json' | 'bytes'
   /** Send the call id as an `Idempotency-Key` header: stable across resume. */
   idempotent?: boolean
@@ -203,6 +203,9 @@ const fetchLib = {
           try {
             body = JSON.parse(text)
           } catch (e) {
+            // An error answer that is not JSON (a proxy's HTML 503 page): its status is what
+            // matters (a retry looks at it), and its body comes as text.
+            if (res.status >= 400) return { status: res.status, statusText: res.statusText, headers, body: text }
             const start = text.length > 200 ? `${text.slice(0, 200)}…` : text
             throw new FetchError(
               'RAIMENT_FETCH_BAD_JSON',
@@ -268,3 +271,4 @@ export interface FetchApi {
   post(url: string, body: RequestOptions['body'], options: NoBody & { as: 'bytes' }): Promise<FetchResponse<Uint8Array>>
   post<T = unknown>(url: string, body: RequestOptions['body'], options?: Omit<RequestOptions, 'method' | 'body'>): Promise<FetchResponse<T>>
 }
+

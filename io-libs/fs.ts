@@ -6,8 +6,9 @@
  * runs. Errors are Node's own (`code` ENOENT, EEXIST, EISDIR…, `syscall`, `path`); they are
  * recorded, and re-thrown on replay with the same name, message and fields.
  *
- * A call in flight when the weave died runs again on resume: `writeFile`, `mkdir` and `rm` are
- * idempotent, `appendFile` may then append twice.
+ * A call in flight when the weave died runs again on resume: `writeFile` is idempotent, and so are
+ * `mkdir` with `recursive` and `rm` with `force` (without them, the second run fails with EEXIST or
+ * ENOENT: the first did the effect); `appendFile` may then append twice.
  */
 import { describe } from './_describe.js'
 import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'

@@ -132,7 +132,7 @@ class Db {
 const make = (config: WeaveConfig) => {
   const dbs = new Map<string, Db>()
   const journal = typeof config.db === 'string' && config.db !== '' && config.db !== ':memory:' ? realish(config.db) : null
-  const synchronous = config.durability === 'sync' || config.durability === undefined ? 'FULL' : 'NORMAL'
+  const synchronous = config.durability === 'sync' || config.durability === 'replicated' || config.durability === undefined ? 'FULL' : 'NORMAL'
 
   function open(method: string, file: unknown): Db {
     if (typeof file !== 'string' || file === '') {

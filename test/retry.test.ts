@@ -75,6 +75,20 @@ const poster = thread({
 })
 
 describe('fetch retries', () => {
+  it("retries an error answer whose body is not JSON under as: 'json' (a proxy's 503 page), as any other", async () => {
+    const t = thread({
+      uses: ['fetch'],
+      async does(p: { url: string }) {
+        const res = await this.fetch.request(p.url, { method: 'POST', body: { hello: 1 }, idempotent: true, as: 'json', retry: FAST })
+        return { status: res.status, body: res.body }
+      },
+    })
+    // Its 503s say 'try again', as text: before, the first was RAIMENT_FETCH_BAD_JSON, not retried.
+    const r = await run(t, { url: `${server.url}/effect?fail=2` })
+    expect(r.end).toMatchObject({ status: 'done', result: { status: 200, body: { key: expect.any(String) as unknown } } })
+    expect(r.attempts).toHaveLength(2)
+  })
+
   it('retries a flaky POST with the same call id until it succeeds; only the success reaches the thread', async () => {
     const r = await run(poster, { url: `${server.url}/effect?fail=2`, retry: { ...FAST, attempts: 4 } })
     expect(r.end).toMatchObject({ status: 'done', result: { status: 200 } })

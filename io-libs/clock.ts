@@ -2,7 +2,7 @@
  * clock: the time, and durable sleep. `sleep(ms)` is recorded as the time it started plus a wait
  * until a deadline, so after a crash only the remainder is waited.
  */
-import { callContext } from 'raiment'
+import { callContext, InvalidArgument } from 'raiment'
 import type { CallContext, LibraryApi } from 'raiment'
 
 const clock = {
@@ -13,7 +13,7 @@ const clock = {
   /** Waits until the wall-clock time `at` (ms since the epoch); returns at once if it has passed. */
   sleepUntil(at: number): Promise<void> {
     if (typeof at !== 'number' || !Number.isFinite(at)) {
-      return Promise.reject(new TypeError(`clock.sleepUntil expects a time in ms since the epoch, got ${String(at)}`))
+      return Promise.reject(new InvalidArgument(`clock.sleepUntil expects a time in ms since the epoch, got ${String(at)}`))
     }
     if (at <= Date.now()) return Promise.resolve()
     // A sleeping thread holds what is made here, so keep it small: an entry in the sleepers'
@@ -156,7 +156,7 @@ export const threadSide = {
    */
   sleep(this: LibraryApi<typeof clock>, ms: number): Promise<void> {
     if (typeof ms !== 'number' || !(ms >= 0)) {
-      return Promise.reject(new TypeError(`clock.sleep expects a number of ms >= 0, got ${String(ms)}`))
+      return Promise.reject(new InvalidArgument(`clock.sleep expects a number of ms >= 0, got ${String(ms)}`))
     }
     // A chain rather than an async function: a sleeping thread then holds no generator here.
     return this.now().then((now) => this.sleepUntil(now + ms))

@@ -4,7 +4,7 @@
  * matches a pattern or predicate, and what it took is recorded, so replay hands the thread the
  * same messages.
  */
-import { callContext, TIMED_OUT, weaveOf, type LibraryApi, type SendResult, type WeaveConfig } from 'raiment'
+import { callContext, InvalidArgument, TIMED_OUT, weaveOf, type LibraryApi, type SendResult, type WeaveConfig } from 'raiment'
 
 interface Received {
   n: number
@@ -23,7 +23,7 @@ const mailbox = (config: WeaveConfig) => {
      */
     async send(to: string, message: unknown): Promise<SendResult> {
       const ctx = callContext()
-      if (typeof to !== 'string' || to === '') throw new TypeError(`mailbox.send: 'to' must be a thread id or a registered name, got ${String(to)}`)
+      if (typeof to !== 'string' || to === '') throw new InvalidArgument(`mailbox.send: 'to' must be a thread id or a registered name, got ${String(to)}`)
       // The call id (a digest) is made only if the message needs an id stored.
       return messages().send(ctx.threadId, to, message, () => ctx.callId, ctx.traceparent)
     },
@@ -72,7 +72,7 @@ export const threadSide = {
   async receive<T = unknown>(this: Live, opts: ReceiveOptions<T> = {}): Promise<T | typeof TIMED_OUT> {
     const { match, timeout } = opts
     if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0)) {
-      throw new TypeError(`mailbox.receive: timeout must be a number of ms >= 0, got ${String(timeout)}`)
+      throw new InvalidArgument(`mailbox.receive: timeout must be a number of ms >= 0, got ${String(timeout)}`)
     }
     const until = timeout === undefined ? undefined : (await this.now()) + timeout
     if (typeof match !== 'function') {

@@ -2,7 +2,7 @@
  * registry: names for threads. A name belongs to one live thread at a time and is freed when the
  * thread ends; `mailbox.send` accepts a name wherever it accepts an id.
  */
-import { callContext, weaveOf, type LibraryApi, type WeaveConfig } from 'raiment'
+import { callContext, InvalidArgument, weaveOf, type LibraryApi, type WeaveConfig } from 'raiment'
 
 const registry = (config: WeaveConfig) => {
   const messages = () => weaveOf(config).messages
@@ -10,7 +10,7 @@ const registry = (config: WeaveConfig) => {
     /** Registers `name` for this thread. Throws NameTaken when a live thread holds it. */
     async register(name: string): Promise<void> {
       if (typeof name !== 'string' || name === '' || name.includes('/')) {
-        throw new TypeError(`registry.register: a name is a non-empty string without '/', got ${JSON.stringify(name)}`)
+        throw new InvalidArgument(`registry.register: a name is a non-empty string without '/', got ${JSON.stringify(name)}`)
       }
       messages().register(name, callContext().threadId)
     },

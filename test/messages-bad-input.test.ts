@@ -163,8 +163,8 @@ describe('bad input to messages', () => {
       message: `the name 'svc' belongs to thread ${h} while it lives; pick another name or unregister it there`,
       isNameTaken: true,
     })
-    expect(out[1]).toMatchObject({ name: 'TypeError', message: `registry.register: a name is a non-empty string without '/', got ""` })
-    expect(out[2]).toMatchObject({ name: 'TypeError', message: `registry.register: a name is a non-empty string without '/', got "a/b"` })
+    expect(out[1]).toMatchObject({ name: 'InvalidArgument', code: 'RAIMENT_INVALID_ARGUMENT', message: `registry.register: a name is a non-empty string without '/', got ""` })
+    expect(out[2]).toMatchObject({ name: 'InvalidArgument', code: 'RAIMENT_INVALID_ARGUMENT', message: `registry.register: a name is a non-empty string without '/', got "a/b"` })
     expect(out[3]).toEqual({ delivered: true, to: h })
     expect(resultOf(await weave.join(h))).toBe('for the holder')
     expect(weave.messages.whereis('svc')).toBeNull()
@@ -175,7 +175,7 @@ describe('bad input to messages', () => {
     await weave.close()
 
     // The errors are in the record: replay hands them back, as the same classes.
-    expect(dump.entries.filter((e) => !e.ok).map((e) => e.error?.name)).toEqual(['NameTaken', 'TypeError', 'TypeError'])
+    expect(dump.entries.filter((e) => !e.ok).map((e) => e.error?.name)).toEqual(['NameTaken', 'InvalidArgument', 'InvalidArgument'])
     expect((await replay(taker, dump)).result).toEqual(out)
   })
 
@@ -285,4 +285,24 @@ describe('bad input to messages', () => {
     // With no weave running, from a journal whose weave never ran with a broker: the same.
     expect((await sendMessage(weave.journal.file, 'other-weave/3', 'offline')).result).toEqual({ delivered: false, to: 'other-weave/3', reason: 'no thread other-weave/3 exists' })
   })
+})
+
+it('bad arguments to the built-in clock and mailbox are InvalidArgument, with its code (not a TypeError a retry policy would retry)', async () => {
+  const t = thread({
+    uses: ['clock', 'mailbox'],
+    async does() {
+      const out: unknown[] = []
+      for (const f of [() => this.clock.sleep(-1), () => this.clock.sleepUntil(Number.NaN), () => this.mailbox.send('', 'x'), () => this.mailbox.receive({ timeout: -1 })]) {
+        out.push(await f().then(
+          () => 'ok',
+          (e: Error & { code?: string }) => [e.name, e.code],
+        ))
+      }
+      return out
+    },
+  })
+  const weave = await open({ t })
+  const out = resultOf(await weave.join(weave.spawn('t')))
+  await weave.close()
+  expect(out).toEqual(Array.from({ length: 4 }, () => ['InvalidArgument', 'RAIMENT_INVALID_ARGUMENT']))
 })

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { fc, test } from '@fast-check/vitest'
-import { readdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { encodeValue } from '../src/encoding.js'
@@ -22,14 +22,14 @@ interface Row {
   at: number
 }
 
-/** Writes journals holding these threads (ids `j<i>/<n>`), closed. */
-function journals(dir: string, rows: Row[][]): string[] {
+/** Writes journals holding these threads (ids `j<i>/<n>`), closed; in time order unless `ordered` is false. */
+function journals(dir: string, rows: Row[][], ordered = true): string[] {
   return rows.map((list, i) => {
     const file = join(dir, `j${i}.db`)
     const j = new Journal(file, { durability: 'memory', weaveId: `j${i}` })
     const insert = j.db.prepare('INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, NULL, ?, ?)')
     const params = encodeValue(null)
-    const sorted = [...list].sort((a, b) => a.at - b.at)
+    const sorted = ordered ? [...list].sort((a, b) => a.at - b.at) : list
     sorted.forEach((r, n) => insert.run(`j${i}/${n}`, r.type, params, r.status, 1_000_000 + r.at))
     j.close()
     return file
@@ -72,6 +72,52 @@ describe('threadPage', () => {
     )
     expect(seen.map((s) => s.id).sort()).toEqual(want.map((w) => w.id).sort())
     for (let k = 1; k < seen.length; k++) expect(seen[k]!.created).toBeLessThanOrEqual(seen[k - 1]!.created)
+  })
+
+  test.prop([fc.array(fc.array(row, { maxLength: 40 }), { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 12 })], { numRuns: 40 })(
+    'pages hold every thread once when rows were not written in time order (a thread that moved in keeps its time)',
+    (lists, limit) => {
+      const dir = tempDir()
+      const js = new Journals(journals(dir, lists, false))
+      const seen: string[] = []
+      let cursor: string | undefined
+      for (let pages = 0; ; pages++) {
+        expect(pages).toBeLessThanOrEqual(200)
+        const p = threadPage(js, {}, cursor, limit)
+        seen.push(...p.rows.map((r) => r.id))
+        if (p.next === null) break
+        cursor = p.next
+      }
+      // Before, a page sorted by time took a later row ahead of an earlier one: 163 rows seen of 123 threads.
+      expect(seen.sort()).toEqual(lists.flatMap((list, i) => list.map((_, n) => `j${i}/${n}`)).sort())
+    },
+  )
+})
+
+describe('Journals', () => {
+  it('finds a thread on the journal it runs on, not the one it moved away from', () => {
+    const dir = tempDir()
+    const files = ['moved', 'running'].map((status, i) => {
+      const file = join(dir, `m${i}.db`)
+      const j = new Journal(file, { durability: 'memory', weaveId: `m${i}` })
+      j.db.prepare('INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, NULL, ?, ?)').run('m0/1', 'a', encodeValue(null), status, 1)
+      j.close()
+      return file
+    })
+    expect(new Journals(files).find('m0/1')).toBe(1)
+    expect(new Journals([files[0]!]).find('m0/1')).toBe(0)
+    expect(new Journals(files).find('m0/2')).toBe(-1)
+  })
+
+  it('reads a signature of its files whatever happened to their paths (the server reads it every 250 ms)', () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, 'sub'))
+    const js = new Journals(journals(join(dir, 'sub'), [[]]))
+    const before = js.signature()
+    // A directory on the path moved away and a file put in its place: stat says ENOTDIR.
+    renameSync(join(dir, 'sub'), join(dir, 'sub2'))
+    writeFileSync(join(dir, 'sub'), 'x')
+    expect(js.signature()).not.toBe(before)
   })
 })
 

@@ -49,17 +49,31 @@ export class Journals {
     const parts: string[] = []
     for (const f of this.files) {
       for (const p of [f, `${f}-wal`]) {
-        const st = statSync(p, { throwIfNoEntry: false, bigint: true })
-        parts.push(st === undefined ? '-' : `${st.size}:${st.mtimeNs}:${st.ino}`)
+        try {
+          const st = statSync(p, { throwIfNoEntry: false, bigint: true })
+          parts.push(st === undefined ? '-' : `${st.size}:${st.mtimeNs}:${st.ino}`)
+        } catch (e) {
+          // A directory on its path made a file, a permission taken away: read each 250 ms by a
+          // timer, it must not throw (the server would die); the next read of a page says why.
+          parts.push(`!${(e as { code?: string }).code ?? 'error'}`)
+        }
       }
     }
     return parts.join('|')
   }
 
-  /** The journal holding thread `id` (its index), or -1. */
+  /**
+   * The journal holding thread `id` (its index), or -1: the one where it runs, or last ran, before
+   * one that it moved away from (a journal keeps a thread that moved on as `moved`).
+   */
   find(id: string): number {
-    for (let i = 0; i < this.files.length; i++) if (this.read(i, (j) => j.thread(id) !== undefined)) return i
-    return -1
+    let moved = -1
+    for (let i = 0; i < this.files.length; i++) {
+      const status = this.read(i, (j) => j.thread(id)?.status)
+      if (status !== undefined && status !== 'moved') return i
+      if (status === 'moved' && moved < 0) moved = i
+    }
+    return moved
   }
 }
 
@@ -183,16 +197,28 @@ export function threadPage(journals: Journals, filter: ThreadFilter, cursorText:
       }),
     )
   }
-  // Merge, newest first (ties: the journal order, then the newer row).
-  const all = got.flat().sort((a, b) => b.row.created - a.row.created || a.i - b.i || b.k - a.k)
-  const page = all.slice(0, limit)
+  // Merge, newest first (ties: the journal order), taking of each journal a prefix of its rows in
+  // row order: its cursor is the last row taken, and no row above it is left behind. (A row's
+  // time is not always in row order: a thread that moved here keeps when it was made, a spawn
+  // from the command line beside a weave may come a moment late. Sorted by time alone, a page
+  // could take a later row before an earlier one, and the cursor skip or repeat rows.)
+  const heads = got.map(() => 0)
+  const page: Got[] = []
+  while (page.length < limit) {
+    let best = -1
+    for (let i = 0; i < n; i++) {
+      const g = got[i]![heads[i]!]
+      if (g !== undefined && (best < 0 || g.row.created > got[best]![heads[best]!]!.row.created)) best = i
+    }
+    if (best < 0) break
+    page.push(got[best]![heads[best]!++]!)
+  }
   const next: Cursor = cursor.slice()
   for (let i = 0; i < n; i++) {
-    const mine = got[i]!
-    const taken = page.filter((g) => g.i === i)
-    if (taken.length > 0) next[i] = taken[taken.length - 1]!.k
+    const took = heads[i]!
+    if (took > 0) next[i] = got[i]![took - 1]!.k
     // Nothing of this journal is left past what was taken.
-    if (taken.length === mine.length) next[i] = 0
+    if (took === got[i]!.length) next[i] = 0
   }
   return { rows: page.map((g) => g.row), next: next.every((c) => c === 0) ? null : encodeCursor(next) }
 }

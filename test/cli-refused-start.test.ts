@@ -3,9 +3,13 @@
  * says to rebuild the file from the stream (`raiment restore --db FILE`), and restore refuses a
  * file that exists. Real processes, on the broker.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
+import { Weave } from 'raiment'
+import { undoFreshJournal } from '../src/cli/common.js'
+import { encodeValue } from '../src/encoding.js'
+import { Journal } from '../src/journal.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, brokerTests } from './support/broker.js'
 import { raiment, raimentProcess, THREADS } from './support/raiment-process.js'
 import { removeReplNamespace } from './support/repl-cluster.js'
@@ -52,4 +56,33 @@ describe.skipIf(!brokerUp && !CI)('a refused start', () => {
       expect(files(db), extra.join(' ')).toEqual([])
     }
   }, SLOW)
+})
+
+describe('what a refused start removes', () => {
+  test('only a journal that holds nothing and that no weave runs on (another start may have made it meanwhile)', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'w.db')
+    // Two starts on a new path: each looked before either made the file.
+    const undoA = undoFreshJournal(db)
+    const undoB = undoFreshJournal(db)
+    const weave = await Weave.open({ db, threads: {}, ioLibs: false, dumps: false, durability: 'memory' })
+    // B is refused (the journal's second owner): its undo leaves A's journal alone.
+    undoB()
+    expect(existsSync(db)).toBe(true)
+    await weave.close()
+    // Holding a thread (a `raiment spawn` with no weave running), no weave on it: left alone too.
+    const j = new Journal(db, { durability: 'memory' })
+    j.insertThread(j.nextThreadId(), 'x', encodeValue(null), null, 'pending')
+    j.close()
+    undoB()
+    expect(existsSync(db)).toBe(true)
+    // Empty, and no weave on it: removed, with what was made beside it.
+    rmSync(db)
+    for (const f of files(db)) rmSync(f)
+    const undoC = undoFreshJournal(db)
+    await (await Weave.open({ db, threads: {}, ioLibs: false, dumps: false, durability: 'memory' })).close()
+    undoC()
+    expect(files(db)).toEqual([])
+    undoA()
+  })
 })

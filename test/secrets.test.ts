@@ -277,6 +277,36 @@ describe('what a weave adds', () => {
     expect(readFileSync(join(dir, 'w.db')).includes(password)).toBe(false)
   })
 
+  test('a library that marks by value (set("pw", v) secret, set("name", v) not) still resumes: a call is marked at a recorded place only where its record holds it so', async () => {
+    const dir = tempDir()
+    const kv = {
+      default: {
+        async set(k: string) {
+          return k
+        },
+      },
+      secrets: { args: (m: string, a: readonly unknown[], mark: (v: unknown) => string) => (m === 'set' && a[0] === 'pw' ? [a[0], mark(a[1])] : a) } as LibrarySecrets,
+    }
+    const t = thread({
+      uses: ['kv' as 'mailbox', 'mailbox'],
+      async does() {
+        const v = this as unknown as { kv: { set(k: string, v: string): Promise<string> } }
+        const out = [await v.kv.set('name', 'ada'), await v.kv.set('pw', 'hunter2-' + 'k'.repeat(12))]
+        return [...out, await this.mailbox.receive()]
+      },
+    })
+    const opts = { db: join(dir, 'w.db'), threads: { t }, libraries: { kv }, ioLibs: false as const, dumps: false as const, durability: 'sync' as const }
+    let weave = await Weave.open(opts)
+    const id = weave.spawn('t')
+    await expect.poll(() => weave.journal.entries(id).length).toBe(2)
+    await weave.close()
+    // Before, its first call was marked at the place the second's secret is, and diverged.
+    weave = await Weave.open(opts)
+    weave.send(id, 'go')
+    expect(await weave.join(id)).toMatchObject({ status: 'done', result: ['name', 'pw', 'go'] })
+    await weave.close()
+  })
+
   test('RAIMENT_SECRET_KEY too short is refused', () => {
     expect(() => Keyring.forJournal('x.db', { RAIMENT_SECRET_KEY: 'short' })).toThrow(/at least 16 characters/)
   })

@@ -148,12 +148,35 @@ export function openExisting(db: string, durability: Durability = 'sync'): Journ
  * lock sidecar, a secret key made for it) should the start fail before the weave runs. A refused
  * start (a stream ahead of the file, a broker that refused the login) leaves no empty journal
  * that `raiment restore --db` would then refuse as existing, and `ps` would show as the weave's.
+ * Only a journal that holds nothing and that no weave runs on: another start on the same path
+ * may have made it meanwhile and run (this one then refused as the journal's second owner), a
+ * `raiment spawn` may have written a thread into it, a rebuild from the stream may have filled it.
  */
 export function undoFreshJournal(db: string): () => void {
   if (db === ':memory:' || existsSync(db)) return () => {}
   const made = [db, `${db}-wal`, `${db}-shm`, `${db}-journal`, lockPath(db), secretKeyFile(db)].filter((f) => !existsSync(f))
   return () => {
+    if (existsSync(db) && !emptyAndUnowned(db)) return
     for (const f of made) rmSync(f, { force: true })
+  }
+}
+
+/** Whether journal `db` holds no thread, message or dead letter, and no weave runs on it. */
+function emptyAndUnowned(db: string): boolean {
+  let j: Journal
+  try {
+    j = new Journal(db, { readonly: true })
+  } catch {
+    return false // not a journal (or not one this can read): not ours to remove
+  }
+  try {
+    if (j.owned()) return false
+    const count = (table: string): number => j.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number
+    return ['threads', 'inbox', 'outbox', 'dead_letters', 'control'].every((t) => count(t) === 0)
+  } catch {
+    return false
+  } finally {
+    j.close()
   }
 }
 

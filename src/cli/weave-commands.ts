@@ -15,6 +15,7 @@ import type { Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
 import { logReloads, reloadTriggers } from './reload.js'
 import { redact } from '../amqp/connection.js'
+import { newScope } from '../call-context.js'
 import { parseSecretOptions } from '../secrets/rules.js'
 import {
   CHILD_OF_WEAVES,
@@ -282,7 +283,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
         withOwner(journal, (now) => {
           if (now !== null) return now
           made = journal.nextThreadId(1)
-          journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES (?, ?, ?, NULL, 'pending', ?)").run(made, type, text, Date.now())
+          journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created, scope) VALUES (?, ?, ?, NULL, 'pending', ?, ?)").run(made, type, text, Date.now(), newScope())
           return null
         })
       const id = running !== null ? await spawnInWeave(journal, running, type, text) : made!

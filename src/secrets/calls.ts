@@ -8,7 +8,10 @@
  *   resume with the same key).
  * - With the key that made the record (a resume), a call matches its record by the MAC: two
  *   different secrets are two different calls.
- * - With it, a call is also marked at the places its record holds a marker, declared or not.
+ * - With it, a call is also marked at the places its record holds a marker, declared or not,
+ *   where the record holds a call so marked (a weave started without the addition that marked
+ *   it: the call still matches, and its secret reaches no divergence's message); elsewhere as
+ *   declared (a library that marks by value: `set('pw', v)` marked, `set('name', v)` not).
  * - Without it (a dump replayed elsewhere, a thread moved to a weave with another key), every
  *   secret is `[secret]` on both sides: in the record, and in the calls, at the places the
  *   record holds a marker and the places the library declares; calls that then share a key take
@@ -38,9 +41,12 @@ export class CallSecrets {
   readonly #seal: Mark
   /** In the any mode: the keys (ids) the record's secrets were marked with, none of them this weave's. */
   readonly #recordedKids: string[] | null
+  /** With this weave's key: the record's keys that hold a marker (`lib.method:args`); null in the any mode. */
+  readonly #recordedKeys: ReadonlySet<string> | null
 
-  private constructor(keyring: Keyring | null, any: boolean, recorded: ReadonlyMap<string, readonly Path[]> | null, recordedKids: string[] | null = null) {
+  private constructor(keyring: Keyring | null, any: boolean, recorded: ReadonlyMap<string, readonly Path[]> | null, recordedKids: string[] | null = null, recordedKeys: ReadonlySet<string> | null = null) {
     this.#keyring = keyring
+    this.#recordedKeys = recordedKeys
     this.#recordedKids = recordedKids
     this.#any = any
     this.#recorded = recorded
@@ -66,7 +72,7 @@ export class CallSecrets {
       // Made with this key: its calls are marked where the record holds markers too, whatever
       // this weave declares (a weave opened without the `secrets` that made them: the secret is
       // still keyed by its MAC, and never reaches a divergence's message, an error or a dump).
-      if (kids !== null) return { secrets: new CallSecrets(keyring, false, recordedPaths(entries)), record }
+      if (kids !== null) return { secrets: new CallSecrets(keyring, false, recordedPaths(entries), null, new Set(entries.filter((e) => hasMarker(e.key)).map((e) => e.key))), record }
       let s = shared.get(keyring)
       if (s === undefined) shared.set(keyring, (s = new CallSecrets(keyring, false, null)))
       return { secrets: s, record }
@@ -89,9 +95,17 @@ export class CallSecrets {
   /** The canonical text of a call's arguments, each secret replaced by its marker. */
   argsText(lib: Library, method: string, args: readonly unknown[]): string {
     let a = lib.secrets === null ? args : lib.secrets.args(method, args, this.#mark)
-    const paths = this.#recorded?.get(lib.name + '.' + method)
-    // (A value the library marked already stays as it is.)
-    if (paths !== undefined) a = markPaths(a, paths, (v) => (isMarker(v) ? v : this.#mark(v))) as readonly unknown[]
+    const call = lib.name + '.' + method
+    const paths = this.#recorded?.get(call)
+    if (paths !== undefined) {
+      // (A value the library marked already stays as it is.)
+      const marked = markPaths(a, paths, (v) => (isMarker(v) ? v : this.#mark(v))) as readonly unknown[]
+      if (this.#recordedKeys === null) a = marked
+      else {
+        const text = encodeArgs(marked)
+        if (this.#recordedKeys.has(`${call}:${text}`)) return text
+      }
+    }
     const text = encodeArgs(a)
     return this.#any ? anyForm(text) : text
   }

@@ -129,9 +129,9 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     run = isContinueAsNew(err) ? { status: 'continued', continued: decodeValue(err.params), calls: weft.trace!, dump: d } : { status: 'failed', error: err, calls: weft.trace!, dump: d }
   }
   if (run.error instanceof ReplayDivergence) {
-    checkTypeName(type, d, where, run.error)
-    if (options.strict ?? true) throw run.error
-    run.divergence = run.error
+    const divergence = withTypeHint(type, d, run.error)
+    if (options.strict ?? true) throw divergence
+    run.error = run.divergence = divergence
   }
   return run
 }
@@ -200,33 +200,31 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
 
 /**
  * A replay that diverged, with a thread type declared in a module under a `threads/` directory
- * whose name there (`typeNameOf`, as a weave and `raiment replay` name it) ends otherwise than the
- * name the dump records, was given the wrong type: that is said (InvalidDump, as for a type of
- * other libraries), strict or not, rather than a divergence of the thread's. Only then: a type
- * that replays its dump is right whatever its name (a module renamed still replays its old
- * dumps); a type declared elsewhere (a test, a script) has a name given outright where it is
- * recorded (`record(type, params, { name })`, a weave's `threads: { name: type }`), which
- * typeNameOf cannot tell, and a changed copy of a type is replayed to see it diverge. The names'
- * last parts are compared: a weave's `threads: { checkout }` names `orders/checkout.ts`
- * `checkout`, and the built-in types are recorded as `raiment/<name>`.
+ * whose name there (`typeNameOf`, as `raiment start` and `raiment replay` name it) ends otherwise
+ * than the name the dump records, may have been given the wrong type: the divergence says so
+ * first, naming both. Only a hint: a weave may register a module under another name
+ * (`threads: { pay }` for `threads/payment.ts`), and a type that replays its dump is right
+ * whatever its name (a module renamed still replays its old dumps). The names' last parts are
+ * compared: a weave's `threads: { checkout }` names `orders/checkout.ts` `checkout`, and the
+ * built-in types are recorded as `raiment/<name>`.
  */
-function checkTypeName(type: AnyThreadType, d: Dump, where: string, divergence: ReplayDivergence): void {
+function withTypeHint(type: AnyThreadType, d: Dump, divergence: ReplayDivergence): ReplayDivergence {
   const file = (type as unknown as Record<symbol, unknown>)[SOURCE]
-  if (typeof file !== 'string' || !/[\\/]threads[\\/]/.test(file)) return
+  if (typeof file !== 'string' || !/[\\/]threads[\\/]/.test(file)) return divergence
   const name = typeNameOfFile(file)
   const recorded = d.thread.type
   const last = (n: string): string => n.slice(n.lastIndexOf('/') + 1)
-  if (last(name) === last(recorded)) return
+  if (last(name) === last(recorded)) return divergence
   const at = divergence.detail
   let how = ''
   if (at !== undefined) {
     const made = at.made ? `the thread asked for ${describeKey(at.made.key, 60)}` : 'the thread made no further request'
     how = at.recorded ? ` at outcome #${at.index + 1} of ${d.entries.length}, where the record holds ${describeKey(at.recorded.key, 60)} and ${made}` : ` after its ${d.entries.length} outcomes, where ${made}`
   }
-  throw new InvalidDump(
-    where,
-    `it was recorded from thread type '${recorded}', and replay() was given thread type '${name}', which diverged from it${how}. ` +
-      `Replay the dump with the thread type it came from (threads/${recorded}); if '${name}' is '${recorded}' renamed, set the dump's thread.type to '${name}' to see the divergence itself.`,
+  return new ReplayDivergence(
+    `the dump was recorded from thread type '${recorded}', and replay() was given thread type '${name}' (threads/), which diverged from it${how}: ` +
+      `if it is not the type the dump came from, replay the dump with that one (threads/${recorded}). ${divergence.message}`,
+    divergence.detail,
   )
 }
 

@@ -92,7 +92,7 @@ describe.skipIf(!have)('raiment ui in a browser', () => {
     expect(await calls.count()).toBe(8)
     expect(await calls.locator('.name').allTextContents()).toContain('log.warn')
     await calls.first().locator('summary').click()
-    await expect.poll(() => calls.first().locator('.call-body').textContent(), POLL).toContain(`${ids['checkout']}:`)
+    await expect.poll(() => calls.first().locator('.call-body').textContent(), POLL).toContain(`${ids['checkout']}@`)
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#dump')])
     const file = join(dir, download.suggestedFilename())
     await download.saveAs(file)

@@ -39,7 +39,7 @@ describe('the weave log', () => {
       // The greet thread's log.info lines: through the same logger, with its thread and call ids.
       const hello = lines.find((l) => l['msg'] === 'hello ada')!
       expect(hello).toMatchObject({ level: 30, thread: greet, visit: expect.any(String) })
-      expect(String(hello['call'])).toMatch(new RegExp(`^${greet!.replace(/[/]/g, '\\/')}:.+:0$`))
+      expect(String(hello['call'])).toMatch(new RegExp(`^${greet!.replace(/[/]/g, '\\/')}@[0-9a-z]+:.+:0$`))
       // The signal line: on stderr, a JSON line too.
       expect(JSON.parse(ended.stderr.trimEnd().split('\n').pop()!)).toMatchObject({ level: 40, event: 'stopping', signal: 'SIGINT' })
 

@@ -24,6 +24,7 @@ import { checkAndMigrate } from './journal-schema.js'
 import { GroupCommit, type JournalTap } from './group-commit.js'
 import type { Observer } from './observer.js'
 import { newScope } from './call-context.js'
+import { ThreadIds } from './thread-ids.js'
 import { DURABILITIES, type EntryRow, type JournalOptions, type ThreadRow, type ThreadStatus } from './journal-types.js'
 
 export type { JournalTap, Write } from './group-commit.js'
@@ -78,9 +79,7 @@ export class Journal {
   #tailEntries: Statement
   #mainReplay: Statement
   #tailReplay: Statement
-  #nextThread = 0
-  #threadLimit = 0
-  #block = 8
+  readonly #ids: ThreadIds
   readonly #readonly: boolean
   /** The owner lock, held from before the first write until `close`; null for other openers. */
   #lock: JournalLock | null = null
@@ -158,6 +157,15 @@ export class Journal {
     this.#tailReplay = db.prepare(`SELECT ${replayCols} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)
     this.#setMeta = prep('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v')
     this.#commits = new GroupCommit(this, prep, this.#setMeta)
+    this.#ids = new ThreadIds({
+      db,
+      weaveId: this.weaveId,
+      meta: (k) => this.meta(k),
+      setNext: (n) => {
+        this.#setMeta.run('next_thread', String(n))
+        this.#commits.tapOwn([this.#setMeta], [['next_thread', String(n)]])
+      },
+    })
     if (own) {
       // The owner's first write (see the invariants): who it is, and what an earlier run left in
       // the tail moves now, so resumed threads read journal_main.
@@ -224,47 +232,14 @@ export class Journal {
     return row?.v
   }
 
-  /**
-   * A new thread id `<weave>/<n>`. Numbers are reserved in blocks in the file (one small
-   * transaction per block), so other processes spawning on the same journal never reuse one.
-   */
-  nextThreadId(block = this.#block): string {
-    if (this.#nextThread >= this.#threadLimit) {
-      // Blocks grow as a weave spawns more, so a short-lived process leaves small gaps.
-      this.#block = Math.min(this.#block * 2, 4096)
-      // IMMEDIATE: a read-then-write transaction that began as a reader would fail at once
-      // (SQLITE_BUSY_SNAPSHOT, 'database is locked') when another process, such as the weave
-      // running on this journal, commits between the read and the write.
-      this.#nextThread = this.db
-        .transaction(() => {
-          const n = Number(this.meta('next_thread') ?? '1')
-          this.#setMeta.run('next_thread', String(n + block))
-          this.#commits.tapOwn([this.#setMeta], [['next_thread', String(n + block)]])
-          return n
-        })
-        .immediate()
-      this.#threadLimit = this.#nextThread + block
-    }
-    return `${this.weaveId}/${this.#nextThread++}`
+  /** A new thread id `<weave>/<n>` (src/thread-ids.ts); `block`: how many numbers to reserve if need be. */
+  nextThreadId(block?: number): string {
+    return this.#ids.next(block)
   }
 
-  /**
-   * Thread id `id` was reserved by another process (the CLI's `nextThreadId(1)`, asking this weave
-   * to spawn it): the counter it moved is written again through the tap, so a journal rebuilt from
-   * the stream (a takeover) never hands out that number again.
-   */
+  /** Thread id `id` was reserved by another process: this journal never hands it out (src/thread-ids.ts). */
   reservedThreadId(id: string): void {
-    const prefix = `${this.weaveId}/`
-    if (!id.startsWith(prefix)) return
-    const n = Number(id.slice(prefix.length))
-    if (!Number.isSafeInteger(n)) return
-    this.db
-      .transaction(() => {
-        const next = Math.max(Number(this.meta('next_thread') ?? '1'), n + 1)
-        this.#setMeta.run('next_thread', String(next))
-        this.#commits.tapOwn([this.#setMeta], [['next_thread', String(next)]])
-      })
-      .immediate()
+    this.#ids.reserved(id)
   }
 
   /**

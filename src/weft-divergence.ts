@@ -15,6 +15,12 @@ export function recordedAt(e: Entry): NonNullable<DivergenceDetail['recorded']> 
   return { seq: e.seq, key: e.key, ord: e.ord }
 }
 
+/** A request the thread made, as a divergence tells it: with where it was made, where traced (`stacks`). */
+export function madeBy(call: Call, stacks: WeakMap<Call, string> | null): DivergenceDetail['made'] {
+  const stack = stacks?.get(call)
+  return stack === undefined ? { key: call.key, ord: call.ord } : { key: call.key, ord: call.ord, stack }
+}
+
 /**
  * The record's next entry, `expected`, was not asked for. `first`: the oldest of the thread's
  * calls not yet settled; `made`: where a call was made.

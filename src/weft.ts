@@ -26,7 +26,6 @@ import { performance } from 'node:perf_hooks'
 import { callIdOfCall, enterCall, type WeaveConfig } from './call-context.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { encodeArgs } from './encoding.js'
-import type { DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
@@ -34,7 +33,7 @@ import { Call, keptHook } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { RecordBlocks } from './replay-blocks.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
-import { divergenceAt, divergenceError, droppedEntry, giveBackReplayed, replayLeft, unreplayable, type Divergence } from './weft-divergence.js'
+import { divergenceAt, divergenceError, droppedEntry, giveBackReplayed, madeBy, replayLeft, unreplayable, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { KeyCounts } from './weft-keys.js'
 import { recordOutcome, settleRecorded } from './weft-outcomes.js'
@@ -193,7 +192,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #live(call: Call): void {
     if (this.#journal === null) {
-      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: this.#made(call) } })
+      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: madeBy(call, this.#stacks) } })
       return
     }
     if (call.retry !== null) {
@@ -406,12 +405,7 @@ export class Weft extends KeyCounts implements WeftLike {
       this.#schedule(r)
       return
     }
-    this.#divergence(divergenceAt(r, expected, this.firstPending, (c) => this.#made(c)))
-  }
-
-  #made(call: Call): DivergenceDetail['made'] {
-    const stack = this.#stacks?.get(call)
-    return stack === undefined ? { key: call.key, ord: call.ord } : { key: call.key, ord: call.ord, stack }
+    this.#divergence(divergenceAt(r, expected, this.firstPending, (c) => madeBy(c, this.#stacks)))
   }
 
   #divergence(d: Divergence): void {

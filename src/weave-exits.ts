@@ -25,11 +25,10 @@ export function exitSignals(weave: Weave, run: Pick<Run, 'id' | 'type' | 'parent
   const watchers = weave.messages.watchers(id)
   // A watcher on another weave that monitors this thread is told by that envelope: a link's, for
   // one that traps exits, tells it nothing more (one exit message, as on one weave).
-  const monitors = new Set<string>()
-  for (const w of watchers) if (w.kind === 'monitor') monitors.add(w.watcher)
+  const monitors = (watcher: string): boolean => watchers.some((w) => w.kind === 'monitor' && w.watcher === watcher)
   for (const { watcher, kind } of watchers) {
     if (kind === 'join' || weave.messages.isRemote(watcher)) {
-      weave.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error }, '', told.has(watcher) || (kind === 'link' && monitors.has(watcher)))
+      weave.watches.exitTo(watcher, id, run.type, kind, status, msg, { result, error }, '', told.has(watcher) || (kind === 'link' && monitors(watcher)))
     } else if (kind === 'monitor' || weave.messages.traps(watcher)) tell(watcher)
     else if (status !== 'done') weave.linkedExit(watcher, id, status, msg)
   }

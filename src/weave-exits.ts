@@ -1,5 +1,6 @@
 /** The exit signals of a thread that ended: what its parent, monitors, joiners and links are told. */
 import type { ErrorRecord } from './error-records.js'
+import { UnknownThread } from './errors.js'
 import type { Weave } from './weave.js'
 import type { Run } from './weave-types.js'
 
@@ -38,4 +39,24 @@ export function exitSignals(weave: Weave, run: Pick<Run, 'id' | 'type' | 'parent
 /** The `code` field of a recorded error, if it has one (an exit message carries it). */
 function pickCode(e: ErrorRecord | null): { code?: unknown } {
   return e && 'code' in e.fields ? { code: e.fields['code'] } : {}
+}
+
+/**
+ * `Weave.kill` of a thread recorded here but not running here (pending, or of a type this weave
+ * cannot run): told as any end. It is in `ending` (ended for isAlive and a second kill) until its
+ * row says so, once committed. False when it had ended.
+ * @throws UnknownThread when no thread has that id
+ */
+export function killRecorded(weave: Weave, ending: Set<string>, id: string): boolean {
+  const row = weave.journal.thread(id)
+  if (row === undefined) throw new UnknownThread(id)
+  if (row.status !== 'pending' && row.status !== 'running') return false
+  if (ending.has(id)) return false
+  ending.add(id)
+  exitSignals(weave, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
+  weave.journal.endThread(id, 'killed', null, () => {
+    ending.delete(id)
+    weave.emit('thread-end', { id, type: row.type, status: 'killed' })
+  })
+  return true
 }

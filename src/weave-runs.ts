@@ -114,7 +114,7 @@ export class WeaveRuns {
   /** A new weft for the run, replaying `entries`; `scope`: its call scope, by default its weft's. */
   weft(run: Run, entries: Entry[] | RecordBlocks | null, scope: number = (run.weft as Weft | null)?.scope ?? -1): Weft {
     const o = this.#o
-    return new Weft({
+    const weft = new Weft({
       threadId: run.id,
       scope,
       type: run.type,
@@ -130,6 +130,9 @@ export class WeaveRuns {
       onReplayed: this.#replayed,
       ...(o.alwaysReplay ? { onDurable: () => this.#rerun(run) } : {}),
     })
+    // A close waits for the calls in flight: a thread that starts meanwhile makes none.
+    if (o.host.stopping()) void weft.hold()
+    return weft
   }
 
   start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {

@@ -10,6 +10,7 @@ import type { ReloadReport } from './check/reload.js'
 import type { RaimentError } from './errors.js'
 import type { AnyThreadType } from './thread.js'
 import type { Weave } from './weave.js'
+import type { StopWait } from './weave-stop.js'
 import type { RecordBlocks } from './replay-blocks.js'
 import type { Entry, Weft } from './weft.js'
 
@@ -125,6 +126,10 @@ export interface WeaveEvents {
   'thread-passivated': [{ id: string; type: string }]
   /** A reload (`reload()`) loaded changed thread files: which threads moved to the new code, which kept theirs. */
   reload: [ReloadReport]
+  /** A close waits for the calls in flight (`close({ wait })`) of `threads` threads, up to `wait` ms. */
+  'stop-wait': [{ threads: number; wait: number }]
+  /** It waited `ms`: `left` threads still had calls in flight (they are made again at the next start). */
+  'stop-waited': [StopWait]
   error: [Error]
 }
 
@@ -151,6 +156,8 @@ export function rowEnd(row: ThreadRow, forward?: string): ThreadEnd | null {
 export interface WeaveHost {
   readonly weave: Weave
   closed(): boolean
+  /** A close waits for the calls in flight: a run's new weft stops at its next call too. */
+  stopping(): boolean
   run(id: string): Run | undefined
   runs(): Iterable<Run>
   /** The thread type of that name this weave runs, if it runs it. */

@@ -21,7 +21,7 @@ import { resolve } from 'node:path'
 import { newScope, type WeaveConfig } from './call-context.js'
 import { DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
-import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThread, UnknownThreadType, WeaveClosed } from './errors.js'
+import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThreadType, WeaveClosed } from './errors.js'
 import { ownTurn } from './group-commit.js'
 import { Journal } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
@@ -37,15 +37,16 @@ import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
-import { hashFiles, reloadWeave, type ReloadReport } from './check/reload.js'
+import { hashFiles, WeaveReloads, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import type { ResumeProgress, ThreadEnd, WeaveEvents, WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
-import { exitSignals } from './weave-exits.js'
+import { exitSignals, killRecorded } from './weave-exits.js'
 import { warnLongRecords } from './continue/long-record.js'
 import { joinLocal } from './weave-join.js'
 import { Passivation } from './passivation/passivation.js'
 import { WeaveRuns } from './weave-runs.js'
+import { StopCalls, stopWaitMs } from './weave-stop.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type ThreadEnd, type WeaveEvents } from './weave-types.js'
@@ -78,8 +79,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** Threads killed here while not running here, until their end commits (see `kill`). */
   readonly #ending = new Set<string>()
   #closed = false
-  /** The turn a close waits for before it detaches the threads (see `close`). */
-  #closing: Promise<void> | null = null
+  /** The close under way (see `close`), and its wait for the calls in flight (src/weave-stop.ts). */
+  #stop: Promise<void> | null = null
+  #stopCalls: StopCalls | null = null
   /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
   #observer: Observer | null = null
   /** What the helpers acting on this weave's runs reach of it (moves, forks, reloads). */
@@ -89,10 +91,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   #forks: Forks | null = null
   /** Threads leaving memory while they wait, and waking (src/passivation/); null when off. */
   readonly #passivation: Passivation | null
-  /** The threads directory (null: types given by name), the I/O library directory, and the hashes of the thread files as loaded. */
-  readonly #threadsDir: string | null
-  readonly #ioLibs: string | false
-  readonly #hashes: Map<string, string>
+  /** Reloads of the threads directory (src/check/reload.ts); null: types given by name. */
+  readonly #reloads: WeaveReloads | null
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
 
@@ -101,9 +101,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.journal = journal
     this.#types = types.types
     this.#unavailable = types.unavailable
-    this.#threadsDir = typeof o.threads === 'object' ? null : (o.threads ?? 'threads')
-    this.#ioLibs = o.ioLibs ?? 'io-libs'
-    this.#hashes = this.#threadsDir === null ? new Map<string, string>() : hashFiles(types.files.values())
     this.#libs = new Map()
     this.config = config
     // Libraries that need the weave (mailbox, threads, registry) find it in their config.
@@ -125,6 +122,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.schedules = new Schedules(this, o.scheduleClock)
     this.#host = this.#makeHost()
     this.#moves = new WeaveMoves(this.#host)
+    const dir = typeof o.threads === 'object' ? null : (o.threads ?? 'threads')
+    this.#reloads = dir === null ? null : new WeaveReloads(this.#host, { dir, ioLibs: o.ioLibs ?? 'io-libs', types: this.#types, unavailable: this.#unavailable, hashes: hashFiles(types.files.values()) })
     const after = o.passivateAfter ?? 30_000
     this.#passivation = after === false || after === Infinity ? null : new Passivation({ ...this.#host, forget: (run) => this.#runs.forget(run) }, after)
     this.#runs = new WeaveRuns({
@@ -142,6 +141,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return {
       weave: this,
       closed: () => this.#closed,
+      stopping: () => this.#stopCalls !== null,
       run: (id) => this.#runs.get(id),
       runs: () => this.#runs.values(),
       type: (name) => this.#types.get(name),
@@ -306,21 +306,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const run = this.#runs.get(id) ?? this.#passivation?.wake(id)
     // Its end is queued (not yet committed): it has ended, with that end.
     if (run?.ended === true) return false
-    if (run === undefined) {
-      const row = this.journal.thread(id)
-      if (row === undefined) throw new UnknownThread(id)
-      if (row.status !== 'pending' && row.status !== 'running') return false
-      // Recorded, not running here (pending, or of a type this weave cannot run): told as any end.
-      // Ended from now on (isAlive, a second kill), though its row says so only once committed.
-      if (this.#ending.has(id)) return false
-      this.#ending.add(id)
-      exitSignals(this, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
-      this.journal.endThread(id, 'killed', null, () => {
-        this.#ending.delete(id)
-        this.emit('thread-end', { id, type: row.type, status: 'killed' })
-      })
-      return true
-    }
+    if (run === undefined) return killRecorded(this, this.#ending, id)
     run.ended = true
     run.weft.stop(new ThreadKilled(id))
     exitSignals(this, run, 'killed', undefined, null)
@@ -414,18 +400,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   reload(): Promise<ReloadReport> {
     if (this.#closed) return Promise.reject(new WeaveClosed())
-    if (this.#threadsDir === null) return Promise.reject(new InvalidArgument('reload(): this weave was given its thread types by name (threads: { … }); only a threads directory can be reloaded'))
-    // One at a time: a reload asked for during another runs after it.
-    const next = this.#reloading.then(() => this.#reload(this.#threadsDir!))
-    this.#reloading = next.catch(() => {})
-    return next
-  }
-
-  #reloading: Promise<unknown> = Promise.resolve()
-
-  async #reload(dir: string): Promise<ReloadReport> {
-    if (this.#closed) throw new WeaveClosed()
-    return reloadWeave(this.#host, { dir, ioLibs: this.#ioLibs, types: this.#types, unavailable: this.#unavailable, hashes: this.#hashes })
+    if (this.#reloads === null) return Promise.reject(new InvalidArgument('reload(): this weave was given its thread types by name (threads: { … }); only a threads directory can be reloaded'))
+    return this.#reloads.next()
   }
 
   /** Join, kill, monitor and link across weaves (with a broker). */
@@ -449,21 +425,42 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   /**
-   * Stops taking work, commits what is queued, closes the journal and gives it up (its owner
-   * lock): another weave may open it from then on. Threads still running stay recorded as running
-   * and resume when a weave opens this journal again.
+   * Stops the weave. From now on its threads make no new call (each stops at its next one); the
+   * calls they have in flight may finish and be recorded, up to `opts.wait` ms (default 10,000),
+   * so that a stop does not make them again at the next start. Then it commits what is queued,
+   * closes the journal and gives it up (its owner lock): another weave may open it from then on.
+   * Threads still running stay recorded as running and resume when a weave opens this journal
+   * again; a call still in flight when the wait ran out is made again then, with the same call
+   * id, as after a crash. A close while another waits ends the wait after its own `wait` at most.
+   * @throws InvalidArgument for a `wait` that is not a number of ms from 0 up
    */
-  async close(): Promise<void> {
+  async close(opts: { wait?: number } = {}): Promise<void> {
+    const wait = stopWaitMs(opts.wait)
     if (this.#closed) return
+    if (this.#stop === null) return (this.#stop = this.#close(wait))
+    await this.stopCalls(wait)
+    return this.#stop
+  }
+
+  /** @internal The wait of `close` alone (the CLI's, before it leaves the broker): threads stop at their next call, and their calls in flight may finish, up to `wait` ms. */
+  stopCalls(wait: number): Promise<void> {
+    if (this.#stopCalls !== null) this.#stopCalls.shorten(wait)
+    else if (wait > 0 && !this.#closed) {
+      this.#stopCalls = new StopCalls(this.#runs.values(), wait)
+      this.emit('stop-wait', { threads: this.#stopCalls.threads, wait })
+      void this.#stopCalls.done.then((w) => this.emit('stop-waited', w))
+    }
+    return this.#stopCalls?.done.then(() => undefined) ?? Promise.resolve()
+  }
+
+  async #close(wait: number): Promise<void> {
+    await this.stopCalls(wait)
     // A thread's step may be halfway, as this is called from an async continuation: a call's
     // side write queued (a monitor's watch row), its entry queued a microtask later. Detached
     // now, the close would commit the one without the other, and the next weave would run the
     // call again (a second exit notice). With anything queued, the threads are detached at a
     // turn of its own, where no step is halfway (src/group-commit.ts `ownTurn`).
-    if (this.journal.queued) {
-      await (this.#closing ??= ownTurn())
-      if (this.#closed) return
-    }
+    if (this.journal.queued) await ownTurn()
     this.#closed = true
     this.#control.stop()
     this.schedules.stop()

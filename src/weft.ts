@@ -486,8 +486,13 @@ export class Weft extends KeyCounts implements WeftLike {
     })
   }
 
+  /** Has calls in flight that `hold` waits for. */
+  get finishing(): boolean {
+    return this.#stopped === null && !this.#ended && this.mustFinish()
+  }
+
   #checkHeld(): void {
-    if (this.#stopped === null && !this.#ended && this.mustFinish()) return
+    if (this.finishing) return
     const resolve = this.#held
     this.#held = null
     resolve?.()

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { InvalidThreadModule, type RaimentError } from '../errors.js'
+import { InvalidThreadModule, WeaveClosed, type RaimentError } from '../errors.js'
 import { replayParts, type ReplayParts } from '../libraries.js'
 import { checkUses, loadThreadType, threadFiles } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
@@ -159,6 +159,25 @@ function why(v: Awaited<ReturnType<typeof checkThread>>['verdict']): string {
   }
   if (v.verdict === 'does-not-load') return v.message
   return 'compatible'
+}
+
+/** The reloads of a weave's threads directory (`Weave.reload`): one at a time, a reload asked for during another runs after it. */
+export class WeaveReloads {
+  #last: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    readonly host: WeaveHost,
+    readonly files: Pick<ReloadAccess, 'dir' | 'ioLibs' | 'types' | 'unavailable' | 'hashes'>,
+  ) {}
+
+  next(): Promise<ReloadReport> {
+    const next = this.#last.then(() => {
+      if (this.host.closed()) throw new WeaveClosed()
+      return reloadWeave(this.host, this.files)
+    })
+    this.#last = next.catch(() => {})
+    return next
+  }
 }
 
 /**

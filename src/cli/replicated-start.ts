@@ -19,7 +19,7 @@ import type { Weave } from '../weave.js'
 import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
 import { errorLine, note, refuseEmpty, undoFreshJournal } from './common.js'
 import { logReloads, reloadTriggers } from './reload.js'
-import { endLine, runUntilSignal, StopSignals, weaveOptions, type StartOptions } from './weave-commands.js'
+import { endLine, runUntilSignal, StopSignals, stopWaitOf, weaveOptions, type StartOptions } from './weave-commands.js'
 import { trackResume } from './progress.js'
 import { logOpened, logResumed, logWeave, weaveLog } from './weave-log.js'
 
@@ -91,5 +91,5 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
     stopReloads()
     return host.close()
   }
-  return runUntilSignal(weave, () => new Promise<never>(() => {}), beforeClose, stop)
+  return runUntilSignal(weave, () => new Promise<never>(() => {}), { beforeClose, stop, weaves: () => [weave, ...host.hosted.values()], ...stopWaitOf(o) })
 }

@@ -43,6 +43,8 @@ import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
 import { threadJson, threadView } from './records.js'
 import { trackResume } from './progress.js'
 import { parsePassivateAfter } from '../passivation/options.js'
+import { parseDuration } from '../durations.js'
+import { STOP_WAIT_MS } from '../weave-stop.js'
 import { allLibraryFiles } from '../libraries.js'
 import { checkUses } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
@@ -61,6 +63,13 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   passivateAfter?: string
   /** `--module-schedules-on`: the weave that brings in the schedules thread modules declare. */
   moduleSchedulesOn?: string
+  /** `--stop-wait`: a duration. */
+  stopWait?: string
+}
+
+/** `--stop-wait`, as runUntilSignal takes it. */
+export function stopWaitOf(o: { stopWait?: string }): { stopWait?: number } {
+  return o.stopWait === undefined ? {} : { stopWait: parseDuration(o.stopWait, '--stop-wait') }
 }
 
 /**
@@ -100,6 +109,7 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   const amqp = await import('./amqp-commands.js')
   ;(await import('./replication-commands.js')).checkReplicate(o)
   ;(await import('./replicated-start.js')).checkTakeover(o)
+  stopWaitOf(o)
   weaveLog.use(o.logFormat)
   if (o.weaves !== undefined) return amqp.startMany(o, argv)
   if (o.replicate === true) return (await import('./replicated-start.js')).startReplicated(o)
@@ -137,7 +147,7 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
     stopReloads()
     return link?.close()
   }
-  return runUntilSignal(weave, () => new Promise<never>(() => {}), beforeClose, stop)
+  return runUntilSignal(weave, () => new Promise<never>(() => {}), { beforeClose, stop, ...stopWaitOf(o) })
 }
 
 /** One line telling how a thread ended. */
@@ -219,28 +229,38 @@ function fatal(e: unknown): never {
   process.exit(1)
 }
 
+export interface RunOptions {
+  /** Before the weave closes (after its calls in flight finished): leave the broker. */
+  beforeClose?: () => Promise<void> | undefined
+  stop?: StopSignals
+  /** The exit status when a signal stopped it (0 by default). */
+  stopped?: () => number | Promise<number>
+  /** `--stop-wait`: how long the calls in flight may finish (ms; default STOP_WAIT_MS). */
+  stopWait?: number
+  /** The weaves whose calls in flight it waits for, all at once (default: `weave`). */
+  weaves?: () => Iterable<Weave>
+}
+
 /**
  * Runs `work` with the weave open, keeping the process alive (the weave's own timers do not),
  * and closes the weave when the work ends or when `stop` fires (SIGINT / SIGTERM), which exits
- * with `stopped()` (0 by default): threads still running stay recorded and resume when a weave
- * opens the journal again.
+ * with `stopped()`: first the threads' calls in flight may finish, up to `stopWait`, with the
+ * broker still joined; threads still running stay recorded and resume when a weave opens the
+ * journal again.
  */
-export async function runUntilSignal(
-  weave: Weave,
-  work: () => Promise<number>,
-  beforeClose?: () => Promise<void> | undefined,
-  stop: StopSignals = new StopSignals(),
-  stopped: () => number | Promise<number> = () => 0,
-): Promise<number> {
+export async function runUntilSignal(weave: Weave, work: () => Promise<number>, o: RunOptions = {}): Promise<number> {
+  const stop = o.stop ?? new StopSignals()
   const keepAlive = setInterval(() => {}, 1 << 30)
   try {
-    return await Promise.race([work(), stop.stopped.then(stopped)])
+    return await Promise.race([work(), stop.stopped.then(o.stopped ?? (() => 0))])
   } finally {
     try {
       try {
-        await beforeClose?.()
+        const wait = o.stopWait ?? STOP_WAIT_MS
+        await Promise.all([...(o.weaves?.() ?? [weave])].map((w) => w.stopCalls(wait)))
+        await o.beforeClose?.()
       } finally {
-        await weave.close()
+        await weave.close({ wait: 0 })
       }
     } finally {
       // Even when closing throws (a batch the journal could not commit): nothing keeps the
@@ -318,9 +338,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
       printing = weave.committed().then(() => printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null, weave.journal, o.json))
       return printing
     },
-    undefined,
-    undefined,
-    stopped,
+    { stopped, ...stopWaitOf(o) },
   )
 }
 

@@ -95,7 +95,23 @@ export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) =
     else weaveLog.info(`${resumed ? 'resumed' : 'started'} ${id} ${type}`, { event: resumed ? 'thread-resumed' : 'thread-start', thread: id, type })
   })
   weave.on('thread-end', (end) => weaveLog.info(endLine(weave, end), endFields(weave, end)))
+  logStopWait(weave)
 }
+
+/** The wait of a stop for the calls in flight (src/weave-stop.ts), when there were some. */
+function logStopWait(weave: Weave): void {
+  const w = weave.journal.weaveId
+  weave.on('stop-wait', ({ threads, wait }) => {
+    if (threads > 0) weaveLog.info(`stopping: the calls in flight of ${plural(threads, 'thread')} may finish, up to ${seconds(wait)} (a second signal exits now)`, { event: 'stop-wait', weave: w, threads, wait })
+  })
+  weave.on('stop-waited', ({ threads, left, ms }) => {
+    if (threads === 0) return
+    if (left === 0) weaveLog.info(`stopping: the calls in flight finished in ${seconds(ms)}`, { event: 'stop-waited', weave: w, threads, left, ms: Math.round(ms) })
+    else weaveLog.warn(`stopping: after ${seconds(ms)}, ${plural(left, 'thread')} still had calls in flight: those calls are made again at the next start, with the same call ids`, { event: 'stop-waited', weave: w, threads, left, ms: Math.round(ms) })
+  })
+}
+
+const seconds = (ms: number): string => (ms === Infinity ? 'no limit' : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`)
 
 /**
  * Logs the threads `weave` resumed as it opened (before `logWeave` listened), but those said

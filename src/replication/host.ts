@@ -381,7 +381,7 @@ export class ReplicatedHost {
     r.fencing.close()
     void (async () => {
       await r.link.close().catch(() => {})
-      await r.weave.close().catch(() => {})
+      await r.weave.close({ wait: 0 }).catch(() => {})
     })()
   }
 
@@ -421,7 +421,7 @@ async function stopFlushed(r: Running, ms: number): Promise<boolean> {
 async function abandon(r: Running): Promise<null> {
   r.fencing.close()
   await r.link.close()
-  await r.weave.close().catch(() => {})
+  await r.weave.close({ wait: 0 }).catch(() => {})
   if (r.fencing.fenced !== null) throw r.fencing.fenced
   return null
 }

@@ -1,0 +1,69 @@
+/**
+ * The wait of a stop (`Weave.close`, SIGTERM in the CLI): before the weave lets its threads go,
+ * the calls they have in flight may finish and be recorded, up to a time, so that a planned stop
+ * (a deploy) does not make them again at the next start, as a crash would.
+ *
+ * Invariants:
+ * - From the wait's start no thread makes a call: each stops at its next one (src/weft.ts
+ *   `hold`), and so does a thread that starts during the wait (spawned, woken, arrived).
+ * - Waits (a receive, a sleep, a retry's pause) are not waited for: they are made again at the
+ *   next start, as after any stop.
+ * - The wait ends when no call is in flight, or its time is up; a second stop can shorten it.
+ */
+import { InvalidArgument } from './errors.js'
+import type { Run } from './weave-types.js'
+
+/** How long a stop waits by default for the calls in flight. */
+export const STOP_WAIT_MS = 10_000
+
+/** What a stop's wait found: threads with calls in flight at its start, those still so at its end, and how long it took. */
+export interface StopWait {
+  threads: number
+  left: number
+  ms: number
+}
+
+/**
+ * A stop's `wait`, checked.
+ * @throws InvalidArgument for anything but a number of ms from 0 up (Infinity: no limit)
+ */
+export function stopWaitMs(wait: unknown): number {
+  if (wait === undefined) return STOP_WAIT_MS
+  if (typeof wait === 'number' && wait >= 0) return wait
+  throw new InvalidArgument(`close: 'wait' must be a number of ms from 0 up (how long calls in flight may finish), got ${typeof wait === 'number' ? String(wait) : (JSON.stringify(wait) ?? typeof wait)}`)
+}
+
+export class StopCalls {
+  /** Resolves once no call is in flight, or the time is up. */
+  readonly done: Promise<StopWait>
+  /** How many threads had calls in flight at the start. */
+  readonly threads: number
+  readonly #since = performance.now()
+  readonly #timers: NodeJS.Timeout[] = []
+  #timeUp: () => void = () => {}
+
+  /** Holds every run of `runs` at its next call, and waits up to `ms` for their calls in flight. */
+  constructor(runs: Iterable<Run>, ms: number) {
+    const timeUp = new Promise<void>((resolve) => (this.#timeUp = resolve))
+    this.shorten(ms)
+    let left = 0
+    const holds: Promise<void>[] = []
+    for (const run of runs) {
+      if (run.ended) continue
+      const finishing = run.weft.finishing
+      if (finishing) left++
+      const held = run.weft.hold()
+      if (finishing) holds.push(held.then(() => void left--))
+    }
+    const threads = (this.threads = left)
+    this.done = Promise.race([Promise.all(holds), timeUp]).then(() => {
+      for (const t of this.#timers) clearTimeout(t)
+      return { threads, left, ms: performance.now() - this.#since }
+    })
+  }
+
+  /** Ends the wait `ms` from now at the latest (a second stop asked for less). */
+  shorten(ms: number): void {
+    if (ms !== Infinity) this.#timers.push(setTimeout(this.#timeUp, ms))
+  }
+}

@@ -13,7 +13,7 @@
 import { InvalidArgument } from './errors.js'
 import type { Run } from './weave-types.js'
 
-/** How long a stop waits by default for the calls in flight. */
+/** How long `raiment start` waits by default, at a signal, for the calls in flight (`close()` waits only when told). */
 export const STOP_WAIT_MS = 10_000
 
 /** What a stop's wait found: threads with calls in flight at its start, those still so at its end, and how long it took. */
@@ -28,7 +28,7 @@ export interface StopWait {
  * @throws InvalidArgument for anything but a number of ms from 0 up (Infinity: no limit)
  */
 export function stopWaitMs(wait: unknown): number {
-  if (wait === undefined) return STOP_WAIT_MS
+  if (wait === undefined) return 0
   if (typeof wait === 'number' && wait >= 0) return wait
   throw new InvalidArgument(`close: 'wait' must be a number of ms from 0 up (how long calls in flight may finish), got ${typeof wait === 'number' ? String(wait) : (JSON.stringify(wait) ?? typeof wait)}`)
 }

@@ -426,8 +426,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Stops the weave. From now on its threads make no new call (each stops at its next one); the
-   * calls they have in flight may finish and be recorded, up to `opts.wait` ms (default 10,000),
-   * so that a stop does not make them again at the next start. Then it commits what is queued,
+   * calls they have in flight may finish and be recorded, up to `opts.wait` ms (default 0: no
+   * wait; `raiment start` waits 10 s at a signal), so that a stop does not make them again at
+   * the next start. Then it commits what is queued,
    * closes the journal and gives it up (its owner lock): another weave may open it from then on.
    * Threads still running stay recorded as running and resume when a weave opens this journal
    * again; a call still in flight when the wait ran out is made again then, with the same call

@@ -215,9 +215,9 @@ export class Weft extends KeyCounts implements WeftLike {
 
   /** Asks the library for `call`, once; null when the weave has let go of the thread meanwhile. */
   #attempt(call: Call): Promise<unknown> | null {
-    // A call waiting for a concurrency slot when the weave let go of its thread is not made here:
-    // the thread is resumed later and makes it again.
-    if (this.#stopped !== null || this.#detached || this.#holding) return null
+    // Not made once the weave let go of the thread (resumed later, it makes it again), nor while
+    // it is held (a move, a stop) unless it has ended meanwhile: no run would make it again.
+    if (this.#stopped !== null || this.#detached || (this.#holding && !this.#ended)) return null
     call.started = Date.now()
     call.t0 = performance.now()
     // One span for the call, across its attempts (a retried call makes several).
@@ -472,10 +472,10 @@ export class Weft extends KeyCounts implements WeftLike {
   }
 
   /**
-   * Stops the thread at its next call (before a move): no call is made from now on, and this
-   * resolves once every call the library was asked for, but waits (made again wherever it
-   * resumes), is answered and queued for the journal, or the thread ends, stops or is detached;
-   * a second holder (a reload while a move waits) with the first.
+   * Stops the thread at its next call (a move, a reload, a stop): no call is made from now on, and
+   * this resolves once every call the library was asked for, but waits (made again wherever it
+   * resumes), is answered and queued for the journal, or the thread ends, stops or is detached
+   * (`finishing`: some is not yet); a second holder (a reload while a move waits) with the first.
    */
   hold(): Promise<void> {
     this.#holding = true
@@ -486,7 +486,6 @@ export class Weft extends KeyCounts implements WeftLike {
     })
   }
 
-  /** Has calls in flight that `hold` waits for. */
   get finishing(): boolean {
     return this.#stopped === null && !this.#ended && this.mustFinish()
   }

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, TIMED_OUT, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
+import { thread, TIMED_OUT, Weave, type AnyThreadType, type Libraries, type ThreadEnd } from 'raiment'
 import { AmqpLink } from '../src/amqp/link.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
@@ -109,6 +109,15 @@ const joinThenKill = thread({
   },
 })
 
+/** Tells `target` to fail, and takes the exit messages that come within a moment (one, then any more within 1 s). */
+async function failAndTake(mailbox: Libraries['mailbox'], target: string): Promise<unknown[]> {
+  await mailbox.send(target, { fail: true })
+  const got: unknown[] = [await mailbox.receive()]
+  const more = await mailbox.receive({ timeout: 1_000 })
+  if (more !== TIMED_OUT) got.push(more)
+  return got
+}
+
 /**
  * What a supervisor does with a child on another weave: traps exits, spawns it there, links it,
  * tells it to fail, and takes the exit messages that come within a moment.
@@ -119,11 +128,7 @@ const guardian = thread({
     await this.threads.trapExits(true)
     const id = await this.threads.spawn('child', { mode: 'wait' }, { on: p.on })
     await this.threads.link(id)
-    await this.mailbox.send(id, { fail: true })
-    const got: unknown[] = [await this.mailbox.receive()]
-    const more = await this.mailbox.receive({ timeout: 1_000 })
-    if (more !== TIMED_OUT) got.push(more)
-    return got
+    return failAndTake(this.mailbox, id)
   },
 })
 
@@ -134,11 +139,7 @@ const linkAndMonitor = thread({
     await this.threads.trapExits(true)
     await this.threads.link(p.target)
     await this.threads.monitor(p.target)
-    await this.mailbox.send(p.target, { fail: true })
-    const got: unknown[] = [await this.mailbox.receive()]
-    const more = await this.mailbox.receive({ timeout: 1_000 })
-    if (more !== TIMED_OUT) got.push(more)
-    return got
+    return failAndTake(this.mailbox, p.target)
   },
 })
 

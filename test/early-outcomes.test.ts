@@ -267,6 +267,34 @@ it('a call held behind an early take is still made when the weave closes as the 
   expect(fired).toEqual(['hello'])
 })
 
+/** Takes a message, fires the hook without awaiting it (held behind the take), starts a stop that waits for calls in flight, and returns. */
+const lastWordsHeld = thread({
+  uses: ['mailbox', 'notify'],
+  async does() {
+    const m = (await this.mailbox.receive()) as string
+    this.notify.hook(m).catch(() => {})
+    void weave!.close({ wait: 1_000 })
+    return 'held'
+  },
+})
+
+it('a call held behind an early take is still made when the thread ends while a stop holds it', async () => {
+  fired = []
+  const db = join(tempDir('raiment-early-'), 'w.db')
+  const libraries = { notify }
+  weave = await Weave.open({ db, threads: { lastWordsHeld }, libraries, ioLibs: false, dumps: false })
+  const id = weave.spawn('lastWordsHeld')
+  await weave.committed()
+  weave.send(id, 'hello')
+  const end = new Promise<unknown>((resolve) => weave!.on('thread-end', resolve))
+  expect(await end).toMatchObject({ status: 'done' })
+  await weave.close()
+  // Its end is committed with the take: no run will make the hook again, so this one made it.
+  weave = await Weave.open({ db, threads: { lastWordsHeld }, libraries, ioLibs: false, dumps: false })
+  expect(weave.resumed).toBe(0)
+  expect(fired).toEqual(['hello'])
+})
+
 it('a spawn made and not awaited as a thread ends on an early outcome is recorded with the end: a SIGKILL after the take commits loses neither', async () => {
   const dir = tempDir('raiment-early-')
   const child = supportScript('early-end-child.ts')

@@ -5,12 +5,11 @@
  * flight when the wait runs out is made again at the next start, with the same call id.
  */
 import { writeFileSync, mkdirSync } from 'node:fs'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { callContext, thread, Weave, type AnyThreadType } from 'raiment'
 import { raimentProcess } from './support/raiment-process.js'
+import { serve } from './support/io-libs.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -94,7 +93,7 @@ describe('a stop waits for the calls in flight', () => {
     const a = weave.spawn('steps', { tag: 'a' })
     const w = weave.spawn('waiter')
     await a1
-    const closing = weave.close()
+    const closing = weave.close({ wait: 10_000 })
     // Spawned during the wait: recorded, and stopped at its first call.
     const b = weave.spawn('steps', { tag: 'b' })
     await weave.committed()
@@ -173,19 +172,17 @@ export default thread({
 })
 `,
     )
-    const requests: string[] = []
     let answer: () => void = () => {}
     const answered = new Promise<void>((r) => (answer = r))
     let asked: () => void = () => {}
     const askedOnce = new Promise<void>((r) => (asked = r))
-    const server = createServer((req, res) => {
-      requests.push(String(req.headers['idempotency-key'] ?? req.url))
+    const server = await serve(async (_req, res) => {
       asked()
-      void answered.then(() => res.end('placed'))
+      await answered
+      res.end('placed')
     })
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`
+      const url = `${server.url}/orders`
       const db = join(dir, 'w.db')
       const spawned = raimentProcess(dir, ['spawn', '--db', db, 'order', JSON.stringify({ url })])
       expect((await spawned.ended).code).toBe(0)
@@ -201,9 +198,9 @@ export default thread({
       await second.until((out) => /^done \S+\/1 order → "placed"$/m.test(out))
       second.child.kill('SIGTERM')
       expect((await second.ended).code).toBe(0)
-      expect(requests).toHaveLength(1)
+      expect(server.requests).toHaveLength(1)
     } finally {
-      server.close()
+      await server.close()
     }
   }, 60_000)
 })

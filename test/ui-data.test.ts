@@ -165,6 +165,12 @@ describe('the UI server', () => {
         expect(((await r.json()) as { error: { code: string } }).error.code).toBe('RAIMENT_UI_TOKEN')
       }
       expect(readdirSync(dir).sort()).toEqual(before)
+      // A body that is JSON but not an object: a usage error, not an internal one.
+      for (const body of ['null', '[1]', '"j0/0"', 'not json']) {
+        const r = await fetch(new URL('/api/kill', ui.url), { method: 'POST', headers: { 'content-type': 'application/json', 'x-raiment-token': 'secret' }, body })
+        expect(r.status, body).toBe(400)
+        expect(((await r.json()) as { error: { code: string } }).error.code, body).toBe('RAIMENT_USAGE')
+      }
       const threads = await (await get('/?status=running')).text()
       expect(threads).toContain('data-id="j0/0"')
       // With the token: no weave runs, so the kill is written into the journal, as raiment kill does.

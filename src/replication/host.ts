@@ -65,6 +65,8 @@ export interface TakeoverInfo {
 
 /** How long a weave handed back waits at most for its stream to confirm what it wrote (ms). */
 const HAND_BACK_FLUSH_MS = 8_000
+/** How long a weave handed back lets its calls in flight finish (ms): with the flush, within the 15 s the starting weave waits for its lease. */
+const HAND_BACK_STOP_WAIT_MS = 5_000
 /** How long a host closing waits at most for each weave's stream to confirm what it wrote (ms), as a replicator's close does. */
 const CLOSE_FLUSH_MS = 2_000
 /** How long a weave starting again waits for the one that took it over to hand it back (ms): longer than that. */
@@ -333,7 +335,7 @@ export class ReplicatedHost {
     if (r === undefined || this.#closed) return
     this.#hosted.delete(id)
     this.#o.log(`raiment: weave ${id} is starting again in another process; handing it back`)
-    const inTime = await stopFlushed(r, HAND_BACK_FLUSH_MS)
+    const inTime = await stopFlushed(r, HAND_BACK_FLUSH_MS, HAND_BACK_STOP_WAIT_MS)
     const file = r.weave.journal.file
     if (!inTime) {
       this.#o.log(
@@ -405,11 +407,11 @@ export class ReplicatedHost {
 }
 
 /**
- * Stops `r`'s threads, then waits up to `ms` for its stream to confirm their last batch (under
+ * Stops `r`'s threads (their calls in flight may finish, up to `stopWait`), then waits up to `ms` for its stream to confirm their last batch (under
  * `sync` too: not left as a lag); the lease goes later, with the link. False: not in time.
  */
-async function stopFlushed(r: Running, ms: number): Promise<boolean> {
-  await r.weave.close().catch(() => {})
+async function stopFlushed(r: Running, ms: number, stopWait?: number): Promise<boolean> {
+  await r.weave.close({ wait: stopWait }).catch(() => {})
   const flushed = (r.link.replicator?.flushed() ?? Promise.resolve()).then(() => true)
   let timer: NodeJS.Timeout | undefined
   const inTime = await Promise.race([flushed, new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)))])

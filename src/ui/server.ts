@@ -247,14 +247,17 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     if (!sameToken(c.req.header('x-raiment-token'), token)) {
       return c.json({ error: { code: 'RAIMENT_UI_TOKEN', message: 'refused: this action needs the token that raiment ui printed when it started' } }, 403)
     }
-    let body: Record<string, unknown>
+    let body: unknown
     try {
-      body = await c.req.json<Record<string, unknown>>()
+      body = await c.req.json<unknown>()
     } catch {
-      return c.json({ error: { code: 'RAIMENT_USAGE', message: 'the body must be JSON' } }, 400)
+      body = undefined
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return c.json({ error: { code: 'RAIMENT_USAGE', message: 'the body must be a JSON object, e.g. {"id":"w/1"}' } }, 400)
     }
     try {
-      return c.json(await act(body))
+      return c.json(await act(body as Record<string, unknown>))
     } catch (e) {
       return c.json({ error: describeError(e) }, 400)
     }

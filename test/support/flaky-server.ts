@@ -8,7 +8,7 @@
  * get the same answer without doing the effect again, as an idempotent service does.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listenLocal } from './http.js'
 
 export interface KeyLog {
   /** Requests received with the key, failed ones included. */
@@ -59,12 +59,8 @@ export async function flakyServer(): Promise<FlakyServer> {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ key }))
     })
   })
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
-  s.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  s.close = () =>
-    new Promise<void>((ok) => {
-      server.closeAllConnections()
-      server.close(() => ok())
-    })
+  const { url, close } = await listenLocal(server)
+  s.url = url
+  s.close = close
   return s
 }

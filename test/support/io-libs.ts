@@ -7,7 +7,7 @@ import { expect } from 'vitest'
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listenLocal } from './http.js'
 import { join } from 'node:path'
 import { pathToFileURL, fileURLToPath } from 'node:url'
 import { Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
@@ -80,13 +80,9 @@ export async function serve(handler: (req: IncomingMessage, res: ServerResponse,
       })
     })
   })
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
-  served.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  served.close = () =>
-    new Promise<void>((ok) => {
-      server.closeAllConnections()
-      server.close(() => ok())
-    })
+  const { url, close } = await listenLocal(server)
+  served.url = url
+  served.close = close
   return served
 }
 

@@ -80,6 +80,20 @@ function reset(): void {
   onMade = () => {}
 }
 
+/** A weave whose thread `a` has its first call in flight, never answered; `left` gets what each stop's wait left. */
+async function inFlight(): Promise<{ db: string; weave: Weave; left: number[]; a: string }> {
+  reset()
+  const db = join(tempDir(), 'w.db')
+  const weave = await open(db)
+  const left: number[] = []
+  weave.on('stop-waited', (w) => left.push(w.left))
+  gate('a1')
+  const a1 = called('a1')
+  const a = weave.spawn('steps', { tag: 'a' })
+  await a1
+  return { db, weave, left, a }
+}
+
 describe('a stop waits for the calls in flight', () => {
   it('lets them finish and be recorded, makes no new call, and does not wait for a receive; the next start does not make them again', async () => {
     reset()
@@ -116,15 +130,7 @@ describe('a stop waits for the calls in flight', () => {
   })
 
   it('gives up on a call still in flight after the wait: it is made again at the next start, with the same call id', async () => {
-    reset()
-    const db = join(tempDir(), 'w.db')
-    const weave = await open(db)
-    const left: number[] = []
-    weave.on('stop-waited', (w) => left.push(w.left))
-    gate('a1')
-    const a1 = called('a1')
-    const a = weave.spawn('steps', { tag: 'a' })
-    await a1
+    const { db, weave, left, a } = await inFlight()
     await weave.close({ wait: 50 })
     expect(left).toEqual([1])
     gates.clear()
@@ -136,15 +142,7 @@ describe('a stop waits for the calls in flight', () => {
   })
 
   it('is cut short by a second close with a shorter wait', async () => {
-    reset()
-    const db = join(tempDir(), 'w.db')
-    const weave = await open(db)
-    const left: number[] = []
-    weave.on('stop-waited', (w) => left.push(w.left))
-    gate('a1')
-    const a1 = called('a1')
-    weave.spawn('steps', { tag: 'a' })
-    await a1
+    const { weave, left } = await inFlight()
     const first = weave.close({ wait: Infinity })
     const second = weave.close({ wait: 0 })
     await Promise.all([first, second])

@@ -209,6 +209,8 @@ export class WeaveRuns {
   /** `counted`: the weft knows how many entries the thread has (false: the commit counts them). */
   finish(run: Run, ok: boolean, value: unknown, counted = true): void {
     if (run.ended || this.#o.host.closed()) return
+    // Held (a move, reload or stop) after a call it made was not: resumed from its record, it makes it.
+    if (run.weft.heldBack) return
     const stop = run.weft.finish()
     // Killed, or ended otherwise meanwhile: by a call it made and did not await, held behind an
     // early outcome and started as it ended (a kill of itself, or of a thread linked to it).

@@ -43,6 +43,8 @@ import { abort, type Call } from './call.js'
 import { afterDrain } from './replay-rounds.js'
 
 const noop = (): void => {}
+const HELD = 1
+const REFUSED = 2
 
 /**
  * At most this many early outcomes of one thread wait for their commit: a thread that loops on
@@ -69,6 +71,13 @@ export abstract class PendingCalls {
   #queue: Call[] | null = null
   /** Early outcomes not yet durable, and the calls held meanwhile; null while there are none. */
   #early: Early | null = null
+  /** Who waits for a hold (`hold`) to let go of the thread. */
+  #held: (() => void) | null = null
+  /** 0: not held; HELD (a move, reload or stop: no call is made); REFUSED: held, and it asked for a call since. */
+  protected holding: 0 | typeof HELD | typeof REFUSED = 0
+
+  /** Stopped or ended (the weft says). */
+  protected abstract get gone(): boolean
 
   /** The oldest pending call (the list goes on through `nextPending`), or null. */
   protected get firstPending(): Call | null {
@@ -271,6 +280,45 @@ export abstract class PendingCalls {
       abort(call, new Error('weave shutting down'))
       call = next
     }
+  }
+
+  /**
+   * Stops the thread at its next call (a move, a reload, a stop): no call is made from now on, and
+   * this resolves once every call the library was asked for, but waits (made again wherever it
+   * resumes), is answered and queued for the journal, or the thread ends, stops or is detached
+   * (`finishing`: some is not yet); a second holder (a reload while a move waits) with the first.
+   */
+  hold(): Promise<void> {
+    if (this.holding === 0) this.holding = HELD
+    return new Promise((resolve) => {
+      const first = this.#held
+      this.#held = first === null ? resolve : () => (first(), resolve())
+      this.checkHeld()
+    })
+  }
+
+  /** Held, it asked for a call that was not made: it must not end here (resumed from its record, it makes it). */
+  get heldBack(): boolean {
+    return this.holding === REFUSED && !this.gone
+  }
+
+  /** It has calls in flight that a hold waits for. */
+  get finishing(): boolean {
+    return !this.gone && this.mustFinish()
+  }
+
+  /** A call not made (held, or ended): it never settles; held, the thread cannot end here (`heldBack`). */
+  protected refused(): Promise<never> {
+    if (!this.gone && this.holding === HELD) this.holding = REFUSED
+    return new Promise(noop)
+  }
+
+  /** Lets go of the hold's waiters once nothing must finish. */
+  protected checkHeld(): void {
+    if (this.#held === null || this.finishing) return
+    const resolve = this.#held
+    this.#held = null
+    resolve()
   }
 
   /**

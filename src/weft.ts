@@ -47,8 +47,6 @@ export { describeKey, splitKey, type Entry } from './replay-record.js'
 export type { CallTrace, WeftOptions } from './weft-options.js'
 export { releasedOutcomes, replayTick } from './replay-rounds.js'
 
-const noop = (): void => {}
-
 export class Weft extends KeyCounts implements WeftLike {
   readonly threadId: string
   /** The thread's call scope, as a number (src/call-context.ts `scopeNumber`), -1 for none. */
@@ -82,9 +80,6 @@ export class Weft extends KeyCounts implements WeftLike {
   #ended = false
   /** Set by detach() before the thread's function ended: the weave has let go of the thread, so no library call starts any more. */
   #detached = false
-  /** Set by hold(): calls are no longer made (the thread is moving); resolved once none must finish. */
-  #held: (() => void) | null = null
-  #holding = false
 
   constructor(o: WeftOptions) {
     super()
@@ -143,7 +138,7 @@ export class Weft extends KeyCounts implements WeftLike {
   call(lib: Library, method: string, args: unknown[]): Promise<unknown> {
     if (this.#stopped !== null) return Promise.reject(this.#stopped)
     // Ended or detached: a branch still running makes no call (not recorded, never answered).
-    if (this.#ended || this.#holding) return new Promise(noop)
+    if (this.#ended || this.holding !== 0) return this.refused()
     let argsText: string
     let retry: Policy | null = null
     try {
@@ -217,7 +212,8 @@ export class Weft extends KeyCounts implements WeftLike {
   #attempt(call: Call): Promise<unknown> | null {
     // Not made once the weave let go of the thread (resumed later, it makes it again), nor while
     // it is held (a move, a stop) unless it has ended meanwhile: no run would make it again.
-    if (this.#stopped !== null || this.#detached || (this.#holding && !this.#ended)) return null
+    if (this.#stopped !== null || this.#detached) return null
+    if (this.holding !== 0 && !this.#ended) return (void this.refused(), null)
     call.started = Date.now()
     call.t0 = performance.now()
     // One span for the call, across its attempts (a retried call makes several).
@@ -245,7 +241,7 @@ export class Weft extends KeyCounts implements WeftLike {
       notMade: (c) => ((c as Call).started = 0),
       active: () => this.#stopped === null && !this.#ended,
       waiting: () => {
-        if (this.#held !== null) this.#checkHeld()
+        this.checkHeld()
       },
     })
     retryCall(call, call.retry!, this.#journal!, this.#retryHost).then(
@@ -273,12 +269,12 @@ export class Weft extends KeyCounts implements WeftLike {
     // A journal-only call's outcome may reach the thread now, before its commit (src/weft-pending.ts).
     const early = this.#onDurable === undefined && this.releaseEarly(call, journal)
     journal.addEntry(this.threadId, seq, call.key, call.ord, call.ok ? 1 : 0, text, call.started, performance.now() - call.t0, early ? () => this.#sure(call) : () => this.#durable(call), newThread)
-    if (this.#held !== null) this.#checkHeld()
+    this.checkHeld()
   }
 
   /** Whether the thread may still be handed an outcome (src/weft-pending.ts). */
   protected get open(): boolean {
-    return this.#stopped === null && !this.#ended && !this.#holding
+    return this.#stopped === null && !this.#ended && this.holding === 0
   }
 
   /**
@@ -359,12 +355,12 @@ export class Weft extends KeyCounts implements WeftLike {
         return
       }
       if (!r.skipUnrequested) {
-        if (this.#ended || this.#holding) return // held: a move or reload takes it, no call is made
+        if (this.#ended || this.holding !== 0) return // held: a move or reload takes it, no call is made
         this.#divergenceAt(r, e)
         return
       }
       // Held (a move or reload takes the record) or let go of: nothing is dropped from it.
-      if (this.#ended || this.#holding) return
+      if (this.#ended || this.holding !== 0) return
       r.next++
       this.#dropEntry(e)
     }
@@ -432,7 +428,7 @@ export class Weft extends KeyCounts implements WeftLike {
     // A take recorded that the function never saw: its message goes back (the end then
     // dead-letters what is left in the inbox; a continue keeps it for the new run).
     this.giveBackUnreleased()
-    if (this.#held !== null) this.#checkHeld()
+    this.checkHeld()
     return null
   }
 
@@ -444,7 +440,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   /** For src/passivation/: the oldest pending call (a list through `nextPending`); 'busy' while outcomes are left to replay or release; null once ended, stopped or held. */
   pendingCalls(): Call | 'busy' | null {
-    if (this.#stopped !== null || this.#ended || this.#holding) return null
+    if (this.#stopped !== null || this.#ended || this.holding !== 0) return null
     return this.#replay !== null || this.releasing ? 'busy' : this.firstPending
   }
 
@@ -456,7 +452,7 @@ export class Weft extends KeyCounts implements WeftLike {
     if (this.#replay !== null) this.#over(this.#replay.next)
     this.#replay = null
     this.stopPending(err)
-    if (this.#held !== null) this.#checkHeld()
+    this.checkHeld()
   }
 
   /**
@@ -468,33 +464,12 @@ export class Weft extends KeyCounts implements WeftLike {
     if (!this.#ended) this.#detached = true
     this.#ended = true
     this.detachPending()
-    if (this.#held !== null) this.#checkHeld()
+    this.checkHeld()
   }
 
-  /**
-   * Stops the thread at its next call (a move, a reload, a stop): no call is made from now on, and
-   * this resolves once every call the library was asked for, but waits (made again wherever it
-   * resumes), is answered and queued for the journal, or the thread ends, stops or is detached
-   * (`finishing`: some is not yet); a second holder (a reload while a move waits) with the first.
-   */
-  hold(): Promise<void> {
-    this.#holding = true
-    return new Promise((resolve) => {
-      const first = this.#held
-      this.#held = first === null ? resolve : () => (first(), resolve())
-      this.#checkHeld()
-    })
-  }
-
-  get finishing(): boolean {
-    return this.#stopped === null && !this.#ended && this.mustFinish()
-  }
-
-  #checkHeld(): void {
-    if (this.finishing) return
-    const resolve = this.#held
-    this.#held = null
-    resolve?.()
+  /** Stopped or ended (src/weft-pending.ts: a hold lets go of it). */
+  protected get gone(): boolean {
+    return this.#stopped !== null || this.#ended
   }
 }
 

@@ -57,7 +57,17 @@ const waiter = thread({
   },
 })
 
-const types = { steps, waiter } as Record<string, AnyThreadType>
+/** An effect awaited, then one it does not await, then its end. */
+const fireAndForget = thread({
+  uses: ['stopEffect'],
+  async does() {
+    const first = await this.stopEffect.make('f1')
+    this.stopEffect.make('f2').catch(() => {})
+    return first
+  },
+})
+
+const types = { steps, waiter, fireAndForget } as Record<string, AnyThreadType>
 
 function open(db: string): Promise<Weave> {
   return Weave.open({ db, weaveId: 'w', threads: types, libraries: { stopEffect }, ioLibs: false, dumps: false, durability: 'sync' })
@@ -139,6 +149,25 @@ describe('a stop waits for the calls in flight', () => {
     await again.close()
     expect(made.map((m) => m.name)).toEqual(['a1', 'a1', 'a2'])
     expect(made[1]!.id).toBe(made[0]!.id)
+  })
+
+  it('does not record the end of a thread that asked for a call during the wait: resumed, it makes it', async () => {
+    reset()
+    const db = join(tempDir(), 'w.db')
+    const weave = await open(db)
+    const openF1 = gate('f1')
+    const f1 = called('f1')
+    const id = weave.spawn('fireAndForget')
+    await f1
+    const closing = weave.close({ wait: 10_000 })
+    openF1()
+    await closing
+    expect(made.map((m) => m.name)).toEqual(['f1'])
+    const again = await open(db)
+    expect(again.resumed).toBe(1)
+    expect(await again.join(id)).toMatchObject({ status: 'done', result: 'f1 done' })
+    await again.close()
+    expect(made.map((m) => m.name)).toEqual(['f1', 'f2'])
   })
 
   it('is cut short by a second close with a shorter wait', async () => {

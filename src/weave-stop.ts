@@ -13,6 +13,9 @@
 import { InvalidArgument } from './errors.js'
 import type { Run } from './weave-types.js'
 
+/** The longest delay a timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** How long `raiment start` waits by default, at a signal, for the calls in flight (`close()` waits only when told). */
 export const STOP_WAIT_MS = 10_000
 
@@ -41,6 +44,7 @@ export class StopCalls {
   readonly #since = performance.now()
   readonly #timers: NodeJS.Timeout[] = []
   #timeUp: () => void = () => {}
+  #over = false
 
   /** Holds every run of `runs` at its next call, and waits up to `ms` for their calls in flight. */
   constructor(runs: Iterable<Run>, ms: number) {
@@ -57,13 +61,14 @@ export class StopCalls {
     }
     const threads = (this.threads = left)
     this.done = Promise.race([Promise.all(holds), timeUp]).then(() => {
+      this.#over = true
       for (const t of this.#timers) clearTimeout(t)
       return { threads, left, ms: performance.now() - this.#since }
     })
   }
 
-  /** Ends the wait `ms` from now at the latest (a second stop asked for less). */
+  /** Ends the wait `ms` from now at the latest (a second stop asked for less); past a timer's range (24.8 days), no limit. */
   shorten(ms: number): void {
-    if (ms !== Infinity) this.#timers.push(setTimeout(this.#timeUp, ms))
+    if (!this.#over && ms < MAX_TIMER_MS) this.#timers.push(setTimeout(this.#timeUp, ms))
   }
 }

@@ -437,8 +437,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   async close(opts: { wait?: number } = {}): Promise<void> {
     const wait = stopWaitMs(opts.wait)
-    if (this.#closed) return
     if (this.#stop === null) return (this.#stop = this.#close(wait))
+    // Closed (or closing past its wait): once the first is through, without its failure.
+    if (this.#closed) return this.#stop.catch(() => {})
     await this.stopCalls(wait)
     return this.#stop
   }

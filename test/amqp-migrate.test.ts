@@ -398,7 +398,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     expect(await cli('migrate', 'a/2', '--to', 'b'), printed.join('')).toBe(0)
     printed.length = 0
     expect(await cli('kill', 'a/2'), printed.join('')).toBe(0)
-    expect(printed.join('')).toContain('kill of a/2 sent to weave b, where it runs')
+    expect(printed.join('')).toContain('kill of a/2 sent to weave b, where it moved (that weave kills it if it still runs)')
     expect(await b.join('a/2')).toMatchObject({ status: 'killed' })
 
     // With no weave running on a's journal, raiment send to the moved thread puts the message in

@@ -192,6 +192,10 @@ describe('raiment check', () => {
       expect(out.stdout).toContain('recorded: steps.step("charge", {"amount":1,"currency":"EUR"})')
       expect(out.stdout).toContain('made:     steps.step("charge", {"amount":100,"currency":"EUR"})   at v2/order.ts:6:22')
       expect(out.stdout).toContain('args[1].amount: 1 → 100')
+      // A mistyped --threads: refused, not "0 threads checked".
+      const missing = await raiment(dir, 'check', '--db', 'app.db', '--threads', 'v3', '--io-libs', 'io-libs')
+      expect(missing.code).toBe(1)
+      expect(missing.stderr).toMatch(/^raiment: RAIMENT_NO_THREADS_DIR: there is no directory 'v3'/m)
       const json = await raiment(dir, 'check', '--db', 'app.db', '--threads', 'v1', '--io-libs', 'io-libs', '--json')
       expect(json.code).toBe(0)
       const r = JSON.parse(json.stdout) as { ok: boolean; threads: Array<{ verdict: string; then: string }> }

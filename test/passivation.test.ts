@@ -25,6 +25,14 @@ const echo = thread({
   },
 })
 
+/** Waits for one message with no time limit, said as `timeout: Infinity`. */
+const forever = thread({
+  uses: ['mailbox'],
+  async does() {
+    return this.mailbox.receive({ timeout: Infinity })
+  },
+})
+
 const picky = thread({
   uses: ['mailbox'],
   async does() {
@@ -62,7 +70,7 @@ const linker = thread({
 })
 
 function open(dir: string, o: Partial<WeaveOptions> = {}): Promise<Weave> {
-  return Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { echo, picky, sleeper, parent, linker }, ioLibs: false, dumps: false, passivateAfter: 0, ...o })
+  return Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { echo, picky, sleeper, parent, linker, forever }, ioLibs: false, dumps: false, passivateAfter: 0, ...o })
 }
 
 /** Resolves once thread `id` has been passivated (after `from` such events of it). */
@@ -99,6 +107,20 @@ describe('passivation', () => {
       await weave.committed()
       expect(weave.journal.db.prepare('SELECT count(*) AS n FROM passivated').get()).toEqual({ n: 0 })
       expect(weave.journal.db.prepare('SELECT count(*) AS n FROM inbox').get()).toEqual({ n: 0 })
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('a receive with timeout: Infinity leaves memory as one without a timeout, with nothing due', async () => {
+    const weave = await open(tempDir('raiment-passivate-'))
+    try {
+      const id = weave.spawn('forever')
+      await passivatedOnce(weave, [id])
+      await weave.committed()
+      expect(rowOf(weave, id)).toEqual({ due: null, mailbox: 1, joins: null })
+      weave.send(id, 'hi')
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'hi' })
     } finally {
       await weave.close()
     }

@@ -4,7 +4,8 @@
  * Exit 1 when any thread diverges or does not load. Read-only: safe beside a running weave.
  */
 import { checkJournal, type CheckReport, type Verdict } from '../check/check.js'
-import { InvalidArgument } from '../errors.js'
+import { existsSync } from 'node:fs'
+import { InvalidArgument, RaimentError } from '../errors.js'
 import { jsonValue } from './records.js'
 import { plural, say, short, table, type DbOptions } from './common.js'
 
@@ -19,6 +20,8 @@ export interface CheckCommandOptions extends DbOptions {
 const SHOWN = 20
 
 export async function check(o: CheckCommandOptions): Promise<number> {
+  // A mistyped directory would check nothing, or find every type unknown, and say why nowhere.
+  if (!existsSync(o.threads)) throw new RaimentError('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}': raiment check replays the journal's threads under the thread types of a directory; pass --threads DIR`)
   const ended = o.ended === undefined ? undefined : parseEnded(o.ended)
   const r = await checkJournal({ db: o.db, threads: o.threads, ioLibs: o.ioLibs, ...(ended !== undefined ? { ended } : {}) })
   if (o.json) say(JSON.stringify(reportJson(r)))

@@ -91,7 +91,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--module-schedules-on <weave>', "with several weaves loading the same threads: the one weave that fires the schedules their modules declare (the others drop theirs); --weaves sets it to its first weave")
     .option('--replicate', "copy every commit of the journal to its RabbitMQ stream (needs --amqp); with --durability replicated, outcomes wait for the broker's copy")
     .option('--takeover-after <ms>', 'with --replicate: a replicated weave silent this long is taken over by a live one (default 10000)')
-    .option('--stop-wait <duration>', 'on SIGINT/SIGTERM, how long the calls in flight may finish and be recorded before the weave closes (those still in flight run again at the next start): 0, 500ms, 10s (default 10s)')
+    .option('--stop-wait <duration>', 'on SIGINT/SIGTERM, how long the calls in flight may finish and be recorded before the weave closes (those still in flight run again at the next start): 0, 500ms, 10s (default 10s; a bare number is ms)')
     .option('--passivate-after <duration>', 'a thread waiting this long in receive, sleep or a join leaves memory until what it waits for comes: 0, 500ms, 30s, 5m, or never (default 30s)')
     .option('--watch', 'reload thread files as they change (as raiment reload and SIGHUP do): new spawns run the new code, running threads move to it where their record replays')
     .addOption(new Option('--log-format <format>', "the weave's log lines: pretty (one human line each) or json (one JSON object per line, through pino; the log library's lines too)").choices(['pretty', 'json']).default('pretty'))

@@ -91,5 +91,5 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
     stopReloads()
     return host.close()
   }
-  return runUntilSignal(weave, () => new Promise<never>(() => {}), { beforeClose, stop, weaves: () => [weave, ...host.hosted.values()], ...stopWaitOf(o) })
+  return runUntilSignal(weave, () => new Promise<never>(() => {}), { beforeClose, stop, weaves: () => [weave, ...host.hosted.values()], beforeWait: () => host.stopTakeovers(), ...stopWaitOf(o) })
 }

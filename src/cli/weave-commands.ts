@@ -48,7 +48,7 @@ import { STOP_WAIT_MS } from '../weave-stop.js'
 import { allLibraryFiles } from '../libraries.js'
 import { checkUses } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
-import { logOpened, logResumed, logWeave, weaveLog, type LogFormat } from './weave-log.js'
+import { logOpened, logResumed, logStopWait, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 
 export interface StartOptions extends ProjectOptions, BrokerOptions {
   /** Reload changed thread files as they change. */
@@ -239,6 +239,8 @@ export interface RunOptions {
   stopWait?: number
   /** The weaves whose calls in flight it waits for, all at once (default: `weave`). */
   weaves?: () => Iterable<Weave>
+  /** Before that wait (a replicated host stops taking weaves over). */
+  beforeWait?: () => void
 }
 
 /**
@@ -251,13 +253,19 @@ export interface RunOptions {
 export async function runUntilSignal(weave: Weave, work: () => Promise<number>, o: RunOptions = {}): Promise<number> {
   const stop = o.stop ?? new StopSignals()
   const keepAlive = setInterval(() => {}, 1 << 30)
+  let signalled = false
   try {
-    return await Promise.race([work(), stop.stopped.then(o.stopped ?? (() => 0))])
+    return await Promise.race([work(), stop.stopped.then(() => ((signalled = true), (o.stopped ?? (() => 0))()))])
   } finally {
     try {
       try {
-        const wait = o.stopWait ?? STOP_WAIT_MS
-        await Promise.all([...(o.weaves?.() ?? [weave])].map((w) => w.stopCalls(wait)))
+        // Stopped by a signal: the calls in flight may finish first (the work's own end needs no wait).
+        if (signalled) {
+          o.beforeWait?.()
+          const weaves = [...(o.weaves?.() ?? [weave])]
+          for (const w of weaves) logStopWait(w)
+          await Promise.all(weaves.map((w) => w.stopCalls(o.stopWait ?? STOP_WAIT_MS)))
+        }
         await o.beforeClose?.()
       } finally {
         await weave.close({ wait: 0 })
@@ -472,6 +480,6 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
 /** `raiment kill ID`. */
 export async function kill(id: string, o: DbOptions): Promise<number> {
   const r = await killThread(o.db, id)
-  say(r.killed ? (r.forwardedTo !== undefined ? `kill of ${id} sent to weave ${r.forwardedTo}, where it runs` : `killed ${id}`) : `${id} had already ended (${r.status})`)
+  say(r.killed ? (r.forwardedTo !== undefined ? `kill of ${id} sent to weave ${r.forwardedTo}, where it moved (that weave kills it if it still runs)` : `killed ${id}`) : `${id} had already ended (${r.status})`)
   return 0
 }

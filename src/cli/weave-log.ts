@@ -95,11 +95,10 @@ export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) =
     else weaveLog.info(`${resumed ? 'resumed' : 'started'} ${id} ${type}`, { event: resumed ? 'thread-resumed' : 'thread-start', thread: id, type })
   })
   weave.on('thread-end', (end) => weaveLog.info(endLine(weave, end), endFields(weave, end)))
-  logStopWait(weave)
 }
 
 /** The wait of a stop for the calls in flight (src/weave-stop.ts), when there were some. */
-function logStopWait(weave: Weave): void {
+export function logStopWait(weave: Weave): void {
   const w = weave.journal.weaveId
   weave.on('stop-wait', ({ threads, wait }) => {
     if (threads > 0) weaveLog.info(`stopping: the calls in flight of ${plural(threads, 'thread')} may finish, up to ${seconds(wait)} (a second signal exits now)`, { event: 'stop-wait', weave: w, threads, wait })

@@ -207,7 +207,7 @@ export class Passivation {
     if (this.#stopped || (this.#checkTimer !== null && this.#checkFor <= at)) return
     if (this.#checkTimer !== null) clearTimeout(this.#checkTimer)
     this.#checkFor = at
-    this.#checkTimer = setTimeout(this.#check, Math.max(0, at - Date.now()))
+    this.#checkTimer = setTimeout(this.#check, Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS))
   }
 
   readonly #check = (): void => {

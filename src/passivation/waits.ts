@@ -122,7 +122,8 @@ export function wakeOf(calls: readonly WaitCall[], nextMessage = Infinity): Wake
   const w: Wake = { due: null, mailbox: false, filter: null, joins: null }
   let mailboxWaits = 0
   const until = (t: unknown): boolean => {
-    if (t === undefined || t === null) return true
+    // No time limit (none given, or `timeout: Infinity`): nothing is due.
+    if (t === undefined || t === null || t === Infinity) return true
     if (typeof t !== 'number' || !Number.isFinite(t)) return false
     w.due = w.due === null ? t : Math.min(w.due, t)
     return true

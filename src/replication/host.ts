@@ -387,10 +387,15 @@ export class ReplicatedHost {
     })()
   }
 
-  /** Closes every weave here (hosted ones included): their threads resume where they are taken over or started again. */
-  async close(): Promise<void> {
+  /** Takes no weave over from now on (a stop: before its weaves' calls in flight finish). */
+  stopTakeovers(): void {
     this.#closed = true
     this.#takeovers.stop()
+  }
+
+  /** Closes every weave here (hosted ones included): their threads resume where they are taken over or started again. */
+  async close(): Promise<void> {
+    this.stopTakeovers()
     await Promise.all(this.#handingBack)
     // Stopped on purpose: not to be taken over. (Hosted weaves are, once silent.)
     const conn = this.#own?.link.broker.connection

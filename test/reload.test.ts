@@ -78,6 +78,10 @@ describe('live reload', () => {
       expect(weave.stdout).toMatch(/kept \S+: diverges at entry 0: log\.info differs \(args\[1\]\.arg: 1 → 99\)/)
       expect(weave.stdout).toMatch(/reload of threads\/broken\.ts failed, the running code is unchanged: RAIMENT_INVALID_THREAD_MODULE: /)
 
+      // A new type whose file failed: its spawn says why (the load error), not "unknown type".
+      const broken = await raiment(dir, 'spawn', 'broken', '--db', 'app.db')
+      expect(broken.code).not.toBe(0)
+      expect(broken.stderr).toMatch(/RAIMENT_THREAD_TYPE_UNAVAILABLE: .*broken/)
       const sent = await raiment(dir, 'send', starter, '"go"', '--db', 'app.db')
       expect(sent.code, sent.stderr).toBe(0)
       await weave.until((out) => out.includes(`done ${starter} starter`))

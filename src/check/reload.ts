@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { InvalidThreadModule, WeaveClosed, type RaimentError } from '../errors.js'
+import { InvalidThreadModule, RaimentError, WeaveClosed } from '../errors.js'
 import { replayParts, type ReplayParts } from '../libraries.js'
 import { checkUses, loadThreadType, threadFiles } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
@@ -105,6 +105,8 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     } catch (e) {
       const err = e as RaimentError
       entry.error = { code: err.code ?? 'RAIMENT_INVALID_THREAD_MODULE', message: err instanceof InvalidThreadModule ? err.message : `${file}: ${err.message}` }
+      // A type not running yet: its spawns are refused with why, as for a module that failed at the start.
+      if (!a.types.has(name)) a.unavailable.set(name, err instanceof RaimentError ? err : new InvalidThreadModule(file, String(err), { cause: err }))
       continue
     }
     a.hashes.set(file, hash)

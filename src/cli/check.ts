@@ -53,10 +53,12 @@ function printReport(r: CheckReport, o: CheckCommandOptions): void {
     say('')
     for (const u of r.unavailable) say(`thread type ${u.type} does not load: ${u.code}: ${u.message}`)
   }
-  if (r.changes.length > 0) {
+  // Raiment's own (its built-in thread types'): not the user's to keep or delete (--json has them).
+  const changes = r.changes.filter((c) => !c.change.startsWith('raiment/'))
+  if (changes.length > 0) {
     say('')
     say('changes (patch.patched):')
-    for (const c of r.changes) {
+    for (const c of changes) {
       say(
         c.oldPath.length > 0
           ? `  ${c.change}: ${plural(c.oldPath.length, 'unfinished thread')} ${c.oldPath.length === 1 ? 'still takes' : 'still take'} the old path (${short(c.oldPath.join(', '), 80)}): keep it`

@@ -87,6 +87,7 @@ export class WeaveMoves {
     if (this.#host.closed()) throw new WeaveClosed()
     // No call made from here on; those in flight finish and are recorded first (or time out).
     const held = run.weft
+    const continued = run.continued
     run.moving = true
     try {
       await holdCalls(run, wait)
@@ -97,8 +98,8 @@ export class WeaveMoves {
     }
     if (this.#host.closed()) throw new WeaveClosed()
     if (run.ended) throw new ThreadNotMovable(id, 'it ended while its calls in flight finished')
-    // A reload moved it to new code meanwhile: that weft's calls were not waited for.
-    if (run.weft !== held) throw new ThreadNotMovable(id, 'a reload moved it to new code while its calls in flight finished; ask again')
+    // A reload moved it to new code meanwhile, or it continued as new: that weft's calls were not waited for.
+    if (run.weft !== held) throw new ThreadNotMovable(id, `${run.continued !== continued ? 'it continued as new' : 'a reload moved it to new code'} while its calls in flight finished; ask again`)
     // Stop it, then commit what it (and anyone sending to it) has queued, so the record read
     // below is all of it; from the same synchronous step on, what comes for it is forwarded.
     run.ended = true

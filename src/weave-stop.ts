@@ -69,6 +69,8 @@ export class StopCalls {
 
   /** Ends the wait `ms` from now at the latest (a second stop asked for less); past a timer's range (24.8 days), no limit. */
   shorten(ms: number): void {
-    if (!this.#over && ms < MAX_TIMER_MS) this.#timers.push(setTimeout(this.#timeUp, ms))
+    if (this.#over) return
+    if (ms === 0) this.#timeUp()
+    else if (ms < MAX_TIMER_MS) this.#timers.push(setTimeout(this.#timeUp, ms))
   }
 }

@@ -426,13 +426,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Stops the weave. From now on its threads make no new call (each stops at its next one); the
-   * calls they have in flight may finish and be recorded, up to `opts.wait` ms (default 0: no
-   * wait; `raiment start` waits 10 s at a signal), so that a stop does not make them again at
-   * the next start. Then it commits what is queued,
-   * closes the journal and gives it up (its owner lock): another weave may open it from then on.
-   * Threads still running stay recorded as running and resume when a weave opens this journal
-   * again; a call still in flight when the wait ran out is made again then, with the same call
-   * id, as after a crash. A close while another waits ends the wait after its own `wait` at most.
+   * calls they have in flight may finish and be recorded, up to `opts.wait` ms (default 0; `raiment
+   * start` waits 10 s at a signal), so the next start does not make them again. Then it commits
+   * what is queued, closes the journal and gives it up (its owner lock). Threads still running
+   * resume when a weave opens this journal again; a call still in flight when the wait ran out is
+   * made again then, with the same call id. A close while another waits ends the wait after its
+   * own `wait` at most.
    * @throws InvalidArgument for a `wait` that is not a number of ms from 0 up
    */
   async close(opts: { wait?: number } = {}): Promise<void> {
@@ -447,21 +446,22 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** @internal The wait of `close` alone (the CLI's, before it leaves the broker): threads stop at their next call, and their calls in flight may finish, up to `wait` ms. */
   stopCalls(wait: number): Promise<void> {
     if (this.#stopCalls !== null) this.#stopCalls.shorten(wait)
-    else if (wait > 0 && !this.#closed) {
+    else if (!this.#closed) {
+      // Held even with no wait: a call made from here to the detach would be made again at the next start.
       this.#stopCalls = new StopCalls(this.#runs.values(), wait)
-      this.emit('stop-wait', { threads: this.#stopCalls.threads, wait })
-      void this.#stopCalls.done.then((w) => this.emit('stop-waited', w))
+      if (wait > 0) {
+        this.emit('stop-wait', { threads: this.#stopCalls.threads, wait })
+        void this.#stopCalls.done.then((w) => this.emit('stop-waited', w))
+      }
     }
     return this.#stopCalls?.done.then(() => undefined) ?? Promise.resolve()
   }
 
   async #close(wait: number): Promise<void> {
     await this.stopCalls(wait)
-    // A thread's step may be halfway, as this is called from an async continuation: a call's
-    // side write queued (a monitor's watch row), its entry queued a microtask later. Detached
-    // now, the close would commit the one without the other, and the next weave would run the
-    // call again (a second exit notice). With anything queued, the threads are detached at a
-    // turn of its own, where no step is halfway (src/group-commit.ts `ownTurn`).
+    // A step may be halfway (a call's side write queued, its entry a microtask later): committed
+    // apart, the next weave would make the call again. So with anything queued, the threads are
+    // detached at a turn of their own, where no step is halfway (src/group-commit.ts `ownTurn`).
     if (this.journal.queued) await ownTurn()
     this.#closed = true
     this.#control.stop()

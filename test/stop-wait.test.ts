@@ -24,6 +24,9 @@ const made: Array<{ name: string; id: string }> = []
 const gates = new Map<string, { opened: Promise<void>; open: () => void }>()
 /** Tells the test each call as it is made. */
 let onMade: (name: string) => void = () => {}
+/** Calls made after the test began a close (none may be). */
+let closing = false
+let madeWhileClosing = 0
 
 function gate(name: string): () => void {
   let open = (): void => {}
@@ -35,6 +38,7 @@ function gate(name: string): () => void {
 const stopEffect = {
   async make(name: string) {
     made.push({ name, id: callContext().callId })
+    if (closing) madeWhileClosing++
     onMade(name)
     await gates.get(name)?.opened
     return `${name} done`
@@ -67,7 +71,15 @@ const fireAndForget = thread({
   },
 })
 
-const types = { steps, waiter, fireAndForget } as Record<string, AnyThreadType>
+/** Makes effects one after another, for ever. */
+const looper = thread({
+  uses: ['stopEffect'],
+  async does() {
+    for (let i = 0; ; i++) await this.stopEffect.make(`l${i}`)
+  },
+})
+
+const types = { steps, waiter, fireAndForget, looper } as Record<string, AnyThreadType>
 
 function open(db: string): Promise<Weave> {
   return Weave.open({ db, weaveId: 'w', threads: types, libraries: { stopEffect }, ioLibs: false, dumps: false, durability: 'sync' })
@@ -168,6 +180,18 @@ describe('a stop waits for the calls in flight', () => {
     expect(await again.join(id)).toMatchObject({ status: 'done', result: 'f1 done' })
     await again.close()
     expect(made.map((m) => m.name)).toEqual(['f1', 'f2'])
+  })
+
+  it('with no wait, no thread makes a call once close() is called (it would be made again at the next start)', async () => {
+    reset()
+    const weave = await Weave.open({ db: join(tempDir(), 'w.db'), threads: types, libraries: { stopEffect }, ioLibs: false, dumps: false, durability: 'memory' })
+    for (let i = 0; i < 20; i++) weave.spawn('looper')
+    await new Promise<void>((resolve) => (onMade = () => made.length >= 200 && resolve()))
+    closing = true
+    madeWhileClosing = 0
+    await weave.close()
+    closing = false
+    expect(madeWhileClosing).toBe(0)
   })
 
   it('is cut short by a second close with a shorter wait', async () => {

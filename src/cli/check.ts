@@ -20,10 +20,13 @@ export interface CheckCommandOptions extends DbOptions {
 const SHOWN = 20
 
 export async function check(o: CheckCommandOptions): Promise<number> {
-  // A mistyped directory would check nothing, or find every type unknown, and say why nowhere.
-  if (!existsSync(o.threads)) throw new RaimentError('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}': raiment check replays the journal's threads under the thread types of a directory; pass --threads DIR`)
   const ended = o.ended === undefined ? undefined : parseEnded(o.ended)
   const r = await checkJournal({ db: o.db, threads: o.threads, ioLibs: o.ioLibs, ...(ended !== undefined ? { ended } : {}) })
+  // A mistyped directory would find every type unknown and say why nowhere. (With no thread of a
+  // type of the project's to check, nothing is missed: an empty journal, built-in types only.)
+  if (!existsSync(o.threads) && r.threads.some((v) => !v.type.startsWith('raiment/'))) {
+    throw new RaimentError('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}': raiment check replays the journal's threads under the thread types of a directory; pass --threads DIR`)
+  }
   if (o.json) say(JSON.stringify(reportJson(r)))
   else printReport(r, o)
   return r.ok ? 0 : 1

@@ -8,7 +8,7 @@ import { writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { callContext, thread, Weave, type AnyThreadType } from 'raiment'
-import { raimentProcess } from './support/raiment-process.js'
+import { raimentProcess, type Running } from './support/raiment-process.js'
 import { serve } from './support/io-libs.js'
 import { tempDir } from './support/tmp.js'
 
@@ -232,12 +232,15 @@ export default thread({
       await answered
       res.end('placed')
     })
+    // Killed at the end whatever happened, so a failure leaves no weave running.
+    const weaves: Running[] = []
     try {
       const url = `${server.url}/orders`
       const db = join(dir, 'w.db')
       const spawned = raimentProcess(dir, ['spawn', '--db', db, 'order', JSON.stringify({ url })])
       expect((await spawned.ended).code).toBe(0)
       const first = raimentProcess(dir, ['start', '--db', db])
+      weaves.push(first)
       await Promise.race([askedOnce, first.ended.then((e) => Promise.reject(new Error(e.stdout + e.stderr)))])
       first.child.kill('SIGTERM')
       await first.until((out) => out.includes('stopping: the calls in flight of 1 thread may finish'))
@@ -246,11 +249,13 @@ export default thread({
       expect(ended.code, ended.stderr).toBe(0)
       expect(ended.stdout + ended.stderr).toMatch(/stopping: the calls in flight finished in/)
       const second = raimentProcess(dir, ['start', '--db', db])
+      weaves.push(second)
       await second.until((out) => /^done \S+\/1 order → "placed"$/m.test(out))
       second.child.kill('SIGTERM')
       expect((await second.ended).code).toBe(0)
       expect(server.requests).toHaveLength(1)
     } finally {
+      for (const w of weaves) w.child.kill('SIGKILL')
       await server.close()
     }
   }, 60_000)

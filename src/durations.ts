@@ -3,6 +3,9 @@ import { InvalidArgument } from './errors.js'
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }
 
+/** The longest delay a Node timer takes (24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
 /**
  * The ms of `text`, a duration of option `option`; `words`: what else it may be (for the error).
  * @throws InvalidArgument for anything else, naming the option and what it got

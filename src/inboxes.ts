@@ -25,6 +25,7 @@ import type { Journal } from './journal.js'
 import { givingBack } from './call.js'
 import { matches, NoSuchMessage, type Received, type TimedOut } from './message-shapes.js'
 import type { CallObservation } from './observer.js'
+import { MAX_TIMER_MS } from './durations.js'
 
 export interface Msg {
   n: number
@@ -64,9 +65,6 @@ interface Inbox {
 }
 
 type Stmt = Database.Statement<unknown[]>
-
-/** The longest delay setTimeout keeps. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 export class Inboxes {
   readonly #journal: Journal

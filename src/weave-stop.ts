@@ -12,9 +12,7 @@
  */
 import { InvalidArgument } from './errors.js'
 import type { Run } from './weave-types.js'
-
-/** The longest delay a timer takes (a longer one fires at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1
+import { MAX_TIMER_MS } from './durations.js'
 
 /** How long `raiment start` waits by default, at a signal, for the calls in flight (`close()` waits only when told). */
 export const STOP_WAIT_MS = 10_000

@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino'
 import { InvalidArgument } from '../errors.js'
 import type { ThreadEnd, Weave } from '../weave.js'
 import { errorLine, note, plural, say } from './common.js'
+import { duration } from './progress.js'
 
 export const LOG_FORMATS = ['pretty', 'json'] as const
 export type LogFormat = (typeof LOG_FORMATS)[number]
@@ -110,7 +111,7 @@ export function logStopWait(weave: Weave): void {
   })
 }
 
-const seconds = (ms: number): string => (ms === Infinity ? 'no limit' : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`)
+const seconds = (ms: number): string => (ms === Infinity ? 'no limit' : duration(ms))
 
 /**
  * Logs the threads `weave` resumed as it opened (before `logWeave` listened), but those said

@@ -25,11 +25,10 @@ import type { Weft } from '../weft.js'
 import { waitsOf, wakeOf, wakesFor, type Wake } from './waits.js'
 import { continuedOf } from '../continue/continue.js'
 import { CheckQueue } from './check-queue.js'
+import { MAX_TIMER_MS } from '../durations.js'
 
 type Stmt = Database.Statement<unknown[]>
 
-/** The longest delay setTimeout keeps. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 /** How soon a thread found waiting but busy (a call of another kind in flight) is looked at again, at least. */
 const RECHECK_MS = 10
 /** How soon a thread found waiting on something passivation cannot wake it for is looked at again, at least. */

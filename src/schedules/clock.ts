@@ -2,6 +2,7 @@
  * The time as schedules see it: `now` and one timer. A weave uses the real one; a test passes
  * its own (`Weave.open({ scheduleClock })`) to move time by hand.
  */
+import { MAX_TIMER_MS } from '../durations.js'
 
 export interface ScheduleClock {
   /** Milliseconds since the epoch. */
@@ -12,9 +13,6 @@ export interface ScheduleClock {
    */
   setTimer(at: number, fire: () => void): () => void
 }
-
-/** The longest delay setTimeout keeps. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Date.now and an unref'd setTimeout: the timer does not keep a process alive on its own. */
 export const realClock: ScheduleClock = {

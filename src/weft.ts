@@ -213,7 +213,10 @@ export class Weft extends KeyCounts implements WeftLike {
     // Not made once the weave let go of the thread (resumed later, it makes it again), nor while
     // it is held (a move, a stop) unless it has ended meanwhile: no run would make it again.
     if (this.#stopped !== null || this.#detached) return null
-    if (this.holding !== 0 && !this.#ended) return (void this.refused(), null)
+    if (this.holding !== 0 && !this.#ended) {
+      void this.refused()
+      return null
+    }
     call.started = Date.now()
     call.t0 = performance.now()
     // One span for the call, across its attempts (a retried call makes several).

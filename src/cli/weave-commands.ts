@@ -255,7 +255,11 @@ export async function runUntilSignal(weave: Weave, work: () => Promise<number>, 
   const keepAlive = setInterval(() => {}, 1 << 30)
   let signalled = false
   try {
-    return await Promise.race([work(), stop.stopped.then(() => ((signalled = true), (o.stopped ?? (() => 0))()))])
+    const byStop = stop.stopped.then(() => {
+      signalled = true
+      return (o.stopped ?? (() => 0))()
+    })
+    return await Promise.race([work(), byStop])
   } finally {
     try {
       try {

@@ -121,7 +121,9 @@ export function readDump(source: string | Dump): Dump {
     try {
       text = readFileSync(source, 'utf8')
     } catch (e) {
-      throw new InvalidDump(source, (e as Error).message)
+      const code = (e as NodeJS.ErrnoException).code
+      const why = code === 'ENOENT' ? 'there is no such file; give the path of a dump (raiment dump ID -o FILE writes one)' : code === 'EISDIR' ? 'it is a directory; give the path of a dump file' : (e as Error).message
+      throw new InvalidDump(source, why)
     }
   }
   let parsed: unknown

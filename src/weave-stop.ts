@@ -65,6 +65,23 @@ export class StopCalls {
     })
   }
 
+  /**
+   * Tells the weave's listeners of the wait: 'stop-wait' now, 'stop-waited' at its end. A listener
+   * that throws does not stop the stop (the journal still closes): its error is emitted apart as
+   * the weave's 'error' (thrown, as from a timer, when nothing listens for that).
+   */
+  announce(weave: { emit(event: 'stop-wait' | 'stop-waited' | 'error', payload: unknown): boolean }, wait: number): void {
+    const tell = (event: 'stop-wait' | 'stop-waited', payload: unknown): void => {
+      try {
+        weave.emit(event, payload)
+      } catch (e) {
+        setImmediate(() => weave.emit('error', e))
+      }
+    }
+    tell('stop-wait', { threads: this.threads, wait })
+    void this.done.then((w) => tell('stop-waited', w))
+  }
+
   /** Ends the wait `ms` from now at the latest (a second stop asked for less); past a timer's range (24.8 days), no limit. */
   shorten(ms: number): void {
     if (this.#over) return

@@ -449,10 +449,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     else if (!this.#closed) {
       // Held even with no wait: a call made from here to the detach would be made again at the next start.
       this.#stopCalls = new StopCalls(this.#runs.values(), wait)
-      if (wait > 0) {
-        this.emit('stop-wait', { threads: this.#stopCalls.threads, wait })
-        void this.#stopCalls.done.then((w) => this.emit('stop-waited', w))
-      }
+      if (wait > 0) this.#stopCalls.announce(this, wait)
     }
     return this.#stopCalls?.done.then(() => undefined) ?? Promise.resolve()
   }

@@ -160,7 +160,7 @@ describe('errors', () => {
     expectError(unknownOption, 'RAIMENT_USAGE', /unknown option '--colour'/)
     expectError(foreign, 'RAIMENT_NOT_A_RAIMENT_DB', /notes\.txt is not a Raiment journal/)
     expectError(unknownType, 'RAIMENT_UNKNOWN_THREAD_TYPE', /unknown thread type 'greeet'/)
-    expectError(noDir, 'RAIMENT_SYSTEM_ERROR', /ENOENT: no such file or directory/)
+    expectError(noDir, 'RAIMENT_SYSTEM_ERROR', /ENOENT: no such file or directory, open .*x\.json'; check the path \(the directory a file is written in must exist\)$/)
     // Notes that are not errors (spawned…, log lines) carry no code; the failure does.
     expect(failed.code).toBe(1)
     expect(failed.stderr.split('\n').filter((l) => l.startsWith('raiment: '))).toEqual([

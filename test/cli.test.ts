@@ -201,7 +201,7 @@ describe('raiment CLI', () => {
     const made = await raiment(dir, 'spawn', 'greet', '{"name":"ada"}', ...T)
     expect(made.code, made.stderr).toBe(0)
     const target = made.stdout.trim()
-    const [malformed, unknownType, noThreads, unknownId, unknownKill, unknownDump, badStatus, usage, badMessage, badString, badLimit, sendUsage] = await Promise.all([
+    const [malformed, unknownType, noThreads, unknownId, unknownKill, unknownDump, badStatus, usage, badMessage, badString, badLimit, sendUsage, noDump] = await Promise.all([
       raiment(dir, 'spawn', 'greet', '{name: ada}', ...T),
       raiment(dir, 'spawn', 'greeet', ...T),
       raiment(dir, 'spawn', 'greet'),
@@ -214,6 +214,7 @@ describe('raiment CLI', () => {
       raiment(dir, 'send', 'ear', 'hi'),
       raiment(dir, 'dead-letters', '--limit', '0'),
       raiment(dir, 'send', target),
+      raiment(dir, 'replay', 'missing.json', ...T),
     ])
     expectOneLineError(malformed, /PARAMS_JSON is not valid JSON \(.*JSON.*\).*e\.g\. raiment spawn greet '\{"name":"ada"\}'/)
     // The built-in raiment/supervisor is spawnable, so it is among the known types.
@@ -230,6 +231,7 @@ describe('raiment CLI', () => {
     expectOneLineError(badLimit, /--limit must be a whole number from 1 up, got '0'/)
     expectOneLineError(sendUsage, /missing required argument 'message_json'/)
     expect(sendUsage.code).toBe(2)
+    expectOneLineError(noDump, /RAIMENT_INVALID_DUMP: missing\.json is not a usable Raiment dump: there is no such file; give the path of a dump \(raiment dump ID -o FILE writes one\)$/)
     // The malformed sends wrote nothing: no inbox row, no dead letter, no request to a weave.
     expect(messageRows(dir)).toEqual({ inbox: 0, dead_letters: 0, control: 0 })
     expect((await raiment(dir, 'dead-letters')).stdout).toBe('no dead letters in raiment.db\n')

@@ -89,7 +89,7 @@ describe('fork', () => {
       // Bad edits: refused before anything is written.
       const threads = weave.journal.threads().length
       expect(() => weave.fork(orig, { set: { 5: 1 } })).toThrow(/has no entry seq 5; its entries are seq 0 to 1/)
-      expect(() => weave.fork(orig, { at: 1, set: { 1: 1 } })).toThrow(/entry seq 1 of .* is not replayed/)
+      expect(() => weave.fork(orig, { at: 1, set: { 1: 1 } })).toThrow(/^set 1: entry seq 1 of .* is not replayed .*; set only entries before at$/)
       expect(() => weave.fork(orig, { at: 9 })).toThrow(InvalidArgument)
       expect(() => weave.fork(orig, { set: { 0: () => 1 } })).toThrow(/cannot be recorded/)
       expect(weave.journal.threads().length).toBe(threads)
@@ -174,7 +174,8 @@ describe('fork', () => {
     const bytes = readFileSync(db)
     const id = new Database(db, { readonly: true }).prepare('SELECT id FROM threads').pluck().get() as string
     for (const [args, line] of [
-      [['--set', '9=1'], /^raiment: RAIMENT_INVALID_ARGUMENT: set: the record of .* has no entry seq 9; its entries are seq 0 to 0$/],
+      [['--set', '9=1'], /^raiment: RAIMENT_INVALID_ARGUMENT: --set 9: the record of .* has no entry seq 9; its entries are seq 0 to 0$/],
+      [['--at', '5'], /^raiment: RAIMENT_INVALID_ARGUMENT: --at 5 is not an entry of the record of .* nor its end \(1\); its entries are seq 0 to 0$/],
       [['--set', '0={oops'], /^raiment: RAIMENT_INVALID_ARGUMENT: --set 0=…: the value is not valid JSON/],
     ] as const) {
       const out = await raiment(dir, 'fork', id, '--db', db, ...args)

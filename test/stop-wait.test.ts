@@ -194,6 +194,24 @@ describe('a stop waits for the calls in flight', () => {
     expect(madeWhileClosing).toBe(0)
   })
 
+  it("closes the journal when a 'stop-wait' or 'stop-waited' listener throws: their errors come as the weave's 'error'", async () => {
+    const { weave, left } = await inFlight()
+    const errors: string[] = []
+    weave.on('error', (e) => errors.push(e.message))
+    weave.on('stop-wait', () => {
+      throw new Error('a listener at the start')
+    })
+    weave.on('stop-waited', () => {
+      throw new Error('a listener at the end')
+    })
+    await weave.close({ wait: 20 })
+    expect(weave.journal.db.open).toBe(false)
+    expect(left).toEqual([1])
+    // Emitted apart, each at a turn of its own, both queued before the close resolved.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(errors).toEqual(['a listener at the start', 'a listener at the end'])
+  })
+
   it('is cut short by a second close with a shorter wait', async () => {
     const { weave, left } = await inFlight()
     const first = weave.close({ wait: Infinity })

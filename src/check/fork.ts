@@ -28,29 +28,38 @@ export interface RecordEdits {
   set?: Record<number, unknown> | ReadonlyMap<number, unknown>
 }
 
+/** What the edits are called where they were given: the options (`at`, `set`) or the CLI's flags (`--at`, `--set`). */
+export interface EditNames {
+  at: string
+  set: string
+}
+
+export const OPTION_NAMES: EditNames = { at: 'at', set: 'set' }
+export const FLAG_NAMES: EditNames = { at: '--at', set: '--set' }
+
 /**
  * Applies `edits` to a record (entries in seq order): those before `at`, with `set` applied by `replace`.
  * @throws InvalidArgument naming the seq that the record does not hold, or an `at` that is not one of its seqs or its end
  */
-export function editRecord<T>(entries: readonly T[], seqOf: (e: T) => number, edits: RecordEdits, where: string, replace: (e: T, value: unknown) => T): T[] {
+export function editRecord<T>(entries: readonly T[], seqOf: (e: T) => number, edits: RecordEdits, where: string, replace: (e: T, value: unknown) => T, names: EditNames = OPTION_NAMES): T[] {
   const seqs = entries.map(seqOf)
   const end = seqs.length === 0 ? 0 : seqs[seqs.length - 1]! + 1
   const range = seqs.length === 0 ? 'it has no entries' : `its entries are seq ${seqs[0]} to ${end - 1}`
   const at = edits.at ?? end
   if (!Number.isSafeInteger(at) || (at !== end && !seqs.includes(at))) {
-    throw new InvalidArgument(`at: ${JSON.stringify(edits.at)} is not an entry of the record of ${where} nor its end (${end}); ${range}`)
+    throw new InvalidArgument(`${names.at} ${JSON.stringify(edits.at)} is not an entry of the record of ${where} nor its end (${end}); ${range}`)
   }
   const set = edits.set === undefined ? new Map<number, unknown>() : edits.set instanceof Map ? (edits.set as ReadonlyMap<number, unknown>) : new Map(Object.entries(edits.set).map(([k, v]) => [Number(k), v]))
   for (const seq of set.keys()) {
-    if (!Number.isSafeInteger(seq) || !seqs.includes(seq)) throw new InvalidArgument(`set: the record of ${where} has no entry seq ${String(seq)}; ${range}`)
-    if (seq >= at) throw new InvalidArgument(`set: entry seq ${seq} of ${where} is not replayed (the fork runs live from seq ${at}); set only entries before --at`)
+    if (!Number.isSafeInteger(seq) || !seqs.includes(seq)) throw new InvalidArgument(`${names.set} ${String(seq)}: the record of ${where} has no entry seq ${String(seq)}; ${range}`)
+    if (seq >= at) throw new InvalidArgument(`${names.set} ${seq}: entry seq ${seq} of ${where} is not replayed (the fork runs live from seq ${at}); set only entries before ${names.at}`)
   }
   return entries.filter((e) => seqOf(e) < at).map((e) => (set.has(seqOf(e)) ? replace(e, set.get(seqOf(e))) : e))
 }
 
 /** The entries of a fork of `id`: its record, edited (values are checked to be recordable). */
-export function forkEntries(journal: Journal, id: string, edits: RecordEdits): EntryRow[] {
-  return editRecord(journal.entriesNow(id), (e) => e[0], edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]])
+export function forkEntries(journal: Journal, id: string, edits: RecordEdits, names: EditNames = OPTION_NAMES): EntryRow[] {
+  return editRecord(journal.entriesNow(id), (e) => e[0], edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]], names)
 }
 
 type Stmt = Database.Statement<unknown[]>

@@ -67,6 +67,14 @@ function raimentCode(e: unknown): string | null {
   return typeof code === 'string' && code.startsWith('RAIMENT_') ? code : null
 }
 
+/** What to do about the commonest failures of a file or process call, after its own message. */
+const SYSTEM_HINTS: Record<string, string> = {
+  ENOENT: '; check the path (the directory a file is written in must exist)',
+  EACCES: "; check the path's permissions",
+  EISDIR: "; give a file's path",
+  ENOSPC: '; free some space and try again',
+}
+
 /**
  * The code and one-line message the CLI prints for an error: a Raiment error's own code; for
  * others, RAIMENT_SQLITE_ERROR (the journal's database), RAIMENT_SYSTEM_ERROR (a file or
@@ -82,7 +90,7 @@ export function describeError(e: unknown): { code: string; message: string } {
     const damaged = new JournalDamaged(null, `${code}: ${err.message}`, err)
     out = { code: damaged.code, message: damaged.message }
   } else if (err.name === 'SqliteError') out = { code: 'RAIMENT_SQLITE_ERROR', message: `${code ?? 'SQLITE_ERROR'}: ${err.message}` }
-  else if (typeof (err as NodeJS.ErrnoException).syscall === 'string') out = { code: 'RAIMENT_SYSTEM_ERROR', message: err.message }
+  else if (typeof (err as NodeJS.ErrnoException).syscall === 'string') out = { code: 'RAIMENT_SYSTEM_ERROR', message: err.message + (SYSTEM_HINTS[code ?? ''] ?? '') }
   else {
     out = {
       code: 'RAIMENT_INTERNAL',

@@ -4,7 +4,7 @@
  * on the journal, that weave forks it (and runs it); with none, the fork is written here and
  * starts when a weave opens the journal. The edits are checked before anything is written.
  */
-import { forkEntries, Forks, type RecordEdits } from '../check/fork.js'
+import { FLAG_NAMES, forkEntries, Forks, type RecordEdits } from '../check/fork.js'
 import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { note, openExisting, say, threadType, withOwner, type ProjectOptions } from './common.js'
@@ -50,7 +50,7 @@ export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
     const row = journal.thread(id)
     if (row === undefined) throw new UnknownThread(id)
     // Checked here first, whoever writes the fork: a wrong edit is refused before anything is written.
-    const entries = forkEntries(journal, id, edits)
+    const entries = forkEntries(journal, id, edits, FLAG_NAMES)
     const owner = withOwner(journal, (owner) => owner)
     if (owner === null) {
       await threadType(o.threads, row.type)

@@ -73,7 +73,9 @@ export class SupervisorGaveUp extends RaimentError {
 
 registerError(SupervisorGaveUp)
 
-const isExit = (m: unknown): m is ExitMessage => typeof m === 'object' && m !== null && typeof (m as ExitMessage).exit === 'string'
+const EXIT_STATUSES: ReadonlySet<unknown> = new Set(['done', 'failed', 'killed'])
+/** An exit message, as a link or monitor sends it (a message of another shape stays in the mailbox). */
+const isExit = (m: unknown): m is ExitMessage => typeof m === 'object' && m !== null && typeof (m as ExitMessage).exit === 'string' && EXIT_STATUSES.has((m as ExitMessage).status)
 
 const STRATEGIES: readonly Strategy[] = ['one-for-one', 'one-for-all', 'rest-for-one']
 const RESTARTS: readonly Restart[] = ['permanent', 'transient', 'temporary']

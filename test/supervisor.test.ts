@@ -119,6 +119,18 @@ describe('the supervisor', () => {
     await weave.close()
   })
 
+  it('takes no message for an exit but an exit message: one shaped like it without a status stops nothing', async () => {
+    const weave = await open()
+    const sup = weave.spawn('raiment/supervisor', { children: [{ type: 'child', params: { name: 'r' }, restart: 'transient' }] })
+    await registered(weave, ['r'])
+    weave.send(sup, { exit: 'someone/1' })
+    weave.send(sup, { exit: 'someone/2', status: 'gone' })
+    await weave.committed()
+    await tell(weave, 'r', 'stop')
+    expect(await weave.join(sup)).toMatchObject({ status: 'done', result: { restarted: 0 } })
+    await weave.close()
+  })
+
   it('restarts a failing child after an exponential back-off, capped, then gives up by intensity', async () => {
     const p = plan(Array(6).fill({ fail: true }))
     const weave = await open({}, { plan: p.lib })

@@ -7,6 +7,7 @@ import type { Call } from './call.js'
 import type { WeaveConfig } from './call-context.js'
 import { JournalDamaged, RaimentError, ReplayDivergence, type DivergenceDetail } from './errors.js'
 import { weaveOf } from './weave-access.js'
+import { warnOnce } from './continue/long-record.js'
 import { describeKey, nearest, reordered, type Entry, type Replay } from './replay-record.js'
 
 export type Divergence = { what: string; detail: DivergenceDetail }
@@ -64,6 +65,18 @@ export function divergenceError(threadId: string, type: string, r: Replay | null
 }
 
 /**
+ * Warns, once per thread and weave (the log of `raiment start`), that a thread diverged from its
+ * record and goes on live (`onDivergence: 'continue'`): what it held is dropped as it goes.
+ */
+export function warnContinued(config: WeaveConfig, threadId: string, type: string, { what, detail }: Divergence): void {
+  const then =
+    detail.kind === 'ended'
+      ? 'Its end stands (on-divergence continue): the entries it never asked for are dropped from its record'
+      : 'It goes on live (on-divergence continue): the entries its code no longer asks for are dropped from its record, and what it asks for instead is asked live (an effect whose arguments changed is made again)'
+  warnOnce(config, threadId, new RaimentError('RAIMENT_REPLAY_DIVERGENCE', `thread ${threadId} (${type}) diverged from its record: ${what} ${then}`))
+}
+
+/**
  * An entry a replay with `onDivergence: 'continue'` drops (the code no longer makes that call):
  * a receive's take gives its message back to the thread's inbox, under its number, so the code
  * may take it later (dropped with it, it was nowhere).
@@ -103,13 +116,13 @@ export function unreplayable(file: string | null, threadId: string, e: unknown):
  * (`drop`, when `continuing` live, as the replay's pump does, so the record replays with the code
  * that made it) or is a divergence (returned; nothing after it is dropped).
  */
-export function replayLeft(r: Replay, continuing: boolean, drop: (e: Entry) => void): Divergence | null {
+export function replayLeft(r: Replay, continuing: boolean, drop: (e: Entry, ended: () => Divergence) => void): Divergence | null {
   for (let i = r.next; r.record.has(i); i++) {
     const e = r.record.at(i)
     if (e === undefined) break // blocks read ahead stopped coming: the weave closed
     if (e.call !== null) continue
     if (!continuing) return endedBefore(r, e, i)
-    drop(e)
+    drop(e, () => endedBefore(r, e, i))
   }
   return null
 }

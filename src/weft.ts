@@ -33,7 +33,7 @@ import { Call, keptHook } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { RecordBlocks } from './replay-blocks.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
-import { divergenceAt, divergenceError, droppedEntry, giveBackReplayed, madeBy, replayLeft, unreplayable, type Divergence } from './weft-divergence.js'
+import { divergenceAt, divergenceError, droppedEntry, giveBackReplayed, madeBy, replayLeft, unreplayable, warnContinued, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { KeyCounts } from './weft-keys.js'
 import { recordOutcome, settleRecorded } from './weft-outcomes.js'
@@ -400,6 +400,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #divergenceAt(r: Replay, expected: Entry): void {
     if (this.#onDivergence === 'continue' && this.#journal !== null) {
+      warnContinued(this.#config, this.threadId, this.#type, divergenceAt(r, expected, this.firstPending, (c) => madeBy(c, this.#stacks)))
       r.skipUnrequested = true
       this.#schedule(r)
       return
@@ -420,7 +421,13 @@ export class Weft extends KeyCounts implements WeftLike {
   finish(): Error | null {
     if (this.#stopped !== null) return this.#stopped
     const r = this.#replay
-    const d = r === null ? null : replayLeft(r, r.skipUnrequested || this.#onDivergence === 'continue', (e) => this.#dropEntry(e))
+    const d =
+      r === null
+        ? null
+        : replayLeft(r, r.skipUnrequested || this.#onDivergence === 'continue', (e, ended) => {
+            if (!r.skipUnrequested) warnContinued(this.#config, this.threadId, this.#type, ended())
+            this.#dropEntry(e)
+          })
     if (d !== null) {
       this.#divergence(d)
       return this.#stopped

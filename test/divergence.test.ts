@@ -292,7 +292,8 @@ describe('resume after the code changed', () => {
     await weave.close()
   })
 
-  it("with onDivergence: 'continue', continues live from where the record stops matching", async () => {
+  it("with onDivergence: 'continue', continues live from where the record stops matching, and warns of it", async () => {
+    const warnings: Array<Error & { code?: string }> = []
     const dir = tempDir()
     const id = await leaveRunning(dir)
     const lib = dvLib()
@@ -304,10 +305,17 @@ describe('resume after the code changed', () => {
       ioLibs: false,
       dumps: false,
       onDivergence: 'continue',
+      onWarning: (w) => warnings.push(w),
     })
     expect(await weave.join(id)).toMatchObject({ status: 'done', result: ['a:0', 'x:0', 'b:0'] })
     // 'a' came from the record; 'x' and 'b' ran live (the record's 'b' no longer matched).
     expect(lib.seen).toEqual(['x', 'b'])
+    // Said once, with what it dropped and made live.
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
+    expect(warnings[0]!.message).toMatch(
+      new RegExp(`^thread ${id} \\(t\\) diverged from its record: the record holds dv\\.step\\("b"\\) \\(ordinal 0\\) as outcome #2 of 2, but the thread asked for dv\\.step\\("x"\\).* It goes on live \\(on-divergence continue\\): the entries its code no longer asks for are dropped`),
+    )
     await weave.committed()
     const keys = weave.journal.entries(id).map(([, key, ord]) => [key, ord])
     // 'b' live is its first call: ordinal 0 (the record's 'b', dropped, counts for nothing).
@@ -316,6 +324,24 @@ describe('resume after the code changed', () => {
       ['dv.step:["x"]', 0],
       ['dv.step:["b"]', 0],
     ])
+    await weave.close()
+  })
+
+  it("with onDivergence: 'continue', a thread that ends before the end of its record warns, and its record is cut there", async () => {
+    const warnings: Error[] = []
+    const dir = tempDir()
+    const id = await leaveRunning(dir)
+    const short = thread({
+      uses: ['dv'],
+      async does() {
+        return [await this.dv.step('a')]
+      },
+    })
+    const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: short }, libraries: { dv: dvLib().lib }, ioLibs: false, dumps: false, onDivergence: 'continue', onWarning: (w) => warnings.push(w) })
+    expect(await weave.join(id)).toMatchObject({ status: 'done', result: ['a:0'] })
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/diverged from its record: the thread ended, but the record holds dv\.step\("b"\) \(ordinal 0\) as outcome #2 of 2, which it never asked for\. Its end stands \(on-divergence continue\): the entries it never asked for are dropped from its record$/)])
+    await weave.committed()
+    expect(weave.journal.entries(id).map(([, key]) => key)).toEqual(['dv.step:["a"]'])
     await weave.close()
   })
 

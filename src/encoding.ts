@@ -22,6 +22,10 @@ import { UnrecordableValue } from './errors.js'
 const NEEDS_SUPERJSON = new Error('needs superjson')
 
 const registeredClasses = new Set<object>()
+/** The names of the classes registered with registerClass (errors: `errorClasses`). */
+const classNames = new Set<string>()
+/** While above 0, Raiment imports an I/O library: a name already registered keeps its class (`keepingRegistered`). */
+let keeping = 0
 /** Error classes by name (built-ins and those registered), for decoding recorded errors (src/error-records.ts). */
 export const errorClasses = new Map<string, new (...args: never[]) => Error>()
 
@@ -45,9 +49,11 @@ export function registerClass(cls: new (...args: never[]) => object, name = cls.
     registerError(cls as new (...args: never[]) => Error, name)
     return
   }
+  if (keeping > 0 && classNames.has(name)) return
   superjson.registerClass(cls, name)
   keyJson.registerClass(cls, name)
   registeredClasses.add(cls.prototype as object)
+  classNames.add(name)
 }
 
 /**
@@ -56,7 +62,24 @@ export function registerClass(cls: new (...args: never[]) => object, name = cls.
  * with the recorded `name`.
  */
 export function registerError(cls: new (...args: never[]) => Error, name = cls.name): void {
+  if (keeping > 0 && errorClasses.has(name)) return
   errorClasses.set(name, cls)
+}
+
+/**
+ * @internal Runs `load` (Raiment importing an I/O library module) with every name already
+ * registered keeping its class. A test runner that loads modules its own way (vitest) gives the
+ * test one copy of a library's module and Raiment's import another: the classes the test
+ * imported (and registered first) stay those that recorded errors and values decode to, so
+ * `instanceof` holds in the test.
+ */
+export async function keepingRegistered<T>(load: () => Promise<T>): Promise<T> {
+  keeping++
+  try {
+    return await load()
+  } finally {
+    keeping--
+  }
 }
 
 const plainProtos = new Set<unknown>([Object.prototype, null])

@@ -7,8 +7,9 @@ import PQueue from 'p-queue'
 import { readdirSync, existsSync } from 'node:fs'
 import { join, resolve, extname, basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CommonJsModule, InvalidLibraryModule, UnknownMethod } from './errors.js'
+import { CommonJsModule, InvalidLibraryModule, RaimentError, UnknownMethod } from './errors.js'
 import { importModule } from './loader.js'
+import { keepingRegistered } from './encoding.js'
 import type { WeaveConfig } from './call-context.js'
 import type { BoundSecrets, LibrarySecrets } from './secrets/rules.js'
 import { checkLibraryRetry, type LibraryRetry } from './retry/policy.js'
@@ -281,7 +282,7 @@ export function libraryFiles(dir: string): Map<string, string> {
 export async function loadLibraryFile(name: string, file: string, config: WeaveConfig): Promise<Library> {
   let mod: unknown
   try {
-    mod = await importModule(file)
+    mod = await keepingRegistered(() => importModule(file))
   } catch (e) {
     if (e instanceof CommonJsModule) throw e
     throw new InvalidLibraryModule(file, `could not be loaded: ${(e as Error).message}`)
@@ -303,6 +304,8 @@ export interface ReplayParts {
   threadSide?: LibraryModule['threadSide']
   markers?: LibraryModule['markers']
   retry?: LibraryModule['retry']
+  /** The module failed to load: a replay of a thread type that uses it fails with this (others go on). */
+  broken?: RaimentError
 }
 
 /** The files of the built-in libraries and of those in `ioLibs`, by library name (nothing imported). */
@@ -320,8 +323,23 @@ export async function replayParts(ioLibs: string | false): Promise<Map<string, R
   const files = allLibraryFiles(ioLibs)
   const out = new Map<string, ReplayParts>()
   for (const [name, file] of files) {
-    const mod = (await importModule(file)) as Partial<LibraryModule>
+    let mod: Partial<LibraryModule>
+    try {
+      mod = (await keepingRegistered(() => importModule(file))) as Partial<LibraryModule>
+    } catch (e) {
+      out.set(name, { broken: e instanceof RaimentError ? e : new InvalidLibraryModule(file, `could not be loaded: ${(e as Error).message}`) })
+      continue
+    }
     out.set(name, { ...(mod.threadSide ? { threadSide: mod.threadSide } : {}), ...(mod.markers ? { markers: mod.markers } : {}), ...(mod.retry ? { retry: mod.retry } : {}) })
   }
   return out
+}
+
+/** The error of the first library of `uses` whose module failed to load, or null. */
+export function brokenLibrary(uses: readonly string[], parts: ReadonlyMap<string, ReplayParts>): RaimentError | null {
+  for (const u of uses) {
+    const broken = parts.get(u)?.broken
+    if (broken !== undefined) return broken
+  }
+  return null
 }

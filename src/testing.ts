@@ -11,7 +11,7 @@ import { editRecord } from './check/fork.js'
 import { isContinueAsNew } from './continue/continue.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
-import { Library, replayParts, type LibraryModule, type LibrarySpec } from './libraries.js'
+import { brokenLibrary, Library, replayParts, type LibraryModule, type LibrarySpec } from './libraries.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 import { SOURCE, typeNameOf, typeNameOfFile } from './thread-name.js'
 import { Weave, type ThreadEnd } from './weave.js'
@@ -101,6 +101,8 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     const m = (typeof spec === 'object' && spec !== null && 'default' in spec ? spec : {}) as Partial<LibraryModule>
     parts.set(name, { ...(m.threadSide ? { threadSide: m.threadSide } : {}), ...(m.markers ? { markers: m.markers } : {}), ...(m.retry ? { retry: m.retry } : {}) })
   }
+  const broken = brokenLibrary(type.uses, parts)
+  if (broken !== null) throw broken
   let stopped: (e: Error) => void = () => {}
   const stop = new Promise<never>((_, rej) => (stopped = rej))
   stop.catch(() => {})

@@ -8,7 +8,8 @@ import Database from 'better-sqlite3'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { Weave } from 'raiment'
+import { makeDump, thread, Weave, type AnyThreadType } from 'raiment'
+import { replay } from 'raiment/testing'
 import { checkJournal, type Verdict } from '../src/check/check.js'
 import { raiment } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
@@ -132,6 +133,33 @@ describe('raiment check', () => {
     expect(broken.threads.map((v) => v.verdict)).toEqual(['does-not-load', 'does-not-load'])
     expect(broken.threads[0]).toMatchObject({ code: 'RAIMENT_INVALID_THREAD_MODULE' })
     expect(broken.unavailable.map((u) => u.type)).toEqual(['order'])
+  })
+
+  it('a library that fails to load: the threads of types that use it do not load, the others are checked and replay', async () => {
+    const usesBroken = QUICK.replace("uses: ['steps']", "uses: ['steps', 'broken']")
+    const dir = project({ v1: { 'order.ts': V1, 'quick.ts': QUICK }, v2: { 'order.ts': V1, 'quick.ts': usesBroken } })
+    const { weave } = await runOrders(dir, 'v1', 1)
+    const quick = weave.spawn('quick', {})
+    await weave.join(quick)
+    const dump = makeDump(weave.journal, quick)
+    await weave.close()
+    writeFileSync(join(dir, 'io-libs', 'broken.ts'), 'export default { async oops( { return 1 } }\n')
+    const r = await check(dir, 'v2', 1)
+    expect(r.threads.map((v) => [v.type, v.verdict])).toEqual([
+      ['order', 'compatible'],
+      ['quick', 'does-not-load'],
+    ])
+    expect(r.threads[1]).toMatchObject({ code: 'RAIMENT_INVALID_LIBRARY', message: expect.stringMatching(/broken\.ts: could not be loaded: /) })
+    const ioLibs = join(dir, 'io-libs')
+    const quickOf = (uses: string[]): AnyThreadType =>
+      thread({
+        uses: uses as never[],
+        async does(_p: unknown): Promise<unknown> {
+          return (this as unknown as { steps: { step(name: string, n: number): Promise<string> } }).steps.step('quick', 1)
+        },
+      }) as AnyThreadType
+    expect((await replay(quickOf(['steps']), dump, { ioLibs })).result).toBe('quick:1')
+    await expect(replay(quickOf(['steps', 'broken']), dump, { ioLibs })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_LIBRARY' })
   })
 
   it('a removed call, an added one, and a finished thread that would call more', async () => {

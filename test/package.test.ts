@@ -76,6 +76,58 @@ export default thread({
 })
 `
 
+/** A library whose error class the user registers, a thread that fails with it, and a test of its replay. */
+const PAY_FILES: Record<string, string> = {
+  'io-libs/pay.ts': `import { registerError, type LibraryApi } from 'raiment'
+
+export class Declined extends Error {
+  constructor(readonly cents: number) {
+    super(\`declined: \${cents} cents\`)
+    this.name = 'Declined'
+  }
+}
+registerError(Declined)
+
+const pay = {
+  async charge(cents: number): Promise<number> {
+    if (cents > 100) throw new Declined(cents)
+    return cents
+  },
+}
+export default pay
+
+declare module 'raiment' {
+  interface Libraries {
+    pay: LibraryApi<typeof pay>
+  }
+}
+`,
+  'threads/pay.ts': `import { thread } from 'raiment'
+
+export default thread({
+  uses: ['pay'],
+  async does(p: { cents: number }) {
+    return this.pay.charge(p.cents)
+  },
+})
+`,
+  // Vitest gives the test its own copy of io-libs/pay.ts, and Raiment imports another: the error
+  // must still come back as the class the test imported.
+  'test/pay.test.ts': `import { expect, test } from 'vitest'
+import { record, replay } from 'raiment/testing'
+import pay from '../threads/pay.ts'
+import { Declined } from '../io-libs/pay.ts'
+
+test('a recorded error replays as the class the test imported', async () => {
+  const { dump, end } = await record(pay, { cents: 500 })
+  expect(end.status).toBe('failed')
+  const run = await replay(pay, dump)
+  expect(run.error).toBeInstanceOf(Declined)
+  expect((run.error as Declined).cents).toBe(500)
+})
+`,
+}
+
 /** A program of the user's: a weave on the project's threads, in plain node. */
 const OPEN = `import { Weave } from 'raiment'
 try {
@@ -136,8 +188,9 @@ test('npm pack, install in an npm init project, npx raiment init, npm test; Weav
   expect(pkg.dependencies.raiment).toBe(`file:../${filename}`)
 
   await ok('npm', install, app, env)
+  for (const [file, text] of Object.entries(PAY_FILES)) writeFileSync(join(app, file), text)
   const tested = await ok('npm', ['test'], app, env)
-  expect(tested.stdout).toMatch(/1 passed/)
+  expect(tested.stdout).toMatch(/Tests +2 passed/)
 
   // Plain node: the TypeScript thread and I/O library load through the API.
   const opened = JSON.parse((await ok('node', ['open.mjs'], app, env)).stdout) as unknown

@@ -13,7 +13,7 @@
  */
 import { decodeArgs, decodeValue, encodeArgs } from '../encoding.js'
 import { ReplayDivergence, type DivergenceDetail } from '../errors.js'
-import { Library, type ReplayParts } from '../libraries.js'
+import { brokenLibrary, Library, type ReplayParts } from '../libraries.js'
 import type { AnyThreadType } from '../thread.js'
 import { describeKey, splitKey, Weft, type Entry } from '../weft.js'
 import { argsDiff, callSite } from './diff.js'
@@ -164,6 +164,8 @@ function replayLibrary(parts: ReadonlyMap<string, ReplayParts>, name: string): L
  * second time keeping stacks, to say where in `file` (the type's module) the call was made.
  */
 export async function checkThread(type: AnyThreadType, t: CheckedThread, parts: ReadonlyMap<string, ReplayParts>, file?: string): Promise<CheckResult> {
+  const broken = brokenLibrary(type.uses, parts)
+  if (broken !== null) return { verdict: { id: t.id, type: t.type, status: t.status, verdict: 'does-not-load', code: broken.code, message: broken.message }, markers: [] }
   const first = await replayOnce(type, t, parts, false)
   const verdict = verdictOf(t, first)
   if (verdict.verdict !== 'diverges' || verdict.made === null) return { verdict, markers: first.markers }

@@ -47,9 +47,9 @@ export function recordOutcome(call: Call, ok: boolean, v: unknown, s: CallSecret
   return text
 }
 
-/** Settles `call` with its recorded outcome, entry `e`, on replay. */
-export function settleRecorded(call: Call, e: Entry, s: CallSecrets | null): void {
-  if (e.ok && s !== null && s.sealsOutcomes(call.lib)) call.resolve(s.open(e.text !== undefined ? decodeValue(e.text) : e.value))
+/** Settles `call` with its recorded outcome, entry `e`, on replay; `to` is told of a secret outcome sealed with a key not here. */
+export function settleRecorded(call: Call, e: Entry, s: CallSecrets | null, to?: { unopenedSecret(kid: string): void }): void {
+  if (e.ok && s !== null && s.sealsOutcomes(call.lib)) call.resolve(s.open(e.text !== undefined ? decodeValue(e.text) : e.value, to === undefined ? undefined : (kid) => to.unopenedSecret(kid)))
   else if (e.text !== undefined) {
     if (e.ok) call.resolve(decodeValue(e.text))
     else call.reject(decodeError(e.text))

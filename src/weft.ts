@@ -384,7 +384,12 @@ export class Weft extends KeyCounts implements WeftLike {
     // only grow), so nothing reads `call` again: let the call (promise, args) be collected.
     e.call = null
     this.removePending(call)
-    settleRecorded(call, e, this.#secrets)
+    settleRecorded(call, e, this.#secrets, this)
+  }
+
+  /** @internal A secret outcome of the record cannot be opened here (sealed with key `kid`, not this weave's): the weave warns, once for the thread. */
+  unopenedSecret(kid: string): void {
+    if (this.#journal !== null && this.#secrets !== null) warnOnce(this.#config, this.threadId, this.#secrets.unopened(this.threadId, this.#type, kid))
   }
 
   #goLive(r: Replay): void {

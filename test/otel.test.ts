@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { context, trace } from '@opentelemetry/api'
 import { thread, Weave, type AnyThreadType } from 'raiment'
 import { readAhead } from '../src/replay-ahead.js'
+import { threadJson, threadView } from '../src/cli/records.js'
 import { runChild, supportScript } from './support/child.js'
 import { named, parentOf, registerSdk, type Sdk } from './support/otel.js'
 import { tempDir } from './support/tmp.js'
@@ -88,6 +89,7 @@ const open = (db: string) => Weave.open({ db, durability: 'memory', threads, lib
 describe('OpenTelemetry', () => {
   it('traces a thread run, its live calls, the threads it spawns and the messages between them as one trace', async () => {
     sdk.spans.reset()
+    let shown: Record<string, unknown> | undefined
     const weave = await open(join(tempDir(), 'w.db'))
     try {
       // Spawned inside a span of the caller: the run joins the caller's trace.
@@ -97,12 +99,15 @@ describe('OpenTelemetry', () => {
       outer.end()
       expect(end).toMatchObject({ status: 'done', result: { echoed: 1 } })
       await weave.committed()
+      // Where its run is in the traces, as `raiment show --json` prints it.
+      shown = threadJson(threadView(weave.journal.thread(id)!, weave.journal))
     } finally {
       await weave.close()
     }
     const spans = sdk.spans.getFinishedSpans()
     const request = named(sdk.spans, 'request')[0]!
     const traceId = request.spanContext().traceId
+    expect(shown?.['trace']).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`))
     const [bossRun] = named(sdk.spans, 'thread boss')
     const [workerRun] = named(sdk.spans, 'thread worker')
     expect(bossRun).toBeDefined()

@@ -173,6 +173,37 @@ describe('keyed markers of secret arguments', () => {
     }
   })
 
+  test('a thread resumed under another key whose record holds only secret outcomes (no secret argument) is warned of too', async () => {
+    const db = join(tempDir(), 'w.db')
+    const issuing = thread({
+      uses: ['vault' as 'clock', 'gate' as 'clock'],
+      async does() {
+        const v = this as unknown as { vault: VaultApi; gate: { wait(): Promise<void> } }
+        const got = await v.vault.issue()
+        await v.gate.wait()
+        return got
+      },
+    })
+    let reached: () => void = () => {}
+    const waits = new Promise<void>((r) => (reached = r))
+    const shut = { wait: () => (reached(), new Promise(() => {})) }
+    const warnings: Error[] = []
+    const open = (gate: object) => Weave.open({ db, threads: { issuing }, libraries: { vault, gate }, ioLibs: false, dumps: false, durability: 'memory', onWarning: (w) => warnings.push(w) })
+    let weave = await open(shut)
+    const id = weave.spawn('issuing')
+    await waits
+    await weave.close()
+    rmSync(secretKeyFile(db))
+    weave = await open({ wait: async () => {} })
+    try {
+      const end = await weave.join(id)
+      expect(end).toMatchObject({ status: 'done', result: expect.stringMatching(/^\[secret:[\w-]+:sealed:/) })
+      expect(warnings.map((w) => [(w as { code?: string }).code, w.message.includes(`thread ${id} (issuing) resumed under secret key`)])).toEqual([['RAIMENT_SECRET_KEY_MISMATCH', true]])
+    } finally {
+      await weave.close()
+    }
+  })
+
   test('property: markers are keyed: equal for equal values under one key, different for different values or keys', () => {
     const k1 = Keyring.forJournal('', { RAIMENT_SECRET_KEY: 'k'.repeat(20) })
     const k1again = Keyring.forJournal('', { RAIMENT_SECRET_KEY: 'k'.repeat(20) })

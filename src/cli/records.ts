@@ -135,7 +135,7 @@ export function threadWithCalls(journal: Journal, id: string): { thread: ThreadV
 
 /**
  * A thread as JSON: `{id, type, status, parent, created, ended, calls, params}`, with `result`
- * when done, `error` when failed, `movedTo` when moved. Times are ISO 8601 strings in UTC.
+ * when done, `error` when failed, `movedTo` when moved, `trace` when OpenTelemetry was on. Times are ISO 8601 strings in UTC.
  */
 export function threadJson(t: ThreadView): Record<string, unknown> {
   const o: Record<string, unknown> = {
@@ -152,6 +152,7 @@ export function threadJson(t: ThreadView): Record<string, unknown> {
   if (t.error !== undefined) o['error'] = errorJson(t.error)
   if (t.movedTo !== undefined) o['movedTo'] = t.movedTo
   if (t.continued !== undefined) o['continued'] = t.continued
+  if (t.trace !== undefined) o['trace'] = t.trace
   if (t.passivated !== undefined) {
     const p = t.passivated
     o['passivated'] = { since: isoTime(p.since), due: p.due === null ? null : isoTime(p.due), mailbox: p.mailbox, joins: p.joins }

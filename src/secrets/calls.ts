@@ -120,22 +120,32 @@ export class CallSecrets {
     return lib.secrets === null ? v : lib.secrets.outcome(method, v, this.#seal)
   }
 
-  /** A recorded outcome as the thread gets it: each secret sealed with this key opened. */
-  open(v: unknown): unknown {
-    const k = this.#keyring
-    return k === null ? v : openIn(v, k)
+  /**
+   * A recorded outcome as the thread gets it: each secret sealed with this key opened. One sealed
+   * with another key (or none here) stays its marker, and `unopened` is told that key.
+   */
+  open(v: unknown, unopened?: (kid: string) => void): unknown {
+    return openIn(v, this.#keyring, unopened)
+  }
+
+  /** The warning for thread `thread` (of `type`), replayed here, that has an outcome sealed with key `kid`, which this weave lacks. */
+  unopened(thread: string, type: string, kid: string): SecretKeyMismatch {
+    return new SecretKeyMismatch(thread, type, this.#keyring?.kid ?? null, [kid])
   }
 }
 
-function openIn(v: unknown, k: Keyring): unknown {
+function openIn(v: unknown, k: Keyring | null, unopened: ((kid: string) => void) | undefined): unknown {
   if (typeof v === 'string') {
     const p = v.length > 16 && v.startsWith('[secret:') ? sealedParts(v) : null
-    return p === null ? v : k.open(p.kid, p.data, v)
+    if (p === null) return v
+    const out = k === null ? v : k.open(p.kid, p.data, v)
+    if (out === v) unopened?.(p.kid)
+    return out
   }
   if (Array.isArray(v)) {
     let out: unknown[] | null = null
     v.forEach((x, i) => {
-      const n = openIn(x, k)
+      const n = openIn(x, k, unopened)
       if (n !== x) (out ??= v.slice())[i] = n
     })
     return out ?? v
@@ -143,7 +153,7 @@ function openIn(v: unknown, k: Keyring): unknown {
   if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
     let out: Record<string, unknown> | null = null
     for (const [key, x] of Object.entries(v)) {
-      const n = openIn(x, k)
+      const n = openIn(x, k, unopened)
       if (n !== x) (out ??= { ...(v as Record<string, unknown>) })[key] = n
     }
     return out ?? v

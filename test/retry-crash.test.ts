@@ -162,5 +162,6 @@ it('a weave killed during the back-off resumes it: each key succeeds once, attem
     // 150 ms from its failure), then one in the second wait after the restart.
     { seed, numRuns: RUNS, examples: [[{ keys: [{ fail: 3 }], kills: [{ after: 1, offset: 40 }, { after: 1, offset: 100 }] }]] },
   )
-  // Up to three weave processes a run; each starts in ~1 s here, several times that on a loaded machine.
-}, 60_000 + RUNS * 30_000)
+  // Up to three weave processes a run; each starts in ~1 s here, several times that on a loaded machine
+  // (a run took 150 s with two other jobs on the 2 cores).
+}, 60_000 + RUNS * 60_000)

@@ -13,6 +13,8 @@
  *   (`done` 1, what the asker waits for) in a later commit, once that one is released (under
  *   'replicated': in the journal's stream). Answers given by a weave that stopped before telling
  *   them are told by the next one (`answered`, `release`).
+ * - A told answer is deleted TOLD_KEPT_MS after it was told (or after the weave opened, for one
+ *   told before), once its asker has read it: the table holds what is under way, not history.
  */
 import type Database from 'better-sqlite3'
 import { JournalLock } from './journal-owner.js'
@@ -31,6 +33,9 @@ export interface ControlRow {
 
 type Stmt = Database.Statement<unknown[]>
 
+/** How long a told answer stays for its asker to read (askers read it within a poll, and give up after 35 s). */
+export const TOLD_KEPT_MS = 60_000
+
 export class ControlTable {
   readonly #journal: Journal
   readonly #pending: Stmt
@@ -38,6 +43,9 @@ export class ControlTable {
   readonly #answered: Stmt
   readonly #answer: Stmt
   readonly #release: Stmt
+  readonly #forget: Stmt
+  /** Answers told (`done` 1), oldest first, with when: deleted TOLD_KEPT_MS later, read by then. */
+  readonly #told: Array<[n: number, at: number]> = []
 
   constructor(journal: Journal) {
     this.#journal = journal
@@ -47,6 +55,10 @@ export class ControlTable {
     this.#answered = db.prepare('SELECT n FROM control WHERE done = 2').pluck()
     this.#answer = db.prepare('UPDATE control SET done = 2, reply = ? WHERE n = ?')
     this.#release = db.prepare('UPDATE control SET done = 1 WHERE n = ? AND done = 2')
+    this.#forget = db.prepare('DELETE FROM control WHERE n = ? AND done = 1')
+    // Told before this weave opened: their askers get as long from now.
+    const now = Date.now()
+    for (const n of db.prepare('SELECT n FROM control WHERE done = 1 ORDER BY n').pluck().all() as number[]) this.#told.push([n, now])
   }
 
   /**
@@ -56,6 +68,7 @@ export class ControlTable {
   take(): ControlRow[] {
     return this.#journal.db
       .transaction(() => {
+        this.#forgetRead()
         const rows = this.#pending.all() as ControlRow[]
         if (rows.some((r) => r.done === 0)) this.#claim.run(rows[rows.length - 1]!.n)
         return rows
@@ -63,9 +76,23 @@ export class ControlTable {
       .immediate()
   }
 
+  /** Deletes the answers told TOLD_KEPT_MS ago or more: their askers have read them (or gone). */
+  #forgetRead(): void {
+    const told = this.#told
+    const before = Date.now() - TOLD_KEPT_MS
+    let i = 0
+    for (; i < told.length && told[i]![1] <= before; i++) this.#forget.run(told[i]![0])
+    if (i > 0) told.splice(0, i)
+  }
+
+  /** Request `n` is told (`done` 1) in the next group commit. */
+  #tell(n: number): void {
+    this.#journal.queue(this.#release, [n], () => this.#told.push([n, Date.now()]))
+  }
+
   /** Answers request `n` in the next group commit, and tells it once that commit is released. */
   reply(n: number, reply: string): void {
-    this.#journal.queue(this.#answer, [reply, n], () => this.#journal.queue(this.#release, [n]))
+    this.#journal.queue(this.#answer, [reply, n], () => this.#tell(n))
   }
 
   /** The requests answered and not yet told (a weave stopped between). */
@@ -75,7 +102,7 @@ export class ControlTable {
 
   /** Tells the answers `ns` (of `answered`), in the next group commit. */
   release(ns: readonly number[]): void {
-    for (const n of ns) this.#journal.queue(this.#release, [n])
+    for (const n of ns) this.#tell(n)
   }
 }
 

@@ -104,7 +104,7 @@ export class WeaveRuns {
   prepare(id: string, type: string, parent: string | null, entries: Entry[] | RecordBlocks | null, trace: string | null = null, continued = 0, scope: string | null = null): Run {
     const observer = this.#o.host.observer()
     const obs = observer === null ? null : observer.run(id, type, entries !== null, trace)
-    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs, waitQueued: false }
+    const run: Run = { id, type, parent, joiners: null, ended: false, weft: null as unknown as Weft, obs, waitQueued: 0 }
     if (continued > 0) run.continued = continued
     run.weft = this.weft(run, entries, scopeNumber(scope))
     this.#runs.set(id, run)

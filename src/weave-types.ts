@@ -33,8 +33,8 @@ export interface Run {
   obs: RunObservation | null
   /** How many times the thread continued as new (src/continue/); absent for none. */
   continued?: number
-  /** In passivation's queue of runs to look at (src/passivation/), once at a time. */
-  waitQueued: boolean
+  /** The stamp of its entry in passivation's queue of runs to look at (src/passivation/), once at a time; 0: not queued. */
+  waitQueued: number
   /**
    * A reload is checking it, or kept it on the code it started with (its record does not fit the
    * new code): it is not passivated, since it would wake on the new code.

@@ -8,10 +8,10 @@
  * journal, and is taken again by the next weave otherwise.
  */
 import { join } from 'node:path'
-import { expect, it } from 'vitest'
+import { expect, it, vi } from 'vitest'
 import { thread, Weave } from 'raiment'
 import { askWeave } from '../src/cli/ask-weave.js'
-import { ControlTable, withdraw } from '../src/control-table.js'
+import { ControlTable, TOLD_KEPT_MS, withdraw } from '../src/control-table.js'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
 import { tempDir } from './support/tmp.js'
@@ -96,3 +96,45 @@ it('an asker whose request the weave took and never answers gives up with RAIMEN
     journal.close()
   }
 }, 30_000)
+
+it('a told answer is deleted a minute after it was told (its asker has read it by then): the table does not keep every request', async () => {
+  vi.useFakeTimers({ toFake: ['Date'] })
+  const file = join(tempDir('raiment-claim-'), 'w.db')
+  const journal = new Journal(file, { durability: 'memory' })
+  const asker = new Journal(file, { own: false })
+  try {
+    const control = new ControlTable(journal)
+    const a = ask(asker, 'kill', 'x/1', null)
+    control.take()
+    control.reply(a, 'already ended')
+    await journal.committed()
+    await journal.committed()
+    expect(done(asker, a)).toBe(1)
+    // Not yet: its asker may still be reading it.
+    vi.setSystemTime(Date.now() + TOLD_KEPT_MS - 1_000)
+    const b = ask(asker, 'kill', 'x/2', null)
+    expect(control.take().map((r) => r.n)).toEqual([b])
+    expect(done(asker, a)).toBe(1)
+    vi.setSystemTime(Date.now() + 1_000)
+    control.take()
+    expect(done(asker, a)).toBeUndefined()
+    // A weave opening the journal gives the answers told before it as long from then.
+    control.reply(b, 'already ended')
+    await journal.committed()
+    await journal.committed()
+    journal.close()
+    const next = new Journal(file, { durability: 'memory' })
+    try {
+      const again = new ControlTable(next)
+      vi.setSystemTime(Date.now() + TOLD_KEPT_MS)
+      again.take()
+      expect(asker.db.prepare('SELECT count(*) FROM control').pluck().get()).toBe(0)
+    } finally {
+      next.close()
+    }
+  } finally {
+    vi.useRealTimers()
+    asker.close()
+    journal.close()
+  }
+})

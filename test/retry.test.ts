@@ -44,6 +44,8 @@ interface Ran {
   id: string
   /** The thread's row (for its call ids). */
   row: ThreadRow
+  /** The call ids with failed attempts the weave still kept in memory at the thread's end. */
+  kept: number
 }
 
 let weaves = 0
@@ -55,7 +57,8 @@ async function run(type: AnyThreadType, params: unknown, libraries: Record<strin
   try {
     const id = weave.spawn('t', params)
     const end = await weave.join(id)
-    return { end, attempts: AttemptLog.of(weave.journal).ofThread(id), entries: weave.journal.entries(id), db, id, row: weave.journal.thread(id)! }
+    const log = AttemptLog.of(weave.journal)
+    return { end, attempts: log.ofThread(id), entries: weave.journal.entries(id), db, id, row: weave.journal.thread(id)!, kept: log.keptCalls }
   } finally {
     await weave.close()
   }
@@ -112,12 +115,15 @@ describe('fetch retries', () => {
     // Each attempt started once the wait before it was over.
     expect(r.attempts[1]!.started).toBeGreaterThanOrEqual(r.attempts[0]!.due)
     expect(entries[0]![5]).toBeGreaterThanOrEqual(r.attempts[1]!.due)
+    // Its outcome recorded, the weave keeps nothing of the call in memory (its rows stay).
+    expect(r.kept).toBe(0)
   })
 
   it('gives the thread the last answer once the attempts are spent, and each error stays in the journal', async () => {
     const r = await run(poster, { url: `${server.url}/effect?fail=9`, retry: { ...FAST, attempts: 3 } })
     expect(r.end).toMatchObject({ status: 'done', result: { status: 503, body: 'try again' } })
     expect(r.attempts.map((a) => a.n)).toEqual([1, 2])
+    expect(r.kept).toBe(0)
   })
 
   it('retries a dropped connection (a network error) and fails with the last error when none is left', async () => {

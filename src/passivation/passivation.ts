@@ -55,6 +55,8 @@ export class Passivation {
   /** Who joins a passivated thread from this process (weave.join): handed to its run when it wakes. */
   readonly #joiners = new Map<string, Array<(end: ThreadEnd) => void>>()
   /** Runs that started waiting (or were busy), with when to look whether they still do. */
+  /** The last stamp given to a queued run (`Run.waitQueued`). */
+  #stamps = 0
   readonly #soon = new CheckQueue()
   /** Runs waiting on something no row can say, looked at again later (UNROUTABLE_RECHECK_MS). */
   readonly #later = new CheckQueue()
@@ -157,12 +159,11 @@ export class Passivation {
 
   /**
    * A weft's call started waiting: look in `after` ms whether its thread still only waits. A run
-   * is queued once at a time (`run.waitQueued`), however often it waits meanwhile.
+   * is queued once at a time (`run.waitQueued`, its entry's stamp), however often it waits meanwhile.
    */
   readonly onWait = (weft: Weft): void => {
     const run = this.#host.run(weft.threadId)
-    if (run === undefined || run.weft !== weft || run.waitQueued) return
-    run.waitQueued = true
+    if (run === undefined || run.weft !== weft || run.waitQueued !== 0) return
     this.#enqueue(run, Date.now() + this.#after)
   }
 
@@ -197,8 +198,15 @@ export class Passivation {
   // ---- passivating -----------------------------------------------------------------------------
 
   #enqueue(run: Run, at: number, later = false): void {
-    ;(later ? this.#later : this.#soon).push(run, at)
+    this.#queue(run, at, later)
     this.#armCheck(at)
+  }
+
+  /** Queues `run` to be looked at `at`, under a new stamp (an entry of another stamp is left alone when due). */
+  #queue(run: Run, at: number, later: boolean): void {
+    // (Kept a small integer: a stamp repeats only after a billion entries, long gone by then.)
+    run.waitQueued = this.#stamps = (this.#stamps % 0x3fffffff) + 1
+    ;(later ? this.#later : this.#soon).push(run.id, run.waitQueued, at)
   }
 
   /** The check's timer for `at`, unless it is armed for then or sooner. */
@@ -214,17 +222,17 @@ export class Passivation {
     this.#checkFor = Infinity
     const now = Date.now()
     const again: Array<[Run, number, boolean]> = []
-    const look = (run: Run): void => {
-      run.waitQueued = false
+    const look = (id: string, stamp: number): void => {
+      const run = this.#host.run(id)
+      // Ended, or queued again since (another run of the thread, or a later entry): not this entry's.
+      if (run === undefined || run.waitQueued !== stamp) return
+      run.waitQueued = 0
       const next = this.#passivate(run, now)
       if (next !== null) again.push([run, next[0], next[1]])
     }
     this.#soon.takeDue(now, look)
     this.#later.takeDue(now, look)
-    for (const [run, at, later] of again) {
-      run.waitQueued = true
-      ;(later ? this.#later : this.#soon).push(run, at)
-    }
+    for (const [run, at, later] of again) this.#queue(run, at, later)
     const next = Math.min(this.#soon.next(), this.#later.next())
     if (next !== Infinity) this.#armCheck(next)
   }

@@ -37,8 +37,9 @@ export class AttemptLog {
   #ofCall: Stmt | null = null
   #ofThread: Stmt | null = null
   /**
-   * The calls of unfinished threads that have failed attempts: read once, then kept up to date by
-   * add, so that a fresh call (nearly every call) asks SQLite nothing.
+   * The calls of unfinished threads that have failed attempts and no final outcome: read once,
+   * then kept up to date by add and settled, so that a fresh call (nearly every call) asks SQLite
+   * nothing.
    */
   #calls: Set<string> | null = null
 
@@ -75,6 +76,16 @@ export class AttemptLog {
   ofThread(thread: string): AttemptRow[] {
     this.#ofThread ??= this.#journal.db.prepare(`SELECT ${COLS} FROM retry_attempts WHERE thread = ? ORDER BY call, n`)
     return this.#ofThread.all(thread) as AttemptRow[]
+  }
+
+  /** @internal How many call ids it keeps in memory (none for calls that have their final outcome). */
+  get keptCalls(): number {
+    return this.#calls?.size ?? 0
+  }
+
+  /** Call `callId` has its final outcome (recorded next): its id is let go of (its rows stay, for `raiment show`). */
+  settled(callId: string): void {
+    this.#calls?.delete(callId)
   }
 
   /** Queues a failed attempt into the next commit; `after` runs once it is durable. */

@@ -187,6 +187,9 @@ export const MIGRATIONS: readonly string[] = [
   // of the same id in another journal (one made again under the same weave id). Null for the
   // threads of older journals: their call ids are as they were.
   `ALTER TABLE threads ADD COLUMN scope TEXT;`,
+  // Watches by watcher: a watched thread's end deletes the rows where it is the target or the
+  // watcher (src/thread-registry.ts), a scan of the table without it, in the group commit.
+  `CREATE INDEX IF NOT EXISTS watches_watcher ON watches(watcher);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

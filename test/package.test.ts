@@ -190,7 +190,8 @@ test('npm pack, install in an npm init project, npx raiment init, npm test; Weav
   await ok('npm', install, app, env)
   for (const [file, text] of Object.entries(PAY_FILES)) writeFileSync(join(app, file), text)
   const tested = await ok('npm', ['test'], app, env)
-  expect(tested.stdout).toMatch(/Tests +2 passed/)
+  // eslint-disable-next-line no-control-regex
+  expect(tested.stdout.replace(/\x1b\[[0-9;]*m/g, '')).toMatch(/Tests +2 passed/)
 
   // Plain node: the TypeScript thread and I/O library load through the API.
   const opened = JSON.parse((await ok('node', ['open.mjs'], app, env)).stdout) as unknown

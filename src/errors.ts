@@ -28,6 +28,8 @@ export interface DivergenceDetail {
   readonly recorded?: { readonly seq: number; readonly key: string; readonly ord: number }
   /** The call the thread made there (none for `missing` and `ended`); `stack` where stacks were kept. */
   readonly made?: { readonly key: string; readonly ord: number; readonly stack?: string }
+  /** What the thread threw, for `ended` when it ended by a throw: `Name: message (at file:line:column)`. */
+  readonly threw?: string
 }
 
 /** A replayed thread asked for something its record does not hold, or skipped what it holds. */

@@ -127,7 +127,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     encodeValue(result, 'the result')
     run = { status: 'done', result, calls: weft.trace!, dump: d }
   } catch (e) {
-    const err = weft.finish() ?? (e as Error)
+    const err = weft.finish(isContinueAsNew(e) ? undefined : e) ?? (e as Error)
     run = isContinueAsNew(err) ? { status: 'continued', continued: decodeValue(err.params), calls: weft.trace!, dump: d } : { status: 'failed', error: err, calls: weft.trace!, dump: d }
   }
   if (run.error instanceof ReplayDivergence) {

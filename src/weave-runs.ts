@@ -211,7 +211,7 @@ export class WeaveRuns {
     if (run.ended || this.#o.host.closed()) return
     // Held (a move, reload or stop) after a call it made was not: resumed from its record, it makes it.
     if (run.weft.heldBack) return
-    const stop = run.weft.finish()
+    const stop = run.weft.finish(ok || isContinueAsNew(value) ? undefined : value)
     // Killed, or ended otherwise meanwhile: by a call it made and did not await, held behind an
     // early outcome and started as it ended (a kill of itself, or of a thread linked to it).
     if (stop instanceof ThreadKilled || run.ended) return

@@ -44,6 +44,20 @@ export function divergenceAt(r: Replay, expected: Entry, first: Call | null, mad
   return { what: reordered(r, expected, pending), detail: { kind: 'reordered', index: r.next, recorded: recordedAt(expected), made: made(pending[0]!) } }
 }
 
+/**
+ * A divergence at the thread's end, told with what the thread threw: new code that throws where
+ * the old did not ends before its record does, and the error is the reason to show.
+ */
+export function threwBefore(d: Divergence, thrown: unknown): Divergence {
+  const e = thrown instanceof Error ? thrown : null
+  const what = e === null ? String(thrown) : `${e.name}: ${e.message}`
+  // The first frame of its stack, as a place: `file:line:column`.
+  const frame = e?.stack?.split('\n').find((l) => /^\s+at /.test(l))?.trim().slice(3)
+  const at = frame === undefined ? undefined : (/\((.+)\)$/.exec(frame)?.[1] ?? frame)
+  const threw = `${what}${at !== undefined ? ` (at ${at})` : ''}`
+  return { what: `${d.what} It threw ${threw}.`, detail: { ...d.detail, threw } }
+}
+
 /** The thread ended, and entry `i` of the record, `e`, was never asked for. */
 export function endedBefore(r: Replay, e: Entry, i: number): Divergence {
   return {

@@ -33,7 +33,7 @@ import { Call, keptHook } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { RecordBlocks } from './replay-blocks.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
-import { divergenceAt, divergenceError, droppedEntry, giveBackReplayed, madeBy, replayLeft, unreplayable, warnContinued, type Divergence } from './weft-divergence.js'
+import { divergenceAt, divergenceError, droppedEntry, giveBackReplayed, madeBy, replayLeft, threwBefore, unreplayable, warnContinued, type Divergence } from './weft-divergence.js'
 import type { CallTrace, WeftOptions } from './weft-options.js'
 import { KeyCounts } from './weft-keys.js'
 import { recordOutcome, settleRecorded } from './weft-outcomes.js'
@@ -420,10 +420,10 @@ export class Weft extends KeyCounts implements WeftLike {
   }
 
   /**
-   * The thread's `does` has settled. Returns the error the thread must end with instead of its
-   * own outcome (a divergence, or the kill), or null.
+   * The thread's `does` has settled (`thrown`: the error it threw, if it did). Returns the error
+   * the thread must end with instead of its own outcome (a divergence, or the kill), or null.
    */
-  finish(): Error | null {
+  finish(thrown?: unknown): Error | null {
     if (this.#stopped !== null) return this.#stopped
     const r = this.#replay
     const d =
@@ -434,7 +434,7 @@ export class Weft extends KeyCounts implements WeftLike {
             this.#dropEntry(e)
           })
     if (d !== null) {
-      this.#divergence(d)
+      this.#divergence(thrown === undefined ? d : threwBefore(d, thrown))
       return this.#stopped
     }
     this.#ended = true

@@ -162,6 +162,16 @@ describe('raiment check', () => {
     await expect(replay(quickOf(['steps', 'broken']), dump, { ioLibs })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_LIBRARY' })
   })
 
+  it('new code that throws where the record holds more: the verdict says what it threw, and where', async () => {
+    const throws = V1.replace("    await this.steps.step('charge', { amount: p.n, currency: 'EUR' })\n", "    ;(p as unknown as { sku: string }).sku.toUpperCase()\n")
+    const dir = project({ v1: { 'order.ts': V1 }, v2: { 'order.ts': throws } })
+    const { weave } = await runOrders(dir, 'v1', 1)
+    await weave.close()
+    const order = diverged((await check(dir, 'v2')).threads[0])
+    expect(order).toMatchObject({ at: 1, kind: 'ended', made: null })
+    expect(order.threw).toMatch(new RegExp(`^TypeError: Cannot read properties of undefined \\(reading 'toUpperCase'\\) \\(at .*${join(dir, 'v2', 'order.ts').replaceAll('/', '\\/')}:6:\\d+\\)$`))
+  })
+
   it('a removed call, an added one, and a finished thread that would call more', async () => {
     const dropCharge = V1.replace("    await this.steps.step('charge', { amount: p.n, currency: 'EUR' })\n", '')
     const moreQuick = QUICK.replace("return this.steps.step('quick', 1)", "await this.steps.step('quick', 1); return this.steps.step('more', 1)")

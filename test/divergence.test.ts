@@ -67,6 +67,19 @@ describe('strict replay of a changed thread body', () => {
     expect(run.calls.map((c) => c.call)).toEqual(['dv.step', 'dv.step', 'dv.step', 'dv.step'])
   })
 
+  it('new code that throws before its record ends: the divergence says what it threw, and where', async () => {
+    const { dump } = await record(original, { n: 1 }, recordOpts())
+    const throws = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        await this.dv.step('reserve', p.n)
+        return (p as unknown as { sku: string }).sku.toUpperCase()
+      },
+    })
+    const e = await divergence(throws, dump)
+    expect(e.message).toMatch(/which it never asked for\. It threw TypeError: Cannot read properties of undefined \(reading 'toUpperCase'\) \(at .*divergence\.test\.ts:\d+:\d+\)\./)
+  })
+
   it('a changed argument: names the request made and the one recorded', async () => {
     const { dump } = await record(original, { n: 1 }, recordOpts())
     const changed = thread({

@@ -11,6 +11,7 @@
  * - The replay runs in microtasks only (the weft releases outcomes on drained microtask queues),
  *   so a thread still unsettled when a macrotask runs waits on something outside its record.
  */
+import { isContinueAsNew } from '../continue/continue.js'
 import { decodeArgs, decodeValue, encodeArgs } from '../encoding.js'
 import { ReplayDivergence, type DivergenceDetail } from '../errors.js'
 import { brokenLibrary, Library, type ReplayParts } from '../libraries.js'
@@ -62,6 +63,8 @@ export type Verdict =
       readonly where: string | null
       /** How the arguments of `made` differ from those of `recorded`, one line per difference. */
       readonly diff: string[]
+      /** What the code threw, where it ended by a throw before the record did (kind `ended`). */
+      readonly threw?: string
       readonly message: string
     }
   | {
@@ -130,7 +133,7 @@ async function replayOnce(type: AnyThreadType, t: CheckedThread, parts: Readonly
     }
     out = { entries: entries.length, error: weft.finish(), markers: [] }
   } catch (e) {
-    out = { entries: entries.length, error: weft.finish() ?? (e as Error), markers: [] }
+    out = { entries: entries.length, error: weft.finish(isContinueAsNew(e) ? undefined : e) ?? (e as Error), markers: [] }
   } finally {
     clearImmediate(timer)
   }
@@ -211,6 +214,7 @@ function verdictOf(t: CheckedThread, o: Outcome): Verdict {
     made,
     where: null,
     diff: recorded !== null && made !== null ? argsDiff(recorded, made) : [],
+    ...(d.threw !== undefined ? { threw: d.threw } : {}),
     message: e.message,
   }
 }

@@ -81,6 +81,7 @@ export function verdictLines(v: Verdict): string[] {
   if (v.recorded !== null) lines.push(`  recorded: ${callText(v.recorded.call, v.recorded.args)}`)
   if (v.made !== null) lines.push(`  made:     ${callText(v.made.call, v.made.args)}${v.where !== null ? `   at ${v.where}` : ''}`)
   for (const d of v.diff) lines.push(`  ${d}`)
+  if (v.threw !== undefined) lines.push(`  threw:    ${v.threw}`)
   return lines
 }
 
@@ -88,7 +89,7 @@ const KIND: Record<string, string> = {
   unexpected: 'the code makes another call where the record holds this one',
   reordered: 'the code waits on a call the record holds later (calls reordered or one removed)',
   missing: 'the code makes no further call where the record holds this one',
-  ended: 'the code ends where the record holds more calls',
+  ended: 'the code ends (returns or throws) where the record holds more calls',
   beyond: 'the thread had ended, and the code makes a call after the end of its record',
 }
 

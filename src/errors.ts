@@ -119,11 +119,13 @@ function editDistance(a: string, b: string): number {
 }
 
 export class UnknownLibrary extends RaimentError {
-  constructor(name: string, where: string, known: readonly string[]) {
+  /** `added`: its file is there now, added after the weave started (a reload loads no new library). */
+  constructor(name: string, where: string, known: readonly string[], added = false) {
     super(
       'RAIMENT_UNKNOWN_LIBRARY',
-      `${where} uses unknown I/O library '${name}'; libraries that exist: ${known.join(', ')}. ` +
-        `Add io-libs/${name}.ts or fix the name in 'uses'.`,
+      added
+        ? `${where} uses I/O library '${name}', added after this weave started: a weave loads its libraries when it starts, not at a reload. Restart the weave to load it`
+        : `${where} uses unknown I/O library '${name}'; libraries that exist: ${known.join(', ')}. ` + `Add io-libs/${name}.ts or fix the name in 'uses'.`,
     )
   }
 }

@@ -112,7 +112,8 @@ export async function loadThreadTypeNamed(dir: string, name: string): Promise<An
 
 /**
  * Checks that every library a thread type uses exists. With `unavailable`, a type that uses one
- * that does not is moved there (with `files` naming its module); without, that is thrown.
+ * that does not is moved there (with `files` naming its module); without, that is thrown. `added`:
+ * libraries whose files are there but not loaded (a reload's): the error says to restart.
  * @throws UnknownLibrary naming the libraries that exist
  */
 export function checkUses(
@@ -120,12 +121,13 @@ export function checkUses(
   libraries: readonly string[],
   unavailable?: Map<string, RaimentError>,
   files?: Map<string, string>,
+  added: readonly string[] = [],
 ): void {
   for (const [name, t] of types) {
     const missing = t.uses.find((u) => !libraries.includes(u))
     if (missing === undefined) continue
     const file = files?.get(name)
-    const err = new UnknownLibrary(missing, `thread type '${name}'${file !== undefined ? ` (${file})` : ''}`, libraries)
+    const err = new UnknownLibrary(missing, `thread type '${name}'${file !== undefined ? ` (${file})` : ''}`, libraries, added.includes(missing))
     if (unavailable === undefined) throw err
     types.delete(name)
     unavailable.set(name, err)

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { InvalidThreadModule, RaimentError, WeaveClosed } from '../errors.js'
-import { replayParts, type ReplayParts } from '../libraries.js'
+import { allLibraryFiles, replayParts, type ReplayParts } from '../libraries.js'
 import { checkUses, loadThreadType, threadFiles } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
 import { decodeValue } from '../encoding.js'
@@ -101,7 +101,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     let t: AnyThreadType
     try {
       t = await loadThreadType(file, query)
-      checkUses(new Map([[name, t]]), a.libraries)
+      checkUses(new Map([[name, t]]), a.libraries, undefined, undefined, [...allLibraryFiles(a.ioLibs).keys()])
     } catch (e) {
       const err = e as RaimentError
       entry.error = { code: err.code ?? 'RAIMENT_INVALID_THREAD_MODULE', message: err instanceof InvalidThreadModule ? err.message : `${file}: ${err.message}` }

@@ -43,6 +43,7 @@ describe('weave.schedules', () => {
       ['a', { cron: '* * * * *', type: 'nosuch' }, 'RAIMENT_UNKNOWN_THREAD_TYPE'],
       ['a', { cron: '* * * * *', type: 'tick', missed: 'sometimes' }, 'RAIMENT_BAD_SCHEDULE'],
       ['a', { cron: '* * * * *', type: 'tick', params: [1] }, 'RAIMENT_BAD_SCHEDULE'],
+      ['a', { cron: '* * * * *', type: 'tick', params: null }, 'RAIMENT_BAD_SCHEDULE'],
       ['a', { cron: '* * * * *', type: 'tick', every: 5 }, 'RAIMENT_BAD_SCHEDULE'],
       ['a/b', { cron: '* * * * *', type: 'tick' }, 'RAIMENT_BAD_SCHEDULE'],
       ['a', { cron: '* * * * *', type: 'tick', params: { f: () => 1 } }, 'RAIMENT_UNRECORDABLE'],
@@ -52,6 +53,9 @@ describe('weave.schedules', () => {
     }
     await weave.schedules.add('a', { cron: '* * * * *', type: 'tick' })
     await expect(weave.schedules.add('a', { cron: '*/2 * * * *', type: 'tick' })).rejects.toMatchObject({ code: 'RAIMENT_SCHEDULE_EXISTS' })
+    // A time zone in the wrong case is taken, and kept as IANA spells it.
+    expect(await weave.schedules.add('z', { cron: '0 9 * * *', type: 'tick', tz: 'europe/paris' })).toMatchObject({ tz: 'Europe/Paris' })
+    await weave.schedules.remove('z')
     await expect(weave.schedules.pause('b')).rejects.toMatchObject({ code: 'RAIMENT_UNKNOWN_SCHEDULE' })
     await weave.committed()
     const rows = weave.journal.db.prepare('SELECT name, cron FROM schedules').all()

@@ -26,7 +26,7 @@ export class CronTimes {
       throw new InvalidSchedule('RAIMENT_BAD_CRON', `invalid cron expression ${JSON.stringify(expr)}: ${why}; e.g. "*/5 * * * *" (every 5 minutes) or "0 9 * * MON-FRI"`, { cause: e })
     }
     this.expr = expr
-    this.tz = tz
+    this.tz = zoneName(tz)
   }
 
   /** The first time strictly after `after`, or null when there is none. */
@@ -60,4 +60,10 @@ function validZone(tz: string): boolean {
   } catch {
     return false
   }
+}
+
+/** A valid zone as IANA spells it where only the case differs (`europe/paris`: `Europe/Paris`); else as given (an alias stays). */
+function zoneName(tz: string): string {
+  const resolved = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone
+  return resolved.toLowerCase() === tz.toLowerCase() ? resolved : tz
 }

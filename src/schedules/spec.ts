@@ -83,7 +83,7 @@ export function checkDefinition(name: unknown, o: ScheduleOptions, extra: Readon
   if (typeof o.type !== 'string' || o.type === '') throw bad(`schedule '${name}': 'type' must be a thread type's name, got ${JSON.stringify(o.type)}`)
   const missed = o.missed ?? 'skip'
   if (!MISSED_POLICIES.includes(missed)) throw bad(`schedule '${name}': 'missed' must be one of ${MISSED_POLICIES.join(', ')}, got ${JSON.stringify(missed)}`)
-  const params = o.params ?? {}
+  const params = o.params === undefined ? {} : o.params
   if (params === null || typeof params !== 'object' || Array.isArray(params)) {
     throw bad(`schedule '${name}': params must be an object (each thread gets it with scheduledAt added), got ${Array.isArray(params) ? 'an array' : JSON.stringify(params)}`)
   }

@@ -21,8 +21,12 @@ export type { CallTrace } from './weft.js'
 export type { Dump } from './dump.js'
 
 export interface ReplayRun<R = unknown> {
-  /** How the replayed thread ended ('continued': it called `threads.continueAsNew`). */
-  status: 'done' | 'failed' | 'continued'
+  /**
+   * How the replayed thread ended ('continued': it called `threads.continueAsNew`); 'unfinished':
+   * the dump is of a thread that had not ended (running, killed, moved), and the replay went
+   * through its whole record and asked for more, as the thread did live.
+   */
+  status: 'done' | 'failed' | 'continued' | 'unfinished'
   result?: R
   /** With status 'continued', the params it continued with. */
   continued?: unknown
@@ -31,6 +35,8 @@ export interface ReplayRun<R = unknown> {
   calls: CallTrace[]
   /** With `strict: false`, the divergence instead of a throw. */
   divergence?: ReplayDivergence
+  /** With status 'unfinished', the request the thread made where its record ends (`inv.take("hat",3) (ordinal 0)`). */
+  next?: string
   /** The dump replayed. */
   dump: Dump
 }
@@ -129,6 +135,11 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
   } catch (e) {
     const err = weft.finish(isContinueAsNew(e) ? undefined : e) ?? (e as Error)
     run = isContinueAsNew(err) ? { status: 'continued', continued: decodeValue(err.params), calls: weft.trace!, dump: d } : { status: 'failed', error: err, calls: weft.trace!, dump: d }
+  }
+  // A record that ends where the thread had not ended: the replay stops there, as the thread did.
+  if (run.error instanceof ReplayDivergence && run.error.detail?.kind === 'beyond' && d.thread.status !== 'done' && d.thread.status !== 'failed') {
+    const made = run.error.detail.made
+    return { status: 'unfinished', calls: run.calls, dump: d, ...(made !== undefined ? { next: `${describeKey(made.key)} (ordinal ${made.ord})` } : {}) }
   }
   if (run.error instanceof ReplayDivergence) {
     const divergence = withTypeHint(type, d, run.error)

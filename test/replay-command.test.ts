@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { dumpText, makeDump, Weave, type Dump } from 'raiment'
-import { record } from 'raiment/testing'
+import { record, replay } from 'raiment/testing'
 import { loadThreadTypes } from '../src/thread-types.js'
 import { raiment } from './support/raiment-process.js'
 import { projectWith } from './support/threads-dir.js'
@@ -90,4 +90,11 @@ test('the record of a thread killed, or moved on, while it waited ends where it 
   const moved = await replayed(dir, 'moved.json', { ...killed, thread: { ...killed.thread, status: 'moved' } })
   expect(moved.out).toContain('which is where the record ends: the thread moved to another weave there')
   expect(moved.code).toBe(0)
+  // replay() in a test agrees: unfinished, strict or not, with the request where the record ends.
+  const waiter = types.get('waiter')!
+  const run = await replay(waiter, killed, { ioLibs: false })
+  expect(run).toMatchObject({ status: 'unfinished', next: expect.stringMatching(/ \(ordinal 0\)$/) })
+  expect(run.divergence).toBeUndefined()
+  // Of a thread that had ended, asking for more than its record is a divergence.
+  await expect(replay(waiter, { ...killed, thread: { ...killed.thread, status: 'done', result: 1 } }, { ioLibs: false })).rejects.toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
 }, SLOW)

@@ -7,7 +7,7 @@ import { readDump } from '../dump.js'
 import { errorToRecord, type ErrorRecord } from '../error-records.js'
 import { ReplayDivergence } from '../errors.js'
 import { replay as replayDump } from '../testing.js'
-import { describeKey, releasedOutcomes } from '../weft.js'
+import { releasedOutcomes } from '../weft.js'
 import { errorText, plural, say, threadType, toText } from './common.js'
 import { replayLine, showProgress } from './progress.js'
 
@@ -33,19 +33,18 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
   } catch (e) {
     shown.stop()
     if (!(e instanceof ReplayDivergence)) throw e
-    if (!ended(d.thread.status) && endOfRecord(e)) {
-      say(`${head}; it made every recorded call, then asked for one the record does not hold yet:`)
-      const made = e.detail?.made
-      say(made ? `${describeKey(made.key)} (ordinal ${made.ord})` : e.message)
-      say(`which is where the record ends: ${whereItEnds(d.thread.status)}`)
-      return 0
-    }
     say(`${head}; it diverged from the record:`)
     say(e.message)
     return 1
   }
   shown.stop()
   const recorded = d.thread.status
+  if (run.status === 'unfinished') {
+    say(`${head}; it made every recorded call, then asked for one the record does not hold yet:`)
+    say(run.next ?? '(a request)')
+    say(`which is where the record ends: ${whereItEnds(recorded)}`)
+    return 0
+  }
   if (run.status === 'done') {
     say(`${head}; it returned:`)
     say(toText(run.result))
@@ -96,14 +95,6 @@ function whereItEnds(status: string): string {
   if (status === 'killed') return 'the thread was killed there'
   if (status === 'moved') return 'the thread moved to another weave there, whose journal holds the rest of its record'
   return `the thread was still ${status} when it was dumped`
-}
-
-/**
- * The replay went through every recorded outcome and then asked for more (kind `beyond`): for a
- * thread that had not ended, that is the end of its record, not a change of code.
- */
-function endOfRecord(e: ReplayDivergence): boolean {
-  return e.detail?.kind === 'beyond'
 }
 
 function recordedEnd(status: string, error: ErrorRecord | undefined): string {

@@ -83,6 +83,7 @@ export interface ReplayOptions {
  */
 export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) => Promise<R> }, dump: string | Dump, options: ReplayOptions = {}): Promise<ReplayRun<R>> {
   checkType('replay', type)
+  checkOptions('replay', options, REPLAY_OPTIONS)
   let d = readDump(dump)
   const where = typeof dump === 'string' && !dump.trimStart().startsWith('{') ? dump : 'the dump'
   if (options.at !== undefined || options.set !== undefined) {
@@ -183,6 +184,7 @@ export interface Recording<R = unknown> {
  */
 export async function record<P, R>(type: AnyThreadType & { does: (this: never, params: P) => Promise<R> }, params: P, options: RecordOptions = {}): Promise<Recording<R>> {
   checkType('record', type)
+  checkOptions('record', options, RECORD_OPTIONS)
   if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
     throw new InvalidArgument(`record(): 'name' must be the thread type's name (a non-empty string), got ${JSON.stringify(options.name)}`)
   }
@@ -239,6 +241,22 @@ function withTypeHint(type: AnyThreadType, d: Dump, divergence: ReplayDivergence
       `if it is not the type the dump came from, replay the dump with that one (threads/${recorded}). ${divergence.message}`,
     divergence.detail,
   )
+}
+
+const REPLAY_OPTIONS = ['strict', 'ioLibs', 'at', 'set', 'libraries']
+const RECORD_OPTIONS = ['name', 'libraries', 'ioLibs', 'config']
+
+/**
+ * @throws InvalidArgument for options that are not an object, or have a key `fn` does not know
+ *   (a misspelt `strict` would be ignored otherwise)
+ */
+function checkOptions(fn: string, options: unknown, known: readonly string[]): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidArgument(`${fn}(): options must be an object (${known.join(', ')}), got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`)
+  }
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) throw new InvalidArgument(`${fn}(): unknown option '${k}'; the options are ${known.join(', ')}`)
+  }
 }
 
 function checkType(fn: string, type: unknown): void {

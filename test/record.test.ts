@@ -60,6 +60,13 @@ describe('dumpText() and replay() take a dump, not what record() returns', () =>
     expect(readDump(text).thread.type).toBe('record.test')
     expect((await replay(inline, text)).result).toBe('number')
   })
+
+  test('a misspelt option is refused, not ignored', async () => {
+    const { dump } = await record(inline, undefined)
+    await expect(replay(inline, dump, { strcit: false } as never)).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: "replay(): unknown option 'strcit'; the options are strict, ioLibs, at, set, libraries" })
+    await expect(record(inline, undefined, { nmae: 'x' } as never)).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringContaining("record(): unknown option 'nmae'") })
+    await expect(replay(inline, dump, null as never)).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT' })
+  })
 })
 
 describe('raiment replay of a recorded dump', () => {

@@ -35,6 +35,7 @@ type Stmt = Database.Statement<unknown[]>
 
 /** How long a told answer stays for its asker to read (askers read it within a poll, and give up after 35 s). */
 export const TOLD_KEPT_MS = 60_000
+const FORGET_AT_ONCE = 1_000
 
 export class ControlTable {
   readonly #journal: Journal
@@ -44,6 +45,7 @@ export class ControlTable {
   readonly #answer: Stmt
   readonly #release: Stmt
   readonly #forget: Stmt
+  readonly #newest: Stmt
   /** Answers told (`done` 1), oldest first, with when: deleted TOLD_KEPT_MS later, read by then. */
   readonly #told: Array<[n: number, at: number]> = []
 
@@ -56,6 +58,7 @@ export class ControlTable {
     this.#answer = db.prepare('UPDATE control SET done = 2, reply = ? WHERE n = ?')
     this.#release = db.prepare('UPDATE control SET done = 1 WHERE n = ? AND done = 2')
     this.#forget = db.prepare('DELETE FROM control WHERE n = ? AND done = 1')
+    this.#newest = db.prepare('SELECT max(n) FROM control').pluck()
     // Told before this weave opened: their askers get as long from now.
     const now = Date.now()
     for (const n of db.prepare('SELECT n FROM control WHERE done = 1 ORDER BY n').pluck().all() as number[]) this.#told.push([n, now])
@@ -80,8 +83,12 @@ export class ControlTable {
   #forgetRead(): void {
     const told = this.#told
     const before = Date.now() - TOLD_KEPT_MS
+    if (told.length === 0 || told[0]![1] > before) return
+    // The newest row stays (`n` is a rowid: deleting the highest would give its number again), and
+    // at most FORGET_AT_ONCE go at one poll (an old journal's backlog goes over several).
+    const newest = this.#newest.get() as number
     let i = 0
-    for (; i < told.length && told[i]![1] <= before; i++) this.#forget.run(told[i]![0])
+    for (; i < told.length && i < FORGET_AT_ONCE && told[i]![1] <= before && told[i]![0] < newest; i++) this.#forget.run(told[i]![0])
     if (i > 0) told.splice(0, i)
   }
 

@@ -22,8 +22,8 @@ import { UnrecordableValue } from './errors.js'
 const NEEDS_SUPERJSON = new Error('needs superjson')
 
 const registeredClasses = new Set<object>()
-/** The names of the classes registered with registerClass (errors: `errorClasses`). */
-const classNames = new Set<string>()
+/** The class each name decodes to, registered with registerClass (errors: `errorClasses`). */
+const classNames = new Map<string, new (...args: never[]) => object>()
 /** While above 0, Raiment imports an I/O library: a name already registered keeps its class (`keepingRegistered`). */
 let keeping = 0
 /** Error classes by name (built-ins and those registered), for decoding recorded errors (src/error-records.ts). */
@@ -49,11 +49,26 @@ export function registerClass(cls: new (...args: never[]) => object, name = cls.
     registerError(cls as new (...args: never[]) => Error, name)
     return
   }
-  if (keeping > 0 && classNames.has(name)) return
   superjson.registerClass(cls, name)
   keyJson.registerClass(cls, name)
   registeredClasses.add(cls.prototype as object)
-  classNames.add(name)
+  const kept = keeping > 0 ? classNames.get(name) : undefined
+  // Both copies are recorded under the name (the library's instances stay recordable); the name
+  // still decodes to the class registered first.
+  if (kept !== undefined && kept !== cls) {
+    decodeAs(superjson, name, kept)
+    decodeAs(keyJson, name, kept)
+  } else classNames.set(name, cls)
+}
+
+/**
+ * Makes `name` decode to `cls` again in `sj` (a class registered already is not registered
+ * twice, so its registry's map from names is set here; test/encoding.property.test.ts holds it).
+ */
+function decodeAs(sj: object, name: string, cls: unknown): void {
+  // (superjson's default export is its class; its static methods use its default instance.)
+  const instance = (sj as { defaultInstance?: object }).defaultInstance ?? sj
+  ;(instance as { classRegistry?: { kv?: { keyToValue?: Map<string, unknown> } } }).classRegistry?.kv?.keyToValue?.set(name, cls)
 }
 
 /**

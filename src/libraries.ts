@@ -330,6 +330,17 @@ export async function replayParts(ioLibs: string | false): Promise<Map<string, R
       out.set(name, { broken: e instanceof RaimentError ? e : new InvalidLibraryModule(file, `could not be loaded: ${(e as Error).message}`) })
       continue
     }
+    // What a weave would refuse at its start (a 'journalOnly' naming no method, no methods…), where
+    // it can be told without running the library's factory.
+    const impl = mod.default
+    if (impl !== null && typeof impl === 'object') {
+      try {
+        Library.of(name, impl, mod.concurrency, mod.threadSide, file, mod.markers, mod.retry, mod.journalOnly)
+      } catch (e) {
+        out.set(name, { broken: e instanceof RaimentError ? e : new InvalidLibraryModule(file, (e as Error).message) })
+        continue
+      }
+    }
     out.set(name, { ...(mod.threadSide ? { threadSide: mod.threadSide } : {}), ...(mod.markers ? { markers: mod.markers } : {}), ...(mod.retry ? { retry: mod.retry } : {}) })
   }
   return out

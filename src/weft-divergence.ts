@@ -49,12 +49,18 @@ export function divergenceAt(r: Replay, expected: Entry, first: Call | null, mad
  * the old did not ends before its record does, and the error is the reason to show.
  */
 export function threwBefore(d: Divergence, thrown: unknown): Divergence {
-  const e = thrown instanceof Error ? thrown : null
-  const what = e === null ? String(thrown) : `${e.name}: ${e.message}`
-  // The first frame of its stack, as a place: `file:line:column`.
-  const frame = e?.stack?.split('\n').find((l) => /^\s+at /.test(l))?.trim().slice(3)
-  const at = frame === undefined ? undefined : (/\((.+)\)$/.exec(frame)?.[1] ?? frame)
-  const threw = `${what}${at !== undefined ? ` (at ${at})` : ''}`
+  let threw: string
+  try {
+    const e = thrown instanceof Error ? thrown : null
+    const what = e === null ? String(thrown) : `${e.name}: ${e.message}`
+    // The first frame of its stack, as a place: `file:line:column`.
+    const frame = typeof e?.stack === 'string' ? e.stack.split('\n').find((l) => /^\s+at /.test(l))?.trim().slice(3) : undefined
+    const at = frame === undefined ? undefined : (/\((.+)\)$/.exec(frame)?.[1] ?? frame)
+    threw = `${what}${at !== undefined ? ` (at ${at})` : ''}`
+  } catch {
+    // A value with no text (an object without a prototype): the divergence as it is.
+    return d
+  }
   return { what: `${d.what} It threw ${threw}.`, detail: { ...d.detail, threw } }
 }
 

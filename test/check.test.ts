@@ -160,6 +160,9 @@ describe('raiment check', () => {
       }) as AnyThreadType
     expect((await replay(quickOf(['steps']), dump, { ioLibs })).result).toBe('quick:1')
     await expect(replay(quickOf(['steps', 'broken']), dump, { ioLibs })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_LIBRARY' })
+    // A library a weave would refuse at its start (a journalOnly naming no method of it): the same.
+    writeFileSync(join(dir, 'io-libs', 'broken.ts'), "export default { async oops() { return 1 } }\nexport const journalOnly = ['opps']\n")
+    expect((await check(dir, 'v2', 1)).threads[1]).toMatchObject({ verdict: 'does-not-load', code: 'RAIMENT_INVALID_LIBRARY', message: expect.stringContaining("'journalOnly' must be a list of the library's method names (oops)") })
   })
 
   it('new code that throws where the record holds more: the verdict says what it threw, and where', async () => {

@@ -11,7 +11,7 @@ import { expect, test } from 'vitest'
 import { fc, test as fcTest } from '@fast-check/vitest'
 import { makeDump, thread, Weave } from 'raiment'
 import { dumpText, readDump, replay } from 'raiment/testing'
-import { decodeArgs, decodeValue, encodeArgs, encodeValue } from '../src/encoding.js'
+import { decodeArgs, decodeValue, encodeArgs, encodeValue, keepingRegistered, registerClass } from '../src/encoding.js'
 import { decodeError, encodeError } from '../src/error-records.js'
 import { tempDir } from './support/tmp.js'
 
@@ -162,5 +162,25 @@ test('a thread whose outcomes have such keys is dumped, read back and replayed t
     expect(shape(run.result)).toEqual(shape({ got: answer, again: answer }))
   } finally {
     await weave.close()
+  }
+})
+
+test("a second copy of a class, registered under its name while Raiment imports a library (vitest's own copy), records, and decodes to the first", async () => {
+  class Money {
+    constructor(readonly cents = 0) {}
+  }
+  registerClass(Money, 'KeptMoney')
+  const Copy = await keepingRegistered(async () => {
+    class Money {
+      constructor(readonly cents = 0) {}
+    }
+    registerClass(Money, 'KeptMoney')
+    return Money
+  })
+  for (const v of [new Money(5), new Copy(5)]) {
+    const back = decodeValue(encodeValue(v, 'the outcome'))
+    expect(back).toBeInstanceOf(Money)
+    expect(back).toEqual(new Money(5))
+    expect(decodeArgs(encodeArgs([v]))).toEqual([new Money(5)])
   }
 })

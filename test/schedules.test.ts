@@ -284,3 +284,29 @@ describe('weave.schedules', () => {
     raw.close()
   })
 })
+
+describe('a declared schedule whose zone a journal stored in another case', () => {
+  it('is the same zone: the times missed while no weave ran still fire (it is not taken for a changed schedule)', async () => {
+    const dir = tempDir('raiment-tz-')
+    mkdirSync(join(dir, 'threads'))
+    const src = new URL('../src/index.ts', import.meta.url).href
+    writeFileSync(join(dir, 'threads', 'daily.ts'), `import { thread } from '${src}'\nexport const schedule = { cron: '0 9 * * *', tz: 'europe/paris', missed: 'all' }\nexport default thread({ uses: [], async does(p: unknown) { return p } })\n`)
+    const clock = new TestClock(Date.parse('2026-03-01T10:00:00Z'))
+    const o: WeaveOptions = { db: join(dir, 'w.db'), threads: join(dir, 'threads'), ioLibs: false, dumps: false, durability: 'memory', scheduleClock: clock }
+    await (await Weave.open(o)).close()
+    // As Raiment kept it before it spelt zones as IANA does.
+    const raw = new Database(o.db)
+    raw.prepare("UPDATE schedules SET tz = 'europe/paris'").run()
+    raw.close()
+    clock.t = Date.parse('2026-03-04T10:00:00Z')
+    const weave = await Weave.open(o)
+    try {
+      await clock.advance(clock.t, weave)
+      await weave.committed()
+      expect(weave.journal.threads()).toHaveLength(3)
+      expect(weave.journal.db.prepare('SELECT tz FROM schedules').pluck().get()).toBe('Europe/Paris')
+    } finally {
+      await weave.close()
+    }
+  })
+})

@@ -23,7 +23,7 @@ export async function askWeave(journal: Journal, kind: string, thread: string | 
   const deadline = Date.now() + CONTROL_TIMEOUT_MS
   let tryAt = deadline
   for (;;) {
-    const r = ask.get(n) as { done: number; reply: string | null }
+    const r = controlRow(ask, journal, n)
     if (r.done === 1) return r.reply ?? ''
     const now = Date.now()
     if (now >= deadline) {
@@ -41,6 +41,20 @@ export async function askWeave(journal: Journal, kind: string, thread: string | 
     }
     await new Promise((res) => setTimeout(res, 20))
   }
+}
+
+/**
+ * Request `n`'s row as its asker polls it.
+ * @throws RaimentError `RAIMENT_ANSWER_GONE` when it is gone: told, and deleted a minute later
+ *   (src/control-table.ts), before this asker read it (a process paused that long)
+ */
+export function controlRow(ask: { get(n: number | bigint): unknown }, journal: Journal, n: number | bigint): { done: number; reply: string | null } {
+  const r = ask.get(n) as { done: number; reply: string | null } | undefined
+  if (r !== undefined) return r
+  throw new RaimentError(
+    'RAIMENT_ANSWER_GONE',
+    `the weave on ${journal.file} answered request ${n}, and deleted the answer a minute later, before it was read here (was this process paused?); raiment ps and raiment show tell what happened`,
+  )
 }
 
 /** How long past CONTROL_TIMEOUT_MS an asker waits for a weave that took its request. */

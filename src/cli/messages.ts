@@ -12,7 +12,7 @@ import { encodeValue } from '../encoding.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
-import { givenAnswer } from './ask-weave.js'
+import { controlRow, givenAnswer } from './ask-weave.js'
 import { complain, isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions, type Owner } from './common.js'
 import { decodeShown, jsonValue } from './records.js'
 import { weaveOfThread } from '../remote.js'
@@ -127,7 +127,7 @@ async function awaitReply(journal: Journal, n: number, owner: Owner, to: string)
   const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
   const deadline = Date.now() + SEND_TIMEOUT_MS
   for (;;) {
-    const r = ask.get(n) as { done: number; reply: string | null }
+    const r = controlRow(ask, journal, n)
     const late = Date.now() >= deadline
     // done 2 at the deadline: answered in a batch the weave committed, not yet told (see askWeave).
     if (r.done === 1 || (late && r.done === 2)) {

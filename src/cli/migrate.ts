@@ -7,7 +7,7 @@ import { checkName } from '../amqp/topology.js'
 import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { checkMoveTarget } from '../weave-moves.js'
-import { givenAnswer } from './ask-weave.js'
+import { controlRow, givenAnswer } from './ask-weave.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 
 /** How long to wait for the weave's answer (it may look the target weave up on the broker). */
@@ -40,7 +40,7 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
     const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
     const deadline = Date.now() + MIGRATE_TIMEOUT_MS
     for (;;) {
-      const r = ask.get(n) as { done: number; reply: string | null }
+      const r = controlRow(ask, journal, n)
       const late = Date.now() >= deadline
       // done 2 at the deadline: answered in a batch the weave committed, not yet told (see askWeave).
       if (r.done === 1 || (late && r.done === 2)) {

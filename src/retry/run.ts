@@ -116,8 +116,9 @@ export async function retryCall(call: RetryingCall, policy: Policy, journal: Jou
     n++
     const failed = ok ? (failure?.(value, call.args) ?? null) : value
     if (failed === null || n >= policy.attempts || !host.active() || !retries(policy, failed, { call: name, args: call.args, attempt: n })) {
-      // Its outcome is what the thread records next: this weave never asks for its attempts again.
-      if (n > 1) log.settled(id)
+      // Its outcome is what the thread records next (unless it was let go of: then it is made
+      // again, and asks for its attempts): this weave never asks for them again.
+      if (n > 1 && host.active()) log.settled(id)
       if (ok) return value
       throw value
     }

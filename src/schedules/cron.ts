@@ -62,8 +62,13 @@ function validZone(tz: string): boolean {
   }
 }
 
-/** A valid zone as IANA spells it where only the case differs (`europe/paris`: `Europe/Paris`); else as given (an alias stays). */
-function zoneName(tz: string): string {
-  const resolved = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone
+/** A zone as IANA spells it where only the case differs (`europe/paris`: `Europe/Paris`); else as given (an alias, or one not valid). */
+export function zoneName(tz: string): string {
+  let resolved: string
+  try {
+    resolved = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone
+  } catch {
+    return tz
+  }
   return resolved.toLowerCase() === tz.toLowerCase() ? resolved : tz
 }

@@ -20,7 +20,7 @@ import { RaimentError, ThreadTypeUnavailable, UnknownThreadType, WeaveClosed } f
 import type { Journal } from '../journal.js'
 import type { Weave } from '../weave.js'
 import { realClock, type ScheduleClock } from './clock.js'
-import { CronTimes } from './cron.js'
+import { CronTimes, zoneName } from './cron.js'
 import { DeclaredSchedule, InvalidSchedule, ScheduleExists, UnknownSchedule } from './errors.js'
 import { checkDefinition, checkName, scheduledThreadId, type Definition, type ScheduleDeclaration, type ScheduleInfo, type ScheduleOptions, type ScheduleSource } from './spec.js'
 import { BLOCKED_META, infoOf, ScheduleStore, type ScheduleRow, type Write } from './store.js'
@@ -380,8 +380,9 @@ export class Schedules {
             this.#queue(store.define(d))
             // New times count from now: the new expression (or zone) was never due before, so
             // no time of it that passed while no weave ran is fired (a daily schedule made one
-            // of every second would fire one for each second of the downtime).
-            const retimed = row.cron !== d.cron.expr || row.tz !== d.cron.tz
+            // of every second would fire one for each second of the downtime). A zone stored in
+            // another case (`europe/paris`, as kept before) is the same zone.
+            const retimed = row.cron !== d.cron.expr || zoneName(row.tz) !== d.cron.tz
             if (retimed) this.#queue(store.upto(name, now))
             rows.set(name, { ...row, cron: d.cron.expr, tz: d.cron.tz, type: d.type, params: d.paramsText, missed: d.missed, upto: retimed ? Math.max(row.upto, now) : row.upto })
           }

@@ -27,12 +27,16 @@ const ask = (asker: Journal, kind: string, thread: string | null, arg: string | 
   Number(asker.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run(kind, thread, arg).lastInsertRowid)
 const done = (asker: Journal, n: number): unknown => asker.db.prepare('SELECT done FROM control WHERE n = ?').pluck().get(n)
 
-it('a request taken is not withdrawn while its weave runs; once that weave stopped, it is, and the next weave does not act on it', () => {
+/** A new journal, as its weave has it (and its control table) and as an asker does. */
+function opened(): { file: string; journal: Journal; asker: Journal; control: ControlTable } {
   const file = join(tempDir('raiment-claim-'), 'w.db')
   const journal = new Journal(file, { durability: 'memory' })
-  const asker = new Journal(file, { own: false })
+  return { file, journal, asker: new Journal(file, { own: false }), control: new ControlTable(journal) }
+}
+
+it('a request taken is not withdrawn while its weave runs; once that weave stopped, it is, and the next weave does not act on it', () => {
+  const { file, journal, asker, control } = opened()
   try {
-    const control = new ControlTable(journal)
     const a = ask(asker, 'kill', 'x/1', null)
     expect(withdraw(asker, a)).toBe(true)
     const b = ask(asker, 'kill', 'x/2', null)
@@ -99,11 +103,8 @@ it('an asker whose request the weave took and never answers gives up with RAIMEN
 
 it('a told answer is deleted a minute after it was told (its asker has read it by then): the table does not keep every request', async () => {
   vi.useFakeTimers({ toFake: ['Date'] })
-  const file = join(tempDir('raiment-claim-'), 'w.db')
-  const journal = new Journal(file, { durability: 'memory' })
-  const asker = new Journal(file, { own: false })
+  const { file, journal, asker, control } = opened()
   try {
-    const control = new ControlTable(journal)
     const a = ask(asker, 'kill', 'x/1', null)
     control.take()
     control.reply(a, 'already ended')

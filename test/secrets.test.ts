@@ -6,7 +6,7 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { InvalidArgument, thread, Weave, type LibrarySecrets } from '../src/index.js'
+import { InvalidArgument, thread, Weave, type AnyThreadType, type LibrarySecrets } from '../src/index.js'
 import { dumpText, makeDump } from '../src/dump.js'
 import { record, replay } from '../src/testing.js'
 import { Keyring, secretKeyFile } from '../src/secrets/keyring.js'
@@ -64,6 +64,26 @@ async function run(dir: string, type: ReturnType<typeof user>) {
   } finally {
     await weave.close()
   }
+}
+
+/**
+ * Runs a thread of `type` (it uses the libraries `vault` and `gate`) until it waits at its gate,
+ * closes its weave, deletes the journal's key file, and opens a weave again (its gate open now):
+ * the thread resumes under another key. `warnings`: what that weave warned of.
+ */
+async function resumedWithoutItsKey(db: string, name: string, type: AnyThreadType): Promise<{ weave: Weave; id: string; warnings: Error[] }> {
+  // The first weave's gate never opens: it tells once the thread waits there (all before is durable).
+  let reached: () => void = () => {}
+  const waits = new Promise<void>((r) => (reached = r))
+  const shut = { wait: () => (reached(), new Promise(() => {})) }
+  const warnings: Error[] = []
+  const open = (gate: object) => Weave.open({ db, threads: { [name]: type }, libraries: { vault, gate }, ioLibs: false, dumps: false, durability: 'memory', onWarning: (w) => warnings.push(w) })
+  const first = await open(shut)
+  const id = first.spawn(name)
+  await waits
+  await first.close()
+  rmSync(secretKeyFile(db))
+  return { weave: await open({ wait: async () => {} }), id, warnings }
 }
 
 describe('keyed markers of secret arguments', () => {
@@ -143,18 +163,7 @@ describe('keyed markers of secret arguments', () => {
         return { first, again: await v.vault.use(a, 0), got }
       },
     })
-    // The first weave's gate never opens: it tells once the thread waits there (all before is durable).
-    let reached: () => void = () => {}
-    const waits = new Promise<void>((r) => (reached = r))
-    const shut = { wait: () => (reached(), new Promise(() => {})) }
-    const warnings: Error[] = []
-    const open = (gate: object) => Weave.open({ db, threads: { waiting }, libraries: { vault, gate }, ioLibs: false, dumps: false, durability: 'memory', onWarning: (w) => warnings.push(w) })
-    let weave = await open(shut)
-    const id = weave.spawn('waiting')
-    await waits
-    await weave.close()
-    rmSync(secretKeyFile(db))
-    weave = await open({ wait: async () => {} })
+    const { weave, id, warnings } = await resumedWithoutItsKey(db, 'waiting', waiting)
     try {
       const end = await weave.join(id)
       expect(end.status).toBe('done')
@@ -184,17 +193,7 @@ describe('keyed markers of secret arguments', () => {
         return got
       },
     })
-    let reached: () => void = () => {}
-    const waits = new Promise<void>((r) => (reached = r))
-    const shut = { wait: () => (reached(), new Promise(() => {})) }
-    const warnings: Error[] = []
-    const open = (gate: object) => Weave.open({ db, threads: { issuing }, libraries: { vault, gate }, ioLibs: false, dumps: false, durability: 'memory', onWarning: (w) => warnings.push(w) })
-    let weave = await open(shut)
-    const id = weave.spawn('issuing')
-    await waits
-    await weave.close()
-    rmSync(secretKeyFile(db))
-    weave = await open({ wait: async () => {} })
+    const { weave, id, warnings } = await resumedWithoutItsKey(db, 'issuing', issuing)
     try {
       const end = await weave.join(id)
       expect(end).toMatchObject({ status: 'done', result: expect.stringMatching(/^\[secret:[\w-]+:sealed:/) })

@@ -1,8 +1,9 @@
 /**
  * Runs to look at, each with when: first in, first out. An entry names its thread, not its run:
- * a run that ended (or was replaced) is not kept in memory by it until it is due. Its times grow as long as every run is
- * queued with the same delay, so the due ones are at its head; a queue per delay keeps a run
- * looked at late from holding up those queued after it (src/passivation/passivation.ts).
+ * a run that ended (or was replaced) is not kept in memory by it until it is due. Its times grow
+ * as long as every run is queued with the same delay, so the due ones are at its head; a queue
+ * per delay keeps a run looked at late from holding up those queued after it
+ * (src/passivation/passivation.ts).
  */
 export class CheckQueue {
   /** The thread of each entry, and the stamp its run had when queued (`Run.waitQueued`). */

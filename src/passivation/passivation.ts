@@ -54,9 +54,9 @@ export class Passivation {
   readonly #overlay = new Map<string, Wake | null>()
   /** Who joins a passivated thread from this process (weave.join): handed to its run when it wakes. */
   readonly #joiners = new Map<string, Array<(end: ThreadEnd) => void>>()
-  /** Runs that started waiting (or were busy), with when to look whether they still do. */
   /** The last stamp given to a queued run (`Run.waitQueued`). */
   #stamps = 0
+  /** Runs that started waiting (or were busy), with when to look whether they still do. */
   readonly #soon = new CheckQueue()
   /** Runs waiting on something no row can say, looked at again later (UNROUTABLE_RECHECK_MS). */
   readonly #later = new CheckQueue()

@@ -8,6 +8,7 @@ import type { WeaveConfig } from './call-context.js'
 import { JournalDamaged, RaimentError, ReplayDivergence, type DivergenceDetail } from './errors.js'
 import { weaveOf } from './weave-access.js'
 import { warnOnce } from './continue/long-record.js'
+import { callSite } from './call-site.js'
 import { describeKey, nearest, reordered, type Entry, type Replay } from './replay-record.js'
 
 export type Divergence = { what: string; detail: DivergenceDetail }
@@ -53,10 +54,8 @@ export function threwBefore(d: Divergence, thrown: unknown): Divergence {
   try {
     const e = thrown instanceof Error ? thrown : null
     const what = e === null ? String(thrown) : `${e.name}: ${e.message}`
-    // The first frame of its stack, as a place: `file:line:column`.
-    const frame = typeof e?.stack === 'string' ? e.stack.split('\n').find((l) => /^\s+at /.test(l))?.trim().slice(3) : undefined
-    const at = frame === undefined ? undefined : (/\((.+)\)$/.exec(frame)?.[1] ?? frame)
-    threw = `${what}${at !== undefined ? ` (at ${at})` : ''}`
+    const at = typeof e?.stack === 'string' ? callSite(e.stack) : null
+    threw = `${what}${at !== null ? ` (at ${at})` : ''}`
   } catch {
     // A value with no text (an object without a prototype): the divergence as it is.
     return d

@@ -426,11 +426,14 @@ export class Weft extends KeyCounts implements WeftLike {
   finish(thrown?: unknown): Error | null {
     if (this.#stopped !== null) return this.#stopped
     const r = this.#replay
+    // Warned of at the first entry dropped, unless it diverged before (and was warned of then).
+    let warned = r?.skipUnrequested === true
     const d =
       r === null
         ? null
         : replayLeft(r, r.skipUnrequested || this.#onDivergence === 'continue', (e, ended) => {
-            if (!r.skipUnrequested) warnContinued(this.#config, this.threadId, this.#type, ended())
+            if (!warned) warnContinued(this.#config, this.threadId, this.#type, ended())
+            warned = true
             this.#dropEntry(e)
           })
     if (d !== null) {

@@ -92,6 +92,8 @@ function hashOf(file: string): string {
 export async function reload(a: ReloadAccess): Promise<ReloadReport> {
   const report: ReloadReport = { types: [] }
   let parts: Map<string, ReplayParts> | null = null
+  /** The libraries on disk now (read once, at the first changed file). */
+  let onDisk: string[] | undefined
   const query = `raiment-reload=${++reloads}`
   for (const [name, file] of threadFiles(a.dir)) {
     const hash = hashOf(file)
@@ -101,7 +103,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     let t: AnyThreadType
     try {
       t = await loadThreadType(file, query)
-      checkUses(new Map([[name, t]]), a.libraries, undefined, undefined, [...allLibraryFiles(a.ioLibs).keys()])
+      checkUses(new Map([[name, t]]), a.libraries, undefined, undefined, (onDisk ??= [...allLibraryFiles(a.ioLibs).keys()]))
     } catch (e) {
       const err = e as RaimentError
       entry.error = { code: err.code ?? 'RAIMENT_INVALID_THREAD_MODULE', message: err instanceof InvalidThreadModule ? err.message : `${file}: ${err.message}` }

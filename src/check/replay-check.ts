@@ -17,7 +17,8 @@ import { ReplayDivergence, type DivergenceDetail } from '../errors.js'
 import { brokenLibrary, Library, type ReplayParts } from '../libraries.js'
 import type { AnyThreadType } from '../thread.js'
 import { describeKey, splitKey, Weft, type Entry } from '../weft.js'
-import { argsDiff, callSite } from './diff.js'
+import { argsDiff } from './diff.js'
+import { callSite } from '../call-site.js'
 
 /** A thread to check: its row, and a way to read its record (fresh entries at each call). */
 export interface CheckedThread {

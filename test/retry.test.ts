@@ -316,6 +316,10 @@ describe('waits', () => {
       expect((await weave.join(id)).status).toBe('killed')
       expect(pendingRetryWaits()).toBe(0)
       expect(AttemptLog.of(weave.journal).ofThread(id)).toHaveLength(1)
+      // `show` does not say the call is in flight, nor when its next attempt is.
+      const text = await cli(['show', id, '--db', db])
+      expect(text).toMatch(/never answered \(the thread killed\) fetch.request {2}attempt 1 .*HTTP 503/)
+      expect(text).not.toMatch(/in flight|next at/)
     } finally {
       await weave.close()
     }

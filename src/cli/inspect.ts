@@ -150,12 +150,14 @@ export function show(id: string, o: ShowOptions): number {
       )
       for (const l of lines) say(l)
     }
-    const attempt = (where: string, a: AttemptView): void =>
-      say(`${where}  attempt ${a.n}  ${isoTime(a.started)}  ${cell(attemptErrorText(a.error), 2 * CELL)}  next at ${isoTime(a.due)}`)
+    const attempt = (where: string, a: AttemptView, next = true): void =>
+      say(`${where}  attempt ${a.n}  ${isoTime(a.started)}  ${cell(attemptErrorText(a.error), 2 * CELL)}${next ? `  next at ${isoTime(a.due)}` : ''}`)
     const retried = calls.filter((c) => c.attempts !== undefined)
     if (retried.length > 0 || retrying.length > 0) say('failed attempts (retried):')
     for (const c of retried) for (const a of c.attempts!) attempt(`  seq ${c.seq} ${c.call}`, a)
-    for (const a of retrying) attempt(`  in flight ${a.call}`, a)
+    // A thread that ended (killed, failed) in a call's retry wait left the call unanswered: no next attempt.
+    const live = t.status === 'running'
+    for (const a of retrying) attempt(live ? `  in flight ${a.call}` : `  never answered (the thread ${t.status}) ${a.call}`, a, live)
     if (t.status === 'done') say(`result ${cell(t.result, 200)}`)
     else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
     else if (t.movedTo !== undefined) say(`moved to weave ${t.movedTo}`)

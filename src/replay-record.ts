@@ -176,7 +176,7 @@ export function reordered(r: Replay, expected: Entry, pending: readonly Call[]):
   }
   const first = describeKey(expected.key, SHORT)
   return (
-    `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.record.lengthText}, ` +
+    `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.record.lengthText} (seq ${expected.seq}), ` +
     `but the thread has not asked for it: it is waiting on ${list(waiting)}. ` +
     `Recorded requests it has not made: ${list(unasked.map((e) => `${describeKey(e.key, SHORT)} (ordinal ${e.ord})`))}. ` +
     `The calls look reordered: if the thread still makes ${first}, make it before ${describeKey(pending[0]!.key, SHORT)} again, as it did when recorded.`

@@ -234,7 +234,7 @@ function withTypeHint(type: AnyThreadType, d: Dump, divergence: ReplayDivergence
   let how = ''
   if (at !== undefined) {
     const made = at.made ? `the thread asked for ${describeKey(at.made.key, 60)}` : 'the thread made no further request'
-    how = at.recorded ? ` at outcome #${at.index + 1} of ${d.entries.length}, where the record holds ${describeKey(at.recorded.key, 60)} and ${made}` : ` after its ${d.entries.length} outcomes, where ${made}`
+    how = at.recorded ? ` at outcome #${at.index + 1} of ${d.entries.length} (seq ${at.recorded.seq}), where the record holds ${describeKey(at.recorded.key, 60)} and ${made}` : ` after its ${d.entries.length} outcomes, where ${made}`
   }
   return new ReplayDivergence(
     `the dump was recorded from thread type '${recorded}', and replay() was given thread type '${name}' (threads/), which diverged from it${how}: ` +

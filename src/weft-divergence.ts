@@ -33,7 +33,7 @@ export function divergenceAt(r: Replay, expected: Entry, first: Call | null, mad
     const asked = got ? `asked for ${describeKey(got.key)} (ordinal ${got.ord})` : 'made no further request'
     return {
       what:
-        `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.record.lengthText}, ` +
+        `the record holds ${describeKey(expected.key)} (ordinal ${expected.ord}) as outcome #${r.next + 1} of ${r.record.lengthText} (seq ${expected.seq}), ` +
         `but the thread ${asked}.${got ? nearest(r, got) : ''}`,
       detail: { kind: got ? 'unexpected' : 'missing', index: r.next, recorded: recordedAt(expected), ...(got ? { made: made(got) } : {}) },
     }
@@ -66,7 +66,7 @@ export function threwBefore(d: Divergence, thrown: unknown): Divergence {
 /** The thread ended, and entry `i` of the record, `e`, was never asked for. */
 export function endedBefore(r: Replay, e: Entry, i: number): Divergence {
   return {
-    what: `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.record.lengthText}, which it never asked for.`,
+    what: `the thread ended, but the record holds ${describeKey(e.key)} (ordinal ${e.ord}) as outcome #${i + 1} of ${r.record.lengthText} (seq ${e.seq}), which it never asked for.`,
     detail: { kind: 'ended', index: i, recorded: recordedAt(e) },
   }
 }

@@ -137,7 +137,7 @@ describe('strict replay of a changed thread body', () => {
     })
     const e = await divergence(reordered, dump)
     expect(e.message).not.toContain('made no further request')
-    expect(e.message).toContain('the record holds dv.step("reserve",9) (ordinal 0) as outcome #1 of 4')
+    expect(e.message).toContain('the record holds dv.step("reserve",9) (ordinal 0) as outcome #1 of 4 (seq 0)')
     expect(e.message).toContain('it is waiting on dv.step("charge",9) (ordinal 0, recorded later as outcome #4)')
     expect(e.message).toMatch(/Recorded requests it has not made: dv\.step\("reserve",9\) \(ordinal 0\); dv\.step\("(price|stock)",9\)/)
     expect(e.message).toContain('make it before dv.step("charge",9) again')
@@ -175,7 +175,7 @@ describe('strict replay of a changed thread body', () => {
       },
     })
     const e = await divergence(stuck, dump)
-    expect(e.message).toMatch(/the record holds dv\.step\("(price|stock)",10\) \(ordinal 0\) as outcome #2 of 4, but the thread made no further request\. Last matched: dv\.step\("reserve",10\)\./)
+    expect(e.message).toMatch(/the record holds dv\.step\("(price|stock)",10\) \(ordinal 0\) as outcome #2 of 4 \(seq 1\), but the thread made no further request\. Last matched: dv\.step\("reserve",10\)\./)
   })
 
   it('a call removed: the thread ends with recorded outcomes it never asked for', async () => {
@@ -300,7 +300,7 @@ describe('resume after the code changed', () => {
     const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: swapped }, libraries: { dv: lib.lib }, ioLibs: false, dumps: false })
     const end = (await weave.join(id)) as Extract<ThreadEnd, { status: 'failed' }>
     expect(end.error).toBeInstanceOf(ReplayDivergence)
-    expect(end.error.message).toContain('the record holds dv.step("a") (ordinal 0) as outcome #1 of 2, but the thread has not asked for it: it is waiting on dv.step("b") (ordinal 0, recorded later as outcome #2)')
+    expect(end.error.message).toContain('the record holds dv.step("a") (ordinal 0) as outcome #1 of 2 (seq 0), but the thread has not asked for it: it is waiting on dv.step("b") (ordinal 0, recorded later as outcome #2)')
     expect(lib.seen).toEqual([])
     await weave.close()
   })
@@ -327,7 +327,7 @@ describe('resume after the code changed', () => {
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
     expect(warnings[0]!.message).toMatch(
-      new RegExp(`^thread ${id} \\(t\\) diverged from its record: the record holds dv\\.step\\("b"\\) \\(ordinal 0\\) as outcome #2 of 2, but the thread asked for dv\\.step\\("x"\\).* It goes on live \\(on-divergence continue\\): the entries its code no longer asks for are dropped`),
+      new RegExp(`^thread ${id} \\(t\\) diverged from its record: the record holds dv\\.step\\("b"\\) \\(ordinal 0\\) as outcome #2 of 2 \\(seq 1\\), but the thread asked for dv\\.step\\("x"\\).* It goes on live \\(on-divergence continue\\): the entries its code no longer asks for are dropped`),
     )
     await weave.committed()
     const keys = weave.journal.entries(id).map(([, key, ord]) => [key, ord])
@@ -352,7 +352,7 @@ describe('resume after the code changed', () => {
     })
     const weave = await Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { t: short }, libraries: { dv: dvLib().lib }, ioLibs: false, dumps: false, onDivergence: 'continue', onWarning: (w) => warnings.push(w) })
     expect(await weave.join(id)).toMatchObject({ status: 'done', result: ['a:0'] })
-    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/diverged from its record: the thread ended, but the record holds dv\.step\("b"\) \(ordinal 0\) as outcome #2 of 2, which it never asked for\. Its end stands \(on-divergence continue\): the entries it never asked for are dropped from its record$/)])
+    expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/diverged from its record: the thread ended, but the record holds dv\.step\("b"\) \(ordinal 0\) as outcome #2 of 2 \(seq 1\), which it never asked for\. Its end stands \(on-divergence continue\): the entries it never asked for are dropped from its record$/)])
     await weave.committed()
     expect(weave.journal.entries(id).map(([, key]) => key)).toEqual(['dv.step:["a"]'])
     await weave.close()

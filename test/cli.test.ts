@@ -176,8 +176,11 @@ describe('raiment CLI', () => {
     expect(show.stdout).toMatch(/^result {"greeted":"ada","greeting":"hello ada"}$/m)
 
     expect(dump.code).toBe(0)
+    expect(dump.stderr).toMatch(/wrote the dump of \S+ to greet\.json$/m)
     const stdoutDump = await raiment(dir, 'dump', id)
     expect(readFileSync(join(dir, 'greet.json'), 'utf8')).toBe(stdoutDump.stdout)
+    // Written again over it: it says so.
+    expect((await raiment(dir, 'dump', id, '-o', 'greet.json')).stderr).toMatch(/wrote the dump of \S+ to greet\.json \(in place of the file there\)$/m)
     expect(JSON.parse(stdoutDump.stdout).json.thread).toMatchObject({ id, type: 'greet', status: 'done' })
 
     // A dump whose params were changed makes the thread ask for something the record lacks.

@@ -2,7 +2,7 @@
  * The read-only commands: `ps`, `show`, `dump`. They open the journal read-only, so they can run
  * beside a live weave and never create or change a file.
  */
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { dumpText, makeDump } from '../dump.js'
 import { InvalidArgument } from '../errors.js'
 import type { ThreadRow, ThreadStatus } from '../journal.js'
@@ -195,8 +195,9 @@ export function dump(id: string, o: DumpOptions): number {
   if (o.output === undefined || o.output === '-') {
     process.stdout.write(text)
   } else {
+    const replaced = existsSync(o.output)
     writeFileSync(o.output, text)
-    note(`wrote the dump of ${id} to ${o.output}`)
+    note(`wrote the dump of ${id} to ${o.output}${replaced ? ' (in place of the file there)' : ''}`)
   }
   return 0
 }

@@ -12,6 +12,7 @@ import { isContinueAsNew } from './continue/continue.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
 import { brokenLibrary, Library, replayParts, type LibraryModule, type LibrarySpec } from './libraries.js'
+import { passivatedOf, waitText } from './passivation/listing.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 import { SOURCE, typeNameOf, typeNameOfFile } from './thread-name.js'
 import { Weave, type ThreadEnd } from './weave.js'
@@ -164,18 +165,33 @@ export interface RecordOptions {
   ioLibs?: string | false
   /** Passed to library factories. */
   config?: Record<string, unknown>
+  /** Messages sent to the thread, in this order, as `weave.send` sends them, once it is spawned. */
+  messages?: readonly unknown[]
+}
+
+/**
+ * A thread that had not ended when its recording stopped: it waits for a message (`for` says
+ * which) and none is left to give it, nor a timer to wake it. Its dump replays to `'unfinished'`.
+ */
+export interface RecordWaiting {
+  id: string
+  type: string
+  status: 'waiting'
+  for: string
 }
 
 export interface Recording<R = unknown> {
   dump: Dump
-  end: ThreadEnd
+  end: ThreadEnd | RecordWaiting
   result?: R
 }
 
 /**
- * Runs a thread live in a temporary weave (real libraries) and returns its dump with how it
- * ended; `dumpText(recording.dump)` is the text to save as a fixture. The dump names the thread
- * type as a weave would (see `RecordOptions.name`), so `raiment replay` finds it.
+ * Runs a thread live in a temporary weave (real libraries), sends it `messages`, and returns its
+ * dump with how it ended; `dumpText(recording.dump)` is the text to save as a fixture. A thread
+ * left waiting for a message with none to come (and no timer) ends the recording with status
+ * `'waiting'`. The dump names the thread type as a weave would (see `RecordOptions.name`), so
+ * `raiment replay` finds it.
  * @throws InvalidArgument when `type` is not a thread type, `name` is not a non-empty string, or
  *   the type's name cannot be told (pass `name`)
  * @example
@@ -192,6 +208,8 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
   if (name === null) {
     throw new InvalidArgument("record(): the thread type's name cannot be told from where it was declared; pass it: record(type, params, { name: 'greet' })")
   }
+  const messages = options.messages ?? []
+  if (!Array.isArray(messages)) throw new InvalidArgument(`record(): 'messages' must be an array of the messages to send the thread, got ${typeof messages}`)
   const dir = await mkdtemp(join(tmpdir(), 'raiment-record-'))
   const weave = await Weave.open({
     db: join(dir, 'record.db'),
@@ -201,16 +219,34 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
     libraries: options.libraries ?? {},
     dumps: false,
     config: options.config ?? {},
+    // A thread that only waits leaves memory at once: then what it waits for is known (below).
+    passivateAfter: 0,
   })
   try {
     const id = weave.spawn(name, params)
-    const end = await weave.join(id)
+    for (const m of messages) weave.send(id, m)
+    const end = await Promise.race([weave.join(id), waitingForever(weave, id)])
     const dump = makeDump(weave.journal, id)
     return end.status === 'done' ? { dump, end, result: end.result as R } : { dump, end }
   } finally {
     await weave.close()
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+/** Resolves when thread `id` leaves memory waiting for a message only: nothing is left to wake it. */
+function waitingForever(weave: Weave, id: string): Promise<RecordWaiting> {
+  return new Promise((resolve) => {
+    const passivated = (t: { id: string; type: string }): void => {
+      if (t.id !== id) return
+      weave.journal.flushNow()
+      const wait = passivatedOf(weave.journal.db, id)
+      if (wait === undefined || !wait.mailbox || wait.due !== null || wait.joins !== null) return
+      weave.off('thread-passivated', passivated)
+      resolve({ id, type: t.type, status: 'waiting', for: waitText(wait) })
+    }
+    weave.on('thread-passivated', passivated)
+  })
 }
 
 /**
@@ -244,7 +280,7 @@ function withTypeHint(type: AnyThreadType, d: Dump, divergence: ReplayDivergence
 }
 
 const REPLAY_OPTIONS = ['strict', 'ioLibs', 'at', 'set', 'libraries']
-const RECORD_OPTIONS = ['name', 'libraries', 'ioLibs', 'config']
+const RECORD_OPTIONS = ['name', 'libraries', 'ioLibs', 'config', 'messages']
 
 /**
  * @throws InvalidArgument for options that are not an object, or have a key `fn` does not know

@@ -69,6 +69,47 @@ describe('dumpText() and replay() take a dump, not what record() returns', () =>
   })
 })
 
+/** An actor: adds up the numbers it is sent until one is 'stop' (or, with `timeout`, none comes in time). */
+const adder = thread({
+  uses: ['mailbox'],
+  async does(p: { timeout?: number } | undefined) {
+    let sum = 0
+    for (;;) {
+      const m = p?.timeout === undefined ? await this.mailbox.receive() : await this.mailbox.receive({ timeout: p.timeout })
+      if (typeof m !== 'number') return sum
+      sum += m
+    }
+  },
+})
+
+describe('record() of a thread that receives messages', () => {
+  test('sends it `messages` in order; it ends as it would', async () => {
+    const { end, result } = await record(adder, undefined, { messages: [1, 2, 3, 'stop'] })
+    expect(end.status).toBe('done')
+    expect(result).toBe(6)
+  })
+
+  test('a thread left waiting for a message with none to come ends the recording as waiting; its dump replays unfinished', async () => {
+    const { end, dump, result } = await record(adder, undefined, { messages: [1, 2] })
+    expect(end).toEqual({ id: dump.thread.id, type: 'record.test', status: 'waiting', for: expect.stringMatching(/^a message/) })
+    expect(result).toBeUndefined()
+    const run = await replay(adder, dump)
+    expect(run.status).toBe('unfinished')
+    expect(run.next).toMatch(/^mailbox\.take\(.*\(ordinal 2\)$/)
+    expect(dump.entries.map((e) => e.call)).toEqual(['mailbox.take', 'mailbox.take'])
+  })
+
+  test('a receive with a timeout is waited for: the recording ends with the thread', async () => {
+    const { end, result } = await record(adder, { timeout: 50 }, { messages: [4] })
+    expect(end.status).toBe('done')
+    expect(result).toBe(4)
+  })
+
+  test('messages that are not an array are refused', async () => {
+    await expect(record(adder, undefined, { messages: 5 as never })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringContaining("'messages' must be an array") })
+  })
+})
+
 describe('raiment replay of a recorded dump', () => {
   test('finds the recorded type in --threads, in a directory with only the thread file and the dump', async () => {
     const { dump } = await record(greet, { name: 'ada' })

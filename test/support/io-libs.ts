@@ -11,6 +11,7 @@ import { listenLocal } from './http.js'
 import { join } from 'node:path'
 import { pathToFileURL, fileURLToPath } from 'node:url'
 import { Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
+import type { RecordWaiting } from 'raiment/testing'
 import { tempDir } from './tmp.js'
 
 /** Runs one thread of `type` in a fresh weave on a temp-dir journal and returns how it ended. */
@@ -24,12 +25,12 @@ export async function run(type: AnyThreadType, params?: unknown, opts: { dir?: s
   }
 }
 
-export function resultOf(end: ThreadEnd): unknown {
+export function resultOf(end: ThreadEnd | RecordWaiting): unknown {
   if (end.status !== 'done') throw new Error(`thread ended ${end.status}${end.status === 'failed' ? `: ${end.error.message}` : ''}`)
   return end.result
 }
 
-export function errorOf(end: ThreadEnd): Error & Record<string, unknown> {
+export function errorOf(end: ThreadEnd | RecordWaiting): Error & Record<string, unknown> {
   if (end.status !== 'failed') throw new Error(`expected the thread to fail, it ended ${end.status}`)
   return end.error as Error & Record<string, unknown>
 }

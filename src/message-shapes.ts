@@ -35,6 +35,8 @@ export type WatchEnvelope =
   // `told`: the watcher is the thread's parent, sent the same exit message already (no copy).
   | { k: 'exit'; target: string; type?: string; watcher: string; kind: WatchKind; status: 'done' | 'failed' | 'killed' | 'unknown'; body: string; outcome: string | null; told?: boolean }
   | { k: 'kill'; target: string }
+  // Thread `watcher` (of the sender's weave) has ended: the watches it holds on `targets` go.
+  | { k: 'unwatch'; watcher: string; targets: string[] }
 
 /** How a watcher hears of a thread's end: an exit message, a linked end, or a join's answer. */
 export type WatchKind = 'monitor' | 'link' | 'join'

@@ -378,10 +378,16 @@ export class Messages {
 
   /**
    * A thread has ended: free its names, drop its watches, dead-letter what it never received.
-   * Queued in the same batch as the thread's end.
+   * Queued in the same batch as the thread's end. Returns the threads it watched.
    */
-  ended(thread: string): void {
-    this.#registry.ended(thread)
+  ended(thread: string): string[] {
+    const watched = this.#registry.ended(thread)
     this.inboxes.ended(thread)
+    return watched
+  }
+
+  /** A thread of another weave has ended: the watches it holds here, or that are held of it, go. */
+  endedThere(thread: string): void {
+    this.#registry.ended(thread)
   }
 }

@@ -127,8 +127,30 @@ export class RemoteWatches {
    * of an ended thread is answered too (an id of its own, not a copy of the first).
    */
   watch(watcher: string, target: string, kind: 'monitor' | 'link', callId: string): void {
+    // Kept here too: a link tells the target of the watcher's end; a monitor's row is what makes
+    // the watcher's end drop the watch there (`unwatch`).
     if (kind === 'link') this.#host.messages.watchOne(watcher, target, 'link')
+    else this.#host.messages.watchOne(target, watcher, 'monitor')
     this.#send(target, `watch:${target}:${watcher}:${kind}:${callId}`, { k: 'watch', target, watcher, kind })
+  }
+
+  /**
+   * `watcher`, a thread here, has ended, and watched `targets`: the weaves of those that live
+   * elsewhere drop its watches of them (one envelope a weave), which would stay there, useless,
+   * until those threads end (a long-lived thread monitored by many short ones, for ever).
+   */
+  unwatch(watcher: string, targets: string[]): void {
+    const m = this.#host.messages
+    const self = this.#host.journal.weaveId
+    const byWeave = new Map<string, string[]>()
+    for (const t of targets) {
+      const dest = m.homeOf(t)
+      if (dest === null || dest === self) continue
+      const list = byWeave.get(dest)
+      if (list === undefined) byWeave.set(dest, [t])
+      else list.push(t)
+    }
+    for (const [dest, list] of byWeave) m.outbox(dest, `unwatch:${watcher}:${dest}`, { k: 'unwatch', watcher, targets: list })
   }
 
   /** Kills `target` on its weave (queued; it ends there if it still runs). */
@@ -172,6 +194,7 @@ export class RemoteWatches {
     const m = this.#host.messages
     if (e.k === 'watch') this.#watched(msgId, e)
     else if (e.k === 'exit') this.#exited(msgId, e)
+    else if (e.k === 'unwatch') this.#unwatched(msgId, e)
     else if (e.k === 'kill') {
       const moved = m.forwardOf(e.target)
       if (moved !== undefined) m.outbox(moved, hopId(msgId, this.#host.journal.weaveId), e)
@@ -206,9 +229,26 @@ export class RemoteWatches {
     this.exitTo(e.watcher, e.target, row?.type ?? '', e.kind, status, exitMessage(e.target, status, decoded, error), { result: decoded, error }, `:${msgId}`)
   }
 
+  /** A thread of another weave ended: its watches here go; those of targets that moved on, there. */
+  #unwatched(msgId: string, e: Extract<WatchEnvelope, { k: 'unwatch' }>): void {
+    const m = this.#host.messages
+    m.endedThere(e.watcher)
+    const moved = new Map<string, string[]>()
+    for (const t of e.targets) {
+      const to = m.forwardOf(t)
+      if (to === undefined) continue
+      const list = moved.get(to)
+      if (list === undefined) moved.set(to, [t])
+      else list.push(t)
+    }
+    for (const [to, targets] of moved) m.outbox(to, hopId(`${msgId}:${to}`, this.#host.journal.weaveId), { k: 'unwatch', watcher: e.watcher, targets })
+  }
+
   #exited(msgId: string, e: Exit): void {
     const host = this.#host
     const m = host.messages
+    // The target has ended: what it watched here, and this weave's own rows of watches of it, go.
+    if (e.kind !== 'join' && (m.isRemote(e.target) || !host.isAlive(e.target))) m.endedThere(e.target)
     const moved = m.forwardOf(e.watcher)
     if (moved !== undefined) {
       m.outbox(moved, hopId(msgId, this.#host.journal.weaveId), e)

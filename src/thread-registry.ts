@@ -50,6 +50,7 @@ export class ThreadRegistry {
   readonly #unwatchAll: Stmt
   readonly #unwatchTarget: Stmt
   readonly #watchersOf: Stmt
+  readonly #targetsOf: Stmt
 
   /** `namesChanged` runs once a change of names is durable. */
   constructor(journal: Journal, isAlive: (id: string) => boolean, namesChanged: () => void) {
@@ -74,6 +75,7 @@ export class ThreadRegistry {
       this.#watched.add(r[1])
     }
     this.#watchersOf = db.prepare('SELECT watcher, kind FROM watches WHERE target = ?')
+    this.#targetsOf = db.prepare('SELECT DISTINCT target FROM watches WHERE watcher = ?').pluck()
   }
 
   /** The thread here that holds `name`, alive or not, or undefined. */
@@ -199,18 +201,25 @@ export class ThreadRegistry {
     if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
   }
 
-  /** `thread` has ended: its names are freed, its watches and trap dropped, in the current batch. */
-  ended(thread: string): void {
+  /**
+   * `thread` has ended (here, or on another weave that said so): its names are freed, its watches
+   * and trap dropped, in the current batch. Returns the threads it watched (monitors, links).
+   */
+  ended(thread: string): string[] {
     this.#unregisterAll(thread)
+    let targets: string[] = []
     if (this.#watched.delete(thread)) {
+      targets = this.#targetsOf.all(thread) as string[]
       this.#journal.queue(this.#unwatchAll, [thread, thread])
       this.#pending.delete(thread)
       for (const [target, list] of this.#pending) {
         const kept = list.filter((w) => w.watcher !== thread)
+        if (kept.length !== list.length && !targets.includes(target)) targets.push(target)
         if (kept.length === 0) this.#pending.delete(target)
         else if (kept.length !== list.length) this.#pending.set(target, kept)
       }
     }
     if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
+    return targets
   }
 }

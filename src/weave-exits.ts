@@ -33,7 +33,9 @@ export function exitSignals(weave: Weave, run: Pick<Run, 'id' | 'type' | 'parent
     } else if (kind === 'monitor' || weave.messages.traps(watcher)) tell(watcher)
     else if (status !== 'done') weave.linkedExit(watcher, id, status, msg)
   }
-  weave.messages.ended(id)
+  const watched = weave.messages.ended(id)
+  // Its watches of threads on other weaves: those weaves drop them (the targets may live long).
+  if (watched.length > 0) weave.watches.unwatch(id, watched)
 }
 
 /** The `code` field of a recorded error, if it has one (an exit message carries it). */

@@ -161,7 +161,17 @@ const parentOf = thread({
   },
 })
 
-const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor, spawnLinked, parentOf } as Record<string, AnyThreadType>
+/** Monitors or links `targets`, then ends (done) at the first message, without waiting for them. */
+const watchAndGo = thread({
+  uses: ['threads', 'mailbox'],
+  async does(p: { targets: string[]; kind: 'monitor' | 'link' }) {
+    for (const t of p.targets) await (p.kind === 'monitor' ? this.threads.monitor(t) : this.threads.link(t))
+    await this.mailbox.receive()
+    return p.targets.length
+  },
+})
+
+const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor, spawnLinked, parentOf, watchAndGo } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -217,6 +227,28 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     await expect.poll(() => b!.journal.db.prepare('SELECT count(*) FROM watches WHERE target = ?').pluck().get(target), { timeout: 10_000, interval: 20 }).toBe(1)
     b!.send(target, { fail: true })
     expect(result(await a!.join(watcher))).toEqual({ exit: target, status: 'failed', error: { name: 'Error', message: 'told to fail' } })
+  }, 30_000)
+
+  it("a watcher's end drops its watches on the target's weave: a long-lived thread keeps no row for each thread that monitored or linked it", async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const rows = (w: Weave, where: string, ...args: string[]): unknown => w.journal.db.prepare(`SELECT count(*) FROM watches WHERE ${where}`).pluck().get(...args)
+    const long = [b!.spawn('child', { mode: 'wait' }), b!.spawn('child', { mode: 'wait' })]
+    for (const kind of ['monitor', 'link'] as const) {
+      const watchers = Array.from({ length: 5 }, () => a!.spawn('watchAndGo', { targets: long, kind }))
+      // Each watch reaches b; then each watcher's end takes it off there (and off a).
+      await expect.poll(() => rows(b!, 'watcher LIKE ?', 'a/%'), { timeout: 10_000, interval: 20 }).toBe(10)
+      for (const w of watchers) a!.send(w, 'go')
+      for (const w of watchers) expect(result(await a!.join(w))).toBe(2)
+      await expect.poll(() => rows(b!, 'watcher LIKE ?', 'a/%'), { timeout: 10_000, interval: 20 }).toBe(0)
+      expect(rows(a!, '1')).toBe(0)
+    }
+    // The targets still run, and are watched as before: a monitor of one hears of its end.
+    const m = a!.spawn('monitorer', { target: long[0]! })
+    await expect.poll(() => rows(b!, 'target = ?', long[0]!), { timeout: 10_000, interval: 20 }).toBe(1)
+    b!.send(long[0]!, 'bye')
+    expect(result(await a!.join(m))).toEqual({ exit: long[0], status: 'done', result: 'bye' })
+    // The monitor's record of its watch went with the target's end, on a.
+    await expect.poll(() => rows(a!, '1'), { timeout: 10_000, interval: 20 }).toBe(0)
   }, 30_000)
 
   it('link: a failure on one weave ends the linked thread on the other, both ways; a thread that traps exits gets the message', async () => {

@@ -392,12 +392,13 @@ export class Relay {
         this.#sentTo.set(dest, n)
         this.#sentDirty.set(dest, n)
       }
-      // A fence no weave takes is nobody's message: its thread's catch-up gives up in time (src/catch-up.ts).
-      if (returned && !body.startsWith('{"k":"fence"')) {
+      // A fence no weave takes is nobody's message: its thread's catch-up gives up in time
+      // (src/catch-up.ts). Nor an unwatch: with the weave gone, so are its watches.
+      if (returned && !body.startsWith('{"k":"fence"') && !body.startsWith('{"k":"unwatch"')) {
         const e = JSON.parse(body) as Envelope | WatchEnvelope
         // A moving thread's whole record is kept, so nothing of it is lost.
         const [from, to, what] =
-          e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : e.k === 'move' ? [e.record.from, e.record.thread.id, body] : [null, e.target, body]
+          e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : e.k === 'move' ? [e.record.from, e.record.thread.id, body] : e.k === 'unwatch' ? [null, e.watcher, body] : [null, e.target, body]
         // Recorded in the transaction that deletes its row (a crash between would make it twice).
         this.#deadLetters.push([from, to, what, `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
       }

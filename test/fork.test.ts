@@ -98,6 +98,31 @@ describe('fork', () => {
     }
   })
 
+  it("a fork asking for its own id (threads.self(), recorded) is told its own, not the original's; a --set of it still wins", async () => {
+    const whoAmI = thread({
+      uses: ['threads', 'inv'],
+      async does() {
+        const me = await this.threads.self()
+        return { me, n: await this.inv.count('x') }
+      },
+    })
+    const db = join(tempDir(), 'f.db')
+    const weave = await Weave.open({ db, threads: { whoAmI }, libraries: { inv: inv().lib }, ioLibs: false, durability: 'memory', dumps: false })
+    try {
+      const orig = weave.spawn('whoAmI')
+      expect(await weave.join(orig)).toMatchObject({ status: 'done', result: { me: orig, n: 2 } })
+      const before = recordOf(db, orig)
+      const f = weave.fork(orig)
+      expect(await weave.join(f)).toMatchObject({ status: 'done', result: { me: f, n: 2 } })
+      const g = weave.fork(orig, { set: { 0: 'someone' } })
+      expect(await weave.join(g)).toMatchObject({ status: 'done', result: { me: 'someone' } })
+      await weave.committed()
+      expect(recordOf(db, orig)).toEqual(before)
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('weave.fork reads entries queued for the next commit without flushing them: a fork from any context never splits a step', async () => {
     const db = join(tempDir(), 'q.db')
     let weave: Weave | null = null

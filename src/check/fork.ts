@@ -8,7 +8,8 @@
  * - A fork is recorded (its thread row, as running, and its entries) in one transaction, so a
  *   crash leaves no fork or the whole of one, which a weave resumes like any running thread.
  * - A fork has an id of its own, so every call id of its live calls is its own too: an
- *   idempotent library does the fork's effects even where the original did the same ones.
+ *   idempotent library does the fork's effects even where the original did the same ones. A
+ *   recorded `threads.self()` answers it (not the original's id) in the fork.
  * - Edits are checked before anything is written: `at` must be a seq of the record or its end,
  *   and each replaced entry a seq of the record before `at`.
  */
@@ -57,9 +58,22 @@ export function editRecord<T>(entries: readonly T[], seqOf: (e: T) => number, ed
   return entries.filter((e) => seqOf(e) < at).map((e) => (set.has(seqOf(e)) ? replace(e, set.get(seqOf(e))) : e))
 }
 
-/** The entries of a fork of `id`: its record, edited (values are checked to be recordable). */
-export function forkEntries(journal: Journal, id: string, edits: RecordEdits, names: EditNames = OPTION_NAMES): EntryRow[] {
-  return editRecord(journal.entriesNow(id), (e) => e[0], edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]], names)
+/** The key of `threads.self()`: its outcome is the id of the thread that asked. */
+const SELF_KEY = 'threads.self:[]'
+
+/**
+ * The entries of a fork of `id`: its record, edited (values are checked to be recordable). Where
+ * the original asked for its own id (`threads.self()`), the fork `forkId` is told its own: told
+ * the original's, it would act for the original (a reply sent there would reach the original).
+ * `forkId` null: only to check the edits.
+ */
+export function forkEntries(journal: Journal, id: string, edits: RecordEdits, forkId: string | null, names: EditNames = OPTION_NAMES): EntryRow[] {
+  let entries = journal.entriesNow(id)
+  if (forkId !== null) {
+    const own = encodeValue(forkId)
+    entries = entries.map((e): EntryRow => (e[1] === SELF_KEY && e[3] === 1 ? [e[0], e[1], e[2], 1, own, e[5], e[6]] : e))
+  }
+  return editRecord(entries, (e) => e[0], edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]], names)
 }
 
 type Stmt = Database.Statement<unknown[]>
@@ -105,8 +119,9 @@ export function forkThread(host: WeaveHost, forks: Forks, id: string, edits: Rec
   // Its record as of now, the entries queued for the next commit included: not flushed, as this
   // may run from an async continuation, between the writes of one step (src/group-commit.ts
   // `ownTurn`). The fork's rows are queued after those entries: they commit together.
-  const entries = forkEntries(journal, id, edits)
+  forkEntries(journal, id, edits, null) // the edits checked before an id is taken
   const forkId = journal.nextThreadId()
+  const entries = forkEntries(journal, id, edits, forkId)
   const scope = newScope()
   const run = host.prepare(forkId, row.type, null, entries.map(([seq, key, ord, ok, text]): Entry => ({ seq, key, ord, ok: ok === 1, text, call: null })), null, 0, scope)
   forks.queue(forkId, row, entries, () => {

@@ -10,6 +10,7 @@ import { copyOf, dumpEntries, makeDump, readDump, type Dump, type DumpEntry } fr
 import { editRecord } from './check/fork.js'
 import { isContinueAsNew } from './continue/continue.js'
 import { decodeValue, encodeValue } from './encoding.js'
+import { errorFromRecord, errorToRecord } from './error-records.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
 import { brokenLibrary, Library, replayParts, type LibraryModule, type LibrarySpec } from './libraries.js'
 import { passivatedOf, waitText } from './passivation/listing.js'
@@ -135,7 +136,8 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     encodeValue(result, 'the result')
     run = { status: 'done', result, calls: weft.trace!, dump: d }
   } catch (e) {
-    const err = weft.finish(isContinueAsNew(e) ? undefined : e) ?? (e as Error)
+    // A thrown value that is not an Error ends the thread as the live run recorded it: `non-error thrown: …`.
+    const err = weft.finish(isContinueAsNew(e) ? undefined : e) ?? (e instanceof Error ? e : errorFromRecord(errorToRecord(e)))
     run = isContinueAsNew(err) ? { status: 'continued', continued: decodeValue(err.params), calls: weft.trace!, dump: d } : { status: 'failed', error: err, calls: weft.trace!, dump: d }
   }
   // A record that ends where the thread had not ended: the replay stops there, as the thread did.

@@ -26,6 +26,20 @@ export default thread({
   },
 })
 `,
+  'odd.ts': `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['clock'],
+  async does(p: { how: string }) {
+    await this.clock.now()
+    if (p.how === 'undefined') throw undefined
+    if (p.how === 'string') throw 'plain string'
+    const o = Object.create(null)
+    o.a = [1, , 3]
+    o.when = new Date(NaN)
+    return o
+  },
+})
+`,
   'waiter.ts': `import { thread } from '${RAIMENT}'
 export default thread({
   uses: ['clock', 'mailbox'],
@@ -97,4 +111,24 @@ test('the record of a thread killed, or moved on, while it waited ends where it 
   expect(run.divergence).toBeUndefined()
   // Of a thread that had ended, asking for more than its record is a divergence.
   await expect(replay(waiter, { ...killed, thread: { ...killed.thread, status: 'done', result: 1 } }, { ioLibs: false })).rejects.toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
+}, SLOW)
+
+test('a thread that throws what is not an Error, or returns what is only equal as encoded: replayed as it ran, no crash, no false difference', async () => {
+  const dir = projectWith(THREADS)
+  const odd = (await loadThreadTypes(join(dir, 'threads'))).types.get('odd')!
+  for (const how of ['undefined', 'string']) {
+    const { dump, end } = await record(odd, { how }, { name: 'odd', ioLibs: false })
+    expect(end.status).toBe('failed')
+    const run = await replay(odd, dump)
+    expect(run.error).toBeInstanceOf(Error)
+    expect(run.error!.message).toBe(how === 'string' ? 'non-error thrown: plain string' : 'non-error thrown: undefined')
+    const cli = await replayed(dir, `${how}.json`, dump)
+    expect(cli.out).toContain('which is the recorded error')
+    expect(cli.out).not.toContain('RAIMENT_INTERNAL')
+    expect(cli.code).toBe(0)
+  }
+  const { dump } = await record(odd, { how: 'value' }, { name: 'odd', ioLibs: false })
+  const cli = await replayed(dir, 'value.json', dump)
+  expect(cli.out).toContain('which equals the recorded result')
+  expect(cli.code).toBe(0)
 }, SLOW)

@@ -4,6 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util'
 import { readDump } from '../dump.js'
+import { encodeValue } from '../encoding.js'
 import { errorToRecord, type ErrorRecord } from '../error-records.js'
 import { ReplayDivergence } from '../errors.js'
 import { replay as replayDump } from '../testing.js'
@@ -49,7 +50,7 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
     say(`${head}; it returned:`)
     say(toText(run.result))
     if (recorded === 'done') {
-      const same = isDeepStrictEqual(run.result, d.thread.result)
+      const same = sameValue(run.result, d.thread.result)
       say(same ? 'which equals the recorded result' : `which differs from the recorded result ${toText(d.thread.result)}`)
       return same ? 0 : 1
     }
@@ -102,6 +103,19 @@ function recordedEnd(status: string, error: ErrorRecord | undefined): string {
   if (status === 'failed') return `but the recording failed with ${errorText(error ?? {})}`
   if (status === 'killed' || status === 'moved') return `the recording had not ended: the thread was ${status} before it did`
   return `the recording had not ended (status ${status})`
+}
+
+/**
+ * Whether a result equals the recorded one as the journal holds values: by their encodings (an
+ * object without a prototype, an array with holes, an invalid Date, an Error in a value come back
+ * from the record as what encodes the same, not as what is deeply equal).
+ */
+function sameValue(live: unknown, recorded: unknown): boolean {
+  try {
+    return encodeValue(live) === encodeValue(recorded)
+  } catch {
+    return isDeepStrictEqual(live, recorded)
+  }
 }
 
 function sameError(a: ErrorRecord, b: ErrorRecord): boolean {

@@ -114,26 +114,53 @@ export function dumpText(d: Dump): string {
  */
 export function readDump(source: string | Dump): Dump {
   if (typeof source !== 'string') return checkDump(source, 'the dump')
-  let text = source
-  let where = 'the dump text'
-  if (!source.trimStart().startsWith('{')) {
-    where = source
-    try {
-      text = readFileSync(source, 'utf8')
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
-      const why = code === 'ENOENT' ? 'there is no such file; give the path of a dump (raiment dump ID -o FILE writes one)' : code === 'EISDIR' ? 'it is a directory; give the path of a dump file' : (e as Error).message
-      throw new InvalidDump(source, why)
-    }
-  }
-  let parsed: unknown
+  const { text, where } = dumpSource(source)
+  let raw: { json?: unknown; meta?: unknown }
   try {
-    const raw = JSON.parse(text) as { json?: unknown; meta?: unknown }
-    parsed = unescapeKeys(raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(raw as never) : raw)
+    raw = JSON.parse(text) as { json?: unknown; meta?: unknown }
   } catch (e) {
     throw new InvalidDump(where, `not valid JSON (${(e as Error).message})`)
   }
+  let parsed: unknown
+  try {
+    parsed = unescapeKeys(raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(raw as never) : raw)
+  } catch (e) {
+    const unknown = /unknown class '(.*)'/.exec((e as Error).message)?.[1]
+    if (unknown !== undefined) {
+      throw new InvalidDump(
+        where,
+        `it holds a value of class '${unknown}', which no module loaded has registered (registerClass): import the module that registers it first (raiment replay and raiment dump load the thread types and ./io-libs: run them from the project directory, or pass --threads and --io-libs)`,
+      )
+    }
+    throw new InvalidDump(where, `its values cannot be read (${(e as Error).message})`)
+  }
   return checkDump(parsed, where)
+}
+
+/** The text of a dump given as its text or its path, and how to name it. */
+function dumpSource(source: string): { text: string; where: string } {
+  if (source.trimStart().startsWith('{')) return { text: source, where: 'the dump text' }
+  try {
+    return { text: readFileSync(source, 'utf8'), where: source }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'there is no such file; give the path of a dump (raiment dump ID -o FILE writes one)' : code === 'EISDIR' ? 'it is a directory; give the path of a dump file' : (e as Error).message
+    throw new InvalidDump(source, why)
+  }
+}
+
+/**
+ * The thread type a dump (its text or path) names, read without decoding its values (which may
+ * need classes that the type's modules register); null when it names none (`readDump` says why).
+ */
+export function dumpTypeName(source: string): string | null {
+  try {
+    const raw = JSON.parse(dumpSource(source).text) as { json?: { thread?: { type?: unknown } }; thread?: { type?: unknown } }
+    const type = (raw.json ?? raw).thread?.type
+    return typeof type === 'string' ? type : null
+  } catch {
+    return null
+  }
 }
 
 function checkDump(d: unknown, where: string): Dump {

@@ -86,6 +86,8 @@ export interface ReplayOptions {
 export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) => Promise<R> }, dump: string | Dump, options: ReplayOptions = {}): Promise<ReplayRun<R>> {
   checkType('replay', type)
   checkOptions('replay', options, REPLAY_OPTIONS)
+  // The libraries first: they register the classes the dump's values may be of.
+  const parts = await replayParts(options.ioLibs ?? 'io-libs')
   let d = readDump(dump)
   const where = typeof dump === 'string' && !dump.trimStart().startsWith('{') ? dump : 'the dump'
   if (options.at !== undefined || options.set !== undefined) {
@@ -105,7 +107,6 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
       )
     }
   }
-  const parts = await replayParts(options.ioLibs ?? 'io-libs')
   for (const [name, spec] of Object.entries(options.libraries ?? {})) {
     const m = (typeof spec === 'object' && spec !== null && 'default' in spec ? spec : {}) as Partial<LibraryModule>
     parts.set(name, { ...(m.threadSide ? { threadSide: m.threadSide } : {}), ...(m.markers ? { markers: m.markers } : {}), ...(m.retry ? { retry: m.retry } : {}) })

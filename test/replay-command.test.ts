@@ -4,7 +4,7 @@
  * waited, which stops where it was then, as `raiment check` tells it. Real `raiment` processes,
  * and dumps of real runs.
  */
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { dumpText, makeDump, Weave, type Dump } from 'raiment'
@@ -131,4 +131,42 @@ test('a thread that throws what is not an Error, or returns what is only equal a
   const cli = await replayed(dir, 'value.json', dump)
   expect(cli.out).toContain('which equals the recorded result')
   expect(cli.code).toBe(0)
+}, SLOW)
+
+test('a record holding a value of a class the project registers (in io-libs): raiment dump writes it, raiment replay and replay() read it', async () => {
+  const dir = projectWith({
+    'coiner.ts': `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['bank'],
+  async does() {
+    return await (this as any).bank.mint(5)
+  },
+})
+`,
+  })
+  mkdirSync(join(dir, 'io-libs'))
+  writeFileSync(
+    join(dir, 'io-libs', 'bank.ts'),
+    `import { registerClass } from '${RAIMENT}'
+export class Coin5a { constructor(public n = 0) {} }
+registerClass(Coin5a, 'Coin5a')
+export default { async mint(n: number) { return new Coin5a(n) } }
+`,
+  )
+  const spawned = await raiment(dir, 'spawn', 'coiner', '--wait')
+  expect(spawned.code, spawned.stderr).toBe(0)
+  const id = /spawned (\S+?)[;\s]/.exec(spawned.stderr)![1]!
+  const dumped = await raiment(dir, 'dump', id, '-o', 'coin.json')
+  expect(dumped.code, dumped.stderr).toBe(0)
+  const replayedCli = await raiment(dir, 'replay', 'coin.json')
+  expect(replayedCli.stdout + replayedCli.stderr).toContain('which equals the recorded result')
+  expect(replayedCli.code).toBe(0)
+  const coiner = (await loadThreadTypes(join(dir, 'threads'))).types.get('coiner')!
+  const run = await replay(coiner, join(dir, 'coin.json'), { ioLibs: join(dir, 'io-libs') })
+  expect(run.result).toMatchObject({ n: 5 })
+  expect((run.result as object).constructor.name).toBe('Coin5a')
+  // Without the module that registers it: a clear error with its code, naming the class.
+  const lost = await raiment(dir, 'dump', id, '--io-libs', 'nowhere')
+  expect(lost.code).toBe(1)
+  expect(lost.stderr).toMatch(/RAIMENT_UNKNOWN_CLASS: .*class 'Coin5a'.*--io-libs/)
 }, SLOW)

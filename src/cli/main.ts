@@ -147,7 +147,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     )
     .action(run(async (id: string, o: ShowOptions) => (await inspect()).show(id, o)))
 
-  db(program.command('dump'))
+  project(program.command('dump'))
     .description("Write a thread's dump (its spawn record and journal, superjson) to stdout or a file.")
     .argument('<id>', 'the thread id (see raiment ps)')
     .option('-o, --output <file>', 'write to this file instead of stdout')

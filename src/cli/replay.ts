@@ -3,7 +3,8 @@
  * names, and tells whether the run reproduces what was recorded.
  */
 import { isDeepStrictEqual } from 'node:util'
-import { readDump } from '../dump.js'
+import { dumpTypeName, readDump } from '../dump.js'
+import { replayParts } from '../libraries.js'
 import { encodeValue } from '../encoding.js'
 import { errorToRecord, type ErrorRecord } from '../error-records.js'
 import { ReplayDivergence } from '../errors.js'
@@ -22,8 +23,10 @@ export interface ReplayCommandOptions {
  * divergence or a different end.
  */
 export async function replayCommand(file: string, o: ReplayCommandOptions): Promise<number> {
+  // The type and the libraries first: they register the classes the dump's values may be of.
+  const type = await threadType(o.threads, dumpTypeName(file) ?? readDump(file).thread.type)
+  await replayParts(o.ioLibs)
   const d = readDump(file)
-  const type = await threadType(o.threads, d.thread.type)
   const head = `replayed ${d.thread.id} (${d.thread.type}) from ${file}: ${plural(d.entries.length, 'recorded call')}`
   let run
   // On a terminal, a long replay shows how far it has come (stderr), then the line goes.

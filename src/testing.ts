@@ -14,6 +14,7 @@ import { errorFromRecord, errorToRecord } from './error-records.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
 import { brokenLibrary, Library, replayParts, type LibraryModule, type LibrarySpec } from './libraries.js'
 import { passivatedOf, waitText } from './passivation/listing.js'
+import { endedByItself } from './record-end.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 import { SOURCE, typeNameOf, typeNameOfFile } from './thread-name.js'
 import { Weave, type ThreadEnd } from './weave.js'
@@ -142,7 +143,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     run = isContinueAsNew(err) ? { status: 'continued', continued: decodeValue(err.params), calls: weft.trace!, dump: d } : { status: 'failed', error: err, calls: weft.trace!, dump: d }
   }
   // A record that ends where the thread had not ended: the replay stops there, as the thread did.
-  if (run.error instanceof ReplayDivergence && run.error.detail?.kind === 'beyond' && d.thread.status !== 'done' && d.thread.status !== 'failed') {
+  if (run.error instanceof ReplayDivergence && run.error.detail?.kind === 'beyond' && !endedByItself(d.thread.status, d.thread.error)) {
     const made = run.error.detail.made
     return { status: 'unfinished', calls: run.calls, dump: d, ...(made !== undefined ? { next: `${describeKey(made.key)} (ordinal ${made.ord})` } : {}) }
   }

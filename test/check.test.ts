@@ -165,6 +165,20 @@ describe('raiment check', () => {
     expect((await check(dir, 'v2', 1)).threads[1]).toMatchObject({ verdict: 'does-not-load', code: 'RAIMENT_INVALID_LIBRARY', message: expect.stringContaining("'journalOnly' must be a list of the library's method names (oops)") })
   })
 
+  it('a thread its weave failed where its record stops (new code that diverged) is compatible with the code it ran: not an end of its own', async () => {
+    const dir = project({ v1: { 'order.ts': V1 }, v2: { 'order.ts': CHANGED } })
+    const { weave, ids } = await runOrders(dir, 'v1', 1)
+    await weave.close()
+    const resumed = await Weave.open({ db: join(dir, 'app.db'), threads: join(dir, 'v2'), ioLibs: join(dir, 'io-libs'), durability: 'memory', dumps: false })
+    try {
+      expect(await resumed.join(ids[0]!)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_REPLAY_DIVERGENCE' } })
+    } finally {
+      await resumed.close()
+    }
+    const back = await check(dir, 'v1', 1)
+    expect(back.threads).toMatchObject([{ id: ids[0], status: 'failed', verdict: 'compatible' }])
+  })
+
   it('new code that throws where the record holds more: the verdict says what it threw, and where', async () => {
     const throws = V1.replace("    await this.steps.step('charge', { amount: p.n, currency: 'EUR' })\n", "    ;(p as unknown as { sku: string }).sku.toUpperCase()\n")
     const dir = project({ v1: { 'order.ts': V1 }, v2: { 'order.ts': throws } })

@@ -111,6 +111,15 @@ test('the record of a thread killed, or moved on, while it waited ends where it 
   expect(run.divergence).toBeUndefined()
   // Of a thread that had ended, asking for more than its record is a divergence.
   await expect(replay(waiter, { ...killed, thread: { ...killed.thread, status: 'done', result: 1 } }, { ioLibs: false })).rejects.toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
+  // Failed by its weave where its record stops (its code changed, its type went): not an end of its own.
+  const byWeave: Dump = { ...killed, thread: { ...killed.thread, status: 'failed', error: { name: 'ReplayDivergence', message: 'thread diverged', fields: { code: 'RAIMENT_REPLAY_DIVERGENCE' } } } }
+  expect(await replay(waiter, byWeave, { ioLibs: false })).toMatchObject({ status: 'unfinished' })
+  const f = await replayed(dir, 'failed-by-weave.json', byWeave)
+  expect(f.out).toContain('which is where the record ends: its weave failed the thread there, with ReplayDivergence: thread diverged')
+  expect(f.code).toBe(0)
+  // A failure the thread's code threw is its end: more asked for is a divergence.
+  const byItself: Dump = { ...killed, thread: { ...killed.thread, status: 'failed', error: { name: 'Error', message: 'boom', fields: {} } } }
+  await expect(replay(waiter, byItself, { ioLibs: false })).rejects.toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
 }, SLOW)
 
 test('a thread that throws what is not an Error, or returns what is only equal as encoded: replayed as it ran, no crash, no false difference', async () => {

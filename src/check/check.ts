@@ -114,6 +114,7 @@ async function checkRow(
     {
       ...base,
       params: row.params,
+      outcome: row.outcome,
       entries: () => records.entries(row.id),
     },
     parts,

@@ -19,6 +19,8 @@ import type { AnyThreadType } from '../thread.js'
 import { describeKey, splitKey, Weft, type Entry } from '../weft.js'
 import { argsDiff } from './diff.js'
 import { callSite } from '../call-site.js'
+import type { ErrorRecord } from '../error-records.js'
+import { endedByItself } from '../record-end.js'
 
 /** A thread to check: its row, and a way to read its record (fresh entries at each call). */
 export interface CheckedThread {
@@ -27,6 +29,8 @@ export interface CheckedThread {
   readonly status: string
   /** The encoded params, as the journal holds them. */
   readonly params: string
+  /** The encoded result or error of a thread that ended, as the journal holds it. */
+  readonly outcome?: string | null
   entries(): Entry[]
 }
 
@@ -90,7 +94,6 @@ export interface CheckResult {
   readonly markers: MarkerUse[]
 }
 
-const ENDED = new Set(['done', 'failed'])
 
 interface Outcome {
   /** How many recorded entries the replay was given. */
@@ -202,7 +205,7 @@ function verdictOf(t: CheckedThread, o: Outcome): Verdict {
     return { ...base, verdict: 'compatible', entries, then: 'failed', error: `${e.name}: ${e.message}` }
   }
   const d = e.detail
-  if (d.kind === 'beyond' && !ENDED.has(t.status)) return { ...base, verdict: 'compatible', entries, then: 'live' }
+  if (d.kind === 'beyond' && !endedByItself(t.status, t.status === 'failed' && t.outcome ? (decodeValue(t.outcome) as ErrorRecord) : null)) return { ...base, verdict: 'compatible', entries, then: 'live' }
   const recorded = d.recorded ? shown(d.recorded.key, d.recorded.ord) : null
   const made = d.made ? shown(d.made.key, d.made.ord) : null
   return {

@@ -5,6 +5,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import { dumpTypeName, readDump } from '../dump.js'
 import { replayParts } from '../libraries.js'
+import { endedByItself } from '../record-end.js'
 import { encodeValue } from '../encoding.js'
 import { errorToRecord, type ErrorRecord } from '../error-records.js'
 import { ReplayDivergence } from '../errors.js'
@@ -46,7 +47,7 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
   if (run.status === 'unfinished') {
     say(`${head}; it made every recorded call, then asked for one the record does not hold yet:`)
     say(run.next ?? '(a request)')
-    say(`which is where the record ends: ${whereItEnds(recorded)}`)
+    say(`which is where the record ends: ${whereItEnds(recorded, d.thread.error)}`)
     return 0
   }
   if (run.status === 'done') {
@@ -65,11 +66,11 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
     // committed and before its switch to the new run was (the switch starts a new record).
     say(`${head}; it continued as new (threads.continueAsNew) with params:`)
     say(toText(run.continued))
-    if (ended(recorded)) {
+    if (endedByItself(recorded, d.thread.error)) {
       say(recordedEnd(recorded, d.thread.error))
       return 1
     }
-    say(`which is where the record ends: ${whereItEnds(recorded)}, before the switch to the new run was recorded`)
+    say(`which is where the record ends: ${whereItEnds(recorded, d.thread.error)}, before the switch to the new run was recorded`)
     return 0
   }
   const err = run.error!
@@ -84,18 +85,9 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
   return recorded === 'done' ? 1 : 0
 }
 
-/**
- * Whether the recorded thread had ended (done, failed), as `raiment check` tells it: the record of
- * one that had not (running, pending, or killed or moved on before it ended) stops where it was
- * then, and a replay that asks for more there goes on where the thread went on live, or was
- * stopped.
- */
-function ended(status: string): boolean {
-  return status === 'done' || status === 'failed'
-}
-
-/** Why the record of a thread that had not ended stops where it does. */
-function whereItEnds(status: string): string {
+/** Why the record of a thread that had not ended by itself stops where it does (src/record-end.ts). */
+function whereItEnds(status: string, error: ErrorRecord | undefined): string {
+  if (status === 'failed') return `its weave failed the thread there, with ${errorText(error ?? {})}`
   if (status === 'killed') return 'the thread was killed there'
   if (status === 'moved') return 'the thread moved to another weave there, whose journal holds the rest of its record'
   return `the thread was still ${status} when it was dumped`

@@ -177,8 +177,11 @@ function checkDump(d: unknown, where: string): Dump {
   if (!Array.isArray(o.entries)) throw new InvalidDump(where, "no 'entries' array")
   const seqs = new Set<number>()
   o.entries.forEach((e, i) => {
-    if (typeof e.call !== 'string' || !Array.isArray(e.args) || typeof e.ord !== 'number' || typeof e.ok !== 'boolean') {
-      throw new InvalidDump(where, `entries[${i}] needs call (string), args (array), ord (number) and ok (boolean)`)
+    if (e === null || typeof e !== 'object' || typeof e.call !== 'string' || !Array.isArray(e.args) || !Number.isInteger(e.ord) || e.ord < 0 || typeof e.ok !== 'boolean') {
+      throw new InvalidDump(where, `entries[${i}] needs call (string), args (array), ord (a whole number from 0) and ok (boolean)`)
+    }
+    if (!e.ok && (e.error === null || typeof e.error !== 'object' || typeof e.error.name !== 'string' || typeof e.error.message !== 'string')) {
+      throw new InvalidDump(where, `entries[${i}] (${e.call}) has ok false and no error { name, message } (strings; fields, its own fields, may be left out): give it one, or make it ok with a value`)
     }
     // Replay orders the outcomes by seq: without one, an entry has no place in the record.
     if (!Number.isInteger(e.seq) || e.seq < 0) {

@@ -56,7 +56,9 @@ function fromRecord(rec: ErrorRecord): Error {
   if (e.name !== rec.name) {
     Object.defineProperty(e, 'name', { value: rec.name, writable: true, configurable: true, enumerable: false })
   }
-  for (const k of Object.keys(rec.fields)) setOwn(e as unknown as Record<string, unknown>, k, rec.fields[k])
+  // (A record edited by hand, in a dump, may have no fields.)
+  const fields = rec.fields ?? {}
+  for (const k of Object.keys(fields)) setOwn(e as unknown as Record<string, unknown>, k, fields[k])
   if (rec.cause !== undefined) {
     const cause = 'value' in rec.cause ? rec.cause.value : fromRecord(rec.cause)
     Object.defineProperty(e, 'cause', { value: cause, writable: true, configurable: true, enumerable: false })

@@ -167,6 +167,28 @@ describe('what replay refuses, saying what is wrong', () => {
     expect(() => readDump(edit((j) => (j.entries[1]!.seq = j.entries[0]!.seq)))).toThrow(/entries\[1\] \(\S+\) has seq 0, as an entry before it does/)
     expect(() => readDump(edit((j) => (j.format = 0)))).toThrow(InvalidDump)
   })
+
+  test('an entry edited by hand: null, a bad ord, ok false with no error are InvalidDump; an error with no fields replays', async () => {
+    const raw = JSON.parse(readFileSync(greetAda, 'utf8')) as { json: { entries: Array<Record<string, unknown> | null> } }
+    const edit = (f: (j: typeof raw.json) => void): string => {
+      const copy = structuredClone(raw)
+      f(copy.json)
+      return JSON.stringify(copy)
+    }
+    expect(() => readDump(edit((j) => (j.entries[0] = null)))).toThrow(/entries\[0\] needs call \(string\), args \(array\), ord \(a whole number from 0\)/)
+    expect(() => readDump(edit((j) => (j.entries[0]!['ord'] = -1)))).toThrow(InvalidDump)
+    expect(() => readDump(edit((j) => Object.assign(j.entries[0]!, { ok: false })))).toThrow(/entries\[0\] \(clock\.now\) has ok false and no error \{ name, message \}/)
+    const failing = edit((j) => {
+      const e = j.entries[0]!
+      delete e['value']
+      Object.assign(e, { ok: false, error: { name: 'Error', message: 'boom' } })
+    })
+    const greet = (await import('../threads/greet.js')).default
+    const run = await replay(greet, failing, { ioLibs: false, strict: false })
+    // The edited error reached the thread, which threw it, before the rest of its record.
+    expect(run.status).toBe('failed')
+    expect(run.divergence?.message).toContain('It threw Error: boom.')
+  })
 })
 
 describe('replay with the libraries given to record()', () => {

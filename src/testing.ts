@@ -93,7 +93,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
   const where = typeof dump === 'string' && !dump.trimStart().startsWith('{') ? dump : 'the dump'
   if (options.at !== undefined || options.set !== undefined) {
     const sorted = [...d.entries].sort((a, b) => a.seq - b.seq)
-    const entries = editRecord(sorted, (e) => e.seq, { ...(options.at !== undefined ? { at: options.at } : {}), ...(options.set !== undefined ? { set: options.set } : {}) }, where, (e, value): DumpEntry => {
+    const entries = editRecord(sorted, (e) => e.seq, (e) => e.call, { ...(options.at !== undefined ? { at: options.at } : {}), ...(options.set !== undefined ? { set: options.set } : {}) }, where, (e, value): DumpEntry => {
       const { error: _error, ...rest } = e
       return { ...rest, ok: true, value }
     })

@@ -123,6 +123,34 @@ describe('fork', () => {
     }
   })
 
+  it('an --at that cuts a receive with a predicate between its peeks and its take is refused, naming where the receive starts', async () => {
+    const choosy = thread({
+      uses: ['mailbox'],
+      async does() {
+        return this.mailbox.receive({ match: (m: unknown) => m === 'b' })
+      },
+    })
+    const db = join(tempDir(), 'f.db')
+    const weave = await Weave.open({ db, threads: { choosy }, ioLibs: false, durability: 'memory', dumps: false })
+    try {
+      const orig = weave.spawn('choosy')
+      weave.send(orig, 'a')
+      weave.send(orig, 'b')
+      expect(await weave.join(orig)).toMatchObject({ status: 'done', result: 'b' })
+      const calls = makeDump(weave.journal, orig).entries.map((e) => [e.seq, e.call])
+      expect(calls).toEqual([[0, 'mailbox.peek'], [1, 'mailbox.peek'], [2, 'mailbox.takeNumber']])
+      const threads = weave.journal.threads().length
+      expect(() => weave.fork(orig, { at: 2 })).toThrow(/^at 2 cuts a receive of \S+ in two: entry seq 2 takes the message its receive chose by peeking at seq 0; give at 0 \(the receive made again, live\) or at 3 \(after it\)$/)
+      expect(weave.journal.threads().length).toBe(threads)
+      // At its start, the receive is made again, live, from the fork's own mailbox.
+      const f = weave.fork(orig, { at: 0 })
+      weave.send(f, 'b')
+      expect(await weave.join(f)).toMatchObject({ status: 'done', result: 'b' })
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('weave.fork reads entries queued for the next commit without flushing them: a fork from any context never splits a step', async () => {
     const db = join(tempDir(), 'q.db')
     let weave: Weave | null = null

@@ -42,13 +42,23 @@ export const FLAG_NAMES: EditNames = { at: '--at', set: '--set' }
  * Applies `edits` to a record (entries in seq order): those before `at`, with `set` applied by `replace`.
  * @throws InvalidArgument naming the seq that the record does not hold, or an `at` that is not one of its seqs or its end
  */
-export function editRecord<T>(entries: readonly T[], seqOf: (e: T) => number, edits: RecordEdits, where: string, replace: (e: T, value: unknown) => T, names: EditNames = OPTION_NAMES): T[] {
+export function editRecord<T>(entries: readonly T[], seqOf: (e: T) => number, callOf: (e: T) => string, edits: RecordEdits, where: string, replace: (e: T, value: unknown) => T, names: EditNames = OPTION_NAMES): T[] {
   const seqs = entries.map(seqOf)
   const end = seqs.length === 0 ? 0 : seqs[seqs.length - 1]! + 1
   const range = seqs.length === 0 ? 'it has no entries' : `its entries are seq ${seqs[0]} to ${end - 1}`
   const at = edits.at ?? end
   if (!Number.isSafeInteger(at) || (at !== end && !seqs.includes(at))) {
     throw new InvalidArgument(`${names.at} ${JSON.stringify(edits.at)} is not an entry of the record of ${where} nor its end (${end}); ${range}`)
+  }
+  // A receive with a predicate peeks its mailbox, then takes the message it chose by number: cut
+  // between, the fork would take live, from its own mailbox, a message of the original's.
+  const i = seqs.indexOf(at)
+  if (i >= 0 && callOf(entries[i]!) === 'mailbox.takeNumber') {
+    let first = i
+    while (first > 0 && callOf(entries[first - 1]!) === 'mailbox.peek') first--
+    throw new InvalidArgument(
+      `${names.at} ${at} cuts a receive of ${where} in two: entry seq ${at} takes the message its receive chose by peeking at seq ${seqs[first]}; give ${names.at} ${seqs[first]} (the receive made again, live) or ${names.at} ${seqs[i + 1] ?? end} (after it)`,
+    )
   }
   const set = edits.set === undefined ? new Map<number, unknown>() : edits.set instanceof Map ? (edits.set as ReadonlyMap<number, unknown>) : new Map(Object.entries(edits.set).map(([k, v]) => [Number(k), v]))
   for (const seq of set.keys()) {
@@ -73,7 +83,7 @@ export function forkEntries(journal: Journal, id: string, edits: RecordEdits, fo
     const own = encodeValue(forkId)
     entries = entries.map((e): EntryRow => (e[1] === SELF_KEY && e[3] === 1 ? [e[0], e[1], e[2], 1, own, e[5], e[6]] : e))
   }
-  return editRecord(entries, (e) => e[0], edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]], names)
+  return editRecord(entries, (e) => e[0], (e) => e[1].slice(0, e[1].indexOf(':')), edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]], names)
 }
 
 type Stmt = Database.Statement<unknown[]>

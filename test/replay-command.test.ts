@@ -40,6 +40,15 @@ export default thread({
   },
 })
 `,
+  'hang.ts': `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['clock'],
+  async does() {
+    await this.clock.now()
+    await new Promise(() => {})
+  },
+})
+`,
   'waiter.ts': `import { thread } from '${RAIMENT}'
 export default thread({
   uses: ['clock', 'mailbox'],
@@ -178,4 +187,21 @@ export default { async mint(n: number) { return new Coin5a(n) } }
   const lost = await raiment(dir, 'dump', id, '--io-libs', 'nowhere')
   expect(lost.code).toBe(1)
   expect(lost.stderr).toMatch(/RAIMENT_UNKNOWN_CLASS: .*class 'Coin5a'.*--io-libs/)
+}, SLOW)
+
+test('a thread that waits on a promise of its own: raiment replay says it is stuck (exit 1), not a silent exit 13', async () => {
+  const dir = projectWith(THREADS)
+  const { types } = await loadThreadTypes(join(dir, 'threads'))
+  const weave = await Weave.open({ db: join(dir, 'h.db'), durability: 'memory', threads: { hang: types.get('hang')! }, ioLibs: false, dumps: false, passivateAfter: false })
+  let dump: Dump
+  try {
+    const id = weave.spawn('hang', {})
+    await expect.poll(() => weave.journal.entriesNow(id).length).toBe(1)
+    dump = makeDump(weave.journal, id)
+  } finally {
+    await weave.close()
+  }
+  const r = await replayed(dir, 'hang.json', dump)
+  expect(r.out).toMatch(/it stopped, waiting on something that is not a call through this\.<library> \(a timer, a promise of its own\)/)
+  expect(r.code).toBe(1)
 }, SLOW)

@@ -33,16 +33,27 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
   // On a terminal, a long replay shows how far it has come (stderr), then the line goes.
   const base = releasedOutcomes()
   const shown = showProgress((ms) => replayLine(releasedOutcomes() - base, d.entries.length, ms), () => false)
+  // A thread that waits on what no call answers (a timer, a promise of its own) leaves nothing
+  // for the event loop to do: the process would end, exit code 13, saying nothing.
+  let idle: () => void = () => {}
+  const stuck = new Promise<'stuck'>((resolve) => (idle = () => resolve('stuck')))
+  process.once('beforeExit', idle)
   try {
-    run = await replayDump(type, file, { strict: true, ioLibs: o.ioLibs })
+    run = await Promise.race([replayDump(type, file, { strict: true, ioLibs: o.ioLibs }), stuck])
   } catch (e) {
     shown.stop()
     if (!(e instanceof ReplayDivergence)) throw e
     say(`${head}; it diverged from the record:`)
     say(e.message)
     return 1
+  } finally {
+    process.off('beforeExit', idle)
   }
   shown.stop()
+  if (run === 'stuck') {
+    say(`${head}; it stopped, waiting on something that is not a call through this.<library> (a timer, a promise of its own), so its record cannot say how it goes on: make it deterministic (raiment check calls it stuck too)`)
+    return 1
+  }
   const recorded = d.thread.status
   if (run.status === 'unfinished') {
     say(`${head}; it made every recorded call, then asked for one the record does not hold yet:`)

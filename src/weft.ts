@@ -187,7 +187,7 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #live(call: Call): void {
     if (this.#journal === null) {
-      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord})`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: madeBy(call, this.#stacks) } })
+      this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}).`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: madeBy(call, this.#stacks) } })
       return
     }
     if (call.retry !== null) {

@@ -361,3 +361,15 @@ export class InitConflict extends RaimentError {
     this.conflicts = conflicts
   }
 }
+
+/** `raiment init` failed part-way through writing; it undid what it had written. */
+export class InitFailed extends RaimentError {
+  constructor(dir: string, cause: unknown) {
+    super(
+      'RAIMENT_INIT_FAILED',
+      `raiment init could not write the project in ${dir} (${(cause as Error)?.message ?? String(cause)}); ` +
+        'it removed what it had written and put package.json back as it was. Fix the cause, then run raiment init again.',
+      { cause },
+    )
+  }
+}

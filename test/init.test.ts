@@ -5,7 +5,7 @@
  * project it makes passes `npm test` at once is test/package.test.ts's part (it needs an install).
  */
 import { describe, expect, test } from 'vitest'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readDump } from 'raiment/testing'
 import { raimentSpec } from '../src/cli/init.js'
@@ -72,6 +72,42 @@ describe('raiment init', () => {
     expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(pkgText)
     expect(readFileSync(join(dir, 'threads', 'greet.ts'), 'utf8')).toBe('// mine\n')
     for (const f of FILES.slice(1)) if (f !== 'threads/greet.ts') expect(existsSync(join(dir, f)), f).toBe(false)
+  })
+
+  test("records its fixture with the template's libraries only: a library of the project that does not load yet stops nothing", async () => {
+    const dir = tempDir('raiment-init-')
+    mkdirSync(join(dir, 'io-libs'))
+    const db = "import pg from 'pg'\n\nexport default { async query(sql: string) { return new pg.Pool().query(sql) } }\n"
+    writeFileSync(join(dir, 'io-libs', 'db.ts'), db)
+    const out = await raimentAsUser(dir, 'init')
+    expect(out.stderr).toBe('')
+    expect(out.code).toBe(0)
+    expect(readFileSync(join(dir, 'io-libs', 'db.ts'), 'utf8')).toBe(db)
+    expect(readDump(join(dir, 'fixtures', 'greet-ada.json')).entries.map((e) => e.call)).toEqual(['clock.now', 'greeting.compose', 'log.info'])
+  })
+
+  test('a write that fails part-way is undone: package.json as it was, no file or directory of its own left', async () => {
+    const dir = tempDir('raiment-init-')
+    const pkgText = JSON.stringify(NPM_INIT, null, 2)
+    writeFileSync(join(dir, 'package.json'), pkgText)
+    mkdirSync(join(dir, 'test'))
+    // A dangling link is no file that exists, yet a new file cannot be written there.
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'test', 'greet.test.ts'))
+    const out = await raimentAsUser(dir, 'init')
+    expect(out.code).toBe(1)
+    expect(out.stderr).toMatch(/^raiment: RAIMENT_INIT_FAILED: raiment init could not write the project in .*EEXIST.*removed what it had written/)
+    expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(pkgText)
+    expect(readdirSync(dir).sort()).toEqual(['package.json', 'test'])
+    expect(readdirSync(join(dir, 'test'))).toEqual(['greet.test.ts'])
+  })
+
+  test('a file where init would make a directory stops it before it writes', async () => {
+    const dir = tempDir('raiment-init-')
+    writeFileSync(join(dir, 'threads'), 'mine\n')
+    const out = await raimentAsUser(dir, 'init')
+    expect(out.code).toBe(1)
+    expect(out.stderr).toMatch(/RAIMENT_INIT_CONFLICT: .*already has: threads \(a file, where init would make a directory\)\. Nothing was written/)
+    expect(readdirSync(dir)).toEqual(['threads'])
   })
 })
 

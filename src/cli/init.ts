@@ -5,16 +5,19 @@
  * by running the thread, and writes or completes package.json.
  *
  * It changes no file that exists: a project file already there, or a script of package.json that
- * says something else, stops it before it writes anything (InitConflict). package.json itself is
+ * says something else, stops it before it writes anything (InitConflict). All that can fail is
+ * done before the first write (the fixture is recorded from template/ itself, never with the
+ * project's own io-libs/), and a write that fails all the same is undone (InitFailed): a failed
+ * init leaves the directory as it was. package.json itself is
  * completed, not replaced: `"type": "module"` (npm init's `commonjs` cannot load thread types),
  * the scripts it lacks, the raiment dependency (the spec this Raiment was installed from) and the
  * development dependencies.
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { dumpText } from '../dump.js'
-import { InitConflict, InvalidArgument } from '../errors.js'
+import { InitConflict, InitFailed, InvalidArgument } from '../errors.js'
 import { importModule } from '../loader.js'
 import { record } from '../testing.js'
 import { isThreadType } from '../thread.js'
@@ -77,23 +80,21 @@ export async function init(dir: string | undefined): Promise<number> {
   const existing = existsSync(pkgFile) ? readPackageJson(pkgFile) : null
   const { pkg, changes, conflicts } = completePackageJson(existing, target, own)
   for (const f of [...TEMPLATE_FILES, FIXTURE]) if (existsSync(join(target, f))) conflicts.push(f)
+  for (const d of parentDirs([...TEMPLATE_FILES, FIXTURE, ...OPTIONAL_FILES])) {
+    if (existsSync(join(target, d)) && !statSync(join(target, d)).isDirectory()) conflicts.push(`${d} (a file, where init would make a directory)`)
+  }
   if (conflicts.length > 0) throw new InitConflict(shown, conflicts)
 
-  const written: string[] = []
-  const write = (file: string, text: string): void => {
-    mkdirSync(dirname(join(target, file)), { recursive: true })
-    writeFileSync(join(target, file), text, { flag: 'wx' })
-    written.push(file)
-  }
-  mkdirSync(target, { recursive: true })
-  writeFileSync(pkgFile, JSON.stringify(pkg, null, 2) + '\n')
-  for (const f of TEMPLATE_FILES) write(f, readFileSync(join(templates, f), 'utf8'))
-  const skipped: string[] = []
-  for (const f of OPTIONAL_FILES) {
-    if (existsSync(join(target, f))) skipped.push(f)
-    else write(f, f === '.gitignore' ? GITIGNORE : readFileSync(join(templates, f), 'utf8'))
-  }
-  write(FIXTURE, await recordFixture(target))
+  // Everything that can fail runs before a file is written: the fixture is recorded from
+  // Raiment's own copy of the thread and its library, with none of the project's io-libs/ (one of
+  // them may not load yet), and a write that fails all the same undoes the ones before it.
+  const fixture = await recordFixture(templates)
+  const skipped = OPTIONAL_FILES.filter((f) => existsSync(join(target, f)))
+  const files = new Map<string, string>()
+  for (const f of TEMPLATE_FILES) files.set(f, readFileSync(join(templates, f), 'utf8'))
+  for (const f of OPTIONAL_FILES) if (!skipped.includes(f)) files.set(f, f === '.gitignore' ? GITIGNORE : readFileSync(join(templates, f), 'utf8'))
+  files.set(FIXTURE, fixture)
+  const written = writeAll(target, pkgFile, JSON.stringify(pkg, null, 2) + '\n', files)
 
   say(`raiment init: ${existing === null ? 'made' : 'completed'} a Raiment project in ${shown}`)
   say(`  package.json: ${existing === null ? 'written' : changes.length > 0 ? changes.join('; ') : 'unchanged'}`)
@@ -105,6 +106,47 @@ export async function init(dir: string | undefined): Promise<number> {
   say('  npm test')
   say(`  npx raiment spawn greet '{"name":"ada"}' --wait`)
   return 0
+}
+
+/**
+ * Writes package.json (replacing it) and `files` (new files only) into `target`, and returns the
+ * new files' paths; if a write fails, it undoes the ones before it (package.json back as it was,
+ * the files and the directories it made removed) and throws.
+ */
+function writeAll(target: string, pkgFile: string, pkgText: string, files: ReadonlyMap<string, string>): string[] {
+  const before = existsSync(pkgFile) ? readFileSync(pkgFile) : null
+  const made: string[] = []
+  const written: string[] = []
+  const mkdir = (d: string): void => {
+    const first = mkdirSync(d, { recursive: true })
+    if (first !== undefined) made.push(first)
+  }
+  try {
+    mkdir(target)
+    writeFileSync(pkgFile, pkgText)
+    for (const [f, text] of files) {
+      mkdir(dirname(join(target, f)))
+      writeFileSync(join(target, f), text, { flag: 'wx' })
+      written.push(f)
+    }
+    return written
+  } catch (e) {
+    for (const f of written.reverse()) rmSync(join(target, f), { force: true })
+    if (before !== null) writeFileSync(pkgFile, before)
+    else rmSync(pkgFile, { force: true })
+    for (const d of made.reverse()) rmSync(d, { recursive: true, force: true })
+    throw new InitFailed(target, e)
+  }
+}
+
+/** The directories that hold `files` (paths relative to the project), parents first. */
+function parentDirs(files: readonly string[]): string[] {
+  const dirs = new Set<string>()
+  for (const f of files) {
+    const parts = f.split('/').slice(0, -1)
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'))
+  }
+  return [...dirs]
 }
 
 function readPackageJson(file: string): PackageJson {
@@ -212,11 +254,14 @@ function fileSpec(path: string, target: string): string {
   return `file:${rel === '' ? '.' : rel}`
 }
 
-/** Runs the new project's `greet` live once and returns its dump's text: the replay test's fixture. */
-async function recordFixture(target: string): Promise<string> {
-  const mod = (await importModule(join(target, 'threads', 'greet.ts'))) as { default?: unknown }
+/**
+ * Runs the template's `greet` live once, with the built-in libraries and the template's own
+ * io-libs/ (what `greet` uses), and returns its dump's text: the replay test's fixture.
+ */
+async function recordFixture(templates: string): Promise<string> {
+  const mod = (await importModule(join(templates, 'threads', 'greet.ts'))) as { default?: unknown }
   if (!isThreadType(mod.default)) throw new Error('template/threads/greet.ts does not export a thread type')
-  const { dump, end } = await record(mod.default, { name: 'ada' }, { name: 'greet', ioLibs: join(target, 'io-libs'), config: { logLevel: 'silent' } })
+  const { dump, end } = await record(mod.default, { name: 'ada' }, { name: 'greet', ioLibs: join(templates, 'io-libs'), config: { logLevel: 'silent' } })
   if (end.status !== 'done') throw new Error(`recording the fixture failed: ${end.status === 'failed' ? end.error.message : end.status}`)
   return dumpText(dump)
 }

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from 'node:path'
 import { readDump } from 'raiment/testing'
 import { raimentSpec } from '../src/cli/init.js'
-import { raimentAsUser } from './support/raiment-process.js'
+import { bash, raimentAsUser } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
 /** What `npm init -y` writes (npm 11). */
@@ -72,6 +72,16 @@ describe('raiment init', () => {
     expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(pkgText)
     expect(readFileSync(join(dir, 'threads', 'greet.ts'), 'utf8')).toBe('// mine\n')
     for (const f of FILES.slice(1)) if (f !== 'threads/greet.ts') expect(existsSync(join(dir, f)), f).toBe(false)
+  })
+
+  test('its .gitignore keeps out every file a weave leaves: git status shows none after a run', async () => {
+    const dir = tempDir('raiment-init-')
+    expect((await raimentAsUser(dir, 'init')).code).toBe(0)
+    expect((await raimentAsUser(dir, 'spawn', 'greet', '{"name":"ada"}', '--wait')).code).toBe(0)
+    expect(existsSync(join(dir, 'raiment.db-lock'))).toBe(true)
+    const status = await bash(dir, 'git init -q && git status --porcelain --untracked-files=all')
+    expect(status.code).toBe(0)
+    expect(status.stdout.split('\n').filter((l) => /raiment\.db/.test(l))).toEqual([])
   })
 
   test("records its fixture with the template's libraries only: a library of the project that does not load yet stops nothing", async () => {

@@ -42,7 +42,7 @@ const DEV_DEPENDENCIES = ['@types/node', 'eslint', 'typescript', 'typescript-esl
 /** Dependencies whose install scripts the project allows (npm's allowScripts): native builds. */
 const ALLOW_SCRIPTS = ['better-sqlite3', 'esbuild']
 
-const GITIGNORE = 'node_modules/\n*.db\n*.db-wal\n*.db-shm\ndumps/\n'
+const GITIGNORE = 'node_modules/\n*.db\n*.db-wal\n*.db-shm\n*.db-lock\ndumps/\n'
 
 interface PackageJson {
   name?: string

@@ -5,7 +5,7 @@
  * project it makes passes `npm test` at once is test/package.test.ts's part (it needs an install).
  */
 import { describe, expect, test } from 'vitest'
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readDump } from 'raiment/testing'
 import { raimentSpec } from '../src/cli/init.js'
@@ -109,6 +109,18 @@ describe('raiment init', () => {
     expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(pkgText)
     expect(readdirSync(dir).sort()).toEqual(['package.json', 'test'])
     expect(readdirSync(join(dir, 'test'))).toEqual(['greet.test.ts'])
+  })
+
+  test('an ESLint config of another extension is a conflict too: ESLint would read only eslint.config.js', async () => {
+    const dir = tempDir('raiment-init-')
+    for (const f of ['eslint.config.mjs', 'eslint.config.cjs', 'eslint.config.ts', 'eslint.config.mts', 'eslint.config.cts']) {
+      writeFileSync(join(dir, f), 'export default []\n')
+      const out = await raimentAsUser(dir, 'init')
+      expect(out.code, f).toBe(1)
+      expect(out.stderr, f).toContain(`RAIMENT_INIT_CONFLICT: raiment init changes no file that exists, and this directory already has: ${f} (ESLint would read init's eslint.config.js instead`)
+      expect(readdirSync(dir), f).toEqual([f])
+      rmSync(join(dir, f))
+    }
   })
 
   test('a file where init would make a directory stops it before it writes', async () => {

@@ -28,6 +28,8 @@ const TEMPLATE_FILES = ['tsconfig.json', 'eslint.config.js', 'threads/greet.ts',
 /** Written only where there is none yet: a project often has its own already. */
 const OPTIONAL_FILES = ['README.md', '.gitignore']
 const FIXTURE = 'fixtures/greet-ada.json'
+/** ESLint's flat config files other than the one init writes: ESLint reads only the first it finds, eslint.config.js first. */
+const OTHER_ESLINT_CONFIGS = ['eslint.config.mjs', 'eslint.config.cjs', 'eslint.config.ts', 'eslint.config.mts', 'eslint.config.cts']
 
 const SCRIPTS: Record<string, string> = {
   start: 'raiment start',
@@ -80,6 +82,9 @@ export async function init(dir: string | undefined): Promise<number> {
   const existing = existsSync(pkgFile) ? readPackageJson(pkgFile) : null
   const { pkg, changes, conflicts } = completePackageJson(existing, target, own)
   for (const f of [...TEMPLATE_FILES, FIXTURE]) if (existsSync(join(target, f))) conflicts.push(f)
+  for (const f of OTHER_ESLINT_CONFIGS) {
+    if (existsSync(join(target, f))) conflicts.push(`${f} (ESLint would read init's eslint.config.js instead, and ignore it: move it away, run init, then bring its rules into eslint.config.js)`)
+  }
   for (const d of parentDirs([...TEMPLATE_FILES, FIXTURE, ...OPTIONAL_FILES])) {
     if (existsSync(join(target, d)) && !statSync(join(target, d)).isDirectory()) conflicts.push(`${d} (a file, where init would make a directory)`)
   }

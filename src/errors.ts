@@ -373,3 +373,22 @@ export class InitFailed extends RaimentError {
     )
   }
 }
+
+/**
+ * `raiment init` would set `"type": "module"` in a package whose .js files Node loads as
+ * CommonJS now: they would load as ES modules, and their require() would fail.
+ */
+export class InitCommonJs extends RaimentError {
+  readonly files: readonly string[]
+  constructor(dir: string, files: readonly string[]) {
+    const shown = files.length <= 5 ? files.join(', ') : `${files.slice(0, 5).join(', ')} and ${files.length - 5} more`
+    super(
+      'RAIMENT_INIT_COMMONJS',
+      `raiment init would set "type": "module" in the package.json of ${dir} (thread types and I/O libraries are ES modules), ` +
+        `and Node would then load its .js files as ES modules too: ${shown}. In those that are CommonJS, require(), module.exports ` +
+        `and __dirname would fail (node ${files[0]} would stop working). Nothing was written. Rename the CommonJS ones to .cjs ` +
+        `(and the paths that name them) first, or, if they are ES modules already, run raiment init --type-module.`,
+    )
+    this.files = files
+  }
+}

@@ -60,6 +60,26 @@ describe('raiment init', () => {
     expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe('mine\n')
   })
 
+  test('refuses to make the .js files of a CommonJS project ES modules, unless told to (--type-module)', async () => {
+    const dir = tempDir('raiment-init-')
+    const pkgText = JSON.stringify(NPM_INIT, null, 2)
+    writeFileSync(join(dir, 'package.json'), pkgText)
+    writeFileSync(join(dir, 'index.js'), "const { join } = require('node:path')\nconsole.log(join('a', 'b'))\n")
+    mkdirSync(join(dir, 'node_modules', 'dep'), { recursive: true })
+    writeFileSync(join(dir, 'node_modules', 'dep', 'x.js'), '')
+    const out = await raimentAsUser(dir, 'init')
+    expect(out.code).toBe(1)
+    expect(out.stderr).toMatch(/^raiment: RAIMENT_INIT_COMMONJS: .*its \.js files as ES modules too: index\.js\. .*require\(\).*would fail \(node index\.js would stop working\)\. Nothing was written\. Rename the CommonJS ones to \.cjs .*raiment init --type-module\./)
+    expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe(pkgText)
+    expect(readdirSync(dir).sort()).toEqual(['index.js', 'node_modules', 'package.json'])
+    expect((await bash(dir, 'node index.js')).stdout).toBe('a/b\n')
+
+    const forced = await raimentAsUser(dir, 'init', '--type-module')
+    expect(forced.code).toBe(0)
+    expect(forced.stdout).toContain('warning: these now load as ES modules (--type-module): index.js')
+    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).type).toBe('module')
+  })
+
   test('overwrites nothing: an existing project file or a different script stops it before it writes', async () => {
     const dir = tempDir('raiment-init-')
     mkdirSync(join(dir, 'threads'))

@@ -13,11 +13,11 @@
  * the scripts it lacks, the raiment dependency (the spec this Raiment was installed from) and the
  * development dependencies.
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, type Dirent } from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { dumpText } from '../dump.js'
-import { InitConflict, InitFailed, InvalidArgument } from '../errors.js'
+import { InitCommonJs, InitConflict, InitFailed, InvalidArgument } from '../errors.js'
 import { importModule } from '../loader.js'
 import { record } from '../testing.js'
 import { isThreadType } from '../thread.js'
@@ -71,8 +71,13 @@ function ownPackage(): { root: string; json: PackageJson } {
   throw new Error("raiment init cannot find Raiment's own package.json")
 }
 
+export interface InitOptions {
+  /** Set `"type": "module"` even where the project's .js files would then load as ES modules. */
+  typeModule?: boolean
+}
+
 /** Runs `raiment init [dir]`; resolves to the exit code. */
-export async function init(dir: string | undefined): Promise<number> {
+export async function init(dir: string | undefined, options: InitOptions = {}): Promise<number> {
   const target = resolve(dir ?? '.')
   const shown = dir === undefined ? 'this directory' : displayPath(target)
   const own = ownPackage()
@@ -89,6 +94,9 @@ export async function init(dir: string | undefined): Promise<number> {
     if (existsSync(join(target, d)) && !statSync(join(target, d)).isDirectory()) conflicts.push(`${d} (a file, where init would make a directory)`)
   }
   if (conflicts.length > 0) throw new InitConflict(shown, conflicts)
+  // "type": "module" makes Node load every .js file of the package as an ES module.
+  const commonJs = existing?.type === 'module' ? [] : jsFiles(target)
+  if (commonJs.length > 0 && options.typeModule !== true) throw new InitCommonJs(shown, commonJs)
 
   // Everything that can fail runs before a file is written: the fixture is recorded from
   // Raiment's own copy of the thread and its library, with none of the project's io-libs/ (one of
@@ -105,6 +113,7 @@ export async function init(dir: string | undefined): Promise<number> {
   say(`  package.json: ${existing === null ? 'written' : changes.length > 0 ? changes.join('; ') : 'unchanged'}`)
   for (const f of written) say(`  ${f}`)
   for (const f of skipped) say(`  ${f}: there already, left as it was`)
+  if (commonJs.length > 0) say(`  warning: these now load as ES modules (--type-module): ${listed(commonJs)}`)
   say('Next:')
   if (dir !== undefined && target !== process.cwd()) say(`  cd ${displayPath(target)}`)
   say('  npm install')
@@ -142,6 +151,35 @@ function writeAll(target: string, pkgFile: string, pkgText: string, files: Reado
     for (const d of made.reverse()) rmSync(d, { recursive: true, force: true })
     throw new InitFailed(target, e)
   }
+}
+
+/**
+ * The .js files of the package in `dir` (paths relative to it): not in node_modules, a dot
+ * directory, or a directory with a package.json of its own (another package's scope).
+ */
+function jsFiles(dir: string): string[] {
+  const out: string[] = []
+  const walk = (rel: string): void => {
+    let entries: Dirent[]
+    try {
+      entries = readdirSync(join(dir, rel), { withFileTypes: true })
+    } catch {
+      return // not there (a new directory), or unreadable: nothing of it to break
+    }
+    if (rel !== '' && entries.some((e) => e.name === 'package.json')) return
+    for (const e of entries) {
+      const path = rel === '' ? e.name : `${rel}/${e.name}`
+      if (e.isDirectory() && e.name !== 'node_modules' && !e.name.startsWith('.')) walk(path)
+      else if (e.isFile() && e.name.endsWith('.js')) out.push(path)
+    }
+  }
+  walk('')
+  return out.sort()
+}
+
+/** Up to five paths, then how many more. */
+function listed(paths: readonly string[]): string {
+  return paths.length <= 5 ? paths.join(', ') : `${paths.slice(0, 5).join(', ')} and ${paths.length - 5} more`
 }
 
 /** The directories that hold `files` (paths relative to the project), parents first. */

@@ -239,8 +239,9 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .command('init')
     .description('Make DIR (default: here) a Raiment project: package.json, tsconfig.json, eslint.config.js, a thread type, an I/O library, a replay test and its fixture; it overwrites nothing.')
     .argument('[dir]', 'the project directory (made if missing)')
+    .option('--type-module', 'set "type": "module" even though the .js files there would then load as ES modules (without it, init refuses)')
     .addHelpText('after', '\nThen: npm install && npm test\n\nExamples:\n  npx raiment init\n  npx raiment init my-app')
-    .action(run(async (dir: string | undefined) => (await import('./init.js')).init(dir)))
+    .action(run(async (dir: string | undefined, o: { typeModule?: boolean }) => (await import('./init.js')).init(dir, o)))
 
   weaveOptions(program.command('demo'))
     .description('Run the example threads on ./raiment.db and print their progress and results; run it again after a SIGKILL and it resumes.')

@@ -139,6 +139,17 @@ export class UnknownMethod extends RaimentError {
   }
 }
 
+/** A thread reached for a library (`this.log`) that its type does not name in `uses`. */
+export class NotInUses extends RaimentError {
+  constructor(lib: string, type: string, uses: readonly string[]) {
+    super(
+      'RAIMENT_NOT_IN_USES',
+      `'${lib}' is not in the uses of thread type '${type}': add it to uses ` +
+        `(thread({ uses: [${[...uses, lib].map((u) => `'${u}'`).join(', ')}], ... })); a thread reaches only the I/O libraries its type names there.`,
+    )
+  }
+}
+
 /** A value that cannot be recorded faithfully: a function, a symbol, an unregistered class instance. */
 export class UnrecordableValue extends RaimentError {
   readonly path: string

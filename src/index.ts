@@ -43,6 +43,7 @@ export {
   ThreadTypeUnavailable,
   UnknownLibrary,
   UnknownMethod,
+  NotInUses,
   UnrecordableValue,
   InvalidArgument,
   InvalidThreadModule,

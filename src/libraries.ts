@@ -7,7 +7,7 @@ import PQueue from 'p-queue'
 import { readdirSync, existsSync } from 'node:fs'
 import { join, resolve, extname, basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CommonJsModule, InvalidLibraryModule, RaimentError, UnknownMethod } from './errors.js'
+import { CommonJsModule, InvalidLibraryModule, NotInUses, RaimentError, UnknownMethod } from './errors.js'
 import { importModule } from './loader.js'
 import { keepingRegistered } from './encoding.js'
 import type { WeaveConfig } from './call-context.js'
@@ -198,23 +198,38 @@ export class Library {
 }
 
 /** Makes a thread's `this` (one view per library it uses), by the thread type's `uses`. */
-type ThisMaker = new (libs: ReadonlyMap<string, Library>, weft: WeftLike) => object
-const thisMakers = new WeakMap<readonly string[], ThisMaker>()
+type ThisMaker = new (lib: (name: string) => { bind(weft: WeftLike): object }, weft: WeftLike) => object
+/** By the libraries a weave (or a replay) knows, then by `uses`: the maker and the type it names in errors. */
+const thisMakers = new WeakMap<ReadonlyMap<string, unknown>, WeakMap<readonly string[], { type: string; Maker: ThisMaker }>>()
 
 /**
- * A thread's `this`: its view of each library in `uses`. Made by a constructor of the thread
- * type's own, so V8 sizes these objects to their fields (32 B for one library, where an object
- * literal given its properties one by one takes 56 B).
+ * A thread's `this`: its view of each library in `uses` (`lib(name)` gives the library). Made by
+ * a constructor of the thread type's own, so V8 sizes these objects to their fields (32 B for
+ * one library, where an object literal given its properties one by one takes 56 B). Each
+ * library of `known` that is not in `uses` is a getter on the constructor's prototype, made
+ * once per thread type, that throws NotInUses: `this.log` without 'log' in `uses` fails with a
+ * code and what to do, not a TypeError of undefined; a library in `uses` is an own field and
+ * never reaches the prototype, so its calls cost nothing more.
  */
-export function threadView(uses: readonly string[], libs: ReadonlyMap<string, Library>, weft: WeftLike): object {
-  let Maker = thisMakers.get(uses)
-  if (Maker === undefined) {
-    Maker = function (this: Record<string, object>, libs: ReadonlyMap<string, Library>, weft: WeftLike) {
-      for (const u of uses) this[u] = libs.get(u)!.bind(weft)
+export function threadView(type: string, uses: readonly string[], known: ReadonlyMap<string, unknown>, lib: (name: string) => { bind(weft: WeftLike): object }, weft: WeftLike): object {
+  let byUses = thisMakers.get(known)
+  if (byUses === undefined) thisMakers.set(known, (byUses = new WeakMap()))
+  let made = byUses.get(uses)
+  if (made === undefined || made.type !== type) {
+    const Maker = function (this: Record<string, object>, lib: (name: string) => { bind(weft: WeftLike): object }, weft: WeftLike) {
+      for (const u of uses) this[u] = lib(u).bind(weft)
     } as unknown as ThisMaker
-    thisMakers.set(uses, Maker)
+    for (const name of known.keys()) {
+      if (uses.includes(name)) continue
+      Object.defineProperty(Maker.prototype, name, {
+        get() {
+          throw new NotInUses(name, type, uses)
+        },
+      })
+    }
+    byUses.set(uses, (made = { type, Maker }))
   }
-  return new Maker(libs, weft)
+  return new made.Maker(lib, weft)
 }
 
 /** A constructor of thread views of one library: objects with `proto` and the weft (`WEFT`). */

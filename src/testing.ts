@@ -12,7 +12,7 @@ import { isContinueAsNew } from './continue/continue.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { errorFromRecord, errorToRecord } from './error-records.js'
 import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
-import { brokenLibrary, Library, replayParts, type LibraryModule, type LibrarySpec } from './libraries.js'
+import { brokenLibrary, Library, replayParts, threadView, type LibraryModule, type LibrarySpec } from './libraries.js'
 import { passivatedOf, waitText } from './passivation/listing.js'
 import { endedByItself } from './record-end.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
@@ -126,8 +126,8 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     trace: true,
     onStop: (e) => stopped(e),
   })
-  const self: Record<string, object> = {}
-  for (const u of type.uses) self[u] = Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers, parts.get(u)?.retry).bind(weft)
+  const libs = new Map<string, Library>(type.uses.map((u) => [u, Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers, parts.get(u)?.retry)]))
+  const self = threadView(d.thread.type, type.uses, parts, (u) => libs.get(u)!, weft)
   let run: ReplayRun<R>
   try {
     // A copy, as live (decoded from the journal): the dump stays as it was if the thread changes its params.

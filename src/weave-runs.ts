@@ -62,6 +62,8 @@ export class WeaveRuns {
   #reader: RecordReader | null = null
   /** Ends a run whose body settled (`watchBody`). */
   readonly #ends = (run: Run, ok: boolean, value: unknown): void => this.finish(run, ok, value)
+  /** A library of the weave by name, for a thread's `this` (threadView). */
+  readonly #lib = (name: string): Library => this.#o.libs.get(name)!
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
@@ -137,7 +139,7 @@ export class WeaveRuns {
 
   start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
     const weft = run.weft
-    const self = threadView(t.uses, this.#o.libs, weft)
+    const self = threadView(run.type, t.uses, this.#o.libs, this.#lib, weft)
     this.#weave.emit('thread-start', run.continued === undefined ? { id: run.id, type: run.type, resumed } : { id: run.id, type: run.type, resumed, continued: run.continued })
     // The body starts in a microtask. While it runs, the thread holds one reaction on the body's
     // own promise (a chain through a promise of our own would hold two more, and their resolvers).

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { Weave, thread, DbTooNew, NotARaimentDb, UnknownLibrary, UnknownThreadType, InvalidDump, UnrecordableValue, InvalidArgument } from 'raiment'
+import { Weave, thread, DbTooNew, NotARaimentDb, NotInUses, UnknownLibrary, UnknownThreadType, InvalidDump, UnrecordableValue, InvalidArgument } from 'raiment'
 import { record, replay } from 'raiment/testing'
 import { tempDir } from './support/tmp.js'
 
@@ -29,6 +29,28 @@ describe('bad input is a clear error, and nothing recorded is lost', () => {
     expect(() => weave.spawn('raeder', { k: 'a' })).toThrow(/known types: reader/)
     expect(weave.journal.thread(id)?.status).toBe('done')
     await weave.close()
+  })
+
+  it('a library left out of uses is a coded error saying to add it, live and in replay alike', async () => {
+    type Log = { log: { info(text: string): Promise<void> } }
+    const forgetful = thread({
+      uses: ['clock'],
+      async does() {
+        await this.clock.now()
+        await (this as unknown as Log).log.info('hello')
+      },
+    })
+    const { dump, end } = await record(forgetful, undefined, { name: 'forgetful', ioLibs: false })
+    expect(end.status).toBe('failed')
+    const live = (end as { error: Error & { code?: string } }).error
+    expect(live).toBeInstanceOf(NotInUses)
+    expect(live.code).toBe('RAIMENT_NOT_IN_USES')
+    expect(live.message).toMatch(/^'log' is not in the uses of thread type 'forgetful': add it to uses \(thread\(\{ uses: \['clock', 'log'\]/)
+    const run = await replay(forgetful, dump, { ioLibs: false })
+    expect(run.status).toBe('failed')
+    expect(run.error).toBeInstanceOf(NotInUses)
+    expect(run.error!.message).toBe(live.message)
+    expect(run.calls.map((c) => c.call)).toEqual(['clock.now'])
   })
 
   it('a library in uses that does not exist fails at load, naming those that exist', async () => {

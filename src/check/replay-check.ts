@@ -14,7 +14,7 @@
 import { isContinueAsNew } from '../continue/continue.js'
 import { decodeArgs, decodeValue, encodeArgs } from '../encoding.js'
 import { ReplayDivergence, type DivergenceDetail } from '../errors.js'
-import { brokenLibrary, Library, type ReplayParts } from '../libraries.js'
+import { brokenLibrary, Library, threadView, type ReplayParts } from '../libraries.js'
 import type { AnyThreadType } from '../thread.js'
 import { describeKey, splitKey, Weft, type Entry } from '../weft.js'
 import { argsDiff } from './diff.js'
@@ -122,8 +122,7 @@ async function replayOnce(type: AnyThreadType, t: CheckedThread, parts: Readonly
     onStop: (e) => stopped(e),
     onMarker: (key) => absent.push(key),
   })
-  const self: Record<string, object> = {}
-  for (const u of type.uses) self[u] = replayLibrary(parts, u).bind(weft)
+  const self = threadView(t.type, type.uses, parts, (u) => replayLibrary(parts, u), weft)
   let stuck: () => void = () => {}
   const idle = new Promise<'stuck'>((res) => (stuck = () => res('stuck')))
   const timer = setImmediate(stuck)

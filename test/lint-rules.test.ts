@@ -23,13 +23,13 @@ export default thread({
 })
 `
 
-async function lint(file: string): Promise<string[]> {
+async function lint(file: string, text = THREAD): Promise<string[]> {
   const eslint = new ESLint({
     cwd: tempDir(),
     overrideConfigFile: true,
     overrideConfig: [{ files: ['**/*.ts'], ...tseslint.configs.base }, threads()] as never,
   })
-  const [result] = await eslint.lintText(THREAD, { filePath: file })
+  const [result] = await eslint.lintText(text, { filePath: file })
   return result!.messages.map((m) => `${m.ruleId}: ${m.message}`)
 }
 
@@ -46,6 +46,37 @@ describe('raiment/eslint', () => {
       ]),
     )
     expect(messages).toHaveLength(5)
+  })
+
+  // Each line is a thread body's statement (or an import) and what the rule must say of it.
+  const CASES: Array<[string, RegExp]> = [
+    ["import { setTimeout } from 'node:timers/promises'", /^no-restricted-imports: .*A timer .*use this\.clock .*this\.clock\.sleep\(ms\)/],
+    ["import { setInterval } from 'node:timers'", /^no-restricted-imports: .*A timer .*use this\.clock/],
+    ["import { randomUUID } from 'node:crypto'", /^no-restricted-imports: .*'randomUUID' import from 'node:crypto' is restricted.*crypto randomness .*use this\.random/],
+    ["import { randomBytes } from 'crypto'", /^no-restricted-imports: .*crypto randomness .*use this\.random/],
+    ["import { getRandomValues } from 'node:crypto'", /^no-restricted-imports: .*crypto randomness .*use this\.random/],
+    ['const d = Date()', /^no-restricted-syntax: Date\(\) called as a function .*use this\.clock/],
+    ['const t = process.hrtime()', /^no-restricted-syntax: process\.hrtime\(\) .*use this\.clock/],
+    ['const t = process.hrtime.bigint()', /^no-restricted-syntax: process\.hrtime\(\) .*use this\.clock/],
+    ["const r = await globalThis.fetch('http://x')", /^no-restricted-syntax: fetch\(\) .*use this\.fetch/],
+    ['globalThis.setTimeout(() => {}, 1)', /^no-restricted-syntax: A timer .*use this\.clock/],
+    ['const u = globalThis.crypto.randomUUID()', /^no-restricted-syntax: crypto randomness .*use this\.random/],
+    ["const fs = await import('node:fs')", /^no-restricted-syntax: File access .*use this\.fs/],
+    ["const h = await import('node:https')", /^no-restricted-syntax: Network access .*use this\.fetch/],
+    ['const { env } = process', /^no-restricted-syntax: process\.env differs between runs/],
+    ["import db from '../io-libs/db.ts'", /^no-restricted-syntax: An I\/O library's module called from a thread is not recorded.*use this\.NAME.*io-libs\//],
+    ["import { query } from '../io-libs/db.ts'", /^no-restricted-syntax: An I\/O library's module called from a thread is not recorded/],
+    ["const db = await import('../io-libs/db.ts')", /^no-restricted-syntax: An I\/O library's module called from a thread is not recorded/],
+  ]
+
+  it.each(CASES)('flags %s, naming the library to use', async (line, expected) => {
+    const messages = await lint('threads/t.ts', `${line}\nexport {}\n`)
+    expect(messages).toEqual([expect.stringMatching(expected)])
+  })
+
+  it("lets a thread import an I/O library's types, and a Date of a recorded time", async () => {
+    const text = "import type { Db } from '../io-libs/db.ts'\nimport { type Row } from '../io-libs/db.ts'\nexport const f = (db: Db, r: Row, at: number) => [db, r, new Date(at)]\n"
+    expect(await lint('threads/t.ts', text)).toEqual([])
   })
 
   it('leaves files outside threads/ alone (an I/O library may do I/O)', async () => {

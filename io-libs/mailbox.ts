@@ -91,5 +91,9 @@ export const threadSide = {
 }
 
 export type MailboxApi = Live & {
+  /** With no `timeout`, it waits as long as it takes: it resolves to a message, never to `TIMED_OUT`. */
+  receive<T = unknown>(opts?: ReceiveOptions<T> & { timeout?: undefined }): Promise<T>
+  /** With a `timeout`, it resolves to `TIMED_OUT` when `timeout` ms pass first. */
+  receive<T = unknown>(opts: ReceiveOptions<T> & { timeout: number }): Promise<T | typeof TIMED_OUT>
   receive<T = unknown>(opts?: ReceiveOptions<T>): Promise<T | typeof TIMED_OUT>
 }

@@ -17,7 +17,6 @@ const echo = thread({
     const got: unknown[] = []
     for (;;) {
       const m = await this.mailbox.receive<{ n: number; from?: string }>()
-      if (m === TIMED_OUT) continue
       if (m.n < 0) return got
       got.push(m.n)
       if (m.from !== undefined) await this.mailbox.send(m.from, { n: m.n * 10 })

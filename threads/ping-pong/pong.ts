@@ -3,7 +3,7 @@
  * ready, then answers each `{ ping: n, from }` with `{ pong: n }` sent to `from`, until it gets
  * `{ stop: true }`. Returns how many pings it served. Its name is freed when it ends.
  */
-import { thread, TIMED_OUT } from 'raiment'
+import { thread } from 'raiment'
 
 type Msg = { ping: number; from: string } | { stop: true }
 
@@ -17,7 +17,7 @@ export default thread({
     let served = 0
     for (;;) {
       const m = await this.mailbox.receive<Msg>()
-      if (m === TIMED_OUT || 'stop' in m) return { served }
+      if ('stop' in m) return { served }
       if (typeof m?.ping !== 'number' || typeof m.from !== 'string') {
         await this.log.warn(`pong '${name}' ignores a message it does not understand`, { message: m })
         continue

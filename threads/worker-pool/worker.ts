@@ -6,7 +6,7 @@
  * the job and before answering: its supervisor starts a new worker, and the dispatcher, which
  * monitors it, hands the job out again.
  */
-import { registerError, thread, TIMED_OUT } from 'raiment'
+import { registerError, thread } from 'raiment'
 
 /** A worker crashed on purpose. Registered, so a replay rebuilds it as this class. */
 export class WorkerCrashed extends Error {
@@ -30,7 +30,7 @@ export default thread({
       const asked = await this.mailbox.send(dispatcher, { want: self })
       if (!asked.delivered) return { done, stopped: asked.reason }
       const m = await this.mailbox.receive<{ job: number; attempt: number } | { stop: true }>()
-      if (m === TIMED_OUT || 'stop' in m) return { done }
+      if ('stop' in m) return { done }
       if (m.job % failEvery === 0 && m.attempt === 1) throw new WorkerCrashed(m.job, failEvery)
       await this.clock.sleep(jobMs)
       await this.mailbox.send(dispatcher, { answer: m.job * m.job, job: m.job, from: self })

@@ -10,6 +10,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { INIT_FILES } from '../src/cli/init.js'
 import { raiment, ROOT } from './support/raiment-process.js'
 
 const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
@@ -75,6 +76,16 @@ describe('the README and docs/', () => {
   it("show as the README's first thread and first replay test what raiment init writes", () => {
     expect(tsBlock('README.md', 'threads/greet.ts')).toBe(code('template/threads/greet.ts'))
     expect(tsBlock('README.md', 'test/greet.test.ts')).toBe(code('template/test/greet.test.ts'))
+  })
+
+  it('list every file raiment init writes, as its --help does', async () => {
+    const help = await raiment(ROOT, 'init', '--help')
+    const init = text('docs/cli.md').slice(text('docs/cli.md').indexOf('## `raiment init'))
+    for (const f of INIT_FILES) {
+      expect(text('README.md'), `README.md names ${f}`).toContain(`\`${f}\``)
+      expect(init.slice(0, init.indexOf('\n## ', 3)), `docs/cli.md names ${f}`).toContain(`\`${f}\``)
+      expect(help.stdout.replace(/\s+/g, ' '), `raiment init --help names ${f}`).toContain(f)
+    }
   })
 
   it('keep the README a quick start: the manual is in docs/', () => {

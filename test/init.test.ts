@@ -153,6 +153,28 @@ describe('raiment init', () => {
   })
 })
 
+describe('what init says', () => {
+  test('a file given as DIR is a coded error, and nothing is written', async () => {
+    const dir = tempDir('raiment-init-')
+    writeFileSync(join(dir, 'afile'), 'mine\n')
+    const out = await raimentAsUser(dir, 'init', 'afile')
+    expect(out.code).toBe(1)
+    expect(out.stderr).toBe('raiment: RAIMENT_INVALID_ARGUMENT: raiment init: afile is a file, not a directory: give the directory to make the project in (made if missing), or none for this one\n')
+    expect(readdirSync(dir)).toEqual(['afile'])
+  })
+
+  test('its "cd" line reads back in a shell: a path with spaces quoted, one with a leading dash not an option', async () => {
+    const parent = tempDir('raiment-init-')
+    for (const [name, shown] of [['My App', "'My App'"], ['-x', './-x'], ["it's", "'it'\\''s'"]] as const) {
+      const out = await raimentAsUser(parent, 'init', '--', name)
+      expect(out.code, name).toBe(0)
+      expect(out.stdout, name).toContain(`\n  cd ${shown}\n`)
+      const cd = await bash(parent, `cd ${shown} && pwd`)
+      expect(cd.stdout.trim(), name).toBe(join(parent, name))
+    }
+  })
+})
+
 describe('the raiment dependency init writes', () => {
   const own = (root: string) => ({ root, json: { name: 'raiment', version: '1.2.3' } })
 

@@ -1,8 +1,9 @@
 /**
  * `raiment init [DIR]`: makes DIR (default: here) a Raiment project that works at once: after
  * `npm install`, `npm test` passes. It writes the files of template/ (a thread type, an I/O
- * library, a replay test, tsconfig.json, eslint.config.js, a README), records the test's fixture
- * by running the thread, and writes or completes package.json.
+ * library, a replay test, tsconfig.json, eslint.config.js), a README.md and a .gitignore where
+ * there are none, the test's fixture (recorded by running the thread), and writes or completes
+ * package.json (INIT_FILES lists them all).
  *
  * It changes no file that exists: a project file already there, or a script of package.json that
  * says something else, stops it before it writes anything (InitConflict). All that can fail is
@@ -28,6 +29,8 @@ const TEMPLATE_FILES = ['tsconfig.json', 'eslint.config.js', 'threads/greet.ts',
 /** Written only where there is none yet: a project often has its own already. */
 const OPTIONAL_FILES = ['README.md', '.gitignore']
 const FIXTURE = 'fixtures/greet-ada.json'
+/** Every file init writes, for the docs' and --help's lists (test/docs-commands.test.ts holds them to it). */
+export const INIT_FILES = ['package.json', ...TEMPLATE_FILES, FIXTURE, ...OPTIONAL_FILES]
 /** ESLint's flat config files other than the one init writes: ESLint reads only the first it finds, eslint.config.js first. */
 const OTHER_ESLINT_CONFIGS = ['eslint.config.mjs', 'eslint.config.cjs', 'eslint.config.ts', 'eslint.config.mts', 'eslint.config.cts']
 
@@ -80,6 +83,9 @@ export interface InitOptions {
 export async function init(dir: string | undefined, options: InitOptions = {}): Promise<number> {
   const target = resolve(dir ?? '.')
   const shown = dir === undefined ? 'this directory' : displayPath(target)
+  if (existsSync(target) && !statSync(target).isDirectory()) {
+    throw new InvalidArgument(`raiment init: ${displayPath(target)} is a file, not a directory: give the directory to make the project in (made if missing), or none for this one`)
+  }
   const own = ownPackage()
   const templates = join(own.root, 'template')
 
@@ -115,7 +121,7 @@ export async function init(dir: string | undefined, options: InitOptions = {}): 
   for (const f of skipped) say(`  ${f}: there already, left as it was`)
   if (commonJs.length > 0) say(`  warning: these now load as ES modules (--type-module): ${listed(commonJs)}`)
   say('Next:')
-  if (dir !== undefined && target !== process.cwd()) say(`  cd ${displayPath(target)}`)
+  if (dir !== undefined && target !== process.cwd()) say(`  cd ${shellPath(displayPath(target))}`)
   say('  npm install')
   say('  npm test')
   say(`  npx raiment spawn greet '{"name":"ada"}' --wait`)
@@ -175,6 +181,12 @@ function jsFiles(dir: string): string[] {
   }
   walk('')
   return out.sort()
+}
+
+/** A path as a POSIX shell reads it back: quoted where it has to be, and never taken for an option. */
+function shellPath(path: string): string {
+  const p = path.startsWith('-') ? `./${path}` : path
+  return /^[\w./:@%+=,-]+$/.test(p) ? p : `'${p.replaceAll("'", "'\\''")}'`
 }
 
 /** Up to five paths, then how many more. */

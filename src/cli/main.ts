@@ -237,8 +237,8 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
 
   program
     .command('init')
-    .description('Make DIR (default: here) a Raiment project: package.json, tsconfig.json, eslint.config.js, a thread type, an I/O library, a replay test and its fixture; it overwrites nothing.')
-    .argument('[dir]', 'the project directory (made if missing)')
+    .description('Make DIR (default: here) a Raiment project: package.json (written or completed), tsconfig.json, eslint.config.js, a thread type threads/greet.ts, an I/O library io-libs/greeting.ts, a replay test test/greet.test.ts and its fixture fixtures/greet-ada.json, and README.md and .gitignore where there are none; it overwrites nothing, and a failed init leaves nothing.')
+    .argument('[dir]', 'the project directory (made if missing; not a file)')
     .option('--type-module', 'set "type": "module" even though the .js files there would then load as ES modules (without it, init refuses)')
     .addHelpText('after', '\nThen: npm install && npm test\n\nExamples:\n  npx raiment init\n  npx raiment init my-app')
     .action(run(async (dir: string | undefined, o: { typeModule?: boolean }) => (await import('./init.js')).init(dir, o)))

@@ -250,8 +250,9 @@ export class Journal {
     this.#commits.queue(this.#insertThread, [id, type, params, parent, status, Date.now(), trace, scope], after)
   }
 
-  /** Records the trace context of a thread's latest run (a resumed run, observed). */
-  setTrace(id: string, trace: string): void {
+  /** Records the trace context of a thread's latest run (a resumed run, observed); null (the run has none: no tracer provider) leaves the row's. */
+  setTrace(id: string, trace: string | null): void {
+    if (trace === null) return
     this.#commits.queue((this.#setTrace ??= this.db.prepare('UPDATE threads SET trace = ? WHERE id = ?')), [trace, id])
   }
 

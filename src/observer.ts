@@ -10,8 +10,8 @@
 
 /** A live weft call being observed; ended once, when the library answers. */
 export interface CallObservation {
-  /** The call's trace context (W3C traceparent), recorded with the messages and spawns it makes. */
-  readonly traceparent: string
+  /** The call's trace context (W3C traceparent), recorded with the messages and spawns it makes; null when it has none (no tracer provider). */
+  readonly traceparent: string | null
   /** The library answered: `ok` with `value`, or not with the error `value`. */
   end(ok: boolean, value: unknown): void
   /** This call (a receive) took a message that was sent in the trace context `traceparent`. */
@@ -20,8 +20,8 @@ export interface CallObservation {
 
 /** One run of a thread: from its spawn or resume until it ends or the weave lets go of it. */
 export interface RunObservation {
-  /** The run's trace context (W3C traceparent), recorded in the thread's row. */
-  readonly traceparent: string
+  /** The run's trace context (W3C traceparent), recorded in the thread's row; null when it has none (no tracer provider). */
+  readonly traceparent: string | null
   /** A live call of this run starts (its ordinal, and its call id made only if asked). */
   call(lib: string, method: string, ord: number, callId: () => string): CallObservation
   /** The run ended: done, failed (with the error), killed, moved, or 'detached' (weave closing). */

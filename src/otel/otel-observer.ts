@@ -45,7 +45,11 @@ export class OtelObserver implements Observer {
 
   active(): string | null {
     const span = this.#api.trace.getSpan(this.#api.context.active())
-    if (span === undefined) return null
+    return span === undefined ? null : this.traceparentOf(span)
+  }
+
+  /** @internal The span's context as a traceparent; null for an invalid one (no tracer provider: a non-recording span of zeros). */
+  traceparentOf(span: Span): string | null {
     const sc = span.spanContext()
     return this.#api.trace.isSpanContextValid(sc) ? toTraceparent(sc) : null
   }
@@ -131,7 +135,7 @@ class RunSpan implements RunObservation {
   readonly span: Span
   readonly id: string
   readonly type: string
-  #tp: string | null = null
+  #tp: string | null | undefined = undefined
   #ended = false
 
   constructor(o: OtelObserver, span: Span, id: string, type: string) {
@@ -141,8 +145,9 @@ class RunSpan implements RunObservation {
     this.type = type
   }
 
-  get traceparent(): string {
-    return (this.#tp ??= toTraceparent(this.span.spanContext()))
+  get traceparent(): string | null {
+    if (this.#tp === undefined) this.#tp = this.#o.traceparentOf(this.span)
+    return this.#tp
   }
 
   call(lib: string, method: string, ord: number, callId: () => string): CallObservation {
@@ -172,8 +177,8 @@ class CallSpan implements CallObservation {
     this.#name = name
   }
 
-  get traceparent(): string {
-    return toTraceparent(this.span.spanContext())
+  get traceparent(): string | null {
+    return this.#o.traceparentOf(this.span)
   }
 
   end(ok: boolean, value: unknown): void {

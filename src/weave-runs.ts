@@ -293,6 +293,8 @@ export class WeaveRuns {
     const params = decodeValue(row.params)
     if (row.status === 'pending') {
       const run = this.prepare(row.id, row.type, row.parent, null, row.trace ?? null, 0, row.scope ?? null)
+      // Its run's context, in the batch that makes it running: a crash after, and the run resumed is linked to this one.
+      if (run.obs !== null) this.#journal.setTrace(row.id, run.obs.traceparent)
       this.#journal.setStatus(row.id, 'running', () => {
         if (!this.#o.host.closed() && !run.ended) this.start(run, t, params, false)
       })

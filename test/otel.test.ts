@@ -10,6 +10,7 @@ import { readAhead } from '../src/replay-ahead.js'
 import { threadJson, threadView } from '../src/cli/records.js'
 import { runChild, supportScript } from './support/child.js'
 import { named, parentOf, registerSdk, type Sdk } from './support/otel.js'
+import { passivatedOnce } from './support/passivated.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -227,6 +228,30 @@ describe('OpenTelemetry', () => {
       }
     } finally {
       readAhead.minRows = defaultMinRows
+    }
+  })
+
+  it('a passivated thread woken records its new run\'s trace in its row and counts the entries it replayed', async () => {
+    sdk.spans.reset()
+    const weave = await Weave.open({ db: join(tempDir(), 'w.db'), durability: 'memory', threads, libraries: { otelwork }, ioLibs: false, dumps: false, passivateAfter: 0 })
+    try {
+      const id = weave.spawn('waiter')
+      await passivatedOnce(weave, [id])
+      await weave.committed()
+      const traceOf = () => weave.journal.thread(id)!.trace
+      const asleep = traceOf()
+      weave.send(id, 'wake up')
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'wake up' })
+      await weave.committed()
+      const [first, woken] = named(sdk.spans, 'thread waiter')
+      expect(asleep).toContain(first!.spanContext().spanId)
+      expect(woken!.attributes['raiment.resumed']).toBe(true)
+      expect(woken!.links.map((l) => l.context.spanId)).toEqual([first!.spanContext().spanId])
+      expect(traceOf()).toContain(woken!.spanContext().spanId)
+      const all = await sdk.metrics()
+      expect((all.get('raiment.replayed.entries') ?? []).find((p) => p.attributes['raiment.weave.id'] === weave.journal.weaveId)?.value).toBe(1)
+    } finally {
+      await weave.close()
     }
   })
 

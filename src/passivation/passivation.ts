@@ -310,7 +310,14 @@ export class Passivation {
       if (ending !== undefined) this.#handJoiners(id, ending)
       return ending
     }
-    const run = host.prepare(id, row.type, row.parent, host.record(id), row.trace ?? null, continuedOf(row), row.scope ?? null)
+    const record = host.record(id)
+    const run = host.prepare(id, row.type, row.parent, record, row.trace ?? null, continuedOf(row), row.scope ?? null)
+    // Its run here goes on the trace of the run passivated, as a resumed one does (src/weave-runs.ts adopt).
+    if (run.obs !== null) {
+      // Read whole (no read-ahead): its length is known.
+      host.observer()!.replayed(record.knownLength ?? record.lastSeq + 1)
+      host.weave.journal.setTrace(id, run.obs.traceparent)
+    }
     this.#handJoiners(id, run)
     host.start(run, t, decodeValue(row.params), true)
     return run

@@ -8,12 +8,18 @@
  * them.
  */
 
-/** A live weft call being observed; ended once, when the library answers. */
+/** A live weft call being observed; ended once: when the library answers, or abandoned. */
 export interface CallObservation {
   /** The call's trace context (W3C traceparent), recorded with the messages and spawns it makes; null when it has none (no tracer provider). */
   readonly traceparent: string | null
   /** The library answered: `ok` with `value`, or not with the error `value`. */
   end(ok: boolean, value: unknown): void
+  /**
+   * The call's outcome will not be recorded: the thread was stopped (killed), ended, or let go of
+   * (a close, a move, a passivation) while the call was in flight. Not an error: the call did not
+   * fail, it was cut short (a resumed run makes it again, if its thread goes on).
+   */
+  abandon(): void
   /** This call (a receive) took a message that was sent in the trace context `traceparent`. */
   took(traceparent: string, from: string | null): void
 }

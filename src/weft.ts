@@ -255,8 +255,12 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #complete(call: Call, ok: boolean, v: unknown): void {
     call.answered = true
+    // Not recorded (stopped, ended, let go of): cut short, not failed, whatever the library answered.
+    if (this.#stopped !== null || this.#ended) {
+      if (call.obs !== null) call.obs.abandon()
+      return
+    }
     if (call.obs !== null) call.obs.end(ok, v)
-    if (this.#stopped !== null || this.#ended) return
     // Recorded: an abort is not a wait's any more (only a take's hook is kept: src/call.ts).
     call.unreleased = keptHook(call)
     call.abortHook = null

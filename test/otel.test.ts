@@ -255,6 +255,23 @@ describe('OpenTelemetry', () => {
     }
   })
 
+  it('a call cut short by a close is abandoned: no error span, counted as abandoned, not as an error', async () => {
+    sdk.spans.reset()
+    // A db name of its own: its weave id (host and name) is no other test's, for the metrics.
+    const weave = await open(join(tempDir(), 'cut-short.db'))
+    const weaveId = weave.journal.weaveId
+    const id = weave.spawn('waiter')
+    // Its echo recorded: it waits in its receive now, which the close aborts.
+    while (weave.journal.entries(id).length === 0) await weave.committed().then(() => new Promise((r) => setImmediate(r)))
+    await weave.close()
+    const take = named(sdk.spans, 'mailbox.take')[0]!
+    expect(take.status.code).not.toBe(2)
+    expect(take.events).toEqual([])
+    expect(take.attributes['raiment.call.abandoned']).toBe(true)
+    const calls = ((await sdk.metrics()).get('raiment.calls') ?? []).filter((p) => p.attributes['raiment.weave.id'] === weaveId && p.attributes['raiment.call'] === 'mailbox.take')
+    expect(calls.map((p) => [p.attributes['raiment.outcome'], p.value])).toEqual([['abandoned', 1]])
+  })
+
   it('telemetry: false makes no spans', async () => {
     sdk.spans.reset()
     const weave = await Weave.open({ db: join(tempDir(), 'w.db'), durability: 'memory', threads, libraries: { otelwork }, ioLibs: false, dumps: false, telemetry: false })

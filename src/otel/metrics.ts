@@ -1,6 +1,7 @@
 /**
  * A weave's metrics through the OpenTelemetry metrics API:
- * - `raiment.calls` (counter): live weft calls, by `raiment.call` (lib.method) and `raiment.outcome` (ok, error);
+ * - `raiment.calls` (counter): live weft calls, by `raiment.call` (lib.method) and `raiment.outcome`
+ *   (ok, error, or abandoned: cut short by a kill, close, move or passivation, its outcome not recorded);
  * - `raiment.commits` (counter) and `raiment.commit.duration` (histogram, ms): group commits;
  * - `raiment.commit.entries` (counter): journal entries committed;
  * - `raiment.replayed.entries` (counter): entries replayed by resumed threads;
@@ -43,10 +44,11 @@ export class WeaveMetrics {
     this.#outbox = m.createObservableGauge('raiment.outbox.depth', { description: 'Envelopes waiting in the outbox for other weaves' })
   }
 
-  call(name: string, ok: boolean): void {
-    const k = ok ? name : name + '\0'
+  /** A live call ended: answered (`ok`, `error`), or cut short, its outcome not recorded (`abandoned`). */
+  call(name: string, outcome: 'ok' | 'error' | 'abandoned'): void {
+    const k = outcome === 'ok' ? name : name + '\0' + outcome
     let attrs = this.#callAttrs.get(k)
-    if (attrs === undefined) this.#callAttrs.set(k, (attrs = { 'raiment.call': name, 'raiment.outcome': ok ? 'ok' : 'error', ...this.#attrs }))
+    if (attrs === undefined) this.#callAttrs.set(k, (attrs = { 'raiment.call': name, 'raiment.outcome': outcome, ...this.#attrs }))
     this.#calls.add(1, attrs)
   }
 

@@ -7,7 +7,9 @@
  * - `thread <type>`: one run of a thread, from its spawn (or resume) to its end. Its parent is
  *   where it was spawned: the spawning call (another thread, on this weave or another), or the
  *   caller's active span. A resumed run is a child of the run before it, and linked to it.
- * - `<lib>.<method>`: a live weft call (replayed calls make none), child of its run.
+ * - `<lib>.<method>`: a live weft call (replayed calls make none), child of its run; one cut
+ *   short (its outcome not recorded: a kill, a close, a move, a passivation) ends without an
+ *   error, `raiment.call.abandoned` true.
  * - `deliver`: a message taken by a receive, child of the send that made it (so a conversation
  *   is one trace), linked to the receiving call.
  * - `raiment.commit`: a group commit (its entries, and the time of its COMMIT: the fsync).
@@ -184,8 +186,16 @@ class CallSpan implements CallObservation {
   end(ok: boolean, value: unknown): void {
     if (this.#done) return
     this.#done = true
-    this.#o.metrics.call(this.#name, ok)
+    this.#o.metrics.call(this.#name, ok ? 'ok' : 'error')
     this.#o.ended(this.span, ok, value)
+  }
+
+  abandon(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#o.metrics.call(this.#name, 'abandoned')
+    this.span.setAttribute('raiment.call.abandoned', true)
+    this.span.end()
   }
 
   took(traceparent: string, from: string | null): void {

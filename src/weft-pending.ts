@@ -272,6 +272,13 @@ export abstract class PendingCalls {
     this.#queue = null
   }
 
+  /** The calls in flight, observed, will not be recorded (the weft stops or is let go of): their spans end now, abandoned, whether or not the library ever answers. */
+  protected abandonObserved(): void {
+    for (let call = this.#first; call !== null; call = call.nextPending) {
+      if (call.obs !== null && !call.answered) call.obs.abandon()
+    }
+  }
+
   /** The weave lets go of the thread: every pending call is aborted, and left unsettled. */
   protected detachPending(): void {
     let call = this.#first

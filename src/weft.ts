@@ -473,6 +473,7 @@ export class Weft extends KeyCounts implements WeftLike {
     this.#replay?.record.release()
     if (this.#replay !== null) this.#over(this.#replay.next)
     this.#replay = null
+    if (this.#observe !== null) this.abandonObserved()
     this.stopPending(err)
     this.checkHeld()
   }
@@ -485,6 +486,7 @@ export class Weft extends KeyCounts implements WeftLike {
   detach(): void {
     if (!this.#ended) this.#detached = true
     this.#ended = true
+    if (this.#observe !== null) this.abandonObserved()
     this.detachPending()
     this.checkHeld()
   }

@@ -15,7 +15,7 @@ import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
   interface Libraries {
-    otelwork: { echo<T>(v: T): Promise<T>; fail(why: string): Promise<never> }
+    otelwork: { echo<T>(v: T): Promise<T>; fail(why: string): Promise<never>; hang(): Promise<never> }
   }
 }
 
@@ -26,7 +26,15 @@ const otelwork = {
   async fail(why: string) {
     throw new Error(why)
   },
+  /** Never answers, and takes no abort (as an I/O call stuck on its network); `hanging` resolves as it is asked. */
+  hang(): Promise<never> {
+    entered()
+    return new Promise(() => {})
+  },
 }
+let entered = (): void => {}
+/** Resolves once otelwork.hang is next asked. */
+const hanging = (): Promise<void> => new Promise((resolve) => (entered = resolve))
 
 const worker = thread({
   uses: ['otelwork', 'mailbox', 'threads'],
@@ -74,7 +82,14 @@ const looper = thread({
   },
 })
 
-const threads = { worker, boss, failing, waiter, looper } as Record<string, AnyThreadType>
+const stuck = thread({
+  uses: ['otelwork'],
+  async does() {
+    await this.otelwork.hang()
+  },
+})
+
+const threads = { worker, boss, failing, waiter, looper, stuck } as Record<string, AnyThreadType>
 
 let sdk: Sdk
 const defaultMinRows = readAhead.minRows
@@ -270,6 +285,28 @@ describe('OpenTelemetry', () => {
     expect(take.attributes['raiment.call.abandoned']).toBe(true)
     const calls = ((await sdk.metrics()).get('raiment.calls') ?? []).filter((p) => p.attributes['raiment.weave.id'] === weaveId && p.attributes['raiment.call'] === 'mailbox.take')
     expect(calls.map((p) => [p.attributes['raiment.outcome'], p.value])).toEqual([['abandoned', 1]])
+  })
+
+  it('a call in flight that never answers ends its span, abandoned, when its thread is killed or the weave closes', async () => {
+    sdk.spans.reset()
+    const weave = await open(join(tempDir(), 'w.db'))
+    try {
+      let asked = hanging()
+      const killed = weave.spawn('stuck')
+      await asked
+      weave.kill(killed)
+      expect(await weave.join(killed)).toMatchObject({ status: 'killed' })
+      asked = hanging()
+      weave.spawn('stuck')
+      await asked
+    } finally {
+      await weave.close()
+    }
+    const hangs = named(sdk.spans, 'otelwork.hang')
+    expect(hangs.map((s) => [s.attributes['raiment.call.abandoned'], s.status.code])).toEqual([
+      [true, 0],
+      [true, 0],
+    ])
   })
 
   it('telemetry: false makes no spans', async () => {

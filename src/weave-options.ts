@@ -49,7 +49,9 @@ export interface WeaveOptions {
   replicate?: boolean
   /**
    * Told of what does not stop the weave but should be fixed: a thread type that cannot run
-   * (its module failed to load), once each when the weave opens. Default: `process.emitWarning`.
+   * (its module failed to load), once each when the weave opens; the first throw of an
+   * OpenTelemetry SDK (a span processor, an exporter: `RAIMENT_TELEMETRY_FAILED`), once. Default:
+   * `process.emitWarning`.
    */
   onWarning?: (warning: Error) => void
   /**
@@ -143,7 +145,7 @@ export async function replicateJournal(o: WeaveOptions, journal: Journal): Promi
 export async function loadObserver(o: WeaveOptions): Promise<Observer | null> {
   if (o.telemetry === false) return null
   const { otelObserver } = await import('./otel/index.js')
-  return otelObserver(o.telemetry)
+  return otelObserver(o.telemetry, o.onWarning ?? ((w: Error) => process.emitWarning(w)))
 }
 
 /** What an observer's gauges read of a journal (when a metric reader collects). */

@@ -33,11 +33,12 @@ export function sdkRegistered(api: OtelApi): boolean {
 /**
  * The observer for a weave: with `telemetry` true, whenever the API is installed; by default,
  * when it is and an SDK is registered (register it before the weave opens); never with false.
+ * `warn`: where it reports the first throw of the SDK (the weave's `onWarning`).
  */
-export async function otelObserver(telemetry: boolean | undefined): Promise<Observer | null> {
+export async function otelObserver(telemetry: boolean | undefined, warn: (w: Error) => void): Promise<Observer | null> {
   if (telemetry === false) return null
   const api = await otelApi()
   if (api === null) return null
   if (telemetry !== true && !sdkRegistered(api)) return null
-  return new OtelObserver(api)
+  return new OtelObserver(api, warn)
 }

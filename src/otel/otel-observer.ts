@@ -13,9 +13,15 @@
  * - `deliver`: a message taken by a receive, child of the send that made it (so a conversation
  *   is one trace), linked to the receiving call.
  * - `raiment.commit`: a group commit (its entries, and the time of its COMMIT: the fsync).
+ *
+ * Invariant: nothing the SDK throws (a span processor's onStart or onEnd, a metric reader) leaves
+ * this observer. Each call into OpenTelemetry is caught; the first throw is reported to the
+ * weave's warnings (`onWarning`) as TelemetryFailed, the others are dropped; a span that could not
+ * start is a non-recording one. The weave goes on as if the SDK had done its part.
  */
 import type * as Api from '@opentelemetry/api'
 import type { Attributes, Context, Link, Span, Tracer } from '@opentelemetry/api'
+import { RaimentError } from '../errors.js'
 import type { CallObservation, ObservedWeave, Observer, RunObservation } from '../observer.js'
 import { WeaveMetrics } from './metrics.js'
 import { fromTraceparent, toTraceparent } from './traceparent.js'
@@ -27,16 +33,48 @@ const VERSION = '0.1.0'
 /** Calls that hand something to another thread: producer spans. */
 const PRODUCERS = new Set(['mailbox.send', 'threads.spawn'])
 
+/** The OpenTelemetry SDK threw (a span processor, an exporter, a metric reader); reported once per weave, as a warning. */
+export class TelemetryFailed extends RaimentError {
+  constructor(cause: unknown) {
+    super(
+      'RAIMENT_TELEMETRY_FAILED',
+      `the OpenTelemetry SDK threw (${cause instanceof Error ? cause.message : String(cause)}): the weave goes on, but its spans and metrics may be incomplete from now on. ` +
+        'Fix the span processor, exporter or metric reader that threw (reported once; later throws are not)',
+      { cause },
+    )
+  }
+}
+
 export class OtelObserver implements Observer {
   readonly #api: OtelApi
   readonly #tracer: Tracer
   readonly metrics: WeaveMetrics
+  readonly #warn: (w: Error) => void
+  #faulted = false
   #weaveId = ''
 
-  constructor(api: OtelApi) {
+  /** `warn`: where the first throw of the SDK is reported (the weave's `onWarning`). */
+  constructor(api: OtelApi, warn: (w: Error) => void) {
     this.#api = api
+    this.#warn = warn
     this.#tracer = api.trace.getTracer('raiment', VERSION)
     this.metrics = new WeaveMetrics(api)
+  }
+
+  /** @internal The SDK threw `e`: reported the first time, never thrown on. */
+  fault(e: unknown): void {
+    if (this.#faulted) return
+    this.#faulted = true
+    try {
+      this.#warn(new TelemetryFailed(e))
+    } catch {
+      // A warning handler that throws must not break the weave either.
+    }
+  }
+
+  /** A span that records nothing, for one the SDK failed to start. */
+  #nonRecording(): Span {
+    return this.#api.trace.wrapSpanContext(this.#api.INVALID_SPAN_CONTEXT)
   }
 
   /** A context whose span is the one `tp` names, or null. */
@@ -46,24 +84,40 @@ export class OtelObserver implements Observer {
   }
 
   active(): string | null {
-    const span = this.#api.trace.getSpan(this.#api.context.active())
-    return span === undefined ? null : this.traceparentOf(span)
+    try {
+      const span = this.#api.trace.getSpan(this.#api.context.active())
+      return span === undefined ? null : this.traceparentOf(span)
+    } catch (e) {
+      this.fault(e)
+      return null
+    }
   }
 
   /** @internal The span's context as a traceparent; null for an invalid one (no tracer provider: a non-recording span of zeros). */
   traceparentOf(span: Span): string | null {
-    const sc = span.spanContext()
-    return this.#api.trace.isSpanContextValid(sc) ? toTraceparent(sc) : null
+    try {
+      const sc = span.spanContext()
+      return this.#api.trace.isSpanContextValid(sc) ? toTraceparent(sc) : null
+    } catch (e) {
+      this.fault(e)
+      return null
+    }
   }
 
   run(id: string, type: string, resumed: boolean, parent: string | null): RunObservation {
-    const api = this.#api
-    const parentCtx = this.#contextOf(parent)
-    const links: Link[] = []
-    if (resumed && parentCtx !== null) links.push({ context: api.trace.getSpanContext(parentCtx)!, attributes: { 'raiment.link': 'resumed-from' } })
-    const attributes: Attributes = { 'raiment.thread.id': id, 'raiment.thread.type': type, 'raiment.resumed': resumed }
-    if (this.#weaveId !== '') attributes['raiment.weave.id'] = this.#weaveId
-    const span = this.#tracer.startSpan(`thread ${type}`, { attributes, links }, parentCtx ?? api.context.active())
+    let span: Span
+    try {
+      const api = this.#api
+      const parentCtx = this.#contextOf(parent)
+      const links: Link[] = []
+      if (resumed && parentCtx !== null) links.push({ context: api.trace.getSpanContext(parentCtx)!, attributes: { 'raiment.link': 'resumed-from' } })
+      const attributes: Attributes = { 'raiment.thread.id': id, 'raiment.thread.type': type, 'raiment.resumed': resumed }
+      if (this.#weaveId !== '') attributes['raiment.weave.id'] = this.#weaveId
+      span = this.#tracer.startSpan(`thread ${type}`, { attributes, links }, parentCtx ?? api.context.active())
+    } catch (e) {
+      this.fault(e)
+      span = this.#nonRecording()
+    }
     return new RunSpan(this, span, id, type)
   }
 
@@ -71,20 +125,26 @@ export class OtelObserver implements Observer {
   startCall(run: RunSpan, lib: string, method: string, ord: number, callId: () => string): CallObservation {
     const api = this.#api
     const name = `${lib}.${method}`
-    const span = this.#tracer.startSpan(
-      name,
-      {
-        kind: PRODUCERS.has(name) ? api.SpanKind.PRODUCER : api.SpanKind.INTERNAL,
-        attributes: {
-          'raiment.thread.id': run.id,
-          'raiment.thread.type': run.type,
-          'raiment.call': name,
-          'raiment.call.id': callId(),
-          'raiment.call.ordinal': ord,
+    let span: Span
+    try {
+      span = this.#tracer.startSpan(
+        name,
+        {
+          kind: PRODUCERS.has(name) ? api.SpanKind.PRODUCER : api.SpanKind.INTERNAL,
+          attributes: {
+            'raiment.thread.id': run.id,
+            'raiment.thread.type': run.type,
+            'raiment.call': name,
+            'raiment.call.id': callId(),
+            'raiment.call.ordinal': ord,
+          },
         },
-      },
-      api.trace.setSpan(api.ROOT_CONTEXT, run.span),
-    )
+        api.trace.setSpan(api.ROOT_CONTEXT, run.span),
+      )
+    } catch (e) {
+      this.fault(e)
+      span = this.#nonRecording()
+    }
     return new CallSpan(this, span, run, name)
   }
 
@@ -95,40 +155,74 @@ export class OtelObserver implements Observer {
     if (parent === null) return
     const attributes: Attributes = { 'raiment.thread.id': call.run.id, 'messaging.system': 'raiment' }
     if (from !== null) attributes['raiment.message.from'] = from
-    this.#tracer
-      .startSpan('deliver', { kind: api.SpanKind.CONSUMER, attributes, links: [{ context: call.span.spanContext() }] }, parent)
-      .end()
+    try {
+      this.#tracer
+        .startSpan('deliver', { kind: api.SpanKind.CONSUMER, attributes, links: [{ context: call.span.spanContext() }] }, parent)
+        .end()
+    } catch (e) {
+      this.fault(e)
+    }
   }
 
-  /** @internal */
-  ended(span: Span, ok: boolean, value: unknown): void {
-    if (!ok) {
-      const api = this.#api
-      if (value instanceof Error) span.recordException(value)
-      span.setStatus({ code: api.SpanStatusCode.ERROR, message: value instanceof Error ? value.message : String(value) })
+  /** @internal Ends `span`: with an error status unless `ok` (the error `value`); `attribute`: one more to set first. */
+  ended(span: Span, ok: boolean, value: unknown, attribute?: [string, string | boolean]): void {
+    try {
+      if (attribute !== undefined) span.setAttribute(attribute[0], attribute[1])
+      if (!ok) {
+        const api = this.#api
+        if (value instanceof Error) span.recordException(value)
+        span.setStatus({ code: api.SpanStatusCode.ERROR, message: value instanceof Error ? value.message : String(value) })
+      }
+      span.end()
+    } catch (e) {
+      this.fault(e)
     }
-    span.end()
   }
 
   commit(entries: number, writes: number, ms: number, fsyncMs: number): void {
-    const now = performance.timeOrigin + performance.now()
-    const attributes: Attributes = { 'raiment.commit.entries': entries, 'raiment.commit.writes': writes, 'raiment.commit.fsync_ms': fsyncMs }
-    if (this.#weaveId !== '') attributes['raiment.weave.id'] = this.#weaveId
-    this.#tracer.startSpan('raiment.commit', { attributes, startTime: now - ms, root: true }).end(now)
-    this.metrics.commit(entries, ms)
+    try {
+      const now = performance.timeOrigin + performance.now()
+      const attributes: Attributes = { 'raiment.commit.entries': entries, 'raiment.commit.writes': writes, 'raiment.commit.fsync_ms': fsyncMs }
+      if (this.#weaveId !== '') attributes['raiment.weave.id'] = this.#weaveId
+      this.#tracer.startSpan('raiment.commit', { attributes, startTime: now - ms, root: true }).end(now)
+      this.metrics.commit(entries, ms)
+    } catch (e) {
+      this.fault(e)
+    }
   }
 
   replayed(entries: number): void {
-    this.metrics.replayed(entries)
+    try {
+      this.metrics.replayed(entries)
+    } catch (e) {
+      this.fault(e)
+    }
+  }
+
+  /** @internal A call ended with `outcome` (src/otel/metrics.ts). */
+  counted(name: string, outcome: 'ok' | 'error' | 'abandoned'): void {
+    try {
+      this.metrics.call(name, outcome)
+    } catch (e) {
+      this.fault(e)
+    }
   }
 
   attach(weave: ObservedWeave): void {
     this.#weaveId = weave.weaveId
-    this.metrics.attach(weave)
+    try {
+      this.metrics.attach(weave)
+    } catch (e) {
+      this.fault(e)
+    }
   }
 
   detach(): void {
-    this.metrics.detach()
+    try {
+      this.metrics.detach()
+    } catch (e) {
+      this.fault(e)
+    }
   }
 }
 
@@ -160,8 +254,7 @@ class RunSpan implements RunObservation {
     // Once: a run ending as the weave closes is told 'detached', then perhaps its end.
     if (this.#ended) return
     this.#ended = true
-    this.span.setAttribute('raiment.thread.status', status)
-    this.#o.ended(this.span, status !== 'failed', error)
+    this.#o.ended(this.span, status !== 'failed', error, ['raiment.thread.status', status])
   }
 }
 
@@ -186,16 +279,15 @@ class CallSpan implements CallObservation {
   end(ok: boolean, value: unknown): void {
     if (this.#done) return
     this.#done = true
-    this.#o.metrics.call(this.#name, ok ? 'ok' : 'error')
+    this.#o.counted(this.#name, ok ? 'ok' : 'error')
     this.#o.ended(this.span, ok, value)
   }
 
   abandon(): void {
     if (this.#done) return
     this.#done = true
-    this.#o.metrics.call(this.#name, 'abandoned')
-    this.span.setAttribute('raiment.call.abandoned', true)
-    this.span.end()
+    this.#o.counted(this.#name, 'abandoned')
+    this.#o.ended(this.span, true, undefined, ['raiment.call.abandoned', true])
   }
 
   took(traceparent: string, from: string | null): void {

@@ -3,6 +3,7 @@
  * (NODE_OPTIONS='--import …', test/support/otel-file-sdk.js): a thread queued by `raiment spawn`
  * keeps its trace across a SIGKILL; a weave stopped by a signal flushes what the SDK buffered.
  */
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Weave } from 'raiment'
@@ -70,6 +71,45 @@ describe('raiment start with an OpenTelemetry SDK', () => {
       expect(run.attributes['raiment.resumed']).toBe(true)
       expect(run.spanContext().traceId).toBe(traceId)
       expect(run.links.map((l) => [l.context.spanId, l.attributes?.['raiment.link']])).toEqual([[spanId, 'resumed-from']])
+    },
+    SLOW,
+  )
+
+  test(
+    'SIGTERM: what a BatchSpanProcessor and a metric reader still buffer is flushed as the weave closes',
+    async () => {
+      const dir = tempDir()
+      const out = join(dir, 'otel.jsonl')
+      const spawned = await raiment(dir, 'spawn', 'greet', JSON.stringify({ name: 'ada' }), ...T)
+      expect(spawned.code, spawned.stderr).toBe(0)
+      const id = spawned.stdout.trim()
+      const weave = raimentProcess(dir, ['start', ...T], { env: sdkEnv(out) })
+      await weave.until((o) => o.includes(`done ${id} greet`))
+      weave.child.kill('SIGTERM')
+      const ended = await weave.ended
+      expect(ended.code, ended.stderr).toBe(0)
+      const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { span?: string; metric?: string })
+      expect(lines.filter((l) => l.span === 'thread greet')).toHaveLength(1)
+      expect(lines.map((l) => l.metric)).toContain('raiment.calls')
+    },
+    SLOW,
+  )
+
+  test(
+    'SIGTERM with an exporter that never answers: the flush gives up after a short while, says so, and the weave exits',
+    async () => {
+      const dir = tempDir()
+      const out = join(dir, 'otel.jsonl')
+      const spawned = await raiment(dir, 'spawn', 'greet', JSON.stringify({ name: 'ada' }), ...T)
+      const id = spawned.stdout.trim()
+      const weave = raimentProcess(dir, ['start', ...T], { env: sdkEnv(out, { RAIMENT_TEST_OTEL_STUCK: '1' }) })
+      await weave.until((o) => o.includes(`done ${id} greet`))
+      weave.child.kill('SIGTERM')
+      const ended = await weave.ended
+      expect(ended.code, ended.stderr).toBe(0)
+      expect(ended.stderr).toMatch(/OpenTelemetry: the SDK did not flush its spans and metrics within \d+ ms/)
+      // The metrics went out; the spans, stuck, did not.
+      expect(existsSync(out) ? readFileSync(out, 'utf8') : '').not.toContain('"span"')
     },
     SLOW,
   )

@@ -42,3 +42,40 @@ export async function otelObserver(telemetry: boolean | undefined, warn: (w: Err
   if (telemetry !== true && !sdkRegistered(api)) return null
   return new OtelObserver(api, warn)
 }
+
+/** How long `flushTelemetry` waits for the SDK at most (ms): a stuck exporter must not hang a weave's exit. */
+export const FLUSH_MS = 2_000
+
+/**
+ * Flushes what the globally registered SDK still buffers (a BatchSpanProcessor's spans, a metric
+ * reader's metrics) through its providers' `forceFlush`, waiting `ms` at most: what is not out by
+ * then is left. Does nothing in a process that never loaded the API. Never throws.
+ * @returns false when the flush did not finish in time
+ * @example
+ * await weave.close()
+ * await flushTelemetry()
+ */
+export async function flushTelemetry(ms = FLUSH_MS): Promise<boolean> {
+  if (loading === null) return true
+  const api = await loading
+  if (api === null) return true
+  let tp: unknown = api.trace.getTracerProvider()
+  if (tp instanceof api.ProxyTracerProvider) tp = tp.getDelegate()
+  const flushes: Array<Promise<unknown>> = []
+  for (const p of [tp, api.metrics.getMeterProvider()] as Array<{ forceFlush?: unknown }>) {
+    if (typeof p.forceFlush !== 'function') continue
+    try {
+      flushes.push(Promise.resolve((p.forceFlush as () => unknown).call(p)).catch(() => {}))
+    } catch {
+      // A provider that throws has nothing more to give.
+    }
+  }
+  if (flushes.length === 0) return true
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)).unref())
+  try {
+    return await Promise.race([Promise.all(flushes).then(() => true), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -97,3 +97,13 @@ export function abort(call: Call, reason: Error): void {
     hook(reason)
   }
 }
+
+/**
+ * Asks the library for `call`: its method with its arguments. Observed, the call's span is the
+ * active span in the method (src/observer.ts `within`), so what it does in its trace context
+ * (an instrumented client's spans) nests under the call; not observed, no more than the call.
+ */
+export function askLibrary(call: Call): unknown {
+  if (call.obs === null) return call.lib.impl[call.method]!(...call.takeArgs())
+  return call.obs.within(() => call.lib.impl[call.method]!(...call.takeArgs()))
+}

@@ -20,6 +20,8 @@ export interface CallObservation {
    * fail, it was cut short (a resumed run makes it again, if its thread goes on).
    */
   abandon(): void
+  /** Runs `fn` (the library's method) with this call as the current trace context; returns what it returns, throws what it throws. */
+  within<T>(fn: () => T): T
   /** This call (a receive) took a message that was sent in the trace context `traceparent`. */
   took(traceparent: string, from: string | null): void
 }

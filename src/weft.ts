@@ -29,7 +29,7 @@ import { encodeArgs } from './encoding.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
-import { Call, keptHook } from './call.js'
+import { askLibrary, Call, keptHook } from './call.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { RecordBlocks } from './replay-blocks.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
@@ -224,7 +224,7 @@ export class Weft extends KeyCounts implements WeftLike {
     let p: unknown
     enterCall(call)
     try {
-      p = call.lib.impl[call.method]!(...call.takeArgs())
+      p = askLibrary(call)
     } catch (e) {
       // Whatever the library threw is the call's outcome, error or not.
       p = Promise.reject(e)

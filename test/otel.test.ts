@@ -15,7 +15,7 @@ import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
   interface Libraries {
-    otelwork: { echo<T>(v: T): Promise<T>; fail(why: string): Promise<never>; hang(): Promise<never> }
+    otelwork: { echo<T>(v: T): Promise<T>; fail(why: string): Promise<never>; hang(): Promise<never>; client(): Promise<string | null> }
   }
 }
 
@@ -25,6 +25,13 @@ const otelwork = {
   },
   async fail(why: string) {
     throw new Error(why)
+  },
+  /** As an instrumented client does: a span of its own in the active context, after an await; answers the span id active at its start. */
+  async client() {
+    const active = trace.getActiveSpan()?.spanContext().spanId ?? null
+    await Promise.resolve()
+    trace.getTracer('client').startSpan('client request').end()
+    return active
   },
   /** Never answers, and takes no abort (as an I/O call stuck on its network); `hanging` resolves as it is asked. */
   hang(): Promise<never> {
@@ -89,7 +96,14 @@ const stuck = thread({
   },
 })
 
-const threads = { worker, boss, failing, waiter, looper, stuck } as Record<string, AnyThreadType>
+const instrumented = thread({
+  uses: ['otelwork'],
+  async does() {
+    return this.otelwork.client()
+  },
+})
+
+const threads = { worker, boss, failing, waiter, looper, stuck, instrumented } as Record<string, AnyThreadType>
 
 let sdk: Sdk
 const defaultMinRows = readAhead.minRows
@@ -307,6 +321,22 @@ describe('OpenTelemetry', () => {
       [true, 0],
       [true, 0],
     ])
+  })
+
+  it('the call\'s span is the active span in the library\'s code: an instrumented client\'s span nests under it', async () => {
+    sdk.spans.reset()
+    const weave = await open(join(tempDir(), 'w.db'))
+    let end
+    try {
+      end = await weave.join(weave.spawn('instrumented'))
+    } finally {
+      await weave.close()
+    }
+    const call = named(sdk.spans, 'otelwork.client')[0]!
+    expect(end).toMatchObject({ status: 'done', result: call.spanContext().spanId })
+    const inner = named(sdk.spans, 'client request')[0]!
+    expect(parentOf(inner)).toBe(call.spanContext().spanId)
+    expect(inner.spanContext().traceId).toBe(call.spanContext().traceId)
   })
 
   it('telemetry: false makes no spans', async () => {

@@ -199,6 +199,18 @@ export class OtelObserver implements Observer {
     }
   }
 
+  /** @internal Runs `fn` with `span` active (in the context manager registered, if any); `fn`'s throw is its own, never a fault. */
+  within<T>(span: Span, fn: () => T): T {
+    let ctx: Context
+    try {
+      ctx = this.#api.trace.setSpan(this.#api.context.active(), span)
+    } catch (e) {
+      this.fault(e)
+      return fn()
+    }
+    return this.#api.context.with(ctx, fn)
+  }
+
   /** @internal A call ended with `outcome` (src/otel/metrics.ts). */
   counted(name: string, outcome: 'ok' | 'error' | 'abandoned'): void {
     try {
@@ -288,6 +300,10 @@ class CallSpan implements CallObservation {
     this.#done = true
     this.#o.counted(this.#name, 'abandoned')
     this.#o.ended(this.span, true, undefined, ['raiment.call.abandoned', true])
+  }
+
+  within<T>(fn: () => T): T {
+    return this.#o.within(this.span, fn)
   }
 
   took(traceparent: string, from: string | null): void {

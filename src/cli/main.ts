@@ -2,7 +2,7 @@
  * The `raiment` command line. `main(argv)` parses the arguments, runs one command and resolves
  * to the exit code; it never calls process.exit, except on a second SIGINT while closing, for a
  * fenced weave, and once a telemetry flush was given up on (an exporter's own timer would hold
- * the process: src/cli/weave-commands.ts).
+ * the process: src/cli/telemetry-flush.ts).
  *
  * Every failure is one line on stderr, `raiment: CODE: <what is wrong and what to do>`, with
  * exit 1 (2 for a usage error, code RAIMENT_USAGE); RAIMENT_DEBUG=1 adds the stack. A reader

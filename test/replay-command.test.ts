@@ -149,6 +149,11 @@ test('a thread that throws what is not an Error, or returns what is only equal a
   const cli = await replayed(dir, 'value.json', dump)
   expect(cli.out).toContain('which equals the recorded result')
   expect(cli.code).toBe(0)
+  // The recorded result's keys in another order: equal all the same.
+  const r = dump.thread.result as { a: unknown; when: unknown }
+  const swapped = await replayed(dir, 'swapped.json', { ...dump, thread: { ...dump.thread, result: { when: r.when, a: r.a } } })
+  expect(swapped.out).toContain('which equals the recorded result')
+  expect(swapped.code).toBe(0)
 }, SLOW)
 
 test('a record holding a value of a class the project registers (in io-libs): raiment dump writes it, raiment replay and replay() read it', async () => {

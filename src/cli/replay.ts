@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { dumpTypeName, readDump } from '../dump.js'
 import { replayParts } from '../libraries.js'
 import { endedByItself } from '../record-end.js'
-import { encodeValue } from '../encoding.js'
+import { decodeValue, encodeValue, setOwn } from '../encoding.js'
 import { errorToRecord, type ErrorRecord } from '../error-records.js'
 import { ReplayDivergence } from '../errors.js'
 import { replay as replayDump } from '../testing.js'
@@ -112,16 +112,29 @@ function recordedEnd(status: string, error: ErrorRecord | undefined): string {
 }
 
 /**
- * Whether a result equals the recorded one as the journal holds values: by their encodings (an
- * object without a prototype, an array with holes, an invalid Date, an Error in a value come back
- * from the record as what encodes the same, not as what is deeply equal).
+ * Whether a result equals the recorded one as the journal holds values: the live one as the
+ * record gives it back (an object without a prototype, an array with holes, an Error in a value
+ * come back as what encodes the same), deeply equal (key order aside), or encoded the same (an
+ * invalid Date, which is not deeply equal to itself).
  */
 function sameValue(live: unknown, recorded: unknown): boolean {
   try {
-    return encodeValue(live) === encodeValue(recorded)
+    const back = decodeValue(encodeValue(live))
+    return isDeepStrictEqual(back, recorded) || encodeValue(keysSorted(back)) === encodeValue(keysSorted(recorded))
   } catch {
     return isDeepStrictEqual(live, recorded)
   }
+}
+
+/** `v` with the keys of its plain objects in order, at every depth: their encodings then compare key order aside. */
+function keysSorted(v: unknown): unknown {
+  if (Array.isArray(v)) return Array.from(v, keysSorted)
+  if (v === null || typeof v !== 'object') return v
+  const proto = Object.getPrototypeOf(v) as unknown
+  if (proto !== Object.prototype && proto !== null) return v
+  const o: Record<string, unknown> = {}
+  for (const k of Object.keys(v).sort()) setOwn(o, k, keysSorted((v as Record<string, unknown>)[k]))
+  return o
 }
 
 function sameError(a: ErrorRecord, b: ErrorRecord): boolean {

@@ -174,8 +174,9 @@ export interface RecordOptions {
 }
 
 /**
- * A thread that had not ended when its recording stopped: it waits for a message (`for` says
- * which) and none is left to give it, nor a timer to wake it. Its dump replays to `'unfinished'`.
+ * A thread that had not ended when its recording stopped: it waits (for a message, or the end of
+ * a thread: `for` says what) and nothing is left to wake it: every thread of the recording waits
+ * so, none for a time. Its dump replays to `'unfinished'`.
  */
 export interface RecordWaiting {
   id: string
@@ -238,18 +239,34 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
   }
 }
 
-/** Resolves when thread `id` leaves memory waiting for a message only: nothing is left to wake it. */
+/**
+ * Resolves when thread `id` waits and nothing is left to wake it: no thread of the weave is in
+ * memory (each waits, passivated, or has ended) and none waits for a time (a sleep, a receive's
+ * timeout). Looked at after each passivation or end, a turn later (a message or an exit it sent
+ * has woken its receiver by then).
+ */
 function waitingForever(weave: Weave, id: string): Promise<RecordWaiting> {
   return new Promise((resolve) => {
-    const passivated = (t: { id: string; type: string }): void => {
-      if (t.id !== id) return
+    let queued = false
+    const check = (): void => {
+      queued = false
+      if (weave.journal.closed || weave.running > 0) return
       weave.journal.flushNow()
-      const wait = passivatedOf(weave.journal.db, id)
-      if (wait === undefined || !wait.mailbox || wait.due !== null || wait.joins !== null) return
-      weave.off('thread-passivated', passivated)
-      resolve({ id, type: t.type, status: 'waiting', for: waitText(wait) })
+      const db = weave.journal.db
+      if (db.prepare('SELECT 1 FROM passivated WHERE due IS NOT NULL LIMIT 1').get() !== undefined) return
+      const wait = passivatedOf(db, id)
+      if (wait === undefined) return
+      weave.off('thread-passivated', soon)
+      weave.off('thread-end', soon)
+      resolve({ id, type: weave.journal.thread(id)!.type, status: 'waiting', for: waitText(wait) })
     }
-    weave.on('thread-passivated', passivated)
+    const soon = (): void => {
+      if (queued) return
+      queued = true
+      setImmediate(check)
+    }
+    weave.on('thread-passivated', soon)
+    weave.on('thread-end', soon)
   })
 }
 

@@ -105,6 +105,34 @@ describe('record() of a thread that receives messages', () => {
     expect(result).toBe(4)
   })
 
+  test("a thread whose child still runs is not left waiting: the child's exit message comes, and then it ends", async () => {
+    const parent = thread({
+      uses: ['mailbox', 'threads', 'clock'],
+      async does(p: { child?: boolean } | undefined) {
+        if (p?.child) {
+          await this.clock.sleep(150)
+          return 'child done'
+        }
+        await this.threads.spawn('family', { child: true })
+        return this.mailbox.receive()
+      },
+    })
+    const { end } = await record(parent, undefined, { name: 'family' })
+    expect(end).toMatchObject({ status: 'done', result: { status: 'done', result: 'child done' } })
+  })
+
+  test('a thread that joins a child that waits for ever is left waiting, not hung', async () => {
+    const parent = thread({
+      uses: ['mailbox', 'threads'],
+      async does(p: { child?: boolean } | undefined) {
+        if (p?.child) return this.mailbox.receive()
+        return this.threads.join(await this.threads.spawn('joins', { child: true }))
+      },
+    })
+    const { end } = await record(parent, undefined, { name: 'joins' })
+    expect(end).toMatchObject({ status: 'waiting', for: expect.stringMatching(/^the end of /) })
+  })
+
   test('messages that are not an array are refused', async () => {
     await expect(record(adder, undefined, { messages: 5 as never })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringContaining("'messages' must be an array") })
   })

@@ -11,6 +11,17 @@ interface ErrorRecord {
   stack?: string | undefined
   fields: Record<string, unknown>
   cause?: ErrorRecord | { value: unknown }
+  /** The weave failed the thread with it (a divergence, a type it cannot load, a linked exit): its code did not throw it. */
+  weave?: true
+}
+
+/** Errors a weave fails a thread with, its code not having thrown them (src/record-end.ts). */
+const imposed = new WeakSet<object>()
+
+/** Marks `e` as an error the weave fails a thread with: its record says so (`weave: true`). */
+export function imposedByWeave<E extends Error>(e: E): E {
+  imposed.add(e)
+  return e
 }
 
 function errorRecord(e: unknown, depth = 0): ErrorRecord {
@@ -23,6 +34,7 @@ function errorRecord(e: unknown, depth = 0): ErrorRecord {
     setOwn(fields, k, safeValue((e as unknown as Record<string, unknown>)[k]))
   }
   const rec: ErrorRecord = { name: e.name, message: e.message, stack: e.stack, fields }
+  if (depth === 0 && imposed.has(e)) rec.weave = true
   if (e.cause !== undefined && depth < 5) {
     rec.cause = e.cause instanceof Error ? errorRecord(e.cause, depth + 1) : { value: safeValue(e.cause) }
   }

@@ -6,13 +6,17 @@
  */
 import type { ErrorRecord } from './error-records.js'
 
-/** The failures a weave gives a thread it cannot go on running: its code did not throw them, and its record stops there. */
-const FAILED_BY_WEAVE = new Set(['RAIMENT_REPLAY_DIVERGENCE', 'RAIMENT_UNKNOWN_THREAD_TYPE', 'RAIMENT_THREAD_TYPE_UNAVAILABLE', 'RAIMENT_UNKNOWN_LIBRARY', 'RAIMENT_INVALID_LIBRARY', 'RAIMENT_JOURNAL_DAMAGED'])
+/**
+ * The failures only a weave gives a thread (one it cannot go on running, or linked to one that
+ * failed): for records made before the weave marked its failures (`weave: true`).
+ */
+const FAILED_BY_WEAVE = new Set(['RAIMENT_REPLAY_DIVERGENCE', 'RAIMENT_THREAD_TYPE_UNAVAILABLE', 'RAIMENT_JOURNAL_DAMAGED', 'RAIMENT_LINKED_EXIT'])
 
 /** Whether a thread of `status` (failed with `error`) had ended by itself: its record holds its whole run. */
 export function endedByItself(status: string, error: ErrorRecord | null | undefined): boolean {
   if (status === 'done') return true
   if (status !== 'failed') return false
+  if (error?.weave === true) return false
   const code = (error?.fields as { code?: unknown } | undefined)?.code
   return typeof code !== 'string' || !FAILED_BY_WEAVE.has(code)
 }

@@ -16,7 +16,7 @@ import { crashArmed, crashPoint } from './crash-points.js'
 import { scopeNumber, type WeaveConfig } from './call-context.js'
 import type { DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
-import { encodeError, errorFromRecord, type ErrorRecord } from './error-records.js'
+import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
 import { ThreadKilled } from './errors.js'
 import type { Journal, ThreadRow } from './journal.js'
 import { threadView, type Library } from './libraries.js'
@@ -67,7 +67,7 @@ export class WeaveRuns {
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
-    if (run !== undefined && run.weft === weft) this.finish(run, false, err)
+    if (run !== undefined && run.weft === weft) this.finish(run, false, imposedByWeave(err))
   }
 
   constructor(o: RunsOf) {
@@ -186,7 +186,7 @@ export class WeaveRuns {
    * `error`, as a thread that threw would; adopting it later does nothing (it is in the runs).
    */
   endUnstarted(id: string, type: string, parent: string | null, error: Error): void {
-    this.finish(this.prepare(id, type, parent, null), false, error, false)
+    this.finish(this.prepare(id, type, parent, null), false, imposedByWeave(error), false)
   }
 
   /**
@@ -195,6 +195,7 @@ export class WeaveRuns {
    * to it later), unless its end is being recorded (`ending`) or it moved away.
    */
   endLinked(run: Run | undefined, id: string, err: Error, ending: boolean): void {
+    imposedByWeave(err)
     if (run === undefined) {
       const { journal, messages } = this.#o.host.weave
       const row = journal.thread(id)

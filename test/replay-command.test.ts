@@ -210,3 +210,38 @@ test('a thread that waits on a promise of its own: raiment replay says it is stu
   expect(r.out).toMatch(/it stopped, waiting on something that is not a call through this\.<library> \(a timer, a promise of its own\)/)
   expect(r.code).toBe(1)
 }, SLOW)
+
+test("whose failure a record holds decides where it ends: the weave's (a linked exit) stops it where it was; the thread's own (an uncaught spawn of an unknown type) is its end", async () => {
+  const { thread } = await import('raiment')
+  const linked = thread({
+    uses: ['threads', 'mailbox'],
+    async does(p: { child?: boolean } | undefined) {
+      if (p?.child) throw new Error('child fails')
+      await this.threads.spawn('linked', { child: true }, { link: true })
+      return this.mailbox.receive({ match: { never: true } })
+    },
+  })
+  const ended = await record(linked, undefined, { name: 'linked' })
+  expect(ended.end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_LINKED_EXIT' } })
+  expect(ended.dump.thread.error).toMatchObject({ weave: true })
+  expect(await replay(linked, ended.dump)).toMatchObject({ status: 'unfinished' })
+
+  const typo = thread({
+    uses: ['threads', 'clock'],
+    async does() {
+      await this.threads.spawn('nope', {})
+    },
+  })
+  const own = await record(typo, undefined, { name: 'typo' })
+  expect(own.end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+  expect(own.dump.thread.error?.weave).toBeUndefined()
+  // New code that goes on past the record of a thread that had ended: a divergence.
+  const goesOn = thread({
+    uses: ['threads', 'clock'],
+    async does() {
+      await this.threads.spawn('nope', {}).catch(() => {})
+      await this.clock.now()
+    },
+  })
+  await expect(replay(goesOn, own.dump)).rejects.toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
+}, SLOW)

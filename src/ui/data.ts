@@ -7,6 +7,7 @@
  *   `openToRead`, through `Journal({ readonly: true })`): no connection stays open between
  *   requests, so the UI never keeps a weave's journal in WAL mode after the weave has stopped,
  *   takes no lock and creates no file.
+ * - Each read of a journal is one read transaction (`Journals.read`): a page shows one commit.
  * - Every listing is a keyset page read through an index (`rowid`, `threads_status`,
  *   `threads_type`, `threads_type_status`, `threads_parent`, the journal's primary key): its cost
  *   does not grow with the journal.
@@ -31,14 +32,25 @@ export class Journals {
     this.files = files
   }
 
-  /** Runs `fn` on journal `i` opened read-only, and closes it. */
+  /**
+   * Runs `fn` on journal `i` opened read-only, in one read transaction, and closes it. Every
+   * statement of `fn` reads the same commit: a weave's group commit (another process) that moves
+   * journal_tail into journal_main between two of them is not seen halfway (a page lacked the
+   * entries moved, or said "No calls recorded" of a thread that had some). DEFERRED takes no write
+   * lock, and a read-only connection may begin it.
+   */
   read<T>(i: number, fn: (j: Journal) => T): T {
-    const j = new Journal(this.files[i]!, { readonly: true })
+    const j = this.open(i)
     try {
-      return fn(j)
+      return j.db.transaction(() => fn(j)).deferred()
     } finally {
       j.close()
     }
+  }
+
+  /** Opens journal `i` read-only (a test puts a journal of its own here). */
+  protected open(i: number): Journal {
+    return new Journal(this.files[i]!, { readonly: true })
   }
 
   /**

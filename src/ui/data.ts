@@ -21,6 +21,7 @@ import { lastDeadLetters } from '../cli/messages.js'
 import { decodeArgsShown, decodeShown, threadView, type ThreadView } from '../cli/records.js'
 import { splitKey } from '../weft.js'
 import { isPassivated } from '../passivation/listing.js'
+import { Cut, decodeBounded } from './values.js'
 
 export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -264,8 +265,12 @@ export function threadTypes(journals: Journals): string[] {
   return [...types].sort()
 }
 
-/** One journaled call as the timeline shows it: a dump's entry, and its call id. */
-export interface CallItem extends DumpEntry {
+/**
+ * One journaled call as the timeline shows it: a dump's entry, and its call id. Its arguments and
+ * outcome may be a `Cut` (too long to decode for a page: src/ui/values.ts).
+ */
+export interface CallItem extends Omit<DumpEntry, 'error'> {
+  error?: ErrorRecord | Cut
   callId: string
 }
 
@@ -345,18 +350,20 @@ function callPage(j: Journal, id: string, from: number, limit: number): CallItem
   const tail = rest > 0 ? (j.db.prepare(`SELECT ${cols} FROM journal_tail WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, rest) as EntryRow[]) : []
   return main.concat(tail).map((e) => {
     const { call, args } = splitKey(e.key)
+    // Values too long to show whole are not decoded (src/ui/values.ts): a page of them stays small.
+    const shownArgs = decodeBounded(args, argsOf)
     const c: CallItem = {
       seq: e.seq,
       call,
-      args: argsOf(args),
+      args: shownArgs instanceof Cut ? [shownArgs] : (shownArgs as unknown[]),
       ord: e.ord,
       ok: e.ok === 1,
       started: e.started,
       duration: e.duration,
       callId: callIdOfRow(row ?? { id }, e.key, e.ord),
     }
-    if (e.ok === 1) c.value = decodeSafe(e.outcome)
-    else c.error = decodeSafe(e.outcome) as ErrorRecord
+    if (e.ok === 1) c.value = decodeBounded(e.outcome, decodeSafe)
+    else c.error = decodeBounded(e.outcome, decodeSafe) as ErrorRecord | Cut
     return c
   })
 }
@@ -431,7 +438,7 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
     // The conversation of the calls on this page (all of it, for a thread of one page).
     const { messages, cut: messagesCut } = conversation(j, id, start, start + CALL_PAGE)
     const inbox = (j.db.prepare('SELECT n, sender, at, body FROM inbox WHERE thread = ? ORDER BY n LIMIT 200').all(id) as Array<{ n: number; sender: string | null; at: number; body: string }>).map(
-      (m) => ({ n: m.n, sender: m.sender, at: m.at, message: decodeSafe(m.body) }),
+      (m) => ({ n: m.n, sender: m.sender, at: m.at, message: decodeBounded(m.body, decodeSafe) }),
     )
     const watches = j.db.prepare('SELECT target, watcher, kind FROM watches WHERE target = ? OR watcher = ? ORDER BY kind, target, watcher').all(id, id) as Watch[]
     return {

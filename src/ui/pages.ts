@@ -11,6 +11,7 @@ import type { DeadLetterItem, JournalSummary, ThreadFilter, ThreadItem, ThreadPa
 import { STATUSES } from './data.js'
 import { h, raw, type Html } from './html.js'
 import type { LiveWeave } from './weaves.js'
+import { clip, Cut, sizeText } from './values.js'
 
 /** The import map of the client (its hash goes into the Content-Security-Policy). */
 export const IMPORT_MAP = JSON.stringify({
@@ -63,11 +64,27 @@ export const statusBadge = (s: string): Html => h`<span class="badge ${s}">${s}<
 /** A thread id as a link to its page. */
 export const threadLink = (id: string): Html => h`<a class="id" href="/thread?id=${encodeURIComponent(id)}">${id}</a>`
 
-/** A decoded value as indented JSON (see records.ts `jsonValue`). */
+/** A decoded value as indented JSON (see records.ts `jsonValue`); a `Cut`, the start of its text. */
 export function json(v: unknown, indent = 2): string {
   if (v === undefined) return 'undefined'
+  if (v instanceof Cut) return v.head
   const text = JSON.stringify(jsonValue(v), null, indent)
   return text === undefined ? 'undefined' : text
+}
+
+/**
+ * A value as indented JSON in a `<pre>`, cut at VALUE_MAX characters with a note of how much is
+ * left out (src/ui/values.ts).
+ */
+export function valueBlock(v: unknown): Html {
+  if (v instanceof Cut) return h`<pre class="value">${v.head}…</pre>${moreNote(v.length - v.head.length, ' (shown as recorded)')}`
+  const { text, more } = clip(json(v))
+  return h`<pre class="value">${text}</pre>${more > 0 ? moreNote(more) : ''}`
+}
+
+/** "… 488 KB more: the dump has it whole". */
+export function moreNote(more: number, how = ''): Html {
+  return h`<p class="note cut">… ${sizeText(more)} more${how}: the dump has it whole</p>`
 }
 
 export function shortJson(v: unknown, max = 80): string {

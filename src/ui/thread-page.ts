@@ -7,7 +7,8 @@ import { errorText, isoTime } from '../cli/common.js'
 import type { ErrorRecord } from '../error-records.js'
 import type { CallItem, MessageItem, ThreadDetail } from './data.js'
 import { h, type Html } from './html.js'
-import { duration, json, shortJson, statusBadge, threadLink } from './pages.js'
+import { duration, moreNote, shortJson, statusBadge, threadLink, valueBlock } from './pages.js'
+import { clip, Cut } from './values.js'
 import { waitText } from '../passivation/listing.js'
 
 /** The file name a thread's dump downloads as. */
@@ -17,12 +18,15 @@ export function dumpFileName(id: string): string {
 
 const time = (ms: number): string => isoTime(ms).replace('T', ' ').replace('Z', '')
 
-function errorBlock(e: ErrorRecord | undefined): Html {
+function errorBlock(e: ErrorRecord | Cut | undefined): Html {
   if (e === undefined || e === null) return h`<pre class="error">(no error recorded)</pre>`
+  if (e instanceof Cut) return h`<div class="error">${valueBlock(e)}</div>`
   const fields = e.fields && Object.keys(e.fields).length > 0 ? h`<div class="fields">fields <code>${shortJson(e.fields, 400)}</code></div>` : ''
-  const stack = typeof e.stack === 'string' ? h`<details class="stack"><summary>stack</summary><pre>${e.stack}</pre></details>` : ''
-  const cause = e.cause === undefined ? '' : h`<div class="cause">cause: ${'name' in e.cause ? errorText(e.cause) : shortJson(e.cause.value, 200)}</div>`
-  return h`<div class="error"><strong>${errorText(e)}</strong>${fields}${cause}${stack}</div>`
+  const stack = typeof e.stack === 'string' ? clip(e.stack) : null
+  const stackBlock = stack === null ? '' : h`<details class="stack"><summary>stack</summary><pre>${stack.text}</pre>${stack.more > 0 ? moreNote(stack.more) : ''}</details>`
+  const cause = e.cause === undefined ? '' : h`<div class="cause">cause: ${'name' in e.cause ? clip(errorText(e.cause), 400).text : shortJson(e.cause.value, 200)}</div>`
+  const message = clip(errorText(e))
+  return h`<div class="error"><strong>${message.text}</strong>${message.more > 0 ? moreNote(message.more) : ''}${fields}${cause}${stackBlock}</div>`
 }
 
 export function threadPage(d: ThreadDetail, now = Date.now()): Html {
@@ -41,7 +45,7 @@ ${d.names.length ? h`<dt>Names</dt><dd>${d.names.join(', ')}</dd>` : ''}
 </dl>`
   const outcome =
     t.status === 'done'
-      ? h`<section><h2>Result</h2><pre class="value">${json(t.result)}</pre></section>`
+      ? h`<section><h2>Result</h2>${valueBlock(t.result)}</section>`
       : t.status === 'failed'
         ? h`<section><h2>Error</h2>${errorBlock(t.error)}</section>`
         : ''
@@ -50,7 +54,7 @@ ${d.names.length ? h`<dt>Names</dt><dd>${d.names.join(', ')}</dd>` : ''}
 its spawn record and every journaled call; replay it, from the project's directory, with no I/O library called:</p>
 <pre class="command"><code>npx raiment replay ${file}</code></pre></section>`
   return h`<h1 class="thread-title" data-status="${t.status}">${threadLink(t.id)} ${statusBadge(t.status)}</h1>
-<div class="cols">${facts}<section><h2>Params</h2><pre class="value">${json(t.params)}</pre></section></div>
+<div class="cols">${facts}<section><h2>Params</h2>${valueBlock(t.params)}</section></div>
 ${outcome}${dump}
 ${timeline(d)}
 ${sequence(t.id, d.messages, d.messagesCut, d.extent > d.pageSize ? `in calls ${d.from}–${d.from + d.calls.length - 1}` : '') ?? ''}
@@ -83,15 +87,14 @@ function timeline(d: ThreadDetail): Html {
   const row = (c: CallItem): Html => {
     const left = ((c.started - t0) / span) * 100
     const width = Math.max((c.duration / span) * 100, 0.4)
-    const outcome = c.ok ? json(c.value) : ''
     return h`<details class="call ${c.ok ? 'ok' : 'err'}" id="call-${c.seq}" data-key="call-${c.seq}">
 <summary><span class="seq">${c.seq}</span><span class="name">${c.call}</span><span class="args">${shortJson(c.args.length === 1 ? c.args[0] : c.args, 60)}</span>
 <span class="track"><span class="bar" style="left:${left.toFixed(3)}%;width:${Math.min(width, 100 - left).toFixed(3)}%"></span></span>
 <span class="ms">${duration(c.duration)}</span><span class="badge ${c.ok ? 'done' : 'failed'}">${c.ok ? 'ok' : 'error'}</span></summary>
 <div class="call-body">
 <div><span class="label">call id</span> <code>${c.callId}</code> <span class="label">ordinal</span> ${c.ord} <span class="label">started</span> ${time(c.started)} UTC</div>
-<div class="label">arguments</div><pre class="value">${json(c.args)}</pre>
-<div class="label">${c.ok ? 'outcome' : 'error'}</div>${c.ok ? h`<pre class="value">${outcome}</pre>` : errorBlock(c.error)}
+<div class="label">arguments</div>${valueBlock(c.args.length === 1 && c.args[0] instanceof Cut ? c.args[0] : c.args)}
+<div class="label">${c.ok ? 'outcome' : 'error'}</div>${c.ok ? valueBlock(c.value) : errorBlock(c.error)}
 </div></details>`
   }
   return h`<section class="timeline"><h2>Timeline <span class="note">calls ${d.from}–${d.from + calls.length - 1} of ${d.total}, in the order they completed; each bar runs from request to outcome (${duration(span)} in all)</span></h2>

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { encodeArgs, encodeValue } from '../src/encoding.js'
 import { Journal, type ThreadRow } from '../src/journal.js'
-import { Journals, threadDetail } from '../src/ui/data.js'
+import { Journals } from '../src/ui/data.js'
+import { threadDetail } from '../src/ui/thread-data.js'
 import { tempDir } from './support/tmp.js'
 
 /** A journal owned as a weave owns one (WAL mode), committing as a weave's group commit does. */

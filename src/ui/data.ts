@@ -1,6 +1,6 @@
 /**
- * What the UI reads from journals: pages of threads, a thread with a page of its journal, its
- * children, messages, mailbox, links and monitors, and the dead letters.
+ * What the UI reads from journals: pages of threads, the weaves' journals and the dead letters (a
+ * thread's page: src/ui/thread-data.ts).
  *
  * Invariants:
  * - A journal is opened read-only for one request and closed at its end (src/journal-owner.ts
@@ -13,15 +13,10 @@
  *   does not grow with the journal.
  */
 import { statSync } from 'node:fs'
-import { callIdOfRow } from '../call-context.js'
-import type { DumpEntry } from '../dump.js'
-import { type ErrorRecord } from '../error-records.js'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
 import { lastDeadLetters } from '../cli/messages.js'
-import { decodeArgsShown, decodeShown, threadView, type ThreadView } from '../cli/records.js'
-import { splitKey } from '../weft.js'
+import { decodeShown } from '../cli/records.js'
 import { isPassivated } from '../passivation/listing.js'
-import { Cut, decodeBounded } from './values.js'
 
 export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -149,11 +144,12 @@ export function callCount(j: Journal, row: Pick<ThreadRow, 'id' | 'status' | 'ca
   return j.db.prepare('SELECT (SELECT count(*) FROM journal_main WHERE thread = ?) + (SELECT count(*) FROM journal_tail WHERE thread = ?)').pluck().get(row.id, row.id) as number
 }
 
-function namesOf(j: Journal, id: string): string[] {
+export function namesOf(j: Journal, id: string): string[] {
   return j.db.prepare('SELECT name FROM names WHERE thread = ? ORDER BY name').pluck().all(id) as string[]
 }
 
-const item = (j: Journal, r: ThreadRow): ThreadItem => ({
+/** A thread's row as the tables show it. */
+export const item = (j: Journal, r: ThreadRow): ThreadItem => ({
   id: r.id,
   type: r.type,
   status: r.status,
@@ -265,200 +261,13 @@ export function threadTypes(journals: Journals): string[] {
   return [...types].sort()
 }
 
-/**
- * One journaled call as the timeline shows it: a dump's entry, and its call id. Its arguments and
- * outcome may be a `Cut` (too long to decode for a page: src/ui/values.ts).
- */
-export interface CallItem extends Omit<DumpEntry, 'error'> {
-  error?: ErrorRecord | Cut
-  callId: string
-}
-
-export interface Watch {
-  target: string
-  watcher: string
-  kind: string
-}
-
-export interface InboxItem {
-  n: number
-  sender: string | null
-  at: number
-  message: unknown
-}
-
-/** A message in the thread's conversation: sent (`to` a peer) or received (`from` a peer). */
-export interface MessageItem {
-  seq: number
-  at: number
-  dir: 'sent' | 'received'
-  peer: string
-  message: unknown
-  /** For a send: whether it was delivered. */
-  delivered?: boolean
-}
-
-export interface ThreadDetail {
-  thread: ThreadView
-  weave: string
-  journal: string
-  names: string[]
-  /** A page of its journal, from `from` (a seq). */
-  calls: CallItem[]
-  /** How many calls it made. */
-  total: number
-  /** One past its last seq: where its pages end. */
-  extent: number
-  from: number
-  pageSize: number
-  children: Array<ThreadItem & { depth: number }>
-  childrenCut: boolean
-  messages: MessageItem[]
-  messagesCut: boolean
-  inbox: InboxItem[]
-  watches: Watch[]
-}
-
-/** The largest number of entries of a thread's journal the thread page shows at once. */
-export const CALL_PAGE = 200
-/** The largest number of descendants and messages the thread page shows. */
-const CHILDREN_MAX = 500
-const MESSAGES_MAX = 300
-
-function decodeSafe(text: string): unknown {
+/** A recorded value decoded, or its text when it cannot be. */
+export function decodeSafe(text: string): unknown {
   try {
     return decodeShown(text)
   } catch {
     return text
   }
-}
-
-function argsOf(text: string): unknown[] {
-  try {
-    return decodeArgsShown(text)
-  } catch {
-    return [text]
-  }
-}
-
-/** Entries `from`.. (at most `limit`) of a thread, in completion order. */
-function callPage(j: Journal, id: string, from: number, limit: number): CallItem[] {
-  const cols = 'seq, key, ord, ok, outcome, started, duration'
-  const main = j.db.prepare(`SELECT ${cols} FROM journal_main WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, limit) as EntryRow[]
-  const row: (ThreadRow & { continued?: number }) | undefined = j.thread(id)
-  const rest = limit - main.length
-  const tail = rest > 0 ? (j.db.prepare(`SELECT ${cols} FROM journal_tail WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, rest) as EntryRow[]) : []
-  return main.concat(tail).map((e) => {
-    const { call, args } = splitKey(e.key)
-    // Values too long to show whole are not decoded (src/ui/values.ts): a page of them stays small.
-    const shownArgs = decodeBounded(args, argsOf)
-    const c: CallItem = {
-      seq: e.seq,
-      call,
-      args: shownArgs instanceof Cut ? [shownArgs] : (shownArgs as unknown[]),
-      ord: e.ord,
-      ok: e.ok === 1,
-      started: e.started,
-      duration: e.duration,
-      callId: callIdOfRow(row ?? { id }, e.key, e.ord),
-    }
-    if (e.ok === 1) c.value = decodeBounded(e.outcome, decodeSafe)
-    else c.error = decodeBounded(e.outcome, decodeSafe) as ErrorRecord | Cut
-    return c
-  })
-}
-
-interface EntryRow {
-  seq: number
-  key: string
-  ord: number
-  ok: number
-  outcome: string
-  started: number
-  duration: number
-}
-
-/** Its descendants, depth first in spawn order, at most CHILDREN_MAX. */
-function descendants(j: Journal, id: string): { rows: Array<ThreadItem & { depth: number }>; cut: boolean } {
-  const kids = j.db.prepare('SELECT * FROM threads WHERE parent = ? ORDER BY rowid LIMIT ?')
-  const rows: Array<ThreadItem & { depth: number }> = []
-  let cut = false
-  const visit = (parent: string, depth: number): void => {
-    // all(), not iterate(): the statement is run again, for the grandchildren, inside the loop.
-    for (const r of kids.all(parent, CHILDREN_MAX + 1) as ThreadRow[]) {
-      if (rows.length >= CHILDREN_MAX) {
-        cut = true
-        return
-      }
-      rows.push({ ...item(j, r), depth })
-      visit(r.id, depth + 1)
-    }
-  }
-  visit(id, 0)
-  return { rows, cut }
-}
-
-/**
- * What it sent and received in its calls `from`..`to` (seq), from its journal: `mailbox.send`
- * calls, and the messages it took.
- */
-function conversation(j: Journal, id: string, from: number, to: number): { messages: MessageItem[]; cut: boolean } {
-  const out: MessageItem[] = []
-  const sql =
-    "SELECT seq, key, ok, outcome, started FROM journal_main WHERE thread = ? AND seq >= ? AND seq < ? AND (key >= 'mailbox.' AND key < 'mailbox/') " +
-    "UNION ALL SELECT seq, key, ok, outcome, started FROM journal_tail WHERE thread = ? AND seq >= ? AND seq < ? AND (key >= 'mailbox.' AND key < 'mailbox/') ORDER BY seq"
-  for (const e of j.db.prepare(sql).iterate(id, from, to, id, from, to) as IterableIterator<EntryRow>) {
-    if (out.length >= MESSAGES_MAX) return { messages: out, cut: true }
-    if (e.ok !== 1) continue
-    const { call, args } = splitKey(e.key)
-    if (call === 'mailbox.send') {
-      const [to, message] = argsOf(args)
-      const r = decodeSafe(e.outcome) as { delivered?: boolean; to?: string } | undefined
-      out.push({ seq: e.seq, at: e.started, dir: 'sent', peer: r?.to ?? String(to), message, delivered: r?.delivered !== false })
-    } else if (call === 'mailbox.take' || call === 'mailbox.takeNumber') {
-      const r = decodeSafe(e.outcome) as { from?: string | null; message?: unknown; timedOut?: boolean } | undefined
-      if (r === undefined || r === null || typeof r !== 'object' || r.timedOut) continue
-      out.push({ seq: e.seq, at: e.started, dir: 'received', peer: r.from ?? '(outside)', message: r.message })
-    }
-  }
-  return { messages: out, cut: false }
-}
-
-/** A thread with a page of its journal from `from` (a seq), or null when no journal has it. */
-export function threadDetail(journals: Journals, id: string, from: number): ThreadDetail | null {
-  const i = journals.find(id)
-  if (i < 0) return null
-  return journals.read(i, (j) => {
-    const row = j.thread(id)!
-    // Pages go by seq (completion order, from 0): the last seq bounds them, read from the index.
-    const extent = (j.db.prepare('SELECT max(m) FROM (SELECT max(seq) AS m FROM journal_main WHERE thread = ? UNION ALL SELECT max(seq) FROM journal_tail WHERE thread = ?)').pluck().get(id, id) as number | null) ?? -1
-    const total = row.status === 'running' || row.status === 'pending' ? extent + 1 : row.calls
-    const start = Math.max(0, Math.min(from, extent))
-    const { rows: children, cut: childrenCut } = descendants(j, id)
-    // The conversation of the calls on this page (all of it, for a thread of one page).
-    const { messages, cut: messagesCut } = conversation(j, id, start, start + CALL_PAGE)
-    const inbox = (j.db.prepare('SELECT n, sender, at, body FROM inbox WHERE thread = ? ORDER BY n LIMIT 200').all(id) as Array<{ n: number; sender: string | null; at: number; body: string }>).map(
-      (m) => ({ n: m.n, sender: m.sender, at: m.at, message: decodeBounded(m.body, decodeSafe) }),
-    )
-    const watches = j.db.prepare('SELECT target, watcher, kind FROM watches WHERE target = ? OR watcher = ? ORDER BY kind, target, watcher').all(id, id) as Watch[]
-    return {
-      thread: threadView(row, j, total),
-      weave: j.weaveId,
-      journal: journals.files[i]!,
-      names: namesOf(j, id),
-      calls: callPage(j, id, start, CALL_PAGE),
-      total,
-      extent: extent + 1,
-      from: start,
-      pageSize: CALL_PAGE,
-      children,
-      childrenCut,
-      messages,
-      messagesCut,
-      inbox,
-      watches,
-    }
-  })
 }
 
 export interface DeadLetterItem {

@@ -5,7 +5,7 @@
  */
 import { errorText, isoTime } from '../cli/common.js'
 import type { ErrorRecord } from '../error-records.js'
-import type { CallItem, MessageItem, ThreadDetail } from './data.js'
+import type { CallItem, MessageItem, ThreadDetail } from './thread-data.js'
 import { h, type Html } from './html.js'
 import { duration, moreNote, shortJson, statusBadge, threadLink, valueBlock } from './pages.js'
 import { clip, Cut } from './values.js'

@@ -9,11 +9,13 @@ import { makeDump } from '../src/dump.js'
 import { Journals } from '../src/ui/data.js'
 import { threadDetail } from '../src/ui/thread-data.js'
 import { threadPage } from '../src/ui/thread-page.js'
+import { pendingRetryWaits } from '../src/retry/run.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
   interface Libraries {
     big: { blob(kb: number): Promise<string>; fail(kb: number): Promise<never> }
+    flaky: { flip(): Promise<string>; down(): Promise<string> }
   }
 }
 
@@ -38,9 +40,41 @@ const hoarder = thread({
   },
 })
 
-async function open(threads: Record<string, AnyThreadType>) {
+/** `flip` fails twice, then answers; `down` always fails (503, as a service that is down). */
+function flakyLibrary(onDown: () => void = () => {}) {
+  let flips = 0
+  return {
+    async flip(): Promise<string> {
+      if (++flips < 3) throw Object.assign(new Error('not yet'), { code: 'EBUSY' })
+      return 'ok'
+    },
+    async down(): Promise<string> {
+      onDown()
+      throw Object.assign(new Error('HTTP 503 Service Unavailable'), { code: 'HTTP_503' })
+    },
+  }
+}
+
+/** A flip retried at once, then a call to a service that is down, retried every ten minutes. */
+const retrier = thread({
+  uses: ['flaky'],
+  retry: { 'flaky.flip': { initialInterval: 1, jitter: 0 }, 'flaky.down': { initialInterval: 600_000, attempts: 5 } },
+  async does() {
+    return [await this.flaky.flip(), await this.flaky.down()]
+  },
+})
+
+/** Resolves once a call of this process waits between two attempts (its attempt is durable by then). */
+function retryWaiting(): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = (): void => void (pendingRetryWaits() > 0 ? resolve() : setImmediate(poll))
+    poll()
+  })
+}
+
+async function open(threads: Record<string, AnyThreadType>, onDown?: () => void) {
   const db = join(tempDir('raiment-ui-page-'), 'w.db')
-  const weave = await Weave.open({ db, durability: 'memory', threads: threads as never, libraries: { big }, ioLibs: false, dumps: false, config: { logLevel: 'silent' } })
+  const weave = await Weave.open({ db, durability: 'memory', threads: threads as never, libraries: { big, flaky: flakyLibrary(onDown) }, ioLibs: false, dumps: false, config: { logLevel: 'silent' } })
   return { db, weave }
 }
 
@@ -72,5 +106,39 @@ describe('a thread page', () => {
     // The dump the page links to holds them whole.
     const dump = js.read(0, (j) => makeDump(j, id))
     expect(dump.entries[0]!.value).toHaveLength(500 * 1024)
+  })
+
+  it('shows failed attempts under their call, a call still retrying, and one the thread ended waiting for', async () => {
+    let downCalled!: () => void
+    const down = new Promise<void>((resolve) => (downCalled = resolve))
+    const { db, weave } = await open({ retrier }, () => downCalled())
+    const id = weave.spawn('retrier', {})
+    const js = new Journals([db])
+    try {
+      // flip's waits are over once down is called: the next wait is down's.
+      await down
+      await retryWaiting()
+      // Beside the running weave: flip answered after two failed attempts; down waits for its next.
+      const d = threadDetail(js, id, 0)!
+      expect(d.calls.map((c) => [c.call, c.attempts?.map((a) => a.n)])).toEqual([['flaky.flip', [1, 2]]])
+      expect(d.unanswered.map((u) => [u.call, u.attempts.map((a) => a.n)])).toEqual([['flaky.down', [1]]])
+      const html = String(threadPage(d))
+      expect(html).toContain('after 2 failed attempts')
+      expect(html).toMatch(/<h2>Retrying <span class="note">calls waiting for their next attempt<\/span><\/h2><div class="call-retrying"><span class="name">flaky.down<\/span>/)
+      expect(html).toMatch(/attempt 1 <span class="time">[^<]+ UTC<\/span> <code>Error HTTP_503: HTTP 503 Service Unavailable<\/code> <span class="note">next at [^<]+ UTC<\/span>/)
+      expect(html).not.toContain('No calls recorded')
+      expect(weave.kill(id)).toBe(true)
+      expect((await weave.join(id)).status).toBe('killed')
+    } finally {
+      await weave.close()
+    }
+    // Killed in the wait: the call was never answered, and no next attempt comes.
+    const html = String(threadPage(threadDetail(js, id, 0)!))
+    expect(html).toContain('<h2>Never answered <span class="note">the thread killed while these calls waited for their next attempt</span></h2>')
+    expect(html).toContain('<code>Error HTTP_503: HTTP 503 Service Unavailable</code></li>')
+    const section = html.slice(html.indexOf('<section class="retrying">'), html.indexOf('</section>', html.indexOf('<section class="retrying">')))
+    expect(section).toContain('flaky.down')
+    expect(section).not.toContain('<span class="note">next at')
+    expect(html).not.toContain('Retrying')
   })
 })

@@ -9,6 +9,8 @@ import { type ErrorRecord } from '../error-records.js'
 import type { Journal, ThreadRow } from '../journal.js'
 import { decodeArgsShown, threadView, type ThreadView } from '../cli/records.js'
 import { splitKey } from '../weft.js'
+import { AttemptLog } from '../retry/attempts.js'
+import type { AttemptView } from '../retry/view.js'
 import { decodeSafe, item, namesOf, type Journals, type ThreadItem } from './data.js'
 import { Cut, decodeBounded } from './values.js'
 
@@ -19,6 +21,18 @@ import { Cut, decodeBounded } from './values.js'
 export interface CallItem extends Omit<DumpEntry, 'error'> {
   error?: ErrorRecord | Cut
   callId: string
+  /** Its failed attempts, when it was retried (docs/retries.md). */
+  attempts?: Attempt[]
+}
+
+/** A failed attempt; its error may be a `Cut`. */
+export type Attempt = Omit<AttemptView, 'error'> & { error: ErrorRecord | Cut }
+
+/** A call with failed attempts and no outcome: waiting for its next attempt, or never answered. */
+export interface Unanswered {
+  call: string
+  callId: string
+  attempts: Attempt[]
 }
 
 export interface Watch {
@@ -64,6 +78,12 @@ export interface ThreadDetail {
   messagesCut: boolean
   inbox: InboxItem[]
   watches: Watch[]
+  /**
+   * Calls with failed attempts and no outcome: a running thread's wait for their next attempt
+   * (`raiment show`'s "in flight"); an ended thread's calls it ended in the wait of ("never
+   * answered").
+   */
+  unanswered: Unanswered[]
 }
 
 /** The largest number of entries of a thread's journal the thread page shows at once. */
@@ -80,8 +100,38 @@ function argsOf(text: string): unknown[] {
   }
 }
 
-/** Entries `from`.. (at most `limit`) of a thread, in completion order. */
-function callPage(j: Journal, id: string, from: number, limit: number): CallItem[] {
+/**
+ * The failed attempts of a thread's calls, by call id (`raiment show` reads them as
+ * src/retry/view.ts `threadAttempts` does). A journal older than retries has none.
+ */
+function attemptsOf(j: Journal, id: string): Map<string, Attempt[]> {
+  const byCall = new Map<string, Attempt[]>()
+  if (j.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retry_attempts'").get() === undefined) return byCall
+  for (const a of AttemptLog.of(j).ofThread(id)) {
+    const v: Attempt = { n: a.n, call: a.name, error: decodeBounded(a.error, decodeSafe) as ErrorRecord | Cut, started: a.started, ended: a.ended, due: a.due }
+    const list = byCall.get(a.call)
+    if (list === undefined) byCall.set(a.call, [v])
+    else list.push(v)
+  }
+  return byCall
+}
+
+/**
+ * Of `left` (attempts of calls not on the page), those of calls with no outcome in the journal.
+ * Only a thread of several pages reads its other entries' keys for it, and only while some are left.
+ */
+function withoutOutcome(j: Journal, row: ThreadRow, left: Map<string, Attempt[]>, wholeJournalShown: boolean): Unanswered[] {
+  if (left.size > 0 && !wholeJournalShown) {
+    for (const e of j.db.prepare('SELECT key, ord FROM journal WHERE thread = ?').iterate(row.id) as IterableIterator<{ key: string; ord: number }>) {
+      left.delete(callIdOfRow(row, e.key, e.ord))
+      if (left.size === 0) break
+    }
+  }
+  return [...left].map(([callId, attempts]) => ({ call: attempts[0]!.call, callId, attempts }))
+}
+
+/** Entries `from`.. (at most `limit`) of a thread, in completion order; `attempts` loses those of the calls returned. */
+function callPage(j: Journal, id: string, from: number, limit: number, attempts: Map<string, Attempt[]>): CallItem[] {
   const cols = 'seq, key, ord, ok, outcome, started, duration'
   const main = j.db.prepare(`SELECT ${cols} FROM journal_main WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, limit) as EntryRow[]
   const row: (ThreadRow & { continued?: number }) | undefined = j.thread(id)
@@ -103,6 +153,11 @@ function callPage(j: Journal, id: string, from: number, limit: number): CallItem
     }
     if (e.ok === 1) c.value = decodeBounded(e.outcome, decodeSafe)
     else c.error = decodeBounded(e.outcome, decodeSafe) as ErrorRecord | Cut
+    const tried = attempts.get(c.callId)
+    if (tried !== undefined) {
+      c.attempts = tried
+      attempts.delete(c.callId)
+    }
     return c
   })
 }
@@ -180,12 +235,14 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
       (m) => ({ n: m.n, sender: m.sender, at: m.at, message: decodeBounded(m.body, decodeSafe) }),
     )
     const watches = j.db.prepare('SELECT target, watcher, kind FROM watches WHERE target = ? OR watcher = ? ORDER BY kind, target, watcher').all(id, id) as Watch[]
+    const attempts = attemptsOf(j, id)
+    const calls = callPage(j, id, start, CALL_PAGE, attempts)
     return {
       thread: threadView(row, j, total),
       weave: j.weaveId,
       journal: journals.files[i]!,
       names: namesOf(j, id),
-      calls: callPage(j, id, start, CALL_PAGE),
+      calls,
       total,
       extent: extent + 1,
       from: start,
@@ -196,6 +253,7 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
       messagesCut,
       inbox,
       watches,
+      unanswered: withoutOutcome(j, row, attempts, start === 0 && calls.length < CALL_PAGE),
     }
   })
 }

@@ -5,11 +5,12 @@
  */
 import { errorText, isoTime } from '../cli/common.js'
 import type { ErrorRecord } from '../error-records.js'
-import type { CallItem, MessageItem, ThreadDetail } from './thread-data.js'
+import type { Attempt, CallItem, MessageItem, ThreadDetail } from './thread-data.js'
 import { h, type Html } from './html.js'
 import { duration, moreNote, shortJson, statusBadge, threadLink, valueBlock } from './pages.js'
 import { clip, Cut } from './values.js'
 import { waitText } from '../passivation/listing.js'
+import { attemptErrorText } from '../retry/view.js'
 
 /** The file name a thread's dump downloads as. */
 export function dumpFileName(id: string): string {
@@ -56,6 +57,7 @@ its spawn record and every journaled call; replay it, from the project's directo
   return h`<h1 class="thread-title" data-status="${t.status}">${threadLink(t.id)} ${statusBadge(t.status)}</h1>
 <div class="cols">${facts}<section><h2>Params</h2>${valueBlock(t.params)}</section></div>
 ${outcome}${dump}
+${unanswered(d)}
 ${timeline(d)}
 ${sequence(t.id, d.messages, d.messagesCut, d.extent > d.pageSize ? `in calls ${d.from}–${d.from + d.calls.length - 1}` : '') ?? ''}
 ${children(d) ?? ''}
@@ -80,7 +82,7 @@ function none(d: ThreadDetail): Html {
 function timeline(d: ThreadDetail): Html {
   const calls = d.calls
   const pager = d.extent > d.pageSize ? pages(d) : ''
-  if (calls.length === 0) return h`<section><h2>Timeline</h2><p class="empty">No calls recorded.</p></section>`
+  if (calls.length === 0) return h`<section><h2>Timeline</h2><p class="empty">${d.unanswered.length > 0 ? 'No call has an outcome yet (its failed attempts are above).' : 'No calls recorded.'}</p></section>`
   const t0 = Math.min(...calls.map((c) => c.started))
   const t1 = Math.max(...calls.map((c) => c.started + c.duration))
   const span = Math.max(t1 - t0, 1)
@@ -90,15 +92,36 @@ function timeline(d: ThreadDetail): Html {
     return h`<details class="call ${c.ok ? 'ok' : 'err'}" id="call-${c.seq}" data-key="call-${c.seq}">
 <summary><span class="seq">${c.seq}</span><span class="name">${c.call}</span><span class="args">${shortJson(c.args.length === 1 ? c.args[0] : c.args, 60)}</span>
 <span class="track"><span class="bar" style="left:${left.toFixed(3)}%;width:${Math.min(width, 100 - left).toFixed(3)}%"></span></span>
-<span class="ms">${duration(c.duration)}</span><span class="badge ${c.ok ? 'done' : 'failed'}">${c.ok ? 'ok' : 'error'}</span></summary>
+<span class="ms">${duration(c.duration)}</span><span class="badge ${c.ok ? 'done' : 'failed'}">${c.ok ? 'ok' : 'error'}</span>${c.attempts ? h`<span class="note retried">after ${c.attempts.length} failed attempt${c.attempts.length === 1 ? '' : 's'}</span>` : ''}</summary>
 <div class="call-body">
 <div><span class="label">call id</span> <code>${c.callId}</code> <span class="label">ordinal</span> ${c.ord} <span class="label">started</span> ${time(c.started)} UTC</div>
 <div class="label">arguments</div>${valueBlock(c.args.length === 1 && c.args[0] instanceof Cut ? c.args[0] : c.args)}
 <div class="label">${c.ok ? 'outcome' : 'error'}</div>${c.ok ? valueBlock(c.value) : errorBlock(c.error)}
+${c.attempts ? h`<div class="label">failed attempts (retried)</div>${attemptList(c.attempts, true)}` : ''}
 </div></details>`
   }
   return h`<section class="timeline"><h2>Timeline <span class="note">calls ${d.from}–${d.from + calls.length - 1} of ${d.total}, in the order they completed; each bar runs from request to outcome (${duration(span)} in all)</span></h2>
 ${pager}<div class="calls">${calls.map(row)}</div>${pager}</section>`
+}
+
+/** A call's failed attempts: when each started, its error, and (`next`) when the next was due. */
+function attemptList(attempts: Attempt[], next: boolean): Html {
+  return h`<ul class="attempts">${attempts.map(
+    (a) => h`<li>attempt ${a.n} <span class="time">${time(a.started)} UTC</span> <code>${a.error instanceof Cut ? a.error.head : clip(attemptErrorText(a.error), 400).text}</code>${next ? h` <span class="note">next at ${time(a.due)} UTC</span>` : ''}</li>`,
+  )}</ul>`
+}
+
+/**
+ * Calls with failed attempts and no outcome: for a running thread, waiting for their next
+ * attempt; for one that ended in such a wait, never answered (as `raiment show` says).
+ */
+function unanswered(d: ThreadDetail): Html {
+  if (d.unanswered.length === 0) return h``
+  const live = d.thread.status === 'running' || d.thread.status === 'pending'
+  const title = live ? h`Retrying <span class="note">calls waiting for their next attempt</span>` : h`Never answered <span class="note">the thread ${d.thread.status} while these calls waited for their next attempt</span>`
+  return h`<section class="retrying"><h2>${title}</h2>${d.unanswered.map(
+    (u) => h`<div class="call-retrying"><span class="name">${u.call}</span> <span class="label">call id</span> <code>${u.callId}</code>${attemptList(u.attempts, live)}</div>`,
+  )}</section>`
 }
 
 function pages(d: ThreadDetail): Html {

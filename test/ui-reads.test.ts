@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { encodeArgs, encodeValue } from '../src/encoding.js'
 import { Journal, type ThreadRow } from '../src/journal.js'
-import { Journals } from '../src/ui/data.js'
+import { thread, Weave } from 'raiment'
+import { Journals, threadPage } from '../src/ui/data.js'
 import { threadDetail } from '../src/ui/thread-data.js'
 import { tempDir } from './support/tmp.js'
 
@@ -42,6 +43,23 @@ class PausingJournals extends Journals {
     return j
   }
 }
+
+declare module 'raiment' {
+  interface Libraries {
+    uiStep: { step(i: number): Promise<number>; hang(): Promise<never> }
+  }
+}
+
+/** Steps, continues as new twice, then steps three times and waits for ever. */
+const looper = thread({
+  uses: ['uiStep', 'threads'],
+  async does(p: { run: number }): Promise<never> {
+    await this.uiStep.step(p.run)
+    if (p.run < 2) return this.threads.continueAsNew({ run: p.run + 1 })
+    for (let i = 0; i < 2; i++) await this.uiStep.step(i)
+    return this.uiStep.hang()
+  },
+})
 
 describe('a read of the UI', () => {
   it('is one snapshot: a commit of the weave between two of its statements is not in it', () => {
@@ -88,6 +106,50 @@ describe('a read of the UI', () => {
       expect(d.total).toBeGreaterThan(0)
     } finally {
       owner.close()
+    }
+  })
+
+  it("counts a running thread's calls in the threads list as its page does: one past its last seq", async () => {
+    const file = join(tempDir(), 'count.db')
+    const { owner, add } = owned(file)
+    try {
+      // A record with a gap (an entry a replay let go of): seqs 0, 1, 2, 4.
+      add(range(0, 5))
+      owner.dropEntry('t/1', 3)
+      owner.flushNow()
+      const js = new Journals([file])
+      const listed = threadPage(js, {}, undefined, 50).rows.find((r) => r.id === 't/1')!
+      expect(listed.calls).toBe(5)
+      expect(threadDetail(js, 't/1', 0)!.total).toBe(5)
+    } finally {
+      owner.close()
+    }
+    // A thread that continued as new: its current run's calls (seq from 0 again).
+    let hanging!: () => void
+    const hung = new Promise<void>((resolve) => (hanging = resolve))
+    const db = join(tempDir(), 'looper.db')
+    const uiStep = {
+      async step(i: number) {
+        return i
+      },
+      hang(): Promise<never> {
+        hanging()
+        return new Promise<never>(() => {})
+      },
+    }
+    const weave = await Weave.open({ db, durability: 'memory', threads: { looper }, libraries: { uiStep }, ioLibs: false, dumps: false, config: { logLevel: 'silent' } })
+    try {
+      const id = weave.spawn('looper', { run: 0 })
+      await hung
+      // Its last step's entry may still be queued (an early outcome): commit it, between two turns.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      weave.journal.flushNow()
+      const js = new Journals([db])
+      const listed = threadPage(js, {}, undefined, 50).rows.find((r) => r.id === id)!
+      expect(listed.calls).toBe(3)
+      expect(threadDetail(js, id, 0)!.total).toBe(3)
+    } finally {
+      await weave.close()
     }
   })
 })

@@ -138,10 +138,21 @@ function namedThreads(j: Journal, prefix: string): string[] {
     .all(prefix, prefix + '\u{10ffff}') as string[]
 }
 
-/** How many journaled calls a thread has now (its row's count once it has ended). */
+/**
+ * One past the last seq of a thread's journal (0 for none): how many calls its current run made
+ * (a run that continued as new starts again at seq 0). A seek in journal_main's key and a scan of
+ * journal_tail (bounded: src/group-commit.ts), whatever the length of the record; counting its
+ * entries read them all.
+ */
+export function journalExtent(j: Journal, id: string): number {
+  const last = j.db.prepare('SELECT max(m) FROM (SELECT max(seq) AS m FROM journal_main WHERE thread = ? UNION ALL SELECT max(seq) FROM journal_tail WHERE thread = ?)').pluck().get(id, id) as number | null
+  return last === null ? 0 : last + 1
+}
+
+/** How many journaled calls a thread has now (its row's count once it has ended), as its page says. */
 export function callCount(j: Journal, row: Pick<ThreadRow, 'id' | 'status' | 'calls'>): number {
   if (row.status !== 'running' && row.status !== 'pending') return row.calls
-  return j.db.prepare('SELECT (SELECT count(*) FROM journal_main WHERE thread = ?) + (SELECT count(*) FROM journal_tail WHERE thread = ?)').pluck().get(row.id, row.id) as number
+  return journalExtent(j, row.id)
 }
 
 export function namesOf(j: Journal, id: string): string[] {

@@ -11,7 +11,7 @@ import { decodeArgsShown, threadView, type ThreadView } from '../cli/records.js'
 import { splitKey } from '../weft.js'
 import { AttemptLog } from '../retry/attempts.js'
 import type { AttemptView } from '../retry/view.js'
-import { decodeSafe, item, namesOf, type Journals, type ThreadItem } from './data.js'
+import { callCount, decodeSafe, item, journalExtent, namesOf, type Journals, type ThreadItem } from './data.js'
 import { Cut, decodeBounded } from './values.js'
 
 /**
@@ -225,8 +225,8 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
   return journals.read(i, (j) => {
     const row = j.thread(id)!
     // Pages go by seq (completion order, from 0): the last seq bounds them, read from the index.
-    const extent = (j.db.prepare('SELECT max(m) FROM (SELECT max(seq) AS m FROM journal_main WHERE thread = ? UNION ALL SELECT max(seq) FROM journal_tail WHERE thread = ?)').pluck().get(id, id) as number | null) ?? -1
-    const total = row.status === 'running' || row.status === 'pending' ? extent + 1 : row.calls
+    const extent = journalExtent(j, id) - 1
+    const total = callCount(j, row)
     const start = Math.max(0, Math.min(from, extent))
     const { rows: children, cut: childrenCut } = descendants(j, id)
     // The conversation of the calls on this page (all of it, for a thread of one page).

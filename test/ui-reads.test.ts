@@ -3,7 +3,9 @@
  * weave commits and moves journal_tail into journal_main between two of its statements.
  */
 import { describe, expect, it } from 'vitest'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { encodeArgs, encodeValue } from '../src/encoding.js'
 import { Journal, type ThreadRow } from '../src/journal.js'
 import { thread, Weave } from 'raiment'
@@ -151,5 +153,38 @@ describe('a read of the UI', () => {
     } finally {
       await weave.close()
     }
+  })
+
+  it('keeps the copy in memory of a WAL-mode journal with no -wal until the file changes', () => {
+    const dir = tempDir()
+    const file = join(dir, 'wal.db')
+    const { owner, add } = owned(file)
+    add(range(0, 3))
+    owner.close()
+    // Left in WAL mode with no -wal (as a Raiment before owner locks left one): SQLite removes
+    // the -wal at the last close, and the header still says WAL.
+    const raw = new Database(file)
+    raw.pragma('journal_mode = WAL')
+    raw.close()
+    expect([...readFileSync(file).subarray(18, 20)]).toEqual([2, 2])
+    expect(existsSync(`${file}-wal`)).toBe(false)
+    const files = readdirSync(dir).sort()
+    const js = new Journals([file])
+    const first = js.read(0, (j) => j)
+    expect(first.db.memory).toBe(true)
+    expect(js.read(0, (j) => j)).toBe(first)
+    expect(js.read(0, (j) => j.entries('t/1').length)).toBe(3)
+    // Another program writes to it: the next read copies it again, and the old copy goes.
+    const writer = new Database(file)
+    writer.prepare("INSERT INTO threads (id, type, params, parent, status, created) VALUES ('t/2', 'stepper', ?, NULL, 'running', 1)").run(encodeValue({}))
+    writer.close()
+    expect(existsSync(`${file}-wal`)).toBe(false)
+    const second = js.read(0, (j) => j)
+    expect(second).not.toBe(first)
+    expect(first.db.open).toBe(false)
+    expect(js.read(0, (j) => j.thread('t/2')?.status)).toBe('running')
+    js.close()
+    expect(second.db.open).toBe(false)
+    expect(readdirSync(dir).sort()).toEqual(files)
   })
 })

@@ -8,6 +8,9 @@
  *   requests, so the UI never keeps a weave's journal in WAL mode after the weave has stopped,
  *   takes no lock and creates no file.
  * - Each read of a journal is one read transaction (`Journals.read`): a page shows one commit.
+ * - The one thing kept between requests is a copy in memory of a WAL-mode journal that has no
+ *   -wal (read from a copy: src/journal-owner.ts `openToRead`), until its file changes: it holds
+ *   no lock and no file open.
  * - Every listing is a keyset page read through an index (`rowid`, `threads_status`,
  *   `threads_type`, `threads_type_status`, `threads_parent`, the journal's primary key): its cost
  *   does not grow with the journal.
@@ -24,6 +27,13 @@ export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 
 export class Journals {
   readonly files: readonly string[]
 
+  /**
+   * The journals read from a copy in memory (a WAL-mode file with no -wal: src/journal-owner.ts
+   * `openToRead`), by index: kept, with the signature of their file when copied, until the file
+   * changes, instead of copied again at each read (a journal of 169 MB took 1 s a page).
+   */
+  readonly #copies = new Map<number, { signature: string; journal: Journal }>()
+
   constructor(files: readonly string[]) {
     this.files = files
   }
@@ -36,12 +46,37 @@ export class Journals {
    * lock, and a read-only connection may begin it.
    */
   read<T>(i: number, fn: (j: Journal) => T): T {
-    const j = this.open(i)
+    const { journal: j, kept } = this.#journal(i)
     try {
       return j.db.transaction(() => fn(j)).deferred()
     } finally {
-      j.close()
+      if (!kept) j.close()
     }
+  }
+
+  /**
+   * Journal `i`, opened now, or its copy in memory kept from an earlier read while its file has
+   * not changed since (a copy of an older file is closed). The signature is read before the file
+   * is: a change in between makes the next read copy it again.
+   */
+  #journal(i: number): { journal: Journal; kept: boolean } {
+    const signature = fileSignature(this.files[i]!)
+    const copy = this.#copies.get(i)
+    if (copy !== undefined && copy.signature === signature) return { journal: copy.journal, kept: true }
+    if (copy !== undefined) {
+      this.#copies.delete(i)
+      copy.journal.close()
+    }
+    const journal = this.open(i)
+    if (!journal.db.memory) return { journal, kept: false }
+    this.#copies.set(i, { signature, journal })
+    return { journal, kept: true }
+  }
+
+  /** Drops the copies in memory kept between reads. */
+  close(): void {
+    for (const c of this.#copies.values()) c.journal.close()
+    this.#copies.clear()
   }
 
   /** Opens journal `i` read-only (a test puts a journal of its own here). */
@@ -50,24 +85,11 @@ export class Journals {
   }
 
   /**
-   * A signature of what the journal files hold now (size and change time of each file and its
+   * A signature of what the journal files hold now (size and change times of each file and its
    * -wal): it changes when a weave commits. Read from the file system, without opening SQLite.
    */
   signature(): string {
-    const parts: string[] = []
-    for (const f of this.files) {
-      for (const p of [f, `${f}-wal`]) {
-        try {
-          const st = statSync(p, { throwIfNoEntry: false, bigint: true })
-          parts.push(st === undefined ? '-' : `${st.size}:${st.mtimeNs}:${st.ino}`)
-        } catch (e) {
-          // A directory on its path made a file, a permission taken away: read each 250 ms by a
-          // timer, it must not throw (the server would die); the next read of a page says why.
-          parts.push(`!${(e as { code?: string }).code ?? 'error'}`)
-        }
-      }
-    }
-    return parts.join('|')
+    return this.files.map(fileSignature).join('|')
   }
 
   /**
@@ -83,6 +105,22 @@ export class Journals {
     }
     return moved
   }
+}
+
+/** The signature of one journal file and its -wal (see `Journals.signature`). */
+function fileSignature(f: string): string {
+  const parts: string[] = []
+  for (const p of [f, `${f}-wal`]) {
+    try {
+      const st = statSync(p, { throwIfNoEntry: false, bigint: true })
+      parts.push(st === undefined ? '-' : `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`)
+    } catch (e) {
+      // A directory on its path made a file, a permission taken away: read each 250 ms by a
+      // timer, it must not throw (the server would die); the next read of a page says why.
+      parts.push(`!${(e as { code?: string }).code ?? 'error'}`)
+    }
+  }
+  return parts.join('|')
 }
 
 export interface ThreadFilter {

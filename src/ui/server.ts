@@ -300,6 +300,7 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
       new Promise<void>((resolve) => {
         clearInterval(watch)
         listeners.clear()
+        journals.close()
         ;(server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
         server.close(() => resolve())
       }),

@@ -16,6 +16,7 @@ declare module 'raiment' {
   interface Libraries {
     big: { blob(kb: number): Promise<string>; fail(kb: number): Promise<never> }
     flaky: { flip(): Promise<string>; down(): Promise<string> }
+    uiSignal: { ready(): Promise<void> }
   }
 }
 
@@ -72,9 +73,47 @@ function retryWaiting(): Promise<void> {
   })
 }
 
-async function open(threads: Record<string, AnyThreadType>, onDown?: () => void) {
+/** Waits for a message (one that never comes, in these tests). */
+const sitter = thread({
+  uses: ['mailbox'],
+  async does() {
+    return this.mailbox.receive()
+  },
+})
+
+/** Spawns a sitter, links with it and monitors it, says so, and waits. */
+const linker = thread({
+  uses: ['threads', 'mailbox', 'uiSignal'],
+  async does() {
+    const c = await this.threads.spawn('sitter', {})
+    await this.threads.link(c)
+    await this.threads.monitor(c)
+    await this.uiSignal.ready()
+    return this.mailbox.receive()
+  },
+})
+
+/** Resolves when a thread calls uiSignal.ready(); then commits what is queued, between two turns. */
+function signal(): { library: { ready(): Promise<void> }; heard: (weave: Weave) => Promise<void> } {
+  let ready!: () => void
+  const called = new Promise<void>((resolve) => (ready = resolve))
+  return {
+    library: {
+      async ready() {
+        ready()
+      },
+    },
+    heard: async (weave) => {
+      await called
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      weave.journal.flushNow()
+    },
+  }
+}
+
+async function open(threads: Record<string, AnyThreadType>, onDown?: () => void, uiSignal?: { ready(): Promise<void> }) {
   const db = join(tempDir('raiment-ui-page-'), 'w.db')
-  const weave = await Weave.open({ db, durability: 'memory', threads: threads as never, libraries: { big, flaky: flakyLibrary(onDown) }, ioLibs: false, dumps: false, config: { logLevel: 'silent' } })
+  const weave = await Weave.open({ db, durability: 'memory', threads: threads as never, libraries: { big, flaky: flakyLibrary(onDown), ...(uiSignal ? { uiSignal } : {}) }, ioLibs: false, dumps: false, config: { logLevel: 'silent' } })
   return { db, weave }
 }
 
@@ -140,5 +179,25 @@ describe('a thread page', () => {
     expect(section).toContain('flaky.down')
     expect(section).not.toContain('<span class="note">next at')
     expect(html).not.toContain('Retrying')
+  })
+
+  it('lists each linked peer once (a link is stored in both directions), beside its monitors', async () => {
+    const sig = signal()
+    const { db, weave } = await open({ linker, sitter }, undefined, sig.library)
+    try {
+      const id = weave.spawn('linker', {})
+      await sig.heard(weave)
+      const js = new Journals([db])
+      const child = threadDetail(js, id, 0)!.children[0]!.id
+      const section = (of: string): string => {
+        const html = String(threadPage(threadDetail(js, of, 0)!))
+        return html.slice(html.indexOf('<h2>Links and monitors</h2>'), html.indexOf('</section>', html.indexOf('<h2>Links and monitors</h2>')))
+      }
+      const link = (to: string): string => `<a class="id" href="/thread?id=${encodeURIComponent(to)}">${to}</a>`
+      expect(section(id)).toBe(`<h2>Links and monitors</h2><ul><li>linked with ${link(child)}</li><li>monitors ${link(child)}</li></ul>`)
+      expect(section(child)).toBe(`<h2>Links and monitors</h2><ul><li>linked with ${link(id)}</li><li>monitored by ${link(id)}</li></ul>`)
+    } finally {
+      await weave.close()
+    }
   })
 })

@@ -183,12 +183,19 @@ function mailbox(d: ThreadDetail): Html | null {
 ${d.inbox.map((m) => h`<tr><td>${m.n}</td><td>${m.sender === null ? '(outside)' : threadLink(m.sender)}</td><td class="time">${time(m.at)}</td><td><code>${shortJson(m.message, 160)}</code></td></tr>`)}</tbody></table></section>`
 }
 
+/**
+ * Its links (each peer once: a link is stored in both directions), what monitors it, and what it
+ * monitors.
+ */
 function watches(d: ThreadDetail): Html | null {
   if (d.watches.length === 0) return null
   const id = d.thread.id
-  return h`<section><h2>Links and monitors</h2><ul>${d.watches.map((w) =>
-    w.target === id
-      ? h`<li>${w.kind === 'link' ? 'linked with' : `${w.kind}ed by`} ${threadLink(w.watcher)}</li>`
-      : h`<li>${w.kind === 'link' ? 'linked with' : `${w.kind}s`} ${threadLink(w.target)}</li>`,
-  )}</ul></section>`
+  const lines = new Map<string, Html>()
+  for (const w of d.watches) {
+    const peer = w.target === id ? w.watcher : w.target
+    if (w.kind === 'link') lines.set(`link ${peer}`, h`<li>linked with ${threadLink(peer)}</li>`)
+    else if (w.target === id) lines.set(`by ${w.kind} ${peer}`, h`<li>${w.kind}ed by ${threadLink(peer)}</li>`)
+    else lines.set(`${w.kind} ${peer}`, h`<li>${w.kind}s ${threadLink(peer)}</li>`)
+  }
+  return h`<section><h2>Links and monitors</h2><ul>${[...lines.values()]}</ul></section>`
 }

@@ -11,7 +11,8 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 import { encodeValue } from '../src/encoding.js'
 import { Journal, type ThreadStatus } from '../src/journal.js'
-import { Journals, threadPage, type ThreadFilter } from '../src/ui/data.js'
+import { journalSummaries, Journals, threadPage, type ThreadFilter } from '../src/ui/data.js'
+import { weavesPage } from '../src/ui/pages.js'
 import { startUi } from '../src/ui/server.js'
 import { tempDir } from './support/tmp.js'
 
@@ -118,6 +119,27 @@ describe('Journals', () => {
     renameSync(join(dir, 'sub'), join(dir, 'sub2'))
     writeFileSync(join(dir, 'sub'), 'x')
     expect(js.signature()).not.toBe(before)
+  })
+})
+
+describe('the Weaves page', () => {
+  it("says a live weave's heartbeat counts its threads in memory, and adds its passivated ones", () => {
+    const dir = tempDir()
+    const file = join(dir, 'p.db')
+    const j = new Journal(file, { durability: 'memory', weaveId: 'pw' })
+    for (const id of ['pw/1', 'pw/2']) j.insertThread(id, 'a', encodeValue(null), null, 'running')
+    j.flushNow()
+    // Both out of memory, waiting for a message (as a weave passivates them).
+    const passivate = j.db.prepare('INSERT INTO passivated (thread, due, mailbox, joins, at) VALUES (?, NULL, 1, NULL, ?)')
+    for (const id of ['pw/1', 'pw/2']) passivate.run(id, Date.now())
+    j.close()
+    const summaries = journalSummaries(new Journals([file]))
+    expect(summaries[0]).toMatchObject({ weave: 'pw', statuses: { running: 2 }, passivated: 2 })
+    const now = Date.now()
+    const html = String(weavesPage(summaries, [{ id: 'pw', host: 'h', pid: 7, threads: 0, names: {}, at: now, intervalMs: 1000, seen: now }], null, now))
+    expect(html).toContain('<th class="num">Threads in memory</th>')
+    expect(html).toContain('<td class="num">0 <span class="note">+ 2 passivated</span></td>')
+    expect(html).toContain('<span class="note">(2 of them passivated)</span>')
   })
 })
 

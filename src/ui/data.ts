@@ -347,6 +347,8 @@ export interface JournalSummary {
   running: boolean
   owner: { pid: number; host: string; since: number } | null
   statuses: Record<string, number>
+  /** Of its running threads, those out of memory, waiting (docs/passivation.md). */
+  passivated: number
   outbox: number
   inbox: number
   deadLetters: number
@@ -360,7 +362,9 @@ export function journalSummaries(journals: Journals): JournalSummary[] {
       for (const s of STATUSES) statuses[s] = count.get(s) as number
       const n = (table: string): number => j.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number
       const running = j.owned()
-      return { file, weave: j.weaveId, running, owner: running ? j.owner() : null, statuses, outbox: n('outbox'), inbox: n('inbox'), deadLetters: n('dead_letters') }
+      // A journal of an older schema (read-only) has no passivated table.
+      const passivated = j.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passivated'").get() === undefined ? 0 : n('passivated')
+      return { file, weave: j.weaveId, running, owner: running ? j.owner() : null, statuses, passivated, outbox: n('outbox'), inbox: n('inbox'), deadLetters: n('dead_letters') }
     }),
   )
 }

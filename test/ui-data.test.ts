@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { encodeValue } from '../src/encoding.js'
 import { Journal, type ThreadStatus } from '../src/journal.js'
 import { journalSummaries, Journals, threadPage, type ThreadFilter } from '../src/ui/data.js'
-import { weavesPage } from '../src/ui/pages.js'
+import { duration, weavesPage } from '../src/ui/pages.js'
 import { startUi } from '../src/ui/server.js'
 import { tempDir } from './support/tmp.js'
 
@@ -119,6 +119,24 @@ describe('Journals', () => {
     renameSync(join(dir, 'sub'), join(dir, 'sub2'))
     writeFileSync(join(dir, 'sub'), 'x')
     expect(js.signature()).not.toBe(before)
+  })
+})
+
+describe('duration', () => {
+  it('rounds within the unit it shows: never 60 of a unit', () => {
+    const cases: Array<[number, string]> = [
+      [0.5, '0.50 ms'],
+      [9.97, '10 ms'],
+      [999.7, '1.00 s'],
+      [9_996, '10.0 s'],
+      [59_960, '1 min 0 s'],
+      [119_600, '2 min 0 s'],
+      [754_000, '12 min 34 s'],
+      [3_599_600, '1 h 0 min'],
+      [7_170_000, '2 h 0 min'],
+      [7_530_000, '2 h 6 min'],
+    ]
+    for (const [ms, text] of cases) expect(duration(ms), String(ms)).toBe(text)
   })
 })
 

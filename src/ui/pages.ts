@@ -47,16 +47,23 @@ ${opts.top ?? ''}
 </html>`.text
 }
 
-/** `1.2 s`, `340 ms`, `3 min 4 s`, `2 h 5 min`. */
+/**
+ * `1.2 s`, `340 ms`, `3 min 4 s`, `2 h 5 min`. Each unit is chosen by the value as rounded for
+ * it, so a value just under the next unit is shown in that unit (59.96 s is `1 min 0 s`, never
+ * `60.0 s` or `59 min 60 s`).
+ */
 export function duration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-'
-  if (ms < 1) return `${ms.toFixed(2)} ms`
-  if (ms < 1000) return `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`
+  if (ms < 0.995) return `${ms.toFixed(2)} ms`
+  if (ms < 9.95) return `${ms.toFixed(1)} ms`
+  if (ms < 999.5) return `${Math.round(ms)} ms`
   const s = ms / 1000
-  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`
-  const m = Math.floor(s / 60)
-  if (m < 60) return `${m} min ${Math.round(s - m * 60)} s`
-  return `${Math.floor(m / 60)} h ${m % 60} min`
+  if (s < 9.995) return `${s.toFixed(2)} s`
+  if (s < 59.95) return `${s.toFixed(1)} s`
+  const m = Math.floor(Math.round(s) / 60)
+  if (m < 60) return `${m} min ${Math.round(s) % 60} s`
+  const minutes = Math.round(s / 60)
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`
 }
 
 export const statusBadge = (s: string): Html => h`<span class="badge ${s}">${s}</span>`

@@ -6,6 +6,8 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { thread, Weave, type AnyThreadType } from 'raiment'
 import { makeDump } from '../src/dump.js'
+import { encodeArgs, encodeValue } from '../src/encoding.js'
+import { Journal } from '../src/journal.js'
 import { Journals } from '../src/ui/data.js'
 import { threadDetail } from '../src/ui/thread-data.js'
 import { threadPage } from '../src/ui/thread-page.js'
@@ -199,5 +201,18 @@ describe('a thread page', () => {
     } finally {
       await weave.close()
     }
+  })
+
+  it('has the element its pager links to (#timeline)', () => {
+    const db = join(tempDir('raiment-ui-page-'), 'long.db')
+    const j = new Journal(db, { durability: 'memory' })
+    j.insertThread('t/1', 'stepper', encodeValue({}), null, 'running')
+    for (let seq = 0; seq < 450; seq++) j.addEntry('t/1', seq, `jt.step:${encodeArgs([seq])}`, 0, 1, encodeValue(seq), Date.now(), 0, () => {})
+    j.close()
+    const html = String(threadPage(threadDetail(new Journals([db]), 't/1', 200)!))
+    const targets = new Set([...html.matchAll(/href="[^"#]*#([^"]+)"|action="[^"#]*#([^"]+)"/g)].map((m) => m[1] ?? m[2]))
+    expect(targets).toEqual(new Set(['timeline']))
+    expect(html).toContain('<a href="/thread?id=t%2F1&from=400#timeline">last »</a>')
+    for (const t of targets) expect(html).toContain(`id="${t}"`)
   })
 })

@@ -82,7 +82,7 @@ function none(d: ThreadDetail): Html {
 function timeline(d: ThreadDetail): Html {
   const calls = d.calls
   const pager = d.extent > d.pageSize ? pages(d) : ''
-  if (calls.length === 0) return h`<section><h2>Timeline</h2><p class="empty">${d.unanswered.length > 0 ? 'No call has an outcome yet (its failed attempts are above).' : 'No calls recorded.'}</p></section>`
+  if (calls.length === 0) return h`<section id="timeline"><h2>Timeline</h2><p class="empty">${d.unanswered.length > 0 ? 'No call has an outcome yet (its failed attempts are above).' : 'No calls recorded.'}</p></section>`
   const t0 = Math.min(...calls.map((c) => c.started))
   const t1 = Math.max(...calls.map((c) => c.started + c.duration))
   const span = Math.max(t1 - t0, 1)
@@ -100,7 +100,7 @@ function timeline(d: ThreadDetail): Html {
 ${c.attempts ? h`<div class="label">failed attempts (retried)</div>${attemptList(c.attempts, true)}` : ''}
 </div></details>`
   }
-  return h`<section class="timeline"><h2>Timeline <span class="note">calls ${d.from}–${d.from + calls.length - 1} of ${d.total}, in the order they completed; each bar runs from request to outcome (${duration(span)} in all)</span></h2>
+  return h`<section class="timeline" id="timeline"><h2>Timeline <span class="note">calls ${d.from}–${d.from + calls.length - 1} of ${d.total}, in the order they completed; each bar runs from request to outcome (${duration(span)} in all)</span></h2>
 ${pager}<div class="calls">${calls.map(row)}</div>${pager}</section>`
 }
 

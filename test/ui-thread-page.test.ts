@@ -215,4 +215,18 @@ describe('a thread page', () => {
     expect(html).toContain('<a href="/thread?id=t%2F1&from=400#timeline">last »</a>')
     for (const t of targets) expect(html).toContain(`id="${t}"`)
   })
+
+  it('counts the messages waiting in its mailbox beyond the 200 it shows', () => {
+    const db = join(tempDir('raiment-ui-page-'), 'inbox.db')
+    const j = new Journal(db, { durability: 'memory' })
+    for (const id of ['t/1', 't/2']) j.insertThread(id, 'sitter', encodeValue({}), null, 'running')
+    j.flushNow()
+    const put = j.db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, NULL, ?, ?, ?)')
+    for (let n = 0; n < 250; n++) put.run('t/1', `m${n}`, encodeValue({ n }), Date.now())
+    for (let n = 0; n < 3; n++) put.run('t/2', `k${n}`, encodeValue({ n }), Date.now())
+    j.close()
+    const js = new Journals([db])
+    expect(String(threadPage(threadDetail(js, 't/1', 0)!))).toContain('<h2>Mailbox <span class="note">250 waiting, the first 200 shown</span></h2>')
+    expect(String(threadPage(threadDetail(js, 't/2', 0)!))).toContain('<h2>Mailbox <span class="note">3 waiting</span></h2>')
+  })
 })

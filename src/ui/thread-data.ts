@@ -76,7 +76,10 @@ export interface ThreadDetail {
   childrenCut: boolean
   messages: MessageItem[]
   messagesCut: boolean
+  /** The first messages waiting in its mailbox (at most INBOX_SHOWN). */
   inbox: InboxItem[]
+  /** How many wait there, counted up to INBOX_COUNTED (more: INBOX_COUNTED + 1). */
+  inboxCount: number
   watches: Watch[]
   /**
    * Calls with failed attempts and no outcome: a running thread's wait for their next attempt
@@ -91,6 +94,9 @@ export const CALL_PAGE = 200
 /** The largest number of descendants and messages the thread page shows. */
 const CHILDREN_MAX = 500
 const MESSAGES_MAX = 300
+/** The messages of its mailbox the page shows, and how far it counts them (an index range). */
+export const INBOX_SHOWN = 200
+export const INBOX_COUNTED = 10_000
 
 function argsOf(text: string): unknown[] {
   try {
@@ -231,12 +237,13 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
     const { rows: children, cut: childrenCut } = descendants(j, id)
     // The conversation of the calls on this page (all of it, for a thread of one page).
     const { messages, cut: messagesCut } = conversation(j, id, start, start + CALL_PAGE)
-    const inbox = (j.db.prepare('SELECT n, sender, at, body FROM inbox WHERE thread = ? ORDER BY n LIMIT 200').all(id) as Array<{ n: number; sender: string | null; at: number; body: string }>).map(
+    const inbox = (j.db.prepare('SELECT n, sender, at, body FROM inbox WHERE thread = ? ORDER BY n LIMIT ?').all(id, INBOX_SHOWN) as Array<{ n: number; sender: string | null; at: number; body: string }>).map(
       (m) => ({ n: m.n, sender: m.sender, at: m.at, message: decodeBounded(m.body, decodeSafe) }),
     )
     const watches = j.db.prepare('SELECT target, watcher, kind FROM watches WHERE target = ? OR watcher = ? ORDER BY kind, target, watcher').all(id, id) as Watch[]
     const attempts = attemptsOf(j, id)
     const calls = callPage(j, id, start, CALL_PAGE, attempts)
+    const inboxCount = inbox.length < INBOX_SHOWN ? inbox.length : (j.db.prepare('SELECT count(*) FROM (SELECT 1 FROM inbox WHERE thread = ? LIMIT ?)').pluck().get(id, INBOX_COUNTED + 1) as number)
     return {
       thread: threadView(row, j, total),
       weave: j.weaveId,
@@ -252,6 +259,7 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
       messages,
       messagesCut,
       inbox,
+      inboxCount,
       watches,
       unanswered: withoutOutcome(j, row, attempts, start === 0 && calls.length < CALL_PAGE),
     }

@@ -5,7 +5,7 @@
  */
 import { errorText, isoTime } from '../cli/common.js'
 import type { ErrorRecord } from '../error-records.js'
-import type { Attempt, CallItem, MessageItem, ThreadDetail } from './thread-data.js'
+import { INBOX_COUNTED, type Attempt, type CallItem, type MessageItem, type ThreadDetail } from './thread-data.js'
 import { h, type Html } from './html.js'
 import { duration, moreNote, shortJson, statusBadge, threadLink, valueBlock } from './pages.js'
 import { clip, Cut } from './values.js'
@@ -179,7 +179,9 @@ function children(d: ThreadDetail): Html | null {
 
 function mailbox(d: ThreadDetail): Html | null {
   if (d.inbox.length === 0) return null
-  return h`<section><h2>Mailbox <span class="note">${d.inbox.length} waiting</span></h2><table><thead><tr><th>#</th><th>From</th><th>Arrived (UTC)</th><th>Message</th></tr></thead><tbody>
+  const count = d.inboxCount > INBOX_COUNTED ? `over ${INBOX_COUNTED.toLocaleString('en-US')}` : String(d.inboxCount)
+  const shown = d.inboxCount > d.inbox.length ? `, the first ${d.inbox.length} shown` : ''
+  return h`<section><h2>Mailbox <span class="note">${count} waiting${shown}</span></h2><table><thead><tr><th>#</th><th>From</th><th>Arrived (UTC)</th><th>Message</th></tr></thead><tbody>
 ${d.inbox.map((m) => h`<tr><td>${m.n}</td><td>${m.sender === null ? '(outside)' : threadLink(m.sender)}</td><td class="time">${time(m.at)}</td><td><code>${shortJson(m.message, 160)}</code></td></tr>`)}</tbody></table></section>`
 }
 

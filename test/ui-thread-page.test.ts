@@ -229,4 +229,26 @@ describe('a thread page', () => {
     expect(String(threadPage(threadDetail(js, 't/1', 0)!))).toContain('<h2>Mailbox <span class="note">250 waiting, the first 200 shown</span></h2>')
     expect(String(threadPage(threadDetail(js, 't/2', 0)!))).toContain('<h2>Mailbox <span class="note">3 waiting</span></h2>')
   })
+
+  it('says since when a passivated thread waits, and until when, in its own time format', () => {
+    const db = passivatedFamily()
+    const html = String(threadPage(threadDetail(new Journals([db]), 'p/1', 0)!))
+    expect(html).toContain(
+      '<span class="badge running">running</span> — passivated: out of memory since 2026-12-04 17:00:00.000 UTC, waiting for a message, until 2026-12-04 18:00:00.000 UTC</dd>',
+    )
+  })
 })
+
+/** A journal where running thread p/1 (and its child p/2) are passivated, waiting for a message (p/1 until a time). */
+function passivatedFamily(): string {
+  const db = join(tempDir('raiment-ui-page-'), 'passivated.db')
+  const j = new Journal(db, { durability: 'memory' })
+  j.insertThread('p/1', 'sitter', encodeValue({}), null, 'running')
+  j.insertThread('p/2', 'sitter', encodeValue({}), 'p/1', 'running')
+  j.flushNow()
+  const passivate = j.db.prepare('INSERT INTO passivated (thread, due, mailbox, joins, at) VALUES (?, ?, 1, NULL, ?)')
+  passivate.run('p/1', Date.UTC(2026, 11, 4, 18), Date.UTC(2026, 11, 4, 17))
+  passivate.run('p/2', null, Date.UTC(2026, 11, 4, 17))
+  j.close()
+  return db
+}

@@ -46,12 +46,15 @@ export function passivatedOf(db: Database.Database, id: string): PassivatedView 
   return r === undefined ? undefined : { due: r.due, mailbox: r.mailbox === 1, filter: r.filter ?? null, joins: r.joins, since: r.at }
 }
 
-/** What it waits for, in words: `a message, until 2026-12-04T18:00:00.000Z` and the like. */
-export function waitText(p: PassivatedView): string {
+/**
+ * What it waits for, in words: `a message, until 2026-12-04T18:00:00.000Z` and the like; `at`
+ * writes the time (ISO 8601 unless told).
+ */
+export function waitText(p: PassivatedView, at: (ms: number) => string = (ms) => new Date(ms).toISOString()): string {
   const what: string[] = []
   if (p.mailbox) what.push(`a message${filterText(p.filter)}`)
   if (p.joins !== null) what.push(`the end of ${p.joins}`)
-  if (p.due !== null) what.push(`${what.length > 0 ? 'until ' : ''}${new Date(p.due).toISOString()}`)
+  if (p.due !== null) what.push(`${what.length > 0 ? 'until ' : ''}${at(p.due)}`)
   return what.join(', ')
 }
 

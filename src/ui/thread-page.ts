@@ -36,7 +36,7 @@ export function threadPage(d: ThreadDetail, now = Date.now()): Html {
   const file = dumpFileName(t.id)
   const facts = h`<dl class="facts">
 <dt>Type</dt><dd>${t.type}</dd>
-<dt>Status</dt><dd>${statusBadge(t.status)}${t.movedTo ? h` to weave ${t.movedTo}` : ''}${t.passivated ? h` — passivated: out of memory, waiting for ${waitText(t.passivated)}` : ''}</dd>
+<dt>Status</dt><dd>${statusBadge(t.status)}${t.movedTo ? h` to weave ${t.movedTo}` : ''}${t.passivated ? h` — passivated: out of memory since ${time(t.passivated.since)} UTC, waiting for ${waitText(t.passivated, (ms) => `${time(ms)} UTC`)}` : ''}</dd>
 <dt>Weave</dt><dd>${d.weave} <span class="note">(${d.journal})</span></dd>
 <dt>Started</dt><dd class="time">${time(t.created)} UTC</dd>
 <dt>${t.ended === null ? 'Running for' : 'Duration'}</dt><dd>${took}${t.ended === null ? '' : h` <span class="note">ended ${time(t.ended)}</span>`}</dd>

@@ -237,6 +237,11 @@ describe('a thread page', () => {
       '<span class="badge running">running</span> — passivated: out of memory since 2026-12-04 17:00:00.000 UTC, waiting for a message, until 2026-12-04 18:00:00.000 UTC</dd>',
     )
   })
+
+  it('shows a passivated child as passivated in the children tree, as the threads list does', () => {
+    const html = String(threadPage(threadDetail(new Journals([passivatedFamily()]), 'p/1', 0)!))
+    expect(html).toContain('<a class="id" href="/thread?id=p%2F2">p/2</a> <span class="type">sitter</span> <span class="badge passivated">passivated</span>')
+  })
 })
 
 /** A journal where running thread p/1 (and its child p/2) are passivated, waiting for a message (p/1 until a time). */

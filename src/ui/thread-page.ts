@@ -173,7 +173,7 @@ function sequence(self: string, messages: MessageItem[], cut: boolean, range: st
 function children(d: ThreadDetail): Html | null {
   if (d.children.length === 0) return null
   return h`<section><h2>Children</h2><ul class="tree">${d.children.map(
-    (c) => h`<li style="margin-left:${c.depth * 1.4}rem">${threadLink(c.id)} <span class="type">${c.type}</span> ${statusBadge(c.status)} <span class="note">${c.calls} calls</span></li>`,
+    (c) => h`<li style="margin-left:${c.depth * 1.4}rem">${threadLink(c.id)} <span class="type">${c.type}</span> ${statusBadge(c.passivated ? 'passivated' : c.status)} <span class="note">${c.calls} calls</span></li>`,
   )}</ul>${d.childrenCut ? h`<p class="note">The first ${d.children.length} only.</p>` : ''}</section>`
 }
 

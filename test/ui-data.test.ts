@@ -176,6 +176,23 @@ describe('the UI server', () => {
     }
   })
 
+  it('says when the threads whose id starts with what was typed are more than a page', async () => {
+    const dir = tempDir()
+    const files = journals(dir, [Array.from({ length: 30 }, (_, n) => ({ type: 'a', status: 'done' as const, at: n })), Array.from({ length: 30 }, (_, n) => ({ type: 'a', status: 'done' as const, at: n }))])
+    const ui = await startUi({ journals: new Journals(files), port: 0, token: 'secret' })
+    try {
+      const page = async (id: string) => (await fetch(new URL(`/?id=${encodeURIComponent(id)}`, ui.url))).text()
+      const all = await page('j')
+      expect(all.match(/data-id=/g)).toHaveLength(50)
+      expect(all).toContain('threads whose id starts with this, in id order; the first 50 only: type more of the id')
+      const some = await page('j1/')
+      expect(some.match(/data-id=/g)).toHaveLength(30)
+      expect(some).toContain('threads whose id starts with this, in id order</span>')
+    } finally {
+      await ui.close()
+    }
+  })
+
   it('answers only requests addressed to it, mutates only with the token, and creates no file', async () => {
     const dir = tempDir()
     const [file] = journals(dir, [[{ type: 'a', status: 'running', at: 1 }]])

@@ -281,16 +281,25 @@ export function threadPage(journals: Journals, filter: ThreadFilter, cursorText:
   return { rows: page.map((g) => g.row), next: next.every((c) => c === 0) ? null : encodeCursor(next) }
 }
 
-/** Threads whose id is `id`, or starts with it (at most `limit`, in id order). */
-export function threadsById(journals: Journals, id: string, limit: number): ThreadItem[] {
+/**
+ * Threads whose id is `id`, or starts with it (at most `limit`, in id order); `cut`: there are
+ * more.
+ */
+export function threadsById(journals: Journals, id: string, limit: number): { rows: ThreadItem[]; cut: boolean } {
   const out: ThreadItem[] = []
-  for (let i = 0; i < journals.files.length && out.length < limit; i++) {
+  let cut = false
+  for (let i = 0; i < journals.files.length && !cut; i++) {
     journals.read(i, (j) => {
-      const rows = j.db.prepare('SELECT * FROM threads WHERE id >= ? AND id < ? ORDER BY id LIMIT ?').all(id, id + '\u{10ffff}', limit - out.length) as ThreadRow[]
+      // One more than fits: whether there are more.
+      const rows = j.db.prepare('SELECT * FROM threads WHERE id >= ? AND id < ? ORDER BY id LIMIT ?').all(id, id + '\u{10ffff}', limit - out.length + 1) as ThreadRow[]
+      if (rows.length > limit - out.length) {
+        cut = true
+        rows.length = limit - out.length
+      }
       for (const r of rows) out.push(item(j, r))
     })
   }
-  return out
+  return { rows: out, cut }
 }
 
 /** The thread types recorded in a journal (for the filter's choices), at most 200. */

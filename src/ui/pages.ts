@@ -110,8 +110,8 @@ export interface ThreadsView {
   types: string[]
   /** The query string of this page without its cursor (for the next link). */
   query: string
-  /** When searching by id: the threads found, no paging. */
-  byId?: boolean
+  /** When searching by id: the threads found, no paging; `cut`: there are more than the page. */
+  byId?: { cut: boolean }
 }
 
 export function threadsPage(v: ThreadsView, now = Date.now()): { top: Html; main: Html } {
@@ -135,7 +135,7 @@ export function threadsPage(v: ThreadsView, now = Date.now()): { top: Html; main
 </table>`
   const next = v.page.next === null ? '' : h`<a class="next" rel="next" href="/?${v.query ? v.query + '&' : ''}after=${v.page.next}">Older threads →</a>`
   const first = v.query.length > 0 || v.page.rows.length > 0 ? h`<a href="/${v.query ? '?' + v.query : ''}">Newest</a>` : ''
-  return { top: h`<div class="top"><h1>Threads</h1>${filters}</div>`, main: h`${body}<nav class="pager">${first}${next}${v.byId ? h`<span class="note">threads whose id starts with this, in id order</span>` : ''}</nav>` }
+  return { top: h`<div class="top"><h1>Threads</h1>${filters}</div>`, main: h`${body}<nav class="pager">${first}${next}${v.byId ? h`<span class="note">threads whose id starts with this, in id order${v.byId.cut ? h`; the first ${rows.length} only: type more of the id` : ''}</span>` : ''}</nav>` }
 }
 
 function threadRow(r: ThreadItem, now: number): Html {

@@ -145,16 +145,15 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     if (filter.id && c.req.query('fragment') !== '1' && journals.find(filter.id) >= 0) return c.redirect(`/thread?id=${encodeURIComponent(filter.id)}`)
     const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v) as Array<[string, string]>).toString()
     const types = threadTypes(journals)
-    return html(c, 'Threads', 'threads', () =>
-      threadsPage({
+    return html(c, 'Threads', 'threads', () => {
+      const byId = filter.id ? threadsById(journals, filter.id, PAGE_SIZE) : null
+      return threadsPage({
         filter,
         types,
         query,
-        ...(filter.id
-          ? { page: { rows: threadsById(journals, filter.id, PAGE_SIZE), next: null }, byId: true }
-          : { page: threadPage(journals, filter, q['after'], PAGE_SIZE) }),
-      }),
-    )
+        ...(byId ? { page: { rows: byId.rows, next: null }, byId: { cut: byId.cut } } : { page: threadPage(journals, filter, q['after'], PAGE_SIZE) }),
+      })
+    })
   })
 
   app.get('/thread', (c) => {

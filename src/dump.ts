@@ -125,7 +125,7 @@ export function readDump(source: string | Dump): Dump {
   try {
     parsed = unescapeKeys(raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(raw as never) : raw)
   } catch (e) {
-    const unknown = /unknown class '(.*)'/.exec((e as Error).message)?.[1]
+    const unknown = unknownClassOf(e)
     if (unknown !== undefined) {
       throw new InvalidDump(
         where,
@@ -135,6 +135,11 @@ export function readDump(source: string | Dump): Dump {
     throw new InvalidDump(where, `its values cannot be read (${(e as Error).message})`)
   }
   return checkDump(parsed, where)
+}
+
+/** The class a value is of that this process has not registered, if that is why `e` was thrown (superjson's message). */
+export function unknownClassOf(e: unknown): string | undefined {
+  return /unknown class '(.*)'/.exec((e as Error | undefined)?.message ?? '')?.[1]
 }
 
 /** The text of a dump given as its text or its path, and how to name it. */

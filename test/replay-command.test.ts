@@ -8,9 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { dumpText, makeDump, Weave, type Dump } from 'raiment'
-import { record, replay } from 'raiment/testing'
+import { readDump, record, replay } from 'raiment/testing'
 import { loadThreadTypes } from '../src/thread-types.js'
-import { raiment } from './support/raiment-process.js'
+import { raiment, raimentProcess } from './support/raiment-process.js'
 import { projectWith } from './support/threads-dir.js'
 
 const RAIMENT = new URL('../src/index.ts', import.meta.url).href
@@ -188,6 +188,18 @@ export default { async mint(n: number) { return new Coin5a(n) } }
   const run = await replay(coiner, join(dir, 'coin.json'), { ioLibs: join(dir, 'io-libs') })
   expect(run.result).toMatchObject({ n: 5 })
   expect((run.result as object).constructor.name).toBe('Coin5a')
+  // The UI's dump, where it runs in the project: the same.
+  const ui = raimentProcess(dir, ['ui'])
+  try {
+    await ui.until((o) => /token: \S+\n/.test(o))
+    const url = /raiment ui: (\S+)/.exec(ui.stdout)![1]!
+    const res = await fetch(`${url.replace(/\/$/, '')}/dump?id=${encodeURIComponent(id)}`)
+    expect(res.status).toBe(200)
+    expect(readDump(await res.text()).thread.result).toMatchObject({ n: 5 })
+  } finally {
+    ui.child.kill('SIGTERM')
+    await ui.ended
+  }
   // Without the module that registers it: a clear error with its code, naming the class.
   const lost = await raiment(dir, 'dump', id, '--io-libs', 'nowhere')
   expect(lost.code).toBe(1)

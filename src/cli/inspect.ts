@@ -4,9 +4,8 @@
  */
 import { existsSync, writeFileSync } from 'node:fs'
 import { dumpText, makeDump } from '../dump.js'
-import { InvalidArgument, RaimentError } from '../errors.js'
-import { replayParts } from '../libraries.js'
-import { loadThreadTypes } from '../thread-types.js'
+import { InvalidArgument } from '../errors.js'
+import { withProjectClasses } from '../project-classes.js'
 import type { ThreadRow, ThreadStatus } from '../journal.js'
 import { age, errorText, isoTime, note, openReadonly, parseLimit, plural, say, short, table, type DbOptions } from './common.js'
 import { attemptErrorText, type AttemptView } from '../retry/view.js'
@@ -177,31 +176,8 @@ export interface DumpOptions extends DbOptions {
   ioLibs: string
 }
 
-/** The class a value of the journal is of that this process has not registered, if that is why `e` was thrown. */
-function unknownClass(e: unknown): string | undefined {
-  return /unknown class '(.*)'/.exec((e as Error | undefined)?.message ?? '')?.[1]
-}
-
-export async function dump(id: string, o: DumpOptions): Promise<number> {
-  try {
-    return dumpNow(id, o)
-  } catch (e) {
-    if (unknownClass(e) === undefined) throw e
-  }
-  // A value of a class the project registers (registerClass): its modules register it.
-  await replayParts(o.ioLibs)
-  try {
-    await loadThreadTypes(o.threads)
-  } catch {
-    // What loads is what registers: a class still unknown is said below.
-  }
-  try {
-    return dumpNow(id, o)
-  } catch (e) {
-    const name = unknownClass(e)
-    if (name === undefined) throw e
-    throw new RaimentError('RAIMENT_UNKNOWN_CLASS', `the record of ${id} holds a value of class '${name}', which neither the thread types of ${o.threads} nor the libraries of ${o.ioLibs} register (registerClass): run raiment dump from the project directory, or pass --threads and --io-libs`)
-  }
+export function dump(id: string, o: DumpOptions): Promise<number> {
+  return withProjectClasses(() => dumpNow(id, o), `the record of ${id}`, o.threads, o.ioLibs)
 }
 
 function dumpNow(id: string, o: DumpOptions): number {

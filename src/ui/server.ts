@@ -21,6 +21,7 @@ import { describeError } from '../cli/common.js'
 import { parseMessage, sendMessage } from '../cli/messages.js'
 import { killThread } from '../cli/weave-commands.js'
 import { dumpText, makeDump } from '../dump.js'
+import { withProjectClasses } from '../project-classes.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { ThreadStatus } from '../journal.js'
 import { deadLetters, journalSummaries, Journals, STATUSES, threadPage, threadsById, threadTypes, type ThreadFilter } from './data.js'
@@ -166,11 +167,12 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     return c.html(page(d.thread.id, 'thread', renderThread(d), { fragment, top: raw(aside) }))
   })
 
-  app.get('/dump', (c) => {
+  app.get('/dump', async (c) => {
     const id = c.req.query('id') ?? ''
     const i = journals.find(id)
     if (i < 0) return c.text(`no thread ${id}`, 404)
-    const text = journals.read(i, (j) => dumpText(makeDump(j, id)))
+    // A value of a class the project registers: its modules, where the UI runs, register it.
+    const text = await withProjectClasses(() => journals.read(i, (j) => dumpText(makeDump(j, id))), `the record of ${id}`, 'threads', 'io-libs')
     c.header('content-disposition', `attachment; filename="${dumpFileName(id)}"`)
     return c.body(text, 200, { 'content-type': 'application/json; charset=utf-8' })
   })

@@ -87,7 +87,7 @@ const pong = thread({
   uses: ['mailbox'],
   async does(p: { n: number }) {
     for (let k = 0; k < p.n; k++) {
-      const m = (await this.mailbox.receive()) as { from: string; k: number }
+      const m = await this.mailbox.receive<{ from: string; k: number }>()
       mark('pong got')
       await this.mailbox.send(m.from, { k: m.k })
     }

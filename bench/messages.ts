@@ -54,7 +54,7 @@ export const pinger = thread({
     for (let i = 0; i < p.rounds; i++) {
       await this.mailbox.send(p.partner, { i, from: self })
       const back = await this.mailbox.receive<Token>()
-      if ((back as Token).i !== i) throw new Error(`ping-pong: expected ${i}, got ${JSON.stringify(back)}`)
+      if (back.i !== i) throw new Error(`ping-pong: expected ${i}, got ${JSON.stringify(back)}`)
     }
     await this.mailbox.send(p.partner, { stop: true })
   },
@@ -65,7 +65,7 @@ export const ponger = thread({
   uses: ['mailbox'],
   async does() {
     for (;;) {
-      const m = (await this.mailbox.receive()) as { i: number; from: string } | { stop: true }
+      const m = await this.mailbox.receive<{ i: number; from: string } | { stop: true }>()
       if ('stop' in m) return
       await this.mailbox.send(m.from, { i: m.i })
     }
@@ -77,7 +77,7 @@ export const ringNode = thread({
   uses: ['mailbox'],
   async does(p: { next: string }) {
     for (;;) {
-      const m = (await this.mailbox.receive()) as { lap: number } | { stop: true }
+      const m = await this.mailbox.receive<{ lap: number } | { stop: true }>()
       await this.mailbox.send(p.next, m)
       if ('stop' in m) return
     }
@@ -98,7 +98,7 @@ export const ringRoot = thread({
     const t0 = await this.clock.now()
     for (let lap = 0; lap < p.laps; lap++) {
       await this.mailbox.send(next, { lap })
-      const m = (await this.mailbox.receive()) as { lap: number }
+      const m = await this.mailbox.receive<{ lap: number }>()
       if (m.lap !== lap) throw new Error(`ring: lap ${lap} brought back ${JSON.stringify(m)}`)
     }
     const ms = (await this.clock.now()) - t0

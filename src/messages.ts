@@ -217,7 +217,7 @@ export class Messages {
     this.#guests.delete(thread)
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
     this.nameSends.left(this.#registry.namesOf(thread), thread)
-    this.#registry.departed(thread)
+    this.#registry.departed(thread, (id) => this.homeOf(id) === this.#journal.weaveId)
     this.inboxes.departed(thread)
   }
 

@@ -142,15 +142,9 @@ export class RemoteWatches {
   unwatch(watcher: string, targets: string[]): void {
     const m = this.#host.messages
     const self = this.#host.journal.weaveId
-    const byWeave = new Map<string, string[]>()
-    for (const t of targets) {
-      const dest = m.homeOf(t)
-      if (dest === null || dest === self) continue
-      const list = byWeave.get(dest)
-      if (list === undefined) byWeave.set(dest, [t])
-      else list.push(t)
+    for (const [dest, list] of grouped(targets, (t) => m.homeOf(t) ?? self)) {
+      if (dest !== self) m.outbox(dest, `unwatch:${watcher}:${dest}`, { k: 'unwatch', watcher, targets: list })
     }
-    for (const [dest, list] of byWeave) m.outbox(dest, `unwatch:${watcher}:${dest}`, { k: 'unwatch', watcher, targets: list })
   }
 
   /** Kills `target` on its weave (queued; it ends there if it still runs). */
@@ -233,15 +227,7 @@ export class RemoteWatches {
   #unwatched(msgId: string, e: Extract<WatchEnvelope, { k: 'unwatch' }>): void {
     const m = this.#host.messages
     m.endedThere(e.watcher)
-    const moved = new Map<string, string[]>()
-    for (const t of e.targets) {
-      const to = m.forwardOf(t)
-      if (to === undefined) continue
-      const list = moved.get(to)
-      if (list === undefined) moved.set(to, [t])
-      else list.push(t)
-    }
-    for (const [to, targets] of moved) m.outbox(to, hopId(`${msgId}:${to}`, this.#host.journal.weaveId), { k: 'unwatch', watcher: e.watcher, targets })
+    for (const [to, targets] of grouped(e.targets, (t) => m.forwardOf(t))) m.outbox(to, hopId(`${msgId}:${to}`, this.#host.journal.weaveId), { k: 'unwatch', watcher: e.watcher, targets })
   }
 
   #exited(msgId: string, e: Exit): void {
@@ -287,6 +273,19 @@ export class RemoteWatches {
     if (dest === this.#host.journal.weaveId) this.#handle(msgId, e)
     else m.outbox(dest, msgId, e)
   }
+}
+
+/** `ids` by the weave `weaveOf` gives each (those it gives none are left out). */
+function grouped(ids: readonly string[], weaveOf: (id: string) => string | undefined): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const id of ids) {
+    const w = weaveOf(id)
+    if (w === undefined) continue
+    const list = out.get(w)
+    if (list === undefined) out.set(w, [id])
+    else list.push(id)
+  }
+  return out
 }
 
 /** The exit message a watcher gets: `{ exit, status, result | error }`. */

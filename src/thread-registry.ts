@@ -48,7 +48,7 @@ export class ThreadRegistry {
   readonly #trapSet: Stmt
   readonly #trapDel: Stmt
   readonly #unwatchAll: Stmt
-  readonly #unwatchTarget: Stmt
+  readonly #unwatchPair: Stmt
   readonly #watchersOf: Stmt
   readonly #targetsOf: Stmt
 
@@ -68,7 +68,7 @@ export class ThreadRegistry {
     this.#trapSet = db.prepare('INSERT OR IGNORE INTO traps (thread) VALUES (?)')
     this.#trapDel = db.prepare('DELETE FROM traps WHERE thread = ?')
     this.#unwatchAll = db.prepare('DELETE FROM watches WHERE target = ? OR watcher = ?')
-    this.#unwatchTarget = db.prepare('DELETE FROM watches WHERE target = ?')
+    this.#unwatchPair = db.prepare('DELETE FROM watches WHERE target = ? AND watcher = ?')
     for (const t of db.prepare('SELECT thread FROM traps').pluck().all() as string[]) this.#trapping.add(t)
     for (const r of db.prepare('SELECT target, watcher FROM watches').raw().all() as Array<[string, string]>) {
       this.#watched.add(r[0])
@@ -190,14 +190,19 @@ export class ThreadRegistry {
   }
 
   /**
-   * `thread` left for another weave: its names and trap here are dropped, and who watches it (the
-   * move record has them); what it watches stays here, where those threads run, and their ends
-   * are sent on to it. In the current batch.
+   * `thread` left for another weave: its names and trap here are dropped, and who watches it from
+   * other weaves (the move record has them all). Watches of it by threads here stay, as the record
+   * of what they watch on another weave now: their end sends that weave an unwatch. What it
+   * watches here stays, where those threads run (their ends are sent on to it); what it watched
+   * of other weaves goes (those weaves keep their rows until their threads end). `here`: is a
+   * thread of this weave. In the current batch.
    */
-  departed(thread: string): void {
+  departed(thread: string, here: (id: string) => boolean): void {
     this.#unregisterAll(thread)
-    this.#journal.queue(this.#unwatchTarget, [thread])
-    this.#pending.delete(thread)
+    if (this.#watched.has(thread)) {
+      for (const w of this.watchers(thread)) if (!here(w.watcher)) this.#journal.queue(this.#unwatchPair, [thread, w.watcher])
+      for (const t of this.#targetsOf.all(thread) as string[]) if (!here(t)) this.#journal.queue(this.#unwatchPair, [t, thread])
+    }
     if (this.#trapping.delete(thread)) this.#journal.queue(this.#trapDel, [thread])
   }
 

@@ -111,7 +111,7 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
       uses: ['registry', 'mailbox'],
       async does() {
         await this.registry.register('echo')
-        const m = (await this.mailbox.receive()) as { reply: string; text: string }
+        const m = await this.mailbox.receive<{ reply: string; text: string }>()
         await this.mailbox.send(m.reply, { echoed: m.text })
         return 'served'
       },

@@ -37,7 +37,7 @@ const counter = thread({
   async does(p: { count: number }) {
     const got: number[] = []
     for (let k = 0; k < p.count; k++) {
-      const m = (await this.mailbox.receive()) as { from: string; i: number }
+      const m = await this.mailbox.receive<{ from: string; i: number }>()
       got.push(m.i)
       await this.mailbox.send(m.from, { ack: m.i })
       await this.progress.mark(k)

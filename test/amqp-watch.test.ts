@@ -17,7 +17,7 @@ const child = thread({
   async does(p: { mode: 'ok' | 'fail' | 'wait' }) {
     if (p.mode === 'ok') return 42
     if (p.mode === 'fail') throw new RangeError('child failed on purpose')
-    const m = (await this.mailbox.receive()) as { fail?: boolean }
+    const m = await this.mailbox.receive<{ fail?: boolean }>()
     if (m.fail) throw new Error('told to fail')
     return m
   },
@@ -383,6 +383,33 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
       await b!.committed()
       expect(result(await a!.join(a!.spawn('joinThenKill', { target })))).toEqual({ killed: true, end: 'RAIMENT_THREAD_KILLED' })
     }
+  }, 30_000)
+
+  it("a watcher's end drops its watches where they are when watcher or target moved: none is left on any weave", async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const rows = (w: Weave): unknown => w.journal.db.prepare('SELECT count(*) FROM watches').pluck().get()
+    // The target moves: a's watcher still watches it, on b now; the watcher's end drops it there.
+    const t1 = a!.spawn('child', { mode: 'wait' })
+    const w1 = a!.spawn('watchAndGo', { targets: [t1], kind: 'monitor' })
+    await expect.poll(() => rows(a!), { timeout: 10_000, interval: 20 }).toBe(1)
+    await a!.committed()
+    expect(await a!.migrate(t1, 'b')).toBe('b')
+    await expect.poll(() => rows(b!), { timeout: 10_000, interval: 20 }).toBe(1)
+    a!.send(w1, 'go')
+    expect(result(await a!.join(w1))).toBe(1)
+    await expect.poll(() => rows(b!), { timeout: 10_000, interval: 20 }).toBe(0)
+    expect(rows(a!)).toBe(0)
+    // The watcher moves, to the target's weave: it keeps no record of the watch where it left.
+    const t2 = b!.spawn('child', { mode: 'wait' })
+    const w2 = a!.spawn('watchAndGo', { targets: [t2], kind: 'monitor' })
+    await expect.poll(() => rows(b!), { timeout: 10_000, interval: 20 }).toBe(1)
+    await a!.committed()
+    expect(await a!.migrate(w2, 'b')).toBe('b')
+    await a!.committed()
+    expect(rows(a!)).toBe(0)
+    b!.send(w2, 'go')
+    expect(result(await b!.join(w2))).toBe(1)
+    await expect.poll(() => rows(b!), { timeout: 10_000, interval: 20 }).toBe(0)
   }, 30_000)
 
   it('a monitor still hears of the end of a thread that moved to a third weave', async () => {

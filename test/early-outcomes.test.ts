@@ -43,7 +43,7 @@ declare module 'raiment' {
 const actor = thread({
   uses: ['mailbox', 'effect'],
   async does() {
-    const m = (await this.mailbox.receive()) as { self: string }
+    const m = await this.mailbox.receive<{ self: string }>()
     return await this.effect.probe(m.self)
   },
 })
@@ -52,9 +52,9 @@ const actor = thread({
 const member = thread({
   uses: ['mailbox'],
   async does(p: { laps: number }) {
-    const next = (await this.mailbox.receive()) as string
+    const next = await this.mailbox.receive<string>()
     for (let lap = 0; lap < p.laps; lap++) {
-      const hop = (await this.mailbox.receive()) as number
+      const hop = await this.mailbox.receive<number>()
       await this.mailbox.send(next, hop + 1)
     }
   },
@@ -191,7 +191,7 @@ const notify = {
 const firer = thread({
   uses: ['mailbox', 'notify'],
   async does() {
-    const m = (await this.mailbox.receive()) as string
+    const m = await this.mailbox.receive<string>()
     this.notify.hook(m).catch(() => {})
     return 'ended'
   },
@@ -215,7 +215,7 @@ it('a call held behind an early take is still made though the thread has ended: 
 const refirer = thread({
   uses: ['mailbox', 'notify', 'threads'],
   async does(p: { round: number; rounds: number }) {
-    const m = (await this.mailbox.receive()) as string
+    const m = await this.mailbox.receive<string>()
     this.notify.hook(m).catch(() => {})
     if (p.round + 1 === p.rounds) return 'ended'
     return this.threads.continueAsNew({ round: p.round + 1, rounds: p.rounds })
@@ -246,7 +246,7 @@ const closer = {
 const lastWords = thread({
   uses: ['mailbox', 'notify', 'closer'],
   async does() {
-    const m = (await this.mailbox.receive()) as string
+    const m = await this.mailbox.receive<string>()
     this.notify.hook(m).catch(() => {})
     return await this.closer.close()
   },
@@ -277,7 +277,7 @@ it('a call held behind an early take is made once when the weave closes as the t
 const lastWordsHeld = thread({
   uses: ['mailbox', 'notify'],
   async does() {
-    const m = (await this.mailbox.receive()) as string
+    const m = await this.mailbox.receive<string>()
     this.notify.hook(m).catch(() => {})
     void weave!.close({ wait: 1_000 })
     return 'held'

@@ -14,7 +14,7 @@ const remoteWorker = thread({
   uses: ['mailbox', 'threads'],
   async does() {
     const self = await this.threads.self()
-    const m = (await this.mailbox.receive()) as { reply: string }
+    const m = await this.mailbox.receive<{ reply: string }>()
     await this.mailbox.send(m.reply, { from: self })
     return 'served'
   },
@@ -26,7 +26,7 @@ const remoteBoss = thread({
     const self = await this.threads.self()
     const child = await this.threads.spawn('remoteWorker', {}, { on: 'b' })
     await this.mailbox.send(child, { reply: self })
-    const answer = (await this.mailbox.receive()) as { from: string }
+    const answer = await this.mailbox.receive<{ from: string }>()
     return { child, answer }
   },
 })

@@ -47,7 +47,7 @@ const worker = thread({
   uses: ['otelwork', 'mailbox', 'threads'],
   async does() {
     const self = await this.threads.self()
-    const m = (await this.mailbox.receive()) as { reply: string }
+    const m = await this.mailbox.receive<{ reply: string }>()
     await this.mailbox.send(m.reply, { from: self, echoed: await this.otelwork.echo(1) })
     return 'served'
   },

@@ -18,7 +18,7 @@ const collector = thread({
   async does() {
     const got: number[] = []
     for (;;) {
-      const m = (await this.mailbox.receive()) as { n?: number; stop?: boolean }
+      const m = await this.mailbox.receive<{ n?: number; stop?: boolean }>()
       if (m.stop) return got
       got.push(m.n!)
     }

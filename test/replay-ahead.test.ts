@@ -36,7 +36,7 @@ const longer = thread({
       } else sum += await this.ra.v(i % 17, 0)
     }
     await this.ra.ready()
-    sum += (await this.mailbox.receive()) as number
+    sum += await this.mailbox.receive<number>()
     for (let i = 0; i < 20; i++) sum += await this.ra.v(i % 17, i % 3)
     return sum
   },
@@ -49,7 +49,7 @@ const distinct = thread({
     let sum = 0
     for (let i = 0; i < p.n; i++) sum += await this.ra.v(i, 0)
     await this.ra.ready()
-    return sum + ((await this.mailbox.receive()) as number)
+    return sum + (await this.mailbox.receive<number>())
   },
 })
 

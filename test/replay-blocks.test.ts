@@ -37,7 +37,7 @@ const long = thread({
       } else out.push(await this.rb.v(i % 5, 0))
     }
     await this.rb.ready()
-    out.push((await this.mailbox.receive()) as number)
+    out.push(await this.mailbox.receive<number>())
     // Live after a resume: keys the replay counted, and one (1000) whose only call was counted by its entry.
     for (let i = 0; i < 60; i++) out.push(await this.rb.v(i % 5, i % 4 === 0 ? 2 : 0))
     out.push(await this.rb.v(1000, 0))

@@ -43,7 +43,7 @@ const counter = thread({
   async does(p: { n: number }) {
     let k = 0
     for (let i = 0; i < p.n; i++) if ((await this.clock.now()) > 0) k++
-    const more = (await this.mailbox.receive()) as { n: number }
+    const more = await this.mailbox.receive<{ n: number }>()
     for (let i = 0; i < more.n; i++) if ((await this.clock.now()) > 0) k++
     return k
   },

@@ -54,7 +54,7 @@ export const actor = thread({
     for (let i = 0; i < p.every; i++) {
       const m = await this.mailbox.receive<{ n: number } | { stop: true }>()
       if (typeof m === 'object' && m !== null && 'stop' in m) return { got, runs: p.runs }
-      const n = (m as { n: number }).n
+      const n = m.n
       await this.cfx.seen(n)
       got.push(n)
     }

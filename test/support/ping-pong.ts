@@ -7,7 +7,7 @@ export const pong = thread({
   uses: ['mailbox'],
   async does(p: { n: number }) {
     for (let i = 0; i < p.n; i++) {
-      const m = (await this.mailbox.receive()) as { from: string; k: number }
+      const m = await this.mailbox.receive<{ from: string; k: number }>()
       await this.mailbox.send(m.from, { k: m.k })
     }
   },
@@ -21,7 +21,7 @@ export const ping = thread({
     const got: number[] = []
     for (let k = 0; k < p.n; k++) {
       await this.mailbox.send(p.to, { from: self, k })
-      got.push(((await this.mailbox.receive()) as { k: number }).k)
+      got.push((await this.mailbox.receive<{ k: number }>()).k)
     }
     return got
   },

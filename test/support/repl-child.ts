@@ -50,7 +50,7 @@ const storm = thread({
     }
     const got: Record<string, number[]> = {}
     for (let k = 0; k < p.count * p.to.length; k++) {
-      const m = (await this.mailbox.receive()) as { from: string; i: number }
+      const m = await this.mailbox.receive<{ from: string; i: number }>()
       ;(got[m.from] ??= []).push(m.i)
     }
     return got

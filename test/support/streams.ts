@@ -22,7 +22,7 @@ export const sink = thread({
   uses: ['mailbox'],
   async does(p: { n: number }) {
     const got: number[] = []
-    for (let k = 0; k < p.n; k++) got.push(((await this.mailbox.receive()) as { i: number }).i)
+    for (let k = 0; k < p.n; k++) got.push((await this.mailbox.receive<{ i: number }>()).i)
     return got
   },
 })

@@ -11,6 +11,7 @@ import { AttemptLog } from '../src/retry/attempts.js'
 import { pendingRetryWaits } from '../src/retry/run.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, requireBroker } from './support/broker.js'
 import { flakyServer, type FlakyServer } from './support/flaky-server.js'
+import { cliOut } from './support/cli-in-process.js'
 import { tempDir } from './support/tmp.js'
 
 const poster = thread({
@@ -49,6 +50,11 @@ describe.skipIf(!brokerUp && !CI)('retries of a thread that moves', () => {
       await expect.poll(() => pendingRetryWaits(), { timeout: 5_000, interval: 5 }).toBe(1)
       const [first] = AttemptLog.of(a.weave.journal).ofThread(id)
       expect(await a.weave.migrate(id, 'b')).toBe('b')
+      // Where it left, show says the wait went on there, not that the call was never answered.
+      await a.weave.committed()
+      const shown = await cliOut(['show', id, '--db', join(dir, 'a.db')])
+      expect(shown).toMatch(/in flight on weave b \(moved there\) fetch\.request {2}attempt 1 /)
+      expect(shown).not.toMatch(/never answered/)
       // Attempts 2 and 3 on b (the answer of the third, a 503, is the outcome): three requests in all.
       expect(await b.weave.join(id)).toMatchObject({ status: 'done', result: 503 })
       const rows = AttemptLog.of(b.weave.journal).ofThread(id)

@@ -5,7 +5,7 @@
  * library, and a replay neither retries nor waits.
  */
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { InvalidArgument, InvalidLibraryModule, thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { record, replay } from 'raiment/testing'
 import { decodeError } from '../src/error-records.js'
@@ -16,7 +16,7 @@ import { delayBounds, mergePolicy } from '../src/retry/policy.js'
 import { pendingRetryWaits } from '../src/retry/run.js'
 import { flakyServer, type FlakyServer } from './support/flaky-server.js'
 import { retryAfterMs } from '../io-libs/_http-retry.js'
-import { main } from '../src/cli/main.js'
+import { cliOut } from './support/cli-in-process.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -248,20 +248,6 @@ describe('policies of libraries and thread types', () => {
   })
 })
 
-/** What the command prints (run in this process). */
-async function cli(argv: string[]): Promise<string> {
-  const printed: string[] = []
-  const write = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (printed.push(String(s)), true))
-  let code: number
-  try {
-    code = await main(argv)
-  } finally {
-    write.mockRestore()
-  }
-  expect(code, printed.join('')).toBe(0)
-  return printed.join('')
-}
-
 describe('raiment show', () => {
   it("waits what a 503's Retry-After asks (seconds or an HTTP-date) instead of the back-off, at most maximumInterval", async () => {
     const slow = { attempts: 2, initialInterval: 10, backoffCoefficient: 1, maximumInterval: 5_000, jitter: 0 }
@@ -285,10 +271,10 @@ describe('raiment show', () => {
 
   it('lists each failed attempt of a call under it', async () => {
     const r = await run(poster, { url: `${server.url}/effect?fail=2`, retry: { ...FAST, attempts: 4 } })
-    const text = await cli(['show', r.id, '--db', r.db])
+    const text = await cliOut(['show', r.id, '--db', r.db])
     expect(text).toMatch(/seq 0 fetch.request {2}attempt 1 .*RAIMENT_FETCH_STATUS: HTTP 503/)
     expect(text).toMatch(/seq 0 fetch.request {2}attempt 2 .*RAIMENT_FETCH_STATUS: HTTP 503/)
-    const json = await cli(['show', r.id, '--db', r.db, '--json'])
+    const json = await cliOut(['show', r.id, '--db', r.db, '--json'])
     const calls = (JSON.parse(json) as { calls: Array<{ attempts?: Array<{ n: number; error: { fields: { status: number } } }> }> }).calls
     expect(calls[0]!.attempts!.map((a) => [a.n, a.error.fields.status])).toEqual([
       [1, 503],
@@ -317,7 +303,7 @@ describe('waits', () => {
       expect(pendingRetryWaits()).toBe(0)
       expect(AttemptLog.of(weave.journal).ofThread(id)).toHaveLength(1)
       // `show` does not say the call is in flight, nor when its next attempt is.
-      const text = await cli(['show', id, '--db', db])
+      const text = await cliOut(['show', id, '--db', db])
       expect(text).toMatch(/never answered \(the thread killed\) fetch.request {2}attempt 1 .*HTTP 503/)
       expect(text).not.toMatch(/in flight|next at/)
     } finally {

@@ -156,9 +156,11 @@ export function show(id: string, o: ShowOptions): number {
     const retried = calls.filter((c) => c.attempts !== undefined)
     if (retried.length > 0 || retrying.length > 0) say('failed attempts (retried):')
     for (const c of retried) for (const a of c.attempts!) attempt(`  seq ${c.seq} ${c.call}`, a)
-    // A thread that ended (killed, failed) in a call's retry wait left the call unanswered: no next attempt.
+    // A thread that ended (killed, failed) in a call's retry wait left the call unanswered: no
+    // next attempt. One that moved took the wait with it: it goes on there.
     const live = t.status === 'running'
-    for (const a of retrying) attempt(live ? `  in flight ${a.call}` : `  never answered (the thread ${t.status}) ${a.call}`, a, live)
+    const where = live ? 'in flight' : t.status === 'moved' ? `in flight on weave ${t.movedTo ?? '?'} (moved there)` : `never answered (the thread ${t.status})`
+    for (const a of retrying) attempt(`  ${where} ${a.call}`, a, live)
     if (t.status === 'done') say(`result ${cell(t.result, 200)}`)
     else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
     else if (t.movedTo !== undefined) say(`moved to weave ${t.movedTo}`)

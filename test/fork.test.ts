@@ -146,6 +146,18 @@ describe('fork', () => {
       const f = weave.fork(orig, { at: 0 })
       weave.send(f, 'b')
       expect(await weave.join(f)).toMatchObject({ status: 'done', result: 'b' })
+
+      // A record that ends past a peek that found a message, not taken yet: by default the fork
+      // makes the receive again from its first peek; an --at there is refused.
+      const open = weave.spawn('choosy')
+      weave.send(open, 'a')
+      await expect.poll(() => weave.journal.entriesNow(open).length).toBe(1)
+      expect(() => weave.fork(open, { at: 1 })).toThrow(/^at 1 cuts a receive of \S+ in two: its peek at seq 0 found a message it had not taken yet; give at 0/)
+      const g = weave.fork(open)
+      await weave.committed()
+      expect(weave.journal.entriesNow(g)).toHaveLength(0)
+      weave.send(g, 'b')
+      expect(await weave.join(g)).toMatchObject({ status: 'done', result: 'b' })
     } finally {
       await weave.close()
     }

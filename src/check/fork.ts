@@ -68,6 +68,29 @@ export function editRecord<T>(entries: readonly T[], seqOf: (e: T) => number, ca
   return entries.filter((e) => seqOf(e) < at).map((e) => (set.has(seqOf(e)) ? replace(e, set.get(seqOf(e))) : e))
 }
 
+/** Whether `e` is a peek of a receive that found a message (the receive goes on: another peek, or the take of what it found). */
+function foundByPeek(e: EntryRow): boolean {
+  if (!e[1].startsWith('mailbox.peek:') || e[3] !== 1) return false
+  const v = decodeValue(e[4])
+  return typeof v === 'object' && v !== null && !('timedOut' in v)
+}
+
+/**
+ * `edits` for a fork of a record that ends in a receive with a predicate, past a peek that found
+ * a message whose take is not recorded: by default the fork makes that receive again, live, from
+ * its first peek (from the original's mailbox, it would take a message its own does not hold).
+ */
+function beforeOpenReceive(entries: readonly EntryRow[], edits: RecordEdits, id: string, names: EditNames): RecordEdits {
+  const end = entries.length === 0 ? 0 : entries[entries.length - 1]![0] + 1
+  if ((edits.at ?? end) !== end || entries.length === 0 || !foundByPeek(entries[entries.length - 1]!)) return edits
+  let first = entries.length - 1
+  while (first > 0 && foundByPeek(entries[first - 1]!)) first--
+  if (edits.at !== undefined) {
+    throw new InvalidArgument(`${names.at} ${end} cuts a receive of ${id} in two: its peek at seq ${end - 1} found a message it had not taken yet; give ${names.at} ${entries[first]![0]} (the receive made again, live)`)
+  }
+  return { ...edits, at: entries[first]![0] }
+}
+
 /** The key of `threads.self()`: its outcome is the id of the thread that asked. */
 const SELF_KEY = 'threads.self:[]'
 
@@ -83,7 +106,7 @@ export function forkEntries(journal: Journal, id: string, edits: RecordEdits, fo
     const own = encodeValue(forkId)
     entries = entries.map((e): EntryRow => (e[1] === SELF_KEY && e[3] === 1 ? [e[0], e[1], e[2], 1, own, e[5], e[6]] : e))
   }
-  return editRecord(entries, (e) => e[0], (e) => e[1].slice(0, e[1].indexOf(':')), edits, id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]], names)
+  return editRecord(entries, (e) => e[0], (e) => e[1].slice(0, e[1].indexOf(':')), beforeOpenReceive(entries, edits, id, names), id, (e, value): EntryRow => [e[0], e[1], e[2], 1, encodeValue(value, `the value set for seq ${e[0]}`), e[5], e[6]], names)
 }
 
 type Stmt = Database.Statement<unknown[]>

@@ -236,6 +236,8 @@ export class Messages {
     for (const name of r.names) this.nameSends.registered(name, thread)
     if (r.traps) this.#registry.trapExits(thread, true)
     for (const w of r.watches ?? []) this.#registry.watchOne(thread, w.watcher, w.kind)
+    // What it monitors on other weaves than this one: recorded, for its end's unwatch there.
+    for (const t of r.watching ?? []) if (this.homeOf(t) !== this.#journal.weaveId) this.#registry.watchOne(t, thread, 'monitor')
   }
 
   /** Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end. */

@@ -41,6 +41,11 @@ export interface MoveRecord {
   traps: boolean
   /** Who watches the thread (monitors, links, joins from other weaves); absent from older weaves. */
   watches?: Array<{ watcher: string; kind: WatchKind }>
+  /**
+   * The threads it monitors. Where one is not on the weave it arrives at, a row there records the
+   * watch, so that its end drops it on that thread's weave (`unwatch`); absent from older weaves.
+   */
+  watching?: string[]
   /** The failed attempts of its retried calls (src/retry/), so a wait goes on where it arrives; absent from older weaves. */
   attempts?: AttemptRow[]
 }
@@ -60,6 +65,7 @@ export class Moves {
   readonly #names: Stmt
   readonly #traps: Stmt
   readonly #watches: Stmt
+  readonly #watching: Stmt
   readonly #insertThread: Stmt
   readonly #reviveThread: Stmt
   readonly #dropEntries: Stmt
@@ -72,6 +78,7 @@ export class Moves {
     this.#names = db.prepare('SELECT name FROM names WHERE thread = ?').pluck()
     this.#traps = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
     this.#watches = db.prepare('SELECT watcher, kind FROM watches WHERE target = ? ORDER BY watcher, kind')
+    this.#watching = db.prepare("SELECT target FROM watches WHERE watcher = ? AND kind = 'monitor' ORDER BY target").pluck()
     this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created, continued, scope) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)")
     this.#reviveThread = db.prepare("UPDATE threads SET status = 'running', outcome = NULL, ended = NULL, params = ?, continued = ?, scope = ? WHERE id = ?")
     this.#dropEntries = db.prepare('DELETE FROM journal WHERE thread = ?')
@@ -92,6 +99,7 @@ export class Moves {
       names: this.#names.all(id) as string[],
       traps: this.#traps.get(id) !== undefined,
       watches: this.#watches.all(id) as NonNullable<MoveRecord['watches']>,
+      watching: this.#watching.all(id) as string[],
       attempts: AttemptLog.of(j).ofThread(id),
     }
   }
@@ -127,6 +135,7 @@ export function checkRecord(r: unknown): string | null {
   if (!o.thread || typeof o.thread.id !== 'string' || typeof o.thread.type !== 'string' || typeof o.thread.params !== 'string') return 'no thread'
   if (!Array.isArray(o.entries) || !Array.isArray(o.inbox) || !Array.isArray(o.names)) return 'no entries, inbox or names'
   if (o.watches !== undefined && !Array.isArray(o.watches)) return 'watches is not a list'
+  if (o.watching !== undefined && !(Array.isArray(o.watching) && o.watching.every((t) => typeof t === 'string'))) return 'watching is not a list of thread ids'
   if (o.attempts !== undefined && !Array.isArray(o.attempts)) return 'attempts is not a list'
   return null
 }

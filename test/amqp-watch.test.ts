@@ -386,7 +386,7 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
   }, 30_000)
 
   it("a watcher's end drops its watches where they are when watcher or target moved: none is left on any weave", async () => {
-    const { a, b } = await weaves(['a', 'b'])
+    const { a, b, c } = await weaves(['a', 'b', 'c'])
     const rows = (w: Weave): unknown => w.journal.db.prepare('SELECT count(*) FROM watches').pluck().get()
     // The target moves: a's watcher still watches it, on b now; the watcher's end drops it there.
     const t1 = a!.spawn('child', { mode: 'wait' })
@@ -410,6 +410,18 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     b!.send(w2, 'go')
     expect(result(await b!.join(w2))).toBe(1)
     await expect.poll(() => rows(b!), { timeout: 10_000, interval: 20 }).toBe(0)
+    // The watcher moves to a third weave: the move carries what it monitors, and its end there
+    // drops the watch on the target's weave.
+    const t3 = b!.spawn('child', { mode: 'wait' })
+    const w3 = a!.spawn('watchAndGo', { targets: [t3], kind: 'monitor' })
+    await expect.poll(() => rows(b!), { timeout: 10_000, interval: 20 }).toBe(1)
+    await a!.committed()
+    expect(await a!.migrate(w3, 'c')).toBe('c')
+    await expect.poll(() => rows(c!), { timeout: 10_000, interval: 20 }).toBe(1)
+    c!.send(w3, 'go')
+    expect(result(await c!.join(w3))).toBe(1)
+    await expect.poll(() => rows(b!), { timeout: 10_000, interval: 20 }).toBe(0)
+    expect([rows(a!), rows(c!)]).toEqual([0, 0])
   }, 30_000)
 
   it('a monitor still hears of the end of a thread that moved to a third weave', async () => {

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3'
 import { encodeArgs, encodeValue } from '../src/encoding.js'
 import { Journal, type ThreadRow } from '../src/journal.js'
 import { thread, Weave } from 'raiment'
+import { callIdOfRow } from '../src/call-context.js'
 import { Journals, threadPage } from '../src/ui/data.js'
 import { threadDetail } from '../src/ui/thread-data.js'
 import { tempDir } from './support/tmp.js'
@@ -186,5 +187,35 @@ describe('a read of the UI', () => {
     js.close()
     expect(second.db.open).toBe(false)
     expect(readdirSync(dir).sort()).toEqual(files)
+  })
+})
+
+describe('the attempts of retried calls off the page', () => {
+  it('are matched to their outcomes in the rest of the record, looking only at entries that can be theirs', () => {
+    const file = join(tempDir('raiment-ui-'), 'r.db')
+    const j = new Journal(file)
+    const db = j.db
+    const key = (i: number): string => `fetch.get:${encodeArgs([`https://example.com/${i}`])}`
+    const t0 = 1_000_000_000_000
+    db.transaction(() => {
+      db.prepare("INSERT INTO threads (id, type, params, status, created) VALUES ('t1', 'poller', ?, 'running', 0)").run(encodeValue({}, 'params'))
+      const ins = db.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, 0, 1, ?, ?, 1)')
+      for (let i = 0; i < 300; i++) ins.run('t1', i, key(i), encodeValue(i, 'x'), t0 + i * 1000)
+      const attempt = db.prepare("INSERT INTO retry_attempts (call, n, thread, name, error, started, ended, due) VALUES (?, 1, 't1', 'fetch.get', ?, ?, ?, ?)")
+      const error = encodeValue({ name: 'Error', message: '503', fields: {} }, 'error')
+      // Entry 5 was retried, then answered; another call waits for its next attempt.
+      attempt.run(callIdOfRow({ id: 't1' }, key(5), 0), error, t0 + 5000, t0 + 5001, t0 + 6000)
+      attempt.run('t1:waiting', error, t0 + 299_000, t0 + 299_001, 9e12)
+    })()
+    j.close()
+    const js = new Journals([file])
+    try {
+      // A page past entry 5: its attempts are matched to it all the same; the waiting call is not.
+      const d = threadDetail(js, 't1', 200)!
+      expect(d.unanswered.map((u) => u.callId)).toEqual(['t1:waiting'])
+      expect(threadDetail(js, 't1', 0)!.calls[5]!.attempts?.map((a) => a.n)).toEqual([1])
+    } finally {
+      js.close()
+    }
   })
 })

@@ -106,6 +106,11 @@ function argsOf(text: string): unknown[] {
   }
 }
 
+/** How far a call's start may be recorded before its first attempt's, by another weave's clock (a thread that moved). */
+const CLOCK_SLACK_MS = 60_000
+/** How many entries a page looks at, at most, for the outcomes of retried calls off the page. */
+const SCAN_MAX = 20_000
+
 /**
  * The failed attempts of a thread's calls, by call id (`raiment show` reads them as
  * src/retry/view.ts `threadAttempts` does). A journal older than retries has none.
@@ -128,9 +133,24 @@ function attemptsOf(j: Journal, id: string): Map<string, Attempt[]> {
  */
 function withoutOutcome(j: Journal, row: ThreadRow, left: Map<string, Attempt[]>, wholeJournalShown: boolean): Unanswered[] {
   if (left.size > 0 && !wholeJournalShown) {
-    for (const e of j.db.prepare('SELECT key, ord FROM journal WHERE thread = ?').iterate(row.id) as IterableIterator<{ key: string; ord: number }>) {
-      left.delete(callIdOfRow(row, e.key, e.ord))
-      if (left.size === 0) break
+    // Only entries that can be these calls' outcomes are hashed into call ids: of the methods
+    // retried, and started no earlier than the first attempt (less a slack for the clock of a
+    // weave the thread moved from), at most SCAN_MAX of them: a page stays cheap whatever the
+    // record (past that, a call answered among the rest would be listed as unanswered).
+    let scanned = 0
+    let since = Infinity
+    const names = new Set<string>()
+    for (const list of left.values()) for (const a of list) {
+      names.add(a.call)
+      since = Math.min(since, a.started)
+    }
+    const entries = j.db.prepare('SELECT key, ord FROM journal WHERE thread = ? AND key >= ? AND key < ? AND started >= ?')
+    for (const name of names) {
+      for (const e of entries.iterate(row.id, `${name}:`, `${name};`, since - CLOCK_SLACK_MS) as IterableIterator<{ key: string; ord: number }>) {
+        left.delete(callIdOfRow(row, e.key, e.ord))
+        if (left.size === 0 || ++scanned >= SCAN_MAX) break
+      }
+      if (left.size === 0 || scanned >= SCAN_MAX) break
     }
   }
   return [...left].map(([callId, attempts]) => ({ call: attempts[0]!.call, callId, attempts }))

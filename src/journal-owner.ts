@@ -33,7 +33,7 @@ export function lockPath(journal: string): string {
 }
 
 /** `journal` with its symbolic links resolved; for a file not there yet, its directory's. */
-function realFile(journal: string): string {
+export function realFile(journal: string): string {
   if (journal === ':memory:') return journal
   try {
     return realpathSync(journal)

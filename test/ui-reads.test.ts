@@ -3,7 +3,7 @@
  * weave commits and moves journal_tail into journal_main between two of its statements.
  */
 import { describe, expect, it } from 'vitest'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { encodeArgs, encodeValue } from '../src/encoding.js'
@@ -214,6 +214,33 @@ describe('the attempts of retried calls off the page', () => {
       const d = threadDetail(js, 't1', 200)!
       expect(d.unanswered.map((u) => u.callId)).toEqual(['t1:waiting'])
       expect(threadDetail(js, 't1', 0)!.calls[5]!.attempts?.map((a) => a.n)).toEqual([1])
+    } finally {
+      js.close()
+    }
+  })
+})
+
+describe('a WAL-mode journal with no -wal, given by a symbolic link', () => {
+  it("is read again once a writer commits: its -wal is looked for beside the link's target", () => {
+    const dir = tempDir('raiment-ui-')
+    const real = join(dir, 'real.db')
+    new Journal(real).close()
+    const d = new Database(real)
+    d.pragma('journal_mode = WAL')
+    d.close()
+    const link = join(dir, 'link.db')
+    symlinkSync(real, link)
+    const js = new Journals([link])
+    const meta = (): unknown => js.read(0, (j) => j.meta('x') ?? null)
+    try {
+      expect(meta()).toBeNull()
+      const w = new Database(real)
+      try {
+        w.prepare("INSERT INTO meta (k, v) VALUES ('x', 'written')").run()
+        expect(meta()).toBe('written')
+      } finally {
+        w.close()
+      }
     } finally {
       js.close()
     }

@@ -17,6 +17,7 @@
  */
 import { statSync } from 'node:fs'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
+import { realFile } from '../journal-owner.js'
 import { lastDeadLetters } from '../cli/messages.js'
 import { decodeShown } from '../cli/records.js'
 import { isPassivated } from '../passivation/listing.js'
@@ -56,7 +57,7 @@ export class Journals {
 
   /**
    * Journal `i`, opened now, or its copy in memory kept from an earlier read while its file has
-   * not changed since (a copy of an older file is closed). The signature is read before the file
+   * not changed since (a copy of an older file is closed; of another journal's too: one is kept). The signature is read before the file
    * is: a change in between makes the next read copy it again.
    */
   #journal(i: number): { journal: Journal; kept: boolean } {
@@ -69,6 +70,9 @@ export class Journals {
     }
     const journal = this.open(i)
     if (!journal.db.memory) return { journal, kept: false }
+    // One copy kept at most (each may be hundreds of MB): the last journal read so.
+    for (const c of this.#copies.values()) c.journal.close()
+    this.#copies.clear()
     this.#copies.set(i, { signature, journal })
     return { journal, kept: true }
   }
@@ -110,7 +114,8 @@ export class Journals {
 /** The signature of one journal file and its -wal (see `Journals.signature`). */
 function fileSignature(f: string): string {
   const parts: string[] = []
-  for (const p of [f, `${f}-wal`]) {
+  // SQLite keeps the -wal beside the real file, where a journal given by a symlink points.
+  for (const p of [f, `${realFile(f)}-wal`]) {
     try {
       const st = statSync(p, { throwIfNoEntry: false, bigint: true })
       parts.push(st === undefined ? '-' : `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`)

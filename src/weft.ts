@@ -255,12 +255,13 @@ export class Weft extends KeyCounts implements WeftLike {
 
   #complete(call: Call, ok: boolean, v: unknown): void {
     call.answered = true
-    // Not recorded (stopped, ended, let go of): cut short, not failed, whatever the library answered.
-    if (this.#stopped !== null || this.#ended) {
-      if (call.obs !== null) call.obs.abandon()
-      return
+    const recorded = this.#stopped === null && !this.#ended
+    // Unrecorded: cut short if stopped or let go of; if not awaited by an ended function, made all the same.
+    if (call.obs !== null) {
+      if (recorded || (this.#stopped === null && !this.#detached)) call.obs.end(ok, v)
+      else call.obs.abandon()
     }
-    if (call.obs !== null) call.obs.end(ok, v)
+    if (!recorded) return
     // Recorded: an abort is not a wait's any more (only a take's hook is kept: src/call.ts).
     call.unreleased = keptHook(call)
     call.abortHook = null

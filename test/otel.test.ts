@@ -15,7 +15,7 @@ import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
   interface Libraries {
-    otelwork: { echo<T>(v: T): Promise<T>; fail(why: string): Promise<never>; hang(): Promise<never>; client(): Promise<string | null> }
+    otelwork: { echo<T>(v: T): Promise<T>; fail(why: string): Promise<never>; hang(): Promise<never>; client(): Promise<string | null>; late(fail: boolean): Promise<string> }
   }
 }
 
@@ -32,6 +32,12 @@ const otelwork = {
     await Promise.resolve()
     trace.getTracer('client').startSpan('client request').end()
     return active
+  },
+  /** Answers (or fails) a turn later: asked and not awaited, after the thread that asked returned. */
+  async late(fail: boolean) {
+    await new Promise((resolve) => setImmediate(resolve))
+    if (fail) throw new Error('late failure')
+    return 'late'
   },
   /** Never answers, and takes no abort (as an I/O call stuck on its network); `hanging` resolves as it is asked. */
   hang(): Promise<never> {
@@ -103,7 +109,17 @@ const instrumented = thread({
   },
 })
 
-const threads = { worker, boss, failing, waiter, looper, stuck, instrumented } as Record<string, AnyThreadType>
+/** Asks two calls it does not await, and returns: they are made all the same. */
+const unawaited = thread({
+  uses: ['otelwork'],
+  async does() {
+    void this.otelwork.late(false)
+    this.otelwork.late(true).catch(() => {})
+    return 'returned'
+  },
+})
+
+const threads = { worker, boss, failing, waiter, looper, stuck, instrumented, unawaited } as Record<string, AnyThreadType>
 
 let sdk: Sdk
 const defaultMinRows = readAhead.minRows
@@ -320,6 +336,22 @@ describe('OpenTelemetry', () => {
     expect(hangs.map((s) => [s.attributes['raiment.call.abandoned'], s.status.code])).toEqual([
       [true, 0],
       [true, 0],
+    ])
+  })
+
+  it('a call its thread did not await, answered after the thread returned, is made: its span ends as it answered, not abandoned', async () => {
+    sdk.spans.reset()
+    const weave = await open(join(tempDir(), 'w.db'))
+    try {
+      expect(await weave.join(weave.spawn('unawaited'))).toMatchObject({ status: 'done' })
+      await expect.poll(() => named(sdk.spans, 'otelwork.late').length).toBe(2)
+    } finally {
+      await weave.close()
+    }
+    const late = named(sdk.spans, 'otelwork.late')
+    expect(late.map((s) => [s.attributes['raiment.call.abandoned'], s.status.code]).sort()).toEqual([
+      [undefined, 0],
+      [undefined, 2],
     ])
   })
 

@@ -12,7 +12,8 @@ const IO_LIB_MODULE =
 /** node:crypto's functions whose results differ between runs. */
 const RANDOM_FUNCTIONS = ['randomUUID', 'randomBytes', 'getRandomValues', 'randomInt', 'randomFill', 'randomFillSync']
 /** The names of the global object, in a selector. */
-const GLOBAL_OBJECT = '/^(globalThis|global|self|window)$/'
+// (Not `self`: a thread's `const self = this` is common.)
+const GLOBAL_OBJECT = '/^(globalThis|global|window)$/'
 
 /** The rules, by name, for a config block of your own. */
 export const rules = {
@@ -58,7 +59,8 @@ export const rules = {
     { selector: "ImportExpression[source.value='better-sqlite3']", message: ioLib('A database', 'sqlite') },
     { selector: "ImportExpression[source.value=/^(node:)?child_process$/]", message: 'Processes cannot be recorded: do this in an I/O library in io-libs/.' },
     // An I/O library's module called directly from a thread: its calls bypass the journal. Its types may be imported.
-    { selector: "ImportDeclaration[source.value=/(^|\\/)io-libs\\//][importKind!='type'] > :matches(ImportDefaultSpecifier, ImportNamespaceSpecifier, ImportSpecifier[importKind!='type'])", message: IO_LIB_MODULE },
+    // The library object or its functions; a class (an error to test with instanceof) may be imported.
+    { selector: "ImportDeclaration[source.value=/(^|\\/)io-libs\\//][importKind!='type'] > :matches(ImportDefaultSpecifier, ImportNamespaceSpecifier, ImportSpecifier[importKind!='type'][imported.name=/^[^A-Z]/])", message: IO_LIB_MODULE },
     { selector: "ImportExpression[source.value=/(^|\\/)io-libs\\//]", message: IO_LIB_MODULE },
   ],
 }

@@ -79,6 +79,11 @@ describe('raiment/eslint', () => {
     expect(await lint('threads/t.ts', text)).toEqual([])
   })
 
+  it("lets a thread import an I/O library's error class (for instanceof), and name its this `self`", async () => {
+    const text = "import { PaymentDeclined } from '../io-libs/payments.ts'\nexport function f(this: { fetch: { get(u: string): Promise<unknown> } }, e: unknown) {\n  const self = this\n  return e instanceof PaymentDeclined ? null : self.fetch.get('u')\n}\n"
+    expect(await lint('threads/t.ts', text)).toEqual([])
+  })
+
   it('leaves files outside threads/ alone (an I/O library may do I/O)', async () => {
     expect(await lint('io-libs/clocky.ts')).toEqual([])
   })

@@ -5,6 +5,7 @@
  * and dumps of real runs.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { dumpText, makeDump, Weave, type Dump } from 'raiment'
@@ -188,8 +189,8 @@ export default { async mint(n: number) { return new Coin5a(n) } }
   const run = await replay(coiner, join(dir, 'coin.json'), { ioLibs: join(dir, 'io-libs') })
   expect(run.result).toMatchObject({ n: 5 })
   expect((run.result as object).constructor.name).toBe('Coin5a')
-  // The UI's dump, where it runs in the project: the same.
-  const ui = raimentProcess(dir, ['ui'])
+  // The UI's dump: the same, from where it runs (the project's directories given).
+  const ui = raimentProcess(tmpdir(), ['ui', '--db', join(dir, 'raiment.db'), '--threads', join(dir, 'threads'), '--io-libs', join(dir, 'io-libs')])
   try {
     await ui.until((o) => /token: \S+\n/.test(o))
     const url = /raiment ui: (\S+)/.exec(ui.stdout)![1]!

@@ -234,6 +234,8 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--amqp <url>', 'also show the live weaves of this broker (default: $RAIMENT_AMQP_URL)')
     .option('--namespace <ns>', 'the namespace the weaves joined', 'raiment')
     .option('--port <n>', 'the port (default: a free one)')
+    .option('--threads <dir>', "directory of thread types (a dump of a value of a class the project registers imports them)", DEFAULT_THREADS)
+    .option('--io-libs <dir>', "directory of the project's I/O libraries (the same)", DEFAULT_IO_LIBS)
     .addHelpText('after', '\nThe journals are read read-only, beside a running weave or with none; nothing changes them but kill and send,\nwhich need the token.\n\nExamples:\n  raiment ui\n  raiment ui --db a.db --db b.db --port 8080\n  raiment ui --amqp amqp://guest:guest@127.0.0.1:5672')
     .action(run(async (o: UiCommandOptions) => (await import('./ui.js')).ui(o)))
 

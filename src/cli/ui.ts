@@ -15,6 +15,8 @@ export interface UiCommandOptions {
   amqp?: string
   namespace?: string
   port?: string
+  threads: string
+  ioLibs: string
 }
 
 export async function ui(o: UiCommandOptions): Promise<number> {
@@ -25,7 +27,7 @@ export async function ui(o: UiCommandOptions): Promise<number> {
   const url = brokerUrl(o)
   let weaves: LiveWeaves | null = null
   if (url !== undefined) weaves = await (await import('../ui/weaves.js')).LiveWeaves.open(url, namespaceOf(o), note)
-  const server = await startUi({ journals: new Journals(files), port, weaves }).catch(async (e: unknown) => {
+  const server = await startUi({ journals: new Journals(files), port, weaves, project: { threads: o.threads, ioLibs: o.ioLibs } }).catch(async (e: unknown) => {
     await weaves?.close()
     throw e
   })

@@ -38,6 +38,8 @@ export interface UiOptions {
   weaves?: LiveWeaves | null
   /** Defaults to a random one. */
   token?: string
+  /** Where the project's thread types and libraries are (default `threads`, `io-libs`): a dump of a value of a class they register needs them. */
+  project?: { threads: string; ioLibs: string }
 }
 
 export interface UiServer {
@@ -172,7 +174,7 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     const i = journals.find(id)
     if (i < 0) return c.text(`no thread ${id}`, 404)
     // A value of a class the project registers: its modules, where the UI runs, register it.
-    const text = await withProjectClasses(() => journals.read(i, (j) => dumpText(makeDump(j, id))), `the record of ${id}`, 'threads', 'io-libs')
+    const text = await withProjectClasses(() => journals.read(i, (j) => dumpText(makeDump(j, id))), `the record of ${id}`, o.project?.threads ?? 'threads', o.project?.ioLibs ?? 'io-libs')
     c.header('content-disposition', `attachment; filename="${dumpFileName(id)}"`)
     return c.body(text, 200, { 'content-type': 'application/json; charset=utf-8' })
   })

@@ -273,8 +273,8 @@ export async function runUntilSignal(weave: Weave, work: () => Promise<number>, 
         }
         await o.beforeClose?.()
       } finally {
-        await weave.close({ wait: 0 })
-        await flushOtel()
+        // The SDK flushed even when closing throws: its spans tell what went wrong.
+        await weave.close({ wait: 0 }).finally(flushOtel)
       }
     } finally {
       // Even when closing throws (a batch the journal could not commit): nothing keeps the

@@ -11,8 +11,9 @@ import { describe, expect, test } from 'vitest'
 import { dumpText, InvalidDump, makeDump, ReplayDivergence, thread } from 'raiment'
 import { readDump, record, replay } from 'raiment/testing'
 import { encodeValue } from '../src/encoding.js'
-import { Journal, type ThreadRow } from '../src/journal.js'
+import { Journal } from '../src/journal.js'
 import checkout from '../threads/checkout.js'
+import { PausingJournal } from './support/pausing-journal.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -81,15 +82,6 @@ describe('a dump replays whatever its calls were given', () => {
   })
 })
 
-/** A read-only journal that lets `between` run right after the thread's row is read. */
-class PausingJournal extends Journal {
-  between: (() => void) | null = null
-  override thread(id: string): ThreadRow | undefined {
-    const row = super.thread(id)
-    this.between?.()
-    return row
-  }
-}
 
 test('a dump is one commit of the journal: a commit of the weave between its reads is not in it', async () => {
   const file = join(tempDir(), 'snap.db')

@@ -7,11 +7,12 @@ import { existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { encodeArgs, encodeValue } from '../src/encoding.js'
-import { Journal, type ThreadRow } from '../src/journal.js'
+import { Journal } from '../src/journal.js'
 import { thread, Weave } from 'raiment'
 import { callIdOfRow } from '../src/call-context.js'
 import { Journals, threadPage } from '../src/ui/data.js'
 import { threadDetail } from '../src/ui/thread-data.js'
+import { PausingJournal } from './support/pausing-journal.js'
 import { tempDir } from './support/tmp.js'
 
 /** A journal owned as a weave owns one (WAL mode), committing as a weave's group commit does. */
@@ -28,15 +29,6 @@ function owned(file: string): { owner: Journal; add: (seqs: number[]) => void } 
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
 
-/** A read-only journal that runs `between` each time a thread's row is read. */
-class PausingJournal extends Journal {
-  between: (() => void) | null = null
-  override thread(id: string): ThreadRow | undefined {
-    const row = super.thread(id)
-    this.between?.()
-    return row
-  }
-}
 
 class PausingJournals extends Journals {
   between: (() => void) | null = null

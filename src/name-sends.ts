@@ -28,7 +28,7 @@
 import type Database from 'better-sqlite3'
 import type { Journal } from './journal.js'
 import type { Envelope, SendResult } from './messages.js'
-import type { Remote } from './remote.js'
+import type { NameLookup, Remote } from './remote.js'
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -105,7 +105,7 @@ export class NameSends {
   send(remote: Remote, from: string | null, name: string, body: string, msgId: string, trace: string | null = null): SendResult {
     const h = this.#host
     if (!this.#waiting.has(name)) {
-      const found = remote.resolveName(name)
+      const found = this.#lookup(remote, name)
       if (found === null) return h.deadLetter(from, name, body, `no thread is registered as '${name}'`)
       if (found !== 'unknown') {
         if (!h.isRemote(found.thread)) return h.deliver(from, found.thread, body, msgId, name, trace)
@@ -115,6 +115,18 @@ export class NameSends {
     }
     this.#hold1(from, name, body, msgId, trace)
     return { delivered: true, to: name }
+  }
+
+  /**
+   * Which thread holds `name`, as the transport knows; failing that, the thread that moved from
+   * here with it, until its new weave announces it (the transport never hears this weave's own
+   * announcement of it as moved: without this, a send from here was dead-lettered meanwhile).
+   */
+  #lookup(remote: Remote, name: string): NameLookup {
+    const found = remote.resolveName(name)
+    if (found !== null && found !== 'unknown') return found
+    const moved = this.#moved.get(name)
+    return moved === undefined ? found : { thread: moved }
   }
 
   #hold1(from: string | null, name: string, body: string, msgId: string, trace: string | null): void {
@@ -140,7 +152,7 @@ export class NameSends {
     const remote = this.#host.remote()
     if (remote === null || this.#waiting.size === 0) return
     for (const name of [...this.#waiting]) {
-      const found = remote.resolveName(name)
+      const found = this.#lookup(remote, name)
       if (found === 'unknown') continue
       this.#waiting.delete(name)
       // Moved on with the rows (below): a registration before their hold is released must not put them again.

@@ -127,6 +127,24 @@ describe.skipIf(!brokerUp && !CI)('names across weaves', () => {
     for (const w of [a, b, c]) expect(dead(w.weave)).toEqual([])
   })
 
+  it('a send by its name from the weave it left, while its new weave is down, reaches it (it was dead-lettered)', async () => {
+    const open = cluster(['a', 'b', 'c'])
+    await open('a')
+    const b = await open('b')
+    let c = await open('c')
+    const h = b.weave.spawn('holder', { name: 'mv', n: 4 })
+    await vi.waitFor(() => expect(b.weave.messages.whereis('mv')).toBe(h), { timeout: 5_000, interval: 10 })
+    await c.close()
+    expect(await b.weave.migrate(h, 'c')).toBe('c')
+    // b has heard every live weave (a, and its own): none announces 'mv' but b, as moved.
+    const sent = resultOf(await b.weave.join(b.weave.spawn('sender', { to: 'mv', n: 4 }))) as SendResult[]
+    expect(sent).toEqual(Array.from({ length: 4 }, () => ({ delivered: true, to: h })))
+    expect(b.weave.send('mv', 'by the API')).toEqual({ delivered: true, to: h })
+    c = await open('c')
+    expect(resultOf(await c.weave.join(h))).toEqual([0, 1, 2, 3])
+    expect(dead(b.weave)).toEqual([])
+  })
+
   it('a thread that moved on with its name keeps receiving by it after the weave it left restarted (moved names are in its journal)', async () => {
     const open = cluster(['a', 'b', 'c'])
     const a = await open('a')

@@ -14,6 +14,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { thread, Weave, type AnyThreadType, type SendResult } from 'raiment'
 import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { resultOf } from './support/streams.js'
+import { sendMessage } from '../src/cli/messages.js'
 import { tempDir } from './support/tmp.js'
 import { openWeave, type OpenWeave } from './support/weaves.js'
 
@@ -143,6 +144,24 @@ describe.skipIf(!brokerUp && !CI)('names across weaves', () => {
     c = await open('c')
     expect(resultOf(await c.weave.join(h))).toEqual([0, 1, 2, 3])
     expect(dead(b.weave)).toEqual([])
+  })
+
+  it('raiment send by a name of another weave, with no weave running on the journal, waits in its outbox and reaches the thread', async () => {
+    const open = cluster(['a', 'b'])
+    let a = await open('a')
+    const b = await open('b')
+    const h = b.weave.spawn('holder', { name: 'svc', n: 2 })
+    await vi.waitFor(() => expect(a.link.resolveName('svc')).toEqual({ thread: h }), { timeout: 5_000, interval: 10 })
+    const file = a.weave.journal.path
+    await a.close()
+    for (const m of ['one', 'two']) {
+      const out = await sendMessage(file, 'svc', m)
+      expect(out.result).toEqual({ delivered: true, to: h })
+      expect(out.waits).toMatch(/is a thread of weave 'b': the message waits in the outbox here until a weave runs on this journal with a broker/)
+    }
+    a = await open('a')
+    expect(resultOf(await b.weave.join(h))).toEqual(['one', 'two'])
+    expect(dead(a.weave)).toEqual([])
   })
 
   it('a thread that moved on with its name keeps receiving by it after the weave it left restarted (moved names are in its journal)', async () => {

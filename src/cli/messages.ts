@@ -117,9 +117,28 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
     db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, dest, JSON.stringify(envelope), now)
     return { result: { delivered: true, to: target }, outbox: { weave: dest, moved: moved !== undefined } }
   }
+  // A name no thread here holds, that a thread which moved from here took along, or that another
+  // weave was last heard announcing: there, by the name, as the weave would send it.
+  const elsewhere = target === null && journal.meta('amqp') !== undefined ? nameElsewhere(journal, to) : undefined
+  if (elsewhere !== undefined) {
+    const envelope: Envelope = { k: 'msg', from: null, to: elsewhere.thread, body, name: to }
+    db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, elsewhere.weave, JSON.stringify(envelope), now)
+    return { result: { delivered: true, to: elsewhere.thread }, outbox: { weave: elsewhere.weave, moved: elsewhere.moved } }
+  }
   const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`
   db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (NULL, ?, ?, ?, ?)').run(to, body, reason, now)
   return { result: { delivered: false, to, reason } }
+}
+
+/** Where `name` was last known to be held on another weave: a thread that moved from here with it, or a weave heard announcing it. */
+function nameElsewhere(journal: Journal, name: string): { weave: string; thread: string; moved: boolean } | undefined {
+  const db = journal.db
+  const has = (table: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined
+  const moved = has('moved_names') ? (db.prepare('SELECT thread FROM moved_names WHERE name = ?').pluck().get(name) as string | undefined) : undefined
+  const to = moved === undefined ? undefined : (db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(moved) as string | undefined)
+  if (moved !== undefined && to !== undefined) return { weave: to, thread: moved, moved: true }
+  const heard = has('name_owners') ? (db.prepare('SELECT weave, thread FROM name_owners WHERE name = ?').get(name) as { weave: string; thread: string } | undefined) : undefined
+  return heard === undefined || heard.weave === journal.weaveId ? undefined : { ...heard, moved: false }
 }
 
 /** Waits for the weave's answer to control request `n`: the JSON of a SendResult. */

@@ -224,7 +224,7 @@ describe('raiment CLI', () => {
     expectOneLineError(unknownType, /unknown thread type 'greeet' \(did you mean 'greet'\?\); known types: checkout, greet, inventory, listener, order-saga, .*, raiment\/supervisor\. /)
     expectOneLineError(noThreads, /no directory 'threads'; pass --threads DIR/)
     expectOneLineError(unknownId, /no thread with id 'nope\/1'/)
-    expectOneLineError(unknownKill, /no thread with id 'nope\/1'/)
+    expectOneLineError(unknownKill, /RAIMENT_UNKNOWN_THREAD: no thread with id 'nope\/1' in this journal: it is a thread of weave 'nope' \(this journal's is '[^']+'\); kill it with that weave's journal \(raiment kill nope\/1 --db FILE\)/)
     expectOneLineError(unknownDump, /no thread with id 'nope\/1'/)
     expectOneLineError(badStatus, /--status must be one of pending, running, done, failed, killed/)
     expectOneLineError(usage, /missing required argument 'type'/)

@@ -11,7 +11,7 @@ import { decodeError } from '../error-records.js'
 import { RaimentError, ThreadMoved, UnknownThread } from '../errors.js'
 import { Journal, type Durability, type ThreadRow } from '../journal.js'
 import { Weave, rowEnd, type ThreadEnd, type WeaveOptions } from '../weave.js'
-import type { Remote } from '../remote.js'
+import { weaveOfThread, type Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
 import { logReloads, reloadTriggers } from './reload.js'
 import { redact } from '../amqp/connection.js'
@@ -451,7 +451,15 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
   const journal = openExisting(db)
   try {
     const row = journal.thread(id)
-    if (row === undefined) throw new UnknownThread(id)
+    if (row === undefined) {
+      // An id of another weave's thread (`raiment send` sends to it through the outbox; a kill is
+      // not sent so, with no thread here to record it against).
+      const home = weaveOfThread(id)
+      if (home !== null && home !== journal.weaveId) {
+        throw new RaimentError('RAIMENT_UNKNOWN_THREAD', `no thread with id '${id}' in this journal: it is a thread of weave '${home}' (this journal's is '${journal.weaveId}'); kill it with that weave's journal (raiment kill ${id} --db FILE), or from a thread (this.threads.kill)`)
+      }
+      throw new UnknownThread(id)
+    }
     // A thread that moved away is killed where it runs: the weave running here sends the kill after it.
     const moved = row.status === 'moved'
     if (row.status !== 'running' && row.status !== 'pending' && !moved) return { killed: false, status: row.status }

@@ -62,6 +62,12 @@ export const rules = {
     // The library object or its functions; a class (an error to test with instanceof) may be imported.
     { selector: "ImportDeclaration[source.value=/(^|\\/)io-libs\\//][importKind!='type'] > :matches(ImportDefaultSpecifier, ImportNamespaceSpecifier, ImportSpecifier[importKind!='type'][imported.name=/^[^A-Z]/])", message: IO_LIB_MODULE },
     { selector: "ImportExpression[source.value=/(^|\\/)io-libs\\//]", message: IO_LIB_MODULE },
+    // A receive that loses a race goes on waiting, and takes the next message, which the thread never sees.
+    {
+      selector: "CallExpression[callee.object.name='Promise'][callee.property.name=/^(race|any)$/] CallExpression[callee.property.name='receive']",
+      message:
+        'A mailbox.receive raced against another wait (Promise.race) goes on waiting when it loses, and takes the next message, which the thread never sees: use mailbox.receive({ timeout }) (TIMED_OUT when the time is up) instead.',
+    },
   ],
 }
 

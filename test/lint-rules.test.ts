@@ -67,6 +67,7 @@ describe('raiment/eslint', () => {
     ["import db from '../io-libs/db.ts'", /^no-restricted-syntax: An I\/O library's module called from a thread is not recorded.*use this\.NAME.*io-libs\//],
     ["import { query } from '../io-libs/db.ts'", /^no-restricted-syntax: An I\/O library's module called from a thread is not recorded/],
     ["const db = await import('../io-libs/db.ts')", /^no-restricted-syntax: An I\/O library's module called from a thread is not recorded/],
+    ['export const f = (t: any) => Promise.race([t.mailbox.receive(), t.clock.sleep(500)])', /^no-restricted-syntax: A mailbox\.receive raced against another wait .* use mailbox\.receive\(\{ timeout \}\)/],
   ]
 
   it.each(CASES)('flags %s, naming the library to use', async (line, expected) => {

@@ -212,7 +212,10 @@ export const supervisor = thread({
         m = wait > 0 ? await this.mailbox.receive<ExitMessage>({ match: isExit, timeout: wait }) : TIMED_OUT
       }
       if (m === TIMED_OUT) {
-        await startDue(next!)
+        // The restart's own time: later than due when the weave was down meanwhile, which is no
+        // time the child ran (its back-off would start again from `initial`). Records made before
+        // this change restart at the due time, as they did.
+        await startDue((await this.patch.patched('supervisor-restart-time')) ? Math.max(next!, await this.clock.now()) : next!)
         continue
       }
       const i = ids.indexOf(m.exit)

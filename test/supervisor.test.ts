@@ -178,6 +178,41 @@ describe('the supervisor', () => {
     await weave.close()
   })
 
+  it('a weave down during a back-off is no time the child ran: its next back-off grows on, not from the initial wait', async () => {
+    const p = plan([{ fail: true }, { fail: true }, { fail: true }, { fail: false }])
+    const db = join(tempDir(), 'w.db')
+    const reopen = () => Weave.open({ db, durability: 'memory', threads: { child, flaky }, libraries: { plan: p.lib }, dumps: false, ioLibs: false })
+    let weave = await reopen()
+    const sup = weave.spawn('raiment/supervisor', {
+      children: [{ type: 'flaky', restart: 'transient' }],
+      backoff: { initial: 100, factor: 2, max: 200, resetAfter: 300 },
+    })
+    // The second start failed: a back-off of 200 ms begins (its exit taken by number, the time read twice:
+    // when it failed, and for the wait). The weave is down past it, longer than resetAfter.
+    await p.started(2)
+    const backingOff = (): boolean => {
+      const keys = weave.journal.entriesNow(sup).map((e) => e[1])
+      const taken = keys.map((k) => k.startsWith('mailbox.takeNumber:'))
+      const takes = taken.filter(Boolean).length
+      const last = taken.lastIndexOf(true)
+      return takes >= 2 && keys.slice(last + 1).filter((k) => k.startsWith('clock.now:')).length >= 2
+    }
+    await expect.poll(backingOff, { timeout: 10_000, interval: 5 }).toBe(true)
+    await weave.close()
+    const down = performance.now()
+    await new Promise((r) => setTimeout(r, 700))
+    weave = await reopen()
+    try {
+      expect(await weave.join(sup)).toMatchObject({ status: 'done', result: { restarted: 3 } })
+    } finally {
+      await weave.close()
+    }
+    const [, , at2, at3] = p.starts as [number, number, number, number]
+    expect(at2).toBeGreaterThan(down)
+    // The third start failed at once: the next wait is 200 ms (grown on), not 100 (started again).
+    expect(at3 - at2, `gaps ${p.gaps().join(', ')}`).toBeGreaterThanOrEqual(199)
+  })
+
   /** A weave whose thread starts are timed, and a way to wait for a name to change hands. */
   async function timedStarts() {
     const weave = await open()

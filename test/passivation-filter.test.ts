@@ -20,6 +20,7 @@ import { thread, Weave, type WeaveOptions } from 'raiment'
 import { sendMessage } from '../src/cli/messages.js'
 import { decodeValue, encodeArgs, encodeValue } from '../src/encoding.js'
 import { matches } from '../src/message-shapes.js'
+import { waitText } from '../src/passivation/listing.js'
 import { wakeOf, wakesFor } from '../src/passivation/waits.js'
 import { raiment } from './support/raiment-process.js'
 import { passivatedOnce } from './support/passivated.js'
@@ -151,6 +152,8 @@ describe('which message wakes a passivated receiver', () => {
     const wake = wakeOf([{ lib: { name: 'mailbox' }, method: 'peek', key }])!
     expect(wake.mailbox).toBe(true)
     expect([6, 7, 8].map((n) => wakesFor(wake.filter, n, encodeValue('x')))).toEqual([false, false, true])
+    // What show says it waits for: not the inbox position, which tells a user nothing.
+    expect(waitText({ due: null, mailbox: true, filter: wake.filter, joins: null, since: 0 })).toBe('a message its predicate accepts')
     // Two receives at once: any message wakes.
     const two = wakeOf([
       { lib: { name: 'mailbox' }, method: 'peek', key },

@@ -58,9 +58,10 @@ export function waitText(p: PassivatedView, at: (ms: number) => string = (ms) =>
   return what.join(', ')
 }
 
-/** ` matching {"kind":"order"}`, ` after #12`, or nothing (any message). */
+/** ` matching {"kind":"order"}`, ` its predicate accepts`, or nothing (any message). */
 function filterText(filter: string | null): string {
   const f = readFilter(filter)
   if (f === null) return ''
-  return 'after' in f ? ` after #${f.after}` : ` matching ${JSON.stringify(f.match) ?? String(f.match)}`
+  // (A predicate's wait is for any message it has not looked at: past an inbox position, which tells a user nothing.)
+  return 'after' in f ? ' its predicate accepts' : ` matching ${JSON.stringify(f.match) ?? String(f.match)}`
 }

@@ -65,7 +65,7 @@ export class SupervisorGaveUp extends RaimentError {
   constructor(restarts: number, withinMs: number, last: ExitMessage) {
     super(
       'RAIMENT_SUPERVISOR_GAVE_UP',
-      `more than ${restarts} restarts within ${withinMs} ms (last: ${last.exit} ${last.status}${last.error ? `: ${last.error.message}` : ''}); ` +
+      `more than ${restarts} restart${restarts === 1 ? '' : 's'} within ${withinMs} ms (last: ${last.exit} ${last.status}${last.error ? `: ${last.error.message}` : ''}); ` +
         `the supervisor stopped its children and fails. Find why the child fails (its dump replays it), or allow more with the param intensity`,
     )
   }

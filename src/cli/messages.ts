@@ -121,8 +121,13 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
   // weave was last heard announcing: there, by the name, as the weave would send it.
   const elsewhere = target === null && journal.meta('amqp') !== undefined ? nameElsewhere(journal, to) : undefined
   if (elsewhere !== undefined) {
-    const envelope: Envelope = { k: 'msg', from: null, to: elsewhere.thread, body, name: to }
-    db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, elsewhere.weave, JSON.stringify(envelope), now)
+    // Behind the messages already waiting for the name here (a weave places them in order), or on its way.
+    if (db.prepare('SELECT 1 FROM outbox_names WHERE name = ? LIMIT 1').get(to) !== undefined) {
+      db.prepare('INSERT INTO outbox_names (msg_id, name, sender, body, at) VALUES (?, ?, NULL, ?, ?)').run(`cli:${randomUUID()}`, to, body, now)
+    } else {
+      const envelope: Envelope = { k: 'msg', from: null, to: elsewhere.thread, body, name: to }
+      db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, elsewhere.weave, JSON.stringify(envelope), now)
+    }
     return { result: { delivered: true, to: elsewhere.thread }, outbox: { weave: elsewhere.weave, moved: elsewhere.moved } }
   }
   const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`

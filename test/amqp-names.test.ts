@@ -9,6 +9,7 @@
  * dead-letters it.
  * Weaves in this process, on the service broker (nothing here stops or disconnects it).
  */
+import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { thread, Weave, type AnyThreadType, type SendResult } from 'raiment'
@@ -202,6 +203,30 @@ describe('a message by name from another weave, where it arrives', () => {
       expect(dead(w)).toEqual([{ sender: 'x/1', recipient: 'gone', body: 'J"no"', reason: "no thread is registered as 'gone' on weave w" }])
     } finally {
       await w.close()
+    }
+  })
+})
+
+describe('raiment send by a name held on another weave, with no weave running', () => {
+  it('goes behind the messages already waiting for the name in this journal, not ahead of them', async () => {
+    const file = join(tempDir(), 'a.db')
+    const w = await Weave.open({ db: file, weaveId: 'a', threads, ioLibs: false, dumps: false, durability: 'memory' })
+    await w.close()
+    const db = new Database(file)
+    try {
+      db.prepare("INSERT INTO meta (k, v) VALUES ('amqp', 'x') ON CONFLICT (k) DO UPDATE SET v = excluded.v").run()
+      db.prepare("INSERT INTO name_owners (name, weave, thread, at) VALUES ('svc', 'b', 'b/1', 0)").run()
+      db.prepare("INSERT INTO outbox_names (msg_id, name, sender, body, at) VALUES ('m0', 'svc', NULL, 'J0', 0)").run()
+    } finally {
+      db.close()
+    }
+    expect((await sendMessage(file, 'svc', 1)).result).toEqual({ delivered: true, to: 'b/1' })
+    const after = new Database(file, { readonly: true })
+    try {
+      expect(after.prepare("SELECT body FROM outbox_names WHERE name = 'svc' ORDER BY n").pluck().all()).toEqual(['J0', 'J1'])
+      expect(after.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(0)
+    } finally {
+      after.close()
     }
   })
 })

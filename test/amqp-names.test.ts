@@ -220,7 +220,9 @@ describe('raiment send by a name held on another weave, with no weave running', 
     } finally {
       db.close()
     }
-    expect((await sendMessage(file, 'svc', 1)).result).toEqual({ delivered: true, to: 'b/1' })
+    const sent = await sendMessage(file, 'svc', 1)
+    expect(sent.result).toEqual({ delivered: true, to: 'svc' })
+    expect(sent.waits).toMatch(/waits here behind those already waiting for the name 'svc'/)
     const after = new Database(file, { readonly: true })
     try {
       expect(after.prepare("SELECT body FROM outbox_names WHERE name = 'svc' ORDER BY n").pluck().all()).toEqual(['J0', 'J1'])

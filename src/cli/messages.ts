@@ -67,7 +67,9 @@ export async function sendMessage(db: string, to: string, message: unknown): Pro
     const waits =
       o !== undefined
         ? `no weave runs on ${db}; ${sent.result.to} ${o.moved ? 'moved to' : 'is a thread of'} weave '${o.weave}': the message waits in the outbox here until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends it on`
-        : `no weave runs on ${db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${db})`
+        : sent.waitsForName === true
+          ? `no weave runs on ${db}; the message waits here behind those already waiting for the name '${to}', until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends them on, in order`
+          : `no weave runs on ${db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${db})`
     return { result: sent.result, waits }
   } finally {
     journal.close()
@@ -96,7 +98,7 @@ function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
  * weave (the relay sends it on when a weave next runs here with a broker), as the weave would
  * send it; else into the dead letters, with the reasons a weave gives.
  */
-function deliver(journal: Journal, to: string, body: string): { result: SendResult; outbox?: { weave: string; moved: boolean } } {
+function deliver(journal: Journal, to: string, body: string): { result: SendResult; outbox?: { weave: string; moved: boolean }; waitsForName?: true } {
   const db = journal.db
   const named = db.prepare('SELECT thread FROM names WHERE name = ?').get(to) as { thread: string } | undefined
   const target = named?.thread ?? (to.includes('/') ? to : null)
@@ -117,18 +119,21 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
     db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, dest, JSON.stringify(envelope), now)
     return { result: { delivered: true, to: target }, outbox: { weave: dest, moved: moved !== undefined } }
   }
-  // A name no thread here holds, that a thread which moved from here took along, or that another
-  // weave was last heard announcing: there, by the name, as the weave would send it.
-  const elsewhere = target === null && journal.meta('amqp') !== undefined ? nameElsewhere(journal, to) : undefined
-  if (elsewhere !== undefined) {
-    // Behind the messages already waiting for the name here (a weave places them in order), or on its way.
+  // A name no thread here holds, from a journal whose weave has run with a broker: behind the
+  // messages already waiting for it here (a weave places them in order, as it does its own); else
+  // to the weave last heard announcing it, or where a thread that moved from here took it, by the
+  // name, as the weave would send it.
+  if (target === null && journal.meta('amqp') !== undefined) {
     if (db.prepare('SELECT 1 FROM outbox_names WHERE name = ? LIMIT 1').get(to) !== undefined) {
       db.prepare('INSERT INTO outbox_names (msg_id, name, sender, body, at) VALUES (?, ?, NULL, ?, ?)').run(`cli:${randomUUID()}`, to, body, now)
-    } else {
+      return { result: { delivered: true, to }, waitsForName: true }
+    }
+    const elsewhere = nameElsewhere(journal, to)
+    if (elsewhere !== undefined) {
       const envelope: Envelope = { k: 'msg', from: null, to: elsewhere.thread, body, name: to }
       db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, elsewhere.weave, JSON.stringify(envelope), now)
+      return { result: { delivered: true, to: elsewhere.thread }, outbox: { weave: elsewhere.weave, moved: elsewhere.moved } }
     }
-    return { result: { delivered: true, to: elsewhere.thread }, outbox: { weave: elsewhere.weave, moved: elsewhere.moved } }
   }
   const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`
   db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (NULL, ?, ?, ?, ?)').run(to, body, reason, now)
@@ -138,12 +143,12 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
 /** Where `name` was last known to be held on another weave: a thread that moved from here with it, or a weave heard announcing it. */
 function nameElsewhere(journal: Journal, name: string): { weave: string; thread: string; moved: boolean } | undefined {
   const db = journal.db
-  const has = (table: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined
-  const moved = has('moved_names') ? (db.prepare('SELECT thread FROM moved_names WHERE name = ?').pluck().get(name) as string | undefined) : undefined
+  // In the order a weave looks (src/name-sends.ts `#lookup`): the weave heard announcing it, then a thread moved from here.
+  const heard = db.prepare('SELECT weave, thread FROM name_owners WHERE name = ?').get(name) as { weave: string; thread: string } | undefined
+  if (heard !== undefined && heard.weave !== journal.weaveId) return { ...heard, moved: false }
+  const moved = db.prepare('SELECT thread FROM moved_names WHERE name = ?').pluck().get(name) as string | undefined
   const to = moved === undefined ? undefined : (db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(moved) as string | undefined)
-  if (moved !== undefined && to !== undefined) return { weave: to, thread: moved, moved: true }
-  const heard = has('name_owners') ? (db.prepare('SELECT weave, thread FROM name_owners WHERE name = ?').get(name) as { weave: string; thread: string } | undefined) : undefined
-  return heard === undefined || heard.weave === journal.weaveId ? undefined : { ...heard, moved: false }
+  return moved !== undefined && to !== undefined ? { weave: to, thread: moved, moved: true } : undefined
 }
 
 /** Waits for the weave's answer to control request `n`: the JSON of a SendResult. */

@@ -192,18 +192,19 @@ describe('the attempts of retried calls off the page', () => {
     db.transaction(() => {
       db.prepare("INSERT INTO threads (id, type, params, status, created) VALUES ('t1', 'poller', ?, 'running', 0)").run(encodeValue({}, 'params'))
       const ins = db.prepare('INSERT INTO journal_main (thread, seq, key, ord, ok, outcome, started, duration) VALUES (?, ?, ?, 0, 1, ?, ?, 1)')
-      for (let i = 0; i < 300; i++) ins.run('t1', i, key(i), encodeValue(i, 'x'), t0 + i * 1000)
+      for (let i = 0; i < 30_000; i++) ins.run('t1', i, key(i), encodeValue(i, 'x'), t0 + i * 1000)
       const attempt = db.prepare("INSERT INTO retry_attempts (call, n, thread, name, error, started, ended, due) VALUES (?, 1, 't1', 'fetch.get', ?, ?, ?, ?)")
       const error = encodeValue({ name: 'Error', message: '503', fields: {} }, 'error')
-      // Entry 5 was retried, then answered; another call waits for its next attempt.
-      attempt.run(callIdOfRow({ id: 't1' }, key(5), 0), error, t0 + 5000, t0 + 5001, t0 + 6000)
-      attempt.run('t1:waiting', error, t0 + 299_000, t0 + 299_001, 9e12)
+      // Entries 5 and 28,000 (more calls of the method apart than a page looks at at once) were
+      // retried, then answered; another call waits for its next attempt.
+      for (const i of [5, 28_000]) attempt.run(callIdOfRow({ id: 't1' }, key(i), 0), error, t0 + i * 1000, t0 + i * 1000 + 1, t0 + i * 1000 + 500)
+      attempt.run('t1:waiting', error, t0 + 29_999_000, t0 + 29_999_001, 9e12)
     })()
     j.close()
     const js = new Journals([file])
     try {
-      // A page past entry 5: its attempts are matched to it all the same; the waiting call is not.
-      const d = threadDetail(js, 't1', 200)!
+      // A page past both: their attempts are matched to them all the same; the waiting call is not.
+      const d = threadDetail(js, 't1', 29_990)!
       expect(d.unanswered.map((u) => u.callId)).toEqual(['t1:waiting'])
       expect(threadDetail(js, 't1', 0)!.calls[5]!.attempts?.map((a) => a.n)).toEqual([1])
     } finally {

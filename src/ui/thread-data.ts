@@ -108,8 +108,11 @@ function argsOf(text: string): unknown[] {
 
 /** How far a call's start may be recorded before its first attempt's, by another weave's clock (a thread that moved). */
 const CLOCK_SLACK_MS = 60_000
-/** How many entries a page looks at, at most, for the outcomes of retried calls off the page. */
+/** How many entries a page looks at, at most, for the outcomes of retried calls off the page: all at once, */
 const SCAN_MAX = 20_000
+/** then for each call left (at most ONE_BY_ONE of them), from its last failed attempt on. */
+const SCAN_ONE = 2_000
+const ONE_BY_ONE = 50
 
 /**
  * The failed attempts of a thread's calls, by call id (`raiment show` reads them as
@@ -151,6 +154,23 @@ function withoutOutcome(j: Journal, row: ThreadRow, left: Map<string, Attempt[]>
         if (left.size === 0 || ++scanned >= SCAN_MAX) break
       }
       if (left.size === 0 || scanned >= SCAN_MAX) break
+    }
+    // Calls still left past the cap: each looked for from its own last failed attempt on (its
+    // outcome, if any, started after it), a few entries each: an answered call of a method
+    // called often between two retries is found all the same.
+    let calls = 0
+    for (const [callId, attempts] of scanned >= SCAN_MAX ? [...left] : []) {
+      if (++calls > ONE_BY_ONE) break
+      let after = -Infinity
+      for (const a of attempts) after = Math.max(after, a.ended)
+      let n = 0
+      for (const e of entries.iterate(row.id, `${attempts[0]!.call}:`, `${attempts[0]!.call};`, after - CLOCK_SLACK_MS) as IterableIterator<{ key: string; ord: number }>) {
+        if (callIdOfRow(row, e.key, e.ord) === callId) {
+          left.delete(callId)
+          break
+        }
+        if (++n >= SCAN_ONE) break
+      }
     }
   }
   return [...left].map(([callId, attempts]) => ({ call: attempts[0]!.call, callId, attempts }))

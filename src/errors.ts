@@ -2,6 +2,8 @@
  * Every error Raiment throws is a `RaimentError` with a stable string `code`, so callers can
  * branch on `err.code` rather than on message text. Messages say what was wrong and what to do.
  */
+import { firstFew } from './first-few.js'
+
 export class RaimentError extends Error {
   readonly code: string
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -392,7 +394,7 @@ export class InitFailed extends RaimentError {
 export class InitCommonJs extends RaimentError {
   readonly files: readonly string[]
   constructor(dir: string, files: readonly string[]) {
-    const shown = files.length <= 5 ? files.join(', ') : `${files.slice(0, 5).join(', ')} and ${files.length - 5} more`
+    const shown = firstFew(files)
     super(
       'RAIMENT_INIT_COMMONJS',
       `raiment init would set "type": "module" in the package.json of ${dir} (thread types and I/O libraries are ES modules), ` +

@@ -199,8 +199,8 @@ export class Library {
 
 /** Makes a thread's `this` (one view per library it uses), by the thread type's `uses`. */
 type ThisMaker = new (lib: (name: string) => { bind(weft: WeftLike): object }, weft: WeftLike) => object
-/** By the libraries a weave (or a replay) knows, then by `uses`: the maker and the type it names in errors. */
-const thisMakers = new WeakMap<ReadonlyMap<string, unknown>, WeakMap<readonly string[], { type: string; Maker: ThisMaker }>>()
+/** By the libraries a weave (or a replay) knows, then by thread type: the maker, for the type's `uses` (a reload may give it others). */
+const thisMakers = new WeakMap<ReadonlyMap<string, unknown>, Map<string, { uses: readonly string[]; Maker: ThisMaker }>>()
 
 /**
  * A thread's `this`: its view of each library in `uses` (`lib(name)` gives the library). Made by
@@ -212,10 +212,10 @@ const thisMakers = new WeakMap<ReadonlyMap<string, unknown>, WeakMap<readonly st
  * never reaches the prototype, so its calls cost nothing more.
  */
 export function threadView(type: string, uses: readonly string[], known: ReadonlyMap<string, unknown>, lib: (name: string) => { bind(weft: WeftLike): object }, weft: WeftLike): object {
-  let byUses = thisMakers.get(known)
-  if (byUses === undefined) thisMakers.set(known, (byUses = new WeakMap()))
-  let made = byUses.get(uses)
-  if (made === undefined || made.type !== type) {
+  let byType = thisMakers.get(known)
+  if (byType === undefined) thisMakers.set(known, (byType = new Map<string, { uses: readonly string[]; Maker: ThisMaker }>()))
+  let made = byType.get(type)
+  if (made === undefined || made.uses !== uses) {
     const Maker = function (this: Record<string, object>, lib: (name: string) => { bind(weft: WeftLike): object }, weft: WeftLike) {
       for (const u of uses) this[u] = lib(u).bind(weft)
     } as unknown as ThisMaker
@@ -227,7 +227,7 @@ export function threadView(type: string, uses: readonly string[], known: Readonl
         },
       })
     }
-    byUses.set(uses, (made = { type, Maker }))
+    byType.set(type, (made = { uses, Maker }))
   }
   return new made.Maker(lib, weft)
 }

@@ -95,13 +95,13 @@ function beforeOpenReceive(entries: readonly EntryRow[], edits: RecordEdits, id:
 const SELF_KEY = 'threads.self:[]'
 
 /**
- * The entries of a fork of `id`: its record, edited (values are checked to be recordable). Where
+ * The entries of a fork of `id`: its `record` (read once by the caller), edited (values are checked to be recordable). Where
  * the original asked for its own id (`threads.self()`), the fork `forkId` is told its own: told
  * the original's, it would act for the original (a reply sent there would reach the original).
  * `forkId` null: only to check the edits.
  */
-export function forkEntries(journal: Journal, id: string, edits: RecordEdits, forkId: string | null, names: EditNames = OPTION_NAMES): EntryRow[] {
-  let entries = journal.entriesNow(id)
+export function forkEntries(record: readonly EntryRow[], id: string, edits: RecordEdits, forkId: string | null, names: EditNames = OPTION_NAMES): EntryRow[] {
+  let entries = record
   if (forkId !== null) {
     const own = encodeValue(forkId)
     entries = entries.map((e): EntryRow => (e[1] === SELF_KEY && e[3] === 1 ? [e[0], e[1], e[2], 1, own, e[5], e[6]] : e))
@@ -152,9 +152,10 @@ export function forkThread(host: WeaveHost, forks: Forks, id: string, edits: Rec
   // Its record as of now, the entries queued for the next commit included: not flushed, as this
   // may run from an async continuation, between the writes of one step (src/group-commit.ts
   // `ownTurn`). The fork's rows are queued after those entries: they commit together.
-  forkEntries(journal, id, edits, null) // the edits checked before an id is taken
+  const record = journal.entriesNow(id)
+  forkEntries(record, id, edits, null) // the edits checked before an id is taken
   const forkId = journal.nextThreadId()
-  const entries = forkEntries(journal, id, edits, forkId)
+  const entries = forkEntries(record, id, edits, forkId)
   const scope = newScope()
   const run = host.prepare(forkId, row.type, null, entries.map(([seq, key, ord, ok, text]): Entry => ({ seq, key, ord, ok: ok === 1, text, call: null })), null, 0, scope)
   forks.queue(forkId, row, entries, () => {

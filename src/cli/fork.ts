@@ -50,14 +50,15 @@ export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
     const row = journal.thread(id)
     if (row === undefined) throw new UnknownThread(id)
     // Checked here first, whoever writes the fork: a wrong edit is refused before anything is written.
-    const entries = forkEntries(journal, id, edits, null, FLAG_NAMES)
+    const record = journal.entriesNow(id)
+    const entries = forkEntries(record, id, edits, null, FLAG_NAMES)
     const owner = withOwner(journal, (owner) => owner)
     if (owner === null) {
       await threadType(o.threads, row.type)
       const forkId = journal.nextThreadId(1)
       const wrote = withOwner(journal, (now) => {
         if (now !== null) return false
-        new Forks(journal).write(forkId, row, forkEntries(journal, id, edits, forkId, FLAG_NAMES))
+        new Forks(journal).write(forkId, row, forkEntries(record, id, edits, forkId, FLAG_NAMES))
         return true
       })
       if (wrote) {

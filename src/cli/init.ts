@@ -19,6 +19,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { fileURLToPath } from 'node:url'
 import { dumpText } from '../dump.js'
 import { InitCommonJs, InitConflict, InitFailed, InvalidArgument } from '../errors.js'
+import { firstFew } from '../first-few.js'
 import { importModule } from '../loader.js'
 import { record } from '../testing.js'
 import { isThreadType } from '../thread.js'
@@ -119,7 +120,7 @@ export async function init(dir: string | undefined, options: InitOptions = {}): 
   say(`  package.json: ${existing === null ? 'written' : changes.length > 0 ? changes.join('; ') : 'unchanged'}`)
   for (const f of written) say(`  ${f}`)
   for (const f of skipped) say(`  ${f}: there already, left as it was`)
-  if (commonJs.length > 0) say(`  warning: these now load as ES modules (--type-module): ${listed(commonJs)}`)
+  if (commonJs.length > 0) say(`  warning: these now load as ES modules (--type-module): ${firstFew(commonJs)}`)
   say('Next:')
   if (dir !== undefined && target !== process.cwd()) say(`  cd ${shellPath(displayPath(target))}`)
   say('  npm install')
@@ -190,10 +191,6 @@ function shellPath(path: string): string {
 }
 
 /** Up to five paths, then how many more. */
-function listed(paths: readonly string[]): string {
-  return paths.length <= 5 ? paths.join(', ') : `${paths.slice(0, 5).join(', ')} and ${paths.length - 5} more`
-}
-
 /** The directories that hold `files` (paths relative to the project), parents first. */
 function parentDirs(files: readonly string[]): string[] {
   const dirs = new Set<string>()

@@ -72,6 +72,16 @@ export class OtelObserver implements Observer {
     }
   }
 
+  /** @internal `fn()`, or `fallback` if the SDK threw (reported once, never thrown on). */
+  guard<T>(fn: () => T, fallback: T): T {
+    try {
+      return fn()
+    } catch (e) {
+      this.fault(e)
+      return fallback
+    }
+  }
+
   /** A span that records nothing, for one the SDK failed to start. */
   #nonRecording(): Span {
     return this.#api.trace.wrapSpanContext(this.#api.INVALID_SPAN_CONTEXT)
@@ -84,24 +94,16 @@ export class OtelObserver implements Observer {
   }
 
   active(): string | null {
-    try {
-      const span = this.#api.trace.getSpan(this.#api.context.active())
-      return span === undefined ? null : this.traceparentOf(span)
-    } catch (e) {
-      this.fault(e)
-      return null
-    }
+    const span = this.guard(() => this.#api.trace.getSpan(this.#api.context.active()), undefined)
+    return span === undefined ? null : this.traceparentOf(span)
   }
 
   /** @internal The span's context as a traceparent; null for an invalid one (no tracer provider: a non-recording span of zeros). */
   traceparentOf(span: Span): string | null {
-    try {
+    return this.guard(() => {
       const sc = span.spanContext()
       return this.#api.trace.isSpanContextValid(sc) ? toTraceparent(sc) : null
-    } catch (e) {
-      this.fault(e)
-      return null
-    }
+    }, null)
   }
 
   run(id: string, type: string, resumed: boolean, parent: string | null): RunObservation {
@@ -155,48 +157,33 @@ export class OtelObserver implements Observer {
     if (parent === null) return
     const attributes: Attributes = { 'raiment.thread.id': call.run.id, 'messaging.system': 'raiment' }
     if (from !== null) attributes['raiment.message.from'] = from
-    try {
-      this.#tracer
-        .startSpan('deliver', { kind: api.SpanKind.CONSUMER, attributes, links: [{ context: call.span.spanContext() }] }, parent)
-        .end()
-    } catch (e) {
-      this.fault(e)
-    }
+    this.guard(() => this.#tracer.startSpan('deliver', { kind: api.SpanKind.CONSUMER, attributes, links: [{ context: call.span.spanContext() }] }, parent).end(), undefined)
   }
 
   /** @internal Ends `span`: with an error status unless `ok` (the error `value`); `attribute`: one more to set first. */
   ended(span: Span, ok: boolean, value: unknown, attribute?: [string, string | boolean]): void {
-    try {
+    this.guard(() => {
       if (attribute !== undefined) span.setAttribute(attribute[0], attribute[1])
       if (!ok) {
-        const api = this.#api
         if (value instanceof Error) span.recordException(value)
-        span.setStatus({ code: api.SpanStatusCode.ERROR, message: value instanceof Error ? value.message : String(value) })
+        span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: value instanceof Error ? value.message : String(value) })
       }
       span.end()
-    } catch (e) {
-      this.fault(e)
-    }
+    }, undefined)
   }
 
   commit(entries: number, writes: number, ms: number, fsyncMs: number): void {
-    try {
+    this.guard(() => {
       const now = performance.timeOrigin + performance.now()
       const attributes: Attributes = { 'raiment.commit.entries': entries, 'raiment.commit.writes': writes, 'raiment.commit.fsync_ms': fsyncMs }
       if (this.#weaveId !== '') attributes['raiment.weave.id'] = this.#weaveId
       this.#tracer.startSpan('raiment.commit', { attributes, startTime: now - ms, root: true }).end(now)
       this.metrics.commit(entries, ms)
-    } catch (e) {
-      this.fault(e)
-    }
+    }, undefined)
   }
 
   replayed(entries: number): void {
-    try {
-      this.metrics.replayed(entries)
-    } catch (e) {
-      this.fault(e)
-    }
+    this.guard(() => this.metrics.replayed(entries), undefined)
   }
 
   /** @internal Runs `fn` with `span` active (in the context manager registered, if any); `fn`'s throw is its own, never a fault. */
@@ -213,28 +200,16 @@ export class OtelObserver implements Observer {
 
   /** @internal A call ended with `outcome` (src/otel/metrics.ts). */
   counted(name: string, outcome: 'ok' | 'error' | 'abandoned'): void {
-    try {
-      this.metrics.call(name, outcome)
-    } catch (e) {
-      this.fault(e)
-    }
+    this.guard(() => this.metrics.call(name, outcome), undefined)
   }
 
   attach(weave: ObservedWeave): void {
     this.#weaveId = weave.weaveId
-    try {
-      this.metrics.attach(weave)
-    } catch (e) {
-      this.fault(e)
-    }
+    this.guard(() => this.metrics.attach(weave), undefined)
   }
 
   detach(): void {
-    try {
-      this.metrics.detach()
-    } catch (e) {
-      this.fault(e)
-    }
+    this.guard(() => this.metrics.detach(), undefined)
   }
 }
 

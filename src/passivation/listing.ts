@@ -18,9 +18,9 @@ export interface PassivatedView {
   since: number
 }
 
-/** A journal of an older schema (opened read-only) has no such table. */
-function hasTable(db: Database.Database): boolean {
-  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passivated'").get() !== undefined
+/** Whether the journal has table `name` (one of an older schema, opened read-only, may lack it); default `passivated`. */
+export function hasTable(db: Database.Database, name = 'passivated'): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined
 }
 
 /** The ids of the passivated threads. */

@@ -28,15 +28,9 @@ export function threadAttempts(journal: Journal, id: string, decode: (text: stri
   of(key: string, ord: number): AttemptView[] | undefined
   inFlight(): AttemptView[]
 } {
-  const byCall = new Map<string, AttemptView[]>()
+  const byCall = attemptsByCall<ErrorRecord>(journal, id, decode)
   // A thread that continued as new: its calls' ids are scoped (src/continue/).
   const row = journal.thread(id) as { id: string; continued?: number; scope?: string | null } | undefined
-  for (const a of AttemptLog.of(journal).ofThread(id)) {
-    const v: AttemptView = { n: a.n, call: a.name, error: decode(a.error) as ErrorRecord, started: a.started, ended: a.ended, due: a.due }
-    const list = byCall.get(a.call)
-    if (list === undefined) byCall.set(a.call, [v])
-    else list.push(v)
-  }
   return {
     of(key, ord) {
       if (byCall.size === 0) return undefined
@@ -47,6 +41,18 @@ export function threadAttempts(journal: Journal, id: string, decode: (text: stri
     },
     inFlight: () => [...byCall.values()].flat(),
   }
+}
+
+/** The failed attempts of thread `id`, by call id, in order, their errors decoded by `decode`. */
+export function attemptsByCall<E>(journal: Journal, id: string, decode: (text: string) => unknown): Map<string, Array<Omit<AttemptView, 'error'> & { error: E }>> {
+  const byCall = new Map<string, Array<Omit<AttemptView, 'error'> & { error: E }>>()
+  for (const a of AttemptLog.of(journal).ofThread(id)) {
+    const v = { n: a.n, call: a.name, error: decode(a.error) as E, started: a.started, ended: a.ended, due: a.due }
+    const list = byCall.get(a.call)
+    if (list === undefined) byCall.set(a.call, [v])
+    else list.push(v)
+  }
+  return byCall
 }
 
 /** One line of text for an attempt's error: `Name CODE: message`. */

@@ -20,7 +20,7 @@ import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
 import { realFile } from '../journal-owner.js'
 import { lastDeadLetters } from '../cli/messages.js'
 import { decodeShown } from '../cli/records.js'
-import { isPassivated } from '../passivation/listing.js'
+import { hasTable, isPassivated } from '../passivation/listing.js'
 
 export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -193,9 +193,9 @@ export function journalExtent(j: Journal, id: string): number {
 }
 
 /** How many journaled calls a thread has now (its row's count once it has ended), as its page says. */
-export function callCount(j: Journal, row: Pick<ThreadRow, 'id' | 'status' | 'calls'>): number {
+export function callCount(j: Journal, row: Pick<ThreadRow, 'id' | 'status' | 'calls'>, extent?: number): number {
   if (row.status !== 'running' && row.status !== 'pending') return row.calls
-  return journalExtent(j, row.id)
+  return extent ?? journalExtent(j, row.id)
 }
 
 export function namesOf(j: Journal, id: string): string[] {
@@ -377,7 +377,7 @@ export function journalSummaries(journals: Journals): JournalSummary[] {
       const n = (table: string): number => j.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number
       const running = j.owned()
       // A journal of an older schema (read-only) has no passivated table.
-      const passivated = j.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passivated'").get() === undefined ? 0 : n('passivated')
+      const passivated = hasTable(j.db) ? n('passivated') : 0
       return { file, weave: j.weaveId, running, owner: running ? j.owner() : null, statuses, passivated, outbox: n('outbox'), inbox: n('inbox'), deadLetters: n('dead_letters') }
     }),
   )

@@ -9,8 +9,8 @@ import { type ErrorRecord } from '../error-records.js'
 import type { Journal, ThreadRow } from '../journal.js'
 import { decodeArgsShown, threadView, type ThreadView } from '../cli/records.js'
 import { splitKey } from '../weft.js'
-import { AttemptLog } from '../retry/attempts.js'
-import type { AttemptView } from '../retry/view.js'
+import { hasTable } from '../passivation/listing.js'
+import { attemptsByCall, type AttemptView } from '../retry/view.js'
 import { callCount, decodeSafe, item, journalExtent, namesOf, type Journals, type ThreadItem } from './data.js'
 import { Cut, decodeBounded } from './values.js'
 
@@ -119,15 +119,8 @@ const ONE_BY_ONE = 50
  * src/retry/view.ts `threadAttempts` does). A journal older than retries has none.
  */
 function attemptsOf(j: Journal, id: string): Map<string, Attempt[]> {
-  const byCall = new Map<string, Attempt[]>()
-  if (j.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retry_attempts'").get() === undefined) return byCall
-  for (const a of AttemptLog.of(j).ofThread(id)) {
-    const v: Attempt = { n: a.n, call: a.name, error: decodeBounded(a.error, decodeSafe) as ErrorRecord | Cut, started: a.started, ended: a.ended, due: a.due }
-    const list = byCall.get(a.call)
-    if (list === undefined) byCall.set(a.call, [v])
-    else list.push(v)
-  }
-  return byCall
+  if (!hasTable(j.db, 'retry_attempts')) return new Map()
+  return attemptsByCall<ErrorRecord | Cut>(j, id, (text) => decodeBounded(text, decodeSafe))
 }
 
 /**
@@ -177,10 +170,10 @@ function withoutOutcome(j: Journal, row: ThreadRow, left: Map<string, Attempt[]>
 }
 
 /** Entries `from`.. (at most `limit`) of a thread, in completion order; `attempts` loses those of the calls returned. */
-function callPage(j: Journal, id: string, from: number, limit: number, attempts: Map<string, Attempt[]>): CallItem[] {
+function callPage(j: Journal, row: ThreadRow, from: number, limit: number, attempts: Map<string, Attempt[]>): CallItem[] {
   const cols = 'seq, key, ord, ok, outcome, started, duration'
+  const id = row.id
   const main = j.db.prepare(`SELECT ${cols} FROM journal_main WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, limit) as EntryRow[]
-  const row: (ThreadRow & { continued?: number }) | undefined = j.thread(id)
   const rest = limit - main.length
   const tail = rest > 0 ? (j.db.prepare(`SELECT ${cols} FROM journal_tail WHERE thread = ? AND seq >= ? ORDER BY seq LIMIT ?`).all(id, from, rest) as EntryRow[]) : []
   return main.concat(tail).map((e) => {
@@ -195,7 +188,7 @@ function callPage(j: Journal, id: string, from: number, limit: number, attempts:
       ok: e.ok === 1,
       started: e.started,
       duration: e.duration,
-      callId: callIdOfRow(row ?? { id }, e.key, e.ord),
+      callId: callIdOfRow(row, e.key, e.ord),
     }
     if (e.ok === 1) c.value = decodeBounded(e.outcome, decodeSafe)
     else c.error = decodeBounded(e.outcome, decodeSafe) as ErrorRecord | Cut
@@ -272,7 +265,7 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
     const row = j.thread(id)!
     // Pages go by seq (completion order, from 0): the last seq bounds them, read from the index.
     const extent = journalExtent(j, id) - 1
-    const total = callCount(j, row)
+    const total = callCount(j, row, extent + 1)
     const start = Math.max(0, Math.min(from, extent))
     const { rows: children, cut: childrenCut } = descendants(j, id)
     // The conversation of the calls on this page (all of it, for a thread of one page).
@@ -282,7 +275,7 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
     )
     const watches = j.db.prepare('SELECT target, watcher, kind FROM watches WHERE target = ? OR watcher = ? ORDER BY kind, target, watcher').all(id, id) as Watch[]
     const attempts = attemptsOf(j, id)
-    const calls = callPage(j, id, start, CALL_PAGE, attempts)
+    const calls = callPage(j, row, start, CALL_PAGE, attempts)
     const inboxCount = inbox.length < INBOX_SHOWN ? inbox.length : (j.db.prepare('SELECT count(*) FROM (SELECT 1 FROM inbox WHERE thread = ? LIMIT ?)').pluck().get(id, INBOX_COUNTED + 1) as number)
     return {
       thread: threadView(row, j, total),

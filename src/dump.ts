@@ -268,6 +268,16 @@ function encodesAs(args: unknown[], text: string): boolean {
   }
 }
 
+/**
+ * Whether a thread that failed with `error` leaves a dump: not one ended by the end of a thread
+ * linked to it (`LinkedExit`, imposed by the weave), which replays to nothing but that end. The
+ * thread whose failure set it off leaves its own; a kill of a supervisor leaves none for its
+ * children.
+ */
+export function leavesDump(error: ErrorRecord): boolean {
+  return !(error.weave === true && error.fields['code'] === 'RAIMENT_LINKED_EXIT')
+}
+
 /** Where a weave writes the dumps of its failed threads, and the writes not yet done. */
 export class DumpWriter {
   /** The dumps directory, or false: no dumps. */
@@ -297,8 +307,10 @@ export class DumpWriter {
     if (crashArmed) crashPoint('dumps-missing')
     const writes: Array<Promise<void>> = []
     if (this.#dir !== false) {
-      const failed = this.#journal.db.prepare("SELECT id FROM threads WHERE status = 'failed' AND ended >= ?").pluck().all(since) as string[]
-      for (const id of failed) if (!existsSync(this.path(id)!)) writes.push(this.write(id))
+      const failed = this.#journal.db.prepare("SELECT id, outcome FROM threads WHERE status = 'failed' AND ended >= ?").all(since) as Array<{ id: string; outcome: string }>
+      for (const { id, outcome } of failed) {
+        if (leavesDump(decodeValue(outcome) as ErrorRecord) && !existsSync(this.path(id)!)) writes.push(this.write(id))
+      }
     }
     void Promise.all(writes).then(() => {
       if (!this.#journal.closed) this.#journal.setMeta('dumps-due', null)

@@ -14,7 +14,7 @@
  */
 import { crashArmed, crashPoint } from './crash-points.js'
 import { scopeNumber, type WeaveConfig } from './call-context.js'
-import type { DumpWriter } from './dump.js'
+import { leavesDump, type DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
 import { ThreadKilled } from './errors.js'
@@ -235,14 +235,15 @@ export class WeaveRuns {
     } else text = ''
     if (!ok) text = encodeError(value)
     const status = ok ? 'done' : 'failed'
-    exitSignals(this.#weave, run, status, value, ok ? null : (decodeValue(text) as ErrorRecord))
+    const error = ok ? null : (decodeValue(text) as ErrorRecord)
+    exitSignals(this.#weave, run, status, value, error)
     this.#journal.endThread(run.id, status, text, () => {
-      const end: ThreadEnd = ok
+      const end: ThreadEnd = error === null
         ? { id: run.id, type: run.type, status: 'done', result: value }
-        : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(decodeValue(text) as ErrorRecord) }
-      if (!ok) {
+        : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(error) }
+      if (error !== null) {
         if (crashArmed) crashPoint('failed-committed')
-        void this.#o.dumps.write(run.id)
+        if (leavesDump(error)) void this.#o.dumps.write(run.id)
       }
       this.ended(run, end)
     }, counted ? run.weft.recorded : undefined)

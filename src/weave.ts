@@ -490,8 +490,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return this.#runs.progress()
   }
 
-  /** Where the dump of a failed thread is written. */
-  dumpPath(id: string): string | null {
-    return this.#dumps.path(id)
+  /**
+   * Where the dump of a failed thread is written: null with no dumps, or for a thread ended by a
+   * linked one, `error` a `LinkedExit` (it leaves none: src/dump.ts `leavesDump`).
+   */
+  dumpPath(id: string, error?: unknown): string | null {
+    return error instanceof LinkedExit ? null : this.#dumps.path(id)
   }
 }

@@ -3,7 +3,8 @@
  * point `failed-committed`): the next weave on the journal writes the dump that is missing (of a
  * thread that failed while the crashed owner ran), and it replays to the same failure. Real
  * `raiment` processes; a clean close leaves nothing to write again. A second crash before the
- * missing dumps are written (crash point `dumps-missing`) leaves them due for the weave after.
+ * missing dumps are written (crash point `dumps-missing`) leaves them due for the weave after. A
+ * thread ended by a linked one (LinkedExit) is not among them.
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -23,6 +24,26 @@ export default thread({
 })
 `
 
+/** Spawns a linked child that waits, then fails: the child ends with LinkedExit in the same commit. */
+const BOOM_LINKED = `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['threads'],
+  async does() {
+    await this.threads.spawn('waiter', undefined, { link: true })
+    throw new Error('boom')
+  },
+})
+`
+
+const WAITER = `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['mailbox'],
+  async does() {
+    return this.mailbox.receive()
+  },
+})
+`
+
 async function startWeave(dir: string, env: Record<string, string> = {}): Promise<Running> {
   const weave = raimentProcess(dir, ['start'], { env })
   await weave.until((out) => /^weave \S+ on raiment\.db/m.test(out))
@@ -30,9 +51,9 @@ async function startWeave(dir: string, env: Record<string, string> = {}): Promis
 }
 
 /** Starts a weave that crashes at `failed-committed`, spawns a failing thread, and returns its dump's path (not written). */
-async function crashBeforeDump(dir: string): Promise<string> {
+async function crashBeforeDump(dir: string, type = 'boom'): Promise<string> {
   const crashing = await startWeave(dir, { RAIMENT_CRASH_AT: 'failed-committed' })
-  const spawned = await raiment(dir, 'spawn', 'boom')
+  const spawned = await raiment(dir, 'spawn', type)
   expect(spawned.code, spawned.stderr).toBe(0)
   const id = spawned.stdout.trim()
   expect((await crashing.ended).signal).toBe('SIGKILL')
@@ -66,4 +87,16 @@ test('dumps still missing after a second crash are written by the weave after it
   weave.child.kill('SIGTERM')
   expect((await weave.ended).code, weave.stderr).toBe(0)
   expect(existsSync(dump)).toBe(true)
+}, 120_000)
+
+test('the dumps a crash kept from being written leave out a thread ended by a linked one (LinkedExit)', async () => {
+  const dir = projectWith({ 'boomLinked.ts': BOOM_LINKED, 'waiter.ts': WAITER })
+  const dump = await crashBeforeDump(dir, 'boomLinked')
+
+  const weave = await startWeave(dir)
+  weave.child.kill('SIGTERM')
+  expect((await weave.ended).code, weave.stderr).toBe(0)
+  expect(existsSync(dump)).toBe(true)
+  const written = readdirSync(join(dir, 'dumps'), { recursive: true }).map(String).filter((f) => f.endsWith('.json'))
+  expect(written).toHaveLength(1)
 }, 120_000)

@@ -157,7 +157,7 @@ export function endLine(weave: Weave, end: ThreadEnd): string {
     case 'done':
       return `done ${end.id} ${end.type} → ${toText(end.result)}`
     case 'failed': {
-      const dump = weave.dumpPath(end.id)
+      const dump = weave.dumpPath(end.id, end.error)
       return `failed ${end.id} ${end.type}: ${errorText(end.error)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`
     }
     case 'killed':
@@ -349,7 +349,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
       id = weave.spawn(type, params)
       note(`spawned ${id} (no weave runs on ${o.db}, so this process runs it)`)
       const end = await weave.join(id)
-      printing = weave.committed().then(() => printEnd(end, end.status === 'failed' ? weave.dumpPath(id) : null, weave.journal, o.json))
+      printing = weave.committed().then(() => printEnd(end, end.status === 'failed' ? weave.dumpPath(id, end.error) : null, weave.journal, o.json))
       return printing
     },
     { stopped, ...stopWaitOf(o) },

@@ -74,7 +74,7 @@ function endFields(weave: Weave, end: ThreadEnd): Fields {
   else if (end.status === 'failed') {
     const e = end.error as Error & { code?: unknown }
     f['error'] = { name: e.name, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}) }
-    const dump = weave.dumpPath(end.id)
+    const dump = weave.dumpPath(end.id, end.error)
     if (dump !== null) f['dump'] = dump
   } else if (end.status === 'moved') f['to'] = end.to
   return f

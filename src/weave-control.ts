@@ -1,17 +1,18 @@
 /**
  * What other processes ask of a running weave through its journal: threads they recorded as
  * pending (spawned while this weave runs), and control requests (`raiment kill`, `send`, `spawn`,
- * `migrate`), answered in the `control` table.
+ * `migrate`, `dead-letters --resend/--drop`), answered in the `control` table.
  *
  * Invariants:
  * - The journal is looked at only when another connection has committed (PRAGMA data_version),
  *   and once at the first poll, so requests left while no weave ran are answered too.
  * - An answer commits with what it answers (src/control-table.ts), never before it.
  * - A request is acted on once, however many polls see it before its answer commits (spawn,
- *   fork, schedule, kill, send: answered in the batch of what they record; migrate and reload:
+ *   fork, schedule, kill, send, dead letters: answered in the batch of what they record; migrate and reload:
  *   once done).
  */
 import { ControlTable } from './control-table.js'
+import { deadLetter, deadLetterCount, dropDeadLetters, missingDeadLetters, type DeadLetterRequest } from './dead-letters.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeValue } from './encoding.js'
 import { encodeError } from './error-records.js'
@@ -120,6 +121,8 @@ export class ControlRequests {
             )
             continue
           }
+        } else if (c.kind === 'dead-letters') {
+          reply = this.#deadLetters(JSON.parse(c.arg ?? '{}') as DeadLetterRequest, c.msg_id ?? `control:${journal.weaveId}:${c.n}`)
         } else if (c.kind === 'schedule') {
           // `raiment schedule add|rm|pause|resume`: answered in the batch of the change.
           reply = this.#weave.schedules.control(c.arg ?? '')
@@ -159,6 +162,31 @@ export class ControlRequests {
     if (row?.status !== 'killed') return 'not killed'
     exitSignals(this.#weave, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
     return 'told'
+  }
+
+  /**
+   * `raiment dead-letters --resend / --drop`: replies `{ sent: SendResult }` or `{ dropped: k }`
+   * in the batch that sends or drops them, or `{ missing: [n…] }` with nothing changed.
+   */
+  #deadLetters(req: DeadLetterRequest, msgId: string): string {
+    const db = this.#journal.db
+    if ('resend' in req) {
+      const d = deadLetter(db, req.resend)
+      if (d === undefined) return JSON.stringify({ missing: [req.resend] })
+      const sent = this.#weave.messages.send(d.sender, req.to ?? d.recipient, decodeValue(d.body), msgId)
+      this.#journal.queue(dropDeadLetters(db, false), [d.n])
+      return JSON.stringify({ sent })
+    }
+    if (req.drop === 'all') {
+      const dropped = deadLetterCount(db)
+      this.#journal.queue(dropDeadLetters(db, true), [])
+      return JSON.stringify({ dropped })
+    }
+    const missing = missingDeadLetters(db, req.drop)
+    if (missing.length > 0) return JSON.stringify({ missing })
+    const drop = dropDeadLetters(db, false)
+    for (const n of req.drop) this.#journal.queue(drop, [n])
+    return JSON.stringify({ dropped: req.drop.length })
   }
 
   /** Answers request n in the batch of what it queued; it is not taken again until that commits. */

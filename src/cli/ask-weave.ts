@@ -14,11 +14,11 @@ export const CONTROL_TIMEOUT_MS = 5_000
  * Queues a control request for the weave running on the journal and waits for its reply. After
  * CONTROL_TIMEOUT_MS without one: null, with the request withdrawn when `withdraw` (unless the
  * weave took it meanwhile), else left queued for the weave's next poll. A request the weave took
- * is waited for `claimedMs` more.
+ * is waited for `claimedMs` more. `msgId`: the id of a message the request sends (chosen by the asker).
  * @throws RaimentError `RAIMENT_ANSWER_PENDING` when it took it and has not answered by then
  */
-export async function askWeave(journal: Journal, kind: string, thread: string | null, arg: string | null, withdraw: boolean, claimedMs = CLAIMED_TIMEOUT_MS): Promise<string | null> {
-  const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run(kind, thread, arg).lastInsertRowid
+export async function askWeave(journal: Journal, kind: string, thread: string | null, arg: string | null, withdraw: boolean, claimedMs = CLAIMED_TIMEOUT_MS, msgId: string | null = null): Promise<string | null> {
+  const n = journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run(kind, thread, arg, msgId).lastInsertRowid
   const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
   const deadline = Date.now() + CONTROL_TIMEOUT_MS
   let tryAt = deadline

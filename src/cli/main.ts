@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { DURABILITIES } from '../journal.js'
 import { DEFAULT_DB, DEFAULT_IO_LIBS, DEFAULT_THREADS, errorLine, note, quietPipes, redactUrls } from './common.js'
 import type { DumpOptions, PsOptions, ShowOptions } from './inspect.js'
-import type { DeadLettersOptions } from './messages.js'
+import type { DeadLettersOptions } from './dead-letters.js'
 import type { ReplayCommandOptions } from './replay.js'
 import type { CheckCommandOptions } from './check.js'
 import type { ForkCommandOptions } from './fork.js'
@@ -219,11 +219,19 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .action(run(async (to: string, message: string, o: DbOptions) => (await messageCommands()).send(to, message, o)))
 
   db(program.command('dead-letters'))
-    .description('List messages that could not be delivered (oldest first): when, sender, recipient, why, and the message.')
+    .description('List messages that could not be delivered (oldest first): their number N, when, sender, recipient, why, and the message; or send one again, or drop some.')
     .option('-n, --limit <n>', 'show the last N', '20')
     .option('--json', 'print them as a JSON array, each message whole')
-    .addHelpText('after', '\nExamples:\n  raiment dead-letters --limit 50\n  raiment dead-letters --json')
-    .action(run(async (o: DeadLettersOptions) => (await messageCommands()).deadLetters(o)))
+    .option('--resend <N>', 'send dead letter N again, from its sender, to its recipient (or --to); it leaves the dead letters')
+    .option('--to <id-or-name>', 'with --resend: send it to this thread id or registered name instead')
+    .option('--drop <N...>', "drop these dead letters ('all': every one)")
+    .addHelpText(
+      'after',
+      '\nWith a weave running on the journal, it sends or drops them; with none, this process does.' +
+        '\n\nExit status of --resend: 0 when delivered, 1 when it went to the dead letters again (under a new N).' +
+        '\n\nExamples:\n  raiment dead-letters --limit 50\n  raiment dead-letters --json\n  raiment dead-letters --resend 7 --to ear\n  raiment dead-letters --drop 3 4 5\n  raiment dead-letters --drop all',
+    )
+    .action(run(async (o: DeadLettersOptions) => (await import('./dead-letters.js')).deadLetters(o)))
 
   scheduleCommands(program, db, run)
 

@@ -1,5 +1,5 @@
 /**
- * The message commands: `send` (a message from outside to a thread) and `dead-letters`.
+ * The message command `send`: a message from outside to a thread (dead letters: src/cli/dead-letters.ts).
  *
  * Invariant: a message `raiment send` puts in an inbox itself is never lost or overwritten by a
  * weave. It does so only inside a write transaction that finds the journal's owner lock free; a
@@ -13,8 +13,7 @@ import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
 import { controlRow, givenAnswer } from './ask-weave.js'
-import { complain, isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions, type Owner } from './common.js'
-import { decodeShown, jsonValue } from './records.js'
+import { complain, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
 import { weaveOfThread } from '../remote.js'
 
 /** How long `send` waits for a running weave to answer. */
@@ -86,7 +85,8 @@ export async function send(to: string, text: string, o: DbOptions): Promise<numb
   return 0
 }
 
-function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
+/** Says a message went to the dead letters; exit status 1. */
+export function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
   complain('RAIMENT_NOT_DELIVERED', `not delivered to ${r.to}: ${r.reason}; the message is kept in the dead letters (raiment dead-letters)`)
   return 1
 }
@@ -98,14 +98,14 @@ function notDelivered(r: Extract<SendResult, { delivered: false }>): number {
  * weave (the relay sends it on when a weave next runs here with a broker), as the weave would
  * send it; else into the dead letters, with the reasons a weave gives.
  */
-function deliver(journal: Journal, to: string, body: string): { result: SendResult; outbox?: { weave: string; moved: boolean }; waitsForName?: true } {
+export function deliver(journal: Journal, to: string, body: string, sender: string | null = null): { result: SendResult; outbox?: { weave: string; moved: boolean }; waitsForName?: true } {
   const db = journal.db
   const named = db.prepare('SELECT thread FROM names WHERE name = ?').get(to) as { thread: string } | undefined
   const target = named?.thread ?? (to.includes('/') ? to : null)
   const row = target === null ? undefined : journal.thread(target)
   const now = Date.now()
   if (target !== null && (row?.status === 'pending' || row?.status === 'running')) {
-    db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, NULL, ?, ?, ?)').run(target, `cli:${randomUUID()}`, body, now)
+    db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?)').run(target, sender, `cli:${randomUUID()}`, body, now)
     return { result: { delivered: true, to: target } }
   }
   const moved = row?.status === 'moved' ? (db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(target) as string | undefined) : undefined
@@ -115,7 +115,7 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
   const home = target !== null && row === undefined ? weaveOfThread(target) : null
   const dest = moved ?? (home !== null && home !== journal.weaveId && journal.meta('amqp') !== undefined ? home : undefined)
   if (target !== null && dest !== undefined) {
-    const envelope: Envelope = { k: 'msg', from: null, to: target, body }
+    const envelope: Envelope = { k: 'msg', from: sender, to: target, body }
     db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, dest, JSON.stringify(envelope), now)
     return { result: { delivered: true, to: target }, outbox: { weave: dest, moved: moved !== undefined } }
   }
@@ -125,18 +125,18 @@ function deliver(journal: Journal, to: string, body: string): { result: SendResu
   // name, as the weave would send it.
   if (target === null && journal.meta('amqp') !== undefined) {
     if (db.prepare('SELECT 1 FROM outbox_names WHERE name = ? LIMIT 1').get(to) !== undefined) {
-      db.prepare('INSERT INTO outbox_names (msg_id, name, sender, body, at) VALUES (?, ?, NULL, ?, ?)').run(`cli:${randomUUID()}`, to, body, now)
+      db.prepare('INSERT INTO outbox_names (msg_id, name, sender, body, at) VALUES (?, ?, ?, ?, ?)').run(`cli:${randomUUID()}`, to, sender, body, now)
       return { result: { delivered: true, to }, waitsForName: true }
     }
     const elsewhere = nameElsewhere(journal, to)
     if (elsewhere !== undefined) {
-      const envelope: Envelope = { k: 'msg', from: null, to: elsewhere.thread, body, name: to }
+      const envelope: Envelope = { k: 'msg', from: sender, to: elsewhere.thread, body, name: to }
       db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, elsewhere.weave, JSON.stringify(envelope), now)
       return { result: { delivered: true, to: elsewhere.thread }, outbox: { weave: elsewhere.weave, moved: elsewhere.moved } }
     }
   }
   const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`
-  db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (NULL, ?, ?, ?, ?)').run(to, body, reason, now)
+  db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)').run(sender, to, body, reason, now)
   return { result: { delivered: false, to, reason } }
 }
 
@@ -179,59 +179,4 @@ async function awaitReply(journal: Journal, n: number, owner: Owner, to: string)
     'RAIMENT_SEND_TIMEOUT',
     `the weave (pid ${owner.pid}) did not answer within ${SEND_TIMEOUT_MS / 1000} s; the message stays queued and is sent when a weave next polls the journal (check with raiment dead-letters or raiment show)`,
   )
-}
-
-export interface DeadLettersOptions extends DbOptions {
-  limit: string
-  json?: boolean
-}
-
-export interface DeadLetter {
-  n: number
-  sender: string | null
-  recipient: string
-  body: string
-  reason: string
-  at: number
-}
-
-/** The last `limit` dead letters of a journal, newest first (`raiment dead-letters`, the UI). */
-export function lastDeadLetters(journal: Journal, limit: number): DeadLetter[] {
-  return journal.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as DeadLetter[]
-}
-
-/**
- * `raiment dead-letters`: the last N dead letters, oldest first; `--json` prints them as an
- * array of `{n, at, sender, recipient, reason, message}` (sender null: from outside any thread).
- */
-export function deadLetters(o: DeadLettersOptions): number {
-  const limit = parseLimit(o.limit)
-  const journal = openReadonly(o.db)
-  try {
-    const total = (journal.db.prepare('SELECT count(*) AS n FROM dead_letters').get() as { n: number }).n
-    const rows = lastDeadLetters(journal, limit).reverse()
-    if (o.json) {
-      say(JSON.stringify(rows.map((r) => ({ n: r.n, at: isoTime(r.at), sender: r.sender, recipient: r.recipient, reason: r.reason, message: jsonValue(body(r.body)) }))))
-    } else if (total === 0) say(`no dead letters in ${o.db}`)
-    else {
-      const lines = table(
-        ['AT', 'SENDER', 'RECIPIENT', 'REASON', 'MESSAGE'],
-        rows.map((r) => [isoTime(r.at), r.sender ?? '(outside)', r.recipient, r.reason, short(toText(body(r.body)), 60)]),
-      )
-      for (const l of lines) say(l)
-    }
-    if (total > rows.length) note(`the last ${rows.length} of ${plural(total, 'dead letter')}; --limit N shows more`)
-    return 0
-  } finally {
-    journal.close()
-  }
-}
-
-/** A dead letter's message, decoded (its encoded text if it cannot be). */
-function body(text: string): unknown {
-  try {
-    return decodeShown(text)
-  } catch {
-    return text
-  }
 }

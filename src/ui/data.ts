@@ -18,7 +18,7 @@
 import { statSync } from 'node:fs'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
 import { realFile } from '../journal-owner.js'
-import { lastDeadLetters } from '../cli/messages.js'
+import { lastDeadLetters } from '../cli/dead-letters.js'
 import { decodeShown } from '../cli/records.js'
 import { hasTable, isPassivated } from '../passivation/listing.js'
 

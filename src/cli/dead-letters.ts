@@ -1,0 +1,155 @@
+/**
+ * `raiment dead-letters`: lists the messages that could not be delivered, sends one again
+ * (`--resend N [--to ID_OR_NAME]`) or drops some (`--drop N… | all`).
+ *
+ * Invariant: as for `raiment send` (src/cli/messages.ts), the journal is changed here only in a
+ * write transaction that finds no weave owning it; with a weave running, the change is a control
+ * request that weave answers in the batch that makes it (src/dead-letters.ts).
+ */
+import { randomUUID } from 'node:crypto'
+import { deadLetter, deadLetterCount, dropDeadLetters, missingDeadLetters, type DeadLetter, type DeadLetterRequest } from '../dead-letters.js'
+import { InvalidArgument, RaimentError } from '../errors.js'
+import type { Journal } from '../journal.js'
+import type { SendResult } from '../messages.js'
+import { askWeave } from './ask-weave.js'
+import { isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions } from './common.js'
+import { deliver, notDelivered } from './messages.js'
+import { decodeShown, jsonValue } from './records.js'
+
+export interface DeadLettersOptions extends DbOptions {
+  limit: string
+  json?: boolean
+  resend?: string
+  to?: string
+  drop?: string[]
+}
+
+type Reply = { sent: SendResult } | { dropped: number } | { missing: number[] }
+
+/** The last `limit` dead letters of a journal, newest first (`raiment dead-letters`, the UI). */
+export function lastDeadLetters(journal: Journal, limit: number): DeadLetter[] {
+  return journal.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as DeadLetter[]
+}
+
+/**
+ * `raiment dead-letters`: the last N dead letters, oldest first, each with its number N; `--json`
+ * prints them as an array of `{n, at, sender, recipient, reason, message}` (sender null: from
+ * outside any thread). With `--resend` or `--drop`, does that instead.
+ */
+export async function deadLetters(o: DeadLettersOptions): Promise<number> {
+  const req = request(o)
+  if (req !== null) return change(o, req)
+  const limit = parseLimit(o.limit)
+  const journal = openReadonly(o.db)
+  try {
+    const total = deadLetterCount(journal.db)
+    const rows = lastDeadLetters(journal, limit).reverse()
+    if (o.json) {
+      say(JSON.stringify(rows.map((r) => ({ n: r.n, at: isoTime(r.at), sender: r.sender, recipient: r.recipient, reason: r.reason, message: jsonValue(body(r.body)) }))))
+    } else if (total === 0) say(`no dead letters in ${o.db}`)
+    else {
+      const lines = table(
+        ['N', 'AT', 'SENDER', 'RECIPIENT', 'REASON', 'MESSAGE'],
+        rows.map((r) => [String(r.n), isoTime(r.at), r.sender ?? '(outside)', r.recipient, r.reason, short(toText(body(r.body)), 60)]),
+      )
+      for (const l of lines) say(l)
+    }
+    if (total > rows.length) note(`the last ${rows.length} of ${plural(total, 'dead letter')}; --limit N shows more`)
+    return 0
+  } finally {
+    journal.close()
+  }
+}
+
+/**
+ * The change asked for, or null for a listing.
+ * @throws InvalidArgument for a number that is not one, both options, or `--to` without `--resend`
+ */
+function request(o: DeadLettersOptions): DeadLetterRequest | null {
+  if (o.resend !== undefined && o.drop !== undefined) throw new InvalidArgument('--resend and --drop cannot be given together: resend one dead letter, or drop some')
+  if (o.to !== undefined && o.resend === undefined) throw new InvalidArgument('--to goes with --resend N: it names who the dead letter N is sent to instead of its recipient')
+  if (o.to?.trim() === '') throw new InvalidArgument('--to must be a thread id (see raiment ps) or a registered name, got ""')
+  if (o.resend !== undefined) return { resend: number(o.resend, '--resend'), ...(o.to !== undefined ? { to: o.to } : {}) }
+  if (o.drop === undefined) return null
+  if (o.drop.length === 1 && o.drop[0] === 'all') return { drop: 'all' }
+  return { drop: [...new Set(o.drop.map((d) => number(d, '--drop')))] }
+}
+
+function number(text: string, option: string): number {
+  const n = Number(text)
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgument(`${option} takes the number N of a dead letter (the first column of raiment dead-letters), got '${text}'${option === '--drop' ? "; --drop all drops every one" : ''}`)
+  }
+  return n
+}
+
+/** Sends again or drops, by the weave running on the journal or, with none, here. */
+async function change(o: DeadLettersOptions, req: DeadLetterRequest): Promise<number> {
+  const journal = openExisting(o.db)
+  try {
+    const msgId = `cli:${randomUUID()}`
+    const here = withOwner(journal, (owner) => (owner === null ? offline(journal, req) : null))
+    const reply = here ?? (await asked(journal, req, msgId))
+    return report(o.db, req, reply)
+  } finally {
+    journal.close()
+  }
+}
+
+/** With no weave running: the change, in the caller's transaction. */
+function offline(journal: Journal, req: DeadLetterRequest): Reply {
+  const db = journal.db
+  if ('resend' in req) {
+    const d = deadLetter(db, req.resend)
+    if (d === undefined) return { missing: [req.resend] }
+    const { result } = deliver(journal, req.to ?? d.recipient, d.body, d.sender)
+    dropDeadLetters(db, false).run(d.n)
+    return { sent: result }
+  }
+  if (req.drop === 'all') return { dropped: dropDeadLetters(db, true).run().changes }
+  const missing = missingDeadLetters(db, req.drop)
+  if (missing.length > 0) return { missing }
+  const drop = dropDeadLetters(db, false)
+  for (const n of req.drop) drop.run(n)
+  return { dropped: req.drop.length }
+}
+
+/**
+ * The weave running on the journal makes the change.
+ * @throws RaimentError `RAIMENT_DEAD_LETTERS_TIMEOUT` when it does not take the request in time (withdrawn: nothing changed)
+ */
+async function asked(journal: Journal, req: DeadLetterRequest, msgId: string): Promise<Reply> {
+  const reply = await askWeave(journal, 'dead-letters', null, JSON.stringify(req), true, undefined, msgId)
+  if (reply === null) {
+    throw new RaimentError('RAIMENT_DEAD_LETTERS_TIMEOUT', `the weave on ${journal.file} did not take the request within 5 s; nothing was changed. Is it stuck? raiment weaves and raiment ps tell`)
+  }
+  try {
+    return JSON.parse(reply) as Reply
+  } catch {
+    throw new RaimentError('RAIMENT_DEAD_LETTERS_FAILED', `the weave on ${journal.file} could not do it: ${reply}`)
+  }
+}
+
+function report(db: string, req: DeadLetterRequest, reply: Reply): number {
+  if ('missing' in reply) {
+    throw new RaimentError('RAIMENT_NO_DEAD_LETTER', `no dead letter ${reply.missing.join(', ')} in ${db}: nothing was changed. raiment dead-letters lists them, each with its number N`)
+  }
+  if ('dropped' in reply) {
+    say(`dropped ${plural(reply.dropped, 'dead letter')}`)
+    return 0
+  }
+  say(JSON.stringify(reply.sent))
+  // Not delivered again: it is a dead letter again, under a new number, with the reason of now.
+  if (!reply.sent.delivered) return notDelivered(reply.sent)
+  note(`dead letter ${(req as { resend: number }).resend} sent again to ${reply.sent.to}; it is no longer among the dead letters`)
+  return 0
+}
+
+/** A dead letter's message, decoded (its encoded text if it cannot be). */
+function body(text: string): unknown {
+  try {
+    return decodeShown(text)
+  } catch {
+    return text
+  }
+}

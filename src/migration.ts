@@ -48,6 +48,26 @@ export interface MoveRecord {
   watching?: string[]
   /** The failed attempts of its retried calls (src/retry/), so a wait goes on where it arrives; absent from older weaves. */
   attempts?: AttemptRow[]
+  /**
+   * Sent back: the weave it had moved to could not replay its record (that weave's code diverges
+   * from it: src/weave-moves.ts `diverged`), and why. A thread sent back is not sent back again.
+   */
+  back?: string
+}
+
+/**
+ * A thread that moved to a weave whose code diverges from its record went back to the weave it
+ * came from (a rolling deploy moved it ahead of the code): told on both weaves, as a warning.
+ */
+export class MovedBack extends RaimentError {
+  constructor(id: string, from: string, to: string, why: string, here: 'sent' | 'back') {
+    super(
+      'RAIMENT_MOVED_BACK',
+      here === 'sent'
+        ? `thread ${id} moved here from weave ${from}, and its record diverges from this weave's code: ${why} It goes back to weave ${from}, which ran it. Deploy the same thread code here (raiment check tells) before moving threads here`
+        : `thread ${id} came back from weave ${to}, whose code diverges from its record: ${why} It runs here again`,
+    )
+  }
 }
 
 export class ThreadNotMovable extends RaimentError {
@@ -137,5 +157,6 @@ export function checkRecord(r: unknown): string | null {
   if (o.watches !== undefined && !Array.isArray(o.watches)) return 'watches is not a list'
   if (o.watching !== undefined && !(Array.isArray(o.watching) && o.watching.every((t) => typeof t === 'string'))) return 'watching is not a list of thread ids'
   if (o.attempts !== undefined && !Array.isArray(o.attempts)) return 'attempts is not a list'
+  if (o.back !== undefined && typeof o.back !== 'string') return 'back is not a string'
   return null
 }

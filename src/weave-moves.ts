@@ -1,6 +1,7 @@
 /**
  * Moves of threads between weaves (`Weave.migrate`, `Weave.arrive`): a running thread leaves
- * with its record through the outbox; a thread that arrives is recorded, then resumed by replay.
+ * with its record through the outbox; a thread that arrives is recorded, then resumed by replay;
+ * one whose record this weave's code cannot replay goes back where it came from (`diverged`).
  *
  * Invariants:
  * - A thread leaves only once every call it has in flight is answered and recorded here (or the
@@ -10,11 +11,13 @@
 import { randomUUID } from 'node:crypto'
 import { decodeValue } from './encoding.js'
 import { ownTurn } from './group-commit.js'
-import { InvalidArgument, RaimentError, UnknownThread, WeaveClosed } from './errors.js'
-import { checkRecord, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
+import { warnOnce } from './continue/long-record.js'
+import { InvalidArgument, RaimentError, ReplayDivergence, UnknownThread, WeaveClosed } from './errors.js'
+import { checkRecord, MovedBack, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
 import type { Run, WeaveHost } from './weave-types.js'
+import type { Weft } from './weft.js'
 
 /** How long a move (or a reload) waits by default for a thread's calls in flight to finish here. */
 export const MOVE_WAIT_MS = 10_000
@@ -47,6 +50,8 @@ export class WeaveMoves {
   #moves: Moves | null = null
   /** Threads being moved (waiting for their calls in flight). */
   readonly #moving = new Set<string>()
+  /** Threads that arrived and are replaying the record they came with: where from, and the weft replaying it. */
+  readonly #arriving = new Map<string, { from: string; weft: Weft }>()
 
   constructor(host: WeaveHost) {
     this.#host = host
@@ -81,7 +86,7 @@ export class WeaveMoves {
   }
 
   async #move(id: string, remote: Remote, to: string, wait: number, movable: () => Run): Promise<string> {
-    const { journal, messages } = this.#host.weave
+    const { journal } = this.#host.weave
     const dest = await remote.place(to, 'migrate')
     const run = movable()
     if (this.#host.closed()) throw new WeaveClosed()
@@ -104,17 +109,55 @@ export class WeaveMoves {
     // below is all of it; from the same synchronous step on, what comes for it is forwarded.
     run.ended = true
     run.weft.detach()
+    this.#leave(run, dest)
+    await journal.committed(true)
+    return dest
+  }
+
+  /** Sends stopped `run` to weave `dest` with its record, inbox and names (`back`: it is sent back, and why). */
+  #leave(run: Run, dest: string, back?: string): void {
+    const { journal, messages } = this.#host.weave
+    const id = run.id
     messages.beforeDeparture(id)
     journal.flushNow()
     const moves = (this.#moves ??= new Moves(journal))
     const record = moves.read(id)
+    if (back !== undefined) record.back = back
     messages.departed(id, dest)
     messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
     // Out only once the journal's stream has it (under any durability): see holdForStream.
     journal.holdForStream()
     journal.setStatus(id, 'moved', () => this.#host.ended(run, { id, type: run.type, status: 'moved', to: dest }))
-    await journal.committed(true)
-    return dest
+  }
+
+  /** A run's replay is over: a thread that arrived and replayed its record runs here for good. */
+  replayed(weft: Weft): void {
+    const a = this.#arriving.get(weft.threadId)
+    // (A divergence stops the replay before it is told: `diverged` looks at it then.)
+    if (a?.weft === weft && !(weft.stopped instanceof ReplayDivergence)) this.#arriving.delete(weft.threadId)
+  }
+
+  /**
+   * A thread that moved here diverged from this weave's code while replaying the record it came
+   * with (this weave runs older or other code, as in a rolling deploy): instead of failing here,
+   * it goes back to the weave it came from, which ran it, with its record as it came and what was
+   * sent to it since (nothing was recorded for it here). Once: a thread sent back is not sent back
+   * again. True when it goes back. (A close before its turn leaves it here: it resumes, and
+   * fails, at the next open.)
+   */
+  diverged(run: Run, err: Error): boolean {
+    const a = this.#arriving.get(run.id)
+    if (a === undefined || a.weft !== run.weft || !(err instanceof ReplayDivergence)) return false
+    this.#arriving.delete(run.id)
+    const weave = this.#host.weave
+    run.ended = true
+    run.weft.detach()
+    warnOnce(weave.config, run.id, new MovedBack(run.id, a.from, weave.journal.weaveId, err.message, 'sent'))
+    // The flush of #leave in a turn of its own (src/group-commit.ts `ownTurn`).
+    void ownTurn().then(() => {
+      if (!this.#host.closed()) this.#leave(run, a.from, err.message)
+    })
+    return true
   }
 
   /** `Weave.arrive`, for a weave that is open. */
@@ -142,6 +185,8 @@ export class WeaveMoves {
     const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
     // Its run here goes on the trace of its run where it came from.
     const run = host.prepare(t.id, t.type, t.parent, entries, t.trace ?? null, t.continued ?? 0, typeof t.scope === 'string' ? t.scope : null)
+    if (record.back === undefined) this.#arriving.set(t.id, { from: record.from, weft: run.weft })
+    else warnOnce(weave.config, t.id, new MovedBack(t.id, weave.journal.weaveId, record.from, record.back, 'back'))
     if (run.obs !== null) {
       host.observer()!.replayed(entries.length)
       weave.journal.setTrace(t.id, run.obs.traceparent)

@@ -26,6 +26,7 @@ import { RecordReader, resumeSet } from './replay-load.js'
 import type { Keyring } from './secrets/keyring.js'
 import type { AnyThreadType } from './thread.js'
 import type { Weave } from './weave.js'
+import type { WeaveMoves } from './weave-moves.js'
 import { exitSignals } from './weave-exits.js'
 import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveHost } from './weave-types.js'
 import { Weft, type Entry } from './weft.js'
@@ -41,6 +42,8 @@ export interface RunsOf {
   readonly onDivergence: 'fail' | 'continue'
   readonly alwaysReplay: boolean
   readonly passivation: Passivation | null
+  /** Moves between weaves: a thread that arrived and cannot be replayed here goes back (src/weave-moves.ts). */
+  readonly moves: WeaveMoves
 }
 
 export class WeaveRuns {
@@ -57,6 +60,7 @@ export class WeaveRuns {
   readonly #replayed = (weft: Weft, released: number): void => {
     const run = this.#runs.get(weft.threadId)
     if (run !== undefined && run.weft === weft) this.#resuming.done(run, released)
+    this.#o.moves.replayed(weft)
   }
   /** Reads one thread's record at a time (a wake, an adoption, a reload), its statements prepared once. */
   #reader: RecordReader | null = null
@@ -64,10 +68,10 @@ export class WeaveRuns {
   readonly #ends = (run: Run, ok: boolean, value: unknown): void => this.finish(run, ok, value)
   /** A library of the weave by name, for a thread's `this` (threadView). */
   readonly #lib = (name: string): Library => this.#o.libs.get(name)!
-  /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft. */
+  /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft (or send it back, if it just arrived). */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
-    if (run !== undefined && run.weft === weft) this.finish(run, false, imposedByWeave(err))
+    if (run !== undefined && run.weft === weft && !this.#o.moves.diverged(run, err)) this.finish(run, false, imposedByWeave(err))
   }
 
   constructor(o: RunsOf) {

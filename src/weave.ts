@@ -134,6 +134,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       onDivergence: o.onDivergence ?? 'fail',
       alwaysReplay: o.alwaysReplay ?? false,
       passivation: this.#passivation,
+      moves: this.#moves,
     })
   }
 

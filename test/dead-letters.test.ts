@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { thread, Weave } from 'raiment'
 import { deadLetters } from '../src/cli/dead-letters.js'
+import { deadLetters as uiDeadLetters, Journals } from '../src/ui/data.js'
+import { deadLettersPage } from '../src/ui/pages.js'
 import { raiment } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
@@ -147,6 +149,10 @@ test('the CLI: the listing numbers them; bad input is one line with its code, an
     expect(r.stderr).toMatch(new RegExp(`^raiment: ${code}: `))
   }
   expect(rows(db)).toHaveLength(3)
+  // The UI's page numbers them too, and says how to send one again.
+  const page = String(deadLettersPage(uiDeadLetters(new Journals([db]), 200), 200))
+  for (const r of rows(db)) expect(page).toContain(`<td class="num">${r.n}</td>`)
+  expect(page).toContain('raiment dead-letters --resend N')
   const dropped = await raiment(dir, 'dead-letters', '--drop', 'all')
   expect(dropped.stdout.trim()).toBe('dropped 3 dead letters')
 }, 60_000)

@@ -177,12 +177,13 @@ ${live.map(
 export function deadLettersPage(rows: DeadLetterItem[], limit: number): Html {
   if (rows.length === 0) return h`<h1>Dead letters</h1><p class="empty">No dead letters: every message was delivered.</p>`
   return h`<h1>Dead letters</h1>
-<table><thead><tr><th>At (UTC)</th><th>Weave</th><th>Sender</th><th>Recipient</th><th>Reason</th><th>Message</th></tr></thead><tbody>
+<table><thead><tr><th class="num">N</th><th>At (UTC)</th><th>Weave</th><th>Sender</th><th>Recipient</th><th>Reason</th><th>Message</th></tr></thead><tbody>
 ${rows.map(
-  (d) => h`<tr><td class="time">${isoTime(d.at).replace('T', ' ').replace('Z', '')}</td><td>${d.weave}</td><td>${d.sender === null ? '(outside)' : threadLink(d.sender)}</td>
+  (d) => h`<tr><td class="num">${d.n}</td><td class="time">${isoTime(d.at).replace('T', ' ').replace('Z', '')}</td><td>${d.weave}</td><td>${d.sender === null ? '(outside)' : threadLink(d.sender)}</td>
 <td>${d.recipient.includes('/') ? threadLink(d.recipient) : d.recipient}</td><td>${d.reason}</td><td><code>${shortJson(d.message, 120)}</code></td></tr>`,
 )}</tbody></table>
-${rows.length >= limit ? h`<p class="note">The newest ${limit}.</p>` : ''}`
+${rows.length >= limit ? h`<p class="note">The newest ${limit}.</p>` : ''}
+<p class="note">To send one again or drop it: <code>raiment dead-letters --resend N</code> (<code>--to ID_OR_NAME</code>) or <code>--drop N</code>, with <code>--db</code> the journal of its weave.</p>`
 }
 
 export function notFound(what: string): Html {

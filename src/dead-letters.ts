@@ -1,15 +1,21 @@
 /**
- * Dead letters sent again or dropped (`raiment dead-letters --resend N` / `--drop N…`): by the
- * weave running on the journal, as a control request (src/weave-control.ts), or, with none
- * running, by the CLI in its owner-checked transaction (src/cli/dead-letters.ts).
+ * Dead letters read, sent again or dropped (`raiment dead-letters`, `--resend N`, `--drop N…`):
+ * by the weave running on the journal, as a control request (src/weave-control.ts), or, with none
+ * running, by the CLI in its owner-checked transaction (src/cli/dead-letters.ts). One `apply`
+ * serves both: the weave queues its writes in its next batch, the CLI runs them at once.
  *
  * Invariants:
  * - A dead letter sent again leaves the dead letters in the batch (or transaction) that sends it:
  *   sent once, however often its request is taken again after a crash (its message id is the
- *   asker's, so a copy of it is one message).
+ *   asker's, so a copy of it is one message). One a batch not yet committed sends or drops is
+ *   gone already for a later request (`pending`), so two requests for it send it once.
+ * - A dead letter's number is never given to another (AUTOINCREMENT, src/journal-schema.ts): a
+ *   request made from an older listing cannot reach a newer letter.
  * - A request naming a dead letter that is not there changes nothing (a drop of several drops none).
  */
 import type Database from 'better-sqlite3'
+import type { Journal } from './journal.js'
+import type { SendResult } from './messages.js'
 
 /** A row of table `dead_letters`. */
 export interface DeadLetter {
@@ -24,23 +30,88 @@ export interface DeadLetter {
 /** What `raiment dead-letters` asks of a journal: send dead letter `resend` again (to `to`, by default its recipient), or drop some (or all). */
 export type DeadLetterRequest = { resend: number; to?: string } | { drop: number[] | 'all' }
 
-/** The dead letter `n`, if it is there. */
-export function deadLetter(db: Database.Database, n: number): DeadLetter | undefined {
-  return db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters WHERE n = ?').get(n) as DeadLetter | undefined
+/** What a request did: sent (the send's result), dropped (how many), or nothing (the numbers not there). */
+export type DeadLetterReply = { sent: SendResult } | { dropped: number } | { missing: number[] }
+
+type Stmt = Database.Statement<unknown[]>
+
+export class DeadLetters {
+  readonly #get: Stmt
+  readonly #last: Stmt
+  readonly #count: Stmt
+  readonly #max: Stmt
+  readonly #drop: Stmt
+  readonly #dropUpTo: Stmt
+  /** Numbers a batch not yet committed sends again or drops (the weave's: the CLI's commit at once). */
+  readonly #pending = new Set<number>()
+  /** A drop of all not yet committed drops those up to this number (0: none). */
+  #pendingUpTo = 0
+
+  constructor(db: Database.Database) {
+    this.#get = db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters WHERE n = ?')
+    this.#last = db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?')
+    this.#count = db.prepare('SELECT count(*) FROM dead_letters').pluck()
+    this.#max = db.prepare('SELECT max(n) FROM dead_letters').pluck()
+    this.#drop = db.prepare('DELETE FROM dead_letters WHERE n = ?')
+    this.#dropUpTo = db.prepare('DELETE FROM dead_letters WHERE n <= ?')
+  }
+
+  /** The last `limit`, newest first. */
+  last(limit: number): DeadLetter[] {
+    return this.#last.all(limit) as DeadLetter[]
+  }
+
+  count(): number {
+    return this.#count.get() as number
+  }
+
+  /**
+   * Does what `req` asks: `send(d, to)` sends dead letter `d` again (in the same batch or
+   * transaction as `write`); `write(stmt, params, after)` runs a write, or queues it and calls
+   * `after` once it is committed.
+   */
+  apply(req: DeadLetterRequest, send: (d: DeadLetter, to: string) => SendResult, write: (stmt: Stmt, params: unknown[], after: () => void) => void): DeadLetterReply {
+    if ('resend' in req) {
+      const d = this.#gone(req.resend) ? undefined : (this.#get.get(req.resend) as DeadLetter | undefined)
+      if (d === undefined) return { missing: [req.resend] }
+      const sent = send(d, req.to ?? d.recipient)
+      this.#dropping(write, this.#drop, [d.n])
+      return { sent }
+    }
+    if (req.drop === 'all') {
+      // Those there now (a letter made in the same batch, after, stays): counted as they go.
+      const max = this.#max.get() as number | null
+      if (max === null || max <= this.#pendingUpTo) return { dropped: 0 }
+      const dropped = (this.#count.get() as number) - this.#pending.size
+      this.#pendingUpTo = max
+      write(this.#dropUpTo, [max], () => {
+        if (this.#pendingUpTo === max) this.#pendingUpTo = 0
+      })
+      return { dropped }
+    }
+    const missing = req.drop.filter((n) => this.#gone(n) || this.#get.get(n) === undefined)
+    if (missing.length > 0) return { missing }
+    for (const n of req.drop) this.#dropping(write, this.#drop, [n])
+    return { dropped: req.drop.length }
+  }
+
+  /** Sent again or dropped in a batch not yet committed. */
+  #gone(n: number): boolean {
+    return this.#pending.has(n) || n <= this.#pendingUpTo
+  }
+
+  #dropping(write: (stmt: Stmt, params: unknown[], after: () => void) => void, stmt: Stmt, params: [number]): void {
+    const n = params[0]
+    this.#pending.add(n)
+    write(stmt, params, () => this.#pending.delete(n))
+  }
 }
 
-/** Which of `ns` are not dead letters of this journal. */
-export function missingDeadLetters(db: Database.Database, ns: readonly number[]): number[] {
-  const has = db.prepare('SELECT 1 FROM dead_letters WHERE n = ?')
-  return ns.filter((n) => has.get(n) === undefined)
+/** The dead letters of `journal` (its statements prepared once per journal). */
+export function deadLettersOf(journal: Journal): DeadLetters {
+  let d = ofJournal.get(journal)
+  if (d === undefined) ofJournal.set(journal, (d = new DeadLetters(journal.db)))
+  return d
 }
 
-/** The statement that drops dead letter `n` (`all`: every one). */
-export function dropDeadLetters(db: Database.Database, all: boolean): Database.Statement<unknown[]> {
-  return db.prepare(all ? 'DELETE FROM dead_letters' : 'DELETE FROM dead_letters WHERE n = ?')
-}
-
-/** How many dead letters the journal holds. */
-export function deadLetterCount(db: Database.Database): number {
-  return db.prepare('SELECT count(*) FROM dead_letters').pluck().get() as number
-}
+const ofJournal = new WeakMap<Journal, DeadLetters>()

@@ -190,6 +190,12 @@ export const MIGRATIONS: readonly string[] = [
   // Watches by watcher: a watched thread's end deletes the rows where it is the target or the
   // watcher (src/thread-registry.ts), a scan of the table without it, in the group commit.
   `CREATE INDEX IF NOT EXISTS watches_watcher ON watches(watcher);`,
+  // Dead letters numbered for good (AUTOINCREMENT): `raiment dead-letters --resend/--drop N` names
+  // one by its number, which a dead letter made after the newest was dropped took again before.
+  `CREATE TABLE dead_letters_numbered (n INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT, recipient TEXT NOT NULL, body TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
+   INSERT INTO dead_letters_numbered (n, sender, recipient, body, reason, at) SELECT n, sender, recipient, body, reason, at FROM dead_letters;
+   DROP TABLE dead_letters;
+   ALTER TABLE dead_letters_numbered RENAME TO dead_letters;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

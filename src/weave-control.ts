@@ -12,7 +12,7 @@
  *   once done).
  */
 import { ControlTable } from './control-table.js'
-import { deadLetter, deadLetterCount, dropDeadLetters, missingDeadLetters, type DeadLetterRequest } from './dead-letters.js'
+import { deadLettersOf, type DeadLetterRequest } from './dead-letters.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeValue } from './encoding.js'
 import { encodeError } from './error-records.js'
@@ -122,7 +122,16 @@ export class ControlRequests {
             continue
           }
         } else if (c.kind === 'dead-letters') {
-          reply = this.#deadLetters(JSON.parse(c.arg ?? '{}') as DeadLetterRequest, c.msg_id ?? `control:${journal.weaveId}:${c.n}`)
+          // Answered in the batch that sends or drops them (or at once, with nothing changed).
+          const msgId = c.msg_id ?? `control:${journal.weaveId}:${c.n}`
+          const messages = this.#weave.messages
+          reply = JSON.stringify(
+            deadLettersOf(journal).apply(
+              JSON.parse(c.arg ?? '{}') as DeadLetterRequest,
+              (d, to) => messages.send(d.sender, to, decodeValue(d.body), msgId),
+              (stmt, params, after) => journal.queue(stmt, params, after),
+            ),
+          )
         } else if (c.kind === 'schedule') {
           // `raiment schedule add|rm|pause|resume`: answered in the batch of the change.
           reply = this.#weave.schedules.control(c.arg ?? '')
@@ -162,31 +171,6 @@ export class ControlRequests {
     if (row?.status !== 'killed') return 'not killed'
     exitSignals(this.#weave, { id, type: row.type, parent: row.parent }, 'killed', undefined, null)
     return 'told'
-  }
-
-  /**
-   * `raiment dead-letters --resend / --drop`: replies `{ sent: SendResult }` or `{ dropped: k }`
-   * in the batch that sends or drops them, or `{ missing: [n…] }` with nothing changed.
-   */
-  #deadLetters(req: DeadLetterRequest, msgId: string): string {
-    const db = this.#journal.db
-    if ('resend' in req) {
-      const d = deadLetter(db, req.resend)
-      if (d === undefined) return JSON.stringify({ missing: [req.resend] })
-      const sent = this.#weave.messages.send(d.sender, req.to ?? d.recipient, decodeValue(d.body), msgId)
-      this.#journal.queue(dropDeadLetters(db, false), [d.n])
-      return JSON.stringify({ sent })
-    }
-    if (req.drop === 'all') {
-      const dropped = deadLetterCount(db)
-      this.#journal.queue(dropDeadLetters(db, true), [])
-      return JSON.stringify({ dropped })
-    }
-    const missing = missingDeadLetters(db, req.drop)
-    if (missing.length > 0) return JSON.stringify({ missing })
-    const drop = dropDeadLetters(db, false)
-    for (const n of req.drop) this.#journal.queue(drop, [n])
-    return JSON.stringify({ dropped: req.drop.length })
   }
 
   /** Answers request n in the batch of what it queued; it is not taken again until that commits. */

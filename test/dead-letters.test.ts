@@ -12,6 +12,7 @@ import { thread, Weave } from 'raiment'
 import { deadLetters } from '../src/cli/dead-letters.js'
 import { deadLetters as uiDeadLetters, Journals } from '../src/ui/data.js'
 import { deadLettersPage } from '../src/ui/pages.js'
+import { SCHEMA_VERSION } from '../src/journal.js'
 import { raiment } from './support/raiment-process.js'
 import { tempDir } from './support/tmp.js'
 
@@ -96,6 +97,35 @@ describe('with a weave running, the weave sends again or drops', () => {
     }
   })
 
+  test('two --resend of one dead letter at once: it is sent once, the other request finds it gone', async () => {
+    const { db, weave, keeperId } = await threeDeadLetters()
+    try {
+      const n = String(rows(db)[0]!.n)
+      const both = await Promise.allSettled([deadLetters({ db, ...quiet, resend: n, to: keeperId }), deadLetters({ db, ...quiet, resend: n, to: keeperId })])
+      expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected'])
+      expect(both.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'RAIMENT_NO_DEAD_LETTER' } })
+      expect(await weave.join(keeperId)).toMatchObject({ status: 'done', result: { order: 1 } })
+      const raw = new Database(db, { readonly: true })
+      expect(raw.prepare('SELECT count(*) FROM inbox').pluck().get()).toBe(0)
+      raw.close()
+    } finally {
+      await weave.close()
+    }
+  })
+
+  test('a number is never given again: after the newest is dropped, the next dead letter takes a new one', async () => {
+    const { db, weave } = await threeDeadLetters()
+    try {
+      const newest = rows(db).at(-1)!.n
+      expect(await deadLetters({ db, ...quiet, drop: [String(newest)] })).toBe(0)
+      weave.send('nobody', 'later')
+      await weave.committed()
+      expect(rows(db).at(-1)!.n).toBeGreaterThan(newest)
+    } finally {
+      await weave.close()
+    }
+  })
+
   test('--drop of two, then of one not there (nothing changed), then all', async () => {
     const { db, weave } = await threeDeadLetters()
     try {
@@ -156,3 +186,25 @@ test('the CLI: the listing numbers them; bad input is one line with its code, an
   const dropped = await raiment(dir, 'dead-letters', '--drop', 'all')
   expect(dropped.stdout.trim()).toBe('dropped 3 dead letters')
 }, 60_000)
+
+test('a journal whose dead letters were numbered the old way keeps them, numbered for good from now on', async () => {
+  const { db, weave } = await threeDeadLetters()
+  await weave.close()
+  // As an older Raiment left it: no AUTOINCREMENT, one schema version back.
+  const raw = new Database(db)
+  raw.exec(`CREATE TABLE old (n INTEGER PRIMARY KEY, sender TEXT, recipient TEXT NOT NULL, body TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
+    INSERT INTO old SELECT * FROM dead_letters; DROP TABLE dead_letters; ALTER TABLE old RENAME TO dead_letters;`)
+  raw.pragma(`user_version = ${SCHEMA_VERSION - 1}`)
+  raw.close()
+  const before = rows(db)
+  const again = await open(db)
+  try {
+    expect(rows(db)).toEqual(before)
+    await deadLetters({ db, ...quiet, drop: [String(before.at(-1)!.n)] })
+    again.send('nobody', 'later')
+    await again.committed()
+    expect(rows(db).at(-1)!.n).toBeGreaterThan(before.at(-1)!.n)
+  } finally {
+    await again.close()
+  }
+})

@@ -7,10 +7,9 @@
  * request that weave answers in the batch that makes it (src/dead-letters.ts).
  */
 import { randomUUID } from 'node:crypto'
-import { deadLetter, deadLetterCount, dropDeadLetters, missingDeadLetters, type DeadLetter, type DeadLetterRequest } from '../dead-letters.js'
+import { deadLettersOf, type DeadLetter, type DeadLetterReply, type DeadLetterRequest } from '../dead-letters.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
-import type { SendResult } from '../messages.js'
 import { askWeave } from './ask-weave.js'
 import { isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions } from './common.js'
 import { deliver, notDelivered } from './messages.js'
@@ -24,12 +23,6 @@ export interface DeadLettersOptions extends DbOptions {
   drop?: string[]
 }
 
-type Reply = { sent: SendResult } | { dropped: number } | { missing: number[] }
-
-/** The last `limit` dead letters of a journal, newest first (`raiment dead-letters`, the UI). */
-export function lastDeadLetters(journal: Journal, limit: number): DeadLetter[] {
-  return journal.db.prepare('SELECT n, sender, recipient, body, reason, at FROM dead_letters ORDER BY n DESC LIMIT ?').all(limit) as DeadLetter[]
-}
 
 /**
  * `raiment dead-letters`: the last N dead letters, oldest first, each with its number N; `--json`
@@ -42,8 +35,9 @@ export async function deadLetters(o: DeadLettersOptions): Promise<number> {
   const limit = parseLimit(o.limit)
   const journal = openReadonly(o.db)
   try {
-    const total = deadLetterCount(journal.db)
-    const rows = lastDeadLetters(journal, limit).reverse()
+    const letters = deadLettersOf(journal)
+    const total = letters.count()
+    const rows: DeadLetter[] = letters.last(limit).reverse()
     if (o.json) {
       say(JSON.stringify(rows.map((r) => ({ n: r.n, at: isoTime(r.at), sender: r.sender, recipient: r.recipient, reason: r.reason, message: jsonValue(body(r.body)) }))))
     } else if (total === 0) say(`no dead letters in ${o.db}`)
@@ -97,40 +91,34 @@ async function change(o: DeadLettersOptions, req: DeadLetterRequest): Promise<nu
 }
 
 /** With no weave running: the change, in the caller's transaction. */
-function offline(journal: Journal, req: DeadLetterRequest): Reply {
-  const db = journal.db
-  if ('resend' in req) {
-    const d = deadLetter(db, req.resend)
-    if (d === undefined) return { missing: [req.resend] }
-    const { result } = deliver(journal, req.to ?? d.recipient, d.body, d.sender)
-    dropDeadLetters(db, false).run(d.n)
-    return { sent: result }
-  }
-  if (req.drop === 'all') return { dropped: dropDeadLetters(db, true).run().changes }
-  const missing = missingDeadLetters(db, req.drop)
-  if (missing.length > 0) return { missing }
-  const drop = dropDeadLetters(db, false)
-  for (const n of req.drop) drop.run(n)
-  return { dropped: req.drop.length }
+function offline(journal: Journal, req: DeadLetterRequest): DeadLetterReply {
+  return deadLettersOf(journal).apply(
+    req,
+    (d, to) => deliver(journal, to, d.body, d.sender).result,
+    (stmt, params, after) => {
+      stmt.run(...params)
+      after()
+    },
+  )
 }
 
 /**
  * The weave running on the journal makes the change.
  * @throws RaimentError `RAIMENT_DEAD_LETTERS_TIMEOUT` when it does not take the request in time (withdrawn: nothing changed)
  */
-async function asked(journal: Journal, req: DeadLetterRequest, msgId: string): Promise<Reply> {
+async function asked(journal: Journal, req: DeadLetterRequest, msgId: string): Promise<DeadLetterReply> {
   const reply = await askWeave(journal, 'dead-letters', null, JSON.stringify(req), true, undefined, msgId)
   if (reply === null) {
     throw new RaimentError('RAIMENT_DEAD_LETTERS_TIMEOUT', `the weave on ${journal.file} did not take the request within 5 s; nothing was changed. Is it stuck? raiment weaves and raiment ps tell`)
   }
   try {
-    return JSON.parse(reply) as Reply
+    return JSON.parse(reply) as DeadLetterReply
   } catch {
     throw new RaimentError('RAIMENT_DEAD_LETTERS_FAILED', `the weave on ${journal.file} could not do it: ${reply}`)
   }
 }
 
-function report(db: string, req: DeadLetterRequest, reply: Reply): number {
+function report(db: string, req: DeadLetterRequest, reply: DeadLetterReply): number {
   if ('missing' in reply) {
     throw new RaimentError('RAIMENT_NO_DEAD_LETTER', `no dead letter ${reply.missing.join(', ')} in ${db}: nothing was changed. raiment dead-letters lists them, each with its number N`)
   }

@@ -18,7 +18,7 @@
 import { statSync } from 'node:fs'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
 import { realFile } from '../journal-owner.js'
-import { lastDeadLetters } from '../cli/dead-letters.js'
+import { deadLettersOf } from '../dead-letters.js'
 import { decodeShown } from '../cli/records.js'
 import { hasTable, isPassivated } from '../passivation/listing.js'
 
@@ -348,7 +348,7 @@ export function deadLetters(journals: Journals, limit: number): DeadLetterItem[]
   const out: DeadLetterItem[] = []
   for (let i = 0; i < journals.files.length; i++) {
     journals.read(i, (j) => {
-      for (const r of lastDeadLetters(j, limit)) out.push({ n: r.n, weave: j.weaveId, at: r.at, sender: r.sender, recipient: r.recipient, reason: r.reason, message: decodeSafe(r.body) })
+      for (const r of deadLettersOf(j).last(limit)) out.push({ n: r.n, weave: j.weaveId, at: r.at, sender: r.sender, recipient: r.recipient, reason: r.reason, message: decodeSafe(r.body) })
     })
   }
   return out.sort((a, b) => b.at - a.at).slice(0, limit)

@@ -37,7 +37,8 @@ export const rules = {
     { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: ioLib('new Date() without arguments', 'clock') + ' (new Date(await this.clock.now()))' },
     { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: ioLib('Math.random()', 'random') },
     // Whatever the module's default import is named (import c from 'node:crypto'; c.randomBytes(8)); through the global object below.
-    { selector: `CallExpression[callee.property.name=/^(${RANDOM_FUNCTIONS.join('|')})$/]:not([callee.object.object.name=${GLOBAL_OBJECT}])`, message: ioLib('crypto randomness', 'random') },
+    // Not a method of a library of the thread's (this.ids.randomUUID()): its calls are recorded.
+    { selector: `CallExpression[callee.property.name=/^(${RANDOM_FUNCTIONS.join('|')})$/]:not([callee.object.object.name=${GLOBAL_OBJECT}]):not([callee.object.object.type='ThisExpression'])`, message: ioLib('crypto randomness', 'random') },
     { selector: "CallExpression[callee.object.name='performance'][callee.property.name='now']", message: ioLib('performance.now()', 'clock') },
     { selector: "CallExpression[callee.name=/^(setTimeout|setInterval|setImmediate)$/]", message: ioLib('A timer', 'clock') + ' (this.clock.sleep(ms))' },
     { selector: "CallExpression[callee.name='fetch']", message: ioLib('fetch()', 'fetch') },

@@ -278,6 +278,29 @@ export function leavesDump(error: ErrorRecord): boolean {
   return !(error.weave === true && error.fields['code'] === 'RAIMENT_LINKED_EXIT')
 }
 
+/** `leavesDump` of a recorded end; an end that cannot be read does (its dump shows what there is). */
+function leavesDumpText(outcome: string): boolean {
+  try {
+    return leavesDump(decodeValue(outcome) as ErrorRecord)
+  } catch {
+    return true
+  }
+}
+
+/** The errors thread ends were told with (`ThreadEnd.error`) that left no dump. */
+const noDump = new WeakSet<object>()
+
+/** `error`, the error a thread's end is told with, rebuilt from `record`: remembered when it leaves no dump. */
+export function toldError(error: Error, record: ErrorRecord): Error {
+  if (!leavesDump(record)) noDump.add(error)
+  return error
+}
+
+/** Whether the end told with `error` left no dump (`Weave.dumpPath`). */
+export function leftNoDump(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && noDump.has(error)
+}
+
 /** Where a weave writes the dumps of its failed threads, and the writes not yet done. */
 export class DumpWriter {
   /** The dumps directory, or false: no dumps. */
@@ -309,7 +332,7 @@ export class DumpWriter {
     if (this.#dir !== false) {
       const failed = this.#journal.db.prepare("SELECT id, outcome FROM threads WHERE status = 'failed' AND ended >= ?").all(since) as Array<{ id: string; outcome: string }>
       for (const { id, outcome } of failed) {
-        if (leavesDump(decodeValue(outcome) as ErrorRecord) && !existsSync(this.path(id)!)) writes.push(this.write(id))
+        if (leavesDumpText(outcome) && !existsSync(this.path(id)!)) writes.push(this.write(id))
       }
     }
     void Promise.all(writes).then(() => {

@@ -9,6 +9,7 @@
  * - A thread moves once at a time; one arriving is taken once per message id.
  */
 import { randomUUID } from 'node:crypto'
+import type { Statement } from 'better-sqlite3'
 import { decodeValue } from './encoding.js'
 import { ownTurn } from './group-commit.js'
 import { warnOnce } from './continue/long-record.js'
@@ -48,13 +49,23 @@ export class WeaveMoves {
   readonly #host: WeaveHost
   /** The move records of the journal, made at the first move. */
   #moves: Moves | null = null
+  /** Deletes a meta `back:<id>` (a thread to send back) in the next batch. */
+  #unmark: Statement<unknown[]> | null = null
   /** Threads being moved (waiting for their calls in flight). */
   readonly #moving = new Set<string>()
-  /** Threads that arrived and are replaying the record they came with: where from, and the weft replaying it. */
-  readonly #arriving = new Map<string, { from: string; weft: Weft }>()
+  /**
+   * Threads that arrived and are replaying the record they came with: where from, and the weft
+   * replaying it (null: the first to replay it, for one to send back that a restart found here).
+   */
+  readonly #arriving = new Map<string, { from: string; weft: Weft | null }>()
 
   constructor(host: WeaveHost) {
     this.#host = host
+    // Threads a weave that stopped was about to send back (meta `back:<id>`): sent back at their first replay here.
+    const db = host.weave.journal.db
+    for (const [k, from] of db.prepare("SELECT k, v FROM meta WHERE k LIKE 'back:%'").raw(true).all() as Array<[string, string]>) {
+      this.#arriving.set(k.slice('back:'.length), { from, weft: null })
+    }
   }
 
   /** `Weave.migrate`, for a weave that is open. */
@@ -122,7 +133,10 @@ export class WeaveMoves {
     journal.flushNow()
     const moves = (this.#moves ??= new Moves(journal))
     const record = moves.read(id)
-    if (back !== undefined) record.back = back
+    if (back !== undefined) {
+      record.back = back
+      this.#unmarkBack(id)
+    }
     messages.departed(id, dest)
     messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
     // Out only once the journal's stream has it (under any durability): see holdForStream.
@@ -132,9 +146,18 @@ export class WeaveMoves {
 
   /** A run's replay is over: a thread that arrived and replayed its record runs here for good. */
   replayed(weft: Weft): void {
-    const a = this.#arriving.get(weft.threadId)
+    const id = weft.threadId
+    const a = this.#arriving.get(id)
     // (A divergence stops the replay before it is told: `diverged` looks at it then.)
-    if (a?.weft === weft && !(weft.stopped instanceof ReplayDivergence)) this.#arriving.delete(weft.threadId)
+    if (a === undefined || (a.weft !== null && a.weft !== weft) || weft.stopped instanceof ReplayDivergence) return
+    this.#arriving.delete(id)
+    if (a.weft === null) this.#unmarkBack(id)
+  }
+
+  /** Deletes the mark of a thread to send back (meta `back:<id>`) in the next batch. */
+  #unmarkBack(id: string): void {
+    const journal = this.#host.weave.journal
+    journal.queue((this.#unmark ??= journal.db.prepare('DELETE FROM meta WHERE k = ?')), [`back:${id}`])
   }
 
   /**
@@ -142,20 +165,31 @@ export class WeaveMoves {
    * with (this weave runs older or other code, as in a rolling deploy): instead of failing here,
    * it goes back to the weave it came from, which ran it, with its record as it came and what was
    * sent to it since (nothing was recorded for it here). Once: a thread sent back is not sent back
-   * again. True when it goes back. (A close before its turn leaves it here: it resumes, and
-   * fails, at the next open.)
+   * again. True when it goes back. A weave that stops before it left sends it back when its
+   * replay diverges again after the restart (meta `back:<id>`).
    */
   diverged(run: Run, err: Error): boolean {
     const a = this.#arriving.get(run.id)
-    if (a === undefined || a.weft !== run.weft || !(err instanceof ReplayDivergence)) return false
+    if (a === undefined || (a.weft !== null && a.weft !== run.weft) || !(err instanceof ReplayDivergence)) return false
     this.#arriving.delete(run.id)
     const weave = this.#host.weave
-    run.ended = true
-    run.weft.detach()
     warnOnce(weave.config, run.id, new MovedBack(run.id, a.from, weave.journal.weaveId, err.message, 'sent'))
-    // The flush of #leave in a turn of its own (src/group-commit.ts `ownTurn`).
+    // Kept to send back by a weave that stops first (deleted in the batch it leaves in).
+    if (a.weft !== null) weave.journal.queueMeta(`back:${run.id}`, a.from)
+    // Until it leaves, in a turn of its own (the flush of #leave: src/group-commit.ts `ownTurn`), it
+    // is alive here: what is sent to it goes into its inbox (and leaves with it); a kill, or the end
+    // of a thread linked to it, ends it here. Its function, stopped, is let go of (a weft that runs
+    // nothing stands in for it), and it is not passivated meanwhile.
+    run.weft = this.#host.weft(run, null)
+    run.moving = true
     void ownTurn().then(() => {
-      if (!this.#host.closed()) this.#leave(run, a.from, err.message)
+      run.moving = false
+      if (this.#host.closed()) return
+      // Ended here meanwhile (killed, or a linked thread's end): it stays, ended.
+      if (run.ended) return this.#unmarkBack(run.id)
+      run.ended = true
+      run.weft.detach()
+      this.#leave(run, a.from, err.message)
     })
     return true
   }
@@ -185,8 +219,9 @@ export class WeaveMoves {
     const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))
     // Its run here goes on the trace of its run where it came from.
     const run = host.prepare(t.id, t.type, t.parent, entries, t.trace ?? null, t.continued ?? 0, typeof t.scope === 'string' ? t.scope : null)
-    if (record.back === undefined) this.#arriving.set(t.id, { from: record.from, weft: run.weft })
-    else warnOnce(weave.config, t.id, new MovedBack(t.id, weave.journal.weaveId, record.from, record.back, 'back'))
+    // (A thread with no record cannot diverge: its replay, which would forget it, never runs.)
+    if (record.back !== undefined) warnOnce(weave.config, t.id, new MovedBack(t.id, weave.journal.weaveId, record.from, record.back, 'back'))
+    else if (entries.length > 0) this.#arriving.set(t.id, { from: record.from, weft: run.weft })
     if (run.obs !== null) {
       host.observer()!.replayed(entries.length)
       weave.journal.setTrace(t.id, run.obs.traceparent)

@@ -14,7 +14,7 @@
  */
 import { crashArmed, crashPoint } from './crash-points.js'
 import { scopeNumber, type WeaveConfig } from './call-context.js'
-import { leavesDump, type DumpWriter } from './dump.js'
+import { leavesDump, toldError, type DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
 import { ThreadKilled } from './errors.js'
@@ -244,7 +244,7 @@ export class WeaveRuns {
     this.#journal.endThread(run.id, status, text, () => {
       const end: ThreadEnd = error === null
         ? { id: run.id, type: run.type, status: 'done', result: value }
-        : { id: run.id, type: run.type, status: 'failed', error: errorFromRecord(error) }
+        : { id: run.id, type: run.type, status: 'failed', error: toldError(errorFromRecord(error), error) }
       if (error !== null) {
         if (crashArmed) crashPoint('failed-committed')
         if (leavesDump(error)) void this.#o.dumps.write(run.id)

@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import { resolve } from 'node:path'
 import { newScope, type WeaveConfig } from './call-context.js'
-import { DumpWriter } from './dump.js'
+import { DumpWriter, leftNoDump } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThreadType, WeaveClosed } from './errors.js'
 import { ownTurn } from './group-commit.js'
@@ -492,10 +492,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   /**
-   * Where the dump of a failed thread is written: null with no dumps, or for a thread ended by a
-   * linked one, `error` a `LinkedExit` (it leaves none: src/dump.ts `leavesDump`).
+   * Where the dump of a failed thread is written: null with no dumps, or for an end that leaves
+   * none, `error` the error its end was told with (a thread ended by a linked one: src/dump.ts
+   * `leavesDump`).
    */
   dumpPath(id: string, error?: unknown): string | null {
-    return error instanceof LinkedExit ? null : this.#dumps.path(id)
+    return leftNoDump(error) ? null : this.#dumps.path(id)
   }
 }

@@ -3,12 +3,14 @@
  * the new code, weave b still the old) goes back to the weave it came from, which runs it on, and
  * both weaves warn with RAIMENT_MOVED_BACK (src/weave-moves.ts `diverged`); before, it failed on
  * b with ReplayDivergence, its name freed. A thread sent back that the weave it came back to
- * cannot replay either fails there: it is not sent back again. Real weaves over RabbitMQ.
+ * cannot replay either fails there: it is not sent back again. Until it leaves (a turn later) it
+ * is alive where it diverged: a message sent to it there goes with it, a kill ends it there. Real
+ * weaves over RabbitMQ; the restart path is test/move-back-restart.test.ts.
  */
 import { describe, expect, it } from 'vitest'
 import { thread, type AnyThreadType } from 'raiment'
 import { brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
-import { openWeave } from './support/weaves.js'
+import { openWeave, type OpenWeave } from './support/weaves.js'
 import { tempDir } from './support/tmp.js'
 
 /** The new code: asks for the time first (a call the old code never makes), then counts messages until 'stop'. */
@@ -46,15 +48,54 @@ const loopOther = thread({
 describe.skipIf(!brokerUp && !CI)('a thread moved to a weave whose code diverges from its record', () => {
   const cleanups = brokerTests()
 
-  function setup() {
+  /** `onSentBack`: called as weave b warns that it sends a thread back (before it has left). */
+  function setup(onSentBack: () => void = () => {}) {
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['a', 'b']))
     const warned: Record<string, string[]> = { a: [], b: [] }
     const open = (id: 'a' | 'b', loop: AnyThreadType) =>
-      openWeave(cleanups, dir, ns, id, { loop }, { durability: 'sync', passivateAfter: false, onWarning: (w) => warned[id]!.push(`${(w as { code?: string }).code}: ${w.message}`) })
+      openWeave(cleanups, dir, ns, id, { loop }, {
+        durability: 'sync',
+        passivateAfter: false,
+        onWarning: (w) => {
+          warned[id]!.push(`${(w as { code?: string }).code}: ${w.message}`)
+          if (id === 'b' && (w as { code?: string }).code === 'RAIMENT_MOVED_BACK') onSentBack()
+        },
+      })
     return { open, warned }
   }
+
+  /** Weaves a (new code) and b (old code), and a thread of a, given 'one', moved to b. */
+  async function movedToOld(onSentBack: (b: OpenWeave, t: string) => void) {
+    let b: OpenWeave | null = null
+    let t = ''
+    const { open, warned } = setup(() => onSentBack(b!, t))
+    const a = await open('a', loopNew)
+    b = await open('b', loopOld)
+    t = a.weave.spawn('loop')
+    a.weave.send(t, 'one')
+    await expect.poll(() => a.weave.journal.entries(t).length, { timeout: 10_000, interval: 20 }).toBeGreaterThanOrEqual(3)
+    expect(await a.weave.migrate(t, 'b')).toBe('b')
+    return { open, warned, a, b, t }
+  }
+
+  it('takes back with it what was sent to it while it waited to leave', async () => {
+    let sent: unknown = null
+    const { a, t } = await movedToOld((b, t) => (sent = b.weave.send(t, 'meanwhile')))
+    await expect.poll(() => a.weave.journal.thread(t)?.status, { timeout: 15_000, interval: 20 }).toBe('running')
+    expect(sent).toEqual({ delivered: true, to: t })
+    a.weave.send(t, 'stop')
+    expect(await a.weave.join(t)).toMatchObject({ status: 'done', result: 2 })
+  }, 60_000)
+
+  it('killed while it waited to leave, ends there, killed', async () => {
+    let killed: unknown = null
+    const { b, t } = await movedToOld((b, t) => (killed = b.weave.kill(t)))
+    expect(await b.weave.join(t)).toMatchObject({ status: 'killed' })
+    expect(killed).toBe(true)
+    expect(b.weave.journal.thread(t)?.status).toBe('killed')
+  }, 60_000)
 
   it('goes back to the weave it came from, which runs it on with its name and the messages sent meanwhile', async () => {
     const { open, warned } = setup()

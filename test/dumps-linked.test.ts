@@ -30,8 +30,16 @@ const parent = thread({
   },
 })
 
+/** Spawns a parent of linked workers and joins it: the join throws the parent's LinkedExit, which this thread throws on. */
+const joiner = thread({
+  uses: ['threads'],
+  async does() {
+    return this.threads.join(await this.threads.spawn('parent', { n: 1 }))
+  },
+})
+
 function open(dir: string): Promise<Weave> {
-  return Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { worker, parent }, dumps: join(dir, 'dumps'), ioLibs: false })
+  return Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: { worker, parent, joiner }, dumps: join(dir, 'dumps'), ioLibs: false })
 }
 
 function dumpsIn(dir: string): string[] {
@@ -76,4 +84,26 @@ test('a worker that fails leaves its dump; the parent and the siblings it took d
   await weave.close()
   expect(dumpsIn(dir)).toHaveLength(1)
   expect(existsSync(weave.dumpPath(failing)!)).toBe(true)
+})
+
+test("a thread that throws on a LinkedExit its join threw failed by itself: it leaves its dump, and its end's line names it", async () => {
+  const dir = tempDir()
+  const weave = await open(dir)
+  const top = weave.spawn('joiner')
+  const parentId = await (async () => {
+    for (;;) {
+      await weave.committed()
+      const p = weave.journal.db.prepare("SELECT id FROM threads WHERE type = 'parent'").pluck().get() as string | undefined
+      if (p !== undefined) return p
+      await new Promise((r) => setImmediate(r))
+    }
+  })()
+  const [kid] = await children(weave, parentId, 1)
+  weave.send(kid!, 'fail')
+  const end = await weave.join(top)
+  expect(end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_LINKED_EXIT' } })
+  await weave.close()
+  expect(existsSync(weave.dumpPath(top)!)).toBe(true)
+  expect(endLine(weave, end)).toContain('(dump: ')
+  expect(dumpsIn(dir)).toHaveLength(2)
 })

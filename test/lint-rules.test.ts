@@ -78,6 +78,11 @@ describe('raiment/eslint', () => {
     expect(messages).toEqual([expect.stringMatching(expected)])
   })
 
+  it("lets a thread call a library of its own whose method is named as crypto's (its calls are recorded)", async () => {
+    const text = 'export function f(this: { ids: { randomUUID(): Promise<string> } }) {\n  return this.ids.randomUUID()\n}\n'
+    expect(await lint('threads/t.ts', text)).toEqual([])
+  })
+
   it("lets a thread import an I/O library's types, and a Date of a recorded time", async () => {
     const text = "import type { Db } from '../io-libs/db.ts'\nimport { type Row } from '../io-libs/db.ts'\nexport const f = (db: Db, r: Row, at: number) => [db, r, new Date(at)]\n"
     expect(await lint('threads/t.ts', text)).toEqual([])

@@ -63,6 +63,31 @@ export default thread({
 })
 `
 
+/** 'order' that steps three times in a loop, then waits. */
+const LOOP = `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['steps'],
+  async does(p: { n: number }) {
+    for (let i = 0; i < 3; i++) await this.steps.step('tick', i)
+    await this.steps.wait()
+  },
+})
+`
+
+/** LOOP with its step behind a patch met at each turn of the loop. */
+const LOOP_PATCHED = `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['steps', 'patch'],
+  async does(p: { n: number }) {
+    for (let i = 0; i < 3; i++) {
+      if (await this.patch.patched('tick-v2')) await this.steps.step('tick2', i)
+      else await this.steps.step('tick', i)
+    }
+    await this.steps.wait()
+  },
+})
+`
+
 const QUICK = `import { thread } from '${RAIMENT}'
 export default thread({ uses: ['steps'], async does() { return this.steps.step('quick', 1) } })
 `
@@ -233,6 +258,31 @@ describe('raiment check', () => {
     const after = await check(dir, 'v3')
     expect(after.ok).toBe(true)
     expect(after.changes).toEqual([{ change: 'charge-in-two-steps', oldPath: first.ids, newPath: 1 }])
+  })
+
+  it('patch.patched in a loop: each thread is listed once under its change, not once per marker call (a user trial)', async () => {
+    const dir = project({ v1: { 'order.ts': LOOP }, v2: { 'order.ts': LOOP_PATCHED } })
+    const first = await runOrders(dir, 'v1', 2)
+    await first.weave.close()
+    const r = await check(dir, 'v2')
+    expect(r.ok).toBe(true)
+    expect(r.changes).toEqual([{ change: 'tick-v2', oldPath: first.ids, newPath: 0 }])
+    const out = await raiment(dir, 'check', '--db', 'app.db', '--threads', 'v2', '--io-libs', 'io-libs')
+    expect(out.code).toBe(0)
+    expect(out.stdout).toContain(`tick-v2: 2 unfinished threads still take the old path (${first.ids.join(', ')}): keep it`)
+
+    // A thread started on the new code meets the marker three times and counts once on the new path.
+    let wake: () => void = () => {}
+    const waited = new Promise<void>((res) => (wake = res))
+    let waits = 0
+    ;(globalThis as { checkWaits?: () => void }).checkWaits = () => {
+      if (++waits === 3) wake()
+    }
+    const weave = await Weave.open({ db: join(dir, 'app.db'), threads: join(dir, 'v2'), ioLibs: join(dir, 'io-libs'), durability: 'memory', dumps: false })
+    weave.spawn('order', { n: 3 })
+    await waited
+    await weave.close()
+    expect((await check(dir, 'v2')).changes).toEqual([{ change: 'tick-v2', oldPath: first.ids, newPath: 1 }])
   })
 
   it('the command: beside a running weave, creating nothing; exit 1 and where it diverges; --json', async () => {

@@ -40,9 +40,13 @@ export interface TypeSummary {
 /** Per change id (a marker such as `patch.patched`): the unfinished threads that still take its old path. */
 export interface ChangeSummary {
   change: string
-  /** Unfinished threads whose record lacks the marker where they reach it (they take the old path). */
+  /** Unfinished threads whose record lacks the marker where they reach it (they take the old path), each once. */
   oldPath: string[]
-  /** Threads whose replay reached the marker on the new path (recorded, or past their record). */
+  /**
+   * Threads whose replay reached the marker on the new path (recorded, or past their record). Each
+   * thread is counted once, however often it meets the marker; one that met it on both paths (a
+   * loop that reached past its record) is in `oldPath` too.
+   */
   newPath: number
 }
 
@@ -120,11 +124,19 @@ async function checkRow(
     parts,
     files.get(row.type),
   )
+  // Counted per thread, not per marker call: a patched() in a loop meets its change many times.
+  const paths = new Map<string, { old: boolean; new: boolean }>()
   for (const m of markers) {
-    let c = changes.get(m.change)
-    if (c === undefined) changes.set(m.change, (c = { change: m.change, oldPath: [], newPath: 0 }))
-    if (!m.old) c.newPath++
-    else if (row.status === 'running' || row.status === 'pending') c.oldPath.push(row.id)
+    const p = paths.get(m.change) ?? { old: false, new: false }
+    if (m.old) p.old = true
+    else p.new = true
+    paths.set(m.change, p)
+  }
+  for (const [change, p] of paths) {
+    let c = changes.get(change)
+    if (c === undefined) changes.set(change, (c = { change, oldPath: [], newPath: 0 }))
+    if (p.new) c.newPath++
+    if (p.old && (row.status === 'running' || row.status === 'pending')) c.oldPath.push(row.id)
   }
   return verdict
 }

@@ -312,6 +312,20 @@ describe('raiment check', () => {
     }
   })
 
+  it('a --threads that names no directory is refused also when no thread is unfinished (a user trial: a deploy gate passed)', async () => {
+    const dir = project({ v1: { 'quick.ts': QUICK } })
+    const weave = await Weave.open({ db: join(dir, 'app.db'), threads: join(dir, 'v1'), ioLibs: join(dir, 'io-libs'), durability: 'memory', dumps: false })
+    await weave.join(weave.spawn('quick', {}))
+    await weave.close()
+    expect((await raiment(dir, 'check', '--db', 'app.db', '--threads', 'v1', '--io-libs', 'io-libs')).code).toBe(0)
+    for (const threads of [join(dir, 'nonexistent'), join(dir, 'v1', 'quick.ts')]) {
+      const out = await raiment(dir, 'check', '--db', 'app.db', '--threads', threads, '--io-libs', 'io-libs')
+      expect(out.code).toBe(1)
+      expect(out.stdout).toBe('')
+      expect(out.stderr).toMatch(/^raiment: RAIMENT_NO_THREADS_DIR: there is no directory '/m)
+    }
+  })
+
   it('a journal of a newer schema: one line with its code, the file untouched', async () => {
     const dir = project({ v1: { 'order.ts': V1 } })
     const { weave } = await runOrders(dir, 'v1', 1)

@@ -4,7 +4,7 @@
  * Exit 1 when any thread diverges or does not load. Read-only: safe beside a running weave.
  */
 import { checkJournal, type CheckReport, type Verdict } from '../check/check.js'
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import { jsonValue } from './records.js'
 import { plural, say, short, table, type DbOptions } from './common.js'
@@ -21,12 +21,12 @@ const SHOWN = 20
 
 export async function check(o: CheckCommandOptions): Promise<number> {
   const ended = o.ended === undefined ? undefined : parseEnded(o.ended)
-  const r = await checkJournal({ db: o.db, threads: o.threads, ioLibs: o.ioLibs, ...(ended !== undefined ? { ended } : {}) })
-  // A mistyped directory would find every type unknown and say why nowhere. (With no thread of a
-  // type of the project's to check, nothing is missed: an empty journal, built-in types only.)
-  if (!existsSync(o.threads) && r.threads.some((v) => !v.type.startsWith('raiment/'))) {
+  // Refused whatever the journal holds: a mistyped directory checks nothing, and a deploy gate
+  // (`raiment check … || exit 1`) must not pass because no thread happened to be unfinished.
+  if (statSync(o.threads, { throwIfNoEntry: false })?.isDirectory() !== true) {
     throw new RaimentError('RAIMENT_NO_THREADS_DIR', `there is no directory '${o.threads}': raiment check replays the journal's threads under the thread types of a directory; pass --threads DIR`)
   }
+  const r = await checkJournal({ db: o.db, threads: o.threads, ioLibs: o.ioLibs, ...(ended !== undefined ? { ended } : {}) })
   if (o.json) say(JSON.stringify(reportJson(r)))
   else printReport(r, o)
   return r.ok ? 0 : 1

@@ -241,6 +241,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return this.#runs.size
   }
 
+  /** Threads of this weave passivated now: running, out of memory until what they wait for comes (not among `running`). */
+  get passivated(): number {
+    return this.#passivation?.count ?? 0
+  }
+
   /**
    * Records a new thread and runs it once the record is durable. Returns its id at once.
    * Nothing is recorded when it throws.

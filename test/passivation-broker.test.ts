@@ -5,8 +5,12 @@
  *   it before and after the move each reach it once, in order.
  * - A thread joining a thread of another weave is passivated, and wakes when that thread ends:
  *   while its weave runs, and when the end came while its weave was down.
+ * - Passivated threads are counted in the heartbeat (`raiment weaves`), and `on: 'any'` weighs
+ *   them: a weave holding many looks no emptier than it is.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+import { main } from '../src/cli/main.js'
+import { AMQP_URL } from './support/broker.js'
 import { Weave, thread } from 'raiment'
 import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
@@ -113,5 +117,51 @@ describe.skipIf(!brokerUp && !CI)('passivated threads and moves', () => {
     expect(await b.join(target)).toMatchObject({ status: 'done', result: [1] })
     const again = await openWeave(dir, ns, 'a')
     expect(await again.join(x)).toMatchObject({ status: 'done', result: { got: [1] } })
+  }, 60_000)
+
+  /** `raiment weaves` on namespace `ns` (with `--json` when asked): what it printed. */
+  async function weaves(ns: string, json: boolean): Promise<string> {
+    const printed: string[] = []
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((t) => (printed.push(String(t)), true))
+    const warn = vi.spyOn(process.stderr, 'write').mockImplementation((t) => (printed.push(String(t)), true))
+    try {
+      expect(await main(['weaves', '--amqp', AMQP_URL, '--namespace', ns, ...(json ? ['--json'] : [])])).toBe(0)
+    } finally {
+      write.mockRestore()
+      warn.mockRestore()
+    }
+    return printed.join('')
+  }
+
+  it('raiment weaves shows passivated threads beside those in memory, and on: any weighs them (a user trial)', async () => {
+    const dir = tempDir('raiment-passivate-weaves-')
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const a = await openLinked(cleanups, dir, ns, 'a', { collector }, { passivateAfter: 0 })
+    const b = await openLinked(cleanups, dir, ns, 'b', { collector }, { passivateAfter: false })
+    const ids = [0, 1, 2].map(() => a.weave.spawn('collector'))
+    b.weave.spawn('collector')
+    await expect.poll(() => `${a.weave.running}+${a.weave.passivated}`, { timeout: 10_000, interval: 10 }).toBe('0+3')
+    // What a hears of b, and the listing, as the heartbeats say it now.
+    await expect.poll(() => a.link.live().map((w) => `${w.id}:${w.threads}+${w.passivated}`).join(' '), { timeout: 10_000, interval: 20 }).toBe('a:0+3 b:1+0')
+    const listed = JSON.parse(await weaves(ns, true)) as Array<{ id: string; threads: number; passivated: number | null }>
+    expect(listed.map((w) => ({ id: w.id, threads: w.threads, passivated: w.passivated }))).toEqual([
+      { id: 'a', threads: 0, passivated: 3 },
+      { id: 'b', threads: 1, passivated: 0 },
+    ])
+    expect(await weaves(ns, false)).toMatch(/^a +\S+ +\d+ +0 \(\+3 passivated\) /m)
+    // The weave with 3 threads asleep is not the least loaded: b, with 1 in memory, is.
+    expect(await a.link.place('any')).toBe('b')
+
+    // A thread woken to end leaves the count; one woken by a message and passivated again stays.
+    a.weave.send(ids[0]!, { stop: true })
+    a.weave.send(ids[1]!, { n: 1 })
+    expect(await a.weave.join(ids[0]!)).toMatchObject({ status: 'done' })
+    await expect.poll(() => `${a.weave.running}+${a.weave.passivated}`, { timeout: 10_000, interval: 10 }).toBe('0+2')
+    // Counted from the journal when the weave opens again.
+    await a.close()
+    const again = await openLinked(cleanups, dir, ns, 'a', { collector }, { passivateAfter: 0 })
+    expect(again.weave.passivated).toBe(2)
+    expect(again.weave.running).toBe(0)
   }, 60_000)
 })

@@ -158,6 +158,9 @@ describe('the Weaves page', () => {
     expect(html).toContain('<th class="num">Threads in memory</th>')
     expect(html).toContain('<td class="num">0 <span class="note">+ 2 passivated</span></td>')
     expect(html).toContain('<span class="note">(2 of them passivated)</span>')
+    // A heartbeat that counts them says it, with no journal shown here.
+    const beat = String(weavesPage([], [{ id: 'qw', host: 'h', pid: 8, threads: 1, passivated: 5, names: {}, at: now, intervalMs: 1000, seen: now }], null, now))
+    expect(beat).toContain('<td class="num">1 <span class="note">+ 5 passivated</span></td>')
   })
 })
 

@@ -141,6 +141,7 @@ export class AmqpLink implements Remote {
           host: hostname(),
           pid: process.pid,
           threads: weave.running,
+          passivated: weave.passivated,
           // The leaving beat of a link closed after its weave: the journal is closed, nothing to count.
           outbox: weave.journal.closed ? 0 : (this.#relay?.pending() ?? 0),
           names: weave.messages.names(),
@@ -228,8 +229,11 @@ export class AmqpLink implements Remote {
     if (on === 'local') return self
     const live = this.live()
     if (on === 'any') {
+      // The fewest threads of its own, passivated ones included: a thread stays on the weave that
+      // runs it, and one passivated comes back into memory there when what it waits for comes
+      // (docs/many-weaves.md, Placement). Ties: the fewest in memory, then the first id.
       let best = live[0]
-      for (const b of live) if (best === undefined || b.threads < best.threads) best = b
+      for (const b of live) if (best === undefined || fewerThreads(b, best)) best = b
       return best?.id ?? self
     }
     if (typeof on === 'object') {
@@ -299,4 +303,11 @@ export class AmqpLink implements Remote {
 function replicationBeat(r: Replicator | null): Pick<Beat, 'replication' | 'journals'> {
   if (r === null) return {}
   return { replication: { epoch: r.epoch, generation: r.generation, lag: r.lag(), streamBytes: r.streamBytes() }, journals: [r.weaveId] }
+}
+
+/** Whether live weave `a` is home to fewer threads than `b` (for `on: 'any'`). */
+function fewerThreads(a: Beat, b: Beat): boolean {
+  const ta = a.threads + (a.passivated ?? 0)
+  const tb = b.threads + (b.passivated ?? 0)
+  return ta < tb || (ta === tb && a.threads < b.threads)
 }

@@ -1,6 +1,6 @@
 /**
  * Membership: every weave announces itself on the heartbeat exchange (id, host, pid, thread
- * count, registered names) every `intervalMs`, at once when its names change, and once more as
+ * counts, registered names) every `intervalMs`, at once when its names change, and once more as
  * `leaving` when it closes; it answers a `probe` (from `raiment weaves`, and from every weave as
  * it connects) at once. A `reclaim` of weave W (`askHandBack`: a process starting W again while
  * another hosts it, src/replication/host.ts) goes to the hooks of every weave. A weave is live
@@ -34,7 +34,10 @@ export interface Beat {
   id: string
   host: string
   pid: number
+  /** Threads in memory. */
   threads: number
+  /** Threads passivated (running, out of memory: src/passivation/); absent from a weave of an earlier build. */
+  passivated?: number
   names: Record<string, string>
   /** Names of threads that moved from this weave, not yet announced by their new one: name → thread. */
   moved?: Record<string, string>

@@ -100,7 +100,8 @@ export async function weaves(o: WeavesOptions): Promise<number> {
     await new Promise((r) => setTimeout(r, LISTEN_MS))
     const live = members.live()
     if (o.json) {
-      say(JSON.stringify(live.map(({ id, host, pid, threads, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, lastHeartbeat: new Date(at).toISOString(), replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) }))))
+      // `passivated` is null for a weave of an earlier build (its heartbeat does not say).
+      say(JSON.stringify(live.map(({ id, host, pid, threads, passivated, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, passivated: passivated ?? null, lastHeartbeat: new Date(at).toISOString(), replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) }))))
       return 0
     }
     if (live.length === 0) {
@@ -114,7 +115,8 @@ export async function weaves(o: WeavesOptions): Promise<number> {
         b.id,
         b.host,
         String(b.pid),
-        String(b.threads),
+        // In memory, and passivated (running, out of memory until what they wait for comes).
+        b.passivated === undefined || b.passivated === 0 ? String(b.threads) : `${b.threads} (+${b.passivated} passivated)`,
         `${age(b.at, now)} ago`,
         r === undefined ? 'no' : `yes (epoch ${r.epoch})`,
         r === undefined ? '-' : `${r.lag.entries} / ${bytes(r.lag.bytes)}`,

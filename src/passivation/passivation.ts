@@ -67,6 +67,11 @@ export class Passivation {
   #dueTimer: NodeJS.Timeout | null = null
   #armedFor = Infinity
   #stopped = false
+  /**
+   * How many threads are passivated: rows as they will be once what is queued commits (counted
+   * once at open, then kept as rows are written and forgotten), so a heartbeat reads no table.
+   */
+  #count: number
 
   /** `after`: how long (ms) a thread waits before it is passivated. */
   constructor(host: PassivationHost, after: number) {
@@ -80,6 +85,7 @@ export class Passivation {
     this.#dueBy = db.prepare('SELECT thread FROM passivated WHERE due <= ? ORDER BY due').pluck()
     this.#minDue = db.prepare('SELECT min(due) FROM passivated').pluck()
     this.#joining = db.prepare('SELECT thread FROM passivated WHERE joins = ?').pluck()
+    this.#count = db.prepare('SELECT count(*) FROM passivated').pluck().get() as number
     host.weave.messages.onStored = (thread, n, body) => this.#stored(thread, n, body)
     host.weave.on('thread-end', (end) => void this.#ended(end.id))
     // A thread of another weave ended, as its weave told a join here.
@@ -140,6 +146,11 @@ export class Passivation {
     if (this.#checkTimer !== null) clearTimeout(this.#checkTimer)
     if (this.#dueTimer !== null) clearTimeout(this.#dueTimer)
     this.#checkTimer = this.#dueTimer = null
+  }
+
+  /** How many threads are passivated now (out of memory, a row says what wakes each). */
+  get count(): number {
+    return this.#count
   }
 
   /** Is thread `id` passivated (not in memory, a row says what wakes it)? */
@@ -274,6 +285,7 @@ export class Passivation {
   }
 
   #write(id: string, wake: Wake): void {
+    if (this.#row(id) === null) this.#count++
     this.#overlay.set(id, wake)
     this.#host.weave.journal.queue(this.#insert, [id, wake.due, wake.mailbox ? 1 : 0, wake.filter, wake.joins, Date.now()], () => {
       if (this.#overlay.get(id) === wake) this.#overlay.delete(id)
@@ -281,6 +293,7 @@ export class Passivation {
   }
 
   #forgetRow(id: string): void {
+    if (this.#row(id) !== null) this.#count--
     this.#overlay.set(id, null)
     this.#host.weave.journal.queue(this.#delete, [id], () => {
       if (this.#overlay.get(id) === null) this.#overlay.delete(id)

@@ -146,9 +146,10 @@ function threadRow(r: ThreadItem, now: number): Html {
 }
 
 export function weavesPage(journals: JournalSummary[], live: LiveWeave[] | null, brokerNote: string | null, now = Date.now()): Html {
-  // A live weave whose journal is shown here: how many of its threads are passivated.
-  const passivatedOf = (weave: string): Html | '' => {
-    const p = journals.find((j) => j.weave === weave)?.passivated ?? 0
+  // How many of a live weave's threads are passivated: as its heartbeat says, or (a weave of an
+  // earlier build) as its journal shown here does.
+  const passivatedOf = (w: LiveWeave): Html | '' => {
+    const p = w.passivated ?? journals.find((j) => j.weave === w.id)?.passivated ?? 0
     return p > 0 ? h` <span class="note">+ ${p} passivated</span>` : ''
   }
   const liveSection =
@@ -158,10 +159,10 @@ export function weavesPage(journals: JournalSummary[], live: LiveWeave[] | null,
         ? h`<p class="empty">No live weave in the namespace${brokerNote ? h` (${brokerNote})` : ''}.</p>`
         : h`<table><thead><tr><th>Weave</th><th>Host</th><th class="num">Pid</th><th class="num">Threads in memory</th><th class="num">Outbox</th><th>Last heartbeat</th><th>Replicated</th><th>Journals</th></tr></thead><tbody>
 ${live.map(
-  (w) => h`<tr><td>${w.id}</td><td>${w.host}</td><td class="num">${w.pid}</td><td class="num">${w.threads}${passivatedOf(w.id)}</td><td class="num">${w.outbox ?? '-'}</td><td>${duration(now - w.at)} ago (every ${w.intervalMs} ms)</td>
+  (w) => h`<tr><td>${w.id}</td><td>${w.host}</td><td class="num">${w.pid}</td><td class="num">${w.threads}${passivatedOf(w)}</td><td class="num">${w.outbox ?? '-'}</td><td>${duration(now - w.at)} ago (every ${w.intervalMs} ms)</td>
 <td>${w.replication ? `epoch ${w.replication.epoch}, lag ${w.replication.lag.entries} entries` : 'no'}</td><td>${w.hostedBy ? `hosted by ${w.hostedBy}` : (w.journals ?? [w.id]).join(', ')}</td></tr>`,
 )}</tbody></table>
-<p class="note">Threads in memory: what its heartbeat counts. Passivated threads (out of memory, waiting: they wake when what they wait for comes) are not among them; its journal, below, counts them as running.</p>${brokerNote ? h`<p class="note">${brokerNote}</p>` : ''}`
+<p class="note">Threads in memory: what its heartbeat counts. Passivated threads (out of memory, waiting: they wake when what they wait for comes) are not among them: they are the + N beside it; its journal, below, counts them as running.</p>${brokerNote ? h`<p class="note">${brokerNote}</p>` : ''}`
   const journalRows = journals.map(
     (j) => h`<tr><td>${j.weave}</td><td><code>${j.file}</code></td><td>${j.running ? h`<span class="badge running">running</span> ${j.owner ? `pid ${j.owner.pid} on ${j.owner.host}` : ''}` : h`<span class="badge done">stopped</span>`}</td>
 <td>${STATUSES.filter((s) => j.statuses[s]).map((s) => h`<a href="/?status=${s}">${statusBadge(s)} ${j.statuses[s]}</a> `)}${j.passivated > 0 ? h`<span class="note">(${j.passivated} of them passivated)</span>` : ''}</td>

@@ -30,6 +30,11 @@ export interface DeadLetter {
 /** What `raiment dead-letters` asks of a journal: send dead letter `resend` again (to `to`, by default its recipient), or drop some (or all). */
 export type DeadLetterRequest = { resend: number; to?: string } | { drop: number[] | 'all' }
 
+/** The statement that records a dead letter: sender, recipient, body (encoded), reason, at. */
+export function deadLetterInsert(db: Database.Database): Database.Statement<unknown[]> {
+  return db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
+}
+
 /** What a request did: sent (the send's result), dropped (how many), or nothing (the numbers not there). */
 export type DeadLetterReply = { sent: SendResult } | { dropped: number } | { missing: number[] }
 

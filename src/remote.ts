@@ -42,6 +42,14 @@ export interface Remote {
    */
   place(on: Placement, use?: PlacementUse): Promise<string>
   /**
+   * Has weave `id` joined the namespace, as far as the transport can tell now without waiting?
+   * true: it is this weave, or has been heard, or its queue exists (it may be down: what is sent
+   * to it waits there); false only when the broker says it has no queue for it (what is sent to it
+   * would come back and be dead-lettered); null when it cannot be asked now (no connection).
+   * Never rejects.
+   */
+  joined?(id: string): Promise<boolean | null>
+  /**
    * Replicates the journal (src/replication/): becomes its tap, and resolves once a first copy
    * of it is confirmed by the broker. `hold`: a batch's callbacks wait for the broker's confirm.
    */

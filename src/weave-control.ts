@@ -9,10 +9,12 @@
  * - An answer commits with what it answers (src/control-table.ts), never before it.
  * - A request is acted on once, however many polls see it before its answer commits (spawn,
  *   fork, schedule, kill, send, dead letters: answered in the batch of what they record; migrate and reload:
- *   once done).
+ *   once done; a send to a thread of another weave, once the transport has said whether that
+ *   weave has joined, in the batch of the send or its dead letter).
  */
 import { ControlTable } from './control-table.js'
-import { deadLettersOf, type DeadLetterRequest } from './dead-letters.js'
+import type Database from 'better-sqlite3'
+import { deadLetterInsert, deadLettersOf, type DeadLetterRequest } from './dead-letters.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeValue } from './encoding.js'
 import { encodeError } from './error-records.js'
@@ -31,6 +33,9 @@ export class ControlRequests {
   #dataVersion = 0
   /** Requests being answered asynchronously, not to be started again. */
   readonly #busy = new Set<number>()
+  /** Sends to threads of other weaves, answered in the order asked once their weave is looked up (`#sendAfar`). */
+  #afar: Promise<void> = Promise.resolve()
+  #deadInsert: Database.Statement<unknown[]> | null = null
 
   constructor(weave: Weave, adopt: (row: ThreadRow) => void, closed: () => boolean) {
     this.#weave = weave
@@ -93,6 +98,11 @@ export class ControlRequests {
           // The asker's id: one numbered by this journal's requests could be one a journal lost
           // or rebuilt gave before, which receivers would drop as a copy.
           const id = c.msg_id ?? `control:${journal.weaveId}:${c.n}`
+          const home = this.#remoteHome(c.thread)
+          if (home !== null) {
+            this.#sendAfar(c.n, c.thread, c.arg ?? 'U', id, home)
+            continue
+          }
           reply = JSON.stringify(this.#weave.messages.send(null, c.thread, decodeValue(c.arg ?? 'U'), id))
         }
         else if (c.kind === 'spawn' && c.thread) {
@@ -141,6 +151,43 @@ export class ControlRequests {
       }
       this.#reply(c.n, reply)
     }
+  }
+
+  /** The weave a send to thread id `to` goes to through a transport that can say whether it has joined; else null. */
+  #remoteHome(to: string): string | null {
+    const m = this.#weave.messages
+    if (m.remote?.joined === undefined || !to.includes('/')) return null
+    const target = m.resolve(to)
+    return target !== null && m.isRemote(target) ? m.homeOf(target) : null
+  }
+
+  /**
+   * `raiment send` to a thread of weave `home`, another weave: dead-lettered at once when the
+   * broker says no weave `home` has joined (it has no queue: the relay would dead-letter the
+   * message a moment later, after the asker was told it was delivered); else sent as any send
+   * (a weave that has joined and is down finds it in its queue; with the broker out of reach it
+   * waits in the outbox, as before). In the order asked, each in the batch of what it records.
+   */
+  #sendAfar(n: number, to: string, body: string, msgId: string, home: string): void {
+    const joined = this.#weave.messages.remote!.joined!(home)
+    const next = this.#afar.then(async () => {
+      const known = await joined
+      if (this.#closed()) return void this.#busy.delete(n)
+      let reply: string
+      try {
+        if (known === false) {
+          const reason = `no weave '${home}' has joined this broker's namespace (the broker has no queue for it)`
+          this.#journal.queue((this.#deadInsert ??= deadLetterInsert(this.#journal.db)), [null, to, body, reason, Date.now()])
+          reply = JSON.stringify({ delivered: false, to, reason })
+        } else reply = JSON.stringify(this.#weave.messages.send(null, to, decodeValue(body), msgId))
+      } catch (e) {
+        reply = (e as Error).message
+      }
+      this.#reply(n, reply)
+    })
+    this.#afar = next.catch((e: unknown) => {
+      this.#weave.emit('error', e as Error)
+    })
   }
 
   /**

@@ -77,6 +77,8 @@ export class AmqpLink implements Remote {
   #members: Membership | null = null
   #owners: NameOwners | null = null
   #ring: { key: string; ring: Ring } | null = null
+  /** Weaves whose queue `joined` found (they have joined: a weave's queue outlives it). */
+  readonly #queued = new Set<string>()
   #closed = false
   readonly #replication: AmqpOptions['replication']
   #replicator: Replicator | null = null
@@ -246,6 +248,23 @@ export class AmqpLink implements Remote {
     // Not heard from lately: it has joined if its queue exists (it may be restarting).
     if (await this.#queueExists(on)) return on
     throw new UnknownWeave(on, live.map((b) => b.id), use)
+  }
+
+  async joined(id: string): Promise<boolean | null> {
+    if (id === this.#weave?.journal.weaveId || this.#members?.heard(id) === true || this.#queued.has(id)) return true
+    const conn = this.broker.connection
+    if (conn === null || this.#closed) return null
+    try {
+      const ch = await conn.createChannel()
+      ch.on('error', () => {})
+      await ch.checkQueue(this.topology.queue(id))
+      await ch.close().catch(() => {})
+      this.#queued.add(id)
+      return true
+    } catch (e) {
+      // A failed check closes the channel. Not found: no; anything else (the connection went, another refusal) tells nothing.
+      return (e as { code?: unknown }).code === 404 ? false : null
+    }
   }
 
   /**

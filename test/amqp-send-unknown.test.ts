@@ -1,0 +1,64 @@
+/**
+ * `raiment send` to a thread of another weave, through the weave running on the journal, on a
+ * real broker: to a weave that never joined the namespace (the broker has no queue for it) it
+ * answers delivered:false at once, exit 1, the message in the dead letters (before, delivered:true
+ * and a dead letter a moment later); to a weave that joined and is down, delivered:true, and the
+ * message waits in its queue until it runs again.
+ */
+import { join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import type { Weave } from 'raiment'
+import { main } from '../src/cli/main.js'
+import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
+import { tempDir } from './support/tmp.js'
+import { openWeave } from './support/weaves.js'
+import listener from '../threads/listener.js'
+
+const deadLetters = (w: Weave): Array<{ recipient: string; reason: string; body: string }> =>
+  w.journal.db.prepare('SELECT recipient, reason, body FROM dead_letters ORDER BY n').all() as Array<{ recipient: string; reason: string; body: string }>
+
+describe.skipIf(!brokerUp && !CI)('raiment send to a thread of another weave', () => {
+  const cleanups = brokerTests()
+
+  it('to a weave that never joined: delivered:false at once, exit 1; to one that joined and is down: delivered, and it gets it (a user trial)', async () => {
+    const dir = tempDir('raiment-send-unknown-')
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    // b joins, runs a listener, and goes down before a starts: a has never heard it.
+    const b = await openWeave(cleanups, dir, ns, 'b', { listener })
+    const far = b.weave.spawn('listener', {})
+    await b.weave.committed()
+    await b.close()
+    const a = await openWeave(cleanups, dir, ns, 'a', { listener })
+    const printed: string[] = []
+    const cli = async (...args: string[]): Promise<number> => {
+      printed.length = 0
+      const out = (s: unknown): boolean => (printed.push(String(s)), true)
+      const write = vi.spyOn(process.stdout, 'write').mockImplementation(out)
+      const warn = vi.spyOn(process.stderr, 'write').mockImplementation(out)
+      try {
+        return await main([...args, '--db', join(dir, 'a.db')])
+      } finally {
+        write.mockRestore()
+        warn.mockRestore()
+      }
+    }
+
+    expect(await cli('send', 'nosuchweave/1', '{"x":1}'), printed.join('')).toBe(1)
+    const reason = "no weave 'nosuchweave' has joined this broker's namespace (the broker has no queue for it)"
+    expect(JSON.parse(printed[0]!)).toEqual({ delivered: false, to: 'nosuchweave/1', reason })
+    expect(printed.join('')).toMatch(/^raiment: RAIMENT_NOT_DELIVERED: not delivered to nosuchweave\/1: no weave 'nosuchweave' has joined/m)
+    await a.weave.committed()
+    expect(deadLetters(a.weave)).toEqual([{ recipient: 'nosuchweave/1', reason, body: 'J{"x":1}' }])
+    // Nothing of it is left in the outbox for the relay to dead-letter a second time.
+    expect(a.weave.journal.db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(0)
+
+    // Down, but joined: its queue holds the message until it runs again.
+    expect(await cli('send', far, '{"far":true}'), printed.join('')).toBe(0)
+    expect(JSON.parse(printed[0]!)).toEqual({ delivered: true, to: far })
+    const again = await openWeave(cleanups, dir, ns, 'b', { listener })
+    expect(await again.weave.join(far)).toMatchObject({ status: 'done', result: { received: { far: true } } })
+    expect(deadLetters(a.weave)).toHaveLength(1)
+    expect(deadLetters(again.weave)).toEqual([])
+  }, 60_000)
+})

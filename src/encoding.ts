@@ -14,7 +14,8 @@
  * Call arguments are encoded canonically (object keys sorted) so that the same request always
  * yields the same journal key. Errors are recorded as plain records: src/error-records.ts.
  */
-import superjson from 'superjson'
+import superjson, { type SuperJSONResult } from 'superjson'
+import { errorFromRecord, errorToRecord, type ErrorRecord } from './error-records.js'
 import * as errors from './errors.js'
 import { UnrecordableValue } from './errors.js'
 
@@ -175,11 +176,24 @@ const typedArrayProtos = new Set<unknown>(typedArrays.map((C) => C.prototype))
 type TypedArray = InstanceType<(typeof typedArrays)[number]>
 
 /**
- * Teaches a superjson to write typed arrays as the base64 of their bytes: exact (superjson's own
- * form writes their numbers as JSON, where Infinity and NaN become null) and compact; and an
- * invalid Date as one. Records written in superjson's own form still read.
+ * Errors being written as records by the `error` codec or encodeError: one met again inside its
+ * own fields (`e.self = e`) is written in superjson's own form (its name and message), as every
+ * Error in a value was before the codec, so the record ends.
  */
-export function registerCodecs(sj: Pick<superjson, 'registerCustom'>): void {
+export const writingErrors = new Set<object>()
+
+/** What the `error` codec writes: the superjson of the error's record, `escaped` when its keys are (prepare). */
+// (A type, not an interface: superjson's JSONValue asks for an index signature.)
+type ErrorCodecText = { json: SuperJSONResult['json']; meta?: SuperJSONResult['meta']; escaped?: true }
+
+/**
+ * Teaches a superjson to write typed arrays as the base64 of their bytes: exact (superjson's own
+ * form writes their numbers as JSON, where Infinity and NaN become null) and compact; an invalid
+ * Date as one; and an Error as its record (src/error-records.ts: class name, message, stack, own
+ * fields, cause), as a thrown one is, so it comes back as the same class with its `code` and
+ * fields. Records written in superjson's own form still read.
+ */
+export function registerCodecs(sj: Pick<superjson, 'registerCustom' | 'serialize' | 'deserialize'>): void {
   sj.registerCustom<TypedArray, [string, string]>(
     {
       isApplicable: (v): v is TypedArray => ArrayBuffer.isView(v) && typedArrayProtos.has(Object.getPrototypeOf(v)),
@@ -197,6 +211,28 @@ export function registerCodecs(sj: Pick<superjson, 'registerCustom'>): void {
   sj.registerCustom<Date, string>(
     { isApplicable: (v): v is Date => v instanceof Date && Number.isNaN(v.getTime()), serialize: () => 'Invalid Date', deserialize: () => new Date(NaN) },
     'invalid-date',
+  )
+  sj.registerCustom<Error, ErrorCodecText>(
+    {
+      isApplicable: (v): v is Error => v instanceof Error && !writingErrors.has(v),
+      serialize: (e) => {
+        writingErrors.add(e)
+        try {
+          const w = walk(false)
+          const { json, meta } = sj.serialize(prepare(errorToRecord(e), 'error', w))
+          const out: ErrorCodecText = meta === undefined ? { json } : { json, meta }
+          if (w.escaped) out.escaped = true
+          return out
+        } finally {
+          writingErrors.delete(e)
+        }
+      },
+      deserialize: ({ json, meta, escaped }) => {
+        const rec = sj.deserialize(meta === undefined ? { json } : { json, meta })
+        return errorFromRecord((escaped === true ? unescapeKeys(rec) : rec) as ErrorRecord)
+      },
+    },
+    'error',
   )
 }
 registerCodecs(superjson)

@@ -1,9 +1,10 @@
 /**
  * Errors in the journal: a thrown value recorded as a plain record (class name, message, stack,
  * own fields, cause) and rebuilt as an instance of the same class (built-in or registered with
- * `registerError`, src/encoding.ts), for outcomes, thread ends, dumps and the CLI.
+ * `registerError`, src/encoding.ts), for outcomes, thread ends, dumps and the CLI; and an Error
+ * inside a value (the `error` codec of src/encoding.ts), whose record is the same.
  */
-import { decodeValue, errorClasses, prepare, setOwn, superText, walk } from './encoding.js'
+import { decodeValue, errorClasses, prepare, setOwn, superText, walk, writingErrors } from './encoding.js'
 
 interface ErrorRecord {
   name: string
@@ -35,7 +36,8 @@ function errorRecord(e: unknown, depth = 0): ErrorRecord {
   }
   const rec: ErrorRecord = { name: e.name, message: e.message, stack: e.stack, fields }
   if (depth === 0 && imposed.has(e)) rec.weave = true
-  if (e.cause !== undefined && depth < 5) {
+  // An own cause that is undefined is kept too (superjson's Error gives one: an argument a dump decoded).
+  if ((e.cause !== undefined || Object.hasOwn(e, 'cause')) && depth < 5) {
     rec.cause = e.cause instanceof Error ? errorRecord(e.cause, depth + 1) : { value: safeValue(e.cause) }
   }
   return rec
@@ -81,7 +83,14 @@ function fromRecord(rec: ErrorRecord): Error {
 /** Encodes a thrown value so decodeError gives back the same class, name, message and own fields. */
 export function encodeError(e: unknown): string {
   const w = walk(false)
-  return superText(prepare(errorRecord(e), 'error', w), w, 'error')
+  // An error among its own fields (`e.self = e`) is written as its name and message (writingErrors).
+  const own = e instanceof Error && !writingErrors.has(e)
+  if (own) writingErrors.add(e)
+  try {
+    return superText(prepare(errorRecord(e), 'error', w), w, 'error')
+  } finally {
+    if (own) writingErrors.delete(e)
+  }
 }
 
 /** Rebuilds an error recorded by encodeError. */

@@ -8,7 +8,7 @@
  *
  * Text forms: `U` is undefined; `J…` is JSON (used whenever JSON represents the value exactly,
  * since it is ~4.5× faster than superjson); `S…` is superjson (Date, Map, Set, BigInt, undefined
- * inside objects, typed arrays, errors, registered classes); `E…` is superjson whose object keys
+ * inside objects, typed arrays, Buffers, errors, registered classes); `E…` is superjson whose object keys
  * are escaped (see escapeKey), written only when a key is one superjson refuses.
  *
  * Call arguments are encoded canonically (object keys sorted) so that the same request always
@@ -48,6 +48,14 @@ for (const C of Object.values(errors)) {
 export function registerClass(cls: new (...args: never[]) => object, name = cls.name): void {
   if (cls.prototype instanceof Error) {
     registerError(cls as new (...args: never[]) => Error, name)
+    return
+  }
+  if ((cls as unknown) === Buffer) {
+    // A Buffer is recorded without it (the `buffer` codec); registered, as an error once told
+    // users to, its values recorded then as a class (its bytes as fields) read as they did, and
+    // its call arguments keep the keys they were recorded with.
+    decodeAs(superjson, name, cls)
+    keyJson.registerClass(cls, name)
     return
   }
   superjson.registerClass(cls, name)
@@ -182,6 +190,13 @@ type TypedArray = InstanceType<(typeof typedArrays)[number]>
  */
 export const writingErrors = new Set<object>()
 
+/** A Buffer, as the base64 of its bytes (not a typed array to superjson: its class is Buffer). */
+const bufferCodec = {
+  isApplicable: (v: unknown): v is Buffer => Buffer.isBuffer(v),
+  serialize: (v: Buffer) => v.toString('base64'),
+  deserialize: (text: string) => Buffer.from(text, 'base64'),
+}
+
 /** What the `error` codec writes: the superjson of the error's record, `escaped` when its keys are (prepare). */
 // (A type, not an interface: superjson's JSONValue asks for an index signature.)
 type ErrorCodecText = { json: SuperJSONResult['json']; meta?: SuperJSONResult['meta']; escaped?: true }
@@ -212,6 +227,7 @@ export function registerCodecs(sj: Pick<superjson, 'registerCustom' | 'serialize
     { isApplicable: (v): v is Date => v instanceof Date && Number.isNaN(v.getTime()), serialize: () => 'Invalid Date', deserialize: () => new Date(NaN) },
     'invalid-date',
   )
+  sj.registerCustom<Buffer, string>(bufferCodec, 'buffer')
   sj.registerCustom<Error, ErrorCodecText>(
     {
       isApplicable: (v): v is Error => v instanceof Error && !writingErrors.has(v),
@@ -237,8 +253,12 @@ export function registerCodecs(sj: Pick<superjson, 'registerCustom' | 'serialize
 }
 registerCodecs(superjson)
 
-/** The superjson of call arguments: without the codecs above, as keys were first written. */
+/**
+ * The superjson of call arguments: without the codecs above, as keys were first written; a
+ * Buffer, refused before, is written by the `buffer` codec.
+ */
 const keyJson = new superjson()
+keyJson.registerCustom<Buffer, string>(bufferCodec, 'buffer')
 
 function describe(v: unknown): string {
   if (typeof v === 'function') return `a function (${(v as { name?: string }).name || 'anonymous'})`
@@ -333,10 +353,11 @@ export function prepare(v: unknown, path: string, w: Walk): unknown {
       for (const x of o) copy.add(prepare(x, `${path}.values[${i++}]`, w))
       return copy
     }
-    if (w.sortKeys && (typedArrayProtos.has(proto) || proto === Date.prototype || proto === RegExp.prototype || proto === URL.prototype)) return o
+    if (w.sortKeys && (typedArrayProtos.has(proto) || proto === Buffer.prototype || proto === Date.prototype || proto === RegExp.prototype || proto === URL.prototype)) return o
     // A copy: superjson restores an object met twice by its paths, and puts a wrong one back
     // inside a Set (`{ a: new Set([d1, d2]), b: new Set([d1, d2]) }` gave b two d2s).
     if (typedArrayProtos.has(proto)) return (o as TypedArray).slice()
+    if (proto === Buffer.prototype) return Buffer.from(o as Buffer)
     if (proto === Date.prototype) return new Date((o as Date).getTime())
     if (proto === RegExp.prototype) return new RegExp((o as RegExp).source, (o as RegExp).flags)
     if (proto === URL.prototype) return new URL((o as URL).href)

@@ -159,7 +159,7 @@ export class UnrecordableValue extends RaimentError {
     super(
       'RAIMENT_UNRECORDABLE',
       `${path} is ${what}, which cannot be recorded in the journal. Pass plain data ` +
-        `(objects, arrays, strings, numbers, Date, Map, Set, BigInt, typed arrays), ` +
+        `(objects, arrays, strings, numbers, Date, Map, Set, BigInt, typed arrays, Buffer), ` +
         `or register the class with registerClass().`,
     )
     this.path = path

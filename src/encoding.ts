@@ -19,6 +19,12 @@ import { errorFromRecord, errorToRecord, type ErrorRecord } from './error-record
 import * as errors from './errors.js'
 import { UnrecordableValue } from './errors.js'
 
+/**
+ * How deep values inside each other (arrays, objects, maps, sets) may be where superjson writes
+ * them: it reads and writes them by recursion, and failed with a RangeError past ~2,000.
+ */
+export const MAX_DEPTH = 1000
+
 /** Thrown (preallocated, never escapes) when a value needs superjson. */
 const NEEDS_SUPERJSON = new Error('needs superjson')
 
@@ -142,16 +148,6 @@ function canonJson(v: unknown): string {
     }
     default:
       throw NEEDS_SUPERJSON
-  }
-}
-
-/** jsonExact, false for a circular value (which prepare then names: UnrecordableValue). */
-function jsonExactOrCircular(v: unknown): boolean {
-  try {
-    return jsonExact(v)
-  } catch (e) {
-    if (e instanceof RangeError) return false
-    throw e
   }
 }
 
@@ -313,6 +309,8 @@ export function prepare(v: unknown, path: string, w: Walk): unknown {
   if (t !== 'object') return v
   const o = v as object
   if (w.seen.has(o)) throw new UnrecordableValue(path, 'a circular reference')
+  // `seen` holds the objects on the path to `o`: their number is its depth.
+  if (w.seen.size > MAX_DEPTH) throw tooDeep(path)
   w.seen.add(o)
   try {
     if (Array.isArray(o)) {
@@ -369,11 +367,23 @@ export function prepare(v: unknown, path: string, w: Walk): unknown {
   }
 }
 
+/** UnrecordableValue for a value nested too deeply at `path` (shortened: it names every level). */
+function tooDeep(path: string): UnrecordableValue {
+  const at = path.length > 80 ? `${path.slice(0, 80)}…` : path
+  return new UnrecordableValue(
+    at,
+    `nested more than ${MAX_DEPTH.toLocaleString('en-US')} levels deep (arrays, objects, maps or sets inside each other)`,
+    'Record it flatter: a list of items with parent ids, say, or a string the thread parses.',
+  )
+}
+
 /** The superjson text of what prepare made, tagged `S`, or `E` when keys were escaped. */
 export function superText(prepared: unknown, w: Walk, path: string): string {
   try {
     return (w.escaped ? 'E' : 'S') + (w.sortKeys ? keyJson : superjson).stringify(prepared)
   } catch (e) {
+    // The stack overflowed (a registered class's fields, which prepare does not walk, nest deeply).
+    if (e instanceof RangeError) throw tooDeep(path)
     // Left: a key superjson refuses among the own fields of a registered class's instance.
     throw new UnrecordableValue(path, `a value superjson refuses (${(e as Error).message})`)
   }
@@ -478,7 +488,12 @@ export function decodeArgs(text: string): unknown[] {
 export function encodeValue(v: unknown, path = 'value'): string {
   if (v === undefined) return 'U'
   if (typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0)) return 'J' + String(v)
-  if (jsonExactOrCircular(v)) return 'J' + JSON.stringify(v)
+  try {
+    if (jsonExact(v)) return 'J' + JSON.stringify(v)
+  } catch (e) {
+    // The stack overflowed: a circular value, or one nested very deeply; prepare names which.
+    if (!(e instanceof RangeError)) throw e
+  }
   const w = walk(false)
   return superText(prepare(v, path, w), w, path)
 }

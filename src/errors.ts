@@ -155,12 +155,12 @@ export class NotInUses extends RaimentError {
 /** A value that cannot be recorded faithfully: a function, a symbol, an unregistered class instance. */
 export class UnrecordableValue extends RaimentError {
   readonly path: string
-  constructor(path: string, what: string) {
+  /** @param todo what to do instead, when passing plain data or registering a class is not it */
+  constructor(path: string, what: string, todo?: string) {
     super(
       'RAIMENT_UNRECORDABLE',
-      `${path} is ${what}, which cannot be recorded in the journal. Pass plain data ` +
-        `(objects, arrays, strings, numbers, Date, Map, Set, BigInt, typed arrays, Buffer), ` +
-        `or register the class with registerClass().`,
+      `${path} is ${what}, which cannot be recorded in the journal. ` +
+        (todo ?? `Pass plain data (objects, arrays, strings, numbers, Date, Map, Set, BigInt, typed arrays, Buffer), or register the class with registerClass().`),
     )
     this.path = path
   }

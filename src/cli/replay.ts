@@ -7,7 +7,7 @@ import { dumpTypeName, readDump } from '../dump.js'
 import { replayParts } from '../libraries.js'
 import { endedByItself } from '../record-end.js'
 import { decodeValue, encodeValue, setOwn } from '../encoding.js'
-import { errorToRecord, type ErrorRecord } from '../error-records.js'
+import { encodeError, type ErrorRecord } from '../error-records.js'
 import { ReplayDivergence } from '../errors.js'
 import { replay as replayDump } from '../testing.js'
 import { releasedOutcomes } from '../weft.js'
@@ -88,7 +88,7 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
   say(`${head}; it threw:`)
   say(errorText(err))
   if (recorded === 'failed' && d.thread.error) {
-    const same = sameError(errorToRecord(err), d.thread.error)
+    const same = sameError(err, d.thread.error)
     say(same ? 'which is the recorded error' : `which differs from the recorded error ${errorText(d.thread.error)}`)
     return same ? 0 : 1
   }
@@ -137,6 +137,18 @@ function keysSorted(v: unknown): unknown {
   return o
 }
 
-function sameError(a: ErrorRecord, b: ErrorRecord): boolean {
-  return a.name === b.name && a.message === b.message && isDeepStrictEqual(a.fields, b.fields)
+/**
+ * Whether the error a replay threw is the recorded one: compared as the journal records it (its
+ * record encoded and decoded: the error met again among its own fields is its name and message, a
+ * field that is an object what its record gives back). A field that is a function is recorded as
+ * its source text, which is the code's as loaded then (a loader may print it otherwise: `()=>2`
+ * for `() => 2`): it is the same where the record holds a text there.
+ */
+function sameError(live: Error, recorded: ErrorRecord): boolean {
+  const a = decodeValue(encodeError(live)) as ErrorRecord
+  const fields = recorded.fields ?? {}
+  for (const k of Object.keys(a.fields)) {
+    if (typeof (live as unknown as Record<string, unknown>)[k] === 'function' && typeof fields[k] === 'string') setOwn(a.fields, k, fields[k])
+  }
+  return a.name === recorded.name && a.message === recorded.message && sameValue(a.fields, fields)
 }

@@ -2,22 +2,28 @@
  * How values are written into the journal.
  *
  * Invariant: `decodeValue(encodeValue(v))` is deep-equal to `v`, with the same classes, for every
- * value this module accepts (a hole in an array comes back as `undefined`, and an object without
- * a prototype as a plain object); anything it cannot round-trip is refused with
- * `UnrecordableValue` naming the path, never recorded lossily.
+ * value this module accepts (a hole in an array comes back as `undefined`, an object without a
+ * prototype as a plain object, and a field of an Error that cannot be recorded as its text, as a
+ * thrown error's); anything it cannot round-trip is refused with `UnrecordableValue` naming the
+ * path, never recorded lossily.
  *
  * Text forms: `U` is undefined; `J…` is JSON (used whenever JSON represents the value exactly,
  * since it is ~4.5× faster than superjson); `S…` is superjson (Date, Map, Set, BigInt, undefined
- * inside objects, typed arrays, Buffers, errors, registered classes); `E…` is superjson whose object keys
- * are escaped (see escapeKey), written only when a key is one superjson refuses.
+ * inside objects, typed arrays, Buffers, errors, registered classes; Raiment's codecs are in
+ * src/codecs.ts); `E…` is superjson whose object keys are escaped (see escapeKey), written only
+ * when a key is one superjson refuses. An Error inside a value is written as its record (the
+ * `error` codec); one written before that codec, in superjson's own form, still reads as it did:
+ * an Error with its name and message.
  *
  * Call arguments are encoded canonically (object keys sorted) so that the same request always
  * yields the same journal key. Errors are recorded as plain records: src/error-records.ts.
  */
-import superjson, { type SuperJSONResult } from 'superjson'
-import { errorFromRecord, errorToRecord, type ErrorRecord } from './error-records.js'
+import superjson from 'superjson'
+import { bufferCodec, registerCodecs, typedArrayProtos, type TypedArray } from './codecs.js'
 import * as errors from './errors.js'
 import { UnrecordableValue } from './errors.js'
+
+export { registerCodecs, writingErrors } from './codecs.js'
 
 /**
  * How deep values inside each other (arrays, objects, maps, sets) may be where superjson writes
@@ -174,79 +180,6 @@ function jsonExact(v: unknown): boolean {
   }
 }
 
-const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array]
-const typedArrayProtos = new Set<unknown>(typedArrays.map((C) => C.prototype))
-type TypedArray = InstanceType<(typeof typedArrays)[number]>
-
-/**
- * Errors being written as records by the `error` codec or encodeError: one met again inside its
- * own fields (`e.self = e`) is written in superjson's own form (its name and message), as every
- * Error in a value was before the codec, so the record ends.
- */
-export const writingErrors = new Set<object>()
-
-/** A Buffer, as the base64 of its bytes (not a typed array to superjson: its class is Buffer). */
-const bufferCodec = {
-  isApplicable: (v: unknown): v is Buffer => Buffer.isBuffer(v),
-  serialize: (v: Buffer) => v.toString('base64'),
-  deserialize: (text: string) => Buffer.from(text, 'base64'),
-}
-
-/** What the `error` codec writes: the superjson of the error's record, `escaped` when its keys are (prepare). */
-// (A type, not an interface: superjson's JSONValue asks for an index signature.)
-type ErrorCodecText = { json: SuperJSONResult['json']; meta?: SuperJSONResult['meta']; escaped?: true }
-
-/**
- * Teaches a superjson to write typed arrays as the base64 of their bytes: exact (superjson's own
- * form writes their numbers as JSON, where Infinity and NaN become null) and compact; an invalid
- * Date as one; and an Error as its record (src/error-records.ts: class name, message, stack, own
- * fields, cause), as a thrown one is, so it comes back as the same class with its `code` and
- * fields. Records written in superjson's own form still read.
- */
-export function registerCodecs(sj: Pick<superjson, 'registerCustom' | 'serialize' | 'deserialize'>): void {
-  sj.registerCustom<TypedArray, [string, string]>(
-    {
-      isApplicable: (v): v is TypedArray => ArrayBuffer.isView(v) && typedArrayProtos.has(Object.getPrototypeOf(v)),
-      serialize: (v) => [v.constructor.name, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')],
-      deserialize: ([name, text]) => {
-        const C = typedArrays.find((c) => c.name === name)
-        if (C === undefined) throw new TypeError(`unknown typed array ${name}`)
-        const b = Buffer.from(text, 'base64')
-        return new C(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
-      },
-    },
-    'bytes',
-  )
-  // superjson writes an invalid Date as null.
-  sj.registerCustom<Date, string>(
-    { isApplicable: (v): v is Date => v instanceof Date && Number.isNaN(v.getTime()), serialize: () => 'Invalid Date', deserialize: () => new Date(NaN) },
-    'invalid-date',
-  )
-  sj.registerCustom<Buffer, string>(bufferCodec, 'buffer')
-  sj.registerCustom<Error, ErrorCodecText>(
-    {
-      isApplicable: (v): v is Error => v instanceof Error && !writingErrors.has(v),
-      serialize: (e) => {
-        writingErrors.add(e)
-        try {
-          const w = walk(false)
-          const { json, meta } = sj.serialize(prepare(errorToRecord(e), 'error', w))
-          const out: ErrorCodecText = meta === undefined ? { json } : { json, meta }
-          if (w.escaped) out.escaped = true
-          return out
-        } finally {
-          writingErrors.delete(e)
-        }
-      },
-      deserialize: ({ json, meta, escaped }) => {
-        const rec = sj.deserialize(meta === undefined ? { json } : { json, meta })
-        return errorFromRecord((escaped === true ? unescapeKeys(rec) : rec) as ErrorRecord)
-      },
-    },
-    'error',
-  )
-}
 registerCodecs(superjson)
 
 /**

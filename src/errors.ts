@@ -293,6 +293,21 @@ export class InvalidDump extends RaimentError {
   }
 }
 
+/**
+ * `Weave.spawn(type, params, { id })` of an id a thread already has, with another type or other
+ * params: that thread is not returned as if it were the one asked for.
+ */
+export class SpawnIdTaken extends RaimentError {
+  readonly id: string
+  constructor(id: string, type: string, why: string) {
+    super(
+      'RAIMENT_SPAWN_ID_TAKEN',
+      `spawn: thread id '${id}' is taken by a thread of type '${type}' ${why}; a spawn with { id } returns that thread only for the same type and params (spawned once per id). Pass another id for another thread.`,
+    )
+    this.id = id
+  }
+}
+
 export class WeaveClosed extends RaimentError {
   constructor() {
     super('RAIMENT_WEAVE_CLOSED', 'the weave is closed; open a new one to spawn threads')

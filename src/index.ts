@@ -55,6 +55,7 @@ export {
   UnknownThread,
   InvalidDump,
   WeaveClosed,
+  SpawnIdTaken,
   ClosedBeforeDurable,
   ThreadMoved,
   LinkedExit,

@@ -242,6 +242,11 @@ export class Journal {
     this.#ids.reserved(id)
   }
 
+  /** Was `id` reserved by `reservedThreadId` and not spawned since? It is then taken off the list. */
+  takeReservedThreadId(id: string): boolean {
+    return this.#ids.takeReserved(id)
+  }
+
   /**
    * `trace`: the trace context of the thread's run (src/observer.ts), or null; `scope`: its call
    * scope (`newScope()`, made here when not given).

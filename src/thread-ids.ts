@@ -20,6 +20,8 @@ export class ThreadIds {
   #next = 0
   #limit = 0
   #block = 8
+  /** Ids of this weave's shape that the CLI reserved and asked this weave to spawn, until spawned (see `takeReserved`). */
+  readonly #reserved = new Set<string>()
 
   constructor(host: ThreadIdHost) {
     this.#host = host
@@ -57,6 +59,20 @@ export class ThreadIds {
     if (!id.startsWith(prefix)) return
     const n = Number(id.slice(prefix.length))
     if (!Number.isSafeInteger(n)) return
+    this.#reserved.add(id)
     h.db.transaction(() => h.setNext(Math.max(Number(h.meta('next_thread') ?? '1'), n + 1))).immediate()
   }
+
+  /** Was `id` reserved (`reserved`) and not spawned since? It is then taken off the list. */
+  takeReserved(id: string): boolean {
+    return this.#reserved.delete(id)
+  }
+}
+
+/**
+ * Is `id` shaped as the ids weave `weaveId` hands out (`<weave>/<n>`)? A caller's own id of that
+ * shape could be handed out again by the journal, and the later spawn's record fail its batch.
+ */
+export function isOwnThreadId(weaveId: string, id: string): boolean {
+  return id.startsWith(`${weaveId}/`) && /^[0-9]+$/.test(id.slice(weaveId.length + 1))
 }

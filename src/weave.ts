@@ -46,6 +46,7 @@ import { warnLongRecords } from './continue/long-record.js'
 import { joinLocal } from './weave-join.js'
 import { Passivation } from './passivation/passivation.js'
 import { WeaveRuns } from './weave-runs.js'
+import { SpawnIds } from './spawn-ids.js'
 import { StopCalls, stopWaitMs } from './weave-stop.js'
 
 export type { WeaveOptions } from './weave-options.js'
@@ -95,10 +96,13 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #reloads: WeaveReloads | null
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
+  /** Spawns of ids chosen by the caller: once per id (src/spawn-ids.ts). */
+  readonly #spawnIds: SpawnIds
 
   private constructor(journal: Journal, types: ThreadTypes, config: WeaveConfig, o: WeaveOptions) {
     super()
     this.journal = journal
+    this.#spawnIds = new SpawnIds(journal)
     this.#types = types.types
     this.#unavailable = types.unavailable
     this.#libs = new Map()
@@ -248,23 +252,36 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Records a new thread and runs it once the record is durable. Returns its id at once.
-   * Nothing is recorded when it throws.
+   * Nothing is recorded when it throws. With `opts.id` (an id of your own, such as a request's
+   * key) the thread is spawned once per id: a spawn of an id already spawned, with the same type
+   * and params, records nothing and returns that id (docs/threads-and-libraries.md).
    * @throws UnknownThreadType naming the known types (and the nearest, for a misspelt one)
    * @throws ThreadTypeUnavailable when the type's module failed to load (the load error is its `cause`)
    * @throws UnrecordableValue when params cannot be recorded
+   * @throws SpawnIdTaken when thread `opts.id` exists with another type or other params
+   * @throws InvalidArgument for an `opts.id` shaped as this weave's own ids (`<weaveId>/<n>`)
+   * @example
+   * // Once per request key: a retried request gets the thread the first one spawned.
+   * const id = weave.spawn('order', { cart }, { id: `order-${requestKey}` })
    */
   spawn(type: string, params?: unknown, opts: { parent?: string; id?: string; trace?: string | null } = {}): string {
     if (this.#closed) throw new WeaveClosed()
     const t = this.#types.get(type)
     if (t === undefined) throw this.#cannotRunType(type)
     const text = encodeValue(params, 'params')
-    // An id chosen elsewhere (a spawn sent by another weave) is spawned once, however often it comes.
-    if (opts.id !== undefined && (this.#runs.has(opts.id) || this.journal.thread(opts.id) !== undefined)) return opts.id
-    const id = opts.id ?? this.journal.nextThreadId()
+    // A chosen id (a request's key, a spawn sent by another weave) is spawned once, however often it comes.
+    const chosen = opts.id
+    if (chosen !== undefined) {
+      const reserved = this.journal.takeReservedThreadId(chosen)
+      if (this.#spawnIds.spawned({ id: chosen, type, params: text, reserved, runType: this.#runs.get(chosen)?.type })) return chosen
+      this.#spawnIds.queued(chosen, type, text)
+    }
+    const id = chosen ?? this.journal.nextThreadId()
     const obs = this.#observer
     const scope = newScope()
     const run = this.#runs.prepare(id, type, opts.parent ?? null, null, obs === null ? null : (opts.trace ?? obs.active()), 0, scope)
     this.journal.insertThread(id, type, text, opts.parent ?? null, 'running', () => {
+      if (chosen !== undefined) this.#spawnIds.committed(chosen)
       if (!this.#closed && !run.ended) this.#runs.start(run, t, decodeValue(text), false)
     }, run.obs === null ? null : run.obs.traceparent, scope)
     return id

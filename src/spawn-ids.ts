@@ -1,0 +1,88 @@
+/**
+ * Ids chosen by the caller of `Weave.spawn(type, params, { id })`: a thread spawned once per key
+ * (a request's key, a spawn sent by another weave, a schedule's time).
+ *
+ * Invariants:
+ * - An id shaped as the weave's own (`<weave>/<n>`) is refused before anything is recorded: the
+ *   journal hands those out, and one taken by a caller would make the record of a later spawn
+ *   fail its whole batch. The exception is an id the CLI reserved in the journal and asked this
+ *   weave to spawn (src/weave-control.ts, src/thread-ids.ts `reserved`).
+ * - A spawn of an id a thread already has records nothing: it returns that id when the type and
+ *   params are those of that thread, and throws SpawnIdTaken when they are not, so a caller never
+ *   gets another thread than the one it asked for.
+ */
+import { isDeepStrictEqual } from 'node:util'
+import { decodeValue } from './encoding.js'
+import { InvalidArgument, SpawnIdTaken } from './errors.js'
+import type { Journal } from './journal.js'
+import { isOwnThreadId } from './thread-ids.js'
+
+/** What a spawn of a chosen id asks for, and what the weave knows of that id. */
+export interface ChosenSpawn {
+  id: string
+  type: string
+  /** The params, encoded (as recorded). */
+  params: string
+  /** The CLI reserved the id (`Journal.takeReservedThreadId`). */
+  reserved: boolean
+  /** The type of the thread running here under that id, if one is. */
+  runType: string | undefined
+}
+
+export class SpawnIds {
+  readonly #journal: Journal
+  /** Spawns of chosen ids whose record is queued, not yet committed: what they were spawned with. */
+  readonly #queued = new Map<string, { type: string; params: string }>()
+
+  constructor(journal: Journal) {
+    this.#journal = journal
+  }
+
+  /**
+   * Is the chosen id already a thread's? True when it is, spawned with the same type and params;
+   * false when it is free (spawn it, then `queued`).
+   * @throws InvalidArgument for an id of the weave's own shape the CLI did not reserve
+   * @throws SpawnIdTaken when its thread has another type or other params
+   */
+  spawned(s: ChosenSpawn): boolean {
+    const weaveId = this.#journal.weaveId
+    if (!s.reserved && isOwnThreadId(weaveId, s.id)) {
+      throw new InvalidArgument(
+        `spawn: id '${s.id}' has the shape of the ids this weave hands out itself ('${weaveId}/<n>'), so a later spawn could get it too; pass an id of your own (a request key, say 'order-${s.id.slice(weaveId.length + 1)}'), or no id`,
+      )
+    }
+    const row = this.#journal.thread(s.id)
+    const had = row ?? this.#queued.get(s.id)
+    if (had !== undefined) {
+      if (had.type !== s.type) throw new SpawnIdTaken(s.id, had.type, `(spawned as '${s.type}' now)`)
+      if (!sameParams(had.params, s.params)) throw new SpawnIdTaken(s.id, had.type, 'spawned with other params')
+      return true
+    }
+    // Here, not recorded by a spawn of this weave (a thread arriving from another weave): its type tells.
+    if (s.runType !== undefined) {
+      if (s.runType !== s.type) throw new SpawnIdTaken(s.id, s.runType, `(spawned as '${s.type}' now)`)
+      return true
+    }
+    return false
+  }
+
+  /** Thread `id` was spawned with `type` and `params`, its record queued: a spawn of it again compares with these until `committed`. */
+  queued(id: string, type: string, params: string): void {
+    this.#queued.set(id, { type, params })
+  }
+
+  /** The record of thread `id` is committed: the journal holds what it was spawned with. */
+  committed(id: string): void {
+    this.#queued.delete(id)
+  }
+}
+
+/** The same params: the same recorded text, or values equal once decoded (keys in another order). */
+function sameParams(recorded: string, asked: string): boolean {
+  if (recorded === asked) return true
+  try {
+    return isDeepStrictEqual(decodeValue(recorded), decodeValue(asked))
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * `weave.spawn(type, params, { id })`: a thread spawned once per id of the caller's (a user trial
+ * spawning once per HTTP request key). An id shaped as the weave's own (`<weaveId>/<n>`) was
+ * taken, and a later automatic spawn got the same id: its record failed the whole batch
+ * (JournalWriteFailed, uncaught), spawns whose ids were already returned with it. A second spawn
+ * of an id with other params returned the first thread as if it were the one asked for.
+ */
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { InvalidArgument, SpawnIdTaken, thread, Weave } from 'raiment'
+import { tempDir } from './support/tmp.js'
+
+const echo = thread({ uses: ['clock'], async does(p: unknown) { return p } })
+const other = thread({ uses: ['clock'], async does() { return 'other' } })
+
+async function open(db = join(tempDir(), 'raiment.db')): Promise<Weave> {
+  return Weave.open({ db, threads: { echo, other }, ioLibs: false, dumps: false, durability: 'memory', passivateAfter: false })
+}
+
+describe('spawn with an id of your own', () => {
+  it('refuses an id shaped as the weave\'s own ids, before anything is recorded, and the batch commits', async () => {
+    const weave = await open()
+    try {
+      const first = weave.spawn('echo', { first: true })
+      const guess = first.replace(/\d+$/, (n) => String(Number(n) + 1))
+      let err: unknown
+      try {
+        weave.spawn('echo', { mine: true }, { id: guess })
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(InvalidArgument)
+      expect((err as InvalidArgument).code).toBe('RAIMENT_INVALID_ARGUMENT')
+      expect((err as Error).message).toMatch(/shape of the ids this weave hands out/)
+      const next = weave.spawn('echo', { next: true })
+      await weave.committed()
+      expect(await weave.join(first)).toMatchObject({ status: 'done', result: { first: true } })
+      expect(await weave.join(next)).toMatchObject({ status: 'done', result: { next: true } })
+      expect(weave.journal.thread(guess)?.params ?? null).not.toMatch(/mine/)
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('takes an id of that shape the CLI reserved for this weave to spawn', async () => {
+    const weave = await open()
+    try {
+      // As src/weave-control.ts spawns for `raiment spawn`: the id reserved in the journal first.
+      const id = weave.journal.nextThreadId(1)
+      weave.journal.reservedThreadId(id)
+      expect(weave.spawn('echo', { cli: true }, { id })).toBe(id)
+      const next = weave.spawn('echo', { next: true })
+      expect(next).not.toBe(id)
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: { cli: true } })
+      expect(await weave.join(next)).toMatchObject({ status: 'done', result: { next: true } })
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('returns the same thread for the same type and params, queued or committed, and across a restart', async () => {
+    const db = join(tempDir(), 'raiment.db')
+    let weave = await open(db)
+    try {
+      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe('req-1')
+      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe('req-1')
+      await weave.committed()
+      // The same values, keys in another order.
+      expect(weave.spawn('echo', { at: 'x', req: 1 }, { id: 'req-1' })).toBe('req-1')
+      expect(await weave.join('req-1')).toMatchObject({ status: 'done', result: { req: 1, at: 'x' } })
+    } finally {
+      await weave.close()
+    }
+    weave = await open(db)
+    try {
+      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe('req-1')
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('refuses the id of a thread spawned with other params or another type, queued or committed', async () => {
+    const weave = await open()
+    try {
+      weave.spawn('echo', { req: 1 }, { id: 'req-1' })
+      expect(() => weave.spawn('echo', { req: 'DIFFERENT' }, { id: 'req-1' })).toThrow(SpawnIdTaken)
+      expect(() => weave.spawn('other', { req: 1 }, { id: 'req-1' })).toThrow(/taken by a thread of type 'echo'/)
+      await weave.committed()
+      let err: unknown
+      try {
+        weave.spawn('echo', { req: 'DIFFERENT' }, { id: 'req-1' })
+      } catch (e) {
+        err = e
+      }
+      expect((err as SpawnIdTaken).code).toBe('RAIMENT_SPAWN_ID_TAKEN')
+      expect((err as Error).message).toMatch(/'req-1' is taken by a thread of type 'echo' spawned with other params/)
+      expect(await weave.join('req-1')).toMatchObject({ status: 'done', result: { req: 1 } })
+    } finally {
+      await weave.close()
+    }
+  })
+})

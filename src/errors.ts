@@ -309,8 +309,9 @@ export class SpawnIdTaken extends RaimentError {
 }
 
 export class WeaveClosed extends RaimentError {
-  constructor() {
-    super('RAIMENT_WEAVE_CLOSED', 'the weave is closed; open a new one to spawn threads')
+  /** `what`: what the caller asked that a closed weave cannot do. */
+  constructor(what = 'spawn threads') {
+    super('RAIMENT_WEAVE_CLOSED', `the weave is closed; open a new one to ${what}`)
   }
 }
 

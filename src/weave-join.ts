@@ -1,4 +1,10 @@
-/** `Weave.join` for a thread of this weave: waits for its end, however far along it is. */
+/**
+ * `Weave.join` for a thread of this weave: waits for its end, however far along it is.
+ *
+ * Invariant: a join of the weave's API settles. A join pending when the weave closes rejects
+ * with WeaveClosed once the close is through (a thread that ends during the close's wait
+ * resolves it first), and so does a join asked of a closed weave.
+ */
 import { UnknownThread, WeaveClosed } from './errors.js'
 import { rowEnd, type ThreadEnd, type WeaveHost } from './weave-types.js'
 
@@ -62,4 +68,27 @@ export function joinLocal(host: WeaveHost, id: string, asleep: AsleepJoins | nul
     asleep?.unjoin(id, fn)
   })
   return promise
+}
+
+/** The joins of a weave's API still pending, rejected with WeaveClosed when the weave closes. */
+export class PendingJoins {
+  readonly #rejects = new Set<() => void>()
+
+  /** `join`, the join of thread `id`, or its rejection with WeaveClosed if the weave closes first. */
+  guard(id: string, join: Promise<ThreadEnd>): Promise<ThreadEnd> {
+    let reject: () => void = () => {}
+    const closed = new Promise<never>((_, rej) => {
+      reject = () => rej(new WeaveClosed(`join thread '${id}' (it was still running when the weave closed; it resumes when a weave opens the journal again)`))
+    })
+    this.#rejects.add(reject)
+    const settled = (): void => void this.#rejects.delete(reject)
+    join.then(settled, settled)
+    return Promise.race([join, closed])
+  }
+
+  /** The weave closed: every join still pending rejects. */
+  close(): void {
+    for (const r of this.#rejects) r()
+    this.#rejects.clear()
+  }
 }

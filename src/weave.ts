@@ -43,7 +43,7 @@ import type { ResumeProgress, ThreadEnd, WeaveEvents, WeaveHost } from './weave-
 import { WeaveMoves } from './weave-moves.js'
 import { exitSignals, killRecorded } from './weave-exits.js'
 import { warnLongRecords } from './continue/long-record.js'
-import { joinLocal } from './weave-join.js'
+import { joinLocal, PendingJoins } from './weave-join.js'
 import { Passivation } from './passivation/passivation.js'
 import { WeaveRuns } from './weave-runs.js'
 import { SpawnIds } from './spawn-ids.js'
@@ -96,6 +96,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #reloads: WeaveReloads | null
   /** What other processes ask of this journal (src/weave-control.ts). */
   readonly #control: ControlRequests
+  /** The API's joins still pending: rejected when the weave closes (src/weave-join.ts). */
+  readonly #joins = new PendingJoins()
   /** Spawns of ids chosen by the caller: once per id (src/spawn-ids.ts). */
   readonly #spawnIds: SpawnIds
 
@@ -301,11 +303,13 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * may name a thread of another weave: its weave is asked, as `threads.join` does (a thread
    * that moved away from here answers `{ status: 'moved', to }`).
    * @throws UnknownThread when no thread has that id (on the weave the id names)
+   * @throws WeaveClosed when the weave is closed, or closes before the thread ends
    */
   join(id: string): Promise<ThreadEnd> {
+    if (this.#closed) return Promise.reject(new WeaveClosed(`join thread '${id}'`))
     // A thread that moved away from here answers { status: 'moved', to } below.
-    if (this.messages.isRemote(id) && this.messages.forwardOf(id) === undefined) return this.watches.join(id)
-    return joinLocal(this.#host, id, this.#passivation)
+    const remote = this.messages.isRemote(id) && this.messages.forwardOf(id) === undefined
+    return this.#joins.guard(id, remote ? this.watches.join(id) : joinLocal(this.#host, id, this.#passivation))
   }
 
   /** @internal `threads.join` of a thread of this weave: `onCancel` gets what gives the join up. */
@@ -494,9 +498,13 @@ export class Weave extends EventEmitter<WeaveEvents> {
     }
     this.#observer?.detach()
     await this.#dumps.settled()
-    // Commits what is queued; after a failed batch (JournalWriteFailed) it still closes the file
-    // and lets go of the lock, then throws that error.
-    this.journal.close()
+    // Commits what is queued (ends committed now resolve their joins); after a failed batch
+    // (JournalWriteFailed) it still closes the file and lets go of the lock, then throws that error.
+    try {
+      this.journal.close()
+    } finally {
+      this.#joins.close()
+    }
   }
 
   /** Why this weave cannot run threads of `type`. */

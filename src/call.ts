@@ -3,6 +3,7 @@
  * answered, and its place in the weft's list of pending calls. The weft (weft.ts) owns its life.
  */
 import type { LiveCall, WeaveConfig } from './call-context.js'
+import { decodeValue, encodeValue } from './encoding.js'
 import type { Library } from './libraries.js'
 import type { CallObservation } from './observer.js'
 import type { Policy } from './retry/policy.js'
@@ -14,6 +15,13 @@ export class Call implements LiveCall {
   readonly method: string
   /** Its arguments, until the library is asked (kept for the attempts of a call that is retried). */
   args: unknown[]
+  /**
+   * Its arguments as they were when the thread made the call, encoded exactly (`ownCopy`), for
+   * the library to get its own copy; null when they are all primitives (passed as they are).
+   */
+  #copy: string | null = null
+  /** `#copy` is plain JSON (the arguments are exactly JSON), else `encodeValue`'s text. */
+  #copyJson = false
   readonly key: string
   readonly ord: number
   readonly config: WeaveConfig
@@ -45,7 +53,15 @@ export class Call implements LiveCall {
   prevPending: Call | null = null
   nextPending: Call | null = null
 
-  constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig, scope = -1) {
+  /**
+   * `copy`: the library may be asked (not a call replayed from its entry), so a copy of `args` is
+   * kept for it: 'json' when they are exactly JSON (their recorded text is), 'exact' otherwise.
+   */
+  constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig, scope = -1, copy: 'json' | 'exact' | null = null) {
+    if (copy !== null && !allPrimitive(args)) {
+      this.#copyJson = copy === 'json'
+      this.#copy = ownCopy(args, this.#copyJson)
+    }
     this.threadId = threadId
     this.scope = scope
     this.lib = lib
@@ -61,13 +77,39 @@ export class Call implements LiveCall {
   }
 
   /**
-   * The arguments to ask the library with. A call made once (no retry policy) lets go of them
-   * then: nothing reads them again, so a call that waits long (a sleep) keeps none.
+   * The arguments to ask the library with: a copy of its own, made for each attempt, so a
+   * library that changes an argument in place changes nothing the thread holds (the thread would
+   * see that live, and not on replay, where no library runs). A call made once (no retry policy)
+   * lets go of them then: nothing reads them again, so a call that waits long (a sleep) keeps none.
    */
   takeArgs(): unknown[] {
     const args = this.args
-    if (this.retry === null) this.args = NO_ARGS
-    return args
+    const copy = this.#copy
+    if (this.retry === null) {
+      this.args = NO_ARGS
+      this.#copy = null
+    }
+    if (copy === null) return args
+    return (this.#copyJson ? JSON.parse(copy) : decodeValue(copy)) as unknown[]
+  }
+}
+
+/** Are all of `args` primitives, which no library can change (passed as they are)? */
+function allPrimitive(args: readonly unknown[]): boolean {
+  for (const a of args) if (a !== null && (typeof a === 'object' || typeof a === 'function')) return false
+  return true
+}
+
+/**
+ * `args` encoded exactly (key order, classes), to be decoded into the library's own copy. An
+ * argument that cannot be encoded so (only a library's secret markers may let one through to
+ * here) is passed as it is (null).
+ */
+function ownCopy(args: readonly unknown[], json: boolean): string | null {
+  try {
+    return json ? JSON.stringify(args) : encodeValue(args, 'args')
+  } catch {
+    return null
   }
 }
 

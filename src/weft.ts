@@ -140,18 +140,23 @@ export class Weft extends KeyCounts implements WeftLike {
     // Ended or detached: a branch still running makes no call (not recorded, never answered).
     if (this.#ended || this.holding !== 0) return this.refused()
     let argsText: string
+    let plain: boolean
     let retry: Policy | null = null
     try {
       // Retries (src/retry/): the call's policy, and its own `retry` option off the arguments.
       if (lib.retry !== null || this.#retry !== null) ({ args, policy: retry } = callRetry(lib, method, args, this.#retry))
       const s = this.#secrets
-      argsText = s === null || !s.covers(lib) ? encodeArgs(args) : s.argsText(lib, method, args)
+      plain = s === null || !s.covers(lib)
+      argsText = s === null || plain ? encodeArgs(args) : s.argsText(lib, method, args)
     } catch (e) {
       return Promise.reject(e)
     }
     const prefix = lib.keyPrefix(method)
     let key: string
     let ord: number
+    // A call replayed from its entry is not made: no copy of its arguments for the library. With
+    // no secret marked, arguments recorded as JSON (not superjson's 'S'/'E' text) are exactly JSON.
+    let copy: 'json' | 'exact' | null = plain && argsText.charCodeAt(0) === 91 /* [ */ ? 'json' : 'exact'
     const r = this.#replay
     const next = r === null ? undefined : r.record.at(r.next)
     const k = next?.key
@@ -160,6 +165,7 @@ export class Weft extends KeyCounts implements WeftLike {
       // in its two parts, not joined and flattened): the call takes the entry's string. A key's
       // first call, matched so, is counted by its entry, not in the counts (see KeyCounts).
       key = k
+      copy = null
       if (next!.ord === 0 && next!.call === null && !this.counted(k)) {
         r!.implicit.push(r!.next)
         ord = 0
@@ -170,7 +176,7 @@ export class Weft extends KeyCounts implements WeftLike {
       key = r !== null ? prefix + argsText : argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
       ord = this.count(key)
     }
-    const call = new Call(this.threadId, lib, method, args, key, ord, this.#config, this.scope)
+    const call = new Call(this.threadId, lib, method, args, key, ord, this.#config, this.scope, copy)
     call.retry = retry
     if (this.trace !== null) this.trace.push({ call: `${lib.name}.${method}`, args })
     if (this.#stacks !== null) this.#stacks.set(call, new Error().stack ?? '')

@@ -34,7 +34,11 @@ export interface ReplayRun<R = unknown> {
   /** With status 'continued', the params it continued with. */
   continued?: unknown
   error?: Error
-  /** Every request the thread made, in the order it made them. */
+  /**
+   * Every request the thread made, in the order it made them, named as recorded (as in the dump
+   * and `raiment replay`): a method that runs in the thread is the calls it makes, so
+   * `mailbox.receive()` is `mailbox.take` (docs/testing.md).
+   */
   calls: CallTrace[]
   /** With `strict: false`, the divergence instead of a throw. */
   divergence?: ReplayDivergence

@@ -11,7 +11,7 @@ import { editRecord } from './check/fork.js'
 import { isContinueAsNew } from './continue/continue.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { errorFromRecord, errorToRecord } from './error-records.js'
-import { InvalidArgument, InvalidDump, ReplayDivergence } from './errors.js'
+import { InvalidArgument, InvalidDump, ReplayDivergence, type DivergenceDetail } from './errors.js'
 import { brokenLibrary, Library, replayParts, threadView, type LibraryModule, type LibrarySpec } from './libraries.js'
 import { passivatedOf, waitText } from './passivation/listing.js'
 import { endedByItself } from './record-end.js'
@@ -55,7 +55,8 @@ export interface ReplayOptions {
   ioLibs?: string | false
   /**
    * Replay only the entries before seq `at` (as `raiment fork --at`): the thread's next request
-   * after them is one the dump does not hold, a divergence (`strict: false` returns it).
+   * after them is one the dump does not hold, a divergence (`strict: false` returns it) whose
+   * message says the replay stopped at `at`.
    */
   at?: number
   /**
@@ -95,6 +96,7 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
   const parts = await replayParts(options.ioLibs ?? 'io-libs')
   let d = readDump(dump)
   const where = typeof dump === 'string' && !dump.trimStart().startsWith('{') ? dump : 'the dump'
+  const recorded = d.entries.length
   if (options.at !== undefined || options.set !== undefined) {
     const sorted = [...d.entries].sort((a, b) => a.seq - b.seq)
     const entries = editRecord(sorted, (e) => e.seq, (e) => e.call, { ...(options.at !== undefined ? { at: options.at } : {}), ...(options.set !== undefined ? { set: options.set } : {}) }, where, (e, value): DumpEntry => {
@@ -150,6 +152,10 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
   if (run.error instanceof ReplayDivergence && run.error.detail?.kind === 'beyond' && !endedByItself(d.thread.status, d.thread.error)) {
     const made = run.error.detail.made
     return { status: 'unfinished', calls: run.calls, dump: d, ...(made !== undefined ? { next: `${describeKey(made.key)} (ordinal ${made.ord})` } : {}) }
+  }
+  // Past the entries `at` kept: where the replay was told to end, not a change of code or inputs.
+  if (run.error instanceof ReplayDivergence && run.error.detail?.kind === 'beyond' && options.at !== undefined && d.entries.length < recorded) {
+    run.error = cutAt(d, options.at, run.error.detail)
   }
   if (run.error instanceof ReplayDivergence) {
     const divergence = withTypeHint(type, d, run.error)
@@ -325,6 +331,16 @@ function checkType(fn: string, type: unknown): void {
     const got = type && typeof type === 'object' && 'thread' in type && 'entries' in type ? 'a dump' : typeof type
     throw new InvalidArgument(`${fn}() expects a thread type first (the default export of a module in threads/, made by thread()), got ${got}`)
   }
+}
+
+/** The divergence of a replay that asked for more than the entries before seq `at`, saying so. */
+function cutAt(d: Dump, at: number, detail: DivergenceDetail): ReplayDivergence {
+  const made = detail.made === undefined ? 'more' : `${describeKey(detail.made.key)} (ordinal ${detail.made.ord})`
+  return new ReplayDivergence(
+    `thread ${d.thread.id} (${d.thread.type}) replayed its ${d.entries.length} recorded outcomes before seq ${at} (at: ${at}), then asked for ${made}: ` +
+      `the replay stops there, as told, where a fork (raiment fork --at ${at}) goes on live. The record was cut, nothing diverged; replay without 'at' to run the whole record.`,
+    detail,
+  )
 }
 
 export { readDump, dumpText } from './dump.js'

@@ -191,7 +191,7 @@ export class NotARaimentDb extends RaimentError {
   constructor(file: string, why: string) {
     super(
       'RAIMENT_NOT_A_RAIMENT_DB',
-      `${file} is not a Raiment journal (${why}); it was left untouched. Pass another --db file.`,
+      `${file} is not a Raiment journal (${why}); it was left untouched. Pass another journal file.`,
     )
   }
 }

@@ -17,7 +17,7 @@
 import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { basename, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import { InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
 import { BUSY_MS, JournalLock, leaveWal, LockHeld, lockPath, openToRead, parseOwner, whenNotBusy } from './journal-owner.js'
 import { checkAndMigrate } from './journal-schema.js'
@@ -87,6 +87,7 @@ export class Journal {
   /**
    * Opens (creating if needed) a journal file.
    * @throws NotARaimentDb for a file that is not a Raiment journal (left untouched)
+   * @throws InvalidArgument when the file's directory does not exist
    * @throws DbTooNew for a journal of a newer schema (left untouched)
    * @throws JournalOwned when another weave owns the journal (unless `own: false` or read-only)
    */
@@ -106,6 +107,10 @@ export class Journal {
     }
     if (!memory && existsSync(file) && statSync(file).isDirectory()) {
       throw new NotARaimentDb(file, 'it is a directory')
+    }
+    // SQLite would say only 'unable to open database file'.
+    if (!memory && !existsSync(dirname(this.path))) {
+      throw new InvalidArgument(`the directory of journal ${file} (${dirname(this.path)}) does not exist; create it first (Raiment creates the journal file, not its directory), or use a path in a directory that exists`)
     }
     let db: Database.Database
     try {

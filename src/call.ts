@@ -20,8 +20,6 @@ export class Call implements LiveCall {
    * the library to get its own copy; null when they are all primitives (passed as they are).
    */
   #copy: string | null = null
-  /** `#copy` is plain JSON (the arguments are exactly JSON), else `encodeValue`'s text. */
-  #copyJson = false
   readonly key: string
   readonly ord: number
   readonly config: WeaveConfig
@@ -59,8 +57,7 @@ export class Call implements LiveCall {
    */
   constructor(threadId: string, lib: Library, method: string, args: unknown[], key: string, ord: number, config: WeaveConfig, scope = -1, copy: 'json' | 'exact' | null = null) {
     if (copy !== null && !allPrimitive(args)) {
-      this.#copyJson = copy === 'json'
-      this.#copy = ownCopy(args, this.#copyJson)
+      this.#copy = ownCopy(args, copy === 'json')
     }
     this.threadId = threadId
     this.scope = scope
@@ -90,7 +87,7 @@ export class Call implements LiveCall {
       this.#copy = null
     }
     if (copy === null) return args
-    return (this.#copyJson ? JSON.parse(copy) : decodeValue(copy)) as unknown[]
+    return decodeValue(copy) as unknown[]
   }
 }
 
@@ -107,7 +104,8 @@ function allPrimitive(args: readonly unknown[]): boolean {
  */
 function ownCopy(args: readonly unknown[], json: boolean): string | null {
   try {
-    return json ? JSON.stringify(args) : encodeValue(args, 'args')
+    // (Text as encodeValue's: JSON behind a `J`, which decodeValue reads back with JSON.parse.)
+    return json ? 'J' + JSON.stringify(args) : encodeValue(args, 'args')
   } catch {
     return null
   }

@@ -6,9 +6,9 @@
  * message waits in its queue until it runs again.
  */
 import { join } from 'node:path'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Weave } from 'raiment'
-import { main } from '../src/cli/main.js'
+import { cliRun } from './support/cli-in-process.js'
 import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 import { openWeave } from './support/weaves.js'
@@ -30,18 +30,11 @@ describe.skipIf(!brokerUp && !CI)('raiment send to a thread of another weave', (
     await b.weave.committed()
     await b.close()
     const a = await openWeave(cleanups, dir, ns, 'a', { listener })
-    const printed: string[] = []
+    let printed: string[] = []
     const cli = async (...args: string[]): Promise<number> => {
-      printed.length = 0
-      const out = (s: unknown): boolean => (printed.push(String(s)), true)
-      const write = vi.spyOn(process.stdout, 'write').mockImplementation(out)
-      const warn = vi.spyOn(process.stderr, 'write').mockImplementation(out)
-      try {
-        return await main([...args, '--db', join(dir, 'a.db')])
-      } finally {
-        write.mockRestore()
-        warn.mockRestore()
-      }
+      const r = await cliRun([...args, '--db', join(dir, 'a.db')])
+      printed = r.printed
+      return r.code
     }
 
     expect(await cli('send', 'nosuchweave/1', '{"x":1}'), printed.join('')).toBe(1)

@@ -5,8 +5,8 @@
  * migrate` (which reads the thread in the journal before it asks a weave).
  */
 import { join } from 'node:path'
-import { describe, expect, it, vi } from 'vitest'
-import { main } from '../src/cli/main.js'
+import { describe, expect, it } from 'vitest'
+import { cliRun } from './support/cli-in-process.js'
 import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 import { openWeave } from './support/weaves.js'
@@ -30,18 +30,11 @@ describe.skipIf(!brokerUp && !CI)('what a move refuses, in order', () => {
     await expect(a.weave.migrate(running, 'nowhere')).rejects.toMatchObject({ code: 'RAIMENT_UNKNOWN_WEAVE' })
     await a.close()
 
-    const printed: string[] = []
+    let printed: string[] = []
     const cli = async (...args: string[]): Promise<number> => {
-      printed.length = 0
-      const out = (s: unknown): boolean => (printed.push(String(s)), true)
-      const write = vi.spyOn(process.stdout, 'write').mockImplementation(out)
-      const warn = vi.spyOn(process.stderr, 'write').mockImplementation(out)
-      try {
-        return await main([...args, '--db', join(dir, 'a.db')])
-      } finally {
-        write.mockRestore()
-        warn.mockRestore()
-      }
+      const r = await cliRun([...args, '--db', join(dir, 'a.db')])
+      printed = r.printed
+      return r.code
     }
     expect(await cli('migrate', done, '--to', 'nowhere')).toBe(1)
     expect(printed.join('')).toMatch(new RegExp(`^raiment: RAIMENT_THREAD_NOT_MOVABLE: thread ${done} cannot move: it is done`, 'm'))

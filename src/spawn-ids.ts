@@ -66,6 +66,19 @@ export class SpawnIds {
     return false
   }
 
+  /**
+   * A spawn of chosen id `id`: true when a thread has it already (spawned with the same type and
+   * params: return it, record nothing); false when it is free, and this spawn takes it (its
+   * record to be queued now). `runType`: the type of the thread running here under it, if one is.
+   * @throws as `spawned`
+   */
+  claim(id: string, type: string, params: string, runType: string | undefined): boolean {
+    const reserved = this.#journal.takeReservedThreadId(id)
+    if (this.spawned({ id, type, params, reserved, runType })) return true
+    this.queued(id, type, params)
+    return false
+  }
+
   /** Thread `id` was spawned with `type` and `params`, its record queued: a spawn of it again compares with these until `committed`. */
   queued(id: string, type: string, params: string): void {
     this.#queued.set(id, { type, params })

@@ -11,6 +11,7 @@ import { join, relative, extname, resolve, sep } from 'node:path'
 import { InvalidThreadModule, RaimentError, ThreadTypeUnavailable, UnknownLibrary, UnknownThreadType } from './errors.js'
 import { importModule } from './loader.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
+import { supervisor } from './supervisor.js'
 
 const SOURCE_EXT = new Set(['.ts', '.mts', '.js', '.mjs'])
 
@@ -132,4 +133,15 @@ export function checkUses(
     types.delete(name)
     unavailable.set(name, err)
   }
+}
+
+/**
+ * A weave's thread types: those given by name (the program's own), or loaded from the threads
+ * directory (default `threads`), with the built-in supervisor unless one is given under its name.
+ */
+export async function weaveTypes(threads: string | Record<string, AnyThreadType> | undefined): Promise<ThreadTypes> {
+  const loaded: ThreadTypes =
+    typeof threads === 'object' ? { types: new Map(Object.entries(threads)), unavailable: new Map(), files: new Map() } : await loadThreadTypes(threads ?? 'threads')
+  if (!loaded.types.has('raiment/supervisor')) loaded.types.set('raiment/supervisor', supervisor as AnyThreadType)
+  return loaded
 }

@@ -27,7 +27,7 @@ import type { Keyring } from './secrets/keyring.js'
 import type { AnyThreadType } from './thread.js'
 import type { Weave } from './weave.js'
 import type { WeaveMoves } from './weave-moves.js'
-import { exitSignals } from './weave-exits.js'
+import { exitSignals, killRecorded } from './weave-exits.js'
 import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveHost } from './weave-types.js'
 import { Weft, type Entry } from './weft.js'
 import { continuedOf, continueRun, isContinueAsNew, runConfig } from './continue/continue.js'
@@ -251,6 +251,24 @@ export class WeaveRuns {
       }
       this.ended(run, end)
     }, counted ? run.weft.recorded : undefined)
+  }
+
+  /**
+   * `Weave.kill` of a thread of this weave (not one that moved away): its run, woken first if it
+   * is passivated, or its record (`ending`: killed, its end not yet committed). False when it had
+   * ended.
+   * @throws UnknownThread when no thread has that id
+   */
+  kill(id: string, ending: Set<string>): boolean {
+    const run = this.#runs.get(id) ?? this.#o.passivation?.wake(id)
+    // Its end is queued (not yet committed): it has ended, with that end.
+    if (run?.ended === true) return false
+    if (run === undefined) return killRecorded(this.#weave, ending, id)
+    run.ended = true
+    run.weft.stop(new ThreadKilled(id))
+    exitSignals(this.#weave, run, 'killed', undefined, null)
+    this.#journal.endThread(id, 'killed', null, () => this.ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
+    return true
   }
 
   /** The run leaves memory without an end (it is passivated: src/passivation/); its weft is detached. */

@@ -21,7 +21,7 @@ import { resolve } from 'node:path'
 import { newScope, type WeaveConfig } from './call-context.js'
 import { DumpWriter, leftNoDump } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
-import { InvalidArgument, LinkedExit, RaimentError, ThreadKilled, ThreadTypeUnavailable, UnknownThreadType, WeaveClosed } from './errors.js'
+import { InvalidArgument, LinkedExit, RaimentError, ThreadTypeUnavailable, UnknownThreadType, WeaveClosed } from './errors.js'
 import { ownTurn } from './group-commit.js'
 import { Journal } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
@@ -30,10 +30,9 @@ import type { MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { Schedules } from './schedules/schedules.js'
-import { supervisor } from './supervisor.js'
 import { Keyring } from './secrets/keyring.js'
 import type { Library } from './libraries.js'
-import { checkUses, loadThreadTypes, type ThreadTypes } from './thread-types.js'
+import { checkUses, weaveTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
@@ -41,7 +40,6 @@ import { hashFiles, WeaveReloads, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
 import type { ResumeProgress, ThreadEnd, WeaveEvents, WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
-import { exitSignals, killRecorded } from './weave-exits.js'
 import { warnLongRecords } from './continue/long-record.js'
 import { joinLocal, PendingJoins } from './weave-join.js'
 import { Passivation } from './passivation/passivation.js'
@@ -183,14 +181,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   static async open(o: WeaveOptions = {}): Promise<Weave> {
     checkOptions(o)
-    const threads = o.threads
-    const byName = typeof threads === 'object'
-    const loaded: ThreadTypes =
-      byName
-        ? { types: new Map(Object.entries(threads)), unavailable: new Map(), files: new Map() }
-        : await loadThreadTypes(threads ?? 'threads')
+    const byName = typeof o.threads === 'object'
+    const loaded = await weaveTypes(o.threads)
     const types = loaded.types
-    if (!types.has('raiment/supervisor')) types.set('raiment/supervisor', supervisor as AnyThreadType)
     const dbFile = o.db ?? 'raiment.db'
     const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}) })
     try {
@@ -273,11 +266,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const text = encodeValue(params, 'params')
     // A chosen id (a request's key, a spawn sent by another weave) is spawned once, however often it comes.
     const chosen = opts.id
-    if (chosen !== undefined) {
-      const reserved = this.journal.takeReservedThreadId(chosen)
-      if (this.#spawnIds.spawned({ id: chosen, type, params: text, reserved, runType: this.#runs.get(chosen)?.type })) return chosen
-      this.#spawnIds.queued(chosen, type, text)
-    }
+    if (chosen !== undefined && this.#spawnIds.claim(chosen, type, text, this.#runs.get(chosen)?.type)) return chosen
     const id = chosen ?? this.journal.nextThreadId()
     const obs = this.#observer
     const scope = newScope()
@@ -330,15 +319,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       this.watches.kill(id, `api:${this.journal.weaveId}:${randomUUID()}`)
       return true
     }
-    const run = this.#runs.get(id) ?? this.#passivation?.wake(id)
-    // Its end is queued (not yet committed): it has ended, with that end.
-    if (run?.ended === true) return false
-    if (run === undefined) return killRecorded(this, this.#ending, id)
-    run.ended = true
-    run.weft.stop(new ThreadKilled(id))
-    exitSignals(this, run, 'killed', undefined, null)
-    this.journal.endThread(id, 'killed', null, () => this.#runs.ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
-    return true
+    return this.#runs.kill(id, this.#ending)
   }
 
   /**

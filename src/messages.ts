@@ -34,6 +34,7 @@ export function hopId(msgId: string, weaveId: string): string {
 export { matches, NameTaken, NoSuchMessage, type Envelope, type Received, type SendResult, type TimedOut, type WatchEnvelope, type WatchKind } from './message-shapes.js'
 import { ReceivedIds, type Origin } from './received.js'
 import { weaveOfThread, type Remote } from './remote.js'
+import { deadLetterInsert } from './dead-letters.js'
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -85,7 +86,7 @@ export class Messages {
     const db = journal.db
     this.inboxes = new Inboxes(journal)
     this.#registry = new ThreadRegistry(journal, isAlive, () => this.remote?.namesChanged())
-    this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
+    this.#dead = deadLetterInsert(db)
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at, trace) VALUES (?, ?, ?, ?, ?)')
     this.received = new ReceivedIds(journal)
     this.nameSends = new NameSends(journal, {

@@ -8,8 +8,11 @@
  *   fail its whole batch. The exception is an id the CLI reserved in the journal and asked this
  *   weave to spawn (src/weave-control.ts, src/thread-ids.ts `reserved`).
  * - A spawn of an id a thread already has records nothing: it returns that id when the type and
- *   params are those of that thread, and throws SpawnIdTaken when they are not, so a caller never
- *   gets another thread than the one it asked for.
+ *   params are those of that thread (its params: of a thread that continued as new, its type
+ *   alone), and throws SpawnIdTaken when they are not, so a caller never gets another thread
+ *   than the one it asked for.
+ * - A key without a `/` is made this weave's id (`<weave>/<key>`): an id routes by what is before
+ *   its `/` (a message by id, a join from another weave); one without would be taken for a name.
  */
 import { isDeepStrictEqual } from 'node:util'
 import { decodeValue } from './encoding.js'
@@ -55,7 +58,9 @@ export class SpawnIds {
     const had = row ?? this.#queued.get(s.id)
     if (had !== undefined) {
       if (had.type !== s.type) throw new SpawnIdTaken(s.id, had.type, `(spawned as '${s.type}' now)`)
-      if (!sameParams(had.params, s.params)) throw new SpawnIdTaken(s.id, had.type, 'spawned with other params')
+      // One that continued as new holds the params it continued with, not those it was spawned with.
+      const continued = ((row as { continued?: number } | undefined)?.continued ?? 0) > 0
+      if (!continued && !sameParams(had.params, s.params)) throw new SpawnIdTaken(s.id, had.type, 'spawned with other params')
       return true
     }
     // Here, not recorded by a spawn of this weave (a thread arriving from another weave): its type tells.
@@ -73,6 +78,7 @@ export class SpawnIds {
    * @throws as `spawned`
    */
   claim(id: string, type: string, params: string, runType: string | undefined): boolean {
+    // (Made `<weave>/<key>` by `idOf` first.)
     const reserved = this.#journal.takeReservedThreadId(id)
     if (this.spawned({ id, type, params, reserved, runType })) return true
     this.queued(id, type, params)
@@ -98,4 +104,9 @@ function sameParams(recorded: string, asked: string): boolean {
   } catch {
     return false
   }
+}
+
+/** The thread id a spawn's chosen `id` names: itself, or for a key without a `/`, `<weaveId>/<key>` (see the top of this file). */
+export function chosenId(weaveId: string, id: string): string {
+  return id.includes('/') ? id : `${weaveId}/${id}`
 }

@@ -33,8 +33,13 @@ export class ControlRequests {
   #dataVersion = 0
   /** Requests being answered asynchronously, not to be started again. */
   readonly #busy = new Set<number>()
-  /** Sends to threads of other weaves, answered in the order asked once their weave is looked up (`#sendAfar`). */
+  /**
+   * Sends to threads of other weaves, answered in the order asked once their weave is looked up
+   * (`#sendAfar`); while one is pending, every later send goes behind it, so none overtakes it.
+   */
   #afar: Promise<void> = Promise.resolve()
+  /** Sends waiting in `#afar`. */
+  #afarPending = 0
   #deadInsert: Database.Statement<unknown[]> | null = null
 
   constructor(weave: Weave, adopt: (row: ThreadRow) => void, closed: () => boolean) {
@@ -99,7 +104,7 @@ export class ControlRequests {
           // or rebuilt gave before, which receivers would drop as a copy.
           const id = c.msg_id ?? `control:${journal.weaveId}:${c.n}`
           const home = this.#remoteHome(c.thread)
-          if (home !== null) {
+          if (home !== null || this.#afarPending > 0) {
             this.#sendAfar(c.n, c.thread, c.arg ?? 'U', id, home)
             continue
           }
@@ -166,12 +171,15 @@ export class ControlRequests {
    * broker says no weave `home` has joined (it has no queue: the relay would dead-letter the
    * message a moment later, after the asker was told it was delivered); else sent as any send
    * (a weave that has joined and is down finds it in its queue; with the broker out of reach it
-   * waits in the outbox, as before). In the order asked, each in the batch of what it records.
+   * waits in the outbox, as before). In the order asked, each in the batch of what it records;
+   * `home` null: a send behind one of those, which looks nothing up.
    */
-  #sendAfar(n: number, to: string, body: string, msgId: string, home: string): void {
-    const joined = this.#weave.messages.remote!.joined!(home)
+  #sendAfar(n: number, to: string, body: string, msgId: string, home: string | null): void {
+    const joined = home === null ? Promise.resolve(true) : this.#weave.messages.remote!.joined!(home)
+    this.#afarPending++
     const next = this.#afar.then(async () => {
       const known = await joined
+      this.#afarPending--
       if (this.#closed()) return void this.#busy.delete(n)
       let reply: string
       try {

@@ -46,6 +46,8 @@ export function joinLocal(host: WeaveHost, id: string, asleep: AsleepJoins | nul
     // Recorded but not running here yet (spawned a moment ago, or by another process).
     const check = (): void => {
       if (cancelled) return
+      // (Its journal closed with it: nothing more to read.)
+      if (host.closed()) return rej(new WeaveClosed())
       const r = host.run(id)
       if (r !== undefined && !r.ended) {
         ;(r.joiners ??= []).push(fn)
@@ -55,7 +57,6 @@ export function joinLocal(host: WeaveHost, id: string, asleep: AsleepJoins | nul
       const row2 = journal.thread(id)
       const e = row2 ? rowEnd(row2, messages.forwardOf(id)) : null
       if (e !== null) res(e)
-      else if (host.closed()) rej(new WeaveClosed())
       else setTimeout(check, 10)
     }
     setImmediate(check)

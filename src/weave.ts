@@ -44,7 +44,7 @@ import { warnLongRecords } from './continue/long-record.js'
 import { joinLocal, PendingJoins } from './weave-join.js'
 import { Passivation } from './passivation/passivation.js'
 import { WeaveRuns } from './weave-runs.js'
-import { SpawnIds } from './spawn-ids.js'
+import { chosenId, SpawnIds } from './spawn-ids.js'
 import { StopCalls, stopWaitMs } from './weave-stop.js'
 
 export type { WeaveOptions } from './weave-options.js'
@@ -247,17 +247,18 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Records a new thread and runs it once the record is durable. Returns its id at once.
-   * Nothing is recorded when it throws. With `opts.id` (an id of your own, such as a request's
-   * key) the thread is spawned once per id: a spawn of an id already spawned, with the same type
-   * and params, records nothing and returns that id (docs/threads-and-libraries.md).
+   * Nothing is recorded when it throws. With `opts.id` (a key of your own, such as a request's
+   * idempotency key) the thread is spawned once per key: its id is `<weaveId>/<key>` (a key
+   * without a `/`), and a spawn of it again, with the same type and params, records nothing and
+   * returns that id (docs/threads-and-libraries.md).
    * @throws UnknownThreadType naming the known types (and the nearest, for a misspelt one)
    * @throws ThreadTypeUnavailable when the type's module failed to load (the load error is its `cause`)
    * @throws UnrecordableValue when params cannot be recorded
    * @throws SpawnIdTaken when thread `opts.id` exists with another type or other params
-   * @throws InvalidArgument for an `opts.id` shaped as this weave's own ids (`<weaveId>/<n>`)
+   * @throws InvalidArgument for an `opts.id` shaped as this weave's own ids (`<weaveId>/<n>`, or a key of digits alone)
    * @example
    * // Once per request key: a retried request gets the thread the first one spawned.
-   * const id = weave.spawn('order', { cart }, { id: `order-${requestKey}` })
+   * const id = weave.spawn('order', { cart }, { id: `order-${requestKey}` })   // '<weaveId>/order-…'
    */
   spawn(type: string, params?: unknown, opts: { parent?: string; id?: string; trace?: string | null } = {}): string {
     if (this.#closed) throw new WeaveClosed()
@@ -265,7 +266,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     if (t === undefined) throw this.#cannotRunType(type)
     const text = encodeValue(params, 'params')
     // A chosen id (a request's key, a spawn sent by another weave) is spawned once, however often it comes.
-    const chosen = opts.id
+    const chosen = opts.id === undefined ? undefined : chosenId(this.journal.weaveId, opts.id)
     if (chosen !== undefined && this.#spawnIds.claim(chosen, type, text, this.#runs.get(chosen)?.type)) return chosen
     const id = chosen ?? this.journal.nextThreadId()
     const obs = this.#observer

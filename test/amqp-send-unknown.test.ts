@@ -5,14 +5,24 @@
  * and a dead letter a moment later); to a weave that joined and is down, delivered:true, and the
  * message waits in its queue until it runs again.
  */
+import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { Weave } from 'raiment'
+import { thread, type Weave } from 'raiment'
 import { cliRun } from './support/cli-in-process.js'
 import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 import { openWeave } from './support/weaves.js'
 import listener from '../threads/listener.js'
+
+/** Registers as 'col' and returns the first two messages it takes, in order. */
+const collect = thread({
+  uses: ['mailbox', 'registry'],
+  async does() {
+    await this.registry.register('col')
+    return [await this.mailbox.receive(), await this.mailbox.receive()]
+  },
+})
 
 const deadLetters = (w: Weave): Array<{ recipient: string; reason: string; body: string }> =>
   w.journal.db.prepare('SELECT recipient, reason, body FROM dead_letters ORDER BY n').all() as Array<{ recipient: string; reason: string; body: string }>
@@ -54,4 +64,24 @@ describe.skipIf(!brokerUp && !CI)('raiment send to a thread of another weave', (
     expect(deadLetters(a.weave)).toHaveLength(1)
     expect(deadLetters(again.weave)).toEqual([])
   }, 60_000)
+
+  it('keeps the order asked: a send by name behind a send by id still looking up its weave does not overtake it (a review)', async () => {
+    const dir = tempDir('raiment-send-order-')
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const b = await openWeave(cleanups, dir, ns, 'b', { collect })
+    const far = b.weave.spawn('collect', {})
+    await b.weave.committed()
+    const a = await openWeave(cleanups, dir, ns, 'a', { collect })
+    await expect.poll(() => a.link.live().some((w) => w.id === 'b' && Object.hasOwn(w.names, 'col')), { timeout: 10_000, interval: 20 }).toBe(true)
+    // Two requests taken in one poll: by id (looked up first), then by name.
+    const other = new Database(join(dir, 'a.db'))
+    other.transaction(() => {
+      const ins = other.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)')
+      ins.run('send', far, 'J{"n":1}', 'order-1')
+      ins.run('send', 'col', 'J{"n":2}', 'order-2')
+    })()
+    other.close()
+    expect(await b.weave.join(far)).toMatchObject({ status: 'done', result: [{ n: 1 }, { n: 2 }] })
+  }, 30_000)
 })

@@ -5,6 +5,7 @@
  * closed weave rejects with WeaveClosed too, whatever the id (it threw a raw TypeError, "The
  * database connection is not open", for one the weave had not loaded).
  */
+import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { thread, Weave, WeaveClosed } from 'raiment'
@@ -31,6 +32,29 @@ async function settled(p: Promise<unknown>): Promise<string> {
 }
 
 describe('join and close', () => {
+  it('a join of a thread another process recorded, not yet started here, rejects at the close and reads no closed journal', async () => {
+    const errors: unknown[] = []
+    const onErr = (e: unknown): number => errors.push(e)
+    process.on('uncaughtException', onErr)
+    try {
+      const db = join(tempDir(), 'raiment.db')
+      const weave = await Weave.open({ db, threads: { quick }, ioLibs: false, dumps: false, durability: 'memory', passivateAfter: false, pollMs: 10_000 })
+      const other = new Database(db)
+      other.prepare("INSERT INTO threads (id, type, params, parent, status, created, scope) VALUES ('ext-1', 'quick', 'U', NULL, 'pending', ?, 'x')").run(Date.now())
+      other.close()
+      const p = settled(weave.join('ext-1'))
+      // Its check looks again every 10 ms: let it look once before the close.
+      await new Promise((r) => setTimeout(r, 15))
+      await weave.close()
+      expect(await p).toBe('WeaveClosed RAIMENT_WEAVE_CLOSED')
+      // A check armed before the close, due after it, must read nothing.
+      await new Promise((r) => setTimeout(r, 50))
+      expect(errors.map(String)).toEqual([])
+    } finally {
+      process.off('uncaughtException', onErr)
+    }
+  })
+
   it('rejects a join pending on a running thread with WeaveClosed once the weave closes', async () => {
     const weave = await open(false)
     const id = weave.spawn('sleeper')

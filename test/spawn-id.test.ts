@@ -62,18 +62,18 @@ describe('spawn with an id of your own', () => {
     const db = join(tempDir(), 'raiment.db')
     let weave = await open(db)
     try {
-      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe('req-1')
-      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe('req-1')
+      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe(`${weave.journal.weaveId}/req-1`)
+      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe(`${weave.journal.weaveId}/req-1`)
       await weave.committed()
       // The same values, keys in another order.
-      expect(weave.spawn('echo', { at: 'x', req: 1 }, { id: 'req-1' })).toBe('req-1')
-      expect(await weave.join('req-1')).toMatchObject({ status: 'done', result: { req: 1, at: 'x' } })
+      expect(weave.spawn('echo', { at: 'x', req: 1 }, { id: 'req-1' })).toBe(`${weave.journal.weaveId}/req-1`)
+      expect(await weave.join(`${weave.journal.weaveId}/req-1`)).toMatchObject({ status: 'done', result: { req: 1, at: 'x' } })
     } finally {
       await weave.close()
     }
     weave = await open(db)
     try {
-      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe('req-1')
+      expect(weave.spawn('echo', { req: 1, at: 'x' }, { id: 'req-1' })).toBe(`${weave.journal.weaveId}/req-1`)
     } finally {
       await weave.close()
     }
@@ -93,8 +93,43 @@ describe('spawn with an id of your own', () => {
         err = e
       }
       expect((err as SpawnIdTaken).code).toBe('RAIMENT_SPAWN_ID_TAKEN')
-      expect((err as Error).message).toMatch(/'req-1' is taken by a thread of type 'echo' spawned with other params/)
-      expect(await weave.join('req-1')).toMatchObject({ status: 'done', result: { req: 1 } })
+      expect((err as Error).message).toMatch(/\/req-1' is taken by a thread of type 'echo' spawned with other params/)
+      expect(await weave.join(`${weave.journal.weaveId}/req-1`)).toMatchObject({ status: 'done', result: { req: 1 } })
+    } finally {
+      await weave.close()
+    }
+  })
+})
+
+describe('a key of your own', () => {
+  const actor = thread({
+    uses: ['threads', 'mailbox'],
+    async does(p: { runs: number }) {
+      if (p.runs === 0) return this.threads.continueAsNew({ runs: 1 })
+      return this.mailbox.receive()
+    },
+  })
+  const openActor = (): Promise<Weave> => Weave.open({ db: join(tempDir(), 'raiment.db'), threads: { actor }, ioLibs: false, dumps: false, durability: 'memory', passivateAfter: false })
+
+  it('names a thread of this weave (<weaveId>/<key>): a message by that id reaches it', async () => {
+    const weave = await openActor()
+    try {
+      const id = weave.spawn('actor', { runs: 1 }, { id: 'order-42' })
+      expect(id).toBe(`${weave.journal.weaveId}/order-42`)
+      expect(weave.send(id, 'hi')).toEqual({ delivered: true, to: id })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'hi' })
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('is spawned once also after its thread continued as new (its params then are those it continued with)', async () => {
+    const weave = await openActor()
+    try {
+      const id = weave.spawn('actor', { runs: 0 }, { id: 'order-7' })
+      await expect.poll(() => (weave.journal.thread(id) as { continued?: number } | undefined)?.continued, { timeout: 5_000, interval: 10 }).toBe(1)
+      expect(weave.spawn('actor', { runs: 0 }, { id: 'order-7' })).toBe(id)
+      expect(() => weave.spawn('actor', { runs: 5 }, { id: 'order-7' })).not.toThrow()
     } finally {
       await weave.close()
     }

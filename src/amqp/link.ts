@@ -254,17 +254,10 @@ export class AmqpLink implements Remote {
     if (id === this.#weave?.journal.weaveId || this.#members?.heard(id) === true || this.#queued.has(id)) return true
     const conn = this.broker.connection
     if (conn === null || this.#closed) return null
-    try {
-      const ch = await conn.createChannel()
-      ch.on('error', () => {})
-      await ch.checkQueue(this.topology.queue(id))
-      await ch.close().catch(() => {})
-      this.#queued.add(id)
-      return true
-    } catch (e) {
-      // A failed check closes the channel. Not found: no; anything else (the connection went, another refusal) tells nothing.
-      return (e as { code?: unknown }).code === 404 ? false : null
-    }
+    const r = await queueCheck(conn, this.topology.queue(id))
+    if (r !== true) return r.code === 404 ? false : null // (anything but not found, the connection going or another refusal, tells nothing)
+    this.#queued.add(id)
+    return true
   }
 
   /**
@@ -289,20 +282,13 @@ export class AmqpLink implements Remote {
         })
         continue
       }
-      try {
-        const ch = await conn.createChannel()
-        ch.on('error', () => {})
-        await ch.checkQueue(this.topology.queue(id))
-        await ch.close().catch(() => {})
-        return true
-      } catch (e) {
-        // A failed check closes the channel. Not found: no. Another refusal of the broker's: say
-        // it. The connection going is no answer: ask again on the next.
-        const code = (e as { code?: unknown }).code
-        if (code === 404) return false
-        if (typeof code === 'number') throw e
-        if (this.broker.connection === conn) await new Promise((r) => setTimeout(r, 100))
-      }
+      const r = await queueCheck(conn, this.topology.queue(id))
+      if (r === true) return true
+      // Not found: no. Another refusal of the broker's: say it. The connection going is no
+      // answer: ask again on the next.
+      if (r.code === 404) return false
+      if (typeof r.code === 'number') throw r
+      if (this.broker.connection === conn) await new Promise((res) => setTimeout(res, 100))
     }
   }
 
@@ -322,6 +308,22 @@ export class AmqpLink implements Remote {
 function replicationBeat(r: Replicator | null): Pick<Beat, 'replication' | 'journals'> {
   if (r === null) return {}
   return { replication: { epoch: r.epoch, generation: r.generation, lag: r.lag(), streamBytes: r.streamBytes() }, journals: [r.weaveId] }
+}
+
+/**
+ * Asks the broker on `conn` whether `queue` exists: true, or the check's error (`code` 404: it
+ * does not; a failed check closes its channel, so each check has a channel of its own).
+ */
+async function queueCheck(conn: ChannelModel, queue: string): Promise<true | (Error & { code?: unknown })> {
+  try {
+    const ch = await conn.createChannel()
+    ch.on('error', () => {})
+    await ch.checkQueue(queue)
+    await ch.close().catch(() => {})
+    return true
+  } catch (e) {
+    return e as Error & { code?: unknown }
+  }
 }
 
 /** Whether live weave `a` is home to fewer threads than `b` (for `on: 'any'`). */

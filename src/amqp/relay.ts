@@ -57,6 +57,7 @@ import type { Journal } from '../journal.js'
 import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Topology } from './topology.js'
 import { wireMessage, type Row } from './wire.js'
+import { deadLetterInsert } from '../dead-letters.js'
 
 /**
  * At most this many published rows await their confirm at once: two commits' worth of a busy
@@ -161,7 +162,7 @@ export class Relay {
     // Messages waiting for the weave of their name (src/name-sends.ts) go into the outbox later.
     this.#count = db.prepare('SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_names)').pluck()
     this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
-    this.#dead = db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)')
+    this.#dead = deadLetterInsert(db)
     this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = max(n, excluded.n)')
     this.#sentTo = new Map(db.prepare('SELECT dest, n FROM outbox_sent').raw(true).all() as Array<[string, number]>)
     this.#src = `${journal.weaveId}#${journal.meta('journal_id') ?? ''}`

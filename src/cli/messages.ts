@@ -15,6 +15,7 @@ import type { Envelope, SendResult } from '../messages.js'
 import { controlRow, givenAnswer } from './ask-weave.js'
 import { complain, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
 import { weaveOfThread } from '../remote.js'
+import { deadLetterInsert } from '../dead-letters.js'
 
 /** How long `send` waits for a running weave to answer. */
 const SEND_TIMEOUT_MS = 5_000
@@ -136,7 +137,7 @@ export function deliver(journal: Journal, to: string, body: string, sender: stri
     }
   }
   const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`
-  db.prepare('INSERT INTO dead_letters (sender, recipient, body, reason, at) VALUES (?, ?, ?, ?, ?)').run(sender, to, body, reason, now)
+  deadLetterInsert(db).run(sender, to, body, reason, now)
   return { result: { delivered: false, to, reason } }
 }
 

@@ -167,10 +167,14 @@ if (role === 'rx') {
     if (l.startsWith('ping ')) {
       const stop = TRACE ? probe() : null
       const id = weave.spawn('ping', { to: `rx/${PAIRS + 1}`, n: Number(l.slice(5)) })
-      void weave.join(id).then((end) => {
-        if (stop !== null) say(`stamps ${saveStamps(stop())}`)
-        say(`rtt ${JSON.stringify(end.status === 'done' ? end.result : [])}`)
-      })
+      weave.join(id).then(
+        (end) => {
+          if (stop !== null) say(`stamps ${saveStamps(stop())}`)
+          say(`rtt ${JSON.stringify(end.status === 'done' ? end.result : [])}`)
+        },
+        // Closed first (the bench stops it): nothing to say.
+        () => {},
+      )
     }
   })
 }

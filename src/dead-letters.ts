@@ -80,7 +80,7 @@ export class DeadLetters {
       const d = this.#gone(req.resend) ? undefined : (this.#get.get(req.resend) as DeadLetter | undefined)
       if (d === undefined) return { missing: [req.resend] }
       const sent = send(d, req.to ?? d.recipient)
-      this.#dropping(write, this.#drop, [d.n])
+      this.#dropping(write, d.n)
       return { sent }
     }
     if (req.drop === 'all') {
@@ -96,7 +96,7 @@ export class DeadLetters {
     }
     const missing = req.drop.filter((n) => this.#gone(n) || this.#get.get(n) === undefined)
     if (missing.length > 0) return { missing }
-    for (const n of req.drop) this.#dropping(write, this.#drop, [n])
+    for (const n of req.drop) this.#dropping(write, n)
     return { dropped: req.drop.length }
   }
 
@@ -105,10 +105,10 @@ export class DeadLetters {
     return this.#pending.has(n) || n <= this.#pendingUpTo
   }
 
-  #dropping(write: (stmt: Stmt, params: unknown[], after: () => void) => void, stmt: Stmt, params: [number]): void {
-    const n = params[0]
+  /** Drops dead letter `n` through `write`: gone for later requests at once, and for good once committed. */
+  #dropping(write: (stmt: Stmt, params: unknown[], after: () => void) => void, n: number): void {
     this.#pending.add(n)
-    write(stmt, params, () => this.#pending.delete(n))
+    write(this.#drop, [n], () => this.#pending.delete(n))
   }
 }
 

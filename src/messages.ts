@@ -96,7 +96,7 @@ export class Messages {
       outbox: (dest, msgId, e, trace) => this.outbox(dest, msgId, e, trace),
       deliver: (from, thread, body, msgId, name, trace) => this.#deliver(from, thread, body, msgId, thread, name, trace),
       put: (thread, from, body, msgId, at, trace) => this.inboxes.put(thread, from, body, msgId, at, trace),
-      deadLetter: (from, to, body, reason) => this.#deadLetter(from, to, body, reason),
+      deadLetter: (from, to, body, reason) => this.deadLetter(from, to, body, reason),
     })
     this.#catchUps = new CatchUps(journal, {
       outbox: (dest, msgId, e) => this.outbox(dest, msgId, e),
@@ -283,7 +283,8 @@ export class Messages {
     this.nameSends.retry()
   }
 
-  #deadLetter(from: string | null, to: string, body: string, reason: string): SendResult {
+  /** Puts a message (`body`, encoded) into the dead letters, in the current batch, saying why. */
+  deadLetter(from: string | null, to: string, body: string, reason: string): SendResult {
     this.#journal.queue(this.#dead, [from, to, body, reason, Date.now()])
     return { delivered: false, to, reason }
   }
@@ -303,7 +304,7 @@ export class Messages {
       return { delivered: true, to: target }
     }
     if (name !== undefined && holder === undefined) {
-      return this.#deadLetter(from, name, body, `no thread is registered as '${name}' on weave ${this.#journal.weaveId}`)
+      return this.deadLetter(from, name, body, `no thread is registered as '${name}' on weave ${this.#journal.weaveId}`)
     }
     if (target === null || !this.#isAlive(target)) {
       const reason = target === null ? `no thread is registered as '${to}'` : this.#journal.thread(target) ? `thread ${target} has ended` : `no thread ${target} exists`

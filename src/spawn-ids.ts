@@ -21,7 +21,7 @@ import type { Journal } from './journal.js'
 import { isOwnThreadId } from './thread-ids.js'
 
 /** What a spawn of a chosen id asks for, and what the weave knows of that id. */
-export interface ChosenSpawn {
+interface ChosenSpawn {
   id: string
   type: string
   /** The params, encoded (as recorded). */
@@ -43,11 +43,11 @@ export class SpawnIds {
 
   /**
    * Is the chosen id already a thread's? True when it is, spawned with the same type and params;
-   * false when it is free (spawn it, then `queued`).
+   * false when it is free.
    * @throws InvalidArgument for an id of the weave's own shape the CLI did not reserve
    * @throws SpawnIdTaken when its thread has another type or other params
    */
-  spawned(s: ChosenSpawn): boolean {
+  #spawned(s: ChosenSpawn): boolean {
     const weaveId = this.#journal.weaveId
     if (!s.reserved && isOwnThreadId(weaveId, s.id)) {
       throw new InvalidArgument(
@@ -75,19 +75,14 @@ export class SpawnIds {
    * A spawn of chosen id `id`: true when a thread has it already (spawned with the same type and
    * params: return it, record nothing); false when it is free, and this spawn takes it (its
    * record to be queued now). `runType`: the type of the thread running here under it, if one is.
-   * @throws as `spawned`
+   * @throws as `#spawned`
    */
   claim(id: string, type: string, params: string, runType: string | undefined): boolean {
     // (Made `<weave>/<key>` by `idOf` first.)
     const reserved = this.#journal.takeReservedThreadId(id)
-    if (this.spawned({ id, type, params, reserved, runType })) return true
-    this.queued(id, type, params)
-    return false
-  }
-
-  /** Thread `id` was spawned with `type` and `params`, its record queued: a spawn of it again compares with these until `committed`. */
-  queued(id: string, type: string, params: string): void {
+    if (this.#spawned({ id, type, params, reserved, runType })) return true
     this.#queued.set(id, { type, params })
+    return false
   }
 
   /** The record of thread `id` is committed: the journal holds what it was spawned with. */

@@ -13,8 +13,7 @@
  *   weave has joined, in the batch of the send or its dead letter).
  */
 import { ControlTable } from './control-table.js'
-import type Database from 'better-sqlite3'
-import { deadLetterInsert, deadLettersOf, type DeadLetterRequest } from './dead-letters.js'
+import { deadLettersOf, type DeadLetterRequest } from './dead-letters.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { decodeValue } from './encoding.js'
 import { encodeError } from './error-records.js'
@@ -40,7 +39,6 @@ export class ControlRequests {
   #afar: Promise<void> = Promise.resolve()
   /** Sends waiting in `#afar`. */
   #afarPending = 0
-  #deadInsert: Database.Statement<unknown[]> | null = null
 
   constructor(weave: Weave, adopt: (row: ThreadRow) => void, closed: () => boolean) {
     this.#weave = weave
@@ -184,9 +182,7 @@ export class ControlRequests {
       let reply: string
       try {
         if (known === false) {
-          const reason = `no weave '${home}' has joined this broker's namespace (the broker has no queue for it)`
-          this.#journal.queue((this.#deadInsert ??= deadLetterInsert(this.#journal.db)), [null, to, body, reason, Date.now()])
-          reply = JSON.stringify({ delivered: false, to, reason })
+          reply = JSON.stringify(this.#weave.messages.deadLetter(null, to, body, `no weave '${home}' has joined this broker's namespace (the broker has no queue for it)`))
         } else reply = JSON.stringify(this.#weave.messages.send(null, to, decodeValue(body), msgId))
       } catch (e) {
         reply = (e as Error).message

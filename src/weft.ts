@@ -154,9 +154,8 @@ export class Weft extends KeyCounts implements WeftLike {
     const prefix = lib.keyPrefix(method)
     let key: string
     let ord: number
-    // A call replayed from its entry is not made: no copy of its arguments for the library. With
-    // no secret marked, arguments recorded as JSON (not superjson's 'S'/'E' text) are exactly JSON.
-    let copy: 'json' | 'exact' | null = plain && argsText.charCodeAt(0) === 91 /* [ */ ? 'json' : 'exact'
+    // A call replayed from its entry is not made: no copy of its arguments for the library (null).
+    let copy: 'json' | 'exact' | null = null
     const r = this.#replay
     const next = r === null ? undefined : r.record.at(r.next)
     const k = next?.key
@@ -165,7 +164,6 @@ export class Weft extends KeyCounts implements WeftLike {
       // in its two parts, not joined and flattened): the call takes the entry's string. A key's
       // first call, matched so, is counted by its entry, not in the counts (see KeyCounts).
       key = k
-      copy = null
       if (next!.ord === 0 && next!.call === null && !this.counted(k)) {
         r!.implicit.push(r!.next)
         ord = 0
@@ -175,6 +173,8 @@ export class Weft extends KeyCounts implements WeftLike {
       // cons string holding its parts, later its flat copy too); without arguments, the library's.
       key = r !== null ? prefix + argsText : argsText === '[]' ? lib.bareKey(method) : [prefix, argsText].join('')
       ord = this.count(key)
+      // With no secret marked, arguments recorded as JSON (not superjson's 'S'/'E' text) are exactly JSON.
+      copy = plain && argsText.charCodeAt(0) === 91 /* [ */ ? 'json' : 'exact'
     }
     const call = new Call(this.threadId, lib, method, args, key, ord, this.#config, this.scope, copy)
     call.retry = retry
@@ -264,7 +264,8 @@ export class Weft extends KeyCounts implements WeftLike {
     const recorded = this.#stopped === null && !this.#ended
     // Unrecorded: cut short if stopped or let go of; if not awaited by an ended function, made all the same.
     if (call.obs !== null) {
-      if (recorded || (this.#stopped === null && !this.#detached)) call.obs.end(ok, v)
+      // (Recorded implies not detached: a detach ends the weft.)
+      if (this.#stopped === null && !this.#detached) call.obs.end(ok, v)
       else call.obs.abandon()
     }
     if (!recorded) return

@@ -13,7 +13,7 @@ import type { Journal } from '../journal.js'
 import { askWeave } from './ask-weave.js'
 import { isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions } from './common.js'
 import { deliver, notDelivered } from './messages.js'
-import { decodeShown, jsonValue } from './records.js'
+import { decodeSafe, jsonValue } from './records.js'
 
 export interface DeadLettersOptions extends DbOptions {
   limit: string
@@ -39,12 +39,12 @@ export async function deadLetters(o: DeadLettersOptions): Promise<number> {
     const total = letters.count()
     const rows: DeadLetter[] = letters.last(limit).reverse()
     if (o.json) {
-      say(JSON.stringify(rows.map((r) => ({ n: r.n, at: isoTime(r.at), sender: r.sender, recipient: r.recipient, reason: r.reason, message: jsonValue(body(r.body)) }))))
+      say(JSON.stringify(rows.map((r) => ({ n: r.n, at: isoTime(r.at), sender: r.sender, recipient: r.recipient, reason: r.reason, message: jsonValue(decodeSafe(r.body)) }))))
     } else if (total === 0) say(`no dead letters in ${o.db}`)
     else {
       const lines = table(
         ['N', 'AT', 'SENDER', 'RECIPIENT', 'REASON', 'MESSAGE'],
-        rows.map((r) => [String(r.n), isoTime(r.at), r.sender ?? '(outside)', r.recipient, r.reason, short(toText(body(r.body)), 60)]),
+        rows.map((r) => [String(r.n), isoTime(r.at), r.sender ?? '(outside)', r.recipient, r.reason, short(toText(decodeSafe(r.body)), 60)]),
       )
       for (const l of lines) say(l)
     }
@@ -131,13 +131,4 @@ function report(db: string, req: DeadLetterRequest, reply: DeadLetterReply): num
   if (!reply.sent.delivered) return notDelivered(reply.sent)
   note(`dead letter ${(req as { resend: number }).resend} sent again to ${reply.sent.to}; it is no longer among the dead letters`)
   return 0
-}
-
-/** A dead letter's message, decoded (its encoded text if it cannot be). */
-function body(text: string): unknown {
-  try {
-    return decodeShown(text)
-  } catch {
-    return text
-  }
 }

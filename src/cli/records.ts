@@ -63,6 +63,15 @@ export function decodeShown(text: string): unknown {
   }
 }
 
+/** A recorded value decoded, or its text when it cannot be. */
+export function decodeSafe(text: string): unknown {
+  try {
+    return decodeShown(text)
+  } catch {
+    return text
+  }
+}
+
 /** Decodes the arguments of a journal key, as `decodeShown` does a value. */
 export function decodeArgsShown(text: string): unknown[] {
   try {

@@ -284,16 +284,18 @@ export class Passivation {
     return null
   }
 
+  /** The row of thread `id`, which runs in memory (so has none): it leaves memory. */
   #write(id: string, wake: Wake): void {
-    if (this.#row(id) === null) this.#count++
+    this.#count++
     this.#overlay.set(id, wake)
     this.#host.weave.journal.queue(this.#insert, [id, wake.due, wake.mailbox ? 1 : 0, wake.filter, wake.joins, Date.now()], () => {
       if (this.#overlay.get(id) === wake) this.#overlay.delete(id)
     })
   }
 
+  /** Deletes the row of thread `id`, which has one (each caller has found it). */
   #forgetRow(id: string): void {
-    if (this.#row(id) !== null) this.#count--
+    this.#count--
     this.#overlay.set(id, null)
     this.#host.weave.journal.queue(this.#delete, [id], () => {
       if (this.#overlay.get(id) === null) this.#overlay.delete(id)

@@ -19,7 +19,7 @@ import { statSync } from 'node:fs'
 import { Journal, type ThreadRow, type ThreadStatus } from '../journal.js'
 import { realFile } from '../journal-owner.js'
 import { deadLettersOf } from '../dead-letters.js'
-import { decodeShown } from '../cli/records.js'
+import { decodeSafe } from '../cli/records.js'
 import { hasTable, isPassivated } from '../passivation/listing.js'
 
 export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
@@ -322,15 +322,6 @@ export function threadTypes(journals: Journals): string[] {
     })
   }
   return [...types].sort()
-}
-
-/** A recorded value decoded, or its text when it cannot be. */
-export function decodeSafe(text: string): unknown {
-  try {
-    return decodeShown(text)
-  } catch {
-    return text
-  }
 }
 
 export interface DeadLetterItem {

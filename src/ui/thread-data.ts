@@ -11,7 +11,8 @@ import { decodeArgsShown, threadView, type ThreadView } from '../cli/records.js'
 import { splitKey } from '../weft.js'
 import { hasTable } from '../passivation/listing.js'
 import { attemptsByCall, type AttemptView } from '../retry/view.js'
-import { callCount, decodeSafe, item, journalExtent, namesOf, type Journals, type ThreadItem } from './data.js'
+import { decodeSafe } from '../cli/records.js'
+import { callCount, item, journalExtent, namesOf, type Journals, type ThreadItem } from './data.js'
 import { Cut, decodeBounded } from './values.js'
 
 /**

@@ -57,13 +57,19 @@ export class ThreadKilled extends RaimentError {
 export class UnknownThreadType extends RaimentError {
   readonly type: string
   readonly known: readonly string[]
-  constructor(type: string, known: readonly string[]) {
+  /** `declaredIn`: the type was given as an object (`Weave.spawn(checkout, …)`), declared in that module file. */
+  constructor(type: string, known: readonly string[], declaredIn?: string) {
     const near = closest(type, known)
+    const knownText = known.length ? known.join(', ') : '(none)'
     super(
       'RAIMENT_UNKNOWN_THREAD_TYPE',
-      `unknown thread type '${type}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}; known types: ${known.length ? known.join(', ') : '(none)'}. ` +
-        `A thread type is a module in the threads directory whose default export is thread({ uses, does }); ` +
-        `a weave knows the modules that were there when it started or last reloaded (raiment reload).`,
+      declaredIn !== undefined
+        ? `the thread type given (declared in ${declaredIn}) is not one of this weave's; known types: ${knownText}. ` +
+            `A weave knows a thread type given as an object when it loaded that module itself (from its threads directory, or threads: { … }): ` +
+            `give the weave the directory that module is in, or spawn the type by its name.`
+        : `unknown thread type '${type}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}; known types: ${knownText}. ` +
+            `A thread type is a module in the threads directory whose default export is thread({ uses, does }); ` +
+            `a weave knows the modules that were there when it started or last reloaded (raiment reload).`,
     )
     this.type = type
     this.known = [...known]

@@ -12,6 +12,7 @@ import { InvalidThreadModule, RaimentError, ThreadTypeUnavailable, UnknownLibrar
 import { importModule } from './loader.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 import { supervisor } from './supervisor.js'
+import { SOURCE, typeNameOf } from './thread-name.js'
 
 const SOURCE_EXT = new Set(['.ts', '.mts', '.js', '.mjs'])
 
@@ -133,6 +134,44 @@ export function checkUses(
     types.delete(name)
     unavailable.set(name, err)
   }
+}
+
+/**
+ * The name a weave knows thread type `type` by (`Weave.spawn(checkout, …)`): the entry that is
+ * this object; or, for a weave that loads a threads directory (`byModule`: each of its types is
+ * the default export of its module there), the one declared by the same module file, as a
+ * program that imports `threads/checkout.ts` itself holds another instance of what the weave
+ * loaded. Undefined when none is. (Types given as objects, `threads: { … }`, go by the object
+ * alone: one file may declare several.)
+ */
+export function nameOfType(types: ReadonlyMap<string, AnyThreadType>, type: AnyThreadType, byModule: boolean): string | undefined {
+  const guess = typeNameOf(type)
+  if (guess !== null && types.get(guess) === type) return guess
+  for (const [name, t] of types) if (t === type) return name
+  const file = sourceOf(type)
+  if (!byModule || file === undefined) return undefined
+  for (const [name, t] of types) if (sourceOf(t) === file) return name
+  return undefined
+}
+
+/**
+ * The name of the thread type `Weave.spawn` was given: a name as it is, a thread type object by
+ * `nameOfType` (one whose module failed to load here by the name its module gives it, for the
+ * caller to refuse with that failure).
+ * @throws UnknownThreadType naming the module the type was declared in, when the weave has no such type
+ */
+export function spawnedTypeName(types: ReadonlyMap<string, AnyThreadType>, unavailable: ReadonlyMap<string, unknown>, type: string | AnyThreadType, byModule: boolean): string {
+  if (!isThreadType(type)) return type
+  const name = nameOfType(types, type, byModule)
+  if (name !== undefined) return name
+  const guess = typeNameOf(type)
+  if (byModule && guess !== null && unavailable.has(guess)) return guess
+  throw new UnknownThreadType(guess ?? 'a thread type', [...types.keys()], sourceOf(type) ?? 'a module the stack did not name')
+}
+
+function sourceOf(type: AnyThreadType): string | undefined {
+  const file = (type as unknown as Record<symbol, unknown>)[SOURCE]
+  return typeof file === 'string' ? file : undefined
 }
 
 /**

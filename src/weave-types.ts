@@ -14,8 +14,24 @@ import type { StopWait } from './weave-stop.js'
 import type { RecordBlocks } from './replay-blocks.js'
 import type { Entry, Weft } from './weft.js'
 
-export type ThreadEnd =
-  | { id: string; type: string; status: 'done'; result: unknown }
+declare const resultType: unique symbol
+
+/**
+ * A thread's id: a string. `Weave.spawn` of a thread type given as an object returns it carrying
+ * the type's result type, which `Weave.join` gives back (`end.result` typed).
+ */
+export type ThreadId<R = unknown> = string & { readonly [resultType]?: R }
+
+/** Options of `Weave.spawn`: the parent told of its end, a key of your own (spawned once per key), the trace to join. */
+export interface SpawnOptions {
+  parent?: string
+  id?: string
+  trace?: string | null
+}
+
+/** How a thread ended; `R`: its result's type, where the id tells it (`ThreadId<R>`). */
+export type ThreadEnd<R = unknown> =
+  | { id: string; type: string; status: 'done'; result: R }
   | { id: string; type: string; status: 'failed'; error: Error }
   | { id: string; type: string; status: 'killed' }
   /** The thread runs on weave `to` now (`Weave.migrate`); join it there. */

@@ -32,13 +32,13 @@ import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { Schedules } from './schedules/schedules.js'
 import { Keyring } from './secrets/keyring.js'
 import type { Library } from './libraries.js'
-import { checkUses, weaveTypes, type ThreadTypes } from './thread-types.js'
-import type { AnyThreadType } from './thread.js'
+import { checkUses, spawnedTypeName, weaveTypes, type ThreadTypes } from './thread-types.js'
+import type { AnyThreadType, LibraryName, ThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, WeaveReloads, type ReloadReport } from './check/reload.js'
 import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, replicateJournal } from './weave-options.js'
-import type { ResumeProgress, ThreadEnd, WeaveEvents, WeaveHost } from './weave-types.js'
+import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents, WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { warnLongRecords } from './continue/long-record.js'
 import { joinLocal, PendingJoins } from './weave-join.js'
@@ -48,7 +48,7 @@ import { chosenId, SpawnIds } from './spawn-ids.js'
 import { StopCalls, stopWaitMs } from './weave-stop.js'
 
 export type { WeaveOptions } from './weave-options.js'
-export { rowEnd, type ResumeProgress, type ThreadEnd, type WeaveEvents } from './weave-types.js'
+export { rowEnd, type ResumeProgress, type SpawnOptions, type ThreadEnd, type ThreadId, type WeaveEvents } from './weave-types.js'
 
 /**
  * A weave. Open one with `Weave.open()`; it resumes what was running, then runs what you spawn.
@@ -250,7 +250,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * Nothing is recorded when it throws. With `opts.id` (a key of your own, such as a request's
    * idempotency key) the thread is spawned once per key: its id is `<weaveId>/<key>` (a key
    * without a `/`), and a spawn of it again, with the same type and params, records nothing and
-   * returns that id (docs/threads-and-libraries.md).
+   * returns that id (docs/threads-and-libraries.md). `type` is a name, or the thread type itself
+   * (its module imported): then `params` are checked against it, and `join` of the id returned
+   * gives its result's type.
    * @throws UnknownThreadType naming the known types (and the nearest, for a misspelt one)
    * @throws ThreadTypeUnavailable when the type's module failed to load (the load error is its `cause`)
    * @throws UnrecordableValue when params cannot be recorded
@@ -259,9 +261,14 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @example
    * // Once per request key: a retried request gets the thread the first one spawned.
    * const id = weave.spawn('order', { cart }, { id: `order-${requestKey}` })   // '<weaveId>/order-…'
+   * // Typed: import order from './threads/order.js'
+   * const end = await weave.join(weave.spawn(order, { cart }))   // end.result: what order returns
    */
-  spawn(type: string, params?: unknown, opts: { parent?: string; id?: string; trace?: string | null } = {}): string {
+  spawn<P, R>(type: ThreadType<readonly LibraryName[], P, R>, ...args: undefined extends P ? [params?: P, opts?: SpawnOptions] : [params: P, opts?: SpawnOptions]): ThreadId<R>
+  spawn(type: string, params?: unknown, opts?: SpawnOptions): string
+  spawn(given: string | AnyThreadType, params?: unknown, opts: SpawnOptions = {}): string {
     if (this.#closed) throw new WeaveClosed()
+    const type = spawnedTypeName(this.#types, this.#unavailable, given, this.#reloads !== null)
     const t = this.#types.get(type)
     if (t === undefined) throw this.#cannotRunType(type)
     const text = encodeValue(params, 'params')
@@ -295,6 +302,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws UnknownThread when no thread has that id (on the weave the id names)
    * @throws WeaveClosed when the weave is closed, or closes before the thread ends
    */
+  join<R>(id: ThreadId<R>): Promise<ThreadEnd<R>>
+  join(id: string): Promise<ThreadEnd>
   join(id: string): Promise<ThreadEnd> {
     if (this.#closed) return Promise.reject(new WeaveClosed(`join thread '${id}'`))
     // A thread that moved away from here answers { status: 'moved', to } below.

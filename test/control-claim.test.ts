@@ -72,7 +72,7 @@ it('an asker giving up at the instant the weave acts on its spawn is not told it
       w.spawn = ((...args: Parameters<Weave['spawn']>) => {
         res(withdraw(asker, n))
         return spawn(...args)
-      })
+      }) as Weave['spawn']
     })
     expect(await withdrawn).toBe(false)
     expect(await w.join(id)).toMatchObject({ status: 'done' })

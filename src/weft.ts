@@ -75,7 +75,7 @@ export class Weft extends KeyCounts implements WeftLike {
   #batch = -1
   #replay: Replay | null = null
   /** How the calls of libraries with secrets are keyed, recorded and handed back; null: none. */
-  readonly #secrets: CallSecrets | null
+  #secrets: CallSecrets | null
   #stopped: Error | null = null
   #ended = false
   /** Set by detach() before the thread's function ended: the weave has let go of the thread, so no library call starts any more. */
@@ -194,6 +194,11 @@ export class Weft extends KeyCounts implements WeftLike {
   #live(call: Call): void {
     if (this.#journal === null) {
       this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}).`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: madeBy(call, this.#stacks) } })
+      return
+    }
+    if (this.#secrets !== null && this.#secrets.holdsUnopened(call.args)) {
+      // Held, neither made nor answered: resumed with its key, the thread makes it (docs/secrets.md).
+      warnOnce(this.#config, this.threadId, this.#secrets.held(this.threadId, this.#type, `${call.lib.name}.${call.method}`))
       return
     }
     if (call.retry !== null) {
@@ -401,7 +406,9 @@ export class Weft extends KeyCounts implements WeftLike {
 
   /** @internal A secret outcome of the record cannot be opened here (sealed with key `kid`, not this weave's): the weave warns, once for the thread. */
   unopenedSecret(kid: string): void {
-    if (this.#journal !== null && this.#secrets !== null) warnOnce(this.#config, this.threadId, this.#secrets.unopened(this.threadId, this.#type, kid))
+    if (this.#journal === null || this.#secrets === null) return
+    warnOnce(this.#config, this.threadId, this.#secrets.unopened(this.threadId, this.#type, kid))
+    this.#secrets = this.#secrets.withUnopened()
   }
 
   #goLive(r: Replay): void {

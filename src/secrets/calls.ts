@@ -43,6 +43,8 @@ export class CallSecrets {
   readonly #recordedKids: string[] | null
   /** With this weave's key: the record's keys that hold a marker (`lib.method:args`); null in the any mode. */
   readonly #recordedKeys: ReadonlySet<string> | null
+  /** Its thread was handed an outcome sealed under a key this weave lacks (`withUnopened`). */
+  #unopened = false
 
   private constructor(keyring: Keyring | null, any: boolean, recorded: ReadonlyMap<string, readonly Path[]> | null, recordedKids: string[] | null = null, recordedKeys: ReadonlySet<string> | null = null) {
     this.#keyring = keyring
@@ -128,10 +130,42 @@ export class CallSecrets {
     return openIn(v, this.#keyring, unopened)
   }
 
+  /** The warning for a call held by `holdsUnopened`. */
+  held(thread: string, type: string, call: string): SecretUnavailable {
+    return new SecretUnavailable(thread, type, call, this.#keyring?.kid ?? null)
+  }
+
+  /**
+   * Does a live call's `args` hold a secret sealed under a key this weave lacks (an outcome the
+   * thread was handed as its marker, `open`)? Such a call is not made: the marker would leave as
+   * if it were the secret (a user trial: `Authorization: Bearer [secret:…:sealed:…]` reached an
+   * API). Only an outcome the weave could not open gives a thread one (`withUnopened`).
+   */
+  holdsUnopened(args: readonly unknown[]): boolean {
+    return this.#unopened && sealedIn(args, 0)
+  }
+
+  /** These secrets, for a thread handed an outcome sealed under a key this weave lacks: its live calls are looked at (`holdsUnopened`). */
+  withUnopened(): CallSecrets {
+    if (this.#unopened) return this
+    const s = new CallSecrets(this.#keyring, this.#any, this.#recorded, this.#recordedKids, this.#recordedKeys)
+    s.#unopened = true
+    return s
+  }
+
   /** The warning for thread `thread` (of `type`), replayed here, that has an outcome sealed with key `kid`, which this weave lacks. */
   unopened(thread: string, type: string, kid: string): SecretKeyMismatch {
     return new SecretKeyMismatch(thread, type, this.#keyring?.kid ?? null, [kid])
   }
+}
+
+const SEALED = /\[secret:[A-Za-z0-9_-]+:sealed:/
+
+function sealedIn(v: unknown, depth: number): boolean {
+  if (typeof v === 'string') return v.includes('[secret:') && SEALED.test(v)
+  if (typeof v !== 'object' || v === null || depth > 100) return false
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (sealedIn(x, depth + 1)) return true
+  return false
 }
 
 function openIn(v: unknown, k: Keyring | null, unopened: ((kid: string) => void) | undefined): unknown {
@@ -169,6 +203,18 @@ export class SecretKeyMismatch extends RaimentError {
       `thread ${thread} (${type}) resumed under ${kid === null ? 'no secret key' : `secret key ${kid}`}, but its record holds secrets of key ${recorded.join(', ') || 'unknown'}: ` +
         'the secret outcomes it recorded cannot be opened here, and it gets their markers instead (its secrets match any secret). ' +
         "Give this weave the key the record was made with (RAIMENT_SECRET_KEY, or the journal's key file: docs/secrets.md)",
+    )
+  }
+}
+
+/** A live call of a thread resumed under another key, held: its arguments hold a secret this weave cannot open. */
+export class SecretUnavailable extends RaimentError {
+  constructor(thread: string, type: string, call: string, kid: string | null) {
+    super(
+      'RAIMENT_SECRET_UNAVAILABLE',
+      `thread ${thread} (${type}) calls ${call} with a secret it was handed as its marker (sealed under a key this weave, ${kid === null ? 'with no secret key' : `of secret key ${kid}`}, lacks): ` +
+        'the call is held, not made, so the marker does not leave as if it were the secret. ' +
+        "Give this weave the key the record was made with (RAIMENT_SECRET_KEY, or the journal's key file: docs/secrets.md) and start it again: the thread goes on from this call",
     )
   }
 }

@@ -23,6 +23,7 @@ declare module 'raiment' {
   interface Libraries {
     retryFlaky: { charge(n: number): Promise<number>; other(): Promise<number> }
     retryFlip: { flip(): Promise<string>; bad(): Promise<string> }
+    retryLong: { charge(): Promise<number> }
   }
 }
 
@@ -309,6 +310,42 @@ describe('waits', () => {
     } finally {
       await weave.close()
     }
+  })
+
+  it('a wait longer than a timer holds (24.8 days) is armed in pieces: no overflow warning, the attempt stays due at its time', async () => {
+    const DAY = 86_400_000
+    const retryLong = {
+      async charge(): Promise<number> {
+        throw Object.assign(new Error('down'), { code: 'rate_limit' })
+      },
+    }
+    const t = thread({
+      uses: ['retryLong'],
+      retry: { retryLong: { attempts: 2, initialInterval: 30 * DAY, maximumInterval: 30 * DAY, jitter: 0 } },
+      async does() {
+        return this.retryLong.charge()
+      },
+    })
+    const overflows: Error[] = []
+    const onWarning = (w: Error): void => void (w.name === 'TimeoutOverflowWarning' && overflows.push(w))
+    process.on('warning', onWarning)
+    const weave = await Weave.open({ db: join(tempDir('raiment-retry-'), 'w.db'), durability: 'memory', threads: { t }, libraries: { retryLong }, ioLibs: false, dumps: false })
+    try {
+      const id = weave.spawn('t', undefined)
+      await waiting()
+      // A timer armed for more than 2^31 - 1 ms warns (on the next tick) and fires after 1 ms,
+      // over and over: a turn of the event loop later the warnings would be there.
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(overflows).toEqual([])
+      const [row] = AttemptLog.of(weave.journal).ofThread(id)
+      expect(row!.due - row!.ended).toBe(30 * DAY)
+      expect(weave.journal.thread(id)!.status).toBe('running')
+      expect(pendingRetryWaits()).toBe(1)
+    } finally {
+      await weave.close()
+      process.off('warning', onWarning)
+    }
+    expect(pendingRetryWaits()).toBe(0)
   })
 
   it('a weave closed during a wait resumes it when it opens again: the attempts go on from where they were', async () => {

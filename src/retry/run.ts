@@ -18,6 +18,7 @@
  *   hook, as for a sleep); no attempt starts and nothing is recorded after the weft let go.
  */
 import { callIdOfCall, type WeaveConfig } from '../call-context.js'
+import { MAX_TIMER_MS } from '../durations.js'
 import { encodeError } from '../error-records.js'
 import type { Journal } from '../journal.js'
 import { AttemptLog } from './attempts.js'
@@ -143,7 +144,9 @@ function wait(policy: Policy, n: number, failed: unknown): number {
 
 /**
  * Waits until the wall-clock time `due`, as a wait the call can be aborted out of. A timer that
- * fires a little early (timers run on a coarser clock than Date.now) is armed again.
+ * fires a little early (timers run on a coarser clock than Date.now) is armed again, and a wait
+ * longer than a timer holds (MAX_TIMER_MS, 24.8 days: a longer one fires after 1 ms) is armed in
+ * pieces of at most that.
  */
 function until(call: RetryingCall, due: number, host: RetryHost): Promise<void> {
   if (due <= Date.now()) return Promise.resolve()
@@ -153,7 +156,7 @@ function until(call: RetryingCall, due: number, host: RetryHost): Promise<void> 
     const arm = (): void => {
       const left = due - Date.now()
       if (left > 0) {
-        timer = setTimeout(arm, left)
+        timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS))
         return
       }
       waits--

@@ -29,7 +29,7 @@ export interface RequestOptions {
   as?: 'text' | 'json' | 'bytes'
   /** Send the call id as an `Idempotency-Key` header: stable across resume. */
   idempotent?: boolean
-  /** Fail with RAIMENT_FETCH_TIMEOUT if the response (body included) takes longer. */
+  /** Fail with RAIMENT_FETCH_TIMEOUT if the response (body included) takes longer; at most 2^31 - 1 (24.8 days). */
   timeoutMs?: number
   /** This request's retry policy, over the thread type's and fetch's own; false: one attempt (docs/retries.md). */
   retry?: RetryPolicy | false
@@ -64,6 +64,9 @@ registerError(FetchError)
 export const retry = httpRetry(FetchError)
 
 const OPTIONS = ['method', 'headers', 'body', 'as', 'idempotent', 'timeoutMs']
+
+/** The longest timeoutMs: AbortSignal.timeout arms a Node timer, and a longer one fires at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false
@@ -150,8 +153,8 @@ function prepare(url: unknown, options: unknown, callId: () => string): Prepared
     headers.set('idempotency-key', callId())
   }
   const t = o.timeoutMs
-  if (t !== undefined && !(typeof t === 'number' && Number.isFinite(t) && t > 0)) {
-    throw new InvalidArgument(`fetch.request: timeoutMs must be a number of milliseconds above 0, got ${show(t)}`)
+  if (t !== undefined && !(typeof t === 'number' && t > 0 && t <= MAX_TIMEOUT_MS)) {
+    throw new InvalidArgument(`fetch.request: timeoutMs must be a number of milliseconds above 0 and at most ${MAX_TIMEOUT_MS} (24.8 days, the longest a Node timer holds), got ${show(t)}`)
   }
   return { url, method: upper, headers, body, as: o.as, timeoutMs: t }
 }

@@ -109,6 +109,28 @@ describe('fetch', () => {
     expect((again.error as { out?: unknown }).out).toEqual(out)
   })
 
+  it('refuses a timeoutMs longer than a timer holds (2^31 - 1 ms) before sending anything: it would time out at once', async () => {
+    const server = await serve((_req, res) => json(res, 200, { ok: true }))
+    const t = thread({
+      uses: ['fetch'],
+      async does(p: { url: string }) {
+        return this.fetch.get(`${p.url}/x`, { timeoutMs: 3_000_000_000, retry: false }).then(
+          () => 'answered',
+          (e: Error & { code: string }) => ({ code: e.code, message: e.message }),
+        )
+      },
+    })
+    try {
+      expect(resultOf(await run(t, { url: server.url }))).toEqual({
+        code: 'RAIMENT_INVALID_ARGUMENT',
+        message: 'fetch.request: timeoutMs must be a number of milliseconds above 0 and at most 2147483647 (24.8 days, the longest a Node timer holds), got 3000000000',
+      })
+      expect(server.requests).toHaveLength(0)
+    } finally {
+      await server.close()
+    }
+  })
+
   it('holds at most 16 requests in flight per weave; the others wait their turn', async () => {
     // Requests are held until the limit's worth is in flight, or the last of a round has come,
     // then answered together: the limit is reached whatever the machine's load (a delay of the

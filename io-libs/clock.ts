@@ -4,6 +4,7 @@
  */
 import { callContext, InvalidArgument } from 'raiment'
 import type { CallContext, LibraryApi } from 'raiment'
+import { describe } from './_describe.js'
 
 const clock = {
   /** Milliseconds since the epoch. */
@@ -13,7 +14,7 @@ const clock = {
   /** Waits until the wall-clock time `at` (ms since the epoch); returns at once if it has passed. */
   sleepUntil(at: number): Promise<void> {
     if (typeof at !== 'number' || !Number.isFinite(at)) {
-      return Promise.reject(new InvalidArgument(`clock.sleepUntil expects a time in ms since the epoch, got ${String(at)}`))
+      return Promise.reject(new InvalidArgument(`clock.sleepUntil expects a time in ms since the epoch, got ${describe(at)}`))
     }
     if (at <= Date.now()) return Promise.resolve()
     // A sleeping thread holds what is made here, so keep it small: an entry in the sleepers'
@@ -155,8 +156,8 @@ export const threadSide = {
    * crash waits only what is left of it.
    */
   sleep(this: LibraryApi<typeof clock>, ms: number): Promise<void> {
-    if (typeof ms !== 'number' || !(ms >= 0)) {
-      return Promise.reject(new InvalidArgument(`clock.sleep expects a number of ms >= 0, got ${String(ms)}`))
+    if (typeof ms !== 'number' || !(ms >= 0 && ms < Infinity)) {
+      return Promise.reject(new InvalidArgument(`clock.sleep expects a finite number of ms >= 0, got ${describe(ms)}`))
     }
     // A chain rather than an async function: a sleeping thread then holds no generator here.
     return this.now().then((now) => this.sleepUntil(now + ms))

@@ -13,6 +13,7 @@
  */
 import { callContext, InvalidArgument, RaimentError, registerError } from 'raiment'
 import type { LibraryApi, RetryPolicy } from 'raiment'
+import { describe } from './_describe.js'
 import { httpRetry } from './_http-retry.js'
 
 export const concurrency = 16
@@ -74,11 +75,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null
 }
 
+/** An object as JSON (it says more than its class); anything else as the other libraries show it. */
 function show(v: unknown): string {
+  if (typeof v !== 'object' || v === null) return describe(v)
   try {
-    return JSON.stringify(v) ?? String(v)
+    return JSON.stringify(v)
   } catch {
-    return String(v)
+    return describe(v)
   }
 }
 

@@ -5,6 +5,7 @@
  * same messages.
  */
 import { callContext, InvalidArgument, TIMED_OUT, weaveOf, type LibraryApi, type SendResult, type WeaveConfig } from 'raiment'
+import { describe } from './_describe.js'
 
 interface Received {
   n: number
@@ -72,7 +73,7 @@ export const threadSide = {
   async receive<T = unknown>(this: Live, opts: ReceiveOptions<T> = {}): Promise<T | typeof TIMED_OUT> {
     const { match, timeout } = opts
     if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0)) {
-      throw new InvalidArgument(`mailbox.receive: timeout must be a number of ms >= 0, got ${String(timeout)}`)
+      throw new InvalidArgument(`mailbox.receive: timeout must be a number of ms >= 0, got ${describe(timeout)}`)
     }
     const until = timeout === undefined ? undefined : (await this.now()) + timeout
     if (typeof match !== 'function') {

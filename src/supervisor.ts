@@ -15,6 +15,7 @@ import './builtins.js'
 import { registerError } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError } from './errors.js'
 import { thread } from './thread.js'
+import { valueText } from './value-text.js'
 import { TIMED_OUT } from './weave-access.js'
 
 export type Restart = 'permanent' | 'transient' | 'temporary'
@@ -93,7 +94,7 @@ interface Settings {
 
 /** Throws InvalidArgument saying what was wrong, with the value got and an example. */
 function bad(what: string, got: unknown): never {
-  throw new InvalidArgument(`raiment/supervisor: ${what}, got ${JSON.stringify(got) ?? String(got)}. Example params: ${EXAMPLE}`)
+  throw new InvalidArgument(`raiment/supervisor: ${what}, got ${valueText(got)}. Example params: ${EXAMPLE}`)
 }
 
 function onlyKeys(where: string, o: object, known: readonly string[]): void {

@@ -19,6 +19,7 @@ import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
 import type { Run, WeaveHost } from './weave-types.js'
 import type { Weft } from './weft.js'
+import { valueText } from './value-text.js'
 
 /** How long a move (or a reload) waits by default for a thread's calls in flight to finish here. */
 export const MOVE_WAIT_MS = 10_000
@@ -85,7 +86,7 @@ export class WeaveMoves {
       throw new ThreadNotMovable(id, where !== undefined ? `it has moved to weave '${where}'` : `it is ${row.status} here; only a running thread moves`)
     }
     const wait = opts.wait ?? MOVE_WAIT_MS
-    if (!(Number.isFinite(wait) && wait >= 0)) throw new InvalidArgument(`migrate: 'wait' must be a number of ms from 0 up, got ${String(wait)}`)
+    if (!(Number.isFinite(wait) && wait >= 0)) throw new InvalidArgument(`migrate: 'wait' must be a number of ms from 0 up, got ${valueText(wait)}`)
     movable()
     if (this.#moving.has(id)) throw new ThreadNotMovable(id, 'it is moving already')
     this.#moving.add(id)

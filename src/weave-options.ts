@@ -11,6 +11,7 @@ import type { Remote } from './remote.js'
 import type { ScheduleClock } from './schedules/clock.js'
 import { bindSecrets, checkWeaveSecrets, type WeaveSecrets } from './secrets/rules.js'
 import type { AnyThreadType } from './thread.js'
+import { valueText } from './value-text.js'
 
 export interface WeaveOptions {
   /** The journal file (default `./raiment.db`); `:memory:` for a throwaway weave. */
@@ -107,10 +108,10 @@ export function checkOptions(o: WeaveOptions): void {
   if (o.telemetry !== undefined && typeof o.telemetry !== 'boolean') throw new InvalidArgument(`telemetry must be true or false, got ${JSON.stringify(o.telemetry)}`)
   const pa = o.passivateAfter
   if (pa !== undefined && pa !== false && !(typeof pa === 'number' && pa >= 0)) {
-    throw new InvalidArgument(`passivateAfter must be a number of milliseconds >= 0, Infinity or false, got ${String(pa)}`)
+    throw new InvalidArgument(`passivateAfter must be a number of milliseconds >= 0, Infinity or false, got ${valueText(pa)}`)
   }
   if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
-    throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${String(o.pollMs)}`)
+    throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${valueText(o.pollMs)}`)
   }
 }
 

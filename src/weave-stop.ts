@@ -13,6 +13,7 @@
 import { InvalidArgument } from './errors.js'
 import type { Run } from './weave-types.js'
 import { MAX_TIMER_MS } from './durations.js'
+import { valueText } from './value-text.js'
 
 /** How long `raiment start` waits by default, at a signal, for the calls in flight (`close()` waits only when told). */
 export const STOP_WAIT_MS = 10_000
@@ -31,7 +32,7 @@ export interface StopWait {
 export function stopWaitMs(wait: unknown): number {
   if (wait === undefined) return 0
   if (typeof wait === 'number' && wait >= 0) return wait
-  throw new InvalidArgument(`close: 'wait' must be a number of ms from 0 up (how long calls in flight may finish), got ${typeof wait === 'number' ? String(wait) : (JSON.stringify(wait) ?? typeof wait)}`)
+  throw new InvalidArgument(`close: 'wait' must be a number of ms from 0 up (how long calls in flight may finish), got ${valueText(wait)}`)
 }
 
 export class StopCalls {

@@ -123,7 +123,7 @@ describe('fetch', () => {
     try {
       expect(resultOf(await run(t, { url: server.url }))).toEqual({
         code: 'RAIMENT_INVALID_ARGUMENT',
-        message: 'fetch.request: timeoutMs must be a number of milliseconds above 0 and at most 2147483647 (24.8 days, the longest a Node timer holds), got 3000000000',
+        message: 'fetch.request: timeoutMs must be a number of milliseconds above 0 and at most 2147483647 (24.8 days, the longest a Node timer holds), got number 3000000000',
       })
       expect(server.requests).toHaveLength(0)
     } finally {

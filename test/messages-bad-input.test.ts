@@ -306,3 +306,33 @@ it('bad arguments to the built-in clock and mailbox are InvalidArgument, with it
   await weave.close()
   expect(out).toEqual(Array.from({ length: 4 }, () => ['InvalidArgument', 'RAIMENT_INVALID_ARGUMENT']))
 })
+
+it('their messages name the method called and show the value as it was: a string quoted, NaN and Infinity as such', async () => {
+  const t = thread({
+    uses: ['clock', 'mailbox'],
+    async does() {
+      const out: unknown[] = []
+      for (const f of [
+        () => this.clock.sleep('100' as never),
+        () => this.clock.sleep(Infinity),
+        () => this.clock.sleepUntil(Number.NaN),
+        () => this.mailbox.receive({ timeout: '5' as never }),
+      ]) {
+        out.push(await f().then(
+          () => 'ok',
+          (e: Error) => e.message,
+        ))
+      }
+      return out
+    },
+  })
+  const weave = await open({ t })
+  const out = resultOf(await weave.join(weave.spawn('t')))
+  await weave.close()
+  expect(out).toEqual([
+    'clock.sleep expects a finite number of ms >= 0, got "100"',
+    'clock.sleep expects a finite number of ms >= 0, got number Infinity',
+    'clock.sleepUntil expects a time in ms since the epoch, got number NaN',
+    'mailbox.receive: timeout must be a number of ms >= 0, got "5"',
+  ])
+})

@@ -91,6 +91,10 @@ describe('merging policies', () => {
     expect(callRetry(lib, 'request', ['http://x/', { retry: false }], null).policy).toBeNull()
     expect(() => callRetry(lib, 'request', ['http://x/', { retry: { attempts: 0 } }], null)).toThrow(InvalidArgument)
     expect(() => checkPolicy({ jitter: -1 }, 'here')).toThrow(/here: retry jitter must be a fraction from 0 to 1, got -1/)
+    // NaN and Infinity as they were written (JSON would say null), a string quoted.
+    expect(() => checkPolicy({ initialInterval: Number.NaN }, 'here')).toThrow(/^here: retry initialInterval must be a number of ms from 0 up, got NaN$/)
+    expect(() => checkPolicy({ maximumInterval: Infinity }, 'here')).toThrow(/^here: retry maximumInterval must be a number of ms from 0 up, got Infinity$/)
+    expect(() => checkPolicy({ attempts: '3' }, 'here')).toThrow(/^here: retry attempts must be a whole number from 1 up \(or Infinity\), got "3"$/)
   })
 })
 

@@ -353,6 +353,7 @@ describe('the supervisor', () => {
       [{ children: [{ type: 'child' }], backoff: { factor: 0.5 } }, /backoff\.factor must be a number from 1 up, got 0\.5/],
       [{ children: [{ type: 'child' }], backoff: { initial: 100, max: 50 } }, /backoff\.max must be a number from 100 up, got 50/],
       [{ children: [{ type: 'child' }], backoff: { initial: '10' } }, /backoff\.initial must be a number from 0 up, got "10"/],
+      [{ children: [{ type: 'child' }], backoff: { initial: Number.NaN } }, /backoff\.initial must be a number from 0 up, got NaN\./],
       [{ children: [{ type: 'child' }], backoff: { maximum: 10 } }, /unknown option 'maximum' in backoff \(the options are initial, factor, max, resetAfter\)/],
       [{ children: [{ type: 'child' }], backoff: 100 }, /backoff must be \{ initial\?, factor\?, max\?, resetAfter\? \}, got 100/],
     ]

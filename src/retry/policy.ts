@@ -12,6 +12,7 @@
  *   key, so changing a policy never makes a record diverge.
  */
 import { InvalidArgument, RaimentError } from '../errors.js'
+import { valueText } from '../value-text.js'
 
 /** One way to say which errors retry: a `code`, an error class, or a predicate. */
 export type RetryOn = string | (abstract new (...args: never[]) => Error) | ((error: unknown, call: RetryCallInfo) => boolean)
@@ -92,28 +93,20 @@ export const DEFAULTS: Omit<Policy, 'retryOn'> = Object.freeze({
 
 const FIELDS = ['attempts', 'initialInterval', 'backoffCoefficient', 'maximumInterval', 'jitter', 'retryOn']
 
-function show(v: unknown): string {
-  if (typeof v === 'function') return `a function`
-  try {
-    return JSON.stringify(v) ?? String(v)
-  } catch {
-    return String(v)
-  }
-}
 
 /**
  * Checks a policy where it is declared; `where` names the place in the message.
  * @throws InvalidArgument naming the field and the value that was wrong
  */
 export function checkPolicy(p: unknown, where: string): asserts p is RetryPolicy {
-  if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new InvalidArgument(`${where}: a retry policy is an object such as { attempts: 5 }, got ${show(p)}`)
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new InvalidArgument(`${where}: a retry policy is an object such as { attempts: 5 }, got ${valueText(p)}`)
   const o = p as Record<string, unknown>
   for (const k of Object.keys(o)) {
     if (!FIELDS.includes(k)) throw new InvalidArgument(`${where}: unknown retry policy field '${k}'; the fields are: ${FIELDS.join(', ')}`)
   }
   const num = (k: string, ok: (n: number) => boolean, what: string): void => {
     const v = o[k]
-    if (v !== undefined && !(typeof v === 'number' && ok(v))) throw new InvalidArgument(`${where}: retry ${k} must be ${what}, got ${show(v)}`)
+    if (v !== undefined && !(typeof v === 'number' && ok(v))) throw new InvalidArgument(`${where}: retry ${k} must be ${what}, got ${valueText(v)}`)
   }
   num('attempts', (n) => n === Infinity || (Number.isInteger(n) && n >= 1), 'a whole number from 1 up (or Infinity)')
   num('initialInterval', (n) => Number.isFinite(n) && n >= 0, 'a number of ms from 0 up')
@@ -124,7 +117,7 @@ export function checkPolicy(p: unknown, where: string): asserts p is RetryPolicy
     const list = Array.isArray(o['retryOn']) ? (o['retryOn'] as unknown[]) : [o['retryOn']]
     for (const r of list) {
       if (typeof r !== 'string' && typeof r !== 'function') {
-        throw new InvalidArgument(`${where}: retryOn takes error codes (strings), error classes and predicates (or a list of them), got ${show(r)}`)
+        throw new InvalidArgument(`${where}: retryOn takes error codes (strings), error classes and predicates (or a list of them), got ${valueText(r)}`)
       }
     }
   }
@@ -132,18 +125,18 @@ export function checkPolicy(p: unknown, where: string): asserts p is RetryPolicy
 
 /** Checks a library module's `retry` export. */
 export function checkLibraryRetry(r: unknown, where: string): asserts r is LibraryRetry {
-  if (r === null || typeof r !== 'object') throw new InvalidArgument(`${where}: 'retry' must be an object { policy?, callOption?, failure? }, got ${show(r)}`)
+  if (r === null || typeof r !== 'object') throw new InvalidArgument(`${where}: 'retry' must be an object { policy?, callOption?, failure? }, got ${valueText(r)}`)
   const o = r as Record<string, unknown>
   for (const k of Object.keys(o)) {
     if (k !== 'policy' && k !== 'callOption' && k !== 'failure') throw new InvalidArgument(`${where}: unknown field 'retry.${k}'; the fields are: policy, callOption, failure`)
   }
   if (o['policy'] !== undefined) checkPolicy(o['policy'], `${where}, retry.policy`)
-  if (o['failure'] !== undefined && typeof o['failure'] !== 'function') throw new InvalidArgument(`${where}: retry.failure must be a function, got ${show(o['failure'])}`)
+  if (o['failure'] !== undefined && typeof o['failure'] !== 'function') throw new InvalidArgument(`${where}: retry.failure must be a function, got ${valueText(o['failure'])}`)
   const opt = o['callOption']
   if (opt !== undefined) {
-    if (opt === null || typeof opt !== 'object') throw new InvalidArgument(`${where}: retry.callOption must map method names to argument indexes, got ${show(opt)}`)
+    if (opt === null || typeof opt !== 'object') throw new InvalidArgument(`${where}: retry.callOption must map method names to argument indexes, got ${valueText(opt)}`)
     for (const [m, i] of Object.entries(opt)) {
-      if (!(Number.isInteger(i) && (i as number) >= 0)) throw new InvalidArgument(`${where}: retry.callOption.${m} must be an argument index from 0 up, got ${show(i)}`)
+      if (!(Number.isInteger(i) && (i as number) >= 0)) throw new InvalidArgument(`${where}: retry.callOption.${m} must be an argument index from 0 up, got ${valueText(i)}`)
     }
   }
 }
@@ -151,7 +144,7 @@ export function checkLibraryRetry(r: unknown, where: string): asserts r is Libra
 /** Checks a thread type's `retry`: policies (or false) by library or `library.method` it uses. */
 export function checkThreadRetry(r: unknown, uses: readonly string[]): asserts r is ThreadRetry {
   if (r === null || typeof r !== 'object' || Array.isArray(r)) {
-    throw new InvalidArgument(`thread(): 'retry' must map library names (or 'library.method') to retry policies, such as { fetch: { attempts: 5 } }, got ${show(r)}`)
+    throw new InvalidArgument(`thread(): 'retry' must map library names (or 'library.method') to retry policies, such as { fetch: { attempts: 5 } }, got ${valueText(r)}`)
   }
   for (const [k, p] of Object.entries(r)) {
     const lib = k.includes('.') ? k.slice(0, k.indexOf('.')) : k

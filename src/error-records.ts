@@ -5,6 +5,7 @@
  * inside a value (the `error` codec of src/encoding.ts), whose record is the same.
  */
 import { decodeValue, errorClasses, prepare, setOwn, superText, walk, writingErrors } from './encoding.js'
+import { valueText } from './value-text.js'
 
 interface ErrorRecord {
   name: string
@@ -26,9 +27,7 @@ export function imposedByWeave<E extends Error>(e: E): E {
 }
 
 function errorRecord(e: unknown, depth = 0): ErrorRecord {
-  if (!(e instanceof Error)) {
-    return { name: 'Error', message: `non-error thrown: ${safeString(e)}`, fields: { thrown: safeValue(e) } }
-  }
+  if (!(e instanceof Error)) return nonErrorRecord(e)
   const fields: Record<string, unknown> = {}
   for (const k of Object.keys(e)) {
     if (k === 'message' || k === 'stack' || k === 'cause') continue
@@ -42,6 +41,31 @@ function errorRecord(e: unknown, depth = 0): ErrorRecord {
   }
   return rec
 }
+
+/**
+ * The record of a thrown value that is not an Error: an Error whose `thrown` field holds it. Of
+ * an object (a library's `{ code: 'rate_limit', message: '…' }`), a string `code` is kept as the
+ * Error's code (so retryOn, exit messages and catch blocks see it, live and on replay) and a
+ * string `message` is its text.
+ */
+function nonErrorRecord(e: unknown): ErrorRecord {
+  const fields: Record<string, unknown> = {}
+  let text = safeString(e)
+  if (typeof e === 'object' && e !== null) {
+    try {
+      const { code, message } = e as { code?: unknown; message?: unknown }
+      if (typeof code === 'string') fields['code'] = code
+      text = typeof message === 'string' ? message : valueText(e)
+    } catch {
+      // A getter that throws: the object as String shows it.
+    }
+  }
+  fields['thrown'] = safeValue(e)
+  return { name: 'Error', message: `non-error thrown: ${text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text}`, fields }
+}
+
+/** The longest text of a non-Error an error message quotes. */
+const MAX_TEXT = 500
 
 function safeValue(v: unknown): unknown {
   try {

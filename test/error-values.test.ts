@@ -16,6 +16,7 @@ import { until } from './support/until.js'
 declare module 'raiment' {
   interface Libraries {
     errApi: { get(): Promise<{ failure: Error }> }
+    objApi: { charge(): Promise<number> }
   }
 }
 
@@ -100,6 +101,36 @@ test('an Error in params, a message, an outcome and a result keeps its class and
   } finally {
     await weave.close()
   }
+})
+
+test('a thrown plain object keeps its string code and message on the Error made of it, live and replayed; the object is kept as `thrown`', async () => {
+  const limited = { code: 'rate_limit', message: 'too many requests', retryInMs: 20 }
+  const t = thread({
+    uses: ['objApi'],
+    async does() {
+      const seen = await this.objApi.charge().catch((e: Error & { code?: string; thrown?: unknown }) => ({ code: e.code, message: e.message, thrown: e.thrown }))
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- what the test is about
+      throw { code: 'CARD_DECLINED', detail: 'insufficient funds', seen }
+    },
+  })
+  const db = join(tempDir('raiment-error-values-'), 'w.db')
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the test is about
+  const weave = await Weave.open({ db, threads: { t }, libraries: { objApi: { charge: () => Promise.reject(limited) } }, ioLibs: false, dumps: false })
+  try {
+    const id = weave.spawn('t', undefined)
+    const end = (await weave.join(id)) as { status: string; error: Error & { code?: string; thrown?: { seen?: unknown } } }
+    expect(end.status).toBe('failed')
+    expect(end.error.thrown!.seen).toEqual({ code: 'rate_limit', message: 'non-error thrown: too many requests', thrown: limited })
+    expect([end.error.code, end.error.message]).toEqual(['CARD_DECLINED', 'non-error thrown: {"code":"CARD_DECLINED","detail":"insufficient funds","seen":{"code":"rate_limit","message":"non-error thrown: too many requests","thrown":{"code":"rate_limit","message":"too many requests","retryInMs":20}}}'])
+    const run = await replay(t, readDump(dumpText(makeDump(weave.journal, id))), { ioLibs: false })
+    expect(run.status).toBe('failed')
+    expect(shape(run.error)).toEqual(shape(end.error))
+  } finally {
+    await weave.close()
+  }
+  // Not an object, or no string code: as before.
+  expect(Object.keys(decodeError(encodeError('card declined')))).toEqual(['thrown'])
+  expect(Object.keys(decodeError(encodeError({ code: 7 })))).toEqual(['thrown'])
 })
 
 test('an Error in a value comes back with its stack and cause; one among its own fields ends the record', () => {

@@ -355,6 +355,26 @@ export class LinkedExit extends RaimentError {
 }
 
 /**
+ * A `retryOn` predicate threw when asked whether a call's failed attempt retries (`cause`: what
+ * it threw). The call is not retried: it ends with what that attempt gave (the library's own
+ * error, which carries this one as its `retryOnError` field), and the weave warns of it.
+ */
+export class RetryOnThrew extends RaimentError {
+  readonly call: string
+  readonly attempt: number
+  constructor(call: string, attempt: number, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause)
+    super(
+      'RAIMENT_RETRY_ON_THREW',
+      `the retryOn predicate of ${call} threw on attempt ${attempt} (${why}), so the call was not retried and ended with what that attempt gave; a predicate must return true or false for any error`,
+      { cause },
+    )
+    this.call = call
+    this.attempt = attempt
+  }
+}
+
+/**
  * A thread type or I/O library that Node loads as CommonJS (its package.json says
  * `"type": "commonjs"`, npm's default, or has no `type`) and that could not be loaded as one.
  */

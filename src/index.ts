@@ -59,4 +59,5 @@ export {
   ClosedBeforeDurable,
   ThreadMoved,
   LinkedExit,
+  RetryOnThrew,
 } from './errors.js'

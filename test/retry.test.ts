@@ -6,8 +6,8 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { InvalidArgument, InvalidLibraryModule, thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
-import { record, replay } from 'raiment/testing'
+import { InvalidArgument, InvalidLibraryModule, makeDump, thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
+import { dumpText, readDump, record, replay } from 'raiment/testing'
 import { decodeError } from '../src/error-records.js'
 import { callIdOfRow } from '../src/call-context.js'
 import type { ThreadRow } from '../src/journal.js'
@@ -24,6 +24,7 @@ declare module 'raiment' {
     retryFlaky: { charge(n: number): Promise<number>; other(): Promise<number> }
     retryFlip: { flip(): Promise<string>; bad(): Promise<string> }
     retryLong: { charge(): Promise<number> }
+    retryPred: { charge(): Promise<number> }
   }
 }
 
@@ -234,6 +235,59 @@ describe('policies of libraries and thread types', () => {
     const r = await run(t, undefined, { retryFlip })
     expect(r.end).toMatchObject({ status: 'done', result: ['ok', 'no'] })
     expect(n).toBe(4)
+  })
+
+  it('a retryOn predicate that throws: the call is not retried and fails with the library error, which carries the throw as retryOnError; the weave warns', async () => {
+    let calls = 0
+    const retryPred = {
+      async charge(): Promise<number> {
+        calls++
+        throw Object.assign(new Error('rate limited'), { code: 'rate_limit' })
+      },
+    }
+    const t = thread({
+      uses: ['retryPred'],
+      retry: {
+        retryPred: {
+          attempts: 3,
+          initialInterval: 1,
+          retryOn: () => {
+            throw new TypeError('boom in retryOn')
+          },
+        },
+      },
+      async does() {
+        return this.retryPred.charge().catch((e: Error & { code: string; retryOnError: Error & { code: string; cause: Error } }) => {
+          const r = e.retryOnError
+          return { code: e.code, message: e.message, retryOnError: { name: r.name, code: r.code, message: r.message, cause: [r.cause.name, r.cause.message] } }
+        })
+      },
+    })
+    const warnings: Array<Error & { code?: string }> = []
+    const db = join(tempDir('raiment-retry-'), 'w.db')
+    const weave = await Weave.open({ db, durability: 'memory', threads: { t }, libraries: { retryPred }, ioLibs: false, dumps: false, onWarning: (w) => warnings.push(w) })
+    try {
+      const id = weave.spawn('t', undefined)
+      const end = await weave.join(id)
+      const seen = {
+        code: 'rate_limit',
+        message: 'rate limited',
+        retryOnError: {
+          name: 'RetryOnThrew',
+          code: 'RAIMENT_RETRY_ON_THREW',
+          message: 'the retryOn predicate of retryPred.charge threw on attempt 1 (boom in retryOn), so the call was not retried and ended with what that attempt gave; a predicate must return true or false for any error',
+          cause: ['TypeError', 'boom in retryOn'],
+        },
+      }
+      expect(end).toMatchObject({ status: 'done', result: seen })
+      expect(calls).toBe(1)
+      expect(warnings.map((w) => [w.code, w.message])).toEqual([[seen.retryOnError.code, seen.retryOnError.message]])
+      // Recorded with the call's error: a replay sees the same.
+      const again = await replay(t, readDump(dumpText(makeDump(weave.journal, id))), { ioLibs: false })
+      expect(again).toMatchObject({ status: 'done', result: seen })
+    } finally {
+      await weave.close()
+    }
   })
 
   it('checks policies where they are declared', async () => {

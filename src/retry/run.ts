@@ -18,11 +18,13 @@
  *   hook, as for a sleep); no attempt starts and nothing is recorded after the weft let go.
  */
 import { callIdOfCall, type WeaveConfig } from '../call-context.js'
+import { warnOnce } from '../continue/long-record.js'
 import { MAX_TIMER_MS } from '../durations.js'
+import { RetryOnThrew } from '../errors.js'
 import { encodeError } from '../error-records.js'
 import type { Journal } from '../journal.js'
 import { AttemptLog } from './attempts.js'
-import { delay, retries, type Policy } from './policy.js'
+import { delay, retries, type Policy, type RetryCallInfo } from './policy.js'
 import type { RetryingLibrary } from './resolve.js'
 
 /** What an attempt resolves to when the weft let go of the thread before it could be made. */
@@ -116,7 +118,7 @@ export async function retryCall(call: RetryingCall, policy: Policy, journal: Jou
     if (value === GONE) return never()
     n++
     const failed = ok ? (failure?.(value, call.args) ?? null) : value
-    if (failed === null || n >= policy.attempts || !host.active() || !retries(policy, failed, { call: name, args: call.args, attempt: n })) {
+    if (failed === null || n >= policy.attempts || !host.active() || !asks(call, policy, failed, { call: name, args: call.args, attempt: n })) {
       // Its outcome is what the thread records next (unless it was let go of: then it is made
       // again, and asks for its attempts): this weave never asks for them again.
       if (n > 1 && host.active()) log.settled(id)
@@ -128,6 +130,24 @@ export async function retryCall(call: RetryingCall, policy: Policy, journal: Jou
     await new Promise<void>((resolve) => log.add(call.threadId, row, resolve))
     if (!host.active()) return never()
     await until(call, row.due, host)
+  }
+}
+
+/**
+ * Does `failed` retry? A `retryOn` predicate that throws says no: the call ends with what the
+ * attempt gave (the library's error, its class and code kept, or its answer), that error carries
+ * a RetryOnThrew as its `retryOnError` field (recorded with it), and the weave warns of it.
+ */
+function asks(call: RetryingCall, policy: Policy, failed: unknown, info: RetryCallInfo): boolean {
+  try {
+    return retries(policy, failed, info)
+  } catch (e) {
+    const why = new RetryOnThrew(info.call, info.attempt, e)
+    if (typeof failed === 'object' && failed !== null && Object.isExtensible(failed)) {
+      Object.defineProperty(failed, 'retryOnError', { value: why, enumerable: true, writable: true, configurable: true })
+    }
+    warnOnce(call.config, call.threadId, why)
+    return false
   }
 }
 

@@ -168,6 +168,9 @@ export function dumpTypeName(source: string): string | null {
   }
 }
 
+/** How a complete dump is made, for a file that is not one. */
+const MAKE_ONE = 'a dump holds a thread and its record: raiment dump ID -o FILE writes one (ID as raiment ps lists it), a weave writes one when a thread fails, and record() gives one in a test'
+
 function checkDump(d: unknown, where: string): Dump {
   const o = d as Dump
   if (o && typeof o === 'object' && 'dump' in o && 'end' in o) {
@@ -178,8 +181,8 @@ function checkDump(d: unknown, where: string): Dump {
     throw new InvalidDump(where, `'format' is ${o.format}, and dump formats are whole numbers from 1 (this Raiment writes ${DUMP_FORMAT}); put back the format the dump was written with, or dump the thread again (raiment dump ID)`)
   }
   if (o.format > DUMP_FORMAT) throw new InvalidDump(where, `format ${o.format} is newer than this Raiment reads (${DUMP_FORMAT}); upgrade raiment`)
-  if (!o.thread || typeof o.thread.type !== 'string') throw new InvalidDump(where, "no 'thread.type'")
-  if (!Array.isArray(o.entries)) throw new InvalidDump(where, "no 'entries' array")
+  if (!o.thread || typeof o.thread.type !== 'string') throw new InvalidDump(where, `no 'thread.type', so it is not a complete dump; ${MAKE_ONE}`)
+  if (!Array.isArray(o.entries)) throw new InvalidDump(where, `no 'entries' array, so it is not a complete dump; ${MAKE_ONE}`)
   const seqs = new Set<number>()
   o.entries.forEach((e, i) => {
     if (e === null || typeof e !== 'object' || typeof e.call !== 'string' || !Array.isArray(e.args) || !Number.isInteger(e.ord) || e.ord < 0 || typeof e.ok !== 'boolean') {

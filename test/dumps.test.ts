@@ -5,7 +5,7 @@
  * the same however often; a thread type other than the dump's, and a dump with no usable format
  * or seq, are refused with InvalidDump saying what is wrong.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { dumpText, InvalidDump, makeDump, ReplayDivergence, thread } from 'raiment'
@@ -13,6 +13,7 @@ import { readDump, record, replay } from 'raiment/testing'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
 import checkout from '../threads/checkout.js'
+import { cliRun } from './support/cli-in-process.js'
 import { PausingJournal } from './support/pausing-journal.js'
 import { tempDir } from './support/tmp.js'
 
@@ -158,6 +159,16 @@ describe('what replay refuses, saying what is wrong', () => {
     expect(() => readDump(edit((j) => delete j.entries[0]!.seq))).toThrow(/entries\[0\] \(clock\.now\) has no seq; each entry needs seq/)
     expect(() => readDump(edit((j) => (j.entries[1]!.seq = j.entries[0]!.seq)))).toThrow(/entries\[1\] \(\S+\) has seq 0, as an entry before it does/)
     expect(() => readDump(edit((j) => (j.format = 0)))).toThrow(InvalidDump)
+  })
+
+  test('a file holding only the format: not a complete dump, and how one is made', async () => {
+    const file = join(tempDir(), 'bare.json')
+    writeFileSync(file, '{"format":1}')
+    const how = /is not a usable Raiment dump: no 'thread.type', so it is not a complete dump; a dump holds a thread and its record: raiment dump ID -o FILE writes one/
+    expect(() => readDump(file)).toThrow(how)
+    const r = await cliRun(['replay', file])
+    expect(r.code).not.toBe(0)
+    expect(r.printed.join('')).toMatch(how)
   })
 
   test('an entry edited by hand: null, a bad ord, ok false with no error are InvalidDump; an error with no fields replays', async () => {

@@ -1,7 +1,8 @@
 /**
  * A start refused before its weave runs leaves no journal behind when there was none: the refusal
  * says to rebuild the file from the stream (`raiment restore --db FILE`), and restore refuses a
- * file that exists. Real processes, on the broker.
+ * file that exists. Real processes, on the broker. A `spawn --wait` refused before its thread is
+ * recorded cleans up as a start does.
  */
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -85,4 +86,16 @@ describe('what a refused start removes', () => {
     expect(files(db)).toEqual([])
     undoA()
   })
+
+  test('a refused `raiment spawn --wait` (a secret key too short) leaves no journal, as a refused start does', async () => {
+    const dir = tempDir()
+    const env = { RAIMENT_SECRET_KEY: 'short' }
+    for (const command of [['start'], ['spawn', 'greet', '{"name":"ada"}', '--wait']]) {
+      const db = join(dir, `${command[0]}.db`)
+      const run = await raimentProcess(dir, [...command, '--db', db, '--threads', THREADS], { env }).ended
+      expect(run.code, run.stdout + run.stderr).toBe(1)
+      expect(run.stderr).toMatch(/^raiment: RAIMENT_SECRET_KEY_UNUSABLE: /m)
+      expect(files(db), command[0]).toEqual([])
+    }
+  }, SLOW)
 })

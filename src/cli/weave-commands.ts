@@ -302,38 +302,46 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
   const params = parseParams(paramsText, type)
   const text = encodeValue(params, 'params')
   refuseEmpty(o.db)
-  const journal = new Journal(o.db, { durability: o.durability, own: false })
+  // Refused before the thread is recorded (as a start is): the journal made here goes again.
+  const undo = undoFreshJournal(o.db)
+  let weave: Weave
   try {
-    const owner = runningOwner(journal)
-    if (owner === null) refuseReplicatedOffline(journal)
-    if (owner === null && checked === null) await runnableType(o, type)
-    if (owner !== null || !o.wait) {
-      // With none running: the check for a weave and the pending row in one step that no weave
-      // opening now can split (a weave that read its pending threads, or took its stream's first
-      // snapshot, before the row would not run it, or not replicate it).
-      let made: string | null = null
-      const running =
-        owner ??
-        withOwner(journal, (now) => {
-          if (now !== null) return now
-          made = journal.nextThreadId(1)
-          journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created, scope) VALUES (?, ?, ?, NULL, 'pending', ?, ?)").run(made, type, text, Date.now(), newScope())
-          return null
-        })
-      const id = running !== null ? await spawnInWeave(journal, running, type, text) : made!
-      if (!o.wait) {
-        say(o.json ? JSON.stringify(threadJson(threadView(journal.thread(id)!, journal, 0))) : id)
-        if (running === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
-        return 0
+    const journal = new Journal(o.db, { durability: o.durability, own: false })
+    try {
+      const owner = runningOwner(journal)
+      if (owner === null) refuseReplicatedOffline(journal)
+      if (owner === null && checked === null) await runnableType(o, type)
+      if (owner !== null || !o.wait) {
+        // With none running: the check for a weave and the pending row in one step that no weave
+        // opening now can split (a weave that read its pending threads, or took its stream's first
+        // snapshot, before the row would not run it, or not replicate it).
+        let made: string | null = null
+        const running =
+          owner ??
+          withOwner(journal, (now) => {
+            if (now !== null) return now
+            made = journal.nextThreadId(1)
+            journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created, scope) VALUES (?, ?, ?, NULL, 'pending', ?, ?)").run(made, type, text, Date.now(), newScope())
+            return null
+          })
+        const id = running !== null ? await spawnInWeave(journal, running, type, text) : made!
+        if (!o.wait) {
+          say(o.json ? JSON.stringify(threadJson(threadView(journal.thread(id)!, journal, 0))) : id)
+          if (running === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
+          return 0
+        }
+        note(`spawned ${id} on the weave running on ${o.db} (pid ${running?.pid})`)
+        return printEnd(await waitInJournal(journal, id), null, journal, o.json)
       }
-      note(`spawned ${id} on the weave running on ${o.db} (pid ${running?.pid})`)
-      return printEnd(await waitInJournal(journal, id), null, journal, o.json)
+    } finally {
+      journal.close()
     }
-  } finally {
-    journal.close()
+    // --wait and no weave running: run one here until the thread ends.
+    weave = await openWeave(o)
+  } catch (e) {
+    undo()
+    throw e
   }
-  // --wait and no weave running: run one here until the thread ends.
-  const weave = await openWeave(o)
   weave.on('error', (e) => note(errorLine(e)))
   let id = ''
   let printing: Promise<number> | null = null

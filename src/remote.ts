@@ -54,6 +54,11 @@ export interface Remote {
    * of it is confirmed by the broker. `hold`: a batch's callbacks wait for the broker's confirm.
    */
   replicate?(journal: Journal, o: { hold: boolean }): Promise<void>
+  /**
+   * Claims weave id `weaveId` for this weave among those of its broker, before it resumes
+   * anything: another process running that id is refused (src/amqp/link.ts).
+   */
+  claim?(weaveId: string): Promise<void>
 }
 
 /** The weave a thread id names (everything before its last '/'), or null for a bare name. */

@@ -202,6 +202,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       const warn = o.onWarning ?? ((w: Error) => process.emitWarning(w))
       warnLongRecords(weave, warn)
       for (const e of loaded.unavailable.values()) warn(e)
+      await o.remote?.claim?.(journal.weaveId)
       await replicateJournal(o, journal)
       weave.#runs.resume()
       weave.messages.start()

@@ -24,6 +24,7 @@ import { Ring } from './ring.js'
 import { DEFAULT_NAMESPACE, Topology } from './topology.js'
 import type { Journal } from '../journal.js'
 import { Replicator, type ReplicatorOptions } from '../replication/replicator.js'
+import { takeLease, WeaveIdInUse } from '../replication/lease.js'
 
 export interface AmqpOptions {
   /** amqp://USER:PASSWORD@HOST:PORT */
@@ -63,6 +64,9 @@ export interface LinkHooks {
   /** A process starting weave `id` again asks the one that hosts it to hand it back. */
   reclaim?(id: string): void
 }
+
+/** How long a weave waits for its id's lease held by another connection (a process just killed frees it in ~50 ms). */
+const CLAIM_MS = 5_000
 
 export class AmqpLink implements Remote {
   readonly topology: Topology
@@ -122,6 +126,26 @@ export class AmqpLink implements Remote {
     }
     const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'))
     return new AmqpLink(await BrokerConnection.open(o.url, log), o)
+  }
+
+  /**
+   * Claims weave id `weaveId` on the broker, before the weave resumes anything: its lease (an
+   * exclusive queue, src/replication/lease.ts), held by this connection until it closes. Another
+   * process that runs the id holds it: a copy of the journal started under it, the same id given
+   * to another journal, a weave that took it over. A replicated weave's host takes the lease itself.
+   * Without a connection now, the claim is made when one comes (`#attach`).
+   * @throws WeaveIdInUse when another connection still holds it after CLAIM_MS (a process just
+   *   killed frees it within ~50 ms)
+   */
+  async claim(weaveId: string): Promise<void> {
+    if (this.#hooks.acquire !== undefined) return
+    const conn = this.broker.connection
+    if (conn === null) return
+    const since = Date.now()
+    while (!(await takeLease(conn, this.topology.ns, weaveId))) {
+      if (Date.now() - since >= CLAIM_MS) throw new WeaveIdInUse(this.topology.ns, weaveId, Date.now() - since)
+      await new Promise((r) => setTimeout(r, 100))
+    }
   }
 
   /** Declares this weave's queue, then relays its outbox, consumes its queue and announces it. */
@@ -184,7 +208,7 @@ export class AmqpLink implements Remote {
 
   async #attach(conn: ChannelModel): Promise<void> {
     try {
-      if (this.#hooks.acquire !== undefined && !(await this.#hooks.acquire(conn))) return
+      if (this.#hooks.acquire !== undefined ? !(await this.#hooks.acquire(conn)) : !(await this.#claimed(conn))) return
       // The queue first: a weave that is up can always be sent to.
       await this.#inbound!.attach(conn)
       await this.#relay!.attach(conn)
@@ -193,6 +217,14 @@ export class AmqpLink implements Remote {
       // The connection went while setting up: the next 'up' does it again.
       if (this.broker.connection === conn && !this.#closed) this.#log(`raiment: broker setup failed (${(e as Error).message}); retrying with the next connection`)
     }
+  }
+
+  /** This weave's id is still its own on a new connection (`claim`); else it says so and stays off the broker. */
+  async #claimed(conn: ChannelModel): Promise<boolean> {
+    const id = this.#weave!.journal.weaveId
+    if (await takeLease(conn, this.topology.ns, id)) return true
+    this.#log(`raiment: ${new WeaveIdInUse(this.topology.ns, id, 0).code}: weave id '${id}' was claimed by another process while this one was off the broker: this weave neither takes nor sends messages on this connection; stop one of the two ('raiment weaves' shows where the other runs)`)
+    return false
   }
 
   wake(): void {

@@ -43,6 +43,22 @@ export class LeaseHeld extends RaimentError {
 }
 
 /**
+ * Weave id W is run by another process on this broker: it holds W's lease (a weave that is not
+ * replicated claims its id so too, `AmqpLink.claim`).
+ */
+export class WeaveIdInUse extends RaimentError {
+  constructor(ns: string, weaveId: string, waitedMs: number) {
+    super(
+      'RAIMENT_WEAVE_ID_IN_USE',
+      `weave id '${weaveId}' is in use on this broker (namespace '${ns}'): another connection has held its lease (queue ${leaseQueue(ns, weaveId)}) for ${(waitedMs / 1000).toFixed(1)} s. ` +
+        `A weave runs under that id elsewhere (or another weave hosts it, having taken it over), and two weaves of one id would take each other's messages and run their threads twice. ` +
+        `Stop that one first ('raiment weaves' shows where it runs), or give this journal an id of its own if it is another weave's. ` +
+        `(A process that died frees it at once; one whose host was lost, once the broker notices: up to a few minutes.)`,
+    )
+  }
+}
+
+/**
  * Tries to take the lease of `weaveId` on `conn`. True: this connection holds it (declaring it
  * again on the connection that holds it is a no-op). False: another connection holds it.
  * Rejects only when the connection itself fails.

@@ -20,12 +20,13 @@ import { AmqpLink } from '../src/amqp/link.js'
 import { sendMessage } from '../src/cli/messages.js'
 import { killThread } from '../src/cli/weave-commands.js'
 import { rebuildJournal } from '../src/replication/rebuild.js'
-import { genStream } from '../src/replication/records.js'
+import { genStream, headStream } from '../src/replication/records.js'
 import { declareStream, lastRseq, readToEnd } from '../src/replication/streams.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace } from './support/broker.js'
 import { raiment as run } from './support/raiment-process.js'
 import { dropStreams, journalState, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
+import { until } from './support/until.js'
 
 async function raiment(args: string[], cwd: string): Promise<{ code: number | null; stderr: string }> {
   return run(cwd, ...args)
@@ -105,6 +106,39 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
     }
     const r = await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'd', file: join(dir, 'b.db') })
     expect(r.generation).toBeGreaterThan(1)
+    expect(journalState(join(dir, 'b.db'), false)).toEqual(journalState(join(dir, 'a.db'), false))
+  })
+
+  it('a head stream deleted by an operator while nothing commits is noticed and written again: the journal restores (a user trial)', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    namespaces.push([ns, 'k'])
+    const lines: string[] = []
+    let noticed: () => void = () => {}
+    const gone = new Promise<void>((r) => (noticed = r))
+    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, log: (l) => (lines.push(l), /RAIMENT_JOURNAL_STREAM_GONE/.test(l) && noticed()) })
+    const weave = await Weave.open({ db: join(dir, 'a.db'), weaveId: 'k', threads: { counter }, ioLibs: false, dumps: false, remote: link, replicate: true, durability: 'replicated' })
+    await link.start(weave)
+    try {
+      const id = weave.spawn('counter', { n: 3 })
+      await weave.committed()
+      await link.replicator!.flushed()
+      const conn = await amqp.connect(AMQP_URL)
+      await (await conn.createChannel()).deleteQueue(headStream(ns, 'k'))
+      await conn.close()
+      // Nothing commits now (the thread waits for a message): the weave looks for its head.
+      await gone
+      expect(lines.find((l) => /RAIMENT_JOURNAL_STREAM_GONE/.test(l))).toMatch(/^raiment: RAIMENT_JOURNAL_STREAM_GONE: the head stream .*journal\.k of journal 'k' was deleted; writing a new generation/)
+      await until('the new generation', () => link.replicator!.generation > 1)
+      await link.replicator!.flushed()
+      weave.send(id, { n: 1 })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 4 })
+      await link.replicator!.flushed()
+    } finally {
+      await weave.close()
+      await link.close()
+    }
+    await rebuildJournal({ url: AMQP_URL, namespace: ns, weaveId: 'k', file: join(dir, 'b.db') })
     expect(journalState(join(dir, 'b.db'), false)).toEqual(journalState(join(dir, 'a.db'), false))
   })
 

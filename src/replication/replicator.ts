@@ -26,6 +26,7 @@ import type { Journal, JournalTap, Write } from '../journal.js'
 import { Fenced, ReplicationUnavailable } from './errors.js'
 import { encodeWrites } from './codec.js'
 import { genStream, headStream, type RecordHeaders } from './records.js'
+import { watchHead } from './head-watch.js'
 import { snapshotWrites } from './snapshot.js'
 import { sendNow } from './socket.js'
 import { declareGeneration, deleteGenerations, readHead } from './streams.js'
@@ -67,6 +68,8 @@ export class Replicator implements JournalTap {
   #conn: ChannelModel | null = null
   #pubId = 0
   readonly #returned = new Set<string>()
+  /** Stops looking for the head stream (src/replication/head-watch.ts). */
+  #unwatch: () => void = () => {}
   #checkpointing = false
   /** The last checkpoint started (settles once it has published its records, or failed): `settled`. */
   #checkpointRun: Promise<void> = Promise.resolve()
@@ -133,6 +136,16 @@ export class Replicator implements JournalTap {
       throw new ReplicationUnavailable(`cannot replicate journal '${r.weaveId}': the broker connection went while its first generation was written; nothing was resumed: start it again`)
     }
     await r.flushed()
+    r.#unwatch = watchHead({
+      ns: r.namespace,
+      weaveId: r.weaveId,
+      conn: () => (r.#closed || r.#fenced !== null ? null : r.#conn),
+      busy: () => r.#checkpointing,
+      gone: (c) => {
+        r.#log(`raiment: RAIMENT_JOURNAL_STREAM_GONE: the head stream ${headStream(r.namespace, r.weaveId)} of journal '${r.weaveId}' was deleted; writing a new generation from this weave's journal (left untouched)`)
+        r.#checkpointSoon(c)
+      },
+    })
     return r
   }
 
@@ -243,6 +256,7 @@ export class Replicator implements JournalTap {
       this.#attached = 0
       for (const run of takeRuns(this.#items, this.#head)) run()
     }
+    this.#unwatch()
     this.#broker.off('up', this.#onUp)
     this.#broker.off('down', this.#onDown)
     const ch = this.#ch

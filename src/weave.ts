@@ -265,7 +265,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * // Typed: import order from './threads/order.js'
    * const end = await weave.join(weave.spawn(order, { cart }))   // end.result: what order returns
    */
-  spawn<P, R>(type: ThreadType<readonly LibraryName[], P, R>, ...args: undefined extends P ? [params?: P, opts?: SpawnOptions] : [params: P, opts?: SpawnOptions]): ThreadId<R>
+  spawn<P, R>(type: ThreadType<readonly LibraryName[], P, R>, ...args: undefined extends P ? [params?: NoInfer<P>, opts?: SpawnOptions] : [params: NoInfer<P>, opts?: SpawnOptions]): ThreadId<R>
   spawn(type: string, params?: unknown, opts?: SpawnOptions): string
   spawn(given: string | AnyThreadType, params?: unknown, opts: SpawnOptions = {}): string {
     if (this.#closed) throw new WeaveClosed()

@@ -95,6 +95,8 @@ export function typesRefuse(weave: Weave): void {
   weave.spawn(double, { m: 1 })
   // @ts-expect-error params missing where the type takes some
   weave.spawn(double)
+  // @ts-expect-error a property the type's params do not have
+  weave.spawn(double, { n: 1, extra: true })
   const id = weave.spawn(double, { n: 1 })
   void weave.join(id).then((end) => {
     // @ts-expect-error the result is a number

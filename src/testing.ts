@@ -181,6 +181,12 @@ export interface RecordOptions {
   config?: Record<string, unknown>
   /** Messages sent to the thread, in this order, as `weave.send` sends them, once it is spawned. */
   messages?: readonly unknown[]
+  /**
+   * The other thread types it spawns, by the names it spawns them by (`{ 'orders/child': child }`):
+   * they run live beside it (their own records are not in the dump: a replay of it takes their
+   * spawns and joins from its record).
+   */
+  threads?: Record<string, AnyThreadType>
 }
 
 /**
@@ -225,11 +231,15 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
   }
   const messages = options.messages ?? []
   if (!Array.isArray(messages)) throw new InvalidArgument(`record(): 'messages' must be an array of the messages to send the thread, got ${typeof messages}`)
+  const others = options.threads ?? {}
+  if (typeof others !== 'object' || others === null || Array.isArray(others) || Object.values(others).some((t) => !isThreadType(t))) {
+    throw new InvalidArgument("record(): 'threads' must map names to thread types made by thread() (the types the thread spawns), got " + (Array.isArray(others) ? 'an array' : typeof others))
+  }
   const dir = await mkdtemp(join(tmpdir(), 'raiment-record-'))
   const weave = await Weave.open({
     db: join(dir, 'record.db'),
     durability: 'memory',
-    threads: { [name]: type },
+    threads: { ...others, [name]: type },
     ioLibs: options.ioLibs ?? 'io-libs',
     libraries: options.libraries ?? {},
     dumps: false,
@@ -311,7 +321,7 @@ function withTypeHint(type: AnyThreadType, d: Dump, divergence: ReplayDivergence
 }
 
 const REPLAY_OPTIONS = ['strict', 'ioLibs', 'at', 'set', 'libraries']
-const RECORD_OPTIONS = ['name', 'libraries', 'ioLibs', 'config', 'messages']
+const RECORD_OPTIONS = ['name', 'libraries', 'ioLibs', 'config', 'messages', 'threads']
 
 /**
  * @throws InvalidArgument for options that are not an object, or have a key `fn` does not know

@@ -133,6 +133,23 @@ describe('record() of a thread that receives messages', () => {
     expect(end).toMatchObject({ status: 'waiting', for: expect.stringMatching(/^the end of /) })
   })
 
+  test('a parent and the child types it spawns (`threads`): they run beside it, and its dump replays without them (a user trial)', async () => {
+    const child = thread({ uses: ['clock'], async does(p: { n: number }) { await this.clock.now(); return p.n * 10 } })
+    const parent = thread({
+      uses: ['threads'],
+      async does() {
+        const ids = [await this.threads.spawn('kids/child', { n: 1 }), await this.threads.spawn('kids/child', { n: 2 })]
+        let sum = 0
+        for (const id of ids) sum += (await this.threads.join(id)) as number
+        return sum
+      },
+    })
+    const { end, dump } = await record(parent, undefined, { name: 'parent', threads: { 'kids/child': child } })
+    expect(end).toMatchObject({ status: 'done', result: 30 })
+    expect(await replay(parent, dump)).toMatchObject({ status: 'done', result: 30 })
+    await expect(record(parent, undefined, { threads: { 'kids/child': { uses: [] } as never } })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringContaining("'threads' must map names to thread types") })
+  })
+
   test('messages that are not an array are refused', async () => {
     await expect(record(adder, undefined, { messages: 5 as never })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringContaining("'messages' must be an array") })
   })

@@ -95,8 +95,10 @@ export class Inboxes {
     this.#insert = db.prepare('INSERT OR IGNORE INTO inbox (n, thread, sender, msg_id, body, at, trace) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.#delete = db.prepare('DELETE FROM inbox WHERE n = ?')
     this.#load = db.prepare('SELECT n, sender AS "from", body, trace FROM inbox WHERE thread = ? ORDER BY n')
+    // Exit messages (ids `exit:…`, src/weave-exits.ts) left unread are not dead letters: they tell
+    // of an end the recipient no longer can act on (a parent that joined its children had 3 a child).
     this.#deadInbox = db.prepare(
-      "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ?",
+      "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ? AND msg_id NOT LIKE 'exit:%'",
     )
     this.#dropInbox = db.prepare('DELETE FROM inbox WHERE thread = ?')
     this.#unloaded = new Set(db.prepare('SELECT DISTINCT thread FROM inbox').pluck().all() as string[])
@@ -216,7 +218,7 @@ export class Inboxes {
     this.#uncommitted.delete(thread)
   }
 
-  /** Thread `thread` ended: what it never received becomes dead letters, in the batch of its end. */
+  /** Thread `thread` ended: what it never received becomes dead letters (exit messages go), in the batch of its end. */
   ended(thread: string): void {
     // A loaded inbox holds exactly the thread's rows: none left, nothing to move or delete.
     const inbox = this.#inboxes.get(thread)

@@ -189,6 +189,34 @@ describe('messages between threads', () => {
     await second.close()
   })
 
+  it("a parent that joins its children and ends leaves their exit messages unread: they go with it, not to the dead letters; a message it never read does (a user trial: 60 dead letters for 20 parents)", async () => {
+    const kid = thread({ uses: [], async does(p: { n: number }) { return p.n } })
+    const joiner = thread({
+      uses: ['threads', 'mailbox'],
+      async does() {
+        const ids = [await this.threads.spawn('kid', { n: 1 }), await this.threads.spawn('kid', { n: 2 })]
+        let sum = 0
+        for (const id of ids) sum += (await this.threads.join(id)) as number
+        // The exit messages are in its inbox by now, beside the one it will not read.
+        await this.mailbox.receive({ match: { go: true } })
+        return sum
+      },
+    })
+    const weave = await open({ kid, joiner })
+    try {
+      const id = weave.spawn('joiner')
+      weave.send(id, { unread: true })
+      weave.send(id, { go: true })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 3 })
+      await weave.committed()
+      const dead = weave.journal.db.prepare('SELECT sender, recipient, body FROM dead_letters ORDER BY n').all()
+      expect(dead).toEqual([{ sender: null, recipient: id, body: expect.stringContaining('unread') }])
+      expect(weave.journal.db.prepare('SELECT count(*) FROM inbox').pluck().get()).toBe(0)
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('a parent receives its child exit messages; monitors too', async () => {
     const child = thread({ uses: [], async does(p: { fail: boolean }) { if (p.fail) throw Object.assign(new Error('boom'), { code: 'E_BOOM' }); return 'ok' } })
     const parent = thread({

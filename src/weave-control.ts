@@ -240,8 +240,9 @@ export class ControlRequests {
   #spawn(n: number, id: string, arg: string): void {
     let reply: string
     try {
-      const { type, params } = JSON.parse(arg) as { type: string; params: string }
-      this.#journal.reservedThreadId(id)
+      const { type, params, key } = JSON.parse(arg) as { type: string; params: string; key?: true }
+      // An id the CLI reserved may have the weave's own shape; a key's is checked as any chosen id.
+      if (key !== true) this.#journal.reservedThreadId(id)
       reply = JSON.stringify({ spawned: this.#weave.spawn(type, decodeValue(params), { id }) })
     } catch (e) {
       reply = JSON.stringify({ refused: encodeError(e) })

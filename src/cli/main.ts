@@ -17,7 +17,8 @@ import type { DeadLettersOptions } from './dead-letters.js'
 import type { ReplayCommandOptions } from './replay.js'
 import type { CheckCommandOptions } from './check.js'
 import type { ForkCommandOptions } from './fork.js'
-import type { SpawnOptions, StartOptions } from './weave-commands.js'
+import type { StartOptions } from './weave-commands.js'
+import type { SpawnOptions } from './spawn.js'
 import type { DbOptions } from './common.js'
 import type { WeavesOptions } from './amqp-commands.js'
 import type { MigrateOptions } from './migrate.js'
@@ -125,8 +126,9 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .argument('[params_json]', 'the thread\'s params as JSON')
     .option('-w, --wait', 'wait for the thread to end and print its result (or error); runs a weave here if none is running')
     .option('--json', "print the thread's whole record as JSON (with --wait, once it has ended)")
-    .addHelpText('after', `\nExamples:\n  raiment spawn greet '{"name":"ada"}'\n  raiment spawn greet '{"name":"ada"}' --wait\n  raiment spawn greet '{"name":"ada"}' --wait --json`)
-    .action(run(async (type: string, params: string | undefined, o: SpawnOptions) => (await weaveCommands()).spawn(type, params, o)))
+    .option('--key <key>', 'spawn once per key (a request or order key): the thread is <weave>/<key>; the same key again, with the same type and params, prints that thread and records nothing')
+    .addHelpText('after', `\nExamples:\n  raiment spawn greet '{"name":"ada"}'\n  raiment spawn greet '{"name":"ada"}' --wait\n  raiment spawn greet '{"name":"ada"}' --wait --json\n  raiment spawn order '{"cart":7}' --key order-7`)
+    .action(run(async (type: string, params: string | undefined, o: SpawnOptions) => (await import('./spawn.js')).spawn(type, params, o)))
 
   db(program.command('ps'))
     .description('List threads: id, type, status, age, number of journaled calls.')

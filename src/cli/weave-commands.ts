@@ -1,21 +1,18 @@
 /**
- * The commands that run a weave or talk to one: `start`, `spawn`, `kill`.
+ * The commands that run a weave or talk to one: `start`, `kill` (and `spawn`, src/cli/spawn.ts).
  *
  * Another process talks to a running weave only through the journal file: `spawn` inserts a
  * thread as 'pending' (the weave notices the commit within its poll interval and adopts it), and
  * `kill` inserts a control row that the weave answers in the same table.
  */
 import { existsSync } from 'node:fs'
-import { encodeValue } from '../encoding.js'
-import { decodeError } from '../error-records.js'
 import { RaimentError, ThreadMoved, UnknownThread } from '../errors.js'
-import { Journal, type Durability, type ThreadRow } from '../journal.js'
-import { Weave, rowEnd, type ThreadEnd, type WeaveOptions } from '../weave.js'
+import type { Durability } from '../journal.js'
+import { Weave, type ThreadEnd, type WeaveOptions } from '../weave.js'
 import { weaveOfThread, type Remote } from '../remote.js'
 import type { BrokerOptions } from './amqp-commands.js'
 import { logReloads, reloadTriggers } from './reload.js'
 import { redact } from '../amqp/connection.js'
-import { newScope } from '../call-context.js'
 import { parseSecretOptions } from '../secrets/rules.js'
 import {
   CHILD_OF_WEAVES,
@@ -25,29 +22,20 @@ import {
   errorText,
   note,
   openExisting,
-  parseParams,
   redactUrls,
   refuseEmpty,
-  refuseReplicatedOffline,
-  runningOwner,
   say,
-  threadType,
   toText,
   undoFreshJournal,
   withOwner,
   type DbOptions,
-  type Owner,
   type ProjectOptions,
 } from './common.js'
 import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
-import { threadJson, threadView } from './records.js'
 import { trackResume } from './progress.js'
 import { parsePassivateAfter } from '../passivation/options.js'
 import { parseDuration } from '../durations.js'
 import { STOP_WAIT_MS } from '../weave-stop.js'
-import { allLibraryFiles } from '../libraries.js'
-import { checkUses } from '../thread-types.js'
-import type { AnyThreadType } from '../thread.js'
 import { logOpened, logResumed, logStopWait, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 import { flushOtel } from './telemetry-flush.js'
 
@@ -283,167 +271,6 @@ export async function runUntilSignal(weave: Weave, work: () => Promise<number>, 
       stop.release()
     }
   }
-}
-
-export interface SpawnOptions extends StartOptions {
-  wait?: boolean
-  json?: boolean
-}
-
-/**
- * `raiment spawn TYPE [PARAMS_JSON]`. With a weave running on the journal, that weave is asked
- * to spawn it (so a type it does not know is refused, with nothing recorded); with none, the
- * type is checked against --threads and the thread is recorded 'pending' for the next weave
- * (or, with --wait, run by a weave in this process).
- */
-export async function spawn(type: string, paramsText: string | undefined, o: SpawnOptions): Promise<number> {
-  // No journal yet, so no weave runs on it: check the type before the file is made.
-  const checked = existsSync(o.db) ? null : await runnableType(o, type)
-  const params = parseParams(paramsText, type)
-  const text = encodeValue(params, 'params')
-  refuseEmpty(o.db)
-  // Refused before the thread is recorded (as a start is): the journal made here goes again.
-  const undo = undoFreshJournal(o.db)
-  let weave: Weave
-  try {
-    const journal = new Journal(o.db, { durability: o.durability, own: false })
-    try {
-      const owner = runningOwner(journal)
-      if (owner === null) refuseReplicatedOffline(journal)
-      if (owner === null && checked === null) await runnableType(o, type)
-      if (owner !== null || !o.wait) {
-        // With none running: the check for a weave and the pending row in one step that no weave
-        // opening now can split (a weave that read its pending threads, or took its stream's first
-        // snapshot, before the row would not run it, or not replicate it).
-        let made: string | null = null
-        const running =
-          owner ??
-          withOwner(journal, (now) => {
-            if (now !== null) return now
-            made = journal.nextThreadId(1)
-            journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created, scope) VALUES (?, ?, ?, NULL, 'pending', ?, ?)").run(made, type, text, Date.now(), newScope())
-            return null
-          })
-        const id = running !== null ? await spawnInWeave(journal, running, type, text) : made!
-        if (!o.wait) {
-          say(o.json ? JSON.stringify(threadJson(threadView(journal.thread(id)!, journal, 0))) : id)
-          if (running === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
-          return 0
-        }
-        note(`spawned ${id} on the weave running on ${o.db} (pid ${running?.pid})`)
-        return printEnd(await waitInJournal(journal, id), null, journal, o.json)
-      }
-    } finally {
-      journal.close()
-    }
-    // --wait and no weave running: run one here until the thread ends.
-    weave = await openWeave(o)
-  } catch (e) {
-    undo()
-    throw e
-  }
-  weave.on('error', (e) => note(errorLine(e)))
-  let id = ''
-  let printing: Promise<number> | null = null
-  // Stopped by a signal before the thread ended: no result to print, so not 0. (After: it is printed.)
-  const stopped = (): number | Promise<number> => {
-    if (printing !== null) return printing
-    note(errorLine(weaveStopped(o.db, id)))
-    return 1
-  }
-  return runUntilSignal(
-    weave,
-    async () => {
-      id = weave.spawn(type, params)
-      note(`spawned ${id} (no weave runs on ${o.db}, so this process runs it)`)
-      const end = await weave.join(id)
-      printing = weave.committed().then(() => printEnd(end, end.status === 'failed' ? weave.dumpPath(id, end.error) : null, weave.journal, o.json))
-      return printing
-    },
-    { stopped, ...stopWaitOf(o) },
-  )
-}
-
-function weaveStopped(db: string, id: string): RaimentError {
-  return new RaimentError('RAIMENT_WEAVE_STOPPED', `the weave on ${db} stopped before ${id} ended; it will run when a weave opens the journal again (raiment start)`)
-}
-
-/**
- * Thread type `type` of `--threads`, checked as a weave here would load it: its module, and the
- * libraries it uses among the built-ins and `--io-libs`.
- * @throws UnknownThreadType, InvalidThreadModule, UnknownLibrary
- */
-async function runnableType(o: StartOptions, type: string): Promise<AnyThreadType> {
-  const t = await threadType(o.threads, type)
-  checkUses(new Map([[type, t]]), [...allLibraryFiles(o.ioLibs).keys()])
-  return t
-}
-
-/**
- * Asks the weave running on the journal to spawn a thread, under an id chosen here; resolves to
- * the id once the spawn is durable.
- * @throws the weave's refusal, rebuilt as its class (UnknownThreadType, ThreadTypeUnavailable, …)
- * @throws RAIMENT_SPAWN_TIMEOUT when the weave does not answer in time (the request is withdrawn: nothing is spawned)
- */
-async function spawnInWeave(journal: Journal, owner: Owner, type: string, params: string): Promise<string> {
-  const id = journal.nextThreadId(1)
-  const reply = await askWeave(journal, 'spawn', id, JSON.stringify({ type, params }), true)
-  if (reply === null) {
-    throw new RaimentError(
-      'RAIMENT_SPAWN_TIMEOUT',
-      `the weave (pid ${owner.pid}) on ${journal.file} did not answer within ${CONTROL_TIMEOUT_MS / 1000} s; nothing was spawned. Is it stuck? Try again, or stop it and use --wait`,
-    )
-  }
-  let answer: { spawned?: string; refused?: string }
-  try {
-    answer = JSON.parse(reply) as typeof answer
-  } catch {
-    // A weave of a Raiment that did not take spawns this way: record it for that weave's poll.
-    journal.insertThread(id, type, params, null, 'pending')
-    journal.flushNow()
-    return id
-  }
-  if (answer.refused !== undefined) throw decodeError(answer.refused)
-  return answer.spawned ?? id
-}
-
-/** Polls the journal until the thread ends (a weave in another process runs it). */
-async function waitInJournal(journal: Journal, id: string): Promise<ThreadEnd> {
-  let checks = 0
-  for (;;) {
-    const row = journal.thread(id)
-    if (row === undefined) throw new UnknownThread(id)
-    const end = endOf(row, journal)
-    if (end !== null) return end
-    if (++checks % 20 === 0 && runningOwner(journal) === null) throw weaveStopped(journal.file, id)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-/** How a recorded thread ended, with where it moved to read from the journal. */
-function endOf(row: ThreadRow, journal: Journal): ThreadEnd | null {
-  const to = row.status === 'moved' ? (journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined) : undefined
-  return rowEnd(row, to ?? '(another weave)')
-}
-
-/**
- * Prints a thread's end: the result on stdout (exit 0), or why it did not return one on stderr
- * (exit 1). With `json`, stdout holds the thread's whole record (as `ps --json` prints it, with
- * `dump` when a dump was written) whatever the end.
- */
-function printEnd(end: ThreadEnd, dump: string | null, journal: Journal, json = false): number {
-  if (json) {
-    const row = journal.thread(end.id)
-    if (row !== undefined) say(JSON.stringify({ ...threadJson(threadView(row, journal)), ...(dump ? { dump: displayPath(dump) } : {}) }))
-  }
-  if (end.status === 'done') {
-    if (!json) say(toText(end.result))
-    return 0
-  }
-  if (end.status === 'killed') complain('RAIMENT_THREAD_KILLED', `thread ${end.id} was killed`)
-  else if (end.status === 'moved') complain('RAIMENT_THREAD_MOVED', `thread ${end.id} moved to weave ${end.to}; it ends there (raiment ps on that weave's journal)`)
-  else complain('RAIMENT_THREAD_FAILED', `thread ${end.id} failed: ${errorText(end.error)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`)
-  return 1
 }
 
 /** What a kill did: the thread was killed now, or it had already ended (with that status). */

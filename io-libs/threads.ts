@@ -99,6 +99,16 @@ const threads = (config: WeaveConfig) => {
       return true
     },
     /**
+     * Cancels a thread of this weave so that it can clean up (a kill ends it where it is): the
+     * call it waits on, or else the next it makes, throws ThreadCancelled; false when it had ended.
+     * @throws InvalidArgument for a thread of another weave: send it a message to cancel it there
+     */
+    async cancel(id: string, reason?: string): Promise<boolean> {
+      const w = weave()
+      if (w.messages.isRemote(id)) throw new InvalidArgument(`threads.cancel: ${id} is a thread of another weave; cancel reaches this weave's threads only (send it a message it takes as a cancel, or cancel it with that weave: raiment cancel ${id} --db FILE)`)
+      return w.cancel(id, reason)
+    },
+    /**
      * Sends this thread `{ exit: id, status, result | error }` when thread `id` ends (at once if
      * it has ended already).
      */

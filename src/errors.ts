@@ -53,6 +53,20 @@ export class ThreadKilled extends RaimentError {
   }
 }
 
+/**
+ * The thread was cancelled (`Weave.cancel`, `threads.cancel`, `raiment cancel`): thrown once, from
+ * the call it waited on (src/cancel.ts). Its later calls run as any, so it can clean up.
+ */
+export class ThreadCancelled extends RaimentError {
+  readonly threadId: string
+  readonly reason: string
+  constructor(threadId: string, reason: string) {
+    super('RAIMENT_THREAD_CANCELLED', `thread ${threadId} was cancelled (${reason}); its calls from here on are made as any: catch this to clean up`)
+    this.threadId = threadId
+    this.reason = reason
+  }
+}
+
 /** A thread type no module in the weave's threads directory provides (misspelt, or added since the weave started). */
 export class UnknownThreadType extends RaimentError {
   readonly type: string

@@ -38,6 +38,7 @@ export type { Dump, DumpEntry } from './dump.js'
 export {
   RaimentError,
   ReplayDivergence,
+  ThreadCancelled,
   ThreadKilled,
   UnknownThreadType,
   ThreadTypeUnavailable,

@@ -17,7 +17,8 @@ import { scopeNumber, type WeaveConfig } from './call-context.js'
 import { leavesDump, toldError, type DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
-import { ThreadKilled } from './errors.js'
+import { ThreadCancelled, ThreadKilled, UnknownThread } from './errors.js'
+import { cancelApplied, recordedCancels } from './cancel.js'
 import type { Journal, ThreadRow } from './journal.js'
 import { threadView, type Library } from './libraries.js'
 import type { Passivation } from './passivation/passivation.js'
@@ -269,6 +270,32 @@ export class WeaveRuns {
     exitSignals(this.#weave, run, 'killed', undefined, null)
     this.#journal.endThread(id, 'killed', null, () => this.ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
     return true
+  }
+
+  /**
+   * `Weave.cancel` of a thread of this weave: its run (woken first if passivated) is interrupted
+   * once (src/cancel.ts), the request recorded until applied. False when it has ended or does not
+   * run here (of a type this weave cannot run, or moved away).
+   * @throws UnknownThread when no thread has that id here
+   */
+  cancel(id: string, reason: string): boolean {
+    const run = this.#runs.get(id) ?? this.#o.passivation?.wake(id)
+    if (run === undefined || run.ended) {
+      if (this.#journal.thread(id) === undefined) throw new UnknownThread(id)
+      return false
+    }
+    this.#journal.queueMeta(`cancel:${id}`, reason)
+    run.weft.cancel(new ThreadCancelled(id, reason))
+    return true
+  }
+
+  /** Cancels a weave that stopped did not apply (meta `cancel:<id>`): again, to the threads resumed here; dropped for the others. */
+  resumeCancels(): void {
+    for (const [id, reason] of recordedCancels(this.#journal.db)) {
+      const run = this.#runs.get(id) ?? this.#o.passivation?.wake(id)
+      if (run === undefined || run.ended) cancelApplied(this.#journal, id)
+      else run.weft.cancel(new ThreadCancelled(id, reason))
+    }
   }
 
   /** The run leaves memory without an end (it is passivated: src/passivation/); its weft is detached. */

@@ -205,6 +205,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       await o.remote?.claim?.(journal.weaveId)
       await replicateJournal(o, journal)
       weave.#runs.resume()
+      weave.#runs.resumeCancels()
       weave.messages.start()
       // Declared by modules that several weaves load: brought in by one of them (the others' go).
       const declares = o.moduleSchedulesOn === undefined || o.moduleSchedulesOn === journal.weaveId
@@ -331,6 +332,17 @@ export class Weave extends EventEmitter<WeaveEvents> {
       return true
     }
     return this.#runs.kill(id, this.#ending)
+  }
+
+  /**
+   * Cancels a thread of this weave so that it can clean up, where a kill ends it where it is: the
+   * call it waits on (or else the next it makes) throws ThreadCancelled, recorded, and its later
+   * calls run as any (docs/messages-and-supervision.md). False when it had ended.
+   * @throws UnknownThread when no thread has that id here
+   */
+  cancel(id: string, reason = 'cancelled'): boolean {
+    if (this.#closed) throw new WeaveClosed(`cancel thread '${id}'`)
+    return this.#runs.cancel(id, reason)
   }
 
   /**

@@ -29,7 +29,9 @@ import { encodeArgs } from './encoding.js'
 import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
-import { askLibrary, Call, keptHook } from './call.js'
+import { abort, askLibrary, Call, keptHook } from './call.js'
+import { cancelApplied, deferCancel, takeCancel } from './cancel.js'
+import type { ThreadCancelled } from './errors.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { RecordBlocks } from './replay-blocks.js'
 import { countRelease, ReplayRounds } from './replay-rounds.js'
@@ -196,6 +198,8 @@ export class Weft extends KeyCounts implements WeftLike {
       this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}).`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: madeBy(call, this.#stacks) } })
       return
     }
+    const cancel = takeCancel(this, this.#journal, this.threadId)
+    if (cancel !== undefined) return void Promise.resolve(cancel).then((e) => this.#complete(call, false, e))
     if (this.#secrets !== null && this.#secrets.holdsUnopened(call.args)) {
       // Held, neither made nor answered: resumed with its key, the thread makes it (docs/secrets.md).
       warnOnce(this.#config, this.threadId, this.#secrets.held(this.threadId, this.#type, `${call.lib.name}.${call.method}`))
@@ -479,6 +483,16 @@ export class Weft extends KeyCounts implements WeftLike {
   pendingCalls(): Call | 'busy' | null {
     if (this.#stopped !== null || this.#ended || this.holding !== 0) return null
     return this.#replay !== null || this.releasing ? 'busy' : this.firstPending
+  }
+
+  /** A cancel (src/cancel.ts): a wait in progress fails with `err`, recorded; with none, the next call made live does. */
+  cancel(err: ThreadCancelled): void {
+    if (this.#journal === null || this.gone) return
+    let c = this.#replay === null ? this.firstPending : null
+    while (c !== null && (c.answered || (c.abortHook === null && c.controller === null))) c = c.nextPending
+    if (c === null) return deferCancel(this, err)
+    cancelApplied(this.#journal, this.threadId)
+    abort(c, err)
   }
 
   /** Disconnects the thread: every pending and later call rejects with `err`. */

@@ -199,6 +199,13 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .addHelpText('after', '\nExample:\n  raiment kill myhost-raiment/3')
     .action(run(async (id: string, o: DbOptions) => (await weaveCommands()).kill(id, o)))
 
+  db(program.command('cancel'))
+    .description('Cancel a thread so that it can clean up: the call it waits on (or else its next) throws ThreadCancelled, and its later calls run (a kill makes none).')
+    .argument('<id>', 'the thread id (see raiment ps)')
+    .option('--reason <text>', 'why, in the ThreadCancelled the thread gets', 'cancelled')
+    .addHelpText('after', '\nExample:\n  raiment cancel myhost-raiment/3 --reason "the customer asked"')
+    .action(run(async (id: string, o: DbOptions & { reason?: string }) => (await import('./cancel.js')).cancel(id, o)))
+
   db(program.command('migrate'))
     .description('Move a running thread to another weave of the broker namespace: it resumes there by replay under the same id; messages sent to it here are forwarded.')
     .argument('<id>', 'the thread id (see raiment ps)')

@@ -1,0 +1,61 @@
+/**
+ * Cancelling a thread so that it can clean up (`Weave.cancel`, `threads.cancel`, `raiment cancel`):
+ * Temporal's cancel, where a kill is its terminate.
+ *
+ * Invariants:
+ * - A cancel interrupts the thread once: the call it waits on fails with ThreadCancelled (a wait
+ *   in progress — a receive, a sleep, a join, a library call that takes an abort — at once; else
+ *   the next call it makes live), and that failure is recorded as the call's outcome, so the
+ *   thread replays to the same place. Its other calls run as any: a catch or finally compensates.
+ * - The request is durable until applied: meta `cancel:<id>` is queued with it, and deleted in
+ *   the batch that records the failure. A weave that stops first applies it again when it resumes
+ *   the thread (to the first call the thread makes live once replayed); one whose thread ended
+ *   first drops it.
+ * - A deferred cancel costs the call path one integer test while none is pending (`pending`).
+ */
+import type Database from 'better-sqlite3'
+import { ThreadCancelled } from './errors.js'
+import type { Journal } from './journal.js'
+
+/** Cancels waiting for the next call their weft makes live, by weft (held here: a weft keeps no field for it). */
+const deferred = new WeakMap<object, ThreadCancelled>()
+let pending = 0
+
+/** The next call `weft` makes live fails with `err` (it waits on none now). */
+export function deferCancel(weft: object, err: ThreadCancelled): void {
+  if (!deferred.has(weft)) pending++
+  deferred.set(weft, err)
+}
+
+/**
+ * The cancel `weft`'s next live call fails with, if one waits; taken (once), and its meta deleted
+ * in the current batch (the one the failure is recorded in).
+ */
+export function takeCancel(weft: object, journal: Journal, thread: string): ThreadCancelled | undefined {
+  if (pending === 0) return undefined
+  const err = deferred.get(weft)
+  if (err === undefined) return undefined
+  deferred.delete(weft)
+  pending--
+  cancelApplied(journal, thread)
+  return err
+}
+
+/** A weft that goes (ended, stopped, passivated) drops the cancel it did not apply: its meta stays for the next run. */
+export function dropCancel(weft: object): void {
+  if (pending !== 0 && deferred.delete(weft)) pending--
+}
+
+const unmarks = new WeakMap<Journal, Database.Statement<unknown[]>>()
+
+/** The cancel of `thread` is applied (or moot): its meta goes in the current batch. */
+export function cancelApplied(journal: Journal, thread: string): void {
+  let st = unmarks.get(journal)
+  if (st === undefined) unmarks.set(journal, (st = journal.db.prepare('DELETE FROM meta WHERE k = ?')))
+  journal.queue(st, [`cancel:${thread}`])
+}
+
+/** The cancels the journal holds, not yet applied: thread id and reason. */
+export function recordedCancels(db: Database.Database): Array<[string, string]> {
+  return (db.prepare("SELECT k, v FROM meta WHERE k LIKE 'cancel:%'").raw(true).all() as Array<[string, string]>).map(([k, v]) => [k.slice('cancel:'.length), v])
+}

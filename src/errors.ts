@@ -79,8 +79,8 @@ export class UnknownThreadType extends RaimentError {
       'RAIMENT_UNKNOWN_THREAD_TYPE',
       declaredIn !== undefined
         ? `the thread type given (declared in ${declaredIn}) is not one of this weave's; known types: ${knownText}. ` +
-            `A weave knows a thread type given as an object when it loaded that module itself (from its threads directory, or threads: { … }): ` +
-            `give the weave the directory that module is in, or spawn the type by its name.`
+            `A weave knows a thread type given as an object when it is the very object it loaded (from its threads directory, or threads: { … }), not another instance of its module ` +
+            `(a program whose module loader is not the weave's, as under vitest): spawn the type by its name, or give the weave the types as objects (threads: { … }).`
         : `unknown thread type '${type}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}; known types: ${knownText}. ` +
             `A thread type is a module in the threads directory whose default export is thread({ uses, does }); ` +
             `a weave knows the modules that were there when it started or last reloaded (raiment reload).`,

@@ -136,42 +136,42 @@ export function checkUses(
   }
 }
 
+/** Types a reload replaced, by the name they had (a program holds the instance it imported before). */
+const formerly = new WeakMap<AnyThreadType, string>()
+
+/** A reload replaced the type `name` was (`old`) with another instance of its module. */
+export function replacedType(old: AnyThreadType, name: string): void {
+  formerly.set(old, name)
+}
+
 /**
  * The name a weave knows thread type `type` by (`Weave.spawn(checkout, …)`): the entry that is
- * this object; or, for a weave that loads a threads directory (`byModule`: each of its types is
- * the default export of its module there), the one declared by the same module file, as a
- * program that imports `threads/checkout.ts` itself holds another instance of what the weave
- * loaded. Undefined when none is. (Types given as objects, `threads: { … }`, go by the object
- * alone: one file may declare several.)
+ * this very object, or that a reload put in the place of this object. Never a guess by module:
+ * one module may declare several types, and modules may make types with a shared factory, so a
+ * type the weave did not load itself (another instance of its module) is not known.
  */
-export function nameOfType(types: ReadonlyMap<string, AnyThreadType>, type: AnyThreadType, byModule: boolean): string | undefined {
+export function nameOfType(types: ReadonlyMap<string, AnyThreadType>, type: AnyThreadType): string | undefined {
   const guess = typeNameOf(type)
   if (guess !== null && types.get(guess) === type) return guess
   for (const [name, t] of types) if (t === type) return name
-  const file = sourceOf(type)
-  if (!byModule || file === undefined) return undefined
-  for (const [name, t] of types) if (sourceOf(t) === file) return name
-  return undefined
+  const former = formerly.get(type)
+  return former !== undefined && types.has(former) ? former : undefined
 }
 
 /**
  * The name of the thread type `Weave.spawn` was given: a name as it is, a thread type object by
- * `nameOfType` (one whose module failed to load here by the name its module gives it, for the
- * caller to refuse with that failure).
+ * `nameOfType` (or, where its module failed to load here, the name that module has, for the
+ * caller to refuse with that failure: nothing runs).
  * @throws UnknownThreadType naming the module the type was declared in, when the weave has no such type
  */
-export function spawnedTypeName(types: ReadonlyMap<string, AnyThreadType>, unavailable: ReadonlyMap<string, unknown>, type: string | AnyThreadType, byModule: boolean): string {
+export function spawnedTypeName(types: ReadonlyMap<string, AnyThreadType>, unavailable: ReadonlyMap<string, unknown>, type: string | AnyThreadType): string {
   if (!isThreadType(type)) return type
-  const name = nameOfType(types, type, byModule)
+  const name = nameOfType(types, type)
   if (name !== undefined) return name
   const guess = typeNameOf(type)
-  if (byModule && guess !== null && unavailable.has(guess)) return guess
-  throw new UnknownThreadType(guess ?? 'a thread type', [...types.keys()], sourceOf(type) ?? 'a module the stack did not name')
-}
-
-function sourceOf(type: AnyThreadType): string | undefined {
+  if (guess !== null && unavailable.has(guess)) return guess
   const file = (type as unknown as Record<symbol, unknown>)[SOURCE]
-  return typeof file === 'string' ? file : undefined
+  throw new UnknownThreadType(guess ?? 'a thread type', [...types.keys()], typeof file === 'string' ? file : 'a module the stack did not name')
 }
 
 /**

@@ -270,7 +270,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   spawn(type: string, params?: unknown, opts?: SpawnOptions): string
   spawn(given: string | AnyThreadType, params?: unknown, opts: SpawnOptions = {}): string {
     if (this.#closed) throw new WeaveClosed()
-    const type = spawnedTypeName(this.#types, this.#unavailable, given, this.#reloads !== null)
+    const type = spawnedTypeName(this.#types, this.#unavailable, given)
     const t = this.#types.get(type)
     if (t === undefined) throw this.#cannotRunType(type)
     const text = encodeValue(params, 'params')

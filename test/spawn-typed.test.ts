@@ -61,6 +61,7 @@ describe('spawn a thread type given as itself', () => {
     const dir = projectWith({
       'orders/checkout.ts': `import { thread } from '${RAIMENT}'
 export default thread({ uses: ['clock'], async does(p: { n: number }) { await this.clock.now(); return p.n + 1 } })
+export const refund = thread({ uses: ['clock'], async does(p: { n: number }) { await this.clock.now(); return -p.n } })
 `,
       'broken.ts': `import { thread } from '${RAIMENT}'
 export const declared = thread({ uses: [], async does() { return 1 } })
@@ -72,15 +73,18 @@ throw new Error('boom at import')
     try {
       // The program's own import (the weave's instance here, where vitest loads both; in a program
       // whose raiment is installed, another).
-      const checkout = ((await import(pathToFileURL(join(dir, 'threads/orders/checkout.ts')).href)) as { default: AnyThreadType }).default
+      const mod = (await import(pathToFileURL(join(dir, 'threads/orders/checkout.ts')).href)) as { default: AnyThreadType; refund: AnyThreadType }
+      const checkout = mod.default
       expect(await weave.join(weave.spawn(checkout, { n: 1 }))).toMatchObject({ status: 'done', type: 'orders/checkout', result: 2 })
-      // Reloaded, the weave holds another instance of the module: the program's is still known by its module.
+      // Another type its module declares is not the module's type: refused, never run as checkout (a review).
+      expect(() => weave.spawn(mod.refund, { n: 1 })).toThrow(UnknownThreadType)
+      // Reloaded, the weave holds another instance of the module: the program's, the one it replaced, is still known.
       writeThread(dir, 'orders/checkout.ts', `import { thread } from '${RAIMENT}'
 export default thread({ uses: ['clock'], async does(p: { n: number }) { await this.clock.now(); return p.n + 100 } })
 `)
       await weave.reload()
       expect(await weave.join(weave.spawn(checkout, { n: 1 }))).toMatchObject({ status: 'done', type: 'orders/checkout', result: 101 })
-      // A type declared by the module that failed to load here (as the program could hold it).
+      // A type declared by the module that failed to load here (as the program could hold it): refused with why.
       const declared = { ...checkout, [Symbol.for('raiment.thread-source')]: join(dir, 'threads/broken.ts') } as AnyThreadType
       expect(() => weave.spawn(declared, {})).toThrow(ThreadTypeUnavailable)
     } finally {

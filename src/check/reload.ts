@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { InvalidThreadModule, RaimentError, WeaveClosed } from '../errors.js'
 import { allLibraryFiles, replayParts, type ReplayParts } from '../libraries.js'
-import { checkUses, loadThreadType, threadFiles } from '../thread-types.js'
+import { checkUses, loadThreadType, replacedType, threadFiles } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
 import { decodeValue } from '../encoding.js'
 import type { Run, WeaveHost } from '../weave-types.js'
@@ -116,6 +116,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
     // Each call below that reads records flushes the journal: in a turn of its own (`ownTurn`).
     await ownTurn()
     a.wake?.(name)
+    if (old !== undefined) replacedType(old, name)
     a.types.set(name, t)
     a.unavailable.delete(name)
     if (old === undefined) continue

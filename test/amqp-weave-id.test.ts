@@ -13,6 +13,7 @@ import { AmqpLink } from '../src/amqp/link.js'
 import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 import { openWeave } from './support/weaves.js'
+import { brokerProxy } from './support/broker-proxy.js'
 
 /** Takes one message and returns it. */
 const take = thread({ uses: ['mailbox'], async does() { return this.mailbox.receive() } })
@@ -65,5 +66,28 @@ describe.skipIf(!brokerUp && !CI)('a weave id runs in one process of a broker', 
     expect(ran).toEqual(['copy'])
     expect(y.weave.send(waiting, 'to the copy').delivered).toBe(true)
     expect(await copy.join(waiting)).toMatchObject({ status: 'done', result: 'to the copy' })
+  })
+
+  it('a weave whose connection is lost while the broker still holds it waits for its own lease on the new one, then takes its messages (a review)', async () => {
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['x', 'y']))
+    const proxy = await brokerProxy()
+    cleanups.push(() => proxy.close())
+    const lines: string[] = []
+    let back: () => void = () => {}
+    const again = new Promise<void>((r) => (back = r))
+    // A 1 s heartbeat: the broker drops the connection the proxy leaves silent within ~3 s.
+    const link = await AmqpLink.connect({ url: `${proxy.url}?heartbeat=1`, namespace: ns, heartbeatMs: 100, log: (l) => (lines.push(l), /is this weave's again/.test(l) && back()) })
+    const x = await Weave.open({ db: join(tempDir(), 'x.db'), weaveId: 'x', threads: { take }, ioLibs: false, dumps: false, durability: 'memory', remote: link })
+    cleanups.push(async () => (await link.close(), await x.close()))
+    await link.start(x)
+    const y = await openWeave(cleanups, tempDir(), ns, 'y', { take })
+    const taker = x.spawn('take')
+    await x.committed()
+    proxy.drop()
+    await again
+    expect(lines.some((l) => /^raiment: RAIMENT_WEAVE_ID_IN_USE: the lease of weave id 'x' is held by another connection: this weave's own, lost/.test(l)), lines.join('\n')).toBe(true)
+    expect(y.weave.send(taker, 'after the loss').delivered).toBe(true)
+    expect(await x.join(taker)).toMatchObject({ status: 'done', result: 'after the loss' })
   })
 })

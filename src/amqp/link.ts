@@ -142,7 +142,13 @@ export class AmqpLink implements Remote {
     const conn = this.broker.connection
     if (conn === null) return
     const since = Date.now()
-    while (!(await takeLease(conn, this.topology.ns, weaveId))) {
+    for (;;) {
+      try {
+        if (await takeLease(conn, this.topology.ns, weaveId)) return
+      } catch {
+        // The connection went: the next one claims the id before anything is taken or sent on it (`#attach`).
+        return
+      }
       if (Date.now() - since >= CLAIM_MS) throw new WeaveIdInUse(this.topology.ns, weaveId, Date.now() - since)
       await new Promise((r) => setTimeout(r, 100))
     }
@@ -220,10 +226,28 @@ export class AmqpLink implements Remote {
   }
 
   /** This weave's id is still its own on a new connection (`claim`); else it says so and stays off the broker. */
+  /**
+   * This weave's id is its own again on a new connection (`claim`). Its lease may still be held
+   * by its own connection that went (until the broker notices: up to its heartbeat timeout), or
+   * by another process that claimed the id meanwhile: it is asked again every second while this
+   * connection lasts, and the weave takes and sends nothing on the broker until it has it.
+   */
   async #claimed(conn: ChannelModel): Promise<boolean> {
     const id = this.#weave!.journal.weaveId
-    if (await takeLease(conn, this.topology.ns, id)) return true
-    this.#log(`raiment: ${new WeaveIdInUse(this.topology.ns, id, 0).code}: weave id '${id}' was claimed by another process while this one was off the broker: this weave neither takes nor sends messages on this connection; stop one of the two ('raiment weaves' shows where the other runs)`)
+    let said = false
+    while (this.broker.connection === conn && !this.#closed) {
+      if (await takeLease(conn, this.topology.ns, id)) {
+        if (said) this.#log(`raiment: weave id '${id}' is this weave's again on the broker: it takes and sends messages`)
+        return true
+      }
+      if (!said) {
+        said = true
+        this.#log(
+          `raiment: ${new WeaveIdInUse(this.topology.ns, id, 0).code}: the lease of weave id '${id}' is held by another connection: this weave's own, lost, until the broker notices it is gone, or another process that claimed the id meanwhile ('raiment weaves' shows it); this weave takes and sends no messages until it has it again (asked every second)`,
+        )
+      }
+      await new Promise((r) => setTimeout(r, 1_000))
+    }
     return false
   }
 

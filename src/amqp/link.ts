@@ -25,6 +25,7 @@ import { DEFAULT_NAMESPACE, Topology } from './topology.js'
 import type { Journal } from '../journal.js'
 import { Replicator, type ReplicatorOptions } from '../replication/replicator.js'
 import { takeLease, WeaveIdInUse } from '../replication/lease.js'
+import { queueCheck } from '../replication/streams.js'
 
 export interface AmqpOptions {
   /** amqp://USER:PASSWORD@HOST:PORT */
@@ -364,22 +365,6 @@ export class AmqpLink implements Remote {
 function replicationBeat(r: Replicator | null): Pick<Beat, 'replication' | 'journals'> {
   if (r === null) return {}
   return { replication: { epoch: r.epoch, generation: r.generation, lag: r.lag(), streamBytes: r.streamBytes() }, journals: [r.weaveId] }
-}
-
-/**
- * Asks the broker on `conn` whether `queue` exists: true, or the check's error (`code` 404: it
- * does not; a failed check closes its channel, so each check has a channel of its own).
- */
-async function queueCheck(conn: ChannelModel, queue: string): Promise<true | (Error & { code?: unknown })> {
-  try {
-    const ch = await conn.createChannel()
-    ch.on('error', () => {})
-    await ch.checkQueue(queue)
-    await ch.close().catch(() => {})
-    return true
-  } catch (e) {
-    return e as Error & { code?: unknown }
-  }
 }
 
 /** Whether live weave `a` is home to fewer threads than `b` (for `on: 'any'`). */

@@ -8,7 +8,7 @@
  */
 import type { ChannelModel } from 'amqplib'
 import { headStream } from './records.js'
-import { queueExists } from './streams.js'
+import { queueCheck } from './streams.js'
 
 /** How often a running weave looks for its head stream (ms). */
 export const HEAD_CHECK_MS = 2_000
@@ -30,10 +30,11 @@ export function watchHead(w: HeadWatch, everyMs = HEAD_CHECK_MS): () => void {
     const conn = w.conn()
     if (looking || conn === null || w.busy()) return
     looking = true
-    void queueExists(conn, headStream(w.ns, w.weaveId))
-      .then((there) => {
-        // (A look that failed with its connection is no answer: the next connection looks again.)
-        if (!there && w.conn() === conn && !w.busy()) w.gone(conn)
+    void queueCheck(conn, headStream(w.ns, w.weaveId))
+      .then((r) => {
+        // Only the broker's "not found" says it is gone: a check that failed otherwise (its
+        // channel or connection going, another refusal) is no answer, and the next looks again.
+        if (r !== true && r.code === 404 && w.conn() === conn && !w.busy()) w.gone(conn)
       })
       .finally(() => (looking = false))
   }, everyMs)

@@ -40,6 +40,22 @@ export async function onChannel<T>(conn: ChannelModel, f: (ch: Channel) => Promi
   }
 }
 
+/**
+ * Asks the broker on `conn` whether `queue` exists: true, or the check's error (`code` 404: it
+ * does not; a failed check closes its channel, so each check has a channel of its own).
+ */
+export async function queueCheck(conn: ChannelModel, queue: string): Promise<true | (Error & { code?: unknown })> {
+  try {
+    const ch = await conn.createChannel()
+    ch.on('error', () => {})
+    await ch.checkQueue(queue)
+    await ch.close().catch(() => {})
+    return true
+  } catch (e) {
+    return e as Error & { code?: unknown }
+  }
+}
+
 /** Whether a queue of that name exists (a failed passive declare closes its channel only). */
 export async function queueExists(conn: ChannelModel, queue: string): Promise<boolean> {
   return onChannel(conn, (ch) => ch.checkQueue(queue)).then(

@@ -9,7 +9,8 @@ import { renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { thread, Weave, type LibrarySecrets } from 'raiment'
-import { secretKeyFile } from '../src/secrets/keyring.js'
+import { Keyring, secretKeyFile } from '../src/secrets/keyring.js'
+import { CallSecrets } from '../src/secrets/calls.js'
 import { tempDir } from './support/tmp.js'
 
 const token = 'tok-' + 'x'.repeat(20)
@@ -74,3 +75,17 @@ test('a call that would send a secret sealed under a lost key is held, with a co
     await third.close()
   }
 })
+
+test('a marker is found wherever an argument holds it: bytes of an encoded body, a Map, a Set, Headers, an ArrayBuffer (a review)', () => {
+  const keyring = Keyring.random()
+  const marker = `[secret:${'k'.repeat(8)}:sealed:${'d'.repeat(30)}]`
+  const held = CallSecrets.of(keyring, null).secrets!.withUnopened()
+  const bytes = new TextEncoder().encode(JSON.stringify({ token: marker }))
+  for (const args of [[`Bearer ${marker}`], [{ body: bytes }], [new Map([['auth', marker]])], [new Set([marker])], [new Headers({ authorization: `Bearer ${marker}` })], [bytes.buffer], [Buffer.from(marker)]]) {
+    expect(held.holdsUnopened(args), String(args[0])).toBe(true)
+  }
+  expect(held.holdsUnopened([{ body: new TextEncoder().encode('{"token":"plain"}') }, new Map([['a', 'b']])])).toBe(false)
+  // Only a thread handed an outcome it could not open is looked at.
+  expect(CallSecrets.of(keyring, null).secrets!.holdsUnopened([marker])).toBe(false)
+})
+

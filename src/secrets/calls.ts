@@ -161,10 +161,20 @@ export class CallSecrets {
 
 const SEALED = /\[secret:[A-Za-z0-9_-]+:sealed:/
 
+/**
+ * Does `v` hold a sealed marker: in a string, bytes (a body encoded already), or anything an
+ * argument holds it in (arrays, objects, Maps, Sets, and other iterables such as Headers).
+ */
 function sealedIn(v: unknown, depth: number): boolean {
   if (typeof v === 'string') return v.includes('[secret:') && SEALED.test(v)
   if (typeof v !== 'object' || v === null || depth > 100) return false
-  for (const x of Array.isArray(v) ? v : Object.values(v)) if (sealedIn(x, depth + 1)) return true
+  if (ArrayBuffer.isView(v)) {
+    const bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+    return bytes.includes('[secret:') && SEALED.test(bytes.toString('latin1'))
+  }
+  if (v instanceof ArrayBuffer) return sealedIn(new Uint8Array(v), depth)
+  const within = Array.isArray(v) ? v : Symbol.iterator in v ? Array.from(v as Iterable<unknown>) : Object.values(v)
+  for (const x of within) if (sealedIn(x, depth + 1)) return true
   return false
 }
 

@@ -98,7 +98,7 @@ export class Inboxes {
     // Exit messages (ids `exit:…`, src/weave-exits.ts) left unread are not dead letters: they tell
     // of an end the recipient no longer can act on (a parent that joined its children had 3 a child).
     this.#deadInbox = db.prepare(
-      "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ? AND msg_id NOT LIKE 'exit:%'",
+      "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ? AND substr(msg_id, 1, 5) <> 'exit:'",
     )
     this.#dropInbox = db.prepare('DELETE FROM inbox WHERE thread = ?')
     this.#unloaded = new Set(db.prepare('SELECT DISTINCT thread FROM inbox').pluck().all() as string[])

@@ -308,7 +308,8 @@ export class Messages {
     }
     if (target === null || !this.#isAlive(target)) {
       const reason = target === null ? `no thread is registered as '${to}'` : this.#journal.thread(target) ? `thread ${target} has ended` : `no thread ${target} exists`
-      this.#journal.queue(this.#dead, [from, to, body, reason, Date.now()])
+      // An exit message (its id `exit:…`) for a thread that has ended goes with it, as those it left unread do (src/inboxes.ts).
+      if (!idOf(msgId).startsWith('exit:')) this.#journal.queue(this.#dead, [from, to, body, reason, Date.now()])
       return { delivered: false, to, reason }
     }
     this.inboxes.put(target, from, body, msgId, Date.now(), trace)

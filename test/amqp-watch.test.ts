@@ -171,7 +171,15 @@ const watchAndGo = thread({
   },
 })
 
-const types = { child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor, spawnLinked, parentOf, watchAndGo } as Record<string, AnyThreadType>
+/** Spawns a child on weave `on` and ends at once: the child's exit message comes to a thread that has ended. */
+const leaver = thread({
+  uses: ['threads'],
+  async does(p: { on: string }) {
+    return this.threads.spawn('child', { mode: 'wait' }, { on: p.on })
+  },
+})
+
+const types = { leaver, child, joiner, joinOne, monitorer, monitorTwice, linker, killer, joinThenKill, guardian, linkAndMonitor, spawnLinked, parentOf, watchAndGo } as Record<string, AnyThreadType>
 
 function result(end: ThreadEnd): unknown {
   expect(end.status, JSON.stringify(end)).toBe('done')
@@ -217,6 +225,20 @@ describe.skipIf(!brokerUp && !CI)('watching threads of other weaves', () => {
     // The program API too.
     expect(await a!.join(target)).toEqual({ id: target, type: 'child', status: 'done', result: 42 })
     await expect(a!.join('b/999999')).rejects.toMatchObject({ code: 'RAIMENT_UNKNOWN_THREAD' })
+  }, 30_000)
+
+  it('the exit message of a child on another weave for a parent that has ended goes with the parent, not to the dead letters (a user trial: they buried real dead letters)', async () => {
+    const { a, b } = await weaves(['a', 'b'])
+    const parent = a!.spawn('leaver', { on: 'b' })
+    const kid = result(await a!.join(parent)) as string
+    await expect.poll(() => b!.journal.thread(kid)?.status, { timeout: 10_000, interval: 20 }).toBe('running')
+    b!.send(kid, { done: true })
+    expect(result(await b!.join(kid))).toEqual({ done: true })
+    // Its exit message reaches a (taken once: its id is in the received ids), for a parent that has ended.
+    const took = (): number => a!.journal.db.prepare("SELECT count(*) FROM received WHERE msg_id LIKE 'exit:%'").pluck().get() as number
+    await expect.poll(took, { timeout: 10_000, interval: 20 }).toBeGreaterThan(0)
+    await a!.committed()
+    expect(a!.journal.db.prepare('SELECT recipient, body FROM dead_letters').all()).toEqual([])
   }, 30_000)
 
   it('monitor: the exit message of a thread on another weave reaches the monitor', async () => {

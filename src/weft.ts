@@ -199,7 +199,7 @@ export class Weft extends KeyCounts implements WeftLike {
       return
     }
     const cancel = takeCancel(this, this.#journal, this.threadId)
-    if (cancel !== undefined) return void Promise.resolve(cancel).then((e) => this.#complete(call, false, e))
+    if (cancel !== undefined) return void Promise.resolve(cancel).then((e) => ((call.started = Date.now()), this.#complete(call, false, e)))
     if (this.#secrets !== null && this.#secrets.holdsUnopened(call.args)) {
       // Held, neither made nor answered: resumed with its key, the thread makes it (docs/secrets.md).
       warnOnce(this.#config, this.threadId, this.#secrets.held(this.threadId, this.#type, `${call.lib.name}.${call.method}`))

@@ -31,11 +31,10 @@ import { snapshotWrites } from './snapshot.js'
 import { sendNow } from './socket.js'
 import { declareGeneration, deleteGenerations, readHead } from './streams.js'
 import { checkSameJournal } from './same-journal.js'
+import { logNack, RETRY_MS } from './confirms.js'
 import { checkpointDue, latestWhole, limitsOf, MiB, takeRuns, type Item, type Lag, type Limits, type ReplicatorOptions } from './replicator-options.js'
 
 export type { Lag, ReplicatorOptions } from './replicator-options.js'
-
-const RETRY_MS = 500
 
 export class Replicator implements JournalTap {
   readonly journal: Journal
@@ -291,7 +290,7 @@ export class Replicator implements JournalTap {
     const returned = this.#returned.delete(id)
     if (this.#ch !== ch || this.#fenced !== null) return
     if (err) {
-      this.#log(`raiment: RAIMENT_REPLICATION_REFUSED: the broker refused a record of journal '${this.weaveId}' (nack); publishing again in ${RETRY_MS} ms (outcomes wait under durability 'replicated')`)
+      logNack(this.#log, this.weaveId, err)
       this.#reopen(ch)
       return
     }

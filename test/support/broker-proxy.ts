@@ -18,6 +18,11 @@ export interface BrokerProxy {
    * timeout. New connections go through at once.
    */
   drop(): void
+  /**
+   * Stops passing what the broker sends (its confirms, heartbeats) to the weaves; what they send
+   * still reaches it. Until `cut`.
+   */
+  hold(): void
   close(): Promise<void>
 }
 
@@ -63,6 +68,12 @@ export async function brokerProxy(port = 5672): Promise<BrokerProxy> {
         u.unpipe(c)
         u.pause()
         c.destroy()
+      }
+    },
+    hold: () => {
+      for (const [c, u] of pairs) {
+        u.unpipe(c)
+        u.pause()
       }
     },
     close: () => {

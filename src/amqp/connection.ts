@@ -32,6 +32,34 @@ export class BrokerLoginRefused extends RaimentError {
   }
 }
 
+/**
+ * The broker closed the connection when asked to open its virtual host (the URL's path): no such
+ * vhost there, or the user may not use it. (amqplib does not pass the broker's reason on.)
+ */
+export class BrokerVhostRefused extends RaimentError {
+  readonly vhost: string
+  constructor(url: string, cause: Error) {
+    const vhost = vhostOf(url)
+    super(
+      'RAIMENT_BROKER_VHOST_REFUSED',
+      `the broker at ${redact(url)} refused to open virtual host '${vhost}' (the path of --amqp): it has no such vhost, or the user may not use it. ` +
+        `Create it and let the user in (rabbitmqctl add_vhost ${vhost}; rabbitmqctl set_permissions -p ${vhost} USER '.*' '.*' '.*'), or fix the path of --amqp (a URL that ends at HOST:PORT names the default vhost '/')`,
+      { cause },
+    )
+    this.vhost = vhost
+  }
+}
+
+/** The virtual host a URL names, as amqplib reads it: its path without the first '/' ('/' when none). */
+function vhostOf(url: string): string {
+  try {
+    const path = new URL(url).pathname
+    return path.length > 1 ? decodeURIComponent(path.slice(1)) : '/'
+  } catch {
+    return '/'
+  }
+}
+
 export class InvalidBrokerUrl extends RaimentError {
   constructor(url: string, why: string) {
     super('RAIMENT_INVALID_BROKER_URL', `--amqp ${JSON.stringify(redact(url))} is not a broker URL (${why}); expected amqp://USER:PASSWORD@HOST:PORT`)
@@ -80,7 +108,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
   }
 
   /**
-   * Connects once, or throws what is wrong (unreachable, login refused, not a URL).
+   * Connects once, or throws what is wrong (unreachable, login refused, vhost refused, not a URL).
    * @example
    * const broker = await BrokerConnection.open('amqp://guest:guest@127.0.0.1:5672', console.error)
    */
@@ -168,6 +196,8 @@ async function connect(url: string): Promise<ChannelModel> {
   } catch (e) {
     const err = e as Error
     if (/ACCESS.REFUSED|403/.test(err.message)) throw new BrokerLoginRefused(url, err)
+    // The broker answers connection.open with connection.close: it will not open that vhost.
+    if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(err.message)) throw new BrokerVhostRefused(url, err)
     throw new BrokerUnreachable(url, err)
   }
 }

@@ -31,7 +31,7 @@ describe.skipIf(!brokerUp && !CI)('a broker URL the broker will not take', () =>
 
   it('a virtual host it does not have is named, with what to do, and no journal is created', async () => {
     const dir = tempDir()
-    for (const more of [[]]) {
+    for (const more of [[], ['--replicate']]) {
       const out = await raiment(['start', '--amqp', `${base}/nosuch`, '--db', 'a.db', ...more], dir)
       expect(out.code, out.lines.join('\n')).toBe(1)
       expect(out.lines).toHaveLength(1)
@@ -41,5 +41,18 @@ describe.skipIf(!brokerUp && !CI)('a broker URL the broker will not take', () =>
       expect(out.lines[0]).not.toContain('guest:guest')
       expect(existsSync(join(dir, 'a.db'))).toBe(false)
     }
+  })
+
+  it('a URL that is not a broker\'s is quoted as typed under --replicate too, with nothing added', async () => {
+    const dir = tempDir()
+    for (const more of [[], ['--replicate']]) {
+      const out = await raiment(['start', '--amqp', 'http://127.0.0.1:5672', '--db', 'a.db', ...more], dir)
+      expect(out.code, out.lines.join('\n')).toBe(1)
+      expect(out.lines).toHaveLength(1)
+      expect(out.lines[0]).toMatch(/^raiment: RAIMENT_INVALID_BROKER_URL: --amqp "http:\/\/127\.0\.0\.1:5672" is not a broker URL/)
+    }
+    const typed = `${base}/nosuch?frame_max=131072`
+    const out = await raiment(['start', '--amqp', typed, '--db', 'a.db', '--replicate'], dir)
+    expect(out.lines[0]).toContain(`the broker at ${shown}/nosuch?frame_max=131072 refused`)
   })
 })

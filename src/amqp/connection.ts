@@ -66,15 +66,10 @@ export class InvalidBrokerUrl extends RaimentError {
   }
 }
 
-/** The URL with its password hidden, for messages and logs. */
+/** The URL as it was typed (never normalised, nothing added), with its password hidden, for messages and logs. */
 export function redact(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@')
-  }
+  const login = /^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*):[^@/?#]*@/i
+  return login.test(url) ? url.replace(login, '$1:***@') : url.replace(/:[^:@/]*@/, ':***@')
 }
 
 const FIRST_DELAY_MS = 100
@@ -86,7 +81,9 @@ export interface BrokerEvents {
 }
 
 export class BrokerConnection extends EventEmitter<BrokerEvents> {
+  /** The URL as given (what messages quote); the heartbeat is asked for apart. */
   readonly url: string
+  readonly #heartbeatS: number | undefined
   readonly #log: (line: string) => void
   #conn: ChannelModel | null = null
   #closed = false
@@ -101,18 +98,20 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
     restored: '',
   }
 
-  private constructor(url: string, log: (line: string) => void) {
+  private constructor(url: string, log: (line: string) => void, heartbeatS: number | undefined) {
     super()
     this.url = url
+    this.#heartbeatS = heartbeatS
     this.#log = log
   }
 
   /**
    * Connects once, or throws what is wrong (unreachable, login refused, vhost refused, not a URL).
+   * `heartbeatS`: the AMQP heartbeat to ask for (else the URL's, or the broker's).
    * @example
    * const broker = await BrokerConnection.open('amqp://guest:guest@127.0.0.1:5672', console.error)
    */
-  static async open(url: string, log: (line: string) => void): Promise<BrokerConnection> {
+  static async open(url: string, log: (line: string) => void, heartbeatS?: number): Promise<BrokerConnection> {
     let u: URL
     try {
       u = new URL(url)
@@ -120,8 +119,8 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
       throw new InvalidBrokerUrl(url, (e as Error).message)
     }
     if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') throw new InvalidBrokerUrl(url, `the scheme is ${u.protocol}, not amqp:`)
-    const b = new BrokerConnection(url, log)
-    b.#adopt(await connect(url))
+    const b = new BrokerConnection(url, log, heartbeatS)
+    b.#adopt(await connect(url, heartbeatS))
     return b
   }
 
@@ -154,7 +153,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
     // Jitter, so weaves that lost the broker together do not come back in lockstep.
     this.#timer = setTimeout(() => {
       this.#timer = null
-      connect(this.url).then(
+      connect(this.url, this.#heartbeatS).then(
         (conn) => {
           if (this.#closed) {
             void conn.close().catch(() => {})
@@ -190,9 +189,9 @@ export function whyLost(err: Error | undefined): string {
   return m === '' ? 'closed' : m
 }
 
-async function connect(url: string): Promise<ChannelModel> {
+async function connect(url: string, heartbeatS: number | undefined): Promise<ChannelModel> {
   try {
-    return await amqp.connect(url, { noDelay: true, timeout: 5_000 })
+    return await amqp.connect(withHeartbeat(url, heartbeatS), { noDelay: true, timeout: 5_000 })
   } catch (e) {
     const err = e as Error
     if (/ACCESS.REFUSED|403/.test(err.message)) throw new BrokerLoginRefused(url, err)
@@ -200,4 +199,12 @@ async function connect(url: string): Promise<ChannelModel> {
     if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(err.message)) throw new BrokerVhostRefused(url, err)
     throw new BrokerUnreachable(url, err)
   }
+}
+
+/** The URL amqplib is given: with `heartbeat` in its query (amqplib reads it from there), when asked for. */
+function withHeartbeat(url: string, heartbeatS: number | undefined): string {
+  if (heartbeatS === undefined) return url
+  const u = new URL(url)
+  u.searchParams.set('heartbeat', String(heartbeatS))
+  return u.toString()
 }

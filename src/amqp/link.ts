@@ -30,6 +30,11 @@ import { queueCheck } from '../replication/streams.js'
 export interface AmqpOptions {
   /** amqp://USER:PASSWORD@HOST:PORT */
   url: string
+  /**
+   * The AMQP heartbeat (s) this weave's connections ask of the broker (default: the broker's, or
+   * the URL's `?heartbeat=`). A replicated weave's host sets it (src/replication/lease.ts).
+   */
+  amqpHeartbeatS?: number
   /** Prefix of every queue and exchange (default 'raiment'). */
   namespace?: string
   /** How often this weave announces itself (default 1000 ms). */
@@ -126,7 +131,7 @@ export class AmqpLink implements Remote {
       throw new InvalidArgument(`batch must be a whole number from 1 up (1 sends each message alone), got ${String(o.batch)}`)
     }
     const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'))
-    return new AmqpLink(await BrokerConnection.open(o.url, log), o)
+    return new AmqpLink(await BrokerConnection.open(o.url, log, o.amqpHeartbeatS), o)
   }
 
   /**

@@ -23,7 +23,7 @@ import { crashPoint } from '../crash-points.js'
 import { Weave, type WeaveOptions } from '../weave.js'
 import { Fenced, TakeoverLacksTypes } from './errors.js'
 import { Fencing } from './fencing.js'
-import { leaseUrl, LeaseHeld, takeLease } from './lease.js'
+import { LEASE_HEARTBEAT_S, LeaseHeld, takeLease } from './lease.js'
 import { clearRebuild, freeName, journalDurability, journalEpoch, missingTypes, refuseOwned, removeJournal, swapInRebuilt, weaveIdOf } from './host-files.js'
 import { rebuildJournal } from './rebuild.js'
 import { register, registeredUp } from './registry.js'
@@ -158,7 +158,8 @@ export class ReplicatedHost {
       gate: (run) => (fencing === null ? run() : fencing.release(run)),
     }
     const link = await AmqpLink.connect({
-      url: leaseUrl(this.#o.url),
+      url: this.#o.url,
+      amqpHeartbeatS: LEASE_HEARTBEAT_S,
       namespace: ns,
       ...(this.#o.heartbeatMs !== undefined ? { heartbeatMs: this.#o.heartbeatMs } : {}),
       log: this.#o.log,

@@ -16,13 +16,6 @@ import { RaimentError } from '../errors.js'
 /** The AMQP heartbeat (s) of a replicated weave's connections: a frozen holder loses its lease ~2.5 heartbeats later. */
 export const LEASE_HEARTBEAT_S = 2
 
-/** The URL with the lease heartbeat set (amqplib reads `heartbeat` from the query). */
-export function leaseUrl(url: string): string {
-  const u = new URL(url)
-  u.searchParams.set('heartbeat', String(LEASE_HEARTBEAT_S))
-  return u.toString()
-}
-
 export function leaseQueue(ns: string, weaveId: string): string {
   return `${ns}.lease.${weaveId}`
 }

@@ -98,6 +98,12 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
     restored: '',
   }
 
+  /**
+   * Whose connection this is, at the head of its lost and restored lines ("weave 'a': "): a process
+   * that hosts several journals (its own, one it took over) has one connection for each.
+   */
+  label = ''
+
   private constructor(url: string, log: (line: string) => void, heartbeatS: number | undefined) {
     super()
     this.url = url
@@ -140,7 +146,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
       if (this.#closed) return
       this.#lostAt = Date.now()
       this.#log(
-        `raiment: broker connection lost: ${whyLost(err)}; ${this.whileDown.lost}; reconnecting`,
+        `raiment: ${this.label}broker connection lost: ${whyLost(err)}; ${this.whileDown.lost}; reconnecting`,
       )
       this.emit('down', err ?? new Error('closed'))
       this.#retry(FIRST_DELAY_MS)
@@ -159,7 +165,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
             void conn.close().catch(() => {})
             return
           }
-          this.#log(`raiment: broker connection restored after ${((Date.now() - this.#lostAt) / 1000).toFixed(1)} s${this.whileDown.restored}`)
+          this.#log(`raiment: ${this.label}broker connection restored after ${((Date.now() - this.#lostAt) / 1000).toFixed(1)} s${this.whileDown.restored}`)
           this.#adopt(conn)
         },
         () => this.#retry(Math.min(delay * 2, MAX_DELAY_MS)),

@@ -112,6 +112,7 @@ export class AmqpLink implements Remote {
 
   /** Replicates the weave's journal to its stream (see `Remote.replicate`). */
   async replicate(journal: Journal, o: { hold: boolean }): Promise<void> {
+    this.broker.label = `weave '${journal.weaveId}': `
     this.#replicator = await Replicator.start({ journal, broker: this.broker, namespace: this.topology.ns, hold: o.hold, log: this.#log, ...this.#replication })
   }
 
@@ -163,6 +164,7 @@ export class AmqpLink implements Remote {
   /** Declares this weave's queue, then relays its outbox, consumes its queue and announces it. */
   async start(weave: Weave): Promise<void> {
     this.#weave = weave
+    this.broker.label = `weave '${weave.journal.weaveId}': `
     // The journal's weave talks to other weaves: what `raiment send` puts in it for another
     // weave's thread, with no weave running, waits for a relay (src/cli/messages.ts).
     if (weave.journal.meta('amqp') === undefined) weave.journal.queueMeta('amqp', this.topology.ns)

@@ -134,8 +134,9 @@ export function show(id: string, o: ShowOptions): number {
     say(`${t.id}  ${t.type}  ${status}  created ${isoTime(t.created)}${ended}${parent}`)
     say(`params ${cell(t.params, 200)}`)
     if (t.continued !== undefined) say(`continued as new ${t.continued} time${t.continued === 1 ? '' : 's'}: the calls below are its current run's`)
-    if (calls.length === 0) say('(no calls recorded)')
-    else {
+    if (calls.length < t.calls) say(missingCalls(t.calls, calls.length, journal.meta('repl_epoch') !== undefined))
+    if (t.calls === 0) say('(no calls recorded)')
+    if (calls.length > 0) {
       const lines = table(
         ['SEQ', 'STARTED', 'CALL', 'ARGS', 'OUTCOME', 'MS', 'OK', 'VIA'],
         calls.map((c) => [
@@ -209,4 +210,14 @@ function dumpNow(id: string, o: DumpOptions): number {
     note(`wrote the dump of ${id} to ${o.output}${replaced ? ' (in place of the file there)' : ''}`)
   }
   return 0
+}
+
+/**
+ * Why an ended thread that made `made` calls has only `here` in this file: a file rebuilt from a
+ * journal stream (`raiment restore`, a takeover) gets the calls of the threads live when the
+ * stream's snapshot was taken, and of those that ran after, not the calls of those ended before.
+ */
+function missingCalls(made: number, here: number, replicated: boolean): string {
+  const why = replicated ? ': it was rebuilt from a journal stream (raiment restore, a takeover), which carries the calls of live threads only; the file of the weave that ran this thread, or a dump of it, has them' : ''
+  return `(${plural(made, 'call')} made; ${here === 0 ? 'none' : `only ${here}`} in this file${why})`
 }

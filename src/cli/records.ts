@@ -139,7 +139,10 @@ export function threadWithCalls(journal: Journal, id: string): { thread: ThreadV
     if (tried !== undefined) c.attempts = tried
     return c
   })
-  return { thread: threadView(row, journal, calls.length), calls, retrying: attempts.inFlight() }
+  // An ended thread counts the calls it made (as `ps` does), though a file rebuilt from a stream
+  // holds only live threads' calls: `calls` is what this file holds.
+  const ended = row.status !== 'running' && row.status !== 'pending'
+  return { thread: threadView(row, journal, ended ? Math.max(row.calls, calls.length) : calls.length), calls, retrying: attempts.inFlight() }
 }
 
 /**

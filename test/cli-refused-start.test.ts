@@ -1,7 +1,8 @@
 /**
  * A start refused before its weave runs leaves no journal behind when there was none: the refusal
  * says to rebuild the file from the stream (`raiment restore --db FILE`), and restore refuses a
- * file that exists. Real processes, on the broker. A `spawn --wait` refused before its thread is
+ * file that exists (in a slot of `start --weaves N`, which recovers by itself, it says nothing is
+ * to be done). Real processes, on the broker. A `spawn --wait` refused before its thread is
  * recorded cleans up as a start does.
  */
 import { existsSync, rmSync } from 'node:fs'
@@ -39,7 +40,16 @@ describe.skipIf(!brokerUp && !CI)('a refused start', () => {
     const again = await raiment(dir, ...args, '--db', db.replace('d.db', 'd2.db'))
     expect(again.code).not.toBe(0)
     expect(again.stderr).toMatch(/^raiment: RAIMENT_STREAM_AHEAD: .*raiment restore --from d --db FILE/m)
+    // Not "use --id": a journal keeps its id, so that was refused too (a user trial).
+    expect(again.stderr).toContain('cannot run under another --id')
+    expect(again.stderr).not.toContain('use --id')
     expect(files(join(dir, 'd2.db'))).toEqual([])
+    // In a slot of `start --weaves N`, which starts it again until it is taken over and handed
+    // back: nothing to do, and no restore to run.
+    const slot = await raimentProcess(dir, [...args, '--db', db.replace('d.db', 'd3.db')], { env: { RAIMENT_WEAVES_CHILD: '1' } }).ended
+    expect(slot.code).not.toBe(0)
+    expect(slot.stderr).toMatch(/^raiment: RAIMENT_STREAM_AHEAD: .*Nothing to do: this slot of 'raiment start --weaves' starts it again until another weave/m)
+    expect(files(join(dir, 'd3.db'))).toEqual([])
     // What the line says to do works on that very file.
     const restored = await raiment(dir, 'restore', '--from', 'd', '--db', join(dir, 'd2.db'), '--amqp', AMQP_URL, '--namespace', ns)
     expect(restored.code, restored.stdout + restored.stderr).toBe(0)

@@ -11,13 +11,13 @@ import { writeSync } from 'node:fs'
 import { redact } from '../amqp/connection.js'
 import { InvalidArgument } from '../errors.js'
 import { MIN_TAKEOVER_AFTER_MS } from '../replication/fencing.js'
-import { Fenced } from '../replication/errors.js'
+import { Fenced, StreamAhead } from '../replication/errors.js'
 import type { ReplicatedHost } from '../replication/host.js'
 import { LeaseHeld } from '../replication/lease.js'
 import { DEFAULT_TAKEOVER_AFTER_MS } from '../replication/takeover.js'
 import type { Weave } from '../weave.js'
 import { brokerUrl, FENCED_EXIT, heartbeatOf, namespaceOf } from './amqp-commands.js'
-import { errorLine, note, refuseEmpty, undoFreshJournal } from './common.js'
+import { CHILD_OF_WEAVES, errorLine, note, refuseEmpty, undoFreshJournal } from './common.js'
 import { logReloads, reloadTriggers } from './reload.js'
 import { endLine, runUntilSignal, StopSignals, stopWaitOf, weaveOptions, type StartOptions } from './weave-commands.js'
 import { trackResume } from './progress.js'
@@ -78,6 +78,8 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
       note(errorLine(e))
       return FENCED_EXIT
     }
+    // In a slot of `start --weaves N`, which recovers by itself: say so, not what to do.
+    if (e instanceof StreamAhead && process.env[CHILD_OF_WEAVES] === '1') throw new StreamAhead(e.namespace, e.weaveId, e.why, true)
     throw e
   }
   const weave = host.weave

@@ -34,12 +34,22 @@ export class RebuildFailed extends RaimentError {
  * weave whose disk was lost).
  */
 export class StreamAhead extends RaimentError {
-  constructor(ns: string, weaveId: string, why: string) {
+  readonly namespace: string
+  readonly weaveId: string
+  readonly why: string
+  /** `inSlot`: refused in a slot of `raiment start --weaves N`, which starts it again by itself. */
+  constructor(ns: string, weaveId: string, why: string, inSlot = false) {
     super(
       'RAIMENT_STREAM_AHEAD',
       `the journal stream of weave '${weaveId}' in namespace '${ns}' ${why}; replicating this file would replace it and lose what only the stream holds, so nothing was written. ` +
-        `To go on from the stream, rebuild the file from it first (raiment restore --from ${weaveId} --db FILE); to start this file under another id, use --id`,
+        (inSlot
+          ? `Nothing to do: this slot of 'raiment start --weaves' starts it again until another weave of the namespace has taken '${weaveId}' over (once it has been silent for --takeover-after), and that weave hands it back, rebuilt from the stream. With no other weave that runs its thread types, stop them and rebuild the file first (raiment restore --from ${weaveId} --db FILE)`
+          : `To go on from the stream, rebuild a file from it (raiment restore --from ${weaveId} --db FILE, a file that does not exist yet) and start that file. ` +
+            `This file cannot run under another --id (a journal keeps its weave id): to keep it, move it away`),
     )
+    this.namespace = ns
+    this.weaveId = weaveId
+    this.why = why
   }
 }
 

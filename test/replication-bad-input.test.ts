@@ -190,6 +190,11 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
     const refused = { code: 'RAIMENT_WEAVE_REPLICATED_DOWN', message: expect.stringContaining("weave 'g' replicates its journal") as unknown }
     await expect(sendMessage(file, id, { n: 1 })).rejects.toMatchObject(refused)
     await expect(killThread(file, id)).rejects.toMatchObject(refused)
+    // Both cases: taken over (it runs elsewhere, where to write), or down (start it). A user trial
+    // was told to start it while it was hosted elsewhere: that starts a hand-back.
+    await expect(sendMessage(file, id, { n: 1 })).rejects.toMatchObject({
+      message: expect.stringMatching(/shows 'g' hosted by another weave .* run this command on that weave's host, with --db its copy \(g\.taken\.db .*would have that weave hand 'g' back\. Otherwise start the weave/) as unknown,
+    })
     expect(journalState(file, true)).toEqual(before)
     // A weave that does not replicate ran on it: the file is its own again.
     await (await Weave.open({ db: file, threads: { counter }, ioLibs: false, dumps: false })).close()

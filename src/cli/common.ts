@@ -219,7 +219,9 @@ export function refuseReplicatedOffline(journal: Journal): void {
   if (journal.meta('replicating') === undefined) return
   throw new RaimentError(
     'RAIMENT_WEAVE_REPLICATED_DOWN',
-    `weave '${journal.weaveId}' replicates its journal ${journal.file}, and no weave runs on it: a write here would not reach its stream, and a takeover elsewhere would not see it. Start the weave (raiment start --replicate --amqp URL --db ${journal.file}) and run this again`,
+    `weave '${journal.weaveId}' replicates its journal ${journal.file}, and no weave runs on this file: a write here would not reach its stream, and a takeover elsewhere would not see it. ` +
+      `If 'raiment weaves --amqp URL' shows '${journal.weaveId}' hosted by another weave (taken over), its threads run there and this file is stale: run this command on that weave's host, with --db its copy (${journal.weaveId}.taken.db beside that weave's journal); starting this file would have that weave hand '${journal.weaveId}' back. ` +
+      `Otherwise start the weave (raiment start --replicate --amqp URL --db ${journal.file}) and run this again`,
   )
 }
 

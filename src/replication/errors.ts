@@ -3,7 +3,8 @@ import { RaimentError } from '../errors.js'
 
 /**
  * This weave no longer owns its journal: another weave took it over (a higher epoch is in the
- * journal's stream, or the lease is held by another). It must stop without recording anything more.
+ * journal's stream, or the lease is held by another). It must stop, releasing and publishing
+ * nothing more (its local file may get a few rows before it notices; that file is stale).
  */
 export class Fenced extends RaimentError {
   constructor(weaveId: string, why: string) {

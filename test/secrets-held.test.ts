@@ -82,7 +82,7 @@ test('a marker is found wherever an argument holds it: bytes of an encoded body,
   const held = CallSecrets.of(keyring, null).secrets!.withUnopened()
   const bytes = new TextEncoder().encode(JSON.stringify({ token: marker }))
   for (const args of [[`Bearer ${marker}`], [{ body: bytes }], [new Map([['auth', marker]])], [new Set([marker])], [new Headers({ authorization: `Bearer ${marker}` })], [bytes.buffer], [Buffer.from(marker)]]) {
-    expect(held.holdsUnopened(args), String(args[0])).toBe(true)
+    expect(held.holdsUnopened(args), Object.prototype.toString.call(args[0])).toBe(true)
   }
   expect(held.holdsUnopened([{ body: new TextEncoder().encode('{"token":"plain"}') }, new Map([['a', 'b']])])).toBe(false)
   // Only a thread handed an outcome it could not open is looked at.

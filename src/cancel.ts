@@ -11,7 +11,9 @@
  *   the batch that records the failure. A weave that stops first applies it again when it resumes
  *   the thread (to the first call the thread makes live once replayed); one whose thread ended
  *   first drops it.
- * - A deferred cancel costs the call path one integer test while none is pending (`pending`).
+ * - A deferred cancel costs the call path one integer test while none is pending (`pending`). A
+ *   weft that goes with one untaken (it ended, was stopped or passivated) keeps the count up: a
+ *   look-up per live call from then on; its meta stays for the thread's next run, if any.
  */
 import type Database from 'better-sqlite3'
 import { ThreadCancelled } from './errors.js'
@@ -39,11 +41,6 @@ export function takeCancel(weft: object, journal: Journal, thread: string): Thre
   pending--
   cancelApplied(journal, thread)
   return err
-}
-
-/** A weft that goes (ended, stopped, passivated) drops the cancel it did not apply: its meta stays for the next run. */
-export function dropCancel(weft: object): void {
-  if (pending !== 0 && deferred.delete(weft)) pending--
 }
 
 const unmarks = new WeakMap<Journal, Database.Statement<unknown[]>>()

@@ -10,10 +10,10 @@
  * - The request is durable until applied: meta `cancel:<id>` is queued with it, and deleted in
  *   the batch that records the failure. A weave that stops first applies it again when it resumes
  *   the thread (to the first call the thread makes live once replayed); one whose thread ended
- *   first drops it.
+ *   first drops it, as does one whose thread ends with it untaken (`dropCancel`, in the end's batch).
  * - A deferred cancel costs the call path one integer test while none is pending (`pending`). A
- *   weft that goes with one untaken (it ended, was stopped or passivated) keeps the count up: a
- *   look-up per live call from then on; its meta stays for the thread's next run, if any.
+ *   weft that goes with one untaken without an end (stopped, passivated, continued as new) keeps
+ *   the count up: a look-up per live call from then on; its meta stays for the thread's next run.
  */
 import type Database from 'better-sqlite3'
 import { ThreadCancelled } from './errors.js'
@@ -41,6 +41,16 @@ export function takeCancel(weft: object, journal: Journal, thread: string): Thre
   pending--
   cancelApplied(journal, thread)
   return err
+}
+
+/**
+ * The thread of `weft` ends (done, failed, killed) with a cancel untaken (it waited in a call that
+ * cannot be aborted and made none after): moot, its meta goes in the batch of the end.
+ */
+export function dropCancel(weft: object, journal: Journal, thread: string): void {
+  if (pending === 0 || !deferred.delete(weft)) return
+  pending--
+  cancelApplied(journal, thread)
 }
 
 const unmarks = new WeakMap<Journal, Database.Statement<unknown[]>>()

@@ -18,7 +18,7 @@ import { leavesDump, toldError, type DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
 import { ThreadCancelled, ThreadKilled, UnknownThread } from './errors.js'
-import { cancelApplied, recordedCancels } from './cancel.js'
+import { cancelApplied, dropCancel, recordedCancels } from './cancel.js'
 import type { Journal, ThreadRow } from './journal.js'
 import { threadView, type Library } from './libraries.js'
 import type { Passivation } from './passivation/passivation.js'
@@ -242,6 +242,7 @@ export class WeaveRuns {
     const status = ok ? 'done' : 'failed'
     const error = ok ? null : (decodeValue(text) as ErrorRecord)
     exitSignals(this.#weave, run, status, value, error)
+    dropCancel(run.weft, this.#journal, run.id)
     this.#journal.endThread(run.id, status, text, () => {
       const end: ThreadEnd = error === null
         ? { id: run.id, type: run.type, status: 'done', result: value }
@@ -267,6 +268,7 @@ export class WeaveRuns {
     if (run === undefined) return killRecorded(this.#weave, ending, id)
     run.ended = true
     run.weft.stop(new ThreadKilled(id))
+    dropCancel(run.weft, this.#journal, id)
     exitSignals(this.#weave, run, 'killed', undefined, null)
     this.#journal.endThread(id, 'killed', null, () => this.ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
     return true

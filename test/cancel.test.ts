@@ -109,6 +109,38 @@ describe('cancel a thread so that it cleans up', () => {
     }
   })
 
+  it('in a call that cannot be aborted and makes none after: the thread ends as it would, and the cancel goes with its end (also a kill)', async () => {
+    asked.length = 0
+    const gates: Array<() => void> = []
+    let bothIn: () => void = () => {}
+    const inGates = new Promise<void>((r) => (bothIn = r))
+    const last = thread({
+      uses: ['bank' as 'clock', 'gate' as 'clock'],
+      async does() {
+        const t = this as unknown as { bank: Bank; gate: { open(): Promise<void> } }
+        await t.bank.withdraw()
+        await t.gate.open()
+        return 'through'
+      },
+    })
+    const weave = await Weave.open({ db: join(tempDir(), 'w.db'), threads: { last }, libraries: { bank, gate: { open: () => new Promise<void>((r) => void (gates.push(r) === 2 && bothIn())) } }, dumps: false, durability: 'memory', passivateAfter: false })
+    try {
+      const a = weave.spawn('last', {})
+      const b = weave.spawn('last', {})
+      await inGates
+      expect(weave.cancel(a)).toBe(true)
+      expect(weave.cancel(b)).toBe(true)
+      gates[0]!()
+      expect(await weave.join(a)).toMatchObject({ status: 'done', result: 'through' })
+      expect(weave.kill(b)).toBe(true)
+      expect(await weave.join(b)).toMatchObject({ status: 'killed' })
+      await weave.committed()
+      expect(weave.journal.db.prepare("SELECT k FROM meta WHERE k LIKE 'cancel:%'").pluck().all()).toEqual([])
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('raiment cancel: beside a running weave it asks it; with none it records the cancel for the next; a thread cancels another with threads.cancel', async () => {
     asked.length = 0
     const db = join(tempDir(), 'w.db')

@@ -7,6 +7,7 @@
  *   in progress — a receive, a sleep, a join, a library call that takes an abort — at once; else
  *   the next call it makes live), and that failure is recorded as the call's outcome, so the
  *   thread replays to the same place. Its other calls run as any: a catch or finally compensates.
+ *   Cancels before that failure is recorded are one (`cancelling`; deferred ones, one entry).
  * - The request is durable until applied: meta `cancel:<id>` is queued with it, and deleted in
  *   the batch that records the failure. A weave that stops first applies it again when it resumes
  *   the thread (to the first call the thread makes live once replayed); one whose thread ended
@@ -51,6 +52,20 @@ export function dropCancel(weft: object, journal: Journal, thread: string): void
   if (pending === 0 || !deferred.delete(weft)) return
   pending--
   cancelApplied(journal, thread)
+}
+
+/** The wait a cancel aborted, by weft, until its failure is recorded (`answered`): a cancel meanwhile is that one. */
+const aborted = new WeakMap<object, { answered: boolean }>()
+
+/** A cancel aborts `call`, the wait `weft` is in. */
+export function cancelAborts(weft: object, call: { answered: boolean }): void {
+  aborted.set(weft, call)
+}
+
+/** A cancel of `weft` came before the wait it aborted recorded its failure: it is the same cancel. */
+export function cancelling(weft: object): boolean {
+  const c = aborted.get(weft)
+  return c !== undefined && !c.answered
 }
 
 const unmarks = new WeakMap<Journal, Database.Statement<unknown[]>>()

@@ -70,6 +70,23 @@ describe('cancel a thread so that it cleans up', () => {
     }
   })
 
+  it('cancelled twice while it sleeps: the second, before the first is recorded, is the same cancel (its refund runs)', async () => {
+    asked.length = 0
+    const weave = await open(join(tempDir(), 'w.db'), async () => {})
+    try {
+      const id = weave.spawn('transfer', { wait: 'sleep' })
+      await until('the thread sleeping', () => pendingSleeps() > 0)
+      expect(weave.cancel(id, 'once')).toBe(true)
+      expect(weave.cancel(id, 'twice')).toBe(true)
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'refunded (once)' })
+      expect(asked).toEqual(['withdraw', 'refund'])
+      await weave.committed()
+      expect(weave.journal.db.prepare("SELECT count(*) FROM meta WHERE k LIKE 'cancel:%'").pluck().get()).toBe(0)
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('passivated in a receive: woken, its receive throws ThreadCancelled', async () => {
     asked.length = 0
     const weave = await open(join(tempDir(), 'w.db'), async () => {}, { passivateAfter: 0 })

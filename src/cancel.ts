@@ -13,8 +13,9 @@
  *   the thread (to the first call the thread makes live once replayed); one whose thread ended
  *   first drops it, as does one whose thread ends with it untaken (`dropCancel`, in the end's batch).
  * - A deferred cancel costs the call path one integer test while none is pending (`pending`). A
- *   weft that goes with one untaken without an end (stopped, passivated, continued as new) keeps
- *   the count up: a look-up per live call from then on; its meta stays for the thread's next run.
+ *   weft that goes with one untaken without an end (stopped, passivated) keeps the count up: a
+ *   look-up per live call from then on; its meta stays for the thread's next run. One that
+ *   continues as new hands it to the new run's weft (`passCancel`): its first call takes it.
  */
 import type Database from 'better-sqlite3'
 import { ThreadCancelled } from './errors.js'
@@ -66,6 +67,15 @@ export function cancelAborts(weft: object, call: { answered: boolean }): void {
 export function cancelling(weft: object): boolean {
   const c = aborted.get(weft)
   return c !== undefined && !c.answered
+}
+
+/** The thread of `from` continues as new on `to`: a cancel it had not taken goes with it, to the new run's first call. */
+export function passCancel(from: object, to: object): void {
+  if (pending === 0) return
+  const err = deferred.get(from)
+  if (err === undefined) return
+  deferred.delete(from)
+  deferred.set(to, err)
 }
 
 const unmarks = new WeakMap<Journal, Database.Statement<unknown[]>>()

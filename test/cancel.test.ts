@@ -158,6 +158,44 @@ describe('cancel a thread so that it cleans up', () => {
     }
   })
 
+  it('in a call that cannot be aborted, then continued as new: the new run\'s first call throws it', async () => {
+    asked.length = 0
+    let reached: () => void = () => {}
+    const atGate = new Promise<void>((r) => (reached = r))
+    let through: () => void = () => {}
+    const again = thread({
+      uses: ['bank' as 'clock', 'gate' as 'clock', 'threads'],
+      async does(p: { run: number }): Promise<unknown> {
+        const t = this as unknown as { bank: Bank; gate: { open(): Promise<void> } }
+        try {
+          if (p.run === 0) {
+            await t.gate.open()
+            return this.threads.continueAsNew({ run: 1 })
+          }
+          await t.bank.deposit()
+          return 'deposited'
+        } catch (e) {
+          if (!(e instanceof ThreadCancelled)) throw e
+          await t.bank.refund()
+          return `refunded in run ${p.run}`
+        }
+      },
+    })
+    const weave = await Weave.open({ db: join(tempDir(), 'w.db'), threads: { again }, libraries: { bank, gate: { open: () => new Promise<void>((r) => ((through = r), reached())) } }, dumps: false, durability: 'memory', passivateAfter: false })
+    try {
+      const id = weave.spawn('again', { run: 0 })
+      await atGate
+      expect(weave.cancel(id)).toBe(true)
+      through()
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'refunded in run 1' })
+      expect(asked).toEqual(['refund'])
+      await weave.committed()
+      expect(weave.journal.db.prepare("SELECT count(*) FROM meta WHERE k LIKE 'cancel:%'").pluck().get()).toBe(0)
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('raiment cancel: beside a running weave it asks it; with none it records the cancel for the next; a thread cancels another with threads.cancel', async () => {
     asked.length = 0
     const db = join(tempDir(), 'w.db')

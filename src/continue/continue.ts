@@ -20,6 +20,7 @@
  */
 import type Database from 'better-sqlite3'
 import { CALL_SCOPE, callScope, scopeText, type WeaveConfig } from '../call-context.js'
+import { passCancel } from '../cancel.js'
 import { crashArmed, crashPoint } from '../crash-points.js'
 import { decodeValue, encodeValue } from '../encoding.js'
 import { RaimentError } from '../errors.js'
@@ -109,6 +110,7 @@ export function continueRun(host: WeaveHost, run: Run, next: Pick<ContinueAsNew,
   // The new weft is the run's at once: a kill or a linked exit before the switch commits ends
   // the thread (its end queued after the switch) and the new run never starts.
   const weft = host.weft(run, null)
+  passCancel(run.weft, weft)
   run.weft = weft
   const s = statements(journal)
   journal.queue(s.dropMain, [run.id])

@@ -8,8 +8,9 @@
  *   the next call it makes live), and that failure is recorded as the call's outcome, so the
  *   thread replays to the same place. Its other calls run as any: a catch or finally compensates.
  *   Cancels before that failure is recorded are one (`cancelling`; deferred ones, one entry).
- * - The request is durable until applied: meta `cancel:<id>` is queued with it, and deleted in
- *   the batch that records the failure. A weave that stops first applies it again when it resumes
+ * - The request is durable until applied: a cancel put off to the thread's next call queues
+ *   meta `cancel:<id>`, deleted in the batch that records the failure (one that aborts a wait
+ *   records it in its own batch, and keeps none). A weave that stops first applies it again when it resumes
  *   the thread (to the first call the thread makes live once replayed); one whose thread ended
  *   first drops it, as does one whose thread ends with it untaken (`dropCancel`, in the end's batch).
  * - A deferred cancel costs the call path one integer test while none is pending (`pending`). A
@@ -17,7 +18,6 @@
  *   look-up per live call from then on; its meta stays for the thread's next run. One that
  *   continues as new hands it to the new run's weft (`passCancel`): its first call takes it.
  */
-import type Database from 'better-sqlite3'
 import { ThreadCancelled } from './errors.js'
 import type { Journal } from './journal.js'
 
@@ -78,16 +78,7 @@ export function passCancel(from: object, to: object): void {
   deferred.set(to, err)
 }
 
-const unmarks = new WeakMap<Journal, Database.Statement<unknown[]>>()
-
 /** The cancel of `thread` is applied (or moot): its meta goes in the current batch. */
 export function cancelApplied(journal: Journal, thread: string): void {
-  let st = unmarks.get(journal)
-  if (st === undefined) unmarks.set(journal, (st = journal.db.prepare('DELETE FROM meta WHERE k = ?')))
-  journal.queue(st, [`cancel:${thread}`])
-}
-
-/** The cancels the journal holds, not yet applied: thread id and reason. */
-export function recordedCancels(db: Database.Database): Array<[string, string]> {
-  return (db.prepare("SELECT k, v FROM meta WHERE k LIKE 'cancel:%'").raw(true).all() as Array<[string, string]>).map(([k, v]) => [k.slice('cancel:'.length), v])
+  journal.queueMetaDelete(`cancel:${thread}`)
 }

@@ -73,6 +73,7 @@ export class Journal {
   /** Told of each group commit (src/observer.ts); null: nobody is. */
   observer: Observer | null = null
   #setMeta: Statement
+  #deleteMeta: Statement | null = null
   #dropEntry: Statement
   #dropTailEntry: Statement
   #mainEntries: Statement
@@ -371,6 +372,16 @@ export class Journal {
   /** Queues meta row `k` = `v` into the next batch. */
   queueMeta(k: string, v: string): void {
     this.#commits.queue(this.#setMeta, [k, v])
+  }
+
+  /** Queues the deletion of meta row `k` into the next batch. */
+  queueMetaDelete(k: string): void {
+    this.#commits.queue((this.#deleteMeta ??= this.db.prepare('DELETE FROM meta WHERE k = ?')), [k])
+  }
+
+  /** The meta rows whose keys begin with `prefix` (`back:`, `cancel:`), as [the rest of the key, value]. */
+  metaWithPrefix(prefix: string): Array<[string, string]> {
+    return (this.db.prepare('SELECT substr(k, ?), v FROM meta WHERE substr(k, 1, ?) = ?').raw(true).all(prefix.length + 1, prefix.length, prefix) as Array<[string, string]>)
   }
 
   /**

@@ -151,8 +151,6 @@ export function replacedType(old: AnyThreadType, name: string): void {
  * type the weave did not load itself (another instance of its module) is not known.
  */
 export function nameOfType(types: ReadonlyMap<string, AnyThreadType>, type: AnyThreadType): string | undefined {
-  const guess = typeNameOf(type)
-  if (guess !== null && types.get(guess) === type) return guess
   for (const [name, t] of types) if (t === type) return name
   const former = formerly.get(type)
   return former !== undefined && types.has(former) ? former : undefined

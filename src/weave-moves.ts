@@ -9,7 +9,6 @@
  * - A thread moves once at a time; one arriving is taken once per message id.
  */
 import { randomUUID } from 'node:crypto'
-import type { Statement } from 'better-sqlite3'
 import { decodeValue } from './encoding.js'
 import { ownTurn } from './group-commit.js'
 import { warnOnce } from './continue/long-record.js'
@@ -50,8 +49,6 @@ export class WeaveMoves {
   readonly #host: WeaveHost
   /** The move records of the journal, made at the first move. */
   #moves: Moves | null = null
-  /** Deletes a meta `back:<id>` (a thread to send back) in the next batch. */
-  #unmark: Statement<unknown[]> | null = null
   /** Threads being moved (waiting for their calls in flight). */
   readonly #moving = new Set<string>()
   /**
@@ -63,10 +60,7 @@ export class WeaveMoves {
   constructor(host: WeaveHost) {
     this.#host = host
     // Threads a weave that stopped was about to send back (meta `back:<id>`): sent back at their first replay here.
-    const db = host.weave.journal.db
-    for (const [k, from] of db.prepare("SELECT k, v FROM meta WHERE k LIKE 'back:%'").raw(true).all() as Array<[string, string]>) {
-      this.#arriving.set(k.slice('back:'.length), { from, weft: null })
-    }
+    for (const [id, from] of host.weave.journal.metaWithPrefix('back:')) this.#arriving.set(id, { from, weft: null })
   }
 
   /** `Weave.migrate`, for a weave that is open. */
@@ -158,7 +152,7 @@ export class WeaveMoves {
   /** Deletes the mark of a thread to send back (meta `back:<id>`) in the next batch. */
   #unmarkBack(id: string): void {
     const journal = this.#host.weave.journal
-    journal.queue((this.#unmark ??= journal.db.prepare('DELETE FROM meta WHERE k = ?')), [`back:${id}`])
+    journal.queueMetaDelete(`back:${id}`)
   }
 
   /**

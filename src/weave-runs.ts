@@ -18,7 +18,7 @@ import { leavesDump, toldError, type DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
 import { ThreadCancelled, ThreadKilled, UnknownThread } from './errors.js'
-import { cancelApplied, dropCancel, recordedCancels } from './cancel.js'
+import { cancelApplied, dropCancel } from './cancel.js'
 import type { Journal, ThreadRow } from './journal.js'
 import { threadView, type Library } from './libraries.js'
 import type { Passivation } from './passivation/passivation.js'
@@ -262,7 +262,7 @@ export class WeaveRuns {
    * @throws UnknownThread when no thread has that id
    */
   kill(id: string, ending: Set<string>): boolean {
-    const run = this.#runs.get(id) ?? this.#o.passivation?.wake(id)
+    const run = this.woken(id)
     // Its end is queued (not yet committed): it has ended, with that end.
     if (run?.ended === true) return false
     if (run === undefined) return killRecorded(this.#weave, ending, id)
@@ -274,6 +274,11 @@ export class WeaveRuns {
     return true
   }
 
+  /** The run of thread `id`: in memory, or woken (it was passivated); undefined for none here. */
+  woken(id: string): Run | undefined {
+    return this.#runs.get(id) ?? this.#o.passivation?.wake(id)
+  }
+
   /**
    * `Weave.cancel` of a thread of this weave: its run (woken first if passivated) is interrupted
    * once (src/cancel.ts), the request recorded until applied. False when it has ended or does not
@@ -281,22 +286,22 @@ export class WeaveRuns {
    * @throws UnknownThread when no thread has that id here
    */
   cancel(id: string, reason: string): boolean {
-    const run = this.#runs.get(id) ?? this.#o.passivation?.wake(id)
+    const run = this.woken(id)
     if (run === undefined || run.ended) {
       if (this.#journal.thread(id) === undefined) throw new UnknownThread(id)
       return false
     }
-    this.#journal.queueMeta(`cancel:${id}`, reason)
-    run.weft.cancel(new ThreadCancelled(id, reason))
+    // Kept until applied: a wait aborted now records its failure in this batch, so only a cancel put off to the next call is.
+    if (run.weft.cancel(new ThreadCancelled(id, reason))) this.#journal.queueMeta(`cancel:${id}`, reason)
     return true
   }
 
   /** Cancels a weave that stopped did not apply (meta `cancel:<id>`): again, to the threads resumed here; dropped for the others. */
   resumeCancels(): void {
-    for (const [id, reason] of recordedCancels(this.#journal.db)) {
-      const run = this.#runs.get(id) ?? this.#o.passivation?.wake(id)
-      if (run === undefined || run.ended) cancelApplied(this.#journal, id)
-      else run.weft.cancel(new ThreadCancelled(id, reason))
+    for (const [id, reason] of this.#journal.metaWithPrefix('cancel:')) {
+      const run = this.woken(id)
+      // Applied now, or moot: its meta goes; put off to the thread's next call, kept until then.
+      if (run === undefined || run.ended || !run.weft.cancel(new ThreadCancelled(id, reason))) cancelApplied(this.#journal, id)
     }
   }
 

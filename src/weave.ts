@@ -159,7 +159,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
       record: (id) => this.#runs.record(id),
       weft: (run, entries) => this.#runs.weft(run, entries),
       observer: () => this.#observer,
-      wake: (id) => this.#runs.get(id) ?? this.#passivation?.wake(id),
+      wake: (id) => this.#runs.woken(id),
       passivated: (type) => this.#passivation?.ofType(type) ?? [],
     }
   }
@@ -452,7 +452,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** @internal Ends thread `id` because `from`, linked to it, ended with `status` (another weave told). */
   linkedExit(id: string, from: string, status: string, msg: unknown): void {
-    this.#runs.endLinked(this.#runs.get(id) ?? this.#passivation?.wake(id), id, new LinkedExit(id, from, status, msg), this.#ending.has(id))
+    this.#runs.endLinked(this.#runs.woken(id), id, new LinkedExit(id, from, status, msg), this.#ending.has(id))
   }
 
   /**

@@ -30,7 +30,7 @@ import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { abort, askLibrary, Call, keptHook } from './call.js'
-import { cancelAborts, cancelApplied, cancelling, deferCancel, takeCancel } from './cancel.js'
+import { cancelAborts, cancelling, deferCancel, takeCancel } from './cancel.js'
 import type { ThreadCancelled } from './errors.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { RecordBlocks } from './replay-blocks.js'
@@ -485,17 +485,19 @@ export class Weft extends KeyCounts implements WeftLike {
     return this.#replay !== null || this.releasing ? 'busy' : this.firstPending
   }
 
-  /** A cancel (src/cancel.ts): a wait in progress fails with `err`, recorded; with none, the next call made live does. */
-  cancel(err: ThreadCancelled): void {
-    if (this.#journal === null || this.gone) return
-    // A cancel already aborting a wait (its hook gone, its failure not yet recorded) takes this one too.
-    if (cancelling(this)) return cancelApplied(this.#journal, this.threadId)
+  /**
+   * A cancel (src/cancel.ts): a wait in progress fails with `err`, recorded; with none, the next
+   * call made live does. True when put off so (the request is to be kept until that call takes it).
+   */
+  cancel(err: ThreadCancelled): boolean {
+    // Gone, or a cancel already aborting a wait (its hook gone, its failure not yet recorded): that one is this one.
+    if (this.#journal === null || this.gone || cancelling(this)) return false
     let c = this.#replay === null ? this.firstPending : null
     while (c !== null && (c.answered || (c.abortHook === null && c.controller === null))) c = c.nextPending
-    if (c === null) return deferCancel(this, err)
-    cancelApplied(this.#journal, this.threadId)
+    if (c === null) return (deferCancel(this, err), true)
     cancelAborts(this, c)
     abort(c, err)
+    return false
   }
 
   /** Disconnects the thread: every pending and later call rejects with `err`. */

@@ -233,7 +233,6 @@ export class AmqpLink implements Remote {
     }
   }
 
-  /** This weave's id is still its own on a new connection (`claim`); else it says so and stays off the broker. */
   /**
    * This weave's id is its own again on a new connection (`claim`). Its lease may still be held
    * by its own connection that went (until the broker notices: up to its heartbeat timeout), or

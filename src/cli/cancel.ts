@@ -29,7 +29,7 @@ export async function cancel(id: string, o: DbOptions & { reason?: string }): Pr
       if (owner !== null) return owner
       // A replicated journal's stream would not have it (nor a takeover elsewhere).
       refuseReplicatedOffline(journal)
-      journal.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)').run(`cancel:${id}`, reason)
+      journal.setMeta(`cancel:${id}`, reason)
       return owner
     })
     if (owner === null) {

@@ -7,7 +7,8 @@
  *   in progress — a receive, a sleep, a join, a library call that takes an abort — at once; else
  *   the next call it makes live), and that failure is recorded as the call's outcome, so the
  *   thread replays to the same place. Its other calls run as any: a catch or finally compensates.
- *   Cancels before that failure is recorded are one (`cancelling`; deferred ones, one entry).
+ *   Cancels before the thread has that failure (it is released after its commit) are one
+ *   (`cancelling`; deferred ones, one entry); one after it is a new one and interrupts again.
  * - The request is durable until applied: a cancel put off to the thread's next call queues
  *   meta `cancel:<id>`, deleted in the batch that records the failure (one that aborts a wait
  *   records it in its own batch, and keeps none). A weave that stops first applies it again when it resumes
@@ -55,18 +56,24 @@ export function dropCancel(weft: object, journal: Journal, thread: string): void
   cancelApplied(journal, thread)
 }
 
-/** The wait a cancel aborted, by weft, until its failure is recorded (`answered`): a cancel meanwhile is that one. */
-const aborted = new WeakMap<object, { answered: boolean }>()
+/**
+ * The call a cancel failed (the wait it aborted, or the call it was put off to), by weft, until
+ * that failure reaches the thread (it is released after its commit): a cancel meanwhile is that one.
+ */
+const failing = new WeakMap<object, object>()
 
-/** A cancel aborts `call`, the wait `weft` is in. */
-export function cancelAborts(weft: object, call: { answered: boolean }): void {
-  aborted.set(weft, call)
+/** A cancel fails `call`, of `weft`. */
+export function cancelFails(weft: object, call: object): void {
+  failing.set(weft, call)
 }
 
-/** A cancel of `weft` came before the wait it aborted recorded its failure: it is the same cancel. */
-export function cancelling(weft: object): boolean {
-  const c = aborted.get(weft)
-  return c !== undefined && !c.answered
+/**
+ * A cancel of `weft` came before the thread saw the failure of the last (`isPending`: its call is
+ * still the weft's, not released): it is the same cancel. One after it is a new one.
+ */
+export function cancelling(weft: object, isPending: (call: object) => boolean): boolean {
+  const c = failing.get(weft)
+  return c !== undefined && isPending(c)
 }
 
 /** The thread of `from` continues as new on `to`: a cancel it had not taken goes with it, to the new run's first call. */

@@ -30,7 +30,7 @@ import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { abort, askLibrary, Call, keptHook } from './call.js'
-import { cancelAborts, cancelling, deferCancel, takeCancel } from './cancel.js'
+import { cancelFails, cancelling, deferCancel, takeCancel } from './cancel.js'
 import type { ThreadCancelled } from './errors.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
 import { RecordBlocks } from './replay-blocks.js'
@@ -199,7 +199,7 @@ export class Weft extends KeyCounts implements WeftLike {
       return
     }
     const cancel = takeCancel(this, this.#journal, this.threadId)
-    if (cancel !== undefined) return void Promise.resolve(cancel).then((e) => ((call.started = Date.now()), this.#complete(call, false, e)))
+    if (cancel !== undefined) return void Promise.resolve(cancel).then((e) => this.#cancelled(call, e))
     if (this.#secrets !== null && this.#secrets.holdsUnopened(call.args)) {
       // Held, neither made nor answered: resumed with its key, the thread makes it (docs/secrets.md).
       warnOnce(this.#config, this.threadId, this.#secrets.held(this.threadId, this.#type, `${call.lib.name}.${call.method}`))
@@ -223,6 +223,13 @@ export class Weft extends KeyCounts implements WeftLike {
     )
   }
 
+  /** `call`, made live with a cancel put off to it, fails with it, unasked: recorded (and traced) as its outcome. */
+  #cancelled(call: Call, e: ThreadCancelled): void {
+    this.#start(call)
+    cancelFails(this, call)
+    this.#complete(call, false, e)
+  }
+
   /** Asks the library for `call`, once; null when the weave has let go of the thread meanwhile. */
   #attempt(call: Call): Promise<unknown> | null {
     // Not made once the weave let go of the thread (resumed later, it makes it again), nor while
@@ -232,10 +239,7 @@ export class Weft extends KeyCounts implements WeftLike {
       void this.refused()
       return null
     }
-    call.started = Date.now()
-    call.t0 = performance.now()
-    // One span for the call, across its attempts (a retried call makes several).
-    if (this.#observe !== null && call.obs === null) call.obs = this.#observe.call(call.lib.name, call.method, call.ord, () => callIdOfCall(call))
+    this.#start(call)
     let p: unknown
     enterCall(call)
     try {
@@ -248,6 +252,13 @@ export class Weft extends KeyCounts implements WeftLike {
     }
     if (call.abortHook !== null && this.#onWait !== null) this.#onWait(this)
     return Promise.resolve(p)
+  }
+
+  #start(call: Call): void {
+    call.started = Date.now()
+    call.t0 = performance.now()
+    // One span for the call, across its attempts (a retried call makes several).
+    if (this.#observe !== null && call.obs === null) call.obs = this.#observe.call(call.lib.name, call.method, call.ord, () => callIdOfCall(call))
   }
 
   /** A call with a retry policy: src/retry/ makes its attempts and waits; its final outcome is recorded here. */
@@ -491,11 +502,11 @@ export class Weft extends KeyCounts implements WeftLike {
    */
   cancel(err: ThreadCancelled): boolean {
     // Gone, or a cancel already aborting a wait (its hook gone, its failure not yet recorded): that one is this one.
-    if (this.#journal === null || this.gone || cancelling(this)) return false
+    if (this.#journal === null || this.gone || cancelling(this, (c) => this.isPending(c as Call))) return false
     let c = this.#replay === null ? this.firstPending : null
     while (c !== null && (c.answered || (c.abortHook === null && c.controller === null))) c = c.nextPending
     if (c === null) return (deferCancel(this, err), true)
-    cancelAborts(this, c)
+    cancelFails(this, c)
     abort(c, err)
     return false
   }

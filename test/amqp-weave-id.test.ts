@@ -68,6 +68,35 @@ describe.skipIf(!brokerUp && !CI)('a weave id runs in one process of a broker', 
     expect(await copy.join(waiting)).toMatchObject({ status: 'done', result: 'to the copy' })
   })
 
+  it('a weave whose host is lost (its connection silent) frees its id within the claim\'s wait: the same id opened elsewhere runs, with no heartbeat in the URL (before, the broker\'s 60 s heartbeat held it for minutes)', async () => {
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['x', 'y']))
+    const proxy = await brokerProxy()
+    cleanups.push(() => proxy.close())
+    const lost = await AmqpLink.connect({ url: proxy.url, namespace: ns, heartbeatMs: 100, log: () => {} })
+    const x = await Weave.open({ db: join(tempDir(), 'x.db'), weaveId: 'x', threads: { take, copyRuns }, ioLibs: false, dumps: false, durability: 'memory', remote: lost })
+    cleanups.push(async () => (await lost.close(), await x.close()))
+    await lost.start(x)
+    // Its journal, restored on another host: a copy with a thread of its own to resume.
+    const copyDb = join(tempDir(), 'x-restored.db')
+    const offline = await Weave.open({ db: copyDb, weaveId: 'x', threads: { take, copyRuns }, ioLibs: false, dumps: false, durability: 'memory' })
+    const waiting = offline.spawn('copyRuns')
+    await offline.committed()
+    await offline.close()
+    ran.length = 0
+    // The host is lost: its connection goes silent, no FIN.
+    proxy.drop()
+    const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+    cleanups.push(() => link.close())
+    const copy = await Weave.open({ db: copyDb, weaveId: 'x', threads: { take, copyRuns }, ioLibs: false, dumps: false, durability: 'memory', remote: link })
+    cleanups.push(() => copy.close())
+    await link.start(copy)
+    expect(ran).toEqual(['copy'])
+    const y = await openWeave(cleanups, tempDir(), ns, 'y', { take })
+    expect(y.weave.send(waiting, 'to the restored x').delivered).toBe(true)
+    expect(await copy.join(waiting)).toMatchObject({ status: 'done', result: 'to the restored x' })
+  })
+
   it('a weave whose connection is lost while the broker still holds it waits for its own lease on the new one, then takes its messages (a review)', async () => {
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['x', 'y']))

@@ -24,15 +24,15 @@ import { Ring } from './ring.js'
 import { DEFAULT_NAMESPACE, Topology } from './topology.js'
 import type { Journal } from '../journal.js'
 import { Replicator, type ReplicatorOptions } from '../replication/replicator.js'
-import { takeLease, WeaveIdInUse } from '../replication/lease.js'
+import { LEASE_HEARTBEAT_S, takeLease, WeaveIdInUse } from '../replication/lease.js'
 import { queueCheck } from '../replication/streams.js'
 
 export interface AmqpOptions {
   /** amqp://USER:PASSWORD@HOST:PORT */
   url: string
   /**
-   * The AMQP heartbeat (s) this weave's connections ask of the broker (default: the broker's, or
-   * the URL's `?heartbeat=`). A replicated weave's host sets it (src/replication/lease.ts).
+   * The AMQP heartbeat (s) this weave's connections ask of the broker (default: the URL's
+   * `?heartbeat=`, else 2). A replicated weave's host sets it (src/replication/lease.ts).
    */
   amqpHeartbeatS?: number
   /** Prefix of every queue and exchange (default 'raiment'). */
@@ -71,8 +71,27 @@ export interface LinkHooks {
   reclaim?(id: string): void
 }
 
-/** How long a weave waits for its id's lease held by another connection (a process just killed frees it in ~50 ms). */
-const CLAIM_MS = 5_000
+/**
+ * How long a weave waits for its id's lease held by another connection: a process just killed
+ * frees it in ~50 ms; one whose host was lost (or froze) once the broker's heartbeat timeout has
+ * passed, ~5.5 s at the 2 s heartbeat weaves ask for (`heartbeatOf`).
+ */
+const CLAIM_MS = 8_000
+
+/**
+ * The AMQP heartbeat (s) a weave's connections ask for: `amqpHeartbeatS`, else the URL's
+ * `?heartbeat=`, else the lease's 2 s, so that a lost host frees its weave id within CLAIM_MS
+ * (the broker's own default, 60 s, held it for minutes).
+ */
+function heartbeatOf(o: AmqpOptions): number | undefined {
+  if (o.amqpHeartbeatS !== undefined) return o.amqpHeartbeatS
+  try {
+    if (new URL(o.url).searchParams.has('heartbeat')) return undefined
+  } catch {
+    // Not a URL: BrokerConnection.open says so.
+  }
+  return LEASE_HEARTBEAT_S
+}
 
 export class AmqpLink implements Remote {
   readonly topology: Topology
@@ -132,7 +151,7 @@ export class AmqpLink implements Remote {
       throw new InvalidArgument(`batch must be a whole number from 1 up (1 sends each message alone), got ${String(o.batch)}`)
     }
     const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'))
-    return new AmqpLink(await BrokerConnection.open(o.url, log, o.amqpHeartbeatS), o)
+    return new AmqpLink(await BrokerConnection.open(o.url, log, heartbeatOf(o)), o)
   }
 
   /**

@@ -328,6 +328,22 @@ export class SpawnIdTaken extends RaimentError {
   }
 }
 
+/**
+ * A journal its last weave replicated, opened without saying whether to replicate it: it may have
+ * been taken over (its threads run on another weave now), and a weave that ran it unreplicated
+ * would run them twice, where none would see it.
+ */
+export class ReplicationRequired extends RaimentError {
+  constructor(file: string, weaveId: string) {
+    super(
+      'RAIMENT_REPLICATION_REQUIRED',
+      `the journal ${file} of weave '${weaveId}' was replicated by its last weave: if it was lost or fenced, another weave may have taken it over and runs its threads now, and a weave running this file without replicating it would run them a second time. ` +
+        `Start it replicated (raiment start --amqp URL --replicate; Weave.open: replicate: true): a weave that took it over hands it back, and a file it left behind is rebuilt from the stream. ` +
+        `To stop replicating it, first check that 'raiment weaves --amqp URL' shows no weave hosting '${weaveId}', then start it with --no-replicate (Weave.open: replicate: false)`,
+    )
+  }
+}
+
 export class WeaveClosed extends RaimentError {
   /** `what`: what the caller asked that a closed weave cannot do. */
   constructor(what = 'spawn threads') {

@@ -56,6 +56,7 @@ export {
   UnknownThread,
   InvalidDump,
   WeaveClosed,
+  ReplicationRequired,
   SpawnIdTaken,
   ClosedBeforeDurable,
   ThreadMoved,

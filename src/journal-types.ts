@@ -1,4 +1,5 @@
 /** The journal's types: its durabilities, its rows as read, and how it is opened (src/journal.ts). */
+import type { Journal } from './journal.js'
 
 /** `replicated`: as `sync`, and an outcome is released only once the broker has it too (src/replication/). */
 export type Durability = 'sync' | 'batched' | 'memory' | 'replicated'
@@ -41,6 +42,8 @@ export interface JournalOptions {
    * @throws JournalOwned (from the constructor) when another owner holds the journal
    */
   own?: boolean
+  /** Called in the owner's first transaction, before it writes anything: a throw refuses the journal, which it leaves as it was. */
+  beforeOwn?: (journal: Journal) => void
   /** The weave id written into a new journal; defaults to host name and file name. */
   weaveId?: string
 }

@@ -120,8 +120,7 @@ export class Journal {
       throw new NotARaimentDb(file, (e as Error).message)
     }
     this.db = db
-    // First: every statement below, the checks included, waits for another process's lock
-    // rather than failing with 'database is locked'.
+    // First: every statement below, the checks included, waits out another's lock (not 'database is locked').
     db.pragma(`busy_timeout = ${BUSY_MS}`)
     try {
       checkAndMigrate(db, file, options.readonly ?? false, own, () => this.#takeLock())
@@ -177,6 +176,7 @@ export class Journal {
       // the tail moves now, so resumed threads read journal_main.
       try {
         db.transaction(() => {
+          options.beforeOwn?.(this)
           // An owner record left behind: that owner stopped without closing (a crash). An older
           // crash whose dumps are still due keeps its earlier time.
           const crashed = parseOwner(this.meta('owner'))

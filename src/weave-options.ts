@@ -3,7 +3,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import type { WeaveConfig } from './call-context.js'
-import { InvalidArgument } from './errors.js'
+import { InvalidArgument, ReplicationRequired } from './errors.js'
 import type { Durability, Journal } from './journal.js'
 import { BUILTIN_DIR, libraryFiles, loadLibraryFile, makeLibrary, type Library, type LibrarySpec } from './libraries.js'
 import type { ObservedWeave, Observer } from './observer.js'
@@ -46,6 +46,8 @@ export interface WeaveOptions {
    * every group commit is also appended there, in order, before the threads resume. With
    * `durability: 'replicated'` an outcome reaches its thread only once the broker has it too;
    * otherwise replication runs behind the local commits (see `raiment weaves` for the lag).
+   * A journal its last weave replicated is refused unless this is given: false stops replicating
+   * it (ReplicationRequired says why: it may have been taken over).
    */
   replicate?: boolean
   /**
@@ -131,6 +133,15 @@ export async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promi
   }
   for (const lib of libs.values()) lib.secrets = bindSecrets(lib.name, lib.methods, lib.declaredSecrets, o.secrets?.[lib.name])
   return libs
+}
+
+/**
+ * A journal its last weave replicated is opened only replicated, or with `replicate: false` said
+ * (before its owner writes anything: `beforeOwn`): it may have been taken over elsewhere.
+ * @throws ReplicationRequired
+ */
+export function refuseUnsaidReplication(o: WeaveOptions, journal: Journal): void {
+  if (o.replicate === undefined && journal.meta('replicating') !== undefined) throw new ReplicationRequired(journal.file, journal.weaveId)
 }
 
 /** With `replicate`: the journal's commits reach the remote's journal stream from here on. */

@@ -12,7 +12,7 @@
  * run on it.
  */
 import amqp from 'amqplib'
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
@@ -39,9 +39,12 @@ function oneLineError(o: { code: number | null; stderr: string }, re: RegExp): v
   expect(lines[0]).toMatch(re)
 }
 
+/** Runs of counter's body in this process (a resume runs it again). */
+let ran = 0
 const counter = thread({
   uses: ['clock', 'mailbox'],
   async does(p: { n: number }) {
+    ran++
     let k = 0
     for (let i = 0; i < p.n; i++) if ((await this.clock.now()) > 0) k++
     const more = await this.mailbox.receive<{ n: number }>()
@@ -196,7 +199,20 @@ describe.skipIf(!brokerUp && !CI)('with a broker', () => {
       message: expect.stringMatching(/shows 'g' hosted by another weave .* run this command on that weave's host, with --db its copy \(g\.taken\.db .*would have that weave hand 'g' back\. Otherwise start the weave/) as unknown,
     })
     expect(journalState(file, true)).toEqual(before)
-    // A weave that does not replicate ran on it: the file is its own again.
+    // A weave that does not say whether to replicate it is refused before anything runs (it may
+    // have been taken over: run unreplicated, its threads would run twice), as is the CLI's start.
+    ran = 0
+    await expect(Weave.open({ db: file, threads: { counter }, ioLibs: false, dumps: false })).rejects.toMatchObject({
+      code: 'RAIMENT_REPLICATION_REQUIRED',
+      message: expect.stringMatching(/was replicated by its last weave: .*raiment start --amqp URL --replicate.*shows no weave hosting 'g', then start it with --no-replicate/) as unknown,
+    })
+    mkdirSync(join(dir, 'threads'))
+    oneLineError(await raiment(['start', '--db', file], dir), /^raiment: RAIMENT_REPLICATION_REQUIRED: the journal .*g\.db of weave 'g' was replicated by its last weave/)
+    expect(ran).toBe(0)
+    expect(journalState(file, true)).toEqual(before)
+    // A weave that says not to replicate it ran on it: the file is its own again.
+    await (await Weave.open({ db: file, threads: { counter }, ioLibs: false, dumps: false, replicate: false })).close()
+    expect(ran).toBe(1)
     await (await Weave.open({ db: file, threads: { counter }, ioLibs: false, dumps: false })).close()
     expect(await killThread(file, id)).toMatchObject({ killed: true })
   })

@@ -136,7 +136,7 @@ run('a journal rebuilt from its stream', () => {
           // Both files, run on: the same messages, the same ends.
           const ends: unknown[][] = []
           for (const file of [original, rebuilt]) {
-            const weave = await Weave.open({ db: file, threads, libraries: { ops: instantOps, probe: { at: async () => {} } }, ioLibs: false, dumps: false })
+            const weave = await Weave.open({ db: file, threads, libraries: { ops: instantOps, probe: { at: async () => {} } }, ioLibs: false, dumps: false, replicate: false })
             try {
               for (const id of stagedIds) if (!goNow.includes(id)) weave.send(id, { later: id })
               ends.push(await Promise.all([...stagedIds, watcherId, ...plainIds].map(async (id) => comparable(await weave.join(id)))))

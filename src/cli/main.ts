@@ -93,6 +93,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--weaves <n>', 'run N weave processes here (<db>-1.db …), restarting any that dies; needs --amqp')
     .option('--module-schedules-on <weave>', "with several weaves loading the same threads: the one weave that fires the schedules their modules declare (the others drop theirs); --weaves sets it to its first weave")
     .option('--replicate', "copy every commit of the journal to its RabbitMQ stream (needs --amqp); with --durability replicated, outcomes wait for the broker's copy")
+    .option('--no-replicate', "start a journal its last weave replicated without replicating it (else refused, RAIMENT_REPLICATION_REQUIRED: it may have been taken over; check 'raiment weaves' first)")
     .option('--takeover-after <ms>', 'with --replicate: a replicated weave silent this long is taken over by a live one (default 10000)')
     .option('--stop-wait <duration>', 'on SIGINT/SIGTERM, how long the calls in flight may finish and be recorded before the weave closes (those still in flight run again at the next start): 0, 500ms, 10s (default 10s; a bare number is ms)')
     .option('--passivate-after <duration>', 'a thread waiting this long in receive, sleep or a join leaves memory until what it waits for comes: 0, 500ms, 30s, 5m, or never (default 30s)')

@@ -69,7 +69,7 @@ export async function openWeave(o: StartOptions, remote?: Remote): Promise<Weave
   refuseEmpty(o.db)
   return Weave.open({
     ...(remote !== undefined ? { remote } : {}),
-    ...(o.replicate === true ? { replicate: true } : {}),
+    ...(o.replicate !== undefined ? { replicate: o.replicate } : {}),
     ...weaveOptions(o),
   })
 }

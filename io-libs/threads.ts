@@ -99,14 +99,16 @@ const threads = (config: WeaveConfig) => {
       return true
     },
     /**
-     * Cancels a thread of this weave so that it can clean up (a kill ends it where it is): the
-     * call it waits on, or else the next it makes, throws ThreadCancelled; false when it had ended.
-     * @throws InvalidArgument for a thread of another weave: send it a message to cancel it there
+     * Cancels a thread so that it can clean up (a kill ends it where it is): the call it waits on,
+     * or else the next it makes, throws ThreadCancelled; false when it had ended. A thread of
+     * another weave is cancelled there once the request arrives (durable, like a message): then
+     * this resolves true at once; join it to see how it ended.
      */
-    async cancel(id: string, reason?: string): Promise<boolean> {
+    async cancel(id: string, reason = 'cancelled'): Promise<boolean> {
       const w = weave()
-      if (w.messages.isRemote(id)) throw new InvalidArgument(`threads.cancel: ${id} is a thread of another weave; cancel reaches this weave's threads only (send it a message it takes as a cancel, or cancel it with that weave: raiment cancel ${id} --db FILE)`)
-      return w.cancel(id, reason)
+      if (!w.messages.isRemote(id)) return w.cancel(id, reason)
+      w.watches.cancel(id, callContext().callId, reason)
+      return true
     },
     /**
      * Sends this thread `{ exit: id, status, result | error }` when thread `id` ends (at once if

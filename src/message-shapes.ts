@@ -29,12 +29,13 @@ export type Envelope =
   // Passed on toward `target` like a message, back to weave `back` (src/catch-up.ts).
   | { k: 'fence'; target: string; back: string; fence: string }
 
-/** Join, kill, monitor and link across weaves (src/remote-watches.ts), carried the same way. */
+/** Join, kill, cancel, monitor and link across weaves (src/remote-watches.ts), carried the same way. */
 export type WatchEnvelope =
   | { k: 'watch'; target: string; watcher: string; kind: WatchKind }
   // `told`: the watcher is the thread's parent, sent the same exit message already (no copy).
   | { k: 'exit'; target: string; type?: string; watcher: string; kind: WatchKind; status: 'done' | 'failed' | 'killed' | 'unknown'; body: string; outcome: string | null; told?: boolean }
   | { k: 'kill'; target: string }
+  | { k: 'cancel'; target: string; reason: string }
   // Thread `watcher` (of the sender's weave) has ended: the watches it holds on `targets` go.
   | { k: 'unwatch'; watcher: string; targets: string[] }
 

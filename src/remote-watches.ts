@@ -9,7 +9,8 @@
  *   target ends: a monitor gets the exit message (`body`) in its inbox; a link ends the watcher
  *   with LinkedExit when the target failed or was killed, unless it traps exits (then it gets
  *   the message); a join resolves the joins of that target waiting on that weave.
- * - `kill { target }` goes to the target's weave, which kills it if it still runs there.
+ * - `kill { target }` goes to the target's weave, which kills it if it still runs there;
+ *   `cancel { target, reason }` so too, and cancels it there (src/cancel.ts).
  *
  * Each envelope goes to the weave the id names, or where it moved from there: a weave forwards
  * what comes for a thread that left it.
@@ -47,6 +48,8 @@ export interface WatchHost {
   /** True while `id` has ended here and its end record is not yet committed. */
   isEnding(id: string): boolean
   kill(id: string): boolean
+  /** Cancels `id` (a thread of this weave) so that it can clean up (src/cancel.ts). */
+  cancel(id: string, reason: string): boolean
   /** Ends `id` because `from`, which it is linked to, ended with `status`. */
   linkedExit(id: string, from: string, status: string, msg: unknown): void
 }
@@ -152,6 +155,11 @@ export class RemoteWatches {
     this.#send(target, `kill:${callId}`, { k: 'kill', target })
   }
 
+  /** Cancels `target` on its weave (queued; it is cancelled there if it still runs). */
+  cancel(target: string, callId: string, reason: string): void {
+    this.#send(target, `cancel:${callId}`, { k: 'cancel', target, reason })
+  }
+
   /**
    * Tells `watcher` (of another weave) that `target` (of this one) ended. `msg` is the exit
    * message; `result` or `error` the outcome, for a join. `told`: the watcher is the target's
@@ -189,12 +197,13 @@ export class RemoteWatches {
     if (e.k === 'watch') this.#watched(msgId, e)
     else if (e.k === 'exit') this.#exited(msgId, e)
     else if (e.k === 'unwatch') this.#unwatched(msgId, e)
-    else if (e.k === 'kill') {
+    else if (e.k === 'kill' || e.k === 'cancel') {
       const moved = m.forwardOf(e.target)
       if (moved !== undefined) m.outbox(moved, hopId(msgId, this.#host.journal.weaveId), e)
       else if (m.homeOf(e.target) === this.#host.journal.weaveId || this.#host.journal.thread(e.target) !== undefined) {
         try {
-          this.#host.kill(e.target)
+          if (e.k === 'kill') this.#host.kill(e.target)
+          else this.#host.cancel(e.target, e.reason)
         } catch (err) {
           if (!(err instanceof UnknownThread)) throw err
         }

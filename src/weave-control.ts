@@ -97,7 +97,10 @@ export class ControlRequests {
           reply = this.#weave.kill(c.thread) ? (to !== undefined ? `forwarded ${to}` : 'killed') : 'already ended'
         }
         else if (c.kind === 'killed' && c.thread) reply = this.#killedOffline(c.thread)
-        else if (c.kind === 'cancel' && c.thread) reply = this.#weave.cancel(c.thread, c.arg ?? 'cancelled') ? 'cancelled' : 'already ended'
+        else if (c.kind === 'cancel' && c.thread) {
+          const to = this.#weave.messages.forwardOf(c.thread)
+          reply = this.#weave.cancel(c.thread, c.arg ?? 'cancelled') ? (to !== undefined ? `forwarded ${to}` : 'cancelled') : 'already ended'
+        }
         else if (c.kind === 'send' && c.thread) {
           // The asker's id: one numbered by this journal's requests could be one a journal lost
           // or rebuilt gave before, which receivers would drop as a copy.

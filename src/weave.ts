@@ -335,13 +335,19 @@ export class Weave extends EventEmitter<WeaveEvents> {
   }
 
   /**
-   * Cancels a thread of this weave so that it can clean up, where a kill ends it where it is: the
-   * call it waits on (or else the next it makes) throws ThreadCancelled, recorded, and its later
-   * calls run as any (docs/messages-and-supervision.md). False when it had ended.
+   * Cancels a thread so that it can clean up, where a kill ends it where it is: the call it waits
+   * on (or else the next it makes) throws ThreadCancelled, recorded, and its later calls run as
+   * any (docs/messages-and-supervision.md). False when it had ended. With a broker, a thread of
+   * another weave (or one that moved from here) is cancelled there: true, the request is sent
+   * (durable, as a message); join it to see how it ended.
    * @throws UnknownThread when no thread has that id here
    */
   cancel(id: string, reason = 'cancelled'): boolean {
     if (this.#closed) throw new WeaveClosed(`cancel thread '${id}'`)
+    if (this.messages.forwardOf(id) !== undefined || this.messages.isRemote(id)) {
+      this.watches.cancel(id, `api:${this.journal.weaveId}:${randomUUID()}`, reason)
+      return true
+    }
     return this.#runs.cancel(id, reason)
   }
 

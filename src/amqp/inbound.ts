@@ -176,7 +176,7 @@ export class Inbound {
       w.messages.fenceIn(msgId, e, after, from)
       return
     }
-    if (e.k === 'watch' || e.k === 'exit' || e.k === 'kill' || e.k === 'unwatch') {
+    if (e.k === 'watch' || e.k === 'exit' || e.k === 'kill' || e.k === 'cancel' || e.k === 'unwatch') {
       w.watches.receive(msgId, e, after, from)
       return
     }

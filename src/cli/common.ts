@@ -225,6 +225,11 @@ export function refuseReplicatedOffline(journal: Journal): void {
   )
 }
 
+/** The weave thread `id` of journal `db` moved to (its forward), if it moved. */
+export function movedTo(db: Journal['db'], id: string): string | undefined {
+  return db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(id) as string | undefined
+}
+
 /** A path as a user would type it: relative to the working directory when it lies inside it. */
 export function displayPath(p: string): string {
   if (!isAbsolute(p)) return p

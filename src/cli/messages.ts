@@ -13,7 +13,7 @@ import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
 import { controlRow, givenAnswer } from './ask-weave.js'
-import { complain, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
+import { complain, movedTo, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
 import { weaveOfThread } from '../remote.js'
 import { deadLetterInsert } from '../dead-letters.js'
 
@@ -109,7 +109,7 @@ export function deliver(journal: Journal, to: string, body: string, sender: stri
     db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?)').run(target, sender, `cli:${randomUUID()}`, body, now)
     return { result: { delivered: true, to: target } }
   }
-  const moved = row?.status === 'moved' ? (db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(target) as string | undefined) : undefined
+  const moved = row?.status === 'moved' ? movedTo(db, target!) : undefined
   // A thread of another weave (its id says so) that this journal never held, from a journal
   // whose weave has run with a broker: that weave, running here again, sends it there, as this
   // does through the outbox. (One that never did dead-letters it, as it would: "no thread".)
@@ -148,7 +148,7 @@ function nameElsewhere(journal: Journal, name: string): { weave: string; thread:
   const heard = db.prepare('SELECT weave, thread FROM name_owners WHERE name = ?').get(name) as { weave: string; thread: string } | undefined
   if (heard !== undefined && heard.weave !== journal.weaveId) return { ...heard, moved: false }
   const moved = db.prepare('SELECT thread FROM moved_names WHERE name = ?').pluck().get(name) as string | undefined
-  const to = moved === undefined ? undefined : (db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(moved) as string | undefined)
+  const to = moved === undefined ? undefined : movedTo(db, moved)
   return moved !== undefined && to !== undefined ? { weave: to, thread: moved, moved: true } : undefined
 }
 

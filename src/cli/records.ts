@@ -16,7 +16,7 @@ import { UnknownThread } from '../errors.js'
 import type { Journal, ThreadRow } from '../journal.js'
 import { splitKey } from '../weft.js'
 import { threadAttempts, type AttemptView } from '../retry/view.js'
-import { isoTime } from './common.js'
+import { isoTime, movedTo } from './common.js'
 
 /**
  * The calls a built-in library's thread-side helper makes on the thread's behalf, and the helper:
@@ -108,7 +108,7 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
   if (row.outcome !== null && row.status === 'done') t.result = decodeShown(row.outcome)
   else if (row.outcome !== null && row.status === 'failed') t.error = decodeShown(row.outcome) as ErrorRecord
   else if (row.status === 'moved') {
-    const to = journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined
+    const to = movedTo(journal.db, row.id)
     if (to !== undefined) t.movedTo = to
   }
   const continued = (row as { continued?: number }).continued ?? 0

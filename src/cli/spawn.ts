@@ -14,7 +14,7 @@ import { chosenId, SpawnIds } from '../spawn-ids.js'
 import { allLibraryFiles } from '../libraries.js'
 import { checkUses } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
-import { complain, displayPath, errorLine, errorText, note, parseParams, refuseEmpty, refuseReplicatedOffline, runningOwner, say, threadType, toText, undoFreshJournal, withOwner, type Owner } from './common.js'
+import { complain, displayPath, errorLine, errorText, movedTo, note, parseParams, refuseEmpty, refuseReplicatedOffline, runningOwner, say, threadType, toText, undoFreshJournal, withOwner, type Owner } from './common.js'
 import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
 import { threadJson, threadView } from './records.js'
 import { openWeave, runUntilSignal, stopWaitOf, type StartOptions } from './weave-commands.js'
@@ -164,7 +164,7 @@ async function waitInJournal(journal: Journal, id: string): Promise<ThreadEnd> {
 
 /** How a recorded thread ended, with where it moved to read from the journal. */
 function endOf(row: ThreadRow, journal: Journal): ThreadEnd | null {
-  const to = row.status === 'moved' ? (journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(row.id) as string | undefined) : undefined
+  const to = row.status === 'moved' ? movedTo(journal.db, row.id) : undefined
   return rowEnd(row, to ?? '(another weave)')
 }
 

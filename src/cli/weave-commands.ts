@@ -20,6 +20,7 @@ import {
   displayPath,
   errorLine,
   errorText,
+  movedTo,
   note,
   openExisting,
   redactUrls,
@@ -306,7 +307,7 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
     })
     if (owner === null && moved) {
       // Nothing here can send it after the thread: saying it had ended would be wrong, it runs on.
-      const to = (journal.db.prepare('SELECT weave FROM forwards WHERE thread = ?').pluck().get(id) as string | undefined) ?? 'another weave'
+      const to = movedTo(journal.db, id) ?? 'another weave'
       throw new ThreadMoved(id, to, `no weave runs on ${db} to send the kill after it: kill it on the journal of the weave it runs on, or start a weave here with a broker (raiment start --db ${db} --amqp URL) and kill it again`)
     }
     if (owner === null) return killed ? { killed: true } : { killed: false, status: journal.thread(id)?.status ?? 'ended' }

@@ -26,6 +26,7 @@
  *   depends on the lost one: a message taken, a send by a thread that replays).
  */
 import type Database from 'better-sqlite3'
+import { markKey, marked, marks, type InFlight } from './in-flight.js'
 import { ClosedBeforeDurable, InvalidArgument, JournalWriteFailed } from './errors.js'
 import type { EntryRow } from './journal.js'
 import type { Observer } from './observer.js'
@@ -126,6 +127,8 @@ export class GroupCommit {
   #rseq = 0
   /** Set when a batch failed to commit: nothing commits after it (see the invariant). */
   failed: JournalWriteFailed | null = null
+  /** Live calls started since the last batch: those in flight as it commits are marked in it (src/in-flight.ts). */
+  #started: InFlight[] = []
 
   /**
    * `prep` prepares a statement (a read-only journal gives null for each: it never writes);
@@ -194,6 +197,12 @@ export class GroupCommit {
     return out
   }
 
+  /** A live call `c` was started: marked in the next batch if still in flight then (src/in-flight.ts). */
+  started(c: InFlight): void {
+    this.#started.push(c)
+    if (!this.#scheduled) this.#schedule()
+  }
+
   /** Queues a statement into the next batch; `after` runs once it is durable. */
   queue(stmt: Statement, params: unknown[], after?: () => void): void {
     this.#stmts.push(stmt)
@@ -234,6 +243,23 @@ export class GroupCommit {
     this.#waiting.clear()
   }
 
+  /** Marks the calls started since the last batch still in flight, first in this one: a thread's end queued in it deletes its rows after them. */
+  #markStarted(): void {
+    const started = this.#started
+    this.#started = []
+    const stmts: Statement[] = []
+    const params: unknown[][] = []
+    for (const c of started) {
+      if (!marks(c)) continue
+      marked(this.#host, c)
+      stmts.push(this.#setMeta)
+      params.push([markKey(c.threadId, c.ord, c.key), ''])
+    }
+    if (stmts.length === 0) return
+    this.#stmts = stmts.concat(this.#stmts)
+    this.#params = params.concat(this.#params)
+  }
+
   #schedule(): void {
     this.#scheduled = true
     setImmediate(this.#flush)
@@ -244,6 +270,7 @@ export class GroupCommit {
     const host = this.#host
     if (host.closed) return
     if (this.failed !== null) throw this.failed
+    if (this.#started.length > 0) this.#markStarted()
     const stmts = this.#stmts
     const params = this.#params
     const after = this.#after

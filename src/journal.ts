@@ -21,6 +21,7 @@ import { basename, dirname, resolve } from 'node:path'
 import { InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
 import { BUSY_MS, JournalLock, leaveWal, LockHeld, lockPath, openToRead, parseOwner, whenNotBusy } from './journal-owner.js'
 import { checkAndMigrate } from './journal-schema.js'
+import type { InFlight } from './in-flight.js'
 import { GroupCommit, type JournalTap } from './group-commit.js'
 import type { Observer } from './observer.js'
 import { newScope } from './call-context.js'
@@ -367,6 +368,11 @@ export class Journal {
 
   get closed(): boolean {
     return this.#closed
+  }
+
+  /** A live call was started (src/in-flight.ts). */
+  started(c: InFlight): void {
+    this.#commits.started(c)
   }
 
   /** Queues meta row `k` = `v` into the next batch. */

@@ -18,6 +18,7 @@ import { leavesDump, toldError, type DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
 import { ThreadCancelled, ThreadKilled, UnknownThread } from './errors.js'
+import { attachMarks, dropMarks, loadMarks } from './in-flight.js'
 import { cancelApplied, dropCancel } from './cancel.js'
 import type { Journal, ThreadRow } from './journal.js'
 import { threadView, type Library } from './libraries.js'
@@ -139,6 +140,8 @@ export class WeaveRuns {
     })
     // A close waits for the calls in flight: a thread that starts meanwhile makes none.
     if (o.host.stopping()) void weft.hold()
+    // Replaying its record: calls it had in flight, if the journal says so, come first.
+    if (entries !== null) attachMarks(this.#journal, weft, run.id)
     return weft
   }
 
@@ -243,6 +246,7 @@ export class WeaveRuns {
     const error = ok ? null : (decodeValue(text) as ErrorRecord)
     exitSignals(this.#weave, run, status, value, error)
     dropCancel(run.weft, this.#journal, run.id)
+    dropMarks(this.#journal, run.id, run.weft)
     this.#journal.endThread(run.id, status, text, () => {
       const end: ThreadEnd = error === null
         ? { id: run.id, type: run.type, status: 'done', result: value }
@@ -269,6 +273,7 @@ export class WeaveRuns {
     run.ended = true
     run.weft.stop(new ThreadKilled(id))
     dropCancel(run.weft, this.#journal, id)
+    dropMarks(this.#journal, id, run.weft)
     exitSignals(this.#weave, run, 'killed', undefined, null)
     this.#journal.endThread(id, 'killed', null, () => this.ended(run, { id, type: run.type, status: 'killed' }), run.weft.recorded)
     return true
@@ -326,6 +331,7 @@ export class WeaveRuns {
 
   /** Starts or resumes every thread recorded as pending or running (the weave opens). */
   resume(): void {
+    loadMarks(this.#journal)
     // Passivated threads stay so, unless what wakes them came while no weave ran.
     const p = this.#o.passivation
     // With passivation off every running thread resumes: rows a weave with it on left would keep

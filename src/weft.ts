@@ -30,6 +30,7 @@ import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { abort, askLibrary, Call, keptHook } from './call.js'
+import { forget, inFlightCall, inFlightDivergence, marksOf, unmark } from './in-flight.js'
 import { cancelFails, cancelling, deferCancel, takeCancel } from './cancel.js'
 import type { ThreadCancelled } from './errors.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
@@ -194,6 +195,8 @@ export class Weft extends KeyCounts implements WeftLike {
   }
 
   #live(call: Call): void {
+    const marks = marksOf(this)
+    if (marks !== undefined && this.#inFlightBefore(call, marks)) return
     if (this.#journal === null) {
       this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}).`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: madeBy(call, this.#stacks) } })
       return
@@ -223,6 +226,29 @@ export class Weft extends KeyCounts implements WeftLike {
     )
   }
 
+  /**
+   * A live call of a thread that had calls in flight when its weave stopped (src/in-flight.ts):
+   * true when it is settled here (a marker, answered as the code before it went; a divergence).
+   */
+  #inFlightBefore(call: Call, marks: Set<string>): boolean {
+    const v = inFlightCall(this, marks, call)
+    if (v === 'marker') return (this.#answerMarker(call), true)
+    if (v === 'go') return false
+    const d = inFlightDivergence(v, call, this.#seq, madeBy(call, this.#stacks))
+    if (this.#onDivergence !== 'continue') return (this.#divergence(d), true)
+    warnContinued(this.#config, this.threadId, this.#type, d)
+    forget(this)
+    return false
+  }
+
+  /** A marker call answered, unrecorded, as the code before the marker went (`absent`). */
+  #answerMarker(call: Call): void {
+    const absent = call.lib.markers!.get(call.method)
+    this.removePending(call)
+    this.#onMarker?.(call.key, absent)
+    call.resolve(absent)
+  }
+
   /** `call`, made live with a cancel put off to it, fails with it, unasked: recorded (and traced) as its outcome. */
   #cancelled(call: Call, e: ThreadCancelled): void {
     this.#start(call)
@@ -240,6 +266,7 @@ export class Weft extends KeyCounts implements WeftLike {
       return null
     }
     this.#start(call)
+    this.#journal!.started(call)
     let p: unknown
     enterCall(call)
     try {
@@ -304,6 +331,7 @@ export class Weft extends KeyCounts implements WeftLike {
     // A journal-only call's outcome may reach the thread now, before its commit (src/weft-pending.ts).
     const early = this.#onDurable === undefined && this.releaseEarly(call, journal)
     journal.addEntry(this.threadId, seq, call.key, call.ord, call.ok ? 1 : 0, text, call.started, performance.now() - call.t0, early ? () => this.#sure(call) : () => this.#durable(call), newThread)
+    if (call.marked) unmark(journal, call)
     this.checkHeld()
   }
 
@@ -337,14 +365,10 @@ export class Weft extends KeyCounts implements WeftLike {
   #request(r: Replay, call: Call): void {
     const e = r.find(call.key, call.ord)
     if (e !== undefined && e.call === null) e.call = call
-    else if (e === undefined && call.lib.markers !== null && call.lib.markers.has(call.method) && r.unasked()) {
+    else if (e === undefined && call.lib.markers !== null && call.lib.markers.has(call.method) && (r.unasked() || marksOf(this) !== undefined)) {
       // A marker the record lacks while the thread has recorded calls still to make: the record
       // was made by code without it, so the call answers as that code went, unrecorded.
-      const absent = call.lib.markers.get(call.method)
-      this.removePending(call)
-      this.#onMarker?.(call.key, absent)
-      call.resolve(absent)
-      return
+      return this.#answerMarker(call)
     } else r.held.push(call)
     this.#schedule(r)
   }

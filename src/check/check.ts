@@ -4,6 +4,7 @@
  * called; the journal is opened read-only (nothing is created or changed, and a weave may be
  * running on it).
  */
+import { marksIn } from '../in-flight.js'
 import type { ThreadRow } from '../journal.js'
 import { Journal } from '../journal.js'
 import { allLibraryFiles, replayParts, type ReplayParts } from '../libraries.js'
@@ -86,7 +87,7 @@ export async function checkJournal(o: CheckOptions): Promise<CheckReport> {
     const verdicts: Verdict[] = []
     const changes = new Map<string, ChangeSummary>()
     for (const row of rows) {
-      const v = await checkRow(records, row, loaded.types, loaded.unavailable, loaded.files, parts, changes)
+      const v = await checkRow(records, row, loaded.types, loaded.unavailable, loaded.files, parts, changes, marksIn(journal, row.id))
       verdicts.push(v)
       o.onVerdict?.(v)
     }
@@ -106,6 +107,7 @@ async function checkRow(
   files: ReadonlyMap<string, string>,
   parts: ReadonlyMap<string, ReplayParts>,
   changes: Map<string, ChangeSummary>,
+  inFlight: ReadonlySet<string>,
 ): Promise<Verdict> {
   const base = { id: row.id, type: row.type, status: row.status }
   const type = types.get(row.type)
@@ -120,6 +122,7 @@ async function checkRow(
       params: row.params,
       outcome: row.outcome,
       entries: () => records.entries(row.id),
+      inFlight,
     },
     parts,
     files.get(row.type),

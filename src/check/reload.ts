@@ -25,6 +25,7 @@ import type { Run, WeaveHost } from '../weave-types.js'
 import type { Entry } from '../weft.js'
 import { ownTurn } from '../group-commit.js'
 import { holdCalls, MOVE_WAIT_MS } from '../weave-moves.js'
+import { marksIn } from '../in-flight.js'
 import { checkThread } from './replay-check.js'
 
 /** What a reload did, per thread type whose file changed. */
@@ -55,6 +56,8 @@ export interface ReloadAccess {
   running(type: string): Array<{ id: string; params: string }>
   /** The record of a thread as committed now. */
   entries(id: string): Entry[]
+  /** The calls it has in flight as the journal says now (src/in-flight.ts): its new code must ask for them first. */
+  inFlight(id: string): ReadonlySet<string>
   /**
    * Stops threads `ids` at their next call and waits, all at once, up to MOVE_WAIT_MS for their
    * calls in flight to be answered and recorded (a call let go of would be made again).
@@ -126,7 +129,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
       const thread = { id: run.id, type: name, status: 'running', params: run.params }
       await ownTurn()
       const recorded = a.entries(run.id)
-      const first = await checkThread(t, { ...thread, entries: () => recorded }, parts, file)
+      const first = await checkThread(t, { ...thread, entries: () => recorded, inFlight: a.inFlight(run.id) }, parts, file)
       if (first.verdict.verdict !== 'compatible') entry.kept.push({ id: run.id, why: why(first.verdict) })
       else compatible.push(run)
     }
@@ -139,7 +142,7 @@ export async function reload(a: ReloadAccess): Promise<ReloadReport> {
         await ownTurn()
         const record = a.stop(run.id)
         if (record === null) continue
-        const second = await checkThread(t, { ...thread, entries: () => record.map((e) => ({ ...e, call: null })) }, parts, file)
+        const second = await checkThread(t, { ...thread, entries: () => record.map((e) => ({ ...e, call: null })), inFlight: a.inFlight(run.id) }, parts, file)
         if (second.verdict.verdict === 'compatible') {
           if (a.resume(run.id, t, record)) entry.moved.push(run.id)
         } else if (a.resume(run.id, old, record)) entry.kept.push({ id: run.id, why: why(second.verdict) })
@@ -212,6 +215,7 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
       journal.flushNow()
       return host.entries(id)
     },
+    inFlight: (id) => marksIn(journal, id),
     hold: async (ids) => {
       const runs = ids.map(live).filter((r) => r !== null)
       for (const r of runs) held.set(r.id, r.weft)

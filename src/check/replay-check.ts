@@ -11,6 +11,7 @@
  * - The replay runs in microtasks only (the weft releases outcomes on drained microtask queues),
  *   so a thread still unsettled when a macrotask runs waits on something outside its record.
  */
+import { forget, giveMarks } from '../in-flight.js'
 import { isContinueAsNew } from '../continue/continue.js'
 import { decodeArgs, decodeValue, encodeArgs } from '../encoding.js'
 import { ReplayDivergence, type DivergenceDetail } from '../errors.js'
@@ -32,6 +33,8 @@ export interface CheckedThread {
   /** The encoded result or error of a thread that ended, as the journal holds it. */
   readonly outcome?: string | null
   entries(): Entry[]
+  /** The calls it had in flight when its weave stopped (src/in-flight.ts `marksIn`): asked for first. */
+  readonly inFlight?: ReadonlySet<string>
 }
 
 /** A call as a verdict shows it: `lib.method` and its decoded arguments. */
@@ -122,6 +125,7 @@ async function replayOnce(type: AnyThreadType, t: CheckedThread, parts: Readonly
     onStop: (e) => stopped(e),
     onMarker: (key) => absent.push(key),
   })
+  if (t.inFlight !== undefined) giveMarks(weft, new Set(t.inFlight))
   const self = threadView(t.type, type.uses, parts, (u) => replayLibrary(parts, u), weft)
   let stuck: () => void = () => {}
   const idle = new Promise<'stuck'>((res) => (stuck = () => res('stuck')))
@@ -139,6 +143,7 @@ async function replayOnce(type: AnyThreadType, t: CheckedThread, parts: Readonly
     out = { entries: entries.length, error: weft.finish(isContinueAsNew(e) ? undefined : e) ?? (e as Error), markers: [] }
   } finally {
     clearImmediate(timer)
+    forget(weft)
   }
   if (markerLibs !== null) {
     const old = new Set(absent)

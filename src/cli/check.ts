@@ -77,13 +77,17 @@ export function verdictLines(v: Verdict): string[] {
   if (v.verdict === 'compatible') return [`${head} compatible`]
   if (v.verdict === 'does-not-load') return [`${head} does not load: ${v.code}: ${v.message}`]
   if (v.kind === 'stuck') return [`${head} diverges: ${v.message}`]
-  const lines = [`${head} diverges at entry ${v.at}${v.seq !== null ? ` (seq ${v.seq})` : ''}: ${KIND[v.kind]}`]
-  if (v.recorded !== null) lines.push(`  recorded: ${callText(v.recorded.call, v.recorded.args)}`)
-  if (v.made !== null) lines.push(`  made:     ${callText(v.made.call, v.made.args)}${v.where !== null ? `   at ${v.where}` : ''}`)
+  // Seq -1: a call in flight when its weave stopped, never answered (src/in-flight.ts).
+  const inFlight = v.seq === -1
+  const lines = [`${head} diverges at entry ${v.at}${v.seq !== null && !inFlight ? ` (seq ${v.seq})` : ''}: ${inFlight ? IN_FLIGHT : KIND[v.kind]}`]
+  if (v.recorded !== null) lines.push(`  ${inFlight ? 'in flight' : 'recorded'}: ${callText(v.recorded.call, v.recorded.args)}`)
+  if (v.made !== null) lines.push(`  made:     ${inFlight ? ' ' : ''}${callText(v.made.call, v.made.args)}${v.where !== null ? `   at ${v.where}` : ''}`)
   for (const d of v.diff) lines.push(`  ${d}`)
   if (v.threw !== undefined) lines.push(`  threw:    ${v.threw}`)
   return lines
 }
+
+const IN_FLIGHT = 'the code makes another call where this one was in flight when its weave stopped (it may have been made: its outcome was never recorded)'
 
 const KIND: Record<string, string> = {
   unexpected: 'the code makes another call where the record holds this one',

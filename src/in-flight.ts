@@ -1,0 +1,168 @@
+/**
+ * Calls in flight, in the journal: a thread resumed on changed code must not take another path
+ * past a call it had made and whose outcome was never recorded (the weave was killed, or stopped
+ * with the call in flight). A user trial's payment thread, SIGKILLed during `psp.charge` and
+ * started on code whose `patch.patched('two-steps')` chose authorize + capture, charged twice:
+ * the record ended before the charge, so the patch answered true.
+ *
+ * Invariants:
+ * - A live call that is not a wait (no abort hook: a receive, a sleep, a join are waits) and is
+ *   still unanswered when a batch commits gets a row in that batch, meta
+ *   `inflight:<thread>:<ord>:<key>` (`mark`); its outcome's batch deletes it. A call answered
+ *   within its batch (most are) writes nothing. A call whose start the journal never committed
+ *   (a kill within the batch it started in, ~ms) has no row: that window stays.
+ * - A thread resumed with rows (`attachMarks`) has them as its weft's marks until it has asked
+ *   for each again: meanwhile `patch.patched()` and the other markers answer as the code before
+ *   them went (the thread was past them), the call of a mark is made again with its call id (its
+ *   row is deleted with its outcome), and a call of the same method with other arguments (or
+ *   another ordinal) is a divergence: the call in flight may have been made.
+ * - A thread's end deletes what rows it has left (`dropMarks`, in the end's batch).
+ * - While no weft of the process has marks, the call path pays one integer test (`pending`).
+ */
+import type { DivergenceDetail } from './errors.js'
+import type { Journal } from './journal.js'
+import type { Divergence } from './weft-divergence.js'
+import { describeKey } from './replay-record.js'
+
+/** What the journal marks as in flight (a Call). */
+export interface InFlight {
+  readonly threadId: string
+  readonly key: string
+  readonly ord: number
+  readonly answered: boolean
+  readonly abortHook: unknown
+  marked: boolean
+}
+
+const PREFIX = 'inflight:'
+
+/** The meta key of a call in flight. */
+export function markKey(thread: string, ord: number, key: string): string {
+  return `${PREFIX}${thread}:${ord}:${key}`
+}
+
+/** Whether a batch about to commit marks `c`: started live, unanswered, not a wait. */
+export function marks(c: InFlight): boolean {
+  return !c.answered && !c.marked && c.abortHook === null
+}
+
+/** By journal: its threads with rows written and not yet deleted, with how many (their end deletes what is left). */
+const rowsBy = new WeakMap<object, Map<string, number>>()
+
+function rowsOf(journal: object): Map<string, number> {
+  let m = rowsBy.get(journal)
+  if (m === undefined) rowsBy.set(journal, (m = new Map<string, number>()))
+  return m
+}
+
+function count(journal: object, thread: string, by: number): void {
+  const rows = rowsOf(journal)
+  const n = (rows.get(thread) ?? 0) + by
+  if (n <= 0) rows.delete(thread)
+  else rows.set(thread, n)
+}
+
+/** `c` is marked in the batch `journal` is writing. */
+export function marked(journal: object, c: InFlight): void {
+  c.marked = true
+  count(journal, c.threadId, 1)
+}
+
+/** `c`'s outcome is recorded: its row goes in that batch. */
+export function unmark(journal: Journal, c: InFlight): void {
+  c.marked = false
+  journal.queueMetaDelete(markKey(c.threadId, c.ord, c.key))
+  count(journal, c.threadId, -1)
+}
+
+/** The thread has ended: its rows left (calls let go of, marks never asked for again) go in the end's batch. */
+export function dropMarks(journal: Journal, thread: string, weft: object): void {
+  forget(weft)
+  if (!rowsOf(journal).delete(thread)) return
+  const stmt = (deletes.get(journal) ?? deletes.set(journal, journal.db.prepare('DELETE FROM meta WHERE k > ? AND k < ?')).get(journal))!
+  // ';' follows ':': every key of the thread's prefix lies between.
+  journal.queue(stmt, [`${PREFIX}${thread}:`, `${PREFIX}${thread};`])
+}
+const deletes = new WeakMap<Journal, ReturnType<Journal['db']['prepare']>>()
+
+/** Counts the rows of a journal by thread, as it opens (the threads with some get their marks as they resume). */
+export function loadMarks(journal: Journal): void {
+  const rows = rowsOf(journal)
+  rows.clear()
+  for (const [rest] of journal.metaWithPrefix(PREFIX)) {
+    const thread = rest.slice(0, rest.indexOf(':'))
+    rows.set(thread, (rows.get(thread) ?? 0) + 1)
+  }
+}
+
+/** Marks not yet asked for again, by weft. */
+const byWeft = new WeakMap<object, Set<string>>()
+let pending = 0
+
+/**
+ * `weft` replays thread `thread`'s record (it resumes, wakes, or moves to reloaded code): the
+ * thread's rows, if it has any, are its marks.
+ */
+export function attachMarks(journal: Journal, weft: object, thread: string): void {
+  if (rowsOf(journal).has(thread)) giveMarks(weft, marksIn(journal, thread))
+}
+
+/** The calls thread `thread` has in flight, as the journal says now (`<ord>:<key>`). */
+export function marksIn(journal: Journal, thread: string): Set<string> {
+  return new Set(journal.metaWithPrefix(`${PREFIX}${thread}:`).map(([rest]) => rest))
+}
+
+/** `weft` replays a record whose thread had `set` in flight (a check's replay is given them so too). */
+export function giveMarks(weft: object, set: Set<string>): void {
+  if (set.size === 0) return
+  if (!byWeft.has(weft)) pending++
+  byWeft.set(weft, set)
+}
+
+/** The marks `weft` has left, if any (one integer test while no weft has). */
+export function marksOf(weft: object): Set<string> | undefined {
+  return pending === 0 ? undefined : byWeft.get(weft)
+}
+
+/** A live call, as in-flight marks see it. */
+interface Asked {
+  readonly lib: { readonly name: string; readonly markers: ReadonlyMap<string, unknown> | null; keyPrefix(method: string): string }
+  readonly method: string
+  readonly key: string
+  readonly ord: number
+  marked: boolean
+}
+
+/**
+ * A live call of a weft with marks: 'marker' (a patch marker: it answers as the code before it
+ * went, as the thread was past it), 'go' (one of them, made again with its call id, its row kept
+ * until its outcome; or a call of another method), or the mark of its method it does not match
+ * (other arguments, or another ordinal: a divergence, `inFlightDivergence`).
+ */
+export function inFlightCall(weft: object, marks: Set<string>, c: Asked): 'marker' | 'go' | { key: string; ord: number } {
+  if (c.lib.markers !== null && c.lib.markers.has(c.method)) return 'marker'
+  if (marks.delete(`${c.ord}:${c.key}`)) {
+    c.marked = true
+    if (marks.size === 0) forget(weft)
+    return 'go'
+  }
+  const prefix = c.lib.keyPrefix(c.method)
+  for (const m of marks) {
+    const i = m.indexOf(':')
+    if (m.startsWith(prefix, i + 1)) return { key: m.slice(i + 1), ord: Number(m.slice(0, i)) }
+  }
+  return 'go'
+}
+
+/** The divergence of call `c` (the thread's `index`th live entry) made where `mark` was in flight. */
+export function inFlightDivergence(mark: { key: string; ord: number }, c: { key: string; ord: number }, index: number, made: DivergenceDetail['made']): Divergence {
+  return {
+    what: `${describeKey(mark.key)} (ordinal ${mark.ord}) was in flight when its weave stopped, its outcome never recorded (it may have been made), and the thread now makes ${describeKey(c.key)} (ordinal ${c.ord}) instead.`,
+    detail: { kind: 'unexpected', index, recorded: { seq: -1, key: mark.key, ord: mark.ord }, ...(made !== undefined ? { made } : {}) },
+  }
+}
+
+/** `weft` has no marks left (asked for again, or moot: it ended, or went on past them under `onDivergence: 'continue'`). */
+export function forget(weft: object): void {
+  if (pending > 0 && byWeft.delete(weft)) pending--
+}

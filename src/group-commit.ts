@@ -129,6 +129,8 @@ export class GroupCommit {
   failed: JournalWriteFailed | null = null
   /** Live calls started since the last batch: those in flight as it commits are marked in it (src/in-flight.ts). */
   #started: InFlight[] = []
+  /** A look at `#started` is due in the next turn (`#checkStarted`). */
+  #startedCheck = false
 
   /**
    * `prep` prepares a statement (a read-only journal gives null for each: it never writes);
@@ -197,10 +199,23 @@ export class GroupCommit {
     return out
   }
 
-  /** A live call `c` was started: marked in the next batch if still in flight then (src/in-flight.ts). */
+  /**
+   * A live call `c` was started: marked in the next batch if still in flight then (src/in-flight.ts).
+   * A call in flight a turn later has a batch scheduled for it if none is; one answered by then
+   * (most) changes nothing: its outcome's batch is the one it would have had.
+   */
   started(c: InFlight): void {
     this.#started.push(c)
-    if (!this.#scheduled) this.#schedule()
+    if (this.#startedCheck) return
+    this.#startedCheck = true
+    setImmediate(this.#checkStarted)
+  }
+
+  #checkStarted = (): void => {
+    this.#startedCheck = false
+    if (this.#scheduled || this.#host.closed) return
+    if (this.#started.some(marks)) this.#schedule()
+    else this.#started = []
   }
 
   /** Queues a statement into the next batch; `after` runs once it is durable. */

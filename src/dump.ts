@@ -304,6 +304,27 @@ export function leftNoDump(error: unknown): boolean {
   return typeof error === 'object' && error !== null && noDump.has(error)
 }
 
+/** The `created` of the dump in `file` (the thread's start, telling two threads of one id apart), or null: none, or not a dump. */
+function createdOf(file: string): number | null {
+  if (!existsSync(file)) return null
+  try {
+    const created = superjson.parse<Partial<Dump> | null>(readFileSync(file, 'utf8'))?.thread?.created
+    return typeof created === 'number' ? created : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * A dump in `file` of another thread of the same id (a journal made again, or a copy of one, by
+ * the same weave id) is kept, renamed `<n>.<its created>.json`, not overwritten (a user trial
+ * lost a failed thread's dump so).
+ */
+async function keepOther(file: string, created: number): Promise<void> {
+  const other = createdOf(file)
+  if (other !== null && other !== created) await rename(file, `${file.slice(0, -'.json'.length)}.${other}.json`)
+}
+
 /** Where a weave writes the dumps of its failed threads, and the writes not yet done. */
 export class DumpWriter {
   /** The dumps directory, or false: no dumps. */
@@ -333,9 +354,9 @@ export class DumpWriter {
     if (crashArmed) crashPoint('dumps-missing')
     const writes: Array<Promise<void>> = []
     if (this.#dir !== false) {
-      const failed = this.#journal.db.prepare("SELECT id, outcome FROM threads WHERE status = 'failed' AND ended >= ?").all(since) as Array<{ id: string; outcome: string }>
-      for (const { id, outcome } of failed) {
-        if (leavesDumpText(outcome) && !existsSync(this.path(id)!)) writes.push(this.write(id))
+      const failed = this.#journal.db.prepare("SELECT id, outcome, created FROM threads WHERE status = 'failed' AND ended >= ?").all(since) as Array<{ id: string; outcome: string; created: number }>
+      for (const { id, outcome, created } of failed) {
+        if (leavesDumpText(outcome) && createdOf(this.path(id)!) !== created) writes.push(this.write(id))
       }
     }
     void Promise.all(writes).then(() => {
@@ -350,11 +371,13 @@ export class DumpWriter {
   write(id: string): Promise<void> {
     const file = this.path(id)
     if (file === null) return Promise.resolve()
-    const text = dumpText(makeDump(this.#journal, id))
+    const dump = makeDump(this.#journal, id)
+    const text = dumpText(dump)
     // Written beside it and renamed: a crash leaves the whole dump or none, never half of one.
     const tmp = `${file}.${process.pid}.tmp`
     const p = mkdir(dirname(file), { recursive: true })
       .then(() => writeFile(tmp, text))
+      .then(() => keepOther(file, dump.thread.created))
       .then(() => rename(tmp, file))
       .catch((e: unknown) => {
         this.#onError(new RaimentError('RAIMENT_DUMP_NOT_WRITTEN', `could not write the dump of ${id} to ${file}: ${(e as Error).message}`, { cause: e }))

@@ -1,46 +1,83 @@
 /**
  * clock: the time, and durable sleep. `sleep(ms)` is recorded as the time it started plus a wait
- * until a deadline, so after a crash only the remainder is waited.
+ * until a deadline, so after a crash only the remainder is waited. The time is the weave's clock
+ * (`Weave.open({ clock })`): the real one by default, or a test clock that moves when told.
  */
-import { callContext, InvalidArgument } from 'raiment'
-import type { CallContext, LibraryApi } from 'raiment'
+import { callContext, InvalidArgument, realClock } from 'raiment'
+import type { CallContext, LibraryApi, ScheduleClock, WeaveConfig } from 'raiment'
 import { describe } from './_describe.js'
 
-const clock = {
-  /** Milliseconds since the epoch. */
-  async now(): Promise<number> {
-    return Date.now()
-  },
-  /** Waits until the wall-clock time `at` (ms since the epoch); returns at once if it has passed. */
-  sleepUntil(at: number): Promise<void> {
-    if (typeof at !== 'number' || !Number.isFinite(at)) {
-      return Promise.reject(new InvalidArgument(`clock.sleepUntil expects a time in ms since the epoch, got ${describe(at)}`))
-    }
-    if (at <= Date.now()) return Promise.resolve()
-    // A sleeping thread holds what is made here, so keep it small: an entry in the sleepers'
-    // heap rather than a Timeout of its own, onAbort rather than an AbortSignal (about 1 KB), no
-    // named closures (tsx gives each a property dictionary), and one closure that outlives this
-    // call (the abort hook), whose scope holds the sleeper alone (`at` in it would be a second).
-    let ctx: CallContext
-    try {
-      ctx = callContext()
-    } catch (e) {
-      return Promise.reject(e)
-    }
-    const sleeper = new Sleeper(at)
-    const promise = new Promise<void>((resolve, reject) => {
-      sleeper.resolve = resolve
-      sleeper.reject = reject
-    })
-    add(sleeper)
-    ctx.onAbort((reason) => {
-      remove(sleeper)
-      sleeper.reject(reason)
-    })
-    return promise
-  },
+const clock = (config: WeaveConfig) => {
+  const time = (config.weave as { clock?: ScheduleClock } | undefined)?.clock ?? realClock
+  // On the real clock, calls as they always were: Date.now, and the sleepers' heap below.
+  if (time === realClock) return { now: realNow, sleepUntil: realSleepUntil }
+  return {
+    /** Milliseconds since the epoch, by the weave's clock. */
+    async now(): Promise<number> {
+      return time.now()
+    },
+    /** Waits until time `at` of the weave's clock; returns at once if it has passed. */
+    sleepUntil(at: number): Promise<void> {
+      if (typeof at !== 'number' || !Number.isFinite(at)) return Promise.reject(badTime(at))
+      if (at <= time.now()) return Promise.resolve()
+      let ctx: CallContext
+      try {
+        ctx = callContext()
+      } catch (e) {
+        return Promise.reject(e)
+      }
+      return new Promise<void>((resolve, reject) => {
+        let cancel = (): void => {}
+        // A timer may fire early (ScheduleClock): armed again for what is left.
+        const arm = (): void => {
+          cancel = time.setTimer(at, () => (time.now() < at ? arm() : resolve()))
+        }
+        arm()
+        ctx.onAbort((reason) => {
+          cancel()
+          reject(reason)
+        })
+      })
+    },
+  }
 }
 export default clock
+
+/** Milliseconds since the epoch. */
+async function realNow(): Promise<number> {
+  return Date.now()
+}
+
+function badTime(at: unknown): InvalidArgument {
+  return new InvalidArgument(`clock.sleepUntil expects a time in ms since the epoch, got ${describe(at)}`)
+}
+
+/** Waits until the wall-clock time `at` (ms since the epoch); returns at once if it has passed. */
+function realSleepUntil(at: number): Promise<void> {
+  if (typeof at !== 'number' || !Number.isFinite(at)) return Promise.reject(badTime(at))
+  if (at <= Date.now()) return Promise.resolve()
+  // A sleeping thread holds what is made here, so keep it small: an entry in the sleepers'
+  // heap rather than a Timeout of its own, onAbort rather than an AbortSignal (about 1 KB), no
+  // named closures (tsx gives each a property dictionary), and one closure that outlives this
+  // call (the abort hook), whose scope holds the sleeper alone (`at` in it would be a second).
+  let ctx: CallContext
+  try {
+    ctx = callContext()
+  } catch (e) {
+    return Promise.reject(e)
+  }
+  const sleeper = new Sleeper(at)
+  const promise = new Promise<void>((resolve, reject) => {
+    sleeper.resolve = resolve
+    sleeper.reject = reject
+  })
+  add(sleeper)
+  ctx.onAbort((reason) => {
+    remove(sleeper)
+    sleeper.reject(reason)
+  })
+  return promise
+}
 
 /** Reading the clock and waiting reach nothing outside the weave (see LibraryModule.journalOnly). */
 export const journalOnly = ['now', 'sleepUntil']
@@ -155,7 +192,7 @@ export const threadSide = {
    * Sleeps `ms` milliseconds, durably: the deadline is recorded, so a thread resumed after a
    * crash waits only what is left of it.
    */
-  sleep(this: LibraryApi<typeof clock>, ms: number): Promise<void> {
+  sleep(this: LibraryApi<ReturnType<typeof clock>>, ms: number): Promise<void> {
     if (typeof ms !== 'number' || !(ms >= 0 && ms < Infinity)) {
       return Promise.reject(new InvalidArgument(`clock.sleep expects a finite number of ms >= 0, got ${describe(ms)}`))
     }
@@ -164,4 +201,4 @@ export const threadSide = {
   },
 }
 
-export type ClockApi = LibraryApi<typeof clock> & { sleep(ms: number): Promise<void> }
+export type ClockApi = LibraryApi<ReturnType<typeof clock>> & { sleep(ms: number): Promise<void> }

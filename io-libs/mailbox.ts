@@ -4,7 +4,7 @@
  * matches a pattern or predicate, and what it took is recorded, so replay hands the thread the
  * same messages.
  */
-import { callContext, InvalidArgument, TIMED_OUT, weaveOf, type LibraryApi, type SendResult, type WeaveConfig } from 'raiment'
+import { callContext, InvalidArgument, realClock, TIMED_OUT, weaveOf, type LibraryApi, type ScheduleClock, type SendResult, type WeaveConfig } from 'raiment'
 import { describe } from './_describe.js'
 
 interface Received {
@@ -16,6 +16,8 @@ type Waited = Received | { timedOut: true }
 
 const mailbox = (config: WeaveConfig) => {
   const messages = () => weaveOf(config).messages
+  // The weave's clock: a receive's timeout is counted by it (the real one by default).
+  const time = (config.weave as { clock?: ScheduleClock } | undefined)?.clock ?? realClock
   return {
     /**
      * Sends `message` to a thread id or registered name. Resolves to `{ delivered: true, to }`, or
@@ -44,7 +46,7 @@ const mailbox = (config: WeaveConfig) => {
       return messages().takeNumber(ctx.threadId, n, (fn) => ctx.onAbort(fn))
     },
     async now(): Promise<number> {
-      return Date.now()
+      return time.now()
     },
   }
 }

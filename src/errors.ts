@@ -405,6 +405,22 @@ export class RetryOnThrew extends RaimentError {
 }
 
 /**
+ * A test clock (`testClock()` of raiment/testing) given to a weave while another open weave uses
+ * it: one clock moves one weave, which it waits for before each step of time.
+ */
+export class ClockInUse extends RaimentError {
+  /** The weave that uses the clock. */
+  readonly weaveId: string
+  constructor(weaveId: string) {
+    super(
+      'RAIMENT_CLOCK_IN_USE',
+      `this test clock is in use by weave '${weaveId}', which is open: give each weave a clock of its own (testClock()), or close that weave first`,
+    )
+    this.weaveId = weaveId
+  }
+}
+
+/**
  * A thread type or I/O library that Node loads as CommonJS (its package.json says
  * `"type": "commonjs"`, npm's default, or has no `type`) and that could not be loaded as one.
  */

@@ -25,7 +25,8 @@ import type { Journal } from './journal.js'
 import { givingBack } from './call.js'
 import { matches, NoSuchMessage, type Received, type TimedOut } from './message-shapes.js'
 import type { CallObservation } from './observer.js'
-import { MAX_TIMER_MS } from './durations.js'
+import { realClock, type ScheduleClock } from './schedules/clock.js'
+import { timerAt } from './time/timers.js'
 
 export interface Msg {
   n: number
@@ -88,6 +89,8 @@ export class Inboxes {
   observed = false
   /** Told of a message (number `n`, encoded `body`) put in an inbox that no waiting receiver took (src/passivation/ wakes its thread). */
   onStored: ((thread: string, n: number, body: string) => void) | null = null
+  /** The weave's clock: a receive's timeout ends by it (src/time/timers.ts). */
+  clock: ScheduleClock = realClock
 
   constructor(journal: Journal) {
     this.#journal = journal
@@ -355,13 +358,13 @@ export class Inboxes {
 
   #wait(inbox: Inbox, until: number | null, onAbort: OnAbort | null, offer: (m: Msg, done: (r: Received) => void) => Offered, unrecorded?: () => void): Promise<Received | TimedOut> {
     return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | null = null
+      let timer: (() => void) | null = null
       let settled = false
       const waiter: Waiter = {
         offer: (m) =>
           offer(m, (r) => {
             settled = true
-            if (timer !== null) clearTimeout(timer)
+            if (timer !== null) timer()
             resolve(r)
           }),
       }
@@ -370,25 +373,18 @@ export class Inboxes {
         if (i >= 0) inbox.waiters.splice(i, 1)
       }
       if (until !== null) {
-        const left = until - Date.now()
-        if (left <= 0) return resolve({ timedOut: true })
-        const expire = (): void => {
+        if (until <= this.clock.now()) return resolve({ timedOut: true })
+        timer = timerAt(this.clock, until, () => {
           settled = true
           remove()
           resolve({ timedOut: true })
-        }
-        // A timer holds at most 2^31 - 1 ms (24.8 days; a longer one fires after 1 ms): a longer
-        // wait is armed again, for what is left, each time that much has passed.
-        const arm = (ms: number): void => {
-          timer = ms > MAX_TIMER_MS ? setTimeout(() => arm(until - Date.now()), MAX_TIMER_MS) : setTimeout(expire, ms)
-        }
-        arm(left)
+        })
       }
       // The weft clears this hook once the call's outcome is recorded (src/weft.ts #complete).
       const hook = (reason: Error): void => {
         if (settled) return unrecorded?.()
         settled = true
-        if (timer !== null) clearTimeout(timer)
+        if (timer !== null) timer()
         remove()
         reject(reason)
       }

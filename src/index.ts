@@ -33,6 +33,7 @@ export { ContinueAsNew } from './continue/continue.js'
 export { LongRecord } from './continue/long-record.js'
 export { InvalidSchedule, ScheduleExists, UnknownSchedule, DeclaredSchedule } from './schedules/errors.js'
 export type { MissedPolicy, ScheduleDeclaration, ScheduleInfo, ScheduleOptions, ScheduleSource } from './schedules/spec.js'
+export { realClock } from './schedules/clock.js'
 export type { ScheduleClock } from './schedules/clock.js'
 export type { Dump, DumpEntry } from './dump.js'
 export {
@@ -62,4 +63,5 @@ export {
   ThreadMoved,
   LinkedExit,
   RetryOnThrew,
+  ClockInUse,
 } from './errors.js'

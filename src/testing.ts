@@ -17,6 +17,8 @@ import { passivatedOf, waitText } from './passivation/listing.js'
 import { endedByItself } from './record-end.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 import { SOURCE, typeNameOf, typeNameOfFile } from './thread-name.js'
+import { skipTime, testClock, TestClock } from './time/test-clock.js'
+import { valueText } from './value-text.js'
 import { Weave, type ThreadEnd } from './weave.js'
 import { describeKey, Weft, type CallTrace } from './weft.js'
 
@@ -187,6 +189,14 @@ export interface RecordOptions {
    * spawns and joins from its record).
    */
   threads?: Record<string, AnyThreadType>
+  /**
+   * The time the recording goes by: `'real'` (default); `'skip'`, a test clock starting now; or a
+   * test clock of yours (`testClock(start)`). With a test clock, time skips: whenever every
+   * thread of the recording only waits (no library call in flight, nothing to commit), the clock
+   * jumps to its next timer, so a thread that sleeps for days is recorded at once, and what it
+   * recorded (`clock.now()`) is the test clock's time.
+   */
+  clock?: 'real' | 'skip' | TestClock
 }
 
 /**
@@ -235,8 +245,11 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
   if (typeof others !== 'object' || others === null || Array.isArray(others) || Object.values(others).some((t) => !isThreadType(t))) {
     throw new InvalidArgument("record(): 'threads' must map names to thread types made by thread() (the types the thread spawns), got " + (Array.isArray(others) ? 'an array' : typeof others))
   }
+  const clock = recordClock(options.clock)
   const dir = await mkdtemp(join(tmpdir(), 'raiment-record-'))
+  let skipping = clock !== null
   const weave = await Weave.open({
+    ...(clock !== null ? { clock } : {}),
     db: join(dir, 'record.db'),
     durability: 'memory',
     threads: { ...others, [name]: type },
@@ -250,10 +263,11 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
   try {
     const id = weave.spawn(name, params)
     for (const m of messages) weave.send(id, m)
-    const end = await Promise.race([weave.join(id), waitingForever(weave, id)])
+    const end = await Promise.race([weave.join(id), waitingForever(weave, id), ...(clock !== null ? [skipTime(clock, () => !skipping)] : [])])
     const dump = makeDump(weave.journal, id)
     return end.status === 'done' ? { dump, end, result: end.result as R } : { dump, end }
   } finally {
+    skipping = false
     await weave.close()
     await rm(dir, { recursive: true, force: true })
   }
@@ -321,7 +335,18 @@ function withTypeHint(type: AnyThreadType, d: Dump, divergence: ReplayDivergence
 }
 
 const REPLAY_OPTIONS = ['strict', 'ioLibs', 'at', 'set', 'libraries']
-const RECORD_OPTIONS = ['name', 'libraries', 'ioLibs', 'config', 'messages', 'threads']
+const RECORD_OPTIONS = ['name', 'libraries', 'ioLibs', 'config', 'messages', 'threads', 'clock']
+
+/**
+ * The test clock of record()'s `clock` option, or null for the real one.
+ * @throws InvalidArgument for anything but 'real', 'skip' or a test clock
+ */
+function recordClock(c: RecordOptions['clock']): TestClock | null {
+  if (c === undefined || c === 'real') return null
+  if (c === 'skip') return testClock()
+  if (c instanceof TestClock) return c
+  throw new InvalidArgument(`record(): 'clock' must be 'real', 'skip' or a test clock (testClock() of raiment/testing), got ${valueText(c)}`)
+}
 
 /**
  * @throws InvalidArgument for options that are not an object, or have a key `fn` does not know
@@ -354,3 +379,5 @@ function cutAt(d: Dump, at: number, detail: DivergenceDetail): ReplayDivergence 
 }
 
 export { readDump, dumpText } from './dump.js'
+export { testClock } from './time/test-clock.js'
+export type { TestClock } from './time/test-clock.js'

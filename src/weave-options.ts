@@ -9,6 +9,7 @@ import { BUILTIN_DIR, libraryFiles, loadLibraryFile, makeLibrary, type Library, 
 import type { ObservedWeave, Observer } from './observer.js'
 import type { Remote } from './remote.js'
 import type { ScheduleClock } from './schedules/clock.js'
+import { clockOption } from './time/timers.js'
 import { bindSecrets, checkWeaveSecrets, type WeaveSecrets } from './secrets/rules.js'
 import type { AnyThreadType } from './thread.js'
 import { valueText } from './value-text.js'
@@ -63,7 +64,14 @@ export interface WeaveOptions {
    * Secret values are recorded as markers, never as they are.
    */
   secrets?: WeaveSecrets
-  /** The time schedules go by (src/schedules/clock.ts); the real clock by default. For tests. */
+  /**
+   * The time the weave's threads see and schedules go by (`{ now(), setTimer(at, fire) }`):
+   * `clock.now()` and `clock.sleep`, a receive's timeout, a retry's wait, the wake of a
+   * passivated thread at its due time. The real clock by default; for tests, `testClock()` of
+   * raiment/testing, moved by hand (docs/testing.md).
+   */
+  clock?: ScheduleClock
+  /** The older name of `clock` (it was the time of schedules alone): the same option. */
   scheduleClock?: ScheduleClock
   /**
    * OpenTelemetry (docs/observability.md): by default on when `@opentelemetry/api` is installed
@@ -87,7 +95,7 @@ export interface WeaveOptions {
   moduleSchedulesOn?: string
 }
 
-export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'scheduleClock', 'telemetry', 'passivateAfter', 'moduleSchedulesOn'])
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'clock', 'scheduleClock', 'telemetry', 'passivateAfter', 'moduleSchedulesOn'])
 
 export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {
@@ -107,6 +115,7 @@ export function checkOptions(o: WeaveOptions): void {
     throw new InvalidArgument('replicate: true needs a remote that can replicate the journal (an AmqpLink: raiment start --amqp URL --replicate)')
   }
   if (o.secrets !== undefined) checkWeaveSecrets(o.secrets)
+  clockOption(o)
   if (o.telemetry !== undefined && typeof o.telemetry !== 'boolean') throw new InvalidArgument(`telemetry must be true or false, got ${JSON.stringify(o.telemetry)}`)
   const pa = o.passivateAfter
   if (pa !== undefined && pa !== false && !(typeof pa === 'number' && pa >= 0)) {

@@ -30,6 +30,9 @@ import type { MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
 import { Schedules } from './schedules/schedules.js'
+import type { ScheduleClock } from './schedules/clock.js'
+import { attachClock } from './time/attach.js'
+import { clockOption } from './time/timers.js'
 import { Keyring } from './secrets/keyring.js'
 import type { Library } from './libraries.js'
 import { checkUses, spawnedTypeName, weaveTypes, type ThreadTypes } from './thread-types.js'
@@ -67,6 +70,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   resumed = 0
   /** The schedules of this weave's journal: threads spawned at the times of cron expressions (docs/schedules.md). */
   readonly schedules: Schedules
+  /** The time its threads see and its schedules go by (`WeaveOptions.clock`; src/time/timers.ts). */
+  readonly clock: ScheduleClock
   readonly #types: Map<string, AnyThreadType>
   /** Types whose module is there but cannot run (it failed to load, or uses a missing library), with why. */
   readonly #unavailable: Map<string, RaimentError>
@@ -123,8 +128,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const keyring = Keyring.forJournal(config.db)
     // A pending row whose kill is queued (not yet committed) is not started.
     this.#control = new ControlRequests(this, (row) => this.#ending.has(row.id) || this.#runs.adopt(row), () => this.#closed)
-    this.schedules = new Schedules(this, o.scheduleClock)
+    this.clock = clockOption(o)
+    this.messages.inboxes.clock = this.clock
+    this.schedules = new Schedules(this, this.clock)
     this.#host = this.#makeHost()
+    attachClock(this.clock, journal, () => this.#runs.values())
     this.#moves = new WeaveMoves(this.#host)
     const dir = typeof o.threads === 'object' ? null : (o.threads ?? 'threads')
     this.#reloads = dir === null ? null : new WeaveReloads(this.#host, { dir, ioLibs: o.ioLibs ?? 'io-libs', types: this.#types, unavailable: this.#unavailable, hashes: hashFiles(types.files.values()) })

@@ -26,6 +26,7 @@ import { waitsOf, wakeOf, wakesFor, type Wake } from './waits.js'
 import { continuedOf } from '../continue/continue.js'
 import { CheckQueue } from './check-queue.js'
 import { MAX_TIMER_MS } from '../durations.js'
+import { timerAt } from '../time/timers.js'
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -63,8 +64,8 @@ export class Passivation {
   #checkTimer: NodeJS.Timeout | null = null
   /** When the check's timer is armed for (Infinity: not armed). */
   #checkFor = Infinity
-  /** The timer of the soonest due row, and the time it is armed for (Infinity: none). */
-  #dueTimer: NodeJS.Timeout | null = null
+  /** What cancels the timer of the soonest due row (on the weave's clock), and the time it is armed for (Infinity: none). */
+  #dueTimer: (() => void) | null = null
   #armedFor = Infinity
   #stopped = false
   /**
@@ -119,7 +120,7 @@ export class Passivation {
            OR (p.joins IS NOT NULL AND NOT EXISTS (SELECT 1 FROM threads j WHERE j.id = p.joins AND j.status IN ('running', 'pending'))))
          ORDER BY t.rowid`,
       )
-      .all({ now: Date.now(), types: JSON.stringify(this.#host.weave.types) }) as Array<ThreadRow & { asleep: 0 | 1; wakeFilter: string | null; filtered: 0 | 1 }>
+      .all({ now: this.#host.weave.clock.now(), types: JSON.stringify(this.#host.weave.types) }) as Array<ThreadRow & { asleep: 0 | 1; wakeFilter: string | null; filtered: 0 | 1 }>
     const resume: ThreadRow[] = []
     for (const r of rows) {
       const { asleep, wakeFilter, filtered, ...row } = r
@@ -144,7 +145,7 @@ export class Passivation {
   stop(): void {
     this.#stopped = true
     if (this.#checkTimer !== null) clearTimeout(this.#checkTimer)
-    if (this.#dueTimer !== null) clearTimeout(this.#dueTimer)
+    this.#dueTimer?.()
     this.#checkTimer = this.#dueTimer = null
   }
 
@@ -379,17 +380,17 @@ export class Passivation {
       for (const w of this.#overlay.values()) if (w !== null && w.due !== null && w.due < min) min = w.due
       at = min
     }
-    if (this.#dueTimer !== null) clearTimeout(this.#dueTimer)
+    this.#dueTimer?.()
     this.#dueTimer = null
     this.#armedFor = at
     if (at === Infinity) return
-    this.#dueTimer = setTimeout(this.#fire, Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS))
+    this.#dueTimer = timerAt(this.#host.weave.clock, at, this.#fire)
   }
 
   readonly #fire = (): void => {
     this.#dueTimer = null
     this.#armedFor = Infinity
-    const now = Date.now()
+    const now = this.#host.weave.clock.now()
     if (this.#host.closed()) return
     const due = new Set<string>(this.#dueBy.all(now) as string[])
     for (const [t, w] of this.#overlay) if (w !== null && w.due !== null && w.due <= now) due.add(t)

@@ -19,7 +19,8 @@
  */
 import { callIdOfCall, type WeaveConfig } from '../call-context.js'
 import { warnOnce } from '../continue/long-record.js'
-import { MAX_TIMER_MS } from '../durations.js'
+import type { ScheduleClock } from '../schedules/clock.js'
+import { clockOf, timerAt } from '../time/timers.js'
 import { RetryOnThrew } from '../errors.js'
 import { encodeError } from '../error-records.js'
 import type { Journal } from '../journal.js'
@@ -102,9 +103,10 @@ export async function retryCall(call: RetryingCall, policy: Policy, journal: Jou
   const name = `${call.lib.name}.${call.method}`
   const failure = call.lib.retry?.failure
   const past = log.ofCall(id)
+  const clock = clockOf(call.config)
   let n = past.length
   // Resumed in the middle of a back-off: only the rest of it.
-  if (n > 0) await until(call, past[n - 1]!.due, host)
+  if (n > 0) await until(call, past[n - 1]!.due, host, clock)
   for (;;) {
     const answer = host.attempt(call)
     let ok = true
@@ -125,11 +127,11 @@ export async function retryCall(call: RetryingCall, policy: Policy, journal: Jou
       if (ok) return value
       throw value
     }
-    const ended = Date.now()
+    const ended = clock.now()
     const row = { call: id, n, name, error: encodeError(failed), started: call.started, ended, due: ended + wait(policy, n, failed) }
     await new Promise<void>((resolve) => log.add(call.threadId, row, resolve))
     if (!host.active()) return never()
-    await until(call, row.due, host)
+    await until(call, row.due, host, clock)
   }
 }
 
@@ -163,32 +165,23 @@ function wait(policy: Policy, n: number, failed: unknown): number {
 }
 
 /**
- * Waits until the wall-clock time `due`, as a wait the call can be aborted out of. A timer that
- * fires a little early (timers run on a coarser clock than Date.now) is armed again, and a wait
- * longer than a timer holds (MAX_TIMER_MS, 24.8 days: a longer one fires after 1 ms) is armed in
- * pieces of at most that.
+ * Waits until time `due` of the weave's clock, as a wait the call can be aborted out of (a timer
+ * that fires early is armed again: src/time/timers.ts).
  */
-function until(call: RetryingCall, due: number, host: RetryHost): Promise<void> {
-  if (due <= Date.now()) return Promise.resolve()
+function until(call: RetryingCall, due: number, host: RetryHost, clock: ScheduleClock): Promise<void> {
+  if (due <= clock.now()) return Promise.resolve()
   return new Promise<void>((resolve, reject) => {
-    let timer: NodeJS.Timeout | null = null
     waits++
-    const arm = (): void => {
-      const left = due - Date.now()
-      if (left > 0) {
-        timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS))
-        return
-      }
+    const cancel = timerAt(clock, due, () => {
       waits--
       call.abortHook = null
       resolve()
-    }
+    })
     call.abortHook = (reason) => {
-      if (timer !== null) clearTimeout(timer)
+      cancel()
       waits--
       reject(reason)
     }
     host.waiting()
-    arm()
   })
 }

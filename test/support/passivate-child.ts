@@ -11,7 +11,10 @@
  */
 import { join } from 'node:path'
 import { callContext, thread, Weave } from 'raiment'
-import clock, { threadSide } from '../../io-libs/clock.js'
+import clockLib, { threadSide } from '../../io-libs/clock.js'
+
+/** The clock library as a weave on the real clock makes it. */
+const clock = clockLib({ db: '', weaveId: 'child' })
 import { say, superviseChild } from './child-weave.js'
 
 const dir = process.argv[2]

@@ -9,7 +9,10 @@
 import { writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { thread, Weave } from 'raiment'
-import clock, { threadSide } from '../../io-libs/clock.js'
+import clockLib, { threadSide } from '../../io-libs/clock.js'
+
+/** The clock library as a weave on the real clock makes it. */
+const clock = clockLib({ db: '', weaveId: 'child' })
 
 const dir = process.argv[2]
 if (!dir) throw new Error('usage: sleep-child.ts DIR')

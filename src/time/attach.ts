@@ -1,0 +1,57 @@
+/**
+ * How a test clock learns what the weave using it does (src/time/test-clock.ts): the weave
+ * attaches itself at open and detaches at close, handing the clock a look at whether its threads
+ * are quiet. A clock of another kind (the real one, a user's) has no ATTACH and is left alone.
+ *
+ * Quiet: nothing is queued for the journal, and every thread in memory waits only (each call it
+ * has pending is a live wait, unanswered: a sleep, a receive, a join, a retry's pause), with its
+ * outcomes released: no library call in flight, no replay, nothing to commit. A passivated thread
+ * is quiet by definition (a row says what wakes it). Then, with no message to come from outside,
+ * only time can move the weave on.
+ */
+import type { Journal } from '../journal.js'
+import { waitsOf } from '../passivation/waits.js'
+import type { ScheduleClock } from '../schedules/clock.js'
+import type { Run } from '../weave-types.js'
+
+/** The key of a clock's attach method. */
+export const ATTACH: unique symbol = Symbol('raiment.clock.attach')
+
+/** What an attached clock may ask of its weave. */
+export interface AttachedWeave {
+  /** The weave's id, for messages. */
+  readonly weaveId: string
+  /** Whether the weave is quiet now (see the module's comment). */
+  quiet(): boolean
+  /** Resolves once what is queued for the journal now is committed and released. */
+  committed(): Promise<void>
+}
+
+/** A clock that wants to know its weave: ATTACH returns what detaches it. */
+export interface AttachableClock extends ScheduleClock {
+  [ATTACH]?(weave: AttachedWeave): () => void
+}
+
+/**
+ * Attaches `clock` to the weave of `journal` and `runs`, detached when the journal closes.
+ * @throws ClockInUse (from ATTACH) when `clock` is attached to another open weave
+ */
+export function attachClock(clock: ScheduleClock, journal: Journal, runs: () => Iterable<Run>): void {
+  const attach = (clock as AttachableClock)[ATTACH]
+  if (attach === undefined) return
+  const detach = attach.call(clock, {
+    weaveId: journal.weaveId,
+    quiet: () => !journal.closed && !journal.queued && everyRunWaits(runs()),
+    committed: () => journal.committed(),
+  })
+  journal.beforeClose.push(detach)
+}
+
+function everyRunWaits(runs: Iterable<Run>): boolean {
+  for (const run of runs) {
+    if (run.ended) continue
+    const waits = waitsOf(run.weft.pendingCalls())
+    if (!Array.isArray(waits)) return false
+  }
+  return true
+}

@@ -6,7 +6,7 @@
  * result of the live run. Real SQLite files in temp dirs; no sleeps for synchronisation.
  */
 import { join } from 'node:path'
-import { describe, expect, test } from 'vitest'
+import { beforeAll, describe, expect, test } from 'vitest'
 import { ClockInUse, InvalidArgument, thread, TIMED_OUT, Weave } from 'raiment'
 import { record, replay, testClock } from 'raiment/testing'
 import { tempDir } from './support/tmp.js'
@@ -14,6 +14,7 @@ import { tempDir } from './support/tmp.js'
 declare module 'raiment' {
   interface Libraries {
     skipFlaky: { charge(): Promise<string> }
+    skipSlow: { work(): Promise<string> }
   }
 }
 
@@ -42,7 +43,22 @@ const waiter = thread({
   },
 })
 
+/** As `waiter`, with a timeout of 2 hours. */
+const waiterLong = thread({
+  uses: ['mailbox', 'clock'],
+  async does() {
+    const t0 = await this.clock.now()
+    const got = await this.mailbox.receive<string>({ timeout: 2 * HOUR })
+    return { got: got === TIMED_OUT ? 'timed out' : got, waited: (await this.clock.now()) - t0 }
+  },
+})
+
 describe('record() with a clock that skips', () => {
+  // The first recording of a process loads the libraries: the real time measured below is the run's alone.
+  beforeAll(async () => {
+    await record(sleeper, undefined, { clock: 'skip' })
+  })
+
   test('a thread sleeping 1 hour then 2 days records in well under a second, at the times it slept to', async () => {
     const real = performance.now()
     const { dump, result, end } = await record(sleeper, undefined, { clock: testClock(START) })
@@ -97,6 +113,78 @@ describe('record() with a clock that skips', () => {
     expect(result).toEqual({ r: 'charged', after: 3 * HOUR })
     expect(attempts).toBe(3)
     expect((await replay(billing, dump, { libraries: { skipFlaky } })).result).toEqual(result)
+  })
+
+  test('a parent joining a child that sleeps a day: time skips while both only wait', async () => {
+    const parent = thread({
+      uses: ['threads', 'clock'],
+      async does() {
+        const t0 = await this.clock.now()
+        const child = await this.threads.spawn('skip-child', undefined)
+        const result = await this.threads.join(child)
+        return { child: result, waited: (await this.clock.now()) - t0 }
+      },
+    })
+    const child = thread({
+      uses: ['clock'],
+      async does() {
+        await this.clock.sleep(DAY)
+        return 'slept'
+      },
+    })
+    const { dump, result } = await record(parent, undefined, { clock: testClock(START), threads: { 'skip-child': child } })
+    expect(result).toEqual({ child: 'slept', waited: DAY })
+    expect((await replay(parent, dump)).result).toEqual(result)
+  })
+
+  test('time does not move while a thread is in a library call, though another only sleeps', async () => {
+    // A call that takes a few turns of the event loop: the other thread's sleep is due all along.
+    const skipSlow = {
+      async work(): Promise<string> {
+        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
+        return 'worked'
+      },
+    }
+    const busy = thread({
+      uses: ['threads', 'clock', 'skipSlow'],
+      async does() {
+        await this.threads.spawn('skip-sleeper', undefined)
+        const t0 = await this.clock.now()
+        const r = await this.skipSlow.work()
+        return { r, during: (await this.clock.now()) - t0 }
+      },
+    })
+    const { dump, result } = await record(busy, undefined, { clock: testClock(START), threads: { 'skip-sleeper': sleeper }, libraries: { skipSlow } })
+    expect(result).toEqual({ r: 'worked', during: 0 })
+    expect((await replay(busy, dump, { libraries: { skipSlow } })).result).toEqual(result)
+  })
+
+  test('a message one thread sends before it sleeps reaches the other before its receive times out', async () => {
+    const sender = thread({
+      uses: ['threads', 'mailbox', 'clock'],
+      async does() {
+        const to = await this.threads.spawn('skip-waiter', undefined)
+        await this.clock.sleep(HOUR)
+        await this.mailbox.send(to, 'ping')
+        await this.clock.sleep(HOUR)
+        return this.threads.join(to)
+      },
+    })
+    const { dump, result } = await record(sender, undefined, { clock: testClock(START), threads: { 'skip-waiter': waiterLong } })
+    expect(result).toEqual({ got: 'ping', waited: HOUR })
+    expect((await replay(sender, dump)).result).toEqual(result)
+  })
+
+  test('a thread left waiting for a message with no timer ends the recording as waiting, as on the real clock', async () => {
+    const forever = thread({
+      uses: ['mailbox', 'clock'],
+      async does() {
+        await this.clock.sleep(HOUR)
+        return this.mailbox.receive()
+      },
+    })
+    const { end } = await record(forever, undefined, { clock: testClock(START) })
+    expect(end).toMatchObject({ status: 'waiting', for: 'a message' })
   })
 
   test("a bad 'clock' is refused", async () => {

@@ -78,6 +78,10 @@ describe('the README and docs/', () => {
     expect(tsBlock('README.md', 'test/greet.test.ts')).toBe(code('template/test/greet.test.ts'))
   })
 
+  it('show as the time-skipping example of docs/testing.md a test that runs (test/reminder.test.ts)', () => {
+    expect(tsBlock('docs/testing.md', 'test/reminder.test.ts')).toBe(code('test/reminder.test.ts'))
+  })
+
   it('list every file raiment init writes, as its --help does', async () => {
     const help = await raiment(ROOT, 'init', '--help')
     const init = text('docs/cli.md').slice(text('docs/cli.md').indexOf('## `raiment init'))

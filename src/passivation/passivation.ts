@@ -16,6 +16,8 @@
  * - A row is written and deleted in the group commit; until its batch commits, `#overlay` holds
  *   it (or null: deleted), so a message arriving meanwhile still finds it.
  * - At most one run of a thread: a wake of a thread that is in memory is that run.
+ * - Due times are of the weave's clock (src/time/), as the waits they end; how long a thread
+ *   waits before it is passivated (`after`) is real time.
  */
 import type Database from 'better-sqlite3'
 import { decodeValue } from '../encoding.js'

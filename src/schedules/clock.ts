@@ -1,6 +1,7 @@
 /**
- * The time as schedules see it: `now` and one timer. A weave uses the real one; a test passes
- * its own (`Weave.open({ scheduleClock })`) to move time by hand.
+ * The time as a weave's threads and schedules see it: `now` and one timer. A weave uses the real
+ * one; a test passes its own (`Weave.open({ clock })`, `testClock()` of raiment/testing) to move
+ * time by hand (src/time/).
  */
 import { MAX_TIMER_MS } from '../durations.js'
 
@@ -14,7 +15,13 @@ export interface ScheduleClock {
   setTimer(at: number, fire: () => void): () => void
 }
 
-/** Date.now and an unref'd setTimeout: the timer does not keep a process alive on its own. */
+/**
+ * The real clock, a weave's by default: Date.now and an unref'd setTimeout (the timer does not
+ * keep a process alive on its own). An I/O library tells it from a test clock by identity.
+ * @example
+ * const time = weaveOf(config).clock
+ * if (time === realClock) console.log('real time')
+ */
 export const realClock: ScheduleClock = {
   now: () => Date.now(),
   setTimer(at, fire) {

@@ -18,14 +18,8 @@ const clock = (config: WeaveConfig) => {
     },
     /** Waits until time `at` of the weave's clock; returns at once if it has passed. */
     sleepUntil(at: number): Promise<void> {
-      if (typeof at !== 'number' || !Number.isFinite(at)) return Promise.reject(badTime(at))
-      if (at <= time.now()) return Promise.resolve()
-      let ctx: CallContext
-      try {
-        ctx = callContext()
-      } catch (e) {
-        return Promise.reject(e)
-      }
+      const ctx = sleepContext(at, time.now())
+      if (ctx instanceof Promise) return ctx
       return new Promise<void>((resolve, reject) => {
         let cancel = (): void => {}
         // A timer may fire early (ScheduleClock): armed again for what is left.
@@ -48,24 +42,30 @@ async function realNow(): Promise<number> {
   return Date.now()
 }
 
-function badTime(at: unknown): InvalidArgument {
-  return new InvalidArgument(`clock.sleepUntil expects a time in ms since the epoch, got ${describe(at)}`)
+/**
+ * The context of a sleepUntil(`at`) call that is to wait, `now` being the time; else what the
+ * call returns at once: rejected for a bad time (or outside a call), resolved for a time passed.
+ */
+function sleepContext(at: number, now: number): CallContext | Promise<void> {
+  if (typeof at !== 'number' || !Number.isFinite(at)) {
+    return Promise.reject(new InvalidArgument(`clock.sleepUntil expects a time in ms since the epoch, got ${describe(at)}`))
+  }
+  if (at <= now) return Promise.resolve()
+  try {
+    return callContext()
+  } catch (e) {
+    return Promise.reject(e)
+  }
 }
 
 /** Waits until the wall-clock time `at` (ms since the epoch); returns at once if it has passed. */
 function realSleepUntil(at: number): Promise<void> {
-  if (typeof at !== 'number' || !Number.isFinite(at)) return Promise.reject(badTime(at))
-  if (at <= Date.now()) return Promise.resolve()
+  const ctx = sleepContext(at, Date.now())
+  if (ctx instanceof Promise) return ctx
   // A sleeping thread holds what is made here, so keep it small: an entry in the sleepers'
   // heap rather than a Timeout of its own, onAbort rather than an AbortSignal (about 1 KB), no
   // named closures (tsx gives each a property dictionary), and one closure that outlives this
   // call (the abort hook), whose scope holds the sleeper alone (`at` in it would be a second).
-  let ctx: CallContext
-  try {
-    ctx = callContext()
-  } catch (e) {
-    return Promise.reject(e)
-  }
   const sleeper = new Sleeper(at)
   const promise = new Promise<void>((resolve, reject) => {
     sleeper.resolve = resolve

@@ -70,6 +70,14 @@ describe('record() with a clock that skips', () => {
     expect((await replay(sleeper, dump)).result).toEqual(result)
   })
 
+  test('a test clock used by one recording after another goes on from where the last left it', async () => {
+    const clock = testClock(START)
+    const first = await record(sleeper, undefined, { clock })
+    const second = await record(sleeper, undefined, { clock })
+    expect(second.result).toEqual({ t0: first.result!.t2, t1: first.result!.t2 + HOUR, t2: first.result!.t2 + HOUR + 2 * DAY })
+    expect(clock.pending).toBe(0)
+  })
+
   test("'skip' starts a test clock at the real time", async () => {
     const before = Date.now()
     const { result } = await record(sleeper, undefined, { clock: 'skip' })

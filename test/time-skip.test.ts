@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path'
 import { beforeAll, describe, expect, test } from 'vitest'
-import { ClockInUse, InvalidArgument, thread, TIMED_OUT, Weave } from 'raiment'
+import { ClockInUse, InvalidArgument, makeDump, thread, TIMED_OUT, Weave } from 'raiment'
 import { record, replay, testClock } from 'raiment/testing'
 import { tempDir } from './support/tmp.js'
 
@@ -218,6 +218,7 @@ describe('a weave on a test clock moved by hand', () => {
       expect(clock.now()).toBe(START + HOUR + 3 * DAY)
       const end = await weave.join(id)
       expect(end).toMatchObject({ status: 'done', result: { t0: START, t1: START + HOUR, t2: START + HOUR + 2 * DAY } })
+      expect((await replay(sleeper, makeDump(weave.journal, id))).result).toEqual((end as { result: unknown }).result)
     } finally {
       await weave.close()
     }

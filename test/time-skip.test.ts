@@ -195,6 +195,19 @@ describe('record() with a clock that skips', () => {
     expect(end).toMatchObject({ status: 'waiting', for: 'a message' })
   })
 
+  test('a receive with timeout Infinity waits for a message, as one with none: time does not jump to Infinity', async () => {
+    const patient = thread({
+      uses: ['mailbox'],
+      async does() {
+        return this.mailbox.receive({ timeout: Number.POSITIVE_INFINITY })
+      },
+    })
+    const clock = testClock(START)
+    const { end } = await record(patient, undefined, { clock })
+    expect(end).toMatchObject({ status: 'waiting', for: 'a message' })
+    expect(clock.now()).toBe(START)
+  })
+
   test("a bad 'clock' is refused", async () => {
     await expect(record(sleeper, undefined, { clock: 'fast' as never })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringContaining("'clock' must be 'real', 'skip' or a test clock") })
   })

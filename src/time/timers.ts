@@ -42,9 +42,11 @@ export function clockOf(config: WeaveConfig): ScheduleClock {
 /**
  * Calls `fire` once, at time `at` of `clock` or later; returns what cancels it. On the real clock
  * a plain Node timer (one that keeps the process alive, as a thread's wait does), armed again in
- * pieces for a wait longer than a timer holds.
+ * pieces for a wait longer than a timer holds. A time that never comes (Infinity: a receive's
+ * `timeout: Infinity`) arms nothing: a test clock would jump to it.
  */
 export function timerAt(clock: ScheduleClock, at: number, fire: () => void): () => void {
+  if (at === Infinity) return noop
   let cancel: (() => void) | null = null
   let live = true
   if (clock === realClock) {
@@ -73,3 +75,5 @@ export function timerAt(clock: ScheduleClock, at: number, fire: () => void): () 
     cancel?.()
   }
 }
+
+function noop(): void {}

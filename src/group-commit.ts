@@ -268,7 +268,7 @@ export class GroupCommit {
       if (!marks(c)) continue
       marked(this.#host, c)
       stmts.push(this.#setMeta)
-      params.push([markKey(c.threadId, c.ord, c.key), ''])
+      params.push([markKey(c.threadId, c.ord, c.key), String(c.started)])
     }
     if (stmts.length === 0) return
     this.#stmts = stmts.concat(this.#stmts)

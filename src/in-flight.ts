@@ -7,8 +7,9 @@
  *
  * Invariants:
  * - A live call that is not a wait (no abort hook: a receive, a sleep, a join are waits) and is
- *   still unanswered when a batch commits gets a row in that batch, meta
- *   `inflight:<thread>:<ord>:<key>` (`mark`); its outcome's batch deletes it. A call answered
+ *   still unanswered a turn after it started gets a row in the next batch, meta
+ *   `inflight:<thread>:<ord>:<key>` = when it started (`markKey`; `raiment show` lists them);
+ *   its outcome's batch deletes it. A call answered
  *   within its batch (most are) writes nothing. A call whose start the journal never committed
  *   (a kill within the batch it started in, ~ms) has no row: that window stays.
  * - A thread resumed with rows (`attachMarks`) has them as its weft's marks until it has asked
@@ -31,6 +32,8 @@ export interface InFlight {
   readonly ord: number
   readonly answered: boolean
   readonly abortHook: unknown
+  /** When the library was asked (ms since the epoch): the row's value. */
+  readonly started: number
   marked: boolean
 }
 
@@ -105,6 +108,14 @@ let pending = 0
  */
 export function attachMarks(journal: Journal, weft: object, thread: string): void {
   if (rowsOf(journal).has(thread)) giveMarks(weft, marksIn(journal, thread))
+}
+
+/** The calls thread `thread` has in flight as the journal says, with when each started (`raiment show`). */
+export function inFlightCalls(journal: Journal, thread: string): Array<{ key: string; ord: number; started: number }> {
+  return journal.metaWithPrefix(`${PREFIX}${thread}:`).map(([rest, v]) => {
+    const i = rest.indexOf(':')
+    return { key: rest.slice(i + 1), ord: Number(rest.slice(0, i)), started: Number(v) }
+  })
 }
 
 /** The calls thread `thread` has in flight, as the journal says now (`<ord>:<key>`). */

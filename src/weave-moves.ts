@@ -8,6 +8,7 @@
  *   wait ran out), so no call is made twice; once it has left it is 'moved' here, never resumed.
  * - A thread moves once at a time; one arriving is taken once per message id.
  */
+import { dropMarks } from './in-flight.js'
 import { randomUUID } from 'node:crypto'
 import { decodeValue } from './encoding.js'
 import { ownTurn } from './group-commit.js'
@@ -136,6 +137,8 @@ export class WeaveMoves {
     messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
     // Out only once the journal's stream has it (under any durability): see holdForStream.
     journal.holdForStream()
+    // Its calls still in flight are made again where it goes (the record does not carry them).
+    dropMarks(journal, id, run.weft)
     journal.setStatus(id, 'moved', () => this.#host.ended(run, { id, type: run.type, status: 'moved', to: dest }))
   }
 

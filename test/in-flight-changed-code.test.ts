@@ -138,8 +138,12 @@ describe('a call in flight when the weave died, and the code changed', () => {
     expect(inFlightRows(dir)).toEqual([])
   })
 
-  it('unchanged code makes it again with its call id, as before', async () => {
+  it('unchanged code makes it again with its call id, as before; raiment show lists it in flight meanwhile', async () => {
     const { dir, env, id, effects } = await killedInCharge()
+    const shown = await raiment(dir, 'show', id, '--db', 'app.db')
+    expect(shown.stdout).toMatch(/^in flight {2}psp\.charge {2}o-1 {2}since \d{4}-\d\d-\d\dT/m)
+    const json = JSON.parse((await raiment(dir, 'show', id, '--db', 'app.db', '--json')).stdout) as { inFlight: unknown[] }
+    expect(json.inFlight).toEqual([{ call: 'psp.charge', args: ['o-1'], ord: 0, started: expect.stringMatching(/Z$/) as unknown }])
     expect(await runToEnd(dir, env, id)).toMatchObject({ status: 'done', result: 'charged' })
     const made = effects()
     expect(made).toHaveLength(2)

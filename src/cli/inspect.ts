@@ -9,7 +9,7 @@ import { withProjectClasses } from '../project-classes.js'
 import type { ThreadRow, ThreadStatus } from '../journal.js'
 import { age, errorText, isoTime, note, openReadonly, parseLimit, plural, say, short, table, type DbOptions } from './common.js'
 import { attemptErrorText, type AttemptView } from '../retry/view.js'
-import { attemptJson, callJson, threadJson, threadView, threadWithCalls } from './records.js'
+import { attemptJson, callJson, inFlightJson, threadJson, threadView, threadWithCalls } from './records.js'
 import { dumpLine, showProgress } from './progress.js'
 import { passivatedIds, waitText } from '../passivation/listing.js'
 
@@ -116,9 +116,9 @@ const CELL = 36
 export function show(id: string, o: ShowOptions): number {
   const journal = openReadonly(o.db)
   try {
-    const { thread: t, calls, retrying } = threadWithCalls(journal, id)
+    const { thread: t, calls, retrying, inFlight } = threadWithCalls(journal, id)
     if (o.json) {
-      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson), ...(retrying.length > 0 ? { retrying: retrying.map(attemptJson) } : {}) }))
+      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson), ...(retrying.length > 0 ? { retrying: retrying.map(attemptJson) } : {}), ...(inFlight.length > 0 ? { inFlight: inFlight.map(inFlightJson) } : {}) }))
       return 0
     }
     let cut = false
@@ -162,6 +162,8 @@ export function show(id: string, o: ShowOptions): number {
     const live = t.status === 'running'
     const where = live ? 'in flight' : t.status === 'moved' ? `in flight on weave ${t.movedTo ?? '?'} (moved there)` : `never answered (the thread ${t.status})`
     for (const a of retrying) attempt(`  ${where} ${a.call}`, a, live)
+    // Asked of their library, not answered (or let go of by a weave that stopped): made again, with their call ids, when it resumes.
+    for (const c of inFlight) say(`in flight  ${c.call}  ${cell(c.args.length === 1 ? c.args[0] : c.args, CELL)}  since ${isoTime(c.started)}${live ? '' : `  (never answered: the thread ${t.status})`}`)
     if (t.status === 'done') say(`result ${cell(t.result, 200)}`)
     else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
     else if (t.movedTo !== undefined) say(`moved to weave ${t.movedTo}`)

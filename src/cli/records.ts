@@ -7,6 +7,7 @@
  * is becomes `{"$type": T, "value": V}` (see `jsonValue`), so a script can tell the string
  * "2026-01-01T00:00:00.000Z" from a Date, and `undefined` from `null`.
  */
+import { inFlightCalls } from '../in-flight.js'
 import { passivatedOf, type PassivatedView } from '../passivation/listing.js'
 import superjson from 'superjson'
 import type { Dump, DumpEntry } from '../dump.js'
@@ -126,7 +127,7 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
  * A thread and its journal, in completion order; `retrying`: the failed attempts of calls that
  * have no outcome yet (waiting for their next attempt).
  */
-export function threadWithCalls(journal: Journal, id: string): { thread: ThreadView; calls: CallView[]; retrying: AttemptView[] } {
+export function threadWithCalls(journal: Journal, id: string): { thread: ThreadView; calls: CallView[]; retrying: AttemptView[]; inFlight: InFlightView[] } {
   const row = journal.thread(id)
   if (row === undefined) throw new UnknownThread(id)
   const attempts = threadAttempts(journal, id, decodeShown)
@@ -142,7 +143,11 @@ export function threadWithCalls(journal: Journal, id: string): { thread: ThreadV
   // An ended thread counts the calls it made (as `ps` does), though a file rebuilt from a stream
   // holds only live threads' calls: `calls` is what this file holds.
   const ended = row.status !== 'running' && row.status !== 'pending'
-  return { thread: threadView(row, journal, ended ? Math.max(row.calls, calls.length) : calls.length), calls, retrying: attempts.inFlight() }
+  const inFlight = inFlightCalls(journal, id).map(({ key, ord, started }): InFlightView => {
+    const { call, args } = splitKey(key)
+    return { call, args: decodeArgsShown(args), ord, started }
+  })
+  return { thread: threadView(row, journal, ended ? Math.max(row.calls, calls.length) : calls.length), calls, retrying: attempts.inFlight(), inFlight }
 }
 
 /**
@@ -192,6 +197,18 @@ export function callJson(c: CallView): Record<string, unknown> {
 }
 
 /** A failed attempt as JSON: `{n, call, error, started, ended, due}`, times ISO 8601 in UTC. */
+/** A call the library was asked for and has not answered, as the journal says (src/in-flight.ts). */
+export interface InFlightView {
+  call: string
+  args: unknown[]
+  ord: number
+  started: number
+}
+
+export function inFlightJson(c: InFlightView): Record<string, unknown> {
+  return { call: c.call, args: c.args.map(jsonValue), ord: c.ord, started: isoTime(c.started) }
+}
+
 export function attemptJson(a: AttemptView): Record<string, unknown> {
   return { n: a.n, call: a.call, error: errorJson(a.error), started: isoTime(a.started), ended: isoTime(a.ended), due: isoTime(a.due) }
 }

@@ -21,6 +21,7 @@
 import type Database from 'better-sqlite3'
 import { CALL_SCOPE, callScope, scopeText, type WeaveConfig } from '../call-context.js'
 import { passCancel } from '../cancel.js'
+import { dropMarks } from '../in-flight.js'
 import { crashArmed, crashPoint } from '../crash-points.js'
 import { decodeValue, encodeValue } from '../encoding.js'
 import { RaimentError } from '../errors.js'
@@ -111,6 +112,8 @@ export function continueRun(host: WeaveHost, run: Run, next: Pick<ContinueAsNew,
   // the thread (its end queued after the switch) and the new run never starts.
   const weft = host.weft(run, null)
   passCancel(run.weft, weft)
+  // The old run's calls in flight are abandoned: the new run, resumed, must not be asked for them.
+  dropMarks(journal, run.id, run.weft)
   run.weft = weft
   const s = statements(journal)
   journal.queue(s.dropMain, [run.id])

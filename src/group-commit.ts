@@ -211,6 +211,11 @@ export class GroupCommit {
     setImmediate(this.#checkStarted)
   }
 
+  /** Thread `thread` (or its run) has ended: the calls it started are not marked (src/in-flight.ts `dropMarks`). */
+  notStarted(thread: string): void {
+    if (this.#started.length > 0) this.#started = this.#started.filter((c) => c.threadId !== thread)
+  }
+
   #checkStarted = (): void => {
     this.#startedCheck = false
     if (this.#scheduled || this.#host.closed) return

@@ -6,19 +6,24 @@
  * the record ended before the charge, so the patch answered true.
  *
  * Invariants:
- * - A live call that is not a wait (no abort hook: a receive, a sleep, a join are waits) and is
- *   still unanswered a turn after it started gets a row in the next batch, meta
- *   `inflight:<thread>:<ord>:<key>` = when it started (`markKey`; `raiment show` lists them);
- *   its outcome's batch deletes it. A call answered
- *   within its batch (most are) writes nothing. A call whose start the journal never committed
- *   (a kill within the batch it started in, ~ms) has no row: that window stays.
+ * - A live call that is not a wait (no abort hook: a receive, a sleep, a join are waits), made
+ *   while its thread runs, and still unanswered a turn after it started gets a row in the next
+ *   batch, meta `markKey` = when it started (`raiment show` lists them); its outcome's batch
+ *   deletes it. A call answered within its turn (most are) writes nothing. It costs a call that
+ *   is not a batch's own commit (under `sync`, an fsync) when no other batch comes meanwhile. A
+ *   weave killed before that commit (~ms after the call's start) leaves no row: that window stays.
  * - A thread resumed with rows (`attachMarks`) has them as its weft's marks until it has asked
  *   for each again: meanwhile `patch.patched()` and the other markers answer as the code before
  *   them went (the thread was past them), the call of a mark is made again with its call id (its
  *   row is deleted with its outcome), and a call of the same method with other arguments (or
  *   another ordinal) is a divergence: the call in flight may have been made.
- * - A thread's end deletes what rows it has left (`dropMarks`, in the end's batch).
- * - While no weft of the process has marks, the call path pays one integer test (`pending`).
+ * - A thread's end (a kill, a continue-as-new, a move) deletes what rows it has left, and no call
+ *   it started is marked after (`dropMarks`, in the end's batch).
+ * - While no weft of the process has marks, the call path pays one integer test (`pending`); a
+ *   weft stopped or detached with marks left lets go of them (`forget`), as its thread's rows
+ *   stay for the run that resumes it.
+ * - Marks never asked for again (the new code makes no such call) keep the thread's markers
+ *   answering as the old code went until it ends: the conservative side.
  */
 import type { DivergenceDetail } from './errors.js'
 import type { Journal } from './journal.js'
@@ -39,9 +44,16 @@ export interface InFlight {
 
 const PREFIX = 'inflight:'
 
-/** The meta key of a call in flight. */
+/**
+ * The meta key of a call in flight: `inflight:<length of the thread id>:<thread>:<ord>:<key>`
+ * (a chosen thread id may hold ':'; its length tells where it ends).
+ */
 export function markKey(thread: string, ord: number, key: string): string {
-  return `${PREFIX}${thread}:${ord}:${key}`
+  return `${threadPrefix(thread)}${ord}:${key}`
+}
+
+function threadPrefix(thread: string): string {
+  return `${PREFIX}${thread.length}:${thread}:`
 }
 
 /** Whether a batch about to commit marks `c`: started live, unanswered, not a wait. */
@@ -78,13 +90,19 @@ export function unmark(journal: Journal, c: InFlight): void {
   count(journal, c.threadId, -1)
 }
 
-/** The thread has ended: its rows left (calls let go of, marks never asked for again) go in the end's batch. */
+/**
+ * The thread has ended (or its run has: it continues as new, it moves away): its rows left (calls
+ * let go of, marks never asked for again) go in the end's batch, and the calls it started that a
+ * batch has not marked yet are not marked.
+ */
 export function dropMarks(journal: Journal, thread: string, weft: object): void {
   forget(weft)
+  journal.notStarted(thread)
   if (!rowsOf(journal).delete(thread)) return
   const stmt = (deletes.get(journal) ?? deletes.set(journal, journal.db.prepare('DELETE FROM meta WHERE k > ? AND k < ?')).get(journal))!
-  // ';' follows ':': every key of the thread's prefix lies between.
-  journal.queue(stmt, [`${PREFIX}${thread}:`, `${PREFIX}${thread};`])
+  // Every key of the thread's prefix lies between it and the prefix with ';' (after ':') last.
+  const prefix = threadPrefix(thread)
+  journal.queue(stmt, [prefix, `${prefix.slice(0, -1)};`])
 }
 const deletes = new WeakMap<Journal, ReturnType<Journal['db']['prepare']>>()
 
@@ -93,7 +111,8 @@ export function loadMarks(journal: Journal): void {
   const rows = rowsOf(journal)
   rows.clear()
   for (const [rest] of journal.metaWithPrefix(PREFIX)) {
-    const thread = rest.slice(0, rest.indexOf(':'))
+    const i = rest.indexOf(':')
+    const thread = rest.slice(i + 1, i + 1 + Number(rest.slice(0, i)))
     rows.set(thread, (rows.get(thread) ?? 0) + 1)
   }
 }
@@ -112,7 +131,7 @@ export function attachMarks(journal: Journal, weft: object, thread: string): voi
 
 /** The calls thread `thread` has in flight as the journal says, with when each started (`raiment show`). */
 export function inFlightCalls(journal: Journal, thread: string): Array<{ key: string; ord: number; started: number }> {
-  return journal.metaWithPrefix(`${PREFIX}${thread}:`).map(([rest, v]) => {
+  return journal.metaWithPrefix(threadPrefix(thread)).map(([rest, v]) => {
     const i = rest.indexOf(':')
     return { key: rest.slice(i + 1), ord: Number(rest.slice(0, i)), started: Number(v) }
   })
@@ -120,7 +139,7 @@ export function inFlightCalls(journal: Journal, thread: string): Array<{ key: st
 
 /** The calls thread `thread` has in flight, as the journal says now (`<ord>:<key>`). */
 export function marksIn(journal: Journal, thread: string): Set<string> {
-  return new Set(journal.metaWithPrefix(`${PREFIX}${thread}:`).map(([rest]) => rest))
+  return new Set(inFlightCalls(journal, thread).map((c) => `${c.ord}:${c.key}`))
 }
 
 /** `weft` replays a record whose thread had `set` in flight (a check's replay is given them so too). */
@@ -137,7 +156,7 @@ export function marksOf(weft: object): Set<string> | undefined {
 
 /** A live call, as in-flight marks see it. */
 interface Asked {
-  readonly lib: { readonly name: string; readonly markers: ReadonlyMap<string, unknown> | null; keyPrefix(method: string): string }
+  readonly lib: { readonly markers: ReadonlyMap<string, unknown> | null; keyPrefix(method: string): string }
   readonly method: string
   readonly key: string
   readonly ord: number

@@ -370,9 +370,13 @@ export class Journal {
     return this.#closed
   }
 
-  /** A live call was started (src/in-flight.ts). */
+  /** A live call was started; a thread's are not marked once it has ended (src/in-flight.ts). */
   started(c: InFlight): void {
     this.#commits.started(c)
+  }
+
+  notStarted(thread: string): void {
+    this.#commits.notStarted(thread)
   }
 
   /** Queues meta row `k` = `v` into the next batch. */

@@ -266,7 +266,8 @@ export class Weft extends KeyCounts implements WeftLike {
       return null
     }
     this.#start(call)
-    this.#journal!.started(call)
+    // Made by a function that has ended (no run makes it again): no row.
+    if (!this.#ended) this.#journal!.started(call)
     let p: unknown
     enterCall(call)
     try {
@@ -539,6 +540,7 @@ export class Weft extends KeyCounts implements WeftLike {
   stop(err: Error): void {
     if (this.#stopped !== null) return
     this.#stopped = err
+    forget(this)
     this.#replay?.record.release()
     if (this.#replay !== null) this.#over(this.#replay.next)
     this.#replay = null
@@ -553,6 +555,7 @@ export class Weft extends KeyCounts implements WeftLike {
    * early outcome, or waiting for a slot), still start when they may: no run makes them again.
    */
   detach(): void {
+    forget(this)
     if (!this.#ended) this.#detached = true
     this.#ended = true
     if (this.#observe !== null) this.abandonObserved()

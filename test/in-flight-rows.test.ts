@@ -24,8 +24,13 @@ interface Uses {
 
 const pay = thread({
   uses: ['psp' as 'clock', 'gate' as 'clock', 'clock', 'threads'],
-  async does(p: { then: 'return' | 'renew' | 'sleep' }) {
+  async does(p: { then: 'return' | 'renew' | 'sleep' | 'leave' }) {
     const t = this as unknown as Uses
+    if (p.then === 'leave') {
+      // Fire and forget: the charge is left in flight as the thread ends.
+      void t.psp.charge()
+      return 'left'
+    }
     if (p.then === 'sleep') {
       await t.clock.sleep(3_600_000)
       return 'slept'
@@ -55,13 +60,52 @@ describe('rows of calls in flight', () => {
       settle = null
       const id = weave.spawn('pay', { then: 'return' })
       await until('the charge in flight, its row written', () => settle !== null && rows(weave).length === 1)
-      expect(rows(weave)).toEqual([`inflight:${id}:0:psp.charge:[]`])
+      expect(rows(weave)).toEqual([`inflight:${id.length}:${id}:0:psp.charge:[]`])
       settle!('charged')
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'charged' })
       await weave.committed()
       expect(rows(weave)).toEqual([])
       const sleeper = weave.spawn('pay', { then: 'sleep' })
       await until('the sleep committed', () => weave.journal.thread(sleeper)?.calls !== undefined && (weave.journal.db.prepare('SELECT count(*) FROM journal WHERE thread = ?').pluck().get(sleeper) as number) >= 1)
+      await weave.committed()
+      expect(rows(weave)).toEqual([])
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('a thread that ends with a call it left in flight, or is killed in the turn a call started, leaves no row (a review)', async () => {
+    const weave = await open()
+    try {
+      settle = null
+      const left = weave.spawn('pay', { then: 'leave' })
+      expect(await weave.join(left)).toMatchObject({ status: 'done', result: 'left' })
+      const killed = weave.spawn('pay', { then: 'return' })
+      await until('the charge asked', () => settle !== null)
+      // In the turn the charge started (its row not yet written): killed.
+      expect(weave.kill(killed)).toBe(true)
+      await weave.committed()
+      await weave.committed()
+      expect(rows(weave)).toEqual([])
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('a chosen thread id holding ":" has its rows, read back as its own (a review)', async () => {
+    const weave = await open()
+    try {
+      settle = null
+      const id = weave.spawn('pay', { then: 'return' }, { id: `${weave.journal.weaveId}/order:42` })
+      const other = weave.spawn('pay', { then: 'sleep' }, { id: `${weave.journal.weaveId}/order` })
+      await until('the row written', () => rows(weave).length === 1)
+      expect(rows(weave)).toEqual([`inflight:${id.length}:${id}:0:psp.charge:[]`])
+      // The other thread's end, whose id is a prefix of this one's, leaves this one's row.
+      expect(weave.kill(other)).toBe(true)
+      await weave.committed()
+      expect(rows(weave)).toHaveLength(1)
+      settle!('charged')
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'charged' })
       await weave.committed()
       expect(rows(weave)).toEqual([])
     } finally {

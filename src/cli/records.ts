@@ -196,7 +196,6 @@ export function callJson(c: CallView): Record<string, unknown> {
   }
 }
 
-/** A failed attempt as JSON: `{n, call, error, started, ended, due}`, times ISO 8601 in UTC. */
 /** A call the library was asked for and has not answered, as the journal says (src/in-flight.ts). */
 export interface InFlightView {
   call: string
@@ -205,10 +204,12 @@ export interface InFlightView {
   started: number
 }
 
+/** A call in flight as JSON: `{call, args, ord, started}`, its start ISO 8601 in UTC. */
 export function inFlightJson(c: InFlightView): Record<string, unknown> {
   return { call: c.call, args: c.args.map(jsonValue), ord: c.ord, started: isoTime(c.started) }
 }
 
+/** A failed attempt as JSON: `{n, call, error, started, ended, due}`, times ISO 8601 in UTC. */
 export function attemptJson(a: AttemptView): Record<string, unknown> {
   return { n: a.n, call: a.call, error: errorJson(a.error), started: isoTime(a.started), ended: isoTime(a.ended), due: isoTime(a.due) }
 }

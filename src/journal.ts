@@ -22,6 +22,7 @@ import { InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from 
 import { BUSY_MS, JournalLock, leaveWal, LockHeld, lockPath, openToRead, parseOwner, whenNotBusy } from './journal-owner.js'
 import { checkAndMigrate } from './journal-schema.js'
 import type { InFlight } from './in-flight.js'
+import { threadRows, type ThreadsWhere } from './journal-queries.js'
 import { GroupCommit, type JournalTap } from './group-commit.js'
 import type { Observer } from './observer.js'
 import { newScope } from './call-context.js'
@@ -407,19 +408,9 @@ export class Journal {
     this.#commits.flushNow()
   }
 
-  threads(where: { status?: ThreadStatus[]; type?: string } = {}): ThreadRow[] {
-    const clauses: string[] = []
-    const args: unknown[] = []
-    if (where.status?.length) {
-      clauses.push(`status IN (${where.status.map(() => '?').join(', ')})`)
-      args.push(...where.status)
-    }
-    if (where.type) {
-      clauses.push('type = ?')
-      args.push(where.type)
-    }
-    const sql = `SELECT * FROM threads ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''} ORDER BY rowid`
-    return this.db.prepare(sql).all(...args) as ThreadRow[]
+  /** The threads of the journal, in the order they were made; of these statuses, of this type. */
+  threads(where: ThreadsWhere = {}): ThreadRow[] {
+    return threadRows(this.db, where)
   }
 
   thread(id: string): ThreadRow | undefined {
@@ -454,11 +445,6 @@ export class Journal {
     const queued = this.#commits.queuedEntries(thread)
     const committed = this.entries(thread)
     return queued.length === 0 ? committed : committed.concat(queued)
-  }
-
-  callCounts(): Map<string, number> {
-    const rows = this.db.prepare('SELECT thread, count(*) AS n FROM journal GROUP BY thread').all() as Array<{ thread: string; n: number }>
-    return new Map(rows.map((r) => [r.thread, r.n]))
   }
 
   /** PRAGMA data_version: changes when another connection commits. */

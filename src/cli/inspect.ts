@@ -2,6 +2,7 @@
  * The read-only commands: `ps`, `show`, `dump`. They open the journal read-only, so they can run
  * beside a live weave and never create or change a file.
  */
+import { callCounts } from '../journal-queries.js'
 import { existsSync, writeFileSync } from 'node:fs'
 import { dumpText, makeDump } from '../dump.js'
 import { InvalidArgument } from '../errors.js'
@@ -36,7 +37,7 @@ export function ps(o: PsOptions): number {
     const listed = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
     const all = onlyAsleep ? listed.filter((r) => r.status !== 'running' || asleep.has(r.id)) : listed
     const rows = limit === undefined || limit >= all.length ? all : all.slice(all.length - limit)
-    const live = rows.some((r) => r.status === 'running' || r.status === 'pending') ? journal.callCounts() : new Map<string, number>()
+    const live = rows.some((r) => r.status === 'running' || r.status === 'pending') ? callCounts(journal.db) : new Map<string, number>()
     const count = (r: ThreadRow): number => (r.status === 'running' || r.status === 'pending' ? (live.get(r.id) ?? 0) : r.calls)
     if (o.json) {
       say(JSON.stringify(rows.map((r) => threadJson(threadView(r, journal, count(r))))))

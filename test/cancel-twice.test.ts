@@ -9,13 +9,12 @@
  * The second cancel is made from an OpenTelemetry span processor's onEnd, called as the failed
  * call's outcome is recorded: the instant between its record and its release.
  */
-import { context, trace } from '@opentelemetry/api'
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { BasicTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { thread, ThreadCancelled, Weave, type AnyThreadType } from 'raiment'
 import { pendingSleeps } from '../io-libs/clock.js'
+import { withSpanProcessor } from './support/otel.js'
 import { tempDir } from './support/tmp.js'
 import { until } from './support/until.js'
 
@@ -74,17 +73,7 @@ const processor: SpanProcessor = {
   async shutdown() {},
 }
 
-let provider: BasicTracerProvider
-beforeAll(() => {
-  provider = new BasicTracerProvider({ spanProcessors: [processor] })
-  trace.setGlobalTracerProvider(provider)
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
-})
-afterAll(async () => {
-  await provider.shutdown()
-  trace.disable()
-  context.disable()
-})
+withSpanProcessor(processor)
 
 function open(db: string): Promise<Weave> {
   return Weave.open({ db, threads: { saga: saga as AnyThreadType }, libraries: { bank, gate }, dumps: false, durability: 'sync', passivateAfter: false })

@@ -2,12 +2,11 @@
  * An OpenTelemetry SDK that throws (a span processor's onStart or onEnd): the weave reports it
  * once, as a warning, and goes on: spawns, outcomes and ends are as without it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { context, trace } from '@opentelemetry/api'
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { BasicTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { thread, Weave, type AnyThreadType } from 'raiment'
+import { withSpanProcessor } from './support/otel.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -47,17 +46,7 @@ const processor: SpanProcessor = {
   async shutdown() {},
 }
 
-let provider: BasicTracerProvider
-beforeAll(() => {
-  provider = new BasicTracerProvider({ spanProcessors: [processor] })
-  trace.setGlobalTracerProvider(provider)
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
-})
-afterAll(async () => {
-  await provider.shutdown()
-  trace.disable()
-  context.disable()
-})
+withSpanProcessor(processor)
 
 async function runWith(hook: 'onStart' | 'onEnd'): Promise<{ end: unknown; warnings: Error[] }> {
   throwing[hook] = true

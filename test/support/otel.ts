@@ -5,7 +5,8 @@
 import { context, metrics, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base'
+import { afterAll, beforeAll } from 'vitest'
 
 export interface Sdk {
   spans: InMemorySpanExporter
@@ -53,4 +54,19 @@ export function named(spans: InMemorySpanExporter, name: string): ReadableSpan[]
 /** The span's parent span id ('' for a root). */
 export function parentOf(s: ReadableSpan): string {
   return s.parentSpanContext?.spanId ?? ''
+}
+
+/** For the test file: a global tracer provider whose one span processor is `processor` (its hooks are the test's). */
+export function withSpanProcessor(processor: SpanProcessor): void {
+  let provider: BasicTracerProvider
+  beforeAll(() => {
+    provider = new BasicTracerProvider({ spanProcessors: [processor] })
+    trace.setGlobalTracerProvider(provider)
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  })
+  afterAll(async () => {
+    await provider.shutdown()
+    trace.disable()
+    context.disable()
+  })
 }

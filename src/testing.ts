@@ -363,6 +363,10 @@ function checkOptions(fn: string, options: unknown, known: readonly string[]): v
 
 function checkType(fn: string, type: unknown): void {
   if (!isThreadType(type)) {
+    // A CommonJS module imported from an ES module is its `exports`: the thread type is its `default`.
+    if (type !== null && typeof type === 'object' && isThreadType((type as { default?: unknown }).default)) {
+      throw new InvalidArgument(`${fn}() expects a thread type first, got the module object of a CommonJS module whose default export is one: pass its .default, or make the project an ES module ("type": "module" in package.json)`)
+    }
     const got = type && typeof type === 'object' && 'thread' in type && 'entries' in type ? 'a dump' : typeof type
     throw new InvalidArgument(`${fn}() expects a thread type first (the default export of a module in threads/, made by thread()), got ${got}`)
   }

@@ -40,6 +40,8 @@ describe('record() names the thread type as a weave does', () => {
       code: 'RAIMENT_INVALID_ARGUMENT',
       message: expect.stringContaining('record() expects a thread type first'),
     })
+    // A CommonJS thread module imported from an ES module (a user's tsx script): its exports.
+    await expect(record({ __esModule: true, default: inline } as never, undefined)).rejects.toThrow(/got the module object of a CommonJS module whose default export is one: pass its \.default, or make the project an ES module/)
   })
 })
 

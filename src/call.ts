@@ -46,8 +46,6 @@ export class Call implements LiveCall {
   started = 0
   /** The library answered (its outcome is recorded, or the thread has let go). */
   answered = false
-  /** The journal holds a row saying it is in flight (src/in-flight.ts), deleted with its outcome. */
-  marked = false
   t0 = 0
   /** Neighbours in the weft's list of pending calls (in the order the calls were made). */
   prevPending: Call | null = null

@@ -131,6 +131,8 @@ export class GroupCommit {
   #started: InFlight[] = []
   /** A look at `#started` is due in the next turn (`#checkStarted`). */
   #startedCheck = false
+  /** Threads (or runs) that ended since, with how many of `#started` were there then: those are not marked. */
+  #endedAt: Map<string, number> | null = null
 
   /**
    * `prep` prepares a statement (a read-only journal gives null for each: it never writes);
@@ -213,14 +215,18 @@ export class GroupCommit {
 
   /** Thread `thread` (or its run) has ended: the calls it started are not marked (src/in-flight.ts `dropMarks`). */
   notStarted(thread: string): void {
-    if (this.#started.length > 0) this.#started = this.#started.filter((c) => c.threadId !== thread)
+    // (Not filtered out now: a weave that ends many threads while many calls are started would pay for each.)
+    if (this.#started.length > 0) (this.#endedAt ??= new Map()).set(thread, this.#started.length)
   }
 
   #checkStarted = (): void => {
     this.#startedCheck = false
     if (this.#scheduled || this.#host.closed) return
     if (this.#started.some(marks)) this.#schedule()
-    else this.#started = []
+    else {
+      this.#started = []
+      this.#endedAt = null
+    }
   }
 
   /** Queues a statement into the next batch; `after` runs once it is durable. */
@@ -266,11 +272,14 @@ export class GroupCommit {
   /** Marks the calls started since the last batch still in flight, first in this one: a thread's end queued in it deletes its rows after them. */
   #markStarted(): void {
     const started = this.#started
+    const ended = this.#endedAt
     this.#started = []
+    this.#endedAt = null
     const stmts: Statement[] = []
     const params: unknown[][] = []
-    for (const c of started) {
-      if (!marks(c)) continue
+    for (let i = 0; i < started.length; i++) {
+      const c = started[i]!
+      if (!marks(c) || (ended !== null && i < (ended.get(c.threadId) ?? 0))) continue
       marked(this.#host, c)
       stmts.push(this.#setMeta)
       params.push([markKey(c.threadId, c.ord, c.key), String(c.started)])

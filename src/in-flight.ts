@@ -39,7 +39,24 @@ export interface InFlight {
   readonly abortHook: unknown
   /** When the library was asked (ms since the epoch): the row's value. */
   readonly started: number
-  marked: boolean
+}
+
+/**
+ * The calls with a row, until their outcome is recorded: a set, not a field of each call (a
+ * thread waiting in memory holds its call; the idle thread's bytes are counted). While none has
+ * been marked in the process, `isMarked` is one integer test.
+ */
+const markedCalls = new WeakSet<object>()
+let everMarked = 0
+
+function setMarked(c: object): void {
+  markedCalls.add(c)
+  everMarked = 1
+}
+
+/** Whether call `c` has a row (its outcome's batch deletes it: `unmark`). */
+export function isMarked(c: object): boolean {
+  return everMarked !== 0 && markedCalls.has(c)
 }
 
 const PREFIX = 'inflight:'
@@ -58,7 +75,7 @@ function threadPrefix(thread: string): string {
 
 /** Whether a batch about to commit marks `c`: started live, unanswered, not a wait. */
 export function marks(c: InFlight): boolean {
-  return !c.answered && !c.marked && c.abortHook === null
+  return !c.answered && c.abortHook === null && !isMarked(c)
 }
 
 /** By journal: its threads with rows written and not yet deleted, with how many (their end deletes what is left). */
@@ -79,13 +96,13 @@ function count(journal: object, thread: string, by: number): void {
 
 /** `c` is marked in the batch `journal` is writing. */
 export function marked(journal: object, c: InFlight): void {
-  c.marked = true
+  setMarked(c)
   count(journal, c.threadId, 1)
 }
 
 /** `c`'s outcome is recorded: its row goes in that batch. */
 export function unmark(journal: Journal, c: InFlight): void {
-  c.marked = false
+  markedCalls.delete(c)
   journal.queueMetaDelete(markKey(c.threadId, c.ord, c.key))
   count(journal, c.threadId, -1)
 }
@@ -160,7 +177,6 @@ interface Asked {
   readonly method: string
   readonly key: string
   readonly ord: number
-  marked: boolean
 }
 
 /**
@@ -172,7 +188,7 @@ interface Asked {
 export function inFlightCall(weft: object, marks: Set<string>, c: Asked): 'marker' | 'go' | { key: string; ord: number } {
   if (c.lib.markers !== null && c.lib.markers.has(c.method)) return 'marker'
   if (marks.delete(`${c.ord}:${c.key}`)) {
-    c.marked = true
+    setMarked(c)
     if (marks.size === 0) forget(weft)
     return 'go'
   }

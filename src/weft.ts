@@ -30,7 +30,7 @@ import type { Journal } from './journal.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { abort, askLibrary, Call, keptHook } from './call.js'
-import { forget, inFlightCall, inFlightDivergence, marksOf, unmark } from './in-flight.js'
+import { forget, inFlightCall, inFlightDivergence, isMarked, marksOf, unmark } from './in-flight.js'
 import { cancelFails, cancelling, deferCancel, takeCancel } from './cancel.js'
 import type { ThreadCancelled } from './errors.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
@@ -332,7 +332,7 @@ export class Weft extends KeyCounts implements WeftLike {
     // A journal-only call's outcome may reach the thread now, before its commit (src/weft-pending.ts).
     const early = this.#onDurable === undefined && this.releaseEarly(call, journal)
     journal.addEntry(this.threadId, seq, call.key, call.ord, call.ok ? 1 : 0, text, call.started, performance.now() - call.t0, early ? () => this.#sure(call) : () => this.#durable(call), newThread)
-    if (call.marked) unmark(journal, call)
+    if (isMarked(call)) unmark(journal, call)
     this.checkHeld()
   }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { callContext, Weave } from 'raiment'
 import { tempDir } from './support/tmp.js'
+import { until } from './support/until.js'
 
 const RAIMENT = new URL('../src/index.ts', import.meta.url).href
 
@@ -59,3 +60,56 @@ it('calls in flight at a reload are made once: they finish, are recorded, and th
     await weave.close()
   }
 })
+
+const patchedPoster = `import { thread } from '${RAIMENT}'
+export default thread({
+  uses: ['errand', 'patch'],
+  async does() {
+    if (await this.patch.patched('two-steps')) return { version: 2, paid: await this.errand.authorize('order-42') }
+    const paid = await this.errand.pay('order-42')
+    await this.errand.note(paid)
+    return { version: 2, paid }
+  },
+})
+`
+
+it('a call still in flight when the reload stops waiting: the new code asks for it first, so a patch before it keeps the old path (a user trial charged twice)', async () => {
+  const dir = tempDir('raiment-reload-flight-')
+  mkdirSync(join(dir, 'threads'))
+  const file = join(dir, 'threads', 'poster.ts')
+  writeFileSync(file, poster(1))
+  const asked: string[] = []
+  const answers: Array<(v: string) => void> = []
+  let started: () => void = () => {}
+  const called = new Promise<void>((res) => (started = res))
+  const errand = {
+    pay: (what: string): Promise<string> => {
+      asked.push(`pay ${callContext().callId}`)
+      started()
+      return new Promise((res) => answers.push((v) => res(`${what}: ${v}`)))
+    },
+    authorize: (what: string): Promise<string> => {
+      asked.push(`authorize ${callContext().callId}`)
+      return Promise.resolve(`${what}: authorized`)
+    },
+    note: (): Promise<void> => Promise.resolve(),
+  }
+  const weave = await Weave.open({ db: join(dir, 'w.db'), threads: join(dir, 'threads'), libraries: { errand }, ioLibs: false, durability: 'memory', dumps: false, passivateAfter: false })
+  try {
+    const id = weave.spawn('poster')
+    await called
+    writeFileSync(file, patchedPoster)
+    // The pay is never answered within the reload's wait (10 s): the thread is let go of with it in flight.
+    const report = await weave.reload()
+    expect(report.types).toMatchObject([{ type: 'poster', moved: [id], kept: [] }])
+    await until('the pay asked again on the new code', () => asked.length === 2)
+    answers.forEach((a) => a('paid'))
+    expect(await weave.join(id)).toMatchObject({ status: 'done', result: { version: 2, paid: 'order-42: paid' } })
+    // Made again with its call id (a PSP that dedupes by it charges once), never authorized.
+    expect(asked).toHaveLength(2)
+    expect(asked[0]).toBe(asked[1])
+    expect(asked[0]).toMatch(/^pay /)
+  } finally {
+    await weave.close()
+  }
+}, 30_000)

@@ -12,6 +12,7 @@ import { Journals } from '../src/ui/data.js'
 import { threadDetail } from '../src/ui/thread-data.js'
 import { threadPage } from '../src/ui/thread-page.js'
 import { pendingRetryWaits } from '../src/retry/run.js'
+import { markKey } from '../src/in-flight.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -214,6 +215,19 @@ describe('a thread page', () => {
     expect(targets).toEqual(new Set(['timeline']))
     expect(html).toContain('<a href="/thread?id=t%2F1&from=400#timeline">last »</a>')
     for (const t of targets) expect(html).toContain(`id="${t}"`)
+  })
+
+  it('lists the calls the journal has in flight (a weave killed during a charge), as raiment show does', () => {
+    const db = join(tempDir('raiment-ui-page-'), 'flight.db')
+    const j = new Journal(db, { durability: 'memory' })
+    j.insertThread('t/1', 'pay', encodeValue({}), null, 'running')
+    j.flushNow()
+    // The row a batch writes for a call still unanswered a turn after it started (src/in-flight.ts).
+    j.setMeta(markKey('t/1', 0, `psp.charge:${encodeArgs(['o-1'])}`), String(Date.UTC(2026, 11, 4, 17)))
+    j.close()
+    const html = String(threadPage(threadDetail(new Journals([db]), 't/1', 0)!))
+    expect(html).toContain('<h2>In flight <span class="note">asked of their library, no outcome yet: a weave that resumes the thread makes them again, with their call ids</span></h2>')
+    expect(html).toContain('<div class="call-in-flight"><span class="name">psp.charge</span> <code>&quot;o-1&quot;</code> <span class="time">since 2026-12-04 17:00:00.000 UTC</span></div>')
   })
 
   it('counts the messages waiting in its mailbox beyond the 200 it shows', () => {

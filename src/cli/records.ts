@@ -143,11 +143,7 @@ export function threadWithCalls(journal: Journal, id: string): { thread: ThreadV
   // An ended thread counts the calls it made (as `ps` does), though a file rebuilt from a stream
   // holds only live threads' calls: `calls` is what this file holds.
   const ended = row.status !== 'running' && row.status !== 'pending'
-  const inFlight = inFlightCalls(journal, id).map(({ key, ord, started }): InFlightView => {
-    const { call, args } = splitKey(key)
-    return { call, args: decodeArgsShown(args), ord, started }
-  })
-  return { thread: threadView(row, journal, ended ? Math.max(row.calls, calls.length) : calls.length), calls, retrying: attempts.inFlight(), inFlight }
+  return { thread: threadView(row, journal, ended ? Math.max(row.calls, calls.length) : calls.length), calls, retrying: attempts.inFlight(), inFlight: inFlightOf(journal, id) }
 }
 
 /**
@@ -202,6 +198,14 @@ export interface InFlightView {
   args: unknown[]
   ord: number
   started: number
+}
+
+/** The calls of thread `id` in flight, as its journal says (`raiment show`, the UI's thread page). */
+export function inFlightOf(journal: Journal, id: string): InFlightView[] {
+  return inFlightCalls(journal, id).map(({ key, ord, started }): InFlightView => {
+    const { call, args } = splitKey(key)
+    return { call, args: decodeArgsShown(args), ord, started }
+  })
 }
 
 /** A call in flight as JSON: `{call, args, ord, started}`, its start ISO 8601 in UTC. */

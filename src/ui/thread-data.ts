@@ -7,7 +7,7 @@ import { callIdOfRow } from '../call-context.js'
 import type { DumpEntry } from '../dump.js'
 import { type ErrorRecord } from '../error-records.js'
 import type { Journal, ThreadRow } from '../journal.js'
-import { decodeArgsShown, threadView, type ThreadView } from '../cli/records.js'
+import { decodeArgsShown, inFlightOf, threadView, type InFlightView, type ThreadView } from '../cli/records.js'
 import { splitKey } from '../weft.js'
 import { hasTable } from '../passivation/listing.js'
 import { attemptsByCall, type AttemptView } from '../retry/view.js'
@@ -88,6 +88,8 @@ export interface ThreadDetail {
    * answered").
    */
   unanswered: Unanswered[]
+  /** Calls asked of their library and not answered yet, as the journal says (src/in-flight.ts; `raiment show`'s "in flight"). */
+  inFlight: InFlightView[]
 }
 
 /** The largest number of entries of a thread's journal the thread page shows at once. */
@@ -296,6 +298,7 @@ export function threadDetail(journals: Journals, id: string, from: number): Thre
       inboxCount,
       watches,
       unanswered: withoutOutcome(j, row, attempts, start === 0 && calls.length < CALL_PAGE),
+      inFlight: inFlightOf(j, id),
     }
   })
 }

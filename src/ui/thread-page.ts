@@ -57,7 +57,7 @@ its spawn record and every journaled call; replay it, from the project's directo
   return h`<h1 class="thread-title" data-status="${t.status}">${threadLink(t.id)} ${statusBadge(t.status)}</h1>
 <div class="cols">${facts}<section><h2>Params</h2>${valueBlock(t.params)}</section></div>
 ${outcome}${dump}
-${unanswered(d)}
+${unanswered(d)}${inFlight(d)}
 ${timeline(d)}
 ${sequence(t.id, d.messages, d.messagesCut, d.extent > d.pageSize ? `in calls ${d.from}–${d.from + d.calls.length - 1}` : '') ?? ''}
 ${children(d) ?? ''}
@@ -121,6 +121,16 @@ function unanswered(d: ThreadDetail): Html {
   const title = live ? h`Retrying <span class="note">calls waiting for their next attempt</span>` : h`Never answered <span class="note">the thread ${d.thread.status} while these calls waited for their next attempt</span>`
   return h`<section class="retrying"><h2>${title}</h2>${d.unanswered.map(
     (u) => h`<div class="call-retrying"><span class="name">${u.call}</span> <span class="label">call id</span> <code>${u.callId}</code>${attemptList(u.attempts, live)}</div>`,
+  )}</section>`
+}
+
+/** Calls asked of their library with no outcome yet, as the journal says (a slow call, or one whose weave was killed in it). */
+function inFlight(d: ThreadDetail): Html {
+  if (d.inFlight.length === 0) return h``
+  const live = d.thread.status === 'running' || d.thread.status === 'pending'
+  const note = live ? 'asked of their library, no outcome yet: a weave that resumes the thread makes them again, with their call ids' : `never answered: the thread ${d.thread.status}`
+  return h`<section class="in-flight"><h2>In flight <span class="note">${note}</span></h2>${d.inFlight.map(
+    (c) => h`<div class="call-in-flight"><span class="name">${c.call}</span> <code>${shortJson(c.args.length === 1 ? c.args[0] : c.args, 200)}</code> <span class="time">since ${time(c.started)} UTC</span></div>`,
   )}</section>`
 }
 

@@ -328,18 +328,25 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /**
    * Kills a thread: its pending and later weft calls reject with ThreadKilled, and it is recorded
-   * as killed. Returns false when the thread had already ended. A thread that moved to another
-   * weave is killed there (true: the kill is sent).
+   * as killed. Returns false when the thread had already ended. With a broker, a thread of
+   * another weave (or one that moved from here) is killed there (true: the kill is sent).
    * @throws UnknownThread when no thread has that id
    */
   kill(id: string): boolean {
-    // Moved to another weave (or moving: its departure queued): the kill goes after it, as a
-    // message forwarded there does; that weave kills it if it still runs.
-    if (this.messages.forwardOf(id) !== undefined) {
-      this.watches.kill(id, `api:${this.journal.weaveId}:${randomUUID()}`)
-      return true
-    }
+    // Moved to another weave (or moving: its departure queued), or another weave's: the kill goes
+    // there, as a message does; that weave kills it if it still runs.
+    if (this.#elsewhere(id)) return (this.watches.kill(id, this.#apiCallId()), true)
     return this.#runs.kill(id, this.#ending)
+  }
+
+  /** A thread of another weave, or one that moved from here (with a broker: what is asked of it goes there). */
+  #elsewhere(id: string): boolean {
+    return this.messages.forwardOf(id) !== undefined || this.messages.isRemote(id)
+  }
+
+  /** The call id of a request made from outside any thread (a kill, a cancel sent to another weave). */
+  #apiCallId(): string {
+    return `api:${this.journal.weaveId}:${randomUUID()}`
   }
 
   /**
@@ -352,10 +359,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   cancel(id: string, reason = 'cancelled'): boolean {
     if (this.#closed) throw new WeaveClosed(`cancel thread '${id}'`)
-    if (this.messages.forwardOf(id) !== undefined || this.messages.isRemote(id)) {
-      this.watches.cancel(id, `api:${this.journal.weaveId}:${randomUUID()}`, reason)
-      return true
-    }
+    if (this.#elsewhere(id)) return (this.watches.cancel(id, this.#apiCallId(), reason), true)
     return this.#runs.cancel(id, reason)
   }
 

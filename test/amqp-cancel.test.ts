@@ -2,8 +2,8 @@
  * Cancel across weaves (a Temporal user's trial: `threads.cancel` reached this weave's threads
  * only). `weave.cancel(id)` and `this.threads.cancel(id)` of a thread of another weave send the
  * request there, durable like a message, and that weave cancels it: the call it waits on throws
- * ThreadCancelled and it compensates. A thread that moved away is cancelled where it runs, also
- * by `raiment cancel` beside the weave it moved from.
+ * ThreadCancelled and it compensates (`weave.kill` reaches it so too). A thread that moved away is
+ * cancelled where it runs, also by `raiment cancel` beside the weave it moved from.
  */
 import { describe, expect, it } from 'vitest'
 import { thread, ThreadCancelled, type AnyThreadType } from 'raiment'
@@ -72,6 +72,12 @@ describe.skipIf(!brokerUp && !CI)('cancel a thread of another weave', () => {
     await x.weave.committed()
     await x.link.outboxEmpty()
     expect(await y.weave.join(a)).toMatchObject({ status: 'done', result: 'refunded (from x)' })
+    expect(asked.sort()).toEqual(['refund a', 'refund b'])
+    // weave.kill reaches it there too (it threw UnknownThread): ended where it is, no refund.
+    const killed = y.weave.spawn('saga', { who: 'c' })
+    await until('it sleeping', () => pendingSleeps() >= 1 && y.weave.journal.thread(killed)?.status === 'running')
+    expect(x.weave.kill(killed)).toBe(true)
+    expect(await x.weave.join(killed)).toMatchObject({ status: 'killed' })
     expect(asked.sort()).toEqual(['refund a', 'refund b'])
   })
 

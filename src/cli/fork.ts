@@ -8,6 +8,12 @@ import { FLAG_NAMES, forkEntries, Forks, type RecordEdits } from '../check/fork.
 import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { note, openExisting, say, threadType, withOwner, type ProjectOptions } from './common.js'
+import { checkThread } from '../check/replay-check.js'
+import type { EntryRow, ThreadRow } from '../journal.js'
+import { replayParts } from '../libraries.js'
+import { SplitEntry, type Entry } from '../replay-joined.js'
+import type { AnyThreadType } from '../thread.js'
+import { verdictLines } from './check.js'
 import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
 
 export interface ForkCommandOptions extends ProjectOptions {
@@ -41,6 +47,25 @@ function parseAt(text: string | undefined): number | undefined {
   return Number(text)
 }
 
+/**
+ * The fork's record must replay under the code on disk: one that does not would fail at once (a
+ * user trial was told `forked`, then found the fork failed with ReplayDivergence).
+ * @throws RaimentError `RAIMENT_FORK_DIVERGES`
+ */
+async function refuseDiverging(type: AnyThreadType, row: ThreadRow, entries: readonly EntryRow[], o: ForkCommandOptions): Promise<void> {
+  const record = (): Entry[] => entries.map(([seq, key, ord, ok, outcome]) => new SplitEntry(seq, key, ord, ok === 1, outcome))
+  const { verdict } = await checkThread(type, { id: row.id, type: row.type, status: 'running', params: row.params, entries: record }, await replayParts(o.ioLibs))
+  if (verdict.verdict === 'compatible') return
+  throw new RaimentError(
+    'RAIMENT_FORK_DIVERGES',
+    `the fork's record (${entriesText(entries.length)} of ${row.id}${o.at !== undefined ? `, before seq ${o.at}` : ''}) does not replay under the code in ${o.threads}/: ${verdictLines(verdict).join(' ')}. Nothing was forked: fork from an earlier --at, or change the code (raiment check shows what differs)`,
+  )
+}
+
+function entriesText(n: number): string {
+  return `${n} ${n === 1 ? 'entry' : 'entries'}`
+}
+
 export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
   const set = parseSets(o.set ?? [])
   const at = parseAt(o.at)
@@ -52,9 +77,9 @@ export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
     // Checked here first, whoever writes the fork: a wrong edit is refused before anything is written.
     const record = journal.entriesNow(id)
     const entries = forkEntries(record, id, edits, null, FLAG_NAMES)
+    await refuseDiverging(await threadType(o.threads, row.type), row, entries, o)
     const owner = withOwner(journal, (owner) => owner)
     if (owner === null) {
-      await threadType(o.threads, row.type)
       const forkId = journal.nextThreadId(1)
       const wrote = withOwner(journal, (now) => {
         if (now !== null) return false
@@ -63,7 +88,7 @@ export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
       })
       if (wrote) {
         say(forkId)
-        note(`forked ${id} as ${forkId} (${entries.length} entries replayed); no weave runs on ${o.db}: it starts when one does (raiment start --db ${o.db})`)
+        note(`forked ${id} as ${forkId} (${entriesText(entries.length)} to replay); no weave runs on ${o.db}: it starts when one does (raiment start --db ${o.db})`)
         return 0
       }
     }
@@ -74,7 +99,7 @@ export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
     const answer = JSON.parse(reply) as { forked?: string; refused?: string }
     if (answer.refused !== undefined) throw decodeError(answer.refused)
     say(answer.forked ?? '')
-    note(`forked ${id} as ${answer.forked} (${entries.length} entries replayed) on the weave running on ${o.db}`)
+    note(`forked ${id} as ${answer.forked} (${entriesText(entries.length)} to replay) on the weave running on ${o.db}`)
     return 0
   } finally {
     journal.close()

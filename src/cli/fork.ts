@@ -77,8 +77,13 @@ export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
     // Checked here first, whoever writes the fork: a wrong edit is refused before anything is written.
     const record = journal.entriesNow(id)
     const entries = forkEntries(record, id, edits, null, FLAG_NAMES)
-    await refuseDiverging(await threadType(o.threads, row.type), row, entries, o)
     const owner = withOwner(journal, (owner) => owner)
+    // Beside a running weave (its code, wherever it is) a type not found here is not checked here.
+    const type = await threadType(o.threads, row.type).catch((e: unknown) => {
+      if (owner === null) throw e
+      return null
+    })
+    if (type !== null) await refuseDiverging(type, row, entries, o)
     if (owner === null) {
       const forkId = journal.nextThreadId(1)
       const wrote = withOwner(journal, (now) => {

@@ -37,6 +37,11 @@ export class SplitEntry implements Entry {
   ) {}
 }
 
+/** An entry read by row, `[seq, key, ord, ok, outcome, …]` (of the shape of those split from blocks: one shape for the weft to see). */
+export function rowEntry(r: readonly [number, string, number, 0 | 1, string, ...unknown[]]): SplitEntry {
+  return new SplitEntry(r[0], r[1], r[2], r[3] === 1, r[4])
+}
+
 /** Separator of the joined columns (U+001F): JSON text, which keys and outcomes are, never holds it raw. */
 export const US = '\x1f'
 export const US_CODE = 0x1f

@@ -23,7 +23,8 @@
 import type Database from 'better-sqlite3'
 import type { Journal, ThreadRow } from './journal.js'
 import { readAhead, ReadAhead, type AheadBlock, type Joined } from './replay-ahead.js'
-import { cut, RecordBlocks, SplitEntry, US, type Entry, type JoinedBlock, type PendingBlocks } from './replay-blocks.js'
+import { cut, RecordBlocks, US, type Entry, type JoinedBlock, type PendingBlocks } from './replay-blocks.js'
+import { rowEntry } from './replay-joined.js'
 import { MARK } from './secrets/marker.js'
 
 /** A row as read: [seq, key, ord, ok, outcome]. */
@@ -77,10 +78,6 @@ function indexed({ j: [n, seqs, keys, ords, oks, texts], x, k }: AheadBlock): { 
   return { units: [{ n, seqs: seqs!, keys: keys!, ords: ords!, oks: oks!, texts: texts!, index: x!, keyBytes }], last: x![n - 1]! }
 }
 
-/** An entry read by row (of the shape of those split from blocks: one shape for the weft to see). */
-function entry(r: Row): Entry {
-  return new SplitEntry(r[0], r[1], r[2], r[3] === 1, r[4])
-}
 
 /** Reads records of one journal; `many`: of many threads (journal_tail is then read once). */
 export class RecordReader {
@@ -128,7 +125,7 @@ export class RecordReader {
     }
     if (this.#mayHaveTail === null || this.#mayHaveTail(id)) {
       const tail = this.#many ? this.#tailOf(id) : (this.#tailOne ??= this.#db.prepare(`SELECT ${COLS} FROM journal_tail WHERE thread = ? ORDER BY seq`).raw(true)).all(id) as Row[]
-      if (tail.length > 0) blocks.push(tail.map(entry))
+      if (tail.length > 0) blocks.push(tail.map(rowEntry))
     }
     return new RecordBlocks(blocks)
   }
@@ -259,7 +256,7 @@ export class RecordReader {
   }
 
   #byRow(id: string, last: number): { n: number; units: Array<Entry[] | JoinedBlock>; end: number } {
-    const entries = (this.#main.all(id, last) as Row[]).map(entry)
+    const entries = (this.#main.all(id, last) as Row[]).map(rowEntry)
     return { n: entries.length, units: [entries], end: entries.length === 0 ? last : entries[entries.length - 1]!.seq }
   }
 

@@ -80,15 +80,20 @@ function open(db: string): Promise<Weave> {
 }
 
 describe('a cancel before the thread has seen the first is that one', () => {
-  it('a sleep aborted: a second cancel as its failure is recorded leaves the refund alone', async () => {
+  /**
+   * Cancels a saga waiting in `wait` once, and again as the call `failing` fails (recorded, not yet
+   * released): the refund runs, once, and no cancel is left in the journal.
+   */
+  async function twice(wait: 'sleep' | 'gate', waiting: () => boolean, failing: string, release = (): void => {}): Promise<void> {
     asked.length = 0
     const weave = await open(join(tempDir(), 'w.db'))
     try {
-      const id = weave.spawn('saga', { wait: 'sleep' })
-      await until('the thread sleeping', () => pendingSleeps() > 0)
+      const id = weave.spawn('saga', { wait })
+      await until(`the thread in its ${wait}`, waiting)
       let second: boolean | undefined
-      onEnd = { name: 'clock.sleepUntil', then: () => (second = weave.cancel(id, 'twice')) }
+      onEnd = { name: failing, then: () => (second = weave.cancel(id, 'twice')) }
       expect(weave.cancel(id, 'once')).toBe(true)
+      release()
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'refunded (once)' })
       expect(second).toBe(true)
       expect(asked).toEqual(['refund'])
@@ -97,27 +102,15 @@ describe('a cancel before the thread has seen the first is that one', () => {
     } finally {
       await weave.close()
     }
+  }
+
+  it('a sleep aborted: a second cancel as its failure is recorded leaves the refund alone', async () => {
+    await twice('sleep', () => pendingSleeps() > 0, 'clock.sleepUntil')
   })
 
   it('put off to the next call (in a call that cannot be aborted): a second cancel as that call fails leaves the refund alone', async () => {
-    asked.length = 0
     opened = null
-    const weave = await open(join(tempDir(), 'w.db'))
-    try {
-      const id = weave.spawn('saga', { wait: 'gate' })
-      await until('the thread in its gate', () => opened !== null)
-      let second: boolean | undefined
-      onEnd = { name: 'bank.deposit', then: () => (second = weave.cancel(id, 'twice')) }
-      expect(weave.cancel(id, 'once')).toBe(true)
-      opened!()
-      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'refunded (once)' })
-      expect(second).toBe(true)
-      expect(asked).toEqual(['refund'])
-      await weave.committed()
-      expect(weave.journal.db.prepare("SELECT count(*) FROM meta WHERE k LIKE 'cancel:%'").pluck().get()).toBe(0)
-    } finally {
-      await weave.close()
-    }
+    await twice('gate', () => opened !== null, 'bank.deposit', () => opened!())
   })
 
   it('a cancel after the thread has seen the first interrupts again', async () => {

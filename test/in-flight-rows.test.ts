@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { thread, Weave, type AnyThreadType } from 'raiment'
 import { tempDir } from './support/tmp.js'
 import { until } from './support/until.js'
+import { pendingSleeps } from '../io-libs/clock.js'
 
 /** Calls that settle when the test says. */
 let settle: ((v: string) => void) | null = null
@@ -65,8 +66,9 @@ describe('rows of calls in flight', () => {
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'charged' })
       await weave.committed()
       expect(rows(weave)).toEqual([])
-      const sleeper = weave.spawn('pay', { then: 'sleep' })
-      await until('the sleep committed', () => weave.journal.thread(sleeper)?.calls !== undefined && (weave.journal.db.prepare('SELECT count(*) FROM journal WHERE thread = ?').pluck().get(sleeper) as number) >= 1)
+      weave.spawn('pay', { then: 'sleep' })
+      // Its sleep asked (its call started): the next batch would mark it, were a sleep marked.
+      await until('the thread sleeping', () => pendingSleeps() > 0)
       await weave.committed()
       expect(rows(weave)).toEqual([])
     } finally {

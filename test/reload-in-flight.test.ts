@@ -25,7 +25,11 @@ export default thread({
 })
 `
 
-it('calls in flight at a reload are made once: they finish, are recorded, and the threads move to the new code with them', async () => {
+/**
+ * A project with poster v1, and an errand library whose pays the test answers (`answers`);
+ * `called` resolves once `n` pays were asked. `asked`: each pay and authorize, with its call id.
+ */
+function project(n: number) {
   const dir = tempDir('raiment-reload-flight-')
   mkdirSync(join(dir, 'threads'))
   const file = join(dir, 'threads', 'poster.ts')
@@ -36,13 +40,23 @@ it('calls in flight at a reload are made once: they finish, are recorded, and th
   const called = new Promise<void>((res) => (started = res))
   const errand = {
     pay: (what: string): Promise<string> => {
-      asked.push(callContext().callId)
-      if (asked.length === 2) started()
+      asked.push(`pay ${callContext().callId}`)
+      if (asked.length === n) started()
       return new Promise((res) => answers.push((v) => res(`${what}: ${v}`)))
+    },
+    authorize: (what: string): Promise<string> => {
+      asked.push(`authorize ${callContext().callId}`)
+      return Promise.resolve(`${what}: authorized`)
     },
     note: (): Promise<void> => Promise.resolve(),
   }
-  const weave = await Weave.open({ db: join(dir, 'w.db'), threads: join(dir, 'threads'), libraries: { errand }, ioLibs: false, durability: 'memory', dumps: false, passivateAfter: false })
+  const open = (): Promise<Weave> => Weave.open({ db: join(dir, 'w.db'), threads: join(dir, 'threads'), libraries: { errand }, ioLibs: false, durability: 'memory', dumps: false, passivateAfter: false })
+  return { file, asked, answers, called, open }
+}
+
+it('calls in flight at a reload are made once: they finish, are recorded, and the threads move to the new code with them', async () => {
+  const { file, asked, answers, called, open } = project(2)
+  const weave = await open()
   try {
     const ids = [weave.spawn('poster'), weave.spawn('poster')]
     await called
@@ -74,27 +88,8 @@ export default thread({
 `
 
 it('a call still in flight when the reload stops waiting: the new code asks for it first, so a patch before it keeps the old path (a user trial charged twice)', async () => {
-  const dir = tempDir('raiment-reload-flight-')
-  mkdirSync(join(dir, 'threads'))
-  const file = join(dir, 'threads', 'poster.ts')
-  writeFileSync(file, poster(1))
-  const asked: string[] = []
-  const answers: Array<(v: string) => void> = []
-  let started: () => void = () => {}
-  const called = new Promise<void>((res) => (started = res))
-  const errand = {
-    pay: (what: string): Promise<string> => {
-      asked.push(`pay ${callContext().callId}`)
-      started()
-      return new Promise((res) => answers.push((v) => res(`${what}: ${v}`)))
-    },
-    authorize: (what: string): Promise<string> => {
-      asked.push(`authorize ${callContext().callId}`)
-      return Promise.resolve(`${what}: authorized`)
-    },
-    note: (): Promise<void> => Promise.resolve(),
-  }
-  const weave = await Weave.open({ db: join(dir, 'w.db'), threads: join(dir, 'threads'), libraries: { errand }, ioLibs: false, durability: 'memory', dumps: false, passivateAfter: false })
+  const { file, asked, answers, called, open } = project(1)
+  const weave = await open()
   try {
     const id = weave.spawn('poster')
     await called

@@ -11,7 +11,7 @@ import { note, openExisting, say, threadType, withOwner, type ProjectOptions } f
 import { checkThread } from '../check/replay-check.js'
 import type { EntryRow, ThreadRow } from '../journal.js'
 import { replayParts } from '../libraries.js'
-import { SplitEntry, type Entry } from '../replay-joined.js'
+import { rowEntry } from '../replay-joined.js'
 import type { AnyThreadType } from '../thread.js'
 import { verdictLines } from './check.js'
 import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
@@ -53,8 +53,7 @@ function parseAt(text: string | undefined): number | undefined {
  * @throws RaimentError `RAIMENT_FORK_DIVERGES`
  */
 async function refuseDiverging(type: AnyThreadType, row: ThreadRow, entries: readonly EntryRow[], o: ForkCommandOptions): Promise<void> {
-  const record = (): Entry[] => entries.map(([seq, key, ord, ok, outcome]) => new SplitEntry(seq, key, ord, ok === 1, outcome))
-  const { verdict } = await checkThread(type, { id: row.id, type: row.type, status: 'running', params: row.params, entries: record }, await replayParts(o.ioLibs))
+  const { verdict } = await checkThread(type, { id: row.id, type: row.type, status: 'running', params: row.params, entries: () => entries.map(rowEntry) }, await replayParts(o.ioLibs))
   if (verdict.verdict === 'compatible') return
   throw new RaimentError(
     'RAIMENT_FORK_DIVERGES',

@@ -40,6 +40,8 @@ export class StopCalls {
   readonly done: Promise<StopWait>
   /** How many threads had calls in flight at the start. */
   readonly threads: number
+  /** The threads running the code a reload kept them on (src/check/reload.ts): the next start resumes them under the files on disk. */
+  readonly oldCode: string[] = []
   readonly #since = performance.now()
   readonly #timers: NodeJS.Timeout[] = []
   #timeUp: () => void = () => {}
@@ -53,6 +55,7 @@ export class StopCalls {
     const holds: Promise<void>[] = []
     for (const run of runs) {
       if (run.ended) continue
+      if (run.kept === true) this.oldCode.push(run.id)
       const finishing = run.weft.finishing
       if (finishing) left++
       const held = run.weft.hold()
@@ -79,7 +82,7 @@ export class StopCalls {
         setImmediate(() => weave.emit('error', e))
       }
     }
-    tell('stop-wait', { threads: this.threads, wait })
+    tell('stop-wait', { threads: this.threads, wait, oldCode: this.oldCode })
     void this.done.then((w) => tell('stop-waited', w))
   }
 

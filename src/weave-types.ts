@@ -142,8 +142,12 @@ export interface WeaveEvents {
   'thread-passivated': [{ id: string; type: string }]
   /** A reload (`reload()`) loaded changed thread files: which threads moved to the new code, which kept theirs. */
   reload: [ReloadReport]
-  /** A close waits for the calls in flight (`close({ wait })`) of `threads` threads, up to `wait` ms. */
-  'stop-wait': [{ threads: number; wait: number }]
+  /**
+   * A close waits for the calls in flight (`close({ wait })`) of `threads` threads, up to `wait` ms.
+   * `oldCode`: the threads a reload kept on their old code, which the next start resumes under the
+   * files on disk (emitted for them even with no wait).
+   */
+  'stop-wait': [{ threads: number; wait: number; oldCode: string[] }]
   /** It waited `ms`: `left` threads still had calls in flight (they are made again at the next start). */
   'stop-waited': [StopWait]
   error: [Error]

@@ -498,7 +498,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     else if (!this.#closed) {
       // Held even with no wait: a call made from here to the detach would be made again at the next start.
       this.#stopCalls = new StopCalls(this.#runs.values(), wait)
-      if (wait > 0) this.#stopCalls.announce(this, wait)
+      if (wait > 0 || this.#stopCalls.oldCode.length > 0) this.#stopCalls.announce(this, wait)
     }
     return this.#stopCalls?.done.then(() => undefined) ?? Promise.resolve()
   }

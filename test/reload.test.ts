@@ -129,4 +129,28 @@ describe('live reload', () => {
       await second.ended
     }
   })
+  it('a stop warns of the threads a reload kept on their old code, which the next start resumes under the new', async () => {
+    const { dir, put } = project()
+    const weave = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'batched', '--stop-wait', '0'])
+    let moves: string | undefined
+    let stays: string | undefined
+    try {
+      await weave.until((out) => out.includes('weave '))
+      moves = (await raiment(dir, 'spawn', 'moves', '--db', 'app.db')).stdout.trim()
+      stays = (await raiment(dir, 'spawn', 'stays', '--db', 'app.db')).stdout.trim()
+      await weave.until((out) => (out.match(/ waiting /g) ?? []).length === 2)
+      put('moves.ts', waiter(2, 1))
+      put('stays.ts', waiter(2, 99))
+      weave.child.kill('SIGHUP')
+      await weave.until((out) => (out.match(/\n {2}(moved|kept) /g) ?? []).length === 2)
+      expect(weave.stdout).toContain(`kept ${stays}: diverges`)
+    } finally {
+      weave.child.kill('SIGTERM')
+      await weave.ended
+    }
+    const warned = weave.stderr.split('\n').filter((l) => l.includes('a reload kept'))
+    expect(warned).toHaveLength(1)
+    expect(warned[0]).toContain(`stopping: 1 thread runs the code a reload kept it on (${stays}): at the next start it resumes under the files on disk and diverges (raiment check says where), unless the change is put behind patch.patched first`)
+    expect(warned[0]).not.toContain(moves)
+  })
 })

@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino'
 import { InvalidArgument } from '../errors.js'
 import type { ThreadEnd, Weave } from '../weave.js'
 import { errorLine, note, plural, say } from './common.js'
+import { firstFew } from '../first-few.js'
 import { duration } from './progress.js'
 
 export const LOG_FORMATS = ['pretty', 'json'] as const
@@ -101,7 +102,11 @@ export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) =
 /** The wait of a stop for the calls in flight (src/weave-stop.ts), when there were some. */
 export function logStopWait(weave: Weave): void {
   const w = weave.journal.weaveId
-  weave.on('stop-wait', ({ threads, wait }) => {
+  weave.on('stop-wait', ({ threads, wait, oldCode }) => {
+    if (oldCode.length > 0) {
+      const one = oldCode.length === 1
+      weaveLog.warn(`stopping: ${plural(oldCode.length, 'thread')} ${one ? 'runs' : 'run'} the code a reload kept ${one ? 'it' : 'them'} on (${firstFew(oldCode)}): at the next start ${one ? 'it resumes' : 'they resume'} under the files on disk and ${one ? 'diverges' : 'diverge'} (raiment check says where), unless the change is put behind patch.patched first`, { event: 'stop-old-code', weave: w, threads: oldCode })
+    }
     if (threads > 0) weaveLog.info(`stopping: the calls in flight of ${plural(threads, 'thread')} may finish, up to ${seconds(wait)} (a second signal exits now)`, { event: 'stop-wait', weave: w, threads, wait })
   })
   weave.on('stop-waited', ({ threads, left, ms }) => {

@@ -9,7 +9,9 @@
  *
  * A `run` in flight when the weave died runs again on resume; with `{ idempotent: true }` it is
  * done once: the call id is stored in a table `_raiment_calls` of the same database, in the same
- * transaction as the statement, and a second run returns the first run's result.
+ * transaction as the statement, and a second run returns the first run's result. A call id is kept
+ * CALL_IDS_KEPT_MS (30 days): each such run deletes up to two of the oldest rows past it, so the
+ * table stays as large as 30 days of idempotent runs, and no run pays more than two deletes.
  */
 import { describe } from './_describe.js'
 import Database from 'better-sqlite3'
@@ -22,6 +24,8 @@ registerError(Database.SqliteError, 'SqliteError')
 
 /** A Raiment journal's `PRAGMA application_id` ('RAIM'). */
 const JOURNAL_APPLICATION_ID = 0x5241494d
+/** How long an idempotent run's call id is kept: a weave down longer, with such a run in flight, runs it again. */
+const CALL_IDS_KEPT_MS = 30 * 24 * 3600 * 1000
 /** Prepared statements kept per database. */
 const STATEMENT_CACHE = 200
 
@@ -90,6 +94,7 @@ class Db {
   readonly #stmts = new Map<string, Database.Statement>()
   #markSeen: Database.Statement | null = null
   #markAdd: Database.Statement | null = null
+  #markDrop: Database.Statement | null = null
 
   constructor(db: Database.Database) {
     this.db = db
@@ -111,19 +116,24 @@ class Db {
 
   /** Runs `s` once per call id: the id and the result are stored in the same transaction. */
   runOnce(s: Database.Statement, args: unknown[], callId: string): RunResult {
-    if (this.#markSeen === null || this.#markAdd === null) {
+    if (this.#markSeen === null || this.#markAdd === null || this.#markDrop === null) {
       this.db.exec('CREATE TABLE IF NOT EXISTS _raiment_calls (call_id TEXT PRIMARY KEY, changes INTEGER NOT NULL, last_insert_rowid INTEGER NOT NULL, at INTEGER NOT NULL)')
       this.#markSeen = this.db.prepare('SELECT changes, last_insert_rowid AS lastInsertRowid FROM _raiment_calls WHERE call_id = ?')
       this.#markAdd = this.db.prepare('INSERT INTO _raiment_calls (call_id, changes, last_insert_rowid, at) VALUES (?, ?, ?, ?)')
+      // The two oldest rows by rowid (the order they were added in), of those only the expired.
+      this.#markDrop = this.db.prepare('DELETE FROM _raiment_calls WHERE rowid IN (SELECT rowid FROM _raiment_calls ORDER BY rowid LIMIT 2) AND at < ?')
     }
     const seen = this.#markSeen
     const add = this.#markAdd
+    const drop = this.#markDrop
     return this.db.transaction((): RunResult => {
       const done = seen.get(callId) as RunResult | undefined
       if (done !== undefined) return { changes: done.changes, lastInsertRowid: done.lastInsertRowid }
       const r = s.run(...args)
       const result = { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) }
-      add.run(callId, result.changes, result.lastInsertRowid, Date.now())
+      const now = Date.now()
+      drop.run(now - CALL_IDS_KEPT_MS)
+      add.run(callId, result.changes, result.lastInsertRowid, now)
       return result
     }).immediate()
   }

@@ -116,6 +116,35 @@ describe('sqlite', () => {
     },
   })
 
+  it('an idempotent run drops call ids older than 30 days, two at a time, oldest first', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'app.db')
+    const setup = new Database(db)
+    setup.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)')
+    setup.exec('CREATE TABLE _raiment_calls (call_id TEXT PRIMARY KEY, changes INTEGER NOT NULL, last_insert_rowid INTEGER NOT NULL, at INTEGER NOT NULL)')
+    const day = 24 * 3600 * 1000
+    const add = setup.prepare('INSERT INTO _raiment_calls VALUES (?, 1, 1, ?)')
+    for (let i = 0; i < 5; i++) add.run(`old-${i}`, Date.now() - 31 * day)
+    add.run('young', Date.now() - 29 * day)
+    add.run('old-after-young', Date.now() - 40 * day)
+    setup.close()
+    const ids = (): string[] => {
+      const check = new Database(db, { readonly: true })
+      try {
+        return check.prepare("SELECT call_id FROM _raiment_calls WHERE call_id LIKE 'old-%' OR call_id = 'young' ORDER BY rowid").pluck().all() as string[]
+      } finally {
+        check.close()
+      }
+    }
+    // Each run drops at most the two oldest rows, and only the expired ones among them.
+    for (const left of [['old-2', 'old-3', 'old-4'], ['old-4'], []]) {
+      expect(resultOf(await run(insert, { db, once: true }, { dir }))).toMatchObject({ changes: 1 })
+      expect(ids().filter((id) => id !== 'young' && id !== 'old-after-young')).toEqual(left)
+    }
+    // The young row stops the drops: the expired row behind it stays until the young one expires.
+    expect(ids().slice(0, 2)).toEqual(['young', 'old-after-young'])
+  })
+
   for (const once of [true, false]) {
     it(`a run in flight at a crash runs again on resume: ${once ? 'once with idempotent: true' : 'twice without it'}`, async () => {
       const dir = tempDir()

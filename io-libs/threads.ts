@@ -24,6 +24,18 @@ function checkPlacement(on: unknown): void {
   if (!ok) throw new InvalidArgument(`threads.spawn: 'on' must be 'local', 'any', a weave id or { key: string }, got ${JSON.stringify(on)}`)
 }
 
+/**
+ * The id of a child spawned on weave `dest` by call `callId` of thread `threadId`: chosen from the
+ * call id, so the call made again (after a crash, or on the weave the thread moved to) names the
+ * same thread. Its middle part is the weave the parent's id names (the part before its first '/':
+ * the weave it was spawned on, the same after it moves), not the weave making the call.
+ */
+function remoteChildId(dest: string, threadId: string, callId: string): string {
+  const slash = threadId.indexOf('/')
+  const home = slash < 0 ? threadId : threadId.slice(0, slash)
+  return `${dest}/${home}~${createHash('sha256').update(callId).digest('base64url').slice(0, 12)}`
+}
+
 const threads = (config: WeaveConfig) => {
   const weave = () => weaveOf(config)
   return {
@@ -34,8 +46,12 @@ const threads = (config: WeaveConfig) => {
     /**
      * Spawns a child thread (this thread is its parent: it gets the child's exit message), here
      * or, with `opts.on`, on another weave: then the spawn is sent like a message (durable,
-     * exactly once) and the child's id names that weave; its type is checked there.
+     * exactly once) and the child's id names that weave; its type is checked there. The child's
+     * id comes from the call id, so the call made again (after a crash, or on the weave the thread
+     * moved to while the call was in flight) names the same child. While it waits for the broker
+     * to place it, a cancel or a kill of the thread, or a move whose wait runs out, spawns nothing.
      * @throws UnknownWeave when `on` names a weave that never joined the broker
+     * @throws ThreadCancelled when the thread is cancelled while the spawn waits to be placed
      * @example
      * const id = await this.threads.spawn('orders/checkout', { cart }, { on: { key: cart.user } })
      */
@@ -56,10 +72,15 @@ const threads = (config: WeaveConfig) => {
       if (on === 'local' || on === w.journal.weaveId) return here()
       const remote = w.messages.remote
       if (remote === null) throw new NoBroker(`threads.spawn with on: ${JSON.stringify(on)}`)
+      // Taken now: a signal first asked for after an abort would never be aborted.
+      const signal = ctx.signal
       const dest = await remote.place(on, 'spawn')
+      // The weave let go of the thread meanwhile (a move whose wait ran out, a kill, a reload, a
+      // stop): this call's outcome is never recorded, and where the thread resumes it makes the
+      // call again, which may place it elsewhere ('any', a key). Spawned here too, it would make two.
+      signal.throwIfAborted()
       if (dest === w.journal.weaveId) return here()
-      // Chosen from the call id, so a spawn run again after a crash names the same thread.
-      const id = `${dest}/${w.journal.weaveId}~${createHash('sha256').update(ctx.callId).digest('base64url').slice(0, 12)}`
+      const id = remoteChildId(dest, threadId, ctx.callId)
       w.messages.spawnRemote(dest, id, type, params, threadId, trace)
       // Behind the spawn in the outbox, in its batch: its weave links the child as it starts it.
       if (opts.link === true) w.watches.watch(threadId, id, 'link', ctx.callId)

@@ -85,6 +85,15 @@ export function passCancel(from: object, to: object): void {
   deferred.set(to, err)
 }
 
+/**
+ * Cancels thread `thread` through its weft: a wait in progress fails now (its failure recorded in
+ * this batch); with none, the cancel is put off to the next call made live, and kept (meta
+ * `cancel:<id>`) until applied.
+ */
+export function cancelThread(weft: { cancel(err: ThreadCancelled): boolean }, journal: Journal, thread: string, reason: string): void {
+  if (weft.cancel(new ThreadCancelled(thread, reason))) journal.queueMeta(`cancel:${thread}`, reason)
+}
+
 /** The cancel of `thread` is applied (or moot): its meta goes in the current batch. */
 export function cancelApplied(journal: Journal, thread: string): void {
   journal.queueMetaDelete(`cancel:${thread}`)

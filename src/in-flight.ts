@@ -18,7 +18,8 @@
  *   row is deleted with its outcome), and a call of the same method with other arguments (or
  *   another ordinal) is a divergence: the call in flight may have been made.
  * - A thread's end (a kill, a continue-as-new, a move) deletes what rows it has left, and no call
- *   it started is marked after (`dropMarks`, in the end's batch).
+ *   it started is marked after (`dropMarks`, in the end's batch). A move carries them in its
+ *   record: the weave it goes to writes them in its arrival's batch (`arrivedMarks`).
  * - While no weft of the process has marks, the call path pays one integer test (`pending`); a
  *   weft stopped or detached with marks left lets go of them (`forget`), as its thread's rows
  *   stay for the run that resumes it.
@@ -144,6 +145,16 @@ let pending = 0
  */
 export function attachMarks(journal: Journal, weft: object, thread: string): void {
   if (rowsOf(journal).has(thread)) giveMarks(weft, marksIn(journal, thread))
+}
+
+/**
+ * Thread `thread` moved here with `calls` in flight (its move record carries its rows): their rows
+ * go in its arrival's batch, and they are `weft`'s marks, as at a resume.
+ */
+export function arrivedMarks(journal: Journal, weft: object, thread: string, calls: ReadonlyArray<{ key: string; ord: number; started: number }>): void {
+  for (const c of calls) journal.queueMeta(markKey(thread, c.ord, c.key), String(c.started))
+  count(journal, thread, calls.length)
+  giveMarks(weft, new Set(calls.map((c) => `${c.ord}:${c.key}`)))
 }
 
 /** The calls thread `thread` has in flight as the journal says, with when each started (`raiment show`). */

@@ -53,6 +53,13 @@ export interface MoveRecord {
    * from it: src/weave-moves.ts `diverged`), and why. A thread sent back is not sent back again.
    */
   back?: string
+  /**
+   * The calls it had in flight when it left, as its journal marked them (src/in-flight.ts): made
+   * again here, with their call ids, before it may take another path (absent for none).
+   */
+  inFlight?: Array<{ key: string; ord: number; started: number }>
+  /** A cancel put off to its next call (src/cancel.ts), its reason: the first call it makes live here takes it. */
+  cancel?: string
 }
 
 /**
@@ -158,5 +165,7 @@ export function checkRecord(r: unknown): string | null {
   if (o.watching !== undefined && !(Array.isArray(o.watching) && o.watching.every((t) => typeof t === 'string'))) return 'watching is not a list of thread ids'
   if (o.attempts !== undefined && !Array.isArray(o.attempts)) return 'attempts is not a list'
   if (o.back !== undefined && typeof o.back !== 'string') return 'back is not a string'
+  if (o.inFlight !== undefined && !(Array.isArray(o.inFlight) && o.inFlight.every((c) => typeof c?.key === 'string' && Number.isInteger(c.ord) && typeof c.started === 'number'))) return 'inFlight is not a list of calls'
+  if (o.cancel !== undefined && typeof o.cancel !== 'string') return 'cancel is not a string'
   return null
 }

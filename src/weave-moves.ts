@@ -8,7 +8,8 @@
  *   wait ran out), so no call is made twice; once it has left it is 'moved' here, never resumed.
  * - A thread moves once at a time; one arriving is taken once per message id.
  */
-import { dropMarks } from './in-flight.js'
+import { arrivedMarks, dropMarks, inFlightCalls } from './in-flight.js'
+import { cancelThread, passCancel, takeCancel } from './cancel.js'
 import { randomUUID } from 'node:crypto'
 import { decodeValue } from './encoding.js'
 import { ownTurn } from './group-commit.js'
@@ -133,11 +134,16 @@ export class WeaveMoves {
       record.back = back
       this.#unmarkBack(id)
     }
+    // Its calls still in flight are made again where it goes, first (their rows go with it), and
+    // a cancel put off to its next call is taken there; here both go in the batch it leaves in.
+    const inFlight = inFlightCalls(journal, id)
+    if (inFlight.length > 0) record.inFlight = inFlight
+    const cancel = takeCancel(run.weft, journal, id)
+    if (cancel !== undefined) record.cancel = cancel.reason
     messages.departed(id, dest)
     messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
     // Out only once the journal's stream has it (under any durability): see holdForStream.
     journal.holdForStream()
-    // Its calls still in flight are made again where it goes (the record does not carry them).
     dropMarks(journal, id, run.weft)
     journal.setStatus(id, 'moved', () => this.#host.ended(run, { id, type: run.type, status: 'moved', to: dest }))
   }
@@ -178,7 +184,10 @@ export class WeaveMoves {
     // is alive here: what is sent to it goes into its inbox (and leaves with it); a kill, or the end
     // of a thread linked to it, ends it here. Its function, stopped, is let go of (a weft that runs
     // nothing stands in for it), and it is not passivated meanwhile.
+    const diverging = run.weft
     run.weft = this.#host.weft(run, null)
+    // A cancel put off to its next call goes back with it (#leave takes it off this weft).
+    passCancel(diverging, run.weft)
     run.moving = true
     void ownTurn().then(() => {
       run.moving = false
@@ -218,6 +227,8 @@ export class WeaveMoves {
     // Its run here goes on the trace of its run where it came from.
     const run = host.prepare(t.id, t.type, t.parent, entries, t.trace ?? null, t.continued ?? 0, typeof t.scope === 'string' ? t.scope : null)
     // (A thread with no record cannot diverge: its replay, which would forget it, never runs.)
+    if (record.inFlight !== undefined) arrivedMarks(weave.journal, run.weft, t.id, record.inFlight)
+    if (record.cancel !== undefined) cancelThread(run.weft, weave.journal, t.id, record.cancel)
     if (record.back !== undefined) warnOnce(weave.config, t.id, new MovedBack(t.id, weave.journal.weaveId, record.from, record.back, 'back'))
     else if (entries.length > 0) this.#arriving.set(t.id, { from: record.from, weft: run.weft })
     if (run.obs !== null) {

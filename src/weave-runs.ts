@@ -19,7 +19,7 @@ import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
 import { ThreadCancelled, ThreadKilled, UnknownThread } from './errors.js'
 import { attachMarks, dropMarks, loadMarks } from './in-flight.js'
-import { cancelApplied, dropCancel } from './cancel.js'
+import { cancelApplied, cancelThread, dropCancel } from './cancel.js'
 import type { Journal, ThreadRow } from './journal.js'
 import { threadView, type Library } from './libraries.js'
 import type { Passivation } from './passivation/passivation.js'
@@ -296,8 +296,7 @@ export class WeaveRuns {
       if (this.#journal.thread(id) === undefined) throw new UnknownThread(id)
       return false
     }
-    // Kept until applied: a wait aborted now records its failure in this batch, so only a cancel put off to the next call is.
-    if (run.weft.cancel(new ThreadCancelled(id, reason))) this.#journal.queueMeta(`cancel:${id}`, reason)
+    cancelThread(run.weft, this.#journal, id, reason)
     return true
   }
 

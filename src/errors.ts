@@ -90,6 +90,27 @@ export class UnknownThreadType extends RaimentError {
   }
 }
 
+/**
+ * Threads recorded in the journal whose type this weave cannot run (no module for it in its
+ * threads directory, or one that failed to load): they wait, not run, until a reload loads it.
+ */
+export class ThreadsWaitForType extends RaimentError {
+  readonly type: string
+  readonly threads: string[]
+  /** `why`: why the weave cannot run the type, in a few words (`cause`: the module's load error). */
+  constructor(type: string, threads: string[], why: string, cause?: Error) {
+    const one = threads.length === 1
+    super(
+      'RAIMENT_THREADS_WAIT_FOR_TYPE',
+      `${one ? `thread ${threads[0]}` : `${threads.length} threads`} of type '${type}' ${one ? 'waits' : 'wait'}, not run: ${why}. ` +
+        `${one ? 'It resumes' : 'They resume'} where ${one ? 'it' : 'they'} stopped once the weave loads the type (put its module in the threads directory, or fix it, then raiment reload; or start the weave with the right --threads); raiment kill ID ends one.`,
+      cause === undefined ? undefined : { cause },
+    )
+    this.type = type
+    this.threads = threads
+  }
+}
+
 /** A thread type whose module is there but failed to load; `cause` is the load error. */
 export class ThreadTypeUnavailable extends RaimentError {
   readonly type: string

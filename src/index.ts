@@ -43,6 +43,7 @@ export {
   ThreadKilled,
   UnknownThreadType,
   ThreadTypeUnavailable,
+  ThreadsWaitForType,
   UnknownLibrary,
   UnknownMethod,
   NotInUses,

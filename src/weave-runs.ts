@@ -10,7 +10,8 @@
  *   is committed.
  * - Only the run's current weft ends it: a weft replaced meanwhile (re-run, reloaded) does not.
  * - A pending thread starts only once its status 'running' is durable; a running one resumes by
- *   replay of its record. A recorded thread whose type this weave cannot run ends failed with why.
+ *   replay of its record. A recorded thread whose type this weave cannot run waits for it
+ *   (src/weave-parked.ts); one that moves here ends failed with why.
  */
 import { crashArmed, crashPoint } from './crash-points.js'
 import { scopeNumber, type WeaveConfig } from './call-context.js'
@@ -33,6 +34,7 @@ import { exitSignals, killRecorded } from './weave-exits.js'
 import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveHost } from './weave-types.js'
 import { Weft, type Entry } from './weft.js'
 import { continuedOf, continueRun, isContinueAsNew, runConfig } from './continue/continue.js'
+import { ParkedRuns } from './weave-parked.js'
 
 /** What the runs reach of their weave: src/weave.ts makes it over its private state. */
 export interface RunsOf {
@@ -54,6 +56,8 @@ export class WeaveRuns {
   readonly #config: WeaveConfig
   readonly #o: RunsOf
   readonly #runs = new Map<string, Run>()
+  /** Threads whose type this weave cannot run: they wait for it (src/weave-parked.ts). */
+  readonly parked: ParkedRuns
   /** How far the runs resumed at open have replayed. */
   readonly #resuming = new ResumeCounter((run, n) => {
     if (run.obs !== null) this.#o.host.observer()!.replayed(n)
@@ -81,6 +85,15 @@ export class WeaveRuns {
     this.#weave = o.host.weave
     this.#journal = o.host.weave.journal
     this.#config = o.host.weave.config
+    this.parked = new ParkedRuns({
+      host: o.host,
+      why: (type) => {
+        const u = this.#weave.unavailable.get(type)
+        if (u !== undefined) return { text: `its module cannot be used (${(u as { code?: string }).code ?? u.name}: the weave's warning of it says why)`, cause: u }
+        const known = this.#weave.types
+        return { text: `this weave has no such type (its types: ${known.length > 0 ? known.join(', ') : 'none'})` }
+      },
+    })
   }
 
   /** Threads running here now. */
@@ -320,6 +333,7 @@ export class WeaveRuns {
   /** The run's end is committed: tell its joiners and the 'thread-end' listeners. */
   ended(run: Run, end: ThreadEnd): void {
     this.#runs.delete(run.id)
+    this.parked.ended(run)
     this.#resuming.done(run)
     run.obs?.end(end.status, end.status === 'failed' ? end.error : undefined)
     const joiners = run.joiners
@@ -350,7 +364,7 @@ export class WeaveRuns {
     if (t === undefined) {
       // Its record read ahead is let go of (the reader would wait for it to be taken).
       record?.release()
-      this.cannotRun(row.id, row.type, row.parent)
+      this.parked.park(row)
       return
     }
     const params = decodeValue(row.params)

@@ -192,6 +192,11 @@ export interface WeaveHost {
   ended(run: Run, end: ThreadEnd): void
   /** A recorded thread whose type this weave cannot run ends failed with why. */
   cannotRun(id: string, type: string, parent: string | null): void
+  /** A recorded thread whose type this weave cannot run waits for it, as a run that runs nothing (src/weave-parked.ts). */
+  park(row: ThreadRow): Run
+  isParked(run: Run): boolean
+  /** The weave runs `type` now (a reload loaded it): its waiting threads resume; their ids. */
+  unpark(type: string): string[]
   cannotRunType(type: string): RaimentError
   /** The thread's record as committed, for a replay. */
   entries(id: string): Entry[]

@@ -162,6 +162,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
       start: (run, t, params, resumed) => this.#runs.start(run, t, params, resumed),
       ended: (run, end) => this.#runs.ended(run, end),
       cannotRun: (id, type, parent) => this.#runs.cannotRun(id, type, parent),
+      park: (row) => this.#runs.parked.park(row),
+      isParked: (run) => this.#runs.parked.has(run),
+      unpark: (type) => this.#runs.parked.unpark(type),
       cannotRunType: (type) => this.#cannotRunType(type),
       entries: (id) => this.#runs.entries(id),
       record: (id) => this.#runs.record(id),
@@ -181,7 +184,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * export is not a thread type, or it uses a library that does not exist) makes only its own
    * type unavailable: the weave opens, reports it once to `onWarning` (one line: the file and
    * why; `weave.unavailable` has them), refuses spawns of it with ThreadTypeUnavailable, and
-   * ends threads of it that it finds recorded as failed, with that error.
+   * leaves the threads of it that it finds recorded waiting until a reload loads it (so does a
+   * type no module gives: one ThreadsWaitForType warning per type).
    * @throws JournalOwned when another weave runs on the journal; its message names that weave's pid
    * @throws NotARaimentDb / DbTooNew for a journal it must not touch (left untouched)
    * @throws UnknownLibrary when a thread type passed by name (`threads: { … }`) uses a library that does not exist
@@ -212,8 +216,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
       for (const e of loaded.unavailable.values()) warn(e)
       await o.remote?.claim?.(journal.weaveId)
       await replicateJournal(o, journal)
+      weave.#runs.parked.opening(warn)
       weave.#runs.resume()
       weave.#runs.resumeCancels()
+      weave.#runs.parked.opened()
       weave.messages.start()
       // Declared by modules that several weaves load: brought in by one of them (the others' go).
       const declares = o.moduleSchedulesOn === undefined || o.moduleSchedulesOn === journal.weaveId
@@ -458,9 +464,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
     return remoteWatches(this)
   }
 
-  /** @internal True while thread `id` runs in this process (not ended, not passivated). */
+  /** @internal True while thread `id` runs in this process (not ended, not passivated, not waiting for its type). */
   inMemory(id: string): boolean {
-    return this.#runs.get(id)?.ended === false
+    const run = this.#runs.get(id)
+    return run?.ended === false && !this.#runs.parked.has(run)
   }
 
   /** @internal True while thread `id` has ended here and its end record is not yet committed. */

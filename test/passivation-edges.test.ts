@@ -4,9 +4,8 @@
  * - Rows a weave with passivation on left do not keep a thread asleep after a run with it off.
  * - A thread killed by the CLI while no weave ran: a join of it right after the open, and a parent
  *   passivated in a join of it, get its end.
- * - A passivated thread whose type is gone ends failed, and a `weave.join` of it gets that end;
- *   it ends as the weave opens, as a live one would, so a parent passivated in a join of it
- *   learns it with nothing else to wake either.
+ * - A passivated thread whose type is gone stays asleep; woken, it waits for its type
+ *   (src/weave-parked.ts), and a `weave.join` of it with it.
  * - A thread that waited on a library's own wait beside a receive is passivated once that wait
  *   is done (no new wait begins to make it looked at again).
  * - A passivated thread holds no message in memory (what is sent to it while it sleeps) once
@@ -169,40 +168,50 @@ describe('passivation at its edges', () => {
     }
   })
 
-  it('a passivated thread whose type is gone ends failed when woken, and its joiner is told', async () => {
+  it('a passivated thread whose type is gone stays asleep at open; woken, it waits for its type, its joiner with it; a kill ends it and tells the joiner', async () => {
     const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
     const w1 = await open(file)
     const id = w1.spawn('waiter')
     await passivatedOnce(w1, [id])
     await w1.close()
     const { waiter: _gone, ...rest } = types
-    const w2 = await Weave.open({ db: file, durability: 'memory', threads: rest, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0 })
+    const warnings: Error[] = []
+    const w2 = await Weave.open({ db: file, durability: 'memory', threads: rest, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0, onWarning: (w) => warnings.push(w) })
     try {
+      expect(w2.passivated).toBe(1)
       const end = w2.join(id)
-      expect(w2.kill(id)).toBe(false)
-      expect(await end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+      // A message wakes it: it waits for its type, not run, and says so once.
+      w2.send(id, 'hello')
+      await w2.committed()
+      expect(warnings.map((w) => (w as { code?: string }).code)).toEqual(['RAIMENT_THREADS_WAIT_FOR_TYPE'])
+      expect(w2.passivated).toBe(0)
+      expect(w2.journal.thread(id)?.status).toBe('running')
+      expect(w2.kill(id)).toBe(true)
+      expect(await end).toMatchObject({ status: 'killed' })
     } finally {
       await w2.close()
     }
   })
 
-  it('a passivated thread whose type is gone ends failed as the weave opens: its passivated parent, joining it, is told', async () => {
+  it('a passivated thread whose type is gone stays asleep at open, its passivated parent joining it; a weave with the type runs both on', async () => {
     const file = join(tempDir('raiment-passivate-edge-'), 'w.db')
     const w1 = await open(file)
-    const ends: string[] = []
-    w1.on('thread-end', (e) => ends.push(e.id))
     const p = w1.spawn('parent')
     // Both asleep: the parent in its join, the child in its receive.
     const asleep = new Set<string>()
     await new Promise<void>((res) => w1.on('thread-passivated', (e) => asleep.add(e.id).size === 2 && res()))
     await w1.close()
-    expect(ends).toEqual([])
     const { waiter: _gone, ...rest } = types
     const w2 = await Weave.open({ db: file, durability: 'memory', threads: rest, libraries: { custom }, ioLibs: false, dumps: false, passivateAfter: 0 })
+    expect(w2.passivated).toBe(2)
+    await w2.close()
+    const w3 = await open(file)
     try {
-      expect(await w2.join(p)).toMatchObject({ status: 'done', result: { joinThrew: 'UnknownThreadType' } })
+      const child = [...asleep].find((id) => id !== p)!
+      w3.send(child, 'hi')
+      expect(await w3.join(p)).toMatchObject({ status: 'done', result: { joined: 'hi' } })
     } finally {
-      await w2.close()
+      await w3.close()
     }
   })
 

@@ -129,6 +129,38 @@ describe('live reload', () => {
       await second.ended
     }
   })
+  it('a thread whose module failed to load waits, not failed; the reload that loads its file resumes it where it was', async () => {
+    const { dir, put } = project()
+    const first = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'batched'])
+    let id = ''
+    try {
+      await first.until((out) => out.includes('weave '))
+      id = (await raiment(dir, 'spawn', 'stays', '--db', 'app.db')).stdout.trim()
+      await first.until((out) => out.includes(' waiting '))
+    } finally {
+      first.child.kill('SIGTERM')
+      await first.ended
+    }
+    // A deploy with a syntax error: the thread waits for its type.
+    put('stays.ts', 'export default thread({ uses: [], async does( { return 1 } })\n')
+    const second = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'batched'])
+    try {
+      await second.until((out) => out.includes('weave '))
+      expect(second.stderr).toContain(`RAIMENT_THREADS_WAIT_FOR_TYPE: thread ${id} of type 'stays' waits, not run: its module cannot be used`)
+      const sent = await raiment(dir, 'send', id, '"go"', '--db', 'app.db')
+      expect(sent.code, sent.stderr).toBe(0)
+      put('stays.ts', waiter(2, 1))
+      second.child.kill('SIGHUP')
+      await second.until((out) => out.includes(`done ${id} stays`))
+      expect(second.stdout).toContain(`  1 thread that waited for the type resumed: ${id}`)
+      expect(second.stdout).toContain(`done ${id} stays → {"version":2,"m":"go"}`)
+      expect(second.stdout).not.toContain(`failed ${id}`)
+    } finally {
+      second.child.kill('SIGTERM')
+      await second.ended
+    }
+  })
+
   it('a stop warns of the threads a reload kept on their old code, which the next start resumes under the new', async () => {
     const { dir, put } = project()
     const weave = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'batched', '--stop-wait', '0'])

@@ -1,12 +1,12 @@
 /**
  * Thread types a weave cannot run: a spawn of one is refused before anything is recorded; a
- * recorded thread of one ends failed when a weave reaches it, and never keeps a weave from
- * opening; a module of the threads directory that fails to load makes only its own type
+ * recorded thread of one waits for a weave that runs it (it used to end failed), and never keeps
+ * a weave from opening; a module of the threads directory that fails to load makes only its own type
  * unavailable. Real journals and real module files in temp dirs.
  */
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { InvalidThreadModule, ThreadTypeUnavailable, UnknownLibrary, UnknownThreadType, Weave, thread, type AnyThreadType } from 'raiment'
+import { InvalidThreadModule, ThreadsWaitForType, ThreadTypeUnavailable, UnknownLibrary, UnknownThreadType, Weave, thread, type AnyThreadType } from 'raiment'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
 import { tempDir } from './support/tmp.js'
@@ -72,43 +72,63 @@ describe('a thread type the weave does not know', () => {
     await weave.close()
   })
 
-  it('a pending thread of an unknown type ends failed when a weave opens, and the weave runs the rest', async () => {
+  it('a pending thread of an unknown type waits when a weave opens, with one warning, and the weave runs the rest; it can be killed; a weave with the type runs it', async () => {
     const db = join(tempDir(), 'w.db')
-    const gone = recordPending(db, 'gret')
-    const weave = await open(db, { greet })
-    const end = await weave.join(gone)
-    expect(end.status).toBe('failed')
-    const error = (end as { error: Error }).error
-    expect(error).toBeInstanceOf(UnknownThreadType)
-    expect(error.message).toMatch(/unknown thread type 'gret' \(did you mean 'greet'\?\)/)
-    expect(weave.journal.thread(gone)?.status).toBe('failed')
-    expect(await weave.join(weave.spawn('greet', { name: 'ada' }))).toMatchObject({ status: 'done', result: 'hi ada' })
-    await weave.close()
+    const gone = recordPending(db, 'gret', encodeValue({ name: 'bo' }, 'params'))
+    const warnings: Error[] = []
+    const first = await open(db, { greet }, { onWarning: (w) => warnings.push(w) })
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toBeInstanceOf(ThreadsWaitForType)
+    expect(warnings[0]).toMatchObject({ code: 'RAIMENT_THREADS_WAIT_FOR_TYPE', type: 'gret', threads: [gone] })
+    expect(warnings[0]!.message).toMatch(/^thread \S+ of type 'gret' waits, not run: this weave has no such type \(its types: greet, raiment\/supervisor\)\. It resumes where it stopped once the weave loads the type/)
+    expect(await first.join(first.spawn('greet', { name: 'ada' }))).toMatchObject({ status: 'done', result: 'hi ada' })
+    await first.committed()
+    expect(first.journal.thread(gone)?.status).toBe('pending')
+    await first.close()
+    // Killed while it waits: its joiner is told.
+    const other = recordPending(db, 'gret')
+    const killing = await open(db, { greet }, { onWarning: () => {} })
+    const joined = killing.join(other)
+    expect(killing.kill(other)).toBe(true)
+    expect(await joined).toMatchObject({ status: 'killed' })
+    await killing.close()
+    const second = await open(db, { greet, gret: greet })
+    expect(await second.join(gone)).toMatchObject({ status: 'done', result: 'hi bo' })
+    await second.close()
   })
 
-  it('a running child whose type is gone ends failed at resume, and its parent gets the exit message', async () => {
+  it('a running thread whose type is gone waits at resume, its parent joining it, and takes what is sent to it meanwhile once a weave with the type resumes it', async () => {
     const db = join(tempDir(), 'w.db')
-    const child = thread({ uses: ['mailbox'], async does() { return await this.mailbox.receive() } })
+    const child = thread({ uses: ['mailbox'], async does() { return [await this.mailbox.receive(), await this.mailbox.receive()] } })
     const parent = thread({
       uses: ['threads', 'mailbox'],
       async does() {
         const id = await this.threads.spawn('child')
-        return { id, exit: await this.mailbox.receive() }
+        await this.mailbox.send(id, 'one')
+        return { id, joined: await this.threads.join(id) }
       },
     })
     const first = await open(db, { parent, child })
-    const childStarted = new Promise<void>((resolve) => first.on('thread-start', (s) => s.type === 'child' && resolve()))
+    const taken = new Promise<void>((resolve) => first.on('thread-start', (s) => s.type === 'child' && resolve()))
     const pid = first.spawn('parent')
-    await childStarted
+    await taken
+    await first.committed()
     await first.close()
 
-    const second = await open(db, { parent })
-    const end = await second.join(pid)
-    expect(end.status, end.status === 'failed' ? end.error.message : '').toBe('done')
-    const { id, exit } = (end as { result: { id: string; exit: unknown } }).result
-    expect(exit).toMatchObject({ exit: id, status: 'failed', error: { name: 'UnknownThreadType', code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
-    expect(second.journal.thread(id)?.status).toBe('failed')
+    // Without the child's type: the child waits, its parent joining it, and what is sent to it stays in its inbox.
+    const warnings: Error[] = []
+    const second = await open(db, { parent }, { onWarning: (w) => warnings.push(w) })
+    const cid = second.journal.threads({}).find((t) => t.type === 'child')!.id
+    expect(warnings.map((w) => (w as ThreadsWaitForType).threads)).toEqual([[cid]])
+    second.send(cid, 'two')
+    await second.committed()
+    expect(second.journal.thread(cid)?.status).toBe('running')
     await second.close()
+
+    const third = await open(db, { parent, child })
+    expect(await third.join(pid)).toMatchObject({ status: 'done', result: { id: cid, joined: ['one', 'two'] } })
+    await third.close()
+
   })
 })
 
@@ -145,18 +165,20 @@ describe('a module of the threads directory that fails to load', () => {
     await weave.close()
   })
 
-  it('a recorded thread of that type ends failed with the load error; the others run', async () => {
+  it('a recorded thread of that type waits, with the load error as why; the others run', async () => {
     const dir = projectWith(GOOD_AND_BROKEN)
     const db = join(dir, 'w.db')
     const bad = recordPending(db, 'syntax')
     const ok = recordPending(db, 'good', encodeValue({ n: 2 }, 'params'))
-    const weave = await open(db, join(dir, 'threads'), { onWarning: () => {} })
-    const end = await weave.join(bad)
-    expect(end.status).toBe('failed')
-    const error = (end as { error: Error }).error
-    expect(error).toBeInstanceOf(ThreadTypeUnavailable)
-    expect(error.message).toMatch(BROKEN['syntax']!)
+    const warnings: Error[] = []
+    const weave = await open(db, join(dir, 'threads'), { onWarning: (w) => warnings.push(w) })
+    const waits = warnings.find((w) => w instanceof ThreadsWaitForType)!
+    expect(waits).toMatchObject({ type: 'syntax', threads: [bad] })
+    expect(waits.message).toMatch(/waits, not run: its module cannot be used \(/)
+    expect(waits.cause).toBe(weave.unavailable.get('syntax'))
     expect(await weave.join(ok)).toMatchObject({ status: 'done', result: 4 })
+    await weave.committed()
+    expect(weave.journal.thread(bad)?.status).toBe('pending')
     await weave.close()
   })
 

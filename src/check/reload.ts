@@ -39,6 +39,8 @@ export interface ReloadReport {
     moved: string[]
     /** Running threads that keep the code they started with, and why. */
     kept: Array<{ id: string; why: string }>
+    /** Threads that waited for the type (this weave could not run it) and run now; absent for none. */
+    resumed?: string[]
   }>
 }
 
@@ -208,9 +210,10 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
     // kept like the others; none of them is passivated again until it is moved (`kept`).
     wake: (type) => {
       for (const id of host.passivated(type)) host.wake(id)
-      for (const r of host.runs()) if (r.type === type) r.kept = true
+      for (const r of host.runs()) if (r.type === type && !host.isParked(r)) r.kept = true
     },
-    running: (type) => [...host.runs()].filter((r) => r.type === type && !r.ended && !host.closed()).map((r) => ({ id: r.id, params: journal.thread(r.id)!.params })),
+    // (Not those waiting for the type, parked: they run no code yet; `unpark` below starts them.)
+    running: (type) => [...host.runs()].filter((r) => r.type === type && !r.ended && !host.closed() && !host.isParked(r)).map((r) => ({ id: r.id, params: journal.thread(r.id)!.params })),
     entries: (id) => {
       journal.flushNow()
       return host.entries(id)
@@ -239,8 +242,13 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
       return true
     },
   })
-  // Schedules that waited for a type this reload loaded fire again (their kept times by policy).
-  for (const t of report.types) if (t.error === undefined) weave.schedules.unblock(t.type)
+  // Threads and schedules that waited for a type this reload loaded run again (the schedules' kept times by policy).
+  for (const t of report.types) {
+    if (t.error !== undefined) continue
+    const resumed = host.unpark(t.type)
+    if (resumed.length > 0) t.resumed = resumed
+    weave.schedules.unblock(t.type)
+  }
   weave.emit('reload', report)
   return report
 }

@@ -3,6 +3,7 @@
  * its changed thread files (src/check/reload.ts) and prints what it did; `raiment start` reloads
  * on SIGHUP and, with --watch, when a thread file changes, and logs each reload's report.
  */
+import { firstFew } from '../first-few.js'
 import type { ReloadReport } from '../check/reload.js'
 import { decodeError } from '../error-records.js'
 import { RaimentError } from '../errors.js'
@@ -72,5 +73,6 @@ export function reloadLines(t: ReloadReport['types'][number]): string[] {
   const lines = [`reloaded ${t.type} (${displayPath(t.file)}): ${plural(t.moved.length, 'running thread')} moved to the new code, ${t.kept.length} kept on the old`]
   for (const id of t.moved) lines.push(`  moved ${id}`)
   for (const k of t.kept) lines.push(`  kept ${k.id}: ${k.why}`)
+  if (t.resumed !== undefined) lines.push(`  ${plural(t.resumed.length, 'thread')} that waited for the type resumed: ${firstFew(t.resumed)}`)
   return lines
 }

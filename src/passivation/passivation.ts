@@ -98,10 +98,9 @@ export class Passivation {
   /**
    * The recorded threads to resume when the weave opens, in spawn order: those pending or running
    * that are not passivated, and the passivated ones whose wake has come while no weave ran (due,
-   * a message in the inbox that wakes it, the joined thread ended), and those of a type this weave
-   * does not run (adopting one ends it failed, as a live one, so its parent, links and joiners
-   * learn it now, not at a wake that may never come). The others stay passivated. Rows of threads
-   * that ended meanwhile (killed by the CLI while no weave ran) are deleted.
+   * a message in the inbox that wakes it, the joined thread ended). The others stay passivated,
+   * those of a type this weave does not run too (woken, one waits for its type: src/weave-parked.ts).
+   * Rows of threads that ended meanwhile (killed by the CLI while no weave ran) are deleted.
    */
   toResume(): ThreadRow[] {
     const db = this.#host.weave.journal.db
@@ -113,16 +112,15 @@ export class Passivation {
     const rows = db
       .prepare(
         `SELECT t.*, p.thread IS NOT NULL AS asleep, p.filter AS wakeFilter,
-           p.filter IS NOT NULL AND coalesce(p.due <= @now, 0) = 0 AND t.type IN (SELECT value FROM json_each(@types))
+           p.filter IS NOT NULL AND coalesce(p.due <= @now, 0) = 0
              AND NOT (p.joins IS NOT NULL AND NOT EXISTS (SELECT 1 FROM threads j WHERE j.id = p.joins AND j.status IN ('running', 'pending'))) AS filtered
          FROM threads t LEFT JOIN passivated p ON p.thread = t.id
          WHERE t.status IN ('running', 'pending') AND (p.thread IS NULL OR p.due <= @now
-           OR t.type NOT IN (SELECT value FROM json_each(@types))
            OR (p.mailbox = 1 AND EXISTS (SELECT 1 FROM inbox i WHERE i.thread = t.id))
            OR (p.joins IS NOT NULL AND NOT EXISTS (SELECT 1 FROM threads j WHERE j.id = p.joins AND j.status IN ('running', 'pending'))))
          ORDER BY t.rowid`,
       )
-      .all({ now: this.#host.weave.clock.now(), types: JSON.stringify(this.#host.weave.types) }) as Array<ThreadRow & { asleep: 0 | 1; wakeFilter: string | null; filtered: 0 | 1 }>
+      .all({ now: this.#host.weave.clock.now() }) as Array<ThreadRow & { asleep: 0 | 1; wakeFilter: string | null; filtered: 0 | 1 }>
     const resume: ThreadRow[] = []
     for (const r of rows) {
       const { asleep, wakeFilter, filtered, ...row } = r
@@ -322,11 +320,11 @@ export class Passivation {
     if (row === undefined || row.status !== 'running' || host.closed()) return undefined
     const t = host.type(row.type)
     if (t === undefined) {
-      // It ends failed (its type is gone): its run stays until the end commits, and tells them.
-      host.cannotRun(id, row.type, row.parent)
-      const ending = host.run(id)
-      if (ending !== undefined) this.#handJoiners(id, ending)
-      return ending
+      // Its type is gone (a reload failed it, or the weave started without it): it waits for it,
+      // as a run that runs nothing (src/weave-parked.ts), and its joiners with it.
+      const parked = host.park(row)
+      this.#handJoiners(id, parked)
+      return parked
     }
     const record = host.record(id)
     const run = host.prepare(id, row.type, row.parent, record, row.trace ?? null, continuedOf(row), row.scope ?? null)

@@ -1,0 +1,111 @@
+/**
+ * Threads recorded here whose type this weave cannot run: no module for it in its threads
+ * directory (a `--threads` typo, a unit started in the wrong directory), or one that failed to
+ * load (a syntax error in a deploy). A user trial's weave started so ended every running thread
+ * of the journal failed, for good; Temporal keeps a workflow's task queued until a worker
+ * registers its type. Here such a thread waits.
+ *
+ * Invariants:
+ * - A parked thread is a run whose weft runs nothing: it can be joined, killed, cancelled (the
+ *   cancel is kept for its first call), moved to a weave that runs its type, and sent to (its
+ *   inbox keeps what comes). Nothing of it in the journal changes: status, record, inbox, rows of
+ *   calls in flight.
+ * - It is never passivated, nor checked by a reload as a thread running old code: the reload that
+ *   loads its type resumes it (`unpark`), by replay of its record, as a start would.
+ * - One warning per type (ThreadsWaitForType): at open for all the threads parked then, later for
+ *   the first parked of a type (a passivated thread woken).
+ */
+import { passCancel } from './cancel.js'
+import { continuedOf } from './continue/continue.js'
+import { decodeValue } from './encoding.js'
+import { ThreadsWaitForType } from './errors.js'
+import type { ThreadRow } from './journal.js'
+import type { Run, WeaveHost } from './weave-types.js'
+
+/** What parking needs of the weave's runs (src/weave-runs.ts). */
+export interface ParkHost {
+  readonly host: WeaveHost
+  /** The weave's known types, and those whose module failed, for the warning's why. */
+  why(type: string): { text: string; cause?: Error }
+}
+
+export class ParkedRuns {
+  readonly #o: ParkHost
+  readonly #runs = new Set<Run>()
+  readonly #warned = new Set<string>()
+  #warn: ((w: Error) => void) | null = null
+  /** While the weave opens: the threads parked, by type, for one warning each once it has resumed them all. */
+  #found: Map<string, string[]> | null = null
+
+  constructor(o: ParkHost) {
+    this.#o = o
+  }
+
+  has(run: Run): boolean {
+    return this.#runs.size !== 0 && this.#runs.has(run)
+  }
+
+  /** The weave opens: threads parked from now are told to `warn`, by type, at `opened`. */
+  opening(warn: (w: Error) => void): void {
+    this.#warn = warn
+    this.#found = new Map()
+  }
+
+  opened(): void {
+    const found = this.#found
+    this.#found = null
+    for (const [type, ids] of found ?? []) this.#tell(type, ids)
+  }
+
+  /** Recorded thread `row`, of a type this weave cannot run: it waits, as a run that runs nothing. */
+  park(row: ThreadRow): Run {
+    const run = this.#o.host.prepare(row.id, row.type, row.parent, null, row.trace ?? null, continuedOf(row), row.scope ?? null)
+    this.#runs.add(run)
+    if (this.#found !== null) {
+      const ids = this.#found.get(row.type)
+      if (ids === undefined) this.#found.set(row.type, [row.id])
+      else ids.push(row.id)
+    } else if (!this.#warned.has(row.type)) this.#tell(row.type, [row.id])
+    return run
+  }
+
+  /** The run ended (killed, moved away, a linked thread's end): it waits no more. */
+  ended(run: Run): void {
+    if (this.#runs.size !== 0) this.#runs.delete(run)
+  }
+
+  /** The weave runs `type` now (a reload loaded it): its parked threads resume by replay, or start if pending; their ids. */
+  unpark(type: string): string[] {
+    const host = this.#o.host
+    const t = host.type(type)
+    const resumed: string[] = []
+    if (t === undefined || this.#runs.size === 0) return resumed
+    this.#warned.delete(type)
+    const journal = host.weave.journal
+    for (const run of [...this.#runs]) {
+      if (run.type !== type) continue
+      this.#runs.delete(run)
+      const row = journal.thread(run.id)
+      if (run.ended || row === undefined) continue
+      resumed.push(run.id)
+      const params = decodeValue(row.params)
+      if (row.status === 'pending') {
+        journal.setStatus(run.id, 'running', () => {
+          if (!host.closed() && !run.ended) host.start(run, t, params, false)
+        })
+        continue
+      }
+      const parked = run.weft
+      run.weft = host.weft(run, host.record(run.id))
+      passCancel(parked, run.weft)
+      host.start(run, t, params, true)
+    }
+    return resumed
+  }
+
+  #tell(type: string, ids: string[]): void {
+    this.#warned.add(type)
+    const why = this.#o.why(type)
+    this.#warn?.(new ThreadsWaitForType(type, ids, why.text, why.cause))
+  }
+}

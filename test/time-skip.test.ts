@@ -14,7 +14,7 @@ import { tempDir } from './support/tmp.js'
 declare module 'raiment' {
   interface Libraries {
     skipFlaky: { charge(): Promise<string> }
-    skipSlow: { work(): Promise<string> }
+    skipSlow: { work(ms: number): Promise<string> }
   }
 }
 
@@ -145,26 +145,31 @@ describe('record() with a clock that skips', () => {
     expect((await replay(parent, dump)).result).toEqual(result)
   })
 
-  test('time does not move while a thread is in a library call, though another only sleeps', async () => {
-    // A call that takes a few turns of the event loop: the other thread's sleep is due all along.
+  test('time runs at the real speed while a thread is in a library call: a sleep raced against a slow call ends first, as live; a long one does not', async () => {
+    // A call that answers after `ms` of real time.
     const skipSlow = {
-      async work(): Promise<string> {
-        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
+      async work(ms: number): Promise<string> {
+        await new Promise((r) => setTimeout(r, ms))
         return 'worked'
       },
     }
-    const busy = thread({
-      uses: ['threads', 'clock', 'skipSlow'],
-      async does() {
-        await this.threads.spawn('skip-sleeper', undefined)
+    const racer = thread({
+      uses: ['clock', 'skipSlow'],
+      async does(p: { call: number; sleep: number }) {
         const t0 = await this.clock.now()
-        const r = await this.skipSlow.work()
-        return { r, during: (await this.clock.now()) - t0 }
+        const winner = await Promise.race([this.skipSlow.work(p.call).then(() => 'call'), this.clock.sleep(p.sleep).then(() => 'sleep')])
+        return { winner, during: (await this.clock.now()) - t0 }
       },
     })
-    const { dump, result } = await record(busy, undefined, { clock: testClock(START), threads: { 'skip-sleeper': sleeper }, libraries: { skipSlow } })
-    expect(result).toEqual({ r: 'worked', during: 0 })
-    expect((await replay(busy, dump, { libraries: { skipSlow } })).result).toEqual(result)
+    const fast = await record(racer, { call: 300, sleep: 50 }, { clock: testClock(START), libraries: { skipSlow } })
+    expect(fast.result).toMatchObject({ winner: 'sleep' })
+    expect(fast.result!.during).toBeGreaterThanOrEqual(50)
+    expect((await replay(racer, fast.dump, { libraries: { skipSlow } })).result).toEqual(fast.result)
+    const slow = await record(racer, { call: 30, sleep: HOUR }, { clock: testClock(START), libraries: { skipSlow } })
+    expect(slow.result).toMatchObject({ winner: 'call' })
+    expect(slow.result!.during).toBeGreaterThan(20)
+    expect(slow.result!.during).toBeLessThan(HOUR)
+    expect((await replay(racer, slow.dump, { libraries: { skipSlow } })).result).toEqual(slow.result)
   })
 
   test('a message one thread sends before it sleeps reaches the other before its receive times out', async () => {

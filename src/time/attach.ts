@@ -23,6 +23,8 @@ export interface AttachedWeave {
   readonly weaveId: string
   /** Whether the weave is quiet now (see the module's comment). */
   quiet(): boolean
+  /** Whether a thread is in a library call now: one made live, unanswered, neither a wait nor journal-only (a fetch, a query). */
+  calling(): boolean
   /** Resolves once what is queued for the journal now is committed and released. */
   committed(): Promise<void>
 }
@@ -42,9 +44,22 @@ export function attachClock(clock: ScheduleClock, journal: Journal, runs: () => 
   const detach = attach.call(clock, {
     weaveId: journal.weaveId,
     quiet: () => !journal.closed && !journal.queued && everyRunWaits(runs()),
+    calling: () => !journal.closed && someRunCalls(runs()),
     committed: () => journal.committed(),
   })
   journal.beforeClose.push(detach)
+}
+
+function someRunCalls(runs: Iterable<Run>): boolean {
+  for (const run of runs) {
+    if (run.ended) continue
+    const first = run.weft.pendingCalls()
+    if (first === null || first === 'busy') continue
+    for (let c: typeof first | null = first; c !== null; c = c.nextPending) {
+      if (c.started !== 0 && !c.answered && c.abortHook === null && !c.lib.isJournalOnly(c.method)) return true
+    }
+  }
+  return false
 }
 
 function everyRunWaits(runs: Iterable<Run>): boolean {

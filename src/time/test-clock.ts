@@ -12,6 +12,13 @@
  *   so a weave reopened on the same clock (a restart) goes on at the time it left.
  * - A timer set for a time already reached fires at the next turn of the event loop, as a real
  *   timer would; time itself never moves back.
+ * - Skipping (record's): while a thread is in a library call (not a wait, not journal-only: a
+ *   fetch, a query), time runs at the real speed, and the timers it reaches fire, so a sleep
+ *   raced against a slow call ends as it would live (a user trial's race was won by the fetch on
+ *   a clock frozen meanwhile), and a timeout of a call that hangs fires. Between such calls time
+ *   stands until it jumps (commits, replays and the threads' own work take none of it), so a
+ *   thread that only sleeps and messages sees exact times. `advance` waits for such a call with
+ *   time standing, as told.
  */
 import { ClockInUse, InvalidArgument } from '../errors.js'
 import { valueText } from '../value-text.js'
@@ -119,7 +126,7 @@ export class TestClock implements AttachableClock {
   async [SKIP](): Promise<boolean> {
     // Only for the weave it began with: a skipping left over from a recording that ended stops.
     const weave = this.#weave
-    await this.#settle()
+    await this.#settle(true)
     if (weave === null || this.#weave !== weave || this.#timers.length === 0) return false
     this.#fireNext()
     return true
@@ -151,13 +158,25 @@ export class TestClock implements AttachableClock {
   /**
    * Lets the weave using the clock run until it is quiet (src/time/attach.ts): turns of the event
    * loop, then, while a thread is busy in a library call, a millisecond at a time. With no weave,
-   * one turn.
+   * one turn. `running`: meanwhile, while a thread is in a library call, time runs at the real
+   * speed, firing the timers it reaches.
    */
-  async #settle(): Promise<void> {
+  async #settle(running = false): Promise<void> {
+    let last = performance.now()
     for (let i = 0; ; i++) {
       await (i < 50 ? new Promise<void>((r) => setImmediate(r)) : new Promise<void>((r) => setTimeout(r, 1)))
       const w = this.#weave
       if (w === null || w.quiet()) return
+      const t = performance.now()
+      const ms = Math.floor(t - last)
+      if (!running || !w.calling()) {
+        last = t
+        continue
+      }
+      if (ms === 0) continue
+      last += ms
+      this.#now += ms
+      while (this.#timers.length > 0 && this.#timers[0]!.at <= this.#now) this.#fireNext()
     }
   }
 }

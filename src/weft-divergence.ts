@@ -91,7 +91,7 @@ export function warnContinued(config: WeaveConfig, threadId: string, type: strin
   const then =
     detail.kind === 'ended'
       ? 'Its end stands (on-divergence continue): the entries it never asked for are dropped from its record'
-      : 'It goes on live (on-divergence continue): the entries its code no longer asks for are dropped from its record, and what it asks for instead is asked live (an effect whose arguments changed is made again)'
+      : 'It goes on live (on-divergence continue): the entries its code no longer asks for are dropped from its record, and what it asks for from there is asked live: an effect whose arguments changed is made again, and so are the unchanged calls after it (a send, a charge); a sleep or a receive timeout asked again counts from now'
   warnOnce(config, threadId, new RaimentError('RAIMENT_REPLAY_DIVERGENCE', `thread ${threadId} (${type}) diverged from its record: ${what} ${then}`))
 }
 

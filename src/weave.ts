@@ -7,8 +7,8 @@
  * - On open, every thread recorded as running is resumed (re-run from the start with its
  *   journal as the cache); done, failed and killed threads are never re-run.
  * - A recorded thread whose type this weave cannot run (unknown, or its module failed to load)
- *   ends failed with why, as any failed thread; it never keeps a weave from opening. A spawn of
- *   such a type is refused before anything is recorded.
+ *   waits for it, not run, nothing of it changed (src/weave-parked.ts); it never keeps a weave
+ *   from opening. A spawn of such a type is refused before anything is recorded.
  * - A thread's end (result, error, killed) is recorded in the same ordered commit stream as its
  *   outcomes, after all of them.
  *

@@ -1,5 +1,5 @@
 /**
- * The read-only commands: `ps`, `show`, `dump`. They open the journal read-only, so they can run
+ * The read-only commands: `ps`, `show`, `logs`, `dump`. They open the journal read-only, so they can run
  * beside a live weave and never create or change a file.
  */
 import { callCounts } from '../journal-queries.js'
@@ -10,7 +10,7 @@ import { withProjectClasses } from '../project-classes.js'
 import type { ThreadRow, ThreadStatus } from '../journal.js'
 import { age, errorText, isoTime, note, openReadonly, parseLimit, plural, say, short, table, type DbOptions } from './common.js'
 import { attemptErrorText, type AttemptView } from '../retry/view.js'
-import { attemptJson, callJson, inFlightJson, threadJson, threadView, threadWithCalls } from './records.js'
+import { attemptJson, callJson, inFlightJson, jsonValue, threadJson, threadView, threadWithCalls } from './records.js'
 import { dumpLine, showProgress } from './progress.js'
 import { passivatedIds, waitText } from '../passivation/listing.js'
 
@@ -169,6 +169,33 @@ export function show(id: string, o: ShowOptions): number {
     else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
     else if (t.movedTo !== undefined) say(`moved to weave ${t.movedTo}`)
     if (cut) note(`values longer than a column are cut (…); --full shows them whole, --json as JSON`)
+    return 0
+  } finally {
+    journal.close()
+  }
+}
+
+export interface LogsOptions extends DbOptions {
+  json?: boolean
+}
+
+/**
+ * `raiment logs ID`: the thread's log lines, from its record (the `log` library's calls), as the
+ * weave printed them; `--json`, one object a line. Those of its current run (continued as new: the
+ * runs before left no record).
+ */
+export function logs(id: string, o: LogsOptions): number {
+  const journal = openReadonly(o.db)
+  try {
+    const { thread: t, calls } = threadWithCalls(journal, id)
+    if (t.continued !== undefined && !o.json) note(`${id} continued as new ${plural(t.continued, 'time')}: the lines below are its current run's`)
+    for (const c of calls) {
+      if (!c.call.startsWith('log.')) continue
+      const level = c.call.slice(4)
+      const [message, fields] = c.args as [unknown, Record<string, unknown> | undefined]
+      if (o.json) say(JSON.stringify({ seq: c.seq, at: isoTime(c.started), level, message, ...(fields !== undefined ? { fields: jsonValue(fields) } : {}) }))
+      else say(`${isoTime(c.started)} ${level.padEnd(5)} ${String(message)}${fields !== undefined ? ` ${short(fields, Infinity)}` : ''}`)
+    }
     return 0
   } finally {
     journal.close()

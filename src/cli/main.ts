@@ -12,7 +12,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import { DURABILITIES } from '../journal.js'
 import { DEFAULT_DB, DEFAULT_IO_LIBS, DEFAULT_THREADS, errorLine, note, quietPipes, redactUrls } from './common.js'
-import type { DumpOptions, PsOptions, ShowOptions } from './inspect.js'
+import type { DumpOptions, LogsOptions, PsOptions, ShowOptions } from './inspect.js'
 import type { DeadLettersOptions } from './dead-letters.js'
 import type { ReplayCommandOptions } from './replay.js'
 import type { CheckCommandOptions } from './check.js'
@@ -151,6 +151,13 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
       "\nTimes are ISO 8601 in UTC. VIA names the Raiment helper that made a call for the thread (mailbox.receive is made of\nmailbox.now, take, peek and takeNumber calls); it is blank for the calls the thread's own code made.\n\nExamples:\n  raiment show myhost-raiment/1\n  raiment show myhost-raiment/1 --json",
     )
     .action(run(async (id: string, o: ShowOptions) => (await inspect()).show(id, o)))
+
+  db(program.command('logs'))
+    .description("Print a thread's log lines (its log.debug/info/warn/error calls) from its record, with when each was made.")
+    .argument('<id>', 'the thread id (see raiment ps)')
+    .option('--json', 'print one JSON object a line: {seq, at, level, message, fields}')
+    .addHelpText('after', '\nRead-only: safe beside a running weave. A line below the weave\'s level was recorded too, and is printed.\n\nExamples:\n  raiment logs myhost-raiment/1\n  raiment logs myhost-raiment/1 --json')
+    .action(run(async (id: string, o: LogsOptions) => (await inspect()).logs(id, o)))
 
   project(program.command('dump'))
     .description("Write a thread's dump (its spawn record and journal, superjson) to stdout or a file.")

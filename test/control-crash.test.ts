@@ -71,15 +71,36 @@ describe('a control request and a SIGKILL between its answer and its commit', ()
     expect((await crashing.ended).signal).toBe('SIGKILL')
 
     const weave = await startWeave(dir)
-    // Told delivered (the new weave answered within the asker's wait), or told it waits for a
-    // weave (it did not): either way it is delivered, once.
+    // Told delivered (the new weave answered within the asker's wait): delivered, once. Told it
+    // timed out (no weave owned the journal by then): withdrawn, never delivered.
     const told = await sent
     if (told instanceof Error) expect((told as { code?: string }).code).toBe('RAIMENT_SEND_TIMEOUT')
     else expect(told).toEqual({ delivered: true, to: id })
     await weave.until((out) => out.includes(`done ${id} listener`))
     weave.child.kill('SIGTERM')
     await weave.ended
-    expect(threadRow(dir, id)).toEqual({ status: 'done', outcome: { received: { hello: 'once' } }, inbox: 0, dead: 0 })
+    expect(threadRow(dir, id)).toEqual({ status: 'done', outcome: told instanceof Error ? { timedOut: true } : { received: { hello: 'once' } }, inbox: 0, dead: 0 })
+  }, SLOW)
+
+  test('raiment send to a weave that does not take it (stopped) times out and withdraws it: nothing is sent, and sending again is safe', async () => {
+    const dir = tempDir()
+    const weave = await startWeave(dir)
+    try {
+      const id = await spawnListener(dir, 60_000)
+      weave.child.kill('SIGSTOP')
+      const first = await raiment(dir, 'send', id, '"first"')
+      expect(first.code).toBe(1)
+      expect(first.stderr).toMatch(/^raiment: RAIMENT_SEND_TIMEOUT: .*did not take the message within 5 s .*it was withdrawn, nothing was sent: send it again/m)
+      weave.child.kill('SIGCONT')
+      const again = await raiment(dir, 'send', id, '"again"')
+      expect(again.code, again.stderr).toBe(0)
+      await weave.until((out) => out.includes(`done ${id} listener`))
+      expect(threadRow(dir, id)).toMatchObject({ status: 'done', outcome: { received: 'again' }, inbox: 0, dead: 0 })
+    } finally {
+      weave.child.kill('SIGCONT')
+      weave.child.kill('SIGTERM')
+      await weave.ended
+    }
   }, SLOW)
 
   test('raiment kill: a thread the asker is told was killed is killed', async () => {

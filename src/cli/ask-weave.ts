@@ -19,8 +19,13 @@ export const CONTROL_TIMEOUT_MS = 5_000
  */
 export async function askWeave(journal: Journal, kind: string, thread: string | null, arg: string | null, withdraw: boolean, claimedMs = CLAIMED_TIMEOUT_MS, msgId: string | null = null): Promise<string | null> {
   const n = journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run(kind, thread, arg, msgId).lastInsertRowid
+  return answerOf(journal, n, kind, withdraw, claimedMs)
+}
+
+/** The reply to control request `n`, queued already (its asker checked the owner in the same step), as `askWeave` waits for it; `waitMs`: before it withdraws. */
+export async function answerOf(journal: Journal, n: number | bigint, kind: string, withdraw: boolean, claimedMs = CLAIMED_TIMEOUT_MS, waitMs = CONTROL_TIMEOUT_MS): Promise<string | null> {
   const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
-  const deadline = Date.now() + CONTROL_TIMEOUT_MS
+  const deadline = Date.now() + waitMs
   let tryAt = deadline
   for (;;) {
     const r = controlRow(ask, journal, n)
@@ -37,7 +42,7 @@ export async function askWeave(journal: Journal, kind: string, thread: string | 
         if (withdrawRequest(journal, n)) return null
         tryAt = now + 500
       }
-      if (now >= deadline + claimedMs) throw new AnswerPending(journal, kind, CONTROL_TIMEOUT_MS + claimedMs)
+      if (now >= deadline + claimedMs) throw new AnswerPending(journal, kind, waitMs + claimedMs)
     }
     await new Promise((res) => setTimeout(res, 20))
   }

@@ -12,7 +12,7 @@ import { encodeValue } from '../encoding.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
-import { controlRow, givenAnswer } from './ask-weave.js'
+import { answerOf } from './ask-weave.js'
 import { complain, movedTo, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
 import { weaveOfThread } from '../remote.js'
 import { deadLetterInsert } from '../dead-letters.js'
@@ -152,32 +152,25 @@ function nameElsewhere(journal: Journal, name: string): { weave: string; thread:
   return moved !== undefined && to !== undefined ? { weave: to, thread: moved, moved: true } : undefined
 }
 
-/** Waits for the weave's answer to control request `n`: the JSON of a SendResult. */
+/**
+ * Waits for the weave's answer to control request `n`: the JSON of a SendResult. A request the
+ * weave has not taken within SEND_TIMEOUT_MS is withdrawn (nothing was sent: sending again is
+ * safe; a user trial's retry after a timeout that said "stays queued" sent the message twice).
+ */
 async function awaitReply(journal: Journal, n: number, owner: Owner, to: string): Promise<SendResult> {
-  const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
-  const deadline = Date.now() + SEND_TIMEOUT_MS
-  for (;;) {
-    const r = controlRow(ask, journal, n)
-    const late = Date.now() >= deadline
-    // done 2 at the deadline: answered in a batch the weave committed, not yet told (see askWeave).
-    if (r.done === 1 || (late && r.done === 2)) {
-      const reply = r.done === 1 ? r.reply : givenAnswer(journal, r.reply)
-      let result: SendResult | undefined
-      try {
-        result = JSON.parse(reply ?? '') as SendResult
-      } catch {
-        // Not a SendResult: the weave's error message.
-      }
-      if (typeof result?.delivered !== 'boolean') {
-        throw new RaimentError('RAIMENT_SEND_FAILED', `the weave (pid ${owner.pid}) could not send to ${to}: ${r.reply}`)
-      }
-      return result
-    }
-    if (late) break
-    await new Promise((res) => setTimeout(res, 20))
+  const reply = await answerOf(journal, n, 'send', true, undefined, SEND_TIMEOUT_MS)
+  if (reply === null) {
+    throw new RaimentError(
+      'RAIMENT_SEND_TIMEOUT',
+      `the weave (pid ${owner.pid}) did not take the message within ${SEND_TIMEOUT_MS / 1000} s (is it stopped or busy?); it was withdrawn, nothing was sent: send it again once the weave answers`,
+    )
   }
-  throw new RaimentError(
-    'RAIMENT_SEND_TIMEOUT',
-    `the weave (pid ${owner.pid}) did not answer within ${SEND_TIMEOUT_MS / 1000} s; the message stays queued and is sent when a weave next polls the journal (check with raiment dead-letters or raiment show)`,
-  )
+  let result: SendResult | undefined
+  try {
+    result = JSON.parse(reply) as SendResult
+  } catch {
+    // Not a SendResult: the weave's error message.
+  }
+  if (typeof result?.delivered !== 'boolean') throw new RaimentError('RAIMENT_SEND_FAILED', `the weave (pid ${owner.pid}) could not send to ${to}: ${reply}`)
+  return result
 }

@@ -7,10 +7,10 @@ import { checkName } from '../amqp/topology.js'
 import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { checkMoveTarget } from '../weave-moves.js'
-import { controlRow, givenAnswer } from './ask-weave.js'
+import { answerOf } from './ask-weave.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 
-/** How long to wait for the weave's answer (it may look the target weave up on the broker). */
+/** How long to wait for the weave to take the request (it may look the target weave up on the broker); then it is withdrawn. */
 const MIGRATE_TIMEOUT_MS = 15_000
 
 export interface MigrateOptions extends DbOptions {
@@ -37,34 +37,24 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
       )
     }
     const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('migrate', id, o.to).lastInsertRowid
-    const ask = journal.db.prepare('SELECT done, reply FROM control WHERE n = ?')
-    const deadline = Date.now() + MIGRATE_TIMEOUT_MS
-    for (;;) {
-      const r = controlRow(ask, journal, n)
-      const late = Date.now() >= deadline
-      // done 2 at the deadline: answered in a batch the weave committed, not yet told (see askWeave).
-      if (r.done === 1 || (late && r.done === 2)) {
-        const reply = r.done === 1 ? r.reply : givenAnswer(journal, r.reply)
-        let moved: { moved?: string; to?: string; refused?: string } = {}
-        try {
-          moved = JSON.parse(reply ?? '') as typeof moved
-        } catch {
-          // not JSON: the error message of a weave of an older Raiment
-        }
-        // The weave's refusal, with its code (RAIMENT_UNKNOWN_WEAVE, RAIMENT_THREAD_NOT_MOVABLE, ...).
-        if (typeof moved.refused === 'string') throw decodeError(moved.refused)
-        if (typeof moved.to !== 'string') throw new RaimentError('RAIMENT_MIGRATE_FAILED', `the weave (pid ${owner.pid}) did not move ${id}: ${r.reply}`)
-        say(`moved ${id} to weave ${moved.to}; messages sent to it here are forwarded there`)
-        return 0
-      }
-      if (late) break
-      // Another process's journal: polled, as for kill and send (SQLite has no cross-process event).
-      await new Promise((res) => setTimeout(res, 20))
+    const reply = await answerOf(journal, n, 'migrate', true, undefined, MIGRATE_TIMEOUT_MS)
+    if (reply === null) {
+      throw new RaimentError(
+        'RAIMENT_MIGRATE_TIMEOUT',
+        `the weave (pid ${owner.pid}) did not take the request within ${MIGRATE_TIMEOUT_MS / 1000} s (is it stopped or busy?); it was withdrawn, nothing was done: ask again once the weave answers`,
+      )
     }
-    throw new RaimentError(
-      'RAIMENT_MIGRATE_TIMEOUT',
-      `the weave (pid ${owner.pid}) did not answer within ${MIGRATE_TIMEOUT_MS / 1000} s; the request stays queued and it acts on it when it polls (check with raiment ps)`,
-    )
+    let moved: { moved?: string; to?: string; refused?: string } = {}
+    try {
+      moved = JSON.parse(reply) as typeof moved
+    } catch {
+      // not JSON: the error message of a weave of an older Raiment
+    }
+    // The weave's refusal, with its code (RAIMENT_UNKNOWN_WEAVE, RAIMENT_THREAD_NOT_MOVABLE, ...).
+    if (typeof moved.refused === 'string') throw decodeError(moved.refused)
+    if (typeof moved.to !== 'string') throw new RaimentError('RAIMENT_MIGRATE_FAILED', `the weave (pid ${owner.pid}) did not move ${id}: ${reply}`)
+    say(`moved ${id} to weave ${moved.to}; messages sent to it here are forwarded there`)
+    return 0
   } finally {
     journal.close()
   }

@@ -119,11 +119,11 @@ export class ReceivedIds {
   /**
    * True the first time an envelope comes: its id (and origin) is queued into `received` (the
    * caller queues what it carries in the same batch) and `after` runs once that is durable. False
-   * for a copy: `after` runs once what is queued now is durable.
+   * for a copy: `after` runs once what is queued now is durable (`copyTaken`).
    */
   once(msgId: string, origin: Origin | undefined, after: () => void): boolean {
     if (origin !== undefined && this.#isCopy(origin)) {
-      void this.#journal.committed().then(after)
+      this.copyTaken(after)
       return false
     }
     if (this.#receiving.has(msgId) || this.#has.get(msgId) !== undefined) {
@@ -138,7 +138,7 @@ export class ReceivedIds {
         })
         key = this.#tookNow(origin)
       }
-      void this.#journal.committed().then(after)
+      this.copyTaken(after)
       return false
     }
     this.#receiving.add(msgId)
@@ -150,6 +150,17 @@ export class ReceivedIds {
     })
     if (origin !== undefined) key = this.#tookNow(origin)
     return true
+  }
+
+  /**
+   * A copy of an envelope taken here (or parked): `after` (its acknowledgement) runs once the
+   * batch forming now is released, and so every batch before it: under 'replicated', once the
+   * stream has what the first delivery carried. Never if the journal closes first (a batch
+   * committed here but not released: under 'replicated' the stream may lack it; its close
+   * resolves a plain `committed()`): the broker gives the copy to the next run instead.
+   */
+  copyTaken(after: () => void): void {
+    if (!this.#journal.closed) void this.#journal.committed(true).then(after, () => {})
   }
 
   /**

@@ -109,7 +109,7 @@ export class Resequencer {
     if (prev === null) return false
     if (this.#bySn.size > 0 && this.#bySn.has(key(src, sn))) {
       // A copy of one parked.
-      void this.#journal.committed().then(after)
+      this.#received.copyTaken(after)
       return true
     }
     // Unmarked, from a sender not heard from before: the row before it was confirmed, so it is

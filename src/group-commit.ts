@@ -55,6 +55,12 @@ export interface JournalTap {
    * (a thread's move: see `holdForStream`).
    */
   release(run: () => void, hold?: boolean): void
+  /**
+   * Calls `run` once the owner may act on the world for this journal (a retry's next attempt):
+   * now while a fencing gate lets releases through (or none is kept), later when it opens, never
+   * once fenced (another weave took the journal over). Without it, at once.
+   */
+  gate?(run: () => void): void
 }
 
 type Statement = Database.Statement<unknown[]>
@@ -387,6 +393,21 @@ export class GroupCommit {
     const v = read()
     if (this.#tap !== null) this.#tap.release(() => released(v))
     else released(v)
+  }
+
+  /**
+   * Null if the owner may act now (no tap, or its gate open: see JournalTap `gate`); else a
+   * promise that resolves once it may, or never (fenced). Commits nothing.
+   */
+  gated(): Promise<void> | null {
+    const tap = this.#tap
+    if (tap === null || tap.gate === undefined) return null
+    let now = false
+    let go: () => void = () => {
+      now = true
+    }
+    tap.gate(() => go())
+    return now ? null : new Promise<void>((resolve) => (go = resolve))
   }
 
   /** Whether writes are queued for the next commit. */

@@ -329,6 +329,11 @@ export class Journal {
     this.#commits.holdForStream()
   }
 
+  /** Null if the owner may act on the world now; else when it may, or never, fenced (src/group-commit.ts `gated`). */
+  gated(): Promise<void> | null {
+    return this.#commits.gated()
+  }
+
   /** A value read at each commit, handed over once its batch is released (src/group-commit.ts `addMark`). */
   addMark(read: () => number, released: (v: number) => void): void {
     this.#commits.addMark(read, released)

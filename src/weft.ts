@@ -293,6 +293,7 @@ export class Weft extends KeyCounts implements WeftLike {
   #retrying(call: Call): void {
     this.#retryHost ??= weftRetryHost({
       queueOf: (c) => (c as Call).lib.queue,
+      gated: () => this.#journal!.gated(),
       once: (c) => this.#attempt(c as Call),
       // Not made (the weave let go of the thread): nothing a move must wait for.
       notMade: (c) => ((c as Call).started = 0),

@@ -188,6 +188,13 @@ export class Replicator implements JournalTap {
     last.runs.push(run)
   }
 
+  /** The tap's gate: the fencing gate's, or none (at once); never once fenced. */
+  gate(run: () => void): void {
+    if (this.#fenced !== null) return
+    if (this.#gate !== undefined) this.#gate(run)
+    else run()
+  }
+
   /** Entries and bytes committed here that the broker has not confirmed yet. */
   lag(): Lag {
     return { entries: this.#lagEntries, bytes: this.#lagBytes }

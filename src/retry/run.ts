@@ -16,6 +16,11 @@
  *   retries nor waits.
  * - A thread killed, or a weave shutting down, during a wait ends the wait (the call's onAbort
  *   hook, as for a sleep); no attempt starts and nothing is recorded after the weft let go.
+ * - An attempt is made only past the journal's gate (`Journal.gated`: a replicated weave's
+ *   fencing, src/replication/fencing.ts), checked as it leaves the library's queue: no release
+ *   precedes it after a back-off, so a weave frozen or cut off meanwhile, whose journal another
+ *   weave took over, would make it beside the one that runs the thread now. It waits while the
+ *   gate is closed and never starts once fenced; an open gate, or none, costs nothing.
  */
 import { callIdOfCall, type WeaveConfig } from '../call-context.js'
 import { warnOnce } from '../continue/long-record.js'
@@ -58,12 +63,14 @@ export interface RetryHost {
 }
 
 /**
- * A weft's host: each attempt goes through the library's concurrency queue (`queueOf`); `once`
- * asks the library, or, the weft having let go of the thread, makes nothing (null): `notMade`
- * and `waiting` are told, and the retry ends with GONE.
+ * A weft's host: each attempt goes through the library's concurrency queue (`queueOf`), then
+ * past the journal's gate (`gated`, see the invariants); `once` asks the library, or, the weft
+ * having let go of the thread, makes nothing (null): `notMade` and `waiting` are told, and the
+ * retry ends with GONE.
  */
 export function weftRetryHost(o: {
   queueOf(call: RetryingCall): { add(fn: () => Promise<unknown>): Promise<unknown> } | null
+  gated(): Promise<void> | null
   once(call: RetryingCall): Promise<unknown> | null
   notMade(call: RetryingCall): void
   active(): boolean
@@ -78,8 +85,12 @@ export function weftRetryHost(o: {
         o.waiting()
         return Promise.resolve(GONE)
       }
+      const gated = (): Promise<unknown> => {
+        const gate = o.gated()
+        return gate === null ? once() : gate.then(once)
+      }
       const q = o.queueOf(c)
-      return q !== null ? q.add(once) : once()
+      return q !== null ? q.add(gated) : gated()
     },
     active: () => o.active(),
     waiting: () => o.waiting(),

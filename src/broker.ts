@@ -16,7 +16,7 @@
  */
 export { AmqpLink } from './amqp/link.js'
 export type { AmqpOptions } from './amqp/link.js'
-export { BrokerLoginRefused, BrokerUnreachable, BrokerVhostRefused, InvalidBrokerUrl } from './amqp/connection.js'
+export { BrokerLoginRefused, BrokerLost, BrokerUnreachable, BrokerVhostRefused, InvalidBrokerUrl } from './amqp/connection.js'
 export { ReplicatedHost } from './replication/host.js'
 export type { HostOptions, TakeoverInfo } from './replication/host.js'
 export { rebuildJournal } from './replication/rebuild.js'

@@ -22,6 +22,18 @@ export class BrokerUnreachable extends RaimentError {
   }
 }
 
+/** The broker connection closed under a step that needed it (a weave's start); nothing of the step was done. */
+export class BrokerLost extends RaimentError {
+  constructor(url: string, what: string, cause: Error) {
+    super('RAIMENT_BROKER_LOST', `the connection to the broker at ${redact(url)} closed while ${what} (${whyLost(cause)}); nothing ran: start it again once the broker answers`, { cause })
+  }
+}
+
+/** Whether `e` is amqplib's word that a channel or connection closed under a call (not a bug). */
+export function isClosedUnder(e: unknown): e is Error {
+  return e instanceof Error && !(e instanceof RaimentError) && /Channel ended|Channel closed|Connection closed|Unexpected close|IllegalOperationError/.test(`${e.name}: ${e.message}`)
+}
+
 export class BrokerLoginRefused extends RaimentError {
   constructor(url: string, cause: Error) {
     super(

@@ -16,6 +16,7 @@
  */
 import { dirname, join } from 'node:path'
 import type { ChannelModel } from 'amqplib'
+import { BrokerLost, isClosedUnder } from '../amqp/connection.js'
 import { AmqpLink } from '../amqp/link.js'
 import { askHandBack } from '../amqp/membership.js'
 import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
@@ -235,6 +236,8 @@ export class ReplicatedHost {
       return running
     } catch (e) {
       await link.close()
+      // The connection closed under the start (asking for the lease back, reading the stream): a clear line, not a bug's.
+      if (o.own && isClosedUnder(e)) throw new BrokerLost(this.#o.url, `weave ${o.weaveId} started`, e)
       throw e
     }
   }

@@ -45,8 +45,9 @@ export class StreamAhead extends RaimentError {
       `the journal stream of weave '${weaveId}' in namespace '${ns}' ${why}; replicating this file would replace it and lose what only the stream holds, so nothing was written. ` +
         (inSlot
           ? `Nothing to do: this slot of 'raiment start --weaves' starts it again until another weave of the namespace has taken '${weaveId}' over (once it has been silent for --takeover-after), and that weave hands it back, rebuilt from the stream. With no other weave that runs its thread types, stop them and rebuild the file first (raiment restore --from ${weaveId} --db FILE)`
-          : `To go on from the stream, rebuild a file from it (raiment restore --from ${weaveId} --db FILE, a file that does not exist yet) and start that file. ` +
-            `This file cannot run under another --id (a journal keeps its weave id): to keep it, move it away`),
+          : `To go on from the stream, rebuild a file from it (raiment restore --from ${weaveId} --db FILE, a file that does not exist yet) and start that file; ` +
+            `or, when other weaves of the namespace run its thread types, wait until one has taken '${weaveId}' over (once it has been silent for --takeover-after) and start this again: that weave hands it back, rebuilt from the stream. ` +
+            `A file that holds threads of its own cannot run under another --id (a journal keeps its weave id): to keep it, move it away`),
     )
     this.namespace = ns
     this.weaveId = weaveId

@@ -5,7 +5,7 @@
  * the code it started with and ends with the old behaviour; a file that fails to load leaves the
  * running code as it was.
  */
-import { writeFileSync, mkdirSync } from 'node:fs'
+import { writeFileSync, mkdirSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { raiment, raimentProcess } from './support/raiment-process.js'
@@ -184,5 +184,45 @@ describe('live reload', () => {
     expect(warned).toHaveLength(1)
     expect(warned[0]).toContain(`stopping: 1 thread runs the code a reload kept it on (${stays}): at the next start it resumes under the files on disk and diverges (raiment check says where), unless the change is put behind patch.patched first`)
     expect(warned[0]).not.toContain(moves)
+  })
+
+  it('start --watch: a file replaced by a rename (sed -i, an editor\'s save) is reloaded, and so is every change after', async () => {
+    const { dir, put } = project()
+    const version = (v: string): string => `import { thread } from '${RAIMENT}'\nexport default thread({ uses: [], async does() { return '${v}' } })\n`
+    put('ver.ts', version('v1'))
+    // As sed -i and editors save: the new text in another file, renamed over the old.
+    const replace = (v: string): void => {
+      put('ver.ts.tmp', version(v))
+      renameSync(join(dir, 'threads', 'ver.ts.tmp'), join(dir, 'threads', 'ver.ts'))
+    }
+    const weave = raimentProcess(dir, ['start', '--db', 'app.db', '--durability', 'batched', '--watch'])
+    const reloads = (): number => (weave.stdout.match(/reloaded ver /g) ?? []).length
+    // The nth reload within 10 s (a change the watch missed is never reloaded: fail then, not at the test's timeout).
+    const reloaded = (n: number): Promise<void> => Promise.race([
+      weave.until(() => reloads() === n),
+      new Promise<void>((_, no) => setTimeout(() => no(new Error(`no reload ${n} in 10 s:\n${weave.stdout}`)), 10_000).unref()),
+    ])
+    const run = async (): Promise<string> => {
+      const r = await raiment(dir, 'spawn', 'ver', '--wait', '--db', 'app.db')
+      expect(r.code, r.stderr).toBe(0)
+      return r.stdout.trim()
+    }
+    try {
+      await weave.until((out) => out.includes('weave '))
+      expect(await run()).toBe('"v1"')
+      replace('v2')
+      await reloaded(1)
+      expect(await run()).toBe('"v2"')
+      // The file is another inode now: a watch of the old one saw nothing of these.
+      replace('v3')
+      await reloaded(2)
+      expect(await run()).toBe('"v3"')
+      put('ver.ts', version('v4'))
+      await reloaded(3)
+      expect(await run()).toBe('"v4"')
+    } finally {
+      weave.child.kill('SIGTERM')
+      await weave.ended
+    }
   })
 })

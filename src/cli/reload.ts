@@ -9,11 +9,12 @@ import { decodeError } from '../error-records.js'
 import { RaimentError } from '../errors.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
-import { existsSync, watch, type FSWatcher } from 'node:fs'
+import { existsSync } from 'node:fs'
 import type { Weave } from '../weave.js'
 import { displayPath, errorLine, plural } from './common.js'
 import type { StartOptions } from './weave-commands.js'
 import { weaveLog } from './weave-log.js'
+import { watchTree } from './watch-tree.js'
 
 export async function reloadCommand(o: DbOptions): Promise<number> {
   const journal = openExisting(o.db)
@@ -45,17 +46,17 @@ export function logReloads(weave: Weave): void {
 /**
  * Reloads for `raiment start`: SIGHUP reloads the weaves this process runs (its own and, when
  * replicated, those it took over), and with --watch a change under the threads directory does
- * (after 200 ms without another). Returns the stop.
+ * (after 200 ms without another), a file replaced by a rename included. Returns the stop.
  */
 export function reloadTriggers(weaves: () => readonly Weave[], o: StartOptions): () => void {
   const again = (): void => {
     for (const weave of weaves()) void weave.reload().catch((e: unknown) => weaveLog.error(errorLine(e), { event: 'reload' }))
   }
   process.on('SIGHUP', again)
-  let watcher: FSWatcher | null = null
+  let stopWatch: (() => void) | undefined
   let timer: NodeJS.Timeout | undefined
   if (o.watch === true && existsSync(o.threads)) {
-    watcher = watch(o.threads, { recursive: true }, () => {
+    stopWatch = watchTree(o.threads, () => {
       clearTimeout(timer)
       timer = setTimeout(again, 200)
     })
@@ -63,7 +64,7 @@ export function reloadTriggers(weaves: () => readonly Weave[], o: StartOptions):
   return () => {
     process.off('SIGHUP', again)
     clearTimeout(timer)
-    watcher?.close()
+    stopWatch?.()
   }
 }
 

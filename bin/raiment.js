@@ -20,5 +20,8 @@ globalThis[Symbol.for('raiment.typescript-loader')] = true
 // does: never a dist/ older than the sources.
 const source = existsSync(new URL('../tsconfig.json', import.meta.url)) || !existsSync(new URL('../dist/src/cli/main.js', import.meta.url))
 registerHooks('./resolve-hooks.js', import.meta.url, { data: { self: import.meta.url, source } })
+// src/loader.ts: a file with no package.json above it is an ES module here (resolve-hooks.js),
+// so its failure is its own, never CommonJsModule.
+globalThis[Symbol.for('raiment.esm-outside-packages')] = true
 const { main } = await import('raiment/cli')
 process.exitCode = await main(process.argv.slice(2))

@@ -5,7 +5,9 @@
  * - a TypeScript file loads as it is: the first time one is imported, tsx's loader is registered
  *   for the process (the CLI registers it at its start, and marks that it did);
  * - a module that Node loads as CommonJS and that fails to load fails with `CommonJsModule`,
- *   which says what to change, rather than Node's error about `require()` of an ES module.
+ *   which says what to change, rather than Node's error about `require()` of an ES module. The
+ *   command loads a file with no package.json above it as an ES module (bin/resolve-hooks.js):
+ *   there such a file fails with its own error (a syntax error is reported as one).
  */
 import { readFileSync } from 'node:fs'
 import { dirname, extname, join } from 'node:path'
@@ -14,6 +16,8 @@ import { CommonJsModule } from './errors.js'
 
 /** Set on globalThis once tsx's loader is registered (bin/raiment.js sets it too). */
 const TS_LOADER = Symbol.for('raiment.typescript-loader')
+/** Set on globalThis by bin/raiment.js, whose resolve hooks load a file outside any package as an ES module. */
+const ESM_OUTSIDE_PACKAGES = Symbol.for('raiment.esm-outside-packages')
 
 const TS_EXT = new Set(['.ts', '.mts', '.cts'])
 /** Extensions Node loads as ES modules whatever the package.json says. */
@@ -52,6 +56,7 @@ function commonJsError(file: string, cause: unknown): CommonJsModule | null {
   if (ESM_EXT.has(extname(file))) return null
   const scope = packageScope(dirname(file))
   if (scope !== null && scope.type === 'module') return null
+  if (scope === null && (globalThis as Record<symbol, unknown>)[ESM_OUTSIDE_PACKAGES] === true) return null
   return new CommonJsModule(file, scope?.file ?? null, scope?.type, cause)
 }
 

@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -196,6 +196,24 @@ describe('raiment CLI and thread types it cannot run', () => {
       expect(replayed.code, describeRun(replayed)).toBe(0)
       expect(replayed.lines).toEqual([`replayed ${ok} (good) from ${file}: 1 recorded call; it returned:`, '10', 'which equals the recorded result'])
       expect(replayed.stderr).toBe('')
+    },
+    SLOW,
+  )
+
+  it(
+    'a syntax error in a file with no package.json above it (loaded as an ES module) is reported as one, not as CommonJS; a CommonJS package still gets the hint',
+    async () => {
+      const dir = projectWith({ 'syntax.ts': GOOD_AND_BROKEN['syntax.ts']! })
+      rmSync(join(dir, 'package.json'))
+      const r = await raiment(dir, ['spawn', 'syntax'])
+      expect(r.code, describeRun(r)).toBe(1)
+      // Before: "CommonJsModule: … loads as CommonJS because no package.json above it …", Node's error in parentheses.
+      expect(r.stderr).toMatch(/threads\/syntax\.ts: could not be loaded: TransformError: Transform failed with 1 error: .*[Ee]xpected/)
+      expect(r.stderr).not.toMatch(/CommonJS|package\.json/)
+      writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n')
+      const cjs = await raiment(dir, ['spawn', 'syntax'])
+      expect(cjs.code, describeRun(cjs)).toBe(1)
+      expect(cjs.stderr).toMatch(/CommonJsModule: .*syntax\.ts loads as CommonJS because .*package\.json says "type": "commonjs"/)
     },
     SLOW,
   )

@@ -26,6 +26,11 @@ export function threadRows(db: Database.Database, where: ThreadsWhere): ThreadRo
   return db.prepare(sql).all(...args) as ThreadRow[]
 }
 
+/** How many entries thread `id` has in its record (as `callCounts` counts them). */
+export function callCountOf(db: Database.Database, id: string): number {
+  return db.prepare('SELECT count(*) FROM journal WHERE thread = ?').pluck().get(id) as number
+}
+
 /** How many entries each thread of `db` has in its record, by thread. */
 export function callCounts(db: Database.Database): Map<string, number> {
   const rows = db.prepare('SELECT thread, count(*) AS n FROM journal GROUP BY thread').all() as Array<{ thread: string; n: number }>

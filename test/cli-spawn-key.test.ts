@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Weave } from 'raiment'
 import { cliRun } from './support/cli-in-process.js'
 import { GOOD_AND_BROKEN, projectWith } from './support/threads-dir.js'
@@ -69,6 +69,37 @@ describe('raiment spawn --key', () => {
       expect(digits.printed.join('')).toMatch(/^raiment: RAIMENT_INVALID_ARGUMENT: spawn: id '.*\/12' has the shape/m)
       await weave.committed()
       expect(rows(db).map((r) => r.id)).toEqual([id])
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('--json without --wait counts the calls of the thread it prints as ps --json does (it printed 0 for a thread that had run)', async () => {
+    const RAIMENT = new URL('../src/index.ts', import.meta.url).href
+    const waits = `import { thread } from '${RAIMENT}'
+export default thread({ uses: ['clock', 'mailbox'], async does() { await this.clock.now(); await this.clock.now(); return await this.mailbox.receive() } })
+`
+    const dir = projectWith({ ...good, 'waits.ts': waits })
+    const db = join(dir, 'r.db')
+    const weave = await Weave.open({ db, threads: join(dir, 'threads'), ioLibs: false, dumps: false, durability: 'memory', passivateAfter: false })
+    try {
+      const where = (cmd: string) => (cmd === 'spawn' ? ['--db', db, '--threads', join(dir, 'threads'), '--io-libs', join(dir, 'io-libs')] : ['--db', db])
+      const json = async (...args: string[]) => {
+        const r = await cliRun([...args, ...where(args[0]!), '--json'])
+        expect(r.code, r.printed.join('')).toBe(0)
+        return JSON.parse(r.printed.join('')) as { id: string; status: string; calls: number } | Array<{ id: string; status: string; calls: number }>
+      }
+      const ps = async (id: string) => ((await json('ps')) as Array<{ id: string; calls: number }>).find((t) => t.id === id)!
+      // A key spawned already prints its thread: here one that has ended.
+      const done = (await json('spawn', 'good', '{"n":3}', '--key', 'd')) as { id: string }
+      await weave.join(done.id)
+      await weave.committed()
+      expect(await json('spawn', 'good', '{"n":3}', '--key', 'd')).toMatchObject({ id: done.id, status: 'done', result: 6, calls: 1 })
+      expect((await ps(done.id)).calls).toBe(1)
+      // One that runs, waiting after its two calls.
+      const running = (await json('spawn', 'waits', '{}', '--key', 'w')) as { id: string }
+      await vi.waitFor(async () => expect((await ps(running.id)).calls).toBe(2))
+      expect(await json('spawn', 'waits', '{}', '--key', 'w')).toMatchObject({ id: running.id, status: 'running', calls: 2 })
     } finally {
       await weave.close()
     }

@@ -8,6 +8,7 @@ import { encodeValue } from '../encoding.js'
 import { decodeError } from '../error-records.js'
 import { RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type ThreadRow } from '../journal.js'
+import { callCountOf } from '../journal-queries.js'
 import { rowEnd, type ThreadEnd, type Weave } from '../weave.js'
 import { newScope } from '../call-context.js'
 import { chosenId, SpawnIds } from '../spawn-ids.js'
@@ -67,7 +68,11 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
           })
         const id = running !== null ? await spawnInWeave(journal, running, type, text, o.key) : made!
         if (!o.wait) {
-          say(o.json ? JSON.stringify(threadJson(threadView(journal.thread(id)!, journal, 0))) : id)
+          if (o.json) {
+            // As ps --json counts them: the weave may have run it, or a key named one that ran, already.
+            const row = journal.thread(id)!
+            say(JSON.stringify(threadJson(threadView(row, journal, row.status === 'running' || row.status === 'pending' ? callCountOf(journal.db, id) : row.calls))))
+          } else say(id)
           if (running === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
           return 0
         }

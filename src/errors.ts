@@ -71,8 +71,11 @@ export class ThreadCancelled extends RaimentError {
 export class UnknownThreadType extends RaimentError {
   readonly type: string
   readonly known: readonly string[]
-  /** `declaredIn`: the type was given as an object (`Weave.spawn(checkout, …)`), declared in that module file. */
-  constructor(type: string, known: readonly string[], declaredIn?: string) {
+  /**
+   * `declaredIn`: the type was given as an object (`Weave.spawn(checkout, …)`), declared in that module file.
+   * `howToAdd`: where a weave that was given its types (not a directory) takes another, in place of the threads directory.
+   */
+  constructor(type: string, known: readonly string[], declaredIn?: string, howToAdd?: string) {
     const near = closest(type, known)
     const knownText = known.length ? known.join(', ') : '(none)'
     super(
@@ -82,8 +85,9 @@ export class UnknownThreadType extends RaimentError {
             `A weave knows a thread type given as an object when it is the very object it loaded (from its threads directory, or threads: { … }), not another instance of its module ` +
             `(a program whose module loader is not the weave's, as under vitest): spawn the type by its name, or give the weave the types as objects (threads: { … }).`
         : `unknown thread type '${type}'${near !== undefined ? ` (did you mean '${near}'?)` : ''}; known types: ${knownText}. ` +
-            `A thread type is a module in the threads directory whose default export is thread({ uses, does }); ` +
-            `a weave knows the modules that were there when it started or last reloaded (raiment reload).`,
+            (howToAdd ??
+              `A thread type is a module in the threads directory whose default export is thread({ uses, does }); ` +
+                `a weave knows the modules that were there when it started or last reloaded (raiment reload).`),
     )
     this.type = type
     this.known = [...known]

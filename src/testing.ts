@@ -20,6 +20,7 @@ import { SOURCE, typeNameOf, typeNameOfFile } from './thread-name.js'
 import { skipTime, testClock, TestClock } from './time/test-clock.js'
 import { valueText } from './value-text.js'
 import { Weave, type ThreadEnd } from './weave.js'
+import { HOW_TO_ADD_TYPE, type InternalWeaveOptions, type WeaveOptions } from './weave-options.js'
 import { describeKey, Weft, type CallTrace } from './weft.js'
 
 export type { CallTrace } from './weft.js'
@@ -253,13 +254,16 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
     db: join(dir, 'record.db'),
     durability: 'memory',
     threads: { ...others, [name]: type },
+    // A type it spawns and was not given: say to give it here (not the threads directory's reload).
+    [HOW_TO_ADD_TYPE]: (t: string) =>
+      `record() runs the thread in a weave that knows only the type it records and those of its 'threads' option: pass each type the thread spawns there, record(type, params, { threads: { '${t}': … } })`,
     ioLibs: options.ioLibs ?? 'io-libs',
     libraries: options.libraries ?? {},
     dumps: false,
     config: options.config ?? {},
     // A thread that only waits leaves memory at once: then what it waits for is known (below).
     passivateAfter: 0,
-  })
+  } satisfies InternalWeaveOptions as WeaveOptions)
   try {
     const id = weave.spawn(name, params)
     for (const m of messages) weave.send(id, m)

@@ -95,6 +95,19 @@ export interface WeaveOptions {
   moduleSchedulesOn?: string
 }
 
+/**
+ * Not public: an option of a weave given its thread types as objects, which says where another
+ * type is given (record()'s `threads` option), for the UnknownThreadType of a spawn of a type it
+ * does not know. A symbol key, so no program passes it by mistake.
+ */
+export const HOW_TO_ADD_TYPE = Symbol('raiment.how-to-add-type')
+export type HowToAddType = (type: string) => string
+/** The options with that one. */
+export type InternalWeaveOptions = WeaveOptions & { [HOW_TO_ADD_TYPE]?: HowToAddType }
+
+/** Where a weave given its thread types as objects takes another, unless HOW_TO_ADD_TYPE says. */
+export const givenTypes: HowToAddType = (type) => `This weave was given its thread types as objects (Weave.open's threads: { … }) and knows those alone: give it '${type}' there too.`
+
 export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'clock', 'scheduleClock', 'telemetry', 'passivateAfter', 'moduleSchedulesOn'])
 
 export function checkOptions(o: WeaveOptions): void {

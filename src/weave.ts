@@ -40,7 +40,7 @@ import type { AnyThreadType, LibraryName, ThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, WeaveReloads, type ReloadReport } from './check/reload.js'
-import { checkOptions, loadLibraries, loadObserver, observed, type WeaveOptions, refuseUnsaidReplication, replicateJournal } from './weave-options.js'
+import { checkOptions, givenTypes, HOW_TO_ADD_TYPE, loadLibraries, loadObserver, observed, type HowToAddType, type InternalWeaveOptions, type WeaveOptions, refuseUnsaidReplication, replicateJournal } from './weave-options.js'
 import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents, WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { warnLongRecords } from './continue/long-record.js'
@@ -75,6 +75,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly #types: Map<string, AnyThreadType>
   /** Types whose module is there but cannot run (it failed to load, or uses a missing library), with why. */
   readonly #unavailable: Map<string, RaimentError>
+  /** Where a type it does not know is given, when its types were given as objects (`threads: { … }`); null for a directory. */
+  readonly #howToAdd: HowToAddType | null
   readonly #libs: Map<string, Library>
   /** The runs of its threads: started, ended, resumed (src/weave-runs.ts). */
   readonly #runs: WeaveRuns
@@ -110,6 +112,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.#spawnIds = new SpawnIds(journal)
     this.#types = types.types
     this.#unavailable = types.unavailable
+    this.#howToAdd = typeof o.threads !== 'object' ? null : ((o as InternalWeaveOptions)[HOW_TO_ADD_TYPE] ?? givenTypes)
     this.#libs = new Map()
     this.config = config
     // Libraries that need the weave (mailbox, threads, registry) find it in their config.
@@ -539,7 +542,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /** Why this weave cannot run threads of `type`. */
   #cannotRunType(type: string): RaimentError {
     const why = this.#unavailable.get(type)
-    return why !== undefined ? new ThreadTypeUnavailable(type, why) : new UnknownThreadType(type, this.types)
+    return why !== undefined ? new ThreadTypeUnavailable(type, why) : new UnknownThreadType(type, this.types, undefined, this.#howToAdd?.(type))
   }
 
   /**

@@ -7,7 +7,7 @@
 import { describe, expect, test } from 'vitest'
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { InvalidArgument, InvalidDump, thread } from 'raiment'
+import { InvalidArgument, InvalidDump, thread, Weave } from 'raiment'
 import { dumpText, readDump, record, replay } from 'raiment/testing'
 import greet from '../threads/greet.js'
 import pong from '../threads/ping-pong/pong.js'
@@ -42,6 +42,35 @@ describe('record() names the thread type as a weave does', () => {
     })
     // A CommonJS thread module imported from an ES module (a user's tsx script): its exports.
     await expect(record({ __esModule: true, default: inline } as never, undefined)).rejects.toThrow(/got the module object of a CommonJS module whose default export is one: pass its \.default, or make the project an ES module/)
+  })
+})
+
+describe('record() of a thread that spawns a type it was not given', () => {
+  test("its spawn fails saying to pass the type in record()'s threads option, not to reload a threads directory", async () => {
+    const spawner = thread({
+      uses: ['threads'],
+      async does() {
+        return await this.threads.join(await this.threads.spawn('greet', { name: 'ada' }))
+      },
+    })
+    const { end } = await record(spawner, undefined, { name: 'spawner' })
+    if (end.status !== 'failed') throw new Error(`expected the recording to fail, it ended ${end.status}`)
+    const error = end.error as Error & { code?: string }
+    expect(error.code).toBe('RAIMENT_UNKNOWN_THREAD_TYPE')
+    expect(error.message).toContain("record() runs the thread in a weave that knows only the type it records and those of its 'threads' option: pass each type the thread spawns there, record(type, params, { threads: { 'greet': … } })")
+    expect(error.message).not.toMatch(/threads directory|raiment reload/)
+    // Given it, the spawn runs.
+    expect((await record(spawner, undefined, { name: 'spawner', threads: { greet } })).result).toEqual({ greeted: 'ada', greeting: 'hello ada' })
+  })
+
+  test('a weave given its types as objects says to give it the type there', async () => {
+    const dir = tempDir('raiment-record-')
+    const weave = await Weave.open({ db: join(dir, 'w.db'), threads: { greet }, ioLibs: false, dumps: false, durability: 'memory' })
+    try {
+      expect(() => weave.spawn('nope', undefined)).toThrow("This weave was given its thread types as objects (Weave.open's threads: { … }) and knows those alone: give it 'nope' there too.")
+    } finally {
+      await weave.close()
+    }
   })
 })
 

@@ -4,6 +4,7 @@
  * start says 'resumed' of the threads it runs, not of the passivated ones it leaves asleep.
  */
 import { describe, expect, test } from 'vitest'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Weave } from 'raiment'
 import listener from '../threads/listener.js'
@@ -77,6 +78,53 @@ describe('the weave log', () => {
       // Before, every running row was said resumed: the sleeping one too.
       expect(lines.filter((l) => l['event'] === 'thread-resumed').map((l) => l['thread'])).toEqual([woken])
       expect(lines.find((l) => l['event'] === 'thread-end')).toMatchObject({ thread: woken, result: { received: 'hi' } })
+    },
+    SLOW,
+  )
+
+  test(
+    "a long result or error is cut in the weave's lines (its start, its size and where to read it whole); show --json keeps it whole",
+    async () => {
+      const dir = tempDir()
+      mkdirSync(join(dir, 'threads'))
+      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+      writeFileSync(
+        join(dir, 'threads', 'big.ts'),
+        `import { thread } from '${new URL('../src/index.ts', import.meta.url).href}'
+export default thread({ uses: [], async does(p: { size: number; fail?: boolean }) {
+  if (p.fail) throw new Error('y'.repeat(p.size))
+  return { blob: 'x'.repeat(p.size) }
+} })
+`,
+      )
+      const opts = ['--db', join(dir, 'w.db'), '--threads', join(dir, 'threads'), '--durability', 'memory', '--dumps', join(dir, 'dumps')]
+      const spawn = async (params: object): Promise<string> => (await raiment(dir, 'spawn', 'big', JSON.stringify(params), ...opts)).stderr.match(/(\S+\/\d+) starts/)![1]!
+      const big = await spawn({ size: 100_000 })
+      const bad = await spawn({ size: 100_000, fail: true })
+      const small = await spawn({ size: 5 })
+
+      const pretty = raimentProcess(dir, ['start', ...opts])
+      await pretty.until((out) => (out.match(/^(done|failed) /gm) ?? []).length === 3)
+      pretty.child.kill('SIGINT')
+      const out = (await pretty.ended).stdout + pretty.stderr
+      // Before, the line held the whole 100,011-character result.
+      const done = out.split('\n').find((l) => l.startsWith(`done ${big} `))!
+      expect(done).toBe(`done ${big} big → {"blob":"${'x'.repeat(491)}… (100011 bytes; raiment show ${big} --full)`)
+      const failed = out.split('\n').find((l) => l.startsWith(`failed ${bad} `))!
+      expect(failed).toMatch(new RegExp(`^failed ${bad} big: Error: y{493}… \\(100007 bytes; raiment show ${bad} --full\\) \\(dump: .*\\.json\\)$`))
+      expect(out).toContain(`done ${small} big → {"blob":"xxxxx"}\n`)
+      // show --json, as spawn --wait and --json, give it whole.
+      const shown = JSON.parse((await raiment(dir, 'show', big, '--json', '--db', join(dir, 'w.db'))).stdout) as { thread: { result: { blob: string } } }
+      expect(shown.thread.result.blob).toHaveLength(100_000)
+
+      // --log-format json: the line's msg is cut as above, and the result is not copied in: its size is.
+      const again = await spawn({ size: 100_000 })
+      const json = raimentProcess(dir, ['start', ...opts, '--log-format', 'json'])
+      await json.until((o) => o.includes('"event":"thread-end"'))
+      json.child.kill('SIGINT')
+      const end = (await json.ended).stdout.split('\n').filter((l) => l.includes('"event":"thread-end"')).map((l) => JSON.parse(l) as Record<string, unknown>)[0]!
+      expect(end).toMatchObject({ thread: again, status: 'done', resultBytes: 100_011, msg: expect.stringMatching(/… \(100011 bytes; raiment show \S+ --full\)$/) })
+      expect(end).not.toHaveProperty('result')
     },
     SLOW,
   )

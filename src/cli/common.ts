@@ -283,6 +283,18 @@ export function short(v: unknown, max = 40): string {
   return t.length > max ? t.slice(0, max - 1) + '…' : t
 }
 
+/** How many characters of a value a line of the weave's log holds (a thread's result, an error). */
+export const LOG_VALUE_CHARS = 500
+
+/**
+ * `text`, a value of thread `id` in a line of the weave's log: past LOG_VALUE_CHARS characters,
+ * its start, how long it is and where to read it whole (a 50 MB result made a 50 MB line).
+ */
+export function logValue(text: string, id: string): string {
+  if (text.length <= LOG_VALUE_CHARS) return text
+  return `${short(text, LOG_VALUE_CHARS + 1)} (${Buffer.byteLength(text)} bytes; raiment show ${id} --full)`
+}
+
 /** A `--limit N` value: a whole number from 1 up. */
 export function parseLimit(text: string): number {
   const n = Number(text)

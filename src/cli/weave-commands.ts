@@ -20,6 +20,7 @@ import {
   displayPath,
   errorLine,
   errorText,
+  logValue,
   movedTo,
   note,
   openExisting,
@@ -144,10 +145,10 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
 export function endLine(weave: Weave, end: ThreadEnd): string {
   switch (end.status) {
     case 'done':
-      return `done ${end.id} ${end.type} → ${toText(end.result)}`
+      return `done ${end.id} ${end.type} → ${logValue(toText(end.result), end.id)}`
     case 'failed': {
       const dump = weave.dumpPath(end.id, end.error)
-      return `failed ${end.id} ${end.type}: ${errorText(end.error)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`
+      return `failed ${end.id} ${end.type}: ${logValue(errorText(end.error), end.id)}${dump ? ` (dump: ${displayPath(dump)})` : ''}`
     }
     case 'killed':
       return `killed ${end.id} ${end.type}`

@@ -9,7 +9,7 @@
 import { pino, type Logger } from 'pino'
 import { InvalidArgument } from '../errors.js'
 import type { ThreadEnd, Weave } from '../weave.js'
-import { errorLine, note, plural, say } from './common.js'
+import { errorLine, LOG_VALUE_CHARS, logValue, note, plural, say, toText } from './common.js'
 import { firstFew } from '../first-few.js'
 import { duration } from './progress.js'
 
@@ -71,10 +71,14 @@ export const weaveLog = new WeaveLog()
 /** The fields of a thread's end, for a JSON line. */
 function endFields(weave: Weave, end: ThreadEnd): Fields {
   const f: Fields = { event: 'thread-end', thread: end.id, type: end.type, status: end.status }
-  if (end.status === 'done') f['result'] = end.result
-  else if (end.status === 'failed') {
+  if (end.status === 'done') {
+    // A long result is not copied into the line (`msg` holds its start): how long it is instead.
+    const text = toText(end.result)
+    if (text.length <= LOG_VALUE_CHARS) f['result'] = end.result
+    else f['resultBytes'] = Buffer.byteLength(text)
+  } else if (end.status === 'failed') {
     const e = end.error as Error & { code?: unknown }
-    f['error'] = { name: e.name, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}) }
+    f['error'] = { name: e.name, message: typeof e.message === 'string' ? logValue(e.message, end.id) : e.message, ...(e.code !== undefined ? { code: e.code } : {}) }
     const dump = weave.dumpPath(end.id, end.error)
     if (dump !== null) f['dump'] = dump
   } else if (end.status === 'moved') f['to'] = end.to

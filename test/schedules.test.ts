@@ -233,6 +233,31 @@ describe('weave.schedules', () => {
     await weave.close()
   })
 
+  it("times a start passed over ('skip') stay passed over when a later start finds the module's policy changed to 'all'", async () => {
+    const dir = tempDir('raiment-sched-policy-')
+    const raiment = new URL('../src/index.ts', import.meta.url).href
+    mkdirSync(join(dir, 'threads'))
+    const declare = (missed: MissedPolicy): void =>
+      writeFileSync(join(dir, 'threads', 'report.ts'), `import { thread } from '${raiment}'\nexport const schedule = { cron: '0 * * * *', missed: '${missed}' }\nexport default thread({ uses: [], async does(p: unknown) { return p } })\n`)
+    const clock = new TestClock(Date.parse('2026-03-01T08:59:00Z'))
+    const open = (): Promise<Weave> => Weave.open({ db: join(dir, 'w.db'), threads: join(dir, 'threads'), ioLibs: false, dumps: false, durability: 'memory', scheduleClock: clock })
+    declare('skip')
+    let weave = await open()
+    await clock.advance(Date.parse('2026-03-01T09:30:00Z'), weave)
+    await weave.close()
+    // Down from 9:30 to 14:10: skipped. Stopped again before 15:00, then started under 'all'.
+    clock.t = Date.parse('2026-03-01T14:10:00Z')
+    weave = await open()
+    await clock.advance(Date.parse('2026-03-01T14:20:00Z'), weave)
+    await weave.close()
+    declare('all')
+    clock.t = Date.parse('2026-03-01T14:30:00Z')
+    weave = await open()
+    await clock.advance(Date.parse('2026-03-01T15:30:00Z'), weave)
+    expect(fired(weave)).toEqual([iso('2026-03-01T09:00:00Z'), iso('2026-03-01T15:00:00Z')])
+    await weave.close()
+  })
+
   it('weaves loading the same thread modules: the schedules the modules declare fire on the one weave named, once a time', async () => {
     const dir = tempDir('raiment-sched-many-')
     const raiment = new URL('../src/index.ts', import.meta.url).href

@@ -280,6 +280,12 @@ export class Schedules {
       if (t !== null) this.#fire(live, t)
     }
     live.from = Math.max(live.from, now)
+    // Kept: the times passed over here stay so, should a later start find the policy changed to
+    // `all` (before, `upto` stayed where the last fire left it, and that start fired them).
+    if (live.row.upto < live.from) {
+      live.row.upto = live.from
+      this.#queue(this.#store!.upto(live.row.name, live.from))
+    }
   }
 
   /** The timer: fires every time that is due, then arms for the next. */

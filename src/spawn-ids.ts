@@ -13,6 +13,8 @@
  *   than the one it asked for.
  * - A key without a `/` is made this weave's id (`<weave>/<key>`): an id routes by what is before
  *   its `/` (a message by id, a join from another weave); one without would be taken for a name.
+ *   An id with a `/` must name this weave so (a user trial's key `a/x1` spawned on weave `b` made
+ *   a thread there that weave `a` spawned too, under the same key: two charges).
  */
 import { isDeepStrictEqual } from 'node:util'
 import { decodeValue } from './encoding.js'
@@ -52,6 +54,12 @@ export class SpawnIds {
     if (!s.reserved && isOwnThreadId(weaveId, s.id)) {
       throw new InvalidArgument(
         `spawn: id '${s.id}' has the shape of the ids this weave hands out itself ('${weaveId}/<n>'), so a later spawn could get it too; pass an id of your own (a request key, say 'order-${s.id.slice(weaveId.length + 1)}'), or no id`,
+      )
+    }
+    const home = s.id.slice(0, s.id.indexOf('/'))
+    if (!s.reserved && home !== weaveId) {
+      throw new InvalidArgument(
+        `spawn: id '${s.id}' names weave '${home}' (an id routes by what is before its first '/'), not this one ('${weaveId}'): a thread of it here would be another than the one that weave spawns under it, and what is sent to it would go there; pass a key without '/' (it becomes '${weaveId}/<key>'), or an id that starts with '${weaveId}/'`,
       )
     }
     const row = this.#journal.thread(s.id)

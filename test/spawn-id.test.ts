@@ -42,6 +42,23 @@ describe('spawn with an id of your own', () => {
     }
   })
 
+  it("refuses an id whose part before its '/' is not this weave's id, before anything is recorded; takes one that is", async () => {
+    const weave = await open()
+    try {
+      const self = weave.journal.weaveId
+      for (const id of ['other-weave/x1', 'order-a/b', '/x']) {
+        expect(() => weave.spawn('echo', { id }, { id }), id).toThrow(InvalidArgument)
+        expect(() => weave.spawn('echo', { id }, { id }), id).toThrow(new RegExp(`names weave '${id.slice(0, id.indexOf('/'))}' .*not this one \\('${self}'\\).*pass a key without '/'`))
+      }
+      const mine = weave.spawn('echo', { mine: true }, { id: `${self}/order-7` })
+      expect(mine).toBe(`${self}/order-7`)
+      await weave.committed()
+      expect(weave.journal.threads({}).map((t) => t.id)).toEqual([mine])
+    } finally {
+      await weave.close()
+    }
+  })
+
   it('takes an id of that shape the CLI reserved for this weave to spawn', async () => {
     const weave = await open()
     try {

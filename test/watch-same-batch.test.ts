@@ -99,7 +99,7 @@ describe('a watch queued in the batch of its target end', () => {
     }, 60_000)
   }
 
-  it('a thread linked to one whose type is gone at the next open ends with it, though the resume comes to it later', async () => {
+  it('a thread linked to one whose type is gone at the next open: that one waits for its type, and a kill of it, before the resume comes to its partner, ends the partner too', async () => {
     const db = join(tempDir(), 'w.db')
     const first = await Weave.open({ db, threads, libraries: { sameBatch: gate }, dumps: false, ioLibs: false, passivateAfter: false })
     // Spawned first: the resume comes to it first.
@@ -108,9 +108,12 @@ describe('a watch queued in the batch of its target end', () => {
     const linked = first.journal.db.prepare('SELECT 1 FROM watches WHERE target = ? AND watcher = ?').pluck()
     while (linked.get(doomed, p) === undefined) await new Promise((r) => setImmediate(r))
     await first.close()
-    const second = await Weave.open({ db, threads: { partner }, dumps: false, ioLibs: false, passivateAfter: false })
+    const second = await Weave.open({ db, threads: { partner }, dumps: false, ioLibs: false, passivateAfter: false, onWarning: () => {} })
     try {
-      expect(await second.join(doomed)).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_UNKNOWN_THREAD_TYPE' } })
+      // It waits (src/weave-parked.ts) until killed.
+      expect(second.journal.thread(doomed)?.status).toBe('running')
+      expect(second.kill(doomed)).toBe(true)
+      expect(await second.join(doomed)).toMatchObject({ status: 'killed' })
       // A bound on waiting for what would never come (the partner running on as if linked to nothing).
       const end = await Promise.race([second.join(p), new Promise((r) => setTimeout(() => r('ran on'), 10_000))])
       expect(end).toMatchObject({ status: 'failed', error: { code: 'RAIMENT_LINKED_EXIT' } })

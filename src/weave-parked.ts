@@ -89,15 +89,17 @@ export class ParkedRuns {
       if (run.ended || row === undefined) continue
       resumed.push(run.id)
       const params = decodeValue(row.params)
-      if (row.status === 'pending') {
+      // A weft made now: the parked one was made while the weave had no type (its retry policy, say).
+      const parked = run.weft
+      const pending = row.status === 'pending'
+      run.weft = host.weft(run, pending ? null : host.record(run.id))
+      passCancel(parked, run.weft)
+      if (pending) {
         journal.setStatus(run.id, 'running', () => {
           if (!host.closed() && !run.ended) host.start(run, t, params, false)
         })
         continue
       }
-      const parked = run.weft
-      run.weft = host.weft(run, host.record(run.id))
-      passCancel(parked, run.weft)
       host.start(run, t, params, true)
     }
     return resumed

@@ -135,7 +135,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     this.messages.inboxes.clock = this.clock
     this.schedules = new Schedules(this, this.clock)
     this.#host = this.#makeHost()
-    attachClock(this.clock, journal, () => this.#runs.values())
+    attachClock(this.clock, journal, () => this.#runs.values(), (run) => this.#runs.parked.has(run))
     this.#moves = new WeaveMoves(this.#host)
     const dir = typeof o.threads === 'object' ? null : (o.threads ?? 'threads')
     this.#reloads = dir === null ? null : new WeaveReloads(this.#host, { dir, ioLibs: o.ioLibs ?? 'io-libs', types: this.#types, unavailable: this.#unavailable, hashes: hashFiles(types.files.values()) })

@@ -10,7 +10,10 @@ import { InvalidThreadModule, ThreadsWaitForType, ThreadTypeUnavailable, Unknown
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
 import { tempDir } from './support/tmp.js'
-import { BROKEN, GOOD_AND_BROKEN, projectWith } from './support/threads-dir.js'
+import { BROKEN, GOOD_AND_BROKEN, projectWith, writeThread } from './support/threads-dir.js'
+import { testClock } from 'raiment/testing'
+
+const RAIMENT = new URL('../src/index.ts', import.meta.url).href
 
 const greet = thread({ uses: ['clock'], async does(p: { name: string }) { await this.clock.now(); return `hi ${p.name}` } })
 
@@ -196,5 +199,46 @@ describe('a module of the threads directory that fails to load', () => {
     }
     expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(BROKEN['throws']!)])
     expect(warnings[0]).toMatchObject({ code: 'RAIMENT_INVALID_THREAD_MODULE' })
+  })
+})
+
+describe('threads waiting for their type', () => {
+  it('are quiet for a test clock: advance runs the others on', async () => {
+    const db = join(tempDir(), 'w.db')
+    recordPending(db, 'gone')
+    const napper = thread({ uses: ['clock'], async does() { await this.clock.sleep(10_000); return 'slept' } })
+    const clock = testClock(Date.UTC(2026, 0, 1))
+    const weave = await open(db, { napper }, { clock, onWarning: () => {} })
+    try {
+      const id = weave.spawn(napper)
+      await weave.committed()
+      await clock.advance(20_000)
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'slept' })
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it("a pending one started by the reload that loads its type runs under that type's options (its retry policy)", async () => {
+    const dir = projectWith({ 'good.ts': GOOD_AND_BROKEN['good.ts']! })
+    const db = join(dir, 'w.db')
+    const id = recordPending(db, 'payer')
+    let asked = 0
+    const flaky = {
+      async charge(): Promise<string> {
+        if (++asked < 3) throw new Error(`flaky failure ${asked}`)
+        return 'charged'
+      },
+    }
+    const weave = await open(db, join(dir, 'threads'), { libraries: { flaky }, onWarning: () => {} })
+    try {
+      writeThread(dir, 'payer.ts', `import { thread } from '${RAIMENT}'\nexport default thread({ uses: ['flaky'], retry: { flaky: { attempts: 3, initialInterval: 10, jitter: 0 } }, async does() { return await this.flaky.charge() } })\n`)
+      const report = await weave.reload()
+      expect(report.types.find((t) => t.type === 'payer')).toMatchObject({ resumed: [id] })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'charged' })
+      expect(asked).toBe(3)
+    } finally {
+      await weave.close()
+    }
   })
 })

@@ -111,7 +111,7 @@ export function logStopWait(weave: Weave): void {
       const one = oldCode.length === 1
       weaveLog.warn(`stopping: ${plural(oldCode.length, 'thread')} ${one ? 'runs' : 'run'} the code a reload kept ${one ? 'it' : 'them'} on (${firstFew(oldCode)}): at the next start ${one ? 'it resumes' : 'they resume'} under the files on disk and ${one ? 'diverges' : 'diverge'} (raiment check says where), unless the change is put behind patch.patched first`, { event: 'stop-old-code', weave: w, threads: oldCode })
     }
-    if (threads > 0) weaveLog.info(`stopping: the calls in flight of ${plural(threads, 'thread')} may finish, up to ${seconds(wait)} (a second signal exits now)`, { event: 'stop-wait', weave: w, threads, wait })
+    if (threads > 0 && wait > 0) weaveLog.info(`stopping: the calls in flight of ${plural(threads, 'thread')} may finish, up to ${seconds(wait)} (a second signal exits now)`, { event: 'stop-wait', weave: w, threads, wait })
   })
   weave.on('stop-waited', ({ threads, left, ms }) => {
     if (threads === 0) return

@@ -183,6 +183,7 @@ export class ReplicatedHost {
         },
       },
     })
+    let opened = false
     try {
       const conn = link.broker.connection
       if (conn === null || !((await takeLease(conn, ns, o.weaveId)) || (o.own && (await this.#reclaimLease(conn, link, o.db, o.weaveId))))) {
@@ -216,6 +217,7 @@ export class ReplicatedHost {
       const durability = o.own ? undefined : journalDurability(o.db)
       // Opening replicates the journal (its first generation confirmed) before any thread resumes.
       const weave = await Weave.open({ ...this.#o.weave, ...(durability !== undefined ? { durability } : {}), db: o.db, weaveId: id, remote: link, replicate: true })
+      opened = true
       fencing.opened()
       const running = { weave, link, fencing }
       // The host closed while the takeover ran, or it was fenced meanwhile: nothing of it is left running here.
@@ -236,8 +238,9 @@ export class ReplicatedHost {
       return running
     } catch (e) {
       await link.close()
-      // The connection closed under the start (asking for the lease back, reading the stream): a clear line, not a bug's.
-      if (o.own && isClosedUnder(e)) throw new BrokerLost(this.#o.url, `weave ${o.weaveId} started`, e)
+      // The connection closed under the start, before the weave opened (asking for the lease
+      // back, reading the stream): a clear line, not a bug's.
+      if (o.own && !opened && isClosedUnder(e)) throw new BrokerLost(this.#o.url, `weave ${o.weaveId} started`, e)
       throw e
     }
   }

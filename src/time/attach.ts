@@ -6,7 +6,8 @@
  * Quiet: nothing is queued for the journal, and every thread in memory waits only (each call it
  * has pending is a live wait, unanswered: a sleep, a receive, a join, a retry's pause), with its
  * outcomes released: no library call in flight, no replay, nothing to commit. A passivated thread
- * is quiet by definition (a row says what wakes it). Then, with no message to come from outside,
+ * is quiet by definition (a row says what wakes it), and so is one waiting for its type (it runs
+ * nothing: src/weave-parked.ts). Then, with no message to come from outside,
  * only time can move the weave on.
  */
 import type { Journal } from '../journal.js'
@@ -38,12 +39,12 @@ export interface AttachableClock extends ScheduleClock {
  * Attaches `clock` to the weave of `journal` and `runs`, detached when the journal closes.
  * @throws ClockInUse (from ATTACH) when `clock` is attached to another open weave
  */
-export function attachClock(clock: ScheduleClock, journal: Journal, runs: () => Iterable<Run>): void {
+export function attachClock(clock: ScheduleClock, journal: Journal, runs: () => Iterable<Run>, parked: (run: Run) => boolean): void {
   const attach = (clock as AttachableClock)[ATTACH]
   if (attach === undefined) return
   const detach = attach.call(clock, {
     weaveId: journal.weaveId,
-    quiet: () => !journal.closed && !journal.queued && everyRunWaits(runs()),
+    quiet: () => !journal.closed && !journal.queued && everyRunWaits(runs(), parked),
     calling: () => !journal.closed && someRunCalls(runs()),
     committed: () => journal.committed(),
   })
@@ -62,9 +63,10 @@ function someRunCalls(runs: Iterable<Run>): boolean {
   return false
 }
 
-function everyRunWaits(runs: Iterable<Run>): boolean {
+function everyRunWaits(runs: Iterable<Run>, parked: (run: Run) => boolean): boolean {
   for (const run of runs) {
-    if (run.ended) continue
+    // (One waiting for its type runs nothing: quiet, as a passivated one is.)
+    if (run.ended || parked(run)) continue
     const waits = waitsOf(run.weft.pendingCalls())
     if (!Array.isArray(waits)) return false
   }

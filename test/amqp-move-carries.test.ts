@@ -4,13 +4,12 @@
  * weave on patched code was made twice (pay there, authorize here), and a cancel asked before the
  * move was lost, its row left behind to fire into a later wait if the thread came back.
  */
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { callContext, thread, Weave, type AnyThreadType, type ThreadEnd } from 'raiment'
-import { AmqpLink } from '../src/amqp/link.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
+import { callContext, thread, type AnyThreadType, type ThreadEnd, type Weave } from 'raiment'
+import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 import { until } from './support/until.js'
+import { openWeave } from './support/weaves.js'
 
 declare module 'raiment' {
   interface Libraries {
@@ -87,18 +86,8 @@ describe.skipIf(!brokerUp && !CI)('what a move carries', () => {
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['a', 'b']))
-    const out = {} as Record<'a' | 'b', Weave>
-    for (const id of ['a', 'b'] as const) {
-      const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
-      const weave = await Weave.open({ db: join(dir, `${id}.db`), weaveId: id, threads: { t: code[id] }, libraries: { psp: lib }, ioLibs: false, dumps: false, durability: 'batched', remote: link, passivateAfter: false })
-      await link.start(weave)
-      cleanups.push(async () => {
-        await link.close()
-        await weave.close()
-      })
-      out[id] = weave
-    }
-    return out
+    const open = async (id: 'a' | 'b'): Promise<Weave> => (await openWeave(cleanups, dir, ns, id, { t: code[id] }, { libraries: { psp: lib }, durability: 'batched', passivateAfter: false })).weave
+    return { a: await open('a'), b: await open('b') }
   }
 
   it('a call still in flight after the wait is made again on the target, with its call id, before a patch there may take the new path', async () => {

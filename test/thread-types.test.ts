@@ -219,6 +219,31 @@ describe('threads waiting for their type', () => {
     }
   })
 
+  it('can be cancelled: a weave with its type resumes it, and its first call fails with the cancel', async () => {
+    const db = join(tempDir(), 'w.db')
+    const careful = thread({
+      uses: ['clock'],
+      async does() {
+        try {
+          await this.clock.now()
+          return 'not cancelled'
+        } catch (e) {
+          return (e as Error).name
+        }
+      },
+    })
+    const id = recordPending(db, 'careful')
+    const without = await open(db, { greet }, { onWarning: () => {} })
+    expect(without.cancel(id, 'changed my mind')).toBe(true)
+    await without.close()
+    const withIt = await open(db, { greet, careful })
+    try {
+      expect(await withIt.join(id)).toMatchObject({ status: 'done', result: 'ThreadCancelled' })
+    } finally {
+      await withIt.close()
+    }
+  })
+
   it("a pending one started by the reload that loads its type runs under that type's options (its retry policy)", async () => {
     const dir = projectWith({ 'good.ts': GOOD_AND_BROKEN['good.ts']! })
     const db = join(dir, 'w.db')

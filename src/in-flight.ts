@@ -151,10 +151,11 @@ export function attachMarks(journal: Journal, weft: object, thread: string): voi
  * Thread `thread` moved here with `calls` in flight (its move record carries its rows): their rows
  * go in its arrival's batch, and they are `weft`'s marks, as at a resume.
  */
-export function arrivedMarks(journal: Journal, weft: object, thread: string, calls: ReadonlyArray<{ key: string; ord: number; started: number }>): void {
+export function arrivedMarks(journal: Journal, weft: object | null, thread: string, calls: ReadonlyArray<{ key: string; ord: number; started: number }>): void {
   for (const c of calls) journal.queueMeta(markKey(thread, c.ord, c.key), String(c.started))
   count(journal, thread, calls.length)
-  giveMarks(weft, new Set(calls.map((c) => `${c.ord}:${c.key}`)))
+  // (None for a thread that waits here for its type: the weft made when it runs reads the rows.)
+  if (weft !== null) giveMarks(weft, new Set(calls.map((c) => `${c.ord}:${c.key}`)))
 }
 
 /** The calls thread `thread` has in flight as the journal says, with when each started (`raiment show`). */

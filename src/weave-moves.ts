@@ -220,7 +220,12 @@ export class WeaveMoves {
     weave.messages.arrived(record)
     const type = host.type(t.type)
     if (type === undefined) {
-      host.cannotRun(t.id, t.type, t.parent)
+      // It waits here for its type, as a thread of this weave would (src/weave-parked.ts): a
+      // reload that loads it runs it, or it can be moved on; its calls in flight and a put-off
+      // cancel are kept for that run.
+      const parked = host.park({ id: t.id, type: t.type, parent: t.parent, trace: t.trace ?? null, scope: typeof t.scope === 'string' ? t.scope : null, continued: t.continued ?? 0 })
+      if (record.inFlight !== undefined) arrivedMarks(weave.journal, null, t.id, record.inFlight)
+      if (record.cancel !== undefined) cancelThread(parked.weft, weave.journal, t.id, record.cancel)
       return
     }
     const entries = record.entries.map(([seq, key, ord, ok, outcome]) => ({ seq, key, ord, ok: ok === 1, text: outcome, call: null }))

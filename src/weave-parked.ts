@@ -16,11 +16,13 @@
  *   the first parked of a type (a passivated thread woken).
  */
 import { passCancel } from './cancel.js'
-import { continuedOf } from './continue/continue.js'
 import { decodeValue } from './encoding.js'
 import { ThreadsWaitForType } from './errors.js'
 import type { ThreadRow } from './journal.js'
 import type { Run, WeaveHost } from './weave-types.js'
+
+/** What parking reads of a thread's row (or of the record a moving thread came with). */
+export type Parkable = Pick<ThreadRow, 'id' | 'type' | 'parent' | 'trace' | 'scope'> & { continued?: number }
 
 /** What parking needs of the weave's runs (src/weave-runs.ts). */
 export interface ParkHost {
@@ -58,8 +60,8 @@ export class ParkedRuns {
   }
 
   /** Recorded thread `row`, of a type this weave cannot run: it waits, as a run that runs nothing. */
-  park(row: ThreadRow): Run {
-    const run = this.#o.host.prepare(row.id, row.type, row.parent, null, row.trace ?? null, continuedOf(row), row.scope ?? null)
+  park(row: Parkable): Run {
+    const run = this.#o.host.prepare(row.id, row.type, row.parent, null, row.trace ?? null, row.continued ?? 0, row.scope ?? null)
     this.#runs.add(run)
     if (this.#found !== null) {
       const ids = this.#found.get(row.type)

@@ -5,6 +5,7 @@
 import { decodeValue } from './encoding.js'
 import { errorFromRecord, type ErrorRecord } from './error-records.js'
 import type { ThreadRow } from './journal.js'
+import type { Parkable } from './weave-parked.js'
 import type { Observer, RunObservation } from './observer.js'
 import type { ReloadReport } from './check/reload.js'
 import type { RaimentError } from './errors.js'
@@ -193,7 +194,7 @@ export interface WeaveHost {
   /** A recorded thread whose type this weave cannot run ends failed with why. */
   cannotRun(id: string, type: string, parent: string | null): void
   /** A recorded thread whose type this weave cannot run waits for it, as a run that runs nothing (src/weave-parked.ts). */
-  park(row: ThreadRow): Run
+  park(row: Parkable): Run
   isParked(run: Run): boolean
   /** The weave runs `type` now (a reload loaded it): its waiting threads resume; their ids. */
   unpark(type: string): string[]

@@ -107,6 +107,28 @@ describe.skipIf(!brokerUp && !CI)('what a move carries', () => {
     expect(rows(b, 'inflight:')).toEqual([])
   }, 30_000)
 
+  it('a thread moved to a weave that lacks its type waits there, not failed, and moves on to one that has it', async () => {
+    const p = psp()
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['c', 'd']))
+    const c = (await openWeave(cleanups, dir, ns, 'c', { t: job }, { libraries: { psp: p.lib }, durability: 'batched', passivateAfter: false })).weave
+    // d runs no type 't'.
+    const d = (await openWeave(cleanups, dir, ns, 'd', {}, { libraries: { psp: p.lib }, durability: 'batched', passivateAfter: false, onWarning: () => {} })).weave
+    const id = c.spawn('t')
+    await until('the first pay asked', () => p.asked.length === 1)
+    p.pays[0]!('paid')
+    await until('its receive', () => p.asked.length === 2)
+    expect(await c.migrate(id, 'd', { wait: 10_000 })).toBe('d')
+    await until('it arrived on d', () => d.journal.thread(id)?.status === 'running')
+    await d.committed()
+    expect(d.journal.thread(id)?.status).toBe('running')
+    expect(await d.migrate(id, 'c', { wait: 10_000 })).toBe('c')
+    await until('it is back on c', () => c.journal.thread(id)?.status === 'running')
+    c.send(id, 'hello')
+    expect(result(await c.join(id))).toEqual(['first: paid', 'second: authorized', 'hello'])
+  }, 30_000)
+
   it('a cancel put off to the next call goes with the thread: that call there fails with it, and no request is left behind', async () => {
     const p = psp()
     const { a, b } = await weaves({ a: job, b: job }, p.lib)

@@ -4,8 +4,9 @@
  *
  * Invariants:
  * - A cancel interrupts the thread once: the call it waits on fails with ThreadCancelled (a wait
- *   in progress — a receive, a sleep, a join, a library call that takes an abort — at once; else
- *   the next call it makes live), and that failure is recorded as the call's outcome, so the
+ *   in progress — a receive, a sleep, a join, a retry's pause, a library call that registered
+ *   onAbort — at once; else the next call it makes live, once a call in flight that is no wait,
+ *   whose effect may be made, has ended as it does), and that failure is recorded as the call's outcome, so the
  *   thread replays to the same place. Its other calls run as any: a catch or finally compensates.
  *   Cancels before the thread has that failure (it is released after its commit) are one
  *   (`cancelling`; deferred ones, one entry); one after it is a new one and interrupts again.

@@ -523,14 +523,17 @@ export class Weft extends KeyCounts implements WeftLike {
   }
 
   /**
-   * A cancel (src/cancel.ts): a wait in progress fails with `err`, recorded; with none, the next
-   * call made live does. True when put off so (the request is to be kept until that call takes it).
+   * A cancel (src/cancel.ts): a wait in progress (a call with an abort hook: a receive, a sleep, a
+   * join, a retry's pause) fails with `err`, recorded; with none, the next call made live does.
+   * Another call in flight is not aborted (its effect may be made: a user trial's cancelled
+   * charge was made, and the thread, told ThreadCancelled, had no charge id to refund): it ends as
+   * it does. True when put off so (the request is to be kept until that call takes it).
    */
   cancel(err: ThreadCancelled): boolean {
     // Gone, or a cancel already aborting a wait (its hook gone, its failure not yet recorded): that one is this one.
     if (this.#journal === null || this.gone || cancelling(this, (c) => this.isPending(c as Call))) return false
     let c = this.#replay === null ? this.firstPending : null
-    while (c !== null && (c.answered || (c.abortHook === null && c.controller === null))) c = c.nextPending
+    while (c !== null && (c.answered || c.abortHook === null)) c = c.nextPending
     if (c === null) return (deferCancel(this, err), true)
     cancelFails(this, c)
     abort(c, err)

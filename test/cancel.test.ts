@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { thread, ThreadCancelled, UnknownThread, Weave, type AnyThreadType } from 'raiment'
+import { callContext, thread, ThreadCancelled, UnknownThread, Weave, type AnyThreadType } from 'raiment'
 import { replay } from 'raiment/testing'
 import { makeDump } from '../src/dump.js'
 import { pendingSleeps } from '../io-libs/clock.js'
@@ -123,6 +123,53 @@ describe('cancel a thread so that it cleans up', () => {
       expect(second.journal.db.prepare("SELECT count(*) FROM meta WHERE k LIKE 'cancel:%'").pluck().get()).toBe(0)
     } finally {
       await second.close()
+    }
+  })
+
+  it('in a library call that takes an abort signal but is not a wait (a charge): the call ends as it does, the thread gets its result, and the next call throws, so the clean-up knows what to undo', async () => {
+    // A user trial: the cancel aborted an in-flight charge the payment service had made; the
+    // thread recorded ThreadCancelled for it, never got the charge id, and could not refund.
+    const made: string[] = []
+    let answer: () => void = () => {}
+    const psp = {
+      charge(): Promise<string> {
+        const { signal } = callContext()
+        made.push('charge')
+        return new Promise<string>((resolve, reject) => {
+          answer = () => resolve('ch_1')
+          signal.addEventListener('abort', () => reject(signal.reason as Error))
+        })
+      },
+      async refund(id: string): Promise<string> {
+        made.push(`refund ${id}`)
+        return 'r'
+      },
+    }
+    const pay = thread({
+      uses: ['psp' as 'clock', 'clock'],
+      async does() {
+        const t = this as unknown as { psp: typeof psp; clock: { now(): Promise<number> } }
+        const charge = await t.psp.charge()
+        try {
+          await t.clock.now()
+          return `kept ${charge}`
+        } catch (e) {
+          if (!(e instanceof ThreadCancelled)) throw e
+          await t.psp.refund(charge)
+          return `refunded ${charge}`
+        }
+      },
+    })
+    const weave = await Weave.open({ db: join(tempDir(), 'w.db'), threads: { pay: pay as AnyThreadType }, libraries: { psp }, dumps: false, durability: 'memory', passivateAfter: false })
+    try {
+      const id = weave.spawn('pay')
+      await until('the charge asked', () => made.length === 1)
+      expect(weave.cancel(id, 'changed my mind')).toBe(true)
+      answer()
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'refunded ch_1' })
+      expect(made).toEqual(['charge', 'refund ch_1'])
+    } finally {
+      await weave.close()
     }
   })
 

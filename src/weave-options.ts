@@ -158,12 +158,18 @@ export async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promi
 }
 
 /**
- * A journal its last weave replicated is opened only replicated, or with `replicate: false` said
- * (before its owner writes anything: `beforeOwn`): it may have been taken over elsewhere.
- * @throws ReplicationRequired
+ * What a weave refuses of a journal before its owner writes anything (Journal `beforeOwn`): one
+ * its last weave replicated, unless opened replicated or with `replicate: false` said (it may
+ * have been taken over elsewhere); one of another weave id than `weaveId`.
+ * @throws ReplicationRequired, InvalidArgument
  */
-export function refuseUnsaidReplication(o: WeaveOptions, journal: Journal): void {
+export function refuseAtOpen(o: WeaveOptions, journal: Journal): void {
   if (o.replicate === undefined && journal.meta('replicating') !== undefined) throw new ReplicationRequired(journal.file, journal.weaveId)
+  // A journal keeps the weave id it was made with (its thread ids name it): another one asked for
+  // is refused, as the CLI's --id is (a user trial's weave took the file's id silently).
+  if (o.weaveId !== undefined && o.weaveId !== '' && o.weaveId !== journal.weaveId) {
+    throw new InvalidArgument(`${journal.file} belongs to weave '${journal.weaveId}' (its thread ids name it): pass weaveId '${journal.weaveId}', or another db for weave '${o.weaveId}'`)
+  }
 }
 
 /** With `replicate`: the journal's commits reach the remote's journal stream from here on. */

@@ -40,7 +40,7 @@ import type { AnyThreadType, LibraryName, ThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, WeaveReloads, type ReloadReport } from './check/reload.js'
-import { checkOptions, givenTypes, HOW_TO_ADD_TYPE, loadLibraries, loadObserver, observed, type HowToAddType, type InternalWeaveOptions, type WeaveOptions, refuseUnsaidReplication, replicateJournal } from './weave-options.js'
+import { checkOptions, givenTypes, HOW_TO_ADD_TYPE, loadLibraries, loadObserver, observed, type HowToAddType, type InternalWeaveOptions, type WeaveOptions, refuseAtOpen, replicateJournal } from './weave-options.js'
 import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents, WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
 import { warnLongRecords } from './continue/long-record.js'
@@ -200,7 +200,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const loaded = await weaveTypes(o.threads)
     const types = loaded.types
     const dbFile = o.db ?? 'raiment.db'
-    const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}), beforeOwn: (j) => refuseUnsaidReplication(o, j) })
+    const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}), beforeOwn: (j) => refuseAtOpen(o, j) })
     try {
       const config: WeaveConfig = { ...(o.config ?? {}), db: dbFile, weaveId: journal.weaveId, durability: o.durability ?? 'sync' }
       const weave = new Weave(journal, loaded, config, o)

@@ -23,6 +23,31 @@ async function weaveWithOneDoneThread(db: string) {
 }
 
 describe('bad input is a clear error, and nothing recorded is lost', () => {
+  it("a weaveId other than the journal's is refused before anything is written (it was taken silently)", async () => {
+    const db = join(tempDir(), 'w.db')
+    const first = await Weave.open({ db, weaveId: 'shop', threads: {}, ioLibs: false, dumps: false })
+    await first.close()
+    const owner = (): unknown => {
+      const d = new Database(db, { readonly: true })
+      try {
+        return d.prepare("SELECT v FROM meta WHERE k = 'owner'").pluck().get()
+      } finally {
+        d.close()
+      }
+    }
+    const before = owner()
+    const err = await Weave.open({ db, weaveId: 'billing', threads: {}, ioLibs: false, dumps: false }).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(InvalidArgument)
+    expect((err as Error).message).toBe(`${db} belongs to weave 'shop' (its thread ids name it): pass weaveId 'shop', or another db for weave 'billing'`)
+    expect(owner()).toEqual(before)
+    const again = await Weave.open({ db, weaveId: 'shop', threads: {}, ioLibs: false, dumps: false })
+    expect(again.journal.weaveId).toBe('shop')
+    await again.close()
+  })
+
   it('an unknown thread type names the known ones', async () => {
     const { weave, id } = await weaveWithOneDoneThread(join(tempDir(), 'w.db'))
     expect(() => weave.spawn('raeder', { k: 'a' })).toThrow(UnknownThreadType)

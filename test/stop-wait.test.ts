@@ -137,7 +137,7 @@ describe('a stop waits for the calls in flight', () => {
     await closing
     expect(made.map((m) => m.name)).toEqual(['a1'])
     expect(waits).toEqual([
-      { threads: 1, wait: 10_000 },
+      { threads: 1, wait: 10_000, oldCode: [] },
       { threads: 1, left: 0 },
     ])
 

@@ -1,17 +1,11 @@
 /**
- * Every error Raiment throws is a `RaimentError` with a stable string `code`, so callers can
- * branch on `err.code` rather than on message text. Messages say what was wrong and what to do.
+ * The error classes Raiment throws, each a `RaimentError` with a stable `code`
+ * (src/raiment-error.ts); errors of loading modules and of `raiment init` are in errors-modules.ts.
  */
-import { firstFew } from './first-few.js'
+import { closest, oneLine } from './near-names.js'
+import { RaimentError } from './raiment-error.js'
 
-export class RaimentError extends Error {
-  readonly code: string
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-    this.name = new.target.name
-  }
-}
+export { RaimentError }
 
 /**
  * Where a replay left its record, as data (`raiment check` reports it):
@@ -126,43 +120,6 @@ export class ThreadTypeUnavailable extends RaimentError {
     )
     this.type = type
   }
-}
-
-/**
- * One line of plain text, at most 500 characters: a compiler's message may span lines, with
- * colours and a code frame (the whole of it stays in the error's `cause`).
- */
-function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const t = text.replace(/\u001b\[[0-9;]*m/g, '').replace(/\s*\n\s*/g, ' ')
-  return t.length > 500 ? t.slice(0, 499) + '…' : t
-}
-
-/** The known name nearest to `name` when it is near enough to be a slip of the keyboard. */
-function closest(name: string, known: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestD = Math.max(1, Math.floor(name.length / 3)) + 1
-  for (const k of known) {
-    const d = editDistance(name.toLowerCase(), k.toLowerCase())
-    if (d < bestD) {
-      best = k
-      bestD = d
-    }
-  }
-  return best
-}
-
-/** Levenshtein distance (insert, delete, substitute: 1 each). */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i]
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    prev = cur
-  }
-  return prev[b.length]!
 }
 
 export class UnknownLibrary extends RaimentError {
@@ -445,76 +402,4 @@ export class ClockInUse extends RaimentError {
   }
 }
 
-/**
- * A thread type or I/O library that Node loads as CommonJS (its package.json says
- * `"type": "commonjs"`, npm's default, or has no `type`) and that could not be loaded as one.
- */
-export class CommonJsModule extends RaimentError {
-  readonly file: string
-  /** The package.json that decides the file's module format, or null when there is none. */
-  readonly packageJson: string | null
-  constructor(file: string, packageJson: string | null, type: unknown, cause: unknown) {
-    const why =
-      packageJson === null
-        ? 'no package.json above it says "type": "module"'
-        : type === undefined
-          ? `${packageJson} has no "type" field`
-          : `${packageJson} says "type": ${JSON.stringify(type)}${type === 'commonjs' ? " (npm init's default)" : ''}`
-    const fix =
-      packageJson === null
-        ? 'add a package.json with "type": "module" to the project'
-        : `set "type": "module" in ${packageJson} (npm pkg set type=module)`
-    super(
-      'RAIMENT_COMMONJS_MODULE',
-      `${file} loads as CommonJS because ${why}, but thread types and I/O libraries are ES modules: ` +
-        `${fix}, or name the file .mts or .mjs. (Node said: ${(cause as Error)?.message ?? String(cause)})`,
-      { cause },
-    )
-    this.file = file
-    this.packageJson = packageJson
-  }
-}
-
-/** `raiment init` would overwrite a file, or change a script, that exists. */
-export class InitConflict extends RaimentError {
-  readonly conflicts: readonly string[]
-  constructor(dir: string, conflicts: readonly string[]) {
-    super(
-      'RAIMENT_INIT_CONFLICT',
-      `raiment init changes no file that exists, and ${dir} already has: ${conflicts.join(', ')}. ` +
-        'Nothing was written: move them away, or make the project in a new directory (raiment init DIR).',
-    )
-    this.conflicts = conflicts
-  }
-}
-
-/** `raiment init` failed part-way through writing; it undid what it had written. */
-export class InitFailed extends RaimentError {
-  constructor(dir: string, cause: unknown) {
-    super(
-      'RAIMENT_INIT_FAILED',
-      `raiment init could not write the project in ${dir} (${(cause as Error)?.message ?? String(cause)}); ` +
-        'it removed what it had written and put package.json back as it was. Fix the cause, then run raiment init again.',
-      { cause },
-    )
-  }
-}
-
-/**
- * `raiment init` would set `"type": "module"` in a package whose .js files Node loads as
- * CommonJS now: they would load as ES modules, and their require() would fail.
- */
-export class InitCommonJs extends RaimentError {
-  readonly files: readonly string[]
-  constructor(dir: string, files: readonly string[]) {
-    const shown = firstFew(files)
-    super(
-      'RAIMENT_INIT_COMMONJS',
-      `raiment init would set "type": "module" in the package.json of ${dir} (thread types and I/O libraries are ES modules), ` +
-        `and Node would then load its .js files as ES modules too: ${shown}. In those that are CommonJS, require(), module.exports ` +
-        `and __dirname would fail (node ${files[0]} would stop working). Nothing was written. Rename the CommonJS ones to .cjs ` +
-        `(and the paths that name them) first, or, if they are ES modules already, run raiment init --type-module.`,
-    )
-    this.files = files
-  }
-}
+export { CommonJsModule, InitCommonJs, InitConflict, InitFailed } from './errors-modules.js'

@@ -21,7 +21,8 @@
 import Database from 'better-sqlite3'
 import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import type { JournalOwner } from './errors.js'
+import { hostname } from 'node:os'
+import { InvalidArgument, JournalOwned, type JournalOwner } from './errors.js'
 
 /**
  * The sidecar file whose lock says who owns `journal`: beside the file the path leads to, its
@@ -205,4 +206,32 @@ export function parseOwner(text: string | undefined): JournalOwner | null {
   } catch {
     return null
   }
+}
+
+/**
+ * Takes the owner lock of `file`, or throws JournalOwned naming the owner as it recorded itself
+ * (`ownerMeta` reads it through a connection that has written nothing).
+ */
+export function takeOwnerLock(file: string, ownerMeta: () => string | undefined): JournalLock {
+  try {
+    return JournalLock.take(file)
+  } catch (e) {
+    if (!(e instanceof LockHeld)) {
+      throw new InvalidArgument(`could not take the owner lock of ${file} (${(e as Error).message}); its sidecar ${lockPath(file)} must be an empty file`)
+    }
+    let owner: JournalOwner | null = null
+    try {
+      owner = parseOwner(ownerMeta())
+    } catch {
+      // No meta table yet: the owner is creating the journal now.
+    }
+    throw new JournalOwned(file, owner, owner !== null && owner.pid === process.pid && owner.host === hostname())
+  }
+}
+
+/** The weave id of a new journal not given one: the host's name and the file's. */
+export function defaultWeaveId(file: string): string {
+  const host = hostname().split('.')[0] ?? 'host'
+  const name = file === ':memory:' ? 'memory' : basename(file).replace(/\.[^.]*$/, '')
+  return `${host}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-')
 }

@@ -17,9 +17,9 @@
 import Database from 'better-sqlite3'
 import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { basename, dirname, resolve } from 'node:path'
-import { InvalidArgument, JournalOwned, NotARaimentDb, type JournalOwner } from './errors.js'
-import { BUSY_MS, JournalLock, leaveWal, LockHeld, lockPath, openToRead, parseOwner, whenNotBusy } from './journal-owner.js'
+import { dirname, resolve } from 'node:path'
+import { InvalidArgument, NotARaimentDb, type JournalOwner } from './errors.js'
+import { BUSY_MS, defaultWeaveId, JournalLock, leaveWal, openToRead, parseOwner, takeOwnerLock, whenNotBusy } from './journal-owner.js'
 import { checkAndMigrate } from './journal-schema.js'
 import type { InFlight } from './in-flight.js'
 import { threadRows, type ThreadsWhere } from './journal-queries.js'
@@ -125,7 +125,9 @@ export class Journal {
     // First: every statement below, the checks included, waits out another's lock (not 'database is locked').
     db.pragma(`busy_timeout = ${BUSY_MS}`)
     try {
-      checkAndMigrate(db, file, options.readonly ?? false, own, () => this.#takeLock())
+      checkAndMigrate(db, file, options.readonly ?? false, own, () => {
+        this.#lock = takeOwnerLock(this.file, () => this.meta('owner'))
+      })
       if (!options.readonly) {
         // Only an owner turns WAL on: beside one, the journal is in WAL mode already; without
         // one, a short write keeps it in rollback mode, which a read-only open needs no new file for.
@@ -195,27 +197,6 @@ export class Journal {
         this.#lock?.release()
         throw e
       }
-    }
-  }
-
-  /**
-   * Takes the owner lock, or throws JournalOwned naming the owner as it recorded itself (read
-   * through this connection, which has written nothing).
-   */
-  #takeLock(): void {
-    try {
-      this.#lock = JournalLock.take(this.file)
-    } catch (e) {
-      if (!(e instanceof LockHeld)) {
-        throw new InvalidArgument(`could not take the owner lock of ${this.file} (${(e as Error).message}); its sidecar ${lockPath(this.file)} must be an empty file`)
-      }
-      let owner: JournalOwner | null = null
-      try {
-        owner = parseOwner(this.meta('owner'))
-      } catch {
-        // No meta table yet: the owner is creating the journal now.
-      }
-      throw new JournalOwned(this.file, owner, owner !== null && owner.pid === process.pid && owner.host === hostname())
     }
   }
 
@@ -492,10 +473,4 @@ export class Journal {
     }
     if (error !== null) throw error
   }
-}
-
-function defaultWeaveId(file: string): string {
-  const host = hostname().split('.')[0] ?? 'host'
-  const name = file === ':memory:' ? 'memory' : basename(file).replace(/\.[^.]*$/, '')
-  return `${host}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-')
 }

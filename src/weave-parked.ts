@@ -13,7 +13,8 @@
  * - It is never passivated, nor checked by a reload as a thread running old code: the reload that
  *   loads its type resumes it (`unpark`), by replay of its record, as a start would.
  * - One warning per type (ThreadsWaitForType): at open for all the threads parked then, later for
- *   the first parked of a type (a passivated thread woken).
+ *   the first parked of a type (a passivated thread woken, a thread moved here); told again for
+ *   a thread parked after the last one of its type ended or moved away.
  */
 import { passCancel } from './cancel.js'
 import { decodeValue } from './encoding.js'
@@ -73,7 +74,10 @@ export class ParkedRuns {
 
   /** The run ended (killed, moved away, a linked thread's end): it waits no more. */
   ended(run: Run): void {
-    if (this.#runs.size !== 0) this.#runs.delete(run)
+    if (this.#runs.size === 0 || !this.#runs.delete(run)) return
+    // The last of its type: a thread parked later for it is told again.
+    for (const r of this.#runs) if (r.type === run.type) return
+    this.#warned.delete(run.type)
   }
 
   /** The weave runs `type` now (a reload loaded it): its parked threads resume by replay, or start if pending; their ids. */

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { InvalidThreadModule, ThreadsWaitForType, ThreadTypeUnavailable, UnknownLibrary, UnknownThreadType, Weave, thread, type AnyThreadType } from 'raiment'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
+import { MOVE_FORMAT, type MoveRecord } from '../src/migration.js'
 import { tempDir } from './support/tmp.js'
 import { BROKEN, GOOD_AND_BROKEN, projectWith, writeThread } from './support/threads-dir.js'
 import { testClock } from 'raiment/testing'
@@ -214,6 +215,26 @@ describe('threads waiting for their type', () => {
       await weave.committed()
       await clock.advance(20_000)
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'slept' })
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('the warning is told again for a thread parked after the last one of its type ended', async () => {
+    const db = join(tempDir(), 'w.db')
+    const first = recordPending(db, 'gone')
+    const warnings: Error[] = []
+    const weave = await open(db, { greet }, { onWarning: (w) => warnings.push(w) })
+    try {
+      expect(warnings.map((w) => (w as ThreadsWaitForType).threads)).toEqual([[first]])
+      const ended = weave.join(first)
+      expect(weave.kill(first)).toBe(true)
+      expect(await ended).toMatchObject({ status: 'killed' })
+      // A thread of the same type moves here: parked, and told again.
+      const second = 'elsewhere/7'
+      const record: MoveRecord = { format: MOVE_FORMAT, from: 'elsewhere', thread: { id: second, type: 'gone', params: 'U', parent: null, created: Date.now() }, entries: [], inbox: [], names: [], traps: false }
+      weave.arrive('move-1', record, () => {})
+      expect(warnings.map((w) => (w as ThreadsWaitForType).threads)).toEqual([[first], [second]])
     } finally {
       await weave.close()
     }

@@ -7,6 +7,7 @@
 import superjson, { type SuperJSONResult } from 'superjson'
 import { prepare, unescapeKeys, walk } from './encoding.js'
 import { errorFromRecord, errorToRecord, type ErrorRecord } from './error-records.js'
+import { restorableEqualities } from './equalities.js'
 
 const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
   Float32Array, Float64Array, BigInt64Array, BigUint64Array]
@@ -66,7 +67,10 @@ export function registerCodecs(sj: Pick<superjson, 'registerCustom' | 'serialize
         try {
           const w = walk(false)
           const { json, meta } = sj.serialize(prepare(errorToRecord(e), 'error', w))
-          const out: ErrorCodecText = meta === undefined ? { json } : { json, meta }
+          // A copy that shares nothing: superjson gives an annotation met twice (two NaNs, two
+          // equal bigints) as one array, and the value around it then recorded an equality
+          // between the two, which it could not read back (src/equalities.ts).
+          const out = JSON.parse(JSON.stringify(meta === undefined ? { json } : { json, meta })) as ErrorCodecText
           if (w.escaped) out.escaped = true
           return out
         } finally {
@@ -74,7 +78,7 @@ export function registerCodecs(sj: Pick<superjson, 'registerCustom' | 'serialize
         }
       },
       deserialize: ({ json, meta, escaped }) => {
-        const rec = sj.deserialize(meta === undefined ? { json } : { json, meta })
+        const rec = sj.deserialize(restorableEqualities(meta === undefined ? { json } : { json, meta }))
         return errorFromRecord((escaped === true ? unescapeKeys(rec) : rec) as ErrorRecord)
       },
     },

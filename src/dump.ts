@@ -3,7 +3,7 @@
  * and editable by a person. A dump records its format version; every version ever written stays
  * readable.
  */
-import superjson from 'superjson'
+import superjson, { type SuperJSONResult } from 'superjson'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -11,6 +11,7 @@ import { decodeArgs, decodeValue, encodeArgs, encodeValue, escapeKeys, unescapeK
 import { errorFromRecord, type ErrorRecord } from './error-records.js'
 import { crashArmed, crashPoint } from './crash-points.js'
 import { InvalidDump, RaimentError, UnknownThread } from './errors.js'
+import { restorableEqualities } from './equalities.js'
 import type { Journal, ThreadStatus } from './journal.js'
 import { splitKey, type Entry } from './weft.js'
 
@@ -123,7 +124,7 @@ export function readDump(source: string | Dump): Dump {
   }
   let parsed: unknown
   try {
-    parsed = unescapeKeys(raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(raw as never) : raw)
+    parsed = unescapeKeys(raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(restorableEqualities(raw as SuperJSONResult)) : raw)
   } catch (e) {
     const unknown = unknownClassOf(e)
     if (unknown !== undefined) {

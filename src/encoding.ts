@@ -18,10 +18,11 @@
  * Call arguments are encoded canonically (object keys sorted) so that the same request always
  * yields the same journal key. Errors are recorded as plain records: src/error-records.ts.
  */
-import superjson from 'superjson'
+import superjson, { type SuperJSONResult } from 'superjson'
 import { bufferCodec, registerCodecs, typedArrayProtos, type TypedArray } from './codecs.js'
 import * as errors from './errors.js'
 import { UnrecordableValue } from './errors.js'
+import { restorableEqualities } from './equalities.js'
 
 export { registerCodecs, writingErrors } from './codecs.js'
 
@@ -457,11 +458,17 @@ function digits(text: string): number | undefined {
 
 /**
  * Decodes superjson text tagged `S` or `E` (with `sj`, which may know stand-in classes);
- * anything else is decoded by `other`.
+ * anything else is decoded by `other`. Read as superjson's `parse` does, without the equalities
+ * of NaN (src/equalities.ts).
  */
-export function decodeTagged(text: string, other: () => unknown, sj: Pick<superjson, 'parse'> = superjson): unknown {
+export function decodeTagged(text: string, other: () => unknown, sj: Pick<superjson, 'deserialize'> = superjson): unknown {
   const tag = text.charCodeAt(0)
-  if (tag === 83 /* S */) return sj.parse(text.slice(1))
-  if (tag === 69 /* E */) return unescapeKeys(sj.parse(text.slice(1)))
+  if (tag === 83 /* S */) return readSuper(sj, text)
+  if (tag === 69 /* E */) return unescapeKeys(readSuper(sj, text))
   return other()
+}
+
+/** The superjson text after the tag, read by `sj` without the equalities of NaN. */
+function readSuper(sj: Pick<superjson, 'deserialize'>, text: string): unknown {
+  return sj.deserialize(restorableEqualities(JSON.parse(text.slice(1)) as SuperJSONResult), { inPlace: true })
 }

@@ -9,7 +9,8 @@
  *
  * Any HTTP status is a response, not an error (as with `fetch`). Errors are `FetchError`s with a
  * stable `code`: RAIMENT_FETCH_FAILED (network: the cause holds Node's error, e.g. ECONNREFUSED),
- * RAIMENT_FETCH_TIMEOUT, RAIMENT_FETCH_BAD_JSON; bad arguments are InvalidArgument.
+ * RAIMENT_FETCH_TIMEOUT, RAIMENT_FETCH_BAD_JSON (which never quotes the body: errors are recorded
+ * as they are, and it may hold a secret); bad arguments are InvalidArgument.
  */
 import { callContext, InvalidArgument, RaimentError, registerError } from 'raiment'
 import type { LibraryApi, RetryPolicy } from 'raiment'
@@ -26,7 +27,10 @@ export interface RequestOptions {
   headers?: Record<string, string>
   /** A string or bytes, sent as they are; a plain object or array, sent as JSON. */
   body?: string | Uint8Array | Record<string, unknown> | unknown[]
-  /** How to read the response body; default JSON when the response says so, else text. An error answer (400 and up) whose body is not JSON comes as text under 'json' too. */
+  /**
+   * How to read the response body; default JSON when the response says so, else text. An error answer (400 and up) whose body is not JSON comes as text under 'json' too.
+   * A weave's `response` secret paths search a body read as JSON; one read as text or bytes is recorded sealed whole where it holds a path's name (docs/secrets.md).
+   */
   as?: 'text' | 'json' | 'bytes'
   /** Send the call id as an `Idempotency-Key` header: stable across resume. */
   idempotent?: boolean
@@ -162,6 +166,13 @@ function prepare(url: unknown, options: unknown, callId: () => string): Prepared
   return { url, method: upper, headers, body, as: o.as, timeoutMs: t }
 }
 
+/** Why JSON.parse refused a body, without the text it quotes (V8: `Unexpected token 'x', "{…" is not valid JSON`). */
+function parseFault(e: unknown): string {
+  const m = String((e as Error | undefined)?.message ?? '')
+  const q = m.search(/['"]/)
+  return (q < 0 ? m : m.slice(0, q)).replace(/[\s,:]+$/, '') || 'not JSON'
+}
+
 function isJsonType(contentType: string | null): boolean {
   if (contentType === null) return false
   const type = contentType.split(';')[0]!.trim().toLowerCase()
@@ -212,10 +223,11 @@ const fetchLib = {
             // An error answer that is not JSON (a proxy's HTML 503 page): its status is what
             // matters (a retry looks at it), and its body comes as text.
             if (res.status >= 400) return { status: res.status, statusText: res.statusText, headers, body: text }
-            const start = text.length > 200 ? `${text.slice(0, 200)}…` : text
+            // Not quoted: errors are recorded as they are, and the body may hold a secret (a
+            // `response` path's token, in a body cut short).
             throw new FetchError(
               'RAIMENT_FETCH_BAD_JSON',
-              `${req.method} ${req.url} answered ${res.status} with a body that is not JSON (${(e as Error).message}): ${start}. Pass as: 'text' to read it as text.`,
+              `${req.method} ${req.url} answered ${res.status} with a body that is not JSON (${parseFault(e)}; ${text.length} characters, content-type ${res.headers.get('content-type') ?? 'none'}; the body is not shown: it may hold a secret). Pass as: 'text' to read it as text.`,
               { ...where, status: res.status },
             )
           }

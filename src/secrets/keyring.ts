@@ -40,7 +40,13 @@ function valueText(v: unknown): string {
   return typeof v === 'string' ? 's' + v : 'j' + JSON.stringify(v)
 }
 
+/** The text a value is sealed as: bytes (a body fetch read as bytes) as base64, so they open as bytes; the rest as valueText. */
+function sealedText(v: unknown): string {
+  return v instanceof Uint8Array ? 'b' + Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : valueText(v)
+}
+
 function valueOf(text: string): unknown {
+  if (text.startsWith('b')) return new Uint8Array(Buffer.from(text.slice(1), 'base64'))
   return text.startsWith('s') ? text.slice(1) : (JSON.parse(text.slice(1)) as unknown)
 }
 
@@ -101,7 +107,7 @@ export class Keyring {
   seal(v: unknown): string {
     const iv = randomBytes(12)
     const c = createCipheriv('aes-256-gcm', this.#bytes, iv)
-    const body = Buffer.concat([c.update(valueText(v), 'utf8'), c.final()])
+    const body = Buffer.concat([c.update(sealedText(v), 'utf8'), c.final()])
     return sealedMarker(this.kid, Buffer.concat([iv, c.getAuthTag(), body]).toString('base64url'))
   }
 

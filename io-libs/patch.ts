@@ -3,8 +3,8 @@
  *
  * `patched(id)` is a marker call. Live, it is recorded and answers true: take the new path. On
  * the replay of a record made before the change, where the record lacks the marker while the
- * thread still has recorded calls to make, it answers false, unrecorded: take the old path, as
- * the code that made the record did. `raiment check` reports, per change id, whether any thread
+ * thread still has recorded calls to make (or past the end of the record of a thread that ended),
+ * it answers false, unrecorded: take the old path, as the code that made the record did. `raiment check` reports, per change id, whether any thread
  * still needs the old path, so the old branch can be deleted once none does.
  */
 import { InvalidArgument } from 'raiment'

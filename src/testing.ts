@@ -15,6 +15,7 @@ import { InvalidArgument, InvalidDump, ReplayDivergence, type DivergenceDetail }
 import { brokenLibrary, Library, replayParts, threadView, type LibraryModule, type LibrarySpec } from './libraries.js'
 import { passivatedOf, waitText } from './passivation/listing.js'
 import { endedByItself } from './record-end.js'
+import { replaysEnded } from './replay-markers.js'
 import { isThreadType, type AnyThreadType } from './thread.js'
 import { SOURCE, typeNameOf, typeNameOfFile } from './thread-name.js'
 import { skipTime, testClock, TestClock } from './time/test-clock.js'
@@ -135,6 +136,8 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     trace: true,
     onStop: (e) => stopped(e),
   })
+  // The record of a thread that ended (not cut by `at`): a marker past it answers as its code ended without it.
+  if (endedByItself(d.thread.status, d.thread.error) && d.entries.length === recorded) replaysEnded(weft)
   const libs = new Map<string, Library>(type.uses.map((u) => [u, Library.replayOnly(u, parts.get(u)?.threadSide, parts.get(u)?.markers, parts.get(u)?.retry)]))
   const self = threadView(d.thread.type, type.uses, parts, (u) => libs.get(u)!, weft)
   let run: ReplayRun<R>

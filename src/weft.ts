@@ -31,6 +31,7 @@ import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
 import { abort, askLibrary, Call, keptHook } from './call.js'
 import { forget, inFlightCall, inFlightDivergence, isMarked, marksOf, unmark } from './in-flight.js'
+import { markerLacked, markerPastEnd } from './replay-markers.js'
 import { cancelFails, cancelling, deferCancel, takeCancel } from './cancel.js'
 import type { ThreadCancelled } from './errors.js'
 import { describeKey, Replay, type Entry } from './replay-record.js'
@@ -198,6 +199,7 @@ export class Weft extends KeyCounts implements WeftLike {
     const marks = marksOf(this)
     if (marks !== undefined && this.#inFlightBefore(call, marks)) return
     if (this.#journal === null) {
+      if (markerPastEnd(call, this)) return this.#answerMarker(call)
       this.#divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}).`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: madeBy(call, this.#stacks) } })
       return
     }
@@ -367,11 +369,9 @@ export class Weft extends KeyCounts implements WeftLike {
   #request(r: Replay, call: Call): void {
     const e = r.find(call.key, call.ord)
     if (e !== undefined && e.call === null) e.call = call
-    else if (e === undefined && call.lib.markers !== null && call.lib.markers.has(call.method) && (r.unasked() || marksOf(this) !== undefined)) {
-      // A marker the record lacks while the thread has recorded calls still to make: the record
-      // was made by code without it, so the call answers as that code went, unrecorded.
-      return this.#answerMarker(call)
-    } else r.held.push(call)
+    // A marker the record's code went on without (src/replay-markers.ts): answered as it went, unrecorded.
+    else if (e === undefined && markerLacked(r, call, this)) return this.#answerMarker(call)
+    else r.held.push(call)
     this.#schedule(r)
   }
 

@@ -22,6 +22,7 @@ import { argsDiff } from './diff.js'
 import { callSite } from '../call-site.js'
 import type { ErrorRecord } from '../error-records.js'
 import { endedByItself } from '../record-end.js'
+import { replaysEnded } from '../replay-markers.js'
 
 /** A thread to check: its row, and a way to read its record (fresh entries at each call). */
 export interface CheckedThread {
@@ -126,6 +127,7 @@ async function replayOnce(type: AnyThreadType, t: CheckedThread, parts: Readonly
     onMarker: (key) => absent.push(key),
   })
   if (t.inFlight !== undefined) giveMarks(weft, new Set(t.inFlight))
+  if (endedOf(t)) replaysEnded(weft)
   const self = threadView(t.type, type.uses, parts, (u) => replayLibrary(parts, u), weft)
   let stuck: () => void = () => {}
   const idle = new Promise<'stuck'>((res) => (stuck = () => res('stuck')))
@@ -209,7 +211,7 @@ function verdictOf(t: CheckedThread, o: Outcome): Verdict {
     return { ...base, verdict: 'compatible', entries, then: 'failed', error: `${e.name}: ${e.message}` }
   }
   const d = e.detail
-  if (d.kind === 'beyond' && !endedByItself(t.status, t.status === 'failed' && t.outcome ? (decodeValue(t.outcome) as ErrorRecord) : null)) return { ...base, verdict: 'compatible', entries, then: 'live' }
+  if (d.kind === 'beyond' && !endedOf(t)) return { ...base, verdict: 'compatible', entries, then: 'live' }
   const recorded = d.recorded ? shown(d.recorded.key, d.recorded.ord) : null
   const made = d.made ? shown(d.made.key, d.made.ord) : null
   return {
@@ -225,6 +227,17 @@ function verdictOf(t: CheckedThread, o: Outcome): Verdict {
     ...(d.threw !== undefined ? { threw: d.threw } : {}),
     message: e.message,
   }
+}
+
+/** Whether `t` ended by itself (its record holds its whole run); an end that cannot be read counts as its own. */
+function endedOf(t: CheckedThread): boolean {
+  let error: ErrorRecord | null = null
+  try {
+    if (t.status === 'failed' && t.outcome) error = decodeValue(t.outcome) as ErrorRecord
+  } catch {
+    // (A class this process has not registered: not one of the weave's failures, which it can read.)
+  }
+  return endedByItself(t.status, error)
 }
 
 function shown(key: string, ord: number): ShownCall {

@@ -2,7 +2,9 @@
  * Errors in the journal: a thrown value recorded as a plain record (class name, message, stack,
  * own fields, cause) and rebuilt as an instance of the same class (built-in or registered with
  * `registerError`, src/encoding.ts), for outcomes, thread ends, dumps and the CLI; and an Error
- * inside a value (the `error` codec of src/encoding.ts), whose record is the same.
+ * inside a value (the `error` codec of src/encoding.ts), whose record is the same. An
+ * AggregateError's `errors` (not an enumerable field) are recorded too, each as a cause is; a
+ * record made before they were has none, and comes back without them, as it was handed live.
  */
 import { decodeValue, errorClasses, prepare, setOwn, superText, walk, writingErrors } from './encoding.js'
 import { valueText } from './value-text.js'
@@ -13,6 +15,8 @@ interface ErrorRecord {
   stack?: string | undefined
   fields: Record<string, unknown>
   cause?: ErrorRecord | { value: unknown }
+  /** An AggregateError's `errors`, each an error's record or `{ value }` (a thrown value that is not an Error). */
+  errors?: Array<ErrorRecord | { value: unknown }>
   /** The weave failed the thread with it (a divergence, a type it cannot load, a linked exit): its code did not throw it. */
   weave?: true
 }
@@ -37,9 +41,18 @@ function errorRecord(e: unknown, depth = 0): ErrorRecord {
   if (depth === 0 && imposed.has(e)) rec.weave = true
   // An own cause that is undefined is kept too (superjson's Error gives one: an argument a dump decoded).
   if ((e.cause !== undefined || Object.hasOwn(e, 'cause')) && depth < 5) {
-    rec.cause = e.cause instanceof Error ? errorRecord(e.cause, depth + 1) : { value: safeValue(e.cause) }
+    rec.cause = inner(e.cause, depth)
+  }
+  // (An enumerable `errors` is among the fields already.)
+  if (e instanceof AggregateError && Array.isArray(e.errors) && !Object.prototype.propertyIsEnumerable.call(e, 'errors') && depth < 5) {
+    rec.errors = (e.errors as unknown[]).map((x) => inner(x, depth))
   }
   return rec
+}
+
+/** The record of a cause, or of an AggregateError's item, of an error `depth` deep. */
+function inner(v: unknown, depth: number): ErrorRecord | { value: unknown } {
+  return v instanceof Error ? errorRecord(v, depth + 1) : { value: safeValue(v) }
 }
 
 /**
@@ -98,10 +111,19 @@ function fromRecord(rec: ErrorRecord): Error {
   const fields = rec.fields ?? {}
   for (const k of Object.keys(fields)) setOwn(e as unknown as Record<string, unknown>, k, fields[k])
   if (rec.cause !== undefined) {
-    const cause = 'value' in rec.cause ? rec.cause.value : fromRecord(rec.cause)
-    Object.defineProperty(e, 'cause', { value: cause, writable: true, configurable: true, enumerable: false })
+    Object.defineProperty(e, 'cause', { value: fromInner(rec.cause), writable: true, configurable: true, enumerable: false })
+  }
+  // As AggregateError has it: an own field, not enumerable. (A record edited by hand may hold another value.)
+  if (Array.isArray(rec.errors)) {
+    Object.defineProperty(e, 'errors', { value: rec.errors.map(fromInner), writable: true, configurable: true, enumerable: false })
   }
   return e
+}
+
+/** A cause, or an AggregateError's item, from its record (as it is where a dump edited by hand holds no record). */
+function fromInner(rec: unknown): unknown {
+  if (rec === null || typeof rec !== 'object') return rec
+  return 'value' in rec ? rec.value : fromRecord(rec as ErrorRecord)
 }
 
 /** Encodes a thrown value so decodeError gives back the same class, name, message and own fields. */

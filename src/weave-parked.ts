@@ -12,6 +12,9 @@
  *   calls in flight.
  * - It is never passivated, nor checked by a reload as a thread running old code: the reload that
  *   loads its type resumes it (`unpark`), by replay of its record, as a start would.
+ * - The journal says which threads wait (meta `parked:<id>` = since when, ms), for the read-only
+ *   views (ps, show, the UI): written when one parks, deleted when it resumes, ends or moves away;
+ *   a weave opening deletes those its last run left, and writes again those it parks.
  * - One warning per type (ThreadsWaitForType): at open for all the threads parked then, later for
  *   the first parked of a type (a passivated thread woken, a thread moved here); told again for
  *   a thread parked after the last one of its type ended or moved away.
@@ -19,6 +22,7 @@
 import { passCancel } from './cancel.js'
 import { decodeValue } from './encoding.js'
 import { ThreadsWaitForType } from './errors.js'
+import { PARKED } from './parked-listing.js'
 import type { ThreadRow } from './journal.js'
 import type { Run, WeaveHost } from './weave-types.js'
 
@@ -52,6 +56,8 @@ export class ParkedRuns {
   opening(warn: (w: Error) => void): void {
     this.#warn = warn
     this.#found = new Map()
+    const journal = this.#o.host.weave.journal
+    for (const [id] of journal.metaWithPrefix(PARKED)) journal.queueMetaDelete(PARKED + id)
   }
 
   opened(): void {
@@ -64,6 +70,7 @@ export class ParkedRuns {
   park(row: Parkable): Run {
     const run = this.#o.host.prepare(row.id, row.type, row.parent, null, row.trace ?? null, row.continued ?? 0, row.scope ?? null)
     this.#runs.add(run)
+    this.#o.host.weave.journal.queueMeta(PARKED + row.id, String(Date.now()))
     if (this.#found !== null) {
       const ids = this.#found.get(row.type)
       if (ids === undefined) this.#found.set(row.type, [row.id])
@@ -75,6 +82,7 @@ export class ParkedRuns {
   /** The run ended (killed, moved away, a linked thread's end): it waits no more. */
   ended(run: Run): void {
     if (this.#runs.size === 0 || !this.#runs.delete(run)) return
+    this.#o.host.weave.journal.queueMetaDelete(PARKED + run.id)
     // The last of its type: a thread parked later for it is told again.
     for (const r of this.#runs) if (r.type === run.type) return
     this.#warned.delete(run.type)
@@ -91,6 +99,7 @@ export class ParkedRuns {
     for (const run of [...this.#runs]) {
       if (run.type !== type) continue
       this.#runs.delete(run)
+      journal.queueMetaDelete(PARKED + run.id)
       const row = journal.thread(run.id)
       if (run.ended || row === undefined) continue
       resumed.push(run.id)

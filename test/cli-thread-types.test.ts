@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
+import { item } from '../src/ui/data.js'
 import { runChild, describeRun, type ChildOptions, type ChildRun } from './support/child.js'
 import { BROKEN, GOOD_AND_BROKEN, projectWith, writeThread } from './support/threads-dir.js'
 
@@ -137,6 +138,19 @@ describe('raiment CLI and thread types it cannot run', () => {
       expect(w.lines).toContain(`done ${ok} good → 10`)
       expect(w.lines.filter((l) => l.startsWith('resumed '))).toEqual([])
       expect(threadRows(dir)).toEqual(['gone pending', 'good done', 'good done'])
+      // ps, show and the UI's data say it waits for its type, not that it runs.
+      const db = join(dir, 'raiment.db')
+      const ps = await raiment(dir, ['ps', '--db', db])
+      expect(ps.lines.find((l) => l.startsWith(gone!)), describeRun(ps)).toMatch(/^\S+\s+gone\s+waiting for type\s/)
+      const shown = await raiment(dir, ['show', gone!, '--db', db, '--json'])
+      expect((JSON.parse(shown.lines.join('')) as { thread: { waitingForType?: { since: string } } }).thread.waitingForType?.since, describeRun(shown)).toMatch(/^\d{4}-/)
+      const j = new Journal(db, { own: false, readonly: true })
+      try {
+        expect(item(j, j.thread(gone!)!)).toMatchObject({ status: 'pending', waitingForType: true })
+        expect(item(j, j.thread(ok!)!)).not.toHaveProperty('waitingForType')
+      } finally {
+        j.close()
+      }
 
       // --wait with no weave running opens one here, which such a thread no longer stops.
       recordPending(dir, [['gone', undefined]])

@@ -230,6 +230,8 @@ describe('threads waiting for their type', () => {
       const ended = weave.join(first)
       expect(weave.kill(first)).toBe(true)
       expect(await ended).toMatchObject({ status: 'killed' })
+      await weave.committed()
+      expect(weave.journal.meta(`parked:${first}`)).toBeUndefined()
       // A thread of the same type moves here: parked, and told again.
       const second = 'elsewhere/7'
       const record: MoveRecord = { format: MOVE_FORMAT, from: 'elsewhere', thread: { id: second, type: 'gone', params: 'U', parent: null, created: Date.now() }, entries: [], inbox: [], names: [], traps: false }
@@ -279,8 +281,13 @@ describe('threads waiting for their type', () => {
     const weave = await open(db, join(dir, 'threads'), { libraries: { flaky }, onWarning: () => {} })
     try {
       writeThread(dir, 'payer.ts', `import { thread } from '${RAIMENT}'\nexport default thread({ uses: ['flaky'], retry: { flaky: { attempts: 3, initialInterval: 10, jitter: 0 } }, async does() { return await this.flaky.charge() } })\n`)
+      // The journal says it waits for its type (ps, show and the UI read it) until it resumes.
+      await weave.committed()
+      expect(weave.journal.meta(`parked:${id}`)).toMatch(/^\d+$/)
       const report = await weave.reload()
       expect(report.types.find((t) => t.type === 'payer')).toMatchObject({ resumed: [id] })
+      await weave.committed()
+      expect(weave.journal.meta(`parked:${id}`)).toBeUndefined()
       expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'charged' })
       expect(asked).toBe(3)
     } finally {

@@ -13,6 +13,7 @@ import { attemptErrorText, type AttemptView } from '../retry/view.js'
 import { attemptJson, callJson, inFlightJson, jsonValue, threadJson, threadView, threadWithCalls } from './records.js'
 import { dumpLine, showProgress } from './progress.js'
 import { passivatedIds, waitText } from '../passivation/listing.js'
+import { parkedSince } from '../parked-listing.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -34,6 +35,7 @@ export function ps(o: PsOptions): number {
   const journal = openReadonly(o.db)
   try {
     const asleep = status === undefined || status.includes('running') ? passivatedIds(journal.db) : new Set<string>()
+    const parked = status === undefined || status.includes('running') || status.includes('pending') ? parkedSince(journal.db) : new Map<string, number>()
     const listed = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
     const all = onlyAsleep ? listed.filter((r) => r.status !== 'running' || asleep.has(r.id)) : listed
     const rows = limit === undefined || limit >= all.length ? all : all.slice(all.length - limit)
@@ -57,7 +59,7 @@ export function ps(o: PsOptions): number {
         '  '.repeat(depth) + row.id,
         row.type,
         // A row of a thread killed while no weave ran stays until the next weave deletes it.
-        row.status === 'running' && asleep.has(row.id) ? 'passivated' : row.status,
+        parked.has(row.id) && (row.status === 'running' || row.status === 'pending') ? 'waiting for type' : row.status === 'running' && asleep.has(row.id) ? 'passivated' : row.status,
         age(row.created, now),
         calls(row),
         ...(o.tree ? [] : [row.parent ?? '-']),
@@ -131,7 +133,12 @@ export function show(id: string, o: ShowOptions): number {
     }
     const ended = t.ended === null ? '' : `  ended ${isoTime(t.ended)}`
     const parent = t.parent === null ? '' : `  parent ${t.parent}`
-    const status = t.passivated === undefined ? t.status : `passivated (waiting for ${waitText(t.passivated)}, since ${isoTime(t.passivated.since)})`
+    const status =
+      t.waitingForType !== undefined
+        ? `${t.status}, waiting for its type (the last weave could not run '${t.type}': see its RAIMENT_THREADS_WAIT_FOR_TYPE warning; since ${isoTime(t.waitingForType)})`
+        : t.passivated === undefined
+          ? t.status
+          : `passivated (waiting for ${waitText(t.passivated)}, since ${isoTime(t.passivated.since)})`
     say(`${t.id}  ${t.type}  ${status}  created ${isoTime(t.created)}${ended}${parent}`)
     say(`params ${cell(t.params, 200)}`)
     if (t.continued !== undefined) say(`continued as new ${t.continued} time${t.continued === 1 ? '' : 's'}: the calls below are its current run's`)

@@ -9,6 +9,7 @@
  */
 import { inFlightCalls } from '../in-flight.js'
 import { passivatedOf, type PassivatedView } from '../passivation/listing.js'
+import { parkedOf } from '../parked-listing.js'
 import superjson from 'superjson'
 import type { Dump, DumpEntry } from '../dump.js'
 import { decodeArgs, decodeTagged, decodeValue, registerCodecs } from '../encoding.js'
@@ -40,6 +41,11 @@ export type ThreadView = Dump['thread'] & {
   trace?: string
   /** When passivated (out of memory, waiting: docs/passivation.md): what it waits for. */
   passivated?: PassivatedView
+  /**
+   * When it waits for its type (ms since the epoch): the last weave on its journal could not run
+   * its type, and left it waiting, not run (src/weave-parked.ts).
+   */
+  waitingForType?: number
   calls: number
 }
 
@@ -120,6 +126,10 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
     const p = passivatedOf(journal.db, row.id)
     if (p !== undefined) t.passivated = p
   }
+  if (row.status === 'running' || row.status === 'pending') {
+    const since = parkedOf(journal.db, row.id)
+    if (since !== undefined) t.waitingForType = since
+  }
   return t
 }
 
@@ -170,6 +180,7 @@ export function threadJson(t: ThreadView): Record<string, unknown> {
     const p = t.passivated
     o['passivated'] = { since: isoTime(p.since), due: p.due === null ? null : isoTime(p.due), mailbox: p.mailbox, joins: p.joins }
   }
+  if (t.waitingForType !== undefined) o['waitingForType'] = { since: isoTime(t.waitingForType) }
   return o
 }
 

@@ -21,6 +21,7 @@ import { realFile } from '../journal-owner.js'
 import { deadLettersOf } from '../dead-letters.js'
 import { decodeSafe } from '../cli/records.js'
 import { hasTable, isPassivated } from '../passivation/listing.js'
+import { parkedOf } from '../parked-listing.js'
 
 export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -142,6 +143,8 @@ export interface ThreadItem {
   status: ThreadStatus
   /** A running thread out of memory, waiting (docs/passivation.md). */
   passivated?: true
+  /** A running thread its weave could not run: it waits for its type (src/weave-parked.ts). */
+  waitingForType?: true
   weave: string
   names: string[]
   parent: string | null
@@ -208,6 +211,7 @@ export const item = (j: Journal, r: ThreadRow): ThreadItem => ({
   type: r.type,
   status: r.status,
   ...(r.status === 'running' && isPassivated(j.db, r.id) ? { passivated: true as const } : {}),
+  ...((r.status === 'running' || r.status === 'pending') && parkedOf(j.db, r.id) !== undefined ? { waitingForType: true as const } : {}),
   weave: j.weaveId,
   names: namesOf(j, r.id),
   parent: r.parent,

@@ -66,7 +66,11 @@ export function duration(ms: number): string {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`
 }
 
-export const statusBadge = (s: string): Html => h`<span class="badge ${s}">${s}</span>`
+export const statusBadge = (s: string, label = s): Html => h`<span class="badge ${s}">${label}</span>`
+
+/** A thread's status badge in a table: passivated and waiting for its type are kinds of running. */
+export const rowBadge = (r: { status: string; passivated?: true; waitingForType?: true }): Html =>
+  r.passivated ? statusBadge('passivated') : r.waitingForType ? statusBadge('waiting', 'waiting for type') : statusBadge(r.status)
 
 /** A thread id as a link to its page. */
 export const threadLink = (id: string): Html => h`<a class="id" href="/thread?id=${encodeURIComponent(id)}">${id}</a>`
@@ -141,7 +145,7 @@ export function threadsPage(v: ThreadsView, now = Date.now()): { top: Html; main
 function threadRow(r: ThreadItem, now: number): Html {
   const t = timing(r, now)
   return h`<tr data-id="${r.id}" class="${r.status}">
-<td>${threadLink(r.id)}</td><td>${r.type}</td><td>${r.names.join(', ')}</td><td>${statusBadge(r.passivated ? 'passivated' : r.status)}</td><td>${r.weave}</td>
+<td>${threadLink(r.id)}</td><td>${r.type}</td><td>${r.names.join(', ')}</td><td>${rowBadge(r)}</td><td>${r.weave}</td>
 <td class="time">${t.started}</td><td class="num">${t.took}</td><td class="num">${r.calls}</td></tr>`
 }
 

@@ -7,7 +7,7 @@ import { errorText, isoTime } from '../cli/common.js'
 import type { ErrorRecord } from '../error-records.js'
 import { INBOX_COUNTED, type Attempt, type CallItem, type MessageItem, type ThreadDetail } from './thread-data.js'
 import { h, type Html } from './html.js'
-import { duration, moreNote, shortJson, statusBadge, threadLink, valueBlock } from './pages.js'
+import { duration, moreNote, rowBadge, shortJson, statusBadge, threadLink, valueBlock } from './pages.js'
 import { clip, Cut } from './values.js'
 import { waitText } from '../passivation/listing.js'
 import { attemptErrorText } from '../retry/view.js'
@@ -36,7 +36,7 @@ export function threadPage(d: ThreadDetail, now = Date.now()): Html {
   const file = dumpFileName(t.id)
   const facts = h`<dl class="facts">
 <dt>Type</dt><dd>${t.type}</dd>
-<dt>Status</dt><dd>${statusBadge(t.status)}${t.movedTo ? h` to weave ${t.movedTo}` : ''}${t.passivated ? h` — passivated: out of memory since ${time(t.passivated.since)} UTC, waiting for ${waitText(t.passivated, (ms) => `${time(ms)} UTC`)}` : ''}</dd>
+<dt>Status</dt><dd>${statusBadge(t.status)}${t.movedTo ? h` to weave ${t.movedTo}` : ''}${t.passivated ? h` — passivated: out of memory since ${time(t.passivated.since)} UTC, waiting for ${waitText(t.passivated, (ms) => `${time(ms)} UTC`)}` : ''}${t.waitingForType !== undefined ? h` — waiting for its type since ${time(t.waitingForType)} UTC: the last weave on this journal could not run '${t.type}' (its RAIMENT_THREADS_WAIT_FOR_TYPE warning says why); a reload or a start that loads it resumes it` : ''}</dd>
 <dt>Weave</dt><dd>${d.weave} <span class="note">(${d.journal})</span></dd>
 <dt>Started</dt><dd class="time">${time(t.created)} UTC</dd>
 <dt>${t.ended === null ? 'Running for' : 'Duration'}</dt><dd>${took}${t.ended === null ? '' : h` <span class="note">ended ${time(t.ended)}</span>`}</dd>
@@ -183,7 +183,7 @@ function sequence(self: string, messages: MessageItem[], cut: boolean, range: st
 function children(d: ThreadDetail): Html | null {
   if (d.children.length === 0) return null
   return h`<section><h2>Children</h2><ul class="tree">${d.children.map(
-    (c) => h`<li style="margin-left:${c.depth * 1.4}rem">${threadLink(c.id)} <span class="type">${c.type}</span> ${statusBadge(c.passivated ? 'passivated' : c.status)} <span class="note">${c.calls} calls</span></li>`,
+    (c) => h`<li style="margin-left:${c.depth * 1.4}rem">${threadLink(c.id)} <span class="type">${c.type}</span> ${rowBadge(c)} <span class="note">${c.calls} calls</span></li>`,
   )}</ul>${d.childrenCut ? h`<p class="note">The first ${d.children.length} only.</p>` : ''}</section>`
 }
 

@@ -7,20 +7,43 @@
  * `sync` durability, NORMAL otherwise), with its prepared statements cached. Relative paths
  * resolve against `process.cwd()`. The weave's own journal, and any Raiment journal, is refused.
  *
- * A `run` in flight when the weave died runs again on resume; with `{ idempotent: true }` it is
- * done once: the call id is stored in a table `_raiment_calls` of the same database, in the same
- * transaction as the statement, and a second run returns the first run's result. A call id is kept
- * CALL_IDS_KEPT_MS (30 days): each such run deletes up to two of the oldest rows past it, so the
- * table stays as large as 30 days of idempotent runs, and no run pays more than two deletes.
+ * No call leaves a transaction open: the weave's threads share the one connection to a file, and a
+ * transaction open between two calls would take in other threads' statements (a ROLLBACK undoes
+ * their recorded writes) and die with the process (a crash loses what it held, recorded as done).
+ * Transaction statements (BEGIN, COMMIT, SAVEPOINT…) are refused, and a call after which the
+ * connection is still in a transaction is rolled back and fails (SqliteRefused). Statements that
+ * must commit together go in one `transaction` call.
+ *
+ * A `run` or `transaction` in flight when the weave died runs again on resume; with
+ * `{ idempotent: true }` it is done once: the call id is stored in a table `_raiment_calls` of the
+ * same database, in the same transaction as the statements, and a second run returns the first
+ * run's result. A call id is kept CALL_IDS_KEPT_MS (30 days): each such call deletes up to two of
+ * the oldest rows past it, so the table stays as large as 30 days of idempotent calls, and no call
+ * pays more than two deletes.
  */
 import { describe } from './_describe.js'
 import Database from 'better-sqlite3'
 import { existsSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
-import { callContext, InvalidArgument, registerError } from 'raiment'
+import { callContext, InvalidArgument, RaimentError, registerError } from 'raiment'
 import type { LibraryApi, WeaveConfig } from 'raiment'
 
 registerError(Database.SqliteError, 'SqliteError')
+
+/**
+ * A statement the sqlite library will not run, or undid. `code`:
+ * - RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS: a transaction statement (BEGIN, COMMIT, SAVEPOINT…),
+ *   or a statement that left a transaction open (rolled back): use `sqlite.transaction`.
+ */
+export class SqliteRefused extends RaimentError {
+  /** The database file, as the thread named it. */
+  readonly file: string
+  constructor(code: string, message: string, file: string) {
+    super(code, message)
+    this.file = file
+  }
+}
+registerError(SqliteRefused)
 
 /** A Raiment journal's `PRAGMA application_id` ('RAIM'). */
 const JOURNAL_APPLICATION_ID = 0x5241494d
@@ -42,8 +65,31 @@ export interface RunResult {
 }
 
 export interface RunOptions {
-  /** Do the statement once even if the call runs again after a crash (see the module comment). */
+  /** Do the statement(s) once even if the call runs again after a crash (see the module comment). */
   idempotent?: boolean
+}
+
+/** One statement of a `transaction`: its SQL, alone or with its parameters. */
+export type SqlStatement = string | readonly [sql: string, params?: SqlParams]
+
+/** Whitespace and comments before a statement's first word. */
+const LEADING = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$))*/
+/** Statements that open, end or nest a transaction. */
+const TRANSACTION_WORDS = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE'])
+
+/** The first word of `sql`, in upper case ('' when it starts otherwise). */
+function firstWord(sql: string): string {
+  return /^[A-Za-z]+/.exec(sql.slice(LEADING.exec(sql)![0].length))?.[0].toUpperCase() ?? ''
+}
+
+function acrossCalls(method: string, file: string, what: string): SqliteRefused {
+  return new SqliteRefused(
+    'RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS',
+    `sqlite.${method}: ${what} on ${file}: a transaction must not span calls (the weave's threads share one connection per file, ` +
+      `and a crash between calls loses an open transaction). Run the statements that must commit together in one call: ` +
+      `sqlite.transaction(file, [[sql, params], …], { idempotent? }).`,
+    file,
+  )
 }
 
 /** The file's real path where it exists, or its parent's real path joined with its name. */
@@ -89,18 +135,35 @@ function plainRow(row: unknown): Record<string, unknown> {
   return r
 }
 
+/** What `_raiment_calls` holds for a `transaction`: each statement's changes and rowid, as decimal text. */
+function resultsText(results: readonly RunResult[]): string {
+  return JSON.stringify(results.map((r) => [String(r.changes), String(r.lastInsertRowid)]))
+}
+
+function resultsOf(text: string): RunResult[] {
+  return (JSON.parse(text) as [string, string][]).map(([c, id]) => ({ changes: Number(c), lastInsertRowid: Number(id) }))
+}
+
+/** A prepared statement and the arguments it is run with. */
+type Bound = readonly [Database.Statement, unknown[]]
+
+/** A connection to one database file, shared by the weave's threads; no call leaves it in a transaction. */
 class Db {
   readonly db: Database.Database
+  /** The file as the thread first named it, for messages. */
+  readonly file: string
   readonly #stmts = new Map<string, Database.Statement>()
   #markSeen: Database.Statement | null = null
   #markAdd: Database.Statement | null = null
   #markDrop: Database.Statement | null = null
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, file: string) {
     this.db = db
+    this.file = file
   }
 
-  stmt(sql: string): Database.Statement {
+  /** The prepared statement for `sql` (cached); a transaction statement is refused. */
+  stmt(method: string, sql: string): Database.Statement {
     let s = this.#stmts.get(sql)
     if (s !== undefined) {
       // Most recently used last.
@@ -108,33 +171,82 @@ class Db {
       this.#stmts.set(sql, s)
       return s
     }
+    const word = firstWord(sql)
+    if (TRANSACTION_WORDS.has(word)) throw acrossCalls(method, this.file, `${word} refused`)
     s = this.db.prepare(sql)
     this.#stmts.set(sql, s)
     if (this.#stmts.size > STATEMENT_CACHE) this.#stmts.delete(this.#stmts.keys().next().value!)
     return s
   }
 
-  /** Runs `s` once per call id: the id and the result are stored in the same transaction. */
-  runOnce(s: Database.Statement, args: unknown[], callId: string): RunResult {
+  /** Runs `fn`; if the connection is left in a transaction, rolls it back (and fails, if `fn` did not). */
+  guard<T>(method: string, fn: () => T): T {
+    let r: T
+    try {
+      r = fn()
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK')
+      throw e
+    }
+    if (this.db.inTransaction) {
+      this.db.exec('ROLLBACK')
+      throw acrossCalls(method, this.file, 'the statement left a transaction open (rolled back)')
+    }
+    return r
+  }
+
+  run(s: Database.Statement, args: unknown[]): RunResult {
+    const r = s.run(...args)
+    return { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) }
+  }
+
+  /** Runs the statements in one IMMEDIATE transaction: all commit, or none. */
+  transaction(stmts: readonly Bound[]): RunResult[] {
+    return this.db.transaction(() => this.runAll(stmts)).immediate()
+  }
+
+  runAll(stmts: readonly Bound[]): RunResult[] {
+    return stmts.map(([s, args]) => this.run(s, args))
+  }
+
+  /**
+   * Runs `body` once per call id, in one IMMEDIATE transaction with the id and its result; a
+   * second time returns the first result. `single`: a `run`'s one result, kept in the columns
+   * `changes` and `last_insert_rowid` (as before `results` was added); a `transaction`'s list
+   * goes in `results`.
+   */
+  once(callId: string, single: boolean, body: () => RunResult[]): RunResult[] {
     if (this.#markSeen === null || this.#markAdd === null || this.#markDrop === null) {
-      this.db.exec('CREATE TABLE IF NOT EXISTS _raiment_calls (call_id TEXT PRIMARY KEY, changes INTEGER NOT NULL, last_insert_rowid INTEGER NOT NULL, at INTEGER NOT NULL)')
-      this.#markSeen = this.db.prepare('SELECT changes, last_insert_rowid AS lastInsertRowid FROM _raiment_calls WHERE call_id = ?')
-      this.#markAdd = this.db.prepare('INSERT INTO _raiment_calls (call_id, changes, last_insert_rowid, at) VALUES (?, ?, ?, ?)')
+      this.db.exec('CREATE TABLE IF NOT EXISTS _raiment_calls (call_id TEXT PRIMARY KEY, changes INTEGER NOT NULL, last_insert_rowid INTEGER NOT NULL, at INTEGER NOT NULL, results TEXT)')
+      // A table made before transactions had no `results`.
+      const hasResults = () => (this.db.pragma('table_info(_raiment_calls)') as { name: string }[]).some((c) => c.name === 'results')
+      if (!hasResults()) {
+        try {
+          this.db.exec('ALTER TABLE _raiment_calls ADD COLUMN results TEXT')
+        } catch (e) {
+          // Another connection added it first.
+          if (!hasResults()) throw e
+        }
+      }
+      this.#markSeen = this.db.prepare('SELECT changes, last_insert_rowid AS lastInsertRowid, results FROM _raiment_calls WHERE call_id = ?')
+      this.#markAdd = this.db.prepare('INSERT INTO _raiment_calls (call_id, changes, last_insert_rowid, at, results) VALUES (?, ?, ?, ?, ?)')
       // The two oldest rows by rowid (the order they were added in), of those only the expired.
       this.#markDrop = this.db.prepare('DELETE FROM _raiment_calls WHERE rowid IN (SELECT rowid FROM _raiment_calls ORDER BY rowid LIMIT 2) AND at < ?')
     }
     const seen = this.#markSeen
     const add = this.#markAdd
     const drop = this.#markDrop
-    return this.db.transaction((): RunResult => {
-      const done = seen.get(callId) as RunResult | undefined
-      if (done !== undefined) return { changes: done.changes, lastInsertRowid: done.lastInsertRowid }
-      const r = s.run(...args)
-      const result = { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) }
+    return this.db.transaction((): RunResult[] => {
+      const done = seen.get(callId) as (RunResult & { results: string | null }) | undefined
+      if (done !== undefined) {
+        return done.results === null ? [{ changes: Number(done.changes), lastInsertRowid: Number(done.lastInsertRowid) }] : resultsOf(done.results)
+      }
+      const results = body()
+      const last = results[results.length - 1] ?? { changes: 0, lastInsertRowid: 0 }
       const now = Date.now()
       drop.run(now - CALL_IDS_KEPT_MS)
-      add.run(callId, result.changes, result.lastInsertRowid, now)
-      return result
+      add.run(callId, last.changes, last.lastInsertRowid, now, single ? null : resultsText(results))
+      return results
     }).immediate()
   }
 }
@@ -176,7 +288,7 @@ const make = (config: WeaveConfig) => {
       db.close()
       throw e
     }
-    const d = new Db(db)
+    const d = new Db(db, file)
     dbs.set(path, d)
     return d
   }
@@ -188,23 +300,63 @@ const make = (config: WeaveConfig) => {
     return sql
   }
 
+  function checkOptions(method: string, options: RunOptions | undefined): RunOptions | undefined {
+    if (options !== undefined && (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'idempotent'))) {
+      throw new InvalidArgument(`sqlite.${method}(…, options?) expects options as { idempotent?: boolean }, got ${describe(options)}`)
+    }
+    return options
+  }
+
   return {
     /**
-     * Runs one statement that changes data (INSERT, UPDATE, DELETE, CREATE…).
+     * Runs one statement that changes data (INSERT, UPDATE, DELETE, CREATE…). In flight at a
+     * crash, it runs again on resume; with `{ idempotent: true }`, once (see the module comment).
      * @throws SqliteError from SQLite, with its `code` (SQLITE_CONSTRAINT_UNIQUE…)
+     * @throws SqliteRefused `RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS` for BEGIN, COMMIT, SAVEPOINT…
+     *   (use `transaction`)
      * @throws InvalidArgument for a bad argument, or the weave's journal as `file`
+     * @example const { lastInsertRowid } = await this.sqlite.run(db, 'INSERT INTO orders (sku) VALUES (?)', ['A1'], { idempotent: true })
      */
     async run(file: string, sql: string, params?: SqlParams, options?: RunOptions): Promise<RunResult> {
       const ctx = callContext()
-      if (options !== undefined && (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'idempotent'))) {
-        throw new InvalidArgument(`sqlite.run(file, sql, params?, options?) expects options as { idempotent?: boolean }, got ${describe(options)}`)
-      }
+      const once = checkOptions('run', options)?.idempotent === true
       const d = open('run', file)
-      const s = d.stmt(sqlOf('run', sql))
+      const s = d.stmt('run', sqlOf('run', sql))
       const args = bindParams('run', params)
-      if (options?.idempotent === true) return d.runOnce(s, args, ctx.callId)
-      const r = s.run(...args)
-      return { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) }
+      return d.guard('run', () => (once ? d.once(ctx.callId, true, () => [d.run(s, args)])[0]! : d.run(s, args)))
+    },
+
+    /**
+     * Runs `statements` in one transaction, in one call: all of them commit, or (when one throws)
+     * none. Each is a SQL string, or `[sql, params]`; the result has each one's
+     * `{ changes, lastInsertRowid }`, in order. In flight at a crash, the transaction runs again
+     * on resume; with `{ idempotent: true }`, once (see the module comment).
+     * @throws SqliteError from SQLite, with its `code`: nothing was written
+     * @throws SqliteRefused `RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS` for BEGIN, COMMIT… among them
+     * @throws InvalidArgument for a bad argument, or the weave's journal as `file`
+     * @example
+     * await this.sqlite.transaction(db, [
+     *   ['UPDATE accounts SET cents = cents - ? WHERE id = ?', [500, from]],
+     *   ['UPDATE accounts SET cents = cents + ? WHERE id = ?', [500, to]],
+     * ], { idempotent: true })
+     */
+    async transaction(file: string, statements: readonly SqlStatement[], options?: RunOptions): Promise<RunResult[]> {
+      const ctx = callContext()
+      const once = checkOptions('transaction', options)?.idempotent === true
+      if (!Array.isArray(statements) || statements.length === 0) {
+        throw new InvalidArgument(`sqlite.transaction(file, statements, options?) expects statements as a non-empty array of sql or [sql, params], got ${describe(statements)}`)
+      }
+      const d = open('transaction', file)
+      const stmts = statements.map((st: unknown, i): Bound => {
+        const pair: readonly unknown[] | null = typeof st === 'string' ? [st] : Array.isArray(st) && st.length >= 1 && st.length <= 2 ? st : null
+        const sql = pair?.[0]
+        const params = pair?.[1]
+        if (typeof sql !== 'string' || sql.trim() === '') {
+          throw new InvalidArgument(`sqlite.transaction: statements[${i}] must be sql or [sql, params], got ${describe(st)}`)
+        }
+        return [d.stmt('transaction', sql), bindParams('transaction', params)]
+      })
+      return d.guard('transaction', () => (once ? d.once(ctx.callId, false, () => d.runAll(stmts)) : d.transaction(stmts)))
     },
 
     /**
@@ -216,8 +368,9 @@ const make = (config: WeaveConfig) => {
      */
     async query(file: string, sql: string, params?: SqlParams): Promise<Record<string, unknown>[]> {
       const d = open('query', file)
-      const s = d.stmt(sqlOf('query', sql))
-      return s.all(...bindParams('query', params)).map(plainRow)
+      const s = d.stmt('query', sqlOf('query', sql))
+      const args = bindParams('query', params)
+      return d.guard('query', () => s.all(...args).map(plainRow))
     },
   }
 }

@@ -6,6 +6,10 @@
  * Each file is opened once per weave and kept open (WAL mode; synchronous FULL under the weave's
  * `sync` durability, NORMAL otherwise), with its prepared statements cached. Relative paths
  * resolve against `process.cwd()`. The weave's own journal, and any Raiment journal, is refused.
+ * Each call first checks that the file at the path is still the one opened (device and inode): one
+ * removed or replaced (a restore by `mv`) is opened again. The stale connection goes first, its WAL
+ * checkpointed into the file that is gone and emptied (TRUNCATE): SQLite does not checkpoint a
+ * moved file at close, and would leave its -wal at the path for the new file to read as its own.
  *
  * No call leaves a transaction open: the weave's threads share the one connection to a file, and a
  * transaction open between two calls would take in other threads' statements (a ROLLBACK undoes
@@ -23,7 +27,7 @@
  */
 import { describe } from './_describe.js'
 import Database from 'better-sqlite3'
-import { existsSync, realpathSync } from 'node:fs'
+import { existsSync, realpathSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { callContext, InvalidArgument, RaimentError, registerError } from 'raiment'
 import type { LibraryApi, WeaveConfig } from 'raiment'
@@ -34,6 +38,8 @@ registerError(Database.SqliteError, 'SqliteError')
  * A statement the sqlite library will not run, or undid. `code`:
  * - RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS: a transaction statement (BEGIN, COMMIT, SAVEPOINT…),
  *   or a statement that left a transaction open (rolled back): use `sqlite.transaction`.
+ * - RAIMENT_SQLITE_FILE_REPLACED: the file was replaced, and the old one is still read by another
+ *   connection (see the module comment); nothing was run.
  */
 export class SqliteRefused extends RaimentError {
   /** The database file, as the thread named it. */
@@ -147,19 +153,28 @@ function resultsOf(text: string): RunResult[] {
 /** A prepared statement and the arguments it is run with. */
 type Bound = readonly [Database.Statement, unknown[]]
 
+/** Which file is at `path` now (device and inode), or null when none is. */
+function fileId(path: string): string | null {
+  const st = statSync(path, { bigint: true, throwIfNoEntry: false })
+  return st === undefined ? null : `${st.dev}:${st.ino}`
+}
+
 /** A connection to one database file, shared by the weave's threads; no call leaves it in a transaction. */
 class Db {
   readonly db: Database.Database
   /** The file as the thread first named it, for messages. */
   readonly file: string
+  /** The device and inode of the file it opened (fileId); null for `:memory:`. */
+  readonly id: string | null = null
   readonly #stmts = new Map<string, Database.Statement>()
   #markSeen: Database.Statement | null = null
   #markAdd: Database.Statement | null = null
   #markDrop: Database.Statement | null = null
 
-  constructor(db: Database.Database, file: string) {
+  constructor(db: Database.Database, file: string, path: string | null) {
     this.db = db
     this.file = file
+    if (path !== null) this.id = fileId(path)
   }
 
   /** The prepared statement for `sql` (cached); a transaction statement is refused. */
@@ -263,7 +278,21 @@ const make = (config: WeaveConfig) => {
     const memory = file === ':memory:'
     const path = memory ? file : realish(file)
     const known = dbs.get(path)
-    if (known !== undefined) return known
+    if (known !== undefined) {
+      if (memory || fileId(path) === known.id) return known
+      // Removed or replaced since it was opened: the stale connection goes first (see the module comment).
+      const [done] = known.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: unknown }[]
+      if (Number(done?.busy) !== 0) {
+        throw new SqliteRefused(
+          'RAIMENT_SQLITE_FILE_REPLACED',
+          `sqlite.${method}: ${file} was removed or replaced while the weave held it open, and another connection still reads the old file, ` +
+            `so its WAL cannot be emptied before the new file is opened. Close that connection; the next call tries again.`,
+          file,
+        )
+      }
+      dbs.delete(path)
+      known.db.close()
+    }
     if (journal !== null && !memory) {
       for (const suffix of ['', '-wal', '-shm', '-journal', '-lock']) {
         if (path === journal + suffix) {
@@ -288,7 +317,7 @@ const make = (config: WeaveConfig) => {
       db.close()
       throw e
     }
-    const d = new Db(db, file)
+    const d = new Db(db, file, memory ? null : path)
     dbs.set(path, d)
     return d
   }

@@ -66,8 +66,8 @@ export type SqlParams = readonly SqlValue[] | Readonly<Record<string, SqlValue>>
 export interface RunResult {
   /** Rows inserted, updated or deleted. */
   changes: number
-  /** The rowid of the last row inserted by this connection. */
-  lastInsertRowid: number
+  /** The rowid of the last row inserted by this connection: a bigint beyond ±Number.MAX_SAFE_INTEGER. */
+  lastInsertRowid: number | bigint
 }
 
 export interface RunOptions {
@@ -96,6 +96,13 @@ function acrossCalls(method: string, file: string, what: string): SqliteRefused 
       `sqlite.transaction(file, [[sql, params], …], { idempotent? }).`,
     file,
   )
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/** An SQLite integer (read as a bigint) as a number where that is exact, else as the bigint. */
+function int(v: bigint | number): number | bigint {
+  return typeof v === 'number' || v > MAX_SAFE || v < -MAX_SAFE ? v : Number(v)
 }
 
 /** The file's real path where it exists, or its parent's real path joined with its name. */
@@ -131,12 +138,13 @@ function bindParams(method: string, params: unknown): unknown[] {
   throw new InvalidArgument(`sqlite.${method}(file, sql, params?) expects params as an array (for ?) or a plain object (for @name), got ${describe(params)}`)
 }
 
-/** Rows as plain data: BLOBs as Uint8Array (a Buffer cannot be recorded as itself). */
+/** Rows as plain data: BLOBs as Uint8Array (a Buffer cannot be recorded as itself), integers by int(). */
 function plainRow(row: unknown): Record<string, unknown> {
   const r = row as Record<string, unknown>
   for (const k in r) {
     const v = r[k]
     if (v instanceof Uint8Array) r[k] = new Uint8Array(v)
+    else if (typeof v === 'bigint') r[k] = int(v)
   }
   return r
 }
@@ -147,7 +155,7 @@ function resultsText(results: readonly RunResult[]): string {
 }
 
 function resultsOf(text: string): RunResult[] {
-  return (JSON.parse(text) as [string, string][]).map(([c, id]) => ({ changes: Number(c), lastInsertRowid: Number(id) }))
+  return (JSON.parse(text) as [string, string][]).map(([c, id]) => ({ changes: Number(c), lastInsertRowid: int(BigInt(id)) }))
 }
 
 /** A prepared statement and the arguments it is run with. */
@@ -212,7 +220,7 @@ class Db {
 
   run(s: Database.Statement, args: unknown[]): RunResult {
     const r = s.run(...args)
-    return { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) }
+    return { changes: Number(r.changes), lastInsertRowid: int(r.lastInsertRowid) }
   }
 
   /** Runs the statements in one IMMEDIATE transaction: all commit, or none. */
@@ -254,7 +262,7 @@ class Db {
     return this.db.transaction((): RunResult[] => {
       const done = seen.get(callId) as (RunResult & { results: string | null }) | undefined
       if (done !== undefined) {
-        return done.results === null ? [{ changes: Number(done.changes), lastInsertRowid: Number(done.lastInsertRowid) }] : resultsOf(done.results)
+        return done.results === null ? [{ changes: Number(done.changes), lastInsertRowid: int(done.lastInsertRowid) }] : resultsOf(done.results)
       }
       const results = body()
       const last = results[results.length - 1] ?? { changes: 0, lastInsertRowid: 0 }
@@ -305,7 +313,9 @@ const make = (config: WeaveConfig) => {
     }
     const db = new Database(path)
     try {
-      if (!memory && db.pragma('application_id', { simple: true }) === JOURNAL_APPLICATION_ID) {
+      // Every integer read as a bigint, so none is rounded (int() makes the safe ones numbers).
+      db.defaultSafeIntegers(true)
+      if (!memory && Number(db.pragma('application_id', { simple: true })) === JOURNAL_APPLICATION_ID) {
         throw new InvalidArgument(
           `sqlite.${method}: ${file} is a Raiment journal; threads must not write journals. Keep application data in a database file of its own.`,
         )
@@ -390,7 +400,8 @@ const make = (config: WeaveConfig) => {
 
     /**
      * Runs one statement that returns rows (SELECT, or … RETURNING) and returns them all, as plain
-     * objects keyed by column name; BLOBs come back as Uint8Array, integers as numbers.
+     * objects keyed by column name; BLOBs come back as Uint8Array, integers as numbers (bigints
+     * beyond ±Number.MAX_SAFE_INTEGER).
      * @throws SqliteError from SQLite, with its `code`
      * @throws TypeError for a statement that returns no data (use run())
      * @throws InvalidArgument for a bad argument, or the weave's journal as `file`

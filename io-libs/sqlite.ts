@@ -5,7 +5,8 @@
  *
  * Each file is opened once per weave and kept open (WAL mode; synchronous FULL under the weave's
  * `sync` durability, NORMAL otherwise), with its prepared statements cached. Relative paths
- * resolve against `process.cwd()`. The weave's own journal, and any Raiment journal, is refused.
+ * resolve against `process.cwd()`. The weave's own journal, and any Raiment journal, is refused,
+ * as a file and ATTACHed to one (detached again, and the ATTACH fails).
  * Each call first checks that the file at the path is still the one opened (device and inode): one
  * removed or replaced (a restore by `mv`) is opened again. The stale connection goes first, its WAL
  * checkpointed into the file that is gone and emptied (TRUNCATE): SQLite does not checkpoint a
@@ -40,6 +41,7 @@ registerError(Database.SqliteError, 'SqliteError')
  *   or a statement that left a transaction open (rolled back): use `sqlite.transaction`.
  * - RAIMENT_SQLITE_FILE_REPLACED: the file was replaced, and the old one is still read by another
  *   connection (see the module comment); nothing was run.
+ * - RAIMENT_SQLITE_ATTACH_JOURNAL: an ATTACH of a Raiment journal (or of one of its files), detached.
  */
 export class SqliteRefused extends RaimentError {
   /** The database file, as the thread named it. */
@@ -55,6 +57,8 @@ registerError(SqliteRefused)
 const JOURNAL_APPLICATION_ID = 0x5241494d
 /** How long an idempotent run's call id is kept: a weave down longer, with such a run in flight, runs it again. */
 const CALL_IDS_KEPT_MS = 30 * 24 * 3600 * 1000
+/** The files beside a journal that are its own (SQLite's, and the owner lock's). */
+const JOURNAL_SUFFIXES = ['', '-wal', '-shm', '-journal', '-lock']
 /** Prepared statements kept per database. */
 const STATEMENT_CACHE = 200
 
@@ -175,6 +179,8 @@ class Db {
   /** The device and inode of the file it opened (fileId); null for `:memory:`. */
   readonly id: string | null = null
   readonly #stmts = new Map<string, Database.Statement>()
+  /** The cached statements that are ATTACHes (checked after they run). */
+  readonly attaches = new WeakSet<Database.Statement>()
   #markSeen: Database.Statement | null = null
   #markAdd: Database.Statement | null = null
   #markDrop: Database.Statement | null = null
@@ -197,6 +203,7 @@ class Db {
     const word = firstWord(sql)
     if (TRANSACTION_WORDS.has(word)) throw acrossCalls(method, this.file, `${word} refused`)
     s = this.db.prepare(sql)
+    if (word === 'ATTACH') this.attaches.add(s)
     this.#stmts.set(sql, s)
     if (this.#stmts.size > STATEMENT_CACHE) this.#stmts.delete(this.#stmts.keys().next().value!)
     return s
@@ -302,7 +309,7 @@ const make = (config: WeaveConfig) => {
       known.db.close()
     }
     if (journal !== null && !memory) {
-      for (const suffix of ['', '-wal', '-shm', '-journal', '-lock']) {
+      for (const suffix of JOURNAL_SUFFIXES) {
         if (path === journal + suffix) {
           throw new InvalidArgument(
             `sqlite.${method}: ${file} is this weave's own journal${suffix ? ` (its ${suffix.slice(1)} file)` : ''}; ` +
@@ -332,6 +339,38 @@ const make = (config: WeaveConfig) => {
     return d
   }
 
+  /** After an ATTACH: a Raiment journal attached (or a file of this weave's) is detached, and refused. */
+  function refuseAttached(d: Db): void {
+    for (const { name, file } of d.db.pragma('database_list') as { name: string; file: string }[]) {
+      if (name === 'main' || name === 'temp' || file === '') continue
+      const path = realish(file)
+      const schema = `"${name.replaceAll('"', '""')}"`
+      const suffix = journal === null ? undefined : JOURNAL_SUFFIXES.find((x) => path === journal + x)
+      let what: string | null
+      try {
+        what =
+          suffix !== undefined
+            ? `this weave's own journal${suffix ? ` (its ${suffix.slice(1)} file)` : ''}`
+            : Number(d.db.pragma(`${schema}.application_id`, { simple: true })) === JOURNAL_APPLICATION_ID
+              ? 'a Raiment journal'
+              : null
+      } catch (e) {
+        // Not readable as a database (SQLITE_NOTADB…): of no use attached.
+        d.db.exec(`DETACH DATABASE ${schema}`)
+        throw e
+      }
+      if (what !== null) {
+        d.db.exec(`DETACH DATABASE ${schema}`)
+        throw new SqliteRefused(
+          'RAIMENT_SQLITE_ATTACH_JOURNAL',
+          `sqlite.run: ATTACH of ${file} refused: it is ${what}; threads must not read or write journals (it was detached). ` +
+            `Keep application data in database files of their own.`,
+          d.file,
+        )
+      }
+    }
+  }
+
   function sqlOf(method: string, sql: unknown): string {
     if (typeof sql !== 'string' || sql.trim() === '') {
       throw new InvalidArgument(`sqlite.${method}(file, sql, params?) expects sql as one SQL statement, got ${describe(sql)}`)
@@ -352,7 +391,7 @@ const make = (config: WeaveConfig) => {
      * crash, it runs again on resume; with `{ idempotent: true }`, once (see the module comment).
      * @throws SqliteError from SQLite, with its `code` (SQLITE_CONSTRAINT_UNIQUE…)
      * @throws SqliteRefused `RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS` for BEGIN, COMMIT, SAVEPOINT…
-     *   (use `transaction`)
+     *   (use `transaction`); `RAIMENT_SQLITE_ATTACH_JOURNAL` for an ATTACH of a Raiment journal
      * @throws InvalidArgument for a bad argument, or the weave's journal as `file`
      * @example const { lastInsertRowid } = await this.sqlite.run(db, 'INSERT INTO orders (sku) VALUES (?)', ['A1'], { idempotent: true })
      */
@@ -362,7 +401,9 @@ const make = (config: WeaveConfig) => {
       const d = open('run', file)
       const s = d.stmt('run', sqlOf('run', sql))
       const args = bindParams('run', params)
-      return d.guard('run', () => (once ? d.once(ctx.callId, true, () => [d.run(s, args)])[0]! : d.run(s, args)))
+      const r = d.guard('run', () => (once ? d.once(ctx.callId, true, () => [d.run(s, args)])[0]! : d.run(s, args)))
+      if (d.attaches.has(s)) refuseAttached(d)
+      return r
     },
 
     /**

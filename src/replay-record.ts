@@ -1,7 +1,7 @@
 /**
  * A thread's record as a replay consumes it: the recorded entries in completion order, an index
  * by (key, ordinal), the requests held back, and the text of the divergence messages built from
- * them. The weft (weft.ts) drives it.
+ * them. The weft drives it (src/weft-replay.ts).
  */
 import type { Call } from './call.js'
 import type { Entry, RecordBlocks } from './replay-blocks.js'

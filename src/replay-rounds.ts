@@ -1,7 +1,7 @@
 /**
- * Replay rounds: the wefts that replay (src/weft.ts) release their recorded outcomes in rounds.
- * A round runs once the microtask queue has fully drained, and pumps up to ROUND wefts once
- * each: each releases at most one outcome per round.
+ * Replay rounds: the wefts that replay (src/weft-replay.ts) release their recorded outcomes in
+ * rounds. A round runs once the microtask queue has fully drained, and pumps up to ROUND wefts
+ * once each: each releases at most one outcome per round.
  *
  * Invariants:
  * - A round runs after a full microtask drain that followed the round before it, so a thread's

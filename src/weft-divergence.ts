@@ -1,5 +1,5 @@
 /**
- * What a weft says when a thread's replay diverges from its record (src/weft.ts): the
+ * What a weft says when a thread's replay diverges from its record (src/weft-replay.ts): the
  * ReplayDivergence names the thread, the call it made, what the record held there, and how to
  * fix it; its detail says where, for `raiment check`.
  */

@@ -1,7 +1,8 @@
 /**
  * A weft's count of its calls by key: the ordinal of each call (how many calls of the same key
- * the thread made before it), for src/weft.ts, which extends this class (through it, the pending
- * calls of src/weft-pending.ts) rather than holding one, so a thread carries no object more.
+ * the thread made before it), for the weft (src/weft.ts, through src/weft-replay.ts), which
+ * extends this class (through it, the pending calls of src/weft-pending.ts) rather than holding
+ * one, so a thread carries no object more.
  *
  * Invariants:
  * - Ordinals of a key count up from 0 in the order its calls were made.

@@ -10,6 +10,11 @@
  * `failed-committed` once a failed thread's end is durable and before its dump is written;
  * `dumps-missing` when a weave opened after a crash is about to write the dumps that crash left
  * unwritten. Unset, a point costs one boolean test.
+ *
+ * Stop points, for race tests: `RAIMENT_STOP_AT=spawn-checked` stops this process (SIGSTOP, after
+ * a line on stderr saying so) at the point, for the test to act (start a weave) and SIGCONT it:
+ * `spawn-checked` is in `raiment spawn --wait` once it found no weave running and before it opens
+ * its own.
  */
 export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'
 
@@ -23,4 +28,13 @@ export const crashArmed = spec !== undefined && spec !== ''
 /** Kills the process with SIGKILL when `name` is the armed point and its count is reached. */
 export function crashPoint(name: CrashPoint): void {
   if (name === point && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
+}
+
+export type StopPoint = 'spawn-checked'
+
+/** Stops the process with SIGSTOP at `name` when it is the point RAIMENT_STOP_AT names (a test continues it). */
+export function stopPoint(name: StopPoint): void {
+  if (process.env['RAIMENT_STOP_AT'] !== name) return
+  process.stderr.write(`raiment: stopped at ${name} (pid ${process.pid})\n`)
+  process.kill(process.pid, 'SIGSTOP')
 }

@@ -4,9 +4,10 @@
  * weave running).
  */
 import { existsSync } from 'node:fs'
+import { stopPoint } from '../crash-points.js'
 import { encodeValue } from '../encoding.js'
 import { decodeError } from '../error-records.js'
-import { RaimentError, UnknownThread } from '../errors.js'
+import { JournalOwned, RaimentError, UnknownThread } from '../errors.js'
 import { Journal, type ThreadRow } from '../journal.js'
 import { callCountOf } from '../journal-queries.js'
 import { rowEnd, type ThreadEnd, type Weave } from '../weave.js'
@@ -31,7 +32,8 @@ export interface SpawnOptions extends StartOptions {
  * `raiment spawn TYPE [PARAMS_JSON]`. With a weave running on the journal, that weave is asked
  * to spawn it (so a type it does not know is refused, with nothing recorded); with none, the
  * type is checked against --threads and the thread is recorded 'pending' for the next weave
- * (or, with --wait, run by a weave in this process). With `--key`, once per key, as
+ * (or, with --wait, run by a weave in this process; one that starts before that weave opens the
+ * journal is asked instead). With `--key`, once per key, as
  * `Weave.spawn(type, params, { id: key })`: a spawn of a key spawned already prints its thread.
  */
 export async function spawn(type: string, paramsText: string | undefined, o: SpawnOptions): Promise<number> {
@@ -66,24 +68,34 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
             journal.db.prepare("INSERT INTO threads (id, type, params, parent, status, created, scope) VALUES (?, ?, ?, NULL, 'pending', ?, ?)").run(made, type, text, Date.now(), newScope())
             return null
           })
-        const id = running !== null ? await spawnInWeave(journal, running, type, text, o.key) : made!
+        if (running !== null) return await inRunningWeave(journal, running, type, text, o)
+        const id = made!
         if (!o.wait) {
-          if (o.json) {
-            // As ps --json counts them: the weave may have run it, or a key named one that ran, already.
-            const row = journal.thread(id)!
-            say(JSON.stringify(threadJson(threadView(row, journal, row.status === 'running' || row.status === 'pending' ? callCountOf(journal.db, id) : row.calls))))
-          } else say(id)
-          if (running === null) note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
+          printSpawned(journal, id, o.json)
+          note(`no weave runs on ${o.db}; ${id} starts when one does (raiment start --db ${o.db})`)
           return 0
         }
-        note(`spawned ${id} on the weave running on ${o.db} (pid ${running?.pid})`)
-        return printEnd(await waitInJournal(journal, id), null, journal, o.json)
       }
     } finally {
       journal.close()
     }
     // --wait and no weave running: run one here until the thread ends.
-    weave = await openWeave(o)
+    stopPoint('spawn-checked')
+    try {
+      weave = await openWeave(o)
+    } catch (e) {
+      // A weave started between the check above and this open, and owns the journal now: it is
+      // asked to spawn the thread, as when it ran before (once: it owns the journal until it stops).
+      if (!(e instanceof JournalOwned)) throw e
+      const again = new Journal(o.db, { durability: o.durability, own: false })
+      try {
+        const owner = runningOwner(again)
+        if (owner === null) throw e
+        return await inRunningWeave(again, owner, type, text, o)
+      } finally {
+        again.close()
+      }
+    }
   } catch (e) {
     undo()
     throw e
@@ -108,6 +120,25 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
     },
     { stopped, ...stopWaitOf(o) },
   )
+}
+
+/** The spawn asked of the weave running on the journal; with --wait, its end printed once it ends there. */
+async function inRunningWeave(journal: Journal, owner: Owner, type: string, text: string, o: SpawnOptions): Promise<number> {
+  const id = await spawnInWeave(journal, owner, type, text, o.key)
+  if (!o.wait) {
+    printSpawned(journal, id, o.json)
+    return 0
+  }
+  note(`spawned ${id} on the weave running on ${o.db} (pid ${owner.pid})`)
+  return printEnd(await waitInJournal(journal, id), null, journal, o.json)
+}
+
+/** A spawned thread's id, or with `json` its record as ps --json prints it. */
+function printSpawned(journal: Journal, id: string, json = false): void {
+  if (!json) return say(id)
+  // As ps --json counts them: the weave may have run it, or a key named one that ran, already.
+  const row = journal.thread(id)!
+  say(JSON.stringify(threadJson(threadView(row, journal, row.status === 'running' || row.status === 'pending' ? callCountOf(journal.db, id) : row.calls))))
 }
 
 function weaveStopped(db: string, id: string): RaimentError {

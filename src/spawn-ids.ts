@@ -109,7 +109,31 @@ function sameParams(recorded: string, asked: string): boolean {
   }
 }
 
-/** The thread id a spawn's chosen `id` names: itself, or for a key without a `/`, `<weaveId>/<key>` (see the top of this file). */
+/** The longest id (or key) a spawn may choose, in characters: an id is in every record of its thread, its messages and its joins. */
+export const MAX_CHOSEN_ID = 200
+
+/**
+ * The thread id a spawn's chosen `id` names: itself, or for a key without a `/`, `<weaveId>/<key>` (see the top of this file).
+ * @throws as `checkChosenId`
+ */
 export function chosenId(weaveId: string, id: string): string {
+  checkChosenId(id)
   return id.includes('/') ? id : `${weaveId}/${id}`
+}
+
+/**
+ * Refuses a chosen id (or key) that names no thread of its own: empty, or empty after its `/`
+ * (a user trial's `--key ''` spawned thread `<weave>/`), or longer than MAX_CHOSEN_ID.
+ * @throws InvalidArgument saying what to pass instead
+ * @example
+ * checkChosenId('order-7') // fine; checkChosenId('') throws
+ */
+export function checkChosenId(id: string): void {
+  if (id === '' || id.endsWith('/')) {
+    const what = id === '' ? 'the id (key) is empty' : `id '${id}' has nothing after its '/'`
+    throw new InvalidArgument(`spawn: ${what}, so it names no thread of its own; pass a key that names one (a request key, say 'order-7'), or no id for one the weave names`)
+  }
+  if (id.length > MAX_CHOSEN_ID) {
+    throw new InvalidArgument(`spawn: an id (key) may be up to ${MAX_CHOSEN_ID} characters, got ${id.length} ('${id.slice(0, 40)}…'); pass a shorter key (a hash of a long one, say)`)
+  }
 }

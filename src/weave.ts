@@ -276,7 +276,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws ThreadTypeUnavailable when the type's module failed to load (the load error is its `cause`)
    * @throws UnrecordableValue when params cannot be recorded
    * @throws SpawnIdTaken when thread `opts.id` exists with another type or other params
-   * @throws InvalidArgument for an `opts.id` shaped as this weave's own ids (`<weaveId>/<n>`, or a key of digits alone)
+   * @throws InvalidArgument for an `opts.id` shaped as this weave's own ids (`<weaveId>/<n>`, or a key of digits alone), empty, or over 200 characters
    * @example
    * // Once per request key: a retried request gets the thread the first one spawned.
    * const id = weave.spawn('order', { cart }, { id: `order-${requestKey}` })   // '<weaveId>/order-…'

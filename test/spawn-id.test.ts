@@ -3,11 +3,14 @@
  * spawning once per HTTP request key). An id shaped as the weave's own (`<weaveId>/<n>`) was
  * taken, and a later automatic spawn got the same id: its record failed the whole batch
  * (JournalWriteFailed, uncaught), spawns whose ids were already returned with it. A second spawn
- * of an id with other params returned the first thread as if it were the one asked for.
+ * of an id with other params returned the first thread as if it were the one asked for. An empty
+ * key (`--key ''`, `{ id: '' }`) made thread `<weaveId>/`; a key had no length limit.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { InvalidArgument, SpawnIdTaken, thread, Weave } from 'raiment'
+import { cliRun } from './support/cli-in-process.js'
 import { tempDir } from './support/tmp.js'
 
 const echo = thread({ uses: ['clock'], async does(p: unknown) { return p } })
@@ -150,5 +153,36 @@ describe('a key of your own', () => {
     } finally {
       await weave.close()
     }
+  })
+
+  it("is refused empty (or empty after its '/') or longer than 200 characters, before anything is recorded; 200 is taken", async () => {
+    const weave = await open()
+    try {
+      const w = weave.journal.weaveId
+      for (const [id, said] of [['', /the id \(key\) is empty.*pass a key that names one/], [`${w}/`, /has nothing after its '\/'/], ['k'.repeat(201), /up to 200 characters, got 201/]] as const) {
+        let err: unknown
+        try {
+          weave.spawn('echo', 1, { id })
+        } catch (e) {
+          err = e
+        }
+        expect(err).toBeInstanceOf(InvalidArgument)
+        expect((err as InvalidArgument).code).toBe('RAIMENT_INVALID_ARGUMENT')
+        expect((err as Error).message).toMatch(said)
+      }
+      const long = weave.spawn('echo', 2, { id: 'k'.repeat(200) })
+      expect(await weave.join(long)).toMatchObject({ status: 'done', result: 2 })
+      expect(weave.journal.threads().map((t) => t.id)).toEqual([long])
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it("is refused empty by raiment spawn --key '', with no journal made", async () => {
+    const db = join(tempDir(), 'r.db')
+    const r = await cliRun(['spawn', 'echo', '{}', '--key', '', '--db', db])
+    expect(r.code).toBe(1)
+    expect(r.printed.join('')).toMatch(/RAIMENT_INVALID_ARGUMENT: spawn: the id \(key\) is empty/)
+    expect(existsSync(db)).toBe(false)
   })
 })

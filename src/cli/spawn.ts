@@ -12,7 +12,7 @@ import { Journal, type ThreadRow } from '../journal.js'
 import { callCountOf } from '../journal-queries.js'
 import { rowEnd, type ThreadEnd, type Weave } from '../weave.js'
 import { newScope } from '../call-context.js'
-import { chosenId, SpawnIds } from '../spawn-ids.js'
+import { checkChosenId, chosenId, SpawnIds } from '../spawn-ids.js'
 import { allLibraryFiles } from '../libraries.js'
 import { checkUses } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
@@ -38,6 +38,7 @@ export interface SpawnOptions extends StartOptions {
  */
 export async function spawn(type: string, paramsText: string | undefined, o: SpawnOptions): Promise<number> {
   // No journal yet, so no weave runs on it: check the type before the file is made.
+  if (o.key !== undefined) checkChosenId(o.key)
   const checked = existsSync(o.db) ? null : await runnableType(o, type)
   const params = parseParams(paramsText, type)
   const text = encodeValue(params, 'params')

@@ -110,11 +110,14 @@ export function dumpText(d: Dump): string {
 }
 
 /**
- * Reads a dump from a file path, its text, or an already-parsed dump object.
+ * Reads a dump from a file path, its text, or an already-parsed dump object: a dump, or a dump
+ * file's text parsed (`JSON.parse`), its superjson envelope `{ json, meta }`, read as the text is.
  * @throws InvalidDump naming what is wrong
+ * @example
+ * readDump(JSON.parse(readFileSync('fixtures/order.dump.json', 'utf8'))) // the same as readDump('fixtures/order.dump.json')
  */
 export function readDump(source: string | Dump): Dump {
-  if (typeof source !== 'string') return checkDump(source, 'the dump')
+  if (typeof source !== 'string') return checkDump(isEnvelope(source) ? fromEnvelope(source, 'the dump') : source, 'the dump')
   const { text, where } = dumpSource(source)
   let raw: { json?: unknown; meta?: unknown }
   try {
@@ -122,9 +125,18 @@ export function readDump(source: string | Dump): Dump {
   } catch (e) {
     throw new InvalidDump(where, `not valid JSON (${(e as Error).message})`)
   }
-  let parsed: unknown
+  return checkDump(isEnvelope(raw) ? fromEnvelope(raw, where) : unescapeKeys(raw), where)
+}
+
+/** A dump file's text as parsed: superjson's `{ json, meta }` around the dump (which has no `json` field of its own). */
+function isEnvelope(raw: unknown): raw is SuperJSONResult {
+  return raw !== null && typeof raw === 'object' && 'json' in raw && !('format' in raw)
+}
+
+/** The dump a superjson envelope holds (the envelope is left as it was). */
+function fromEnvelope(raw: SuperJSONResult, where: string): unknown {
   try {
-    parsed = unescapeKeys(raw && typeof raw === 'object' && 'json' in raw ? superjson.deserialize(restorableEqualities(raw as SuperJSONResult)) : raw)
+    return unescapeKeys(superjson.deserialize(restorableEqualities(raw)))
   } catch (e) {
     const unknown = unknownClassOf(e)
     if (unknown !== undefined) {
@@ -135,7 +147,6 @@ export function readDump(source: string | Dump): Dump {
     }
     throw new InvalidDump(where, `its values cannot be read (${(e as Error).message})`)
   }
-  return checkDump(parsed, where)
 }
 
 /** The class a value is of that this process has not registered, if that is why `e` was thrown (superjson's message). */

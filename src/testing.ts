@@ -82,6 +82,7 @@ export interface ReplayOptions {
  * outcomes were recorded; no library is called. The thread's result (or the error it threw) is
  * returned with the requests it made. The thread is given copies of the dump's params and
  * outcomes (as live, where they are decoded from the journal): the dump can be replayed again.
+ * `dump`: a path, a dump file's text, a dump, or a dump file's text parsed (`JSON.parse`).
  * @throws ReplayDivergence (strict) when the thread asks for something the dump does not hold,
  *   or skips something it holds; the message shows the request, the nearest recorded ones and
  *   where the thread was

@@ -92,6 +92,15 @@ describe('dumpText() and replay() take a dump, not what record() returns', () =>
     expect((await replay(inline, text)).result).toBe('number')
   })
 
+  test("a dump file's text parsed (JSON.parse: superjson's { json, meta }) is read as its text is (a user trial: \"no 'format' field\")", async () => {
+    const text = dumpText((await record(inline, undefined)).dump)
+    const parsed = JSON.parse(text) as unknown
+    expect(readDump(parsed as never)).toEqual(readDump(text))
+    expect((await replay(inline, parsed as never)).result).toBe('number')
+    // Left as it was, to be read again.
+    expect(parsed).toEqual(JSON.parse(text))
+  })
+
   test('a misspelt option is refused, not ignored', async () => {
     const { dump } = await record(inline, undefined)
     await expect(replay(inline, dump, { strcit: false } as never)).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: "replay(): unknown option 'strcit'; the options are strict, ioLibs, at, set, libraries" })

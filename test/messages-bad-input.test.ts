@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { NameTaken, UnknownThread, UnrecordableValue, Weave, thread, TIMED_OUT, type AnyThreadType, type ThreadEnd } from 'raiment'
 import { replay } from 'raiment/testing'
 import { sendMessage } from '../src/cli/messages.js'
@@ -140,7 +141,7 @@ describe('bad input to messages', () => {
       uses: ['registry', 'mailbox'],
       async does() {
         const out: unknown[] = []
-        for (const name of ['svc', '', 'a/b']) {
+        for (const name of ['svc', '', 'a/b', ' a0', 'a0 ', 'a\u0007b', 'x'.repeat(201), 'x'.repeat(100_000), 'y'.repeat(200)]) {
           try {
             await this.registry.register(name)
             out.push('registered')
@@ -163,9 +164,11 @@ describe('bad input to messages', () => {
       message: `the name 'svc' belongs to thread ${h} while it lives; pick another name or unregister it there`,
       isNameTaken: true,
     })
-    expect(out[1]).toMatchObject({ name: 'InvalidArgument', code: 'RAIMENT_INVALID_ARGUMENT', message: `registry.register: a name is a non-empty string without '/', got ""` })
-    expect(out[2]).toMatchObject({ name: 'InvalidArgument', code: 'RAIMENT_INVALID_ARGUMENT', message: `registry.register: a name is a non-empty string without '/', got "a/b"` })
-    expect(out[3]).toEqual({ delivered: true, to: h })
+    const rule = "registry.register: a name is 1 to 200 characters, without '/' or control characters, and starts and ends with no whitespace; got "
+    const refused = (got: string) => ({ name: 'InvalidArgument', code: 'RAIMENT_INVALID_ARGUMENT', message: rule + got })
+    expect(out.slice(1, 8)).toMatchObject(['""', '"a/b"', '" a0"', '"a0 "', '"a\\u0007b"', `"${'x'.repeat(40)}"… (201 characters)`, `"${'x'.repeat(40)}"… (100000 characters)`].map(refused))
+    expect(out[8]).toBe('registered')
+    expect(out[9]).toEqual({ delivered: true, to: h })
     expect(resultOf(await weave.join(h))).toBe('for the holder')
     expect(weave.messages.whereis('svc')).toBeNull()
     await weave.committed()
@@ -175,8 +178,41 @@ describe('bad input to messages', () => {
     await weave.close()
 
     // The errors are in the record: replay hands them back, as the same classes.
-    expect(dump.entries.filter((e) => !e.ok).map((e) => e.error?.name)).toEqual(['NameTaken', 'InvalidArgument', 'InvalidArgument'])
+    expect(dump.entries.filter((e) => !e.ok).map((e) => e.error?.name)).toEqual(['NameTaken', ...Array<string>(7).fill('InvalidArgument')])
     expect((await replay(taker, dump)).result).toEqual(out)
+  })
+
+  it('a name registered before the rule (a leading space) holds on resume: the recorded register is replayed, not checked', async () => {
+    const holder = thread({
+      uses: ['registry', 'mailbox'],
+      async does(p: { name: string }) {
+        await this.registry.register(p.name)
+        return await this.mailbox.receive()
+      },
+    })
+    const db = join(tempDir(), 'w.db')
+    const openAt = () => Weave.open({ db, threads: { holder }, dumps: false, ioLibs: false, passivateAfter: false })
+    const first = await openAt()
+    const id = first.spawn('holder', { name: 'a0' })
+    while (first.messages.whereis('a0') === null) await first.committed().then(() => new Promise((r) => setImmediate(r)))
+    await first.committed()
+    await first.close()
+    // As an older Raiment recorded it: the thread registered ' a0'.
+    const file = new Database(db)
+    let changed = 0
+    for (const sql of [`UPDATE journal_main SET key = replace(key, '"a0"', '" a0"')`, `UPDATE journal_tail SET key = replace(key, '"a0"', '" a0"')`, `UPDATE threads SET params = replace(params, '"a0"', '" a0"')`, `UPDATE names SET name = ' a0'`]) {
+      changed += file.prepare(sql).run().changes
+    }
+    file.close()
+    expect(changed).toBeGreaterThanOrEqual(3)
+    const weave = await openAt()
+    try {
+      expect(weave.messages.whereis(' a0')).toBe(id)
+      expect(weave.send(' a0', 'hi')).toEqual({ delivered: true, to: id })
+      expect(await weave.join(id)).toMatchObject({ status: 'done', result: 'hi' })
+    } finally {
+      await weave.close()
+    }
   })
 
   it('joining, killing or monitoring an id no thread has is UnknownThread, recorded and re-thrown on replay', async () => {

@@ -90,7 +90,7 @@ it('an asker whose request the weave took and never answers gives up with RAIMEN
   const journal = new Journal(file, { durability: 'memory' })
   const asker = new Journal(file, { own: false })
   try {
-    const asked = askWeave(asker, 'spawn', 'x/9', '{}', true, 200)
+    const asked = askWeave(asker, 'spawn', 'x/9', '{}', true, { claimedMs: 200 })
     // The weave takes it (a reload that never ends, a weave stuck after taking it).
     expect(new ControlTable(journal).take()).toHaveLength(1)
     await expect(asked).rejects.toMatchObject({ code: 'RAIMENT_ANSWER_PENDING', message: expect.stringContaining('it may still act on it') as unknown })

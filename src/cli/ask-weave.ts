@@ -1,25 +1,64 @@
 /**
  * What the CLI asks of the weave running on a journal through its `control` table
  * (src/control-table.ts, src/weave-control.ts), and how it reads the answer: a request not taken
- * within CONTROL_TIMEOUT_MS may be withdrawn; one the weave took is waited for longer; an answer
- * given and not yet told is the answer, unless the weave replicates under 'replicated'.
+ * within its wait (CONTROL_TIMEOUT_MS, or the command's `--timeout`) may be withdrawn; one the
+ * weave took is waited for longer; an answer given and not yet told is the answer, unless the
+ * weave replicates under 'replicated'.
  */
 import { withdraw as withdrawRequest } from '../control-table.js'
-import { RaimentError } from '../errors.js'
+import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
+import { parseDuration } from '../durations.js'
 
 export const CONTROL_TIMEOUT_MS = 5_000
 
+/** The option of the commands that ask a running weave: how long to wait for it to take the request. */
+export interface AskOptions {
+  /** `--timeout`: a duration (`500ms`, `30s`, `2m`, or a number of ms). */
+  timeout?: string
+}
+
+/**
+ * The wait `--timeout` asks for, in ms, or `fallback` (the command's default) without one.
+ * @throws InvalidArgument for a value that is not a duration, or is 0
+ * @example
+ * askTimeout({ timeout: '30s' }) // 30000
+ */
+export function askTimeout(o: AskOptions, fallback = CONTROL_TIMEOUT_MS): number {
+  if (o.timeout === undefined) return fallback
+  const ms = parseDuration(o.timeout, '--timeout')
+  if (ms <= 0) throw new InvalidArgument(`--timeout must be longer than 0 (the weave takes a request within its poll), got '${o.timeout}'`)
+  return ms
+}
+
+/** `ms` as a timeout's message says it: `5 s`, `300 ms`. */
+export function waitText(ms: number): string {
+  return ms < 1_000 ? `${ms} ms` : `${ms / 1_000} s`
+}
+
+/** What a timeout's message says after what was (not) done: the weave may be busy, and how to wait longer. */
+export function busyHint(ms: number): string {
+  return `The weave may just be busy (resuming many threads, say): pass --timeout to wait longer than ${waitText(ms)} (--timeout 30s), or look at its log if it stays so`
+}
+
 /**
  * Queues a control request for the weave running on the journal and waits for its reply. After
- * CONTROL_TIMEOUT_MS without one: null, with the request withdrawn when `withdraw` (unless the
- * weave took it meanwhile), else left queued for the weave's next poll. A request the weave took
- * is waited for `claimedMs` more. `msgId`: the id of a message the request sends (chosen by the asker).
+ * `waitMs` (CONTROL_TIMEOUT_MS) without one: null, with the request withdrawn when `withdraw`
+ * (unless the weave took it meanwhile), else left queued for the weave's next poll. A request the
+ * weave took is waited for `claimedMs` more. `msgId`: the id of a message the request sends
+ * (chosen by the asker).
  * @throws RaimentError `RAIMENT_ANSWER_PENDING` when it took it and has not answered by then
  */
-export async function askWeave(journal: Journal, kind: string, thread: string | null, arg: string | null, withdraw: boolean, claimedMs = CLAIMED_TIMEOUT_MS, msgId: string | null = null): Promise<string | null> {
-  const n = journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run(kind, thread, arg, msgId).lastInsertRowid
-  return answerOf(journal, n, kind, withdraw, claimedMs)
+export async function askWeave(
+  journal: Journal,
+  kind: string,
+  thread: string | null,
+  arg: string | null,
+  withdraw: boolean,
+  o: { claimedMs?: number; msgId?: string | null; waitMs?: number } = {},
+): Promise<string | null> {
+  const n = journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run(kind, thread, arg, o.msgId ?? null).lastInsertRowid
+  return answerOf(journal, n, kind, withdraw, o.claimedMs, o.waitMs)
 }
 
 /** The reply to control request `n`, queued already (its asker checked the owner in the same step), as `askWeave` waits for it; `waitMs`: before it withdraws. */
@@ -62,7 +101,7 @@ export function controlRow(ask: { get(n: number | bigint): unknown }, journal: J
   )
 }
 
-/** How long past CONTROL_TIMEOUT_MS an asker waits for a weave that took its request. */
+/** How long past its wait (CONTROL_TIMEOUT_MS) an asker waits for a weave that took its request. */
 const CLAIMED_TIMEOUT_MS = 30_000
 
 /** The weave took a request (it may still act on it) and has not answered. */

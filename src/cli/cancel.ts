@@ -7,11 +7,12 @@
  */
 import { RaimentError, ThreadMoved, UnknownThread } from '../errors.js'
 import { weaveOfThread } from '../remote.js'
-import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
+import { askTimeout, askWeave, busyHint, waitText, type AskOptions } from './ask-weave.js'
 import { movedTo, openExisting, refuseReplicatedOffline, say, withOwner, type DbOptions } from './common.js'
 
-export async function cancel(id: string, o: DbOptions & { reason?: string }): Promise<number> {
+export async function cancel(id: string, o: DbOptions & AskOptions & { reason?: string }): Promise<number> {
   const reason = o.reason ?? 'cancelled'
+  const waitMs = askTimeout(o)
   const journal = openExisting(o.db)
   try {
     const row = journal.thread(id)
@@ -43,8 +44,8 @@ export async function cancel(id: string, o: DbOptions & { reason?: string }): Pr
       say(`cancel of ${id} recorded: a weave that runs it applies it (raiment start --db ${o.db})`)
       return 0
     }
-    const reply = await askWeave(journal, 'cancel', id, reason, false)
-    if (reply === null) throw new RaimentError('RAIMENT_CANCEL_TIMEOUT', `the weave (pid ${owner.pid}) did not answer the cancel of ${id} within ${CONTROL_TIMEOUT_MS / 1000} s; the request stays queued and it acts on it when it polls`)
+    const reply = await askWeave(journal, 'cancel', id, reason, false, { waitMs })
+    if (reply === null) throw new RaimentError('RAIMENT_CANCEL_TIMEOUT', `the weave (pid ${owner.pid}) did not answer the cancel of ${id} within ${waitText(waitMs)}; the request stays queued and it acts on it when it polls. ${busyHint(waitMs)}`)
     if (reply === 'cancelled') say(`cancelled ${id}: the call it waits on (or else its next) throws ThreadCancelled`)
     else if (reply.startsWith('forwarded ')) say(`cancel of ${id} sent to weave ${reply.slice('forwarded '.length)}, where it moved (that weave cancels it if it still runs)`)
     else if (reply === 'already ended') say(`${id} had already ended (${journal.thread(id)?.status ?? 'ended'})`)

@@ -10,12 +10,12 @@ import { randomUUID } from 'node:crypto'
 import { deadLettersOf, type DeadLetter, type DeadLetterReply, type DeadLetterRequest } from '../dead-letters.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
-import { askWeave } from './ask-weave.js'
+import { askTimeout, askWeave, busyHint, waitText, type AskOptions } from './ask-weave.js'
 import { isoTime, note, openExisting, openReadonly, parseLimit, plural, say, short, table, toText, withOwner, type DbOptions } from './common.js'
 import { deliver, notDelivered } from './messages.js'
 import { decodeSafe, jsonValue } from './records.js'
 
-export interface DeadLettersOptions extends DbOptions {
+export interface DeadLettersOptions extends DbOptions, AskOptions {
   limit: string
   json?: boolean
   resend?: string
@@ -31,7 +31,7 @@ export interface DeadLettersOptions extends DbOptions {
  */
 export async function deadLetters(o: DeadLettersOptions): Promise<number> {
   const req = request(o)
-  if (req !== null) return change(o, req)
+  if (req !== null) return change(o, req, askTimeout(o))
   const limit = parseLimit(o.limit)
   const journal = openReadonly(o.db)
   try {
@@ -78,12 +78,12 @@ function number(text: string, option: string): number {
 }
 
 /** Sends again or drops, by the weave running on the journal or, with none, here. */
-async function change(o: DeadLettersOptions, req: DeadLetterRequest): Promise<number> {
+async function change(o: DeadLettersOptions, req: DeadLetterRequest, waitMs: number): Promise<number> {
   const journal = openExisting(o.db)
   try {
     const msgId = `cli:${randomUUID()}`
     const here = withOwner(journal, (owner) => (owner === null ? offline(journal, req) : null))
-    const reply = here ?? (await asked(journal, req, msgId))
+    const reply = here ?? (await asked(journal, req, msgId, waitMs))
     return report(o.db, req, reply)
   } finally {
     journal.close()
@@ -106,10 +106,10 @@ function offline(journal: Journal, req: DeadLetterRequest): DeadLetterReply {
  * The weave running on the journal makes the change.
  * @throws RaimentError `RAIMENT_DEAD_LETTERS_TIMEOUT` when it does not take the request in time (withdrawn: nothing changed)
  */
-async function asked(journal: Journal, req: DeadLetterRequest, msgId: string): Promise<DeadLetterReply> {
-  const reply = await askWeave(journal, 'dead-letters', null, JSON.stringify(req), true, undefined, msgId)
+async function asked(journal: Journal, req: DeadLetterRequest, msgId: string, waitMs: number): Promise<DeadLetterReply> {
+  const reply = await askWeave(journal, 'dead-letters', null, JSON.stringify(req), true, { msgId, waitMs })
   if (reply === null) {
-    throw new RaimentError('RAIMENT_DEAD_LETTERS_TIMEOUT', `the weave on ${journal.file} did not take the request within 5 s; nothing was changed. Is it stuck? raiment weaves and raiment ps tell`)
+    throw new RaimentError('RAIMENT_DEAD_LETTERS_TIMEOUT', `the weave on ${journal.file} did not take the request within ${waitText(waitMs)}; nothing was changed. ${busyHint(waitMs)}`)
   }
   try {
     return JSON.parse(reply) as DeadLetterReply

@@ -14,9 +14,9 @@ import { replayParts } from '../libraries.js'
 import { rowEntry } from '../replay-joined.js'
 import type { AnyThreadType } from '../thread.js'
 import { verdictLines } from './check.js'
-import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
+import { askTimeout, askWeave, busyHint, waitText, type AskOptions } from './ask-weave.js'
 
-export interface ForkCommandOptions extends ProjectOptions {
+export interface ForkCommandOptions extends ProjectOptions, AskOptions {
   at?: string
   set?: string[]
 }
@@ -68,6 +68,7 @@ function entriesText(n: number): string {
 export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
   const set = parseSets(o.set ?? [])
   const at = parseAt(o.at)
+  const waitMs = askTimeout(o)
   const edits: RecordEdits = { ...(at !== undefined ? { at } : {}), set }
   const journal = openExisting(o.db)
   try {
@@ -96,9 +97,9 @@ export async function fork(id: string, o: ForkCommandOptions): Promise<number> {
         return 0
       }
     }
-    const reply = await askWeave(journal, 'fork', id, JSON.stringify({ ...(at !== undefined ? { at } : {}), set: Object.fromEntries(set) }), true)
+    const reply = await askWeave(journal, 'fork', id, JSON.stringify({ ...(at !== undefined ? { at } : {}), set: Object.fromEntries(set) }), true, { waitMs })
     if (reply === null) {
-      throw new RaimentError('RAIMENT_FORK_TIMEOUT', `the weave on ${o.db} did not answer within ${CONTROL_TIMEOUT_MS / 1000} s; nothing was forked. Is it stuck? Try again`)
+      throw new RaimentError('RAIMENT_FORK_TIMEOUT', `the weave on ${o.db} did not take the fork within ${waitText(waitMs)}; nothing was forked. ${busyHint(waitMs)}`)
     }
     const answer = JSON.parse(reply) as { forked?: string; refused?: string }
     if (answer.refused !== undefined) throw decodeError(answer.refused)

@@ -76,6 +76,9 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     db(c)
       .option('--threads <dir>', 'directory of thread types', DEFAULT_THREADS)
       .option('--io-libs <dir>', "directory of the project's I/O libraries", DEFAULT_IO_LIBS)
+  /** `--timeout` of a command that asks the weave running on the journal (src/cli/ask-weave.ts). */
+  const asks = (c: Command, wait = '5s'): Command =>
+    c.option('--timeout <duration>', `how long to wait for the weave running on the journal to take the request (500ms, 30s, 2m; a number alone is ms); default ${wait}`)
   const weaveOptions = (c: Command): Command =>
     project(c)
       .addOption(new Option('--durability <mode>', 'sync: fsync per commit; batched: WAL, synchronous=NORMAL; memory: no fsync; replicated: sync, and outcomes wait for the broker (--replicate)').choices(DURABILITIES).default('sync'))
@@ -121,7 +124,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .addHelpText('after', '\nLive threads come back with their whole journals; ended threads with their end, result or error (their journals are not kept in the stream).\n\nExample:\n  raiment restore --from orders-1 --db orders-1.db --amqp amqp://guest:guest@127.0.0.1:5672')
     .action(run(async (o: RestoreOptions) => (await import('./replication-commands.js')).restore(o)))
 
-  weaveOptions(program.command('spawn'))
+  asks(weaveOptions(program.command('spawn')))
     .description('Record a new thread; a weave running on the journal picks it up within 100 ms.')
     .argument('<type>', "the thread type's name (its path in the threads directory without extension)")
     .argument('[params_json]', 'the thread\'s params as JSON')
@@ -185,7 +188,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     )
     .action(run(async (o: CheckCommandOptions) => (await import('./check.js')).check(o)))
 
-  project(program.command('fork'))
+  asks(project(program.command('fork')))
     .description("Fork a thread: a new thread replays ID's record up to entry SEQ, with the outcomes given replaced, then runs live; ID stays as it is.")
     .argument('<id>', 'the thread to fork (see raiment ps)')
     .option('--at <seq>', 'the first entry not replayed: it and what follows run live (default: after the whole record)')
@@ -196,32 +199,32 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     )
     .action(run(async (id: string, o: ForkCommandOptions) => (await import('./fork.js')).fork(id, o)))
 
-  db(program.command('reload'))
+  asks(db(program.command('reload')))
     .description('Make the weave running on the journal load its changed thread files (as SIGHUP does): new spawns run the new code; each running thread of a changed type moves to it if its record replays under it, else keeps its code.')
     .addHelpText('after', '\nPrints what moved and what was kept; exit 1 when a changed file failed to load (the running code is unchanged).\n\nExample:\n  raiment reload --db raiment.db')
     .action(run(async (o: DbOptions) => (await import('./reload.js')).reloadCommand(o)))
 
-  db(program.command('kill'))
+  asks(db(program.command('kill')))
     .description('Kill a thread: its pending and later I/O calls fail with ThreadKilled.')
     .argument('<id>', 'the thread id (see raiment ps)')
     .addHelpText('after', '\nExample:\n  raiment kill myhost-raiment/3')
     .action(run(async (id: string, o: DbOptions) => (await weaveCommands()).kill(id, o)))
 
-  db(program.command('cancel'))
+  asks(db(program.command('cancel')))
     .description('Cancel a thread so that it can clean up: the call it waits on (or else its next) throws ThreadCancelled, and its later calls run (a kill makes none).')
     .argument('<id>', 'the thread id (see raiment ps)')
     .option('--reason <text>', 'why, in the ThreadCancelled the thread gets', 'cancelled')
     .addHelpText('after', '\nExample:\n  raiment cancel myhost-raiment/3 --reason "the customer asked"')
     .action(run(async (id: string, o: DbOptions & { reason?: string }) => (await import('./cancel.js')).cancel(id, o)))
 
-  db(program.command('migrate'))
+  asks(db(program.command('migrate')), '15s')
     .description('Move a running thread to another weave of the broker namespace: it resumes there by replay under the same id; messages sent to it here are forwarded.')
     .argument('<id>', 'the thread id (see raiment ps)')
     .requiredOption('--to <weave>', 'the weave to move it to (see raiment weaves)')
     .addHelpText('after', '\nThe weave running on the journal does the move; it must have been started with --amqp.\n\nExample:\n  raiment migrate orders-1/17 --to orders-2 --db orders-1.db')
     .action(run(async (id: string, o: MigrateOptions) => (await import('./migrate.js')).migrate(id, o)))
 
-  db(program.command('send'))
+  asks(db(program.command('send')))
     .description('Send a message (JSON) to a thread, by id or registered name. A message for a thread that has ended or does not exist goes to the dead letters.')
     .argument('<id_or_name>', 'a thread id (see raiment ps) or a name a thread registered')
     .argument('<message_json>', 'the message as JSON')
@@ -235,7 +238,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     )
     .action(run(async (to: string, message: string, o: DbOptions) => (await messageCommands()).send(to, message, o)))
 
-  db(program.command('dead-letters'))
+  asks(db(program.command('dead-letters')))
     .description('List messages that could not be delivered (oldest first): their number N, when, sender, recipient, why, and the message; or send one again, or drop some.')
     .option('-n, --limit <n>', 'show the last N', '20')
     .option('--json', 'print them as a JSON array, each message whole')
@@ -250,7 +253,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     )
     .action(run(async (o: DeadLettersOptions) => (await import('./dead-letters.js')).deadLetters(o)))
 
-  scheduleCommands(program, db, run)
+  scheduleCommands(program, (c) => asks(db(c)), run)
 
   program
     .command('ui')

@@ -12,7 +12,7 @@ import { encodeValue } from '../encoding.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
-import { answerOf } from './ask-weave.js'
+import { answerOf, askTimeout, busyHint, waitText, type AskOptions } from './ask-weave.js'
 import { complain, movedTo, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
 import { weaveOfThread } from '../remote.js'
 import { deadLetterInsert } from '../dead-letters.js'
@@ -45,12 +45,12 @@ export interface SendOutcome {
 /**
  * Sends `message` from outside any thread to a thread id or registered name of journal `db`, the
  * way `raiment send` does: with a weave running on it, a control request that weave answers
- * exactly as `Weave.send` (waiting up to 5 s); with none, into the thread's inbox (or outbox, or
+ * exactly as `Weave.send` (waiting up to `waitMs`, 5 s, for it to take the request); with none, into the thread's inbox (or outbox, or
  * the dead letters) here. The UI's send is this too.
  * @throws InvalidArgument for an empty address or a value that cannot be recorded
  * @throws RaimentError (`RAIMENT_SEND_TIMEOUT`, `RAIMENT_SEND_FAILED`)
  */
-export async function sendMessage(db: string, to: string, message: unknown): Promise<SendOutcome> {
+export async function sendMessage(db: string, to: string, message: unknown, waitMs = SEND_TIMEOUT_MS): Promise<SendOutcome> {
   if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
   const body = encodeValue(message, 'the message')
   const journal = openExisting(db)
@@ -61,7 +61,7 @@ export async function sendMessage(db: string, to: string, message: unknown): Pro
       const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run('send', to, body, `cli:${randomUUID()}`).lastInsertRowid)
       return { owner, n }
     })
-    if (!('result' in sent)) return { result: await awaitReply(journal, sent.n, sent.owner, to) }
+    if (!('result' in sent)) return { result: await awaitReply(journal, sent.n, sent.owner, to, waitMs) }
     if (!sent.result.delivered) return { result: sent.result }
     const o = sent.outbox
     const waits =
@@ -77,9 +77,10 @@ export async function sendMessage(db: string, to: string, message: unknown): Pro
 }
 
 /** `raiment send ID_OR_NAME MESSAGE_JSON`. Exit 0 when delivered, 1 when dead-lettered. */
-export async function send(to: string, text: string, o: DbOptions): Promise<number> {
+export async function send(to: string, text: string, o: DbOptions & AskOptions): Promise<number> {
   if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
-  const { result, waits } = await sendMessage(o.db, to, parseMessage(text, to))
+  const waitMs = askTimeout(o, SEND_TIMEOUT_MS)
+  const { result, waits } = await sendMessage(o.db, to, parseMessage(text, to), waitMs)
   say(JSON.stringify(result))
   if (!result.delivered) return notDelivered(result)
   if (waits !== undefined) note(waits)
@@ -154,15 +155,15 @@ function nameElsewhere(journal: Journal, name: string): { weave: string; thread:
 
 /**
  * Waits for the weave's answer to control request `n`: the JSON of a SendResult. A request the
- * weave has not taken within SEND_TIMEOUT_MS is withdrawn (nothing was sent: sending again is
+ * weave has not taken within `waitMs` is withdrawn (nothing was sent: sending again is
  * safe; a user trial's retry after a timeout that said "stays queued" sent the message twice).
  */
-async function awaitReply(journal: Journal, n: number, owner: Owner, to: string): Promise<SendResult> {
-  const reply = await answerOf(journal, n, 'send', true, undefined, SEND_TIMEOUT_MS)
+async function awaitReply(journal: Journal, n: number, owner: Owner, to: string, waitMs: number): Promise<SendResult> {
+  const reply = await answerOf(journal, n, 'send', true, undefined, waitMs)
   if (reply === null) {
     throw new RaimentError(
       'RAIMENT_SEND_TIMEOUT',
-      `the weave (pid ${owner.pid}) did not take the message within ${SEND_TIMEOUT_MS / 1000} s (is it stopped or busy?); it was withdrawn, nothing was sent: send it again once the weave answers`,
+      `the weave (pid ${owner.pid}) did not take the message within ${waitText(waitMs)}; it was withdrawn, nothing was sent: send it again once the weave answers. ${busyHint(waitMs)}`,
     )
   }
   let result: SendResult | undefined

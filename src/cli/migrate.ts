@@ -7,13 +7,13 @@ import { checkName } from '../amqp/topology.js'
 import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { checkMoveTarget } from '../weave-moves.js'
-import { answerOf } from './ask-weave.js'
+import { answerOf, askTimeout, busyHint, waitText, type AskOptions } from './ask-weave.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
 
 /** How long to wait for the weave to take the request (it may look the target weave up on the broker); then it is withdrawn. */
 const MIGRATE_TIMEOUT_MS = 15_000
 
-export interface MigrateOptions extends DbOptions {
+export interface MigrateOptions extends DbOptions, AskOptions {
   to: string
 }
 
@@ -22,6 +22,7 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
   const bad = checkName('--to', o.to)
   if (bad) throw new InvalidArgument(bad)
   checkMoveTarget(o.to)
+  const waitMs = askTimeout(o, MIGRATE_TIMEOUT_MS)
   const journal = openExisting(o.db)
   try {
     const row = journal.thread(id)
@@ -37,11 +38,11 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
       )
     }
     const n = journal.db.prepare('INSERT INTO control (kind, thread, arg) VALUES (?, ?, ?)').run('migrate', id, o.to).lastInsertRowid
-    const reply = await answerOf(journal, n, 'migrate', true, undefined, MIGRATE_TIMEOUT_MS)
+    const reply = await answerOf(journal, n, 'migrate', true, undefined, waitMs)
     if (reply === null) {
       throw new RaimentError(
         'RAIMENT_MIGRATE_TIMEOUT',
-        `the weave (pid ${owner.pid}) did not take the request within ${MIGRATE_TIMEOUT_MS / 1000} s (is it stopped or busy?); it was withdrawn, nothing was done: ask again once the weave answers`,
+        `the weave (pid ${owner.pid}) did not take the request within ${waitText(waitMs)}; it was withdrawn, nothing was done: ask again once the weave answers. ${busyHint(waitMs)}`,
       )
     }
     let moved: { moved?: string; to?: string; refused?: string } = {}

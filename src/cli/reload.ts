@@ -8,7 +8,7 @@ import type { ReloadReport } from '../check/reload.js'
 import { decodeError } from '../error-records.js'
 import { RaimentError } from '../errors.js'
 import { openExisting, runningOwner, say, type DbOptions } from './common.js'
-import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
+import { askTimeout, askWeave, busyHint, waitText, type AskOptions } from './ask-weave.js'
 import { existsSync } from 'node:fs'
 import type { Weave } from '../weave.js'
 import { displayPath, errorLine, plural } from './common.js'
@@ -16,14 +16,15 @@ import type { StartOptions } from './weave-commands.js'
 import { weaveLog } from './weave-log.js'
 import { watchTree } from './watch-tree.js'
 
-export async function reloadCommand(o: DbOptions): Promise<number> {
+export async function reloadCommand(o: DbOptions & AskOptions): Promise<number> {
+  const waitMs = askTimeout(o)
   const journal = openExisting(o.db)
   try {
     if (runningOwner(journal) === null) {
       throw new RaimentError('RAIMENT_NO_WEAVE', `no weave runs on ${o.db}, so there is nothing to reload: a weave loads the thread files when it starts (raiment start --db ${o.db})`)
     }
-    const reply = await askWeave(journal, 'reload', '', null, true)
-    if (reply === null) throw new RaimentError('RAIMENT_RELOAD_TIMEOUT', `the weave on ${o.db} did not answer within ${CONTROL_TIMEOUT_MS / 1000} s; is it stuck? Its log says what a reload did`)
+    const reply = await askWeave(journal, 'reload', '', null, true, { waitMs })
+    if (reply === null) throw new RaimentError('RAIMENT_RELOAD_TIMEOUT', `the weave on ${o.db} did not take the reload within ${waitText(waitMs)}; nothing was reloaded. ${busyHint(waitMs)}`)
     const answer = JSON.parse(reply) as { report?: ReloadReport; refused?: string }
     if (answer.refused !== undefined) throw decodeError(answer.refused)
     const report = answer.report!

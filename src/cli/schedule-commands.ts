@@ -13,9 +13,9 @@ import { ScheduleExists, UnknownSchedule } from '../schedules/errors.js'
 import { checkDefinition, checkName, type MissedPolicy, type ScheduleInfo, type ScheduleOptions } from '../schedules/spec.js'
 import { BLOCKED_META, infoOf, scheduleRows, ScheduleStore, type ScheduleRow } from '../schedules/store.js'
 import { isoTime, note, openExisting, openReadonly, parseParams, refuseEmpty, runningOwner, say, short, table, threadType, withOwner, type DbOptions, type Owner } from './common.js'
-import { askWeave } from './ask-weave.js'
+import { askTimeout, askWeave, busyHint, waitText, type AskOptions } from './ask-weave.js'
 
-export interface ScheduleAddOptions extends DbOptions {
+export interface ScheduleAddOptions extends DbOptions, AskOptions {
   cron: string
   missed: string
   tz: string
@@ -33,6 +33,7 @@ export async function add(name: string, type: string, paramsText: string | undef
   if (params === undefined) delete options.params
   // Everything but the type is checked before any file is touched.
   const d = checkDefinition(name, options)
+  const waitMs = askTimeout(o)
   const exists = existsSync(o.db)
   if (exists) refuseEmpty(o.db)
   // No weave runs on a journal that does not exist yet: the type is checked here.
@@ -48,7 +49,7 @@ export async function add(name: string, type: string, paramsText: string | undef
       stmt.run(...args)
       return null
     })
-    const info = owner === null ? infoOf(new ScheduleStore(journal).get(d.name)!, d.cron.next(Date.now())) : ((await ask(journal, owner, 'add', name, options)) as ScheduleInfo)
+    const info = owner === null ? infoOf(new ScheduleStore(journal).get(d.name)!, d.cron.next(Date.now())) : ((await ask(journal, owner, waitMs, 'add', name, options)) as ScheduleInfo)
     say(`added schedule ${info.name}: ${info.type} at "${info.cron}" (${info.tz}), missed times: ${info.missed}; next ${info.next === null ? '-' : isoTime(info.next)}`)
     if (owner === null) note(`no weave runs on ${o.db}; the schedule fires while one does (raiment start --db ${o.db})`)
     return 0
@@ -58,8 +59,9 @@ export async function add(name: string, type: string, paramsText: string | undef
 }
 
 /** `raiment schedule rm|pause|resume NAME`. */
-export async function change(op: 'rm' | 'pause' | 'resume', name: string, o: DbOptions): Promise<number> {
+export async function change(op: 'rm' | 'pause' | 'resume', name: string, o: DbOptions & AskOptions): Promise<number> {
   checkName(name)
+  const waitMs = askTimeout(o)
   const journal = openExisting(o.db)
   let declared = false
   try {
@@ -74,7 +76,7 @@ export async function change(op: 'rm' | 'pause' | 'resume', name: string, o: DbO
       stmt.run(...args)
       return null
     })
-    if (owner !== null) await ask(journal, owner, op, name)
+    if (owner !== null) await ask(journal, owner, waitMs, op, name)
     say(`${op === 'rm' ? 'removed' : op === 'pause' ? 'paused' : 'resumed'} schedule ${name}`)
     if (declared) note(`schedule ${name} was declared by a thread module: a weave that starts with that module brings it in again (remove the module's 'schedule' export to end it)`)
     return 0
@@ -142,15 +144,13 @@ function nextOf(row: ScheduleRow, now: number): number | null {
   }
 }
 
-const CONTROL_TIMEOUT_S = 5
-
 /** Asks the weave running on the journal to make the change; its refusal is thrown as its class. */
-async function ask(journal: Journal, owner: Owner, op: string, name: string, options?: ScheduleOptions): Promise<unknown> {
-  const reply = await askWeave(journal, 'schedule', null, JSON.stringify({ op, name, options }), true)
+async function ask(journal: Journal, owner: Owner, waitMs: number, op: string, name: string, options?: ScheduleOptions): Promise<unknown> {
+  const reply = await askWeave(journal, 'schedule', null, JSON.stringify({ op, name, options }), true, { waitMs })
   if (reply === null) {
     throw new RaimentError(
       'RAIMENT_SCHEDULE_TIMEOUT',
-      `the weave (pid ${owner.pid}) on ${journal.file} did not answer within ${CONTROL_TIMEOUT_S} s; nothing was changed. Is it stuck? Try again`,
+      `the weave (pid ${owner.pid}) on ${journal.file} did not take the request within ${waitText(waitMs)}; nothing was changed. ${busyHint(waitMs)}`,
     )
   }
   let answer: { ok?: unknown; refused?: string }

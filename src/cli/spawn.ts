@@ -17,11 +17,11 @@ import { allLibraryFiles } from '../libraries.js'
 import { checkUses } from '../thread-types.js'
 import type { AnyThreadType } from '../thread.js'
 import { complain, displayPath, errorLine, errorText, movedTo, note, parseParams, refuseEmpty, refuseReplicatedOffline, runningOwner, say, threadType, toText, undoFreshJournal, withOwner, type Owner } from './common.js'
-import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
+import { askTimeout, askWeave, busyHint, waitText, type AskOptions } from './ask-weave.js'
 import { threadJson, threadView } from './records.js'
 import { openWeave, runUntilSignal, stopWaitOf, type StartOptions } from './weave-commands.js'
 
-export interface SpawnOptions extends StartOptions {
+export interface SpawnOptions extends StartOptions, AskOptions {
   wait?: boolean
   json?: boolean
   /** Spawn once per key: the thread's id is `<weaveId>/<key>` (src/spawn-ids.ts). */
@@ -39,6 +39,7 @@ export interface SpawnOptions extends StartOptions {
 export async function spawn(type: string, paramsText: string | undefined, o: SpawnOptions): Promise<number> {
   // No journal yet, so no weave runs on it: check the type before the file is made.
   if (o.key !== undefined) checkChosenId(o.key)
+  askTimeout(o)
   const checked = existsSync(o.db) ? null : await runnableType(o, type)
   const params = parseParams(paramsText, type)
   const text = encodeValue(params, 'params')
@@ -125,7 +126,7 @@ export async function spawn(type: string, paramsText: string | undefined, o: Spa
 
 /** The spawn asked of the weave running on the journal; with --wait, its end printed once it ends there. */
 async function inRunningWeave(journal: Journal, owner: Owner, type: string, text: string, o: SpawnOptions): Promise<number> {
-  const id = await spawnInWeave(journal, owner, type, text, o.key)
+  const id = await spawnInWeave(journal, owner, type, text, o.key, askTimeout(o))
   if (!o.wait) {
     printSpawned(journal, id, o.json)
     return 0
@@ -161,16 +162,16 @@ async function runnableType(o: StartOptions, type: string): Promise<AnyThreadTyp
  * Asks the weave running on the journal to spawn a thread, under an id chosen here; resolves to
  * the id once the spawn is durable.
  * @throws the weave's refusal, rebuilt as its class (UnknownThreadType, ThreadTypeUnavailable, …)
- * @throws RAIMENT_SPAWN_TIMEOUT when the weave does not answer in time (the request is withdrawn: nothing is spawned)
+ * @throws RAIMENT_SPAWN_TIMEOUT when the weave does not answer within `waitMs` (the request is withdrawn: nothing is spawned)
  */
-async function spawnInWeave(journal: Journal, owner: Owner, type: string, params: string, key: string | undefined): Promise<string> {
+async function spawnInWeave(journal: Journal, owner: Owner, type: string, params: string, key: string | undefined, waitMs: number): Promise<string> {
   // A key's id is the caller's (checked by the weave's spawn as any); else one reserved here.
   const id = key !== undefined ? chosenId(journal.weaveId, key) : journal.nextThreadId(1)
-  const reply = await askWeave(journal, 'spawn', id, JSON.stringify({ type, params, ...(key !== undefined ? { key: true } : {}) }), true)
+  const reply = await askWeave(journal, 'spawn', id, JSON.stringify({ type, params, ...(key !== undefined ? { key: true } : {}) }), true, { waitMs })
   if (reply === null) {
     throw new RaimentError(
       'RAIMENT_SPAWN_TIMEOUT',
-      `the weave (pid ${owner.pid}) on ${journal.file} did not answer within ${CONTROL_TIMEOUT_MS / 1000} s; nothing was spawned. Is it stuck? Try again, or stop it and use --wait`,
+      `the weave (pid ${owner.pid}) on ${journal.file} did not take the spawn within ${waitText(waitMs)}; nothing was spawned. ${busyHint(waitMs)}`,
     )
   }
   let answer: { spawned?: string; refused?: string }

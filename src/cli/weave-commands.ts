@@ -33,7 +33,7 @@ import {
   type DbOptions,
   type ProjectOptions,
 } from './common.js'
-import { askWeave, CONTROL_TIMEOUT_MS } from './ask-weave.js'
+import { askTimeout, askWeave, busyHint, CONTROL_TIMEOUT_MS, waitText, type AskOptions } from './ask-weave.js'
 import { trackResume } from './progress.js'
 import { parsePassivateAfter } from '../passivation/options.js'
 import { parseDuration } from '../durations.js'
@@ -280,11 +280,11 @@ export type KillOutcome = { killed: true; forwardedTo?: string } | { killed: fal
 
 /**
  * Kills thread `id` of journal `db`, the way `raiment kill` does: with a weave running on the
- * journal, a control request it answers (waiting up to 5 s); with none, the thread is marked
+ * journal, a control request it answers (waiting up to `waitMs`, 5 s); with none, the thread is marked
  * killed in the transaction that found no weave. The UI's kill is this too.
  * @throws UnknownThread, ThreadMoved (moved away, and no weave runs here to send the kill after it), RaimentError (`RAIMENT_KILL_TIMEOUT`, `RAIMENT_KILL_FAILED`)
  */
-export async function killThread(db: string, id: string): Promise<KillOutcome> {
+export async function killThread(db: string, id: string, waitMs = CONTROL_TIMEOUT_MS): Promise<KillOutcome> {
   const journal = openExisting(db)
   try {
     const row = journal.thread(id)
@@ -312,11 +312,11 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
       throw new ThreadMoved(id, to, `no weave runs on ${db} to send the kill after it: kill it on the journal of the weave it runs on, or start a weave here with a broker (raiment start --db ${db} --amqp URL) and kill it again`)
     }
     if (owner === null) return killed ? { killed: true } : { killed: false, status: journal.thread(id)?.status ?? 'ended' }
-    const reply = await askWeave(journal, 'kill', id, null, false)
+    const reply = await askWeave(journal, 'kill', id, null, false, { waitMs })
     if (reply === null) {
       throw new RaimentError(
         'RAIMENT_KILL_TIMEOUT',
-        `the weave (pid ${owner.pid}) did not answer the kill of ${id} within ${CONTROL_TIMEOUT_MS / 1000} s; the request stays queued and it acts on it when it polls`,
+        `the weave (pid ${owner.pid}) did not answer the kill of ${id} within ${waitText(waitMs)}; the request stays queued and it acts on it when it polls. ${busyHint(waitMs)}`,
       )
     }
     if (reply === 'killed') return { killed: true }
@@ -329,8 +329,8 @@ export async function killThread(db: string, id: string): Promise<KillOutcome> {
 }
 
 /** `raiment kill ID`. */
-export async function kill(id: string, o: DbOptions): Promise<number> {
-  const r = await killThread(o.db, id)
+export async function kill(id: string, o: DbOptions & AskOptions): Promise<number> {
+  const r = await killThread(o.db, id, askTimeout(o))
   say(r.killed ? (r.forwardedTo !== undefined ? `kill of ${id} sent to weave ${r.forwardedTo}, where it moved (that weave kills it if it still runs)` : `killed ${id}`) : `${id} had already ended (${r.status})`)
   return 0
 }

@@ -97,7 +97,7 @@ export class Db {
   readonly id: string | null = null
   readonly #stmts = new Map<string, Database.Statement>()
   /** The cached statements that are ATTACHes (checked after they run). */
-  readonly attaches = new WeakSet<Database.Statement>()
+  readonly attaches: WeakSet<Database.Statement> = new WeakSet()
   #markSeen: Database.Statement | null = null
   #markAdd: Database.Statement | null = null
   #markDrop: Database.Statement | null = null

@@ -154,6 +154,27 @@ export class NotInUses extends RaimentError {
   }
 }
 
+/**
+ * A message bigger than the weave's `maxMessageBytes` (default 16 MiB, RabbitMQ 4's default
+ * max_message_size): refused at the send, nothing sent. The same limit holds for a send inside
+ * one weave, so a program does not break when its threads later spread over weaves.
+ */
+export class MessageTooLarge extends RaimentError {
+  /** The message's size as it travels (its encoded body, in JSON), in bytes. */
+  readonly bytes: number
+  readonly limit: number
+  constructor(what: string, bytes: number, limit: number) {
+    super(
+      'RAIMENT_MESSAGE_TOO_LARGE',
+      `${what} is ${bytes} bytes encoded, more than the limit of ${limit} bytes (maxMessageBytes), and was not sent. ` +
+        `Store the payload elsewhere (a file, a database, an object store) and send a reference to it; or raise the limit ` +
+        `(Weave.open's maxMessageBytes, raiment start --max-message-bytes) on every weave, within the broker's max_message_size.`,
+    )
+    this.bytes = bytes
+    this.limit = limit
+  }
+}
+
 /** A value that cannot be recorded faithfully: a function, a symbol, an unregistered class instance. */
 export class UnrecordableValue extends RaimentError {
   readonly path: string

@@ -48,6 +48,7 @@ export {
   UnknownMethod,
   NotInUses,
   UnrecordableValue,
+  MessageTooLarge,
   InvalidArgument,
   InvalidThreadModule,
   InvalidLibraryModule,

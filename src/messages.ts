@@ -13,6 +13,7 @@
  */
 import type Database from 'better-sqlite3'
 import { encodeValue } from './encoding.js'
+import { checkMessageSize, MAX_MESSAGE_BYTES } from './message-size.js'
 import { CatchUps, type Fence } from './catch-up.js'
 import type { Journal } from './journal.js'
 import type { MoveRecord } from './migration.js'
@@ -62,6 +63,8 @@ export class Messages {
   readonly #forwardDel: Stmt
   /** The transport joining this weave to others (set before any thread runs), or null. */
   remote: Remote | null = null
+  /** The largest message a send takes, in bytes as it travels (`WeaveOptions.maxMessageBytes`). */
+  maxBytes = MAX_MESSAGE_BYTES
   /** The inboxes of the threads here. */
   readonly inboxes: Inboxes
   /** Threads that moved here, while what was sent to them from here may be on the way. */
@@ -261,9 +264,14 @@ export class Messages {
    * never existed. Queued in the current batch; the receiver is woken once it is durable. A name
    * that no thread here holds goes through the transport (src/name-sends.ts). `trace`: the trace
    * context of the send (src/observer.ts), recorded with the message.
+   * `limit`: the largest message taken (Infinity for what the weave sends itself: an exit
+   * message, a watch's answer, which the relay dead-letters if the broker refuses it).
+   * @throws MessageTooLarge (nothing sent) when the message is bigger than `limit`
    */
-  send(from: string | null, to: string, value: unknown, msgId: MsgId, trace: string | null = null): SendResult {
+  send(from: string | null, to: string, value: unknown, msgId: MsgId, trace: string | null = null, limit = this.maxBytes): SendResult {
     const body = encodeValue(value, 'the message')
+    // Refused before anything is queued: here as across weaves (src/message-size.ts).
+    if (limit !== Infinity) checkMessageSize(`the message to ${to}`, body, limit)
     if (this.remote !== null && !to.includes('/') && this.#registry.holder(to) === undefined) return this.nameSends.send(this.remote, from, to, body, idOf(msgId), trace)
     const target = this.resolve(to)
     if (target !== null && this.#catchUps.has(target) && this.#isAlive(target)) {

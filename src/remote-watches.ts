@@ -266,7 +266,7 @@ export class RemoteWatches {
     if (!host.isAlive(e.watcher)) return
     const msg = decodeValue(e.body)
     if (e.kind === 'monitor' || m.traps(e.watcher)) {
-      if (e.told !== true) m.send(e.target, e.watcher, msg, `${msgId}:tell`)
+      if (e.told !== true) m.send(e.target, e.watcher, msg, `${msgId}:tell`, null, Infinity)
     }
     else if (e.status !== 'done') host.linkedExit(e.watcher, e.target, e.status, msg)
   }

@@ -20,7 +20,7 @@ export function exitSignals(weave: Weave, run: Pick<Run, 'id' | 'type' | 'parent
   const tell = (to: string): void => {
     if (told.has(to) || !weave.isAlive(to)) return
     told.add(to)
-    weave.messages.send(id, to, msg, `exit:${id}:${to}`)
+    weave.messages.send(id, to, msg, `exit:${id}:${to}`, null, Infinity)
   }
   if (run.parent !== null) tell(run.parent)
   const watchers = weave.messages.watchers(id)

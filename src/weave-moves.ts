@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import { decodeValue } from './encoding.js'
 import { ownTurn } from './group-commit.js'
 import { warnOnce } from './continue/long-record.js'
-import { InvalidArgument, RaimentError, ReplayDivergence, UnknownThread, WeaveClosed } from './errors.js'
+import { InvalidArgument, MessageTooLarge, RaimentError, ReplayDivergence, UnknownThread, WeaveClosed } from './errors.js'
 import { checkRecord, MovedBack, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
@@ -65,7 +65,10 @@ export class WeaveMoves {
     for (const [id, from] of host.weave.journal.metaWithPrefix('back:')) this.#arriving.set(id, { from, weft: null })
   }
 
-  /** `Weave.migrate`, for a weave that is open. */
+  /**
+   * `Weave.migrate`, for a weave that is open.
+   * @throws MessageTooLarge when the thread's record is bigger than maxMessageBytes (it runs on here)
+   */
   async migrate(id: string, to: string, opts: { wait?: number }): Promise<string> {
     const weave = this.#host.weave
     const remote = weave.messages.remote
@@ -113,6 +116,11 @@ export class WeaveMoves {
     if (run.ended) throw new ThreadNotMovable(id, 'it ended while its calls in flight finished')
     // A reload moved it to new code meanwhile, or it continued as new: that weft's calls were not waited for.
     if (run.weft !== held) throw new ThreadNotMovable(id, `${run.continued !== continued ? 'it continued as new' : 'a reload moved it to new code'} while its calls in flight finished; ask again`)
+    // A record bigger than a message may be (maxMessageBytes) would be refused by the broker:
+    // refused here, before it leaves, and it runs on here.
+    const record = JSON.stringify({ k: 'move', record: (this.#moves ??= new Moves(journal)).read(id) })
+    const bytes = record.length * 3 > this.#host.weave.messages.maxBytes ? Buffer.byteLength(record) : 0
+    if (bytes > this.#host.weave.messages.maxBytes) throw new MessageTooLarge(`the record of thread ${id} (its move to weave '${dest}': its journal, inbox and names)`, bytes, this.#host.weave.messages.maxBytes)
     // Stop it, then commit what it (and anyone sending to it) has queued, so the record read
     // below is all of it; from the same synchronous step on, what comes for it is forwarded.
     run.ended = true

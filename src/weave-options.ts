@@ -13,6 +13,7 @@ import { clockOption } from './time/timers.js'
 import { bindSecrets, checkWeaveSecrets, type WeaveSecrets } from './secrets/rules.js'
 import type { AnyThreadType } from './thread.js'
 import { valueText } from './value-text.js'
+import { checkMaxMessageBytes } from './message-size.js'
 
 export interface WeaveOptions {
   /** The journal file (default `./raiment.db`); `:memory:` for a throwaway weave. */
@@ -93,6 +94,13 @@ export interface WeaveOptions {
    * weave brings them in (one weave per app).
    */
   moduleSchedulesOn?: string
+  /**
+   * The largest message a send takes, in bytes as it travels (its encoded body; default 16 MiB,
+   * RabbitMQ 4's default max_message_size). A bigger one is refused at the send with
+   * MessageTooLarge, nothing sent, inside one weave too. Across weaves keep it within the broker's
+   * max_message_size: a message the broker refuses for its size goes to the dead letters.
+   */
+  maxMessageBytes?: number
 }
 
 /**
@@ -108,7 +116,7 @@ export type InternalWeaveOptions = WeaveOptions & { [HOW_TO_ADD_TYPE]?: HowToAdd
 /** Where a weave given its thread types as objects takes another, unless HOW_TO_ADD_TYPE says. */
 export const givenTypes: HowToAddType = (type) => `This weave was given its thread types as objects (Weave.open's threads: { … }) and knows those alone: give it '${type}' there too.`
 
-export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'clock', 'scheduleClock', 'telemetry', 'passivateAfter', 'moduleSchedulesOn'])
+export const KNOWN_OPTIONS = new Set(['db', 'threads', 'ioLibs', 'libraries', 'durability', 'dumps', 'onDivergence', 'weaveId', 'pollMs', 'config', 'alwaysReplay', 'remote', 'replicate', 'onWarning', 'secrets', 'clock', 'scheduleClock', 'telemetry', 'passivateAfter', 'moduleSchedulesOn', 'maxMessageBytes'])
 
 export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {
@@ -134,6 +142,7 @@ export function checkOptions(o: WeaveOptions): void {
   if (pa !== undefined && pa !== false && !(typeof pa === 'number' && pa >= 0)) {
     throw new InvalidArgument(`passivateAfter must be a number of milliseconds >= 0, Infinity or false, got ${valueText(pa)}`)
   }
+  checkMaxMessageBytes(o.maxMessageBytes)
   if (o.pollMs !== undefined && !(Number.isFinite(o.pollMs) && o.pollMs > 0)) {
     throw new InvalidArgument(`pollMs must be a number of milliseconds above 0, got ${valueText(o.pollMs)}`)
   }

@@ -40,6 +40,7 @@ import type { AnyThreadType, LibraryName, ThreadType } from './thread.js'
 import { ControlRequests } from './weave-control.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import { hashFiles, WeaveReloads, type ReloadReport } from './check/reload.js'
+import { MAX_MESSAGE_BYTES } from './message-size.js'
 import { checkOptions, givenTypes, HOW_TO_ADD_TYPE, loadLibraries, loadObserver, observed, type HowToAddType, type InternalWeaveOptions, type WeaveOptions, refuseAtOpen, replicateJournal } from './weave-options.js'
 import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents, WeaveHost } from './weave-types.js'
 import { WeaveMoves } from './weave-moves.js'
@@ -118,6 +119,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
     // Libraries that need the weave (mailbox, threads, registry) find it in their config.
     Object.defineProperty(config, 'weave', { value: this, enumerable: false })
     this.messages = new Messages(journal, (id) => this.isAlive(id))
+    this.messages.maxBytes = o.maxMessageBytes ?? MAX_MESSAGE_BYTES
+    // What `raiment send` measures a message by while this weave runs, or after (src/cli/messages.ts).
+    if (journal.meta('max_message_bytes') !== String(this.messages.maxBytes)) journal.setMeta('max_message_bytes', String(this.messages.maxBytes))
     this.messages.remote = o.remote ?? null
     this.#dumps = new DumpWriter(o.dumps === false ? false : resolve(o.dumps ?? 'dumps'), journal, (e) => this.emit('error', e))
     // After the open (whoever opened it listens for 'error' by then), unless closed at once.
@@ -377,6 +381,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * receiver's inbox once `committed()` resolves; a message for an ended or unknown thread goes
    * to the dead letters and the result says so.
    * @throws UnrecordableValue when the message cannot be recorded
+   * @throws MessageTooLarge (nothing sent) when the message is bigger than maxMessageBytes
    */
   send(to: string, message: unknown): SendResult {
     if (this.#closed) throw new WeaveClosed()

@@ -99,6 +99,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .option('--no-replicate', "start a journal its last weave replicated without replicating it (else refused, RAIMENT_REPLICATION_REQUIRED: it may have been taken over; check 'raiment weaves' first)")
     .option('--takeover-after <ms>', 'with --replicate: a replicated weave silent this long is taken over by a live one (default 10000)')
     .option('--stop-wait <duration>', 'on SIGINT/SIGTERM, how long the calls in flight may finish and be recorded before the weave closes (those still in flight run again at the next start): 0, 500ms, 10s (default 10s; a bare number is ms)')
+    .option('--max-message-bytes <bytes>', "the largest message a send takes, as it travels: a bigger one is refused (MessageTooLarge); keep it within the broker's max_message_size: 1048576, 64MiB (default 16MiB)")
     .option('--passivate-after <duration>', 'a thread waiting this long in receive, sleep or a join leaves memory until what it waits for comes: 0, 500ms, 30s, 5m, or never (default 30s)')
     .option('--watch', 'reload thread files as they change (as raiment reload and SIGHUP do): new spawns run the new code, running threads move to it where their record replays')
     .addOption(new Option('--log-format <format>', "the weave's log lines: pretty (one human line each) or json (one JSON object per line, through pino; the log library's lines too)").choices(['pretty', 'json']).default('pretty'))

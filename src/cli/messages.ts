@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { encodeValue } from '../encoding.js'
+import { checkMessageSize, MAX_MESSAGE_BYTES } from '../message-size.js'
 import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
@@ -48,6 +49,7 @@ export interface SendOutcome {
  * exactly as `Weave.send` (waiting up to `waitMs`, 5 s, for it to take the request); with none, into the thread's inbox (or outbox, or
  * the dead letters) here. The UI's send is this too.
  * @throws InvalidArgument for an empty address or a value that cannot be recorded
+ * @throws MessageTooLarge for a message bigger than the weave's maxMessageBytes
  * @throws RaimentError (`RAIMENT_SEND_TIMEOUT`, `RAIMENT_SEND_FAILED`)
  */
 export async function sendMessage(db: string, to: string, message: unknown, waitMs = SEND_TIMEOUT_MS): Promise<SendOutcome> {
@@ -55,6 +57,8 @@ export async function sendMessage(db: string, to: string, message: unknown, wait
   const body = encodeValue(message, 'the message')
   const journal = openExisting(db)
   try {
+    // The limit of the weave that runs, or last ran, on this journal (src/weave.ts).
+    checkMessageSize(`the message to ${to}`, body, Number(journal.meta('max_message_bytes') ?? MAX_MESSAGE_BYTES))
     // The owner check and the write are one step that no weave opening now can split.
     const sent = withOwner(journal, (owner): Sent => {
       if (owner === null) return deliver(journal, to, body)

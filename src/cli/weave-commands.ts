@@ -37,6 +37,7 @@ import { askTimeout, askWeave, busyHint, CONTROL_TIMEOUT_MS, waitText, type AskO
 import { trackResume } from './progress.js'
 import { parsePassivateAfter } from '../passivation/options.js'
 import { parseDuration } from '../durations.js'
+import { parseBytes } from '../message-size.js'
 import { STOP_WAIT_MS } from '../weave-stop.js'
 import { logOpened, logResumed, logStopWait, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 import { flushOtel } from './telemetry-flush.js'
@@ -56,6 +57,8 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   moduleSchedulesOn?: string
   /** `--stop-wait`: a duration. */
   stopWait?: string
+  /** `--max-message-bytes`: bytes, or with KiB, MiB or GiB. */
+  maxMessageBytes?: string
 }
 
 /** `--stop-wait`, as runUntilSignal takes it. */
@@ -87,6 +90,7 @@ export function weaveOptions(o: StartOptions): WeaveOptions & { db: string } {
     onDivergence: o.onDivergence,
     ...(o.passivateAfter !== undefined ? { passivateAfter: parsePassivateAfter(o.passivateAfter) } : {}),
     ...(o.moduleSchedulesOn !== undefined ? { moduleSchedulesOn: o.moduleSchedulesOn } : {}),
+    ...(o.maxMessageBytes !== undefined ? { maxMessageBytes: parseBytes(o.maxMessageBytes, '--max-message-bytes') } : {}),
     ...(o.dumps !== undefined ? { dumps: o.dumps } : {}),
     ...(o.secret !== undefined && o.secret.length > 0 ? { secrets: parseSecretOptions(o.secret) } : {}),
     onWarning: (w) => weaveLog.warn(`raiment: ${(w as { code?: string }).code ?? w.name}: ${w.message}`, { event: 'warning', code: (w as { code?: string }).code ?? w.name }),

@@ -19,7 +19,10 @@
  *   published again from the first. A channel that closes with its connection is left to the
  *   connection: its 'down' detaches the relay in the same step, and its next 'up' attaches it.
  * - A row the broker returns as unroutable (mandatory: no queue for that weave id, so no such
- *   weave ever joined) becomes a dead letter here, in the transaction that deletes it.
+ *   weave ever joined) becomes a dead letter here, in the transaction that deletes it; so does a
+ *   row it refuses for its size (it closes the channel: src/amqp/refusals.ts), which is never
+ *   published again, and the rows after it go on at once on a new channel. A row bigger than
+ *   BATCH_BYTES goes alone, so the row refused is known by its size and takes no other with it.
  * - Consecutive rows for one weave may travel in one AMQP message, a batch (src/amqp/wire.ts):
  *   their envelopes in `n` order, each with its own id, so the receiver takes each once and in
  *   order exactly as if they had come one by one; the batch is confirmed, returned or redelivered
@@ -47,17 +50,17 @@
  * weaves passing messages back and forth, a confirm comes while the other weave works, and its
  * delete was an fsync of its own beside the four a round trip waits for (the send, the take, the
  * reply, its take): on one machine it took disk and CPU from the other weave's. A row confirmed
- * and not yet deleted is never published again on this channel (`#confirmed`); after a crash it
+ * and not yet deleted is never published again on this channel (`done` of src/amqp/outbox-deletes.ts); after a crash it
  * is, and the receiver ignores the copy, as for any confirm lost with a connection. Someone
  * waiting for an empty outbox (`empty`) has the deletes queued at once.
  */
 import type { ConfirmChannel, ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'
 import type { Journal } from '../journal.js'
-import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { Topology } from './topology.js'
 import { wireMessage, type Row } from './wire.js'
-import { deadLetterInsert } from '../dead-letters.js'
+import { OutboxDeletes } from './outbox-deletes.js'
+import { deadLetterOf, sizeReason, sizeRefusal, type SizeRefusal } from './refusals.js'
 
 /**
  * At most this many published rows await their confirm at once: two commits' worth of a busy
@@ -75,9 +78,9 @@ const REOPEN_MS = 1_000
 const REOPEN_MAX_MS = 30_000
 /**
  * Rows confirmed are deleted at most this long after their confirm (see Cost, above): a few round
- * trips' worth between two weaves, about 2,000 rows of a busy relay.
+ * trips' worth between two weaves, about 2,000 rows of a busy relay (src/amqp/outbox-deletes.ts).
  */
-export const DELETE_AFTER_MS = 100
+export { DELETE_AFTER_MS } from './outbox-deletes.js'
 
 /** How the outbox body of a move record begins (`JSON.stringify({ k: 'move', … })`). */
 const MOVE_PREFIX = '{"k":"move"'
@@ -96,8 +99,6 @@ export class Relay {
   readonly #topology: Topology
   readonly #select: Stmt
   readonly #count: Stmt
-  readonly #deleteRange: Stmt
-  readonly #dead: Stmt
   readonly #saveSent: Stmt
   readonly #savePrev: Stmt
   /** This journal, as the receivers know it: `<weave id>#<journal id>`. */
@@ -137,18 +138,14 @@ export class Relay {
    * but, under `replicated`, perhaps not yet in the journal's stream, and are not published.
    */
   #released = 0
-  /** Rows confirmed whose delete is queued but not yet committed. */
-  readonly #confirmed = new Set<number>()
-  /** Rows confirmed whose delete is not yet queued (within DELETE_AFTER_MS of the first). */
-  #toDelete: number[] = []
-  /** Dead letters of returned rows among them, queued with their deletes. */
-  #deadLetters: unknown[][] = []
-  /** A call of #queueDeletes is scheduled: in this tick (someone waits for `empty`) or by #deleteTimer. */
-  #deleteQueued = false
-  /** Queues the deletes of #toDelete DELETE_AFTER_MS after the first confirm of them; or null. */
-  #deleteTimer: NodeJS.Timeout | null = null
+  /** The deletes of the rows confirmed (or dead letters), and those rows until deleted (`done`). */
+  readonly #deletes: OutboxDeletes
   /** Message ids the broker returned as unroutable on the current channel. */
   #returned = new Set<string>()
+  /** What is published on the current channel and not confirmed: by its first row's number, its rows and bytes. */
+  #unconfirmed = new Map<number, { rows: Row[]; bytes: number }>()
+  /** The current channel closes as the broker refused a message for its size. */
+  #tooLarge: SizeRefusal | null = null
   #idle: Array<() => void> = []
 
   constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS) {
@@ -161,8 +158,7 @@ export class Relay {
     this.#savePrev = db.prepare('UPDATE outbox SET prev = ? WHERE n = ?')
     // Messages waiting for the weave of their name (src/name-sends.ts) go into the outbox later.
     this.#count = db.prepare('SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_names)').pluck()
-    this.#deleteRange = db.prepare('DELETE FROM outbox WHERE n >= ? AND n <= ?')
-    this.#dead = deadLetterInsert(db)
+    this.#deletes = new OutboxDeletes(journal, { waiting: () => this.#idle.length > 0, before: (hi) => this.#beforeDeletes(hi), after: () => this.#checkIdle() })
     this.#saveSent = db.prepare('INSERT INTO outbox_sent (dest, n) VALUES (?, ?) ON CONFLICT (dest) DO UPDATE SET n = max(n, excluded.n)')
     this.#sentTo = new Map(db.prepare('SELECT dest, n FROM outbox_sent').raw(true).all() as Array<[string, number]>)
     this.#src = `${journal.weaveId}#${journal.meta('journal_id') ?? ''}`
@@ -189,7 +185,7 @@ export class Relay {
   empty(): Promise<void> {
     if (this.pending() === 0) return Promise.resolve()
     // Someone waits: the rows confirmed are deleted now, not after DELETE_AFTER_MS.
-    if (this.#deleteTimer !== null) this.#queueDeletes()
+    if (this.#deletes.timed) this.#deletes.flush()
     return new Promise((resolve) => this.#idle.push(resolve))
   }
 
@@ -204,7 +200,9 @@ export class Relay {
     this.#conn = conn
     const ch = await conn.createConfirmChannel()
     ch.on('error', (e: Error) => {
-      if (this.#ch === ch) this.#why ??= `the broker closed the relay's channel (${e.message.replace(/\s+/g, ' ')})`
+      if (this.#ch !== ch) return
+      this.#why ??= `the broker closed the relay's channel (${e.message.replace(/\s+/g, ' ')})`
+      this.#tooLarge ??= sizeRefusal(e.message)
     })
     await this.#topology.exchanges(ch)
     const returned = new Set<string>()
@@ -214,6 +212,15 @@ export class Relay {
       this.#ch = null
       const why = this.#why ?? "the relay's channel closed"
       this.#why = null
+      const tooLarge = this.#tooLarge
+      this.#tooLarge = null
+      // Refused for its size: a dead letter, and the rest goes on at once (no back-off).
+      if (tooLarge !== null && this.#refuseTooLarge(tooLarge)) {
+        process.nextTick(() => {
+          if (this.#conn === conn) this.attach(conn).catch(() => {})
+        })
+        return
+      }
       // Closed with its connection (the broker closed that, or it dropped), the connection's
       // 'down' has detached the relay by the next tick: it reconnects, and logs why, itself.
       process.nextTick(() => {
@@ -223,6 +230,7 @@ export class Relay {
     this.#ch = ch
     this.#why = null
     this.#returned = returned
+    this.#unconfirmed = new Map()
     this.#next = 0
     this.#lastTo = new Map(this.#sentTo)
     this.#inFlight = 0
@@ -292,17 +300,23 @@ export class Relay {
           }
           this.#next = row[0]
           const prev = this.#prevOf(row)
-          if (this.#confirmed.has(row[0])) this.#prevs.delete(row[0])
+          if (this.#deletes.done.has(row[0])) this.#prevs.delete(row[0])
           else if (!this.#publish(ch, [row], [prev])) return
           continue
         }
         this.#next = row[0]
         const prev = this.#prevOf(row)
-        if (this.#confirmed.has(row[0])) {
+        if (this.#deletes.done.has(row[0])) {
           this.#prevs.delete(row[0])
           continue
         }
         let pack = packs.get(row[2])
+        // A row that would take its pack past BATCH_BYTES goes without it (a big one alone).
+        if (pack !== undefined && pack.bytes + row[3].length > BATCH_BYTES) {
+          packs.delete(row[2])
+          if (!this.#publish(ch, pack.rows, pack.prevs)) return
+          pack = undefined
+        }
         if (pack === undefined) packs.set(row[2], (pack = { rows: [], prevs: [], bytes: 0 }))
         pack.rows.push(row)
         pack.prevs.push(prev)
@@ -352,8 +366,10 @@ export class Relay {
     const prev = prevs[0] ?? null
     const { id, body, headers } = wireMessage(this.#src, rows, prevs, prev !== null && this.#prevs.has(prev))
     this.#inFlight += rows.length
+    const bytes = Buffer.from(body)
+    this.#unconfirmed.set(rows[0]![0], { rows, bytes: bytes.length })
     try {
-      ch.publish(this.#topology.exchange, rows[0]![2], Buffer.from(body), { persistent: true, mandatory: true, messageId: id, contentType: 'application/json', headers }, (err) =>
+      ch.publish(this.#topology.exchange, rows[0]![2], bytes, { persistent: true, mandatory: true, messageId: id, contentType: 'application/json', headers }, (err) =>
         this.#confirm(ch, id, rows, err),
       )
       return true
@@ -378,43 +394,51 @@ export class Relay {
       void ch.close().catch(() => {})
       return
     }
+    // (Kept when refused: a channel closed for a message's size fails them all first.)
+    this.#unconfirmed.delete(rows[0]![0])
     this.#reopenMs = REOPEN_MS
     if (this.#refused) {
       this.#refused = false
       this.#log('raiment: the broker takes messages again')
     }
     const returned = this.#returned.delete(id)
+    this.#done(rows, returned ? (dest) => `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker` : null)
+    if (this.#more) this.#schedulePump()
+  }
+
+  /**
+   * The channel closed as the broker refused a message for its size: the first one not confirmed
+   * bigger than its max (a big row goes alone) is dead-lettered, logged, and not published again.
+   * False if none is known (then it is published again, after the back-off).
+   */
+  #refuseTooLarge(r: SizeRefusal): boolean {
+    for (const [first, { rows, bytes }] of this.#unconfirmed) {
+      if (bytes <= r.max) continue
+      this.#unconfirmed.delete(first)
+      const dest = rows[0]![2]
+      this.#log(`raiment: ${sizeReason(r, dest)}; ${rows.length === 1 ? 'that message is' : `those ${rows.length} messages are`} in the dead letters here (raiment dead-letters), and the messages after it go on`)
+      this.#done(rows, () => sizeReason(r, dest))
+      return true
+    }
+    return false
+  }
+
+  /**
+   * Rows confirmed, or (`dead` says why) that no weave will take: deleted soon, those dead as dead
+   * letters in the same transaction (a crash between would make them twice).
+   */
+  #done(rows: Row[], dead: ((dest: string) => string) | null): void {
     for (const [n, , dest, body] of rows) {
-      this.#confirmed.add(n)
       const prev = this.#prevs.get(n) ?? null
       this.#prevs.delete(n)
-      if (returned) this.#unlink(dest, n, prev)
+      if (dead !== null) this.#unlink(dest, n, prev)
       else if (n > (this.#sentTo.get(dest) ?? 0)) {
         this.#sentTo.set(dest, n)
         this.#sentDirty.set(dest, n)
       }
-      // A fence no weave takes is nobody's message: its thread's catch-up gives up in time
-      // (src/catch-up.ts). Nor an unwatch: with the weave gone, so are its watches.
-      if (returned && !body.startsWith('{"k":"fence"') && !body.startsWith('{"k":"unwatch"')) {
-        const e = JSON.parse(body) as Envelope | WatchEnvelope
-        // A moving thread's whole record is kept, so nothing of it is lost.
-        const [from, to, what] =
-          e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : e.k === 'move' ? [e.record.from, e.record.thread.id, body] : e.k === 'unwatch' ? [null, e.watcher, body] : [null, e.target, body]
-        // Recorded in the transaction that deletes its row (a crash between would make it twice).
-        this.#deadLetters.push([from, to, what, `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`, Date.now()])
-      }
-      this.#toDelete.push(n)
+      this.#deletes.add(n, dead === null ? null : deadLetterOf(body, dead(dest)))
     }
-    if (!this.#deleteQueued) {
-      this.#deleteQueued = true
-      // Someone waits for an empty outbox: after the other confirms of this read from the socket.
-      if (this.#idle.length > 0) process.nextTick(() => this.#queueDeletes())
-      else {
-        this.#deleteTimer = setTimeout(() => this.#queueDeletes(), DELETE_AFTER_MS)
-        this.#deleteTimer.unref()
-      }
-    }
-    if (this.#more) this.#schedulePump()
+    this.#deletes.schedule()
   }
 
   /**
@@ -429,53 +453,22 @@ export class Relay {
     else this.#lastTo.set(dest, prev)
   }
 
-  /** Queues the deletes of the rows confirmed since the last call, a statement per run of numbers. */
-  #queueDeletes(): void {
-    this.#deleteQueued = false
-    if (this.#deleteTimer !== null) clearTimeout(this.#deleteTimer)
-    this.#deleteTimer = null
-    // Closed meanwhile (the weave before its link): the rows are published again at the next start.
-    if (this.#journal.closed) return
-    const ns = this.#toDelete
-    this.#toDelete = []
-    if (ns.length === 0) return
-    for (const d of this.#deadLetters) this.#journal.queue(this.#dead, d)
-    this.#deadLetters = []
-    // In the transaction that deletes the rows: a row before the next one for its weave is known.
+  /** Queued in the transaction of the deletes of rows up to `hi` (src/amqp/outbox-deletes.ts). */
+  #beforeDeletes(hi: number): void {
+    // A row before the next one for its weave is known.
     for (const e of this.#sentDirty) this.#journal.queue(this.#saveSent, e)
     this.#sentDirty.clear()
-    // Confirms come in publish order, so `ns` is almost always sorted already.
-    for (let i = 1; i < ns.length; i++) {
-      if (ns[i]! < ns[i - 1]!) {
-        ns.sort((a, b) => a - b)
-        break
-      }
-    }
     // A row not confirmed below one deleted now (refused, its nack yet to come) keeps the row
-    // before it for a restart, in this transaction (#prevs is in read order: `n` ascending).
-    const hi = ns[ns.length - 1]!
+    // before it for a restart (#prevs is in read order: `n` ascending).
     for (const [n, prev] of this.#prevs) {
       if (n > hi) break
       if (prev !== null) this.#journal.queue(this.#savePrev, [prev, n])
     }
-    const ranges: Array<[number, number]> = []
-    let lo = ns[0]!
-    for (let i = 1; i <= ns.length; i++) {
-      if (i < ns.length && ns[i] === ns[i - 1]! + 1) continue
-      ranges.push([lo, ns[i - 1]!])
-      if (i < ns.length) lo = ns[i]!
-    }
-    const last = ranges.length - 1
-    for (let i = 0; i < last; i++) this.#journal.queue(this.#deleteRange, ranges[i]!)
-    this.#journal.queue(this.#deleteRange, ranges[last]!, () => {
-      for (const n of ns) this.#confirmed.delete(n)
-      this.#checkIdle()
-    })
   }
 
   detach(): void {
     // What was confirmed is deleted in the journal's next commit (at the latest when it closes).
-    if (this.#deleteTimer !== null) this.#queueDeletes()
+    if (this.#deletes.timed) this.#deletes.flush()
     this.#ch = null
     this.#conn = null
     if (this.#reopenTimer !== null) clearTimeout(this.#reopenTimer)

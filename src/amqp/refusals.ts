@@ -1,0 +1,47 @@
+/**
+ * What the relay (src/amqp/relay.ts) makes of an outbox row no weave will take: one the broker
+ * returned (no queue for its weave), or one it refused for its size (bigger than its
+ * max_message_size: it closes the channel with 406 PRECONDITION_FAILED).
+ *
+ * Invariant: such a row becomes a dead letter, with the reason, in the transaction that deletes
+ * it from the outbox; the rows after it go on (a row refused for its size, published again, would
+ * be refused again forever, and every later row of the weave would wait behind it).
+ */
+import type { Envelope, WatchEnvelope } from '../messages.js'
+
+/** The broker's limit a channel was closed for: the message's size and its max_message_size. */
+export interface SizeRefusal {
+  size: number
+  max: number
+}
+
+/**
+ * The size refusal in the text of a channel's close (RabbitMQ: "PRECONDITION_FAILED - message
+ * size 2097212 is larger than configured max size 1048576"), or null.
+ */
+export function sizeRefusal(text: string): SizeRefusal | null {
+  const m = /message size (\d+) is larger than configured max size (\d+)/.exec(text)
+  return m === null ? null : { size: Number(m[1]), max: Number(m[2]) }
+}
+
+/** Why a row refused for its size is a dead letter. */
+export function sizeReason(r: SizeRefusal, dest: string): string {
+  return (
+    `the broker refused it for its size (${r.size} bytes; its max_message_size is ${r.max}), so it cannot reach weave '${dest}': ` +
+    `send a reference to the payload stored elsewhere, or raise the broker's max_message_size (and keep maxMessageBytes within it)`
+  )
+}
+
+/**
+ * The dead letter (sender, recipient, body, reason, at) of an outbox row's envelope `body` no
+ * weave takes, or null for what is nobody's message: a fence (its thread's catch-up gives up in
+ * time, src/catch-up.ts), an unwatch (with the weave gone, so are its watches).
+ */
+export function deadLetterOf(body: string, reason: string): unknown[] | null {
+  if (body.startsWith('{"k":"fence"') || body.startsWith('{"k":"unwatch"')) return null
+  const e = JSON.parse(body) as Envelope | WatchEnvelope
+  // A moving thread's whole record is kept, so nothing of it is lost.
+  const [from, to, what] =
+    e.k === 'msg' ? [e.from, e.to, e.body] : e.k === 'spawn' ? [e.parent, e.id, e.params] : e.k === 'move' ? [e.record.from, e.record.thread.id, body] : e.k === 'unwatch' ? [null, e.watcher, body] : [null, e.target, body]
+  return [from, to, what, reason, Date.now()]
+}

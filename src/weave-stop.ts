@@ -9,9 +9,15 @@
  * - Waits (a receive, a sleep, a retry's pause) are not waited for: they are made again at the
  *   next start, as after any stop.
  * - The wait ends when no call is in flight, or its time is up; a second stop can shorten it.
+ * - The close (`closeWeave`) marks the weave closed only after the wait, at a turn where no step is
+ *   halfway, and lets go of the journal last: its joins still pending are rejected even when the
+ *   journal's last commit fails.
  */
 import { InvalidArgument } from './errors.js'
+import { ownTurn } from './group-commit.js'
 import type { Run } from './weave-types.js'
+import type { WeaveParts } from './weave-parts.js'
+import type { Weave } from './weave.js'
 import { MAX_TIMER_MS } from './durations.js'
 import { valueText } from './value-text.js'
 
@@ -91,5 +97,47 @@ export class StopCalls {
     if (this.#over) return
     if (ms === 0) this.#timeUp()
     else if (ms < MAX_TIMER_MS) this.#timers.push(setTimeout(this.#timeUp, ms))
+  }
+}
+
+/** The wait of a weave's stop (`Weave.stopCalls`): started once, shortened by a later one; none once closed. */
+export function stopCalls(weave: Weave, p: WeaveParts, wait: number): Promise<void> {
+  if (p.stopCalls !== null) p.stopCalls.shorten(wait)
+  else if (!p.closed) {
+    // Held even with no wait: a call made from here to the detach would be made again at the next start.
+    p.stopCalls = new StopCalls(p.runs.values(), wait)
+    if (wait > 0 || p.stopCalls.oldCode.length > 0) p.stopCalls.announce(weave, wait)
+  }
+  return p.stopCalls?.done.then(() => undefined) ?? Promise.resolve()
+}
+
+/**
+ * The close of a weave (`Weave.close`): its wait, then its threads detached, what is queued
+ * committed, the journal closed and given up.
+ * @throws JournalWriteFailed when the last commit fails (the journal is closed and let go all the same)
+ */
+export async function closeWeave(weave: Weave, p: WeaveParts, wait: number): Promise<void> {
+  await weave.stopCalls(wait)
+  // A step may be halfway (a call's side write queued, its entry a microtask later): committed
+  // apart, the next weave would make the call again. So with anything queued, the threads are
+  // detached at a turn of their own, where no step is halfway (src/group-commit.ts `ownTurn`).
+  if (weave.journal.queued) await ownTurn()
+  p.closed = true
+  p.control.stop()
+  weave.schedules.stop()
+  p.passivation?.stop()
+  weave.messages.stop()
+  for (const run of p.runs.values()) {
+    run.weft.detach()
+    run.obs?.end('detached')
+  }
+  p.observer?.detach()
+  await p.dumps.settled()
+  // Commits what is queued (ends committed now resolve their joins); after a failed batch
+  // (JournalWriteFailed) it still closes the file and lets go of the lock, then throws that error.
+  try {
+    weave.journal.close()
+  } finally {
+    p.joins.close()
   }
 }

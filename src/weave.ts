@@ -12,44 +12,36 @@
  * - A thread's end (result, error, killed) is recorded in the same ordered commit stream as its
  *   outcomes, after all of them.
  *
- * The weave owns its public API, its options and what it is made of; the runs of its threads
- * (starting, ending, resuming) are in src/weave-runs.ts.
+ * The weave owns its public API and its public fields (journal, config, messages, schedules,
+ * clock); what it is made of behind them, and their wiring, is src/weave-parts.ts; its opening
+ * sequence src/weave-open.ts; its close src/weave-stop.ts; the runs of its threads (starting,
+ * ending, resuming) src/weave-runs.ts.
  */
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
-import { resolve } from 'node:path'
 import { newScope, type WeaveConfig } from './call-context.js'
-import { DumpWriter, leftNoDump } from './dump.js'
+import { leftNoDump } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
-import { InvalidArgument, LinkedExit, RaimentError, ThreadTypeUnavailable, UnknownThreadType, WeaveClosed } from './errors.js'
-import { ownTurn } from './group-commit.js'
+import { InvalidArgument, LinkedExit, WeaveClosed } from './errors.js'
 import { Journal } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
-import type { Observer } from './observer.js'
 import type { MoveRecord } from './migration.js'
 import type { Origin } from './received.js'
 import { remoteWatches, type RemoteWatches } from './remote-watches.js'
-import { Schedules } from './schedules/schedules.js'
+import type { Schedules } from './schedules/schedules.js'
 import type { ScheduleClock } from './schedules/clock.js'
-import { attachClock } from './time/attach.js'
-import { clockOption } from './time/timers.js'
-import { Keyring } from './secrets/keyring.js'
-import type { Library } from './libraries.js'
-import { checkUses, spawnedTypeName, weaveTypes, type ThreadTypes } from './thread-types.js'
+import { spawnedTypeName, weaveTypes, type ThreadTypes } from './thread-types.js'
 import type { AnyThreadType, LibraryName, ThreadType } from './thread.js'
-import { ControlRequests } from './weave-control.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
-import { hashFiles, WeaveReloads, type ReloadReport } from './check/reload.js'
+import type { ReloadReport } from './check/reload.js'
 import { MAX_MESSAGE_BYTES } from './message-size.js'
-import { checkOptions, givenTypes, HOW_TO_ADD_TYPE, loadLibraries, loadObserver, observed, type HowToAddType, type InternalWeaveOptions, type WeaveOptions, refuseAtOpen, replicateJournal } from './weave-options.js'
-import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents, WeaveHost } from './weave-types.js'
-import { WeaveMoves } from './weave-moves.js'
-import { warnLongRecords } from './continue/long-record.js'
-import { joinLocal, PendingJoins } from './weave-join.js'
-import { Passivation } from './passivation/passivation.js'
-import { WeaveRuns } from './weave-runs.js'
-import { chosenId, SpawnIds } from './spawn-ids.js'
-import { StopCalls, stopWaitMs } from './weave-stop.js'
+import { checkOptions, refuseAtOpen, type WeaveOptions } from './weave-options.js'
+import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents } from './weave-types.js'
+import { joinLocal } from './weave-join.js'
+import { chosenId } from './spawn-ids.js'
+import { closeWeave, stopCalls, stopWaitMs } from './weave-stop.js'
+import { cannotRunType, weaveParts, type WeaveParts } from './weave-parts.js'
+import { openWeave } from './weave-open.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type SpawnOptions, type ThreadEnd, type ThreadId, type WeaveEvents } from './weave-types.js'
@@ -73,48 +65,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
   readonly schedules: Schedules
   /** The time its threads see and its schedules go by (`WeaveOptions.clock`; src/time/timers.ts). */
   readonly clock: ScheduleClock
-  readonly #types: Map<string, AnyThreadType>
-  /** Types whose module is there but cannot run (it failed to load, or uses a missing library), with why. */
-  readonly #unavailable: Map<string, RaimentError>
-  /** Where a type it does not know is given, when its types were given as objects (`threads: { … }`); null for a directory. */
-  readonly #howToAdd: HowToAddType | null
-  readonly #libs: Map<string, Library>
-  /** The runs of its threads: started, ended, resumed (src/weave-runs.ts). */
-  readonly #runs: WeaveRuns
-  /** Writes the dumps of failed threads (src/dump.ts). */
-  readonly #dumps: DumpWriter
-  /** Threads killed here while not running here, until their end commits (see `kill`). */
-  readonly #ending = new Set<string>()
-  #closed = false
-  /** The close under way (see `close`), and its wait for the calls in flight (src/weave-stop.ts). */
-  #stop: Promise<void> | null = null
-  #stopCalls: StopCalls | null = null
-  /** Told of runs, calls and commits (src/observer.ts: OpenTelemetry), or null. */
-  #observer: Observer | null = null
-  /** What the helpers acting on this weave's runs reach of it (moves, forks, reloads). */
-  readonly #host: WeaveHost
-  /** Moves of threads to and from other weaves (src/weave-moves.ts). */
-  readonly #moves: WeaveMoves
-  #forks: Forks | null = null
-  /** Threads leaving memory while they wait, and waking (src/passivation/); null when off. */
-  readonly #passivation: Passivation | null
-  /** Reloads of the threads directory (src/check/reload.ts); null: types given by name. */
-  readonly #reloads: WeaveReloads | null
-  /** What other processes ask of this journal (src/weave-control.ts). */
-  readonly #control: ControlRequests
-  /** The API's joins still pending: rejected when the weave closes (src/weave-join.ts). */
-  readonly #joins = new PendingJoins()
-  /** Spawns of ids chosen by the caller: once per id (src/spawn-ids.ts). */
-  readonly #spawnIds: SpawnIds
+  /** What it is made of behind this API: its runs, types, libraries, dumps, moves… (src/weave-parts.ts). */
+  readonly #p: WeaveParts
 
   private constructor(journal: Journal, types: ThreadTypes, config: WeaveConfig, o: WeaveOptions) {
     super()
     this.journal = journal
-    this.#spawnIds = new SpawnIds(journal)
-    this.#types = types.types
-    this.#unavailable = types.unavailable
-    this.#howToAdd = typeof o.threads !== 'object' ? null : ((o as InternalWeaveOptions)[HOW_TO_ADD_TYPE] ?? givenTypes)
-    this.#libs = new Map()
     this.config = config
     // Libraries that need the weave (mailbox, threads, registry) find it in their config.
     Object.defineProperty(config, 'weave', { value: this, enumerable: false })
@@ -123,63 +79,10 @@ export class Weave extends EventEmitter<WeaveEvents> {
     // What `raiment send` measures a message by while this weave runs, or after (src/cli/messages.ts).
     if (journal.meta('max_message_bytes') !== String(this.messages.maxBytes)) journal.setMeta('max_message_bytes', String(this.messages.maxBytes))
     this.messages.remote = o.remote ?? null
-    this.#dumps = new DumpWriter(o.dumps === false ? false : resolve(o.dumps ?? 'dumps'), journal, (e) => this.emit('error', e))
-    // After the open (whoever opened it listens for 'error' by then), unless closed at once.
-    if (journal.dumpsDueSince !== null) {
-      const since = journal.dumpsDueSince
-      setImmediate(() => {
-        if (!this.#closed) this.#dumps.writeMissing(since)
-      })
-    }
-    // The key of secret values' markers (src/secrets/keyring.ts); read or made on first use.
-    const keyring = Keyring.forJournal(config.db)
-    // A pending row whose kill is queued (not yet committed) is not started.
-    this.#control = new ControlRequests(this, (row) => this.#ending.has(row.id) || this.#runs.adopt(row), () => this.#closed)
-    this.clock = clockOption(o)
-    this.messages.inboxes.clock = this.clock
-    this.schedules = new Schedules(this, this.clock)
-    this.#host = this.#makeHost()
-    attachClock(this.clock, journal, () => this.#runs.values(), (run) => this.#runs.parked.has(run))
-    this.#moves = new WeaveMoves(this.#host)
-    const dir = typeof o.threads === 'object' ? null : (o.threads ?? 'threads')
-    this.#reloads = dir === null ? null : new WeaveReloads(this.#host, { dir, ioLibs: o.ioLibs ?? 'io-libs', types: this.#types, unavailable: this.#unavailable, hashes: hashFiles(types.files.values()) })
-    const after = o.passivateAfter ?? 30_000
-    this.#passivation = after === false || after === Infinity ? null : new Passivation({ ...this.#host, forget: (run) => this.#runs.forget(run) }, after)
-    this.#runs = new WeaveRuns({
-      host: this.#host,
-      libs: this.#libs,
-      dumps: this.#dumps,
-      keyring,
-      onDivergence: o.onDivergence ?? 'fail',
-      alwaysReplay: o.alwaysReplay ?? false,
-      passivation: this.#passivation,
-      moves: this.#moves,
-    })
-  }
-
-  #makeHost(): WeaveHost {
-    return {
-      weave: this,
-      closed: () => this.#closed,
-      stopping: () => this.#stopCalls !== null,
-      run: (id) => this.#runs.get(id),
-      runs: () => this.#runs.values(),
-      type: (name) => this.#types.get(name),
-      prepare: (id, type, parent, entries, trace, continued, scope) => this.#runs.prepare(id, type, parent, entries, trace ?? null, continued, scope ?? null),
-      start: (run, t, params, resumed) => this.#runs.start(run, t, params, resumed),
-      ended: (run, end) => this.#runs.ended(run, end),
-      cannotRun: (id, type, parent) => this.#runs.cannotRun(id, type, parent),
-      park: (row) => this.#runs.parked.park(row),
-      isParked: (run) => this.#runs.parked.has(run),
-      unpark: (type) => this.#runs.parked.unpark(type),
-      cannotRunType: (type) => this.#cannotRunType(type),
-      entries: (id) => this.#runs.entries(id),
-      record: (id) => this.#runs.record(id),
-      weft: (run, entries) => this.#runs.weft(run, entries),
-      observer: () => this.#observer,
-      wake: (id) => this.#runs.woken(id),
-      passivated: (type) => this.#passivation?.ofType(type) ?? [],
-    }
+    const { parts, clock, schedules } = weaveParts(this, journal, types, o)
+    this.#p = parts
+    this.clock = clock
+    this.schedules = schedules
   }
 
   /**
@@ -200,38 +103,13 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   static async open(o: WeaveOptions = {}): Promise<Weave> {
     checkOptions(o)
-    const byName = typeof o.threads === 'object'
     const loaded = await weaveTypes(o.threads)
-    const types = loaded.types
     const dbFile = o.db ?? 'raiment.db'
     const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}), beforeOwn: (j) => refuseAtOpen(o, j) })
     try {
       const config: WeaveConfig = { ...(o.config ?? {}), db: dbFile, weaveId: journal.weaveId, durability: o.durability ?? 'sync' }
       const weave = new Weave(journal, loaded, config, o)
-      const observer = await loadObserver(o)
-      if (observer !== null) {
-        weave.#observer = observer
-        journal.observer = observer
-        weave.messages.observed = true
-        observer.attach(observed(journal))
-      }
-      for (const [name, lib] of await loadLibraries(o, config)) weave.#libs.set(name, lib)
-      // Types given by name are the program's own: a missing library is thrown at this call.
-      checkUses(types, weave.libraries, byName ? undefined : loaded.unavailable, loaded.files)
-      const warn = o.onWarning ?? ((w: Error) => process.emitWarning(w))
-      warnLongRecords(weave, warn)
-      for (const e of loaded.unavailable.values()) warn(e)
-      await o.remote?.claim?.(journal.weaveId)
-      await replicateJournal(o, journal)
-      weave.#runs.parked.opening(warn)
-      weave.#runs.resume()
-      weave.#runs.resumeCancels()
-      weave.#runs.parked.opened()
-      weave.messages.start()
-      // Declared by modules that several weaves load: brought in by one of them (the others' go).
-      const declares = o.moduleSchedulesOn === undefined || o.moduleSchedulesOn === journal.weaveId
-      weave.schedules.start(declares || loaded.declared === undefined ? loaded.declared : new Map(), warn)
-      weave.#control.start(o.pollMs ?? 50)
+      await openWeave(weave, weave.#p, loaded, o)
       return weave
     } catch (e) {
       journal.close()
@@ -241,7 +119,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** The names of the thread types this weave knows. */
   get types(): string[] {
-    return [...this.#types.keys()]
+    return [...this.#p.types.keys()]
   }
 
   /**
@@ -250,22 +128,22 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * does not exist).
    */
   get unavailable(): ReadonlyMap<string, Error> {
-    return this.#unavailable
+    return this.#p.unavailable
   }
 
   /** The names of the I/O libraries this weave has. */
   get libraries(): string[] {
-    return [...this.#libs.keys()]
+    return [...this.#p.libs.keys()]
   }
 
   /** Threads running in this weave now. */
   get running(): number {
-    return this.#runs.size
+    return this.#p.runs.size
   }
 
   /** Threads of this weave passivated now: running, out of memory until what they wait for comes (not among `running`). */
   get passivated(): number {
-    return this.#passivation?.count ?? 0
+    return this.#p.passivation?.count ?? 0
   }
 
   /**
@@ -290,21 +168,21 @@ export class Weave extends EventEmitter<WeaveEvents> {
   spawn<P, R>(type: ThreadType<readonly LibraryName[], P, R>, ...args: undefined extends P ? [params?: NoInfer<P>, opts?: SpawnOptions] : [params: NoInfer<P>, opts?: SpawnOptions]): ThreadId<R>
   spawn(type: string, params?: unknown, opts?: SpawnOptions): string
   spawn(given: string | AnyThreadType, params?: unknown, opts: SpawnOptions = {}): string {
-    if (this.#closed) throw new WeaveClosed()
-    const type = spawnedTypeName(this.#types, this.#unavailable, given)
-    const t = this.#types.get(type)
-    if (t === undefined) throw this.#cannotRunType(type)
+    if (this.#p.closed) throw new WeaveClosed()
+    const type = spawnedTypeName(this.#p.types, this.#p.unavailable, given)
+    const t = this.#p.types.get(type)
+    if (t === undefined) throw cannotRunType(this.#p, type)
     const text = encodeValue(params, 'params')
     // A chosen id (a request's key, a spawn sent by another weave) is spawned once, however often it comes.
     const chosen = opts.id === undefined ? undefined : chosenId(this.journal.weaveId, opts.id)
-    if (chosen !== undefined && this.#spawnIds.claim(chosen, type, text, this.#runs.get(chosen)?.type)) return chosen
+    if (chosen !== undefined && this.#p.spawnIds.claim(chosen, type, text, this.#p.runs.get(chosen)?.type)) return chosen
     const id = chosen ?? this.journal.nextThreadId()
-    const obs = this.#observer
+    const obs = this.#p.observer
     const scope = newScope()
-    const run = this.#runs.prepare(id, type, opts.parent ?? null, null, obs === null ? null : (opts.trace ?? obs.active()), 0, scope)
+    const run = this.#p.runs.prepare(id, type, opts.parent ?? null, null, obs === null ? null : (opts.trace ?? obs.active()), 0, scope)
     this.journal.insertThread(id, type, text, opts.parent ?? null, 'running', () => {
-      if (chosen !== undefined) this.#spawnIds.committed(chosen)
-      if (!this.#closed && !run.ended) this.#runs.start(run, t, decodeValue(text), false)
+      if (chosen !== undefined) this.#p.spawnIds.committed(chosen)
+      if (!this.#p.closed && !run.ended) this.#p.runs.start(run, t, decodeValue(text), false)
     }, run.obs === null ? null : run.obs.traceparent, scope)
     return id
   }
@@ -328,15 +206,15 @@ export class Weave extends EventEmitter<WeaveEvents> {
   join<R>(id: ThreadId<R>): Promise<ThreadEnd<R>>
   join(id: string): Promise<ThreadEnd>
   join(id: string): Promise<ThreadEnd> {
-    if (this.#closed) return Promise.reject(new WeaveClosed(`join thread '${id}'`))
+    if (this.#p.closed) return Promise.reject(new WeaveClosed(`join thread '${id}'`))
     // A thread that moved away from here answers { status: 'moved', to } below.
     const remote = this.messages.isRemote(id) && this.messages.forwardOf(id) === undefined
-    return this.#joins.guard(id, remote ? this.watches.join(id) : joinLocal(this.#host, id, this.#passivation))
+    return this.#p.joins.guard(id, remote ? this.watches.join(id) : joinLocal(this.#p.host, id, this.#p.passivation))
   }
 
   /** @internal `threads.join` of a thread of this weave: `onCancel` gets what gives the join up. */
   joinHere(id: string, onCancel: (cancel: () => void) => void): Promise<ThreadEnd> {
-    return joinLocal(this.#host, id, this.#passivation, onCancel)
+    return joinLocal(this.#p.host, id, this.#p.passivation, onCancel)
   }
 
   /**
@@ -349,7 +227,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
     // Moved to another weave (or moving: its departure queued), or another weave's: the kill goes
     // there, as a message does; that weave kills it if it still runs.
     if (this.#elsewhere(id)) return (this.watches.kill(id, this.#apiCallId()), true)
-    return this.#runs.kill(id, this.#ending)
+    return this.#p.runs.kill(id, this.#p.ending)
   }
 
   /** A thread of another weave, or one that moved from here (with a broker: what is asked of it goes there). */
@@ -371,9 +249,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws UnknownThread when no thread has that id here
    */
   cancel(id: string, reason = 'cancelled'): boolean {
-    if (this.#closed) throw new WeaveClosed(`cancel thread '${id}'`)
+    if (this.#p.closed) throw new WeaveClosed(`cancel thread '${id}'`)
     if (this.#elsewhere(id)) return (this.watches.cancel(id, this.#apiCallId(), reason), true)
-    return this.#runs.cancel(id, reason)
+    return this.#p.runs.cancel(id, reason)
   }
 
   /**
@@ -384,17 +262,17 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws MessageTooLarge (nothing sent) when the message is bigger than maxMessageBytes
    */
   send(to: string, message: unknown): SendResult {
-    if (this.#closed) throw new WeaveClosed()
-    return this.messages.send(null, to, message, `api:${this.journal.weaveId}:${randomUUID()}`, this.#observer === null ? null : this.#observer.active())
+    if (this.#p.closed) throw new WeaveClosed()
+    return this.messages.send(null, to, message, `api:${this.journal.weaveId}:${randomUUID()}`, this.#p.observer === null ? null : this.#p.observer.active())
   }
 
   /** Is the thread recorded as pending or running (here, or waiting to be adopted)? */
   isAlive(id: string): boolean {
     // A thread of another weave: that weave tells (it dead-letters what its threads cannot take).
     if (this.messages.isRemote(id)) return true
-    const run = this.#runs.get(id)
+    const run = this.#p.runs.get(id)
     if (run !== undefined) return !run.ended
-    if (this.#ending.has(id)) return false
+    if (this.#p.ending.has(id)) return false
     const row = this.journal.thread(id)
     return row !== undefined && (row.status === 'running' || row.status === 'pending')
   }
@@ -418,8 +296,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * await weave.migrate('orders-1/17', 'orders-2')
    */
   migrate(id: string, to: string, opts: { wait?: number } = {}): Promise<string> {
-    if (this.#closed) return Promise.reject(new WeaveClosed())
-    return this.#moves.migrate(id, to, opts)
+    if (this.#p.closed) return Promise.reject(new WeaveClosed())
+    return this.#p.moves.migrate(id, to, opts)
   }
 
   /**
@@ -428,8 +306,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * is durable (acknowledge the delivery then). `origin`: where it came from, if the sender said.
    */
   arrive(msgId: string, record: MoveRecord, after: () => void, origin?: Origin): void {
-    if (this.#closed) return // not acknowledged: redelivered to the next run
-    this.#moves.arrive(msgId, record, after, origin)
+    if (this.#p.closed) return // not acknowledged: redelivered to the next run
+    this.#p.moves.arrive(msgId, record, after, origin)
   }
 
   /**
@@ -445,8 +323,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * const id = weave.fork('orders-1/17', { at: 4, set: { 3: { stock: 5 } } })
    */
   fork(id: string, edits: RecordEdits = {}): string {
-    if (this.#closed) throw new WeaveClosed()
-    return forkThread(this.#host, (this.#forks ??= new Forks(this.journal)), id, edits)
+    if (this.#p.closed) throw new WeaveClosed()
+    return forkThread(this.#p.host, (this.#p.forks ??= new Forks(this.journal)), id, edits)
   }
 
   /**
@@ -462,9 +340,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * const report = await weave.reload()   // { types: [{ type, file, moved, kept, error? }] }
    */
   reload(): Promise<ReloadReport> {
-    if (this.#closed) return Promise.reject(new WeaveClosed())
-    if (this.#reloads === null) return Promise.reject(new InvalidArgument('reload(): this weave was given its thread types by name (threads: { … }); only a threads directory can be reloaded'))
-    return this.#reloads.next()
+    if (this.#p.closed) return Promise.reject(new WeaveClosed())
+    if (this.#p.reloads === null) return Promise.reject(new InvalidArgument('reload(): this weave was given its thread types by name (threads: { … }); only a threads directory can be reloaded'))
+    return this.#p.reloads.next()
   }
 
   /** Join, kill, monitor and link across weaves (with a broker). */
@@ -474,18 +352,18 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** @internal True while thread `id` runs in this process (not ended, not passivated, not waiting for its type). */
   inMemory(id: string): boolean {
-    const run = this.#runs.get(id)
-    return run?.ended === false && !this.#runs.parked.has(run)
+    const run = this.#p.runs.get(id)
+    return run?.ended === false && !this.#p.runs.parked.has(run)
   }
 
   /** @internal True while thread `id` has ended here and its end record is not yet committed. */
   isEnding(id: string): boolean {
-    return this.#runs.get(id)?.ended === true
+    return this.#p.runs.get(id)?.ended === true
   }
 
   /** @internal Ends thread `id` because `from`, linked to it, ended with `status` (another weave told). */
   linkedExit(id: string, from: string, status: string, msg: unknown): void {
-    this.#runs.endLinked(this.#runs.woken(id), id, new LinkedExit(id, from, status, msg), this.#ending.has(id))
+    this.#p.runs.endLinked(this.#p.runs.woken(id), id, new LinkedExit(id, from, status, msg), this.#p.ending.has(id))
   }
 
   /**
@@ -500,54 +378,16 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   async close(opts: { wait?: number } = {}): Promise<void> {
     const wait = stopWaitMs(opts.wait)
-    if (this.#stop === null) return (this.#stop = this.#close(wait))
+    if (this.#p.stop === null) return (this.#p.stop = closeWeave(this, this.#p, wait))
     // Closed (or closing past its wait): once the first is through, without its failure.
-    if (this.#closed) return this.#stop.catch(() => {})
+    if (this.#p.closed) return this.#p.stop.catch(() => {})
     await this.stopCalls(wait)
-    return this.#stop
+    return this.#p.stop
   }
 
   /** @internal The wait of `close` alone (the CLI's, before it leaves the broker): threads stop at their next call, and their calls in flight may finish, up to `wait` ms. */
   stopCalls(wait: number): Promise<void> {
-    if (this.#stopCalls !== null) this.#stopCalls.shorten(wait)
-    else if (!this.#closed) {
-      // Held even with no wait: a call made from here to the detach would be made again at the next start.
-      this.#stopCalls = new StopCalls(this.#runs.values(), wait)
-      if (wait > 0 || this.#stopCalls.oldCode.length > 0) this.#stopCalls.announce(this, wait)
-    }
-    return this.#stopCalls?.done.then(() => undefined) ?? Promise.resolve()
-  }
-
-  async #close(wait: number): Promise<void> {
-    await this.stopCalls(wait)
-    // A step may be halfway (a call's side write queued, its entry a microtask later): committed
-    // apart, the next weave would make the call again. So with anything queued, the threads are
-    // detached at a turn of their own, where no step is halfway (src/group-commit.ts `ownTurn`).
-    if (this.journal.queued) await ownTurn()
-    this.#closed = true
-    this.#control.stop()
-    this.schedules.stop()
-    this.#passivation?.stop()
-    this.messages.stop()
-    for (const run of this.#runs.values()) {
-      run.weft.detach()
-      run.obs?.end('detached')
-    }
-    this.#observer?.detach()
-    await this.#dumps.settled()
-    // Commits what is queued (ends committed now resolve their joins); after a failed batch
-    // (JournalWriteFailed) it still closes the file and lets go of the lock, then throws that error.
-    try {
-      this.journal.close()
-    } finally {
-      this.#joins.close()
-    }
-  }
-
-  /** Why this weave cannot run threads of `type`. */
-  #cannotRunType(type: string): RaimentError {
-    const why = this.#unavailable.get(type)
-    return why !== undefined ? new ThreadTypeUnavailable(type, why) : new UnknownThreadType(type, this.types, undefined, this.#howToAdd?.(type))
+    return stopCalls(this, this.#p, wait)
   }
 
   /**
@@ -555,7 +395,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * while they do (`raiment start` shows it as progress).
    */
   resumeProgress(): ResumeProgress {
-    return this.#runs.progress()
+    return this.#p.runs.progress()
   }
 
   /**
@@ -564,6 +404,6 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * `leavesDump`).
    */
   dumpPath(id: string, error?: unknown): string | null {
-    return leftNoDump(error) ? null : this.#dumps.path(id)
+    return leftNoDump(error) ? null : this.#p.dumps.path(id)
   }
 }

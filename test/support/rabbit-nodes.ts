@@ -17,7 +17,7 @@
  * await nodes.stopAll()
  */
 import { type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { joinCluster, killPid, layoutNodes, markedPid, rabbitInstalled, rabbitmqctl, RABBITMQ_BIN, spawnNode, waitNode, type NodeSet, type NodeSpec } from '../../scripts/rabbit-node.js'
@@ -111,6 +111,7 @@ export class RabbitNodes {
   async start(i: number): Promise<void> {
     const n = this.#node(i)
     if (n.proc !== null) throw new Error(`node ${n.name} is running already`)
+    await killLeftovers(n.name)
     rmSync(n.spec.pidFile, { force: true })
     n.output = ''
     const proc = spawnNode(n.spec, false)
@@ -197,6 +198,37 @@ export async function rabbitNodesOrSkip(o: RabbitNodesOptions, what: string): Pr
       // another file said it
     }
     return null
+  }
+}
+
+/**
+ * Kills the VMs a test run killed before its nodes' stop (its worker SIGKILLed: `process.on('exit')`
+ * never ran) left running under node name `name`: they hold its distribution port, and a node of
+ * that name could not start (`dist_port_already_used`). Only a VM carrying a test set's mark for
+ * that name (RAIMENT_RABBIT_NODE=<mark>:<name>, scripts/rabbit-node.ts) is ever signalled.
+ */
+async function killLeftovers(name: string): Promise<void> {
+  const tail = `:${name}`
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').some((e) => e.startsWith('RAIMENT_RABBIT_NODE=') && e.endsWith(tail))
+    } catch {
+      return false // gone, or not ours to read
+    }
+  })
+  for (const pid of pids) killPid(pid)
+  // Gone once signal 0 finds no such process (the VM's epmd entry goes with it).
+  for (const pid of pids) {
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
   }
 }
 

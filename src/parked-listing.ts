@@ -4,14 +4,14 @@
  * waiting, not run, by the last weave on its journal, which could not run its type.
  */
 import type Database from 'better-sqlite3'
+import type { Journal } from './journal.js'
 
 /** The prefix of the meta rows that say which threads wait for their type; the value: since when (ms). */
 export const PARKED = 'parked:'
 
 /** Since when (ms) each thread waiting for its type has waited, by id. */
-export function parkedSince(db: Database.Database): Map<string, number> {
-  const rows = db.prepare('SELECT substr(k, ?), v FROM meta WHERE substr(k, 1, ?) = ?').raw(true).all(PARKED.length + 1, PARKED.length, PARKED) as Array<[string, string]>
-  return new Map(rows.map(([id, v]) => [id, Number(v)]))
+export function parkedSince(journal: Journal): Map<string, number> {
+  return new Map(journal.metaWithPrefix(PARKED).map(([id, v]) => [id, Number(v)]))
 }
 
 const ofStmt = new WeakMap<Database.Database, Database.Statement>()

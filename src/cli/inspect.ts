@@ -35,7 +35,7 @@ export function ps(o: PsOptions): number {
   const journal = openReadonly(o.db)
   try {
     const asleep = status === undefined || status.includes('running') ? passivatedIds(journal.db) : new Set<string>()
-    const parked = status === undefined || status.includes('running') || status.includes('pending') ? parkedSince(journal.db) : new Map<string, number>()
+    const parked = status === undefined || status.includes('running') || status.includes('pending') ? parkedSince(journal) : new Map<string, number>()
     const listed = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
     const all = onlyAsleep ? listed.filter((r) => r.status !== 'running' || asleep.has(r.id)) : listed
     const rows = limit === undefined || limit >= all.length ? all : all.slice(all.length - limit)

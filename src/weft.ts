@@ -139,8 +139,19 @@ export class Weft extends WeftReplay implements WeftLike {
       return
     }
     const q = call.lib.queue
-    if (q !== null) void q.add(() => this.#invoke(call))
-    else void this.#invoke(call)
+    if (q !== null) void q.add(() => this.#gatedInvoke(call))
+    else void this.#gatedInvoke(call)
+  }
+
+  /**
+   * Makes `call` once the journal's gate lets the owner act (a replicated weave's fencing: see
+   * src/retry/run.ts), as it leaves its library's queue: a call that waited there follows no
+   * release, so a weave frozen or cut off meanwhile, whose journal another weave took over, would
+   * make it beside the weave that runs the thread now. An open gate, or none, costs nothing.
+   */
+  #gatedInvoke(call: Call): Promise<void> {
+    const gate = this.journal?.gated() ?? null
+    return gate === null ? this.#invoke(call) : gate.then(() => this.#invoke(call))
   }
 
   #invoke(call: Call): Promise<void> {

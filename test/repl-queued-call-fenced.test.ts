@@ -17,6 +17,7 @@ import { brokerProxy } from './support/broker-proxy.js'
 import { listenLocal } from './support/http.js'
 import { dropStreams } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
+import { signal } from './support/until.js'
 
 declare module 'raiment' {
   interface Libraries {
@@ -73,12 +74,9 @@ describe.skipIf(!brokerUp && !CI)('a queued call of a replicated weave taken ove
     const ns = freshNamespace()
     const service = await parcelService()
     const proxy = await brokerProxy()
-    let tookOver: () => void = () => {}
-    const took = new Promise<void>((resolve) => (tookOver = resolve))
-    let fenced: () => void = () => {}
-    const isFenced = new Promise<void>((resolve) => (fenced = resolve))
-    let answered: () => void = () => {}
-    const firstBack = new Promise<void>((resolve) => (answered = resolve))
+    const { fired: took, fire: tookOver } = signal()
+    const { fired: isFenced, fire: fenced } = signal()
+    const { fired: firstBack, fire: answered } = signal()
     const host = (id: string, url: string, on: { tookOver?: () => void; fenced?: () => void }): Promise<ReplicatedHost> =>
       ReplicatedHost.start({
         url,

@@ -17,7 +17,7 @@ import { runChild, supportScript } from './support/child.js'
 import { dropStreams } from './support/replication.js'
 import { chargeService, chargesVia, payType } from './support/retry-fence.js'
 import { tempDir } from './support/tmp.js'
-import { until } from './support/until.js'
+import { signal, until } from './support/until.js'
 
 const CHILD = supportScript('retry-fence-child.ts')
 
@@ -42,10 +42,8 @@ describe.skipIf(!brokerUp && !CI)('a retry of a replicated weave taken over', ()
     const ns = freshNamespace()
     const service = await chargeService()
     const proxy = await brokerProxy()
-    let tookOver: () => void = () => {}
-    const took = new Promise<void>((resolve) => (tookOver = resolve))
-    let fenced: () => void = () => {}
-    const isFenced = new Promise<void>((resolve) => (fenced = resolve))
+    const { fired: took, fire: tookOver } = signal()
+    const { fired: isFenced, fire: fenced } = signal()
     // The back-off ends past the cut (made as it begins) and before the takeover (1 s of silence after the cut).
     const a = await host('a', proxy.url, ns, service.url, 700, { fenced })
     const b = await host('b', AMQP_URL, ns, service.url, 700, { tookOver })

@@ -9,3 +9,10 @@ export async function until(what: string, cond: () => boolean, ms = 20_000): Pro
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/** An event a test waits for: `fired` resolves once `fire` is called (by a callback it hands out). */
+export function signal(): { fired: Promise<void>; fire: () => void } {
+  let fire: () => void = () => {}
+  const fired = new Promise<void>((resolve) => (fire = resolve))
+  return { fired, fire }
+}

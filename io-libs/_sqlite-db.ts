@@ -8,6 +8,8 @@
  * - `id` is the device and inode of the file it opened: the library compares it with the path's
  *   before each call, and opens a file removed or replaced again.
  * - Integers are read as bigints (safeIntegers) and returned by int(): numbers where exact.
+ * - `attached` is what is ATTACHed to it, all of it: ATTACH and DETACH statements are refused, a
+ *   call's `attach` option makes it so (io-libs/sqlite.ts).
  */
 import Database from 'better-sqlite3'
 import { statSync } from 'node:fs'
@@ -19,7 +21,10 @@ import { RaimentError, registerError } from 'raiment'
  *   or a statement that left a transaction open (rolled back): use `sqlite.transaction`.
  * - RAIMENT_SQLITE_FILE_REPLACED: the file was replaced, and the old one is still read by another
  *   connection (see the module comment); nothing was run.
- * - RAIMENT_SQLITE_ATTACH_JOURNAL: an ATTACH of a Raiment journal (or of one of its files), detached.
+ * - RAIMENT_SQLITE_ATTACH_JOURNAL: a Raiment journal (or one of its files) in a call's `attach`: not
+ *   attached (or detached again).
+ * - RAIMENT_SQLITE_ATTACH_STATEMENT: an ATTACH or DETACH statement: name the databases in the
+ *   call's `attach` option instead.
  */
 export class SqliteRefused extends RaimentError {
   /** The database file, as the thread named it. */
@@ -96,8 +101,8 @@ export class Db {
   /** The device and inode of the file it opened (fileId); null for `:memory:`. */
   readonly id: string | null = null
   readonly #stmts = new Map<string, Database.Statement>()
-  /** The cached statements that are ATTACHes (checked after they run). */
-  readonly attaches: WeakSet<Database.Statement> = new WeakSet()
+  /** What is attached, by schema name in lower case (SQLite's are case-insensitive): the name as given, and the path. */
+  readonly attached = new Map<string, { name: string; path: string }>()
   #markSeen: Database.Statement | null = null
   #markAdd: Database.Statement | null = null
   #markDrop: Database.Statement | null = null
@@ -119,8 +124,16 @@ export class Db {
     }
     const word = firstWord(sql)
     if (TRANSACTION_WORDS.has(word)) throw acrossCalls(method, this.file, `${word} refused`)
+    if (word === 'ATTACH' || word === 'DETACH') {
+      throw new SqliteRefused(
+        'RAIMENT_SQLITE_ATTACH_STATEMENT',
+        `sqlite.${method}: ${word} refused on ${this.file}: what is attached is a state of the connection, which the weave's threads share ` +
+          `and a crash loses (a resumed thread's next call would not find it). Name the databases a call's statements use in its options: ` +
+          `sqlite.query(file, 'SELECT … FROM archive.t', params, { attach: { archive: 'archive.db' } }).`,
+        this.file,
+      )
+    }
     s = this.db.prepare(sql)
-    if (word === 'ATTACH') this.attaches.add(s)
     this.#stmts.set(sql, s)
     if (this.#stmts.size > STATEMENT_CACHE) this.#stmts.delete(this.#stmts.keys().next().value!)
     return s

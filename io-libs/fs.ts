@@ -9,12 +9,19 @@
  * A call in flight when the weave died runs again on resume: `writeFile` is idempotent, and so are
  * `mkdir` with `recursive` and `rm` with `force` (without them, the second run fails with EEXIST or
  * ENOENT: the first did the effect); `appendFile` may then append twice.
+ *
+ * Under the weave's `sync` durability (the default) and `replicated`, a change is on disk before
+ * the call returns, so before its outcome is recorded: a power loss cannot leave a write recorded
+ * as done that the disk lost. `writeFile` and `appendFile` fsync the file, and its directory when
+ * they created it; `mkdir` fsyncs the parent of each directory it made, `rm` the parent of what it
+ * removed. Under `batched` and `memory` nothing is fsynced (the journal itself survives a crash of
+ * the process there, not of the machine).
  */
 import { describe } from './_describe.js'
-import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { appendFile, lstat, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { InvalidArgument } from 'raiment'
-import type { LibraryApi } from 'raiment'
+import type { LibraryApi, WeaveConfig } from 'raiment'
 
 /** What `fs.stat` returns. */
 export interface FileStat {
@@ -50,76 +57,126 @@ function optionsOf<K extends string>(method: string, options: unknown, keys: rea
   return options
 }
 
-
-const fs = {
-  /**
-   * The content of a file: text (UTF-8, the default) or bytes.
-   * @throws Node's error (`code` ENOENT, EISDIR, EACCES…)
-   */
-  async readFile(path: string, as: 'utf8' | 'bytes' = 'utf8'): Promise<string | Uint8Array> {
-    const p = pathOf('readFile', path)
-    if (as === 'utf8') return await readFile(p, 'utf8')
-    if (as === 'bytes') return new Uint8Array(await readFile(p))
-    throw new InvalidArgument(`fs.readFile(path, as) expects as to be 'utf8' or 'bytes', got ${JSON.stringify(as) ?? String(as)}`)
-  },
-
-  /**
-   * Replaces (or creates) a file with `data`; the directory must exist.
-   * @throws Node's error (`code` ENOENT when the directory is missing, EISDIR…)
-   */
-  async writeFile(path: string, data: string | Uint8Array): Promise<void> {
-    await writeFile(pathOf('writeFile', path), dataOf('writeFile', data))
-  },
-
-  /**
-   * Appends `data` to a file, creating it if needed. Not idempotent: a call in flight at a crash
-   * runs again on resume and may append twice.
-   * @throws Node's error (`code` ENOENT when the directory is missing…)
-   */
-  async appendFile(path: string, data: string | Uint8Array): Promise<void> {
-    await appendFile(pathOf('appendFile', path), dataOf('appendFile', data))
-  },
-
-  /**
-   * The names in a directory, sorted (by UTF-16 code unit), without `.` and `..`.
-   * @throws Node's error (`code` ENOENT, ENOTDIR…)
-   */
-  async readdir(path: string): Promise<string[]> {
-    return (await readdir(pathOf('readdir', path))).sort()
-  },
-
-  /**
-   * Size, modification time and kind of a file or directory (symbolic links are followed).
-   * @throws Node's error (`code` ENOENT…)
-   */
-  async stat(path: string): Promise<FileStat> {
-    const s = await stat(pathOf('stat', path))
-    return { size: s.size, mtimeMs: s.mtimeMs, isFile: s.isFile(), isDirectory: s.isDirectory() }
-  },
-
-  /**
-   * Creates a directory; with `recursive`, its missing parents too (and no error if it exists).
-   * @throws Node's error (`code` EEXIST, ENOENT…)
-   */
-  async mkdir(path: string, options?: { recursive?: boolean }): Promise<void> {
-    const o = optionsOf('mkdir', options, ['recursive'])
-    await mkdir(pathOf('mkdir', path), { recursive: o.recursive ?? false })
-  },
-
-  /**
-   * Removes a file, or with `recursive` a directory and its content; with `force`, a missing
-   * path is not an error.
-   * @throws Node's error (`code` ENOENT without force, ERR_FS_EISDIR for a directory without
-   *   recursive…)
-   */
-  async rm(path: string, options?: { recursive?: boolean; force?: boolean }): Promise<void> {
-    const o = optionsOf('rm', options, ['recursive', 'force'])
-    await rm(pathOf('rm', path), { recursive: o.recursive ?? false, force: o.force ?? false })
-  },
+/** Fsyncs the directory `dir`: an entry made, removed or renamed in it is on disk. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
 }
-export default fs
 
-type Base = LibraryApi<typeof fs>
+/**
+ * Writes `data` to `path`, replacing it (`w`) or appending to it (`a`), as Node's writeFile and
+ * appendFile do (the same errors), then fsyncs the file, and its directory when this call made it.
+ */
+async function write(path: string, data: string | Uint8Array, flag: 'w' | 'a'): Promise<void> {
+  let made = true
+  let fh
+  try {
+    // Made here or already there: told apart by O_EXCL, where a stat first could race.
+    fh = await open(path, `${flag}x`)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    made = false
+    fh = await open(path, flag)
+  }
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  if (made) await syncDir(dirname(path))
+}
+
+const make = (config: WeaveConfig) => {
+  const durable = config.durability === 'sync' || config.durability === 'replicated' || config.durability === undefined
+  return {
+    /**
+     * The content of a file: text (UTF-8, the default) or bytes.
+     * @throws Node's error (`code` ENOENT, EISDIR, EACCES…)
+     */
+    async readFile(path: string, as: 'utf8' | 'bytes' = 'utf8'): Promise<string | Uint8Array> {
+      const p = pathOf('readFile', path)
+      if (as === 'utf8') return await readFile(p, 'utf8')
+      if (as === 'bytes') return new Uint8Array(await readFile(p))
+      throw new InvalidArgument(`fs.readFile(path, as) expects as to be 'utf8' or 'bytes', got ${JSON.stringify(as) ?? String(as)}`)
+    },
+
+    /**
+     * Replaces (or creates) a file with `data`; the directory must exist.
+     * @throws Node's error (`code` ENOENT when the directory is missing, EISDIR…)
+     */
+    async writeFile(path: string, data: string | Uint8Array): Promise<void> {
+      const p = pathOf('writeFile', path)
+      const d = dataOf('writeFile', data)
+      await (durable ? write(p, d, 'w') : writeFile(p, d))
+    },
+
+    /**
+     * Appends `data` to a file, creating it if needed. Not idempotent: a call in flight at a crash
+     * runs again on resume and may append twice.
+     * @throws Node's error (`code` ENOENT when the directory is missing…)
+     */
+    async appendFile(path: string, data: string | Uint8Array): Promise<void> {
+      const p = pathOf('appendFile', path)
+      const d = dataOf('appendFile', data)
+      await (durable ? write(p, d, 'a') : appendFile(p, d))
+    },
+
+    /**
+     * The names in a directory, sorted (by UTF-16 code unit), without `.` and `..`.
+     * @throws Node's error (`code` ENOENT, ENOTDIR…)
+     */
+    async readdir(path: string): Promise<string[]> {
+      return (await readdir(pathOf('readdir', path))).sort()
+    },
+
+    /**
+     * Size, modification time and kind of a file or directory (symbolic links are followed).
+     * @throws Node's error (`code` ENOENT…)
+     */
+    async stat(path: string): Promise<FileStat> {
+      const s = await stat(pathOf('stat', path))
+      return { size: s.size, mtimeMs: s.mtimeMs, isFile: s.isFile(), isDirectory: s.isDirectory() }
+    },
+
+    /**
+     * Creates a directory; with `recursive`, its missing parents too (and no error if it exists).
+     * @throws Node's error (`code` EEXIST, ENOENT…)
+     */
+    async mkdir(path: string, options?: { recursive?: boolean }): Promise<void> {
+      const o = optionsOf('mkdir', options, ['recursive'])
+      const p = pathOf('mkdir', path)
+      const recursive = o.recursive ?? false
+      const first = await mkdir(p, { recursive })
+      if (!durable) return
+      if (!recursive) return await syncDir(dirname(p))
+      // `first` is the outermost directory made (none: all were there); each one made has its entry in its parent.
+      if (first !== undefined) for (let d = p; d.length >= first.length; d = dirname(d)) await syncDir(dirname(d))
+    },
+
+    /**
+     * Removes a file, or with `recursive` a directory and its content; with `force`, a missing
+     * path is not an error.
+     * @throws Node's error (`code` ENOENT without force, ERR_FS_EISDIR for a directory without
+     *   recursive…)
+     */
+    async rm(path: string, options?: { recursive?: boolean; force?: boolean }): Promise<void> {
+      const o = optionsOf('rm', options, ['recursive', 'force'])
+      const p = pathOf('rm', path)
+      // Nothing there (with force): no entry removed, and the parent may be missing too.
+      const there = durable && (await lstat(p).then(() => true, () => false))
+      await rm(p, { recursive: o.recursive ?? false, force: o.force ?? false })
+      if (there) await syncDir(dirname(p))
+    },
+  }
+}
+export default make
+
+type Base = LibraryApi<ReturnType<typeof make>>
 export type FsApi = Omit<Base, 'readFile'> & {
   /** The content of a file as text (UTF-8). */
   readFile(path: string, as?: 'utf8'): Promise<string>

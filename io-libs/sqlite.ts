@@ -6,7 +6,11 @@
  * Each file is opened once per weave and kept open (WAL mode; synchronous FULL under the weave's
  * `sync` durability, NORMAL otherwise), with its prepared statements cached. Relative paths
  * resolve against `process.cwd()`. The weave's own journal, and any Raiment journal, is refused,
- * as a file and ATTACHed to one (detached again, and the ATTACH fails).
+ * as a file and as one to attach.
+ * Other databases are attached by a call's `attach` option, never by ATTACH or DETACH statements
+ * (refused): what is attached is a state of the shared connection, which a crash loses, so each
+ * call names the databases it needs and its statements see those (attached, and others detached,
+ * before they run); a resumed thread's next call finds them on the new connection.
  * Each call first checks that the file at the path is still the one opened (device and inode): one
  * removed or replaced (a restore by `mv`) is opened again. The stale connection goes first, its WAL
  * checkpointed into the file that is gone and emptied (TRUNCATE): SQLite does not checkpoint a
@@ -26,7 +30,8 @@
  * call deletes up to two of the oldest rows past it, so the table stays as large as 30 days of
  * idempotent calls, and no call pays more than two deletes.
  *
- * The connection to one file, and what it keeps true, is io-libs/_sqlite-db.ts.
+ * The connection to one file, and what it keeps true, is io-libs/_sqlite-db.ts. The weave closes
+ * them when it closes (`Symbol.dispose`), so their -wal files are checkpointed and removed.
  */
 import { describe } from './_describe.js'
 import Database from 'better-sqlite3'
@@ -50,7 +55,17 @@ export type SqlValue = string | number | bigint | boolean | null | Uint8Array
 /** Positional (`?`) parameters as an array, or named ones (`@name`, `:name`, `$name`) as an object. */
 export type SqlParams = readonly SqlValue[] | Readonly<Record<string, SqlValue>>
 
-export interface RunOptions {
+export interface AttachOptions {
+  /**
+   * The databases the call's statements see besides `file`, by schema name, each a path (resolved
+   * like `file`): `{ archive: 'archive.db' }`, then `archive.orders` in the SQL. They are attached
+   * before the statements run, and any other a call left attached is detached (see the module
+   * comment). A Raiment journal is refused.
+   */
+  attach?: Readonly<Record<string, string>>
+}
+
+export interface RunOptions extends AttachOptions {
   /** Do the statement(s) once even if the call runs again after a crash (see the module comment). */
   idempotent?: boolean
 }
@@ -67,6 +82,29 @@ function realish(file: string): string {
   } catch {
     return abs
   }
+}
+
+/** A schema name as an SQL identifier. */
+const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`
+
+/** What a call's `attach` option names, by schema name in lower case. */
+type Attach = Map<string, { name: string; path: string; file: string }>
+
+function attachOf(method: string, attach: unknown): Attach | null {
+  if (attach === undefined) return null
+  if (typeof attach !== 'object' || attach === null || Array.isArray(attach)) {
+    throw new InvalidArgument(`sqlite.${method}: the option attach must be an object { schemaName: 'file.db' }, got ${describe(attach)}`)
+  }
+  const out: Attach = new Map()
+  for (const [name, file] of Object.entries(attach)) {
+    const key = name.toLowerCase()
+    if (name === '' || key === 'main' || key === 'temp' || out.has(key)) {
+      throw new InvalidArgument(`sqlite.${method}: attach: ${JSON.stringify(name)} cannot name an attached database (empty, main, temp, or named twice)`)
+    }
+    if (typeof file !== 'string' || file === '') throw new InvalidArgument(`sqlite.${method}: attach.${name} must be a path to a database file, got ${describe(file)}`)
+    out.set(key, { name, path: file === ':memory:' ? file : realish(file), file })
+  }
+  return out.size === 0 ? null : out
 }
 
 function bindValue(v: unknown, where: string): unknown {
@@ -159,35 +197,40 @@ const make = (config: WeaveConfig) => {
     return d
   }
 
-  /** After an ATTACH: a Raiment journal attached (or a file of this weave's) is detached, and refused. */
-  function refuseAttached(d: Db): void {
-    for (const { name, file } of d.db.pragma('database_list') as { name: string; file: string }[]) {
-      if (name === 'main' || name === 'temp' || file === '') continue
-      const path = realish(file)
-      const schema = `"${name.replaceAll('"', '""')}"`
-      const suffix = journal === null ? undefined : JOURNAL_SUFFIXES.find((x) => path === journal + x)
-      let what: string | null
-      try {
-        what =
-          suffix !== undefined
-            ? `this weave's own journal${suffix ? ` (its ${suffix.slice(1)} file)` : ''}`
-            : Number(d.db.pragma(`${schema}.application_id`, { simple: true })) === JOURNAL_APPLICATION_ID
-              ? 'a Raiment journal'
-              : null
-      } catch (e) {
-        // Not readable as a database (SQLITE_NOTADB…): of no use attached.
-        d.db.exec(`DETACH DATABASE ${schema}`)
-        throw e
-      }
-      if (what !== null) {
-        d.db.exec(`DETACH DATABASE ${schema}`)
-        throw new SqliteRefused(
+  /** Makes what is attached to `d` exactly what `attach` names (detaching the rest); a Raiment journal is refused. */
+  function attachOnly(method: string, d: Db, attach: Attach | null): void {
+    if (attach === null && d.attached.size === 0) return
+    for (const [key, a] of d.attached) {
+      if (attach?.get(key)?.path === a.path) continue
+      d.db.exec(`DETACH DATABASE ${ident(a.name)}`)
+      d.attached.delete(key)
+    }
+    for (const [key, { name, path, file }] of attach ?? []) {
+      if (d.attached.has(key)) continue
+      const refused = (what: string) =>
+        new SqliteRefused(
           'RAIMENT_SQLITE_ATTACH_JOURNAL',
-          `sqlite.run: ATTACH of ${file} refused: it is ${what}; threads must not read or write journals (it was detached). ` +
+          `sqlite.${method}: attach of ${file} refused: it is ${what}; threads must not read or write journals. ` +
             `Keep application data in database files of their own.`,
           d.file,
         )
+      // Refused before it is attached: an ATTACH of a journal's -journal file would make that file.
+      const suffix = journal === null ? undefined : JOURNAL_SUFFIXES.find((x) => path === journal + x)
+      if (suffix !== undefined) throw refused(`this weave's own journal${suffix ? ` (its ${suffix.slice(1)} file)` : ''}`)
+      d.db.prepare(`ATTACH DATABASE ? AS ${ident(name)}`).run(path)
+      let journalFile: boolean
+      try {
+        journalFile = path !== ':memory:' && Number(d.db.pragma(`${ident(name)}.application_id`, { simple: true })) === JOURNAL_APPLICATION_ID
+      } catch (e) {
+        // Not readable as a database (SQLITE_NOTADB…): of no use attached.
+        d.db.exec(`DETACH DATABASE ${ident(name)}`)
+        throw e
       }
+      if (journalFile) {
+        d.db.exec(`DETACH DATABASE ${ident(name)}`)
+        throw refused('a Raiment journal')
+      }
+      d.attached.set(key, { name, path })
     }
   }
 
@@ -198,9 +241,10 @@ const make = (config: WeaveConfig) => {
     return sql
   }
 
-  function checkOptions(method: string, options: RunOptions | undefined): RunOptions | undefined {
-    if (options !== undefined && (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'idempotent'))) {
-      throw new InvalidArgument(`sqlite.${method}(…, options?) expects options as { idempotent?: boolean }, got ${describe(options)}`)
+  function checkOptions(method: string, options: RunOptions | undefined, keys = ['idempotent', 'attach']): RunOptions | undefined {
+    if (options !== undefined && (typeof options !== 'object' || options === null || Object.keys(options).some((k) => !keys.includes(k)))) {
+      const shape = keys.map((k) => (k === 'idempotent' ? 'idempotent?: boolean' : 'attach?: { schemaName: file }')).join(', ')
+      throw new InvalidArgument(`sqlite.${method}(…, options?) expects options as { ${shape} }, got ${describe(options)}`)
     }
     return options
   }
@@ -211,19 +255,21 @@ const make = (config: WeaveConfig) => {
      * crash, it runs again on resume; with `{ idempotent: true }`, once (see the module comment).
      * @throws SqliteError from SQLite, with its `code` (SQLITE_CONSTRAINT_UNIQUE…)
      * @throws SqliteRefused `RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS` for BEGIN, COMMIT, SAVEPOINT…
-     *   (use `transaction`); `RAIMENT_SQLITE_ATTACH_JOURNAL` for an ATTACH of a Raiment journal
+     *   (use `transaction`); `RAIMENT_SQLITE_ATTACH_STATEMENT` for ATTACH or DETACH (use
+     *   `options.attach`); `RAIMENT_SQLITE_ATTACH_JOURNAL` for a Raiment journal in `options.attach`
      * @throws InvalidArgument for a bad argument, or the weave's journal as `file`
      * @example const { lastInsertRowid } = await this.sqlite.run(db, 'INSERT INTO orders (sku) VALUES (?)', ['A1'], { idempotent: true })
      */
     async run(file: string, sql: string, params?: SqlParams, options?: RunOptions): Promise<RunResult> {
       const ctx = callContext()
-      const once = checkOptions('run', options)?.idempotent === true
+      const o = checkOptions('run', options)
+      const once = o?.idempotent === true
+      const attach = attachOf('run', o?.attach)
       const d = open('run', file)
+      attachOnly('run', d, attach)
       const s = d.stmt('run', sqlOf('run', sql))
       const args = bindParams('run', params)
-      const r = d.guard('run', () => (once ? d.once(ctx.callId, true, () => [d.run(s, args)])[0]! : d.run(s, args)))
-      if (d.attaches.has(s)) refuseAttached(d)
-      return r
+      return d.guard('run', () => (once ? d.once(ctx.callId, true, () => [d.run(s, args)])[0]! : d.run(s, args)))
     },
 
     /**
@@ -232,7 +278,8 @@ const make = (config: WeaveConfig) => {
      * `{ changes, lastInsertRowid }`, in order. In flight at a crash, the transaction runs again
      * on resume; with `{ idempotent: true }`, once (see the module comment).
      * @throws SqliteError from SQLite, with its `code`: nothing was written
-     * @throws SqliteRefused `RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS` for BEGIN, COMMIT… among them
+     * @throws SqliteRefused `RAIMENT_SQLITE_TRANSACTION_ACROSS_CALLS` for BEGIN, COMMIT… among them;
+     *   `RAIMENT_SQLITE_ATTACH_STATEMENT` for ATTACH or DETACH (use `options.attach`)
      * @throws InvalidArgument for a bad argument, or the weave's journal as `file`
      * @example
      * await this.sqlite.transaction(db, [
@@ -242,11 +289,14 @@ const make = (config: WeaveConfig) => {
      */
     async transaction(file: string, statements: readonly SqlStatement[], options?: RunOptions): Promise<RunResult[]> {
       const ctx = callContext()
-      const once = checkOptions('transaction', options)?.idempotent === true
+      const o = checkOptions('transaction', options)
+      const once = o?.idempotent === true
+      const attach = attachOf('transaction', o?.attach)
       if (!Array.isArray(statements) || statements.length === 0) {
         throw new InvalidArgument(`sqlite.transaction(file, statements, options?) expects statements as a non-empty array of sql or [sql, params], got ${describe(statements)}`)
       }
       const d = open('transaction', file)
+      attachOnly('transaction', d, attach)
       const stmts = statements.map((st: unknown, i): Bound => {
         const pair: readonly unknown[] | null = typeof st === 'string' ? [st] : Array.isArray(st) && st.length >= 1 && st.length <= 2 ? st : null
         const sql = pair?.[0]
@@ -265,13 +315,32 @@ const make = (config: WeaveConfig) => {
      * beyond ±Number.MAX_SAFE_INTEGER).
      * @throws SqliteError from SQLite, with its `code`
      * @throws TypeError for a statement that returns no data (use run())
+     * @throws SqliteRefused `RAIMENT_SQLITE_ATTACH_STATEMENT` for ATTACH or DETACH (use `options.attach`);
+     *   `RAIMENT_SQLITE_ATTACH_JOURNAL` for a Raiment journal in `options.attach`
      * @throws InvalidArgument for a bad argument, or the weave's journal as `file`
+     * @example const rows = await this.sqlite.query(db, 'SELECT * FROM orders UNION ALL SELECT * FROM old.orders', [], { attach: { old: 'archive.db' } })
      */
-    async query(file: string, sql: string, params?: SqlParams): Promise<Record<string, unknown>[]> {
+    async query(file: string, sql: string, params?: SqlParams, options?: AttachOptions): Promise<Record<string, unknown>[]> {
+      const attach = attachOf('query', checkOptions('query', options, ['attach'])?.attach)
       const d = open('query', file)
+      attachOnly('query', d, attach)
       const s = d.stmt('query', sqlOf('query', sql))
       const args = bindParams('query', params)
       return d.guard('query', () => s.all(...args).map(plainRow))
+    },
+
+    /** Closes the connections, when the weave closes (LibraryModule.default): each, even when one fails. */
+    [Symbol.dispose](): void {
+      const errors: unknown[] = []
+      for (const d of dbs.values()) {
+        try {
+          d.db.close()
+        } catch (e) {
+          errors.push(e)
+        }
+      }
+      dbs.clear()
+      if (errors.length > 0) throw errors[0]
     },
   }
 }
@@ -280,5 +349,5 @@ export default make
 type Base = LibraryApi<ReturnType<typeof make>>
 export type SqliteApi = Omit<Base, 'query'> & {
   /** Rows as plain objects; name their type with `query<Order>(…)`. */
-  query<T = Record<string, unknown>>(file: string, sql: string, params?: SqlParams): Promise<T[]>
+  query<T = Record<string, unknown>>(file: string, sql: string, params?: SqlParams, options?: AttachOptions): Promise<T[]>
 }

@@ -18,7 +18,13 @@ type Method = (...args: unknown[]) => unknown
 
 /** What an I/O library module may export. */
 export interface LibraryModule {
-  /** The methods (async), or a factory that receives the weave's config and returns them. */
+  /**
+   * The methods (async), or a factory that receives the weave's config and returns them. What it
+   * holds open for the weave (connections, handles) it lets go of in a method keyed
+   * `Symbol.asyncDispose` (or `Symbol.dispose`) of that object: not a method threads can call, it
+   * runs once when the weave closes (`Weave.close`), after its threads are let go and its journal
+   * closed, and when the weave fails to open after making the library.
+   */
   default: Record<string, unknown> | ((config: WeaveConfig) => Record<string, unknown> | Promise<Record<string, unknown>>)
   /** At most this many live calls of the library in flight at once per weave. */
   concurrency?: number
@@ -70,6 +76,8 @@ export class Library {
   retry: LibraryRetry | null = null
   /** The methods declared `journalOnly` (LibraryModule.journalOnly); null for none. */
   journalOnly: ReadonlySet<string> | null = null
+  /** What lets go of what the library holds open (its `Symbol.asyncDispose` or `Symbol.dispose`); null for nothing, and once run. */
+  #dispose: (() => unknown) | null = null
   /** The prototype of every thread's view of this library. */
   readonly #proto: Record<string, Method>
   /** `name.method:` by method, made once rather than at every call. */
@@ -129,12 +137,21 @@ export class Library {
     const all = [...methods, ...Object.keys(threadSide ?? {})]
     const queue = concurrency === undefined ? null : new PQueue({ concurrency })
     const lib = new Library(name, fns, all, queue, missingMethods(name, all))
+    const dispose = (impl as { [Symbol.asyncDispose]?: unknown })[Symbol.asyncDispose] ?? (impl as { [Symbol.dispose]?: unknown })[Symbol.dispose]
+    if (typeof dispose === 'function') lib.#dispose = () => (dispose as () => unknown).call(impl)
     for (const m of methods) lib.#proto[m] = weftMethod(lib, m)
     lib.#addThreadSide(threadSide, source)
     lib.#setMarkers(markers)
     lib.#setRetry(retry, source)
     lib.#setJournalOnly(journalOnly, methods, source)
     return lib
+  }
+
+  /** Lets go of what the library holds open (LibraryModule.default), once; later calls do nothing. */
+  async dispose(): Promise<void> {
+    const dispose = this.#dispose
+    this.#dispose = null
+    if (dispose !== null) await dispose()
   }
 
   /** Whether `method` is declared journal-only (its outcome may go early: src/weft-pending.ts). */
@@ -261,6 +278,17 @@ function missingMethods(lib: string, methods: readonly string[]): object {
       }
     },
   })
+}
+
+/**
+ * Lets go of what each of `libs` holds open (Library.dispose), every one of them even when one
+ * fails.
+ * @throws the first error of a library's dispose, once all have run
+ */
+export async function disposeLibraries(libs: Iterable<Library>): Promise<void> {
+  const errors: unknown[] = []
+  for (const lib of libs) await lib.dispose().catch((e: unknown) => errors.push(e))
+  if (errors.length > 0) throw errors[0]
 }
 
 /** A library given inline: a plain object of methods, or a module-shaped object. */

@@ -20,9 +20,12 @@ export interface Libraries {}
 
 export type LibraryName = keyof Libraries & string
 
-/** The thread-side view of a library object: every method returns a promise of its result. */
+/**
+ * The thread-side view of a library object: every method returns a promise of its result. Methods
+ * keyed by a symbol (a `Symbol.dispose`) are not calls a thread can make.
+ */
 export type LibraryApi<L> = {
-  readonly [K in keyof L as L[K] extends (...args: never[]) => unknown ? K : never]: L[K] extends (
+  readonly [K in keyof L as K extends string ? (L[K] extends (...args: never[]) => unknown ? K : never) : never]: L[K] extends (
     ...args: infer A
   ) => infer R
     ? (...args: A) => Promise<Awaited<R>>

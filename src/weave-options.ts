@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { WeaveConfig } from './call-context.js'
 import { InvalidArgument, ReplicationRequired } from './errors.js'
 import type { Durability, Journal } from './journal.js'
-import { BUILTIN_DIR, libraryFiles, loadLibraryFile, makeLibrary, type Library, type LibrarySpec } from './libraries.js'
+import { BUILTIN_DIR, disposeLibraries, libraryFiles, loadLibraryFile, makeLibrary, type Library, type LibrarySpec } from './libraries.js'
 import type { ObservedWeave, Observer } from './observer.js'
 import type { Remote } from './remote.js'
 import type { ScheduleClock } from './schedules/clock.js'
@@ -155,14 +155,21 @@ export async function loadLibraries(o: WeaveOptions, config: WeaveConfig): Promi
     for (const [name, file] of libraryFiles(o.ioLibs ?? 'io-libs')) files.set(name, file)
   }
   const libs = new Map<string, Library>()
-  for (const [name, file] of files) libs.set(name, await loadLibraryFile(name, file, config))
-  for (const [name, spec] of Object.entries(o.libraries ?? {})) {
-    libs.set(name, await makeLibrary(name, spec, config, `library '${name}'`))
+  // Made so far: let go of again when a later one cannot be made, or when replaced (an inline library replaces a file's).
+  const made: Library[] = []
+  try {
+    const add = (name: string, lib: Library): void => void (made.push(lib), libs.set(name, lib))
+    for (const [name, file] of files) add(name, await loadLibraryFile(name, file, config))
+    for (const [name, spec] of Object.entries(o.libraries ?? {})) add(name, await makeLibrary(name, spec, config, `library '${name}'`))
+    for (const lib of o.secrets === undefined ? [] : Object.keys(o.secrets)) {
+      if (!libs.has(lib)) throw new InvalidArgument(`secrets: there is no library '${lib}'; the libraries are: ${[...libs.keys()].join(', ')}`)
+    }
+    for (const lib of libs.values()) lib.secrets = bindSecrets(lib.name, lib.methods, lib.declaredSecrets, o.secrets?.[lib.name])
+  } catch (e) {
+    await disposeLibraries(made).catch(() => {})
+    throw e
   }
-  for (const lib of o.secrets === undefined ? [] : Object.keys(o.secrets)) {
-    if (!libs.has(lib)) throw new InvalidArgument(`secrets: there is no library '${lib}'; the libraries are: ${[...libs.keys()].join(', ')}`)
-  }
-  for (const lib of libs.values()) lib.secrets = bindSecrets(lib.name, lib.methods, lib.declaredSecrets, o.secrets?.[lib.name])
+  await disposeLibraries(made.filter((lib) => libs.get(lib.name) !== lib))
   return libs
 }
 

@@ -10,10 +10,11 @@
  *   next start, as after any stop.
  * - The wait ends when no call is in flight, or its time is up; a second stop can shorten it.
  * - The close (`closeWeave`) marks the weave closed only after the wait, at a turn where no step is
- *   halfway, and lets go of the journal last: its joins still pending are rejected even when the
- *   journal's last commit fails.
+ *   halfway, and lets go of the journal, then of what its I/O libraries hold open: its joins still
+ *   pending are rejected, and the libraries closed, even when the journal's last commit fails.
  */
 import { InvalidArgument } from './errors.js'
+import { disposeLibraries } from './libraries.js'
 import { ownTurn } from './group-commit.js'
 import type { Run } from './weave-types.js'
 import type { WeaveParts } from './weave-parts.js'
@@ -113,8 +114,9 @@ export function stopCalls(weave: Weave, p: WeaveParts, wait: number): Promise<vo
 
 /**
  * The close of a weave (`Weave.close`): its wait, then its threads detached, what is queued
- * committed, the journal closed and given up.
+ * committed, the journal closed and given up, its libraries closed (LibraryModule.default).
  * @throws JournalWriteFailed when the last commit fails (the journal is closed and let go all the same)
+ * @throws the error of a library's close, once the others are closed
  */
 export async function closeWeave(weave: Weave, p: WeaveParts, wait: number): Promise<void> {
   await weave.stopCalls(wait)
@@ -135,9 +137,20 @@ export async function closeWeave(weave: Weave, p: WeaveParts, wait: number): Pro
   await p.dumps.settled()
   // Commits what is queued (ends committed now resolve their joins); after a failed batch
   // (JournalWriteFailed) it still closes the file and lets go of the lock, then throws that error.
+  let failed: { error: unknown } | null = null
   try {
     weave.journal.close()
+  } catch (error) {
+    failed = { error }
   } finally {
     p.joins.close()
   }
+  // Last, even after a failed commit: what the libraries hold open (the sqlite library's
+  // connections). The journal's error, if any, is the one thrown, else a library's.
+  const closing = disposeLibraries(p.libs.values())
+  if (failed !== null) {
+    await closing.catch(() => {})
+    throw failed.error
+  }
+  await closing
 }

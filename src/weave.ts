@@ -42,6 +42,7 @@ import { chosenId } from './spawn-ids.js'
 import { closeWeave, stopCalls, stopWaitMs } from './weave-stop.js'
 import { cannotRunType, weaveParts, type WeaveParts } from './weave-parts.js'
 import { openWeave } from './weave-open.js'
+import { disposeLibraries } from './libraries.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type SpawnOptions, type ThreadEnd, type ThreadId, type WeaveEvents } from './weave-types.js'
@@ -106,13 +107,17 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const loaded = await weaveTypes(o.threads)
     const dbFile = o.db ?? 'raiment.db'
     const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}), beforeOwn: (j) => refuseAtOpen(o, j) })
+    let opened: Weave | null = null
     try {
       const config: WeaveConfig = { ...(o.config ?? {}), db: dbFile, weaveId: journal.weaveId, durability: o.durability ?? 'sync' }
       const weave = new Weave(journal, loaded, config, o)
+      opened = weave
       await openWeave(weave, weave.#p, loaded, o)
       return weave
     } catch (e) {
       journal.close()
+      // What the libraries made so far hold open (src/weave-open.ts loads them).
+      if (opened !== null) await disposeLibraries(opened.#p.libs.values()).catch(() => {})
       throw e
     }
   }
@@ -370,11 +375,13 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * Stops the weave. From now on its threads make no new call (each stops at its next one); the
    * calls they have in flight may finish and be recorded, up to `opts.wait` ms (default 0; `raiment
    * start` waits 10 s at a signal), so the next start does not make them again. Then it commits
-   * what is queued, closes the journal and gives it up (its owner lock). Threads still running
+   * what is queued, closes the journal and gives it up (its owner lock), and closes what its I/O
+   * libraries hold open (the sqlite library's database connections). Threads still running
    * resume when a weave opens this journal again; a call still in flight when the wait ran out is
    * made again then, with the same call id. A close while another waits ends the wait after its
    * own `wait` at most.
    * @throws InvalidArgument for a `wait` that is not a number of ms from 0 up
+   * @throws JournalWriteFailed when the last commit fails, else the error of a library's close (all is closed all the same)
    */
   async close(opts: { wait?: number } = {}): Promise<void> {
     const wait = stopWaitMs(opts.wait)

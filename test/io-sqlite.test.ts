@@ -1,7 +1,8 @@
 /**
  * The built-in sqlite library, run as real threads in a real weave on a temp-dir journal against
  * real SQLite files; recorded and replayed with the file gone; resumed after a real weave child
- * process is killed at a named crash point. Journals are refused, as files and ATTACHed.
+ * process is killed at a named crash point. Journals are refused as files (and attached:
+ * test/io-sqlite-attach.test.ts).
  */
 import { describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
@@ -9,7 +10,6 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { InvalidArgument, thread, Weave } from 'raiment'
 import { record, replay } from 'raiment/testing'
-import type { SqliteRefused } from '../io-libs/sqlite.js'
 import { tempDir } from './support/tmp.js'
 import { crashChild, errorOf, resultOf, resume, run } from './support/io-libs.js'
 
@@ -103,47 +103,6 @@ describe('sqlite', () => {
     await w2.close()
     const err = errorOf(await run(t, { file: other }))
     expect(err.message).toMatch(/is a Raiment journal/)
-  })
-
-  it("refuses ATTACH of the weave's own journal, of its files and of any other Raiment journal; other files attach", async () => {
-    const dir = tempDir()
-    const app = join(dir, 'app.db')
-    const other = join(tempDir(), 'other.db')
-    const w2 = await Weave.open({ db: other, durability: 'memory', threads: {}, dumps: false })
-    await w2.close()
-    const plain = join(dir, 'plain.db')
-    const setup = new Database(plain)
-    setup.exec("CREATE TABLE p (v TEXT); INSERT INTO p VALUES ('attached')")
-    setup.close()
-    const t = thread({
-      uses: ['sqlite'],
-      async does(p: { app: string; file: string }) {
-        const out: Record<string, unknown> = {}
-        try {
-          await this.sqlite.run(p.app, '/* x */ attach database ? AS j', [p.file])
-        } catch (e) {
-          out['error'] = { name: (e as Error).name, code: (e as SqliteRefused).code, message: (e as Error).message }
-        }
-        out['attached'] = (await this.sqlite.query<{ name: string }>(p.app, 'PRAGMA database_list')).map((d) => d.name)
-        if (out['error'] === undefined) await this.sqlite.run(p.app, 'DETACH DATABASE j')
-        return out
-      },
-    })
-    for (const [file, what] of [
-      [join(dir, 'w.db'), "this weave's own journal"],
-      [join(dir, 'sub', '..', 'w.db'), "this weave's own journal"],
-      // Not there in WAL mode: ATTACH would make it a database.
-      [join(dir, 'w.db-journal'), "this weave's own journal \\(its journal file\\)"],
-      [other, 'a Raiment journal'],
-    ] as const) {
-      mkdirSync(join(dir, 'sub'), { recursive: true })
-      const r = resultOf(await run(t, { app, file }, { dir })) as { error: { name: string; code: string; message: string }; attached: string[] }
-      expect(r.error.name, file).toBe('SqliteRefused')
-      expect(r.error.code).toBe('RAIMENT_SQLITE_ATTACH_JOURNAL')
-      expect(r.error.message).toMatch(new RegExp(`^sqlite\\.run: ATTACH of .* refused: it is ${what}; threads must not read or write journals`))
-      expect(r.attached).toEqual(['main'])
-    }
-    expect(resultOf(await run(t, { app, file: plain }, { dir }))).toEqual({ attached: ['main', 'j'] })
   })
 
   const insertSource = `{

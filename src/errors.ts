@@ -304,6 +304,27 @@ export class JournalOwned extends RaimentError {
   }
 }
 
+/**
+ * A journal file with more than one name (a hard link: `ln a.db b.db`): refused by whatever
+ * would write it. SQLite keeps a journal's -wal and Raiment its owner lock beside the name it is
+ * opened by, so through a second name a second weave (or a CLI's write) would run it beside the
+ * first, each with a WAL of its own, and corrupt it (SQLite does not support hard links).
+ */
+export class JournalLinked extends RaimentError {
+  readonly file: string
+  /** How many names (hard links) the file has. */
+  readonly links: number
+  constructor(file: string, links: number) {
+    super(
+      'RAIMENT_JOURNAL_LINKED',
+      `${file} has ${links} hard links (names of the one file), so it could be run through two of them at once, by two owners that do not see each other, and be corrupted; it was left untouched. ` +
+        `Remove the other names (ls -i shows the file's inode number; find / -samefile ${file} lists its names), keeping one; to have a second journal, copy the file (cp) rather than link it.`,
+    )
+    this.file = file
+    this.links = links
+  }
+}
+
 export class UnknownThread extends RaimentError {
   constructor(id: string) {
     super('RAIMENT_UNKNOWN_THREAD', `no thread with id '${id}' in this journal; 'raiment ps' lists them`)

@@ -56,6 +56,7 @@ export {
   JournalDamaged,
   DbTooNew,
   JournalOwned,
+  JournalLinked,
   UnknownThread,
   InvalidDump,
   WeaveClosed,

@@ -14,6 +14,8 @@
  * - The sidecar is never deleted: a process that opened it before a deletion could lock the old
  *   file while another process locks a new one, and both would own the journal.
  * - `held` opens the sidecar read-only and creates no file.
+ * - A journal file with two names (a hard link) is never written (`refuseLinked`): its sidecar,
+ *   and SQLite's -wal, are beside the name, so each name would have an owner of its own.
  * - The journal is in WAL mode only while an owner runs, or after one died (src/journal.ts turns
  *   WAL on for owners only; `leaveWal` turns it off), so `openToRead` finds the file alone, or its
  *   -wal and -shm already there.
@@ -22,7 +24,7 @@ import Database from 'better-sqlite3'
 import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { hostname } from 'node:os'
-import { InvalidArgument, JournalOwned, type JournalOwner } from './errors.js'
+import { InvalidArgument, JournalLinked, JournalOwned, type JournalOwner } from './errors.js'
 
 /**
  * The sidecar file whose lock says who owns `journal`: beside the file the path leads to, its
@@ -45,6 +47,19 @@ export function realFile(journal: string): string {
       return journal
     }
   }
+}
+
+/**
+ * Refuses journal `file` to whatever would write it (its owner, a CLI command writing beside it,
+ * a replication's rebuild) while the file has more than one name: the owner lock and SQLite's
+ * -wal and -shm are beside the name, so through a hard link a second owner takes a lock of its
+ * own and writes a WAL of its own. Reads the file's inode only; a file not there yet passes.
+ * @throws JournalLinked when the file has more than one hard link
+ */
+export function refuseLinked(file: string): void {
+  if (file === ':memory:') return
+  const links = statSync(file, { throwIfNoEntry: false })?.nlink ?? 1
+  if (links > 1) throw new JournalLinked(file, links)
 }
 
 /** The lock is held by someone else (the caller names them). */

@@ -11,6 +11,8 @@
  *   `close`. Its first write then is one IMMEDIATE transaction that records the owner (meta
  *   'owner'): a process that found the journal unowned inside a write transaction of its own
  *   (the CLI's kill and send) has committed before it, so the owner reads what it wrote.
+ * - A file with two names (a hard link) is opened to read only: every writable open, owner or
+ *   not, refuses it before opening it (src/journal-owner.ts `refuseLinked`).
  * - The journal is in WAL mode only while an owner runs, or after one died: a clean close goes
  *   back to rollback mode, so a read-only open creates nothing (src/journal-owner.ts).
  */
@@ -19,7 +21,7 @@ import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgument, NotARaimentDb, type JournalOwner } from './errors.js'
-import { BUSY_MS, defaultWeaveId, JournalLock, leaveWal, openToRead, parseOwner, takeOwnerLock, whenNotBusy } from './journal-owner.js'
+import { BUSY_MS, defaultWeaveId, JournalLock, leaveWal, openToRead, parseOwner, refuseLinked, takeOwnerLock, whenNotBusy } from './journal-owner.js'
 import { checkAndMigrate } from './journal-schema.js'
 import type { InFlight } from './in-flight.js'
 import { threadRows, type ThreadsWhere } from './journal-queries.js'
@@ -93,6 +95,7 @@ export class Journal {
    * @throws InvalidArgument when the file's directory does not exist
    * @throws DbTooNew for a journal of a newer schema (left untouched)
    * @throws JournalOwned when another weave owns the journal (unless `own: false` or read-only)
+   * @throws JournalLinked when the file has another name (a hard link) and this open may write (left untouched)
    */
   constructor(file: string, options: JournalOptions = {}) {
     const durability = options.durability ?? 'sync'
@@ -115,6 +118,8 @@ export class Journal {
     if (!memory && !existsSync(dirname(this.path))) {
       throw new InvalidArgument(`the directory of journal ${file} (${dirname(this.path)}) does not exist; create it first (Raiment creates the journal file, not its directory), or use a path in a directory that exists`)
     }
+    // A second name of the file would be a second owner (src/journal-owner.ts): refused before it is opened.
+    if (!this.#readonly && !memory) refuseLinked(file)
     let db: Database.Database
     try {
       db = options.readonly ? openToRead(file) : new Database(file)

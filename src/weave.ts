@@ -98,6 +98,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * leaves the threads of it that it finds recorded waiting until a reload loads it (so does a
    * type no module gives: one ThreadsWaitForType warning per type).
    * @throws JournalOwned when another weave runs on the journal; its message names that weave's pid
+   * @throws JournalLinked when the journal file has another name (a hard link), through which a second weave could run it (left untouched)
    * @throws NotARaimentDb / DbTooNew for a journal it must not touch (left untouched)
    * @throws UnknownLibrary when a thread type passed by name (`threads: { … }`) uses a library that does not exist
    * @throws InvalidLibraryModule for an I/O library module that cannot be used

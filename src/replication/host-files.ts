@@ -3,13 +3,13 @@
  * (its epoch, durability, weave id, the types of its live threads), read without owning it, and
  * the moves of a file set aside, made one file or removed.
  */
-import { existsSync, linkSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { InvalidArgument, JournalOwned } from '../errors.js'
 import { DURABILITIES, Journal, type Durability } from '../journal.js'
-import { JournalLock, lockPath, parseOwner } from '../journal-owner.js'
-import { syncDir } from '../fsync.js'
+import { JournalLock, lockPath, parseOwner, refuseLinked } from '../journal-owner.js'
+import { fsyncPath, syncDir } from '../fsync.js'
 
 /** The epoch journal `db` writes (meta 'repl_epoch'; 1 for a new one). */
 export function journalEpoch(db: string): number {
@@ -69,8 +69,12 @@ export function freeName(name: string): string {
   return out
 }
 
-/** Checkpoints journal `db`'s WAL into it and leaves WAL mode: the file alone holds it. */
+/**
+ * Checkpoints journal `db`'s WAL into it and leaves WAL mode: the file alone holds it.
+ * @throws JournalLinked when the file has another name (a hard link): left untouched
+ */
 function oneFile(db: string): void {
+  refuseLinked(db)
   const d = new Database(db)
   try {
     d.pragma('wal_checkpoint(TRUNCATE)')
@@ -108,12 +112,20 @@ export function clearRebuild(fresh: string): void {
 
 /**
  * Journal `db` is replaced by `fresh`, rebuilt beside it: the old one, made one file (its WAL
- * checkpointed into it), gets its second name `aside`, and the rebuilt one replaces it in one
- * rename, so a crash at any point leaves `db` whole (old or new).
+ * checkpointed into it), is copied to `aside`, and the rebuilt one replaces it in one rename, so
+ * a crash at any point leaves `db` whole (old or new). A copy, not a second name (a hard link):
+ * a crash before the rename would leave `db` with two names, which no writer opens
+ * (src/journal-owner.ts `refuseLinked`), and the start after it could not rebuild it.
  */
 export function swapInRebuilt(db: string, fresh: string, aside: string): void {
   oneFile(db)
-  linkSync(db, aside)
+  // Under a name of its own until whole: a crash while copying leaves no half file named `aside`
+  // (and its leftover goes at the next attempt).
+  const copying = `${aside}.copying`
+  rmSync(copying, { force: true })
+  copyFileSync(db, copying)
+  fsyncPath(copying)
+  renameSync(copying, aside)
   renameSync(fresh, db)
   for (const f of [`${db}-wal`, `${db}-shm`, lockPath(db), lockPath(fresh)]) rmSync(f, { force: true })
   syncDir(dirname(resolve(db)))

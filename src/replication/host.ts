@@ -124,7 +124,13 @@ export class ReplicatedHost {
   static async start(o: HostOptions): Promise<ReplicatedHost> {
     const host = new ReplicatedHost(o)
     const weaveId = weaveIdOf(o.weave.db, o.weave.weaveId)
-    await host.#run({ db: o.weave.db, weaveId, own: true })
+    try {
+      await host.#run({ db: o.weave.db, weaveId, own: true })
+    } catch (e) {
+      // Nothing of a host that did not start goes on (its watch of the heartbeats included).
+      host.stopTakeovers()
+      throw e
+    }
     return host
   }
 
@@ -183,7 +189,9 @@ export class ReplicatedHost {
         },
       },
     })
-    let opened = false
+    // Set once the weave is open: a failure after that closes it (below), or it would hold the
+    // journal's owner lock, its timers and its threads in this process with no one to close it.
+    let weave: Weave | null = null
     try {
       const conn = link.broker.connection
       if (conn === null || !((await takeLease(conn, ns, o.weaveId)) || (o.own && (await this.#reclaimLease(conn, link, o.db, o.weaveId))))) {
@@ -216,8 +224,7 @@ export class ReplicatedHost {
       // hosted by a 'sync' weave must not release what the stream has not confirmed.
       const durability = o.own ? undefined : journalDurability(o.db)
       // Opening replicates the journal (its first generation confirmed) before any thread resumes.
-      const weave = await Weave.open({ ...this.#o.weave, ...(durability !== undefined ? { durability } : {}), db: o.db, weaveId: id, remote: link, replicate: true })
-      opened = true
+      weave = await Weave.open({ ...this.#o.weave, ...(durability !== undefined ? { durability } : {}), db: o.db, weaveId: id, remote: link, replicate: true })
       fencing.opened()
       const running = { weave, link, fencing }
       // The host closed while the takeover ran, or it was fenced meanwhile: nothing of it is left running here.
@@ -237,10 +244,15 @@ export class ReplicatedHost {
       if (o.own) await this.#register(link, id)
       return running
     } catch (e) {
+      fencing?.close()
+      if (weave !== null && this.#own?.weave === weave) this.#own = null
       await link.close()
+      // Opened, then failed (its start on the broker, the `opened` listener): it runs nowhere,
+      // closed as one fenced is (`abandon`, whose close, if it came first, makes this one nothing).
+      if (weave !== null) await weave.close({ wait: 0 }).catch(() => {})
       // The connection closed under the start, before the weave opened (asking for the lease
       // back, reading the stream): a clear line, not a bug's.
-      if (o.own && !opened && isClosedUnder(e)) throw new BrokerLost(this.#o.url, `weave ${o.weaveId} started`, e)
+      if (o.own && weave === null && isClosedUnder(e)) throw new BrokerLost(this.#o.url, `weave ${o.weaveId} started`, e)
       throw e
     }
   }

@@ -6,7 +6,8 @@
  *
  * Invariants:
  * - Nothing of a thread runs before the libraries are loaded and the types' uses checked: a
- *   weave that throws here has resumed nothing (`Weave.open` closes the journal then).
+ *   weave that throws there has resumed nothing. Whatever throws here, `Weave.open` closes the
+ *   weave (as `close()` does, with no wait: threads resumed already stop) before it throws.
  * - Threads recorded as running are resumed after the journal is replicated (a broker's weave has
  *   claimed its id), and before messages, schedules and control requests start.
  */

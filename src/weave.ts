@@ -42,7 +42,6 @@ import { chosenId } from './spawn-ids.js'
 import { closeWeave, stopCalls, stopWaitMs } from './weave-stop.js'
 import { cannotRunType, weaveParts, type WeaveParts } from './weave-parts.js'
 import { openWeave } from './weave-open.js'
-import { disposeLibraries } from './libraries.js'
 
 export type { WeaveOptions } from './weave-options.js'
 export { rowEnd, type ResumeProgress, type SpawnOptions, type ThreadEnd, type ThreadId, type WeaveEvents } from './weave-types.js'
@@ -97,6 +96,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * why; `weave.unavailable` has them), refuses spawns of it with ThreadTypeUnavailable, and
    * leaves the threads of it that it finds recorded waiting until a reload loads it (so does a
    * type no module gives: one ThreadsWaitForType warning per type).
+   *
+   * When it throws, nothing of the weave goes on: what it had opened (threads resumed, timers,
+   * the journal and its owner lock) is closed first, and the journal can be opened again at once.
    * @throws JournalOwned when another weave runs on the journal; its message names that weave's pid
    * @throws JournalLinked when the journal file has another name (a hard link), through which a second weave could run it (left untouched)
    * @throws NotARaimentDb / DbTooNew for a journal it must not touch (left untouched)
@@ -108,17 +110,19 @@ export class Weave extends EventEmitter<WeaveEvents> {
     const loaded = await weaveTypes(o.threads)
     const dbFile = o.db ?? 'raiment.db'
     const journal = new Journal(dbFile, { durability: o.durability ?? 'sync', ...(o.weaveId ? { weaveId: o.weaveId } : {}), beforeOwn: (j) => refuseAtOpen(o, j) })
-    let opened: Weave | null = null
+    let weave: Weave | null = null
     try {
       const config: WeaveConfig = { ...(o.config ?? {}), db: dbFile, weaveId: journal.weaveId, durability: o.durability ?? 'sync' }
-      const weave = new Weave(journal, loaded, config, o)
-      opened = weave
+      weave = new Weave(journal, loaded, config, o)
       await openWeave(weave, weave.#p, loaded, o)
       return weave
     } catch (e) {
-      journal.close()
-      // What the libraries made so far hold open (src/weave-open.ts loads them).
-      if (opened !== null) await disposeLibraries(opened.#p.libs.values()).catch(() => {})
+      // Failed midway (a library, a listener, the broker): nothing of it goes on. Threads it may
+      // have resumed already, its timers and its observer stop as at a close, with no wait, and
+      // the journal, its owner lock and what the libraries made so far hold open (src/weave-open.ts
+      // loads them) go; a failure of that close is not what to report.
+      if (weave === null) journal.close()
+      else await weave.close({ wait: 0 }).catch(() => {})
       throw e
     }
   }

@@ -97,11 +97,12 @@ export function weaveParts(weave: Weave, journal: Journal, types: ThreadTypes, o
     joins: new PendingJoins(),
   } as Partial<WeaveParts> as { -readonly [K in keyof WeaveParts]: WeaveParts[K] }
   const dumps = (p.dumps = new DumpWriter(o.dumps === false ? false : resolve(o.dumps ?? 'dumps'), journal, (e) => weave.emit('error', e)))
-  // After the open (whoever opened it listens for 'error' by then), unless closed at once.
+  // After the open (whoever opened it listens for 'error' by then), unless closed at once, or
+  // the open failed (its journal closed, maybe before this weave was made: see below).
   if (journal.dumpsDueSince !== null) {
     const since = journal.dumpsDueSince
     setImmediate(() => {
-      if (!p.closed) dumps.writeMissing(since)
+      if (!p.closed && !journal.closed) dumps.writeMissing(since)
     })
   }
   // The key of secret values' markers (src/secrets/keyring.ts); read or made on first use.

@@ -5,12 +5,16 @@
  * threads and the weave's timers in memory, with no one to close them (its spawn still took work,
  * and the process at times did not exit). Now the weave is closed as at `close()` (no wait)
  * before the failure is thrown: it takes no more work, its owner lock goes, and the next open
- * resumes its threads. Real SQLite files in temporary directories.
+ * resumes its threads. Likewise a failure as the weave is made (a RAIMENT_SECRET_KEY too short)
+ * on a journal whose last weave crashed: the write of the dumps it owed, set for the next turn,
+ * read the closed journal and threw in a timer, ending the process. Real SQLite files in temporary
+ * directories, a weave process SIGKILLed.
  */
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { RaimentError, thread, Weave, WeaveClosed, type AnyThreadType } from 'raiment'
 import { JournalLock } from '../src/journal-owner.js'
+import { describeRun, runChild, supportScript } from './support/child.js'
 import { tempDir } from './support/tmp.js'
 
 declare module 'raiment' {
@@ -71,4 +75,18 @@ describe('a Weave.open that fails midway', () => {
       await again.close()
     }
   })
+
+  test('as the weave is made, on a journal a crash left with dumps owed: no error comes after the failure (the owed dumps wait for the next open)', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'w.db')
+    const dumps = join(dir, 'dumps')
+    const child = supportScript('open-fails-child.ts')
+    const crashed = await runChild(child, ['crash', db, dumps], { env: { RAIMENT_SECRET_KEY: '' }, killWhen: (l) => l === 'ready' })
+    expect(crashed.killed, describeRun(crashed)).toBe(true)
+    // A secret key too short fails the open as the weave is made, the journal owned already.
+    const r = await runChild(child, ['open', db, dumps], { env: { RAIMENT_SECRET_KEY: 'short' } })
+    expect(r.lines, describeRun(r)).toEqual(['refused RAIMENT_SECRET_KEY_UNUSABLE', 'lived'])
+    expect(r.code, describeRun(r)).toBe(0)
+    expect(JournalLock.held(db)).toBe(false)
+  }, 60_000)
 })

@@ -6,8 +6,13 @@ import { registerError } from './encoding.js'
 import { RaimentError } from './errors.js'
 import type { MoveRecord } from './migration.js'
 
-/** What `send` resolves to: the message was put in the receiver's inbox, or dead-lettered. */
-export type SendResult = { delivered: true; to: string } | { delivered: false; to: string; reason: string }
+/**
+ * What `send` resolves to: the message was put in the receiver's inbox, or dead-lettered.
+ * `duplicate: true` (keyed sends from outside a thread, src/send-keys.ts): a message with this
+ * key was sent to this receiver before, and nothing was sent now; the rest is what the first
+ * send returned.
+ */
+export type SendResult = { delivered: true; to: string; duplicate?: true } | { delivered: false; to: string; reason: string; duplicate?: true }
 
 /** The recorded outcome of a take or peek that waited until its deadline. */
 export interface TimedOut {

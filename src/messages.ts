@@ -36,6 +36,7 @@ export { matches, NameTaken, NoSuchMessage, type Envelope, type Received, type S
 import { ReceivedIds, type Origin } from './received.js'
 import { weaveOfThread, type Remote } from './remote.js'
 import { deadLetterInsert } from './dead-letters.js'
+import { keyOf, SendKeys } from './send-keys.js'
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -53,6 +54,8 @@ export class Messages {
   readonly #outbox: Stmt
   /** Ids of what was taken from other weaves (the `received` table). */
   readonly received: ReceivedIds
+  /** Keys of keyed sends sent or taken here (the `send_keys` table). */
+  readonly keys: SendKeys
   /** Messages sent by a name no weave is known to hold yet (the `outbox_names` table). */
   readonly nameSends: NameSends
   /** Threads that moved from here to another weave: thread → weave. */
@@ -92,6 +95,7 @@ export class Messages {
     this.#dead = deadLetterInsert(db)
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at, trace) VALUES (?, ?, ?, ?, ?)')
     this.received = new ReceivedIds(journal)
+    this.keys = new SendKeys(journal)
     this.nameSends = new NameSends(journal, {
       remote: () => this.remote,
       homeOf: (id) => this.homeOf(id),
@@ -160,6 +164,13 @@ export class Messages {
     if (!this.receiveOnce(msgId, after, origin)) return
     const resolved = this.resolve(to)
     const target = name === undefined ? resolved : (this.#registry.holder(name) ?? null)
+    // A keyed send (src/send-keys.ts) taken before for this receiver, through any weave: dropped.
+    const key = keyOf(msgId)
+    if (key !== null) {
+      const receiver = target ?? name ?? to
+      if (this.keys.seen(receiver, key) !== undefined) return
+      this.keys.record(receiver, key, null)
+    }
     // It moved here, and a message its sender sent before, which went the way the thread was,
     // may come back behind this one (src/catch-up.ts). Only a message sent straight from its
     // sender's weave waits: one sent on by another weave is such an earlier one, or races as before.
@@ -239,6 +250,7 @@ export class Messages {
     // After its inbox: what waited for its names comes after what was sent to it before.
     for (const name of r.names) this.nameSends.registered(name, thread)
     if (r.traps) this.#registry.trapExits(thread, true)
+    for (const [key, at] of r.keys ?? []) this.keys.record(thread, key, null, at)
     for (const w of r.watches ?? []) this.#registry.watchOne(thread, w.watcher, w.kind)
     // What it monitors on other weaves than this one: recorded, for its end's unwatch there.
     for (const t of r.watching ?? []) if (this.homeOf(t) !== this.#journal.weaveId) this.#registry.watchOne(t, thread, 'monitor')
@@ -272,6 +284,18 @@ export class Messages {
     const body = encodeValue(value, 'the message')
     // Refused before anything is queued: here as across weaves (src/message-size.ts).
     if (limit !== Infinity) checkMessageSize(`the message to ${to}`, body, limit)
+    // A keyed send (src/send-keys.ts): once per receiver and key, its row in the batch of the message.
+    const key = typeof msgId === 'string' ? keyOf(msgId) : null
+    if (key === null) return this.#send(from, to, body, msgId, trace)
+    const receiver = this.resolve(to) ?? to
+    const first = this.keys.seen(receiver, key)
+    if (first !== undefined) return { ...(first ?? { delivered: true, to: receiver }), duplicate: true }
+    const result = this.#send(from, to, body, msgId, trace)
+    this.keys.record(receiver, key, result)
+    return result
+  }
+
+  #send(from: string | null, to: string, body: string, msgId: MsgId, trace: string | null): SendResult {
     if (this.remote !== null && !to.includes('/') && this.#registry.holder(to) === undefined) return this.nameSends.send(this.remote, from, to, body, idOf(msgId), trace)
     const target = this.resolve(to)
     if (target !== null && this.#catchUps.has(target) && this.#isAlive(target)) {

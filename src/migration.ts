@@ -19,6 +19,7 @@ import { RaimentError } from './errors.js'
 import type { EntryRow, Journal } from './journal.js'
 import type { WatchKind } from './messages.js'
 import { AttemptLog, type AttemptRow } from './retry/attempts.js'
+import { SEND_KEY_RETENTION_MS } from './send-keys.js'
 
 /** The version of `MoveRecord`; a weave refuses a newer one rather than guess. */
 export const MOVE_FORMAT = 1
@@ -60,6 +61,8 @@ export interface MoveRecord {
   inFlight?: Array<{ key: string; ord: number; started: number }>
   /** A cancel put off to its next call (src/cancel.ts), its reason: the first call it makes live here takes it. */
   cancel?: string
+  /** The keys of keyed sends it was sent (src/send-keys.ts), with their times; absent from older weaves. */
+  keys?: Array<[string, number]>
 }
 
 /**
@@ -93,6 +96,7 @@ export class Moves {
   readonly #traps: Stmt
   readonly #watches: Stmt
   readonly #watching: Stmt
+  readonly #keys: Stmt
   readonly #insertThread: Stmt
   readonly #reviveThread: Stmt
   readonly #dropEntries: Stmt
@@ -105,6 +109,7 @@ export class Moves {
     this.#names = db.prepare('SELECT name FROM names WHERE thread = ?').pluck()
     this.#traps = db.prepare('SELECT 1 FROM traps WHERE thread = ?')
     this.#watches = db.prepare('SELECT watcher, kind FROM watches WHERE target = ? ORDER BY watcher, kind')
+    this.#keys = db.prepare('SELECT key, at FROM send_keys WHERE receiver = ? AND at >= ? ORDER BY at, key').raw(true)
     this.#watching = db.prepare("SELECT target FROM watches WHERE watcher = ? AND kind = 'monitor' ORDER BY target").pluck()
     this.#insertThread = db.prepare("INSERT INTO threads (id, type, params, parent, status, created, continued, scope) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)")
     this.#reviveThread = db.prepare("UPDATE threads SET status = 'running', outcome = NULL, ended = NULL, params = ?, continued = ?, scope = ? WHERE id = ?")
@@ -128,6 +133,7 @@ export class Moves {
       watches: this.#watches.all(id) as NonNullable<MoveRecord['watches']>,
       watching: this.#watching.all(id) as string[],
       attempts: AttemptLog.of(j).ofThread(id),
+      keys: this.#keys.all(id, Date.now() - SEND_KEY_RETENTION_MS) as Array<[string, number]>,
     }
   }
 
@@ -167,5 +173,6 @@ export function checkRecord(r: unknown): string | null {
   if (o.back !== undefined && typeof o.back !== 'string') return 'back is not a string'
   if (o.inFlight !== undefined && !(Array.isArray(o.inFlight) && o.inFlight.every((c) => typeof c?.key === 'string' && Number.isInteger(c.ord) && typeof c.started === 'number'))) return 'inFlight is not a list of calls'
   if (o.cancel !== undefined && typeof o.cancel !== 'string') return 'cancel is not a string'
+  if (o.keys !== undefined && !(Array.isArray(o.keys) && o.keys.every((k) => Array.isArray(k) && typeof k[0] === 'string' && typeof k[1] === 'number'))) return 'keys is not a list of [key, at]'
   return null
 }

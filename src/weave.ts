@@ -35,6 +35,7 @@ import type { AnyThreadType, LibraryName, ThreadType } from './thread.js'
 import { forkThread, Forks, type RecordEdits } from './check/fork.js'
 import type { ReloadReport } from './check/reload.js'
 import { MAX_MESSAGE_BYTES } from './message-size.js'
+import { checkSendKey, keyedId, type SendOptions } from './send-keys.js'
 import { checkOptions, refuseAtOpen, type WeaveOptions } from './weave-options.js'
 import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents } from './weave-types.js'
 import { joinLocal } from './weave-join.js'
@@ -268,12 +269,27 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * Sends a message from outside any thread to a thread id or registered name. It is in the
    * receiver's inbox once `committed()` resolves; a message for an ended or unknown thread goes
    * to the dead letters and the result says so.
+   *
+   * With `opts.key` (an idempotency key: an HTTP request's, say) it reaches its receiver once per
+   * (receiver thread, key), however often it is sent: again through this weave, the result is the
+   * first send's with `duplicate: true` and nothing is sent; through another weave of the
+   * namespace, the receiver's weave drops the copy (that result cannot tell). So across a crash:
+   * a send whose commit was lost is sent by the retry; one committed is not sent again. The key
+   * is kept 24 hours from the first send, even once the receiver has ended (a retry then is still
+   * a duplicate); a retry after that is a new message (delivered, or dead-lettered if the thread
+   * has ended). See docs/messages-and-supervision.md#keyed-sends.
    * @throws UnrecordableValue when the message cannot be recorded
    * @throws MessageTooLarge (nothing sent) when the message is bigger than maxMessageBytes
+   * @throws InvalidArgument for a key that is empty or longer than 200 characters
+   * @example
+   * const r = weave.send('orders', { pay: 7 }, { key: req.headers['idempotency-key'] })
+   * if (r.duplicate) console.log('already sent')
    */
-  send(to: string, message: unknown): SendResult {
+  send(to: string, message: unknown, opts: SendOptions = {}): SendResult {
+    const key = opts.key === undefined ? undefined : checkSendKey(opts.key)
     if (this.#p.closed) throw new WeaveClosed()
-    return this.messages.send(null, to, message, `api:${this.journal.weaveId}:${randomUUID()}`, this.#p.observer === null ? null : this.#p.observer.active())
+    const id = `api:${this.journal.weaveId}:${randomUUID()}`
+    return this.messages.send(null, to, message, key === undefined ? id : keyedId(key, id), this.#p.observer === null ? null : this.#p.observer.active())
   }
 
   /** Is the thread recorded as pending or running (here, or waiting to be adopted)? */

@@ -229,15 +229,16 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .description('Send a message (JSON) to a thread, by id or registered name. A message for a thread that has ended or does not exist goes to the dead letters.')
     .argument('<id_or_name>', 'a thread id (see raiment ps) or a name a thread registered')
     .argument('<message_json>', 'the message as JSON')
+    .option('--key <key>', 'an idempotency key (1 to 200 characters): the message reaches the thread once per key, however often it is sent with it, for 24 hours; a send again prints the first result with "duplicate":true')
     .addHelpText(
       'after',
       '\nWith a weave running on the journal, the weave delivers the message and this prints its answer;\n' +
         "with none, the message goes into the thread's inbox and waits there until a weave runs it.\n" +
         'Either way it prints the result as JSON: {"delivered":true,"to":ID}, or\n{"delivered":false,"to":…,"reason":…}.' +
-        '\n\nExit status: 0 when delivered, 1 when the message went to the dead letters.' +
-        `\n\nExamples:\n  raiment send myhost-raiment/3 '{"hello":"world"}'\n  raiment send ear '"hi"'`,
+        '\n\nExit status: 0 when delivered (or sent before with that --key), 1 when the message went to the dead letters.' +
+        `\n\nExamples:\n  raiment send myhost-raiment/3 '{"hello":"world"}'\n  raiment send ear '"hi"'\n  raiment send orders '{"pay":7}' --key req-7f3a`,
     )
-    .action(run(async (to: string, message: string, o: DbOptions) => (await messageCommands()).send(to, message, o)))
+    .action(run(async (to: string, message: string, o: DbOptions & { key?: string }) => (await messageCommands()).send(to, message, o)))
 
   asks(db(program.command('dead-letters')))
     .description('List messages that could not be delivered (oldest first): their number N, when, sender, recipient, why, and the message; or send one again, or drop some.')

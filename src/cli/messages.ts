@@ -17,6 +17,7 @@ import { answerOf, askTimeout, busyHint, waitText, type AskOptions } from './ask
 import { complain, movedTo, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
 import { weaveOfThread } from '../remote.js'
 import { deadLetterInsert } from '../dead-letters.js'
+import { checkSendKey, keyedId, keyOf, SEND_KEY_RETENTION_MS } from '../send-keys.js'
 
 /** How long `send` waits for a running weave to answer. */
 const SEND_TIMEOUT_MS = 5_000
@@ -47,13 +48,15 @@ export interface SendOutcome {
  * Sends `message` from outside any thread to a thread id or registered name of journal `db`, the
  * way `raiment send` does: with a weave running on it, a control request that weave answers
  * exactly as `Weave.send` (waiting up to `waitMs`, 5 s, for it to take the request); with none, into the thread's inbox (or outbox, or
- * the dead letters) here. The UI's send is this too.
- * @throws InvalidArgument for an empty address or a value that cannot be recorded
+ * the dead letters) here. The UI's send is this too. `key`: a keyed send (`Weave.send`'s `opts.key`):
+ * sent once per receiver and key; the result of a send again has `duplicate: true`.
+ * @throws InvalidArgument for an empty address, a value that cannot be recorded, or a bad key
  * @throws MessageTooLarge for a message bigger than the weave's maxMessageBytes
  * @throws RaimentError (`RAIMENT_SEND_TIMEOUT`, `RAIMENT_SEND_FAILED`)
  */
-export async function sendMessage(db: string, to: string, message: unknown, waitMs = SEND_TIMEOUT_MS): Promise<SendOutcome> {
+export async function sendMessage(db: string, to: string, message: unknown, waitMs = SEND_TIMEOUT_MS, key?: string): Promise<SendOutcome> {
   if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
+  const msgId = key === undefined ? `cli:${randomUUID()}` : keyedId(checkSendKey(key), `cli:${randomUUID()}`)
   const body = encodeValue(message, 'the message')
   const journal = openExisting(db)
   try {
@@ -61,12 +64,12 @@ export async function sendMessage(db: string, to: string, message: unknown, wait
     checkMessageSize(`the message to ${to}`, body, Number(journal.meta('max_message_bytes') ?? MAX_MESSAGE_BYTES))
     // The owner check and the write are one step that no weave opening now can split.
     const sent = withOwner(journal, (owner): Sent => {
-      if (owner === null) return deliver(journal, to, body)
-      const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run('send', to, body, `cli:${randomUUID()}`).lastInsertRowid)
+      if (owner === null) return deliver(journal, to, body, null, msgId)
+      const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run('send', to, body, msgId).lastInsertRowid)
       return { owner, n }
     })
     if (!('result' in sent)) return { result: await awaitReply(journal, sent.n, sent.owner, to, waitMs) }
-    if (!sent.result.delivered) return { result: sent.result }
+    if (!sent.result.delivered || sent.result.duplicate === true) return { result: sent.result }
     const o = sent.outbox
     const waits =
       o !== undefined
@@ -80,12 +83,17 @@ export async function sendMessage(db: string, to: string, message: unknown, wait
   }
 }
 
-/** `raiment send ID_OR_NAME MESSAGE_JSON`. Exit 0 when delivered, 1 when dead-lettered. */
-export async function send(to: string, text: string, o: DbOptions & AskOptions): Promise<number> {
+/** `raiment send [--key KEY] ID_OR_NAME MESSAGE_JSON`. Exit 0 when delivered (or sent before with that key), 1 when dead-lettered. */
+export async function send(to: string, text: string, o: DbOptions & AskOptions & { key?: string }): Promise<number> {
   if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
+  if (o.key !== undefined) checkSendKey(o.key)
   const waitMs = askTimeout(o, SEND_TIMEOUT_MS)
-  const { result, waits } = await sendMessage(o.db, to, parseMessage(text, to), waitMs)
+  const { result, waits } = await sendMessage(o.db, to, parseMessage(text, to), waitMs, o.key)
   say(JSON.stringify(result))
+  if (result.duplicate === true) {
+    note(`already sent to ${result.to} with key '${o.key ?? ''}'${result.delivered ? '' : ' (it went to the dead letters then)'}: not sent again`)
+    return 0
+  }
   if (!result.delivered) return notDelivered(result)
   if (waits !== undefined) note(waits)
   return 0
@@ -104,14 +112,31 @@ export function notDelivered(r: Extract<SendResult, { delivered: false }>): numb
  * weave (the relay sends it on when a weave next runs here with a broker), as the weave would
  * send it; else into the dead letters, with the reasons a weave gives.
  */
-export function deliver(journal: Journal, to: string, body: string, sender: string | null = null): { result: SendResult; outbox?: { weave: string; moved: boolean }; waitsForName?: true } {
+export function deliver(journal: Journal, to: string, body: string, sender: string | null = null, msgId = `cli:${randomUUID()}`): Delivered {
+  const key = keyOf(msgId)
+  if (key === null) return deliverOnce(journal, to, body, sender, msgId)
+  // A keyed send (src/send-keys.ts), as the weave does it: once per receiver and key.
+  const db = journal.db
+  const named = db.prepare('SELECT thread FROM names WHERE name = ?').pluck().get(to) as string | undefined
+  const receiver = named ?? to
+  const now = Date.now()
+  const first = db.prepare('SELECT result FROM send_keys WHERE receiver = ? AND key = ? AND at >= ?').pluck().get(receiver, key, now - SEND_KEY_RETENTION_MS) as string | null | undefined
+  if (first !== undefined) return { result: { ...(first === null ? { delivered: true as const, to: receiver } : (JSON.parse(first) as SendResult)), duplicate: true } }
+  const sent = deliverOnce(journal, to, body, sender, msgId)
+  db.prepare('INSERT OR REPLACE INTO send_keys (receiver, key, at, result) VALUES (?, ?, ?, ?)').run(receiver, key, now, JSON.stringify(sent.result))
+  return sent
+}
+
+type Delivered = { result: SendResult; outbox?: { weave: string; moved: boolean }; waitsForName?: true }
+
+function deliverOnce(journal: Journal, to: string, body: string, sender: string | null, msgId: string): Delivered {
   const db = journal.db
   const named = db.prepare('SELECT thread FROM names WHERE name = ?').get(to) as { thread: string } | undefined
   const target = named?.thread ?? (to.includes('/') ? to : null)
   const row = target === null ? undefined : journal.thread(target)
   const now = Date.now()
   if (target !== null && (row?.status === 'pending' || row?.status === 'running')) {
-    db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?)').run(target, sender, `cli:${randomUUID()}`, body, now)
+    db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?)').run(target, sender, msgId, body, now)
     return { result: { delivered: true, to: target } }
   }
   const moved = row?.status === 'moved' ? movedTo(db, target!) : undefined
@@ -122,7 +147,7 @@ export function deliver(journal: Journal, to: string, body: string, sender: stri
   const dest = moved ?? (home !== null && home !== journal.weaveId && journal.meta('amqp') !== undefined ? home : undefined)
   if (target !== null && dest !== undefined) {
     const envelope: Envelope = { k: 'msg', from: sender, to: target, body }
-    db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, dest, JSON.stringify(envelope), now)
+    db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(msgId, dest, JSON.stringify(envelope), now)
     return { result: { delivered: true, to: target }, outbox: { weave: dest, moved: moved !== undefined } }
   }
   // A name no thread here holds, from a journal whose weave has run with a broker: behind the
@@ -131,13 +156,13 @@ export function deliver(journal: Journal, to: string, body: string, sender: stri
   // name, as the weave would send it.
   if (target === null && journal.meta('amqp') !== undefined) {
     if (db.prepare('SELECT 1 FROM outbox_names WHERE name = ? LIMIT 1').get(to) !== undefined) {
-      db.prepare('INSERT INTO outbox_names (msg_id, name, sender, body, at) VALUES (?, ?, ?, ?, ?)').run(`cli:${randomUUID()}`, to, sender, body, now)
+      db.prepare('INSERT INTO outbox_names (msg_id, name, sender, body, at) VALUES (?, ?, ?, ?, ?)').run(msgId, to, sender, body, now)
       return { result: { delivered: true, to }, waitsForName: true }
     }
     const elsewhere = nameElsewhere(journal, to)
     if (elsewhere !== undefined) {
       const envelope: Envelope = { k: 'msg', from: sender, to: elsewhere.thread, body, name: to }
-      db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(`cli:${randomUUID()}`, elsewhere.weave, JSON.stringify(envelope), now)
+      db.prepare('INSERT INTO outbox (msg_id, dest, body, at) VALUES (?, ?, ?, ?)').run(msgId, elsewhere.weave, JSON.stringify(envelope), now)
       return { result: { delivered: true, to: elsewhere.thread }, outbox: { weave: elsewhere.weave, moved: elsewhere.moved } }
     }
   }

@@ -198,8 +198,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE dead_letters_numbered RENAME TO dead_letters;`,
   // Keyed sends from outside a thread (src/send-keys.ts): each (receiver, key) sent or taken here,
   // when, and the first send's result where this weave sent it; pruned by age.
-  `CREATE TABLE send_keys (receiver TEXT NOT NULL, key TEXT NOT NULL, at INTEGER NOT NULL, result TEXT, PRIMARY KEY (receiver, key)) WITHOUT ROWID;
-   CREATE INDEX send_keys_at ON send_keys(at);`,
+  `CREATE TABLE IF NOT EXISTS send_keys (receiver TEXT NOT NULL, key TEXT NOT NULL, at INTEGER NOT NULL, result TEXT, PRIMARY KEY (receiver, key)) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS send_keys_at ON send_keys(at);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

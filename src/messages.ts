@@ -285,14 +285,8 @@ export class Messages {
     // Refused before anything is queued: here as across weaves (src/message-size.ts).
     if (limit !== Infinity) checkMessageSize(`the message to ${to}`, body, limit)
     // A keyed send (src/send-keys.ts): once per receiver and key, its row in the batch of the message.
-    const key = typeof msgId === 'string' ? keyOf(msgId) : null
-    if (key === null) return this.#send(from, to, body, msgId, trace)
-    const receiver = this.resolve(to) ?? to
-    const first = this.keys.seen(receiver, key)
-    if (first !== undefined) return { ...(first ?? { delivered: true, to: receiver }), duplicate: true }
-    const result = this.#send(from, to, body, msgId, trace)
-    this.keys.record(receiver, key, result)
-    return result
+    if (typeof msgId !== 'string' || keyOf(msgId) === null) return this.#send(from, to, body, msgId, trace)
+    return this.keys.once(this.resolve(to) ?? to, msgId, () => this.#send(from, to, body, msgId, trace))
   }
 
   #send(from: string | null, to: string, body: string, msgId: MsgId, trace: string | null): SendResult {

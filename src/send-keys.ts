@@ -113,6 +113,21 @@ export class SendKeys {
     return row === undefined ? undefined : row === null ? null : (JSON.parse(row) as SendResult)
   }
 
+  /**
+   * A send from this weave: `send()` once per (receiver, the key `msgId` carries), its row queued
+   * in the batch of what `send` queues; a send again returns the first result with `duplicate`.
+   * An unkeyed `msgId` just sends.
+   */
+  once(receiver: string, msgId: string, send: () => SendResult): SendResult {
+    const key = keyOf(msgId)
+    if (key === null) return send()
+    const first = this.seen(receiver, key)
+    if (first !== undefined) return { ...(first ?? { delivered: true, to: receiver }), duplicate: true }
+    const result = send()
+    this.record(receiver, key, result)
+    return result
+  }
+
   /** Queues row (receiver, key) in the current batch, with the send's result if this weave sent it. */
   record(receiver: string, key: string, result: SendResult | null, at = Date.now()): void {
     const k = `${receiver}\n${key}`

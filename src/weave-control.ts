@@ -186,7 +186,9 @@ export class ControlRequests {
       let reply: string
       try {
         if (known === false) {
-          reply = JSON.stringify(this.#weave.messages.deadLetter(null, to, body, `no weave '${home}' has joined this broker's namespace (the broker has no queue for it)`))
+          // A keyed send (src/send-keys.ts) is dead-lettered once too.
+          const m = this.#weave.messages
+          reply = JSON.stringify(m.keys.once(m.resolve(to) ?? to, msgId, () => m.deadLetter(null, to, body, `no weave '${home}' has joined this broker's namespace (the broker has no queue for it)`)))
         } else reply = JSON.stringify(this.#weave.messages.send(null, to, decodeValue(body), msgId))
       } catch (e) {
         reply = (e as Error).message

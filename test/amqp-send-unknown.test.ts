@@ -3,7 +3,8 @@
  * real broker: to a weave that never joined the namespace (the broker has no queue for it) it
  * answers delivered:false at once, exit 1, the message in the dead letters (before, delivered:true
  * and a dead letter a moment later); to a weave that joined and is down, delivered:true, and the
- * message waits in its queue until it runs again.
+ * message waits in its queue until it runs again. A keyed send to the weave that never joined is
+ * dead-lettered once.
  */
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
@@ -55,13 +56,19 @@ describe.skipIf(!brokerUp && !CI)('raiment send to a thread of another weave', (
     expect(deadLetters(a.weave)).toEqual([{ recipient: 'nosuchweave/1', reason, body: 'J{"x":1}' }])
     // Nothing of it is left in the outbox for the relay to dead-letter a second time.
     expect(a.weave.journal.db.prepare('SELECT count(*) FROM outbox').pluck().get()).toBe(0)
+    // With a key (src/send-keys.ts): dead-lettered once; sent again, a duplicate, exit 0.
+    expect(await cli('send', '--key', 'k', 'nosuchweave/1', '{"x":2}'), printed.join('')).toBe(1)
+    expect(await cli('send', '--key', 'k', 'nosuchweave/1', '{"x":2}'), printed.join('')).toBe(0)
+    expect(JSON.parse(printed[0]!)).toEqual({ delivered: false, to: 'nosuchweave/1', reason, duplicate: true })
+    await a.weave.committed()
+    expect(deadLetters(a.weave)).toHaveLength(2)
 
     // Down, but joined: its queue holds the message until it runs again.
     expect(await cli('send', far, '{"far":true}'), printed.join('')).toBe(0)
     expect(JSON.parse(printed[0]!)).toEqual({ delivered: true, to: far })
     const again = await openWeave(cleanups, dir, ns, 'b', { listener })
     expect(await again.weave.join(far)).toMatchObject({ status: 'done', result: { received: { far: true } } })
-    expect(deadLetters(a.weave)).toHaveLength(1)
+    expect(deadLetters(a.weave)).toHaveLength(2)
     expect(deadLetters(again.weave)).toEqual([])
   }, 60_000)
 

@@ -27,30 +27,35 @@ import { describeKey, Weft, type CallTrace } from './weft.js'
 export type { CallTrace } from './weft.js'
 export type { Dump } from './dump.js'
 
-export interface ReplayRun<R = unknown> {
-  /**
-   * How the replayed thread ended ('continued': it called `threads.continueAsNew`); 'unfinished':
-   * the dump is of a thread that had not ended (running, killed, moved), and the replay went
-   * through its whole record and asked for more, as the thread did live.
-   */
-  status: 'done' | 'failed' | 'continued' | 'unfinished'
-  result?: R
-  /** With status 'continued', the params it continued with. */
-  continued?: unknown
-  error?: Error
+/** What every replay run holds, however it ended. */
+interface ReplayRunCommon {
   /**
    * Every request the thread made, in the order it made them, named as recorded (as in the dump
    * and `raiment replay`): a method that runs in the thread is the calls it makes, so
    * `mailbox.receive()` is `mailbox.take` (docs/testing.md).
    */
   calls: CallTrace[]
-  /** With `strict: false`, the divergence instead of a throw. */
+  /** With `strict: false`, the divergence instead of a throw (status 'failed'). */
   divergence?: ReplayDivergence
-  /** With status 'unfinished', the request the thread made where its record ends (`inv.take("hat",3) (ordinal 0)`). */
-  next?: string
   /** The dump replayed. */
   dump: Dump
 }
+
+/**
+ * How a replayed thread ended, told by `status` (it narrows, as `weave.join`'s end does:
+ * `if (run.status === 'done') run.result.total`). 'continued': it called
+ * `threads.continueAsNew`; 'unfinished': the dump is of a thread that had not ended (running,
+ * killed, moved), and the replay went through its whole record and asked for more, as the thread
+ * did live. The fields of the other statuses are there, undefined, so `run.result` reads without
+ * narrowing too.
+ */
+export type ReplayRun<R = unknown> =
+  | (ReplayRunCommon & { status: 'done'; result: R; continued?: undefined; error?: undefined; next?: undefined })
+  | (ReplayRunCommon & { status: 'failed'; error: Error; result?: undefined; continued?: undefined; next?: undefined })
+  /** It called `threads.continueAsNew`: `continued` holds the params it continued with. */
+  | (ReplayRunCommon & { status: 'continued'; continued: unknown; result?: undefined; error?: undefined; next?: undefined })
+  /** `next`: the request the thread made where its record ends (`inv.take("hat",3) (ordinal 0)`). */
+  | (ReplayRunCommon & { status: 'unfinished'; next?: string; result?: undefined; continued?: undefined; error?: undefined })
 
 export interface ReplayOptions {
   /** Throw ReplayDivergence on a mismatch (default); false returns it in `divergence`. */
@@ -155,21 +160,18 @@ export async function replay<R>(type: AnyThreadType & { does: (...a: never[]) =>
     const err = weft.finish(isContinueAsNew(e) ? undefined : e) ?? (e instanceof Error ? e : errorFromRecord(errorToRecord(e)))
     run = isContinueAsNew(err) ? { status: 'continued', continued: decodeValue(err.params), calls: weft.trace!, dump: d } : { status: 'failed', error: err, calls: weft.trace!, dump: d }
   }
+  if (run.status !== 'failed' || !(run.error instanceof ReplayDivergence)) return run
+  let error = run.error
   // A record that ends where the thread had not ended: the replay stops there, as the thread did.
-  if (run.error instanceof ReplayDivergence && run.error.detail?.kind === 'beyond' && !endedByItself(d.thread.status, d.thread.error)) {
-    const made = run.error.detail.made
+  if (error.detail?.kind === 'beyond' && !endedByItself(d.thread.status, d.thread.error)) {
+    const made = error.detail.made
     return { status: 'unfinished', calls: run.calls, dump: d, ...(made !== undefined ? { next: `${describeKey(made.key)} (ordinal ${made.ord})` } : {}) }
   }
   // Past the entries `at` kept: where the replay was told to end, not a change of code or inputs.
-  if (run.error instanceof ReplayDivergence && run.error.detail?.kind === 'beyond' && options.at !== undefined && d.entries.length < recorded) {
-    run.error = cutAt(d, options.at, run.error.detail)
-  }
-  if (run.error instanceof ReplayDivergence) {
-    const divergence = withTypeHint(type, d, run.error)
-    if (options.strict ?? true) throw divergence
-    run.error = run.divergence = divergence
-  }
-  return run
+  if (error.detail?.kind === 'beyond' && options.at !== undefined && d.entries.length < recorded) error = cutAt(d, options.at, error.detail)
+  const divergence = withTypeHint(type, d, error)
+  if (options.strict ?? true) throw divergence
+  return { ...run, error: divergence, divergence }
 }
 
 export interface RecordOptions {

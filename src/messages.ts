@@ -183,6 +183,15 @@ export class Messages {
   }
 
   /**
+   * A message for a thread that left, taken back from this weave's outbox as no weave took the
+   * record it left with (src/weave-moves.ts `refused`): delivered here as it was sent, once (its
+   * outbox row goes in this batch; a keyed send's key was recorded when it was sent or taken here).
+   */
+  takeBack(msgId: string, e: Extract<Envelope, { k: 'msg' }>, trace: string | null): void {
+    this.#deliver(e.from, e.to, e.body, msgId, this.resolve(e.to), e.name, trace)
+  }
+
+  /**
    * A fence from another weave (src/catch-up.ts), once per `msgId`: taken if it came back here
    * (nothing more if its thread left meanwhile), else passed on to where its thread moved from
    * here, else sent back.
@@ -236,12 +245,16 @@ export class Messages {
     this.inboxes.departed(thread)
   }
 
-  /** A thread arrived from another weave: its inbox (in order), names and traps, queued here. */
-  arrived(r: MoveRecord): void {
+  /**
+   * A thread arrived from another weave (`refused`: came back, as no weave took the record it left
+   * with): its inbox (in order), names and traps, queued here.
+   */
+  arrived(r: MoveRecord, refused = false): void {
     const thread = r.thread.id
     // What was sent to it from here went through this weave: it catches up (src/catch-up.ts).
+    // (Back from a record no weave took: nothing went anywhere.)
     const via = this.homeOf(thread)
-    if (this.remote !== null && via !== null && via !== this.#journal.weaveId) this.#catchUps.begin(thread, via)
+    if (!refused && this.remote !== null && via !== null && via !== this.#journal.weaveId) this.#catchUps.begin(thread, via)
     this.#forwards.delete(thread)
     this.#journal.queue(this.#forwardDel, [thread])
     if (weaveOfThread(thread) !== this.#journal.weaveId) this.#guests.add(thread)

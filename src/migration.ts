@@ -80,6 +80,16 @@ export class MovedBack extends RaimentError {
   }
 }
 
+/**
+ * The broker refused the record of a thread's move (bigger than its max_message_size, which is
+ * lower than maxMessageBytes): the thread came back to the weave it was leaving, and runs on there.
+ */
+export class MoveRefused extends RaimentError {
+  constructor(id: string, to: string, why: string) {
+    super('RAIMENT_MOVE_REFUSED', `thread ${id} did not move to weave '${to}': ${why}. It runs here again, with what was sent to it meanwhile`)
+  }
+}
+
 export class ThreadNotMovable extends RaimentError {
   constructor(id: string, why: string) {
     super('RAIMENT_THREAD_NOT_MOVABLE', `thread ${id} cannot move: ${why}`)

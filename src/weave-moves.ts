@@ -7,6 +7,10 @@
  * - A thread leaves only once every call it has in flight is answered and recorded here (or the
  *   wait ran out), so no call is made twice; once it has left it is 'moved' here, never resumed.
  * - A thread moves once at a time; one arriving is taken once per message id.
+ * - A record no weave takes (the broker refused it for its size: src/amqp/refusals.ts) brings
+ *   its thread back here (`refused`), in one batch with the delete of its outbox row and of the
+ *   rows for that weave after it that were for the thread (forwarded to it since it left), which
+ *   it takes here: nothing of it is lost, and it runs on here.
  */
 import { arrivedMarks, dropMarks, inFlightCalls } from './in-flight.js'
 import { cancelThread, passCancel, takeCancel } from './cancel.js'
@@ -15,15 +19,30 @@ import { decodeValue } from './encoding.js'
 import { ownTurn } from './group-commit.js'
 import { warnOnce } from './continue/long-record.js'
 import { InvalidArgument, MessageTooLarge, RaimentError, ReplayDivergence, UnknownThread, WeaveClosed } from './errors.js'
-import { checkRecord, MovedBack, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
+import { checkRecord, MovedBack, MoveRefused, Moves, ThreadNotMovable, type MoveRecord } from './migration.js'
+import type { Envelope, WatchEnvelope } from './message-shapes.js'
 import type { Origin } from './received.js'
 import { NoBroker, type Remote } from './remote.js'
 import type { Run, WeaveHost } from './weave-types.js'
+import type Database from 'better-sqlite3'
 import type { Weft } from './weft.js'
 import { valueText } from './value-text.js'
 
 /** How long a move (or a reload) waits by default for a thread's calls in flight to finish here. */
 export const MOVE_WAIT_MS = 10_000
+/**
+ * How long `migrate` waits, once the move is durable here, for the broker to take the record (or
+ * refuse it: then it rejects): a broker that does not answer by then takes it later.
+ */
+export const MOVE_SENT_WAIT_MS = 10_000
+
+/** An outbox row of a move the broker refused (src/amqp/relay.ts). */
+export interface RefusedMove {
+  n: number
+  msgId: string
+  dest: string
+  body: string
+}
 
 /**
  * Stops `run` at its next call and waits up to `ms` for its calls in flight (not its waits) to
@@ -58,6 +77,11 @@ export class WeaveMoves {
    * replaying it (null: the first to replay it, for one to send back that a restart found here).
    */
   readonly #arriving = new Map<string, { from: string; weft: Weft | null }>()
+  /** Moves whose record is in the outbox, by its message id: the `migrate` waiting for the broker to take it. */
+  readonly #sending = new Map<string, { resolve: () => void; reject: (e: Error) => void }>()
+  /** The outbox rows for a weave after row n, and the delete of one (made at the first refused move). */
+  #outboxRows: Database.Statement<unknown[]> | null = null
+  #outboxDelete: Database.Statement<unknown[]> | null = null
 
   constructor(host: WeaveHost) {
     this.#host = host
@@ -68,6 +92,7 @@ export class WeaveMoves {
   /**
    * `Weave.migrate`, for a weave that is open.
    * @throws MessageTooLarge when the thread's record is bigger than maxMessageBytes (it runs on here)
+   * @throws MoveRefused when the broker refuses the record (it comes back, and runs on here)
    */
   async migrate(id: string, to: string, opts: { wait?: number }): Promise<string> {
     const weave = this.#host.weave
@@ -125,13 +150,78 @@ export class WeaveMoves {
     // below is all of it; from the same synchronous step on, what comes for it is forwarded.
     run.ended = true
     run.weft.detach()
-    this.#leave(run, dest)
+    const sent = this.#sent(this.#leave(run, dest))
     await journal.committed(true)
+    await sent
     return dest
   }
 
-  /** Sends stopped `run` to weave `dest` with its record, inbox and names (`back`: it is sent back, and why). */
-  #leave(run: Run, dest: string, back?: string): void {
+  /**
+   * Resolves once the broker has taken the record of message id `msgId` (`sentMove`), or after
+   * MOVE_SENT_WAIT_MS; rejects with MoveRefused if it refuses it (`refused`).
+   */
+  #sent(msgId: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => settle(), MOVE_SENT_WAIT_MS)
+      timer.unref()
+      const settle = (e?: Error): void => {
+        clearTimeout(timer)
+        this.#sending.delete(msgId)
+        if (e === undefined) resolve()
+        else reject(e)
+      }
+      this.#sending.set(msgId, { resolve: () => settle(), reject: settle })
+    })
+  }
+
+  /** The broker took the record of message id `msgId` (the transport calls this). */
+  sentMove(msgId: string): void {
+    this.#sending.get(msgId)?.resolve()
+  }
+
+  /**
+   * The broker refused the record of a move (`reason`: why): its thread comes back here and runs
+   * on, with what was forwarded to it since it left (the rows for that weave after the move's, in
+   * the outbox), taken here; `migrate` rejects with MoveRefused, and the weave warns. Resolves to
+   * the outbox rows taken here (deleted in the batch that brings it back: the relay publishes them
+   * no more), or null when the weave is closing (the row stays: the next run publishes it again).
+   */
+  async refused(move: RefusedMove, reason: string): Promise<number[] | null> {
+    // A turn of its own, then what is queued is committed: all that was forwarded to it is in the outbox.
+    await ownTurn()
+    if (this.#host.closed()) return null
+    const weave = this.#host.weave
+    const journal = weave.journal
+    journal.flushNow()
+    const record = (JSON.parse(move.body) as { record: MoveRecord }).record
+    const id = record.thread.id
+    // Not moved there (any more): nothing to bring back, and the row goes.
+    if (journal.thread(id)?.status !== 'moved' || weave.messages.forwardOf(id) !== move.dest) return [move.n]
+    const rows = (this.#outboxRows ??= journal.db.prepare('SELECT n, msg_id AS msgId, body, trace FROM outbox WHERE dest = ? AND n > ? ORDER BY n'))
+    const later = (rows.all(move.dest, move.n) as Array<{ n: number; msgId: string; body: string; trace: string | null }>)
+      .map((r) => ({ ...r, e: JSON.parse(r.body) as Envelope | WatchEnvelope }))
+      .filter((r) => concerns(r.e, id))
+    const del = (this.#outboxDelete ??= journal.db.prepare('DELETE FROM outbox WHERE n = ?'))
+    journal.queue(del, [move.n])
+    for (const r of later) journal.queue(del, [r.n])
+    this.#take(`${move.msgId}:back`, record, () => {}, undefined, true)
+    // What was forwarded to it is taken here, after its inbox: a message as it was sent, the rest as from another weave (once per id).
+    for (const { msgId, e, trace } of later) {
+      if (e.k === 'msg') weave.messages.takeBack(msgId, e, trace)
+      else if (e.k === 'fence') weave.messages.fenceIn(msgId, e, () => {})
+      else if (e.k !== 'spawn' && e.k !== 'move') weave.watches.receive(msgId, e, () => {})
+    }
+    const err = new MoveRefused(id, move.dest, reason)
+    warnOnce(weave.config, id, err)
+    this.#sending.get(move.msgId)?.reject(err)
+    return [move.n, ...later.map((r) => r.n)]
+  }
+
+  /**
+   * Sends stopped `run` to weave `dest` with its record, inbox and names (`back`: it is sent back,
+   * and why); returns the message id of its record.
+   */
+  #leave(run: Run, dest: string, back?: string): string {
     const { journal, messages } = this.#host.weave
     const id = run.id
     messages.beforeDeparture(id)
@@ -149,11 +239,13 @@ export class WeaveMoves {
     const cancel = takeCancel(run.weft, journal, id)
     if (cancel !== undefined) record.cancel = cancel.reason
     messages.departed(id, dest)
-    messages.outbox(dest, `move:${id}:${randomUUID()}`, { k: 'move', record })
+    const msgId = `move:${id}:${randomUUID()}`
+    messages.outbox(dest, msgId, { k: 'move', record })
     // Out only once the journal's stream has it (under any durability): see holdForStream.
     journal.holdForStream()
     dropMarks(journal, id, run.weft)
     journal.setStatus(id, 'moved', () => this.#host.ended(run, { id, type: run.type, status: 'moved', to: dest }))
+    return msgId
   }
 
   /** A run's replay is over: a thread that arrived and replayed its record runs here for good. */
@@ -211,6 +303,11 @@ export class WeaveMoves {
 
   /** `Weave.arrive`, for a weave that is open. */
   arrive(msgId: string, record: MoveRecord, after: () => void, origin?: Origin): void {
+    this.#take(msgId, record, after, origin, false)
+  }
+
+  /** Takes a thread that arrives (`refused`: that comes back, as no weave took its record). */
+  #take(msgId: string, record: MoveRecord, after: () => void, origin: Origin | undefined, refused: boolean): void {
     const host = this.#host
     const weave = host.weave
     const bad = checkRecord(record)
@@ -225,7 +322,7 @@ export class WeaveMoves {
     moves.write(record)
     // Taken (acknowledged) only once the journal's stream has its arrival.
     weave.journal.holdForStream()
-    weave.messages.arrived(record)
+    weave.messages.arrived(record, refused)
     const type = host.type(t.type)
     if (type === undefined) {
       // It waits here for its type, as a thread of this weave would (src/weave-parked.ts): a
@@ -242,7 +339,9 @@ export class WeaveMoves {
     // (A thread with no record cannot diverge: its replay, which would forget it, never runs.)
     if (record.inFlight !== undefined) arrivedMarks(weave.journal, run.weft, t.id, record.inFlight)
     if (record.cancel !== undefined) cancelThread(run.weft, weave.journal, t.id, record.cancel)
-    if (record.back !== undefined) warnOnce(weave.config, t.id, new MovedBack(t.id, weave.journal.weaveId, record.from, record.back, 'back'))
+    if (refused) {
+      // Its own weave's record: it replays here as after a restart.
+    } else if (record.back !== undefined) warnOnce(weave.config, t.id, new MovedBack(t.id, weave.journal.weaveId, record.from, record.back, 'back'))
     else if (entries.length > 0) this.#arriving.set(t.id, { from: record.from, weft: run.weft })
     if (run.obs !== null) {
       host.observer()!.replayed(entries.length)
@@ -254,4 +353,11 @@ export class WeaveMoves {
       host.start(run, type, decodeValue(t.params), true)
     })
   }
+}
+
+/** Is envelope `e` for thread `id` (a message, a watch, kill or cancel of it, an end it is told of, a fence toward it)? */
+function concerns(e: Envelope | WatchEnvelope, id: string): boolean {
+  if (e.k === 'msg') return e.to === id
+  if (e.k === 'watch' || e.k === 'kill' || e.k === 'cancel' || e.k === 'fence') return e.target === id
+  return e.k === 'exit' && e.watcher === id
 }

@@ -39,6 +39,7 @@ import { checkSendKey, keyedId, type SendOptions } from './send-keys.js'
 import { checkOptions, refuseAtOpen, type WeaveOptions } from './weave-options.js'
 import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents } from './weave-types.js'
 import { joinLocal } from './weave-join.js'
+import type { RefusedMove } from './weave-moves.js'
 import { chosenId } from './spawn-ids.js'
 import { closeWeave, stopCalls, stopWaitMs } from './weave-stop.js'
 import { cannotRunType, weaveParts, type WeaveParts } from './weave-parts.js'
@@ -313,8 +314,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * names) goes to `to` through the outbox, exactly once, and `to` resumes it by replay under the
    * same id. Here it is then 'moved': not alive, never resumed, and what is sent to it here
    * (from this weave, or from weaves that route by its id to this one) is forwarded to `to`.
-   * Resolves to `to` once the move is durable here (the record is in the outbox).
+   * Resolves to `to` once the move is durable here (the record is in the outbox) and the broker
+   * has taken the record (or has not answered within 10 s: it takes it later).
    * @throws NoBroker when this weave is not joined to a broker
+   * @throws MoveRefused (`RAIMENT_MOVE_REFUSED`) when the broker refuses the record (bigger than
+   *   its max_message_size): the thread is back here and runs on, with what was sent to it meanwhile
    * @throws UnknownWeave when no weave `to` has joined the namespace (the thread keeps running here)
    * @throws ThreadNotMovable when the thread is not running here, or `to` is this weave
    * @throws ThreadNotMovable also when the thread ends while its calls in flight finish
@@ -334,6 +338,21 @@ export class Weave extends EventEmitter<WeaveEvents> {
   arrive(msgId: string, record: MoveRecord, after: () => void, origin?: Origin): void {
     if (this.#p.closed) return // not acknowledged: redelivered to the next run
     this.#p.moves.arrive(msgId, record, after, origin)
+  }
+
+  /** @internal The broker took the record of a move, message id `msgId` (the transport calls this). */
+  sentMove(msgId: string): void {
+    this.#p.moves.sentMove(msgId)
+  }
+
+  /**
+   * @internal The broker refused the record of a move, outbox row `move` (the transport calls
+   * this): the thread comes back here (src/weave-moves.ts `refused`). Resolves to the outbox rows
+   * taken here, or null (closing: nothing done).
+   */
+  refusedMove(move: RefusedMove, reason: string): Promise<number[] | null> {
+    if (this.#p.closed) return Promise.resolve(null)
+    return this.#p.moves.refused(move, reason)
   }
 
   /**

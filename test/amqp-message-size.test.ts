@@ -7,17 +7,12 @@
  * Weaves a and b in this process, on a real broker whose limit is lowered to 1 MiB while a opens
  * its relay's channel (a channel keeps the limit it opened with; no other test sends 1 MiB).
  */
-import { execFile } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { MessageTooLarge, thread } from 'raiment'
 import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
+import { lowerMaxMessageSize } from './support/broker-limit.js'
 import { linkedWeave, type LinkedWeave } from './support/linked-weave.js'
 import { tempDir } from './support/tmp.js'
-
-/** `rabbitmqctl eval EXPR`: its output. */
-function rabbitEval(expr: string): Promise<string> {
-  return new Promise((resolve, reject) => execFile('rabbitmqctl', ['eval', expr], (err, out, errText) => (err ? reject(new Error(`rabbitmqctl eval: ${errText}`)) : resolve(out.trim()))))
-}
 
 const BROKER_MAX = 1024 * 1024
 
@@ -64,18 +59,10 @@ describe.skipIf(!brokerUp && !CI)('a message bigger than the broker takes', () =
     const to = b.weave.spawn('sink', { n: 3 })
     await b.weave.committed()
 
-    const old = /\{ok,(\d+)\}/.exec(await rabbitEval('application:get_env(rabbit, max_message_size).'))?.[1]
-    expect(old).toBeDefined()
-    let lowered = true
-    const restore = async (): Promise<void> => {
-      if (lowered) await rabbitEval(`application:set_env(rabbit, max_message_size, ${old}).`)
-      lowered = false
-    }
-    cleanups.push(restore)
     // A channel takes the broker's limit when it opens (one open before keeps the old one): a's
     // relay opens its channels under the lowered limit, kept until its outbox is empty, at most 10 s
     // (a relay that published the big row again forever never empties it).
-    await rabbitEval(`application:set_env(rabbit, max_message_size, ${BROKER_MAX}).`)
+    const restore = await lowerMaxMessageSize(BROKER_MAX, cleanups)
     const lines: string[] = []
     let emptied = false
     let a: LinkedWeave | undefined

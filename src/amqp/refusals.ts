@@ -8,6 +8,15 @@
  * be refused again forever, and every later row of the weave would wait behind it).
  */
 import type { Envelope, WatchEnvelope } from '../messages.js'
+import type { RefusedMove } from '../weave-moves.js'
+
+/** What the relay tells the weave of its moves' records (src/weave-moves.ts). */
+export interface MoveHooks {
+  /** The broker took the record of message id `msgId`. */
+  sent(msgId: string): void
+  /** It refused it: the thread comes back; resolves to the outbox rows the weave took, or null (closing). */
+  refused(move: RefusedMove, reason: string): Promise<number[] | null>
+}
 
 /** The broker's limit a channel was closed for: the message's size and its max_message_size. */
 export interface SizeRefusal {
@@ -29,6 +38,14 @@ export function sizeReason(r: SizeRefusal, dest: string): string {
   return (
     `the broker refused it for its size (${r.size} bytes; its max_message_size is ${r.max}), so it cannot reach weave '${dest}': ` +
     `send a reference to the payload stored elsewhere, or raise the broker's max_message_size (and keep maxMessageBytes within it)`
+  )
+}
+
+/** Why a move's record refused for its size did not go (its thread comes back instead). */
+export function moveSizeReason(r: SizeRefusal, dest: string): string {
+  return (
+    `the broker refused its record for its size (${r.size} bytes; its max_message_size is ${r.max}), so it cannot reach weave '${dest}': ` +
+    `raise the broker's max_message_size (and keep maxMessageBytes within it), or make the record smaller (fewer messages waiting in its inbox; continue as new)`
   )
 }
 

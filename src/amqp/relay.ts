@@ -23,6 +23,8 @@
  *   row it refuses for its size (it closes the channel: src/amqp/refusals.ts), which is never
  *   published again, and the rows after it go on at once on a new channel. A row bigger than
  *   BATCH_BYTES goes alone, so the row refused is known by its size and takes no other with it.
+ *   A move's record refused for its size is no dead letter: its thread comes back to this weave
+ *   (`MoveHooks.refused`), with the rows after it that were for it, before the rest goes on.
  * - Consecutive rows for one weave may travel in one AMQP message, a batch (src/amqp/wire.ts):
  *   their envelopes in `n` order, each with its own id, so the receiver takes each once and in
  *   order exactly as if they had come one by one; the batch is confirmed, returned or redelivered
@@ -60,7 +62,7 @@ import type { Journal } from '../journal.js'
 import type { Topology } from './topology.js'
 import { wireMessage, type Row } from './wire.js'
 import { OutboxDeletes } from './outbox-deletes.js'
-import { deadLetterOf, sizeReason, sizeRefusal, type SizeRefusal } from './refusals.js'
+import { deadLetterOf, moveSizeReason, sizeReason, sizeRefusal, type MoveHooks, type SizeRefusal } from './refusals.js'
 
 /**
  * At most this many published rows await their confirm at once: two commits' worth of a busy
@@ -114,6 +116,8 @@ export class Relay {
   /** At most this many rows in one AMQP message (1: each alone). */
   readonly #batch: number
   readonly #log: (line: string) => void
+  /** The weave told of the fate of its moves' records, or null. */
+  readonly #moves: MoveHooks | null
   #ch: ConfirmChannel | null = null
   /** The connection the relay works on; null when detached. */
   #conn: ChannelModel | null = null
@@ -148,11 +152,12 @@ export class Relay {
   #tooLarge: SizeRefusal | null = null
   #idle: Array<() => void> = []
 
-  constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS) {
+  constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS, moves: MoveHooks | null = null) {
     this.#journal = journal
     this.#topology = topology
     this.#log = log
     this.#batch = batch
+    this.#moves = moves
     const db = journal.db
     this.#select = db.prepare('SELECT n, msg_id, dest, body, trace, prev FROM outbox WHERE n > ? AND n <= ? ORDER BY n LIMIT ?').raw(true)
     this.#savePrev = db.prepare('UPDATE outbox SET prev = ? WHERE n = ?')
@@ -214,10 +219,12 @@ export class Relay {
       this.#why = null
       const tooLarge = this.#tooLarge
       this.#tooLarge = null
-      // Refused for its size: a dead letter, and the rest goes on at once (no back-off).
-      if (tooLarge !== null && this.#refuseTooLarge(tooLarge)) {
-        process.nextTick(() => {
-          if (this.#conn === conn) this.attach(conn).catch(() => {})
+      // Refused for its size: a dead letter (or a move's thread back here), and the rest goes on
+      // at once (no back-off).
+      const refused = tooLarge === null ? null : this.#refuseTooLarge(tooLarge)
+      if (refused !== null) {
+        void refused.then(() => {
+          if (this.#conn === conn && this.#ch === null) this.attach(conn).catch(() => {})
         })
         return
       }
@@ -402,25 +409,55 @@ export class Relay {
       this.#log('raiment: the broker takes messages again')
     }
     const returned = this.#returned.delete(id)
+    if (!returned && rows[0]![3].startsWith(MOVE_PREFIX)) this.#moves?.sent(id)
     this.#done(rows, returned ? (dest) => `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker` : null)
     if (this.#more) this.#schedulePump()
   }
 
   /**
    * The channel closed as the broker refused a message for its size: the first one not confirmed
-   * bigger than its max (a big row goes alone) is dead-lettered, logged, and not published again.
-   * False if none is known (then it is published again, after the back-off).
+   * bigger than its max (a big row goes alone) is dead-lettered, logged, and not published again;
+   * a move's thread comes back here instead. Resolves when the next channel may open; null if
+   * none is known (then it is published again, after the back-off).
    */
-  #refuseTooLarge(r: SizeRefusal): boolean {
+  #refuseTooLarge(r: SizeRefusal): Promise<void> | null {
     for (const [first, { rows, bytes }] of this.#unconfirmed) {
       if (bytes <= r.max) continue
       this.#unconfirmed.delete(first)
       const dest = rows[0]![2]
+      if (this.#moves !== null && rows[0]![3].startsWith(MOVE_PREFIX)) return this.#moveBack(this.#moves, rows[0]!, moveSizeReason(r, dest))
       this.#log(`raiment: ${sizeReason(r, dest)}; ${rows.length === 1 ? 'that message is' : `those ${rows.length} messages are`} in the dead letters here (raiment dead-letters), and the messages after it go on`)
       this.#done(rows, () => sizeReason(r, dest))
-      return true
+      return Promise.resolve()
     }
-    return false
+    return null
+  }
+
+  /**
+   * The record of a move, `row`, was refused (`reason`): its thread comes back here with the rows
+   * for it after it, which go (deleted in the weave's batch that brings it back, and done here).
+   */
+  async #moveBack(moves: MoveHooks, row: Row, reason: string): Promise<void> {
+    const [n, msgId, dest, body] = row
+    this.#log(`raiment: a thread's move to weave '${dest}': ${reason}; the thread comes back here and runs on`)
+    // Not published again meanwhile (on a channel of a new connection, under a limit raised since).
+    this.#deletes.done.add(n)
+    let ns: number[] | null
+    try {
+      ns = await moves.refused({ n, msgId, dest, body }, reason)
+    } catch {
+      // Not a record this weave reads: a dead letter, as before.
+      return this.#done([row], () => reason)
+    }
+    // Closing: the row stays, for the next run.
+    if (ns === null) return void this.#deletes.done.delete(n)
+    for (const m of ns) {
+      const prev = this.#prevs.get(m) ?? null
+      this.#prevs.delete(m)
+      this.#unlink(dest, m, prev)
+      this.#deletes.add(m, null)
+    }
+    this.#deletes.schedule()
   }
 
   /**

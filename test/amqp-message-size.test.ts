@@ -2,7 +2,8 @@
  * A message bigger than the broker's max_message_size, between weaves (src/amqp/refusals.ts):
  * the broker closes the relay's channel for it; the relay dead-letters that one row, with the
  * reason, and the messages after it still arrive (before, it published the same row again
- * forever and every later message of the weave waited behind it). And a move whose record is
+ * forever and every later message of the weave waited behind it). It travels alone, so its
+ * refusal takes no other row with it, even those committed with it for the same weave. And a move whose record is
  * bigger than maxMessageBytes is refused before it leaves: the thread runs on where it was.
  * Weaves a and b in this process, on a real broker whose limit is lowered to 1 MiB while a opens
  * its relay's channel (a channel keeps the limit it opened with; no other test sends 1 MiB).
@@ -82,6 +83,29 @@ describe.skipIf(!brokerUp && !CI)('a message bigger than the broker takes', () =
     expect(dead[0]!.bytes).toBeGreaterThan(2 * BROKER_MAX)
     expect(dead[0]!.reason).toMatch(new RegExp(`the broker refused it for its size \\(\\d+ bytes; its max_message_size is ${BROKER_MAX}\\), so it cannot reach weave 'b'`))
     expect(lines.filter((l) => l.includes('refused it for its size'))).toHaveLength(1)
+  }, 60_000)
+
+  it('a big row committed with small ones for the same weave travels alone: its refusal takes none of them', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const b = await linkedWeave({ dir, ns, id: 'b', weave: { threads } }, cleanups)
+    const to = b.weave.spawn('sink', { n: 4 })
+    await b.weave.committed()
+    const restore = await lowerMaxMessageSize(BROKER_MAX, cleanups)
+    try {
+      const a = await linkedWeave({ dir, ns, id: 'a', weave: { threads } }, cleanups)
+      // One commit, so one read of the relay: small rows around the big one, which would go in one batch with them.
+      for (const m of ['before 1', 'before 2', 'x'.repeat(2 * BROKER_MAX), 'after 1', 'after 2']) a.weave.send(to, m)
+      await a.weave.committed()
+      await Promise.race([a.link.outboxEmpty(), new Promise((resolve) => setTimeout(resolve, 10_000))])
+      const dead = a.weave.journal.db.prepare('SELECT length(body) AS bytes FROM dead_letters').pluck().all()
+      expect(dead).toEqual([expect.any(Number)])
+      expect(dead[0]).toBeGreaterThan(2 * BROKER_MAX)
+    } finally {
+      await restore()
+    }
+    expect(await b.weave.join(to)).toMatchObject({ status: 'done', result: ['before 1', 'before 2', 'after 1', 'after 2'] })
   }, 60_000)
 
   it('refuses a move whose record is bigger than maxMessageBytes before it leaves; the thread runs on', async () => {

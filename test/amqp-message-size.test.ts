@@ -108,6 +108,32 @@ describe.skipIf(!brokerUp && !CI)('a message bigger than the broker takes', () =
     expect(await b.weave.join(to)).toMatchObject({ status: 'done', result: ['before 1', 'before 2', 'after 1', 'after 2'] })
   }, 60_000)
 
+  it('a message committed right after the refusal, before the refused row is deleted, does not wait for it at the receiver', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const b = await linkedWeave({ dir, ns, id: 'b', weave: { threads } }, cleanups)
+    const to = b.weave.spawn('sink', { n: 2 })
+    await b.weave.committed()
+    const restore = await lowerMaxMessageSize(BROKER_MAX, cleanups)
+    let got: unknown
+    try {
+      let a: LinkedWeave | undefined = undefined
+      // Sent as the relay tells of the refusal: read on its next channel while the refused row waits for its delete.
+      const log = (l: string): void => {
+        if (l.includes('refused it for its size')) a!.weave.send(to, 'right after')
+      }
+      a = await linkedWeave({ dir, ns, id: 'a', link: { log }, weave: { threads } }, cleanups)
+      a.weave.send(to, 'before')
+      a.weave.send(to, 'x'.repeat(2 * BROKER_MAX))
+      // (Not 90 s, parked behind the refused row as if it might still come: src/amqp/resequence.ts.)
+      got = await Promise.race([b.weave.join(to), new Promise((resolve) => setTimeout(() => resolve('waits'), 15_000))])
+    } finally {
+      await restore()
+    }
+    expect(got).toMatchObject({ status: 'done', result: ['before', 'right after'] })
+  }, 60_000)
+
   it('refuses a move whose record is bigger than maxMessageBytes before it leaves; the thread runs on', async () => {
     const dir = tempDir()
     const ns = freshNamespace()

@@ -306,17 +306,14 @@ export class Relay {
             return
           }
           this.#next = row[0]
-          const prev = this.#prevOf(row)
-          if (this.#deletes.done.has(row[0])) this.#prevs.delete(row[0])
-          else if (!this.#publish(ch, [row], [prev])) return
+          if (!this.#deletes.done.has(row[0]) && !this.#publish(ch, [row], [this.#prevOf(row)])) return
           continue
         }
         this.#next = row[0]
+        // Done (confirmed, or no weave takes it) and not yet deleted: not the row before the next
+        // one for its weave either (a confirmed one is in #sentTo; one refused must not be waited for).
+        if (this.#deletes.done.has(row[0])) continue
         const prev = this.#prevOf(row)
-        if (this.#deletes.done.has(row[0])) {
-          this.#prevs.delete(row[0])
-          continue
-        }
         let pack = packs.get(row[2])
         // A row that would take its pack past BATCH_BYTES goes without it (a big one alone).
         if (pack !== undefined && pack.bytes + row[3].length > BATCH_BYTES) {

@@ -175,6 +175,17 @@ export class MessageTooLarge extends RaimentError {
   }
 }
 
+/**
+ * A message between weaves that fits maxMessageBytes but that the broker refused (bigger than its
+ * max_message_size): what waited for it is told so with this (a join of a thread of another
+ * weave, a parent waiting for its child's exit message), not left waiting.
+ */
+export class MessageRefused extends RaimentError {
+  constructor(what: string, why: string) {
+    super('RAIMENT_MESSAGE_REFUSED', `${what}: ${why}`)
+  }
+}
+
 /** A value that cannot be recorded faithfully: a function, a symbol, an unregistered class instance. */
 export class UnrecordableValue extends RaimentError {
   readonly path: string

@@ -50,6 +50,7 @@ export {
   NotInUses,
   UnrecordableValue,
   MessageTooLarge,
+  MessageRefused,
   InvalidArgument,
   InvalidThreadModule,
   InvalidLibraryModule,

@@ -38,7 +38,8 @@ export type Envelope =
 export type WatchEnvelope =
   | { k: 'watch'; target: string; watcher: string; kind: WatchKind }
   // `told`: the watcher is the thread's parent, sent the same exit message already (no copy).
-  | { k: 'exit'; target: string; type?: string; watcher: string; kind: WatchKind; status: 'done' | 'failed' | 'killed' | 'unknown'; body: string; outcome: string | null; told?: boolean }
+  // `refused`: the broker refused the exit that said it, and why (src/refused-sends.ts); no outcome then.
+  | { k: 'exit'; target: string; type?: string; watcher: string; kind: WatchKind; status: 'done' | 'failed' | 'killed' | 'unknown'; body: string; outcome: string | null; told?: boolean; refused?: string }
   | { k: 'kill'; target: string }
   | { k: 'cancel'; target: string; reason: string }
   // Thread `watcher` (of the sender's weave) has ended: the watches it holds on `targets` go.

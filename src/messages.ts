@@ -269,9 +269,14 @@ export class Messages {
     for (const t of r.watching ?? []) if (this.homeOf(t) !== this.#journal.weaveId) this.#registry.watchOne(t, thread, 'monitor')
   }
 
-  /** Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end. */
+  /**
+   * Sends weave `dest` a thread to spawn under `id` (chosen here); a parent hears of its end.
+   * @throws MessageTooLarge (nothing sent) when its params are bigger than a message may be
+   */
   spawnRemote(dest: string, id: string, type: string, params: unknown, parent: string | null, trace: string | null = null): void {
-    this.outbox(dest, `spawn:${id}`, { k: 'spawn', id, type, params: encodeValue(params, 'params'), parent }, trace)
+    const encoded = encodeValue(params, 'params')
+    checkMessageSize(`the params of thread ${id} (its spawn on weave '${dest}')`, encoded, this.maxBytes)
+    this.outbox(dest, `spawn:${id}`, { k: 'spawn', id, type, params: encoded, parent }, trace)
   }
 
   /** This weave's registered names and their threads (for the transport to announce). */
@@ -290,7 +295,8 @@ export class Messages {
    * that no thread here holds goes through the transport (src/name-sends.ts). `trace`: the trace
    * context of the send (src/observer.ts), recorded with the message.
    * `limit`: the largest message taken (Infinity for what the weave sends itself: an exit
-   * message, a watch's answer, which the relay dead-letters if the broker refuses it).
+   * message, a watch's answer; one the broker refuses is dead-lettered, and a small one that says
+   * so goes in its place: src/refused-sends.ts).
    * @throws MessageTooLarge (nothing sent) when the message is bigger than `limit`
    */
   send(from: string | null, to: string, value: unknown, msgId: MsgId, trace: string | null = null, limit = this.maxBytes): SendResult {

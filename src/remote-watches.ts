@@ -25,7 +25,7 @@
 import { randomUUID } from 'node:crypto'
 import { decodeValue, encodeValue } from './encoding.js'
 import { errorFromRecord, type ErrorRecord } from './error-records.js'
-import { UnknownThread } from './errors.js'
+import { MessageRefused, UnknownThread } from './errors.js'
 import type { Journal } from './journal.js'
 import { hopId, type Messages, type WatchEnvelope, type WatchKind } from './messages.js'
 import type { Origin } from './received.js'
@@ -103,6 +103,7 @@ export class RemoteWatches {
   join(target: string, onCancel?: (cancel: () => void) => void): Promise<RemoteEnd> {
     const told = this.#told.get(target)
     if (told !== undefined) {
+      if (typeof told.refused === 'string') return Promise.reject(refusedEnd(told, told.refused))
       if (told.status !== 'unknown') return Promise.resolve(remoteEnd(told))
       // 'No such thread' is no end: told to one join, then asked again (a thread of that id may come).
       this.#told.delete(target)
@@ -253,7 +254,8 @@ export class RemoteWatches {
       const waiting = this.#joins.get(e.target)
       this.#joins.delete(e.target)
       for (const w of waiting ?? []) {
-        if (e.status === 'unknown') w.reject(new UnknownThread(e.target))
+        if (typeof e.refused === 'string') w.reject(refusedEnd(e, e.refused))
+        else if (e.status === 'unknown') w.reject(new UnknownThread(e.target))
         else w.resolve(remoteEnd(e))
       }
       if (this.onJoinEnd !== null) {
@@ -308,6 +310,11 @@ export function exitMessage(id: string, status: RemoteStatus, result: unknown, e
 function unknownRecord(id: string): ErrorRecord {
   const e = new UnknownThread(id)
   return { name: e.name, message: e.message, fields: { code: e.code } }
+}
+
+/** What a join is told when the broker refused the end it waited for (too big to travel). */
+function refusedEnd(e: Exit, why: string): MessageRefused {
+  return new MessageRefused(`thread ${e.target} ended (${e.status}), but its end did not reach this weave`, why)
 }
 
 function remoteEnd(e: Exit): RemoteEnd {

@@ -40,6 +40,7 @@ import { checkOptions, refuseAtOpen, type WeaveOptions } from './weave-options.j
 import type { ResumeProgress, SpawnOptions, ThreadEnd, ThreadId, WeaveEvents } from './weave-types.js'
 import { joinLocal } from './weave-join.js'
 import type { RefusedMove } from './weave-moves.js'
+import { refusedSend, type RefusedRow } from './refused-sends.js'
 import { chosenId } from './spawn-ids.js'
 import { closeWeave, stopCalls, stopWaitMs } from './weave-stop.js'
 import { cannotRunType, weaveParts, type WeaveParts } from './weave-parts.js'
@@ -353,6 +354,19 @@ export class Weave extends EventEmitter<WeaveEvents> {
   refusedMove(move: RefusedMove, reason: string): Promise<number[] | null> {
     if (this.#p.closed) return Promise.resolve(null)
     return this.#p.moves.refused(move, reason)
+  }
+
+  /**
+   * @internal The broker refused another outbox row for its size (the transport calls this, and
+   * dead-letters it): whoever waits for it is told (src/refused-sends.ts).
+   */
+  refusedSend(row: RefusedRow, reason: string): void {
+    if (this.#p.closed) return
+    try {
+      refusedSend(this.messages, row, reason)
+    } catch {
+      // Not an envelope this weave reads (nobody waits for it here): its dead letter is all there is.
+    }
   }
 
   /**

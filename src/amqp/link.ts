@@ -187,7 +187,11 @@ export class AmqpLink implements Remote {
     // The journal's weave talks to other weaves: what `raiment send` puts in it for another
     // weave's thread, with no weave running, waits for a relay (src/cli/messages.ts).
     if (weave.journal.meta('amqp') === undefined) weave.journal.queueMeta('amqp', this.topology.ns)
-    this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch, { sent: (id) => weave.sentMove(id), refused: (m, why) => weave.refusedMove(m, why) })
+    this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch, {
+      sent: (id) => weave.sentMove(id),
+      refusedMove: (m, why) => weave.refusedMove(m, why),
+      refused: (row, why) => weave.refusedSend(row, why),
+    })
     this.#inbound = new Inbound(weave, this.topology, this.#log)
     const owners = (this.#owners = new NameOwners(weave.journal))
     const hooks = this.#hooks

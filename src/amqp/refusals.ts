@@ -4,18 +4,22 @@
  * max_message_size: it closes the channel with 406 PRECONDITION_FAILED).
  *
  * Invariant: such a row becomes a dead letter, with the reason, in the transaction that deletes
- * it from the outbox; the rows after it go on (a row refused for its size, published again, would
+ * it from the outbox (a move's record excepted: its thread comes back, src/weave-moves.ts), and
+ * who waits for it is told, in that batch or one before (src/refused-sends.ts); the rows after it go on (a row refused for its size, published again, would
  * be refused again forever, and every later row of the weave would wait behind it).
  */
 import type { Envelope, WatchEnvelope } from '../messages.js'
 import type { RefusedMove } from '../weave-moves.js'
+import type { RefusedRow } from '../refused-sends.js'
 
-/** What the relay tells the weave of its moves' records (src/weave-moves.ts). */
-export interface MoveHooks {
-  /** The broker took the record of message id `msgId`. */
+/** What the relay tells the weave of what the broker took or refused. */
+export interface RelayHooks {
+  /** The broker took the record of a move, message id `msgId` (src/weave-moves.ts). */
   sent(msgId: string): void
   /** It refused it: the thread comes back; resolves to the outbox rows the weave took, or null (closing). */
-  refused(move: RefusedMove, reason: string): Promise<number[] | null>
+  refusedMove(move: RefusedMove, reason: string): Promise<number[] | null>
+  /** It refused another row for its size: who waits for it is told (src/refused-sends.ts), before it is dead-lettered. */
+  refused(row: RefusedRow, reason: string): void
 }
 
 /** The broker's limit a channel was closed for: the message's size and its max_message_size. */

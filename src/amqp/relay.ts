@@ -62,7 +62,7 @@ import type { Journal } from '../journal.js'
 import type { Topology } from './topology.js'
 import { wireMessage, type Row } from './wire.js'
 import { OutboxDeletes } from './outbox-deletes.js'
-import { deadLetterOf, moveSizeReason, sizeReason, sizeRefusal, type MoveHooks, type SizeRefusal } from './refusals.js'
+import { deadLetterOf, moveSizeReason, sizeReason, sizeRefusal, type RelayHooks, type SizeRefusal } from './refusals.js'
 
 /**
  * At most this many published rows await their confirm at once: two commits' worth of a busy
@@ -116,8 +116,8 @@ export class Relay {
   /** At most this many rows in one AMQP message (1: each alone). */
   readonly #batch: number
   readonly #log: (line: string) => void
-  /** The weave told of the fate of its moves' records, or null. */
-  readonly #moves: MoveHooks | null
+  /** The weave, told what the broker took or refused, or null. */
+  readonly #hooks: RelayHooks | null
   #ch: ConfirmChannel | null = null
   /** The connection the relay works on; null when detached. */
   #conn: ChannelModel | null = null
@@ -152,12 +152,12 @@ export class Relay {
   #tooLarge: SizeRefusal | null = null
   #idle: Array<() => void> = []
 
-  constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS, moves: MoveHooks | null = null) {
+  constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS, hooks: RelayHooks | null = null) {
     this.#journal = journal
     this.#topology = topology
     this.#log = log
     this.#batch = batch
-    this.#moves = moves
+    this.#hooks = hooks
     const db = journal.db
     this.#select = db.prepare('SELECT n, msg_id, dest, body, trace, prev FROM outbox WHERE n > ? AND n <= ? ORDER BY n LIMIT ?').raw(true)
     this.#savePrev = db.prepare('UPDATE outbox SET prev = ? WHERE n = ?')
@@ -406,7 +406,7 @@ export class Relay {
       this.#log('raiment: the broker takes messages again')
     }
     const returned = this.#returned.delete(id)
-    if (!returned && rows[0]![3].startsWith(MOVE_PREFIX)) this.#moves?.sent(id)
+    if (!returned && rows[0]![3].startsWith(MOVE_PREFIX)) this.#hooks?.sent(id)
     this.#done(rows, returned ? (dest) => `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker` : null)
     if (this.#more) this.#schedulePump()
   }
@@ -422,9 +422,11 @@ export class Relay {
       if (bytes <= r.max) continue
       this.#unconfirmed.delete(first)
       const dest = rows[0]![2]
-      if (this.#moves !== null && rows[0]![3].startsWith(MOVE_PREFIX)) return this.#moveBack(this.#moves, rows[0]!, moveSizeReason(r, dest))
-      this.#log(`raiment: ${sizeReason(r, dest)}; ${rows.length === 1 ? 'that message is' : `those ${rows.length} messages are`} in the dead letters here (raiment dead-letters), and the messages after it go on`)
-      this.#done(rows, () => sizeReason(r, dest))
+      if (this.#hooks !== null && rows[0]![3].startsWith(MOVE_PREFIX)) return this.#moveBack(this.#hooks, rows[0]!, moveSizeReason(r, dest))
+      const reason = sizeReason(r, dest)
+      this.#log(`raiment: ${reason}; ${rows.length === 1 ? 'that message is' : `those ${rows.length} messages are`} in the dead letters here (raiment dead-letters), and the messages after it go on`)
+      for (const [, msgId, , body] of rows) this.#hooks?.refused({ msgId, dest, body }, reason)
+      this.#done(rows, () => reason)
       return Promise.resolve()
     }
     return null
@@ -434,14 +436,14 @@ export class Relay {
    * The record of a move, `row`, was refused (`reason`): its thread comes back here with the rows
    * for it after it, which go (deleted in the weave's batch that brings it back, and done here).
    */
-  async #moveBack(moves: MoveHooks, row: Row, reason: string): Promise<void> {
+  async #moveBack(hooks: RelayHooks, row: Row, reason: string): Promise<void> {
     const [n, msgId, dest, body] = row
     this.#log(`raiment: a thread's move to weave '${dest}': ${reason}; the thread comes back here and runs on`)
     // Not published again meanwhile (on a channel of a new connection, under a limit raised since).
     this.#deletes.done.add(n)
     let ns: number[] | null
     try {
-      ns = await moves.refused({ n, msgId, dest, body }, reason)
+      ns = await hooks.refusedMove({ n, msgId, dest, body }, reason)
     } catch {
       // Not a record this weave reads: a dead letter, as before.
       return this.#done([row], () => reason)

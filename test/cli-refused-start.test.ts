@@ -5,7 +5,7 @@
  * to be done). Real processes, on the broker. A `spawn --wait` refused before its thread is
  * recorded cleans up as a start does.
  */
-import { existsSync, rmSync } from 'node:fs'
+import { existsSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { Weave } from 'raiment'
@@ -20,8 +20,14 @@ import { tempDir } from './support/tmp.js'
 /** Each weave is a Node process loading TypeScript through tsx. */
 const SLOW = 120_000
 
-/** The journal's files a start creates beside `db`. */
-const files = (db: string): string[] => [db, `${db}-wal`, `${db}-shm`, `${db}-lock`, `${db}-secret-key`].filter((f) => existsSync(f))
+/**
+ * The journal's files a start creates beside `db`, but the sidecar of its owner lock: that one is
+ * never deleted (src/journal-owner.ts), and stays an empty file.
+ */
+const files = (db: string): string[] => {
+  if (existsSync(`${db}-lock`)) expect(statSync(`${db}-lock`).size).toBe(0)
+  return [db, `${db}-wal`, `${db}-shm`, `${db}-secret-key`].filter((f) => existsSync(f))
+}
 
 describe.skipIf(!brokerUp && !CI)('a refused start', () => {
   const cleanups = brokerTests()
@@ -65,6 +71,43 @@ describe.skipIf(!brokerUp && !CI)('a refused start', () => {
       expect(run.code).not.toBe(0)
       expect(run.stderr).toMatch(/^raiment: RAIMENT_BROKER_LOGIN_REFUSED: /m)
       expect(files(db), extra.join(' ')).toEqual([])
+    }
+  }, SLOW)
+})
+
+describe.skipIf(!brokerUp && !CI)('a refused start and a weave that starts meanwhile', () => {
+  brokerTests()
+
+  // Stopped (RAIMENT_STOP_AT=undo-checked) once it has looked at what it may remove: a weave
+  // starts on the path then. Its journal and its lock's sidecar were deleted under it, and the
+  // next start created and locked new ones: two weaves ran the journal.
+  test.each([[[]], [['--replicate']]])('never leaves two weaves on the journal (start %j)', async (extra: string[]) => {
+    const dir = tempDir()
+    const db = join(dir, 'w.db')
+    const wrong = AMQP_URL.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:wrong-password@')
+    const refused = raimentProcess(dir, ['start', '--amqp', wrong, '--namespace', freshNamespace(), '--db', db, '--threads', THREADS, ...extra], { env: { RAIMENT_STOP_AT: 'undo-checked' } })
+    const weaves: Array<ReturnType<typeof raimentProcess>> = []
+    try {
+      await refused.until((out) => out.includes('raiment: stopped at undo-checked'))
+      const runs = async (): Promise<{ files: { db: number; lock: number } } | null> => {
+        const w = raimentProcess(dir, ['start', '--db', db, '--threads', THREADS])
+        weaves.push(w)
+        const up = await w.until((out) => /^weave \S+ on /m.test(out)).then(() => true, () => false)
+        if (!up) expect(w.stderr).toMatch(/^raiment: RAIMENT_JOURNAL_OWNED: /m)
+        return up ? { files: { db: statSync(db).ino, lock: statSync(`${db}-lock`).ino } } : null
+      }
+      const first = await runs()
+      refused.child.kill('SIGCONT')
+      expect((await refused.ended).code).not.toBe(0)
+      const second = await runs()
+      expect(first !== null && second !== null, 'two weaves run the journal').toBe(false)
+      const running = first ?? second
+      expect(running, 'one of them runs').not.toBe(null)
+      expect({ db: statSync(db).ino, lock: statSync(`${db}-lock`).ino }).toEqual(running!.files)
+    } finally {
+      refused.child.kill('SIGCONT')
+      for (const w of weaves) w.child.kill('SIGTERM')
+      await Promise.all([refused.ended, ...weaves.map((w) => w.ended)])
     }
   }, SLOW)
 })

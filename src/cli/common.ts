@@ -7,7 +7,8 @@ import { relative, isAbsolute } from 'node:path'
 import { inspect } from 'node:util'
 import { EmptyDb, InvalidArgument, JournalDamaged, RaimentError, UnknownThreadType } from '../errors.js'
 import { Journal, type Durability } from '../journal.js'
-import { lockPath } from '../journal-owner.js'
+import { JournalLock } from '../journal-owner.js'
+import { stopPoint } from '../crash-points.js'
 import { secretKeyFile } from '../secrets/keyring.js'
 import { supervisor } from '../supervisor.js'
 import { loadThreadTypeNamed, threadFiles } from '../thread-types.js'
@@ -152,25 +153,45 @@ export function openExisting(db: string, durability: Durability = 'sync'): Journ
 }
 
 /**
- * For a start on a journal file not there yet: removes what it created (the file, its WAL, its
- * lock sidecar, a secret key made for it) should the start fail before the weave runs. A refused
- * start (a stream ahead of the file, a broker that refused the login) leaves no empty journal
- * that `raiment restore --db` would then refuse as existing, and `ps` would show as the weave's.
- * Only a journal that holds nothing and that no weave runs on: another start on the same path
- * may have made it meanwhile and run (this one then refused as the journal's second owner), a
- * `raiment spawn` may have written a thread into it, a rebuild from the stream may have filled it.
+ * For a start on a journal file not there yet: removes what it created (the file, its WAL, a
+ * secret key made for it) should the start fail before the weave runs. A refused start (a stream
+ * ahead of the file, a broker that refused the login) leaves no empty journal that `raiment
+ * restore --db` would then refuse as existing, and `ps` would show as the weave's; only the empty
+ * sidecar of its owner lock stays, as every sidecar does (src/journal-owner.ts).
+ * Only a journal that holds nothing and that no weave runs on, removed under its owner lock: another
+ * start on the same path may have made it meanwhile and run (this one then refused as the
+ * journal's second owner), a `raiment spawn` may have written a thread into it, a rebuild from
+ * the stream may have filled it.
  */
 export function undoFreshJournal(db: string): () => void {
   if (db === ':memory:' || existsSync(db)) return () => {}
-  const made = [db, `${db}-wal`, `${db}-shm`, `${db}-journal`, lockPath(db), secretKeyFile(db)].filter((f) => !existsSync(f))
+  const key = secretKeyFile(db)
+  const made = [db, `${db}-wal`, `${db}-shm`, `${db}-journal`, key].filter((f) => !existsSync(f))
   return () => {
-    if (existsSync(db) && !emptyAndUnowned(db)) return
-    for (const f of made) rmSync(f, { force: true })
+    if (!existsSync(db)) {
+      // No journal to remove (one made from now on is another's).
+      stopPoint('undo-checked')
+      if (made.includes(key)) rmSync(key, { force: true })
+      return
+    }
+    let lock: JournalLock
+    try {
+      lock = JournalLock.take(db)
+    } catch {
+      return // a weave runs on it (or its lock cannot be looked at): not ours to remove
+    }
+    try {
+      const empty = holdsNothing(db)
+      stopPoint('undo-checked')
+      if (empty) for (const f of made) rmSync(f, { force: true })
+    } finally {
+      lock.release()
+    }
   }
 }
 
-/** Whether journal `db` holds no thread, message or dead letter, and no weave runs on it. */
-function emptyAndUnowned(db: string): boolean {
+/** Whether journal `db` holds no thread, message or dead letter. */
+function holdsNothing(db: string): boolean {
   let j: Journal
   try {
     j = new Journal(db, { readonly: true })
@@ -178,7 +199,6 @@ function emptyAndUnowned(db: string): boolean {
     return false // not a journal (or not one this can read): not ours to remove
   }
   try {
-    if (j.owned()) return false
     const count = (table: string): number => j.db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number
     return ['threads', 'inbox', 'outbox', 'dead_letters', 'control'].every((t) => count(t) === 0)
   } catch {

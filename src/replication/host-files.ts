@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { InvalidArgument, JournalOwned } from '../errors.js'
 import { DURABILITIES, Journal, type Durability } from '../journal.js'
-import { JournalLock, lockPath, parseOwner, refuseLinked } from '../journal-owner.js'
+import { JournalLock, parseOwner, refuseLinked, takeOwnerLock } from '../journal-owner.js'
 import { fsyncPath, syncDir } from '../fsync.js'
 
 /** The epoch journal `db` writes (meta 'repl_epoch'; 1 for a new one). */
@@ -84,9 +84,28 @@ function oneFile(db: string): void {
   }
 }
 
-/** Removes journal `file` with its WAL, shared memory and owner-lock sidecar, those that exist. */
+/**
+ * The owner lock of journal `db`, taken to remove or replace the file: whatever would run on it
+ * meanwhile is refused (src/journal-owner.ts). Its sidecar stays, as every sidecar does.
+ * @throws JournalOwned when a weave runs on it
+ */
+export function lockJournal(db: string): JournalLock {
+  return takeOwnerLock(db, () => journalMeta(db, 'owner'))
+}
+
+/**
+ * Removes journal `file` with its WAL and shared memory, those that exist, under its owner lock;
+ * never its lock's sidecar.
+ * @throws JournalOwned when a weave runs on it (nothing is removed)
+ */
 export function removeJournal(file: string): void {
-  for (const f of [file, `${file}-wal`, `${file}-shm`, lockPath(file)]) rmSync(f, { force: true })
+  if (!existsSync(file) && !existsSync(`${file}-wal`)) return
+  const lock = lockJournal(file)
+  try {
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true })
+  } finally {
+    lock.release()
+  }
 }
 
 /**
@@ -103,7 +122,7 @@ export function missingTypes(db: string, known: readonly string[]): string[] {
   }
 }
 
-/** Removes what a rebuild into `fresh` left (an attempt that did not finish): the file, its sidecars, its temporary files. */
+/** Removes what a rebuild into `fresh` left (an attempt that did not finish): the file, its WAL, its temporary files. */
 export function clearRebuild(fresh: string): void {
   const dir = dirname(resolve(fresh))
   for (const f of readdirSync(dir)) if (f.startsWith(`${basename(fresh)}.rebuild-`)) rmSync(join(dir, f), { force: true })
@@ -115,7 +134,8 @@ export function clearRebuild(fresh: string): void {
  * checkpointed into it), is copied to `aside`, and the rebuilt one replaces it in one rename, so
  * a crash at any point leaves `db` whole (old or new). A copy, not a second name (a hard link):
  * a crash before the rename would leave `db` with two names, which no writer opens
- * (src/journal-owner.ts `refuseLinked`), and the start after it could not rebuild it.
+ * (src/journal-owner.ts `refuseLinked`), and the start after it could not rebuild it. The caller
+ * holds `db`'s owner lock throughout (`lockJournal`): no weave runs on the file it replaces.
  */
 export function swapInRebuilt(db: string, fresh: string, aside: string): void {
   oneFile(db)
@@ -127,6 +147,6 @@ export function swapInRebuilt(db: string, fresh: string, aside: string): void {
   fsyncPath(copying)
   renameSync(copying, aside)
   renameSync(fresh, db)
-  for (const f of [`${db}-wal`, `${db}-shm`, lockPath(db), lockPath(fresh)]) rmSync(f, { force: true })
+  for (const f of [`${db}-wal`, `${db}-shm`]) rmSync(f, { force: true })
   syncDir(dirname(resolve(db)))
 }

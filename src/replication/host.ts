@@ -25,7 +25,7 @@ import { Weave, type WeaveOptions } from '../weave.js'
 import { Fenced, TakeoverLacksTypes } from './errors.js'
 import { Fencing } from './fencing.js'
 import { LEASE_HEARTBEAT_S, LeaseHeld, takeLease } from './lease.js'
-import { clearRebuild, freeName, journalDurability, journalEpoch, missingTypes, refuseOwned, removeJournal, swapInRebuilt, weaveIdOf } from './host-files.js'
+import { clearRebuild, freeName, journalDurability, journalEpoch, lockJournal, missingTypes, refuseOwned, removeJournal, swapInRebuilt, weaveIdOf } from './host-files.js'
 import { rebuildJournal } from './rebuild.js'
 import { register, registeredUp } from './registry.js'
 import type { ReplicatorOptions } from './replicator.js'
@@ -329,16 +329,22 @@ export class ReplicatedHost {
     const mine = journalEpoch(db)
     const head = await readHead(conn, this.ns, id)
     if (head === null || head.epoch <= mine) return { epoch: mine, rebuilt: false }
-    refuseOwned(db)
+    // Its owner lock, until the rebuilt file is in place: no weave starts on the file replaced.
+    const lock = lockJournal(db)
     const aside = freeName(`${db}.epoch-${mine}`)
-    this.#o.log(`raiment: weave ${id} was taken over (its stream is at epoch ${head.epoch}, ${db} at ${mine}); rebuilding ${db} from its stream (the old file is kept as ${aside})`)
-    // Rebuilt beside it first: a rebuild that fails leaves the file where it was. Then the old
-    // one, made one file (its WAL checkpointed into it), gets its second name, and the rebuilt
-    // one replaces it in one rename: a crash at any point leaves `db` whole (old or new).
-    const fresh = `${db}.rebuilding`
-    clearRebuild(fresh)
-    const rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file: fresh, conn, log: () => {} })
-    swapInRebuilt(db, fresh, aside)
+    let rebuilt
+    try {
+      this.#o.log(`raiment: weave ${id} was taken over (its stream is at epoch ${head.epoch}, ${db} at ${mine}); rebuilding ${db} from its stream (the old file is kept as ${aside})`)
+      // Rebuilt beside it first: a rebuild that fails leaves the file where it was. Then the old
+      // one, made one file (its WAL checkpointed into it), is copied aside, and the rebuilt
+      // one replaces it in one rename: a crash at any point leaves `db` whole (old or new).
+      const fresh = `${db}.rebuilding`
+      clearRebuild(fresh)
+      rebuilt = await rebuildJournal({ url: this.#o.url, namespace: this.ns, weaveId: id, file: fresh, conn, log: () => {} })
+      swapInRebuilt(db, fresh, aside)
+    } finally {
+      lock.release()
+    }
     this.#o.log(`raiment: rebuilt ${db} from the stream of weave ${id}: ${rebuilt.entries} entries in ${Math.round(rebuilt.ms)} ms; its threads run here again at epoch ${rebuilt.epoch + 1}`)
     return { epoch: rebuilt.epoch + 1, rebuilt: true }
   }

@@ -15,7 +15,9 @@
  * a line on stderr saying so) at the point, for the test to act (start a weave) and SIGCONT it:
  * `spawn-checked` is in `raiment spawn --wait` once it found no weave running and before it opens
  * its own; `undo-checked` in a start refused before its weave ran, once it has looked at the
- * journal it may remove (src/cli/common.ts `undoFreshJournal`) and before it removes anything.
+ * journal it may remove (src/cli/common.ts `undoFreshJournal`) and before it removes anything;
+ * `rebuild-checked` in a rebuild from the stream (`raiment restore`, a takeover) once it found its
+ * file not there yet and before it renames the rebuilt one onto it.
  */
 export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'
 
@@ -31,7 +33,7 @@ export function crashPoint(name: CrashPoint): void {
   if (name === point && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
 }
 
-export type StopPoint = 'spawn-checked' | 'undo-checked'
+export type StopPoint = 'spawn-checked' | 'undo-checked' | 'rebuild-checked'
 
 /** Stops the process with SIGSTOP at `name` when it is the point RAIMENT_STOP_AT names (a test continues it). */
 export function stopPoint(name: StopPoint): void {

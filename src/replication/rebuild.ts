@@ -5,16 +5,22 @@
  * records of an epoch lower than one already seen and batches already applied (by rseq; one that
  * comes early, before a gap, waits for the gap to fill and is dropped if it never does: nothing
  * after a gap was ever released), and writes a new journal whose live threads replay to the state
- * they had. The file appears only once it is complete (written beside it, then renamed).
+ * they had. The file appears only once it is complete (written beside it, then renamed), and is
+ * put in place under its owner lock (src/journal-owner.ts), after a last look that it is not there
+ * yet: a weave starting on it meanwhile is refused, not left running on a file replaced under it.
+ * Renamed, never linked: a second name would be a second owner (`refuseLinked`), were a crash to
+ * leave it.
  */
 import { existsSync, renameSync, rmSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'
 import { BrokerConnection } from '../amqp/connection.js'
+import { stopPoint } from '../crash-points.js'
 import { InvalidArgument } from '../errors.js'
 import { fsyncPath, syncDir } from '../fsync.js'
 import { Journal, type Write } from '../journal.js'
+import { takeOwnerLock } from '../journal-owner.js'
 import { RebuildFailed } from './errors.js'
 import { decodeWrites } from './codec.js'
 import { genStream, type RecordHeaders } from './records.js'
@@ -55,6 +61,7 @@ const WRITE = /^(INSERT|UPDATE|DELETE) /
 /**
  * Rebuilds journal `weaveId` from its stream into a new file `file`.
  * @throws InvalidArgument when `file` exists (nothing is touched)
+ * @throws JournalOwned when a weave runs on `file` (nothing is touched)
  * @throws NoJournalStream (RAIMENT_NO_JOURNAL_STREAM) when the journal has no stream
  * @throws RebuildFailed RAIMENT_JOURNAL_STREAM_INCOMPLETE when the generation holds no whole snapshot (nor the one before it, where there is one)
  * @throws JournalStreamGone when the generation is deleted under it three times running
@@ -94,9 +101,15 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
             gen--
           }
         }
-        if (existsSync(o.file)) throw new InvalidArgument(`${o.file} appeared while the journal was rebuilt; the rebuilt one is left at ${tmp}`)
-        renameSync(tmp, o.file)
-        syncDir(dirname(resolve(o.file)))
+        const lock = takeOwnerLock(o.file, () => ownerOf(o.file))
+        try {
+          if (existsSync(o.file)) throw new InvalidArgument(`${o.file} appeared while the journal was rebuilt; nothing was written: pass another --db, or move that one away`)
+          stopPoint('rebuild-checked')
+          renameSync(tmp, o.file)
+          syncDir(dirname(resolve(o.file)))
+        } finally {
+          lock.release()
+        }
         return { ...r, generation: gen, ms: performance.now() - t0 }
       } catch (e) {
         rmSync(tmp, { force: true })
@@ -107,6 +120,16 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
     }
   } finally {
     await broker?.close()
+  }
+}
+
+/** The owner record of journal `file`, as a weave running on it wrote it. */
+function ownerOf(file: string): string | undefined {
+  const j = new Journal(file, { readonly: true })
+  try {
+    return j.meta('owner')
+  } finally {
+    j.close()
   }
 }
 

@@ -35,6 +35,7 @@ import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd
 import { Weft, type Entry } from './weft.js'
 import { continuedOf, continueRun, isContinueAsNew, runConfig } from './continue/continue.js'
 import { ParkedRuns } from './weave-parked.js'
+import { noOldCode, offOldCode } from './old-code.js'
 
 /** What the runs reach of their weave: src/weave.ts makes it over its private state. */
 export interface RunsOf {
@@ -334,6 +335,7 @@ export class WeaveRuns {
   ended(run: Run, end: ThreadEnd): void {
     this.#runs.delete(run.id)
     this.parked.ended(run)
+    if (run.kept === true) offOldCode(this.#journal, run.id)
     this.#resuming.done(run)
     run.obs?.end(end.status, end.status === 'failed' ? end.error : undefined)
     const joiners = run.joiners
@@ -345,6 +347,7 @@ export class WeaveRuns {
   /** Starts or resumes every thread recorded as pending or running (the weave opens). */
   resume(): void {
     loadMarks(this.#journal)
+    noOldCode(this.#journal)
     // Passivated threads stay so, unless what wakes them came while no weave ran.
     const p = this.#o.passivation
     // With passivation off every running thread resumes: rows a weave with it on left would keep

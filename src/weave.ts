@@ -392,11 +392,14 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * record under the new code, and resumed on it from its record when it is compatible (once its
    * calls in flight are answered and recorded, up to 10 s; one still in flight then is made again
    * with the same call id), else left on the code it started with. A file that fails to load
-   * changes nothing. Emits 'reload' with the report.
+   * changes nothing. Emits 'reload' with the report. The report's `oldCode` lists every thread
+   * left on old code (by this reload or an earlier one): a restart or a crash resumes it under the
+   * files on disk, where it diverges.
    * Only the thread files are loaded again, not modules they import.
    * @throws InvalidArgument when the weave was given its thread types by name (no directory)
    * @example
-   * const report = await weave.reload()   // { types: [{ type, file, moved, kept, error? }] }
+   * const report = await weave.reload()   // { types: [{ type, file, moved, kept, error? }], oldCode }
+   * if (report.oldCode.length > 0) console.warn('a restart fails', report.oldCode)
    */
   reload(): Promise<ReloadReport> {
     if (this.#p.closed) return Promise.reject(new WeaveClosed())

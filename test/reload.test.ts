@@ -180,7 +180,7 @@ describe('live reload', () => {
       weave.child.kill('SIGTERM')
       await weave.ended
     }
-    const warned = weave.stderr.split('\n').filter((l) => l.includes('a reload kept'))
+    const warned = weave.stderr.split('\n').filter((l) => l.includes('stopping: '))
     expect(warned).toHaveLength(1)
     expect(warned[0]).toContain(`stopping: 1 thread runs the code a reload kept it on (${stays}): at the next start it resumes under the files on disk and diverges (raiment check says where), unless the change is put behind patch.patched first`)
     expect(warned[0]).not.toContain(moves)

@@ -27,6 +27,7 @@ import { ownTurn } from '../group-commit.js'
 import { holdCalls, MOVE_WAIT_MS } from '../weave-moves.js'
 import { marksIn } from '../in-flight.js'
 import { checkThread } from './replay-check.js'
+import { keptOnOldCode, offOldCode } from '../old-code.js'
 
 /** What a reload did, per thread type whose file changed. */
 export interface ReloadReport {
@@ -42,6 +43,12 @@ export interface ReloadReport {
     /** Threads that waited for the type (this weave could not run it) and run now; absent for none. */
     resumed?: string[]
   }>
+  /**
+   * Every thread of the weave that runs code a reload kept it on (this one's or an earlier one's),
+   * once this one is done: a restart or a crash resumes it under the file on disk, where it
+   * diverges (docs/changing-code.md). `raiment reload` exits 2 when there is one.
+   */
+  oldCode: string[]
 }
 
 /** What the weave lends a reload (src/weave.ts). */
@@ -95,7 +102,7 @@ function hashOf(file: string): string {
 
 /** Loads the thread files of `a.dir` that changed since they were loaded, and moves what can move. */
 export async function reload(a: ReloadAccess): Promise<ReloadReport> {
-  const report: ReloadReport = { types: [] }
+  const report: ReloadReport = { types: [], oldCode: [] }
   let parts: Map<string, ReplayParts> | null = null
   /** The libraries on disk now (read once, at the first changed file). */
   let onDisk: string[] | undefined
@@ -238,17 +245,21 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
       run.weft = host.weft(run, entries)
       // Kept on its old code: never passivated (it would wake on the new code).
       run.kept = t !== host.type(run.type)
+      if (!run.kept) offOldCode(journal, id)
       host.start(run, t, decodeValue(journal.thread(id)!.params), true)
       return true
     },
   })
   // Threads and schedules that waited for a type this reload loaded run again (the schedules' kept times by policy).
   for (const t of report.types) {
+    for (const k of t.kept) if (live(k.id)?.kept === true) keptOnOldCode(journal, k.id, k.why)
     if (t.error !== undefined) continue
     const resumed = host.unpark(t.type)
     if (resumed.length > 0) t.resumed = resumed
     weave.schedules.unblock(t.type)
   }
+  // (A run being checked is `kept` too: none is now.)
+  report.oldCode = [...host.runs()].filter((r) => r.kept === true && !r.ended && !host.isParked(r)).map((r) => r.id)
   weave.emit('reload', report)
   return report
 }

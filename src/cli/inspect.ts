@@ -14,6 +14,7 @@ import { attemptJson, callJson, inFlightJson, jsonValue, threadJson, threadView,
 import { dumpLine, showProgress } from './progress.js'
 import { passivatedIds, waitText } from '../passivation/listing.js'
 import { parkedSince } from '../parked-listing.js'
+import { oldCodeThreads } from '../old-code.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -36,6 +37,7 @@ export function ps(o: PsOptions): number {
   try {
     const asleep = status === undefined || status.includes('running') ? passivatedIds(journal.db) : new Set<string>()
     const parked = status === undefined || status.includes('running') || status.includes('pending') ? parkedSince(journal) : new Map<string, number>()
+    const oldCode = status === undefined || status.includes('running') ? oldCodeThreads(journal) : new Map<string, string>()
     const listed = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
     const all = onlyAsleep ? listed.filter((r) => r.status !== 'running' || asleep.has(r.id)) : listed
     const rows = limit === undefined || limit >= all.length ? all : all.slice(all.length - limit)
@@ -59,7 +61,13 @@ export function ps(o: PsOptions): number {
         '  '.repeat(depth) + row.id,
         row.type,
         // A row of a thread killed while no weave ran stays until the next weave deletes it.
-        parked.has(row.id) && (row.status === 'running' || row.status === 'pending') ? 'waiting for type' : row.status === 'running' && asleep.has(row.id) ? 'passivated' : row.status,
+        parked.has(row.id) && (row.status === 'running' || row.status === 'pending')
+          ? 'waiting for type'
+          : row.status === 'running' && asleep.has(row.id)
+            ? 'passivated'
+            : row.status === 'running' && oldCode.has(row.id)
+              ? 'running (old code)'
+              : row.status,
         age(row.created, now),
         calls(row),
         ...(o.tree ? [] : [row.parent ?? '-']),
@@ -136,7 +144,9 @@ export function show(id: string, o: ShowOptions): number {
     const status =
       t.waitingForType !== undefined
         ? `${t.status}, waiting for its type (the last weave could not run '${t.type}': see its RAIMENT_THREADS_WAIT_FOR_TYPE warning; since ${isoTime(t.waitingForType)})`
-        : t.passivated === undefined
+        : t.oldCode !== undefined
+          ? `running (old code): a reload kept it on the code it started with (${t.oldCode}); a restart or a crash resumes it under the file on disk, where it diverges`
+          : t.passivated === undefined
           ? t.status
           : `passivated (waiting for ${waitText(t.passivated)}, since ${isoTime(t.passivated.since)})`
     say(`${t.id}  ${t.type}  ${status}  created ${isoTime(t.created)}${ended}${parent}`)

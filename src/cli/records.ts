@@ -10,6 +10,7 @@
 import { inFlightCalls } from '../in-flight.js'
 import { passivatedOf, type PassivatedView } from '../passivation/listing.js'
 import { parkedOf } from '../parked-listing.js'
+import { oldCodeOf } from '../old-code.js'
 import superjson from 'superjson'
 import type { Dump, DumpEntry } from '../dump.js'
 import { decodeArgs, decodeTagged, decodeValue, registerCodecs } from '../encoding.js'
@@ -46,6 +47,8 @@ export type ThreadView = Dump['thread'] & {
    * its type, and left it waiting, not run (src/weave-parked.ts).
    */
   waitingForType?: number
+  /** A running thread a reload kept on the code it started with: why (src/old-code.ts). */
+  oldCode?: string
   calls: number
 }
 
@@ -126,6 +129,10 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
     const p = passivatedOf(journal.db, row.id)
     if (p !== undefined) t.passivated = p
   }
+  if (row.status === 'running') {
+    const why = oldCodeOf(journal.db, row.id)
+    if (why !== undefined) t.oldCode = why
+  }
   if (row.status === 'running' || row.status === 'pending') {
     const since = parkedOf(journal.db, row.id)
     if (since !== undefined) t.waitingForType = since
@@ -181,6 +188,7 @@ export function threadJson(t: ThreadView): Record<string, unknown> {
     o['passivated'] = { since: isoTime(p.since), due: p.due === null ? null : isoTime(p.due), mailbox: p.mailbox, joins: p.joins }
   }
   if (t.waitingForType !== undefined) o['waitingForType'] = { since: isoTime(t.waitingForType) }
+  if (t.oldCode !== undefined) o['oldCode'] = { why: t.oldCode }
   return o
 }
 

@@ -30,7 +30,10 @@ export async function reloadCommand(o: DbOptions & AskOptions): Promise<number> 
     const report = answer.report!
     if (report.types.length === 0) say('no thread file changed')
     for (const t of report.types) for (const l of reloadLines(t)) say(l)
-    return report.types.some((t) => t.error !== undefined) ? 1 : 0
+    // An older weave's report has no oldCode.
+    const old = oldCodeLine(report.oldCode ?? [])
+    if (old !== null) say(old)
+    return report.types.some((t) => t.error !== undefined) ? 1 : old !== null ? 2 : 0
   } finally {
     journal.close()
   }
@@ -41,6 +44,8 @@ export function logReloads(weave: Weave): void {
   weave.on('reload', (r) => {
     // A failed reload changed nothing.
     for (const t of r.types) for (const l of reloadLines(t)) weaveLog.info(l, { event: 'reload', type: t.type, ...(t.error !== undefined ? { code: t.error.code } : {}) })
+    const old = oldCodeLine(r.oldCode)
+    if (old !== null) weaveLog.warn(old, { event: 'reload-old-code', threads: r.oldCode })
   })
 }
 
@@ -67,6 +72,20 @@ export function reloadTriggers(weaves: () => readonly Weave[], o: StartOptions):
     clearTimeout(timer)
     stopWatch?.()
   }
+}
+
+/**
+ * What a reload's report says of the threads that run old code after it (its `oldCode`), in one
+ * line that says what a restart does to them and what to do; null for none.
+ */
+export function oldCodeLine(ids: readonly string[]): string | null {
+  if (ids.length === 0) return null
+  const one = ids.length === 1
+  return (
+    `warning: ${plural(ids.length, 'thread')} ${one ? 'runs' : 'run'} old code a reload kept ${one ? 'it' : 'them'} on (${firstFew(ids)}), ${one ? 'its' : 'their'} record not replaying under the file on disk: ` +
+    `a restart or a crash resumes ${one ? 'it' : 'them'} under that file, where ${one ? 'it diverges and fails' : 'they diverge and fail'} (or ${one ? 'waits' : 'wait'} for code that replays ${one ? 'it' : 'them'}, under --on-divergence wait). ` +
+    `Before a restart: make the new code replay ${one ? 'its record' : 'their records'} (patch.patched; raiment check says where) and reload, or let ${one ? 'it' : 'them'} finish; or raiment kill ${one ? 'it' : 'them'}`
+  )
 }
 
 /** What a reload did to one thread type, as `start` prints it. */

@@ -27,6 +27,7 @@ import { decodeValue, encodeValue } from '../encoding.js'
 import { RaimentError } from '../errors.js'
 import type { Journal, ThreadRow } from '../journal.js'
 import type { Run, WeaveHost } from '../weave-types.js'
+import { offOldCode } from '../old-code.js'
 
 /**
  * What `threads.continueAsNew(params)` rejects with: let it end the thread's function (return
@@ -125,6 +126,7 @@ export function continueRun(host: WeaveHost, run: Run, next: Pick<ContinueAsNew,
     // A type a weave runs is never removed (a reload replaces it), so it is there. The new run
     // starts on the type's code of now, with a record of its own: one a reload kept on older
     // code is on the current code from here, and may be passivated again.
+    if (run.kept === true) offOldCode(journal, run.id)
     run.kept = false
     host.start(run, host.type(run.type)!, decodeValue(next.params), false)
   })

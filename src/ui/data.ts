@@ -22,6 +22,7 @@ import { deadLettersOf } from '../dead-letters.js'
 import { decodeSafe } from '../cli/records.js'
 import { hasTable, isPassivated } from '../passivation/listing.js'
 import { parkedOf } from '../parked-listing.js'
+import { oldCodeOf } from '../old-code.js'
 
 export const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -145,6 +146,8 @@ export interface ThreadItem {
   passivated?: true
   /** A running thread its weave could not run: it waits for its type (src/weave-parked.ts). */
   waitingForType?: true
+  /** A running thread a reload kept on the code it started with (src/old-code.ts). */
+  oldCode?: true
   weave: string
   names: string[]
   parent: string | null
@@ -212,6 +215,7 @@ export const item = (j: Journal, r: ThreadRow): ThreadItem => ({
   status: r.status,
   ...(r.status === 'running' && isPassivated(j.db, r.id) ? { passivated: true as const } : {}),
   ...((r.status === 'running' || r.status === 'pending') && parkedOf(j.db, r.id) !== undefined ? { waitingForType: true as const } : {}),
+  ...(r.status === 'running' && oldCodeOf(j.db, r.id) !== undefined ? { oldCode: true as const } : {}),
   weave: j.weaveId,
   names: namesOf(j, r.id),
   parent: r.parent,

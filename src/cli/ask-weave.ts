@@ -126,7 +126,7 @@ export function givenAnswer(journal: Journal, reply: string | null): string {
   if (owner?.replicated === true) {
     throw new RaimentError(
       'RAIMENT_ANSWER_NOT_REPLICATED',
-      `the weave (pid ${owner.pid}) on ${journal.file} answered ${JSON.stringify(reply ?? '')}, but its journal stream has not confirmed that yet: it holds on this host only, and is undone if this host is lost before the broker confirms it. Check the broker and the weave's lag (raiment weaves); raiment show tells what happened`,
+      `the weave (pid ${owner.pid}) on ${journal.file} answered ${JSON.stringify(reply ?? '')}, but its journal stream has not confirmed that yet: it holds on this host only, and is undone if the broker never confirms it (this host lost, or the weave cut off or frozen long enough for another weave to take its journal over). Check the broker and the weave's lag (raiment weaves) and whether it was taken over (raiment show, on the weave that runs it now) before asking again`,
     )
   }
   return reply ?? ''

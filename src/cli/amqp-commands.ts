@@ -15,6 +15,7 @@ import { checkName, DEFAULT_NAMESPACE, Topology } from '../amqp/topology.js'
 import { weaveLog } from './weave-log.js'
 import { InvalidArgument } from '../errors.js'
 import { Journal } from '../journal.js'
+import { silentReplicated, type Silent } from '../replication/silent.js'
 import { age, CHILD_OF_WEAVES, errorLine, note, say, table } from './common.js'
 
 /** The options `start` takes for joining a broker. */
@@ -99,11 +100,14 @@ export async function weaves(o: WeavesOptions): Promise<number> {
     // Live weaves answer a probe at once; there is no event for "everyone has answered".
     await new Promise((r) => setTimeout(r, LISTEN_MS))
     const live = members.live()
+    // Replicated weaves registered up that answer nothing and no live weave hosts: lost, or frozen.
+    const silent = await silentReplicated(broker.connection!, topology.ns, live)
     if (o.json) {
       // `passivated` is null for a weave of an earlier build (its heartbeat does not say).
-      say(JSON.stringify(live.map(({ id, host, pid, threads, passivated, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, passivated: passivated ?? null, lastHeartbeat: new Date(at).toISOString(), replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) }))))
+      say(JSON.stringify([...live.map(({ id, host, pid, threads, passivated, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, passivated: passivated ?? null, lastHeartbeat: new Date(at).toISOString(), replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) })), ...silent.map(silentJson)]))
       return 0
     }
+    for (const line of silent.map((w) => silentLine(w, live.length))) note(line)
     if (live.length === 0) {
       note(`no live weave in namespace '${topology.ns}' (start one with raiment start --amqp URL; weaves started with --namespace NS are listed with --namespace NS)`)
       return 0
@@ -130,6 +134,19 @@ export async function weaves(o: WeavesOptions): Promise<number> {
   } finally {
     await broker.close()
   }
+}
+
+/** A silent replicated weave in `raiment weaves --json`. */
+function silentJson(w: Silent): Record<string, unknown> {
+  return { id: w.id, silent: true, replicated: true, ...(w.takeoverAfterMs !== undefined ? { takeoverAfterMs: w.takeoverAfterMs } : {}) }
+}
+
+/** The line `raiment weaves` says of a silent replicated weave; `live`: how many weaves answered. */
+function silentLine(w: Silent, live: number): string {
+  const after = w.takeoverAfterMs !== undefined ? `${w.takeoverAfterMs / 1000} s` : 'its takeover time'
+  return live === 0
+    ? `weave ${w.id} (replicated) is silent: it answers nothing, and no live weave can take it over; start it again (raiment start --db its journal --replicate), or a weave of its namespace to take it over after ${after} of silence`
+    : `weave ${w.id} (replicated) is silent: it answers nothing and no weave hosts it yet; a live weave takes it over after ${after} of silence (one that lacks its thread types declines)`
 }
 
 /** The db file of weave i of N: raiment.db → raiment-1.db. */

@@ -5,13 +5,14 @@
  * to be done). Real processes, on the broker. A `spawn --wait` refused before its thread is
  * recorded cleans up as a start does.
  */
-import { existsSync, rmSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { Weave } from 'raiment'
 import { undoFreshJournal } from '../src/cli/common.js'
 import { encodeValue } from '../src/encoding.js'
 import { Journal } from '../src/journal.js'
+import { secretKeyFile } from '../src/secrets/keyring.js'
 import { AMQP_URL, brokerUp, CI, freshNamespace, brokerTests } from './support/broker.js'
 import { raiment, raimentProcess, THREADS } from './support/raiment-process.js'
 import { removeReplNamespace } from './support/repl-cluster.js'
@@ -138,6 +139,17 @@ describe('what a refused start removes', () => {
     undoC()
     expect(files(db)).toEqual([])
     undoA()
+  })
+
+  test('never a secret key while there is no journal: one there then is a weave\'s that started meanwhile (a start makes none before its journal)', () => {
+    const dir = tempDir()
+    const db = join(dir, 'w.db')
+    const undo = undoFreshJournal(db)
+    // Another start made its key after this one looked (the race: it made the journal too, after
+    // this one found none; in-process, the key alone reaches the same branch).
+    writeFileSync(secretKeyFile(db), 'key of the weave that runs\n')
+    undo()
+    expect(readFileSync(secretKeyFile(db), 'utf8')).toBe('key of the weave that runs\n')
   })
 
   test('a refused `raiment spawn --wait` (a secret key too short) leaves no journal, as a refused start does', async () => {

@@ -154,7 +154,7 @@ export function openExisting(db: string, durability: Durability = 'sync'): Journ
 
 /**
  * For a start on a journal file not there yet: removes what it created (the file, its WAL, a
- * secret key made for it) should the start fail before the weave runs. A refused start (a stream
+ * secret key made for it) should the start fail before the weave runs, and only with the journal. A refused start (a stream
  * ahead of the file, a broker that refused the login) leaves no empty journal that `raiment
  * restore --db` would then refuse as existing, and `ps` would show as the weave's; only the empty
  * sidecar of its owner lock stays, as every sidecar does (src/journal-owner.ts).
@@ -169,9 +169,10 @@ export function undoFreshJournal(db: string): () => void {
   const made = [db, `${db}-wal`, `${db}-shm`, `${db}-journal`, key].filter((f) => !existsSync(f))
   return () => {
     if (!existsSync(db)) {
-      // No journal to remove (one made from now on is another's).
+      // No journal to remove (one made from now on is another's), and so no key of this start's:
+      // a key is made only for a secret a thread seals, in a journal. One there now is the key of
+      // a weave that started meanwhile, and removing it would lose every secret that weave seals.
       stopPoint('undo-checked')
-      if (made.includes(key)) rmSync(key, { force: true })
       return
     }
     let lock: JournalLock

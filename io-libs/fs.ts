@@ -12,8 +12,8 @@
  *
  * Under the weave's `sync` durability (the default) and `replicated`, a change is on disk before
  * the call returns, so before its outcome is recorded: a power loss cannot leave a write recorded
- * as done that the disk lost. `writeFile` and `appendFile` fsync the file, and its directory when
- * they created it; `mkdir` fsyncs the parent of each directory it made, `rm` the parent of what it
+ * as done that the disk lost. `writeFile` and `appendFile` fsync the file and its directory;
+ * `mkdir` fsyncs the parent of each directory it made, `rm` the parent of what it
  * removed. Under `batched` and `memory` nothing is fsynced (the journal itself survives a crash of
  * the process there, not of the machine).
  */
@@ -69,26 +69,19 @@ async function syncDir(dir: string): Promise<void> {
 
 /**
  * Writes `data` to `path`, replacing it (`w`) or appending to it (`a`), as Node's writeFile and
- * appendFile do (the same errors), then fsyncs the file, and its directory when this call made it.
+ * appendFile do (the same errors), then fsyncs the file and its directory. The directory too when
+ * the file was there already: an attempt of this call killed after it made the file and before
+ * that fsync, then a retry that found the file, would leave its entry unsynced, recorded as done.
  */
 async function write(path: string, data: string | Uint8Array, flag: 'w' | 'a'): Promise<void> {
-  let made = true
-  let fh
-  try {
-    // Made here or already there: told apart by O_EXCL, where a stat first could race.
-    fh = await open(path, `${flag}x`)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-    made = false
-    fh = await open(path, flag)
-  }
+  const fh = await open(path, flag)
   try {
     await fh.writeFile(data)
     await fh.sync()
   } finally {
     await fh.close()
   }
-  if (made) await syncDir(dirname(path))
+  await syncDir(dirname(path))
 }
 
 const make = (config: WeaveConfig) => {

@@ -7,7 +7,8 @@
  * - A thread leaves only once every call it has in flight is answered and recorded here (or the
  *   wait ran out), so no call is made twice; once it has left it is 'moved' here, never resumed.
  * - A thread moves once at a time; one arriving is taken once per message id.
- * - A record no weave takes (the broker refused it for its size: src/amqp/refusals.ts) brings
+ * - A record no weave takes (the broker refused it for its size, or returned it as no queue is
+ *   there for its weave any more: src/amqp/refusals.ts) brings
  *   its thread back here (`refused`), in one batch with the delete of its outbox row and of the
  *   rows for that weave after it that were for the thread (forwarded to it since it left), which
  *   it takes here: nothing of it is lost, and it runs on here.
@@ -93,6 +94,7 @@ export class WeaveMoves {
    * `Weave.migrate`, for a weave that is open.
    * @throws MessageTooLarge when the thread's record is bigger than maxMessageBytes (it runs on here)
    * @throws MoveRefused when the broker refuses the record (it comes back, and runs on here)
+   * @throws UnknownWeave when the broker returns it (weave `to` left): it comes back, and runs on here
    */
   async migrate(id: string, to: string, opts: { wait?: number }): Promise<string> {
     const weave = this.#host.weave
@@ -182,11 +184,11 @@ export class WeaveMoves {
   /**
    * The broker refused the record of a move (`reason`: why): its thread comes back here and runs
    * on, with what was forwarded to it since it left (the rows for that weave after the move's, in
-   * the outbox), taken here; `migrate` rejects with MoveRefused, and the weave warns. Resolves to
+   * the outbox), taken here; `migrate` rejects with `err` (by default MoveRefused), and the weave warns. Resolves to
    * the outbox rows taken here (deleted in the batch that brings it back: the relay publishes them
    * no more), or null when the weave is closing (the row stays: the next run publishes it again).
    */
-  async refused(move: RefusedMove, reason: string): Promise<number[] | null> {
+  async refused(move: RefusedMove, reason: string, err?: RaimentError): Promise<number[] | null> {
     // A turn of its own, then what is queued is committed: all that was forwarded to it is in the outbox.
     await ownTurn()
     if (this.#host.closed()) return null
@@ -211,9 +213,9 @@ export class WeaveMoves {
       else if (e.k === 'fence') weave.messages.fenceIn(msgId, e, () => {})
       else if (e.k !== 'spawn' && e.k !== 'move') weave.watches.receive(msgId, e, () => {})
     }
-    const err = new MoveRefused(id, move.dest, reason)
-    warnOnce(weave.config, id, err)
-    this.#sending.get(move.msgId)?.reject(err)
+    const e = err ?? new MoveRefused(id, move.dest, reason)
+    warnOnce(weave.config, id, e)
+    this.#sending.get(move.msgId)?.reject(e)
     return [move.n, ...later.map((r) => r.n)]
   }
 

@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto'
 import { newScope, type WeaveConfig } from './call-context.js'
 import { leftNoDump } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
-import { InvalidArgument, LinkedExit, WeaveClosed } from './errors.js'
+import { InvalidArgument, LinkedExit, WeaveClosed, type RaimentError } from './errors.js'
 import { Journal } from './journal.js'
 import { Messages, type SendResult } from './messages.js'
 import type { MoveRecord } from './migration.js'
@@ -320,7 +320,9 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws NoBroker when this weave is not joined to a broker
    * @throws MoveRefused (`RAIMENT_MOVE_REFUSED`) when the broker refuses the record (bigger than
    *   its max_message_size): the thread is back here and runs on, with what was sent to it meanwhile
-   * @throws UnknownWeave when no weave `to` has joined the namespace (the thread keeps running here)
+   * @throws UnknownWeave when no weave `to` has joined the namespace (the thread keeps running
+   *   here); also when it left (its queue deleted) before the record reached it: the thread is back
+   *   here and runs on, with what was sent to it meanwhile
    * @throws ThreadNotMovable when the thread is not running here, or `to` is this weave
    * @throws ThreadNotMovable also when the thread ends while its calls in flight finish
    * @example
@@ -349,11 +351,11 @@ export class Weave extends EventEmitter<WeaveEvents> {
   /**
    * @internal The broker refused the record of a move, outbox row `move` (the transport calls
    * this): the thread comes back here (src/weave-moves.ts `refused`). Resolves to the outbox rows
-   * taken here, or null (closing: nothing done).
+   * taken here, or null (closing: nothing done). `err`: what `migrate` rejects with, if not MoveRefused.
    */
-  refusedMove(move: RefusedMove, reason: string): Promise<number[] | null> {
+  refusedMove(move: RefusedMove, reason: string, err?: RaimentError): Promise<number[] | null> {
     if (this.#p.closed) return Promise.resolve(null)
-    return this.#p.moves.refused(move, reason)
+    return this.#p.moves.refused(move, reason, err)
   }
 
   /**

@@ -189,7 +189,7 @@ export class AmqpLink implements Remote {
     if (weave.journal.meta('amqp') === undefined) weave.journal.queueMeta('amqp', this.topology.ns)
     this.#relay = new Relay(weave.journal, this.topology, this.#log, this.#batch, {
       sent: (id) => weave.sentMove(id),
-      refusedMove: (m, why) => weave.refusedMove(m, why),
+      refusedMove: (m, why, gone) => weave.refusedMove(m, why, gone ? new UnknownWeave(m.dest, this.live().map((b) => b.id), 'migrate') : undefined),
       refused: (row, why) => weave.refusedSend(row, why),
     })
     this.#inbound = new Inbound(weave, this.topology, this.#log)

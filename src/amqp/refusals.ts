@@ -4,7 +4,8 @@
  * max_message_size: it closes the channel with 406 PRECONDITION_FAILED).
  *
  * Invariant: such a row becomes a dead letter, with the reason, in the transaction that deletes
- * it from the outbox (a move's record excepted: its thread comes back, src/weave-moves.ts), and
+ * it from the outbox (a move's record excepted, refused or returned: its thread comes back,
+ * src/weave-moves.ts; `migrate` rejects with UnknownWeave for one returned), and
  * who waits for it is told, in that batch or one before (src/refused-sends.ts); the rows after it go on (a row refused for its size, published again, would
  * be refused again forever, and every later row of the weave would wait behind it).
  */
@@ -16,8 +17,11 @@ import type { RefusedRow } from '../refused-sends.js'
 export interface RelayHooks {
   /** The broker took the record of a move, message id `msgId` (src/weave-moves.ts). */
   sent(msgId: string): void
-  /** It refused it: the thread comes back; resolves to the outbox rows the weave took, or null (closing). */
-  refusedMove(move: RefusedMove, reason: string): Promise<number[] | null>
+  /**
+   * It refused it (`gone`: returned it, as no queue is there for that weave): the thread comes
+   * back; resolves to the outbox rows the weave took, or null (closing).
+   */
+  refusedMove(move: RefusedMove, reason: string, gone: boolean): Promise<number[] | null>
   /** It refused another row for its size: who waits for it is told (src/refused-sends.ts), before it is dead-lettered. */
   refused(row: RefusedRow, reason: string): void
 }

@@ -19,12 +19,13 @@
  *   published again from the first. A channel that closes with its connection is left to the
  *   connection: its 'down' detaches the relay in the same step, and its next 'up' attaches it.
  * - A row the broker returns as unroutable (mandatory: no queue for that weave id, so no such
- *   weave ever joined) becomes a dead letter here, in the transaction that deletes it; so does a
+ *   weave ever joined, or it left) becomes a dead letter here, in the transaction that deletes it; so does a
  *   row it refuses for its size (it closes the channel: src/amqp/refusals.ts), which is never
  *   published again, and the rows after it go on at once on a new channel. A row bigger than
  *   BATCH_BYTES goes alone, so the row refused is known by its size and takes no other with it.
- *   A move's record refused for its size is no dead letter: its thread comes back to this weave
- *   (`MoveHooks.refused`), with the rows after it that were for it, before the rest goes on.
+ *   A move's record refused for its size, or returned, is no dead letter: its thread comes back to
+ *   this weave (`RelayHooks.refusedMove`), with the rows after it that were for it, before the rest
+ *   goes on (rows for that weave returned meanwhile wait for it: those it took are not dead letters).
  * - Consecutive rows for one weave may travel in one AMQP message, a batch (src/amqp/wire.ts):
  *   their envelopes in `n` order, each with its own id, so the receiver takes each once and in
  *   order exactly as if they had come one by one; the batch is confirmed, returned or redelivered
@@ -150,6 +151,9 @@ export class Relay {
   #unconfirmed = new Map<number, { rows: Row[]; bytes: number }>()
   /** The current channel closes as the broker refused a message for its size. */
   #tooLarge: SizeRefusal | null = null
+  /** Per weave: its returned moves' threads coming back (`#returnedRows`); and the rows they took, until returned too. */
+  readonly #movingBack = new Map<string, Promise<void>>()
+  readonly #takenBack = new Set<number>()
   #idle: Array<() => void> = []
 
   constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS, hooks: RelayHooks | null = null) {
@@ -405,10 +409,35 @@ export class Relay {
       this.#refused = false
       this.#log('raiment: the broker takes messages again')
     }
-    const returned = this.#returned.delete(id)
-    if (!returned && rows[0]![3].startsWith(MOVE_PREFIX)) this.#hooks?.sent(id)
-    this.#done(rows, returned ? (dest) => `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker` : null)
+    const move = rows[0]![3].startsWith(MOVE_PREFIX)
+    if (!this.#returned.delete(id)) {
+      if (move) this.#hooks?.sent(id)
+      this.#done(rows, null)
+    } else this.#returnedRows(rows, move)
     if (this.#more) this.#schedulePump()
+  }
+
+  /**
+   * The broker returned `rows` (no queue for their weave): dead letters; a move's record brings
+   * its thread back instead, as one refused for its size. Rows returned for that weave while it
+   * comes back wait for it: those it took with it are not dead letters too.
+   */
+  #returnedRows(rows: Row[], move: boolean): void {
+    const dest = rows[0]![2]
+    const reason = `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`
+    const before = this.#movingBack.get(dest)
+    if (move && this.#hooks !== null) {
+      const p = Promise.all([before, this.#moveBack(this.#hooks, rows[0]!, reason, true)]).then(() => {
+        if (this.#movingBack.get(dest) === p) this.#movingBack.delete(dest)
+      })
+      this.#movingBack.set(dest, p)
+    } else if (before === undefined) this.#done(rows, () => reason)
+    else {
+      void before.then(() => {
+        const left = rows.filter(([n]) => !this.#takenBack.delete(n))
+        if (left.length > 0 && !this.#journal.closed) this.#done(left, () => reason)
+      })
+    }
   }
 
   /**
@@ -436,14 +465,14 @@ export class Relay {
    * The record of a move, `row`, was refused (`reason`): its thread comes back here with the rows
    * for it after it, which go (deleted in the weave's batch that brings it back, and done here).
    */
-  async #moveBack(hooks: RelayHooks, row: Row, reason: string): Promise<void> {
+  async #moveBack(hooks: RelayHooks, row: Row, reason: string, gone = false): Promise<void> {
     const [n, msgId, dest, body] = row
     this.#log(`raiment: a thread's move to weave '${dest}': ${reason}; the thread comes back here and runs on`)
     // Not published again meanwhile (on a channel of a new connection, under a limit raised since).
     this.#deletes.done.add(n)
     let ns: number[] | null
     try {
-      ns = await hooks.refusedMove({ n, msgId, dest, body }, reason)
+      ns = await hooks.refusedMove({ n, msgId, dest, body }, reason, gone)
     } catch {
       // Not a record this weave reads: a dead letter, as before.
       return this.#done([row], () => reason)
@@ -451,6 +480,8 @@ export class Relay {
     // Closing: the row stays, for the next run.
     if (ns === null) return void this.#deletes.done.delete(n)
     for (const m of ns) {
+      // One read and not confirmed may come back returned too: not a dead letter then.
+      if (gone && m !== n && this.#prevs.has(m)) this.#takenBack.add(m)
       const prev = this.#prevs.get(m) ?? null
       this.#prevs.delete(m)
       this.#unlink(dest, m, prev)

@@ -13,12 +13,13 @@
  * Under the weave's `sync` durability (the default) and `replicated`, a change is on disk before
  * the call returns, so before its outcome is recorded: a power loss cannot leave a write recorded
  * as done that the disk lost. `writeFile` and `appendFile` fsync the file and its directory;
- * `mkdir` fsyncs the parent of each directory it made, `rm` the parent of what it
- * removed. Under `batched` and `memory` nothing is fsynced (the journal itself survives a crash of
- * the process there, not of the machine).
+ * `mkdir` fsyncs the parent of each directory on its path, `rm` the parent of its path: also
+ * where nothing changed, since a retry after a crash cannot tell what its first attempt did.
+ * Under `batched` and `memory` nothing is fsynced (the journal itself survives a crash of the
+ * process there, not of the machine).
  */
 import { describe } from './_describe.js'
-import { appendFile, lstat, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgument } from 'raiment'
 import type { LibraryApi, WeaveConfig } from 'raiment'
@@ -144,11 +145,13 @@ const make = (config: WeaveConfig) => {
       const o = optionsOf('mkdir', options, ['recursive'])
       const p = pathOf('mkdir', path)
       const recursive = o.recursive ?? false
-      const first = await mkdir(p, { recursive })
+      await mkdir(p, { recursive })
       if (!durable) return
       if (!recursive) return await syncDir(dirname(p))
-      // `first` is the outermost directory made (none: all were there); each one made has its entry in its parent.
-      if (first !== undefined) for (let d = p; d.length >= first.length; d = dirname(d)) await syncDir(dirname(d))
+      // Each directory on the path has its entry in its parent fsynced, also those that were there:
+      // an attempt killed after making them and before its fsyncs, then a retry that found them,
+      // would leave them unsynced. (An fsync of a directory with nothing new is cheap.)
+      for (let d = p; dirname(d) !== d; d = dirname(d)) await syncDir(dirname(d))
     },
 
     /**
@@ -160,10 +163,12 @@ const make = (config: WeaveConfig) => {
     async rm(path: string, options?: { recursive?: boolean; force?: boolean }): Promise<void> {
       const o = optionsOf('rm', options, ['recursive', 'force'])
       const p = pathOf('rm', path)
-      // Nothing there (with force): no entry removed, and the parent may be missing too.
-      const there = durable && (await lstat(p).then(() => true, () => false))
       await rm(p, { recursive: o.recursive ?? false, force: o.force ?? false })
-      if (there) await syncDir(dirname(p))
+      // Also when nothing was there (with force): an attempt killed after removing it and before
+      // its fsync, then this retry. A missing parent has no entry to keep.
+      if (durable) await syncDir(dirname(p)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') throw e
+      })
     },
   }
 }

@@ -18,7 +18,7 @@ const CI = process.env['CI'] === 'true'
 const strace = spawnSync('strace', ['-V']).status === 0
 
 /** The writes a thread makes, one call each; the child is killed after the last returns. */
-const CALLS = 5
+const CALLS = 7
 const childSource = (raiment: string) => `import { Weave, thread } from ${JSON.stringify(raiment)}
 const [db, dir, durability] = process.argv.slice(2)
 const files = thread({
@@ -29,6 +29,9 @@ const files = thread({
     await this.fs.mkdir(p.dir + '/a/b', { recursive: true })
     await this.fs.rm(p.dir + '/gone.txt')
     await this.fs.writeFile(p.dir + '/old.txt', 'replaced')
+    // As a retry after a crash finds them: a directory made already, a file removed already.
+    await this.fs.mkdir(p.dir + '/c', { recursive: true })
+    await this.fs.rm(p.dir + '/missing.txt', { force: true })
   },
 })
 const weave = await Weave.open({ db, durability, threads: { files }, dumps: false })
@@ -43,6 +46,7 @@ async function fsyncedBy(durability: 'sync' | 'batched'): Promise<{ signal: Node
   mkdirSync(data)
   writeFileSync(join(data, 'gone.txt'), 'x')
   writeFileSync(join(data, 'old.txt'), 'y')
+  mkdirSync(join(data, 'c'))
   const raiment = pathToFileURL(fileURLToPath(new URL('../src/index.ts', import.meta.url))).href
   const script = join(dir, 'child.mts')
   writeFileSync(script, childSource(raiment))
@@ -73,11 +77,13 @@ describe.skipIf(!strace && !CI)('fs durability', () => {
         data, // …and its directory (also for a file there already); so for log.txt, and for the rm of gone.txt
         join(data, 'log.txt'),
         join(data, 'a'), // mkdir -p a/b: b's entry in a, and a's in data
-        join(data, 'old.txt'), // the last call: fsynced, and the weave killed before its outcome was recorded
+        join(data, 'old.txt'),
       ]),
     )
-    // The file replaced by the last call, then its directory, after everything the calls before it changed.
-    expect(ours.slice(-2)).toEqual([join(data, 'old.txt'), data])
+    // The file replaced, then its directory; then the directory again for the mkdir and the rm that
+    // found nothing to do (a retry cannot tell its first attempt's unsynced change from nothing),
+    // the last one before the weave was killed ahead of recording its outcome.
+    expect(ours.slice(-4)).toEqual([join(data, 'old.txt'), data, data, data])
     expect(readFileSync(join(data, 'old.txt'), 'utf8')).toBe('replaced')
   })
 

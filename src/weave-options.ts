@@ -28,8 +28,12 @@ export interface WeaveOptions {
   durability?: Durability
   /** Where failed threads' dumps go (default `./dumps`; false for none). */
   dumps?: string | false
-  /** On resume, a thread whose record no longer matches its code fails (default) or continues live. */
-  onDivergence?: 'fail' | 'continue'
+  /**
+   * On resume, a thread whose record no longer matches its code fails (default), continues live,
+   * or waits, nothing recorded, until code that replays its record is loaded (a reload of its
+   * type's file, or a restart): docs/changing-code.md.
+   */
+  onDivergence?: 'fail' | 'continue' | 'wait'
   /** This weave's id, used as the prefix of thread ids (default: host name and db file name). */
   weaveId?: string
   /** How often (ms) to look for threads spawned and killed by other processes (default 50). */
@@ -122,8 +126,8 @@ export function checkOptions(o: WeaveOptions): void {
   for (const k of Object.keys(o)) {
     if (!KNOWN_OPTIONS.has(k)) throw new InvalidArgument(`unknown weave option '${k}'; the options are: ${[...KNOWN_OPTIONS].join(', ')}`)
   }
-  if (o.onDivergence !== undefined && o.onDivergence !== 'fail' && o.onDivergence !== 'continue') {
-    throw new InvalidArgument(`onDivergence must be 'fail' or 'continue', got ${JSON.stringify(o.onDivergence)}`)
+  if (o.onDivergence !== undefined && o.onDivergence !== 'fail' && o.onDivergence !== 'continue' && o.onDivergence !== 'wait') {
+    throw new InvalidArgument(`onDivergence must be 'fail', 'continue' or 'wait', got ${JSON.stringify(o.onDivergence)}`)
   }
   if (o.onWarning !== undefined && typeof o.onWarning !== 'function') {
     throw new InvalidArgument(`onWarning must be a function, got ${typeof o.onWarning}`)

@@ -15,6 +15,9 @@
  * - The journal says which threads wait (meta `parked:<id>` = since when, ms), for the read-only
  *   views (ps, show, the UI): written when one parks, deleted when it resumes, ends or moves away;
  *   a weave opening deletes those its last run left, and writes again those it parks.
+ * - A thread whose record its code does not replay as it resumes waits the same way under
+ *   `onDivergence: 'wait'` (`diverged`, src/divergence-wait.ts), its row's value saying where it
+ *   diverges; a reload of its type resumes it only if its record replays under the new code.
  * - One warning per type (ThreadsWaitForType): at open for all the threads parked then, later for
  *   the first parked of a type (a passivated thread woken, a thread moved here); told again for
  *   a thread parked after the last one of its type ended or moved away.
@@ -22,7 +25,7 @@
 import { passCancel } from './cancel.js'
 import { decodeValue } from './encoding.js'
 import { ThreadsWaitForType } from './errors.js'
-import { PARKED } from './parked-listing.js'
+import { divergedValue, PARKED } from './parked-listing.js'
 import type { ThreadRow } from './journal.js'
 import type { Run, WeaveHost } from './weave-types.js'
 
@@ -40,6 +43,8 @@ export class ParkedRuns {
   readonly #o: ParkHost
   readonly #runs = new Set<Run>()
   readonly #warned = new Set<string>()
+  /** The runs that wait for code that replays their record (onDivergence 'wait'), by id. */
+  readonly #diverged = new Set<string>()
   #warn: ((w: Error) => void) | null = null
   /** While the weave opens: the threads parked, by type, for one warning each once it has resumed them all. */
   #found: Map<string, string[]> | null = null
@@ -79,17 +84,41 @@ export class ParkedRuns {
     return run
   }
 
+  /**
+   * Run `run` diverged from its record as it replayed (onDivergence 'wait'; `where`: where): it
+   * waits, as a run that runs nothing, a cancel put off on its diverged weft kept for its next.
+   */
+  diverged(run: Run, where: string): void {
+    const stopped = run.weft
+    run.weft = this.#o.host.weft(run, null)
+    passCancel(stopped, run.weft)
+    this.#runs.add(run)
+    this.#diverged.add(run.id)
+    this.#o.host.weave.journal.queueMeta(PARKED + run.id, divergedValue(Date.now(), where))
+  }
+
+  /** The ids of the runs of `type` that wait for code that replays their record. */
+  waitingForCode(type: string): string[] {
+    const ids: string[] = []
+    for (const r of this.#runs) if (r.type === type && this.#diverged.has(r.id)) ids.push(r.id)
+    return ids
+  }
+
   /** The run ended (killed, moved away, a linked thread's end): it waits no more. */
   ended(run: Run): void {
     if (this.#runs.size === 0 || !this.#runs.delete(run)) return
+    this.#diverged.delete(run.id)
     this.#o.host.weave.journal.queueMetaDelete(PARKED + run.id)
     // The last of its type: a thread parked later for it is told again.
     for (const r of this.#runs) if (r.type === run.type) return
     this.#warned.delete(run.type)
   }
 
-  /** The weave runs `type` now (a reload loaded it): its parked threads resume by replay, or start if pending; their ids. */
-  unpark(type: string): string[] {
+  /**
+   * The weave runs `type` now (a reload loaded it): its parked threads resume by replay, or start
+   * if pending; their ids. One that waits for code that replays it resumes only if in `replays`.
+   */
+  unpark(type: string, replays: ReadonlySet<string> = new Set()): string[] {
     const host = this.#o.host
     const t = host.type(type)
     const resumed: string[] = []
@@ -97,8 +126,9 @@ export class ParkedRuns {
     this.#warned.delete(type)
     const journal = host.weave.journal
     for (const run of [...this.#runs]) {
-      if (run.type !== type) continue
+      if (run.type !== type || (this.#diverged.has(run.id) && !replays.has(run.id))) continue
       this.#runs.delete(run)
+      this.#diverged.delete(run.id)
       journal.queueMetaDelete(PARKED + run.id)
       const row = journal.thread(run.id)
       if (run.ended || row === undefined) continue

@@ -18,7 +18,8 @@ import { scopeNumber, type WeaveConfig } from './call-context.js'
 import { leavesDump, toldError, type DumpWriter } from './dump.js'
 import { decodeValue, encodeValue } from './encoding.js'
 import { encodeError, errorFromRecord, imposedByWeave, type ErrorRecord } from './error-records.js'
-import { ThreadCancelled, ThreadKilled, UnknownThread } from './errors.js'
+import { ReplayDivergence, ThreadCancelled, ThreadKilled, UnknownThread } from './errors.js'
+import { waitForCode } from './divergence-wait.js'
 import { attachMarks, dropMarks, loadMarks } from './in-flight.js'
 import { cancelApplied, cancelThread, dropCancel } from './cancel.js'
 import type { Journal, ThreadRow } from './journal.js'
@@ -44,7 +45,7 @@ export interface RunsOf {
   /** Writes the dumps of failed threads (src/dump.ts). */
   readonly dumps: DumpWriter
   readonly keyring: Keyring
-  readonly onDivergence: 'fail' | 'continue'
+  readonly onDivergence: 'fail' | 'continue' | 'wait'
   readonly alwaysReplay: boolean
   readonly passivation: Passivation | null
   /** Moves between weaves: a thread that arrived and cannot be replayed here goes back (src/weave-moves.ts). */
@@ -78,7 +79,10 @@ export class WeaveRuns {
   /** A weft stopped on its own (a divergence): end its thread, if it is still the thread's weft (or send it back, if it just arrived). */
   readonly #weftStopped = (err: Error, weft: Weft): void => {
     const run = this.#runs.get(weft.threadId)
-    if (run !== undefined && run.weft === weft && !this.#o.moves.diverged(run, err)) this.finish(run, false, imposedByWeave(err))
+    if (run === undefined || run.weft !== weft || this.#o.moves.diverged(run, err)) return
+    // On-divergence wait: it waits, nothing recorded, for code that replays its record.
+    if (this.#o.onDivergence === 'wait' && err instanceof ReplayDivergence) return waitForCode(this.parked, this.#config, run, err)
+    this.finish(run, false, imposedByWeave(err))
   }
 
   constructor(o: RunsOf) {
@@ -237,6 +241,8 @@ export class WeaveRuns {
     // Held (a move, reload or stop) after a call it made was not: resumed from its record, it makes it.
     if (run.weft.heldBack) return
     const stop = run.weft.finish(ok || isContinueAsNew(value) ? undefined : value)
+    // Its function ended before its record did, and it waits for code that replays it (on-divergence wait).
+    if (this.parked.has(run)) return
     // Killed, or ended otherwise meanwhile: by a call it made and did not await, held behind an
     // early outcome and started as it ended (a kill of itself, or of a thread linked to it).
     if (stop instanceof ThreadKilled || run.ended) return

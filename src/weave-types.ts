@@ -196,8 +196,10 @@ export interface WeaveHost {
   /** A recorded thread whose type this weave cannot run waits for it, as a run that runs nothing (src/weave-parked.ts). */
   park(row: Parkable): Run
   isParked(run: Run): boolean
-  /** The weave runs `type` now (a reload loaded it): its waiting threads resume; their ids. */
-  unpark(type: string): string[]
+  /** The weave runs `type` now (a reload loaded it): its waiting threads resume (those waiting for code only if in `replays`); their ids. */
+  unpark(type: string, replays?: ReadonlySet<string>): string[]
+  /** The ids of the threads of `type` that wait for code that replays their record (src/divergence-wait.ts). */
+  waitingForCode(type: string): string[]
   cannotRunType(type: string): RaimentError
   /** The thread's record as committed, for a replay. */
   entries(id: string): Entry[]

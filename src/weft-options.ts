@@ -22,8 +22,8 @@ export interface WeftOptions {
   config: WeaveConfig
   /** Recorded entries in completion order (whole, or in blocks: src/replay-blocks.ts); null or empty for a new thread. */
   entries: Entry[] | RecordBlocks | null
-  /** What to do when the record diverges: fail the thread (default) or continue live. */
-  onDivergence?: 'fail' | 'continue'
+  /** What to do when the record diverges: fail the thread (default) or continue live; 'wait': stop as for 'fail', and the weave decides (src/divergence-wait.ts). */
+  onDivergence?: 'fail' | 'continue' | 'wait'
   /** Called once when the weft stops on its own (a divergence), so the weave can end the thread. */
   onStop?: (err: Error, weft: Weft) => void
   /** Collect the sequence of requests (for tests). */

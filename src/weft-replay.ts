@@ -41,7 +41,7 @@ export abstract class WeftReplay extends KeyCounts {
   readonly threadId: string
   protected readonly journal: Journal | null
   protected readonly config: WeaveConfig
-  protected readonly onDivergence: 'fail' | 'continue'
+  protected readonly onDivergence: 'fail' | 'continue' | 'wait'
   readonly #onStop: ((err: Error, weft: Weft) => void) | undefined
   /** The thread type's name, for messages. */
   protected readonly type: string

@@ -28,6 +28,7 @@ import { holdCalls, MOVE_WAIT_MS } from '../weave-moves.js'
 import { marksIn } from '../in-flight.js'
 import { checkThread } from './replay-check.js'
 import { keptOnOldCode, offOldCode } from '../old-code.js'
+import { replayingNow } from '../divergence-wait.js'
 
 /** What a reload did, per thread type whose file changed. */
 export interface ReloadReport {
@@ -42,6 +43,10 @@ export interface ReloadReport {
     kept: Array<{ id: string; why: string }>
     /** Threads that waited for the type (this weave could not run it) and run now; absent for none. */
     resumed?: string[]
+    /** Threads that waited for code that replays their record (on-divergence wait) and resumed, since it does; absent for none. */
+    replayed?: string[]
+    /** Threads that wait for code that replays their record (on-divergence wait) and still do under this file, and why; absent for none. */
+    waiting?: Array<{ id: string; why: string }>
   }>
   /**
    * Every thread of the weave that runs code a reload kept it on (this one's or an earlier one's),
@@ -254,8 +259,13 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
   for (const t of report.types) {
     for (const k of t.kept) if (live(k.id)?.kept === true) keptOnOldCode(journal, k.id, k.why)
     if (t.error !== undefined) continue
-    const resumed = host.unpark(t.type)
+    // Those waiting for code that replays their record (on-divergence wait) resume if it does.
+    const replays = await replayingNow(host, t.type, t.file, o.ioLibs, (id, why) => (t.waiting ??= []).push({ id, why }))
+    const unparked = host.unpark(t.type, replays)
+    const resumed = unparked.filter((id) => !replays.has(id))
+    const replayed = unparked.filter((id) => replays.has(id))
     if (resumed.length > 0) t.resumed = resumed
+    if (replayed.length > 0) t.replayed = replayed
     weave.schedules.unblock(t.type)
   }
   // (A run being checked is `kept` too: none is now.)

@@ -13,7 +13,7 @@ import { attemptErrorText, type AttemptView } from '../retry/view.js'
 import { attemptJson, callJson, inFlightJson, jsonValue, threadJson, threadView, threadWithCalls } from './records.js'
 import { dumpLine, showProgress } from './progress.js'
 import { passivatedIds, waitText } from '../passivation/listing.js'
-import { parkedSince } from '../parked-listing.js'
+import { parkedSince, type Parked } from '../parked-listing.js'
 import { oldCodeThreads } from '../old-code.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
@@ -36,7 +36,7 @@ export function ps(o: PsOptions): number {
   const journal = openReadonly(o.db)
   try {
     const asleep = status === undefined || status.includes('running') ? passivatedIds(journal.db) : new Set<string>()
-    const parked = status === undefined || status.includes('running') || status.includes('pending') ? parkedSince(journal) : new Map<string, number>()
+    const parked = status === undefined || status.includes('running') || status.includes('pending') ? parkedSince(journal) : new Map<string, Parked>()
     const oldCode = status === undefined || status.includes('running') ? oldCodeThreads(journal) : new Map<string, string>()
     const listed = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
     const all = onlyAsleep ? listed.filter((r) => r.status !== 'running' || asleep.has(r.id)) : listed
@@ -62,7 +62,9 @@ export function ps(o: PsOptions): number {
         row.type,
         // A row of a thread killed while no weave ran stays until the next weave deletes it.
         parked.has(row.id) && (row.status === 'running' || row.status === 'pending')
-          ? 'waiting for type'
+          ? parked.get(row.id)!.diverges !== undefined
+            ? 'waiting for code'
+            : 'waiting for type'
           : row.status === 'running' && asleep.has(row.id)
             ? 'passivated'
             : row.status === 'running' && oldCode.has(row.id)
@@ -142,7 +144,9 @@ export function show(id: string, o: ShowOptions): number {
     const ended = t.ended === null ? '' : `  ended ${isoTime(t.ended)}`
     const parent = t.parent === null ? '' : `  parent ${t.parent}`
     const status =
-      t.waitingForType !== undefined
+      t.waitingForCode !== undefined
+        ? `${t.status}, waiting for code that replays its record (it ${t.waitingForCode.diverges}; since ${isoTime(t.waitingForCode.since)}): fix the code and reload it or restart, or raiment fork, raiment kill it, or restart with --on-divergence continue`
+        : t.waitingForType !== undefined
         ? `${t.status}, waiting for its type (the last weave could not run '${t.type}': see its RAIMENT_THREADS_WAIT_FOR_TYPE warning; since ${isoTime(t.waitingForType)})`
         : t.oldCode !== undefined
           ? `running (old code): a reload kept it on the code it started with (${t.oldCode}); a restart or a crash resumes it under the file on disk, where it diverges`

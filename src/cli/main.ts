@@ -83,7 +83,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     project(c)
       .addOption(new Option('--durability <mode>', 'sync: fsync per commit; batched: WAL, synchronous=NORMAL; memory: no fsync; replicated: sync, and outcomes wait for the broker (--replicate)').choices(DURABILITIES).default('sync'))
       .option('--dumps <dir>', 'where dumps of failed threads are written', 'dumps')
-      .addOption(new Option('--on-divergence <what>', 'a resumed thread whose code changed: fail it, or continue live').choices(['fail', 'continue']).default('fail'))
+      .addOption(new Option('--on-divergence <what>', 'a resumed thread whose code changed: fail it, continue live, or wait (nothing recorded) for code that replays it').choices(['fail', 'continue', 'wait']).default('fail'))
       .option('--secret <lib.kind=value>', 'also secret in the calls of LIB (repeatable): fetch.headers=x-api-key, fetch.body=card.number; see docs/secrets.md', (v: string, all: string[] | undefined) => [...(all ?? []), v])
 
   weaveOptions(program.command('start'))

@@ -47,6 +47,8 @@ export type ThreadView = Dump['thread'] & {
    * its type, and left it waiting, not run (src/weave-parked.ts).
    */
   waitingForType?: number
+  /** A running thread whose record its code did not replay (onDivergence 'wait'): since when, and where it diverges. */
+  waitingForCode?: { since: number; diverges: string }
   /** A running thread a reload kept on the code it started with: why (src/old-code.ts). */
   oldCode?: string
   calls: number
@@ -134,8 +136,9 @@ export function threadView(row: ThreadRow, journal: Journal, calls = row.calls):
     if (why !== undefined) t.oldCode = why
   }
   if (row.status === 'running' || row.status === 'pending') {
-    const since = parkedOf(journal.db, row.id)
-    if (since !== undefined) t.waitingForType = since
+    const p = parkedOf(journal.db, row.id)
+    if (p?.diverges !== undefined) t.waitingForCode = { since: p.since, diverges: p.diverges }
+    else if (p !== undefined) t.waitingForType = p.since
   }
   return t
 }
@@ -189,6 +192,7 @@ export function threadJson(t: ThreadView): Record<string, unknown> {
   }
   if (t.waitingForType !== undefined) o['waitingForType'] = { since: isoTime(t.waitingForType) }
   if (t.oldCode !== undefined) o['oldCode'] = { why: t.oldCode }
+  if (t.waitingForCode !== undefined) o['waitingForCode'] = { since: isoTime(t.waitingForCode.since), diverges: t.waitingForCode.diverges }
   return o
 }
 

@@ -95,5 +95,7 @@ export function reloadLines(t: ReloadReport['types'][number]): string[] {
   for (const id of t.moved) lines.push(`  moved ${id}`)
   for (const k of t.kept) lines.push(`  kept ${k.id}: ${k.why}`)
   if (t.resumed !== undefined) lines.push(`  ${plural(t.resumed.length, 'thread')} that waited for the type resumed: ${firstFew(t.resumed)}`)
+  if (t.replayed !== undefined) lines.push(`  ${plural(t.replayed.length, 'thread')} that waited for code that replays ${t.replayed.length === 1 ? 'it' : 'them'} resumed: ${firstFew(t.replayed)}`)
+  for (const w of t.waiting ?? []) lines.push(`  still waits ${w.id}: ${w.why}`)
   return lines
 }

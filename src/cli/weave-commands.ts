@@ -47,7 +47,7 @@ export interface StartOptions extends ProjectOptions, BrokerOptions {
   watch?: boolean
   durability: Durability
   dumps?: string
-  onDivergence: 'fail' | 'continue'
+  onDivergence: 'fail' | 'continue' | 'wait'
   /** `--secret LIB.KIND=VALUE`, repeated. */
   secret?: string[]
   logFormat?: LogFormat

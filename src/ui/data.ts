@@ -148,6 +148,8 @@ export interface ThreadItem {
   waitingForType?: true
   /** A running thread a reload kept on the code it started with (src/old-code.ts). */
   oldCode?: true
+  /** A running thread whose record its code did not replay: it waits for code that does (src/divergence-wait.ts). */
+  waitingForCode?: true
   weave: string
   names: string[]
   parent: string | null
@@ -208,13 +210,19 @@ export function namesOf(j: Journal, id: string): string[] {
   return j.db.prepare('SELECT name FROM names WHERE thread = ? ORDER BY name').pluck().all(id) as string[]
 }
 
+/** A running thread waiting, as the tables show it: for its type, or for code that replays its record. */
+function parkedItem(j: Journal, r: ThreadRow): { waitingForType?: true; waitingForCode?: true } {
+  const p = r.status === 'running' || r.status === 'pending' ? parkedOf(j.db, r.id) : undefined
+  return p === undefined ? {} : p.diverges !== undefined ? { waitingForCode: true } : { waitingForType: true }
+}
+
 /** A thread's row as the tables show it. */
 export const item = (j: Journal, r: ThreadRow): ThreadItem => ({
   id: r.id,
   type: r.type,
   status: r.status,
   ...(r.status === 'running' && isPassivated(j.db, r.id) ? { passivated: true as const } : {}),
-  ...((r.status === 'running' || r.status === 'pending') && parkedOf(j.db, r.id) !== undefined ? { waitingForType: true as const } : {}),
+  ...parkedItem(j, r),
   ...(r.status === 'running' && oldCodeOf(j.db, r.id) !== undefined ? { oldCode: true as const } : {}),
   weave: j.weaveId,
   names: namesOf(j, r.id),

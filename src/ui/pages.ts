@@ -69,8 +69,8 @@ export function duration(ms: number): string {
 export const statusBadge = (s: string, label = s): Html => h`<span class="badge ${s}">${label}</span>`
 
 /** A thread's status badge in a table: passivated and waiting for its type are kinds of running. */
-export const rowBadge = (r: { status: string; passivated?: true; waitingForType?: true; oldCode?: true }): Html =>
-  r.passivated ? statusBadge('passivated') : r.waitingForType ? statusBadge('waiting', 'waiting for type') : r.oldCode ? statusBadge('running', 'running (old code)') : statusBadge(r.status)
+export const rowBadge = (r: { status: string; passivated?: true; waitingForType?: true; waitingForCode?: true; oldCode?: true }): Html =>
+  r.passivated ? statusBadge('passivated') : r.waitingForType ? statusBadge('waiting', 'waiting for type') : r.waitingForCode ? statusBadge('waiting', 'waiting for code') : r.oldCode ? statusBadge('running', 'running (old code)') : statusBadge(r.status)
 
 /** A thread id as a link to its page. */
 export const threadLink = (id: string): Html => h`<a class="id" href="/thread?id=${encodeURIComponent(id)}">${id}</a>`

@@ -23,6 +23,7 @@ import { valueText } from './value-text.js'
 import { Weave, type ThreadEnd } from './weave.js'
 import { HOW_TO_ADD_TYPE, type InternalWeaveOptions, type WeaveOptions } from './weave-options.js'
 import { describeKey, Weft, type CallTrace } from './weft.js'
+import { checkOptions } from './option-checks.js'
 
 export type { CallTrace } from './weft.js'
 export type { Dump } from './dump.js'
@@ -356,19 +357,6 @@ function recordClock(c: RecordOptions['clock']): TestClock | null {
   if (c === 'skip') return testClock()
   if (c instanceof TestClock) return c
   throw new InvalidArgument(`record(): 'clock' must be 'real', 'skip' or a test clock (testClock() of raiment/testing), got ${valueText(c)}`)
-}
-
-/**
- * @throws InvalidArgument for options that are not an object, or have a key `fn` does not know
- *   (a misspelt `strict` would be ignored otherwise)
- */
-function checkOptions(fn: string, options: unknown, known: readonly string[]): void {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvalidArgument(`${fn}(): options must be an object (${known.join(', ')}), got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`)
-  }
-  for (const k of Object.keys(options)) {
-    if (!known.includes(k)) throw new InvalidArgument(`${fn}(): unknown option '${k}'; the options are ${known.join(', ')}`)
-  }
 }
 
 function checkType(fn: string, type: unknown): void {

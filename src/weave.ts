@@ -45,8 +45,13 @@ import { chosenId } from './spawn-ids.js'
 import { closeWeave, stopCalls, stopWaitMs } from './weave-stop.js'
 import { cannotRunType, weaveParts, type WeaveParts } from './weave-parts.js'
 import { openWeave } from './weave-open.js'
+import { checkOptions as checkCallOptions } from './option-checks.js'
 
 export type { WeaveOptions } from './weave-options.js'
+
+/** Spawn's options when none are given (not checked); the names of those there are. */
+const NO_OPTIONS: SpawnOptions = Object.freeze({})
+const SPAWN_OPTIONS = ['id', 'parent', 'trace']
 export { rowEnd, type ResumeProgress, type SpawnOptions, type ThreadEnd, type ThreadId, type WeaveEvents } from './weave-types.js'
 
 /**
@@ -171,7 +176,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * @throws ThreadTypeUnavailable when the type's module failed to load (the load error is its `cause`)
    * @throws UnrecordableValue when params cannot be recorded
    * @throws SpawnIdTaken when thread `opts.id` exists with another type or other params
-   * @throws InvalidArgument for an `opts.id` shaped as this weave's own ids (`<weaveId>/<n>`, or a key of digits alone), empty, or over 200 characters
+   * @throws InvalidArgument for options that are not an object or name an unknown option, or an `opts.id` shaped as this weave's own ids (`<weaveId>/<n>`, or a key of digits alone), empty, or over 200 characters
    * @example
    * // Once per request key: a retried request gets the thread the first one spawned.
    * const id = weave.spawn('order', { cart }, { id: `order-${requestKey}` })   // '<weaveId>/order-…'
@@ -180,7 +185,8 @@ export class Weave extends EventEmitter<WeaveEvents> {
    */
   spawn<P, R>(type: ThreadType<readonly LibraryName[], P, R>, ...args: undefined extends P ? [params?: NoInfer<P>, opts?: SpawnOptions] : [params: NoInfer<P>, opts?: SpawnOptions]): ThreadId<R>
   spawn(type: string, params?: unknown, opts?: SpawnOptions): string
-  spawn(given: string | AnyThreadType, params?: unknown, opts: SpawnOptions = {}): string {
+  spawn(given: string | AnyThreadType, params?: unknown, opts: SpawnOptions = NO_OPTIONS): string {
+    if (opts !== NO_OPTIONS) checkCallOptions('spawn', opts, SPAWN_OPTIONS)
     if (this.#p.closed) throw new WeaveClosed()
     const type = spawnedTypeName(this.#p.types, this.#p.unavailable, given)
     const t = this.#p.types.get(type)
@@ -282,13 +288,14 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * has ended). See docs/messages-and-supervision.md#keyed-sends.
    * @throws UnrecordableValue when the message cannot be recorded
    * @throws MessageTooLarge (nothing sent) when the message is bigger than maxMessageBytes
-   * @throws InvalidArgument for a key that is empty or longer than 200 characters
+   * @throws InvalidArgument for options that are not an object or name an unknown option, or a key that is empty or longer than 200 characters
    * @example
    * const r = weave.send('orders', { pay: 7 }, { key: req.headers['idempotency-key'] })
    * if (r.duplicate) console.log('already sent')
    */
-  send(to: string, message: unknown, opts: SendOptions = {}): SendResult {
-    const key = opts.key === undefined ? undefined : checkSendKey(opts.key)
+  send(to: string, message: unknown, opts?: SendOptions): SendResult {
+    if (opts !== undefined) checkCallOptions('send', opts, ['key'])
+    const key = opts?.key === undefined ? undefined : checkSendKey(opts.key)
     if (this.#p.closed) throw new WeaveClosed()
     const id = `api:${this.journal.weaveId}:${randomUUID()}`
     return this.messages.send(null, to, message, key === undefined ? id : keyedId(key, id), this.#p.observer === null ? null : this.#p.observer.active())

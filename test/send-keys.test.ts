@@ -69,12 +69,17 @@ describe('keyed sends', () => {
     }
   })
 
-  it('refuses a key that is empty, too long or not a string, with a code, and sends nothing', async () => {
+  it('refuses a key that is empty, too long or not a string, and options that are not an object or misspelt, with a code, and sends nothing', async () => {
     const weave = await openCollecting(join(tempDir(), 'w.db'), { durability: 'memory' })
     try {
       const t = weave.spawn('collect')
       for (const key of ['', 'x'.repeat(201), 7 as unknown as string]) {
         expect(() => weave.send(t, { i: 1 }, { key })).toThrow(expect.objectContaining({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringMatching(/^send: /) }))
+      }
+      // Options that are not an object, or a misspelt key (which would send without one): refused too, as for spawn.
+      for (const opts of [null, 'k', { kye: 'k' }] as unknown as Array<{ key?: string }>) {
+        expect(() => weave.send(t, { i: 1 }, opts)).toThrow(expect.objectContaining({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringMatching(/^send\(\): /) }))
+        expect(() => weave.spawn('collect', undefined, opts as never)).toThrow(expect.objectContaining({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringMatching(/^spawn\(\): /) }))
       }
       expect(weave.send(t, { i: 2 }, { key: 'x'.repeat(200) })).toEqual({ delivered: true, to: t })
       expect(await collected(weave, [t])).toEqual([[{ i: 2 }]])

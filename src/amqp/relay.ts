@@ -63,7 +63,7 @@ import type { Journal } from '../journal.js'
 import type { Topology } from './topology.js'
 import { wireMessage, type Row } from './wire.js'
 import { OutboxDeletes } from './outbox-deletes.js'
-import { deadLetterOf, moveSizeReason, sizeReason, sizeRefusal, type RelayHooks, type SizeRefusal } from './refusals.js'
+import { deadLetterOf, MOVE_PREFIX, Refusals, sizeRefusal, type RelayHooks, type SizeRefusal } from './refusals.js'
 
 /**
  * At most this many published rows await their confirm at once: two commits' worth of a busy
@@ -84,9 +84,6 @@ const REOPEN_MAX_MS = 30_000
  * trips' worth between two weaves, about 2,000 rows of a busy relay (src/amqp/outbox-deletes.ts).
  */
 export { DELETE_AFTER_MS } from './outbox-deletes.js'
-
-/** How the outbox body of a move record begins (`JSON.stringify({ k: 'move', … })`). */
-const MOVE_PREFIX = '{"k":"move"'
 
 type Stmt = Database.Statement<unknown[]>
 
@@ -151,9 +148,8 @@ export class Relay {
   #unconfirmed = new Map<number, { rows: Row[]; bytes: number }>()
   /** The current channel closes as the broker refused a message for its size. */
   #tooLarge: SizeRefusal | null = null
-  /** Per weave: its returned moves' threads coming back (`#returnedRows`); and the rows they took, until returned too. */
-  readonly #movingBack = new Map<string, Promise<void>>()
-  readonly #takenBack = new Set<number>()
+  /** What is refused for its size or returned: dead letters, or a move's thread back here. */
+  readonly #refusals: Refusals
   #idle: Array<() => void> = []
 
   constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS, hooks: RelayHooks | null = null) {
@@ -162,6 +158,17 @@ export class Relay {
     this.#log = log
     this.#batch = batch
     this.#hooks = hooks
+    this.#refusals = new Refusals(
+      {
+        dead: (rows, reason) => this.#done(rows, reason),
+        taken: (dest, ns) => this.#taken(dest, ns),
+        hold: (n, on) => void (on ? this.#deletes.done.add(n) : this.#deletes.done.delete(n)),
+        closed: () => journal.closed,
+      },
+      hooks,
+      log,
+      topology.ns,
+    )
     const db = journal.db
     this.#select = db.prepare('SELECT n, msg_id, dest, body, trace, prev FROM outbox WHERE n > ? AND n <= ? ORDER BY n LIMIT ?').raw(true)
     this.#savePrev = db.prepare('UPDATE outbox SET prev = ? WHERE n = ?')
@@ -225,7 +232,7 @@ export class Relay {
       this.#tooLarge = null
       // Refused for its size: a dead letter (or a move's thread back here), and the rest goes on
       // at once (no back-off).
-      const refused = tooLarge === null ? null : this.#refuseTooLarge(tooLarge)
+      const refused = tooLarge === null ? null : this.#refusals.tooLarge(tooLarge, this.#unconfirmed)
       if (refused !== null) {
         void refused.then(() => {
           if (this.#conn === conn && this.#ch === null) this.attach(conn).catch(() => {})
@@ -413,88 +420,15 @@ export class Relay {
     if (!this.#returned.delete(id)) {
       if (move) this.#hooks?.sent(id)
       this.#done(rows, null)
-    } else this.#returnedRows(rows, move)
+    } else this.#refusals.returned(rows, move)
     if (this.#more) this.#schedulePump()
-  }
-
-  /**
-   * The broker returned `rows` (no queue for their weave): dead letters; a move's record brings
-   * its thread back instead, as one refused for its size. Rows returned for that weave while it
-   * comes back wait for it: those it took with it are not dead letters too.
-   */
-  #returnedRows(rows: Row[], move: boolean): void {
-    const dest = rows[0]![2]
-    const reason = `no weave '${dest}' has joined namespace '${this.#topology.ns}' of the broker`
-    const before = this.#movingBack.get(dest)
-    if (move && this.#hooks !== null) {
-      const p = Promise.all([before, this.#moveBack(this.#hooks, rows[0]!, reason, true)]).then(() => {
-        if (this.#movingBack.get(dest) === p) this.#movingBack.delete(dest)
-      })
-      this.#movingBack.set(dest, p)
-    } else if (before === undefined) this.#done(rows, () => reason)
-    else {
-      void before.then(() => {
-        const left = rows.filter(([n]) => !this.#takenBack.delete(n))
-        if (left.length > 0 && !this.#journal.closed) this.#done(left, () => reason)
-      })
-    }
-  }
-
-  /**
-   * The channel closed as the broker refused a message for its size: the first one not confirmed
-   * bigger than its max (a big row goes alone) is dead-lettered, logged, and not published again;
-   * a move's thread comes back here instead. Resolves when the next channel may open; null if
-   * none is known (then it is published again, after the back-off).
-   */
-  #refuseTooLarge(r: SizeRefusal): Promise<void> | null {
-    for (const [first, { rows, bytes }] of this.#unconfirmed) {
-      if (bytes <= r.max) continue
-      this.#unconfirmed.delete(first)
-      const dest = rows[0]![2]
-      if (this.#hooks !== null && rows[0]![3].startsWith(MOVE_PREFIX)) return this.#moveBack(this.#hooks, rows[0]!, moveSizeReason(r, dest))
-      const reason = sizeReason(r, dest)
-      this.#log(`raiment: ${reason}; ${rows.length === 1 ? 'that message is' : `those ${rows.length} messages are`} in the dead letters here (raiment dead-letters), and the messages after it go on`)
-      for (const [, msgId, , body] of rows) this.#hooks?.refused({ msgId, dest, body }, reason)
-      this.#done(rows, () => reason)
-      return Promise.resolve()
-    }
-    return null
-  }
-
-  /**
-   * The record of a move, `row`, was refused (`reason`): its thread comes back here with the rows
-   * for it after it, which go (deleted in the weave's batch that brings it back, and done here).
-   */
-  async #moveBack(hooks: RelayHooks, row: Row, reason: string, gone = false): Promise<void> {
-    const [n, msgId, dest, body] = row
-    this.#log(`raiment: a thread's move to weave '${dest}': ${reason}; the thread comes back here and runs on`)
-    // Not published again meanwhile (on a channel of a new connection, under a limit raised since).
-    this.#deletes.done.add(n)
-    let ns: number[] | null
-    try {
-      ns = await hooks.refusedMove({ n, msgId, dest, body }, reason, gone)
-    } catch {
-      // Not a record this weave reads: a dead letter, as before.
-      return this.#done([row], () => reason)
-    }
-    // Closing: the row stays, for the next run.
-    if (ns === null) return void this.#deletes.done.delete(n)
-    for (const m of ns) {
-      // One read and not confirmed may come back returned too: not a dead letter then.
-      if (gone && m !== n && this.#prevs.has(m)) this.#takenBack.add(m)
-      const prev = this.#prevs.get(m) ?? null
-      this.#prevs.delete(m)
-      this.#unlink(dest, m, prev)
-      this.#deletes.add(m, null)
-    }
-    this.#deletes.schedule()
   }
 
   /**
    * Rows confirmed, or (`dead` says why) that no weave will take: deleted soon, those dead as dead
    * letters in the same transaction (a crash between would make them twice).
    */
-  #done(rows: Row[], dead: ((dest: string) => string) | null): void {
+  #done(rows: Row[], dead: string | null): void {
     for (const [n, , dest, body] of rows) {
       const prev = this.#prevs.get(n) ?? null
       this.#prevs.delete(n)
@@ -503,9 +437,25 @@ export class Relay {
         this.#sentTo.set(dest, n)
         this.#sentDirty.set(dest, n)
       }
-      this.#deletes.add(n, dead === null ? null : deadLetterOf(body, dead(dest)))
+      this.#deletes.add(n, dead === null ? null : deadLetterOf(body, dead))
     }
     this.#deletes.schedule()
+  }
+
+  /**
+   * Rows for weave `dest` a thread coming back took with it (src/amqp/refusals.ts): deleted soon,
+   * not dead letters; returns those read and not confirmed.
+   */
+  #taken(dest: string, ns: number[]): number[] {
+    const unconfirmed = ns.filter((m) => this.#prevs.has(m))
+    for (const m of ns) {
+      const prev = this.#prevs.get(m) ?? null
+      this.#prevs.delete(m)
+      this.#unlink(dest, m, prev)
+      this.#deletes.add(m, null)
+    }
+    this.#deletes.schedule()
+    return unconfirmed
   }
 
   /**

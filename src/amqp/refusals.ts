@@ -1,7 +1,8 @@
 /**
  * What the relay (src/amqp/relay.ts) makes of an outbox row no weave will take: one the broker
  * returned (no queue for its weave), or one it refused for its size (bigger than its
- * max_message_size: it closes the channel with 406 PRECONDITION_FAILED).
+ * max_message_size: it closes the channel with 406 PRECONDITION_FAILED; a batch of rows refused
+ * goes again row by row, and only a row refused alone is one).
  *
  * Invariant: such a row becomes a dead letter, with the reason, in the transaction that deletes
  * it from the outbox (a move's record excepted, refused or returned: its thread comes back,
@@ -83,6 +84,8 @@ export interface RefusalsRelay {
   taken(dest: string, ns: number[]): number[]
   /** Row `n` is not published again (`on`), or may be again. */
   hold(n: number, on: boolean): void
+  /** `rows`, a batch, are published again each alone. */
+  split(rows: Row[]): void
   closed(): boolean
 }
 
@@ -131,8 +134,9 @@ export class Refusals {
 
   /**
    * The channel closed as the broker refused a message for its size: the first one not confirmed
-   * (`unconfirmed`, by its first row's number) bigger than its max (a big row goes alone) is
-   * dead-lettered, logged, and not published again; a move's thread comes back here instead.
+   * (`unconfirmed`, by its first row's number) bigger than its max is dead-lettered, logged, and
+   * not published again; a move's thread comes back here instead; a batch goes again, each of
+   * its rows alone (only one itself over the limit is a dead letter).
    * Resolves when the next channel may open; null if none is known (then it is published again,
    * after the back-off).
    */
@@ -140,6 +144,10 @@ export class Refusals {
     for (const [first, { rows, bytes }] of unconfirmed) {
       if (bytes <= r.max) continue
       unconfirmed.delete(first)
+      if (rows.length > 1) {
+        this.#relay.split(rows)
+        return Promise.resolve()
+      }
       const dest = rows[0]![2]
       if (this.#hooks !== null && rows[0]![3].startsWith(MOVE_PREFIX)) return this.#moveBack(this.#hooks, rows[0]!, moveSizeReason(r, dest))
       const reason = sizeReason(r, dest)

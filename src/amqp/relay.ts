@@ -22,7 +22,8 @@
  *   weave ever joined, or it left) becomes a dead letter here, in the transaction that deletes it; so does a
  *   row it refuses for its size (it closes the channel: src/amqp/refusals.ts), which is never
  *   published again, and the rows after it go on at once on a new channel. A row bigger than
- *   BATCH_BYTES goes alone, so the row refused is known by its size and takes no other with it.
+ *   BATCH_BYTES goes alone, and the rows of a batch refused for its size go again each alone
+ *   (`#alone`), so the row refused is known by its size and takes no other with it.
  *   A move's record refused for its size, or returned, is no dead letter: its thread comes back to
  *   this weave (`RelayHooks.refusedMove`), with the rows after it that were for it, before the rest
  *   goes on (rows for that weave returned meanwhile wait for it: those it took are not dead letters).
@@ -150,6 +151,8 @@ export class Relay {
   #tooLarge: SizeRefusal | null = null
   /** What is refused for its size or returned: dead letters, or a move's thread back here. */
   readonly #refusals: Refusals
+  /** Rows of a batch the broker refused for its size, until done: each goes alone. */
+  readonly #alone = new Set<number>()
   #idle: Array<() => void> = []
 
   constructor(journal: Journal, topology: Topology, log: (line: string) => void, batch = BATCH_ROWS, hooks: RelayHooks | null = null) {
@@ -163,6 +166,7 @@ export class Relay {
         dead: (rows, reason) => this.#done(rows, reason),
         taken: (dest, ns) => this.#taken(dest, ns),
         hold: (n, on) => void (on ? this.#deletes.done.add(n) : this.#deletes.done.delete(n)),
+        split: (rows) => rows.forEach(([n]) => this.#alone.add(n)),
         closed: () => journal.closed,
       },
       hooks,
@@ -327,7 +331,8 @@ export class Relay {
         const prev = this.#prevOf(row)
         let pack = packs.get(row[2])
         // A row that would take its pack past BATCH_BYTES goes without it (a big one alone).
-        if (pack !== undefined && pack.bytes + row[3].length > BATCH_BYTES) {
+        const alone = this.#alone.has(row[0])
+        if (pack !== undefined && (alone || pack.bytes + row[3].length > BATCH_BYTES)) {
           packs.delete(row[2])
           if (!this.#publish(ch, pack.rows, pack.prevs)) return
           pack = undefined
@@ -336,7 +341,7 @@ export class Relay {
         pack.rows.push(row)
         pack.prevs.push(prev)
         pack.bytes += row[3].length
-        if (pack.rows.length >= this.#batch || pack.bytes >= BATCH_BYTES) {
+        if (alone || pack.rows.length >= this.#batch || pack.bytes >= BATCH_BYTES) {
           packs.delete(row[2])
           if (!this.#publish(ch, pack.rows, pack.prevs)) return
         }
@@ -432,6 +437,7 @@ export class Relay {
     for (const [n, , dest, body] of rows) {
       const prev = this.#prevs.get(n) ?? null
       this.#prevs.delete(n)
+      this.#alone.delete(n)
       if (dead !== null) this.#unlink(dest, n, prev)
       else if (n > (this.#sentTo.get(dest) ?? 0)) {
         this.#sentTo.set(dest, n)
@@ -451,6 +457,7 @@ export class Relay {
     for (const m of ns) {
       const prev = this.#prevs.get(m) ?? null
       this.#prevs.delete(m)
+      this.#alone.delete(m)
       this.#unlink(dest, m, prev)
       this.#deletes.add(m, null)
     }

@@ -3,8 +3,53 @@
  * than the broker takes (and always restored). A channel keeps the limit it opened with: one
  * opened while the limit is lowered refuses bigger messages until it closes, whatever the limit
  * is by then. No other test sends 1 MiB, so a short lowering troubles none that runs meanwhile.
+ *
+ * Tests that lower it run one at a time, whatever file and worker they are in: each holds a lock
+ * (a directory made atomically, holding its pid) from before it reads the limit to restore until
+ * it has restored it. Two lowering at once would read each other's lowered value as the one to
+ * restore and could leave the shared broker lowered for good. A lock whose process is gone (a run
+ * killed) is taken over.
  */
 import { execFile } from 'node:child_process'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const LOCK = join(tmpdir(), 'raiment-test-broker-limit.lock')
+
+/** Whether process `pid` is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Takes the lock (waiting for whoever holds it, up to 2 minutes); returns its release. */
+async function lock(): Promise<() => void> {
+  const end = Date.now() + 120_000
+  for (;;) {
+    try {
+      mkdirSync(LOCK)
+      writeFileSync(join(LOCK, 'pid'), String(process.pid))
+      return () => rmSync(LOCK, { recursive: true, force: true })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    }
+    let holder = NaN
+    try {
+      holder = Number(readFileSync(join(LOCK, 'pid'), 'utf8'))
+    } catch {
+      // Made, its pid not written yet: look again.
+    }
+    if (Number.isInteger(holder) && holder > 0 && !alive(holder)) rmSync(LOCK, { recursive: true, force: true })
+    else if (Date.now() > end) throw new Error(`the broker's max_message_size is held lowered by process ${holder} (${LOCK}) for over 2 minutes`)
+    // Another test lowers the limit now: no event reaches this process when it is done.
+    else await new Promise((r) => setTimeout(r, 50))
+  }
+}
 
 /** `rabbitmqctl eval EXPR`: its output. */
 export function rabbitEval(expr: string): Promise<string> {
@@ -16,12 +61,27 @@ export function rabbitEval(expr: string): Promise<string> {
  * `cleanups` too, so a failed test restores it as well).
  */
 export async function lowerMaxMessageSize(max: number, cleanups: Array<() => Promise<void>>): Promise<() => Promise<void>> {
-  const old = /\{ok,(\d+)\}/.exec(await rabbitEval('application:get_env(rabbit, max_message_size).'))?.[1]
-  if (old === undefined) throw new Error("the broker's max_message_size is not set: cannot lower it and restore it")
+  const release = await lock()
+  let old: string | undefined
+  try {
+    old = /\{ok,(\d+)\}/.exec(await rabbitEval('application:get_env(rabbit, max_message_size).'))?.[1]
+  } catch (e) {
+    release()
+    throw e
+  }
+  if (old === undefined) {
+    release()
+    throw new Error("the broker's max_message_size is not set: cannot lower it and restore it")
+  }
   let lowered = true
   const restore = async (): Promise<void> => {
-    if (lowered) await rabbitEval(`application:set_env(rabbit, max_message_size, ${old}).`)
+    if (!lowered) return
     lowered = false
+    try {
+      await rabbitEval(`application:set_env(rabbit, max_message_size, ${old}).`)
+    } finally {
+      release()
+    }
   }
   cleanups.push(restore)
   await rabbitEval(`application:set_env(rabbit, max_message_size, ${max}).`)

@@ -240,9 +240,12 @@ export class WeaveRuns {
     if (run.ended || this.#o.host.closed()) return
     // Held (a move, reload or stop) after a call it made was not: resumed from its record, it makes it.
     if (run.weft.heldBack) return
-    const stop = run.weft.finish(ok || isContinueAsNew(value) ? undefined : value)
-    // Its function ended before its record did, and it waits for code that replays it (on-divergence wait).
-    if (this.parked.has(run)) return
+    const weft = run.weft
+    const stop = weft.finish(ok || isContinueAsNew(value) ? undefined : value)
+    // Its function ended before its record did, and it waits for code that replays it
+    // (on-divergence wait): this finish swapped its weft for a waiting one. A run parked before
+    // (waiting for its type or for code) ends here as any other, by a linked thread's end say.
+    if (run.weft !== weft && this.parked.has(run)) return
     // Killed, or ended otherwise meanwhile: by a call it made and did not await, held behind an
     // early outcome and started as it ended (a kill of itself, or of a thread linked to it).
     if (stop instanceof ThreadKilled || run.ended) return

@@ -97,7 +97,6 @@ describe("onDivergence: 'wait'", () => {
     const weave = await open(dir, changed, lib, warnings)
     try {
       expect(await waiting(weave, id)).toMatch(/^diverges at entry 1 \(seq 1\): the code calls dw\.step\("x"\) where the record holds dw\.step\("b"\)/)
-      await new Promise((r) => setTimeout(r, 50))
       expect(lib.seen).toEqual([])
       expect(weave.journal.thread(id)!.status).toBe('running')
       expect(weave.journal.entries(id)).toHaveLength(2)
@@ -116,6 +115,8 @@ describe("onDivergence: 'wait'", () => {
     } finally {
       await weave.close()
     }
+    // Nothing of its function was made live, up to the close: its compensation neither.
+    expect(lib.seen).toEqual([])
   })
 
   it('code that ends before its record does waits too, and a reopen with code that replays the record resumes it', async () => {
@@ -130,7 +131,6 @@ describe("onDivergence: 'wait'", () => {
     const weave = await open(dir, short)
     try {
       expect(await waiting(weave, id)).toMatch(/^diverges at entry 1 \(seq 1\): the code ends where the record holds dw\.step\("b"\)/)
-      await new Promise((r) => setTimeout(r, 50))
       expect(weave.journal.thread(id)!.status).toBe('running')
     } finally {
       await weave.close()
@@ -143,6 +143,7 @@ describe("onDivergence: 'wait'", () => {
         return [a, b, 'fixed']
       },
     })
+    // Still running, not failed, after that close: the fixed code resumes it and it ends done.
     const again = await open(dir, fixed)
     try {
       const end = await again.join(id)
@@ -182,6 +183,48 @@ describe("onDivergence: 'wait'", () => {
       expect(end.status).toBe('failed')
       expect(end.status === 'failed' && (end.error as { code?: string }).code).toBe('RAIMENT_THREAD_CANCELLED')
       expect(lib.seen).toEqual([])
+    } finally {
+      await again.close()
+    }
+  })
+  it('a waiting thread linked to a thread that fails ends failed with it: the link\'s end is not lost', async () => {
+    const linked = (second: string) =>
+      thread({
+        uses: ['dw', 'threads'],
+        async does(p: { target: string }) {
+          await this.dw.step('a')
+          await this.threads.link(p.target)
+          await this.dw.step(second)
+          await this.dw.gate()
+        },
+      })
+    const partner = thread({
+      uses: ['mailbox'],
+      async does() {
+        await this.mailbox.receive()
+        throw new Error('the partner fails')
+      },
+    })
+    const dir = tempDir()
+    const lib = dwLib()
+    const openWith = (t: AnyThreadType, l = lib) => Weave.open({ db: join(dir, 'w.db'), durability: 'sync', threads: { t, partner }, libraries: { dw: l.lib }, ioLibs: false, dumps: false, onDivergence: 'wait', onWarning: () => {} })
+    const first = await openWith(linked('b'))
+    const b = first.spawn('partner')
+    const t = first.spawn('t', { target: b })
+    await new Promise<void>((resolve) => {
+      const poll = (): void => void (lib.seen.includes('gate') ? resolve() : setImmediate(poll))
+      poll()
+    })
+    await first.close()
+    const again = await openWith(linked('CHANGED'), dwLib())
+    try {
+      await waiting(again, t)
+      again.send(b, 'go')
+      expect((await again.join(b)).status).toBe('failed')
+      const end = await again.join(t)
+      expect(end.status).toBe('failed')
+      await again.committed()
+      expect(parkedOf(again.journal.db, t)).toBeUndefined()
     } finally {
       await again.close()
     }

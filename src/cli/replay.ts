@@ -84,7 +84,7 @@ export async function replayCommand(file: string, o: ReplayCommandOptions): Prom
     say(`which is where the record ends: ${whereItEnds(recorded, d.thread.error)}, before the switch to the new run was recorded`)
     return 0
   }
-  const err = run.error!
+  const err = run.error
   say(`${head}; it threw:`)
   say(errorText(err))
   if (recorded === 'failed' && d.thread.error) {

@@ -332,10 +332,16 @@ export class Weave extends EventEmitter<WeaveEvents> {
    *   here and runs on, with what was sent to it meanwhile
    * @throws ThreadNotMovable when the thread is not running here, or `to` is this weave
    * @throws ThreadNotMovable also when the thread ends while its calls in flight finish
+   * @throws InvalidArgument for options that are not an object or name an unknown option
    * @example
    * await weave.migrate('orders-1/17', 'orders-2')
    */
   migrate(id: string, to: string, opts: { wait?: number } = {}): Promise<string> {
+    try {
+      checkCallOptions('migrate', opts, ['wait'])
+    } catch (e) {
+      return Promise.reject(e)
+    }
     if (this.#p.closed) return Promise.reject(new WeaveClosed())
     return this.#p.moves.migrate(id, to, opts)
   }
@@ -446,11 +452,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * resume when a weave opens this journal again; a call still in flight when the wait ran out is
    * made again then, with the same call id. A close while another waits ends the wait after its
    * own `wait` at most.
-   * @throws InvalidArgument for a `wait` that is not a number of ms from 0 up
+   * @throws InvalidArgument for options that are not an object or name an unknown option, or a `wait` that is not a number of ms from 0 up
    * @throws JournalWriteFailed when the last commit fails, else the error of a library's close (all is closed all the same)
    */
-  async close(opts: { wait?: number } = {}): Promise<void> {
-    const wait = stopWaitMs(opts.wait)
+  async close(opts?: { wait?: number }): Promise<void> {
+    if (opts !== undefined) checkCallOptions('close', opts, ['wait'])
+    const wait = stopWaitMs(opts?.wait)
     if (this.#p.stop === null) return (this.#p.stop = closeWeave(this, this.#p, wait))
     // Closed (or closing past its wait): once the first is through, without its failure.
     if (this.#p.closed) return this.#p.stop.catch(() => {})

@@ -7,7 +7,7 @@
  * is lowered to 1 MiB while a opens its relay's channel (src/amqp/refusals.ts).
  */
 import { describe, expect, it } from 'vitest'
-import { thread } from 'raiment'
+import { MoveRefused, thread } from 'raiment'
 import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { lowerMaxMessageSize } from './support/broker-limit.js'
 import { linkedWeave, type LinkedWeave } from './support/linked-weave.js'
@@ -64,6 +64,7 @@ describe.skipIf(!brokerUp && !CI)('a move the broker refuses for its size', () =
       await restore()
     }
     expect(refused).toMatchObject({ code: 'RAIMENT_MOVE_REFUSED' })
+    expect(refused).toBeInstanceOf(MoveRefused)
     expect((refused as Error).message).toMatch(new RegExp(`thread a/1 did not move to weave 'b': the broker refused its record for its size \\(\\d+ bytes; its max_message_size is ${BROKER_MAX}\\)`))
     expect(a.weave.journal.thread(id)?.status).toBe('running')
     expect(a.link.pending()).toBe(0)

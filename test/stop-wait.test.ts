@@ -221,6 +221,16 @@ describe('a stop waits for the calls in flight', () => {
     expect(weave.journal.db.open).toBe(false)
     await expect((await open(join(tempDir(), 'x.db'))).close({ wait: -1 })).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT' })
   })
+
+  it('refuses options that are not an object or name an unknown option, with a code (close and migrate), and stays open', async () => {
+    const weave = await open(join(tempDir(), 'y.db'))
+    for (const opts of [null, 5, { wiat: 10 }] as unknown as Array<{ wait?: number }>) {
+      await expect(weave.close(opts)).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringMatching(/^close\(\): /) as unknown })
+      await expect(weave.migrate('x/1', 'other', opts)).rejects.toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringMatching(/^migrate\(\): /) as unknown })
+    }
+    expect(weave.journal.db.open).toBe(true)
+    await weave.close()
+  })
 })
 
 describe('raiment start, stopped by SIGTERM', () => {

@@ -58,9 +58,20 @@ function optionsOf<K extends string>(method: string, options: unknown, keys: rea
   return options
 }
 
-/** Fsyncs the directory `dir`: an entry made, removed or renamed in it is on disk. */
+/**
+ * Fsyncs the directory `dir`: an entry made, removed or renamed in it is on disk. A directory this
+ * process may not read (mode 0711, as many home directories) cannot be fsynced, and is left: an
+ * entry made in it by this call would have needed more than its rights there, in practice.
+ */
 async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r')
+  let fh
+  try {
+    fh = await open(dir, 'r')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EACCES' || code === 'EPERM') return
+    throw e
+  }
   try {
     await fh.sync()
   } finally {

@@ -157,3 +157,30 @@ describe('fs durability, in process', () => {
     ])
   })
 })
+
+describe.skipIf(process.getuid?.() !== 0)('fs durability, below a directory that may be entered but not read', () => {
+  it("under 'sync', mkdir -p and its retry succeed as another user below a 0711 directory (it cannot be fsynced, and is left)", () => {
+    const root = realpathSync(tempDir())
+    spawnSync('chmod', ['0755', root])
+    const locked = join(root, 'home')
+    mkdirSync(locked, { mode: 0o711 })
+    spawnSync('chmod', ['0711', locked])
+    const mine = join(locked, 'user')
+    mkdirSync(mine)
+    spawnSync('chown', ['65534:65534', mine])
+    const script = join(root, 'child.mts')
+    const fsUrl = pathToFileURL(fileURLToPath(new URL('../io-libs/fs.ts', import.meta.url))).href
+    writeFileSync(
+      script,
+      `const make = (await import(${JSON.stringify(fsUrl)})).default
+const fs = make({ durability: 'sync' })
+const out = []
+for (let i = 0; i < 2; i++) out.push(await fs.mkdir(process.argv[2], { recursive: true }).then(() => 'ok', (e) => e.code + ' ' + e.message))
+console.log(JSON.stringify(out))
+`,
+    )
+    const r = spawnSync(process.execPath, ['--conditions=raiment-source', '--import', 'tsx', script, join(mine, 'data', 'x')], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)), env: { ...process.env, HOME: root } })
+    expect(r.status, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout.trim())).toEqual(['ok', 'ok'])
+  })
+})

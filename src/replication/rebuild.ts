@@ -64,7 +64,7 @@ const WRITE = /^(INSERT|UPDATE|DELETE) /
  * @throws JournalOwned when a weave runs on `file` (nothing is touched)
  * @throws NoJournalStream (RAIMENT_NO_JOURNAL_STREAM) when the journal has no stream
  * @throws RebuildFailed RAIMENT_JOURNAL_STREAM_INCOMPLETE when the generation holds no whole snapshot (nor the one before it, where there is one)
- * @throws JournalStreamGone when the generation is deleted under it three times running
+ * @throws JournalStreamGone when the generation is deleted under it three times running, or (`missing`) does not exist though the head names it
  * @example
  * const r = await rebuildJournal({ url: 'amqp://guest:guest@127.0.0.1:5672', weaveId: 'orders-1', file: 'orders-1.restored.db' })
  */
@@ -113,8 +113,13 @@ export async function rebuildJournal(o: RebuildOptions): Promise<RebuildResult> 
         return { ...r, generation: gen, ms: performance.now() - t0 }
       } catch (e) {
         rmSync(tmp, { force: true })
+        if (!(e instanceof JournalStreamGone)) throw e
+        // Gone before it was read, not during: the head, read again, still names it (a
+        // checkpoint names the next generation before it deletes one). No read finds it.
+        const now = e.missing ? null : await readHead(conn, ns, o.weaveId)
+        if (now?.gen === head.gen && !(await queueExists(conn, genStream(ns, o.weaveId, gen)))) throw new JournalStreamGone(genStream(ns, o.weaveId, gen), true)
         // A checkpoint deleted the generation while it was read: read the head again.
-        if (!(e instanceof JournalStreamGone) || attempt >= ATTEMPTS) throw e
+        if (e.missing || attempt >= ATTEMPTS) throw e
         log(`generation ${gen} of '${o.weaveId}' went while it was read; reading the head again`)
       }
     }

@@ -19,10 +19,23 @@ export class NoJournalStream extends RaimentError {
   }
 }
 
-/** The generation being read was deleted meanwhile (a checkpoint moved on, or an operator deleted it). */
+/**
+ * The generation being read was deleted meanwhile (a checkpoint moved on, or an operator deleted
+ * it), or, `missing`, before the read: the journal's head names it, but it does not exist (an
+ * operator deleted it, or it was lost with the broker nodes that held it); no read finds it.
+ */
 export class JournalStreamGone extends RaimentError {
-  constructor(queue: string) {
-    super('RAIMENT_JOURNAL_STREAM_GONE', `the journal stream ${queue} was deleted while it was read; nothing was written from it`)
+  readonly queue: string
+  readonly missing: boolean
+  constructor(queue: string, missing = false) {
+    super(
+      'RAIMENT_JOURNAL_STREAM_GONE',
+      missing
+        ? `the journal stream ${queue} does not exist, though the journal's head names it as its current generation (deleted by an operator, or lost with the broker nodes that held it); nothing can be rebuilt from it`
+        : `the journal stream ${queue} was deleted while it was read; nothing was written from it`,
+    )
+    this.queue = queue
+    this.missing = missing
   }
 }
 

@@ -32,12 +32,19 @@ import type { Beat, Membership } from '../amqp/membership.js'
 import { Ring } from '../amqp/ring.js'
 import { TakeoverLacksTypes } from './errors.js'
 import type { Registered } from './registry.js'
+import { JournalStreamGone, NoJournalStream } from './streams.js'
 
 export const DEFAULT_TAKEOVER_AFTER_MS = 10_000
 /** How often silences are looked at (ms). */
 const LOOK_MS = 250
 /** After a failed or refused attempt, the next one waits this long (ms). */
 const RETRY_MS = 1_000
+/**
+ * A weave whose journal stream is gone (deleted before any takeover) is tried again this much
+ * later (ms): only its own file holds its threads now, and no rebuild finds them until its
+ * stream is back (it is started again on its disk, and writes a new one).
+ */
+const GONE_RETRY_MS = 60_000
 
 interface Heard {
   /** When this process last heard it (ms). */
@@ -72,6 +79,8 @@ export class Takeovers {
   readonly #unrunnable = new Set<string>()
   /** Silent weaves this weave declines, each with the types it lacks for them (its heartbeats say so). */
   readonly #declined = new Map<string, string[]>()
+  /** Silent weaves whose journal stream is gone (said once each, until heard or taken over). */
+  readonly #gone = new Set<string>()
   #members: Membership | null = null
   #timer: NodeJS.Timeout | null = null
   /** This weave's id (its name on the ring), once its journal is open. */
@@ -99,8 +108,9 @@ export class Takeovers {
    * no stop on purpose: it is taken over again once silent.
    */
   heard(b: Beat): void {
-    // Alive (or hosted elsewhere): declined no more.
+    // Alive (or hosted elsewhere): declined no more, its stream written again.
     this.#declined.delete(b.id)
+    this.#gone.delete(b.id)
     if ((b.leaving && b.hostedBy === undefined) || b.replication === undefined || b.leased !== true) {
       this.#heard.delete(b.id)
       return
@@ -188,14 +198,17 @@ export class Takeovers {
         .then(
           (took) => {
             // Taken: its heartbeats (from this process now) will say so. Held: look again later.
-            if (took) this.#heard.delete(id)
-            else this.#notBefore.set(id, Date.now() + RETRY_MS)
+            if (took) {
+              this.#heard.delete(id)
+              this.#gone.delete(id)
+            } else this.#notBefore.set(id, Date.now() + RETRY_MS)
           },
           (e: Error) => {
             this.#notBefore.set(id, Date.now() + RETRY_MS)
             // Its journal holds threads of types it did not say it runs (an older record, a
             // reload, a hosted weave): declined; the other weaves learn it from the heartbeats.
             if (e instanceof TakeoverLacksTypes) this.#decline(id, e.types, `raiment: ${e.code}: ${e.message}`)
+            else if (streamGone(e)) this.#streamGone(id, e)
             else this.#o.log(`raiment: taking over weave ${id} failed (${e.message}); trying again`)
           },
         )
@@ -203,8 +216,28 @@ export class Takeovers {
     }
   }
 
+  /** Weave `id` cannot be taken over, its stream gone: said once, tried again rarely. */
+  #streamGone(id: string, e: JournalStreamGone | NoJournalStream): void {
+    this.#notBefore.set(id, Date.now() + GONE_RETRY_MS)
+    if (this.#gone.has(id)) return
+    this.#gone.add(id)
+    // Its head, which still names the generation gone (a start on a new file is refused while it does).
+    const head = e instanceof JournalStreamGone ? e.queue.replace(/~\d+$/, '') : null
+    this.#o.log(
+      `raiment: ${e.code}: weave ${id} cannot be taken over: its journal stream is gone (${e.message}). ` +
+        `Its threads are in its own journal file only now: start it again on its own disk (raiment start --replicate --id ${id} --db ITS_FILE), and it writes its stream anew from that file; ` +
+        `raiment restore cannot rebuild it either. If that file is lost too, so are its threads: delete what is left of its stream${head === null ? '' : ` (rabbitmqctl delete_queue ${head})`}, start a weave under --id ${id} on a new file and stop it (Ctrl-C), and its record in the registry says it stopped. ` +
+        `Until then this weave tries again each ${GONE_RETRY_MS / 1000} s, saying nothing more`,
+    )
+  }
+
   stop(): void {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
   }
+}
+
+/** A takeover that failed for want of the journal's stream (gone before it was read, or with its head). */
+function streamGone(e: Error): e is JournalStreamGone | NoJournalStream {
+  return (e instanceof JournalStreamGone && e.missing) || e instanceof NoJournalStream
 }

@@ -1,0 +1,69 @@
+/**
+ * A lost replicated weave whose journal stream an operator deleted before any takeover: the
+ * survivor says once, with its code and what to do, that it cannot take it over, and tries again
+ * rarely (each minute), not each second with a line each time. Started again on its own disk,
+ * the weave runs on. Real processes, on the broker.
+ */
+import { join } from 'node:path'
+import amqp from 'amqplib'
+import { describe, expect, test } from 'vitest'
+import { genStream } from '../src/replication/records.js'
+import { readHead } from '../src/replication/streams.js'
+import { AMQP_URL, brokerUp, CI, freshNamespace, brokerTests } from './support/broker.js'
+import { raimentProcess, THREADS, type Running } from './support/raiment-process.js'
+import { removeReplNamespace } from './support/repl-cluster.js'
+import { tempDir } from './support/tmp.js'
+
+const SLOW = 120_000
+/** How long the survivor is watched for another attempt: the old retry came each 1–2 s. */
+const WATCH_MS = 6_000
+
+describe.skipIf(!brokerUp && !CI)('a lost weave whose journal stream is gone', () => {
+  const cleanups = brokerTests()
+
+  test('is said once, with its code and what to do, and not tried again each second', async () => {
+    const ns = freshNamespace()
+    cleanups.push(() => removeReplNamespace(AMQP_URL, ns, ['x', 'h']))
+    const procs: Running[] = []
+    cleanups.push(async () => {
+      for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
+      await Promise.all(procs.map((p) => p.ended))
+    })
+    const args = ['start', '--replicate', '--amqp', AMQP_URL, '--namespace', ns, '--heartbeat', '100', '--takeover-after', '1000', '--threads', THREADS]
+    const [dirX, dirH] = [tempDir(), tempDir()]
+    const xArgs = [...args, '--id', 'x', '--db', join(dirX, 'x.db')]
+    const x = raimentProcess(dirX, xArgs)
+    const h = raimentProcess(dirH, [...args, '--id', 'h', '--db', join(dirH, 'h.db')])
+    procs.push(x, h)
+    await Promise.all([x, h].map((p) => p.until((out) => out.includes(`joined namespace '${ns}'`))))
+    x.child.kill('SIGKILL')
+    await x.ended
+    // The operator deletes x's generation stream (its head stays, naming it).
+    const conn = await amqp.connect(AMQP_URL)
+    try {
+      const head = await readHead(conn, ns, 'x')
+      expect(head).not.toBe(null)
+      const ch = await conn.createChannel()
+      await ch.deleteQueue(genStream(ns, 'x', head!.gen))
+      await ch.close()
+    } finally {
+      await conn.close()
+    }
+    const gone = 'RAIMENT_JOURNAL_STREAM_GONE'
+    await h.until((out) => out.includes(gone) || out.split('taking over weave x failed').length >= 3)
+    const out = (): string => h.stdout + h.stderr
+    expect(out()).toMatch(/RAIMENT_JOURNAL_STREAM_GONE: weave x cannot be taken over: .*does not exist.*start it again on its own disk/)
+    expect(out()).toContain(`rabbitmqctl delete_queue ${ns}.journal.x)`)
+    expect(out()).not.toContain('while it was read')
+    // An absence: watched for a while, in which the old code tried again several times.
+    await new Promise((r) => setTimeout(r, WATCH_MS))
+    expect(out().split(gone).length - 1).toBe(1)
+    expect(out().split('taking it over').length - 1).toBe(1)
+    expect(out()).not.toContain('trying again')
+    // Started again on its own disk, it runs on (it writes a new generation from its file).
+    const x2 = raimentProcess(dirX, xArgs)
+    procs.push(x2)
+    await x2.until((o) => o.includes(`joined namespace '${ns}'`))
+    expect(h.child.exitCode).toBe(null)
+  }, SLOW)
+})

@@ -13,7 +13,8 @@
  * - It waits as a parked run (meta `parked:<id>` = `{ since, diverges }`): joined, killed,
  *   cancelled (kept for its first live call), sent to; never passivated nor checked as running.
  * - A reload of its type's file checks its record strictly against the new code
- *   (src/check/replay-check.ts) and resumes it, by replay, only if it replays; a start resumes it
+ *   (src/check/replay-check.ts) and resumes it, by replay, only if it replays (else its row says
+ *   where it diverges now, `since` kept); a start resumes it
  *   by replay, and it waits again if it diverges again. A crash while it waits changes nothing.
  * - The weave warns once per thread (RAIMENT_REPLAY_DIVERGENCE), saying what to do.
  */
@@ -22,7 +23,7 @@ import { RaimentError, type DivergenceDetail, type ReplayDivergence } from './er
 import { warnOnce } from './continue/long-record.js'
 import { describeKey } from './replay-record.js'
 import { replayParts } from './libraries.js'
-import { checkThread } from './check/replay-check.js'
+import { checkThread, type ShownCall, type Verdict } from './check/replay-check.js'
 import { ownTurn } from './group-commit.js'
 import { marksIn } from './in-flight.js'
 import type { Run, WeaveHost } from './weave-types.js'
@@ -37,6 +38,29 @@ export function divergesAt(d: DivergenceDetail | undefined): string {
   if (d.kind === 'unexpected' && d.made !== undefined) return `${at}: the code calls ${describeKey(d.made.key, 80)}${held !== '' ? ` where the record holds ${held}` : ''}`
   if (d.kind === 'ended') return `${at}: the code ends where the record holds ${held}${d.threw !== undefined ? ` (it threw ${d.threw})` : ''}`
   return `${at}: the code does not ask for ${held}, which the record holds there`
+}
+
+/** Where a strict replay check found a divergence, as `divergesAt` says it of a replay's. */
+function checkedDivergesAt(v: Extract<Verdict, { verdict: 'diverges' }>): string {
+  const seq = v.seq !== null && v.seq >= 0 ? ` (seq ${v.seq})` : ''
+  const held = v.recorded === null ? '' : shownCall(v.recorded)
+  const at = `diverges at entry ${v.at}${seq}`
+  if (v.made !== null) return `${at}: the code calls ${shownCall(v.made)}${held !== '' ? ` where the record holds ${held}` : ''}`
+  if (v.kind === 'ended') return `${at}: the code ends where the record holds ${held}${v.threw !== undefined ? ` (it threw ${v.threw})` : ''}`
+  return held !== '' ? `${at}: the code does not ask for ${held}, which the record holds there` : `${at}: ${v.message}`
+}
+
+/** A checked call as `describeKey` shows a recorded one: `lib.method(args)`, its arguments cut at 80 characters. */
+function shownCall(c: ShownCall): string {
+  let a: string
+  try {
+    a = JSON.stringify(c.args) ?? String(c.args)
+  } catch {
+    a = String(c.args)
+  }
+  if (a.startsWith('[')) a = a.slice(1, -1)
+  if (a.length > 80) a = a.slice(0, 80) + '…'
+  return `${c.call}(${a})`
 }
 
 /** Run `run` diverged from its record (`err`) as it replayed: it waits for code that replays it, and the weave is warned once. */
@@ -56,7 +80,8 @@ export function waitForCode(parked: ParkedRuns, config: WeaveConfig, run: Run, e
 
 /**
  * A reload loaded `type` from `file`: which of its threads waiting for code replay their record
- * under it (a strict replay, as `raiment check`'s), by id; `stillWaits` is told of the others, with where.
+ * under it (a strict replay, as `raiment check`'s), by id; `stillWaits` is told of the others, with where,
+ * and their `parked:` rows say where they diverge now (since when they wait kept).
  */
 export async function replayingNow(host: WeaveHost, type: string, file: string, ioLibs: string | false, stillWaits: (id: string, diverges: string) => void): Promise<Set<string>> {
   const ok = new Set<string>()
@@ -74,7 +99,11 @@ export async function replayingNow(host: WeaveHost, type: string, file: string, 
     const r = await checkThread(t, { id, type, status: 'running', params: row.params, entries: () => entries, inFlight: marksIn(journal, id) }, parts, file)
     const v = r.verdict
     if (v.verdict === 'compatible') ok.add(id)
-    else stillWaits(id, v.verdict === 'diverges' ? `diverges at entry ${v.at}${v.made !== null ? `: the code calls ${v.made.call}` : ''}${v.recorded !== null ? ` where the record holds ${v.recorded.call}` : ''}` : v.message)
+    else {
+      const where = v.verdict === 'diverges' ? checkedDivergesAt(v) : v.message
+      host.stillDiverges(id, where)
+      stillWaits(id, where)
+    }
   }
   return ok
 }

@@ -43,8 +43,8 @@ export class ParkedRuns {
   readonly #o: ParkHost
   readonly #runs = new Set<Run>()
   readonly #warned = new Set<string>()
-  /** The runs that wait for code that replays their record (onDivergence 'wait'), by id. */
-  readonly #diverged = new Set<string>()
+  /** The runs that wait for code that replays their record (onDivergence 'wait'): since when (ms), by id. */
+  readonly #diverged = new Map<string, number>()
   #warn: ((w: Error) => void) | null = null
   /** While the weave opens: the threads parked, by type, for one warning each once it has resumed them all. */
   #found: Map<string, string[]> | null = null
@@ -93,8 +93,18 @@ export class ParkedRuns {
     run.weft = this.#o.host.weft(run, null)
     passCancel(stopped, run.weft)
     this.#runs.add(run)
-    this.#diverged.add(run.id)
-    this.#o.host.weave.journal.queueMeta(PARKED + run.id, divergedValue(Date.now(), where))
+    const since = Date.now()
+    this.#diverged.set(run.id, since)
+    this.#o.host.weave.journal.queueMeta(PARKED + run.id, divergedValue(since, where))
+  }
+
+  /**
+   * Thread `id`, waiting for code that replays its record, still diverges under the code a reload
+   * loaded (`where`: where now): its row says that, since when it waits kept.
+   */
+  stillDiverges(id: string, where: string): void {
+    const since = this.#diverged.get(id)
+    if (since !== undefined) this.#o.host.weave.journal.queueMeta(PARKED + id, divergedValue(since, where))
   }
 
   /** The ids of the runs of `type` that wait for code that replays their record. */

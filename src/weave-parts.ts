@@ -148,6 +148,7 @@ function makeHost(weave: Weave, p: WeaveParts): WeaveHost {
     isParked: (run) => p.runs.parked.has(run),
     unpark: (type, replays) => p.runs.parked.unpark(type, replays),
     waitingForCode: (type) => p.runs.parked.waitingForCode(type),
+    stillDiverges: (id, where) => p.runs.parked.stillDiverges(id, where),
     cannotRunType: (type) => cannotRunType(p, type),
     entries: (id) => p.runs.entries(id),
     record: (id) => p.runs.record(id),

@@ -200,6 +200,8 @@ export interface WeaveHost {
   unpark(type: string, replays?: ReadonlySet<string>): string[]
   /** The ids of the threads of `type` that wait for code that replays their record (src/divergence-wait.ts). */
   waitingForCode(type: string): string[]
+  /** Thread `id`, waiting for code that replays its record, still diverges (`where`: where) under the code a reload loaded. */
+  stillDiverges(id: string, where: string): void
   cannotRunType(type: string): RaimentError
   /** The thread's record as committed, for a replay. */
   entries(id: string): Entry[]

@@ -54,6 +54,8 @@ describe('on-divergence wait', () => {
       await first.until((out) => out.includes(' reserve '))
       first.child.kill('SIGKILL')
     } finally {
+      // (Killed here too when an expectation failed: else the test waits for its end to time out.)
+      first.child.kill('SIGKILL')
       await first.ended
     }
 
@@ -83,8 +85,15 @@ describe('on-divergence wait', () => {
       const r = await raiment(dir, 'reload', '--db', 'app.db')
       expect(r.stdout).toContain(`still waits ${id}: diverges at entry 0`)
       expect(statusOf((await raiment(dir, 'ps', '--db', 'app.db')).stdout, id)).toBe('waiting for code')
+      // Its row says where it diverges under that code, not under the code it first diverged on; since when it waits kept.
+      const after = JSON.parse((await raiment(dir, 'show', id, '--json', '--db', 'app.db')).stdout) as { thread: { waitingForCode?: { since: string; diverges: string } } }
+      expect(after.thread.waitingForCode?.diverges).toMatch(/^diverges at entry 0 \(seq 0\): the code calls log\.info\("reserve",\{"n":3\}\) where the record holds log\.info\("reserve",\{"n":1\}\)/)
+      expect(after.thread.waitingForCode?.since).toBe((json.thread as { waitingForCode?: { since: string } }).waitingForCode?.since)
+      expect((await raiment(dir, 'show', id, '--db', 'app.db')).stdout).toContain('"n":3')
       second.child.kill('SIGKILL')
     } finally {
+      // (Killed here too when an expectation failed: else the test waits for its end to time out.)
+      second.child.kill('SIGKILL')
       await second.ended
     }
     expect(existsSync(join(dir, 'dumps')) ? readdirSync(join(dir, 'dumps')) : []).toEqual([])

@@ -107,10 +107,10 @@ export class ParkedRuns {
     if (since !== undefined) this.#o.host.weave.journal.queueMeta(PARKED + id, divergedValue(since, where))
   }
 
-  /** The ids of the runs of `type` that wait for code that replays their record. */
-  waitingForCode(type: string): string[] {
+  /** The ids of the runs of `type` (of every type when none is given) that wait for code that replays their record. */
+  waitingForCode(type?: string): string[] {
     const ids: string[] = []
-    for (const r of this.#runs) if (r.type === type && this.#diverged.has(r.id)) ids.push(r.id)
+    for (const r of this.#runs) if ((type === undefined || r.type === type) && this.#diverged.has(r.id)) ids.push(r.id)
     return ids
   }
 

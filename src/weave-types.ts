@@ -198,8 +198,8 @@ export interface WeaveHost {
   isParked(run: Run): boolean
   /** The weave runs `type` now (a reload loaded it): its waiting threads resume (those waiting for code only if in `replays`); their ids. */
   unpark(type: string, replays?: ReadonlySet<string>): string[]
-  /** The ids of the threads of `type` that wait for code that replays their record (src/divergence-wait.ts). */
-  waitingForCode(type: string): string[]
+  /** The ids of the threads of `type` (of every type when none is given) that wait for code that replays their record (src/divergence-wait.ts). */
+  waitingForCode(type?: string): string[]
   /** Thread `id`, waiting for code that replays its record, still diverges (`where`: where) under the code a reload loaded. */
   stillDiverges(id: string, where: string): void
   cannotRunType(type: string): RaimentError

@@ -409,11 +409,12 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * with the same call id), else left on the code it started with. A file that fails to load
    * changes nothing. Emits 'reload' with the report. The report's `oldCode` lists every thread
    * left on old code (by this reload or an earlier one): a restart or a crash resumes it under the
-   * files on disk, where it diverges.
+   * files on disk, where it diverges. Its `waitingForCode` lists every thread that still waits for
+   * code that replays its record (`onDivergence: 'wait'`).
    * Only the thread files are loaded again, not modules they import.
    * @throws InvalidArgument when the weave was given its thread types by name (no directory)
    * @example
-   * const report = await weave.reload()   // { types: [{ type, file, moved, kept, error? }], oldCode }
+   * const report = await weave.reload()   // { types: [{ type, file, moved, kept, error? }], oldCode, waitingForCode }
    * if (report.oldCode.length > 0) console.warn('a restart fails', report.oldCode)
    */
   reload(): Promise<ReloadReport> {

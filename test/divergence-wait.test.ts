@@ -84,6 +84,16 @@ describe('on-divergence wait', () => {
       put(order(3, 3))
       const r = await raiment(dir, 'reload', '--db', 'app.db')
       expect(r.stdout).toContain(`still waits ${id}: diverges at entry 0`)
+      // It exits 2, as for a thread kept on old code, saying what to do; a reload that changes nothing too.
+      expect(r.code, r.stdout + r.stderr).toBe(2)
+      expect(r.stdout).toContain(
+        `warning: 1 thread still waits for code that replays its record (${id}; on-divergence wait), nothing recorded: fix the code (a patch.patched branch for the old path; raiment check says where) and reload it; or re-run it from before the change (raiment fork ${id} --at SEQ), end it (raiment kill ${id}), or restart with --on-divergence continue`,
+      )
+      await second.until((out) => out.includes('1 thread still waits for code'))
+      const again = await raiment(dir, 'reload', '--db', 'app.db')
+      expect(again.code, again.stdout + again.stderr).toBe(2)
+      expect(again.stdout).toContain('no thread file changed')
+      expect(again.stdout).toContain(`warning: 1 thread still waits for code that replays its record (${id}`)
       expect(statusOf((await raiment(dir, 'ps', '--db', 'app.db')).stdout, id)).toBe('waiting for code')
       // Its row says where it diverges under that code, not under the code it first diverged on; since when it waits kept.
       const after = JSON.parse((await raiment(dir, 'show', id, '--json', '--db', 'app.db')).stdout) as { thread: { waitingForCode?: { since: string; diverges: string } } }
@@ -108,6 +118,7 @@ describe('on-divergence wait', () => {
       const r = await raiment(dir, 'reload', '--db', 'app.db')
       expect(r.code, r.stdout + r.stderr).toBe(0)
       expect(r.stdout).toContain(`1 thread that waited for code that replays it resumed: ${id}`)
+      expect(r.stdout).not.toContain('warning')
       await third.until((out) => out.includes(`failed ${id}`))
       expect(third.stderr).toMatch(new RegExp(`${id} release \\{"n":1,"version":4\\}`))
       expect(statusOf((await raiment(dir, 'ps', '--db', 'app.db')).stdout, id)).toBe('failed')

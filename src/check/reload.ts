@@ -54,6 +54,11 @@ export interface ReloadReport {
    * diverges (docs/changing-code.md). `raiment reload` exits 2 when there is one.
    */
   oldCode: string[]
+  /**
+   * Every thread of the weave that waits for code that replays its record (on-divergence wait),
+   * once this reload is done: `raiment reload` exits 2 when there is one.
+   */
+  waitingForCode: string[]
 }
 
 /** What the weave lends a reload (src/weave.ts). */
@@ -107,7 +112,7 @@ function hashOf(file: string): string {
 
 /** Loads the thread files of `a.dir` that changed since they were loaded, and moves what can move. */
 export async function reload(a: ReloadAccess): Promise<ReloadReport> {
-  const report: ReloadReport = { types: [], oldCode: [] }
+  const report: ReloadReport = { types: [], oldCode: [], waitingForCode: [] }
   let parts: Map<string, ReplayParts> | null = null
   /** The libraries on disk now (read once, at the first changed file). */
   let onDisk: string[] | undefined
@@ -270,6 +275,7 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
   }
   // (A run being checked is `kept` too: none is now.)
   report.oldCode = [...host.runs()].filter((r) => r.kept === true && !r.ended && !host.isParked(r)).map((r) => r.id)
+  report.waitingForCode = host.waitingForCode()
   weave.emit('reload', report)
   return report
 }

@@ -33,7 +33,10 @@ export async function reloadCommand(o: DbOptions & AskOptions): Promise<number> 
     // An older weave's report has no oldCode.
     const old = oldCodeLine(report.oldCode ?? [])
     if (old !== null) say(old)
-    return report.types.some((t) => t.error !== undefined) ? 1 : old !== null ? 2 : 0
+    // An older weave's report has no waitingForCode: those this reload found still waiting.
+    const waiting = waitingForCodeLine(report.waitingForCode ?? report.types.flatMap((t) => (t.waiting ?? []).map((w) => w.id)))
+    if (waiting !== null) say(waiting)
+    return report.types.some((t) => t.error !== undefined) ? 1 : old !== null || waiting !== null ? 2 : 0
   } finally {
     journal.close()
   }
@@ -46,6 +49,8 @@ export function logReloads(weave: Weave): void {
     for (const t of r.types) for (const l of reloadLines(t)) weaveLog.info(l, { event: 'reload', type: t.type, ...(t.error !== undefined ? { code: t.error.code } : {}) })
     const old = oldCodeLine(r.oldCode)
     if (old !== null) weaveLog.warn(old, { event: 'reload-old-code', threads: r.oldCode })
+    const waiting = waitingForCodeLine(r.waitingForCode)
+    if (waiting !== null) weaveLog.warn(waiting, { event: 'reload-waiting-for-code', threads: r.waitingForCode })
   })
 }
 
@@ -85,6 +90,21 @@ export function oldCodeLine(ids: readonly string[]): string | null {
     `warning: ${plural(ids.length, 'thread')} ${one ? 'runs' : 'run'} old code a reload kept ${one ? 'it' : 'them'} on (${firstFew(ids)}), ${one ? 'its' : 'their'} record not replaying under the file on disk: ` +
     `a restart or a crash resumes ${one ? 'it' : 'them'} under that file, where ${one ? 'it diverges and fails' : 'they diverge and fail'} (or ${one ? 'waits' : 'wait'} for code that replays ${one ? 'it' : 'them'}, under --on-divergence wait). ` +
     `Before a restart: make the new code replay ${one ? 'its record' : 'their records'} (patch.patched; raiment check says where) and reload, or let ${one ? 'it' : 'them'} finish; or raiment kill ${one ? 'it' : 'them'}`
+  )
+}
+
+/**
+ * What a reload's report says of the threads that still wait for code that replays their record
+ * after it (its `waitingForCode`, on-divergence wait), in one line that says what to do; null for none.
+ */
+export function waitingForCodeLine(ids: readonly string[]): string | null {
+  if (ids.length === 0) return null
+  const one = ids.length === 1
+  const first = ids[0]!
+  return (
+    `warning: ${plural(ids.length, 'thread')} still ${one ? 'waits' : 'wait'} for code that replays ${one ? 'its record' : 'their records'} (${firstFew(ids)}; on-divergence wait), nothing recorded: ` +
+    `fix the code (a patch.patched branch for the old path; raiment check says where) and reload it; or re-run ${one ? 'it' : 'one'} from before the change (raiment fork ${first} --at SEQ), ` +
+    `end ${one ? 'it' : 'one'} (raiment kill ${first}), or restart with --on-divergence continue to run ${one ? 'it' : 'them'} on live from there`
   )
 }
 

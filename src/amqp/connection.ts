@@ -5,7 +5,11 @@
  * Invariants:
  * - 'up' is emitted with each new connection, 'down' once per loss; between them the weave keeps
  *   working locally and its outbound messages wait in the outbox.
- * - The state is logged once per change (lost, restored), never once per retry.
+ * - The state is logged once per change (lost, restored), never once per retry. A connection
+ *   lost again soon after it was made (within STABLE_MS: a step on it failed and closed it, as a
+ *   stream with no replica on the node does) is a failed attempt: the back-off goes on doubling
+ *   rather than starting over, and a loss for the same reason as the one before is not said
+ *   (nor its reconnect), only counted, said once the connection has stayed up STABLE_MS.
  * - Every socket has Nagle off (`noDelay: true`): with it on, each request waits ~44 ms.
  */
 import { EventEmitter } from 'node:events'
@@ -86,6 +90,8 @@ export function redact(url: string): string {
 
 const FIRST_DELAY_MS = 100
 const MAX_DELAY_MS = 5_000
+/** A connection that lasts this long (ms) after a reconnect is up again for good: its back-off starts over. */
+const STABLE_MS = 5_000
 
 export interface BrokerEvents {
   up: [ChannelModel]
@@ -101,6 +107,17 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
   #closed = false
   #timer: NodeJS.Timeout | null = null
   #lostAt = 0
+  /** The delay before the last attempt to reconnect (ms). */
+  #delay = FIRST_DELAY_MS
+  /** When the connection now was made by a reconnect (0: the first, or none). */
+  #reconnectedAt = 0
+  /** Losses not said (the same as the one before, soon after a reconnect) since the connection was last up for good. */
+  #muted = 0
+  /** The last loss was not said (nor is its reconnect). */
+  #lastMuted = false
+  /** Why the connection was last lost, while it has not stayed up since (null: it has). */
+  #lastWhy: string | null = null
+  #stableTimer: NodeJS.Timeout | null = null
   /**
    * What the weave does while the connection is down, said when it is lost; `restored`, added to
    * the line when it is back. A weave under a lease (src/replication/) holds its threads instead.
@@ -156,18 +173,32 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
       if (this.#conn !== conn) return
       this.#conn = null
       if (this.#closed) return
-      this.#lostAt = Date.now()
-      this.#log(
-        `raiment: ${this.label}broker connection lost: ${whyLost(err)}; ${this.whileDown.lost}; reconnecting`,
-      )
+      const lived = Date.now() - this.#reconnectedAt
+      const why = whyLost(err)
+      const quick = this.#reconnectedAt > 0 && lived < STABLE_MS
+      // A failed attempt backs off on; a loss for the same reason as the one before is not said again.
+      this.#lastMuted = quick && why === this.#lastWhy
+      if (this.#lastMuted) this.#muted++
+      else {
+        const again = quick ? ` (${(lived / 1000).toFixed(1)} s after it was restored: backing off, up to ${MAX_DELAY_MS / 1000} s between attempts; lost so again, it is not said until it stays up)` : ''
+        this.#log(`raiment: ${this.label}broker connection lost: ${why}; ${this.whileDown.lost}; reconnecting${again}`)
+      }
+      if (!quick) {
+        this.#lostAt = Date.now()
+        this.#muted = 0
+      }
+      this.#delay = quick ? Math.min(this.#delay * 2, MAX_DELAY_MS) : FIRST_DELAY_MS
+      this.#lastWhy = why
+      this.#reconnectedAt = 0
       this.emit('down', err ?? new Error('closed'))
-      this.#retry(FIRST_DELAY_MS)
+      this.#retry(this.#delay)
     })
     this.emit('up', conn)
   }
 
   #retry(delay: number): void {
     if (this.#closed) return
+    this.#delay = delay
     // Jitter, so weaves that lost the broker together do not come back in lockstep.
     this.#timer = setTimeout(() => {
       this.#timer = null
@@ -177,7 +208,9 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
             void conn.close().catch(() => {})
             return
           }
-          this.#log(`raiment: ${this.label}broker connection restored after ${((Date.now() - this.#lostAt) / 1000).toFixed(1)} s${this.whileDown.restored}`)
+          if (!this.#lastMuted) this.#log(`raiment: ${this.label}broker connection restored after ${((Date.now() - this.#lostAt) / 1000).toFixed(1)} s${this.whileDown.restored}`)
+          this.#reconnectedAt = Date.now()
+          this.#watchStable(conn)
           this.#adopt(conn)
         },
         () => this.#retry(Math.min(delay * 2, MAX_DELAY_MS)),
@@ -185,9 +218,27 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
     }, delay * (0.75 + Math.random() * 0.5))
   }
 
+  /** Says, once `conn` has stayed up STABLE_MS after attempts that failed, that it is up, with their count. */
+  #watchStable(conn: ChannelModel): void {
+    if (this.#stableTimer !== null) clearTimeout(this.#stableTimer)
+    this.#stableTimer = setTimeout(() => {
+      this.#stableTimer = null
+      if (this.#conn !== conn || this.#closed) return
+      if (this.#muted > 0) {
+        this.#log(
+          `raiment: ${this.label}broker connection restored after ${((Date.now() - this.#lostAt) / 1000).toFixed(1)} s, up for ${STABLE_MS / 1000} s now (lost ${this.#muted} more ${this.#muted === 1 ? 'time' : 'times'} in between, soon after a reconnect, as before: not said)`,
+        )
+      }
+      this.#muted = 0
+      this.#lastWhy = null
+    }, STABLE_MS)
+    this.#stableTimer.unref()
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     if (this.#timer) clearTimeout(this.#timer)
+    if (this.#stableTimer) clearTimeout(this.#stableTimer)
     const conn = this.#conn
     this.#conn = null
     if (conn) await conn.close().catch(() => {})

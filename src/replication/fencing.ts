@@ -73,6 +73,8 @@ export class Fencing {
   readonly #fresh: number
   /** The weave is open: its first generation is in the stream under its epoch. */
   #opened = false
+  /** Why the stream's epoch could not be read, said once while it stays so (null: read). */
+  #unread: string | null = null
 
   constructor(o: FencingOptions) {
     if (!(o.takeoverAfterMs >= MIN_TAKEOVER_AFTER_MS)) throw new RangeError(`takeoverAfterMs must be ${MIN_TAKEOVER_AFTER_MS} or more, got ${o.takeoverAfterMs}`)
@@ -187,10 +189,15 @@ export class Fencing {
     try {
       epoch = await this.#o.streamEpoch(conn)
     } catch (e) {
-      this.#o.log(`raiment: weave ${this.#o.weaveId}: cannot read the epoch of its journal stream (${(e as Error).message}); retrying with the next connection`)
+      // Said once while it fails for the same reason (each new connection reads it again).
+      const why = (e as Error).message
+      if (why !== this.#unread) this.#o.log(`raiment: weave ${this.#o.weaveId}: cannot read the epoch of its journal stream (${why}); retrying with the next connection (said again once read, or when the reason changes)`)
+      this.#unread = why
       await conn.close().catch(() => {})
       return false
     }
+    if (this.#unread !== null) this.#o.log(`raiment: weave ${this.#o.weaveId}: read the epoch of its journal stream again`)
+    this.#unread = null
     if (epoch > this.#o.epoch) {
       this.fence(`its journal stream is at epoch ${epoch}, this weave writes epoch ${this.#o.epoch}: it was taken over`)
       return false

@@ -10,8 +10,15 @@ export interface BrokerProxy {
   url: string
   /** Resets every connection through it and refuses new ones. */
   cut(): void
-  /** Lets connections through again. */
+  /** Lets connections through again (and keeps them: no more `flap`). */
   restore(): void
+  /**
+   * Resets every connection through it, and each new one `ms` after it is made (its AMQP
+   * handshake done: a connection lost soon after it was restored), until `restore`.
+   */
+  flap(ms: number): void
+  /** Connections made through it so far. */
+  readonly accepted: number
   /**
    * Resets the weaves' side of every connection through it and leaves the broker's side open and
    * silent, as a lost route does: the broker drops those connections only after its heartbeat
@@ -31,8 +38,12 @@ export async function brokerProxy(port = 5672): Promise<BrokerProxy> {
   /** Each connection's two sides: the weave's, the broker's. */
   const pairs = new Set<[net.Socket, net.Socket]>()
   let down = false
+  let flapMs: number | null = null
+  let accepted = 0
   const server = net.createServer((c) => {
     if (down) return c.destroy()
+    accepted++
+    if (flapMs !== null) setTimeout(() => c.destroy(), flapMs)
     const u = net.connect(port, '127.0.0.1')
     socks.add(c).add(u)
     const pair: [net.Socket, net.Socket] = [c, u]
@@ -59,6 +70,15 @@ export async function brokerProxy(port = 5672): Promise<BrokerProxy> {
     cut,
     restore: () => {
       down = false
+      flapMs = null
+    },
+    flap: (ms) => {
+      flapMs = ms
+      for (const s of socks) s.destroy()
+      socks.clear()
+    },
+    get accepted() {
+      return accepted
     },
     drop: () => {
       for (const pair of [...pairs]) {

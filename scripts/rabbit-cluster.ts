@@ -11,10 +11,10 @@
  * The service broker rabbit@localhost (5672) is never touched: another cookie, other ports.
  */
 import amqp from 'amqplib'
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { joinCluster, killPid, layoutNodes, portAnswers, markedPid, rabbitInstalled, rabbitmqctl, RABBITMQ_BIN, spawnNode, waitNode, type NodeSet, type NodeSpec } from './rabbit-node.js'
+import { joinCluster, killPid, layoutNodes, portAnswers, markedPid, rabbitInstalled, rabbitmqctl, RABBITMQ_BIN, spawnNode, takePidLock, waitNode, type NodeSet, type NodeSpec } from './rabbit-node.js'
 
 export const DIR = process.env['RAIMENT_CLUSTER_DIR'] || join(tmpdir(), 'raiment-cluster')
 const PORT = Number(process.env['RAIMENT_CLUSTER_PORT'] || 5691)
@@ -87,46 +87,21 @@ export async function start(): Promise<number> {
   if (!rabbitInstalled) throw new ClusterError(`no RabbitMQ server scripts in ${RABBITMQ_BIN}; install rabbitmq-server or set RABBITMQ_BIN`)
   const set = layout()
   const lock = join(DIR, 'start.lock')
-  await takeLock(lock)
+  let said = false
+  // A script, not a test: it looks twice a second.
+  const release = await takePidLock(lock, {
+    timeoutMs: START_TIMEOUT_MS,
+    pollMs: 500,
+    waiting: (holder) => {
+      if (!said) console.log(`another start (pid ${holder}) is under way; waiting for it`)
+      said = true
+    },
+    tooLong: (holder) => new ClusterError(`another start (pid ${holder}) holds ${lock} for too long; stop it, or remove the file if that pid is not a start`),
+  })
   try {
     return await startLocked(set)
   } finally {
-    rmSync(lock, { force: true })
-  }
-}
-
-/**
- * Creates `file` holding this pid; while another live `start` holds it, waits (a script, not a
- * test: it looks twice a second) up to the start timeout. A lock left by a dead process is taken over.
- */
-async function takeLock(file: string): Promise<void> {
-  const until = Date.now() + START_TIMEOUT_MS
-  let said = false
-  for (;;) {
-    try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' })
-      return
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-    }
-    const holder = Number(readFileSync(file, 'utf8').trim())
-    if (!Number.isInteger(holder) || holder <= 1 || !alive(holder)) {
-      rmSync(file, { force: true })
-      continue
-    }
-    if (Date.now() > until) throw new ClusterError(`another start (pid ${holder}) holds ${file} for too long; stop it, or remove the file if that pid is not a start`)
-    if (!said) console.log(`another start (pid ${holder}) is under way; waiting for it`)
-    said = true
-    await new Promise((r) => setTimeout(r, 500))
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
+    release()
   }
 }
 

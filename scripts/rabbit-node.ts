@@ -18,7 +18,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 
@@ -195,6 +195,57 @@ export function markedPid(n: NodeSpec): number | null {
     return env.includes(`RAIMENT_RABBIT_NODE=${n.mark}`) ? pid : null
   } catch {
     return null // gone
+  }
+}
+
+/** Whether process `pid` is there (one this process may not signal is there too). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export interface PidLockOptions {
+  /** How long to wait for a live holder before `tooLong`'s error is thrown. */
+  timeoutMs: number
+  /** How often to look again while a live process holds it (no event says it let go). */
+  pollMs: number
+  /** Told at each look while `holder` holds it. */
+  waiting?: (holder: number) => void
+  tooLong: (holder: number) => Error
+}
+
+/**
+ * Takes lock `file`, made holding this pid (`wx`: made by one process only), waiting while a live
+ * process holds it; a lock a dead process left is taken over. An empty file is one being written
+ * by its maker: looked at again, never taken over. Returns its release.
+ */
+export async function takePidLock(file: string, o: PidLockOptions): Promise<() => void> {
+  const until = Date.now() + o.timeoutMs
+  for (;;) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' })
+      return () => rmSync(file, { force: true })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    }
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8').trim()
+    } catch {
+      continue // released meanwhile
+    }
+    const holder = Number(text)
+    if (text !== '' && (!Number.isInteger(holder) || holder <= 1 || !pidAlive(holder))) {
+      rmSync(file, { force: true })
+      continue
+    }
+    if (Date.now() > until) throw o.tooLong(holder)
+    o.waiting?.(holder)
+    await new Promise((r) => setTimeout(r, o.pollMs))
   }
 }
 

@@ -7,10 +7,9 @@
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { AMQP_URL, brokerUp, CI, freshNamespace, brokerTests } from './support/broker.js'
-import { raimentProcess, THREADS, type Running } from './support/raiment-process.js'
-import { removeReplNamespace } from './support/repl-cluster.js'
-import { tempDir } from './support/tmp.js'
+import { brokerUp, CI, brokerTests } from './support/broker.js'
+import { raimentProcess, THREADS } from './support/raiment-process.js'
+import { replicatedPair } from './support/replicated-pair.js'
 
 const SLOW = 120_000
 
@@ -18,19 +17,7 @@ describe.skipIf(!brokerUp && !CI)('a takeover whose file a weave runs on', () =>
   const cleanups = brokerTests()
 
   test('waits for that weave to stop: its journal and lock stay its own meanwhile', async () => {
-    const ns = freshNamespace()
-    cleanups.push(() => removeReplNamespace(AMQP_URL, ns, ['x', 'h']))
-    const procs: Running[] = []
-    cleanups.push(async () => {
-      for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
-      await Promise.all(procs.map((p) => p.ended))
-    })
-    const args = ['start', '--replicate', '--amqp', AMQP_URL, '--namespace', ns, '--heartbeat', '100', '--takeover-after', '1000', '--threads', THREADS]
-    const [dirX, dirH] = [tempDir(), tempDir()]
-    const x = raimentProcess(dirX, [...args, '--id', 'x', '--db', join(dirX, 'x.db')])
-    const h = raimentProcess(dirH, [...args, '--id', 'h', '--db', join(dirH, 'h.db')])
-    procs.push(x, h)
-    await Promise.all([x, h].map((p) => p.until((out) => out.includes(`joined namespace '${ns}'`))))
+    const { x, h, dirH, procs } = await replicatedPair(cleanups)
     // A weave on the path h would rebuild x's journal at.
     const taken = join(dirH, 'x.taken.db')
     const w = raimentProcess(dirH, ['start', '--db', taken, '--threads', THREADS])

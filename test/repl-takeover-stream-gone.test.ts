@@ -4,15 +4,13 @@
  * rarely (each minute), not each second with a line each time. Started again on its own disk,
  * the weave runs on. Real processes, on the broker.
  */
-import { join } from 'node:path'
 import amqp from 'amqplib'
 import { describe, expect, test } from 'vitest'
 import { genStream } from '../src/replication/records.js'
 import { readHead } from '../src/replication/streams.js'
-import { AMQP_URL, brokerUp, CI, freshNamespace, brokerTests } from './support/broker.js'
-import { raimentProcess, THREADS, type Running } from './support/raiment-process.js'
-import { removeReplNamespace } from './support/repl-cluster.js'
-import { tempDir } from './support/tmp.js'
+import { AMQP_URL, brokerUp, CI, brokerTests } from './support/broker.js'
+import { raimentProcess } from './support/raiment-process.js'
+import { replicatedPair } from './support/replicated-pair.js'
 
 const SLOW = 120_000
 /** How long the survivor is watched for another attempt: the old retry came each 1–2 s. */
@@ -22,20 +20,7 @@ describe.skipIf(!brokerUp && !CI)('a lost weave whose journal stream is gone', (
   const cleanups = brokerTests()
 
   test('is said once, with its code and what to do, and not tried again each second', async () => {
-    const ns = freshNamespace()
-    cleanups.push(() => removeReplNamespace(AMQP_URL, ns, ['x', 'h']))
-    const procs: Running[] = []
-    cleanups.push(async () => {
-      for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
-      await Promise.all(procs.map((p) => p.ended))
-    })
-    const args = ['start', '--replicate', '--amqp', AMQP_URL, '--namespace', ns, '--heartbeat', '100', '--takeover-after', '1000', '--threads', THREADS]
-    const [dirX, dirH] = [tempDir(), tempDir()]
-    const xArgs = [...args, '--id', 'x', '--db', join(dirX, 'x.db')]
-    const x = raimentProcess(dirX, xArgs)
-    const h = raimentProcess(dirH, [...args, '--id', 'h', '--db', join(dirH, 'h.db')])
-    procs.push(x, h)
-    await Promise.all([x, h].map((p) => p.until((out) => out.includes(`joined namespace '${ns}'`))))
+    const { ns, x, h, dirX, xArgs, procs } = await replicatedPair(cleanups)
     x.child.kill('SIGKILL')
     await x.ended
     // The operator deletes x's generation stream (its head stays, naming it).

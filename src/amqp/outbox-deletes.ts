@@ -1,7 +1,16 @@
 /**
  * The deletes of the outbox rows the relay is done with (src/amqp/relay.ts): confirmed, or dead
- * letters (src/amqp/refusals.ts), deleted together DELETE_AFTER_MS after the first of them (see
- * the relay's "Deletes wait"), or at once when someone waits for an empty outbox.
+ * letters (src/amqp/refusals.ts), deleted together DELETE_AFTER_MS after the first of them, or at
+ * once when someone waits for an empty outbox.
+ *
+ * Deletes wait: the rows confirmed within DELETE_AFTER_MS are deleted together, in one group
+ * commit (the one forming then, or one of their own), not in a commit per confirm. Between two
+ * weaves passing messages back and forth, a confirm comes while the other weave works, and its
+ * delete was an fsync of its own beside the four a round trip waits for (the send, the take, the
+ * reply, its take): on one machine it took disk and CPU from the other weave's. A row confirmed
+ * and not yet deleted is never published again on the relay's channel (`done`); after a crash it
+ * is, and the receiver ignores the copy, as for any confirm lost with a connection. Someone
+ * waiting for an empty outbox (the relay's `empty`) has the deletes queued at once.
  *
  * Invariants:
  * - A dead letter is queued in the transaction that deletes its row (a crash between would make

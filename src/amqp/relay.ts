@@ -49,14 +49,8 @@
  * run of consecutive numbers. Nothing here reads the outbox once per confirm, and the broker
  * handles one message per batch, not one per row.
  *
- * Deletes wait: the rows confirmed within DELETE_AFTER_MS are deleted together, in one group
- * commit (the one forming then, or one of their own), not in a commit per confirm. Between two
- * weaves passing messages back and forth, a confirm comes while the other weave works, and its
- * delete was an fsync of its own beside the four a round trip waits for (the send, the take, the
- * reply, its take): on one machine it took disk and CPU from the other weave's. A row confirmed
- * and not yet deleted is never published again on this channel (`done` of src/amqp/outbox-deletes.ts); after a crash it
- * is, and the receiver ignores the copy, as for any confirm lost with a connection. Someone
- * waiting for an empty outbox (`empty`) has the deletes queued at once.
+ * Deletes wait (src/amqp/outbox-deletes.ts): the rows confirmed within DELETE_AFTER_MS are deleted
+ * together, not in a commit per confirm.
  */
 import type { ConfirmChannel, ChannelModel } from 'amqplib'
 import type Database from 'better-sqlite3'

@@ -5,50 +5,26 @@
  * is by then. No other test sends 1 MiB, so a short lowering troubles none that runs meanwhile.
  *
  * Tests that lower it run one at a time, whatever file and worker they are in: each holds a lock
- * (a directory made atomically, holding its pid) from before it reads the limit to restore until
+ * (a file made atomically, holding its pid: scripts/rabbit-node.ts `takePidLock`) from before it reads the limit to restore until
  * it has restored it. Two lowering at once would read each other's lowered value as the one to
  * restore and could leave the shared broker lowered for good. A lock whose process is gone (a run
  * killed) is taken over.
  */
 import { execFile } from 'node:child_process'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { takePidLock } from '../../scripts/rabbit-node.js'
 
 const LOCK = join(tmpdir(), 'raiment-test-broker-limit.lock')
 
-/** Whether process `pid` is alive. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** Takes the lock (waiting for whoever holds it, up to 2 minutes); returns its release. */
-async function lock(): Promise<() => void> {
-  const end = Date.now() + 120_000
-  for (;;) {
-    try {
-      mkdirSync(LOCK)
-      writeFileSync(join(LOCK, 'pid'), String(process.pid))
-      return () => rmSync(LOCK, { recursive: true, force: true })
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-    }
-    let holder = NaN
-    try {
-      holder = Number(readFileSync(join(LOCK, 'pid'), 'utf8'))
-    } catch {
-      // Made, its pid not written yet: look again.
-    }
-    if (Number.isInteger(holder) && holder > 0 && !alive(holder)) rmSync(LOCK, { recursive: true, force: true })
-    else if (Date.now() > end) throw new Error(`the broker's max_message_size is held lowered by process ${holder} (${LOCK}) for over 2 minutes`)
+function lock(): Promise<() => void> {
+  return takePidLock(LOCK, {
+    timeoutMs: 120_000,
     // Another test lowers the limit now: no event reaches this process when it is done.
-    else await new Promise((r) => setTimeout(r, 50))
-  }
+    pollMs: 50,
+    tooLong: (holder) => new Error(`the broker's max_message_size is held lowered by process ${holder} (${LOCK}) for over 2 minutes`),
+  })
 }
 
 /** `rabbitmqctl eval EXPR`: its output. */

@@ -20,7 +20,7 @@ import { type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { joinCluster, killPid, layoutNodes, markedPid, rabbitInstalled, rabbitmqctl, RABBITMQ_BIN, spawnNode, waitNode, type NodeSet, type NodeSpec } from '../../scripts/rabbit-node.js'
+import { joinCluster, killPid, layoutNodes, markedPid, pidAlive, rabbitInstalled, rabbitmqctl, RABBITMQ_BIN, spawnNode, waitNode, type NodeSet, type NodeSpec } from '../../scripts/rabbit-node.js'
 
 export { RABBITMQ_BIN, rabbitInstalled }
 
@@ -219,18 +219,10 @@ async function killLeftovers(name: string): Promise<void> {
   for (const pid of pids) killPid(pid)
   // Gone once signal 0 finds no such process (the VM's epmd entry goes with it).
   for (const pid of pids) {
-    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** Starts `count` RabbitMQ nodes of the test's own (see RabbitNodes.start). */
 export function startRabbitNodes(o: RabbitNodesOptions): Promise<RabbitNodes> {

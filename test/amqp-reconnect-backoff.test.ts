@@ -1,7 +1,7 @@
 /**
  * A broker connection lost again soon after each reconnect (a step on it fails and closes it, as a
  * cluster node restarted without the weave's stream replica did): the reconnects back off,
- * doubling, rather than starting over at 100 ms each time, and the same loss is said once, then
+ * doubling, rather than starting over at 100 ms each time, and such a loss is said once, then
  * counted once the connection stays up. Before, the weave reconnected every ~0.25 s, with three
  * lines each time. A real weave process, through a TCP proxy in front of the broker that resets
  * each connection shortly after it is made.
@@ -43,7 +43,7 @@ describe.skipIf(!brokerUp && !CI)('a connection lost again after each reconnect'
     const made = px.accepted - before
     expect(made, out()).toBeGreaterThanOrEqual(3)
     expect(made, out()).toBeLessThanOrEqual(7)
-    // Said: the loss, and the first loss soon after a reconnect (another reason); not the same again.
+    // Said: the loss, and the first loss soon after a reconnect; not the others, whatever their reason.
     expect(count('broker connection lost'), out()).toBe(2)
     expect(out()).toMatch(/broker connection lost: .*reconnecting \(0\.\d s after it was restored: backing off, up to 5 s between attempts/)
     expect(count('broker connection restored after'), out()).toBe(2)

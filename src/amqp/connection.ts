@@ -8,8 +8,8 @@
  * - The state is logged once per change (lost, restored), never once per retry. A connection
  *   lost again soon after it was made (within STABLE_MS: a step on it failed and closed it, as a
  *   stream with no replica on the node does) is a failed attempt: the back-off goes on doubling
- *   rather than starting over, and a loss for the same reason as the one before is not said
- *   (nor its reconnect), only counted, said once the connection has stayed up STABLE_MS.
+ *   rather than starting over, and after the first such loss is said the others are not
+ *   (nor their reconnects), only counted, said once the connection has stayed up STABLE_MS.
  * - Every socket has Nagle off (`noDelay: true`): with it on, each request waits ~44 ms.
  */
 import { EventEmitter } from 'node:events'
@@ -115,8 +115,8 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
   #muted = 0
   /** The last loss was not said (nor is its reconnect). */
   #lastMuted = false
-  /** Why the connection was last lost, while it has not stayed up since (null: it has). */
-  #lastWhy: string | null = null
+  /** A loss soon after a reconnect has been said since the connection was last up for good. */
+  #quickSaid = false
   #stableTimer: NodeJS.Timeout | null = null
   /**
    * What the weave does while the connection is down, said when it is lost; `restored`, added to
@@ -176,8 +176,10 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
       const lived = Date.now() - this.#reconnectedAt
       const why = whyLost(err)
       const quick = this.#reconnectedAt > 0 && lived < STABLE_MS
-      // A failed attempt backs off on; a loss for the same reason as the one before is not said again.
-      this.#lastMuted = quick && why === this.#lastWhy
+      // A failed attempt backs off on; after the first of them is said, the others are only counted
+      // (their reasons vary as a socket dies: EPIPE, ECONNRESET, an unexpected close).
+      this.#lastMuted = quick && this.#quickSaid
+      if (quick) this.#quickSaid = true
       if (this.#lastMuted) this.#muted++
       else {
         const again = quick ? ` (${(lived / 1000).toFixed(1)} s after it was restored: backing off, up to ${MAX_DELAY_MS / 1000} s between attempts; lost so again, it is not said until it stays up)` : ''
@@ -188,7 +190,6 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
         this.#muted = 0
       }
       this.#delay = quick ? Math.min(this.#delay * 2, MAX_DELAY_MS) : FIRST_DELAY_MS
-      this.#lastWhy = why
       this.#reconnectedAt = 0
       this.emit('down', err ?? new Error('closed'))
       this.#retry(this.#delay)
@@ -230,7 +231,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
         )
       }
       this.#muted = 0
-      this.#lastWhy = null
+      this.#quickSaid = false
     }, STABLE_MS)
     this.#stableTimer.unref()
   }

@@ -130,13 +130,18 @@ describe.skipIf(!have)('raiment ui in a browser', () => {
     await page.close()
   })
 
-  it('sends a message with the token', async () => {
+  it('sends a message with the token, and with a key only once', async () => {
     const page = await open(`/thread?id=${encodeURIComponent(ids['listener']!)}#token=${token}`)
     await page.fill('#message', '{"hello":"world"}')
+    await page.fill('#send-key', 'hello-1')
     await page.click('#send')
     await expect.poll(() => page.locator('#said').textContent(), POLL).toBe(`delivered to ${ids['listener']}`)
     await page.waitForSelector('h1[data-status=done]')
     await expect.poll(() => page.locator('pre.value').last().textContent(), POLL).toContain('"hello": "world"')
+    // Sent again with the key (a user who clicks twice): not sent again, though the thread has ended meanwhile.
+    await page.fill('#message', '{"hello":"again"}')
+    await page.click('#send')
+    await expect.poll(() => page.locator('#said').textContent(), POLL).toBe(`already sent to ${ids['listener']} with key 'hello-1': not sent again`)
     await page.close()
   })
 

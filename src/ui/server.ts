@@ -281,7 +281,10 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
       const file = journalOf(to)
       const text = b['message']
       if (typeof text !== 'string') throw new InvalidArgument('the message must be JSON text, e.g. {"hello":"world"}')
-      return sendMessage(file, to as string, parseMessage(text, to as string))
+      // As `raiment send --key`: once per receiver and key (src/send-keys.ts); empty is none.
+      const key = b['key'] ?? ''
+      if (typeof key !== 'string') throw new InvalidArgument(`the key must be text, e.g. "order-42" (or left out: no key), got ${JSON.stringify(key)}`)
+      return sendMessage(file, to as string, parseMessage(text, to as string), undefined, key === '' ? undefined : key)
     }),
   )
 

@@ -1,15 +1,15 @@
 /**
  * A lost replicated weave whose journal stream an operator deleted before any takeover: the
  * survivor says once, with its code and what to do, that it cannot take it over, and tries again
- * rarely (each minute), not each second with a line each time. Started again on its own disk,
- * the weave runs on. Real processes, on the broker.
+ * rarely (each minute), not each second with a line each time; `raiment weaves` says so too.
+ * Started again on its own disk, the weave runs on. Real processes, on the broker.
  */
 import amqp from 'amqplib'
 import { describe, expect, test } from 'vitest'
 import { genStream } from '../src/replication/records.js'
 import { readHead } from '../src/replication/streams.js'
 import { AMQP_URL, brokerUp, CI, brokerTests } from './support/broker.js'
-import { raimentProcess } from './support/raiment-process.js'
+import { raiment, raimentProcess } from './support/raiment-process.js'
 import { replicatedPair } from './support/replicated-pair.js'
 
 const SLOW = 120_000
@@ -45,6 +45,12 @@ describe.skipIf(!brokerUp && !CI)('a lost weave whose journal stream is gone', (
     expect(out().split(gone).length - 1).toBe(1)
     expect(out().split('taking it over').length - 1).toBe(1)
     expect(out()).not.toContain('trying again')
+    // An operator who looks is told too, with the code: weave h's heartbeats say it.
+    const look = await raiment(dirX, 'weaves', '--amqp', AMQP_URL, '--namespace', ns)
+    expect(look.code, look.stderr).toBe(0)
+    expect(look.stderr).toContain('RAIMENT_JOURNAL_STREAM_GONE: weave x (replicated) is silent, and cannot be taken over: weave h found its journal stream gone. Its threads are in its own journal file only: start it again on its own disk (raiment start --replicate --id x --db ITS_FILE)')
+    const json = await raiment(dirX, 'weaves', '--amqp', AMQP_URL, '--namespace', ns, '--json')
+    expect((JSON.parse(json.stdout) as Array<{ id: string }>).find((w) => w.id === 'x')).toEqual({ id: 'x', silent: true, replicated: true, takeoverAfterMs: expect.any(Number), streamGone: true })
     // Started again on its own disk, it runs on (it writes a new generation from its file).
     const x2 = raimentProcess(dirX, xArgs)
     procs.push(x2)

@@ -60,7 +60,7 @@ export interface AmqpOptions {
 /** What the lease and takeover ask of the link, so the link knows nothing of them. */
 export interface LinkHooks {
   /** Fields added to every heartbeat of this weave (they override the link's own). */
-  announce?(): Pick<Beat, 'journals' | 'hostedBy' | 'leased' | 'takeoverAfterMs' | 'declines'>
+  announce?(): Pick<Beat, 'journals' | 'hostedBy' | 'leased' | 'takeoverAfterMs' | 'declines' | 'streamGone'>
   /** Runs first on every new connection; false: nothing is consumed or published on it. */
   acquire?(conn: ChannelModel): Promise<boolean>
   /** A heartbeat arrived: this weave's own (`own`: it came back through the broker) or another's. */

@@ -64,6 +64,8 @@ export interface Beat {
   takeoverAfterMs?: number
   /** Silent weaves it will not take over: their journals hold threads of types it does not run. */
   declines?: string[]
+  /** Silent weaves it cannot take over: their journal streams are gone (`raiment weaves` says so). */
+  streamGone?: string[]
 }
 
 /** A `reclaim` is sent as a probe too: a weave of a version before it answers it as one. */

@@ -138,12 +138,18 @@ export async function weaves(o: WeavesOptions): Promise<number> {
 
 /** A silent replicated weave in `raiment weaves --json`. */
 function silentJson(w: Silent): Record<string, unknown> {
-  return { id: w.id, silent: true, replicated: true, ...(w.takeoverAfterMs !== undefined ? { takeoverAfterMs: w.takeoverAfterMs } : {}) }
+  return { id: w.id, silent: true, replicated: true, ...(w.takeoverAfterMs !== undefined ? { takeoverAfterMs: w.takeoverAfterMs } : {}), ...(w.streamGoneFor !== undefined ? { streamGone: true } : {}) }
 }
 
 /** The line `raiment weaves` says of a silent replicated weave; `live`: how many weaves answered. */
 function silentLine(w: Silent, live: number): string {
   const after = w.takeoverAfterMs !== undefined ? `${w.takeoverAfterMs / 1000} s` : 'its takeover time'
+  if (w.streamGoneFor !== undefined) {
+    return (
+      `RAIMENT_JOURNAL_STREAM_GONE: weave ${w.id} (replicated) is silent, and cannot be taken over: weave ${w.streamGoneFor} found its journal stream gone. ` +
+      `Its threads are in its own journal file only: start it again on its own disk (raiment start --replicate --id ${w.id} --db ITS_FILE); weave ${w.streamGoneFor}'s log says what to do if that file is lost too`
+    )
+  }
   return live === 0
     ? `weave ${w.id} (replicated) is silent: it answers nothing, and no live weave can take it over; start it again (raiment start --db its journal --replicate), or a weave of its namespace to take it over after ${after} of silence`
     : `weave ${w.id} (replicated) is silent: it answers nothing and no weave hosts it yet; a live weave takes it over after ${after} of silence (one that lacks its thread types declines)`

@@ -172,7 +172,7 @@ export class ReplicatedHost {
       log: this.#o.log,
       replication,
       lease: {
-        announce: () => ({ ...(o.own ? { journals: [o.weaveId, ...this.#hosted.keys()], ...takeovers.declines() } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }), leased: true, takeoverAfterMs: this.takeoverAfterMs }),
+        announce: () => ({ ...(o.own ? { journals: [o.weaveId, ...this.#hosted.keys()], ...takeovers.declines(), ...takeovers.streamGone() } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }), leased: true, takeoverAfterMs: this.takeoverAfterMs }),
         acquire: (conn) => (fencing === null ? Promise.resolve(true) : fencing.acquire(conn)),
         heard: (b, own) => {
           if (own) fencing?.echo(b.at)

@@ -11,23 +11,32 @@ import type { ChannelModel } from 'amqplib'
 import type { Beat } from '../amqp/membership.js'
 import { registeredUp, registryStream } from './registry.js'
 
-/** A silent replicated weave: its id and, if it said, its takeover time. */
+/**
+ * A silent replicated weave: its id, its takeover time if it said, and the live weave that found
+ * its journal stream gone (a takeover cannot rebuild it), if one did.
+ */
 export interface Silent {
   id: string
   takeoverAfterMs?: number
+  streamGoneFor?: string
 }
 
 /** The replicated weaves of namespace `ns` that are silent, given the weaves that answered (`live`). */
 export async function silentReplicated(conn: ChannelModel, ns: string, live: readonly Beat[]): Promise<Silent[]> {
   if (!(await exists(conn, registryStream(ns)))) return []
   const heard = new Set<string>()
+  // Told in the heartbeats of the weave that tried to take it over.
+  const gone = new Map<string, string>()
   for (const b of live) {
     heard.add(b.id)
     for (const j of b.journals ?? []) heard.add(j)
+    for (const j of b.streamGone ?? []) gone.set(j, b.id)
   }
   const out: Silent[] = []
   for (const [id, self] of await registeredUp(conn, ns)) {
-    if (!heard.has(id)) out.push({ id, ...(self.afterMs !== undefined ? { takeoverAfterMs: self.afterMs } : {}) })
+    if (heard.has(id)) continue
+    const by = gone.get(id)
+    out.push({ id, ...(self.afterMs !== undefined ? { takeoverAfterMs: self.afterMs } : {}), ...(by !== undefined ? { streamGoneFor: by } : {}) })
   }
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }

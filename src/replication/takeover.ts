@@ -158,6 +158,11 @@ export class Takeovers {
     return new Ring(ids).owner(id)
   }
 
+  /** For this weave's heartbeats: the silent weaves it cannot take over, their journal streams gone, if any. */
+  streamGone(): { streamGone?: string[] } {
+    return this.#gone.size === 0 ? {} : { streamGone: [...this.#gone] }
+  }
+
   /**
    * For this weave's heartbeats: the silent weaves it declines to take over, if any; one whose
    * types it runs now (a reload) is declined no more.

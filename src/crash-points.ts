@@ -17,7 +17,9 @@
  * its own; `undo-checked` in a start refused before its weave ran, once it has looked at the
  * journal it may remove (src/cli/common.ts `undoFreshJournal`) and before it removes anything;
  * `rebuild-checked` in a rebuild from the stream (`raiment restore`, a takeover) once it found its
- * file not there yet and before it renames the rebuilt one onto it.
+ * file not there yet and before it renames the rebuilt one onto it; `journal-opened` in a weave
+ * opening its journal (src/journal.ts, an owner only) once it has opened a file that was there,
+ * the first time (not when it opens it again), and before it takes the owner lock.
  */
 export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'
 
@@ -33,7 +35,7 @@ export function crashPoint(name: CrashPoint): void {
   if (name === point && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
 }
 
-export type StopPoint = 'spawn-checked' | 'undo-checked' | 'rebuild-checked'
+export type StopPoint = 'spawn-checked' | 'undo-checked' | 'rebuild-checked' | 'journal-opened'
 
 /** Stops the process with SIGSTOP at `name` when it is the point RAIMENT_STOP_AT names (a test continues it). */
 export function stopPoint(name: StopPoint): void {

@@ -336,6 +336,26 @@ export class JournalLinked extends RaimentError {
   }
 }
 
+/**
+ * A journal file that another process replaced or deleted, holding its owner lock (a `raiment
+ * restore --db FILE`, a takeover rebuilding it, a refused start removing the journal it made),
+ * between each of a weave's opens of it and its taking that lock: the weave gave up after `tries`
+ * opens, having written nothing (src/journal.ts opens again after each such replacement).
+ */
+export class JournalReplaced extends RaimentError {
+  readonly file: string
+  readonly tries: number
+  constructor(file: string, tries: number) {
+    super(
+      'RAIMENT_JOURNAL_REPLACED',
+      `${file} was replaced or removed by another process each of the ${tries} times this one opened it, before it could take the journal's owner lock; nothing was written to it. ` +
+        `Something replaces the file over and over (a restore or a takeover of this journal, retried in a loop): stop it, then open the journal again.`,
+    )
+    this.file = file
+    this.tries = tries
+  }
+}
+
 export class UnknownThread extends RaimentError {
   constructor(id: string) {
     super('RAIMENT_UNKNOWN_THREAD', `no thread with id '${id}' in this journal; 'raiment ps' lists them`)

@@ -60,6 +60,7 @@ export {
   DbTooNew,
   JournalOwned,
   JournalLinked,
+  JournalReplaced,
   UnknownThread,
   InvalidDump,
   WeaveClosed,

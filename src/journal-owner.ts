@@ -14,6 +14,11 @@
  * - The sidecar is never deleted: a process that opened it before a deletion could lock the old
  *   file while another process locks a new one, and both would own the journal.
  * - `held` opens the sidecar read-only and creates no file.
+ * - A journal file is replaced or deleted only under its owner lock (a restore, a takeover's
+ *   rebuild, a refused start removing the journal it made), and an owner opens the file before it
+ *   takes the lock: once it holds it, it checks that the path still leads to the file it opened
+ *   (`fileId` before the open and after the lock, src/journal.ts), or opens it again, so it never
+ *   runs on a file unlinked under it.
  * - A journal file with two names (a hard link) is never written (`refuseLinked`): its sidecar,
  *   and SQLite's -wal, are beside the name, so each name would have an owner of its own.
  * - The journal is in WAL mode only while an owner runs, or after one died (src/journal.ts turns
@@ -60,6 +65,17 @@ export function refuseLinked(file: string): void {
   if (file === ':memory:') return
   const links = statSync(file, { throwIfNoEntry: false })?.nlink ?? 1
   if (links > 1) throw new JournalLinked(file, links)
+}
+
+/**
+ * The file at `journal` now, as `device:inode` (symbolic links followed, as SQLite follows them),
+ * or null when there is none. A file that a connection holds open keeps its inode, unlinked or
+ * not, so no other file can have it meanwhile: the same value before an open and once the owner
+ * lock is held says the connection is on the file the path leads to.
+ */
+export function fileId(journal: string): string | null {
+  const s = statSync(journal, { bigint: true, throwIfNoEntry: false })
+  return s === undefined ? null : `${s.dev}:${s.ino}`
 }
 
 /** The lock is held by someone else (the caller names them). */

@@ -109,6 +109,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
    * the journal and its owner lock) is closed first, and the journal can be opened again at once.
    * @throws JournalOwned when another weave runs on the journal; its message names that weave's pid
    * @throws JournalLinked when the journal file has another name (a hard link), through which a second weave could run it (left untouched)
+   * @throws JournalReplaced when another process replaced or deleted the journal file each time this one opened it, before it took the owner lock (nothing written)
    * @throws NotARaimentDb / DbTooNew for a journal it must not touch (left untouched)
    * @throws UnknownLibrary when a thread type passed by name (`threads: { … }`) uses a library that does not exist
    * @throws InvalidLibraryModule for an I/O library module that cannot be used

@@ -11,24 +11,19 @@
  *   `close`. Its first write then is one IMMEDIATE transaction that records the owner (meta
  *   'owner'): a process that found the journal unowned inside a write transaction of its own
  *   (the CLI's kill and send) has committed before it, so the owner reads what it wrote.
- * - An owner runs on the file its path leads to: the file's identity (device and inode) read
- *   before the open must still be the path's once the lock is taken, before anything is written.
- *   Else (the file replaced or deleted meanwhile, under that lock, by a restore, a takeover's
- *   rebuild or a refused start; a check failing on such a file too) it closes, releases and opens
- *   again, up to OPEN_TRIES times, then throws JournalReplaced. A file it created, it opens again.
+ * - An owner runs on the file its path leads to, not one replaced or deleted between its open and
+ *   its lock (src/journal-open.ts, which opens the connection).
  * - A file with two names (a hard link) is opened to read only: every writable open, owner or
  *   not, refuses it before opening it (src/journal-owner.ts `refuseLinked`).
  * - The journal is in WAL mode only while an owner runs, or after one died: a clean close goes
  *   back to rollback mode, so a read-only open creates nothing (src/journal-owner.ts).
  */
 import Database from 'better-sqlite3'
-import { existsSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { dirname, resolve } from 'node:path'
-import { InvalidArgument, JournalReplaced, NotARaimentDb, type JournalOwner } from './errors.js'
-import { stopPoint } from './crash-points.js'
-import { BUSY_MS, defaultWeaveId, fileId, JournalLock, leaveWal, openToRead, parseOwner, refuseLinked, takeOwnerLock, whenNotBusy } from './journal-owner.js'
-import { checkAndMigrate } from './journal-schema.js'
+import { resolve } from 'node:path'
+import { InvalidArgument, type JournalOwner } from './errors.js'
+import { defaultWeaveId, JournalLock, leaveWal, parseOwner } from './journal-owner.js'
+import { openJournal } from './journal-open.js'
 import type { InFlight } from './in-flight.js'
 import { threadRows, type ThreadsWhere } from './journal-queries.js'
 import { GroupCommit, type JournalTap } from './group-commit.js'
@@ -42,9 +37,6 @@ export { SCHEMA_VERSION } from './journal-schema.js'
 export { DURABILITIES, type Durability, type EntryRow, type JournalOptions, type ThreadRow, type ThreadStatus } from './journal-types.js'
 
 type Statement = Database.Statement<unknown[]>
-
-/** How many times an owner opens a file replaced before it took the lock, before JournalReplaced. */
-const OPEN_TRIES = 5
 
 /** Early outcomes a batch may carry (see `Journal.earlyRoom`). */
 const EARLY_PER_BATCH = 1024
@@ -105,7 +97,7 @@ export class Journal {
    * @throws DbTooNew for a journal of a newer schema (left untouched)
    * @throws JournalOwned when another weave owns the journal (unless `own: false` or read-only)
    * @throws JournalLinked when the file has another name (a hard link) and this open may write (left untouched)
-   * @throws JournalReplaced when another process replaced or deleted the file between each of OPEN_TRIES opens and the owner lock (nothing written)
+   * @throws JournalReplaced when another process replaced or deleted the file between each of its opens (5) and the owner lock (nothing written)
    */
   constructor(file: string, options: JournalOptions = {}) {
     const durability = options.durability ?? 'sync'
@@ -118,61 +110,10 @@ export class Journal {
     const memory = file === ':memory:'
     this.#readonly = options.readonly ?? false
     const own = !this.#readonly && !memory && (options.own ?? true)
-    if (options.readonly && !memory && !existsSync(file)) {
-      throw new InvalidArgument(`no journal at ${file}; start a weave there first (raiment start --db ${file})`)
-    }
-    if (!memory && existsSync(file) && statSync(file).isDirectory()) {
-      throw new NotARaimentDb(file, 'it is a directory')
-    }
-    // SQLite would say only 'unable to open database file'.
-    if (!memory && !existsSync(dirname(this.path))) {
-      throw new InvalidArgument(`the directory of journal ${file} (${dirname(this.path)}) does not exist; create it first (Raiment creates the journal file, not its directory), or use a path in a directory that exists`)
-    }
-    // A second name of the file would be a second owner (src/journal-owner.ts): refused before it is opened.
-    if (!this.#readonly && !memory) refuseLinked(file)
-    let db: Database.Database
-    // An owner's file replaced or deleted between its open and the lock: opened again (see the invariants).
-    for (let tries = 1; ; tries++) {
-      const opened = own ? fileId(file) : null
-      try {
-        db = options.readonly ? openToRead(file) : new Database(file)
-      } catch (e) {
-        throw new NotARaimentDb(file, (e as Error).message)
-      }
-      // Created by this open: what it is is known from the next one.
-      if (own && opened === null && tries < OPEN_TRIES) {
-        db.close()
-        continue
-      }
-      if (own && tries === 1) stopPoint('journal-opened')
-      this.db = db
-      // First: every statement below, the checks included, waits out another's lock (not 'database is locked').
-      db.pragma(`busy_timeout = ${BUSY_MS}`)
-      try {
-        checkAndMigrate(db, file, options.readonly ?? false, own, () => {
-          this.#lock = takeOwnerLock(this.file, () => this.meta('owner'))
-          if (fileId(file) !== opened) throw new JournalReplaced(file, tries)
-        })
-        if (!options.readonly) {
-          // Only an owner turns WAL on: beside one, the journal is in WAL mode already; without
-          // one, a short write keeps it in rollback mode, which a read-only open needs no new file for.
-          if (own) whenNotBusy(() => db.pragma('journal_mode = WAL'), BUSY_MS)
-          db.pragma(`synchronous = ${durability === 'sync' || durability === 'replicated' ? 'FULL' : durability === 'batched' ? 'NORMAL' : 'OFF'}`)
-        }
-      } catch (e) {
-        db.close()
-        this.#lock?.release()
-        this.#lock = null
-        // Replaced or deleted since the open, found once locked or by a check failing on it (a
-        // deleted file in WAL mode cannot be read): opened again.
-        if (own && fileId(file) !== opened) {
-          if (tries < OPEN_TRIES) continue
-          throw new JournalReplaced(file, tries)
-        }
-        throw e
-      }
-      break
-    }
+    const opened = openJournal(file, this.path, { readonly: this.#readonly, own, memory, durability })
+    const db = opened.db
+    this.db = db
+    this.#lock = opened.lock
     this.weaveId = this.meta('weave_id') ?? ''
     if (!this.weaveId && !options.readonly) {
       // OR IGNORE: another process opening the new file at the same moment may have named it.

@@ -17,6 +17,7 @@ import { Ring } from '../src/amqp/ring.js'
 import { TakeoverLacksTypes } from '../src/replication/errors.js'
 import { register } from '../src/replication/registry.js'
 import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace } from './support/broker.js'
+import { raiment } from './support/raiment-process.js'
 import { deadline, lineFrom, removeReplNamespace, startReplWeave, type WeaveProc } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
@@ -114,12 +115,19 @@ describe.skipIf(!brokerUp && !CI)('takeover candidates', () => {
 
   it('a lost weave known only from the registry goes to a weave that runs all its types: its record says them', async () => {
     const other = otherApp()
-    const { procs, start } = namespace(['a', 'b', other])
+    const { dir, ns, procs, start } = namespace(['a', 'b', other])
     await lostBeforeHeard(start)
     // Neither heard a beat: only its registry record tells them of `a`. The weave of another app
     // starts first, and is alone on the ring for a while.
     const c = start(other, { REPL_TYPES: 'storm,saga' })
     await lineFrom(c, `ready ${other}`)
+    await lineFrom(c, 'log raiment: weave a is silent, and runs thread types this weave does not (waiter): left to a weave that runs them all')
+    // An operator who looks meanwhile is told that no live weave will take it over, and what to do.
+    const look = await raiment(dir, 'weaves', '--amqp', AMQP_URL, '--namespace', ns)
+    expect(look.code, look.stderr).toBe(0)
+    expect(look.stderr).toContain('weave a (replicated) is silent, and every live weave declines to take it over: each lacks one of the thread types its journal holds')
+    const json = await raiment(dir, 'weaves', '--amqp', AMQP_URL, '--namespace', ns, '--json')
+    expect((JSON.parse(json.stdout) as Array<{ id: string }>).find((w) => w.id === 'a')).toMatchObject({ id: 'a', silent: true, declinedByAll: true })
     const b = start('b')
     await takeoverOfA(procs, (limit) => takenByB(b, c, limit))
   }, 60_000)

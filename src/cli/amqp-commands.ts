@@ -138,7 +138,7 @@ export async function weaves(o: WeavesOptions): Promise<number> {
 
 /** A silent replicated weave in `raiment weaves --json`. */
 function silentJson(w: Silent): Record<string, unknown> {
-  return { id: w.id, silent: true, replicated: true, ...(w.takeoverAfterMs !== undefined ? { takeoverAfterMs: w.takeoverAfterMs } : {}), ...(w.streamGoneFor !== undefined ? { streamGone: true } : {}) }
+  return { id: w.id, silent: true, replicated: true, ...(w.takeoverAfterMs !== undefined ? { takeoverAfterMs: w.takeoverAfterMs } : {}), ...(w.streamGoneFor !== undefined ? { streamGone: true } : {}), ...(w.declinedByAll === true ? { declinedByAll: true } : {}) }
 }
 
 /** The line `raiment weaves` says of a silent replicated weave; `live`: how many weaves answered. */
@@ -149,6 +149,9 @@ function silentLine(w: Silent, live: number): string {
       `RAIMENT_JOURNAL_STREAM_GONE: weave ${w.id} (replicated) is silent, and cannot be taken over: weave ${w.streamGoneFor} found its journal stream gone. ` +
       `Its threads are in its own journal file only: start it again on its own disk (raiment start --replicate --id ${w.id} --db ITS_FILE); weave ${w.streamGoneFor}'s log says what to do if that file is lost too`
     )
+  }
+  if (w.declinedByAll === true) {
+    return `weave ${w.id} (replicated) is silent, and every live weave declines to take it over: each lacks one of the thread types its journal holds (their logs name them); start a weave that runs them all (it takes ${w.id} over after ${after} of silence), or start ${w.id} again (raiment start --db its journal --replicate)`
   }
   return live === 0
     ? `weave ${w.id} (replicated) is silent: it answers nothing, and no live weave can take it over; start it again (raiment start --db its journal --replicate), or a weave of its namespace to take it over after ${after} of silence`

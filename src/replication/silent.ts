@@ -12,13 +12,15 @@ import type { Beat } from '../amqp/membership.js'
 import { registeredUp, registryStream } from './registry.js'
 
 /**
- * A silent replicated weave: its id, its takeover time if it said, and the live weave that found
- * its journal stream gone (a takeover cannot rebuild it), if one did.
+ * A silent replicated weave: its id, its takeover time if it said, the live weave that found its
+ * journal stream gone (a takeover cannot rebuild it) if one did, and whether every live weave that
+ * could take it over declines it (each lacks one of its thread types).
  */
 export interface Silent {
   id: string
   takeoverAfterMs?: number
   streamGoneFor?: string
+  declinedByAll?: true
 }
 
 /** The replicated weaves of namespace `ns` that are silent, given the weaves that answered (`live`). */
@@ -36,7 +38,15 @@ export async function silentReplicated(conn: ChannelModel, ns: string, live: rea
   for (const [id, self] of await registeredUp(conn, ns)) {
     if (heard.has(id)) continue
     const by = gone.get(id)
-    out.push({ id, ...(self.afterMs !== undefined ? { takeoverAfterMs: self.afterMs } : {}), ...(by !== undefined ? { streamGoneFor: by } : {}) })
+    // As src/replication/takeover.ts chooses among them: leased, replicated, not hosted.
+    const could = live.filter((b) => b.leased === true && b.replication !== undefined && b.hostedBy === undefined)
+    const declined = could.length > 0 && could.every((b) => b.declines?.includes(id) === true)
+    out.push({
+      id,
+      ...(self.afterMs !== undefined ? { takeoverAfterMs: self.afterMs } : {}),
+      ...(by !== undefined ? { streamGoneFor: by } : {}),
+      ...(declined ? { declinedByAll: true as const } : {}),
+    })
   }
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }

@@ -108,9 +108,11 @@ export class Takeovers {
    * no stop on purpose: it is taken over again once silent.
    */
   heard(b: Beat): void {
-    // Alive (or hosted elsewhere): declined no more, its stream written again.
+    // Alive (or hosted elsewhere): declined no more, its stream written again, and once silent
+    // again taken over after its takeover time, not after a wait set while it was lost.
     this.#declined.delete(b.id)
     this.#gone.delete(b.id)
+    this.#notBefore.delete(b.id)
     if ((b.leaving && b.hostedBy === undefined) || b.replication === undefined || b.leased !== true) {
       this.#heard.delete(b.id)
       return

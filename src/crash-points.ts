@@ -18,7 +18,7 @@
  * journal it may remove (src/cli/common.ts `undoFreshJournal`) and before it removes anything;
  * `rebuild-checked` in a rebuild from the stream (`raiment restore`, a takeover) once it found its
  * file not there yet and before it renames the rebuilt one onto it; `journal-opened` in a weave
- * opening its journal (src/journal.ts, an owner only) once it has opened a file that was there,
+ * opening its journal (src/journal-open.ts, an owner only) once it has opened a file that was there,
  * the first time (not when it opens it again), and before it takes the owner lock.
  */
 export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'

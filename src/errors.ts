@@ -340,7 +340,7 @@ export class JournalLinked extends RaimentError {
  * A journal file that another process replaced or deleted, holding its owner lock (a `raiment
  * restore --db FILE`, a takeover rebuilding it, a refused start removing the journal it made),
  * between each of a weave's opens of it and its taking that lock: the weave gave up after `tries`
- * opens, having written nothing (src/journal.ts opens again after each such replacement).
+ * opens, having written nothing (src/journal-open.ts opens again after each such replacement).
  */
 export class JournalReplaced extends RaimentError {
   readonly file: string

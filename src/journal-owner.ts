@@ -17,11 +17,11 @@
  * - A journal file is replaced or deleted only under its owner lock (a restore, a takeover's
  *   rebuild, a refused start removing the journal it made), and an owner opens the file before it
  *   takes the lock: once it holds it, it checks that the path still leads to the file it opened
- *   (`fileId` before the open and after the lock, src/journal.ts), or opens it again, so it never
+ *   (`fileId` before the open and after the lock, src/journal-open.ts), or opens it again, so it never
  *   runs on a file unlinked under it.
  * - A journal file with two names (a hard link) is never written (`refuseLinked`): its sidecar,
  *   and SQLite's -wal, are beside the name, so each name would have an owner of its own.
- * - The journal is in WAL mode only while an owner runs, or after one died (src/journal.ts turns
+ * - The journal is in WAL mode only while an owner runs, or after one died (src/journal-open.ts turns
  *   WAL on for owners only; `leaveWal` turns it off), so `openToRead` finds the file alone, or its
  *   -wal and -shm already there.
  */

@@ -50,7 +50,7 @@ describe.skipIf(!brokerUp && !CI)('a lost weave whose journal stream is gone', (
     expect(look.code, look.stderr).toBe(0)
     expect(look.stderr).toContain('RAIMENT_JOURNAL_STREAM_GONE: weave x (replicated) is silent, and cannot be taken over: weave h found its journal stream gone. Its threads are in its own journal file only: start it again on its own disk (raiment start --replicate --id x --db ITS_FILE)')
     const json = await raiment(dirX, 'weaves', '--amqp', AMQP_URL, '--namespace', ns, '--json')
-    expect((JSON.parse(json.stdout) as Array<{ id: string }>).find((w) => w.id === 'x')).toEqual({ id: 'x', silent: true, replicated: true, takeoverAfterMs: expect.any(Number), streamGone: true })
+    expect((JSON.parse(json.stdout) as Array<{ id: string }>).find((w) => w.id === 'x')).toEqual({ id: 'x', silent: true, replicated: true, takeoverAfterMs: expect.any(Number), streamGone: true, streamGoneSeenBy: 'h' })
     // Started again on its own disk, it runs on (it writes a new generation from its file).
     const x2 = raimentProcess(dirX, xArgs)
     procs.push(x2)

@@ -107,7 +107,7 @@ export async function weaves(o: WeavesOptions): Promise<number> {
       say(JSON.stringify([...live.map(({ id, host, pid, threads, passivated, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, passivated: passivated ?? null, lastHeartbeat: new Date(at).toISOString(), replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) })), ...silent.map(silentJson)]))
       return 0
     }
-    for (const line of silent.map((w) => silentLine(w, live.length))) note(line)
+    for (const line of silent.map(silentLine)) note(line)
     if (live.length === 0) {
       note(`no live weave in namespace '${topology.ns}' (start one with raiment start --amqp URL; weaves started with --namespace NS are listed with --namespace NS)`)
       return 0
@@ -138,11 +138,11 @@ export async function weaves(o: WeavesOptions): Promise<number> {
 
 /** A silent replicated weave in `raiment weaves --json`. */
 function silentJson(w: Silent): Record<string, unknown> {
-  return { id: w.id, silent: true, replicated: true, ...(w.takeoverAfterMs !== undefined ? { takeoverAfterMs: w.takeoverAfterMs } : {}), ...(w.streamGoneFor !== undefined ? { streamGone: true } : {}), ...(w.declinedByAll === true ? { declinedByAll: true } : {}) }
+  return { id: w.id, silent: true, replicated: true, ...(w.takeoverAfterMs !== undefined ? { takeoverAfterMs: w.takeoverAfterMs } : {}), ...(w.streamGoneFor !== undefined ? { streamGone: true, streamGoneSeenBy: w.streamGoneFor } : {}), ...(w.noCandidate === true ? { noCandidate: true } : {}), ...(w.declinedByAll === true ? { declinedByAll: true } : {}) }
 }
 
-/** The line `raiment weaves` says of a silent replicated weave; `live`: how many weaves answered. */
-function silentLine(w: Silent, live: number): string {
+/** The line `raiment weaves` says of a silent replicated weave. */
+function silentLine(w: Silent): string {
   const after = w.takeoverAfterMs !== undefined ? `${w.takeoverAfterMs / 1000} s` : 'its takeover time'
   if (w.streamGoneFor !== undefined) {
     return (
@@ -153,8 +153,8 @@ function silentLine(w: Silent, live: number): string {
   if (w.declinedByAll === true) {
     return `weave ${w.id} (replicated) is silent, and every live weave declines to take it over: each lacks one of the thread types its journal holds (their logs name them); start a weave that runs them all (it takes ${w.id} over after ${after} of silence), or start ${w.id} again (raiment start --db its journal --replicate)`
   }
-  return live === 0
-    ? `weave ${w.id} (replicated) is silent: it answers nothing, and no live weave can take it over; start it again (raiment start --db its journal --replicate), or a weave of its namespace to take it over after ${after} of silence`
+  return w.noCandidate === true
+    ? `weave ${w.id} (replicated) is silent: it answers nothing, and no live weave can take it over (none runs with raiment start --replicate); start it again (raiment start --db its journal --replicate), or a replicated weave of its namespace to take it over after ${after} of silence`
     : `weave ${w.id} (replicated) is silent: it answers nothing and no weave hosts it yet; a live weave takes it over after ${after} of silence (one that lacks its thread types declines)`
 }
 

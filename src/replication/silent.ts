@@ -13,13 +13,15 @@ import { registeredUp, registryStream } from './registry.js'
 
 /**
  * A silent replicated weave: its id, its takeover time if it said, the live weave that found its
- * journal stream gone (a takeover cannot rebuild it) if one did, and whether every live weave that
- * could take it over declines it (each lacks one of its thread types).
+ * journal stream gone (a takeover cannot rebuild it) if one did, whether no live weave could take
+ * it over (none holds a lease of its own: src/replication/host.ts), and whether every one that
+ * could declines it (each lacks one of its thread types).
  */
 export interface Silent {
   id: string
   takeoverAfterMs?: number
   streamGoneFor?: string
+  noCandidate?: true
   declinedByAll?: true
 }
 
@@ -34,17 +36,18 @@ export async function silentReplicated(conn: ChannelModel, ns: string, live: rea
     for (const j of b.journals ?? []) heard.add(j)
     for (const j of b.streamGone ?? []) gone.set(j, b.id)
   }
+  // As src/replication/takeover.ts chooses among them: leased, replicated, not hosted.
+  const could = live.filter((b) => b.leased === true && b.replication !== undefined && b.hostedBy === undefined)
   const out: Silent[] = []
   for (const [id, self] of await registeredUp(conn, ns)) {
     if (heard.has(id)) continue
     const by = gone.get(id)
-    // As src/replication/takeover.ts chooses among them: leased, replicated, not hosted.
-    const could = live.filter((b) => b.leased === true && b.replication !== undefined && b.hostedBy === undefined)
     const declined = could.length > 0 && could.every((b) => b.declines?.includes(id) === true)
     out.push({
       id,
       ...(self.afterMs !== undefined ? { takeoverAfterMs: self.afterMs } : {}),
       ...(by !== undefined ? { streamGoneFor: by } : {}),
+      ...(could.length === 0 ? { noCandidate: true as const } : {}),
       ...(declined ? { declinedByAll: true as const } : {}),
     })
   }

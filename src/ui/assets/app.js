@@ -125,7 +125,8 @@ function Actions({ id, live }) {
   const send = (e) => {
     e.preventDefault()
     void act('send', async () => {
-      const k = key.trim()
+      // As typed, as raiment send --key takes it; empty: no key.
+      const k = key
       const r = await post('/api/send', k === '' ? { to: id, message } : { to: id, message, key: k })
       if (r.result.duplicate) return `already sent to ${r.result.to} with key '${k}'${r.result.delivered ? '' : ' (it went to the dead letters then)'}: not sent again`
       return r.result.delivered ? `delivered to ${r.result.to}${r.waits ? ` (${r.waits})` : ''}` : `not delivered: ${r.result.reason}`
@@ -133,7 +134,7 @@ function Actions({ id, live }) {
   }
   return html`<div class="actions">
     <button class="danger" id="kill" disabled=${busy || !live} onClick=${kill}>Kill</button>
-    <form onSubmit=${send}><input id="message" placeholder='message as JSON, e.g. {"hello":"world"}' value=${message} onInput=${(e) => setMessage(e.target.value)} /><input id="send-key" class="key" placeholder="key (optional)" title="a message with a key reaches its thread once per key, however often it is sent (raiment send --key)" value=${key} onInput=${(e) => setKey(e.target.value)} /><button id="send" disabled=${busy || message.trim() === ''}>Send</button></form>
+    <form onSubmit=${send}><input id="message" placeholder='message as JSON, e.g. {"hello":"world"}' value=${message} onInput=${(e) => setMessage(e.target.value)} /><input id="send-key" class="key" placeholder="key (optional)" title="a message with a key reaches its thread once per key for 24 hours, however often it is sent (raiment send --key)" value=${key} onInput=${(e) => setKey(e.target.value)} /><button id="send" disabled=${busy || message.trim() === ''}>Send</button></form>
     ${said && html`<output id="said" class=${said.ok ? 'ok' : 'err'}>${said.text}</output>`}
   </div>`
 }

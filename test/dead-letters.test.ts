@@ -68,13 +68,13 @@ describe('with a weave running, the weave sends again or drops', () => {
     const { db, weave, keeperId, senders } = await threeDeadLetters()
     try {
       const [first] = rows(db)
-      expect(await deadLetters({ db, ...quiet, resend: String(first!.n), to: 'keeper' })).toBe(0)
+      expect(await deadLetters({ db, ...quiet, resend: [String(first!.n)], to: 'keeper' })).toBe(0)
       expect(await weave.join(keeperId)).toMatchObject({ status: 'done', result: { order: 1 } })
       expect(rows(db).map((r) => r.n)).not.toContain(first!.n)
       const raw = new Database(db, { readonly: true })
       expect(raw.prepare('SELECT count(*) FROM inbox').pluck().get()).toBe(0)
       raw.close()
-      await expect(deadLetters({ db, ...quiet, resend: String(first!.n), to: 'keeper' })).rejects.toMatchObject({ code: 'RAIMENT_NO_DEAD_LETTER' })
+      await expect(deadLetters({ db, ...quiet, resend: [String(first!.n)], to: 'keeper' })).rejects.toMatchObject({ code: 'RAIMENT_NO_DEAD_LETTER' })
       expect(rows(db)).toHaveLength(2)
       expect(senders).toHaveLength(3)
     } finally {
@@ -86,7 +86,7 @@ describe('with a weave running, the weave sends again or drops', () => {
     const { db, weave, senders } = await threeDeadLetters()
     try {
       const before = rows(db)
-      expect(await deadLetters({ db, ...quiet, resend: String(before[0]!.n) })).toBe(1)
+      expect(await deadLetters({ db, ...quiet, resend: [String(before[0]!.n)] })).toBe(1)
       const after = rows(db)
       expect(after).toHaveLength(3)
       expect(after.map((r) => r.n)).not.toContain(before[0]!.n)
@@ -101,7 +101,7 @@ describe('with a weave running, the weave sends again or drops', () => {
     const { db, weave, keeperId } = await threeDeadLetters()
     try {
       const n = String(rows(db)[0]!.n)
-      const both = await Promise.allSettled([deadLetters({ db, ...quiet, resend: n, to: keeperId }), deadLetters({ db, ...quiet, resend: n, to: keeperId })])
+      const both = await Promise.allSettled([deadLetters({ db, ...quiet, resend: [n], to: keeperId }), deadLetters({ db, ...quiet, resend: [n], to: keeperId })])
       expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected'])
       expect(both.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'RAIMENT_NO_DEAD_LETTER' } })
       expect(await weave.join(keeperId)).toMatchObject({ status: 'done', result: { order: 1 } })
@@ -121,6 +121,25 @@ describe('with a weave running, the weave sends again or drops', () => {
       weave.send('nobody', 'later')
       await weave.committed()
       expect(rows(db).at(-1)!.n).toBeGreaterThan(newest)
+    } finally {
+      await weave.close()
+    }
+  })
+
+  test('--resend all: each is sent again, oldest first, in a request of its own; those dead again are counted (exit 1)', async () => {
+    const { db, weave, keeperId } = await threeDeadLetters()
+    try {
+      const before = rows(db)
+      // The keeper takes the oldest and ends: the two after it find it ended.
+      expect(await deadLetters({ db, ...quiet, resend: ['all'], to: 'keeper' })).toBe(1)
+      expect(await weave.join(keeperId)).toMatchObject({ status: 'done', result: { order: 1 } })
+      const after = rows(db)
+      expect(after).toHaveLength(2)
+      expect(after.every((r) => r.n > before.at(-1)!.n && r.recipient === 'keeper')).toBe(true)
+      expect(after.map((r) => r.sender)).toEqual(before.slice(1).map((r) => r.sender))
+      // Several by number, one of them not a dead letter: refused, nothing sent.
+      await expect(deadLetters({ db, ...quiet, resend: [String(after[0]!.n), '999'] })).rejects.toMatchObject({ code: 'RAIMENT_NO_DEAD_LETTER' })
+      expect(rows(db)).toEqual(after)
     } finally {
       await weave.close()
     }
@@ -146,7 +165,7 @@ test('with no weave running, the CLI sends it again into the inbox (from its sen
   const { db, weave, keeperId } = await threeDeadLetters()
   await weave.close()
   const [first, second] = rows(db)
-  expect(await deadLetters({ db, ...quiet, resend: String(second!.n), to: keeperId })).toBe(0)
+  expect(await deadLetters({ db, ...quiet, resend: [String(second!.n)], to: keeperId })).toBe(0)
   expect(await deadLetters({ db, ...quiet, drop: [String(first!.n)] })).toBe(0)
   expect(rows(db)).toHaveLength(1)
   const raw = new Database(db, { readonly: true })
@@ -185,6 +204,22 @@ test('the CLI: the listing numbers them; bad input is one line with its code, an
   expect(page).toContain('raiment dead-letters --resend N')
   const dropped = await raiment(dir, 'dead-letters', '--drop', 'all')
   expect(dropped.stdout.trim()).toBe('dropped 3 dead letters')
+}, 60_000)
+
+test('--json lists every dead letter unless --limit says; the table, the last 20', async () => {
+  const db = join(tempDir(), 'raiment.db')
+  const weave = await open(db)
+  for (let i = 0; i < 25; i++) weave.send('nobody', i)
+  await weave.close()
+  const dir = join(db, '..')
+  const json = await raiment(dir, 'dead-letters', '--json')
+  expect((JSON.parse(json.stdout) as unknown[]).length).toBe(25)
+  expect(json.stderr).toBe('')
+  const limited = await raiment(dir, 'dead-letters', '--json', '--limit', '5')
+  expect((JSON.parse(limited.stdout) as unknown[]).length).toBe(5)
+  const table = await raiment(dir, 'dead-letters')
+  expect(table.stdout.trim().split('\n')).toHaveLength(21)
+  expect(table.stderr).toContain('the last 20 of 25 dead letters')
 }, 60_000)
 
 test('a journal whose dead letters were numbered the old way keeps them, numbered for good from now on', async () => {

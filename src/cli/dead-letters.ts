@@ -1,6 +1,7 @@
 /**
- * `raiment dead-letters`: lists the messages that could not be delivered, sends one again
- * (`--resend N [--to ID_OR_NAME]`) or drops some (`--drop N… | all`).
+ * `raiment dead-letters`: lists the messages that could not be delivered, sends some again
+ * (`--resend N… | all [--to ID_OR_NAME]`, one request each, oldest first) or drops some
+ * (`--drop N… | all`).
  *
  * Invariant: as for `raiment send` (src/cli/messages.ts), the journal is changed here only in a
  * write transaction that finds no weave owning it; with a weave running, the change is a control
@@ -16,9 +17,10 @@ import { deliver, notDelivered } from './messages.js'
 import { decodeSafe, jsonValue } from './records.js'
 
 export interface DeadLettersOptions extends DbOptions, AskOptions {
-  limit: string
+  /** Unset: 20, or every one with `json`. */
+  limit?: string
   json?: boolean
-  resend?: string
+  resend?: string[]
   to?: string
   drop?: string[]
 }
@@ -27,12 +29,12 @@ export interface DeadLettersOptions extends DbOptions, AskOptions {
 /**
  * `raiment dead-letters`: the last N dead letters, oldest first, each with its number N; `--json`
  * prints them as an array of `{n, at, sender, recipient, reason, message}` (sender null: from
- * outside any thread). With `--resend` or `--drop`, does that instead.
+ * outside any thread), every one unless `--limit`. With `--resend` or `--drop`, does that instead.
  */
 export async function deadLetters(o: DeadLettersOptions): Promise<number> {
   const req = request(o)
-  if (req !== null) return change(o, req, askTimeout(o))
-  const limit = parseLimit(o.limit)
+  if (req !== null) return 'resend' in req ? resend(o, req) : change(o, req, askTimeout(o))
+  const limit = o.limit !== undefined ? parseLimit(o.limit) : o.json ? Number.MAX_SAFE_INTEGER : 20
   const journal = openReadonly(o.db)
   try {
     const letters = deadLettersOf(journal)
@@ -59,11 +61,14 @@ export async function deadLetters(o: DeadLettersOptions): Promise<number> {
  * The change asked for, or null for a listing.
  * @throws InvalidArgument for a number that is not one, both options, or `--to` without `--resend`
  */
-function request(o: DeadLettersOptions): DeadLetterRequest | null {
-  if (o.resend !== undefined && o.drop !== undefined) throw new InvalidArgument('--resend and --drop cannot be given together: resend one dead letter, or drop some')
+function request(o: DeadLettersOptions): Exclude<DeadLetterRequest, { resend: number }> | { resend: number[] | 'all' } | null {
+  if (o.resend !== undefined && o.drop !== undefined) throw new InvalidArgument('--resend and --drop cannot be given together: resend some dead letters, or drop some')
   if (o.to !== undefined && o.resend === undefined) throw new InvalidArgument('--to goes with --resend N: it names who the dead letter N is sent to instead of its recipient')
   if (o.to?.trim() === '') throw new InvalidArgument('--to must be a thread id (see raiment ps) or a registered name, got ""')
-  if (o.resend !== undefined) return { resend: number(o.resend, '--resend'), ...(o.to !== undefined ? { to: o.to } : {}) }
+  if (o.resend !== undefined) {
+    if (o.resend.length === 1 && o.resend[0] === 'all') return { resend: 'all' }
+    return { resend: [...new Set(o.resend.map((d) => number(d, '--resend')))] }
+  }
   if (o.drop === undefined) return null
   if (o.drop.length === 1 && o.drop[0] === 'all') return { drop: 'all' }
   return { drop: [...new Set(o.drop.map((d) => number(d, '--drop')))] }
@@ -72,12 +77,44 @@ function request(o: DeadLettersOptions): DeadLetterRequest | null {
 function number(text: string, option: string): number {
   const n = Number(text)
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) {
-    throw new InvalidArgument(`${option} takes the number N of a dead letter (the first column of raiment dead-letters), got '${text}'${option === '--drop' ? "; --drop all drops every one" : ''}`)
+    throw new InvalidArgument(`${option} takes the number N of a dead letter (the first column of raiment dead-letters), got '${text}'; ${option} all takes every one`)
   }
   return n
 }
 
-/** Sends again or drops, by the weave running on the journal or, with none, here. */
+/**
+ * Sends dead letters again, each in a request of its own (`change`), oldest first: every one
+ * there now for `all`; numbers that are not dead letters are refused first, nothing sent. Exit
+ * status 1 when one went to the dead letters again.
+ */
+async function resend(o: DeadLettersOptions, req: { resend: number[] | 'all' }): Promise<number> {
+  const journal = openReadonly(o.db)
+  let ns: number[]
+  try {
+    const there = deadLettersOf(journal).last(Number.MAX_SAFE_INTEGER).map((d) => d.n)
+    const numbers = req.resend === 'all' ? there : req.resend
+    const missing = numbers.filter((n) => !there.includes(n))
+    if (missing.length > 0) throw noDeadLetter(missing, o.db)
+    ns = [...numbers].sort((a, b) => a - b)
+  } finally {
+    journal.close()
+  }
+  if (ns.length === 0) {
+    say(`no dead letters in ${o.db}`)
+    return 0
+  }
+  const waitMs = askTimeout(o)
+  let again = 0
+  for (const n of ns) if ((await change(o, { resend: n, ...(o.to !== undefined ? { to: o.to } : {}) }, waitMs)) !== 0) again++
+  if (ns.length > 1) note(`sent ${plural(ns.length, 'dead letter')} again: ${ns.length - again} delivered${again > 0 ? `, ${again} dead letters again (under new numbers)` : ''}`)
+  return again > 0 ? 1 : 0
+}
+
+function noDeadLetter(missing: number[], db: string): RaimentError {
+  return new RaimentError('RAIMENT_NO_DEAD_LETTER', `no dead letter ${missing.join(', ')} in ${db}: nothing was changed. raiment dead-letters lists them, each with its number N`)
+}
+
+/** Sends one again or drops, by the weave running on the journal or, with none, here. */
 async function change(o: DeadLettersOptions, req: DeadLetterRequest, waitMs: number): Promise<number> {
   const journal = openExisting(o.db)
   try {
@@ -119,9 +156,7 @@ async function asked(journal: Journal, req: DeadLetterRequest, msgId: string, wa
 }
 
 function report(db: string, req: DeadLetterRequest, reply: DeadLetterReply): number {
-  if ('missing' in reply) {
-    throw new RaimentError('RAIMENT_NO_DEAD_LETTER', `no dead letter ${reply.missing.join(', ')} in ${db}: nothing was changed. raiment dead-letters lists them, each with its number N`)
-  }
+  if ('missing' in reply) throw noDeadLetter(reply.missing, db)
   if ('dropped' in reply) {
     say(`dropped ${plural(reply.dropped, 'dead letter')}`)
     return 0

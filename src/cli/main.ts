@@ -242,16 +242,16 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
 
   asks(db(program.command('dead-letters')))
     .description('List messages that could not be delivered (oldest first): their number N, when, sender, recipient, why, and the message; or send one again, or drop some.')
-    .option('-n, --limit <n>', 'show the last N', '20')
+    .option('-n, --limit <n>', 'show the last N (default 20; with --json, every one)')
     .option('--json', 'print them as a JSON array, each message whole')
-    .option('--resend <N>', 'send dead letter N again, from its sender, to its recipient (or --to); it leaves the dead letters')
-    .option('--to <id-or-name>', 'with --resend: send it to this thread id or registered name instead')
+    .option('--resend <N...>', "send these dead letters again ('all': every one), each from its sender to its recipient (or --to), oldest first; each leaves the dead letters")
+    .option('--to <id-or-name>', 'with --resend: send them to this thread id or registered name instead')
     .option('--drop <N...>', "drop these dead letters ('all': every one)")
     .addHelpText(
       'after',
       '\nWith a weave running on the journal, it sends or drops them; with none, this process does.' +
-        '\n\nExit status of --resend: 0 when delivered, 1 when it went to the dead letters again (under a new N).' +
-        '\n\nExamples:\n  raiment dead-letters --limit 50\n  raiment dead-letters --json\n  raiment dead-letters --resend 7 --to ear\n  raiment dead-letters --drop 3 4 5\n  raiment dead-letters --drop all',
+        '\n\nExit status of --resend: 0 when delivered, 1 when one went to the dead letters again (under a new N).' +
+        '\n\nExamples:\n  raiment dead-letters --limit 50\n  raiment dead-letters --json\n  raiment dead-letters --resend 7 --to ear\n  raiment dead-letters --resend all --to worker\n  raiment dead-letters --drop 3 4 5\n  raiment dead-letters --drop all',
     )
     .action(run(async (o: DeadLettersOptions) => (await import('./dead-letters.js')).deadLetters(o)))
 

@@ -389,6 +389,16 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     printed.length = 0
     expect(await cli('migrate', id, '--to', 'b'), printed.join('')).toBe(0)
     expect(printed.join('')).toContain(`moved ${id} to weave b`)
+    // Here, it is listed as moved with the calls it made here, and shown as moved where.
+    printed.length = 0
+    expect(await cli('ps', '--json'), printed.join('')).toBe(0)
+    const listed = (JSON.parse(printed.join('')) as Array<{ id: string; status: string; calls: number }>).find((t) => t.id === id)
+    expect(listed).toMatchObject({ status: 'moved' })
+    expect(listed!.calls).toBeGreaterThan(0)
+    printed.length = 0
+    expect(await cli('show', id), printed.join('')).toBe(0)
+    expect(printed.join('').split('\n')[0]).toMatch(new RegExp(`^${id}  listener  moved to weave b  created `))
+    printed.length = 0
     // Sent to the old home (a, through its control table), forwarded to b.
     expect(await cli('send', id, '{"hello":"world"}'), printed.join('')).toBe(0)
     expect(result(await b.join(id))).toEqual({ received: { hello: 'world' } })

@@ -41,8 +41,10 @@ export function ps(o: PsOptions): number {
     const listed = journal.threads({ ...(status ? { status } : {}), ...(o.type ? { type: o.type } : {}) })
     const all = onlyAsleep ? listed.filter((r) => r.status !== 'running' || asleep.has(r.id)) : listed
     const rows = limit === undefined || limit >= all.length ? all : all.slice(all.length - limit)
-    const live = rows.some((r) => r.status === 'running' || r.status === 'pending') ? callCounts(journal.db) : new Map<string, number>()
-    const count = (r: ThreadRow): number => (r.status === 'running' || r.status === 'pending' ? (live.get(r.id) ?? 0) : r.calls)
+    // An ended thread's count is in its row; a live one's, and one that moved away (its record stays here), are counted.
+    const counted = (r: ThreadRow): boolean => r.status === 'running' || r.status === 'pending' || r.status === 'moved'
+    const live = rows.some(counted) ? callCounts(journal.db) : new Map<string, number>()
+    const count = (r: ThreadRow): number => (counted(r) ? (live.get(r.id) ?? 0) : r.calls)
     if (o.json) {
       say(JSON.stringify(rows.map((r) => threadJson(threadView(r, journal, count(r))))))
       return 0
@@ -150,6 +152,8 @@ export function show(id: string, o: ShowOptions): number {
         ? `${t.status}, waiting for its type (the last weave could not run '${t.type}': see its RAIMENT_THREADS_WAIT_FOR_TYPE warning; since ${isoTime(t.waitingForType)})`
         : t.oldCode !== undefined
           ? `running (old code): a reload kept it on the code it started with (${t.oldCode}); a restart or a crash resumes it under the file on disk, where it diverges`
+          : t.movedTo !== undefined
+          ? `moved to weave ${t.movedTo}`
           : t.passivated === undefined
           ? t.status
           : `passivated (waiting for ${waitText(t.passivated)}, since ${isoTime(t.passivated.since)})`

@@ -49,6 +49,8 @@ export interface Remote {
    * Never rejects.
    */
   joined?(id: string): Promise<boolean | null>
+  /** Whether weave `id` is live now (heard within its heartbeats); without it, taken as live. */
+  isLive?(id: string): boolean
   /**
    * Replicates the journal (src/replication/): becomes its tap, and resolves once a first copy
    * of it is confirmed by the broker. `hold`: a batch's callbacks wait for the broker's confirm.

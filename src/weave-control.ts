@@ -132,7 +132,8 @@ export class ControlRequests {
           else {
             // Answered when the move is durable (or refused).
             this.#weave.migrate(thread, c.arg ?? '').then(
-              (to) => this.#reply(c.n, JSON.stringify({ moved: thread, to })),
+              // Moved to a weave not live now (it waits in that weave's queue): raiment migrate says so.
+              (to) => this.#reply(c.n, JSON.stringify({ moved: thread, to, ...(this.#weave.messages.remote?.isLive?.(to) === false ? { down: true } : {}) })),
               // The refusal keeps its class and code: raiment migrate prints them.
               (e: unknown) => this.#reply(c.n, JSON.stringify({ refused: encodeError(e) })),
             )

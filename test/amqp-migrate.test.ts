@@ -330,7 +330,7 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
   it('raiment migrate ID --to WEAVE asks the weave process running on the journal; raiment send and kill to the old home are forwarded', async () => {
     const dir = tempDir()
     const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    cleanups.push(() => removeNamespace(ns, ['a', 'b', 'c']))
     const link = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
     const b = await Weave.open({ db: join(dir, 'b.db'), weaveId: 'b', threads: { listener }, ioLibs: false, dumps: false, durability: 'memory', remote: link })
     await link.start(b)
@@ -438,5 +438,25 @@ describe.skipIf(!brokerUp && !CI)('moving a thread to another weave', () => {
     await expect.poll(() => deadLetters(b).map((d) => (d as { body: string }).body), { timeout: 10_000, interval: 20 }).toEqual(['J{"late":true}'])
     expect(result(await b.join(far))).toEqual({ received: { far: true } })
     expect(deadLetters(a2)).toEqual([])
+
+    // To a weave that joined and is down now: moved (it waits in that weave's queue), and said so.
+    const link3 = await AmqpLink.connect({ url: AMQP_URL, namespace: ns, heartbeatMs: 100, log: () => {} })
+    const c = await Weave.open({ db: join(dir, 'c.db'), weaveId: 'c', threads: { listener }, ioLibs: false, dumps: false, durability: 'memory', remote: link3 })
+    await link3.start(c)
+    await expect.poll(() => link2.isLive('c'), { timeout: 10_000, interval: 20 }).toBe(true)
+    await link3.close()
+    await c.close()
+    await expect.poll(() => link2.isLive('c'), { timeout: 10_000, interval: 20 }).toBe(false)
+    const waiting = a2.spawn('listener', { name: 'ear4' })
+    await a2.committed()
+    printed.length = 0
+    expect(await cli('migrate', waiting, '--to', 'c'), printed.join('')).toBe(0)
+    expect(printed.join('')).toContain(`weave c is not live now: ${waiting} waits in its queue`)
+    // And to a live one, nothing of the kind.
+    const live = a2.spawn('listener', { name: 'ear5' })
+    await a2.committed()
+    printed.length = 0
+    expect(await cli('migrate', live, '--to', 'b'), printed.join('')).toBe(0)
+    expect(printed.join('')).not.toContain('not live now')
   }, 60_000)
 })

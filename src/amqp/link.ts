@@ -299,6 +299,10 @@ export class AmqpLink implements Remote {
     return this.#members?.live() ?? []
   }
 
+  isLive(id: string): boolean {
+    return id === this.#weave?.journal.weaveId || this.live().some((b) => b.id === id)
+  }
+
   /** Outbox rows not yet confirmed by the broker, and messages waiting for their name's weave. */
   pending(): number {
     return this.#relay?.pending() ?? 0

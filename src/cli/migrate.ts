@@ -8,7 +8,7 @@ import { decodeError } from '../error-records.js'
 import { InvalidArgument, RaimentError, UnknownThread } from '../errors.js'
 import { checkMoveTarget } from '../weave-moves.js'
 import { answerOf, askTimeout, busyHint, waitText, type AskOptions } from './ask-weave.js'
-import { openExisting, runningOwner, say, type DbOptions } from './common.js'
+import { note, openExisting, runningOwner, say, type DbOptions } from './common.js'
 
 /** How long to wait for the weave to take the request (it may look the target weave up on the broker); then it is withdrawn. */
 const MIGRATE_TIMEOUT_MS = 15_000
@@ -45,7 +45,7 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
         `the weave (pid ${owner.pid}) did not take the request within ${waitText(waitMs)}; it was withdrawn, nothing was done: ask again once the weave answers. ${busyHint(waitMs)}`,
       )
     }
-    let moved: { moved?: string; to?: string; refused?: string } = {}
+    let moved: { moved?: string; to?: string; refused?: string; down?: boolean } = {}
     try {
       moved = JSON.parse(reply) as typeof moved
     } catch {
@@ -55,6 +55,7 @@ export async function migrate(id: string, o: MigrateOptions): Promise<number> {
     if (typeof moved.refused === 'string') throw decodeError(moved.refused)
     if (typeof moved.to !== 'string') throw new RaimentError('RAIMENT_MIGRATE_FAILED', `the weave (pid ${owner.pid}) did not move ${id}: ${reply}`)
     say(`moved ${id} to weave ${moved.to}; messages sent to it here are forwarded there`)
+    if (moved.down === true) note(`weave ${moved.to} is not live now: ${id} waits in its queue, with what is sent to it, and runs on once weave ${moved.to} starts again`)
     return 0
   } finally {
     journal.close()

@@ -12,7 +12,7 @@
  */
 import { expect, test } from 'vitest'
 import { execFile } from 'node:child_process'
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -204,4 +204,10 @@ test('npm pack, install in an npm init project, npx raiment init, npm test; Weav
   expect(readdirSync(elsewhere).sort()).toEqual(['greet-ada.json', 'threads'])
   const replayed = await ok('node', [join(app, 'node_modules', 'raiment', 'bin', 'raiment.js'), 'replay', 'greet-ada.json', '--threads', 'threads'], elsewhere, env)
   expect(replayed.stdout).toContain('which equals the recorded result')
+
+  // The README's links to the docs lead somewhere in the installed package too.
+  const installed = join(app, 'node_modules', 'raiment')
+  const links = [...readFileSync(join(installed, 'README.md'), 'utf8').matchAll(/\]\((docs\/[^)#]+)/g)].map((m) => m[1]!)
+  expect(links.length).toBeGreaterThan(5)
+  expect(links.filter((l) => !existsSync(join(installed, l)))).toEqual([])
 }, 600_000)

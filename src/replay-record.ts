@@ -5,6 +5,8 @@
  */
 import type { Call } from './call.js'
 import type { Entry, RecordBlocks } from './replay-blocks.js'
+import { decodeArgs } from './encoding.js'
+import { valueText } from './value-text.js'
 
 export type { Entry } from './replay-blocks.js'
 
@@ -127,9 +129,18 @@ export function splitKey(key: string): { call: string; args: string } {
 /** `fs.readFile("a.txt")` from a key. */
 export function describeKey(key: string, max = 120): string {
   const { call, args } = splitKey(key)
-  let a = args.startsWith('[') ? args.slice(1, -1) : args
+  let a = args.startsWith('[') ? args.slice(1, -1) : readable(args)
   if (a.length > max) a = a.slice(0, max) + '…'
   return `${call}(${a})`
+}
+
+/** Arguments that plain JSON could not hold (NaN, a Date, a bigint), as a caller writes them, not as they are encoded. */
+function readable(args: string): string {
+  try {
+    return decodeArgs(args).map(valueText).join(',')
+  } catch {
+    return args
+  }
 }
 
 /** How many characters of arguments a call shows in a list. */
@@ -156,7 +167,7 @@ export function nearest(r: Replay, got: Call): string {
   }
   const best = [...pool].sort((a, b) => score(b.key) - score(a.key)).slice(0, 3)
   if (best.length === 0) return ''
-  return ` Nearest recorded requests: ${best.map((e) => `${describeKey(e.key)} #${e.ord}`).join('; ')}.`
+  return ` Nearest recorded requests: ${best.map((e) => `${describeKey(e.key)} (ordinal ${e.ord})`).join('; ')}.`
 }
 
 /**

@@ -97,6 +97,21 @@ describe('strict replay of a changed thread body', () => {
     expect(e.message).toContain('deterministic')
   })
 
+  it('an argument plain JSON cannot hold (NaN) is named as the code writes it, not as it is encoded', async () => {
+    const { dump } = await record(original, { n: 1 }, recordOpts())
+    const changed = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        await this.dv.step('reserve', p.n)
+        await Promise.all([this.dv.step('price', p.n), this.dv.step('stock', p.n)])
+        return this.dv.step('charge', Number('oops'))
+      },
+    })
+    const e = await divergence(changed, dump)
+    expect(e.message).toContain('dv.step("charge",NaN)')
+    expect(e.message).not.toContain('"json"')
+  })
+
   it('a different method, or a call inserted: names both', async () => {
     const { dump } = await record(original, { n: 2 }, recordOpts())
     const inserted = thread({

@@ -75,12 +75,15 @@ export function endedBefore(r: Replay, e: Entry, i: number): Divergence {
 export function divergenceError(threadId: string, type: string, r: Replay | null, { what, detail }: Divergence): ReplayDivergence {
   const released = r ? r.next : 0
   const last = r && released > 0 ? ` Last matched: ${describeKey(r.record.keyAt(released - 1))}.` : ''
-  return new ReplayDivergence(
-    `thread ${threadId} (${type}) diverged from its record: ${what}${last} ` +
-      `The thread's code or its inputs changed since the record was made: make sure the thread is ` +
-      `deterministic (all time, randomness and I/O through this.<library>), or record it again.`,
-    detail,
-  )
+  const why =
+    detail.kind === 'beyond'
+      ? `Either the thread's code or its inputs changed since the record was made (make sure the thread is ` +
+        `deterministic: all time, randomness and I/O through this.<library>), or its code was changed on purpose (a fix) ` +
+        `and asks for more than the recorded run did: a dump replays no further than its record, so run the new code live ` +
+        `to see the rest (record() with the same params, or raiment fork ID --at SEQ on the journal it ran in).`
+      : `The thread's code or its inputs changed since the record was made: make sure the thread is ` +
+        `deterministic (all time, randomness and I/O through this.<library>), or record it again.`
+  return new ReplayDivergence(`thread ${threadId} (${type}) diverged from its record: ${what}${last} ${why}`, detail)
 }
 
 /**

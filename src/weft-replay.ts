@@ -144,7 +144,8 @@ export abstract class WeftReplay extends KeyCounts {
   /** `call`, asked past the end of a record replayed without a journal (a dump's): a marker the record's code ended without, or a divergence. */
   protected pastRecord(call: Call): void {
     if (markerPastEnd(call, this)) return this.answerMarker(call)
-    this.divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}).`, detail: { kind: 'beyond', index: typeof this.#base === 'number' ? this.#base : this.#base.length, made: madeBy(call, this.stacks) } })
+    const index = typeof this.#base === 'number' ? this.#base : this.#base.length
+    this.divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}): its record ends after ${index === 1 ? 'its 1 outcome' : `its ${index} outcomes`}, as far as the recorded run went.`, detail: { kind: 'beyond', index, made: madeBy(call, this.stacks) } })
   }
 
   /** A marker call answered, unrecorded, as the code before the marker went (`absent`). */

@@ -112,6 +112,24 @@ describe('strict replay of a changed thread body', () => {
     expect(e.message).not.toContain('"json"')
   })
 
+  it('a call past the end of the record: says where the record ends, and that a fix is run live to see the rest', async () => {
+    const { dump } = await record(original, { n: 1 }, recordOpts())
+    const more = thread({
+      uses: ['dv'],
+      async does(p: { n: number }) {
+        const a = await this.dv.step('reserve', p.n)
+        const [b, c] = await Promise.all([this.dv.step('price', p.n), this.dv.step('stock', p.n)])
+        const d = await this.dv.step('charge', p.n)
+        await this.dv.step('receipt', p.n)
+        return [a, b, c, d]
+      },
+    })
+    const e = await divergence(more, dump)
+    expect(e.detail).toMatchObject({ kind: 'beyond', index: 4 })
+    expect(e.message).toContain('the dump holds no outcome for dv.step("receipt",1) (ordinal 0): its record ends after its 4 outcomes, as far as the recorded run went.')
+    expect(e.message).toContain('a dump replays no further than its record, so run the new code live to see the rest')
+  })
+
   it('a different method, or a call inserted: names both', async () => {
     const { dump } = await record(original, { n: 2 }, recordOpts())
     const inserted = thread({

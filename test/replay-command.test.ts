@@ -258,3 +258,14 @@ test("whose failure a record holds decides where it ends: the weave's (a linked 
   })
   await expect(replay(goesOn, own.dump)).rejects.toMatchObject({ code: 'RAIMENT_REPLAY_DIVERGENCE' })
 }, SLOW)
+
+test("a dump whose thread type the threads directory lacks: the error says the dump names it, and --threads", async () => {
+  const dir = projectWith(THREADS)
+  const cont = (await loadThreadTypes(join(dir, 'threads'))).types.get('cont')!
+  const { dump } = await record(cont, { n: 0 }, { name: 'cont', ioLibs: false })
+  const r = await replayed(dir, 'other.json', { ...dump, thread: { ...dump.thread, type: 'nosuch' } })
+  expect(r.code).toBe(1)
+  expect(r.out).toMatch(/^raiment: RAIMENT_UNKNOWN_THREAD_TYPE: unknown thread type 'nosuch'/m)
+  expect(r.out).toContain("The dump names it (its thread's type): replay it where that type's module is, with --threads DIR (threads now)")
+  expect(r.out).not.toContain('raiment reload')
+}, SLOW)

@@ -356,11 +356,12 @@ export function parseParams(text: string | undefined, type: string, example = `r
 
 /**
  * Loads the thread type `type` of `dir`, and no other module (one that fails to load does not
- * matter here); like a weave, it also knows the built-in `raiment/supervisor`.
+ * matter here); like a weave, it also knows the built-in `raiment/supervisor`. `howToAdd`: what an
+ * unknown type's error advises in place of a weave's reload.
  * @throws UnknownThreadType naming the known types, or InvalidArgument when there are none
  * @throws ThreadTypeUnavailable when its module fails to load (the load error is its cause)
  */
-export async function threadType(dir: string, type: string): Promise<AnyThreadType> {
+export async function threadType(dir: string, type: string, howToAdd?: string): Promise<AnyThreadType> {
   if (type === 'raiment/supervisor' && !threadFiles(dir).has(type)) return supervisor as AnyThreadType
   try {
     return await loadThreadTypeNamed(dir, type)
@@ -371,7 +372,7 @@ export async function threadType(dir: string, type: string): Promise<AnyThreadTy
       )
     }
     // The built-in types are spawnable too, so they are among the known ones (as a weave lists them).
-    if (e instanceof UnknownThreadType && !e.known.includes('raiment/supervisor')) throw new UnknownThreadType(type, [...e.known, 'raiment/supervisor'])
+    if (e instanceof UnknownThreadType) throw new UnknownThreadType(type, e.known.includes('raiment/supervisor') ? e.known : [...e.known, 'raiment/supervisor'], undefined, howToAdd)
     throw e
   }
 }

@@ -25,7 +25,11 @@ export interface ReplayCommandOptions {
  */
 export async function replayCommand(file: string, o: ReplayCommandOptions): Promise<number> {
   // The type and the libraries first: they register the classes the dump's values may be of.
-  const type = await threadType(o.threads, dumpTypeName(file) ?? readDump(file).thread.type)
+  const type = await threadType(
+    o.threads,
+    dumpTypeName(file) ?? readDump(file).thread.type,
+    `The dump names it (its thread's type): replay it where that type's module is, with --threads DIR (${o.threads} now), or with the type's name in the dump as the module has it.`,
+  )
   await replayParts(o.ioLibs)
   const d = readDump(file)
   const head = `replayed ${d.thread.id} (${d.thread.type}) from ${file}: ${plural(d.entries.length, 'recorded call')}`

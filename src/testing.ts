@@ -2,6 +2,7 @@
  * `raiment/testing`: replay a thread from a dump with no library called and nothing mocked, and
  * record a dump from a live run to make a fixture.
  */
+import { rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -255,6 +256,7 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
   }
   const clock = recordClock(options.clock)
   const dir = await mkdtemp(join(tmpdir(), 'raiment-record-'))
+  recording(dir)
   let skipping = clock !== null
   const weave = await Weave.open({
     ...(clock !== null ? { clock } : {}),
@@ -281,8 +283,23 @@ export async function record<P, R>(type: AnyThreadType & { does: (this: never, p
     skipping = false
     await weave.close()
     await rm(dir, { recursive: true, force: true })
+    recordDirs.delete(dir)
   }
 }
+
+/** The journals of records not finished yet (a record not awaited, a test cut short): removed as the process exits. */
+const recordDirs = new Set<string>()
+
+function recording(dir: string): void {
+  if (recordDirs.size === 0 && !exitHooked) {
+    exitHooked = true
+    process.once('exit', () => {
+      for (const d of recordDirs) rmSync(d, { recursive: true, force: true })
+    })
+  }
+  recordDirs.add(dir)
+}
+let exitHooked = false
 
 /**
  * Resolves when thread `id` waits and nothing is left to wake it: no thread of the weave is in

@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events'
 import amqp, { type ChannelModel } from 'amqplib'
 import { RaimentError } from '../errors.js'
+import { StallWatch } from './stall.js'
 
 export class BrokerUnreachable extends RaimentError {
   constructor(url: string, cause: Error) {
@@ -118,6 +119,8 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
   /** A loss soon after a reconnect has been said since the connection was last up for good. */
   #quickSaid = false
   #stableTimer: NodeJS.Timeout | null = null
+  /** A loss while this process stalled is said so, and counted from when the stall began. */
+  readonly #stalls = new StallWatch()
   /**
    * What the weave does while the connection is down, said when it is lost; `restored`, added to
    * the line when it is back. A weave under a lease (src/replication/) holds its threads instead.
@@ -155,7 +158,12 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
     }
     if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') throw new InvalidBrokerUrl(url, `the scheme is ${u.protocol}, not amqp:`)
     const b = new BrokerConnection(url, log, heartbeatS)
-    b.#adopt(await connect(url, heartbeatS))
+    try {
+      b.#adopt(await connect(url, heartbeatS))
+    } catch (e) {
+      b.#stalls.stop()
+      throw e
+    }
     return b
   }
 
@@ -174,7 +182,10 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
       this.#conn = null
       if (this.#closed) return
       const lived = Date.now() - this.#reconnectedAt
-      const why = whyLost(err)
+      const stall = this.#stalls.recent()
+      const why =
+        whyLost(err) +
+        (stall === null ? '' : `; this process had stopped running for ${(stall.ms / 1000).toFixed(1)} s (frozen, as by SIGSTOP, or its event loop blocked), so the broker stopped hearing it`)
       const quick = this.#reconnectedAt > 0 && lived < STABLE_MS
       // A failed attempt backs off on; after the first of them is said, the others are only counted
       // (their reasons vary as a socket dies: EPIPE, ECONNRESET, an unexpected close).
@@ -186,7 +197,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
         this.#log(`raiment: ${this.label}broker connection lost: ${why}; ${this.whileDown.lost}; reconnecting${again}`)
       }
       if (!quick) {
-        this.#lostAt = Date.now()
+        this.#lostAt = stall?.from ?? Date.now()
         this.#muted = 0
       }
       this.#delay = quick ? Math.min(this.#delay * 2, MAX_DELAY_MS) : FIRST_DELAY_MS
@@ -238,6 +249,7 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
 
   async close(): Promise<void> {
     this.#closed = true
+    this.#stalls.stop()
     if (this.#timer) clearTimeout(this.#timer)
     if (this.#stableTimer) clearTimeout(this.#stableTimer)
     const conn = this.#conn
@@ -256,6 +268,7 @@ export function whyLost(err: Error | undefined): string {
   }
   if (/heartbeat timeout/i.test(m)) return 'the broker stopped answering (heartbeat timeout)'
   if (/ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(m)) return `the connection dropped (${m}): the broker process died or the network failed`
+  if (/^Unexpected close$/.test(m)) return 'the connection closed unexpectedly (the broker dropped it, or the network did)'
   return m === '' ? 'closed' : m
 }
 

@@ -125,15 +125,17 @@ export interface ShowOptions extends DbOptions {
 const CELL = 36
 
 /**
- * `raiment show ID`: the thread's journal as a timeline; `--full` shows values whole, `--json`
- * prints `{thread, calls}` (see records.ts).
+ * `raiment show ID`: the thread's journal as a timeline, and how many messages wait in its mailbox;
+ * `--full` shows values whole, `--json` prints `{thread, calls, mailbox}` (see records.ts).
  */
 export function show(id: string, o: ShowOptions): number {
   const journal = openReadonly(o.db)
   try {
     const { thread: t, calls, retrying, inFlight } = threadWithCalls(journal, id)
+    // Delivered here and not received yet (a selective receive that matches none of them waits on).
+    const mailbox = journal.db.prepare('SELECT count(*) FROM inbox WHERE thread = ?').pluck().get(id) as number
     if (o.json) {
-      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson), ...(retrying.length > 0 ? { retrying: retrying.map(attemptJson) } : {}), ...(inFlight.length > 0 ? { inFlight: inFlight.map(inFlightJson) } : {}) }))
+      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson), mailbox, ...(retrying.length > 0 ? { retrying: retrying.map(attemptJson) } : {}), ...(inFlight.length > 0 ? { inFlight: inFlight.map(inFlightJson) } : {}) }))
       return 0
     }
     let cut = false
@@ -190,6 +192,7 @@ export function show(id: string, o: ShowOptions): number {
     for (const a of retrying) attempt(`  ${where} ${a.call}`, a, live)
     // Asked of their library, not answered (or let go of by a weave that stopped): made again, with their call ids, when it resumes.
     for (const c of inFlight) say(`in flight  ${c.call}  ${cell(c.args.length === 1 ? c.args[0] : c.args, CELL)}  since ${isoTime(c.started)}${live ? '' : `  (never answered: the thread ${t.status})`}`)
+    if (mailbox > 0) say(`mailbox: ${plural(mailbox, 'message')} waiting, not received yet`)
     if (t.status === 'done') say(`result ${cell(t.result, 200)}`)
     else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
     else if (t.movedTo !== undefined) say(`moved to weave ${t.movedTo}`)

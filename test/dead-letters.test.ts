@@ -145,6 +145,22 @@ describe('with a weave running, the weave sends again or drops', () => {
     }
   })
 
+  test('two --resend all at once: each dead letter is sent once, and the one that finds it gone goes on to the next', async () => {
+    const { db, weave, keeperId } = await threeDeadLetters()
+    try {
+      const before = rows(db)
+      const both = await Promise.allSettled([deadLetters({ db, ...quiet, resend: ['all'], to: keeperId }), deadLetters({ db, ...quiet, resend: ['all'], to: keeperId })])
+      expect(both.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled'])
+      expect(await weave.join(keeperId)).toMatchObject({ status: 'done', result: { order: 1 } })
+      // The two after the first found the keeper ended: dead letters again, once each.
+      const after = rows(db)
+      expect(after).toHaveLength(2)
+      expect(after.map((r) => r.sender)).toEqual(before.slice(1).map((r) => r.sender))
+    } finally {
+      await weave.close()
+    }
+  })
+
   test('--drop of two, then of one not there (nothing changed), then all', async () => {
     const { db, weave } = await threeDeadLetters()
     try {

@@ -105,8 +105,23 @@ async function resend(o: DeadLettersOptions, req: { resend: number[] | 'all' }):
   }
   const waitMs = askTimeout(o)
   let again = 0
-  for (const n of ns) if ((await change(o, { resend: n, ...(o.to !== undefined ? { to: o.to } : {}) }, waitMs)) !== 0) again++
-  if (ns.length > 1) note(`sent ${plural(ns.length, 'dead letter')} again: ${ns.length - again} delivered${again > 0 ? `, ${again} dead letters again (under new numbers)` : ''}`)
+  let gone = 0
+  for (const n of ns) {
+    try {
+      if ((await change(o, { resend: n, ...(o.to !== undefined ? { to: o.to } : {}) }, waitMs)) !== 0) again++
+    } catch (e) {
+      // Sent again or dropped meanwhile, by another command: one of several goes on to the next.
+      if (ns.length === 1 || !(e instanceof RaimentError) || e.code !== 'RAIMENT_NO_DEAD_LETTER') throw e
+      gone++
+    }
+  }
+  if (ns.length > 1) {
+    const sent = ns.length - gone
+    note(
+      `sent ${plural(sent, 'dead letter')} again: ${sent - again} delivered` +
+        `${again > 0 ? `, ${again} dead letters again (under new numbers)` : ''}${gone > 0 ? `; ${gone} no longer dead letters (sent again or dropped meanwhile)` : ''}`,
+    )
+  }
   return again > 0 ? 1 : 0
 }
 

@@ -134,13 +134,27 @@ export function describeKey(key: string, max = 120): string {
   return `${call}(${a})`
 }
 
-/** Arguments that plain JSON could not hold (NaN, a Date, a bigint), as a caller writes them, not as they are encoded. */
+/** Arguments that plain JSON could not hold (NaN, a Date, a Map), as the code writes them, not as they are encoded. */
 function readable(args: string): string {
+  // Shown cut short anyway: a huge one is not decoded for a message.
+  if (args.length > 100_000) return args
   try {
-    return decodeArgs(args).map(valueText).join(',')
+    return decodeArgs(args).map(argText).join(',')
   } catch {
     return args
   }
+}
+
+/** `v` as code writes it: `NaN`, `10n`, `Date("…")`, `Map([["k",1]])`, `Set([1])`, objects and arrays as JSON of those. */
+function argText(v: unknown): string {
+  if (v instanceof Date) return `Date(${JSON.stringify(Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString())})`
+  if (v instanceof Map) return `Map(${argText([...v.entries()])})`
+  if (v instanceof Set) return `Set(${argText([...v.values()])})`
+  if (Array.isArray(v)) return `[${v.map(argText).join(',')}]`
+  if (v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
+    return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${argText(x)}`).join(',')}}`
+  }
+  return valueText(v)
 }
 
 /** How many characters of arguments a call shows in a list. */

@@ -294,7 +294,13 @@ function recording(dir: string): void {
   if (recordDirs.size === 0 && !exitHooked) {
     exitHooked = true
     process.once('exit', () => {
-      for (const d of recordDirs) rmSync(d, { recursive: true, force: true })
+      for (const d of recordDirs) {
+        try {
+          rmSync(d, { recursive: true, force: true })
+        } catch {
+          // (A file held open elsewhere: left, as it was before.)
+        }
+      }
     })
   }
   recordDirs.add(dir)

@@ -79,7 +79,7 @@ export function divergenceError(threadId: string, type: string, r: Replay | null
     detail.kind === 'beyond'
       ? `Either the thread's code or its inputs changed since the record was made (make sure the thread is ` +
         `deterministic: all time, randomness and I/O through this.<library>), or its code was changed on purpose (a fix) ` +
-        `and asks for more than the recorded run did: a dump replays no further than its record, so run the new code live ` +
+        `and asks for more than the recorded run did: a replay goes no further than its record, so run the new code live ` +
         `to see the rest (record() with the same params, or raiment fork ID --at SEQ on the journal it ran in).`
       : `The thread's code or its inputs changed since the record was made: make sure the thread is ` +
         `deterministic (all time, randomness and I/O through this.<library>), or record it again.`

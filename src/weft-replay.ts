@@ -145,7 +145,7 @@ export abstract class WeftReplay extends KeyCounts {
   protected pastRecord(call: Call): void {
     if (markerPastEnd(call, this)) return this.answerMarker(call)
     const index = typeof this.#base === 'number' ? this.#base : this.#base.length
-    this.divergence({ what: `the dump holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}): its record ends after ${index === 1 ? 'its 1 outcome' : `its ${index} outcomes`}, as far as the recorded run went.`, detail: { kind: 'beyond', index, made: madeBy(call, this.stacks) } })
+    this.divergence({ what: `the record holds no outcome for ${describeKey(call.key)} (ordinal ${call.ord}): it ends after ${index === 1 ? 'its 1 outcome' : `its ${index} outcomes`}, as far as the recorded run went.`, detail: { kind: 'beyond', index, made: madeBy(call, this.stacks) } })
   }
 
   /** A marker call answered, unrecorded, as the code before the marker went (`absent`). */

@@ -126,8 +126,8 @@ describe('strict replay of a changed thread body', () => {
     })
     const e = await divergence(more, dump)
     expect(e.detail).toMatchObject({ kind: 'beyond', index: 4 })
-    expect(e.message).toContain('the dump holds no outcome for dv.step("receipt",1) (ordinal 0): its record ends after its 4 outcomes, as far as the recorded run went.')
-    expect(e.message).toContain('a dump replays no further than its record, so run the new code live to see the rest')
+    expect(e.message).toContain('the record holds no outcome for dv.step("receipt",1) (ordinal 0): it ends after its 4 outcomes, as far as the recorded run went.')
+    expect(e.message).toContain('a replay goes no further than its record, so run the new code live to see the rest')
   })
 
   it('a different method, or a call inserted: names both', async () => {

@@ -182,7 +182,8 @@ export class BrokerConnection extends EventEmitter<BrokerEvents> {
       this.#conn = null
       if (this.#closed) return
       const lived = Date.now() - this.#reconnectedAt
-      const stall = this.#stalls.recent()
+      // Not for a close the broker was asked for (an operator's, a restart): that is its reason.
+      const stall = /CONNECTION_FORCED/.test(err?.message ?? '') ? null : this.#stalls.recent()
       const why =
         whyLost(err) +
         (stall === null ? '' : `; this process had stopped running for ${(stall.ms / 1000).toFixed(1)} s (frozen, as by SIGSTOP, or its event loop blocked), so the broker stopped hearing it`)

@@ -19,24 +19,27 @@ export interface Stall {
 }
 
 export class StallWatch {
-  #last = Date.now()
-  #stall: (Stall & { seenAt: number }) | null = null
+  /** Gaps are measured on the monotonic clock (a wall clock set back or on is no stall); `from` is told in wall time. */
+  #last = performance.now()
+  #stall: { ms: number; seenAt: number } | null = null
   readonly #timer: NodeJS.Timeout
 
   constructor() {
     this.#timer = setInterval(() => {
-      const now = Date.now()
-      if (now - this.#last >= STALL_MS) this.#stall = { from: this.#last, ms: now - this.#last, seenAt: now }
+      const now = performance.now()
+      if (now - this.#last >= STALL_MS) this.#stall = { ms: now - this.#last, seenAt: now }
       this.#last = now
     }, TICK_MS)
     this.#timer.unref()
   }
 
   /** The stall under way or just ended, if any. */
-  recent(now = Date.now()): Stall | null {
-    if (now - this.#last >= STALL_MS) return { from: this.#last, ms: now - this.#last }
+  recent(): Stall | null {
+    const now = performance.now()
+    const wall = Date.now()
+    if (now - this.#last >= STALL_MS) return { from: wall - (now - this.#last), ms: now - this.#last }
     const s = this.#stall
-    return s !== null && now - s.seenAt <= RECENT_MS ? { from: s.from, ms: s.ms } : null
+    return s !== null && now - s.seenAt <= RECENT_MS ? { from: wall - (now - s.seenAt) - s.ms, ms: s.ms } : null
   }
 
   stop(): void {

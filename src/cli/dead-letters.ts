@@ -91,9 +91,9 @@ async function resend(o: DeadLettersOptions, req: { resend: number[] | 'all' }):
   const journal = openReadonly(o.db)
   let ns: number[]
   try {
-    const there = deadLettersOf(journal).last(Number.MAX_SAFE_INTEGER).map((d) => d.n)
-    const numbers = req.resend === 'all' ? there : req.resend
-    const missing = numbers.filter((n) => !there.includes(n))
+    const there = new Set(deadLettersOf(journal).last(Number.MAX_SAFE_INTEGER).map((d) => d.n))
+    const numbers = req.resend === 'all' ? [...there] : req.resend
+    const missing = numbers.filter((n) => !there.has(n))
     if (missing.length > 0) throw noDeadLetter(missing, o.db)
     ns = [...numbers].sort((a, b) => a - b)
   } finally {
@@ -106,20 +106,25 @@ async function resend(o: DeadLettersOptions, req: { resend: number[] | 'all' }):
   const waitMs = askTimeout(o)
   let again = 0
   let gone = 0
-  for (const n of ns) {
+  for (const [i, n] of ns.entries()) {
     try {
       if ((await change(o, { resend: n, ...(o.to !== undefined ? { to: o.to } : {}) }, waitMs)) !== 0) again++
     } catch (e) {
       // Sent again or dropped meanwhile, by another command: one of several goes on to the next.
-      if (ns.length === 1 || !(e instanceof RaimentError) || e.code !== 'RAIMENT_NO_DEAD_LETTER') throw e
-      gone++
+      if (ns.length > 1 && e instanceof RaimentError && e.code === 'RAIMENT_NO_DEAD_LETTER') {
+        gone++
+        continue
+      }
+      // Another failure (the weave did not answer): what was sent before it stays sent.
+      if (i > 0) note(`dead letters ${ns.slice(0, i).join(', ')} were sent again (or found gone); ${ns.slice(i).join(', ')} were not: run raiment dead-letters --resend with those once the weave answers`)
+      throw e
     }
   }
   if (ns.length > 1) {
     const sent = ns.length - gone
     note(
       `sent ${plural(sent, 'dead letter')} again: ${sent - again} delivered` +
-        `${again > 0 ? `, ${again} dead letters again (under new numbers)` : ''}${gone > 0 ? `; ${gone} no longer dead letters (sent again or dropped meanwhile)` : ''}`,
+        `${again > 0 ? `, ${again} dead letters again (under new numbers)` : ''}${gone > 0 ? `; ${gone} no longer ${gone === 1 ? 'a dead letter' : 'dead letters'} (sent again or dropped meanwhile)` : ''}`,
     )
   }
   return again > 0 ? 1 : 0

@@ -195,7 +195,6 @@ export function show(id: string, o: ShowOptions): number {
     if (mailbox > 0) say(`mailbox: ${plural(mailbox, 'message')} waiting, not received yet`)
     if (t.status === 'done') say(`result ${cell(t.result, 200)}`)
     else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
-    else if (t.movedTo !== undefined) say(`moved to weave ${t.movedTo}`)
     if (cut) note(`values longer than a column are cut (…); --full shows them whole, --json as JSON`)
     return 0
   } finally {

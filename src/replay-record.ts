@@ -145,16 +145,22 @@ function readable(args: string): string {
   }
 }
 
-/** `v` as code writes it: `NaN`, `10n`, `Date("…")`, `Map([["k",1]])`, `Set([1])`, objects and arrays as JSON of those. */
+/**
+ * `v` as code writes it: `NaN`, `10n`, `Date("…")`, `Map([["k",1]])`, `Set([1])`,
+ * `TypeError("…")`, an instance of a class as `Name{…}`, objects and arrays as JSON of those.
+ */
 function argText(v: unknown): string {
+  if (v === null || typeof v !== 'object') return valueText(v)
   if (v instanceof Date) return `Date(${JSON.stringify(Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString())})`
   if (v instanceof Map) return `Map(${argText([...v.entries()])})`
   if (v instanceof Set) return `Set(${argText([...v.values()])})`
+  if (v instanceof Error) return `${v.name}(${JSON.stringify(v.message)})`
+  if (v instanceof RegExp) return String(v)
   if (Array.isArray(v)) return `[${v.map(argText).join(',')}]`
-  if (v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
-    return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${argText(x)}`).join(',')}}`
-  }
-  return valueText(v)
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${argText(Array.from(v as unknown as ArrayLike<unknown>))})`
+  const proto: unknown = Object.getPrototypeOf(v)
+  const fields = `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${argText(x)}`).join(',')}}`
+  return proto === Object.prototype || proto === null ? fields : `${(v.constructor as { name?: string } | undefined)?.name ?? 'Object'}${fields}`
 }
 
 /** How many characters of arguments a call shows in a list. */

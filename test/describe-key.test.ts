@@ -18,4 +18,7 @@ it('shows NaN, bigints, Dates, Maps and Sets as code writes them', () => {
   expect(key([new Map([['a', 1]])])).not.toBe(key([new Map([['b', 2]])]))
   expect(key([new Date(0)])).not.toBe(key(['1970-01-01T00:00:00.000Z']))
   expect(key([NaN])).not.toContain('"json"')
+  // An error's message, and an instance's class, are shown too.
+  expect(key(['failed', { err: new TypeError('edited by hand') }])).toBe('lib.call("failed",{"err":TypeError("edited by hand")})')
+  expect(key([new Float64Array([1.5, 2])])).toBe('lib.call(Float64Array([1.5,2]))')
 })

@@ -49,6 +49,17 @@ const original = thread({
   },
 })
 
+/** The original's calls, its charge asked with `charge(n)` rather than `n`. */
+const chargingWith = (charge: (n: number) => number) =>
+  thread({
+    uses: ['dv'],
+    async does(p: { n: number }) {
+      await this.dv.step('reserve', p.n)
+      await Promise.all([this.dv.step('price', p.n), this.dv.step('stock', p.n)])
+      return this.dv.step('charge', charge(p.n))
+    },
+  })
+
 async function divergence(t: AnyThreadType, dump: Parameters<typeof replay>[1]): Promise<ReplayDivergence> {
   const err = await replay(t, dump, { ioLibs: false }).then(
     () => null,
@@ -82,15 +93,7 @@ describe('strict replay of a changed thread body', () => {
 
   it('a changed argument: names the request made and the one recorded', async () => {
     const { dump } = await record(original, { n: 1 }, recordOpts())
-    const changed = thread({
-      uses: ['dv'],
-      async does(p: { n: number }) {
-        await this.dv.step('reserve', p.n)
-        await Promise.all([this.dv.step('price', p.n), this.dv.step('stock', p.n)])
-        return this.dv.step('charge', p.n * 100)
-      },
-    })
-    const e = await divergence(changed, dump)
+    const e = await divergence(chargingWith((n) => n * 100), dump)
     expect(e.message).toContain(`thread ${dump.thread.id} (orders)`)
     expect(e.message).toContain('dv.step("charge",100)')
     expect(e.message).toContain('the record holds dv.step("charge",1)')
@@ -99,15 +102,7 @@ describe('strict replay of a changed thread body', () => {
 
   it('an argument plain JSON cannot hold (NaN) is named as the code writes it, not as it is encoded', async () => {
     const { dump } = await record(original, { n: 1 }, recordOpts())
-    const changed = thread({
-      uses: ['dv'],
-      async does(p: { n: number }) {
-        await this.dv.step('reserve', p.n)
-        await Promise.all([this.dv.step('price', p.n), this.dv.step('stock', p.n)])
-        return this.dv.step('charge', Number('oops'))
-      },
-    })
-    const e = await divergence(changed, dump)
+    const e = await divergence(chargingWith(() => Number('oops')), dump)
     expect(e.message).toContain('dv.step("charge",NaN)')
     expect(e.message).not.toContain('"json"')
   })

@@ -124,7 +124,7 @@ async function resend(o: DeadLettersOptions, req: { resend: number[] | 'all' }):
     const sent = ns.length - gone
     note(
       `sent ${plural(sent, 'dead letter')} again: ${sent - again} delivered` +
-        `${again > 0 ? `, ${again} dead letters again (under new numbers)` : ''}${gone > 0 ? `; ${gone} no longer ${gone === 1 ? 'a dead letter' : 'dead letters'} (sent again or dropped meanwhile)` : ''}`,
+        `${again > 0 ? `, ${again} ${again === 1 ? 'a dead letter' : 'dead letters'} again (under new numbers)` : ''}${gone > 0 ? `; ${gone} no longer ${gone === 1 ? 'a dead letter' : 'dead letters'} (sent again or dropped meanwhile)` : ''}`,
     )
   }
   return again > 0 ? 1 : 0

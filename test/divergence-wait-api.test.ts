@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { thread, Weave, type AnyThreadType } from 'raiment'
 import { parkedOf } from '../src/parked-listing.js'
 import { tempDir } from './support/tmp.js'
+import { stepLib } from './support/step-lib.js'
 
 declare module 'raiment' {
   interface Libraries {
@@ -21,22 +22,6 @@ declare module 'raiment' {
   }
 }
 
-function dwLib() {
-  const seen: string[] = []
-  return {
-    seen,
-    lib: {
-      async step(name: string) {
-        seen.push(name)
-        return name
-      },
-      gate(): Promise<never> {
-        seen.push('gate')
-        return new Promise(() => {})
-      },
-    },
-  }
-}
 
 const v1 = thread({
   uses: ['dw'],
@@ -48,13 +33,13 @@ const v1 = thread({
   },
 })
 
-async function open(dir: string, t: AnyThreadType, lib = dwLib(), warnings: Error[] = []): Promise<Weave> {
+async function open(dir: string, t: AnyThreadType, lib = stepLib(), warnings: Error[] = []): Promise<Weave> {
   return Weave.open({ db: join(dir, 'w.db'), durability: 'sync', threads: { t }, libraries: { dw: lib.lib }, ioLibs: false, dumps: join(dir, 'dumps'), onDivergence: 'wait', onWarning: (w) => warnings.push(w) })
 }
 
 /** Runs v1 until it waits at the gate (two outcomes recorded), then closes its weave. */
 async function leaveRunning(dir: string): Promise<string> {
-  const lib = dwLib()
+  const lib = stepLib()
   const weave = await open(dir, v1, lib)
   const id = weave.spawn('t')
   await new Promise<void>((resolve) => {
@@ -92,7 +77,7 @@ describe("onDivergence: 'wait'", () => {
         }
       },
     })
-    const lib = dwLib()
+    const lib = stepLib()
     const warnings: Error[] = []
     const weave = await open(dir, changed, lib, warnings)
     try {
@@ -176,7 +161,7 @@ describe("onDivergence: 'wait'", () => {
         return await this.dw.step('c')
       },
     })
-    const lib = dwLib()
+    const lib = stepLib()
     const again = await open(dir, fixed, lib)
     try {
       const end = await again.join(id)
@@ -206,7 +191,7 @@ describe("onDivergence: 'wait'", () => {
       },
     })
     const dir = tempDir()
-    const lib = dwLib()
+    const lib = stepLib()
     const openWith = (t: AnyThreadType, l = lib) => Weave.open({ db: join(dir, 'w.db'), durability: 'sync', threads: { t, partner }, libraries: { dw: l.lib }, ioLibs: false, dumps: false, onDivergence: 'wait', onWarning: () => {} })
     const first = await openWith(linked('b'))
     const b = first.spawn('partner')
@@ -216,7 +201,7 @@ describe("onDivergence: 'wait'", () => {
       poll()
     })
     await first.close()
-    const again = await openWith(linked('CHANGED'), dwLib())
+    const again = await openWith(linked('CHANGED'), stepLib())
     try {
       await waiting(again, t)
       again.send(b, 'go')

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { Weave, thread, type AnyThreadType } from 'raiment'
 import { tempDir } from './support/tmp.js'
+import { stepLib } from './support/step-lib.js'
 
 declare module 'raiment' {
   interface Libraries {
@@ -15,24 +16,8 @@ declare module 'raiment' {
   }
 }
 
-function tcLib() {
-  const seen: string[] = []
-  return {
-    seen,
-    lib: {
-      async step(name: string) {
-        seen.push(name)
-        return name
-      },
-      gate(): Promise<never> {
-        seen.push('gate')
-        return new Promise(() => {})
-      },
-    },
-  }
-}
 
-const open = (dir: string, threads: Record<string, AnyThreadType>, lib = tcLib(), extra: Partial<Parameters<typeof Weave.open>[0]> = {}) =>
+const open = (dir: string, threads: Record<string, AnyThreadType>, lib = stepLib(), extra: Partial<Parameters<typeof Weave.open>[0]> = {}) =>
   Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads: threads as never, libraries: { tc: lib.lib }, ioLibs: false, dumps: false, ...extra })
 
 const untilGate = (seen: string[]): Promise<void> =>
@@ -69,7 +54,7 @@ describe("a thread's recorded call count", () => {
   })
 
   it('is the number of its journal entries when it is killed', async () => {
-    const lib = tcLib()
+    const lib = stepLib()
     const weave = await open(tempDir(), { t: v1 }, lib)
     const id = weave.spawn('t')
     await untilGate(lib.seen)
@@ -81,13 +66,13 @@ describe("a thread's recorded call count", () => {
 
   it('counts what it recorded before a restart and drops what a changed thread no longer asks for', async () => {
     const dir = tempDir()
-    const lib = tcLib()
+    const lib = stepLib()
     const first = await open(dir, { t: v1 }, lib)
     const id = first.spawn('t')
     await untilGate(lib.seen)
     await first.close()
 
-    const again = await open(dir, { t: v2 }, tcLib(), { onDivergence: 'continue' })
+    const again = await open(dir, { t: v2 }, stepLib(), { onDivergence: 'continue' })
     expect(again.resumed).toBe(1)
     expect((await again.join(id)).status).toBe('done')
     // 'a' from the record, the record's 'b' dropped where 'x' was asked instead, then x, b, b live.

@@ -25,12 +25,30 @@ declare module 'raiment' {
 
 function workLib() {
   let n = 0
+  /**
+   * Echoes given a delay, held until three wait; then they finish in the order of their delays,
+   * whatever the machine's load, each a few turns of the event loop after the one before (time
+   * for the weave to hand its outcome to the thread: outcomes committed together reach it in the
+   * order of their calls).
+   */
+  const held: Array<{ delayMs: number; done: () => void }> = []
+  const release = async (): Promise<void> => {
+    for (const h of held.splice(0).sort((a, b) => a.delayMs - b.delayMs)) {
+      h.done()
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+    }
+  }
   return {
     calls: () => n,
     lib: {
       async echo(v: unknown, delayMs = 0) {
         n++
-        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs))
+        if (delayMs > 0) {
+          await new Promise<void>((done) => {
+            held.push({ delayMs, done })
+            if (held.length === 3) void release()
+          })
+        }
         return v
       },
       async fail(cents: number) {

@@ -17,6 +17,34 @@ export interface SpawnOptions {
    * right after the spawn cannot leave the child running with nothing to end it.
    */
   link?: boolean
+  /**
+   * Holds the child's messages and names for a successor when it ends with one of these statuses
+   * while this thread is alive (the supervisor spawns its children so, by their restart type):
+   * what it had not received stays in its inbox and what is sent to it, or to its names, waits
+   * there, instead of going to the dead letters, its names are not freed, until this thread
+   * spawns its successor with `succeeds`; should this thread end first, those messages go to
+   * the dead letters and the names are freed then. Local spawns only. Internal: the supervisor's,
+   * not promised.
+   */
+  hold?: Array<'done' | 'failed' | 'killed'>
+  /**
+   * The id of a thread this one succeeds: if that thread ended with its messages and names held
+   * (`hold`), the child gets them in its spawn, in its commit: its names, then the messages, in
+   * their order, before any sent to it later. Local spawns only. Internal: the supervisor's, not
+   * promised.
+   */
+  succeeds?: string
+}
+
+const ENDS: readonly unknown[] = ['done', 'failed', 'killed']
+
+function checkSuccession(opts: SpawnOptions, local: boolean): void {
+  const { hold, succeeds } = opts
+  if (hold !== undefined && !(Array.isArray(hold) && hold.every((h) => ENDS.includes(h)))) {
+    throw new InvalidArgument(`threads.spawn: 'hold' must be an array of 'done', 'failed', 'killed', got ${JSON.stringify(hold)}`)
+  }
+  if (succeeds !== undefined && (typeof succeeds !== 'string' || succeeds === '')) throw new InvalidArgument(`threads.spawn: 'succeeds' must be a thread id, got ${JSON.stringify(succeeds)}`)
+  if (!local && (hold !== undefined || succeeds !== undefined)) throw new InvalidArgument(`threads.spawn: 'hold' and 'succeeds' are for a spawn on this weave (on: 'local'), got on: ${JSON.stringify(opts.on)}`)
 }
 
 function checkPlacement(on: unknown): void {
@@ -62,11 +90,15 @@ const threads = (config: WeaveConfig) => {
       const on = opts.on ?? 'local'
       checkPlacement(on)
       if (opts.link !== undefined && typeof opts.link !== 'boolean') throw new InvalidArgument(`threads.spawn: 'link' must be true or false, got ${JSON.stringify(opts.link)}`)
+      checkSuccession(opts, on === 'local' || on === w.journal.weaveId)
       const trace = ctx.traceparent
       const here = (): string => {
         const id = w.spawn(type, params, { parent: threadId, trace })
         // Queued in the spawn's batch: the child and the link are durable together.
         if (opts.link === true) w.messages.watch(threadId, id, 'link')
+        // In the spawn's batch too, before the child makes any call: it starts with what it succeeds to.
+        if (opts.hold !== undefined) w.messages.holdForSuccessor(id, threadId, opts.hold)
+        if (opts.succeeds !== undefined) w.messages.succeed(opts.succeeds, id)
         return id
       }
       if (on === 'local' || on === w.journal.weaveId) return here()

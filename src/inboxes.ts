@@ -42,6 +42,8 @@ export interface Msg {
   /** A message taken at once by a waiting receiver (no row): its id and time, should it go back (`#giveBack`). */
   id?: MsgId
   at?: number
+  /** An exit message (its id `exit:…`, src/weave-exits.ts): truthy. */
+  exit?: boolean | number
 }
 
 /** What a waiter did with a message offered to it: took it, only looked at it, or let it pass. */
@@ -77,6 +79,8 @@ export class Inboxes {
   readonly #load: Stmt
   readonly #deadInbox: Stmt
   readonly #dropInbox: Stmt
+  readonly #handInbox: Stmt
+  readonly #dropExits: Stmt
   /**
    * Threads whose inbox has rows (committed or queued) and is not loaded: those with rows when the
    * weave opened, and since, those sent to while not loaded or let go of with messages. A thread
@@ -97,13 +101,16 @@ export class Inboxes {
     const db = journal.db
     this.#insert = db.prepare('INSERT OR IGNORE INTO inbox (n, thread, sender, msg_id, body, at, trace) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.#delete = db.prepare('DELETE FROM inbox WHERE n = ?')
-    this.#load = db.prepare('SELECT n, sender AS "from", body, trace FROM inbox WHERE thread = ? ORDER BY n')
+    this.#load = db.prepare(`SELECT n, sender AS "from", body, trace, substr(msg_id, 1, 5) = 'exit:' AS exit FROM inbox WHERE thread = ? ORDER BY n`)
     // Exit messages (ids `exit:…`, src/weave-exits.ts) left unread are not dead letters: they tell
     // of an end the recipient no longer can act on (a parent that joined its children had 3 a child).
     this.#deadInbox = db.prepare(
-      "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, 'the recipient ended before receiving it', at FROM inbox WHERE thread = ? AND substr(msg_id, 1, 5) <> 'exit:'",
+      "INSERT INTO dead_letters (sender, recipient, body, reason, at) SELECT sender, thread, body, ?, at FROM inbox WHERE thread = ? AND substr(msg_id, 1, 5) <> 'exit:' ORDER BY n",
     )
     this.#dropInbox = db.prepare('DELETE FROM inbox WHERE thread = ?')
+    // Their numbers, hence their order, kept.
+    this.#handInbox = db.prepare('UPDATE inbox SET thread = ? WHERE thread = ?')
+    this.#dropExits = db.prepare("DELETE FROM inbox WHERE thread = ? AND substr(msg_id, 1, 5) = 'exit:'")
     this.#unloaded = new Set(db.prepare('SELECT DISTINCT thread FROM inbox').pluck().all() as string[])
   }
 
@@ -163,6 +170,7 @@ export class Inboxes {
    */
   #keep(target: string, inbox: Inbox | undefined, msg: Msg, id: string, at: number): void {
     msg.stored = true
+    if (id.startsWith('exit:')) msg.exit = true
     let committed: (() => void) | undefined
     if (inbox !== undefined) {
       const msgs = inbox.msgs
@@ -187,6 +195,11 @@ export class Inboxes {
   unload(thread: string): void {
     const inbox = this.#inboxes.get(thread)
     if (inbox === undefined || inbox.waiters.length > 0) return
+    this.#letGo(thread, inbox)
+  }
+
+  /** Drops `thread`'s loaded `inbox` from memory; its rows stay (see `unload`). */
+  #letGo(thread: string, inbox: Inbox): void {
     this.#inboxes.delete(thread)
     if (inbox.msgs.length === 0) return
     this.#unloaded.add(thread)
@@ -221,16 +234,56 @@ export class Inboxes {
     this.#uncommitted.delete(thread)
   }
 
-  /** Thread `thread` ended: what it never received becomes dead letters (exit messages go), in the batch of its end. */
-  ended(thread: string): void {
+  /**
+   * Thread `thread` ended: what it never received becomes dead letters (exit messages go), in the
+   * batch of its end, `reason` saying why.
+   */
+  ended(thread: string, reason = 'the recipient ended before receiving it'): void {
     // A loaded inbox holds exactly the thread's rows: none left, nothing to move or delete.
     const inbox = this.#inboxes.get(thread)
     if (inbox === undefined ? this.#unloaded.delete(thread) : inbox.msgs.length > 0) {
-      this.#journal.queue(this.#deadInbox, [thread])
+      this.#journal.queue(this.#deadInbox, [reason, thread])
       this.#journal.queue(this.#dropInbox, [thread])
     }
     this.#inboxes.delete(thread)
     this.#uncommitted.delete(thread)
+  }
+
+  /**
+   * Thread `thread` ended and what it never received is held for a successor (src/successions.ts):
+   * its rows stay, and what is sent to it meanwhile joins them; only its inbox in memory goes.
+   */
+  endedHeld(thread: string): void {
+    const inbox = this.#inboxes.get(thread)
+    if (inbox !== undefined) this.#letGo(thread, inbox)
+  }
+
+  /**
+   * Thread `to` (just spawned) succeeds `from`, ended and held: `from`'s messages (but its exit
+   * messages) become `to`'s,
+   * under their numbers (so in their order, before any sent to `to` later), in the current batch.
+   * Until that commits they wait for `to` in #uncommitted, so a load of `to`'s inbox misses none.
+   */
+  handOver(from: string, to: string): void {
+    if (!this.#inboxes.has(from) && !this.#unloaded.has(from)) return
+    // Exit messages it left unread tell of ends only it could act on: they go, as at an end.
+    const msgs = this.#inbox(from).msgs.filter((m) => !m.exit)
+    this.#inboxes.delete(from)
+    this.#journal.queue(this.#dropExits, [from])
+    this.#journal.queue(this.#handInbox, [to, from])
+    if (msgs.length === 0) return
+    const epoch = this.#journal.epoch
+    for (const m of msgs) m.epoch = epoch
+    const inbox = this.#inboxes.get(to)
+    if (inbox !== undefined) {
+      inbox.msgs.push(...msgs)
+      inbox.msgs.sort((a, b) => a.n - b.n)
+      return
+    }
+    const list = this.#uncommitted.get(to)
+    this.#uncommitted.set(to, list === undefined ? msgs : [...msgs, ...list].sort((a, b) => a.n - b.n))
+    this.#unloaded.add(to)
+    void this.#journal.committed().then(() => this.#prune(to))
   }
 
   /**

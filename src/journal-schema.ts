@@ -200,6 +200,10 @@ export const MIGRATIONS: readonly string[] = [
   // when, and the first send's result where this weave sent it; pruned by age.
   `CREATE TABLE IF NOT EXISTS send_keys (receiver TEXT NOT NULL, key TEXT NOT NULL, at INTEGER NOT NULL, result TEXT, PRIMARY KEY (receiver, key)) WITHOUT ROWID;
    CREATE INDEX IF NOT EXISTS send_keys_at ON send_keys(at);`,
+  // Successions (src/successions.ts): a thread whose messages and names its keeper (the thread that
+  // spawned it, e.g. a supervisor) holds, at its end, for a successor; and the successor they went to.
+  `CREATE TABLE IF NOT EXISTS successions (thread TEXT PRIMARY KEY, keeper TEXT NOT NULL, on_end TEXT NOT NULL, held INTEGER NOT NULL DEFAULT 0, successor TEXT) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS successions_keeper ON successions(keeper);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

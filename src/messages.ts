@@ -21,6 +21,7 @@ import { NameSends } from './name-sends.js'
 import type { Envelope, Received, SendResult, TimedOut, WatchEnvelope, WatchKind } from './message-shapes.js'
 import { idOf, Inboxes, type MsgId, type OnAbort } from './inboxes.js'
 import { ThreadRegistry } from './thread-registry.js'
+import { Successions, type HeldEnd } from './successions.js'
 
 export type { MsgId, OnAbort } from './inboxes.js'
 
@@ -50,6 +51,8 @@ export class Messages {
   readonly #isAlive: (id: string) => boolean
   /** The names, watches and traps of the threads here. */
   readonly #registry: ThreadRegistry
+  /** Threads whose messages and names are held, at their end, for a successor. */
+  readonly #successions: Successions
   readonly #dead: Stmt
   readonly #outbox: Stmt
   /** Ids of what was taken from other weaves (the `received` table). */
@@ -91,7 +94,9 @@ export class Messages {
     this.#isAlive = isAlive
     const db = journal.db
     this.inboxes = new Inboxes(journal)
-    this.#registry = new ThreadRegistry(journal, isAlive, () => this.remote?.namesChanged())
+    this.#successions = new Successions(journal)
+    // A name held for a successor is not free to take.
+    this.#registry = new ThreadRegistry(journal, (id) => isAlive(id) || this.#successions.isHeld(id), () => this.remote?.namesChanged())
     this.#dead = deadLetterInsert(db)
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at, trace) VALUES (?, ?, ?, ?, ?)')
     this.received = new ReceivedIds(journal)
@@ -242,6 +247,7 @@ export class Messages {
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
     this.nameSends.left(this.#registry.namesOf(thread), thread)
     this.#registry.departed(thread, (id) => this.homeOf(id) === this.#journal.weaveId)
+    this.#successions.departed(thread)
     this.inboxes.departed(thread)
   }
 
@@ -351,6 +357,11 @@ export class Messages {
     if (name !== undefined && holder === undefined) {
       return this.deadLetter(from, name, body, `no thread is registered as '${name}' on weave ${this.#journal.weaveId}`)
     }
+    if (target !== null && this.#successions.isHeld(target)) {
+      // Ended, and what is sent to it waits for its successor (src/successions.ts).
+      this.inboxes.put(target, from, body, msgId, Date.now(), trace)
+      return { delivered: true, to: target }
+    }
     if (target === null || !this.#isAlive(target)) {
       const reason = target === null ? `no thread is registered as '${to}'` : this.#journal.thread(target) ? `thread ${target} has ended` : `no thread ${target} exists`
       // An exit message (its id `exit:…`) for a thread that has ended goes with it, as those it left unread do (src/inboxes.ts).
@@ -427,13 +438,43 @@ export class Messages {
   }
 
   /**
-   * A thread has ended: free its names, drop its watches, dead-letter what it never received.
-   * Queued in the same batch as the thread's end. Returns the threads it watched.
+   * A thread has ended with `status`: free its names, drop its watches, dead-letter what it never
+   * received; unless its keeper holds them for a successor (src/successions.ts), then its names
+   * and inbox stay. The threads it held so, as a keeper, no successor takes now: their messages
+   * go to the dead letters and their names are freed. Queued in the same batch as the thread's
+   * end. Returns the threads it watched.
    */
-  ended(thread: string): string[] {
-    const watched = this.#registry.ended(thread)
-    this.inboxes.ended(thread)
+  ended(thread: string, status: string): string[] {
+    const held = this.#successions.ended(thread, status, this.#isAlive)
+    const watched = this.#registry.ended(thread, held)
+    if (held) this.inboxes.endedHeld(thread)
+    else this.inboxes.ended(thread)
+    for (const t of this.#successions.keeperEnded(thread)) {
+      this.#registry.freeAll(t)
+      this.inboxes.ended(t, `the recipient ended and its supervisor ${thread} did not restart it`)
+    }
     return watched
+  }
+
+  /**
+   * Thread `thread`, just spawned here by `keeper`, has its messages and names held for a
+   * successor when it ends with a status in `on` while `keeper` is alive (src/successions.ts).
+   * In the current batch (the spawn's).
+   */
+  holdForSuccessor(thread: string, keeper: string, on: readonly HeldEnd[]): void {
+    this.#successions.plan(thread, keeper, on)
+  }
+
+  /**
+   * Thread `successor`, just spawned here, takes what is held of `thread` (src/successions.ts):
+   * its names, then its inbox, in order, and what waited for those names; in the current batch
+   * (the spawn's), before anything sent to `successor` later. Nothing when nothing is held.
+   */
+  succeed(thread: string, successor: string): void {
+    if (!this.#successions.succeed(thread, successor)) return
+    const names = this.#registry.handOver(thread, successor)
+    this.inboxes.handOver(thread, successor)
+    for (const name of names) this.nameSends.registered(name, successor)
   }
 
   /** A thread of another weave has ended: the watches it holds here, or that are held of it, go. */

@@ -82,6 +82,9 @@ const STRATEGIES: readonly Strategy[] = ['one-for-one', 'one-for-all', 'rest-for
 const RESTARTS: readonly Restart[] = ['permanent', 'transient', 'temporary']
 const DEFAULT_BACKOFF = { initial: 10, factor: 2, max: 5_000 }
 const DEFAULT_INTENSITY = { restarts: 10, withinMs: 60_000 }
+/** The ends after which a child restarts, by its restart type: its messages and names are held for its successor then. */
+const HOLD_PERMANENT: Array<'done' | 'failed' | 'killed'> = ['done', 'failed', 'killed']
+const HOLD_TRANSIENT: Array<'done' | 'failed' | 'killed'> = ['failed', 'killed']
 const EXAMPLE = `{"children":[{"type":"counter","restart":"transient"}],"strategy":"one-for-one","intensity":{"restarts":10,"withinMs":60000},"backoff":{"initial":10,"factor":2,"max":5000}}`
 
 /** The params of a supervisor, checked, with every default filled in. */
@@ -166,6 +169,10 @@ export const supervisor = thread({
     // A child is linked in its spawn (before: spawned, then linked, a commit apart; a supervisor
     // killed between left its child running unsupervised). Records made before replay the old way.
     const spawnLinked = await this.patch.patched('raiment/supervisor: spawn linked')
+    // A child that is to restart has its undelivered messages and names held for its successor,
+    // which gets them in its spawn (before: they went to the dead letters at its end). Records made
+    // before replay the old way.
+    const holding = spawnLinked && (await this.patch.patched('raiment/supervisor: hold for the successor'))
     await this.threads.trapExits(true)
     const ids: Array<string | null> = specs.map(() => null)
     /** When each child not running is due to start again (ms since the epoch), or null. */
@@ -173,6 +180,8 @@ export const supervisor = thread({
     /** Each child's restarts since it last ran well, and when it was last restarted. */
     const attempts = specs.map(() => 0)
     const restartedAt: Array<number | null> = specs.map(() => null)
+    /** The last child of each slot, ended, whose held messages and names its next one takes. */
+    const before: Array<string | null> = specs.map(() => null)
     /** Children this supervisor stopped itself: their exit messages are expected. */
     const stopped = new Set<string>()
     const stop = async (j: number): Promise<void> => {
@@ -181,13 +190,21 @@ export const supervisor = thread({
       if (id === null || id === undefined) return
       stopped.add(id)
       ids[j] = null
+      before[j] = id
       await this.threads.kill(id)
     }
     const start = async (i: number): Promise<void> => {
       due[i] = null
       // Linked: should the supervisor end, its children end with it.
-      const { type, params } = specs[i]!
-      const id = spawnLinked ? await this.threads.spawn(type, params, { link: true }) : await this.threads.spawn(type, params)
+      const { type, params, restart } = specs[i]!
+      const hold = restart === 'permanent' ? HOLD_PERMANENT : restart === 'transient' ? HOLD_TRANSIENT : null
+      const prev = before[i]
+      before[i] = null
+      const id = !spawnLinked
+        ? await this.threads.spawn(type, params)
+        : !holding || hold === null
+          ? await this.threads.spawn(type, params, { link: true })
+          : await this.threads.spawn(type, params, prev === null || prev === undefined ? { link: true, hold } : { link: true, hold, succeeds: prev })
       ids[i] = id
       if (!spawnLinked) await this.threads.link(id)
     }
@@ -228,6 +245,7 @@ export const supervisor = thread({
         throw new LinkedExit(await this.threads.self(), m.exit, m.status, m)
       }
       ids[i] = null
+      before[i] = m.exit
       const restart = specs[i]!.restart
       if (restart === 'temporary' || (restart === 'transient' && m.status === 'done')) continue
       const now = await this.clock.now()

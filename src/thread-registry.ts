@@ -144,9 +144,17 @@ export class ThreadRegistry {
     return true
   }
 
-  #unregisterAll(thread: string): void {
+  /** Frees every name `thread` holds (in the current batch). */
+  freeAll(thread: string): void {
     const held = this.#namesOf.get(thread)
     if (held !== undefined) for (const name of [...held]) this.unregister(name, thread)
+  }
+
+  /** `to` takes every name `from` holds (in the current batch); returns them. */
+  handOver(from: string, to: string): string[] {
+    const names = [...this.namesOf(from)]
+    for (const name of names) this.give(name, to)
+    return names
   }
 
   /** One watch row: `watcher` is told of `target`'s end (queued in the current batch). */
@@ -198,7 +206,7 @@ export class ThreadRegistry {
    * thread of this weave. In the current batch.
    */
   departed(thread: string, here: (id: string) => boolean): void {
-    this.#unregisterAll(thread)
+    this.freeAll(thread)
     if (this.#watched.has(thread)) {
       for (const w of this.watchers(thread)) if (!here(w.watcher)) this.#journal.queue(this.#unwatchPair, [thread, w.watcher])
       for (const t of this.#targetsOf.all(thread) as string[]) if (!here(t)) this.#journal.queue(this.#unwatchPair, [t, thread])
@@ -207,11 +215,12 @@ export class ThreadRegistry {
   }
 
   /**
-   * `thread` has ended (here, or on another weave that said so): its names are freed, its watches
-   * and trap dropped, in the current batch. Returns the threads it watched (monitors, links).
+   * `thread` has ended (here, or on another weave that said so): its names are freed (unless
+   * `keepNames`: they are held for a successor, src/successions.ts), its watches and trap dropped,
+   * in the current batch. Returns the threads it watched (monitors, links).
    */
-  ended(thread: string): string[] {
-    this.#unregisterAll(thread)
+  ended(thread: string, keepNames = false): string[] {
+    if (!keepNames) this.freeAll(thread)
     let targets: string[] = []
     if (this.#watched.delete(thread)) {
       targets = this.#targetsOf.all(thread) as string[]

@@ -33,7 +33,7 @@ export function exitSignals(weave: Weave, run: Pick<Run, 'id' | 'type' | 'parent
     } else if (kind === 'monitor' || weave.messages.traps(watcher)) tell(watcher)
     else if (status !== 'done') weave.linkedExit(watcher, id, status, msg)
   }
-  const watched = weave.messages.ended(id)
+  const watched = weave.messages.ended(id, status)
   // Its watches of threads on other weaves: those weaves drop them (the targets may live long).
   if (watched.length > 0) weave.watches.unwatch(id, watched)
 }

@@ -241,11 +241,11 @@ test('--json lists every dead letter unless --limit says; the table, the last 20
 test('a journal whose dead letters were numbered the old way keeps them, numbered for good from now on', async () => {
   const { db, weave } = await threeDeadLetters()
   await weave.close()
-  // As an older Raiment left it: no AUTOINCREMENT, and no later table (send_keys), two schema versions back.
+  // As an older Raiment left it: no AUTOINCREMENT, and no later tables (send_keys, successions), three schema versions back.
   const raw = new Database(db)
   raw.exec(`CREATE TABLE old (n INTEGER PRIMARY KEY, sender TEXT, recipient TEXT NOT NULL, body TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
-    INSERT INTO old SELECT * FROM dead_letters; DROP TABLE dead_letters; ALTER TABLE old RENAME TO dead_letters; DROP TABLE send_keys;`)
-  raw.pragma(`user_version = ${SCHEMA_VERSION - 2}`)
+    INSERT INTO old SELECT * FROM dead_letters; DROP TABLE dead_letters; ALTER TABLE old RENAME TO dead_letters; DROP TABLE send_keys; DROP TABLE successions;`)
+  raw.pragma(`user_version = ${SCHEMA_VERSION - 3}`)
   raw.close()
   const before = rows(db)
   const again = await open(db)

@@ -2,6 +2,7 @@
  * The read-only commands: `ps`, `show`, `logs`, `dump`. They open the journal read-only, so they can run
  * beside a live weave and never create or change a file.
  */
+import { successionOf } from '../successions.js'
 import { callCounts } from '../journal-queries.js'
 import { existsSync, writeFileSync } from 'node:fs'
 import { dumpText, makeDump } from '../dump.js'
@@ -193,6 +194,9 @@ export function show(id: string, o: ShowOptions): number {
     // Asked of their library, not answered (or let go of by a weave that stopped): made again, with their call ids, when it resumes.
     for (const c of inFlight) say(`in flight  ${c.call}  ${cell(c.args.length === 1 ? c.args[0] : c.args, CELL)}  since ${isoTime(c.started)}${live ? '' : `  (never answered: the thread ${t.status})`}`)
     if (mailbox > 0) say(`mailbox: ${plural(mailbox, 'message')} waiting, not received yet`)
+    const succession = successionOf(journal.db, id)
+    if (succession?.successor != null) say(`its messages and names went to its successor ${succession.successor} (restarted by ${succession.keeper})`)
+    else if (succession?.held === true) say(`its messages and names are held for its successor: ${succession.keeper} restarts it (what is sent to it or its names meanwhile waits)`)
     if (t.status === 'done') say(`result ${cell(t.result, 200)}`)
     else if (t.status === 'failed') say(`error ${cell(errorText(t.error ?? {}), 200)}`)
     if (cut) note(`values longer than a column are cut (…); --full shows them whole, --json as JSON`)

@@ -107,7 +107,7 @@ export function notDelivered(r: Extract<SendResult, { delivered: false }>): numb
 
 /**
  * With no weave running: into the inbox of a pending or running thread (by id, or by a name a
- * thread holds); for a thread that moved to another weave, or whose id names another weave and
+ * thread holds), or of one ended whose messages are held for its successor; for a thread that moved to another weave, or whose id names another weave and
  * that never ran here (the journal's weave has run with a broker), into the outbox for that
  * weave (the relay sends it on when a weave next runs here with a broker), as the weave would
  * send it; else into the dead letters, with the reasons a weave gives.
@@ -135,7 +135,9 @@ function deliverOnce(journal: Journal, to: string, body: string, sender: string 
   const target = named?.thread ?? (to.includes('/') ? to : null)
   const row = target === null ? undefined : journal.thread(target)
   const now = Date.now()
-  if (target !== null && (row?.status === 'pending' || row?.status === 'running')) {
+  // Or one ended whose messages and names are held for its successor (src/successions.ts).
+  const held = target !== null && row !== undefined && row.status !== 'pending' && row.status !== 'running' && db.prepare('SELECT 1 FROM successions WHERE thread = ? AND held = 1').get(target) !== undefined
+  if (target !== null && (row?.status === 'pending' || row?.status === 'running' || held)) {
     db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?)').run(target, sender, msgId, body, now)
     return { result: { delivered: true, to: target } }
   }

@@ -17,6 +17,8 @@
  *   are committed: a message to it only gets its row, and waits in `#uncommitted` until that
  *   commits, so a load (the committed rows, then those) misses none. A thread out of memory
  *   (src/passivation/) thus costs no memory for what is sent to it.
+ * - A thread that ended with its messages held for a successor (src/successions.ts) keeps its rows,
+ *   as a thread not loaded; its successor's spawn makes them the successor's under their numbers.
  */
 import type Database from 'better-sqlite3'
 import { currentObservation } from './call-context.js'

@@ -67,8 +67,14 @@ export function matches(value: unknown, pattern: unknown): boolean {
 }
 
 export class NameTaken extends RaimentError {
-  constructor(name: string, owner: string) {
-    super('RAIMENT_NAME_TAKEN', `the name '${name}' belongs to thread ${owner} while it lives; pick another name or unregister it there`)
+  /** `held`: the owner has ended, and its names are held for the thread its supervisor restarts in its place. */
+  constructor(name: string, owner: string, held = false) {
+    super(
+      'RAIMENT_NAME_TAKEN',
+      held
+        ? `the name '${name}' is held for the successor of thread ${owner}, which ended and which its supervisor restarts; pick another name`
+        : `the name '${name}' belongs to thread ${owner} while it lives; pick another name or unregister it there`,
+    )
   }
 }
 

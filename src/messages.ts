@@ -96,7 +96,7 @@ export class Messages {
     this.inboxes = new Inboxes(journal)
     this.#successions = new Successions(journal)
     // A name held for a successor is not free to take.
-    this.#registry = new ThreadRegistry(journal, (id) => isAlive(id) || this.#successions.isHeld(id), () => this.remote?.namesChanged())
+    this.#registry = new ThreadRegistry(journal, isAlive, () => this.remote?.namesChanged(), (id) => this.#successions.isHeld(id))
     this.#dead = deadLetterInsert(db)
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at, trace) VALUES (?, ?, ?, ?, ?)')
     this.received = new ReceivedIds(journal)

@@ -52,10 +52,14 @@ export class ThreadRegistry {
   readonly #watchersOf: Stmt
   readonly #targetsOf: Stmt
 
-  /** `namesChanged` runs once a change of names is durable. */
-  constructor(journal: Journal, isAlive: (id: string) => boolean, namesChanged: () => void) {
+  /** Is a thread that ended holding its names for a successor (src/successions.ts)? */
+  readonly #isHeld: (id: string) => boolean
+
+  /** `namesChanged` runs once a change of names is durable; `isHeld`: see #isHeld. */
+  constructor(journal: Journal, isAlive: (id: string) => boolean, namesChanged: () => void, isHeld: (id: string) => boolean = () => false) {
     this.#journal = journal
     this.#isAlive = isAlive
+    this.#isHeld = isHeld
     this.#namesChanged = namesChanged
     const db = journal.db
     for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
@@ -122,11 +126,14 @@ export class ThreadRegistry {
 
   /**
    * Registers `name` for `thread`.
-   * @throws NameTaken when another thread that is alive holds it
+   * @throws NameTaken when another thread that is alive holds it, or one that ended holding it for a successor
    */
   register(name: string, thread: string): void {
     const owner = this.#names.get(name)
-    if (owner !== undefined && owner !== thread && this.#isAlive(owner)) throw new NameTaken(name, owner)
+    if (owner !== undefined && owner !== thread) {
+      if (this.#isHeld(owner)) throw new NameTaken(name, owner, true)
+      if (this.#isAlive(owner)) throw new NameTaken(name, owner)
+    }
     this.give(name, thread)
   }
 

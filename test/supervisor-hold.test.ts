@@ -134,7 +134,7 @@ describe('a supervisor restart', () => {
       expect(db.prepare('SELECT count(*) FROM inbox WHERE thread = ?').pluck().get(first)).toBe(11)
       expect(db.prepare('SELECT thread FROM names WHERE name = ?').pluck().get('w3')).toBe(first)
       // Another thread cannot take the name meanwhile.
-      expect(() => weave.messages.register('w3', sup)).toThrow(expect.objectContaining({ code: 'RAIMENT_NAME_TAKEN' }))
+      expect(() => weave.messages.register('w3', sup)).toThrow(expect.objectContaining({ code: 'RAIMENT_NAME_TAKEN', message: expect.stringContaining(`held for the successor of thread ${first}`) }))
 
       const second = await holder(weave, 'w3', 'slow', 2)
       expect(second).not.toBe(first)
@@ -315,7 +315,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 8 }).map((ms) => ({ pause: ms })) },
 )
 
-propTest.prop([fc.array(step, { minLength: 1, maxLength: 40 }), fc.constantFrom('permanent', 'transient')], { seed, numRuns: 12 })(
+propTest.prop([fc.array(step, { minLength: 1, maxLength: 40 }), fc.constantFrom('permanent', 'transient')], { seed, numRuns: 25 })(
   'random sends and failures: every message received exactly once, in the order each sender sent',
   async (steps, restart) => {
     const s = seen()

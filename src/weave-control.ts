@@ -1,7 +1,7 @@
 /**
  * What other processes ask of a running weave through its journal: threads they recorded as
  * pending (spawned while this weave runs), and control requests (`raiment kill`, `send`, `spawn`,
- * `migrate`, `dead-letters --resend/--drop`), answered in the `control` table.
+ * `migrate`, `dead-letters --resend/--drop`, and `show`'s question of what a thread waits for), answered in the `control` table.
  *
  * Invariants:
  * - The journal is looked at only when another connection has committed (PRAGMA data_version),
@@ -20,6 +20,8 @@ import { encodeError } from './error-records.js'
 import { exitSignals } from './weave-exits.js'
 import type { Journal, ThreadRow } from './journal.js'
 import type { Weave } from './weave.js'
+import type { Run } from './weave-types.js'
+import { liveWaits } from './passivation/live-waits.js'
 
 export class ControlRequests {
   readonly #weave: Weave
@@ -28,6 +30,8 @@ export class ControlRequests {
   /** Starts or resumes a recorded thread (once: it ignores one already running). */
   readonly #adopt: (row: ThreadRow) => void
   readonly #closed: () => boolean
+  /** The run of a thread in memory (not woken from passivation), or undefined. */
+  readonly #runOf: (id: string) => Run | undefined
   #poll: NodeJS.Timeout | null = null
   #dataVersion = 0
   /** Requests being answered asynchronously, not to be started again. */
@@ -40,8 +44,9 @@ export class ControlRequests {
   /** Sends waiting in `#afar`. */
   #afarPending = 0
 
-  constructor(weave: Weave, adopt: (row: ThreadRow) => void, closed: () => boolean) {
+  constructor(weave: Weave, adopt: (row: ThreadRow) => void, closed: () => boolean, runOf: (id: string) => Run | undefined) {
     this.#weave = weave
+    this.#runOf = runOf
     this.#journal = weave.journal
     this.#control = new ControlTable(weave.journal)
     this.#adopt = adopt
@@ -150,6 +155,9 @@ export class ControlRequests {
               (stmt, params, after) => journal.queue(stmt, params, after),
             ),
           )
+        } else if (c.kind === 'waits' && c.thread) {
+          // `raiment show`: what a thread in memory waits for now (null: nothing to say); changes nothing.
+          reply = JSON.stringify(this.#waits(c.thread))
         } else if (c.kind === 'schedule') {
           // `raiment schedule add|rm|pause|resume`: answered in the batch of the change.
           reply = this.#weave.schedules.control(c.arg ?? '')
@@ -159,6 +167,19 @@ export class ControlRequests {
       }
       this.#reply(c.n, reply)
     }
+  }
+
+  /** What thread `id` waits for, if it runs in memory here (src/passivation/live-waits.ts). */
+  #waits(id: string): ReturnType<typeof liveWaits> {
+    const run = this.#runOf(id)
+    if (run === undefined || run.ended) return null
+    const m = this.#weave.messages
+    const remote = m.remote
+    return liveWaits(run.weft.pendingCalls(), {
+      homeOf: (t) => m.homeOf(t),
+      isRemote: (t) => m.isRemote(t),
+      isLive: remote?.isLive === undefined ? undefined : (w) => remote.isLive!(w),
+    })
   }
 
   /** The weave a send to thread id `to` goes to through a transport that can say whether it has joined; else null. */

@@ -108,7 +108,7 @@ export function weaveParts(weave: Weave, journal: Journal, types: ThreadTypes, o
   // The key of secret values' markers (src/secrets/keyring.ts); read or made on first use.
   const keyring = Keyring.forJournal(weave.config.db)
   // A pending row whose kill is queued (not yet committed) is not started.
-  p.control = new ControlRequests(weave, (row) => p.ending.has(row.id) || p.runs.adopt(row), () => p.closed)
+  p.control = new ControlRequests(weave, (row) => p.ending.has(row.id) || p.runs.adopt(row), () => p.closed, (id) => p.runs.get(id))
   const clock = clockOption(o)
   weave.messages.inboxes.clock = clock
   const schedules = new Schedules(weave, clock)

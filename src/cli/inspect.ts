@@ -16,6 +16,7 @@ import { dumpLine, showProgress } from './progress.js'
 import { passivatedIds, waitText } from '../passivation/listing.js'
 import { parkedSince, type Parked } from '../parked-listing.js'
 import { oldCodeThreads } from '../old-code.js'
+import { askWaits, waitingJson, waitingStatus } from './show-waits.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -127,16 +128,21 @@ const CELL = 36
 
 /**
  * `raiment show ID`: the thread's journal as a timeline, and how many messages wait in its mailbox;
- * `--full` shows values whole, `--json` prints `{thread, calls, mailbox}` (see records.ts).
+ * `--full` shows values whole, `--json` prints `{thread, calls, mailbox, waiting}` (see records.ts).
+ * A running thread held in memory: the weave running on the journal, if any, is asked what it
+ * waits for now (src/cli/show-waits.ts; within a second, else left out).
  */
-export function show(id: string, o: ShowOptions): number {
+export async function show(id: string, o: ShowOptions): Promise<number> {
   const journal = openReadonly(o.db)
   try {
     const { thread: t, calls, retrying, inFlight } = threadWithCalls(journal, id)
     // Delivered here and not received yet (a selective receive that matches none of them waits on).
     const mailbox = journal.db.prepare('SELECT count(*) FROM inbox WHERE thread = ?').pluck().get(id) as number
+    // In memory (not passivated, parked, kept on old code, or moved): the weave can say what it waits for.
+    const inMemory = t.status === 'running' && t.passivated === undefined && t.waitingForCode === undefined && t.waitingForType === undefined && t.oldCode === undefined && t.movedTo === undefined
+    const waiting = inMemory ? await askWaits(o.db, journal, id) : null
     if (o.json) {
-      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson), mailbox, ...(retrying.length > 0 ? { retrying: retrying.map(attemptJson) } : {}), ...(inFlight.length > 0 ? { inFlight: inFlight.map(inFlightJson) } : {}) }))
+      say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson), mailbox, waiting: waitingJson(waiting), ...(retrying.length > 0 ? { retrying: retrying.map(attemptJson) } : {}), ...(inFlight.length > 0 ? { inFlight: inFlight.map(inFlightJson) } : {}) }))
       return 0
     }
     let cut = false
@@ -157,6 +163,8 @@ export function show(id: string, o: ShowOptions): number {
           ? `running (old code): a reload kept it on the code it started with (${t.oldCode}); a restart or a crash resumes it under the file on disk, where it diverges`
           : t.movedTo !== undefined
           ? `moved to weave ${t.movedTo}`
+          : waiting !== null
+          ? waitingStatus(waiting)
           : t.passivated === undefined
           ? t.status
           : `passivated (waiting for ${waitText(t.passivated)}, since ${isoTime(t.passivated.since)})`

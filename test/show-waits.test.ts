@@ -11,6 +11,8 @@ import { afterEach, expect, it } from 'vitest'
 import { thread, Weave } from 'raiment'
 import { JournalLock } from '../src/journal-owner.js'
 import { parseWaits } from '../src/cli/show-waits.js'
+import { askWeave } from '../src/cli/ask-weave.js'
+import { openExisting } from '../src/cli/common.js'
 import { cliOut } from './support/cli-in-process.js'
 import { stepLib } from './support/step-lib.js'
 import { tempDir } from './support/tmp.js'
@@ -154,6 +156,7 @@ it('a weave that does not answer (its lock held, nothing polling): show prints t
     const text = await cliOut(['show', id, '--db', db])
     expect(Date.now() - t0).toBeLessThan(3_000)
     expect(text).toMatch(new RegExp(`^${id}  order  running  created`))
+    expect((await shownJson(db, id)).waiting).toBeNull()
   } finally {
     lock.release()
   }
@@ -172,7 +175,18 @@ it('a thread that ended: show asks the running weave nothing', async () => {
   expect(weave.journal.db.prepare("SELECT count(*) FROM control WHERE kind = 'waits'").pluck().get()).toBe(0)
 }, 30_000)
 
-it("an older weave's answer to a kind it does not know is read as nothing to say", () => {
-  expect(parseWaits("unknown request 'waits'")).toBeNull()
+it("an older weave's answer to a kind it does not know is read as nothing to say", async () => {
+  const db = join(tempDir(), 'w.db')
+  const weave = await weaveIn(db)
+  const id = weave.spawn('order')
+  // A weave of before 'waits' answers it as it answers any kind it does not know.
+  const asker = openExisting(db)
+  try {
+    const reply = await askWeave(asker, 'waits-of-a-later-raiment', id, null, true)
+    expect(reply).toBe("unknown request 'waits-of-a-later-raiment'")
+    expect(parseWaits(reply!)).toBeNull()
+  } finally {
+    asker.close()
+  }
   expect(parseWaits('null')).toBeNull()
-})
+}, 30_000)

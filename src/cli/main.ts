@@ -149,10 +149,10 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
     .description("Show a thread's journal as a timeline: seq, call, args, outcome, duration, ok/err.")
     .argument('<id>', 'the thread id (see raiment ps)')
     .option('--full', 'show values whole instead of cut to the width of a column')
-    .option('--json', 'print {thread, calls} as JSON, every value whole')
+    .option('--json', 'print {thread, calls, mailbox, waiting} as JSON, every value whole')
     .addHelpText(
       'after',
-      "\nTimes are ISO 8601 in UTC. VIA names the Raiment helper that made a call for the thread (mailbox.receive is made of\nmailbox.now, take, peek and takeNumber calls); it is blank for the calls the thread's own code made.\n\nExamples:\n  raiment show myhost-raiment/1\n  raiment show myhost-raiment/1 --json",
+      "\nTimes are ISO 8601 in UTC. VIA names the Raiment helper that made a call for the thread (mailbox.receive is made of\nmailbox.now, take, peek and takeNumber calls); it is blank for the calls the thread's own code made.\nA running thread in memory: the weave on the journal is asked what it waits for (a second at most).\n\nExamples:\n  raiment show myhost-raiment/1\n  raiment show myhost-raiment/1 --json",
     )
     .action(run(async (id: string, o: ShowOptions) => (await inspect()).show(id, o)))
 

@@ -21,6 +21,7 @@ import { Membership, type Beat, type Seen } from './membership.js'
 import { NameOwners } from './name-owners.js'
 import { BATCH_ROWS, Relay } from './relay.js'
 import { Ring } from './ring.js'
+import { enroll } from './roster.js'
 import { DEFAULT_NAMESPACE, Topology } from './topology.js'
 import type { Journal } from '../journal.js'
 import { Replicator, type ReplicatorOptions } from '../replication/replicator.js'
@@ -55,6 +56,12 @@ export interface AmqpOptions {
   replication?: Pick<ReplicatorOptions, 'epoch' | 'checkpointBytes' | 'checkpointRecords' | 'maxLagBytes' | 'onConnection' | 'gate'>
   /** The lease and takeover hooks of a replicated weave (src/replication/host.ts); none without them. */
   lease?: LinkHooks
+  /**
+   * Whether the weave writes itself in the namespace's roster (`up` as it joins, `down` as it
+   * closes: src/amqp/roster.ts); default true. False for a weave hosted by another process (a
+   * takeover): its own process writes it.
+   */
+  roster?: boolean
 }
 
 /** What the lease and takeover ask of the link, so the link knows nothing of them. */
@@ -111,6 +118,9 @@ export class AmqpLink implements Remote {
   #closed = false
   readonly #replication: AmqpOptions['replication']
   #replicator: Replicator | null = null
+  readonly #roster: boolean
+  /** The weave wrote `up` in the roster (once per link: it then writes `down` as it closes). */
+  #enrolled = false
 
   private constructor(broker: BrokerConnection, o: AmqpOptions) {
     this.broker = broker
@@ -127,6 +137,7 @@ export class AmqpLink implements Remote {
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
     this.#hooks = o.lease ?? {}
     this.#replication = o.replication
+    this.#roster = o.roster ?? true
   }
 
   /** Replicates the weave's journal to its stream (see `Remote.replicate`). */
@@ -250,9 +261,23 @@ export class AmqpLink implements Remote {
       await this.#inbound!.attach(conn)
       await this.#relay!.attach(conn)
       await this.#members!.attach(conn)
+      if (this.#roster && !this.#enrolled) await this.#enroll(conn)
     } catch (e) {
       // The connection went while setting up: the next 'up' does it again.
       if (this.broker.connection === conn && !this.#closed) this.#log(`raiment: broker setup failed (${(e as Error).message}); retrying with the next connection`)
+    }
+  }
+
+  /** Writes `up` in the namespace's roster; a broker that cannot (no streams: RabbitMQ before 3.9) only costs the listing. */
+  async #enroll(conn: ChannelModel): Promise<void> {
+    const w = this.#weave!
+    try {
+      await enroll(conn, this.topology.ns, w.journal.weaveId, 'up', { host: hostname(), pid: process.pid, db: w.journal.path })
+      this.#enrolled = true
+    } catch (e) {
+      if (this.broker.connection !== conn || this.#closed) throw e
+      this.#enrolled = true
+      this.#log(`raiment: cannot write this weave in the roster of namespace '${this.topology.ns}' (${(e as Error).message}); 'raiment weaves' will not list it once it stops`)
     }
   }
 
@@ -389,6 +414,9 @@ export class AmqpLink implements Remote {
     this.#inbound?.close()
     this.#relay?.detach()
     await this.#members?.leave()
+    // Stopped on purpose: `raiment weaves` says so, not that it went silent.
+    const conn = this.broker.connection
+    if (this.#enrolled && conn !== null) await enroll(conn, this.topology.ns, this.#weave!.journal.weaveId, 'down').catch(() => {})
     await this.#replicator?.close()
     await this.broker.close()
   }

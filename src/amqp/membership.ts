@@ -66,7 +66,16 @@ export interface Beat {
   declines?: string[]
   /** Silent weaves it cannot take over: their journal streams are gone (`raiment weaves` says so). */
   streamGone?: string[]
+  /**
+   * Weaves it heard that are no longer live (they said no goodbye): id → the sender's time of
+   * their last heartbeat it heard (`raiment weaves` says since when they are silent). At most
+   * GONE_MAX, the latest; absent from a weave of an earlier build.
+   */
+  gone?: Record<string, number>
 }
+
+/** The most weaves a heartbeat names as gone. */
+const GONE_MAX = 64
 
 /** A `reclaim` is sent as a probe too: a weave of a version before it answers it as one. */
 type Message = { beat: Beat } | { probe: true; reclaim?: string }
@@ -181,7 +190,16 @@ export class Membership {
   /** Announces this weave now. */
   beat(leaving = false): void {
     if (this.#self === null) return
-    this.#publish({ beat: { ...this.#self(), ...(leaving ? { leaving: true } : {}) } })
+    const gone = leaving ? undefined : this.#gone()
+    this.#publish({ beat: { ...this.#self(), ...(gone !== undefined ? { gone } : {}), ...(leaving ? { leaving: true } : {}) } })
+  }
+
+  /** The weaves heard that are no longer live, with the time of their last heartbeat (see `Beat.gone`); undefined: none. */
+  #gone(now = Date.now()): Record<string, number> | undefined {
+    const gone = [...this.#view.values()].filter((b) => b.id !== this.#selfId && now - b.seen > 3 * b.intervalMs)
+    if (gone.length === 0) return undefined
+    gone.sort((a, b) => b.at - a.at)
+    return Object.fromEntries(gone.slice(0, GONE_MAX).map((b) => [b.id, b.at]))
   }
 
   /** Asks every weave to announce itself now. */

@@ -9,13 +9,14 @@ import { hostname } from 'node:os'
 import { basename, dirname, extname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { AmqpLink } from '../amqp/link.js'
-import { Membership } from '../amqp/membership.js'
+import { Membership, type Beat } from '../amqp/membership.js'
 import { BrokerConnection } from '../amqp/connection.js'
 import { checkName, DEFAULT_NAMESPACE, Topology } from '../amqp/topology.js'
 import { weaveLog } from './weave-log.js'
 import { InvalidArgument } from '../errors.js'
 import { Journal } from '../journal.js'
 import { silentReplicated, type Silent } from '../replication/silent.js'
+import { absentWeaves, forget, ForgetRefused, type Absent } from '../amqp/roster.js'
 import { age, CHILD_OF_WEAVES, errorLine, note, say, table } from './common.js'
 
 /** The options `start` takes for joining a broker. */
@@ -82,16 +83,30 @@ export interface WeavesOptions {
   amqp?: string
   namespace?: string
   json?: boolean
+  /** A weave retired for good: its queue is deleted, and it is listed no more. */
+  forget?: string
+  /** With `forget`: delete its queue even though messages wait in it. */
+  force?: boolean
 }
 
 /** How long `raiment weaves` listens for answers to its probe. */
 const LISTEN_MS = 750
 
-/** `raiment weaves`: asks every weave of the namespace to announce itself and lists them. */
+/**
+ * `raiment weaves`: asks every weave of the namespace to announce itself and lists them, then
+ * the weaves that are not live: silent replicated ones (src/replication/silent.ts), and every
+ * other one the roster names whose queue still exists (src/amqp/roster.ts), stopped cleanly or
+ * silent, with the messages waiting for it. `--forget ID` deletes the queue of a weave that is
+ * not live (retired for good), so it is listed no more.
+ */
 export async function weaves(o: WeavesOptions): Promise<number> {
   const url = brokerUrl(o)
   if (url === undefined) throw new InvalidArgument("'raiment weaves' asks the broker: pass --amqp URL (or set RAIMENT_AMQP_URL)")
   const topology = new Topology(namespaceOf(o))
+  if (o.forget !== undefined) {
+    const bad = checkName('--forget', o.forget)
+    if (bad) throw new InvalidArgument(bad)
+  } else if (o.force === true) throw new InvalidArgument('--force goes with --forget ID (it deletes the messages waiting for that weave)')
   const broker = await BrokerConnection.open(url, note)
   try {
     const members = new Membership(topology, null, 1_000)
@@ -102,12 +117,16 @@ export async function weaves(o: WeavesOptions): Promise<number> {
     const live = members.live()
     // Replicated weaves registered up that answer nothing and no live weave hosts: lost, or frozen.
     const silent = await silentReplicated(broker.connection!, topology.ns, live)
+    if (o.forget !== undefined) return await forgetWeave(broker, topology, o.forget, o.force === true, live, silent)
+    // Every other weave the namespace knows that is not live, and not retired (its queue exists).
+    const absent = await absentWeaves(broker.connection!, topology, live, new Set(silent.map((w) => w.id)))
     if (o.json) {
       // `passivated` is null for a weave of an earlier build (its heartbeat does not say).
-      say(JSON.stringify([...live.map(({ id, host, pid, threads, passivated, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, passivated: passivated ?? null, lastHeartbeat: new Date(at).toISOString(), replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) })), ...silent.map(silentJson)]))
+      say(JSON.stringify([...live.map(({ id, host, pid, threads, passivated, at, replication, journals, hostedBy }) => ({ id, host, pid, threads, passivated: passivated ?? null, lastHeartbeat: new Date(at).toISOString(), replicated: replication !== undefined, ...(replication !== undefined ? { replication } : {}), journals: journals ?? [id], ...(hostedBy !== undefined ? { hostedBy } : {}) })), ...silent.map(silentJson), ...absent.map(absentJson)]))
       return 0
     }
     for (const line of silent.map(silentLine)) note(line)
+    for (const w of absent) note(absentLine(w, topology.ns))
     if (live.length === 0) {
       note(`no live weave in namespace '${topology.ns}' (start one with raiment start --amqp URL; weaves started with --namespace NS are listed with --namespace NS)`)
       return 0
@@ -134,6 +153,44 @@ export async function weaves(o: WeavesOptions): Promise<number> {
   } finally {
     await broker.close()
   }
+}
+
+/** `raiment weaves --forget ID`: deletes the queue of weave `id`, which is not live (see `forget`). */
+async function forgetWeave(broker: BrokerConnection, topology: Topology, id: string, force: boolean, live: readonly Beat[], silent: readonly Silent[]): Promise<number> {
+  const running = live.find((b) => b.id === id || (b.journals ?? []).includes(id))
+  if (running !== undefined) {
+    const where = running.id === id ? `on host ${running.host}, pid ${running.pid}` : `hosted by weave ${running.id} on host ${running.host}`
+    throw new ForgetRefused('RAIMENT_WEAVE_LIVE', `weave ${id} is live (it answers, ${where}): nothing was deleted. --forget is for a weave retired for good: stop it first (SIGTERM), then forget it`)
+  }
+  if (silent.some((w) => w.id === id)) {
+    throw new ForgetRefused(
+      'RAIMENT_WEAVE_REPLICATED',
+      `weave ${id} is a silent replicated weave, which a live weave of the namespace is to take over (its threads run on): nothing was deleted. Start it again (raiment start --replicate --db ITS_FILE --id ${id}), or remove it with its streams as docs/many-weaves.md (Topology) says`,
+    )
+  }
+  const deleted = await forget(broker.connection!, topology, id, force)
+  if (deleted === null) note(`weave ${id} has no queue in namespace '${topology.ns}' (${topology.queue(id)}): nothing to forget; raiment weaves does not list it`)
+  else note(`forgot weave ${id}: deleted its queue ${topology.queue(id)}${deleted > 0 ? ` and the ${plural(deleted, 'message')} waiting in it` : ''}; raiment weaves lists it no more (started again, it is)`)
+  return 0
+}
+
+/** "1 message", "3 messages". */
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`
+}
+
+/** A weave that is not live, nor silent replicated, in `raiment weaves --json`. */
+function absentJson(w: Absent): Record<string, unknown> {
+  return { id: w.id, live: false, stopped: w.stopped, lastHeard: new Date(w.lastHeard).toISOString(), queued: w.queued, ...(w.host !== undefined ? { host: w.host } : {}), ...(w.pid !== undefined ? { pid: w.pid } : {}), ...(w.db !== undefined ? { db: w.db } : {}) }
+}
+
+/** The line `raiment weaves` says of a weave that is not live, nor silent replicated. */
+function absentLine(w: Absent, ns: string): string {
+  const waits = w.queued === 0 ? 'no message waits in its queue' : `${plural(w.queued, 'message')} ${w.queued === 1 ? 'waits' : 'wait'} in its queue`
+  const start = `raiment start --amqp URL${ns === DEFAULT_NAMESPACE ? '' : ` --namespace ${ns}`} --db ${w.db ?? 'ITS_FILE'} --id ${w.id}${w.host !== undefined ? ` (on host ${w.host})` : ''}`
+  const at = new Date(w.lastHeard).toISOString()
+  if (w.stopped === 'clean') return `weave ${w.id} stopped cleanly at ${at}; ${waits}. Retired for good? raiment weaves --forget ${w.id} deletes its queue`
+  return `weave ${w.id} is silent since ${at} (last heard; killed, frozen or cut off from the broker); ${waits}. Start it again on its journal: ${start}`
 }
 
 /** A silent replicated weave in `raiment weaves --json`. */

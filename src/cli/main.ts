@@ -108,11 +108,13 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
 
   program
     .command('weaves')
-    .description('List the live weaves on a broker: id, host, pid, thread count, last heartbeat.')
+    .description('List the live weaves on a broker (id, host, pid, thread count, last heartbeat), then those that are not live: stopped cleanly or silent, since when, and the messages waiting for them.')
     .option('--amqp <url>', 'the broker (default: $RAIMENT_AMQP_URL)')
     .option('--namespace <ns>', 'the namespace the weaves joined', 'raiment')
     .option('--json', 'print JSON instead of a table')
-    .addHelpText('after', '\nExample:\n  raiment weaves --amqp amqp://guest:guest@127.0.0.1:5672')
+    .option('--forget <weave>', 'a weave retired for good: delete its queue, so it is listed no more (refused for a live weave, and while messages wait in it)')
+    .option('--force', 'with --forget: delete its queue with the messages waiting in it')
+    .addHelpText('after', '\nExamples:\n  raiment weaves --amqp amqp://guest:guest@127.0.0.1:5672\n  raiment weaves --amqp amqp://guest:guest@127.0.0.1:5672 --forget orders-9')
     .action(run(async (o: WeavesOptions) => (await import('./amqp-commands.js')).weaves(o)))
 
   program

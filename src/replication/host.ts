@@ -171,6 +171,8 @@ export class ReplicatedHost {
       ...(this.#o.heartbeatMs !== undefined ? { heartbeatMs: this.#o.heartbeatMs } : {}),
       log: this.#o.log,
       replication,
+      // A weave taken over is in the roster by its own process (its `up` stays: silent again, it is).
+      roster: o.own,
       lease: {
         announce: () => ({ ...(o.own ? { journals: [o.weaveId, ...this.#hosted.keys()], ...takeovers.declines(), ...takeovers.streamGone() } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }), leased: true, takeoverAfterMs: this.takeoverAfterMs }),
         acquire: (conn) => (fencing === null ? Promise.resolve(true) : fencing.acquire(conn)),

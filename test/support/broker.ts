@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { portAnswers } from '../../scripts/rabbit-node.js'
 import { Topology } from '../../src/amqp/topology.js'
+import { rosterStream } from '../../src/amqp/roster.js'
 
 export const AMQP_URL = process.env['RAIMENT_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672'
 
@@ -76,6 +77,7 @@ export async function removeNamespace(ns: string, ids: readonly string[]): Promi
     const ch = await conn.createChannel()
     const t = new Topology(ns)
     for (const id of ids) await ch.deleteQueue(t.queue(id))
+    await ch.deleteQueue(rosterStream(ns))
     await ch.deleteExchange(t.exchange)
     await ch.deleteExchange(t.beat)
   } finally {

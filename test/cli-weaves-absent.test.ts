@@ -66,12 +66,13 @@ describe.skipIf(!brokerUp && !CI)('raiment weaves and weaves that are not live',
 
   const weaves = (dir: string, ns: string, ...more: string[]) => raiment(dir, 'weaves', '--amqp', AMQP_URL, '--namespace', ns, ...more)
 
-  it('names a plain weave killed by SIGKILL as silent, since its last heartbeat, with the messages waiting for it; --json too', async () => {
+  it('names a plain weave killed by SIGKILL as silent, since its last heartbeat, with the messages waiting for it, and one frozen by SIGSTOP; --json too', async () => {
     const dir = tempDir()
     const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['p', 'x']))
+    cleanups.push(() => removeNamespace(ns, ['p', 'x', 'f']))
     await start(dir, ns, 'p')
     const x = await start(dir, ns, 'x')
+    const f = await start(dir, ns, 'f')
     // x answers this probe: a heartbeat p hears too, later than x's joining.
     const listing = Date.now()
     const before = await weaves(dir, ns)
@@ -82,6 +83,8 @@ describe.skipIf(!brokerUp && !CI)('raiment weaves and weaves that are not live',
     const killed = Date.now()
     x.child.kill('SIGKILL')
     await x.ended
+    // Frozen: its connection stays open (until the broker's heartbeat timeout), but it answers nothing.
+    f.child.kill('SIGSTOP')
     await sendTo(ns, 'x')
     const after = await weaves(dir, ns)
     expect(after.code, after.stderr).toBe(0)
@@ -101,6 +104,8 @@ describe.skipIf(!brokerUp && !CI)('raiment weaves and weaves that are not live',
     expect(heard).toBeGreaterThanOrEqual(listing)
     expect(heard).toBeLessThanOrEqual(killed)
     expect(line).toContain(`silent since ${w!.lastHeard}`)
+    expect(listed.find((l) => l.id === 'f')).toMatchObject({ id: 'f', live: false, stopped: 'silent', queued: 0 })
+    expect(after.stderr).toMatch(/^weave f is silent since .*; no message waits in its queue\. Start it again on its journal: /m)
     // The live weave's fields are as before.
     expect(Object.keys(listed.find((l) => l.id === 'p')!).sort()).toEqual(['host', 'id', 'journals', 'lastHeartbeat', 'passivated', 'pid', 'replicated', 'threads'])
     // Plain weaves are not in the registry of replicated weaves: none is to be taken over.

@@ -171,7 +171,8 @@ export class ReplicatedHost {
       ...(this.#o.heartbeatMs !== undefined ? { heartbeatMs: this.#o.heartbeatMs } : {}),
       log: this.#o.log,
       replication,
-      // A weave taken over is in the roster by its own process (its `up` stays: silent again, it is).
+      // A weave taken over is not written in the roster by the process hosting it: its own `up`
+      // stays there (it is hosted, so live; once its host stops, it is silent again).
       roster: o.own,
       lease: {
         announce: () => ({ ...(o.own ? { journals: [o.weaveId, ...this.#hosted.keys()], ...takeovers.declines(), ...takeovers.streamGone() } : { hostedBy: this.#own?.weave.journal.weaveId ?? '' }), leased: true, takeoverAfterMs: this.takeoverAfterMs }),

@@ -467,13 +467,15 @@ export class Messages {
 
   /**
    * Thread `successor`, just spawned here, takes what is held of `thread` (src/successions.ts):
-   * its names, then its inbox, in order, and what waited for those names; in the current batch
+   * its names, then its inbox, in order, and what waited for those names, and its send keys; in the current batch
    * (the spawn's), before anything sent to `successor` later. Nothing when nothing is held.
    */
   succeed(thread: string, successor: string): void {
     if (!this.#successions.succeed(thread, successor)) return
     const names = this.#registry.handOver(thread, successor)
     this.inboxes.handOver(thread, successor)
+    // The keyed sends it took are its successor's (src/send-keys.ts): a retry is a duplicate.
+    this.keys.copy(thread, successor)
     for (const name of names) this.nameSends.registered(name, successor)
   }
 

@@ -15,6 +15,8 @@
  *   thread id the address designates there, or the address itself (a name no thread there holds).
  * - A thread's rows travel with it when it moves (src/migration.ts), so a copy sent on to its
  *   new weave, or sent there straight, is still known.
+ * - A thread that succeeds a held one (src/successions.ts) gets a copy of its rows in the batch
+ *   that hands it the messages, so a retry by the name, the old id or the new one is a duplicate.
  * - Rows are kept SEND_KEY_RETENTION_MS (24 h) from the first send, whether or not the receiver
  *   has ended since (a retry then still says it is a duplicate), and pruned in the group commit.
  *   A retry after that is a new message: delivered again, or dead-lettered if the thread ended.
@@ -82,6 +84,7 @@ export class SendKeys {
   readonly #find: Stmt
   readonly #insert: Stmt
   readonly #prune: Stmt
+  readonly #copy: Stmt
   /** Rows queued and not yet committed, by `receiver \n key`: the first send's result, or null. */
   readonly #queued = new Map<string, SendResult | null>()
   #pruned = 0
@@ -100,6 +103,7 @@ export class SendKeys {
          at = CASE WHEN at < ? THEN excluded.at ELSE at END`,
     )
     this.#prune = db.prepare('DELETE FROM send_keys WHERE at < ?')
+    this.#copy = db.prepare('INSERT OR IGNORE INTO send_keys (receiver, key, at, result) SELECT ?, key, at, result FROM send_keys WHERE receiver = ?')
   }
 
   /**
@@ -126,6 +130,25 @@ export class SendKeys {
     const result = send()
     this.record(receiver, key, result)
     return result
+  }
+
+  /**
+   * Thread `to` succeeds thread `from` (src/successions.ts), taking its messages: `from`'s keys are
+   * `to`'s too (copied, in the current batch, so a retry to either id, or to a name now `to`'s, is
+   * a duplicate). Rows of `from` queued and not yet committed are copied with the batch's order.
+   */
+  copy(from: string, to: string): void {
+    const prefix = `${from}\n`
+    const copied: string[] = []
+    for (const [k, result] of [...this.#queued]) {
+      const k2 = `${to}\n${k.slice(prefix.length)}`
+      if (!k.startsWith(prefix) || this.#queued.has(k2)) continue
+      this.#queued.set(k2, result)
+      copied.push(k2)
+    }
+    this.#journal.queue(this.#copy, [to, from], () => {
+      for (const k of copied) this.#queued.delete(k)
+    })
   }
 
   /** Queues row (receiver, key) in the current batch, with the send's result if this weave sent it. */

@@ -302,6 +302,32 @@ describe('a supervisor restart', () => {
       await weave.close()
     }
   })
+
+  it('delivers a keyed send once: a retry after the message passed to the successor is a duplicate, by the name or the old id', async () => {
+    const s = seen()
+    const weave = await open(s)
+    try {
+      weave.spawn('raiment/supervisor', { children: [{ type: 'slow', params: { name: 'w7' }, restart: 'transient' }], backoff: { initial: 50, factor: 1, max: 50 } })
+      const first = await holder(weave, 'w7', 'slow', 1)
+      send(weave, 'w7', { fail: true })
+      expect(weave.send('w7', { s: 1, i: 0 }, { key: 'req-1' })).toEqual({ delivered: true, to: first })
+      const firstEnded = ended(weave, first)
+      send(weave, 'w7', { go: true })
+      await firstEnded
+      const second = await holder(weave, 'w7', 'slow', 2)
+      // Before and after the successor's spawn commits.
+      expect(weave.send('w7', { s: 1, i: 0 }, { key: 'req-1' })).toMatchObject({ duplicate: true })
+      await weave.committed()
+      expect(weave.send('w7', { s: 1, i: 0 }, { key: 'req-1' })).toMatchObject({ duplicate: true })
+      expect(weave.send(first, { s: 1, i: 0 }, { key: 'req-1' })).toMatchObject({ duplicate: true })
+      expect(weave.send(second, { s: 1, i: 0 }, { key: 'req-1' })).toMatchObject({ duplicate: true })
+      await weave.committed()
+      expect(weave.journal.db.prepare('SELECT body FROM inbox WHERE thread = ? ORDER BY n').pluck().all(second)).toEqual([encodeValue({ s: 1, i: 0 }, 'the message')])
+      expect(deadLetters(weave)).toEqual([])
+    } finally {
+      await weave.close()
+    }
+  })
 })
 
 const seed = process.env['FC_SEED'] !== undefined ? Number(process.env['FC_SEED']) : Date.now() % 2 ** 31

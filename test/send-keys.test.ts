@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { SEND_KEY_RETENTION_MS, type Weave } from 'raiment'
-import { SCHEMA_VERSION } from '../src/journal-schema.js'
+import { MIGRATIONS, SCHEMA_VERSION } from '../src/journal-schema.js'
 import { cliRun } from './support/cli-in-process.js'
 import { runChild, supportScript } from './support/child.js'
 import { openCollecting } from './support/send-key-plan.js'
@@ -155,7 +155,8 @@ describe('keyed sends', () => {
     await weave.close()
     const file = new Database(db)
     file.exec('DROP TABLE send_keys')
-    file.pragma(`user_version = ${SCHEMA_VERSION - 1}`)
+    // The version before the migration that made the table (later ones came after it).
+    file.pragma(`user_version = ${MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE IF NOT EXISTS send_keys'))}`)
     file.close()
     weave = await openCollecting(db)
     try {

@@ -29,9 +29,10 @@ export interface SpawnOptions {
   hold?: Array<'done' | 'failed' | 'killed'>
   /**
    * The id of a thread this one succeeds: if that thread ended with its messages and names held
-   * (`hold`), the child gets them in its spawn, in its commit: its names, then the messages, in
-   * their order, before any sent to it later. Local spawns only. Internal: the supervisor's, not
-   * promised.
+   * (`hold`) for this thread, the child gets them in its spawn, in its commit: its names, then the
+   * messages, in their order, before any sent to it later; if they are held for another thread,
+   * the spawn throws InvalidArgument (nothing spawned); if nothing is held, nothing is taken.
+   * Local spawns only. Internal: the supervisor's, not promised.
    */
   succeeds?: string
 }
@@ -93,6 +94,14 @@ const threads = (config: WeaveConfig) => {
       checkSuccession(opts, on === 'local' || on === w.journal.weaveId)
       const trace = ctx.traceparent
       const here = (): string => {
+        // Only the keeper takes what is held (checked before anything is written); a thread held
+        // for none (not held, or its keeper ended) is succeeded with nothing to take.
+        const keeper = opts.succeeds === undefined ? undefined : w.messages.keeperOf(opts.succeeds)
+        if (keeper !== undefined && keeper !== threadId) {
+          throw new InvalidArgument(
+            `threads.spawn: thread ${opts.succeeds}'s messages and names are held for the successor its keeper ${keeper} spawns, and thread ${threadId} is not that keeper; nothing was spawned. Only the supervisor that spawned a thread restarts it (a fork of that supervisor cannot while the original holds them)`,
+          )
+        }
         const id = w.spawn(type, params, { parent: threadId, trace })
         // Queued in the spawn's batch: the child and the link are durable together.
         if (opts.link === true) w.messages.watch(threadId, id, 'link')

@@ -465,6 +465,11 @@ export class Messages {
     this.#successions.plan(thread, keeper, on)
   }
 
+  /** The keeper (a supervisor) for which `thread`'s messages and names are held, or undefined. */
+  keeperOf(thread: string): string | undefined {
+    return this.#successions.keeperOf(thread)
+  }
+
   /**
    * Thread `successor`, just spawned here, takes what is held of `thread` (src/successions.ts):
    * its names, then its inbox, in order, and what waited for those names, and its send keys; in the current batch

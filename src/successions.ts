@@ -93,6 +93,11 @@ export class Successions {
     return false
   }
 
+  /** The keeper for which `thread`'s messages and names are held, or undefined when they are not. */
+  keeperOf(thread: string): string | undefined {
+    return this.#held.get(thread)
+  }
+
   /** Are `thread`'s messages and names held for a successor? */
   isHeld(thread: string): boolean {
     return this.#held.has(thread)

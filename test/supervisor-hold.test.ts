@@ -56,6 +56,14 @@ const slow = thread({
   },
 })
 
+/** Spawns a thread that claims to succeed `victim` (only its keeper may). */
+const thief = thread({
+  uses: ['threads'],
+  async does(p: { victim: string }) {
+    return await this.threads.spawn('slow', { name: 'thiefs-own' }, { succeeds: p.victim })
+  },
+})
+
 function seen() {
   const got: Array<{ worker: string; m: { s: number; i: number } }> = []
   const waiters: Array<[number, () => void]> = []
@@ -73,7 +81,7 @@ function seen() {
 }
 
 async function open(s: ReturnType<typeof seen>, dir = tempDir()) {
-  const threads: Record<string, AnyThreadType> = { worker, slow }
+  const threads: Record<string, AnyThreadType> = { worker, slow, thief }
   return Weave.open({ db: join(dir, 'w.db'), durability: 'memory', threads, libraries: { holdSeen: s.lib }, dumps: false, ioLibs: false })
 }
 
@@ -298,6 +306,32 @@ describe('a supervisor restart', () => {
       await weave.committed()
       expect(deadLetters(weave).map((d) => d.reason)).toEqual(['the recipient ended before receiving it'])
       expect(weave.messages.whereis('w6')).toBe(null)
+    } finally {
+      await weave.close()
+    }
+  })
+
+  it('refuses a succeeds from a thread that is not the keeper: the held messages and names stay for the restarted worker', async () => {
+    const s = seen()
+    const weave = await open(s)
+    try {
+      const sup = weave.spawn('raiment/supervisor', { children: [{ type: 'slow', params: { name: 'w8' } }], backoff: { initial: 500, factor: 1, max: 500 } })
+      const first = await holder(weave, 'w8', 'slow', 1)
+      send(weave, 'w8', { fail: true })
+      send(weave, 'w8', { s: 1, i: 0 })
+      const firstEnded = ended(weave, first)
+      send(weave, 'w8', { go: true })
+      await firstEnded
+      await weave.committed()
+      const end = await weave.join(weave.spawn('thief', { victim: first }))
+      expect(end.status).toBe('failed')
+      expect(end.error).toMatchObject({ code: 'RAIMENT_INVALID_ARGUMENT', message: expect.stringContaining(`held for the successor its keeper ${sup} spawns`) })
+      expect(weave.journal.threads({ type: 'slow' })).toHaveLength(1)
+      expect(weave.messages.whereis('w8')).toBe(null)
+      const second = await holder(weave, 'w8', 'slow', 2)
+      send(weave, 'w8', { go: true })
+      await s.reached(1)
+      expect(s.got).toEqual([{ worker: second, m: { s: 1, i: 0 } }])
     } finally {
       await weave.close()
     }

@@ -248,6 +248,8 @@ export class Messages {
     this.nameSends.left(this.#registry.namesOf(thread), thread)
     this.#registry.departed(thread, (id) => this.homeOf(id) === this.#journal.weaveId)
     this.#successions.departed(thread)
+    // A keeper that moves: what it holds here is let go as at its end (src/successions.ts).
+    this.#release(thread, 'moved')
     this.inboxes.departed(thread)
   }
 
@@ -445,15 +447,25 @@ export class Messages {
    * end. Returns the threads it watched.
    */
   ended(thread: string, status: string): string[] {
-    const held = this.#successions.ended(thread, status, this.#isAlive)
+    // Held only for a keeper alive on this weave: one that moved away cannot take them here.
+    const held = this.#successions.ended(thread, status, (k) => this.#isAlive(k) && !this.isRemote(k))
     const watched = this.#registry.ended(thread, held)
     if (held) this.inboxes.endedHeld(thread)
     else this.inboxes.ended(thread)
-    for (const t of this.#successions.keeperEnded(thread)) {
-      this.#registry.freeAll(t)
-      this.inboxes.ended(t, `the recipient ended and its supervisor ${thread} did not restart it`)
-    }
+    this.#release(thread, 'ended')
     return watched
+  }
+
+  /**
+   * What `keeper` holds goes, as no successor of its will take it here (it ended, or moved to
+   * another weave): the messages to the dead letters, the names freed, its plans dropped; in the
+   * current batch (of its end or its move).
+   */
+  #release(keeper: string, why: 'ended' | 'moved'): void {
+    for (const t of this.#successions.keeperEnded(keeper)) {
+      this.#registry.freeAll(t)
+      this.inboxes.ended(t, why === 'ended' ? `the recipient ended and its supervisor ${keeper} did not restart it` : `the recipient ended and its supervisor ${keeper} moved to another weave, which cannot restart it with them`)
+    }
   }
 
   /**
@@ -487,5 +499,6 @@ export class Messages {
   /** A thread of another weave has ended: the watches it holds here, or that are held of it, go. */
   endedThere(thread: string): void {
     this.#registry.ended(thread)
+    this.#release(thread, 'ended')
   }
 }

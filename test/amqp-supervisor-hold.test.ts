@@ -67,4 +67,52 @@ describe.skipIf(!brokerUp && !CI)('a supervisor restart across weaves', () => {
     expect(dead(a.weave)).toEqual([])
     expect(dead(b.weave)).toEqual([])
   }, 30_000)
+
+  it('a supervisor that moves to another weave lets what it holds go there: dead letters, the name free', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const a = await openWeave(cleanups, dir, ns, 'a', threads)
+    await openWeave(cleanups, dir, ns, 'b', threads)
+    const sup = a.weave.spawn('raiment/supervisor', { children: [{ type: 'worker', params: { name: 'mv', n: 100 } }], backoff: { initial: 60_000, factor: 1, max: 60_000 } })
+    const workers = () => a.weave.journal.threads({ type: 'worker' }).map((t) => t.id)
+    await vi.waitFor(() => expect(a.weave.messages.whereis('mv')).toBe(workers()[0]), { timeout: 5_000, interval: 10 })
+    const first = workers()[0]!
+    const failed = new Promise<void>((resolve) => a.weave.on('thread-end', (e) => e.id === first && resolve()))
+    a.weave.send('mv', 'fail')
+    a.weave.send('mv', 'kept')
+    await failed
+    await a.weave.committed()
+    const db = a.weave.journal.db
+    expect(db.prepare('SELECT count(*) FROM inbox WHERE thread = ?').pluck().get(first)).toBe(1)
+    expect(await a.weave.migrate(sup, 'b')).toBe('b')
+    await a.weave.committed()
+    expect(db.prepare('SELECT recipient, reason FROM dead_letters').all()).toEqual([{ recipient: first, reason: `the recipient ended and its supervisor ${sup} moved to another weave, which cannot restart it with them` }])
+    expect(db.prepare('SELECT count(*) FROM inbox').pluck().get()).toBe(0)
+    expect(db.prepare('SELECT count(*) FROM names').pluck().get()).toBe(0)
+    expect(db.prepare('SELECT count(*) FROM successions').pluck().get()).toBe(0)
+  }, 30_000)
+
+  it('a child whose supervisor moved to another weave is not held at its end: dead letters, the name free', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+    const a = await openWeave(cleanups, dir, ns, 'a', threads)
+    await openWeave(cleanups, dir, ns, 'b', threads)
+    const sup = a.weave.spawn('raiment/supervisor', { children: [{ type: 'worker', params: { name: 'mv2', n: 100 } }], backoff: { initial: 60_000, factor: 1, max: 60_000 } })
+    const workers = () => a.weave.journal.threads({ type: 'worker' }).map((t) => t.id)
+    await vi.waitFor(() => expect(a.weave.messages.whereis('mv2')).toBe(workers()[0]), { timeout: 5_000, interval: 10 })
+    const first = workers()[0]!
+    expect(await a.weave.migrate(sup, 'b')).toBe('b')
+    await a.weave.committed()
+    const failed = new Promise<void>((resolve) => a.weave.on('thread-end', (e) => e.id === first && resolve()))
+    a.weave.send('mv2', 'fail')
+    a.weave.send('mv2', 'late')
+    await failed
+    await a.weave.committed()
+    const db = a.weave.journal.db
+    expect(db.prepare('SELECT recipient, reason FROM dead_letters').all()).toEqual([{ recipient: first, reason: 'the recipient ended before receiving it' }])
+    expect(db.prepare('SELECT count(*) FROM names').pluck().get()).toBe(0)
+    expect(db.prepare('SELECT count(*) FROM successions').pluck().get()).toBe(0)
+  }, 30_000)
 })

@@ -14,7 +14,8 @@
  * - `#plans` holds the threads running with a keeper (rows with held = 0 and no successor);
  *   `#held` the threads ended and held (held = 1). A thread is in at most one of them. A keeper's
  *   end takes its threads out of both, so a thread that ends after its keeper holds nothing.
- * - A row with a successor stays, for `raiment show`: it holds nothing.
+ * - A row with a successor stays, for `raiment show`, while its keeper lives: it holds nothing.
+ *   The keeper's end deletes all its rows (`#succeededBy` knows the keepers that have such rows).
  */
 import type Database from 'better-sqlite3'
 import type { Journal } from './journal.js'
@@ -48,15 +49,22 @@ export class Successions {
   readonly #held = new Map<string, string>()
   /** The threads of each keeper, planned or held (so that an end that keeps none costs no scan). */
   readonly #of = new Map<string, Set<string>>()
+  /** The keepers with rows whose thread was succeeded (kept for `raiment show` until the keeper ends). */
+  readonly #succeededBy = new Set<string>()
   readonly #plan: Stmt
   readonly #hold: Stmt
   readonly #drop: Stmt
   readonly #succeeded: Stmt
+  readonly #dropKeeper: Stmt
 
   constructor(journal: Journal) {
     this.#journal = journal
     const db = journal.db
-    for (const r of db.prepare('SELECT thread, keeper, on_end, held FROM successions WHERE successor IS NULL').all() as Array<{ thread: string; keeper: string; on_end: string; held: number }>) {
+    for (const r of db.prepare('SELECT thread, keeper, on_end, held, successor FROM successions').all() as Array<{ thread: string; keeper: string; on_end: string; held: number; successor: string | null }>) {
+      if (r.successor !== null) {
+        this.#succeededBy.add(r.keeper)
+        continue
+      }
       if (r.held === 1) this.#held.set(r.thread, r.keeper)
       else this.#plans.set(r.thread, { keeper: r.keeper, on: r.on_end.split(',') })
       this.#index(r.keeper, r.thread)
@@ -65,6 +73,7 @@ export class Successions {
     this.#hold = db.prepare('UPDATE successions SET held = 1 WHERE thread = ?')
     this.#drop = db.prepare('DELETE FROM successions WHERE thread = ?')
     this.#succeeded = db.prepare('UPDATE successions SET held = 0, successor = ? WHERE thread = ?')
+    this.#dropKeeper = db.prepare('DELETE FROM successions WHERE keeper = ?')
   }
 
   /** `thread`, just spawned by `keeper`, is held for a successor when it ends with a status in `on` (in the current batch). */
@@ -109,15 +118,18 @@ export class Successions {
     if (keeper === undefined) return false
     this.#held.delete(thread)
     this.#unindex(keeper, thread)
+    this.#succeededBy.add(keeper)
     this.#journal.queue(this.#succeeded, [successor, thread])
     return true
   }
 
   /**
-   * `keeper` has ended: the threads held for it, whose messages and names no successor will take
-   * now (the caller dead-letters and frees them), and its plans go, in the current batch.
+   * `keeper` has ended (or left this weave): the threads held for it, whose messages and names no
+   * successor will take now (the caller dead-letters and frees them), and all its rows go (its
+   * plans, and the successions `raiment show` named), in the current batch.
    */
   keeperEnded(keeper: string): string[] {
+    if (this.#succeededBy.delete(keeper)) this.#journal.queue(this.#dropKeeper, [keeper])
     const threads = this.#of.get(keeper)
     if (threads === undefined) return []
     this.#of.delete(keeper)

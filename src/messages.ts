@@ -408,9 +408,14 @@ export class Messages {
     return this.#registry.unregister(name, thread)
   }
 
+  /**
+   * The thread holding `name`, here or (announced) on another weave, or null. A name held for a
+   * successor (src/successions.ts) answers the ended thread's id, as other weaves do, until the
+   * successor takes it: what is sent to that id meanwhile waits for the successor too.
+   */
   whereis(name: string): string | null {
     const id = this.#registry.holder(name)
-    if (id !== undefined) return this.#isAlive(id) ? id : null
+    if (id !== undefined) return this.#isAlive(id) || this.#successions.isHeld(id) ? id : null
     const found = this.remote?.resolveName(name) ?? null
     return found === null || found === 'unknown' ? null : found.thread
   }

@@ -3,7 +3,9 @@
  * SIGKILL the 17th time the weft passes the point `after-call` (a live call has completed and its
  * outcome is not yet recorded); `after-commit` is after the outcome is durable and before the
  * thread sees it; `takeover-rebuilt` is in a weave taking another over, once the journal is rebuilt
- * from the stream and before the takeover is recorded in it; `continue-queued` is when a thread
+ * from the stream and before the takeover is recorded in it; `replicated-started` is in a
+ * replicated weave of its own process once its threads run and its link has started, before it
+ * reads the registry of replicated weaves; `continue-queued` is when a thread
  * continuing as new has queued the switch (not yet committed), `continue-committed` once the switch
  * is durable and before the new run starts; `control-answered` when a weave has answered a control
  * request (`raiment kill`, `send`, `spawn`, `fork`, ...) and before that answer commits;
@@ -21,7 +23,7 @@
  * opening its journal (src/journal-open.ts, an owner only) once it has opened a file that was there,
  * the first time (not when it opens it again), and before it takes the owner lock.
  */
-export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'
+export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'replicated-started' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'
 
 const spec = process.env['RAIMENT_CRASH_AT']
 const [point, countText] = spec ? spec.split(':') : []

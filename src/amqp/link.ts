@@ -76,6 +76,8 @@ export interface LinkHooks {
   members?(m: Membership): void
   /** A process starting weave `id` again asks the one that hosts it to hand it back. */
   reclaim?(id: string): void
+  /** The journal's stream holds its first generation, and no thread of the weave has resumed yet. */
+  replicated?(conn: ChannelModel): Promise<void>
 }
 
 /**
@@ -144,6 +146,8 @@ export class AmqpLink implements Remote {
   async replicate(journal: Journal, o: { hold: boolean }): Promise<void> {
     this.broker.label = `weave '${journal.weaveId}': `
     this.#replicator = await Replicator.start({ journal, broker: this.broker, namespace: this.topology.ns, hold: o.hold, log: this.#log, ...this.#replication })
+    const conn = this.broker.connection
+    if (conn !== null) await this.#hooks.replicated?.(conn)
   }
 
   /** The journal's replicator, when the weave was opened with `replicate: true`. */

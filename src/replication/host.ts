@@ -20,7 +20,7 @@ import { BrokerLost, isClosedUnder } from '../amqp/connection.js'
 import { AmqpLink } from '../amqp/link.js'
 import { askHandBack } from '../amqp/membership.js'
 import { DEFAULT_NAMESPACE } from '../amqp/topology.js'
-import { crashPoint } from '../crash-points.js'
+import { crashArmed, crashPoint } from '../crash-points.js'
 import { Weave, type WeaveOptions } from '../weave.js'
 import { Fenced, TakeoverLacksTypes } from './errors.js'
 import { Fencing } from './fencing.js'
@@ -184,6 +184,9 @@ export class ReplicatedHost {
         members: (m) => {
           if (o.own) takeovers.start(m)
         },
+        // Written before any thread resumes (not only once the weave runs): a weave lost while its
+        // threads run is in the registry, for a weave that never heard it to take over.
+        ...(o.own ? { replicated: (conn: ChannelModel) => this.#registerUp(conn, o.weaveId) } : {}),
         reclaim: (id) => {
           if (!o.own) return
           const p = this.#handBack(id)
@@ -244,6 +247,7 @@ export class ReplicatedHost {
         if (this.#closed || fencing.fenced !== null) return await abandon(running)
         this.#hosted.set(id, running)
       }
+      if (o.own && crashArmed) crashPoint('replicated-started')
       if (o.own) await this.#register(link, id)
       return running
     } catch (e) {
@@ -384,15 +388,23 @@ export class ReplicatedHost {
     this.#o.handedBack?.(id)
   }
 
-  /** Says in the registry that this weave runs, and learns which others should be running. */
-  async #register(link: AmqpLink, id: string): Promise<void> {
-    const conn = link.broker.connection
-    if (conn === null) return
+  /**
+   * Says in the registry that this weave runs (with its thread types once it knows them: `types`),
+   * so that a weave that never heard it takes it over should it be lost.
+   */
+  async #registerUp(conn: ChannelModel, id: string, types?: string[]): Promise<void> {
     try {
-      await register(conn, this.ns, id, 'up', { afterMs: this.takeoverAfterMs, types: this.#own?.weave.types ?? [] })
+      await register(conn, this.ns, id, 'up', { afterMs: this.takeoverAfterMs, ...(types !== undefined ? { types } : {}) })
     } catch (e) {
       this.#o.log(`raiment: cannot write this weave's record in the registry of replicated weaves (${(e as Error).message}); lost before another weave hears it, it is not taken over`)
     }
+  }
+
+  /** Says in the registry that this weave runs, now with its thread types, and learns which others should be running. */
+  async #register(link: AmqpLink, id: string): Promise<void> {
+    const conn = link.broker.connection
+    if (conn === null) return
+    await this.#registerUp(conn, id, this.#own?.weave.types ?? [])
     try {
       const up = await registeredUp(conn, this.ns)
       up.delete(id)

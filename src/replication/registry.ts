@@ -1,6 +1,7 @@
 /**
  * The registry of replicated weaves of a namespace: a stream `<ns>.replicated` where each
- * replicated weave appends `up` when it starts and `down` when it stops cleanly (a weave taken
+ * replicated weave appends `up` when it starts (once its stream holds its journal, before any of
+ * its threads resumes; again with its thread types once it runs) and `down` when it stops cleanly (a weave taken
  * over, fenced or killed never says `down`). A weave that joins reads it from its first record,
  * so it knows the replicated weaves that should be running even if it never heard them: one that
  * stays silent for the takeover time after it joined is taken over like one it heard stop

@@ -96,7 +96,7 @@ const threads = (config: WeaveConfig) => {
       const here = (): string => {
         // Only the keeper takes what is held (checked before anything is written); a thread held
         // for none (not held, or its keeper ended) is succeeded with nothing to take.
-        const keeper = opts.succeeds === undefined ? undefined : w.messages.keeperOf(opts.succeeds)
+        const keeper = opts.succeeds === undefined ? undefined : w.messages.successions.keeperOf(opts.succeeds)
         if (keeper !== undefined && keeper !== threadId) {
           throw new InvalidArgument(
             `threads.spawn: thread ${opts.succeeds}'s messages and names are held for the successor its keeper ${keeper} spawns, and thread ${threadId} is not that keeper; nothing was spawned. Only the supervisor that spawned a thread restarts it (a fork of that supervisor cannot while the original holds them)`,
@@ -106,8 +106,8 @@ const threads = (config: WeaveConfig) => {
         // Queued in the spawn's batch: the child and the link are durable together.
         if (opts.link === true) w.messages.watch(threadId, id, 'link')
         // In the spawn's batch too, before the child makes any call: it starts with what it succeeds to.
-        if (opts.hold !== undefined) w.messages.holdForSuccessor(id, threadId, opts.hold)
-        if (opts.succeeds !== undefined) w.messages.succeed(opts.succeeds, id)
+        if (opts.hold !== undefined) w.messages.successions.plan(id, threadId, opts.hold)
+        if (opts.succeeds !== undefined) w.messages.successions.succeed(opts.succeeds, id)
         return id
       }
       if (on === 'local' || on === w.journal.weaveId) return here()

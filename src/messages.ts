@@ -21,7 +21,7 @@ import { NameSends } from './name-sends.js'
 import type { Envelope, Received, SendResult, TimedOut, WatchEnvelope, WatchKind } from './message-shapes.js'
 import { idOf, Inboxes, type MsgId, type OnAbort } from './inboxes.js'
 import { ThreadRegistry } from './thread-registry.js'
-import { Successions, type HeldEnd } from './successions.js'
+import { HandOvers } from './hand-overs.js'
 
 export type { MsgId, OnAbort } from './inboxes.js'
 
@@ -51,8 +51,8 @@ export class Messages {
   readonly #isAlive: (id: string) => boolean
   /** The names, watches and traps of the threads here. */
   readonly #registry: ThreadRegistry
-  /** Threads whose messages and names are held, at their end, for a successor. */
-  readonly #successions: Successions
+  /** Threads whose messages and names are held, at their end, for a successor (src/hand-overs.ts). */
+  readonly successions: HandOvers
   readonly #dead: Stmt
   readonly #outbox: Stmt
   /** Ids of what was taken from other weaves (the `received` table). */
@@ -94,9 +94,8 @@ export class Messages {
     this.#isAlive = isAlive
     const db = journal.db
     this.inboxes = new Inboxes(journal)
-    this.#successions = new Successions(journal)
     // A name held for a successor is not free to take.
-    this.#registry = new ThreadRegistry(journal, isAlive, () => this.remote?.namesChanged(), (id) => this.#successions.isHeld(id))
+    this.#registry = new ThreadRegistry(journal, isAlive, () => this.remote?.namesChanged(), (id) => this.successions.isHeld(id))
     this.#dead = deadLetterInsert(db)
     this.#outbox = db.prepare('INSERT OR IGNORE INTO outbox (msg_id, dest, body, at, trace) VALUES (?, ?, ?, ?, ?)')
     this.received = new ReceivedIds(journal)
@@ -110,6 +109,7 @@ export class Messages {
       put: (thread, from, body, msgId, at, trace) => this.inboxes.put(thread, from, body, msgId, at, trace),
       deadLetter: (from, to, body, reason) => this.deadLetter(from, to, body, reason),
     })
+    this.successions = new HandOvers(journal, { registry: this.#registry, inboxes: this.inboxes, keys: this.keys, nameSends: this.nameSends })
     this.#catchUps = new CatchUps(journal, {
       outbox: (dest, msgId, e) => this.outbox(dest, msgId, e),
       deliver: (from, thread, body, msgId, trace) => {
@@ -247,9 +247,8 @@ export class Messages {
     this.#journal.queue(this.#forwardSet, [thread, to, Date.now()])
     this.nameSends.left(this.#registry.namesOf(thread), thread)
     this.#registry.departed(thread, (id) => this.homeOf(id) === this.#journal.weaveId)
-    this.#successions.departed(thread)
-    // A keeper that moves: what it holds here is let go as at its end (src/successions.ts).
-    this.#release(thread, 'moved')
+    // A keeper that moves: what it holds here is let go as at its end.
+    this.successions.departed(thread)
     this.inboxes.departed(thread)
   }
 
@@ -359,7 +358,7 @@ export class Messages {
     if (name !== undefined && holder === undefined) {
       return this.deadLetter(from, name, body, `no thread is registered as '${name}' on weave ${this.#journal.weaveId}`)
     }
-    if (target !== null && this.#successions.isHeld(target)) {
+    if (target !== null && this.successions.isHeld(target)) {
       // Ended, and what is sent to it waits for its successor (src/successions.ts).
       this.inboxes.put(target, from, body, msgId, Date.now(), trace)
       return { delivered: true, to: target }
@@ -415,7 +414,7 @@ export class Messages {
    */
   whereis(name: string): string | null {
     const id = this.#registry.holder(name)
-    if (id !== undefined) return this.#isAlive(id) || this.#successions.isHeld(id) ? id : null
+    if (id !== undefined) return this.#isAlive(id) || this.successions.isHeld(id) ? id : null
     const found = this.remote?.resolveName(name) ?? null
     return found === null || found === 'unknown' ? null : found.thread
   }
@@ -453,57 +452,17 @@ export class Messages {
    */
   ended(thread: string, status: string): string[] {
     // Held only for a keeper alive on this weave: one that moved away cannot take them here.
-    const held = this.#successions.ended(thread, status, (k) => this.#isAlive(k) && !this.isRemote(k))
+    const held = this.successions.ended(thread, status, (k) => this.#isAlive(k) && !this.isRemote(k))
     const watched = this.#registry.ended(thread, held)
     if (held) this.inboxes.endedHeld(thread)
     else this.inboxes.ended(thread)
-    this.#release(thread, 'ended')
+    this.successions.release(thread, 'ended')
     return watched
-  }
-
-  /**
-   * What `keeper` holds goes, as no successor of its will take it here (it ended, or moved to
-   * another weave): the messages to the dead letters, the names freed, its plans dropped; in the
-   * current batch (of its end or its move).
-   */
-  #release(keeper: string, why: 'ended' | 'moved'): void {
-    for (const t of this.#successions.keeperEnded(keeper)) {
-      this.#registry.freeAll(t)
-      this.inboxes.ended(t, why === 'ended' ? `the recipient ended and its supervisor ${keeper} did not restart it` : `the recipient ended and its supervisor ${keeper} moved to another weave, which cannot restart it with them`)
-    }
-  }
-
-  /**
-   * Thread `thread`, just spawned here by `keeper`, has its messages and names held for a
-   * successor when it ends with a status in `on` while `keeper` is alive (src/successions.ts).
-   * In the current batch (the spawn's).
-   */
-  holdForSuccessor(thread: string, keeper: string, on: readonly HeldEnd[]): void {
-    this.#successions.plan(thread, keeper, on)
-  }
-
-  /** The keeper (a supervisor) for which `thread`'s messages and names are held, or undefined. */
-  keeperOf(thread: string): string | undefined {
-    return this.#successions.keeperOf(thread)
-  }
-
-  /**
-   * Thread `successor`, just spawned here, takes what is held of `thread` (src/successions.ts):
-   * its names, then its inbox, in order, and what waited for those names, and its send keys; in the current batch
-   * (the spawn's), before anything sent to `successor` later. Nothing when nothing is held.
-   */
-  succeed(thread: string, successor: string): void {
-    if (!this.#successions.succeed(thread, successor)) return
-    const names = this.#registry.handOver(thread, successor)
-    this.inboxes.handOver(thread, successor)
-    // The keyed sends it took are its successor's (src/send-keys.ts): a retry is a duplicate.
-    this.keys.copy(thread, successor)
-    for (const name of names) this.nameSends.registered(name, successor)
   }
 
   /** A thread of another weave has ended: the watches it holds here, or that are held of it, go. */
   endedThere(thread: string): void {
     this.#registry.ended(thread)
-    this.#release(thread, 'ended')
+    this.successions.release(thread, 'ended')
   }
 }

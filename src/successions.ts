@@ -5,7 +5,7 @@
  * status in `hold` while its keeper lives, what it had not received stays in its inbox, its names
  * stay its own (not freed, not announced free), and what is sent to it or to its names meanwhile
  * joins its inbox, until the keeper spawns its successor (`{ succeeds: id }`), which gets them all,
- * in order, in the batch of its spawn (src/messages.ts does the moving); or until the keeper ends,
+ * in order, in the batch of its spawn (src/hand-overs.ts does the moving); or until the keeper ends,
  * when they go to the dead letters and the names are freed, in the batch of the keeper's end.
  *
  * Invariants:

@@ -131,73 +131,61 @@ describe.skipIf(!brokerUp && !CI)('fencing and takeover faults', () => {
 
 describe.skipIf(!brokerUp && !CI)('takeover of a weave no live weave heard', () => {
   it('a weave lost while it ran alone is taken over by a replicated weave that starts later (the registry)', async () => {
-    const ids = ['a', 'b']
-    const { ns, effects } = await freshRun(ids)
-    const ends = new Ends(3 * ids.length)
-    const procs: WeaveProc[] = []
-    let killed: () => void = () => {}
-    const lost = new Promise<void>((r) => (killed = r))
-    const onLine = (p: WeaveProc, line: string): void => {
-      ends.line(line)
-      if (p.id === 'a' && line === 'progress a 10') {
-        p.proc.kill('SIGKILL')
-        void p.exited.then(() => {
-          rmSync(p.dir, { recursive: true, force: true })
-          killed()
-        })
-      }
-    }
-    const start = (id: string): WeaveProc => {
-      const p = startReplWeave({ dir: tempDir(), id, ns, url: AMQP_URL, peers: ids.filter((x) => x !== id), count: COUNT, steps: STEPS, effects: effects.url }, onLine)
-      procs.push(p)
-      return p
-    }
-    try {
-      start('a')
-      const bound = deadline(60_000, procs, 'the registry run')
-      try {
-        await Promise.race([lost, bound.promise])
-        const b = start('b')
-        await Promise.race([lineFrom(b, 'took a'), bound.promise])
-        await Promise.race([ends.all, bound.promise])
-      } finally {
-        bound.clear()
-      }
-      ends.expectUninterrupted(ids, COUNT, STEPS)
-      expect(effects.done.size).toBe(ids.length * STEPS)
-    } finally {
-      await tearDown(procs, AMQP_URL, ns, ids, effects)
-    }
+    await takenOverLater('the registry run', {
+      line: (a, line) => {
+        if (line === 'progress a 10') a.proc.kill('SIGKILL')
+      },
+    })
   }, 90_000)
 
   it('a weave killed as it starts, its threads running and its link up, before it has read the registry, is taken over by a weave that starts later', async () => {
     // Its threads ran before it wrote itself in the registry: a weave that never heard it did not
     // take it over (one run in five, the kill at its tenth step).
-    const ids = ['a', 'b']
-    const { ns, effects } = await freshRun(ids)
-    const ends = new Ends(3 * ids.length)
-    const procs: WeaveProc[] = []
-    try {
-      const a = startReplWeave({ dir: tempDir(), id: 'a', ns, url: AMQP_URL, peers: ['b'], count: COUNT, steps: STEPS, effects: effects.url, env: { RAIMENT_CRASH_AT: 'replicated-started' } }, (_, l) => ends.line(l))
-      procs.push(a)
-      const bound = deadline(60_000, procs, 'the run killed as it started')
-      try {
-        expect(await Promise.race([a.exited, bound.promise])).toEqual({ code: null, signal: 'SIGKILL' })
-        rmSync(a.dir, { recursive: true, force: true })
-        const b = startReplWeave({ dir: tempDir(), id: 'b', ns, url: AMQP_URL, peers: ['a'], count: COUNT, steps: STEPS, effects: effects.url }, (_, l) => ends.line(l))
-        procs.push(b)
-        await Promise.race([lineFrom(b, 'took a'), bound.promise])
-        await Promise.race([ends.all, bound.promise])
-      } finally {
-        bound.clear()
-      }
-      ends.expectUninterrupted(ids, COUNT, STEPS)
-      expect(effects.done.size).toBe(ids.length * STEPS)
-    } finally {
-      await tearDown(procs, AMQP_URL, ns, ids, effects)
-    }
+    await takenOverLater('the run killed as it started', {
+      env: { RAIMENT_CRASH_AT: 'replicated-started' },
+      exited: (e) => expect(e).toEqual({ code: null, signal: 'SIGKILL' }),
+    })
   }, 90_000)
 })
+
+/**
+ * Weave a runs alone (`env`: its environment; `line` sees its lines, and may kill it) until it
+ * exits (`exited` sees how), and its directory is deleted; then weave b starts, takes a over, and
+ * every thread of both ends as if uninterrupted, each effect done once.
+ */
+async function takenOverLater(what: string, a: { env?: Record<string, string>; line?: (a: WeaveProc, line: string) => void; exited?: (e: { code: number | null; signal: NodeJS.Signals | null }) => void }): Promise<void> {
+  const ids = ['a', 'b']
+  const { ns, effects } = await freshRun(ids)
+  const ends = new Ends(3 * ids.length)
+  const procs: WeaveProc[] = []
+  const start = (id: string, env?: Record<string, string>, line?: (p: WeaveProc, line: string) => void): WeaveProc => {
+    const onLine = (p: WeaveProc, l: string): void => {
+      ends.line(l)
+      line?.(p, l)
+    }
+    const p = startReplWeave({ dir: tempDir(), id, ns, url: AMQP_URL, peers: ids.filter((x) => x !== id), count: COUNT, steps: STEPS, effects: effects.url, ...(env !== undefined ? { env } : {}) }, onLine)
+    procs.push(p)
+    return p
+  }
+  try {
+    const weaveA = start('a', a.env, a.line)
+    const bound = deadline(60_000, procs, what)
+    try {
+      const exit = await Promise.race([weaveA.exited, bound.promise])
+      a.exited?.(exit)
+      rmSync(weaveA.dir, { recursive: true, force: true })
+      const b = start('b')
+      await Promise.race([lineFrom(b, 'took a'), bound.promise])
+      await Promise.race([ends.all, bound.promise])
+    } finally {
+      bound.clear()
+    }
+    ends.expectUninterrupted(ids, COUNT, STEPS)
+    expect(effects.done.size).toBe(ids.length * STEPS)
+  } finally {
+    await tearDown(procs, AMQP_URL, ns, ids, effects)
+  }
+}
 
 /** In weave `id`'s current generation, no record of a lower epoch follows one of a higher. */
 async function expectNoStaleRecords(ns: string, id: string): Promise<void> {

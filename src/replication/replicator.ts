@@ -1,7 +1,9 @@
 /**
  * The Replicator: the journal's tap (src/group-commit.ts) that appends every group commit, in order,
  * to the journal's stream (names and record format: src/replication/records.ts), with publisher
- * confirms, on a confirm channel of its own on the weave's broker connection.
+ * confirms, on a confirm channel of its own on the weave's broker connection. The records in flight
+ * and the callbacks held on them are kept by src/replication/in-flight.ts; this file owns the
+ * publishing, the generations and the lease's fencing of them.
  *
  * Invariants:
  * - A batch's callbacks (the outcomes it releases to threads, the acks of messages it took) run
@@ -32,7 +34,8 @@ import { sendNow } from './socket.js'
 import { declareGeneration, deleteGenerations, readHead } from './streams.js'
 import { checkSameJournal } from './same-journal.js'
 import { logNack, RETRY_MS } from './confirms.js'
-import { checkpointDue, latestWhole, limitsOf, MiB, takeRuns, type Item, type Lag, type Limits, type ReplicatorOptions } from './replicator-options.js'
+import { checkpointDue, limitsOf, MiB, type Item, type Lag, type Limits, type ReplicatorOptions } from './replicator-options.js'
+import { InFlight } from './in-flight.js'
 
 export type { Lag, ReplicatorOptions } from './replicator-options.js'
 
@@ -47,11 +50,8 @@ export class Replicator implements JournalTap {
   readonly #log: (line: string) => void
   readonly #onConnection: ((conn: ChannelModel) => Promise<void>) | undefined
   readonly #gate: ((run: () => void) => void) | undefined
-  /** Records published or to publish, oldest first, until released. */
-  #items: Item[] = []
-  /** Records of #items (from #head) with callbacks waiting on them. */
-  #attached = 0
-  #head = 0
+  /** Records published or to publish, and the callbacks held on them, until released. */
+  readonly #inFlight = new InFlight()
   /** The generation the head names (confirmed); the one records go to now. */
   #current = 0
   #writing = 0
@@ -61,8 +61,6 @@ export class Replicator implements JournalTap {
   /** Batch records of the generation records go to now, and the bytes of its snapshot. */
   #genRecords = 0
   #snapshotBytes = 0
-  #lagEntries = 0
-  #lagBytes = 0
   #ch: ConfirmChannel | null = null
   #conn: ChannelModel | null = null
   #pubId = 0
@@ -77,7 +75,6 @@ export class Replicator implements JournalTap {
   #needSnapshot = false
   #fenced: Error | null = null
   #closed = false
-  #waiters: Array<() => void> = []
   /** Deletions of old generations under way (close waits for them). */
   #deleting: Promise<void> = Promise.resolve()
   readonly #onUp = (conn: ChannelModel): void => void this.#attach(conn)
@@ -163,7 +160,7 @@ export class Replicator implements JournalTap {
         if (!this.#closed && this.#fenced === null) this.#checkpointSoon(conn)
       })
     }
-    if (this.#lagBytes > this.#limits.maxLagBytes && !this.#needSnapshot) this.#dropBodies()
+    if (this.#inFlight.lag().bytes > this.#limits.maxLagBytes && !this.#needSnapshot) this.#dropBodies()
   }
 
   /** The tap: after COMMIT. */
@@ -176,16 +173,11 @@ export class Replicator implements JournalTap {
       run = () => gate(inner)
     }
     // Without `hold`, at the local commit, unless a batch held for the stream waits before it.
-    if ((!this.#hold && ((!hold && this.#attached === 0) || this.#closed)) || this.#head === this.#items.length) {
+    if ((!this.#hold && ((!hold && !this.#inFlight.holding) || this.#closed)) || this.#inFlight.empty) {
       run()
       return
     }
-    const last = this.#items[this.#items.length - 1]!
-    if (last.runs === null) {
-      last.runs = []
-      this.#attached++
-    }
-    last.runs.push(run)
+    this.#inFlight.hold(run)
   }
 
   /** The tap's gate: the fencing gate's, or none (at once); never once fenced. */
@@ -197,7 +189,7 @@ export class Replicator implements JournalTap {
 
   /** Entries and bytes committed here that the broker has not confirmed yet. */
   lag(): Lag {
-    return { entries: this.#lagEntries, bytes: this.#lagBytes }
+    return this.#inFlight.lag()
   }
 
   /** Bytes of the generation records go to now (its snapshot and batches since). */
@@ -212,8 +204,8 @@ export class Replicator implements JournalTap {
 
   /** Resolves once every record so far is confirmed (or the replicator is fenced or closed). */
   flushed(): Promise<void> {
-    if (this.#head === this.#items.length || this.#fenced !== null || this.#closed) return Promise.resolve()
-    return new Promise((r) => this.#waiters.push(r))
+    if (this.#fenced !== null || this.#closed) return Promise.resolve()
+    return this.#inFlight.flushed()
   }
 
   /**
@@ -236,12 +228,11 @@ export class Replicator implements JournalTap {
   fence(why: Error = new Fenced(this.weaveId, 'fenced')): void {
     if (this.#fenced !== null) return
     this.#fenced = why
-    takeRuns(this.#items, this.#head)
-    this.#attached = 0
+    this.#inFlight.takeRuns()
     const ch = this.#ch
     this.#ch = null
     void ch?.close().catch(() => {})
-    this.#wake()
+    this.#inFlight.wake()
   }
 
   get fenced(): Error | null {
@@ -258,24 +249,19 @@ export class Replicator implements JournalTap {
     this.#closed = true
     // Without `hold`, batches held for the stream (a move) that it did not confirm in time go
     // now, before any later batch (released at once from here on): in commit order.
-    if (!this.#hold && this.#attached > 0) {
-      this.#attached = 0
-      for (const run of takeRuns(this.#items, this.#head)) run()
-    }
+    if (!this.#hold && this.#inFlight.holding) for (const run of this.#inFlight.takeRuns()) run()
     this.#unwatch()
     this.#broker.off('up', this.#onUp)
     this.#broker.off('down', this.#onDown)
     const ch = this.#ch
     this.#ch = null
     await ch?.close().catch(() => {})
-    this.#wake()
+    this.#inFlight.wake()
   }
 
   #push(gen: number, headers: RecordHeaders, body: Buffer, entries: number): void {
     const item: Item = { gen, queue: headers.kind === 'generation' ? headStream(this.namespace, this.weaveId) : genStream(this.namespace, this.weaveId, gen), headers, body, entries, bytes: body.length, confirmed: false, runs: null }
-    this.#items.push(item)
-    this.#lagEntries += entries
-    this.#lagBytes += item.bytes
+    this.#inFlight.add(item)
     if (headers.kind !== 'generation') this.#genBytes += item.bytes
     if (this.#ch !== null) {
       this.#publish(this.#ch, item)
@@ -311,7 +297,7 @@ export class Replicator implements JournalTap {
     }
     item.confirmed = true
     if ((item.headers.kind === 'generation' || item.headers.kind === 'snapshot') && item.gen > this.#current) this.#advance()
-    this.#drain()
+    this.#inFlight.drain(this.#current)
   }
 
   /**
@@ -320,40 +306,10 @@ export class Replicator implements JournalTap {
    * than the current one is released.)
    */
   #advance(): void {
-    const gen = latestWhole(this.#items, this.#head)
+    const gen = this.#inFlight.latestWhole()
     if (gen <= this.#current) return
     this.#current = gen
     this.#deleteOld()
-  }
-
-  #drain(): void {
-    const items = this.#items
-    let h = this.#head
-    while (h < items.length) {
-      const it = items[h]!
-      if (!((it.confirmed && it.gen <= this.#current) || it.gen < this.#current)) break
-      h++
-      this.#lagEntries -= it.entries
-      this.#lagBytes -= it.bytes
-      if (it.runs !== null) {
-        this.#attached--
-        for (const run of it.runs) run()
-      }
-    }
-    if (h === items.length) {
-      this.#items = []
-      this.#head = 0
-    } else if (h > 1024 && h * 2 > items.length) {
-      this.#items = items.slice(h)
-      this.#head = 0
-    } else this.#head = h
-    if (this.#head === this.#items.length) this.#wake()
-  }
-
-  #wake(): void {
-    const w = this.#waiters
-    this.#waiters = []
-    for (const f of w) f()
   }
 
   async #channel(conn: ChannelModel): Promise<ConfirmChannel> {
@@ -396,7 +352,7 @@ export class Replicator implements JournalTap {
         await this.#checkpoint(conn, false)
         // Not written (its channel went meanwhile, or another checkpoint was under way): again.
         if (this.#needSnapshot && !this.journal.closed) throw new Error('the snapshot was not written')
-      } else for (let i = this.#head; i < this.#items.length; i++) if (!this.#items[i]!.confirmed && this.#items[i]!.gen >= this.#current) this.#publish(ch, this.#items[i]!)
+      } else for (const it of this.#inFlight.pending()) if (!it.confirmed && it.gen >= this.#current) this.#publish(ch, it)
     } catch (e) {
       if (this.#broker.connection !== conn || this.#closed || this.#fenced !== null || this.journal.closed) return
       this.#log(`raiment: journal replication could not resume on the new connection (${(e as Error).message}); trying again in ${RETRY_MS} ms`)
@@ -416,7 +372,7 @@ export class Replicator implements JournalTap {
   /** Too much unconfirmed: keep the callbacks, drop the bodies; a snapshot will cover them. */
   #dropBodies(): void {
     this.#needSnapshot = true
-    for (let i = this.#head; i < this.#items.length; i++) if (!this.#items[i]!.confirmed) this.#items[i]!.body = null
+    for (const it of this.#inFlight.pending()) if (!it.confirmed) it.body = null
     this.#log(`raiment: journal '${this.weaveId}' has more than ${Math.round(this.#limits.maxLagBytes / MiB)} MiB unconfirmed by the broker; a snapshot replaces those records once it confirms again`)
   }
 
@@ -461,8 +417,7 @@ export class Replicator implements JournalTap {
       this.#needSnapshot = false
       // Records that were dropped are covered by this snapshot: publish none of them again, and
       // release them when it counts (its generation record confirmed), not before.
-      for (let i = this.#head; i < this.#items.length; i++) {
-        const it = this.#items[i]!
+      for (const it of this.#inFlight.pending()) {
         if (it.body !== null) continue
         it.gen = gen
         it.confirmed = true

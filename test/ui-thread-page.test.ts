@@ -13,7 +13,9 @@ import { threadDetail } from '../src/ui/thread-data.js'
 import { threadPage } from '../src/ui/thread-page.js'
 import { pendingRetryWaits } from '../src/retry/run.js'
 import { markKey } from '../src/in-flight.js'
+import { startUi } from '../src/ui/server.js'
 import { tempDir } from './support/tmp.js'
+import { until } from './support/until.js'
 
 declare module 'raiment' {
   interface Libraries {
@@ -81,6 +83,14 @@ const sitter = thread({
   uses: ['mailbox'],
   async does() {
     return this.mailbox.receive()
+  },
+})
+
+/** Waits for a paid message, for an hour at most (a receive with a pattern and a timeout). */
+const picky = thread({
+  uses: ['mailbox'],
+  async does() {
+    return this.mailbox.receive({ match: { kind: 'paid' }, timeout: 3_600_000 })
   },
 })
 
@@ -251,6 +261,26 @@ describe('a thread page', () => {
       '<span class="badge running">running</span> — passivated: out of memory since 2026-12-04 17:00:00.000 UTC, waiting for a message, until 2026-12-04 18:00:00.000 UTC</dd>',
     )
   })
+
+  it('says what a running thread in memory waits for, as raiment show does, asked of its weave: a receive with its pattern', async () => {
+    const db = join(tempDir('raiment-ui-page-'), 'w.db')
+    const weave = await Weave.open({ db, durability: 'memory', threads: { picky }, ioLibs: false, dumps: false, passivateAfter: false, config: { logLevel: 'silent' } })
+    const ui = await startUi({ journals: new Journals([db]), port: 0, token: 'secret' })
+    try {
+      const id = weave.spawn('picky', {})
+      weave.send(id, { kind: 'noop' })
+      // Its receive's deadline is recorded (mailbox.now); the wait starts as that outcome is released.
+      const now = weave.journal.db.prepare("SELECT 1 FROM journal WHERE thread = ? AND key LIKE 'mailbox.now:%'")
+      await until(`${id}'s mailbox.now`, () => now.get(id) !== undefined)
+      const html = await (await fetch(new URL(`/thread?id=${encodeURIComponent(id)}`, ui.url))).text()
+      const at = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3} UTC'
+      expect(html).toMatch(new RegExp(`<dt>Status</dt><dd><span class="badge running">running</span> — waiting for a message matching \\{&quot;kind&quot;:&quot;paid&quot;\\}, until ${at} \\(since ${at}\\)</dd>`))
+      expect(html).toContain('<h2>Mailbox <span class="note">1 waiting</span></h2>')
+    } finally {
+      await ui.close()
+      await weave.close()
+    }
+  }, 30_000)
 
   it('shows a passivated child as passivated in the children tree, as the threads list does', () => {
     const html = String(threadPage(threadDetail(new Journals([passivatedFamily()]), 'p/1', 0)!))

@@ -16,7 +16,7 @@ import { dumpLine, showProgress } from './progress.js'
 import { passivatedIds, waitText } from '../passivation/listing.js'
 import { parkedSince, type Parked } from '../parked-listing.js'
 import { oldCodeThreads } from '../old-code.js'
-import { askWaits, waitingJson, waitingStatus } from './show-waits.js'
+import { askWaits, heldInMemory, waitingJson, waitingStatus } from './show-waits.js'
 
 const STATUSES: readonly ThreadStatus[] = ['pending', 'running', 'done', 'failed', 'killed', 'moved']
 
@@ -139,8 +139,7 @@ export async function show(id: string, o: ShowOptions): Promise<number> {
     // Delivered here and not received yet (a selective receive that matches none of them waits on).
     const mailbox = journal.db.prepare('SELECT count(*) FROM inbox WHERE thread = ?').pluck().get(id) as number
     // In memory (not passivated, parked, kept on old code, or moved): the weave can say what it waits for.
-    const inMemory = t.status === 'running' && t.passivated === undefined && t.waitingForCode === undefined && t.waitingForType === undefined && t.oldCode === undefined && t.movedTo === undefined
-    const waiting = inMemory ? await askWaits(o.db, journal, id) : null
+    const waiting = heldInMemory(t) ? await askWaits(o.db, journal.owned(), id) : null
     if (o.json) {
       say(JSON.stringify({ thread: threadJson(t), calls: calls.map(callJson), mailbox, waiting: waitingJson(waiting), ...(retrying.length > 0 ? { retrying: retrying.map(attemptJson) } : {}), ...(inFlight.length > 0 ? { inFlight: inFlight.map(inFlightJson) } : {}) }))
       return 0

@@ -5,6 +5,9 @@
  * - Nothing mutates without the token: every POST must carry it (header `x-raiment-token`), and
  *   the only POSTs are kill and send, which go through the CLI's own `killThread` and
  *   `sendMessage` (so a running weave acts on them as on `raiment kill` and `raiment send`).
+ *   The one other write is the question a running thread's page asks the weave running on its
+ *   journal, as `raiment show` asks it: what the thread waits for (src/ui/thread-waits.ts); with
+ *   no weave there, nothing is asked.
  * - Requests whose Host is not this server's loopback address are refused (a page of another
  *   site that rebinds a name to 127.0.0.1 reads nothing).
  * - Journals are read as src/ui/data.ts says: read-only, for one request at a time.
@@ -26,6 +29,7 @@ import { InvalidArgument, RaimentError } from '../errors.js'
 import type { ThreadStatus } from '../journal.js'
 import { deadLetters, journalSummaries, Journals, STATUSES, threadPage, threadsById, threadTypes, type ThreadFilter } from './data.js'
 import { threadDetail } from './thread-data.js'
+import { ThreadWaits } from './thread-waits.js'
 import { deadLettersPage, IMPORT_MAP, notFound, page, threadsPage, weavesPage, type Tab } from './pages.js'
 import { Html, raw } from './html.js'
 import { dumpFileName, threadPage as renderThread } from './thread-page.js'
@@ -159,11 +163,14 @@ export async function startUi(o: UiOptions): Promise<UiServer> {
     })
   })
 
-  app.get('/thread', (c) => {
+  const waits = new ThreadWaits()
+  app.get('/thread', async (c) => {
     const id = c.req.query('id') ?? ''
     const from = Number(c.req.query('from') ?? 0)
     const d = threadDetail(journals, id, Number.isSafeInteger(from) && from > 0 ? from : 0)
     if (d === null) return html(c, 'Not found', 'thread', () => notFound(`No thread ${id} in these journals.`), 404)
+    // Running in memory: what it waits for, asked of the weave running it as `raiment show` asks.
+    d.waiting = await waits.of(d)
     const fragment = c.req.query('fragment') === '1'
     const aside = `<aside id="actions" data-thread="${escapeAttr(d.thread.id)}"></aside>`
     return c.html(page(d.thread.id, 'thread', renderThread(d), { fragment, top: raw(aside) }))

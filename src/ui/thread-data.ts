@@ -14,6 +14,7 @@ import { attemptsByCall, type AttemptView } from '../retry/view.js'
 import { decodeSafe } from '../cli/records.js'
 import { callCount, item, journalExtent, namesOf, type Journals, type ThreadItem } from './data.js'
 import { Cut, decodeBounded } from './values.js'
+import type { LiveWaits } from '../passivation/live-waits.js'
 
 /**
  * One journaled call as the timeline shows it: a dump's entry, and its call id. Its arguments and
@@ -90,6 +91,8 @@ export interface ThreadDetail {
   unanswered: Unanswered[]
   /** Calls asked of their library and not answered yet, as the journal says (src/in-flight.ts; `raiment show`'s "in flight"). */
   inFlight: InFlightView[]
+  /** A running thread in memory: what it waits for now, as the weave running it says (src/ui/thread-waits.ts); set by the server. */
+  waiting?: LiveWaits | null
 }
 
 /** The largest number of entries of a thread's journal the thread page shows at once. */

@@ -10,6 +10,7 @@ import { h, type Html } from './html.js'
 import { duration, moreNote, rowBadge, shortJson, statusBadge, threadLink, valueBlock } from './pages.js'
 import { clip, Cut } from './values.js'
 import { waitText } from '../passivation/listing.js'
+import { waitingText } from '../cli/show-waits.js'
 import { attemptErrorText } from '../retry/view.js'
 
 /** The file name a thread's dump downloads as. */
@@ -36,7 +37,7 @@ export function threadPage(d: ThreadDetail, now = Date.now()): Html {
   const file = dumpFileName(t.id)
   const facts = h`<dl class="facts">
 <dt>Type</dt><dd>${t.type}</dd>
-<dt>Status</dt><dd>${statusBadge(t.status)}${t.movedTo ? h` to weave ${t.movedTo}` : ''}${t.passivated ? h` — passivated: out of memory since ${time(t.passivated.since)} UTC, waiting for ${waitText(t.passivated, (ms) => `${time(ms)} UTC`)}` : ''}${t.waitingForType !== undefined ? h` — waiting for its type since ${time(t.waitingForType)} UTC: the last weave on this journal could not run '${t.type}' (its RAIMENT_THREADS_WAIT_FOR_TYPE warning says why); a reload or a start that loads it resumes it` : ''}${t.waitingForCode !== undefined ? h` — waiting since ${time(t.waitingForCode.since)} UTC for code that replays its record: it ${t.waitingForCode.diverges} (on-divergence wait; nothing recorded). Fix the code and reload it or restart; or fork it, kill it, or restart with --on-divergence continue` : ''}${t.oldCode !== undefined ? h` — on old code: a reload kept it on the code it started with (${t.oldCode}); a restart or a crash resumes it under the file on disk, where it diverges` : ''}</dd>
+<dt>Status</dt><dd>${statusBadge(t.status)}${d.waiting ? h` — ${waitingText(d.waiting, (ms) => `${time(ms)} UTC`)}` : ''}${t.movedTo ? h` to weave ${t.movedTo}` : ''}${t.passivated ? h` — passivated: out of memory since ${time(t.passivated.since)} UTC, waiting for ${waitText(t.passivated, (ms) => `${time(ms)} UTC`)}` : ''}${t.waitingForType !== undefined ? h` — waiting for its type since ${time(t.waitingForType)} UTC: the last weave on this journal could not run '${t.type}' (its RAIMENT_THREADS_WAIT_FOR_TYPE warning says why); a reload or a start that loads it resumes it` : ''}${t.waitingForCode !== undefined ? h` — waiting since ${time(t.waitingForCode.since)} UTC for code that replays its record: it ${t.waitingForCode.diverges} (on-divergence wait; nothing recorded). Fix the code and reload it or restart; or fork it, kill it, or restart with --on-divergence continue` : ''}${t.oldCode !== undefined ? h` — on old code: a reload kept it on the code it started with (${t.oldCode}); a restart or a crash resumes it under the file on disk, where it diverges` : ''}</dd>
 <dt>Weave</dt><dd>${d.weave} <span class="note">(${d.journal})</span></dd>
 <dt>Started</dt><dd class="time">${time(t.created)} UTC</dd>
 <dt>${t.ended === null ? 'Running for' : 'Duration'}</dt><dd>${took}${t.ended === null ? '' : h` <span class="note">ended ${time(t.ended)}</span>`}</dd>

@@ -17,14 +17,22 @@ export interface SpawnOptions {
    * right after the spawn cannot leave the child running with nothing to end it.
    */
   link?: boolean
+}
+
+/**
+ * @internal The supervisor's spawn options (src/supervisor.ts), not promised: kept off
+ * `SpawnOptions`, so a thread's `this.threads.spawn(type, params, { hold })` is a type error. The
+ * supervisor passes them as a value of this type; at run time they travel as plain fields of the
+ * options, as they always have (the call's key, and so the journals written before, unchanged).
+ */
+export interface SuccessionOptions extends SpawnOptions {
   /**
    * Holds the child's messages and names for a successor when it ends with one of these statuses
    * while this thread is alive (the supervisor spawns its children so, by their restart type):
    * what it had not received stays in its inbox and what is sent to it, or to its names, waits
    * there, instead of going to the dead letters, its names are not freed, until this thread
    * spawns its successor with `succeeds`; should this thread end first, those messages go to
-   * the dead letters and the names are freed then. Local spawns only. Internal: the supervisor's,
-   * not promised.
+   * the dead letters and the names are freed then. Local spawns only.
    */
   hold?: Array<'done' | 'failed' | 'killed'>
   /**
@@ -32,14 +40,14 @@ export interface SpawnOptions {
    * (`hold`) for this thread, the child gets them in its spawn, in its commit: its names, then the
    * messages, in their order, before any sent to it later; if they are held for another thread,
    * the spawn throws InvalidArgument (nothing spawned); if nothing is held, nothing is taken.
-   * Local spawns only. Internal: the supervisor's, not promised.
+   * Local spawns only.
    */
   succeeds?: string
 }
 
 const ENDS: readonly unknown[] = ['done', 'failed', 'killed']
 
-function checkSuccession(opts: SpawnOptions, local: boolean): void {
+function checkSuccession(opts: SuccessionOptions, local: boolean): void {
   const { hold, succeeds } = opts
   if (hold !== undefined && !(Array.isArray(hold) && hold.every((h) => ENDS.includes(h)))) {
     throw new InvalidArgument(`threads.spawn: 'hold' must be an array of 'done', 'failed', 'killed', got ${JSON.stringify(hold)}`)
@@ -84,7 +92,9 @@ const threads = (config: WeaveConfig) => {
      * @example
      * const id = await this.threads.spawn('orders/checkout', { cart }, { on: { key: cart.user } })
      */
-    async spawn(type: string, params?: unknown, opts: SpawnOptions = {}): Promise<string> {
+    async spawn(type: string, params?: unknown, given: SpawnOptions = {}): Promise<string> {
+      // The supervisor's `hold` and `succeeds` come as plain fields (SuccessionOptions).
+      const opts: SuccessionOptions = given
       const ctx = callContext()
       const threadId = ctx.threadId
       const w = weave()

@@ -11,6 +11,7 @@
  *   starts its children together, in that order, once the longest back-off among them is over.
  * - A supervisor that never restarts makes the same calls as one without back-off.
  */
+import type { SuccessionOptions } from '../io-libs/threads.js'
 import './builtins.js'
 import { registerError } from './encoding.js'
 import { InvalidArgument, LinkedExit, RaimentError } from './errors.js'
@@ -85,6 +86,11 @@ const DEFAULT_INTENSITY = { restarts: 10, withinMs: 60_000 }
 /** The ends after which a child restarts, by its restart type: its messages and names are held for its successor then. */
 const HOLD_PERMANENT: Array<'done' | 'failed' | 'killed'> = ['done', 'failed', 'killed']
 const HOLD_TRANSIENT: Array<'done' | 'failed' | 'killed'> = ['failed', 'killed']
+
+/** The options of a linked spawn that holds the child's messages for its successor, and succeeds `prev` if there was one (not on the public SpawnOptions). */
+function succession(hold: Array<'done' | 'failed' | 'killed'>, prev: string | null | undefined): SuccessionOptions {
+  return prev === null || prev === undefined ? { link: true, hold } : { link: true, hold, succeeds: prev }
+}
 const EXAMPLE = `{"children":[{"type":"counter","restart":"transient"}],"strategy":"one-for-one","intensity":{"restarts":10,"withinMs":60000},"backoff":{"initial":10,"factor":2,"max":5000}}`
 
 /** The params of a supervisor, checked, with every default filled in. */
@@ -204,7 +210,7 @@ export const supervisor = thread({
         ? await this.threads.spawn(type, params)
         : !holding || hold === null
           ? await this.threads.spawn(type, params, { link: true })
-          : await this.threads.spawn(type, params, prev === null || prev === undefined ? { link: true, hold } : { link: true, hold, succeeds: prev })
+          : await this.threads.spawn(type, params, succession(hold, prev))
       ids[i] = id
       if (!spawnLinked) await this.threads.link(id)
     }

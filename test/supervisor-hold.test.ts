@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { makeDump, supervisor, thread, Weave, type AnyThreadType } from 'raiment'
 import { replay } from 'raiment/testing'
+import type { SuccessionOptions } from '../io-libs/threads.js'
 import { encodeValue } from '../src/encoding.js'
 import { cliOut } from './support/cli-in-process.js'
 import { tempDir } from './support/tmp.js'
@@ -60,7 +61,9 @@ const slow = thread({
 const thief = thread({
   uses: ['threads'],
   async does(p: { victim: string }) {
-    return await this.threads.spawn('slow', { name: 'thiefs-own' }, { succeeds: p.victim })
+    // The supervisor's option (not on a thread's SpawnOptions), passed as the supervisor does.
+    const opts: SuccessionOptions = { succeeds: p.victim }
+    return await this.threads.spawn('slow', { name: 'thiefs-own' }, opts)
   },
 })
 

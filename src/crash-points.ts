@@ -21,7 +21,8 @@
  * `rebuild-checked` in a rebuild from the stream (`raiment restore`, a takeover) once it found its
  * file not there yet and before it renames the rebuilt one onto it; `journal-opened` in a weave
  * opening its journal (src/journal-open.ts, an owner only) once it has opened a file that was there,
- * the first time (not when it opens it again), and before it takes the owner lock.
+ * the first time (not when it opens it again), and before it takes the owner lock;
+ * `journal-opened-each` at the same place, each time it opens it (again after a replacement).
  */
 export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'replicated-started' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'
 
@@ -37,7 +38,7 @@ export function crashPoint(name: CrashPoint): void {
   if (name === point && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
 }
 
-export type StopPoint = 'spawn-checked' | 'undo-checked' | 'rebuild-checked' | 'journal-opened'
+export type StopPoint = 'spawn-checked' | 'undo-checked' | 'rebuild-checked' | 'journal-opened' | 'journal-opened-each'
 
 /** Stops the process with SIGSTOP at `name` when it is the point RAIMENT_STOP_AT names (a test continues it). */
 export function stopPoint(name: StopPoint): void {

@@ -345,14 +345,27 @@ export class JournalLinked extends RaimentError {
 export class JournalReplaced extends RaimentError {
   readonly file: string
   readonly tries: number
-  constructor(file: string, tries: number) {
+  /** The file the last open found at the path, as `device:inode`. */
+  readonly opened: string | null
+  /** What the path led to once the owner lock was taken: another file (`device:inode`), or null: none (deleted). */
+  readonly found: string | null
+  /**
+   * @param cause what a check of the file opened threw, when it failed on the replaced file (SQLite
+   *   cannot read a deleted file in WAL mode), rather than finding it replaced itself
+   */
+  constructor(file: string, tries: number, opened: string | null, found: string | null, cause?: Error) {
     super(
       'RAIMENT_JOURNAL_REPLACED',
       `${file} was replaced or removed by another process each of the ${tries} times this one opened it, before it could take the journal's owner lock; nothing was written to it. ` +
+        `The last time, it opened the file ${opened ?? '(none)'} (device:inode) and, once locked, the path led to ${found === null ? 'no file (deleted)' : `another file, ${found}`}` +
+        `${cause === undefined ? '' : `, where checking the file opened failed: ${cause.message.replace(/\.$/, '')}`}. ` +
         `Something replaces the file over and over (a restore or a takeover of this journal, retried in a loop): stop it, then open the journal again.`,
+      cause === undefined ? undefined : { cause },
     )
     this.file = file
     this.tries = tries
+    this.opened = opened
+    this.found = found
   }
 }
 

@@ -61,13 +61,15 @@ export function openJournal(file: string, path: string, o: OpenHow): { db: Datab
       continue
     }
     if (o.own && tries === 1) stopPoint('journal-opened')
+    if (o.own) stopPoint('journal-opened-each')
     // First: every statement below, the checks included, waits out another's lock (not 'database is locked').
     db.pragma(`busy_timeout = ${BUSY_MS}`)
     let lock: JournalLock | null = null
     try {
       checkAndMigrate(db, file, o.readonly, o.own, () => {
         lock = takeOwnerLock(file, () => (db.prepare("SELECT v FROM meta WHERE k = 'owner'").get() as { v: string } | undefined)?.v)
-        if (fileId(file) !== opened) throw new JournalReplaced(file, tries)
+        const found = fileId(file)
+        if (found !== opened) throw new JournalReplaced(file, tries, opened, found)
       })
       if (!o.readonly) {
         // Only an owner turns WAL on: beside one, the journal is in WAL mode already; without
@@ -81,9 +83,10 @@ export function openJournal(file: string, path: string, o: OpenHow): { db: Datab
       ;(lock as JournalLock | null)?.release()
       // Replaced or deleted since the open, found once locked or by a check failing on it (a
       // deleted file in WAL mode cannot be read): opened again.
-      if (o.own && fileId(file) !== opened) {
+      const found = o.own ? fileId(file) : null
+      if (o.own && found !== opened) {
         if (tries < OPEN_TRIES) continue
-        throw new JournalReplaced(file, tries)
+        throw e instanceof JournalReplaced ? e : new JournalReplaced(file, tries, opened, found, e instanceof Error ? e : undefined)
       }
       throw e
     }

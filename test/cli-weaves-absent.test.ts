@@ -164,4 +164,24 @@ describe.skipIf(!brokerUp && !CI)('raiment weaves and weaves that are not live',
     expect(after.code, after.stderr).toBe(0)
     expect(JSON.parse(after.stdout)).toEqual([])
   }, 90_000)
+
+  it('--forget refuses a weave whose queue has a consumer (one that started after the probe, or did not answer it), with --force too: its queue stays', async () => {
+    const dir = tempDir()
+    const ns = freshNamespace()
+    cleanups.push(() => removeNamespace(ns, ['s']))
+    const topology = new Topology(ns)
+    // As a weave starting does, answering no probe yet: its queue declared, and taken from.
+    const conn = await amqp.connect(AMQP_URL)
+    cleanups.push(() => conn.close().catch(() => {}))
+    const ch = await conn.createChannel()
+    await topology.exchanges(ch)
+    await topology.weaveQueue(ch, 's')
+    await ch.consume(topology.queue('s'), () => {})
+    for (const more of [[], ['--force']]) {
+      const refused = await weaves(dir, ns, '--forget', 's', ...more)
+      expect(refused.code, refused.stderr).toBe(1)
+      expect(refused.stderr).toContain(`RAIMENT_WEAVE_LIVE: weave s takes from its queue ${ns}.weave.s (1 consumer: it has just started, or did not answer the probe): nothing was deleted`)
+      expect(await queueHolds(topology.queue('s'))).toBe(0)
+    }
+  }, 90_000)
 })

@@ -150,12 +150,18 @@ export async function absentWeaves(conn: ChannelModel, topology: Topology, live:
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
-/** The messages in queue `name`, or null when it does not exist (a failed check closes its channel: one of its own). */
+/** The messages in queue `name`, or null when it does not exist. */
 export async function waiting(conn: ChannelModel, name: string): Promise<number | null> {
+  return (await inQueue(conn, name))?.messageCount ?? null
+}
+
+/** The messages in queue `name` and its consumers, or null when it does not exist (a failed check closes its channel: one of its own). */
+async function inQueue(conn: ChannelModel, name: string): Promise<{ messageCount: number; consumerCount: number } | null> {
   const ch = await conn.createChannel()
   ch.on('error', () => {})
   try {
-    return (await ch.checkQueue(name)).messageCount
+    const { messageCount, consumerCount } = await ch.checkQueue(name)
+    return { messageCount, consumerCount }
   } catch (e) {
     if ((e as { code?: unknown }).code === 404) return null
     throw e
@@ -165,9 +171,10 @@ export async function waiting(conn: ChannelModel, name: string): Promise<number 
 }
 
 /**
- * `raiment weaves --forget ID` refused: the weave is live (`RAIMENT_WEAVE_LIVE`), a silent
- * replicated weave a live one is to take over (`RAIMENT_WEAVE_REPLICATED`), or messages wait in
- * its queue and `--force` was not given (`RAIMENT_MESSAGES_WAITING`). Nothing was deleted.
+ * `raiment weaves --forget ID` refused: the weave is live (`RAIMENT_WEAVE_LIVE`: it answers, or its
+ * queue has a consumer), a silent replicated weave a live one is to take over
+ * (`RAIMENT_WEAVE_REPLICATED`), or messages wait in its queue and `--force` was not given
+ * (`RAIMENT_MESSAGES_WAITING`). Nothing was deleted.
  */
 export class ForgetRefused extends RaimentError {
   constructor(code: 'RAIMENT_WEAVE_LIVE' | 'RAIMENT_WEAVE_REPLICATED' | 'RAIMENT_MESSAGES_WAITING', message: string) {
@@ -178,15 +185,26 @@ export class ForgetRefused extends RaimentError {
 /**
  * Retires weave `id` for good: deletes its queue, so `raiment weaves` lists it no more (what the
  * roster says of it stays; started again, it declares its queue anew and is listed again).
- * Without `force`, only a queue found empty is deleted (quorum queues cannot be deleted "if empty"
- * by the broker: a message sent to a weave retired meanwhile goes with its queue).
+ * Only a queue found with no consumer (no weave takes from it: one that started after the probe
+ * of `raiment weaves`, or that it did not hear, does) is deleted, and without `force`, only one
+ * found empty. The broker cannot make either check with the delete for quorum queues (RabbitMQ
+ * 3.10 closes the connection, 540 NOT_IMPLEMENTED, for `if-unused` and `if-empty` on one): a
+ * message sent, or a weave started, between the check and the delete goes with its queue.
  * Resolves with the messages deleted with it, or null when it had no queue.
+ * @throws ForgetRefused (`RAIMENT_WEAVE_LIVE`) when a consumer takes from its queue
  * @throws ForgetRefused (`RAIMENT_MESSAGES_WAITING`) when messages wait and `force` is not set
  */
 export async function forget(conn: ChannelModel, topology: Topology, id: string, force: boolean): Promise<number | null> {
   const queue = topology.queue(id)
-  const queued = await waiting(conn, queue)
-  if (queued === null) return null
+  const found = await inQueue(conn, queue)
+  if (found === null) return null
+  const { messageCount: queued, consumerCount } = found
+  if (consumerCount > 0) {
+    throw new ForgetRefused(
+      'RAIMENT_WEAVE_LIVE',
+      `weave ${id} takes from its queue ${queue} (${consumerCount === 1 ? '1 consumer' : `${consumerCount} consumers`}: it has just started, or did not answer the probe): nothing was deleted. --forget is for a weave retired for good: stop it first (SIGTERM), then forget it`,
+    )
+  }
   if (queued > 0 && !force) {
     throw new ForgetRefused(
       'RAIMENT_MESSAGES_WAITING',

@@ -13,6 +13,11 @@
  * `dumps-missing` when a weave opened after a crash is about to write the dumps that crash left
  * unwritten. Unset, a point costs one boolean test.
  *
+ * A trace, for crashTest() (src/crash-test/): `RAIMENT_CRASH_TRACE=FILE` appends to FILE a line
+ * `point NAME` each time the process passes a crash point, before it is killed there, and a line
+ * `call CALL_ID LIB.METHOD` each time a live call asks its library, before the library is asked.
+ * Each line is written at once (no buffer), so a SIGKILL loses none.
+ *
  * Stop points, for race tests: `RAIMENT_STOP_AT=spawn-checked` stops this process (SIGSTOP, after
  * a line on stderr saying so) at the point, for the test to act (start a weave) and SIGCONT it:
  * `spawn-checked` is in `raiment spawn --wait` once it found no weave running and before it opens
@@ -26,16 +31,28 @@
  */
 export type CrashPoint = 'after-call' | 'after-commit' | 'takeover-rebuilt' | 'replicated-started' | 'continue-queued' | 'continue-committed' | 'control-answered' | 'failed-committed' | 'dumps-missing'
 
+import { openSync, writeSync } from 'node:fs'
+
 const spec = process.env['RAIMENT_CRASH_AT']
 const [point, countText] = spec ? spec.split(':') : []
 let remaining = Number(countText ?? '1')
 
-/** True when a crash point is armed in this process. */
-export const crashArmed = spec !== undefined && spec !== ''
+const traceFile = process.env['RAIMENT_CRASH_TRACE']
+/** The trace's file descriptor, or null when none is kept. */
+const trace = traceFile ? openSync(traceFile, 'a') : null
+
+/** True when a crash point is armed in this process, or a trace is kept. */
+export const crashArmed = (spec !== undefined && spec !== '') || trace !== null
 
 /** Kills the process with SIGKILL when `name` is the armed point and its count is reached. */
 export function crashPoint(name: CrashPoint): void {
+  if (trace !== null) writeSync(trace, `point ${name}\n`)
   if (name === point && --remaining <= 0) process.kill(process.pid, 'SIGKILL')
+}
+
+/** Writes to the trace, when one is kept, that a live call asks its library (`call` is `lib.method`). */
+export function traceCall(callId: string, call: string): void {
+  if (trace !== null) writeSync(trace, `call ${callId} ${call}\n`)
 }
 
 export type StopPoint = 'spawn-checked' | 'undo-checked' | 'rebuild-checked' | 'journal-opened' | 'journal-opened-each'

@@ -406,3 +406,6 @@ function cutAt(d: Dump, at: number, detail: DivergenceDetail): ReplayDivergence 
 export { readDump, dumpText } from './dump.js'
 export { testClock } from './time/test-clock.js'
 export type { TestClock } from './time/test-clock.js'
+export { assertCrashSafe, crashTest, CRASH_TEST_POINTS } from './crash-test/crash-test.js'
+export type { CrashRun, CrashTestEnd, CrashTestOptions, CrashTestPoint, CrashTestReport, RepeatedCall } from './crash-test/crash-test.js'
+export { CrashTestFailed } from './crash-test/errors.js'

@@ -23,7 +23,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { callIdOfCall, enterCall } from './call-context.js'
-import { crashArmed, crashPoint } from './crash-points.js'
+import { crashArmed, crashPoint, traceCall } from './crash-points.js'
 import { encodeArgs } from './encoding.js'
 import type { Library, WeftLike } from './libraries.js'
 import type { RunObservation } from './observer.js'
@@ -180,6 +180,7 @@ export class Weft extends WeftReplay implements WeftLike {
       return null
     }
     this.#start(call)
+    if (crashArmed) traceCall(callIdOfCall(call), `${call.lib.name}.${call.method}`)
     // Made by a function that has ended (no run makes it again): no row.
     if (!this.ended) this.journal!.started(call)
     let p: unknown

@@ -12,21 +12,21 @@ import { assertCrashSafe, crashTest, CrashTestFailed } from 'raiment/testing'
 import { tempDir } from './support/tmp.js'
 
 /**
- * `tally.next(dedupe)`: how many times this thread has asked (a count kept in a file of the
- * project, one per thread: each run's thread has call ids of its own). With `dedupe`, a call made
- * again with the same call id answers what it answered first, as a library that uses the call id
- * as an idempotency key does; without, it counts again.
+ * `tally.next(dedupe)`: how many times it was asked in this run (a count kept in the run's own
+ * directory, RAIMENT_CRASH_TEST_DIR, the same for the killed process and its resume). With
+ * `dedupe`, a call made again with the same call id answers what it answered first, as a library
+ * that uses the call id as an idempotency key does; without, it counts again.
  */
 const TALLY = `import { callContext } from 'raiment'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-
-const dir = new URL('../state/', import.meta.url)
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 export default {
   async next(dedupe: boolean) {
     const { callId } = callContext()
-    mkdirSync(dir, { recursive: true })
-    const file = new URL(callId.slice(0, callId.indexOf(':')).replace(/[^\\w@.-]/g, '_') + '.json', dir)
+    const dir = process.env.RAIMENT_CRASH_TEST_DIR
+    if (dir === undefined) throw new Error('RAIMENT_CRASH_TEST_DIR is not set')
+    const file = join(dir, 'tally.json')
     const s = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { n: 0, answered: {} }
     if (dedupe && callId in s.answered) return s.answered[callId]
     s.n++
@@ -120,7 +120,7 @@ describe('crashTest', () => {
       { at: 'after-call:1', expected: { status: 'done', result: [1, 2] }, repeated: ['tally.next'] },
       { at: 'after-call:2', expected: { status: 'done', result: [1, 2] }, repeated: ['tally.next'] },
     ])
-    expect(report.mismatches[0]!.reproduce).toMatch(/^mkdir -p crash-test-again\/after-call-1 && RAIMENT_CRASH_AT=after-call:1 npx raiment spawn counter --wait --key crash-test --db crash-test-again\/after-call-1\/crash-test.db .*; npx raiment spawn counter /)
+    expect(report.mismatches[0]!.reproduce).toMatch(/^mkdir -p crash-test-again\/after-call-1 && export RAIMENT_CRASH_TEST_DIR=crash-test-again\/after-call-1 && RAIMENT_CRASH_AT=after-call:1 npx raiment spawn counter --wait --key crash-test --db crash-test-again\/after-call-1\/crash-test.db .*; npx raiment spawn counter /)
     let thrown: unknown
     try {
       assertCrashSafe(report)

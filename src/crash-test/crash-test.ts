@@ -189,7 +189,7 @@ export async function crashTest(options: CrashTestOptions): Promise<CrashTestRep
           same: sameEnd(end, got, o.normalize),
           repeated,
           db: join(dir, 'crash-test.db'),
-          reproduce: `mkdir -p ${shown([relative(o.spec.cwd, byHand)])} && RAIMENT_CRASH_AT=${at} npx raiment ${args}; npx raiment ${args}`,
+          reproduce: `mkdir -p ${shown([relative(o.spec.cwd, byHand)])} && export RAIMENT_CRASH_TEST_DIR=${shown([relative(o.spec.cwd, byHand)])} && RAIMENT_CRASH_AT=${at} npx raiment ${args}; npx raiment ${args}`,
         }
       }
     }

@@ -7,6 +7,8 @@
  * Invariants:
  * - The child's environment holds no RAIMENT_CRASH_AT, RAIMENT_CRASH_TRACE or RAIMENT_STOP_AT but
  *   those a run sets: a test run under one of them crashes nothing it did not mean to.
+ * - RAIMENT_CRASH_TEST_DIR is the run's own directory (the same for a crashed process and its
+ *   resume, another for each run).
  * - Every run of a crash test names its journal `crash-test.db` (in a directory of its own), so
  *   each run's weave id, and so the thread's id and the ids in its values, are the same.
  */
@@ -89,6 +91,9 @@ export function runOnce(spec: RunSpec, dir: string, traceFile: string, crashAt?:
   delete env['RAIMENT_CRASH_AT']
   delete env['RAIMENT_STOP_AT']
   env['RAIMENT_CRASH_TRACE'] = traceFile
+  // The run's own directory, the same for the killed process and its resume: a library keeps
+  // the world it acts on there (a ledger, a test database), so each run starts from the same one.
+  env['RAIMENT_CRASH_TEST_DIR'] = dir
   if (crashAt !== undefined) env['RAIMENT_CRASH_AT'] = crashAt
   const child = spawn(process.execPath, [bin(), ...spawnArgs(spec, dir)], { cwd: spec.cwd, env, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''

@@ -17,6 +17,17 @@ import { splitKey, type Entry } from './weft.js'
 
 export const DUMP_FORMAT = 1
 
+/**
+ * A dump refused: the file holds fewer of the thread's calls than it made (a journal rebuilt from
+ * a journal stream carries the calls of live threads only), so its dump would replay to a
+ * divergence. Nothing was written.
+ */
+export class RecordIncomplete extends RaimentError {
+  constructor(message: string) {
+    super('RAIMENT_RECORD_INCOMPLETE', message)
+  }
+}
+
 export interface DumpEntry {
   seq: number
   /** `lib.method` */

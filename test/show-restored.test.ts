@@ -2,14 +2,16 @@
  * `raiment show` on a file rebuilt from a journal stream: a thread that ended before the stream's
  * snapshot has its row (and its count of calls) but not its calls, which the stream no longer
  * carries. `ps` said CALLS 3 while `show` said "(no calls recorded)"; now both count the calls it
- * made, and `show` says why this file does not hold them.
+ * made, and `show` says why this file does not hold them; `dump` refuses to write a dump of it
+ * that would not replay.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { thread } from 'raiment'
 import { rebuildJournal } from '../src/replication/rebuild.js'
 import { AMQP_URL, brokerTests, brokerUp, CI, freshNamespace, removeNamespace } from './support/broker.js'
-import { cliOut } from './support/cli-in-process.js'
+import { cliOut, cliRun } from './support/cli-in-process.js'
 import { dropStreams, openReplicated } from './support/replication.js'
 import { tempDir } from './support/tmp.js'
 
@@ -56,5 +58,15 @@ describe.skipIf(!brokerUp && !CI)('show on a restored file', () => {
     const own = await cliOut(['show', id, '--db', file])
     expect(own).not.toContain('in this file')
     expect(own).toContain('clock.now')
+
+    // A dump of it from the restored file would replay to a divergence: refused, nothing written.
+    const out = join(dir, 'd.json')
+    const refused = await cliRun(['dump', id, '--db', restored, '-o', out])
+    expect(refused.code).not.toBe(0)
+    expect(refused.printed.join('\n')).toMatch(/RAIMENT_RECORD_INCOMPLETE: cannot dump .*3 calls made; none in this file: it was rebuilt from a journal stream/)
+    expect(existsSync(out)).toBe(false)
+    // From the weave's own file it is dumped whole.
+    expect((await cliRun(['dump', id, '--db', file, '-o', out])).code).toBe(0)
+    expect(existsSync(out)).toBe(true)
   })
 })

@@ -5,7 +5,7 @@
 import { successionOf } from '../successions.js'
 import { callCounts } from '../journal-queries.js'
 import { existsSync, writeFileSync } from 'node:fs'
-import { dumpText, makeDump } from '../dump.js'
+import { dumpText, makeDump, RecordIncomplete } from '../dump.js'
 import { InvalidArgument } from '../errors.js'
 import { withProjectClasses } from '../project-classes.js'
 import type { ThreadRow, ThreadStatus } from '../journal.js'
@@ -265,6 +265,11 @@ function dumpNow(id: string, o: DumpOptions): number {
       // The last tick: the entries are decoded, the text is written next (no tick there).
       shown.draw(n === of)
     })
+    // An ended thread's row counts its calls: fewer here, and its dump would replay to a divergence.
+    const made = journal.thread(id)?.calls ?? 0
+    if (d.entries.length < made) {
+      throw new RecordIncomplete(`cannot dump ${id} from ${o.db}: ${missingCalls(made, d.entries.length, journal.meta('repl_epoch') !== undefined).slice(1, -1)}; its dump would not replay. Nothing was written`)
+    }
     text = dumpText(d)
   } finally {
     shown.stop()

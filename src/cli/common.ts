@@ -2,7 +2,7 @@
  * What the CLI's commands share: output, the weave-owner check, opening journals, and turning
  * values into short one-line text for tables.
  */
-import { existsSync, rmSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { relative, isAbsolute } from 'node:path'
 import { inspect } from 'node:util'
 import { EmptyDb, InvalidArgument, JournalDamaged, RaimentError, UnknownThreadType } from '../errors.js'
@@ -341,9 +341,23 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)]
 }
 
-/** Parses the PARAMS_JSON argument of spawn (or of `example`'s command), with an example in the error. */
-export function parseParams(text: string | undefined, type: string, example = `raiment spawn ${type} '{"name":"ada"}'`): unknown {
-  if (text === undefined) return undefined
+/**
+ * A JSON argument's text: as given, or, for `-`, all that stdin holds (a message or params too
+ * large for a command line: `raiment send orders - < order.json`).
+ */
+export function jsonArgument(text: string): string {
+  if (text !== '-') return text
+  try {
+    return readFileSync(0, 'utf8')
+  } catch (e) {
+    throw new InvalidArgument(`'-' takes the JSON from stdin, which could not be read (${(e as Error).message})`)
+  }
+}
+
+/** Parses the PARAMS_JSON argument of spawn (or of `example`'s command; `-`: from stdin), with an example in the error. */
+export function parseParams(given: string | undefined, type: string, example = `raiment spawn ${type} '{"name":"ada"}'`): unknown {
+  if (given === undefined) return undefined
+  const text = jsonArgument(given)
   try {
     return JSON.parse(text) as unknown
   } catch (e) {

@@ -130,7 +130,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
   asks(weaveOptions(program.command('spawn')))
     .description('Record a new thread; a weave running on the journal picks it up within 100 ms.')
     .argument('<type>', "the thread type's name (its path in the threads directory without extension)")
-    .argument('[params_json]', 'the thread\'s params as JSON')
+    .argument('[params_json]', "the thread's params as JSON ('-': read them from stdin)")
     .option('-w, --wait', 'wait for the thread to end and print its result (or error); runs a weave here if none is running')
     .option('--json', "print the thread's whole record as JSON (with --wait, once it has ended)")
     .option('--key <key>', 'spawn once per key (a request or order key): the thread is <weave>/<key>; the same key again, with the same type and params, prints that thread and records nothing')
@@ -230,7 +230,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
   asks(db(program.command('send')))
     .description('Send a message (JSON) to a thread, by id or registered name. A message for a thread that has ended or does not exist goes to the dead letters.')
     .argument('<id_or_name>', 'a thread id (see raiment ps) or a name a thread registered')
-    .argument('<message_json>', 'the message as JSON')
+    .argument('<message_json>', "the message as JSON ('-': read it from stdin)")
     .option('--key <key>', 'an idempotency key (1 to 200 characters): the message reaches the thread once per key, however often it is sent with it, for 24 hours; a send again prints the first result with "duplicate":true')
     .addHelpText(
       'after',

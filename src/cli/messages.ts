@@ -14,7 +14,7 @@ import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
 import { answerOf, askTimeout, busyHint, waitText, type AskOptions } from './ask-weave.js'
-import { complain, movedTo, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
+import { complain, jsonArgument, movedTo, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
 import { weaveOfThread } from '../remote.js'
 import { deadLetterInsert } from '../dead-letters.js'
 import { checkSendKey, keyedId, keyOf, SEND_KEY_RETENTION_MS } from '../send-keys.js'
@@ -88,7 +88,7 @@ export async function send(to: string, text: string, o: DbOptions & AskOptions &
   if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
   if (o.key !== undefined) checkSendKey(o.key)
   const waitMs = askTimeout(o, SEND_TIMEOUT_MS)
-  const { result, waits } = await sendMessage(o.db, to, parseMessage(text, to), waitMs, o.key)
+  const { result, waits } = await sendMessage(o.db, to, parseMessage(jsonArgument(text), to), waitMs, o.key)
   say(JSON.stringify(result))
   if (result.duplicate === true) {
     note(`already sent to ${result.to} with key '${o.key ?? ''}'${result.delivered ? '' : ' (it went to the dead letters then)'}: not sent again`)

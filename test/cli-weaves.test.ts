@@ -1,7 +1,7 @@
 /**
  * `raiment start --weaves 2` as a real process in its own process group, on the broker: a
  * SIGTERM or SIGINT to the whole group (as Ctrl-C sends one), or a SIGTERM to its pid alone, or
- * its death, stops every weave cleanly (each closes once, status 0); and the broker password is
+ * its death stops every weave (not as retired, after its death: listed silent; else cleanly, each closing once, status 0); and the broker password is
  * on no weave's command line. With `--replicate`: a weave frozen (SIGSTOP) until the other took
  * it over exits 3 when let run, and its slot starts it again, under its own id: the other hands
  * it back.
@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { AMQP_URL, brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
-import { raimentProcess, THREADS, type Running } from './support/raiment-process.js'
+import { raiment, raimentProcess, THREADS, type Running } from './support/raiment-process.js'
 import { removeReplNamespace } from './support/repl-cluster.js'
 import { tempDir } from './support/tmp.js'
 
@@ -34,7 +34,7 @@ describe.skipIf(!brokerUp && !CI)('raiment start --weaves N and signals', () => 
   const cleanups = brokerTests()
 
   /** `start --weaves 2` in its own process group, once both weaves have joined; their pids. */
-  async function twoWeaves(): Promise<{ run: Running; pids: number[] }> {
+  async function twoWeaves(): Promise<{ run: Running; pids: number[]; ns: string; dir: string }> {
     const dir = tempDir()
     const ns = freshNamespace()
     cleanups.push(() => removeNamespace(ns, ['w-1', 'w-2']))
@@ -45,7 +45,7 @@ describe.skipIf(!brokerUp && !CI)('raiment start --weaves N and signals', () => 
     })
     await run.until((out) => out.includes(`[1] joined namespace '${ns}'`) && out.includes(`[2] joined namespace '${ns}'`))
     const pids = [1, 2].map((i) => Number(new RegExp(`\\[${i}\\] weave w-${i} on \\S+ \\(pid (\\d+)\\)`).exec(run.stdout)![1]))
-    return { run, pids }
+    return { run, pids, ns, dir }
   }
 
   async function expectCleanStop(run: Running, pids: number[], sig: string): Promise<void> {
@@ -85,11 +85,14 @@ describe.skipIf(!brokerUp && !CI)('raiment start --weaves N and signals', () => 
     await expectCleanStop(run, pids, 'SIGTERM')
   }, SLOW)
 
-  test('the weaves stop by themselves when the parent dies by SIGKILL', async () => {
-    const { run, pids } = await twoWeaves()
+  test('the weaves stop by themselves when the parent dies by SIGKILL, not as retired: listed silent', async () => {
+    const { run, pids, ns, dir } = await twoWeaves()
     run.child.kill('SIGKILL')
     expect((await run.ended).signal).toBe('SIGKILL')
     for (const pid of pids) await gone(pid)
+    const look = await raiment(dir, 'weaves', '--amqp', AMQP_URL, '--namespace', ns)
+    for (const i of [1, 2]) expect(look.stderr).toMatch(new RegExp(`^weave w-${i} is silent since `, 'm'))
+    expect(look.stderr).not.toContain('stopped cleanly')
   }, SLOW)
 
   test('--replicate: a weave taken over while frozen exits 3, and its slot starts it again: the other weave hands it back', async () => {

@@ -411,16 +411,21 @@ export class AmqpLink implements Remote {
     }
   }
 
-  /** Stops consuming and announcing, says goodbye, closes the connection. Outbox rows stay. */
-  async close(): Promise<void> {
+  /**
+   * Stops consuming and announcing, says goodbye, closes the connection. Outbox rows stay. With
+   * `retire` false (a weave whose `start --weaves` died under it) it says no goodbye and writes
+   * no `down` in the roster: it goes as if killed, listed silent (and, replicated, taken over).
+   */
+  async close(o: { retire?: boolean } = {}): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    const retire = o.retire ?? true
     this.#inbound?.close()
     this.#relay?.detach()
-    await this.#members?.leave()
+    await this.#members?.leave(retire)
     // Stopped on purpose: `raiment weaves` says so, not that it went silent.
     const conn = this.broker.connection
-    if (this.#enrolled && conn !== null) await enroll(conn, this.topology.ns, this.#weave!.journal.weaveId, 'down').catch(() => {})
+    if (retire && this.#enrolled && conn !== null) await enroll(conn, this.topology.ns, this.#weave!.journal.weaveId, 'down').catch(() => {})
     await this.#replicator?.close()
     await this.broker.close()
   }

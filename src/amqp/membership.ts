@@ -236,14 +236,17 @@ export class Membership {
     return [...out.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
-  /** Says goodbye (so others drop this weave at once) and stops announcing. */
-  async leave(): Promise<void> {
+  /**
+   * Says goodbye (so others drop this weave at once) and stops announcing; with `goodbye` false
+   * it only stops announcing, so others find it silent (a weave that must not look retired).
+   */
+  async leave(goodbye = true): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
     if (this.#completeTimer) clearTimeout(this.#completeTimer)
     this.#completeTimer = null
     this.#since = null
-    this.beat(true)
+    if (goodbye) this.beat(true)
     const ch = this.#ch
     this.#ch = null
     await ch?.close().catch(() => {})

@@ -239,7 +239,8 @@ const RESTART_MAX_MS = 10_000
  * (Ctrl-C in a terminal, `kill -- -PGID`) reaches the weaves only as this process forwards it:
  * once each, whether it came to the group or to this pid alone. A second signal is forwarded too
  * (the weaves then exit without waiting). A weave watches its IPC channel to this process, so it
- * stops cleanly as well if this process dies, even by SIGKILL. The broker URL reaches the weaves
+ * stops as well if this process dies, even by SIGKILL, without retiring: no `down` in the roster
+ * or registry, so it is listed silent and a replicated one is taken over. The broker URL reaches the weaves
  * in their environment (RAIMENT_AMQP_URL), never on their command lines.
  */
 export async function startMany(o: BrokerOptions & { db: string; moduleSchedulesOn?: string }, argv: readonly string[]): Promise<number> {

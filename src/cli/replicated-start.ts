@@ -91,7 +91,8 @@ export async function startReplicated(o: StartOptions & { takeoverAfter?: string
   // The host closes every weave it runs; runUntilSignal closes the own one again (a no-op).
   const beforeClose = (): Promise<void> => {
     stopReloads()
-    return host.close()
+    // Its `start --weaves` died under it: flushed, but not retired, so a live weave takes it over.
+    return host.close({ retire: stop.reason !== 'disconnect' })
   }
   return runUntilSignal(weave, () => new Promise<never>(() => {}), { beforeClose, stop, weaves: () => [weave, ...host.hosted.values()], beforeWait: () => host.stopTakeovers(), ...stopWaitOf(o) })
 }

@@ -140,7 +140,8 @@ export async function start(o: StartOptions, argv: readonly string[] = []): Prom
   }
   const beforeClose = (): Promise<void> | undefined => {
     stopReloads()
-    return link?.close()
+    // Its `start --weaves` died under it: not retired, it is listed silent (its queue keeps what comes).
+    return link?.close({ retire: stop.reason !== 'disconnect' })
   }
   return runUntilSignal(weave, () => new Promise<never>(() => {}), { beforeClose, stop, ...stopWaitOf(o) })
 }
@@ -164,7 +165,8 @@ export function endLine(weave: Weave, end: ThreadEnd): string {
 /**
  * What stops a weave that the CLI runs: SIGINT or SIGTERM, or, in a weave of
  * `raiment start --weaves N`, the end of its IPC channel to that process (it died, even by
- * SIGKILL). Caught from construction on, so a signal that comes while the weave is still opening
+ * SIGKILL: then the weave closes without retiring, `reason` 'disconnect', as a weave killed
+ * does not say it stopped on purpose, so a replicated one is taken over). Caught from construction on, so a signal that comes while the weave is still opening
  * stops it once it is open. A second signal while stopping exits at once, with status 1.
  *
  * A weave of `--weaves N` runs in its own process group, so a signal meant for the group of
@@ -173,6 +175,8 @@ export function endLine(weave: Weave, end: ThreadEnd): string {
 export class StopSignals {
   /** Resolves with what asked the weave to stop. */
   readonly stopped: Promise<string>
+  /** What asked the weave to stop (`'disconnect'`: its `start --weaves` died), once something did. */
+  reason: string | null = null
   #stopping = false
   readonly #onSignal: (sig: NodeJS.Signals) => void
   readonly #onDisconnect: () => void
@@ -186,13 +190,18 @@ export class StopSignals {
         process.exit(1)
       }
       this.#stopping = true
+      this.reason = sig
       weaveLog.warn(`${sig}: closing the weave; running threads resume at the next start`, { event: 'stopping', signal: sig })
       resolve(sig)
     }
     this.#onDisconnect = () => {
       if (this.#stopping) return
       this.#stopping = true
-      weaveLog.warn('the raiment start --weaves that ran this weave has gone: closing the weave; running threads resume at the next start', { event: 'stopping', signal: 'disconnect' })
+      this.reason = 'disconnect'
+      weaveLog.warn(
+        'the raiment start --weaves that ran this weave has gone (no signal came through it): closing the weave without retiring it (no down in the roster or registry), so it is listed silent and, if replicated, a live weave takes it over; running threads resume there or at the next start',
+        { event: 'stopping', signal: 'disconnect' },
+      )
       resolve('disconnect')
     }
     process.on('SIGINT', this.#onSignal)

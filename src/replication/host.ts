@@ -433,20 +433,24 @@ export class ReplicatedHost {
     this.#takeovers.stop()
   }
 
-  /** Closes every weave here (hosted ones included): their threads resume where they are taken over or started again. */
-  async close(): Promise<void> {
+  /**
+   * Closes every weave here (hosted ones included): their threads resume where they are taken over or started again.
+   * With `retire` false the own weave says no `down` (nor goodbye): flushed, it is taken over once silent, as if killed.
+   */
+  async close(o: { retire?: boolean } = {}): Promise<void> {
+    const retire = o.retire ?? true
     this.stopTakeovers()
     await Promise.all(this.#handingBack)
     // Stopped on purpose: not to be taken over. (Hosted weaves are, once silent.)
     const conn = this.#own?.link.broker.connection
-    if (conn && this.#own?.fencing.fenced === null) await register(conn, this.ns, this.#own.weave.journal.weaveId, 'down').catch(() => {})
+    if (retire && conn && this.#own?.fencing.fenced === null) await register(conn, this.ns, this.#own.weave.journal.weaveId, 'down').catch(() => {})
     for (const r of [...this.#hosted.values(), ...(this.#own ? [this.#own] : [])]) {
       // As a hand-back: under `sync` a batch committed after the stream closed would be released
       // to its threads and never reach the stream, so a weave taking this one over later would
       // make its calls again.
       await stopFlushed(r, CLOSE_FLUSH_MS)
       r.fencing.close()
-      await r.link.close()
+      await r.link.close({ retire })
     }
   }
 }

@@ -2,7 +2,9 @@
  * A lost replicated weave whose journal stream an operator deleted before any takeover: the
  * survivor says once, with its code and what to do, that it cannot take it over, and tries again
  * rarely (each minute), not each second with a line each time; `raiment weaves` says so too.
- * Started again on its own disk, the weave runs on. Real processes, on the broker.
+ * Started again on its own disk, the weave runs on. Its head deleted too, the same code is said
+ * (RAIMENT_JOURNAL_STREAM_GONE), not the question put to a weave never replicated. Real
+ * processes, on the broker.
  */
 import amqp from 'amqplib'
 import { describe, expect, test } from 'vitest'
@@ -56,5 +58,30 @@ describe.skipIf(!brokerUp && !CI)('a lost weave whose journal stream is gone', (
     procs.push(x2)
     await x2.until((o) => o.includes(`joined namespace '${ns}'`))
     expect(h.child.exitCode).toBe(null)
+  }, SLOW)
+
+  test('with its head deleted too: said as RAIMENT_JOURNAL_STREAM_GONE, not as a weave never replicated', async () => {
+    const { ns, x, h } = await replicatedPair(cleanups)
+    x.child.kill('SIGKILL')
+    await x.ended
+    const conn = await amqp.connect(AMQP_URL)
+    try {
+      const head = await readHead(conn, ns, 'x')
+      expect(head).not.toBe(null)
+      const ch = await conn.createChannel()
+      await ch.deleteQueue(genStream(ns, 'x', head!.gen))
+      await ch.deleteQueue(`${ns}.journal.x`)
+      await ch.close()
+    } finally {
+      await conn.close()
+    }
+    await h.until((out) => out.includes('cannot be taken over') || out.split('taking over weave x failed').length >= 3)
+    const out = h.stdout + h.stderr
+    expect(out).toContain(
+      `raiment: RAIMENT_JOURNAL_STREAM_GONE: weave x cannot be taken over: its journal stream is gone (its head stream ${ns}.journal.x is missing or names no generation, though the weave replicated: deleted by an operator, or lost with the broker nodes that held it; nothing can be rebuilt from it). Its threads are in its own journal file only now: start it again on its own disk`,
+    )
+    expect(out).toContain(`(rabbitmqctl delete_queue ${ns}.journal.x)`)
+    expect(out).not.toContain('RAIMENT_NO_JOURNAL_STREAM')
+    expect(out).not.toContain('was it started with --replicate')
   }, SLOW)
 })

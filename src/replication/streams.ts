@@ -11,11 +11,15 @@ import { genStream, headStream, readHeaders, STREAM_ARGS, type RecordHeaders } f
 
 /** No journal stream for this weave in this namespace (never replicated, or deleted). */
 export class NoJournalStream extends RaimentError {
+  readonly ns: string
+  readonly weaveId: string
   constructor(ns: string, weaveId: string, why: string) {
     super(
       'RAIMENT_NO_JOURNAL_STREAM',
       `no journal stream for weave '${weaveId}' in namespace '${ns}' (${why}); was it started with --replicate, on this broker and namespace (--namespace)?`,
     )
+    this.ns = ns
+    this.weaveId = weaveId
   }
 }
 

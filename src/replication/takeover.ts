@@ -223,17 +223,26 @@ export class Takeovers {
     }
   }
 
-  /** Weave `id` cannot be taken over, its stream gone: said once, tried again rarely. */
+  /**
+   * Weave `id` cannot be taken over, its stream gone: said once, tried again rarely. Always as
+   * RAIMENT_JOURNAL_STREAM_GONE (as `raiment weaves` says it): a weave heard or registered as
+   * replicated had a stream, so a missing head (NoJournalStream) is a stream gone too, not a
+   * weave that never replicated.
+   */
   #streamGone(id: string, e: JournalStreamGone | NoJournalStream): void {
     this.#notBefore.set(id, Date.now() + GONE_RETRY_MS)
     if (this.#gone.has(id)) return
     this.#gone.add(id)
     // Its head, which still names the generation gone (a start on a new file is refused while it does).
-    const head = e instanceof JournalStreamGone ? e.queue.replace(/~\d+$/, '') : null
+    const head = e instanceof JournalStreamGone ? e.queue.replace(/~\d+$/, '') : `${e.ns}.journal.${e.weaveId}`
+    const what =
+      e instanceof JournalStreamGone
+        ? e.message
+        : `its head stream ${e.ns}.journal.${e.weaveId} is missing or names no generation, though the weave replicated: deleted by an operator, or lost with the broker nodes that held it; nothing can be rebuilt from it`
     this.#o.log(
-      `raiment: ${e.code}: weave ${id} cannot be taken over: its journal stream is gone (${e.message}). ` +
+      `raiment: RAIMENT_JOURNAL_STREAM_GONE: weave ${id} cannot be taken over: its journal stream is gone (${what}). ` +
         `Its threads are in its own journal file only now: start it again on its own disk (raiment start --replicate --id ${id} --db ITS_FILE), and it writes its stream anew from that file; ` +
-        `raiment restore cannot rebuild it either. If that file is lost too, so are its threads: delete what is left of its stream${head === null ? '' : ` (rabbitmqctl delete_queue ${head})`}, start a weave under --id ${id} on a new file and stop it (Ctrl-C), and its record in the registry says it stopped. ` +
+        `raiment restore cannot rebuild it either. If that file is lost too, so are its threads: delete what is left of its stream(rabbitmqctl delete_queue ${head}), start a weave under --id ${id} on a new file and stop it (Ctrl-C), and its record in the registry says it stopped. ` +
         `Until then this weave tries again each ${GONE_RETRY_MS / 1000} s, saying nothing more`,
     )
   }

@@ -130,7 +130,8 @@ export class AmqpLink implements Remote {
       // Fenced by its lease: its outcomes wait while the lease is not held on a live connection.
       broker.whileDown = {
         lost: 'its threads wait (their outcomes are held) until it has its lease again on a new connection; outbound messages wait in the outbox',
-        restored: '; taking its lease again',
+        // Not a recovery yet: a weave taken over meanwhile finds its lease held, and is fenced.
+        restored: '; taking its lease again, unless another weave took this one over meanwhile: then RAIMENT_FENCED follows, and it exits 3',
       }
     }
     this.topology = new Topology(o.namespace ?? DEFAULT_NAMESPACE)

@@ -312,7 +312,20 @@ export class Messages {
     if (limit !== Infinity) checkMessageSize(`the message to ${to}`, body, limit)
     // A keyed send (src/send-keys.ts): once per receiver and key, its row in the batch of the message.
     if (typeof msgId !== 'string' || keyOf(msgId) === null) return this.#send(from, to, body, msgId, trace)
-    return this.keys.once(this.resolve(to) ?? to, msgId, () => this.#send(from, to, body, msgId, trace))
+    return this.keys.once(this.#keyReceiver(to), msgId, () => this.#send(from, to, body, msgId, trace))
+  }
+
+  /**
+   * Whom a keyed send to `to` is for, as its receiver's weave counts it: the thread `to` names
+   * here, or, for a name held on another weave, the thread the transport knows holds it (so a
+   * retry by the name of a send by the id, or the other way round, is a duplicate here too, as it
+   * is there); else `to` itself (a name not known yet).
+   */
+  #keyReceiver(to: string): string {
+    const here = this.resolve(to)
+    if (here !== null) return here
+    const found = this.remote?.resolveName(to) ?? null
+    return found !== null && found !== 'unknown' ? found.thread : to
   }
 
   #send(from: string | null, to: string, body: string, msgId: MsgId, trace: string | null): SendResult {

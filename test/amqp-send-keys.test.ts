@@ -63,6 +63,19 @@ describe.skipIf(!brokerUp && !CI)('keyed sends across weaves', () => {
     expect(await collected(c, t)).toEqual([{ i: 1 }, { i: 2 }])
   }, 60_000)
 
+  it('a retry by the name of a thread of another weave, through the same weave, says it is a duplicate (and the other way round)', async () => {
+    const { a, c } = (await weaves(['a', 'c'])) as Record<'a' | 'c', Weave>
+    const t = c.spawn('collect', { name: 'box' })
+    await until('a to know the name box', () => a.messages.whereis('box') === t)
+    expect(a.send(t, { i: 1 }, { key: 'by-id-first' })).toEqual({ delivered: true, to: t })
+    expect(a.send('box', { i: 1 }, { key: 'by-id-first' })).toEqual({ delivered: true, to: t, duplicate: true })
+    expect(a.send('box', { i: 2 }, { key: 'by-name-first' })).toEqual({ delivered: true, to: t })
+    expect(a.send(t, { i: 2 }, { key: 'by-name-first' })).toEqual({ delivered: true, to: t, duplicate: true })
+    await until('c to take the two keyed envelopes', () => takenKeyed(c) >= 2)
+    await c.committed()
+    expect(await collected(c, t)).toEqual([{ i: 1 }, { i: 2 }])
+  }, 60_000)
+
   it('a thread that moved keeps its keys: retries through its new weave and after a forward are duplicates', async () => {
     const { a, b, c } = (await weaves(['a', 'b', 'c'])) as Record<'a' | 'b' | 'c', Weave>
     const t = c.spawn('collect')

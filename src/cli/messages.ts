@@ -118,7 +118,8 @@ export function deliver(journal: Journal, to: string, body: string, sender: stri
   // A keyed send (src/send-keys.ts), as the weave does it: once per receiver and key.
   const db = journal.db
   const named = db.prepare('SELECT thread FROM names WHERE name = ?').pluck().get(to) as string | undefined
-  const receiver = named ?? to
+  // As the weave counts it: a name held on another weave, by the thread last known to hold it.
+  const receiver = named ?? nameElsewhere(journal, to)?.thread ?? to
   const now = Date.now()
   const first = db.prepare('SELECT result FROM send_keys WHERE receiver = ? AND key = ? AND at >= ?').pluck().get(receiver, key, now - SEND_KEY_RETENTION_MS) as string | null | undefined
   if (first !== undefined) return { result: { ...(first === null ? { delivered: true as const, to: receiver } : (JSON.parse(first) as SendResult)), duplicate: true } }

@@ -3,8 +3,9 @@
  * real broker: to a weave that never joined the namespace (the broker has no queue for it) it
  * answers delivered:false at once, exit 1, the message in the dead letters (before, delivered:true
  * and a dead letter a moment later); to a weave that joined and is down, delivered:true, and the
- * message waits in its queue until it runs again. A keyed send to the weave that never joined is
- * dead-lettered once.
+ * message waits in its queue until it runs again, and the output says it was sent to that weave
+ * (`sentToWeave`), which dead-letters it if it has no such thread. A keyed send to the weave that
+ * never joined is dead-lettered once.
  */
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
@@ -14,6 +15,7 @@ import { cliRun } from './support/cli-in-process.js'
 import { brokerUp, CI, freshNamespace, removeNamespace, brokerTests } from './support/broker.js'
 import { tempDir } from './support/tmp.js'
 import { openWeave } from './support/weaves.js'
+import { until } from './support/until.js'
 import listener from '../threads/listener.js'
 
 /** Registers as 'col' and returns the first two messages it takes, in order. */
@@ -64,12 +66,18 @@ describe.skipIf(!brokerUp && !CI)('raiment send to a thread of another weave', (
     expect(deadLetters(a.weave)).toHaveLength(2)
 
     // Down, but joined: its queue holds the message until it runs again.
+    // Delivered means handed to weave b (a user trial read it as in the thread's inbox): said so.
     expect(await cli('send', far, '{"far":true}'), printed.join('')).toBe(0)
-    expect(JSON.parse(printed[0]!)).toEqual({ delivered: true, to: far })
+    expect(JSON.parse(printed[0]!)).toEqual({ delivered: true, to: far, sentToWeave: 'b' })
+    expect(printed.join('')).toContain(`sent to weave 'b' (its queue has it, or will once the relay publishes it): that weave puts it in the inbox of ${far}, or in its own dead letters if ${far} has ended or does not exist there`)
+    // A thread b never had: b dead-letters it; this side can only say where it went.
+    expect(await cli('send', 'b/999', '{"nobody":true}'), printed.join('')).toBe(0)
+    expect(JSON.parse(printed[0]!)).toEqual({ delivered: true, to: 'b/999', sentToWeave: 'b' })
     const again = await openWeave(cleanups, dir, ns, 'b', { listener })
     expect(await again.weave.join(far)).toMatchObject({ status: 'done', result: { received: { far: true } } })
     expect(deadLetters(a.weave)).toHaveLength(2)
-    expect(deadLetters(again.weave)).toEqual([])
+    await until('b to dead-letter the message for b/999', () => deadLetters(again.weave).length === 1)
+    expect(deadLetters(again.weave)).toEqual([{ recipient: 'b/999', reason: expect.stringContaining('b/999') as unknown, body: 'J{"nobody":true}' }])
   }, 60_000)
 
   it('keeps the order asked: a send by name behind a send by id still looking up its weave does not overtake it (a review)', async () => {

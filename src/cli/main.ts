@@ -237,7 +237,7 @@ function build(setCode: (c: number) => void, argv: readonly string[]): Command {
       '\nWith a weave running on the journal, the weave delivers the message and this prints its answer;\n' +
         "with none, the message goes into the thread's inbox and waits there until a weave runs it.\n" +
         'Either way it prints the result as JSON: {"delivered":true,"to":ID}, or\n{"delivered":false,"to":…,"reason":…}.' +
-        '\n\nExit status: 0 when delivered (or sent before with that --key), 1 when the message went to the dead letters.' +
+        '\n\nExit status: 0 when delivered (or sent before with that --key), 1 when the message went to the dead letters here. For a thread of another weave, delivered means sent to that weave ("sentToWeave"), which dead-letters it there if the thread has ended or does not exist.' +
         `\n\nExamples:\n  raiment send myhost-raiment/3 '{"hello":"world"}'\n  raiment send ear '"hi"'\n  raiment send orders '{"pay":7}' --key req-7f3a`,
     )
     .action(run(async (to: string, message: string, o: DbOptions & { key?: string }) => (await messageCommands()).send(to, message, o)))

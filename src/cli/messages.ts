@@ -42,6 +42,21 @@ export interface SendOutcome {
   result: SendResult
   /** With no weave running: where the message waits until one does. */
   waits?: string
+  /**
+   * The weave a `delivered: true` message went to, for a thread of another weave (or one that
+   * moved there): it is that weave's to put it in the thread's inbox, or in its own dead letters
+   * (the thread ended, or never existed there); this side cannot tell which.
+   */
+  weave?: string
+}
+
+/** The other weave that a delivered message to `to` goes to, if any (see SendOutcome.weave). */
+function otherWeave(journal: Journal, r: SendResult): string | undefined {
+  if (!r.delivered || r.duplicate === true) return undefined
+  const row = journal.thread(r.to)
+  if (row !== undefined) return row.status === 'moved' ? movedTo(journal.db, r.to) : undefined
+  const home = weaveOfThread(r.to)
+  return home !== null && home !== journal.weaveId ? home : undefined
 }
 
 /**
@@ -68,16 +83,21 @@ export async function sendMessage(db: string, to: string, message: unknown, wait
       const n = Number(journal.db.prepare('INSERT INTO control (kind, thread, arg, msg_id) VALUES (?, ?, ?, ?)').run('send', to, body, msgId).lastInsertRowid)
       return { owner, n }
     })
-    if (!('result' in sent)) return { result: await awaitReply(journal, sent.n, sent.owner, to, waitMs) }
+    if (!('result' in sent)) {
+      const result = await awaitReply(journal, sent.n, sent.owner, to, waitMs)
+      const weave = otherWeave(journal, result)
+      return { result, ...(weave !== undefined ? { weave } : {}) }
+    }
     if (!sent.result.delivered || sent.result.duplicate === true) return { result: sent.result }
     const o = sent.outbox
+    const weave = o?.weave ?? otherWeave(journal, sent.result)
     const waits =
       o !== undefined
         ? `no weave runs on ${db}; ${sent.result.to} ${o.moved ? 'moved to' : 'is a thread of'} weave '${o.weave}': the message waits in the outbox here until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends it on`
         : sent.waitsForName === true
           ? `no weave runs on ${db}; the message waits here behind those already waiting for the name '${to}', until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends them on, in order`
           : `no weave runs on ${db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${db})`
-    return { result: sent.result, waits }
+    return { result: sent.result, waits, ...(weave !== undefined ? { weave } : {}) }
   } finally {
     journal.close()
   }
@@ -88,14 +108,18 @@ export async function send(to: string, text: string, o: DbOptions & AskOptions &
   if (to.trim() === '') throw new InvalidArgument(`ID_OR_NAME must be a thread id (see raiment ps) or a registered name, got ${JSON.stringify(to)}`)
   if (o.key !== undefined) checkSendKey(o.key)
   const waitMs = askTimeout(o, SEND_TIMEOUT_MS)
-  const { result, waits } = await sendMessage(o.db, to, parseMessage(jsonArgument(text), to), waitMs, o.key)
-  say(JSON.stringify(result))
+  const { result, waits, weave } = await sendMessage(o.db, to, parseMessage(jsonArgument(text), to), waitMs, o.key)
+  // For a thread of another weave, delivered means handed to that weave: said in the output too.
+  say(JSON.stringify(weave === undefined ? result : { ...result, sentToWeave: weave }))
   if (result.duplicate === true) {
     note(`already sent to ${result.to} with key '${o.key ?? ''}'${result.delivered ? '' : ' (it went to the dead letters then)'}: not sent again`)
     return 0
   }
   if (!result.delivered) return notDelivered(result)
   if (waits !== undefined) note(waits)
+  else if (weave !== undefined) {
+    note(`sent to weave '${weave}' (its queue has it, or will once the relay publishes it): that weave puts it in the inbox of ${result.to}, or in its own dead letters if ${result.to} has ended or does not exist there (raiment dead-letters --db on its journal); this command cannot tell which`)
+  }
   return 0
 }
 

@@ -234,8 +234,9 @@ export class Journal {
   /**
    * Records thread `id` killed now, with no weave running (the CLI's kill, inside its transaction
    * that found none), and leaves the next weave a request to tell its parent, monitors and links
-   * and to dead-letter its inbox (src/weave-control.ts, 'killed'). False, writing nothing, when
-   * it has ended meanwhile.
+   * and to dead-letter its inbox (src/weave-control.ts, 'killed'), unless it is held for a
+   * successor (the caller applies its hold: src/successions.ts `endedOffline`). False, writing
+   * nothing, when it has ended meanwhile.
    */
   killNow(id: string): boolean {
     const killed = this.db

@@ -41,6 +41,35 @@ export function successionOf(db: Database.Database, id: string): SuccessionView 
   return r === undefined ? undefined : { keeper: r.keeper, held: r.held === 1, successor: r.successor }
 }
 
+/** The rule of a hold: a thread planned to be held at ends `on` is held at an end with `status` while its keeper is alive. */
+function holdsAt(on: readonly string[], status: string, keeper: string, isAlive: (id: string) => boolean): boolean {
+  return on.includes(status) && isAlive(keeper)
+}
+
+/**
+ * Thread `thread` of journal `db` ended with `status` while no weave ran on it (`raiment kill`,
+ * src/cli/weave-commands.ts): its plan is applied as a weave applies it at that end (`ended`, by
+ * the same rule, the keeper alive meaning pending or running in this journal), written at once,
+ * in the caller's transaction. Returns the keeper when its messages and names are now held for a
+ * successor (they stay: nothing else to do); else undefined, and its plan, if it had one, is gone.
+ * A weave that opens later loads it held, as after a crash, and takes the end, when it tells of
+ * it, as held already (`ended`); its keeper's end, there, lets them go.
+ */
+export function endedOffline(db: Database.Database, thread: string, status: string): string | undefined {
+  const r = db.prepare('SELECT keeper, on_end FROM successions WHERE thread = ? AND held = 0 AND successor IS NULL').get(thread) as { keeper: string; on_end: string } | undefined
+  if (r === undefined) return undefined
+  const alive = (id: string): boolean => {
+    const s = db.prepare('SELECT status FROM threads WHERE id = ?').pluck().get(id) as string | undefined
+    return s === 'pending' || s === 'running'
+  }
+  if (holdsAt(r.on_end.split(','), status, r.keeper, alive)) {
+    db.prepare('UPDATE successions SET held = 1 WHERE thread = ?').run(thread)
+    return r.keeper
+  }
+  db.prepare('DELETE FROM successions WHERE thread = ?').run(thread)
+  return undefined
+}
+
 export class Successions {
   readonly #journal: Journal
   /** Threads running with a keeper: thread → its keeper and the ends for which it is held. */
@@ -86,13 +115,17 @@ export class Successions {
 
   /**
    * `thread` ends with `status`: true when its messages and names are to be held (it has a plan
-   * for that status and its keeper is alive), in the current batch; else its plan goes.
+   * for that status and its keeper is alive, or it was held at its end with no weave running), in
+   * the current batch; else its plan goes.
    */
   ended(thread: string, status: string, isAlive: (id: string) => boolean): boolean {
+    // Held at its end already, by `raiment kill` with no weave running (`endedOffline`): it stays
+    // held, as one held online and loaded after a crash; its keeper's end lets it go.
+    if (this.#held.has(thread)) return true
     const p = this.#plans.get(thread)
     if (p === undefined) return false
     this.#plans.delete(thread)
-    if (p.on.includes(status) && isAlive(p.keeper)) {
+    if (holdsAt(p.on, status, p.keeper, isAlive)) {
       this.#held.set(thread, p.keeper)
       this.#journal.queue(this.#hold, [thread])
       return true

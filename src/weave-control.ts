@@ -243,7 +243,8 @@ export class ControlRequests {
 
   /**
    * A thread the CLI killed while no weave ran (src/journal.ts `killNow`): its parent, monitors
-   * and links are told, and its inbox goes to the dead letters, as for a kill here.
+   * and links are told, and its inbox goes to the dead letters, as for a kill here; or, held for
+   * a successor at that kill (src/successions.ts `endedOffline`), its inbox and names stay for it.
    */
   #killedOffline(id: string): string {
     const row = this.#journal.thread(id)

@@ -96,7 +96,9 @@ export async function sendMessage(db: string, to: string, message: unknown, wait
         ? `no weave runs on ${db}; ${sent.result.to} ${o.moved ? 'moved to' : 'is a thread of'} weave '${o.weave}': the message waits in the outbox here until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends it on`
         : sent.waitsForName === true
           ? `no weave runs on ${db}; the message waits here behind those already waiting for the name '${to}', until a weave runs on this journal with a broker (raiment start --db ${db} --amqp URL) and sends them on, in order`
-          : `no weave runs on ${db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${db})`
+          : sent.heldFor !== undefined
+            ? `no weave runs on ${db}; ${sent.result.to} has ended and its supervisor ${sent.heldFor} is to restart it: the message waits, held for its successor, until a weave runs on this journal (raiment start --db ${db})`
+            : `no weave runs on ${db}; the message waits in the inbox of ${sent.result.to} until one does (raiment start --db ${db})`
     return { result: sent.result, waits, ...(weave !== undefined ? { weave } : {}) }
   } finally {
     journal.close()
@@ -152,7 +154,7 @@ export function deliver(journal: Journal, to: string, body: string, sender: stri
   return sent
 }
 
-type Delivered = { result: SendResult; outbox?: { weave: string; moved: boolean }; waitsForName?: true }
+type Delivered = { result: SendResult; outbox?: { weave: string; moved: boolean }; waitsForName?: true; heldFor?: string }
 
 function deliverOnce(journal: Journal, to: string, body: string, sender: string | null, msgId: string): Delivered {
   const db = journal.db
@@ -160,11 +162,12 @@ function deliverOnce(journal: Journal, to: string, body: string, sender: string 
   const target = named?.thread ?? (to.includes('/') ? to : null)
   const row = target === null ? undefined : journal.thread(target)
   const now = Date.now()
-  // Or one ended whose messages and names are held for its successor (src/successions.ts).
-  const held = target !== null && row !== undefined && row.status !== 'pending' && row.status !== 'running' && db.prepare('SELECT 1 FROM successions WHERE thread = ? AND held = 1').get(target) !== undefined
-  if (target !== null && (row?.status === 'pending' || row?.status === 'running' || held)) {
+  // Or one ended whose messages and names are held for its successor (src/successions.ts), while
+  // its keeper lives: one killed here too (`raiment kill`) lets them go when a weave next runs.
+  const heldFor = target !== null && row !== undefined && row.status !== 'pending' && row.status !== 'running' ? keeperHolding(journal, target) : undefined
+  if (target !== null && (row?.status === 'pending' || row?.status === 'running' || heldFor !== undefined)) {
     db.prepare('INSERT INTO inbox (thread, sender, msg_id, body, at) VALUES (?, ?, ?, ?, ?)').run(target, sender, msgId, body, now)
-    return { result: { delivered: true, to: target } }
+    return heldFor === undefined ? { result: { delivered: true, to: target } } : { result: { delivered: true, to: target }, heldFor }
   }
   const moved = row?.status === 'moved' ? movedTo(db, target!) : undefined
   // A thread of another weave (its id says so) that this journal never held, from a journal
@@ -196,6 +199,13 @@ function deliverOnce(journal: Journal, to: string, body: string, sender: string 
   const reason = target === null ? `no thread is registered as '${to}'` : row !== undefined ? `thread ${target} has ended` : `no thread ${target} exists`
   deadLetterInsert(db).run(sender, to, body, reason, now)
   return { result: { delivered: false, to, reason } }
+}
+
+/** The keeper (a supervisor), pending or running here, for which ended thread `thread`'s messages and names are held; else undefined. */
+function keeperHolding(journal: Journal, thread: string): string | undefined {
+  const keeper = journal.db.prepare('SELECT keeper FROM successions WHERE thread = ? AND held = 1').pluck().get(thread) as string | undefined
+  const status = keeper === undefined ? undefined : journal.thread(keeper)?.status
+  return status === 'pending' || status === 'running' ? keeper : undefined
 }
 
 /** Where `name` was last known to be held on another weave: a thread that moved from here with it, or a weave heard announcing it. */

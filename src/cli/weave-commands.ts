@@ -39,6 +39,7 @@ import { parsePassivateAfter } from '../passivation/options.js'
 import { parseDuration } from '../durations.js'
 import { parseBytes } from '../message-size.js'
 import { STOP_WAIT_MS } from '../weave-stop.js'
+import { endedOffline } from '../successions.js'
 import { logOpened, logResumed, logStopWait, logWeave, weaveLog, type LogFormat } from './weave-log.js'
 import { flushOtel } from './telemetry-flush.js'
 
@@ -289,7 +290,7 @@ export async function runUntilSignal(weave: Weave, work: () => Promise<number>, 
 }
 
 /** What a kill did: the thread was killed now, or it had already ended (with that status). */
-export type KillOutcome = { killed: true; forwardedTo?: string } | { killed: false; status: string }
+export type KillOutcome = { killed: true; forwardedTo?: string; heldFor?: string } | { killed: false; status: string }
 
 /**
  * Kills thread `id` of journal `db`, the way `raiment kill` does: with a weave running on the
@@ -313,10 +314,16 @@ export async function killThread(db: string, id: string, waitMs = CONTROL_TIMEOU
     // A thread that moved away is killed where it runs: the weave running here sends the kill after it.
     const moved = row.status === 'moved'
     if (row.status !== 'running' && row.status !== 'pending' && !moved) return { killed: false, status: row.status }
-    // With no weave running the kill is written here, in the transaction that found none.
+    // With no weave running the kill is written here, in the transaction that found none, with
+    // its hold as a weave plans it at a kill: a supervised child its supervisor will restart keeps
+    // its names and inbox for its successor, so what is sent to it meanwhile waits too.
     let killed = false
+    let heldFor: string | undefined
     const owner = withOwner(journal, (owner) => {
-      if (owner === null && !moved) killed = journal.killNow(id)
+      if (owner === null && !moved) {
+        killed = journal.killNow(id)
+        if (killed) heldFor = endedOffline(journal.db, id, 'killed')
+      }
       return owner
     })
     if (owner === null && moved) {
@@ -324,7 +331,7 @@ export async function killThread(db: string, id: string, waitMs = CONTROL_TIMEOU
       const to = movedTo(journal.db, id) ?? 'another weave'
       throw new ThreadMoved(id, to, `no weave runs on ${db} to send the kill after it: kill it on the journal of the weave it runs on, or start a weave here with a broker (raiment start --db ${db} --amqp URL) and kill it again`)
     }
-    if (owner === null) return killed ? { killed: true } : { killed: false, status: journal.thread(id)?.status ?? 'ended' }
+    if (owner === null) return killed ? (heldFor === undefined ? { killed: true } : { killed: true, heldFor }) : { killed: false, status: journal.thread(id)?.status ?? 'ended' }
     const reply = await askWeave(journal, 'kill', id, null, false, { waitMs })
     if (reply === null) {
       throw new RaimentError(
@@ -345,5 +352,6 @@ export async function killThread(db: string, id: string, waitMs = CONTROL_TIMEOU
 export async function kill(id: string, o: DbOptions & AskOptions): Promise<number> {
   const r = await killThread(o.db, id, askTimeout(o))
   say(r.killed ? (r.forwardedTo !== undefined ? `kill of ${id} sent to weave ${r.forwardedTo}, where it moved (that weave kills it if it still runs)` : `killed ${id}`) : `${id} had already ended (${r.status})`)
+  if (r.killed && r.heldFor !== undefined) note(`no weave runs on ${o.db}; its supervisor ${r.heldFor} is to restart it: its messages and names are held for its successor, and what is sent to them meanwhile waits too, until a weave runs on this journal`)
   return 0
 }

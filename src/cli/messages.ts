@@ -14,7 +14,7 @@ import { InvalidArgument, RaimentError } from '../errors.js'
 import type { Journal } from '../journal.js'
 import type { Envelope, SendResult } from '../messages.js'
 import { answerOf, askTimeout, busyHint, waitText, type AskOptions } from './ask-weave.js'
-import { complain, jsonArgument, movedTo, note, openExisting, say, withOwner, type DbOptions, type Owner } from './common.js'
+import { complain, jsonArgument, movedTo, note, openExisting, runningOwner, say, withOwner, type DbOptions, type Owner } from './common.js'
 import { weaveOfThread } from '../remote.js'
 import { deadLetterInsert } from '../dead-letters.js'
 import { checkSendKey, keyedId, keyOf, SEND_KEY_RETENTION_MS } from '../send-keys.js'
@@ -227,6 +227,14 @@ function nameElsewhere(journal: Journal, name: string): { weave: string; thread:
 async function awaitReply(journal: Journal, n: number, owner: Owner, to: string, waitMs: number): Promise<SendResult> {
   const reply = await answerOf(journal, n, 'send', true, undefined, waitMs)
   if (reply === null) {
+    // A weave that stopped meanwhile (SIGKILL) no longer holds the journal's lock: not busy.
+    const now = runningOwner(journal)
+    if (now === null || now.pid !== owner.pid || now.since !== owner.since) {
+      throw new RaimentError(
+        'RAIMENT_SEND_TIMEOUT',
+        `the weave (pid ${owner.pid}) stopped before it took the message (${now === null ? 'no weave runs on the journal now' : `a weave in pid ${now.pid} runs on it now`}); it was withdrawn, nothing was sent: send it again`,
+      )
+    }
     throw new RaimentError(
       'RAIMENT_SEND_TIMEOUT',
       `the weave (pid ${owner.pid}) did not take the message within ${waitText(waitMs)}; it was withdrawn, nothing was sent: send it again once the weave answers. ${busyHint(waitMs)}`,

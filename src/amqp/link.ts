@@ -53,7 +53,7 @@ export interface AmqpOptions {
    * the checkpoint size, what to do on each connection first (the lease), the gate its
    * callbacks pass. See src/replication/.
    */
-  replication?: Pick<ReplicatorOptions, 'epoch' | 'checkpointBytes' | 'checkpointRecords' | 'maxLagBytes' | 'onConnection' | 'gate'>
+  replication?: Pick<ReplicatorOptions, 'epoch' | 'checkpointBytes' | 'checkpointRecords' | 'maxLagBytes' | 'onConnection' | 'gate' | 'fenced'>
   /** The lease and takeover hooks of a replicated weave (src/replication/host.ts); none without them. */
   lease?: LinkHooks
   /**

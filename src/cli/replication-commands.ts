@@ -44,6 +44,6 @@ export async function restore(o: RestoreOptions): Promise<number> {
       `${r.entries} entries from ${r.records} records in ${(r.ms / 1000).toFixed(2)} s (${rate} entries/s)`,
   )
   const ns = namespaceOf(o) === 'raiment' ? '' : ` --namespace ${namespaceOf(o)}`
-  note(`start it with: raiment start --db ${o.db} --amqp URL${ns} --replicate (once no weave runs '${o.from}' any more: two weaves must never run one journal)`)
+  note(`start it with: raiment start --db ${o.db} --amqp URL${ns} --replicate (once no weave runs '${o.from}' any more: two weaves must never run one journal); it runs at epoch ${r.epoch + 1}, and a weave still running '${o.from}' at a lower one (frozen, or cut off) is fenced as soon as it runs again`)
   return 0
 }

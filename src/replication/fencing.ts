@@ -21,6 +21,11 @@
  *   journal under it: it releases only then) fences W for good, the gate never opens again and
  *   `fenced` is called once. A taker that dies before that lets the lease go with its
  *   connection, and W, taking it again, finds its own epoch and goes on: nothing ran elsewhere.
+ *   That holds because every weave that runs W's journal (a takeover; and every start over W's
+ *   stream, a file restored from it included: src/replication/host.ts, `#ownEpoch`) does so
+ *   at a new epoch, above the stream's and its file's, chosen under the lease and written by
+ *   its first generation before any of its threads resumes (and given up, `takenOn`, should its
+ *   connection go before that): the stream's epoch is W's own only while no other ran W since.
  *   (A stale heartbeat alone is no proof of a takeover: fencing on it stopped a weave whose
  *   takeoverAfterMs is below the broker's heartbeat timeout at any blip, with no taker.)
  *
@@ -51,7 +56,8 @@ export interface FencingOptions {
   fenced: (err: Fenced) => void
   log: (line: string) => void
   /**
-   * A takeover's: the connection its lease was taken on before the journal was rebuilt. Until
+   * A takeover's, or a start's at a new epoch over a stream that exists (every start but a new
+   * journal's): the connection its lease was taken on before the epoch was chosen. Until
    * `opened` (its first generation confirmed, under the epoch it chose), a lease taken again on
    * any other connection fences it: in between, another weave may have taken the lease, chosen
    * that same epoch (the head did not have this one's yet) and released outcomes under it.
@@ -151,7 +157,7 @@ export class Fencing {
     this.#conn = null
     const first = this.#o.takenOn
     if (first !== undefined && conn !== first && !this.#opened) {
-      this.fence('its connection was lost while it took the journal over, before its first generation was in the stream: another weave may have taken it over meanwhile at the same epoch')
+      this.fence(`its connection was lost while it took the journal at a new epoch (${this.#o.epoch}: a takeover, or a start over its stream), before its first generation was in the stream: another weave may have taken it meanwhile at the same epoch`)
       return false
     }
     let epochAt = 0

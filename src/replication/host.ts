@@ -158,11 +158,13 @@ export class ReplicatedHost {
     const takeovers = this.#takeovers
     let fencing: Fencing | null = null
     // Read by the link when the weave opens (after `prepare` has set the epoch of a takeover).
-    const replication: Pick<ReplicatorOptions, 'epoch' | 'onConnection' | 'gate'> = {
+    const replication: Pick<ReplicatorOptions, 'epoch' | 'onConnection' | 'gate' | 'fenced'> = {
       onConnection: async (conn) => {
         if (fencing !== null && !(await fencing.acquire(conn)) && fencing.fenced !== null) throw fencing.fenced
       },
       gate: (run) => (fencing === null ? run() : fencing.release(run)),
+      // Its stream moved past it (found by the replicator as it starts a generation): stopped as a fence.
+      fenced: (why) => fencing?.fence(why),
     }
     const link = await AmqpLink.connect({
       url: this.#o.url,
@@ -207,9 +209,10 @@ export class ReplicatedHost {
       }
       const self = o.own && o.prepare === undefined ? await this.#ownEpoch(conn, o.db, o.weaveId) : null
       const epoch = o.prepare !== undefined ? await o.prepare(conn) : self !== null ? self.epoch : journalEpoch(o.db)
-      // Taken over (by another, or by itself from its stream): a lost connection before its
-      // first generation is confirmed gives it up (see Fencing's `takenOn`).
-      const taken = !o.own || self?.rebuilt === true
+      // Taken over (by another, or by itself from its stream), or started at a new epoch over a
+      // stream that exists: a lost connection before its first generation is confirmed gives it
+      // up (see Fencing's `takenOn`): another start may have picked the same epoch meanwhile.
+      const taken = !o.own || self?.taken === true
       replication.epoch = epoch
       const id = o.weaveId
       fencing = new Fencing({
@@ -327,15 +330,21 @@ export class ReplicatedHost {
   }
 
   /**
-   * The epoch the own weave writes, under its lease: its journal's, or, when its stream was
-   * taken over since (a higher epoch there: this file's threads ran on elsewhere, and what only
-   * this file holds was never released), the epoch after the stream's, its journal rebuilt from
-   * the stream and the file set aside beside it: a takeover of itself (`rebuilt`).
+   * The epoch the own weave writes, under its lease. A new journal (no stream yet): its own, 1.
+   * Else always a new one (`taken`), written by its first generation before any thread resumes:
+   * the one after its journal's, or, when its stream was taken over since (a higher epoch there:
+   * this file's threads ran on elsewhere, and what only this file holds was never released), the
+   * one after the stream's, its journal rebuilt from the stream and the file set aside beside it:
+   * a takeover of itself (`rebuilt`). A new epoch at each start: a file restored from the stream
+   * (`raiment restore`) and started while the weave that wrote it is frozen, or cut off, writes
+   * above that weave's epoch, so that one is fenced when it runs again (its epoch no longer the
+   * stream's), rather than going on under the same epoch as the journal's new owner.
    */
-  async #ownEpoch(conn: ChannelModel, db: string, id: string): Promise<{ epoch: number; rebuilt: boolean }> {
+  async #ownEpoch(conn: ChannelModel, db: string, id: string): Promise<{ epoch: number; rebuilt: boolean; taken: boolean }> {
     const mine = journalEpoch(db)
     const head = await readHead(conn, this.ns, id)
-    if (head === null || head.epoch <= mine) return { epoch: mine, rebuilt: false }
+    if (head === null) return { epoch: mine, rebuilt: false, taken: false }
+    if (head.epoch <= mine) return { epoch: mine + 1, rebuilt: false, taken: true }
     // Its owner lock, until the rebuilt file is in place: no weave starts on the file replaced.
     const lock = lockJournal(db)
     const aside = freeName(`${db}.epoch-${mine}`)
@@ -353,7 +362,7 @@ export class ReplicatedHost {
       lock.release()
     }
     this.#o.log(`raiment: rebuilt ${db} from the stream of weave ${id}: ${rebuilt.entries} entries in ${Math.round(rebuilt.ms)} ms; its threads run here again at epoch ${rebuilt.epoch + 1}`)
-    return { epoch: rebuilt.epoch + 1, rebuilt: true }
+    return { epoch: rebuilt.epoch + 1, rebuilt: true, taken: true }
   }
 
   /**

@@ -41,6 +41,12 @@ export interface ReplicatorOptions {
   onConnection?: (conn: ChannelModel) => Promise<void>
   /** Each batch's callbacks pass it once released (the lease's fencing: src/replication/fencing.ts). */
   gate?: (run: () => void) => void
+  /**
+   * Called once when the replicator fences itself: its stream moved past it (a higher epoch, or
+   * a generation it did not write), found as it starts a new generation. The lease's fencing
+   * stops the weave (src/replication/host.ts).
+   */
+  fenced?: (why: string) => void
 }
 
 export interface Lag {

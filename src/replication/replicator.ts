@@ -50,6 +50,7 @@ export class Replicator implements JournalTap {
   readonly #log: (line: string) => void
   readonly #onConnection: ((conn: ChannelModel) => Promise<void>) | undefined
   readonly #gate: ((run: () => void) => void) | undefined
+  readonly #onFenced: ((why: string) => void) | undefined
   /** Records published or to publish, and the callbacks held on them, until released. */
   readonly #inFlight = new InFlight()
   /** The generation the head names (confirmed); the one records go to now. */
@@ -95,6 +96,7 @@ export class Replicator implements JournalTap {
     this.#log = o.log ?? ((l) => process.stderr.write(l + '\n'))
     this.#onConnection = o.onConnection
     this.#gate = o.gate
+    this.#onFenced = o.fenced
   }
 
   /**
@@ -112,7 +114,9 @@ export class Replicator implements JournalTap {
     await r.#onConnection?.(conn)
     const head = await readHead(conn, r.namespace, r.weaveId)
     if (head !== null && head.epoch > r.epoch) throw new Fenced(r.weaveId, `its stream has epoch ${head.epoch}, this weave ${r.epoch}`)
-    if (head !== null) await checkSameJournal(conn, head, r, o.journal)
+    // Against the file's own epoch, not the one it writes from now on (a start takes a new one,
+    // src/replication/host.ts): a stream at the file's epoch must not hold batches it lacks.
+    if (head !== null) await checkSameJournal(conn, head, { namespace: r.namespace, weaveId: r.weaveId, epoch: Number(o.journal.meta('repl_epoch') ?? '1') }, o.journal)
     if (head !== null) {
       r.#current = r.#writing = head.gen
       // And the one before: a weave that stopped after its head moved on may not have deleted it.
@@ -390,11 +394,15 @@ export class Replicator implements JournalTap {
   async #startGeneration(conn: ChannelModel, first: boolean): Promise<void> {
     this.#checkpointing = true
     try {
-      // Never a generation another weave wrote: a stale writer that still has a connection
-      // (it should not: the lease goes with it) finds a higher epoch here and stops.
+      // Never over a head another weave moved on: a stale writer that still has a connection
+      // (it should not: the lease goes with it) finds a higher epoch here, or a generation it did
+      // not write (one of another weave at its own epoch: its streams deleted by that one's
+      // checkpoint, which is why this one is writing a new generation), and stops.
       const head = first ? null : await readHead(conn, this.namespace, this.weaveId)
-      if (head !== null && head.epoch > this.epoch) {
-        this.fence(new Fenced(this.weaveId, `its stream has epoch ${head.epoch}, this weave ${this.epoch}`))
+      const moved = head === null ? null : head.epoch > this.epoch ? `its stream has epoch ${head.epoch}, this weave ${this.epoch}` : head.gen > this.#writing ? `its stream's head names generation ${head.gen} (epoch ${head.epoch}), which this weave did not write (it writes generation ${this.#writing}): another weave ran its journal` : null
+      if (moved !== null) {
+        this.fence(new Fenced(this.weaveId, moved))
+        this.#onFenced?.(moved)
         return
       }
       const gen = Math.max(this.#writing, head?.gen ?? 0) + 1

@@ -48,6 +48,8 @@ export class Effects {
   readonly done = new Map<string, string>()
   /** Requests per key (a call run again after a loss repeats its key). */
   readonly requests = new Map<string, number>()
+  /** Called with each request's key once counted, before it is answered (a test may freeze its caller there). */
+  onRequest: ((key: string) => void) | null = null
   readonly #server: Server
   url = ''
 
@@ -58,6 +60,7 @@ export class Effects {
       req.on('end', () => {
         const key = String(req.headers['idempotency-key'] ?? '')
         this.requests.set(key, (this.requests.get(key) ?? 0) + 1)
+        this.onRequest?.(key)
         let charged = this.done.get(key)
         if (charged === undefined) {
           charged = `charged:${(JSON.parse(body) as { item: string }).item}`

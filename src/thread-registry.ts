@@ -7,9 +7,14 @@
  * Invariants:
  * - Each change is queued in the current batch, with the call or the end that makes it; the maps
  *   here run ahead of those commits, so what a thread registered counts at once.
- * - A name has one holder; `#namesOf` is the exact reverse of `#names`. `#durable` is the names
- *   table as committed and released (each change applied by its batch's callback, in commit
- *   order): what the heartbeat announces.
+ * - A name has one holder; `#namesOf` is the exact reverse of `#names`. The names table as
+ *   committed and released (what the heartbeat announces) is `#names` but for the names in
+ *   `#unreleased`, which says their holder as released: a name has an entry there from its first
+ *   change queued until every change queued of it is released (in commit order), when `#names`
+ *   holds its last one. So a name costs one entry in `#names` and one in `#namesOf` (a string
+ *   for a thread's only name, a Set only for a thread holding several), whether its thread is in
+ *   memory, passivated or ended holding it for a successor: a passivated thread costs nothing
+ *   else here.
  * - `#watched` is a superset of the threads with rows in watches (as target or watcher), kept
  *   until the thread ends, so a thread that never watched nor was watched costs no query at its
  *   end; `#trapping` mirrors the traps table.
@@ -28,11 +33,15 @@ export class ThreadRegistry {
   readonly #isAlive: (id: string) => boolean
   /** Run once a change of names is durable (the transport announces them). */
   readonly #namesChanged: () => void
+  /** Each name's holder, ahead of the commits. */
   readonly #names = new Map<string, string>()
-  /** The names as committed (released): what other weaves are told this weave holds. */
-  readonly #durable = new Map<string, string>()
-  /** The names each thread holds (the reverse of #names). */
-  readonly #namesOf = new Map<string, Set<string>>()
+  /** The names each thread holds (the exact reverse of #names): its only name, or a Set of two or more. */
+  readonly #namesOf = new Map<string, string | Set<string>>()
+  /**
+   * The names with changes queued and not all released: the holder as released (undefined: none)
+   * and how many of its changes are still to release. Other names are released as in #names.
+   */
+  readonly #unreleased = new Map<string, { released: string | undefined; left: number }>()
   /** Threads that trap exits (mirrors the traps table, ahead of its commit). */
   readonly #trapping = new Set<string>()
   /**
@@ -62,10 +71,7 @@ export class ThreadRegistry {
     this.#isHeld = isHeld
     this.#namesChanged = namesChanged
     const db = journal.db
-    for (const r of db.prepare('SELECT name, thread FROM names').all() as Array<{ name: string; thread: string }>) {
-      this.#name(r.name, r.thread)
-      this.#durable.set(r.name, r.thread)
-    }
+    for (const r of db.prepare('SELECT name, thread FROM names').raw().iterate() as Iterable<[string, string]>) this.#name(r[0], r[1])
     this.#nameSet = db.prepare('INSERT OR REPLACE INTO names (name, thread) VALUES (?, ?)')
     this.#nameDel = db.prepare('DELETE FROM names WHERE name = ?')
     this.#watch = db.prepare('INSERT OR IGNORE INTO watches (target, watcher, kind) VALUES (?, ?, ?)')
@@ -93,35 +99,57 @@ export class ThreadRegistry {
    * crash would undo it, and other weaves would have sent it what should have waited.
    */
   names(): Record<string, string> {
-    return Object.fromEntries(this.#durable)
+    const released: Array<[string, string]> = []
+    for (const [name, thread] of this.#names) if (!this.#unreleased.has(name)) released.push([name, thread])
+    for (const [name, u] of this.#unreleased) if (u.released !== undefined) released.push([name, u.released])
+    return Object.fromEntries(released)
   }
 
-  /** The names `thread` holds. */
+  /** The names `thread` holds (live: copy it to change names while going through it). */
   namesOf(thread: string): Iterable<string> {
-    return this.#namesOf.get(thread) ?? []
+    const held = this.#namesOf.get(thread)
+    return held === undefined ? [] : typeof held === 'string' ? [held] : held
   }
 
   /** Gives `name` to `thread` in memory (taking it from a previous owner). */
   #name(name: string, thread: string): void {
     const before = this.#names.get(name)
-    if (before !== undefined && before !== thread) {
-      const held = this.#namesOf.get(before)
-      held?.delete(name)
-      if (held?.size === 0) this.#namesOf.delete(before)
-    }
+    if (before === thread) return
+    if (before !== undefined) this.#drop(name, before)
     this.#names.set(name, thread)
-    let held = this.#namesOf.get(thread)
-    if (held === undefined) this.#namesOf.set(thread, (held = new Set()))
-    held.add(name)
+    const held = this.#namesOf.get(thread)
+    if (held === undefined) this.#namesOf.set(thread, name)
+    else if (typeof held === 'string') this.#namesOf.set(thread, new Set([held, name]))
+    else held.add(name)
+  }
+
+  /** Takes `name` off what `thread` holds in #namesOf (a Set left with one name becomes that name). */
+  #drop(name: string, thread: string): void {
+    const held = this.#namesOf.get(thread)
+    if (held === name) this.#namesOf.delete(thread)
+    else if (typeof held === 'object' && held.delete(name) && held.size === 1) this.#namesOf.set(thread, held.values().next().value!)
+  }
+
+  /**
+   * Queues the change of `name` to `thread` (undefined: freed) in the current batch. Called before
+   * #names changes, so a name's first unreleased change records its holder as released.
+   */
+  #queue(name: string, thread: string | undefined): void {
+    let u = this.#unreleased.get(name)
+    if (u === undefined) this.#unreleased.set(name, (u = { released: this.#names.get(name), left: 0 }))
+    u.left++
+    const change = u
+    this.#journal.queue(thread === undefined ? this.#nameDel : this.#nameSet, thread === undefined ? [name] : [name, thread], () => {
+      if (--change.left === 0) this.#unreleased.delete(name)
+      else change.released = thread
+      this.#namesChanged()
+    })
   }
 
   /** Gives `name` to `thread`, taking it from whoever held it (in the current batch). */
   give(name: string, thread: string): void {
+    this.#queue(name, thread)
     this.#name(name, thread)
-    this.#journal.queue(this.#nameSet, [name, thread], () => {
-      this.#durable.set(name, thread)
-      this.#namesChanged()
-    })
   }
 
   /**
@@ -140,21 +168,15 @@ export class ThreadRegistry {
   /** Frees `name` if `thread` holds it; returns whether it did. */
   unregister(name: string, thread: string): boolean {
     if (this.#names.get(name) !== thread) return false
+    this.#queue(name, undefined)
     this.#names.delete(name)
-    const held = this.#namesOf.get(thread)
-    held?.delete(name)
-    if (held?.size === 0) this.#namesOf.delete(thread)
-    this.#journal.queue(this.#nameDel, [name], () => {
-      this.#durable.delete(name)
-      this.#namesChanged()
-    })
+    this.#drop(name, thread)
     return true
   }
 
   /** Frees every name `thread` holds (in the current batch). */
   freeAll(thread: string): void {
-    const held = this.#namesOf.get(thread)
-    if (held !== undefined) for (const name of [...held]) this.unregister(name, thread)
+    for (const name of [...this.namesOf(thread)]) this.unregister(name, thread)
   }
 
   /** `to` takes every name `from` holds (in the current batch); returns them. */

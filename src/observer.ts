@@ -34,6 +34,8 @@ export interface RunObservation {
   call(lib: string, method: string, ord: number, callId: () => string): CallObservation
   /** The run ended: done, failed (with the error), killed, moved, or 'detached' (weave closing). */
   end(status: string, error?: unknown): void
+  /** The run is the wake of a passivated thread (src/passivation/), by `by` (a `WokenBy`). */
+  woke(by: string): void
 }
 
 /** The weave's view of its journal, for gauges read when a metrics reader asks. */

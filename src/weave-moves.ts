@@ -104,7 +104,7 @@ export class WeaveMoves {
     if (to === weave.journal.weaveId) throw new ThreadNotMovable(id, `it already runs on weave '${to}'`)
     const movable = (): Run => {
       // A passivated thread wakes by replay of its record first, and moves as any running one.
-      const run = this.#host.wake(id)
+      const run = this.#host.wake(id, 'move')
       if (run !== undefined && !run.ended) return run
       const row = weave.journal.thread(id)
       if (row === undefined) throw new UnknownThread(id)

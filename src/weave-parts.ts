@@ -141,7 +141,7 @@ function makeHost(weave: Weave, p: WeaveParts): WeaveHost {
     runs: () => p.runs.values(),
     type: (name) => p.types.get(name),
     prepare: (id, type, parent, entries, trace, continued, scope) => p.runs.prepare(id, type, parent, entries, trace ?? null, continued, scope ?? null),
-    start: (run, t, params, resumed) => p.runs.start(run, t, params, resumed),
+    start: (run, t, params, resumed, woke) => p.runs.start(run, t, params, resumed, woke),
     ended: (run, end) => p.runs.ended(run, end),
     cannotRun: (id, type, parent) => p.runs.cannotRun(id, type, parent),
     park: (row) => p.runs.parked.park(row),
@@ -154,7 +154,7 @@ function makeHost(weave: Weave, p: WeaveParts): WeaveHost {
     record: (id) => p.runs.record(id),
     weft: (run, entries) => p.runs.weft(run, entries),
     observer: () => p.observer,
-    wake: (id) => p.runs.woken(id),
+    wake: (id, by) => p.runs.woken(id, by),
     passivated: (type) => p.passivation?.ofType(type) ?? [],
   }
 }

@@ -32,7 +32,7 @@ import type { AnyThreadType } from './thread.js'
 import type { Weave } from './weave.js'
 import type { WeaveMoves } from './weave-moves.js'
 import { exitSignals, killRecorded } from './weave-exits.js'
-import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveHost } from './weave-types.js'
+import { ResumeCounter, watchBody, type ResumeProgress, type Run, type ThreadEnd, type WeaveHost, type WokenBy } from './weave-types.js'
 import { Weft, type Entry } from './weft.js'
 import { continuedOf, continueRun, isContinueAsNew, runConfig } from './continue/continue.js'
 import { ParkedRuns } from './weave-parked.js'
@@ -163,10 +163,16 @@ export class WeaveRuns {
     return weft
   }
 
-  start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void {
+  start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean, woke?: WokenBy): void {
     const weft = run.weft
     const self = threadView(run.type, t.uses, this.#o.libs, this.#lib, weft)
-    this.#weave.emit('thread-start', run.continued === undefined ? { id: run.id, type: run.type, resumed } : { id: run.id, type: run.type, resumed, continued: run.continued })
+    this.#weave.emit('thread-start', {
+      id: run.id,
+      type: run.type,
+      resumed,
+      ...(run.continued !== undefined ? { continued: run.continued } : {}),
+      ...(woke !== undefined ? { woke } : {}),
+    })
     // The body starts in a microtask. While it runs, the thread holds one reaction on the body's
     // own promise (a chain through a promise of our own would hold two more, and their resolvers).
     void Promise.resolve().then(() => {
@@ -289,7 +295,7 @@ export class WeaveRuns {
    * @throws UnknownThread when no thread has that id
    */
   kill(id: string, ending: Set<string>): boolean {
-    const run = this.woken(id)
+    const run = this.woken(id, 'kill')
     // Its end is queued (not yet committed): it has ended, with that end.
     if (run?.ended === true) return false
     if (run === undefined) return killRecorded(this.#weave, ending, id)
@@ -302,9 +308,9 @@ export class WeaveRuns {
     return true
   }
 
-  /** The run of thread `id`: in memory, or woken (it was passivated); undefined for none here. */
-  woken(id: string): Run | undefined {
-    return this.#runs.get(id) ?? this.#o.passivation?.wake(id)
+  /** The run of thread `id`: in memory, or woken by `by` (it was passivated); undefined for none here. */
+  woken(id: string, by: WokenBy): Run | undefined {
+    return this.#runs.get(id) ?? this.#o.passivation?.wake(id, by)
   }
 
   /**
@@ -314,7 +320,7 @@ export class WeaveRuns {
    * @throws UnknownThread when no thread has that id here
    */
   cancel(id: string, reason: string): boolean {
-    const run = this.woken(id)
+    const run = this.woken(id, 'cancel')
     if (run === undefined || run.ended) {
       if (this.#journal.thread(id) === undefined) throw new UnknownThread(id)
       return false
@@ -326,7 +332,7 @@ export class WeaveRuns {
   /** Cancels a weave that stopped did not apply (meta `cancel:<id>`): again, to the threads resumed here; dropped for the others. */
   resumeCancels(): void {
     for (const [id, reason] of this.#journal.metaWithPrefix('cancel:')) {
-      const run = this.woken(id)
+      const run = this.woken(id, 'cancel')
       // Applied now, or moot: its meta goes; put off to the thread's next call, kept until then.
       if (run === undefined || run.ended || !run.weft.cancel(new ThreadCancelled(id, reason))) cancelApplied(this.#journal, id)
     }

@@ -135,9 +135,18 @@ export class ResumeCounter {
   }
 }
 
+/**
+ * What woke a passivated thread: a message it takes, its due time, the end of the thread it joins,
+ * or a kill, an exit signal of a linked thread, a cancel, a move or a reload acting on it.
+ */
+export type WokenBy = 'message' | 'timer' | 'join' | 'kill' | 'exit' | 'cancel' | 'move' | 'reload'
+
 export interface WeaveEvents {
-  /** `continued`: how many times the thread has continued as new (src/continue/), absent for none. */
-  'thread-start': [{ id: string; type: string; resumed: boolean; continued?: number }]
+  /**
+   * `continued`: how many times the thread has continued as new (src/continue/), absent for none.
+   * `woke`: what woke a passivated thread (src/passivation/), for a run that is its wake (resumed).
+   */
+  'thread-start': [{ id: string; type: string; resumed: boolean; continued?: number; woke?: WokenBy }]
   'thread-end': [ThreadEnd]
   /** A waiting thread left memory (src/passivation/); it wakes by replay when what it waits for comes. */
   'thread-passivated': [{ id: string; type: string }]
@@ -188,7 +197,8 @@ export interface WeaveHost {
    * traceparent it goes on; `continued`: how many times it continued as new).
    */
   prepare(id: string, type: string, parent: string | null, entries: Entry[] | RecordBlocks | null, trace?: string | null, continued?: number, scope?: string | null): Run
-  start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean): void
+  /** `woke`: the run is the wake of a passivated thread, by that. */
+  start(run: Run, t: AnyThreadType, params: unknown, resumed: boolean, woke?: WokenBy): void
   /** The run's end is committed: tell its joiners and the 'thread-end' listeners. */
   ended(run: Run, end: ThreadEnd): void
   /** A recorded thread whose type this weave cannot run ends failed with why. */
@@ -210,8 +220,8 @@ export interface WeaveHost {
   /** A new weft for the run, replaying `entries`. */
   weft(run: Run, entries: Entry[] | RecordBlocks | null): Weft
   observer(): Observer | null
-  /** The run of thread `id`, woken by replay first if it is passivated (src/passivation/). */
-  wake(id: string): Run | undefined
+  /** The run of thread `id`, woken by replay first (by `by`) if it is passivated (src/passivation/). */
+  wake(id: string, by: WokenBy): Run | undefined
   /** The ids of the passivated threads of `type` (none when passivation is off). */
   passivated(type: string): string[]
 }

@@ -442,7 +442,7 @@ export class Weave extends EventEmitter<WeaveEvents> {
 
   /** @internal Ends thread `id` because `from`, linked to it, ended with `status` (another weave told). */
   linkedExit(id: string, from: string, status: string, msg: unknown): void {
-    this.#p.runs.endLinked(this.#p.runs.woken(id), id, new LinkedExit(id, from, status, msg), this.#p.ending.has(id))
+    this.#p.runs.endLinked(this.#p.runs.woken(id, 'exit'), id, new LinkedExit(id, from, status, msg), this.#p.ending.has(id))
   }
 
   /**

@@ -227,6 +227,7 @@ describe('OpenTelemetry', () => {
       expect(resumed.spanContext().traceId).toBe(first.spanContext().traceId)
       expect(parentOf(resumed)).toBe(first.spanContext().spanId)
       expect(resumed.links.map((l) => l.context.spanId)).toEqual([first.spanContext().spanId])
+      expect(resumed.attributes['raiment.woke']).toBeUndefined()
       // The replayed echo made no span; the receive did, and the message came in the sender's trace.
       expect(named(sdk.spans, 'otelwork.echo')).toHaveLength(1)
       const deliver = named(sdk.spans, 'deliver')[0]!
@@ -291,6 +292,9 @@ describe('OpenTelemetry', () => {
       const [first, woken] = named(sdk.spans, 'thread waiter')
       expect(asleep).toContain(first!.spanContext().spanId)
       expect(woken!.attributes['raiment.resumed']).toBe(true)
+      // A wake, told apart from a resume after a crash or a restart (which has no raiment.woke).
+      expect(woken!.attributes['raiment.woke']).toBe('message')
+      expect(first!.attributes['raiment.woke']).toBeUndefined()
       expect(woken!.links.map((l) => l.context.spanId)).toEqual([first!.spanContext().spanId])
       expect(traceOf()).toContain(woken!.spanContext().spanId)
       const all = await sdk.metrics()

@@ -226,7 +226,7 @@ export async function reloadWeave(host: WeaveHost, o: Pick<ReloadAccess, 'dir' |
     // Passivated threads of a changed type wake on the code they ran, to be checked and moved or
     // kept like the others; none of them is passivated again until it is moved (`kept`).
     wake: (type) => {
-      for (const id of host.passivated(type)) host.wake(id)
+      for (const id of host.passivated(type)) host.wake(id, 'reload')
       for (const r of host.runs()) if (r.type === type && !host.isParked(r)) r.kept = true
     },
     // (Not those waiting for the type, parked: they run no code yet; `unpark` below starts them.)

@@ -1,6 +1,7 @@
 /**
  * The lines a running weave prints (`raiment start`): threads started, resumed and ended, the
- * broker joined, signals, errors. `--log-format pretty` (default) prints them as they always
+ * broker joined, signals, errors; and, only with `RAIMENT_LOG_LEVEL=debug`, passivated threads
+ * woken (a timer storm wakes thousands at once). `--log-format pretty` (default) prints them as they always
  * were: one human line each, events on stdout, warnings and errors on stderr. `--log-format json`
  * prints one JSON object per line through pino (`level`, `time`, `pid`, `hostname`, `msg`, and
  * the event's fields: `event`, `thread`, `type`, …), info on stdout, warn and error on stderr;
@@ -9,6 +10,7 @@
 import { pino, type Logger } from 'pino'
 import { InvalidArgument } from '../errors.js'
 import type { ThreadEnd, Weave } from '../weave.js'
+import type { WokenBy } from '../weave-types.js'
 import { errorLine, LOG_VALUE_CHARS, logValue, note, plural, say, toText } from './common.js'
 import { firstFew } from '../first-few.js'
 import { duration } from './progress.js'
@@ -44,6 +46,17 @@ class WeaveLog {
         { dedupe: true },
       ),
     )
+  }
+
+  /** Whether debug lines are printed: `RAIMENT_LOG_LEVEL=debug` (read once). */
+  #debug: boolean | undefined
+
+  /** An event too frequent for the default log (stdout, or level 20 in JSON): only with `RAIMENT_LOG_LEVEL=debug`. */
+  debug(msg: string, fields?: Fields): void {
+    this.#debug ??= process.env.RAIMENT_LOG_LEVEL?.trim().toLowerCase() === 'debug'
+    if (!this.#debug) return
+    if (this.#logger === null) say(msg)
+    else this.#logger.debug(fields ?? {}, msg)
   }
 
   /** An event (stdout). */
@@ -85,6 +98,18 @@ function endFields(weave: Weave, end: ThreadEnd): Fields {
   return f
 }
 
+/** What woke a passivated thread, in the words of its line. */
+const WOKEN_BY: Record<WokenBy, string> = {
+  message: 'a message',
+  timer: 'its timer',
+  join: 'the end of the thread it joins',
+  kill: 'a kill',
+  exit: 'an exit signal',
+  cancel: 'a cancel',
+  move: 'a move',
+  reload: 'a reload',
+}
+
 /** Per weave, the ids said started or resumed until `logResumed` lists its threads (not after: a weave may start millions). */
 const saidBefore = new WeakMap<Weave, Set<string>>()
 
@@ -95,9 +120,10 @@ const saidBefore = new WeakMap<Weave, Set<string>>()
 export function logWeave(weave: Weave, endLine: (weave: Weave, end: ThreadEnd) => string): void {
   saidBefore.set(weave, new Set())
   weave.on('error', (e) => weaveLog.error(errorLine(e), { event: 'error', code: (e as { code?: unknown }).code ?? e.name }))
-  weave.on('thread-start', ({ id, type, resumed, continued }) => {
+  weave.on('thread-start', ({ id, type, resumed, continued, woke }) => {
     saidBefore.get(weave)?.add(id)
-    if (continued !== undefined && !resumed) weaveLog.info(`continued ${id} ${type} as new (${continued})`, { event: 'thread-continued', thread: id, type, continued })
+    if (woke !== undefined) weaveLog.debug(`woke ${id} ${type} (${WOKEN_BY[woke]})`, { event: 'thread-woke', thread: id, type, by: woke })
+    else if (continued !== undefined && !resumed) weaveLog.info(`continued ${id} ${type} as new (${continued})`, { event: 'thread-continued', thread: id, type, continued })
     else weaveLog.info(`${resumed ? 'resumed' : 'started'} ${id} ${type}`, { event: resumed ? 'thread-resumed' : 'thread-start', thread: id, type })
   })
   weave.on('thread-end', (end) => weaveLog.info(endLine(weave, end), endFields(weave, end)))

@@ -237,6 +237,10 @@ class RunSpan implements RunObservation {
     return this.#o.startCall(this, lib, method, ord, callId)
   }
 
+  woke(by: string): void {
+    this.#o.guard(() => this.span.setAttribute('raiment.woke', by), undefined)
+  }
+
   end(status: string, error?: unknown): void {
     // Once: a run ending as the weave closes is told 'detached', then perhaps its end.
     if (this.#ended) return

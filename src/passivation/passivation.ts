@@ -22,7 +22,7 @@
 import type Database from 'better-sqlite3'
 import { decodeValue } from '../encoding.js'
 import type { ThreadRow } from '../journal.js'
-import type { Run, ThreadEnd, WeaveHost } from '../weave-types.js'
+import type { Run, ThreadEnd, WeaveHost, WokenBy } from '../weave-types.js'
 import type { Weft } from '../weft.js'
 import { waitsOf, wakeOf, wakesFor, type Wake } from './waits.js'
 import { continuedOf } from '../continue/continue.js'
@@ -183,10 +183,10 @@ export class Passivation {
    * The run of thread `id`: in memory, or rebuilt now by replay of its record if it is passivated
    * (a kill, a linked exit); undefined when it is neither.
    */
-  wake(id: string): Run | undefined {
+  wake(id: string, by: WokenBy): Run | undefined {
     const run = this.#host.run(id)
     if (run !== undefined || this.#row(id) === null) return run
-    return this.#wake(id)
+    return this.#wake(id, by)
   }
 
   /** For `weave.join` of a passivated thread: `fn` gets its end, once it wakes and ends; false if it is not passivated. */
@@ -313,7 +313,7 @@ export class Passivation {
 
   // ---- waking ----------------------------------------------------------------------------------
 
-  #wake(id: string): Run | undefined {
+  #wake(id: string, by: WokenBy): Run | undefined {
     const host = this.#host
     this.#forgetRow(id)
     const row = host.weave.journal.thread(id)
@@ -333,9 +333,10 @@ export class Passivation {
       // Read whole (no read-ahead): its length is known.
       host.observer()!.replayed(record.knownLength ?? record.lastSeq + 1)
       host.weave.journal.setTrace(id, run.obs.traceparent)
+      run.obs.woke(by)
     }
     this.#handJoiners(id, run)
-    host.start(run, t, decodeValue(row.params), true)
+    host.start(run, t, decodeValue(row.params), true, by)
     return run
   }
 
@@ -353,7 +354,7 @@ export class Passivation {
     if (this.#stopped || this.#host.closed() || this.#host.run(thread) !== undefined) return
     const row = this.#row(thread)
     // One its receive would not take stays in the inbox, and the thread asleep.
-    if (row !== null && row.mailbox && wakesFor(row.filter, n, body)) this.#wake(thread)
+    if (row !== null && row.mailbox && wakesFor(row.filter, n, body)) this.#wake(thread, 'message')
   }
 
   /** Thread `id` ended (its end is durable; or its weave told so, for one of another weave): wake who joins it. */
@@ -365,7 +366,7 @@ export class Passivation {
     let any = false
     for (const t of woken) {
       if (this.#host.run(t) === undefined && this.#row(t) !== null) {
-        this.#wake(t)
+        this.#wake(t, 'join')
         any = true
       }
     }
@@ -394,7 +395,7 @@ export class Passivation {
     if (this.#host.closed()) return
     const due = new Set<string>(this.#dueBy.all(now) as string[])
     for (const [t, w] of this.#overlay) if (w !== null && w.due !== null && w.due <= now) due.add(t)
-    for (const t of due) if (this.#host.run(t) === undefined && this.#row(t) !== null) this.#wake(t)
+    for (const t of due) if (this.#host.run(t) === undefined && this.#row(t) !== null) this.#wake(t, 'timer')
     // Once the deletions of the rows woken are committed, the soonest row left is the next.
     void this.#host.weave.journal.committed().then(() => this.#arm())
   }

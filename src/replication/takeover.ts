@@ -242,7 +242,7 @@ export class Takeovers {
     this.#o.log(
       `raiment: RAIMENT_JOURNAL_STREAM_GONE: weave ${id} cannot be taken over: its journal stream is gone (${what}). ` +
         `Its threads are in its own journal file only now: start it again on its own disk (raiment start --replicate --id ${id} --db ITS_FILE), and it writes its stream anew from that file; ` +
-        `raiment restore cannot rebuild it either. If that file is lost too, so are its threads: delete what is left of its stream(rabbitmqctl delete_queue ${head}), start a weave under --id ${id} on a new file and stop it (Ctrl-C), and its record in the registry says it stopped. ` +
+        `raiment restore cannot rebuild it either. If that file is lost too, so are its threads: delete what is left of its stream (rabbitmqctl delete_queue ${head}), start a weave under --id ${id} on a new file and stop it (Ctrl-C), and its record in the registry says it stopped. ` +
         `Until then this weave tries again each ${GONE_RETRY_MS / 1000} s, saying nothing more`,
     )
   }

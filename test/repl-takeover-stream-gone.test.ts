@@ -26,16 +26,7 @@ describe.skipIf(!brokerUp && !CI)('a lost weave whose journal stream is gone', (
     x.child.kill('SIGKILL')
     await x.ended
     // The operator deletes x's generation stream (its head stays, naming it).
-    const conn = await amqp.connect(AMQP_URL)
-    try {
-      const head = await readHead(conn, ns, 'x')
-      expect(head).not.toBe(null)
-      const ch = await conn.createChannel()
-      await ch.deleteQueue(genStream(ns, 'x', head!.gen))
-      await ch.close()
-    } finally {
-      await conn.close()
-    }
+    await deleteStreams(ns, { head: false })
     const gone = 'RAIMENT_JOURNAL_STREAM_GONE'
     await h.until((out) => out.includes(gone) || out.split('taking over weave x failed').length >= 3)
     const out = (): string => h.stdout + h.stderr
@@ -64,17 +55,7 @@ describe.skipIf(!brokerUp && !CI)('a lost weave whose journal stream is gone', (
     const { ns, x, h } = await replicatedPair(cleanups)
     x.child.kill('SIGKILL')
     await x.ended
-    const conn = await amqp.connect(AMQP_URL)
-    try {
-      const head = await readHead(conn, ns, 'x')
-      expect(head).not.toBe(null)
-      const ch = await conn.createChannel()
-      await ch.deleteQueue(genStream(ns, 'x', head!.gen))
-      await ch.deleteQueue(`${ns}.journal.x`)
-      await ch.close()
-    } finally {
-      await conn.close()
-    }
+    await deleteStreams(ns, { head: true })
     await h.until((out) => out.includes('cannot be taken over') || out.split('taking over weave x failed').length >= 3)
     const out = h.stdout + h.stderr
     expect(out).toContain(
@@ -85,3 +66,18 @@ describe.skipIf(!brokerUp && !CI)('a lost weave whose journal stream is gone', (
     expect(out).not.toContain('was it started with --replicate')
   }, SLOW)
 })
+
+/** As an operator: deletes weave x's current generation stream, and with `head` its head stream too. */
+async function deleteStreams(ns: string, o: { head: boolean }): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL)
+  try {
+    const head = await readHead(conn, ns, 'x')
+    expect(head).not.toBe(null)
+    const ch = await conn.createChannel()
+    await ch.deleteQueue(genStream(ns, 'x', head!.gen))
+    if (o.head) await ch.deleteQueue(`${ns}.journal.x`)
+    await ch.close()
+  } finally {
+    await conn.close()
+  }
+}

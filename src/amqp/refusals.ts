@@ -123,13 +123,17 @@ export class Refusals {
         if (this.#movingBack.get(dest) === p) this.#movingBack.delete(dest)
       })
       this.#movingBack.set(dest, p)
-    } else if (before === undefined) this.#relay.dead(rows, reason)
-    else {
-      void before.then(() => {
-        const left = rows.filter(([n]) => !this.#takenBack.delete(n))
-        if (left.length > 0 && !this.#relay.closed()) this.#relay.dead(left, reason)
-      })
+      return
     }
+    // Those a thread coming back took with it are not dead letters too: a copy there, once
+    // resent, would reach the thread twice. Their return may come while it comes back, or after
+    // (under load, the confirm of a row read after the move's can follow the whole move back).
+    const settle = (): void => {
+      const left = rows.filter(([n]) => !this.#takenBack.delete(n))
+      if (left.length > 0 && !this.#relay.closed()) this.#relay.dead(left, reason)
+    }
+    if (before === undefined) settle()
+    else void before.then(settle)
   }
 
   /**

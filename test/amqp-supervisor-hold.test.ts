@@ -69,15 +69,7 @@ describe.skipIf(!brokerUp && !CI)('a supervisor restart across weaves', () => {
   }, 30_000)
 
   it('a supervisor that moves to another weave lets what it holds go there: dead letters, the name free', async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
-    const a = await openWeave(cleanups, dir, ns, 'a', threads)
-    await openWeave(cleanups, dir, ns, 'b', threads)
-    const sup = a.weave.spawn('raiment/supervisor', { children: [{ type: 'worker', params: { name: 'mv', n: 100 } }], backoff: { initial: 60_000, factor: 1, max: 60_000 } })
-    const workers = () => a.weave.journal.threads({ type: 'worker' }).map((t) => t.id)
-    await vi.waitFor(() => expect(a.weave.messages.whereis('mv')).toBe(workers()[0]), { timeout: 5_000, interval: 10 })
-    const first = workers()[0]!
+    const { a, sup, first } = await supervisedOnA(cleanups, 'mv')
     const failed = new Promise<void>((resolve) => a.weave.on('thread-end', (e) => e.id === first && resolve()))
     a.weave.send('mv', 'fail')
     a.weave.send('mv', 'kept')
@@ -94,15 +86,7 @@ describe.skipIf(!brokerUp && !CI)('a supervisor restart across weaves', () => {
   }, 30_000)
 
   it('a child whose supervisor moved to another weave is not held at its end: dead letters, the name free', async () => {
-    const dir = tempDir()
-    const ns = freshNamespace()
-    cleanups.push(() => removeNamespace(ns, ['a', 'b']))
-    const a = await openWeave(cleanups, dir, ns, 'a', threads)
-    await openWeave(cleanups, dir, ns, 'b', threads)
-    const sup = a.weave.spawn('raiment/supervisor', { children: [{ type: 'worker', params: { name: 'mv2', n: 100 } }], backoff: { initial: 60_000, factor: 1, max: 60_000 } })
-    const workers = () => a.weave.journal.threads({ type: 'worker' }).map((t) => t.id)
-    await vi.waitFor(() => expect(a.weave.messages.whereis('mv2')).toBe(workers()[0]), { timeout: 5_000, interval: 10 })
-    const first = workers()[0]!
+    const { a, sup, first } = await supervisedOnA(cleanups, 'mv2')
     expect(await a.weave.migrate(sup, 'b')).toBe('b')
     await a.weave.committed()
     const failed = new Promise<void>((resolve) => a.weave.on('thread-end', (e) => e.id === first && resolve()))
@@ -116,3 +100,19 @@ describe.skipIf(!brokerUp && !CI)('a supervisor restart across weaves', () => {
     expect(db.prepare('SELECT count(*) FROM successions').pluck().get()).toBe(0)
   }, 30_000)
 })
+
+/**
+ * Weaves a and b of a fresh namespace, and on a a supervisor (a back-off of a minute) of one
+ * worker registered as `name`: once the worker holds its name, the supervisor and that worker.
+ */
+async function supervisedOnA(cleanups: Array<() => Promise<void>>, name: string) {
+  const dir = tempDir()
+  const ns = freshNamespace()
+  cleanups.push(() => removeNamespace(ns, ['a', 'b']))
+  const a = await openWeave(cleanups, dir, ns, 'a', threads)
+  await openWeave(cleanups, dir, ns, 'b', threads)
+  const sup = a.weave.spawn('raiment/supervisor', { children: [{ type: 'worker', params: { name, n: 100 } }], backoff: { initial: 60_000, factor: 1, max: 60_000 } })
+  const workers = () => a.weave.journal.threads({ type: 'worker' }).map((t) => t.id)
+  await vi.waitFor(() => expect(a.weave.messages.whereis(name)).toBe(workers()[0]), { timeout: 5_000, interval: 10 })
+  return { a, sup, first: workers()[0]! }
+}
